@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// The sonoedge command line. For now: `selfcheck`, the job `npm start` runs.
+import { selfcheck } from './selfcheck.js';
+import { VERSION } from '../version.js';
+import { closest } from '../util/options.js';
+
+const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promise<number> }> = {
+  selfcheck: { summary: 'load the native addon and preprocess a synthetic frame against the reference', run: selfcheck },
+};
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)}${c.summary}`);
+  return `sonoedge ${VERSION}: edge inference runtime for ultrasound scanners\n\nUsage: sonoedge <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nOptions:\n  --help      this text\n  --version   print the version\n  --debug     print stack traces of errors\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const debug = argv.includes('--debug');
+  const args = argv.filter((a) => a !== '--debug');
+  if (args.length === 0 || args[0] === '--help' || args[0] === '-h' || args[0] === 'help') {
+    process.stdout.write(usage());
+    return args.length === 0 ? 1 : 0;
+  }
+  if (args[0] === '--version') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const [name, ...rest] = args;
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    const hint = closest(name, Object.keys(COMMANDS));
+    process.stderr.write(`sonoedge: unknown command ${JSON.stringify(name)}${hint ? `; did you mean ${JSON.stringify(hint)}?` : ''} (see sonoedge --help)\n`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    process.stderr.write(`sonoedge ${name}: ${e.code ? `[${e.code}] ` : ''}${e.message}\n`);
+    if (debug && e.stack) process.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,79 @@
+// One error vocabulary for every external input: TypeError for a wrong type,
+// RangeError for a bad value, each with a `code` naming what was wrong.
+// Messages say what was expected and what was received:
+//   Expected positive integer for width but received -3 of type number
+
+export type ErrorCode =
+  | 'ERR_SONOEDGE_ARG_TYPE'
+  | 'ERR_SONOEDGE_UNKNOWN_OPTION'
+  | 'ERR_SONOEDGE_PIXEL_FORMAT'
+  | 'ERR_SONOEDGE_DIMENSION'
+  | 'ERR_SONOEDGE_STRIDE'
+  | 'ERR_SONOEDGE_ROI'
+  | 'ERR_SONOEDGE_SECTOR'
+  | 'ERR_SONOEDGE_NORMALIZE'
+  | 'ERR_SONOEDGE_PLAN_OPTION'
+  | 'ERR_SONOEDGE_FRAME_TOO_SHORT'
+  | 'ERR_SONOEDGE_OUTPUT_TYPE'
+  | 'ERR_SONOEDGE_OUTPUT_SIZE'
+  | 'ERR_SONOEDGE_BATCH_INDEX'
+  | 'ERR_SONOEDGE_UNSUPPORTED'
+  | 'ERR_SONOEDGE_ADDON_MISSING';
+
+export interface CodedError extends Error {
+  code: ErrorCode;
+}
+
+function withCode<E extends Error>(err: E, code: ErrorCode): E & CodedError {
+  Object.defineProperty(err, 'code', { value: code, enumerable: true, writable: true, configurable: true });
+  return err as E & CodedError;
+}
+
+/** Renders a received value the way every message does. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'string') return `${JSON.stringify(value)} of type string`;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
+    return `${String(value)} of type ${typeof value}`;
+  }
+  if (ArrayBuffer.isView(value)) {
+    const name = value.constructor.name;
+    const len = 'length' in value ? (value as unknown as { length: number }).length : value.byteLength;
+    return `${name} of length ${len}`;
+  }
+  if (value instanceof ArrayBuffer) return `ArrayBuffer of ${value.byteLength} bytes`;
+  if (Array.isArray(value)) return `array of length ${value.length}`;
+  if (typeof value === 'function') return 'function';
+  return `object ${safeJson(value)}`;
+}
+
+function safeJson(value: unknown): string {
+  try {
+    const s = JSON.stringify(value);
+    return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+  } catch {
+    return '[unserialisable]';
+  }
+}
+
+export function invalidType(code: ErrorCode, expected: string, name: string, received: unknown): TypeError & CodedError {
+  return withCode(new TypeError(`Expected ${expected} for ${name} but received ${describe(received)}`), code);
+}
+
+export function invalidValue(code: ErrorCode, expected: string, name: string, received: unknown): RangeError & CodedError {
+  return withCode(new RangeError(`Expected ${expected} for ${name} but received ${describe(received)}`), code);
+}
+
+export function rangeError(code: ErrorCode, message: string): RangeError & CodedError {
+  return withCode(new RangeError(message), code);
+}
+
+export function typeError(code: ErrorCode, message: string): TypeError & CodedError {
+  return withCode(new TypeError(message), code);
+}
+
+/** Attaches a code to an error thrown by native code, keeping its class. */
+export function coded<E extends Error>(err: E, code: ErrorCode): E & CodedError {
+  return withCode(err, code);
+}
