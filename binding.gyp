@@ -12,13 +12,13 @@
       "target_name": "sonoedge_core_sse41",
       "type": "static_library",
       "sources": ["<!@(node scripts/gyp-sources.mjs sse41)"],
-      "cflags_cc": ["-msse4.1"]
+      "conditions": [["target_arch=='x64' or target_arch=='ia32'", { "cflags_cc": ["-msse4.1"] }]]
     },
     {
       "target_name": "sonoedge_core_avx2",
       "type": "static_library",
       "sources": ["<!@(node scripts/gyp-sources.mjs avx2)"],
-      "cflags_cc": ["-mavx2", "-mfma", "-mf16c"]
+      "conditions": [["target_arch=='x64' or target_arch=='ia32'", { "cflags_cc": ["-mavx2", "-mfma"] }]]
     },
     {
       "target_name": "sonoedge_core_neon",

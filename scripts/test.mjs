@@ -50,6 +50,16 @@ export function countJUnit(xml) {
   return counts;
 }
 
+let goldenFile;
+/** Golden preprocessing vectors from the TypeScript reference, for the C++ tests. */
+function golden() {
+  if (goldenFile === undefined) {
+    goldenFile = path.join(root, 'build', 'golden', 'preprocess.txt');
+    sh(process.execPath, [path.join('scripts', 'gen-preprocess-golden.mjs'), goldenFile]);
+  }
+  return goldenFile;
+}
+
 function venvPython() {
   return path.join(root, 'training', '.venv', 'bin', 'python');
 }
@@ -92,7 +102,7 @@ const suites = [
   ...['x86', 'sanitize', 'aarch64'].map((mode) => ({
     name: `native-${mode}`,
     about: { x86: 'C++ core, GoogleTest', sanitize: 'C++ core under ASan+UBSan, and the bounded fuzzer', aarch64: 'C++ core cross-built for aarch64, under qemu-aarch64' }[mode],
-    run: () => sh('bash', [path.join('scripts', 'native-test.sh'), mode]),
+    run: () => sh('bash', [path.join('scripts', 'native-test.sh'), mode], { env: { ...process.env, SONOEDGE_GOLDEN: golden() } }),
     missingOk: mode === 'aarch64',
   })),
   {

@@ -40,11 +40,11 @@ void ThrowWithCode(const Napi::Env& env, const char* ctor, const std::string& co
   throw Napi::Error(env, err);
 }
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  InitPreprocess(env, exports);
+}  // namespace sonoedge_binding
+
+static Napi::Object InitSonoedge(Napi::Env env, Napi::Object exports) {
+  sonoedge_binding::InitPreprocess(env, exports);
   return exports;
 }
 
-}  // namespace sonoedge_binding
-
-NODE_API_MODULE(sonoedge, sonoedge_binding::Init)
+NODE_API_MODULE(sonoedge, InitSonoedge)

@@ -1,0 +1,62 @@
+"""OpenCV worker of bench/preprocess.mjs: the same frames, the pipeline a
+Python user writes (cvtColor for YUYV, resize INTER_AREA, astype float32,
+normalise, transpose to NCHW). Prints one JSON line like preprocess-case.mjs,
+with the largest difference from the native output of the same case."""
+import json
+import os
+import sys
+import time
+
+import cv2
+import numpy as np
+
+cv2.setNumThreads(1)
+tool, ws, hs, fmt, outs_arg, out_dir = sys.argv[1:7]
+width, height = int(ws), int(hs)
+outs = [int(x) for x in outs_arg.split(",")]
+bpp = {"GRAY8": 1, "RGB8": 3, "YUYV": 2}[fmt]
+channels = 1 if fmt == "GRAY8" else 3
+mean = np.array([0.485, 0.456, 0.406][:channels], dtype=np.float32)
+std = np.array([0.229, 0.224, 0.225][:channels], dtype=np.float32)
+raw = np.fromfile(os.path.join(out_dir, f"frame-{width}x{height}-{fmt}.bin"), dtype=np.uint8)
+if fmt == "GRAY8":
+    frame = raw.reshape(height, width)
+else:
+    frame = raw.reshape(height, width, bpp)
+
+
+def pipeline(o):
+    img = frame
+    if fmt == "YUYV":
+        img = cv2.cvtColor(img, cv2.COLOR_YUV2RGB_YUYV)
+    img = cv2.resize(img, (o, o), interpolation=cv2.INTER_AREA)
+    x = img.astype(np.float32) * (1.0 / 255.0)
+    x = (x - mean) / std
+    if channels == 1:
+        return x[np.newaxis, :, :]
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def stats(times):
+    s = sorted(times)
+    q = lambda p: s[min(len(s) - 1, int(p * (len(s) - 1) + 0.5))]
+    return {"median": q(0.5), "p99": q(0.99), "n": len(s)}
+
+
+results = []
+for o in outs:
+    for _ in range(3):
+        pipeline(o)
+    times = []
+    start = time.perf_counter()
+    while (len(times) < 5 or time.perf_counter() - start < 1.5) and len(times) < 2000:
+        t0 = time.perf_counter_ns()
+        y = pipeline(o)
+        times.append((time.perf_counter_ns() - t0) / 1000.0)
+    r = {"out": o, **stats(times)}
+    native = os.path.join(out_dir, f"native-{width}x{height}-{fmt}-{o}.f32")
+    if os.path.exists(native):
+        n = np.fromfile(native, dtype=np.float32).reshape(y.shape)
+        r["maxDiffVsNative"] = float(np.abs(n - y).max())
+    results.append(r)
+print(json.dumps({"tool": tool, "width": width, "height": height, "format": fmt, "results": results}))
