@@ -4,7 +4,7 @@
 // Tolerance: 1e-5 relative to max(1, |ref|) for float32; for float16 one
 // binary16 ULP (a float32 rounding difference may flip a half rounding) or the
 // float32 tolerance, whichever is larger; 1 LSB for uint8 and int8.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Preprocessor, bestSimdLevel, type PreprocessOptions, type OutputArray, type PixelFormatName, type DTypeName, type LayoutName, type ResizeModeName } from '../../src/preprocess/index.js';
 import { preprocessReference, float16BitsToNumber } from '../../src/preprocess/reference.js';
 import { randomBytes } from '../../src/frame/synthetic.js';
@@ -47,7 +47,7 @@ export function worst(dtype: DTypeName, a: OutputArray, b: OutputArray): { ratio
   return { ratio, at };
 }
 
-function check(t: Tap.Test, label: string, opts: PreprocessOptions, seed: number, batchIndex = 0): void {
+function check(t: Test, label: string, opts: PreprocessOptions, seed: number, batchIndex = 0): void {
   const frame = frameFor(opts, seed);
   for (const simd of SIMD) {
     const pre = new Preprocessor({ ...opts, simd });
@@ -64,11 +64,6 @@ function check(t: Tap.Test, label: string, opts: PreprocessOptions, seed: number
       t.pass(`${label} [${simd}]`);
     }
   }
-}
-
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Tap { type Test = Parameters<Parameters<typeof t.test>[1]>[0] }
 }
 
 t.test('every format x channels x resize mode x dtype x layout', async (t) => {
