@@ -1,0 +1,116 @@
+"""Configs: defaults here; files (JSON or YAML) and --set key=value are overrides that reject unknown keys."""
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+from pathlib import Path
+
+from .errors import ConfigError
+
+DEFAULTS = {
+    "task": "seg",  # "seg" (LV segmentation) or "view" (view + quality + guidance)
+    "seed": 0,
+    "out_dir": "training/runs/default",
+    "data": {"train": "training/data_cache/train", "val": "training/data_cache/val", "max_frames": 0},
+    "model": {"name": "ds_unet", "args": {}},
+    "train": {"epochs": 10, "batch_size": 32, "lr": 0.003, "weight_decay": 0.0001, "max_minutes": 0.0,
+              "max_steps": 0, "threads": 1, "amp": True, "checkpoint_every": 50, "log_every": 10,
+              "progress": True, "val_max_frames": 512},
+    "loss": {"seg": "dice_ce", "focal_gamma": 2.0, "quality_weight": 5.0, "guidance_weight": 0.3,
+             "view_loss": "ce"},
+    "augment": {"enabled": True, "gain_db": 6.0, "tgc_db": 4.0, "attenuation_db": 6.0, "shadow_prob": 0.2,
+                "speckle": 0.15, "dynamic_range_db": 55.0},
+    "adversarial": {"mode": "none", "eps": 0.02, "alpha": 0.01, "steps": 3, "weight": 0.5},
+}
+TASK_MODELS = {"seg": "ds_unet", "view": "view_quality"}
+
+
+def _type_name(v):
+    return type(v).__name__
+
+
+def merge(base: dict, over: dict, source: str, prefix: str = "") -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        path = f"{prefix}{k}"
+        if k not in base:
+            near = difflib.get_close_matches(k, list(base), n=1)
+            hint = f"; did you mean {prefix + near[0]!r}?" if near else ""
+            raise ConfigError("E_CONFIG_UNKNOWN_KEY", f"{source}: unknown key {path!r}{hint} (known keys: "
+                              f"{', '.join(prefix + x for x in base)})", source)
+        d = base[k]
+        if isinstance(d, dict):
+            if not isinstance(v, dict):
+                raise ConfigError("E_CONFIG_TYPE", f"{source}: {path} expected an object but received {v!r} of type "
+                                  f"{_type_name(v)}", source)
+            if path == "model.args":  # free-form: checked by the model constructor
+                out[k] = copy.deepcopy(v)
+            else:
+                out[k] = merge(d, v, source, path + ".")
+            continue
+        ok = (isinstance(v, type(d)) and not (isinstance(v, bool) and not isinstance(d, bool))) or \
+            (isinstance(d, float) and isinstance(v, int) and not isinstance(v, bool))
+        if not ok:
+            raise ConfigError("E_CONFIG_TYPE", f"{source}: {path} expected {_type_name(d)} but received {v!r} of type "
+                              f"{_type_name(v)}", source)
+        out[k] = float(v) if isinstance(d, float) else v
+    return out
+
+
+def load_file(path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError("E_CONFIG_MISSING", f"{path}: config file not found", path)
+    text = path.read_text()
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError("E_CONFIG_PARSE", f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}",
+                          path) from None
+    except Exception as e:  # yaml.YAMLError
+        raise ConfigError("E_CONFIG_PARSE", f"{path}: invalid YAML: {e}", path) from None
+    if not isinstance(data, dict):
+        raise ConfigError("E_CONFIG_TYPE", f"{path}: expected an object at the top level but received "
+                          f"{_type_name(data)}", path)
+    return data
+
+
+def parse_set(item: str):
+    if "=" not in item:
+        raise ConfigError("E_CONFIG_PARSE", f"--set {item!r}: expected key=value", None)
+    k, v = item.split("=", 1)
+    try:
+        val = json.loads(v)
+    except json.JSONDecodeError:
+        val = v
+    node = {}
+    cur = node
+    parts = k.split(".")
+    for p in parts[:-1]:
+        cur[p] = {}
+        cur = cur[p]
+    cur[parts[-1]] = val
+    return node
+
+
+def resolve(files=(), sets=(), base: dict | None = None) -> dict:
+    cfg = copy.deepcopy(base or DEFAULTS)
+    for f in files:
+        cfg = merge(cfg, load_file(f), str(f))
+    for s in sets:
+        cfg = merge(cfg, parse_set(s), f"--set {s}")
+    if cfg["task"] not in TASK_MODELS:
+        raise ConfigError("E_CONFIG_VALUE", f"task expected one of {sorted(TASK_MODELS)} but received "
+                          f"{cfg['task']!r}", None)
+    if cfg["adversarial"]["mode"] not in ("none", "fgsm", "pgd"):
+        raise ConfigError("E_CONFIG_VALUE", f"adversarial.mode expected one of ['fgsm', 'none', 'pgd'] but received "
+                          f"{cfg['adversarial']['mode']!r}", None)
+    if cfg["train"]["batch_size"] < 1 or cfg["train"]["epochs"] < 1:
+        raise ConfigError("E_CONFIG_VALUE", "train.batch_size and train.epochs expected positive integers but "
+                          f"received {cfg['train']['batch_size']} and {cfg['train']['epochs']}", None)
+    return cfg

@@ -1,0 +1,170 @@
+"""On-disk layout of a simulated dataset, its writer and its validating reader.
+
+<dir>/index.json   {"format": "sonoedge-sim/1", "image_size": [H, W], "views", "guidance", "seg_labels",
+                    "difficulty", "seed", "frames_per_cine", "shards": [{"file", "n_frames"}],
+                    "cines": [{"id", "seed", "shard", "start", "n_frames", "view", "ed", "es", "ef",
+                               "spacing_mm", "guidance"}]}
+<dir>/shard_00000.npz  frames uint8 [N,H,W] (scan-converted sector, area-resized to image_size),
+                       masks uint8 [N,H,W] (0 background, 1 LV, 2 myocardium, 3 LA),
+                       view int64 [N], quality float32 [N], guidance int64 [N] (-1 = none),
+                       cine int32 [N] (cine id), frame int32 [N] (index in the cine), spacing float32 [N] (mm/px)
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..constants import GUIDANCE, SEG_LABELS, VIEWS
+from ..errors import DatasetError
+from ..sim.simulator import ImagingConfig, sample_cine_params, simulate_cine
+
+FORMAT = "sonoedge-sim/1"
+ARRAYS = {"frames": np.uint8, "masks": np.uint8, "view": np.int64, "quality": np.float32, "guidance": np.int64,
+          "cine": np.int32, "frame": np.int32, "spacing": np.float32}
+
+
+def resize_frames(frames: np.ndarray, size) -> np.ndarray:
+    h, w = size
+    if frames.shape[1:] == (h, w):
+        return frames
+    return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def resize_masks(masks: np.ndarray, size, n_labels: int = 4) -> np.ndarray:
+    """Area-resize each label's indicator and take the argmax (no label is lost to nearest sampling)."""
+    h, w = size
+    if masks.shape[1:] == (h, w):
+        return masks
+    out = np.empty((len(masks), h, w), np.uint8)
+    for i, m in enumerate(masks):
+        planes = [cv2.resize((m == c).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) for c in range(n_labels)]
+        out[i] = np.argmax(np.stack(planes), 0)
+    return out
+
+
+def write_dataset(out_dir, n_cines: int, seed: int, frames_per_cine: int = 16, size=(112, 112),
+                  difficulty: str = "train", views=None, cines_per_shard: int = 64, progress: bool = False):
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = ImagingConfig()
+    views = list(views or VIEWS)
+    index = {"format": FORMAT, "image_size": list(size), "views": VIEWS, "guidance": GUIDANCE,
+             "seg_labels": SEG_LABELS, "difficulty": difficulty, "seed": seed, "frames_per_cine": frames_per_cine,
+             "imaging": {k: v for k, v in vars(cfg).items()}, "shards": [], "cines": []}
+    buf = {k: [] for k in ARRAYS}
+    it = range(n_cines)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, desc="simulate", unit="cine")
+
+    def flush():
+        if not buf["frames"]:
+            return
+        k = len(index["shards"])
+        name = f"shard_{k:05d}.npz"
+        arrays = {key: np.concatenate(buf[key]).astype(ARRAYS[key]) for key in ARRAYS}
+        np.savez_compressed(out / name, **arrays)
+        index["shards"].append({"file": name, "n_frames": int(len(arrays["frames"]))})
+        for key in buf:
+            buf[key].clear()
+
+    start = 0
+    for i in it:
+        cseed = seed * 1_000_003 + i
+        view = views[i % len(views)]
+        p = sample_cine_params(cseed, view, frames_per_cine, difficulty)
+        c = simulate_cine(p, cfg)
+        F = p.n_frames
+        sp = c.spacing_mm * cfg.image_size / size[1]
+        buf["frames"].append(resize_frames(c.sector, size))
+        buf["masks"].append(resize_masks(c.masks, size))
+        buf["view"].append(np.full(F, c.view))
+        buf["quality"].append(c.quality)
+        buf["guidance"].append(np.full(F, c.guidance))
+        buf["cine"].append(np.full(F, i))
+        buf["frame"].append(np.arange(F))
+        buf["spacing"].append(np.full(F, sp))
+        index["cines"].append({"id": i, "seed": cseed, "shard": len(index["shards"]), "start": start,
+                               "n_frames": F, "view": p.view, "ed": c.ed, "es": c.es, "ef": round(c.ef, 4),
+                               "spacing_mm": sp, "guidance": GUIDANCE[c.guidance] if c.guidance >= 0 else None})
+        start += F
+        if (i + 1) % cines_per_shard == 0:
+            flush()
+            start = 0
+    flush()
+    (out / "index.json").write_text(json.dumps(index, indent=1))
+    return out / "index.json"
+
+
+class SimDataset:
+    """All frames of a simulated dataset in memory, validated on load."""
+
+    def __init__(self, root):
+        root = Path(root)
+        idx_path = root / "index.json" if root.is_dir() or not root.suffix else root
+        if not idx_path.exists():
+            raise DatasetError("E_DATASET_MISSING", f"{idx_path}: dataset index not found (expected index.json "
+                               "written by `python -m sonoedge_train simulate`)", idx_path)
+        try:
+            index = json.loads(idx_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DatasetError("E_DATASET_CORRUPT", f"{idx_path}: not valid JSON ({e.msg if hasattr(e, 'msg') else e})",
+                               idx_path) from None
+        if not isinstance(index, dict) or index.get("format") != FORMAT:
+            got = index.get("format") if isinstance(index, dict) else type(index).__name__
+            raise DatasetError("E_DATASET_CORRUPT", f"{idx_path}: expected format {FORMAT!r} but received {got!r}",
+                               idx_path)
+        self.root = idx_path.parent
+        self.index = index
+        parts = {k: [] for k in ARRAYS}
+        for sh in index.get("shards", []):
+            path = self.root / sh["file"]
+            if not path.exists():
+                raise DatasetError("E_DATASET_MISSING", f"{path}: shard listed in index.json is missing", path)
+            try:
+                with np.load(path) as z:
+                    data = {k: z[k] for k in ARRAYS}
+            except KeyError as e:
+                raise DatasetError("E_DATASET_CORRUPT", f"{path}: shard lacks array {e.args[0]}", path) from None
+            except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+                raise DatasetError("E_DATASET_CORRUPT", f"{path}: cannot read shard ({e})", path) from None
+            n = len(data["frames"])
+            if n != sh["n_frames"]:
+                raise DatasetError("E_DATASET_CORRUPT", f"{path}: index.json says {sh['n_frames']} frames but the "
+                                   f"shard holds {n}", path)
+            for k, arr in data.items():
+                if len(arr) != n:
+                    raise DatasetError("E_DATASET_CORRUPT", f"{path}: array {k} has {len(arr)} rows, expected {n}",
+                                       path)
+            _check_range(path, "masks", data["masks"], 0, len(SEG_LABELS) - 1)
+            _check_range(path, "view", data["view"], 0, len(VIEWS) - 1)
+            _check_range(path, "guidance", data["guidance"], -1, len(GUIDANCE) - 1)
+            q = data["quality"]
+            if n and (not np.isfinite(q).all() or q.min() < 0 or q.max() > 1):
+                bad = q[~(np.isfinite(q) & (q >= 0) & (q <= 1))][0]
+                raise DatasetError("E_LABEL_RANGE", f"{path}: quality holds {float(bad)!r} but the expected range "
+                                   "is [0, 1]", path)
+            for k in ARRAYS:
+                parts[k].append(data[k])
+        if not parts["frames"] or sum(len(p) for p in parts["frames"]) == 0:
+            raise DatasetError("E_DATASET_EMPTY", f"{idx_path}: dataset has no frames", idx_path)
+        for k in ARRAYS:
+            setattr(self, k, np.concatenate(parts[k]))
+        self.cines = index.get("cines", [])
+
+    def __len__(self):
+        return len(self.frames)
+
+
+def _check_range(path, name, arr, lo, hi):
+    if arr.size == 0:
+        return
+    mn, mx = int(arr.min()), int(arr.max())
+    if mn < lo or mx > hi:
+        bad = mx if mx > hi else mn
+        raise DatasetError("E_LABEL_RANGE", f"{path}: {name} holds label {bad} but the expected range is {lo}..{hi}",
+                           path)

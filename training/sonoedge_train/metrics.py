@@ -1,0 +1,100 @@
+"""Clinical metrics. All functions are numpy, deterministic, and tested against hand-computed cases."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage
+
+
+def dice(pred: np.ndarray, gt: np.ndarray) -> float:
+    """2|A and B| / (|A| + |B|); 1.0 when both are empty."""
+    p, g = pred.astype(bool), gt.astype(bool)
+    s = p.sum() + g.sum()
+    return 1.0 if s == 0 else float(2.0 * (p & g).sum() / s)
+
+
+def _surface(m):
+    return m & ~ndimage.binary_erosion(m, structure=np.ones((3, 3), bool), border_value=0)
+
+
+def hd95(pred: np.ndarray, gt: np.ndarray, spacing=(1.0, 1.0)) -> float:
+    """95th-percentile Hausdorff distance in mm between the boundaries (max of the two directed 95th
+    percentiles, as MONAI computes it). 0 when both are empty, nan when only one is."""
+    p, g = pred.astype(bool), gt.astype(bool)
+    if not p.any() and not g.any():
+        return 0.0
+    if not p.any() or not g.any():
+        return float("nan")
+    sp, sg = _surface(p), _surface(g)
+    dt_g = ndimage.distance_transform_edt(~sg, sampling=spacing)
+    dt_p = ndimage.distance_transform_edt(~sp, sampling=spacing)
+    return float(max(np.percentile(dt_g[sp], 95), np.percentile(dt_p[sg], 95)))
+
+
+def lv_area_length(mask: np.ndarray, spacing_mm: float):
+    """Area (mm^2) and long-axis length (mm: extent of the pixel centres along the principal axis + one pixel)."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) < 3:
+        return 0.0, 0.0
+    area = len(xs) * spacing_mm ** 2
+    pts = np.stack([xs, ys], 1).astype(np.float64)
+    pts -= pts.mean(0)
+    w, v = np.linalg.eigh(pts.T @ pts)
+    proj = pts @ v[:, -1]
+    length = (proj.max() - proj.min() + 1.0) * spacing_mm
+    return area, length
+
+
+def ef_from_masks(lv_masks: np.ndarray, spacing_mm: float):
+    """EF (%) from per-frame LV masks: single-plane area-length volumes, ED = max volume, ES = min volume."""
+    vols = []
+    for m in lv_masks:
+        a, l = lv_area_length(m, spacing_mm)
+        vols.append(0.0 if l == 0 else 8 * a * a / (3 * math.pi * l))
+    vols = np.array(vols)
+    ed, es = int(np.argmax(vols)), int(np.argmin(vols))
+    ef = 0.0 if vols[ed] == 0 else 100.0 * (vols[ed] - vols[es]) / vols[ed]
+    return ef, ed, es, vols / 1000.0
+
+
+def regression(pred, true) -> dict:
+    pred, true = np.asarray(pred, np.float64), np.asarray(true, np.float64)
+    err = pred - true
+    ss_tot = ((true - true.mean()) ** 2).sum()
+    return {"mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err ** 2).mean())),
+            "r2": float(1 - (err ** 2).sum() / ss_tot) if ss_tot > 0 else float("nan"), "bias": float(err.mean()),
+            "loa": float(1.96 * err.std(ddof=1)) if len(err) > 1 else float("nan")}
+
+
+def confusion(pred, true, n: int) -> np.ndarray:
+    cm = np.zeros((n, n), np.int64)
+    np.add.at(cm, (np.asarray(true), np.asarray(pred)), 1)
+    return cm  # rows: true, columns: predicted
+
+
+def ece(confidence, correct, n_bins: int = 15):
+    """Expected calibration error with equal-width bins on (0, 1]; returns (ece, bin_conf, bin_acc, bin_count)."""
+    conf = np.asarray(confidence, np.float64)
+    corr = np.asarray(correct, np.float64)
+    edges = np.linspace(0, 1, n_bins + 1)
+    idx = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+    cnt = np.bincount(idx, minlength=n_bins).astype(np.float64)
+    sc = np.bincount(idx, conf, minlength=n_bins)
+    sa = np.bincount(idx, corr, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bc, ba = sc / cnt, sa / cnt
+    e = float(np.nansum(cnt / max(1, len(conf)) * np.abs(ba - bc)))
+    return e, bc, ba, cnt
+
+
+def bootstrap_ci(stat, *arrays, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05):
+    """Percentile bootstrap (resampling cases with replacement) of stat(*arrays); returns (lo, hi)."""
+    arrays = [np.asarray(a) for a in arrays]
+    n = len(arrays[0])
+    rng = np.random.default_rng(seed)
+    vals = np.empty(n_boot)
+    for b in range(n_boot):
+        i = rng.integers(0, n, n)
+        vals[b] = stat(*[a[i] for a in arrays])
+    return float(np.nanpercentile(vals, 100 * alpha / 2)), float(np.nanpercentile(vals, 100 * (1 - alpha / 2)))

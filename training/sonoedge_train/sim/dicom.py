@@ -1,0 +1,93 @@
+"""Cine loops as DICOM: Ultrasound Multi-frame Image Storage, pixel spacing in the Sequence of Ultrasound Regions."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from ..errors import DatasetError
+
+US_MULTIFRAME = "1.2.840.10008.5.1.4.1.1.3.1"
+_ROOT = "1.2.826.0.1.3680043.8.498."  # pydicom's documented example root for generated UIDs
+
+
+def write_cine_dicom(path, frames: np.ndarray, spacing_mm: float, fps: float = 30.0, seed: int = 0,
+                     meta: dict | None = None):
+    """frames uint8 [F, H, W] (MONOCHROME2). Deterministic UIDs derived from the seed."""
+    frames = np.ascontiguousarray(frames, np.uint8)
+    F, Hh, Ww = frames.shape
+    fm = FileMetaDataset()
+    fm.MediaStorageSOPClassUID = US_MULTIFRAME
+    sop = generate_uid(_ROOT, entropy_srcs=[f"sop-{seed}"])
+    fm.MediaStorageSOPInstanceUID = sop
+    fm.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = fm
+    ds.SOPClassUID = US_MULTIFRAME
+    ds.SOPInstanceUID = sop
+    ds.StudyInstanceUID = generate_uid(_ROOT, entropy_srcs=[f"study-{seed}"])
+    ds.SeriesInstanceUID = generate_uid(_ROOT, entropy_srcs=[f"series-{seed}"])
+    ds.Modality = "US"
+    ds.PatientName = "SYNTHETIC^SONOEDGE"
+    ds.PatientID = f"SIM{seed:08d}"
+    ds.Manufacturer = "sonoedge simulator"
+    ds.ImageType = ["DERIVED", "SECONDARY"]
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = Hh, Ww
+    ds.NumberOfFrames = F
+    ds.FrameIncrementPointer = (0x0018, 0x1063)
+    ds.FrameTime = f"{1000.0 / fps:.3f}"
+    ds.CineRate = int(round(fps))
+    ds.BitsAllocated = 8
+    ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    reg = Dataset()
+    reg.RegionSpatialFormat = 1  # 2D
+    reg.RegionDataType = 1  # tissue
+    reg.RegionFlags = 0
+    reg.RegionLocationMinX0 = 0
+    reg.RegionLocationMinY0 = 0
+    reg.RegionLocationMaxX1 = Ww - 1
+    reg.RegionLocationMaxY1 = Hh - 1
+    reg.ReferencePixelX0 = Ww // 2
+    reg.ReferencePixelY0 = 0
+    reg.PhysicalUnitsXDirection = 3  # cm
+    reg.PhysicalUnitsYDirection = 3
+    reg.PhysicalDeltaX = float(spacing_mm) / 10.0
+    reg.PhysicalDeltaY = float(spacing_mm) / 10.0
+    ds.SequenceOfUltrasoundRegions = Sequence([reg])
+    if meta:
+        ds.ImageComments = json.dumps(meta, sort_keys=True)
+    ds.PixelData = frames.tobytes()
+    ds.save_as(str(path), enforce_file_format=True)
+    return Path(path)
+
+
+def read_cine_dicom(path):
+    """Returns (frames uint8 [F,H,W], spacing_mm (dy, dx), meta dict)."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError("E_DATASET_MISSING", f"{path}: DICOM file not found", path)
+    try:
+        ds = pydicom.dcmread(str(path))
+        arr = ds.pixel_array
+    except Exception as e:  # pydicom raises many types for broken files
+        raise DatasetError("E_DATASET_CORRUPT", f"{path}: cannot read DICOM ({type(e).__name__}: {e})", path) from None
+    if arr.ndim == 2:
+        arr = arr[None]
+    spacing = None
+    if "SequenceOfUltrasoundRegions" in ds and len(ds.SequenceOfUltrasoundRegions):
+        r = ds.SequenceOfUltrasoundRegions[0]
+        if int(r.PhysicalUnitsXDirection) != 3 or int(r.PhysicalUnitsYDirection) != 3:
+            raise DatasetError("E_DATASET_CORRUPT", f"{path}: PhysicalUnitsX/YDirection must be 3 (cm) but received "
+                               f"{r.PhysicalUnitsXDirection}/{r.PhysicalUnitsYDirection}", path)
+        spacing = (float(r.PhysicalDeltaY) * 10.0, float(r.PhysicalDeltaX) * 10.0)
+    meta = json.loads(ds.ImageComments) if "ImageComments" in ds else {}
+    return arr.astype(np.uint8), spacing, meta

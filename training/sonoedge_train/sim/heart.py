@@ -1,0 +1,227 @@
+"""Heart geometry per view and the cardiac cycle.
+
+Coordinates: millimetres in the imaging plane, x lateral (positive to the image right), z depth (positive
+away from the probe). The sector apex (the probe face centre) is at (0, 0).
+
+Each view places a "heart frame" (u, v): v runs along the LV long axis from the apex towards the base, u is
+perpendicular (for the apical views u points to the image right). Chambers are ellipses in that frame.
+
+Volume method (the EF ground truth): single-plane area-length, V = 8 A^2 / (3 pi L). The LV cavity is an
+ellipse with semi-axes a (short) and b (long), so A = pi a b and L = 2 b, giving V = 4/3 pi a^2 b (the prolate
+ellipsoid). EF = (V_ED - V_ES) / V_ED, with ED and ES the sampled frames of largest and smallest volume.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# Internal tissue codes of the scene (not the segmentation labels).
+T_BACKGROUND, T_LV, T_MYO, T_LA, T_BLOOD, T_HEART, T_PERICARDIUM, T_VALVE, T_WALL, T_VESSEL, T_LIVER = range(11)
+N_TISSUES = 11
+# Mean echo amplitude (linear, myocardium = 1) and scatterer density (fraction of cells with a scatterer).
+TISSUE_AMPLITUDE = np.array([0.32, 0.012, 1.0, 0.012, 0.012, 0.9, 2.6, 2.0, 0.8, 0.03, 0.55], np.float32)
+TISSUE_DENSITY = np.array([0.8, 0.15, 1.0, 0.15, 0.15, 1.0, 1.0, 1.0, 0.9, 0.15, 1.0], np.float32)
+# Segmentation labels: 0 background, 1 LV cavity, 2 LV myocardium, 3 LA.
+SEG_OF_TISSUE = np.zeros(N_TISSUES, np.uint8)
+SEG_OF_TISSUE[T_LV] = 1
+SEG_OF_TISSUE[T_MYO] = 2
+SEG_OF_TISSUE[T_LA] = 3
+
+
+def area_length_volume(area_mm2, length_mm):
+    """Single-plane area-length volume in mm^3 (ml = /1000)."""
+    return 8.0 * np.asarray(area_mm2, np.float64) ** 2 / (3.0 * math.pi * np.asarray(length_mm, np.float64))
+
+
+def contraction(phase: np.ndarray) -> np.ndarray:
+    """Contraction state s in [0, 1] over one cycle (phase in [0, 1), 0 = end-diastole, s = 1 end-systole).
+
+    Systole 0-0.35 (cosine ramp), rapid filling 0.35-0.6, diastasis, atrial kick 0.85-1.
+    """
+    p = np.mod(phase, 1.0)
+    s = np.empty_like(p)
+    m1 = p < 0.35
+    s[m1] = 0.5 * (1 - np.cos(np.pi * p[m1] / 0.35))
+    m2 = (p >= 0.35) & (p < 0.6)
+    s[m2] = 1 - 0.85 * 0.5 * (1 - np.cos(np.pi * (p[m2] - 0.35) / 0.25))
+    m3 = (p >= 0.6) & (p < 0.85)
+    s[m3] = 0.15
+    m4 = p >= 0.85
+    s[m4] = 0.15 * 0.5 * (1 + np.cos(np.pi * (p[m4] - 0.85) / 0.15))
+    return s
+
+
+@dataclass
+class HeartShape:
+    """LV semi-axes at ED and the target EF; es axes derived so the prolate volume gives exactly that EF."""
+
+    a_ed: float
+    b_ed: float
+    ef_target: float
+    wall: float
+    long_short: float  # longitudinal shortening fraction at ES
+
+    @property
+    def b_es(self):
+        return self.b_ed * (1 - self.long_short)
+
+    @property
+    def a_es(self):
+        return self.a_ed * math.sqrt((1 - self.ef_target) * self.b_ed / self.b_es)
+
+    def axes(self, s):
+        s = np.asarray(s, np.float64)
+        return self.a_ed + s * (self.a_es - self.a_ed), self.b_ed + s * (self.b_es - self.b_ed)
+
+
+def _ell(u, v, cu, cv, au, av):
+    du = (u - cu) / au
+    dv = (v - cv) / av
+    return du * du + dv * dv
+
+
+def _ell_rot(u, v, cu, cv, au, av, rot):
+    c, s = math.cos(rot), math.sin(rot)
+    du, dv = u - cu, v - cv
+    ru = (c * du + s * dv) / au
+    rv = (-s * du + c * dv) / av
+    return ru * ru + rv * rv
+
+
+@dataclass
+class FrameState:
+    """Everything that fixes the geometry of one frame."""
+
+    view: str
+    a: float  # LV short semi-axis (mm) as displayed
+    b: float  # LV long semi-axis (mm) as displayed (foreshortened)
+    a_ed: float
+    b_ed: float
+    s: float  # contraction state
+    wall: float
+    apex_thick: float
+    apex: tuple  # heart-frame origin in image mm (x, z)
+    phi: float  # heart axis angle (rad), v direction = (sin phi, cos phi)
+    other_kind: int = 0
+    other_params: tuple = ()
+    chest_wall: float = 12.0
+
+
+def heart_coords(st: FrameState, x, z):
+    rx = x - st.apex[0]
+    rz = z - st.apex[1]
+    sp, cp = math.sin(st.phi), math.cos(st.phi)
+    v = rx * sp + rz * cp
+    u = rx * cp - rz * sp
+    return u, v
+
+
+def scene(st: FrameState, x, z, want_material=True, seg_only=False):
+    """Tissue code map for positions (x, z), and material coordinates for the speckle (moving with tissue).
+
+    Returns (tissue uint8, mu, mv) where mu, mv are None when want_material is False. With seg_only only the
+    structures that carry segmentation labels (LV, myocardium, LA) are evaluated.
+    """
+    tissue = np.zeros(np.shape(x), np.uint8)
+    if st.view == "OTHER":
+        return _other_scene(st, x, z, tissue, want_material, seg_only)
+    u, v = heart_coords(st, x, z)
+    a, b, t, ta = st.a, st.b, st.wall, st.apex_thick
+    s = st.s
+    if st.view == "PSAX":
+        # apex here is the LV centre; circles.
+        r2 = u * u + v * v
+        rv_c = _ell_rot(u, v, -0.55 * a - 4, -(a + t + 7), 1.55 * a + 6, 12.0 * (1 - 0.2 * s), 0.35)
+        env = _ell(u, v, -0.2 * a, -4.0, a + t + 22, a + t + 24)
+        if not seg_only:
+            tissue[env < 1] = T_HEART
+            peri = (env >= 1) & (env < 1.12) & (v > -0.2 * a)
+            tissue[peri] = T_PERICARDIUM
+            tissue[(rv_c < 1) & (r2 > (a + t + 3) ** 2)] = T_BLOOD
+        tissue[r2 < (a + t) ** 2] = T_MYO
+        tissue[r2 < a * a] = T_LV
+        if not seg_only:
+            for sx in (-1, 1):
+                pm = _ell(u, v, sx * 0.5 * a, 0.45 * a, 3.5 + 1.5 * s, 4.5 + 1.5 * s)
+                tissue[(pm < 1) & (r2 < a * a)] = T_VALVE  # papillary muscle: bright but labelled LV
+        mat = None
+        if want_material:
+            k = np.where(r2 < (a + t + 25) ** 2, st.a_ed / a, 1.0)
+            mat = (u * k, v * k)
+        return (tissue,) + (mat if mat else (None, None))
+
+    lv = _ell(u, v, 0.0, b, a, b)
+    outer_cv = (-ta + 2 * b + t) / 2
+    outer_bv = (2 * b + t + ta) / 2
+    myo = (_ell(u, v, 0.0, outer_cv, a + t, outer_bv) < 1) & (v < 1.82 * b)
+    gap = 3.0
+    la_a, la_b = 17.0 * (1 + 0.15 * s), 19.0 * (1 + 0.12 * s)
+    if st.view == "PLAX":
+        la_cu, la_cv = -0.25 * a - 4, 2 * b + gap + la_b + 2
+    else:
+        la_cu, la_cv = 0.1 * a, 2 * b + gap + la_b
+    la = _ell(u, v, la_cu, la_cv, la_a, la_b)
+    if not seg_only:
+        blood = np.zeros(tissue.shape, bool)
+        if st.view == "A4C":
+            a_rv, b_rv = 0.75 * st.a_ed * (1 - 0.2 * s), 0.82 * b
+            cu_rv = -(a + t + 3 + a_rv)
+            blood |= _ell(u, v, cu_rv, 0.95 * b_rv + 10, a_rv, b_rv) < 1
+            blood |= _ell(u, v, cu_rv + 2, 2 * b + gap + 18, 15.0 * (1 + 0.1 * s), 18.0) < 1
+            u0, u1 = cu_rv - a_rv - 6, a + t + 6
+            v0, v1 = -ta - 4, 2 * b + gap + 2 * la_b + 5
+        elif st.view == "A2C":
+            u0, u1 = -(a + t + 7), a + t + 7
+            v0, v1 = -ta - 4, 2 * b + gap + 2 * la_b + 5
+        else:  # PLAX: u > 0 is anterior (towards the probe)
+            a_rv = 11.0 * (1 - 0.2 * s)
+            blood |= _ell(u, v, a + t + 3 + a_rv, 1.05 * b, a_rv, 0.95 * b) < 1
+            blood |= _ell_rot(u, v, 0.55 * a + 6, 2 * b + 16, 11.0, 24.0, -0.5) < 1  # aortic root
+            u0, u1 = -(a + t + 8), a + t + 3 + 2 * a_rv + 5
+            v0, v1 = -ta - 4, 2 * b + gap + 2 * la_b + 8
+        cu, cv = (u0 + u1) / 2, (v0 + v1) / 2
+        env = _ell(u, v, cu, cv, (u1 - u0) / 2 * 1.12, (v1 - v0) / 2 * 1.12)
+        tissue[env < 1] = T_HEART
+        tissue[(env >= 1) & (env < 1.09)] = T_PERICARDIUM
+        tissue[blood] = T_BLOOD
+    tissue[myo] = T_MYO
+    tissue[lv < 1] = T_LV
+    tissue[la < 1] = T_LA
+    if not seg_only:
+        # mitral leaflets: closed (a line across the annulus) in systole, open (two hinges) in diastole
+        if s > 0.4:
+            leaf = (np.abs(v - (2 * b + gap * 0.5)) < 1.0) & (np.abs(u) < a * 0.95)
+        else:
+            leaf = (np.abs(np.abs(u) - a * 0.75) < 1.1) & (v > 2 * b - 0.15 * b) & (v < 2 * b + gap)
+        tissue[leaf & (tissue != T_LA)] = T_VALVE
+    mat = None
+    if want_material:
+        inside = (u > -(a + 60)) & (u < a + 60) & (v > -20) & (v < 2 * b + 60)
+        ku = np.where(inside, st.a_ed / a, 1.0)
+        kv = np.where(inside, st.b_ed / b, 1.0)
+        mat = (u * ku, v * kv)
+    return (tissue,) + (mat if mat else (None, None))
+
+
+def _other_scene(st, x, z, tissue, want_material, seg_only):
+    if seg_only:
+        return tissue, None, None
+    kind = st.other_kind
+    p = st.other_params
+    if kind == 0:  # liver with vessels and the diaphragm
+        tissue[:] = T_LIVER
+        for i in range(0, len(p) - 3, 4):
+            tissue[_ell(x, z, p[i], p[i + 1], p[i + 2], p[i + 3]) < 1] = T_VESSEL
+        r = np.sqrt(x * x + z * z)
+        tissue[np.abs(r - p[-1]) < 2.0] = T_PERICARDIUM
+        tissue[r > p[-1] + 2.0] = T_BLOOD  # beyond the diaphragm: dark (lung)
+    elif kind == 1:  # lung: pleural line then air (reverberations are added by the image formation)
+        tissue[:] = T_BACKGROUND
+        tissue[np.abs(z - p[0]) < 1.5] = T_PERICARDIUM
+        tissue[z > p[0] + 1.5] = T_BLOOD
+    else:  # probe in the air or lifted: almost nothing
+        tissue[:] = T_BLOOD
+    mat = (x.copy(), z.copy()) if want_material else (None, None)
+    return (tissue,) + mat

@@ -1,0 +1,302 @@
+"""Training loop: seeded, resumable mid-epoch, CSV + TensorBoard logs, AMP on CUDA, DDP through torchrun.
+
+Determinism: the sample order of epoch e is permutation(default_rng([seed, e])), the augmentation of step s of
+epoch e draws from default_rng([seed, e, s, rank]), and the torch RNG state is saved in every checkpoint, so a run
+resumed from last.pt produces the same weights as one that never stopped (CPU, same thread count).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .augment import augment_batch
+from .config import TASK_MODELS
+from .constants import MEAN, STD
+from .data.synthetic import SimDataset
+from .errors import CheckpointError, ConfigError
+from .losses import DiceCELoss, focal_loss, soft_dice_loss
+from .metrics import dice
+from .models import build_model, count_params
+
+
+def dist_info():
+    ws = int(os.environ.get("WORLD_SIZE", "1"))
+    return ws, int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def to_input(x01: np.ndarray, device) -> torch.Tensor:
+    return ((torch.from_numpy(x01).to(device) - MEAN) / STD).unsqueeze(1)
+
+
+class Task:
+    def __init__(self, cfg, device):
+        self.cfg, self.device = cfg, device
+        self.task = cfg["task"]
+        self.dice_ce = DiceCELoss()
+
+    def targets(self, ds, idx):
+        d = self.device
+        if self.task == "seg":
+            return {"mask": torch.from_numpy(ds.masks[idx].astype(np.int64)).to(d)}
+        return {"view": torch.from_numpy(ds.view[idx]).to(d), "quality": torch.from_numpy(ds.quality[idx]).to(d),
+                "guidance": torch.from_numpy(ds.guidance[idx]).to(d)}
+
+    def loss(self, out, t):
+        lc = self.cfg["loss"]
+        if self.task == "seg":
+            if lc["seg"] == "dice_ce":
+                return self.dice_ce(out, t["mask"])
+            if lc["seg"] == "focal":
+                return focal_loss(out, t["mask"], lc["focal_gamma"])
+            return soft_dice_loss(out, t["mask"]) + focal_loss(out, t["mask"], lc["focal_gamma"])
+        if lc["view_loss"] == "focal":
+            lv = focal_loss(out["view"], t["view"], lc["focal_gamma"])
+        else:
+            lv = F.cross_entropy(out["view"], t["view"])
+        lq = F.l1_loss(out["quality"].float(), t["quality"])
+        loss = lv + lc["quality_weight"] * lq
+        if "guidance" in out and (t["guidance"] >= 0).any():
+            loss = loss + lc["guidance_weight"] * F.cross_entropy(out["guidance"], t["guidance"], ignore_index=-1)
+        return loss
+
+
+def adversarial_input(model, task, x, t, acfg):
+    """FGSM (one step of size eps) or PGD (steps of alpha, projected on the eps ball) on the normalised input."""
+    was = model.training
+    x0 = x.detach()
+    xa = x0.clone()
+    steps = 1 if acfg["mode"] == "fgsm" else acfg["steps"]
+    step = acfg["eps"] if acfg["mode"] == "fgsm" else acfg["alpha"]
+    for _ in range(steps):
+        xa.requires_grad_(True)
+        loss = task.loss(model(xa), t)
+        g, = torch.autograd.grad(loss, xa)
+        xa = xa.detach() + step * g.sign()
+        xa = x0 + (xa - x0).clamp(-acfg["eps"], acfg["eps"])
+    model.train(was)
+    return xa.detach()
+
+
+def _val_indices(n, k):
+    if k <= 0 or k >= n:
+        return np.arange(n)
+    return np.linspace(0, n - 1, k).round().astype(int)
+
+
+@torch.no_grad()
+def validate(model, cfg, ds, device):
+    model.eval()
+    idx = _val_indices(len(ds), cfg["train"]["val_max_frames"])
+    res = {}
+    if cfg["task"] == "seg":
+        ds_ = []
+        for s in range(0, len(idx), 64):
+            b = idx[s:s + 64]
+            pred = model(to_input(ds.frames[b].astype(np.float32) / 255.0, device)).argmax(1).cpu().numpy()
+            ds_ += [dice(p == 1, g == 1) for p, g in zip(pred, ds.masks[b]) if (g == 1).any()]
+        res["val_lv_dice"] = float(np.mean(ds_))
+        res["score"] = res["val_lv_dice"]
+    else:
+        corr, qerr = [], []
+        for s in range(0, len(idx), 128):
+            b = idx[s:s + 128]
+            out = model(to_input(ds.frames[b].astype(np.float32) / 255.0, device))
+            corr += (out["view"].argmax(1).cpu().numpy() == ds.view[b]).tolist()
+            qerr += np.abs(out["quality"].float().cpu().numpy() - ds.quality[b]).tolist()
+        res["val_view_acc"] = float(np.mean(corr))
+        res["val_quality_mae"] = float(np.mean(qerr))
+        res["score"] = res["val_view_acc"] - res["val_quality_mae"]
+    model.train()
+    return res
+
+
+def load_checkpoint(path, map_location="cpu"):
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError("E_CKPT_MISSING", f"{path}: checkpoint not found", path)
+    try:
+        ck = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as e:
+        raise CheckpointError("E_CKPT_CORRUPT", f"{path}: cannot load checkpoint ({type(e).__name__}: {e})",
+                              path) from None
+    for k in ("model", "model_name", "model_args", "config"):
+        if k not in ck:
+            raise CheckpointError("E_CKPT_CORRUPT", f"{path}: checkpoint lacks {k!r}", path)
+    return ck
+
+
+def model_from_checkpoint(path, map_location="cpu"):
+    ck = load_checkpoint(path, map_location)
+    m = build_model(ck["model_name"], **ck["model_args"])
+    m.load_state_dict(ck["model"])
+    m.eval()
+    return m, ck
+
+
+def _atomic_save(obj, path: Path):
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(cfg: dict, resume: bool = True, crash_after_steps: int | None = None) -> dict:
+    """Train per the resolved config. crash_after_steps simulates a kill (for the resume test)."""
+    world, rank, local_rank = dist_info()
+    use_cuda = torch.cuda.is_available()
+    if world > 1:
+        import torch.distributed as dist
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
+    if use_cuda:
+        torch.cuda.set_device(device)
+    tc = cfg["train"]
+    seed = cfg["seed"]
+    out = Path(cfg["out_dir"])
+    want = TASK_MODELS[cfg["task"]]
+    if cfg["model"]["name"] != want:
+        raise ConfigError("E_CONFIG_VALUE", f"model.name expected {want!r} for task {cfg['task']!r} but received "
+                          f"{cfg['model']['name']!r}", None)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(cfg, indent=1))
+    torch.manual_seed(seed)
+    ds = SimDataset(cfg["data"]["train"])
+    val = SimDataset(cfg["data"]["val"])
+    n = len(ds) if cfg["data"]["max_frames"] <= 0 else min(len(ds), cfg["data"]["max_frames"])
+    margs = dict(cfg["model"]["args"])
+    try:
+        model = build_model(cfg["model"]["name"], **margs).to(device)
+    except TypeError as e:
+        raise ConfigError("E_CONFIG_VALUE", f"model.args rejected by {cfg['model']['name']}: {e}", None) from None
+    bs = tc["batch_size"]
+    spe = max(1, n // (bs * world))
+    total = tc["epochs"] * spe
+    if tc["max_steps"] > 0:
+        total = min(total, tc["max_steps"])
+    opt = torch.optim.AdamW(model.parameters(), lr=tc["lr"], weight_decay=tc["weight_decay"])
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / 20) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    amp = bool(tc["amp"]) and use_cuda
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    epoch, step0, gstep, best, elapsed0 = 0, 0, 0, -float("inf"), 0.0
+    last = out / "last.pt"
+    if resume and last.exists():
+        ck = load_checkpoint(last)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        scaler.load_state_dict(ck["scaler"])
+        epoch, step0, gstep, best = ck["epoch"], ck["step_in_epoch"], ck["global_step"], ck["best"]
+        elapsed0 = ck.get("elapsed_s", 0.0)
+        torch.set_rng_state(ck["rng_torch"])
+        if rank == 0:
+            print(f"resumed from {last} at epoch {epoch} step {step0} (global step {gstep})")
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        net = DDP(model, device_ids=[local_rank] if use_cuda else None)
+    task = Task(cfg, device)
+    writer = None
+    log_f = None
+    if rank == 0:
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(str(out / "tb"), purge_step=gstep if gstep else None)
+        new = not (out / "log.csv").exists() or gstep == 0
+        log_f = open(out / "log.csv", "w" if new else "a", newline="")
+        logw = csv.writer(log_f)
+        if new:
+            logw.writerow(["global_step", "epoch", "step", "loss", "lr", "elapsed_s", "val"])
+
+    def save(path, epoch_, step_, extra=None):
+        if rank != 0:
+            return
+        ck = {"model": model.state_dict(), "model_name": cfg["model"]["name"], "model_args": margs, "config": cfg,
+              "task": cfg["task"], "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+              "scaler": scaler.state_dict(), "epoch": epoch_, "step_in_epoch": step_, "global_step": gstep,
+              "best": best, "rng_torch": torch.get_rng_state(), "elapsed_s": elapsed0 + time.time() - t0,
+              "n_params": count_params(model)}
+        if extra:
+            ck.update(extra)
+        _atomic_save(ck, path)
+
+    t0 = time.time()
+    model.train()
+    stopped = False
+    metrics = {}
+    while epoch < tc["epochs"] and gstep < total and not stopped:
+        perm = np.random.default_rng([seed, epoch]).permutation(n)[rank::world]
+        bar = range(step0, spe)
+        if tc["progress"] and rank == 0:
+            from tqdm import tqdm
+            bar = tqdm(bar, desc=f"epoch {epoch}", initial=step0, total=spe, leave=False)
+        for step in bar:
+            idx = np.sort(perm[step * bs:(step + 1) * bs])
+            rng = np.random.default_rng([seed, epoch, step, rank])
+            x = to_input(augment_batch(ds.frames[idx], cfg["augment"], rng), device)
+            t = task.targets(ds, idx)
+            with torch.autocast(device.type, enabled=amp):
+                loss = task.loss(net(x), t)
+                if cfg["adversarial"]["mode"] != "none":
+                    xa = adversarial_input(net, task, x, t, cfg["adversarial"])
+                    w = cfg["adversarial"]["weight"]
+                    loss = (1 - w) * loss + w * task.loss(net(xa), t)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            gstep += 1
+            lv = float(loss.detach())
+            if rank == 0 and (gstep % tc["log_every"] == 0 or gstep == 1):
+                logw.writerow([gstep, epoch, step + 1, f"{lv:.6f}", f"{sched.get_last_lr()[0]:.6g}",
+                               f"{elapsed0 + time.time() - t0:.1f}", ""])
+                log_f.flush()
+                writer.add_scalar("train/loss", lv, gstep)
+                writer.add_scalar("train/lr", sched.get_last_lr()[0], gstep)
+            if gstep % tc["checkpoint_every"] == 0:
+                save(last, epoch, step + 1)
+            if crash_after_steps is not None and gstep >= crash_after_steps:
+                raise RuntimeError(f"simulated crash after step {gstep}")
+            if tc["max_minutes"] > 0 and (elapsed0 + time.time() - t0) / 60 > tc["max_minutes"]:
+                stopped = True
+                break
+            if gstep >= total:
+                break
+        if stopped:
+            save(last, epoch, step + 1)
+            break
+        epoch, step0 = epoch + 1, 0
+        if rank == 0:
+            metrics = validate(model, cfg, val, device)
+            logw.writerow([gstep, epoch, 0, "", "", f"{elapsed0 + time.time() - t0:.1f}", json.dumps(metrics)])
+            log_f.flush()
+            for k, v in metrics.items():
+                writer.add_scalar(f"val/{k}", v, gstep)
+            if metrics["score"] > best:
+                best = metrics["score"]
+                save(out / "best.pt", epoch, 0, {"val": metrics})
+        save(last, epoch, 0)
+    if rank == 0:
+        metrics = metrics or validate(model, cfg, val, device)
+        final = {"model": model.state_dict(), "model_name": cfg["model"]["name"], "model_args": margs,
+                 "config": cfg, "task": cfg["task"], "global_step": gstep, "val": metrics,
+                 "n_params": count_params(model), "stopped_early": stopped}
+        _atomic_save(final, out / "final.pt")
+        (out / "summary.json").write_text(json.dumps({"global_step": gstep, "val": metrics,
+                                                      "n_params": count_params(model),
+                                                      "elapsed_s": round(elapsed0 + time.time() - t0, 1),
+                                                      "stopped_early": stopped}, indent=1))
+        writer.close()
+        log_f.close()
+    if world > 1:
+        import torch.distributed as dist
+        dist.destroy_process_group()
+    return {"global_step": gstep, "val": metrics}

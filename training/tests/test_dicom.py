@@ -1,0 +1,35 @@
+import numpy as np
+import pydicom
+import pytest
+
+from sonoedge_train.errors import DatasetError
+from sonoedge_train.sim.dicom import US_MULTIFRAME, read_cine_dicom, write_cine_dicom
+
+
+def test_dicom_round_trip(tmp_path):
+    frames = (np.arange(3 * 20 * 30) % 251).astype(np.uint8).reshape(3, 20, 30)
+    p = write_cine_dicom(tmp_path / "c.dcm", frames, spacing_mm=0.75, fps=25, seed=4, meta={"ef": 55.5, "ed": 0})
+    ds = pydicom.dcmread(p)
+    assert ds.SOPClassUID == US_MULTIFRAME == "1.2.840.10008.5.1.4.1.1.3.1"
+    assert ds.file_meta.MediaStorageSOPClassUID == US_MULTIFRAME
+    assert int(ds.NumberOfFrames) == 3 and ds.Rows == 20 and ds.Columns == 30
+    r = ds.SequenceOfUltrasoundRegions[0]
+    assert r.PhysicalUnitsXDirection == 3 and r.PhysicalUnitsYDirection == 3
+    assert float(r.PhysicalDeltaX) == pytest.approx(0.075) and float(r.PhysicalDeltaY) == pytest.approx(0.075)
+    arr, spacing, meta = read_cine_dicom(p)
+    assert np.array_equal(arr, frames) and spacing == pytest.approx((0.75, 0.75)) and meta == {"ed": 0, "ef": 55.5}
+    # deterministic UIDs from the seed
+    p2 = write_cine_dicom(tmp_path / "d.dcm", frames, 0.75, 25, seed=4)
+    assert pydicom.dcmread(p2).SOPInstanceUID == ds.SOPInstanceUID
+
+
+def test_dicom_bad_files(tmp_path):
+    with pytest.raises(DatasetError) as e:
+        read_cine_dicom(tmp_path / "none.dcm")
+    assert e.value.code == "E_DATASET_MISSING"
+    assert str(e.value) == f"E_DATASET_MISSING: {tmp_path / 'none.dcm'}: DICOM file not found"
+    bad = tmp_path / "bad.dcm"
+    bad.write_bytes(b"not a dicom file at all")
+    with pytest.raises(DatasetError) as e:
+        read_cine_dicom(bad)
+    assert e.value.code == "E_DATASET_CORRUPT" and str(e.value).startswith(f"E_DATASET_CORRUPT: {bad}: cannot read DICOM")
