@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "core/preprocess.h"
+#include "preprocess.h"
 
 namespace {
 
