@@ -22,7 +22,9 @@ def _threads(n):
 def cmd_simulate(a):
     from .data.synthetic import write_dataset
     views = a.views.split(",") if a.views else None
-    p = write_dataset(a.out, a.cines, a.seed, a.frames, (a.size, a.size), a.difficulty, views, progress=not a.quiet)
+    p = write_dataset(a.out, a.cines, a.seed, a.frames, (a.size, a.size), a.difficulty, views, progress=not a.quiet,
+                      workers=a.workers, max_minutes=a.max_minutes,
+                      cines_per_shard=a.shard_cines)
     print(f"wrote {p}")
     if a.dicom:
         from .sim.dicom import write_cine_dicom
@@ -65,7 +67,7 @@ def cmd_train(a):
 def cmd_evaluate(a):
     from .evaluate import evaluate
     _threads(a.threads)
-    res = evaluate(a.data, a.out, seg_ckpt=a.seg, view_ckpt=a.view, n_boot=a.boot)
+    res = evaluate(a.data, a.out, seg_ckpt=a.seg, view_ckpt=a.view, n_boot=a.boot, device=a.device)
     print(json.dumps(res["summary"], indent=1))
     return 0
 
@@ -94,6 +96,11 @@ def build_parser():
     s.add_argument("--dicom", default="", help="also write one A4C cine as DICOM to this path")
     s.add_argument("--dicom-frames", type=int, default=32)
     s.add_argument("--quiet", action="store_true")
+    s.add_argument("--workers", type=int, default=1,
+                   help="processes to shard the cines over (one job per shard); same result for any N")
+    s.add_argument("--shard-cines", type=int, default=64, help="cines per shard file (and per worker job)")
+    s.add_argument("--max-minutes", type=float, default=0.0,
+                   help="wall-clock budget; when it runs out the finished shards are kept (0 = no limit)")
     s.set_defaults(fn=cmd_simulate)
     b = sub.add_parser("bench-sim", help="simulator throughput, 256x256 sector frames with labels")
     b.add_argument("--cines", type=int, default=20)
@@ -113,6 +120,7 @@ def build_parser():
     e.add_argument("--view", default="")
     e.add_argument("--boot", type=int, default=1000)
     e.add_argument("--threads", type=int, default=1)
+    e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (cuda when available)")
     e.set_defaults(fn=cmd_evaluate)
     d = sub.add_parser("dicom", help="write one simulated cine as Ultrasound Multi-frame DICOM")
     d.add_argument("--out", required=True)

@@ -13,11 +13,20 @@ from .metrics import bootstrap_ci, confusion, dice, ece, ef_from_masks, hd95, re
 from .train import model_from_checkpoint, to_input
 
 
+def _device(name):
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
 @torch.no_grad()
 def _predict(model, frames, bs=64):
+    """Model outputs on the CPU; the model runs on the device its parameters are on."""
+    dev = next(model.parameters()).device
     outs = []
     for s in range(0, len(frames), bs):
-        outs.append(model(to_input(frames[s:s + bs].astype(np.float32) / 255.0, torch.device("cpu"))))
+        o = model(to_input(frames[s:s + bs].astype(np.float32) / 255.0, dev))
+        outs.append({k: v.cpu() for k, v in o.items()} if isinstance(o, dict) else o.cpu())
     return outs
 
 
@@ -130,7 +139,7 @@ def _fmt_ci(ci, nd=3):
     return f"[{ci[0]:.{nd}f}, {ci[1]:.{nd}f}]"
 
 
-def evaluate(data, out, seg_ckpt="", view_ckpt="", n_boot=1000, seed=0):
+def evaluate(data, out, seg_ckpt="", view_ckpt="", n_boot=1000, seed=0, device="cpu"):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ds = SimDataset(data)
@@ -140,6 +149,7 @@ def evaluate(data, out, seg_ckpt="", view_ckpt="", n_boot=1000, seed=0):
              f"{n_boot} resamples.", ""]
     if seg_ckpt:
         m, ck = model_from_checkpoint(seg_ckpt)
+        m.to(_device(device))
         seg = eval_seg(m, ds, n_boot, seed)
         r = seg[0]
         summary["seg"] = r
@@ -156,6 +166,7 @@ def evaluate(data, out, seg_ckpt="", view_ckpt="", n_boot=1000, seed=0):
         lines.append("")
     if view_ckpt:
         m, ck = model_from_checkpoint(view_ckpt)
+        m.to(_device(device))
         view = eval_view(m, ds, n_boot, seed)
         r = view[0]
         summary["view"] = r

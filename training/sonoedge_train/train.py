@@ -68,6 +68,37 @@ class Task:
         return loss
 
 
+class StepBatches(torch.utils.data.Dataset):
+    """Step s of an epoch -> (s, sample indices, augmented float32 batch in [0, 1]). The same function runs in
+    process (train.workers = 0) or in DataLoader workers, with the same per-step RNG, so results do not depend on
+    the number of workers."""
+
+    def __init__(self, frames, perm, bs, aug, seed, epoch, rank):
+        self.frames, self.perm, self.bs, self.aug = frames, perm, bs, aug
+        self.seed, self.epoch, self.rank = seed, epoch, rank
+
+    def __len__(self):
+        return len(self.perm) // self.bs
+
+    def __getitem__(self, step):
+        idx = np.sort(self.perm[step * self.bs:(step + 1) * self.bs])
+        rng = np.random.default_rng([self.seed, self.epoch, step, self.rank])
+        return step, idx, augment_batch(self.frames[idx], self.aug, rng)
+
+
+def _batches(sb, step0, spe, workers, pin):
+    if workers <= 0:
+        for step in range(step0, spe):
+            yield sb[step]
+        return
+    import multiprocessing as mp
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None  # share the arrays, no pickling
+    loader = torch.utils.data.DataLoader(sb, batch_size=None, sampler=range(step0, spe), num_workers=workers,
+                                         pin_memory=pin, prefetch_factor=4, multiprocessing_context=ctx)
+    for step, idx, x in loader:
+        yield int(step), idx.numpy(), x
+
+
 def adversarial_input(model, task, x, t, acfg):
     """FGSM (one step of size eps) or PGD (steps of alpha, projected on the eps ball) on the normalised input."""
     was = model.training
@@ -157,6 +188,7 @@ def train(cfg: dict, resume: bool = True, crash_after_steps: int | None = None) 
     device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
     if use_cuda:
         torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True
     tc = cfg["train"]
     seed = cfg["seed"]
     out = Path(cfg["out_dir"])
@@ -182,8 +214,17 @@ def train(cfg: dict, resume: bool = True, crash_after_steps: int | None = None) 
     if tc["max_steps"] > 0:
         total = min(total, tc["max_steps"])
     opt = torch.optim.AdamW(model.parameters(), lr=tc["lr"], weight_decay=tc["weight_decay"])
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / 20) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    # cosine over the planned steps; with train.time_schedule and max_minutes, over whichever of the steps and the
+    # wall-clock budget runs out first (so a time-limited run still anneals; not bitwise reproducible then)
+    clock = {"t0": time.time(), "elapsed0": 0.0}
+    budget_s = tc["max_minutes"] * 60 if tc["time_schedule"] and tc["max_minutes"] > 0 else 0.0
+
+    def lr_factor(s):
+        prog = min(s, total) / total
+        if budget_s:
+            prog = max(prog, min(1.0, (clock["elapsed0"] + time.time() - clock["t0"]) / budget_s))
+        return min(1.0, (s + 1) / 20) * 0.5 * (1 + math.cos(math.pi * prog))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     amp = bool(tc["amp"]) and use_cuda
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     epoch, step0, gstep, best, elapsed0 = 0, 0, 0, -float("inf"), 0.0
@@ -228,19 +269,23 @@ def train(cfg: dict, resume: bool = True, crash_after_steps: int | None = None) 
         _atomic_save(ck, path)
 
     t0 = time.time()
+    clock.update(t0=t0, elapsed0=elapsed0)
     model.train()
     stopped = False
     metrics = {}
+    lv = float("nan")
     while epoch < tc["epochs"] and gstep < total and not stopped:
         perm = np.random.default_rng([seed, epoch]).permutation(n)[rank::world]
-        bar = range(step0, spe)
+        sb = StepBatches(ds.frames, perm, bs, cfg["augment"], seed, epoch, rank)
+        bar = _batches(sb, step0, spe, tc["workers"], use_cuda)
         if tc["progress"] and rank == 0:
             from tqdm import tqdm
             bar = tqdm(bar, desc=f"epoch {epoch}", initial=step0, total=spe, leave=False)
-        for step in bar:
-            idx = np.sort(perm[step * bs:(step + 1) * bs])
-            rng = np.random.default_rng([seed, epoch, step, rank])
-            x = to_input(augment_batch(ds.frames[idx], cfg["augment"], rng), device)
+        for step, idx, x01 in bar:
+            if isinstance(x01, np.ndarray):
+                x = to_input(x01, device)
+            else:
+                x = ((x01.to(device, non_blocking=True) - MEAN) / STD).unsqueeze(1)
             t = task.targets(ds, idx)
             with torch.autocast(device.type, enabled=amp):
                 loss = task.loss(net(x), t)
@@ -277,6 +322,9 @@ def train(cfg: dict, resume: bool = True, crash_after_steps: int | None = None) 
         if rank == 0:
             metrics = validate(model, cfg, val, device)
             logw.writerow([gstep, epoch, 0, "", "", f"{elapsed0 + time.time() - t0:.1f}", json.dumps(metrics)])
+            print(f"epoch {epoch} step {gstep} t={elapsed0 + time.time() - t0:.1f}s loss {lv:.4f} "
+                  f"lr {sched.get_last_lr()[0]:.3g} val {json.dumps({k: round(v, 4) for k, v in metrics.items()})}",
+                  flush=True)
             log_f.flush()
             for k, v in metrics.items():
                 writer.add_scalar(f"val/{k}", v, gstep)

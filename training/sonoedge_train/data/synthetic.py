@@ -46,34 +46,16 @@ def resize_masks(masks: np.ndarray, size, n_labels: int = 4) -> np.ndarray:
     return out
 
 
-def write_dataset(out_dir, n_cines: int, seed: int, frames_per_cine: int = 16, size=(112, 112),
-                  difficulty: str = "train", views=None, cines_per_shard: int = 64, progress: bool = False):
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+def _simulate_shard(job):
+    """Simulate cines [a, b) into shard file `name` (written atomically); returns (name, n_frames, cine entries).
+
+    Every cine depends only on (seed, its index), so the output does not depend on which process runs the job."""
+    out, name, a, b, seed, frames_per_cine, size, difficulty, views = job
     cfg = ImagingConfig()
-    views = list(views or VIEWS)
-    index = {"format": FORMAT, "image_size": list(size), "views": VIEWS, "guidance": GUIDANCE,
-             "seg_labels": SEG_LABELS, "difficulty": difficulty, "seed": seed, "frames_per_cine": frames_per_cine,
-             "imaging": {k: v for k, v in vars(cfg).items()}, "shards": [], "cines": []}
     buf = {k: [] for k in ARRAYS}
-    it = range(n_cines)
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(it, desc="simulate", unit="cine")
-
-    def flush():
-        if not buf["frames"]:
-            return
-        k = len(index["shards"])
-        name = f"shard_{k:05d}.npz"
-        arrays = {key: np.concatenate(buf[key]).astype(ARRAYS[key]) for key in ARRAYS}
-        np.savez_compressed(out / name, **arrays)
-        index["shards"].append({"file": name, "n_frames": int(len(arrays["frames"]))})
-        for key in buf:
-            buf[key].clear()
-
+    cines = []
     start = 0
-    for i in it:
+    for i in range(a, b):
         cseed = seed * 1_000_003 + i
         view = views[i % len(views)]
         p = sample_cine_params(cseed, view, frames_per_cine, difficulty)
@@ -88,14 +70,81 @@ def write_dataset(out_dir, n_cines: int, seed: int, frames_per_cine: int = 16, s
         buf["cine"].append(np.full(F, i))
         buf["frame"].append(np.arange(F))
         buf["spacing"].append(np.full(F, sp))
-        index["cines"].append({"id": i, "seed": cseed, "shard": len(index["shards"]), "start": start,
-                               "n_frames": F, "view": p.view, "ed": c.ed, "es": c.es, "ef": round(c.ef, 4),
-                               "spacing_mm": sp, "guidance": GUIDANCE[c.guidance] if c.guidance >= 0 else None})
+        cines.append({"id": i, "seed": cseed, "start": start, "n_frames": F, "view": p.view, "ed": c.ed, "es": c.es,
+                      "ef": round(c.ef, 4), "spacing_mm": sp,
+                      "guidance": GUIDANCE[c.guidance] if c.guidance >= 0 else None})
         start += F
-        if (i + 1) % cines_per_shard == 0:
-            flush()
-            start = 0
-    flush()
+    arrays = {key: np.concatenate(buf[key]).astype(ARRAYS[key]) for key in ARRAYS}
+    tmp = Path(out) / (name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(Path(out) / name)
+    return name, int(len(arrays["frames"])), cines
+
+
+def _worker_init():
+    cv2.setNumThreads(1)
+
+
+def write_dataset(out_dir, n_cines: int, seed: int, frames_per_cine: int = 16, size=(112, 112),
+                  difficulty: str = "train", views=None, cines_per_shard: int = 64, progress: bool = False,
+                  workers: int = 1, max_minutes: float = 0.0):
+    """Simulate n_cines cines into out_dir. workers > 1 shards the cines over processes (one job per shard of
+    cines_per_shard cines): the dataset is identical for any number of workers. max_minutes > 0 is a wall-clock
+    budget: when it runs out, the shards finished so far are kept (their cines keep their ids) and the rest dropped."""
+    import time
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = ImagingConfig()
+    views = list(views or VIEWS)
+    size = tuple(int(v) for v in size)
+    index = {"format": FORMAT, "image_size": list(size), "views": VIEWS, "guidance": GUIDANCE,
+             "seg_labels": SEG_LABELS, "difficulty": difficulty, "seed": seed, "frames_per_cine": frames_per_cine,
+             "imaging": {k: v for k, v in vars(cfg).items()}, "shards": [], "cines": []}
+    jobs = [(str(out), f"shard_{k:05d}.npz", a, min(a + cines_per_shard, n_cines), seed, frames_per_cine, size,
+             difficulty, views) for k, a in enumerate(range(0, n_cines, cines_per_shard))]
+    deadline = time.monotonic() + max_minutes * 60 if max_minutes > 0 else None
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=n_cines, desc="simulate", unit="cine")
+    done = {}
+    workers = max(1, min(int(workers), len(jobs)))
+    if workers == 1:
+        for k, job in enumerate(jobs):
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            done[k] = _simulate_shard(job)
+            if bar:
+                bar.update(job[3] - job[2])
+    else:
+        import multiprocessing as mp
+        # spawn: no state (cv2 / OpenMP thread pools, torch) inherited from the parent
+        pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init)
+        try:
+            pending = {k: pool.apply_async(_simulate_shard, (job,)) for k, job in enumerate(jobs)}
+            while pending:
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+                for k in [k for k, r in pending.items() if r.ready()]:
+                    done[k] = pending.pop(k).get()
+                    if bar:
+                        bar.update(jobs[k][3] - jobs[k][2])
+                if pending:
+                    time.sleep(0.05)
+        finally:
+            pool.terminate()
+            pool.join()
+    if bar:
+        bar.close()
+    for k in sorted(done):
+        name, nf, cines = done[k]
+        k_shard = len(index["shards"])
+        index["cines"] += [{"id": c["id"], "seed": c["seed"], "shard": k_shard, **c} for c in cines]
+        index["shards"].append({"file": name, "n_frames": nf})
+    if len(done) < len(jobs):
+        index["requested_cines"] = n_cines
+        print(f"simulate: time budget of {max_minutes} min ran out; kept {len(index['cines'])} of {n_cines} cines "
+              f"({len(done)} of {len(jobs)} shards)", flush=True)
     (out / "index.json").write_text(json.dumps(index, indent=1))
     return out / "index.json"
 
