@@ -10,3 +10,5 @@ export type {
 export { preprocessReference, requiredInputBytes, float16BitsToNumber } from './preprocess/reference.js';
 export type { CodedError, ErrorCode } from './errors.js';
 export { VERSION } from './version.js';
+export { ModelPackageError, loadTrustStore, verifyModelPackage, MODELS_DIR } from './model/package.js';
+export type { ModelManifest, TrustStore, VerifiedPackage, VerifyOptions, PackageErrorCode, VariantEntry } from './model/package.js';
