@@ -30,10 +30,16 @@
       "sources": [
         "<!@(node scripts/gyp-sources.mjs base)",
         "native/binding/addon.cc",
-        "native/binding/preprocess.cc"
+        "native/binding/preprocess.cc",
+        "native/binding/engine.cc",
+        "native/engine/engine.cc"
       ],
       "dependencies": ["sonoedge_core_sse41", "sonoedge_core_avx2", "sonoedge_core_neon"],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "build/ort-headers"
+      ],
+      "libraries": ["-ldl", "-lpthread"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"]
     }
   ]

@@ -12,3 +12,5 @@ export type { CodedError, ErrorCode } from './errors.js';
 export { VERSION } from './version.js';
 export { ModelPackageError, loadTrustStore, verifyModelPackage, MODELS_DIR } from './model/package.js';
 export type { ModelManifest, TrustStore, VerifiedPackage, VerifyOptions, PackageErrorCode, VariantEntry } from './model/package.js';
+export { Engine, BoundRun } from './engine/index.js';
+export type { EngineOptions, ProviderName, TensorMeta, ProviderOutcome, RunTimings, TensorBuffer, ModelSource } from './engine/index.js';

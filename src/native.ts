@@ -14,9 +14,69 @@ export interface NativePlanHandle {
   readonly simdLevel: number;
 }
 
+/** A model input or output as the engine reads it (native/engine/engine.h TensorInfo). */
+export interface NativeTensorInfo {
+  name: string;
+  /** ONNXTensorElementDataType; 0 for a non-tensor value. */
+  elementType: number;
+  /** -1 for a free dimension. */
+  dims: number[];
+  /** The free dimensions' names; '' where none. */
+  symbols: string[];
+}
+
+export interface NativeProviderOutcome {
+  /** ProviderKind: 0 tensorrt, 1 cuda, 2 cpu. */
+  kind: number;
+  used: boolean;
+  reason: string;
+}
+
+export interface NativeBufferSpec {
+  index: number;
+  elementType: number;
+  dims: number[];
+  data: ArrayBufferView;
+}
+
+export interface NativeBindingHandle {
+  /** Queues a run on the session's thread; resolves with monotonic-clock timings. */
+  run(): Promise<{ queueMs: number; runMs: number }>;
+}
+
+export interface NativeSessionHandle {
+  readonly inputs: NativeTensorInfo[];
+  readonly outputs: NativeTensorInfo[];
+  readonly provider: number;
+  readonly providerReport: NativeProviderOutcome[];
+  readonly libraryVersion: string;
+  readonly warmupMs: number;
+  bind(inputs: NativeBufferSpec[], outputs: NativeBufferSpec[]): NativeBindingHandle;
+  /** Runs what is queued, then stops the thread and releases the session. */
+  close(): Promise<void>;
+}
+
+/** The flat engine options (src/engine/options.ts ResolvedEngineOptions) as native code reads them. */
+export interface NativeEngineOptions {
+  libraryPath: string;
+  modelPath: string;
+  intraOpThreads: number;
+  interOpThreads: number;
+  graphOptimizationLevel: number;
+  optimizedModelPath: string;
+  freeDimensions: [string, number][];
+  deterministic: boolean;
+  logSeverity: number;
+  configEntries: [string, string][];
+  providers: { kind: number; options: [string, string][]; cpuArena: boolean }[];
+  warmupRuns: number;
+}
+
 export interface NativeAddon {
   NativePlan: new (options: ResolvedPlanOptions) => NativePlanHandle;
   bestSimdLevel: number;
+  /** Creates a session off the event loop (library, providers, warm-up). */
+  loadEngine(options: NativeEngineOptions): Promise<NativeSessionHandle>;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

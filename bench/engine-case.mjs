@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// One process of `npm run bench:engine`: the sonoedge engine and
+// onnxruntime-node's JS API on the same model, input and thread settings,
+// alternating in rounds, with perf_hooks.monitorEventLoopDelay sampling the
+// event loop while each infers. Prints one JSON line; writes each tool's
+// first output to <outDir>/<tool>.<model>.bin for the correctness check.
+//   node bench/engine-case.mjs MODEL THREADS ITERATIONS OUT_DIR
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import * as ort from 'onnxruntime-node';
+import { Engine } from '../dist/engine/index.js';
+
+const [modelPath, threadsArg, itersArg, outDir] = process.argv.slice(2);
+const threads = Number(threadsArg);
+const iterations = Number(itersArg);
+const ROUNDS = 5;
+
+/** The same deterministic input as bench/ort_python.py. */
+export function noise(n, seed) {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+const engine = await Engine.load(modelPath, { intraOpThreads: threads, interOpThreads: 1, warmupRuns: 10, log: false });
+const input = engine.inputs[0];
+const dims = input.shape.map((d) => (typeof d === 'number' ? d : 1));
+const x = noise(dims.reduce((a, d) => a * d, 1), 7);
+const { outputs } = engine.allocate();
+const bound = engine.bind({ [input.name]: { data: x, dims } }, outputs);
+const outName = engine.outputs[0].name;
+
+const session = await ort.InferenceSession.create(modelPath, {
+  intraOpNumThreads: threads, interOpNumThreads: 1, executionProviders: ['cpu'], graphOptimizationLevel: 'all',
+});
+const feeds = { [input.name]: new ort.Tensor('float32', x, dims) };
+for (let i = 0; i < 10; i++) await session.run(feeds);
+
+const times = { sonoedge: [], 'ort-node': [] };
+const delay = { sonoedge: [], 'ort-node': [] };
+let ortOut;
+async function block(tool) {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  for (let i = 0; i < iterations; i++) {
+    const t0 = performance.now();
+    if (tool === 'sonoedge') {
+      await bound.run();
+    } else {
+      const r = await session.run(feeds);
+      ortOut ??= r[outName].data;
+    }
+    times[tool].push(performance.now() - t0);
+  }
+  h.disable();
+  delay[tool].push(h.percentile(99) / 1e6);
+}
+for (let r = 0; r < ROUNDS; r++) {
+  await block('sonoedge');
+  await block('ort-node');
+}
+const name = path.basename(modelPath, '.onnx');
+writeFileSync(path.join(outDir, `sonoedge.${name}.bin`), Buffer.from(outputs[outName].buffer));
+writeFileSync(path.join(outDir, `ort-node.${name}.bin`), Buffer.from(ortOut.buffer, ortOut.byteOffset, ortOut.byteLength));
+const stats = (a) => {
+  const s = [...a].sort((p, q) => p - q);
+  return { median: s[Math.floor(s.length / 2)], p99: s[Math.min(s.length - 1, Math.floor(s.length * 0.99))], n: s.length };
+};
+process.stdout.write(`${JSON.stringify({
+  model: name, threads, provider: engine.provider, onnxruntime: engine.onnxruntimeVersion,
+  sonoedge: { ...stats(times.sonoedge), loopDelayP99: Math.max(...delay.sonoedge) },
+  'ort-node': { ...stats(times['ort-node']), loopDelayP99: Math.max(...delay['ort-node']) },
+})}\n`);
+await session.release();
+await engine.close();

@@ -1,0 +1,201 @@
+// Bound runs: parity with onnxruntime-node's JS API within 1e-5, outputs
+// written in place, bad bindings with exact errors, an error inside a run that
+// leaves the engine usable, many concurrent runs, the event loop left free
+// during a long run, and close().
+import t from 'tap';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import { Engine, type TypedArray } from '../../src/engine/index.js';
+
+const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
+const model = (name: string) => path.join(fixtures, 'engine', `${name}.onnx`);
+const conv = path.join(fixtures, 'model-packages', 'valid-signed', 'model.fp32.onnx');
+const conv8 = path.join(fixtures, 'model-packages', 'valid-signed', 'model.int8.onnx');
+const quiet = { log: false as const, intraOpThreads: 1 };
+
+/** Deterministic pseudo-random values in [-1, 1). */
+function noise(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+t.test('parity with onnxruntime-node on the same inputs, within 1e-5', async (t) => {
+  for (const file of [conv, conv8, model('convnet'), model('dynamic')]) {
+    const engine = await Engine.load(file, quiet);
+    const ref = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, executionProviders: ['cpu'] });
+    const dims = engine.inputs[0].shape.map((d) => (typeof d === 'number' ? d : 2));
+    const n = dims.reduce((a, d) => a * d, 1);
+    const x = noise(n, 7);
+    const { outputs } = engine.allocate({ N: 2 });
+    await engine.bind({ [engine.inputs[0].name]: { data: x, dims } }, outputs).run();
+    const got = await ref.run({ [engine.inputs[0].name]: new ort.Tensor('float32', x, dims) });
+    for (const o of engine.outputs) {
+      const expected = got[o.name].data as Float32Array;
+      t.equal(outputs[o.name].length, expected.length, `${path.basename(file)} ${o.name} length`);
+      const d = maxAbsDiff(outputs[o.name] as Float32Array, expected);
+      t.ok(d <= 1e-5, `${path.basename(file)} ${o.name}: max |diff| ${d} <= 1e-5`);
+    }
+    await ref.release();
+    await engine.close();
+  }
+});
+
+t.test('integer inputs and outputs of several types', async (t) => {
+  const engine = await Engine.load(model('types'), quiet);
+  t.teardown(() => engine.close());
+  const a = new Uint8Array([0, 1, 2, 3, 254, 255]);
+  const f = new Float32Array(6), i = new Int32Array(6);
+  await engine.bind({ a }, { f, i }).run();
+  t.same(Array.from(f), [0, 0.5, 1, 1.5, 127, 127.5]);
+  t.same(Array.from(i), [0, 1, 2, 3, 254, 255]);
+  const onlyI = new Int32Array(6);
+  await engine.bind({ a }, { i: onlyI }).run();
+  t.same(onlyI, i, 'a subset of the outputs');
+});
+
+t.test('the input array is the input tensor and the output array the output tensor: no copies', async (t) => {
+  const engine = await Engine.load(model('dynamic'), { ...quiet, freeDimensions: { N: 1 } });
+  t.teardown(() => engine.close());
+  const x = new Float32Array(3 * 64), y = new Float32Array(3 * 64);
+  const bound = engine.bind({ x }, { y });
+  for (const v of [-5, 0, 2.5]) {
+    x.fill(v);  // written after bind: the next run sees it
+    const timings = await bound.run();
+    t.ok(y.every((e) => e === Math.max(v, 0) + 1), `run sees x = ${v}`);
+    t.ok(timings.queueMs >= 0 && timings.runMs > 0, 'monotonic timings');
+  }
+});
+
+t.test('bad bindings: exact errors, and the engine still runs', async (t) => {
+  const engine = await Engine.load(conv, quiet);
+  t.teardown(() => engine.close());
+  const image = new Float32Array(112 * 112), logits = new Float32Array(4 * 112 * 112);
+  t.throws(() => engine.bind({ image: new Float64Array(112 * 112) as any }, { logits }), {
+    name: 'TypeError', code: 'ERR_SONOEDGE_ENGINE_TENSOR_TYPE',
+    message: 'Expected Float32Array (float32) for inputs.image but received Float64Array of length 12544',
+  });
+  t.throws(() => engine.bind({ image: new Float32Array(100) }, { logits }), {
+    name: 'RangeError', code: 'ERR_SONOEDGE_ENGINE_TENSOR_SIZE',
+    message: 'Expected Float32Array of length 12544 (1x1x112x112) for inputs.image but received Float32Array of length 100',
+  });
+  t.throws(() => engine.bind({ image }, { logits: new Float32Array(5) }), {
+    name: 'RangeError', code: 'ERR_SONOEDGE_ENGINE_TENSOR_SIZE',
+    message: 'Expected Float32Array of length 50176 (1x4x112x112) for outputs.logits but received Float32Array of length 5',
+  });
+  t.throws(() => engine.bind({ image, imag: image } as any, { logits }), {
+    name: 'TypeError', code: 'ERR_SONOEDGE_ENGINE_BIND', message: 'Unknown input "imag" (the model\'s: image)',
+  });
+  t.throws(() => engine.bind({}, { logits }), {
+    name: 'TypeError', code: 'ERR_SONOEDGE_ENGINE_BIND',
+    message: 'Expected a typed array for inputs.image but received undefined (every input must be bound)',
+  });
+  t.throws(() => engine.bind({ image }, {}), {
+    name: 'TypeError', code: 'ERR_SONOEDGE_ENGINE_BIND', message: 'Expected at least one output (the model\'s: logits) but received none',
+  });
+  t.throws(() => engine.bind({ image: { data: image, dims: [1, 112, 112, 1] } }, { logits }), {
+    name: 'RangeError', code: 'ERR_SONOEDGE_ENGINE_TENSOR_SHAPE',
+    message: 'Expected dims matching 1x1x112x112 for inputs.image.dims but received array of length 4',
+  });
+  t.throws(() => engine.bind({ image: 'pixels' as any }, { logits }), {
+    name: 'TypeError', code: 'ERR_SONOEDGE_ENGINE_TENSOR_TYPE',
+    message: 'Expected Float32Array (float32) for inputs.image but received "pixels" of type string',
+  });
+  const dyn = await Engine.load(model('dynamic'), quiet);
+  t.teardown(() => dyn.close());
+  t.throws(() => dyn.bind({ x: new Float32Array(100) }, { y: new Float32Array(100) }), {
+    name: 'RangeError', code: 'ERR_SONOEDGE_ENGINE_TENSOR_SHAPE',
+    message: 'Expected { data, dims } for inputs.x (shape Nx3x8x8 has free dimensions that cannot be inferred from a length) but received Float32Array of length 100',
+  });
+  await engine.bind({ image: image.fill(1) }, { logits }).run();
+  t.ok(logits.some((v) => v !== 0), 'runs after the bad bindings');
+});
+
+t.test('an error inside a run rejects that run with a typed error; the engine stays usable', async (t) => {
+  const engine = await Engine.load(model('gather'), { ...quiet, warmupRuns: 0 });
+  t.teardown(() => engine.close());
+  const data = new Float32Array([10, 20, 30, 40]), index = new BigInt64Array([9n]), out = new Float32Array(1);
+  const bound = engine.bind({ data, index }, { out });
+  await t.rejects(bound.run(), {
+    name: 'Error', code: 'ERR_SONOEDGE_ENGINE_RUN',
+    message: "Non-zero status code returned while running Gather node. Name:'' Status Message: indices element out of data bounds, idx=9 must be within the inclusive range [-4,3]",
+  });
+  index[0] = 2n;
+  await bound.run();
+  t.equal(out[0], 30);
+  // Interleaved: bad, good, bad, good, each settles on its own.
+  const results = await Promise.allSettled([9n, 1n, -9n, 3n].map(async (i) => {
+    const idx = new BigInt64Array([i]), o = new Float32Array(1);
+    await engine.bind({ data, index: idx }, { out: o }).run();
+    return o[0];
+  }));
+  t.same(results.map((r) => r.status), ['rejected', 'fulfilled', 'rejected', 'fulfilled']);
+  t.same(results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<number>).value), [20, 40]);
+});
+
+t.test('many concurrent runs on several bindings all settle with the right results', async (t) => {
+  const engine = await Engine.load(model('dynamic'), { ...quiet, freeDimensions: { N: 1 } });
+  t.teardown(() => engine.close());
+  const runs = Array.from({ length: 16 }, (_, k) => {
+    const x = new Float32Array(192).fill(k), y = new Float32Array(192);
+    return { k, y, bound: engine.bind({ x }, { y }) };
+  });
+  const all = await Promise.all(runs.flatMap((r) => Array.from({ length: 25 }, () => r.bound.run())));
+  t.equal(all.length, 400);
+  for (const r of runs) t.ok(r.y.every((v) => v === r.k + 1), `binding ${r.k}`);
+  t.ok(all.some((x) => x.queueMs > 0), 'later runs waited in the queue');
+});
+
+t.test('the event loop stays free while a long run is in flight', async (t) => {
+  const engine = await Engine.load(model('slow'), { ...quiet, warmupRuns: 0 });
+  t.teardown(() => engine.close());
+  const x = new Float32Array(1024 * 256).fill(0.01), y = new Float32Array(1024 * 256);
+  let ticks = 0;
+  let settled = false;
+  const run = engine.bind({ x }, { y }).run().then((r) => {
+    settled = true;
+    return r;
+  });
+  // Each tick yields to the event loop; they run while the model runs.
+  while (!settled) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (!settled) ticks++;
+  }
+  const timings = await run;
+  t.ok(ticks > 0, `${ticks} setImmediate callbacks ran during a ${timings.runMs.toFixed(0)} ms run`);
+  t.ok(y.some((v) => v !== 0));
+});
+
+t.test('close lets queued runs finish, then runs and binds are refused', async (t) => {
+  const engine = await Engine.load(model('dynamic'), { ...quiet, freeDimensions: { N: 1 } });
+  const x = new Float32Array(192).fill(3), y = new Float32Array(192);
+  const bound = engine.bind({ x }, { y });
+  const pending = [bound.run(), bound.run()];
+  await engine.close();
+  await Promise.all(pending);
+  t.equal(y[0], 4, 'queued runs completed');
+  await t.rejects(bound.run(), { name: 'Error', code: 'ERR_SONOEDGE_ENGINE_CLOSED', message: 'The engine is closed' });
+  t.throws(() => engine.bind({ x }, { y }), { code: 'ERR_SONOEDGE_ENGINE_CLOSED' });
+  await engine.close();  // idempotent
+  t.ok(engine.closed);
+});
+
+// Arrays handed to allocate() are usable as they are.
+t.test('allocate gives arrays of the right type and size', async (t) => {
+  const engine = await Engine.load(model('types'), quiet);
+  t.teardown(() => engine.close());
+  const { inputs, outputs } = engine.allocate();
+  t.ok(inputs.a instanceof Uint8Array && inputs.a.length === 6);
+  t.ok(outputs.f instanceof Float32Array && (outputs.i as TypedArray) instanceof Int32Array);
+});
