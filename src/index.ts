@@ -14,3 +14,6 @@ export { ModelPackageError, loadTrustStore, verifyModelPackage, MODELS_DIR } fro
 export type { ModelManifest, TrustStore, VerifiedPackage, VerifyOptions, PackageErrorCode, VariantEntry } from './model/package.js';
 export { Engine, BoundRun } from './engine/index.js';
 export type { EngineOptions, ProviderName, TensorMeta, ProviderOutcome, RunTimings, TensorBuffer, ModelSource } from './engine/index.js';
+export { Pipeline, Stream, ModelRunner } from './pipeline/index.js';
+export type { PipelineOptions, PipelineResult, StreamGeometry, FrameInfo, Processed, SchedulerStats, Timing } from './pipeline/index.js';
+export * as postprocess from './pipeline/postprocess.js';

@@ -1,0 +1,104 @@
+// The pipeline on the bundled, signed model packages: real ONNX Runtime
+// sessions through our engine, real preprocessing, latest-frame-wins.
+import t from 'tap';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { Pipeline, type PipelineResult, type Processed, type FrameInfo } from '../../src/pipeline/index.js';
+import { loadTrustStore, MODELS_DIR, verifyModelPackage } from '../../src/model/package.js';
+import { Preprocessor, type PreprocessOptions } from '../../src/preprocess/index.js';
+import { softmax } from '../../src/pipeline/postprocess.js';
+import { syntheticSectorFrame } from '../../src/frame/synthetic.js';
+
+const W = 1024;
+const H = 768;
+const geometry = { input: { width: W, height: H, format: 'GRAY8' as const }, pixelSpacingMm: 0.3, sectorRoi: { x: 128, y: 8, width: 768, height: 740 } };
+const VQ = path.join(MODELS_DIR, 'view_quality');
+const SEG = path.join(MODELS_DIR, 'lv_segmentation');
+
+type Out = Processed<FrameInfo, PipelineResult>;
+
+t.test('view and quality match an independent onnxruntime-node chain', async (t) => {
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const pipeline = await Pipeline.create({ viewQuality: VQ, trustStore, engine: { intraOpThreads: 1 } });
+  const results: Out[] = [];
+  const stream = await pipeline.openStream(geometry, (r) => results.push(r));
+  t.teardown(() => stream.close());
+  const frame = syntheticSectorFrame(W, H, 11);
+  stream.submit(frame, 42, 1234.5);
+  await stream.idle();
+  t.equal(results.length, 1);
+  const r = results[0];
+  t.equal(r.result.seq, 42);
+  t.equal(r.result.acquiredAt, 1234.5);
+  t.same(Object.keys(r.timing.stages), ['view_quality.preprocess', 'view_quality.engine', 'postprocess']);
+
+  // The reference chain: the same preprocessing, onnxruntime-node's session, softmax.
+  const pkg = await verifyModelPackage(VQ, { trustStore });
+  const pre = new Preprocessor({ ...(pkg.manifest.preprocessing.options as Omit<PreprocessOptions, 'input'>), input: geometry.input, roi: geometry.sectorRoi });
+  const x = pre.run(frame, pre.createOutput()) as Float32Array;
+  const session = await ort.InferenceSession.create(pkg.variantPath('fp32'), { intraOpNumThreads: 1 });
+  const feeds = { [pkg.manifest.preprocessing.input]: new ort.Tensor('float32', x, [1, 1, pre.options.outHeight, pre.options.outWidth]) };
+  const out = await session.run(feeds);
+  const probs = softmax(out.view.data as Float32Array, new Float64Array(5));
+  r.result.view.probabilities.forEach((p, i) => t.ok(Math.abs(p - probs[i]) <= 1e-5, `p[${i}] ${p} vs ${probs[i]}`));
+  t.ok(Math.abs(r.result.quality.score - (out.quality.data as Float32Array)[0]) <= 1e-5, 'quality');
+  t.equal(r.result.view.label, ['A4C', 'A2C', 'PLAX', 'PSAX', 'OTHER'][probs.indexOf(Math.max(...probs))]);
+  await session.release();
+});
+
+t.test('latest frame wins: a burst runs the first and the last frame only', async (t) => {
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const pipeline = await Pipeline.create({ viewQuality: VQ, trustStore });
+  const seqs: number[] = [];
+  const stream = await pipeline.openStream(geometry, (r) => seqs.push(r.result.seq));
+  t.teardown(() => stream.close());
+  const frame = syntheticSectorFrame(W, H, 3);
+  const accepted = Array.from({ length: 10 }, (_, i) => stream.submit(frame, i + 1));
+  await stream.idle();
+  t.same(accepted, [true, true, false, false, false, false, false, false, false, false]);
+  t.same(seqs, [1, 10]);
+  t.same(stream.stats, { received: 10, processed: 2, dropped: 8, failed: 0 });
+});
+
+t.test('segmentation, LV area and EF on apical frames', async (t) => {
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  // Every view is eligible and no quality bar, so that segmentation runs on every frame.
+  const pipeline = await Pipeline.create({
+    viewQuality: VQ, segmentation: SEG, trustStore,
+    segmentationViews: ['A4C', 'A2C', 'PLAX', 'PSAX', 'OTHER'], qualityThreshold: -Infinity,
+  });
+  const results: Out[] = [];
+  const stream = await pipeline.openStream(geometry, (r) => results.push(r));
+  t.teardown(() => stream.close());
+  for (let i = 0; i < 4; i++) {
+    stream.submit(syntheticSectorFrame(W, H, 20 + i), i);
+    await stream.idle();
+  }
+  t.equal(results.length, 4);
+  for (const r of results) {
+    t.ok(r.result.lv !== undefined, 'lv present');
+    const lv = r.result.lv!;
+    const sx = (0.3 * 768) / 112;
+    const sy = (0.3 * 740) / 112;
+    t.ok(Math.abs(lv.areaMm2 - lv.pixels * sx * sy) < 1e-9, 'area = pixels x pixel area in mm');
+    t.equal(lv.contour.length % 2, 0);
+    t.ok(r.result.ef !== undefined);
+    t.ok('segmentation.engine' in r.timing.stages && 'segmentation.preprocess' in r.timing.stages);
+  }
+});
+
+t.test('a tampered package is refused before anything loads', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-pkg-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await cp(VQ, dir, { recursive: true });
+  const file = path.join(dir, 'model.int8.onnx');
+  const bytes = await readFile(file);
+  bytes[bytes.length >> 1] ^= 0xff;
+  await writeFile(file, bytes);
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  await t.rejects(Pipeline.create({ viewQuality: dir, trustStore }), { name: 'ModelPackageError', code: 'E_PACKAGE_CHECKSUM', where: 'model.int8.onnx' });
+  await t.rejects(Pipeline.create({ viewQuality: VQ, trustStore, segmentationStride: 0 }), { name: 'RangeError', message: 'Expected positive integer for pipeline.segmentationStride but received 0 of type number' });
+  await t.rejects(Pipeline.create({ viewQuality: VQ, trustStore, segmentatonStride: 2 } as never), { code: 'ERR_SONOEDGE_UNKNOWN_OPTION', message: /^Unknown option pipeline\.segmentatonStride; did you mean pipeline\.segmentationStride\?/ });
+});
