@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+// `npm run bench:pipeline`: the full pipeline on the bundled models with
+// 1024x768 GRAY8 frames arriving at a fixed rate, as from a scanner.
+// For 30 and 60 fps: end-to-end latency (receipt to result) p50/p90/p99,
+// frames dropped by latest-wins, CPU use; then heap and RSS over a long run.
+// Segmentation runs on every frame (all views eligible, no quality bar): the
+// worst case for the model graph.
+//
+//   npm run bench:pipeline                      30 and 60 fps, 20 s each; memory over 20k frames
+//   npm run bench:pipeline -- --seconds 60 --memory-frames 100000
+//   npm run bench:pipeline -- --write-docs      also rewrites the table in docs/BENCHMARKS.md
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Pipeline, loadTrustStore, MODELS_DIR } from '../dist/index.js';
+import { syntheticSectorFrame } from '../dist/frame/synthetic.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const arg = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const seconds = arg('seconds', 20);
+const memoryFrames = arg('memory-frames', 20000);
+const variant = args.includes('--int8') ? 'int8' : 'fp32';
+
+const W = 1024;
+const H = 768;
+const geometry = { input: { width: W, height: H, format: 'GRAY8' }, pixelSpacingMm: 0.3, sectorRoi: { x: 128, y: 8, width: 768, height: 740 } };
+const frames = Array.from({ length: 8 }, (_, i) => syntheticSectorFrame(W, H, 100 + i));
+const q = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * (s.length - 1) + 0.5))];
+};
+
+const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+const pipeline = await Pipeline.create({
+  viewQuality: path.join(MODELS_DIR, 'view_quality'), segmentation: path.join(MODELS_DIR, 'lv_segmentation'),
+  trustStore, variant, engine: { intraOpThreads: 1 },
+  segmentationViews: ['A4C', 'A2C', 'PLAX', 'PSAX', 'OTHER'], qualityThreshold: -Infinity,
+});
+
+async function atRate(fps) {
+  const lat = [];
+  const stages = {};
+  const stream = await pipeline.openStream(geometry, (r) => {
+    lat.push(r.timing.totalMs);
+    for (const [k, v] of Object.entries(r.timing.stages)) (stages[k] ??= []).push(v);
+  });
+  const interval = 1000 / fps;
+  const total = Math.round(seconds * fps);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < total; i++) {
+    const due = t0 + i * interval;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait - 1));
+    while (performance.now() < due) await new Promise((r) => setImmediate(r));
+    stream.submit(frames[i % frames.length], i, performance.now());
+  }
+  await stream.idle();
+  const wall = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const stats = { ...stream.stats };
+  await stream.close();
+  return {
+    fps, frames: total, processed: stats.processed, dropped: stats.dropped,
+    p50: q(lat, 0.5), p90: q(lat, 0.9), p99: q(lat, 0.99),
+    cpuPercent: (100 * (cpu.user + cpu.system)) / 1000 / wall,
+    stages: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, q(v, 0.5)])),
+  };
+}
+
+async function memory() {
+  const stream = await pipeline.openStream(geometry, () => {});
+  const samples = [];
+  for (let i = 0; i < memoryFrames; i++) {
+    stream.submit(frames[i % frames.length], i);
+    await stream.idle();
+    if (i % Math.max(1, Math.floor(memoryFrames / 10)) === 0 || i === memoryFrames - 1) {
+      globalThis.gc?.();
+      const m = process.memoryUsage();
+      samples.push({ frame: i, heapMB: m.heapUsed / 2 ** 20, rssMB: m.rss / 2 ** 20 });
+    }
+  }
+  await stream.close();
+  return samples;
+}
+
+const rates = [];
+for (const fps of [30, 60]) {
+  process.stderr.write(`${fps} fps for ${seconds} s...\n`);
+  rates.push(await atRate(fps));
+}
+process.stderr.write(`memory over ${memoryFrames} frames...\n`);
+const mem = await memory();
+
+const machine = `${os.cpus()[0]?.model ?? 'CPU'}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}-${process.arch}, Node.js ${process.version}`;
+const f = (x) => x.toFixed(2);
+const rows = rates.map((r) => `| ${r.fps} | ${r.frames} | ${r.processed} | ${r.dropped} (${((100 * r.dropped) / r.frames).toFixed(1)}%) | ${f(r.p50)} | ${f(r.p90)} | ${f(r.p99)} | ${r.cpuPercent.toFixed(0)}% | ${r.fps === 60 ? (r.p99 <= 16.7 && r.dropped === 0 ? 'met' : 'missed') : ''} |`);
+const stageRows = rates.map((r) => `| ${r.fps} | ${Object.entries(r.stages).map(([k, v]) => `${k} ${f(v)}`).join(', ')} |`);
+const first = mem[1] ?? mem[0];
+const last = mem[mem.length - 1];
+const table = [
+  `Machine: ${machine}. Date: ${new Date().toISOString().slice(0, 10)}. Command: \`npm run bench:pipeline${args.length ? ` -- ${args.filter((a) => a !== '--write-docs').join(' ')}` : ''}\`. Variant ${variant}, 1 intra-op thread per model, segmentation on every frame.`,
+  '',
+  '| fps | frames | processed | dropped | p50 ms | p90 ms | p99 ms | CPU (of one core) | 60 fps, p99 <= 16.7 ms, no drops |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ...rows,
+  '',
+  'Median stage times (ms):',
+  '',
+  '| fps | stages |',
+  '| --- | --- |',
+  ...stageRows,
+  '',
+  `Memory over ${memoryFrames} frames (after the first tenth, with gc when exposed): heap ${f(first.heapMB)} -> ${f(last.heapMB)} MB, RSS ${f(first.rssMB)} -> ${f(last.rssMB)} MB.`,
+].join('\n');
+process.stdout.write(`${table}\n`);
+writeFileSync(path.join(root, 'build', 'bench-pipeline.json'), `${JSON.stringify({ machine, rates, memory: mem }, null, 2)}\n`);
+if (args.includes('--write-docs')) {
+  const doc = path.join(root, 'docs', 'BENCHMARKS.md');
+  const text = readFileSync(doc, 'utf8');
+  const begin = '<!-- bench:pipeline:begin -->';
+  const end = '<!-- bench:pipeline:end -->';
+  const block = `${begin}\n${table}\n${end}`;
+  const i = text.indexOf(begin);
+  const j = text.indexOf(end);
+  writeFileSync(doc, i >= 0 && j > i ? text.slice(0, i) + block + text.slice(j + end.length)
+    : `${text}\n## Full pipeline\n\nThe bundled models end to end (bench/pipeline.mjs).\n\n${block}\n`);
+}

@@ -1,0 +1,237 @@
+/* sonoedge C client: socket protocol version 1 and serial records.
+ * C99, libc only. See docs/PROTOCOL.md for the wire format.
+ *
+ * Return codes: SE_OK (0) or a negative SE_E* value. SE_EINCOMPLETE means
+ * "more bytes may complete this"; every other negative value means corrupt
+ * or refused input. */
+#ifndef SONOEDGE_H
+#define SONOEDGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SE_PROTOCOL_VERSION 1
+#define SE_HEADER_SIZE 24
+#define SE_MAGIC0 'S'
+#define SE_MAGIC1 'O'
+#define SE_MAGIC2 'N'
+#define SE_MAGIC3 'O'
+#define SE_FLAG_REPLY 0x0001u
+
+enum se_status {
+  SE_OK = 0,
+  SE_EINCOMPLETE = -1,
+  SE_EMAGIC = -2,
+  SE_ECRC = -3,
+  SE_EVERSION = -4,
+  SE_ETYPE = -5,
+  SE_ETOOLARGE = -6,
+  SE_EBODY = -7,   /* body is not valid MessagePack or a field is missing or mistyped */
+  SE_ECOBS = -8,
+  SE_ELENGTH = -9,
+  SE_EIO = -10,    /* socket error; see errno */
+  SE_ECLOSED = -11,
+  SE_ETIMEOUT = -12,
+  SE_EREMOTE = -13, /* the runtime answered with ERROR: see se_client.last_error */
+  SE_ENOMEM = -14,
+  SE_EARG = -15
+};
+
+enum se_type {
+  SE_HELLO = 0x01, SE_CONFIGURE_STREAM = 0x02, SE_FRAME = 0x03, SE_FRAME_READY = 0x04, SE_SLOT_RELEASE = 0x05,
+  SE_SUBSCRIBE = 0x06, SE_RESULT = 0x07, SE_STATUS = 0x08, SE_STATS = 0x09, SE_LOAD_MODEL = 0x0a,
+  SE_SWAP = 0x0b, SE_ERROR = 0x0c, SE_PING = 0x0d, SE_PONG = 0x0e, SE_CLOSE_STREAM = 0x0f
+};
+
+const char *se_strerror(int status);
+
+/* ---- checksums ---- */
+uint32_t se_crc32c(const uint8_t *data, size_t len);   /* check("123456789") = 0xE3069283 */
+uint16_t se_crc16(const uint8_t *data, size_t len);    /* CRC-16/CCITT-FALSE, check = 0x29B1 */
+
+/* ---- MessagePack, the subset the protocol uses ---- */
+typedef struct {
+  uint8_t *buf;
+  size_t cap;
+  size_t len;
+  int overflow; /* set when a write did not fit; the buffer is then unusable */
+} se_mp_writer;
+
+void se_mp_writer_init(se_mp_writer *w, uint8_t *buf, size_t cap);
+void se_mp_map(se_mp_writer *w, uint32_t n);
+void se_mp_array(se_mp_writer *w, uint32_t n);
+void se_mp_str(se_mp_writer *w, const char *s);
+void se_mp_strn(se_mp_writer *w, const char *s, uint32_t n);
+void se_mp_uint(se_mp_writer *w, uint64_t v);
+void se_mp_int(se_mp_writer *w, int64_t v);
+void se_mp_double(se_mp_writer *w, double v);
+void se_mp_bool(se_mp_writer *w, int v);
+void se_mp_nil(se_mp_writer *w);
+void se_mp_bin(se_mp_writer *w, const uint8_t *data, uint32_t n);
+
+enum se_mp_kind { SE_MP_NIL, SE_MP_BOOL, SE_MP_UINT, SE_MP_INT, SE_MP_FLOAT, SE_MP_STR, SE_MP_BIN, SE_MP_ARRAY, SE_MP_MAP, SE_MP_EXT, SE_MP_INVALID };
+
+typedef struct {
+  const uint8_t *p;
+  const uint8_t *end;
+  int err; /* sticky: once set, every read fails */
+} se_mp_reader;
+
+/* One decoded item. For STR and BIN, ptr/len point into the input; for ARRAY
+ * and MAP, len is the element (pair) count and the elements follow. */
+typedef struct {
+  enum se_mp_kind kind;
+  int b;
+  uint64_t u;
+  int64_t i;
+  double f;
+  const uint8_t *ptr;
+  uint32_t len;
+} se_mp_item;
+
+void se_mp_reader_init(se_mp_reader *r, const uint8_t *data, size_t len);
+int se_mp_next(se_mp_reader *r, se_mp_item *it);   /* reads one item header (and a scalar's value) */
+int se_mp_skip(se_mp_reader *r);                     /* skips one whole value, nested up to 32 deep */
+int se_mp_number(const se_mp_item *it, double *out); /* UINT, INT or FLOAT as double */
+int se_mp_key_is(const se_mp_item *it, const char *key);
+/* Positions a reader at the value of `key` in the map `body`; SE_EBODY if absent. */
+int se_mp_find(const uint8_t *body, size_t len, const char *key, se_mp_reader *at);
+
+/* ---- socket messages ---- */
+typedef struct {
+  uint8_t version;
+  uint8_t type;
+  uint16_t flags;
+  uint32_t body_length;
+  uint32_t payload_length;
+  uint32_t seq;
+} se_header;
+
+typedef struct {
+  se_header header;
+  const uint8_t *body;     /* MessagePack map, header.body_length bytes */
+  const uint8_t *payload;  /* header.payload_length bytes (FRAME) */
+} se_message;
+
+/* Writes the 24 header bytes, CRC included. */
+void se_write_header(uint8_t out[SE_HEADER_SIZE], const se_header *h);
+/* Checks magic and CRC. SE_EINCOMPLETE if len < 24. Does not check version or type. */
+int se_read_header(const uint8_t *buf, size_t len, se_header *h);
+/* Decodes one whole message at buf: SE_EINCOMPLETE if truncated, SE_ETOOLARGE if
+ * body + payload exceed max_size (known from the header alone), SE_EVERSION,
+ * SE_ETYPE, SE_EBODY (not a MessagePack map of exactly body_length bytes). On
+ * success *consumed = 24 + body + payload. */
+int se_decode_message(const uint8_t *buf, size_t len, uint32_t max_size, se_message *m, size_t *consumed);
+
+typedef struct {
+  uint16_t stream;
+  uint32_t seq;
+  double t;
+  char view[16];          /* "" when absent */
+  double confidence;      /* NaN when absent */
+  double quality;
+  double lv_area_mm2;
+  double ef;
+  uint32_t flags;
+  double queue_ms;
+  double total_ms;
+  uint16_t mask_width, mask_height;
+  const uint8_t *mask;    /* points into the message; NULL when absent */
+} se_result;
+
+typedef struct {
+  uint32_t code;
+  char name[32];
+  char message[256];
+  int fatal;
+} se_error;
+
+int se_decode_result(const se_message *m, se_result *r);
+int se_decode_error(const se_message *m, se_error *e);
+
+/* ---- the socket client ---- */
+typedef struct {
+  uint16_t stream;
+  uint32_t width, height;
+  const char *format;     /* "GRAY8", "GRAY16", "RGB8", "BGR8", "RGBA8", "BGRA8", "YUYV", "NV12" */
+  uint32_t stride;        /* 0: packed */
+  double spacing_x_mm, spacing_y_mm;
+  double fps;
+  int has_roi;
+  uint32_t roi_x, roi_y, roi_width, roi_height;
+  int has_sector;
+  double angle_start, angle_end, depth_start, depth_end; /* radians, mm */
+} se_stream_config;
+
+typedef struct {
+  int fd;
+  uint32_t seq;
+  uint8_t version;
+  uint32_t max_message_size;
+  uint8_t *buf;       /* receive buffer */
+  size_t cap, len;
+  size_t consumed;     /* bytes of the message se_recv returned last */
+  se_error last_error;
+} se_client;
+
+int se_connect_unix(se_client *c, const char *path);
+void se_close(se_client *c);
+/* Sends a raw message (header built here). */
+int se_send(se_client *c, uint8_t type, uint16_t flags, const uint8_t *body, uint32_t body_len,
+            const void *payload, uint32_t payload_len, uint32_t *seq_out);
+/* Receives the next message (valid until the next se_recv). timeout_ms < 0: wait forever. */
+int se_recv(se_client *c, se_message *m, int timeout_ms);
+int se_hello(se_client *c, const char *client_name, int timeout_ms);
+int se_configure(se_client *c, const se_stream_config *cfg, uint32_t *frame_bytes, int timeout_ms);
+int se_subscribe(se_client *c, int stream /* -1: all */, int masks, int timeout_ms);
+int se_send_frame(se_client *c, uint16_t stream, uint32_t frame_seq, double t, const void *pixels, uint32_t len);
+int se_ping(se_client *c, int timeout_ms);
+
+/* ---- serial records ---- */
+enum se_record_type {
+  SE_REC_RESULT = 0x01, SE_REC_HEARTBEAT = 0x02, SE_REC_STATUS = 0x03, SE_REC_ACK = 0x04,
+  SE_CMD_START_STREAM = 0x10, SE_CMD_STOP_STREAM = 0x11, SE_CMD_SELECT_MODEL_SET = 0x12, SE_CMD_REQUEST_STATUS = 0x13
+};
+#define SE_SERIAL_MAX_FRAME 64
+#define SE_NONE_U16 0xFFFFu
+#define SE_NONE_U32 0xFFFFFFFFu
+
+typedef struct {
+  uint8_t type, version;
+  /* RESULT */
+  uint16_t stream; uint32_t seq; uint8_t view, state; uint16_t flags;
+  uint16_t confidence_e4, quality_e4; uint32_t lv_area_e2; uint16_t ef_e2; uint32_t latency_us, time_ms;
+  /* HEARTBEAT, STATUS (state above too) */
+  uint8_t model_set; uint16_t cmd_seq; uint32_t uptime_ms, frames_processed, frames_dropped; uint16_t fault_code, beat;
+  /* ACK */
+  uint8_t cmd_type, ack_status;
+} se_record;
+
+size_t se_record_size(uint8_t type); /* 0 for an unknown type */
+/* Record bytes (no CRC, no framing) into out (>= 32 bytes); returns the size, 0 on an unknown type. */
+size_t se_record_encode(const se_record *r, uint8_t *out);
+int se_record_decode(const uint8_t *buf, size_t len, se_record *r);
+/* 0x00 COBS(record || crc16_le) 0x00 into out (>= SE_SERIAL_MAX_FRAME + 2); returns the length. */
+size_t se_serial_frame(const se_record *r, uint8_t *out);
+size_t se_cobs_encode(const uint8_t *in, size_t len, uint8_t *out);
+int se_cobs_decode(const uint8_t *in, size_t len, uint8_t *out, size_t *out_len);
+
+typedef struct {
+  uint8_t buf[SE_SERIAL_MAX_FRAME];
+  size_t n;
+  int overlong;
+  uint32_t records, errors;
+} se_serial_decoder;
+
+void se_serial_init(se_serial_decoder *d);
+/* Feeds one byte: 1 when *out holds a record, 0 when nothing yet, negative on a bad frame (dropped). */
+int se_serial_push(se_serial_decoder *d, uint8_t byte, se_record *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

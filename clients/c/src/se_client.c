@@ -1,0 +1,200 @@
+/* The socket client: connect, HELLO, CONFIGURE_STREAM, SUBSCRIBE, FRAME, and
+ * receiving messages. Blocking I/O with poll() timeouts. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "sonoedge.h"
+
+#define SE_DEFAULT_MAX (32u * 1024u * 1024u)
+
+int se_connect_unix(se_client *c, const char *path) {
+  struct sockaddr_un addr;
+  memset(c, 0, sizeof *c);
+  c->fd = -1;
+  c->max_message_size = SE_DEFAULT_MAX;
+  if (strlen(path) >= sizeof addr.sun_path) return SE_EARG;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  strcpy(addr.sun_path, path);
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0) return SE_EIO;
+  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) { close(fd); return SE_EIO; }
+  c->fd = fd;
+  return SE_OK;
+}
+
+void se_close(se_client *c) {
+  if (c->fd >= 0) close(c->fd);
+  c->fd = -1;
+  free(c->buf);
+  c->buf = NULL;
+  c->cap = c->len = 0;
+}
+
+static int write_all(int fd, struct iovec *iov, int n) {
+  while (n > 0) {
+    ssize_t w = writev(fd, iov, n);
+    if (w < 0) { if (errno == EINTR) continue; return SE_EIO; }
+    while (n > 0 && (size_t)w >= iov->iov_len) { w -= (ssize_t)iov->iov_len; iov++; n--; }
+    if (n > 0) { iov->iov_base = (char *)iov->iov_base + w; iov->iov_len -= (size_t)w; }
+  }
+  return SE_OK;
+}
+
+int se_send(se_client *c, uint8_t type, uint16_t flags, const uint8_t *body, uint32_t body_len,
+            const void *payload, uint32_t payload_len, uint32_t *seq_out) {
+  uint8_t head[SE_HEADER_SIZE];
+  se_header h;
+  h.version = SE_PROTOCOL_VERSION;
+  h.type = type;
+  h.flags = flags;
+  h.body_length = body_len;
+  h.payload_length = payload_len;
+  h.seq = ++c->seq;
+  se_write_header(head, &h);
+  struct iovec iov[3] = {{head, SE_HEADER_SIZE}, {(void *)body, body_len}, {(void *)payload, payload_len}};
+  if (seq_out) *seq_out = h.seq;
+  return write_all(c->fd, iov, payload_len ? 3 : 2);
+}
+
+int se_recv(se_client *c, se_message *m, int timeout_ms) {
+  if (c->consumed) {
+    memmove(c->buf, c->buf + c->consumed, c->len - c->consumed);
+    c->len -= c->consumed;
+    c->consumed = 0;
+  }
+  for (;;) {
+    size_t used = 0;
+    int s = c->len ? se_decode_message(c->buf, c->len, c->max_message_size, m, &used) : SE_EINCOMPLETE;
+    if (s == SE_OK) { c->consumed = used; return SE_OK; }
+    if (s != SE_EINCOMPLETE) return s; /* the stream is corrupt: the caller should reconnect */
+    size_t need = SE_HEADER_SIZE;
+    if (c->len >= SE_HEADER_SIZE) need += m->header.body_length + (size_t)m->header.payload_length;
+    if (need < 65536) need = 65536;
+    if (c->cap < need) {
+      uint8_t *nb = realloc(c->buf, need);
+      if (!nb) return SE_ENOMEM;
+      c->buf = nb;
+      c->cap = need;
+    }
+    struct pollfd p = {c->fd, POLLIN, 0};
+    int pr = poll(&p, 1, timeout_ms);
+    if (pr == 0) return SE_ETIMEOUT;
+    if (pr < 0) { if (errno == EINTR) continue; return SE_EIO; }
+    ssize_t r = read(c->fd, c->buf + c->len, c->cap - c->len);
+    if (r == 0) return SE_ECLOSED;
+    if (r < 0) { if (errno == EINTR || errno == EAGAIN) continue; return SE_EIO; }
+    c->len += (size_t)r;
+  }
+}
+
+/* Waits for the reply to `seq` (RESULTs that arrive meanwhile are discarded). */
+static int await_reply(se_client *c, uint32_t seq, uint8_t type, se_message *m, int timeout_ms) {
+  for (;;) {
+    int s = se_recv(c, m, timeout_ms);
+    if (s) return s;
+    if (!(m->header.flags & SE_FLAG_REPLY) || m->header.seq != seq) continue;
+    if (m->header.type == SE_ERROR) {
+      se_decode_error(m, &c->last_error);
+      return SE_EREMOTE;
+    }
+    return m->header.type == type ? SE_OK : SE_ETYPE;
+  }
+}
+
+int se_hello(se_client *c, const char *client_name, int timeout_ms) {
+  uint8_t body[256];
+  se_mp_writer w;
+  uint32_t seq;
+  se_message m;
+  se_mp_reader r;
+  se_mp_item it;
+  se_mp_writer_init(&w, body, sizeof body);
+  se_mp_map(&w, 2);
+  se_mp_str(&w, "versions"); se_mp_array(&w, 1); se_mp_uint(&w, SE_PROTOCOL_VERSION);
+  se_mp_str(&w, "client"); se_mp_strn(&w, client_name, (uint32_t)(strlen(client_name) > 200 ? 200 : strlen(client_name)));
+  if (w.overflow) return SE_EARG;
+  int s = se_send(c, SE_HELLO, 0, body, (uint32_t)w.len, NULL, 0, &seq);
+  if (s) return s;
+  if ((s = await_reply(c, seq, SE_HELLO, &m, timeout_ms))) return s;
+  if (se_mp_find(m.body, m.header.body_length, "version", &r) || se_mp_next(&r, &it) || it.kind != SE_MP_UINT) return SE_EBODY;
+  c->version = (uint8_t)it.u;
+  if (se_mp_find(m.body, m.header.body_length, "maxMessageSize", &r) == SE_OK && se_mp_next(&r, &it) == SE_OK && it.kind == SE_MP_UINT)
+    c->max_message_size = (uint32_t)it.u;
+  return SE_OK;
+}
+
+int se_configure(se_client *c, const se_stream_config *cfg, uint32_t *frame_bytes, int timeout_ms) {
+  uint8_t body[512];
+  se_mp_writer w;
+  uint32_t seq;
+  se_message m;
+  se_mp_reader r;
+  se_mp_item it;
+  se_mp_writer_init(&w, body, sizeof body);
+  se_mp_map(&w, 6 + (cfg->stride ? 1 : 0) + (cfg->has_roi ? 1 : 0) + (cfg->has_sector ? 1 : 0));
+  se_mp_str(&w, "stream"); se_mp_uint(&w, cfg->stream);
+  se_mp_str(&w, "width"); se_mp_uint(&w, cfg->width);
+  se_mp_str(&w, "height"); se_mp_uint(&w, cfg->height);
+  se_mp_str(&w, "format"); se_mp_str(&w, cfg->format);
+  if (cfg->stride) { se_mp_str(&w, "stride"); se_mp_uint(&w, cfg->stride); }
+  se_mp_str(&w, "spacing"); se_mp_array(&w, 2); se_mp_double(&w, cfg->spacing_x_mm); se_mp_double(&w, cfg->spacing_y_mm);
+  if (cfg->has_roi) {
+    se_mp_str(&w, "roi"); se_mp_map(&w, 4);
+    se_mp_str(&w, "x"); se_mp_uint(&w, cfg->roi_x); se_mp_str(&w, "y"); se_mp_uint(&w, cfg->roi_y);
+    se_mp_str(&w, "width"); se_mp_uint(&w, cfg->roi_width); se_mp_str(&w, "height"); se_mp_uint(&w, cfg->roi_height);
+  }
+  if (cfg->has_sector) {
+    se_mp_str(&w, "sector"); se_mp_map(&w, 4);
+    se_mp_str(&w, "angleStart"); se_mp_double(&w, cfg->angle_start); se_mp_str(&w, "angleEnd"); se_mp_double(&w, cfg->angle_end);
+    se_mp_str(&w, "depthStart"); se_mp_double(&w, cfg->depth_start); se_mp_str(&w, "depthEnd"); se_mp_double(&w, cfg->depth_end);
+  }
+  se_mp_str(&w, "fps"); se_mp_double(&w, cfg->fps);
+  if (w.overflow) return SE_EARG;
+  int s = se_send(c, SE_CONFIGURE_STREAM, 0, body, (uint32_t)w.len, NULL, 0, &seq);
+  if (s) return s;
+  if ((s = await_reply(c, seq, SE_CONFIGURE_STREAM, &m, timeout_ms))) return s;
+  if (se_mp_find(m.body, m.header.body_length, "frameBytes", &r) || se_mp_next(&r, &it) || it.kind != SE_MP_UINT) return SE_EBODY;
+  if (frame_bytes) *frame_bytes = (uint32_t)it.u;
+  return SE_OK;
+}
+
+int se_subscribe(se_client *c, int stream, int masks, int timeout_ms) {
+  uint8_t body[128];
+  se_mp_writer w;
+  uint32_t seq;
+  se_message m;
+  se_mp_writer_init(&w, body, sizeof body);
+  se_mp_map(&w, stream >= 0 ? 2 : 1);
+  if (stream >= 0) { se_mp_str(&w, "streams"); se_mp_array(&w, 1); se_mp_uint(&w, (uint64_t)stream); }
+  se_mp_str(&w, "masks"); se_mp_bool(&w, masks);
+  int s = se_send(c, SE_SUBSCRIBE, 0, body, (uint32_t)w.len, NULL, 0, &seq);
+  if (s) return s;
+  return await_reply(c, seq, SE_SUBSCRIBE, &m, timeout_ms);
+}
+
+int se_send_frame(se_client *c, uint16_t stream, uint32_t frame_seq, double t, const void *pixels, uint32_t len) {
+  uint8_t body[64];
+  se_mp_writer w;
+  se_mp_writer_init(&w, body, sizeof body);
+  se_mp_map(&w, 3);
+  se_mp_str(&w, "stream"); se_mp_uint(&w, stream);
+  se_mp_str(&w, "seq"); se_mp_uint(&w, frame_seq);
+  se_mp_str(&w, "t"); se_mp_double(&w, t);
+  return se_send(c, SE_FRAME, 0, body, (uint32_t)w.len, pixels, len, NULL);
+}
+
+int se_ping(se_client *c, int timeout_ms) {
+  uint8_t body[1] = {0x80};
+  uint32_t seq;
+  se_message m;
+  int s = se_send(c, SE_PING, 0, body, 1, NULL, 0, &seq);
+  if (s) return s;
+  return await_reply(c, seq, SE_PONG, &m, timeout_ms);
+}

@@ -1,0 +1,111 @@
+#define _POSIX_C_SOURCE 200809L
+/* Golden vectors (test/fixtures/protocol, written by the TypeScript codec):
+ * every socket message decodes with the header and top-level fields the index
+ * lists; every serial record decodes and re-encodes to the same bytes. */
+#include <math.h>
+#include <string.h>
+#include "sonoedge.h"
+#include "check.h"
+
+static int hexval(char c) { return c >= 'a' ? c - 'a' + 10 : c - '0'; }
+
+static void check_field(const char *file, const se_message *m, char *tok) {
+  char *kind = strchr(tok, ':');
+  if (!kind) return;
+  *kind++ = 0;
+  char *val = kind + 2;
+  se_mp_reader r;
+  se_mp_item it;
+  int s = se_mp_find(m->body, m->header.body_length, tok, &r);
+  CHECK(s == SE_OK, "%s: key %s present", file, tok);
+  if (s) return;
+  CHECK(se_mp_next(&r, &it) == SE_OK, "%s: %s readable", file, tok);
+  switch (*kind) {
+    case 'u': CHECK(it.kind == SE_MP_UINT && it.u == strtoull(val, NULL, 10), "%s: %s == %s", file, tok, val); break;
+    case 'f': { double d = NAN; se_mp_number(&it, &d); CHECK(d == strtod(val, NULL), "%s: %s == %s (got %g)", file, tok, val, d); break; }
+    case 'b': CHECK(it.kind == SE_MP_BOOL && it.b == (val[0] == '1'), "%s: %s bool", file, tok); break;
+    case 'n': CHECK(it.kind == SE_MP_NIL, "%s: %s nil", file, tok); break;
+    case 's': {
+      char want[256];
+      size_t n = 0;
+      if (val[0] != '-') for (size_t i = 0; val[i] && val[i + 1] && n < sizeof want; i += 2) want[n++] = (char)(hexval(val[i]) * 16 + hexval(val[i + 1]));
+      CHECK(it.kind == SE_MP_STR && it.len == n && memcmp(it.ptr, want, n) == 0, "%s: %s string", file, tok);
+      break;
+    }
+  }
+}
+
+int main(int argc, char **argv) {
+  const char *dir = argc > 1 ? argv[1] : "test/fixtures/protocol";
+  CHECK(se_crc32c((const uint8_t *)"123456789", 9) == 0xE3069283u, "CRC-32C check value");
+  CHECK(se_crc16((const uint8_t *)"123456789", 9) == 0x29B1u, "CRC-16/CCITT-FALSE check value");
+  size_t len;
+  char *index = (char *)read_file(dir, "index.txt", &len);
+  index[len] = 0;
+  int sockets = 0, serials = 0;
+  for (char *line = strtok(index, "\n"); line; line = strtok(NULL, "\n")) {
+    if (line[0] == '#') continue;
+    char *save, *kind = strtok_r(line, " ", &save), *file = strtok_r(NULL, " ", &save);
+    size_t n;
+    uint8_t *bytes = read_file(dir, file, &n);
+    if (strcmp(kind, "socket") == 0) {
+      sockets++;
+      unsigned type = (unsigned)atoi(strtok_r(NULL, " ", &save)), flags = (unsigned)atoi(strtok_r(NULL, " ", &save));
+      unsigned long seq = strtoul(strtok_r(NULL, " ", &save), NULL, 10), bl = strtoul(strtok_r(NULL, " ", &save), NULL, 10);
+      unsigned long pl = strtoul(strtok_r(NULL, " ", &save), NULL, 10);
+      se_message m;
+      size_t used = 0;
+      int s = se_decode_message(bytes, n, 1u << 20, &m, &used);
+      CHECK(s == SE_OK, "%s decodes: %s", file, se_strerror(s));
+      if (s) { free(bytes); continue; }
+      CHECK(used == n, "%s: consumed all %zu bytes", file, n);
+      CHECK(m.header.type == type && m.header.flags == flags && m.header.seq == seq && m.header.body_length == bl && m.header.payload_length == pl,
+            "%s: header fields", file);
+      for (char *tok = strtok_r(NULL, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) check_field(file, &m, tok);
+      if (type == SE_RESULT) {
+        se_result r;
+        CHECK(se_decode_result(&m, &r) == SE_OK, "%s: se_decode_result", file);
+        if (strcmp(file, "socket-result.bin") == 0) {
+          CHECK(r.seq == 7 && strcmp(r.view, "A4C") == 0 && r.confidence == 0.875 && r.quality == 0.625 && r.lv_area_mm2 == 1520.25 && isnan(r.ef), "result fields");
+          CHECK(r.queue_ms == 0.125 && r.total_ms == 6.5 && r.flags == 4 && r.mask == NULL, "result latency");
+        } else {
+          CHECK(r.seq == 70000 && strcmp(r.view, "PLAX") == 0 && isnan(r.lv_area_mm2) && r.ef == 55.5, "result-mask fields");
+          CHECK(r.mask && r.mask_width == 4 && r.mask_height == 4 && r.mask[5] == 1 && r.mask[0] == 0, "mask");
+        }
+      }
+      if (type == SE_ERROR) {
+        se_error e;
+        CHECK(se_decode_error(&m, &e) == SE_OK, "%s: se_decode_error", file);
+        CHECK((e.code == 11 && strcmp(e.name, "FRAME_SIZE") == 0 && !e.fatal) || (e.code == 1 && strcmp(e.name, "BAD_MAGIC") == 0 && e.fatal), "%s: error fields", file);
+      }
+      if (type == SE_FRAME) CHECK(m.payload[0] == 11 && m.payload[1] == 48, "frame payload pattern");
+    } else {
+      serials++;
+      unsigned rtype = (unsigned)atoi(strtok_r(NULL, " ", &save));
+      const char *hex = strtok_r(NULL, " ", &save);
+      se_serial_decoder d;
+      se_record r;
+      int got = 0;
+      se_serial_init(&d);
+      for (size_t i = 0; i < n; i++) {
+        int s = se_serial_push(&d, bytes[i], &r);
+        CHECK(s >= 0, "%s: byte %zu: %s", file, i, se_strerror(s));
+        got += s == 1;
+      }
+      CHECK(got == 1 && r.type == rtype, "%s: one record of type %u", file, rtype);
+      uint8_t raw[40], framed[SE_SERIAL_MAX_FRAME + 2];
+      size_t rn = se_record_encode(&r, raw);
+      CHECK(rn * 2 == strlen(hex), "%s: record length", file);
+      int same = 1;
+      for (size_t i = 0; i < rn; i++) same &= raw[i] == (uint8_t)(hexval(hex[2 * i]) * 16 + hexval(hex[2 * i + 1]));
+      CHECK(same, "%s: re-encoded record bytes", file);
+      size_t fn = se_serial_frame(&r, framed);
+      CHECK(fn == n && memcmp(framed, bytes, n) == 0, "%s: re-framed bytes identical", file);
+      if (rtype == SE_REC_RESULT && r.seq == 123456) CHECK(r.confidence_e4 == 9375 && r.lv_area_e2 == 152025 && r.ef_e2 == 5750 && r.latency_us == 6500, "serial result fields");
+    }
+    free(bytes);
+  }
+  CHECK(sockets == 25 && serials == 9, "vector counts: %d socket, %d serial", sockets, serials);
+  free(index);
+  DONE();
+}

@@ -1,0 +1,6 @@
+export * from './constants.js';
+export * from './crc.js';
+export * from './errors.js';
+export * from './codec.js';
+export * from './messages.js';
+export * from './serial.js';

@@ -1,0 +1,262 @@
+// The bodies of the socket messages: what each carries, the encoders that
+// build them in the documented key order, and the parsers that check a
+// received body (unknown keys are ignored; wrong or missing fields are a
+// BAD_FIELD error naming the field).
+import { PixelFormat, type PixelFormatName } from '../preprocess/types.js';
+import { Flag, MessageType, RuntimeState, type RuntimeStateName } from './constants.js';
+import { type EncodeInput } from './codec.js';
+import { Fields } from './fields.js';
+import { ProtocolError, WireError, fieldError, wireErrorName } from './errors.js';
+
+const U16 = 0xffff;
+const MAX_DIM = 16384;
+
+export interface HelloRequest { versions: number[]; client: string; features?: string[] }
+export interface HelloReply { version: number; server: string; maxMessageSize: number; features: string[] }
+
+export interface Roi { x: number; y: number; width: number; height: number }
+export interface Sector { angleStart: number; angleEnd: number; depthStart: number; depthEnd: number }
+export interface ConfigureStream {
+  stream: number;
+  width: number;
+  height: number;
+  format: PixelFormatName;
+  /** Bytes per row; default packed. */
+  stride?: number;
+  /** NV12 only: offset of the UV plane; default stride * height. */
+  uvOffset?: number;
+  /** Millimetres per pixel, [x, y]. */
+  spacing: [number, number];
+  roi?: Roi;
+  sector?: Sector;
+  fps: number;
+}
+export interface ConfigureReply { stream: number; frameBytes: number }
+
+export interface FrameBody { stream: number; seq: number; t: number }
+export interface FrameReady { stream: number; seq: number; t: number; slot: number }
+export interface SlotRelease { stream: number; slot: number; seq: number }
+
+export const RESULT_KINDS = ['view', 'quality', 'lv', 'ef'] as const;
+export type ResultKind = (typeof RESULT_KINDS)[number];
+export interface Subscribe { streams: number[]; results: ResultKind[]; masks: boolean; contours: boolean }
+
+export interface Latency { queueMs: number; totalMs: number; stages: Record<string, number> }
+export interface ResultBody {
+  stream: number;
+  seq: number;
+  t: number;
+  view: string | null;
+  confidence: number | null;
+  quality: number | null;
+  lvAreaMm2: number | null;
+  ef: number | null;
+  flags: number;
+  latency: Latency;
+  mask?: { width: number; height: number; data: Uint8Array };
+  contour?: number[];
+}
+
+export interface StatusReply { state: RuntimeStateName; stateCode: number; uptimeS: number; model: string | null; streams: number[] }
+export interface StatsReply {
+  clients: number; framesIn: number; framesProcessed: number; framesDropped: number; framesFailed: number;
+  resultsSent: number; resultsDropped: number; rejected: number; errorsSent: number;
+}
+export interface LoadModel { path: string; id?: string }
+export interface ModelReply { id: string; previous: string | null }
+export interface Swap { id: string }
+export interface ErrorBody { code: number; name: string; message: string; fatal: boolean }
+export interface CloseStream { stream: number }
+
+/** Bytes of one frame of this geometry (what FRAME.payloadLength must be). */
+export function frameBytes(c: Pick<ConfigureStream, 'width' | 'height' | 'format' | 'stride' | 'uvOffset'>): number {
+  const bpp = { GRAY8: 1, GRAY16: 2, RGB8: 3, BGR8: 3, RGBA8: 4, BGRA8: 4, YUYV: 2, NV12: 1 }[c.format];
+  const stride = c.stride ?? c.width * bpp;
+  if (c.format === 'NV12') return (c.uvOffset ?? stride * c.height) + stride * Math.ceil(c.height / 2);
+  return stride * c.height;
+}
+
+type X = { seq?: number; type?: number };
+const PIXEL_FORMATS = Object.keys(PixelFormat) as PixelFormatName[];
+const STATES = Object.keys(RuntimeState) as RuntimeStateName[];
+
+export function parseHello(body: unknown, x: X = {}): HelloRequest {
+  const f = new Fields(body, 'HELLO', x);
+  return { versions: f.uintArray('versions', 255, 16), client: f.str('client', 256), features: f.has('features') ? f.strArray('features') : [] };
+}
+export function parseHelloReply(body: unknown, x: X = {}): HelloReply {
+  const f = new Fields(body, 'HELLO', x);
+  return { version: f.uint('version', 255), server: f.str('server'), maxMessageSize: f.uint('maxMessageSize'), features: f.strArray('features') };
+}
+
+export function parseConfigure(body: unknown, x: X = {}): ConfigureStream {
+  const f = new Fields(body, 'CONFIGURE_STREAM', x);
+  const c: ConfigureStream = {
+    stream: f.uint('stream', U16),
+    width: f.uint('width', MAX_DIM, 1),
+    height: f.uint('height', MAX_DIM, 1),
+    format: f.oneOf('format', PIXEL_FORMATS),
+    stride: f.optUint('stride', MAX_DIM * 8, 1),
+    uvOffset: f.optUint('uvOffset'),
+    spacing: f.numArray('spacing', 2) as [number, number],
+    fps: f.num('fps', 0.1, 1000),
+  };
+  if (!(c.spacing[0] > 0 && c.spacing[1] > 0)) {
+    throw fieldError('BAD_FIELD', 'two positive numbers (mm per pixel)', 'CONFIGURE_STREAM.spacing', c.spacing, x);
+  }
+  const bpp = { GRAY8: 1, GRAY16: 2, RGB8: 3, BGR8: 3, RGBA8: 4, BGRA8: 4, YUYV: 2, NV12: 1 }[c.format];
+  if (c.stride !== undefined && c.stride < c.width * bpp) {
+    throw fieldError('BAD_FIELD', `integer >= ${c.width * bpp} (width * bytes per pixel)`, 'CONFIGURE_STREAM.stride', c.stride, x);
+  }
+  if (f.has('roi')) {
+    const r = f.map('roi');
+    c.roi = { x: r.uint('x', MAX_DIM), y: r.uint('y', MAX_DIM), width: r.uint('width', MAX_DIM, 1), height: r.uint('height', MAX_DIM, 1) };
+    if (c.roi.x + c.roi.width > c.width || c.roi.y + c.roi.height > c.height) {
+      throw new ProtocolError('BAD_FIELD',
+        `Expected CONFIGURE_STREAM.roi inside the ${c.width}x${c.height} frame but received x ${c.roi.x}, y ${c.roi.y}, width ${c.roi.width}, height ${c.roi.height}`, x);
+    }
+  }
+  if (f.has('sector')) {
+    const s = f.map('sector');
+    const half = Math.PI / 2;
+    c.sector = {
+      angleStart: s.num('angleStart', -half, half), angleEnd: s.num('angleEnd', -half, half),
+      depthStart: s.num('depthStart', 0), depthEnd: s.num('depthEnd', 0),
+    };
+    if (!(c.sector.angleStart < c.sector.angleEnd && c.sector.depthStart < c.sector.depthEnd)) {
+      throw new ProtocolError('BAD_FIELD',
+        `Expected CONFIGURE_STREAM.sector with angleStart < angleEnd and depthStart < depthEnd but received ${JSON.stringify(c.sector)}`, x);
+    }
+  }
+  return c;
+}
+export function parseConfigureReply(body: unknown, x: X = {}): ConfigureReply {
+  const f = new Fields(body, 'CONFIGURE_STREAM', x);
+  return { stream: f.uint('stream', U16), frameBytes: f.uint('frameBytes') };
+}
+
+export function parseFrame(body: unknown, x: X = {}): FrameBody {
+  const f = new Fields(body, 'FRAME', x);
+  return { stream: f.uint('stream', U16), seq: f.uint('seq'), t: f.num('t') };
+}
+export function parseFrameReady(body: unknown, x: X = {}): FrameReady {
+  const f = new Fields(body, 'FRAME_READY', x);
+  return { stream: f.uint('stream', U16), seq: f.uint('seq'), t: f.num('t'), slot: f.uint('slot', 255) };
+}
+export function parseSlotRelease(body: unknown, x: X = {}): SlotRelease {
+  const f = new Fields(body, 'SLOT_RELEASE', x);
+  return { stream: f.uint('stream', U16), slot: f.uint('slot', 255), seq: f.uint('seq') };
+}
+export function parseSubscribe(body: unknown, x: X = {}): Subscribe {
+  const f = new Fields(body, 'SUBSCRIBE', x);
+  return {
+    streams: f.has('streams') ? f.uintArray('streams', U16) : [],
+    results: f.has('results') ? f.strArray('results', RESULT_KINDS) : [...RESULT_KINDS],
+    masks: f.bool('masks', false),
+    contours: f.bool('contours', false),
+  };
+}
+
+export function parseResult(body: unknown, x: X = {}): ResultBody {
+  const f = new Fields(body, 'RESULT', x);
+  const lat = f.map('latency');
+  const r: ResultBody = {
+    stream: f.uint('stream', U16), seq: f.uint('seq'), t: f.num('t'),
+    view: f.has('view') ? f.str('view', 64) : null,
+    confidence: f.has('confidence') ? f.num('confidence', 0, 1) : null,
+    quality: f.has('quality') ? f.num('quality', 0, 1) : null,
+    lvAreaMm2: f.has('lvAreaMm2') ? f.num('lvAreaMm2', 0) : null,
+    ef: f.has('ef') ? f.num('ef') : null,
+    flags: f.uint('flags', U16),
+    latency: { queueMs: lat.num('queueMs', 0), totalMs: lat.num('totalMs', 0), stages: lat.numMap('stages') },
+  };
+  if (f.has('mask')) {
+    const m = f.map('mask');
+    r.mask = { width: m.uint('width', MAX_DIM, 1), height: m.uint('height', MAX_DIM, 1), data: m.bytes('data') };
+    if (r.mask.data.length !== r.mask.width * r.mask.height) {
+      throw new ProtocolError('BAD_FIELD', `Expected RESULT.mask.data of ${r.mask.width * r.mask.height} bytes but received ${r.mask.data.length}`, x);
+    }
+  }
+  if (f.has('contour')) r.contour = f.numArray('contour');
+  return r;
+}
+
+export function parseStatusReply(body: unknown, x: X = {}): StatusReply {
+  const f = new Fields(body, 'STATUS', x);
+  return {
+    state: f.oneOf('state', STATES), stateCode: f.uint('stateCode', 255), uptimeS: f.num('uptimeS', 0),
+    model: f.has('model') ? f.str('model') : null, streams: f.uintArray('streams', U16),
+  };
+}
+export function parseStatsReply(body: unknown, x: X = {}): StatsReply {
+  const f = new Fields(body, 'STATS', x);
+  const k = ['clients', 'framesIn', 'framesProcessed', 'framesDropped', 'framesFailed', 'resultsSent', 'resultsDropped', 'rejected', 'errorsSent'] as const;
+  return Object.fromEntries(k.map((key) => [key, f.uint(key)])) as unknown as StatsReply;
+}
+export function parseLoadModel(body: unknown, x: X = {}): LoadModel {
+  const f = new Fields(body, 'LOAD_MODEL', x);
+  return { path: f.str('path', 4096), id: f.optStr('id', 128) };
+}
+export function parseSwap(body: unknown, x: X = {}): Swap {
+  return { id: new Fields(body, 'SWAP', x).str('id', 128) };
+}
+export function parseModelReply(body: unknown, x: X = {}): ModelReply {
+  const f = new Fields(body, 'MODEL', x);
+  return { id: f.str('id', 128), previous: f.has('previous') ? f.str('previous', 128) : null };
+}
+export function parseError(body: unknown, x: X = {}): ErrorBody {
+  const f = new Fields(body, 'ERROR', x);
+  return { code: f.uint('code', U16), name: f.str('name', 64), message: f.str('message', 4096), fatal: f.bool('fatal', false) };
+}
+export function parseCloseStream(body: unknown, x: X = {}): CloseStream {
+  return { stream: new Fields(body, 'CLOSE_STREAM', x).uint('stream', U16) };
+}
+
+// Encoders: each returns the input of encodeMessage(), keys in documented order.
+const req = (type: number, seq: number, body: unknown): EncodeInput => ({ type, seq, flags: 0, body });
+const rep = (type: number, seq: number, body: unknown): EncodeInput => ({ type, seq, flags: Flag.REPLY, body });
+
+export const msg = {
+  hello: (seq: number, b: HelloRequest) => req(MessageType.HELLO, seq, { versions: b.versions, client: b.client, features: b.features }),
+  helloReply: (seq: number, b: HelloReply) => rep(MessageType.HELLO, seq, { version: b.version, server: b.server, maxMessageSize: b.maxMessageSize, features: b.features }),
+  configure: (seq: number, c: ConfigureStream) => req(MessageType.CONFIGURE_STREAM, seq, {
+    stream: c.stream, width: c.width, height: c.height, format: c.format, stride: c.stride, uvOffset: c.uvOffset,
+    spacing: c.spacing, roi: c.roi && { x: c.roi.x, y: c.roi.y, width: c.roi.width, height: c.roi.height },
+    sector: c.sector && { angleStart: c.sector.angleStart, angleEnd: c.sector.angleEnd, depthStart: c.sector.depthStart, depthEnd: c.sector.depthEnd },
+    fps: c.fps,
+  }),
+  configureReply: (seq: number, b: ConfigureReply) => rep(MessageType.CONFIGURE_STREAM, seq, { stream: b.stream, frameBytes: b.frameBytes }),
+  frame: (seq: number, b: FrameBody, pixels: Uint8Array): EncodeInput => ({ ...req(MessageType.FRAME, seq, { stream: b.stream, seq: b.seq, t: b.t }), payload: pixels }),
+  frameReady: (seq: number, b: FrameReady) => req(MessageType.FRAME_READY, seq, { stream: b.stream, seq: b.seq, t: b.t, slot: b.slot }),
+  slotRelease: (seq: number, b: SlotRelease) => req(MessageType.SLOT_RELEASE, seq, { stream: b.stream, slot: b.slot, seq: b.seq }),
+  subscribe: (seq: number, b: Partial<Subscribe>) => req(MessageType.SUBSCRIBE, seq, { streams: b.streams, results: b.results, masks: b.masks, contours: b.contours }),
+  subscribeReply: (seq: number, b: Subscribe) => rep(MessageType.SUBSCRIBE, seq, { streams: b.streams, results: b.results, masks: b.masks, contours: b.contours }),
+  result: (seq: number, r: ResultBody) => req(MessageType.RESULT, seq, {
+    stream: r.stream, seq: r.seq, t: r.t, view: r.view, confidence: r.confidence, quality: r.quality,
+    lvAreaMm2: r.lvAreaMm2, ef: r.ef, flags: r.flags,
+    latency: { queueMs: r.latency.queueMs, totalMs: r.latency.totalMs, stages: r.latency.stages },
+    mask: r.mask && { width: r.mask.width, height: r.mask.height, data: r.mask.data }, contour: r.contour,
+  }),
+  status: (seq: number) => req(MessageType.STATUS, seq, {}),
+  statusReply: (seq: number, s: StatusReply) => rep(MessageType.STATUS, seq, { state: s.state, stateCode: s.stateCode, uptimeS: s.uptimeS, model: s.model, streams: s.streams }),
+  stats: (seq: number) => req(MessageType.STATS, seq, {}),
+  statsReply: (seq: number, s: StatsReply) => rep(MessageType.STATS, seq, {
+    clients: s.clients, framesIn: s.framesIn, framesProcessed: s.framesProcessed, framesDropped: s.framesDropped, framesFailed: s.framesFailed,
+    resultsSent: s.resultsSent, resultsDropped: s.resultsDropped, rejected: s.rejected, errorsSent: s.errorsSent,
+  }),
+  loadModel: (seq: number, b: LoadModel) => req(MessageType.LOAD_MODEL, seq, { path: b.path, id: b.id }),
+  loadModelReply: (seq: number, b: ModelReply) => rep(MessageType.LOAD_MODEL, seq, { id: b.id, previous: b.previous }),
+  swap: (seq: number, b: Swap) => req(MessageType.SWAP, seq, { id: b.id }),
+  swapReply: (seq: number, b: ModelReply) => rep(MessageType.SWAP, seq, { id: b.id, previous: b.previous }),
+  closeStream: (seq: number, b: CloseStream) => req(MessageType.CLOSE_STREAM, seq, { stream: b.stream }),
+  closeStreamReply: (seq: number, b: CloseStream) => rep(MessageType.CLOSE_STREAM, seq, { stream: b.stream }),
+  /** An ERROR; `seq` is the offending message's (REPLY set) or undefined when unknown (seq 0, no REPLY). */
+  error: (seq: number | undefined, code: number, message: string, fatal = false): EncodeInput => ({
+    type: MessageType.ERROR, seq: seq ?? 0, flags: seq === undefined ? 0 : Flag.REPLY,
+    body: { code, name: wireErrorName(code), message, fatal },
+  }),
+  ping: (seq: number, t?: number) => req(MessageType.PING, seq, { t }),
+  pong: (seq: number, body: unknown) => rep(MessageType.PONG, seq, body),
+};
+
+export { WireError };

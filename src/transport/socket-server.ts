@@ -1,0 +1,456 @@
+// The local socket server: firmware and viewers connect over a Unix domain
+// socket (and, when asked, TCP on loopback only), negotiate with HELLO,
+// configure streams, send FRAMEs and subscribe to RESULTs.
+//
+// Frames go through one LatestWinsScheduler per stream into an injected
+// FrameHandler: the real ML pipeline in production, a stand-in in tests (the
+// stand-in replaces the ML pipeline only; framing, negotiation, queues and
+// errors are this real server). Every bad input is answered with an ERROR
+// carrying a code, and counted; a client that sends too many is dropped; the
+// others are served on. A slow subscriber never stalls anything: each client
+// has a bounded result queue (oldest dropped and counted), and reading from a
+// client that does not read its replies pauses until it does.
+import { EventEmitter } from 'node:events';
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { LatestWinsScheduler, type StageTimer } from '../pipeline/scheduler.js';
+import { crc32c } from '../protocol/crc.js';
+import { encodeMessageParts, MessageDecoder, type EncodeInput, type Message } from '../protocol/codec.js';
+import {
+  DEFAULT_MAX_MESSAGE_SIZE, MessageType, RuntimeState, SUPPORTED_VERSIONS, messageTypeName,
+  type RuntimeStateName,
+} from '../protocol/constants.js';
+import { ProtocolError, WireError } from '../protocol/errors.js';
+import {
+  frameBytes, msg, parseCloseStream, parseConfigure, parseFrame, parseHello, parseLoadModel, parseSubscribe, parseSwap,
+  type ConfigureStream, type LoadModel, type ModelReply, type ResultBody, type Subscribe, type Swap,
+} from '../protocol/messages.js';
+import { VERSION } from '../version.js';
+import type { FrameResult, ResultSink, SourceFrame } from './types.js';
+
+export interface ServerFrame extends SourceFrame {
+  /** The connection that sent it, and the header seq of its FRAME message. */
+  clientId: number;
+  messageSeq: number;
+}
+
+/** The ML pipeline seam: given a frame, its result. Tests inject a stand-in. */
+export type FrameHandler = (frame: ServerFrame, stage: StageTimer) => Promise<FrameResult>;
+
+/** Model loading and swapping (LOAD_MODEL, SWAP); absent: both answer UNSUPPORTED. */
+export interface ModelControl {
+  load(req: LoadModel): Promise<ModelReply>;
+  swap(req: Swap): Promise<ModelReply>;
+  current(): string | null;
+}
+
+export interface SocketServerOptions {
+  /** Unix socket path; default <tmpdir>/sonoedge.sock. */
+  path?: string;
+  /** Permission bits of the socket file; default 0o660. */
+  mode?: number;
+  /** TCP on loopback only; off by default. */
+  tcp?: { port: number; host?: '127.0.0.1' | '::1' | 'localhost' } | false;
+  handler: FrameHandler;
+  models?: ModelControl;
+  /** Largest bodyLength + payloadLength; default 32 MiB. */
+  maxMessageSize?: number;
+  /** Results waiting per client while its socket is full; default 8 (oldest dropped). */
+  resultQueueLength?: number;
+  /** Bytes written but not yet taken by a client before we hold results and stop reading it; default 1 MiB. */
+  maxPendingWriteBytes?: number;
+  maxClients?: number;
+  maxStreams?: number;
+  /** Bad messages from one client before it is disconnected; default 64. */
+  maxErrorsPerClient?: number;
+}
+
+export interface ServerStats {
+  clients: number;
+  framesIn: number;
+  framesProcessed: number;
+  framesDropped: number;
+  framesFailed: number;
+  resultsSent: number;
+  resultsDropped: number;
+  rejected: number;
+  errorsSent: number;
+  disconnectedForErrors: number;
+}
+
+interface Stream {
+  id: number;
+  owner: Client;
+  config: ConfigureStream;
+  frameBytes: number;
+  scheduler: LatestWinsScheduler<ServerFrame, FrameResult>;
+}
+
+class Client {
+  readonly id: number;
+  readonly socket: net.Socket;
+  readonly decoder: MessageDecoder;
+  version = 0;
+  sub: Subscribe | undefined;
+  queue: Buffer[] = [];
+  seq = 0;
+  errors = 0;
+  closed = false;
+  resultsDropped = 0;
+
+  constructor(id: number, socket: net.Socket, maxMessageSize: number) {
+    this.id = id;
+    this.socket = socket;
+    this.decoder = new MessageDecoder({ maxMessageSize });
+  }
+
+  nextSeq(): number {
+    this.seq = (this.seq + 1) >>> 0;
+    return this.seq;
+  }
+}
+
+const HELLO_FREE = new Set<number>([MessageType.HELLO, MessageType.PING]);
+
+export class SocketServer extends EventEmitter implements ResultSink {
+  readonly kind = 'socket';
+  readonly path: string;
+  readonly mode: number;
+  readonly stats: ServerStats = {
+    clients: 0, framesIn: 0, framesProcessed: 0, framesDropped: 0, framesFailed: 0,
+    resultsSent: 0, resultsDropped: 0, rejected: 0, errorsSent: 0, disconnectedForErrors: 0,
+  };
+  state: RuntimeStateName = 'ready';
+  readonly #o: Required<Omit<SocketServerOptions, 'path' | 'mode' | 'tcp' | 'models'>> & Pick<SocketServerOptions, 'models' | 'tcp'>;
+  readonly #clients = new Set<Client>();
+  readonly #streams = new Map<number, Stream>();
+  readonly #servers: net.Server[] = [];
+  readonly #started = performance.now();
+  #nextId = 1;
+  #tcpPort: number | undefined;
+
+  constructor(options: SocketServerOptions) {
+    super();
+    if (typeof options?.handler !== 'function') throw new TypeError(`Expected function for handler but received ${typeof options?.handler}`);
+    this.path = options.path ?? path.join(os.tmpdir(), 'sonoedge.sock');
+    this.mode = options.mode ?? 0o660;
+    if (!Number.isInteger(this.mode) || this.mode < 0 || this.mode > 0o777) throw new RangeError(`Expected permission bits 0..0o777 for mode but received ${this.mode}`);
+    if (options.tcp && !['127.0.0.1', '::1', 'localhost', undefined].includes(options.tcp.host)) {
+      throw new RangeError(`Expected a loopback host (127.0.0.1, ::1 or localhost) for tcp.host but received ${JSON.stringify(options.tcp.host)}`);
+    }
+    this.#o = {
+      handler: options.handler, models: options.models, tcp: options.tcp ?? false,
+      maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+      resultQueueLength: options.resultQueueLength ?? 8,
+      maxPendingWriteBytes: options.maxPendingWriteBytes ?? 1024 * 1024,
+      maxClients: options.maxClients ?? 16,
+      maxStreams: options.maxStreams ?? 16,
+      maxErrorsPerClient: options.maxErrorsPerClient ?? 64,
+    };
+  }
+
+  get tcpPort(): number | undefined {
+    return this.#tcpPort;
+  }
+
+  async listen(): Promise<void> {
+    try {
+      if (lstatSync(this.path).isSocket()) unlinkSync(this.path);
+      else throw new Error(`Expected a socket or nothing at ${this.path} but received an existing file`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const unix = net.createServer((s) => this.#accept(s));
+    await new Promise<void>((resolve, reject) => {
+      unix.once('error', reject);
+      unix.listen(this.path, () => { unix.off('error', reject); resolve(); });
+    });
+    chmodSync(this.path, this.mode);
+    this.#servers.push(unix);
+    if (this.#o.tcp) {
+      const tcp = net.createServer((s) => { s.setNoDelay(true); this.#accept(s); });
+      const host = this.#o.tcp.host ?? '127.0.0.1';
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen(this.#o.tcp ? this.#o.tcp.port : 0, host, () => { tcp.off('error', reject); resolve(); });
+      });
+      this.#tcpPort = (tcp.address() as net.AddressInfo).port;
+      this.#servers.push(tcp);
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.#clients) c.socket.destroy();
+    await Promise.all([...this.#streams.values()].map((s) => s.scheduler.close()));
+    this.#streams.clear();
+    await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    this.#servers.length = 0;
+  }
+
+  setState(state: RuntimeStateName): void {
+    this.state = state;
+  }
+
+  /** ResultSink: publishes a result from any source to the subscribers of its stream. */
+  write(result: ResultBody): void {
+    this.#publish(result);
+  }
+
+  #accept(socket: net.Socket): void {
+    const client = new Client(this.#nextId++, socket, this.#o.maxMessageSize);
+    if (this.#clients.size >= this.#o.maxClients) {
+      this.stats.rejected++;
+      this.#send(client, msg.error(undefined, WireError.TOO_MANY, `Expected at most ${this.#o.maxClients} clients but received one more`, true));
+      socket.end();
+      return;
+    }
+    this.#clients.add(client);
+    this.stats.clients = this.#clients.size;
+    socket.on('data', (chunk: Buffer) => this.#onData(client, chunk));
+    socket.on('drain', () => this.#flush(client));
+    socket.on('error', () => { /* reset by peer and the like: 'close' follows */ });
+    socket.on('close', () => this.#drop(client));
+    this.emit('client', client.id);
+  }
+
+  #drop(client: Client): void {
+    if (client.closed) return;
+    client.closed = true;
+    client.decoder.end();
+    client.queue.length = 0;
+    this.#clients.delete(client);
+    this.stats.clients = this.#clients.size;
+    for (const s of [...this.#streams.values()]) {
+      if (s.owner === client) {
+        this.#streams.delete(s.id);
+        void s.scheduler.close();
+      }
+    }
+    this.emit('disconnect', client.id);
+  }
+
+  #onData(client: Client, chunk: Buffer): void {
+    if (client.closed) return;
+    for (const ev of client.decoder.push(chunk)) {
+      if (client.closed) return;
+      if (ev.kind === 'error') this.#reject(client, ev.error);
+      else {
+        try {
+          this.#handle(client, ev.message);
+        } catch (err) {
+          if (err instanceof ProtocolError) this.#reject(client, err);
+          else this.#reject(client, new ProtocolError('INTERNAL', `Expected to handle ${messageTypeName(ev.message.header.type)} but failed: ${(err as Error).message}`, { seq: ev.message.header.seq }));
+        }
+      }
+    }
+  }
+
+  #reject(client: Client, err: ProtocolError, fatal = false): void {
+    this.stats.rejected++;
+    client.errors++;
+    const tooMany = client.errors > this.#o.maxErrorsPerClient;
+    this.#send(client, msg.error(err.seq, err.wireCode, err.message, fatal || tooMany));
+    this.emit('rejected', client.id, err);
+    if (fatal || tooMany) {
+      if (tooMany) this.stats.disconnectedForErrors++;
+      client.socket.end();
+      client.socket.destroySoon?.();
+      this.#drop(client);
+    }
+  }
+
+  /** Control replies: always sent; if the client does not read them, we stop reading it. */
+  #send(client: Client, m: EncodeInput): void {
+    if (m.type === MessageType.ERROR) this.stats.errorsSent++;
+    const [head, payload] = encodeMessageParts(m);
+    const s = client.socket;
+    if (s.destroyed || !s.writable) return;
+    s.write(head);
+    if (payload) s.write(payload);
+    if (s.writableLength > this.#o.maxPendingWriteBytes && !s.isPaused()) s.pause();
+  }
+
+  #flush(client: Client): void {
+    const s = client.socket;
+    while (client.queue.length > 0 && s.writableLength < this.#o.maxPendingWriteBytes) {
+      s.write(client.queue.shift()!);
+      this.stats.resultsSent++;
+    }
+    if (s.isPaused() && s.writableLength <= this.#o.maxPendingWriteBytes) s.resume();
+  }
+
+  #handle(client: Client, m: Message): void {
+    const { type, seq } = m.header;
+    const x = { seq, type };
+    if (client.version === 0 && !HELLO_FREE.has(type)) {
+      throw new ProtocolError('HELLO_REQUIRED', `Expected HELLO before ${messageTypeName(type)} but received ${messageTypeName(type)} first`, x);
+    }
+    switch (type) {
+      case MessageType.HELLO: {
+        const h = parseHello(m.body, x);
+        const common = h.versions.filter((v) => SUPPORTED_VERSIONS.includes(v));
+        if (common.length === 0) {
+          this.#reject(client, new ProtocolError('UNSUPPORTED_VERSION',
+            `Expected one of versions ${SUPPORTED_VERSIONS.join(', ')} in HELLO.versions but received ${JSON.stringify(h.versions)}`, x), true);
+          return;
+        }
+        client.version = Math.max(...common);
+        this.#send(client, msg.helloReply(seq, {
+          version: client.version, server: `sonoedge ${VERSION}`, maxMessageSize: this.#o.maxMessageSize,
+          features: ['results', 'masks', 'contours', ...(this.#o.models ? ['models'] : [])],
+        }));
+        return;
+      }
+      case MessageType.PING:
+        this.#send(client, msg.pong(seq, m.body));
+        return;
+      case MessageType.CONFIGURE_STREAM: {
+        const c = parseConfigure(m.body, x);
+        const existing = this.#streams.get(c.stream);
+        if (existing && existing.owner !== client) {
+          throw new ProtocolError('STREAM_IN_USE', `Expected a stream not configured by another client but received stream ${c.stream} (client ${existing.owner.id})`, x);
+        }
+        if (!existing && this.#streams.size >= this.#o.maxStreams) {
+          throw new ProtocolError('TOO_MANY', `Expected at most ${this.#o.maxStreams} streams but received one more (stream ${c.stream})`, x);
+        }
+        const bytes = frameBytes(c);
+        if (bytes > this.#o.maxMessageSize) {
+          throw new ProtocolError('MESSAGE_TOO_LARGE', `Expected frames of at most ${this.#o.maxMessageSize} bytes but received a geometry of ${bytes}`, x);
+        }
+        if (existing) {
+          existing.config = c;
+          existing.frameBytes = bytes;
+        } else {
+          this.#streams.set(c.stream, this.#makeStream(client, c, bytes));
+        }
+        this.#send(client, msg.configureReply(seq, { stream: c.stream, frameBytes: bytes }));
+        return;
+      }
+      case MessageType.FRAME: {
+        const f = parseFrame(m.body, x);
+        const s = this.#streams.get(f.stream);
+        if (!s || s.owner !== client) {
+          throw new ProtocolError('UNKNOWN_STREAM', `Expected a stream configured on this connection but received stream ${f.stream}`, x);
+        }
+        if (m.payload.length !== s.frameBytes) {
+          throw new ProtocolError('FRAME_SIZE', `Expected ${s.frameBytes} payload bytes for FRAME of stream ${f.stream} but received ${m.payload.length}`, x);
+        }
+        this.stats.framesIn++;
+        if (!s.scheduler.submit({
+          seq: f.seq, acquiredAt: performance.now(), t: f.t, stream: f.stream, config: s.config, pixels: m.payload,
+          clientId: client.id, messageSeq: seq,
+        })) this.stats.framesDropped++;
+        return;
+      }
+      case MessageType.SUBSCRIBE: {
+        client.sub = parseSubscribe(m.body, x);
+        this.#send(client, msg.subscribeReply(seq, client.sub));
+        return;
+      }
+      case MessageType.CLOSE_STREAM: {
+        const c = parseCloseStream(m.body, x);
+        const s = this.#streams.get(c.stream);
+        if (!s || s.owner !== client) throw new ProtocolError('UNKNOWN_STREAM', `Expected a stream configured on this connection but received stream ${c.stream}`, x);
+        this.#streams.delete(c.stream);
+        void s.scheduler.close();
+        this.#send(client, msg.closeStreamReply(seq, c));
+        return;
+      }
+      case MessageType.STATUS:
+        this.#send(client, msg.statusReply(seq, {
+          state: this.state, stateCode: RuntimeState[this.state], uptimeS: (performance.now() - this.#started) / 1000,
+          model: this.#o.models?.current() ?? null, streams: [...this.#streams.keys()],
+        }));
+        return;
+      case MessageType.STATS:
+        this.#send(client, msg.statsReply(seq, this.stats));
+        return;
+      case MessageType.LOAD_MODEL:
+      case MessageType.SWAP: {
+        const models = this.#o.models;
+        if (!models) throw new ProtocolError('UNSUPPORTED', `Expected a runtime with model control for ${messageTypeName(type)} but received it on a server without one`, x);
+        const isLoad = type === MessageType.LOAD_MODEL;
+        const req = isLoad ? parseLoadModel(m.body, x) : parseSwap(m.body, x);
+        const op = isLoad ? models.load(req as LoadModel) : models.swap(req as Swap);
+        op.then((reply) => this.#send(client, isLoad ? msg.loadModelReply(seq, reply) : msg.swapReply(seq, reply)),
+          (err: unknown) => this.#send(client, msg.error(seq, WireError.MODEL_FAILED, (err as Error).message ?? String(err))));
+        return;
+      }
+      case MessageType.FRAME_READY:
+      case MessageType.SLOT_RELEASE:
+        throw new ProtocolError('UNSUPPORTED', `Expected FRAME (shared-memory frames are not served by this runtime yet) but received ${messageTypeName(type)}`, x);
+      case MessageType.ERROR:
+        this.emit('clientError', client.id, m.body);
+        return;
+      default:
+        throw new ProtocolError('UNSUPPORTED', `Expected a request but received ${messageTypeName(type)}, which only the runtime sends`, x);
+    }
+  }
+
+  #makeStream(owner: Client, config: ConfigureStream, bytes: number): Stream {
+    const id = config.stream;
+    const scheduler = new LatestWinsScheduler<ServerFrame, FrameResult>({
+      process: (f, stage) => this.#o.handler(f, stage),
+      onResult: ({ frame, result, timing }) => {
+        this.stats.framesProcessed++;
+        this.#publish({
+          stream: id, seq: frame.seq, t: frame.t, view: result.view ?? null, confidence: result.confidence ?? null,
+          quality: result.quality ?? null, lvAreaMm2: result.lvAreaMm2 ?? null, ef: result.ef ?? null, flags: result.flags ?? 0,
+          latency: { queueMs: timing.queueMs, totalMs: timing.totalMs, stages: timing.stages }, mask: result.mask, contour: result.contour,
+        });
+        this.emit('result', id, frame.seq);
+      },
+      onError: (frame, err) => {
+        this.stats.framesFailed++;
+        if (!owner.closed) this.#send(owner, msg.error(frame.messageSeq, WireError.FRAME_FAILED, `Expected a result for frame ${frame.seq} of stream ${id} but the pipeline failed: ${(err as Error)?.message ?? String(err)}`));
+      },
+    });
+    return { id, owner, config, frameBytes: bytes, scheduler };
+  }
+
+  #publish(r: ResultBody): void {
+    const cache = new Map<string, Buffer>();
+    for (const c of this.#clients) {
+      const sub = c.sub;
+      if (!sub || (sub.streams.length > 0 && !sub.streams.includes(r.stream))) continue;
+      const key = `${sub.results.join(',')}|${sub.masks}|${sub.contours}`;
+      let body = cache.get(key);
+      if (body === undefined) {
+        const want = new Set(sub.results);
+        const [head] = encodeMessageParts(msg.result(0, {
+          ...r,
+          view: want.has('view') ? r.view : null, confidence: want.has('view') ? r.confidence : null,
+          quality: want.has('quality') ? r.quality : null, lvAreaMm2: want.has('lv') ? r.lvAreaMm2 : null, ef: want.has('ef') ? r.ef : null,
+          mask: sub.masks ? r.mask : undefined, contour: sub.contours ? r.contour : undefined,
+        }));
+        body = head;
+        cache.set(key, body);
+      }
+      // Per-client header seq: patch a copy's seq and CRC (24 bytes re-signed).
+      const out = Buffer.from(body);
+      out.writeUInt32LE(c.nextSeq(), 16);
+      out.writeUInt32LE(crc32cHeader(out), 20);
+      this.#enqueue(c, out);
+    }
+  }
+
+  #enqueue(c: Client, buf: Buffer): void {
+    const s = c.socket;
+    if (s.destroyed || !s.writable) return;
+    if (c.queue.length === 0 && s.writableLength < this.#o.maxPendingWriteBytes) {
+      s.write(buf);
+      this.stats.resultsSent++;
+      return;
+    }
+    c.queue.push(buf);
+    if (c.queue.length > this.#o.resultQueueLength) {
+      c.queue.shift();
+      c.resultsDropped++;
+      this.stats.resultsDropped++;
+    }
+  }
+}
+
+const crc32cHeader = (b: Buffer): number => crc32c(b, 0, 20);

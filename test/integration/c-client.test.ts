@@ -1,0 +1,90 @@
+// The C client (clients/c) as a real peer: its example program, a separate
+// process, streams frames from a raw file over a real Unix socket to the real
+// server. The frame handler is a stand-in for the ML pipeline only.
+import t from 'tap';
+import { spawnSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SocketServer, type FrameHandler } from '../../src/transport/socket-server.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const buildDir = path.join(root, 'build', 'c-client');
+const example = path.join(buildDir, 'stream_frames');
+
+function build(): string | undefined {
+  for (const tool of ['cmake', 'ninja', 'cc']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is missing (.ci/run installs it)`;
+  }
+  const cfg = spawnSync('cmake', ['-S', path.join(root, 'clients', 'c'), '-B', buildDir, '-G', 'Ninja', '-DCMAKE_BUILD_TYPE=RelWithDebInfo'], { encoding: 'utf8' });
+  if (cfg.status !== 0) throw new Error(`cmake configure failed: ${cfg.stderr}`);
+  const b = spawnSync('cmake', ['--build', buildDir, '-j', '2', '--target', 'stream_frames'], { encoding: 'utf8' });
+  if (b.status !== 0) throw new Error(`cmake build failed: ${b.stdout}${b.stderr}`);
+  return existsSync(example) ? undefined : 'stream_frames was not built';
+}
+
+const skip = build();
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(example, args);
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const timer = setTimeout(() => p.kill('SIGKILL'), 30000);
+    p.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
+t.test('the C example streams frames from a raw file and prints results', { skip }, async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-c-'));
+  const sock = path.join(dir, 'rt.sock');
+  const width = 64;
+  const height = 48;
+  const frames = Buffer.alloc(width * height * 3);
+  for (let f = 0; f < 3; f++) frames.fill(10 * (f + 1), f * width * height, (f + 1) * width * height);
+  writeFileSync(path.join(dir, 'frames.raw'), frames);
+  const seen: number[] = [];
+  const standIn: FrameHandler = async (f) => {
+    seen.push(f.pixels[0]);
+    t.equal(f.pixels.length, width * height);
+    t.equal(f.config.format, 'GRAY8');
+    return { view: 'PSAX', confidence: 0.75, quality: 0.5, lvAreaMm2: f.pixels[0] * 10, flags: 4 };
+  };
+  const server = new SocketServer({ path: sock, handler: standIn });
+  await server.listen();
+  t.teardown(() => server.close());
+  const r = await run([sock, path.join(dir, 'frames.raw'), String(width), String(height), '5', '30']);
+  t.equal(r.code, 0, `exit status (stderr: ${r.stderr})`);
+  const lines = r.stdout.split('\n').filter((l) => l.startsWith('result '));
+  t.equal(lines.length, 5);
+  t.match(lines[0], /^result stream=0 seq=1 view=PSAX confidence=0\.7500 quality=0\.5000 lv_area_mm2=100\.00 ef=- flags=0x0004 total_ms=[\d.]+ rtt_ms=[\d.]+$/);
+  t.match(lines[3], /seq=4 .* lv_area_mm2=100\.00/, 'the file is read in a loop');
+  t.same(seen, [10, 20, 30, 10, 20], 'the pixels arrived intact, in order');
+  t.match(r.stdout, /hello: version 1, max message 33554432/);
+  t.match(r.stdout, /configured: stream 0, 3072 bytes per frame/);
+  t.match(r.stdout, /done: 5 frames, 5 results/);
+  t.equal(server.stats.framesIn, 5);
+});
+
+t.test('the C client reports a refused configuration with the runtime\'s message', { skip }, async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-c-'));
+  const sock = path.join(dir, 'rt.sock');
+  writeFileSync(path.join(dir, 'frames.raw'), Buffer.alloc(16));
+  const server = new SocketServer({ path: sock, handler: async () => ({}), maxMessageSize: 1000 });
+  await server.listen();
+  t.teardown(() => server.close());
+  const r = await run([sock, path.join(dir, 'frames.raw'), '4', '4', '1']);
+  t.equal(r.code, 0, 'a 16-byte frame fits');
+  const r2 = await run([sock, path.join(dir, 'frames.raw'), '2000', '2000', '1']);
+  t.equal(r2.code, 1);
+  t.match(r2.stderr, /configure: the runtime answered with ERROR Expected frames of at most 1000 bytes but received a geometry of 4000000/);
+});
+
+t.test('the C client cannot reach a server that is not there', { skip }, async (t) => {
+  const r = await run(['/nonexistent/sonoedge.sock', '/dev/null', '4', '4', '1']);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /connect \/nonexistent\/sonoedge.sock: socket error/);
+});

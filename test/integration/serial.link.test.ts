@@ -1,0 +1,125 @@
+// The serial link over a real kernel tty: a socat pty pair, node-serialport on
+// both ends (the runtime's SerialLink on one, a firmware stand-in reading
+// records on the other). The same contract suite also runs over an in-memory
+// pair, to show the transport is injected; the pty run is the one that counts.
+import t from 'tap';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { SerialPort } from 'serialport';
+import { frameRecord, SerialDecoder, RecordType, type SerialRecord, type CommandRecord } from '../../src/protocol/serial.js';
+import { RuntimeState, ViewClass } from '../../src/protocol/constants.js';
+import type { ResultBody } from '../../src/protocol/messages.js';
+import { SerialLink, type PortLike, type RuntimeSnapshot } from '../../src/transport/serial-link.js';
+
+const hasSocat = spawnSync('sh', ['-c', 'command -v socat']).status === 0;
+
+/** Starts `socat -d -d pty,raw,echo=0 pty,raw,echo=0` and returns the two /dev/pts paths. */
+export async function ptyPair(): Promise<{ a: string; b: string; proc: ChildProcess }> {
+  const proc = spawn('socat', ['-d', '-d', 'pty,raw,echo=0', 'pty,raw,echo=0']);
+  let err = '';
+  const paths = await new Promise<string[]>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`Expected two PTY paths from socat but received: ${err}`)), 5000);
+    proc.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const found = [...err.matchAll(/PTY is (\/dev\/pts\/\d+)/g)].map((m) => m[1]);
+      if (found.length === 2 && /starting data transfer loop/.test(err)) { clearTimeout(timer); resolve(found); }
+    });
+    proc.on('exit', () => { clearTimeout(timer); reject(new Error(`socat exited: ${err}`)); });
+  });
+  return { a: paths[0], b: paths[1], proc };
+}
+
+const result = (seq: number): ResultBody => ({
+  stream: 0, seq, t: 0, view: 'PLAX', confidence: 0.9, quality: 0.7, lvAreaMm2: 1500.5, ef: null, flags: 4,
+  latency: { queueMs: 0, totalMs: 6.25, stages: {} },
+});
+
+interface Firmware { records: SerialRecord[]; write(b: Buffer): void; close(): Promise<void> }
+interface Harness { link: SerialLink; fw: Firmware; runtime: RuntimeSnapshot; commands: CommandRecord[] }
+
+type Transport = (rt: () => RuntimeSnapshot, onCommand: (c: CommandRecord) => number) => Promise<{ link: SerialLink; fw: Firmware; done: () => Promise<void> }>;
+
+const ptyTransport: Transport = async (runtime, onCommand) => {
+  const { a, b, proc } = await ptyPair();
+  const link = new SerialLink({ path: a, baudRate: 115200, resultRate: 20, heartbeatMs: 100, runtime, onCommand });
+  await link.open();
+  const fwPort = new SerialPort({ path: b, baudRate: 115200, autoOpen: false });
+  await new Promise<void>((res, rej) => fwPort.open((e) => (e ? rej(e) : res())));
+  const dec = new SerialDecoder();
+  const records: SerialRecord[] = [];
+  fwPort.on('data', (d: Buffer) => { for (const ev of dec.push(d)) if (ev.kind === 'record') records.push(ev.record); });
+  const fw: Firmware = {
+    records, write: (buf) => fwPort.write(buf),
+    close: () => new Promise<void>((r) => fwPort.close(() => r())),
+  };
+  return { link, fw, done: async () => { await link.close(); await fw.close(); proc.kill('SIGTERM'); } };
+};
+
+const memoryTransport: Transport = async (runtime, onCommand) => {
+  const toFw = new EventEmitter();
+  const toRt = new EventEmitter();
+  const port: PortLike = { write: (d) => setImmediate(() => toFw.emit('data', d)), on: (e, fn) => toRt.on(e, fn), close: (cb) => cb?.() };
+  const link = new SerialLink({ port, resultRate: 20, heartbeatMs: 100, runtime, onCommand });
+  await link.open();
+  const dec = new SerialDecoder();
+  const records: SerialRecord[] = [];
+  toFw.on('data', (d: Buffer) => { for (const ev of dec.push(d)) if (ev.kind === 'record') records.push(ev.record); });
+  return { link, fw: { records, write: (b) => setImmediate(() => toRt.emit('data', b)), close: async () => {} }, done: () => link.close() };
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until(cond: () => boolean, ms = 3000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond()) { if (Date.now() > end) return false; await sleep(10); }
+  return true;
+}
+
+function contract(name: string, transport: Transport, skip: string | false) {
+  t.test(`serial link contract: ${name}`, { skip }, async (t) => {
+    const runtime: RuntimeSnapshot = { state: 'running', modelSet: 1, streaming: true, modelLoaded: true, framesProcessed: 10, framesDropped: 1, faultCode: 0 };
+    const commands: CommandRecord[] = [];
+    const { link, fw, done } = await transport(() => runtime, (c) => { commands.push(c); return c.kind === 'CMD_SELECT_MODEL_SET' && c.modelSet === 9 ? 15 : 0; });
+    t.teardown(done);
+    const beats = () => fw.records.filter((r) => r.kind === 'HEARTBEAT').length;
+
+    t.ok(await until(() => beats() >= 2), 'heartbeats arrive');
+    const hb = fw.records.find((r) => r.kind === 'HEARTBEAT')!;
+    t.match(hb, { state: RuntimeState.running, modelSet: 1, flags: 3, framesProcessed: 10, framesDropped: 1, faultCode: 0 });
+
+    // results: newest wins between send slots (20 per second here)
+    for (let i = 1; i <= 50; i++) link.write(result(i));
+    t.ok(await until(() => fw.records.some((r) => r.kind === 'RESULT')), 'a result record arrives');
+    await sleep(150);
+    const results = fw.records.filter((r) => r.kind === 'RESULT');
+    t.equal(results.length, 1, 'one record for 50 results offered within one slot');
+    t.match(results[0], { seq: 50, view: ViewClass.PLAX, confidence: 0.9, quality: 0.7, lvAreaMm2: 1500.5, ef: null, latencyUs: 6250, flags: 4 });
+    t.equal(link.stats.resultsReplaced, 49);
+
+    // commands, acknowledged; line noise before one costs nothing
+    fw.write(Buffer.concat([Buffer.from([0x13, 0x37, 0xff, 0x55]), frameRecord({ kind: 'CMD_START_STREAM', cmdSeq: 5, stream: 2 })]));
+    fw.write(frameRecord({ kind: 'CMD_SELECT_MODEL_SET', cmdSeq: 6, modelSet: 9 }));
+    t.ok(await until(() => fw.records.filter((r) => r.kind === 'ACK').length >= 2), 'two ACKs');
+    t.same(commands.map((c) => [c.kind, c.cmdSeq]), [['CMD_START_STREAM', 5], ['CMD_SELECT_MODEL_SET', 6]]);
+    t.same(fw.records.filter((r) => r.kind === 'ACK'), [
+      { kind: 'ACK', cmdType: RecordType.CMD_START_STREAM, status: 0, cmdSeq: 5 },
+      { kind: 'ACK', cmdType: RecordType.CMD_SELECT_MODEL_SET, status: 15, cmdSeq: 6 },
+    ]);
+    t.equal(link.stats.rejected, 1, 'the noise was one rejected frame');
+
+    // faulted: the heartbeat stops, STATUS still answers
+    runtime.state = 'faulted';
+    runtime.faultCode = 19;
+    await sleep(50);
+    const before = beats();
+    await sleep(400);
+    t.equal(beats(), before, 'no heartbeat while faulted');
+    fw.write(frameRecord({ kind: 'CMD_REQUEST_STATUS', cmdSeq: 9 }));
+    t.ok(await until(() => fw.records.some((r) => r.kind === 'STATUS')));
+    t.match(fw.records.find((r) => r.kind === 'STATUS'), { state: RuntimeState.faulted, cmdSeq: 9, faultCode: 19 });
+    runtime.state = 'ready';
+    t.ok(await until(() => beats() > before), 'the heartbeat resumes');
+  });
+}
+
+contract('socat pty pair (real kernel tty)', ptyTransport, hasSocat ? false : 'socat is not installed (.ci/run installs it)');
+contract('in-memory stand-in', memoryTransport, false);

@@ -1,0 +1,227 @@
+// The socket server over a real Unix domain socket, with real clients.
+// The frame handler here is a stand-in for the ML pipeline ONLY (it returns a
+// fixed RESULT); the transport under test is the real one: framing, HELLO,
+// streams, subscriptions, queues, errors.
+import t from 'tap';
+import { mkdtempSync, statSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { encodeMessage, type Message } from '../../src/protocol/codec.js';
+import { Flag, HEADER_SIZE, MessageType, Offset } from '../../src/protocol/constants.js';
+import { crc32c } from '../../src/protocol/crc.js';
+import { WireError } from '../../src/protocol/errors.js';
+import {
+  msg, parseConfigureReply, parseError, parseHelloReply, parseModelReply, parseResult, parseStatsReply, parseStatusReply,
+  type ConfigureStream,
+} from '../../src/protocol/messages.js';
+import { SocketClient, RemoteError } from '../../src/transport/socket-client.js';
+import { SocketServer, type FrameHandler } from '../../src/transport/socket-server.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-sock-'));
+let n = 0;
+const sockPath = () => path.join(dir, `s${n++}.sock`);
+
+/** Stand-in for the ML pipeline only: a fixed result, LV area = first pixel. */
+const standIn: FrameHandler = (f, stage) => stage('standin', () => ({
+  view: 'A4C', confidence: 0.9, quality: 0.8, lvAreaMm2: f.pixels[0], ef: null, flags: 4,
+  mask: { width: 2, height: 2, data: Uint8Array.from([0, 1, 1, 0]) },
+}));
+
+const geometry = (stream: number, width = 16, height = 8): ConfigureStream => ({ stream, width, height, format: 'GRAY8', spacing: [0.3, 0.3], fps: 30 });
+
+async function start(opts: Partial<ConstructorParameters<typeof SocketServer>[0]> = {}) {
+  const server = new SocketServer({ path: sockPath(), handler: standIn, ...opts });
+  await server.listen();
+  t.teardown(() => server.close());
+  return server;
+}
+async function client(server: SocketServer, hello = true) {
+  const c = await SocketClient.connect(server.path);
+  t.teardown(() => c.close());
+  if (hello) await c.hello('test');
+  return c;
+}
+const errorOf = async (p: Promise<unknown>) => {
+  try { await p; } catch (e) { return e as RemoteError; }
+  throw new Error('Expected an ERROR reply but received success');
+};
+
+t.test('socket file mode defaults to 0660 and is configurable', async (t) => {
+  const s = await start();
+  t.equal(statSync(s.path).mode & 0o777, 0o660);
+  const s2 = await start({ mode: 0o600 });
+  t.equal(statSync(s2.path).mode & 0o777, 0o600);
+  t.throws(() => new SocketServer({ handler: standIn, tcp: { port: 0, host: '0.0.0.0' as '127.0.0.1' } }), {
+    message: 'Expected a loopback host (127.0.0.1, ::1 or localhost) for tcp.host but received "0.0.0.0"',
+  });
+  t.equal(s.tcpPort, undefined, 'TCP is off by default');
+});
+
+t.test('TCP on loopback when asked', async (t) => {
+  const s = await start({ tcp: { port: 0 } });
+  t.ok(s.tcpPort! > 0);
+  const c = await SocketClient.connect({ port: s.tcpPort! });
+  t.teardown(() => c.close());
+  const reply = parseHelloReply((await c.hello()).body);
+  t.equal(reply.version, 1);
+});
+
+t.test('HELLO negotiation', async (t) => {
+  const s = await start({ maxMessageSize: 1 << 20 });
+  const c = await client(s, false);
+  const m = await c.hello('firmware');
+  t.equal(m.header.type, MessageType.HELLO);
+  t.equal(m.header.flags & Flag.REPLY, Flag.REPLY);
+  const h = parseHelloReply(m.body);
+  t.same({ version: h.version, maxMessageSize: h.maxMessageSize }, { version: 1, maxMessageSize: 1 << 20 });
+  t.match(h.server, /^sonoedge /);
+  const c2 = await client(s, false);
+  const e = await errorOf(c2.request((seq) => msg.hello(seq, { versions: [2, 3], client: 'future' })));
+  t.equal(e.code, 'ERR_SONOEDGE_REMOTE_UNSUPPORTED_VERSION');
+  t.equal(e.message, 'Expected one of versions 1 in HELLO.versions but received [2,3]');
+  t.equal(e.fatal, true);
+  await new Promise((r) => c2.once('close', r));
+  t.pass('the server closes after a failed negotiation');
+  const c3 = await client(s, false);
+  const e3 = await errorOf(c3.request((seq) => msg.status(seq)));
+  t.equal(e3.wireCode, WireError.HELLO_REQUIRED);
+  t.equal(e3.message, 'Expected HELLO before STATUS but received STATUS first');
+  t.equal((await c3.request((seq) => msg.ping(seq, 5))).header.type, MessageType.PONG, 'PING works before HELLO');
+});
+
+t.test('configure, subscribe, frame, result', async (t) => {
+  const s = await start();
+  const c = await client(s);
+  const cr = parseConfigureReply((await c.configure(geometry(3))).body);
+  t.same(cr, { stream: 3, frameBytes: 128 });
+  await c.subscribe({ streams: [3], masks: true });
+  const pixels = Buffer.alloc(128, 42);
+  const got = c.next(MessageType.RESULT);
+  c.sendFrame(3, 77, pixels, 1000.5);
+  const r = parseResult((await got).body);
+  t.same({ stream: r.stream, seq: r.seq, t: r.t, view: r.view, confidence: r.confidence, quality: r.quality, lvAreaMm2: r.lvAreaMm2, ef: r.ef, flags: r.flags },
+    { stream: 3, seq: 77, t: 1000.5, view: 'A4C', confidence: 0.9, quality: 0.8, lvAreaMm2: 42, ef: null, flags: 4 });
+  t.same([...r.mask!.data], [0, 1, 1, 0]);
+  t.same(Object.keys(r.latency.stages), ['standin']);
+  t.ok(r.latency.totalMs >= r.latency.stages.standin);
+  const st = parseStatusReply((await c.request((seq) => msg.status(seq))).body);
+  t.same({ state: st.state, streams: st.streams, model: st.model }, { state: 'ready', streams: [3], model: null });
+  const stats = parseStatsReply((await c.request((seq) => msg.stats(seq))).body);
+  t.same({ framesIn: stats.framesIn, framesProcessed: stats.framesProcessed, resultsSent: stats.resultsSent, clients: stats.clients },
+    { framesIn: 1, framesProcessed: 1, resultsSent: 1, clients: 1 });
+  const sub2 = await client(s);
+  await sub2.subscribe({ results: ['quality'] });
+  const got2 = sub2.next(MessageType.RESULT);
+  const got1 = c.next(MessageType.RESULT);
+  c.sendFrame(3, 78, pixels);
+  const r2 = parseResult((await got2).body);
+  t.same({ seq: r2.seq, view: r2.view, quality: r2.quality, mask: r2.mask }, { seq: 78, view: null, quality: 0.8, mask: undefined }, 'a second subscriber gets only what it asked for');
+  t.equal(parseResult((await got1).body).seq, 78);
+});
+
+t.test('bad requests get an ERROR with a code and the connection goes on', async (t) => {
+  const s = await start();
+  const c = await client(s);
+  const other = await client(s);
+  await c.configure(geometry(0));
+  const inUse = await errorOf(other.configure(geometry(0)));
+  t.equal(inUse.code, 'ERR_SONOEDGE_REMOTE_STREAM_IN_USE');
+  const bad = await errorOf(c.configure({ ...geometry(1), width: 0 }));
+  t.equal(bad.message, 'Expected integer 1..16384 for CONFIGURE_STREAM.width but received 0 of type number');
+  const errs: Message[] = [];
+  c.on('message', (m: Message) => { if (m.header.type === MessageType.ERROR) errs.push(m); });
+  const seq1 = c.sendFrame(0, 1, Buffer.alloc(10));
+  const seq2 = c.sendFrame(9, 1, Buffer.alloc(10));
+  const fr = await errorOf(c.request((seq) => msg.frameReady(seq, { stream: 0, seq: 1, t: 0, slot: 0 })));
+  t.equal(fr.code, 'ERR_SONOEDGE_REMOTE_UNSUPPORTED');
+  t.same(errs.map((m) => [m.header.seq, parseError(m.body).name, parseError(m.body).message]), [
+    [seq1, 'FRAME_SIZE', 'Expected 128 payload bytes for FRAME of stream 0 but received 10'],
+    [seq2, 'UNKNOWN_STREAM', 'Expected a stream configured on this connection but received stream 9'],
+  ]);
+  t.equal((await c.request((seq) => msg.ping(seq))).header.type, MessageType.PONG, 'still served');
+  t.ok(s.stats.rejected >= 5);
+});
+
+t.test('corrupt framing: wrong CRC, unknown type, oversized length', async (t) => {
+  const s = await start({ maxMessageSize: 4096 });
+  const c = await client(s);
+  const errs: Array<[number, string]> = [];
+  c.on('message', (m: Message) => { if (m.header.type === MessageType.ERROR) errs.push([m.header.seq, parseError(m.body).name]); });
+  const badCrc = encodeMessage(msg.ping(50));
+  badCrc[Offset.crc] ^= 1;
+  const unknown = encodeMessage({ type: 0x7e, seq: 51, body: {} });
+  const big = Buffer.alloc(HEADER_SIZE);
+  big.write('SONO');
+  big[4] = 1;
+  big[5] = MessageType.FRAME;
+  big.writeUInt32LE(10, 8);
+  big.writeUInt32LE(0x7ffffff0, 12);
+  big.writeUInt32LE(52, 16);
+  big.writeUInt32LE(crc32c(big, 0, 20), 20);
+  c.socket.write(Buffer.concat([badCrc, unknown, big]));
+  await new Promise((r) => setTimeout(r, 100));
+  t.same(errs, [[0, 'BAD_HEADER_CRC'], [51, 'UNKNOWN_TYPE'], [52, 'MESSAGE_TOO_LARGE']]);
+  t.equal(s.stats.rejected, 3);
+  // The oversized message's bytes are skipped unread; the client disconnects mid-body and others go on.
+  c.socket.write(Buffer.alloc(1000));
+  await c.close();
+  const d = await client(s);
+  t.equal((await d.request((seq) => msg.ping(seq))).header.type, MessageType.PONG);
+});
+
+t.test('a subscriber that never reads loses old results, counted; nothing else stalls', async (t) => {
+  const s = await start({ resultQueueLength: 4, maxPendingWriteBytes: 4096 });
+  const producer = await client(s);
+  await producer.configure(geometry(0, 256, 256));
+  await producer.subscribe({ masks: true });
+  const sleeper = await client(s);
+  await sleeper.subscribe({ masks: true });
+  sleeper.socket.pause();
+  const frame = Buffer.alloc(256 * 256, 1);
+  let last = 0;
+  producer.on('message', (m: Message) => { if (m.header.type === MessageType.RESULT) last = parseResult(m.body).seq; });
+  const heap0 = process.memoryUsage().rss;
+  for (let i = 1; i <= 2000; i++) {
+    const got = producer.next(MessageType.RESULT);
+    producer.sendFrame(0, i, frame);
+    await got;
+  }
+  t.equal(last, 2000, 'the reading client got every result');
+  t.ok(s.stats.resultsDropped > 0, `results dropped for the sleeper: ${s.stats.resultsDropped}`);
+  t.ok(process.memoryUsage().rss - heap0 < 64 * 1024 * 1024, 'memory stays bounded');
+});
+
+t.test('LOAD_MODEL and SWAP go through the model control; failures leave the model in place', async (t) => {
+  let current: string | null = 'v3';
+  const s = await start({
+    models: {
+      current: () => current,
+      load: async (r) => { if (r.path.endsWith('bad')) throw new Error(`Expected a signed package but received ${r.path}`); return { id: r.id ?? 'x', previous: null }; },
+      swap: async (r) => { const previous = current; current = r.id; return { id: r.id, previous }; },
+    },
+  });
+  const c = await client(s);
+  t.same(parseModelReply((await c.request((seq) => msg.loadModel(seq, { path: '/m/v4', id: 'v4' }))).body), { id: 'v4', previous: null });
+  const e = await errorOf(c.request((seq) => msg.loadModel(seq, { path: '/m/bad' })));
+  t.equal(e.code, 'ERR_SONOEDGE_REMOTE_MODEL_FAILED');
+  t.equal(current, 'v3');
+  t.same(parseModelReply((await c.request((seq) => msg.swap(seq, { id: 'v4' }))).body), { id: 'v4', previous: 'v3' });
+  const noModels = await start();
+  const c2 = await client(noModels);
+  t.equal((await errorOf(c2.request((seq) => msg.swap(seq, { id: 'v4' })))).code, 'ERR_SONOEDGE_REMOTE_UNSUPPORTED');
+});
+
+t.test('a client that sends too many bad messages is disconnected; others are not', async (t) => {
+  const s = await start({ maxErrorsPerClient: 5 });
+  const bad = await client(s);
+  const good = await client(s);
+  const closed = new Promise((r) => bad.once('close', r));
+  for (let i = 0; i < 10; i++) bad.socket.write(encodeMessage({ type: 0x70, seq: i, body: {} }));
+  await closed;
+  t.equal(s.stats.disconnectedForErrors, 1);
+  t.equal((await good.request((seq) => msg.ping(seq))).header.type, MessageType.PONG);
+  const raw = net.createConnection(s.path);
+  await new Promise((r) => raw.once('connect', r));
+  raw.destroy();
+});
