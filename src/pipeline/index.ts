@@ -222,7 +222,7 @@ export class Stream {
     await this.#vq.infer(f.data, stage);
     const out = this.#vq.outputs;
     const post = this.#vq.package.manifest.postprocessing;
-    const result = await stage('postprocess', () => {
+    const result = await stage('view_quality.postprocess', () => {
       softmax(out.view, this.#probs);
       let best = 0;
       for (let i = 1; i < this.#probs.length; i++) if (this.#probs[i] > this.#probs[best]) best = i;
@@ -255,7 +255,7 @@ export class Stream {
         await this.#seg.infer(f.data, stage);
         const seg = this.#seg;
         const mask = this.#mask;
-        await stage('segmentation.postprocess', () => {
+        await stage('lv_segmentation.postprocess', () => {
           const labels = mask.argmax(seg.outputs[seg.engine.outputs[0].name], seg.engine.outputs[0].shape[1] as number);
           const lvLabel = Math.max(0, ((seg.package.manifest.postprocessing[seg.engine.outputs[0].name]?.labels as string[] | undefined) ?? []).indexOf('lv'));
           const comp = mask.largestComponent(labels, lvLabel || 1);

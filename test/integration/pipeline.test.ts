@@ -32,7 +32,7 @@ t.test('view and quality match an independent onnxruntime-node chain', async (t)
   const r = results[0];
   t.equal(r.result.seq, 42);
   t.equal(r.result.acquiredAt, 1234.5);
-  t.same(Object.keys(r.timing.stages), ['view_quality.preprocess', 'view_quality.engine', 'postprocess']);
+  t.same(Object.keys(r.timing.stages), ['view_quality.preprocess', 'view_quality.engine', 'view_quality.postprocess']);
 
   // The reference chain: the same preprocessing, onnxruntime-node's session, softmax.
   const pkg = await verifyModelPackage(VQ, { trustStore });
@@ -85,7 +85,7 @@ t.test('segmentation, LV area and EF on apical frames', async (t) => {
     t.ok(Math.abs(lv.areaMm2 - lv.pixels * sx * sy) < 1e-9, 'area = pixels x pixel area in mm');
     t.equal(lv.contour.length % 2, 0);
     t.ok(r.result.ef !== undefined);
-    t.ok('segmentation.engine' in r.timing.stages && 'segmentation.preprocess' in r.timing.stages);
+    t.ok('lv_segmentation.engine' in r.timing.stages && 'lv_segmentation.preprocess' in r.timing.stages && 'lv_segmentation.postprocess' in r.timing.stages);
   }
 });
 
@@ -101,4 +101,30 @@ t.test('a tampered package is refused before anything loads', async (t) => {
   await t.rejects(Pipeline.create({ viewQuality: dir, trustStore }), { name: 'ModelPackageError', code: 'E_PACKAGE_CHECKSUM', where: 'model.int8.onnx' });
   await t.rejects(Pipeline.create({ viewQuality: VQ, trustStore, segmentationStride: 0 }), { name: 'RangeError', message: 'Expected positive integer for pipeline.segmentationStride but received 0 of type number' });
   await t.rejects(Pipeline.create({ viewQuality: VQ, trustStore, segmentatonStride: 2 } as never), { code: 'ERR_SONOEDGE_UNKNOWN_OPTION', message: /^Unknown option pipeline\.segmentatonStride; did you mean pipeline\.segmentationStride\?/ });
+});
+
+t.test('real-image sanity check: the bundled A4C cine (DICOM) gives A4C, the LV, and EF near its label', async (t) => {
+  // The sample is explicit-VR little-endian and uncompressed, with the pixel
+  // data element last: 16 frames of 256x256 GRAY8 (DICOM parsing proper comes
+  // with replay). Its ImageComments hold the simulator's labels.
+  const buf = await readFile(path.join(MODELS_DIR, 'samples', 'a4c_cine_16f.dcm'));
+  const n = 16 * 256 * 256;
+  t.same([...buf.subarray(buf.length - n - 12, buf.length - n - 4)], [0xe0, 0x7f, 0x10, 0x00, 0x4f, 0x42, 0, 0], 'pixel data (7FE0,0010) OB');
+  const label = JSON.parse(/\{"ed": \d+, "ef": [\d.]+, "es": \d+[^}]*\}/.exec(buf.toString('latin1'))![0]) as { ed: number; es: number; ef: number; view: string };
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const pipeline = await Pipeline.create({ viewQuality: VQ, segmentation: SEG, trustStore });
+  const results: Out[] = [];
+  const stream = await pipeline.openStream({ input: { width: 256, height: 256, format: 'GRAY8' }, pixelSpacingMm: 0.7243791557261749 }, (r) => results.push(r));
+  t.teardown(() => stream.close());
+  for (let i = 0; i < 16; i++) {
+    stream.submit(buf.subarray(buf.length - n + i * 65536, buf.length - n + (i + 1) * 65536), i);
+    await stream.idle();
+  }
+  t.same(results.map((r) => r.result.view.shown), new Array(16).fill(label.view));
+  t.ok(results.every((r) => r.result.lv !== undefined && r.result.lv.areaMm2 > 500 && r.result.lv.areaMm2 < 5000), 'an LV of 5-50 cm2 on every frame');
+  const ef = results[15].result.ef!;
+  t.equal(ef.valid, true);
+  t.same([ef.edFrame, ef.esFrame], [label.ed, label.es]);
+  // Sanity tolerance: 10 EF points (the models are small and briefly trained; see training/RESULTS.md).
+  t.ok(Math.abs(ef.ef - label.ef) <= 10, `EF ${ef.ef.toFixed(1)} vs label ${label.ef}`);
 });
