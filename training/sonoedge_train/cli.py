@@ -82,6 +82,107 @@ def cmd_dicom(a):
     return 0
 
 
+def cmd_make_fixtures(a):
+    from .fixtures import make_fixtures
+    cases = make_fixtures(a.out)
+    print(f"wrote {len(cases)} cases to {a.out}")
+    return 0
+
+
+def cmd_keygen(a):
+    from .package import keygen
+    kid = keygen(a.private_out, a.trust_dir, a.label)
+    print(json.dumps({"key_id": kid, "private_key": a.private_out, "public_key": f"{a.trust_dir}/{a.label}-{kid}.pub"}))
+    return 0
+
+
+def cmd_sign(a):
+    from .package import load_private_key, sign_package
+    kid = sign_package(a.package, load_private_key(a.key))
+    print(json.dumps({"package": a.package, "key_id": kid}))
+    return 0
+
+
+def cmd_verify(a):
+    from .errors import PackageError
+    from .package import verify_package
+    try:
+        r = verify_package(a.package, a.trust, allow_unsigned=a.allow_unsigned)
+    except PackageError as e:
+        print(json.dumps({"package": a.package, "valid": False, "code": e.code, "where": e.where,
+                          "message": e.message}))
+        return 1
+    m = r["manifest"]
+    print(json.dumps({"package": a.package, "valid": True, "name": m["name"], "version": m["version"],
+                      "signed": r["signed"], "key_id": r["key_id"], "variants": sorted(m["variants"])}))
+    return 0
+
+
+def cmd_export(a):
+    from .export import export_checkpoint
+    _threads(1)
+    info = export_checkpoint(a.checkpoint, a.out, opset=a.opset, simplify=not a.no_simplify,
+                             dynamic_batch=a.dynamic_batch, parity_frames=a.parity_frames, atol=a.atol)
+    print(json.dumps(info))
+    return 0
+
+
+def cmd_compress(a):
+    from .compress import (check_budget, convert_fp16, cpu_latency_ms, ort_metrics, quantize_int8, variant_table)
+    from .data.synthetic import SimDataset
+    from .errors import BudgetError
+    from .export import simulated_frames
+    import numpy as np
+    from pathlib import Path
+    _threads(1)
+    task = a.task
+    out = Path(a.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    calib_ds = SimDataset(a.calib_data)
+    calib = calib_ds.frames[np.linspace(0, len(calib_ds) - 1, min(a.calib_frames, len(calib_ds))).astype(int)]
+    files = {"fp32": Path(a.fp32)}
+    desc = {}
+    if "int8" in a.variants:
+        select = None if a.no_guard else np.concatenate([simulated_frames(256, 11, difficulty="hard"),
+                                                         simulated_frames(64, 12)])
+        files["int8"] = out / "model.int8.onnx"
+        desc["int8"] = quantize_int8(a.fp32, files["int8"], calib, a.calibration, task=task, select_frames_u8=select,
+                                     min_fidelity=a.min_fidelity)
+    if "fp16" in a.variants:
+        files["fp16"] = out / "model.fp16.onnx"
+        desc["fp16"] = convert_fp16(a.fp32, files["fp16"])
+    test = SimDataset(a.test_data)
+    rows, base, refused = [], None, []
+    for v, f in files.items():
+        m = ort_metrics(task, f, test.frames, test.masks, test.view, test.quality)
+        row = {"package": task, "variant": v, "file": f.name, "bytes": f.stat().st_size, "metrics": m,
+               "latency_ms_cpu": cpu_latency_ms(f), "drop": None, "verdict": "kept"}
+        if v == "fp32":
+            base = m
+        else:
+            try:
+                row["drop"] = check_budget(task, v, base, m, a.budget)["drop"]
+            except BudgetError as e:
+                row.update(drop=e.numbers["drop"], verdict=f"refused ({e.code})")
+                refused.append(e)
+        rows.append(row)
+    print(variant_table(rows))
+    print(json.dumps({"compression": desc}, default=str))
+    for e in refused:
+        print(f"error: {e}", file=sys.stderr)
+    return 2 if refused else 0
+
+
+def cmd_build_bundled(a):
+    from .bundle import build_bundled
+    _threads(1)
+    r = build_bundled(a.out, a.seg_checkpoint or None, a.view_checkpoint or None, a.data_root, a.key, a.budget,
+                      a.calibration, a.train_minutes, a.fp16, a.prune_view, a.prune_steps)
+    print(r["table"])
+    print(f"wrote {a.out}/view_quality, {a.out}/lv_segmentation, {r['sample']}")
+    return 0
+
+
 def build_parser():
     ap = argparse.ArgumentParser(prog="python -m sonoedge_train")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -129,6 +230,61 @@ def build_parser():
     d.add_argument("--frames", type=int, default=32)
     d.add_argument("--difficulty", choices=["train", "hard"], default="train")
     d.set_defaults(fn=cmd_dicom)
+    f = sub.add_parser("make-fixtures", help="write the model package verdict fixtures (deterministic)")
+    f.add_argument("--out", default="test/fixtures/model-packages")
+    f.set_defaults(fn=cmd_make_fixtures)
+    k = sub.add_parser("keygen", help="new ed25519 signing key pair (private PEM + trust store .pub)")
+    k.add_argument("--private-out", required=True, help="where the PEM private key goes (never overwritten)")
+    k.add_argument("--trust-dir", required=True, help="trust store folder for <label>-<key_id>.pub")
+    k.add_argument("--label", default="signing", help="file name prefix of the public key")
+    k.set_defaults(fn=cmd_keygen)
+    g = sub.add_parser("sign", help="write PACKAGE/manifest.sig over PACKAGE/manifest.json")
+    g.add_argument("package")
+    g.add_argument("--key", required=True, help="PEM ed25519 private key")
+    g.set_defaults(fn=cmd_sign)
+    v = sub.add_parser("verify", help="verify a package against a trust store; JSON verdict, exit 1 when invalid")
+    v.add_argument("package")
+    v.add_argument("--trust", default="models/trust", help="trust store folder (*.pub)")
+    v.add_argument("--allow-unsigned", action="store_true", help="accept a package without manifest.sig")
+    v.set_defaults(fn=cmd_verify)
+    x = sub.add_parser("export", help="checkpoint -> ONNX (opset 17, static shapes, checker, onnxslim, parity)")
+    x.add_argument("checkpoint")
+    x.add_argument("--out", required=True)
+    x.add_argument("--opset", type=int, default=17)
+    x.add_argument("--no-simplify", action="store_true")
+    x.add_argument("--dynamic-batch", action="store_true", help="batch dimension named 'batch' instead of 1")
+    x.add_argument("--parity-frames", type=int, default=16, help="simulated frames for the ORT vs PyTorch check")
+    x.add_argument("--atol", type=float, default=1e-4, help="largest allowed max abs difference")
+    x.set_defaults(fn=cmd_export)
+    c = sub.add_parser("compress", help="int8 / fp16 variants of an fp32 ONNX with size, accuracy, latency, budget")
+    c.add_argument("fp32")
+    c.add_argument("--task", required=True, choices=["lv_segmentation", "view_quality"])
+    c.add_argument("--out-dir", required=True)
+    c.add_argument("--variants", default="int8,fp16")
+    c.add_argument("--calibration", choices=["minmax", "entropy", "percentile"], default="minmax")
+    c.add_argument("--calib-data", default="training/data_cache/val")
+    c.add_argument("--calib-frames", type=int, default=64)
+    c.add_argument("--test-data", default="training/data_cache/test")
+    c.add_argument("--budget", type=float, default=None, help="largest allowed drop of the primary metric (0.01)")
+    c.add_argument("--min-fidelity", type=float, default=None,
+                   help="int8 guard: agreement with fp32 to reach (default 0.98 segmentation, 0.995 view)")
+    c.add_argument("--no-guard", action="store_true", help="quantize every layer (no float fallback)")
+    c.set_defaults(fn=cmd_compress)
+    bb = sub.add_parser("build-bundled", help="build the signed bundled packages in models/ and the demo DICOM")
+    bb.add_argument("--out", default="models")
+    bb.add_argument("--seg-checkpoint", default="", help="use this LV segmentation checkpoint instead of training")
+    bb.add_argument("--view-checkpoint", default="", help="use this view/quality checkpoint instead of training")
+    bb.add_argument("--data-root", default="training/data_cache", help="val/test (and train) sets; simulated if absent")
+    bb.add_argument("--key", default="training/keys/DEVELOPMENT-ONLY-signing-key.pem")
+    bb.add_argument("--budget", type=float, default=None)
+    bb.add_argument("--calibration", choices=["minmax", "entropy", "percentile"], default="minmax")
+    bb.add_argument("--train-minutes", type=float, default=0.0,
+                    help="wall-clock budget per model when training (0 = the configured epochs)")
+    bb.add_argument("--fp16", action="store_true", help="also ship an fp16 variant")
+    bb.add_argument("--prune-view", type=float, default=0.0,
+                    help="also build fp32_pruned for the view model: this fraction of channels removed (0 = off)")
+    bb.add_argument("--prune-steps", type=int, default=1500, help="fine-tuning steps after pruning")
+    bb.set_defaults(fn=cmd_build_bundled)
     return ap
 
 

@@ -1,0 +1,275 @@
+"""`build-bundled`: the signed packages in models/ (view_quality and lv_segmentation, fp32 + int8 each) and the
+demo cine (models/samples/).
+
+From checkpoints (`--seg-checkpoint`, `--view-checkpoint`) or, without them, by training both models first with
+the committed configs (long on a CPU). Then, per model: export fp32 (checker, onnxslim, parity), INT8 (guarded,
+see compress.quantize_int8), held-out metrics of every variant on the test set, CPU latency, the accuracy budget,
+manifest, and a signature by the development key. The ONNX files are deterministic for a given checkpoint; the
+manifest's latencies and `created` (SOURCE_DATE_EPOCH when set) are not.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from . import package as pk
+from .compress import PRIMARY, check_budget, convert_fp16, cpu_latency_ms, ort_metrics, quantize_int8, variant_table
+from .constants import GUIDANCE, INPUT_SIZE, PREPROCESS, SEG_LABELS, VIEWS
+from .errors import BudgetError, ExportError
+from .export import OPSET, export_checkpoint, simulated_frames
+
+DEV_KEY = pk.REPO_ROOT / "training" / "keys" / "DEVELOPMENT-ONLY-signing-key.pem"
+DATA = {"val": {"cines": 60, "seed": 2, "difficulty": "train"},
+        "test": {"cines": 150, "seed": 3, "difficulty": "hard"},
+        "train": {"cines": 480, "seed": 1, "difficulty": "train"}}
+VERSION = "1.0.0"
+MAX_FILE_BYTES = 5 * 1024 * 1024
+# int8 lists cpu only when it is at least as fast as fp32 on the CPU provider (QDQ graphs with float fallback
+# often are not: they are built for TensorRT).
+PROVIDERS = {"fp32": ["tensorrt", "cuda", "cpu"], "fp16": ["tensorrt", "cuda"], "int8": ["tensorrt"],
+             "fp32_pruned": ["tensorrt", "cuda", "cpu"]}
+
+
+def ensure_dataset(root, split: str, log=print):
+    from .data.synthetic import SimDataset, write_dataset
+    p = Path(root) / split
+    if not (p / "index.json").exists():
+        d = DATA[split]
+        log(f"simulating {split} set at {p} ({d['cines']} cines, seed {d['seed']}, {d['difficulty']})")
+        write_dataset(p, d["cines"], d["seed"], 16, INPUT_SIZE, d["difficulty"], None, progress=False,
+                      workers=max(1, min(4, os.cpu_count() or 1)))
+    return SimDataset(p)
+
+
+def harness_commit() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=pk.REPO_ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "training"], cwd=pk.REPO_ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return head + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def created_time() -> str:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    t = dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc) if epoch else dt.datetime.now(dt.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _tools() -> dict:
+    import onnx
+    import onnxruntime
+    import onnxslim
+    import torch
+    return {"python": platform.python_version(), "torch": torch.__version__, "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__, "onnxslim": onnxslim.__version__}
+
+
+def _tensors(task):
+    image = {"type": "image", "format": "magnitude", "modality": "US", "num_channels": 1,
+             "spatial_shape": list(INPUT_SIZE), "shape": [1, 1, *INPUT_SIZE], "dtype": "float32",
+             "value_range": [-1.0, 1.0], "channel_def": {"0": "B-mode intensity (normalised)"}}
+    if task == "lv_segmentation":
+        outputs = {"logits": {"type": "image", "format": "segmentation", "num_channels": len(SEG_LABELS),
+                              "spatial_shape": list(INPUT_SIZE), "shape": [1, len(SEG_LABELS), *INPUT_SIZE],
+                              "dtype": "float32", "value_range": [],
+                              "channel_def": {str(i): n for i, n in enumerate(SEG_LABELS)}}}
+        post = {"logits": {"activation": "softmax", "axis": 1, "argmax": True, "labels": list(SEG_LABELS)}}
+    else:
+        outputs = {
+            "view": {"type": "vector", "format": "classes", "num_channels": len(VIEWS), "spatial_shape": [],
+                     "shape": [1, len(VIEWS)], "dtype": "float32", "value_range": [],
+                     "channel_def": {str(i): n for i, n in enumerate(VIEWS)}},
+            "quality": {"type": "scalar", "format": "score", "num_channels": 1, "spatial_shape": [], "shape": [1],
+                        "dtype": "float32", "value_range": [0.0, 1.0],
+                        "channel_def": {"0": "image quality (1 = diagnostic)"}},
+            "guidance": {"type": "vector", "format": "classes", "num_channels": len(GUIDANCE), "spatial_shape": [],
+                         "shape": [1, len(GUIDANCE)], "dtype": "float32", "value_range": [],
+                         "channel_def": {str(i): n for i, n in enumerate(GUIDANCE)}}}
+        post = {"view": {"activation": "softmax", "axis": 1, "argmax": True, "labels": list(VIEWS)},
+                "quality": {"activation": "none", "argmax": False, "thresholds": {"diagnostic": 0.5}},
+                "guidance": {"activation": "softmax", "axis": 1, "argmax": True, "labels": list(GUIDANCE)}}
+    return {"image": image}, outputs, post
+
+
+def _preprocessing():
+    return {"input": "image", "source": "scan_converted", "crop": "sector_bounding_box",
+            "options": {"output": {"width": INPUT_SIZE[1], "height": INPUT_SIZE[0], "channels": 1, "dtype": "float32",
+                                   "layout": "NCHW"},
+                        "resize": PREPROCESS["resize"], "letterbox": False, "padValue": 0,
+                        "normalize": {"mean": PREPROCESS["mean"], "std": PREPROCESS["std"],
+                                      "scale": PREPROCESS["scale"]}}}
+
+
+DESCRIPTIONS = {
+    "lv_segmentation": "Left-ventricle segmentation of one B-mode frame (background, LV, myocardium, LA); EF comes "
+                       "from the per-frame LV areas over a cine (area-length). Trained on simulated echo only.",
+    "view_quality": "Standard view (A4C, A2C, PLAX, PSAX, other), image quality in [0, 1] and probe guidance from one "
+                    "B-mode frame. Trained on simulated echo only.",
+}
+
+
+def build_package(task, ckpt, out_dir, test_ds, calib, select, key, budget=None, calibration="minmax",
+                  fp16=False, log=print, created=None, prune=None) -> list[dict]:
+    """One signed package folder; returns the variant table rows (refused variants included)."""
+    import torch
+    out = Path(out_dir)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+    info = export_checkpoint(ckpt, out / "model.fp32.onnx", frames_u8=simulated_frames(16, seed=5))
+    if info["task"] != task:
+        raise ExportError("E_EXPORT_INPUT", f"{ckpt}: expected a {task} checkpoint but received a {info['task']} one",
+                          ckpt)
+    log(f"{task}: exported fp32, parity max abs {info['parity']['max_abs']}")
+    compression = {"fp32": {"method": "none", "parity_max_abs_vs_pytorch": info["parity"]["max_abs"],
+                            "parity_frames": info["parity"]["frames"]}}
+    compression["int8"] = quantize_int8(out / "model.fp32.onnx", out / "model.int8.onnx", calib, calibration,
+                                        task=task, select_frames_u8=select, log=log)
+    if fp16:
+        compression["fp16"] = convert_fp16(out / "model.fp32.onnx", out / "model.fp16.onnx")
+    if prune:  # (ratio, steps, train dataset): structured pruning + fine-tuning, exported as its own variant
+        from .export import parity
+        from .prune import count, fine_tune, prune_view_quality
+        from .train import model_from_checkpoint
+        ratio, steps, train_ds = prune
+        m, _ = model_from_checkpoint(ckpt)
+        n0 = count(m)
+        prune_view_quality(m, ratio)
+        fine_tune(m, ck["config"], train_ds, steps=steps, seed=int(ck["config"].get("seed", 0)), log=log)
+        from .export import export_onnx
+        export_onnx(m, ck["model_name"], out / "model.fp32_pruned.onnx", model_args=ck["model_args"])
+        par = parity(m, ck["model_name"], out / "model.fp32_pruned.onnx", simulated_frames(16, seed=5),
+                     model_args=ck["model_args"])
+        compression["fp32_pruned"] = {
+            "method": "structured channel pruning (|BN gamma|, channels physically removed) + fine-tuning",
+            "ratio": ratio, "fine_tune_steps": steps, "parameters": {"before": n0, "after": count(m)},
+            "parity_max_abs_vs_pytorch": par["max_abs"]}
+    names = [v for v in ("fp32", "fp16", "int8", "fp32_pruned") if v in compression]
+    labels = dict(masks=test_ds.masks, views=test_ds.view, quality=test_ds.quality)
+    rows, variants, base = [], {}, None
+    key_metric = PRIMARY[task][0]
+    for v in names:
+        f = out / f"model.{v}.onnx"
+        m = ort_metrics(task, f, test_ds.frames, **labels)
+        lat = cpu_latency_ms(f)
+        row = {"package": task, "variant": v, "file": f.name, "bytes": f.stat().st_size, "metrics": m,
+               "latency_ms_cpu": lat, "drop": None, "verdict": "kept"}
+        if v == "fp32":
+            base = m
+        else:
+            try:
+                nums = check_budget(task, v, base, m, budget)
+                row["drop"] = nums["drop"]
+                compression[v]["accuracy_budget"] = {"metric": key_metric, "max_drop": nums["budget"],
+                                                     "drop": nums["drop"]}
+            except BudgetError as e:
+                row.update(drop=e.numbers["drop"], verdict=f"refused ({e.code})")
+                log(f"{task}: {e}")
+                f.unlink()
+                rows.append(row)
+                continue
+        if row["bytes"] > MAX_FILE_BYTES:
+            raise ExportError("E_EXPORT_INPUT", f"{f}: {row['bytes']} bytes; expected at most {MAX_FILE_BYTES}", f)
+        log(f"{task} {v}: {row['bytes']} bytes, {m}, {lat} ms")
+        rows.append(row)
+        providers = list(PROVIDERS[v])
+        if v == "int8" and lat <= variants["fp32"]["latency_ms_cpu"]:
+            providers.append("cpu")
+        variants[v] = {"file": f.name, **pk.file_entry(f), "providers": providers, "opset": OPSET,
+                       "metrics": {k: val for k, val in m.items() if k != "frames"}, "latency_ms_cpu": lat,
+                       "compression": compression[v]}
+    inputs, outputs, post = _tensors(task)
+    readme = out / "README.md"
+    readme.write_text(_model_card(task, rows, ck, test_ds))
+    cfg = ck["config"]
+    manifest = {
+        "format_version": 1, "name": f"sonoedge-{task.replace('_', '-')}", "version": VERSION, "task": task,
+        "description": DESCRIPTIONS[task], "license": "Apache-2.0",
+        "inputs": inputs, "outputs": outputs, "preprocessing": _preprocessing(), "postprocessing": post,
+        "variants": variants, "files": {"README.md": pk.file_entry(readme)},
+        "provenance": {
+            "dataset": {"name": "sonoedge simulated echocardiography (python -m sonoedge_train simulate)",
+                        "train": {"path": cfg["data"]["train"], **DATA["train"]},
+                        "val": {"path": cfg["data"]["val"], **DATA["val"]},
+                        "test": {**DATA["test"], "frames": int(len(test_ds)), "used_for": "variant metrics"},
+                        "checkpoint": str(Path(ckpt)), "global_step": int(ck.get("global_step", 0))},
+            "seed": int(cfg.get("seed", 0)), "config": cfg, "harness_commit": harness_commit(),
+            "created": created or created_time(), "signing": pk.DEV_KEY_WARNING, "tools": _tools()},
+    }
+    pk.validate_manifest(manifest)
+    (out / pk.MANIFEST).write_bytes(pk.dump_manifest(manifest))
+    pk.sign_package(out, pk.load_private_key(key))
+    return rows
+
+
+def _model_card(task, rows, ck, test_ds) -> str:
+    lines = [f"# sonoedge {task} (bundled, version {VERSION})", "", DESCRIPTIONS[task], "",
+             f"Held-out test set: {len(test_ds)} simulated frames (seed {DATA['test']['seed']}, difficulty "
+             f"{DATA['test']['difficulty']}). Latency: ONNX Runtime CPU, 1 thread, median.", "",
+             variant_table(rows), "",
+             "Signed with the DEVELOPMENT-ONLY key (models/trust/); production deployments re-sign with their own "
+             "key. Not for clinical use: trained on simulated data only.", ""]
+    return "\n".join(lines)
+
+
+def write_sample_dicom(path, seed=0, frames=16) -> Path:
+    from .sim.dicom import write_cine_dicom
+    from .sim.simulator import sample_cine_params, simulate_cine
+    prm = sample_cine_params(seed, "A4C", frames, "train")
+    c = simulate_cine(prm)
+    meta = {"view": prm.view, "ed": c.ed, "es": c.es, "ef": round(c.ef, 4), "seed": prm.seed}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return Path(write_cine_dicom(path, c.sector, c.spacing_mm, seed=seed, meta=meta))
+
+
+def train_default(task, out_dir, minutes, log=print):
+    from .config import resolve
+    from .train import train
+    cfg_file = pk.REPO_ROOT / "training" / "configs" / ("lvseg.json" if task == "lv_segmentation" else
+                                                         "view_quality.json")
+    cfg = resolve([str(cfg_file)], [f"out_dir={out_dir}", f"train.max_minutes={minutes}"])
+    log(f"training {task} into {out_dir} ({minutes} min budget; 0 = the configured epochs)")
+    train(cfg, resume=True)
+    return Path(out_dir) / "final.pt"
+
+
+def build_bundled(out="models", seg_ckpt=None, view_ckpt=None, data_root="training/data_cache", key=DEV_KEY,
+                  budget=None, calibration="minmax", train_minutes=0.0, fp16=False, prune_view=0.0,
+                  prune_steps=1500, log=print) -> dict:
+    out = Path(out)
+    test_ds = ensure_dataset(data_root, "test", log)
+    val = ensure_dataset(data_root, "val", log)
+    train_ds = None
+    if not (seg_ckpt and view_ckpt) or prune_view:
+        train_ds = ensure_dataset(data_root, "train", log)
+    calib = val.frames[np.linspace(0, len(val) - 1, 64).astype(int)]
+    select = np.concatenate([simulated_frames(256, seed=11, difficulty="hard"), simulated_frames(64, seed=12)])
+    created = created_time()
+    rows = []
+    for task, ck, sub in (("view_quality", view_ckpt, "view"), ("lv_segmentation", seg_ckpt, "lvseg")):
+        if not ck:
+            ck = train_default(task, f"training/runs/bundled/{sub}", train_minutes, log)
+        sel = select if task == "view_quality" else select[::3]  # Dice agreement is continuous: fewer frames do
+        prune = (prune_view, prune_steps, train_ds) if task == "view_quality" and prune_view else None
+        rows += build_package(task, ck, out / task, test_ds, calib, sel, key, budget, calibration, fp16, log,
+                              created, prune)
+    sample = write_sample_dicom(out / "samples" / "a4c_cine_16f.dcm")
+    table = variant_table(rows)
+    (out / "VARIANTS.md").write_text(
+        "# Bundled variants (generated by `python -m sonoedge_train build-bundled`)\n\n"
+        f"Held-out test set: {len(test_ds)} simulated frames (seed {DATA['test']['seed']}, "
+        f"{DATA['test']['difficulty']}). Sizes of the ONNX files; latency: ONNX Runtime {_tools()['onnxruntime']} "
+        "CPU provider, 1 thread, batch 1, median of 50 runs on the build machine. Budget: a drop of at most "
+        "0.01 in dice_lv / view_accuracy against fp32.\n\n" + table)
+    return {"rows": rows, "sample": str(sample), "table": table}
