@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "0a06d41e78e68308",
-  "signature": "4HxDj5jehRVB/2Z0Ux7jRrgUgG6Z7RwBlUFLsDH28OpBtd5OBtXhOCVf/SM6iGzx53znVnNhXLYpbivBgic9Ag=="
+  "signature": "vVNp8J2+C5vLqcShiGVodj9aTawp2iVbbl8U/6szvga36/tAHRguP60Rp0bjmruOcJAidnJQ5MPlNLwQs7LUBA=="
 }
