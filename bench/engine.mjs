@@ -15,8 +15,8 @@
 //   npm run bench:engine -- --iterations=N  runs per round (5 rounds), default 200
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { machineLine, writeDocsBlock } from './docs.mjs';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -102,8 +102,7 @@ for (const model of MODELS.filter((m) => existsSync(m))) {
   }
 }
 
-const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-const machine = `${cpu}, ${os.cpus().length} cores (shared), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}-${process.arch}, Node.js ${process.version}`;
+const machine = machineLine();
 const ms = (v) => (v === undefined ? 'n/a' : v.toFixed(3));
 const verdict = (ok) => (ok ? 'met' : 'missed');
 const header = '| model | threads | sonoedge median / p99 ms | python median / p99 ms | ort-node median / p99 ms | sonoedge / python | sonoedge / ort-node | loop delay p99 ms sonoedge / ort-node | max abs diff vs python, ort-node |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |';
@@ -128,13 +127,6 @@ if (bad.length > 0) {
 }
 
 if (args.includes('--write-docs')) {
-  const doc = path.join(root, 'docs', 'BENCHMARKS.md');
-  const text = readFileSync(doc, 'utf8');
-  const begin = '<!-- bench:engine:begin -->';
-  const end = '<!-- bench:engine:end -->';
-  const block = `${begin}\n${intro}\n\n${table}\n${end}`;
-  const i = text.indexOf(begin);
-  const j = text.indexOf(end);
-  writeFileSync(doc, i >= 0 && j > i ? text.slice(0, i) + block + text.slice(j + end.length)
-    : `${text.trimEnd()}\n\n## Inference engine\n\nThe native engine (src/engine/) against python onnxruntime and onnxruntime-node's JS API; see bench/engine.mjs.\n\n${block}\n`);
+  writeDocsBlock('engine', `${intro}\n\n${table}`,
+    "## Inference engine\n\nThe native engine (src/engine/) against python onnxruntime and onnxruntime-node's JS API; see bench/engine.mjs.");
 }

@@ -9,9 +9,9 @@
 //   npm run bench:pipeline                      30 and 60 fps, 20 s each; memory over 20k frames
 //   npm run bench:pipeline -- --seconds 60 --memory-frames 100000
 //   npm run bench:pipeline -- --write-docs      also rewrites the table in docs/BENCHMARKS.md
-import { readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { machineLine, writeDocsBlock } from './docs.mjs';
 import { fileURLToPath } from 'node:url';
 import { Pipeline, loadTrustStore, MODELS_DIR } from '../dist/index.js';
 import { syntheticSectorFrame } from '../dist/frame/synthetic.js';
@@ -97,7 +97,7 @@ for (const fps of [30, 60]) {
 process.stderr.write(`memory over ${memoryFrames} frames...\n`);
 const mem = await memory();
 
-const machine = `${os.cpus()[0]?.model ?? 'CPU'}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}-${process.arch}, Node.js ${process.version}`;
+const machine = machineLine();
 const f = (x) => x.toFixed(2);
 const rows = rates.map((r) => `| ${r.fps} | ${r.frames} | ${r.processed} | ${r.dropped} (${((100 * r.dropped) / r.frames).toFixed(1)}%) | ${f(r.p50)} | ${f(r.p90)} | ${f(r.p99)} | ${r.cpuPercent.toFixed(0)}% | ${r.fps === 60 ? (r.p99 <= 16.7 && r.dropped === 0 ? 'met' : 'missed') : ''} |`);
 const stageRows = rates.map((r) => `| ${r.fps} | ${Object.entries(r.stages).map(([k, v]) => `${k} ${f(v)}`).join(', ')} |`);
@@ -121,13 +121,5 @@ const table = [
 process.stdout.write(`${table}\n`);
 writeFileSync(path.join(root, 'build', 'bench-pipeline.json'), `${JSON.stringify({ machine, rates, memory: mem }, null, 2)}\n`);
 if (args.includes('--write-docs')) {
-  const doc = path.join(root, 'docs', 'BENCHMARKS.md');
-  const text = readFileSync(doc, 'utf8');
-  const begin = '<!-- bench:pipeline:begin -->';
-  const end = '<!-- bench:pipeline:end -->';
-  const block = `${begin}\n${table}\n${end}`;
-  const i = text.indexOf(begin);
-  const j = text.indexOf(end);
-  writeFileSync(doc, i >= 0 && j > i ? text.slice(0, i) + block + text.slice(j + end.length)
-    : `${text}\n## Full pipeline\n\nThe bundled models end to end (bench/pipeline.mjs).\n\n${block}\n`);
+  writeDocsBlock('pipeline', table, '## Full pipeline\n\nThe bundled models end to end (bench/pipeline.mjs).');
 }

@@ -19,9 +19,9 @@
 //   npm run bench:preprocess -- --quick      1024x768 only
 //   npm run bench:preprocess -- --write-docs also rewrites the table in docs/BENCHMARKS.md
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { machineLine, writeDocsBlock } from './docs.mjs';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -84,8 +84,7 @@ for (const [w, h] of SIZES) {
   }
 }
 
-const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-const machine = `${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}-${process.arch}, Node.js ${process.version}`;
+const machine = machineLine();
 const f = (r) => (r ? `${r.median.toFixed(0)} / ${r.p99.toFixed(0)}` : 'n/a');
 const ratio = (a, b) => (a && b ? (b.median / a.median).toFixed(2) : 'n/a');
 const header = '| frame | format | out | native | ts-ref | sharp | opencv | memcpy | opencv/native | ts-ref/native | native/memcpy | max abs diff vs opencv |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |';
@@ -102,12 +101,7 @@ if (bad.length > 0) {
 }
 
 if (args.includes('--write-docs')) {
-  const doc = path.join(root, 'docs', 'BENCHMARKS.md');
-  const text = readFileSync(doc, 'utf8');
-  const begin = '<!-- bench:preprocess:begin -->';
-  const end = '<!-- bench:preprocess:end -->';
-  const block = `${begin}\nMachine: ${machine}. Date: ${json.date.slice(0, 10)}. Command: \`${json.command}\`.\nMedian / p99 microseconds per frame; ratios of medians.\n\n${table}\n${end}`;
-  const i = text.indexOf(begin);
-  const j = text.indexOf(end);
-  writeFileSync(doc, i >= 0 && j > i ? text.slice(0, i) + block + text.slice(j + end.length) : `${text}\n${block}\n`);
+  writeDocsBlock('preprocess',
+    `Machine: ${machine}. Date: ${json.date.slice(0, 10)}. Command: \`${json.command}\`.\nMedian / p99 microseconds per frame; ratios of medians.\n\n${table}`,
+    '## Frame preprocessing');
 }

@@ -3,7 +3,7 @@
 // times the native path. Exit 0 when everything agrees.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import path from 'node:path';
+import { defaultLibraryPath } from '../engine/options.js';
 import { Preprocessor, bestSimdLevel } from '../preprocess/index.js';
 import { preprocessReference } from '../preprocess/reference.js';
 import { syntheticSectorFrame } from '../frame/synthetic.js';
@@ -58,10 +58,9 @@ export async function selfcheck(args: string[]): Promise<number> {
   const require = createRequire(import.meta.url);
   let ort = 'not found';
   try {
-    const pkg = require.resolve('onnxruntime-node/package.json');
-    const version = (require(pkg) as { version: string }).version;
-    const lib = path.join(path.dirname(pkg), 'bin', 'napi-v6', process.platform, process.arch, 'libonnxruntime.so.1');
-    ort = `${version}${existsSync(lib) ? ', libonnxruntime present' : ', libonnxruntime MISSING for this platform'}`;
+    const version = (require('onnxruntime-node/package.json') as { version: string }).version;
+    // The library the engine loads by default (ORT_ROOT's when set).
+    ort = `${version}${existsSync(defaultLibraryPath()) ? ', libonnxruntime present' : ', libonnxruntime MISSING for this platform'}`;
   } catch {
     ort = 'onnxruntime-node not installed';
   }

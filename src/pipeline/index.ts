@@ -180,6 +180,13 @@ export class Stream {
   readonly #ef = new EjectionFraction();
   readonly #mask?: MaskAnalyzer;
   readonly #opts: Readonly<PipelineOptions>;
+  readonly #segViews: readonly string[];
+  readonly #segQuality: number;
+  readonly #segStride: number;
+  /** The segmentation output tensor, its class count and the LV label's index (resolved once). */
+  readonly #segOutput: string = '';
+  readonly #segClasses: number = 0;
+  readonly #lvLabel: number = 1;
   #eligible = 0;
   #lastShown = '';
 
@@ -194,9 +201,17 @@ export class Stream {
     this.#viewSmoother = new ClassSmoother(this.#views.length);
     this.#probs = new Float64Array(this.#views.length);
     this.#guidance = new Float64Array(((post.guidance?.labels as string[] | undefined) ?? []).length);
+    this.#segViews = this.#opts.segmentationViews ?? ['A4C', 'A2C'];
+    this.#segQuality = this.#opts.qualityThreshold ?? 0.5;
+    this.#segStride = this.#opts.segmentationStride ?? 1;
     if (seg) {
-      const [, , h, w] = seg.engine.outputs[0].shape as number[];
+      const out = seg.engine.outputs[0];
+      const [, classes, h, w] = out.shape as number[];
       this.#mask = new MaskAnalyzer(w, h);
+      this.#segOutput = out.name;
+      this.#segClasses = classes;
+      const labels = (seg.package.manifest.postprocessing[out.name]?.labels as string[] | undefined) ?? [];
+      this.#lvLabel = labels.indexOf('lv') > 0 ? labels.indexOf('lv') : 1;
     }
     this.#scheduler = new LatestWinsScheduler<StreamFrame, PipelineResult>({
       process: (f, stage) => this.#process(f, stage),
@@ -245,20 +260,18 @@ export class Stream {
     }) as PipelineResult;
 
     if (this.#seg && this.#mask) {
-      const views = this.#opts.segmentationViews ?? ['A4C', 'A2C'];
-      const eligible = views.includes(result.view.shown) && result.quality.smoothed >= (this.#opts.qualityThreshold ?? 0.5);
+      const eligible = this.#segViews.includes(result.view.shown) && result.quality.smoothed >= this.#segQuality;
       if (result.view.shown !== this.#lastShown) this.#ef.reset();
       this.#lastShown = result.view.shown;
       if (!eligible) {
         this.#eligible = 0;
-      } else if (this.#eligible++ % (this.#opts.segmentationStride ?? 1) === 0) {
+      } else if (this.#eligible++ % this.#segStride === 0) {
         await this.#seg.infer(f.data, stage);
         const seg = this.#seg;
         const mask = this.#mask;
         await stage('lv_segmentation.postprocess', () => {
-          const labels = mask.argmax(seg.outputs[seg.engine.outputs[0].name], seg.engine.outputs[0].shape[1] as number);
-          const lvLabel = Math.max(0, ((seg.package.manifest.postprocessing[seg.engine.outputs[0].name]?.labels as string[] | undefined) ?? []).indexOf('lv'));
-          const comp = mask.largestComponent(labels, lvLabel || 1);
+          const labels = mask.argmax(seg.outputs[this.#segOutput], this.#segClasses);
+          const comp = mask.largestComponent(labels, this.#lvLabel);
           const [sx, sy] = seg.spacingMm;
           const geo = areaLength(comp.mask, mask.width, Math.sqrt(sx * sy));
           const areaMm2 = comp.area * sx * sy;
