@@ -1,9 +1,13 @@
 #!/usr/bin/env node
-// The sonoedge command line. For now: `selfcheck`, the job `npm start` runs.
+// The sonoedge command line: one table of commands, one error path. A
+// UsageError (a mistake on the command line) exits 2, any other error 1; both
+// print one line, with a stack trace only under --debug.
+import { UsageError } from './args.js';
 import { selfcheck } from './selfcheck.js';
 import { VERSION } from '../version.js';
 import { closest } from '../util/options.js';
 
+// Each command module exports `run(args): Promise<number>` (the exit code); add one line here per command.
 const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promise<number> }> = {
   selfcheck: { summary: 'load the native addon and preprocess a synthetic frame against the reference', run: selfcheck },
 };
@@ -35,6 +39,11 @@ async function main(argv: string[]): Promise<number> {
     return await command.run(rest);
   } catch (err) {
     const e = err as Error & { code?: string };
+    if (err instanceof UsageError) {
+      process.stderr.write(`sonoedge ${name}: ${e.message}\n`);
+      if (debug && e.stack) process.stderr.write(`${e.stack}\n`);
+      return 2;
+    }
     process.stderr.write(`sonoedge ${name}: ${e.code ? `[${e.code}] ` : ''}${e.message}\n`);
     if (debug && e.stack) process.stderr.write(`${e.stack}\n`);
     return 1;

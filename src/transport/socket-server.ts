@@ -183,8 +183,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
 
   async close(): Promise<void> {
     for (const c of this.#clients) c.socket.destroy();
-    await Promise.all([...this.#streams.values()].map((s) => s.scheduler.close()));
-    this.#streams.clear();
+    await Promise.all([...this.#streams.values()].map((s) => this.#closeStream(s)));
     await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.#servers.length = 0;
   }
@@ -223,10 +222,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
     this.#clients.delete(client);
     this.stats.clients = this.#clients.size;
     for (const s of [...this.#streams.values()]) {
-      if (s.owner === client) {
-        this.#streams.delete(s.id);
-        void s.scheduler.close();
-      }
+      if (s.owner === client) this.#closeStream(s);
     }
     this.emit('disconnect', client.id);
   }
@@ -353,8 +349,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
         const c = parseCloseStream(m.body, x);
         const s = this.#streams.get(c.stream);
         if (!s || s.owner !== client) throw new ProtocolError('UNKNOWN_STREAM', `Expected a stream configured on this connection but received stream ${c.stream}`, x);
-        this.#streams.delete(c.stream);
-        void s.scheduler.close();
+        this.#closeStream(s);
         this.#send(client, msg.closeStreamReply(seq, c));
         return;
       }
@@ -387,6 +382,12 @@ export class SocketServer extends EventEmitter implements ResultSink {
       default:
         throw new ProtocolError('UNSUPPORTED', `Expected a request but received ${messageTypeName(type)}, which only the runtime sends`, x);
     }
+  }
+
+  /** Removes a stream; 'streamClosed' (id) is emitted once its frame in flight has finished. */
+  #closeStream(s: Stream): Promise<void> {
+    this.#streams.delete(s.id);
+    return s.scheduler.close().then(() => { this.emit('streamClosed', s.id); });
   }
 
   #makeStream(owner: Client, config: ConfigureStream, bytes: number): Stream {
