@@ -13,7 +13,7 @@ import {
   ClassSmoother, EjectionFraction, MaskAnalyzer, ScoreHysteresis, areaLength, simplifyPolygon, softmax,
   type EjectionFractionResult,
 } from './postprocess.js';
-import { LatestWinsScheduler, type FrameInfo, type Processed, type SchedulerStats } from './scheduler.js';
+import { LatestWinsScheduler, type FrameInfo, type Processed, type SchedulerStats, type StageTimer } from './scheduler.js';
 
 /** What a stream's frames look like, and where the image sector lies in them. */
 export interface StreamGeometry {
@@ -38,9 +38,12 @@ export class ModelRunner {
   /** Millimetres per model-input pixel along x and y. */
   readonly spacingMm: readonly [number, number];
   readonly #bound: ReturnType<Engine['bind']>;
+  /** Model pixel -> source frame pixel (x = a + b * i per axis); absent for polar frames. */
+  readonly #toFrame?: readonly [number, number, number, number];
 
   private constructor(pkg: VerifiedPackage, variant: string, engine: Engine, pre: Preprocessor, input: OutputArray,
-    outputs: Record<string, Float32Array>, spacing: [number, number]) {
+    outputs: Record<string, Float32Array>, spacing: [number, number], toFrame?: readonly [number, number, number, number]) {
+    this.#toFrame = toFrame;
     this.package = pkg;
     this.variant = variant;
     this.engine = engine;
@@ -83,7 +86,34 @@ export class ModelRunner {
       spacing[0] = (Math.max(...xs) - Math.min(...xs)) / out.outWidth;
       spacing[1] = (Math.max(...zs) - Math.min(...zs)) / out.outHeight;
     }
-    return new ModelRunner(pkg, variant, engine, pre, input, outputs, spacing);
+    let toFrame: [number, number, number, number] | undefined;
+    if (!geometry.scanConversion) {
+      // docs/PREPROCESSING.md section 4: content box (ox, oy, cw, ch); pixel centre i samples (i - ox + 0.5) * rw / cw - 0.5.
+      let [cw, ch, ox, oy] = [out.outWidth, out.outHeight, 0, 0];
+      if (out.letterbox) {
+        const k = Math.min(out.outWidth / rw, out.outHeight / rh);
+        cw = Math.min(out.outWidth, Math.max(1, Math.floor(rw * k + 0.5)));
+        ch = Math.min(out.outHeight, Math.max(1, Math.floor(rh * k + 0.5)));
+        ox = Math.floor((out.outWidth - cw) / 2);
+        oy = Math.floor((out.outHeight - ch) / 2);
+      }
+      const bx = rw / cw;
+      const by = rh / ch;
+      toFrame = [(roi?.x ?? 0) + (0.5 - ox) * bx - 0.5, bx, (roi?.y ?? 0) + (0.5 - oy) * by - 0.5, by];
+    }
+    return new ModelRunner(pkg, variant, engine, pre, input, outputs, spacing, toFrame);
+  }
+
+  /** Maps x,y pairs in model-input pixels to source-frame pixels; undefined for polar (scan-converted) frames. */
+  toFrame(points: readonly number[]): number[] | undefined {
+    const m = this.#toFrame;
+    if (!m) return undefined;
+    const outPts = new Array<number>(points.length);
+    for (let i = 0; i < points.length; i += 2) {
+      outPts[i] = m[0] + m[1] * points[i];
+      outPts[i + 1] = m[2] + m[3] * points[i + 1];
+    }
+    return outPts;
   }
 
   /** Preprocesses `frame` into the input tensor (synchronously: one pass, no allocation), then runs the model. */
@@ -100,11 +130,18 @@ export class ModelRunner {
 export interface PipelineResult {
   seq: number;
   acquiredAt: number;
-  view: { label: string; confidence: number; shown: string; probabilities: number[] };
+  /** `label` is this frame's top class; `shown` the smoothed view a display should show (with its probability now). */
+  view: { label: string; confidence: number; shown: string; shownConfidence: number; probabilities: number[] };
   quality: { score: number; smoothed: number; good: boolean };
   guidance?: { label: string; confidence: number };
   /** Present on frames where segmentation ran. */
-  lv?: { areaMm2: number; lengthMm: number; contour: number[]; pixels: number };
+  lv?: {
+    areaMm2: number; lengthMm: number; pixels: number;
+    /** The simplified LV outline, x0,y0,x1,y1,... in model-input pixel centres. */
+    contour: number[];
+    /** The same outline in source-frame pixel coordinates (absent for polar frames, which are scan-converted). */
+    contourFrame?: number[];
+  };
   ef?: EjectionFractionResult;
 }
 
@@ -159,62 +196,216 @@ export class Pipeline {
   async openStream(geometry: StreamGeometry, onResult: (r: Processed<FrameInfo & { data: FrameData }, PipelineResult>) => void,
     onError?: (frame: FrameInfo, err: unknown) => void): Promise<Stream> {
     const variant = this.options.variant ?? 'fp32';
-    const vq = await ModelRunner.create(this.viewQuality, variant, geometry, this.options.engine);
-    const seg = this.segmentation ? await ModelRunner.create(this.segmentation, variant, geometry, this.options.engine) : undefined;
-    return new Stream(this, vq, seg, onResult, onError);
+    return new Stream(await this.openProcessor(geometry), onResult, onError);
+  }
+
+  /** Loads the models for one stream's geometry, without a scheduler (the caller processes one frame at a time). */
+  async openProcessor(geometry: StreamGeometry): Promise<StreamProcessor> {
+    const vq = await this.loadRunner(this.viewQuality, geometry);
+    let seg: ModelRunner | undefined;
+    try {
+      seg = this.segmentation ? await this.loadRunner(this.segmentation, geometry) : undefined;
+    } catch (err) {
+      await vq.close();
+      throw err;
+    }
+    return new StreamProcessor(this.options, vq, seg);
+  }
+
+  /** Loads (and warms) one verified package for a stream geometry with this pipeline's variant and engine options. */
+  loadRunner(pkg: VerifiedPackage, geometry: StreamGeometry): Promise<ModelRunner> {
+    return ModelRunner.create(pkg, this.options.variant ?? 'fp32', geometry, this.options.engine);
+  }
+
+  /** Verifies a package with this pipeline's trust settings. */
+  verify(dir: string): Promise<VerifiedPackage> {
+    return verifyModelPackage(dir, { trustStore: this.options.trustStore, allowUnsigned: this.options.allowUnsigned });
   }
 }
 
 type StreamFrame = FrameInfo & { data: FrameData };
 
-/** One stream: latest frame wins; results in sequence order; per-stage timings. */
-export class Stream {
-  readonly #vq: ModelRunner;
-  readonly #seg?: ModelRunner;
-  readonly #scheduler: LatestWinsScheduler<StreamFrame, PipelineResult>;
-  readonly #views: string[];
-  readonly #viewSmoother: ClassSmoother;
+/** The models one stream runs, and what is derived from their manifests (resolved once per model set). */
+class ModelSet {
+  readonly vq: ModelRunner;
+  readonly seg?: ModelRunner;
+  readonly views: string[];
+  readonly guidanceLabels: string[];
+  readonly probs: Float64Array;
+  readonly guidance: Float64Array;
+  readonly mask?: MaskAnalyzer;
+  /** The segmentation output tensor, its class count and the LV label's index. */
+  readonly segOutput: string = '';
+  readonly segClasses: number = 0;
+  readonly lvLabel: number = 1;
+
+  constructor(vq: ModelRunner, seg?: ModelRunner) {
+    if (vq.package.manifest.task !== 'view_quality') {
+      throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'a view_quality package', 'pipeline view and quality model', vq.package.manifest.task);
+    }
+    if (seg && seg.package.manifest.task !== 'lv_segmentation') {
+      throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'an lv_segmentation package', 'pipeline segmentation model', seg.package.manifest.task);
+    }
+    this.vq = vq;
+    this.seg = seg;
+    const post = vq.package.manifest.postprocessing;
+    this.views = (post.view?.labels as string[] | undefined) ?? [];
+    this.guidanceLabels = (post.guidance?.labels as string[] | undefined) ?? [];
+    this.probs = new Float64Array(this.views.length);
+    this.guidance = new Float64Array(this.guidanceLabels.length);
+    if (seg) {
+      const out = seg.engine.outputs[0];
+      const [, classes, h, w] = out.shape as number[];
+      this.mask = new MaskAnalyzer(w, h);
+      this.segOutput = out.name;
+      this.segClasses = classes;
+      const labels = (seg.package.manifest.postprocessing[out.name]?.labels as string[] | undefined) ?? [];
+      this.lvLabel = labels.indexOf('lv') > 0 ? labels.indexOf('lv') : 1;
+    }
+  }
+
+  runners(): ModelRunner[] {
+    return this.seg ? [this.vq, this.seg] : [this.vq];
+  }
+}
+
+/**
+ * One stream's per-frame work without scheduling: view and quality, then LV
+ * segmentation when eligible, then EF. Frames must be processed one at a time
+ * (a Stream's scheduler, or the socket server's, guarantees it). The models
+ * can be replaced between frames (hot swap): a frame uses the set that was
+ * current when it started.
+ */
+export class StreamProcessor {
+  #set: ModelSet;
+  #viewSmoother: ClassSmoother;
   readonly #quality = new ScoreHysteresis();
-  readonly #probs: Float64Array;
-  readonly #guidance: Float64Array;
   readonly #ef = new EjectionFraction();
-  readonly #mask?: MaskAnalyzer;
   readonly #opts: Readonly<PipelineOptions>;
   readonly #segViews: readonly string[];
   readonly #segQuality: number;
   readonly #segStride: number;
-  /** The segmentation output tensor, its class count and the LV label's index (resolved once). */
-  readonly #segOutput: string = '';
-  readonly #segClasses: number = 0;
-  readonly #lvLabel: number = 1;
+  #inFlight: Promise<unknown> = Promise.resolve();
   #eligible = 0;
   #lastShown = '';
+  #closed = false;
+
+  constructor(options: Readonly<PipelineOptions>, vq: ModelRunner, seg?: ModelRunner) {
+    this.#opts = options;
+    this.#set = new ModelSet(vq, seg);
+    this.#viewSmoother = new ClassSmoother(this.#set.views.length);
+    this.#segViews = options.segmentationViews ?? ['A4C', 'A2C'];
+    this.#segQuality = options.qualityThreshold ?? 0.5;
+    this.#segStride = options.segmentationStride ?? 1;
+  }
+
+  /** The runners in use now (view and quality first). */
+  get runners(): ModelRunner[] {
+    return this.#set.runners();
+  }
+
+  /** Processes one frame; `stage` times each step. */
+  process(f: StreamFrame, stage: StageTimer): Promise<PipelineResult> {
+    if (this.#closed) return Promise.reject(new Error('Expected an open stream but received a frame after close()'));
+    const run = this.#process(this.#set, f, stage);
+    this.#inFlight = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Makes `runner` the model for its task from the next frame on (atomically:
+   * the frame in flight finishes on the old set), then closes the runner it
+   * replaced. A view model with a different label set restarts the smoothing;
+   * a new segmentation model restarts the EF window.
+   */
+  async replace(runner: ModelRunner): Promise<ModelRunner | undefined> {
+    const old = this.#set;
+    const isVq = runner.package.manifest.task === 'view_quality';
+    const next = isVq ? new ModelSet(runner, old.seg) : new ModelSet(old.vq, runner);
+    this.#set = next;
+    if (next.views.length !== old.views.length || next.views.some((v, i) => v !== old.views[i])) {
+      this.#viewSmoother = new ClassSmoother(next.views.length);
+    }
+    if (!isVq) this.#ef.reset();
+    await this.#inFlight;
+    const replaced = isVq ? old.vq : old.seg;
+    if (replaced && replaced !== runner) await replaced.close();
+    return replaced;
+  }
+
+  async #process(m: ModelSet, f: StreamFrame, stage: StageTimer): Promise<PipelineResult> {
+    await m.vq.infer(f.data, stage);
+    const out = m.vq.outputs;
+    const result = await stage('view_quality.postprocess', () => {
+      softmax(out.view, m.probs);
+      let best = 0;
+      for (let i = 1; i < m.probs.length; i++) if (m.probs[i] > m.probs[best]) best = i;
+      const shownIndex = this.#viewSmoother.update(m.probs);
+      const score = out.quality[0];
+      const q = this.#quality.update(score);
+      const r: PipelineResult = {
+        seq: f.seq,
+        acquiredAt: f.acquiredAt,
+        view: { label: m.views[best], confidence: m.probs[best], shown: m.views[shownIndex], shownConfidence: m.probs[shownIndex], probabilities: Array.from(m.probs) },
+        quality: { score, smoothed: q.value, good: q.good },
+      };
+      if (out.guidance && m.guidance.length > 0) {
+        softmax(out.guidance, m.guidance);
+        let g = 0;
+        for (let i = 1; i < m.guidance.length; i++) if (m.guidance[i] > m.guidance[g]) g = i;
+        r.guidance = { label: m.guidanceLabels[g], confidence: m.guidance[g] };
+      }
+      return r;
+    });
+
+    const seg = m.seg;
+    const mask = m.mask;
+    if (seg && mask) {
+      const eligible = this.#segViews.includes(result.view.shown) && result.quality.smoothed >= this.#segQuality;
+      if (result.view.shown !== this.#lastShown) this.#ef.reset();
+      this.#lastShown = result.view.shown;
+      if (!eligible) {
+        this.#eligible = 0;
+      } else if (this.#eligible++ % this.#segStride === 0) {
+        await seg.infer(f.data, stage);
+        await stage('lv_segmentation.postprocess', () => {
+          const labels = mask.argmax(seg.outputs[m.segOutput], m.segClasses);
+          const comp = mask.largestComponent(labels, m.lvLabel);
+          const [sx, sy] = seg.spacingMm;
+          const geo = areaLength(comp.mask, mask.width, Math.sqrt(sx * sy));
+          const areaMm2 = comp.area * sx * sy;
+          const contour = simplifyPolygon(mask.contour(comp.mask), this.#opts.contourEpsilon ?? 0.75);
+          result.lv = { areaMm2, lengthMm: geo.lengthMm, contour, pixels: comp.area };
+          const inFrame = seg.toFrame(contour);
+          if (inFrame) result.lv.contourFrame = inFrame;
+          this.#ef.push(f.seq, comp.area >= 3 ? { areaMm2, lengthMm: geo.lengthMm } : undefined);
+          result.ef = this.#ef.result();
+        });
+      }
+    }
+    return result;
+  }
+
+  /** Waits for the frame in flight, then closes the engines. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#inFlight;
+    for (const r of this.#set.runners()) await r.close();
+  }
+}
+
+/** One stream: latest frame wins; results in sequence order; per-stage timings. */
+export class Stream {
+  readonly processor: StreamProcessor;
+  readonly #scheduler: LatestWinsScheduler<StreamFrame, PipelineResult>;
 
   /** @internal */
-  constructor(pipeline: Pipeline, vq: ModelRunner, seg: ModelRunner | undefined,
-    onResult: (r: Processed<StreamFrame, PipelineResult>) => void, onError?: (frame: FrameInfo, err: unknown) => void) {
-    this.#vq = vq;
-    this.#seg = seg;
-    this.#opts = pipeline.options;
-    const post = vq.package.manifest.postprocessing;
-    this.#views = (post.view?.labels as string[] | undefined) ?? [];
-    this.#viewSmoother = new ClassSmoother(this.#views.length);
-    this.#probs = new Float64Array(this.#views.length);
-    this.#guidance = new Float64Array(((post.guidance?.labels as string[] | undefined) ?? []).length);
-    this.#segViews = this.#opts.segmentationViews ?? ['A4C', 'A2C'];
-    this.#segQuality = this.#opts.qualityThreshold ?? 0.5;
-    this.#segStride = this.#opts.segmentationStride ?? 1;
-    if (seg) {
-      const out = seg.engine.outputs[0];
-      const [, classes, h, w] = out.shape as number[];
-      this.#mask = new MaskAnalyzer(w, h);
-      this.#segOutput = out.name;
-      this.#segClasses = classes;
-      const labels = (seg.package.manifest.postprocessing[out.name]?.labels as string[] | undefined) ?? [];
-      this.#lvLabel = labels.indexOf('lv') > 0 ? labels.indexOf('lv') : 1;
-    }
+  constructor(processor: StreamProcessor, onResult: (r: Processed<StreamFrame, PipelineResult>) => void,
+    onError?: (frame: FrameInfo, err: unknown) => void) {
+    this.processor = processor;
     this.#scheduler = new LatestWinsScheduler<StreamFrame, PipelineResult>({
-      process: (f, stage) => this.#process(f, stage),
+      process: (f, stage) => processor.process(f, stage),
       onResult,
       onError,
     });
@@ -233,63 +424,10 @@ export class Stream {
     return this.#scheduler.idle();
   }
 
-  async #process(f: StreamFrame, stage: (name: string, fn: () => unknown) => Promise<unknown>): Promise<PipelineResult> {
-    await this.#vq.infer(f.data, stage);
-    const out = this.#vq.outputs;
-    const post = this.#vq.package.manifest.postprocessing;
-    const result = await stage('view_quality.postprocess', () => {
-      softmax(out.view, this.#probs);
-      let best = 0;
-      for (let i = 1; i < this.#probs.length; i++) if (this.#probs[i] > this.#probs[best]) best = i;
-      const shownIndex = this.#viewSmoother.update(this.#probs);
-      const score = out.quality[0];
-      const q = this.#quality.update(score);
-      const r: PipelineResult = {
-        seq: f.seq,
-        acquiredAt: f.acquiredAt,
-        view: { label: this.#views[best], confidence: this.#probs[best], shown: this.#views[shownIndex], probabilities: Array.from(this.#probs) },
-        quality: { score, smoothed: q.value, good: q.good },
-      };
-      if (out.guidance && this.#guidance.length > 0) {
-        softmax(out.guidance, this.#guidance);
-        let g = 0;
-        for (let i = 1; i < this.#guidance.length; i++) if (this.#guidance[i] > this.#guidance[g]) g = i;
-        r.guidance = { label: (post.guidance.labels as string[])[g], confidence: this.#guidance[g] };
-      }
-      return r;
-    }) as PipelineResult;
-
-    if (this.#seg && this.#mask) {
-      const eligible = this.#segViews.includes(result.view.shown) && result.quality.smoothed >= this.#segQuality;
-      if (result.view.shown !== this.#lastShown) this.#ef.reset();
-      this.#lastShown = result.view.shown;
-      if (!eligible) {
-        this.#eligible = 0;
-      } else if (this.#eligible++ % this.#segStride === 0) {
-        await this.#seg.infer(f.data, stage);
-        const seg = this.#seg;
-        const mask = this.#mask;
-        await stage('lv_segmentation.postprocess', () => {
-          const labels = mask.argmax(seg.outputs[this.#segOutput], this.#segClasses);
-          const comp = mask.largestComponent(labels, this.#lvLabel);
-          const [sx, sy] = seg.spacingMm;
-          const geo = areaLength(comp.mask, mask.width, Math.sqrt(sx * sy));
-          const areaMm2 = comp.area * sx * sy;
-          const contour = simplifyPolygon(mask.contour(comp.mask), this.#opts.contourEpsilon ?? 0.75);
-          result.lv = { areaMm2, lengthMm: geo.lengthMm, contour, pixels: comp.area };
-          this.#ef.push(f.seq, comp.area >= 3 ? { areaMm2, lengthMm: geo.lengthMm } : undefined);
-          result.ef = this.#ef.result();
-        });
-      }
-    }
-    return result;
-  }
-
   /** Stops the stream: drops a waiting frame, finishes the running one, closes its engines. */
   async close(): Promise<void> {
     await this.#scheduler.close();
-    await this.#vq.close();
-    await this.#seg?.close();
+    await this.processor.close();
   }
 }
 

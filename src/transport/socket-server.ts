@@ -10,6 +10,13 @@
 // others are served on. A slow subscriber never stalls anything: each client
 // has a bounded result queue (oldest dropped and counted), and reading from a
 // client that does not read its replies pauses until it does.
+//
+// Shared-memory frames: a stream configured with a ring (src/transport/
+// shm-ring.ts) also takes FRAME_READY; its frame is a view of the slot, and
+// the slot goes back with SLOT_RELEASE once the frame has run or was replaced
+// (latest wins). Every SLOT_RELEASE of a ring is sent before the reply that
+// ends the ring (CLOSE_STREAM, or a CONFIGURE_STREAM that changes it), and the
+// ring is unmapped only once no slot of it is held.
 import { EventEmitter } from 'node:events';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
@@ -24,10 +31,11 @@ import {
 } from '../protocol/constants.js';
 import { ProtocolError, WireError } from '../protocol/errors.js';
 import {
-  frameBytes, msg, parseCloseStream, parseConfigure, parseFrame, parseHello, parseLoadModel, parseSubscribe, parseSwap,
+  frameBytes, msg, parseCloseStream, parseConfigure, parseFrame, parseFrameReady, parseHello, parseLoadModel, parseSubscribe, parseSwap,
   type ConfigureStream, type LoadModel, type ModelReply, type ResultBody, type Subscribe, type Swap,
 } from '../protocol/messages.js';
 import { VERSION } from '../version.js';
+import { ShmRing } from './shm-ring.js';
 import type { FrameResult, ResultSink, SourceFrame } from './types.js';
 
 export interface ServerFrame extends SourceFrame {
@@ -86,6 +94,10 @@ interface Stream {
   config: ConfigureStream;
   frameBytes: number;
   scheduler: LatestWinsScheduler<ServerFrame, FrameResult>;
+  /** The shared-memory ring for FRAME_READY, when configured. */
+  ring: ShmRing | undefined;
+  /** A CONFIGURE_STREAM that replaced the ring waits for the old one's slots: no FRAME_READY until its reply. */
+  ringSwitching: boolean;
 }
 
 class Client {
@@ -295,7 +307,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
         client.version = Math.max(...common);
         this.#send(client, msg.helloReply(seq, {
           version: client.version, server: `sonoedge ${VERSION}`, maxMessageSize: this.#o.maxMessageSize,
-          features: ['results', 'masks', 'contours', ...(this.#o.models ? ['models'] : [])],
+          features: ['results', 'masks', 'contours', 'shm', ...(this.#o.models ? ['models'] : [])],
         }));
         return;
       }
@@ -315,13 +327,64 @@ export class SocketServer extends EventEmitter implements ResultSink {
         if (bytes > this.#o.maxMessageSize) {
           throw new ProtocolError('MESSAGE_TOO_LARGE', `Expected frames of at most ${this.#o.maxMessageSize} bytes but received a geometry of ${bytes}`, x);
         }
-        if (existing) {
-          existing.config = c;
-          existing.frameBytes = bytes;
-        } else {
-          this.#streams.set(c.stream, this.#makeStream(client, c, bytes));
+        if (existing?.ringSwitching) {
+          throw new ProtocolError('RING', `Expected the previous CONFIGURE_STREAM of stream ${c.stream} to be answered (its old ring is being released) but received another`, x);
         }
-        this.#send(client, msg.configureReply(seq, { stream: c.stream, frameBytes: bytes }));
+        // The ring is opened (or made) before anything changes: a bad ring leaves the stream as it was.
+        const old = existing?.ring;
+        const keep = old !== undefined && c.ring !== undefined && !c.ring.create
+          && c.ring.name === old.name && c.ring.slots === old.slots && c.ring.slotBytes === old.slotBytes;
+        const ring = keep ? old : c.ring === undefined ? undefined
+          : c.ring.create ? ShmRing.create(c.ring, bytes, this.mode, x) : ShmRing.open(c.ring, bytes, x);
+        if (keep) old.setFrameBytes(bytes);
+        const reply = msg.configureReply(seq, { stream: c.stream, frameBytes: bytes, ring: ring?.info });
+        if (!existing) {
+          this.#streams.set(c.stream, this.#makeStream(client, c, bytes, ring));
+          this.#send(client, reply);
+          return;
+        }
+        existing.config = c;
+        existing.frameBytes = bytes;
+        existing.ring = ring;
+        if (old === undefined || keep) {
+          this.#send(client, reply);
+          return;
+        }
+        // The old ring's frames finish and their slots come back (SLOT_RELEASE) before this reply.
+        existing.ringSwitching = true;
+        void this.#retireRing(existing.id, old).then(() => {
+          existing.ringSwitching = false;
+          if (!client.closed) this.#send(client, reply);
+        });
+        return;
+      }
+      case MessageType.FRAME_READY: {
+        const f = parseFrameReady(m.body, x);
+        const s = this.#streams.get(f.stream);
+        if (!s || s.owner !== client) {
+          throw new ProtocolError('UNKNOWN_STREAM', `Expected a stream configured on this connection but received stream ${f.stream}`, x);
+        }
+        const ring = s.ring;
+        if (ring === undefined || s.ringSwitching) {
+          throw new ProtocolError('RING', s.ringSwitching
+            ? `Expected FRAME_READY for stream ${f.stream} after the CONFIGURE_STREAM reply but received it while the old ring is being released`
+            : `Expected a stream configured with CONFIGURE_STREAM.ring for FRAME_READY but received stream ${f.stream}, which has no ring`, x);
+        }
+        const pixels = ring.hold(f.slot, f.stream, x);
+        this.stats.framesIn++;
+        let released = false;
+        // Idempotent, so that the pipeline may release early (once preprocessing has read the slot) and the server still does after.
+        const release = (): void => {
+          if (released) return;
+          released = true;
+          if (ring.release(f.slot) && !client.closed) {
+            this.#send(client, msg.slotRelease(client.nextSeq(), { stream: f.stream, slot: f.slot, seq: f.seq }));
+          }
+        };
+        if (!s.scheduler.submit({
+          seq: f.seq, acquiredAt: performance.now(), t: f.t, stream: f.stream, config: s.config, pixels,
+          clientId: client.id, messageSeq: seq, release,
+        })) this.stats.framesDropped++;
         return;
       }
       case MessageType.FRAME: {
@@ -349,8 +412,10 @@ export class SocketServer extends EventEmitter implements ResultSink {
         const c = parseCloseStream(m.body, x);
         const s = this.#streams.get(c.stream);
         if (!s || s.owner !== client) throw new ProtocolError('UNKNOWN_STREAM', `Expected a stream configured on this connection but received stream ${c.stream}`, x);
-        this.#closeStream(s);
-        this.#send(client, msg.closeStreamReply(seq, c));
+        const closed = this.#closeStream(s);
+        // With a ring, the reply follows every SLOT_RELEASE of it, so the firmware may reuse the stream id and slot numbers at once.
+        if (s.ring) void closed.then(() => { if (!client.closed) this.#send(client, msg.closeStreamReply(seq, c)); });
+        else this.#send(client, msg.closeStreamReply(seq, c));
         return;
       }
       case MessageType.STATUS:
@@ -373,9 +438,6 @@ export class SocketServer extends EventEmitter implements ResultSink {
           (err: unknown) => this.#send(client, msg.error(seq, WireError.MODEL_FAILED, (err as Error).message ?? String(err))));
         return;
       }
-      case MessageType.FRAME_READY:
-      case MessageType.SLOT_RELEASE:
-        throw new ProtocolError('UNSUPPORTED', `Expected FRAME (shared-memory frames are not served by this runtime yet) but received ${messageTypeName(type)}`, x);
       case MessageType.ERROR:
         this.emit('clientError', client.id, m.body);
         return;
@@ -384,31 +446,53 @@ export class SocketServer extends EventEmitter implements ResultSink {
     }
   }
 
-  /** Removes a stream; 'streamClosed' (id) is emitted once its frame in flight has finished. */
+  /**
+   * Removes a stream; 'streamClosed' (id) is emitted once its frame in flight
+   * has finished and its ring, if any, is unmapped ('ringClosed' first).
+   */
   #closeStream(s: Stream): Promise<void> {
     this.#streams.delete(s.id);
-    return s.scheduler.close().then(() => { this.emit('streamClosed', s.id); });
+    return s.scheduler.close()
+      .then(() => (s.ring ? this.#retireRing(s.id, s.ring) : undefined))
+      .then(() => { this.emit('streamClosed', s.id); });
   }
 
-  #makeStream(owner: Client, config: ConfigureStream, bytes: number): Stream {
+  /** Unmaps a ring once no slot of it is held; emits 'ringClosed' (stream id, ring name). */
+  async #retireRing(id: number, ring: ShmRing): Promise<void> {
+    await ring.whenFree();
+    ring.close();
+    this.emit('ringClosed', id, ring.name);
+  }
+
+  #makeStream(owner: Client, config: ConfigureStream, bytes: number, ring: ShmRing | undefined): Stream {
     const id = config.stream;
     const scheduler = new LatestWinsScheduler<ServerFrame, FrameResult>({
-      process: (f, stage) => this.#o.handler(f, stage),
+      // A slot goes back as soon as its frame has run (before the RESULT goes out), or failed.
+      process: async (f, stage) => {
+        try {
+          return await this.#o.handler(f, stage);
+        } finally {
+          f.release?.();
+        }
+      },
+      // Replaced under latest wins (or dropped by close): never processed, released at once.
+      onDrop: (f) => f.release?.(),
       onResult: ({ frame, result, timing }) => {
         this.stats.framesProcessed++;
-        this.#publish({
+        const body: ResultBody = {
           stream: id, seq: frame.seq, t: frame.t, view: result.view ?? null, confidence: result.confidence ?? null,
           quality: result.quality ?? null, lvAreaMm2: result.lvAreaMm2 ?? null, ef: result.ef ?? null, flags: result.flags ?? 0,
           latency: { queueMs: timing.queueMs, totalMs: timing.totalMs, stages: timing.stages }, mask: result.mask, contour: result.contour,
-        });
-        this.emit('result', id, frame.seq);
+        };
+        this.#publish(body);
+        this.emit('result', id, frame.seq, body);
       },
       onError: (frame, err) => {
         this.stats.framesFailed++;
         if (!owner.closed) this.#send(owner, msg.error(frame.messageSeq, WireError.FRAME_FAILED, `Expected a result for frame ${frame.seq} of stream ${id} but the pipeline failed: ${(err as Error)?.message ?? String(err)}`));
       },
     });
-    return { id, owner, config, frameBytes: bytes, scheduler };
+    return { id, owner, config, frameBytes: bytes, scheduler, ring, ringSwitching: false };
   }
 
   #publish(r: ResultBody): void {

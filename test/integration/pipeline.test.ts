@@ -1,6 +1,7 @@
 // The pipeline on the bundled, signed model packages: real ONNX Runtime
 // sessions through our engine, real preprocessing, latest-frame-wins.
 import t from 'tap';
+import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -104,20 +105,15 @@ t.test('a tampered package is refused before anything loads', async (t) => {
 });
 
 t.test('real-image sanity check: the bundled A4C cine (DICOM) gives A4C, the LV, and EF near its label', async (t) => {
-  // The sample is explicit-VR little-endian and uncompressed, with the pixel
-  // data element last: 16 frames of 256x256 GRAY8 (DICOM parsing proper comes
-  // with replay). Its ImageComments hold the simulator's labels.
-  const buf = await readFile(path.join(MODELS_DIR, 'samples', 'a4c_cine_16f.dcm'));
-  const n = 16 * 256 * 256;
-  t.same([...buf.subarray(buf.length - n - 12, buf.length - n - 4)], [0xe0, 0x7f, 0x10, 0x00, 0x4f, 0x42, 0, 0], 'pixel data (7FE0,0010) OB');
-  const label = JSON.parse(/\{"ed": \d+, "ef": [\d.]+, "es": \d+[^}]*\}/.exec(buf.toString('latin1'))![0]) as { ed: number; es: number; ef: number; view: string };
+  const { frames, label, pixelDataTag } = await readSampleCine();
+  t.same(pixelDataTag, [0xe0, 0x7f, 0x10, 0x00, 0x4f, 0x42, 0, 0], 'pixel data (7FE0,0010) OB');
   const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
   const pipeline = await Pipeline.create({ viewQuality: VQ, segmentation: SEG, trustStore });
   const results: Out[] = [];
-  const stream = await pipeline.openStream({ input: { width: 256, height: 256, format: 'GRAY8' }, pixelSpacingMm: 0.7243791557261749 }, (r) => results.push(r));
+  const stream = await pipeline.openStream({ input: { width: 256, height: 256, format: 'GRAY8' }, pixelSpacingMm: SAMPLE_SPACING_MM }, (r) => results.push(r));
   t.teardown(() => stream.close());
   for (let i = 0; i < 16; i++) {
-    stream.submit(buf.subarray(buf.length - n + i * 65536, buf.length - n + (i + 1) * 65536), i);
+    stream.submit(frames[i], i);
     await stream.idle();
   }
   t.same(results.map((r) => r.result.view.shown), new Array(16).fill(label.view));

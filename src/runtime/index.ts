@@ -1,0 +1,365 @@
+// The runtime: the socket server (and, optionally, the serial link) wired to
+// the real pipeline. Each configured socket stream gets its own models, loaded
+// for its geometry on its first frame; results go to the socket subscribers
+// and to the serial line. Model packages are loaded beside the running ones
+// (verified, then loaded and warmed for every open stream) and swapped in
+// atomically between frames; a package that fails anywhere on the way leaves
+// the running models in place.
+import type { Logger } from 'pino';
+import { Pipeline, type ModelRunner, type PipelineOptions, type PipelineResult, type StreamGeometry, type StreamProcessor } from '../pipeline/index.js';
+import type { VerifiedPackage } from '../model/package.js';
+import type { StageTimer } from '../pipeline/scheduler.js';
+import { ResultFlag, type RuntimeStateName } from '../protocol/constants.js';
+import { WireError } from '../protocol/errors.js';
+import type { ConfigureStream, LoadModel, ModelReply, ResultBody, Swap } from '../protocol/messages.js';
+import type { CommandRecord } from '../protocol/serial.js';
+import { SerialLink, type SerialLinkOptions } from '../transport/serial-link.js';
+import { SocketServer, type ModelControl, type ServerFrame, type SocketServerOptions } from '../transport/socket-server.js';
+import type { FrameResult } from '../transport/types.js';
+
+export type Task = 'view_quality' | 'lv_segmentation';
+
+export interface RuntimeOptions {
+  pipeline: PipelineOptions;
+  socket: Omit<SocketServerOptions, 'handler' | 'models'>;
+  serial?: Omit<SerialLinkOptions, 'runtime' | 'onCommand'>;
+  /** Model sets the serial CMD_SELECT_MODEL_SET picks from; set 0 is the pipeline's own packages. */
+  modelSets?: { viewQuality: string; segmentation?: string }[];
+  /** Consecutive failed frames after which the runtime reports itself faulted (the heartbeat stops); default 5. */
+  faultAfter?: number;
+  log?: Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
+}
+
+/** A coded failure of a model operation (LOAD_MODEL, SWAP, a model set): the running models are unchanged. */
+export class ModelControlError extends Error {
+  readonly code: 'ERR_SONOEDGE_MODEL_UNKNOWN' | 'ERR_SONOEDGE_MODEL_LOAD';
+  constructor(code: ModelControlError['code'], message: string) {
+    super(message);
+    this.name = 'ModelControlError';
+    this.code = code;
+  }
+}
+
+interface LoadedModel {
+  id: string;
+  pkg: VerifiedPackage;
+  task: Task;
+  /** Runners already loaded and warmed for open streams, waiting for SWAP. */
+  prepared: Map<number, Promise<ModelRunner>>;
+}
+
+interface StreamEntry {
+  config: ConfigureStream;
+  processor: Promise<StreamProcessor>;
+  lastShown: string | null;
+  stopped: boolean;
+}
+
+const noop = (): void => undefined;
+const NO_LOG = { info: noop, warn: noop, error: noop, debug: noop } as unknown as Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
+
+export function geometryOf(c: ConfigureStream): StreamGeometry {
+  return {
+    input: { width: c.width, height: c.height, format: c.format, ...(c.stride !== undefined ? { stride: c.stride } : {}), ...(c.uvOffset !== undefined ? { uvOffset: c.uvOffset } : {}) },
+    pixelSpacingMm: Math.sqrt(c.spacing[0] * c.spacing[1]),
+    ...(c.roi ? { sectorRoi: c.roi } : {}),
+    ...(c.sector ? { scanConversion: c.sector } : {}),
+  };
+}
+
+const idOf = (pkg: VerifiedPackage): string => `${pkg.manifest.name}@${pkg.manifest.version}`;
+
+/** What the socket protocol sends for one pipeline result. */
+export function toFrameResult(r: PipelineResult, previousShown: string | null): FrameResult {
+  let flags = 0;
+  if (!r.quality.good) flags |= ResultFlag.LOW_QUALITY;
+  if (previousShown !== null && previousShown !== r.view.shown) flags |= ResultFlag.VIEW_CHANGED;
+  if (r.lv) flags |= ResultFlag.HAS_LV_AREA;
+  const ef = r.ef?.valid ? r.ef.ef : null;
+  if (ef !== null) flags |= ResultFlag.HAS_EF;
+  if (r.ef?.valid && r.ef.edFrame === r.seq) flags |= ResultFlag.ED;
+  if (r.ef?.valid && r.ef.esFrame === r.seq) flags |= ResultFlag.ES;
+  return {
+    view: r.view.shown ?? null,
+    confidence: r.view.shownConfidence,
+    quality: r.quality.smoothed,
+    lvAreaMm2: r.lv?.areaMm2 ?? null,
+    ef,
+    flags,
+    ...(r.lv?.contourFrame ? { contour: r.lv.contourFrame.map((v) => Math.round(v * 10) / 10) } : {}),
+  };
+}
+
+export class Runtime implements ModelControl {
+  readonly server: SocketServer;
+  readonly serial?: SerialLink;
+  readonly pipeline: Pipeline;
+  readonly #o: RuntimeOptions;
+  readonly #log: Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
+  readonly #streams = new Map<number, StreamEntry>();
+  readonly #loaded = new Map<string, LoadedModel>();
+  readonly #active: Record<Task, string | null> = { view_quality: null, lv_segmentation: null };
+  /** Serialises model operations: one LOAD/SWAP/model-set at a time. */
+  #modelOp: Promise<unknown> = Promise.resolve();
+  #modelSet = 0;
+  #failures = 0;
+  #faultCode = 0;
+  #state: RuntimeStateName = 'starting';
+
+  private constructor(options: RuntimeOptions, pipeline: Pipeline) {
+    this.#o = options;
+    this.#log = options.log ?? NO_LOG;
+    this.pipeline = pipeline;
+    for (const pkg of [pipeline.viewQuality, pipeline.segmentation]) {
+      if (!pkg) continue;
+      const m: LoadedModel = { id: idOf(pkg), pkg, task: pkg.manifest.task as Task, prepared: new Map() };
+      this.#loaded.set(m.id, m);
+      this.#active[m.task] = m.id;
+    }
+    this.server = new SocketServer({ ...options.socket, handler: (f, stage) => this.#handle(f, stage), models: this });
+    this.server.on('streamClosed', (id: number) => void this.#closeStream(id));
+    this.server.on('result', (_id: number, _seq: number, body: ResultBody) => this.serial?.write(body));
+    if (options.serial) {
+      this.serial = new SerialLink({
+        ...options.serial,
+        runtime: () => ({
+          state: this.#state, modelSet: this.#modelSet, streaming: this.#streams.size > 0, modelLoaded: true,
+          framesProcessed: this.server.stats.framesProcessed, framesDropped: this.server.stats.framesDropped, faultCode: this.#faultCode,
+        }),
+        onCommand: (cmd) => this.#command(cmd),
+      });
+    }
+  }
+
+  /** Verifies the packages, listens on the socket, opens the serial link. */
+  static async start(options: RuntimeOptions): Promise<Runtime> {
+    const rt = new Runtime(options, await Pipeline.create(options.pipeline));
+    await rt.server.listen();
+    try {
+      await rt.serial?.open();
+    } catch (err) {
+      await rt.server.close();
+      throw err;
+    }
+    rt.#setState('ready');
+    rt.#log.info({ socket: rt.server.path, tcpPort: rt.server.tcpPort, serial: options.serial?.path, models: rt.#active }, 'runtime ready');
+    return rt;
+  }
+
+  get state(): RuntimeStateName {
+    return this.#state;
+  }
+
+  /** The running models by task. */
+  get active(): Readonly<Record<Task, string | null>> {
+    return { ...this.#active };
+  }
+
+  #setState(s: RuntimeStateName): void {
+    if (s === this.#state) return;
+    this.#state = s;
+    this.server.setState(s);
+    this.#log.info({ state: s }, 'runtime state');
+  }
+
+  // --- frames ---------------------------------------------------------------
+
+  async #handle(f: ServerFrame, stage: StageTimer): Promise<FrameResult> {
+    let entry = this.#streams.get(f.stream);
+    if (entry?.stopped) {
+      throw new Error(`Expected a running stream but stream ${f.stream} is stopped (serial CMD_STOP_STREAM; CMD_START_STREAM resumes it)`);
+    }
+    if (!entry || entry.config !== f.config) {
+      if (entry) void entry.processor.then((p) => p.close(), noop);
+      entry = { config: f.config, processor: this.#openProcessor(f.stream, f.config), lastShown: null, stopped: false };
+      this.#streams.set(f.stream, entry);
+      if (this.#state === 'ready') this.#setState('running');
+    }
+    try {
+      const processor = await entry.processor;
+      const r = await processor.process({ data: f.pixels, seq: f.seq, acquiredAt: f.acquiredAt }, stage);
+      const out = toFrameResult(r, entry.lastShown);
+      entry.lastShown = r.view.shown;
+      if (this.#failures > 0) {
+        this.#failures = 0;
+        if (this.#state === 'faulted') {
+          this.#faultCode = 0;
+          this.#setState('running');
+        }
+      }
+      return out;
+    } catch (err) {
+      if (++this.#failures >= (this.#o.faultAfter ?? 5) && this.#state !== 'faulted') {
+        this.#faultCode = WireError.FRAME_FAILED;
+        this.#log.error({ err, stream: f.stream }, 'consecutive frame failures: runtime faulted');
+        this.#setState('faulted');
+      }
+      throw err;
+    } finally {
+      f.release?.();
+    }
+  }
+
+  async #openProcessor(stream: number, config: ConfigureStream): Promise<StreamProcessor> {
+    const t0 = performance.now();
+    const processor = await this.pipeline.openProcessor(geometryOf(config));
+    // Models swapped in since start replace the pipeline's own packages for new streams too.
+    for (const task of ['view_quality', 'lv_segmentation'] as const) {
+      const id = this.#active[task];
+      const cur = processor.runners.find((r) => r.package.manifest.task === task);
+      if (id && cur && idOf(cur.package) !== id) await processor.replace(await this.pipeline.loadRunner(this.#loaded.get(id)!.pkg, geometryOf(config)));
+    }
+    this.#log.info({ stream, width: config.width, height: config.height, format: config.format, ms: Math.round(performance.now() - t0) }, 'stream models loaded');
+    return processor;
+  }
+
+  async #closeStream(id: number): Promise<void> {
+    const entry = this.#streams.get(id);
+    if (!entry) return;
+    this.#streams.delete(id);
+    for (const m of this.#loaded.values()) {
+      const p = m.prepared.get(id);
+      m.prepared.delete(id);
+      if (p) void p.then((r) => r.close(), noop);
+    }
+    try {
+      await (await entry.processor).close();
+    } catch { /* a processor that never opened has nothing to close */ }
+    if (this.#streams.size === 0 && this.#state === 'running') this.#setState('ready');
+  }
+
+  // --- models (ModelControl: LOAD_MODEL, SWAP) ------------------------------
+
+  current(): string | null {
+    return [this.#active.view_quality, this.#active.lv_segmentation].filter((x) => x !== null).join('+') || null;
+  }
+
+  #serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.#modelOp.then(op, op);
+    this.#modelOp = run.catch(noop);
+    return run;
+  }
+
+  /** Verifies a package and loads and warms it for every open stream, beside the running models. */
+  load(req: LoadModel): Promise<ModelReply> {
+    return this.#serial(async () => {
+      let pkg: VerifiedPackage;
+      try {
+        pkg = await this.pipeline.verify(req.path);
+      } catch (err) {
+        throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', `Expected a valid model package at ${req.path} but it failed verification: ${(err as Error).message}`);
+      }
+      const task = pkg.manifest.task as Task;
+      if (task !== 'view_quality' && task !== 'lv_segmentation') {
+        throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', `Expected a view_quality or lv_segmentation package but received task ${JSON.stringify(task)}`);
+      }
+      if (task === 'lv_segmentation' && this.#active.lv_segmentation === null) {
+        throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', 'Expected a runtime with a segmentation model to replace but received an lv_segmentation package on a runtime without one');
+      }
+      const id = req.id ?? idOf(pkg);
+      const m: LoadedModel = { id, pkg, task, prepared: new Map() };
+      for (const [stream, entry] of this.#streams) m.prepared.set(stream, this.pipeline.loadRunner(pkg, geometryOf(entry.config)));
+      const results = await Promise.allSettled(m.prepared.values());
+      const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+      if (failed) {
+        for (const r of results) if (r.status === 'fulfilled') await r.value.close();
+        throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', `Expected ${id} to load and warm up but it failed: ${(failed.reason as Error).message}`);
+      }
+      if (m.prepared.size === 0) {
+        // No stream open: load and warm once on the model's own geometry, so a package that cannot run is refused now.
+        const shape = pkg.manifest.preprocessing.options as { output?: { width?: number; height?: number } };
+        const w = shape.output?.width ?? 256;
+        const h = shape.output?.height ?? 256;
+        try {
+          await (await this.pipeline.loadRunner(pkg, { input: { width: w, height: h, format: 'GRAY8' }, pixelSpacingMm: 1 })).close();
+        } catch (err) {
+          throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', `Expected ${id} to load and warm up but it failed: ${(err as Error).message}`);
+        }
+      }
+      const old = this.#loaded.get(id);
+      if (old && old.id !== this.#active[old.task]) for (const p of old.prepared.values()) void p.then((r) => r.close(), noop);
+      this.#loaded.set(id, m);
+      this.#log.info({ id, task, path: req.path }, 'model loaded');
+      return { id, previous: this.#active[task] };
+    });
+  }
+
+  /** Makes a loaded model the running one for its task, on every stream, between frames. */
+  swap(req: Swap): Promise<ModelReply> {
+    return this.#serial(async () => {
+      const m = this.#loaded.get(req.id);
+      if (!m) {
+        throw new ModelControlError('ERR_SONOEDGE_MODEL_UNKNOWN', `Expected the id of a loaded model (${[...this.#loaded.keys()].join(', ')}) but received ${JSON.stringify(req.id)}`);
+      }
+      const previous = this.#active[m.task];
+      if (previous === m.id) return { id: m.id, previous };
+      // Streams opened after LOAD_MODEL have no prepared runner yet: load those first, so that the switch itself cannot fail.
+      for (const [stream, entry] of this.#streams) {
+        if (!m.prepared.has(stream)) m.prepared.set(stream, this.pipeline.loadRunner(m.pkg, geometryOf(entry.config)));
+      }
+      const runners = new Map<number, ModelRunner>();
+      try {
+        for (const [stream, p] of m.prepared) if (this.#streams.has(stream)) runners.set(stream, await p);
+      } catch (err) {
+        throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', `Expected ${m.id} to load for every open stream but it failed: ${(err as Error).message}`);
+      }
+      // The switch: synchronous per stream; each processor finishes its frame in flight on the old model.
+      this.#active[m.task] = m.id;
+      const closing: Promise<unknown>[] = [];
+      for (const [stream, runner] of runners) {
+        const entry = this.#streams.get(stream)!;
+        closing.push(entry.processor.then((p) => p.replace(runner)));
+      }
+      m.prepared.clear();
+      await Promise.allSettled(closing);
+      this.#log.info({ id: m.id, previous, task: m.task, streams: runners.size }, 'model swapped');
+      return { id: m.id, previous };
+    });
+  }
+
+  /** Loads and swaps in a configured model set (serial CMD_SELECT_MODEL_SET). */
+  async selectModelSet(index: number): Promise<void> {
+    const sets = [{ viewQuality: this.pipeline.options.viewQuality, segmentation: this.pipeline.options.segmentation }, ...(this.#o.modelSets ?? []).slice(1)];
+    const set = index === 0 ? sets[0] : this.#o.modelSets?.[index];
+    if (!set) throw new ModelControlError('ERR_SONOEDGE_MODEL_UNKNOWN', `Expected a model set 0..${Math.max(0, (this.#o.modelSets?.length ?? 1) - 1)} but received ${index}`);
+    const vq = await this.load({ path: set.viewQuality });
+    let seg: ModelReply | undefined;
+    if (set.segmentation && this.#active.lv_segmentation !== null) seg = await this.load({ path: set.segmentation });
+    await this.swap({ id: vq.id });
+    if (seg) await this.swap({ id: seg.id });
+    this.#modelSet = index;
+  }
+
+  async #command(cmd: CommandRecord): Promise<number> {
+    this.#log.info({ cmd: cmd.kind, stream: cmd.stream, modelSet: cmd.modelSet }, 'serial command');
+    switch (cmd.kind) {
+      case 'CMD_START_STREAM':
+      case 'CMD_STOP_STREAM': {
+        const entry = this.#streams.get(cmd.stream ?? -1);
+        if (!entry) return WireError.UNKNOWN_STREAM;
+        entry.stopped = cmd.kind === 'CMD_STOP_STREAM';
+        return 0;
+      }
+      case 'CMD_SELECT_MODEL_SET':
+        try {
+          await this.selectModelSet(cmd.modelSet ?? 0);
+          return 0;
+        } catch (err) {
+          this.#log.warn({ err }, 'model set not selected');
+          return err instanceof ModelControlError && err.code === 'ERR_SONOEDGE_MODEL_UNKNOWN' ? WireError.BAD_FIELD : WireError.MODEL_FAILED;
+        }
+      default:
+        return WireError.UNSUPPORTED;
+    }
+  }
+
+  /** Graceful stop: no new clients, frames in flight finish, clients are closed, engines released. */
+  async close(): Promise<void> {
+    this.#setState('stopping');
+    await this.server.close();
+    await Promise.allSettled([...this.#streams.keys()].map((id) => this.#closeStream(id)));
+    for (const m of this.#loaded.values()) for (const p of m.prepared.values()) void p.then((r) => r.close(), noop);
+    await this.serial?.close();
+    this.#log.info({ stats: this.server.stats }, 'runtime stopped');
+  }
+}

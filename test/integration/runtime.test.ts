@@ -1,0 +1,126 @@
+// The runtime end to end with real parts: the socket server, the real
+// pipeline on the bundled models (real ONNX Runtime sessions), a real client
+// over a Unix socket, and hot swap of model packages while frames stream.
+import t, { type Test } from 'tap';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
+import { MessageType, ResultFlag } from '../../src/protocol/constants.js';
+import { WireError } from '../../src/protocol/errors.js';
+import { msg, parseModelReply, parseResult, parseStatusReply, type ConfigureStream, type ResultBody } from '../../src/protocol/messages.js';
+import { Runtime, toFrameResult } from '../../src/runtime/index.js';
+import { SocketClient, RemoteError } from '../../src/transport/socket-client.js';
+import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
+
+const VQ = path.join(MODELS_DIR, 'view_quality');
+const SEG = path.join(MODELS_DIR, 'lv_segmentation');
+const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-rt-'));
+let n = 0;
+
+async function startRuntime(t: Test) {
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const rt = await Runtime.start({ pipeline: { viewQuality: VQ, segmentation: SEG, trustStore }, socket: { path: path.join(dir, `rt${n++}.sock`) } });
+  t.teardown(() => rt.close());
+  const c = await SocketClient.connect(rt.server.path);
+  t.teardown(() => c.close());
+  await c.hello('runtime-test');
+  await c.subscribe({ contours: true });
+  return { rt, c };
+}
+
+const stream0: ConfigureStream = { stream: 0, width: 256, height: 256, format: 'GRAY8', spacing: [SAMPLE_SPACING_MM, SAMPLE_SPACING_MM], fps: 30 };
+
+function collect(c: SocketClient): ResultBody[] {
+  const out: ResultBody[] = [];
+  c.on('message', (m) => { if (m.header.type === MessageType.RESULT) out.push(parseResult(m.body)); });
+  return out;
+}
+async function until(cond: () => boolean, ms = 20000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`Expected the condition within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+t.test('frames over the socket through the real pipeline: view, quality, LV area, contour in frame pixels, EF', async (t) => {
+  const { rt, c } = await startRuntime(t);
+  const { frames, label } = await readSampleCine();
+  const results = collect(c);
+  await c.configure(stream0);
+  t.equal(rt.state, 'ready');
+  for (let i = 0; i < 16; i++) {
+    c.sendFrame(0, i, frames[i]);
+    await until(() => results.length === i + 1); // one at a time: no frame is dropped
+  }
+  t.equal(rt.state, 'running');
+  t.same(results.map((r) => r.seq), [...Array(16).keys()]);
+  t.same(results.map((r) => r.view), new Array(16).fill(label.view));
+  for (const r of results) {
+    t.ok(r.quality! > 0.5 && r.confidence! > 0.5, `quality ${r.quality} confidence ${r.confidence}`);
+    t.ok(r.lvAreaMm2! > 500 && r.lvAreaMm2! < 5000, `LV area ${r.lvAreaMm2}`);
+    t.equal(r.flags & ResultFlag.HAS_LV_AREA, ResultFlag.HAS_LV_AREA);
+    // The contour is in frame pixels (256x256 here; the models see 112x112).
+    const xs = r.contour!.filter((_, i) => i % 2 === 0);
+    t.ok(Math.max(...xs) > 112 && Math.max(...xs) < 256 && Math.min(...xs) >= 0, `contour x range ${Math.min(...xs)}..${Math.max(...xs)}`);
+    t.ok(r.latency.stages['view_quality.engine'] > 0 && r.latency.stages['lv_segmentation.engine'] > 0);
+  }
+  const last = results[15];
+  t.equal(last.flags & ResultFlag.HAS_EF, ResultFlag.HAS_EF);
+  t.ok(Math.abs(last.ef! - label.ef) <= 10, `EF ${last.ef} vs label ${label.ef}`);
+  t.equal(rt.server.stats.framesFailed, 0);
+});
+
+t.test('toFrameResult: flags from the pipeline result', async (t) => {
+  const base = {
+    seq: 7, acquiredAt: 0, view: { label: 'A4C', confidence: 0.9, shown: 'A4C', shownConfidence: 0.9, probabilities: [0.9, 0.1] },
+    quality: { score: 0.3, smoothed: 0.3, good: false },
+  };
+  t.same(toFrameResult(base, 'A2C'), { view: 'A4C', confidence: 0.9, quality: 0.3, lvAreaMm2: null, ef: null, flags: ResultFlag.LOW_QUALITY | ResultFlag.VIEW_CHANGED });
+  const withEf = { ...base, quality: { score: 0.8, smoothed: 0.8, good: true }, lv: { areaMm2: 1000, lengthMm: 80, pixels: 10, contour: [1, 2], contourFrame: [2.04, 4.06] },
+    ef: { ef: 61.2, edFrame: 3, esFrame: 7, edvMl: 100, esvMl: 38.8, valid: true } };
+  t.same(toFrameResult(withEf, 'A4C'), { view: 'A4C', confidence: 0.9, quality: 0.8, lvAreaMm2: 1000, ef: 61.2, flags: ResultFlag.HAS_LV_AREA | ResultFlag.HAS_EF | ResultFlag.ES, contour: [2, 4.1] });
+});
+
+t.test('hot swap: LOAD_MODEL loads beside the running model, SWAP switches between frames, a bad package changes nothing', async (t) => {
+  const { rt, c } = await startRuntime(t);
+  const { frames } = await readSampleCine();
+  const results = collect(c);
+  await c.configure(stream0);
+  c.sendFrame(0, 0, frames[0]);
+  await until(() => results.length === 1);
+  t.equal(rt.current(), 'sonoedge-view-quality@1.0.0+sonoedge-lv-segmentation@1.0.0');
+
+  // A tampered copy: refused at LOAD_MODEL with MODEL_FAILED; the running model stays.
+  const bad = path.join(dir, 'vq-bad');
+  cpSync(VQ, bad, { recursive: true });
+  writeFileSync(path.join(bad, 'model.fp32.onnx'), 'not a model');
+  const e = await c.request((seq) => msg.loadModel(seq, { path: bad, id: 'bad' })).then(() => undefined, (err: RemoteError) => err);
+  t.equal(e?.wireCode, WireError.MODEL_FAILED);
+  t.match(e?.message, /^Expected a valid model package at .*vq-bad but it failed verification: /);
+  const unknown = await c.request((seq) => msg.swap(seq, { id: 'bad' })).then(() => undefined, (err: RemoteError) => err);
+  t.equal(unknown?.wireCode, WireError.MODEL_FAILED);
+  t.equal(unknown?.message, 'Expected the id of a loaded model (sonoedge-view-quality@1.0.0, sonoedge-lv-segmentation@1.0.0) but received "bad"');
+  t.equal(rt.current(), 'sonoedge-view-quality@1.0.0+sonoedge-lv-segmentation@1.0.0');
+
+  // A good copy, under a new id, swapped in while frames stream at full speed.
+  const good = path.join(dir, 'vq-b');
+  cpSync(VQ, good, { recursive: true });
+  t.same(parseModelReply((await c.request((seq) => msg.loadModel(seq, { path: good, id: 'vq-b' }), 30000)).body), { id: 'vq-b', previous: 'sonoedge-view-quality@1.0.0' });
+  t.equal(rt.current(), 'sonoedge-view-quality@1.0.0+sonoedge-lv-segmentation@1.0.0', 'loaded, not yet running');
+  let sent = 1;
+  const pump = setInterval(() => { c.sendFrame(0, sent, frames[sent % 16]); sent++; }, 4);
+  await until(() => results.length >= 5);
+  const swapped = parseModelReply((await c.request((seq) => msg.swap(seq, { id: 'vq-b' }), 30000)).body);
+  const atSwap = results.length;
+  await until(() => results.length >= atSwap + 5);
+  clearInterval(pump);
+  await until(() => rt.server.stats.framesProcessed + rt.server.stats.framesDropped === sent);
+  t.same(swapped, { id: 'vq-b', previous: 'sonoedge-view-quality@1.0.0' });
+  t.equal(rt.current(), 'vq-b+sonoedge-lv-segmentation@1.0.0');
+  t.equal(rt.server.stats.framesFailed, 0, 'no frame failed across the swap');
+  t.same(results.map((r) => r.seq), [...results.map((r) => r.seq)].sort((a, b) => a - b), 'results stay in order');
+  const st = parseStatusReply((await c.request((seq) => msg.status(seq))).body);
+  t.equal(st.model, 'vq-b+sonoedge-lv-segmentation@1.0.0');
+});
