@@ -1,0 +1,107 @@
+// The report of a run of the pipeline over a cine (the demo, replay): frames
+// with the LV outline, LV area and quality over frames, latency per frame and
+// per stage. Callers map their results (pipeline results, socket RESULTs) to
+// SessionRecords; this module turns them into a report folder.
+import type { Cine } from '../io/types.js';
+import { PERCENTILE_METHOD, summarize } from '../util/stats.js';
+import { writeReport, type ReportFrame } from './html.js';
+import { lineChart } from './svg.js';
+
+export interface SessionRecord {
+  /** The frame's sequence number (x axis), and its index into cine.frames. */
+  seq: number;
+  frame: number;
+  view: string | null;
+  quality: number | null;
+  lvAreaMm2: number | null;
+  ef: number | null;
+  /** LV outline in frame pixels, x0,y0,x1,y1,... */
+  contour?: number[];
+  /** From receipt to result, and per stage (ms). */
+  totalMs: number;
+  stages: Record<string, number>;
+  /** More latencies to plot and tabulate beside total (for example the client's round trip). */
+  extra?: Record<string, number>;
+}
+
+export interface SessionReport {
+  title: string;
+  subtitle: string;
+  summary: [string, string][];
+  cine: Cine;
+  records: SessionRecord[];
+  /** How many frames to show, the last ones (default 16). */
+  frames?: number;
+}
+
+const gray = (cine: Cine, f: Uint8Array): Uint8Array => {
+  if (cine.format === 'GRAY8') return f;
+  const g = new Uint8Array(cine.width * cine.height);
+  for (let i = 0; i < g.length; i++) g[i] = Math.round(0.299 * f[3 * i] + 0.587 * f[3 * i + 1] + 0.114 * f[3 * i + 2]);
+  return g;
+};
+
+/** Latency rows (stage, frames, p50, p90, p99, max) for total, every extra and every stage, in first-seen order. */
+export function latencyTable(records: readonly SessionRecord[]): { header: string[]; rows: (string | number)[][] } {
+  const header = ['stage', 'frames', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'];
+  const row = (name: string, xs: number[]): (string | number)[] => {
+    const s = summarize(xs);
+    return [name, xs.length, s.median.toFixed(2), s.p90.toFixed(2), s.p99.toFixed(2), s.max.toFixed(2)];
+  };
+  if (records.length === 0) return { header, rows: [] };
+  const stages = [...new Set(records.flatMap((r) => Object.keys(r.stages)))];
+  const extras = [...new Set(records.flatMap((r) => Object.keys(r.extra ?? {})))];
+  const pick = (get: (r: SessionRecord) => number | undefined) => records.flatMap((r) => { const v = get(r); return v === undefined ? [] : [v]; });
+  return {
+    header,
+    rows: [
+      ...stages.map((s) => row(s, pick((r) => r.stages[s]))),
+      row('total (runtime)', records.map((r) => r.totalMs)),
+      ...extras.map((e) => row(e, pick((r) => r.extra?.[e]))),
+    ],
+  };
+}
+
+export async function writeSessionReport(dir: string, s: SessionReport): Promise<string> {
+  const seqs = s.records.map((r) => r.seq);
+  const shown = s.records.slice(-(s.frames ?? 16));
+  const frames: ReportFrame[] = shown.map((r) => ({
+    seq: r.seq,
+    width: s.cine.width,
+    height: s.cine.height,
+    gray: gray(s.cine, s.cine.frames[r.frame]),
+    ...(r.contour && r.contour.length >= 6 ? { contour: r.contour } : {}),
+    caption: `#${r.seq} ${r.view ?? '-'} q ${r.quality?.toFixed(2) ?? '-'}${r.lvAreaMm2 !== null ? `, LV ${Math.round(r.lvAreaMm2)} mm2` : ''}${r.ef !== null ? `, EF ${r.ef.toFixed(1)}%` : ''}`,
+  }));
+  const extras = [...new Set(s.records.flatMap((r) => Object.keys(r.extra ?? {})))];
+  const stages = [...new Set(s.records.flatMap((r) => Object.keys(r.stages)))];
+  const table = latencyTable(s.records);
+  return writeReport(dir, {
+    title: s.title,
+    subtitle: s.subtitle,
+    summary: s.summary,
+    charts: [
+      {
+        id: 'lv-area', title: 'LV area over frames',
+        svg: lineChart({ title: 'LV area', xLabel: 'frame', yLabel: 'mm2', series: [{ name: 'LV area', x: seqs, y: s.records.map((r) => r.lvAreaMm2) }] }),
+      },
+      {
+        id: 'quality', title: 'Image quality over frames',
+        svg: lineChart({ title: 'Quality (smoothed)', xLabel: 'frame', yLabel: 'score', series: [{ name: 'quality', x: seqs, y: s.records.map((r) => r.quality) }] }),
+      },
+      {
+        id: 'latency', title: 'Latency per frame',
+        svg: lineChart({
+          title: 'Latency per frame', xLabel: 'frame', yLabel: 'ms',
+          series: [
+            { name: 'total (runtime)', x: seqs, y: s.records.map((r) => r.totalMs) },
+            ...extras.map((e) => ({ name: e, x: seqs, y: s.records.map((r) => r.extra?.[e] ?? null) })),
+            ...stages.map((st) => ({ name: st, x: seqs, y: s.records.map((r) => r.stages[st] ?? null) })),
+          ],
+        }),
+      },
+    ],
+    tables: table.rows.length === 0 ? [] : [{ title: `Latency per stage (${PERCENTILE_METHOD} percentiles)`, ...table }],
+    frames,
+  });
+}
