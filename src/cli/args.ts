@@ -99,7 +99,8 @@ export function numberFlag(values: ParsedArgs['values'], name: string, fallback:
   const n = Number(raw);
   const { min = -Infinity, max = Infinity, integer = false } = range;
   if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
-    const what = `${integer ? 'an integer' : 'a number'}${min > -Infinity ? ` >= ${min}` : ''}${max < Infinity ? ` <= ${max}` : ''}`;
+    const kind = integer ? 'an integer' : 'a number';
+    const what = min > -Infinity && max < Infinity ? `${kind} in [${min}, ${max}]` : `${kind}${min > -Infinity ? ` >= ${min}` : ''}${max < Infinity ? ` <= ${max}` : ''}`;
     throw new UsageError(`option --${name} expects ${what} but received ${JSON.stringify(raw)}`);
   }
   return n;

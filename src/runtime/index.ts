@@ -195,9 +195,8 @@ export class Runtime implements ModelControl {
         this.#setState('faulted');
       }
       throw err;
-    } finally {
-      f.release?.();
     }
+    // Shared-memory slots are released by the server once this returns (or the frame was replaced).
   }
 
   async #openProcessor(stream: number, config: ConfigureStream): Promise<StreamProcessor> {

@@ -1,0 +1,73 @@
+// `sonoedge serve --config FILE`: the long-running runtime for carts. The
+// config (YAML or JSON, schema-checked, errors with file, line and key) gives
+// the socket, the serial link, the models, the pipeline and the logging.
+// SIGTERM or SIGINT stops it gracefully: no new clients or frames, the frames
+// in flight finish and their results go out, the clients are told, the
+// engines are released and the log is flushed; then the process exits 0.
+import { loadServeConfig, pipelineOptions } from '../config/index.js';
+import { createLogger } from '../log.js';
+import { loadTrustStore } from '../model/package.js';
+import { Runtime } from '../runtime/index.js';
+import { commandHelp, parseCommandArgs, UsageError, type CommandSpec } from './args.js';
+
+export const SPEC: CommandSpec = {
+  name: 'serve',
+  summary: 'the runtime for carts: socket server, serial link and pipeline from a config file (docs/DEPLOYMENT.md)',
+  usage: '--config FILE [--check]',
+  flags: {
+    config: { type: 'string', value: 'FILE', help: 'YAML or JSON config (example: examples/serve.yaml)' },
+    check: { type: 'boolean', help: 'validate the config and verify the model packages, then exit' },
+  },
+};
+
+export async function serve(args: string[]): Promise<number> {
+  const { values, help } = parseCommandArgs(SPEC, args);
+  if (help) {
+    process.stdout.write(commandHelp(SPEC));
+    return 0;
+  }
+  if (typeof values.config !== 'string') throw new UsageError('missing --config FILE (see sonoedge serve --help)');
+  const config = await loadServeConfig(values.config);
+  const trustStore = await loadTrustStore(config.models.trustStore);
+  if (values.check) {
+    const { Pipeline } = await import('../pipeline/index.js');
+    const p = await Pipeline.create(pipelineOptions(config, trustStore));
+    const ids = [p.viewQuality, p.segmentation].filter((x) => x !== undefined).map((x) => `${x.manifest.name}@${x.manifest.version}`);
+    process.stdout.write(`${values.config}: ok (models ${ids.join(', ')}; socket ${config.socket.path}${config.serial ? `; serial ${config.serial.path}` : ''})\n`);
+    return 0;
+  }
+  const log = createLogger(config.logging);
+  let rt: Runtime;
+  try {
+    rt = await Runtime.start({
+      pipeline: pipelineOptions(config, trustStore),
+      socket: config.socket,
+      ...(config.serial ? { serial: config.serial } : {}),
+      log: log.child({ component: 'runtime' }),
+    });
+  } catch (err) {
+    log.fatal({ err }, 'runtime failed to start');
+    await log.close();
+    throw err;
+  }
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      rt.close()
+        .then(() => 0, (err: unknown) => { log.error({ err }, 'error while stopping'); return 1; })
+        .then(async (code) => {
+          await log.close();
+          process.off('SIGTERM', onTerm);
+          process.off('SIGINT', onInt);
+          resolve(code);
+        });
+    };
+    const onTerm = () => stop('SIGTERM');
+    const onInt = () => stop('SIGINT');
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+  });
+}
