@@ -4,6 +4,8 @@
 //   Expected positive integer for width but received -3 of type number
 
 export type ErrorCode =
+  // The serve configuration file (src/config).
+  | 'ERR_SONOEDGE_CONFIG'
   | 'ERR_SONOEDGE_ARG_TYPE'
   | 'ERR_SONOEDGE_UNKNOWN_OPTION'
   | 'ERR_SONOEDGE_PIXEL_FORMAT'
@@ -31,7 +33,17 @@ export type ErrorCode =
   | 'ERR_SONOEDGE_ENGINE_TENSOR_SIZE'
   | 'ERR_SONOEDGE_ENGINE_TENSOR_SHAPE'
   | 'ERR_SONOEDGE_ENGINE_RUN'
-  | 'ERR_SONOEDGE_ENGINE_CLOSED';
+  | 'ERR_SONOEDGE_ENGINE_CLOSED'
+  // Recorded inputs (src/io): replay's DICOM, PNG folders and raw files.
+  | 'ERR_SONOEDGE_INPUT_NOT_FOUND'
+  | 'ERR_SONOEDGE_DICOM'
+  | 'ERR_SONOEDGE_DICOM_TRANSFER_SYNTAX'
+  | 'ERR_SONOEDGE_DICOM_PHOTOMETRIC'
+  | 'ERR_SONOEDGE_DICOM_PIXEL_DATA'
+  | 'ERR_SONOEDGE_RLE'
+  | 'ERR_SONOEDGE_JPEG'
+  | 'ERR_SONOEDGE_PNG'
+  | 'ERR_SONOEDGE_RAW';
 
 export interface CodedError extends Error {
   code: ErrorCode;

@@ -9,6 +9,12 @@ import { closest } from '../util/options.js';
 
 // Each command module exports `run(args): Promise<number>` (the exit code); add one line here per command.
 const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promise<number> }> = {
+  bench: { summary: 'latency per stage, provider and variant on this machine (--compare A.json B.json for ratios)', run: async (a) => (await import('./bench.js')).bench(a) },
+  demo: { summary: 'the main job: the bundled models on the bundled A4C cine over the runtime socket; summary and HTML report', run: async (a) => (await import('./demo.js')).demo(a) },
+  doctor: { summary: 'check this machine: CPU, ONNX Runtime, providers and why not, GPU, socket path, serial ports, models', run: async (a) => (await import('./doctor.js')).doctor(a) },
+  models: { summary: 'model packages: list, verify PATH..., inspect PATH', run: async (a) => (await import('./models.js')).models(a) },
+  replay: { summary: 'a recorded study (DICOM, PNG folder, raw) through the pipeline: JSON lines and an overlay report', run: async (a) => (await import('./replay.js')).replay(a) },
+  serve: { summary: 'the long-running runtime for carts, from a YAML or JSON config (--config FILE)', run: async (a) => (await import('./serve.js')).serve(a) },
   selfcheck: { summary: 'load the native addon and preprocess a synthetic frame against the reference', run: selfcheck },
 };
 

@@ -1,0 +1,213 @@
+// `sonoedge replay INPUT`: a recorded study (DICOM, a folder of PNG files, or a
+// raw file with --geometry) through the production pipeline. By default every
+// frame is processed, each submitted only after the previous result (no drops,
+// as fast as the machine goes); --realtime paces frames at the recording's
+// rate, where latest-frame-wins may drop some, and counts them. One JSON line
+// per result; everything but `latency` is identical run to run on CPU.
+import { createWriteStream, existsSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { commandHelp, numberFlag, parseCommandArgs, UsageError, type CommandSpec } from './args.js';
+import { parseRawGeometry, readInput, type Cine } from '../io/index.js';
+import { loadTrustStore, MODELS_DIR } from '../model/package.js';
+import { Pipeline, type FrameInfo, type PipelineResult, type Processed } from '../pipeline/index.js';
+import { writeReport, type ReportFrame } from '../report/html.js';
+import { lineChart } from '../report/svg.js';
+import { summarize } from '../util/stats.js';
+
+export const SPEC: CommandSpec = {
+  name: 'replay',
+  summary: 'run a recorded study (DICOM, PNG folder or raw file) through the pipeline; JSON lines and an overlay report',
+  usage: '[options] INPUT',
+  positionals: [1, 1],
+  flags: {
+    out: { type: 'string', short: 'o', value: 'FILE', help: 'write the JSON lines to FILE (default stdout)' },
+    report: { type: 'string', value: 'DIR', help: 'write an HTML report (frames with the LV overlay, charts) to DIR' },
+    realtime: { type: 'boolean', help: "pace frames at the input's frame rate; latest frame wins, drops are counted" },
+    geometry: { type: 'string', value: 'WxH:FORMAT', help: 'read INPUT as raw frames back to back, e.g. 1024x768:GRAY8 (or RGB8)' },
+    'pixel-spacing': { type: 'string', value: 'MM', help: "millimetres per pixel (default the input's; 1 when it has none)" },
+    fps: { type: 'string', value: 'N', help: "frame rate for --realtime (default the input's frame time; 30 when it has none)" },
+    models: { type: 'string', value: 'DIR', help: 'folder holding view_quality/ and lv_segmentation/ packages (default the bundled models)' },
+    trust: { type: 'string', value: 'DIR', help: 'trust store folder of *.pub keys (default the bundled development store)' },
+    variant: { type: 'string', value: 'NAME', help: 'model variant: fp32 (default) or int8' },
+  },
+};
+
+/** The JSON line of one result: everything a validation diff needs, latency apart. */
+export function resultLine(r: Processed<FrameInfo, PipelineResult>): Record<string, unknown> {
+  const p = r.result;
+  const line: Record<string, unknown> = {
+    seq: p.seq,
+    view: p.view.label,
+    confidence: p.view.confidence,
+    viewShown: p.view.shown,
+    quality: p.quality.score,
+    qualityGood: p.quality.good,
+  };
+  if (p.lv) line.lvAreaMm2 = p.lv.areaMm2;
+  if (p.ef?.valid) line.ef = { percent: p.ef.ef, edFrame: p.ef.edFrame, esFrame: p.ef.esFrame };
+  line.latency = { totalMs: r.timing.totalMs, queueMs: r.timing.queueMs, stages: r.timing.stages };
+  return line;
+}
+
+const toGray = (cine: Cine, frame: Uint8Array): Uint8Array => {
+  if (cine.format === 'GRAY8') return frame;
+  const g = new Uint8Array(cine.width * cine.height);
+  for (let p = 0; p < g.length; p++) g[p] = Math.round(0.299 * frame[3 * p] + 0.587 * frame[3 * p + 1] + 0.114 * frame[3 * p + 2]);
+  return g;
+};
+
+const labelEf = (labels: unknown): number | undefined => {
+  const ef = (labels as { ef?: unknown } | undefined)?.ef;
+  return typeof ef === 'number' && Number.isFinite(ef) ? ef : undefined;
+};
+
+const ms = (v: number): string => `${v.toFixed(1)} ms`;
+
+export async function replay(args: string[]): Promise<number> {
+  const { values, positionals, help } = parseCommandArgs(SPEC, args);
+  if (help) {
+    process.stdout.write(commandHelp(SPEC));
+    return 0;
+  }
+  const variant = (values.variant as string | undefined) ?? 'fp32';
+  if (!['fp32', 'int8'].includes(variant)) throw new UsageError(`option --variant expects fp32 or int8 but received ${JSON.stringify(variant)}`);
+  const spacingFlag = values['pixel-spacing'] === undefined ? undefined : numberFlag(values, 'pixel-spacing', 1, { min: 1e-6 });
+  const fpsFlag = values.fps === undefined ? undefined : numberFlag(values, 'fps', 30, { min: 0.1, max: 1000 });
+  const geometry = values.geometry as string | undefined;
+  if (geometry !== undefined) {
+    try {
+      parseRawGeometry(geometry);
+    } catch (err) {
+      throw new UsageError(`option --geometry ${(err as Error).message.replace(/^Expected/, 'expects')}`);
+    }
+  }
+  const input = positionals[0];
+  const cine = await readInput(input, { geometry });
+  const spacing = spacingFlag ?? cine.pixelSpacingMm;
+  if (spacing === undefined) process.stderr.write(`sonoedge replay: ${input} gives no pixel spacing; LV areas assume 1 mm per pixel (set --pixel-spacing)\n`);
+  const intervalMs = fpsFlag !== undefined ? 1000 / fpsFlag : cine.frameTimeMs ?? 1000 / 30;
+
+  const modelsDir = (values.models as string | undefined) ?? MODELS_DIR;
+  const segDir = path.join(modelsDir, 'lv_segmentation');
+  const trustStore = await loadTrustStore((values.trust as string | undefined) ?? path.join(MODELS_DIR, 'trust'));
+  const pipeline = await Pipeline.create({
+    viewQuality: path.join(modelsDir, 'view_quality'),
+    ...(existsSync(segDir) ? { segmentation: segDir } : {}),
+    trustStore,
+    variant,
+    // Validation replays must be repeatable: deterministic kernels, sequential execution.
+    engine: { deterministic: true },
+  });
+
+  const outFile = values.out as string | undefined;
+  const sink = outFile ? createWriteStream(outFile) : process.stdout;
+  const results: Processed<FrameInfo, PipelineResult>[] = [];
+  const failures: string[] = [];
+  const stream = await pipeline.openStream(
+    { input: { width: cine.width, height: cine.height, format: cine.format }, pixelSpacingMm: spacing ?? 1, ...(cine.sectorRoi ? { sectorRoi: cine.sectorRoi } : {}) },
+    (r) => {
+      results.push(r);
+      sink.write(`${JSON.stringify(resultLine(r))}\n`);
+    },
+    (frame, err) => failures.push(`frame ${frame.seq}: ${(err as Error).message}`),
+  );
+  try {
+    if (values.realtime === true) {
+      const t0 = performance.now();
+      for (let i = 0; i < cine.frames.length; i++) {
+        const wait = t0 + i * intervalMs - performance.now();
+        if (wait > 0) await sleep(wait);
+        stream.submit(cine.frames[i], i);
+      }
+    } else {
+      for (let i = 0; i < cine.frames.length; i++) {
+        stream.submit(cine.frames[i], i);
+        await stream.idle();
+      }
+    }
+    await stream.idle();
+  } finally {
+    await stream.close();
+  }
+  if (outFile) await new Promise<void>((resolve, reject) => (sink as ReturnType<typeof createWriteStream>).end((err?: Error | null) => (err ? reject(err) : resolve())));
+
+  const stats = stream.stats;
+  const totals = results.map((r) => r.timing.totalMs);
+  const lat = totals.length > 0 ? summarize(totals) : undefined;
+  const lastEf = [...results].reverse().find((r) => r.result.ef?.valid)?.result.ef;
+  const known = labelEf(cine.labels);
+  const efText = lastEf ? `EF ${lastEf.ef.toFixed(1)}%${known !== undefined ? ` (label ${known.toFixed(1)}%)` : ''}` : 'EF n/a';
+  process.stderr.write(`sonoedge replay: ${results.length}/${cine.frames.length} frames processed (${stats.dropped} dropped, ${stats.failed} failed), ${efText}, `
+    + `latency p50 ${lat ? ms(lat.median) : 'n/a'}, p99 ${lat ? ms(lat.p99) : 'n/a'}\n`);
+  for (const f of failures) process.stderr.write(`sonoedge replay: ${f}\n`);
+
+  if (values.report !== undefined) {
+    const index = await writeReplayReport(values.report as string, input, cine, results, { spacing, variant, efText, dropped: stats.dropped });
+    process.stderr.write(`sonoedge replay: report ${index}\n`);
+  }
+  return failures.length > 0 ? 1 : 0;
+}
+
+/** At most this many frames in a report, evenly spaced, so a long study stays a page a browser opens. */
+const REPORT_FRAMES = 120;
+
+async function writeReplayReport(dir: string, input: string, cine: Cine, results: Processed<FrameInfo, PipelineResult>[],
+  info: { spacing?: number; variant: string; efText: string; dropped: number }): Promise<string> {
+  const step = Math.max(1, Math.ceil(results.length / REPORT_FRAMES));
+  const frames: ReportFrame[] = results.filter((_, i) => i % step === 0).map((r) => {
+    const p = r.result;
+    // contourFrame holds pixel centres; the report's pixel i spans [i, i+1].
+    const contour = p.lv?.contourFrame?.map((v) => v + 0.5);
+    const lv = p.lv ? `, LV ${(p.lv.areaMm2 / 100).toFixed(1)} cm2` : '';
+    return {
+      seq: p.seq, width: cine.width, height: cine.height, gray: toGray(cine, cine.frames[p.seq]),
+      ...(contour && contour.length >= 6 ? { contour } : {}),
+      caption: `#${p.seq} ${p.view.shown} ${(p.view.confidence * 100).toFixed(0)}%, quality ${p.quality.score.toFixed(2)}${lv}`,
+    };
+  });
+  const seqs = results.map((r) => r.result.seq);
+  const stageNames = [...new Set(results.flatMap((r) => Object.keys(r.timing.stages)))];
+  const lat = results.length > 0 ? summarize(results.map((r) => r.timing.totalMs)) : undefined;
+  const stageRow = (name: string, xs: number[]): (string | number)[] => {
+    const s = summarize(xs);
+    return [name, xs.length, s.median.toFixed(2), s.p90.toFixed(2), s.p99.toFixed(2), s.max.toFixed(2)];
+  };
+  return writeReport(dir, {
+    title: `Replay of ${path.basename(input)}`,
+    subtitle: 'sonoedge replay: the production pipeline on a recorded study',
+    summary: [
+      ['input', input],
+      ['frames', `${cine.frames.length} of ${cine.width}x${cine.height} ${cine.format}, ${results.length} processed, ${info.dropped} dropped`],
+      ['pixel spacing', info.spacing === undefined ? 'none in the input (1 mm assumed)' : `${info.spacing.toFixed(4)} mm`],
+      ['models', `bundled pipeline, variant ${info.variant}`],
+      ['ejection fraction', info.efText],
+      ['latency', lat ? `p50 ${ms(lat.median)}, p99 ${ms(lat.p99)}` : 'n/a'],
+    ],
+    charts: [
+      {
+        id: 'lv-area', title: 'LV area over frames',
+        svg: lineChart({ title: 'LV area', xLabel: 'frame', yLabel: 'mm2', series: [{ name: 'LV area', x: seqs, y: results.map((r) => r.result.lv?.areaMm2 ?? null) }] }),
+      },
+      {
+        id: 'latency', title: 'Latency per frame',
+        svg: lineChart({
+          title: 'Latency per frame', xLabel: 'frame', yLabel: 'ms',
+          series: [
+            { name: 'total', x: seqs, y: results.map((r) => r.timing.totalMs) },
+            ...stageNames.map((s) => ({ name: s, x: seqs, y: results.map((r) => r.timing.stages[s] ?? null) })),
+          ],
+        }),
+      },
+    ],
+    tables: results.length === 0 ? [] : [{
+      title: 'Latency per stage (ms, nearest-rank percentiles)',
+      header: ['stage', 'frames', 'p50', 'p90', 'p99', 'max'],
+      rows: [
+        stageRow('total', results.map((r) => r.timing.totalMs)),
+        ...stageNames.map((s) => stageRow(s, results.flatMap((r) => (s in r.timing.stages ? [r.timing.stages[s]] : [])))),
+      ],
+    }],
+    frames,
+  });
+}

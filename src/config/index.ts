@@ -1,0 +1,242 @@
+// The configuration of `sonoedge serve`: a YAML or JSON file, validated once
+// against src/config/serve-schema.ts, with every default filled in and every
+// path made absolute, so the runtime never looks at a raw config value.
+// A mistake is one ConfigError naming the file, the line and the key:
+//   serve.yaml:12: socket.mdoe: unknown key; did you mean "mode"?
+// Both formats go through the yaml package (JSON is YAML 1.2): one parser,
+// one LineCounter, one way to find a key's line.
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import Ajv2020Module from 'ajv/dist/2020.js';
+import { isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { resolveEngineOptions, type EngineOptions } from '../engine/options.js';
+import { MODELS_DIR, type TrustStore } from '../model/package.js';
+import type { PipelineOptions } from '../pipeline/index.js';
+import { ConfigError, lineOf, schemaError } from './diagnose.js';
+import { serveSchema, type LogLevel, type Variant } from './serve-schema.js';
+
+export { ConfigError } from './diagnose.js';
+export { serveSchema, LOG_LEVELS, BAUD_RATES, VARIANTS, type LogLevel, type Variant } from './serve-schema.js';
+
+/** SocketServerOptions less the handler and model control. */
+export interface SocketConfig {
+  path: string;
+  mode: number;
+  tcp: false | { port: number; host: '127.0.0.1' | '::1' | 'localhost' };
+  maxClients: number;
+  maxStreams: number;
+  maxMessageSize: number;
+  resultQueueLength: number;
+  maxPendingWriteBytes: number;
+  maxErrorsPerClient: number;
+}
+
+/** SerialLinkOptions less the runtime callbacks. */
+export interface SerialConfig {
+  path: string;
+  baudRate: number;
+  resultRate: number;
+  heartbeatMs: number;
+}
+
+export interface ModelsConfig {
+  viewQuality: string;
+  /** null: no segmentation package, so no LV area and no EF. */
+  segmentation: string | null;
+  variant: Variant;
+  trustStore: string[];
+  allowUnsigned: boolean;
+}
+
+/** EngineOptions as a file can give them (no log callback), with the engine's top-level defaults filled in. */
+export type EngineConfig = Omit<EngineOptions, 'log'> & Required<Pick<EngineOptions,
+  'providers' | 'intraOpThreads' | 'interOpThreads' | 'graphOptimization' | 'deterministic' | 'warmupRuns' | 'logSeverity'>>;
+
+export interface PipelineConfig {
+  segmentationStride: number;
+  segmentationViews: string[];
+  qualityThreshold: number;
+  contourEpsilon: number;
+  engine: EngineConfig;
+}
+
+export interface LoggingConfig {
+  level: LogLevel;
+  /** null: standard output. */
+  file: string | null;
+  pretty: boolean;
+}
+
+/** The whole serve configuration, every default applied and every path absolute. */
+export interface ServeConfig {
+  socket: SocketConfig;
+  /** null: no serial link. */
+  serial: SerialConfig | null;
+  models: ModelsConfig;
+  pipeline: PipelineConfig;
+  logging: LoggingConfig;
+}
+
+// ajv is CommonJS: under Node's ESM interop the class sits on .default.
+type Ajv2020Class = typeof Ajv2020Module.default;
+const Ajv2020: Ajv2020Class = (Ajv2020Module as unknown as { default?: Ajv2020Class }).default ?? (Ajv2020Module as unknown as Ajv2020Class);
+let validator: ReturnType<InstanceType<Ajv2020Class>['compile']> | undefined;
+function validate(value: unknown) {
+  if (validator === undefined) {
+    // allErrors: the error reported is the first in the file, not the first in the schema.
+    const ajv = new Ajv2020({ allErrors: true, verbose: true, useDefaults: true, allowUnionTypes: true, strict: true });
+    ajv.addKeyword('x-expected');
+    validator = ajv.compile(serveSchema as object);
+  }
+  return { ok: validator(value), errors: validator.errors ?? [] };
+}
+
+const EXTENSIONS = ['.yaml', '.yml', '.json'];
+const FILE_ERRORS: Record<string, string> = { ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'a folder' };
+
+function checkExtension(fileName: string): string {
+  const ext = path.extname(fileName).toLowerCase();
+  if (!EXTENSIONS.includes(ext)) {
+    throw new ConfigError(fileName, undefined, undefined,
+      `expected a .yaml, .yml or .json file but received ${ext === '' ? 'no extension' : JSON.stringify(ext)}`);
+  }
+  return ext;
+}
+
+const lineAt = (text: string, offset: number): number => text.slice(0, offset).split('\n').length;
+
+/** Reads and validates a config file. Throws ConfigError (code ERR_SONOEDGE_CONFIG). */
+export async function loadServeConfig(file: string): Promise<ServeConfig> {
+  checkExtension(file);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'an unreadable file';
+    const why = FILE_ERRORS[code];
+    throw new ConfigError(file, undefined, undefined, `expected a readable config file but received ${code}${why ? ` (${why})` : ''}`, { cause: err });
+  }
+  return parseServeConfig(text, file);
+}
+
+/**
+ * Parses and validates config text. `fileName` picks the format by extension,
+ * names the file in errors, and anchors relative paths (its folder).
+ */
+export function parseServeConfig(text: string, fileName: string): ServeConfig {
+  const ext = checkExtension(fileName);
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const syntax = doc.errors[0];
+  if (ext === '.json') {
+    // YAML reads a superset of JSON (trailing commas, comments): JSON.parse keeps a .json file JSON.
+    try {
+      JSON.parse(text);
+    } catch (err) {
+      const msg = (err as Error).message;
+      const pos = /at position (\d+)/.exec(msg);
+      const line = pos ? lineAt(text, Number(pos[1])) : syntax ? lines.linePos(syntax.pos[0]).line : 1;
+      const why = msg.replace(/ in JSON at position \d+.*$/s, '').replace(/, ".*" is not valid JSON$/s, '');
+      throw new ConfigError(fileName, line, undefined, `invalid JSON: ${why}`, { cause: err });
+    }
+  }
+  if (syntax) {
+    const pos = lines.linePos(syntax.pos[0]);
+    throw new ConfigError(fileName, pos.line, undefined,
+      `invalid ${ext === '.json' ? 'JSON' : 'YAML'}: ${syntax.message} (column ${pos.col})`, { cause: syntax });
+  }
+  let value: unknown;
+  try {
+    // An empty file (or one of comments only) is all defaults.
+    value = doc.contents === null ? {} : doc.toJS();
+  } catch (err) {
+    throw new ConfigError(fileName, 1, undefined, `invalid ${ext === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`, { cause: err });
+  }
+  readModeAsOctal(doc, value);
+  const { ok, errors } = validate(value);
+  if (!ok) throw schemaError(fileName, errors, doc, lines);
+  const config = resolve(value as RawConfig, path.dirname(path.resolve(fileName)));
+  checkEngine(config, fileName, doc, lines);
+  return config;
+}
+
+/**
+ * YAML 1.2 reads an unquoted 0660 as the decimal 660; every admin means chmod's
+ * octal. Keep the digits as written and let the schema's octal string take them.
+ */
+function readModeAsOctal(doc: Document, value: unknown): void {
+  const node = doc.getIn(['socket', 'mode'], true);
+  if (isScalar(node) && typeof node.value === 'number' && /^0[0-7]+$/.test(node.source ?? '')) {
+    ((value as { socket: Record<string, unknown> }).socket).mode = node.source;
+  }
+}
+
+/** The validated value before paths and dynamic defaults. */
+interface RawConfig {
+  socket: Omit<SocketConfig, 'path' | 'mode' | 'tcp'> & { path?: string; mode: number | string; tcp: false | { port: number; host?: string } };
+  serial?: SerialConfig | null;
+  models: Omit<ModelsConfig, 'viewQuality' | 'segmentation' | 'trustStore'> & { viewQuality?: string; segmentation?: string | null; trustStore?: string | string[] };
+  pipeline: PipelineConfig;
+  logging: Omit<LoggingConfig, 'file'> & { file?: string };
+}
+
+function resolve(raw: RawConfig, dir: string): ServeConfig {
+  const abs = (p: string): string => path.resolve(dir, p);
+  const s = raw.socket;
+  const mode = typeof s.mode === 'number' ? s.mode : parseInt(s.mode.replace(/^0o/, ''), 8);
+  const tcp: SocketConfig['tcp'] = s.tcp === false ? false
+    : { port: s.tcp.port, host: (s.tcp.host ?? '127.0.0.1') as '127.0.0.1' | '::1' | 'localhost' };
+  const m = raw.models;
+  const trust = m.trustStore === undefined ? [path.join(MODELS_DIR, 'trust')] : typeof m.trustStore === 'string' ? [m.trustStore] : m.trustStore;
+  const engine = { ...raw.pipeline.engine };
+  if (engine.libraryPath !== undefined) engine.libraryPath = abs(engine.libraryPath);
+  if (engine.optimizedModelPath !== undefined) engine.optimizedModelPath = abs(engine.optimizedModelPath);
+  if (engine.tensorrt?.cacheDir !== undefined) engine.tensorrt = { ...engine.tensorrt, cacheDir: abs(engine.tensorrt.cacheDir) };
+  return {
+    socket: { ...s, path: s.path === undefined ? path.join(os.tmpdir(), 'sonoedge.sock') : abs(s.path), mode, tcp },
+    serial: raw.serial ?? null,
+    models: {
+      viewQuality: abs(m.viewQuality ?? path.join(MODELS_DIR, 'view_quality')),
+      segmentation: m.segmentation === null ? null : abs(m.segmentation ?? path.join(MODELS_DIR, 'lv_segmentation')),
+      variant: m.variant,
+      trustStore: trust.map(abs),
+      allowUnsigned: m.allowUnsigned,
+    },
+    pipeline: { ...raw.pipeline, engine },
+    logging: { ...raw.logging, file: raw.logging.file === undefined ? null : abs(raw.logging.file) },
+  };
+}
+
+/**
+ * The engine's cross-field rules (tensorrt options without tensorrt in
+ * providers, a calibration table without int8...) are its own; run them now,
+ * so that a bad engine section fails at start-up with its line, not at the
+ * first stream. Nothing is loaded: only the options are resolved.
+ */
+function checkEngine(config: ServeConfig, fileName: string, doc: Document, lines: LineCounter): void {
+  try {
+    resolveEngineOptions('model.onnx', config.pipeline.engine, () => '0'.repeat(64));
+  } catch (err) {
+    const msg = (err as Error).message;
+    const named = /^Options for (\w+) given/.exec(msg)?.[1] ?? / for ([\w.]+) but /.exec(msg)?.[1];
+    const segments = ['pipeline', 'engine', ...(named ? named.split('.') : [])];
+    const line = lineOf(doc, lines, segments);
+    throw new ConfigError(fileName, line, segments.join('.'), msg.charAt(0).toLowerCase() + msg.slice(1), { cause: err });
+  }
+}
+
+/** PipelineOptions for Pipeline.create from a config and its loaded trust store (loadTrustStore(config.models.trustStore)). */
+export function pipelineOptions(config: ServeConfig, trustStore: TrustStore): PipelineOptions {
+  const { engine, ...graph } = config.pipeline;
+  return {
+    viewQuality: config.models.viewQuality,
+    ...(config.models.segmentation === null ? {} : { segmentation: config.models.segmentation }),
+    variant: config.models.variant,
+    trustStore,
+    allowUnsigned: config.models.allowUnsigned,
+    engine,
+    ...graph,
+    segmentationViews: [...graph.segmentationViews],
+  };
+}

@@ -1,0 +1,213 @@
+// The JSON Schema (draft 2020-12) of `sonoedge serve --config FILE`. It is the
+// one source of the config's keys, types, ranges and defaults: src/config
+// validates with it (ajv fills the static `default`s in), and the reference
+// table in docs/DEPLOYMENT.md is generated from its descriptions
+// (scripts/gen-config-docs.ts). Every description ends with "Default: ..."
+// where the key has one; a test keeps that in step with `default`.
+//
+// Names mirror the options the runtime parts take (SocketServerOptions,
+// SerialLinkOptions, PipelineOptions, EngineOptions), so a section can be
+// handed to its part as it is.
+//
+// `x-expected` is an annotation: how an error message names what the key
+// takes where the schema's own words would read badly.
+import { GraphOptimization, LogSeverity, PROVIDERS } from '../engine/options.js';
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const BAUD_RATES = [9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600] as const;
+export const VARIANTS = ['fp32', 'int8', 'fp16'] as const;
+export type Variant = (typeof VARIANTS)[number];
+
+const path = (what: string) => ({ type: 'string', minLength: 1, 'x-expected': what });
+const int = (minimum: number, maximum: number, def: number | undefined, description: string) => ({
+  type: 'integer', minimum, maximum, ...(def === undefined ? {} : { default: def }), description,
+});
+const deviceId = int(0, 63, undefined, 'GPU index. Default: 0.');
+
+const socket = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  description: 'The local socket firmware and viewers connect to (docs/PROTOCOL.md).',
+  properties: {
+    path: { ...path('socket file path'), description: 'Unix domain socket path. Default: sonoedge.sock in the system\'s temporary folder (os.tmpdir()).' },
+    mode: {
+      anyOf: [
+        { type: 'integer', minimum: 0, maximum: 0o777 },
+        { type: 'string', pattern: '^(0o?)?[0-7]{1,3}$' },
+      ],
+      'x-expected': 'permission bits as an octal string like "0660" or an integer 0..511',
+      default: '0660',
+      description: 'Permission bits of the socket file; an octal string ("0660"), or an unquoted 0660 in YAML, read as octal like chmod. Default: "0660".',
+    },
+    tcp: {
+      anyOf: [
+        { const: false },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['port'],
+          properties: {
+            port: int(0, 65535, undefined, 'TCP port; 0 picks a free one.'),
+            host: { enum: ['127.0.0.1', '::1', 'localhost'], description: 'Loopback address to listen on. Default: "127.0.0.1".' },
+          },
+        },
+      ],
+      'x-expected': 'false or an object {port, host}',
+      default: false,
+      description: 'Also listen on TCP, on loopback only: {port, host}. Default: false.',
+    },
+    maxClients: int(1, 1024, 16, 'Connections served at once. Default: 16.'),
+    maxStreams: int(1, 1024, 16, 'Streams configured at once, over all clients. Default: 16.'),
+    maxMessageSize: int(1024, 2 ** 32 - 1, 32 * 1024 * 1024, 'Largest body plus payload of one message, in bytes. Default: 33554432 (32 MiB).'),
+    resultQueueLength: int(1, 4096, 8, 'Results waiting per client while its socket is full; the oldest is dropped. Default: 8.'),
+    maxPendingWriteBytes: int(4096, 2 ** 31 - 1, 1024 * 1024, 'Bytes buffered per client before results are queued instead. Default: 1048576.'),
+    maxErrorsPerClient: int(1, 1_000_000, 64, 'Protocol errors a client may cause before it is disconnected. Default: 64.'),
+  },
+};
+
+const serial = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  required: ['path'],
+  description: 'The serial line to the firmware: compact results and a heartbeat (docs/PROTOCOL.md, "Serial link"). Default: off.',
+  properties: {
+    path: { type: 'string', pattern: '^/', 'x-expected': 'an absolute device path like /dev/ttyUSB0', description: 'Serial device, e.g. /dev/ttyUSB0.' },
+    baudRate: { enum: [...BAUD_RATES], default: 115200, description: 'Line speed. Default: 115200.' },
+    resultRate: {
+      type: 'number', exclusiveMinimum: 0, maximum: 1000, default: 30,
+      description: 'Result records per second at most; the newest result wins between sends. Default: 30.',
+    },
+    heartbeatMs: int(10, 60_000, 500, 'Heartbeat period in milliseconds; the heartbeat stops while the runtime is faulted. Default: 500.'),
+  },
+};
+
+const models = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  description: 'The model packages; relative paths resolve against the config file\'s folder.',
+  properties: {
+    viewQuality: { ...path('folder path'), description: 'View and quality package folder. Default: the bundled models/view_quality.' },
+    segmentation: {
+      type: ['string', 'null'], minLength: 1, 'x-expected': 'folder path or null',
+      description: 'LV segmentation package folder; null for none (no LV area, no EF). Default: the bundled models/lv_segmentation.',
+    },
+    variant: { enum: [...VARIANTS], default: 'fp32', description: 'Model variant to load from each package. Default: "fp32".' },
+    trustStore: {
+      anyOf: [
+        { type: 'string', minLength: 1 },
+        { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+      ],
+      'x-expected': 'folder path or non-empty list of folder paths',
+      description: 'Trust store folder(s) of ed25519 public keys that packages must be signed with. Default: the bundled models/trust.',
+    },
+    allowUnsigned: { type: 'boolean', default: false, description: 'Load packages without a signature (development only). Default: false.' },
+  },
+};
+
+const engine = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  description: 'ONNX Runtime options, as EngineOptions (src/engine/options.ts and "Execution providers" above).',
+  properties: {
+    providers: {
+      type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...PROVIDERS] }, default: ['cpu'],
+      description: 'Execution providers in priority order. Default: ["cpu"].',
+    },
+    tensorrt: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'TensorRT options; needs tensorrt in providers.',
+      properties: {
+        deviceId,
+        fp16: { type: 'boolean', description: 'Build fp16 engines.' },
+        int8: { type: 'boolean', description: 'Build int8 engines. Default: false.' },
+        int8CalibrationTable: { type: 'string', minLength: 1, description: 'Calibration table file name, inside the cache folder; needs int8 and cacheDir.' },
+        int8UseNativeCalibrationTable: { type: 'boolean', description: 'The table is TensorRT\'s native format rather than ORT\'s.' },
+        cacheDir: { ...path('folder path'), description: 'Engine and timing cache root; engines are kept per model, GPU and TensorRT version.' },
+        gpu: { type: 'string', minLength: 1, description: 'GPU part of the cache key. Default: read from the driver.' },
+        tensorrtVersion: { type: 'string', minLength: 1, description: 'TensorRT part of the cache key. Default: from libnvinfer.so.X.Y.Z.' },
+        timingCache: { type: 'boolean', description: 'Keep a timing cache beside the engine cache. Default: true when cacheDir is set.' },
+        workspaceSize: { type: 'integer', minimum: 1 << 20, maximum: Number.MAX_SAFE_INTEGER, description: 'Builder workspace in bytes.' },
+        builderOptimizationLevel: int(0, 5, undefined, 'TensorRT builder optimisation level.'),
+      },
+    },
+    cuda: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'CUDA options; needs cuda in providers.',
+      properties: {
+        deviceId,
+        arenaExtendStrategy: { enum: ['nextPowerOfTwo', 'sameAsRequested'], description: 'How the CUDA memory arena grows.' },
+        cudnnConvAlgoSearch: { enum: ['exhaustive', 'heuristic', 'default'], description: 'cuDNN convolution algorithm search.' },
+        gpuMemLimit: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Bytes; 0 for no limit. Default: 0.' },
+      },
+    },
+    cpu: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'CPU provider options.',
+      properties: { arena: { type: 'boolean', description: 'ONNX Runtime\'s CPU memory arena. Default: true.' } },
+    },
+    intraOpThreads: int(0, 1024, 0, 'Threads inside one operator; 0 is ONNX Runtime\'s choice (one per core). Default: 0.'),
+    interOpThreads: int(0, 1024, 0, 'Threads across operators; 0 is sequential execution. Default: 0.'),
+    graphOptimization: { enum: Object.keys(GraphOptimization), default: 'all', description: 'Graph optimisation level. Default: "all".' },
+    optimizedModelPath: { ...path('file path'), description: 'Where ONNX Runtime writes the optimised model at load.' },
+    freeDimensions: {
+      type: 'object', additionalProperties: { type: 'integer', minimum: 1, maximum: 2 ** 31 - 1 }, 'x-expected': 'object of dimension name: integer >= 1',
+      description: 'Values for named free (symbolic) dimensions, e.g. {N: 1}.',
+    },
+    deterministic: { type: 'boolean', default: false, description: 'Deterministic kernels and sequential execution. Default: false.' },
+    warmupRuns: int(0, 1000, 1, 'Runs on zero inputs at load, before the first frame. Default: 1.'),
+    libraryPath: { ...path('file path'), description: 'libonnxruntime to load. Default: ORT_ROOT/lib\'s, else onnxruntime-node\'s.' },
+    logSeverity: { enum: Object.keys(LogSeverity), default: 'error', description: 'ONNX Runtime\'s own log level. Default: "error".' },
+    sessionConfig: {
+      type: 'object', additionalProperties: { type: 'string' }, 'x-expected': 'object of key: string',
+      description: 'ONNX Runtime session config entries, passed as they are.',
+    },
+  },
+};
+
+const pipeline = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  description: 'The model graph (PipelineOptions, src/pipeline/index.ts).',
+  properties: {
+    segmentationStride: int(1, 1000, 1, 'Run segmentation every Nth eligible frame. Default: 1.'),
+    segmentationViews: {
+      type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', minLength: 1 }, default: ['A4C', 'A2C'],
+      description: 'Views on which segmentation runs. Default: ["A4C", "A2C"].',
+    },
+    qualityThreshold: { type: 'number', minimum: 0, maximum: 1, default: 0.5, description: 'Smoothed quality needed for segmentation. Default: 0.5.' },
+    contourEpsilon: {
+      type: 'number', minimum: 0, maximum: 100, default: 0.75,
+      description: 'Contour simplification tolerance in model pixels; 0 keeps every point. Default: 0.75.',
+    },
+    engine,
+  },
+};
+
+const logging = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  description: 'Structured logs (pino), one JSON object a line.',
+  properties: {
+    level: { enum: [...LOG_LEVELS], default: 'info', description: 'Lowest level written. Default: "info".' },
+    file: { ...path('file path'), description: 'Log file, appended to (its folder is created); relative to the config file. Default: standard output.' },
+    pretty: { type: 'boolean', default: false, description: 'One human-readable line per entry instead of JSON. Default: false.' },
+  },
+};
+
+export const serveSchema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'https://sonoedge.dev/schema/serve.schema.json',
+  title: 'sonoedge serve configuration',
+  type: 'object',
+  additionalProperties: false,
+  properties: { socket, serial, models, pipeline, logging },
+} as const;

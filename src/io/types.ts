@@ -1,0 +1,23 @@
+// A recorded cine loop as replay reads it: frames of one geometry, and what the
+// recording says about them (spacing, frame time, the image sector, labels).
+import type { Roi } from '../preprocess/options.js';
+
+export type CineFormat = 'GRAY8' | 'RGB8';
+
+export interface Cine {
+  width: number;
+  height: number;
+  format: CineFormat;
+  /** Packed rows, width * height * (1 or 3) bytes each. */
+  frames: Uint8Array[];
+  /** Millimetres per pixel along x, when the recording says. */
+  pixelSpacingMm?: number;
+  /** Milliseconds between frames, when the recording says. */
+  frameTimeMs?: number;
+  /** The image region (the ultrasound sector's box), when the recording says. */
+  sectorRoi?: Roi;
+  /** Ground truth carried by the recording (DICOM ImageComments as JSON). */
+  labels?: unknown;
+}
+
+export const bytesPerPixel = (format: CineFormat): number => (format === 'RGB8' ? 3 : 1);

@@ -1,0 +1,138 @@
+// `sonoedge replay` as a user runs it: a real process from dist/, the bundled
+// models, recorded studies in every input form, and the bad-input lines.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PNG } from 'pngjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const cli = path.join(root, 'dist', 'cli', 'main.js');
+const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: root });
+const SAMPLE = path.join('models', 'samples', 'a4c_cine_16f.dcm');
+const FIX = path.join('test', 'fixtures', 'dicom');
+
+type Line = Record<string, unknown> & { seq: number; latency: { totalMs: number; queueMs: number; stages: Record<string, number> } };
+const lines = (text: string): Line[] => text.trim().split('\n').map((l) => JSON.parse(l) as Line);
+/** Everything but the latency, which is the only field allowed to vary run to run. */
+const stable = (ls: Line[]) => ls.map(({ latency: _latency, ...rest }) => JSON.stringify(rest));
+
+const tmp = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-replay-'));
+t.teardown(() => rm(tmp, { recursive: true, force: true }));
+
+const first = run('replay', SAMPLE);
+
+t.test('the bundled DICOM: one JSON line per frame, A4C, LV area, EF, latency; a summary on stderr', async (t) => {
+  t.equal(first.status, 0, first.stderr);
+  const ls = lines(first.stdout);
+  t.same(ls.map((l) => l.seq), Array.from({ length: 16 }, (_, i) => i));
+  for (const l of ls) {
+    t.same(Object.keys(l).filter((k) => k !== 'ef'), ['seq', 'view', 'confidence', 'viewShown', 'quality', 'qualityGood', 'lvAreaMm2', 'latency']);
+    t.equal(l.viewShown, 'A4C');
+    t.ok((l.lvAreaMm2 as number) > 500 && (l.lvAreaMm2 as number) < 5000, `LV ${l.lvAreaMm2} mm2`);
+    t.same(Object.keys(l.latency.stages), ['view_quality.preprocess', 'view_quality.engine', 'view_quality.postprocess',
+      'lv_segmentation.preprocess', 'lv_segmentation.engine', 'lv_segmentation.postprocess']);
+  }
+  const ef = ls[15].ef as { percent: number; edFrame: number; esFrame: number };
+  // Sanity tolerance as in the pipeline test: 10 EF points of the label (69.1636).
+  t.ok(Math.abs(ef.percent - 69.1636) <= 10, `EF ${ef.percent}`);
+  t.match(first.stderr, /^sonoedge replay: 16\/16 frames processed \(0 dropped, 0 failed\), EF \d+\.\d% \(label 69\.2%\), latency p50 \d+\.\d ms, p99 \d+\.\d ms\n$/);
+});
+
+t.test('deterministic on CPU: a second run gives identical lines apart from latency', async (t) => {
+  const out = path.join(tmp, 'second.jsonl');
+  const r = run('replay', SAMPLE, '--out', out);
+  t.equal(r.status, 0, r.stderr);
+  t.same(stable(lines(await readFile(out, 'utf8'))), stable(lines(first.stdout)));
+});
+
+t.test('RLE and raw inputs of the same frames give the same results', async (t) => {
+  const rle = run('replay', path.join(FIX, 'a4c_rle.dcm'));
+  t.equal(rle.status, 0, rle.stderr);
+  t.same(stable(lines(rle.stdout)), stable(lines(first.stdout)).slice(0, 4));
+
+  // The sample's pixels as a raw file (its pixel data is the file's tail), with the spacing stated.
+  const dcm = await readFile(path.join(root, SAMPLE));
+  const raw = path.join(tmp, 'cine.raw');
+  await writeFile(raw, dcm.subarray(dcm.length - 16 * 65536));
+  const r = run('replay', raw, '--geometry', '256x256:GRAY8', '--pixel-spacing', String(0.07243791557261749 * 10));
+  t.equal(r.status, 0, r.stderr);
+  t.same(stable(lines(r.stdout)), stable(lines(first.stdout)));
+  t.match(r.stderr, /16\/16 frames processed \(0 dropped, 0 failed\), EF \d+\.\d%, latency/);
+
+  await writeFile(raw, dcm.subarray(dcm.length - 16 * 65536 - 100));
+  const partial = run('replay', raw, '--geometry', '256x256:GRAY8');
+  t.equal(partial.status, 1);
+  t.equal(partial.stderr, `sonoedge replay: [ERR_SONOEDGE_RAW] Expected ${raw} to hold whole 256x256 GRAY8 frames of 65536 bytes but received 1048676 bytes (16 frames and 100 bytes over)\n`);
+});
+
+t.test('a folder of PNG files without spacing warns and assumes 1 mm per pixel', async (t) => {
+  const dir = path.join(tmp, 'png');
+  const dcm = await readFile(path.join(root, SAMPLE));
+  await import('node:fs/promises').then((fs) => fs.mkdir(dir));
+  for (let i = 0; i < 2; i++) {
+    const png = new PNG({ width: 256, height: 256, colorType: 0, inputColorType: 0, inputHasAlpha: false });
+    png.data = dcm.subarray(dcm.length - 16 * 65536 + i * 65536, dcm.length - 16 * 65536 + (i + 1) * 65536);
+    await writeFile(path.join(dir, `f${i}.png`), PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false }));
+  }
+  const r = run('replay', dir);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(lines(r.stdout).length, 2);
+  t.match(r.stderr, new RegExp(`^sonoedge replay: ${dir} gives no pixel spacing; LV areas assume 1 mm per pixel \\(set --pixel-spacing\\)\n`));
+  // Same frames, same classification; areas scale with the assumed spacing.
+  t.same(lines(r.stdout).map((l) => l.view), lines(first.stdout).slice(0, 2).map((l) => l.view));
+});
+
+t.test('--realtime paces at the frame rate: every frame is processed or counted as dropped', async (t) => {
+  const r = run('replay', SAMPLE, '--realtime', '--fps', '100');
+  t.equal(r.status, 0, r.stderr);
+  const m = /(\d+)\/16 frames processed \((\d+) dropped, 0 failed\)/.exec(r.stderr);
+  t.ok(m, r.stderr);
+  t.equal(Number(m![1]) + Number(m![2]), 16);
+  t.equal(lines(r.stdout).length, Number(m![1]));
+});
+
+t.test('--report writes frames with the LV contour and the two charts', async (t) => {
+  const dir = path.join(tmp, 'report');
+  const r = run('replay', SAMPLE, '--out', path.join(tmp, 'r.jsonl'), '--report', dir);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stderr, `sonoedge replay: report ${path.join(dir, 'index.html')}\n`);
+  const html = await readFile(path.join(dir, 'index.html'), 'utf8');
+  t.equal(html.match(/<figure class="frame" data-seq="\d+">/g)?.length, 16);
+  t.equal(html.match(/<polygon class="lv-contour" points="/g)?.length, 16);
+  t.match(html, /<section class="chart" id="lv-area">/);
+  t.match(html, /<section class="chart" id="latency">/);
+  t.match(html, /<path class="series" data-name="LV area"/);
+  t.match(html, /<img src="frames\/000015\.png"/);
+  // The contour lies on the frame (source pixels), not in the 112x112 model input.
+  const pts = /<polygon class="lv-contour" points="([^"]+)"/.exec(html)![1].trim().split(/[ ,]/).map(Number);
+  t.ok(pts.every((v) => v >= 0 && v <= 256) && Math.max(...pts) > 112, 'contour in 256x256 frame coordinates');
+});
+
+t.test('bad input: one clear line and a non-zero exit', async (t) => {
+  const missing = run('replay', 'no-such-study.dcm');
+  t.equal(missing.status, 1);
+  t.equal(missing.stdout, '');
+  t.equal(missing.stderr, 'sonoedge replay: [ERR_SONOEDGE_INPUT_NOT_FOUND] Expected a DICOM file, a folder of PNG files or a raw file but received "no-such-study.dcm", which does not exist\n');
+
+  const j2k = run('replay', path.join(FIX, 'j2k.dcm'));
+  t.equal(j2k.status, 1);
+  t.equal(j2k.stderr, 'sonoedge replay: [ERR_SONOEDGE_DICOM_TRANSFER_SYNTAX] Expected an uncompressed, RLE or JPEG baseline transfer syntax but received 1.2.840.10008.1.2.4.90 (JPEG 2000 Image Compression (Lossless Only))\n');
+
+  const flag = run('replay', SAMPLE, '--relatime');
+  t.equal(flag.status, 2);
+  t.equal(flag.stderr, 'sonoedge replay: unknown option --relatime; did you mean --realtime? (see sonoedge replay --help)\n');
+
+  const geometry = run('replay', SAMPLE, '--geometry', '256x256');
+  t.equal(geometry.status, 2);
+  t.equal(geometry.stderr, 'sonoedge replay: option --geometry expects a geometry WIDTHxHEIGHT:FORMAT (1..16384 pixels, FORMAT GRAY8 or RGB8, e.g. 1024x768:GRAY8) but received "256x256"\n');
+
+  const none = run('replay');
+  t.equal(none.status, 2);
+  t.equal(none.stderr, 'sonoedge replay: missing argument: usage: sonoedge replay [options] INPUT\n');
+
+  const debug = run('replay', 'no-such-study.dcm', '--debug');
+  t.match(debug.stderr, /\n {4}at /, '--debug adds the stack');
+});

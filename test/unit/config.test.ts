@@ -1,0 +1,243 @@
+// The serve configuration: defaults, path resolution, and every kind of bad
+// file as one ConfigError naming the file, the line and the key.
+import t, { type Test } from 'tap';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, loadServeConfig, parseServeConfig, pipelineOptions, type ServeConfig } from '../../src/config/index.js';
+import { configReference, REFERENCE_END, REFERENCE_START, schemaKeys } from '../../src/config/docs.js';
+import { MODELS_DIR, loadTrustStore } from '../../src/model/package.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+const DEFAULTS: ServeConfig = {
+  socket: {
+    path: path.join(os.tmpdir(), 'sonoedge.sock'), mode: 0o660, tcp: false, maxClients: 16, maxStreams: 16,
+    maxMessageSize: 32 * 1024 * 1024, resultQueueLength: 8, maxPendingWriteBytes: 1024 * 1024, maxErrorsPerClient: 64,
+  },
+  serial: null,
+  models: {
+    viewQuality: path.join(MODELS_DIR, 'view_quality'), segmentation: path.join(MODELS_DIR, 'lv_segmentation'),
+    variant: 'fp32', trustStore: [path.join(MODELS_DIR, 'trust')], allowUnsigned: false,
+  },
+  pipeline: {
+    segmentationStride: 1, segmentationViews: ['A4C', 'A2C'], qualityThreshold: 0.5, contourEpsilon: 0.75,
+    engine: { providers: ['cpu'], intraOpThreads: 0, interOpThreads: 0, graphOptimization: 'all', deterministic: false, warmupRuns: 1, logSeverity: 'error' },
+  },
+  logging: { level: 'info', file: null, pretty: false },
+};
+
+/** The ConfigError that parsing `text` as `file` throws, checked field by field. */
+function fails(t: Test, text: string, file: string, line: number | undefined, key: string | undefined, message: string): void {
+  t.throws(() => parseServeConfig(text, file), { name: 'ConfigError', code: 'ERR_SONOEDGE_CONFIG', file, line, key, message });
+}
+
+t.test('an empty file, or one of comments only, is every default', async (t) => {
+  t.same(parseServeConfig('', 'serve.yaml'), DEFAULTS);
+  t.same(parseServeConfig('# nothing to change\n', 'serve.yml'), DEFAULTS);
+  t.same(parseServeConfig('{}', 'serve.json'), DEFAULTS);
+  t.same(parseServeConfig('socket: {}\nmodels: {}\npipeline: {engine: {}}\nlogging: {}\n', 'serve.yaml'), DEFAULTS);
+});
+
+t.test('sections given fill in the rest of their own defaults', async (t) => {
+  const c = parseServeConfig('serial:\n  path: /dev/ttyUSB0\nsocket:\n  tcp: {port: 7411}\n', 'serve.yaml');
+  t.same(c.serial, { path: '/dev/ttyUSB0', baudRate: 115200, resultRate: 30, heartbeatMs: 500 });
+  t.same(c.socket.tcp, { port: 7411, host: '127.0.0.1' });
+  t.equal(c.socket.maxClients, 16);
+  t.equal(parseServeConfig('serial:\n', 'serve.yaml').serial, null, 'an empty serial section is no serial link');
+  t.equal(parseServeConfig('models: {segmentation: null}', 'serve.yaml').models.segmentation, null);
+});
+
+t.test('every schema default is stated in its description', async (t) => {
+  for (const [key, s] of schemaKeys()) {
+    if (!('default' in s) || typeof s.default === 'object' && !Array.isArray(s.default)) continue;
+    const shown = JSON.stringify(s.default).replace(/","/g, '", "');
+    t.match(String(s.description), `Default: ${shown}`, key);
+  }
+});
+
+t.test('socket.mode reads octal the way chmod does', async (t) => {
+  const mode = (v: string) => parseServeConfig(`socket:\n  mode: ${v}\n`, 'serve.yaml').socket.mode;
+  t.equal(mode('0660'), 0o660, 'unquoted 0660 is octal, not YAML 1.2 decimal 660');
+  t.equal(mode('"0640"'), 0o640);
+  t.equal(mode('"0o600"'), 0o600);
+  t.equal(mode('"600"'), 0o600);
+  t.equal(mode('384'), 0o600, 'a plain integer is the number itself');
+  t.equal(mode('0o640'), 0o640, 'YAML 1.2 octal');
+  t.equal(parseServeConfig('{"socket": {"mode": "0600"}}', 'serve.json').socket.mode, 0o600);
+  fails(t, 'socket:\n  mode: 0999\n', 'serve.yaml', 2, 'socket.mode',
+    'serve.yaml:2: socket.mode: expected permission bits as an octal string like "0660" or an integer 0..511 but received 999');
+  fails(t, 'socket:\n  mode: "rw-rw----"\n', 'serve.yaml', 2, 'socket.mode',
+    'serve.yaml:2: socket.mode: expected permission bits as an octal string like "0660" or an integer 0..511 but received "rw-rw----"');
+});
+
+t.test('relative paths resolve against the config file\'s folder; absolute ones stay', async (t) => {
+  const dir = path.join(os.tmpdir(), `sonoedge-config-${process.pid}`);
+  const text = [
+    'socket: {path: run/s.sock}',
+    'models:',
+    '  viewQuality: pkgs/vq',
+    '  segmentation: /opt/models/seg',
+    '  trustStore: [trust, /etc/sonoedge/trust]',
+    'pipeline:',
+    '  engine:',
+    '    providers: [tensorrt, cpu]',
+    '    libraryPath: ort/libonnxruntime.so',
+    '    optimizedModelPath: cache/opt.onnx',
+    '    tensorrt: {cacheDir: cache/trt}',
+    'logging: {file: logs/serve.log}',
+  ].join('\n');
+  const c = parseServeConfig(text, path.join(dir, 'etc', 'serve.yaml'));
+  const at = (p: string) => path.join(dir, 'etc', p);
+  t.equal(c.socket.path, at('run/s.sock'));
+  t.same(c.models, { viewQuality: at('pkgs/vq'), segmentation: '/opt/models/seg', variant: 'fp32', trustStore: [at('trust'), '/etc/sonoedge/trust'], allowUnsigned: false });
+  t.equal(c.pipeline.engine.libraryPath, at('ort/libonnxruntime.so'));
+  t.equal(c.pipeline.engine.optimizedModelPath, at('cache/opt.onnx'));
+  t.same(c.pipeline.engine.tensorrt, { cacheDir: at('cache/trt') });
+  t.equal(c.logging.file, at('logs/serve.log'));
+  // A bare file name resolves against the working directory's view of it.
+  t.equal(parseServeConfig('models: {trustStore: keys}', 'serve.yaml').models.trustStore[0], path.resolve('keys'));
+});
+
+t.test('an unknown key names the line and suggests the closest', async (t) => {
+  const text = '# cart 3\nsocket:\n  path: /run/sonoedge/s.sock\n\n  mdoe: "0660"\n';
+  fails(t, text, 'serve.yaml', 5, 'socket.mdoe', 'serve.yaml:5: socket.mdoe: unknown key; did you mean "mode"?');
+  fails(t, 'sokcet: {}\n', 'serve.yaml', 1, 'sokcet', 'serve.yaml:1: sokcet: unknown key; did you mean "socket"?');
+  fails(t, 'logging:\n  level: info\n  colour: true\n', 'serve.yaml', 3, 'logging.colour',
+    'serve.yaml:3: logging.colour: unknown key; expected one of level, file, pretty');
+  fails(t, 'socket:\n  tcp:\n    prot: 80\n', 'serve.yaml', 3, 'socket.tcp.prot', 'serve.yaml:3: socket.tcp.prot: unknown key; did you mean "port"?');
+  fails(t, 'pipeline:\n  engine:\n    tensorrt:\n      fp61: true\n', 'serve.yaml', 4, 'pipeline.engine.tensorrt.fp61',
+    'serve.yaml:4: pipeline.engine.tensorrt.fp61: unknown key; did you mean "fp16"?');
+});
+
+t.test('a wrong type, a value out of range and a bad enum name what the key takes', async (t) => {
+  fails(t, 'socket:\n  maxClients: many\n', 'serve.yaml', 2, 'socket.maxClients',
+    'serve.yaml:2: socket.maxClients: expected integer between 1 and 1024 but received "many"');
+  fails(t, 'socket:\n  maxClients: 0\n', 'serve.yaml', 2, 'socket.maxClients',
+    'serve.yaml:2: socket.maxClients: expected integer between 1 and 1024 but received 0');
+  fails(t, 'socket:\n  maxClients: 2.5\n', 'serve.yaml', 2, 'socket.maxClients',
+    'serve.yaml:2: socket.maxClients: expected integer between 1 and 1024 but received 2.5');
+  fails(t, 'models:\n  viewQuality: ./vq\n\n  variant: fp64\n', 'serve.yaml', 4, 'models.variant',
+    'serve.yaml:4: models.variant: expected one of fp32, int8, fp16 but received "fp64"');
+  fails(t, 'serial:\n  path: /dev/ttyS0\n  resultRate: 0\n', 'serve.yaml', 3, 'serial.resultRate',
+    'serve.yaml:3: serial.resultRate: expected number > 0 and <= 1000 but received 0');
+  fails(t, 'serial:\n  path: /dev/ttyS0\n  baudRate: 100000\n', 'serve.yaml', 3, 'serial.baudRate',
+    'serve.yaml:3: serial.baudRate: expected one of 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600 but received 100000');
+  fails(t, 'serial:\n  path: ttyUSB0\n', 'serve.yaml', 2, 'serial.path',
+    'serve.yaml:2: serial.path: expected an absolute device path like /dev/ttyUSB0 but received "ttyUSB0"');
+  fails(t, 'socket: 3\n', 'serve.yaml', 1, 'socket', 'serve.yaml:1: socket: expected object but received 3');
+  fails(t, '- socket\n', 'serve.yaml', 1, '(top level)', 'serve.yaml:1: (top level): expected object but received a list of 1');
+  fails(t, 'pipeline:\n  segmentationViews: [A4C, A4C]\n', 'serve.yaml', 2, 'pipeline.segmentationViews',
+    'serve.yaml:2: pipeline.segmentationViews: expected non-empty list of distinct values, each non-empty string but received a list of 2');
+  fails(t, 'pipeline:\n  engine:\n    providers:\n      - cpu\n      - gpu\n', 'serve.yaml', 5, 'pipeline.engine.providers[1]',
+    'serve.yaml:5: pipeline.engine.providers[1]: expected one of tensorrt, cuda, cpu but received "gpu"');
+  fails(t, 'pipeline:\n  engine:\n    sessionConfig:\n      session.intra_op.allow_spinning: 0\n', 'serve.yaml', 4,
+    'pipeline.engine.sessionConfig["session.intra_op.allow_spinning"]',
+    'serve.yaml:4: pipeline.engine.sessionConfig["session.intra_op.allow_spinning"]: expected string but received 0');
+});
+
+t.test('a key that takes alternatives names them all, or the deeper mistake', async (t) => {
+  fails(t, 'socket:\n  tcp: true\n', 'serve.yaml', 2, 'socket.tcp',
+    'serve.yaml:2: socket.tcp: expected false or an object {port, host} but received true');
+  fails(t, 'socket:\n  tcp:\n    host: 127.0.0.1\n    port: 99999\n', 'serve.yaml', 4, 'socket.tcp.port',
+    'serve.yaml:4: socket.tcp.port: expected integer between 0 and 65535 but received 99999');
+  fails(t, 'socket:\n  tcp:\n    port: 80\n    host: 0.0.0.0\n', 'serve.yaml', 4, 'socket.tcp.host',
+    'serve.yaml:4: socket.tcp.host: expected one of 127.0.0.1, ::1, localhost but received "0.0.0.0"');
+  fails(t, 'models:\n  trustStore: 3\n', 'serve.yaml', 2, 'models.trustStore',
+    'serve.yaml:2: models.trustStore: expected folder path or non-empty list of folder paths but received 3');
+  fails(t, 'models:\n  trustStore: [a, 3]\n', 'serve.yaml', 2, 'models.trustStore[1]',
+    'serve.yaml:2: models.trustStore[1]: expected non-empty string but received 3');
+});
+
+t.test('a missing required key is reported on its section\'s line', async (t) => {
+  fails(t, 'socket: {}\nserial:\n  baudRate: 9600\n', 'serve.yaml', 2, 'serial.path',
+    'serve.yaml:2: serial.path: expected an absolute device path like /dev/ttyUSB0 but received nothing');
+});
+
+t.test('of several mistakes, the first in the file is reported', async (t) => {
+  const text = 'logging:\n  level: loud\nsocket:\n  maxClients: 0\n  mdoe: 1\n';
+  fails(t, text, 'serve.yaml', 2, 'logging.level',
+    'serve.yaml:2: logging.level: expected one of trace, debug, info, warn, error, fatal, silent but received "loud"');
+});
+
+t.test('the engine\'s own cross-field rules are checked at load, with their line', async (t) => {
+  fails(t, 'pipeline:\n  engine:\n    providers: [cpu]\n    tensorrt: {fp16: true}\n', 'serve.yaml', 4, 'pipeline.engine.tensorrt',
+    'serve.yaml:4: pipeline.engine.tensorrt: options for tensorrt given but tensorrt is not in providers (cpu)');
+});
+
+t.test('a YAML syntax error names its line', async (t) => {
+  fails(t, 'socket:\n  path: /tmp/s.sock\n  mode: : 0660\n', 'serve.yaml', 3, undefined,
+    'serve.yaml:3: invalid YAML: Nested mappings are not allowed in compact mappings (column 9)');
+  fails(t, 'socket:\n  path: a\n  path: b\n', 'serve.yaml', 3, undefined,
+    'serve.yaml:3: invalid YAML: Map keys must be unique (column 3)');
+  fails(t, 'socket:\n\tpath: a\n', 'serve.yml', 2, undefined, 'serve.yml:2: invalid YAML: Tabs are not allowed as indentation (column 1)');
+  fails(t, 'models:\n  variant: fp32\n trustStore: x\n', 'serve.yaml', 3, undefined,
+    'serve.yaml:3: invalid YAML: All mapping items must start at the same column (column 1)');
+});
+
+t.test('a JSON file: its mistakes on their lines, and nothing but JSON', async (t) => {
+  const json = '{\n  "socket": {\n    "path": "/run/sonoedge/s.sock",\n    "maxStreams": -1\n  }\n}\n';
+  fails(t, json, 'serve.json', 4, 'socket.maxStreams', 'serve.json:4: socket.maxStreams: expected integer between 1 and 1024 but received -1');
+  fails(t, '{\n  "models": {\n    "variant": "fp32",\n  }\n}\n', 'serve.json', 4, undefined,
+    'serve.json:4: invalid JSON: Expected double-quoted property name');
+  fails(t, '{\n  "socket": {},\n  "socket": {}\n}\n', 'serve.json', 3, undefined,
+    'serve.json:3: invalid JSON: Map keys must be unique (column 3)');
+  fails(t, 'socket: {}\n', 'serve.json', 1, undefined, 'serve.json:1: invalid JSON: Unexpected token \'s\'');
+  t.same(parseServeConfig('{\n\t"logging": {"level": "debug"}\n}', 'SERVE.JSON').logging, { level: 'debug', file: null, pretty: false });
+});
+
+t.test('an unsupported extension and a missing file are ConfigErrors without a line', async (t) => {
+  fails(t, 'socket = {}', 'serve.toml', undefined, undefined, 'serve.toml: expected a .yaml, .yml or .json file but received ".toml"');
+  fails(t, '', 'serve', undefined, undefined, 'serve: expected a .yaml, .yml or .json file but received no extension');
+  const missing = path.join(os.tmpdir(), `sonoedge-no-such-${process.pid}`, 'serve.yaml');
+  await t.rejects(loadServeConfig(missing), {
+    name: 'ConfigError', code: 'ERR_SONOEDGE_CONFIG', file: missing, line: undefined, key: undefined,
+    message: `${missing}: expected a readable config file but received ENOENT (no such file)`,
+  });
+  await t.rejects(loadServeConfig(root), { code: 'ERR_SONOEDGE_CONFIG', message: `${root}: expected a .yaml, .yml or .json file but received no extension` });
+  const err = await loadServeConfig(missing).catch((e: unknown) => e);
+  t.ok(err instanceof ConfigError);
+  t.equal(((err as Error).cause as NodeJS.ErrnoException).code, 'ENOENT');
+});
+
+t.test('loadServeConfig reads a file and resolves against its folder', async (t) => {
+  const dir = path.join(os.tmpdir(), `sonoedge-config-load-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'serve.json');
+  writeFileSync(file, JSON.stringify({ models: { trustStore: 'keys' }, logging: { file: 'serve.log' } }, null, 2));
+  const c = await loadServeConfig(file);
+  t.same(c.models.trustStore, [path.join(dir, 'keys')]);
+  t.equal(c.logging.file, path.join(dir, 'serve.log'));
+});
+
+t.test('examples/serve.yaml loads: every section, the bundled models', async (t) => {
+  const c = await loadServeConfig(path.join(root, 'examples', 'serve.yaml'));
+  t.same(c.socket, {
+    path: '/run/sonoedge/sonoedge.sock', mode: 0o660, tcp: { port: 7411, host: '127.0.0.1' }, maxClients: 8, maxStreams: 4,
+    maxMessageSize: 33554432, resultQueueLength: 8, maxPendingWriteBytes: 1048576, maxErrorsPerClient: 64,
+  });
+  t.same(c.serial, { path: '/dev/ttyUSB0', baudRate: 115200, resultRate: 30, heartbeatMs: 500 });
+  t.same(c.models, { ...DEFAULTS.models });
+  t.equal(c.pipeline.segmentationStride, 2);
+  t.same(c.pipeline.engine, { ...DEFAULTS.pipeline.engine, intraOpThreads: 2 });
+  t.same(c.logging, DEFAULTS.logging);
+});
+
+t.test('pipelineOptions hands the models and graph to Pipeline.create', async (t) => {
+  const c = parseServeConfig('models: {segmentation: null}\npipeline: {qualityThreshold: 0.6}\n', 'serve.yaml');
+  const trustStore = await loadTrustStore(c.models.trustStore);
+  t.same(pipelineOptions(c, trustStore), {
+    viewQuality: DEFAULTS.models.viewQuality, variant: 'fp32', trustStore, allowUnsigned: false, engine: DEFAULTS.pipeline.engine,
+    segmentationStride: 1, segmentationViews: ['A4C', 'A2C'], qualityThreshold: 0.6, contourEpsilon: 0.75,
+  });
+  t.equal(pipelineOptions(DEFAULTS, trustStore).segmentation, DEFAULTS.models.segmentation);
+});
+
+t.test('docs/DEPLOYMENT.md holds the reference table generated from the schema', async (t) => {
+  const page = readFileSync(path.join(root, 'docs', 'DEPLOYMENT.md'), 'utf8');
+  t.ok(page.includes(`${REFERENCE_START}\n${configReference()}\n${REFERENCE_END}`),
+    'the table is current (regenerate: npx tsx scripts/gen-config-docs.ts)');
+  for (const [key] of schemaKeys()) t.ok(page.includes(`| \`${key}\` |`), key);
+  t.ok(page.includes('## Running as a service'));
+});
