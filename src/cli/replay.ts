@@ -11,8 +11,7 @@ import { commandHelp, numberFlag, parseCommandArgs, UsageError, type CommandSpec
 import { parseRawGeometry, readInput, type Cine } from '../io/index.js';
 import { loadTrustStore, MODELS_DIR } from '../model/package.js';
 import { Pipeline, type FrameInfo, type PipelineResult, type Processed } from '../pipeline/index.js';
-import { writeReport, type ReportFrame } from '../report/html.js';
-import { lineChart } from '../report/svg.js';
+import { writeSessionReport, type SessionRecord } from '../report/session.js';
 import { summarize } from '../util/stats.js';
 
 export const SPEC: CommandSpec = {
@@ -49,13 +48,6 @@ export function resultLine(r: Processed<FrameInfo, PipelineResult>): Record<stri
   line.latency = { totalMs: r.timing.totalMs, queueMs: r.timing.queueMs, stages: r.timing.stages };
   return line;
 }
-
-const toGray = (cine: Cine, frame: Uint8Array): Uint8Array => {
-  if (cine.format === 'GRAY8') return frame;
-  const g = new Uint8Array(cine.width * cine.height);
-  for (let p = 0; p < g.length; p++) g[p] = Math.round(0.299 * frame[3 * p] + 0.587 * frame[3 * p + 1] + 0.114 * frame[3 * p + 2]);
-  return g;
-};
 
 const labelEf = (labels: unknown): number | undefined => {
   const ef = (labels as { ef?: unknown } | undefined)?.ef;
@@ -152,28 +144,15 @@ export async function replay(args: string[]): Promise<number> {
 /** At most this many frames in a report, evenly spaced, so a long study stays a page a browser opens. */
 const REPORT_FRAMES = 120;
 
-async function writeReplayReport(dir: string, input: string, cine: Cine, results: Processed<FrameInfo, PipelineResult>[],
+function writeReplayReport(dir: string, input: string, cine: Cine, results: Processed<FrameInfo, PipelineResult>[],
   info: { spacing?: number; variant: string; efText: string; dropped: number }): Promise<string> {
-  const step = Math.max(1, Math.ceil(results.length / REPORT_FRAMES));
-  const frames: ReportFrame[] = results.filter((_, i) => i % step === 0).map((r) => {
-    const p = r.result;
-    // contourFrame holds pixel centres; the report's pixel i spans [i, i+1].
-    const contour = p.lv?.contourFrame?.map((v) => v + 0.5);
-    const lv = p.lv ? `, LV ${(p.lv.areaMm2 / 100).toFixed(1)} cm2` : '';
-    return {
-      seq: p.seq, width: cine.width, height: cine.height, gray: toGray(cine, cine.frames[p.seq]),
-      ...(contour && contour.length >= 6 ? { contour } : {}),
-      caption: `#${p.seq} ${p.view.shown} ${(p.view.confidence * 100).toFixed(0)}%, quality ${p.quality.score.toFixed(2)}${lv}`,
-    };
-  });
-  const seqs = results.map((r) => r.result.seq);
-  const stageNames = [...new Set(results.flatMap((r) => Object.keys(r.timing.stages)))];
   const lat = results.length > 0 ? summarize(results.map((r) => r.timing.totalMs)) : undefined;
-  const stageRow = (name: string, xs: number[]): (string | number)[] => {
-    const s = summarize(xs);
-    return [name, xs.length, s.median.toFixed(2), s.p90.toFixed(2), s.p99.toFixed(2), s.max.toFixed(2)];
-  };
-  return writeReport(dir, {
+  const records: SessionRecord[] = results.map(({ result: p, timing }) => ({
+    seq: p.seq, frame: p.seq, view: p.view.shown, quality: p.quality.score, lvAreaMm2: p.lv?.areaMm2 ?? null,
+    ef: p.ef?.valid ? p.ef.ef : null, ...(p.lv?.contourFrame ? { contour: p.lv.contourFrame } : {}),
+    totalMs: timing.totalMs, stages: timing.stages,
+  }));
+  return writeSessionReport(dir, {
     title: `Replay of ${path.basename(input)}`,
     subtitle: 'sonoedge replay: the production pipeline on a recorded study',
     summary: [
@@ -184,30 +163,9 @@ async function writeReplayReport(dir: string, input: string, cine: Cine, results
       ['ejection fraction', info.efText],
       ['latency', lat ? `p50 ${ms(lat.median)}, p99 ${ms(lat.p99)}` : 'n/a'],
     ],
-    charts: [
-      {
-        id: 'lv-area', title: 'LV area over frames',
-        svg: lineChart({ title: 'LV area', xLabel: 'frame', yLabel: 'mm2', series: [{ name: 'LV area', x: seqs, y: results.map((r) => r.result.lv?.areaMm2 ?? null) }] }),
-      },
-      {
-        id: 'latency', title: 'Latency per frame',
-        svg: lineChart({
-          title: 'Latency per frame', xLabel: 'frame', yLabel: 'ms',
-          series: [
-            { name: 'total', x: seqs, y: results.map((r) => r.timing.totalMs) },
-            ...stageNames.map((s) => ({ name: s, x: seqs, y: results.map((r) => r.timing.stages[s] ?? null) })),
-          ],
-        }),
-      },
-    ],
-    tables: results.length === 0 ? [] : [{
-      title: 'Latency per stage (ms, nearest-rank percentiles)',
-      header: ['stage', 'frames', 'p50', 'p90', 'p99', 'max'],
-      rows: [
-        stageRow('total', results.map((r) => r.timing.totalMs)),
-        ...stageNames.map((s) => stageRow(s, results.flatMap((r) => (s in r.timing.stages ? [r.timing.stages[s]] : [])))),
-      ],
-    }],
-    frames,
+    cine,
+    records,
+    frames: REPORT_FRAMES,
+    spread: true,
   });
 }

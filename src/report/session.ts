@@ -30,8 +30,9 @@ export interface SessionReport {
   summary: [string, string][];
   cine: Cine;
   records: SessionRecord[];
-  /** How many frames to show, the last ones (default 16). */
+  /** How many frames to show (default 16): the last ones, or evenly spread over the run. */
   frames?: number;
+  spread?: boolean;
 }
 
 const gray = (cine: Cine, f: Uint8Array): Uint8Array => {
@@ -64,13 +65,16 @@ export function latencyTable(records: readonly SessionRecord[]): { header: strin
 
 export async function writeSessionReport(dir: string, s: SessionReport): Promise<string> {
   const seqs = s.records.map((r) => r.seq);
-  const shown = s.records.slice(-(s.frames ?? 16));
+  const limit = s.frames ?? 16;
+  const step = Math.max(1, Math.ceil(s.records.length / limit));
+  const shown = s.spread ? s.records.filter((_, i) => i % step === 0) : s.records.slice(-limit);
   const frames: ReportFrame[] = shown.map((r) => ({
     seq: r.seq,
     width: s.cine.width,
     height: s.cine.height,
     gray: gray(s.cine, s.cine.frames[r.frame]),
-    ...(r.contour && r.contour.length >= 6 ? { contour: r.contour } : {}),
+    // Contours hold pixel centres; in the report pixel i spans [i, i+1].
+    ...(r.contour && r.contour.length >= 6 ? { contour: r.contour.map((v) => v + 0.5) } : {}),
     caption: `#${r.seq} ${r.view ?? '-'} q ${r.quality?.toFixed(2) ?? '-'}${r.lvAreaMm2 !== null ? `, LV ${Math.round(r.lvAreaMm2)} mm2` : ''}${r.ef !== null ? `, EF ${r.ef.toFixed(1)}%` : ''}`,
   }));
   const extras = [...new Set(s.records.flatMap((r) => Object.keys(r.extra ?? {})))];
