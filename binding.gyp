@@ -32,6 +32,7 @@
         "native/binding/addon.cc",
         "native/binding/preprocess.cc",
         "native/binding/engine.cc",
+        "native/binding/shm.cc",
         "native/engine/engine.cc"
       ],
       "dependencies": ["sonoedge_core_sse41", "sonoedge_core_avx2", "sonoedge_core_neon"],

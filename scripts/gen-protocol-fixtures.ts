@@ -10,15 +10,16 @@ import { decodeMessage, encodeMessage, type EncodeInput } from '../src/protocol/
 import { messageTypeName, ResultFlag, RuntimeState } from '../src/protocol/constants.js';
 import { WireError } from '../src/protocol/errors.js';
 import { msg } from '../src/protocol/messages.js';
+import { encodeRingHeader } from '../src/protocol/ring.js';
 import { encodeRecord, frameRecord, RecordType, type SerialRecord } from '../src/protocol/serial.js';
 
 export interface Vector {
   file: string;
-  kind: 'socket' | 'serial';
+  kind: 'socket' | 'serial' | 'ring';
   name: string;
   description: string;
   bytes: Buffer;
-  /** socket: header fields and the decoded body (bin as {hex}); serial: the decoded record. */
+  /** socket: header fields and the decoded body (bin as {hex}); serial: the decoded record; ring: the header's fields. */
   json: Record<string, unknown>;
 }
 
@@ -39,9 +40,18 @@ const socketCases: Array<[string, string, EncodeInput]> = [
     sector: { angleStart: -0.7, angleEnd: 0.7, depthStart: 0, depthEnd: 120 }, fps: 30,
   })],
   ['configure-stream-reply', 'CONFIGURE_STREAM reply with the frame size', msg.configureReply(2, { stream: 0, frameBytes: 3072 })],
+  ['configure-stream-ring', 'CONFIGURE_STREAM 64x48 GRAY8 naming a firmware-made ring of 4 slots of 8192 bytes', msg.configure(18, {
+    stream: 1, width: 64, height: 48, format: 'GRAY8', spacing: [0.25, 0.25], fps: 60, ring: { name: '/fw-ring-1', slots: 4, slotBytes: 8192 },
+  })],
+  ['configure-stream-ring-create', 'CONFIGURE_STREAM asking the runtime to make a ring of 8 slots', msg.configure(19, {
+    stream: 2, width: 64, height: 48, format: 'GRAY8', spacing: [0.25, 0.25], fps: 60, ring: { create: true, slots: 8 },
+  })],
+  ['configure-stream-ring-reply', 'CONFIGURE_STREAM reply naming the ring the runtime made', msg.configureReply(19, {
+    stream: 2, frameBytes: 3072, ring: { name: '/sonoedge-4242-0123456789ab', slots: 8, slotBytes: 4096 },
+  })],
   ['frame', 'FRAME of an 8x4 GRAY8 image (32 payload bytes)', msg.frame(3, { stream: 0, seq: 7, t: 1234.5 }, pattern(32))],
-  ['frame-ready', 'FRAME_READY for shared-memory slot 2 (part 2)', msg.frameReady(4, { stream: 0, seq: 8, t: 1251.25, slot: 2 })],
-  ['slot-release', 'SLOT_RELEASE of slot 2 (part 2)', msg.slotRelease(9, { stream: 0, slot: 2, seq: 8 })],
+  ['frame-ready', 'FRAME_READY for shared-memory slot 2', msg.frameReady(4, { stream: 0, seq: 8, t: 1251.25, slot: 2 })],
+  ['slot-release', 'SLOT_RELEASE of slot 2 (frame 8)', msg.slotRelease(9, { stream: 0, slot: 2, seq: 8 })],
   ['subscribe', 'SUBSCRIBE to stream 0, view and quality and lv, with masks', msg.subscribe(5, { streams: [0], results: ['view', 'quality', 'lv'], masks: true, contours: false })],
   ['subscribe-reply', 'SUBSCRIBE reply: the effective subscription', msg.subscribeReply(5, { streams: [0], results: ['view', 'quality', 'lv'], masks: true, contours: false })],
   ['result', 'RESULT without mask', msg.result(10, {
@@ -64,6 +74,8 @@ const socketCases: Array<[string, string, EncodeInput]> = [
   ['swap', 'SWAP to a loaded model', msg.swap(15, { id: 'echo-view-v4' })],
   ['swap-reply', 'SWAP reply', msg.swapReply(15, { id: 'echo-view-v4', previous: 'echo-view-v3' })],
   ['error', 'ERROR answering message 3 (FRAME) with FRAME_SIZE', msg.error(3, WireError.FRAME_SIZE, 'Expected 3072 payload bytes for FRAME of stream 0 but received 32')],
+  ['error-slot', 'ERROR answering message 4 (FRAME_READY) with SLOT', msg.error(4, WireError.SLOT,
+    'Expected a slot the firmware owns for FRAME_READY on stream 0 but received slot 2, which the runtime holds until its SLOT_RELEASE')],
   ['error-unsolicited', 'ERROR with no request to answer (BAD_MAGIC), fatal', msg.error(undefined, WireError.BAD_MAGIC, 'Expected magic "SONO" at the start of a message but received bytes 0x00ff', true)],
   ['ping', 'PING with a client time', msg.ping(16, 42.5)],
   ['pong', 'PONG echoing the PING body', msg.pong(16, { t: 42.5 })],
@@ -113,13 +125,23 @@ export function buildVectors(): Vector[] {
       json: { recordType: RecordType[rec.kind], recordHex: encodeRecord(rec).toString('hex'), record: rec },
     });
   }
+  const ring = { slots: 4, slotBytes: 8192 };
+  out.push({
+    file: 'ring-header.bin', kind: 'ring', name: 'header', description: 'the 4096-byte header page of a ring of 4 slots of 8192 bytes',
+    bytes: encodeRingHeader(ring), json: { magic: 'SONR', version: 1, headerBytes: 4096, ...ring },
+  });
   return out;
 }
 
 /** index.txt: one line per vector; for socket vectors, the top-level scalar body fields as key:kind:value. */
 export function indexText(vectors: Vector[]): string {
-  const lines = ['# kind file type flags seq bodyLength payloadLength fields... (socket)', '# kind file recordType recordHex (serial)'];
+  const lines = ['# kind file type flags seq bodyLength payloadLength fields... (socket)', '# kind file recordType recordHex (serial)',
+    '# kind file slots slotBytes (ring header)'];
   for (const v of vectors) {
+    if (v.kind === 'ring') {
+      lines.push(`ring ${v.file} ${v.json.slots as number} ${v.json.slotBytes as number}`);
+      continue;
+    }
     if (v.kind === 'serial') {
       lines.push(`serial ${v.file} ${v.json.recordType as number} ${v.json.recordHex as string}`);
       continue;

@@ -72,11 +72,44 @@ export interface NativeEngineOptions {
   warmupRuns: number;
 }
 
+/**
+ * A named POSIX shared-memory object mapped read-only (native/binding/shm.cc).
+ * `buffer` is an external ArrayBuffer over the mapping (undefined once
+ * closed); close() detaches it (its views then have length 0) and unmaps.
+ * Without close() the pages are unmapped when the buffer is collected.
+ */
+export interface NativeShmMapping {
+  readonly buffer: ArrayBuffer | undefined;
+  /** st_size of the object when it was opened. */
+  readonly fileSize: number;
+  /** st_uid of the object. */
+  readonly uid: number;
+  close(): void;
+}
+
+/** Errors from ShmMapping: code ERR_SONOEDGE_SHM_{OPEN,CREATE,NOT_REGULAR,SIZE,MAP,UNLINK}. */
+export interface NativeShmError extends Error {
+  code: string;
+  /** The errno name (ENOENT, EACCES, EEXIST...), '' for a check of ours. */
+  errno: string;
+  /** SIZE: the object's size in bytes. */
+  size?: number;
+}
+
 export interface NativeAddon {
   NativePlan: new (options: ResolvedPlanOptions) => NativePlanHandle;
   bestSimdLevel: number;
   /** Creates a session off the event loop (library, providers, warm-up). */
   loadEngine(options: NativeEngineOptions): Promise<NativeSessionHandle>;
+  /**
+   * Opens `name` (create false: O_RDONLY; it must be a regular file of at
+   * least `length` bytes) or creates it (O_CREAT|O_EXCL, size `length`,
+   * `header` written at offset 0, permission bits `mode`), then maps its first
+   * `length` bytes read-only and shared.
+   */
+  ShmMapping: new (name: string, length: number, create: boolean, header: Uint8Array | null, mode: number) => NativeShmMapping;
+  /** shm_unlink: true when removed, false when it did not exist. */
+  shmUnlink(name: string): boolean;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -7,6 +7,7 @@ namespace sonoedge_binding {
 
 Napi::Object InitPreprocess(Napi::Env env, Napi::Object exports);
 Napi::Object InitEngine(Napi::Env env, Napi::Object exports);
+Napi::Object InitShm(Napi::Env env, Napi::Object exports);
 
 bool GetBytes(const Napi::Env& env, const Napi::Value& value, const char* what, Bytes* out) {
   if (value.IsTypedArray()) {
@@ -46,6 +47,7 @@ void ThrowWithCode(const Napi::Env& env, const char* ctor, const std::string& co
 static Napi::Object InitSonoedge(Napi::Env env, Napi::Object exports) {
   sonoedge_binding::InitPreprocess(env, exports);
   sonoedge_binding::InitEngine(env, exports);
+  sonoedge_binding::InitShm(env, exports);
   return exports;
 }
 

@@ -68,3 +68,24 @@ export const ResultFlag = {
   /** Frames were dropped (latest wins) since the previous result of this stream. */
   DROPPED_BEFORE: 0x0040,
 } as const;
+
+/**
+ * The shared-memory frame ring (docs/PROTOCOL.md, "Shared-memory frames"): a
+ * POSIX shared-memory object holding a 4096-byte header, then `slots` slots
+ * of `slotBytes` bytes. Header, little-endian:
+ *   0 u32 magic 'S' 'O' 'N' 'R'   4 u16 version 1   6 u16 reserved 0
+ *   8 u32 headerBytes (4096, the offset of slot 0)  12 u32 slots  16 u32 slotBytes
+ *   20..4095 reserved 0
+ */
+export const Ring = {
+  MAGIC: Buffer.from('SONR', 'ascii'),
+  MAGIC_U32: 0x524e4f53,
+  VERSION: 1,
+  HEADER_BYTES: 4096,
+  /** slotBytes is a multiple of this (the page size on every target). */
+  ALIGN: 4096,
+  MIN_SLOTS: 2,
+  MAX_SLOTS: 64,
+  /** headerBytes + slots * slotBytes at most (1 GiB). */
+  MAX_BYTES: 1024 * 1024 * 1024,
+} as const;

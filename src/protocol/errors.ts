@@ -27,6 +27,10 @@ export const WireError = {
   BAD_COBS: 18,
   INTERNAL: 19,
   INCOMPLETE: 20,
+  /** CONFIGURE_STREAM named a shared-memory ring that cannot be used; FRAME_READY on a stream without a ring. */
+  RING: 21,
+  /** FRAME_READY for a slot outside the ring or one the runtime already holds. */
+  SLOT: 22,
 } as const;
 export type WireErrorName = keyof typeof WireError;
 

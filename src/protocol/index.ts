@@ -4,3 +4,4 @@ export * from './errors.js';
 export * from './codec.js';
 export * from './messages.js';
 export * from './serial.js';
+export * from './ring.js';

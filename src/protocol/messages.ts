@@ -3,10 +3,13 @@
 // received body (unknown keys are ignored; wrong or missing fields are a
 // BAD_FIELD error naming the field).
 import { PixelFormat, type PixelFormatName } from '../preprocess/types.js';
-import { Flag, MessageType, RuntimeState, type RuntimeStateName } from './constants.js';
+import { Flag, MessageType, Ring, RuntimeState, type RuntimeStateName } from './constants.js';
 import { type EncodeInput } from './codec.js';
 import { Fields } from './fields.js';
 import { ProtocolError, WireError, fieldError, wireErrorName } from './errors.js';
+import { RING_NAME, ringBytes, type RingInfo } from './ring.js';
+
+export type { RingInfo } from './ring.js';
 
 const U16 = 0xffff;
 const MAX_DIM = 16384;
@@ -30,8 +33,17 @@ export interface ConfigureStream {
   roi?: Roi;
   sector?: Sector;
   fps: number;
+  /** Frames through shared memory (FRAME_READY): a ring the firmware made, or one the runtime is to make. */
+  ring?: RingRequest;
 }
-export interface ConfigureReply { stream: number; frameBytes: number }
+/** CONFIGURE_STREAM.ring: `{name, slots, slotBytes}` names an existing ring; `{create: true, slots, slotBytes?}` asks the runtime for one. */
+export type RingRequest = (RingInfo & { create?: false }) | { create: true; slots: number; slotBytes?: number };
+export interface ConfigureReply {
+  stream: number;
+  frameBytes: number;
+  /** The stream's ring, when it has one (for a created ring, the name to shm_open). */
+  ring?: RingInfo;
+}
 
 export interface FrameBody { stream: number; seq: number; t: number }
 export interface FrameReady { stream: number; seq: number; t: number; slot: number }
@@ -128,11 +140,44 @@ export function parseConfigure(body: unknown, x: X = {}): ConfigureStream {
         `Expected CONFIGURE_STREAM.sector with angleStart < angleEnd and depthStart < depthEnd but received ${JSON.stringify(c.sector)}`, x);
     }
   }
+  if (f.has('ring')) c.ring = parseRingRequest(f.map('ring'), frameBytes(c), x);
   return c;
+}
+
+const MAX_SLOT_BYTES = Ring.MAX_BYTES - Ring.HEADER_BYTES;
+
+/** CONFIGURE_STREAM.ring: the message's own consistency (BAD_FIELD); whether the object is usable is the server's check (RING). */
+function parseRingRequest(r: Fields, bytes: number, x: X): RingRequest {
+  const create = r.bool('create', false);
+  if (create && r.has('name')) {
+    throw new ProtocolError('BAD_FIELD', 'Expected either CONFIGURE_STREAM.ring.name or CONFIGURE_STREAM.ring.create but received both', x);
+  }
+  const slots = r.uint('slots', Ring.MAX_SLOTS, Ring.MIN_SLOTS);
+  const slotBytes = create ? r.optUint('slotBytes', MAX_SLOT_BYTES, 1) : r.uint('slotBytes', MAX_SLOT_BYTES, 1);
+  if (slotBytes !== undefined) {
+    if (slotBytes % Ring.ALIGN !== 0) throw fieldError('BAD_FIELD', `a multiple of ${Ring.ALIGN}`, 'CONFIGURE_STREAM.ring.slotBytes', slotBytes, x);
+    if (slotBytes < bytes) throw fieldError('BAD_FIELD', `at least ${bytes} (frameBytes)`, 'CONFIGURE_STREAM.ring.slotBytes', slotBytes, x);
+  }
+  const need = ringBytes(slots, slotBytes ?? Math.ceil(bytes / Ring.ALIGN) * Ring.ALIGN);
+  if (need > Ring.MAX_BYTES) {
+    throw new ProtocolError('BAD_FIELD',
+      `Expected a ring of at most ${Ring.MAX_BYTES} bytes (4096 + slots x slotBytes) for CONFIGURE_STREAM.ring but received ${slots} slots of ${slotBytes ?? bytes} bytes (${need})`, x);
+  }
+  if (create) return { create: true, slots, slotBytes };
+  const name = r.str('name', 201);
+  if (!RING_NAME.test(name)) {
+    throw fieldError('BAD_FIELD', 'a shared-memory name "/" + 1..200 of [A-Za-z0-9._-] with no other slash', 'CONFIGURE_STREAM.ring.name', name, x);
+  }
+  return { name, slots, slotBytes: slotBytes! };
 }
 export function parseConfigureReply(body: unknown, x: X = {}): ConfigureReply {
   const f = new Fields(body, 'CONFIGURE_STREAM', x);
-  return { stream: f.uint('stream', U16), frameBytes: f.uint('frameBytes') };
+  const reply: ConfigureReply = { stream: f.uint('stream', U16), frameBytes: f.uint('frameBytes') };
+  if (f.has('ring')) {
+    const r = f.map('ring');
+    reply.ring = { name: r.str('name', 201), slots: r.uint('slots', Ring.MAX_SLOTS, Ring.MIN_SLOTS), slotBytes: r.uint('slotBytes') };
+  }
+  return reply;
 }
 
 export function parseFrame(body: unknown, x: X = {}): FrameBody {
@@ -141,11 +186,12 @@ export function parseFrame(body: unknown, x: X = {}): FrameBody {
 }
 export function parseFrameReady(body: unknown, x: X = {}): FrameReady {
   const f = new Fields(body, 'FRAME_READY', x);
-  return { stream: f.uint('stream', U16), seq: f.uint('seq'), t: f.num('t'), slot: f.uint('slot', 255) };
+  // Any u32 slot parses: one outside the ring is the server's SLOT error, not a malformed message.
+  return { stream: f.uint('stream', U16), seq: f.uint('seq'), t: f.num('t'), slot: f.uint('slot') };
 }
 export function parseSlotRelease(body: unknown, x: X = {}): SlotRelease {
   const f = new Fields(body, 'SLOT_RELEASE', x);
-  return { stream: f.uint('stream', U16), slot: f.uint('slot', 255), seq: f.uint('seq') };
+  return { stream: f.uint('stream', U16), slot: f.uint('slot', Ring.MAX_SLOTS - 1), seq: f.uint('seq') };
 }
 export function parseSubscribe(body: unknown, x: X = {}): Subscribe {
   const f = new Fields(body, 'SUBSCRIBE', x);
@@ -224,10 +270,16 @@ export const msg = {
     spacing: c.spacing, roi: c.roi && { x: c.roi.x, y: c.roi.y, width: c.roi.width, height: c.roi.height },
     sector: c.sector && { angleStart: c.sector.angleStart, angleEnd: c.sector.angleEnd, depthStart: c.sector.depthStart, depthEnd: c.sector.depthEnd },
     fps: c.fps,
+    ring: c.ring && (c.ring.create
+      ? { create: true, slots: c.ring.slots, slotBytes: c.ring.slotBytes }
+      : { name: c.ring.name, slots: c.ring.slots, slotBytes: c.ring.slotBytes }),
   }),
-  configureReply: (seq: number, b: ConfigureReply) => rep(MessageType.CONFIGURE_STREAM, seq, { stream: b.stream, frameBytes: b.frameBytes }),
+  configureReply: (seq: number, b: ConfigureReply) => rep(MessageType.CONFIGURE_STREAM, seq, {
+    stream: b.stream, frameBytes: b.frameBytes, ring: b.ring && { name: b.ring.name, slots: b.ring.slots, slotBytes: b.ring.slotBytes },
+  }),
   frame: (seq: number, b: FrameBody, pixels: Uint8Array): EncodeInput => ({ ...req(MessageType.FRAME, seq, { stream: b.stream, seq: b.seq, t: b.t }), payload: pixels }),
   frameReady: (seq: number, b: FrameReady) => req(MessageType.FRAME_READY, seq, { stream: b.stream, seq: b.seq, t: b.t, slot: b.slot }),
+  /** Not a reply: `seq` is the runtime's own counter; `b.seq` is the frame's. */
   slotRelease: (seq: number, b: SlotRelease) => req(MessageType.SLOT_RELEASE, seq, { stream: b.stream, slot: b.slot, seq: b.seq }),
   subscribe: (seq: number, b: Partial<Subscribe>) => req(MessageType.SUBSCRIBE, seq, { streams: b.streams, results: b.results, masks: b.masks, contours: b.contours }),
   subscribeReply: (seq: number, b: Subscribe) => rep(MessageType.SUBSCRIBE, seq, { streams: b.streams, results: b.results, masks: b.masks, contours: b.contours }),

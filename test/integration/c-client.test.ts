@@ -3,7 +3,7 @@
 // server. The frame handler is a stand-in for the ML pipeline only.
 import t from 'tap';
 import { spawnSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,4 +87,57 @@ t.test('the C client cannot reach a server that is not there', { skip }, async (
   const r = await run(['/nonexistent/sonoedge.sock', '/dev/null', '4', '4', '1']);
   t.equal(r.code, 1);
   t.match(r.stderr, /connect \/nonexistent\/sonoedge.sock: socket error/);
+});
+
+for (const mode of ['--shm', '--shm-runtime'] as const) {
+  t.test(`the C example streams frames through a shared-memory ring (${mode}) and every slot comes back`, { skip }, async (t) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-c-'));
+    const sock = path.join(dir, 'rt.sock');
+    const width = 64;
+    const height = 48;
+    const frames = Buffer.alloc(width * height * 3);
+    for (let f = 0; f < 3; f++) frames.fill(10 * (f + 1), f * width * height, (f + 1) * width * height);
+    writeFileSync(path.join(dir, 'frames.raw'), frames);
+    const seen: Array<[number, number]> = [];
+    const standIn: FrameHandler = async (f) => {
+      seen.push([f.pixels[0], f.pixels.byteOffset]);
+      t.equal(f.pixels.length, width * height);
+      return { view: 'PSAX', confidence: 0.75, quality: 0.5, lvAreaMm2: f.pixels[0] * 10, flags: 4 };
+    };
+    const server = new SocketServer({ path: sock, handler: standIn });
+    await server.listen();
+    t.teardown(() => server.close());
+    const rings: string[] = [];
+    server.on('ringClosed', (_id: number, name: string) => rings.push(name));
+    const closed = new Promise((r) => server.once('streamClosed', r));
+    const r = await run([mode, sock, path.join(dir, 'frames.raw'), String(width), String(height), '10', '30']);
+    t.equal(r.code, 0, `exit status (stderr: ${r.stderr})`);
+    const lines = r.stdout.split('\n').filter((l) => l.startsWith('result '));
+    t.equal(lines.length, 10);
+    t.match(lines[0], /^result stream=0 seq=1 view=PSAX confidence=0\.7500 quality=0\.5000 lv_area_mm2=100\.00 ef=- flags=0x0004 total_ms=[\d.]+ rtt_ms=[\d.]+$/);
+    t.same(seen.map((s) => s[0]), [10, 20, 30, 10, 20, 30, 10, 20, 30, 10], 'the pixels arrived intact, in order, from the slots');
+    t.same(seen.map((s) => s[1]), Array.from({ length: 10 }, (_, i) => 4096 + (i % 4) * 4096), 'each frame was read in place, round robin over 4 slots');
+    const ringLine = new RegExp(`shm: ring (/sonoedge-${mode === '--shm' ? 'example' : '\\d+'}-[0-9a-f\\d]+), 4 slots of 4096 bytes, made by the ${mode === '--shm' ? 'firmware' : 'runtime'}`);
+    t.match(r.stdout, ringLine);
+    t.match(r.stdout, /slots back: 4 of 4 \(10 releases, 0 bad\)/);
+    t.match(r.stdout, /done: 10 frames, 10 results/);
+    await closed;
+    const name = ringLine.exec(r.stdout)![1];
+    t.same(rings, [name], 'the runtime unmapped the ring when the client went');
+    t.notOk(existsSync(`/dev/shm${name}`), 'and the ring is unlinked (by the side that made it)');
+    t.equal(server.stats.framesIn, 10);
+  });
+}
+
+t.test('the C client reports a refused ring with the runtime\'s message', { skip }, async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-c-'));
+  const sock = path.join(dir, 'rt.sock');
+  writeFileSync(path.join(dir, 'frames.raw'), Buffer.alloc(16));
+  const server = new SocketServer({ path: sock, handler: async () => ({}), maxStreams: 0 });
+  await server.listen();
+  t.teardown(() => server.close());
+  const r = await run(['--shm', sock, path.join(dir, 'frames.raw'), '4', '4', '1']);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /configure: the runtime answered with ERROR Expected at most 0 streams/);
+  t.same(readdirSync('/dev/shm').filter((f) => f.startsWith('sonoedge-example-')), [], 'the ring the client made is unlinked on the way out');
 });

@@ -134,7 +134,7 @@ t.test('bad requests get an ERROR with a code and the connection goes on', async
   const seq1 = c.sendFrame(0, 1, Buffer.alloc(10));
   const seq2 = c.sendFrame(9, 1, Buffer.alloc(10));
   const fr = await errorOf(c.request((seq) => msg.frameReady(seq, { stream: 0, seq: 1, t: 0, slot: 0 })));
-  t.equal(fr.code, 'ERR_SONOEDGE_REMOTE_UNSUPPORTED');
+  t.equal(fr.code, 'ERR_SONOEDGE_REMOTE_RING', 'FRAME_READY on a stream without a ring (socket.shm.test.ts covers rings)');
   t.same(errs.map((m) => [m.header.seq, parseError(m.body).name, parseError(m.body).message]), [
     [seq1, 'FRAME_SIZE', 'Expected 128 payload bytes for FRAME of stream 0 but received 10'],
     [seq2, 'UNKNOWN_STREAM', 'Expected a stream configured on this connection but received stream 9'],

@@ -7,6 +7,7 @@ import { buildVectors, indexText } from '../../scripts/gen-protocol-fixtures.js'
 import { crc16CcittFalse, crc32c } from '../../src/protocol/crc.js';
 import { decodeMessage } from '../../src/protocol/codec.js';
 import { SerialDecoder } from '../../src/protocol/serial.js';
+import { checkRingHeader } from '../../src/protocol/ring.js';
 
 const dir = new URL('../fixtures/protocol/', import.meta.url);
 const index = JSON.parse(readFileSync(new URL('index.json', dir), 'utf8')) as { protocolVersion: number; vectors: Array<{ file: string; kind: string; name: string; length: number }> };
@@ -46,6 +47,10 @@ t.test('each vector decodes to its index entry', async (t) => {
       const m = decodeMessage(bytes);
       t.same({ type: m.header.type, flags: m.header.flags, seq: m.header.seq, bodyLength: m.header.bodyLength, payloadLength: m.header.payloadLength },
         { type: entry.type, flags: entry.flags, seq: entry.seq, bodyLength: entry.bodyLength, payloadLength: entry.payloadLength }, `${entry.file as string} header`);
+    } else if (entry.kind === 'ring') {
+      t.doesNotThrow(() => checkRingHeader(bytes, { name: '/golden', slots: entry.slots as number, slotBytes: entry.slotBytes as number }), 'ring header checks');
+      t.same([bytes.toString('ascii', 0, 4), bytes.readUInt16LE(4), bytes.readUInt32LE(8)], [entry.magic, entry.version, entry.headerBytes]);
+      t.ok(bytes.subarray(20).every((b) => b === 0), 'reserved bytes are zero');
     } else {
       const ev = new SerialDecoder().push(bytes);
       t.equal(ev.length, 1);

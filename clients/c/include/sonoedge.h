@@ -1,5 +1,5 @@
 /* sonoedge C client: socket protocol version 1 and serial records.
- * C99, libc only. See docs/PROTOCOL.md for the wire format.
+ * C99 and POSIX (shm_open/mmap for the ring). See docs/PROTOCOL.md for the wire format.
  *
  * Return codes: SE_OK (0) or a negative SE_E* value. SE_EINCOMPLETE means
  * "more bytes may complete this"; every other negative value means corrupt
@@ -38,7 +38,9 @@ enum se_status {
   SE_ETIMEOUT = -12,
   SE_EREMOTE = -13, /* the runtime answered with ERROR: see se_client.last_error */
   SE_ENOMEM = -14,
-  SE_EARG = -15
+  SE_EARG = -15,
+  SE_ESHM = -16,   /* shared memory: shm_open/ftruncate/mmap failed (see errno), or a ring header that does not match */
+  SE_ESLOT = -17   /* a slot the firmware does not own (or outside the ring) */
 };
 
 enum se_type {
@@ -153,6 +155,61 @@ typedef struct {
 int se_decode_result(const se_message *m, se_result *r);
 int se_decode_error(const se_message *m, se_error *e);
 
+/* ---- shared-memory frame ring (docs/PROTOCOL.md, "Shared-memory frames") ----
+ * A POSIX shared-memory object: a 4096-byte header, then `slots` slots of
+ * `slot_bytes` bytes (a multiple of 4096, at least the stream's frameBytes).
+ * Every slot starts owned by the firmware. se_ring_slot_acquire() picks a
+ * free one; write the frame into se_ring_slot(); se_send_frame_ready() hands
+ * it to the runtime; it comes back when SLOT_RELEASE arrives, which se_recv()
+ * applies by itself to the rings attached to the client (se_configure_ring
+ * attaches). When the connection closes every slot comes back. */
+#define SE_RING_MAGIC 0x524E4F53u /* "SONR" read as little-endian u32 */
+#define SE_RING_VERSION 1
+#define SE_RING_HEADER_BYTES 4096u
+#define SE_RING_MIN_SLOTS 2
+#define SE_RING_MAX_SLOTS 64
+#define SE_MAX_RINGS 8
+
+typedef struct se_ring {
+  char name[208];         /* "/" + 1..200 of [A-Za-z0-9._-] */
+  uint32_t slots, slot_bytes;
+  uint8_t *base;          /* the whole mapping, read-write */
+  size_t size;            /* 4096 + slots * slot_bytes */
+  uint64_t owned;         /* bit i: the firmware owns slot i */
+  uint32_t frame_seq[SE_RING_MAX_SLOTS]; /* the frame seq last sent from each slot */
+  uint32_t next;          /* where se_ring_slot_acquire looks first (round robin) */
+  uint32_t released, bad_releases; /* SLOT_RELEASEs applied, and ones that named a slot not held by the runtime */
+  int created;            /* made by se_ring_create: se_ring_close unlinks it */
+} se_ring;
+
+/* Writes the 4096-byte header page. */
+void se_ring_header_encode(uint8_t out[SE_RING_HEADER_BYTES], uint32_t slots, uint32_t slot_bytes);
+/* SE_OK when hdr (>= 20 bytes) is a version-1 header of this geometry, else SE_ESHM. */
+int se_ring_header_check(const uint8_t *hdr, size_t len, uint32_t slots, uint32_t slot_bytes);
+/* The firmware makes the ring: shm_open(O_CREAT|O_EXCL, mode), ftruncate, mmap, header. SE_EARG for a bad name or geometry. */
+int se_ring_create(se_ring *r, const char *name, uint32_t slots, uint32_t slot_bytes, unsigned mode);
+/* Maps a ring the runtime made (CONFIGURE_STREAM ring.create) and checks its header. */
+int se_ring_attach(se_ring *r, const char *name, uint32_t slots, uint32_t slot_bytes);
+/* Unmaps; unlinks a ring this side created. Call after the connection closed or the stream was closed. */
+void se_ring_close(se_ring *r);
+/* A free slot the firmware owns (round robin), or -1 when the runtime holds all of them. */
+int se_ring_slot_acquire(se_ring *r);
+/* Start of slot i (NULL when out of range). */
+uint8_t *se_ring_slot(se_ring *r, uint32_t slot);
+/* How many slots the firmware owns now. */
+uint32_t se_ring_free_slots(const se_ring *r);
+/* Applies one SLOT_RELEASE (ownership back). SE_ESLOT when the slot was not held by the runtime. */
+int se_ring_release(se_ring *r, uint32_t slot);
+/* Every slot back to the firmware (the connection closed). */
+void se_ring_reset(se_ring *r);
+
+/* A CONFIGURE_STREAM reply: frame_bytes, and the ring when present (ring_name[0] == 0 when not). */
+int se_decode_configure_reply(const se_message *m, uint32_t *frame_bytes, char *ring_name, size_t name_cap,
+                              uint32_t *slots, uint32_t *slot_bytes);
+int se_decode_slot_release(const se_message *m, uint16_t *stream, uint32_t *slot, uint32_t *frame_seq);
+/* A whole FRAME_READY message (header + body) into out; returns its length, 0 if cap is too small. */
+size_t se_encode_frame_ready(uint8_t *out, size_t cap, uint32_t msg_seq, uint16_t stream, uint32_t frame_seq, double t, uint32_t slot);
+
 /* ---- the socket client ---- */
 typedef struct {
   uint16_t stream;
@@ -176,6 +233,8 @@ typedef struct {
   size_t cap, len;
   size_t consumed;     /* bytes of the message se_recv returned last */
   se_error last_error;
+  se_ring *rings[SE_MAX_RINGS]; /* rings whose SLOT_RELEASEs se_recv applies */
+  uint16_t ring_streams[SE_MAX_RINGS];
 } se_client;
 
 int se_connect_unix(se_client *c, const char *path);
@@ -190,6 +249,13 @@ int se_configure(se_client *c, const se_stream_config *cfg, uint32_t *frame_byte
 int se_subscribe(se_client *c, int stream /* -1: all */, int masks, int timeout_ms);
 int se_send_frame(se_client *c, uint16_t stream, uint32_t frame_seq, double t, const void *pixels, uint32_t len);
 int se_ping(se_client *c, int timeout_ms);
+/* CONFIGURE_STREAM with a ring, attaching the ring to the client for cfg->stream.
+ * create == 0: `ring` was made by se_ring_create and is named in the request.
+ * create != 0: the runtime makes a ring of `slots` slots; `ring` is attached to it from the reply. */
+int se_configure_ring(se_client *c, const se_stream_config *cfg, se_ring *ring, int create, uint32_t slots,
+                      uint32_t *frame_bytes, int timeout_ms);
+/* Hands slot `slot` (which the firmware must own and have written) to the runtime: FRAME_READY. SE_ESLOT if not owned. */
+int se_send_frame_ready(se_client *c, se_ring *ring, uint16_t stream, uint32_t frame_seq, double t, uint32_t slot);
 
 /* ---- serial records ---- */
 enum se_record_type {

@@ -1,5 +1,7 @@
-/* The socket client: connect, HELLO, CONFIGURE_STREAM, SUBSCRIBE, FRAME, and
- * receiving messages. Blocking I/O with poll() timeouts. */
+/* The socket client: connect, HELLO, CONFIGURE_STREAM, SUBSCRIBE, FRAME,
+ * FRAME_READY, and receiving messages. Blocking I/O with poll() timeouts.
+ * se_recv applies SLOT_RELEASE to the rings attached by se_configure_ring
+ * (and gives every slot back when the connection closes). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <poll.h>
@@ -29,7 +31,39 @@ int se_connect_unix(se_client *c, const char *path) {
   return SE_OK;
 }
 
+/* The connection is gone: every slot is the firmware's again (the runtime reads no slot of a closed connection). */
+static void rings_reset(se_client *c) {
+  for (int i = 0; i < SE_MAX_RINGS; i++) if (c->rings[i]) se_ring_reset(c->rings[i]);
+}
+
+static se_ring *ring_of(se_client *c, uint16_t stream) {
+  for (int i = 0; i < SE_MAX_RINGS; i++) if (c->rings[i] && c->ring_streams[i] == stream) return c->rings[i];
+  return NULL;
+}
+
+static int attach_ring(se_client *c, uint16_t stream, se_ring *r) {
+  int free_at = -1;
+  for (int i = 0; i < SE_MAX_RINGS; i++) {
+    if (c->rings[i] && c->ring_streams[i] == stream) { c->rings[i] = r; return SE_OK; }
+    if (!c->rings[i] && free_at < 0) free_at = i;
+  }
+  if (free_at < 0) return SE_EARG;
+  c->rings[free_at] = r;
+  c->ring_streams[free_at] = stream;
+  return SE_OK;
+}
+
+static void apply_slot_release(se_client *c, const se_message *m) {
+  uint16_t stream;
+  uint32_t slot, frame_seq;
+  if (se_decode_slot_release(m, &stream, &slot, &frame_seq) != SE_OK) return;
+  se_ring *r = ring_of(c, stream);
+  if (r) se_ring_release(r, slot);
+}
+
 void se_close(se_client *c) {
+  rings_reset(c);
+  for (int i = 0; i < SE_MAX_RINGS; i++) c->rings[i] = NULL;
   if (c->fd >= 0) close(c->fd);
   c->fd = -1;
   free(c->buf);
@@ -72,7 +106,11 @@ int se_recv(se_client *c, se_message *m, int timeout_ms) {
   for (;;) {
     size_t used = 0;
     int s = c->len ? se_decode_message(c->buf, c->len, c->max_message_size, m, &used) : SE_EINCOMPLETE;
-    if (s == SE_OK) { c->consumed = used; return SE_OK; }
+    if (s == SE_OK) {
+      c->consumed = used;
+      if (m->header.type == SE_SLOT_RELEASE) apply_slot_release(c, m);
+      return SE_OK;
+    }
     if (s != SE_EINCOMPLETE) return s; /* the stream is corrupt: the caller should reconnect */
     size_t need = SE_HEADER_SIZE;
     if (c->len >= SE_HEADER_SIZE) need += m->header.body_length + (size_t)m->header.payload_length;
@@ -88,8 +126,8 @@ int se_recv(se_client *c, se_message *m, int timeout_ms) {
     if (pr == 0) return SE_ETIMEOUT;
     if (pr < 0) { if (errno == EINTR) continue; return SE_EIO; }
     ssize_t r = read(c->fd, c->buf + c->len, c->cap - c->len);
-    if (r == 0) return SE_ECLOSED;
-    if (r < 0) { if (errno == EINTR || errno == EAGAIN) continue; return SE_EIO; }
+    if (r == 0) { rings_reset(c); return SE_ECLOSED; }
+    if (r < 0) { if (errno == EINTR || errno == EAGAIN) continue; rings_reset(c); return SE_EIO; }
     c->len += (size_t)r;
   }
 }
@@ -130,15 +168,15 @@ int se_hello(se_client *c, const char *client_name, int timeout_ms) {
   return SE_OK;
 }
 
-int se_configure(se_client *c, const se_stream_config *cfg, uint32_t *frame_bytes, int timeout_ms) {
-  uint8_t body[512];
+/* CONFIGURE_STREAM with, when ring_name or create_slots is given, the ring key last. */
+static int configure(se_client *c, const se_stream_config *cfg, const se_ring *ring, uint32_t create_slots,
+                     se_message *m, int timeout_ms) {
+  uint8_t body[768];
   se_mp_writer w;
   uint32_t seq;
-  se_message m;
-  se_mp_reader r;
-  se_mp_item it;
+  int has_ring = ring != NULL || create_slots != 0;
   se_mp_writer_init(&w, body, sizeof body);
-  se_mp_map(&w, 6 + (cfg->stride ? 1 : 0) + (cfg->has_roi ? 1 : 0) + (cfg->has_sector ? 1 : 0));
+  se_mp_map(&w, 6 + (cfg->stride ? 1 : 0) + (cfg->has_roi ? 1 : 0) + (cfg->has_sector ? 1 : 0) + (has_ring ? 1 : 0));
   se_mp_str(&w, "stream"); se_mp_uint(&w, cfg->stream);
   se_mp_str(&w, "width"); se_mp_uint(&w, cfg->width);
   se_mp_str(&w, "height"); se_mp_uint(&w, cfg->height);
@@ -156,13 +194,58 @@ int se_configure(se_client *c, const se_stream_config *cfg, uint32_t *frame_byte
     se_mp_str(&w, "depthStart"); se_mp_double(&w, cfg->depth_start); se_mp_str(&w, "depthEnd"); se_mp_double(&w, cfg->depth_end);
   }
   se_mp_str(&w, "fps"); se_mp_double(&w, cfg->fps);
+  if (ring) {
+    se_mp_str(&w, "ring"); se_mp_map(&w, 3);
+    se_mp_str(&w, "name"); se_mp_str(&w, ring->name);
+    se_mp_str(&w, "slots"); se_mp_uint(&w, ring->slots);
+    se_mp_str(&w, "slotBytes"); se_mp_uint(&w, ring->slot_bytes);
+  } else if (create_slots) {
+    se_mp_str(&w, "ring"); se_mp_map(&w, 2);
+    se_mp_str(&w, "create"); se_mp_bool(&w, 1);
+    se_mp_str(&w, "slots"); se_mp_uint(&w, create_slots);
+  }
   if (w.overflow) return SE_EARG;
   int s = se_send(c, SE_CONFIGURE_STREAM, 0, body, (uint32_t)w.len, NULL, 0, &seq);
   if (s) return s;
-  if ((s = await_reply(c, seq, SE_CONFIGURE_STREAM, &m, timeout_ms))) return s;
-  if (se_mp_find(m.body, m.header.body_length, "frameBytes", &r) || se_mp_next(&r, &it) || it.kind != SE_MP_UINT) return SE_EBODY;
-  if (frame_bytes) *frame_bytes = (uint32_t)it.u;
+  return await_reply(c, seq, SE_CONFIGURE_STREAM, m, timeout_ms);
+}
+
+int se_configure(se_client *c, const se_stream_config *cfg, uint32_t *frame_bytes, int timeout_ms) {
+  se_message m;
+  uint32_t fb;
+  int s = configure(c, cfg, NULL, 0, &m, timeout_ms);
+  if (s) return s;
+  if ((s = se_decode_configure_reply(&m, &fb, NULL, 0, NULL, NULL))) return s;
+  if (frame_bytes) *frame_bytes = fb;
   return SE_OK;
+}
+
+int se_configure_ring(se_client *c, const se_stream_config *cfg, se_ring *ring, int create, uint32_t slots,
+                      uint32_t *frame_bytes, int timeout_ms) {
+  se_message m;
+  uint32_t fb, got_slots = 0, got_bytes = 0;
+  char name[sizeof ring->name];
+  if (!create && !ring->base) return SE_EARG;
+  if (create && (slots < SE_RING_MIN_SLOTS || slots > SE_RING_MAX_SLOTS)) return SE_EARG;
+  int s = configure(c, cfg, create ? NULL : ring, create ? slots : 0, &m, timeout_ms);
+  if (s) return s;
+  if ((s = se_decode_configure_reply(&m, &fb, name, sizeof name, &got_slots, &got_bytes))) return s;
+  if (!name[0]) return SE_EBODY;
+  if (create && (s = se_ring_attach(ring, name, got_slots, got_bytes))) return s;
+  if (frame_bytes) *frame_bytes = fb;
+  return attach_ring(c, cfg->stream, ring);
+}
+
+int se_send_frame_ready(se_client *c, se_ring *ring, uint16_t stream, uint32_t frame_seq, double t, uint32_t slot) {
+  uint8_t msg[96];
+  if (slot >= ring->slots || !(ring->owned & ((uint64_t)1 << slot))) return SE_ESLOT;
+  size_t n = se_encode_frame_ready(msg, sizeof msg, ++c->seq, stream, frame_seq, t, slot);
+  if (!n) return SE_EARG;
+  /* The runtime owns the slot from the moment the message may reach it. */
+  ring->owned &= ~((uint64_t)1 << slot);
+  ring->frame_seq[slot] = frame_seq;
+  struct iovec iov[1] = {{msg, n}};
+  return write_all(c->fd, iov, 1);
 }
 
 int se_subscribe(se_client *c, int stream, int masks, int timeout_ms) {

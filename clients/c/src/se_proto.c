@@ -21,6 +21,8 @@ const char *se_strerror(int s) {
     case SE_EREMOTE: return "the runtime answered with ERROR";
     case SE_ENOMEM: return "out of memory";
     case SE_EARG: return "bad argument";
+    case SE_ESHM: return "shared memory error";
+    case SE_ESLOT: return "slot not owned by the firmware";
     default: return "unknown status";
   }
 }

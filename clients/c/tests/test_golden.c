@@ -42,12 +42,23 @@ int main(int argc, char **argv) {
   size_t len;
   char *index = (char *)read_file(dir, "index.txt", &len);
   index[len] = 0;
-  int sockets = 0, serials = 0;
+  int sockets = 0, serials = 0, rings = 0;
   for (char *line = strtok(index, "\n"); line; line = strtok(NULL, "\n")) {
     if (line[0] == '#') continue;
     char *save, *kind = strtok_r(line, " ", &save), *file = strtok_r(NULL, " ", &save);
     size_t n;
     uint8_t *bytes = read_file(dir, file, &n);
+    if (strcmp(kind, "ring") == 0) {
+      rings++;
+      uint32_t slots = (uint32_t)strtoul(strtok_r(NULL, " ", &save), NULL, 10), sb = (uint32_t)strtoul(strtok_r(NULL, " ", &save), NULL, 10);
+      uint8_t mine[SE_RING_HEADER_BYTES];
+      se_ring_header_encode(mine, slots, sb);
+      CHECK(n == SE_RING_HEADER_BYTES && memcmp(mine, bytes, n) == 0, "%s: the C ring header is byte-identical", file);
+      CHECK(se_ring_header_check(bytes, n, slots, sb) == SE_OK, "%s: header checks", file);
+      CHECK(se_ring_header_check(bytes, n, slots + 1, sb) == SE_ESHM, "%s: another geometry is refused", file);
+      free(bytes);
+      continue;
+    }
     if (strcmp(kind, "socket") == 0) {
       sockets++;
       unsigned type = (unsigned)atoi(strtok_r(NULL, " ", &save)), flags = (unsigned)atoi(strtok_r(NULL, " ", &save));
@@ -76,9 +87,49 @@ int main(int argc, char **argv) {
       if (type == SE_ERROR) {
         se_error e;
         CHECK(se_decode_error(&m, &e) == SE_OK, "%s: se_decode_error", file);
-        CHECK((e.code == 11 && strcmp(e.name, "FRAME_SIZE") == 0 && !e.fatal) || (e.code == 1 && strcmp(e.name, "BAD_MAGIC") == 0 && e.fatal), "%s: error fields", file);
+        CHECK((e.code == 11 && strcmp(e.name, "FRAME_SIZE") == 0 && !e.fatal) || (e.code == 1 && strcmp(e.name, "BAD_MAGIC") == 0 && e.fatal) ||
+              (e.code == 22 && strcmp(e.name, "SLOT") == 0 && !e.fatal), "%s: error fields", file);
       }
       if (type == SE_FRAME) CHECK(m.payload[0] == 11 && m.payload[1] == 48, "frame payload pattern");
+      if (type == SE_CONFIGURE_STREAM && (m.header.flags & SE_FLAG_REPLY)) {
+        uint32_t fb = 0, slots = 0, sb = 0;
+        char name[64];
+        CHECK(se_decode_configure_reply(&m, &fb, name, sizeof name, &slots, &sb) == SE_OK && fb == 3072, "%s: configure reply", file);
+        if (strcmp(file, "socket-configure-stream-ring-reply.bin") == 0)
+          CHECK(strcmp(name, "/sonoedge-4242-0123456789ab") == 0 && slots == 8 && sb == 4096, "%s: ring name %s slots %u slotBytes %u", file, name, slots, sb);
+        else CHECK(name[0] == 0, "%s: no ring", file);
+      }
+      if (type == SE_CONFIGURE_STREAM && strcmp(file, "socket-configure-stream-ring.bin") == 0) {
+        se_mp_reader r, k;
+        se_mp_item it;
+        CHECK(se_mp_find(m.body, m.header.body_length, "ring", &r) == SE_OK, "ring key");
+        const uint8_t *map = r.p;
+        size_t ml = (size_t)(r.end - r.p);
+        CHECK(se_mp_find(map, ml, "name", &k) == SE_OK && se_mp_next(&k, &it) == SE_OK && it.kind == SE_MP_STR && it.len == 10 && memcmp(it.ptr, "/fw-ring-1", 10) == 0, "ring.name");
+        CHECK(se_mp_find(map, ml, "slots", &k) == SE_OK && se_mp_next(&k, &it) == SE_OK && it.u == 4, "ring.slots");
+        CHECK(se_mp_find(map, ml, "slotBytes", &k) == SE_OK && se_mp_next(&k, &it) == SE_OK && it.u == 8192, "ring.slotBytes");
+      }
+      if (type == SE_SLOT_RELEASE) {
+        uint16_t st;
+        uint32_t slot, fs;
+        CHECK(se_decode_slot_release(&m, &st, &slot, &fs) == SE_OK && st == 0 && slot == 2 && fs == 8, "%s: slot release fields", file);
+      }
+      if (type == SE_FRAME_READY) {
+        /* The C encoder (fixmap where the runtime writes map 16) decodes to the same fields. */
+        uint8_t mine[96];
+        se_message cm;
+        size_t cu = 0, cn = se_encode_frame_ready(mine, sizeof mine, seq, 0, 8, 1251.25, 2);
+        CHECK(cn > 0 && se_decode_message(mine, cn, 1u << 20, &cm, &cu) == SE_OK && cu == cn && cm.header.type == SE_FRAME_READY && cm.header.seq == seq, "C FRAME_READY decodes");
+        const char *keys[] = {"stream", "seq", "t", "slot"};
+        for (int k = 0; k < 4; k++) {
+          se_mp_reader a, b;
+          se_mp_item x, y;
+          double dx = -1, dy = -2;
+          CHECK(se_mp_find(m.body, m.header.body_length, keys[k], &a) == SE_OK && se_mp_next(&a, &x) == SE_OK && se_mp_number(&x, &dx) == SE_OK, "golden %s", keys[k]);
+          CHECK(se_mp_find(cm.body, cm.header.body_length, keys[k], &b) == SE_OK && se_mp_next(&b, &y) == SE_OK && se_mp_number(&y, &dy) == SE_OK, "C %s", keys[k]);
+          CHECK(dx == dy, "FRAME_READY.%s: golden %g, C %g", keys[k], dx, dy);
+        }
+      }
     } else {
       serials++;
       unsigned rtype = (unsigned)atoi(strtok_r(NULL, " ", &save));
@@ -105,7 +156,7 @@ int main(int argc, char **argv) {
     }
     free(bytes);
   }
-  CHECK(sockets == 25 && serials == 9, "vector counts: %d socket, %d serial", sockets, serials);
+  CHECK(sockets == 29 && serials == 9 && rings == 1, "vector counts: %d socket, %d serial, %d ring", sockets, serials, rings);
   free(index);
   DONE();
 }
