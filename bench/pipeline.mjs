@@ -8,6 +8,7 @@
 //
 //   npm run bench:pipeline                      30 and 60 fps, 20 s each; memory over 20k frames
 //   npm run bench:pipeline -- --seconds 60 --memory-frames 100000
+//   npm run bench:pipeline -- --memory-only --memory-frames 100000 --write-docs   (its own docs block)
 //   npm run bench:pipeline -- --write-docs      also rewrites the table in docs/BENCHMARKS.md
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -89,8 +90,9 @@ async function memory() {
   return samples;
 }
 
+const memoryOnly = args.includes('--memory-only');
 const rates = [];
-for (const fps of [30, 60]) {
+for (const fps of memoryOnly ? [] : [30, 60]) {
   process.stderr.write(`${fps} fps for ${seconds} s...\n`);
   rates.push(await atRate(fps));
 }
@@ -101,8 +103,18 @@ const machine = machineLine();
 const f = (x) => x.toFixed(2);
 const rows = rates.map((r) => `| ${r.fps} | ${r.frames} | ${r.processed} | ${r.dropped} (${((100 * r.dropped) / r.frames).toFixed(1)}%) | ${f(r.p50)} | ${f(r.p90)} | ${f(r.p99)} | ${r.cpuPercent.toFixed(0)}% | ${r.fps === 60 ? (r.p99 <= 16.7 && r.dropped === 0 ? 'met' : 'missed') : ''} |`);
 const stageRows = rates.map((r) => `| ${r.fps} | ${Object.entries(r.stages).map(([k, v]) => `${k} ${f(v)}`).join(', ')} |`);
-const first = mem[1] ?? mem[0];
-const last = mem[mem.length - 1];
+const memoryLine = (samples) => {
+  const a = samples[1] ?? samples[0];
+  const b = samples[samples.length - 1];
+  const slope = (b.frame > a.frame) ? ((b.rssMB - a.rssMB) * 1024) / ((b.frame - a.frame) / 1000) : 0;
+  return `Memory over ${memoryFrames} frames (after the first tenth, with gc when exposed): heap ${f(a.heapMB)} -> ${f(b.heapMB)} MB, RSS ${f(a.rssMB)} -> ${f(b.rssMB)} MB (${slope.toFixed(1)} KiB per 1000 frames). Samples (frame: heap MB / RSS MB): ${samples.map((x) => `${x.frame}: ${f(x.heapMB)}/${f(x.rssMB)}`).join(', ')}.`;
+};
+if (memoryOnly) {
+  const text = [`Machine: ${machine}. Date: ${new Date().toISOString().slice(0, 10)}. Command: \`npm run bench:pipeline -- ${args.filter((a) => a !== '--write-docs').join(' ')}\`. Variant ${variant}, 1024x768 GRAY8, view/quality and segmentation on every frame, one frame at a time.`, '', memoryLine(mem)].join('\n');
+  process.stdout.write(`${text}\n`);
+  if (args.includes('--write-docs')) writeDocsBlock('pipeline-memory', text, '## Pipeline memory over a long run\n\nHeap and RSS sampled ten times over the run (bench/pipeline.mjs --memory-only).');
+  process.exit(0);
+}
 const table = [
   `Machine: ${machine}. Date: ${new Date().toISOString().slice(0, 10)}. Command: \`npm run bench:pipeline${args.length ? ` -- ${args.filter((a) => a !== '--write-docs').join(' ')}` : ''}\`. Variant ${variant}, 1 intra-op thread per model, segmentation on every frame.`,
   '',
@@ -116,7 +128,7 @@ const table = [
   '| --- | --- |',
   ...stageRows,
   '',
-  `Memory over ${memoryFrames} frames (after the first tenth, with gc when exposed): heap ${f(first.heapMB)} -> ${f(last.heapMB)} MB, RSS ${f(first.rssMB)} -> ${f(last.rssMB)} MB.`,
+  memoryLine(mem),
 ].join('\n');
 process.stdout.write(`${table}\n`);
 writeFileSync(path.join(root, 'build', 'bench-pipeline.json'), `${JSON.stringify({ machine, rates, memory: mem }, null, 2)}\n`);
