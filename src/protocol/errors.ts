@@ -31,6 +31,8 @@ export const WireError = {
   RING: 21,
   /** FRAME_READY for a slot outside the ring or one the runtime already holds. */
   SLOT: 22,
+  /** The runtime is stopping (SIGTERM): sent to every client, fatal, after the last results. */
+  SHUTTING_DOWN: 23,
 } as const;
 export type WireErrorName = keyof typeof WireError;
 

@@ -116,7 +116,10 @@ export class Runtime implements ModelControl {
       this.#loaded.set(m.id, m);
       this.#active[m.task] = m.id;
     }
-    this.server = new SocketServer({ ...options.socket, handler: (f, stage) => this.#handle(f, stage), models: this });
+    this.server = new SocketServer({
+      ...options.socket, handler: (f, stage) => this.#handle(f, stage), models: this,
+      prepare: async (stream, config) => { await this.#entry(stream, config).processor; },
+    });
     this.server.on('streamClosed', (id: number) => void this.#closeStream(id));
     this.server.on('result', (_id: number, _seq: number, body: ResultBody) => this.serial?.write(body));
     if (options.serial) {
@@ -165,15 +168,9 @@ export class Runtime implements ModelControl {
   // --- frames ---------------------------------------------------------------
 
   async #handle(f: ServerFrame, stage: StageTimer): Promise<FrameResult> {
-    let entry = this.#streams.get(f.stream);
-    if (entry?.stopped) {
+    const entry = this.#entry(f.stream, f.config);
+    if (entry.stopped) {
       throw new Error(`Expected a running stream but stream ${f.stream} is stopped (serial CMD_STOP_STREAM; CMD_START_STREAM resumes it)`);
-    }
-    if (!entry || entry.config !== f.config) {
-      if (entry) void entry.processor.then((p) => p.close(), noop);
-      entry = { config: f.config, processor: this.#openProcessor(f.stream, f.config), lastShown: null, stopped: false };
-      this.#streams.set(f.stream, entry);
-      if (this.#state === 'ready') this.#setState('running');
     }
     try {
       const processor = await entry.processor;
@@ -197,6 +194,18 @@ export class Runtime implements ModelControl {
       throw err;
     }
     // Shared-memory slots are released by the server once this returns (or the frame was replaced).
+  }
+
+  /** The stream's models for this configuration: loaded on CONFIGURE_STREAM (prepare), reloaded when the geometry changes. */
+  #entry(stream: number, config: ConfigureStream): StreamEntry {
+    let entry = this.#streams.get(stream);
+    if (!entry || entry.config !== config) {
+      if (entry) void entry.processor.then((p) => p.close(), noop);
+      entry = { config, processor: this.#openProcessor(stream, config), lastShown: null, stopped: entry?.stopped ?? false };
+      this.#streams.set(stream, entry);
+      if (this.#state === 'ready') this.#setState('running');
+    }
+    return entry;
   }
 
   async #openProcessor(stream: number, config: ConfigureStream): Promise<StreamProcessor> {

@@ -63,6 +63,13 @@ export interface SocketServerOptions {
   tcp?: { port: number; host?: '127.0.0.1' | '::1' | 'localhost' } | false;
   handler: FrameHandler;
   models?: ModelControl;
+  /**
+   * Called for each CONFIGURE_STREAM before its reply (load the stream's models,
+   * say): the reply waits for it; a rejection is answered with ERROR MODEL_FAILED
+   * and the stream is closed. Frames sent before the reply wait in the stream's
+   * scheduler (latest wins) as usual.
+   */
+  prepare?: (stream: number, config: ConfigureStream) => Promise<void>;
   /** Largest bodyLength + payloadLength; default 32 MiB. */
   maxMessageSize?: number;
   /** Results waiting per client while its socket is full; default 8 (oldest dropped). */
@@ -135,7 +142,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
     resultsSent: 0, resultsDropped: 0, rejected: 0, errorsSent: 0, disconnectedForErrors: 0,
   };
   state: RuntimeStateName = 'ready';
-  readonly #o: Required<Omit<SocketServerOptions, 'path' | 'mode' | 'tcp' | 'models'>> & Pick<SocketServerOptions, 'models' | 'tcp'>;
+  readonly #o: Required<Omit<SocketServerOptions, 'path' | 'mode' | 'tcp' | 'models' | 'prepare'>> & Pick<SocketServerOptions, 'models' | 'tcp' | 'prepare'>;
   readonly #clients = new Set<Client>();
   readonly #streams = new Map<number, Stream>();
   readonly #servers: net.Server[] = [];
@@ -153,7 +160,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
       throw new RangeError(`Expected a loopback host (127.0.0.1, ::1 or localhost) for tcp.host but received ${JSON.stringify(options.tcp.host)}`);
     }
     this.#o = {
-      handler: options.handler, models: options.models, tcp: options.tcp ?? false,
+      handler: options.handler, models: options.models, prepare: options.prepare, tcp: options.tcp ?? false,
       maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
       resultQueueLength: options.resultQueueLength ?? 8,
       maxPendingWriteBytes: options.maxPendingWriteBytes ?? 1024 * 1024,
@@ -193,11 +200,26 @@ export class SocketServer extends EventEmitter implements ResultSink {
     }
   }
 
-  async close(): Promise<void> {
-    for (const c of this.#clients) c.socket.destroy();
+  /**
+   * Graceful stop: no new connections and no more reading; the frames in
+   * flight finish and their results go out; every client then gets ERROR
+   * SHUTTING_DOWN (fatal) and its connection is ended, and destroyed after
+   * `graceMs` if the peer does not close its side.
+   */
+  async close(graceMs = 1000): Promise<void> {
+    const listeners = this.#servers.splice(0).map((s) => new Promise<void>((r) => s.close(() => r())));
+    for (const c of this.#clients) c.socket.pause();
     await Promise.all([...this.#streams.values()].map((s) => this.#closeStream(s)));
-    await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-    this.#servers.length = 0;
+    const closing = [...this.#clients].map((c) => new Promise<void>((resolve) => {
+      const s = c.socket;
+      if (s.destroyed) { resolve(); return; }
+      s.once('close', () => resolve());
+      this.#flush(c);
+      this.#send(c, msg.error(undefined, WireError.SHUTTING_DOWN, 'Expected a running runtime but received a shutdown (SIGTERM or close()): no more frames are served', true));
+      s.end();
+      setTimeout(() => s.destroy(), graceMs).unref();
+    }));
+    await Promise.all([...closing, ...listeners]);
   }
 
   setState(state: RuntimeStateName): void {
@@ -340,21 +362,21 @@ export class SocketServer extends EventEmitter implements ResultSink {
         const reply = msg.configureReply(seq, { stream: c.stream, frameBytes: bytes, ring: ring?.info });
         if (!existing) {
           this.#streams.set(c.stream, this.#makeStream(client, c, bytes, ring));
-          this.#send(client, reply);
+          this.#replyConfigured(client, c, seq, reply);
           return;
         }
         existing.config = c;
         existing.frameBytes = bytes;
         existing.ring = ring;
         if (old === undefined || keep) {
-          this.#send(client, reply);
+          this.#replyConfigured(client, c, seq, reply);
           return;
         }
         // The old ring's frames finish and their slots come back (SLOT_RELEASE) before this reply.
         existing.ringSwitching = true;
         void this.#retireRing(existing.id, old).then(() => {
           existing.ringSwitching = false;
-          if (!client.closed) this.#send(client, reply);
+          if (!client.closed) this.#replyConfigured(client, c, seq, reply);
         });
         return;
       }
@@ -444,6 +466,25 @@ export class SocketServer extends EventEmitter implements ResultSink {
       default:
         throw new ProtocolError('UNSUPPORTED', `Expected a request but received ${messageTypeName(type)}, which only the runtime sends`, x);
     }
+  }
+
+  /** Sends a CONFIGURE_STREAM reply once the `prepare` hook (if any) has finished; its failure closes the stream. */
+  #replyConfigured(client: Client, c: ConfigureStream, seq: number, reply: EncodeInput): void {
+    const prepare = this.#o.prepare;
+    if (!prepare) {
+      this.#send(client, reply);
+      return;
+    }
+    prepare(c.stream, c).then(() => {
+      if (!client.closed) this.#send(client, reply);
+    }, (err: unknown) => {
+      const s = this.#streams.get(c.stream);
+      if (s && s.owner === client && s.config === c) void this.#closeStream(s);
+      if (!client.closed) {
+        this.#send(client, msg.error(seq, WireError.MODEL_FAILED,
+          `Expected the models to load for stream ${c.stream} (${c.width}x${c.height} ${c.format}) but they failed: ${(err as Error)?.message ?? String(err)}; the stream is closed`));
+      }
+    });
   }
 
   /**

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
 import { MessageType, ResultFlag } from '../../src/protocol/constants.js';
 import { WireError } from '../../src/protocol/errors.js';
-import { msg, parseModelReply, parseResult, parseStatusReply, type ConfigureStream, type ResultBody } from '../../src/protocol/messages.js';
+import { msg, parseError, parseModelReply, parseResult, parseStatusReply, type ConfigureStream, type ResultBody } from '../../src/protocol/messages.js';
 import { Runtime, toFrameResult } from '../../src/runtime/index.js';
 import { SocketClient, RemoteError } from '../../src/transport/socket-client.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
@@ -48,13 +48,13 @@ t.test('frames over the socket through the real pipeline: view, quality, LV area
   const { rt, c } = await startRuntime(t);
   const { frames, label } = await readSampleCine();
   const results = collect(c);
-  await c.configure(stream0);
   t.equal(rt.state, 'ready');
+  await c.configure(stream0);
+  t.equal(rt.state, 'running', 'the stream\'s models are loaded before the CONFIGURE_STREAM reply');
   for (let i = 0; i < 16; i++) {
     c.sendFrame(0, i, frames[i]);
     await until(() => results.length === i + 1); // one at a time: no frame is dropped
   }
-  t.equal(rt.state, 'running');
   t.same(results.map((r) => r.seq), [...Array(16).keys()]);
   t.same(results.map((r) => r.view), new Array(16).fill(label.view));
   for (const r of results) {
@@ -123,4 +123,44 @@ t.test('hot swap: LOAD_MODEL loads beside the running model, SWAP switches betwe
   t.same(results.map((r) => r.seq), [...results.map((r) => r.seq)].sort((a, b) => a - b), 'results stay in order');
   const st = parseStatusReply((await c.request((seq) => msg.status(seq))).body);
   t.equal(st.model, 'vq-b+sonoedge-lv-segmentation@1.0.0');
+});
+
+t.test('close: the frame in flight finishes and its result goes out, then every client gets SHUTTING_DOWN', async (t) => {
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const rt = await Runtime.start({ pipeline: { viewQuality: VQ, segmentation: SEG, trustStore }, socket: { path: path.join(dir, `rt${n++}.sock`) } });
+  const c = await SocketClient.connect(rt.server.path);
+  t.teardown(() => c.close());
+  await c.hello('close-test');
+  await c.subscribe({});
+  const { frames } = await readSampleCine();
+  const seen: string[] = [];
+  c.on('message', (m) => {
+    if (m.header.type === MessageType.RESULT) seen.push(`result ${parseResult(m.body).seq}`);
+    if (m.header.type === MessageType.ERROR) { const e = parseError(m.body); seen.push(`${e.name} fatal=${e.fatal}`); }
+  });
+  const closed = new Promise<void>((resolve) => c.socket.once('close', () => resolve()));
+  await c.configure(stream0);
+  c.sendFrame(0, 5, frames[5]);
+  await until(() => rt.server.stats.framesIn === 1);
+  await rt.close();
+  await closed;
+  t.same(seen, ['result 5', 'SHUTTING_DOWN fatal=true']);
+  t.equal(rt.state, 'stopping');
+});
+
+t.test('a stream whose models cannot load for its geometry: ERROR MODEL_FAILED on CONFIGURE_STREAM, stream closed, others served', async (t) => {
+  const { rt, c } = await startRuntime(t);
+  await c.configure(stream0);
+  // YUYV with an odd width passes CONFIGURE_STREAM's field checks; the preprocessing plan refuses it.
+  const e = await c.configure({ ...stream0, stream: 9, format: 'YUYV', width: 63, height: 64 }).then(() => undefined, (err: RemoteError) => err);
+  t.equal(e?.wireCode, WireError.MODEL_FAILED);
+  t.equal(e?.message, 'Expected the models to load for stream 9 (63x64 YUYV) but they failed: Expected even width for YUYV for input.width but received 63 of type number; the stream is closed');
+  const st = parseStatusReply((await c.request((seq) => msg.status(seq))).body);
+  t.same(st.streams, [0], 'stream 9 is closed; stream 0 is untouched');
+  const results = collect(c);
+  const { frames } = await readSampleCine();
+  c.sendFrame(0, 1, frames[1]);
+  await until(() => results.length === 1);
+  t.equal(results[0].view, 'A4C');
+  t.equal(rt.server.stats.framesFailed, 0);
 });
