@@ -2,15 +2,19 @@
 // pipeline on the bundled models (real ONNX Runtime sessions), a real client
 // over a Unix socket, and hot swap of model packages while frames stream.
 import t, { type Test } from 'tap';
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
-import { MessageType, ResultFlag } from '../../src/protocol/constants.js';
+import { MessageType, ResultFlag, RuntimeState, ViewClass } from '../../src/protocol/constants.js';
+import { frameRecord, SerialDecoder, type CommandRecord, type HeartbeatRecord, type SerialRecord } from '../../src/protocol/serial.js';
+import { SerialPort } from 'serialport';
 import { WireError } from '../../src/protocol/errors.js';
 import { msg, parseError, parseModelReply, parseResult, parseStatusReply, type ConfigureStream, type ResultBody } from '../../src/protocol/messages.js';
 import { Runtime, toFrameResult } from '../../src/runtime/index.js';
 import { SocketClient, RemoteError } from '../../src/transport/socket-client.js';
+import { ptyPair } from '../helpers/pty.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 
 const VQ = path.join(MODELS_DIR, 'view_quality');
@@ -163,4 +167,60 @@ t.test('a stream whose models cannot load for its geometry: ERROR MODEL_FAILED o
   await until(() => results.length === 1);
   t.equal(results[0].view, 'A4C');
   t.equal(rt.server.stats.framesFailed, 0);
+});
+
+t.test('serial: result records and heartbeats on a real tty (socat pty pair); stop/start a stream, model sets, status', { skip: spawnSync('sh', ['-c', 'command -v socat']).status !== 0 ? 'socat missing (.ci/run installs it)' : false }, async (t) => {
+  const { a, b, proc } = await ptyPair();
+  t.teardown(() => { proc.kill(); });
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const rt = await Runtime.start({
+    pipeline: { viewQuality: VQ, segmentation: SEG, trustStore }, socket: { path: path.join(dir, `rt${n++}.sock`) },
+    serial: { path: a, baudRate: 115200, resultRate: 50, heartbeatMs: 50 },
+  });
+  t.teardown(() => rt.close());
+  const fw = new SerialPort({ path: b, baudRate: 115200, autoOpen: false });
+  await new Promise<void>((res, rej) => fw.open((e) => (e ? rej(e) : res())));
+  t.teardown(() => new Promise<void>((r) => fw.close(() => r())));
+  const dec = new SerialDecoder();
+  const records: SerialRecord[] = [];
+  fw.on('data', (d: Buffer) => { for (const ev of dec.push(d)) if (ev.kind === 'record') records.push(ev.record); });
+  const of = <K extends SerialRecord['kind']>(kind: K) => records.filter((r) => r.kind === kind) as Extract<SerialRecord, { kind: K }>[];
+  const beats = (kind: 'HEARTBEAT' | 'STATUS') => records.filter((r): r is HeartbeatRecord => r.kind === kind);
+
+  const c = await SocketClient.connect(rt.server.path);
+  t.teardown(() => c.close());
+  await c.hello('serial-test');
+  await c.configure(stream0);
+  const { frames } = await readSampleCine();
+  c.sendFrame(0, 1, frames[1]);
+  await until(() => of('RESULT').length >= 1);
+  const r = of('RESULT')[0];
+  t.equal(r.seq, 1);
+  t.equal(r.view, ViewClass.A4C);
+  t.ok(r.lvAreaMm2! > 500 && r.lvAreaMm2! < 5000, `LV area ${r.lvAreaMm2}`);
+  await until(() => beats('HEARTBEAT').length >= 2);
+  t.equal(beats('HEARTBEAT').at(-1)!.state, RuntimeState.running);
+
+  const ack = async (cmd: CommandRecord) => {
+    fw.write(frameRecord(cmd));
+    await until(() => of('ACK').some((x) => x.cmdSeq === cmd.cmdSeq));
+    return of('ACK').find((x) => x.cmdSeq === cmd.cmdSeq)!.status;
+  };
+  t.equal(await ack({ kind: 'CMD_STOP_STREAM', cmdSeq: 10, stream: 0 }), 0);
+  const errs: string[] = [];
+  c.on('message', (m) => { if (m.header.type === MessageType.ERROR) errs.push(parseError(m.body).message); });
+  c.sendFrame(0, 2, frames[2]);
+  await until(() => errs.length === 1);
+  t.equal(errs[0], 'Expected a result for frame 2 of stream 0 but the pipeline failed: Expected a running stream but stream 0 is stopped (serial CMD_STOP_STREAM; CMD_START_STREAM resumes it)');
+  t.equal(await ack({ kind: 'CMD_START_STREAM', cmdSeq: 11, stream: 0 }), 0);
+  t.equal(await ack({ kind: 'CMD_STOP_STREAM', cmdSeq: 12, stream: 7 }), WireError.UNKNOWN_STREAM);
+  t.equal(await ack({ kind: 'CMD_SELECT_MODEL_SET', cmdSeq: 13, modelSet: 3 }), WireError.BAD_FIELD);
+  t.equal(await ack({ kind: 'CMD_SELECT_MODEL_SET', cmdSeq: 14, modelSet: 0 }), 0, 'set 0, the configured models, reloads cleanly');
+  c.sendFrame(0, 3, frames[3]);
+  await until(() => of('RESULT').some((x) => x.seq === 3));
+  fw.write(frameRecord({ kind: 'CMD_REQUEST_STATUS', cmdSeq: 15 }));
+  await until(() => beats('STATUS').some((x) => x.cmdSeq === 15));
+  const st = beats('STATUS').find((x) => x.cmdSeq === 15)!;
+  t.equal(st.framesProcessed, 2, 'frames 1 and 3; frame 2 came while the stream was stopped');
+  t.equal(st.flags & 1, 1, 'streaming');
 });

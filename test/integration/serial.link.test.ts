@@ -3,7 +3,8 @@
 // records on the other). The same contract suite also runs over an in-memory
 // pair, to show the transport is injected; the pty run is the one that counts.
 import t from 'tap';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { ptyPair } from '../helpers/pty.js';
 import { EventEmitter } from 'node:events';
 import { SerialPort } from 'serialport';
 import { frameRecord, SerialDecoder, RecordType, type SerialRecord, type CommandRecord } from '../../src/protocol/serial.js';
@@ -12,22 +13,6 @@ import type { ResultBody } from '../../src/protocol/messages.js';
 import { SerialLink, type PortLike, type RuntimeSnapshot } from '../../src/transport/serial-link.js';
 
 const hasSocat = spawnSync('sh', ['-c', 'command -v socat']).status === 0;
-
-/** Starts `socat -d -d pty,raw,echo=0 pty,raw,echo=0` and returns the two /dev/pts paths. */
-export async function ptyPair(): Promise<{ a: string; b: string; proc: ChildProcess }> {
-  const proc = spawn('socat', ['-d', '-d', 'pty,raw,echo=0', 'pty,raw,echo=0']);
-  let err = '';
-  const paths = await new Promise<string[]>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Expected two PTY paths from socat but received: ${err}`)), 5000);
-    proc.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      const found = [...err.matchAll(/PTY is (\/dev\/pts\/\d+)/g)].map((m) => m[1]);
-      if (found.length === 2 && /starting data transfer loop/.test(err)) { clearTimeout(timer); resolve(found); }
-    });
-    proc.on('exit', () => { clearTimeout(timer); reject(new Error(`socat exited: ${err}`)); });
-  });
-  return { a: paths[0], b: paths[1], proc };
-}
 
 const result = (seq: number): ResultBody => ({
   stream: 0, seq, t: 0, view: 'PLAX', confidence: 0.9, quality: 0.7, lvAreaMm2: 1500.5, ef: null, flags: 4,
