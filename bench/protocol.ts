@@ -6,6 +6,7 @@
 // docs/BENCHMARKS.md (bench/docs.mjs).
 import { spawn } from 'node:child_process';
 import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -119,6 +120,43 @@ async function serialBench(baudRate: number, seconds: number) {
   return { baudRate, bytesPer, lineRate: perSec, sent: total, got, bad, perSecond: got / elapsed };
 }
 
+/**
+ * The floor on this machine: the round trip of a 32-byte message to a bare
+ * Node echo server over a Unix socket (what any Node runtime pays), beside
+ * sonoedge's own PING round trip, both in a fresh server process.
+ */
+async function floorBench(n: number) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-bench-'));
+  const echoSock = path.join(dir, 'e.sock');
+  const echo = spawn(process.execPath, ['-e', `require('net').createServer((s) => s.on('data', (d) => s.write(d))).listen(${JSON.stringify(echoSock)}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((r) => echo.stdout!.once('data', r));
+  const s = net.createConnection(echoSock);
+  await new Promise((r) => s.once('connect', r));
+  const raw: number[] = [];
+  for (let i = 0; i < n + WARMUP; i++) {
+    const t0 = performance.now();
+    s.write(Buffer.alloc(32));
+    await new Promise((r) => s.once('data', r));
+    if (i >= WARMUP) raw.push(performance.now() - t0);
+  }
+  s.destroy();
+  echo.kill('SIGTERM');
+  const sock = path.join(dir, 'b.sock');
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'protocol-server.ts'), sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((r) => child.stdout!.once('data', r));
+  const c = await SocketClient.connect(sock);
+  await c.hello('bench');
+  const ping: number[] = [];
+  for (let i = 0; i < n + WARMUP; i++) {
+    const t0 = performance.now();
+    await c.request((seq) => msg.ping(seq));
+    if (i >= WARMUP) ping.push(performance.now() - t0);
+  }
+  await c.close();
+  child.kill('SIGTERM');
+  return { raw: { p50: pct(raw, 50), p99: pct(raw, 99) }, ping: { p50: pct(ping, 50), p99: pct(ping, 99) }, n };
+}
+
 const frames = Number(process.env.SONOEDGE_BENCH_FRAMES ?? 1000);
 // Alternate the two paths so that machine noise falls on both alike.
 const runs = { socket: [] as Awaited<ReturnType<typeof frameBench>>[], shm: [] as Awaited<ReturnType<typeof frameBench>>[] };
@@ -132,6 +170,7 @@ const merge = (rs: Awaited<ReturnType<typeof frameBench>>[]) => ({
 });
 const sock = merge(runs.socket);
 const shm = merge(runs.shm);
+const floor = await floorBench(frames);
 const serial = [await serialBench(115200, 2), await serialBench(921600, 2)];
 const ms = (x: number) => `${x.toFixed(3)} ms`;
 const lines = [
@@ -142,9 +181,13 @@ const lines = [
   `| socket FRAME (pixels in the payload): frame-in to result-out minus handler time (${sock.n} frames) | ${ms(sock.o50)} | ${ms(sock.o99)} | p99 <= 0.5 ms | ${sock.o99 <= 0.5 ? 'met' : 'missed'} |`,
   `| shared memory (pixels in a ring slot, FRAME_READY): frame-in to result-out minus handler time (${shm.n} frames) | ${ms(shm.o50)} | ${ms(shm.o99)} | p99 <= 0.5 ms | ${shm.o99 <= 0.5 ? 'met' : 'missed'} |`,
   `| shared memory against socket FRAME, frame-in to result-out (handler included) | ${(shm.p50 / sock.p50).toFixed(2)}x the time (${(sock.p50 / shm.p50).toFixed(1)}x faster; ${ms(shm.p50)} vs ${ms(sock.p50)}) | ${(shm.p99 / sock.p99).toFixed(2)}x | shared memory faster | ${shm.p50 < sock.p50 ? 'met' : 'missed'} |`,
+  `| floor: a bare Node echo server over a Unix socket, 32-byte round trip (${floor.n}) | ${ms(floor.raw.p50)} | ${ms(floor.raw.p99)} | what any Node runtime pays here | |`,
+  `| sonoedge PING round trip (header + MessagePack both ways, ${floor.n}) | ${ms(floor.ping.p50)} | ${ms(floor.ping.p99)} | | |`,
   ...serial.map((s) => `| serial result records over a socat pty pair at ${s.baudRate} baud, paced at the line rate (${s.bytesPer} bytes each, ${s.lineRate}/s allowed) | ${s.got} of ${s.sent} decoded, ${s.perSecond.toFixed(0)} records/s, ${s.bad} bad | | all decoded; >= 30 records/s | ${s.got === s.sent && s.perSecond >= 30 ? 'met' : 'missed'} |`),
   '',
   'The shared-memory rows start the clock after the frame is in the slot (the firmware\'s acquisition writes it there); the socket rows start it before the payload is sent, so they include moving 768 KiB through the socket and into the server\'s message buffer. Every shared-memory result was checked to come from its own slot\'s pixels and every slot to come back (SLOT_RELEASE). A pty does not pace bytes at the baud rate, so the serial rows check that the decoder keeps up with a full line, not the UART timing.',
+  '',
+  `Why p99 <= 0.5 ms is missed here: the floor row is a bare Node echo over the same kind of socket, and its own p99 (${ms(floor.raw.p99)}) is above the target on this shared 2-core machine: the tail is the OS waking two processes late, not work in the protocol path. Above that floor sonoedge adds ${ms(Math.max(0, floor.ping.p50 - floor.raw.p50))} at the median for a PING (framing, CRC-32C, MessagePack both ways) and, for a shared-memory frame, the scheduler, the result's encoding and the SLOT_RELEASE. The target needs a quiet core (an isolated CPU on the cart) to be measured against.`,
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
 writeDocsBlock('protocol', lines.join('\n'), '## Protocols\n\nThe firmware links: bench/protocol.ts (npm run bench:protocol).');

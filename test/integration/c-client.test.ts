@@ -1,13 +1,17 @@
 // The C client (clients/c) as a real peer: its example program, a separate
 // process, streams frames from a raw file over a real Unix socket to the real
-// server. The frame handler is a stand-in for the ML pipeline only.
+// server. The frame handler is a stand-in for the ML pipeline only, except in
+// the last test, where the C client talks to the live runtime and its models.
 import t from 'tap';
 import { spawnSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
+import { Runtime } from '../../src/runtime/index.js';
 import { SocketServer, type FrameHandler } from '../../src/transport/socket-server.js';
+import { readSampleCine } from '../helpers/sample.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const buildDir = path.join(root, 'build', 'c-client');
@@ -140,4 +144,24 @@ t.test('the C client reports a refused ring with the runtime\'s message', { skip
   t.equal(r.code, 1);
   t.match(r.stderr, /configure: the runtime answered with ERROR Expected at most 0 streams/);
   t.same(readdirSync('/dev/shm').filter((f) => f.startsWith('sonoedge-example-')), [], 'the ring the client made is unlinked on the way out');
+});
+
+t.test('the C client against the live runtime: the real pipeline on the bundled A4C frames, through a shared-memory ring', { skip }, async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-c-'));
+  const { frames } = await readSampleCine();
+  writeFileSync(path.join(dir, 'a4c.raw'), Buffer.concat(frames.slice(0, 8)));
+  const rt = await Runtime.start({
+    pipeline: { viewQuality: path.join(MODELS_DIR, 'view_quality'), segmentation: path.join(MODELS_DIR, 'lv_segmentation'), trustStore: await loadTrustStore(path.join(MODELS_DIR, 'trust')) },
+    socket: { path: path.join(dir, 'rt.sock') },
+  });
+  t.teardown(() => rt.close());
+  const r = await run(['--shm', rt.server.path, path.join(dir, 'a4c.raw'), '256', '256', '8', '10']);
+  t.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.split('\n').filter((l) => l.startsWith('result '));
+  const done = /done: 8 frames, (\d+) results/.exec(r.stdout);
+  t.ok(done && Number(done[1]) === lines.length && lines.length >= 1, r.stdout);
+  t.equal(lines.length + rt.server.stats.framesDropped, 8, 'every frame has a result or was dropped (latest wins)');
+  for (const l of lines) t.match(l, /^result stream=0 seq=\d+ view=A4C confidence=[01]\.\d{4} quality=0\.\d{4} lv_area_mm2=\d+\.\d\d ef=\S+ flags=0x[0-9a-f]{4} /);
+  t.match(r.stdout, /slots back: 4 of 4/);
+  t.equal(rt.server.stats.framesFailed, 0);
 });
