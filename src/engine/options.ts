@@ -82,7 +82,13 @@ export interface EngineOptions {
   libraryPath?: string;
   /** ONNX Runtime's own session log level; default 'error'. */
   logSeverity?: LogSeverityName;
-  /** ONNX Runtime session config entries (onnxruntime_session_options_config_keys.h), passed as they are. */
+  /**
+   * ONNX Runtime session config entries (onnxruntime_session_options_config_keys.h), passed as they are.
+   * Default: `session.intra_op.allow_spinning` and `session.inter_op.allow_spinning` are "0": ONNX
+   * Runtime's pool threads sleep instead of spinning between runs, so that on a cart's few cores they
+   * do not take CPU from the event loop that serves the firmware (measured: docs/BENCHMARKS.md).
+   * Set them to "1" for a dedicated, isolated core set.
+   */
   sessionConfig?: Record<string, string>;
   /** Receives the engine's log lines (which provider runs, why others did not); default stderr. */
   log?: ((line: string) => void) | false;
@@ -93,6 +99,9 @@ export interface ResolvedEngineOptions extends NativeEngineOptions {
   /** The TensorRT cache directory, when TensorRT is requested with a cacheDir. */
   tensorrtCachePath?: string;
 }
+
+/** Pool threads sleep between runs unless the caller says otherwise (see EngineOptions.sessionConfig). */
+const NO_SPIN_KEYS = ['session.intra_op.allow_spinning', 'session.inter_op.allow_spinning'] as const;
 
 const TOP_KEYS = ['providers', 'tensorrt', 'cuda', 'cpu', 'intraOpThreads', 'interOpThreads', 'graphOptimization',
   'optimizedModelPath', 'freeDimensions', 'deterministic', 'warmupRuns', 'libraryPath', 'logSeverity',
@@ -280,6 +289,9 @@ export function resolveEngineOptions(modelPath: string, options: EngineOptions, 
     for (const [k, v] of Object.entries(o.freeDimensions)) freeDimensions.push([k, int(v, `freeDimensions.${k}`, 1, 2 ** 31 - 1)]);
   }
   const configEntries: [string, string][] = [];
+  for (const key of NO_SPIN_KEYS) {
+    if (!(isObject(o.sessionConfig) && key in o.sessionConfig)) configEntries.push([key, '0']);
+  }
   if (o.sessionConfig !== undefined) {
     if (!isObject(o.sessionConfig)) throw invalidType('ERR_SONOEDGE_ENGINE_OPTION', 'object', 'sessionConfig', o.sessionConfig);
     for (const [k, v] of Object.entries(o.sessionConfig)) {

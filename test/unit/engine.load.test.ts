@@ -120,6 +120,13 @@ t.test('the TensorRT cache folder is keyed by model sha256, GPU and TensorRT ver
   t.same(r.providers[1], { kind: 2, options: [], cpuArena: true });
 });
 
+t.test('pool threads sleep between runs by default (no spinning); the caller can turn spinning back on', async (t) => {
+  const sha = () => '00'.repeat(32);
+  t.same(resolveEngineOptions(conv, {}, sha).configEntries, [['session.intra_op.allow_spinning', '0'], ['session.inter_op.allow_spinning', '0']]);
+  t.same(resolveEngineOptions(conv, { sessionConfig: { 'session.intra_op.allow_spinning': '1', 'session.use_env_allocators': '1' } }, sha).configEntries,
+    [['session.inter_op.allow_spinning', '0'], ['session.intra_op.allow_spinning', '1'], ['session.use_env_allocators', '1']]);
+});
+
 t.test('bad loads: exact errors', async (t) => {
   await t.rejects(Engine.load('/nonexistent/model.onnx', quiet), {
     name: 'RangeError', code: 'ERR_SONOEDGE_ENGINE_MODEL_NOT_FOUND',
