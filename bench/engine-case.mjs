@@ -10,6 +10,7 @@ import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
 import { Engine } from '../dist/engine/index.js';
+import { noise } from '../dist/frame/synthetic.js';
 
 const [modelPath, threadsArg, itersArg, outDir] = process.argv.slice(2);
 const threads = Number(threadsArg);
@@ -17,16 +18,6 @@ const iterations = Number(itersArg);
 const ROUNDS = 5;
 
 /** The same deterministic input as bench/ort_python.py. */
-export function noise(n, seed) {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
-
 const engine = await Engine.load(modelPath, { intraOpThreads: threads, interOpThreads: 1, warmupRuns: 10, log: false });
 const input = engine.inputs[0];
 const dims = input.shape.map((d) => (typeof d === 'number' ? d : 1));

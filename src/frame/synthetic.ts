@@ -40,3 +40,14 @@ export function randomBytes(length: number, seed: number): Uint8Array {
   for (let i = 0; i < length; i++) b[i] = Math.floor(r() * 256);
   return b;
 }
+
+/** Float32 values in [-1, 1) from a 32-bit LCG: model inputs for engine tests and benchmarks (the same sequence everywhere). */
+export function noise(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}

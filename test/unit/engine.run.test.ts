@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { Engine, type TypedArray } from '../../src/engine/index.js';
+import { noise } from '../../src/frame/synthetic.js';
 
 const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 const model = (name: string) => path.join(fixtures, 'engine', `${name}.onnx`);
@@ -15,16 +16,6 @@ const conv8 = path.join(fixtures, 'model-packages', 'valid-signed', 'model.int8.
 const quiet = { log: false as const, intraOpThreads: 1 };
 
 /** Deterministic pseudo-random values in [-1, 1). */
-function noise(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
-
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
