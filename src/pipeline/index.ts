@@ -141,6 +141,8 @@ export interface PipelineResult {
     contour: number[];
     /** The same outline in source-frame pixel coordinates (absent for polar frames, which are scan-converted). */
     contourFrame?: number[];
+    /** The LV (largest component) on the model's input grid, one byte per pixel, 0 or 1; a copy. */
+    mask: { width: number; height: number; data: Uint8Array };
   };
   ef?: EjectionFractionResult;
 }
@@ -375,7 +377,10 @@ export class StreamProcessor {
           const geo = areaLength(comp.mask, mask.width, Math.sqrt(sx * sy));
           const areaMm2 = comp.area * sx * sy;
           const contour = simplifyPolygon(mask.contour(comp.mask), this.#opts.contourEpsilon ?? 0.75);
-          result.lv = { areaMm2, lengthMm: geo.lengthMm, contour, pixels: comp.area };
+          result.lv = {
+            areaMm2, lengthMm: geo.lengthMm, contour, pixels: comp.area,
+            mask: { width: mask.width, height: mask.height, data: Uint8Array.from(comp.mask) },
+          };
           const inFrame = seg.toFrame(contour);
           if (inFrame) result.lv.contourFrame = inFrame;
           this.#ef.push(f.seq, comp.area >= 3 ? { areaMm2, lengthMm: geo.lengthMm } : undefined);

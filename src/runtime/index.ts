@@ -87,6 +87,7 @@ export function toFrameResult(r: PipelineResult, previousShown: string | null): 
     ef,
     flags,
     ...(r.lv?.contourFrame ? { contour: r.lv.contourFrame.map((v) => Math.round(v * 10) / 10) } : {}),
+    ...(r.lv?.mask ? { mask: r.lv.mask } : {}),
   };
 }
 

@@ -26,7 +26,7 @@ import { LatestWinsScheduler, type StageTimer } from '../pipeline/scheduler.js';
 import { crc32c } from '../protocol/crc.js';
 import { encodeMessageParts, MessageDecoder, type EncodeInput, type Message } from '../protocol/codec.js';
 import {
-  DEFAULT_MAX_MESSAGE_SIZE, MessageType, RuntimeState, SUPPORTED_VERSIONS, messageTypeName,
+  DEFAULT_MAX_MESSAGE_SIZE, MessageType, ResultFlag, RuntimeState, SUPPORTED_VERSIONS, messageTypeName,
   type RuntimeStateName,
 } from '../protocol/constants.js';
 import { ProtocolError, WireError } from '../protocol/errors.js';
@@ -507,6 +507,8 @@ export class SocketServer extends EventEmitter implements ResultSink {
 
   #makeStream(owner: Client, config: ConfigureStream, bytes: number, ring: ShmRing | undefined): Stream {
     const id = config.stream;
+    /** Seqs of frames replaced since the last result (a few at most: the newer ones wait for the next result). */
+    const dropped: number[] = [];
     const scheduler = new LatestWinsScheduler<ServerFrame, FrameResult>({
       // A slot goes back as soon as its frame has run (before the RESULT goes out), or failed.
       process: async (f, stage) => {
@@ -517,9 +519,16 @@ export class SocketServer extends EventEmitter implements ResultSink {
         }
       },
       // Replaced under latest wins (or dropped by close): never processed, released at once.
-      onDrop: (f) => f.release?.(),
+      onDrop: (f) => { if (dropped.length >= 64) dropped.shift(); dropped.push(f.seq); f.release?.(); },
       onResult: ({ frame, result, timing }) => {
         this.stats.framesProcessed++;
+        // DROPPED_BEFORE: a frame between the previous result's and this one was replaced (latest wins).
+        // Dropped frames are always older than the one that replaced them; those older than this result are its own.
+        const before = dropped.filter((q) => q < frame.seq).length;
+        if (before > 0) {
+          result = { ...result, flags: (result.flags ?? 0) | ResultFlag.DROPPED_BEFORE };
+          dropped.splice(0, dropped.length, ...dropped.filter((q) => q >= frame.seq));
+        }
         const body: ResultBody = {
           stream: id, seq: frame.seq, t: frame.t, view: result.view ?? null, confidence: result.confidence ?? null,
           quality: result.quality ?? null, lvAreaMm2: result.lvAreaMm2 ?? null, ef: result.ef ?? null, flags: result.flags ?? 0,

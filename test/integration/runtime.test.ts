@@ -29,7 +29,7 @@ async function startRuntime(t: Test) {
   const c = await SocketClient.connect(rt.server.path);
   t.teardown(() => c.close());
   await c.hello('runtime-test');
-  await c.subscribe({ contours: true });
+  await c.subscribe({ contours: true, masks: true });
   return { rt, c };
 }
 
@@ -69,6 +69,12 @@ t.test('frames over the socket through the real pipeline: view, quality, LV area
     const xs = r.contour!.filter((_, i) => i % 2 === 0);
     t.ok(Math.max(...xs) > 112 && Math.max(...xs) < 256 && Math.min(...xs) >= 0, `contour x range ${Math.min(...xs)}..${Math.max(...xs)}`);
     t.ok(r.latency.stages['view_quality.engine'] > 0 && r.latency.stages['lv_segmentation.engine'] > 0);
+    // The mask is the LV on the model's 112x112 grid, which spans the 256x256 frame: its pixels give the area.
+    t.same([r.mask!.width, r.mask!.height], [112, 112]);
+    t.ok(r.mask!.data.every((v) => v === 0 || v === 1));
+    const px = (SAMPLE_SPACING_MM * 256) / 112;
+    t.ok(Math.abs(r.mask!.data.reduce((a, v) => a + v, 0) * px * px - r.lvAreaMm2!) < 1e-6 * r.lvAreaMm2!, 'mask pixels x pixel area = LV area');
+    t.equal(r.flags & ResultFlag.DROPPED_BEFORE, 0, 'one frame at a time: nothing dropped');
   }
   const last = results[15];
   t.equal(last.flags & ResultFlag.HAS_EF, ResultFlag.HAS_EF);
@@ -82,9 +88,10 @@ t.test('toFrameResult: flags from the pipeline result', async (t) => {
     quality: { score: 0.3, smoothed: 0.3, good: false },
   };
   t.same(toFrameResult(base, 'A2C'), { view: 'A4C', confidence: 0.9, quality: 0.3, lvAreaMm2: null, ef: null, flags: ResultFlag.LOW_QUALITY | ResultFlag.VIEW_CHANGED });
-  const withEf = { ...base, quality: { score: 0.8, smoothed: 0.8, good: true }, lv: { areaMm2: 1000, lengthMm: 80, pixels: 10, contour: [1, 2], contourFrame: [2.04, 4.06] },
+  const mask = { width: 2, height: 1, data: Uint8Array.from([0, 1]) };
+  const withEf = { ...base, quality: { score: 0.8, smoothed: 0.8, good: true }, lv: { areaMm2: 1000, lengthMm: 80, pixels: 10, contour: [1, 2], contourFrame: [2.04, 4.06], mask },
     ef: { ef: 61.2, edFrame: 3, esFrame: 7, edvMl: 100, esvMl: 38.8, valid: true } };
-  t.same(toFrameResult(withEf, 'A4C'), { view: 'A4C', confidence: 0.9, quality: 0.8, lvAreaMm2: 1000, ef: 61.2, flags: ResultFlag.HAS_LV_AREA | ResultFlag.HAS_EF | ResultFlag.ES, contour: [2, 4.1] });
+  t.same(toFrameResult(withEf, 'A4C'), { view: 'A4C', confidence: 0.9, quality: 0.8, lvAreaMm2: 1000, ef: 61.2, flags: ResultFlag.HAS_LV_AREA | ResultFlag.HAS_EF | ResultFlag.ES, contour: [2, 4.1], mask });
 });
 
 t.test('hot swap: LOAD_MODEL loads beside the running model, SWAP switches between frames, a bad package changes nothing', async (t) => {
@@ -125,6 +132,9 @@ t.test('hot swap: LOAD_MODEL loads beside the running model, SWAP switches betwe
   t.equal(rt.current(), 'vq-b+sonoedge-lv-segmentation@1.0.0');
   t.equal(rt.server.stats.framesFailed, 0, 'no frame failed across the swap');
   t.same(results.map((r) => r.seq), [...results.map((r) => r.seq)].sort((a, b) => a - b), 'results stay in order');
+  // DROPPED_BEFORE marks exactly the results that follow a gap (frames replaced under latest wins).
+  const gaps = results.slice(1).map((r, i) => r.seq > results[i].seq + 1);
+  t.same(results.slice(1).map((r) => (r.flags & ResultFlag.DROPPED_BEFORE) !== 0), gaps);
   const st = parseStatusReply((await c.request((seq) => msg.status(seq))).body);
   t.equal(st.model, 'vq-b+sonoedge-lv-segmentation@1.0.0');
 });
