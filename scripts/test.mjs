@@ -106,6 +106,11 @@ const suites = [
     missingOk: mode === 'aarch64',
   })),
   {
+    name: 'addon-sanitize',
+    about: 'the addon (engine, preprocessing, shared memory) under ASan+LSan in Node.js',
+    run: () => sh('bash', [path.join('scripts', 'addon-asan.sh')]),
+  },
+  {
     name: 'c-client',
     about: 'C client library tests (CTest)',
     when: () => existsSync(path.join(root, 'clients', 'c', 'CMakeLists.txt')),
