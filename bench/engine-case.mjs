@@ -51,8 +51,19 @@ async function block(tool) {
   h.disable();
   delay[tool].push(h.percentile(99) / 1e6);
 }
+// The floor: the same histogram over an idle event loop (nothing running) for as long as a sonoedge block took.
+async function idle(ms) {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  await new Promise((r) => setTimeout(r, ms));
+  h.disable();
+  delay.idle.push(h.percentile(99) / 1e6);
+}
+delay.idle = [];
 for (let r = 0; r < ROUNDS; r++) {
+  const t0 = performance.now();
   await block('sonoedge');
+  await idle(performance.now() - t0);
   await block('ort-node');
 }
 const name = path.basename(modelPath, '.onnx');
@@ -66,6 +77,7 @@ process.stdout.write(`${JSON.stringify({
   model: name, threads, provider: engine.provider, onnxruntime: engine.onnxruntimeVersion,
   sonoedge: { ...stats(times.sonoedge), loopDelayP99: Math.max(...delay.sonoedge) },
   'ort-node': { ...stats(times['ort-node']), loopDelayP99: Math.max(...delay['ort-node']) },
+  idle: { loopDelayP99: Math.max(...delay.idle) },
 })}\n`);
 await session.release();
 await engine.close();

@@ -105,12 +105,12 @@ for (const model of MODELS.filter((m) => existsSync(m))) {
 const machine = machineLine();
 const ms = (v) => (v === undefined ? 'n/a' : v.toFixed(3));
 const verdict = (ok) => (ok ? 'met' : 'missed');
-const header = '| model | threads | sonoedge median / p99 ms | python median / p99 ms | ort-node median / p99 ms | sonoedge / python | sonoedge / ort-node | loop delay p99 ms sonoedge / ort-node | max abs diff vs python, ort-node |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |';
+const header = '| model | threads | sonoedge median / p99 ms | python median / p99 ms | ort-node median / p99 ms | sonoedge / python | sonoedge / ort-node | loop delay p99 ms sonoedge / ort-node / idle loop | max abs diff vs python, ort-node |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |';
 const lines = rows.map((r) => {
   const s = r.node?.sonoedge, o = r.node?.['ort-node'], p = r.python;
   const rp = s && p ? s.median / p.median : undefined;
   const ro = s && o ? s.median / o.median : undefined;
-  return `| ${r.model} | ${r.threads} | ${ms(s?.median)} / ${ms(s?.p99)} | ${ms(p?.median)} / ${ms(p?.p99)} | ${ms(o?.median)} / ${ms(o?.p99)} | ${rp?.toFixed(3) ?? 'n/a'} (${rp === undefined ? 'n/a' : verdict(rp <= 1.03)}) | ${ro?.toFixed(3) ?? 'n/a'} (${ro === undefined ? 'n/a' : verdict(ro <= 1)}) | ${ms(s?.loopDelayP99)} (${s ? verdict(s.loopDelayP99 <= 2) : 'n/a'}) / ${ms(o?.loopDelayP99)} | ${r.diffPython?.toExponential(1) ?? 'n/a'}, ${r.diffOrtNode?.toExponential(1) ?? 'n/a'} |`;
+  return `| ${r.model} | ${r.threads} | ${ms(s?.median)} / ${ms(s?.p99)} | ${ms(p?.median)} / ${ms(p?.p99)} | ${ms(o?.median)} / ${ms(o?.p99)} | ${rp?.toFixed(3) ?? 'n/a'} (${rp === undefined ? 'n/a' : verdict(rp <= 1.03)}) | ${ro?.toFixed(3) ?? 'n/a'} (${ro === undefined ? 'n/a' : verdict(ro <= 1)}) | ${ms(s?.loopDelayP99)} (${s ? verdict(s.loopDelayP99 <= 2) : 'n/a'}) / ${ms(o?.loopDelayP99)} / ${ms(r.node?.idle?.loopDelayP99)} | ${r.diffPython?.toExponential(1) ?? 'n/a'}, ${r.diffOrtNode?.toExponential(1) ?? 'n/a'} |`;
 });
 const table = `${header}\n${lines.join('\n')}`;
 const json = { machine, python: pythonNote, date: new Date().toISOString(), command: `npm run bench:engine${args.length ? ` -- ${args.join(' ')}` : ''}`, rows };
