@@ -43,6 +43,7 @@ export async function serve(args: string[]): Promise<number> {
       pipeline: pipelineOptions(config, trustStore),
       socket: config.socket,
       ...(config.serial ? { serial: config.serial } : {}),
+      modelSets: config.models.sets,
       log: log.child({ component: 'runtime' }),
     });
   } catch (err) {

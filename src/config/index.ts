@@ -44,6 +44,8 @@ export interface ModelsConfig {
   viewQuality: string;
   /** null: no segmentation package, so no LV area and no EF. */
   segmentation: string | null;
+  /** Model sets 1, 2, ... for the serial CMD_SELECT_MODEL_SET (set 0 is the two packages above). */
+  sets: { viewQuality: string; segmentation?: string }[];
   variant: Variant;
   trustStore: string[];
   allowUnsigned: boolean;
@@ -176,7 +178,10 @@ function readModeAsOctal(doc: Document, value: unknown): void {
 interface RawConfig {
   socket: Omit<SocketConfig, 'path' | 'mode' | 'tcp'> & { path?: string; mode: number | string; tcp: false | { port: number; host?: string } };
   serial?: SerialConfig | null;
-  models: Omit<ModelsConfig, 'viewQuality' | 'segmentation' | 'trustStore'> & { viewQuality?: string; segmentation?: string | null; trustStore?: string | string[] };
+  models: Omit<ModelsConfig, 'viewQuality' | 'segmentation' | 'trustStore' | 'sets'> & {
+    viewQuality?: string; segmentation?: string | null; trustStore?: string | string[];
+    sets?: { viewQuality: string; segmentation?: string }[];
+  };
   pipeline: PipelineConfig;
   logging: Omit<LoggingConfig, 'file'> & { file?: string };
 }
@@ -199,6 +204,7 @@ function resolve(raw: RawConfig, dir: string): ServeConfig {
     models: {
       viewQuality: abs(m.viewQuality ?? path.join(MODELS_DIR, 'view_quality')),
       segmentation: m.segmentation === null ? null : abs(m.segmentation ?? path.join(MODELS_DIR, 'lv_segmentation')),
+      sets: (m.sets ?? []).map((x) => ({ viewQuality: abs(x.viewQuality), ...(x.segmentation !== undefined ? { segmentation: abs(x.segmentation) } : {}) })),
       variant: m.variant,
       trustStore: trust.map(abs),
       allowUnsigned: m.allowUnsigned,

@@ -104,6 +104,18 @@ const models = {
       description: 'Trust store folder(s) of ed25519 public keys that packages must be signed with. Default: the bundled models/trust.',
     },
     allowUnsigned: { type: 'boolean', default: false, description: 'Load packages without a signature (development only). Default: false.' },
+    sets: {
+      type: 'array', maxItems: 255, default: [],
+      items: {
+        type: 'object', additionalProperties: false, required: ['viewQuality'],
+        properties: {
+          viewQuality: { ...path('folder path'), description: 'View and quality package folder of this set.' },
+          segmentation: { ...path('folder path'), description: 'LV segmentation package folder of this set (optional).' },
+        },
+      },
+      'x-expected': 'list of {viewQuality, segmentation} package folders',
+      description: 'Model sets 1, 2, ... that the serial CMD_SELECT_MODEL_SET picks (set 0 is viewQuality and segmentation above); each is verified, loaded and swapped in like LOAD_MODEL + SWAP. Default: [].',
+    },
   },
 };
 

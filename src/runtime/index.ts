@@ -23,7 +23,7 @@ export interface RuntimeOptions {
   pipeline: PipelineOptions;
   socket: Omit<SocketServerOptions, 'handler' | 'models'>;
   serial?: Omit<SerialLinkOptions, 'runtime' | 'onCommand'>;
-  /** Model sets the serial CMD_SELECT_MODEL_SET picks from; set 0 is the pipeline's own packages. */
+  /** Model sets 1, 2, ... for the serial CMD_SELECT_MODEL_SET; set 0 is the pipeline's own packages. */
   modelSets?: { viewQuality: string; segmentation?: string }[];
   /** Consecutive failed frames after which the runtime reports itself faulted (the heartbeat stops); default 5. */
   faultAfter?: number;
@@ -266,6 +266,9 @@ export class Runtime implements ModelControl {
         throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', 'Expected a runtime with a segmentation model to replace but received an lv_segmentation package on a runtime without one');
       }
       const id = req.id ?? idOf(pkg);
+      if (id === this.#active[task]) {
+        throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', `Expected an id other than the running model's but received ${JSON.stringify(id)}; give LOAD_MODEL an id`);
+      }
       const m: LoadedModel = { id, pkg, task, prepared: new Map() };
       for (const [stream, entry] of this.#streams) m.prepared.set(stream, this.pipeline.loadRunner(pkg, geometryOf(entry.config)));
       const results = await Promise.allSettled(m.prepared.values());
@@ -326,14 +329,16 @@ export class Runtime implements ModelControl {
     });
   }
 
-  /** Loads and swaps in a configured model set (serial CMD_SELECT_MODEL_SET). */
+  /** Loads and swaps in a model set (serial CMD_SELECT_MODEL_SET): 0 is the pipeline's own packages, 1.. the `modelSets`. */
   async selectModelSet(index: number): Promise<void> {
-    const sets = [{ viewQuality: this.pipeline.options.viewQuality, segmentation: this.pipeline.options.segmentation }, ...(this.#o.modelSets ?? []).slice(1)];
-    const set = index === 0 ? sets[0] : this.#o.modelSets?.[index];
-    if (!set) throw new ModelControlError('ERR_SONOEDGE_MODEL_UNKNOWN', `Expected a model set 0..${Math.max(0, (this.#o.modelSets?.length ?? 1) - 1)} but received ${index}`);
-    const vq = await this.load({ path: set.viewQuality });
+    const sets = [{ viewQuality: this.pipeline.options.viewQuality, segmentation: this.pipeline.options.segmentation }, ...(this.#o.modelSets ?? [])];
+    const set = sets[index];
+    if (!set) throw new ModelControlError('ERR_SONOEDGE_MODEL_UNKNOWN', `Expected a model set 0..${sets.length - 1} but received ${index}`);
+    if (index === this.#modelSet) return;
+    // Ids name the set, so that a set never clashes with the running models' ids.
+    const vq = await this.load({ path: set.viewQuality, id: `set${index}/view_quality` });
     let seg: ModelReply | undefined;
-    if (set.segmentation && this.#active.lv_segmentation !== null) seg = await this.load({ path: set.segmentation });
+    if (set.segmentation && this.#active.lv_segmentation !== null) seg = await this.load({ path: set.segmentation, id: `set${index}/lv_segmentation` });
     await this.swap({ id: vq.id });
     if (seg) await this.swap({ id: seg.id });
     this.#modelSet = index;

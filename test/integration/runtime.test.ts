@@ -114,6 +114,8 @@ t.test('hot swap: LOAD_MODEL loads beside the running model, SWAP switches betwe
   t.equal(unknown?.wireCode, WireError.MODEL_FAILED);
   t.equal(unknown?.message, 'Expected the id of a loaded model (sonoedge-view-quality@1.0.0, sonoedge-lv-segmentation@1.0.0) but received "bad"');
   t.equal(rt.current(), 'sonoedge-view-quality@1.0.0+sonoedge-lv-segmentation@1.0.0');
+  const same = await c.request((seq) => msg.loadModel(seq, { path: VQ }), 30000).then(() => undefined, (err: RemoteError) => err);
+  t.equal(same?.message, 'Expected an id other than the running model\'s but received "sonoedge-view-quality@1.0.0"; give LOAD_MODEL an id');
 
   // A good copy, under a new id, swapped in while frames stream at full speed.
   const good = path.join(dir, 'vq-b');
@@ -182,10 +184,13 @@ t.test('a stream whose models cannot load for its geometry: ERROR MODEL_FAILED o
 t.test('serial: result records and heartbeats on a real tty (socat pty pair); stop/start a stream, model sets, status', { skip: spawnSync('sh', ['-c', 'command -v socat']).status !== 0 ? 'socat missing (.ci/run installs it)' : false }, async (t) => {
   const { a, b, proc } = await ptyPair();
   t.teardown(() => { proc.kill(); });
+  const setB = path.join(dir, 'set-b-vq');
+  cpSync(VQ, setB, { recursive: true });
   const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
   const rt = await Runtime.start({
     pipeline: { viewQuality: VQ, segmentation: SEG, trustStore }, socket: { path: path.join(dir, `rt${n++}.sock`) },
     serial: { path: a, baudRate: 115200, resultRate: 50, heartbeatMs: 50 },
+    modelSets: [{ viewQuality: setB }],
   });
   t.teardown(() => rt.close());
   const fw = new SerialPort({ path: b, baudRate: 115200, autoOpen: false });
@@ -225,7 +230,11 @@ t.test('serial: result records and heartbeats on a real tty (socat pty pair); st
   t.equal(await ack({ kind: 'CMD_START_STREAM', cmdSeq: 11, stream: 0 }), 0);
   t.equal(await ack({ kind: 'CMD_STOP_STREAM', cmdSeq: 12, stream: 7 }), WireError.UNKNOWN_STREAM);
   t.equal(await ack({ kind: 'CMD_SELECT_MODEL_SET', cmdSeq: 13, modelSet: 3 }), WireError.BAD_FIELD);
-  t.equal(await ack({ kind: 'CMD_SELECT_MODEL_SET', cmdSeq: 14, modelSet: 0 }), 0, 'set 0, the configured models, reloads cleanly');
+  t.equal(await ack({ kind: 'CMD_SELECT_MODEL_SET', cmdSeq: 14, modelSet: 0 }), 0, 'set 0 is running already: nothing to do');
+  t.equal(rt.current(), 'sonoedge-view-quality@1.0.0+sonoedge-lv-segmentation@1.0.0');
+  t.equal(await ack({ kind: 'CMD_SELECT_MODEL_SET', cmdSeq: 16, modelSet: 1 }), 0, 'set 1: verified, loaded for the open stream, swapped in');
+  t.equal(rt.current(), 'set1/view_quality+sonoedge-lv-segmentation@1.0.0', 'set 1 has no segmentation package: the running one stays');
+  await until(() => beats('HEARTBEAT').at(-1)!.modelSet === 1);
   c.sendFrame(0, 3, frames[3]);
   await until(() => of('RESULT').some((x) => x.seq === 3));
   fw.write(frameRecord({ kind: 'CMD_REQUEST_STATUS', cmdSeq: 15 }));

@@ -19,7 +19,7 @@ const DEFAULTS: ServeConfig = {
   serial: null,
   models: {
     viewQuality: path.join(MODELS_DIR, 'view_quality'), segmentation: path.join(MODELS_DIR, 'lv_segmentation'),
-    variant: 'fp32', trustStore: [path.join(MODELS_DIR, 'trust')], allowUnsigned: false,
+    sets: [], variant: 'fp32', trustStore: [path.join(MODELS_DIR, 'trust')], allowUnsigned: false,
   },
   pipeline: {
     segmentationStride: 1, segmentationViews: ['A4C', 'A2C'], qualityThreshold: 0.5, contourEpsilon: 0.75,
@@ -80,6 +80,9 @@ t.test('relative paths resolve against the config file\'s folder; absolute ones 
     '  viewQuality: pkgs/vq',
     '  segmentation: /opt/models/seg',
     '  trustStore: [trust, /etc/sonoedge/trust]',
+    '  sets:',
+    '    - {viewQuality: sets/b/vq, segmentation: /opt/b/seg}',
+    '    - {viewQuality: sets/c/vq}',
     'pipeline:',
     '  engine:',
     '    providers: [tensorrt, cpu]',
@@ -91,7 +94,11 @@ t.test('relative paths resolve against the config file\'s folder; absolute ones 
   const c = parseServeConfig(text, path.join(dir, 'etc', 'serve.yaml'));
   const at = (p: string) => path.join(dir, 'etc', p);
   t.equal(c.socket.path, at('run/s.sock'));
-  t.same(c.models, { viewQuality: at('pkgs/vq'), segmentation: '/opt/models/seg', variant: 'fp32', trustStore: [at('trust'), '/etc/sonoedge/trust'], allowUnsigned: false });
+  t.same(c.models, {
+    viewQuality: at('pkgs/vq'), segmentation: '/opt/models/seg', variant: 'fp32', trustStore: [at('trust'), '/etc/sonoedge/trust'], allowUnsigned: false,
+    sets: [{ viewQuality: at('sets/b/vq'), segmentation: '/opt/b/seg' }, { viewQuality: at('sets/c/vq') }],
+  });
+  t.throws(() => parseServeConfig('models:\n  sets:\n    - {segmentation: x}\n', path.join(dir, 'etc', 'serve.yaml')), { code: 'ERR_SONOEDGE_CONFIG', line: 3 });
   t.equal(c.pipeline.engine.libraryPath, at('ort/libonnxruntime.so'));
   t.equal(c.pipeline.engine.optimizedModelPath, at('cache/opt.onnx'));
   t.same(c.pipeline.engine.tensorrt, { cacheDir: at('cache/trt') });
