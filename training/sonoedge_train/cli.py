@@ -177,9 +177,10 @@ def cmd_build_bundled(a):
     from .bundle import build_bundled
     _threads(1)
     r = build_bundled(a.out, a.seg_checkpoint or None, a.view_checkpoint or None, a.data_root, a.key, a.budget,
-                      a.calibration, a.train_minutes, a.fp16, a.prune_view, a.prune_steps)
+                      a.calibration, a.train_minutes, a.fp16, a.prune_view, a.prune_steps, a.only or "")
     print(r["table"])
-    print(f"wrote {a.out}/view_quality, {a.out}/lv_segmentation, {r['sample']}")
+    print(f"wrote {a.out}/view_quality" if a.only == "view_quality" else f"wrote {a.out}/lv_segmentation"
+          if a.only else f"wrote {a.out}/view_quality, {a.out}/lv_segmentation, {r['sample']}")
     return 0
 
 
@@ -284,6 +285,8 @@ def build_parser():
     bb.add_argument("--prune-view", type=float, default=0.0,
                     help="also build fp32_pruned for the view model: this fraction of channels removed (0 = off)")
     bb.add_argument("--prune-steps", type=int, default=1500, help="fine-tuning steps after pruning")
+    bb.add_argument("--only", choices=["view_quality", "lv_segmentation"], default=None,
+                    help="rebuild just this package (the other one and the sample DICOM stay as they are)")
     bb.set_defaults(fn=cmd_build_bundled)
     return ap
 

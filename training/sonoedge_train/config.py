@@ -12,16 +12,23 @@ DEFAULTS = {
     "task": "seg",  # "seg" (LV segmentation) or "view" (view + quality + guidance)
     "seed": 0,
     "out_dir": "training/runs/default",
-    "data": {"train": "training/data_cache/train", "val": "training/data_cache/val", "max_frames": 0},
+    # extra_train: more dataset folders appended to the training set (e.g. more simulated cines, other seeds)
+    "data": {"train": "training/data_cache/train", "val": "training/data_cache/val", "max_frames": 0,
+             "extra_train": []},
     "model": {"name": "ds_unet", "args": {}},
     "train": {"epochs": 10, "batch_size": 32, "lr": 0.003, "weight_decay": 0.0001, "max_minutes": 0.0,
               "max_steps": 0, "threads": 1, "amp": True, "checkpoint_every": 50, "log_every": 10,
               "progress": True, "val_max_frames": 512,
-              "workers": 0, "time_schedule": False},
+              "workers": 0, "time_schedule": False,
+              "init_from": ""},  # a checkpoint whose model weights start a new run (same model and args)
     "loss": {"seg": "dice_ce", "focal_gamma": 2.0, "quality_weight": 5.0, "guidance_weight": 0.3,
              "view_loss": "ce"},
     "augment": {"enabled": True, "gain_db": 6.0, "tgc_db": 4.0, "attenuation_db": 6.0, "shadow_prob": 0.2,
-                "speckle": 0.15, "dynamic_range_db": 55.0},
+                "speckle": 0.15, "dynamic_range_db": 55.0,
+                # augment.py: label_aware updates the quality label for gain / DR / rib shadows (simulated data);
+                # dr_range [lo, hi] re-compresses to a random dynamic range (label-aware only; [0, 0] = off)
+                "label_aware": False, "dr_range": [0.0, 0.0], "shadow_max": 1, "shadow_db": [30.0, 30.0],
+                "rib_echo_db": 0.0},
     "adversarial": {"mode": "none", "eps": 0.02, "alpha": 0.01, "steps": 3, "weight": 0.5},
 }
 TASK_MODELS = {"seg": "ds_unet", "view": "view_quality"}

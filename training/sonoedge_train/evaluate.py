@@ -9,7 +9,7 @@ import torch
 
 from .constants import APICAL_VIEWS, GUIDANCE, VIEWS
 from .data.synthetic import SimDataset
-from .metrics import bootstrap_ci, confusion, dice, ece, ef_from_masks, hd95, regression
+from .metrics import bootstrap_ci, confusion, dice, ece, ef_from_masks, ef_runtime, hd95, regression
 from .train import model_from_checkpoint, to_input
 
 
@@ -44,7 +44,8 @@ def eval_seg(model, ds, n_boot, seed=0):
            "lv_hd95_mm": float(np.nanmean(hd)), "lv_hd95_ci": bootstrap_ci(np.nanmean, hd, n_boot=n_boot, seed=seed),
            "lv_hd95_nan": int(np.isnan(hd).sum())}
     # EF per apical cine: per-frame segmentation -> area-length volumes -> ED/ES -> EF
-    ef_true, ef_pred, views = [], [], []
+    # and, per cine, the EF and validity flag the runtime would report after its last frame (metrics.ef_runtime)
+    ef_true, ef_pred, views, rt = [], [], [], []
     for c in ds.cines:
         if c["view"] not in APICAL_VIEWS:
             continue
@@ -53,12 +54,24 @@ def eval_seg(model, ds, n_boot, seed=0):
         ef_pred.append(ef)
         ef_true.append(c["ef"])
         views.append(c["view"])
+        # the runtime needs 16 frames; a shorter cine (tiny test sets) is judged on all of its frames
+        rt.append(ef_runtime(preds[sel] == 1, float(ds.spacing[sel[0]]), min_frames=min(16, len(sel))))
     ef_true, ef_pred = np.array(ef_true), np.array(ef_pred)
     if len(ef_true):
         r = regression(ef_pred, ef_true)
         res["ef"] = r
         res["ef_n"] = len(ef_true)
         res["ef_mae_ci"] = bootstrap_ci(lambda p, t: np.abs(p - t).mean(), ef_pred, ef_true, n_boot=n_boot, seed=seed)
+        ok = np.array([r["valid"] for r in rt])
+        res["ef_valid_n"] = int(ok.sum())
+        res["ef_accept_rate"] = float(ok.mean())
+        res["ef_rejected"] = {str(c["id"]): r["reason"] for c, r in zip(
+            [c for c in ds.cines if c["view"] in APICAL_VIEWS], rt) if not r["valid"]}
+        if ok.sum() >= 2:
+            p_ok = np.array([r["ef"] for r in rt])[ok]
+            res["ef_valid"] = regression(p_ok, ef_true[ok])
+            res["ef_valid_mae_ci"] = bootstrap_ci(lambda p, t: np.abs(p - t).mean(), p_ok, ef_true[ok],
+                                                  n_boot=n_boot, seed=seed)
     return res, preds, (ef_true, ef_pred), lv_d
 
 
@@ -163,6 +176,12 @@ def evaluate(data, out, seg_ckpt="", view_ckpt="", n_boot=1000, seed=0, device="
             lines += [f"| EF MAE ({r['ef_n']} apical cines, points) | {e['mae']:.2f} | {_fmt_ci(r['ef_mae_ci'], 2)} |",
                       f"| EF RMSE | {e['rmse']:.2f} | |", f"| EF R2 | {e['r2']:.3f} | |",
                       f"| EF bias / 1.96 SD | {e['bias']:.2f} / {e['loa']:.2f} | |"]
+            lines.append(f"| EF accepted by the runtime's validity rule | {r['ef_valid_n']} of {r['ef_n']} cines "
+                         f"({100 * r['ef_accept_rate']:.1f}%) | |")
+            if "ef_valid" in r:
+                v = r["ef_valid"]
+                lines += [f"| EF MAE, accepted cines (runtime EF) | {v['mae']:.2f} | {_fmt_ci(r['ef_valid_mae_ci'], 2)} |",
+                          f"| EF RMSE / R2, accepted cines | {v['rmse']:.2f} / {v['r2']:.3f} | |"]
         lines.append("")
     if view_ckpt:
         m, ck = model_from_checkpoint(view_ckpt)

@@ -58,6 +58,45 @@ def ef_from_masks(lv_masks: np.ndarray, spacing_mm: float):
     return ef, ed, es, vols / 1000.0
 
 
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected component of a binary mask (ties: the one met first in raster order), as the
+    runtime's MaskAnalyzer.largestComponent keeps it."""
+    lab, n = ndimage.label(mask.astype(bool), structure=np.ones((3, 3), bool))
+    if n == 0:
+        return np.zeros(mask.shape, bool)
+    sizes = np.bincount(lab.ravel())[1:]
+    return lab == (int(np.argmax(sizes)) + 1)
+
+
+def ef_runtime(lv_masks: np.ndarray, spacing_mm: float, window: int = 64, min_frames: int = 16,
+               ef_range=(5.0, 90.0)) -> dict:
+    """EF and its validity as the runtime reports them after the last frame of a cine (src/pipeline/postprocess.ts
+    EjectionFraction, fed per frame by src/pipeline/index.ts): each frame keeps the largest 8-connected LV
+    component; a frame with fewer than 3 LV pixels empties the window; the window holds the last `window` frames;
+    ED/ES are its largest/smallest area-length volumes; the EF is valid with at least `min_frames` frames in the
+    window and an EF inside `ef_range` (percent, inclusive). Not modelled: the runtime also empties the window when
+    the shown view changes and segments only frames of an eligible view and quality (every segStride-th)."""
+    vols, gap = [], False
+    for m in lv_masks:
+        comp = largest_component(m)
+        a, l = lv_area_length(comp, spacing_mm)
+        if comp.sum() < 3 or l == 0:
+            vols, gap = [], True
+            continue
+        vols = (vols + [8 * a * a / (3 * math.pi * l) / 1000.0])[-window:]
+    if not vols:
+        return {"ef": 0.0, "valid": False, "reason": "a frame had no LV mask" if gap else "no frames"}
+    v = np.array(vols)
+    edv, esv = v.max(), v.min()
+    ef = 0.0 if edv == 0 else 100.0 * (edv - esv) / edv
+    reason = None
+    if len(v) < min_frames:
+        reason = f"{len(v)} of {min_frames} frames"
+    elif ef < ef_range[0] or ef > ef_range[1]:
+        reason = f"EF {ef:.1f}% outside {ef_range[0]:g}-{ef_range[1]:g}%"
+    return {"ef": float(ef), "valid": reason is None, "reason": reason}
+
+
 def regression(pred, true) -> dict:
     pred, true = np.asarray(pred, np.float64), np.asarray(true, np.float64)
     err = pred - true

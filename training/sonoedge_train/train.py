@@ -17,10 +17,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .augment import augment_batch
+from .augment import augment_batch, degradations
 from .config import TASK_MODELS
 from .constants import MEAN, STD
-from .data.synthetic import SimDataset
+from .data.synthetic import ARRAYS, SimDataset
 from .errors import CheckpointError, ConfigError
 from .losses import DiceCELoss, focal_loss, soft_dice_loss
 from .metrics import dice
@@ -42,11 +42,13 @@ class Task:
         self.task = cfg["task"]
         self.dice_ce = DiceCELoss()
 
-    def targets(self, ds, idx):
+    def targets(self, ds, idx, qf=None):
+        """qf: the augmentation's per-frame quality factor (label-aware augmentation), or None."""
         d = self.device
         if self.task == "seg":
             return {"mask": torch.from_numpy(ds.masks[idx].astype(np.int64)).to(d)}
-        return {"view": torch.from_numpy(ds.view[idx]).to(d), "quality": torch.from_numpy(ds.quality[idx]).to(d),
+        q = ds.quality[idx] if qf is None else np.clip(ds.quality[idx] * np.asarray(qf, np.float32), 0, 1)
+        return {"view": torch.from_numpy(ds.view[idx]).to(d), "quality": torch.from_numpy(q).to(d),
                 "guidance": torch.from_numpy(ds.guidance[idx]).to(d)}
 
     def loss(self, out, t):
@@ -69,13 +71,13 @@ class Task:
 
 
 class StepBatches(torch.utils.data.Dataset):
-    """Step s of an epoch -> (s, sample indices, augmented float32 batch in [0, 1]). The same function runs in
-    process (train.workers = 0) or in DataLoader workers, with the same per-step RNG, so results do not depend on
-    the number of workers."""
+    """Step s of an epoch -> (s, sample indices, augmented float32 batch in [0, 1], quality factor [B]). The same
+    function runs in process (train.workers = 0) or in DataLoader workers, with the same per-step RNG, so results
+    do not depend on the number of workers. deg: per-frame degradations for label-aware augmentation, or None."""
 
-    def __init__(self, frames, perm, bs, aug, seed, epoch, rank):
+    def __init__(self, frames, perm, bs, aug, seed, epoch, rank, deg=None):
         self.frames, self.perm, self.bs, self.aug = frames, perm, bs, aug
-        self.seed, self.epoch, self.rank = seed, epoch, rank
+        self.seed, self.epoch, self.rank, self.deg = seed, epoch, rank, deg
 
     def __len__(self):
         return len(self.perm) // self.bs
@@ -83,7 +85,9 @@ class StepBatches(torch.utils.data.Dataset):
     def __getitem__(self, step):
         idx = np.sort(self.perm[step * self.bs:(step + 1) * self.bs])
         rng = np.random.default_rng([self.seed, self.epoch, step, self.rank])
-        return step, idx, augment_batch(self.frames[idx], self.aug, rng)
+        deg = None if self.deg is None else {k: v[idx] for k, v in self.deg.items()}
+        x, qf = augment_batch(self.frames[idx], self.aug, rng, deg, return_quality=True)
+        return step, idx, x, qf
 
 
 def _batches(sb, step0, spe, workers, pin):
@@ -95,8 +99,8 @@ def _batches(sb, step0, spe, workers, pin):
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None  # share the arrays, no pickling
     loader = torch.utils.data.DataLoader(sb, batch_size=None, sampler=range(step0, spe), num_workers=workers,
                                          pin_memory=pin, prefetch_factor=4, multiprocessing_context=ctx)
-    for step, idx, x in loader:
-        yield int(step), idx.numpy(), x
+    for step, idx, x, qf in loader:
+        yield int(step), idx.numpy(), x, qf.numpy()
 
 
 def adversarial_input(model, task, x, t, acfg):
@@ -147,6 +151,22 @@ def validate(model, cfg, ds, device):
         res["score"] = res["val_view_acc"] - res["val_quality_mae"]
     model.train()
     return res
+
+
+def load_training_set(cfg):
+    """The training set (data.train plus data.extra_train, concatenated) and, for label-aware augmentation of the
+    view task, each frame's degradation parameters (None otherwise)."""
+    parts = [SimDataset(p) for p in [cfg["data"]["train"], *cfg["data"]["extra_train"]]]
+    want = cfg["task"] == "view" and cfg["augment"]["label_aware"]
+    degs = [degradations(d.index, d.cine) if want else None for d in parts]
+    ds = parts[0]
+    if len(parts) > 1:
+        for k in ARRAYS:
+            setattr(ds, k, np.concatenate([getattr(d, k) for d in parts]))
+        ds.cines = [c for d in parts for c in d.cines]
+    if not want or any(d is None for d in degs):
+        return ds, None
+    return ds, {k: np.concatenate([d[k] for d in degs]) for k in degs[0]}
 
 
 def load_checkpoint(path, map_location="cpu"):
@@ -200,7 +220,7 @@ def train(cfg: dict, resume: bool = True, crash_after_steps: int | None = None) 
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(cfg, indent=1))
     torch.manual_seed(seed)
-    ds = SimDataset(cfg["data"]["train"])
+    ds, deg = load_training_set(cfg)
     val = SimDataset(cfg["data"]["val"])
     n = len(ds) if cfg["data"]["max_frames"] <= 0 else min(len(ds), cfg["data"]["max_frames"])
     margs = dict(cfg["model"]["args"])
@@ -229,6 +249,15 @@ def train(cfg: dict, resume: bool = True, crash_after_steps: int | None = None) 
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     epoch, step0, gstep, best, elapsed0 = 0, 0, 0, -float("inf"), 0.0
     last = out / "last.pt"
+    if tc["init_from"] and not (resume and last.exists()):
+        ck = load_checkpoint(tc["init_from"])
+        if ck["model_name"] != cfg["model"]["name"] or ck["model_args"] != margs:
+            raise ConfigError("E_CONFIG_VALUE", f"train.init_from expected a {cfg['model']['name']} checkpoint with "
+                              f"model.args {margs} but received {ck['model_name']} with {ck['model_args']} "
+                              f"({tc['init_from']})", None)
+        model.load_state_dict(ck["model"])
+        if rank == 0:
+            print(f"initialised the weights from {tc['init_from']}")
     if resume and last.exists():
         ck = load_checkpoint(last)
         model.load_state_dict(ck["model"])
@@ -276,17 +305,17 @@ def train(cfg: dict, resume: bool = True, crash_after_steps: int | None = None) 
     lv = float("nan")
     while epoch < tc["epochs"] and gstep < total and not stopped:
         perm = np.random.default_rng([seed, epoch]).permutation(n)[rank::world]
-        sb = StepBatches(ds.frames, perm, bs, cfg["augment"], seed, epoch, rank)
+        sb = StepBatches(ds.frames, perm, bs, cfg["augment"], seed, epoch, rank, deg)
         bar = _batches(sb, step0, spe, tc["workers"], use_cuda)
         if tc["progress"] and rank == 0:
             from tqdm import tqdm
             bar = tqdm(bar, desc=f"epoch {epoch}", initial=step0, total=spe, leave=False)
-        for step, idx, x01 in bar:
+        for step, idx, x01, qf in bar:
             if isinstance(x01, np.ndarray):
                 x = to_input(x01, device)
             else:
                 x = ((x01.to(device, non_blocking=True) - MEAN) / STD).unsqueeze(1)
-            t = task.targets(ds, idx)
+            t = task.targets(ds, idx, qf if deg is not None else None)
             with torch.autocast(device.type, enabled=amp):
                 loss = task.loss(net(x), t)
                 if cfg["adversarial"]["mode"] != "none":

@@ -228,3 +228,17 @@ def test_pruning_removes_channels_physically(tmp_path, frames, labelled):
     with pytest.raises(ExportError) as e:
         prune_view_quality(m, 1.0)
     assert e.value.message == "Expected a pruning ratio in (0, 1) but received 1.0"
+
+
+def test_failed_package_build_leaves_the_existing_package_untouched(tmp_path):
+    from sonoedge_train.bundle import build_package
+    from sonoedge_train.train import _atomic_save
+    m, args = tiny("ds_unet")
+    _atomic_save({"model": m.state_dict(), "model_name": "ds_unet", "model_args": args, "config": {}}, tmp_path / "seg.pt")
+    pkg = tmp_path / "view_quality"
+    pkg.mkdir()
+    (pkg / "manifest.json").write_text("the package in service")
+    with pytest.raises(ExportError, match="expected a view_quality checkpoint"):
+        build_package("view_quality", tmp_path / "seg.pt", pkg, None, None, None, None, log=lambda *_: None)
+    assert (pkg / "manifest.json").read_text() == "the package in service"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seg.pt", "view_quality"]

@@ -1,0 +1,74 @@
+"""The runtime's EF validity rule (src/pipeline/postprocess.ts EjectionFraction) in the evaluation, on hand-made
+masks."""
+import math
+
+import numpy as np
+import pytest
+
+from sonoedge_train.metrics import ef_runtime, largest_component
+
+
+def _cine(lengths, width=10, n=16, size=64):
+    """One rectangle per frame: `width` px wide, lengths[i] px long (area-length volume grows with the length)."""
+    m = np.zeros((n, size, size), bool)
+    for i, L in enumerate(lengths):
+        m[i, 2:2 + L, 20:20 + width] = True
+    return m
+
+
+def _vol(width, length, sp=1.0):
+    a, l = width * length * sp * sp, length * sp
+    return 8 * a * a / (3 * math.pi * l) / 1000.0
+
+
+def test_valid_cine_matches_hand_ef():
+    lengths = [40] * 8 + [30] * 8  # ED 10x40, ES 10x30
+    r = ef_runtime(_cine(lengths), 1.0)
+    want = 100 * (_vol(10, 40) - _vol(10, 30)) / _vol(10, 40)
+    assert r == {"ef": pytest.approx(want), "valid": True, "reason": None}
+    assert want == pytest.approx(25.0)  # V = 8 (wL)^2 / (3 pi L) grows as L: 1 - 30/40
+
+
+def test_empty_es_frame_is_invalid():
+    m = _cine([40] * 8 + [30] * 8)
+    m[9] = False  # no LV at end-systole: the runtime empties its window, 6 frames follow
+    r = ef_runtime(m, 1.0)
+    assert r == {"ef": pytest.approx(0.0), "valid": False, "reason": "6 of 16 frames"}
+
+
+def test_empty_last_frame_and_tiny_masks():
+    m = _cine([40] * 16)
+    m[15] = False
+    assert ef_runtime(m, 1.0) == {"ef": 0.0, "valid": False, "reason": "a frame had no LV mask"}
+    m[15, 0, 0:2] = True  # 2 px: not a usable mask either
+    assert ef_runtime(m, 1.0)["reason"] == "a frame had no LV mask"
+
+
+def test_implausible_ef_is_invalid():
+    r = ef_runtime(_cine([40] * 15 + [3]), 1.0)  # ES volume almost 0: EF near 100%
+    assert not r["valid"] and r["ef"] > 90 and r["reason"] == f"EF {r['ef']:.1f}% outside 5-90%"
+    r = ef_runtime(_cine([40] * 16), 1.0)  # no contraction
+    assert r == {"ef": 0.0, "valid": False, "reason": "EF 0.0% outside 5-90%"}
+
+
+def test_too_few_frames_and_window():
+    assert ef_runtime(_cine([40] * 4 + [30] * 4, n=8), 1.0)["reason"] == "8 of 16 frames"
+    assert ef_runtime(_cine([40] * 4 + [30] * 4, n=8), 1.0, min_frames=8)["valid"]
+    # a 35-frame window keeps frames 5..39: the early small volume (length 20) falls out of it
+    lengths = [20] + [40] * 10 + [30] * 29
+    assert ef_runtime(_cine(lengths, n=40), 1.0, window=35)["ef"] == pytest.approx(25.0)
+    assert ef_runtime(_cine(lengths, n=40), 1.0)["ef"] == pytest.approx(50.0)  # the default 64 keeps it
+
+
+def test_largest_component_is_used():
+    m = _cine([40] * 8 + [30] * 8)
+    m[:, 50:52, 50:52] = True  # a 4-px island in every frame: dropped, as the runtime drops it
+    assert ef_runtime(m, 1.0)["ef"] == pytest.approx(ef_runtime(_cine([40] * 8 + [30] * 8), 1.0)["ef"])
+    a = np.zeros((6, 6), bool)
+    a[0, 0:2] = True
+    a[4:6, 4] = True  # two components of 2 px: the first in raster order wins
+    assert largest_component(a).tolist() == (np.arange(36).reshape(6, 6) < 2).tolist()
+    d = np.zeros((5, 5), bool)
+    d[0, 0] = d[1, 1] = d[2, 2] = True  # diagonal: one 8-connected component
+    assert largest_component(d).sum() == 3
+    assert not largest_component(np.zeros((3, 3), bool)).any()
