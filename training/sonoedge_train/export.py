@@ -23,6 +23,8 @@ INPUT_NAME = "image"
 OUTPUTS = {"ds_unet": ["logits"], "view_quality": ["view", "quality", "guidance"]}
 TASKS = {"ds_unet": "lv_segmentation", "view_quality": "view_quality"}
 PARITY_ATOL = 1e-4
+# Outputs that are class logits (softmax over axis 1 in the manifests' postprocessing).
+CLASS_OUTPUTS = frozenset({"view", "guidance", "logits"})
 
 
 class _Named(nn.Module):
@@ -149,8 +151,20 @@ def parity(model, model_name: str, onnx_path, frames_u8: np.ndarray, atol: float
     x = to_model_input(frames_u8)
     ref = run_torch(model, names, x)
     got = run_ort(ort_session(onnx_path), x)
-    err = {n: float(np.abs(ref[n].astype(np.float64) - got[n].astype(np.float64)).max()) for n in names}
-    res = {"max_abs": err, "frames": int(len(x)), "atol": atol}
+
+    def consumed(n, v):
+        # Class logits are compared as the runtime reads them: softmax over the class axis (invariant to a
+        # constant shift, and bounded); scores as they are. Raw logit differences are reported beside.
+        v = v.astype(np.float64)
+        if n not in CLASS_OUTPUTS:
+            return v
+        e = np.exp(v - v.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    err = {n: float(np.abs(consumed(n, ref[n]) - consumed(n, got[n])).max()) for n in names}
+    raw = {n: float(np.abs(ref[n].astype(np.float64) - got[n].astype(np.float64)).max()) for n in names}
+    res = {"max_abs": err, "max_abs_raw": raw, "compared": {n: "softmax" if n in CLASS_OUTPUTS else "raw" for n in names},
+           "frames": int(len(x)), "atol": atol}
     worst = max(err, key=err.get)
     if err[worst] > atol:
         raise ExportError("E_EXPORT_PARITY", f"{onnx_path}: ONNX Runtime differs from PyTorch on output {worst!r} by "
