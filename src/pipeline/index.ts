@@ -18,8 +18,8 @@ import { LatestWinsScheduler, type FrameInfo, type Processed, type SchedulerStat
 /** What a stream's frames look like, and where the image sector lies in them. */
 export interface StreamGeometry {
   input: InputGeometry;
-  /** Millimetres per source pixel (square pixels), from the scanner or DICOM. */
-  pixelSpacingMm: number;
+  /** Millimetres per source pixel, from the scanner or DICOM: one number for square pixels, or [x, y]. */
+  pixelSpacingMm: number | readonly [number, number];
   /** The image sector's bounding box on the screen (crop = sector_bounding_box); default the whole frame. */
   sectorRoi?: Roi;
   /** Frames are polar (lines x samples): scan-convert with this sector geometry. */
@@ -72,12 +72,20 @@ export class ModelRunner {
       const n = o.shape.reduce<number>((a, d) => a * (typeof d === 'number' ? d : 1), 1);
       outputs[o.name] = new Float32Array(n);
     }
+    const [spacingX, spacingY] = typeof geometry.pixelSpacingMm === 'number' ? [geometry.pixelSpacingMm, geometry.pixelSpacingMm] : geometry.pixelSpacingMm;
     const rw = roi?.width ?? geometry.input.width;
     const rh = roi?.height ?? geometry.input.height;
     const out = pre.options;
-    const spacing: [number, number] = geometry.scanConversion
-      ? [0, 0] // set below from the sector's bounding box
-      : [(geometry.pixelSpacingMm * rw) / out.outWidth, (geometry.pixelSpacingMm * rh) / out.outHeight];
+    // docs/PREPROCESSING.md section 4: the content box (ox, oy, cw, ch) inside the output; the whole output without letterbox.
+    let [cw, ch, ox, oy] = [out.outWidth, out.outHeight, 0, 0];
+    if (out.letterbox && !geometry.scanConversion) {
+      const k = Math.min(out.outWidth / rw, out.outHeight / rh);
+      cw = Math.min(out.outWidth, Math.max(1, Math.floor(rw * k + 0.5)));
+      ch = Math.min(out.outHeight, Math.max(1, Math.floor(rh * k + 0.5)));
+      ox = Math.floor((out.outWidth - cw) / 2);
+      oy = Math.floor((out.outHeight - ch) / 2);
+    }
+    const spacing: [number, number] = [(spacingX * rw) / cw, (spacingY * rh) / ch];
     if (geometry.scanConversion) {
       const s = geometry.scanConversion;
       const xs = [s.depthStart * Math.sin(s.angleStart), s.depthEnd * Math.sin(s.angleStart), s.depthStart * Math.sin(s.angleEnd), s.depthEnd * Math.sin(s.angleEnd)];
@@ -86,21 +94,9 @@ export class ModelRunner {
       spacing[0] = (Math.max(...xs) - Math.min(...xs)) / out.outWidth;
       spacing[1] = (Math.max(...zs) - Math.min(...zs)) / out.outHeight;
     }
-    let toFrame: [number, number, number, number] | undefined;
-    if (!geometry.scanConversion) {
-      // docs/PREPROCESSING.md section 4: content box (ox, oy, cw, ch); pixel centre i samples (i - ox + 0.5) * rw / cw - 0.5.
-      let [cw, ch, ox, oy] = [out.outWidth, out.outHeight, 0, 0];
-      if (out.letterbox) {
-        const k = Math.min(out.outWidth / rw, out.outHeight / rh);
-        cw = Math.min(out.outWidth, Math.max(1, Math.floor(rw * k + 0.5)));
-        ch = Math.min(out.outHeight, Math.max(1, Math.floor(rh * k + 0.5)));
-        ox = Math.floor((out.outWidth - cw) / 2);
-        oy = Math.floor((out.outHeight - ch) / 2);
-      }
-      const bx = rw / cw;
-      const by = rh / ch;
-      toFrame = [(roi?.x ?? 0) + (0.5 - ox) * bx - 0.5, bx, (roi?.y ?? 0) + (0.5 - oy) * by - 0.5, by];
-    }
+    // Model pixel centre i samples source (i - ox + 0.5) * rw / cw - 0.5 (plus the ROI's origin); polar frames have no such map.
+    const toFrame: [number, number, number, number] | undefined = geometry.scanConversion ? undefined
+      : [(roi?.x ?? 0) + (0.5 - ox) * (rw / cw) - 0.5, rw / cw, (roi?.y ?? 0) + (0.5 - oy) * (rh / ch) - 0.5, rh / ch];
     return new ModelRunner(pkg, variant, engine, pre, input, outputs, spacing, toFrame);
   }
 

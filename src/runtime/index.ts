@@ -61,7 +61,7 @@ const NO_LOG = { info: noop, warn: noop, error: noop, debug: noop } as unknown a
 export function geometryOf(c: ConfigureStream): StreamGeometry {
   return {
     input: { width: c.width, height: c.height, format: c.format, ...(c.stride !== undefined ? { stride: c.stride } : {}), ...(c.uvOffset !== undefined ? { uvOffset: c.uvOffset } : {}) },
-    pixelSpacingMm: Math.sqrt(c.spacing[0] * c.spacing[1]),
+    pixelSpacingMm: [c.spacing[0], c.spacing[1]],
     ...(c.roi ? { sectorRoi: c.roi } : {}),
     ...(c.sector ? { scanConversion: c.sector } : {}),
   };

@@ -125,3 +125,19 @@ t.test('real-image sanity check: the bundled A4C cine (DICOM) gives A4C, the LV,
   // Sanity tolerance: 10 EF points (the models are small and briefly trained; see training/RESULTS.md).
   t.ok(Math.abs(ef.ef - label.ef) <= 10, `EF ${ef.ef.toFixed(1)} vs label ${label.ef}`);
 });
+
+t.test('pixel spacing: square or [x, y]; model-pixel spacing and the frame map follow the ROI', async (t) => {
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const pipeline = await Pipeline.create({ viewQuality: VQ, segmentation: SEG, trustStore });
+  const roi = { x: 100, y: 20, width: 224, height: 112 };
+  const runner = await pipeline.loadRunner(pipeline.segmentation!, { input: { width: 640, height: 480, format: 'GRAY8' }, pixelSpacingMm: [0.25, 0.5], sectorRoi: roi });
+  t.teardown(() => runner.close());
+  // The bundled model's input is 112x112 without letterbox: the ROI is stretched onto it.
+  t.same(runner.spacingMm, [(0.25 * 224) / 112, (0.5 * 112) / 112]);
+  // Model pixel centres 0 and 111 map to the ROI's first and last source pixel centres, within half a source pixel.
+  const [x0, y0, x1, y1] = runner.toFrame([0, 0, 111, 111])!;
+  t.same([x0, y0, x1, y1], [100 + 0.5, 20 + 0, 100 + 223 - 0.5, 20 + 111]);
+  const square = await pipeline.loadRunner(pipeline.segmentation!, { input: { width: 640, height: 480, format: 'GRAY8' }, pixelSpacingMm: 0.25, sectorRoi: roi });
+  t.teardown(() => square.close());
+  t.same(square.spacingMm, [0.5, 0.25]);
+});
