@@ -69,6 +69,8 @@ for (let r = 0; r < ROUNDS; r++) {
 const name = path.basename(modelPath, '.onnx');
 writeFileSync(path.join(outDir, `sonoedge.${name}.bin`), Buffer.from(outputs[outName].buffer));
 writeFileSync(path.join(outDir, `ort-node.${name}.bin`), Buffer.from(ortOut.buffer, ortOut.byteOffset, ortOut.byteLength));
+// Not src/util/stats.ts's nearest-rank: the sample at index floor(p*n) (the upper middle for the
+// median). The tables in docs/BENCHMARKS.md were computed this way; switch only with a rerun.
 const stats = (a) => {
   const s = [...a].sort((p, q) => p - q);
   return { median: s[Math.floor(s.length / 2)], p99: s[Math.min(s.length - 1, Math.floor(s.length * 0.99))], n: s.length };

@@ -31,6 +31,8 @@ const W = 1024;
 const H = 768;
 const geometry = { input: { width: W, height: H, format: 'GRAY8' }, pixelSpacingMm: 0.3, sectorRoi: { x: 128, y: 8, width: 768, height: 740 } };
 const frames = Array.from({ length: 8 }, (_, i) => syntheticSectorFrame(W, H, 100 + i));
+// Not src/util/stats.ts's nearest-rank: the sample at index round(p*(n-1)). The
+// tables this wrote into docs/BENCHMARKS.md were computed this way; switch only with a rerun.
 const q = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(p * (s.length - 1) + 0.5))];

@@ -20,6 +20,8 @@ import { SocketClient } from '../src/transport/socket-client.js';
 import { machineLine, writeDocsBlock } from './docs.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// Not src/util/stats.ts's nearest-rank: the sample at index floor(p/100*n). The table in
+// docs/BENCHMARKS.md was computed this way; switch only with a rerun.
 const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };
 
 const W = 1024;

@@ -12,12 +12,12 @@ mkdir -p "$results"
 jobs=${SONOEDGE_JOBS:-2}
 rc=0
 for mode in plain sanitize; do
-  dir="$root/build/c-client${mode/plain/}"
-  [[ $mode == sanitize ]] && dir="$root/build/c-client-sanitize"
-  san=OFF; [[ $mode == sanitize ]] && san=ON
+  suffix=""; san=OFF
+  [[ $mode == sanitize ]] && { suffix=-sanitize; san=ON; }
+  dir="$root/build/c-client$suffix"
   cmake -S clients/c -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSONOEDGE_SANITIZE=$san >/dev/null
   cmake --build "$dir" -j "$jobs"
-  xml="$results/c-client.xml"; [[ $mode == sanitize ]] && xml="$results/c-client-sanitize.xml"
+  xml="$results/c-client$suffix.xml"
   ( cd "$dir" && ctest --output-on-failure -j "$jobs" --output-junit "$xml" ) || rc=1
 done
 exit $rc

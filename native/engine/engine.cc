@@ -170,6 +170,25 @@ bool Unavailable(const std::string& m) {
   return false;
 }
 
+// Creates a GPU provider's options, applies the keys and appends it. TensorRT
+// and CUDA differ only in their ONNX Runtime entry points; the shape is shared.
+template <typename Opts, typename Create, typename Update, typename Append, typename Release>
+std::string AppendGpuProvider(const OrtApi* api, OrtSessionOptions* so, const std::vector<const char*>& keys,
+                              const std::vector<const char*>& values, bool* optionRejected, Create create,
+                              Update update, Append append, Release release) {
+  Opts* opts = nullptr;
+  std::string m = Take(api, create(&opts));
+  if (!m.empty()) return m;
+  m = Take(api, update(opts, keys.data(), values.data(), keys.size()));
+  if (!m.empty()) {
+    *optionRejected = !Unavailable(m);
+  } else {
+    m = Take(api, append(so, opts));
+  }
+  release(opts);
+  return m;
+}
+
 // Appends one provider. Returns "" on success; otherwise why not, and sets
 // *optionRejected when the provider exists but refused an option.
 std::string AppendProvider(const OrtApi* api, OrtSessionOptions* so, const ProviderSpec& p, bool* optionRejected) {
@@ -180,32 +199,14 @@ std::string AppendProvider(const OrtApi* api, OrtSessionOptions* so, const Provi
   }
   *optionRejected = false;
   switch (p.kind) {
-    case ProviderKind::kTensorRT: {
-      OrtTensorRTProviderOptionsV2* trt = nullptr;
-      std::string m = Take(api, api->CreateTensorRTProviderOptions(&trt));
-      if (!m.empty()) return m;
-      m = Take(api, api->UpdateTensorRTProviderOptions(trt, keys.data(), values.data(), keys.size()));
-      if (!m.empty()) {
-        *optionRejected = !Unavailable(m);
-      } else {
-        m = Take(api, api->SessionOptionsAppendExecutionProvider_TensorRT_V2(so, trt));
-      }
-      api->ReleaseTensorRTProviderOptions(trt);
-      return m;
-    }
-    case ProviderKind::kCUDA: {
-      OrtCUDAProviderOptionsV2* cuda = nullptr;
-      std::string m = Take(api, api->CreateCUDAProviderOptions(&cuda));
-      if (!m.empty()) return m;
-      m = Take(api, api->UpdateCUDAProviderOptions(cuda, keys.data(), values.data(), keys.size()));
-      if (!m.empty()) {
-        *optionRejected = !Unavailable(m);
-      } else {
-        m = Take(api, api->SessionOptionsAppendExecutionProvider_CUDA_V2(so, cuda));
-      }
-      api->ReleaseCUDAProviderOptions(cuda);
-      return m;
-    }
+    case ProviderKind::kTensorRT:
+      return AppendGpuProvider<OrtTensorRTProviderOptionsV2>(
+          api, so, keys, values, optionRejected, api->CreateTensorRTProviderOptions, api->UpdateTensorRTProviderOptions,
+          api->SessionOptionsAppendExecutionProvider_TensorRT_V2, api->ReleaseTensorRTProviderOptions);
+    case ProviderKind::kCUDA:
+      return AppendGpuProvider<OrtCUDAProviderOptionsV2>(
+          api, so, keys, values, optionRejected, api->CreateCUDAProviderOptions, api->UpdateCUDAProviderOptions,
+          api->SessionOptionsAppendExecutionProvider_CUDA_V2, api->ReleaseCUDAProviderOptions);
     default:
       // The CPU provider is always present; only its arena is configurable.
       return Take(api, p.cpuArena ? api->EnableCpuMemArena(so) : api->DisableCpuMemArena(so));
@@ -303,18 +304,15 @@ std::unique_ptr<Session> Session::Create(const SessionOptions& o, Error* error) 
       }
       break;
     }
+    // Only a GPU provider at the top is dropped and retried; a CPU failure, or
+    // nothing left to try, is the model's fault.
     const size_t top = appended.front();
-    const bool gpuFirst = o.providers[top].kind != ProviderKind::kCPU;
-    if (!gpuFirst) {
+    if (o.providers[top].kind == ProviderKind::kCPU || top + 1 >= o.providers.size()) {
       *error = {ErrorKind::kModel, "ONNX Runtime could not load the model " + o.modelPath + ": " + m};
       return nullptr;
     }
     report[top].reason = "session creation failed with it: " + m;
     first = top + 1;
-    if (first >= o.providers.size()) {
-      *error = {ErrorKind::kModel, "ONNX Runtime could not load the model " + o.modelPath + ": " + m};
-      return nullptr;
-    }
   }
   s->report_ = std::move(report);
 

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { readInput } from '../io/index.js';
-import type { Cine } from '../io/types.js';
+import { labelNumber, labelString, type Cine } from '../io/types.js';
 import { loadTrustStore, MODELS_DIR } from '../model/package.js';
 import { MessageType } from '../protocol/constants.js';
 import { parseResult, type ResultBody } from '../protocol/messages.js';
@@ -44,8 +44,6 @@ function sparkline(xs: (number | null)[]): string {
   return xs.map((x) => (x === null ? ' ' : SPARK[hi > lo ? Math.round(((x - lo) / (hi - lo)) * 7) : 3])).join('');
 }
 
-interface Labels { ef?: number; ed?: number; es?: number; view?: string }
-
 export async function demo(args: string[]): Promise<number> {
   const { values, help } = parseCommandArgs(SPEC, args);
   if (help) {
@@ -58,7 +56,9 @@ export async function demo(args: string[]): Promise<number> {
   const cine = await readInput(input);
   const fps = numberFlag(values, 'fps', cine.frameTimeMs ? 1000 / cine.frameTimeMs : 30, { min: 0.1, max: 1000 });
   const spacing = cine.pixelSpacingMm ?? 1;
-  const labels = (typeof cine.labels === 'object' && cine.labels !== null ? cine.labels : {}) as Labels;
+  // The recording's own labels, when it carries them (the bundled cine does: simulator ground truth).
+  const knownEf = labelNumber(cine.labels, 'ef');
+  const knownView = labelString(cine.labels, 'view');
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-demo-'));
   const socketPath = (values.socket as string | undefined) ?? path.join(tmp, 'sonoedge.sock');
   const out = (s: string) => process.stdout.write(`${s}\n`);
@@ -135,11 +135,11 @@ export async function demo(args: string[]): Promise<number> {
   const areas = lastLoop.map((r) => r.lvAreaMm2);
   const present = areas.filter((a): a is number => a !== null);
   const efText = lastEf === null ? 'not estimated (no full cardiac cycle of good quality)'
-    : `${lastEf.toFixed(1)}%${labels.ef !== undefined ? `, known ${labels.ef.toFixed(1)}% (difference ${(lastEf - labels.ef).toFixed(1)} points)` : ''}`;
+    : `${lastEf.toFixed(1)}%${knownEf !== undefined ? `, known ${knownEf.toFixed(1)}% (difference ${(lastEf - knownEf).toFixed(1)} points)` : ''}`;
   const summary: [string, string][] = [
     ['input', `${input === SAMPLE_CINE ? 'bundled synthetic A4C cine' : input}, ${cine.width}x${cine.height} ${cine.format}, ${spacing.toFixed(4)} mm/px`],
     ['frames', `${total} sent, ${results.length} results, ${dropped} dropped (latest frame wins)`],
-    ['view', [...views].map(([v, k]) => `${v} on ${k}/${results.length}`).join(', ') + (labels.view ? ` (known ${labels.view})` : '')],
+    ['view', [...views].map(([v, k]) => `${v} on ${k}/${results.length}`).join(', ') + (knownView ? ` (known ${knownView})` : '')],
     ['quality', q.length ? `mean ${(q.reduce((a, b) => a + b, 0) / q.length).toFixed(2)}, min ${Math.min(...q).toFixed(2)}` : 'n/a'],
     ['LV area', present.length ? `${Math.round(Math.min(...present))}..${Math.round(Math.max(...present))} mm2 over the last loop` : 'not segmented'],
     ['ejection fraction', efText],

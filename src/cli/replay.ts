@@ -9,10 +9,11 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { commandHelp, numberFlag, parseCommandArgs, UsageError, type CommandSpec } from './args.js';
 import { parseRawGeometry, readInput, type Cine } from '../io/index.js';
+import { labelNumber } from '../io/types.js';
 import { loadTrustStore, MODELS_DIR } from '../model/package.js';
 import { Pipeline, type FrameInfo, type PipelineResult, type Processed } from '../pipeline/index.js';
 import { writeSessionReport, type SessionRecord } from '../report/session.js';
-import { summarize } from '../util/stats.js';
+import { summarize, type Summary } from '../util/stats.js';
 
 export const SPEC: CommandSpec = {
   name: 'replay',
@@ -49,10 +50,6 @@ export function resultLine(r: Processed<FrameInfo, PipelineResult>): Record<stri
   return line;
 }
 
-const labelEf = (labels: unknown): number | undefined => {
-  const ef = (labels as { ef?: unknown } | undefined)?.ef;
-  return typeof ef === 'number' && Number.isFinite(ef) ? ef : undefined;
-};
 
 const ms = (v: number): string => `${v.toFixed(1)} ms`;
 
@@ -125,17 +122,16 @@ export async function replay(args: string[]): Promise<number> {
   if (outFile) await new Promise<void>((resolve, reject) => (sink as ReturnType<typeof createWriteStream>).end((err?: Error | null) => (err ? reject(err) : resolve())));
 
   const stats = stream.stats;
-  const totals = results.map((r) => r.timing.totalMs);
-  const lat = totals.length > 0 ? summarize(totals) : undefined;
+  const lat = results.length > 0 ? summarize(results.map((r) => r.timing.totalMs)) : undefined;
   const lastEf = [...results].reverse().find((r) => r.result.ef?.valid)?.result.ef;
-  const known = labelEf(cine.labels);
+  const known = labelNumber(cine.labels, 'ef');
   const efText = lastEf ? `EF ${lastEf.ef.toFixed(1)}%${known !== undefined ? ` (label ${known.toFixed(1)}%)` : ''}` : 'EF n/a';
   process.stderr.write(`sonoedge replay: ${results.length}/${cine.frames.length} frames processed (${stats.dropped} dropped, ${stats.failed} failed), ${efText}, `
     + `latency p50 ${lat ? ms(lat.median) : 'n/a'}, p99 ${lat ? ms(lat.p99) : 'n/a'}\n`);
   for (const f of failures) process.stderr.write(`sonoedge replay: ${f}\n`);
 
   if (values.report !== undefined) {
-    const index = await writeReplayReport(values.report as string, input, cine, results, { spacing, variant, efText, dropped: stats.dropped });
+    const index = await writeReplayReport(values.report as string, input, cine, results, { spacing, variant, efText, dropped: stats.dropped, lat });
     process.stderr.write(`sonoedge replay: report ${index}\n`);
   }
   return failures.length > 0 ? 1 : 0;
@@ -145,8 +141,8 @@ export async function replay(args: string[]): Promise<number> {
 const REPORT_FRAMES = 120;
 
 function writeReplayReport(dir: string, input: string, cine: Cine, results: Processed<FrameInfo, PipelineResult>[],
-  info: { spacing?: number; variant: string; efText: string; dropped: number }): Promise<string> {
-  const lat = results.length > 0 ? summarize(results.map((r) => r.timing.totalMs)) : undefined;
+  info: { spacing?: number; variant: string; efText: string; dropped: number; lat?: Summary }): Promise<string> {
+  const { lat } = info;
   const records: SessionRecord[] = results.map(({ result: p, timing }) => ({
     seq: p.seq, frame: p.seq, view: p.view.shown, quality: p.quality.score, lvAreaMm2: p.lv?.areaMm2 ?? null,
     ef: p.ef?.valid ? p.ef.ef : null, ...(p.lv?.contourFrame ? { contour: p.lv.contourFrame } : {}),

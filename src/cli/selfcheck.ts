@@ -7,12 +7,8 @@ import { defaultLibraryPath } from '../engine/options.js';
 import { Preprocessor, bestSimdLevel } from '../preprocess/index.js';
 import { preprocessReference } from '../preprocess/reference.js';
 import { syntheticSectorFrame } from '../frame/synthetic.js';
+import { summarize } from '../util/stats.js';
 import { VERSION } from '../version.js';
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 export async function selfcheck(args: string[]): Promise<number> {
   if (args.length > 0) {
@@ -50,7 +46,7 @@ export async function selfcheck(args: string[]): Promise<number> {
     pre.run(frame, a);
     times.push(Number(process.hrtime.bigint() - t0) / 1000);
   }
-  out(`  native speed      median ${median(times).toFixed(1)} us per frame (${pre.simd} kernels)`);
+  out(`  native speed      median ${summarize(times).median.toFixed(1)} us per frame (${pre.simd} kernels)`);
   await pre.runAsync(frame, b);
   const asyncAgrees = a.every((v, i) => v === b[i]);
   out(`  async run         ${asyncAgrees ? 'identical to sync (ok)' : 'DIFFERS from sync'}`);

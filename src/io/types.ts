@@ -21,3 +21,13 @@ export interface Cine {
 }
 
 export const bytesPerPixel = (format: CineFormat): number => (format === 'RGB8' ? 3 : 1);
+
+/** A field of the recording's labels (`Cine.labels`) when it has the expected type: a finite number, or a string. */
+export function labelNumber(labels: unknown, key: string): number | undefined {
+  const v = typeof labels === 'object' && labels !== null ? (labels as Record<string, unknown>)[key] : undefined;
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+export function labelString(labels: unknown, key: string): string | undefined {
+  const v = typeof labels === 'object' && labels !== null ? (labels as Record<string, unknown>)[key] : undefined;
+  return typeof v === 'string' ? v : undefined;
+}

@@ -184,16 +184,14 @@ export class Pipeline {
     if (!Number.isInteger(stride) || stride < 1) {
       throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'positive integer', 'pipeline.segmentationStride', stride);
     }
-    const verify = (dir: string) => verifyModelPackage(dir, { trustStore: options.trustStore, allowUnsigned: options.allowUnsigned });
-    const vq = await verify(options.viewQuality);
-    const seg = options.segmentation === undefined ? undefined : await verify(options.segmentation);
+    const vq = await verifyWith(options, options.viewQuality);
+    const seg = options.segmentation === undefined ? undefined : await verifyWith(options, options.segmentation);
     return new Pipeline(options, vq, seg);
   }
 
   /** Loads the models for one stream's geometry and returns the stream. */
   async openStream(geometry: StreamGeometry, onResult: (r: Processed<FrameInfo & { data: FrameData }, PipelineResult>) => void,
     onError?: (frame: FrameInfo, err: unknown) => void): Promise<Stream> {
-    const variant = this.options.variant ?? 'fp32';
     return new Stream(await this.openProcessor(geometry), onResult, onError);
   }
 
@@ -217,8 +215,13 @@ export class Pipeline {
 
   /** Verifies a package with this pipeline's trust settings. */
   verify(dir: string): Promise<VerifiedPackage> {
-    return verifyModelPackage(dir, { trustStore: this.options.trustStore, allowUnsigned: this.options.allowUnsigned });
+    return verifyWith(this.options, dir);
   }
+}
+
+/** Verifies a package with a pipeline's trust settings. */
+function verifyWith(options: Readonly<PipelineOptions>, dir: string): Promise<VerifiedPackage> {
+  return verifyModelPackage(dir, { trustStore: options.trustStore, allowUnsigned: options.allowUnsigned });
 }
 
 type StreamFrame = FrameInfo & { data: FrameData };

@@ -1,4 +1,5 @@
 // Socket protocol constants (docs/PROTOCOL.md, "Socket protocol").
+import { namesByValue } from '../util/enum.js';
 
 /** The four bytes 'S' 'O' 'N' 'O' (0x53 0x4F 0x4E 0x4F), read as little-endian u32 0x4F4E4F53. */
 export const MAGIC = Buffer.from('SONO', 'ascii');
@@ -32,8 +33,7 @@ export const MessageType = {
   CLOSE_STREAM: 0x0f,
 } as const;
 export type MessageTypeName = keyof typeof MessageType;
-const typeNames = new Map<number, MessageTypeName>(
-  (Object.entries(MessageType) as Array<[MessageTypeName, number]>).map(([k, v]) => [v, k]));
+const typeNames = namesByValue(MessageType);
 export const messageTypeName = (t: number): MessageTypeName | undefined => typeNames.get(t);
 
 /** Header flag bits. Bits not listed are reserved: sent as 0, ignored on receipt. */

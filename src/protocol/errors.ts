@@ -4,6 +4,7 @@
 // `incomplete: true` (code ERR_SONOEDGE_PROTOCOL_INCOMPLETE) so that callers
 // tell "wait for more bytes" apart from "these bytes are corrupt".
 import { describe } from '../errors.js';
+import { namesByValue } from '../util/enum.js';
 
 /** Numeric error codes on the wire (ERROR.code, serial ACK.status). Stable: never renumbered. */
 export const WireError = {
@@ -36,8 +37,7 @@ export const WireError = {
 } as const;
 export type WireErrorName = keyof typeof WireError;
 
-const wireNames = new Map<number, WireErrorName>(
-  (Object.entries(WireError) as Array<[WireErrorName, number]>).map(([k, v]) => [v, k]));
+const wireNames = namesByValue(WireError);
 export const wireErrorName = (code: number): string => wireNames.get(code) ?? `UNKNOWN_${code}`;
 
 export type ProtocolErrorCode = `ERR_SONOEDGE_PROTOCOL_${WireErrorName}`;

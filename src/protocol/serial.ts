@@ -8,6 +8,7 @@
 import { crc16CcittFalse } from './crc.js';
 import { RuntimeState, ViewClass, VIEW_UNKNOWN } from './constants.js';
 import { ProtocolError } from './errors.js';
+import { namesByValue } from '../util/enum.js';
 
 export const RECORD_VERSION = 1;
 /** An encoded frame (between two 0x00) longer than this is line noise. */
@@ -155,8 +156,7 @@ export function encodeRecord(r: SerialRecord): Buffer {
   return b;
 }
 
-const recordNames = new Map<number, RecordTypeName>(
-  (Object.entries(RecordType) as Array<[RecordTypeName, number]>).map(([k, v]) => [v, k]));
+const recordNames = namesByValue(RecordType);
 
 /** Parses a record's bytes (CRC already checked and removed). */
 export function decodeRecord(b: Buffer): SerialRecord {

@@ -42,6 +42,10 @@ const gray = (cine: Cine, f: Uint8Array): Uint8Array => {
   return g;
 };
 
+/** The keys of every record's stages (or extras), in first-seen order. */
+const keysOf = (records: readonly SessionRecord[], pick: (r: SessionRecord) => Record<string, number> | undefined): string[] =>
+  [...new Set(records.flatMap((r) => Object.keys(pick(r) ?? {})))];
+
 /** Latency rows (stage, frames, p50, p90, p99, max) for total, every extra and every stage, in first-seen order. */
 export function latencyTable(records: readonly SessionRecord[]): { header: string[]; rows: (string | number)[][] } {
   const header = ['stage', 'frames', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'];
@@ -50,8 +54,8 @@ export function latencyTable(records: readonly SessionRecord[]): { header: strin
     return [name, xs.length, s.median.toFixed(2), s.p90.toFixed(2), s.p99.toFixed(2), s.max.toFixed(2)];
   };
   if (records.length === 0) return { header, rows: [] };
-  const stages = [...new Set(records.flatMap((r) => Object.keys(r.stages)))];
-  const extras = [...new Set(records.flatMap((r) => Object.keys(r.extra ?? {})))];
+  const stages = keysOf(records, (r) => r.stages);
+  const extras = keysOf(records, (r) => r.extra);
   const pick = (get: (r: SessionRecord) => number | undefined) => records.flatMap((r) => { const v = get(r); return v === undefined ? [] : [v]; });
   return {
     header,
@@ -77,8 +81,8 @@ export async function writeSessionReport(dir: string, s: SessionReport): Promise
     ...(r.contour && r.contour.length >= 6 ? { contour: r.contour.map((v) => v + 0.5) } : {}),
     caption: `#${r.seq} ${r.view ?? '-'} q ${r.quality?.toFixed(2) ?? '-'}${r.lvAreaMm2 !== null ? `, LV ${Math.round(r.lvAreaMm2)} mm2` : ''}${r.ef !== null ? `, EF ${r.ef.toFixed(1)}%` : ''}`,
   }));
-  const extras = [...new Set(s.records.flatMap((r) => Object.keys(r.extra ?? {})))];
-  const stages = [...new Set(s.records.flatMap((r) => Object.keys(r.stages)))];
+  const extras = keysOf(s.records, (r) => r.extra);
+  const stages = keysOf(s.records, (r) => r.stages);
   const table = latencyTable(s.records);
   return writeReport(dir, {
     title: s.title,

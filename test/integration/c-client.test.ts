@@ -2,7 +2,7 @@
 // process, streams frames from a raw file over a real Unix socket to the real
 // server. The frame handler is a stand-in for the ML pipeline only, except in
 // the last test, where the C client talks to the live runtime and its models.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawnSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
 import { Runtime } from '../../src/runtime/index.js';
-import { SocketServer, type FrameHandler } from '../../src/transport/socket-server.js';
+import { SocketServer, type FrameHandler, type SocketServerOptions } from '../../src/transport/socket-server.js';
 import { readSampleCine } from '../helpers/sample.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -42,14 +42,33 @@ function run(args: string[]): Promise<{ code: number | null; stdout: string; std
   });
 }
 
-t.test('the C example streams frames from a raw file and prints results', { skip }, async (t) => {
+/** A fresh folder holding `frames.raw` (the given bytes) and the socket path to serve on there. */
+function scratch(frames: Uint8Array): { sock: string; raw: string } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-c-'));
-  const sock = path.join(dir, 'rt.sock');
-  const width = 64;
-  const height = 48;
+  const raw = path.join(dir, 'frames.raw');
+  writeFileSync(raw, frames);
+  return { sock: path.join(dir, 'rt.sock'), raw };
+}
+
+/** Three width x height GRAY8 frames, filled with 10, 20 and 30. */
+function threeFrames(width: number, height: number): Buffer {
   const frames = Buffer.alloc(width * height * 3);
   for (let f = 0; f < 3; f++) frames.fill(10 * (f + 1), f * width * height, (f + 1) * width * height);
-  writeFileSync(path.join(dir, 'frames.raw'), frames);
+  return frames;
+}
+
+/** A listening SocketServer, closed when the test ends. */
+async function serve(t: Test, options: SocketServerOptions): Promise<SocketServer> {
+  const server = new SocketServer(options);
+  await server.listen();
+  t.teardown(() => server.close());
+  return server;
+}
+
+t.test('the C example streams frames from a raw file and prints results', { skip }, async (t) => {
+  const width = 64;
+  const height = 48;
+  const { sock, raw } = scratch(threeFrames(width, height));
   const seen: number[] = [];
   const standIn: FrameHandler = async (f) => {
     seen.push(f.pixels[0]);
@@ -57,10 +76,8 @@ t.test('the C example streams frames from a raw file and prints results', { skip
     t.equal(f.config.format, 'GRAY8');
     return { view: 'PSAX', confidence: 0.75, quality: 0.5, lvAreaMm2: f.pixels[0] * 10, flags: 4 };
   };
-  const server = new SocketServer({ path: sock, handler: standIn });
-  await server.listen();
-  t.teardown(() => server.close());
-  const r = await run([sock, path.join(dir, 'frames.raw'), String(width), String(height), '5', '30']);
+  const server = await serve(t, { path: sock, handler: standIn });
+  const r = await run([sock, raw, String(width), String(height), '5', '30']);
   t.equal(r.code, 0, `exit status (stderr: ${r.stderr})`);
   const lines = r.stdout.split('\n').filter((l) => l.startsWith('result '));
   t.equal(lines.length, 5);
@@ -74,15 +91,11 @@ t.test('the C example streams frames from a raw file and prints results', { skip
 });
 
 t.test('the C client reports a refused configuration with the runtime\'s message', { skip }, async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-c-'));
-  const sock = path.join(dir, 'rt.sock');
-  writeFileSync(path.join(dir, 'frames.raw'), Buffer.alloc(16));
-  const server = new SocketServer({ path: sock, handler: async () => ({}), maxMessageSize: 1000 });
-  await server.listen();
-  t.teardown(() => server.close());
-  const r = await run([sock, path.join(dir, 'frames.raw'), '4', '4', '1']);
+  const { sock, raw } = scratch(Buffer.alloc(16));
+  await serve(t, { path: sock, handler: async () => ({}), maxMessageSize: 1000 });
+  const r = await run([sock, raw, '4', '4', '1']);
   t.equal(r.code, 0, 'a 16-byte frame fits');
-  const r2 = await run([sock, path.join(dir, 'frames.raw'), '2000', '2000', '1']);
+  const r2 = await run([sock, raw, '2000', '2000', '1']);
   t.equal(r2.code, 1);
   t.match(r2.stderr, /configure: the runtime answered with ERROR Expected frames of at most 1000 bytes but received a geometry of 4000000/);
 });
@@ -95,26 +108,20 @@ t.test('the C client cannot reach a server that is not there', { skip }, async (
 
 for (const mode of ['--shm', '--shm-runtime'] as const) {
   t.test(`the C example streams frames through a shared-memory ring (${mode}) and every slot comes back`, { skip }, async (t) => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-c-'));
-    const sock = path.join(dir, 'rt.sock');
     const width = 64;
     const height = 48;
-    const frames = Buffer.alloc(width * height * 3);
-    for (let f = 0; f < 3; f++) frames.fill(10 * (f + 1), f * width * height, (f + 1) * width * height);
-    writeFileSync(path.join(dir, 'frames.raw'), frames);
+    const { sock, raw } = scratch(threeFrames(width, height));
     const seen: Array<[number, number]> = [];
     const standIn: FrameHandler = async (f) => {
       seen.push([f.pixels[0], f.pixels.byteOffset]);
       t.equal(f.pixels.length, width * height);
       return { view: 'PSAX', confidence: 0.75, quality: 0.5, lvAreaMm2: f.pixels[0] * 10, flags: 4 };
     };
-    const server = new SocketServer({ path: sock, handler: standIn });
-    await server.listen();
-    t.teardown(() => server.close());
+    const server = await serve(t, { path: sock, handler: standIn });
     const rings: string[] = [];
     server.on('ringClosed', (_id: number, name: string) => rings.push(name));
     const closed = new Promise((r) => server.once('streamClosed', r));
-    const r = await run([mode, sock, path.join(dir, 'frames.raw'), String(width), String(height), '10', '30']);
+    const r = await run([mode, sock, raw, String(width), String(height), '10', '30']);
     t.equal(r.code, 0, `exit status (stderr: ${r.stderr})`);
     const lines = r.stdout.split('\n').filter((l) => l.startsWith('result '));
     t.equal(lines.length, 10);
@@ -134,28 +141,23 @@ for (const mode of ['--shm', '--shm-runtime'] as const) {
 }
 
 t.test('the C client reports a refused ring with the runtime\'s message', { skip }, async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-c-'));
-  const sock = path.join(dir, 'rt.sock');
-  writeFileSync(path.join(dir, 'frames.raw'), Buffer.alloc(16));
-  const server = new SocketServer({ path: sock, handler: async () => ({}), maxStreams: 0 });
-  await server.listen();
-  t.teardown(() => server.close());
-  const r = await run(['--shm', sock, path.join(dir, 'frames.raw'), '4', '4', '1']);
+  const { sock, raw } = scratch(Buffer.alloc(16));
+  await serve(t, { path: sock, handler: async () => ({}), maxStreams: 0 });
+  const r = await run(['--shm', sock, raw, '4', '4', '1']);
   t.equal(r.code, 1);
   t.match(r.stderr, /configure: the runtime answered with ERROR Expected at most 0 streams/);
   t.same(readdirSync('/dev/shm').filter((f) => f.startsWith('sonoedge-example-')), [], 'the ring the client made is unlinked on the way out');
 });
 
 t.test('the C client against the live runtime: the real pipeline on the bundled A4C frames, through a shared-memory ring', { skip }, async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-c-'));
   const { frames } = await readSampleCine();
-  writeFileSync(path.join(dir, 'a4c.raw'), Buffer.concat(frames.slice(0, 8)));
+  const { sock, raw } = scratch(Buffer.concat(frames.slice(0, 8)));
   const rt = await Runtime.start({
     pipeline: { viewQuality: path.join(MODELS_DIR, 'view_quality'), segmentation: path.join(MODELS_DIR, 'lv_segmentation'), trustStore: await loadTrustStore(path.join(MODELS_DIR, 'trust')) },
-    socket: { path: path.join(dir, 'rt.sock') },
+    socket: { path: sock },
   });
   t.teardown(() => rt.close());
-  const r = await run(['--shm', rt.server.path, path.join(dir, 'a4c.raw'), '256', '256', '8', '10']);
+  const r = await run(['--shm', rt.server.path, raw, '256', '256', '8', '10']);
   t.equal(r.code, 0, r.stderr);
   const lines = r.stdout.split('\n').filter((l) => l.startsWith('result '));
   const done = /done: 8 frames, (\d+) results/.exec(r.stdout);

@@ -18,11 +18,12 @@ TGC, attenuation and speckle are not part of the label and leave it unchanged.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-SECTOR_HALF_RAD = math.radians(75.0) / 2  # the simulator's sector (ImagingConfig.sector_deg)
+# The factors of the simulator's quality definition that augmentations change (sim/simulator.py,
+# quality_and_guidance), shared with it so that the label and its update cannot drift apart.
+from .sim.simulator import (SECTOR_HALF_RAD, quality_dr_factor, quality_gain_factor,  # noqa: F401 (re-exported)
+                            quality_shadow_factor, rib_shadow_fraction, sample_cine_params)
 
 
 def _polar_maps(h, w):
@@ -37,25 +38,10 @@ def _polar_maps(h, w):
 _MAPS = {}
 
 
-# The factors of the simulator's quality definition that augmentations change (sim/simulator.py,
-# quality_and_guidance); tests check them against the simulator.
-def quality_gain_factor(gain_db):
-    return 1 - 0.35 * np.minimum(1.0, np.abs(gain_db) / 20)
-
-
-def quality_dr_factor(dr_db):
-    return 1 - 0.25 * np.minimum(1.0, np.abs(np.asarray(dr_db) - 55) / 30)
-
-
-def quality_shadow_factor(shadow_fraction):
-    return 1 - 0.8 * np.minimum(1.0, shadow_fraction)
-
-
 def degradations(index: dict, cine_of_frame: np.ndarray) -> dict | None:
     """Per-frame gain_db, dr_db and rib-shadow fraction of a simulated dataset, from each cine's parameters
     (sample_cine_params is deterministic from the cine seed, view, frame count and difficulty). None when the
     index does not describe simulated cines."""
-    from .sim.simulator import sample_cine_params
     cines = index.get("cines") or []
     if not cines or any("seed" not in c for c in cines):
         return None
@@ -63,7 +49,7 @@ def degradations(index: dict, cine_of_frame: np.ndarray) -> dict | None:
     table = {}
     for c in cines:
         p = sample_cine_params(c["seed"], c["view"], c["n_frames"], diff)
-        table[c["id"]] = (p.gain_db, p.dr_db, min(1.0, sum(2 * r[1] for r in p.ribs) / (2 * SECTOR_HALF_RAD)))
+        table[c["id"]] = (p.gain_db, p.dr_db, rib_shadow_fraction(p.ribs))
     rows = np.array([table[int(i)] for i in cine_of_frame], np.float32).reshape(-1, 3)
     return {"gain_db": rows[:, 0], "dr_db": rows[:, 1], "shadow": rows[:, 2]}
 

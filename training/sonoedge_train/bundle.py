@@ -23,7 +23,7 @@ from . import package as pk
 from .compress import PRIMARY, check_budget, convert_fp16, cpu_latency_ms, ort_metrics, quantize_int8, variant_table
 from .constants import GUIDANCE, INPUT_SIZE, PREPROCESS, SEG_LABELS, VIEWS
 from .errors import BudgetError, ExportError
-from .export import OPSET, export_checkpoint, simulated_frames
+from .export import OPSET, export_checkpoint, export_onnx, parity, simulated_frames
 
 DEV_KEY = pk.REPO_ROOT / "training" / "keys" / "DEVELOPMENT-ONLY-signing-key.pem"
 DATA = {"val": {"cines": 60, "seed": 2, "difficulty": "train"},
@@ -157,7 +157,6 @@ def _build_package_in(out: Path, task, ckpt, test_ds, calib, select, key, budget
     if fp16:
         compression["fp16"] = convert_fp16(out / "model.fp32.onnx", out / "model.fp16.onnx")
     if prune:  # (ratio, steps, train dataset): structured pruning + fine-tuning, exported as its own variant
-        from .export import parity
         from .prune import count, fine_tune, prune_view_quality
         from .train import model_from_checkpoint
         ratio, steps, train_ds = prune
@@ -165,7 +164,6 @@ def _build_package_in(out: Path, task, ckpt, test_ds, calib, select, key, budget
         n0 = count(m)
         prune_view_quality(m, ratio)
         fine_tune(m, ck["config"], train_ds, steps=steps, seed=int(ck["config"].get("seed", 0)), log=log)
-        from .export import export_onnx
         export_onnx(m, ck["model_name"], out / "model.fp32_pruned.onnx", model_args=ck["model_args"])
         par = parity(m, ck["model_name"], out / "model.fp32_pruned.onnx", simulated_frames(16, seed=5),
                      model_args=ck["model_args"])

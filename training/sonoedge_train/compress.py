@@ -3,7 +3,6 @@ consume it), FP16 with float32 inputs and outputs, and for every variant the fil
 latency, with a typed refusal (E_VARIANT_BUDGET) when a variant loses more accuracy than its budget."""
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -224,7 +223,3 @@ def variant_table(rows: list[dict]) -> str:
         lines.append(f"| {r['package']} | {r['variant']} | {r['file']} | {r['bytes'] / 1024:.1f} | {ms} | {drop} | "
                      f"{r['latency_ms_cpu']} | {r['verdict']} |")
     return "\n".join(lines) + "\n"
-
-
-def copy(src, dst):
-    shutil.copyfile(src, dst)

@@ -45,30 +45,31 @@ def eval_seg(model, ds, n_boot, seed=0):
            "lv_hd95_nan": int(np.isnan(hd).sum())}
     # EF per apical cine: per-frame segmentation -> area-length volumes -> ED/ES -> EF
     # and, per cine, the EF and validity flag the runtime would report after its last frame (metrics.ef_runtime)
-    ef_true, ef_pred, views, rt = [], [], [], []
+    ef_true, ef_pred, views, rt, rt_ids = [], [], [], [], []
     for c in ds.cines:
         if c["view"] not in APICAL_VIEWS:
             continue
         sel = np.nonzero(ds.cine == c["id"])[0]
-        ef, _, _, _ = ef_from_masks(preds[sel] == 1, float(ds.spacing[sel[0]]))
+        lv, sp = preds[sel] == 1, float(ds.spacing[sel[0]])
+        ef, _, _, _ = ef_from_masks(lv, sp)
         ef_pred.append(ef)
         ef_true.append(c["ef"])
         views.append(c["view"])
         # the runtime needs 16 frames; a shorter cine (tiny test sets) is judged on all of its frames
-        rt.append(ef_runtime(preds[sel] == 1, float(ds.spacing[sel[0]]), min_frames=min(16, len(sel))))
+        rt.append(ef_runtime(lv, sp, min_frames=min(16, len(sel))))
+        rt_ids.append(str(c["id"]))
     ef_true, ef_pred = np.array(ef_true), np.array(ef_pred)
     if len(ef_true):
         r = regression(ef_pred, ef_true)
         res["ef"] = r
         res["ef_n"] = len(ef_true)
         res["ef_mae_ci"] = bootstrap_ci(lambda p, t: np.abs(p - t).mean(), ef_pred, ef_true, n_boot=n_boot, seed=seed)
-        ok = np.array([r["valid"] for r in rt])
+        ok = np.array([v["valid"] for v in rt])
         res["ef_valid_n"] = int(ok.sum())
         res["ef_accept_rate"] = float(ok.mean())
-        res["ef_rejected"] = {str(c["id"]): r["reason"] for c, r in zip(
-            [c for c in ds.cines if c["view"] in APICAL_VIEWS], rt) if not r["valid"]}
+        res["ef_rejected"] = {i: v["reason"] for i, v in zip(rt_ids, rt) if not v["valid"]}
         if ok.sum() >= 2:
-            p_ok = np.array([r["ef"] for r in rt])[ok]
+            p_ok = np.array([v["ef"] for v in rt])[ok]
             res["ef_valid"] = regression(p_ok, ef_true[ok])
             res["ef_valid_mae_ci"] = bootstrap_ci(lambda p, t: np.abs(p - t).mean(), p_ok, ef_true[ok],
                                                   n_boot=n_boot, seed=seed)

@@ -6,7 +6,6 @@ harness does not install, and these small convolutional models export exactly wi
 """
 from __future__ import annotations
 
-import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -185,7 +184,3 @@ def export_checkpoint(ckpt, out, opset: int = OPSET, simplify: bool = True, dyna
     info["parity"] = parity(model, ck["model_name"], out, frames_u8, atol, ck["model_args"])
     info["task"] = TASKS[ck["model_name"]]
     return info
-
-
-def file_size(path) -> int:
-    return os.path.getsize(path)

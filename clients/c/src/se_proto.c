@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 #include "sonoedge.h"
+#include "se_bytes.h"
 
 const char *se_strerror(int s) {
   switch (s) {
@@ -44,11 +45,6 @@ uint16_t se_crc16(const uint8_t *data, size_t len) {
   }
   return c;
 }
-
-static void le16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void le32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24); }
 
 void se_write_header(uint8_t out[SE_HEADER_SIZE], const se_header *h) {
   out[0] = SE_MAGIC0; out[1] = SE_MAGIC1; out[2] = SE_MAGIC2; out[3] = SE_MAGIC3;

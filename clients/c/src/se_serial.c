@@ -1,11 +1,7 @@
 /* Serial records: fixed little-endian layouts, CRC-16/CCITT-FALSE, COBS, 0x00 framing. */
 #include <string.h>
 #include "sonoedge.h"
-
-static void le16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void le32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24); }
+#include "se_bytes.h"
 
 size_t se_record_size(uint8_t type) {
   switch (type) {

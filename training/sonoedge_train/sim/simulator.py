@@ -239,17 +239,34 @@ def _frame_states(p: CineParams, rng):
     return states, a, b, s, disp
 
 
+SECTOR_HALF_RAD = math.radians(75.0) / 2  # the sector of the quality definition (ImagingConfig.sector_deg)
+
+
+# The factors of the quality definition that the label-aware augmentation (augment.py) also changes.
+def quality_gain_factor(gain_db):
+    return 1 - 0.35 * np.minimum(1.0, np.abs(gain_db) / 20)
+
+
+def quality_dr_factor(dr_db):
+    return 1 - 0.25 * np.minimum(1.0, np.abs(np.asarray(dr_db) - 55) / 30)
+
+
+def quality_shadow_factor(shadow_fraction):
+    return 1 - 0.8 * np.minimum(1.0, shadow_fraction)
+
+
+def rib_shadow_fraction(ribs) -> float:
+    """Fraction of the sector angle shadowed by ribs ((centre, half-width, ...) in radians)."""
+    return min(1.0, sum(2 * r[1] for r in ribs) / (2 * SECTOR_HALF_RAD))
+
+
 def quality_and_guidance(p: CineParams, disp_mm: np.ndarray):
     if p.view == "OTHER":
         return np.zeros(len(disp_mm), np.float32), -1
     q_pose = math.exp(-0.5 * ((p.dx / 15.0) ** 2 + (p.rot_deg / 20.0) ** 2))
     q_fore = max(0.0, 1 - 1.5 * p.fore)
-    half = math.radians(75.0) / 2
-    shadow = min(1.0, sum(2 * r[1] for r in p.ribs) / (2 * half))
-    p_gain = min(1.0, abs(p.gain_db) / 20)
-    p_dr = min(1.0, abs(p.dr_db - 55) / 30)
-    base = q_pose * q_fore * (1 - 0.35 * p_gain) * (1 - 0.25 * p_dr) * (1 - 0.8 * shadow) * (1 - 0.5 * p.haze) \
-        * (1 - 0.3 * p.noise)
+    base = q_pose * q_fore * quality_gain_factor(p.gain_db) * quality_dr_factor(p.dr_db) \
+        * quality_shadow_factor(rib_shadow_fraction(p.ribs)) * (1 - 0.5 * p.haze) * (1 - 0.3 * p.noise)
     q = base * (1 - 0.3 * np.minimum(1.0, disp_mm / 6.0))
     scores = [abs(p.dx) / 8.0, abs(p.rot_deg) / 10.0, p.fore / 0.12]
     if max(scores) < 1:
