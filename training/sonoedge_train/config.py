@@ -28,7 +28,11 @@ DEFAULTS = {
                 # augment.py: label_aware updates the quality label for gain / DR / rib shadows (simulated data);
                 # dr_range [lo, hi] re-compresses to a random dynamic range (label-aware only; [0, 0] = off)
                 "label_aware": False, "dr_range": [0.0, 0.0], "shadow_max": 1, "shadow_db": [30.0, 30.0],
-                "rib_echo_db": 0.0},
+                "rib_echo_db": 0.0,
+                # probe pose (view task, simulated sector geometry): with probability pose_prob a frame is rotated
+                # about the apex by up to +-rotate_deg (label-aware: the quality and guidance labels follow) and
+                # zoomed by a factor in [1/(1+zoom), 1+zoom] (a depth change)
+                "pose_prob": 0.0, "rotate_deg": 0.0, "zoom": 0.0},
     "adversarial": {"mode": "none", "eps": 0.02, "alpha": 0.01, "steps": 3, "weight": 0.5},
 }
 TASK_MODELS = {"seg": "ds_unet", "view": "view_quality"}
@@ -121,4 +125,11 @@ def resolve(files=(), sets=(), base: dict | None = None) -> dict:
     if cfg["train"]["batch_size"] < 1 or cfg["train"]["epochs"] < 1:
         raise ConfigError("E_CONFIG_VALUE", "train.batch_size and train.epochs expected positive integers but "
                           f"received {cfg['train']['batch_size']} and {cfg['train']['epochs']}", None)
+    a = cfg["augment"]
+    if a["pose_prob"] > 0 and cfg["task"] == "seg":
+        raise ConfigError("E_CONFIG_VALUE", "augment.pose_prob expected 0 for task 'seg' (the pose augmentation "
+                          f"does not warp masks) but received {a['pose_prob']}", None)
+    if not (0 <= a["pose_prob"] <= 1 and 0 <= a["rotate_deg"] <= 45 and 0 <= a["zoom"] < 1):
+        raise ConfigError("E_CONFIG_VALUE", "augment.pose_prob, rotate_deg and zoom expected values in [0, 1], "
+                          f"[0, 45] and [0, 1) but received {a['pose_prob']}, {a['rotate_deg']} and {a['zoom']}", None)
     return cfg

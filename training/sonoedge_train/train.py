@@ -42,14 +42,16 @@ class Task:
         self.task = cfg["task"]
         self.dice_ce = DiceCELoss()
 
-    def targets(self, ds, idx, qf=None):
-        """qf: the augmentation's per-frame quality factor (label-aware augmentation), or None."""
+    def targets(self, ds, idx, qf=None, guid=None):
+        """qf: the augmentation's per-frame quality factor (label-aware augmentation), or None; guid: the augmented
+        frames' guidance labels (-2 = the stored one), or None."""
         d = self.device
         if self.task == "seg":
             return {"mask": torch.from_numpy(ds.masks[idx].astype(np.int64)).to(d)}
         q = ds.quality[idx] if qf is None else np.clip(ds.quality[idx] * np.asarray(qf, np.float32), 0, 1)
+        g = ds.guidance[idx] if guid is None else np.where(np.asarray(guid) == -2, ds.guidance[idx], guid)
         return {"view": torch.from_numpy(ds.view[idx]).to(d), "quality": torch.from_numpy(q).to(d),
-                "guidance": torch.from_numpy(ds.guidance[idx]).to(d)}
+                "guidance": torch.from_numpy(g.astype(np.int64)).to(d)}
 
     def loss(self, out, t):
         lc = self.cfg["loss"]
@@ -71,7 +73,8 @@ class Task:
 
 
 class StepBatches(torch.utils.data.Dataset):
-    """Step s of an epoch -> (s, sample indices, augmented float32 batch in [0, 1], quality factor [B]). The same
+    """Step s of an epoch -> (s, sample indices, augmented float32 batch in [0, 1], quality factor [B], guidance
+    labels [B] (-2 = stored)). The same
     function runs in process (train.workers = 0) or in DataLoader workers, with the same per-step RNG, so results
     do not depend on the number of workers. deg: per-frame degradations for label-aware augmentation, or None."""
 
@@ -86,8 +89,8 @@ class StepBatches(torch.utils.data.Dataset):
         idx = np.sort(self.perm[step * self.bs:(step + 1) * self.bs])
         rng = np.random.default_rng([self.seed, self.epoch, step, self.rank])
         deg = None if self.deg is None else {k: v[idx] for k, v in self.deg.items()}
-        x, qf = augment_batch(self.frames[idx], self.aug, rng, deg, return_quality=True)
-        return step, idx, x, qf
+        x, qf, guid = augment_batch(self.frames[idx], self.aug, rng, deg, return_labels=True)
+        return step, idx, x, qf, guid
 
 
 def _batches(sb, step0, spe, workers, pin):
@@ -99,8 +102,8 @@ def _batches(sb, step0, spe, workers, pin):
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None  # share the arrays, no pickling
     loader = torch.utils.data.DataLoader(sb, batch_size=None, sampler=range(step0, spe), num_workers=workers,
                                          pin_memory=pin, prefetch_factor=4, multiprocessing_context=ctx)
-    for step, idx, x, qf in loader:
-        yield int(step), idx.numpy(), x, qf.numpy()
+    for step, idx, x, qf, guid in loader:
+        yield int(step), idx.numpy(), x, qf.numpy(), guid.numpy()
 
 
 def adversarial_input(model, task, x, t, acfg):
@@ -310,12 +313,12 @@ def train(cfg: dict, resume: bool = True, crash_after_steps: int | None = None) 
         if tc["progress"] and rank == 0:
             from tqdm import tqdm
             bar = tqdm(bar, desc=f"epoch {epoch}", initial=step0, total=spe, leave=False)
-        for step, idx, x01, qf in bar:
+        for step, idx, x01, qf, guid in bar:
             if isinstance(x01, np.ndarray):
                 x = to_input(x01, device)
             else:
                 x = ((x01.to(device, non_blocking=True) - MEAN) / STD).unsqueeze(1)
-            t = task.targets(ds, idx, qf if deg is not None else None)
+            t = task.targets(ds, idx, qf if deg is not None else None, guid if deg is not None else None)
             with torch.autocast(device.type, enabled=amp):
                 loss = task.loss(net(x), t)
                 if cfg["adversarial"]["mode"] != "none":

@@ -23,13 +23,14 @@ def test_training_set_with_extra_folders_and_degradations(tiny_dataset, tmp_path
     a, b = SimDataset(tiny_dataset / "train"), SimDataset(tiny_dataset / "val")
     assert len(ds) == len(a) + len(b) == 90 and len(ds.cines) == 15
     assert np.array_equal(ds.quality, np.concatenate([a.quality, b.quality]))
-    assert set(deg) == {"gain_db", "dr_db", "shadow"} and all(len(v) == 90 for v in deg.values())
+    assert set(deg) == {"gain_db", "dr_db", "shadow", "dx", "rot_deg", "fore", "view"} and all(len(v) == 90 for v in deg.values())
     assert load_training_set(_view_cfg(tiny_dataset, tmp_path))[1] is None  # label_aware off
 
 
 def test_label_aware_run_from_init(tiny_dataset, tmp_path):
     sets = ["augment.label_aware=true", "augment.dr_range=[36, 76]", "augment.shadow_max=2",
-            "augment.shadow_db=[14, 30]", "augment.rib_echo_db=10"]
+            "augment.shadow_db=[14, 30]", "augment.rib_echo_db=10", "augment.pose_prob=0.5", "augment.rotate_deg=10",
+            "augment.zoom=0.1"]
     first = train(_view_cfg(tiny_dataset, tmp_path / "a", *sets))
     assert first["global_step"] == 7
     init = str(tmp_path / "a" / "final.pt")

@@ -255,6 +255,23 @@ def quality_shadow_factor(shadow_fraction):
     return 1 - 0.8 * np.minimum(1.0, shadow_fraction)
 
 
+def quality_pose_factor(dx_mm, rot_deg):
+    return np.exp(-0.5 * ((np.asarray(dx_mm) / 15.0) ** 2 + (np.asarray(rot_deg) / 20.0) ** 2))
+
+
+# Guidance rule of the module docstring, vectorised: GUIDANCE index per (dx, rot, fore).
+_GUIDE = [GUIDANCE.index(g) for g in ("hold", "slide_left", "slide_right", "rotate_ccw", "rotate_cw", "tilt_to_apex")]
+
+
+def guidance_index(dx_mm, rot_deg, fore):
+    dx, rot, fore = (np.asarray(v, np.float64) for v in (dx_mm, rot_deg, fore))
+    scores = np.stack(np.broadcast_arrays(np.abs(dx) / 8.0, np.abs(rot) / 10.0, fore / 0.12))
+    k = np.argmax(scores, 0)
+    out = np.where(k == 0, np.where(dx > 0, _GUIDE[1], _GUIDE[2]),
+                   np.where(k == 1, np.where(rot > 0, _GUIDE[3], _GUIDE[4]), _GUIDE[5]))
+    return np.where(scores.max(0) < 1, _GUIDE[0], out).astype(np.int64)
+
+
 def rib_shadow_fraction(ribs) -> float:
     """Fraction of the sector angle shadowed by ribs ((centre, half-width, ...) in radians)."""
     return min(1.0, sum(2 * r[1] for r in ribs) / (2 * SECTOR_HALF_RAD))
@@ -263,19 +280,12 @@ def rib_shadow_fraction(ribs) -> float:
 def quality_and_guidance(p: CineParams, disp_mm: np.ndarray):
     if p.view == "OTHER":
         return np.zeros(len(disp_mm), np.float32), -1
-    q_pose = math.exp(-0.5 * ((p.dx / 15.0) ** 2 + (p.rot_deg / 20.0) ** 2))
     q_fore = max(0.0, 1 - 1.5 * p.fore)
-    base = q_pose * q_fore * quality_gain_factor(p.gain_db) * quality_dr_factor(p.dr_db) \
-        * quality_shadow_factor(rib_shadow_fraction(p.ribs)) * (1 - 0.5 * p.haze) * (1 - 0.3 * p.noise)
+    base = float(quality_pose_factor(p.dx, p.rot_deg)) * q_fore * quality_gain_factor(p.gain_db) \
+        * quality_dr_factor(p.dr_db) * quality_shadow_factor(rib_shadow_fraction(p.ribs)) * (1 - 0.5 * p.haze) \
+        * (1 - 0.3 * p.noise)
     q = base * (1 - 0.3 * np.minimum(1.0, disp_mm / 6.0))
-    scores = [abs(p.dx) / 8.0, abs(p.rot_deg) / 10.0, p.fore / 0.12]
-    if max(scores) < 1:
-        guid = "hold"
-    else:
-        k = int(np.argmax(scores))
-        guid = [("slide_left" if p.dx > 0 else "slide_right"), ("rotate_ccw" if p.rot_deg > 0 else "rotate_cw"),
-                "tilt_to_apex"][k]
-    return np.clip(q, 0, 1).astype(np.float32), GUIDANCE.index(guid)
+    return np.clip(q, 0, 1).astype(np.float32), int(guidance_index(p.dx, p.rot_deg, p.fore))
 
 
 def _tables(seed):
