@@ -107,6 +107,18 @@ export function numberFlag(values: ParsedArgs['values'], name: string, fallback:
 }
 
 /** A comma-separated list flag, each item checked against `known` (closest suggested). */
+/** One value out of `known` (an unknown one is a UsageError with the closest known value). */
+export function choiceFlag(values: ParsedArgs['values'], name: string, fallback: string, known: readonly string[]): string {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const v = String(raw);
+  if (!known.includes(v)) {
+    const hint = closest(v, known);
+    throw new UsageError(`option --${name}: unknown value ${JSON.stringify(v)}${hint ? `; did you mean ${JSON.stringify(hint)}?` : ''} (known: ${known.join(', ')})`);
+  }
+  return v;
+}
+
 export function listFlag(values: ParsedArgs['values'], name: string, fallback: string[], known?: readonly string[]): string[] {
   const raw = values[name];
   if (raw === undefined) return fallback;

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { MAX_THREADS, PROVIDERS, type ProviderName } from '../engine/options.js';
 import type { RunTimings } from '../engine/index.js';
 import { randomBytes, syntheticSectorFrame } from '../frame/synthetic.js';
-import { loadTrustStore, MODELS_DIR, verifyModelPackage, type VerifiedPackage } from '../model/package.js';
+import { loadTrustStore, bundledPaths, MODELS_DIR, verifyModelPackage, type VerifiedPackage } from '../model/package.js';
 import { ModelRunner, type StreamGeometry } from '../pipeline/index.js';
 import { MAX_DIMENSION, type InputGeometry } from '../preprocess/options.js';
 import { PixelFormat, type PixelFormatName } from '../preprocess/types.js';
@@ -114,7 +114,7 @@ export async function bench(args: string[]): Promise<number> {
   const threads = numberFlag(a.values, 'threads', 0, { min: 0, max: MAX_THREADS, integer: true });
 
   const dirs = a.positionals.length > 0 ? a.positionals : bundledPackages();
-  const trustStore = await loadTrustStore(typeof a.values.trust === 'string' ? a.values.trust : path.join(MODELS_DIR, 'trust'));
+  const trustStore = await loadTrustStore(typeof a.values.trust === 'string' ? a.values.trust : bundledPaths().trust);
   const packages: VerifiedPackage[] = [];
   for (const dir of dirs) {
     const pkg = await verifyModelPackage(dir, { trustStore });

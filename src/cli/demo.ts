@@ -8,14 +8,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { readInput } from '../io/index.js';
 import { labelNumber, labelString, type Cine } from '../io/types.js';
-import { loadTrustStore, MODELS_DIR } from '../model/package.js';
+import { loadTrustStore, bundledPaths, MODELS_DIR } from '../model/package.js';
 import { MessageType } from '../protocol/constants.js';
 import { parseResult, type ResultBody } from '../protocol/messages.js';
 import { latencyTable, writeSessionReport, type SessionRecord } from '../report/session.js';
 import { Runtime } from '../runtime/index.js';
 import { SocketClient } from '../transport/socket-client.js';
 import { PERCENTILE_METHOD } from '../util/stats.js';
-import { commandHelp, listFlag, numberFlag, parseCommandArgs, type CommandSpec } from './args.js';
+import { choiceFlag, commandHelp, numberFlag, parseCommandArgs, type CommandSpec } from './args.js';
 
 export const SAMPLE_CINE = path.join(MODELS_DIR, 'samples', 'a4c_cine_16f.dcm');
 
@@ -51,7 +51,7 @@ export async function demo(args: string[]): Promise<number> {
     return 0;
   }
   const loops = numberFlag(values, 'loops', 4, { min: 1, max: 10000, integer: true });
-  const variant = listFlag(values, 'variant', ['fp32'], ['fp32', 'int8'])[0];
+  const variant = choiceFlag(values, 'variant', 'fp32', ['fp32', 'int8']);
   const input = (values.input as string | undefined) ?? SAMPLE_CINE;
   const cine = await readInput(input);
   const fps = numberFlag(values, 'fps', cine.frameTimeMs ? 1000 / cine.frameTimeMs : 30, { min: 0.1, max: 1000 });
@@ -64,11 +64,12 @@ export async function demo(args: string[]): Promise<number> {
   const out = (s: string) => process.stdout.write(`${s}\n`);
   const tty = process.stdout.isTTY === true;
 
+  const bundled = bundledPaths();
   const rt = await Runtime.start({
     pipeline: {
-      viewQuality: path.join(MODELS_DIR, 'view_quality'),
-      segmentation: path.join(MODELS_DIR, 'lv_segmentation'),
-      trustStore: await loadTrustStore(path.join(MODELS_DIR, 'trust')),
+      viewQuality: bundled.viewQuality,
+      segmentation: bundled.segmentation,
+      trustStore: await loadTrustStore(bundled.trust),
       variant,
     },
     socket: { path: socketPath, mode: 0o600 },

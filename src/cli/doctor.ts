@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { commandHelp, parseCommandArgs, type CommandSpec } from './args.js';
 import { Engine, defaultLibraryPath, detectGpu, detectTensorRTVersion } from '../engine/index.js';
-import { loadTrustStore, MODELS_DIR, verifyModelPackage } from '../model/package.js';
+import { loadTrustStore, bundledPaths, MODELS_DIR, verifyModelPackage } from '../model/package.js';
 import { bestSimdLevel } from '../preprocess/index.js';
 import { VERSION } from '../version.js';
 
@@ -127,7 +127,7 @@ export async function runChecks(): Promise<Check[]> {
   } else {
     try {
       // A real session asked for every provider: ONNX Runtime says which it can use and why not.
-      engine = await Engine.load(path.join(MODELS_DIR, 'view_quality', 'model.fp32.onnx'), { providers: ['tensorrt', 'cuda', 'cpu'], log: false, warmupRuns: 0 });
+      engine = await Engine.load(path.join(bundledPaths().viewQuality, 'model.fp32.onnx'), { providers: ['tensorrt', 'cuda', 'cpu'], log: false, warmupRuns: 0 });
       add('onnxruntime', 'ok', `${engine.onnxruntimeVersion} at ${lib}`);
     } catch (err) {
       add('onnxruntime', 'fail', `${lib} does not load a session: ${(err as Error).message}`);
@@ -179,7 +179,7 @@ export async function runChecks(): Promise<Check[]> {
   }
 
   try {
-    const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+    const trustStore = await loadTrustStore(bundledPaths().trust);
     for (const name of BUNDLED) {
       try {
         const pkg = await verifyModelPackage(path.join(MODELS_DIR, name), { trustStore });

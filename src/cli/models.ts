@@ -6,7 +6,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { commandHelp, parseCommandArgs, UsageError, type CommandSpec } from './args.js';
 import { Engine } from '../engine/index.js';
-import { loadTrustStore, MODELS_DIR, verifyModelPackage, type TrustStore, type VerifiedPackage } from '../model/package.js';
+import { loadTrustStore, bundledPaths, MODELS_DIR, verifyModelPackage, type TrustStore, type VerifiedPackage } from '../model/package.js';
 import { closest } from '../util/options.js';
 
 const SUBCOMMANDS = ['list', 'verify', 'inspect'] as const;
@@ -30,7 +30,7 @@ const SPECS: Record<(typeof SUBCOMMANDS)[number], CommandSpec> = {
 const USAGE = `Usage: sonoedge models <list|verify|inspect> [options]\n\n  list [--dir DIR]        the packages of a folder (default the bundled models) and their verdicts\n  verify PATH...          verify packages; exit 1 if any fails\n  inspect PATH [--json]   what a package holds, with tensor shapes from a real engine session\n`;
 
 const trustOf = (values: Record<string, unknown>): Promise<TrustStore> =>
-  loadTrustStore((values.trust as string | undefined) ?? path.join(MODELS_DIR, 'trust'));
+  loadTrustStore((values.trust as string | undefined) ?? bundledPaths().trust);
 
 function printHelp(spec: CommandSpec): number {
   process.stdout.write(commandHelp(spec));

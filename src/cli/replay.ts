@@ -7,10 +7,10 @@
 import { createWriteStream, existsSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { commandHelp, numberFlag, parseCommandArgs, UsageError, type CommandSpec } from './args.js';
+import { choiceFlag, commandHelp, numberFlag, parseCommandArgs, UsageError, type CommandSpec } from './args.js';
 import { parseRawGeometry, readInput, type Cine } from '../io/index.js';
 import { labelNumber } from '../io/types.js';
-import { loadTrustStore, MODELS_DIR } from '../model/package.js';
+import { loadTrustStore, bundledPaths, MODELS_DIR } from '../model/package.js';
 import { Pipeline, type FrameInfo, type PipelineResult, type Processed } from '../pipeline/index.js';
 import { writeSessionReport, type SessionRecord } from '../report/session.js';
 import { summarize, type Summary } from '../util/stats.js';
@@ -59,8 +59,7 @@ export async function replay(args: string[]): Promise<number> {
     process.stdout.write(commandHelp(SPEC));
     return 0;
   }
-  const variant = (values.variant as string | undefined) ?? 'fp32';
-  if (!['fp32', 'int8'].includes(variant)) throw new UsageError(`option --variant expects fp32 or int8 but received ${JSON.stringify(variant)}`);
+  const variant = choiceFlag(values, 'variant', 'fp32', ['fp32', 'int8']);
   const spacingFlag = values['pixel-spacing'] === undefined ? undefined : numberFlag(values, 'pixel-spacing', 1, { min: 1e-6 });
   const fpsFlag = values.fps === undefined ? undefined : numberFlag(values, 'fps', 30, { min: 0.1, max: 1000 });
   const geometry = values.geometry as string | undefined;
@@ -77,11 +76,11 @@ export async function replay(args: string[]): Promise<number> {
   if (spacing === undefined) process.stderr.write(`sonoedge replay: ${input} gives no pixel spacing; LV areas assume 1 mm per pixel (set --pixel-spacing)\n`);
   const intervalMs = fpsFlag !== undefined ? 1000 / fpsFlag : cine.frameTimeMs ?? 1000 / 30;
 
-  const modelsDir = (values.models as string | undefined) ?? MODELS_DIR;
-  const segDir = path.join(modelsDir, 'lv_segmentation');
-  const trustStore = await loadTrustStore((values.trust as string | undefined) ?? path.join(MODELS_DIR, 'trust'));
+  const dirs = bundledPaths((values.models as string | undefined) ?? MODELS_DIR);
+  const segDir = dirs.segmentation;
+  const trustStore = await loadTrustStore((values.trust as string | undefined) ?? bundledPaths().trust);
   const pipeline = await Pipeline.create({
-    viewQuality: path.join(modelsDir, 'view_quality'),
+    viewQuality: dirs.viewQuality,
     ...(existsSync(segDir) ? { segmentation: segDir } : {}),
     trustStore,
     variant,

@@ -11,7 +11,7 @@ import path from 'node:path';
 import Ajv2020Module from 'ajv/dist/2020.js';
 import { isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { resolveEngineOptions, type EngineOptions } from '../engine/options.js';
-import { MODELS_DIR, type TrustStore } from '../model/package.js';
+import { bundledPaths, type TrustStore } from '../model/package.js';
 import type { PipelineOptions } from '../pipeline/index.js';
 import { ConfigError, lineOf, schemaError } from './diagnose.js';
 import { serveSchema, type LogLevel, type Variant } from './serve-schema.js';
@@ -193,7 +193,7 @@ function resolve(raw: RawConfig, dir: string): ServeConfig {
   const tcp: SocketConfig['tcp'] = s.tcp === false ? false
     : { port: s.tcp.port, host: (s.tcp.host ?? '127.0.0.1') as '127.0.0.1' | '::1' | 'localhost' };
   const m = raw.models;
-  const trust = m.trustStore === undefined ? [path.join(MODELS_DIR, 'trust')] : typeof m.trustStore === 'string' ? [m.trustStore] : m.trustStore;
+  const trust = m.trustStore === undefined ? [bundledPaths().trust] : typeof m.trustStore === 'string' ? [m.trustStore] : m.trustStore;
   const engine = { ...raw.pipeline.engine };
   if (engine.libraryPath !== undefined) engine.libraryPath = abs(engine.libraryPath);
   if (engine.optimizedModelPath !== undefined) engine.optimizedModelPath = abs(engine.optimizedModelPath);
@@ -202,8 +202,8 @@ function resolve(raw: RawConfig, dir: string): ServeConfig {
     socket: { ...s, path: s.path === undefined ? path.join(os.tmpdir(), 'sonoedge.sock') : abs(s.path), mode, tcp },
     serial: raw.serial ?? null,
     models: {
-      viewQuality: abs(m.viewQuality ?? path.join(MODELS_DIR, 'view_quality')),
-      segmentation: m.segmentation === null ? null : abs(m.segmentation ?? path.join(MODELS_DIR, 'lv_segmentation')),
+      viewQuality: abs(m.viewQuality ?? bundledPaths().viewQuality),
+      segmentation: m.segmentation === null ? null : abs(m.segmentation ?? bundledPaths().segmentation),
       sets: (m.sets ?? []).map((x) => ({ viewQuality: abs(x.viewQuality), ...(x.segmentation !== undefined ? { segmentation: abs(x.segmentation) } : {}) })),
       variant: m.variant,
       trustStore: trust.map(abs),

@@ -95,6 +95,11 @@ export interface VerifiedPackage {
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The repository's models/ folder (bundled packages, schema, development trust store). */
 export const MODELS_DIR = path.resolve(here, '..', '..', 'models');
+
+/** The bundled packages' folders and the trust store under a models folder (default: the repository's models/). */
+export function bundledPaths(dir: string = MODELS_DIR): { viewQuality: string; segmentation: string; trust: string } {
+  return { viewQuality: path.join(dir, 'view_quality'), segmentation: path.join(dir, 'lv_segmentation'), trust: path.join(dir, 'trust') };
+}
 export const SCHEMA_PATH = path.join(MODELS_DIR, 'schema', 'model-package.schema.json');
 
 const sha256Hex = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');

@@ -10,7 +10,7 @@ import { Preprocessor, type FrameData, type PreprocessOptions, type OutputArray 
 import type { InputGeometry, Roi, ScanConversion } from '../preprocess/options.js';
 import { checkKeys } from '../util/options.js';
 import {
-  ClassSmoother, EjectionFraction, MaskAnalyzer, ScoreHysteresis, areaLength, simplifyPolygon, softmax,
+  argmaxIndex, ClassSmoother, EjectionFraction, MaskAnalyzer, ScoreHysteresis, areaLength, simplifyPolygon, softmax,
   type EjectionFractionResult,
 } from './postprocess.js';
 import { LatestWinsScheduler, type FrameInfo, type Processed, type SchedulerStats, type StageTimer } from './scheduler.js';
@@ -195,12 +195,16 @@ export class Pipeline {
     return new Stream(await this.openProcessor(geometry), onResult, onError);
   }
 
-  /** Loads the models for one stream's geometry, without a scheduler (the caller processes one frame at a time). */
-  async openProcessor(geometry: StreamGeometry): Promise<StreamProcessor> {
-    const vq = await this.loadRunner(this.viewQuality, geometry);
+  /**
+   * Loads the models for one stream's geometry, without a scheduler (the caller processes one frame at a time).
+   * `packages` replaces the pipeline's own package of a task (models swapped in since start); a segmentation
+   * package is used only when the pipeline segments.
+   */
+  async openProcessor(geometry: StreamGeometry, packages: { viewQuality?: VerifiedPackage; segmentation?: VerifiedPackage } = {}): Promise<StreamProcessor> {
+    const vq = await this.loadRunner(packages.viewQuality ?? this.viewQuality, geometry);
     let seg: ModelRunner | undefined;
     try {
-      seg = this.segmentation ? await this.loadRunner(this.segmentation, geometry) : undefined;
+      seg = this.segmentation ? await this.loadRunner(packages.segmentation ?? this.segmentation, geometry) : undefined;
     } catch (err) {
       await vq.close();
       throw err;
@@ -339,8 +343,7 @@ export class StreamProcessor {
     const out = m.vq.outputs;
     const result = await stage('view_quality.postprocess', () => {
       softmax(out.view, m.probs);
-      let best = 0;
-      for (let i = 1; i < m.probs.length; i++) if (m.probs[i] > m.probs[best]) best = i;
+      const best = argmaxIndex(m.probs);
       const shownIndex = this.#viewSmoother.update(m.probs);
       const score = out.quality[0];
       const q = this.#quality.update(score);
@@ -352,8 +355,7 @@ export class StreamProcessor {
       };
       if (out.guidance && m.guidance.length > 0) {
         softmax(out.guidance, m.guidance);
-        let g = 0;
-        for (let i = 1; i < m.guidance.length; i++) if (m.guidance[i] > m.guidance[g]) g = i;
+        const g = argmaxIndex(m.guidance);
         r.guidance = { label: m.guidanceLabels[g], confidence: m.guidance[g] };
       }
       return r;

@@ -19,6 +19,13 @@ export function softmax(src: ArrayLike<number>, out: Float32Array | Float64Array
   return out;
 }
 
+/** Index of the largest value (the first on ties); 0 for an empty array. */
+export function argmaxIndex(a: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < a.length; i++) if (a[i] > a[best]) best = i;
+  return best;
+}
+
 export interface Ranked { index: number; label: string; score: number }
 
 /** The k highest scores, best first; ties keep the lower index first. */

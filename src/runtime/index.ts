@@ -212,13 +212,12 @@ export class Runtime implements ModelControl {
   async #openProcessor(stream: number, config: ConfigureStream): Promise<StreamProcessor> {
     const t0 = performance.now();
     const geometry = geometryOf(config);
-    const processor = await this.pipeline.openProcessor(geometry);
-    // Models swapped in since start replace the pipeline's own packages for new streams too.
-    for (const task of ['view_quality', 'lv_segmentation'] as const) {
+    // Models swapped in since start replace the pipeline's own packages for new streams too (loaded once).
+    const swapped = (task: Task): VerifiedPackage | undefined => {
       const id = this.#active[task];
-      const cur = processor.runners.find((r) => r.package.manifest.task === task);
-      if (id && cur && idOf(cur.package) !== id) await processor.replace(await this.pipeline.loadRunner(this.#loaded.get(id)!.pkg, geometry));
-    }
+      return id === null ? undefined : this.#loaded.get(id)?.pkg;
+    };
+    const processor = await this.pipeline.openProcessor(geometry, { viewQuality: swapped('view_quality'), segmentation: swapped('lv_segmentation') });
     this.#log.info({ stream, width: config.width, height: config.height, format: config.format, ms: Math.round(performance.now() - t0) }, 'stream models loaded');
     return processor;
   }

@@ -26,7 +26,7 @@ import { LatestWinsScheduler, type StageTimer } from '../pipeline/scheduler.js';
 import { crc32c } from '../protocol/crc.js';
 import { encodeMessageParts, MessageDecoder, type EncodeInput, type Message } from '../protocol/codec.js';
 import {
-  DEFAULT_MAX_MESSAGE_SIZE, MessageType, ResultFlag, RuntimeState, SUPPORTED_VERSIONS, messageTypeName,
+  DEFAULT_MAX_MESSAGE_SIZE, HEADER_SIZE, MessageType, ResultFlag, RuntimeState, SUPPORTED_VERSIONS, messageTypeName,
   type RuntimeStateName,
 } from '../protocol/constants.js';
 import { ProtocolError, WireError } from '../protocol/errors.js';
@@ -113,7 +113,8 @@ class Client {
   readonly decoder: MessageDecoder;
   version = 0;
   sub: Subscribe | undefined;
-  queue: Buffer[] = [];
+  /** Results waiting for the socket to drain: this client's header, and the body shared by every subscriber. */
+  queue: Array<[Buffer, Buffer]> = [];
   seq = 0;
   errors = 0;
   closed = false;
@@ -305,7 +306,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
   #flush(client: Client): void {
     const s = client.socket;
     while (client.queue.length > 0 && s.writableLength < this.#o.maxPendingWriteBytes) {
-      s.write(client.queue.shift()!);
+      writePair(s, client.queue.shift()!);
       this.stats.resultsSent++;
     }
     if (s.isPaused() && s.writableLength <= this.#o.maxPendingWriteBytes) s.resume();
@@ -563,23 +564,23 @@ export class SocketServer extends EventEmitter implements ResultSink {
         body = head;
         cache.set(key, body);
       }
-      // Per-client header seq: patch a copy's seq and CRC (24 bytes re-signed).
-      const out = Buffer.from(body);
-      out.writeUInt32LE(c.nextSeq(), 16);
-      out.writeUInt32LE(crc32cHeader(out), 20);
-      this.#enqueue(c, out);
+      // Per-client header seq: a copy of the 24-byte header re-signed; the body is shared by every client.
+      const head = Buffer.from(body.subarray(0, HEADER_SIZE));
+      head.writeUInt32LE(c.nextSeq(), 16);
+      head.writeUInt32LE(crc32cHeader(head), 20);
+      this.#enqueue(c, [head, body.subarray(HEADER_SIZE)]);
     }
   }
 
-  #enqueue(c: Client, buf: Buffer): void {
+  #enqueue(c: Client, parts: [Buffer, Buffer]): void {
     const s = c.socket;
     if (s.destroyed || !s.writable) return;
     if (c.queue.length === 0 && s.writableLength < this.#o.maxPendingWriteBytes) {
-      s.write(buf);
+      writePair(s, parts);
       this.stats.resultsSent++;
       return;
     }
-    c.queue.push(buf);
+    c.queue.push(parts);
     if (c.queue.length > this.#o.resultQueueLength) {
       c.queue.shift();
       c.resultsDropped++;
@@ -589,3 +590,11 @@ export class SocketServer extends EventEmitter implements ResultSink {
 }
 
 const crc32cHeader = (b: Buffer): number => crc32c(b, 0, 20);
+
+/** One message as header and body, handed to the kernel together. */
+function writePair(s: net.Socket, [head, body]: [Buffer, Buffer]): void {
+  s.cork();
+  s.write(head);
+  if (body.length > 0) s.write(body);
+  s.uncork();
+}

@@ -73,4 +73,7 @@ t.test('demo: a mistyped flag is one line with the closest flag, exit 2', async 
   const bad = run('demo', '--loops', '0');
   t.equal(bad.status, 2);
   t.equal(bad.stderr, 'sonoedge demo: option --loops expects an integer in [1, 10000] but received "0"\n');
+  const two = run('demo', '--variant', 'fp32,int8');
+  t.equal(two.status, 2);
+  t.equal(two.stderr, 'sonoedge demo: option --variant: unknown value "fp32,int8" (known: fp32, int8)\n');
 });

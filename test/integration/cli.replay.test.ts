@@ -129,6 +129,10 @@ t.test('bad input: one clear line and a non-zero exit', async (t) => {
   t.equal(geometry.status, 2);
   t.equal(geometry.stderr, 'sonoedge replay: option --geometry expects a geometry WIDTHxHEIGHT:FORMAT (1..16384 pixels, FORMAT GRAY8 or RGB8, e.g. 1024x768:GRAY8) but received "256x256"\n');
 
+  const variant = run('replay', SAMPLE, '--variant', 'int4');
+  t.equal(variant.status, 2);
+  t.equal(variant.stderr, 'sonoedge replay: option --variant: unknown value "int4"; did you mean "int8"? (known: fp32, int8)\n');
+
   const none = run('replay');
   t.equal(none.status, 2);
   t.equal(none.stderr, 'sonoedge replay: missing argument: usage: sonoedge replay [options] INPUT\n');

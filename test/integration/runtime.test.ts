@@ -139,6 +139,13 @@ t.test('hot swap: LOAD_MODEL loads beside the running model, SWAP switches betwe
   t.same(results.slice(1).map((r) => (r.flags & ResultFlag.DROPPED_BEFORE) !== 0), gaps);
   const st = parseStatusReply((await c.request((seq) => msg.status(seq))).body);
   t.equal(st.model, 'vq-b+sonoedge-lv-segmentation@1.0.0');
+
+  // A stream opened after the swap loads the swapped-in model, once (not the start model and then the new one).
+  const loads: string[] = [];
+  const load = rt.pipeline.loadRunner.bind(rt.pipeline);
+  rt.pipeline.loadRunner = (pkg, geometry) => { loads.push(path.basename(pkg.dir)); return load(pkg, geometry); };
+  await c.configure({ ...stream0, stream: 1 });
+  t.same(loads, ['vq-b', 'lv_segmentation']);
 });
 
 t.test('close: the frame in flight finishes and its result goes out, then every client gets SHUTTING_DOWN', async (t) => {

@@ -1,7 +1,7 @@
 // Post-processing on masks and curves of known geometry.
 import t from 'tap';
 import {
-  softmax, topK, MaskAnalyzer, simplifyPolygon, areaLength, areaLengthVolumeMl,
+  argmaxIndex, softmax, topK, MaskAnalyzer, simplifyPolygon, areaLength, areaLengthVolumeMl,
   EjectionFraction, ClassSmoother, ScoreHysteresis,
 } from '../../src/pipeline/postprocess.js';
 
@@ -18,6 +18,9 @@ t.test('softmax is stable and sums to one; topK ranks with labels', async (t) =>
   t.same(topK([0.5, 0.5], 2).map((r) => r.index), [0, 1], 'ties keep the lower index first');
   const off = softmax([9, 0, 0], new Float64Array(2), 1, 2);
   t.same(Array.from(off), [0.5, 0.5], 'offset and count');
+  t.equal(argmaxIndex(new Float32Array([0.1, 0.7, 0.2])), 1);
+  t.equal(argmaxIndex([0.4, 0.4, 0.2]), 0, 'ties: the first');
+  t.equal(argmaxIndex([]), 0, 'empty: 0');
 });
 
 function rectMask(w: number, h: number, x0: number, y0: number, x1: number, y1: number): Uint8Array {
