@@ -135,16 +135,28 @@ def build_package(task, ckpt, out_dir, test_ds, calib, select, key, budget=None,
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise
-    if final.exists():
-        shutil.rmtree(final)
-    out.rename(final)
+    # swap folders with renames only: the old package is removed once the new one is in place, and put back if
+    # the move fails
+    old = final.with_name(f".{final.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    had = final.exists()
+    if had:
+        final.rename(old)
+    try:
+        out.rename(final)
+    except BaseException:
+        if had:
+            old.rename(final)
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    if had:
+        shutil.rmtree(old)
     return rows
 
 
 def _build_package_in(out: Path, task, ckpt, test_ds, calib, select, key, budget, calibration, fp16, log, created,
                       prune) -> list[dict]:
-    import torch
-    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
     info = export_checkpoint(ckpt, out / "model.fp32.onnx", frames_u8=simulated_frames(16, seed=5))
     if info["task"] != task:
         raise ExportError("E_EXPORT_INPUT", f"{ckpt}: expected a {task} checkpoint but received a {info['task']} one",
@@ -160,7 +172,7 @@ def _build_package_in(out: Path, task, ckpt, test_ds, calib, select, key, budget
         from .prune import count, fine_tune, prune_view_quality
         from .train import model_from_checkpoint
         ratio, steps, train_ds = prune
-        m, _ = model_from_checkpoint(ckpt)
+        m, ck = model_from_checkpoint(ckpt)
         n0 = count(m)
         prune_view_quality(m, ratio)
         fine_tune(m, ck["config"], train_ds, steps=steps, seed=int(ck["config"].get("seed", 0)), log=log)

@@ -248,3 +248,20 @@ def test_failed_package_build_leaves_the_existing_package_untouched(tmp_path):
         build_package("view_quality", tmp_path / "seg.pt", pkg, None, None, None, None, log=lambda *_: None)
     assert (pkg / "manifest.json").read_text() == "the package in service"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seg.pt", "view_quality"]
+
+
+def test_package_build_replaces_the_old_package_by_renames(tmp_path, monkeypatch):
+    from sonoedge_train import bundle
+    pkg = tmp_path / "view_quality"
+    pkg.mkdir()
+    (pkg / "manifest.json").write_text("old")
+
+    def fake_build(out, *args):
+        assert (pkg / "manifest.json").read_text() == "old"  # the old package serves while the new one builds
+        (out / "manifest.json").write_text("new")
+        return [{"variant": "fp32"}]
+
+    monkeypatch.setattr(bundle, "_build_package_in", fake_build)
+    assert bundle.build_package("view_quality", "ck.pt", pkg, None, None, None, None) == [{"variant": "fp32"}]
+    assert (pkg / "manifest.json").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["view_quality"]  # no .building or .old folder left
