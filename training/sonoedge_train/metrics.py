@@ -46,12 +46,16 @@ def lv_area_length(mask: np.ndarray, spacing_mm: float):
     return area, length
 
 
+def area_length_volume(area_mm2: float, length_mm: float) -> float:
+    """Single-plane area-length volume (mm^3): 8 A^2 / (3 pi L); 0 without a length."""
+    return 0.0 if length_mm == 0 else 8 * area_mm2 * area_mm2 / (3 * math.pi * length_mm)
+
+
 def ef_from_masks(lv_masks: np.ndarray, spacing_mm: float):
     """EF (%) from per-frame LV masks: single-plane area-length volumes, ED = max volume, ES = min volume."""
     vols = []
     for m in lv_masks:
-        a, l = lv_area_length(m, spacing_mm)
-        vols.append(0.0 if l == 0 else 8 * a * a / (3 * math.pi * l))
+        vols.append(area_length_volume(*lv_area_length(m, spacing_mm)))
     vols = np.array(vols)
     ed, es = int(np.argmax(vols)), int(np.argmin(vols))
     ef = 0.0 if vols[ed] == 0 else 100.0 * (vols[ed] - vols[es]) / vols[ed]
@@ -83,7 +87,7 @@ def ef_runtime(lv_masks: np.ndarray, spacing_mm: float, window: int = 64, min_fr
         if comp.sum() < 3 or l == 0:
             vols, gap = [], True
             continue
-        vols = (vols + [8 * a * a / (3 * math.pi * l) / 1000.0])[-window:]
+        vols = (vols + [area_length_volume(a, l) / 1000.0])[-window:]
     if not vols:
         return {"ef": 0.0, "valid": False, "reason": "a frame had no LV mask" if gap else "no frames"}
     v = np.array(vols)
