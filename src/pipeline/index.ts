@@ -67,11 +67,8 @@ export class ModelRunner {
     const pre = new Preprocessor(opts);
     const engine = await Engine.load({ package: pkg, variant }, engineOptions);
     const input = pre.createOutput();
-    const outputs: Record<string, Float32Array> = {};
-    for (const o of engine.outputs) {
-      const n = o.shape.reduce<number>((a, d) => a * (typeof d === 'number' ? d : 1), 1);
-      outputs[o.name] = new Float32Array(n);
-    }
+    // Float outputs are Float32Arrays; another element type fails at bind below with a typed error.
+    const outputs = engine.allocate().outputs as Record<string, Float32Array>;
     const [spacingX, spacingY] = typeof geometry.pixelSpacingMm === 'number' ? [geometry.pixelSpacingMm, geometry.pixelSpacingMm] : geometry.pixelSpacingMm;
     const rw = roi?.width ?? geometry.input.width;
     const rh = roi?.height ?? geometry.input.height;
@@ -97,7 +94,12 @@ export class ModelRunner {
     // Model pixel centre i samples source (i - ox + 0.5) * rw / cw - 0.5 (plus the ROI's origin); polar frames have no such map.
     const toFrame: [number, number, number, number] | undefined = geometry.scanConversion ? undefined
       : [(roi?.x ?? 0) + (0.5 - ox) * (rw / cw) - 0.5, rw / cw, (roi?.y ?? 0) + (0.5 - oy) * (rh / ch) - 0.5, rh / ch];
-    return new ModelRunner(pkg, variant, engine, pre, input, outputs, spacing, toFrame);
+    try {
+      return new ModelRunner(pkg, variant, engine, pre, input, outputs, spacing, toFrame);
+    } catch (err) {
+      await engine.close(); // a model whose tensors cannot be bound is not left loaded
+      throw err;
+    }
   }
 
   /** Maps x,y pairs in model-input pixels to source-frame pixels; undefined for polar (scan-converted) frames. */
