@@ -157,6 +157,8 @@ def build_package(task, ckpt, out_dir, test_ds, calib, select, key, budget=None,
 
 def _build_package_in(out: Path, task, ckpt, test_ds, calib, select, key, budget, calibration, fp16, log, created,
                       prune) -> list[dict]:
+    from .train import load_checkpoint
+    ck = load_checkpoint(ckpt)  # its config and model arguments go into the model card (and pruning)
     info = export_checkpoint(ckpt, out / "model.fp32.onnx", frames_u8=simulated_frames(16, seed=5))
     if info["task"] != task:
         raise ExportError("E_EXPORT_INPUT", f"{ckpt}: expected a {task} checkpoint but received a {info['task']} one",
@@ -172,7 +174,7 @@ def _build_package_in(out: Path, task, ckpt, test_ds, calib, select, key, budget
         from .prune import count, fine_tune, prune_view_quality
         from .train import model_from_checkpoint
         ratio, steps, train_ds = prune
-        m, ck = model_from_checkpoint(ckpt)
+        m, _ = model_from_checkpoint(ckpt)
         n0 = count(m)
         prune_view_quality(m, ratio)
         fine_tune(m, ck["config"], train_ds, steps=steps, seed=int(ck["config"].get("seed", 0)), log=log)
