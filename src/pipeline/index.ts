@@ -128,8 +128,11 @@ export class ModelRunner {
 export interface PipelineResult {
   seq: number;
   acquiredAt: number;
-  /** `label` is this frame's top class; `shown` the smoothed view a display should show (with its probability now). */
-  view: { label: string; confidence: number; shown: string; shownConfidence: number; probabilities: number[] };
+  /**
+   * `label` is this frame's top class; `shown` the smoothed view a display should show (with its probability now);
+   * `changed`: `shown` differs from the previous frame's (false on a stream's first frame).
+   */
+  view: { label: string; confidence: number; shown: string; shownConfidence: number; changed: boolean; probabilities: number[] };
   quality: { score: number; smoothed: number; good: boolean };
   guidance?: { label: string; confidence: number };
   /** Present on frames where segmentation ran. */
@@ -347,12 +350,15 @@ export class StreamProcessor {
       softmax(out.view, m.probs);
       const best = argmaxIndex(m.probs);
       const shownIndex = this.#viewSmoother.update(m.probs);
+      const shown = m.views[shownIndex];
+      const changed = this.#lastShown !== '' && shown !== this.#lastShown;
+      this.#lastShown = shown;
       const score = out.quality[0];
       const q = this.#quality.update(score);
       const r: PipelineResult = {
         seq: f.seq,
         acquiredAt: f.acquiredAt,
-        view: { label: m.views[best], confidence: m.probs[best], shown: m.views[shownIndex], shownConfidence: m.probs[shownIndex], probabilities: Array.from(m.probs) },
+        view: { label: m.views[best], confidence: m.probs[best], shown, shownConfidence: m.probs[shownIndex], changed, probabilities: Array.from(m.probs) },
         quality: { score, smoothed: q.value, good: q.good },
       };
       if (out.guidance && m.guidance.length > 0) {
@@ -367,8 +373,7 @@ export class StreamProcessor {
     const mask = m.mask;
     if (seg && mask) {
       const eligible = this.#segViews.includes(result.view.shown) && result.quality.smoothed >= this.#segQuality;
-      if (result.view.shown !== this.#lastShown) this.#ef.reset();
-      this.#lastShown = result.view.shown;
+      if (result.view.changed) this.#ef.reset();
       if (!eligible) {
         this.#eligible = 0;
       } else if (this.#eligible++ % this.#segStride === 0) {

@@ -51,7 +51,6 @@ interface LoadedModel {
 interface StreamEntry {
   config: ConfigureStream;
   processor: Promise<StreamProcessor>;
-  lastShown: string | null;
   stopped: boolean;
 }
 
@@ -70,10 +69,10 @@ export function geometryOf(c: ConfigureStream): StreamGeometry {
 const idOf = (pkg: VerifiedPackage): string => `${pkg.manifest.name}@${pkg.manifest.version}`;
 
 /** What the socket protocol sends for one pipeline result. */
-export function toFrameResult(r: PipelineResult, previousShown: string | null): FrameResult {
+export function toFrameResult(r: PipelineResult): FrameResult {
   let flags = 0;
   if (!r.quality.good) flags |= ResultFlag.LOW_QUALITY;
-  if (previousShown !== null && previousShown !== r.view.shown) flags |= ResultFlag.VIEW_CHANGED;
+  if (r.view.changed) flags |= ResultFlag.VIEW_CHANGED;
   if (r.lv) flags |= ResultFlag.HAS_LV_AREA;
   const ef = r.ef?.valid ? r.ef.ef : null;
   if (ef !== null) flags |= ResultFlag.HAS_EF;
@@ -176,8 +175,7 @@ export class Runtime implements ModelControl {
     try {
       const processor = await entry.processor;
       const r = await processor.process({ data: f.pixels, seq: f.seq, acquiredAt: f.acquiredAt }, stage);
-      const out = toFrameResult(r, entry.lastShown);
-      entry.lastShown = r.view.shown;
+      const out = toFrameResult(r);
       if (this.#failures > 0) {
         this.#failures = 0;
         if (this.#state === 'faulted') {
@@ -202,7 +200,7 @@ export class Runtime implements ModelControl {
     let entry = this.#streams.get(stream);
     if (!entry || entry.config !== config) {
       if (entry) void entry.processor.then((p) => p.close(), noop);
-      entry = { config, processor: this.#openProcessor(stream, config), lastShown: null, stopped: entry?.stopped ?? false };
+      entry = { config, processor: this.#openProcessor(stream, config), stopped: entry?.stopped ?? false };
       this.#streams.set(stream, entry);
       if (this.#state === 'ready') this.#setState('running');
     }

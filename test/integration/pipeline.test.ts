@@ -117,6 +117,7 @@ t.test('real-image sanity check: the bundled A4C cine (DICOM) gives A4C, the LV,
     await stream.idle();
   }
   t.same(results.map((r) => r.result.view.shown), new Array(16).fill(label.view));
+  t.same(results.map((r) => r.result.view.changed), new Array(16).fill(false), 'one view throughout: never changed');
   t.ok(results.every((r) => r.result.lv !== undefined && r.result.lv.areaMm2 > 500 && r.result.lv.areaMm2 < 5000), 'an LV of 5-50 cm2 on every frame');
   const ef = results[15].result.ef!;
   t.equal(ef.valid, true);
@@ -124,6 +125,19 @@ t.test('real-image sanity check: the bundled A4C cine (DICOM) gives A4C, the LV,
   t.ok(Math.abs(ef.edFrame - label.ed) <= 1 && Math.abs(ef.esFrame - label.es) <= 1, `ED ${ef.edFrame} ES ${ef.esFrame} vs ${label.ed} ${label.es}`);
   // Sanity tolerance: 10 EF points (the models are small and briefly trained; see training/RESULTS.md).
   t.ok(Math.abs(ef.ef - label.ef) <= 10, `EF ${ef.ef.toFixed(1)} vs label ${label.ef}`);
+
+  // Blank frames (no heart) after the cine: the shown view switches once, `changed` marks exactly that frame
+  // (OTHER after the hold of 3 frames).
+  const blank = new Uint8Array(256 * 256);
+  for (let i = 16; i < 28; i++) {
+    stream.submit(blank, i);
+    await stream.idle();
+  }
+  const shown = results.map((r) => r.result.view.shown);
+  const switches = shown.map((v, i) => i > 0 && v !== shown[i - 1]);
+  t.same(results.map((r) => r.result.view.changed), switches, 'changed = shown differs from the frame before');
+  t.equal(switches.filter(Boolean).length, 1, `one switch: ${shown.slice(16).join(' ')}`);
+  t.equal(shown[27], 'OTHER');
 });
 
 t.test('pixel spacing: square or [x, y]; model-pixel spacing and the frame map follow the ROI', async (t) => {

@@ -84,14 +84,14 @@ t.test('frames over the socket through the real pipeline: view, quality, LV area
 
 t.test('toFrameResult: flags from the pipeline result', async (t) => {
   const base = {
-    seq: 7, acquiredAt: 0, view: { label: 'A4C', confidence: 0.9, shown: 'A4C', shownConfidence: 0.9, probabilities: [0.9, 0.1] },
+    seq: 7, acquiredAt: 0, view: { label: 'A4C', confidence: 0.9, shown: 'A4C', shownConfidence: 0.9, changed: true, probabilities: [0.9, 0.1] },
     quality: { score: 0.3, smoothed: 0.3, good: false },
   };
-  t.same(toFrameResult(base, 'A2C'), { view: 'A4C', confidence: 0.9, quality: 0.3, lvAreaMm2: null, ef: null, flags: ResultFlag.LOW_QUALITY | ResultFlag.VIEW_CHANGED });
+  t.same(toFrameResult(base), { view: 'A4C', confidence: 0.9, quality: 0.3, lvAreaMm2: null, ef: null, flags: ResultFlag.LOW_QUALITY | ResultFlag.VIEW_CHANGED });
   const mask = { width: 2, height: 1, data: Uint8Array.from([0, 1]) };
   const withEf = { ...base, quality: { score: 0.8, smoothed: 0.8, good: true }, lv: { areaMm2: 1000, lengthMm: 80, pixels: 10, contour: [1, 2], contourFrame: [2.04, 4.06], mask },
     ef: { ef: 61.2, edFrame: 3, esFrame: 7, edvMl: 100, esvMl: 38.8, valid: true } };
-  t.same(toFrameResult(withEf, 'A4C'), { view: 'A4C', confidence: 0.9, quality: 0.8, lvAreaMm2: 1000, ef: 61.2, flags: ResultFlag.HAS_LV_AREA | ResultFlag.HAS_EF | ResultFlag.ES, contour: [2, 4.1], mask });
+  t.same(toFrameResult({ ...withEf, view: { ...base.view, changed: false } }), { view: 'A4C', confidence: 0.9, quality: 0.8, lvAreaMm2: 1000, ef: 61.2, flags: ResultFlag.HAS_LV_AREA | ResultFlag.HAS_EF | ResultFlag.ES, contour: [2, 4.1], mask });
 });
 
 t.test('hot swap: LOAD_MODEL loads beside the running model, SWAP switches between frames, a bad package changes nothing', async (t) => {
