@@ -57,7 +57,8 @@ int main(int argc, char **argv) {
   FILE *f = fopen(argv[2], "rb");
   if (!f || width == 0 || height == 0) { fprintf(stderr, "cannot read %s\n", argv[2]); return 2; }
   size_t frame_size = (size_t)width * height;
-  uint8_t *frame = malloc(frame_size);
+  uint8_t *frame = shm ? NULL : malloc(frame_size); /* shm: frames are read straight into ring slots */
+  if (!shm && !frame) { fprintf(stderr, "out of memory\n"); return 2; }
   se_client c;
   se_ring ring;
   memset(&ring, 0, sizeof ring);
