@@ -69,31 +69,7 @@ export class ModelRunner {
     const input = pre.createOutput();
     // Float outputs are Float32Arrays; another element type fails at bind below with a typed error.
     const outputs = engine.allocate().outputs as Record<string, Float32Array>;
-    const [spacingX, spacingY] = typeof geometry.pixelSpacingMm === 'number' ? [geometry.pixelSpacingMm, geometry.pixelSpacingMm] : geometry.pixelSpacingMm;
-    const rw = roi?.width ?? geometry.input.width;
-    const rh = roi?.height ?? geometry.input.height;
-    const out = pre.options;
-    // docs/PREPROCESSING.md section 4: the content box (ox, oy, cw, ch) inside the output; the whole output without letterbox.
-    let [cw, ch, ox, oy] = [out.outWidth, out.outHeight, 0, 0];
-    if (out.letterbox && !geometry.scanConversion) {
-      const k = Math.min(out.outWidth / rw, out.outHeight / rh);
-      cw = Math.min(out.outWidth, Math.max(1, Math.floor(rw * k + 0.5)));
-      ch = Math.min(out.outHeight, Math.max(1, Math.floor(rh * k + 0.5)));
-      ox = Math.floor((out.outWidth - cw) / 2);
-      oy = Math.floor((out.outHeight - ch) / 2);
-    }
-    const spacing: [number, number] = [(spacingX * rw) / cw, (spacingY * rh) / ch];
-    if (geometry.scanConversion) {
-      const s = geometry.scanConversion;
-      const xs = [s.depthStart * Math.sin(s.angleStart), s.depthEnd * Math.sin(s.angleStart), s.depthStart * Math.sin(s.angleEnd), s.depthEnd * Math.sin(s.angleEnd)];
-      const zs = [s.depthStart * Math.cos(s.angleStart), s.depthEnd * Math.cos(s.angleStart), s.depthStart * Math.cos(s.angleEnd), s.depthEnd * Math.cos(s.angleEnd)];
-      if (s.angleStart <= 0 && s.angleEnd >= 0) zs.push(s.depthEnd);
-      spacing[0] = (Math.max(...xs) - Math.min(...xs)) / out.outWidth;
-      spacing[1] = (Math.max(...zs) - Math.min(...zs)) / out.outHeight;
-    }
-    // Model pixel centre i samples source (i - ox + 0.5) * rw / cw - 0.5 (plus the ROI's origin); polar frames have no such map.
-    const toFrame: [number, number, number, number] | undefined = geometry.scanConversion ? undefined
-      : [(roi?.x ?? 0) + (0.5 - ox) * (rw / cw) - 0.5, rw / cw, (roi?.y ?? 0) + (0.5 - oy) * (rh / ch) - 0.5, rh / ch];
+    const { spacing, toFrame } = modelPixelGeometry(geometry, roi, pre.options);
     try {
       return new ModelRunner(pkg, variant, engine, pre, input, outputs, spacing, toFrame);
     } catch (err) {
@@ -226,6 +202,44 @@ export class Pipeline {
   verify(dir: string): Promise<VerifiedPackage> {
     return verifyWith(this.options, dir);
   }
+}
+
+/**
+ * The model input's pixel spacing in mm ([x, y]) and, for Cartesian frames, the map from model pixels to frame
+ * pixels ([x0, sx, y0, sy]: frame x = x0 + sx * model x). docs/PREPROCESSING.md sections 4-5: the source's aspect
+ * size is the ROI in pixels, or the sector's bounding box in mm when scan converting; with letterbox the content
+ * box (ox, oy, cw, ch) is that aspect fitted into the output, otherwise the whole output.
+ */
+export function modelPixelGeometry(geometry: StreamGeometry, roi: Roi | undefined,
+  out: { outWidth: number; outHeight: number; letterbox: boolean }): { spacing: [number, number]; toFrame?: [number, number, number, number] } {
+  const rw = roi?.width ?? geometry.input.width;
+  const rh = roi?.height ?? geometry.input.height;
+  const s = geometry.scanConversion;
+  let aw = rw;
+  let ah = rh;
+  if (s) {
+    const xs = [s.depthStart * Math.sin(s.angleStart), s.depthEnd * Math.sin(s.angleStart), s.depthStart * Math.sin(s.angleEnd), s.depthEnd * Math.sin(s.angleEnd)];
+    const zs = [s.depthStart * Math.cos(s.angleStart), s.depthEnd * Math.cos(s.angleStart), s.depthStart * Math.cos(s.angleEnd), s.depthEnd * Math.cos(s.angleEnd)];
+    if (s.angleStart <= 0 && s.angleEnd >= 0) zs.push(s.depthEnd);
+    aw = Math.max(...xs) - Math.min(...xs);
+    ah = Math.max(...zs) - Math.min(...zs);
+  }
+  let [cw, ch, ox, oy] = [out.outWidth, out.outHeight, 0, 0];
+  if (out.letterbox) {
+    const k = Math.min(out.outWidth / aw, out.outHeight / ah);
+    cw = Math.min(out.outWidth, Math.max(1, Math.floor(aw * k + 0.5)));
+    ch = Math.min(out.outHeight, Math.max(1, Math.floor(ah * k + 0.5)));
+    ox = Math.floor((out.outWidth - cw) / 2);
+    oy = Math.floor((out.outHeight - ch) / 2);
+  }
+  // A scan-converted sector's aspect is already in mm; polar frames have no pixel map.
+  if (s) return { spacing: [aw / cw, ah / ch] };
+  const [spacingX, spacingY] = typeof geometry.pixelSpacingMm === 'number' ? [geometry.pixelSpacingMm, geometry.pixelSpacingMm] : geometry.pixelSpacingMm;
+  // Model pixel centre i samples source (i - ox + 0.5) * rw / cw - 0.5, plus the ROI's origin.
+  return {
+    spacing: [(spacingX * rw) / cw, (spacingY * rh) / ch],
+    toFrame: [(roi?.x ?? 0) + (0.5 - ox) * (rw / cw) - 0.5, rw / cw, (roi?.y ?? 0) + (0.5 - oy) * (rh / ch) - 0.5, rh / ch],
+  };
 }
 
 /** Verifies a package with a pipeline's trust settings. */
