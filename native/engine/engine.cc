@@ -44,6 +44,15 @@ size_t ElementSize(int32_t t) {
   }
 }
 
+namespace {
+// Number of elements of a tensor with these (non-negative) dimensions.
+size_t ElementCount(const std::vector<int64_t>& dims) {
+  size_t n = 1;
+  for (auto d : dims) n *= static_cast<size_t>(d);
+  return n;
+}
+}  // namespace
+
 // An opened libonnxruntime: the API table and the process's OrtEnv.
 class Runtime {
  public:
@@ -363,8 +372,7 @@ std::unique_ptr<Session> Session::Create(const SessionOptions& o, Error* error) 
         if (!m.empty()) break;
         ins.push_back(v);
         void* data = nullptr;
-        size_t n = 1;
-        for (auto d : dims) n *= static_cast<size_t>(d);
+        const size_t n = ElementCount(dims);
         if (Take(api, api->GetTensorMutableData(v, &data)).empty() && n > 0) {
           std::memset(data, 0, n * ElementSize(in.elementType));
         }
@@ -417,8 +425,7 @@ std::unique_ptr<Binding> Session::Bind(const std::vector<Buffer>& inputs, const 
         return nullptr;
       }
       const TensorInfo& info = infos[buf.index];
-      size_t n = 1;
-      for (auto d : buf.dims) n *= static_cast<size_t>(d);
+      const size_t n = ElementCount(buf.dims);
       if (buf.elementType != info.elementType || ElementSize(buf.elementType) == 0 ||
           n * ElementSize(buf.elementType) != buf.byteLength) {
         *error = {ErrorKind::kBind, "Expected " + std::to_string(n * ElementSize(info.elementType)) + " bytes of element type " +
