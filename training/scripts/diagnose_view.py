@@ -2,6 +2,7 @@
 with the cine's degradation parameters (re-drawn from its seed with sample_cine_params), binned per parameter.
 
   training/.venv/bin/python training/scripts/diagnose_view.py --data training/data_cache/val --view CKPT [--json OUT]
+      [--cines]   (also every cine with a wrong view: its frames, the views read and its pose and degradations)
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--view", required=True)
     ap.add_argument("--json", default="")
+    ap.add_argument("--cines", action="store_true", help="list every cine with a wrong view")
     a = ap.parse_args()
     torch.set_num_threads(1)
     ds = SimDataset(a.data)
@@ -66,6 +68,19 @@ def main():
                              round(float(np.abs(err[s]).mean()), 3), round(float(err[s].mean()), 3)))
         out[k] = line
         print(f"{k:12s} " + "  ".join(f"[{lo},{hi}] n={n} acc={ac} qMAE={qm} bias={b:+}" for lo, hi, n, ac, qm, b in line))
+    if a.cines:
+        diff = ds.index.get("difficulty", "train")
+        for c in ds.cines:
+            sel = ds.cine == c["id"]
+            bad = ~ok[sel]
+            if not bad.any():
+                continue
+            p = sample_cine_params(c["seed"], c["view"], c["n_frames"], diff)
+            got = ", ".join(f"{VIEWS[v]} x{n}" for v, n in zip(*np.unique(pred[sel][bad], return_counts=True)))
+            print(f"cine {c['id']} {c['view']}: {int(bad.sum())} of {int(sel.sum())} frames wrong ({got}); "
+                  f"dx {p.dx:.1f} mm, rot {p.rot_deg:.1f} deg, fore {p.fore:.2f}, depth {p.depth_mm:.0f} mm, "
+                  f"gain {p.gain_db:.1f} dB, DR {p.dr_db:.0f} dB, ribs {len(p.ribs)}, haze {p.haze:.2f}, "
+                  f"noise {p.noise:.2f}")
     if a.json:
         json.dump(out, open(a.json, "w"), indent=1)
 
