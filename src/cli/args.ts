@@ -106,31 +106,27 @@ export function numberFlag(values: ParsedArgs['values'], name: string, fallback:
   return n;
 }
 
-/** A comma-separated list flag, each item checked against `known` (closest suggested). */
-/** One value out of `known` (an unknown one is a UsageError with the closest known value). */
+/** A UsageError unless `item` is one of `known` (the closest known value suggested). */
+function checkKnown(name: string, item: string, known: readonly string[]): void {
+  if (known.includes(item)) return;
+  const hint = closest(item, known);
+  throw new UsageError(`option --${name}: unknown value ${JSON.stringify(item)}${hint ? `; did you mean ${JSON.stringify(hint)}?` : ''} (known: ${known.join(', ')})`);
+}
+
+/** One value out of `known`. */
 export function choiceFlag(values: ParsedArgs['values'], name: string, fallback: string, known: readonly string[]): string {
   const raw = values[name];
   if (raw === undefined) return fallback;
-  const v = String(raw);
-  if (!known.includes(v)) {
-    const hint = closest(v, known);
-    throw new UsageError(`option --${name}: unknown value ${JSON.stringify(v)}${hint ? `; did you mean ${JSON.stringify(hint)}?` : ''} (known: ${known.join(', ')})`);
-  }
-  return v;
+  checkKnown(name, String(raw), known);
+  return String(raw);
 }
 
+/** A comma-separated list flag, each item checked against `known` (closest suggested). */
 export function listFlag(values: ParsedArgs['values'], name: string, fallback: string[], known?: readonly string[]): string[] {
   const raw = values[name];
   if (raw === undefined) return fallback;
   const items = String(raw).split(',').map((s) => s.trim()).filter((s) => s.length > 0);
   if (items.length === 0) throw new UsageError(`option --${name} expects a comma-separated list but received ${JSON.stringify(raw)}`);
-  if (known) {
-    for (const item of items) {
-      if (!known.includes(item)) {
-        const hint = closest(item, known);
-        throw new UsageError(`option --${name}: unknown value ${JSON.stringify(item)}${hint ? `; did you mean ${JSON.stringify(hint)}?` : ''} (known: ${known.join(', ')})`);
-      }
-    }
-  }
+  if (known) for (const item of items) checkKnown(name, item, known);
   return items;
 }

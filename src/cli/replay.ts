@@ -50,7 +50,6 @@ export function resultLine(r: Processed<FrameInfo, PipelineResult>): Record<stri
   return line;
 }
 
-
 const ms = (v: number): string => `${v.toFixed(1)} ms`;
 
 export async function replay(args: string[]): Promise<number> {
@@ -77,11 +76,10 @@ export async function replay(args: string[]): Promise<number> {
   const intervalMs = fpsFlag !== undefined ? 1000 / fpsFlag : cine.frameTimeMs ?? 1000 / 30;
 
   const dirs = bundledPaths((values.models as string | undefined) ?? MODELS_DIR);
-  const segDir = dirs.segmentation;
   const trustStore = await loadTrustStore((values.trust as string | undefined) ?? bundledPaths().trust);
   const pipeline = await Pipeline.create({
     viewQuality: dirs.viewQuality,
-    ...(existsSync(segDir) ? { segmentation: segDir } : {}),
+    ...(existsSync(dirs.segmentation) ? { segmentation: dirs.segmentation } : {}),
     trustStore,
     variant,
     // Validation replays must be repeatable: deterministic kernels, sequential execution.

@@ -22,12 +22,14 @@ export interface Cine {
 
 export const bytesPerPixel = (format: CineFormat): number => (format === 'RGB8' ? 3 : 1);
 
+const label = (labels: unknown, key: string): unknown =>
+  (typeof labels === 'object' && labels !== null ? (labels as Record<string, unknown>)[key] : undefined);
 /** A field of the recording's labels (`Cine.labels`) when it has the expected type: a finite number, or a string. */
 export function labelNumber(labels: unknown, key: string): number | undefined {
-  const v = typeof labels === 'object' && labels !== null ? (labels as Record<string, unknown>)[key] : undefined;
+  const v = label(labels, key);
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 export function labelString(labels: unknown, key: string): string | undefined {
-  const v = typeof labels === 'object' && labels !== null ? (labels as Record<string, unknown>)[key] : undefined;
+  const v = label(labels, key);
   return typeof v === 'string' ? v : undefined;
 }

@@ -8,6 +8,7 @@ import { invalidValue } from '../errors.js';
 import { verifyModelPackage, type TrustStore, type VerifiedPackage } from '../model/package.js';
 import { Preprocessor, type FrameData, type PreprocessOptions, type OutputArray } from '../preprocess/index.js';
 import type { InputGeometry, Roi, ScanConversion } from '../preprocess/options.js';
+import { contentGeometry, type GeometryOptions } from '../preprocess/geometry.js';
 import { checkKeys } from '../util/options.js';
 import {
   argmaxIndex, ClassSmoother, EjectionFraction, MaskAnalyzer, ScoreHysteresis, areaLength, simplifyPolygon, softmax,
@@ -69,7 +70,7 @@ export class ModelRunner {
     const input = pre.createOutput();
     // Float outputs are Float32Arrays; another element type fails at bind below with a typed error.
     const outputs = engine.allocate().outputs as Record<string, Float32Array>;
-    const { spacing, toFrame } = modelPixelGeometry(geometry, roi, pre.options);
+    const { spacing, toFrame } = modelPixelGeometry(geometry.pixelSpacingMm, pre.options);
     try {
       return new ModelRunner(pkg, variant, engine, pre, input, outputs, spacing, toFrame);
     } catch (err) {
@@ -206,39 +207,17 @@ export class Pipeline {
 
 /**
  * The model input's pixel spacing in mm ([x, y]) and, for Cartesian frames, the map from model pixels to frame
- * pixels ([x0, sx, y0, sy]: frame x = x0 + sx * model x). docs/PREPROCESSING.md sections 4-5: the source's aspect
- * size is the ROI in pixels, or the sector's bounding box in mm when scan converting; with letterbox the content
- * box (ox, oy, cw, ch) is that aspect fitted into the output, otherwise the whole output.
+ * pixels ([x0, sx, y0, sy]: frame x = x0 + sx * model x), from the preprocessing plan's content rectangle
+ * (docs/PREPROCESSING.md sections 3-5): a scan-converted sector's aspect is already in mm.
  */
-export function modelPixelGeometry(geometry: StreamGeometry, roi: Roi | undefined,
-  out: { outWidth: number; outHeight: number; letterbox: boolean }): { spacing: [number, number]; toFrame?: [number, number, number, number] } {
-  const rw = roi?.width ?? geometry.input.width;
-  const rh = roi?.height ?? geometry.input.height;
-  const s = geometry.scanConversion;
-  let aw = rw;
-  let ah = rh;
-  if (s) {
-    const xs = [s.depthStart * Math.sin(s.angleStart), s.depthEnd * Math.sin(s.angleStart), s.depthStart * Math.sin(s.angleEnd), s.depthEnd * Math.sin(s.angleEnd)];
-    const zs = [s.depthStart * Math.cos(s.angleStart), s.depthEnd * Math.cos(s.angleStart), s.depthStart * Math.cos(s.angleEnd), s.depthEnd * Math.cos(s.angleEnd)];
-    if (s.angleStart <= 0 && s.angleEnd >= 0) zs.push(s.depthEnd);
-    aw = Math.max(...xs) - Math.min(...xs);
-    ah = Math.max(...zs) - Math.min(...zs);
-  }
-  let [cw, ch, ox, oy] = [out.outWidth, out.outHeight, 0, 0];
-  if (out.letterbox) {
-    const k = Math.min(out.outWidth / aw, out.outHeight / ah);
-    cw = Math.min(out.outWidth, Math.max(1, Math.floor(aw * k + 0.5)));
-    ch = Math.min(out.outHeight, Math.max(1, Math.floor(ah * k + 0.5)));
-    ox = Math.floor((out.outWidth - cw) / 2);
-    oy = Math.floor((out.outHeight - ch) / 2);
-  }
-  // A scan-converted sector's aspect is already in mm; polar frames have no pixel map.
-  if (s) return { spacing: [aw / cw, ah / ch] };
-  const [spacingX, spacingY] = typeof geometry.pixelSpacingMm === 'number' ? [geometry.pixelSpacingMm, geometry.pixelSpacingMm] : geometry.pixelSpacingMm;
+export function modelPixelGeometry(pixelSpacingMm: StreamGeometry['pixelSpacingMm'], plan: GeometryOptions): { spacing: [number, number]; toFrame?: [number, number, number, number] } {
+  const { rw, rh, aw, ah, cw, ch, ox, oy } = contentGeometry(plan);
+  if (plan.scanConvert) return { spacing: [aw / cw, ah / ch] };
+  const [spacingX, spacingY] = typeof pixelSpacingMm === 'number' ? [pixelSpacingMm, pixelSpacingMm] : pixelSpacingMm;
   // Model pixel centre i samples source (i - ox + 0.5) * rw / cw - 0.5, plus the ROI's origin.
   return {
     spacing: [(spacingX * rw) / cw, (spacingY * rh) / ch],
-    toFrame: [(roi?.x ?? 0) + (0.5 - ox) * (rw / cw) - 0.5, rw / cw, (roi?.y ?? 0) + (0.5 - oy) * (rh / ch) - 0.5, rh / ch],
+    toFrame: [plan.roi.x + (0.5 - ox) * (rw / cw) - 0.5, rw / cw, plan.roi.y + (0.5 - oy) * (rh / ch) - 0.5, rh / ch],
   };
 }
 

@@ -7,6 +7,7 @@
 
 import { ChannelOrder, DType, Layout, PixelFormat, ResizeMode, YuvRange } from './types.js';
 import type { OutputArray, ResolvedPlanOptions } from './types.js';
+import { contentGeometry, type ContentGeometry } from './geometry.js';
 
 const f32 = Math.fround;
 
@@ -80,59 +81,6 @@ export function numberToFloat16Bits(value: number): number {
   // exponent), for subnormals 0..1024.
   if (a < 2 ** -14) return sign | units; // subnormal (1024 is the smallest normal, 0x0400)
   return sign | (((exponent + 15) << 10) + (units - 1024));
-}
-
-interface Geometry {
-  rw: number;
-  rh: number;
-  aw: number;
-  ah: number;
-  xmin: number;
-  zmin: number;
-  cw: number;
-  ch: number;
-  ox: number;
-  oy: number;
-}
-
-// Sections 3 to 5: ROI size, aspect size, content rectangle.
-function geometry(o: ResolvedPlanOptions): Geometry {
-  const rw = o.roi.width;
-  const rh = o.roi.height;
-  let aw = rw;
-  let ah = rh;
-  let xmin = 0;
-  let zmin = 0;
-  if (o.scanConvert) {
-    const s = o.sector;
-    const points: Array<[number, number]> = [
-      [s.depthStart, s.angleStart],
-      [s.depthStart, s.angleEnd],
-      [s.depthEnd, s.angleStart],
-      [s.depthEnd, s.angleEnd],
-    ];
-    if (s.angleStart <= 0 && 0 <= s.angleEnd) points.push([s.depthEnd, 0]);
-    const xs = points.map(([r, t]) => r * Math.sin(t));
-    const zs = points.map(([r, t]) => r * Math.cos(t));
-    xmin = Math.min(...xs);
-    zmin = Math.min(...zs);
-    aw = Math.max(...xs) - xmin;
-    ah = Math.max(...zs) - zmin;
-  }
-  const W = o.outWidth;
-  const H = o.outHeight;
-  let cw = W;
-  let ch = H;
-  let ox = 0;
-  let oy = 0;
-  if (o.letterbox) {
-    const s = Math.min(W / aw, H / ah);
-    cw = Math.min(W, Math.max(1, Math.floor(aw * s + 0.5)));
-    ch = Math.min(H, Math.max(1, Math.floor(ah * s + 0.5)));
-    ox = Math.floor((W - cw) / 2);
-    oy = Math.floor((H - ch) / 2);
-  }
-  return { rw, rh, aw, ah, xmin, zmin, cw, ch, ox, oy };
 }
 
 // Section 2: the source values of frame pixel (x, y): [g] or [R, G, B].
@@ -245,7 +193,7 @@ function axisTaps(mode: number, n: number, m: number, i: number): Array<[number,
 // scan-converted plan, or null outside the sector.
 function scanConverted(
   o: ResolvedPlanOptions,
-  g: Geometry,
+  g: ContentGeometry,
   src: Uint8Array,
   i: number,
   j: number,
@@ -322,7 +270,7 @@ export function preprocessReference(
       `Expected integer between 0 and ${o.batchSize - 1} for batchIndex but received ${batchIndex}`,
     );
   }
-  const g = geometry(o);
+  const g = contentGeometry(o);
   const base = batchIndex * C * H * W;
   for (let c = 0; c < C; c++) {
     // Gray formats yield [g, g, g]; one output channel reads plane 0.

@@ -525,10 +525,10 @@ export class SocketServer extends EventEmitter implements ResultSink {
         this.stats.framesProcessed++;
         // DROPPED_BEFORE: a frame between the previous result's and this one was replaced (latest wins).
         // Dropped frames are always older than the one that replaced them; those older than this result are its own.
-        const before = dropped.filter((q) => q < frame.seq).length;
-        if (before > 0) {
+        const newer = dropped.filter((q) => q >= frame.seq);
+        if (newer.length < dropped.length) {
           result = { ...result, flags: (result.flags ?? 0) | ResultFlag.DROPPED_BEFORE };
-          dropped.splice(0, dropped.length, ...dropped.filter((q) => q >= frame.seq));
+          dropped.splice(0, dropped.length, ...newer);
         }
         const body: ResultBody = {
           stream: id, seq: frame.seq, t: frame.t, view: result.view ?? null, confidence: result.confidence ?? null,

@@ -2,19 +2,20 @@
 // docs/PREPROCESSING.md sections 4-5 and checked against where the native preprocessor puts the content.
 import t from 'tap';
 import { modelPixelGeometry } from '../../src/pipeline/index.js';
-import { Preprocessor } from '../../src/preprocess/index.js';
+import { Preprocessor, type PreprocessOptions } from '../../src/preprocess/index.js';
 
 const near = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => Math.abs(v - b[i]) <= 1e-9);
-const OUT = (letterbox: boolean) => ({ outWidth: 112, outHeight: 112, letterbox });
+// The resolved preprocessing plan of a 112x112 model input (what ModelRunner passes).
+const plan = (o: Omit<PreprocessOptions, 'output'>) => new Preprocessor({ ...o, output: { width: 112, height: 112 } }).options;
 
 t.test('Cartesian frames: ROI over the output, or over the letterboxed content box', async (t) => {
   const geometry = { input: { width: 1024, height: 768, format: 'GRAY8' as const }, pixelSpacingMm: 0.3 };
   const roi = { x: 128, y: 8, width: 768, height: 740 };
-  const plain = modelPixelGeometry(geometry, roi, OUT(false));
+  const plain = modelPixelGeometry(geometry.pixelSpacingMm, plan({ input: geometry.input, roi }));
   t.ok(near(plain.spacing, [0.3 * 768 / 112, 0.3 * 740 / 112]), `${plain.spacing}`);
   t.ok(near(plain.toFrame!, [128 + 0.5 * 768 / 112 - 0.5, 768 / 112, 8 + 0.5 * 740 / 112 - 0.5, 740 / 112]));
   // letterbox: k = 112/768, cw = 112, ch = round(740 * 112/768) = 108, oy = 2
-  const boxed = modelPixelGeometry({ ...geometry, pixelSpacingMm: [0.3, 0.4] }, roi, OUT(true));
+  const boxed = modelPixelGeometry([0.3, 0.4], plan({ input: geometry.input, roi, letterbox: true }));
   t.ok(near(boxed.spacing, [0.3 * 768 / 112, 0.4 * 740 / 108]), `${boxed.spacing}`);
   t.ok(near(boxed.toFrame!, [128 + 0.5 * 768 / 112 - 0.5, 768 / 112, 8 + (0.5 - 2) * 740 / 108 - 0.5, 740 / 108]));
 });
@@ -23,11 +24,11 @@ t.test('scan-converted frames: the sector bounding box in mm, letterboxed when t
   const scanConversion = { angleStart: -0.6, angleEnd: 0.6, depthStart: 0, depthEnd: 100 };
   const geometry = { input: { width: 64, height: 128, format: 'GRAY8' as const }, pixelSpacingMm: 1, scanConversion };
   const aw = 200 * Math.sin(0.6); // 112.93 mm wide, 100 mm deep
-  const plain = modelPixelGeometry(geometry, undefined, OUT(false));
+  const plain = modelPixelGeometry(1, plan({ input: geometry.input, scanConversion }));
   t.ok(near(plain.spacing, [aw / 112, 100 / 112]), `${plain.spacing}`);
   t.equal(plain.toFrame, undefined, 'polar frames have no pixel map');
   // letterbox: k = 112/aw, cw = 112, ch = round(100 * 112/aw) = 99, oy = 6 (it used to ignore the letterbox: 100/112)
-  const boxed = modelPixelGeometry(geometry, undefined, OUT(true));
+  const boxed = modelPixelGeometry(1, plan({ input: geometry.input, scanConversion, letterbox: true }));
   t.ok(near(boxed.spacing, [aw / 112, 100 / 99]), `${boxed.spacing}`);
 
   // The native preprocessor agrees: with letterbox the sector's deepest row is row oy + ch - 1 = 104.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 
 import numpy as np
 import torch
@@ -17,7 +16,7 @@ from sonoedge_train.constants import VIEWS
 from sonoedge_train.data.synthetic import SimDataset
 from sonoedge_train.evaluate import _predict
 from sonoedge_train.metrics import confusion
-from sonoedge_train.sim.simulator import sample_cine_params
+from sonoedge_train.sim.simulator import rib_shadow_fraction, sample_cine_params
 from sonoedge_train.train import model_from_checkpoint
 
 
@@ -27,9 +26,8 @@ def degradations(ds):
     diff = ds.index.get("difficulty", "train")
     for c in ds.cines:
         p = sample_cine_params(c["seed"], c["view"], c["n_frames"], diff)
-        half = math.radians(75.0) / 2
         rows[c["id"]] = {"abs_dx": abs(p.dx), "abs_rot": abs(p.rot_deg), "fore": p.fore, "abs_gain": abs(p.gain_db),
-                         "dr_dev": abs(p.dr_db - 55), "shadow": min(1.0, sum(2 * r[1] for r in p.ribs) / (2 * half)),
+                         "dr_dev": abs(p.dr_db - 55), "shadow": rib_shadow_fraction(p.ribs),
                          "haze": p.haze, "noise": p.noise, "motion": p.motion_mm, "depth": p.depth_mm,
                          "abs_tgc_err": abs(p.tgc_err)}
     keys = list(next(iter(rows.values())))

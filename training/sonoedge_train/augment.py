@@ -40,6 +40,7 @@ from .sim.simulator import (SECTOR_HALF_RAD, guidance_index, quality_dr_factor, 
 
 
 def _polar_maps(h, w):
+    """Radius (in units of the frame height) and angle of every pixel centre about the apex (top centre)."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     xx = xx + 0.5 - w / 2
     yy = yy + 0.5
@@ -51,14 +52,19 @@ def _polar_maps(h, w):
 _MAPS = {}
 
 
+def _cached_polar_maps(h, w):
+    if (h, w) not in _MAPS:
+        _MAPS[(h, w)] = _polar_maps(h, w)
+    return _MAPS[(h, w)]
+
+
 def pose_maps(h: int, w: int, rot_deg: float, zoom: float):
     """cv2.remap source maps (x, y) for an h x w sector frame whose content is rotated about the probe apex by
     rot_deg (the simulator's probe rotation: content at angle t comes from angle t + rot_deg) and scaled by zoom
     about it (zoom 1.1 = depth / 1.1). Sources beyond the sector edge or its depth are mirrored back inside."""
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    x, y = xx + 0.5 - w / 2, yy + 0.5
-    r = np.sqrt(x * x + y * y) / zoom
-    th = np.arctan2(x, y) + math.radians(rot_deg)
+    r0, th0 = _cached_polar_maps(h, w)
+    r = r0 * (h / zoom)
+    th = th0 + math.radians(rot_deg)
     rmax = min(float(h), w / (2 * math.sin(SECTOR_HALF_RAD))) - 0.5
     half = SECTOR_HALF_RAD
     th = np.where(np.abs(th) > half, np.sign(th) * (2 * half - np.abs(th)), th)
@@ -121,9 +127,7 @@ def augment_batch(frames: np.ndarray, cfg: dict, rng: np.random.Generator, deg: 
 
     if not cfg.get("enabled", True):
         return result()
-    if (h, w) not in _MAPS:
-        _MAPS[(h, w)] = _polar_maps(h, w)
-    r, th = _MAPS[(h, w)]
+    r, th = _cached_polar_maps(h, w)
     inside = frames > 0
     aware = bool(cfg.get("label_aware", False)) and deg is not None
     dr = cfg["dynamic_range_db"]

@@ -179,8 +179,8 @@ def cmd_build_bundled(a):
     r = build_bundled(a.out, a.seg_checkpoint or None, a.view_checkpoint or None, a.data_root, a.key, a.budget,
                       a.calibration, a.train_minutes, a.fp16, a.prune_view, a.prune_steps, a.only or "")
     print(r["table"])
-    print(f"wrote {a.out}/view_quality" if a.only == "view_quality" else f"wrote {a.out}/lv_segmentation"
-          if a.only else f"wrote {a.out}/view_quality, {a.out}/lv_segmentation, {r['sample']}")
+    wrote = [f"{a.out}/{a.only}"] if a.only else [f"{a.out}/view_quality", f"{a.out}/lv_segmentation", r["sample"]]
+    print("wrote " + ", ".join(wrote))
     return 0
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
+from scipy.special import softmax
 
 from .constants import INPUT_SIZE, MEAN, STD
 from .errors import ExportError
@@ -155,10 +156,7 @@ def parity(model, model_name: str, onnx_path, frames_u8: np.ndarray, atol: float
         # Class logits are compared as the runtime reads them: softmax over the class axis (invariant to a
         # constant shift, and bounded); scores as they are. Raw logit differences are reported beside.
         v = v.astype(np.float64)
-        if n not in CLASS_OUTPUTS:
-            return v
-        e = np.exp(v - v.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(v, axis=1) if n in CLASS_OUTPUTS else v
 
     err = {n: float(np.abs(consumed(n, ref[n]) - consumed(n, got[n])).max()) for n in names}
     raw = {n: float(np.abs(ref[n].astype(np.float64) - got[n].astype(np.float64)).max()) for n in names}

@@ -51,6 +51,11 @@ def area_length_volume(area_mm2: float, length_mm: float) -> float:
     return 0.0 if length_mm == 0 else 8 * area_mm2 * area_mm2 / (3 * math.pi * length_mm)
 
 
+def ef_percent(edv: float, esv: float) -> float:
+    """Ejection fraction (%) from the end-diastolic and end-systolic volumes; 0 without a diastolic volume."""
+    return 0.0 if edv == 0 else 100.0 * (edv - esv) / edv
+
+
 def ef_from_masks(lv_masks: np.ndarray, spacing_mm: float):
     """EF (%) from per-frame LV masks: single-plane area-length volumes, ED = max volume, ES = min volume."""
     vols = []
@@ -58,8 +63,7 @@ def ef_from_masks(lv_masks: np.ndarray, spacing_mm: float):
         vols.append(area_length_volume(*lv_area_length(m, spacing_mm)))
     vols = np.array(vols)
     ed, es = int(np.argmax(vols)), int(np.argmin(vols))
-    ef = 0.0 if vols[ed] == 0 else 100.0 * (vols[ed] - vols[es]) / vols[ed]
-    return ef, ed, es, vols / 1000.0
+    return ef_percent(vols[ed], vols[es]), ed, es, vols / 1000.0
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
@@ -82,17 +86,15 @@ def ef_runtime(lv_masks: np.ndarray, spacing_mm: float, window: int = 64, min_fr
     the shown view changes and segments only frames of an eligible view and quality (every segStride-th)."""
     vols, gap = [], False
     for m in lv_masks:
-        comp = largest_component(m)
-        a, l = lv_area_length(comp, spacing_mm)
-        if comp.sum() < 3 or l == 0:
+        a, l = lv_area_length(largest_component(m), spacing_mm)
+        if l == 0:  # fewer than 3 LV pixels (lv_area_length gives 0, 0)
             vols, gap = [], True
             continue
         vols = (vols + [area_length_volume(a, l) / 1000.0])[-window:]
     if not vols:
         return {"ef": 0.0, "valid": False, "reason": "a frame had no LV mask" if gap else "no frames"}
     v = np.array(vols)
-    edv, esv = v.max(), v.min()
-    ef = 0.0 if edv == 0 else 100.0 * (edv - esv) / edv
+    ef = ef_percent(v.max(), v.min())
     reason = None
     if len(v) < min_frames:
         reason = f"{len(v)} of {min_frames} frames"

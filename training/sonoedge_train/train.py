@@ -318,7 +318,7 @@ def train(cfg: dict, resume: bool = True, crash_after_steps: int | None = None) 
                 x = to_input(x01, device)
             else:
                 x = ((x01.to(device, non_blocking=True) - MEAN) / STD).unsqueeze(1)
-            t = task.targets(ds, idx, qf if deg is not None else None, guid if deg is not None else None)
+            t = task.targets(ds, idx, qf, guid)  # qf 1 and guid -2 (stored) unless label-aware
             with torch.autocast(device.type, enabled=amp):
                 loss = task.loss(net(x), t)
                 if cfg["adversarial"]["mode"] != "none":
