@@ -133,6 +133,15 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
     session_.reset(info[0].As<Napi::External<eng::Session>>().Data());
     tsfn_ = Tsfn::New(env, "sonoedge:engine", 0, 1, this);
     tsfn_.Unref(env);  // only pending runs keep the process alive
+    // A session still open when the environment is torn down (process exit
+    // without close()) is stopped by this hook. Hooks run in reverse order of
+    // registration, so it runs before the thread-safe function's own hook
+    // closes and deletes it; the wrapper's finalizer runs later still, after
+    // every thread-safe function is gone, and must not touch this one then
+    // (it did: napi_release_threadsafe_function on freed memory, SIGABRT).
+    env_ = env;
+    napi_add_env_cleanup_hook(env, &NativeSession::AtTeardown, this);
+    hooked_ = true;
     session_->Start([this](eng::Job* job) {
       // Worker thread: hand the finished job to the JS thread. RunJob starts
       // with its Job, so the cast is exact. Never blocks.
@@ -141,10 +150,22 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
   }
 
   ~NativeSession() override {
-    if (session_) {
-      session_.reset();  // stops and joins the idle worker
-      tsfn_.Release();
-    }
+    if (hooked_) napi_remove_env_cleanup_hook(env_, &NativeSession::AtTeardown, this);
+    Stop();
+  }
+
+  // Stops the worker (a run in flight finishes first) and releases the
+  // thread-safe function; nothing to do once close() has completed.
+  void Stop() {
+    if (!session_) return;
+    session_.reset();
+    tsfn_.Release();
+  }
+
+  static void AtTeardown(void* arg) {
+    auto* self = static_cast<NativeSession*>(arg);
+    self->hooked_ = false;
+    self->Stop();
   }
 
   eng::Session* session() const { return session_.get(); }
@@ -268,6 +289,8 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
 
   std::unique_ptr<eng::Session> session_;
   Tsfn tsfn_;
+  napi_env env_ = nullptr;
+  bool hooked_ = false;
   int64_t pending_ = 0;
   bool closing_ = false;
 };

@@ -142,8 +142,13 @@ export class Engine {
     let sha: (() => string) | undefined;
     if (isString(model)) {
       modelPath = path.resolve(model);
-      if (!existsSync(modelPath) || !statSync(modelPath).isFile()) {
+      if (!existsSync(modelPath)) {
         throw rangeError('ERR_SONOEDGE_ENGINE_MODEL_NOT_FOUND', `Expected an ONNX model file for model but received ${JSON.stringify(model)}, which does not exist`);
+      }
+      if (!statSync(modelPath).isFile()) {
+        const isPackage = existsSync(path.join(modelPath, 'manifest.json'));
+        throw rangeError('ERR_SONOEDGE_ENGINE_MODEL_NOT_FOUND', `Expected an ONNX model file for model but received ${JSON.stringify(model)}, which is ${statSync(modelPath).isDirectory()
+          ? isPackage ? 'a model package folder (load a package as { package: await verifyModelPackage(dir, ...), variant })' : 'a folder' : 'not a regular file'}`);
       }
       sha = () => sha256File(modelPath);
     } else if (isObject(model) && isObject(model.package) && typeof (model.package as VerifiedPackage).variantPath === 'function') {

@@ -134,6 +134,16 @@ t.test('bad loads: exact errors', async (t) => {
   });
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-engine-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // A folder exists: it is not "missing", it is not a model file.
+  await t.rejects(Engine.load(dir, quiet), {
+    name: 'RangeError', code: 'ERR_SONOEDGE_ENGINE_MODEL_NOT_FOUND',
+    message: `Expected an ONNX model file for model but received ${JSON.stringify(dir)}, which is a folder`,
+  });
+  const pkgDir = path.dirname(conv);
+  await t.rejects(Engine.load(pkgDir, quiet), {
+    name: 'RangeError', code: 'ERR_SONOEDGE_ENGINE_MODEL_NOT_FOUND',
+    message: `Expected an ONNX model file for model but received ${JSON.stringify(pkgDir)}, which is a model package folder (load a package as { package: await verifyModelPackage(dir, ...), variant })`,
+  });
   const junk = path.join(dir, 'junk.onnx');
   writeFileSync(junk, 'this is not an ONNX model\n');
   await t.rejects(Engine.load(junk, quiet), {
