@@ -191,7 +191,14 @@ export class Pipeline {
       await vq.close();
       throw err;
     }
-    return new StreamProcessor(this.options, vq, seg);
+    try {
+      return new StreamProcessor(this.options, vq, seg);
+    } catch (err) {
+      // A package of the wrong task: its engines are closed, never left open.
+      await vq.close();
+      await seg?.close();
+      throw err;
+    }
   }
 
   /** Loads (and warms) one verified package for a stream geometry with this pipeline's variant and engine options. */

@@ -74,7 +74,8 @@ export interface StatsReply {
   clients: number; framesIn: number; framesProcessed: number; framesDropped: number; framesFailed: number;
   resultsSent: number; resultsDropped: number; rejected: number; errorsSent: number;
 }
-export interface LoadModel { path: string; id?: string }
+/** `task`, when given: the package must be of that task (the slot it is meant for), checked before anything loads. */
+export interface LoadModel { path: string; id?: string; task?: 'view_quality' | 'lv_segmentation' }
 export interface ModelReply { id: string; previous: string | null }
 export interface Swap { id: string }
 export interface ErrorBody { code: number; name: string; message: string; fatal: boolean }
@@ -241,7 +242,7 @@ export function parseStatsReply(body: unknown, x: X = {}): StatsReply {
 }
 export function parseLoadModel(body: unknown, x: X = {}): LoadModel {
   const f = new Fields(body, 'LOAD_MODEL', x);
-  return { path: f.str('path', 4096), id: f.optStr('id', 128) };
+  return { path: f.str('path', 4096), id: f.optStr('id', 128), ...(f.has('task') ? { task: f.oneOf('task', ['view_quality', 'lv_segmentation'] as const) } : {}) };
 }
 export function parseSwap(body: unknown, x: X = {}): Swap {
   return { id: new Fields(body, 'SWAP', x).str('id', 128) };
@@ -296,7 +297,7 @@ export const msg = {
     clients: s.clients, framesIn: s.framesIn, framesProcessed: s.framesProcessed, framesDropped: s.framesDropped, framesFailed: s.framesFailed,
     resultsSent: s.resultsSent, resultsDropped: s.resultsDropped, rejected: s.rejected, errorsSent: s.errorsSent,
   }),
-  loadModel: (seq: number, b: LoadModel) => req(MessageType.LOAD_MODEL, seq, { path: b.path, id: b.id }),
+  loadModel: (seq: number, b: LoadModel) => req(MessageType.LOAD_MODEL, seq, { path: b.path, id: b.id, task: b.task }),
   loadModelReply: (seq: number, b: ModelReply) => rep(MessageType.LOAD_MODEL, seq, { id: b.id, previous: b.previous }),
   swap: (seq: number, b: Swap) => req(MessageType.SWAP, seq, { id: b.id }),
   swapReply: (seq: number, b: ModelReply) => rep(MessageType.SWAP, seq, { id: b.id, previous: b.previous }),

@@ -67,6 +67,10 @@ export function geometryOf(c: ConfigureStream): StreamGeometry {
 }
 
 const idOf = (pkg: VerifiedPackage): string => `${pkg.manifest.name}@${pkg.manifest.version}`;
+const withArticle = (task: Task): string => (task === 'lv_segmentation' ? `an ${task}` : `a ${task}`);
+
+/** A verified package and its task, checked, not yet loaded. */
+interface Verified { dir: string; pkg: VerifiedPackage; task: Task }
 
 /** What the socket protocol sends for one pipeline result. */
 export function toFrameResult(r: PipelineResult): FrameResult {
@@ -247,99 +251,145 @@ export class Runtime implements ModelControl {
     return run;
   }
 
-  /** Verifies a package and loads and warms it for every open stream, beside the running models. */
+  /**
+   * LOAD_MODEL: verifies a package and loads and warms it for every open stream, beside the running models.
+   * The id may name no running model (of either task: one name, one model) and may not start with `set<N>/`
+   * (the serial model sets' ids); with `task`, the package must be of that task. All of it is checked before
+   * anything loads.
+   */
   load(req: LoadModel): Promise<ModelReply> {
+    if (req.id !== undefined && /^set\d+\//.test(req.id)) {
+      return Promise.reject(new ModelControlError('ERR_SONOEDGE_MODEL_LOAD',
+        `Expected an id that does not start with set<N>/ (reserved for the serial model sets) but received ${JSON.stringify(req.id)}`));
+    }
     return this.#serial(async () => {
-      let pkg: VerifiedPackage;
-      try {
-        pkg = await this.pipeline.verify(req.path);
-      } catch (err) {
-        throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', `Expected a valid model package at ${req.path} but it failed verification: ${(err as Error).message}`);
-      }
-      const task = pkg.manifest.task as Task;
-      if (task !== 'view_quality' && task !== 'lv_segmentation') {
-        throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', `Expected a view_quality or lv_segmentation package but received task ${JSON.stringify(task)}`);
-      }
-      if (task === 'lv_segmentation' && this.#active.lv_segmentation === null) {
-        throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', 'Expected a runtime with a segmentation model to replace but received an lv_segmentation package on a runtime without one');
-      }
-      const id = req.id ?? idOf(pkg);
-      if (id === this.#active[task]) {
-        throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', `Expected an id other than the running model's but received ${JSON.stringify(id)}; give LOAD_MODEL an id`);
-      }
-      const m: LoadedModel = { id, pkg, task, prepared: new Map() };
-      for (const [stream, entry] of this.#streams) m.prepared.set(stream, this.pipeline.loadRunner(pkg, geometryOf(entry.config)));
-      const results = await Promise.allSettled(m.prepared.values());
-      const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
-      if (failed) {
-        for (const r of results) if (r.status === 'fulfilled') await r.value.close();
-        throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', `Expected ${id} to load and warm up but it failed: ${(failed.reason as Error).message}`);
-      }
-      if (m.prepared.size === 0) {
-        // No stream open: load and warm once on the model's own geometry, so a package that cannot run is refused now.
-        const shape = pkg.manifest.preprocessing.options as { output?: { width?: number; height?: number } };
-        const w = shape.output?.width ?? 256;
-        const h = shape.output?.height ?? 256;
-        try {
-          await (await this.pipeline.loadRunner(pkg, { input: { width: w, height: h, format: 'GRAY8' }, pixelSpacingMm: 1 })).close();
-        } catch (err) {
-          throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', `Expected ${id} to load and warm up but it failed: ${(err as Error).message}`);
-        }
-      }
-      const old = this.#loaded.get(id);
-      if (old && old.id !== this.#active[old.task]) for (const p of old.prepared.values()) void p.then((r) => r.close(), noop);
-      this.#loaded.set(id, m);
-      this.#log.info({ id, task, path: req.path }, 'model loaded');
-      return { id, previous: this.#active[task] };
+      const verified = await this.#verify(req.path, req.task === undefined ? undefined : { task: req.task, what: ' (LOAD_MODEL.task)' });
+      return this.#load(verified, req.id);
     });
+  }
+
+  /** Verifies a package and checks its task (`expect.task`, when given; `what` says where it was asked for); changes nothing. */
+  async #verify(dir: string, expect?: { task: Task; what: string }): Promise<Verified> {
+    let pkg: VerifiedPackage;
+    try {
+      pkg = await this.pipeline.verify(dir);
+    } catch (err) {
+      throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', `Expected a valid model package at ${dir} but it failed verification: ${(err as Error).message}`);
+    }
+    const task = pkg.manifest.task as Task;
+    if (task !== 'view_quality' && task !== 'lv_segmentation') {
+      throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', `Expected a view_quality or lv_segmentation package but received task ${JSON.stringify(task)}`);
+    }
+    if (expect && task !== expect.task) {
+      throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', `Expected ${withArticle(expect.task)} package${expect.what} but received ${withArticle(task)} package at ${dir}`);
+    }
+    if (task === 'lv_segmentation' && this.#active.lv_segmentation === null) {
+      throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', 'Expected a runtime with a segmentation model to replace but received an lv_segmentation package on a runtime without one');
+    }
+    return { dir, pkg, task };
+  }
+
+  /** Loads and warms a verified package for every open stream, beside the running models, under an id no running model has. */
+  async #load({ dir, pkg, task }: Verified, reqId: string | undefined): Promise<ModelReply> {
+    const id = reqId ?? idOf(pkg);
+    const running = [this.#active.view_quality, this.#active.lv_segmentation].filter((x): x is string => x !== null);
+    if (running.includes(id)) {
+      throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', `Expected an id that names no running model (${running.join(', ')}) but received ${JSON.stringify(id)}; give LOAD_MODEL another id`);
+    }
+    const m: LoadedModel = { id, pkg, task, prepared: new Map() };
+    for (const [stream, entry] of this.#streams) m.prepared.set(stream, this.pipeline.loadRunner(pkg, geometryOf(entry.config)));
+    const results = await Promise.allSettled(m.prepared.values());
+    const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+    if (failed) {
+      for (const r of results) if (r.status === 'fulfilled') await r.value.close();
+      throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', `Expected ${id} to load and warm up but it failed: ${(failed.reason as Error).message}`);
+    }
+    if (m.prepared.size === 0) {
+      // No stream open: load and warm once on the model's own geometry, so a package that cannot run is refused now.
+      const shape = pkg.manifest.preprocessing.options as { output?: { width?: number; height?: number } };
+      const w = shape.output?.width ?? 256;
+      const h = shape.output?.height ?? 256;
+      try {
+        await (await this.pipeline.loadRunner(pkg, { input: { width: w, height: h, format: 'GRAY8' }, pixelSpacingMm: 1 })).close();
+      } catch (err) {
+        throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', `Expected ${id} to load and warm up but it failed: ${(err as Error).message}`);
+      }
+    }
+    this.#unload(id);
+    this.#loaded.set(id, m);
+    this.#log.info({ id, task, path: dir }, 'model loaded');
+    return { id, previous: this.#active[task] };
+  }
+
+  /** Forgets a loaded model that is not running, closing the runners prepared for it. */
+  #unload(id: string): void {
+    const old = this.#loaded.get(id);
+    if (!old || old.id === this.#active[old.task]) return;
+    for (const p of old.prepared.values()) void p.then((r) => r.close(), noop);
+    this.#loaded.delete(id);
   }
 
   /** Makes a loaded model the running one for its task, on every stream, between frames. */
   swap(req: Swap): Promise<ModelReply> {
-    return this.#serial(async () => {
-      const m = this.#loaded.get(req.id);
-      if (!m) {
-        throw new ModelControlError('ERR_SONOEDGE_MODEL_UNKNOWN', `Expected the id of a loaded model (${[...this.#loaded.keys()].join(', ')}) but received ${JSON.stringify(req.id)}`);
-      }
-      const previous = this.#active[m.task];
-      if (previous === m.id) return { id: m.id, previous };
-      // Streams opened after LOAD_MODEL have no prepared runner yet: load those first, so that the switch itself cannot fail.
-      for (const [stream, entry] of this.#streams) {
-        if (!m.prepared.has(stream)) m.prepared.set(stream, this.pipeline.loadRunner(m.pkg, geometryOf(entry.config)));
-      }
-      const runners = new Map<number, ModelRunner>();
-      try {
-        for (const [stream, p] of m.prepared) if (this.#streams.has(stream)) runners.set(stream, await p);
-      } catch (err) {
-        throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', `Expected ${m.id} to load for every open stream but it failed: ${(err as Error).message}`);
-      }
-      // The switch: synchronous per stream; each processor finishes its frame in flight on the old model.
-      this.#active[m.task] = m.id;
-      const closing: Promise<unknown>[] = [];
-      for (const [stream, runner] of runners) {
-        const entry = this.#streams.get(stream)!;
-        closing.push(entry.processor.then((p) => p.replace(runner)));
-      }
-      m.prepared.clear();
-      await Promise.allSettled(closing);
-      this.#log.info({ id: m.id, previous, task: m.task, streams: runners.size }, 'model swapped');
-      return { id: m.id, previous };
-    });
+    return this.#serial(() => this.#swap(req.id));
   }
 
-  /** Loads and swaps in a model set (serial CMD_SELECT_MODEL_SET): 0 is the pipeline's own packages, 1.. the `modelSets`. */
-  async selectModelSet(index: number): Promise<void> {
-    const sets = [{ viewQuality: this.pipeline.options.viewQuality, segmentation: this.pipeline.options.segmentation }, ...(this.#o.modelSets ?? [])];
-    const set = sets[index];
-    if (!set) throw new ModelControlError('ERR_SONOEDGE_MODEL_UNKNOWN', `Expected a model set 0..${sets.length - 1} but received ${index}`);
-    if (index === this.#modelSet) return;
-    // Ids name the set, so that a set never clashes with the running models' ids.
-    const vq = await this.load({ path: set.viewQuality, id: `set${index}/view_quality` });
-    let seg: ModelReply | undefined;
-    if (set.segmentation && this.#active.lv_segmentation !== null) seg = await this.load({ path: set.segmentation, id: `set${index}/lv_segmentation` });
-    await this.swap({ id: vq.id });
-    if (seg) await this.swap({ id: seg.id });
-    this.#modelSet = index;
+  async #swap(id: string): Promise<ModelReply> {
+    const m = this.#loaded.get(id);
+    if (!m) {
+      throw new ModelControlError('ERR_SONOEDGE_MODEL_UNKNOWN', `Expected the id of a loaded model (${[...this.#loaded.keys()].join(', ')}) but received ${JSON.stringify(id)}`);
+    }
+    const previous = this.#active[m.task];
+    if (previous === m.id) return { id: m.id, previous };
+    // Streams opened after LOAD_MODEL have no prepared runner yet: load those first, so that the switch itself cannot fail.
+    for (const [stream, entry] of this.#streams) {
+      if (!m.prepared.has(stream)) m.prepared.set(stream, this.pipeline.loadRunner(m.pkg, geometryOf(entry.config)));
+    }
+    const runners = new Map<number, ModelRunner>();
+    try {
+      for (const [stream, p] of m.prepared) if (this.#streams.has(stream)) runners.set(stream, await p);
+    } catch (err) {
+      throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', `Expected ${m.id} to load for every open stream but it failed: ${(err as Error).message}`);
+    }
+    // The switch: synchronous per stream; each processor finishes its frame in flight on the old model.
+    this.#active[m.task] = m.id;
+    const closing: Promise<unknown>[] = [];
+    for (const [stream, runner] of runners) {
+      const entry = this.#streams.get(stream)!;
+      closing.push(entry.processor.then((p) => p.replace(runner)));
+    }
+    m.prepared.clear();
+    await Promise.allSettled(closing);
+    this.#log.info({ id: m.id, previous, task: m.task, streams: runners.size }, 'model swapped');
+    return { id: m.id, previous };
+  }
+
+  /**
+   * Loads and swaps in a model set (serial CMD_SELECT_MODEL_SET): 0 is the pipeline's own packages, 1.. the `modelSets`.
+   * Both packages are verified and their tasks checked before either loads; a load that fails leaves nothing loaded.
+   */
+  selectModelSet(index: number): Promise<void> {
+    return this.#serial(async () => {
+      const sets = [{ viewQuality: this.pipeline.options.viewQuality, segmentation: this.pipeline.options.segmentation }, ...(this.#o.modelSets ?? [])];
+      const set = sets[index];
+      if (!set) throw new ModelControlError('ERR_SONOEDGE_MODEL_UNKNOWN', `Expected a model set 0..${sets.length - 1} but received ${index}`);
+      if (index === this.#modelSet) return;
+      const vqPkg = await this.#verify(set.viewQuality, { task: 'view_quality', what: ` for model set ${index} viewQuality` });
+      const segPkg = set.segmentation && this.#active.lv_segmentation !== null
+        ? await this.#verify(set.segmentation, { task: 'lv_segmentation', what: ` for model set ${index} segmentation` }) : undefined;
+      // Ids name the set (LOAD_MODEL refuses set<N>/ ids), so that a set never clashes with the running models' ids.
+      const vq = await this.#load(vqPkg, `set${index}/view_quality`);
+      let seg: ModelReply | undefined;
+      try {
+        if (segPkg) seg = await this.#load(segPkg, `set${index}/lv_segmentation`);
+      } catch (err) {
+        this.#unload(vq.id);
+        throw err;
+      }
+      await this.#swap(vq.id);
+      if (seg) await this.#swap(seg.id);
+      this.#modelSet = index;
+    });
   }
 
   async #command(cmd: CommandRecord): Promise<number> {

@@ -12,7 +12,8 @@ import { frameRecord, SerialDecoder, type CommandRecord, type HeartbeatRecord, t
 import { SerialPort } from 'serialport';
 import { WireError } from '../../src/protocol/errors.js';
 import { msg, parseError, parseModelReply, parseResult, parseStatusReply, type ConfigureStream, type ResultBody } from '../../src/protocol/messages.js';
-import { Runtime, toFrameResult } from '../../src/runtime/index.js';
+import type { ModelRunner } from '../../src/pipeline/index.js';
+import { geometryOf, Runtime, toFrameResult } from '../../src/runtime/index.js';
 import { SocketClient, RemoteError } from '../../src/transport/socket-client.js';
 import { ptyPair } from '../helpers/pty.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
@@ -115,7 +116,7 @@ t.test('hot swap: LOAD_MODEL loads beside the running model, SWAP switches betwe
   t.equal(unknown?.message, 'Expected the id of a loaded model (sonoedge-view-quality@1.0.0, sonoedge-lv-segmentation@1.0.0) but received "bad"');
   t.equal(rt.current(), 'sonoedge-view-quality@1.0.0+sonoedge-lv-segmentation@1.0.0');
   const same = await c.request((seq) => msg.loadModel(seq, { path: VQ }), 30000).then(() => undefined, (err: RemoteError) => err);
-  t.equal(same?.message, 'Expected an id other than the running model\'s but received "sonoedge-view-quality@1.0.0"; give LOAD_MODEL an id');
+  t.equal(same?.message, 'Expected an id that names no running model (sonoedge-view-quality@1.0.0, sonoedge-lv-segmentation@1.0.0) but received "sonoedge-view-quality@1.0.0"; give LOAD_MODEL another id');
 
   // A good copy, under a new id, swapped in while frames stream at full speed.
   const good = path.join(dir, 'vq-b');
@@ -146,6 +147,69 @@ t.test('hot swap: LOAD_MODEL loads beside the running model, SWAP switches betwe
   rt.pipeline.loadRunner = (pkg, geometry) => { loads.push(path.basename(pkg.dir)); return load(pkg, geometry); };
   await c.configure({ ...stream0, stream: 1 });
   t.same(loads, ['vq-b', 'lv_segmentation']);
+});
+
+t.test('LOAD_MODEL ids never name a running model; a package of the wrong task changes nothing; new streams keep working', async (t) => {
+  const { rt, c } = await startRuntime(t);
+  const { frames } = await readSampleCine();
+  const results = collect(c);
+  await c.configure(stream0);
+  const fail = (req: { path: string; id?: string; task?: 'view_quality' | 'lv_segmentation' }) =>
+    c.request((seq) => msg.loadModel(seq, req), 30000).then(() => undefined, (err: RemoteError) => err);
+  const running = '(sonoedge-view-quality@1.0.0, sonoedge-lv-segmentation@1.0.0)';
+  // The segmentation package under the running view model's id: before, it replaced the view model's entry and every
+  // later CONFIGURE_STREAM failed with MODEL_FAILED while STATUS looked normal.
+  const clash = await fail({ path: SEG, id: 'sonoedge-view-quality@1.0.0' });
+  t.equal(clash?.wireCode, WireError.MODEL_FAILED);
+  t.equal(clash?.message, `Expected an id that names no running model ${running} but received "sonoedge-view-quality@1.0.0"; give LOAD_MODEL another id`);
+  t.equal((await fail({ path: SEG }))?.message, `Expected an id that names no running model ${running} but received "sonoedge-lv-segmentation@1.0.0"; give LOAD_MODEL another id`);
+  t.equal((await fail({ path: SEG, id: 'set1/view_quality' }))?.message,
+    'Expected an id that does not start with set<N>/ (reserved for the serial model sets) but received "set1/view_quality"');
+  t.equal((await fail({ path: SEG, id: 'seg-b', task: 'view_quality' }))?.message,
+    `Expected a view_quality package (LOAD_MODEL.task) but received an lv_segmentation package at ${SEG}`);
+  t.equal(rt.current(), 'sonoedge-view-quality@1.0.0+sonoedge-lv-segmentation@1.0.0');
+  // Nothing changed: a new stream loads and serves frames on the running models.
+  await c.configure({ ...stream0, stream: 1 });
+  c.sendFrame(1, 0, frames[0]);
+  await until(() => results.length === 1);
+  t.equal(results[0].view, 'A4C');
+  t.ok(results[0].lvAreaMm2! > 500);
+  // The task, when given, must match; a matching one loads under its own id.
+  t.same(parseModelReply((await c.request((seq) => msg.loadModel(seq, { path: SEG, id: 'seg-b', task: 'lv_segmentation' }), 30000)).body),
+    { id: 'seg-b', previous: 'sonoedge-lv-segmentation@1.0.0' });
+});
+
+t.test('a model set whose view package is a segmentation package is refused before anything loads', async (t) => {
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const rt = await Runtime.start({
+    pipeline: { viewQuality: VQ, segmentation: SEG, trustStore }, socket: { path: path.join(dir, `rt${n++}.sock`) },
+    modelSets: [{ viewQuality: SEG, segmentation: SEG }, { viewQuality: VQ, segmentation: VQ }],
+  });
+  t.teardown(() => rt.close());
+  const loads: string[] = [];
+  const load = rt.pipeline.loadRunner.bind(rt.pipeline);
+  rt.pipeline.loadRunner = (pkg, geometry) => { loads.push(path.basename(pkg.dir)); return load(pkg, geometry); };
+  await t.rejects(rt.selectModelSet(1), {
+    name: 'ModelControlError', code: 'ERR_SONOEDGE_MODEL_LOAD',
+    message: `Expected a view_quality package for model set 1 viewQuality but received an lv_segmentation package at ${SEG}`,
+  });
+  await t.rejects(rt.selectModelSet(2), {
+    name: 'ModelControlError', code: 'ERR_SONOEDGE_MODEL_LOAD',
+    message: `Expected an lv_segmentation package for model set 2 segmentation but received a view_quality package at ${VQ}`,
+  });
+  t.same(loads, [], 'no engine was loaded for either');
+  t.equal(rt.current(), 'sonoedge-view-quality@1.0.0+sonoedge-lv-segmentation@1.0.0');
+});
+
+t.test('a stream whose processor cannot be built closes the engines it loaded', async (t) => {
+  const { rt } = await startRuntime(t);
+  const runners: ModelRunner[] = [];
+  const load = rt.pipeline.loadRunner.bind(rt.pipeline);
+  rt.pipeline.loadRunner = async (pkg, geometry) => { const r = await load(pkg, geometry); runners.push(r); return r; };
+  const seg = await rt.pipeline.verify(SEG);
+  await t.rejects(rt.pipeline.openProcessor(geometryOf(stream0), { viewQuality: seg }), { message: /^Expected a view_quality package for pipeline view and quality model/ });
+  t.equal(runners.length, 2);
+  t.same(runners.map((r) => r.engine.closed), [true, true], 'no engine is left open (left open, they aborted the process at exit)');
 });
 
 t.test('close: the frame in flight finishes and its result goes out, then every client gets SHUTTING_DOWN', async (t) => {
