@@ -133,6 +133,8 @@ class Client {
 }
 
 const HELLO_FREE = new Set<number>([MessageType.HELLO, MessageType.PING]);
+/** How long a connection refused with TOO_MANY stays open for its peer to read the ERROR. */
+const REFUSED_LINGER_MS = 500;
 
 export class SocketServer extends EventEmitter implements ResultSink {
   readonly kind = 'socket';
@@ -145,6 +147,8 @@ export class SocketServer extends EventEmitter implements ResultSink {
   state: RuntimeStateName = 'ready';
   readonly #o: Required<Omit<SocketServerOptions, 'path' | 'mode' | 'tcp' | 'models' | 'prepare'>> & Pick<SocketServerOptions, 'models' | 'tcp' | 'prepare'>;
   readonly #clients = new Set<Client>();
+  /** Connections refused with TOO_MANY, until they are closed. */
+  readonly #refused = new Set<net.Socket>();
   readonly #streams = new Map<number, Stream>();
   readonly #servers: net.Server[] = [];
   readonly #started = performance.now();
@@ -209,6 +213,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
    */
   async close(graceMs = 1000): Promise<void> {
     const listeners = this.#servers.splice(0).map((s) => new Promise<void>((r) => s.close(() => r())));
+    for (const s of this.#refused) s.destroy();
     for (const c of this.#clients) c.socket.pause();
     await Promise.all([...this.#streams.values()].map((s) => this.#closeStream(s)));
     const closing = [...this.#clients].map((c) => new Promise<void>((resolve) => {
@@ -237,7 +242,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
     if (this.#clients.size >= this.#o.maxClients) {
       this.stats.rejected++;
       this.#send(client, msg.error(undefined, WireError.TOO_MANY, `Expected at most ${this.#o.maxClients} clients but received one more`, true));
-      socket.end();
+      this.#refuse(socket);
       return;
     }
     this.#clients.add(client);
@@ -247,6 +252,19 @@ export class SocketServer extends EventEmitter implements ResultSink {
     socket.on('error', () => { /* reset by peer and the like: 'close' follows */ });
     socket.on('close', () => this.#drop(client));
     this.emit('client', client.id);
+  }
+
+  /**
+   * Ends a refused connection and closes it: at once when the peer closes its
+   * side, else after REFUSED_LINGER_MS (time to read the ERROR), so that a
+   * peer that never closes cannot hold a descriptor of the runtime.
+   */
+  #refuse(socket: net.Socket): void {
+    this.#refused.add(socket);
+    socket.on('error', () => { /* reset by peer: 'close' follows */ });
+    const timer = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS);
+    socket.once('close', () => { clearTimeout(timer); this.#refused.delete(socket); });
+    socket.end();
   }
 
   #drop(client: Client): void {

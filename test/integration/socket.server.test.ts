@@ -3,11 +3,11 @@
 // fixed RESULT); the transport under test is the real one: framing, HELLO,
 // streams, subscriptions, queues, errors.
 import t from 'tap';
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { encodeMessage, type Message } from '../../src/protocol/codec.js';
+import { decodeMessage, encodeMessage, type Message } from '../../src/protocol/codec.js';
 import { Flag, HEADER_SIZE, MessageType, Offset } from '../../src/protocol/constants.js';
 import { crc32c } from '../../src/protocol/crc.js';
 import { WireError } from '../../src/protocol/errors.js';
@@ -224,4 +224,36 @@ t.test('a client that sends too many bad messages is disconnected; others are no
   const raw = net.createConnection(s.path);
   await new Promise((r) => raw.once('connect', r));
   raw.destroy();
+});
+
+/** Open socket descriptors of this process (both ends of every connection made here). */
+const socketFds = (): number => readdirSync('/proc/self/fd').filter((fd) => {
+  try { return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:'); } catch { return false; }
+}).length;
+
+t.test('connections refused with TOO_MANY are told why and closed by the server, even when the peer never closes', async (t) => {
+  const s = await start({ maxClients: 2 });
+  await client(s);
+  await client(s);
+  const before = socketFds();
+  // Peers that keep their side open after the server's FIN (a C client that ignores EOF, say): before the fix the
+  // server's ends stayed open for good (ten refusals, ten more descriptors: 22 -> 32).
+  const refused = await Promise.all(Array.from({ length: 10 }, () => new Promise<{ sock: net.Socket; got: Buffer[] }>((resolve) => {
+    const sock = net.createConnection({ path: s.path, allowHalfOpen: true });
+    const got: Buffer[] = [];
+    sock.on('data', (d: Buffer) => got.push(d));
+    sock.on('error', () => undefined);
+    sock.once('end', () => resolve({ sock, got }));
+  })));
+  t.teardown(() => { for (const r of refused) r.sock.destroy(); });
+  for (const { got } of refused) {
+    const e = parseError(decodeMessage(Buffer.concat(got)).body);
+    t.same([e.name, e.fatal, e.message], ['TOO_MANY', true, 'Expected at most 2 clients but received one more']);
+  }
+  t.equal(s.stats.rejected, 10);
+  // Our 10 ends stay open; the server's 10 must close (within its linger time).
+  const end = Date.now() + 5000;
+  while (socketFds() > before + 10 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  t.equal(socketFds(), before + 10, 'only the peers\' ends remain');
+  t.equal(s.stats.clients, 2);
 });
