@@ -11,8 +11,8 @@ import type { InputGeometry, Roi, ScanConversion } from '../preprocess/options.j
 import { contentGeometry, type GeometryOptions } from '../preprocess/geometry.js';
 import { checkKeys } from '../util/options.js';
 import {
-  argmaxIndex, ClassSmoother, EjectionFraction, MaskAnalyzer, ScoreHysteresis, areaLength, simplifyPolygon, softmax,
-  type EjectionFractionResult,
+  argmaxIndex, ClassSmoother, EjectionFraction, InDistributionState, MaskAnalyzer, ScoreHysteresis, areaLength, simplifyPolygon, softmax,
+  type EfCalibration, type EjectionFractionResult, type IdThresholds, type ResultState,
 } from './postprocess.js';
 import { LatestWinsScheduler, type FrameInfo, type Processed, type SchedulerStats, type StageTimer } from './scheduler.js';
 
@@ -111,6 +111,17 @@ export interface PipelineResult {
    */
   view: { label: string; confidence: number; shown: string; shownConfidence: number; changed: boolean; probabilities: number[] };
   quality: { score: number; smoothed: number; good: boolean };
+  /**
+   * The in-distribution state a display shows (smoothed, see InDistributionState): `ok`, `uncertain` (the results
+   * may be wrong) or `unknown` (the frame is unlike the training data: no LV, no EF). A view package without an
+   * `id_score` output cannot tell: its results are always `ok`, with `idScore` null.
+   */
+  state: ResultState;
+  /** The smoothed in-distribution score in [0, 1] (higher = more like the training data); null without an id_score output. */
+  idScore: number | null;
+  /** This frame's own score and state (unsmoothed); null and `ok` without an id_score output. */
+  idScoreRaw: number | null;
+  frameState: ResultState;
   guidance?: { label: string; confidence: number };
   /** Present on frames where segmentation ran. */
   lv?: {
@@ -122,6 +133,11 @@ export interface PipelineResult {
     /** The LV (largest component) on the model's input grid, one byte per pixel, 0 or 1; a copy. */
     mask: { width: number; height: number; data: Uint8Array };
   };
+  /**
+   * The EF window's estimate, on every frame of a stream that segments, except while the state is `unknown`
+   * (then absent, and the window is emptied). `ef.edConfirmed` / `ef.esConfirmed` name the frame whose ED / ES this
+   * frame confirmed (each exactly once).
+   */
   ef?: EjectionFractionResult;
 }
 
@@ -242,6 +258,12 @@ class ModelSet {
   readonly views: string[];
   readonly guidanceLabels: string[];
   readonly probs: Float64Array;
+  /** softmax(view logits / temperature): postprocessing.view.temperature, default 1. */
+  readonly temperature: number;
+  /** The id_score output's thresholds; absent when the package has no id_score output. */
+  readonly idThresholds?: IdThresholds;
+  /** The segmentation package's EF calibration (manifest calibration.ef), if any. */
+  readonly efCalibration?: EfCalibration;
   readonly guidance: Float64Array;
   readonly mask?: MaskAnalyzer;
   /** The segmentation output tensor, its class count and the LV label's index. */
@@ -263,6 +285,14 @@ class ModelSet {
     this.guidanceLabels = (post.guidance?.labels as string[] | undefined) ?? [];
     this.probs = new Float64Array(this.views.length);
     this.guidance = new Float64Array(this.guidanceLabels.length);
+    const name = vq.package.manifest.name;
+    const temperature = post.view?.temperature ?? 1;
+    if (typeof temperature !== 'number' || !(temperature > 0) || !Number.isFinite(temperature)) {
+      throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'a positive number', `postprocessing.view.temperature of package ${name}`, temperature);
+    }
+    this.temperature = temperature;
+    this.idThresholds = idThresholdsOf(vq);
+    if (seg) this.efCalibration = efCalibrationOf(seg);
     if (seg) {
       const out = seg.engine.outputs[0];
       const [, classes, h, w] = out.shape as number[];
@@ -279,6 +309,32 @@ class ModelSet {
   }
 }
 
+/** The id_score thresholds of a view package with an id_score output; undefined without one. Both or neither. */
+function idThresholdsOf(vq: ModelRunner): IdThresholds | undefined {
+  const name = vq.package.manifest.name;
+  const hasOutput = vq.engine.outputs.some((o) => o.name === 'id_score');
+  const post = vq.package.manifest.postprocessing.id_score as { thresholds?: Record<string, unknown> } | undefined;
+  if (!hasOutput && post === undefined) return undefined;
+  if (!hasOutput) {
+    throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'an id_score output beside postprocessing.id_score', `the outputs of package ${name}`,
+      vq.engine.outputs.map((o) => o.name));
+  }
+  const t = post?.thresholds;
+  const ok = t?.ok;
+  const unknown = t?.unknown;
+  if (typeof ok !== 'number' || typeof unknown !== 'number' || !(unknown >= 0 && unknown <= ok && ok <= 1)) {
+    throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', '{ok, unknown} with 0 <= unknown <= ok <= 1',
+      `postprocessing.id_score.thresholds of package ${name}`, t);
+  }
+  return { ok, unknown };
+}
+
+/** calibration.ef of a segmentation package (schema-checked: slope, intercept, residual_sd). */
+function efCalibrationOf(seg: ModelRunner): EfCalibration | undefined {
+  const c = (seg.package.manifest.calibration as { ef?: { slope: number; intercept: number; residual_sd: number } } | undefined)?.ef;
+  return c === undefined ? undefined : { slope: c.slope, intercept: c.intercept, residualSd: c.residual_sd };
+}
+
 /**
  * One stream's per-frame work without scheduling: view and quality, then LV
  * segmentation when eligible, then EF. Frames must be processed one at a time
@@ -290,7 +346,8 @@ export class StreamProcessor {
   #set: ModelSet;
   #viewSmoother: ClassSmoother;
   readonly #quality = new ScoreHysteresis();
-  readonly #ef = new EjectionFraction();
+  #id: InDistributionState | undefined;
+  #ef: EjectionFraction;
   readonly #opts: Readonly<PipelineOptions>;
   readonly #segViews: readonly string[];
   readonly #segQuality: number;
@@ -304,6 +361,8 @@ export class StreamProcessor {
     this.#opts = options;
     this.#set = new ModelSet(vq, seg);
     this.#viewSmoother = new ClassSmoother(this.#set.views.length);
+    this.#id = this.#set.idThresholds ? new InDistributionState(this.#set.idThresholds) : undefined;
+    this.#ef = new EjectionFraction({ calibration: this.#set.efCalibration });
     this.#segViews = options.segmentationViews ?? ['A4C', 'A2C'];
     this.#segQuality = options.qualityThreshold ?? 0.5;
     this.#segStride = options.segmentationStride ?? 1;
@@ -326,7 +385,8 @@ export class StreamProcessor {
    * Makes `runner` the model for its task from the next frame on (atomically:
    * the frame in flight finishes on the old set), then closes the runner it
    * replaced. A view model with a different label set restarts the smoothing;
-   * a new segmentation model restarts the EF window.
+   * a new view model restarts the in-distribution state (its score is its own);
+   * a new segmentation model restarts the EF window (with its calibration).
    */
   async replace(runner: ModelRunner): Promise<ModelRunner | undefined> {
     const old = this.#set;
@@ -336,7 +396,8 @@ export class StreamProcessor {
     if (next.views.length !== old.views.length || next.views.some((v, i) => v !== old.views[i])) {
       this.#viewSmoother = new ClassSmoother(next.views.length);
     }
-    if (!isVq) this.#ef.reset();
+    if (isVq) this.#id = next.idThresholds ? new InDistributionState(next.idThresholds) : undefined;
+    else this.#ef = new EjectionFraction({ calibration: next.efCalibration });
     await this.#inFlight;
     const replaced = isVq ? old.vq : old.seg;
     if (replaced && replaced !== runner) await replaced.close();
@@ -347,7 +408,7 @@ export class StreamProcessor {
     await m.vq.infer(f.data, stage);
     const out = m.vq.outputs;
     const result = await stage('view_quality.postprocess', () => {
-      softmax(out.view, m.probs);
+      softmax(out.view, m.probs, 0, m.probs.length, m.temperature);
       const best = argmaxIndex(m.probs);
       const shownIndex = this.#viewSmoother.update(m.probs);
       const shown = m.views[shownIndex];
@@ -355,11 +416,16 @@ export class StreamProcessor {
       this.#lastShown = shown;
       const score = out.quality[0];
       const q = this.#quality.update(score);
+      const id = this.#id?.update(out.id_score[0]);
       const r: PipelineResult = {
         seq: f.seq,
         acquiredAt: f.acquiredAt,
         view: { label: m.views[best], confidence: m.probs[best], shown, shownConfidence: m.probs[shownIndex], changed, probabilities: Array.from(m.probs) },
         quality: { score, smoothed: q.value, good: q.good },
+        state: id?.shown ?? 'ok',
+        idScore: id?.smoothed ?? null,
+        idScoreRaw: id?.score ?? null,
+        frameState: id?.frame ?? 'ok',
       };
       if (out.guidance && m.guidance.length > 0) {
         softmax(out.guidance, m.guidance);
@@ -372,29 +438,46 @@ export class StreamProcessor {
     const seg = m.seg;
     const mask = m.mask;
     if (seg && mask) {
-      const eligible = this.#segViews.includes(result.view.shown) && result.quality.smoothed >= this.#segQuality;
-      if (result.view.changed) this.#ef.reset();
-      if (!eligible) {
+      // Gating (docs/PROTOCOL.md, "Result state"): nothing is segmented while the shown state is unknown, and the EF
+      // window empties, so no EF ever spans an unknown stretch. Other ineligible frames are bridged by the EF window
+      // (EjectionFraction: up to 3 in a row), so a brief view flip or a frame without an LV does not lose the EF.
+      const ef = this.#ef;
+      if (result.state === 'unknown') {
         this.#eligible = 0;
+        ef.reset('the in-distribution state is unknown');
+        return result;
+      }
+      const apical = this.#segViews.includes(result.view.shown);
+      let measured = false;
+      if (!apical || result.quality.smoothed < this.#segQuality) {
+        this.#eligible = 0;
+        ef.skip(f.seq, apical ? `quality ${result.quality.smoothed.toFixed(2)} below ${this.#segQuality}` : `view ${result.view.shown}`);
+        measured = true;
       } else if (this.#eligible++ % this.#segStride === 0) {
         await seg.infer(f.data, stage);
         await stage('lv_segmentation.postprocess', () => {
           const labels = mask.argmax(seg.outputs[m.segOutput], m.segClasses);
           const comp = mask.largestComponent(labels, m.lvLabel);
           const [sx, sy] = seg.spacingMm;
-          const geo = areaLength(comp.mask, mask.width, Math.sqrt(sx * sy));
-          const areaMm2 = comp.area * sx * sy;
+          const geo = areaLength(comp.mask, mask.width, seg.spacingMm);
           const contour = simplifyPolygon(mask.contour(comp.mask), this.#opts.contourEpsilon ?? 0.75);
           result.lv = {
-            areaMm2, lengthMm: geo.lengthMm, contour, pixels: comp.area,
+            areaMm2: comp.area * sx * sy, lengthMm: geo.lengthMm, contour, pixels: comp.area,
             mask: { width: mask.width, height: mask.height, data: Uint8Array.from(comp.mask) },
           };
           const inFrame = seg.toFrame(contour);
           if (inFrame) result.lv.contourFrame = inFrame;
-          this.#ef.push(f.seq, comp.area >= 3 ? { areaMm2, lengthMm: geo.lengthMm } : undefined);
-          result.ef = this.#ef.result();
+          if (result.frameState === 'unknown') ef.skip(f.seq, 'this frame is out of distribution');
+          else {
+            const uncertain = result.frameState === 'uncertain' || result.state === 'uncertain';
+            ef.push(f.seq, comp.area >= 3 ? geo : undefined, { view: result.view.shown, uncertain });
+          }
         });
+        measured = true;
       }
+      const r = ef.result();
+      // A frame between two segmented ones (segmentationStride) confirms nothing.
+      result.ef = measured ? r : { ...r, edConfirmed: null, esConfirmed: null };
     }
     return result;
   }

@@ -5,13 +5,16 @@
 // (the MaskAnalyzer keeps its buffers). The area-length definition matches the
 // harness (training/sonoedge_train/metrics.py: lv_area_length, ef_from_masks).
 
-/** Numerically stable softmax of src[offset .. offset+n) into out[0 .. n). */
-export function softmax(src: ArrayLike<number>, out: Float32Array | Float64Array, offset = 0, n = src.length - offset): typeof out {
+/**
+ * Numerically stable softmax of src[offset .. offset+n) into out[0 .. n), of the
+ * logits divided by `temperature` (> 0; default 1): softmax(logits / T).
+ */
+export function softmax(src: ArrayLike<number>, out: Float32Array | Float64Array, offset = 0, n = src.length - offset, temperature = 1): typeof out {
   let max = -Infinity;
   for (let i = 0; i < n; i++) max = Math.max(max, src[offset + i]);
   let sum = 0;
   for (let i = 0; i < n; i++) {
-    const e = Math.exp(src[offset + i] - max);
+    const e = Math.exp((src[offset + i] - max) / temperature);
     out[i] = e;
     sum += e;
   }
@@ -246,17 +249,24 @@ export function simplifyPolygon(points: readonly number[], epsilon: number): num
 }
 
 export interface AreaLength {
-  /** Area in mm^2 (pixel count times the pixel area). */
+  /** Area in mm^2 (pixel count times the pixel area sx * sy). */
   areaMm2: number;
-  /** Long axis in mm: the extent of the pixel centres along the principal axis, plus one pixel. */
+  /** Long axis in mm: the extent of the pixel centres along the principal axis (in mm), plus one pixel along it. */
   lengthMm: number;
 }
 
 /**
- * Area and long-axis length of a binary mask with square pixels of
- * `spacingMm`, as the harness defines them (fewer than 3 pixels: zeros).
+ * Area and long-axis length of a binary mask whose pixels are `spacingMm` wide:
+ * one number for square pixels, or [sx, sy] (mm per pixel along x and y).
+ * Pixel centres are placed in mm (x * sx, y * sy) before the principal-axis
+ * fit and the extent, so a non-square grid measures the shape it shows. The
+ * "one pixel" added to the extent of the centres is the pixel's size along the
+ * axis u, |(ux * sx, uy * sy)|: sx along x, sy along y, and for square pixels
+ * the harness's definition (training/sonoedge_train/metrics.py lv_area_length:
+ * (extent + 1) * spacing). Fewer than 3 pixels: zeros.
  */
-export function areaLength(mask: Uint8Array, width: number, spacingMm: number): AreaLength {
+export function areaLength(mask: Uint8Array, width: number, spacingMm: number | readonly [number, number]): AreaLength {
+  const [sx, sy] = typeof spacingMm === 'number' ? [spacingMm, spacingMm] : spacingMm;
   let n = 0;
   let mx = 0;
   let my = 0;
@@ -264,8 +274,8 @@ export function areaLength(mask: Uint8Array, width: number, spacingMm: number): 
     if (mask[p] === 0) continue;
     const x = p % width;
     n++;
-    mx += x;
-    my += (p - x) / width;
+    mx += x * sx;
+    my += ((p - x) / width) * sy;
   }
   if (n < 3) return { areaMm2: 0, lengthMm: 0 };
   mx /= n;
@@ -275,13 +285,13 @@ export function areaLength(mask: Uint8Array, width: number, spacingMm: number): 
   let syy = 0;
   for (let p = 0; p < mask.length; p++) {
     if (mask[p] === 0) continue;
-    const x = (p % width) - mx;
-    const y = (p - (p % width)) / width - my;
+    const x = (p % width) * sx - mx;
+    const y = ((p - (p % width)) / width) * sy - my;
     sxx += x * x;
     sxy += x * y;
     syy += y * y;
   }
-  // Principal axis of the 2x2 scatter matrix.
+  // Principal axis of the 2x2 scatter matrix (in mm).
   const theta = 0.5 * Math.atan2(2 * sxy, sxx - syy);
   const ux = Math.cos(theta);
   const uy = Math.sin(theta);
@@ -289,13 +299,13 @@ export function areaLength(mask: Uint8Array, width: number, spacingMm: number): 
   let hi = -Infinity;
   for (let p = 0; p < mask.length; p++) {
     if (mask[p] === 0) continue;
-    const x = (p % width) - mx;
-    const y = (p - (p % width)) / width - my;
+    const x = (p % width) * sx - mx;
+    const y = ((p - (p % width)) / width) * sy - my;
     const proj = x * ux + y * uy;
     lo = Math.min(lo, proj);
     hi = Math.max(hi, proj);
   }
-  return { areaMm2: n * spacingMm * spacingMm, lengthMm: (hi - lo + 1) * spacingMm };
+  return { areaMm2: n * sx * sy, lengthMm: hi - lo + Math.hypot(ux * sx, uy * sy) };
 }
 
 /** Single-plane area-length volume in mL: V = 8 A^2 / (3 pi L), A in mm^2 and L in mm. */
@@ -303,88 +313,437 @@ export function areaLengthVolumeMl(areaMm2: number, lengthMm: number): number {
   return lengthMm === 0 ? 0 : (8 * areaMm2 * areaMm2) / (3 * Math.PI * lengthMm) / 1000;
 }
 
-export interface EjectionFractionResult {
-  /** Ejection fraction in percent, (EDV - ESV) / EDV. */
+/** One cardiac beat: a confirmed end-diastole (local maximum of the LV volume) and the end-systole (minimum) after it. */
+export interface Beat {
+  edSeq: number;
+  esSeq: number;
+  edvMl: number;
+  esvMl: number;
+  /** This beat's EF in percent, (EDV - ESV) / EDV, before calibration. */
+  efRaw: number;
+  /** The calibrated EF of this beat (slope * efRaw + intercept, clamped to [0, 100]). */
   ef: number;
-  /** Frame indices (as given to push) of end-diastole (largest volume) and end-systole (smallest). */
+}
+
+/** The package's EF calibration (lv_segmentation manifest `calibration.ef`): EF = slope * EF_raw + intercept. */
+export interface EfCalibration {
+  slope: number;
+  intercept: number;
+  /** Standard deviation of the calibrated EF's residuals against the truth, in EF points. */
+  residualSd: number;
+}
+
+export interface EjectionFractionResult {
+  /** Ejection fraction in percent: calibrated (slope * efRaw + intercept, clamped to [0, 100]). */
+  ef: number;
+  /** Before calibration: the median of the beats' EFs, or (EDV - ESV) / EDV of the window's extremes. */
+  efRaw: number;
+  /** 95% interval of `ef` in percent (clamped to [0, 100]); null when not valid. */
+  ci: [number, number] | null;
+  /** 'low' when not valid, fewer than 2 beats, an interval wider than +-maxHalfWidth, or an uncertain frame in the window. */
+  quality: 'ok' | 'low';
+  /** Why the quality is low (absent when ok). */
+  qualityReason?: string;
+  /** 'beats': the median over the window's beats; 'window': no full beat yet, the largest and smallest volume of the window. */
+  method: 'beats' | 'window';
+  /** The window's beats, oldest first. */
+  beats: Beat[];
+  /** ED and ES the EF comes from: the latest beat's, or the window's extremes (frame seqs as given to push). */
   edFrame: number;
   esFrame: number;
   edvMl: number;
   esvMl: number;
-  /** Whether the window supports an EF: enough frames, no gaps, ED before or after ES with a plausible EF. */
+  /** The frame whose ED (ES) this frame confirmed, or null: each ED and ES is confirmed on exactly one frame. */
+  edConfirmed: number | null;
+  esConfirmed: number | null;
+  /** Frames in the window, and how many of them were uncertain (in-distribution state). */
+  frames: number;
+  uncertainFrames: number;
+  /** Whether the window supports an EF: a full beat (or, before one, enough frames) with a plausible EF. */
   valid: boolean;
   /** Why not, when not valid. */
   reason?: string;
 }
 
 export interface EjectionFractionOptions {
-  /** Frames the window holds: at least one cardiac cycle (default 64). */
+  /** Frames the window holds: several cardiac cycles (default 128: 4.3 s at 30 fps, 4 beats at 56 per minute). */
   window?: number;
-  /** Frames needed before an EF is valid (default 16). */
+  /** Frames needed before an EF without a full beat is valid (default 16). */
   minFrames?: number;
   /** Plausible EF range in percent (default [5, 90]). */
   range?: [number, number];
+  /** Consecutive ineligible frames bridged without emptying the window (default 3). */
+  maxSkip?: number;
+  /** Beat detection: an extremum must stand out by this fraction of the window's volume range (default 0.3)... */
+  prominence?: number;
+  /** ...and by at least this fraction of the window's largest volume (default 0.05). */
+  minProminence?: number;
+  /** Samples after an extremum before it can be confirmed (default 2). */
+  confirmDelay?: number;
+  /** Frames between two EDs (and between two ESs) at least (default 8: 225 per minute at 30 fps). */
+  minCycle?: number;
+  /** EF calibration from the package; default none (slope 1, intercept 0, residualSd 0). */
+  calibration?: EfCalibration;
+  /** Beat-to-beat standard deviation (EF points) assumed when fewer than 2 beats were seen (default 5). */
+  singleBeatSd?: number;
+  /** A 95% interval wider than +- this (EF points) makes the quality low (default 10). */
+  maxHalfWidth?: number;
+}
+
+/** Per-sample information besides the measurement. */
+export interface EfSampleInfo {
+  /** The shown view: the window holds one view; frames of another are skipped (and, past maxSkip, restart it). */
+  view?: string;
+  /** The frame's in-distribution state was uncertain: the EF's quality becomes low while it is in the window. */
+  uncertain?: boolean;
+}
+
+const clampPercent = (v: number): number => Math.min(100, Math.max(0, v));
+const efOf = (edv: number, esv: number): number => (edv === 0 ? 0 : (100 * (edv - esv)) / edv);
+
+/** The median (the mean of the two middle values for an even count) of a non-empty array. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /**
- * EF over a sliding window of per-frame LV measurements: volumes by the
- * area-length method, ED = the largest volume, ES = the smallest.
+ * EF over a sliding window of per-frame LV measurements (volumes by the
+ * area-length method), with beat detection on the volume curve.
+ *
+ * Beats: a zig-zag over the volume curve. An end-diastole (ED) is a local
+ * maximum and an end-systole (ES) a local minimum that stands out by delta =
+ * max(prominence x the window's volume range, minProminence x its largest
+ * volume) on both sides; it is confirmed once the curve has moved back by
+ * delta and at least `confirmDelay` samples have followed it (a delay of a few
+ * frames), on the frame where that first holds, and never again. The first
+ * extremum of a window has no left side and is not reported; an ED (ES)
+ * closer than `minCycle` frames to the previous one is not reported. A beat
+ * is an ED and the ES after it. EF is the median of the window's beats' EFs
+ * when there is at least one beat; before that, (EDV - ESV) / EDV of the
+ * window's largest and smallest volume (valid from `minFrames` frames).
+ *
+ * Gaps: an ineligible frame (`skip`, `push` without a measurement, or a view
+ * other than the window's) is bridged: up to `maxSkip` in a row keep the
+ * window; the next one in the same run empties it (a frame of another view
+ * then starts a new window of that view).
+ *
+ * Calibration and interval: ef = clamp(slope x efRaw + intercept, 0, 100);
+ * the 95% interval is ef +- 1.96 sqrt(residualSd^2 + s^2 / n), clamped to
+ * [0, 100], over n = max(1, beats) with the beat-to-beat variance s^2 =
+ * (singleBeatSd^2 + sum (ef_i - mean)^2) / n: the calibrated beat EFs' sum of
+ * squares pooled with a prior of singleBeatSd counted as one degree of
+ * freedom (so one beat, or a few identical ones, never claim a narrow interval).
  */
 export class EjectionFraction {
   readonly #window: number;
   readonly #minFrames: number;
   readonly #range: [number, number];
-  readonly #frames: Int32Array;
+  readonly #maxSkip: number;
+  readonly #prominence: number;
+  readonly #minProminence: number;
+  readonly #delay: number;
+  readonly #minCycle: number;
+  readonly #cal: EfCalibration;
+  readonly #singleBeatSd: number;
+  readonly #maxHalf: number;
+  // The window: a ring of the last `window` samples, indexed by the sample counter n.
+  readonly #seqs: Float64Array;
   readonly #volumes: Float64Array;
-  #count = 0;
-  #head = 0;
-  #gap = false;
+  readonly #uncertain: Uint8Array;
+  #n = 0;
+  #start = 0;
+  #view: string | undefined;
+  #skipRun = 0;
+  #resetReason: string | undefined;
+  // Beat detection.
+  #mode: 0 | 1 | -1 = 0;
+  #pivot = -1;
+  #pivotV = 0;
+  #lastEd = -Infinity;
+  #lastEs = -Infinity;
+  #pendingEd: { seq: number; v: number } | undefined;
+  #beats: Beat[] = [];
+  #edConfirmed: number | null = null;
+  #esConfirmed: number | null = null;
 
   constructor(options: EjectionFractionOptions = {}) {
-    this.#window = options.window ?? 64;
+    this.#window = options.window ?? 128;
     this.#minFrames = options.minFrames ?? 16;
     this.#range = options.range ?? [5, 90];
-    this.#frames = new Int32Array(this.#window);
+    this.#maxSkip = options.maxSkip ?? 3;
+    this.#prominence = options.prominence ?? 0.3;
+    this.#minProminence = options.minProminence ?? 0.05;
+    this.#delay = options.confirmDelay ?? 2;
+    this.#minCycle = options.minCycle ?? 8;
+    this.#cal = options.calibration ?? { slope: 1, intercept: 0, residualSd: 0 };
+    this.#singleBeatSd = options.singleBeatSd ?? 5;
+    this.#maxHalf = options.maxHalfWidth ?? 10;
+    this.#seqs = new Float64Array(this.#window);
     this.#volumes = new Float64Array(this.#window);
+    this.#uncertain = new Uint8Array(this.#window);
   }
 
-  /** Adds one frame's LV area and length; a frame without a usable mask resets the window. */
-  push(frame: number, m: AreaLength | undefined): void {
+  /**
+   * Adds one frame's LV area and length. A frame without a usable measurement
+   * (undefined, or a zero length), or of a view other than the window's, is
+   * skipped under the gap rule.
+   */
+  push(frame: number, m: AreaLength | undefined, info: EfSampleInfo = {}): void {
     if (m === undefined || m.lengthMm === 0) {
-      this.reset();
-      this.#gap = true;
+      this.skip(frame, 'no LV');
       return;
     }
-    this.#frames[this.#head] = frame;
-    this.#volumes[this.#head] = areaLengthVolumeMl(m.areaMm2, m.lengthMm);
-    this.#head = (this.#head + 1) % this.#window;
-    this.#count = Math.min(this.#count + 1, this.#window);
+    if (this.count > 0 && info.view !== undefined && this.#view !== undefined && info.view !== this.#view) {
+      if (this.#skipRun < this.#maxSkip) {
+        this.skip(frame, `view ${info.view}, not the window's ${this.#view}`);
+        return;
+      }
+      this.reset(`view changed from ${this.#view} to ${info.view} for ${this.#skipRun + 1} frames`);
+    }
+    this.#edConfirmed = null;
+    this.#esConfirmed = null;
+    this.#skipRun = 0;
+    if (this.count === 0) this.#view = info.view;
+    const i = this.#n % this.#window;
+    this.#seqs[i] = frame;
+    this.#volumes[i] = areaLengthVolumeMl(m.areaMm2, m.lengthMm);
+    this.#uncertain[i] = info.uncertain ? 1 : 0;
+    this.#n++;
+    this.#detect();
+    // Beats whose ED has left the window leave with it.
+    const oldest = this.#seqs[this.#first() % this.#window];
+    while (this.#beats.length > 0 && this.#beats[0].edSeq < oldest) this.#beats.shift();
   }
 
-  reset(): void {
-    this.#count = 0;
-    this.#head = 0;
-    this.#gap = false;
+  /** An ineligible frame: bridged while the run of them is at most maxSkip long, else the window empties. */
+  skip(frame: number, reason: string): void {
+    this.#edConfirmed = null;
+    this.#esConfirmed = null;
+    if (this.count === 0) return;
+    this.#skipRun++;
+    if (this.#skipRun > this.#maxSkip) {
+      this.reset(`${this.#skipRun} frames in a row without a usable LV measurement (at most ${this.#maxSkip} are bridged); the last at frame ${frame}: ${reason}`);
+    }
+  }
+
+  /** Empties the window (and the beat detection); `reason` is reported until the next measurement. */
+  reset(reason?: string): void {
+    this.#start = this.#n;
+    this.#view = undefined;
+    this.#skipRun = 0;
+    this.#resetReason = reason;
+    this.#mode = 0;
+    this.#pivot = -1;
+    this.#lastEd = -Infinity;
+    this.#lastEs = -Infinity;
+    this.#pendingEd = undefined;
+    this.#beats = [];
+    this.#edConfirmed = null;
+    this.#esConfirmed = null;
+  }
+
+  /** Samples in the window. */
+  get count(): number {
+    return Math.min(this.#n - this.#start, this.#window);
+  }
+
+  /** The window's view (the shown view of its first frame), if any. */
+  get view(): string | undefined {
+    return this.#view;
+  }
+
+  #first(): number {
+    return this.#n - this.count;
+  }
+
+  #v(k: number): number {
+    return this.#volumes[k % this.#window];
+  }
+
+  /** The sample index of the largest (sign 1) or smallest (sign -1) volume among samples a..b (inclusive, clamped to the window); ties: the first. */
+  #extreme(a: number, b: number, sign: 1 | -1): number {
+    let best = -1;
+    for (let k = Math.max(a, this.#first()); k <= b; k++) if (best < 0 || sign * (this.#v(k) - this.#v(best)) > 0) best = k;
+    return best;
+  }
+
+  /** Zig-zag beat detection on the newest sample (see the class comment). */
+  #detect(): void {
+    const last = this.#n - 1;
+    const first = this.#first();
+    const hi = this.#v(this.#extreme(first, last, 1));
+    const lo = this.#v(this.#extreme(first, last, -1));
+    const delta = Math.max(this.#prominence * (hi - lo), this.#minProminence * hi);
+    if (!(delta > 0)) return;
+    for (;;) {
+      let cand: number;
+      let sign: 1 | -1;
+      let left: number;
+      if (this.#mode === 0) {
+        // No pivot yet: the later of the window's extremes is the candidate; its left side is the opposite extreme before it.
+        const mx = this.#extreme(first, last, 1);
+        const mn = this.#extreme(first, last, -1);
+        if (mx === mn) return;
+        sign = mx > mn ? 1 : -1;
+        cand = Math.max(mx, mn);
+        left = cand > first ? this.#v(this.#extreme(first, cand - 1, sign === 1 ? -1 : 1)) : this.#v(cand);
+      } else {
+        sign = this.#mode;
+        cand = this.#extreme(this.#pivot + 1, last, sign);
+        if (cand < 0) return;
+        left = this.#pivotV;
+      }
+      if (last - cand < this.#delay) return;
+      const back = this.#v(this.#extreme(cand + 1, last, sign === 1 ? -1 : 1));
+      const v = this.#v(cand);
+      if (sign * (v - back) < delta) return;
+      // Confirmed: the curve turned at `cand`.
+      this.#mode = sign === 1 ? -1 : 1;
+      this.#pivot = cand;
+      this.#pivotV = v;
+      const seq = this.#seqs[cand % this.#window];
+      if (sign * (v - left) >= delta) this.#report(sign, seq, v);
+    }
+  }
+
+  #report(sign: 1 | -1, seq: number, v: number): void {
+    if (sign === 1) {
+      if (seq - this.#lastEd < this.#minCycle) return;
+      this.#lastEd = seq;
+      this.#edConfirmed = seq;
+      this.#pendingEd = { seq, v };
+      return;
+    }
+    if (seq - this.#lastEs < this.#minCycle) return;
+    this.#lastEs = seq;
+    this.#esConfirmed = seq;
+    const ed = this.#pendingEd;
+    this.#pendingEd = undefined;
+    if (ed) {
+      const efRaw = efOf(ed.v, v);
+      this.#beats.push({ edSeq: ed.seq, esSeq: seq, edvMl: ed.v, esvMl: v, efRaw, ef: this.#calibrate(efRaw) });
+    }
+  }
+
+  #calibrate(efRaw: number): number {
+    return clampPercent(this.#cal.slope * efRaw + this.#cal.intercept);
   }
 
   result(): EjectionFractionResult {
-    let ed = -1;
-    let es = -1;
-    for (let k = 0; k < this.#count; k++) {
-      const i = (this.#head - this.#count + k + this.#window) % this.#window;
-      if (ed < 0 || this.#volumes[i] > this.#volumes[ed]) ed = i;
-      if (es < 0 || this.#volumes[i] < this.#volumes[es]) es = i;
+    const count = this.count;
+    const confirmed = { edConfirmed: this.#edConfirmed, esConfirmed: this.#esConfirmed };
+    if (count === 0) {
+      return {
+        ef: 0, efRaw: 0, ci: null, quality: 'low', qualityReason: 'no EF', method: 'window', beats: [],
+        edFrame: -1, esFrame: -1, edvMl: 0, esvMl: 0, ...confirmed, frames: 0, uncertainFrames: 0,
+        valid: false, reason: this.#resetReason ?? 'no frames',
+      };
     }
-    if (ed < 0) {
-      return { ef: 0, edFrame: -1, esFrame: -1, edvMl: 0, esvMl: 0, valid: false, reason: this.#gap ? 'a frame had no LV mask' : 'no frames' };
-    }
-    const edv = this.#volumes[ed];
-    const esv = this.#volumes[es];
-    const ef = edv === 0 ? 0 : (100 * (edv - esv)) / edv;
+    let uncertainFrames = 0;
+    for (let k = this.#first(); k < this.#n; k++) uncertainFrames += this.#uncertain[k % this.#window];
+    const beats = this.#beats.map((b) => ({ ...b }));
+    let efRaw: number;
+    let ed: { seq: number; v: number };
+    let es: { seq: number; v: number };
     let reason: string | undefined;
-    if (this.#count < this.#minFrames) reason = `${this.#count} of ${this.#minFrames} frames`;
-    else if (ef < this.#range[0] || ef > this.#range[1]) reason = `EF ${ef.toFixed(1)}% outside ${this.#range[0]}-${this.#range[1]}%`;
-    return { ef, edFrame: this.#frames[ed], esFrame: this.#frames[es], edvMl: edv, esvMl: esv, valid: reason === undefined, ...(reason ? { reason } : {}) };
+    if (beats.length > 0) {
+      efRaw = median(beats.map((b) => b.efRaw));
+      const b = beats[beats.length - 1];
+      ed = { seq: b.edSeq, v: b.edvMl };
+      es = { seq: b.esSeq, v: b.esvMl };
+    } else {
+      const mx = this.#extreme(this.#first(), this.#n - 1, 1);
+      const mn = this.#extreme(this.#first(), this.#n - 1, -1);
+      ed = { seq: this.#seqs[mx % this.#window], v: this.#v(mx) };
+      es = { seq: this.#seqs[mn % this.#window], v: this.#v(mn) };
+      efRaw = efOf(ed.v, es.v);
+      if (count < this.#minFrames) reason = `${count} of ${this.#minFrames} frames`;
+    }
+    const ef = this.#calibrate(efRaw);
+    if (reason === undefined && (ef < this.#range[0] || ef > this.#range[1])) reason = `EF ${ef.toFixed(1)}% outside ${this.#range[0]}-${this.#range[1]}%`;
+    const valid = reason === undefined;
+    let ci: [number, number] | null = null;
+    let half = Infinity;
+    if (valid) {
+      // Beat-to-beat variance pooled with the prior singleBeatSd^2 counted as one degree of freedom.
+      const n = Math.max(1, beats.length);
+      const cal = beats.map((b) => b.ef);
+      const mean = cal.reduce((x, y) => x + y, 0) / n;
+      const ss = cal.reduce((x, y) => x + (y - mean) ** 2, 0);
+      const variance = (this.#singleBeatSd ** 2 + ss) / n;
+      half = 1.96 * Math.sqrt(this.#cal.residualSd ** 2 + variance / n);
+      ci = [clampPercent(ef - half), clampPercent(ef + half)];
+    }
+    const low: string[] = [];
+    if (!valid) low.push('no valid EF');
+    else {
+      if (beats.length < 2) low.push(`${beats.length} beat${beats.length === 1 ? '' : 's'} (2 needed)`);
+      if (half > this.#maxHalf) low.push(`interval +-${half.toFixed(1)} points (at most ${this.#maxHalf})`);
+    }
+    if (uncertainFrames > 0) low.push(`${uncertainFrames} uncertain frame${uncertainFrames === 1 ? '' : 's'} in the window`);
+    return {
+      ef, efRaw, ci, quality: low.length === 0 ? 'ok' : 'low', ...(low.length > 0 ? { qualityReason: low.join('; ') } : {}),
+      method: beats.length > 0 ? 'beats' : 'window', beats,
+      edFrame: ed.seq, esFrame: es.seq, edvMl: ed.v, esvMl: es.v, ...confirmed, frames: count, uncertainFrames,
+      valid, ...(reason ? { reason } : {}),
+    };
+  }
+}
+
+/** The in-distribution state of a result: ok, uncertain (the models may be wrong), unknown (they do not know). */
+export type ResultState = 'ok' | 'uncertain' | 'unknown';
+export const RESULT_STATES: readonly ResultState[] = ['ok', 'uncertain', 'unknown'];
+
+/** The package's id_score thresholds: below `unknown` a frame is unknown, below `ok` uncertain, else ok. */
+export interface IdThresholds { ok: number; unknown: number }
+
+/** One frame's state from its in-distribution score (NaN: unknown). */
+export function frameState(score: number, t: IdThresholds): ResultState {
+  if (!(score >= t.unknown)) return 'unknown';
+  return score < t.ok ? 'uncertain' : 'ok';
+}
+
+/**
+ * The shown in-distribution state: the score is smoothed like the quality (an
+ * exponential moving average, newest weight `alpha`, default 0.3) and the
+ * smoothed score's state is shown at once when it is worse than the shown one,
+ * but replaces a worse shown state only after `hold` (default 5) frames in a
+ * row say better, so the display does not flicker.
+ */
+export class InDistributionState {
+  readonly thresholds: IdThresholds;
+  readonly #alpha: number;
+  readonly #hold: number;
+  #value = NaN;
+  #shown: ResultState | undefined;
+  #better = 0;
+
+  constructor(thresholds: IdThresholds, options: { alpha?: number; hold?: number } = {}) {
+    const { ok, unknown } = thresholds;
+    if (!(unknown >= 0 && ok <= 1 && unknown <= ok)) {
+      throw new RangeError(`Expected id_score thresholds with 0 <= unknown <= ok <= 1 but received unknown ${unknown}, ok ${ok}`);
+    }
+    this.thresholds = { ok, unknown };
+    this.#alpha = options.alpha ?? 0.3;
+    this.#hold = options.hold ?? 5;
+  }
+
+  /** Feeds one frame's score (clamped to [0, 1]; NaN counts as 0). */
+  update(score: number): { score: number; smoothed: number; frame: ResultState; shown: ResultState } {
+    const s = score >= 0 ? Math.min(score, 1) : 0;
+    this.#value = Number.isNaN(this.#value) ? s : this.#alpha * s + (1 - this.#alpha) * this.#value;
+    const target = frameState(this.#value, this.thresholds);
+    const rank = (x: ResultState): number => RESULT_STATES.indexOf(x);
+    if (this.#shown === undefined || rank(target) >= rank(this.#shown)) {
+      this.#shown = target;
+      this.#better = 0;
+    } else if (++this.#better >= this.#hold) {
+      this.#shown = target;
+      this.#better = 0;
+    }
+    return { score: s, smoothed: this.#value, frame: frameState(s, this.thresholds), shown: this.#shown };
   }
 }
 

@@ -2,7 +2,7 @@
 import t from 'tap';
 import {
   argmaxIndex, softmax, topK, MaskAnalyzer, simplifyPolygon, areaLength, areaLengthVolumeMl,
-  EjectionFraction, ClassSmoother, ScoreHysteresis,
+  EjectionFraction, ClassSmoother, ScoreHysteresis, InDistributionState, frameState, median, type AreaLength,
 } from '../../src/pipeline/postprocess.js';
 
 const near = (a: number, b: number, tol: number) => Math.abs(a - b) <= tol;
@@ -18,6 +18,11 @@ t.test('softmax is stable and sums to one; topK ranks with labels', async (t) =>
   t.same(topK([0.5, 0.5], 2).map((r) => r.index), [0, 1], 'ties keep the lower index first');
   const off = softmax([9, 0, 0], new Float64Array(2), 1, 2);
   t.same(Array.from(off), [0.5, 0.5], 'offset and count');
+  // Temperature: softmax(logits / T). T = 2 on [0, 2]: [1, e] / (1 + e); T = 0.5 sharpens: [1, e^4] / (1 + e^4).
+  const warm = softmax([0, 2], new Float64Array(2), 0, 2, 2);
+  t.ok(near(warm[0], 1 / (1 + Math.E), 1e-15) && near(warm[1], Math.E / (1 + Math.E), 1e-15), `T = 2: ${Array.from(warm)}`);
+  const sharp = softmax([0, 2], new Float64Array(2), 0, 2, 0.5);
+  t.ok(near(sharp[1], Math.exp(4) / (1 + Math.exp(4)), 1e-15), `T = 0.5: ${Array.from(sharp)}`);
   t.equal(argmaxIndex(new Float32Array([0.1, 0.7, 0.2])), 1);
   t.equal(argmaxIndex([0.4, 0.4, 0.2]), 0, 'ties: the first');
   t.equal(argmaxIndex([]), 0, 'empty: 0');
@@ -83,8 +88,49 @@ t.test('area and long axis of known shapes; volume and EF', async (t) => {
   // a horizontal one gives the same length along x
   t.same(areaLength(rectMask(40, 40, 2, 5, 32, 15), 40, 0.5), { areaMm2: 75, lengthMm: 15 });
   t.same(areaLength(rectMask(4, 4, 0, 0, 2, 1), 4, 1), { areaMm2: 0, lengthMm: 0 }, 'under 3 pixels');
+  t.same(areaLength(m, 40, [0.5, 0.5]), { areaMm2: 75, lengthMm: 15 }, '[s, s] is the square case');
   t.ok(near(areaLengthVolumeMl(1000, 80), (8 * 1000 * 1000) / (3 * Math.PI * 80) / 1000, 1e-12));
   t.equal(areaLengthVolumeMl(1000, 0), 0);
+});
+
+/** Tolerance for lengths that are exact in decimal but go through an atan2 of a 0 cross term: a few ulps. */
+const LENGTH_TOL = 1e-12;
+
+t.test('area and long axis on non-square pixels: coordinates in mm before the axis fit', async (t) => {
+  // 6 x 2 pixels of 0.5 x 2 mm: a 3 mm wide, 4 mm tall shape. Area 12 px x 1 mm2; the long axis is vertical:
+  // pixel centres 2 mm apart + one pixel (2 mm) along y = 4 mm. One spacing sqrt(0.5 x 2) = 1 mm read it as
+  // 6 mm long and horizontal.
+  const wide = rectMask(10, 4, 2, 1, 8, 3);
+  const r = areaLength(wide, 10, [0.5, 2]);
+  t.equal(r.areaMm2, 12);
+  t.ok(near(r.lengthMm, 4, LENGTH_TOL), `length ${r.lengthMm}`);
+  t.same(areaLength(wide, 10, 1), { areaMm2: 12, lengthMm: 6 }, 'the isotropic reading');
+  // 10 x 30 pixels of 0.5 x 0.25 mm: 5 mm x 7.5 mm; area 300 x 0.125 mm2, length 29 x 0.25 + 0.25 = 7.5 mm.
+  const tall = areaLength(rectMask(40, 40, 5, 3, 15, 33), 40, [0.5, 0.25]);
+  t.equal(tall.areaMm2, 37.5);
+  t.ok(near(tall.lengthMm, 7.5, LENGTH_TOL), `length ${tall.lengthMm}`);
+  // An ellipse 20 mm wide and 40 mm tall sampled on 4:3 pixels (0.5 x 0.375 mm), centred on a pixel centre.
+  // The topmost pixel centres inside it are 53 rows from the centre (53 x 0.375 = 19.875 <= 20 < 54 x 0.375):
+  // length 2 x 19.875 + 0.375 = 40.125 mm. One spacing sqrt(0.5 x 0.375) reads (106 + 1) x 0.433 = 46.3 mm: 15% long.
+  const [sx, sy] = [0.5, 0.375];
+  const w = 45;
+  const h = 111;
+  const e = new Uint8Array(w * h);
+  let pixels = 0;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const inside = (((x - 22) * sx) / 10) ** 2 + (((y - 55) * sy) / 20) ** 2 <= 1;
+      e[y * w + x] = inside ? 1 : 0;
+      pixels += inside ? 1 : 0;
+    }
+  }
+  const el = areaLength(e, w, [sx, sy]);
+  t.equal(el.areaMm2, pixels * sx * sy);
+  t.ok(Math.abs(el.areaMm2 - Math.PI * 10 * 20) < 0.01 * Math.PI * 10 * 20, `area ${el.areaMm2} within 1% of pi x 10 x 20`);
+  t.ok(near(el.lengthMm, 40.125, 1e-9), `length ${el.lengthMm}`);
+  const iso = areaLength(e, w, Math.sqrt(sx * sy));
+  t.ok(near(iso.lengthMm, 107 * Math.sqrt(sx * sy), 1e-9), `isotropic length ${iso.lengthMm}`);
+  t.ok(iso.lengthMm / el.lengthMm > 1.15, 'the isotropic reading is over 15% long');
 });
 
 t.test('EF over a synthetic cine of known EF', async (t) => {
@@ -109,8 +155,12 @@ t.test('EF over a synthetic cine of known EF', async (t) => {
   const short = new EjectionFraction({ minFrames: 20 });
   for (let f = 0; f < 5; f++) short.push(f, { areaMm2: 2000 - 50 * f, lengthMm: 80 });
   t.same({ valid: short.result().valid, reason: short.result().reason }, { valid: false, reason: '5 of 20 frames' });
+  // A frame without an LV is bridged (the window keeps its 5 frames); a run of 4 empties it.
   short.push(5, undefined);
-  t.same({ valid: short.result().valid, reason: short.result().reason }, { valid: false, reason: 'a frame had no LV mask' });
+  t.same({ frames: short.result().frames, reason: short.result().reason }, { frames: 5, reason: '5 of 20 frames' });
+  for (let f = 6; f < 9; f++) short.push(f, undefined);
+  t.same({ frames: short.result().frames, valid: short.result().valid, reason: short.result().reason },
+    { frames: 0, valid: false, reason: '4 frames in a row without a usable LV measurement (at most 3 are bridged); the last at frame 8: no LV' });
 
   const flat = new EjectionFraction({ minFrames: 3 });
   for (let f = 0; f < 10; f++) flat.push(f, { areaMm2: 2000, lengthMm: 80 });
@@ -152,4 +202,136 @@ t.test('area, long axis and EF agree with the harness (fixture from training met
   const r = ef.result();
   t.ok(near(r.ef, fixture.cine_ef, 1e-9), `EF ${r.ef} vs ${fixture.cine_ef}`);
   t.same([r.edFrame, r.esFrame], [fixture.cine_ed, fixture.cine_es]);
+});
+
+/** Five beats at 30 fps: volume 40..100 mL, ED at frames 5, 35, 65, 95, 125 and ES 15 frames after each (EF 60%). */
+const L_MM = 80;
+const volumeAt = (f: number): number => 40 + (60 * (1 + Math.cos((2 * Math.PI * (f - 5)) / 30))) / 2;
+/** The area that gives volume v (mL) with length L_MM under the area-length rule. */
+const sample = (f: number): AreaLength => ({ areaMm2: Math.sqrt((volumeAt(f) * 1000 * 3 * Math.PI * L_MM) / 8), lengthMm: L_MM });
+const EF_TOL = 1e-9;
+
+t.test('beats: every ED and ES of a 5-beat curve is confirmed exactly once, a few frames after it', async (t) => {
+  const ef = new EjectionFraction();
+  const ed: number[][] = [];
+  const es: number[][] = [];
+  for (let f = 0; f < 150; f++) {
+    ef.push(f, sample(f));
+    const r = ef.result();
+    if (r.edConfirmed !== null) ed.push([r.edConfirmed, f]);
+    if (r.esConfirmed !== null) es.push([r.esConfirmed, f]);
+  }
+  // [extremum, the frame that confirmed it]: once the curve is back by 0.3 of its range (6 frames on this curve);
+  // the first ED is confirmed sooner (the window's range is small then).
+  t.same(ed, [[5, 8], [35, 41], [65, 71], [95, 101], [125, 131]]);
+  t.same(es, [[20, 26], [50, 56], [80, 86], [110, 116], [140, 146]]);
+  const r = ef.result();
+  t.equal(r.method, 'beats');
+  // The 128-frame window holds frames 22..149: the beats whose ED is in it.
+  t.same(r.beats.map((b) => [b.edSeq, b.esSeq]), [[35, 50], [65, 80], [95, 110], [125, 140]]);
+  t.ok(r.beats.every((b) => near(b.efRaw, 60, EF_TOL) && near(b.ef, 60, EF_TOL) && near(b.edvMl, 100, EF_TOL) && near(b.esvMl, 40, EF_TOL)));
+  t.ok(near(r.ef, 60, EF_TOL), `EF ${r.ef}`);
+  t.same([r.edFrame, r.esFrame, r.valid, r.quality], [125, 140, true, 'ok']);
+  // 95% interval: 4 identical beats, no calibration: 1.96 sqrt((5^2 + 0) / 4 / 4) = 2.45.
+  t.ok(near(r.ci![0], 57.55, EF_TOL) && near(r.ci![1], 62.45, EF_TOL), `CI ${r.ci}`);
+});
+
+t.test('beats: EF is the median of the beats; one beat is low quality', async (t) => {
+  t.equal(median([3, 1, 2]), 2);
+  t.equal(median([4, 1, 3, 2]), 2.5, 'even count: the mean of the two middle values');
+  const ef = new EjectionFraction();
+  for (let f = 0; f <= 26; f++) ef.push(f, sample(f));
+  const r = ef.result();
+  t.same([r.method, r.beats.length, r.valid, r.quality, r.qualityReason], ['beats', 1, true, 'low', '1 beat (2 needed)']);
+  // One beat: the prior beat-to-beat SD (5 points) alone: 60 +- 1.96 x 5.
+  t.ok(near(r.ci![0], 50.2, EF_TOL) && near(r.ci![1], 69.8, EF_TOL), `CI ${r.ci}`);
+  // Before the first beat: the window's extremes (valid from 16 frames), low quality.
+  const early = new EjectionFraction();
+  for (let f = 0; f < 16; f++) early.push(f, sample(f));
+  t.same([early.result().method, early.result().valid, early.result().beats.length, early.result().quality], ['window', true, 0, 'low']);
+});
+
+t.test('EF calibration from the package and its interval', async (t) => {
+  const ef = new EjectionFraction({ calibration: { slope: 1.1, intercept: 2, residualSd: 3 } });
+  for (let f = 0; f < 150; f++) ef.push(f, sample(f));
+  const r = ef.result();
+  t.ok(near(r.efRaw, 60, EF_TOL) && near(r.ef, 68, EF_TOL), `EF ${r.ef} from ${r.efRaw}`);
+  t.ok(r.beats.every((b) => near(b.ef, 68, EF_TOL)), 'each beat calibrated');
+  // 1.96 sqrt(3^2 + (5^2 / 4) / 4) = 1.96 x 3.25 = 6.37.
+  t.ok(near(r.ci![0], 68 - 6.37, EF_TOL) && near(r.ci![1], 68 + 6.37, EF_TOL), `CI ${r.ci}`);
+  t.equal(r.quality, 'ok');
+  // Clamped to [0, 100], the interval too; outside the plausible range: not valid, no interval.
+  const high = new EjectionFraction({ calibration: { slope: 1.5, intercept: 20, residualSd: 6 }, range: [5, 100] });
+  for (let f = 0; f < 150; f++) high.push(f, sample(f));
+  t.same([high.result().ef, high.result().ci![1], high.result().valid], [100, 100, true]);
+  t.ok(near(high.result().ci![0], 100 - 1.96 * Math.sqrt(36 + 25 / 16), EF_TOL), `CI ${high.result().ci}`);
+  const implausible = new EjectionFraction({ calibration: { slope: 1.5, intercept: 20, residualSd: 6 } });
+  for (let f = 0; f < 150; f++) implausible.push(f, sample(f));
+  t.same([implausible.result().valid, implausible.result().reason, implausible.result().ci], [false, 'EF 100.0% outside 5-90%', null]);
+  // A residual SD of 6 makes the interval wider than +-10: low quality.
+  const wide = new EjectionFraction({ calibration: { slope: 1, intercept: 0, residualSd: 6 } });
+  for (let f = 0; f < 150; f++) wide.push(f, sample(f));
+  t.same([wide.result().valid, wide.result().quality, wide.result().qualityReason], [true, 'low', 'interval +-12.0 points (at most 10)']);
+});
+
+t.test('EF window: a brief view flip or a frame without LV keeps the EF; a longer run empties the window', async (t) => {
+  const run = (gap: (f: number) => 'lv' | 'none' | 'A2C'): { ef: EjectionFraction; frames: number[]; ed: number[] } => {
+    const ef = new EjectionFraction();
+    const frames: number[] = [];
+    const ed: number[] = [];
+    for (let f = 0; f < 100; f++) {
+      const g = gap(f);
+      ef.push(f, g === 'none' ? undefined : sample(f), { view: g === 'A2C' ? 'A2C' : 'A4C' });
+      frames.push(ef.result().frames);
+      if (ef.result().edConfirmed !== null) ed.push(ef.result().edConfirmed!);
+    }
+    return { ef, frames, ed };
+  };
+  const ref = run(() => 'lv');
+  // A4C -> A2C -> A4C: the shown view flips for 2 frames (60, 61); those frames are skipped, the EF stays.
+  const flip = run((f) => (f === 60 || f === 61 ? 'A2C' : 'lv'));
+  t.same(flip.frames.slice(58, 63), [59, 60, 60, 60, 61], 'the window keeps its frames over the flip');
+  t.same([flip.ef.result().valid, flip.ef.result().beats.length], [true, 3]);
+  t.ok(near(flip.ef.result().ef, ref.ef.result().ef, EF_TOL), 'same EF');
+  t.same(flip.ed, ref.ed, 'same EDs');
+  // One frame without LV: bridged.
+  const one = run((f) => (f === 70 ? 'none' : 'lv'));
+  t.same([one.ef.result().valid, one.ef.result().beats.length, one.ef.result().frames], [true, 3, 99]);
+  // 5 frames without LV: the 4th empties the window; the EF starts over.
+  const five = run((f) => (f >= 70 && f < 75 ? 'none' : 'lv'));
+  t.same(five.frames.slice(69, 77), [70, 70, 70, 70, 0, 0, 1, 2]);
+  t.same([five.ef.result().valid, five.ef.result().reason], [true, undefined], '25 frames after: valid again (window rule)');
+  t.equal(five.ef.result().method, 'window');
+  // A view held for more than 3 frames restarts the window in that view.
+  const held = new EjectionFraction();
+  for (let f = 0; f < 40; f++) held.push(f, sample(f), { view: 'A4C' });
+  for (let f = 40; f < 43; f++) held.push(f, sample(f), { view: 'A2C' });
+  t.same([held.result().frames, held.view], [40, 'A4C'], '3 frames of A2C: bridged');
+  held.push(43, sample(43), { view: 'A2C' });
+  t.same([held.result().frames, held.view, held.result().beats.length], [1, 'A2C', 0], 'the 4th starts an A2C window');
+  // skip() is the same rule for any other ineligible frame.
+  held.skip(44, 'quality 0.31 below 0.5');
+  t.equal(held.result().frames, 1);
+});
+
+t.test('EF quality is low while an uncertain frame is in the window', async (t) => {
+  const ef = new EjectionFraction();
+  for (let f = 0; f < 150; f++) ef.push(f, sample(f), { uncertain: f === 140 });
+  t.same([ef.result().valid, ef.result().quality, ef.result().uncertainFrames, ef.result().qualityReason],
+    [true, 'low', 1, '1 uncertain frame in the window']);
+});
+
+t.test('in-distribution state: thresholds per frame; the shown state worsens at once and recovers after 5 frames', async (t) => {
+  const th = { ok: 0.7, unknown: 0.4 };
+  t.same([0.9, 0.7, 0.69, 0.4, 0.39, Number.NaN].map((s) => frameState(s, th)), ['ok', 'ok', 'uncertain', 'uncertain', 'unknown', 'unknown']);
+  const s = new InDistributionState(th, { alpha: 1, hold: 5 });
+  const shown = [0.9, 0.2, 0.9, 0.9, 0.9, 0.9, 0.5, 0.9, 0.9, 0.9, 0.9, 0.9].map((x) => s.update(x).shown);
+  t.same(shown, ['ok', 'unknown', 'unknown', 'unknown', 'unknown', 'unknown', 'uncertain', 'uncertain', 'uncertain', 'uncertain', 'uncertain', 'ok']);
+  // Smoothing like the quality: an exponential moving average (alpha 0.3 by default); scores clamp to [0, 1].
+  const d = new InDistributionState(th);
+  t.same(d.update(1.5), { score: 1, smoothed: 1, frame: 'ok', shown: 'ok' });
+  const u = d.update(0);
+  t.ok(near(u.smoothed, 0.7, 1e-15) && u.frame === 'unknown' && u.shown === 'ok', `one bad frame: ${JSON.stringify(u)}`);
+  t.equal(d.update(0).shown, 'uncertain', 'two: smoothed 0.49');
+  t.throws(() => new InDistributionState({ ok: 0.3, unknown: 0.5 }), { name: 'RangeError', message: 'Expected id_score thresholds with 0 <= unknown <= ok <= 1 but received unknown 0.5, ok 0.3' });
 });

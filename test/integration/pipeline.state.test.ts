@@ -1,0 +1,162 @@
+// The in-distribution state, view temperature and EF calibration through the
+// real pipeline: signed packages built at test time around a tiny committed
+// view model with an id_score output (test/helpers/packages.ts), the bundled
+// LV segmentation model, and the bundled A4C cine, bright (in distribution)
+// and dimmed (out of it).
+import t, { type Test } from 'tap';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Pipeline, type FrameInfo, type PipelineResult, type Processed } from '../../src/pipeline/index.js';
+import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
+import { softmax } from '../../src/pipeline/postprocess.js';
+import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
+import { calibratedSegmentation, viewIdPackage } from '../helpers/packages.js';
+
+const VQ = path.join(MODELS_DIR, 'view_quality');
+const SEG = path.join(MODELS_DIR, 'lv_segmentation');
+const geometry = { input: { width: 256, height: 256, format: 'GRAY8' as const }, pixelSpacingMm: SAMPLE_SPACING_MM };
+/** float32 model outputs against double arithmetic. */
+const F32_TOL = 1e-6;
+const EF_TOL = 1e-9;
+
+type Out = Processed<FrameInfo, PipelineResult>;
+
+const scratch = async (t: Test): Promise<string> => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-state-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+};
+
+/** Runs frames through a fresh stream one at a time; returns the results. */
+async function run(t: Test, pipeline: Pipeline, frames: Uint8Array[]): Promise<PipelineResult[]> {
+  const results: Out[] = [];
+  const stream = await pipeline.openStream(geometry, (r) => results.push(r));
+  t.teardown(() => stream.close());
+  for (let i = 0; i < frames.length; i++) {
+    stream.submit(frames[i], i);
+    await stream.idle();
+  }
+  return results.map((r) => r.result);
+}
+
+const mean = (f: Uint8Array): number => f.reduce((a, b) => a + b, 0) / f.length;
+const dim = (f: Uint8Array, k: number): Uint8Array => f.map((v) => Math.round(v * k));
+/** What the fixture model scores a frame: clip(10 x mean / 255 - 0.3, 0, 1). */
+const idOf = (f: Uint8Array): number => Math.min(1, Math.max(0, (10 * mean(f)) / 255 - 0.3));
+
+t.test('a view package without id_score: every result is ok with a null score', async (t) => {
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const { frames } = await readSampleCine();
+  const results = await run(t, await Pipeline.create({ viewQuality: VQ, trustStore }), frames.slice(0, 4));
+  t.same(results.map((r) => [r.state, r.idScore, r.idScoreRaw, r.frameState]), new Array(4).fill(['ok', null, null, 'ok']));
+});
+
+t.test('id_score: per-frame state, smoothed shown state, and no LV or EF while unknown', async (t) => {
+  const dir = await scratch(t);
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const pipeline = await Pipeline.create({ viewQuality: await viewIdPackage(path.join(dir, 'vq')), segmentation: SEG, trustStore });
+  const { frames } = await readSampleCine();
+  // 32 frames of the cine (in distribution: score 1), 10 dimmed to 0.3 (score ~0.09: unknown), 24 bright again.
+  const input = [...frames, ...frames, ...frames.slice(0, 10).map((f) => dim(f, 0.3)), ...frames, ...frames.slice(0, 8)];
+  const results = await run(t, pipeline, input);
+  results.forEach((r, i) => t.ok(Math.abs(r.idScoreRaw! - idOf(input[i])) <= F32_TOL, `frame ${i}: raw score ${r.idScoreRaw} vs ${idOf(input[i])}`));
+  // Smoothed like the quality: an exponential moving average with alpha 0.3.
+  let s = NaN;
+  results.forEach((r, i) => {
+    s = Number.isNaN(s) ? r.idScoreRaw! : 0.3 * r.idScoreRaw! + 0.7 * s;
+    t.ok(Math.abs(r.idScore! - s) <= EF_TOL, `frame ${i}: smoothed ${r.idScore} vs ${s}`);
+  });
+  t.same(results.slice(0, 32).map((r) => r.state), new Array(32).fill('ok'));
+  t.ok(results.slice(0, 32).every((r) => r.lv !== undefined && r.ef !== undefined), 'in distribution: LV and EF on every frame');
+  t.equal(results[31].ef!.valid, true, 'an EF after two loops');
+  // The dimmed stretch: each frame is unknown on its own at once; the shown state follows the smoothed score
+  // (0.3 x 0.09 + 0.7 x 1 = 0.73 ok, 0.54 and 0.40 uncertain, then below 0.4 unknown).
+  t.same(results.slice(32, 42).map((r) => r.frameState), new Array(10).fill('unknown'));
+  const shown = results.map((r) => r.state);
+  t.same(shown.slice(32, 42), ['ok', 'uncertain', 'uncertain', 'unknown', 'unknown', 'unknown', 'unknown', 'unknown', 'unknown', 'unknown']);
+  // An unknown frame that is still shown ok or uncertain is segmented (the LV is drawn) but not measured for EF.
+  t.same(results.slice(32, 35).map((r) => r.ef!.frames), new Array(3).fill(results[31].ef!.frames), 'the EF window skips them');
+  t.ok(results.slice(32, 35).every((r) => r.lv !== undefined));
+  for (let i = 35; i < 42; i++) t.same([results[i].lv, results[i].ef], [undefined, undefined], `frame ${i}: unknown, no LV, no EF`);
+  // Back in distribution: the shown state recovers only after 5 frames in a row say better; the EF starts over.
+  // Smoothed 0.38 (unknown), then 0.57, 0.70, 0.79, 0.85, 0.90: the fifth better frame in a row shows its state, ok.
+  t.same(shown.slice(42, 50), ['unknown', 'unknown', 'unknown', 'unknown', 'unknown', 'ok', 'ok', 'ok'],
+    `recovery ${results.slice(42, 50).map((r) => r.idScore!.toFixed(2)).join(' ')}`);
+  const back = results.findIndex((r, i) => i > 42 && r.state === 'ok');
+  t.ok(back > 0, `ok again at frame ${back}`);
+  for (let i = 42; i < results.length; i++) {
+    if (results[i].state === 'unknown') continue;
+    const ef = results[i].ef!;
+    t.ok(ef.frames <= i - 41, `frame ${i}: the EF window (${ef.frames} frames) holds no frame of the unknown stretch`);
+    if (ef.valid && results[i].state === 'uncertain') t.equal(ef.quality, 'low', `frame ${i}: uncertain frames make the EF low quality`);
+  }
+});
+
+t.test('a clip that is unknown throughout gets no LV and no EF', async (t) => {
+  const dir = await scratch(t);
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const pipeline = await Pipeline.create({ viewQuality: await viewIdPackage(path.join(dir, 'vq')), segmentation: SEG, trustStore });
+  const { frames } = await readSampleCine();
+  const results = await run(t, pipeline, [...frames, ...frames].map((f) => dim(f, 0.3)));
+  t.same(results.map((r) => r.state), new Array(32).fill('unknown'));
+  t.ok(results.every((r) => r.lv === undefined && r.ef === undefined), 'no LV, no EF');
+  t.same(results.map((r) => r.view.shown), new Array(32).fill('A4C'), 'the view is still shown (the state says not to trust it)');
+});
+
+t.test('view temperature: probabilities are softmax(logits / T)', async (t) => {
+  const dir = await scratch(t);
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const { frames } = await readSampleCine();
+  const logits = [2, 0, -1, -1, -1];
+  for (const temperature of [undefined, 2, 0.5]) {
+    const vq = await viewIdPackage(path.join(dir, `vq-${temperature}`), { temperature });
+    const [r] = await run(t, await Pipeline.create({ viewQuality: vq, trustStore }), [frames[0]]);
+    const want = softmax(logits, new Float64Array(5), 0, 5, temperature ?? 1);
+    t.ok(r.view.probabilities.every((p, i) => Math.abs(p - want[i]) <= F32_TOL), `T ${temperature}: ${r.view.probabilities.map((p) => p.toFixed(4))}`);
+    t.equal(r.view.confidence, r.view.probabilities[0]);
+  }
+});
+
+t.test('manifest errors: thresholds out of order or missing, a bad temperature', async (t) => {
+  const dir = await scratch(t);
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const open = async (name: string, o: Parameters<typeof viewIdPackage>[1]) =>
+    (await Pipeline.create({ viewQuality: await viewIdPackage(path.join(dir, name), o), trustStore })).openStream(geometry, () => undefined);
+  await t.rejects(open('order', { thresholds: { ok: 0.3, unknown: 0.5 } }), {
+    name: 'RangeError', code: 'ERR_SONOEDGE_PLAN_OPTION',
+    message: 'Expected {ok, unknown} with 0 <= unknown <= ok <= 1 for postprocessing.id_score.thresholds of package test-view-id but received object {"ok":0.3,"unknown":0.5}',
+  });
+  await t.rejects(open('absent', { thresholds: null }), {
+    name: 'RangeError', code: 'ERR_SONOEDGE_PLAN_OPTION',
+    message: 'Expected {ok, unknown} with 0 <= unknown <= ok <= 1 for postprocessing.id_score.thresholds of package test-view-id but received undefined',
+  });
+  // The schema: thresholds need both keys in [0, 1]; a temperature is > 0.
+  await t.rejects(open('one', { thresholds: { ok: 0.5 } }), { name: 'ModelPackageError', code: 'E_PACKAGE_SCHEMA', where: '/postprocessing/id_score/thresholds/unknown' });
+  await t.rejects(open('range', { thresholds: { ok: 1.5, unknown: 0.5 } }), { name: 'ModelPackageError', code: 'E_PACKAGE_SCHEMA', where: '/postprocessing/id_score/thresholds/ok' });
+  await t.rejects(open('cold', { temperature: 0 }), { name: 'ModelPackageError', code: 'E_PACKAGE_SCHEMA', where: '/postprocessing/view/temperature' });
+});
+
+t.test('EF calibration from the segmentation package: EF = slope x raw + intercept, interval from residual_sd', async (t) => {
+  const dir = await scratch(t);
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const calibration = { ef: { slope: 1.1, intercept: -3, residual_sd: 4, fitted_on: 'test: made-up numbers', n: 60 } };
+  const seg = await calibratedSegmentation(path.join(dir, 'seg'), calibration);
+  const { frames } = await readSampleCine();
+  const input = [...frames, ...frames, ...frames];
+  const plain = await run(t, await Pipeline.create({ viewQuality: VQ, segmentation: SEG, trustStore }), input);
+  const cal = await run(t, await Pipeline.create({ viewQuality: VQ, segmentation: seg, trustStore }), input);
+  const [p, c] = [plain[47].ef!, cal[47].ef!];
+  t.ok(p.valid && c.valid, 'both valid');
+  t.equal(c.efRaw, p.efRaw, 'the same raw EF');
+  t.ok(Math.abs(c.ef - (1.1 * p.efRaw - 3)) <= EF_TOL, `calibrated ${c.ef} from ${p.efRaw}`);
+  t.equal(p.ef, p.efRaw, 'no calibration: EF = raw');
+  // The interval (docs/PROTOCOL.md, "EF"): 1.96 sqrt(residual_sd^2 + s^2 / n), s^2 = (5^2 + sum (ef_i - mean)^2) / n.
+  const n = Math.max(1, c.beats.length);
+  const cals = c.beats.map((b) => b.ef);
+  const m = cals.reduce((x, y) => x + y, 0) / n;
+  const s2 = (25 + cals.reduce((x, y) => x + (y - m) ** 2, 0)) / n;
+  const half = 1.96 * Math.sqrt(16 + s2 / n);
+  t.ok(Math.abs(c.ci![0] - Math.max(0, c.ef - half)) <= EF_TOL && Math.abs(c.ci![1] - Math.min(100, c.ef + half)) <= EF_TOL, `CI ${c.ci} (+-${half})`);
+  t.ok(c.ci![1] - c.ci![0] > p.ci![1] - p.ci![0], 'wider than without the residual');
+});
