@@ -102,7 +102,7 @@ async function serialBench(baudRate: number, seconds: number) {
   let got = 0;
   let bad = 0;
   rx.on('data', (d: Buffer) => { for (const ev of dec.push(d)) { if (ev.kind === 'record' && (ev.record as ResultRecord).seq >= 0) got++; else bad++; } });
-  const rec = (seq: number): ResultRecord => ({ kind: 'RESULT', stream: 0, seq, view: 0, state: 2, flags: 4, confidence: 0.9, quality: 0.8, lvAreaMm2: 1500, ef: 55, latencyUs: 6000, timeMs: seq });
+  const rec = (seq: number): ResultRecord => ({ kind: 'RESULT', stream: 0, seq, view: 0, state: 2, flags: 4, confidence: 0.9, quality: 0.8, lvAreaMm2: 1500, ef: 55, resultState: 0, idScore: null, latencyUs: 6000, timeMs: seq });
   const bytesPer = frameRecord(rec(0)).length;
   // paced at the line rate: records per second the baud allows (10 bits per byte)
   const perSec = Math.floor(baudRate / 10 / bytesPer);

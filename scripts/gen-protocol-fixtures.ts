@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeMessage, encodeMessage, type EncodeInput } from '../src/protocol/codec.js';
-import { messageTypeName, ResultFlag, RuntimeState } from '../src/protocol/constants.js';
+import { messageTypeName, ResultFlag, ResultState, RuntimeState } from '../src/protocol/constants.js';
 import { WireError } from '../src/protocol/errors.js';
 import { msg } from '../src/protocol/messages.js';
 import { encodeRingHeader } from '../src/protocol/ring.js';
@@ -54,14 +54,21 @@ const socketCases: Array<[string, string, EncodeInput]> = [
   ['slot-release', 'SLOT_RELEASE of slot 2 (frame 8)', msg.slotRelease(9, { stream: 0, slot: 2, seq: 8 })],
   ['subscribe', 'SUBSCRIBE to stream 0, view and quality and lv, with masks', msg.subscribe(5, { streams: [0], results: ['view', 'quality', 'lv'], masks: true, contours: false })],
   ['subscribe-reply', 'SUBSCRIBE reply: the effective subscription', msg.subscribeReply(5, { streams: [0], results: ['view', 'quality', 'lv'], masks: true, contours: false })],
-  ['result', 'RESULT without mask', msg.result(10, {
-    stream: 0, seq: 7, t: 1234.5, view: 'A4C', confidence: 0.875, quality: 0.625, lvAreaMm2: 1520.25, ef: null,
+  ['result', 'RESULT without mask, state ok, no in-distribution score (a view model without one)', msg.result(10, {
+    stream: 0, seq: 7, t: 1234.5, view: 'A4C', confidence: 0.875, quality: 0.625, state: 'ok', idScore: null, lvAreaMm2: 1520.25, ef: null,
+    efCi: null, edSeq: null, esSeq: null,
     flags: ResultFlag.HAS_LV_AREA, latency: { queueMs: 0.125, totalMs: 6.5, stages: { preprocess: 0.75, engine: 5.25, postprocess: 0.375 } },
   })],
-  ['result-mask', 'RESULT with a 4x4 mask and a contour', msg.result(11, {
-    stream: 1, seq: 70000, t: 99.0625, view: 'PLAX', confidence: 0.5, quality: 0.25, lvAreaMm2: null, ef: 55.5,
-    flags: ResultFlag.HAS_EF | ResultFlag.LOW_QUALITY, latency: { queueMs: 0, totalMs: 12.5, stages: {} },
+  ['result-mask', 'RESULT with a 4x4 mask and a contour, EF with its interval, confirming the ES of frame 69995, uncertain', msg.result(11, {
+    stream: 1, seq: 70000, t: 99.0625, view: 'PLAX', confidence: 0.5, quality: 0.25, state: 'uncertain', idScore: 0.5625, lvAreaMm2: null, ef: 55.5,
+    efCi: [50.25, 60.75], edSeq: null, esSeq: 69995,
+    flags: ResultFlag.HAS_EF | ResultFlag.LOW_QUALITY | ResultFlag.ES | ResultFlag.UNCERTAIN | ResultFlag.EF_LOW_QUALITY, latency: { queueMs: 0, totalMs: 12.5, stages: {} },
     mask: { width: 4, height: 4, data: Uint8Array.from([0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0]) }, contour: [1, 1, 2, 1, 2, 2, 1, 2],
+  })],
+  ['result-unknown', 'RESULT of an unknown frame: view and quality, no LV, no EF, the score that said so', msg.result(20, {
+    stream: 0, seq: 8, t: 1267.75, view: 'A2C', confidence: 0.625, quality: 0.75, state: 'unknown', idScore: 0.125, lvAreaMm2: null, ef: null,
+    efCi: null, edSeq: null, esSeq: null,
+    flags: ResultFlag.UNKNOWN, latency: { queueMs: 0, totalMs: 2.5, stages: {} },
   })],
   ['status', 'STATUS request', msg.status(12)],
   ['status-reply', 'STATUS reply', msg.statusReply(12, { state: 'running', stateCode: RuntimeState.running, uptimeS: 3600.5, model: 'echo-view-v3', streams: [0, 1] })],
@@ -84,13 +91,17 @@ const socketCases: Array<[string, string, EncodeInput]> = [
 ];
 
 const serialCases: Array<[string, string, SerialRecord]> = [
-  ['result', 'result record, all fields present', {
+  ['result', 'result record, all fields present, state ok with score 0.92', {
     kind: 'RESULT', stream: 0, seq: 123456, view: 0, state: RuntimeState.running, flags: ResultFlag.HAS_LV_AREA | ResultFlag.HAS_EF,
-    confidence: 0.9375, quality: 0.8125, lvAreaMm2: 1520.25, ef: 57.5, latencyUs: 6500, timeMs: 3600500,
+    confidence: 0.9375, quality: 0.8125, lvAreaMm2: 1520.25, ef: 57.5, resultState: ResultState.ok, idScore: 0.92, latencyUs: 6500, timeMs: 3600500,
   }],
-  ['result-none', 'result record with absent values (0xFFFF / 0xFFFFFFFF)', {
+  ['result-none', 'result record with absent values (0xFFFF / 0xFFFFFFFF; no score: 0)', {
     kind: 'RESULT', stream: 1, seq: 0, view: 255, state: RuntimeState.ready, flags: 0,
-    confidence: null, quality: null, lvAreaMm2: null, ef: null, latencyUs: null, timeMs: 0,
+    confidence: null, quality: null, lvAreaMm2: null, ef: null, resultState: ResultState.ok, idScore: null, latencyUs: null, timeMs: 0,
+  }],
+  ['result-unknown', 'result record of an unknown frame, score 0.125', {
+    kind: 'RESULT', stream: 0, seq: 123457, view: 1, state: RuntimeState.running, flags: ResultFlag.UNKNOWN,
+    confidence: 0.625, quality: 0.75, lvAreaMm2: null, ef: null, resultState: ResultState.unknown, idScore: 0.125, latencyUs: 2500, timeMs: 3600533,
   }],
   ['heartbeat', 'heartbeat record', {
     kind: 'HEARTBEAT', state: RuntimeState.running, modelSet: 1, flags: 3, cmdSeq: 0, uptimeMs: 3600500, framesProcessed: 108000, framesDropped: 12, faultCode: 0, beat: 7201,

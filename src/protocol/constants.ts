@@ -61,13 +61,26 @@ export const ResultFlag = {
   HAS_LV_AREA: 0x0004,
   /** ef is present (a full cardiac cycle was seen). */
   HAS_EF: 0x0008,
-  /** This frame is end-diastole. */
+  /** This result confirms an end-diastole: the frame RESULT.edSeq (a few frames back) was one. */
   ED: 0x0010,
-  /** This frame is end-systole. */
+  /** This result confirms an end-systole: the frame RESULT.esSeq was one. */
   ES: 0x0020,
   /** Frames were dropped (latest wins) since the previous result of this stream. */
   DROPPED_BEFORE: 0x0040,
+  /** The in-distribution state is `uncertain`: the results may be wrong. */
+  UNCERTAIN: 0x0080,
+  /** The in-distribution state is `unknown`: the frame is unlike the models' training data (no LV, no EF). */
+  UNKNOWN: 0x0100,
+  /** ef is present but of low quality (fewer than 2 beats, a wide interval, or an uncertain frame in its window). */
+  EF_LOW_QUALITY: 0x0200,
 } as const;
+
+/**
+ * The in-distribution state of a result, shared by RESULT.state (by name) and
+ * the serial result record (by number, byte 22). docs/PROTOCOL.md, "Result state".
+ */
+export const ResultState = { ok: 0, uncertain: 1, unknown: 2 } as const;
+export type ResultStateName = keyof typeof ResultState;
 
 /**
  * The shared-memory frame ring (docs/PROTOCOL.md, "Shared-memory frames"): a

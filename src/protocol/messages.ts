@@ -3,7 +3,7 @@
 // received body (unknown keys are ignored; wrong or missing fields are a
 // BAD_FIELD error naming the field).
 import { PixelFormat, type PixelFormatName } from '../preprocess/types.js';
-import { Flag, MessageType, Ring, RuntimeState, type RuntimeStateName } from './constants.js';
+import { Flag, MessageType, ResultState, Ring, RuntimeState, type ResultStateName, type RuntimeStateName } from './constants.js';
 import { type EncodeInput } from './codec.js';
 import { Fields } from './fields.js';
 import { ProtocolError, WireError, fieldError, wireErrorName } from './errors.js';
@@ -61,8 +61,17 @@ export interface ResultBody {
   view: string | null;
   confidence: number | null;
   quality: number | null;
+  /** The in-distribution state (always sent, whatever the subscription): ok, uncertain or unknown. */
+  state: ResultStateName;
+  /** The smoothed in-distribution score 0..1; null when the view model has none. */
+  idScore: number | null;
   lvAreaMm2: number | null;
   ef: number | null;
+  /** 95% interval of ef, [lo, hi] percent; null without ef. */
+  efCi: [number, number] | null;
+  /** The frame this result confirms as end-diastole (flag ED) / end-systole (flag ES); null otherwise. */
+  edSeq: number | null;
+  esSeq: number | null;
   flags: number;
   latency: Latency;
   mask?: { width: number; height: number; data: Uint8Array };
@@ -92,6 +101,7 @@ export function frameBytes(c: Pick<ConfigureStream, 'width' | 'height' | 'format
 type X = { seq?: number; type?: number };
 const PIXEL_FORMATS = Object.keys(PixelFormat) as PixelFormatName[];
 const STATES = Object.keys(RuntimeState) as RuntimeStateName[];
+const RESULT_STATES = Object.keys(ResultState) as ResultStateName[];
 
 export function parseHello(body: unknown, x: X = {}): HelloRequest {
   const f = new Fields(body, 'HELLO', x);
@@ -212,8 +222,13 @@ export function parseResult(body: unknown, x: X = {}): ResultBody {
     view: f.has('view') ? f.str('view', 64) : null,
     confidence: f.has('confidence') ? f.num('confidence', 0, 1) : null,
     quality: f.has('quality') ? f.num('quality', 0, 1) : null,
+    state: f.oneOf('state', RESULT_STATES),
+    idScore: f.has('idScore') ? f.num('idScore', 0, 1) : null,
     lvAreaMm2: f.has('lvAreaMm2') ? f.num('lvAreaMm2', 0) : null,
     ef: f.has('ef') ? f.num('ef') : null,
+    efCi: f.has('efCi') ? f.numArray('efCi', 2) as [number, number] : null,
+    edSeq: f.has('edSeq') ? f.uint('edSeq') : null,
+    esSeq: f.has('esSeq') ? f.uint('esSeq') : null,
     flags: f.uint('flags', U16),
     latency: { queueMs: lat.num('queueMs', 0), totalMs: lat.num('totalMs', 0), stages: lat.numMap('stages') },
   };
@@ -225,6 +240,7 @@ export function parseResult(body: unknown, x: X = {}): ResultBody {
     }
   }
   if (f.has('contour')) r.contour = f.numArray('contour');
+  if (r.efCi && !(r.efCi[0] <= r.efCi[1])) throw fieldError('BAD_FIELD', '[lo, hi] with lo <= hi', 'RESULT.efCi', r.efCi, x);
   return r;
 }
 
@@ -286,7 +302,8 @@ export const msg = {
   subscribeReply: (seq: number, b: Subscribe) => rep(MessageType.SUBSCRIBE, seq, { streams: b.streams, results: b.results, masks: b.masks, contours: b.contours }),
   result: (seq: number, r: ResultBody) => req(MessageType.RESULT, seq, {
     stream: r.stream, seq: r.seq, t: r.t, view: r.view, confidence: r.confidence, quality: r.quality,
-    lvAreaMm2: r.lvAreaMm2, ef: r.ef, flags: r.flags,
+    state: r.state, idScore: r.idScore, lvAreaMm2: r.lvAreaMm2, ef: r.ef, efCi: r.efCi && [r.efCi[0], r.efCi[1]],
+    edSeq: r.edSeq, esSeq: r.esSeq, flags: r.flags,
     latency: { queueMs: r.latency.queueMs, totalMs: r.latency.totalMs, stages: r.latency.stages },
     mask: r.mask && { width: r.mask.width, height: r.mask.height, data: r.mask.data }, contour: r.contour,
   }),

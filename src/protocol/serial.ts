@@ -57,6 +57,10 @@ export interface ResultRecord {
   lvAreaMm2: number | null;
   /** percent, or null (sent as 0xFFFF; else round(x * 100)). */
   ef: number | null;
+  /** ResultState number (byte 22): 0 ok, 1 uncertain, 2 unknown. */
+  resultState: number;
+  /** The in-distribution score 0..1 in steps of 0.005, or null (byte 23: 0 absent, else 1 + round(x * 200)). */
+  idScore: number | null;
   /** total frame latency in microseconds, or null (0xFFFFFFFF). */
   latencyUs: number | null;
   /** runtime monotonic milliseconds, modulo 2^32. */
@@ -98,6 +102,12 @@ const scale16 = (v: number | null, k: number): number => (v === null ? NONE_U16 
 const scale32 = (v: number | null, k: number): number => (v === null ? NONE_U32 : Math.min(NONE_U32 - 1, Math.max(0, Math.round(v * k))));
 const unscale = (v: number, none: number, k: number): number | null => (v === none ? null : v / k);
 
+/**
+ * Byte 23 of a RESULT record: 0 when there is no score (so a record from a runtime that predates the field, which
+ * sent 0, reads as "no score"), else 1 + round(score * 200), 1..201 (score 0..1 in steps of 0.005).
+ */
+export const encodeIdScore = (v: number | null): number => (v === null ? 0 : 1 + Math.round(Math.min(1, Math.max(0, v)) * 200));
+
 export const viewNumber = (name: string | null | undefined): number =>
   name !== null && name !== undefined && name in ViewClass ? ViewClass[name as keyof typeof ViewClass] : VIEW_UNKNOWN;
 export const stateNumber = (name: keyof typeof RuntimeState): number => RuntimeState[name];
@@ -119,7 +129,8 @@ export function encodeRecord(r: SerialRecord): Buffer {
       b.writeUInt16LE(scale16(r.quality, 10000), 14);
       b.writeUInt32LE(scale32(r.lvAreaMm2, 100), 16);
       b.writeUInt16LE(scale16(r.ef, 100), 20);
-      b.writeUInt16LE(0, 22);
+      b[22] = r.resultState;
+      b[23] = encodeIdScore(r.idScore);
       b.writeUInt32LE(scale32(r.latencyUs, 1), 24);
       b.writeUInt32LE(r.timeMs >>> 0, 28);
       break;
@@ -168,10 +179,13 @@ export function decodeRecord(b: Buffer): SerialRecord {
   if (b.length !== size) throw new ProtocolError('BAD_RECORD_LENGTH', `Expected ${size} bytes for a ${kind} record but received ${b.length}`);
   switch (kind) {
     case 'RESULT':
+      if (b[22] > 2) throw new ProtocolError('BAD_FIELD', `Expected a result state 0..2 (ok, uncertain, unknown) at byte 22 of a RESULT record but received ${b[22]}`);
+      if (b[23] > 201) throw new ProtocolError('BAD_FIELD', `Expected an id score byte 0..201 (0 absent, else 1 + score x 200) at byte 23 of a RESULT record but received ${b[23]}`);
       return {
         kind, stream: b.readUInt16LE(2), seq: b.readUInt32LE(4), view: b[8], state: b[9], flags: b.readUInt16LE(10),
         confidence: unscale(b.readUInt16LE(12), NONE_U16, 10000), quality: unscale(b.readUInt16LE(14), NONE_U16, 10000),
         lvAreaMm2: unscale(b.readUInt32LE(16), NONE_U32, 100), ef: unscale(b.readUInt16LE(20), NONE_U16, 100),
+        resultState: b[22], idScore: b[23] === 0 ? null : (b[23] - 1) / 200,
         latencyUs: unscale(b.readUInt32LE(24), NONE_U32, 1), timeMs: b.readUInt32LE(28),
       };
     case 'HEARTBEAT':

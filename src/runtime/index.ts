@@ -72,22 +72,36 @@ const withArticle = (task: Task): string => (task === 'lv_segmentation' ? `an ${
 /** A verified package and its task, checked, not yet loaded. */
 interface Verified { dir: string; pkg: VerifiedPackage; task: Task }
 
-/** What the socket protocol sends for one pipeline result. */
+/**
+ * What the socket protocol sends for one pipeline result. The in-distribution state goes as `state`, `idScore`
+ * and the UNCERTAIN / UNKNOWN flags; ED / ES are flagged on the result that confirms them, with the confirmed
+ * frame's seq in `edSeq` / `esSeq` (not the window's extremes, which move as the window slides).
+ */
 export function toFrameResult(r: PipelineResult): FrameResult {
   let flags = 0;
   if (!r.quality.good) flags |= ResultFlag.LOW_QUALITY;
   if (r.view.changed) flags |= ResultFlag.VIEW_CHANGED;
   if (r.lv) flags |= ResultFlag.HAS_LV_AREA;
-  const ef = r.ef?.valid ? r.ef.ef : null;
-  if (ef !== null) flags |= ResultFlag.HAS_EF;
-  if (r.ef?.valid && r.ef.edFrame === r.seq) flags |= ResultFlag.ED;
-  if (r.ef?.valid && r.ef.esFrame === r.seq) flags |= ResultFlag.ES;
+  if (r.state === 'uncertain') flags |= ResultFlag.UNCERTAIN;
+  if (r.state === 'unknown') flags |= ResultFlag.UNKNOWN;
+  const valid = r.ef?.valid === true;
+  if (valid) flags |= ResultFlag.HAS_EF;
+  if (valid && r.ef!.quality === 'low') flags |= ResultFlag.EF_LOW_QUALITY;
+  const edSeq = r.ef?.edConfirmed ?? null;
+  const esSeq = r.ef?.esConfirmed ?? null;
+  if (edSeq !== null) flags |= ResultFlag.ED;
+  if (esSeq !== null) flags |= ResultFlag.ES;
   return {
     view: r.view.shown ?? null,
     confidence: r.view.shownConfidence,
     quality: r.quality.smoothed,
+    state: r.state,
+    idScore: r.idScore,
     lvAreaMm2: r.lv?.areaMm2 ?? null,
-    ef,
+    ef: valid ? r.ef!.ef : null,
+    efCi: valid ? r.ef!.ci : null,
+    edSeq,
+    esSeq,
     flags,
     ...(r.lv?.contourFrame ? { contour: r.lv.contourFrame.map((v) => Math.round(v * 10) / 10) } : {}),
     ...(r.lv?.mask ? { mask: r.lv.mask } : {}),

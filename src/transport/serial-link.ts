@@ -5,7 +5,7 @@
 // injected duplex with write/on('data')/close (the contract tests run the
 // same suite against a socat pty pair).
 import { SerialPort } from 'serialport';
-import { RuntimeState, ViewClass, VIEW_UNKNOWN, type RuntimeStateName } from '../protocol/constants.js';
+import { ResultState, RuntimeState, ViewClass, VIEW_UNKNOWN, type RuntimeStateName } from '../protocol/constants.js';
 import { WireError } from '../protocol/errors.js';
 import type { ResultBody } from '../protocol/messages.js';
 import {
@@ -107,6 +107,7 @@ export class SerialLink implements ResultSink {
       kind: 'RESULT', stream: r.stream, seq: r.seq,
       view: r.view !== null && r.view in ViewClass ? ViewClass[r.view as keyof typeof ViewClass] : VIEW_UNKNOWN,
       state: RuntimeState[snap.state], flags: r.flags, confidence: r.confidence, quality: r.quality, lvAreaMm2: r.lvAreaMm2, ef: r.ef,
+      resultState: ResultState[r.state], idScore: r.idScore,
       latencyUs: r.latency.totalMs * 1000, timeMs: Math.floor(performance.now()),
     };
     this.#port.write(frameRecord(rec));

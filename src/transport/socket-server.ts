@@ -550,7 +550,9 @@ export class SocketServer extends EventEmitter implements ResultSink {
         }
         const body: ResultBody = {
           stream: id, seq: frame.seq, t: frame.t, view: result.view ?? null, confidence: result.confidence ?? null,
-          quality: result.quality ?? null, lvAreaMm2: result.lvAreaMm2 ?? null, ef: result.ef ?? null, flags: result.flags ?? 0,
+          quality: result.quality ?? null, state: result.state ?? 'ok', idScore: result.idScore ?? null,
+          lvAreaMm2: result.lvAreaMm2 ?? null, ef: result.ef ?? null, efCi: result.efCi ?? null,
+          edSeq: result.edSeq ?? null, esSeq: result.esSeq ?? null, flags: result.flags ?? 0,
           latency: { queueMs: timing.queueMs, totalMs: timing.totalMs, stages: timing.stages }, mask: result.mask, contour: result.contour,
         };
         this.#publish(body);
@@ -577,6 +579,8 @@ export class SocketServer extends EventEmitter implements ResultSink {
           ...r,
           view: want.has('view') ? r.view : null, confidence: want.has('view') ? r.confidence : null,
           quality: want.has('quality') ? r.quality : null, lvAreaMm2: want.has('lv') ? r.lvAreaMm2 : null, ef: want.has('ef') ? r.ef : null,
+          // state and idScore go to every subscriber (abstention is part of every result); efCi, edSeq, esSeq with ef.
+          efCi: want.has('ef') ? r.efCi : null, edSeq: want.has('ef') ? r.edSeq : null, esSeq: want.has('ef') ? r.esSeq : null,
           mask: sub.masks ? r.mask : undefined, contour: sub.contours ? r.contour : undefined,
         }));
         body = head;

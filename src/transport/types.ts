@@ -24,6 +24,12 @@ export interface FrameResult {
   quality?: number | null;
   lvAreaMm2?: number | null;
   ef?: number | null;
+  /** The in-distribution state; a source that cannot tell says nothing (sent as `ok`, idScore null). */
+  state?: 'ok' | 'uncertain' | 'unknown';
+  idScore?: number | null;
+  efCi?: [number, number] | null;
+  edSeq?: number | null;
+  esSeq?: number | null;
   flags?: number;
   mask?: { width: number; height: number; data: Uint8Array };
   contour?: number[];

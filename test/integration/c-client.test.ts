@@ -81,13 +81,31 @@ t.test('the C example streams frames from a raw file and prints results', { skip
   t.equal(r.code, 0, `exit status (stderr: ${r.stderr})`);
   const lines = r.stdout.split('\n').filter((l) => l.startsWith('result '));
   t.equal(lines.length, 5);
-  t.match(lines[0], /^result stream=0 seq=1 view=PSAX confidence=0\.7500 quality=0\.5000 lv_area_mm2=100\.00 ef=- flags=0x0004 total_ms=[\d.]+ rtt_ms=[\d.]+$/);
+  t.match(lines[0], /^result stream=0 seq=1 view=PSAX confidence=0\.7500 quality=0\.5000 state=ok id_score=- lv_area_mm2=100\.00 ef=- ef_ci=- ed=- es=- flags=0x0004 total_ms=[\d.]+ rtt_ms=[\d.]+$/);
   t.match(lines[3], /seq=4 .* lv_area_mm2=100\.00/, 'the file is read in a loop');
   t.same(seen, [10, 20, 30, 10, 20], 'the pixels arrived intact, in order');
   t.match(r.stdout, /hello: version 1, max message 33554432/);
   t.match(r.stdout, /configured: stream 0, 3072 bytes per frame/);
   t.match(r.stdout, /done: 5 frames, 5 results/);
   t.equal(server.stats.framesIn, 5);
+});
+
+t.test('the C client reads the in-distribution state, its score, the EF interval and the confirmed ED/ES', { skip }, async (t) => {
+  const { sock, raw } = scratch(threeFrames(16, 8));
+  const states = ['ok', 'uncertain', 'unknown'] as const;
+  await serve(t, { path: sock, handler: async (f) => ({
+    view: 'A4C', confidence: 0.75, quality: 0.5, state: states[f.seq - 1], idScore: [0.9375, 0.5625, 0.125][f.seq - 1],
+    ...(f.seq === 3 ? { flags: 0x0100 } : { ef: 55.5, efCi: [50.25, 60.75] as [number, number], edSeq: f.seq === 1 ? 0 : null, esSeq: f.seq === 2 ? 1 : null,
+      flags: 0x0008 | (f.seq === 1 ? 0x0010 : 0x0020 | 0x0080) }),
+  }) });
+  const r = await run([sock, raw, '16', '8', '3']);
+  t.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.split('\n').filter((l) => l.startsWith('result ')).map((l) => l.replace(/ total_ms=.*$/, ''));
+  t.same(lines, [
+    'result stream=0 seq=1 view=A4C confidence=0.7500 quality=0.5000 state=ok id_score=0.9375 lv_area_mm2=nan ef=55.5 ef_ci=50.2..60.8 ed=0 es=- flags=0x0018',
+    'result stream=0 seq=2 view=A4C confidence=0.7500 quality=0.5000 state=uncertain id_score=0.5625 lv_area_mm2=nan ef=55.5 ef_ci=50.2..60.8 ed=- es=1 flags=0x00a8',
+    'result stream=0 seq=3 view=A4C confidence=0.7500 quality=0.5000 state=unknown id_score=0.1250 lv_area_mm2=nan ef=- ef_ci=- ed=- es=- flags=0x0100',
+  ]);
 });
 
 t.test('the C client reports a refused configuration with the runtime\'s message', { skip }, async (t) => {
@@ -125,7 +143,7 @@ for (const mode of ['--shm', '--shm-runtime'] as const) {
     t.equal(r.code, 0, `exit status (stderr: ${r.stderr})`);
     const lines = r.stdout.split('\n').filter((l) => l.startsWith('result '));
     t.equal(lines.length, 10);
-    t.match(lines[0], /^result stream=0 seq=1 view=PSAX confidence=0\.7500 quality=0\.5000 lv_area_mm2=100\.00 ef=- flags=0x0004 total_ms=[\d.]+ rtt_ms=[\d.]+$/);
+    t.match(lines[0], /^result stream=0 seq=1 view=PSAX confidence=0\.7500 quality=0\.5000 state=ok id_score=- lv_area_mm2=100\.00 ef=- ef_ci=- ed=- es=- flags=0x0004 total_ms=[\d.]+ rtt_ms=[\d.]+$/);
     t.same(seen.map((s) => s[0]), [10, 20, 30, 10, 20, 30, 10, 20, 30, 10], 'the pixels arrived intact, in order, from the slots');
     t.same(seen.map((s) => s[1]), Array.from({ length: 10 }, (_, i) => 4096 + (i % 4) * 4096), 'each frame was read in place, round robin over 4 slots');
     const ringLine = new RegExp(`shm: ring (/sonoedge-${mode === '--shm' ? 'example' : '\\d+'}-[0-9a-f\\d]+), 4 slots of 4096 bytes, made by the ${mode === '--shm' ? 'firmware' : 'runtime'}`);
@@ -163,7 +181,7 @@ t.test('the C client against the live runtime: the real pipeline on the bundled 
   const done = /done: 8 frames, (\d+) results/.exec(r.stdout);
   t.ok(done && Number(done[1]) === lines.length && lines.length >= 1, r.stdout);
   t.equal(lines.length + rt.server.stats.framesDropped, 8, 'every frame has a result or was dropped (latest wins)');
-  for (const l of lines) t.match(l, /^result stream=0 seq=\d+ view=A4C confidence=[01]\.\d{4} quality=0\.\d{4} lv_area_mm2=\d+\.\d\d ef=\S+ flags=0x[0-9a-f]{4} /);
+  for (const l of lines) t.match(l, /^result stream=0 seq=\d+ view=A4C confidence=[01]\.\d{4} quality=0\.\d{4} state=ok id_score=- lv_area_mm2=\d+\.\d\d ef=\S+ ef_ci=\S+ ed=\S+ es=\S+ flags=0x[0-9a-f]{4} /);
   t.match(r.stdout, /slots back: 4 of 4/);
   t.equal(rt.server.stats.framesFailed, 0);
 });

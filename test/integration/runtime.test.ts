@@ -12,7 +12,7 @@ import { frameRecord, SerialDecoder, type CommandRecord, type HeartbeatRecord, t
 import { SerialPort } from 'serialport';
 import { WireError } from '../../src/protocol/errors.js';
 import { msg, parseError, parseModelReply, parseResult, parseStatusReply, type ConfigureStream, type ResultBody } from '../../src/protocol/messages.js';
-import type { ModelRunner } from '../../src/pipeline/index.js';
+import type { ModelRunner, PipelineResult } from '../../src/pipeline/index.js';
 import { geometryOf, Runtime, toFrameResult } from '../../src/runtime/index.js';
 import { SocketClient, RemoteError } from '../../src/transport/socket-client.js';
 import { ptyPair } from '../helpers/pty.js';
@@ -84,15 +84,32 @@ t.test('frames over the socket through the real pipeline: view, quality, LV area
 });
 
 t.test('toFrameResult: flags from the pipeline result', async (t) => {
-  const base = {
+  const base: PipelineResult = {
     seq: 7, acquiredAt: 0, view: { label: 'A4C', confidence: 0.9, shown: 'A4C', shownConfidence: 0.9, changed: true, probabilities: [0.9, 0.1] },
-    quality: { score: 0.3, smoothed: 0.3, good: false },
+    quality: { score: 0.3, smoothed: 0.3, good: false }, state: 'ok', idScore: null, idScoreRaw: null, frameState: 'ok',
   };
-  t.same(toFrameResult(base), { view: 'A4C', confidence: 0.9, quality: 0.3, lvAreaMm2: null, ef: null, flags: ResultFlag.LOW_QUALITY | ResultFlag.VIEW_CHANGED });
+  const none = { lvAreaMm2: null, ef: null, efCi: null, edSeq: null, esSeq: null };
+  t.same(toFrameResult(base), { view: 'A4C', confidence: 0.9, quality: 0.3, state: 'ok', idScore: null, ...none, flags: ResultFlag.LOW_QUALITY | ResultFlag.VIEW_CHANGED });
+  t.same(toFrameResult({ ...base, state: 'unknown', idScore: 0.25, idScoreRaw: 0.1, frameState: 'unknown' }),
+    { view: 'A4C', confidence: 0.9, quality: 0.3, state: 'unknown', idScore: 0.25, ...none, flags: ResultFlag.LOW_QUALITY | ResultFlag.VIEW_CHANGED | ResultFlag.UNKNOWN });
+  t.equal(toFrameResult({ ...base, state: 'uncertain', idScore: 0.5 }).flags! & (ResultFlag.UNCERTAIN | ResultFlag.UNKNOWN), ResultFlag.UNCERTAIN);
   const mask = { width: 2, height: 1, data: Uint8Array.from([0, 1]) };
-  const withEf = { ...base, quality: { score: 0.8, smoothed: 0.8, good: true }, lv: { areaMm2: 1000, lengthMm: 80, pixels: 10, contour: [1, 2], contourFrame: [2.04, 4.06], mask },
-    ef: { ef: 61.2, edFrame: 3, esFrame: 7, edvMl: 100, esvMl: 38.8, valid: true } };
-  t.same(toFrameResult({ ...withEf, view: { ...base.view, changed: false } }), { view: 'A4C', confidence: 0.9, quality: 0.8, lvAreaMm2: 1000, ef: 61.2, flags: ResultFlag.HAS_LV_AREA | ResultFlag.HAS_EF | ResultFlag.ES, contour: [2, 4.1], mask });
+  const ef = {
+    ef: 61.2, efRaw: 61.2, ci: [55.1, 67.3] as [number, number], quality: 'ok' as const, method: 'beats' as const,
+    beats: [{ edSeq: 3, esSeq: 5, edvMl: 100, esvMl: 38.8, efRaw: 61.2, ef: 61.2 }, { edSeq: 18, esSeq: 20, edvMl: 100, esvMl: 38.8, efRaw: 61.2, ef: 61.2 }],
+    edFrame: 18, esFrame: 20, edvMl: 100, esvMl: 38.8, edConfirmed: null, esConfirmed: 5, frames: 20, uncertainFrames: 0, valid: true,
+  };
+  const withEf: PipelineResult = { ...base, view: { ...base.view, changed: false }, quality: { score: 0.8, smoothed: 0.8, good: true },
+    lv: { areaMm2: 1000, lengthMm: 80, pixels: 10, contour: [1, 2], contourFrame: [2.04, 4.06], mask }, ef };
+  // ES is flagged on the result that confirms it (frame 5 here, confirmed by frame 7), with its seq in esSeq.
+  t.same(toFrameResult(withEf), {
+    view: 'A4C', confidence: 0.9, quality: 0.8, state: 'ok', idScore: null, lvAreaMm2: 1000, ef: 61.2, efCi: [55.1, 67.3], edSeq: null, esSeq: 5,
+    flags: ResultFlag.HAS_LV_AREA | ResultFlag.HAS_EF | ResultFlag.ES, contour: [2, 4.1], mask,
+  });
+  const lowEd = toFrameResult({ ...withEf, ef: { ...ef, quality: 'low', esConfirmed: null, edConfirmed: 4 } });
+  t.same([lowEd.flags, lowEd.edSeq, lowEd.esSeq], [ResultFlag.HAS_LV_AREA | ResultFlag.HAS_EF | ResultFlag.EF_LOW_QUALITY | ResultFlag.ED, 4, null]);
+  const invalid = toFrameResult({ ...withEf, ef: { ...ef, valid: false, ci: null, reason: '3 of 16 frames', esConfirmed: 5 } });
+  t.same([invalid.ef, invalid.efCi, invalid.esSeq, invalid.flags], [null, null, 5, ResultFlag.HAS_LV_AREA | ResultFlag.ES], 'ES flagged before the EF is valid');
 });
 
 t.test('hot swap: LOAD_MODEL loads beside the running model, SWAP switches between frames, a bad package changes nothing', async (t) => {

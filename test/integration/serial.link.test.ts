@@ -8,14 +8,15 @@ import { ptyPair } from '../helpers/pty.js';
 import { EventEmitter } from 'node:events';
 import { SerialPort } from 'serialport';
 import { frameRecord, SerialDecoder, RecordType, type SerialRecord, type CommandRecord } from '../../src/protocol/serial.js';
-import { RuntimeState, ViewClass } from '../../src/protocol/constants.js';
+import { ResultFlag, ResultState, RuntimeState, ViewClass } from '../../src/protocol/constants.js';
 import type { ResultBody } from '../../src/protocol/messages.js';
 import { SerialLink, type PortLike, type RuntimeSnapshot } from '../../src/transport/serial-link.js';
 
 const hasSocat = spawnSync('sh', ['-c', 'command -v socat']).status === 0;
 
 const result = (seq: number): ResultBody => ({
-  stream: 0, seq, t: 0, view: 'PLAX', confidence: 0.9, quality: 0.7, lvAreaMm2: 1500.5, ef: null, flags: 4,
+  stream: 0, seq, t: 0, view: 'PLAX', confidence: 0.9, quality: 0.7, state: 'uncertain', idScore: 0.6, lvAreaMm2: 1500.5, ef: null,
+  efCi: null, edSeq: null, esSeq: null, flags: 4 | ResultFlag.UNCERTAIN,
   latency: { queueMs: 0, totalMs: 6.25, stages: {} },
 });
 
@@ -77,7 +78,10 @@ function contract(name: string, transport: Transport, skip: string | false) {
     await sleep(150);
     const results = fw.records.filter((r) => r.kind === 'RESULT');
     t.equal(results.length, 1, 'one record for 50 results offered within one slot');
-    t.match(results[0], { seq: 50, view: ViewClass.PLAX, confidence: 0.9, quality: 0.7, lvAreaMm2: 1500.5, ef: null, latencyUs: 6250, flags: 4 });
+    t.match(results[0], {
+      seq: 50, view: ViewClass.PLAX, confidence: 0.9, quality: 0.7, lvAreaMm2: 1500.5, ef: null, latencyUs: 6250, flags: 4 | ResultFlag.UNCERTAIN,
+      resultState: ResultState.uncertain, idScore: 0.6,
+    });
     t.equal(link.stats.resultsReplaced, 49);
 
     // commands, acknowledged; line noise before one costs nothing

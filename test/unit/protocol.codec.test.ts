@@ -202,6 +202,22 @@ t.test('body fields are checked with exact messages', async (t) => {
   t.throws(() => parseResult({ stream: 0 }), { code: 'ERR_SONOEDGE_PROTOCOL_BAD_BODY', message: 'Expected a MessagePack map for RESULT.latency but received undefined' });
 });
 
+t.test('RESULT: state, idScore, efCi, edSeq and esSeq', async (t) => {
+  const base = decodeMessage(socket.find((x) => x.name === 'result-mask')!.bytes).body as Record<string, unknown>;
+  t.match(parseResult(base), { state: 'uncertain', idScore: 0.5625, ef: 55.5, efCi: [50.25, 60.75], edSeq: null, esSeq: 69995 });
+  const cases: Array<[Record<string, unknown>, string]> = [
+    [{ state: undefined }, 'Expected one of ok, uncertain, unknown for RESULT.state but received undefined'],
+    [{ state: 'maybe' }, 'Expected one of ok, uncertain, unknown for RESULT.state but received "maybe" of type string'],
+    [{ idScore: 1.5 }, 'Expected number in [0, 1] for RESULT.idScore but received 1.5 of type number'],
+    [{ efCi: [50] }, 'Expected array of 2 finite numbers for RESULT.efCi but received array of length 1'],
+    [{ efCi: [60, 50] }, 'Expected [lo, hi] with lo <= hi for RESULT.efCi but received array of length 2'],
+    [{ edSeq: -1 }, 'Expected integer 0..4294967295 for RESULT.edSeq but received -1 of type number'],
+  ];
+  for (const [patch, message] of cases) {
+    t.throws(() => parseResult({ ...base, ...patch }), { code: 'ERR_SONOEDGE_PROTOCOL_BAD_FIELD', message }, message);
+  }
+});
+
 t.test('bodies are plain MessagePack: a decoder with records off reads them', async (t) => {
   const other = new Packr({ useRecords: false, mapsAsObjects: true });
   const v = socket.find((x) => x.name === 'result-mask')!;

@@ -12,7 +12,7 @@ const serial = buildVectors().filter((v) => v.kind === 'serial');
 const records = (ev: SerialEvent[]) => ev.filter((e) => e.kind === 'record').map((e) => (e as { record: SerialRecord }).record);
 const codes = (ev: SerialEvent[]) => ev.filter((e) => e.kind === 'error').map((e) => (e as { error: ProtocolError }).error.code);
 const result = (seq: number): ResultRecord => ({
-  kind: 'RESULT', stream: 0, seq, view: 1, state: 2, flags: 4, confidence: 0.5, quality: 0.25, lvAreaMm2: 100, ef: null, latencyUs: 1000, timeMs: seq * 33,
+  kind: 'RESULT', stream: 0, seq, view: 1, state: 2, flags: 4, confidence: 0.5, quality: 0.25, lvAreaMm2: 100, ef: null, resultState: 0, idScore: null, latencyUs: 1000, timeMs: seq * 33,
 });
 
 t.test('COBS', async (t) => {
@@ -109,4 +109,22 @@ t.test('an overlong frame (no delimiter) is dropped and counted', async (t) => {
   t.same(codes(ev), ['ERR_SONOEDGE_PROTOCOL_BAD_RECORD_LENGTH']);
   t.same(records(ev), [result(9)]);
   t.equal(d.stats.overlong, 1);
+});
+
+t.test('RESULT bytes 22-23: the in-distribution state and score', async (t) => {
+  const rec = (resultState: number, idScore: number | null): Buffer => encodeRecord({ ...result(1), resultState, idScore });
+  t.same([...rec(0, null).subarray(22, 24)], [0, 0], 'ok without a score: both 0, as runtimes before the field sent them');
+  t.same([...rec(2, 0).subarray(22, 24)], [2, 1], 'unknown, score 0: 1 + 0');
+  t.same([...rec(1, 1).subarray(22, 24)], [1, 201], 'score 1: 1 + 200');
+  t.same([...rec(1, 0.6543).subarray(22, 24)], [1, 132], 'steps of 0.005: 1 + round(130.86)');
+  t.same([...rec(0, 1.7).subarray(22, 24)], [0, 201], 'clamped to [0, 1]');
+  t.match(decodeRecord(rec(1, 0.6543)), { resultState: 1, idScore: 0.655 });
+  t.match(decodeRecord(rec(0, null)), { resultState: 0, idScore: null });
+  const bad = (at: number, v: number): Buffer => { const b = rec(0, null); b[at] = v; return b; };
+  t.throws(() => decodeRecord(bad(22, 3)), {
+    code: 'ERR_SONOEDGE_PROTOCOL_BAD_FIELD', message: 'Expected a result state 0..2 (ok, uncertain, unknown) at byte 22 of a RESULT record but received 3',
+  });
+  t.throws(() => decodeRecord(bad(23, 202)), {
+    code: 'ERR_SONOEDGE_PROTOCOL_BAD_FIELD', message: 'Expected an id score byte 0..201 (0 absent, else 1 + score x 200) at byte 23 of a RESULT record but received 202',
+  });
 });

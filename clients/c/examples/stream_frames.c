@@ -37,9 +37,17 @@ static int receive(se_client *c, uint32_t want, double t0) {
   if (m.header.type != SE_RESULT) return 0;
   se_result r;
   if ((s = se_decode_result(&m, &r))) { fprintf(stderr, "result: %s\n", se_strerror(s)); return -1; }
-  printf("result stream=%u seq=%u view=%s confidence=%.4f quality=%.4f lv_area_mm2=%.2f ef=%s flags=0x%04x total_ms=%.3f rtt_ms=%.3f\n",
-         r.stream, r.seq, r.view[0] ? r.view : "-", r.confidence, r.quality, r.lv_area_mm2,
-         isnan(r.ef) ? "-" : "set", r.flags, r.total_ms, now_ms() - t0);
+  static const char *states[] = {"ok", "uncertain", "unknown"};
+  char id[16] = "-", ef[16] = "-", ci[32] = "-", ed[16] = "-", es[16] = "-";
+  if (!isnan(r.id_score)) snprintf(id, sizeof id, "%.4f", r.id_score);
+  if (!isnan(r.ef)) snprintf(ef, sizeof ef, "%.1f", r.ef);
+  if (!isnan(r.ef_ci_lo)) snprintf(ci, sizeof ci, "%.1f..%.1f", r.ef_ci_lo, r.ef_ci_hi);
+  if (r.ed_seq >= 0) snprintf(ed, sizeof ed, "%lld", (long long)r.ed_seq);
+  if (r.es_seq >= 0) snprintf(es, sizeof es, "%lld", (long long)r.es_seq);
+  printf("result stream=%u seq=%u view=%s confidence=%.4f quality=%.4f state=%s id_score=%s lv_area_mm2=%.2f ef=%s ef_ci=%s ed=%s es=%s "
+         "flags=0x%04x total_ms=%.3f rtt_ms=%.3f\n",
+         r.stream, r.seq, r.view[0] ? r.view : "-", r.confidence, r.quality, states[r.state], id, r.lv_area_mm2, ef, ci, ed, es,
+         r.flags, r.total_ms, now_ms() - t0);
   return r.seq == want;
 }
 

@@ -129,6 +129,21 @@ int se_read_header(const uint8_t *buf, size_t len, se_header *h);
  * success *consumed = 24 + body + payload. */
 int se_decode_message(const uint8_t *buf, size_t len, uint32_t max_size, se_message *m, size_t *consumed);
 
+/* RESULT.flags bits (docs/PROTOCOL.md, RESULT). */
+#define SE_RESULT_LOW_QUALITY 0x0001u
+#define SE_RESULT_VIEW_CHANGED 0x0002u
+#define SE_RESULT_HAS_LV_AREA 0x0004u
+#define SE_RESULT_HAS_EF 0x0008u
+#define SE_RESULT_ED 0x0010u          /* this result confirms the end-diastole of frame ed_seq */
+#define SE_RESULT_ES 0x0020u          /* this result confirms the end-systole of frame es_seq */
+#define SE_RESULT_DROPPED_BEFORE 0x0040u
+#define SE_RESULT_UNCERTAIN 0x0080u   /* state uncertain: the results may be wrong */
+#define SE_RESULT_UNKNOWN 0x0100u     /* state unknown: unlike the training data; no LV, no EF */
+#define SE_RESULT_EF_LOW_QUALITY 0x0200u
+
+/* The in-distribution state: RESULT.state by name, serial RESULT byte 22 by number. */
+enum se_result_state { SE_STATE_OK = 0, SE_STATE_UNCERTAIN = 1, SE_STATE_UNKNOWN = 2 };
+
 typedef struct {
   uint16_t stream;
   uint32_t seq;
@@ -136,8 +151,12 @@ typedef struct {
   char view[16];          /* "" when absent */
   double confidence;      /* NaN when absent */
   double quality;
+  int state;              /* enum se_result_state (required in the body) */
+  double id_score;        /* NaN when the view model has no in-distribution score */
   double lv_area_mm2;
   double ef;
+  double ef_ci_lo, ef_ci_hi; /* 95% interval of ef, NaN when absent */
+  int64_t ed_seq, es_seq; /* the frame whose ED / ES this result confirms; -1 when none */
   uint32_t flags;
   double queue_ms;
   double total_ms;
@@ -270,7 +289,10 @@ typedef struct {
   uint8_t type, version;
   /* RESULT */
   uint16_t stream; uint32_t seq; uint8_t view, state; uint16_t flags;
-  uint16_t confidence_e4, quality_e4; uint32_t lv_area_e2; uint16_t ef_e2; uint32_t latency_us, time_ms;
+  uint16_t confidence_e4, quality_e4; uint32_t lv_area_e2; uint16_t ef_e2;
+  uint8_t result_state;   /* byte 22: enum se_result_state */
+  uint8_t id_score_e200;  /* byte 23: 0 absent, else 1 + round(score * 200): score = (v - 1) / 200 */
+  uint32_t latency_us, time_ms;
   /* HEARTBEAT, STATUS (state above too) */
   uint8_t model_set; uint16_t cmd_seq; uint32_t uptime_ms, frames_processed, frames_dropped; uint16_t fault_code, beat;
   /* ACK */

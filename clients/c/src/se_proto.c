@@ -128,6 +128,19 @@ static int str_field(const se_message *m, const char *key, char *out, size_t cap
   return SE_OK;
 }
 
+/* An optional uint field (nil or absent: -1). */
+static int opt_seq_field(const se_message *m, const char *key, int64_t *out) {
+  se_mp_reader r;
+  se_mp_item it;
+  *out = -1;
+  if (se_mp_find(m->body, m->header.body_length, key, &r)) return SE_OK;
+  if (se_mp_next(&r, &it)) return SE_EBODY;
+  if (it.kind == SE_MP_NIL) return SE_OK;
+  if (it.kind != SE_MP_UINT || it.u > 0xffffffffu) return SE_EBODY;
+  *out = (int64_t)it.u;
+  return SE_OK;
+}
+
 int se_decode_result(const se_message *m, se_result *res) {
   uint64_t u;
   se_mp_reader r, lat;
@@ -142,7 +155,26 @@ int se_decode_result(const se_message *m, se_result *res) {
   res->flags = (uint32_t)u;
   if (num_field(m, "t", &res->t, 1) || str_field(m, "view", res->view, sizeof res->view, 0) ||
       num_field(m, "confidence", &res->confidence, 0) || num_field(m, "quality", &res->quality, 0) ||
-      num_field(m, "lvAreaMm2", &res->lv_area_mm2, 0) || num_field(m, "ef", &res->ef, 0)) return SE_EBODY;
+      num_field(m, "lvAreaMm2", &res->lv_area_mm2, 0) || num_field(m, "ef", &res->ef, 0) ||
+      num_field(m, "idScore", &res->id_score, 0) || opt_seq_field(m, "edSeq", &res->ed_seq) ||
+      opt_seq_field(m, "esSeq", &res->es_seq)) return SE_EBODY;
+  /* state: "ok" | "uncertain" | "unknown", required */
+  char state[16];
+  if (str_field(m, "state", state, sizeof state, 1)) return SE_EBODY;
+  if (strcmp(state, "ok") == 0) res->state = SE_STATE_OK;
+  else if (strcmp(state, "uncertain") == 0) res->state = SE_STATE_UNCERTAIN;
+  else if (strcmp(state, "unknown") == 0) res->state = SE_STATE_UNKNOWN;
+  else return SE_EBODY;
+  /* efCi: [lo, hi] or nil */
+  res->ef_ci_lo = res->ef_ci_hi = NAN;
+  if (se_mp_find(m->body, m->header.body_length, "efCi", &r) == SE_OK) {
+    if (se_mp_next(&r, &it)) return SE_EBODY;
+    if (it.kind == SE_MP_ARRAY) {
+      se_mp_item lo, hi;
+      if (it.len != 2 || se_mp_next(&r, &lo) || se_mp_number(&lo, &res->ef_ci_lo) || se_mp_next(&r, &hi) ||
+          se_mp_number(&hi, &res->ef_ci_hi) || !(res->ef_ci_lo <= res->ef_ci_hi)) return SE_EBODY;
+    } else if (it.kind != SE_MP_NIL) return SE_EBODY;
+  }
   /* latency: {queueMs, totalMs, stages} */
   if (se_mp_find(m->body, m->header.body_length, "latency", &lat) || se_mp_next(&lat, &it) || it.kind != SE_MP_MAP) return SE_EBODY;
   res->queue_ms = res->total_ms = NAN;

@@ -22,7 +22,7 @@ size_t se_record_encode(const se_record *r, uint8_t *b) {
     case SE_REC_RESULT:
       le16(b + 2, r->stream); le32(b + 4, r->seq); b[8] = r->view; b[9] = r->state; le16(b + 10, r->flags);
       le16(b + 12, r->confidence_e4); le16(b + 14, r->quality_e4); le32(b + 16, r->lv_area_e2); le16(b + 20, r->ef_e2);
-      le32(b + 24, r->latency_us); le32(b + 28, r->time_ms);
+      b[22] = r->result_state; b[23] = r->id_score_e200; le32(b + 24, r->latency_us); le32(b + 28, r->time_ms);
       break;
     case SE_REC_HEARTBEAT: case SE_REC_STATUS:
       b[2] = r->state; b[3] = r->model_set; le16(b + 4, r->flags); le16(b + 6, r->cmd_seq); le32(b + 8, r->uptime_ms);
@@ -57,7 +57,8 @@ int se_record_decode(const uint8_t *b, size_t len, se_record *r) {
     case SE_REC_RESULT:
       r->stream = rd16(b + 2); r->seq = rd32(b + 4); r->view = b[8]; r->state = b[9]; r->flags = rd16(b + 10);
       r->confidence_e4 = rd16(b + 12); r->quality_e4 = rd16(b + 14); r->lv_area_e2 = rd32(b + 16); r->ef_e2 = rd16(b + 20);
-      r->latency_us = rd32(b + 24); r->time_ms = rd32(b + 28);
+      r->result_state = b[22]; r->id_score_e200 = b[23]; r->latency_us = rd32(b + 24); r->time_ms = rd32(b + 28);
+      if (r->result_state > SE_STATE_UNKNOWN || r->id_score_e200 > 201) return SE_EBODY;
       break;
     case SE_REC_HEARTBEAT: case SE_REC_STATUS:
       r->state = b[2]; r->model_set = b[3]; r->flags = rd16(b + 4); r->cmd_seq = rd16(b + 6); r->uptime_ms = rd32(b + 8);

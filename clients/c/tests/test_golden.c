@@ -78,10 +78,20 @@ int main(int argc, char **argv) {
         CHECK(se_decode_result(&m, &r) == SE_OK, "%s: se_decode_result", file);
         if (strcmp(file, "socket-result.bin") == 0) {
           CHECK(r.seq == 7 && strcmp(r.view, "A4C") == 0 && r.confidence == 0.875 && r.quality == 0.625 && r.lv_area_mm2 == 1520.25 && isnan(r.ef), "result fields");
-          CHECK(r.queue_ms == 0.125 && r.total_ms == 6.5 && r.flags == 4 && r.mask == NULL, "result latency");
-        } else {
+          CHECK(r.queue_ms == 0.125 && r.total_ms == 6.5 && r.flags == SE_RESULT_HAS_LV_AREA && r.mask == NULL, "result latency");
+          CHECK(r.state == SE_STATE_OK && isnan(r.id_score) && isnan(r.ef_ci_lo) && isnan(r.ef_ci_hi) && r.ed_seq == -1 && r.es_seq == -1,
+                "result: state ok, no score, no interval, no ED/ES");
+        } else if (strcmp(file, "socket-result-mask.bin") == 0) {
           CHECK(r.seq == 70000 && strcmp(r.view, "PLAX") == 0 && isnan(r.lv_area_mm2) && r.ef == 55.5, "result-mask fields");
           CHECK(r.mask && r.mask_width == 4 && r.mask_height == 4 && r.mask[5] == 1 && r.mask[0] == 0, "mask");
+          CHECK(r.state == SE_STATE_UNCERTAIN && r.id_score == 0.5625 && r.ef_ci_lo == 50.25 && r.ef_ci_hi == 60.75 && r.ed_seq == -1 && r.es_seq == 69995,
+                "result-mask: uncertain 0.5625, interval [50.25, 60.75], ES of frame 69995");
+          CHECK((r.flags & (SE_RESULT_ES | SE_RESULT_UNCERTAIN | SE_RESULT_EF_LOW_QUALITY | SE_RESULT_HAS_EF)) ==
+                (SE_RESULT_ES | SE_RESULT_UNCERTAIN | SE_RESULT_EF_LOW_QUALITY | SE_RESULT_HAS_EF), "result-mask flags");
+        } else {
+          CHECK(strcmp(file, "socket-result-unknown.bin") == 0, "%s: a known RESULT vector", file);
+          CHECK(r.seq == 8 && strcmp(r.view, "A2C") == 0 && r.state == SE_STATE_UNKNOWN && r.id_score == 0.125 && isnan(r.lv_area_mm2) &&
+                isnan(r.ef) && isnan(r.ef_ci_lo) && r.flags == SE_RESULT_UNKNOWN, "result-unknown fields");
         }
       }
       if (type == SE_ERROR) {
@@ -152,11 +162,49 @@ int main(int argc, char **argv) {
       CHECK(same, "%s: re-encoded record bytes", file);
       size_t fn = se_serial_frame(&r, framed);
       CHECK(fn == n && memcmp(framed, bytes, n) == 0, "%s: re-framed bytes identical", file);
-      if (rtype == SE_REC_RESULT && r.seq == 123456) CHECK(r.confidence_e4 == 9375 && r.lv_area_e2 == 152025 && r.ef_e2 == 5750 && r.latency_us == 6500, "serial result fields");
+      if (rtype == SE_REC_RESULT && r.seq == 123456) {
+        CHECK(r.confidence_e4 == 9375 && r.lv_area_e2 == 152025 && r.ef_e2 == 5750 && r.latency_us == 6500, "serial result fields");
+        CHECK(r.result_state == SE_STATE_OK && r.id_score_e200 == 185, "serial result: ok, score (185 - 1) / 200 = 0.92");
+      }
+      if (rtype == SE_REC_RESULT && r.seq == 0) CHECK(r.result_state == SE_STATE_OK && r.id_score_e200 == 0, "serial result-none: ok, no score");
+      if (rtype == SE_REC_RESULT && r.seq == 123457)
+        CHECK(r.result_state == SE_STATE_UNKNOWN && r.id_score_e200 == 26 && r.flags == SE_RESULT_UNKNOWN, "serial result-unknown: unknown, score 0.125");
     }
     free(bytes);
   }
-  CHECK(sockets == 29 && serials == 9 && rings == 1, "vector counts: %d socket, %d serial, %d ring", sockets, serials, rings);
+  /* Serial RESULT bytes 22-23 out of range are refused. */
+  se_record bad = {0};
+  uint8_t raw[32];
+  bad.type = SE_REC_RESULT;
+  bad.result_state = 3;
+  CHECK(se_record_encode(&bad, raw) == 32 && se_record_decode(raw, 32, &bad) == SE_EBODY, "result state 3 refused");
+  bad = (se_record){0};
+  bad.type = SE_REC_RESULT;
+  bad.id_score_e200 = 202;
+  CHECK(se_record_encode(&bad, raw) == 32 && se_record_decode(raw, 32, &bad) == SE_EBODY, "id score byte 202 refused");
+  /* A RESULT body without state, or with an unknown one, is SE_EBODY. */
+  const char *states[] = {NULL, "maybe", "unknown"};
+  for (int k = 0; k < 3; k++) {
+    uint8_t msgbuf[256];
+    se_mp_writer w;
+    se_mp_writer_init(&w, msgbuf + SE_HEADER_SIZE, sizeof msgbuf - SE_HEADER_SIZE);
+    se_mp_map(&w, states[k] ? 6 : 5);
+    se_mp_str(&w, "stream"); se_mp_uint(&w, 0);
+    se_mp_str(&w, "seq"); se_mp_uint(&w, 1);
+    se_mp_str(&w, "t"); se_mp_double(&w, 0);
+    se_mp_str(&w, "flags"); se_mp_uint(&w, 0);
+    se_mp_str(&w, "latency"); se_mp_map(&w, 0);
+    if (states[k]) { se_mp_str(&w, "state"); se_mp_str(&w, states[k]); }
+    se_header h = {SE_PROTOCOL_VERSION, SE_RESULT, 0, (uint32_t)w.len, 0, 1};
+    se_write_header(msgbuf, &h);
+    se_message m;
+    se_result r;
+    CHECK(!w.overflow && se_decode_message(msgbuf, SE_HEADER_SIZE + w.len, 1u << 20, &m, NULL) == SE_OK, "hand-made RESULT %d decodes", k);
+    int s = se_decode_result(&m, &r);
+    CHECK(k == 2 ? (s == SE_OK && r.state == SE_STATE_UNKNOWN && isnan(r.id_score) && r.ed_seq == -1) : s == SE_EBODY,
+          "RESULT with state %s: %s", states[k] ? states[k] : "(absent)", se_strerror(s));
+  }
+  CHECK(sockets == 30 && serials == 10 && rings == 1, "vector counts: %d socket, %d serial, %d ring", sockets, serials, rings);
   free(index);
   DONE();
 }
