@@ -415,9 +415,9 @@ export function median(xs: readonly number[]): number {
  * Beats: a zig-zag over the volume curve. An end-diastole (ED) is a local
  * maximum and an end-systole (ES) a local minimum that stands out by delta =
  * max(prominence x the window's volume range, minProminence x its largest
- * volume) on both sides; it is confirmed once the curve has moved back by
- * delta and at least `confirmDelay` samples have followed it (a delay of a few
- * frames), on the frame where that first holds, and never again. The first
+ * volume) on both sides; it is confirmed on the first frame at least
+ * `confirmDelay` samples after it whose volume is back by delta (a delay of a
+ * few frames), and never again. The first
  * extremum of a window has no left side and is not reported; an ED (ES)
  * closer than `minCycle` frames to the previous one is not reported. A beat
  * is an ED and the ES after it. EF is the median of the window's beats' EFs
@@ -595,10 +595,11 @@ export class EjectionFraction {
         if (cand < 0) return;
         left = this.#pivotV;
       }
+      // Confirmed once the newest sample is back by delta: a curve that jumps and falls again (a spike, the seam of
+      // a looped clip) has not turned.
       if (last - cand < this.#delay) return;
-      const back = this.#v(this.#extreme(cand + 1, last, sign === 1 ? -1 : 1));
       const v = this.#v(cand);
-      if (sign * (v - back) < delta) return;
+      if (sign * (v - this.#v(last)) < delta) return;
       // Confirmed: the curve turned at `cand`.
       this.#mode = sign === 1 ? -1 : 1;
       this.#pivot = cand;

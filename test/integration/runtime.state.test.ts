@@ -1,0 +1,119 @@
+// What firmware sees of the in-distribution state and the EF over the real
+// runtime: socket RESULTs (state, idScore, UNCERTAIN/UNKNOWN, efCi, ED/ES with
+// edSeq/esSeq) and serial RESULT records (bytes 22-23) on a socat pty pair,
+// from the real pipeline on the bundled cine; the view model with an id_score
+// output is the tiny test package (test/helpers/packages.ts).
+import t, { type Test } from 'tap';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { SerialPort } from 'serialport';
+import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
+import { MessageType, ResultFlag, ResultState } from '../../src/protocol/constants.js';
+import { parseResult, type ConfigureStream, type ResultBody } from '../../src/protocol/messages.js';
+import { SerialDecoder, type ResultRecord } from '../../src/protocol/serial.js';
+import { Runtime } from '../../src/runtime/index.js';
+import { SocketClient } from '../../src/transport/socket-client.js';
+import { viewIdPackage } from '../helpers/packages.js';
+import { ptyPair } from '../helpers/pty.js';
+import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
+
+const VQ = path.join(MODELS_DIR, 'view_quality');
+const SEG = path.join(MODELS_DIR, 'lv_segmentation');
+const stream0: ConfigureStream = { stream: 0, width: 256, height: 256, format: 'GRAY8', spacing: [SAMPLE_SPACING_MM, SAMPLE_SPACING_MM], fps: 30 };
+const noSocat = spawnSync('sh', ['-c', 'command -v socat']).status !== 0 ? 'socat missing (.ci/run installs it)' : false;
+
+async function scratch(t: Test): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-rtstate-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Starts a runtime, connects, subscribes; sends `frames` one at a time (each after the previous RESULT). */
+async function stream(t: Test, rt: Runtime, frames: Uint8Array[]): Promise<ResultBody[]> {
+  const c = await SocketClient.connect(rt.server.path);
+  t.teardown(() => c.close());
+  await c.hello('runtime-state-test');
+  await c.subscribe({});
+  const out: ResultBody[] = [];
+  c.on('message', (m) => { if (m.header.type === MessageType.RESULT) out.push(parseResult(m.body)); });
+  await c.configure(stream0);
+  for (let i = 0; i < frames.length; i++) {
+    c.sendFrame(0, i, frames[i]);
+    const end = Date.now() + 20000;
+    while (out.length < i + 1) {
+      if (Date.now() > end) throw new Error(`Expected the RESULT of frame ${i} within 20 s`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+  return out;
+}
+
+t.test('socket: ED and ES on every beat of the looped cine, each flagged once with the confirmed frame', async (t) => {
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const rt = await Runtime.start({ pipeline: { viewQuality: VQ, segmentation: SEG, trustStore }, socket: { path: path.join(await scratch(t), 'rt.sock') } });
+  t.teardown(() => rt.close());
+  const { frames, label } = await readSampleCine();
+  const loops = 6;
+  const results = await stream(t, rt, Array.from({ length: loops * 16 }, (_, i) => frames[i % 16]));
+  t.same(results.map((r) => [r.state, r.idScore]), new Array(loops * 16).fill(['ok', null]), 'no id_score output: ok, null score');
+  const ed = results.filter((r) => r.flags & ResultFlag.ED);
+  const es = results.filter((r) => r.flags & ResultFlag.ES);
+  t.ok(results.every((r) => ((r.flags & ResultFlag.ED) !== 0) === (r.edSeq !== null) && ((r.flags & ResultFlag.ES) !== 0) === (r.esSeq !== null)), 'flag <=> seq');
+  // The cine's ED is frame 11 and its ES frame 3 of every 16 (the label); a beat is confirmed a few frames after it.
+  t.ok(ed.length >= loops - 1 && es.length >= loops - 1, `${ed.length} EDs, ${es.length} ESs over ${loops} beats`);
+  t.same(ed.map((r) => r.edSeq), [...new Set(ed.map((r) => r.edSeq))], 'each ED once');
+  t.same(es.map((r) => r.esSeq), [...new Set(es.map((r) => r.esSeq))], 'each ES once');
+  for (const r of ed) t.ok(Math.abs((r.edSeq! % 16) - label.ed) <= 1 && r.seq - r.edSeq! >= 2 && r.seq - r.edSeq! <= 8, `ED ${r.edSeq} confirmed at ${r.seq}`);
+  for (const r of es) t.ok(Math.abs((r.esSeq! % 16) - label.es) <= 1 && r.seq - r.esSeq! >= 2 && r.seq - r.esSeq! <= 8, `ES ${r.esSeq} confirmed at ${r.seq}`);
+  // EF with its interval from the second loop on; from 2 beats the quality is no longer low for that reason.
+  const last = results[results.length - 1];
+  t.ok(last.ef !== null && last.efCi !== null && last.efCi[0] <= last.ef && last.ef <= last.efCi[1], `EF ${last.ef} in ${last.efCi}`);
+  t.ok(Math.abs(last.ef! - label.ef) <= 10, `EF ${last.ef} vs label ${label.ef}`);
+  t.ok(results.every((r) => (r.ef === null) === (r.efCi === null)), 'an interval exactly when there is an EF');
+});
+
+t.test('socket and serial: state and score on every result; unknown frames carry no LV and no EF', { skip: noSocat }, async (t) => {
+  const dir = await scratch(t);
+  const { a, b, proc } = await ptyPair();
+  t.teardown(() => { proc.kill(); });
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const rt = await Runtime.start({
+    pipeline: { viewQuality: await viewIdPackage(path.join(dir, 'vq')), segmentation: SEG, trustStore },
+    socket: { path: path.join(dir, 'rt.sock') },
+    serial: { path: a, baudRate: 115200, resultRate: 1000, heartbeatMs: 1000 },
+  });
+  t.teardown(() => rt.close());
+  const fw = new SerialPort({ path: b, baudRate: 115200, autoOpen: false });
+  await new Promise<void>((res, rej) => fw.open((e) => (e ? rej(e) : res())));
+  t.teardown(() => new Promise<void>((r) => fw.close(() => r())));
+  const records: ResultRecord[] = [];
+  const dec = new SerialDecoder();
+  fw.on('data', (d: Buffer) => { for (const e of dec.push(d)) if (e.kind === 'record' && e.record.kind === 'RESULT') records.push(e.record); });
+
+  const { frames } = await readSampleCine();
+  const dim = (f: Uint8Array): Uint8Array => f.map((v) => Math.round(v * 0.3));
+  const results = await stream(t, rt, [...frames, ...frames.slice(0, 10).map(dim)]);
+  t.same(results.slice(0, 16).map((r) => r.state), new Array(16).fill('ok'));
+  t.ok(results.slice(0, 16).every((r) => r.idScore! > 0.95 && (r.flags & (ResultFlag.UNCERTAIN | ResultFlag.UNKNOWN)) === 0), 'score near 1, no state flag');
+  const states = results.slice(16).map((r) => r.state);
+  t.same(states, ['ok', 'uncertain', 'uncertain', 'unknown', 'unknown', 'unknown', 'unknown', 'unknown', 'unknown', 'unknown']);
+  for (const r of results.slice(16)) {
+    const want = r.state === 'unknown' ? ResultFlag.UNKNOWN : r.state === 'uncertain' ? ResultFlag.UNCERTAIN : 0;
+    t.equal(r.flags & (ResultFlag.UNCERTAIN | ResultFlag.UNKNOWN), want, `frame ${r.seq}: ${r.state} flag`);
+    if (r.state === 'unknown') t.same([r.lvAreaMm2, r.ef, r.efCi, r.flags & (ResultFlag.HAS_LV_AREA | ResultFlag.HAS_EF)], [null, null, null, 0], `frame ${r.seq}: no LV, no EF`);
+  }
+  // The serial line: one record per result here (1000 per second allowed, one frame at a time), bytes 22-23.
+  const end = Date.now() + 5000;
+  while (records.length < results.length && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+  const bySeq = new Map(records.map((r) => [r.seq, r]));
+  for (const r of results) {
+    const rec = bySeq.get(r.seq);
+    if (!rec) continue; // newest wins between two send slots
+    t.equal(rec.resultState, ResultState[r.state], `record ${r.seq}: state ${r.state}`);
+    t.ok(Math.abs(rec.idScore! - r.idScore!) <= 0.0025, `record ${r.seq}: score ${rec.idScore} vs ${r.idScore} (steps of 0.005)`);
+    t.equal(rec.flags, r.flags, `record ${r.seq}: flags`);
+  }
+  t.ok(records.some((r) => r.resultState === ResultState.unknown), 'an unknown record went out');
+});
