@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from .errors import SonoedgeError
 
@@ -58,7 +59,7 @@ def cmd_bench_sim(a):
 def cmd_train(a):
     from .config import resolve
     from .train import train
-    cfg = resolve(a.config, a.set)
+    cfg = resolve(a.config, a.set + ([f"train.init_from={a.init_from}"] if a.init_from else []))
     _threads(cfg["train"]["threads"])
     train(cfg, resume=not a.no_resume)
     return 0
@@ -184,6 +185,30 @@ def cmd_build_bundled(a):
     return 0
 
 
+def cmd_import_real(a):
+    from .import_real import import_real
+    import_real(a.out, echonet=a.echonet, camus=a.camus, split=a.split, size=a.size)
+    return 0
+
+
+def cmd_evaluate_real(a):
+    from .evaluate_real import evaluate_real
+    _threads(a.threads)
+    res = evaluate_real(a.out, echonet=a.echonet, camus=a.camus, split=a.split, packages=a.packages,
+                        variant=a.variant, trust=a.trust or None, n_boot=a.boot)
+    print((Path(a.out) / "report.md").read_text(), end="")
+    print(f"wrote {Path(a.out) / 'metrics.json'}, {Path(a.out) / 'report.md'}, {Path(a.out) / 'frames.csv'} "
+          f"({res['frames']} frames)")
+    return 0
+
+
+def _real_source(p, split_help):
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--echonet", default=None, help="EchoNet-Dynamic folder (FileList.csv, VolumeTracings.csv, Videos/)")
+    g.add_argument("--camus", default=None, help="CAMUS folder (the release's root, training/ or database_nifti/)")
+    p.add_argument("--split", default=None, type=str.upper, choices=["TRAIN", "VAL", "TEST"], help=split_help)
+
+
 def build_parser():
     ap = argparse.ArgumentParser(prog="python -m sonoedge_train")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -214,6 +239,8 @@ def build_parser():
     t.add_argument("--config", action="append", default=[], help="JSON/YAML override file (repeatable)")
     t.add_argument("--set", action="append", default=[], help="key.path=value override (repeatable)")
     t.add_argument("--no-resume", action="store_true", help="start fresh even if out_dir holds last.pt")
+    t.add_argument("--init-from", default="", metavar="CKPT",
+                   help="start from this checkpoint's weights (same as --set train.init_from=CKPT)")
     t.set_defaults(fn=cmd_train)
     e = sub.add_parser("evaluate", help="clinical metrics + markdown report with plots")
     e.add_argument("--data", required=True)
@@ -288,6 +315,22 @@ def build_parser():
     bb.add_argument("--only", choices=["view_quality", "lv_segmentation"], default=None,
                     help="rebuild just this package (the other one and the sample DICOM stay as they are)")
     bb.set_defaults(fn=cmd_build_bundled)
+    ir = sub.add_parser("import-real", help="EchoNet-Dynamic / CAMUS annotated frames -> training dataset "
+                                            "(sonoedge-real/1)")
+    _real_source(ir, "EchoNet-Dynamic split to import (default: every listed video)")
+    ir.add_argument("--out", required=True)
+    ir.add_argument("--size", type=int, default=112, help="frame size (square) of the dataset")
+    ir.set_defaults(fn=cmd_import_real)
+    er = sub.add_parser("evaluate-real", help="the bundled ONNX packages on EchoNet-Dynamic or CAMUS: view, quality, "
+                                              "LV Dice, EF")
+    _real_source(er, "EchoNet-Dynamic split to evaluate (default: every listed video)")
+    er.add_argument("--packages", default="models", help="folder with view_quality/ and lv_segmentation/")
+    er.add_argument("--variant", default="fp32", help="package variant to run (fp32, int8, ...)")
+    er.add_argument("--trust", default="", help="trust store folder (default: PACKAGES/trust)")
+    er.add_argument("--out", required=True)
+    er.add_argument("--boot", type=int, default=1000, help="bootstrap resamples for the CIs")
+    er.add_argument("--threads", type=int, default=1)
+    er.set_defaults(fn=cmd_evaluate_real)
     return ap
 
 

@@ -43,9 +43,9 @@ ID_STATES = ("ok", "uncertain", "unknown")
 def lv_area_length_xy(mask: np.ndarray, sx: float, sy: float):
     """Area (mm^2) and long-axis length (mm) of a binary mask whose pixels are sx (columns) by sy (rows) mm.
 
-    A = pixels * sx * sy. The long axis is the principal axis of the pixel centres placed in mm (x * sx, y * sy);
-    L = the extent of their projections on it plus the mm length of one pixel step along it (for sx = sy = s this
-    is metrics.lv_area_length: extent + one pixel, times s)."""
+    A = pixels * sx * sy. The long axis u is the principal axis of the pixel centres placed in mm (x * sx, y * sy);
+    L = the extent of their projections on u plus the pixel's size along u, |(ux * sx, uy * sy)|: the runtime's
+    rule (src/pipeline/postprocess.ts areaLength), and for sx = sy = s metrics.lv_area_length ((extent + 1) * s)."""
     ys, xs = np.nonzero(mask)
     if len(xs) < 3:
         return 0.0, 0.0
@@ -55,10 +55,7 @@ def lv_area_length_xy(mask: np.ndarray, sx: float, sy: float):
     _, v = np.linalg.eigh(pts.T @ pts)
     u = v[:, -1]
     proj = pts @ u
-    d = np.array([u[0] / sx, u[1] / sy])  # the axis direction in pixels
-    d /= np.linalg.norm(d)
-    step = math.hypot(d[0] * sx, d[1] * sy)  # one pixel along the axis, in mm
-    return float(area), float(proj.max() - proj.min() + step)
+    return float(area), float(proj.max() - proj.min() + math.hypot(u[0] * sx, u[1] * sy))
 
 
 def area_length_volume_xy(mask: np.ndarray, sx: float, sy: float) -> float:
@@ -197,6 +194,13 @@ class _Frames:
         self.rows.append(row)
 
 
+def id_states(scores, ok: float, unknown: float) -> np.ndarray:
+    """The in-distribution state of each id_score: "ok" at or above `ok`, "unknown" below `unknown`, else
+    "uncertain"."""
+    s = np.asarray(scores, np.float64)
+    return np.where(s >= ok, "ok", np.where(s < unknown, "unknown", "uncertain"))
+
+
 def _stats_or_none(x):
     return None if x is None or not np.isfinite(x) else float(x)
 
@@ -220,8 +224,7 @@ def _view_quality_summary(fr: _Frames) -> dict:
             raise PackageError("E_PACKAGE_SCHEMA", f"{fr.vq.path}: the view package has an id_score output but no "
                                "postprocessing.id_score.thresholds {ok, unknown}", "/postprocessing/id_score",
                                fr.vq.path)
-        s = np.array([r["id_score"] for r in rows])
-        states = np.where(s >= th["ok"], "ok", np.where(s < th["unknown"], "unknown", "uncertain"))
+        states = id_states([r["id_score"] for r in rows], th["ok"], th["unknown"])
         for r, st in zip(rows, states):
             r["id_state"] = str(st)
         cnt = {k: int((states == k).sum()) for k in ID_STATES}

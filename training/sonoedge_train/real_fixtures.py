@@ -9,8 +9,8 @@ NumberOfFrames,Split (or without Split), FileName without ".avi", Split upper ca
 header FileName,X1,Y1,X2,Y2,Frame, FileName with ".avi", per traced frame the long axis (apex first) then 20 chords
 (X1/Y1 on the left wall), Frame an integer; Videos/<name>.avi MJPG 112x112 with three equal channels (as the
 release's DICOM-to-AVI notebook writes them, its sector mask applied). LF line ends and 8 decimals: the release's
-own loaders do not tell (they strip each line); names of 17 and 18 characters, an FPS of 55 and a listed video without tracings are in the
-release (see data/echonet.py).
+own loaders do not tell (they strip each line); names of 17 and 18 characters, an FPS of 55 and a listed video
+without tracings are in the release (see data/echonet.py).
 
 CAMUS mhd/raw (write_camus_mhd): training/patientXXXX/ with the ED/ES images and masks as 3-D MetaImages of one
 slice and the sequence as a 3-D MetaImage, each header exactly as ITK writes it (key order, `Key = value`, LF, the

@@ -20,9 +20,13 @@ import numpy as np
 
 from ..constants import GUIDANCE, SEG_LABELS, VIEWS
 from ..errors import DatasetError
+from .labels import SPECIAL
 from ..sim.simulator import ImagingConfig, sample_cine_params, simulate_cine
 
 FORMAT = "sonoedge-sim/1"
+# real, partly annotated datasets written by `import-real` (import_real.py): the same arrays; masks may also hold
+# data/labels.py's NOT_LV (254) and IGNORE (255), quality -1 (not labelled), spacing NaN beside spacing_xy [N, 2]
+FORMAT_REAL = "sonoedge-real/1"
 ARRAYS = {"frames": np.uint8, "masks": np.uint8, "view": np.int64, "quality": np.float32, "guidance": np.int64,
           "cine": np.int32, "frame": np.int32, "spacing": np.float32}
 
@@ -163,9 +167,10 @@ class SimDataset:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise DatasetError("E_DATASET_CORRUPT", f"{idx_path}: not valid JSON ({e.msg if hasattr(e, 'msg') else e})",
                                idx_path) from None
-        if not isinstance(index, dict) or index.get("format") != FORMAT:
+        if not isinstance(index, dict) or index.get("format") not in (FORMAT, FORMAT_REAL):
             got = index.get("format") if isinstance(index, dict) else type(index).__name__
-            raise DatasetError("E_DATASET_CORRUPT", f"{idx_path}: expected format {FORMAT!r} but received {got!r}",
+            raise DatasetError("E_DATASET_CORRUPT", f"{idx_path}: expected format {FORMAT!r} or {FORMAT_REAL!r} but "
+                               f"received {got!r}",
                                idx_path)
         self.root = idx_path.parent
         self.index = index
@@ -189,10 +194,14 @@ class SimDataset:
                 if len(arr) != n:
                     raise DatasetError("E_DATASET_CORRUPT", f"{path}: array {k} has {len(arr)} rows, expected {n}",
                                        path)
-            _check_range(path, "masks", data["masks"], 0, len(SEG_LABELS) - 1)
+            real = index["format"] == FORMAT_REAL
+            masks = data["masks"][~np.isin(data["masks"], SPECIAL)] if real else data["masks"]
+            _check_range(path, "masks", masks, 0, len(SEG_LABELS) - 1)
             _check_range(path, "view", data["view"], 0, len(VIEWS) - 1)
             _check_range(path, "guidance", data["guidance"], -1, len(GUIDANCE) - 1)
             q = data["quality"]
+            if real:  # -1 = not labelled; the appended 0 keeps the range test defined when nothing is labelled
+                q = np.append(q[q != -1], np.float32(0))
             if n and (not np.isfinite(q).all() or q.min() < 0 or q.max() > 1):
                 bad = q[~(np.isfinite(q) & (q >= 0) & (q <= 1))][0]
                 raise DatasetError("E_LABEL_RANGE", f"{path}: quality holds {float(bad)!r} but the expected range "
