@@ -8,6 +8,8 @@ export type {
   OutputArray, ResolvedPlanOptions, PixelFormatName, ResizeModeName, DTypeName, LayoutName,
 } from './preprocess/index.js';
 export { preprocessReference, requiredInputBytes, float16BitsToNumber } from './preprocess/reference.js';
+export { findSector } from './preprocess/sector.js';
+export type { FindSectorOptions, SectorFrameFormat, SectorResult, SectorFound, SectorNotFound, SectorNotFoundReason, SectorShape, SectorFan } from './preprocess/sector.js';
 export type { CodedError, ErrorCode } from './errors.js';
 export { VERSION } from './version.js';
 export { ModelPackageError, loadTrustStore, verifyModelPackage, MODELS_DIR } from './model/package.js';
