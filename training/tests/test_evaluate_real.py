@@ -185,3 +185,62 @@ def test_cli_and_errors(tmp_path, capsys):
     assert capsys.readouterr().err == (f"error: E_DATASET_MISSING: {tmp_path / 'nowhere' / 'FileList.csv'}: file not "
                                        f"found (expected the EchoNet-Dynamic release's FileList.csv in "
                                        f"{tmp_path / 'nowhere'})\n")
+
+
+ID_SCALE = 0.002
+ID_MODEL = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "id-score" / "view_id.onnx"
+
+
+def _id_score_packages(tmp_path):
+    """models/ with a view package that has an id_score output (the runtime's tiny test model: 64x64 input,
+    id_score = clip(10 * mean - 0.3, 0, 1)), its input scaled by 0.002 so that the fixture's patients (crop means
+    about 39, 40 and 65) score about 0.47, 0.5 and 1.0, and thresholds {ok 0.8, unknown 0.48}; signed by a test
+    key."""
+    from sonoedge_train.package import dump_manifest, file_entry, keygen, load_private_key, sign_package
+    pk = tmp_path / "pk"
+    shutil.copytree(MODELS / "lv_segmentation", pk / "lv_segmentation")
+    vq = pk / "view_quality"
+    vq.mkdir()
+    shutil.copy(ID_MODEL, vq / "model.fp32.onnx")
+    shutil.copy(MODELS / "view_quality" / "README.md", vq / "README.md")
+    m = _manifest("view_quality")
+    m["inputs"]["image"].update(spatial_shape=[64, 64], shape=[1, 1, 64, 64])
+    m["preprocessing"]["options"]["output"].update(width=64, height=64)
+    m["preprocessing"]["options"]["normalize"] = {"mean": 0.0, "std": 1.0, "scale": ID_SCALE}
+    m["outputs"]["id_score"] = {**m["outputs"]["quality"], "channel_def": {"0": "in-distribution score"}}
+    del m["outputs"]["guidance"], m["postprocessing"]["guidance"]
+    m["postprocessing"]["id_score"] = {"activation": "none", "argmax": False,
+                                       "thresholds": {"ok": 0.8, "unknown": 0.48}}
+    m["variants"] = {"fp32": {**m["variants"]["fp32"], **file_entry(vq / "model.fp32.onnx")}}
+    m["files"] = {"README.md": file_entry(vq / "README.md")}
+    (vq / "manifest.json").write_bytes(dump_manifest(m))
+    keygen(tmp_path / "k.pem", tmp_path / "trust", "test")
+    for pub in (MODELS / "trust").glob("*.pub"):
+        shutil.copy(pub, tmp_path / "trust" / pub.name)
+    sign_package(vq, load_private_key(tmp_path / "k.pem"))
+    return pk
+
+
+def test_id_score_states(tmp_path):
+    truth = write_camus_nifti(tmp_path / "data")
+    pk = _id_score_packages(tmp_path)
+    res = evaluate_real(tmp_path / "out", camus=tmp_path / "data", packages=pk, trust=tmp_path / "trust", n_boot=0,
+                        log=None)
+    with open(tmp_path / "out" / "frames.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[-2:] == ["id_score", "id_state"] and len(rows) == res["frames"] == 22
+    boxes = {c["case"]: c["box"] for c in res["cases"]}
+    for r in rows:
+        patient, view = r["case"].split("_")
+        y0, y1, x0, x1 = boxes[r["case"]]
+        crop = truth[(patient, view)]["images"][int(r["frame"])][y0:y1, x0:x1].astype(np.float32)
+        mean = cv2.resize(crop, (64, 64), interpolation=cv2.INTER_AREA).mean() * ID_SCALE
+        assert float(r["id_score"]) == pytest.approx(min(1.0, max(0.0, 10 * mean - 0.3)), abs=1e-4)
+        assert r["view"] == "A4C"  # the test model's constant logits
+    states = id_states([float(r["id_score"]) for r in rows], 0.8, 0.48)
+    assert [r["id_state"] for r in rows] == states.tolist()
+    s = res["id_state"]
+    assert s["thresholds"] == {"ok": 0.8, "unknown": 0.48} and min(s["counts"].values()) > 0
+    assert s["counts"] == {k: int((states == k).sum()) for k in ("ok", "uncertain", "unknown")}
+    assert sum(s["counts"].values()) == 22 and s["fractions"]["ok"] == s["counts"]["ok"] / 22
+    assert "In-distribution state (ok >= 0.8, unknown < 0.48):" in (tmp_path / "out" / "report.md").read_text()

@@ -34,13 +34,14 @@ def test_import_train_package_verify(tmp_path, capsys):
     assert len(ds) == 4 and ds.index["format"] == "sonoedge-real/1" and set(np.unique(ds.masks)) == {0, 1, NOT_LV}
 
     # 2. fine-tune from the checkpoint; --init-from is train.init_from
-    assert main(["train", "--config", tiny, "--init-from", str(tmp_path / "pre" / "final.pt"),
+    pre = tmp_path / "pre"  # the run to start from: its saved config and its checkpoint
+    assert main(["train", "--config", str(pre / "config.json"), "--init-from", str(pre / "final.pt"),
                  "--set", f"data.train={tmp_path / 'real_train'}", "--set", f"data.val={tmp_path / 'real_val'}",
                  "--set", f"out_dir={tmp_path / 'ft'}", "--set", "train.batch_size=2", "--set",
                  "train.max_steps=4"]) == 0
     assert "initialised the weights from" in capsys.readouterr().out
     ck = load_checkpoint(tmp_path / "ft" / "final.pt")
-    assert ck["config"]["train"]["init_from"] == str(tmp_path / "pre" / "final.pt") and ck["global_step"] == 4
+    assert ck["config"]["train"]["init_from"] == str(pre / "final.pt") and ck["global_step"] == 4
     assert 0.0 <= ck["val"]["val_lv_dice"] <= 1.0
 
     # 3. package and sign with the user's own key; 4. verify against the user's trust store
