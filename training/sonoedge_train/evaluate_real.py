@@ -320,6 +320,9 @@ def evaluate_real(out, echonet=None, camus=None, split=None, packages="models", 
     if (echonet is None) == (camus is None):
         raise DatasetError("E_DATASET_ARGS", "expected exactly one of --echonet DIR and --camus DIR but received "
                            + ("both" if echonet else "neither"), None)
+    if camus is not None and split is not None:
+        raise DatasetError("E_DATASET_SPLIT", f"--split expected only with --echonet (CAMUS has no split column) but "
+                           f"received {split!r}", camus)
     packages = Path(packages)
     trust = Path(trust) if trust else packages / "trust"
     vq = Package(packages / "view_quality", variant, trust)

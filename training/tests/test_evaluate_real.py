@@ -180,6 +180,10 @@ def test_cli_and_errors(tmp_path, capsys):
     with pytest.raises(DatasetError) as e:
         evaluate_real(tmp_path / "o", packages=MODELS, log=None)
     assert str(e.value) == "E_DATASET_ARGS: expected exactly one of --echonet DIR and --camus DIR but received neither"
+    with pytest.raises(DatasetError) as e:
+        evaluate_real(tmp_path / "o", camus=tmp_path / "data", split="TEST", packages=MODELS, log=None)
+    assert str(e.value) == ("E_DATASET_SPLIT: --split expected only with --echonet (CAMUS has no split column) but "
+                            "received 'TEST'")
     assert main(["evaluate-real", "--echonet", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"),
                  "--packages", str(MODELS)]) == 2
     assert capsys.readouterr().err == (f"error: E_DATASET_MISSING: {tmp_path / 'nowhere' / 'FileList.csv'}: file not "
