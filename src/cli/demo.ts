@@ -1,7 +1,8 @@
 // `sonoedge demo`, the main job (`npm start`): the runtime with the bundled
 // models, the bundled synthetic A4C cine streamed into it through the same
 // Unix socket firmware uses, at the cine's frame rate, a live status line, a
-// summary (view, quality, LV area, EF beside the known EF, latency per stage,
+// summary (view, quality, the in-distribution state and score, LV area, EF
+// with its interval and the beats seen beside the known EF, latency per stage,
 // drops) and a report folder with an HTML page.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -9,9 +10,9 @@ import path from 'node:path';
 import { readInput } from '../io/index.js';
 import { labelNumber, labelString, type Cine } from '../io/types.js';
 import { loadTrustStore, bundledPaths, MODELS_DIR } from '../model/package.js';
-import { MessageType } from '../protocol/constants.js';
+import { MessageType, ResultFlag } from '../protocol/constants.js';
 import { parseResult, type ResultBody } from '../protocol/messages.js';
-import { latencyTable, writeSessionReport, type SessionRecord } from '../report/session.js';
+import { efText, latencyTable, stateSummary, writeSessionReport, type SessionRecord } from '../report/session.js';
 import { Runtime } from '../runtime/index.js';
 import { SocketClient } from '../transport/socket-client.js';
 import { PERCENTILE_METHOD } from '../util/stats.js';
@@ -93,7 +94,7 @@ export async function demo(args: string[]): Promise<number> {
       roundTrip.set(r.seq, performance.now() - (sentAt.get(r.seq) ?? 0));
       results.push(r);
       if (tty) {
-        process.stdout.write(`\r  frame ${String(r.seq + 1).padStart(4)}/${total}  view ${r.view ?? '-'}  quality ${r.quality?.toFixed(2) ?? '-'}`
+        process.stdout.write(`\r  frame ${String(r.seq + 1).padStart(4)}/${total}  view ${r.view ?? '-'}  ${r.state.padEnd(9)}  quality ${r.quality?.toFixed(2) ?? '-'}`
           + `  LV ${r.lvAreaMm2 === null ? '-' : `${Math.round(r.lvAreaMm2)} mm2`}  EF ${r.ef === null ? '-' : `${r.ef.toFixed(1)}%`}`
           + `  ${r.latency.totalMs.toFixed(1)} ms  dropped ${rt.server.stats.framesDropped}   `);
       }
@@ -123,7 +124,8 @@ export async function demo(args: string[]): Promise<number> {
   }
 
   const records: SessionRecord[] = results.map((r) => ({
-    seq: r.seq, frame: r.seq % cine.frames.length, view: r.view, quality: r.quality, lvAreaMm2: r.lvAreaMm2, ef: r.ef,
+    seq: r.seq, frame: r.seq % cine.frames.length, view: r.view, quality: r.quality, lvAreaMm2: r.lvAreaMm2, ef: r.ef, efCi: r.efCi,
+    state: r.state, idScore: r.idScore,
     ...(r.contour ? { contour: r.contour } : {}),
     totalMs: r.latency.totalMs, stages: r.latency.stages, extra: { 'round trip (client)': roundTrip.get(r.seq) ?? 0 },
   }));
@@ -131,19 +133,33 @@ export async function demo(args: string[]): Promise<number> {
   const views = new Map<string, number>();
   for (const r of results) views.set(r.view ?? '-', (views.get(r.view ?? '-') ?? 0) + 1);
   const q = results.flatMap((r) => (r.quality === null ? [] : [r.quality]));
-  const lastEf = [...results].reverse().find((r) => r.ef !== null)?.ef ?? null;
+  const lastEfResult = [...results].reverse().find((r) => r.ef !== null);
+  const lastEf = lastEfResult?.ef ?? null;
+  // Beats seen: an ES confirmed after an ED (each flagged once, on the result that confirmed it).
+  let beats = 0;
+  let edBefore = false;
+  for (const r of [...results].sort((a, b) => a.seq - b.seq)) {
+    if (r.edSeq !== null) edBefore = true;
+    if (r.esSeq !== null && edBefore) {
+      beats++;
+      edBefore = false;
+    }
+  }
   const lastLoop = results.slice(-cine.frames.length);
   const areas = lastLoop.map((r) => r.lvAreaMm2);
   const present = areas.filter((a): a is number => a !== null);
-  const efText = lastEf === null ? 'not estimated (no full cardiac cycle of good quality)'
-    : `${lastEf.toFixed(1)}%${knownEf !== undefined ? `, known ${knownEf.toFixed(1)}% (difference ${(lastEf - knownEf).toFixed(1)} points)` : ''}`;
+  const efSummary = lastEf === null ? 'not estimated (no full cardiac cycle of good quality)'
+    : `${efText(lastEf, lastEfResult!.efCi, { lowQuality: (lastEfResult!.flags & ResultFlag.EF_LOW_QUALITY) !== 0 })}`
+      + `${knownEf !== undefined ? `, known ${knownEf.toFixed(1)}% (difference ${(lastEf - knownEf).toFixed(1)} points)` : ''}`;
   const summary: [string, string][] = [
     ['input', `${input === SAMPLE_CINE ? 'bundled synthetic A4C cine' : input}, ${cine.width}x${cine.height} ${cine.format}, ${spacing.toFixed(4)} mm/px`],
     ['frames', `${total} sent, ${results.length} results, ${dropped} dropped (latest frame wins)`],
     ['view', [...views].map(([v, k]) => `${v} on ${k}/${results.length}`).join(', ') + (knownView ? ` (known ${knownView})` : '')],
     ['quality', q.length ? `mean ${(q.reduce((a, b) => a + b, 0) / q.length).toFixed(2)}, min ${Math.min(...q).toFixed(2)}` : 'n/a'],
+    ['state', stateSummary(results)],
     ['LV area', present.length ? `${Math.round(Math.min(...present))}..${Math.round(Math.max(...present))} mm2 over the last loop` : 'not segmented'],
-    ['ejection fraction', efText],
+    ['ejection fraction', efSummary],
+    ['beats', `${beats} seen (ED and ES each confirmed once)`],
   ];
   out('');
   for (const [k, v] of summary) out(`  ${k.padEnd(18)}${v}`);

@@ -12,7 +12,7 @@ import { parseRawGeometry, readInput, type Cine } from '../io/index.js';
 import { labelNumber } from '../io/types.js';
 import { loadTrustStore, bundledPaths, MODELS_DIR } from '../model/package.js';
 import { Pipeline, type FrameInfo, type PipelineResult, type Processed } from '../pipeline/index.js';
-import { writeSessionReport, type SessionRecord } from '../report/session.js';
+import { efText, stateSummary, writeSessionReport, type SessionRecord } from '../report/session.js';
 import { summarize, type Summary } from '../util/stats.js';
 
 export const SPEC: CommandSpec = {
@@ -33,7 +33,11 @@ export const SPEC: CommandSpec = {
   },
 };
 
-/** The JSON line of one result: everything a validation diff needs, latency apart. */
+/**
+ * The JSON line of one result: everything a validation diff needs, latency apart. `state` is the shown
+ * in-distribution state and `idScore` its smoothed score (null without an id_score output), `frameState` and
+ * `idScoreRaw` this frame's own; `edSeq` / `esSeq` appear on the frame that confirms an ED / ES; `ef` when valid.
+ */
 export function resultLine(r: Processed<FrameInfo, PipelineResult>): Record<string, unknown> {
   const p = r.result;
   const line: Record<string, unknown> = {
@@ -43,9 +47,19 @@ export function resultLine(r: Processed<FrameInfo, PipelineResult>): Record<stri
     viewShown: p.view.shown,
     quality: p.quality.score,
     qualityGood: p.quality.good,
+    state: p.state,
+    idScore: p.idScore,
+    frameState: p.frameState,
+    idScoreRaw: p.idScoreRaw,
   };
   if (p.lv) line.lvAreaMm2 = p.lv.areaMm2;
-  if (p.ef?.valid) line.ef = { percent: p.ef.ef, edFrame: p.ef.edFrame, esFrame: p.ef.esFrame };
+  if (p.ef?.edConfirmed != null) line.edSeq = p.ef.edConfirmed;
+  if (p.ef?.esConfirmed != null) line.esSeq = p.ef.esConfirmed;
+  if (p.ef?.valid) {
+    line.ef = {
+      percent: p.ef.ef, ci: p.ef.ci, quality: p.ef.quality, beats: p.ef.beats.length, method: p.ef.method, edFrame: p.ef.edFrame, esFrame: p.ef.esFrame,
+    };
+  }
   line.latency = { totalMs: r.timing.totalMs, queueMs: r.timing.queueMs, stages: r.timing.stages };
   return line;
 }
@@ -122,13 +136,17 @@ export async function replay(args: string[]): Promise<number> {
   const lat = results.length > 0 ? summarize(results.map((r) => r.timing.totalMs)) : undefined;
   const lastEf = [...results].reverse().find((r) => r.result.ef?.valid)?.result.ef;
   const known = labelNumber(cine.labels, 'ef');
-  const efText = lastEf ? `EF ${lastEf.ef.toFixed(1)}%${known !== undefined ? ` (label ${known.toFixed(1)}%)` : ''}` : 'EF n/a';
-  process.stderr.write(`sonoedge replay: ${results.length}/${cine.frames.length} frames processed (${stats.dropped} dropped, ${stats.failed} failed), ${efText}, `
+  const efLine = lastEf
+    ? `EF ${efText(lastEf.ef, lastEf.ci, { beats: lastEf.beats.length, lowQuality: lastEf.quality === 'low' })}${known !== undefined ? ` (label ${known.toFixed(1)}%)` : ''}`
+    : 'EF n/a';
+  const states = stateSummary(results.map((r) => r.result));
+  process.stderr.write(`sonoedge replay: ${results.length}/${cine.frames.length} frames processed (${stats.dropped} dropped, ${stats.failed} failed), `
+    + `state ${states}, ${efLine}, `
     + `latency p50 ${lat ? ms(lat.median) : 'n/a'}, p99 ${lat ? ms(lat.p99) : 'n/a'}\n`);
   for (const f of failures) process.stderr.write(`sonoedge replay: ${f}\n`);
 
   if (values.report !== undefined) {
-    const index = await writeReplayReport(values.report as string, input, cine, results, { spacing, variant, efText, dropped: stats.dropped, lat });
+    const index = await writeReplayReport(values.report as string, input, cine, results, { spacing, variant, efText: efLine, states, dropped: stats.dropped, lat });
     process.stderr.write(`sonoedge replay: report ${index}\n`);
   }
   return failures.length > 0 ? 1 : 0;
@@ -138,11 +156,11 @@ export async function replay(args: string[]): Promise<number> {
 const REPORT_FRAMES = 120;
 
 function writeReplayReport(dir: string, input: string, cine: Cine, results: Processed<FrameInfo, PipelineResult>[],
-  info: { spacing?: number; variant: string; efText: string; dropped: number; lat?: Summary }): Promise<string> {
+  info: { spacing?: number; variant: string; efText: string; states: string; dropped: number; lat?: Summary }): Promise<string> {
   const { lat } = info;
   const records: SessionRecord[] = results.map(({ result: p, timing }) => ({
     seq: p.seq, frame: p.seq, view: p.view.shown, quality: p.quality.score, lvAreaMm2: p.lv?.areaMm2 ?? null,
-    ef: p.ef?.valid ? p.ef.ef : null, ...(p.lv?.contourFrame ? { contour: p.lv.contourFrame } : {}),
+    ef: p.ef?.valid ? p.ef.ef : null, efCi: p.ef?.valid ? p.ef.ci : null, state: p.state, idScore: p.idScore, ...(p.lv?.contourFrame ? { contour: p.lv.contourFrame } : {}),
     totalMs: timing.totalMs, stages: timing.stages,
   }));
   return writeSessionReport(dir, {
@@ -153,6 +171,7 @@ function writeReplayReport(dir: string, input: string, cine: Cine, results: Proc
       ['frames', `${cine.frames.length} of ${cine.width}x${cine.height} ${cine.format}, ${results.length} processed, ${info.dropped} dropped`],
       ['pixel spacing', info.spacing === undefined ? 'none in the input (1 mm assumed)' : `${info.spacing.toFixed(4)} mm`],
       ['models', `bundled pipeline, variant ${info.variant}`],
+      ['in-distribution state', info.states],
       ['ejection fraction', info.efText],
       ['latency', lat ? `p50 ${ms(lat.median)}, p99 ${ms(lat.p99)}` : 'n/a'],
     ],

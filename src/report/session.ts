@@ -1,6 +1,7 @@
 // The report of a run of the pipeline over a cine (the demo, replay): frames
-// with the LV outline, LV area and quality over frames, latency per frame and
-// per stage. Callers map their results (pipeline results, socket RESULTs) to
+// with the LV outline and the in-distribution state, LV area, quality, the
+// in-distribution score and EF with its interval over frames, latency per
+// frame and per stage. Callers map their results (pipeline results, socket RESULTs) to
 // SessionRecords; this module turns them into a report folder.
 import type { Cine } from '../io/types.js';
 import { PERCENTILE_METHOD, summarize } from '../util/stats.js';
@@ -15,6 +16,11 @@ export interface SessionRecord {
   quality: number | null;
   lvAreaMm2: number | null;
   ef: number | null;
+  /** The EF's 95% interval, when there is an EF. */
+  efCi?: [number, number] | null;
+  /** The in-distribution state shown for this frame, and the (smoothed) score; null without a score. */
+  state: 'ok' | 'uncertain' | 'unknown';
+  idScore: number | null;
   /** LV outline in frame pixels, x0,y0,x1,y1,... */
   contour?: number[];
   /** From receipt to result, and per stage (ms). */
@@ -45,6 +51,29 @@ const gray = (cine: Cine, f: Uint8Array): Uint8Array => {
 /** The keys of every record's stages (or extras), in first-seen order. */
 const keysOf = (records: readonly SessionRecord[], pick: (r: SessionRecord) => Record<string, number> | undefined): string[] =>
   [...new Set(records.flatMap((r) => Object.keys(pick(r) ?? {})))];
+
+/**
+ * How many frames were in each in-distribution state, and the score: "ok 30, uncertain 2, unknown 0 (in-distribution
+ * score mean 0.93, min 0.41)", or "(no in-distribution score: the view model has none, so nothing abstains)".
+ */
+export function stateSummary(records: readonly Pick<SessionRecord, 'state' | 'idScore'>[]): string {
+  const n = { ok: 0, uncertain: 0, unknown: 0 };
+  for (const r of records) n[r.state]++;
+  const scores = records.flatMap((r) => (r.idScore === null ? [] : [r.idScore]));
+  const score = scores.length === 0 ? 'no in-distribution score: the view model has none, so nothing abstains'
+    : `in-distribution score mean ${(scores.reduce((a, b) => a + b, 0) / scores.length).toFixed(2)}, min ${Math.min(...scores).toFixed(2)}`;
+  return `ok ${n.ok}, uncertain ${n.uncertain}, unknown ${n.unknown} (${score})`;
+}
+
+/** "65.0% (95% CI 63.0-67.0, 4 beats, low quality)", for an EF and what is known of it. */
+export function efText(ef: number, ci: [number, number] | null | undefined, more: { beats?: number; lowQuality?: boolean } = {}): string {
+  const parts = [
+    ...(ci ? [`95% CI ${ci[0].toFixed(1)}-${ci[1].toFixed(1)}`] : []),
+    ...(more.beats !== undefined ? [`${more.beats} beat${more.beats === 1 ? '' : 's'}`] : []),
+    ...(more.lowQuality ? ['low quality'] : []),
+  ];
+  return `${ef.toFixed(1)}%${parts.length ? ` (${parts.join(', ')})` : ''}`;
+}
 
 /** Latency rows (stage, frames, p50, p90, p99, max) for total, every extra and every stage, in first-seen order. */
 export function latencyTable(records: readonly SessionRecord[]): { header: string[]; rows: (string | number)[][] } {
@@ -79,7 +108,8 @@ export async function writeSessionReport(dir: string, s: SessionReport): Promise
     gray: gray(s.cine, s.cine.frames[r.frame]),
     // Contours hold pixel centres; in the report pixel i spans [i, i+1].
     ...(r.contour && r.contour.length >= 6 ? { contour: r.contour.map((v) => v + 0.5) } : {}),
-    caption: `#${r.seq} ${r.view ?? '-'} q ${r.quality?.toFixed(2) ?? '-'}${r.lvAreaMm2 !== null ? `, LV ${Math.round(r.lvAreaMm2)} mm2` : ''}${r.ef !== null ? `, EF ${r.ef.toFixed(1)}%` : ''}`,
+    caption: `#${r.seq} ${r.view ?? '-'} ${r.state}${r.idScore !== null ? ` (id ${r.idScore.toFixed(2)})` : ''} q ${r.quality?.toFixed(2) ?? '-'}`
+      + `${r.lvAreaMm2 !== null ? `, LV ${Math.round(r.lvAreaMm2)} mm2` : ''}${r.ef !== null ? `, EF ${efText(r.ef, r.efCi)}` : ''}`,
   }));
   const extras = keysOf(s.records, (r) => r.extra);
   const stages = keysOf(s.records, (r) => r.stages);
@@ -97,6 +127,21 @@ export async function writeSessionReport(dir: string, s: SessionReport): Promise
         id: 'quality', title: 'Image quality over frames',
         svg: lineChart({ title: 'Quality (smoothed)', xLabel: 'frame', yLabel: 'score', series: [{ name: 'quality', x: seqs, y: s.records.map((r) => r.quality) }] }),
       },
+      ...(s.records.some((r) => r.idScore !== null) ? [{
+        id: 'id-score', title: 'In-distribution score over frames (smoothed; the state shown is in each frame\'s caption)',
+        svg: lineChart({ title: 'In-distribution score', xLabel: 'frame', yLabel: 'score', series: [{ name: 'score', x: seqs, y: s.records.map((r) => r.idScore) }] }),
+      }] : []),
+      ...(s.records.some((r) => r.ef !== null) ? [{
+        id: 'ef', title: 'Ejection fraction over frames, with its 95% interval',
+        svg: lineChart({
+          title: 'EF', xLabel: 'frame', yLabel: '%',
+          series: [
+            { name: 'EF', x: seqs, y: s.records.map((r) => r.ef) },
+            { name: '95% CI low', x: seqs, y: s.records.map((r) => r.efCi?.[0] ?? null) },
+            { name: '95% CI high', x: seqs, y: s.records.map((r) => r.efCi?.[1] ?? null) },
+          ],
+        }),
+      }] : []),
       {
         id: 'latency', title: 'Latency per frame',
         svg: lineChart({

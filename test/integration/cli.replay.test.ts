@@ -29,16 +29,24 @@ t.test('the bundled DICOM: one JSON line per frame, A4C, LV area, EF, latency; a
   const ls = lines(first.stdout);
   t.same(ls.map((l) => l.seq), Array.from({ length: 16 }, (_, i) => i));
   for (const l of ls) {
-    t.same(Object.keys(l).filter((k) => k !== 'ef'), ['seq', 'view', 'confidence', 'viewShown', 'quality', 'qualityGood', 'lvAreaMm2', 'latency']);
+    t.same(Object.keys(l).filter((k) => !['ef', 'edSeq', 'esSeq'].includes(k)),
+      ['seq', 'view', 'confidence', 'viewShown', 'quality', 'qualityGood', 'state', 'idScore', 'frameState', 'idScoreRaw', 'lvAreaMm2', 'latency']);
     t.equal(l.viewShown, 'A4C');
+    t.same([l.state, l.idScore, l.frameState, l.idScoreRaw], ['ok', null, 'ok', null], 'the bundled view model has no in-distribution score');
     t.ok((l.lvAreaMm2 as number) > 500 && (l.lvAreaMm2 as number) < 5000, `LV ${l.lvAreaMm2} mm2`);
     t.same(Object.keys(l.latency.stages), ['view_quality.preprocess', 'view_quality.engine', 'view_quality.postprocess',
       'lv_segmentation.preprocess', 'lv_segmentation.engine', 'lv_segmentation.postprocess']);
   }
-  const ef = ls[15].ef as { percent: number; edFrame: number; esFrame: number };
+  // The label's ES is frame 3 and its ED frame 11: each is confirmed once, a few frames later, on its own line.
+  t.same(ls.filter((l) => 'esSeq' in l).map((l) => [l.esSeq, l.seq]), [[2, 4]], 'ES of frame 2, confirmed at frame 4');
+  t.same(ls.filter((l) => 'edSeq' in l).map((l) => [l.edSeq, l.seq]), [[11, 14]], 'ED of frame 11, confirmed at frame 14');
+  const ef = ls[15].ef as { percent: number; ci: [number, number]; quality: string; beats: number; method: string; edFrame: number; esFrame: number };
   // Sanity tolerance as in the pipeline test: 10 EF points of the label (69.1636).
   t.ok(Math.abs(ef.percent - 69.1636) <= 10, `EF ${ef.percent}`);
-  t.match(first.stderr, /^sonoedge replay: 16\/16 frames processed \(0 dropped, 0 failed\), EF \d+\.\d% \(label 69\.2%\), latency p50 \d+\.\d ms, p99 \d+\.\d ms\n$/);
+  // No full beat (an ED and the ES after it) in 16 frames: the window's extremes, low quality, the prior beat spread.
+  t.same([ef.method, ef.beats, ef.quality, ef.edFrame, ef.esFrame], ['window', 0, 'low', 11, 2]);
+  t.ok(ef.ci[0] < ef.percent && ef.percent < ef.ci[1], `CI ${ef.ci}`);
+  t.match(first.stderr, /sonoedge replay: 16\/16 frames processed \(0 dropped, 0 failed\), state ok 16, uncertain 0, unknown 0 \(no in-distribution score: the view model has none, so nothing abstains\), EF \d+\.\d% \(95% CI \d+\.\d-\d+\.\d, 0 beats, low quality\) \(label 69\.2%\), latency p50 \d+\.\d ms, p99 \d+\.\d ms\n$/);
 });
 
 t.test('deterministic on CPU: a second run gives identical lines apart from latency', async (t) => {
@@ -60,7 +68,7 @@ t.test('RLE and raw inputs of the same frames give the same results', async (t) 
   const r = run('replay', raw, '--geometry', '256x256:GRAY8', '--pixel-spacing', String(0.07243791557261749 * 10));
   t.equal(r.status, 0, r.stderr);
   t.same(stable(lines(r.stdout)), stable(lines(first.stdout)));
-  t.match(r.stderr, /16\/16 frames processed \(0 dropped, 0 failed\), EF \d+\.\d%, latency/);
+  t.match(r.stderr, /16\/16 frames processed \(0 dropped, 0 failed\), state ok 16, uncertain 0, unknown 0 \(.*\), EF \d+\.\d% \(.*\), latency/);
 
   await writeFile(raw, dcm.subarray(dcm.length - 16 * 65536 - 100));
   const partial = run('replay', raw, '--geometry', '256x256:GRAY8');
@@ -104,6 +112,11 @@ t.test('--report writes frames with the LV contour and the two charts', async (t
   t.equal(html.match(/<polygon class="lv-contour" points="/g)?.length, 16);
   t.match(html, /<section class="chart" id="lv-area">/);
   t.match(html, /<section class="chart" id="latency">/);
+  t.match(html, /<section class="chart" id="ef">/, 'EF with its interval over frames');
+  t.match(html, /<path class="series" data-name="95% CI low"/);
+  t.notMatch(html, /id="id-score"/, 'no in-distribution score chart without a score');
+  t.match(html, /<figcaption>#15 A4C ok q \d\.\d\d, LV \d+ mm2, EF \d+\.\d% \(95% CI \d+\.\d-\d+\.\d\)<\/figcaption>/);
+  t.match(html, /<tr><th>in-distribution state<\/th><td>ok 16, uncertain 0, unknown 0/);
   t.match(html, /<path class="series" data-name="LV area"/);
   t.match(html, /<img src="frames\/000015\.png"/);
   // The contour lies on the frame (source pixels), not in the 112x112 model input.
