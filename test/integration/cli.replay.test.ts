@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
+import { calibratedSegmentation, viewIdPackage } from '../helpers/packages.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -122,6 +123,31 @@ t.test('--report writes frames with the LV contour and the two charts', async (t
   // The contour lies on the frame (source pixels), not in the 112x112 model input.
   const pts = /<polygon class="lv-contour" points="([^"]+)"/.exec(html)![1].trim().split(/[ ,]/).map(Number);
   t.ok(pts.every((v) => v >= 0 && v <= 256) && Math.max(...pts) > 112, 'contour in 256x256 frame coordinates');
+});
+
+t.test('--models with an in-distribution score and an EF calibration: state and score per line, unknown frames without LV or EF', async (t) => {
+  const models = path.join(tmp, 'models-id');
+  await viewIdPackage(path.join(models, 'view_quality'));
+  await calibratedSegmentation(path.join(models, 'lv_segmentation'), { ef: { slope: 1, intercept: 2.5, residual_sd: 3, fitted_on: 'test' } });
+  const bright = run('replay', SAMPLE, '--models', models);
+  t.equal(bright.status, 0, bright.stderr);
+  const ls = lines(bright.stdout);
+  t.same(ls.map((l) => [l.state, l.frameState]), new Array(16).fill(['ok', 'ok']));
+  t.ok(ls.every((l) => (l.idScore as number) > 0.95 && (l.idScoreRaw as number) > 0.95 && typeof l.lvAreaMm2 === 'number'), 'in distribution: scores near 1, LV');
+  // The bundled run's EF plus the calibration's intercept (the same segmentation model, the same frames).
+  const plain = (lines(first.stdout)[15].ef as { percent: number }).percent;
+  t.ok(Math.abs((ls[15].ef as { percent: number }).percent - (plain + 2.5)) <= 1e-9, `calibrated ${(ls[15].ef as { percent: number }).percent} vs ${plain} + 2.5`);
+  t.match(bright.stderr, /state ok 16, uncertain 0, unknown 0 \(in-distribution score mean [01]\.\d\d, min [01]\.\d\d\)/);
+
+  // The same frames dimmed to 0.3 (as a raw file): unknown from the first frame on, no LV, no EF.
+  const dcm = await readFile(path.join(root, SAMPLE));
+  const raw = path.join(tmp, 'dim.raw');
+  await writeFile(raw, dcm.subarray(dcm.length - 16 * 65536).map((v) => Math.round(v * 0.3)));
+  const dim = run('replay', raw, '--geometry', '256x256:GRAY8', '--pixel-spacing', '0.7244', '--models', models);
+  t.equal(dim.status, 0, dim.stderr);
+  const dl = lines(dim.stdout);
+  t.same(dl.map((l) => [l.state, 'lvAreaMm2' in l, 'ef' in l]), new Array(16).fill(['unknown', false, false]));
+  t.match(dim.stderr, /state ok 0, uncertain 0, unknown 16 \(in-distribution score mean [01]\.\d\d, min [01]\.\d\d\), EF n\/a/);
 });
 
 t.test('bad input: one clear line and a non-zero exit', async (t) => {
