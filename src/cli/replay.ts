@@ -8,6 +8,7 @@ import { createWriteStream, existsSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { choiceFlag, commandHelp, numberFlag, parseCommandArgs, UsageError, type CommandSpec } from './args.js';
+import { resolveSector, sectorFlag, spacingFlag as parseSpacingFlag, spacingText } from './replay-geometry.js';
 import { parseRawGeometry, readInput, type Cine } from '../io/index.js';
 import { labelNumber } from '../io/types.js';
 import { loadTrustStore, bundledPaths, MODELS_DIR } from '../model/package.js';
@@ -25,7 +26,8 @@ export const SPEC: CommandSpec = {
     report: { type: 'string', value: 'DIR', help: 'write an HTML report (frames with the LV overlay, charts) to DIR' },
     realtime: { type: 'boolean', help: "pace frames at the input's frame rate; latest frame wins, drops are counted" },
     geometry: { type: 'string', value: 'WxH:FORMAT', help: 'read INPUT as raw frames back to back, e.g. 1024x768:GRAY8 (or RGB8)' },
-    'pixel-spacing': { type: 'string', value: 'MM', help: "millimetres per pixel (default the input's; 1 when it has none)" },
+    'pixel-spacing': { type: 'string', value: 'MM|SX,SY', help: "millimetres per pixel, or x then y (default the input's; 1 when it has none)" },
+    sector: { type: 'string', value: 'X,Y,W,H|auto', help: "the image sector's box in input pixels (the models' crop), or auto: found on the cine (default the DICOM region, else the whole frame)" },
     fps: { type: 'string', value: 'N', help: "frame rate for --realtime (default the input's frame time; 30 when it has none)" },
     models: { type: 'string', value: 'DIR', help: 'folder holding view_quality/ and lv_segmentation/ packages (default the bundled models)' },
     trust: { type: 'string', value: 'DIR', help: 'trust store folder of *.pub keys (default the bundled development store)' },
@@ -73,7 +75,8 @@ export async function replay(args: string[]): Promise<number> {
     return 0;
   }
   const variant = choiceFlag(values, 'variant', 'fp32', ['fp32', 'int8']);
-  const spacingFlag = values['pixel-spacing'] === undefined ? undefined : numberFlag(values, 'pixel-spacing', 1, { min: 1e-6 });
+  const spacingFlag = parseSpacingFlag(values);
+  const sector = sectorFlag(values);
   const fpsFlag = values.fps === undefined ? undefined : numberFlag(values, 'fps', 30, { min: 0.1, max: 1000 });
   const geometry = values.geometry as string | undefined;
   if (geometry !== undefined) {
@@ -85,8 +88,10 @@ export async function replay(args: string[]): Promise<number> {
   }
   const input = positionals[0];
   const cine = await readInput(input, { geometry });
+  const roi = resolveSector(sector, cine);
   const spacing = spacingFlag ?? cine.pixelSpacingMm;
   if (spacing === undefined) process.stderr.write(`sonoedge replay: ${input} gives no pixel spacing; LV areas assume 1 mm per pixel (set --pixel-spacing)\n`);
+  process.stderr.write(`sonoedge replay: ${roi.line}\n`);
   const intervalMs = fpsFlag !== undefined ? 1000 / fpsFlag : cine.frameTimeMs ?? 1000 / 30;
 
   const dirs = bundledPaths((values.models as string | undefined) ?? MODELS_DIR);
@@ -105,7 +110,7 @@ export async function replay(args: string[]): Promise<number> {
   const results: Processed<FrameInfo, PipelineResult>[] = [];
   const failures: string[] = [];
   const stream = await pipeline.openStream(
-    { input: { width: cine.width, height: cine.height, format: cine.format }, pixelSpacingMm: spacing ?? 1, ...(cine.sectorRoi ? { sectorRoi: cine.sectorRoi } : {}) },
+    { input: { width: cine.width, height: cine.height, format: cine.format }, pixelSpacingMm: spacing ?? 1, ...(roi.roi ? { sectorRoi: roi.roi } : {}) },
     (r) => {
       results.push(r);
       sink.write(`${JSON.stringify(resultLine(r))}\n`);
@@ -146,7 +151,7 @@ export async function replay(args: string[]): Promise<number> {
   for (const f of failures) process.stderr.write(`sonoedge replay: ${f}\n`);
 
   if (values.report !== undefined) {
-    const index = await writeReplayReport(values.report as string, input, cine, results, { spacing, variant, efText: efLine, states, dropped: stats.dropped, lat });
+    const index = await writeReplayReport(values.report as string, input, cine, results, { spacing, sector: roi.line, variant, efText: efLine, states, dropped: stats.dropped, lat });
     process.stderr.write(`sonoedge replay: report ${index}\n`);
   }
   return failures.length > 0 ? 1 : 0;
@@ -156,7 +161,7 @@ export async function replay(args: string[]): Promise<number> {
 const REPORT_FRAMES = 120;
 
 function writeReplayReport(dir: string, input: string, cine: Cine, results: Processed<FrameInfo, PipelineResult>[],
-  info: { spacing?: number; variant: string; efText: string; states: string; dropped: number; lat?: Summary }): Promise<string> {
+  info: { spacing?: number | readonly [number, number]; sector: string; variant: string; efText: string; states: string; dropped: number; lat?: Summary }): Promise<string> {
   const { lat } = info;
   const records: SessionRecord[] = results.map(({ result: p, timing }) => ({
     seq: p.seq, frame: p.seq, view: p.view.shown, quality: p.quality.score, lvAreaMm2: p.lv?.areaMm2 ?? null,
@@ -169,7 +174,8 @@ function writeReplayReport(dir: string, input: string, cine: Cine, results: Proc
     summary: [
       ['input', input],
       ['frames', `${cine.frames.length} of ${cine.width}x${cine.height} ${cine.format}, ${results.length} processed, ${info.dropped} dropped`],
-      ['pixel spacing', info.spacing === undefined ? 'none in the input (1 mm assumed)' : `${info.spacing.toFixed(4)} mm`],
+      ['pixel spacing', info.spacing === undefined ? 'none in the input (1 mm assumed)' : spacingText(info.spacing)],
+      ['sector', info.sector],
       ['models', `bundled pipeline, variant ${info.variant}`],
       ['in-distribution state', info.states],
       ['ejection fraction', info.efText],

@@ -34,6 +34,8 @@ export interface ScreenSpec {
   textScale?: number;
   /** Least distance in pixels between the UI around the image and the image's box (text, logo, colour bar, depth scale); default 4. */
   uiGap?: number;
+  /** Calipers and a dotted line inside the image; default true (with `ui`). */
+  calipers?: boolean;
 }
 
 export interface Screen {
@@ -141,8 +143,13 @@ function box3(a: Float32Array, w: number, h: number): Float32Array {
 
 type Rgb = [number, number, number];
 
+/** Draws a screen's UI into `frames` (of `spec`'s size and format) around and inside the image box `img`, as makeScreen does. */
+export function drawScreenUi(frames: Uint8Array[], spec: Omit<ScreenSpec, 'shape'>, img: { x: number; y: number; width: number; height: number }): void {
+  drawUi(frames, spec, img, rng((spec.seed ?? 1) + 1000));
+}
+
 /** UI that every frame shows unchanged (it is static on a real screen), kept clear of the image's box by `uiGap` px. */
-function drawUi(frames: Uint8Array[], spec: ScreenSpec, img: { x: number; y: number; width: number; height: number }, rand: () => number): void {
+function drawUi(frames: Uint8Array[], spec: Omit<ScreenSpec, 'shape'>, img: { x: number; y: number; width: number; height: number }, rand: () => number): void {
   const { width: w, height: h, format } = spec;
   const ch = format === 'RGB8' ? 3 : 1;
   const put = (x: number, y: number, c: Rgb): void => {
@@ -218,6 +225,7 @@ function drawUi(frames: Uint8Array[], spec: ScreenSpec, img: { x: number; y: num
   }
 
   // Calipers inside the image: two crosses and a dotted line between them.
+  if (spec.calipers === false) return;
   const c0 = { x: img.x + img.width * 0.4, y: img.y + img.height * 0.5 };
   const c1 = { x: img.x + img.width * 0.6, y: img.y + img.height * 0.75 };
   for (const c of [c0, c1]) for (let k = -4; k <= 4; k++) { put(c.x + k, c.y, [250, 250, 100]); put(c.x, c.y + k, [250, 250, 100]); }
