@@ -4,7 +4,7 @@
 // over packed 8-bit frames; nothing here runs per frame in the pipeline (a
 // stream finds its sector once, then crops every frame with the box).
 //
-// Method (docs/PREPROCESSING.md, "Finding the sector"):
+// Method (docs/PREPROCESSING.md, section 9):
 //  1. Brightness: the luma of each frame; its mean M over the frames used and,
 //     from two frames on, its temporal standard deviation S.
 //  2. Background: the most common value on the frame's outer ring, if at least
