@@ -129,7 +129,8 @@ t.test('--models with an in-distribution score and an EF calibration: state and 
   const models = path.join(tmp, 'models-id');
   await viewIdPackage(path.join(models, 'view_quality'));
   await calibratedSegmentation(path.join(models, 'lv_segmentation'), { ef: { slope: 1, intercept: 2.5, residual_sd: 3, fitted_on: 'test' } });
-  const bright = run('replay', SAMPLE, '--models', models);
+  const report = path.join(tmp, 'report-id');
+  const bright = run('replay', SAMPLE, '--models', models, '--report', report);
   t.equal(bright.status, 0, bright.stderr);
   const ls = lines(bright.stdout);
   t.same(ls.map((l) => [l.state, l.frameState]), new Array(16).fill(['ok', 'ok']));
@@ -138,6 +139,10 @@ t.test('--models with an in-distribution score and an EF calibration: state and 
   const plain = (lines(first.stdout)[15].ef as { percent: number }).percent;
   t.ok(Math.abs((ls[15].ef as { percent: number }).percent - (plain + 2.5)) <= 1e-9, `calibrated ${(ls[15].ef as { percent: number }).percent} vs ${plain} + 2.5`);
   t.match(bright.stderr, /state ok 16, uncertain 0, unknown 0 \(in-distribution score mean [01]\.\d\d, min [01]\.\d\d\)/);
+  const html = await readFile(path.join(report, 'index.html'), 'utf8');
+  t.match(html, /<section class="chart" id="id-score">/, 'the score over frames');
+  t.match(html, /<path class="series" data-name="score"/);
+  t.match(html, /<figcaption>#0 A4C ok \(id [01]\.\d\d\) q /, 'each frame says its state and score');
 
   // The same frames dimmed to 0.3 (as a raw file): unknown from the first frame on, no LV, no EF.
   const dcm = await readFile(path.join(root, SAMPLE));
