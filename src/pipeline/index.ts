@@ -38,6 +38,8 @@ export class ModelRunner {
   readonly outputs: Readonly<Record<string, Float32Array>>;
   /** Millimetres per model-input pixel along x and y. */
   readonly spacingMm: readonly [number, number];
+  /** What the manifest asks of the post-processing (checked when the runner is made, so a bad package never loads). */
+  readonly post: RunnerPostprocess;
   readonly #bound: ReturnType<Engine['bind']>;
   /** Model pixel -> source frame pixel (x = a + b * i per axis); absent for polar frames. */
   readonly #toFrame?: readonly [number, number, number, number];
@@ -45,6 +47,7 @@ export class ModelRunner {
   private constructor(pkg: VerifiedPackage, variant: string, engine: Engine, pre: Preprocessor, input: OutputArray,
     outputs: Record<string, Float32Array>, spacing: [number, number], toFrame?: readonly [number, number, number, number]) {
     this.#toFrame = toFrame;
+    this.post = runnerPostprocess(pkg, engine.outputs.map((o) => o.name));
     this.package = pkg;
     this.variant = variant;
     this.engine = engine;
@@ -74,7 +77,7 @@ export class ModelRunner {
     try {
       return new ModelRunner(pkg, variant, engine, pre, input, outputs, spacing, toFrame);
     } catch (err) {
-      await engine.close(); // a model whose tensors cannot be bound is not left loaded
+      await engine.close(); // a model whose tensors cannot be bound, or whose manifest asks the impossible, is not left loaded
       throw err;
     }
   }
@@ -285,14 +288,9 @@ class ModelSet {
     this.guidanceLabels = (post.guidance?.labels as string[] | undefined) ?? [];
     this.probs = new Float64Array(this.views.length);
     this.guidance = new Float64Array(this.guidanceLabels.length);
-    const name = vq.package.manifest.name;
-    const temperature = post.view?.temperature ?? 1;
-    if (typeof temperature !== 'number' || !(temperature > 0) || !Number.isFinite(temperature)) {
-      throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'a positive number', `postprocessing.view.temperature of package ${name}`, temperature);
-    }
-    this.temperature = temperature;
-    this.idThresholds = idThresholdsOf(vq);
-    if (seg) this.efCalibration = efCalibrationOf(seg);
+    this.temperature = vq.post.temperature;
+    this.idThresholds = vq.post.idThresholds;
+    this.efCalibration = seg?.post.efCalibration;
     if (seg) {
       const out = seg.engine.outputs[0];
       const [, classes, h, w] = out.shape as number[];
@@ -309,15 +307,40 @@ class ModelSet {
   }
 }
 
+/** A package's post-processing parameters beyond labels: view temperature, id_score thresholds, EF calibration. */
+export interface RunnerPostprocess {
+  /** softmax(view logits / temperature); 1 unless postprocessing.view.temperature says otherwise. */
+  temperature: number;
+  /** A view package's id_score thresholds; absent without an id_score output. */
+  idThresholds?: IdThresholds;
+  /** A segmentation package's calibration.ef. */
+  efCalibration?: EfCalibration;
+}
+
+/** Reads (and checks what the schema cannot: the threshold order, output and thresholds together) a manifest's post-processing. */
+function runnerPostprocess(pkg: VerifiedPackage, outputs: readonly string[]): RunnerPostprocess {
+  const m = pkg.manifest;
+  const temperature = m.postprocessing.view?.temperature ?? 1;
+  if (typeof temperature !== 'number' || !(temperature > 0) || !Number.isFinite(temperature)) {
+    throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'a positive number', `postprocessing.view.temperature of package ${m.name}`, temperature);
+  }
+  const idThresholds = m.task === 'view_quality' ? idThresholdsOf(pkg, outputs) : undefined;
+  const c = (m.calibration as { ef?: { slope: number; intercept: number; residual_sd: number } } | undefined)?.ef;
+  return {
+    temperature,
+    ...(idThresholds ? { idThresholds } : {}),
+    ...(c && m.task === 'lv_segmentation' ? { efCalibration: { slope: c.slope, intercept: c.intercept, residualSd: c.residual_sd } } : {}),
+  };
+}
+
 /** The id_score thresholds of a view package with an id_score output; undefined without one. Both or neither. */
-function idThresholdsOf(vq: ModelRunner): IdThresholds | undefined {
-  const name = vq.package.manifest.name;
-  const hasOutput = vq.engine.outputs.some((o) => o.name === 'id_score');
-  const post = vq.package.manifest.postprocessing.id_score as { thresholds?: Record<string, unknown> } | undefined;
+function idThresholdsOf(pkg: VerifiedPackage, outputs: readonly string[]): IdThresholds | undefined {
+  const name = pkg.manifest.name;
+  const hasOutput = outputs.includes('id_score');
+  const post = pkg.manifest.postprocessing.id_score as { thresholds?: Record<string, unknown> } | undefined;
   if (!hasOutput && post === undefined) return undefined;
   if (!hasOutput) {
-    throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'an id_score output beside postprocessing.id_score', `the outputs of package ${name}`,
-      vq.engine.outputs.map((o) => o.name));
+    throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'an id_score output beside postprocessing.id_score', `the outputs of package ${name}`, [...outputs]);
   }
   const t = post?.thresholds;
   const ok = t?.ok;
@@ -327,12 +350,6 @@ function idThresholdsOf(vq: ModelRunner): IdThresholds | undefined {
       `postprocessing.id_score.thresholds of package ${name}`, t);
   }
   return { ok, unknown };
-}
-
-/** calibration.ef of a segmentation package (schema-checked: slope, intercept, residual_sd). */
-function efCalibrationOf(seg: ModelRunner): EfCalibration | undefined {
-  const c = (seg.package.manifest.calibration as { ef?: { slope: number; intercept: number; residual_sd: number } } | undefined)?.ef;
-  return c === undefined ? undefined : { slope: c.slope, intercept: c.intercept, residualSd: c.residual_sd };
 }
 
 /**
