@@ -11,10 +11,11 @@ import path from 'node:path';
 import { SerialPort } from 'serialport';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
 import { MessageType, ResultFlag, ResultState } from '../../src/protocol/constants.js';
-import { parseResult, type ConfigureStream, type ResultBody } from '../../src/protocol/messages.js';
+import { msg, parseModelReply, parseResult, type ConfigureStream, type ResultBody } from '../../src/protocol/messages.js';
+import { WireError } from '../../src/protocol/errors.js';
 import { SerialDecoder, type ResultRecord } from '../../src/protocol/serial.js';
 import { Runtime } from '../../src/runtime/index.js';
-import { SocketClient } from '../../src/transport/socket-client.js';
+import { RemoteError, SocketClient } from '../../src/transport/socket-client.js';
 import { viewIdPackage } from '../helpers/packages.js';
 import { ptyPair } from '../helpers/pty.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
@@ -116,4 +117,25 @@ t.test('socket and serial: state and score on every result; unknown frames carry
     t.equal(rec.flags, r.flags, `record ${r.seq}: flags`);
   }
   t.ok(records.some((r) => r.resultState === ResultState.unknown), 'an unknown record went out');
+});
+
+t.test('LOAD_MODEL of a view package whose id_score thresholds are out of order is refused; the running models stay', async (t) => {
+  const dir = await scratch(t);
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const rt = await Runtime.start({ pipeline: { viewQuality: VQ, segmentation: SEG, trustStore }, socket: { path: path.join(dir, 'rt.sock') } });
+  t.teardown(() => rt.close());
+  const { frames } = await readSampleCine();
+  await stream(t, rt, frames.slice(0, 1)); // a stream is open: LOAD_MODEL loads for it
+  const c = await SocketClient.connect(rt.server.path);
+  t.teardown(() => c.close());
+  await c.hello('runtime-state-test');
+  const bad = await viewIdPackage(path.join(dir, 'bad'), { thresholds: { ok: 0.2, unknown: 0.6 } });
+  const e = await c.request((seq) => msg.loadModel(seq, { path: bad, id: 'bad' }), 30000).then(() => undefined, (err: RemoteError) => err);
+  t.equal(e?.wireCode, WireError.MODEL_FAILED);
+  t.match(e?.message, /Expected \{ok, unknown\} with 0 <= unknown <= ok <= 1 for postprocessing\.id_score\.thresholds of package test-view-id/);
+  t.equal(rt.current(), 'sonoedge-view-quality@1.0.0+sonoedge-lv-segmentation@1.0.0');
+  const good = await viewIdPackage(path.join(dir, 'good'));
+  t.same(parseModelReply((await c.request((seq) => msg.loadModel(seq, { path: good, id: 'id' }), 30000)).body), { id: 'id', previous: 'sonoedge-view-quality@1.0.0' });
+  await c.request((seq) => msg.swap(seq, { id: 'id' }), 30000);
+  t.equal(rt.current(), 'id+sonoedge-lv-segmentation@1.0.0', 'a package with a score swaps in');
 });
