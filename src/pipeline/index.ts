@@ -433,7 +433,8 @@ export class StreamProcessor {
       this.#lastShown = shown;
       const score = out.quality[0];
       const q = this.#quality.update(score);
-      const id = this.#id?.update(out.id_score[0]);
+      // A frame still running on a view model swapped out since may lack the output the current tracker reads.
+      const id = out.id_score && this.#id ? this.#id.update(out.id_score[0]) : undefined;
       const r: PipelineResult = {
         seq: f.seq,
         acquiredAt: f.acquiredAt,
