@@ -74,7 +74,29 @@ def _tools() -> dict:
             "onnxruntime": onnxruntime.__version__, "onnxslim": onnxslim.__version__}
 
 
-def _tensors(task):
+def _id_outputs(ck) -> tuple[dict, dict, dict]:
+    """The in-distribution output, its postprocessing and the view temperature of a calibrated view checkpoint
+    (calibrate.calibrate_view); empty for one without."""
+    head = ck.get("id_head")
+    if not head:
+        return {}, {}, {}
+    r = head["report"]
+    out = {"id_score": {"type": "scalar", "format": "score", "num_channels": 1, "spatial_shape": [], "shape": [1],
+                        "dtype": "float32", "value_range": [0.0, 1.0],
+                        "channel_def": {"0": "in-distribution score (1 = like the training data)"}}}
+    post = {"id_score": {
+        "activation": "none", "argmax": False, "thresholds": {k: round(v, 6) for k, v in r["thresholds"].items()},
+        "method": "logistic combination of the Mahalanobis distance of the pooled features to the nearest heart "
+                  "view (tied shrunk covariance, training frames) and the free energy of the temperature-scaled "
+                  "view logits; fitted on held-out frames against generated negatives (sonoedge_train/calibrate.py)",
+        "calibration": {"fitted_on": r["fitted_on"], "auroc": r["auroc"], "unknown_rate": r["unknown_rate"]}}}
+    view = {"temperature": round(float(r["temperature"]), 6),
+            "calibration": {"method": "temperature scaling (NLL on held-out frames)", "fitted_on": r["fitted_on"],
+                            "ece_before": round(r["ece_before"], 5), "ece_after": round(r["ece_after"], 5)}}
+    return out, post, view
+
+
+def _tensors(task, ck=None):
     image = {"type": "image", "format": "magnitude", "modality": "US", "num_channels": 1,
              "spatial_shape": list(INPUT_SIZE), "shape": [1, 1, *INPUT_SIZE], "dtype": "float32",
              "value_range": [-1.0, 1.0], "channel_def": {"0": "B-mode intensity (normalised)"}}
@@ -98,6 +120,10 @@ def _tensors(task):
         post = {"view": {"activation": "softmax", "axis": 1, "argmax": True, "labels": list(VIEWS)},
                 "quality": {"activation": "none", "argmax": False, "thresholds": {"diagnostic": 0.5}},
                 "guidance": {"activation": "softmax", "axis": 1, "argmax": True, "labels": list(GUIDANCE)}}
+        id_out, id_post, view_extra = _id_outputs(ck or {})
+        outputs.update(id_out)
+        post.update(id_post)
+        post["view"].update(view_extra)
     return {"image": image}, outputs, post
 
 
@@ -119,7 +145,7 @@ DESCRIPTIONS = {
 
 
 def build_package(task, ckpt, out_dir, test_ds, calib, select, key, budget=None, calibration="minmax",
-                  fp16=False, log=print, created=None, prune=None) -> list[dict]:
+                  fp16=False, log=print, created=None, prune=None, data_info=None) -> list[dict]:
     """One signed package folder; returns the variant table rows (refused variants included).
 
     Built in a sibling folder and moved into place only once signed: a build that fails at any step
@@ -131,7 +157,7 @@ def build_package(task, ckpt, out_dir, test_ds, calib, select, key, budget=None,
     out.mkdir(parents=True)
     try:
         rows = _build_package_in(out, task, ckpt, test_ds, calib, select, key, budget, calibration, fp16, log, created,
-                                 prune)
+                                 prune, data_info)
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise
@@ -156,7 +182,7 @@ def build_package(task, ckpt, out_dir, test_ds, calib, select, key, budget=None,
 
 
 def _build_package_in(out: Path, task, ckpt, test_ds, calib, select, key, budget, calibration, fp16, log, created,
-                      prune) -> list[dict]:
+                      prune, data_info=None) -> list[dict]:
     from .train import load_checkpoint
     ck = load_checkpoint(ckpt)  # its config and model arguments go into the model card (and pruning)
     info = export_checkpoint(ckpt, out / "model.fp32.onnx", frames_u8=simulated_frames(16, seed=5))
@@ -219,7 +245,7 @@ def _build_package_in(out: Path, task, ckpt, test_ds, calib, select, key, budget
         variants[v] = {"file": f.name, **pk.file_entry(f), "providers": providers, "opset": OPSET,
                        "metrics": {k: val for k, val in m.items() if k != "frames"}, "latency_ms_cpu": lat,
                        "compression": compression[v]}
-    inputs, outputs, post = _tensors(task)
+    inputs, outputs, post = _tensors(task, ck)
     readme = out / "README.md"
     readme.write_text(_model_card(task, rows, ck, test_ds))
     cfg = ck["config"]
@@ -237,6 +263,14 @@ def _build_package_in(out: Path, task, ckpt, test_ds, calib, select, key, budget
             "seed": int(cfg.get("seed", 0)), "config": cfg, "harness_commit": harness_commit(),
             "created": created or created_time(), "signing": pk.DEV_KEY_WARNING, "tools": _tools()},
     }
+    if ck.get("ef_calibration"):
+        c = ck["ef_calibration"]
+        manifest["calibration"] = {"ef": {"slope": round(c["slope"], 6), "intercept": round(c["intercept"], 6),
+                                          "residual_sd": round(c["residual_sd"], 4), "fitted_on": c["fitted_on"],
+                                          "n": c["n"]}}
+    if data_info:
+        manifest["provenance"]["dataset"] = {**data_info, "checkpoint": str(Path(ckpt)),
+                                             "global_step": int(ck.get("global_step", 0))}
     pk.validate_manifest(manifest)
     (out / pk.MANIFEST).write_bytes(pk.dump_manifest(manifest))
     pk.sign_package(out, pk.load_private_key(key))
@@ -288,14 +322,29 @@ def _merge_rows(new_table: str, old_text: str, package: str) -> str:
 
 def build_bundled(out="models", seg_ckpt=None, view_ckpt=None, data_root="training/data_cache", key=DEV_KEY,
                   budget=None, calibration="minmax", train_minutes=0.0, fp16=False, prune_view=0.0,
-                  prune_steps=1500, only="", log=print) -> dict:
+                  prune_steps=1500, only="", log=print, test_dir=None, val_dir=None, sample=True) -> dict:
     """only: build just this package ("view_quality" or "lv_segmentation"): the other package and the sample
-    DICOM stay as they are, and VARIANTS.md keeps the other package's rows."""
+    DICOM stay as they are, and VARIANTS.md keeps the other package's rows. test_dir / val_dir: rendered
+    evaluation sets (domain.render_dataset) instead of data_root's legacy test and val sets; sample=False keeps
+    the sample DICOM as it is."""
+    from .data.synthetic import SimDataset
     if only not in ("", "view_quality", "lv_segmentation"):
         raise ValueError(f"only expected view_quality or lv_segmentation but received {only!r}")
     out = Path(out)
-    test_ds = ensure_dataset(data_root, "test", log)
-    val = ensure_dataset(data_root, "val", log)
+    test_ds = SimDataset(test_dir) if test_dir else ensure_dataset(data_root, "test", log)
+    val = SimDataset(val_dir) if val_dir else ensure_dataset(data_root, "val", log)
+    data_info = None
+    if test_dir:
+        def describe(ds, path, used):
+            ix = ds.index
+            return {"path": str(path), "format": ix["format"], "difficulty": ix.get("difficulty"),
+                    "seed": ix.get("seed"), "cines": len(ds.cines), "frames": int(len(ds)), "used_for": used,
+                    **({"rendered_from": ix["rendered_from"]} if "rendered_from" in ix else {})}
+        data_info = {"name": "sonoedge simulated echocardiography, randomised realism (simulate --difficulty wide; "
+                             "domain randomisation at training time, sonoedge_train/domain.py)",
+                     "val": describe(val, val_dir, "checkpoint selection, calibration (temperature, in-distribution "
+                                                   "score, EF), int8 calibration frames"),
+                     "test": describe(test_ds, test_dir, "variant metrics")}
     train_ds = None
     if not ((seg_ckpt or only == "view_quality") and (view_ckpt or only == "lv_segmentation")) or prune_view:
         train_ds = ensure_dataset(data_root, "train", log)
@@ -311,9 +360,9 @@ def build_bundled(out="models", seg_ckpt=None, view_ckpt=None, data_root="traini
         sel = select if task == "view_quality" else select[::3]  # Dice agreement is continuous: fewer frames do
         prune = (prune_view, prune_steps, train_ds) if task == "view_quality" and prune_view else None
         rows += build_package(task, ck, out / task, test_ds, calib, sel, key, budget, calibration, fp16, log,
-                              created, prune)
+                              created, prune, data_info)
     sample = out / "samples" / "a4c_cine_16f.dcm"
-    if not only:
+    if not only and sample:
         write_sample_dicom(sample)
     table = variant_table(rows)
     if only and (out / "VARIANTS.md").exists():

@@ -178,11 +178,39 @@ def cmd_build_bundled(a):
     from .bundle import build_bundled
     _threads(1)
     r = build_bundled(a.out, a.seg_checkpoint or None, a.view_checkpoint or None, a.data_root, a.key, a.budget,
-                      a.calibration, a.train_minutes, a.fp16, a.prune_view, a.prune_steps, a.only or "")
+                      a.calibration, a.train_minutes, a.fp16, a.prune_view, a.prune_steps, a.only or "",
+                      test_dir=a.test_dir or None, val_dir=a.val_dir or None, sample=not a.keep_sample)
     print(r["table"])
     wrote = [f"{a.out}/{a.only}"] if a.only else [f"{a.out}/view_quality", f"{a.out}/lv_segmentation", r["sample"]]
     print("wrote " + ", ".join(wrote))
     return 0
+
+
+def cmd_render(a):
+    from .domain import render_dataset
+    print(f"wrote {render_dataset(a.src, a.out, a.size)}")
+    return 0
+
+
+def cmd_calibrate(a):
+    from .calibrate import calibrate_seg, calibrate_view
+    _threads(a.threads)
+    if a.view:
+        r = calibrate_view(a.view, a.train, a.val_raw, a.view_out)
+        print(json.dumps({k: r[k] for k in ("temperature", "ece_before", "ece_after", "thresholds", "auroc",
+                                            "unknown_rate")}, indent=1))
+    if a.seg:
+        print(json.dumps(calibrate_seg(a.seg, a.val, a.seg_out), indent=1))
+    return 0
+
+
+def cmd_transfer(a):
+    from .transfer import transfer_report
+    _threads(a.threads)
+    r = transfer_report(a.out, a.models, test=a.test, legacy_test=a.legacy_test or None, val=a.val,
+                        phantom=a.phantom or None, variant=a.variant)
+    print((Path(a.out) / "transfer.md").read_text(), end="")
+    return 0 if r else 1
 
 
 def cmd_import_real(a):
@@ -218,7 +246,7 @@ def build_parser():
     s.add_argument("--frames", type=int, default=16)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--size", type=int, default=112)
-    s.add_argument("--difficulty", choices=["train", "hard"], default="train")
+    s.add_argument("--difficulty", choices=["train", "hard", "wide", "wide_hard"], default="train")
     s.add_argument("--views", default="", help="comma-separated subset of A4C,A2C,PLAX,PSAX,OTHER")
     s.add_argument("--dicom", default="", help="also write one A4C cine as DICOM to this path")
     s.add_argument("--dicom-frames", type=int, default=32)
@@ -256,7 +284,7 @@ def build_parser():
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--view", default="A4C")
     d.add_argument("--frames", type=int, default=32)
-    d.add_argument("--difficulty", choices=["train", "hard"], default="train")
+    d.add_argument("--difficulty", choices=["train", "hard", "wide", "wide_hard"], default="train")
     d.set_defaults(fn=cmd_dicom)
     f = sub.add_parser("make-fixtures", help="write the model package verdict fixtures (deterministic)")
     f.add_argument("--out", default="test/fixtures/model-packages")
@@ -314,7 +342,38 @@ def build_parser():
     bb.add_argument("--prune-steps", type=int, default=1500, help="fine-tuning steps after pruning")
     bb.add_argument("--only", choices=["view_quality", "lv_segmentation"], default=None,
                     help="rebuild just this package (the other one and the sample DICOM stay as they are)")
+    bb.add_argument("--test-dir", default="", help="rendered test set (render) instead of DATA_ROOT/test")
+    bb.add_argument("--val-dir", default="", help="rendered validation set (render) instead of DATA_ROOT/val")
+    bb.add_argument("--keep-sample", action="store_true", help="leave models/samples/ as it is")
     bb.set_defaults(fn=cmd_build_bundled)
+    rd = sub.add_parser("render", help="a wide dataset (sonoedge-sim/2) framed by its sector boxes at the model "
+                                       "size, quality labels recomputed (sonoedge-sim/1), for evaluation")
+    rd.add_argument("src")
+    rd.add_argument("--out", required=True)
+    rd.add_argument("--size", type=int, default=112)
+    rd.set_defaults(fn=cmd_render)
+    cb = sub.add_parser("calibrate", help="fit the view temperature and in-distribution score, and the EF "
+                                          "calibration, on held-out data (writes calibrated checkpoints)")
+    cb.add_argument("--view", default="", help="view/quality checkpoint to calibrate")
+    cb.add_argument("--view-out", default="training/runs/wide/view_calibrated.pt")
+    cb.add_argument("--train", default="training/data_cache/wide_train", help="wide training set (features)")
+    cb.add_argument("--val-raw", default="training/data_cache/wide_val_raw", help="wide validation set")
+    cb.add_argument("--seg", default="", help="LV segmentation checkpoint to calibrate")
+    cb.add_argument("--seg-out", default="training/runs/wide/lvseg_calibrated.pt")
+    cb.add_argument("--val", default="training/data_cache/wide_val", help="rendered validation set (EF)")
+    cb.add_argument("--threads", type=int, default=2)
+    cb.set_defaults(fn=cmd_calibrate)
+    tr = sub.add_parser("transfer", help="the packaged models in- and out of distribution: test sets, the "
+                                         "independent generator, negatives, real DICOM smoke checks")
+    tr.add_argument("--out", required=True)
+    tr.add_argument("--models", default="models")
+    tr.add_argument("--variant", default="fp32")
+    tr.add_argument("--test", default="training/data_cache/wide_test")
+    tr.add_argument("--legacy-test", default="training/data_cache/test")
+    tr.add_argument("--val", default="training/data_cache/wide_val")
+    tr.add_argument("--phantom", default="training/data_cache/phantom")
+    tr.add_argument("--threads", type=int, default=2)
+    tr.set_defaults(fn=cmd_transfer)
     ir = sub.add_parser("import-real", help="EchoNet-Dynamic / CAMUS annotated frames -> training dataset "
                                             "(sonoedge-real/1)")
     _real_source(ir, "EchoNet-Dynamic split to import (default: every listed video)")

@@ -96,14 +96,19 @@ def quantize_int8(fp32_path, out, calib_frames_u8: np.ndarray, method: str = "mi
     with tempfile.TemporaryDirectory() as td:
         prep = Path(td) / "prep.onnx"
         _prep(fp32_path, prep)
-        _quantize(prep, out, calib_x, method, per_channel, (), percentile)
+        # the in-distribution head (models/viewnet.py IdScoreHead) stays in float: a Mahalanobis distance in int8
+        # would move the thresholds fitted in float
+        keep = [n.name for n in onnx.load(str(prep)).graph.node if "id_head" in n.name]
+        if keep:
+            desc["float_nodes"] = keep
+        _quantize(prep, out, calib_x, method, per_channel, keep, percentile)
         if task is None or select_frames_u8 is None:
             return desc
         sel_x = to_model_input(select_frames_u8)
         ref = run_ort(ort_session(fp32_path, threads=2), sel_x)
 
         def score(exclude):
-            _quantize(prep, out, calib_x, method, per_channel, exclude, percentile)
+            _quantize(prep, out, calib_x, method, per_channel, [*keep, *exclude], percentile)
             return fidelity(task, ref, run_ort(ort_session(out, threads=2), sel_x))
 
         f0 = score(())

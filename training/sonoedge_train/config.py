@@ -34,6 +34,12 @@ DEFAULTS = {
                 # zoomed by a factor in [1/(1+zoom), 1+zoom] (a depth change)
                 "pose_prob": 0.0, "rotate_deg": 0.0, "zoom": 0.0},
     "adversarial": {"mode": "none", "eps": 0.02, "alpha": 0.01, "steps": 3, "weight": 0.5},
+    # domain randomisation of wide training sets (format sonoedge-sim/2; sonoedge_train/domain.py): framing,
+    # acquisition chain, screen overlays, and the fraction of generated negatives in view batches (negatives.py)
+    "domain": {"enabled": True, "framing": {"bbox": 0.45, "square": 0.25, "full": 0.15, "aspect": 0.15},
+               "curve_p": 0.7, "lut_p": 0.3, "gain_p": 0.6, "gain": 0.15, "tgc_p": 0.4, "tgc": 0.2,
+               "blur_p": 0.3, "median_p": 0.12, "bilateral_p": 0.08, "down_p": 0.3, "jpeg_p": 0.35,
+               "noise_p": 0.3, "noise": 0.06, "overlay_p": 0.3, "negatives": 0.2},
 }
 TASK_MODELS = {"seg": "ds_unet", "view": "view_quality"}
 

@@ -37,7 +37,8 @@ def eval_seg(model, ds, n_boot, seed=0):
     myo_d = np.array([dice(p == 2, g == 2) for p, g in zip(preds[has], ds.masks[has])])
     la_has = np.array([(m == 3).any() for m in ds.masks])
     la_d = np.array([dice(p == 3, g == 3) for p, g in zip(preds[la_has], ds.masks[la_has])])
-    hd = np.array([hd95(p == 1, g == 1, (s, s)) for p, g, s in zip(preds[has], ds.masks[has], ds.spacing[has])])
+    hd = np.array([hd95(p == 1, g == 1, (s[1], s[0])) for p, g, s in zip(preds[has], ds.masks[has],
+                                                                         ds.spacing_xy[has])])
     res = {"n_frames": int(has.sum()), "lv_dice": float(lv_d.mean()),
            "lv_dice_ci": bootstrap_ci(np.mean, lv_d, n_boot=n_boot, seed=seed),
            "myo_dice": float(myo_d.mean()), "la_dice": float(la_d.mean()) if len(la_d) else float("nan"),
@@ -50,7 +51,7 @@ def eval_seg(model, ds, n_boot, seed=0):
         if c["view"] not in APICAL_VIEWS:
             continue
         sel = np.nonzero(ds.cine == c["id"])[0]
-        lv, sp = preds[sel] == 1, float(ds.spacing[sel[0]])
+        lv, sp = preds[sel] == 1, tuple(float(v) for v in ds.spacing_xy[sel[0]])
         ef, _, _, _ = ef_from_masks(lv, sp)
         ef_pred.append(ef)
         ef_true.append(c["ef"])

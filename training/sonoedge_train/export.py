@@ -39,12 +39,14 @@ class _Named(nn.Module):
         return tuple(o[n] for n in self.names) if isinstance(o, dict) else o
 
 
-def output_names(model_name: str, model_args: dict | None = None) -> list[str]:
+def output_names(model_name: str, model_args: dict | None = None, model: nn.Module | None = None) -> list[str]:
     if model_name not in OUTPUTS:
         raise ExportError("E_EXPORT_INPUT", f"Expected a model name in {sorted(OUTPUTS)} but received {model_name!r}")
     names = list(OUTPUTS[model_name])
     if model_name == "view_quality" and not (model_args or {}).get("guidance", True):
         names.remove("guidance")
+    if getattr(model, "id_head", None) is not None:  # calibrated: the in-distribution score (calibrate.py)
+        names.append("id_score")
     return names
 
 
@@ -74,7 +76,7 @@ def export_onnx(model: nn.Module, model_name: str, out, opset: int = OPSET, size
     Static shapes [1, 1, H, W] unless `dynamic_batch`. Raises ExportError E_EXPORT_CHECKER when the ONNX checker
     rejects the graph (before or after simplification)."""
     import onnx
-    names = output_names(model_name, model_args)
+    names = output_names(model_name, model_args, model)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
@@ -147,7 +149,7 @@ def parity(model, model_name: str, onnx_path, frames_u8: np.ndarray, atol: float
            model_args: dict | None = None) -> dict:
     """ONNX Runtime (CPU) vs PyTorch on the same frames: {"max_abs": {output: err}, "frames": n, "atol": atol}.
     Raises ExportError E_EXPORT_PARITY naming the output when any error exceeds `atol`."""
-    names = output_names(model_name, model_args)
+    names = output_names(model_name, model_args, model)
     x = to_model_input(frames_u8)
     ref = run_torch(model, names, x)
     got = run_ort(ort_session(onnx_path), x)

@@ -32,17 +32,21 @@ def hd95(pred: np.ndarray, gt: np.ndarray, spacing=(1.0, 1.0)) -> float:
     return float(max(np.percentile(dt_g[sp], 95), np.percentile(dt_p[sg], 95)))
 
 
-def lv_area_length(mask: np.ndarray, spacing_mm: float):
-    """Area (mm^2) and long-axis length (mm: extent of the pixel centres along the principal axis + one pixel)."""
+def lv_area_length(mask: np.ndarray, spacing_mm):
+    """Area (mm^2) and long-axis length (mm) of a mask whose pixels are spacing_mm wide: one number (square pixels)
+    or (sx, sy). Pixel centres are placed in millimetres (x * sx, y * sy) before the principal-axis fit; the length is
+    their extent along the axis plus one pixel's length along it, sqrt((ux sx)^2 + (uy sy)^2)."""
     ys, xs = np.nonzero(mask)
     if len(xs) < 3:
         return 0.0, 0.0
-    area = len(xs) * spacing_mm ** 2
-    pts = np.stack([xs, ys], 1).astype(np.float64)
+    sx, sy = (float(spacing_mm), float(spacing_mm)) if np.ndim(spacing_mm) == 0 else (float(v) for v in spacing_mm)
+    area = len(xs) * sx * sy
+    pts = np.stack([xs * sx, ys * sy], 1).astype(np.float64)
     pts -= pts.mean(0)
     w, v = np.linalg.eigh(pts.T @ pts)
-    proj = pts @ v[:, -1]
-    length = (proj.max() - proj.min() + 1.0) * spacing_mm
+    u = v[:, -1]
+    proj = pts @ u
+    length = proj.max() - proj.min() + math.hypot(u[0] * sx, u[1] * sy)
     return area, length
 
 
@@ -56,7 +60,7 @@ def ef_percent(edv: float, esv: float) -> float:
     return 0.0 if edv == 0 else 100.0 * (edv - esv) / edv
 
 
-def ef_from_masks(lv_masks: np.ndarray, spacing_mm: float):
+def ef_from_masks(lv_masks: np.ndarray, spacing_mm):
     """EF (%) from per-frame LV masks: single-plane area-length volumes, ED = max volume, ES = min volume."""
     vols = []
     for m in lv_masks:
@@ -76,7 +80,7 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return lab == (int(np.argmax(sizes)) + 1)
 
 
-def ef_runtime(lv_masks: np.ndarray, spacing_mm: float, window: int = 64, min_frames: int = 16,
+def ef_runtime(lv_masks: np.ndarray, spacing_mm, window: int = 64, min_frames: int = 16,
                ef_range=(5.0, 90.0)) -> dict:
     """EF and its validity as the runtime reports them after the last frame of a cine (src/pipeline/postprocess.ts
     EjectionFraction, fed per frame by src/pipeline/index.ts): each frame keeps the largest 8-connected LV
@@ -109,7 +113,9 @@ def regression(pred, true) -> dict:
     ss_tot = ((true - true.mean()) ** 2).sum()
     return {"mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err ** 2).mean())),
             "r2": float(1 - (err ** 2).sum() / ss_tot) if ss_tot > 0 else float("nan"), "bias": float(err.mean()),
-            "loa": float(1.96 * err.std(ddof=1)) if len(err) > 1 else float("nan")}
+            "loa": float(1.96 * err.std(ddof=1)) if len(err) > 1 else float("nan"),
+            "r": float(np.corrcoef(pred, true)[0, 1]) if len(err) > 1 and pred.std() > 0 and true.std() > 0
+            else float("nan")}
 
 
 def confusion(pred, true, n: int) -> np.ndarray:

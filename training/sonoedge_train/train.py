@@ -19,8 +19,8 @@ import torch.nn.functional as F
 
 from .augment import augment_batch, degradations
 from .config import TASK_MODELS
-from .constants import MEAN, STD
-from .data.synthetic import ARRAYS, SimDataset
+from .constants import INPUT_SIZE, MEAN, STD
+from .data.synthetic import ARRAYS, WIDE_ARRAYS, SimDataset
 from .errors import CheckpointError, ConfigError
 from .losses import DiceCELoss, focal_loss, soft_dice_loss
 from .metrics import dice
@@ -72,6 +72,47 @@ class Task:
         return loss
 
 
+class WideStepBatches(torch.utils.data.Dataset):
+    """Step s of an epoch of a wide training set (sonoedge-sim/2) -> (s, sample indices, augmented float32 batch in
+    [0, 1], targets): domain randomisation (domain.py: framing, acquisition chain, overlays) with the labels that
+    follow it (masks cut with the frame, the quality label recomputed from the frame the model sees) and, for the
+    view task, a fraction of generated negatives (negatives.py: procedural families and transformed hearts, view
+    OTHER, quality 0, no guidance). Same per-step RNG as StepBatches."""
+
+    def __init__(self, ds, perm, bs, dcfg, task, seed, epoch, rank):
+        self.ds, self.perm, self.bs, self.dcfg, self.task = ds, perm, bs, dcfg, task
+        self.seed, self.epoch, self.rank = seed, epoch, rank
+
+    def __len__(self):
+        return len(self.perm) // self.bs
+
+    def __getitem__(self, step):
+        from .constants import VIEWS
+        from .domain import acquire_batch, frame_batch, overlay_batch, quality_labels
+        from .negatives import negatives, transform_hearts
+        ds, c = self.ds, self.dcfg
+        idx = np.sort(self.perm[step * self.bs:(step + 1) * self.bs])
+        rng = np.random.default_rng([self.seed, self.epoch, step, self.rank])
+        f, m, _ = frame_batch(ds.frames[idx], ds.masks[idx], ds.box[idx], rng, c, INPUT_SIZE[0])
+        view, qg, guid = ds.view[idx].copy(), ds.quality_geom[idx].copy(), ds.guidance[idx].copy()
+        other = VIEWS.index("OTHER")
+        if self.task == "view" and c["negatives"] > 0:
+            k = int(round(c["negatives"] * len(idx)))
+            slots = rng.choice(len(idx), k, replace=False)
+            hearts = np.flatnonzero(view != other)
+            n_rot = min(len(hearts), k // 2)
+            if n_rot:
+                src = rng.choice(hearts, n_rot, replace=len(hearts) < n_rot)
+                f[slots[:n_rot]] = transform_hearts(f[src], view[src], rng, VIEWS)
+            f[slots[n_rot:]] = negatives(k - n_rot, rng, INPUT_SIZE[0])[0]
+            view[slots], qg[slots], guid[slots], m[slots] = other, 0.0, -1, 0
+        x = acquire_batch(f, rng, c) if c["enabled"] else f.astype(np.float32) / 255
+        t = {"mask": m} if self.task == "seg" else {
+            "view": view, "quality": quality_labels(x, m, qg, view, other), "guidance": guid}
+        x = overlay_batch(x, rng, c["overlay_p"] if c["enabled"] else 0.0)
+        return step, idx, x, t
+
+
 class StepBatches(torch.utils.data.Dataset):
     """Step s of an epoch -> (s, sample indices, augmented float32 batch in [0, 1], quality factor [B], guidance
     labels [B] (-2 = stored)). The same
@@ -102,8 +143,10 @@ def _batches(sb, step0, spe, workers, pin):
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None  # share the arrays, no pickling
     loader = torch.utils.data.DataLoader(sb, batch_size=None, sampler=range(step0, spe), num_workers=workers,
                                          pin_memory=pin, prefetch_factor=4, multiprocessing_context=ctx)
-    for step, idx, x, qf, guid in loader:
-        yield int(step), idx.numpy(), x, qf.numpy(), guid.numpy()
+    for item in loader:
+        step, idx, x = item[:3]
+        rest = [{k: v.numpy() for k, v in r.items()} if isinstance(r, dict) else r.numpy() for r in item[3:]]
+        yield (int(step), idx.numpy(), x, *rest)
 
 
 def adversarial_input(model, task, x, t, acfg):
@@ -160,11 +203,14 @@ def load_training_set(cfg):
     """The training set (data.train plus data.extra_train, concatenated) and, for label-aware augmentation of the
     view task, each frame's degradation parameters (None otherwise)."""
     parts = [SimDataset(p) for p in [cfg["data"]["train"], *cfg["data"]["extra_train"]]]
-    want = cfg["task"] == "view" and cfg["augment"]["label_aware"]
+    if len({d.wide for d in parts}) > 1:
+        raise ConfigError("E_CONFIG_VALUE", "data.train and data.extra_train expected datasets of one format but "
+                          "received a mix of sonoedge-sim/1 and sonoedge-sim/2", None)
+    want = cfg["task"] == "view" and cfg["augment"]["label_aware"] and not parts[0].wide
     degs = [degradations(d.index, d.cine) if want else None for d in parts]
     ds = parts[0]
     if len(parts) > 1:
-        for k in ARRAYS:
+        for k in (*ARRAYS, *(WIDE_ARRAYS if ds.wide else ())):
             setattr(ds, k, np.concatenate([getattr(d, k) for d in parts]))
         ds.cines = [c for d in parts for c in d.cines]
     if not want or any(d is None for d in degs):
@@ -190,6 +236,8 @@ def load_checkpoint(path, map_location="cpu"):
 def model_from_checkpoint(path, map_location="cpu"):
     ck = load_checkpoint(path, map_location)
     m = build_model(ck["model_name"], **ck["model_args"])
+    if ck.get("id_head"):  # a calibrated view model (calibrate.py): its in-distribution head's buffers
+        m.attach_id_head(int(ck["id_head"]["n_centers"]))
     m.load_state_dict(ck["model"])
     m.eval()
     return m, ck
@@ -308,17 +356,25 @@ def train(cfg: dict, resume: bool = True, crash_after_steps: int | None = None) 
     lv = float("nan")
     while epoch < tc["epochs"] and gstep < total and not stopped:
         perm = np.random.default_rng([seed, epoch]).permutation(n)[rank::world]
-        sb = StepBatches(ds.frames, perm, bs, cfg["augment"], seed, epoch, rank, deg)
+        if ds.wide:
+            sb = WideStepBatches(ds, perm, bs, cfg["domain"], cfg["task"], seed, epoch, rank)
+        else:
+            sb = StepBatches(ds.frames, perm, bs, cfg["augment"], seed, epoch, rank, deg)
         bar = _batches(sb, step0, spe, tc["workers"], use_cuda)
         if tc["progress"] and rank == 0:
             from tqdm import tqdm
             bar = tqdm(bar, desc=f"epoch {epoch}", initial=step0, total=spe, leave=False)
-        for step, idx, x01, qf, guid in bar:
+        for item in bar:
+            step, idx, x01 = item[:3]
             if isinstance(x01, np.ndarray):
                 x = to_input(x01, device)
             else:
                 x = ((x01.to(device, non_blocking=True) - MEAN) / STD).unsqueeze(1)
-            t = task.targets(ds, idx, qf, guid)  # qf 1 and guid -2 (stored) unless label-aware
+            if ds.wide:
+                t = {k: torch.as_tensor(np.asarray(v), device=device) for k, v in item[3].items()}
+                t = {k: v.long() if k in ("mask", "view", "guidance") else v.float() for k, v in t.items()}
+            else:
+                t = task.targets(ds, idx, item[3], item[4])  # qf 1 and guid -2 (stored) unless label-aware
             with torch.autocast(device.type, enabled=amp):
                 loss = task.loss(net(x), t)
                 if cfg["adversarial"]["mode"] != "none":

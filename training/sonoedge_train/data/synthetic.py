@@ -21,14 +21,19 @@ import numpy as np
 from ..constants import GUIDANCE, SEG_LABELS, VIEWS
 from ..errors import DatasetError
 from .labels import SPECIAL
-from ..sim.simulator import ImagingConfig, sample_cine_params, simulate_cine
+from ..sim.simulator import DIFFICULTY, WIDE_IMAGE_SIZE, ImagingConfig, sample_cine_params, simulate_cine
 
 FORMAT = "sonoedge-sim/1"
 # real, partly annotated datasets written by `import-real` (import_real.py): the same arrays; masks may also hold
 # data/labels.py's NOT_LV (254) and IGNORE (255), quality -1 (not labelled), spacing NaN beside spacing_xy [N, 2]
 FORMAT_REAL = "sonoedge-real/1"
+# "wide" difficulties (randomised realism, sim/simulator.py) keep each frame's whole sector image at
+# WIDE_IMAGE_SIZE (square pixels, apex at the top centre) so that training can frame it in many ways
+# (sonoedge_train/domain.py); their shards add the geometric part of the quality label and the sector's box.
+FORMAT_WIDE = "sonoedge-sim/2"
 ARRAYS = {"frames": np.uint8, "masks": np.uint8, "view": np.int64, "quality": np.float32, "guidance": np.int64,
           "cine": np.int32, "frame": np.int32, "spacing": np.float32}
+WIDE_ARRAYS = {"quality_geom": np.float32, "box": np.float32}
 
 
 def resize_frames(frames: np.ndarray, size) -> np.ndarray:
@@ -56,7 +61,9 @@ def _simulate_shard(job):
     Every cine depends only on (seed, its index), so the output does not depend on which process runs the job."""
     out, name, a, b, seed, frames_per_cine, size, difficulty, views = job
     cfg = ImagingConfig()
-    buf = {k: [] for k in ARRAYS}
+    wide = bool(DIFFICULTY[difficulty].get("wide"))
+    arrays_spec = {**ARRAYS, **WIDE_ARRAYS} if wide else ARRAYS
+    buf = {k: [] for k in arrays_spec}
     cines = []
     start = 0
     for i in range(a, b):
@@ -65,9 +72,16 @@ def _simulate_shard(job):
         p = sample_cine_params(cseed, view, frames_per_cine, difficulty)
         c = simulate_cine(p, cfg)
         F = p.n_frames
-        sp = c.spacing_mm * cfg.image_size / size[1]
-        buf["frames"].append(resize_frames(c.sector, size))
-        buf["masks"].append(resize_masks(c.masks, size))
+        if wide:  # the whole sector image, as simulated
+            sp = c.spacing_mm
+            buf["frames"].append(c.sector)
+            buf["masks"].append(c.masks)
+            buf["quality_geom"].append(c.quality_geom)
+            buf["box"].append(np.tile(np.asarray(c.geometry["sector_box"], np.float32), (F, 1)))
+        else:
+            sp = c.spacing_mm * cfg.image_size / size[1]
+            buf["frames"].append(resize_frames(c.sector, size))
+            buf["masks"].append(resize_masks(c.masks, size))
         buf["view"].append(np.full(F, c.view))
         buf["quality"].append(c.quality)
         buf["guidance"].append(np.full(F, c.guidance))
@@ -78,7 +92,7 @@ def _simulate_shard(job):
                       "ef": round(c.ef, 4), "spacing_mm": sp,
                       "guidance": GUIDANCE[c.guidance] if c.guidance >= 0 else None})
         start += F
-    arrays = {key: np.concatenate(buf[key]).astype(ARRAYS[key]) for key in ARRAYS}
+    arrays = {key: np.concatenate(buf[key]).astype(arrays_spec[key]) for key in arrays_spec}
     tmp = Path(out) / (name + ".tmp.npz")
     np.savez_compressed(tmp, **arrays)
     tmp.replace(Path(out) / name)
@@ -101,7 +115,10 @@ def write_dataset(out_dir, n_cines: int, seed: int, frames_per_cine: int = 16, s
     cfg = ImagingConfig()
     views = list(views or VIEWS)
     size = tuple(int(v) for v in size)
-    index = {"format": FORMAT, "image_size": list(size), "views": VIEWS, "guidance": GUIDANCE,
+    wide = bool(DIFFICULTY[difficulty].get("wide"))
+    if wide:
+        size = (WIDE_IMAGE_SIZE, WIDE_IMAGE_SIZE)
+    index = {"format": FORMAT_WIDE if wide else FORMAT, "image_size": list(size), "views": VIEWS, "guidance": GUIDANCE,
              "seg_labels": SEG_LABELS, "difficulty": difficulty, "seed": seed, "frames_per_cine": frames_per_cine,
              "imaging": {k: v for k, v in vars(cfg).items()}, "shards": [], "cines": []}
     jobs = [(str(out), f"shard_{k:05d}.npz", a, min(a + cines_per_shard, n_cines), seed, frames_per_cine, size,
@@ -167,21 +184,29 @@ class SimDataset:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise DatasetError("E_DATASET_CORRUPT", f"{idx_path}: not valid JSON ({e.msg if hasattr(e, 'msg') else e})",
                                idx_path) from None
-        if not isinstance(index, dict) or index.get("format") not in (FORMAT, FORMAT_REAL):
+        if not isinstance(index, dict) or index.get("format") not in (FORMAT, FORMAT_WIDE, FORMAT_REAL):
             got = index.get("format") if isinstance(index, dict) else type(index).__name__
-            raise DatasetError("E_DATASET_CORRUPT", f"{idx_path}: expected format {FORMAT!r} or {FORMAT_REAL!r} but "
-                               f"received {got!r}",
-                               idx_path)
+            raise DatasetError("E_DATASET_CORRUPT", f"{idx_path}: expected format {FORMAT!r}, {FORMAT_WIDE!r} or "
+                               f"{FORMAT_REAL!r} but "
+                               f"received {got!r}", idx_path)
         self.root = idx_path.parent
         self.index = index
-        parts = {k: [] for k in ARRAYS}
+        self.wide = index["format"] == FORMAT_WIDE
+        # optional arrays: spacing_xy float32 [N, 2] (mm per pixel x, y) of rendered sets (domain.render_dataset)
+        spec = {**ARRAYS, **WIDE_ARRAYS} if self.wide else dict(ARRAYS)
+        optional = ("spacing_xy",)
+        parts = {k: [] for k in spec}
         for sh in index.get("shards", []):
             path = self.root / sh["file"]
             if not path.exists():
                 raise DatasetError("E_DATASET_MISSING", f"{path}: shard listed in index.json is missing", path)
             try:
                 with np.load(path) as z:
-                    data = {k: z[k] for k in ARRAYS}
+                    data = {k: z[k] for k in spec}
+                    for k in optional:
+                        if k in z.files:
+                            data[k] = z[k]
+                            parts.setdefault(k, [])
             except KeyError as e:
                 raise DatasetError("E_DATASET_CORRUPT", f"{path}: shard lacks array {e.args[0]}", path) from None
             except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
@@ -206,12 +231,16 @@ class SimDataset:
                 bad = q[~(np.isfinite(q) & (q >= 0) & (q <= 1))][0]
                 raise DatasetError("E_LABEL_RANGE", f"{path}: quality holds {float(bad)!r} but the expected range "
                                    "is [0, 1]", path)
-            for k in ARRAYS:
+            for k in data:
                 parts[k].append(data[k])
         if not parts["frames"] or sum(len(p) for p in parts["frames"]) == 0:
             raise DatasetError("E_DATASET_EMPTY", f"{idx_path}: dataset has no frames", idx_path)
-        for k in ARRAYS:
+        for k in parts:
+            if len(parts[k]) != len(parts["frames"]):
+                raise DatasetError("E_DATASET_CORRUPT", f"{idx_path}: array {k} is in some shards but not all", idx_path)
             setattr(self, k, np.concatenate(parts[k]))
+        if not hasattr(self, "spacing_xy"):
+            self.spacing_xy = np.stack([self.spacing, self.spacing], 1).astype(np.float32)
         self.cines = index.get("cines", [])
 
     def __len__(self):

@@ -15,17 +15,24 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 # Internal tissue codes of the scene (not the segmentation labels).
 T_BACKGROUND, T_LV, T_MYO, T_LA, T_BLOOD, T_HEART, T_PERICARDIUM, T_VALVE, T_WALL, T_VESSEL, T_LIVER = range(11)
-N_TISSUES = 11
+# Codes of the randomised ("wide") anatomy only: trabeculae inside the LV cavity (labelled LV, as clinical tracings
+# include them in the cavity), lung beside the heart, and the non-cardiac scenes' tissues (negatives.py).
+T_TRAB, T_LUNG, T_FAT, T_NODE, T_FLUID, T_MUSCLE, T_CWALL = range(11, 18)
+N_TISSUES = 18
 # Mean echo amplitude (linear, myocardium = 1) and scatterer density (fraction of cells with a scatterer).
-TISSUE_AMPLITUDE = np.array([0.32, 0.012, 1.0, 0.012, 0.012, 0.9, 2.6, 2.0, 0.8, 0.03, 0.55], np.float32)
-TISSUE_DENSITY = np.array([0.8, 0.15, 1.0, 0.15, 0.15, 1.0, 1.0, 1.0, 0.9, 0.15, 1.0], np.float32)
+TISSUE_AMPLITUDE = np.array([0.32, 0.012, 1.0, 0.012, 0.012, 0.9, 2.6, 2.0, 0.8, 0.03, 0.55,
+                             0.45, 0.05, 0.7, 0.35, 0.01, 0.6, 0.9], np.float32)
+TISSUE_DENSITY = np.array([0.8, 0.15, 1.0, 0.15, 0.15, 1.0, 1.0, 1.0, 0.9, 0.15, 1.0,
+                           0.6, 0.25, 0.9, 0.9, 0.1, 1.0, 1.0], np.float32)
 # Segmentation labels: 0 background, 1 LV cavity, 2 LV myocardium, 3 LA.
 SEG_OF_TISSUE = np.zeros(N_TISSUES, np.uint8)
 SEG_OF_TISSUE[T_LV] = 1
+SEG_OF_TISSUE[T_TRAB] = 1
 SEG_OF_TISSUE[T_MYO] = 2
 SEG_OF_TISSUE[T_LA] = 3
 
@@ -90,6 +97,26 @@ def _ell_rot(u, v, cu, cv, au, av, rot):
     return ru * ru + rv * rv
 
 
+def lv_profile(t, shape):
+    """Half-width factor g(t) in [0, 1] of the parametric LV along its axis, t = v / L from the apex (0) to the
+    mitral annulus (1): a bullet (sine ramp to the power p) up to the widest point t_m, then narrowing
+    quadratically to beta at the annulus, times a small longitudinal harmonic perturbation that vanishes at the
+    apex. shape = (t_m, p, beta, curvature, e2, e3, phase2, phase3)."""
+    tm, p, beta, _, e2, e3, ph2, ph3 = shape
+    t = np.clip(np.asarray(t, np.float64), 0.0, 1.0)
+    g = np.where(t <= tm, np.sin(0.5 * np.pi * np.minimum(1.0, t / tm)) ** p,
+                 1 - (1 - beta) * ((t - tm) / (1 - tm)) ** 2)
+    return g * (1 + (e2 * np.sin(2 * np.pi * t + ph2) + e3 * np.sin(3 * np.pi * t + ph3)) * np.sin(np.pi * t))
+
+
+def lv_area_factor(shape) -> float:
+    """G = integral over t in [0, 1] of 2 g(t): the LV area is a * L * G (G = pi / 2 for the ellipse)."""
+    if not shape:
+        return math.pi / 2
+    t = (np.arange(4000) + 0.5) / 4000
+    return float(2 * lv_profile(t, shape).mean())
+
+
 @dataclass
 class FrameState:
     """Everything that fixes the geometry of one frame."""
@@ -107,6 +134,13 @@ class FrameState:
     other_kind: int = 0
     other_params: tuple = ()
     chest_wall: float = 12.0
+    # Randomised anatomy ("wide" cines; empty/0 = the legacy ellipse model): LV shape parameters (lv_profile),
+    # trabeculation level in [0, 1], lung beside the heart (0 none, else the lung's lateral edge in mm from the axis),
+    # and a seed for the trabeculae's pattern.
+    shape: tuple = ()
+    trab: float = 0.0
+    lung: float = 0.0
+    pattern: tuple = (0.0, 0.0, 0.0)
 
 
 def heart_coords(st: FrameState, x, z):
@@ -152,10 +186,19 @@ def scene(st: FrameState, x, z, want_material=True, seg_only=False):
             mat = (u * k, v * k)
         return (tissue,) + (mat if mat else (None, None))
 
-    lv = _ell(u, v, 0.0, b, a, b)
-    outer_cv = (-ta + 2 * b + t) / 2
-    outer_bv = (2 * b + t + ta) / 2
-    myo = (_ell(u, v, 0.0, outer_cv, a + t, outer_bv) < 1) & (v < 1.82 * b)
+    if st.shape:
+        # parametric LV: open at the mitral annulus (v = L = 2b), the cavity closed there by the annulus line
+        L = 2 * b
+        uc = st.shape[3] * a * np.sin(np.pi * np.clip(v / L, 0, 1))
+        inside_lv = (v >= 0) & (v <= L) & (np.abs(u - uc) < a * lv_profile(v / L, st.shape))
+        lv = np.where(inside_lv, 0.0, 2.0)
+        to = (v + ta) / (L + ta)
+        myo = (v >= -ta) & (v <= L) & (np.abs(u - uc) < (a + t) * lv_profile(to, st.shape))
+    else:
+        lv = _ell(u, v, 0.0, b, a, b)
+        outer_cv = (-ta + 2 * b + t) / 2
+        outer_bv = (2 * b + t + ta) / 2
+        myo = (_ell(u, v, 0.0, outer_cv, a + t, outer_bv) < 1) & (v < 1.82 * b)
     gap = 3.0
     la_a, la_b = 17.0 * (1 + 0.15 * s), 19.0 * (1 + 0.12 * s)
     if st.view == "PLAX":
@@ -185,9 +228,27 @@ def scene(st: FrameState, x, z, want_material=True, seg_only=False):
         env = _ell(u, v, cu, cv, (u1 - u0) / 2 * 1.12, (v1 - v0) / 2 * 1.12)
         tissue[env < 1] = T_HEART
         tissue[(env >= 1) & (env < 1.09)] = T_PERICARDIUM
+        if st.shape:
+            # walls of the other chambers (RV free wall, atrial walls, aortic root): 3 mm shells round the blood
+            shell = cv2.dilate(blood.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2).astype(bool) \
+                if blood.ndim == 2 and blood.shape[0] > 8 else blood
+            tissue[shell] = T_CWALL
+            tissue[(la < 1.35) & (env < 1)] = T_CWALL
         tissue[blood] = T_BLOOD
+    if st.lung > 0 and not seg_only:
+        # lung beside the heart: everything lateral of +-lung mm (in the heart frame) outside the heart envelope
+        tissue[(np.abs(u) > st.lung) & (tissue == T_BACKGROUND)] = T_LUNG
     tissue[myo] = T_MYO
     tissue[lv < 1] = T_LV
+    if st.trab > 0 and st.shape:
+        # trabeculae: a blob pattern (fixed to the heart) in the apical third and along the lateral wall's inner band
+        k = st.a_ed / a
+        pu, pv = u * k, v * (st.b_ed / b)
+        ph = st.pattern
+        blob = np.sin(0.9 * pu + 0.5 * pv + ph[0]) + np.sin(0.45 * pu - 1.1 * pv + ph[1]) \
+            + np.sin(1.3 * pu + 0.25 * pv + ph[2])
+        near = (v < 0.3 * 2 * b) | (u - uc > a * lv_profile(v / (2 * b), st.shape) - 4.0)
+        tissue[(lv < 1) & near & (blob > 2.4 - 1.2 * st.trab)] = T_TRAB
     tissue[la < 1] = T_LA
     if not seg_only:
         # mitral leaflets: closed (a line across the annulus) in systole, open (two hinges) in diastole
@@ -221,7 +282,26 @@ def _other_scene(st, x, z, tissue, want_material, seg_only):
         tissue[:] = T_BACKGROUND
         tissue[np.abs(z - p[0]) < 1.5] = T_PERICARDIUM
         tissue[z > p[0] + 1.5] = T_BLOOD
-    else:  # probe in the air or lifted: almost nothing
+    elif kind == 2:  # probe in the air or lifted: almost nothing
         tissue[:] = T_BLOOD
+    else:  # wide cines' non-cardiac scenes: superficial tissue (fat over muscle) with organ-like inclusions
+        tissue[:] = T_FAT
+        tissue[z > p[-1]] = T_MUSCLE if kind in (3, 5) else T_LIVER
+        for i in range(0, len(p) - 3, 4):
+            e = _ell(x, z, p[i], p[i + 1], p[i + 2], p[i + 3])
+            if kind == 3:  # lymph nodes: hypoechoic cortex, echogenic hilum
+                tissue[e < 1] = T_NODE
+                tissue[e < 0.12] = T_HEART
+            elif kind == 4:  # fluid: bladder, cyst, pelvis; bright wall
+                tissue[(e >= 1) & (e < 1.3)] = T_PERICARDIUM
+                tissue[e < 1] = T_FLUID
+            elif kind == 5:  # vessels through muscle
+                tissue[e < 1] = T_VESSEL
+                tissue[(e >= 1) & (e < 1.2)] = T_WALL
+            else:
+                tissue[e < 1] = T_VESSEL if i % 8 == 0 else T_NODE
+        if kind == 5:  # fascia lines
+            for k in range(3):
+                tissue[np.abs(z - p[-1] * (0.5 + 0.4 * k)) < 0.8] = T_PERICARDIUM
     mat = (x.copy(), z.copy()) if want_material else (None, None)
     return (tissue,) + mat

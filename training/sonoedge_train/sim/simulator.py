@@ -27,7 +27,7 @@ rotate_ccw, drot < 0 -> rotate_cw, foreshortening -> tilt_to_apex. OTHER: -1 (no
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, asdict
+from dataclasses import asdict, dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -63,7 +63,17 @@ DIFFICULTY = {
                   rib_p=0.35, haze_max=0.6, noise_max=0.6, motion_max=2.5, tgc_err=0.2),
     "hard": dict(dx_sd=12.0, rot_sd=13.0, fore_max=0.35, gain_sd=9.0, dr=(38, 75), depth=(120, 185),
                  rib_p=0.55, haze_max=0.85, noise_max=0.85, motion_max=4.0, tgc_err=0.3),
+    # Randomised realism (training data of the transfer models): wide ranges of geometry, anatomy and image
+    # formation; strength = how far each realism parameter may move from the legacy look (config: simulate
+    # --difficulty wide / wide_hard).
+    "wide": dict(dx_sd=9.0, rot_sd=10.0, fore_max=0.3, gain_sd=7.0, dr=(40, 72), depth=(105, 200),
+                 rib_p=0.4, haze_max=0.8, noise_max=0.7, motion_max=3.0, tgc_err=0.12, wide=True,
+                 sector=(60.0, 100.0), strength=1.0),
+    "wide_hard": dict(dx_sd=12.0, rot_sd=13.0, fore_max=0.35, gain_sd=9.0, dr=(38, 75), depth=(100, 210),
+                      rib_p=0.55, haze_max=0.85, noise_max=0.85, motion_max=4.0, tgc_err=0.18, wide=True,
+                      sector=(60.0, 100.0), strength=1.0),
 }
+WIDE_IMAGE_SIZE = 160  # sector images of "wide" cines: square pixels, the whole sector, apex at the top centre
 
 
 @dataclass
@@ -94,6 +104,25 @@ class CineParams:
     heart_jitter: list
     other_kind: int = 0
     other_params: list = field(default_factory=list)
+    # Randomised realism ("wide" difficulties; the defaults reproduce the legacy simulator exactly): sector angle,
+    # PSF size and side-lobe level, attenuation, scatterer cell size, per-tissue amplitude factors, specular
+    # interface echoes, blood-pool clutter, temporal persistence, LV shape (heart.lv_profile), trabeculation,
+    # lung beside the heart, and the trabeculae's pattern phases.
+    sector_deg: float = 75.0
+    psf_scale: float = 1.0
+    sidelobe: float = 0.0
+    atten: float = 0.5
+    cell_mm: float = 0.35
+    amp_scale: list = field(default_factory=list)
+    specular: float = 0.0
+    clutter: float = 0.0
+    persistence: float = 0.0
+    shape: list = field(default_factory=list)
+    trab: float = 0.0
+    lung: float = 0.0
+    pattern: list = field(default_factory=list)
+    image_size: int = 0  # 0: ImagingConfig.image_size
+    hetero: float = 0.0  # tissue heterogeneity: sd of a smooth log-amplitude field over the image
 
 
 def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, difficulty: str = "train") -> CineParams:
@@ -130,8 +159,50 @@ def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, d
         noise=float(rng.uniform(0, d["noise_max"])),
         motion_mm=float(rng.uniform(0, d["motion_max"])) if rng.random() < 0.5 else 0.0,
         chest_wall=float(rng.uniform(8, 16)), heart_jitter=[float(v) for v in rng.normal(0, 3, 3)],
-        other_kind=other_kind, other_params=other_params,
+        **({"other_kind": other_kind, "other_params": other_params} | (_wide_params(rng, view, d) if d.get("wide")
+                                                                       else {})),
     )
+
+
+def _wide_params(rng, view: str, d: dict) -> dict:
+    """The realism parameters of a "wide" cine, drawn after (so without changing) the legacy draws."""
+    k = float(d.get("strength", 1.0))
+
+    def jit(lo, hi, mid):  # a range shrunk towards the legacy value mid by the strength
+        return float(mid + (rng.uniform(lo, hi) - mid) * k)
+    amp = np.exp(rng.normal(0, 0.35 * k, 18))
+    amp[12] = np.exp(rng.uniform(-1.5, 1.0) * k)  # lung: from black to grey
+    amp[0] = np.exp(rng.uniform(-2.6, 0.4) * k)  # tissue around the heart: mostly dark (fat, lung), up to bright
+    amp[1] = amp[3] = amp[4] = np.exp(rng.uniform(-0.8, 1.3) * k)  # blood-pool echo (clutter, harmonics off/on)
+    amp[5] = np.exp(rng.uniform(-2.2, 0.1) * k)  # filler between the chambers (fat, AV groove): often dim
+    shape = [float(rng.uniform(0.42, 0.68)), float(rng.uniform(0.55, 1.05)), float(rng.uniform(0.55, 0.85)),
+             float(rng.uniform(-0.12, 0.12)), float(rng.normal(0, 0.04)), float(rng.normal(0, 0.03)),
+             float(rng.uniform(0, 2 * math.pi)), float(rng.uniform(0, 2 * math.pi))]
+    lo, hi = d["sector"]
+    return dict(
+        sector_deg=jit(lo, hi, 75.0), psf_scale=float(np.exp(rng.uniform(-0.35, 0.55) * k)),
+        sidelobe=float(rng.uniform(0, 0.12) * k), atten=jit(0.3, 0.8, 0.5), cell_mm=jit(0.22, 0.5, 0.35),
+        amp_scale=[float(v) for v in amp], specular=float(rng.uniform(0, 1.0) * k),
+        clutter=float(rng.uniform(0, 1.0) * k) if rng.random() < 0.6 else 0.0,
+        persistence=float(rng.uniform(0, 0.6) * k) if rng.random() < 0.5 else 0.0,
+        shape=shape if view != "PSAX" else [], trab=float(rng.uniform(0, 1.0) * k) if rng.random() < 0.6 else 0.0,
+        lung=float(rng.uniform(28, 55)) if (view in ("A4C", "A2C") and rng.random() < 0.6) else 0.0,
+        pattern=[float(v) for v in rng.uniform(0, 2 * math.pi, 3)], image_size=WIDE_IMAGE_SIZE,
+        hetero=float(rng.uniform(0, 0.6) * k), **_wide_other(rng, view))
+
+
+def _wide_other(rng, view: str) -> dict:
+    """OTHER views of wide cines: also non-cardiac scenes (kinds 3-6: lymph nodes, fluid, vessels in muscle,
+    parenchyma), with inclusions (x, z, half-axes mm) and the depth of the tissue below the superficial layer."""
+    if view != "OTHER" or rng.random() < 0.4:
+        return {}
+    kind = int(rng.integers(3, 7))
+    params = []
+    for _ in range(int(rng.integers(1, 5))):
+        params += [float(rng.uniform(-45, 45)), float(rng.uniform(15, 110)), float(rng.uniform(4, 25)),
+                   float(rng.uniform(3, 16))]
+    params.append(float(rng.uniform(8, 40)))
+    return dict(other_kind=kind, other_params=params)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -195,6 +266,8 @@ class Cine:
     lv_axes_mm: np.ndarray  # [F, 2] displayed (a, b)
     spacing_mm: float
     geometry: dict
+    quality_geom: np.ndarray | None = None  # wide cines: the geometric part of the quality label [F]
+    wall_vis: np.ndarray | None = None  # wide cines: wall visibility of each frame as simulated [F]
 
     def screen(self, i: int) -> np.ndarray:
         return screen_layout(self, i)
@@ -234,7 +307,8 @@ def _frame_states(p: CineParams, rng):
             a_ed=p.a_ed if p.view != "PSAX" else p.a_ed * 0.92, b_ed=p.b_ed * (1 - p.fore), s=float(s[i]),
             wall=p.wall * (1 + 0.45 * s[i]), apex_thick=p.wall * (1 + 0.45 * s[i]) * (1 + 3 * p.fore),
             apex=(ax + walk[i, 0], az + walk[i, 1]), phi=phi0 - rot, other_kind=p.other_kind,
-            other_params=tuple(p.other_params), chest_wall=p.chest_wall))
+            other_params=tuple(p.other_params), chest_wall=p.chest_wall, shape=tuple(p.shape), trab=p.trab,
+            lung=p.lung, pattern=tuple(p.pattern) if p.pattern else (0.0, 0.0, 0.0)))
     disp = np.sqrt((walk ** 2).sum(1))
     return states, a, b, s, disp
 
@@ -293,8 +367,89 @@ def _tables(seed):
     return rng
 
 
+def is_wide(p: CineParams) -> bool:
+    """Whether the cine uses the randomised realism parameters (difficulty "wide" / "wide_hard")."""
+    return bool(p.amp_scale)
+
+
+def wide_config(p: CineParams, cfg: ImagingConfig) -> ImagingConfig:
+    """The imaging configuration of a wide cine: its sector angle (scan lines in proportion), PSF size, scatterer cell
+    and attenuation, and the square sector image of WIDE_IMAGE_SIZE pixels."""
+    return replace(cfg, sector_deg=p.sector_deg, n_lines=int(round(cfg.n_lines * p.sector_deg / 75.0)),
+                   axial_sigma_mm=cfg.axial_sigma_mm * p.psf_scale, beam_w0_mm=cfg.beam_w0_mm * p.psf_scale,
+                   table_cell_mm=p.cell_mm, atten_db_cm_mhz=p.atten, image_size=p.image_size or cfg.image_size)
+
+
+def sector_box(geo: dict) -> list:
+    """The sector's bounding box [x, y, width, height] in pixels of the sector image (apex at the top centre)."""
+    half, sp, n = -geo["angle_start"], geo["spacing_mm"], geo["image_size"]
+    w = 2 * geo["depth_mm"] * math.sin(min(half, math.pi / 2)) / sp
+    h = geo["depth_mm"] / sp
+    x0 = max(0.0, n / 2 - w / 2)
+    return [x0, 0.0, min(float(n), n / 2 + w / 2) - x0, min(float(n), h)]
+
+
+# Wall visibility (the image part of the quality label of wide cines): the LV border split into N_WALL_SEGMENTS
+# angular segments about the LV centroid; a segment's visibility rises linearly with the contrast between its
+# myocardium and the cavity beside it (0 at 0.05, 1 at 0.22 of the display range) and falls when the myocardium is
+# black or the cavity washed out. Thresholds on display values in [0, 1]; docs in training/QUALITY.md.
+N_WALL_SEGMENTS = 12
+VIS_CONTRAST_LO, VIS_CONTRAST_HI = 0.05, 0.22
+VIS_MYO_MIN, VIS_CAV_MAX = 0.10, 0.50
+
+
+def wall_visibility(img01: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction (0..1) of the LV wall's segments a reader can see in one frame (float [H, W] in [0, 1], labels
+    0 bg / 1 LV / 2 myocardium / 3 LA at the same size). 0 without an LV of at least 12 pixels."""
+    lv = (labels == 1).astype(np.uint8)
+    n = int(lv.sum())
+    if n < 12:
+        return 0.0
+    h, w = lv.shape
+    k3 = np.ones((3, 3), np.uint8)
+    inner = lv & (1 - cv2.erode(lv, k3, iterations=2))
+    d1 = cv2.dilate(lv, k3, iterations=1)
+    d4 = cv2.dilate(lv, k3, iterations=4)
+    outer = (d4 & (1 - d1)).astype(bool) & (labels == 2)
+    yy, xx = np.nonzero(lv)
+    cy, cx = yy.mean(), xx.mean()
+    Y, X = np.mgrid[0:h, 0:w]
+    seg = ((np.arctan2(Y - cy, X - cx) + math.pi) / (2 * math.pi) * N_WALL_SEGMENTS).astype(int) % N_WALL_SEGMENTS
+    inner = inner.astype(bool)
+    vis, counted = 0.0, 0
+    for k in range(N_WALL_SEGMENTS):
+        o = outer & (seg == k)
+        i = inner & (seg == k)
+        if o.sum() < 3 or i.sum() < 2:
+            continue
+        mo, mi = float(img01[o].mean()), float(img01[i].mean())
+        v = min(1.0, max(0.0, (mo - mi - VIS_CONTRAST_LO) / (VIS_CONTRAST_HI - VIS_CONTRAST_LO))) \
+            * _sig((mo - VIS_MYO_MIN) / 0.03) * _sig((VIS_CAV_MAX - mi) / 0.06)
+        vis += v
+        counted += 1
+    return vis / max(counted, 8)  # a wall of which under 8 segments show counts the missing ones as unseen
+
+
+def _sig(x):
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, x))))
+
+
+def quality_from_parts(q_geom, vis):
+    """The quality label of a wide cine's frame: the geometric part (pose, foreshortening, walls inside the sector,
+    depth, motion) times the image part (wall visibility); 0.1 of the geometric part survives invisible walls."""
+    return np.clip(np.asarray(q_geom, np.float32) * (0.1 + 0.9 * np.asarray(vis, np.float32)), 0, 1)
+
+
+def _depth_factor(r_bottom: float) -> float:
+    """Depth setting: the deepest LV point at r_bottom of the depth; best 0.38-0.72 (the atria fit below)."""
+    return float(min(1.0, max(0.3, 1 - 3 * max(0.0, r_bottom - 0.72) - 2 * max(0.0, 0.38 - r_bottom))))
+
+
 def simulate_cine(p: CineParams, cfg: ImagingConfig | None = None, with_masks: bool = True) -> Cine:
     cfg = cfg or ImagingConfig()
+    wide = is_wide(p)
+    if wide:
+        cfg = wide_config(p, cfg)
     rng = np.random.default_rng([p.seed, 31337])
     g = geometry(cfg, p.depth_mm)
     S, L = cfg.n_samples, cfg.n_lines
@@ -342,8 +497,20 @@ def simulate_cine(p: CineParams, cfg: ImagingConfig | None = None, with_masks: b
     Ha = np.exp(-2 * (math.pi * cfg.axial_sigma_mm * fz) ** 2).astype(np.complex64)[:, None]
     sig = _lateral_sigma_lines(cfg, g, p.depth_mm)
     fl = np.fft.fftfreq(Lp)
-    Hl = np.exp(-2 * (math.pi * sig[:, None] * fl[None, :]) ** 2).astype(np.complex64)
+    Hl = np.exp(-2 * (math.pi * sig[:, None] * fl[None, :]) ** 2)
+    if p.sidelobe > 0:  # a weaker lobe three times as wide: side-lobe clutter across the beam
+        Hl = (1 - p.sidelobe) * Hl + p.sidelobe * np.exp(-2 * (math.pi * 3 * sig[:, None] * fl[None, :]) ** 2)
+    Hl = Hl.astype(np.complex64)
     amp_t, dens_t = H.TISSUE_AMPLITUDE, H.TISSUE_DENSITY
+    if wide:
+        amp_t = (amp_t * np.asarray(p.amp_scale, np.float32)).astype(np.float32)
+    q_geom = np.zeros(p.n_frames, np.float32)
+    vis = np.zeros(p.n_frames, np.float32)
+    prev_img = None
+    hetero = None
+    if wide and p.hetero > 0:  # a smooth log-normal amplitude field (patchy tissue echo), fixed over the cine
+        f = cv2.GaussianBlur(rng.standard_normal((S, L)).astype(np.float32), (0, 0), sigmaX=4, sigmaY=10)
+        hetero = np.exp(p.hetero * f / max(1e-6, float(f.std()))).astype(np.float32)
     ref_db = 20 * math.log10(3.0)
     F = p.n_frames
     polar = np.empty((F, S, L), np.uint8)
@@ -368,8 +535,20 @@ def simulate_cine(p: CineParams, cfg: ImagingConfig | None = None, with_masks: b
         sc = tab[iv, iu]
         present = utab[iv, iu] < dens_t[tissue]
         amp = amp_t[tissue] / np.sqrt(dens_t[tissue])
+        if wide and p.clutter > 0:  # near-field clutter over the blood pools (strongest near the probe)
+            amp = amp + blood * np.float32(p.clutter * 0.12) * np.exp(-r_col / 45.0).astype(np.float32)
+        if hetero is not None:
+            amp = amp * hetero
         refl = sc * (amp * present * shadow)
         refl += (rib_echo + rev) * tab[(iv + 37) % T, (iu + 11 * i) % T]
+        if wide and p.specular > 0:
+            # specular interfaces: an impedance step crossed along the beam (a jump of the mean amplitude down a scan
+            # line) echoes coherently; walls parallel to the beam (the septum in A4C) stay dim
+            la = np.log(amp_t[tissue] + 0.02)
+            step = np.zeros_like(la)
+            step[1:-1] = np.abs(la[2:] - la[:-2]) * 0.5
+            step = cv2.GaussianBlur(step, (1, 5), 0, sigmaY=1.2)
+            refl += (p.specular * 0.35 * np.minimum(step, 3.0) * shadow) * tab[(iv + 91) % T, (iu + 53) % T]
         # PSF: axial then depth-dependent lateral, both as exact Gaussian transfer functions (FFT)
         spec = sfft.fft(refl, n=Sp, axis=0)
         spec *= Ha
@@ -386,16 +565,23 @@ def simulate_cine(p: CineParams, cfg: ImagingConfig | None = None, with_masks: b
         env = np.sqrt(iq_re * iq_re + iq_im * iq_im) * tgc[:, None]
         db = 20 * np.log10(env + 1e-7) - ref_db - p.gain_db
         img = np.clip((db + p.dr_db) / p.dr_db, 0, 1)
+        if wide and p.persistence > 0 and prev_img is not None:  # the scanner's frame averaging
+            img = (1 - p.persistence) * img + p.persistence * prev_img
+        prev_img = img
         polar[i] = (img * 255 + 0.5).astype(np.uint8)
         sector[i] = cv2.remap(polar[i], g["map_col"], g["map_row"], cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         if with_masks and p.view != "OTHER":
             t2, _, _ = H.scene(st, g["X"], g["Z"], want_material=False, seg_only=True)
             m = H.SEG_OF_TISSUE[t2]
+            if wide:
+                q_geom[i] = _geometric_quality(p, m, g, disp[i])
             m[~g["inside"]] = 0
             masks[i] = m
+            if wide:
+                vis[i] = wall_visibility(sector[i].astype(np.float32) / 255.0, m)
     # EF by the area-length method on the sampled (displayed) frames
-    area = math.pi * a * b * (1 - p.fore)
+    area = H.lv_area_factor(p.shape) * a * 2 * b * (1 - p.fore)
     length = 2 * b * (1 - p.fore)
     vol = H.area_length_volume(area, length) / 1000.0
     ed, es = int(np.argmax(vol)), int(np.argmin(vol))
@@ -405,9 +591,29 @@ def simulate_cine(p: CineParams, cfg: ImagingConfig | None = None, with_masks: b
                apex_px=[0.0, N / 2.0], screen_size=list(cfg.screen_size),
                screen_sector_origin=list(cfg.screen_sector_origin))
     axes = np.stack([a, b * (1 - p.fore)], 1)
+    if wide:
+        quality = quality_from_parts(q_geom, vis) if p.view != "OTHER" else np.zeros(p.n_frames, np.float32)
+        geo["sector_box"] = sector_box(geo)
     return Cine(params=p, polar=polar, sector=sector, masks=masks, polar_masks=polar_masks, quality=quality,
                 guidance=guidance, view=VIEWS.index(p.view), ed=ed, es=es, ef=ef, volumes_ml=vol,
-                lv_axes_mm=axes, spacing_mm=float(g["spacing"]), geometry=geo)
+                lv_axes_mm=axes, spacing_mm=float(g["spacing"]), geometry=geo,
+                quality_geom=q_geom if wide else None, wall_vis=vis if wide else None)
+
+
+def _geometric_quality(p: CineParams, labels_full: np.ndarray, g: dict, disp_mm: float) -> float:
+    """The geometric part of a wide cine's quality label for one frame: probe pose (off-axis offset and rotation),
+    foreshortening, the fraction of the LV border inside the sector (walls cut off by the sector edge or the depth
+    are missing walls), the depth setting, and motion blur. labels_full: the frame's labels before the sector clip."""
+    lv = (labels_full == 1).astype(np.uint8)
+    if lv.sum() < 12:
+        return 0.0
+    border = lv & (1 - cv2.erode(lv, np.ones((3, 3), np.uint8)))
+    inside = g["inside"][border.astype(bool)]
+    frac_in = float(inside.mean()) if inside.size else 0.0
+    z_bottom = float(g["Z"][lv.astype(bool)].max()) / p.depth_mm
+    q = float(quality_pose_factor(p.dx, p.rot_deg)) * max(0.0, 1 - 1.5 * p.fore)
+    q *= min(1.0, max(0.0, (frac_in - 0.55) / 0.4)) * _depth_factor(z_bottom)
+    return q * (1 - 0.3 * min(1.0, disp_mm / 6.0))
 
 
 def screen_layout(cine: Cine, i: int) -> np.ndarray:

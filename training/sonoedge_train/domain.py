@@ -1,0 +1,249 @@
+"""Domain randomisation at training time: how a frame reaches the model on real carts, not only in our simulator.
+
+Three stages, each drawn per frame from the step's RNG (config `domain`):
+1. **Framing** (`frame_batch`): the runtime crops the sector's bounding box when the scanner or the DICOM says where it
+   is, but real inputs arrive framed in many ways. A wide cine's whole sector image (sim/simulator.py, "wide"
+   difficulties) is cut to 112x112 as
+   - `bbox`: the sector's bounding box with margins of -6..+12 % per side (what the runtime does with a sector box;
+     not square, so the sector is stretched as the runtime stretches it),
+   - `square`: a square about the probe apex that cuts the sector's sides (how public echo datasets store clips),
+   - `full`: the stored square canvas with the sector at the top (the bundled sample DICOM's framing),
+   - `aspect`: a bounding box with the aspect changed by 0.7-1.4 (non-square source pixels, e.g. 4:3 captures).
+   Masks are cut the same way (nearest), so segmentation and the quality label follow.
+2. **Acquisition chain** (`acquire_batch`): what scanners and archives do to the displayed image: a log-compression
+   curve (gamma and a random monotone look-up table: colour maps converted back to grey are monotone curves too),
+   a gain offset and a depth ramp (TGC), speckle-reduction filters (Gaussian, median, bilateral), down- and
+   up-sampling, JPEG compression, additive noise.
+3. **Screen overlays** (`overlay_batch`): text, caliper crosses with a dotted line, depth-scale dots, an ECG trace,
+   a colour bar; what is left of a full-screen capture inside the crop.
+
+The quality label of wide cines is recomputed after stage 2 from the frame the model sees
+(`quality = quality_from_parts(q_geom, wall_visibility(frame, labels))`, sim/simulator.py): whatever the chain did to
+the walls' contrast moves the label with it; overlays do not.
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from .config import DEFAULTS as CONFIG_DEFAULTS
+from .sim.simulator import quality_from_parts, wall_visibility
+
+DEFAULTS = CONFIG_DEFAULTS["domain"]
+
+
+def crop_box(box, mode: str, rng: np.random.Generator, canvas: int):
+    """The crop (x0, y0, w, h) in canvas pixels for one frame whose sector box is `box` (x, y, w, h)."""
+    bx, by, bw, bh = (float(v) for v in box)
+    if mode == "full":
+        return 0.0, 0.0, float(canvas), float(canvas)
+    if mode == "square":
+        side = max(bw, bh) * rng.uniform(0.72, 1.08)
+        cx = bx + bw / 2 + rng.uniform(-0.05, 0.05) * side
+        return cx - side / 2, by + rng.uniform(-0.04, 0.06) * side, side, side
+    m = rng.uniform(-0.06, 0.12, 4)
+    x0, y0 = bx - m[0] * bw, by - m[1] * bh
+    w, h = bw * (1 + m[0] + m[2]), bh * (1 + m[1] + m[3])
+    if mode == "aspect":
+        k = math.exp(rng.uniform(math.log(0.7), math.log(1.4)))
+        cx = x0 + w / 2
+        w *= k
+        x0 = cx - w / 2
+    return x0, y0, w, h
+
+
+def _cut(img: np.ndarray, x0: float, y0: float, w: float, h: float, size: int, interp: int) -> np.ndarray:
+    """img's region (x0, y0, w, h), zero outside img, resized to size x size."""
+    H, W = img.shape
+    xi0, yi0 = int(math.floor(x0)), int(math.floor(y0))
+    xi1, yi1 = int(math.ceil(x0 + w)), int(math.ceil(y0 + h))
+    pad = max(0, -xi0, -yi0, xi1 - W, yi1 - H)
+    src = np.pad(img, pad) if pad else img
+    reg = src[yi0 + pad:yi1 + pad, xi0 + pad:xi1 + pad]
+    return cv2.resize(reg, (size, size), interpolation=interp)
+
+
+def frame_batch(frames, masks, boxes, rng, cfg=None, size: int = 112, modes=None):
+    """Framing of a batch of wide frames (uint8 [B, N, N], labels [B, N, N], sector boxes [B, 4]) -> frames uint8
+    [B, size, size], labels [B, size, size] and the crops [B, 4] (x0, y0, w, h in canvas pixels). `modes` forces a
+    framing per frame (e.g. ["bbox"] * B with zero margins is render_dataset's)."""
+    cfg = cfg or DEFAULTS
+    names = list(cfg["framing"])
+    probs = np.array([cfg["framing"][k] for k in names], np.float64)
+    probs /= probs.sum()
+    B, N = len(frames), frames.shape[-1]
+    out_f = np.empty((B, size, size), np.uint8)
+    out_m = np.empty((B, size, size), np.uint8)
+    crops = np.empty((B, 4), np.float32)
+    for i in range(B):
+        mode = modes[i] if modes is not None else names[int(rng.choice(len(names), p=probs))]
+        c = tuple(float(v) for v in boxes[i]) if mode == "exact" else crop_box(boxes[i], mode, rng, N)
+        crops[i] = c
+        out_f[i] = _cut(frames[i], *c, size, cv2.INTER_AREA)
+        out_m[i] = _cut(masks[i], *c, size, cv2.INTER_NEAREST)
+    return out_f, out_m, crops
+
+
+def _monotone_lut(rng) -> np.ndarray:
+    """A random increasing look-up table [256] in [0, 1] with lut[0] = 0: a few random knots, linearly joined."""
+    k = int(rng.integers(3, 7))
+    xs = np.concatenate([[0.0], np.sort(rng.uniform(0.05, 0.95, k)), [1.0]])
+    ys = np.concatenate([[0.0], np.sort(rng.uniform(0.0, 1.0, k)), [rng.uniform(0.75, 1.0)]])
+    ys = np.maximum.accumulate(ys)
+    return np.interp(np.linspace(0, 1, 256), xs, ys).astype(np.float32)
+
+
+def acquire_batch(frames_u8: np.ndarray, rng: np.random.Generator, cfg=None) -> np.ndarray:
+    """The acquisition chain on a batch of uint8 [B, H, W] frames -> float32 [B, H, W] in [0, 1]. Pixels that were
+    0 (outside the image) stay 0 except where blur, resampling or JPEG spread the edge."""
+    cfg = cfg or DEFAULTS
+    B, H, W = frames_u8.shape
+    out = frames_u8.astype(np.float32) / 255.0
+    rows = (np.arange(H, dtype=np.float32) / H)[:, None]
+    for i in range(B):
+        x = out[i]
+        inside = frames_u8[i] > 0
+        if rng.random() < cfg["curve_p"]:
+            x = x ** math.exp(rng.uniform(-0.55, 0.55))
+        if rng.random() < cfg["lut_p"]:
+            lut = _monotone_lut(rng)
+            x = lut[np.clip((x * 255 + 0.5).astype(np.int32), 0, 255)]
+        if rng.random() < cfg["gain_p"]:
+            x = x + rng.uniform(-cfg["gain"], cfg["gain"])
+        if rng.random() < cfg["tgc_p"]:
+            x = x + rng.uniform(-cfg["tgc"], cfg["tgc"]) * (rows - 0.5)
+        x = np.clip(x, 0, 1) * inside
+        if rng.random() < cfg["blur_p"]:
+            x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.4, 1.2))
+        if rng.random() < cfg["median_p"]:
+            x = cv2.medianBlur((x * 255).astype(np.uint8), 3).astype(np.float32) / 255
+        if rng.random() < cfg["bilateral_p"]:
+            x = cv2.bilateralFilter(x.astype(np.float32), 5, rng.uniform(0.05, 0.2), rng.uniform(1.5, 4))
+        if rng.random() < cfg["down_p"]:
+            f = rng.uniform(0.4, 0.85)
+            small = cv2.resize(x, (max(8, int(W * f)), max(8, int(H * f))), interpolation=cv2.INTER_AREA)
+            x = cv2.resize(small, (W, H), interpolation=cv2.INTER_LINEAR)
+        if rng.random() < cfg["noise_p"]:
+            x = x + rng.normal(0, rng.uniform(0.005, cfg["noise"]), x.shape).astype(np.float32) * (x > 0.005)
+        if rng.random() < cfg["jpeg_p"]:
+            ok, enc = cv2.imencode(".jpg", (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8),
+                                   [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(15, 91))])
+            x = cv2.imdecode(enc, cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
+        out[i] = np.clip(x, 0, 1)
+    return out
+
+
+_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .:/-%"
+
+
+def overlay(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Screen elements drawn into one float [H, W] frame in [0, 1] (in place and returned)."""
+    H, W = x.shape
+    x_out, x = x, np.zeros((H, W), np.uint8)  # drawn as uint8 (cv2's text needs it), then pasted
+    for _ in range(int(rng.integers(1, 4))):
+        kind = int(rng.integers(5))
+        v = int(rng.uniform(150, 256))
+        if kind == 0:  # text in a corner or along an edge
+            s = "".join(rng.choice(list(_CHARS), int(rng.integers(2, 10))))
+            org = (int(rng.integers(0, max(1, W - 30))), int(rng.choice([rng.integers(6, 16), rng.integers(H - 6, H)])))
+            cv2.putText(x, s, org, cv2.FONT_HERSHEY_SIMPLEX, float(rng.uniform(0.2, 0.4)), v, 1, cv2.LINE_AA)
+        elif kind == 1:  # calipers: two crosses and a dotted line inside the image
+            p0 = rng.integers(15, [W - 15, H - 15])
+            p1 = np.clip(p0 + rng.integers(-40, 40, 2), 5, [W - 5, H - 5])
+            for (cx, cy) in (p0, p1):
+                cv2.line(x, (int(cx) - 3, int(cy)), (int(cx) + 3, int(cy)), v, 1)
+                cv2.line(x, (int(cx), int(cy) - 3), (int(cx), int(cy) + 3), v, 1)
+            for t in np.linspace(0, 1, 10):
+                q = (p0 + t * (p1 - p0)).astype(int)
+                x[q[1], q[0]] = v
+        elif kind == 2:  # depth-scale dots along one side
+            col = int(rng.choice([rng.integers(1, 6), rng.integers(W - 6, W - 1)]))
+            for r in range(int(rng.integers(2, 10)), H, int(rng.integers(8, 20))):
+                x[r, col] = v
+        elif kind == 3:  # ECG trace near the bottom
+            base = int(rng.integers(H - 14, H - 3))
+            xs = np.arange(W)
+            ph = rng.uniform(0, 1)
+            ys = base - (6 * np.exp(-((((xs / W * 3 + ph) % 1) - 0.5) / 0.02) ** 2)).astype(int)
+            x[np.clip(ys, 0, H - 1), xs] = int(v * 0.8)
+        else:  # a grey-scale / colour bar at one side
+            c0 = int(rng.choice([rng.integers(0, 4), rng.integers(W - 8, W - 4)]))
+            r0 = int(rng.integers(5, H // 3))
+            x[r0:r0 + H // 3, c0:c0 + 4] = np.linspace(255, 1, H // 3).astype(np.uint8)[:, None]
+    drawn = x > 0
+    x_out[drawn] = x[drawn].astype(np.float32) / 255.0
+    return x_out
+
+
+def overlay_batch(x: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
+    for i in range(len(x)):
+        if rng.random() < p:
+            overlay(x[i], rng)
+    return x
+
+
+def quality_labels(x01: np.ndarray, labels: np.ndarray, q_geom: np.ndarray, view: np.ndarray,
+                   other_view: int) -> np.ndarray:
+    """The wide quality label of frames as the model sees them (float [B, H, W] in [0, 1])."""
+    q = np.zeros(len(x01), np.float32)
+    for i in range(len(x01)):
+        if view[i] != other_view and q_geom[i] > 0:
+            q[i] = quality_from_parts(q_geom[i], wall_visibility(x01[i], labels[i]))
+    return q
+
+
+def render_dataset(src, out, size: int = 112, cines_per_shard: int = 64):
+    """A wide dataset (format sonoedge-sim/2) as the runtime frames it when the sector box is known: the tight
+    sector bounding box area-resized to size x size (masks per label by area, then argmax), the quality label
+    recomputed at that size, and each frame's anisotropic model-pixel spacing (spacing_xy). Written in format
+    sonoedge-sim/1 for evaluation and export checks."""
+    import json
+    from pathlib import Path
+
+    from .constants import VIEWS
+    from .data.synthetic import FORMAT, SimDataset, resize_masks
+    ds = SimDataset(src)
+    if not ds.wide:
+        raise ValueError(f"{src}: expected a wide dataset (sonoedge-sim/2)")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    n = len(ds)
+    frames = np.empty((n, size, size), np.uint8)
+    masks = np.empty((n, size, size), np.uint8)
+    for i in range(n):
+        x0, y0, w, h = (float(v) for v in ds.box[i])
+        frames[i] = _cut(ds.frames[i], x0, y0, w, h, size, cv2.INTER_AREA)
+        big = _cut(ds.masks[i], x0, y0, w, h, max(size, int(round(max(w, h)))), cv2.INTER_NEAREST)
+        masks[i] = resize_masks(big[None], (size, size))[0]
+    q = quality_labels(frames.astype(np.float32) / 255, masks, ds.quality_geom, ds.view, VIEWS.index("OTHER"))
+    sp_xy = np.stack([ds.box[:, 2] * ds.spacing / size, ds.box[:, 3] * ds.spacing / size], 1).astype(np.float32)
+    index = dict(ds.index)
+    index.update(format=FORMAT, image_size=[size, size], rendered_from=str(src), framing="sector bounding box",
+                 shards=[])
+    arrays = dict(frames=frames, masks=masks, view=ds.view, quality=q, guidance=ds.guidance, cine=ds.cine,
+                  frame=ds.frame, spacing=np.sqrt(sp_xy[:, 0] * sp_xy[:, 1]).astype(np.float32), spacing_xy=sp_xy)
+    cines, rows, k = [], [], 0
+
+    def flush(rows, k):
+        sel = np.concatenate(rows)
+        name = f"shard_{k:05d}.npz"
+        np.savez_compressed(out / name, **{a: v[sel] for a, v in arrays.items()})
+        index["shards"].append({"file": name, "n_frames": int(len(sel))})
+
+    start = 0
+    for c in ds.cines:
+        sel = np.flatnonzero(ds.cine == c["id"])
+        cines.append(dict(c, shard=k, start=start, spacing_mm=float(arrays["spacing"][sel[0]]),
+                          spacing_xy=[float(v) for v in sp_xy[sel[0]]]))
+        rows.append(sel)
+        start += len(sel)
+        if len(rows) >= cines_per_shard:
+            flush(rows, k)
+            rows, k, start = [], k + 1, 0
+    if rows:
+        flush(rows, k)
+    index["cines"] = cines
+    (out / "index.json").write_text(json.dumps(index, indent=1))
+    return out / "index.json"

@@ -1,0 +1,293 @@
+"""Transfer report: the packaged models (ONNX, as the runtime runs them: the manifest's temperature, in-distribution
+thresholds, quality gate and EF calibration) on the in-distribution test set, the legacy hard test set, the
+independent generator (sonoedge_phantom, shares no code with the training simulator), the generated negative
+families (held-out seeds) and photographs, and the real ultrasound DICOMs in pydicom's wheel (unlabelled smoke
+checks). `python -m sonoedge_train transfer --out DIR` writes transfer.json and transfer.md.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scipy.special import softmax
+
+from .constants import APICAL_VIEWS, VIEWS
+from .export import ort_session, run_ort, to_model_input
+from .metrics import bootstrap_ci, dice, ef_runtime, regression
+
+OTHER = VIEWS.index("OTHER")
+
+
+class Packages:
+    """The view_quality and lv_segmentation packages of a models folder, run with ONNX Runtime (CPU)."""
+
+    def __init__(self, models_dir="models", variant: str = "fp32"):
+        d = Path(models_dir)
+        self.vq_manifest = json.loads((d / "view_quality" / "manifest.json").read_text())
+        self.seg_manifest = json.loads((d / "lv_segmentation" / "manifest.json").read_text())
+        self.vq = ort_session(d / "view_quality" / self.vq_manifest["variants"][variant]["file"], threads=2)
+        self.seg = ort_session(d / "lv_segmentation" / self.seg_manifest["variants"][variant]["file"], threads=2)
+        post = self.vq_manifest["postprocessing"]
+        self.temperature = float(post["view"].get("temperature", 1.0))
+        self.gate = float(post["quality"]["thresholds"]["diagnostic"])
+        self.id_thresholds = post.get("id_score", {}).get("thresholds")
+        self.ef_cal = (self.seg_manifest.get("calibration") or {}).get("ef")
+
+    def view_quality(self, frames_u8):
+        o = run_ort(self.vq, to_model_input(frames_u8))
+        out = {"prob": softmax(o["view"].astype(np.float64) / self.temperature, 1), "quality": o["quality"]}
+        out["id_score"] = o["id_score"] if "id_score" in o else None
+        return out
+
+    def lv(self, frames_u8):
+        return run_ort(self.seg, to_model_input(frames_u8))["logits"].argmax(1) == 1
+
+    def state(self, id_score):
+        if id_score is None or not self.id_thresholds:
+            return np.array(["n/a"] * 0)
+        t = self.id_thresholds
+        return np.where(id_score >= t["ok"], "ok", np.where(id_score < t["unknown"], "unknown", "uncertain"))
+
+    def calibrated(self, ef):
+        if not self.ef_cal:
+            return ef
+        return float(np.clip(self.ef_cal["slope"] * ef + self.ef_cal["intercept"], 0, 100))
+
+
+def _states(p: Packages, vq) -> dict:
+    s = p.state(vq["id_score"])
+    if len(s) == 0:
+        return {}
+    return {k: float((s == k).mean()) for k in ("ok", "uncertain", "unknown")}
+
+
+def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, quality=None, n_boot=500) -> dict:
+    """Per-frame view, quality and state; LV Dice on frames with a reference LV; EF per apical cine (the runtime's
+    area-length rule on the predicted masks, then the package's calibration) against the reference EF."""
+    vq = p.view_quality(frames)
+    pred = vq["prob"].argmax(1)
+    res = {"frames": int(len(frames)), "view_acc": float((pred == views).mean()),
+           "view_acc_ci": bootstrap_ci(np.mean, (pred == views).astype(float), n_boot=n_boot),
+           "states": _states(p, vq), "quality_mean": float(vq["quality"].mean()),
+           "quality_above_gate": float((vq["quality"] >= p.gate).mean())}
+    if quality is not None:
+        err = np.abs(vq["quality"] - quality)
+        res["quality_mae"] = float(err.mean())
+        res["quality_mae_ci"] = bootstrap_ci(np.mean, err, n_boot=n_boot)
+    has = np.array([(m == 1).any() for m in masks])
+    if has.any():
+        lv = p.lv(frames[has])
+        d = np.array([dice(a, b == 1) for a, b in zip(lv, masks[has])])
+        res["lv_dice"] = float(d.mean())
+        res["lv_dice_ci"] = bootstrap_ci(np.mean, d, n_boot=n_boot)
+    ef_t, ef_p, n_valid = [], [], 0
+    for c in cines:
+        if c["view"] not in APICAL_VIEWS or not c.get("ef"):
+            continue
+        sel = np.flatnonzero(cine_of == c["id"])
+        lv = p.lv(frames[sel])
+        r = ef_runtime(lv, tuple(float(v) for v in spacing_xy[sel[0]]), min_frames=min(16, len(sel)))
+        n_valid += int(r["valid"])
+        ef_t.append(float(c["ef"]))
+        ef_p.append(p.calibrated(r["ef"]))
+    if ef_t:
+        t, q = np.array(ef_t), np.array(ef_p)
+        res["ef"] = regression(q, t)
+        res["ef_n"] = len(t)
+        res["ef_valid_n"] = n_valid
+        res["ef_mae_ci"] = bootstrap_ci(lambda a, b: np.abs(a - b).mean(), q, t, n_boot=n_boot)
+        res["ef_bias_ci"] = bootstrap_ci(lambda a, b: (a - b).mean(), q, t, n_boot=n_boot)
+    return res
+
+
+def negatives_report(p: Packages, families: dict) -> dict:
+    """Per negative family: the fraction of frames the runtime would answer with `unknown` or OTHER (no LV, no
+    EF), and the AUROC of the in-distribution score against the given in-distribution scores."""
+    out = {}
+    for name, frames in families.items():
+        vq = p.view_quality(frames)
+        other = vq["prob"].argmax(1) == OTHER
+        st = p.state(vq["id_score"])
+        unknown = st == "unknown" if len(st) else np.zeros(len(frames), bool)
+        out[name] = {"frames": int(len(frames)), "unknown_or_other": float((unknown | other).mean()),
+                     "unknown": float(unknown.mean()), "other": float(other.mean()),
+                     "quality_above_gate": float((vq["quality"] >= p.gate).mean())}
+        if vq["id_score"] is not None:
+            out[name]["id_score_median"] = float(np.median(vq["id_score"]))
+    return out
+
+
+def pydicom_files() -> dict:
+    """The real ultrasound files in pydicom's test data, decoded by pydicom (never committed): name -> frames
+    uint8 [F, H, W] grey (BT.601 luma of colour), and the ultrasound region box when the file has one."""
+    import os
+
+    import pydicom
+    from pydicom.pixels import apply_color_lut
+    base = Path(os.path.dirname(pydicom.__file__)) / "data" / "test_files"
+    out = {}
+    for name in ("examples_ybr_color.dcm", "examples_rgb_color.dcm", "examples_palette.dcm", "examples_jpeg2k.dcm",
+                 "ExplVR_BigEnd.dcm"):
+        f = base / name
+        if not f.exists():
+            continue
+        try:
+            ds = pydicom.dcmread(f)
+            a = ds.pixel_array
+            if ds.PhotometricInterpretation == "PALETTE COLOR":
+                a = apply_color_lut(a, ds)
+                a = (a >> 8).astype(np.uint8) if a.dtype != np.uint8 else a
+            elif ds.PhotometricInterpretation in ("YBR_RCT", "YBR_ICT"):
+                a = a.astype(np.uint8)  # pydicom leaves these in YCbCr: Y is the luma
+                a = a[..., 0] if a.ndim >= 3 else a
+        except Exception as e:  # a codec pydicom lacks here: reported, not fatal
+            out[name] = {"error": f"{type(e).__name__}: {e}"}
+            continue
+        frames = a if int(ds.get("NumberOfFrames", 1) or 1) > 1 else a[None]
+        if frames.ndim == 4:
+            frames = np.stack([cv2.cvtColor(fr, cv2.COLOR_RGB2GRAY) for fr in frames])
+        box = None
+        if "SequenceOfUltrasoundRegions" in ds:
+            r = ds.SequenceOfUltrasoundRegions[0]
+            box = [int(r.RegionLocationMinX0), int(r.RegionLocationMinY0), int(r.RegionLocationMaxX1),
+                   int(r.RegionLocationMaxY1)]
+        out[name] = {"frames": frames.astype(np.uint8), "region": box, "modality": str(ds.get("Modality", ""))}
+    return out
+
+
+def real_smoke(p: Packages, boxes: dict | None = None) -> dict:
+    """The packages on pydicom's real ultrasound files, cropped to a sector box (given per file, or the DICOM
+    region clipped to the image, or the whole frame): view, quality, state per file."""
+    out = {}
+    for name, item in pydicom_files().items():
+        if "error" in item:
+            out[name] = item
+            continue
+        fr = item["frames"]
+        H, W = fr.shape[1:]
+        box = (boxes or {}).get(name)
+        src = "given"
+        if box is None and item["region"]:
+            x0, y0, x1, y1 = item["region"]
+            box, src = [x0, y0, min(W, x1 + 1) - x0, min(H, y1 + 1) - y0], "DICOM region (clipped)"
+            if box[2] <= 8 or box[3] <= 8:
+                box = None
+        if box is None:
+            box, src = [0, 0, W, H], "whole frame"
+        x, y, w, h = box
+        crop = np.stack([cv2.resize(f[y:y + h, x:x + w], (112, 112), interpolation=cv2.INTER_AREA) for f in fr])
+        vq = p.view_quality(crop)
+        pred = vq["prob"].argmax(1)
+        st = p.state(vq["id_score"])
+        lv = p.lv(crop)
+        out[name] = {"frames": int(len(fr)), "box": [int(v) for v in box], "box_from": src,
+                     "views": {VIEWS[k]: int((pred == k).sum()) for k in np.unique(pred)},
+                     "quality_median": float(np.median(vq["quality"])),
+                     "quality_above_gate": float((vq["quality"] >= p.gate).mean()),
+                     "states": {k: int((st == k).sum()) for k in np.unique(st)} if len(st) else {},
+                     "lv_pixels_median": float(np.median(lv.reshape(len(lv), -1).sum(1)))}
+        if name == "examples_ybr_color.dcm":
+            r = ef_runtime(lv, (w / 112.0, h / 112.0), min_frames=16)
+            out[name]["ef_unlabelled"] = p.calibrated(r["ef"]) if r["valid"] else None
+    return out
+
+
+def _fmt(v, nd=3):
+    return "n/a" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
+
+
+def _ci(c):
+    return f"[{c[0]:.3f}, {c[1]:.3f}]" if c else ""
+
+
+def transfer_report(out, models="models", test="training/data_cache/wide_test", legacy_test=None,
+                    val="training/data_cache/wide_val", phantom=None, variant="fp32", n_neg: int = 400,
+                    seed: int = 99) -> dict:
+    """Everything of the module docstring; writes OUT/transfer.json and OUT/transfer.md and returns the dict."""
+    from .calibrate import negative_set
+    from .data.synthetic import SimDataset
+    from .negatives import photos
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    p = Packages(models, variant)
+    rep = {"models": str(models), "variant": variant, "temperature": p.temperature, "gate": p.gate,
+           "id_thresholds": p.id_thresholds, "ef_calibration": p.ef_cal, "sets": {}}
+
+    def sim_set(path, name, with_quality=True):
+        ds = SimDataset(path)
+        rep["sets"][name] = labelled_set(p, ds.frames, ds.masks, ds.view, ds.cines, ds.cine, ds.spacing_xy,
+                                         ds.quality if with_quality else None)
+        rep["sets"][name]["path"] = str(path)
+        return ds
+
+    test_ds = sim_set(test, "in_distribution_test")
+    if legacy_test and Path(legacy_test, "index.json").exists():
+        sim_set(legacy_test, "legacy_hard_test", with_quality=False)
+    if phantom and Path(phantom, "index.json").exists():
+        from .data.phantom import load_phantom
+        ph = load_phantom(phantom)
+        variants = sorted({c["variant"] for c in ph.cines})
+        for v in variants:
+            ids = [c["id"] for c in ph.cines if c["variant"] == v]
+            sel = np.isin(ph.cine, ids)
+            cines = [c for c in ph.cines if c["variant"] == v]
+            rep["sets"][f"phantom_{v}"] = labelled_set(p, ph.frames[sel], ph.masks[sel], ph.view[sel], cines,
+                                                       ph.cine[sel], ph.spacing[sel])
+    # negatives: held-out seeds of the generated families, transformed test hearts, photographs
+    hearts = test_ds.view != OTHER
+    neg, fam = negative_set(n_neg, seed, test_ds.frames[hearts], test_ds.view[hearts])
+    fam = np.array(fam)
+    families = {f: neg[fam == f] for f in sorted(set(fam))}
+    families["photo (held out)"] = photos(120, np.random.default_rng([seed, 5]))
+    families["simulated OTHER (in-distribution negatives)"] = test_ds.frames[~hearts]
+    rep["negatives"] = negatives_report(p, families)
+    vq_test = p.view_quality(test_ds.frames[hearts])
+    if vq_test["id_score"] is not None:
+        from .calibrate import auroc
+        for name, frames in families.items():
+            rep["negatives"][name]["auroc_vs_test_hearts"] = auroc(vq_test["id_score"],
+                                                                   p.view_quality(frames)["id_score"])
+    rep["real_pydicom"] = real_smoke(p, REAL_BOXES)
+    (out / "transfer.json").write_text(json.dumps(rep, indent=1, default=float))
+    (out / "transfer.md").write_text(markdown(rep))
+    return rep
+
+
+# Sector boxes of pydicom's real ultrasound files, measured on the pixels (sonoedge's sector finder,
+# src/preprocess/sector.ts, finds the same boxes; the DICOM regions of examples_ybr_color are for a larger
+# original and overhang the 320x240 image).
+REAL_BOXES: dict = {"examples_ybr_color.dcm": [40, 22, 254, 182]}
+
+
+def markdown(rep) -> str:
+    lines = [f"# Transfer report ({rep['models']}, {rep['variant']})", "",
+             f"View temperature {rep['temperature']:.3f}; quality gate {rep['gate']}; in-distribution thresholds "
+             f"{rep['id_thresholds']}; EF calibration {rep['ef_calibration'] and {k: rep['ef_calibration'][k] for k in ('slope', 'intercept', 'residual_sd')}}.", "",
+             "| set | frames | view acc | quality MAE | mean quality | >= gate | LV Dice | EF MAE | EF bias | EF r | "
+             "ok / uncertain / unknown |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in rep["sets"].items():
+        ef = r.get("ef", {})
+        st = r.get("states", {})
+        lines.append(f"| {name} | {r['frames']} | {_fmt(r['view_acc'])} {_ci(r['view_acc_ci'])} | "
+                     f"{_fmt(r.get('quality_mae'))} | {_fmt(r['quality_mean'])} | {_fmt(r['quality_above_gate'])} | "
+                     f"{_fmt(r.get('lv_dice'))} {_ci(r.get('lv_dice_ci'))} | {_fmt(ef.get('mae'), 2)} "
+                     f"{_ci(r.get('ef_mae_ci'))} | {_fmt(ef.get('bias'), 2)} {_ci(r.get('ef_bias_ci'))} | "
+                     f"{_fmt(ef.get('r'), 2)} | "
+                     f"{' / '.join(_fmt(st.get(k), 2) for k in ('ok', 'uncertain', 'unknown')) if st else 'n/a'} |")
+    lines += ["", "| negative family | frames | unknown or OTHER | unknown | OTHER | >= gate | id AUROC vs test hearts |",
+              "|---|---|---|---|---|---|---|"]
+    for name, r in rep["negatives"].items():
+        lines.append(f"| {name} | {r['frames']} | {_fmt(r['unknown_or_other'])} | {_fmt(r['unknown'])} | "
+                     f"{_fmt(r['other'])} | {_fmt(r['quality_above_gate'])} | {_fmt(r.get('auroc_vs_test_hearts'))} |")
+    lines += ["", "| real file (pydicom) | frames | box (from) | views | median quality | >= gate | states | "
+              "median LV px |", "|---|---|---|---|---|---|---|---|"]
+    for name, r in rep["real_pydicom"].items():
+        if "error" in r:
+            lines.append(f"| {name} | | not decoded here: {r['error']} | | | | | |")
+            continue
+        lines.append(f"| {name} | {r['frames']} | {r['box']} ({r['box_from']}) | {r['views']} | "
+                     f"{_fmt(r['quality_median'])} | {_fmt(r['quality_above_gate'])} | {r['states']} | "
+                     f"{_fmt(r['lv_pixels_median'], 0)} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,231 @@
+"""The randomised ("wide") simulator, its quality label, domain randomisation, negatives and calibration."""
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from sonoedge_train.calibrate import (HEART, attach, auroc, distance, fit_ef_calibration, fit_logistic,
+                                      fit_mahalanobis, fit_temperature, id_inputs, id_score, thresholds)
+from sonoedge_train.domain import acquire_batch, crop_box, frame_batch, overlay, quality_labels
+from sonoedge_train.metrics import lv_area_length
+from sonoedge_train.models import build_model
+from sonoedge_train.negatives import FAMILIES, negatives, transform_hearts
+from sonoedge_train.sim import heart as H
+from sonoedge_train.sim.simulator import (quality_from_parts, sample_cine_params, sector_box, simulate_cine,
+                                          wall_visibility)
+
+
+def _clean(seed=3, view="A4C", frames=4, **over):
+    """A wide cine's parameters with the pose and every degradation switched off, then `over` applied."""
+    p = sample_cine_params(seed, view, frames, "wide")
+    base = dict(dx=0.0, rot_deg=0.0, fore=0.0, gain_db=0.0, dr_db=55.0, ribs=[], haze=0.0, noise=0.0, motion_mm=0.0,
+                clutter=0.0, tgc_err=0.0, tgc_knobs=[0.0] * 8, depth_mm=150.0, sector_deg=80.0, lung=0.0)
+    amp = list(p.amp_scale)
+    amp[0], amp[1], amp[3], amp[4], amp[5] = 0.3, 0.5, 0.5, 0.5, 0.5  # dim surroundings, dark blood pools
+    return dataclasses.replace(p, **{**base, "amp_scale": amp, **over})
+
+
+def test_legacy_difficulties_draw_as_before():
+    p = sample_cine_params(7, "A4C", 16, "train")
+    assert p.amp_scale == [] and p.sector_deg == 75.0 and p.shape == [] and p.image_size == 0
+    w = sample_cine_params(7, "A4C", 16, "wide")
+    # the wide draws come after the legacy ones: the shared fields of the first draws are identical
+    assert (w.a_ed, w.b_ed, w.ef_target, w.seed) == (p.a_ed, p.b_ed, p.ef_target, p.seed)
+    assert 60.0 <= w.sector_deg <= 100.0 and len(w.amp_scale) == H.N_TISSUES and len(w.shape) == 8
+
+
+def test_wide_cine_geometry_masks_and_ef():
+    c = simulate_cine(_clean(frames=6))
+    n = c.geometry["image_size"]
+    assert c.sector.shape == (6, n, n) and n == 160
+    g = c.geometry
+    box = g["sector_box"]
+    # 80-degree sector, 150 mm deep: width 2 * 150 * sin(40 deg), apex at the top centre
+    sp = g["spacing_mm"]
+    assert box[2] == pytest.approx(2 * 150 * math.sin(math.radians(40)) / sp, rel=1e-6)
+    assert box[3] == pytest.approx(min(n, 150 / sp), rel=1e-6)
+    assert box == sector_box(g)
+    # every labelled pixel lies inside the sector (radius and angle about the apex at the top centre)
+    ys, xs = np.nonzero(c.masks.max(0))
+    X, Z = (xs + 0.5 - n / 2) * sp, (ys + 0.5) * sp
+    assert (np.hypot(X, Z) <= 150 + 1e-6).all() and (np.abs(np.arctan2(X, Z)) <= math.radians(40) + 1e-6).all()
+    # the label EF (area-length on the parametric shape, L = apex to annulus midpoint) against area-length measured
+    # on the simulated masks (principal axis): within 3 EF points at this resolution
+    vols = [8 * a * a / (3 * math.pi * ln) for a, ln in (lv_area_length(m == 1, sp) for m in c.masks)]
+    ef_masks = 100 * (max(vols) - min(vols)) / max(vols)
+    assert abs(ef_masks - c.ef) < 3.0
+
+
+def test_lv_profile_area_factor():
+    assert H.lv_area_factor(()) == pytest.approx(math.pi / 2)
+    shape = (0.5, 0.8, 0.7, 0.0, 0.0, 0.0, 0.0, 0.0)
+    t = np.linspace(0, 1, 200001)
+    assert H.lv_area_factor(shape) == pytest.approx(float(np.trapezoid(2 * H.lv_profile(t, shape), t)), rel=1e-4)
+    assert H.lv_profile(0.0, shape) == 0.0 and H.lv_profile(1.0, shape) == pytest.approx(0.7)
+
+
+def test_wall_visibility_reads_contrast():
+    labels = np.zeros((64, 64), np.uint8)
+    yy, xx = np.mgrid[0:64, 0:64]
+    r = np.hypot(yy - 32, xx - 32)
+    labels[r < 18] = 2
+    labels[r < 12] = 1
+    img = np.where(labels == 1, 0.05, np.where(labels == 2, 0.5, 0.2)).astype(np.float32)
+    assert wall_visibility(img, labels) > 0.95
+    assert wall_visibility(np.full((64, 64), 0.3, np.float32), labels) < 0.05
+    dark_myo = np.where(labels == 2, 0.06, img).astype(np.float32)
+    assert wall_visibility(dark_myo, labels) < 0.05
+    half = img.copy()
+    half[:, 32:][labels[:, 32:] == 2] = 0.06  # one side of the wall lost (a shadow)
+    assert 0.3 < wall_visibility(half, labels) < 0.7
+    assert wall_visibility(img, np.zeros_like(labels)) == 0.0
+
+
+@pytest.fixture(scope="module")
+def clean_cine():
+    return simulate_cine(_clean())
+
+
+@pytest.mark.parametrize("change", [dict(noise=1.0), dict(gain_db=-24.0), dict(gain_db=22.0), dict(rot_deg=28.0),
+                                    dict(dx=22.0), dict(fore=0.3), "rib over the lateral wall", dict(haze=0.9),
+                                    dict(depth_mm=95.0)])
+def test_each_degradation_lowers_the_quality_label(change, clean_cine):
+    clean = clean_cine
+    if change == "rib over the lateral wall":  # a shadow beside the LV's centre, over its lateral (right) wall
+        n, sp = clean.geometry["image_size"], clean.geometry["spacing_mm"]
+        ys, xs = np.nonzero(clean.masks[0] == 1)
+        lv_angle = math.atan2((xs.mean() + 0.5 - n / 2) * sp, (ys.mean() + 0.5) * sp)
+        change = dict(ribs=[[lv_angle + 0.25, 0.12, 15.0, 0.04]])
+    worse = simulate_cine(_clean(**change))
+    assert float(clean.quality.mean()) > 0.6
+    assert float(worse.quality.mean()) < float(clean.quality.mean()) - 0.05, change
+
+
+def test_quality_label_parts():
+    assert quality_from_parts(1.0, 1.0) == pytest.approx(1.0)
+    assert quality_from_parts(0.8, 0.0) == pytest.approx(0.08)
+    np.testing.assert_allclose(quality_from_parts([1.0, 0.5], [0.5, 1.0]), [0.55, 0.5], rtol=1e-6)
+
+
+def test_framing_follows_the_sector_box_and_masks():
+    c = simulate_cine(_clean(frames=2))
+    box = np.tile(np.asarray(c.geometry["sector_box"], np.float32), (2, 1))
+    rng = np.random.default_rng(0)
+    f, m, crops = frame_batch(c.sector, c.masks, box, rng, modes=["exact", "full"])
+    np.testing.assert_allclose(crops[0], box[0])
+    assert crops[1].tolist() == [0.0, 0.0, 160.0, 160.0]
+    assert f.shape == (2, 112, 112) and m.shape == (2, 112, 112)
+    # the exact sector box fills the frame: the sector's top centre and bottom centre are inside the image
+    assert f[0, 2, 56] > 0 and f[0, 109, 56] > 0
+    # the LV keeps its place: the mask's centroid maps through the crop
+    ys, xs = np.nonzero(c.masks[0] == 1)
+    ys2, xs2 = np.nonzero(m[0] == 1)
+    bx, by, bw, bh = box[0]
+    assert (xs.mean() + 0.5 - bx) / bw * 112 == pytest.approx(xs2.mean() + 0.5, abs=1.0)
+    assert (ys.mean() + 0.5 - by) / bh * 112 == pytest.approx(ys2.mean() + 0.5, abs=1.0)
+    for mode in ("bbox", "square", "aspect"):
+        x0, y0, w, h = crop_box(box[0], mode, np.random.default_rng(1), 160)
+        assert w > 0.5 * box[0][2] and h > 0.5 * box[0][3]
+        if mode == "square":
+            assert w == pytest.approx(h)
+
+
+def test_acquisition_chain_keeps_the_outside_black_without_spreading_ops():
+    f = np.zeros((3, 40, 40), np.uint8)
+    f[:, 10:30, 10:30] = 120
+    cfg = {"curve_p": 1.0, "lut_p": 1.0, "gain_p": 1.0, "gain": 0.15, "tgc_p": 1.0, "tgc": 0.2, "blur_p": 0.0,
+           "median_p": 0.0, "bilateral_p": 0.0, "down_p": 0.0, "jpeg_p": 0.0, "noise_p": 1.0, "noise": 0.06}
+    x = acquire_batch(f, np.random.default_rng(2), cfg)
+    assert x.dtype == np.float32 and x.shape == f.shape
+    assert (x[:, :10] == 0).all() and (x[:, 30:] == 0).all()
+    assert 0 <= x.min() and x.max() <= 1
+    a = acquire_batch(f, np.random.default_rng(5), cfg)
+    b = acquire_batch(f, np.random.default_rng(5), cfg)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_overlay_draws_only_screen_elements():
+    x = np.full((112, 112), 0.25, np.float32)
+    y = overlay(x.copy(), np.random.default_rng(3))
+    changed = y != 0.25
+    assert 0 < changed.mean() < 0.3
+    assert (y[changed] >= 150 / 255 - 1e-6).all() or (y[changed] > 0).all()
+
+
+def test_quality_labels_of_negatives_are_zero():
+    x = np.random.default_rng(0).random((2, 32, 32)).astype(np.float32)
+    q = quality_labels(x, np.zeros((2, 32, 32), np.uint8), np.array([0.9, 0.0], np.float32), np.array([4, 0]), 4)
+    assert q.tolist() == [0.0, 0.0]
+
+
+def test_negative_families_are_deterministic_and_distinct():
+    for fam in FAMILIES:
+        a, fa = negatives(3, np.random.default_rng(9), 64, [fam])
+        b, _ = negatives(3, np.random.default_rng(9), 64, [fam])
+        assert a.dtype == np.uint8 and a.shape == (3, 64, 64) and fa == [fam] * 3
+        np.testing.assert_array_equal(a, b)
+    hearts = np.zeros((2, 20, 20), np.uint8)
+    hearts[:, :5] = 200  # bright top rows: any rotation >= 60 degrees or an upside-down turn moves them
+    t = transform_hearts(hearts, np.array([1, 1]), np.random.default_rng(1), ["A4C", "A2C", "PLAX", "PSAX", "OTHER"])
+    assert not (t[:, :5] == 200).all()
+
+
+def test_temperature_and_reliability():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, 4000)
+    true_logits = rng.normal(0, 1, (4000, 5))
+    true_logits[np.arange(4000), labels] += 2.0
+    # sample labels from softmax(true_logits) and hand the model logits 3x too sharp: T recovers ~3
+    p = np.exp(true_logits) / np.exp(true_logits).sum(1, keepdims=True)
+    y = np.array([rng.choice(5, p=pi) for pi in p])
+    assert fit_temperature(3.0 * true_logits, y) == pytest.approx(3.0, rel=0.1)
+
+
+def test_mahalanobis_logistic_and_head_agree():
+    rng = np.random.default_rng(1)
+    d = 8
+    feats = np.concatenate([rng.normal(c, 0.3, (300, d)) for c in range(4)]).astype(np.float32)
+    labels = np.repeat(np.array(HEART), 300)
+    chol, centers = fit_mahalanobis(feats, labels)
+    far = rng.normal(10, 0.3, (300, d)).astype(np.float32)
+    assert distance(far, chol, centers).min() > distance(feats, chol, centers).max()
+    logits = rng.normal(0, 1, (1200, 5)).astype(np.float32)
+    x_id = id_inputs(feats, logits, chol, centers, 1.5)
+    x_ood = id_inputs(far, logits[:300], chol, centers, 1.5)
+    w = fit_logistic(x_id, x_ood)
+    s_id, s_ood = id_score(x_id, w), id_score(x_ood, w)
+    assert auroc(s_id, s_ood) == 1.0
+    th = thresholds(s_id)
+    assert th["unknown"] <= th["ok"] and (s_ood < th["unknown"]).all()
+    # the model's head computes the same score as the numpy fit
+    m = build_model("view_quality", width=1, guidance=False)  # 16 features; only the head matters here
+    feats16 = np.concatenate([feats, feats], 1)
+    chol16, centers16 = fit_mahalanobis(feats16, labels)
+    x16 = id_inputs(feats16[:50], logits[:50], chol16, centers16, 1.5)
+    head = attach(m, chol16, centers16, w, 1.5)
+    with torch.no_grad():
+        got = head(torch.from_numpy(feats16[:50]), torch.from_numpy(logits[:50])).numpy()
+    np.testing.assert_allclose(got, id_score(x16, w), rtol=1e-4, atol=1e-5)
+
+
+def test_auroc_and_ef_calibration():
+    assert auroc(np.array([2.0, 3.0]), np.array([0.0, 1.0])) == 1.0
+    assert auroc(np.array([1.0]), np.array([1.0])) == 0.5
+    x = np.array([30.0, 40.0, 50.0, 60.0])
+    c = fit_ef_calibration(x, 1.1 * x - 2)
+    assert c["slope"] == pytest.approx(1.1) and c["intercept"] == pytest.approx(-2.0) and c["n"] == 4
+    assert c["residual_sd"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_anisotropic_area_length_by_hand():
+    # a 10 x 4 pixel rectangle (x by y), pixels 0.5 mm wide and 2 mm tall: 5 mm x 8 mm, long axis along y
+    m = np.zeros((8, 16), bool)
+    m[2:6, 3:13] = True
+    area, length = lv_area_length(m, (0.5, 2.0))
+    assert area == pytest.approx(40 * 1.0)
+    # centres span 3 rows * 2 mm = 6 mm along y, plus one pixel's length along y (2 mm)
+    assert length == pytest.approx(8.0)
+    a2, l2 = lv_area_length(m, 1.0)
+    assert (a2, l2) == (pytest.approx(40.0), pytest.approx(10.0))
