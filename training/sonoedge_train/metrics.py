@@ -80,23 +80,28 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return lab == (int(np.argmax(sizes)) + 1)
 
 
-def ef_runtime(lv_masks: np.ndarray, spacing_mm, window: int = 64, min_frames: int = 16,
-               ef_range=(5.0, 90.0)) -> dict:
-    """EF and its validity as the runtime reports them after the last frame of a cine (src/pipeline/postprocess.ts
-    EjectionFraction, fed per frame by src/pipeline/index.ts): each frame keeps the largest 8-connected LV
-    component; a frame with fewer than 3 LV pixels empties the window; the window holds the last `window` frames;
-    ED/ES are its largest/smallest area-length volumes; the EF is valid with at least `min_frames` frames in the
-    window and an EF inside `ef_range` (percent, inclusive). Not modelled: the runtime also empties the window when
-    the shown view changes and segments only frames of an eligible view and quality (every segStride-th)."""
-    vols, gap = [], False
+def ef_runtime(lv_masks: np.ndarray, spacing_mm, window: int = 128, min_frames: int = 16,
+               ef_range=(5.0, 90.0), max_skip: int = 3) -> dict:
+    """EF and its validity as the runtime reports them after the last frame of a one-beat cine (src/pipeline/
+    postprocess.ts EjectionFraction, fed per frame by src/pipeline/index.ts): each frame keeps the largest
+    8-connected LV component; a frame with fewer than 3 LV pixels is skipped, and the (max_skip + 1)-th such frame in
+    a row empties the window; the window holds the last `window` frames; ED/ES are its largest/smallest area-length
+    volumes (the runtime's rule until a beat is confirmed: with confirmed beats it reports their median EF, which a
+    16-frame cine of about one beat does not have); valid with at least `min_frames` frames and an EF inside
+    `ef_range` (percent, inclusive). spacing_mm: one number or (sx, sy). Not modelled: view and quality gating, the
+    in-distribution state and the package's EF calibration (calibrate.ef_measurements applies it)."""
+    vols, gap, run = [], False, 0
     for m in lv_masks:
         a, l = lv_area_length(largest_component(m), spacing_mm)
         if l == 0:  # fewer than 3 LV pixels (lv_area_length gives 0, 0)
-            vols, gap = [], True
+            run += 1
+            if run > max_skip:
+                vols, gap = [], True
             continue
+        run = 0
         vols = (vols + [area_length_volume(a, l) / 1000.0])[-window:]
     if not vols:
-        return {"ef": 0.0, "valid": False, "reason": "a frame had no LV mask" if gap else "no frames"}
+        return {"ef": 0.0, "valid": False, "reason": "frames had no LV mask" if gap or run else "no frames"}
     v = np.array(vols)
     ef = ef_percent(v.max(), v.min())
     reason = None

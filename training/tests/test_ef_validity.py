@@ -29,19 +29,21 @@ def test_valid_cine_matches_hand_ef():
     assert want == pytest.approx(25.0)  # V = 8 (wL)^2 / (3 pi L) grows as L: 1 - 30/40
 
 
-def test_empty_es_frame_is_invalid():
+def test_frames_without_lv_are_bridged_up_to_three():
     m = _cine([40] * 8 + [30] * 8)
-    m[9] = False  # no LV at end-systole: the runtime empties its window, 6 frames follow
-    r = ef_runtime(m, 1.0)
-    assert r == {"ef": pytest.approx(0.0), "valid": False, "reason": "6 of 16 frames"}
+    m[9] = False  # one frame without an LV is skipped (the runtime bridges up to 3): 15 frames, one short
+    assert ef_runtime(m, 1.0) == {"ef": pytest.approx(25.0), "valid": False, "reason": "15 of 16 frames"}
+    assert ef_runtime(m, 1.0, min_frames=15) == {"ef": pytest.approx(25.0), "valid": True, "reason": None}
+    m[6:10] = False  # the 4th in a row empties the window: 6 frames follow
+    assert ef_runtime(m, 1.0) == {"ef": pytest.approx(0.0), "valid": False, "reason": "6 of 16 frames"}
 
 
-def test_empty_last_frame_and_tiny_masks():
+def test_empty_last_frames_and_tiny_masks():
     m = _cine([40] * 16)
-    m[15] = False
-    assert ef_runtime(m, 1.0) == {"ef": 0.0, "valid": False, "reason": "a frame had no LV mask"}
+    m[12:16] = False
+    assert ef_runtime(m, 1.0) == {"ef": 0.0, "valid": False, "reason": "frames had no LV mask"}
     m[15, 0, 0:2] = True  # 2 px: not a usable mask either
-    assert ef_runtime(m, 1.0)["reason"] == "a frame had no LV mask"
+    assert ef_runtime(m, 1.0)["reason"] == "frames had no LV mask"
 
 
 def test_implausible_ef_is_invalid():
@@ -57,7 +59,7 @@ def test_too_few_frames_and_window():
     # a 35-frame window keeps frames 5..39: the early small volume (length 20) falls out of it
     lengths = [20] + [40] * 10 + [30] * 29
     assert ef_runtime(_cine(lengths, n=40), 1.0, window=35)["ef"] == pytest.approx(25.0)
-    assert ef_runtime(_cine(lengths, n=40), 1.0)["ef"] == pytest.approx(50.0)  # the default 64 keeps it
+    assert ef_runtime(_cine(lengths, n=40), 1.0)["ef"] == pytest.approx(50.0)  # the default 128 keeps it
 
 
 def test_largest_component_is_used():
