@@ -20,6 +20,11 @@ export interface LoggerOptions {
   file?: string | null;
   /** One human-readable line per entry instead of JSON; default false. */
   pretty?: boolean;
+  /**
+   * Bytes of lines held while the destination does not take them (a stdout nobody reads); lines beyond are
+   * dropped, so a wedged reader cannot grow memory without bound. Default 16 MiB.
+   */
+  maxBufferBytes?: number;
 }
 
 /** A component's logger: pino's, from `log.child({ component })`. */
@@ -30,8 +35,11 @@ export interface RootLogger extends PinoLogger {
    * Graceful shutdown's last step: writes out every pending line, closes the
    * file (standard output stays open); a line logged later, by this logger or
    * any child, is dropped rather than thrown at a closed stream. Idempotent.
+   * With `timeoutMs`, resolves after that long at the latest: a destination
+   * that takes nothing (a pipe nobody reads) cannot hold a shutdown; what
+   * it has not taken by then is lost.
    */
-  close(): Promise<void>;
+  close(timeoutMs?: number): Promise<void>;
 }
 
 const LABELS: Record<string, string> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR', fatal: 'FATAL' };
@@ -67,7 +75,11 @@ function openLogFile(file: string): number {
 
 export function createLogger(options: LoggerOptions = {}): RootLogger {
   const file = options.file ?? null;
-  const dest = pino.destination({ dest: file === null ? 1 : openLogFile(file), sync: false });
+  const maxLength = options.maxBufferBytes ?? 16 * 1024 * 1024;
+  if (!Number.isInteger(maxLength) || maxLength <= 0) {
+    throw coded(new RangeError(`Expected a positive integer for maxBufferBytes but received ${String(maxLength)}`), 'ERR_SONOEDGE_CONFIG');
+  }
+  const dest = pino.destination({ dest: file === null ? 1 : openLogFile(file), sync: false, maxLength });
   // A failed write (disk full) must not take the runtime down with an unhandled 'error'.
   dest.on('error', (err: Error) => { process.stderr.write(`sonoedge: cannot write the log: ${err.message}\n`); });
   // Every line goes through here: after close() the file is gone, and a late
@@ -85,7 +97,7 @@ export function createLogger(options: LoggerOptions = {}): RootLogger {
     formatters: { level: (label) => ({ level: label }) },
   }, stream);
   let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
+  const close = (timeoutMs?: number): Promise<void> => {
     closing ??= new Promise<void>((resolve, reject) => {
       open = false;
       // end() waits for a write in flight, writes the rest, then closes (never fd 1 or 2).
@@ -93,7 +105,11 @@ export function createLogger(options: LoggerOptions = {}): RootLogger {
       dest.once('error', reject);
       dest.end();
     });
-    return closing;
+    if (timeoutMs === undefined) return closing;
+    let timer: NodeJS.Timeout | undefined;
+    // Given up: the pending lines are abandoned (destroy), or pino's exit hook would retry writing them for good.
+    const gaveUp = new Promise<void>((resolve) => { timer = setTimeout(() => { dest.destroy(); resolve(); }, timeoutMs); });
+    return Promise.race([closing, gaveUp]).finally(() => clearTimeout(timer));
   };
   return Object.assign(logger, { close });
 }

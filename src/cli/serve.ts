@@ -1,14 +1,22 @@
 // `sonoedge serve --config FILE`: the long-running runtime for carts. The
 // config (YAML or JSON, schema-checked, errors with file, line and key) gives
 // the socket, the serial link, the models, the pipeline and the logging.
-// SIGTERM or SIGINT stops it gracefully: no new clients or frames, the frames
-// in flight finish and their results go out, the clients are told, the
-// engines are released and the log is flushed; then the process exits 0.
+// SIGTERM or SIGINT stops it gracefully and in bounded time whatever the
+// clients do: no new clients or frames, the frames in flight finish and their
+// results go out, the clients are told (and cut off after a grace period),
+// the engines are released, the final stats are logged ("runtime stopped")
+// and the log is flushed; then the process exits 0 (1 if a step had to be
+// abandoned at the runtime's shutdown deadline). See docs/DEPLOYMENT.md.
 import { loadServeConfig, pipelineOptions } from '../config/index.js';
 import { createLogger } from '../log.js';
 import { loadTrustStore } from '../model/package.js';
 import { Runtime } from '../runtime/index.js';
 import { commandHelp, parseCommandArgs, UsageError, type CommandSpec } from './args.js';
+
+/** How long the log may take to write out at the end of a stop. */
+const LOG_CLOSE_TIMEOUT_MS = 2000;
+/** After the stop, how long the process may take to end by itself before it is ended. */
+const EXIT_GRACE_MS = 1000;
 
 export const SPEC: CommandSpec = {
   name: 'serve',
@@ -54,16 +62,22 @@ export async function serve(args: string[]): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
-      if (stopping) return;
+      if (stopping) {
+        log.warn({ signal }, 'already stopping');
+        return;
+      }
       stopping = true;
       log.info({ signal }, 'stopping');
       rt.close()
-        .then(() => 0, (err: unknown) => { log.error({ err }, 'error while stopping'); return 1; })
+        .then((r) => (r.complete ? 0 : 1), (err: unknown) => { log.error({ err }, 'error while stopping'); return 1; })
         .then(async (code) => {
-          await log.close();
+          // A log destination that takes nothing (a stdout pipe nobody reads) cannot hold the stop either.
+          await log.close(LOG_CLOSE_TIMEOUT_MS);
           process.off('SIGTERM', onTerm);
           process.off('SIGINT', onInt);
           resolve(code);
+          // Whatever still holds the event loop (a step abandoned at the deadline) must not keep the process alive.
+          setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();
         });
     };
     const onTerm = () => stop('SIGTERM');

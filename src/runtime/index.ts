@@ -27,6 +27,10 @@ export interface RuntimeOptions {
   modelSets?: { viewQuality: string; segmentation?: string }[];
   /** Consecutive failed frames after which the runtime reports itself faulted (the heartbeat stops); default 5. */
   faultAfter?: number;
+  /** close(): how long a client that does not close its side keeps its connection after SHUTTING_DOWN; default 1000 ms. */
+  shutdownGraceMs?: number;
+  /** close(): steps still running after this long are abandoned (logged by name); default 10000 ms. */
+  shutdownTimeoutMs?: number;
   log?: Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
 }
 
@@ -123,6 +127,7 @@ export class Runtime implements ModelControl {
   #failures = 0;
   #faultCode = 0;
   #state: RuntimeStateName = 'starting';
+  #closing: Promise<{ complete: boolean; pending: string[] }> | undefined;
 
   private constructor(options: RuntimeOptions, pipeline: Pipeline) {
     this.#o = options;
@@ -148,6 +153,7 @@ export class Runtime implements ModelControl {
           framesProcessed: this.server.stats.framesProcessed, framesDropped: this.server.stats.framesDropped, faultCode: this.#faultCode,
         }),
         onCommand: (cmd) => this.#command(cmd),
+        onError: (err) => this.#log.error({ err, path: options.serial?.path }, 'serial link error'),
       });
     }
   }
@@ -429,13 +435,48 @@ export class Runtime implements ModelControl {
     }
   }
 
-  /** Graceful stop: no new clients, frames in flight finish, clients are closed, engines released. */
-  async close(): Promise<void> {
-    this.#setState('stopping');
-    await this.server.close();
-    await Promise.allSettled([...this.#streams.keys()].map((id) => this.#closeStream(id)));
-    for (const m of this.#loaded.values()) for (const p of m.prepared.values()) void p.then((r) => r.close(), noop);
-    await this.serial?.close();
-    this.#log.info({ stats: this.server.stats }, 'runtime stopped');
+  /**
+   * Graceful stop, bounded in time whatever the clients do: no new clients and no more reading, frames in flight
+   * finish and their results go out, every client gets SHUTTING_DOWN and its connection is ended (destroyed after
+   * `shutdownGraceMs` when the peer does not close), engines are released, the serial link is closed. A step still
+   * running after `shutdownTimeoutMs` (an engine run that never returns, say) is abandoned and named in the log;
+   * `complete` is then false. The final stats are logged last ('runtime stopped'). Idempotent.
+   */
+  close(): Promise<{ complete: boolean; pending: string[] }> {
+    this.#closing ??= this.#close();
+    return this.#closing;
   }
+
+  async #close(): Promise<{ complete: boolean; pending: string[] }> {
+    this.#setState('stopping');
+    const pending = new Set<string>();
+    const step = async (name: string, fn: () => Promise<unknown> | undefined): Promise<void> => {
+      pending.add(name);
+      try {
+        await fn();
+      } catch (err) {
+        this.#log.warn({ err, step: name }, 'shutdown step failed');
+      } finally {
+        pending.delete(name);
+      }
+    };
+    const work = (async () => {
+      await step('socket server', () => this.server.close(this.#o.shutdownGraceMs ?? 1000));
+      await step('streams', () => Promise.allSettled([...this.#streams.keys()].map((id) => this.#closeStream(id))));
+      await step('prepared models', () => Promise.allSettled([...this.#loaded.values()].flatMap((m) => [...m.prepared.values()].map((p) => p.then((r) => r.close())))));
+      await step('serial link', () => this.serial?.close());
+    })();
+    const timeoutMs = this.#o.shutdownTimeoutMs ?? 10000;
+    let timer: NodeJS.Timeout | undefined;
+    // A referenced timer: the event loop is never empty while a step is pending, so the process cannot end
+    // half-way through the stop (Node's exit code 13, an unsettled top-level await).
+    const deadline = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); });
+    const outcome = await Promise.race([work.then(() => 'done' as const), deadline]);
+    clearTimeout(timer);
+    const complete = outcome === 'done';
+    if (!complete) this.#log.error({ pending: [...pending], timeoutMs }, 'shutdown deadline passed: not waiting for these');
+    this.#log.info({ stats: this.server.stats, ...(this.serial ? { serial: this.serial.stats } : {}), complete }, 'runtime stopped');
+    return { complete, pending: [...pending] };
+  }
+
 }

@@ -15,8 +15,11 @@ import type { ResultSink } from './types.js';
 
 export interface PortLike {
   write(data: Buffer): unknown;
-  on(event: 'data', fn: (chunk: Buffer) => void): unknown;
+  /** 'data' (a Buffer) and, where the port has it, 'error' (an Error): a Node EventEmitter's signature. */
+  on(event: string, fn: (...args: any[]) => void): unknown;
   close(cb?: (err?: Error | null) => void): unknown;
+  /** Bytes queued but not yet taken by the device (a Node stream's); records are dropped above maxPendingBytes. */
+  readonly writableLength?: number;
 }
 
 export interface RuntimeSnapshot {
@@ -41,6 +44,13 @@ export interface SerialLinkOptions {
   runtime: () => RuntimeSnapshot;
   /** A firmware command; resolves to 0 (OK) or an ERROR code for the ACK. */
   onCommand?: (cmd: CommandRecord) => number | Promise<number>;
+  /**
+   * The port failed (the device went away, a write failed): called once, then the link stops writing (the
+   * heartbeat stops too); later errors are only counted. Without it the error is only counted: it never throws.
+   */
+  onError?: (err: Error) => void;
+  /** Bytes the port may hold unsent before records are dropped (a firmware that does not read); default 4096. */
+  maxPendingBytes?: number;
 }
 
 export interface SerialLinkStats {
@@ -50,17 +60,26 @@ export interface SerialLinkStats {
   heartbeats: number;
   commands: number;
   rejected: number;
+  /** Records not written because the port held more than maxPendingBytes unsent. */
+  recordsDropped: number;
+  /** Port errors (after the first, the link writes nothing). */
+  errors: number;
 }
+
+/** How long close() waits for the port to close. */
+const CLOSE_TIMEOUT_MS = 1000;
 
 export class SerialLink implements ResultSink {
   readonly kind = 'serial';
-  readonly stats: SerialLinkStats = { resultsSent: 0, resultsReplaced: 0, heartbeats: 0, commands: 0, rejected: 0 };
+  readonly stats: SerialLinkStats = { resultsSent: 0, resultsReplaced: 0, heartbeats: 0, commands: 0, rejected: 0, recordsDropped: 0, errors: 0 };
   readonly decoder = new SerialDecoder();
   readonly #o: SerialLinkOptions;
   #port: PortLike | undefined;
   #pending: ResultBody | undefined;
   #timers: NodeJS.Timeout[] = [];
   #beat = 0;
+  #failed = false;
+  #closed = false;
   readonly #started = performance.now();
 
   constructor(options: SerialLinkOptions) {
@@ -77,7 +96,9 @@ export class SerialLink implements ResultSink {
       await new Promise<void>((resolve, reject) => p.open((err) => (err ? reject(err) : resolve())));
       this.#port = p;
     }
-    this.#port.on('data', (chunk) => this.#onData(chunk));
+    const port = this.#port;
+    port.on('data', (chunk: Buffer) => this.#onData(chunk));
+    port.on('error', (err: Error) => this.#onError(err));
     const rate = this.#o.resultRate ?? 30;
     this.#timers.push(setInterval(() => this.#sendResult(), 1000 / rate));
     this.#timers.push(setInterval(() => this.#heartbeat(), this.#o.heartbeatMs ?? 500));
@@ -90,12 +111,39 @@ export class SerialLink implements ResultSink {
     this.#pending = result;
   }
 
+  /** Stops the timers and closes a port it opened: bounded (CLOSE_TIMEOUT_MS) even with writes the device never takes. */
   async close(): Promise<void> {
+    this.#closed = true;
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
     const p = this.#port;
     this.#port = undefined;
-    if (p && !this.#o.port) await new Promise<void>((resolve) => p.close(() => resolve()));
+    if (p && !this.#o.port) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);
+        p.close(() => { clearTimeout(timer); resolve(); });
+      });
+    }
+  }
+
+  #onError(err: Error): void {
+    this.stats.errors++;
+    // Writes cancelled by close() (a device that took nothing) are not a failure to report.
+    if (this.#failed || this.#closed) return;
+    this.#failed = true;
+    this.#o.onError?.(err);
+  }
+
+  /** Writes one framed record, unless the port failed or holds more than maxPendingBytes unsent (dropped, counted). */
+  #send(record: Buffer): boolean {
+    const p = this.#port;
+    if (!p || this.#failed) return false;
+    if ((p.writableLength ?? 0) > (this.#o.maxPendingBytes ?? 4096)) {
+      this.stats.recordsDropped++;
+      return false;
+    }
+    p.write(record);
+    return true;
   }
 
   #sendResult(): void {
@@ -110,8 +158,7 @@ export class SerialLink implements ResultSink {
       resultState: ResultState[r.state], idScore: r.idScore,
       latencyUs: r.latency.totalMs * 1000, timeMs: Math.floor(performance.now()),
     };
-    this.#port.write(frameRecord(rec));
-    this.stats.resultsSent++;
+    if (this.#send(frameRecord(rec))) this.stats.resultsSent++;
   }
 
   #snapshotRecord(kind: 'HEARTBEAT' | 'STATUS', cmdSeq: number): HeartbeatRecord {
@@ -126,8 +173,7 @@ export class SerialLink implements ResultSink {
   #heartbeat(): void {
     if (!this.#port || this.#o.runtime().state === 'faulted') return;
     this.#beat = (this.#beat + 1) & 0xffff;
-    this.#port.write(frameRecord(this.#snapshotRecord('HEARTBEAT', 0)));
-    this.stats.heartbeats++;
+    if (this.#send(frameRecord(this.#snapshotRecord('HEARTBEAT', 0)))) this.stats.heartbeats++;
   }
 
   #onData(chunk: Buffer): void {
@@ -144,7 +190,7 @@ export class SerialLink implements ResultSink {
   async #command(cmd: CommandRecord): Promise<void> {
     let status = 0;
     if (cmd.kind === 'CMD_REQUEST_STATUS') {
-      this.#port?.write(frameRecord(this.#snapshotRecord('STATUS', cmd.cmdSeq)));
+      this.#send(frameRecord(this.#snapshotRecord('STATUS', cmd.cmdSeq)));
     } else {
       try {
         status = this.#o.onCommand ? await this.#o.onCommand(cmd) : WireError.UNSUPPORTED;
@@ -152,6 +198,6 @@ export class SerialLink implements ResultSink {
         status = WireError.INTERNAL;
       }
     }
-    this.#port?.write(frameRecord({ kind: 'ACK', cmdType: RecordType[cmd.kind], status, cmdSeq: cmd.cmdSeq }));
+    this.#send(frameRecord({ kind: 'ACK', cmdType: RecordType[cmd.kind], status, cmdSeq: cmd.cmdSeq }));
   }
 }

@@ -154,6 +154,8 @@ export class SocketServer extends EventEmitter implements ResultSink {
   readonly #started = performance.now();
   #nextId = 1;
   #tcpPort: number | undefined;
+  /** Set by close(): no new connections, no more reading. */
+  #closing = false;
 
   constructor(options: SocketServerOptions) {
     super();
@@ -212,6 +214,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
    * `graceMs` if the peer does not close its side.
    */
   async close(graceMs = 1000): Promise<void> {
+    this.#closing = true;
     const listeners = this.#servers.splice(0).map((s) => new Promise<void>((r) => s.close(() => r())));
     for (const s of this.#refused) s.destroy();
     for (const c of this.#clients) c.socket.pause();
@@ -238,6 +241,10 @@ export class SocketServer extends EventEmitter implements ResultSink {
   }
 
   #accept(socket: net.Socket): void {
+    if (this.#closing) {
+      socket.destroy();
+      return;
+    }
     const client = new Client(this.#nextId++, socket, this.#o.maxMessageSize);
     if (this.#clients.size >= this.#o.maxClients) {
       this.stats.rejected++;
@@ -281,7 +288,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
   }
 
   #onData(client: Client, chunk: Buffer): void {
-    if (client.closed) return;
+    if (client.closed || this.#closing) return;
     for (const ev of client.decoder.push(chunk)) {
       if (client.closed) return;
       if (ev.kind === 'error') this.#reject(client, ev.error);
@@ -327,7 +334,8 @@ export class SocketServer extends EventEmitter implements ResultSink {
       writePair(s, client.queue.shift()!);
       this.stats.resultsSent++;
     }
-    if (s.isPaused() && s.writableLength <= this.#o.maxPendingWriteBytes) s.resume();
+    // While closing, nothing more is read: a drained socket stays paused.
+    if (s.isPaused() && s.writableLength <= this.#o.maxPendingWriteBytes && !this.#closing) s.resume();
   }
 
   #handle(client: Client, m: Message): void {

@@ -1,15 +1,20 @@
 // `sonoedge serve` as a cart runs it: a spawned process from a YAML config, a
 // real client over its socket, structured logs in a file, graceful SIGTERM.
 import t from 'tap';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MODELS_DIR } from '../../src/model/package.js';
+import { encodeMessage } from '../../src/protocol/codec.js';
 import { MessageType } from '../../src/protocol/constants.js';
-import { parseResult } from '../../src/protocol/messages.js';
-import { SocketClient } from '../../src/transport/socket-client.js';
+import { WireError } from '../../src/protocol/errors.js';
+import { msg, type ConfigureStream } from '../../src/protocol/messages.js';
+import { frameRecord } from '../../src/protocol/serial.js';
+import { RemoteError, SocketClient } from '../../src/transport/socket-client.js';
+import { ptyPair } from '../helpers/pty.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -58,7 +63,7 @@ t.test('serve: frames in, results out over its socket; SIGTERM stops it graceful
   await c.configure({ stream: 3, width: 256, height: 256, format: 'GRAY8', spacing: [SAMPLE_SPACING_MM, SAMPLE_SPACING_MM], fps: 30 });
   await c.subscribe({});
   const results: number[] = [];
-  c.on('message', (m) => { if (m.header.type === MessageType.RESULT) results.push(parseResult(m.body).seq); });
+  c.on('message', (m) => { if (m.header.type === MessageType.RESULT) results.push((m.body as { seq: number }).seq); });
   for (let i = 0; i < 3; i++) {
     c.sendFrame(3, i, frames[i]);
     await until(() => results.length === i + 1, `the result of frame ${i}`);
@@ -98,4 +103,113 @@ t.test('serve: --check validates config and packages; no --config is a usage err
   const none = spawnSync(process.execPath, [cli, 'serve'], { cwd: root, encoding: 'utf8' });
   t.equal(none.status, 2);
   t.equal(none.stderr, 'sonoedge serve: missing --config FILE (see sonoedge serve --help)\n');
+});
+
+const hasSocat = spawnSync('sh', ['-c', 'command -v socat']).status === 0;
+type LogLine = { level: string; msg: string; stats?: { framesProcessed: number; clients: number }; err?: { message: string } };
+const readLog = (file: string): LogLine[] => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as LogLine);
+
+/** A spawned `serve`, its exit (code, signal) and its stderr. */
+function spawnServe(file: string) {
+  const child = spawn(process.execPath, [cli, 'serve', '--config', file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  return { child, exited, stderr: () => stderr };
+}
+
+/** Sends `signal` and waits for the exit, at most `ms` (then SIGKILL: a test failure, not a hang). */
+async function stopWith(child: ChildProcess, exited: Promise<{ code: number | null; signal: string | null }>, signal: NodeJS.Signals, ms: number) {
+  const t0 = Date.now();
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+  const r = await exited;
+  clearTimeout(timer);
+  return { ...r, ms: Date.now() - t0 };
+}
+
+const geometry = (stream: number): ConfigureStream => ({ stream, width: 256, height: 256, format: 'GRAY8', spacing: [SAMPLE_SPACING_MM, SAMPLE_SPACING_MM], fps: 30 });
+const rawClient = (sock: string): Promise<net.Socket> => new Promise((resolve) => {
+  const s = net.createConnection({ path: sock, allowHalfOpen: true });
+  s.on('error', () => undefined);
+  s.once('connect', () => resolve(s));
+});
+
+t.test('serve: SIGTERM with hostile clients stops within a bounded time, exit 0, final stats and "runtime stopped" logged', { skip: hasSocat ? false : 'socat missing (.ci/run installs it)' }, async (t) => {
+  const { a, proc } = await ptyPair();   // the firmware end (b) is never opened: nothing reads the serial line
+  t.teardown(() => { proc.kill(); });
+  const sock = path.join(dir, 'hostile.sock');
+  const log = path.join(dir, 'hostile.log');
+  const file = writeConfig('hostile.yaml', config(sock, log).replace('  mode: 0600\n', '  mode: 0600\n  maxClients: 3\n')
+    + `serial:\n  path: ${a}\n  heartbeatMs: 10\n  resultRate: 1000\n`);
+  const { child, exited, stderr } = spawnServe(file);
+  await until(() => existsSync(sock), 'the socket to appear');
+  const { frames } = await readSampleCine();
+  const good = await SocketClient.connect(sock);
+  t.teardown(() => good.close());
+  await good.hello('good');
+  await good.configure(geometry(3));
+  await good.subscribe({ streams: [3] });
+  const results: number[] = [];
+  good.on('message', (m) => { if (m.header.type === MessageType.RESULT) results.push((m.body as { seq: number }).seq); });
+  for (let i = 0; i < 3; i++) {
+    good.sendFrame(3, i, frames[i]);
+    await until(() => results.length === i + 1, `the result of frame ${i}`);
+  }
+  // A LOAD_MODEL under the running view model's id is refused, and changes nothing (it used to end in SIGABRT at exit).
+  const clash = await good.request((seq) => msg.loadModel(seq, { path: path.join(MODELS_DIR, 'lv_segmentation'), id: 'sonoedge-view-quality@1.0.0' }), 30000)
+    .then(() => undefined, (e: RemoteError) => e);
+  t.equal(clash?.wireCode, WireError.MODEL_FAILED);
+
+  // A client that streams and subscribes to masks but never reads; one that sent half a header; ten refused ones that keep their side open.
+  const sleeper = await rawClient(sock);
+  sleeper.pause();
+  sleeper.write(Buffer.concat([encodeMessage(msg.hello(1, { versions: [1], client: 'sleeper' })), encodeMessage(msg.configure(2, geometry(4))),
+    encodeMessage(msg.subscribe(3, { masks: true, contours: true }))]));
+  let q = 4;
+  const flood = setInterval(() => sleeper.write(encodeMessage(msg.frame(q++, { stream: 4, seq: q, t: 0 }, frames[q % 16]))), 20);
+  t.teardown(() => { clearInterval(flood); sleeper.destroy(); });
+  const slow = await rawClient(sock);
+  slow.pause();
+  slow.write(Buffer.concat([encodeMessage(msg.hello(1, { versions: [1], client: 'slow' })), Buffer.from('SONO\x01\x03')]));
+  t.teardown(() => slow.destroy());
+  await new Promise((r) => setTimeout(r, 300));
+  const refused = await Promise.all(Array.from({ length: 10 }, () => rawClient(sock)));
+  t.teardown(() => { for (const s of refused) s.destroy(); });
+  await new Promise((r) => setTimeout(r, 1500));
+  clearInterval(flood);
+
+  const stop = await stopWith(child, exited, 'SIGTERM', 15000);
+  t.same([stop.code, stop.signal], [0, null], stderr());
+  t.ok(stop.ms < 10000, `stopped in ${stop.ms} ms`);
+  t.equal(stderr(), '');
+  t.notOk(existsSync(sock), 'the socket file is removed');
+  const lines = readLog(log);
+  t.equal(lines.at(-1)!.msg, 'runtime stopped');
+  t.ok(lines.at(-1)!.stats!.framesProcessed >= 3, `final stats logged: ${JSON.stringify(lines.at(-1)!.stats)}`);
+});
+
+t.test('serve: SIGINT while its standard output (the log) is a pipe nobody reads: exit 0 within a bounded time', { skip: hasSocat ? false : 'socat missing (.ci/run installs it)' }, async (t) => {
+  const { a, b, proc } = await ptyPair();
+  t.teardown(() => { proc.kill(); });
+  const sock = path.join(dir, 'wedged.sock');
+  // No logging.file: the log goes to standard output, which this test pipes and never reads.
+  const file = writeConfig('wedged.yaml', `${config(sock, '').replace(/logging:\n[^]*$/, '')}serial:\n  path: ${a}\n`);
+  const child = spawn(process.execPath, [cli, 'serve', '--config', file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.pause();
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  await until(() => existsSync(sock), 'the socket to appear');
+  // Every serial command is logged: a few thousand fill the stdout pipe (64 KiB) several times over.
+  const fw = await new Promise<import('node:fs').WriteStream>((resolve) => { const w = createWriteStream(b); w.once('open', () => resolve(w)); });
+  t.teardown(() => fw.destroy());
+  for (let i = 0; i < 3000; i++) fw.write(frameRecord({ kind: 'CMD_STOP_STREAM', cmdSeq: i & 0xffff, stream: 9 }));
+  await new Promise((r) => setTimeout(r, 2000));
+  const stop = await stopWith(child, exited, 'SIGINT', 15000);
+  t.same([stop.code, stop.signal], [0, null], stderr);
+  t.ok(stop.ms < 6000, `stopped in ${stop.ms} ms`);
+  t.equal(stderr, '');
 });

@@ -112,3 +112,49 @@ function contract(name: string, transport: Transport, skip: string | false) {
 
 contract('socat pty pair (real kernel tty)', ptyTransport, hasSocat ? false : 'socat is not installed (.ci/run installs it)');
 contract('in-memory stand-in', memoryTransport, false);
+
+const snapshot: RuntimeSnapshot = { state: 'running', modelSet: 0, streaming: true, modelLoaded: true, framesProcessed: 0, framesDropped: 0, faultCode: 0 };
+
+t.test('serial link: a firmware that never reads holds at most maxPendingBytes in the port, the rest is dropped and counted; close() is prompt', { skip: hasSocat ? false : 'socat is not installed (.ci/run installs it)' }, async (t) => {
+  const { a, proc } = await ptyPair();   // the firmware end is never opened: the kernel and socat buffers fill, then the port's queue
+  t.teardown(() => { proc.kill('SIGTERM'); });
+  const errors: Error[] = [];
+  const link = new SerialLink({ path: a, heartbeatMs: 10, resultRate: 1000, runtime: () => snapshot, onError: (e) => errors.push(e) });
+  await link.open();
+  const offer = setInterval(() => link.write(result(1)), 1);
+  t.ok(await until(() => link.stats.recordsDropped > 0, 8000), 'records are dropped once the line is full');
+  const sent = link.stats.resultsSent + link.stats.heartbeats;
+  const dropped = link.stats.recordsDropped;
+  await sleep(500);
+  clearInterval(offer);
+  t.equal(link.stats.resultsSent + link.stats.heartbeats, sent, 'nothing more is queued while the firmware reads nothing');
+  t.ok(link.stats.recordsDropped > dropped + 100, `dropped and counted: ${link.stats.recordsDropped}`);
+  const t0 = performance.now();
+  await link.close();
+  t.ok(performance.now() - t0 < 1500, 'close() does not wait for the queued records');
+  t.same(errors, [], 'writes cancelled by close() are not reported as a port failure');
+});
+
+t.test('serial link: a port that fails is reported once, then written no more; the runtime is not thrown at', async (t) => {
+  const events = new EventEmitter();
+  const written: Buffer[] = [];
+  const port: PortLike = { write: (d) => written.push(d), on: (e, fn) => events.on(e, fn), close: (cb) => cb?.() };
+  const errors: string[] = [];
+  const link = new SerialLink({ port, heartbeatMs: 10, runtime: () => snapshot, onError: (e) => errors.push(e.message) });
+  await link.open();
+  t.ok(await until(() => written.length >= 3), 'heartbeats go out');
+  events.emit('error', new Error('EIO: i/o error, write'));
+  events.emit('error', new Error('EBADF: bad file descriptor'));
+  const n = written.length;
+  await sleep(100);
+  t.equal(written.length, n, 'nothing is written after the failure (the heartbeat stops: the firmware sees a fault)');
+  t.same(errors, ['EIO: i/o error, write'], 'reported once');
+  t.equal(link.stats.errors, 2, 'every error counted');
+  await link.close();
+  // Without onError the error is only counted: an EventEmitter 'error' with a listener never throws.
+  const bare = new SerialLink({ port: { ...port, on: (e, fn) => events.on(e, fn) }, heartbeatMs: 10, runtime: () => snapshot });
+  await bare.open();
+  t.doesNotThrow(() => events.emit('error', new Error('EIO')));
+  t.equal(bare.stats.errors, 1);
+  await bare.close();
+});

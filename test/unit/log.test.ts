@@ -114,3 +114,36 @@ t.test('a log file that cannot be opened is an error at once', async (t) => {
     message: `Expected a writable log file at ${file} but received EISDIR`,
   });
 });
+
+t.test('standard output that nobody reads: close(timeoutMs) gives up after timeoutMs, the process exits, the memory held stays bounded', async (t) => {
+  // A supervisor that pipes the runtime's stdout and never reads it: the pipe fills. Before, close() never resolved
+  // and even process.exit() hung (a blocking write parked in libuv's pool, joined at exit), while pending lines grew
+  // without bound in memory. The pipe here is a shell's (blocking), read by nobody (`sleep`).
+  const code = [
+    `const { createLogger } = await import(${JSON.stringify(path.join(root, 'src', 'log.ts'))});`,
+    'const log = createLogger({ maxBufferBytes: 1 << 20 });',
+    "for (let i = 0; i < 400000; i++) log.info({ i, pad: 'x'.repeat(200) }, 'line');",
+    'const t0 = performance.now();',
+    'await log.close(300);',
+    'const ms = performance.now() - t0;',
+    "process.stderr.write(JSON.stringify({ ms: Math.round(ms), rssMiB: Math.round(process.memoryUsage().rss / 1048576) }) + '\\n');",
+    'process.exit(0);',
+  ].join('\n');
+  const { spawn } = await import('node:child_process');
+  const sh = spawn('sh', ['-c', '( "$NODE" --import tsx --input-type=module -e "$CODE"; echo "exit=$?" >&2 ) | sleep 30'], {
+    cwd: root, stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: { ...process.env, NODE: process.execPath, CODE: code },
+  });
+  t.teardown(() => { try { process.kill(-sh.pid!, 'SIGKILL'); } catch { /* gone */ } });
+  let err = '';
+  const exited = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 15000);
+    sh.stderr!.on('data', (d: Buffer) => { err += d.toString(); if (/exit=\d+/.test(err)) { clearTimeout(timer); resolve(true); } });
+  });
+  t.ok(exited, `the process exited (${err.trim()})`);
+  const [json, exit] = err.trim().split('\n');
+  t.equal(exit, 'exit=0');
+  const r = JSON.parse(json) as { ms: number; rssMiB: number };
+  t.ok(r.ms >= 290 && r.ms < 2000, `close gave up after ${r.ms} ms`);
+  t.ok(r.rssMiB < 200, `RSS ${r.rssMiB} MiB (120 MB of lines offered, at most 1 MiB held)`);
+  t.throws(() => createLogger({ maxBufferBytes: 0 }), { code: 'ERR_SONOEDGE_CONFIG', message: 'Expected a positive integer for maxBufferBytes but received 0' });
+});
