@@ -1,9 +1,11 @@
 """One cine from a seed, and a whole dataset on disk (index.json + one cine_XXXXX.npz per cine)."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -224,7 +226,7 @@ def _meta(view, variant, scene, probe, layout, sector, flip, n_frames, fps, hear
             "ed": None, "es": None, "ef": None, "ef_3d": None, "ef_design": None,
             "spacing_mm": [round(layout.sx, 6), round(layout.sy, 6)],
             "probe": probe.kind, "f0_mhz": round(probe.f0, 4),
-            "apex": None if probe.kind == "linear" else [round(x0, 4), round(y0, 4)],
+            "apex": [round(x0, 4), round(y0, 4)],
             "angle_start": round(float(a0), 6), "angle_end": round(float(a1), 6),
             "depth_start": round(probe.r0, 4), "depth_end": round(probe.r1, 4),
             "width_mm": round(probe.width, 4) if probe.kind == "linear" else None,
@@ -255,13 +257,24 @@ def cine_plan(n_cines: int, seed: int, variants, views):
     return plan
 
 
+def save_npz(path, arrays: dict):
+    """np.load-compatible .npz with fixed zip timestamps, so that the same arrays give the same bytes."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for key, arr in arrays.items():
+            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+            zf.writestr(info, buf.getvalue())
+
+
 def _job(args):
     out, i, cseed, view, variant, scene, ef, aniso, n_frames, size, images = args
     c = generate_cine(cseed, view, variant, n_frames, size, ef=ef, anisotropic=aniso, scene=scene, images=images)
     name = f"cine_{i:05d}.npz"
-    tmp = Path(out) / (name + ".tmp.npz")
-    np.savez_compressed(tmp, frames=c.frames, masks=c.masks, volume_3d=c.volume_3d.astype(np.float32),
-                        volume_al=c.volume_al.astype(np.float32))
+    tmp = Path(out) / (name + ".tmp")
+    save_npz(tmp, {"frames": c.frames, "masks": c.masks, "volume_3d": c.volume_3d.astype(np.float32),
+                   "volume_al": c.volume_al.astype(np.float32)})
     os.replace(tmp, Path(out) / name)
     return {"id": i, "file": name, **c.meta}
 

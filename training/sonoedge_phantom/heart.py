@@ -249,7 +249,16 @@ class Heart:
 
     @staticmethod
     def _bulb(q: "_Pts", base_xy, base_z, base_r, centre_xy, centre_z, radii, axis_phi):
-        """A bulb rising from a circular annulus (base) to an ellipsoidal body: signed distance (approximate, mm)."""
+        """A bulb rising from a circular annulus (base) to an ellipsoidal body: signed distance (approximate, mm;
+        1e3 for points more than 10 mm below the annulus or above the body)."""
+        ra, rb, rc = radii
+        out = np.full(q.z.shape, 1e3)
+        i = np.nonzero((q.z > base_z - 10) & (q.z < centre_z + rc + 10))[0]
+        out[i] = Heart._bulb_sd(q.take(i), base_xy, base_z, base_r, centre_xy, centre_z, radii, axis_phi)
+        return out
+
+    @staticmethod
+    def _bulb_sd(q: "_Pts", base_xy, base_z, base_r, centre_xy, centre_z, radii, axis_phi):
         ra, rb, rc = radii
         s = np.clip((q.z - base_z) / max(centre_z - base_z, 1e-6), 0, 1)
         cx = base_xy[0] + s * (centre_xy[0] - base_xy[0])
@@ -448,11 +457,11 @@ class Heart:
         tube = (s > 0) & (s < 70) & (z > st.L - 1)
         out[tube & (rr <= rad + AO_WALL)] = ID["fibrous"]
         out[tube & (rr <= rad)] = ID["blood"]
-        out[tube & (s < 30) & (self._cusps(rr, s, st) <= p.leaflet * 0.5) & (rr <= rad)] = ID["valve"]
+        i = np.nonzero(tube & (s < 30) & (rr <= rad))[0]  # the leaflet distances only where they can matter
+        out[i[self._cusps(rr[i], s[i], st) <= p.leaflet * 0.5]] = ID["valve"]
         # mitral leaflets and annulus
-        near = np.abs(z - st.L) < 30
-        dml = self._leaflets(q, st, r_ann)
-        out[near & (dml <= p.leaflet * 0.5) & ((sd_endo <= 0.5) | la)] = ID["valve"]
+        i = np.nonzero((np.abs(z - st.L) < 30) & (rho < 1.3 * r_ann) & ((sd_endo <= 0.5) | la))[0]
+        out[i[self._leaflets(q.take(i), st, r_ann) <= p.leaflet * 0.5]] = ID["valve"]
         out[np.hypot(rho - r_ann * q.h, z - st.L) <= 2.2] = ID["fibrous"]
         # tricuspid leaflets in the RV's (rho, z) half-plane: hinged at the septum and at the free wall
         w = p.rv_width * st.rv_scale
@@ -460,12 +469,13 @@ class Heart:
         u = (np.mod(q.phi - p.rv_phi0 + np.pi, 2 * np.pi) - np.pi) / (p.rv_phi1 - p.rv_phi0)
         wl = w * np.sqrt(np.sin(np.pi * np.clip(u, 0, 1)))
         beta_t = (-8 + st.mitral * 85) * DEG
-        sector = (u > 0.02) & (u < 0.55) & (rr_tv > -1) & (rr_tv < wl + 1)
+        i = np.nonzero((u > 0.02) & (u < 0.55) & (rr_tv > -1) & (rr_tv < wl + 1) & (np.abs(z - tv_z) < 25))[0]
         for h0, sgn in ((0.0, 1.0), (1.0, -1.0)):
-            hx = h0 * wl
-            ln = 0.55 * wl
-            dd = self._segment_dist(rr_tv, z, hx, tv_z, hx + sgn * ln * np.cos(beta_t), tv_z - ln * np.sin(beta_t))
-            out[sector & (dd <= p.leaflet * 0.5)] = ID["valve"]
+            hx = h0 * wl[i]
+            ln = 0.55 * wl[i]
+            dd = self._segment_dist(rr_tv[i], z[i], hx, tv_z, hx + sgn * ln * np.cos(beta_t),
+                                    tv_z - ln * np.sin(beta_t))
+            out[i[dd <= p.leaflet * 0.5]] = ID["valve"]
         return out
 
     def warp(self, pts: np.ndarray, st: HeartState) -> np.ndarray:
@@ -509,3 +519,6 @@ class _Pts:
     s1: np.ndarray
     h: np.ndarray
     h_opp: np.ndarray
+
+    def take(self, i):
+        return _Pts(**{k: v[i] for k, v in vars(self).items()})
