@@ -25,7 +25,7 @@ def cmd_simulate(a):
     views = a.views.split(",") if a.views else None
     p = write_dataset(a.out, a.cines, a.seed, a.frames, (a.size, a.size), a.difficulty, views, progress=not a.quiet,
                       workers=a.workers, max_minutes=a.max_minutes,
-                      cines_per_shard=a.shard_cines)
+                      cines_per_shard=a.shard_cines, strength=a.strength)
     print(f"wrote {p}")
     if a.dicom:
         from .sim.dicom import write_cine_dicom
@@ -247,6 +247,8 @@ def build_parser():
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--size", type=int, default=112)
     s.add_argument("--difficulty", choices=["train", "hard", "wide", "wide_hard"], default="train")
+    s.add_argument("--strength", type=float, default=None,
+                   help="wide difficulties: randomisation strength (0 = the legacy look, 1 = the default ranges)")
     s.add_argument("--views", default="", help="comma-separated subset of A4C,A2C,PLAX,PSAX,OTHER")
     s.add_argument("--dicom", default="", help="also write one A4C cine as DICOM to this path")
     s.add_argument("--dicom-frames", type=int, default=32)

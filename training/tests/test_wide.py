@@ -229,3 +229,15 @@ def test_anisotropic_area_length_by_hand():
     assert length == pytest.approx(8.0)
     a2, l2 = lv_area_length(m, 1.0)
     assert (a2, l2) == (pytest.approx(40.0), pytest.approx(10.0))
+
+
+def test_randomisation_strength():
+    p0 = sample_cine_params(11, "A4C", 4, "wide", strength=0.0)
+    assert (p0.sector_deg, p0.psf_scale, p0.atten, p0.cell_mm) == (75.0, 1.0, 0.5, 0.35)
+    assert p0.amp_scale == [1.0] * H.N_TISSUES and (p0.specular, p0.clutter, p0.persistence, p0.hetero) == (0, 0, 0, 0)
+    p1 = sample_cine_params(11, "A4C", 4, "wide")
+    assert p1 == sample_cine_params(11, "A4C", 4, "wide", strength=1.0)
+    p2 = sample_cine_params(11, "A4C", 4, "wide", strength=0.5)
+    assert p2.sector_deg - 75.0 == pytest.approx(0.5 * (p1.sector_deg - 75.0))
+    with pytest.raises(ValueError, match="Expected a wide difficulty for a randomisation strength but received 'train'"):
+        sample_cine_params(11, "A4C", 4, "train", strength=0.5)

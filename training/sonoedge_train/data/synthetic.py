@@ -59,7 +59,7 @@ def _simulate_shard(job):
     """Simulate cines [a, b) into shard file `name` (written atomically); returns (name, n_frames, cine entries).
 
     Every cine depends only on (seed, its index), so the output does not depend on which process runs the job."""
-    out, name, a, b, seed, frames_per_cine, size, difficulty, views = job
+    out, name, a, b, seed, frames_per_cine, size, difficulty, views, strength = job
     cfg = ImagingConfig()
     wide = bool(DIFFICULTY[difficulty].get("wide"))
     arrays_spec = {**ARRAYS, **WIDE_ARRAYS} if wide else ARRAYS
@@ -69,7 +69,7 @@ def _simulate_shard(job):
     for i in range(a, b):
         cseed = seed * 1_000_003 + i
         view = views[i % len(views)]
-        p = sample_cine_params(cseed, view, frames_per_cine, difficulty)
+        p = sample_cine_params(cseed, view, frames_per_cine, difficulty, strength)
         c = simulate_cine(p, cfg)
         F = p.n_frames
         if wide:  # the whole sector image, as simulated
@@ -105,7 +105,7 @@ def _worker_init():
 
 def write_dataset(out_dir, n_cines: int, seed: int, frames_per_cine: int = 16, size=(112, 112),
                   difficulty: str = "train", views=None, cines_per_shard: int = 64, progress: bool = False,
-                  workers: int = 1, max_minutes: float = 0.0):
+                  workers: int = 1, max_minutes: float = 0.0, strength: float | None = None):
     """Simulate n_cines cines into out_dir. workers > 1 shards the cines over processes (one job per shard of
     cines_per_shard cines): the dataset is identical for any number of workers. max_minutes > 0 is a wall-clock
     budget: when it runs out, the shards finished so far are kept (their cines keep their ids) and the rest dropped."""
@@ -120,9 +120,10 @@ def write_dataset(out_dir, n_cines: int, seed: int, frames_per_cine: int = 16, s
         size = (WIDE_IMAGE_SIZE, WIDE_IMAGE_SIZE)
     index = {"format": FORMAT_WIDE if wide else FORMAT, "image_size": list(size), "views": VIEWS, "guidance": GUIDANCE,
              "seg_labels": SEG_LABELS, "difficulty": difficulty, "seed": seed, "frames_per_cine": frames_per_cine,
+             **({"strength": strength} if strength is not None else {}),
              "imaging": {k: v for k, v in vars(cfg).items()}, "shards": [], "cines": []}
     jobs = [(str(out), f"shard_{k:05d}.npz", a, min(a + cines_per_shard, n_cines), seed, frames_per_cine, size,
-             difficulty, views) for k, a in enumerate(range(0, n_cines, cines_per_shard))]
+             difficulty, views, strength) for k, a in enumerate(range(0, n_cines, cines_per_shard))]
     deadline = time.monotonic() + max_minutes * 60 if max_minutes > 0 else None
     bar = None
     if progress:

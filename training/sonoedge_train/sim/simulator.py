@@ -64,8 +64,8 @@ DIFFICULTY = {
     "hard": dict(dx_sd=12.0, rot_sd=13.0, fore_max=0.35, gain_sd=9.0, dr=(38, 75), depth=(120, 185),
                  rib_p=0.55, haze_max=0.85, noise_max=0.85, motion_max=4.0, tgc_err=0.3),
     # Randomised realism (training data of the transfer models): wide ranges of geometry, anatomy and image
-    # formation; strength = how far each realism parameter may move from the legacy look (config: simulate
-    # --difficulty wide / wide_hard).
+    # formation; strength = how far each realism parameter may move from the legacy look (simulate --difficulty
+    # wide / wide_hard --strength S).
     "wide": dict(dx_sd=9.0, rot_sd=10.0, fore_max=0.3, gain_sd=7.0, dr=(40, 72), depth=(105, 200),
                  rib_p=0.4, haze_max=0.8, noise_max=0.7, motion_max=3.0, tgc_err=0.12, wide=True,
                  sector=(60.0, 100.0), strength=1.0),
@@ -125,9 +125,16 @@ class CineParams:
     hetero: float = 0.0  # tissue heterogeneity: sd of a smooth log-amplitude field over the image
 
 
-def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, difficulty: str = "train") -> CineParams:
+def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, difficulty: str = "train",
+                       strength: float | None = None) -> CineParams:
+    """strength (wide difficulties): how far the realism parameters may move from the legacy look, 0..1 and
+    beyond (default the difficulty's, 1)."""
     rng = np.random.default_rng([seed, 7919])
     d = DIFFICULTY[difficulty]
+    if strength is not None:
+        if not d.get("wide"):
+            raise ValueError(f"Expected a wide difficulty for a randomisation strength but received {difficulty!r}")
+        d = {**d, "strength": float(strength)}
     if view is None:
         view = VIEWS[int(rng.integers(len(VIEWS)))]
     if view not in VIEWS:
@@ -392,7 +399,7 @@ def sector_box(geo: dict) -> list:
 # Wall visibility (the image part of the quality label of wide cines): the LV border split into N_WALL_SEGMENTS
 # angular segments about the LV centroid; a segment's visibility rises linearly with the contrast between its
 # myocardium and the cavity beside it (0 at 0.05, 1 at 0.22 of the display range) and falls when the myocardium is
-# black or the cavity washed out. Thresholds on display values in [0, 1]; docs in training/QUALITY.md.
+# black or the cavity washed out. Thresholds on display values in [0, 1]; documented in training/SIMULATOR.md.
 N_WALL_SEGMENTS = 12
 VIS_CONTRAST_LO, VIS_CONTRAST_HI = 0.05, 0.22
 VIS_MYO_MIN, VIS_CAV_MAX = 0.10, 0.50
