@@ -43,7 +43,9 @@ export type ErrorCode =
   | 'ERR_SONOEDGE_RLE'
   | 'ERR_SONOEDGE_JPEG'
   | 'ERR_SONOEDGE_PNG'
-  | 'ERR_SONOEDGE_RAW';
+  | 'ERR_SONOEDGE_RAW'
+  // The runtime's socket (src/transport/socket-server.ts): another runtime serves the path.
+  | 'ERR_SONOEDGE_SOCKET_IN_USE';
 
 export interface CodedError extends Error {
   code: ErrorCode;

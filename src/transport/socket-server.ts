@@ -18,7 +18,8 @@
 // ends the ring (CLOSE_STREAM, or a CONFIGURE_STREAM that changes it), and the
 // ring is unmapped only once no slot of it is held.
 import { EventEmitter } from 'node:events';
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, lstatSync, realpathSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,6 +35,7 @@ import {
   frameBytes, msg, parseCloseStream, parseConfigure, parseFrame, parseFrameReady, parseHello, parseLoadModel, parseSubscribe, parseSwap,
   type ConfigureStream, type LoadModel, type ModelReply, type ResultBody, type Subscribe, type Swap,
 } from '../protocol/messages.js';
+import { coded } from '../errors.js';
 import { VERSION } from '../version.js';
 import { ShmRing } from './shm-ring.js';
 import type { FrameResult, ResultSink, SourceFrame } from './types.js';
@@ -156,6 +158,8 @@ export class SocketServer extends EventEmitter implements ResultSink {
   #tcpPort: number | undefined;
   /** Set by close(): no new connections, no more reading. */
   #closing = false;
+  /** The single-instance lock on `path`, held from listen() to close(). */
+  #lock: net.Server | undefined;
 
   constructor(options: SocketServerOptions) {
     super();
@@ -181,12 +185,34 @@ export class SocketServer extends EventEmitter implements ResultSink {
     return this.#tcpPort;
   }
 
+  /**
+   * Listens on the socket path (and TCP when asked). One runtime per path: a
+   * second one is refused (ERR_SONOEDGE_SOCKET_IN_USE) and touches nothing;
+   * a socket file left by a runtime that crashed is taken over.
+   */
   async listen(): Promise<void> {
+    this.#lock = await acquirePathLock(this.path);
     try {
-      if (lstatSync(this.path).isSocket()) unlinkSync(this.path);
-      else throw new Error(`Expected a socket or nothing at ${this.path} but received an existing file`);
+      await this.#listen();
+    } catch (err) {
+      this.#releaseLock();
+      for (const s of this.#servers.splice(0)) s.close();
+      throw err;
+    }
+  }
+
+  async #listen(): Promise<void> {
+    let stale = false;
+    try {
+      if (!lstatSync(this.path).isSocket()) throw new Error(`Expected a socket or nothing at ${this.path} but received an existing file`);
+      stale = true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    // A socket file: a runtime that crashed left it, or something still serves on it (then it is not ours to remove).
+    if (stale) {
+      if (await accepts(this.path)) throw socketInUse(this.path, 'a process accepts connections on it');
+      unlinkSync(this.path);
     }
     const unix = net.createServer((s) => this.#accept(s));
     await new Promise<void>((resolve, reject) => {
@@ -229,6 +255,12 @@ export class SocketServer extends EventEmitter implements ResultSink {
       setTimeout(() => s.destroy(), graceMs).unref();
     }));
     await Promise.all([...closing, ...listeners]);
+    this.#releaseLock();
+  }
+
+  #releaseLock(): void {
+    this.#lock?.close();
+    this.#lock = undefined;
   }
 
   setState(state: RuntimeStateName): void {
@@ -620,6 +652,41 @@ export class SocketServer extends EventEmitter implements ResultSink {
 }
 
 const crc32cHeader = (b: Buffer): number => crc32c(b, 0, 20);
+
+const socketInUse = (p: string, why: string): Error => coded(new Error(
+  `Expected no other sonoedge runtime on ${p} but received one: ${why} (stop it, or give this one another socket.path)`), 'ERR_SONOEDGE_SOCKET_IN_USE');
+
+/**
+ * The single-instance lock of a socket path: a listening socket in Linux's
+ * abstract namespace, named after the path. The kernel frees it when its
+ * process dies, however it dies, so a crashed runtime never leaves a stale
+ * lock, and a second runtime on the same path gets EADDRINUSE. Elsewhere
+ * (no abstract namespace) the lock is skipped and listen() relies on the
+ * connect probe alone.
+ */
+async function acquirePathLock(socketPath: string): Promise<net.Server | undefined> {
+  if (process.platform !== 'linux') return undefined;
+  const dir = path.dirname(path.resolve(socketPath));
+  let real = dir;
+  try { real = realpathSync(dir); } catch { /* a missing folder: listen() reports it */ }
+  const name = `\0sonoedge-lock-${createHash('sha256').update(path.join(real, path.basename(socketPath))).digest('hex').slice(0, 32)}`;
+  const lock = net.createServer((s) => s.destroy());
+  await new Promise<void>((resolve, reject) => {
+    lock.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? socketInUse(socketPath, 'another runtime serves this socket path') : err));
+    lock.listen(name, () => resolve());
+  });
+  lock.unref();
+  return lock;
+}
+
+/** Whether something accepts connections on a Unix socket path (a stale file refuses them). */
+function accepts(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createConnection(socketPath);
+    probe.once('connect', () => { probe.destroy(); resolve(true); });
+    probe.once('error', () => resolve(false));
+  });
+}
 
 /** One message as header and body, handed to the kernel together. */
 function writePair(s: net.Socket, [head, body]: [Buffer, Buffer]): void {

@@ -2,7 +2,7 @@
 // real client over its socket, structured logs in a file, graceful SIGTERM.
 import t from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -212,4 +212,34 @@ t.test('serve: SIGINT while its standard output (the log) is a pipe nobody reads
   t.same([stop.code, stop.signal], [0, null], stderr);
   t.ok(stop.ms < 6000, `stopped in ${stop.ms} ms`);
   t.equal(stderr, '');
+});
+
+t.test('serve: a second serve on the same socket path refuses with one line and exit 1, touching nothing; after a crash the path is taken over', async (t) => {
+  const sock = path.join(dir, 'single.sock');
+  const file = writeConfig('single.yaml', config(sock, path.join(dir, 'single.log')));
+  const first = spawnServe(file);
+  await until(() => existsSync(sock), 'the socket to appear');
+  const inode = statSync(sock).ino;
+  const second = spawnSync(process.execPath, [cli, 'serve', '--config', file], { cwd: root, encoding: 'utf8', timeout: 60000 });
+  t.equal(second.status, 1);
+  t.equal(second.stderr, `sonoedge serve: [ERR_SONOEDGE_SOCKET_IN_USE] Expected no other sonoedge runtime on ${sock} but received one: another runtime serves this socket path (stop it, or give this one another socket.path)\n`);
+  t.equal(statSync(sock).ino, inode, 'the first runtime\'s socket file is untouched');
+  const c = await SocketClient.connect(sock);
+  await c.hello('still-there');
+  t.equal((await c.request((seq) => msg.ping(seq))).header.type, MessageType.PONG, 'the first still takes new connections');
+  c.close();
+  // A crash leaves the socket file; the next serve takes the path over.
+  first.child.kill('SIGKILL');
+  await first.exited;
+  t.ok(existsSync(sock), 'the crashed runtime left its socket file');
+  const third = spawnServe(file);
+  let c3: SocketClient | undefined;
+  const connect = () => { SocketClient.connect(sock).then((x) => { c3 = x; }, () => undefined); return c3 !== undefined; };
+  await until(connect, 'the next runtime to accept connections on the path');
+  c3 = c3!;
+  await c3.hello('after-crash');
+  t.equal((await c3.request((seq) => msg.ping(seq))).header.type, MessageType.PONG);
+  c3.close();
+  const stop = await stopWith(third.child, third.exited, 'SIGTERM', 15000);
+  t.same([stop.code, stop.signal], [0, null], third.stderr());
 });

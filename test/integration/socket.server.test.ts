@@ -3,6 +3,7 @@
 // fixed RESULT); the transport under test is the real one: framing, HELLO,
 // streams, subscriptions, queues, errors.
 import t from 'tap';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -256,4 +257,42 @@ t.test('connections refused with TOO_MANY are told why and closed by the server,
   while (socketFds() > before + 10 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
   t.equal(socketFds(), before + 10, 'only the peers\' ends remain');
   t.equal(s.stats.clients, 2);
+});
+
+t.test('one server per socket path: a second one refuses and touches nothing; a stale socket file is taken over', async (t) => {
+  const first = await start();
+  const inode = statSync(first.path).ino;
+  const second = new SocketServer({ path: first.path, handler: standIn });
+  await t.rejects(second.listen(), {
+    name: 'Error', code: 'ERR_SONOEDGE_SOCKET_IN_USE',
+    message: `Expected no other sonoedge runtime on ${first.path} but received one: another runtime serves this socket path (stop it, or give this one another socket.path)`,
+  });
+  await second.close();
+  t.equal(statSync(first.path).ino, inode, 'the first server\'s socket file is the same file');
+  const c = await client(first);
+  t.equal((await c.request((seq) => msg.ping(seq))).header.type, MessageType.PONG, 'and the first still takes new connections');
+  await first.close();
+  const after = new SocketServer({ path: first.path, handler: standIn });
+  await after.listen();
+  await after.close();
+  t.pass('closing a server releases its path');
+
+  // Something else accepting connections on the path (not a sonoedge runtime of this kind): refused as well.
+  const other = net.createServer((s) => s.destroy());
+  const otherPath = sockPath();
+  await new Promise<void>((r) => other.listen(otherPath, () => r()));
+  t.teardown(() => other.close());
+  await t.rejects(new SocketServer({ path: otherPath, handler: standIn }).listen(), {
+    code: 'ERR_SONOEDGE_SOCKET_IN_USE',
+    message: `Expected no other sonoedge runtime on ${otherPath} but received one: a process accepts connections on it (stop it, or give this one another socket.path)`,
+  });
+
+  // A runtime that crashed (SIGKILL) leaves its socket file behind: the next one takes it over.
+  const stalePath = sockPath();
+  const crash = spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stalePath)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+  t.equal(crash.signal, 'SIGKILL');
+  t.ok(statSync(stalePath).isSocket(), 'a stale socket file is left');
+  const next = await start({ path: stalePath });
+  const c2 = await client(next);
+  t.equal((await c2.request((seq) => msg.ping(seq))).header.type, MessageType.PONG, 'the stale path is served again');
 });
