@@ -15,7 +15,7 @@ from .echo import Imager, Settings
 from .errors import PhantomError
 from .heart import DEG, Heart, sample_heart
 from .labels import APICAL, CARDIAC_VIEWS, FORMAT, SCENES, SEG_LABELS, VARIANTS, VIEWS
-from .measure import cine_ef
+from .measure import area_length, cine_ef
 from .probe import Probe, ScanConverter, make_layout, sector_mask
 from .scenes import Chest, HeartScene, PlaneScene
 from .views import pose_for
@@ -74,13 +74,13 @@ def _cardiac_depth(rng, view, heart, chest):
 
 def _check_masks(masks, view, sector):
     """A usable positive: the LV cavity in every frame, clear of the sector edge (PLAX: the apex may leave the
-    sector, as it usually does); apical views need the LA below the cavity for the area-length volume."""
+    sector, as it usually does); apical views need a measurable area-length volume in every frame."""
     edge = sector & ~_erode(sector, 2)
     for m in masks:
         cav = m == 1
         if cav.sum() < 30 or (view != "PLAX" and (cav & edge).any()):
             return False
-        if view in APICAL and not ((m == 3).sum() >= 10):
+        if view in APICAL and area_length(m, (1.0, 1.0)) is None:
             return False
     return True
 

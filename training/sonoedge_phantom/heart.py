@@ -91,8 +91,8 @@ def sample_heart(rng: np.random.Generator, ef: float, heart_rate: float) -> Hear
     b = float(np.clip(0.27 * ef + rng.normal(0, 0.015), 0.03, 0.22))
     r = 1.0 - np.sqrt((1.0 - ef) / (1.0 - b))
     wall = rng.uniform(8.0, 11.0) - dil * rng.uniform(0.5, 2.5)
-    la_r = (rng.uniform(21, 27), rng.uniform(19, 25), rng.uniform(22, 30))
-    ra_r = (rng.uniform(19, 24), rng.uniform(18, 23), rng.uniform(20, 26))
+    la_r = (rng.uniform(21, 27), rng.uniform(19, 25), rng.uniform(26, 34))
+    ra_r = (rng.uniform(19, 24), rng.uniform(18, 23), rng.uniform(24, 30))
     taper = rng.uniform(0.06, 0.16)
     return HeartParams(
         a=a, length=length, kappa=rng.uniform(0.56, 0.7), taper=taper,
@@ -418,7 +418,7 @@ class Heart:
         out = np.full(len(pts), ID["soft"], np.int8)
         # lung lateral to the heart, away from the anterior window and the posterior mediastinum
         phd = np.mod(q.phi / DEG, 360)
-        window = (phd > 25) & (phd < 120) & (z < st.L + 25)
+        window = (phd > 5) & (phd < 135) & (z < st.L + 35)
         gap = p.peri_gap + p.peri_thick + p.lung_gap
         lung = ((sd_vent > gap) & (sd_atria > 6 + p.lung_gap) & (z > 0.12 * p.length) & (z < st.L + 45)
                 & ~window & ~((z > st.L - 5) & (rho < 50)))

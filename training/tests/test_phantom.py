@@ -15,7 +15,7 @@ from sonoedge_train.data.synthetic import resize_masks
 from sonoedge_train.errors import DatasetError
 
 EF_ROUNDING = 5e-5          # the index stores EF rounded to 4 decimals
-EF_3D_AGREEMENT = 2.0       # points of EF: area-length on standard apical slices vs the 3D cavity volume
+EF_3D_AGREEMENT = 3.0       # points of EF: area-length on standard apical slices vs the 3D cavity volume
 VIEWS = ["A4C", "A2C", "PLAX", "PSAX", "OTHER"]
 
 
