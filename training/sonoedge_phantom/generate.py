@@ -138,7 +138,7 @@ def generate_cine(seed: int, view: str, variant: str, n_frames: int = 16, size=(
         layout = make_layout(probe, size, 4 / 3 if anisotropic else None)
         sector = sector_mask(probe, layout)
         X, Z = layout.pixel_centres()
-        for attempt in range(16):
+        for _ in range(16):  # poses are redrawn until the positive is usable
             pose = pose_for(rng, view, variant, heart, chest_depth, depth)
             sc = HeartScene(heart, pose, probe, chest, times, labelled=True, lung=variant != "rotated")
             masks = np.stack([sc.labels(X, Z, k) for k in range(n_frames)]) * sector

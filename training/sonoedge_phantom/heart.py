@@ -251,7 +251,7 @@ class Heart:
     def _bulb(q: "_Pts", base_xy, base_z, base_r, centre_xy, centre_z, radii, axis_phi):
         """A bulb rising from a circular annulus (base) to an ellipsoidal body: signed distance (approximate, mm;
         1e3 for points more than 10 mm below the annulus or above the body)."""
-        ra, rb, rc = radii
+        rc = radii[2]
         out = np.full(q.z.shape, 1e3)
         i = np.nonzero((q.z > base_z - 10) & (q.z < centre_z + rc + 10))[0]
         out[i] = Heart._bulb_sd(q.take(i), base_xy, base_z, base_r, centre_xy, centre_z, radii, axis_phi)

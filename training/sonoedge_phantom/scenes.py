@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .heart import Heart, HeartState
+from .heart import Heart
 from .probe import Probe
 from .tissue import ID
 from .views import Pose
@@ -162,7 +162,7 @@ class PlaneScene:
         items.append(("fibrous", lambda X, Z, c=dia_c, r=dia_r: np.abs(np.hypot(X - c[0], Z - c[1]) - r) <= 3,
                       True))
         x_span = d * np.sin(max(self.probe.half_angle, 0.3))
-        for i in range(int(rng.integers(3, 7))):
+        for _ in range(int(rng.integers(3, 7))):
             portal = rng.random() < 0.5
             r = rng.uniform(2.5, 7)
             z0 = self.probe.r0 + rng.uniform(0.25, 0.75) * d
@@ -216,7 +216,7 @@ class PlaneScene:
                  ("node_cortex", lambda X, Z: _ellipse(X, Z, nx, nz, a, b, ang) <= 1, False),
                  ("node_hilum", lambda X, Z, o=rng.uniform(-0.3, 0.3) * a:
                   _ellipse(X, Z, nx + o, nz, a * 0.45, b * 0.35, ang) <= 1, False)]
-        for i in range(int(rng.integers(2, 5))):  # fat septa
+        for _ in range(int(rng.integers(2, 5))):  # fat septa
             z0 = rng.uniform(0.15, 0.9) * d
             items.insert(1, ("fibrous", lambda X, Z, z0=z0, t=rng.uniform(-0.2, 0.2):
                              np.abs(Z - z0 - t * X - 2 * np.sin(X / 7)) < 0.5, False))
