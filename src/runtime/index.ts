@@ -6,7 +6,7 @@
 // atomically between frames; a package that fails anywhere on the way leaves
 // the running models in place.
 import type { Logger } from 'pino';
-import { Pipeline, type ModelRunner, type PipelineOptions, type PipelineResult, type StreamGeometry, type StreamProcessor } from '../pipeline/index.js';
+import { Pipeline, StreamProcessor as StreamProcessorClass, type ModelRunner, type PipelineOptions, type PipelineResult, type StreamGeometry, type StreamProcessor } from '../pipeline/index.js';
 import type { VerifiedPackage } from '../model/package.js';
 import type { StageTimer } from '../pipeline/scheduler.js';
 import { ResultFlag, type RuntimeStateName } from '../protocol/constants.js';
@@ -16,6 +16,7 @@ import type { CommandRecord } from '../protocol/serial.js';
 import { SerialLink, type SerialLinkOptions } from '../transport/serial-link.js';
 import { SocketServer, type ModelControl, type ServerFrame, type SocketServerOptions } from '../transport/socket-server.js';
 import type { FrameResult } from '../transport/types.js';
+import { warmupFrame } from './warmup.js';
 
 export type Task = 'view_quality' | 'lv_segmentation';
 
@@ -59,6 +60,8 @@ interface StreamEntry {
 }
 
 const noop = (): void => undefined;
+/** Warm-up frames run through a stream's models before its CONFIGURE_STREAM reply (JavaScript's JIT needs a few). */
+const WARMUP_FRAMES = 3;
 const NO_LOG = { info: noop, warn: noop, error: noop, debug: noop } as unknown as Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
 
 export function geometryOf(c: ConfigureStream): StreamGeometry {
@@ -240,8 +243,29 @@ export class Runtime implements ModelControl {
       return id === null ? undefined : this.#loaded.get(id)?.pkg;
     };
     const processor = await this.pipeline.openProcessor(geometry, { viewQuality: swapped('view_quality'), segmentation: swapped('lv_segmentation') });
+    try {
+      await this.#warmUp(processor, config);
+    } catch (err) {
+      await processor.close();
+      throw err;
+    }
     this.#log.info({ stream, width: config.width, height: config.height, format: config.format, ms: Math.round(performance.now() - t0) }, 'stream models loaded');
     return processor;
+  }
+
+  /**
+   * A few synthetic frames of the stream's geometry (warmup.ts) through the stream's own models, before the
+   * CONFIGURE_STREAM reply: the engines run on their run threads and every step of the frame path in JavaScript
+   * (preprocessing, post-processing with segmentation forced on, mask, contour, EF) runs, so that the first real
+   * frame is as fast as the ones after it (it took 3-5 times the median, enough to drop frames). A scratch
+   * processor over the same models does it, so the stream's own state (smoothing, EF) never sees these frames.
+   */
+  async #warmUp(processor: StreamProcessor, config: ConfigureStream): Promise<void> {
+    const [vq, seg] = processor.runners;
+    const views = (vq.package.manifest.postprocessing.view?.labels as string[] | undefined) ?? [];
+    const scratch = new StreamProcessorClass({ ...this.pipeline.options, segmentationViews: views, qualityThreshold: -Infinity, segmentationStride: 1 }, vq, seg);
+    const frame = warmupFrame(config);
+    for (let i = 0; i < WARMUP_FRAMES; i++) await scratch.process({ data: frame, seq: i, acquiredAt: performance.now() }, (_name, fn) => Promise.resolve(fn()));
   }
 
   async #closeStream(id: number): Promise<void> {
