@@ -34,6 +34,8 @@ export const WireError = {
   SLOT: 22,
   /** The runtime is stopping (SIGTERM): sent to every client, fatal, after the last results. */
   SHUTTING_DOWN: 23,
+  /** Frames for a stream stopped by the serial CMD_STOP_STREAM: dropped; sent once per stop. */
+  STREAM_STOPPED: 24,
 } as const;
 export type WireErrorName = keyof typeof WireError;
 

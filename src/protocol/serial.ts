@@ -25,6 +25,8 @@ export const RecordType = {
   CMD_REQUEST_STATUS: 0x13,
 } as const;
 export type RecordTypeName = keyof typeof RecordType;
+/** Record types 0x10..0x7f are firmware commands: `u8 type, u8 version, u16 cmdSeq` in every layout version. */
+export const COMMAND_TYPES = [0x10, 0x7f] as const;
 
 /** Size of each record type, CRC excluded. */
 export const RECORD_SIZE: Readonly<Record<number, number>> = {
@@ -321,5 +323,13 @@ export function unframe(frame: Uint8Array): SerialRecord {
   const want = crc16CcittFalse(rec);
   const got = dec.readUInt16LE(dec.length - 2);
   if (want !== got) throw new ProtocolError('BAD_CRC', `Expected record CRC-16 0x${want.toString(16).padStart(4, '0')} but received 0x${got.toString(16).padStart(4, '0')}`);
-  return decodeRecord(Buffer.from(rec));
+  try {
+    return decodeRecord(Buffer.from(rec));
+  } catch (err) {
+    // The CRC held, so the type byte can be trusted, and a command's cmdSeq (bytes 2-3 of every command layout):
+    // the error carries them (ProtocolError.type, .seq) for the runtime's NACK.
+    if (!(err instanceof ProtocolError)) throw err;
+    const isCommand = rec[0] >= COMMAND_TYPES[0] && rec[0] <= COMMAND_TYPES[1] && rec.length >= 4;
+    throw new ProtocolError(err.wireName, err.message, { type: rec[0], ...(isCommand ? { seq: rec[2] | (rec[3] << 8) } : {}) });
+  }
 }

@@ -56,7 +56,6 @@ interface LoadedModel {
 interface StreamEntry {
   config: ConfigureStream;
   processor: Promise<StreamProcessor>;
-  stopped: boolean;
 }
 
 const noop = (): void => undefined;
@@ -152,11 +151,12 @@ export class Runtime implements ModelControl {
       this.serial = new SerialLink({
         ...options.serial,
         runtime: () => ({
-          state: this.#state, modelSet: this.#modelSet, streaming: this.#streams.size > 0, modelLoaded: true,
+          state: this.#state, modelSet: this.#modelSet, streaming: this.server.runningStreams > 0, modelLoaded: true,
           framesProcessed: this.server.stats.framesProcessed, framesDropped: this.server.stats.framesDropped, faultCode: this.#faultCode,
         }),
         onCommand: (cmd) => this.#command(cmd),
         onError: (err) => this.#log.error({ err, path: options.serial?.path }, 'serial link error'),
+        onRejected: (err, suppressed) => this.#log.warn({ code: err.wireName, message: err.message, cmdType: err.type ?? 0, cmdSeq: err.seq ?? 0, suppressed }, 'serial input rejected'),
       });
     }
   }
@@ -196,9 +196,6 @@ export class Runtime implements ModelControl {
 
   async #handle(f: ServerFrame, stage: StageTimer): Promise<FrameResult> {
     const entry = this.#entry(f.stream, f.config);
-    if (entry.stopped) {
-      throw new Error(`Expected a running stream but stream ${f.stream} is stopped (serial CMD_STOP_STREAM; CMD_START_STREAM resumes it)`);
-    }
     try {
       const processor = await entry.processor;
       const r = await processor.process({ data: f.pixels, seq: f.seq, acquiredAt: f.acquiredAt }, stage);
@@ -227,7 +224,7 @@ export class Runtime implements ModelControl {
     let entry = this.#streams.get(stream);
     if (!entry || entry.config !== config) {
       if (entry) void entry.processor.then((p) => p.close(), noop);
-      entry = { config, processor: this.#openProcessor(stream, config), stopped: entry?.stopped ?? false };
+      entry = { config, processor: this.#openProcessor(stream, config) };
       this.#streams.set(stream, entry);
       if (this.#state === 'ready') this.#setState('running');
     }
@@ -440,12 +437,9 @@ export class Runtime implements ModelControl {
     this.#log.info({ cmd: cmd.kind, stream: cmd.stream, modelSet: cmd.modelSet }, 'serial command');
     switch (cmd.kind) {
       case 'CMD_START_STREAM':
-      case 'CMD_STOP_STREAM': {
-        const entry = this.#streams.get(cmd.stream ?? -1);
-        if (!entry) return WireError.UNKNOWN_STREAM;
-        entry.stopped = cmd.kind === 'CMD_STOP_STREAM';
-        return 0;
-      }
+      case 'CMD_STOP_STREAM':
+        // The socket server drops a stopped stream's frames (one ERROR STREAM_STOPPED per stop); nothing fails.
+        return this.server.setStreamStopped(cmd.stream ?? -1, cmd.kind === 'CMD_STOP_STREAM') ? 0 : WireError.UNKNOWN_STREAM;
       case 'CMD_SELECT_MODEL_SET':
         try {
           await this.selectModelSet(cmd.modelSet ?? 0);

@@ -6,7 +6,7 @@
 // same suite against a socat pty pair).
 import { SerialPort } from 'serialport';
 import { ResultState, RuntimeState, ViewClass, VIEW_UNKNOWN, type RuntimeStateName } from '../protocol/constants.js';
-import { WireError } from '../protocol/errors.js';
+import { ProtocolError, WireError } from '../protocol/errors.js';
 import type { ResultBody } from '../protocol/messages.js';
 import {
   frameRecord, RecordType, SerialDecoder, type CommandRecord, type HeartbeatRecord, type ResultRecord,
@@ -51,6 +51,14 @@ export interface SerialLinkOptions {
   onError?: (err: Error) => void;
   /** Bytes the port may hold unsent before records are dropped (a firmware that does not read); default 4096. */
   maxPendingBytes?: number;
+  /**
+   * Input that is not a runnable command (bad CRC or COBS, a wrong length, an unknown type or version, a record only
+   * the runtime sends): answered with a NACK, and reported here at most once a second; `suppressed` counts the
+   * rejections since the last report that were not reported.
+   */
+  onRejected?: (err: ProtocolError, suppressed: number) => void;
+  /** NACKs (ACKs with an error status) sent per second at most; default 20. */
+  maxNacksPerSecond?: number;
 }
 
 export interface SerialLinkStats {
@@ -80,6 +88,10 @@ export class SerialLink implements ResultSink {
   #beat = 0;
   #failed = false;
   #closed = false;
+  #nackWindow = -Infinity;
+  #nacks = 0;
+  #lastReport = -Infinity;
+  #unreported = 0;
   readonly #started = performance.now();
 
   constructor(options: SerialLinkOptions) {
@@ -178,12 +190,42 @@ export class SerialLink implements ResultSink {
 
   #onData(chunk: Buffer): void {
     for (const ev of this.decoder.push(chunk)) {
-      if (ev.kind === 'error') { this.stats.rejected++; continue; }
+      if (ev.kind === 'error') { this.#reject(ev.error); continue; }
       const rec = ev.record;
-      if (!rec.kind.startsWith('CMD_')) { this.stats.rejected++; continue; }
+      if (!rec.kind.startsWith('CMD_')) {
+        this.#reject(new ProtocolError('UNSUPPORTED',
+          `Expected a command record (types 0x10..0x13) but received ${rec.kind} (0x${RecordType[rec.kind].toString(16).padStart(2, '0')}), which only the runtime sends`,
+          { type: RecordType[rec.kind] }));
+        continue;
+      }
       const cmd = rec as CommandRecord;
       this.stats.commands++;
       void this.#command(cmd);
+    }
+  }
+
+  /**
+   * Input that is not a command the runtime can run: answered with an ACK whose status is the error code (its
+   * cmdType and cmdSeq when they could be read, else 0), at most maxNacksPerSecond a second so that line noise
+   * never floods the line back; reported to onRejected at most once a second, with how many were not.
+   */
+  #reject(err: ProtocolError): void {
+    this.stats.rejected++;
+    const now = performance.now();
+    if (now - this.#nackWindow >= 1000) {
+      this.#nackWindow = now;
+      this.#nacks = 0;
+    }
+    if (this.#nacks < (this.#o.maxNacksPerSecond ?? 20)) {
+      this.#nacks++;
+      this.#send(frameRecord({ kind: 'ACK', cmdType: err.type ?? 0, status: err.wireCode, cmdSeq: err.seq ?? 0 }));
+    }
+    if (now - this.#lastReport >= 1000) {
+      this.#lastReport = now;
+      this.#o.onRejected?.(err, this.#unreported);
+      this.#unreported = 0;
+    } else {
+      this.#unreported++;
     }
   }
 

@@ -107,6 +107,9 @@ interface Stream {
   ring: ShmRing | undefined;
   /** A CONFIGURE_STREAM that replaced the ring waits for the old one's slots: no FRAME_READY until its reply. */
   ringSwitching: boolean;
+  /** Stopped by the serial CMD_STOP_STREAM: frames are dropped; `stopReported` once its ERROR went out. */
+  stopped: boolean;
+  stopReported: boolean;
 }
 
 class Client {
@@ -265,6 +268,35 @@ export class SocketServer extends EventEmitter implements ResultSink {
 
   setState(state: RuntimeStateName): void {
     this.state = state;
+  }
+
+  /**
+   * Stops or restarts a stream (the serial CMD_STOP_STREAM / CMD_START_STREAM). A stopped stream keeps its
+   * configuration; its frames are dropped (counted in framesDropped, a FRAME_READY slot released at once) and its
+   * owner gets one ERROR STREAM_STOPPED per stop. False for a stream that is not configured.
+   */
+  setStreamStopped(id: number, stopped: boolean): boolean {
+    const s = this.#streams.get(id);
+    if (!s) return false;
+    s.stopped = stopped;
+    s.stopReported = false;
+    return true;
+  }
+
+  /** Streams configured and not stopped (the serial heartbeat's "streaming" bit). */
+  get runningStreams(): number {
+    let n = 0;
+    for (const s of this.#streams.values()) if (!s.stopped) n++;
+    return n;
+  }
+
+  /** A frame for a stopped stream: dropped, counted, and reported once per stop. */
+  #dropStopped(client: Client, s: Stream, seq: number): void {
+    this.stats.framesDropped++;
+    if (s.stopReported) return;
+    s.stopReported = true;
+    this.#send(client, msg.error(seq, WireError.STREAM_STOPPED,
+      `Expected frames for a running stream but stream ${s.id} is stopped (serial CMD_STOP_STREAM): its frames are dropped until CMD_START_STREAM; this ERROR is sent once per stop`));
   }
 
   /** ResultSink: publishes a result from any source to the subscribers of its stream. */
@@ -453,6 +485,11 @@ export class SocketServer extends EventEmitter implements ResultSink {
         }
         const pixels = ring.hold(f.slot, f.stream, x);
         this.stats.framesIn++;
+        if (s.stopped) {
+          if (ring.release(f.slot)) this.#send(client, msg.slotRelease(client.nextSeq(), { stream: f.stream, slot: f.slot, seq: f.seq }));
+          this.#dropStopped(client, s, seq);
+          return;
+        }
         let released = false;
         // Idempotent, so that the pipeline may release early (once preprocessing has read the slot) and the server still does after.
         const release = (): void => {
@@ -478,6 +515,10 @@ export class SocketServer extends EventEmitter implements ResultSink {
           throw new ProtocolError('FRAME_SIZE', `Expected ${s.frameBytes} payload bytes for FRAME of stream ${f.stream} but received ${m.payload.length}`, x);
         }
         this.stats.framesIn++;
+        if (s.stopped) {
+          this.#dropStopped(client, s, seq);
+          return;
+        }
         if (!s.scheduler.submit({
           seq: f.seq, acquiredAt: performance.now(), t: f.t, stream: f.stream, config: s.config, pixels: m.payload,
           clientId: client.id, messageSeq: seq,
@@ -603,7 +644,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
         if (!owner.closed) this.#send(owner, msg.error(frame.messageSeq, WireError.FRAME_FAILED, `Expected a result for frame ${frame.seq} of stream ${id} but the pipeline failed: ${(err as Error)?.message ?? String(err)}`));
       },
     });
-    return { id, owner, config, frameBytes: bytes, scheduler, ring, ringSwitching: false };
+    return { id, owner, config, frameBytes: bytes, scheduler, ring, ringSwitching: false, stopped: false, stopReported: false };
   }
 
   #publish(r: ResultBody): void {

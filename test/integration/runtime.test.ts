@@ -300,10 +300,12 @@ t.test('serial: result records and heartbeats on a real tty (socat pty pair); st
   const setB = path.join(dir, 'set-b-vq');
   cpSync(VQ, setB, { recursive: true });
   const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const warnings: Array<[string, object]> = [];
   const rt = await Runtime.start({
     pipeline: { viewQuality: VQ, segmentation: SEG, trustStore }, socket: { path: path.join(dir, `rt${n++}.sock`) },
     serial: { path: a, baudRate: 115200, resultRate: 50, heartbeatMs: 50 },
     modelSets: [{ viewQuality: setB }],
+    log: { info: () => undefined, debug: () => undefined, error: () => undefined, warn: (o: object, m: string) => { warnings.push([m, o]); } } as never,
   });
   t.teardown(() => rt.close());
   const fw = new SerialPort({ path: b, baudRate: 115200, autoOpen: false });
@@ -337,11 +339,26 @@ t.test('serial: result records and heartbeats on a real tty (socat pty pair); st
   t.equal(await ack({ kind: 'CMD_STOP_STREAM', cmdSeq: 10, stream: 0 }), 0);
   const errs: string[] = [];
   c.on('message', (m) => { if (m.header.type === MessageType.ERROR) errs.push(parseError(m.body).message); });
-  c.sendFrame(0, 2, frames[2]);
+  // Stopped: frames are dropped with one ERROR STREAM_STOPPED (before: FRAME_FAILED for every frame, which also
+  // faulted the runtime after five and stopped the heartbeat), and the heartbeat says "not streaming".
+  for (let i = 0; i < 8; i++) c.sendFrame(0, 2, frames[2]);
   await until(() => errs.length === 1);
-  t.equal(errs[0], 'Expected a result for frame 2 of stream 0 but the pipeline failed: Expected a running stream but stream 0 is stopped (serial CMD_STOP_STREAM; CMD_START_STREAM resumes it)');
+  const stoppedBeats = beats('HEARTBEAT').length;
+  await until(() => beats('HEARTBEAT').length >= stoppedBeats + 2);
+  t.equal(errs[0], 'Expected frames for a running stream but stream 0 is stopped (serial CMD_STOP_STREAM): its frames are dropped until CMD_START_STREAM; this ERROR is sent once per stop');
+  t.same(errs.length, 1, 'once for eight frames');
+  t.match(beats('HEARTBEAT').at(-1), { state: RuntimeState.running, flags: 2 }, 'alive, not faulted, not streaming');
+  t.same([rt.server.stats.framesFailed, rt.server.stats.framesDropped], [0, 8]);
   t.equal(await ack({ kind: 'CMD_START_STREAM', cmdSeq: 11, stream: 0 }), 0);
+  await until(() => (beats('HEARTBEAT').at(-1)!.flags & 1) === 1);
   t.equal(await ack({ kind: 'CMD_STOP_STREAM', cmdSeq: 12, stream: 7 }), WireError.UNKNOWN_STREAM);
+  // A command with a wrong CRC: answered with its error code (cmdType and cmdSeq unknown: 0), and logged.
+  const corrupt = frameRecord({ kind: 'CMD_START_STREAM', cmdSeq: 17, stream: 0 });
+  corrupt[corrupt.length - 2] ^= 0x01;
+  fw.write(corrupt);
+  await until(() => of('ACK').some((x) => x.status === WireError.BAD_CRC));
+  t.match(of('ACK').find((x) => x.status === WireError.BAD_CRC), { cmdType: 0, cmdSeq: 0 });
+  t.match(warnings, [['serial input rejected', { code: 'BAD_CRC', cmdType: 0, cmdSeq: 0, suppressed: 0 }]]);
   t.equal(await ack({ kind: 'CMD_SELECT_MODEL_SET', cmdSeq: 13, modelSet: 3 }), WireError.BAD_FIELD);
   t.equal(await ack({ kind: 'CMD_SELECT_MODEL_SET', cmdSeq: 14, modelSet: 0 }), 0, 'set 0 is running already: nothing to do');
   t.equal(rt.current(), 'sonoedge-view-quality@1.0.0+sonoedge-lv-segmentation@1.0.0');
@@ -353,6 +370,6 @@ t.test('serial: result records and heartbeats on a real tty (socat pty pair); st
   fw.write(frameRecord({ kind: 'CMD_REQUEST_STATUS', cmdSeq: 15 }));
   await until(() => beats('STATUS').some((x) => x.cmdSeq === 15));
   const st = beats('STATUS').find((x) => x.cmdSeq === 15)!;
-  t.equal(st.framesProcessed, 2, 'frames 1 and 3; frame 2 came while the stream was stopped');
+  t.equal(st.framesProcessed, 2, 'frames 1 and 3; the frames 2 came while the stream was stopped');
   t.equal(st.flags & 1, 1, 'streaming');
 });

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import { SerialPort } from 'serialport';
 import { frameRecord, SerialDecoder, RecordType, type SerialRecord, type CommandRecord } from '../../src/protocol/serial.js';
 import { ResultFlag, ResultState, RuntimeState, ViewClass } from '../../src/protocol/constants.js';
+import { WireError } from '../../src/protocol/errors.js';
 import type { ResultBody } from '../../src/protocol/messages.js';
 import { SerialLink, type PortLike, type RuntimeSnapshot } from '../../src/transport/serial-link.js';
 
@@ -87,9 +88,10 @@ function contract(name: string, transport: Transport, skip: string | false) {
     // commands, acknowledged; line noise before one costs nothing
     fw.write(Buffer.concat([Buffer.from([0x13, 0x37, 0xff, 0x55]), frameRecord({ kind: 'CMD_START_STREAM', cmdSeq: 5, stream: 2 })]));
     fw.write(frameRecord({ kind: 'CMD_SELECT_MODEL_SET', cmdSeq: 6, modelSet: 9 }));
-    t.ok(await until(() => fw.records.filter((r) => r.kind === 'ACK').length >= 2), 'two ACKs');
+    t.ok(await until(() => fw.records.filter((r) => r.kind === 'ACK').length >= 3), 'three ACKs');
     t.same(commands.map((c) => [c.kind, c.cmdSeq]), [['CMD_START_STREAM', 5], ['CMD_SELECT_MODEL_SET', 6]]);
     t.same(fw.records.filter((r) => r.kind === 'ACK'), [
+      { kind: 'ACK', cmdType: 0, status: WireError.BAD_COBS, cmdSeq: 0 },   // the noise, answered; the command after it is not lost
       { kind: 'ACK', cmdType: RecordType.CMD_START_STREAM, status: 0, cmdSeq: 5 },
       { kind: 'ACK', cmdType: RecordType.CMD_SELECT_MODEL_SET, status: 15, cmdSeq: 6 },
     ]);
@@ -157,4 +159,52 @@ t.test('serial link: a port that fails is reported once, then written no more; t
   t.doesNotThrow(() => events.emit('error', new Error('EIO')));
   t.equal(bare.stats.errors, 1);
   await bare.close();
+});
+
+t.test('serial link: every rejected input is answered (an ACK with the error code) and reported, both rate-limited', async (t) => {
+  const events = new EventEmitter();
+  const records: SerialRecord[] = [];
+  const dec = new SerialDecoder();
+  const port: PortLike = { write: (d) => { for (const ev of dec.push(d)) if (ev.kind === 'record') records.push(ev.record); }, on: (e, fn) => events.on(e, fn), close: (cb) => cb?.() };
+  const reports: Array<[string, number]> = [];
+  const link = new SerialLink({ port, heartbeatMs: 60000, runtime: () => snapshot, onCommand: () => 0, onRejected: (e, suppressed) => reports.push([e.wireName, suppressed]) });
+  await link.open();
+  const raw = (bytes: number[]) => frameRecord(Buffer.from(bytes));
+  const badCrc = frameRecord({ kind: 'CMD_START_STREAM', cmdSeq: 40, stream: 0 });
+  badCrc[badCrc.length - 2] ^= 0x01;
+  events.emit('data', Buffer.concat([
+    badCrc,                                                   // BAD_CRC: nothing of it is trusted
+    Buffer.from([0, 0x05, 0x11, 0]),                          // BAD_COBS
+    Buffer.concat([Buffer.from([0]), Buffer.alloc(70, 0x55), Buffer.from([0])]),   // no delimiter within 64 bytes
+    raw([0x10, 1, 41, 0, 0, 0, 0, 0, 0, 0]),                  // a CMD_START_STREAM of 10 bytes
+    raw([0x20, 1, 42, 0, 0, 0, 0, 0]),                        // a command type this runtime does not know
+    raw([0x11, 2, 43, 0, 0, 0, 0, 0]),                        // a version-2 CMD_STOP_STREAM
+    frameRecord({ kind: 'HEARTBEAT', state: 1, modelSet: 0, flags: 0, cmdSeq: 0, uptimeMs: 0, framesProcessed: 0, framesDropped: 0, faultCode: 0, beat: 1 }),
+    frameRecord({ kind: 'CMD_REQUEST_STATUS', cmdSeq: 44 }),  // and a good command still goes through
+  ]));
+  await sleep(20);
+  const acks = records.filter((r) => r.kind === 'ACK');
+  t.same(acks, [
+    { kind: 'ACK', cmdType: 0, status: WireError.BAD_CRC, cmdSeq: 0 },
+    { kind: 'ACK', cmdType: 0, status: WireError.BAD_COBS, cmdSeq: 0 },
+    { kind: 'ACK', cmdType: 0, status: WireError.BAD_RECORD_LENGTH, cmdSeq: 0 },
+    { kind: 'ACK', cmdType: 0x10, status: WireError.BAD_RECORD_LENGTH, cmdSeq: 41 },
+    { kind: 'ACK', cmdType: 0x20, status: WireError.UNKNOWN_TYPE, cmdSeq: 42 },
+    { kind: 'ACK', cmdType: 0x11, status: WireError.UNSUPPORTED_VERSION, cmdSeq: 43 },
+    { kind: 'ACK', cmdType: RecordType.HEARTBEAT, status: WireError.UNSUPPORTED, cmdSeq: 0 },
+    { kind: 'ACK', cmdType: RecordType.CMD_REQUEST_STATUS, status: 0, cmdSeq: 44 },
+  ]);
+  t.equal(link.stats.rejected, 7);
+  t.same(reports, [['BAD_CRC', 0]], 'reported once a second, with how many were not');
+  // A flood of noise is answered at most maxNacksPerSecond (default 20) times a second: noise never floods the line back.
+  events.emit('data', Buffer.concat(Array.from({ length: 50 }, () => Buffer.from([0, 0x05, 0x11, 0]))));
+  await sleep(20);
+  t.equal(records.filter((r) => r.kind === 'ACK' && r.status !== 0).length, 20);
+  t.equal(link.stats.rejected, 57);
+  await sleep(1000);
+  events.emit('data', Buffer.from([0, 0x05, 0x11, 0]));
+  await sleep(20);
+  t.same(reports, [['BAD_CRC', 0], ['BAD_COBS', 56]]);
+  t.equal(records.filter((r) => r.kind === 'ACK' && r.status !== 0).length, 21, 'a new second, a new allowance');
+  await link.close();
 });

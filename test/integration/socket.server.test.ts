@@ -296,3 +296,56 @@ t.test('one server per socket path: a second one refuses and touches nothing; a 
   const c2 = await client(next);
   t.equal((await c2.request((seq) => msg.ping(seq))).header.type, MessageType.PONG, 'the stale path is served again');
 });
+
+t.test('a stopped stream (serial CMD_STOP_STREAM): frames dropped and counted, one ERROR STREAM_STOPPED per stop; started again, they run', async (t) => {
+  let handled = 0;
+  const s = await start({ handler: (f, stage) => { handled++; return standIn(f, stage); } });
+  const c = await client(s);
+  await c.configure(geometry(0));
+  await c.subscribe({});
+  const results: number[] = [];
+  const errors: ReturnType<typeof parseError>[] = [];
+  c.on('message', (m: Message) => {
+    if (m.header.type === MessageType.RESULT) results.push(parseResult(m.body).seq);
+    if (m.header.type === MessageType.ERROR) errors.push(parseError(m.body));
+  });
+  const sync = () => c.request((seq) => msg.ping(seq));   // the server handles messages in order
+  t.equal(s.runningStreams, 1);
+  t.equal(s.setStreamStopped(0, true), true);
+  t.equal(s.setStreamStopped(7, true), false, 'an unknown stream');
+  t.equal(s.runningStreams, 0, 'configured but stopped: not running');
+  for (let i = 1; i <= 5; i++) c.sendFrame(0, i, Buffer.alloc(128, i));
+  await sync();
+  const stopped = {
+    code: WireError.STREAM_STOPPED, name: 'STREAM_STOPPED', fatal: false,
+    message: 'Expected frames for a running stream but stream 0 is stopped (serial CMD_STOP_STREAM): its frames are dropped until CMD_START_STREAM; this ERROR is sent once per stop',
+  };
+  t.same(errors, [stopped], 'one ERROR for five frames (before: ERROR FRAME_FAILED for every frame)');
+  t.same([handled, results.length, s.stats.framesIn, s.stats.framesDropped, s.stats.framesFailed], [0, 0, 5, 5, 0]);
+  t.equal(s.setStreamStopped(0, false), true);
+  t.equal(s.runningStreams, 1);
+  c.sendFrame(0, 6, Buffer.alloc(128, 6));
+  await new Promise<void>((r) => { const poll = () => (results.length === 1 ? r() : setTimeout(poll, 5)); poll(); });
+  t.same(results, [6]);
+  s.setStreamStopped(0, true);
+  c.sendFrame(0, 7, Buffer.alloc(128, 7));
+  c.sendFrame(0, 8, Buffer.alloc(128, 8));
+  await sync();
+  t.same(errors, [stopped, stopped], 'one more for the second stop');
+  t.equal(s.stats.framesFailed, 0);
+});
+
+t.test('STATS.clients is the connections open now; a PONG from a client is UNSUPPORTED, as docs/PROTOCOL.md says', async (t) => {
+  const s = await start();
+  const a = await client(s);
+  const b = await client(s);
+  await client(s);
+  t.equal(parseStatsReply((await a.request((seq) => msg.stats(seq))).body).clients, 3);
+  const gone = new Promise((r) => b.once('close', r));
+  b.close();
+  await gone;
+  await new Promise((r) => setTimeout(r, 20));
+  t.equal(parseStatsReply((await a.request((seq) => msg.stats(seq))).body).clients, 2, 'a gauge, not a counter since start');
+  const e = await errorOf(a.request((seq) => ({ type: MessageType.PONG, seq, flags: 0, body: {} })));
+  t.same([e.code, e.fatal, e.message], ['ERR_SONOEDGE_REMOTE_UNSUPPORTED', false, 'Expected a request but received PONG, which only the runtime sends']);
+});

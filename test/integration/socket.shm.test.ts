@@ -379,3 +379,21 @@ t.test('a client that reuses slots it does not own, never reading: SLOT errors, 
   const errs = bad.of(MessageType.ERROR).map((m) => parseError(m.body).code);
   t.ok(errs.every((code) => code === WireError.SLOT), 'only SLOT errors were sent to the bad client (those it read)');
 });
+
+t.test('FRAME_READY for a stopped stream: the slot comes back at once, one ERROR STREAM_STOPPED per stop, nothing runs', async (t) => {
+  const ring = firmwareRing(4);
+  let handled = 0;
+  const server = await start(async (f) => { handled++; return standIn(f, async (_n, fn) => fn()); });
+  const { c, until, of, frameReady } = await client(server);
+  await c.configure(geometry({ name: ring.name, slots: 4, slotBytes: SLOT }));
+  server.setStreamStopped(0, true);
+  for (let i = 1; i <= 6; i++) {
+    const slot = (i - 1) % 4;
+    ring.write(slot, i);
+    frameReady(0, i, slot);
+    await until(() => of(MessageType.SLOT_RELEASE).length === i, `SLOT_RELEASE ${i}`);
+  }
+  t.same(of(MessageType.SLOT_RELEASE).map((m) => parseSlotRelease(m.body).slot), [0, 1, 2, 3, 0, 1], 'each slot back at once');
+  t.same(of(MessageType.ERROR).map((m) => parseError(m.body).name), ['STREAM_STOPPED']);
+  t.same([handled, server.stats.framesIn, server.stats.framesDropped], [0, 6, 6]);
+});

@@ -128,3 +128,24 @@ t.test('RESULT bytes 22-23: the in-distribution state and score', async (t) => {
     code: 'ERR_SONOEDGE_PROTOCOL_BAD_FIELD', message: 'Expected an id score byte 0..201 (0 absent, else 1 + score x 200) at byte 23 of a RESULT record but received 202',
   });
 });
+
+t.test('a rejected record says what could be read of it: its type, and a command\'s cmdSeq (for the NACK)', async (t) => {
+  const raw = (bytes: number[]): Buffer => Buffer.from(bytes);
+  const errorOf = (frame: Buffer): ProtocolError => {
+    const ev = new SerialDecoder().push(frame);
+    t.equal(ev.length, 1);
+    return (ev[0] as { error: ProtocolError }).error;
+  };
+  const fields = (e: ProtocolError) => [e.wireName, e.type, e.seq];
+  // CRC right, record wrong: the type byte and (for a command, 0x10..0x7f) the cmdSeq at bytes 2-3 are known.
+  t.same(fields(errorOf(frameRecord(raw([0x10, 1, 0x34, 0x12, 0, 0, 0, 0, 0, 0])))), ['BAD_RECORD_LENGTH', 0x10, 0x1234], 'a CMD_START_STREAM of 10 bytes');
+  t.same(fields(errorOf(frameRecord(raw([0x20, 1, 7, 0, 0, 0, 0, 0])))), ['UNKNOWN_TYPE', 0x20, 7], 'a command type this runtime does not know');
+  t.same(fields(errorOf(frameRecord(raw([0x11, 2, 9, 0, 1, 0, 0, 0])))), ['UNSUPPORTED_VERSION', 0x11, 9], 'a version-2 CMD_STOP_STREAM');
+  t.same(fields(errorOf(frameRecord(raw([0x05, 1, 9, 0, 0, 0, 0, 0])))), ['UNKNOWN_TYPE', 0x05, undefined], 'not a command: no cmdSeq');
+  // CRC wrong or framing broken: nothing of it can be trusted.
+  const crc = frameRecord({ kind: 'CMD_REQUEST_STATUS', cmdSeq: 3 });
+  crc[crc.length - 2] ^= 0x01;
+  t.same(fields(errorOf(crc)), ['BAD_CRC', undefined, undefined]);
+  t.same(fields(errorOf(raw([0, 0x05, 0x11, 0]))), ['BAD_COBS', undefined, undefined]);
+  t.same(fields(errorOf(Buffer.concat([raw([0]), Buffer.alloc(MAX_ENCODED_FRAME + 1, 0x55), raw([0])]))), ['BAD_RECORD_LENGTH', undefined, undefined]);
+});
