@@ -40,8 +40,13 @@ export type ErrorCode =
   | 'ERR_SONOEDGE_DICOM_TRANSFER_SYNTAX'
   | 'ERR_SONOEDGE_DICOM_PHOTOMETRIC'
   | 'ERR_SONOEDGE_DICOM_PIXEL_DATA'
+  | 'ERR_SONOEDGE_DICOM_DIMENSIONS'
+  | 'ERR_SONOEDGE_DICOM_PALETTE'
+  // A codec sonoedge lacks (12-bit JPEG), or a decoder library that is missing.
+  | 'ERR_SONOEDGE_DICOM_CODEC'
+  // A codec that could not decode a frame's bytes.
+  | 'ERR_SONOEDGE_DICOM_DECODE'
   | 'ERR_SONOEDGE_RLE'
-  | 'ERR_SONOEDGE_JPEG'
   | 'ERR_SONOEDGE_PNG'
   | 'ERR_SONOEDGE_RAW'
   // The runtime's socket (src/transport/socket-server.ts): another runtime serves the path.

@@ -17,6 +17,7 @@ import { Runtime } from '../runtime/index.js';
 import { SocketClient } from '../transport/socket-client.js';
 import { PERCENTILE_METHOD } from '../util/stats.js';
 import { choiceFlag, commandHelp, numberFlag, parseCommandArgs, type CommandSpec } from './args.js';
+import { spacingText } from './replay-geometry.js';
 
 export const SAMPLE_CINE = path.join(MODELS_DIR, 'samples', 'a4c_cine_16f.dcm');
 
@@ -56,7 +57,7 @@ export async function demo(args: string[]): Promise<number> {
   const input = (values.input as string | undefined) ?? SAMPLE_CINE;
   const cine = await readInput(input);
   const fps = numberFlag(values, 'fps', cine.frameTimeMs ? 1000 / cine.frameTimeMs : 30, { min: 0.1, max: 1000 });
-  const spacing = cine.pixelSpacingMm ?? 1;
+  const spacingXY: readonly [number, number] = typeof cine.pixelSpacingMm === 'object' ? cine.pixelSpacingMm : [cine.pixelSpacingMm ?? 1, cine.pixelSpacingMm ?? 1];
   // The recording's own labels, when it carries them (the bundled cine does: simulator ground truth).
   const knownEf = labelNumber(cine.labels, 'ef');
   const knownView = labelString(cine.labels, 'view');
@@ -84,7 +85,7 @@ export async function demo(args: string[]): Promise<number> {
   try {
     await client.hello('sonoedge-demo');
     await client.configure({
-      stream: 1, width: cine.width, height: cine.height, format: cine.format, spacing: [spacing, spacing], fps,
+      stream: 1, width: cine.width, height: cine.height, format: cine.format, spacing: [spacingXY[0], spacingXY[1]], fps,
       ...(cine.sectorRoi ? { roi: cine.sectorRoi } : {}),
     });
     await client.subscribe({ contours: true });
@@ -101,7 +102,7 @@ export async function demo(args: string[]): Promise<number> {
       waiting?.();
     });
     out(`sonoedge demo: ${total} frames (${loops} x ${cine.frames.length}) of ${input === SAMPLE_CINE ? 'the bundled A4C cine' : input}, `
-      + `${cine.width}x${cine.height} ${cine.format}, ${spacing.toFixed(4)} mm/px, ${values.fast ? 'as fast as results come back' : `at ${fps.toFixed(1)} fps`}, over ${socketPath}`);
+      + `${cine.width}x${cine.height} ${cine.format}, ${spacingText(spacingXY[0] === spacingXY[1] ? spacingXY[0] : spacingXY)}/px, ${values.fast ? 'as fast as results come back' : `at ${fps.toFixed(1)} fps`}, over ${socketPath}`);
     const t0 = performance.now();
     for (let i = 0; i < total; i++) {
       if (values.fast) {
@@ -152,7 +153,7 @@ export async function demo(args: string[]): Promise<number> {
     : `${efText(lastEf, lastEfResult!.efCi, { lowQuality: (lastEfResult!.flags & ResultFlag.EF_LOW_QUALITY) !== 0 })}`
       + `${knownEf !== undefined ? `, known ${knownEf.toFixed(1)}% (difference ${(lastEf - knownEf).toFixed(1)} points)` : ''}`;
   const summary: [string, string][] = [
-    ['input', `${input === SAMPLE_CINE ? 'bundled synthetic A4C cine' : input}, ${cine.width}x${cine.height} ${cine.format}, ${spacing.toFixed(4)} mm/px`],
+    ['input', `${input === SAMPLE_CINE ? 'bundled synthetic A4C cine' : input}, ${cine.width}x${cine.height} ${cine.format}, ${spacingText(spacingXY[0] === spacingXY[1] ? spacingXY[0] : spacingXY)}/px`],
     ['frames', `${total} sent, ${results.length} results, ${dropped} dropped (latest frame wins)`],
     ['view', [...views].map(([v, k]) => `${v} on ${k}/${results.length}`).join(', ') + (knownView ? ` (known ${knownView})` : '')],
     ['quality', q.length ? `mean ${(q.reduce((a, b) => a + b, 0) / q.length).toFixed(2)}, min ${Math.min(...q).toFixed(2)}` : 'n/a'],

@@ -1,273 +1,143 @@
-// DICOM multi-frame ultrasound (PS3.3 A.7, US Multi-frame Image) into a Cine:
-// dicom-parser reads the data set; we decode the pixels of the transfer
-// syntaxes replay supports (uncompressed little endian, RLE Lossless, JPEG
-// Baseline via jpeg-js) and read pixel spacing, the image region and frame
-// time the way ultrasound writes them (the Sequence of Ultrasound Regions).
-import { createRequire } from 'node:module';
-import type * as DicomParser from 'dicom-parser';
-import jpeg from 'jpeg-js';
-import { coded, rangeError } from '../errors.js';
+// DICOM ultrasound (US Image, US Multi-frame Image, or any image the codecs
+// decode) into a Cine for replay: dicom-file.ts parses, dicom-pixels.ts decodes
+// every transfer syntax ultrasound uses through well-kept codecs, and this file
+// turns the result into 8-bit frames (GRAY8 or RGB8), the sector box and the
+// pixel spacing from the Sequence of Ultrasound Regions (both axes), the frame
+// time and any labels, with named warnings where the file is off but usable.
 import type { Roi } from '../preprocess/options.js';
-import { decodeRleFrame } from './rle.js';
+import { parseDicomFile, describeTransferSyntax, REGION_FORMATS, REGION_UNITS, type DicomFile, type UltrasoundRegion } from './dicom-file.js';
+import { applyPalette, decodePixels, readPalette, type DecodedPixels, type DicomWarning, type Samples } from './dicom-pixels.js';
 import type { Cine, CineFormat } from './types.js';
 
-// dicom-parser ships a UMD bundle; require() is the dependable way to load it from ESM.
-const dicomParser = createRequire(import.meta.url)('dicom-parser') as typeof DicomParser;
+export { describeTransferSyntax, parseDicomFile, studyAttributes, transferSyntax, knownTransferSyntaxes } from './dicom-file.js';
+export type { DicomFile, DicomImageInfo, TransferSyntax, UltrasoundRegion } from './dicom-file.js';
+export { decodePixels, applyPalette, readPalette, jpegHeader, MAX_FRAME_BYTES } from './dicom-pixels.js';
+export type { DecodedPixels, DicomWarning, Palette, Samples } from './dicom-pixels.js';
 
-const IMPLICIT_LE = '1.2.840.10008.1.2';
-const EXPLICIT_LE = '1.2.840.10008.1.2.1';
-const RLE = '1.2.840.10008.1.2.5';
-const JPEG_BASELINE = '1.2.840.10008.1.2.4.50';
-const SUPPORTED = [IMPLICIT_LE, EXPLICIT_LE, RLE, JPEG_BASELINE];
-
-/** Names of the transfer syntaxes one meets (PS3.6 Table A-1), for messages. */
-const SYNTAX_NAMES: Record<string, string> = {
-  [IMPLICIT_LE]: 'Implicit VR Little Endian',
-  [EXPLICIT_LE]: 'Explicit VR Little Endian',
-  '1.2.840.10008.1.2.1.99': 'Deflated Explicit VR Little Endian',
-  '1.2.840.10008.1.2.2': 'Explicit VR Big Endian',
-  [RLE]: 'RLE Lossless',
-  [JPEG_BASELINE]: 'JPEG Baseline (Process 1)',
-  '1.2.840.10008.1.2.4.51': 'JPEG Extended (Process 2 & 4)',
-  '1.2.840.10008.1.2.4.57': 'JPEG Lossless, Non-Hierarchical (Process 14)',
-  '1.2.840.10008.1.2.4.70': 'JPEG Lossless, Non-Hierarchical, First-Order Prediction (Process 14 [Selection Value 1])',
-  '1.2.840.10008.1.2.4.80': 'JPEG-LS Lossless Image Compression',
-  '1.2.840.10008.1.2.4.81': 'JPEG-LS Lossy (Near-Lossless) Image Compression',
-  '1.2.840.10008.1.2.4.90': 'JPEG 2000 Image Compression (Lossless Only)',
-  '1.2.840.10008.1.2.4.91': 'JPEG 2000 Image Compression',
-  '1.2.840.10008.1.2.4.100': 'MPEG2 Main Profile / Main Level',
-  '1.2.840.10008.1.2.4.102': 'MPEG-4 AVC/H.264 High Profile / Level 4.1',
-  '1.2.840.10008.1.2.4.103': 'MPEG-4 AVC/H.264 BD-compatible High Profile / Level 4.1',
-  '1.2.840.10008.1.2.4.107': 'HEVC/H.265 Main Profile / Level 5.1',
-  '1.2.840.10008.1.2.4.201': 'High-Throughput JPEG 2000 Image Compression (Lossless Only)',
-  '1.2.840.10008.1.2.4.203': 'High-Throughput JPEG 2000 Image Compression',
-};
-
-const T = {
-  transferSyntax: 'x00020010',
-  samplesPerPixel: 'x00280002',
-  photometric: 'x00280004',
-  planar: 'x00280006',
-  frames: 'x00280008',
-  rows: 'x00280010',
-  columns: 'x00280011',
-  pixelSpacing: 'x00280030',
-  bitsAllocated: 'x00280100',
-  frameTime: 'x00181063',
-  cineRate: 'x00180040',
-  regions: 'x00186011',
-  regionSpatialFormat: 'x00186012',
-  minX0: 'x00186018',
-  minY0: 'x0018601a',
-  maxX1: 'x0018601c',
-  maxY1: 'x0018601e',
-  unitsX: 'x00186024',
-  deltaX: 'x0018602c',
-  imageComments: 'x00204000',
-  pixelData: 'x7fe00010',
-} as const;
-
-const dicomError = (message: string) => rangeError('ERR_SONOEDGE_DICOM', message);
-
-/** "1.2.840.10008.1.2.4.90 (JPEG 2000 Image Compression (Lossless Only))". */
-export function describeTransferSyntax(uid: string): string {
-  const name = SYNTAX_NAMES[uid];
-  return name ? `${uid} (${name})` : `${uid} (not a transfer syntax this reader knows)`;
+/** Which ultrasound region replay used, and what was done to it. */
+export interface RegionUse {
+  region: UltrasoundRegion;
+  /** The box inside the image (clipped where the region overhangs it). */
+  roi?: Roi;
+  clipped: boolean;
 }
 
-function parse(bytes: Uint8Array, where: string): DicomParser.DataSet {
-  // dicom-parser throws strings, Errors, or { exception, dataSet }; one message either way.
-  const reason = (err: unknown): string => {
-    const e = (err as { exception?: unknown })?.exception ?? err;
-    return String(e instanceof Error ? e.message : e).replace(/^dicomParser\.\w+: /, '');
+/** What a DICOM file held and what the reader made of it: `dicom inspect` and replay print it as one table. */
+export interface DicomSummary {
+  file: string;
+  transferSyntax: string;
+  lossy: boolean;
+  photometric: string;
+  samplesPerPixel: number;
+  bitsAllocated: number;
+  bitsStored: number;
+  signed: boolean;
+  planarConfiguration?: number;
+  width: number;
+  height: number;
+  framesDeclared: number;
+  modality?: string;
+  sopClassUid?: string;
+  frameTimeMs?: number;
+  regions: UltrasoundRegion[];
+  /** The region whose box and spacing were used, if any. */
+  used?: RegionUse;
+  /** Millimetres per pixel as [x, y], and where it came from. */
+  spacingMm?: [number, number];
+  spacingSource?: string;
+  /** How frames became 8-bit for the pipeline (window, range, palette...). */
+  conversion?: string;
+  warnings: DicomWarning[];
+}
+
+const regionBox = (r: UltrasoundRegion) => (r.x0 !== undefined && r.y0 !== undefined && r.x1 !== undefined && r.y1 !== undefined
+  ? { x0: r.x0, y0: r.y0, x1: r.x1, y1: r.y1 } : undefined);
+
+/**
+ * The region replay uses: the first 2D region (spatial format 1) whose box
+ * overlaps the image, else the first other region that does; a box that
+ * overhangs the image is clipped (a warning names by how much), one wholly
+ * outside it is dropped (a warning says so). Spacing: the chosen region's
+ * physical deltas when both are in cm, else Pixel Spacing (0028,0030).
+ */
+export function resolveRegion(file: DicomFile, warnings: DicomWarning[]): Pick<DicomSummary, 'used' | 'spacingMm' | 'spacingSource'> {
+  const { columns: w, rows: h, regions, pixelSpacing } = file.image;
+  const ordered = [...regions.filter((r) => r.spatialFormat === 1), ...regions.filter((r) => r.spatialFormat !== 1)];
+  let used: RegionUse | undefined;
+  for (const r of ordered) {
+    const b = regionBox(r);
+    if (b === undefined) {
+      used = { region: r, clipped: false };
+      break;
+    }
+    const name = `ultrasound region ${r.index + 1} (${REGION_FORMATS[r.spatialFormat] ?? `format ${r.spatialFormat}`}, x ${b.x0}..${b.x1}, y ${b.y0}..${b.y1})`;
+    if (b.x1 < b.x0 || b.y1 < b.y0 || b.x0 >= w || b.y0 >= h) {
+      warnings.push({ code: 'WARN_SONOEDGE_DICOM_REGION_OUTSIDE', message: `${file.where}: ${name} lies outside the ${w}x${h} image; dropped (its box and spacing are not used)` });
+      continue;
+    }
+    const x1 = Math.min(b.x1, w - 1);
+    const y1 = Math.min(b.y1, h - 1);
+    const clipped = x1 !== b.x1 || y1 !== b.y1;
+    if (clipped) {
+      warnings.push({ code: 'WARN_SONOEDGE_DICOM_REGION_CLIPPED',
+        message: `${file.where}: ${name} overhangs the ${w}x${h} image by ${b.x1 - x1} px right and ${b.y1 - y1} px below; clipped to x ${b.x0}..${x1}, y ${b.y0}..${y1}` });
+    }
+    used = { region: r, roi: { x: b.x0, y: b.y0, width: x1 - b.x0 + 1, height: y1 - b.y0 + 1 }, clipped };
+    break;
+  }
+  const r = used?.region;
+  if (r !== undefined && r.unitsX === 3 && r.deltaX !== undefined && r.deltaX > 0) {
+    const x = r.deltaX * 10;
+    const y = r.unitsY === 3 && r.deltaY !== undefined && r.deltaY > 0 ? r.deltaY * 10 : x;
+    return { used, spacingMm: [x, y], spacingSource: `ultrasound region ${r.index + 1} physical deltas (0018,602C/602E)` };
+  }
+  if (pixelSpacing !== undefined) return { used, spacingMm: [pixelSpacing[1], pixelSpacing[0]], spacingSource: 'Pixel Spacing (0028,0030)' };
+  return used ? { used } : {};
+}
+
+/** The header summary of a parsed file, before (or without) decoding its pixels. */
+export function summarize(file: DicomFile): DicomSummary {
+  const im = file.image;
+  const warnings: DicomWarning[] = [];
+  const region = resolveRegion(file, warnings);
+  return {
+    file: file.where,
+    transferSyntax: describeTransferSyntax(file.syntax.uid),
+    lossy: file.syntax.lossy,
+    photometric: im.photometric,
+    samplesPerPixel: im.samplesPerPixel,
+    bitsAllocated: im.bitsAllocated,
+    bitsStored: im.bitsStored,
+    signed: im.pixelRepresentation === 1,
+    ...(im.planarConfiguration !== undefined ? { planarConfiguration: im.planarConfiguration } : {}),
+    width: im.columns,
+    height: im.rows,
+    framesDeclared: im.frames,
+    ...(file.modality !== undefined ? { modality: file.modality } : {}),
+    ...(file.sopClassUid !== undefined ? { sopClassUid: file.sopClassUid } : {}),
+    ...(im.frameTimeMs !== undefined ? { frameTimeMs: im.frameTimeMs } : {}),
+    regions: im.regions,
+    ...region,
+    warnings,
   };
-  let header: DicomParser.DataSet;
-  try {
-    header = dicomParser.readPart10Header(bytes);
-  } catch (err) {
-    throw dicomError(`Expected a DICOM Part 10 file (a 128-byte preamble, then "DICM") at ${where} but received ${bytes.length} bytes that are not (${reason(err)})`);
-  }
-  const uid = (header.string(T.transferSyntax) ?? '').replace(/\0/g, '').trim();
-  if (!SUPPORTED.includes(uid)) {
-    throw rangeError('ERR_SONOEDGE_DICOM_TRANSFER_SYNTAX',
-      `Expected an uncompressed, RLE or JPEG baseline transfer syntax but received ${uid === '' ? 'none' : describeTransferSyntax(uid)}`);
-  }
-  try {
-    return dicomParser.parseDicom(bytes);
-  } catch (err) {
-    throw dicomError(`Expected a complete DICOM data set in ${where} but received one that ends early or is corrupt (${reason(err)})`);
-  }
 }
 
-function requireUint16(ds: DicomParser.DataSet, tag: string, name: string): number {
-  const v = ds.uint16(tag);
-  if (v === undefined) throw dicomError(`Expected ${name} (${tagName(tag)}) but received none`);
-  return v;
-}
-
-const tagName = (tag: string): string => `${tag.slice(1, 5)},${tag.slice(5)}`.toUpperCase();
-
-/** The first 2D region of the Sequence of Ultrasound Regions, in cm (units 3) only. */
-function ultrasoundRegion(ds: DicomParser.DataSet, width: number, height: number): { spacingMm?: number; roi?: Roi } {
-  const items = ds.elements[T.regions]?.items ?? [];
-  const region = items.map((i) => i.dataSet).find((d) => d !== undefined && (d.uint16(T.regionSpatialFormat) ?? 1) === 1)
-    ?? items[0]?.dataSet;
-  if (region === undefined) return {};
-  const out: { spacingMm?: number; roi?: Roi } = {};
-  const delta = region.double(T.deltaX);
-  if (region.uint16(T.unitsX) === 3 && delta !== undefined && delta > 0 && Number.isFinite(delta)) out.spacingMm = delta * 10;
-  const [x0, y0, x1, y1] = [T.minX0, T.minY0, T.maxX1, T.maxY1].map((t) => region.uint32(t));
-  if (x0 !== undefined && y0 !== undefined && x1 !== undefined && y1 !== undefined) {
-    if (x1 < x0 || y1 < y0 || x1 >= width || y1 >= height) {
-      throw dicomError(`Expected the ultrasound region (0018,6018..601E) inside the ${width}x${height} frame but received x ${x0}..${x1}, y ${y0}..${y1}`);
-    }
-    out.roi = { x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1 };
+/** Reads a DICOM file's bytes into a Cine; `where` names it in messages. */
+export async function readDicom(bytes: Uint8Array, where = 'the input'): Promise<Cine> {
+  const file = parseDicomFile(bytes, where);
+  const summary = summarize(file);
+  const decoded = await decodePixels(file);
+  summary.warnings.push(...decoded.warnings);
+  const { format, frames, conversion } = to8bit(file, decoded);
+  summary.conversion = conversion;
+  const cine: Cine = { width: decoded.width, height: decoded.height, format, frames, dicom: summary, warnings: summary.warnings };
+  if (summary.spacingMm !== undefined) {
+    const [x, y] = summary.spacingMm;
+    cine.pixelSpacingMm = x === y ? x : [x, y];
   }
-  return out;
-}
-
-/** YCbCr full range (PS3.3 C.7.6.3.1.2) to RGB, in place. */
-function ybrToRgb(px: Uint8Array): void {
-  const clamp = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
-  for (let i = 0; i < px.length; i += 3) {
-    const y = px[i];
-    const cb = px[i + 1] - 128;
-    const cr = px[i + 2] - 128;
-    px[i] = clamp(y + 1.402 * cr);
-    px[i + 1] = clamp(y - 0.344136 * cb - 0.714136 * cr);
-    px[i + 2] = clamp(y + 1.772 * cb);
-  }
-}
-
-/** Native YBR_FULL_422 (Y1 Y2 Cb Cr per pair of pixels) to YBR_FULL. */
-function expand422(src: Uint8Array, pixels: number): Uint8Array {
-  const out = new Uint8Array(pixels * 3);
-  for (let p = 0, i = 0; p < pixels && i + 3 < src.length; p += 2, i += 4) {
-    out.set([src[i], src[i + 2], src[i + 3]], p * 3);
-    if (p + 1 < pixels) out.set([src[i + 1], src[i + 2], src[i + 3]], (p + 1) * 3);
-  }
-  return out;
-}
-
-function planarToInterleaved(src: Uint8Array, pixels: number): Uint8Array {
-  const out = new Uint8Array(pixels * 3);
-  for (let p = 0; p < pixels; p++) {
-    out[3 * p] = src[p];
-    out[3 * p + 1] = src[pixels + p];
-    out[3 * p + 2] = src[2 * pixels + p];
-  }
-  return out;
-}
-
-/** Each frame's compressed bytes: from the offset table, one fragment per frame, or JPEG markers. */
-function encapsulatedFrames(ds: DicomParser.DataSet, el: DicomParser.Element, count: number, jpegSyntax: boolean): Uint8Array[] {
-  const fragments = el.fragments ?? [];
-  const bot = el.basicOffsetTable ?? [];
-  const frames: Uint8Array[] = [];
-  for (let i = 0; i < count; i++) {
-    if (bot.length === count) frames.push(dicomParser.readEncapsulatedImageFrame(ds, el, i));
-    else if (fragments.length === count) frames.push(dicomParser.readEncapsulatedPixelDataFromFragments(ds, el, i, 1));
-    else if (count === 1) frames.push(dicomParser.readEncapsulatedPixelDataFromFragments(ds, el, 0, fragments.length));
-    else if (jpegSyntax) frames.push(dicomParser.readEncapsulatedImageFrame(ds, el, i, dicomParser.createJPEGBasicOffsetTable(ds, el)));
-    else {
-      throw rangeError('ERR_SONOEDGE_DICOM_PIXEL_DATA',
-        `Expected ${count} frames from the basic offset table or one fragment per frame but received ${bot.length} offsets and ${fragments.length} fragments`);
-    }
-  }
-  return frames;
-}
-
-function decodeJpeg(data: Uint8Array, width: number, height: number, samples: number, frame: number): Uint8Array {
-  let img: { width: number; height: number; data: Uint8Array };
-  try {
-    img = jpeg.decode(data, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false });
-  } catch (err) {
-    throw rangeError('ERR_SONOEDGE_JPEG', `Expected a decodable JPEG baseline frame ${frame} but received ${data.length} bytes that are not (${(err as Error).message})`);
-  }
-  if (img.width !== width || img.height !== height) {
-    throw rangeError('ERR_SONOEDGE_JPEG', `Expected JPEG frame ${frame} of ${width}x${height} (Columns x Rows) but received ${img.width}x${img.height}`);
-  }
-  if (samples === 3) return img.data;
-  // jpeg-js always returns three channels; a one-component image repeats its value.
-  const gray = new Uint8Array(width * height);
-  for (let p = 0; p < gray.length; p++) gray[p] = img.data[3 * p];
-  return gray;
-}
-
-/** Reads a DICOM multi-frame ultrasound file's bytes; `where` names it in messages. */
-export function readDicom(bytes: Uint8Array, where = 'the input'): Cine {
-  const ds = parse(bytes, where);
-  const uid = (ds.string(T.transferSyntax) ?? '').replace(/\0/g, '').trim();
-  const height = requireUint16(ds, T.rows, 'Rows');
-  const width = requireUint16(ds, T.columns, 'Columns');
-  const samples = ds.uint16(T.samplesPerPixel) ?? 1;
-  const bits = ds.uint16(T.bitsAllocated) ?? 8;
-  const count = ds.intString(T.frames) ?? 1;
-  const photometric = (ds.string(T.photometric) ?? 'MONOCHROME2').trim();
-  if (bits !== 8) throw rangeError('ERR_SONOEDGE_DICOM_PIXEL_DATA', `Expected 8 bits allocated per sample but received ${bits}`);
-  if (width < 1 || height < 1 || !Number.isInteger(count) || count < 1) {
-    throw dicomError(`Expected Rows, Columns and NumberOfFrames of at least 1 but received ${height}, ${width}, ${count}`);
-  }
-  const gray = ['MONOCHROME1', 'MONOCHROME2'];
-  const colour = ['RGB', 'YBR_FULL', 'YBR_FULL_422'];
-  const wantSamples = gray.includes(photometric) ? 1 : colour.includes(photometric) ? 3 : 0;
-  if (wantSamples === 0) {
-    throw rangeError('ERR_SONOEDGE_DICOM_PHOTOMETRIC',
-      `Expected a photometric interpretation of MONOCHROME1, MONOCHROME2, RGB, YBR_FULL or YBR_FULL_422 but received ${JSON.stringify(photometric)}`);
-  }
-  if (samples !== wantSamples) {
-    throw rangeError('ERR_SONOEDGE_DICOM_PHOTOMETRIC', `Expected ${wantSamples} samples per pixel for ${photometric} but received ${samples}`);
-  }
-  const el = ds.elements[T.pixelData];
-  if (el === undefined) throw rangeError('ERR_SONOEDGE_DICOM_PIXEL_DATA', 'Expected pixel data (7FE0,0010) but received none');
-  const pixels = width * height;
-  const frameBytes = pixels * samples;
-
-  let frames: Uint8Array[];
-  if (uid === RLE || uid === JPEG_BASELINE) {
-    if (el.encapsulatedPixelData !== true) {
-      throw rangeError('ERR_SONOEDGE_DICOM_PIXEL_DATA', `Expected encapsulated pixel data for ${describeTransferSyntax(uid)} but received native pixel data`);
-    }
-    let blobs: Uint8Array[];
-    try {
-      blobs = encapsulatedFrames(ds, el, count, uid === JPEG_BASELINE);
-    } catch (err) {
-      if ((err as { code?: string }).code) throw err;
-      throw coded(new Error(`Expected ${count} encapsulated frames but received pixel data dicom-parser cannot split (${String((err as Error).message ?? err)})`), 'ERR_SONOEDGE_DICOM_PIXEL_DATA');
-    }
-    frames = blobs.map((b, i) => (uid === RLE ? decodeRleFrame(b, pixels, samples, i) : decodeJpeg(b, width, height, samples, i)));
-  } else {
-    // Native pixels: frames back to back; an odd total is padded to even, so compare with >=.
-    const need = frameBytes * count * (photometric === 'YBR_FULL_422' ? 2 / 3 : 1);
-    if (el.length < need) {
-      throw rangeError('ERR_SONOEDGE_DICOM_PIXEL_DATA',
-        `Expected ${need} bytes of pixel data (${count} frames of ${width}x${height}x${samples}) but received ${el.length}`);
-    }
-    const per = need / count;
-    frames = Array.from({ length: count }, (_, i) => bytes.subarray(el.dataOffset + i * per, el.dataOffset + (i + 1) * per));
-    if (photometric === 'YBR_FULL_422') frames = frames.map((f) => expand422(f, pixels));
-    else if (samples === 3 && ds.uint16(T.planar) === 1) frames = frames.map((f) => planarToInterleaved(f, pixels));
-  }
-
-  // JPEG's decoder already returns RGB; native and RLE YBR need converting.
-  if (uid !== JPEG_BASELINE && photometric.startsWith('YBR_FULL')) {
-    frames = frames.map((f) => {
-      const c = f.byteOffset === 0 && f.length === f.buffer.byteLength ? f : f.slice();
-      ybrToRgb(c);
-      return c;
-    });
-  }
-  if (photometric === 'MONOCHROME1') frames = frames.map((f) => f.map((v) => 255 - v));
-
-  const format: CineFormat = samples === 3 ? 'RGB8' : 'GRAY8';
-  const cine: Cine = { width, height, format, frames };
-  const region = ultrasoundRegion(ds, width, height);
-  const spacing = region.spacingMm ?? ds.floatString(T.pixelSpacing, 1);
-  if (spacing !== undefined && spacing > 0 && Number.isFinite(spacing)) cine.pixelSpacingMm = spacing;
-  if (region.roi) cine.sectorRoi = region.roi;
-  const frameTime = ds.floatString(T.frameTime) ?? (ds.intString(T.cineRate) ? 1000 / ds.intString(T.cineRate)! : undefined);
-  if (frameTime !== undefined && frameTime > 0 && Number.isFinite(frameTime)) cine.frameTimeMs = frameTime;
-  const comments = ds.string(T.imageComments);
+  if (summary.used?.roi) cine.sectorRoi = summary.used.roi;
+  if (file.image.frameTimeMs !== undefined) cine.frameTimeMs = file.image.frameTimeMs;
+  const comments = file.dataset.string('x00204000');
   if (comments !== undefined) {
     try {
       cine.labels = JSON.parse(comments);
@@ -277,3 +147,68 @@ export function readDicom(bytes: Uint8Array, where = 'the input'): Cine {
   }
   return cine;
 }
+
+/**
+ * Frames as the pipeline takes them: 8-bit GRAY8 or RGB8. 8-bit data passes
+ * through (MONOCHROME1 inverted); wider or signed grey goes through the first
+ * VOI window (after any rescale) or, without one, the cine's own range;
+ * 16-bit RGB keeps its top 8 stored bits; PALETTE COLOR goes through its tables.
+ */
+function to8bit(file: DicomFile, d: DecodedPixels): { format: CineFormat; frames: Uint8Array[]; conversion: string } {
+  const im = file.image;
+  if (d.photometric === 'PALETTE COLOR') {
+    const palette = readPalette(file);
+    const shift = palette.bits - 8;
+    const frames = d.frames.map((f) => {
+      const rgb = applyPalette(f, palette);
+      if (shift === 0) return rgb as Uint8Array;
+      const out = new Uint8Array(rgb.length);
+      for (let i = 0; i < rgb.length; i++) out[i] = rgb[i] >> shift;
+      return out;
+    });
+    return { format: 'RGB8', frames, conversion: `PALETTE COLOR through its ${palette.segmented ? 'segmented ' : ''}${palette.entries}-entry ${palette.bits}-bit tables to RGB8` };
+  }
+  if (d.samples === 3) {
+    if (d.bits === 8 && !d.signed) return { format: 'RGB8', frames: d.frames as Uint8Array[], conversion: `${im.photometric === 'RGB' ? 'RGB' : `${im.photometric} to RGB`}, 8 bits as stored` };
+    const shift = Math.max(0, d.bitsStored - 8);
+    return { format: 'RGB8', frames: d.frames.map((f) => Uint8Array.from(f, (v) => Math.max(0, v) >> shift)), conversion: `RGB, the top 8 of ${d.bitsStored} stored bits` };
+  }
+  const invert = d.photometric === 'MONOCHROME1';
+  if (d.bits === 8 && !d.signed && d.bitsStored === 8) {
+    return { format: 'GRAY8', frames: invert ? d.frames.map((f) => (f as Uint8Array).map((v) => 255 - v)) : d.frames as Uint8Array[], conversion: `${d.photometric}, 8 bits as stored${invert ? ', inverted' : ''}` };
+  }
+  const slope = im.rescale?.slope ?? 1;
+  const intercept = im.rescale?.intercept ?? 0;
+  let lo: number;
+  let hi: number;
+  let how: string;
+  if (im.window !== undefined) {
+    // PS3.3 C.11.2.1.2.1, linear: centre c, width w.
+    lo = im.window.center - 0.5 - (im.window.width - 1) / 2;
+    hi = im.window.center - 0.5 + (im.window.width - 1) / 2;
+    how = `window centre ${im.window.center}, width ${im.window.width}`;
+  } else {
+    lo = Infinity;
+    hi = -Infinity;
+    for (const f of d.frames) for (let i = 0; i < f.length; i++) {
+      const v = f[i] * slope + intercept;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    how = `the cine's range ${lo}..${hi}`;
+  }
+  const span = hi > lo ? hi - lo : 1;
+  const frames = d.frames.map((f: Samples) => {
+    const out = new Uint8Array(f.length);
+    for (let i = 0; i < f.length; i++) {
+      const v = f[i] * slope + intercept;
+      const g = v <= lo ? 0 : v > hi ? 255 : Math.round(((v - lo) / span) * 255);
+      out[i] = invert ? 255 - g : g;
+    }
+    return out;
+  });
+  return { format: 'GRAY8', frames, conversion: `${d.photometric} ${d.bitsStored}-bit${d.signed ? ' signed' : ''} to 8 bits through ${how}${slope !== 1 || intercept !== 0 ? ` (after rescale ${slope}x + ${intercept})` : ''}${invert ? ', inverted' : ''}` };
+}
+
+/** Region units by name, for tables. */
+export const regionUnits = (u: number | undefined): string => (u === undefined ? 'none' : REGION_UNITS[u] ?? `units ${u}`);

@@ -24,7 +24,11 @@ export async function readInput(input: string, options: ReadInputOptions = {}): 
   return readDicom(bytes, input);
 }
 
-export { readDicom, describeTransferSyntax } from './dicom.js';
+export {
+  readDicom, describeTransferSyntax, parseDicomFile, decodePixels, summarize as summarizeDicom, studyAttributes, transferSyntax, knownTransferSyntaxes,
+  applyPalette, readPalette, type DicomSummary, type DicomFile, type DecodedPixels, type DicomWarning,
+} from './dicom.js';
+export { loadCodecs } from './dicom-codecs.js';
 export { decodeRleFrame } from './rle.js';
 export { readPngFolder } from './png.js';
 export { readRaw, parseRawGeometry, type RawGeometry } from './raw.js';

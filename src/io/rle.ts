@@ -1,31 +1,43 @@
 // DICOM RLE Lossless (PS3.5 Annex G): a 64-byte header of little-endian
 // uint32s (the segment count, then 15 segment offsets), then one PackBits
-// segment per byte plane. For 8-bit data, segment s holds sample s of every
-// pixel (R, G, B planes for colour); we interleave them into packed pixels.
+// segment per byte plane: for each sample (R, G, B for colour), its most
+// significant byte first. We interleave the planes into packed pixels whose
+// multi-byte samples are little endian, ready for a Uint16Array view.
+// Hand-written because no npm package serves a standalone DICOM RLE decoder
+// (Cornerstone's lives inside its image loader); pydicom checks it pixel for
+// pixel in test/unit/io.dicom.pydicom.test.ts.
 import { rangeError } from '../errors.js';
 
 /**
- * Decodes one RLE frame of `pixels` pixels of `samples` 8-bit samples into
- * packed, interleaved bytes. Throws ERR_SONOEDGE_RLE naming what was wrong.
+ * Decodes one RLE frame of `pixels` pixels of `samples` samples of
+ * `bytesPerSample` bytes into packed, interleaved bytes (little endian within a
+ * sample). Throws ERR_SONOEDGE_RLE naming what was wrong.
  */
-export function decodeRleFrame(data: Uint8Array, pixels: number, samples: number, frame = 0): Uint8Array {
+export function decodeRleFrame(data: Uint8Array, pixels: number, samples: number, frame = 0, bytesPerSample = 1): Uint8Array {
   const fail = (what: string): never => {
     throw rangeError('ERR_SONOEDGE_RLE', `Expected ${what} in RLE frame ${frame}`);
   };
   if (data.length < 64) fail(`a 64-byte RLE header but received ${data.length} bytes`);
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const count = view.getUint32(0, true);
-  if (count !== samples) fail(`${samples} segment${samples === 1 ? '' : 's'} (one per 8-bit sample) but received ${count}`);
+  const want = samples * bytesPerSample;
+  if (count !== want) {
+    fail(`${want} segment${want === 1 ? '' : 's'} (${bytesPerSample === 1 ? 'one per 8-bit sample' : `one per byte of each ${8 * bytesPerSample}-bit sample`}) but received ${count}`);
+  }
+  if (count > 15) fail(`at most 15 segments but received ${count}`);
   const offsets: number[] = [];
   for (let s = 0; s < count; s++) offsets.push(view.getUint32(4 + 4 * s, true));
-  const out = new Uint8Array(pixels * samples);
+  const out = new Uint8Array(pixels * want);
   for (let s = 0; s < count; s++) {
     const start = offsets[s];
     const end = s + 1 < count ? offsets[s + 1] : data.length;
     if (start < 64 || end > data.length || end < start) {
       fail(`segment ${s} within the frame's ${data.length} bytes but received offsets ${start}..${end}`);
     }
-    const got = unpackBits(data, start, end, out, s, samples, pixels);
+    // Segment s is byte (s % bytesPerSample) of sample floor(s / bytesPerSample), most significant first.
+    const sample = Math.floor(s / bytesPerSample);
+    const byte = bytesPerSample - 1 - (s % bytesPerSample);
+    const got = unpackBits(data, start, end, out, sample * bytesPerSample + byte, want, pixels);
     if (got < pixels) fail(`segment ${s} to decode to ${pixels} bytes but received ${got}`);
   }
   return out;

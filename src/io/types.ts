@@ -1,5 +1,7 @@
 // A recorded cine loop as replay reads it: frames of one geometry, and what the
 // recording says about them (spacing, frame time, the image sector, labels).
+import type { DicomSummary } from './dicom.js';
+import type { DicomWarning } from './dicom-pixels.js';
 import type { Roi } from '../preprocess/options.js';
 
 export type CineFormat = 'GRAY8' | 'RGB8';
@@ -10,14 +12,18 @@ export interface Cine {
   format: CineFormat;
   /** Packed rows, width * height * (1 or 3) bytes each. */
   frames: Uint8Array[];
-  /** Millimetres per pixel along x, when the recording says. */
-  pixelSpacingMm?: number;
+  /** Millimetres per pixel when the recording says: one number for square pixels, else [x, y]. */
+  pixelSpacingMm?: number | readonly [number, number];
   /** Milliseconds between frames, when the recording says. */
   frameTimeMs?: number;
   /** The image region (the ultrasound sector's box), when the recording says. */
   sectorRoi?: Roi;
   /** Ground truth carried by the recording (DICOM ImageComments as JSON). */
   labels?: unknown;
+  /** What a DICOM recording held (syntax, photometric, frames, regions, spacing), for replay's table. */
+  dicom?: DicomSummary;
+  /** Named findings the reader went on past (a clipped region, extra frames...). */
+  warnings?: DicomWarning[];
 }
 
 export const bytesPerPixel = (format: CineFormat): number => (format === 'RGB8' ? 3 : 1);

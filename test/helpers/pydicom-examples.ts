@@ -27,6 +27,8 @@ import pydicom
 name, out = sys.argv[1], sys.argv[2]
 path = os.path.join(os.path.dirname(pydicom.__file__), 'data', 'test_files', name)
 ds = pydicom.dcmread(path)
+if ds.file_meta.TransferSyntaxUID.is_compressed:
+    ds.pixel_array_options(decoding_plugin='pillow')  # the decoder the boxes were measured with (pylibjpeg is in the venv too)
 a = np.ascontiguousarray(ds.pixel_array.astype(np.uint8))  # pydicom converts YBR to RGB
 if a.ndim == 3: a = a[None]
 a.tofile(out)

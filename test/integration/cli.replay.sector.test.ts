@@ -36,7 +36,7 @@ t.teardown(() => rm(tmp, { recursive: true, force: true }));
 // with text, a logo, a colour bar, a depth scale and an ECG trace around them
 // (none inside the sample's 256x256 box, so that the crop is the sample itself).
 const [SW, SH, OX, OY, N] = [480, 360, 150, 40, 4];
-const cine = readDicom(await readFile(path.join(root, SAMPLE)));
+const cine = await readDicom(await readFile(path.join(root, SAMPLE)));
 const screenDir = path.join(tmp, 'screen');
 await mkdir(screenDir);
 const screens = cine.frames.slice(0, N).map((f) => {

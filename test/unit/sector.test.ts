@@ -88,7 +88,7 @@ t.test('random screens: sectors of 60-100 degrees, rectangles, gains, positions,
 });
 
 t.test('the bundled sample cine (a full-frame fan) alone and pasted into a larger screen', async (t) => {
-  const cine = readDicom(await readFile(path.join(MODELS_DIR, 'samples', 'a4c_cine_16f.dcm')));
+  const cine = await readDicom(await readFile(path.join(MODELS_DIR, 'samples', 'a4c_cine_16f.dcm')));
   // The tight box of the sample's non-zero pixels in frame 0, measured: x 0..255, y 1..209.
   const tight = { x: 0, y: 1, width: 256, height: 209 };
   const alone = found(t, findSector(cine.frames, 256, 256, 'GRAY8'));
