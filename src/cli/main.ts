@@ -10,6 +10,7 @@ import { closest } from '../util/options.js';
 // Each command module exports `run(args): Promise<number>` (the exit code); add one line here per command.
 const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promise<number> }> = {
   bench: { summary: 'latency per stage, provider and variant on this machine (--compare A.json B.json for ratios)', run: async (a) => (await import('./bench.js')).bench(a) },
+  dicom: { summary: 'DICOM files: inspect FILE (transfer syntax, photometric, frames, regions, spacing; decodes every frame)', run: async (a) => (await import('./dicom.js')).dicom(a) },
   demo: { summary: 'the main job: the bundled models on the bundled A4C cine over the runtime socket; summary and HTML report', run: async (a) => (await import('./demo.js')).demo(a) },
   doctor: { summary: 'check this machine: CPU, ONNX Runtime, providers and why not, GPU, socket path, serial ports, models', run: async (a) => (await import('./doctor.js')).doctor(a) },
   models: { summary: 'model packages: list, verify PATH..., inspect PATH', run: async (a) => (await import('./models.js')).models(a) },

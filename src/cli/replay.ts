@@ -8,6 +8,7 @@ import { createWriteStream, existsSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { choiceFlag, commandHelp, numberFlag, parseCommandArgs, UsageError, type CommandSpec } from './args.js';
+import { dicomRows, formatRows, spacingWords } from './dicom.js';
 import { resolveSector, sectorFlag, spacingFlag as parseSpacingFlag, spacingText } from './replay-geometry.js';
 import { parseRawGeometry, readInput, type Cine } from '../io/index.js';
 import { labelNumber } from '../io/types.js';
@@ -92,6 +93,13 @@ export async function replay(args: string[]): Promise<number> {
   const spacing = spacingFlag ?? cine.pixelSpacingMm;
   if (spacing === undefined) process.stderr.write(`sonoedge replay: ${input} gives no pixel spacing; LV areas assume 1 mm per pixel (set --pixel-spacing)\n`);
   process.stderr.write(`sonoedge replay: ${roi.line}\n`);
+  if (cine.dicom !== undefined) {
+    // What the DICOM held and what replay uses of it, one table (the same as `sonoedge dicom inspect`).
+    const own = cine.dicom.spacingMm ? `; overrides the file's ${spacingWords(cine.dicom.spacingMm)} from ${cine.dicom.spacingSource}` : '';
+    const spacingUse = spacingFlag !== undefined ? `${spacingWords(spacingFlag)} from --pixel-spacing${own}` : undefined;
+    const rows = dicomRows(cine.dicom, { frames: cine.frames.length, sector: roi.line.replace(/^sector /, ''), ...(spacingUse ? { spacing: spacingUse } : {}) });
+    for (const line of formatRows(rows, '')) process.stderr.write(`sonoedge replay: ${line}\n`);
+  }
   const intervalMs = fpsFlag !== undefined ? 1000 / fpsFlag : cine.frameTimeMs ?? 1000 / 30;
 
   const dirs = bundledPaths((values.models as string | undefined) ?? MODELS_DIR);

@@ -80,7 +80,8 @@ export function resolveRegion(file: DicomFile, warnings: DicomWarning[]): Pick<D
     const clipped = x1 !== b.x1 || y1 !== b.y1;
     if (clipped) {
       warnings.push({ code: 'WARN_SONOEDGE_DICOM_REGION_CLIPPED',
-        message: `${file.where}: ${name} overhangs the ${w}x${h} image by ${b.x1 - x1} px right and ${b.y1 - y1} px below; clipped to x ${b.x0}..${x1}, y ${b.y0}..${y1}` });
+        message: `${file.where}: ${name} overhangs the ${w}x${h} image by ${b.x1 - x1} px right and ${b.y1 - y1} px below; clipped to x ${b.x0}..${x1}, y ${b.y0}..${y1}`
+          + (Math.max(b.x1 - x1, b.y1 - y1) > 2 ? '; a region this far outside may describe a larger original image: check its spacing (--pixel-spacing overrides it)' : '') });
     }
     used = { region: r, roi: { x: b.x0, y: b.y0, width: x1 - b.x0 + 1, height: y1 - b.y0 + 1 }, clipped };
     break;
