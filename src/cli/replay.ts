@@ -182,6 +182,7 @@ function writeReplayReport(dir: string, input: string, cine: Cine, results: Proc
     summary: [
       ['input', input],
       ['frames', `${cine.frames.length} of ${cine.width}x${cine.height} ${cine.format}, ${results.length} processed, ${info.dropped} dropped`],
+      ...(cine.dicom ? [['DICOM', `${cine.dicom.transferSyntax}; ${cine.dicom.photometric}; ${cine.dicom.regions.length} ultrasound region${cine.dicom.regions.length === 1 ? '' : 's'}; ${cine.dicom.warnings.length === 0 ? 'no warnings' : cine.dicom.warnings.map((w) => w.code).join(', ')}`] as [string, string]] : []),
       ['pixel spacing', info.spacing === undefined ? 'none in the input (1 mm assumed)' : spacingText(info.spacing)],
       ['sector', info.sector],
       ['models', `bundled pipeline, variant ${info.variant}`],
