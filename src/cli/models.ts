@@ -6,6 +6,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { commandHelp, parseCommandArgs, UsageError, type CommandSpec } from './args.js';
 import { Engine } from '../engine/index.js';
+import { verifyPackageGraphs } from '../model/graph.js';
 import { loadTrustStore, bundledPaths, MODELS_DIR, verifyModelPackage, type TrustStore, type VerifiedPackage } from '../model/package.js';
 import { closest } from '../util/options.js';
 
@@ -18,8 +19,11 @@ const SPECS: Record<(typeof SUBCOMMANDS)[number], CommandSpec> = {
     flags: { dir: { type: 'string', value: 'DIR', help: 'folder of package folders (default the bundled models)' }, trust: trustFlag },
   },
   verify: {
-    name: 'models verify', summary: 'verify model packages (schema, sha256 of every file, signature); exit 1 if any fails', usage: 'PATH...',
-    positionals: [1, Infinity], flags: { trust: trustFlag },
+    name: 'models verify',
+    summary: 'verify model packages (schema, sha256 of every file, signature, then the manifest against its task and every variant\'s ONNX graph); exit 1 if any fails',
+    usage: 'PATH... [--shallow]',
+    positionals: [1, Infinity],
+    flags: { trust: trustFlag, shallow: { type: 'boolean', help: 'skip the manifest-against-graph checks (no ONNX Runtime session is opened)' } },
   },
   inspect: {
     name: 'models inspect', summary: "a package's manifest, preprocessing, tensors (from a real engine session), variants and metrics", usage: 'PATH [--json]',
@@ -27,7 +31,7 @@ const SPECS: Record<(typeof SUBCOMMANDS)[number], CommandSpec> = {
   },
 };
 
-const USAGE = `Usage: sonoedge models <list|verify|inspect> [options]\n\n  list [--dir DIR]        the packages of a folder (default the bundled models) and their verdicts\n  verify PATH...          verify packages; exit 1 if any fails\n  inspect PATH [--json]   what a package holds, with tensor shapes from a real engine session\n`;
+const USAGE = `Usage: sonoedge models <list|verify|inspect> [options]\n\n  list [--dir DIR]        the packages of a folder (default the bundled models) and their verdicts\n  verify PATH...          verify packages, their manifests against their graphs too; exit 1 if any fails\n  inspect PATH [--json]   what a package holds, with tensor shapes from a real engine session\n`;
 
 const trustOf = (values: Record<string, unknown>): Promise<TrustStore> =>
   loadTrustStore((values.trust as string | undefined) ?? bundledPaths().trust);
@@ -39,9 +43,11 @@ function printHelp(spec: CommandSpec): number {
 
 type Verdict = { ok: true; pkg: VerifiedPackage } | { ok: false; code: string; message: string };
 
-async function verdict(dir: string, trustStore: TrustStore): Promise<Verdict> {
+async function verdict(dir: string, trustStore: TrustStore, deep = false): Promise<Verdict> {
   try {
-    return { ok: true, pkg: await verifyModelPackage(dir, { trustStore }) };
+    const pkg = await verifyModelPackage(dir, { trustStore });
+    if (deep) await verifyPackageGraphs(pkg);
+    return { ok: true, pkg };
   } catch (err) {
     const e = err as Error & { code?: string };
     return { ok: false, code: e.code ?? 'ERR_UNKNOWN', message: e.message };
@@ -101,11 +107,13 @@ async function verify(args: string[]): Promise<number> {
   if (help) return printHelp(SPECS.verify);
   const trustStore = await trustOf(values);
   let failed = 0;
+  const deep = values.shallow !== true;
   for (const p of positionals) {
-    const v = await verdict(p, trustStore);
+    const v = await verdict(p, trustStore, deep);
     if (v.ok) {
       const m = v.pkg.manifest;
-      process.stdout.write(`ok      ${p}: ${m.name} ${m.version}, signed by ${v.pkg.keyId}\n`);
+      const graphs = deep ? `; tensors match the graph of ${Object.keys(m.variants).join(', ')}` : '';
+      process.stdout.write(`ok      ${p}: ${m.name} ${m.version}, signed by ${v.pkg.keyId}${graphs}\n`);
     } else {
       failed++;
       process.stdout.write(`failed  ${p}: [${v.code}] ${v.message}\n`);

@@ -24,7 +24,7 @@ export const SPEC: CommandSpec = {
   usage: '--config FILE [--check]',
   flags: {
     config: { type: 'string', value: 'FILE', help: 'YAML or JSON config (example: examples/serve.yaml)' },
-    check: { type: 'boolean', help: 'validate the config and verify the model packages, then exit' },
+    check: { type: 'boolean', help: 'validate the config and verify the model packages (against their graphs too), then exit' },
   },
 };
 
@@ -39,7 +39,9 @@ export async function serve(args: string[]): Promise<number> {
   const trustStore = await loadTrustStore(config.models.trustStore);
   if (values.check) {
     const { Pipeline } = await import('../pipeline/index.js');
+    const { verifyPackageGraphs } = await import('../model/graph.js');
     const p = await Pipeline.create(pipelineOptions(config, trustStore));
+    for (const pkg of [p.viewQuality, p.segmentation]) if (pkg) await verifyPackageGraphs(pkg, [p.options.variant ?? 'fp32']);
     const ids = [p.viewQuality, p.segmentation].filter((x) => x !== undefined).map((x) => `${x.manifest.name}@${x.manifest.version}`);
     process.stdout.write(`${values.config}: ok (models ${ids.join(', ')}; socket ${config.socket.path}${config.serial ? `; serial ${config.serial.path}` : ''})\n`);
     return 0;

@@ -21,6 +21,9 @@ export type PackageErrorCode =
   | 'E_PACKAGE_UNSIGNED'
   | 'E_PACKAGE_SIGNATURE'
   | 'E_PACKAGE_UNKNOWN_KEY'
+  // The manifest against its task's output contract, and against its ONNX graph (src/model/graph.ts).
+  | 'E_PACKAGE_CONTRACT'
+  | 'E_PACKAGE_GRAPH'
   | 'E_TRUST_STORE';
 
 /** A package or trust store that failed verification: `code`, and `where` (a path or a JSON pointer). */

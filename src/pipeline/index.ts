@@ -5,6 +5,7 @@
 // smoothing, and latest-frame-wins scheduling per stream.
 import { Engine, type EngineOptions } from '../engine/index.js';
 import { invalidValue } from '../errors.js';
+import { checkContract, checkGraph } from '../model/graph.js';
 import { verifyModelPackage, type TrustStore, type VerifiedPackage } from '../model/package.js';
 import { Preprocessor, type FrameData, type PreprocessOptions, type OutputArray } from '../preprocess/index.js';
 import type { InputGeometry, Roi, ScanConversion } from '../preprocess/options.js';
@@ -60,6 +61,7 @@ export class ModelRunner {
 
   static async create(pkg: VerifiedPackage, variant: string, geometry: StreamGeometry, engineOptions: EngineOptions = {}): Promise<ModelRunner> {
     const m = pkg.manifest;
+    checkContract(m); // a manifest that contradicts its task is refused here, not misread on every frame
     const p = m.preprocessing;
     const roi = p.crop === 'sector_bounding_box' && geometry.sectorRoi !== undefined ? geometry.sectorRoi : undefined;
     const opts: PreprocessOptions = {
@@ -70,6 +72,12 @@ export class ModelRunner {
     };
     const pre = new Preprocessor(opts);
     const engine = await Engine.load({ package: pkg, variant }, engineOptions);
+    try {
+      checkGraph(m, variant, engine); // nor one that contradicts its graph (src/model/graph.ts)
+    } catch (err) {
+      await engine.close();
+      throw err;
+    }
     const input = pre.createOutput();
     // Float outputs are Float32Arrays; another element type fails at bind below with a typed error.
     const outputs = engine.allocate().outputs as Record<string, Float32Array>;

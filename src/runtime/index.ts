@@ -7,6 +7,7 @@
 // the running models in place.
 import type { Logger } from 'pino';
 import { Pipeline, StreamProcessor as StreamProcessorClass, type ModelRunner, type PipelineOptions, type PipelineResult, type StreamGeometry, type StreamProcessor } from '../pipeline/index.js';
+import { checkContract, verifyPackageGraphs } from '../model/graph.js';
 import type { VerifiedPackage } from '../model/package.js';
 import type { StageTimer } from '../pipeline/scheduler.js';
 import { ResultFlag, type RuntimeStateName } from '../protocol/constants.js';
@@ -163,7 +164,10 @@ export class Runtime implements ModelControl {
 
   /** Verifies the packages, listens on the socket, opens the serial link. */
   static async start(options: RuntimeOptions): Promise<Runtime> {
-    const rt = new Runtime(options, await Pipeline.create(options.pipeline));
+    const pipeline = await Pipeline.create(options.pipeline);
+    // The packages' manifests against their task and their graphs now: streams load models only at CONFIGURE_STREAM.
+    for (const pkg of [pipeline.viewQuality, pipeline.segmentation]) if (pkg) await verifyPackageGraphs(pkg, [options.pipeline.variant ?? 'fp32']);
+    const rt = new Runtime(options, pipeline);
     await rt.server.listen();
     try {
       await rt.serial?.open();
@@ -314,6 +318,7 @@ export class Runtime implements ModelControl {
     let pkg: VerifiedPackage;
     try {
       pkg = await this.pipeline.verify(dir);
+      checkContract(pkg.manifest); // its graph is checked where it loads (ModelRunner.create)
     } catch (err) {
       throw new ModelControlError('ERR_SONOEDGE_MODEL_LOAD', `Expected a valid model package at ${dir} but it failed verification: ${(err as Error).message}`);
     }

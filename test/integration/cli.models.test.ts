@@ -7,6 +7,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { signManifest } from '../helpers/packages.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -44,14 +45,38 @@ t.test('verify: one line per package naming the error code; exit 1 if any fails'
   const ok = run('models', 'verify', VQ, SEG);
   t.equal(ok.status, 0, ok.stderr);
   t.equal(ok.stdout,
-    `ok      ${VQ}: sonoedge-view-quality 1.0.0, signed by 0a06d41e78e68308\n`
-    + `ok      ${SEG}: sonoedge-lv-segmentation 1.0.0, signed by 0a06d41e78e68308\n`);
+    `ok      ${VQ}: sonoedge-view-quality 1.0.0, signed by 0a06d41e78e68308; tensors match the graph of fp32, int8\n`
+    + `ok      ${SEG}: sonoedge-lv-segmentation 1.0.0, signed by 0a06d41e78e68308; tensors match the graph of fp32, int8\n`);
   const bad = run('models', 'verify', VQ, tampered);
   t.equal(bad.status, 1);
-  t.equal(bad.stdout, `ok      ${VQ}: sonoedge-view-quality 1.0.0, signed by 0a06d41e78e68308\nfailed  ${tampered}: [E_PACKAGE_CHECKSUM] ${checksumMessage}\n`);
+  t.equal(bad.stdout, `ok      ${VQ}: sonoedge-view-quality 1.0.0, signed by 0a06d41e78e68308; tensors match the graph of fp32, int8\nfailed  ${tampered}: [E_PACKAGE_CHECKSUM] ${checksumMessage}\n`);
   const empty = run('models', 'verify', tmp);
   t.equal(empty.status, 1);
   t.equal(empty.stdout, `failed  ${tmp}: [E_PACKAGE_MISSING_FILE] Expected manifest.json in ${tmp} but received no such file\n`);
+});
+
+t.test('verify checks the manifest against every variant\'s graph (a re-signed package that lies about a shape fails); --shallow skips that', async (t) => {
+  // The bundled segmentation package declaring a channels-last output, re-signed: schema, checksums and signature pass.
+  const lying = path.join(tmp, 'seg-nhwc');
+  await cp(path.join(root, SEG), lying, { recursive: true });
+  const m = JSON.parse(await readFile(path.join(lying, 'manifest.json'), 'utf8')) as { outputs: { logits: { shape: number[] } } };
+  m.outputs.logits.shape = [1, 112, 112, 4];
+  await signManifest(lying, m as never);
+  const deep = run('models', 'verify', lying);
+  t.equal(deep.status, 1);
+  t.equal(deep.stdout, `failed  ${lying}: [E_PACKAGE_CONTRACT] Expected outputs.logits.shape to be NCHW [1, 4, 112, 112] (4 labels, the input's 112x112) but received [1, 112, 112, 4]\n`);
+  // Self-consistent, but 7 guidance classes where the graph has 6.
+  const seven = path.join(tmp, 'vq-guidance7');
+  await cp(path.join(root, VQ), seven, { recursive: true });
+  const v = JSON.parse(await readFile(path.join(seven, 'manifest.json'), 'utf8'));
+  v.outputs.guidance.shape = [1, 7]; v.outputs.guidance.num_channels = 7; v.outputs.guidance.channel_def['6'] = 'wait'; v.postprocessing.guidance.labels.push('wait');
+  await signManifest(seven, v);
+  const graph = run('models', 'verify', seven);
+  t.equal(graph.status, 1);
+  t.equal(graph.stdout, `failed  ${seven}: [E_PACKAGE_GRAPH] Expected outputs.guidance of variant fp32 (model.fp32.onnx) to have shape [1, 7] as manifest.json declares but received [1, 6] from the ONNX graph\n`);
+  const shallow = run('models', 'verify', '--shallow', lying, seven);
+  t.equal(shallow.status, 0, shallow.stderr);
+  t.equal(shallow.stdout, `ok      ${lying}: sonoedge-lv-segmentation 1.0.0, signed by 0a06d41e78e68308\nok      ${seven}: sonoedge-view-quality 1.0.0, signed by 0a06d41e78e68308\n`);
 });
 
 t.test('inspect --json: tensor shapes from a real session, per-variant sha256, size and metrics', async (t) => {

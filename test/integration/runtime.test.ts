@@ -3,7 +3,7 @@
 // over a Unix socket, and hot swap of model packages while frames stream.
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
@@ -15,6 +15,7 @@ import { msg, parseError, parseModelReply, parseResult, parseStatusReply, type C
 import type { ModelRunner, PipelineResult } from '../../src/pipeline/index.js';
 import { geometryOf, Runtime, toFrameResult } from '../../src/runtime/index.js';
 import { SocketClient, RemoteError } from '../../src/transport/socket-client.js';
+import { signManifest } from '../helpers/packages.js';
 import { ptyPair } from '../helpers/pty.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 
@@ -252,6 +253,35 @@ t.test('warm-up at CONFIGURE_STREAM: the first frame of a stream is as fast as t
   const FACTOR = 1.25;
   t.ok(Math.min(...firsts) <= FACTOR * median,
     `fastest first frame ${Math.min(...firsts).toFixed(2)} ms within ${FACTOR}x the median of the later frames, ${median.toFixed(2)} ms (firsts: ${firsts.map((x) => x.toFixed(1)).join(', ')})`);
+});
+
+t.test('packages whose manifest contradicts their graph or task: refused at start and at LOAD_MODEL, before any frame', async (t) => {
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const reSigned = async (from: string, name: string, edit: (m: any) => void) => {
+    const out = path.join(dir, name);
+    cpSync(from, out, { recursive: true });
+    const m = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8'));
+    edit(m);
+    await signManifest(out, m);
+    return out;
+  };
+  // The output declared 7 guidance classes where the graph has 6: before, it loaded and was misread on every frame.
+  const vq7 = await reSigned(VQ, 'vq-guidance7', (m) => {
+    m.outputs.guidance.shape = [1, 7]; m.outputs.guidance.num_channels = 7; m.outputs.guidance.channel_def['6'] = 'wait'; m.postprocessing.guidance.labels.push('wait');
+  });
+  await t.rejects(Runtime.start({ pipeline: { viewQuality: vq7, segmentation: SEG, trustStore }, socket: { path: path.join(dir, `rt${n++}.sock`) } }), {
+    name: 'ModelPackageError', code: 'E_PACKAGE_GRAPH',
+    message: 'Expected outputs.guidance of variant fp32 (model.fp32.onnx) to have shape [1, 7] as manifest.json declares but received [1, 6] from the ONNX graph',
+  });
+  const { rt, c } = await startRuntime(t);
+  await c.configure(stream0);
+  const channelsLast = await reSigned(SEG, 'seg-nhwc', (m) => { m.outputs.logits.shape = [1, 112, 112, 4]; });
+  const e = await c.request((seq) => msg.loadModel(seq, { path: channelsLast, id: 'seg-nhwc' }), 30000).then(() => undefined, (err: RemoteError) => err);
+  t.equal(e?.wireCode, WireError.MODEL_FAILED);
+  t.equal(e?.message, `Expected a valid model package at ${channelsLast} but it failed verification: Expected outputs.logits.shape to be NCHW [1, 4, 112, 112] (4 labels, the input's 112x112) but received [1, 112, 112, 4]`);
+  const e2 = await c.request((seq) => msg.loadModel(seq, { path: vq7, id: 'vq7' }), 30000).then(() => undefined, (err: RemoteError) => err);
+  t.equal(e2?.message, 'Expected vq7 to load and warm up but it failed: Expected outputs.guidance of variant fp32 (model.fp32.onnx) to have shape [1, 7] as manifest.json declares but received [1, 6] from the ONNX graph');
+  t.equal(rt.current(), 'sonoedge-view-quality@1.0.0+sonoedge-lv-segmentation@1.0.0');
 });
 
 t.test('close: the frame in flight finishes and its result goes out, then every client gets SHUTTING_DOWN', async (t) => {
