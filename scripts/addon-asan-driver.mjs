@@ -1,7 +1,9 @@
 // Exercises the addon's native paths under ASan/LSan (scripts/addon-asan.sh):
 // engine load/bind/run/close cycles (the hot-swap path), runs after close,
 // a bad model, preprocessing sync and async, and a shared-memory ring mapped,
-// read and closed. Prints "addon-asan-driver: done" at the end.
+// read and closed, and engines left open at process exit (in a child).
+// Prints "addon-asan-driver: done" at the end.
+import { spawnSync } from 'node:child_process';
 import { ftruncateSync, openSync, closeSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,4 +63,22 @@ for (let k = 0; k < 5; k++) {
   globalThis.gc?.();
   await new Promise((r) => setTimeout(r, 20));
 }
+
+// Engines left open at exit, one with runs in flight: the environment's teardown stops their sessions before
+// Node deletes their thread-safe functions (a second release of a deleted one was a use after free: SIGABRT).
+// In a child process with leak detection off: objects still alive at exit are not leaks; memory errors count.
+const atExit = `const { Engine } = await import(${JSON.stringify(path.join(root, 'dist', 'engine', 'index.js'))});
+const open = [];
+for (let i = 0; i < 2; i++) {
+  const e = await Engine.load(${JSON.stringify(path.join(root, 'models', 'view_quality', 'model.fp32.onnx'))}, { intraOpThreads: 1, warmupRuns: 0, log: false });
+  const { inputs, outputs } = e.allocate();
+  open.push(e, e.bind(inputs, outputs));
+}
+void open[1].run();
+void open[1].run();`;
+const child = spawnSync(process.execPath, ['--input-type=module', '-e', atExit], {
+  encoding: 'utf8', env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=0' },
+});
+process.stdout.write(child.stdout + child.stderr);
+if (child.status !== 0 || child.signal !== null) throw new Error(`Expected exit 0 with engines left open but received ${child.status ?? child.signal}`);
 process.stdout.write('addon-asan-driver: done\n');
