@@ -49,6 +49,11 @@ export type ErrorCode =
   | 'ERR_SONOEDGE_RLE'
   | 'ERR_SONOEDGE_PNG'
   | 'ERR_SONOEDGE_RAW'
+  // DICOM out (src/dicom): a clip or SR that cannot be written, capture options, the outbox folder, the PACS.
+  | 'ERR_SONOEDGE_DICOM_WRITE'
+  | 'ERR_SONOEDGE_CAPTURE_OPTION'
+  | 'ERR_SONOEDGE_OUTBOX'
+  | 'ERR_SONOEDGE_PACS'
   // The runtime's socket (src/transport/socket-server.ts): another runtime serves the path.
   | 'ERR_SONOEDGE_SOCKET_IN_USE';
 

@@ -5,12 +5,14 @@
 // rate, where latest-frame-wins may drop some, and counts them. One JSON line
 // per result; everything but `latency` is identical run to run on CPU.
 import { createWriteStream, existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { choiceFlag, commandHelp, numberFlag, parseCommandArgs, UsageError, type CommandSpec } from './args.js';
 import { dicomRows, formatRows, spacingWords } from './dicom.js';
 import { resolveSector, sectorFlag, spacingFlag as parseSpacingFlag, spacingText } from './replay-geometry.js';
-import { parseRawGeometry, readInput, type Cine } from '../io/index.js';
+import { AutoCapture, folderTarget, modelUse, type CaptureSummary } from '../dicom/index.js';
+import { parseDicomFile, parseRawGeometry, readInput, studyAttributes, type Cine } from '../io/index.js';
 import { labelNumber } from '../io/types.js';
 import { loadTrustStore, bundledPaths, MODELS_DIR } from '../model/package.js';
 import { Pipeline, type FrameInfo, type PipelineResult, type Processed } from '../pipeline/index.js';
@@ -33,6 +35,10 @@ export const SPEC: CommandSpec = {
     models: { type: 'string', value: 'DIR', help: 'folder holding view_quality/ and lv_segmentation/ packages (default the bundled models)' },
     trust: { type: 'string', value: 'DIR', help: 'trust store folder of *.pub keys (default the bundled development store)' },
     variant: { type: 'string', value: 'NAME', help: 'model variant: fp32 (default) or int8' },
+    capture: { type: 'string', value: 'DIR', help: 'auto-capture: write the best clip per view as DICOM (US multi-frame + SR) to DIR, in the input\'s study' },
+    'capture-seconds': { type: 'string', value: 'N', help: 'clip length in seconds (default 2; the whole cine when shorter)' },
+    'capture-beats': { type: 'string', value: 'N', help: 'clip length in whole beats instead of seconds' },
+    'secondary-capture': { type: 'boolean', help: 'with --capture: also a Secondary Capture with the LV outline drawn in' },
   },
 };
 
@@ -87,6 +93,12 @@ export async function replay(args: string[]): Promise<number> {
       throw new UsageError(`option --geometry ${(err as Error).message.replace(/^Expected/, 'expects')}`);
     }
   }
+  const captureDir = values.capture as string | undefined;
+  const captureBeats = values['capture-beats'] === undefined ? undefined : numberFlag(values, 'capture-beats', 1, { min: 1, max: 10, integer: true });
+  const captureSeconds = numberFlag(values, 'capture-seconds', 2, { min: 0.05, max: 60 });
+  if (captureDir === undefined) {
+    for (const f of ['capture-seconds', 'capture-beats', 'secondary-capture']) if (values[f] !== undefined) throw new UsageError(`option --${f} needs --capture DIR`);
+  }
   const input = positionals[0];
   const cine = await readInput(input, { geometry });
   const roi = resolveSector(sector, cine);
@@ -113,6 +125,20 @@ export async function replay(args: string[]): Promise<number> {
     engine: { deterministic: true },
   });
 
+  // Auto-capture (src/dicom): clips of the input's study, the 8-bit frames the pipeline ran on.
+  let capture: AutoCapture | undefined;
+  if (captureDir !== undefined) {
+    const frameTimeMs = cine.frameTimeMs ?? intervalMs;
+    // A cine shorter than the clip length is captured whole.
+    const seconds = Math.min(captureSeconds, (cine.frames.length * frameTimeMs) / 1000);
+    capture = new AutoCapture({
+      capture: captureBeats !== undefined ? { mode: 'beats', beats: captureBeats } : { mode: 'seconds', seconds },
+      writer: { secondaryCapture: values['secondary-capture'] === true },
+      target: await folderTarget(captureDir),
+      onError: (err, where) => process.stderr.write(`sonoedge replay: capture of ${where.view ?? 'a clip'} failed: ${(err as Error).message}\n`),
+    });
+  }
+
   const outFile = values.out as string | undefined;
   const sink = outFile ? createWriteStream(outFile) : process.stdout;
   const results: Processed<FrameInfo, PipelineResult>[] = [];
@@ -121,10 +147,20 @@ export async function replay(args: string[]): Promise<number> {
     { input: { width: cine.width, height: cine.height, format: cine.format }, pixelSpacingMm: spacing ?? 1, ...(roi.roi ? { sectorRoi: roi.roi } : {}) },
     (r) => {
       results.push(r);
+      capture?.offer(0, cine.frames[r.result.seq], r.result);
       sink.write(`${JSON.stringify(resultLine(r))}\n`);
     },
     (frame, err) => failures.push(`frame ${frame.seq}: ${(err as Error).message}`),
   );
+  if (capture) {
+    const study = cine.dicom !== undefined ? studyAttributes(parseDicomFile(await readFile(input), input)) : {};
+    const [sx, sy] = typeof spacing === 'number' ? [spacing, spacing] : spacing ?? [1, 1];
+    const runners = stream.processor.runners;
+    capture.open(0, {
+      width: cine.width, height: cine.height, format: cine.format, frameTimeMs: cine.frameTimeMs ?? intervalMs, spacingMm: [sx, sy],
+      ...(roi.roi ? { sectorRoi: roi.roi } : {}), study, ...(cine.dicom?.lossy ? { lossySource: true } : {}),
+    }, () => runners.map((x) => modelUse(x.package, x.variant)));
+  }
   try {
     if (values.realtime === true) {
       const t0 = performance.now();
@@ -143,6 +179,11 @@ export async function replay(args: string[]): Promise<number> {
   } finally {
     await stream.close();
   }
+  let captured: CaptureSummary[] = [];
+  if (capture && captureDir !== undefined) {
+    captured = await capture.finish(0);
+    await writeFile(path.join(captureDir, 'captures.json'), `${JSON.stringify(captured, null, 2)}\n`);
+  }
   if (outFile) await new Promise<void>((resolve, reject) => (sink as ReturnType<typeof createWriteStream>).end((err?: Error | null) => (err ? reject(err) : resolve())));
 
   const stats = stream.stats;
@@ -157,6 +198,12 @@ export async function replay(args: string[]): Promise<number> {
     + `state ${states}, ${efLine}, `
     + `latency p50 ${lat ? ms(lat.median) : 'n/a'}, p99 ${lat ? ms(lat.p99) : 'n/a'}\n`);
   for (const f of failures) process.stderr.write(`sonoedge replay: ${f}\n`);
+  if (captureDir !== undefined) {
+    if (captured.length === 0) process.stderr.write(`sonoedge replay: captured nothing (no run of frames in state ok, above the quality gate, of one view, long enough)\n`);
+    for (const c of captured) {
+      process.stderr.write(`sonoedge replay: captured ${c.view} frames ${c.seqs[0]}..${c.seqs[1]} (mean quality ${c.qualityMean.toFixed(2)}${c.ef !== null ? `, EF ${c.ef.toFixed(1)}%` : ''}): ${c.objects.map((o) => o.name).join(', ')} in ${captureDir}\n`);
+    }
+  }
 
   if (values.report !== undefined) {
     const index = await writeReplayReport(values.report as string, input, cine, results, { spacing, sector: roi.line, variant, efText: efLine, states, dropped: stats.dropped, lat });

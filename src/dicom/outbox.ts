@@ -1,0 +1,241 @@
+// The durable outbox between capture and the PACS. An object is written to
+// tmp/, flushed to disk and renamed into pending/ (so pending/ holds only
+// whole files); a sender takes pending files oldest first, a batch per
+// association, and removes each one only when the PACS has answered its
+// C-STORE with success (or moves it to failed/ with the reason when the PACS
+// refuses the object itself). When the PACS cannot be reached, refuses the
+// association or drops it mid-batch, the files it did not acknowledge stay in
+// pending/ and the sender tries again after a backoff (1 s doubling to 60 s).
+// A restart finds pending/ as it was; tmp/ (writes a crash interrupted) is
+// emptied. A file whose success response was lost is sent again: the same SOP
+// Instance UID, which a PACS stores once, so a duplicate is harmless.
+import { EventEmitter } from 'node:events';
+import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { rangeError } from '../errors.js';
+import type { CaptureTarget } from './capture.js';
+import type { StoreResult } from './store.js';
+import type { WrittenObject } from './writer.js';
+
+/** What sends a batch of files (PacsClient, or a stand-in where no PACS runs). */
+export interface BatchSender {
+  readonly where: string;
+  store(files: string[], onResult: (r: StoreResult) => void): Promise<void>;
+}
+
+export interface OutboxOptions {
+  /** The outbox folder (pending/, failed/, sent/, tmp/ are made inside it). */
+  dir: string;
+  /** Without a sender the outbox only holds (a folder target). */
+  sender?: BatchSender;
+  /** Files per association (default 16). */
+  batch?: number;
+  /** First retry delay and the longest (default 1000 and 60000 ms); the delay doubles per failed try. */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  /** Keep stored files in sent/ instead of deleting them (default false). */
+  keepSent?: boolean;
+}
+
+export interface OutboxStats {
+  pending: number;
+  sent: number;
+  failed: number;
+  retries: number;
+  lastError: string | null;
+  /** When the next try is due (epoch ms), while waiting after a failure. */
+  nextTryAt: number | null;
+}
+
+const NAME = /^[A-Za-z0-9._-]{1,200}$/;
+
+/** Writes bytes to `file` atomically: a temporary file in `tmpDir`, flushed, renamed, and the folder flushed. */
+export async function atomicWrite(tmpDir: string, file: string, bytes: Uint8Array): Promise<void> {
+  const tmp = path.join(tmpDir, `${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}`);
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(bytes);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+  const dh = await open(path.dirname(file), 'r');
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
+}
+
+/** A folder as a capture target: each object written atomically under its name (replay --capture, serve without a PACS). */
+export async function folderTarget(dir: string): Promise<CaptureTarget> {
+  const tmp = path.join(dir, '.tmp');
+  try {
+    await mkdir(tmp, { recursive: true });
+  } catch (err) {
+    throw rangeError('ERR_SONOEDGE_OUTBOX', `Expected a folder sonoedge can write captures to at ${dir} but could not make it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  return {
+    put: async (obj: WrittenObject, name: string) => atomicWrite(tmp, path.join(dir, name), obj.bytes),
+  };
+}
+
+export class Outbox extends EventEmitter implements CaptureTarget {
+  readonly dir: string;
+  readonly #o: OutboxOptions;
+  readonly #pendingDir: string;
+  readonly #tmpDir: string;
+  #counter = 0;
+  #pumping: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #attempts = 0;
+  #closed = false;
+  readonly #stats: OutboxStats = { pending: 0, sent: 0, failed: 0, retries: 0, lastError: null, nextTryAt: null };
+
+  private constructor(o: OutboxOptions) {
+    super();
+    this.#o = o;
+    this.dir = o.dir;
+    this.#pendingDir = path.join(o.dir, 'pending');
+    this.#tmpDir = path.join(o.dir, 'tmp');
+  }
+
+  /** Opens (making it where needed) an outbox folder, empties its tmp/, and starts sending what is pending. */
+  static async open(o: OutboxOptions): Promise<Outbox> {
+    const box = new Outbox(o);
+    try {
+      for (const d of ['pending', 'failed', 'tmp', ...(o.keepSent ? ['sent'] : [])]) await mkdir(path.join(o.dir, d), { recursive: true });
+      for (const f of await readdir(box.#tmpDir)) await rm(path.join(box.#tmpDir, f), { force: true });
+      box.#stats.pending = (await box.pending()).length;
+    } catch (err) {
+      throw rangeError('ERR_SONOEDGE_OUTBOX', `Expected an outbox folder sonoedge can write at ${o.dir} but ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    box.#kick();
+    return box;
+  }
+
+  get stats(): Readonly<OutboxStats> {
+    return { ...this.#stats };
+  }
+
+  /** The pending files' names, oldest first. */
+  async pending(): Promise<string[]> {
+    return (await readdir(this.#pendingDir)).filter((f) => f.endsWith('.dcm')).sort();
+  }
+
+  /** CaptureTarget: writes an object durably into pending/ and wakes the sender. */
+  async put(obj: WrittenObject, name: string): Promise<void> {
+    if (!NAME.test(name)) throw rangeError('ERR_SONOEDGE_OUTBOX', `Expected an outbox file name of letters, digits, '.', '_' or '-' but received ${JSON.stringify(name)}`);
+    if (this.#closed) throw rangeError('ERR_SONOEDGE_OUTBOX', `Expected an open outbox at ${this.dir} but it is closed; ${name} was not queued`);
+    // Names sort in the order objects were queued (a clock, then a counter), so that the oldest go first.
+    const file = `${Date.now().toString().padStart(14, '0')}-${String(this.#counter++ % 1e6).padStart(6, '0')}-${name}`;
+    await atomicWrite(this.#tmpDir, path.join(this.#pendingDir, file), obj.bytes);
+    this.#stats.pending++;
+    this.emit('queued', file);
+    this.#kick();
+  }
+
+  /** Sends now if idle (also cancels a retry wait: use after the PACS is known to be back). */
+  flush(): Promise<void> {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#stats.nextTryAt = null;
+    }
+    this.#kick();
+    return this.#pumping ?? Promise.resolve();
+  }
+
+  #kick(): void {
+    if (this.#closed || !this.#o.sender || this.#pumping || this.#timer) return;
+    this.#pumping = this.#pump().finally(() => { this.#pumping = undefined; });
+  }
+
+  async #pump(): Promise<void> {
+    const sender = this.#o.sender!;
+    for (;;) {
+      if (this.#closed) return;
+      const names = await this.pending();
+      this.#stats.pending = names.length;
+      if (names.length === 0) return;
+      const batch = names.slice(0, this.#o.batch ?? 16);
+      const answered = new Set<string>();
+      const moves: Promise<void>[] = [];
+      let error: string | undefined;
+      try {
+        await sender.store(batch.map((n) => path.join(this.#pendingDir, n)), (r) => {
+          const name = path.basename(r.file);
+          if (r.outcome === 'retry') {
+            error ??= `the PACS ${sender.where} answered ${name} with status 0x${r.status.toString(16).padStart(4, '0')} (try again later)${r.comment ? `: ${r.comment}` : ''}`;
+            return;
+          }
+          answered.add(name);
+          moves.push(r.outcome === 'stored' ? this.#stored(name) : this.#refused(name, r));
+        });
+      } catch (err) {
+        error = (err as Error).message;
+      }
+      await Promise.all(moves);
+      if (error === undefined && answered.size < batch.length) error = `the PACS ${sender.where} answered ${answered.size} of ${batch.length} files`;
+      if (error !== undefined) {
+        this.#retryLater(error);
+        return;
+      }
+      this.#attempts = 0;
+      this.#stats.lastError = null;
+    }
+  }
+
+  async #stored(name: string): Promise<void> {
+    const from = path.join(this.#pendingDir, name);
+    if (this.#o.keepSent) await rename(from, path.join(this.dir, 'sent', name));
+    else await rm(from, { force: true });
+    this.#stats.sent++;
+    this.#stats.pending = Math.max(0, this.#stats.pending - 1);
+    this.emit('sent', name);
+  }
+
+  async #refused(name: string, r: StoreResult): Promise<void> {
+    const reason = `refused by the PACS ${this.#o.sender!.where} with status 0x${r.status.toString(16).padStart(4, '0')}${r.comment ? `: ${r.comment}` : ''}`;
+    await rename(path.join(this.#pendingDir, name), path.join(this.dir, 'failed', name));
+    await writeFile(path.join(this.dir, 'failed', `${name}.txt`), `${reason}\n`);
+    this.#stats.failed++;
+    this.#stats.pending = Math.max(0, this.#stats.pending - 1);
+    this.emit('failed', name, reason);
+  }
+
+  #retryLater(error: string): void {
+    const min = this.#o.retryMinMs ?? 1000;
+    const max = this.#o.retryMaxMs ?? 60000;
+    const delay = Math.min(max, min * 2 ** Math.min(this.#attempts, 30));
+    this.#attempts++;
+    this.#stats.retries++;
+    this.#stats.lastError = error;
+    this.#stats.nextTryAt = Date.now() + delay;
+    this.emit('retry', error, delay);
+    if (this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#stats.nextTryAt = null;
+      this.#kick();
+    }, delay);
+    this.#timer.unref();
+  }
+
+  /**
+   * Stops sending: no new tries; waits up to `timeoutMs` for a batch in flight. Files not acknowledged stay in
+   * pending/ for the next start.
+   */
+  async close(timeoutMs = 5000): Promise<void> {
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const pumping = this.#pumping;
+    if (pumping) {
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([pumping, new Promise<void>((resolve) => { t = setTimeout(resolve, timeoutMs); })]);
+      clearTimeout(t);
+    }
+  }
+}

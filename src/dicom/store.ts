@@ -1,0 +1,192 @@
+// A DICOM C-STORE (and C-ECHO, C-FIND) client for one configured PACS, on
+// dcmjs-dimse: one association per batch of files, each file's outcome told
+// as its response arrives, so that a PACS that goes away mid-batch leaves the
+// files it did not acknowledge for the next try. TLS and the AE titles are
+// configuration (PacsOptions).
+import { readFileSync } from 'node:fs';
+import { invalidValue, rangeError, type CodedError } from '../errors.js';
+import { checkKeys } from '../util/options.js';
+import { dcmjsDimse, type DimseClient, type DimseRequest, type DimseResponse } from './dcmjs.js';
+
+export interface PacsTls {
+  /** PEM files: our key and certificate (when the PACS checks clients), the CA that signed the PACS's certificate. */
+  key?: string;
+  cert?: string;
+  ca?: string;
+  /** Refuse a PACS whose certificate does not verify against `ca` (default true). */
+  rejectUnauthorized?: boolean;
+}
+
+export interface PacsOptions {
+  host: string;
+  port: number;
+  /** The PACS's AE title (Called AE Title). */
+  calledAet: string;
+  /** Ours (Calling AE Title; default "SONOEDGE"). */
+  callingAet?: string;
+  /** Connect, association and per-PDU timeouts in ms (default 5000, 10000, 30000). */
+  connectTimeoutMs?: number;
+  associationTimeoutMs?: number;
+  pduTimeoutMs?: number;
+  /** DICOM over TLS (PS3.15 B.1). */
+  tls?: PacsTls;
+}
+
+const PACS_KEYS = ['host', 'port', 'calledAet', 'callingAet', 'connectTimeoutMs', 'associationTimeoutMs', 'pduTimeoutMs', 'tls'] as const;
+const AET = /^[\x20-\x5b\x5d-\x7e]{1,16}$/; // PS3.5 AE: 16 characters, no backslash, no control characters
+
+/** Checks PACS options (what the config schema cannot: AE titles, TLS files that exist). */
+export function pacsOptions(o: PacsOptions): PacsOptions {
+  checkKeys(o, 'pacs', PACS_KEYS);
+  if (typeof o.host !== 'string' || o.host === '') throw invalidValue('ERR_SONOEDGE_PACS', 'a host name or address', 'pacs.host', o.host);
+  if (!(Number.isInteger(o.port) && o.port >= 1 && o.port <= 65535)) throw invalidValue('ERR_SONOEDGE_PACS', 'a TCP port 1..65535', 'pacs.port', o.port);
+  for (const k of ['calledAet', 'callingAet'] as const) {
+    const v = o[k];
+    if (v === undefined && k === 'callingAet') continue;
+    if (typeof v !== 'string' || !AET.test(v) || v.trim() === '') {
+      throw invalidValue('ERR_SONOEDGE_PACS', 'an AE title of 1 to 16 characters, not all spaces, without backslash', `pacs.${k}`, v);
+    }
+  }
+  for (const k of ['key', 'cert', 'ca'] as const) {
+    const f = o.tls?.[k];
+    if (f !== undefined) {
+      try {
+        readFileSync(f);
+      } catch (err) {
+        throw rangeError('ERR_SONOEDGE_PACS', `Expected a readable PEM file for pacs.tls.${k} but received ${JSON.stringify(f)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      }
+    }
+  }
+  return o;
+}
+
+/** The status of a C-STORE response, as the outbox acts on it (PS3.4 B.2.3, PS3.7 C). */
+export type StoreOutcome = 'stored' | 'retry' | 'refused';
+export function storeOutcome(status: number): StoreOutcome {
+  if (status === 0x0000 || status === 0xb000 || status === 0xb006 || status === 0xb007) return 'stored';
+  // Out of resources (A7xx) and processing failures (0110, 0212...) may pass; refusals of the object itself will not.
+  if ((status & 0xff00) === 0xa700 || status === 0x0110 || status === 0x0212 || status === 0x0213 || status === 0xa702) return 'retry';
+  return 'refused';
+}
+
+export class PacsError extends Error implements CodedError {
+  readonly code = 'ERR_SONOEDGE_PACS' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'PacsError';
+  }
+}
+
+/** One file's result within a batch. */
+export interface StoreResult {
+  file: string;
+  status: number;
+  outcome: StoreOutcome;
+  comment?: string;
+}
+
+const hex = (s: number) => `0x${s.toString(16).padStart(4, '0').toUpperCase()}`;
+
+/** The C-STORE client of one PACS. */
+export class PacsClient {
+  readonly options: PacsOptions;
+
+  constructor(options: PacsOptions) {
+    this.options = pacsOptions(options);
+  }
+
+  get where(): string {
+    const o = this.options;
+    return `${o.calledAet}@${o.host}:${o.port}${o.tls ? ' (TLS)' : ''}`;
+  }
+
+  #sendOptions(): Record<string, unknown> {
+    const o = this.options;
+    const tls = o.tls;
+    return {
+      connectTimeout: o.connectTimeoutMs ?? 5000,
+      associationTimeout: o.associationTimeoutMs ?? 10000,
+      pduTimeout: o.pduTimeoutMs ?? 30000,
+      ...(tls ? {
+        securityOptions: {
+          ...(tls.key ? { key: readFileSync(tls.key) } : {}),
+          ...(tls.cert ? { cert: readFileSync(tls.cert) } : {}),
+          ...(tls.ca ? { ca: readFileSync(tls.ca) } : {}),
+          rejectUnauthorized: tls.rejectUnauthorized ?? true,
+        },
+      } : {}),
+    };
+  }
+
+  /**
+   * Runs requests on one association. Resolves when it is over; rejects with a PacsError when the PACS could not
+   * be reached, refused the association or dropped it (responses that arrived before are already told).
+   */
+  #associate(requests: DimseRequest[]): Promise<void> {
+    const { Client } = dcmjsDimse();
+    const client: DimseClient = new Client();
+    for (const r of requests) client.addRequest(r);
+    return new Promise<void>((resolve, reject) => {
+      let failure: string | undefined;
+      let settled = false;
+      const done = () => {
+        if (settled) return;
+        settled = true;
+        if (failure) reject(new PacsError(`Expected the PACS ${this.where} to take the association but ${failure}`));
+        else resolve();
+      };
+      client.on('associationRejected', (r) => {
+        failure = `it was rejected (result ${r.result}, source ${r.source}, reason ${r.reason}${r.reason === 7 ? ': called AE title not recognised' : r.reason === 3 ? ': calling AE title not recognised' : ''})`;
+      });
+      client.on('associationAborted', (a) => { failure ??= `it was aborted (source ${a.source}, reason ${a.reason})`; });
+      client.on('networkError', (err) => { failure ??= `the connection failed: ${err.message}`; done(); });
+      client.on('closed', done);
+      client.on('associationReleased', () => undefined);
+      client.send(this.options.host, this.options.port, this.options.callingAet ?? 'SONOEDGE', this.options.calledAet, this.#sendOptions());
+    });
+  }
+
+  /**
+   * Sends files by C-STORE on one association; `onResult` hears each file's outcome as its response arrives.
+   * Files without a response when the association ends are neither stored nor refused: the caller keeps them.
+   */
+  async store(files: string[], onResult: (r: StoreResult) => void): Promise<void> {
+    const { requests } = dcmjsDimse();
+    const reqs = files.map((file) => {
+      const req = new requests.CStoreRequest(file);
+      req.on('response', (res: DimseResponse) => {
+        const status = res.getStatus();
+        const comment = res.getErrorComment();
+        onResult({ file, status, outcome: storeOutcome(status), ...(comment ? { comment } : {}) });
+      });
+      return req;
+    });
+    await this.#associate(reqs);
+  }
+
+  /** C-ECHO: resolves when the PACS answers success. */
+  async echo(): Promise<void> {
+    const { requests } = dcmjsDimse();
+    const req = new requests.CEchoRequest();
+    let status: number | undefined;
+    req.on('response', (res) => { status = res.getStatus(); });
+    await this.#associate([req]);
+    if (status !== 0) throw new PacsError(`Expected C-ECHO status 0x0000 from ${this.where} but received ${status === undefined ? 'no response' : hex(status)}`);
+  }
+
+  /** C-FIND at IMAGE level (Study Root): the matching instances' attributes, keyword to value. */
+  async findImages(query: Record<string, unknown>): Promise<Record<string, unknown>[]> {
+    const { requests } = dcmjsDimse();
+    const req = requests.CFindRequest.createImageFindRequest(query);
+    const found: Record<string, unknown>[] = [];
+    let last: number | undefined;
+    req.on('response', (res) => {
+      last = res.getStatus();
+      const ds = res.getDataset();
+      if (last === 0xff00 || last === 0xff01) { if (ds) found.push(ds.getElements()); }
+    });
+    await this.#associate([req]);
+    if (last !== 0) throw new PacsError(`Expected C-FIND to end with status 0x0000 from ${this.where} but received ${last === undefined ? 'no response' : hex(last)}`);
+    return found;
+  }
+}
