@@ -241,7 +241,7 @@ export const VIEW_CODES: Record<string, Code> = {
 export interface DicomPixels {
   photometric: 'MONOCHROME2' | 'RGB';
   samples: 1 | 3;
-  bits: 8 | 16;
+  bits: 8;
   data: Uint8Array;
   /** What was done to the received pixels. */
   conversion: string;
@@ -250,7 +250,8 @@ export interface DicomPixels {
 const clamp8 = (v: number) => (v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v));
 
 /**
- * The frames as DICOM pixel data: GRAY8 and GRAY16 (little endian) as MONOCHROME2, exactly; RGB8 as RGB; BGR8,
+ * The frames as DICOM pixel data: GRAY8 as MONOCHROME2, exactly; GRAY16 (little endian) as MONOCHROME2 of its high
+ * bytes (the US Image module allows 8 bits only, PS3.3 C.8.5.6.1); RGB8 as RGB; BGR8,
  * RGBA8 and BGRA8 reordered to RGB (alpha dropped); YUYV and NV12 converted to RGB with the full-range BT.601
  * formula (PS3.3 C.7.6.3.1.2, YBR_FULL). Row padding (stride) is removed.
  */
@@ -261,8 +262,8 @@ export function dicomPixels(clip: ClipFrames): DicomPixels {
   const stride = clip.stride ?? w * bpp;
   const gray = format === 'GRAY8' || format === 'GRAY16';
   const samples = gray ? 1 : 3;
-  const bits = format === 'GRAY16' ? 16 : 8;
-  const frameBytes = w * h * samples * (bits / 8);
+  const bits = 8;
+  const frameBytes = w * h * samples;
   const need = format === 'NV12' ? (clip.uvOffset ?? stride * h) + stride * Math.ceil(h / 2) : stride * (h - 1) + w * bpp;
   const data = new Uint8Array(frameBytes * clip.frames.length);
   clip.frames.forEach((f, k) => {
@@ -270,10 +271,13 @@ export function dicomPixels(clip: ClipFrames): DicomPixels {
     const out = data.subarray(k * frameBytes, (k + 1) * frameBytes);
     for (let y = 0; y < h; y++) {
       const row = y * stride;
-      const o = y * w * samples * (bits / 8);
+      const o = y * w * samples;
       switch (format) {
-        case 'GRAY8': case 'GRAY16': case 'RGB8':
+        case 'GRAY8': case 'RGB8':
           out.set(f.subarray(row, row + w * bpp), o);
+          break;
+        case 'GRAY16':
+          for (let x = 0; x < w; x++) out[o + x] = f[row + 2 * x + 1];
           break;
         case 'BGR8': case 'RGBA8': case 'BGRA8': {
           const [r, b] = format === 'RGBA8' ? [0, 2] : [2, 0];
@@ -301,7 +305,7 @@ export function dicomPixels(clip: ClipFrames): DicomPixels {
       }
     }
   });
-  const conversion = gray || format === 'RGB8' ? `${format} as received`
+  const conversion = format === 'GRAY16' ? 'GRAY16 to 8 bits (the high byte: US images hold 8 bits)' : format === 'GRAY8' || format === 'RGB8' ? `${format} as received`
     : format === 'YUYV' || format === 'NV12' ? `${format} to RGB (full-range BT.601)` : `${format} reordered to RGB`;
   return { photometric: gray ? 'MONOCHROME2' : 'RGB', samples, bits, data, conversion };
 }
@@ -425,7 +429,7 @@ export function clipDataset(r: ClipRecord, uids: CaptureUids, o: WriterOptions =
     RecommendedDisplayFrameRate: Math.max(1, Math.round(1000 / r.frameTimeMs)),
     SequenceOfUltrasoundRegions: [region(r)],
     PixelData: [even(px.data)],
-    _vrMap: { PixelData: px.bits === 16 ? 'OW' : 'OB' },
+    _vrMap: { PixelData: 'OB' },
   };
   const ed = r.measurements.ef?.edFrame;
   if (ed !== undefined) ds.RepresentativeFrameNumber = ed + 1;
@@ -581,7 +585,7 @@ export function scDataset(r: ClipRecord, uids: CaptureUids, o: WriterOptions = {
   else {
     rgb = new Uint8Array(w * h * 3);
     for (let i = 0; i < w * h; i++) {
-      const g = px.bits === 16 ? px.data[2 * i + 1] : px.data[i]; // 16-bit grey: its high byte
+      const g = px.data[i];
       rgb[3 * i] = g;
       rgb[3 * i + 1] = g;
       rgb[3 * i + 2] = g;
