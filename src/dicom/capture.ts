@@ -142,11 +142,12 @@ export class ClipSelector {
       if (entries.length < 2) entries = undefined;
     }
     if (!entries) return;
+    // The EF the runtime showed at the clip's end: in beats mode, that of the frame confirming the closing ED (it
+    // has seen the clip's last beat whole); else the latest valid one in the clip.
     let ef: ClipCandidate['ef'];
-    for (let i = entries.length - 1; i >= 0 && ef === undefined; i--) if (entries[i].result.ef?.valid) ef = entries[i].result.ef;
-    // Beats mode: the clip's last frame comes before the confirming one; that frame's EF counts too.
     const last = this.#run[this.#run.length - 1].result;
-    if (ef === undefined && o.mode === 'beats' && last.ef?.valid) ef = last.ef;
+    if (o.mode === 'beats' && last.ef?.valid) ef = last.ef;
+    for (let i = entries.length - 1; i >= 0 && ef === undefined; i--) if (entries[i].result.ef?.valid) ef = entries[i].result.ef;
     const qualityMean = entries.reduce((s, e) => s + e.result.quality.smoothed, 0) / entries.length;
     const c: ClipCandidate = { view: this.#runView, entries, qualityMean, ...(ef ? { ef } : {}) };
     if (better(c, this.#best.get(c.view))) this.#best.set(c.view, c);

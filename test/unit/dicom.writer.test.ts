@@ -6,37 +6,13 @@
 // unit, method, view, phase, algorithm and frames; bad records are coded errors.
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
   CODES, SOP_CLASS, captureUids, decimalString, dicomPixels, writeCapture, type ClipRecord, type WrittenObject,
 } from '../../src/dicom/writer.js';
-
-const ROOT = path.join(import.meta.dirname, '..', '..');
-const PY = path.join(ROOT, 'training', '.venv', 'bin', 'python');
-const READER = path.join(ROOT, 'scripts', 'dicom-read-capture.py');
-export const DCIODVFY = ['/usr/bin/dciodvfy', '/usr/local/bin/dciodvfy'].find((p) => existsSync(p));
-const venvReady = existsSync(PY) && spawnSync(PY, ['-c', 'import pydicom, highdicom'], { stdio: 'ignore' }).status === 0;
-
-/** dciodvfy's findings on a file: the lines that are errors or warnings (DICOMDIR-only hints dropped). */
-export function dciodvfy(file: string): { errors: string[]; warnings: string[] } {
-  const r = spawnSync(DCIODVFY!, [file], { encoding: 'utf8' });
-  const lines = `${r.stdout}${r.stderr}`.split('\n');
-  return {
-    errors: lines.filter((l) => l.startsWith('Error')),
-    warnings: lines.filter((l) => l.startsWith('Warning') && !l.includes('needed to build DICOMDIR')),
-  };
-}
-
-/** pydicom + highdicom's reading of files (one JSON object each). */
-export function readBack(files: string[]): Record<string, any>[] {
-  const r = spawnSync(PY, [READER, ...files], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`dicom-read-capture.py failed: ${r.stderr}`);
-  return r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-}
+import { DCIODVFY, dciodvfy, readBack, venvReady } from '../helpers/dicom-check.js';
 
 const W = 40;
 const H = 30;
@@ -136,9 +112,9 @@ t.test('clip, SR and secondary capture: dciodvfy and pydicom/highdicom', async (
         t.same(v.errors, [], `${path.basename(f)}: dciodvfy finds no errors`);
         t.same(v.warnings, [], `${path.basename(f)}: nor warnings`);
       }
-    } else t.skip('dciodvfy (Debian package dicom3tools) is not installed: objects not validated');
+    } else t.comment('SKIP: dciodvfy (Debian package dicom3tools) is not installed: objects not validated');
     if (!venvReady) {
-      t.skip('training/.venv with pydicom and highdicom is absent: objects not read back');
+      t.comment('SKIP: training/.venv with pydicom and highdicom is absent: objects not read back');
       continue;
     }
     const [clip, sc, sr] = readBack(files) as Record<string, any>[];
@@ -198,7 +174,7 @@ t.test('a clip without EF: the SR has the view and quality only; no outline, no 
   const objects: WrittenObject[] = writeCapture(rec, captureUids(rec.study), { secondaryCapture: true });
   t.same(objects.map((o) => o.kind), ['clip', 'sr']);
   if (!venvReady || !DCIODVFY) {
-    t.skip('dciodvfy or the training venv is absent');
+    t.comment('SKIP: dciodvfy or the training venv is absent');
     return;
   }
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-dicom-writer-'));

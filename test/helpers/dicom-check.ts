@@ -1,0 +1,30 @@
+// Independent checks of the DICOM objects sonoedge writes: dciodvfy (Debian's
+// dicom3tools) and pydicom + highdicom in training/.venv
+// (scripts/dicom-read-capture.py). Each says when it cannot run.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+export const ROOT = path.join(import.meta.dirname, '..', '..');
+export const PY = path.join(ROOT, 'training', '.venv', 'bin', 'python');
+const READER = path.join(ROOT, 'scripts', 'dicom-read-capture.py');
+export const DCIODVFY = ['/usr/bin/dciodvfy', '/usr/local/bin/dciodvfy'].find((p) => existsSync(p));
+export const venvReady = existsSync(PY) && spawnSync(PY, ['-c', 'import pydicom, highdicom'], { stdio: 'ignore' }).status === 0;
+
+/** dciodvfy's findings on a file: the lines that are errors or warnings (DICOMDIR-only hints dropped). */
+export function dciodvfy(file: string): { errors: string[]; warnings: string[] } {
+  const r = spawnSync(DCIODVFY!, [file], { encoding: 'utf8' });
+  const lines = `${r.stdout}${r.stderr}`.split('\n');
+  return {
+    errors: lines.filter((l) => l.startsWith('Error')),
+    warnings: lines.filter((l) => l.startsWith('Warning') && !l.includes('needed to build DICOMDIR')),
+  };
+}
+
+/** pydicom + highdicom's reading of files (one JSON object each). */
+export function readBack(files: string[]): Record<string, any>[] {
+  const r = spawnSync(PY, [READER, ...files], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`dicom-read-capture.py failed: ${r.stderr}`);
+  return r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+}
+
