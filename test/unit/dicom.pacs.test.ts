@@ -1,0 +1,179 @@
+// A real PACS: Orthanc (Debian package) started here on loopback with a
+// temporary config and storage. The outbox stores captured objects to it by
+// C-STORE and they are found again by C-FIND and by its REST API; Orthanc is
+// killed mid-transfer: what it did not acknowledge waits in pending/, survives
+// a restart of the outbox (the runtime), and goes when Orthanc is back;
+// nothing is lost and a duplicate send leaves one instance. AE titles: a
+// wrong called AE title is refused with a coded error naming it.
+import t from 'tap';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Outbox } from '../../src/dicom/outbox.js';
+import { PacsClient, storeOutcome } from '../../src/dicom/store.js';
+import { captureUids, writeCapture, type ClipRecord, type WrittenObject } from '../../src/dicom/writer.js';
+
+const ORTHANC = ['/usr/sbin/Orthanc', '/usr/bin/Orthanc'].find((p) => existsSync(p));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+interface Pacs { proc: ChildProcess; http: number; dicom: number; dir: string }
+
+async function startOrthanc(dir: string, ports?: { http: number; dicom: number }): Promise<Pacs> {
+  const http = ports?.http ?? await freePort();
+  const dicom = ports?.dicom ?? await freePort();
+  const config = {
+    Name: 'sonoedge-test', StorageDirectory: path.join(dir, 'db'), IndexDirectory: path.join(dir, 'db'),
+    DicomAet: 'ORTHANC', DicomPort: dicom, HttpPort: http, RemoteAccessAllowed: false, AuthenticationEnabled: false,
+    // AE titles are configuration: Orthanc checks the called AE title and knows sonoedge by its calling AE title.
+    DicomCheckCalledAet: true, DicomAlwaysAllowStore: false, DicomModalities: { sonoedge: ['SONOEDGE', '127.0.0.1', 104] },
+    Plugins: [], StableAge: 1, SaveJobs: false,
+  };
+  await writeFile(path.join(dir, 'orthanc.json'), JSON.stringify(config));
+  const proc = spawn(ORTHANC!, [path.join(dir, 'orthanc.json')], { stdio: 'ignore' });
+  for (let i = 0; i < 200; i++) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${http}/system`);
+      if (r.ok) return { proc, http, dicom, dir };
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  proc.kill('SIGKILL');
+  throw new Error('Orthanc did not start within 10 s');
+}
+
+const kill = (p: Pacs) => new Promise<void>((resolve) => {
+  if (p.proc.exitCode !== null || p.proc.signalCode !== null) return resolve();
+  p.proc.once('exit', () => resolve());
+  p.proc.kill('SIGKILL');
+});
+const instances = async (p: Pacs): Promise<string[]> => (await (await fetch(`http://127.0.0.1:${p.http}/instances?expand`)).json() as { MainDicomTags: { SOPInstanceUID: string } }[])
+  .map((i) => i.MainDicomTags.SOPInstanceUID).sort();
+
+const STUDY = '1.2.826.0.1.3680043.8.498.77';
+/** A capture of `frames` 320x240 frames (big enough that a batch is still in flight when Orthanc is killed). */
+function capture(frames: number): WrittenObject[] {
+  const w = 320;
+  const h = 240;
+  const r: ClipRecord = {
+    study: { PatientName: 'Doe^John', PatientID: 'P-7', StudyInstanceUID: STUDY },
+    frames: { width: w, height: h, format: 'GRAY8', frames: Array.from({ length: frames }, (_, k) => Uint8Array.from({ length: w * h }, (_, i) => (i + k * 13) & 255)) },
+    frameTimeMs: 33.3, spacingMm: [0.3, 0.3], seqs: Array.from({ length: frames }, (_, k) => k), acquiredAt: new Date(),
+    measurements: { view: 'A4C', qualityMean: 0.8, qualityMin: 0.7, ef: { ef: 58.25, efRaw: 58.25, ci: [50, 66], quality: 'ok', method: 'beats', beats: 2, edvMl: 110, esvMl: 46, edFrame: 0, esFrame: 1 } },
+    models: [{ id: 'm@1', variant: 'fp32', sha256: '0'.repeat(64), manifestSha256: '1'.repeat(64) }],
+    contours: [],
+  };
+  return writeCapture(r, captureUids(r.study));
+}
+
+t.test('storeOutcome: statuses the outbox acts on', async (t) => {
+  t.same([0x0000, 0xb000, 0xb007, 0xa700, 0xa9ff, 0xc000, 0x0122].map(storeOutcome), ['stored', 'stored', 'stored', 'retry', 'refused', 'refused', 'refused']);
+});
+
+t.test('PACS options are checked', async (t) => {
+  t.throws(() => new PacsClient({ host: '127.0.0.1', port: 104, calledAet: 'A\\B' }), { code: 'ERR_SONOEDGE_PACS', message: 'Expected an AE title of 1 to 16 characters, not all spaces, without backslash for pacs.calledAet but received "A\\\\B" of type string' });
+  t.throws(() => new PacsClient({ host: '127.0.0.1', port: 0, calledAet: 'X' }), { code: 'ERR_SONOEDGE_PACS', message: 'Expected a TCP port 1..65535 for pacs.port but received 0 of type number' });
+  t.throws(() => new PacsClient({ host: '127.0.0.1', port: 104, calledAet: 'X', tls: { ca: '/nonexistent/ca.pem' } }), { code: 'ERR_SONOEDGE_PACS', message: 'Expected a readable PEM file for pacs.tls.ca but received "/nonexistent/ca.pem" (ENOENT)' });
+});
+
+t.test('Orthanc: store, query back, outage mid-transfer, restart, duplicate', { skip: ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed' }, async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-pacs-'));
+  let pacs = await startOrthanc(dir);
+  t.teardown(async () => {
+    await kill(pacs);
+    await rm(dir, { recursive: true, force: true });
+  });
+  const opts = { host: '127.0.0.1', port: pacs.dicom, calledAet: 'ORTHANC', callingAet: 'SONOEDGE', connectTimeoutMs: 1000, associationTimeoutMs: 3000 };
+  const client = new PacsClient(opts);
+  await client.echo();
+
+  // A wrong called AE title: refused, coded, named.
+  await t.rejects(new PacsClient({ ...opts, calledAet: 'NOTORTHANC' }).echo(), {
+    code: 'ERR_SONOEDGE_PACS',
+    message: `Expected the PACS NOTORTHANC@127.0.0.1:${pacs.dicom} to take the association but it was rejected (result 1, source 1, reason 7: called AE title not recognised)`,
+  });
+
+  // 1. Stored and found again.
+  const boxDir = path.join(dir, 'outbox');
+  let box = await Outbox.open({ dir: boxDir, sender: client, batch: 4, retryMinMs: 100, retryMaxMs: 400 });
+  const first = capture(4);
+  const sent: string[] = [];
+  box.on('sent', (n: string) => sent.push(n));
+  const allSent = (n: number) => new Promise<void>((resolve) => { const check = () => (sent.length >= n ? resolve() : setTimeout(check, 20)); check(); });
+  for (const o of first) await box.put(o, `${o.kind}-${o.sopInstanceUid}.dcm`);
+  await allSent(2);
+  t.same(await box.pending(), [], 'nothing pending once Orthanc acknowledged both');
+  const found = await client.findImages({ StudyInstanceUID: STUDY, SOPInstanceUID: '', SOPClassUID: '' });
+  t.same(found.map((f) => f.SOPInstanceUID).sort(), first.map((o) => o.sopInstanceUid).sort(), 'C-FIND finds the clip and the SR in the input\'s study');
+  t.same(await instances(pacs), first.map((o) => o.sopInstanceUid).sort(), 'so does the REST API');
+
+  // 2. Orthanc killed while a batch is in flight: what it did not acknowledge stays pending.
+  const many = [capture(30), capture(30), capture(30)].flat();
+  let killed = false;
+  box.on('sent', () => {
+    if (!killed) {
+      killed = true;
+      void kill(pacs);
+    }
+  });
+  const retried = new Promise<string>((resolve) => box.once('retry', (err: string) => resolve(err)));
+  for (const o of many) await box.put(o, `${o.kind}-${o.sopInstanceUid}.dcm`);
+  t.match(await retried, /^Expected the PACS ORTHANC@127\.0\.0\.1:\d+ to take the association but|answered \d of \d files/, 'the failure is named');
+  const waiting = await box.pending();
+  t.ok(waiting.length >= 1 && waiting.length < many.length + 1, `objects wait in pending/ (${waiting.length} of ${many.length})`);
+
+  // 3. The runtime stops (the outbox closes) and starts again over the same folder while the PACS is still down.
+  await box.close();
+  box = await Outbox.open({ dir: boxDir, sender: client, batch: 4, retryMinMs: 100, retryMaxMs: 400 });
+  t.same(await box.pending(), waiting, 'a restart finds pending/ as it was');
+  await new Promise((r) => box.once('retry', r));
+
+  // 4. Orthanc returns (same storage, same ports): everything goes, exactly once.
+  pacs = await startOrthanc(dir, { http: pacs.http, dicom: pacs.dicom });
+  await box.flush();
+  for (let i = 0; i < 100 && (await box.pending()).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+  t.same(await box.pending(), [], 'nothing pending once Orthanc is back');
+  const all = [...first, ...many].map((o) => o.sopInstanceUid).sort();
+  t.same(await instances(pacs), all, 'every object is in the PACS once: nothing lost');
+
+  // 5. A duplicate send (an acknowledgement lost in a crash) is harmless.
+  const again = many[0];
+  await box.put(again, `${again.kind}-${again.sopInstanceUid}.dcm`);
+  await box.flush();
+  for (let i = 0; i < 100 && (await box.pending()).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+  t.same(await instances(pacs), all, 'still one instance per SOP Instance UID');
+  await box.close();
+  t.same(await readdir(path.join(boxDir, 'failed')), [], 'nothing refused');
+});
+
+t.test('a PACS that refuses the object: failed/ with the reason, the rest go on', { skip: ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed' }, async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-pacs-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const refusing = { where: 'TEST@stand-in', store: async (files: string[], on: (r: { file: string; status: number; outcome: 'stored' | 'refused' | 'retry' }) => void) => {
+    for (const f of files) on({ file: f, status: f.includes('sr-') ? 0xa900 : 0, outcome: f.includes('sr-') ? 'refused' : 'stored' });
+  } };
+  const box = await Outbox.open({ dir, sender: refusing });
+  const objs = capture(2);
+  for (const o of objs) await box.put(o, `${o.kind}-${o.sopInstanceUid}.dcm`);
+  await box.flush();
+  const failed = await readdir(path.join(dir, 'failed'));
+  t.equal(failed.length, 2);
+  t.match(failed.sort()[1], /sr-.*\.dcm\.txt$/);
+  t.same([box.stats.sent, box.stats.failed, box.stats.pending], [1, 1, 0]);
+  await box.close();
+  // An outbox over a folder it cannot write is a coded error.
+  await writeFile(path.join(dir, 'file'), '');
+  await t.rejects(Outbox.open({ dir: path.join(dir, 'file', 'box') }), { code: 'ERR_SONOEDGE_OUTBOX', message: `Expected an outbox folder sonoedge can write at ${path.join(dir, 'file', 'box')} but ENOTDIR` });
+});
