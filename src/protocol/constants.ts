@@ -73,6 +73,8 @@ export const ResultFlag = {
   UNKNOWN: 0x0100,
   /** ef is present but of low quality (fewer than 2 beats, a wide interval, or an uncertain frame in its window). */
   EF_LOW_QUALITY: 0x0200,
+  /** An autoSector stream is still looking for its image region: this frame went to the sector finder, not the models (no values, state `unknown`). */
+  SECTOR_SEARCH: 0x0400,
 } as const;
 
 /**

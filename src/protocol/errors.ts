@@ -36,6 +36,8 @@ export const WireError = {
   SHUTTING_DOWN: 23,
   /** Frames for a stream stopped by the serial CMD_STOP_STREAM: dropped; sent once per stop. */
   STREAM_STOPPED: 24,
+  /** An autoSector stream's search over a batch of frames found no image region; the search goes on (not fatal). */
+  SECTOR_NOT_FOUND: 25,
 } as const;
 export type WireErrorName = keyof typeof WireError;
 

@@ -35,6 +35,8 @@ export interface ConfigureStream {
   fps: number;
   /** Frames through shared memory (FRAME_READY): a ring the firmware made, or one the runtime is to make. */
   ring?: RingRequest;
+  /** No `roi`: the runtime finds the image region itself, from the stream's first `frames` frames. */
+  autoSector?: { frames: number };
 }
 /** CONFIGURE_STREAM.ring: `{name, slots, slotBytes}` names an existing ring; `{create: true, slots, slotBytes?}` asks the runtime for one. */
 export type RingRequest = (RingInfo & { create?: false }) | { create: true; slots: number; slotBytes?: number };
@@ -76,6 +78,8 @@ export interface ResultBody {
   latency: Latency;
   mask?: { width: number; height: number; data: Uint8Array };
   contour?: number[];
+  /** autoSector streams, once found: the image region the runtime found and crops. */
+  roi?: Roi;
 }
 
 export interface StatusReply { state: RuntimeStateName; stateCode: number; uptimeS: number; model: string | null; streams: number[] }
@@ -152,10 +156,26 @@ export function parseConfigure(body: unknown, x: X = {}): ConfigureStream {
     }
   }
   if (f.has('ring')) c.ring = parseRingRequest(f.map('ring'), frameBytes(c), x);
+  if (f.has('autoSector')) {
+    const a = f.map('autoSector');
+    c.autoSector = { frames: a.optUint('frames', MAX_SECTOR_FRAMES, 1) ?? DEFAULT_SECTOR_FRAMES };
+    if (c.roi) throw new ProtocolError('BAD_FIELD', 'Expected either CONFIGURE_STREAM.roi or CONFIGURE_STREAM.autoSector but received both', x);
+    if (c.sector) throw new ProtocolError('BAD_FIELD', 'Expected CONFIGURE_STREAM.autoSector without sector (the finder reads screen frames, not a polar image) but received both', x);
+    const bpp = { GRAY8: 1, RGB8: 3, BGR8: 3, RGBA8: 4, BGRA8: 4 }[c.format as 'GRAY8'];
+    if (bpp === undefined) {
+      throw fieldError('BAD_FIELD', 'GRAY8, RGB8, BGR8, RGBA8 or BGRA8 with autoSector (the formats the sector finder reads)', 'CONFIGURE_STREAM.format', c.format, x);
+    }
+    if (c.stride !== undefined && c.stride !== c.width * bpp) {
+      throw fieldError('BAD_FIELD', `no stride or ${c.width * bpp} (packed rows) with autoSector`, 'CONFIGURE_STREAM.stride', c.stride, x);
+    }
+  }
   return c;
 }
 
 const MAX_SLOT_BYTES = Ring.MAX_BYTES - Ring.HEADER_BYTES;
+/** CONFIGURE_STREAM.autoSector.frames: default and largest. */
+export const DEFAULT_SECTOR_FRAMES = 4;
+const MAX_SECTOR_FRAMES = 64;
 
 /** CONFIGURE_STREAM.ring: the message's own consistency (BAD_FIELD); whether the object is usable is the server's check (RING). */
 function parseRingRequest(r: Fields, bytes: number, x: X): RingRequest {
@@ -240,6 +260,10 @@ export function parseResult(body: unknown, x: X = {}): ResultBody {
     }
   }
   if (f.has('contour')) r.contour = f.numArray('contour');
+  if (f.has('roi')) {
+    const b = f.map('roi');
+    r.roi = { x: b.uint('x', MAX_DIM), y: b.uint('y', MAX_DIM), width: b.uint('width', MAX_DIM, 1), height: b.uint('height', MAX_DIM, 1) };
+  }
   if (r.efCi && !(r.efCi[0] <= r.efCi[1])) throw fieldError('BAD_FIELD', '[lo, hi] with lo <= hi', 'RESULT.efCi', r.efCi, x);
   return r;
 }
@@ -290,6 +314,7 @@ export const msg = {
     ring: c.ring && (c.ring.create
       ? { create: true, slots: c.ring.slots, slotBytes: c.ring.slotBytes }
       : { name: c.ring.name, slots: c.ring.slots, slotBytes: c.ring.slotBytes }),
+    autoSector: c.autoSector && { frames: c.autoSector.frames },
   }),
   configureReply: (seq: number, b: ConfigureReply) => rep(MessageType.CONFIGURE_STREAM, seq, {
     stream: b.stream, frameBytes: b.frameBytes, ring: b.ring && { name: b.ring.name, slots: b.ring.slots, slotBytes: b.ring.slotBytes },
@@ -306,6 +331,7 @@ export const msg = {
     edSeq: r.edSeq, esSeq: r.esSeq, flags: r.flags,
     latency: { queueMs: r.latency.queueMs, totalMs: r.latency.totalMs, stages: r.latency.stages },
     mask: r.mask && { width: r.mask.width, height: r.mask.height, data: r.mask.data }, contour: r.contour,
+    roi: r.roi && { x: r.roi.x, y: r.roi.y, width: r.roi.width, height: r.roi.height },
   }),
   status: (seq: number) => req(MessageType.STATUS, seq, {}),
   statusReply: (seq: number, s: StatusReply) => rep(MessageType.STATUS, seq, { state: s.state, stateCode: s.stateCode, uptimeS: s.uptimeS, model: s.model, streams: s.streams }),

@@ -1,7 +1,10 @@
 // The runtime: the socket server (and, optionally, the serial link) wired to
-// the real pipeline. Each configured socket stream gets its own models, loaded
-// for its geometry on its first frame; results go to the socket subscribers
-// and to the serial line. Model packages are loaded beside the running ones
+// the real pipeline. Streams belong to one StreamManager (src/runtime/
+// streams.ts), which the socket server drives; each configured stream gets
+// its own models, loaded for its geometry before the CONFIGURE_STREAM reply
+// (or, with autoSector, once its sector is found). Results fan out through one
+// ResultPublisher (src/runtime/publisher.ts): the socket subscribers, the
+// serial line and any other consumer (`runtime.publisher.subscribe(...)`). Model packages are loaded beside the running ones
 // (verified, then loaded and warmed for every open stream) and swapped in
 // atomically between frames; a package that fails anywhere on the way leaves
 // the running models in place.
@@ -13,17 +16,23 @@ import type { StageTimer } from '../pipeline/scheduler.js';
 import { ResultFlag, type RuntimeStateName } from '../protocol/constants.js';
 import { WireError } from '../protocol/errors.js';
 import type { ConfigureStream, LoadModel, ModelReply, ResultBody, Swap } from '../protocol/messages.js';
+import type { SectorResult } from '../preprocess/sector.js';
 import type { CommandRecord } from '../protocol/serial.js';
 import { SerialLink, type SerialLinkOptions } from '../transport/serial-link.js';
-import { SocketServer, type ModelControl, type ServerFrame, type SocketServerOptions } from '../transport/socket-server.js';
+import { SocketServer, type ModelControl, type SocketServerOptions } from '../transport/socket-server.js';
 import type { FrameResult } from '../transport/types.js';
+import { ResultPublisher } from './publisher.js';
+import { StreamManager, type ServerFrame } from './streams.js';
 import { warmupFrame } from './warmup.js';
+
+export { ResultPublisher, type BackPressure, type ResultConsumer, type Subscription, type SubscriptionStats } from './publisher.js';
+export { StreamManager, type ManagedStream, type StreamOwner } from './streams.js';
 
 export type Task = 'view_quality' | 'lv_segmentation';
 
 export interface RuntimeOptions {
   pipeline: PipelineOptions;
-  socket: Omit<SocketServerOptions, 'handler' | 'models'>;
+  socket: Omit<SocketServerOptions, 'handler' | 'models' | 'prepare' | 'streams'>;
   serial?: Omit<SerialLinkOptions, 'runtime' | 'onCommand'>;
   /** Model sets 1, 2, ... for the serial CMD_SELECT_MODEL_SET; set 0 is the pipeline's own packages. */
   modelSets?: { viewQuality: string; segmentation?: string }[];
@@ -117,6 +126,10 @@ export function toFrameResult(r: PipelineResult): FrameResult {
 
 export class Runtime implements ModelControl {
   readonly server: SocketServer;
+  /** Every stream, whatever transport opened it. */
+  readonly streams: StreamManager;
+  /** Every result, to every consumer: subscribe here (src/runtime/publisher.ts). */
+  readonly publisher: ResultPublisher;
   readonly serial?: SerialLink;
   readonly pipeline: Pipeline;
   readonly #o: RuntimeOptions;
@@ -142,12 +155,18 @@ export class Runtime implements ModelControl {
       this.#loaded.set(m.id, m);
       this.#active[m.task] = m.id;
     }
-    this.server = new SocketServer({
-      ...options.socket, handler: (f, stage) => this.#handle(f, stage), models: this,
+    this.publisher = new ResultPublisher({ onError: (consumer, err) => this.#log.warn({ err, consumer }, 'result consumer failed') });
+    this.streams = new StreamManager({
+      handler: (f, stage) => this.#handle(f, stage),
       prepare: async (stream, config) => { await this.#entry(stream, config).processor; },
+      publisher: this.publisher,
     });
-    this.server.on('streamClosed', (id: number) => void this.#closeStream(id));
-    this.server.on('result', (_id: number, _seq: number, body: ResultBody) => this.serial?.write(body));
+    this.server = new SocketServer({ ...options.socket, streams: this.streams, models: this });
+    this.streams.on('streamClosed', (id: number) => void this.#closeStream(id));
+    this.streams.on('sectorFound', (stream: number, r: SectorResult) => {
+      if (r.found) this.#log.info({ stream, roi: r.box, shape: r.shape.kind, confidence: r.confidence, frames: r.framesUsed }, 'stream sector found');
+      else this.#log.warn({ stream, reason: r.reason, frames: r.framesUsed }, 'stream sector not found');
+    });
     if (options.serial) {
       this.serial = new SerialLink({
         ...options.serial,
@@ -159,6 +178,9 @@ export class Runtime implements ModelControl {
         onError: (err) => this.#log.error({ err, path: options.serial?.path }, 'serial link error'),
         onRejected: (err, suppressed) => this.#log.warn({ code: err.wireName, message: err.message, cmdType: err.type ?? 0, cmdSeq: err.seq ?? 0, suppressed }, 'serial input rejected'),
       });
+      // The serial line sends the newest result at its own rate: it never holds older ones.
+      const serial = this.serial;
+      this.publisher.subscribe({ name: 'serial', policy: 'keep-latest', deliver: (r: ResultBody) => serial.write(r) });
     }
   }
 

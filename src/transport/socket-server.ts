@@ -2,14 +2,19 @@
 // socket (and, when asked, TCP on loopback only), negotiate with HELLO,
 // configure streams, send FRAMEs and subscribe to RESULTs.
 //
-// Frames go through one LatestWinsScheduler per stream into an injected
-// FrameHandler: the real ML pipeline in production, a stand-in in tests (the
-// stand-in replaces the ML pipeline only; framing, negotiation, queues and
-// errors are this real server). Every bad input is answered with an ERROR
-// carrying a code, and counted; a client that sends too many is dropped; the
-// others are served on. A slow subscriber never stalls anything: each client
-// has a bounded result queue (oldest dropped and counted), and reading from a
-// client that does not read its replies pauses until it does.
+// This file is the protocol side only: connections, framing, negotiation,
+// replies and errors. Streams belong to a StreamManager (src/runtime/
+// streams.ts: scheduler, ring, stop state, counters, sector search) and
+// results fan out through its ResultPublisher (src/runtime/publisher.ts),
+// where each subscribed client is one consumer; a server made without a
+// manager makes its own from `handler` and `prepare` (the real ML pipeline in
+// production, a stand-in in tests: the stand-in replaces the ML pipeline
+// only; framing, negotiation, queues and errors are this real server). Every
+// bad input is answered with an ERROR carrying a code, and counted; a client
+// that sends too many is dropped; the others are served on. A slow subscriber
+// never stalls anything: each client has a bounded result queue (oldest
+// dropped and counted), and reading from a client that does not read its
+// replies pauses until it does.
 //
 // Shared-memory frames: a stream configured with a ring (src/transport/
 // shm-ring.ts) also takes FRAME_READY; its frame is a view of the slot, and
@@ -23,11 +28,10 @@ import { chmodSync, lstatSync, realpathSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { LatestWinsScheduler, type StageTimer } from '../pipeline/scheduler.js';
 import { crc32c } from '../protocol/crc.js';
 import { encodeMessageParts, MessageDecoder, type EncodeInput, type Message } from '../protocol/codec.js';
 import {
-  DEFAULT_MAX_MESSAGE_SIZE, HEADER_SIZE, MessageType, ResultFlag, RuntimeState, SUPPORTED_VERSIONS, messageTypeName,
+  DEFAULT_MAX_MESSAGE_SIZE, HEADER_SIZE, MessageType, RuntimeState, SUPPORTED_VERSIONS, messageTypeName,
   type RuntimeStateName,
 } from '../protocol/constants.js';
 import { ProtocolError, WireError } from '../protocol/errors.js';
@@ -36,18 +40,14 @@ import {
   type ConfigureStream, type LoadModel, type ModelReply, type ResultBody, type Subscribe, type Swap,
 } from '../protocol/messages.js';
 import { coded } from '../errors.js';
+import type { Subscription } from '../runtime/publisher.js';
+import { StreamManager, type FrameHandler, type ServerFrame, type StreamOwner } from '../runtime/streams.js';
+import type { SectorNotFound } from '../preprocess/sector.js';
 import { VERSION } from '../version.js';
 import { ShmRing } from './shm-ring.js';
-import type { FrameResult, ResultSink, SourceFrame } from './types.js';
+import type { ResultSink } from './types.js';
 
-export interface ServerFrame extends SourceFrame {
-  /** The connection that sent it, and the header seq of its FRAME message. */
-  clientId: number;
-  messageSeq: number;
-}
-
-/** The ML pipeline seam: given a frame, its result. Tests inject a stand-in. */
-export type FrameHandler = (frame: ServerFrame, stage: StageTimer) => Promise<FrameResult>;
+export type { FrameHandler, ServerFrame } from '../runtime/streams.js';
 
 /** Model loading and swapping (LOAD_MODEL, SWAP); absent: both answer UNSUPPORTED. */
 export interface ModelControl {
@@ -63,15 +63,18 @@ export interface SocketServerOptions {
   mode?: number;
   /** TCP on loopback only; off by default. */
   tcp?: { port: number; host?: '127.0.0.1' | '::1' | 'localhost' } | false;
-  handler: FrameHandler;
+  /** The frame handler of the server's own stream manager; not with `streams`. */
+  handler?: FrameHandler;
   models?: ModelControl;
   /**
    * Called for each CONFIGURE_STREAM before its reply (load the stream's models,
    * say): the reply waits for it; a rejection is answered with ERROR MODEL_FAILED
    * and the stream is closed. Frames sent before the reply wait in the stream's
-   * scheduler (latest wins) as usual.
+   * scheduler (latest wins) as usual. Not with `streams` (give it to the manager).
    */
   prepare?: (stream: number, config: ConfigureStream) => Promise<void>;
+  /** A stream manager shared with other transports (the runtime's); default one of the server's own. */
+  streams?: StreamManager;
   /** Largest bodyLength + payloadLength; default 32 MiB. */
   maxMessageSize?: number;
   /** Results waiting per client while its socket is full; default 8 (oldest dropped). */
@@ -97,44 +100,55 @@ export interface ServerStats {
   disconnectedForErrors: number;
 }
 
-interface Stream {
-  id: number;
-  owner: Client;
-  config: ConfigureStream;
-  frameBytes: number;
-  scheduler: LatestWinsScheduler<ServerFrame, FrameResult>;
-  /** The shared-memory ring for FRAME_READY, when configured. */
-  ring: ShmRing | undefined;
-  /** A CONFIGURE_STREAM that replaced the ring waits for the old one's slots: no FRAME_READY until its reply. */
-  ringSwitching: boolean;
-  /** Stopped by the serial CMD_STOP_STREAM: frames are dropped; `stopReported` once its ERROR went out. */
-  stopped: boolean;
-  stopReported: boolean;
+interface OwnerEvents {
+  frameFailed(c: Client, f: ServerFrame, err: unknown): void;
+  sectorNotFound(c: Client, f: ServerFrame, r: SectorNotFound): void;
 }
 
-class Client {
+/** A connection; the stream owner of the streams it configures. */
+class Client implements StreamOwner {
   readonly id: number;
   readonly socket: net.Socket;
   readonly decoder: MessageDecoder;
   version = 0;
   sub: Subscribe | undefined;
-  /** Results waiting for the socket to drain: this client's header, and the body shared by every subscriber. */
-  queue: Array<[Buffer, Buffer]> = [];
+  /** Its consumer in the publisher, from its first SUBSCRIBE (results wait there while its socket is full). */
+  results: Subscription | undefined;
   seq = 0;
   errors = 0;
   closed = false;
   resultsDropped = 0;
+  readonly #server: OwnerEvents;
 
-  constructor(id: number, socket: net.Socket, maxMessageSize: number) {
+  constructor(id: number, socket: net.Socket, maxMessageSize: number, server: OwnerEvents) {
     this.id = id;
     this.socket = socket;
     this.decoder = new MessageDecoder({ maxMessageSize });
+    this.#server = server;
   }
 
   nextSeq(): number {
     this.seq = (this.seq + 1) >>> 0;
     return this.seq;
   }
+
+  frameFailed(frame: ServerFrame, err: unknown): void {
+    this.#server.frameFailed(this, frame, err);
+  }
+
+  sectorNotFound(frame: ServerFrame, r: SectorNotFound): void {
+    this.#server.sectorNotFound(this, frame, r);
+  }
+}
+
+/** Transport counters; the frame counters come from the stream manager. */
+interface TransportStats {
+  clients: number;
+  resultsSent: number;
+  resultsDropped: number;
+  rejected: number;
+  errorsSent: number;
+  disconnectedForErrors: number;
 }
 
 const HELLO_FREE = new Set<number>([MessageType.HELLO, MessageType.PING]);
@@ -145,16 +159,14 @@ export class SocketServer extends EventEmitter implements ResultSink {
   readonly kind = 'socket';
   readonly path: string;
   readonly mode: number;
-  readonly stats: ServerStats = {
-    clients: 0, framesIn: 0, framesProcessed: 0, framesDropped: 0, framesFailed: 0,
-    resultsSent: 0, resultsDropped: 0, rejected: 0, errorsSent: 0, disconnectedForErrors: 0,
-  };
+  readonly #t: TransportStats = { clients: 0, resultsSent: 0, resultsDropped: 0, rejected: 0, errorsSent: 0, disconnectedForErrors: 0 };
   state: RuntimeStateName = 'ready';
-  readonly #o: Required<Omit<SocketServerOptions, 'path' | 'mode' | 'tcp' | 'models' | 'prepare'>> & Pick<SocketServerOptions, 'models' | 'tcp' | 'prepare'>;
+  /** The streams: this server's own manager, or the one shared through options.streams. */
+  readonly streams: StreamManager;
+  readonly #o: Required<Omit<SocketServerOptions, 'path' | 'mode' | 'tcp' | 'models' | 'prepare' | 'handler' | 'streams'>> & Pick<SocketServerOptions, 'models' | 'tcp'>;
   readonly #clients = new Set<Client>();
   /** Connections refused with TOO_MANY, until they are closed. */
   readonly #refused = new Set<net.Socket>();
-  readonly #streams = new Map<number, Stream>();
   readonly #servers: net.Server[] = [];
   readonly #started = performance.now();
   #nextId = 1;
@@ -166,7 +178,10 @@ export class SocketServer extends EventEmitter implements ResultSink {
 
   constructor(options: SocketServerOptions) {
     super();
-    if (typeof options?.handler !== 'function') throw new TypeError(`Expected function for handler but received ${typeof options?.handler}`);
+    if (options?.streams === undefined && typeof options?.handler !== 'function') throw new TypeError(`Expected function for handler but received ${typeof options?.handler}`);
+    if (options.streams !== undefined && (options.handler !== undefined || options.prepare !== undefined)) {
+      throw new TypeError('Expected handler and prepare on the stream manager given as streams but received them on the server too');
+    }
     this.path = options.path ?? path.join(os.tmpdir(), 'sonoedge.sock');
     this.mode = options.mode ?? 0o660;
     if (!Number.isInteger(this.mode) || this.mode < 0 || this.mode > 0o777) throw new RangeError(`Expected permission bits 0..0o777 for mode but received ${this.mode}`);
@@ -174,13 +189,27 @@ export class SocketServer extends EventEmitter implements ResultSink {
       throw new RangeError(`Expected a loopback host (127.0.0.1, ::1 or localhost) for tcp.host but received ${JSON.stringify(options.tcp.host)}`);
     }
     this.#o = {
-      handler: options.handler, models: options.models, prepare: options.prepare, tcp: options.tcp ?? false,
+      models: options.models, tcp: options.tcp ?? false,
       maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
       resultQueueLength: options.resultQueueLength ?? 8,
       maxPendingWriteBytes: options.maxPendingWriteBytes ?? 1024 * 1024,
       maxClients: options.maxClients ?? 16,
       maxStreams: options.maxStreams ?? 16,
       maxErrorsPerClient: options.maxErrorsPerClient ?? 64,
+    };
+    this.streams = options.streams ?? new StreamManager({ handler: options.handler!, ...(options.prepare ? { prepare: options.prepare } : {}) });
+    this.streams.on('streamClosed', (id: number) => this.emit('streamClosed', id));
+    this.streams.on('ringClosed', (id: number, name: string) => this.emit('ringClosed', id, name));
+    this.streams.on('result', (id: number, seq: number, body: ResultBody) => this.emit('result', id, seq, body));
+  }
+
+  /** Counters since start (`clients`: the connections open now), as STATS sends them. */
+  get stats(): ServerStats {
+    const f = this.streams.stats;
+    const t = this.#t;
+    return {
+      clients: t.clients, framesIn: f.framesIn, framesProcessed: f.framesProcessed, framesDropped: f.framesDropped, framesFailed: f.framesFailed,
+      resultsSent: t.resultsSent, resultsDropped: t.resultsDropped, rejected: t.rejected, errorsSent: t.errorsSent, disconnectedForErrors: t.disconnectedForErrors,
     };
   }
 
@@ -247,7 +276,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
     const listeners = this.#servers.splice(0).map((s) => new Promise<void>((r) => s.close(() => r())));
     for (const s of this.#refused) s.destroy();
     for (const c of this.#clients) c.socket.pause();
-    await Promise.all([...this.#streams.values()].map((s) => this.#closeStream(s)));
+    await Promise.all([...this.#clients].map((c) => this.streams.closeOwnedBy(c)));
     const closing = [...this.#clients].map((c) => new Promise<void>((resolve) => {
       const s = c.socket;
       if (s.destroyed) { resolve(); return; }
@@ -276,32 +305,28 @@ export class SocketServer extends EventEmitter implements ResultSink {
    * owner gets one ERROR STREAM_STOPPED per stop. False for a stream that is not configured.
    */
   setStreamStopped(id: number, stopped: boolean): boolean {
-    const s = this.#streams.get(id);
-    if (!s) return false;
-    s.stopped = stopped;
-    s.stopReported = false;
-    return true;
+    return this.streams.setStopped(id, stopped);
   }
 
   /** Streams configured and not stopped (the serial heartbeat's "streaming" bit). */
   get runningStreams(): number {
-    let n = 0;
-    for (const s of this.#streams.values()) if (!s.stopped) n++;
-    return n;
+    return this.streams.running;
   }
 
-  /** A frame for a stopped stream: dropped, counted, and reported once per stop. */
-  #dropStopped(client: Client, s: Stream, seq: number): void {
-    this.stats.framesDropped++;
-    if (s.stopReported) return;
-    s.stopReported = true;
+  /** The first frame for a stopped stream since its stop: reported once per stop (the manager dropped and counted it). */
+  #reportStopped(client: Client, id: number, seq: number): void {
     this.#send(client, msg.error(seq, WireError.STREAM_STOPPED,
-      `Expected frames for a running stream but stream ${s.id} is stopped (serial CMD_STOP_STREAM): its frames are dropped until CMD_START_STREAM; this ERROR is sent once per stop`));
+      `Expected frames for a running stream but stream ${id} is stopped (serial CMD_STOP_STREAM): its frames are dropped until CMD_START_STREAM; this ERROR is sent once per stop`));
   }
 
-  /** ResultSink: publishes a result from any source to the subscribers of its stream. */
+  /** ResultSink: publishes a result from any source to every consumer of the publisher (subscribed clients among them). */
   write(result: ResultBody): void {
-    this.#publish(result);
+    this.streams.publish(result);
+  }
+
+  /** Connections open now. */
+  get clientCount(): number {
+    return this.#clients.size;
   }
 
   #accept(socket: net.Socket): void {
@@ -309,15 +334,15 @@ export class SocketServer extends EventEmitter implements ResultSink {
       socket.destroy();
       return;
     }
-    const client = new Client(this.#nextId++, socket, this.#o.maxMessageSize);
+    const client = new Client(this.#nextId++, socket, this.#o.maxMessageSize, this.#ownerEvents);
     if (this.#clients.size >= this.#o.maxClients) {
-      this.stats.rejected++;
+      this.#t.rejected++;
       this.#send(client, msg.error(undefined, WireError.TOO_MANY, `Expected at most ${this.#o.maxClients} clients but received one more`, true));
       this.#refuse(socket);
       return;
     }
     this.#clients.add(client);
-    this.stats.clients = this.#clients.size;
+    this.#t.clients = this.#clients.size;
     socket.on('data', (chunk: Buffer) => this.#onData(client, chunk));
     socket.on('drain', () => this.#flush(client));
     socket.on('error', () => { /* reset by peer and the like: 'close' follows */ });
@@ -342,12 +367,10 @@ export class SocketServer extends EventEmitter implements ResultSink {
     if (client.closed) return;
     client.closed = true;
     client.decoder.end();
-    client.queue.length = 0;
+    client.results?.close();
     this.#clients.delete(client);
-    this.stats.clients = this.#clients.size;
-    for (const s of [...this.#streams.values()]) {
-      if (s.owner === client) this.#closeStream(s);
-    }
+    this.#t.clients = this.#clients.size;
+    void this.streams.closeOwnedBy(client);
     this.emit('disconnect', client.id);
   }
 
@@ -367,14 +390,25 @@ export class SocketServer extends EventEmitter implements ResultSink {
     }
   }
 
+  /** What the stream manager tells a connection about its frames after they were accepted. */
+  readonly #ownerEvents = {
+    frameFailed: (c: Client, frame: ServerFrame, err: unknown): void => {
+      this.#send(c, msg.error(frame.messageSeq, WireError.FRAME_FAILED, `Expected a result for frame ${frame.seq} of stream ${frame.stream} but the pipeline failed: ${(err as Error)?.message ?? String(err)}`));
+    },
+    sectorNotFound: (c: Client, frame: ServerFrame, r: SectorNotFound): void => {
+      this.#send(c, msg.error(frame.messageSeq, WireError.SECTOR_NOT_FOUND,
+        `Expected an image region in the first ${r.framesUsed} frames of stream ${frame.stream} (CONFIGURE_STREAM.autoSector) but the sector finder found none (${r.reason}: ${r.message}); it looks again at the next ${r.framesUsed}`));
+    },
+  };
+
   #reject(client: Client, err: ProtocolError, fatal = false): void {
-    this.stats.rejected++;
+    this.#t.rejected++;
     client.errors++;
     const tooMany = client.errors > this.#o.maxErrorsPerClient;
     this.#send(client, msg.error(err.seq, err.wireCode, err.message, fatal || tooMany));
     this.emit('rejected', client.id, err);
     if (fatal || tooMany) {
-      if (tooMany) this.stats.disconnectedForErrors++;
+      if (tooMany) this.#t.disconnectedForErrors++;
       client.socket.end();
       client.socket.destroySoon?.();
       this.#drop(client);
@@ -383,7 +417,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
 
   /** Control replies: always sent; if the client does not read them, we stop reading it. */
   #send(client: Client, m: EncodeInput): void {
-    if (m.type === MessageType.ERROR) this.stats.errorsSent++;
+    if (m.type === MessageType.ERROR) this.#t.errorsSent++;
     const [head, payload] = encodeMessageParts(m);
     const s = client.socket;
     if (s.destroyed || !s.writable) return;
@@ -394,10 +428,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
 
   #flush(client: Client): void {
     const s = client.socket;
-    while (client.queue.length > 0 && s.writableLength < this.#o.maxPendingWriteBytes) {
-      writePair(s, client.queue.shift()!);
-      this.stats.resultsSent++;
-    }
+    client.results?.wake();
     // While closing, nothing more is read: a drained socket stays paused.
     if (s.isPaused() && s.writableLength <= this.#o.maxPendingWriteBytes && !this.#closing) s.resume();
   }
@@ -429,11 +460,11 @@ export class SocketServer extends EventEmitter implements ResultSink {
         return;
       case MessageType.CONFIGURE_STREAM: {
         const c = parseConfigure(m.body, x);
-        const existing = this.#streams.get(c.stream);
+        const existing = this.streams.get(c.stream);
         if (existing && existing.owner !== client) {
-          throw new ProtocolError('STREAM_IN_USE', `Expected a stream not configured by another client but received stream ${c.stream} (client ${existing.owner.id})`, x);
+          throw new ProtocolError('STREAM_IN_USE', `Expected a stream not configured by another client but received stream ${c.stream} (client ${(existing.owner as Client).id})`, x);
         }
-        if (!existing && this.#streams.size >= this.#o.maxStreams) {
+        if (!existing && this.streams.size >= this.#o.maxStreams) {
           throw new ProtocolError('TOO_MANY', `Expected at most ${this.#o.maxStreams} streams but received one more (stream ${c.stream})`, x);
         }
         const bytes = frameBytes(c);
@@ -451,29 +482,20 @@ export class SocketServer extends EventEmitter implements ResultSink {
           : c.ring.create ? ShmRing.create(c.ring, bytes, this.mode, x) : ShmRing.open(c.ring, bytes, x);
         if (keep) old.setFrameBytes(bytes);
         const reply = msg.configureReply(seq, { stream: c.stream, frameBytes: bytes, ring: ring?.info });
-        if (!existing) {
-          this.#streams.set(c.stream, this.#makeStream(client, c, bytes, ring));
-          this.#replyConfigured(client, c, seq, reply);
-          return;
-        }
-        existing.config = c;
-        existing.frameBytes = bytes;
-        existing.ring = ring;
-        if (old === undefined || keep) {
-          this.#replyConfigured(client, c, seq, reply);
-          return;
-        }
-        // The old ring's frames finish and their slots come back (SLOT_RELEASE) before this reply.
-        existing.ringSwitching = true;
-        void this.#retireRing(existing.id, old).then(() => {
-          existing.ringSwitching = false;
-          if (!client.closed) this.#replyConfigured(client, c, seq, reply);
+        // The reply waits for the old ring's slots (SLOT_RELEASE first) and the stream's models; a failure closes the stream.
+        this.streams.configure(client, c, bytes, ring, (err) => {
+          if (client.closed) return;
+          if (err === undefined) this.#send(client, reply);
+          else {
+            this.#send(client, msg.error(seq, WireError.MODEL_FAILED,
+              `Expected the models to load for stream ${c.stream} (${c.width}x${c.height} ${c.format}) but they failed: ${(err as Error)?.message ?? String(err)}; the stream is closed`));
+          }
         });
         return;
       }
       case MessageType.FRAME_READY: {
         const f = parseFrameReady(m.body, x);
-        const s = this.#streams.get(f.stream);
+        const s = this.streams.get(f.stream);
         if (!s || s.owner !== client) {
           throw new ProtocolError('UNKNOWN_STREAM', `Expected a stream configured on this connection but received stream ${f.stream}`, x);
         }
@@ -484,12 +506,6 @@ export class SocketServer extends EventEmitter implements ResultSink {
             : `Expected a stream configured with CONFIGURE_STREAM.ring for FRAME_READY but received stream ${f.stream}, which has no ring`, x);
         }
         const pixels = ring.hold(f.slot, f.stream, x);
-        this.stats.framesIn++;
-        if (s.stopped) {
-          if (ring.release(f.slot)) this.#send(client, msg.slotRelease(client.nextSeq(), { stream: f.stream, slot: f.slot, seq: f.seq }));
-          this.#dropStopped(client, s, seq);
-          return;
-        }
         let released = false;
         // Idempotent, so that the pipeline may release early (once preprocessing has read the slot) and the server still does after.
         const release = (): void => {
@@ -499,42 +515,43 @@ export class SocketServer extends EventEmitter implements ResultSink {
             this.#send(client, msg.slotRelease(client.nextSeq(), { stream: f.stream, slot: f.slot, seq: f.seq }));
           }
         };
-        if (!s.scheduler.submit({
+        const outcome = this.streams.submit(f.stream, {
           seq: f.seq, acquiredAt: performance.now(), t: f.t, stream: f.stream, config: s.config, pixels,
           clientId: client.id, messageSeq: seq, release,
-        })) this.stats.framesDropped++;
+        });
+        if (outcome === 'stopped' || outcome === 'stopped-first') {
+          release();
+          if (outcome === 'stopped-first') this.#reportStopped(client, f.stream, seq);
+        }
         return;
       }
       case MessageType.FRAME: {
         const f = parseFrame(m.body, x);
-        const s = this.#streams.get(f.stream);
+        const s = this.streams.get(f.stream);
         if (!s || s.owner !== client) {
           throw new ProtocolError('UNKNOWN_STREAM', `Expected a stream configured on this connection but received stream ${f.stream}`, x);
         }
         if (m.payload.length !== s.frameBytes) {
           throw new ProtocolError('FRAME_SIZE', `Expected ${s.frameBytes} payload bytes for FRAME of stream ${f.stream} but received ${m.payload.length}`, x);
         }
-        this.stats.framesIn++;
-        if (s.stopped) {
-          this.#dropStopped(client, s, seq);
-          return;
-        }
-        if (!s.scheduler.submit({
+        const outcome = this.streams.submit(f.stream, {
           seq: f.seq, acquiredAt: performance.now(), t: f.t, stream: f.stream, config: s.config, pixels: m.payload,
           clientId: client.id, messageSeq: seq,
-        })) this.stats.framesDropped++;
+        });
+        if (outcome === 'stopped-first') this.#reportStopped(client, f.stream, seq);
         return;
       }
       case MessageType.SUBSCRIBE: {
         client.sub = parseSubscribe(m.body, x);
+        client.results ??= this.#subscribe(client);
         this.#send(client, msg.subscribeReply(seq, client.sub));
         return;
       }
       case MessageType.CLOSE_STREAM: {
         const c = parseCloseStream(m.body, x);
-        const s = this.#streams.get(c.stream);
+        const s = this.streams.get(c.stream);
         if (!s || s.owner !== client) throw new ProtocolError('UNKNOWN_STREAM', `Expected a stream configured on this connection but received stream ${c.stream}`, x);
-        const closed = this.#closeStream(s);
+        const closed = this.streams.close(c.stream);
         // With a ring, the reply follows every SLOT_RELEASE of it, so the firmware may reuse the stream id and slot numbers at once.
         if (s.ring) void closed.then(() => { if (!client.closed) this.#send(client, msg.closeStreamReply(seq, c)); });
         else this.#send(client, msg.closeStreamReply(seq, c));
@@ -543,7 +560,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
       case MessageType.STATUS:
         this.#send(client, msg.statusReply(seq, {
           state: this.state, stateCode: RuntimeState[this.state], uptimeS: (performance.now() - this.#started) / 1000,
-          model: this.#o.models?.current() ?? null, streams: [...this.#streams.keys()],
+          model: this.#o.models?.current() ?? null, streams: this.streams.ids,
         }));
         return;
       case MessageType.STATS:
@@ -568,128 +585,58 @@ export class SocketServer extends EventEmitter implements ResultSink {
     }
   }
 
-  /** Sends a CONFIGURE_STREAM reply once the `prepare` hook (if any) has finished; its failure closes the stream. */
-  #replyConfigured(client: Client, c: ConfigureStream, seq: number, reply: EncodeInput): void {
-    const prepare = this.#o.prepare;
-    if (!prepare) {
-      this.#send(client, reply);
-      return;
-    }
-    prepare(c.stream, c).then(() => {
-      if (!client.closed) this.#send(client, reply);
-    }, (err: unknown) => {
-      const s = this.#streams.get(c.stream);
-      if (s && s.owner === client && s.config === c) void this.#closeStream(s);
-      if (!client.closed) {
-        this.#send(client, msg.error(seq, WireError.MODEL_FAILED,
-          `Expected the models to load for stream ${c.stream} (${c.width}x${c.height} ${c.format}) but they failed: ${(err as Error)?.message ?? String(err)}; the stream is closed`));
-      }
-    });
-  }
-
   /**
-   * Removes a stream; 'streamClosed' (id) is emitted once its frame in flight
-   * has finished and its ring, if any, is unmapped ('ringClosed' first).
+   * The client's consumer in the publisher: its SUBSCRIBE filters the streams; while its socket holds
+   * maxPendingWriteBytes unsent, results wait in its queue (resultQueueLength, oldest dropped and counted).
    */
-  #closeStream(s: Stream): Promise<void> {
-    this.#streams.delete(s.id);
-    return s.scheduler.close()
-      .then(() => (s.ring ? this.#retireRing(s.id, s.ring) : undefined))
-      .then(() => { this.emit('streamClosed', s.id); });
-  }
-
-  /** Unmaps a ring once no slot of it is held; emits 'ringClosed' (stream id, ring name). */
-  async #retireRing(id: number, ring: ShmRing): Promise<void> {
-    await ring.whenFree();
-    ring.close();
-    this.emit('ringClosed', id, ring.name);
-  }
-
-  #makeStream(owner: Client, config: ConfigureStream, bytes: number, ring: ShmRing | undefined): Stream {
-    const id = config.stream;
-    /** Seqs of frames replaced since the last result (a few at most: the newer ones wait for the next result). */
-    const dropped: number[] = [];
-    const scheduler = new LatestWinsScheduler<ServerFrame, FrameResult>({
-      // A slot goes back as soon as its frame has run (before the RESULT goes out), or failed.
-      process: async (f, stage) => {
-        try {
-          return await this.#o.handler(f, stage);
-        } finally {
-          f.release?.();
-        }
-      },
-      // Replaced under latest wins (or dropped by close): never processed, released at once.
-      onDrop: (f) => { if (dropped.length >= 64) dropped.shift(); dropped.push(f.seq); f.release?.(); },
-      onResult: ({ frame, result, timing }) => {
-        this.stats.framesProcessed++;
-        // DROPPED_BEFORE: a frame between the previous result's and this one was replaced (latest wins).
-        // Dropped frames are always older than the one that replaced them; those older than this result are its own.
-        const newer = dropped.filter((q) => q >= frame.seq);
-        if (newer.length < dropped.length) {
-          result = { ...result, flags: (result.flags ?? 0) | ResultFlag.DROPPED_BEFORE };
-          dropped.splice(0, dropped.length, ...newer);
-        }
-        const body: ResultBody = {
-          stream: id, seq: frame.seq, t: frame.t, view: result.view ?? null, confidence: result.confidence ?? null,
-          quality: result.quality ?? null, state: result.state ?? 'ok', idScore: result.idScore ?? null,
-          lvAreaMm2: result.lvAreaMm2 ?? null, ef: result.ef ?? null, efCi: result.efCi ?? null,
-          edSeq: result.edSeq ?? null, esSeq: result.esSeq ?? null, flags: result.flags ?? 0,
-          latency: { queueMs: timing.queueMs, totalMs: timing.totalMs, stages: timing.stages }, mask: result.mask, contour: result.contour,
-        };
-        this.#publish(body);
-        this.emit('result', id, frame.seq, body);
-      },
-      onError: (frame, err) => {
-        this.stats.framesFailed++;
-        if (!owner.closed) this.#send(owner, msg.error(frame.messageSeq, WireError.FRAME_FAILED, `Expected a result for frame ${frame.seq} of stream ${id} but the pipeline failed: ${(err as Error)?.message ?? String(err)}`));
-      },
-    });
-    return { id, owner, config, frameBytes: bytes, scheduler, ring, ringSwitching: false, stopped: false, stopReported: false };
-  }
-
-  #publish(r: ResultBody): void {
-    const cache = new Map<string, Buffer>();
-    for (const c of this.#clients) {
-      const sub = c.sub;
-      if (!sub || (sub.streams.length > 0 && !sub.streams.includes(r.stream))) continue;
-      const key = `${sub.results.join(',')}|${sub.masks}|${sub.contours}`;
-      let body = cache.get(key);
-      if (body === undefined) {
-        const want = new Set(sub.results);
-        const [head] = encodeMessageParts(msg.result(0, {
-          ...r,
-          view: want.has('view') ? r.view : null, confidence: want.has('view') ? r.confidence : null,
-          quality: want.has('quality') ? r.quality : null, lvAreaMm2: want.has('lv') ? r.lvAreaMm2 : null, ef: want.has('ef') ? r.ef : null,
-          // state and idScore go to every subscriber (abstention is part of every result); efCi, edSeq, esSeq with ef.
-          efCi: want.has('ef') ? r.efCi : null, edSeq: want.has('ef') ? r.edSeq : null, esSeq: want.has('ef') ? r.esSeq : null,
-          mask: sub.masks ? r.mask : undefined, contour: sub.contours ? r.contour : undefined,
-        }));
-        body = head;
-        cache.set(key, body);
-      }
-      // Per-client header seq: a copy of the 24-byte header re-signed; the body is shared by every client.
-      const head = Buffer.from(body.subarray(0, HEADER_SIZE));
-      head.writeUInt32LE(c.nextSeq(), 16);
-      head.writeUInt32LE(crc32cHeader(head), 20);
-      this.#enqueue(c, [head, body.subarray(HEADER_SIZE)]);
-    }
-  }
-
-  #enqueue(c: Client, parts: [Buffer, Buffer]): void {
+  #subscribe(c: Client): Subscription {
     const s = c.socket;
-    if (s.destroyed || !s.writable) return;
-    if (c.queue.length === 0 && s.writableLength < this.#o.maxPendingWriteBytes) {
-      writePair(s, parts);
-      this.stats.resultsSent++;
-      return;
-    }
-    c.queue.push(parts);
-    if (c.queue.length > this.#o.resultQueueLength) {
-      c.queue.shift();
-      c.resultsDropped++;
-      this.stats.resultsDropped++;
-    }
+    return this.streams.publisher.subscribe({
+      name: `socket-client-${c.id}`,
+      policy: 'drop-oldest',
+      capacity: this.#o.resultQueueLength,
+      filter: (r) => c.sub !== undefined && (c.sub.streams.length === 0 || c.sub.streams.includes(r.stream)),
+      // A socket that is gone takes (and ignores) everything until 'close' unsubscribes it.
+      ready: () => s.destroyed || !s.writable || s.writableLength < this.#o.maxPendingWriteBytes,
+      deliver: (r) => {
+        if (s.destroyed || !s.writable || c.sub === undefined) return;
+        const body = encodedResult(r, c.sub);
+        // Per-client header seq: a copy of the 24-byte header re-signed; the body is shared by every client.
+        const head = Buffer.from(body.subarray(0, HEADER_SIZE));
+        head.writeUInt32LE(c.nextSeq(), 16);
+        head.writeUInt32LE(crc32cHeader(head), 20);
+        writePair(s, [head, body.subarray(HEADER_SIZE)]);
+        this.#t.resultsSent++;
+      },
+      onDrop: () => { c.resultsDropped++; this.#t.resultsDropped++; },
+    });
   }
+}
+
+/** One encoding of a result per subscription shape, shared by every client with that shape. */
+const encodings = new WeakMap<ResultBody, Map<string, Buffer>>();
+
+function encodedResult(r: ResultBody, sub: Subscribe): Buffer {
+  const key = `${sub.results.join(',')}|${sub.masks}|${sub.contours}`;
+  let cache = encodings.get(r);
+  if (cache === undefined) {
+    cache = new Map();
+    encodings.set(r, cache);
+  }
+  let body = cache.get(key);
+  if (body === undefined) {
+    const want = new Set(sub.results);
+    [body] = encodeMessageParts(msg.result(0, {
+      ...r,
+      view: want.has('view') ? r.view : null, confidence: want.has('view') ? r.confidence : null,
+      quality: want.has('quality') ? r.quality : null, lvAreaMm2: want.has('lv') ? r.lvAreaMm2 : null, ef: want.has('ef') ? r.ef : null,
+      // state and idScore go to every subscriber (abstention is part of every result); efCi, edSeq, esSeq with ef.
+      efCi: want.has('ef') ? r.efCi : null, edSeq: want.has('ef') ? r.edSeq : null, esSeq: want.has('ef') ? r.esSeq : null,
+      mask: sub.masks ? r.mask : undefined, contour: sub.contours ? r.contour : undefined,
+    }));
+    cache.set(key, body);
+  }
+  return body;
 }
 
 const crc32cHeader = (b: Buffer): number => crc32c(b, 0, 20);

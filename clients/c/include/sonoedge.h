@@ -140,6 +140,7 @@ int se_decode_message(const uint8_t *buf, size_t len, uint32_t max_size, se_mess
 #define SE_RESULT_UNCERTAIN 0x0080u   /* state uncertain: the results may be wrong */
 #define SE_RESULT_UNKNOWN 0x0100u     /* state unknown: unlike the training data; no LV, no EF */
 #define SE_RESULT_EF_LOW_QUALITY 0x0200u
+#define SE_RESULT_SECTOR_SEARCH 0x0400u  /* an autoSector stream's frame taken by the sector finder: no values */
 
 /* The in-distribution state: RESULT.state by name, serial RESULT byte 22 by number. */
 enum se_result_state { SE_STATE_OK = 0, SE_STATE_UNCERTAIN = 1, SE_STATE_UNKNOWN = 2 };
