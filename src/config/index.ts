@@ -13,6 +13,7 @@ import { isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { resolveEngineOptions, type EngineOptions } from '../engine/options.js';
 import { bundledPaths, type TrustStore } from '../model/package.js';
 import type { PipelineOptions } from '../pipeline/index.js';
+import type { DicomServiceConfig } from '../dicom/service.js';
 import { ConfigError, lineOf, schemaError } from './diagnose.js';
 import { serveSchema, type LogLevel, type Variant } from './serve-schema.js';
 
@@ -78,6 +79,8 @@ export interface ServeConfig {
   models: ModelsConfig;
   pipeline: PipelineConfig;
   logging: LoggingConfig;
+  /** null: no DICOM capture or PACS (src/dicom/service.ts). */
+  dicom: DicomServiceConfig | null;
 }
 
 // ajv is CommonJS: under Node's ESM interop the class sits on .default.
@@ -184,6 +187,21 @@ interface RawConfig {
   };
   pipeline: PipelineConfig;
   logging: Omit<LoggingConfig, 'file'> & { file?: string };
+  dicom?: DicomServiceConfig | null;
+}
+
+function resolveDicom(d: DicomServiceConfig, abs: (p: string) => string): DicomServiceConfig {
+  const tls = d.pacs?.tls;
+  return {
+    ...d,
+    dir: abs(d.dir),
+    ...(d.pacs ? {
+      pacs: {
+        ...d.pacs,
+        ...(tls ? { tls: { ...tls, ...(tls.key ? { key: abs(tls.key) } : {}), ...(tls.cert ? { cert: abs(tls.cert) } : {}), ...(tls.ca ? { ca: abs(tls.ca) } : {}) } } : {}),
+      },
+    } : {}),
+  };
 }
 
 function resolve(raw: RawConfig, dir: string): ServeConfig {
@@ -211,6 +229,7 @@ function resolve(raw: RawConfig, dir: string): ServeConfig {
     },
     pipeline: { ...raw.pipeline, engine },
     logging: { ...raw.logging, file: raw.logging.file === undefined ? null : abs(raw.logging.file) },
+    dicom: raw.dicom ? resolveDicom(raw.dicom, abs) : null,
   };
 }
 

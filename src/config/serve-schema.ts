@@ -215,11 +215,67 @@ const logging = {
   },
 };
 
+const dicom = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  required: ['dir'],
+  description: 'DICOM out (docs/DICOM.md, "What is written"): the best clip per view of each stream as a US multi-frame image with an SR of its measurements, into dir/captures, or with pacs into the outbox dir/outbox that is sent by C-STORE. Default: off.',
+  properties: {
+    dir: { ...path('folder path'), description: 'Folder of the captures or the outbox; relative to the config file.' },
+    capture: {
+      type: 'object', additionalProperties: false, default: {},
+      description: 'What makes a clip (src/dicom/capture.ts): frames in state ok, above the quality gate, of one view.',
+      properties: {
+        mode: { enum: ['seconds', 'beats'], default: 'seconds', description: 'A clip is a number of seconds or of whole beats (ED to ED). Default: "seconds".' },
+        seconds: { type: 'number', exclusiveMinimum: 0, maximum: 60, default: 2, description: 'Clip length in seconds. Default: 2.' },
+        beats: int(1, 10, 1, 'Clip length in beats (mode beats). Default: 1.'),
+        views: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', minLength: 1 }, default: ['A4C', 'A2C', 'PLAX', 'PSAX'], description: 'Views captured. Default: ["A4C", "A2C", "PLAX", "PSAX"].' },
+        minQuality: { type: 'number', minimum: 0, maximum: 1, description: 'Smoothed quality a frame needs. Default: the pipeline\'s own gate (quality.good).' },
+        maxFrames: int(2, 10000, 300, 'Longest clip in frames (bounds the memory a stream holds). Default: 300.'),
+      },
+    },
+    secondaryCapture: { type: 'boolean', default: false, description: 'Also a Secondary Capture with the LV outline drawn in. Default: false.' },
+    stationName: { type: 'string', minLength: 1, maxLength: 16, description: 'Station Name of the objects, and the SR\'s device observer name. Default: the host name.' },
+    institutionName: { type: 'string', minLength: 1, maxLength: 64, description: 'Institution Name of the objects.' },
+    study: {
+      type: 'object', additionalProperties: { type: 'string' }, 'x-expected': 'object of DICOM keyword: string',
+      description: 'Patient and study attributes (PatientName, PatientID, StudyInstanceUID...) for streams that name none. Default: a new study per stream.',
+    },
+    pacs: {
+      type: 'object', additionalProperties: false, required: ['host', 'port', 'calledAet'],
+      description: 'The PACS objects are sent to by C-STORE, from a durable outbox (retried with backoff; kept across restarts).',
+      properties: {
+        host: { type: 'string', minLength: 1, description: 'PACS host name or address.' },
+        port: int(1, 65535, undefined, 'PACS DICOM port.'),
+        calledAet: { type: 'string', minLength: 1, maxLength: 16, description: 'The PACS\'s AE title.' },
+        callingAet: { type: 'string', minLength: 1, maxLength: 16, description: 'sonoedge\'s AE title, as the PACS knows it. Default: "SONOEDGE".' },
+        connectTimeoutMs: int(100, 600000, undefined, 'Connect timeout. Default: 5000.'),
+        associationTimeoutMs: int(100, 600000, undefined, 'Association timeout. Default: 10000.'),
+        pduTimeoutMs: int(100, 600000, undefined, 'Timeout waiting for a PDU. Default: 30000.'),
+        tls: {
+          type: 'object', additionalProperties: false,
+          description: 'DICOM over TLS: PEM files, relative to the config file.',
+          properties: {
+            key: { ...path('file path'), description: 'Client private key (when the PACS checks clients).' },
+            cert: { ...path('file path'), description: 'Client certificate.' },
+            ca: { ...path('file path'), description: 'CA certificate(s) the PACS\'s certificate must verify against.' },
+            rejectUnauthorized: { type: 'boolean', description: 'Refuse a PACS whose certificate does not verify. Default: true.' },
+          },
+        },
+        batch: int(1, 1000, undefined, 'Objects sent per association. Default: 16.'),
+        retryMinMs: int(10, 3600000, undefined, 'First retry delay after a failed send; doubles per failure. Default: 1000.'),
+        retryMaxMs: int(10, 3600000, undefined, 'Longest retry delay. Default: 60000.'),
+        keepSent: { type: 'boolean', description: 'Keep stored objects in outbox/sent/ instead of deleting them. Default: false.' },
+      },
+    },
+  },
+};
+
 export const serveSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://sonoedge.dev/schema/serve.schema.json',
   title: 'sonoedge serve configuration',
   type: 'object',
   additionalProperties: false,
-  properties: { socket, serial, models, pipeline, logging },
+  properties: { socket, serial, models, pipeline, logging, dicom },
 } as const;

@@ -26,6 +26,7 @@ const DEFAULTS: ServeConfig = {
     engine: { providers: ['cpu'], intraOpThreads: 0, interOpThreads: 0, graphOptimization: 'all', deterministic: false, warmupRuns: 1, logSeverity: 'error' },
   },
   logging: { level: 'info', file: null, pretty: false },
+  dicom: null,
 };
 
 /** The ConfigError that parsing `text` as `file` throws, checked field by field. */
@@ -247,4 +248,16 @@ t.test('docs/DEPLOYMENT.md holds the reference table generated from the schema',
     'the table is current (regenerate: npx tsx scripts/gen-config-docs.ts)');
   for (const [key] of schemaKeys()) t.ok(page.includes(`| \`${key}\` |`), key);
   t.ok(page.includes('## Running as a service'));
+});
+
+t.test('dicom: paths resolve against the config file, capture defaults fill in, bad keys are named', async (t) => {
+  const c = parseServeConfig('dicom:\n  dir: out\n  pacs: {host: 127.0.0.1, port: 4242, calledAet: ORTHANC, tls: {ca: ca.pem}}\n', '/etc/sonoedge/serve.yaml');
+  t.same(c.dicom, {
+    dir: '/etc/sonoedge/out',
+    capture: { mode: 'seconds', seconds: 2, beats: 1, views: ['A4C', 'A2C', 'PLAX', 'PSAX'], maxFrames: 300 },
+    secondaryCapture: false,
+    pacs: { host: '127.0.0.1', port: 4242, calledAet: 'ORTHANC', tls: { ca: '/etc/sonoedge/ca.pem' } },
+  });
+  t.throws(() => parseServeConfig('dicom:\n  dir: out\n  capture: {secnds: 3}\n', 'serve.yaml'), { name: 'ConfigError', code: 'ERR_SONOEDGE_CONFIG', line: 3, key: 'dicom.capture.secnds' });
+  t.throws(() => parseServeConfig('dicom:\n  pacs: {host: x, port: 104, calledAet: PACS}\n', 'serve.yaml'), { name: 'ConfigError', code: 'ERR_SONOEDGE_CONFIG' });
 });

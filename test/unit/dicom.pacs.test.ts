@@ -177,3 +177,32 @@ t.test('a PACS that refuses the object: failed/ with the reason, the rest go on'
   await writeFile(path.join(dir, 'file'), '');
   await t.rejects(Outbox.open({ dir: path.join(dir, 'file', 'box') }), { code: 'ERR_SONOEDGE_OUTBOX', message: `Expected an outbox folder sonoedge can write at ${path.join(dir, 'file', 'box')} but ENOTDIR` });
 });
+
+t.test('serve\'s DICOM service: a stream\'s capture goes to Orthanc through the outbox', { skip: ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed' }, async (t) => {
+  const { DicomService } = await import('../../src/dicom/service.js');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-pacs-'));
+  const pacs = await startOrthanc(dir);
+  t.teardown(async () => {
+    await kill(pacs);
+    await rm(dir, { recursive: true, force: true });
+  });
+  const logs: string[] = [];
+  const log = { info: (_o: object, m: string) => logs.push(m), warn: (_o: object, m: string) => logs.push(m), error: (_o: object, m: string) => logs.push(m) };
+  const svc = await DicomService.start({
+    dir: path.join(dir, 'sonoedge'), capture: { seconds: 0.1 }, study: { PatientID: 'CFG-1', StudyInstanceUID: STUDY },
+    pacs: { host: '127.0.0.1', port: pacs.dicom, calledAet: 'ORTHANC', callingAet: 'SONOEDGE', retryMinMs: 100 },
+  }, log);
+  svc.open(3, { stream: 3, width: 4, height: 4, format: 'BGR8', spacing: [0.4, 0.4], fps: 40 }, undefined, () => []);
+  svc.open(4, { stream: 4, width: 4, height: 4, format: 'GRAY8', spacing: [0.4, 0.4], fps: 40, sector: { angleStart: -0.6, angleEnd: 0.6, depthStart: 0, depthEnd: 100 } } as never, undefined, () => []);
+  const view = (seq: number) => ({
+    seq, acquiredAt: 0, view: { label: 'PLAX', confidence: 1, shown: 'PLAX', shownConfidence: 1, changed: false, probabilities: [] },
+    quality: { score: 0.8, smoothed: 0.8, good: true }, state: 'ok' as const, idScore: null, idScoreRaw: null, frameState: 'ok' as const,
+  });
+  for (let i = 0; i < 5; i++) svc.offer(3, new Uint8Array(48).fill(i), view(i));
+  const [s] = await svc.finish(3);
+  t.same([s.view, s.frames, s.ef, s.studyInstanceUid], ['PLAX', 4, null, STUDY]);
+  await svc.close();
+  t.same(await instances(pacs), s.objects.map((o) => o.sopInstanceUid).sort(), 'the clip and its SR are in the PACS');
+  t.ok(logs.includes('stream not captured: its frames are not Cartesian images'), 'a polar stream is not captured, and says so');
+  t.ok(logs.includes('clip captured') && logs.includes('dicom object stored'));
+});

@@ -1,0 +1,118 @@
+// DICOM out for `sonoedge serve` (the `dicom` section of the config): auto-
+// capture per socket stream, written into a folder, or into the durable outbox
+// that a PACS client empties by C-STORE. The runtime calls open() at
+// CONFIGURE_STREAM, offer() with every frame's pixels and result (synchronous:
+// a copy when the frame qualifies, nothing else), finish() when the stream
+// closes or its study changes, and close() at shutdown (captures are written,
+// the outbox stops; what the PACS has not acknowledged stays on disk for the
+// next start).
+import path from 'node:path';
+import type { PipelineResult } from '../pipeline/index.js';
+import type { ConfigureStream } from '../protocol/messages.js';
+import { AutoCapture, type CaptureOptions, type CaptureSummary, type CaptureTarget } from './capture.js';
+import { Outbox, folderTarget, type OutboxStats } from './outbox.js';
+import { PacsClient, type PacsOptions } from './store.js';
+import type { ClipPixelFormat, ModelUse, StudyAttributes, WriterOptions } from './writer.js';
+
+/** The serve config's `dicom` section, paths absolute. */
+export interface DicomServiceConfig {
+  /** Captures (no PACS) or the outbox (with a PACS) live here. */
+  dir: string;
+  capture?: CaptureOptions;
+  secondaryCapture?: boolean;
+  stationName?: string;
+  institutionName?: string;
+  /** Patient and study attributes for streams whose CONFIGURE_STREAM names none (default: a new study per stream). */
+  study?: StudyAttributes;
+  pacs?: PacsOptions & { batch?: number; retryMinMs?: number; retryMaxMs?: number; keepSent?: boolean };
+}
+
+type Log = { info: (o: object, m: string) => void; warn: (o: object, m: string) => void; error: (o: object, m: string) => void };
+
+const FORMATS = new Set<string>(['GRAY8', 'GRAY16', 'RGB8', 'BGR8', 'RGBA8', 'BGRA8', 'YUYV', 'NV12']);
+
+export class DicomService {
+  readonly capture: AutoCapture;
+  readonly outbox?: Outbox;
+  readonly #config: DicomServiceConfig;
+  readonly #log: Log;
+
+  private constructor(config: DicomServiceConfig, capture: AutoCapture, log: Log, outbox?: Outbox) {
+    this.#config = config;
+    this.capture = capture;
+    this.outbox = outbox;
+    this.#log = log;
+  }
+
+  /** Checks the section, opens the outbox (sending what a previous run left) or the capture folder. */
+  static async start(config: DicomServiceConfig, log: Log): Promise<DicomService> {
+    const writer: WriterOptions = {
+      secondaryCapture: config.secondaryCapture ?? false,
+      ...(config.stationName ? { stationName: config.stationName } : {}),
+      ...(config.institutionName ? { institutionName: config.institutionName } : {}),
+    };
+    let outbox: Outbox | undefined;
+    let target: CaptureTarget;
+    if (config.pacs) {
+      const { batch, retryMinMs, retryMaxMs, keepSent, ...pacs } = config.pacs;
+      const sender = new PacsClient(pacs);
+      outbox = await Outbox.open({
+        dir: path.join(config.dir, 'outbox'), sender,
+        ...(batch !== undefined ? { batch } : {}), ...(retryMinMs !== undefined ? { retryMinMs } : {}),
+        ...(retryMaxMs !== undefined ? { retryMaxMs } : {}), ...(keepSent !== undefined ? { keepSent } : {}),
+      });
+      outbox.on('sent', (name: string) => log.info({ name, pacs: sender.where }, 'dicom object stored'));
+      outbox.on('failed', (name: string, reason: string) => log.error({ name, reason }, 'dicom object refused by the PACS (kept in failed/)'));
+      outbox.on('retry', (error: string, delayMs: number) => log.warn({ error, delayMs }, 'PACS not reachable: objects wait in the outbox'));
+      target = outbox;
+    } else {
+      target = await folderTarget(path.join(config.dir, 'captures'));
+    }
+    const capture = new AutoCapture({
+      ...(config.capture ? { capture: config.capture } : {}),
+      writer,
+      target,
+      onCaptured: (s: CaptureSummary) => log.info({ stream: s.stream, view: s.view, frames: s.frames, ef: s.ef, objects: s.objects.map((o) => o.name) }, 'clip captured'),
+      onError: (err, where) => log.error({ err, ...where }, 'capture failed'),
+    });
+    return new DicomService(config, capture, log, outbox);
+  }
+
+  get outboxStats(): OutboxStats | undefined {
+    return this.outbox?.stats;
+  }
+
+  /**
+   * Starts capturing a configured stream (a stream already capturing is finished first: a new CONFIGURE_STREAM
+   * may be a new study). Polar streams (scan conversion) are not captured: their frames are not images.
+   */
+  open(stream: number, c: ConfigureStream, study: StudyAttributes | undefined, models: () => ModelUse[]): void {
+    if (this.capture.has(stream)) void this.finish(stream);
+    if (c.sector || !FORMATS.has(c.format)) {
+      this.#log.warn({ stream, format: c.format, polar: c.sector !== undefined }, 'stream not captured: its frames are not Cartesian images');
+      return;
+    }
+    this.capture.open(stream, {
+      width: c.width, height: c.height, format: c.format as ClipPixelFormat,
+      ...(c.stride !== undefined ? { stride: c.stride } : {}), ...(c.uvOffset !== undefined ? { uvOffset: c.uvOffset } : {}),
+      frameTimeMs: 1000 / c.fps, spacingMm: [c.spacing[0], c.spacing[1]], ...(c.roi ? { sectorRoi: c.roi } : {}),
+      study: study ?? this.#config.study ?? {},
+    }, models);
+  }
+
+  /** Every frame's pixels and result (synchronous, never throws). */
+  offer(stream: number, pixels: Uint8Array, r: PipelineResult): void {
+    this.capture.offer(stream, pixels, r);
+  }
+
+  finish(stream: number): Promise<CaptureSummary[]> {
+    return this.capture.finish(stream);
+  }
+
+  /** Writes every stream's captures, then stops the outbox (unacknowledged objects stay for the next start). */
+  async close(timeoutMs = 5000): Promise<void> {
+    await this.capture.close();
+    await this.outbox?.flush();
+    await this.outbox?.close(timeoutMs);
+  }
+}
