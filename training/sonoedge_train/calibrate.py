@@ -268,3 +268,24 @@ def calibrate_seg(seg_ckpt, val_dir, out_ckpt, log=print) -> dict:
     _atomic_save(dict(base, ef_calibration=cal), Path(out_ckpt))
     log(f"EF calibration of {seg_ckpt} -> {out_ckpt}: {cal}")
     return cal
+
+
+def plot_reliability(report: dict, path) -> None:
+    """Reliability diagrams of the view probabilities before and after temperature scaling (calibrate_view's
+    report), side by side, as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), dpi=80)
+    for ax, key, title in ((axes[0], "reliability_before", "before"), (axes[1], "reliability_after", "after")):
+        r = report[key]
+        conf, acc, cnt = (np.array(r[k], np.float64) for k in ("bins", "accuracy", "count"))
+        ok = cnt > 0
+        ax.bar(conf[ok], acc[ok], width=1 / len(conf), edgecolor="k", alpha=0.7, label="accuracy")
+        ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top class)", ylabel="accuracy",
+               title=f"{title} (T = {report['temperature']:.2f})" if key.endswith("after") else title)
+        ax.text(0.04, 0.9, f"ECE {r['ece']:.3f}", transform=ax.transAxes)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -121,7 +121,8 @@ def negatives_report(p: Packages, families: dict) -> dict:
 
 def pydicom_files() -> dict:
     """The real ultrasound files in pydicom's test data, decoded by pydicom (never committed): name -> frames
-    uint8 [F, H, W] grey (BT.601 luma of colour), and the ultrasound region box when the file has one."""
+    uint8 [F, H, W] grey (BT.601 luma of colour: pydicom returns YBR_FULL_422, YBR_RCT and YBR_ICT as RGB), and the
+    ultrasound region box when the file has one."""
     import os
 
     import pydicom
@@ -139,9 +140,6 @@ def pydicom_files() -> dict:
             if ds.PhotometricInterpretation == "PALETTE COLOR":
                 a = apply_color_lut(a, ds)
                 a = (a >> 8).astype(np.uint8) if a.dtype != np.uint8 else a
-            elif ds.PhotometricInterpretation in ("YBR_RCT", "YBR_ICT"):
-                a = a.astype(np.uint8)  # pydicom leaves these in YCbCr: Y is the luma
-                a = a[..., 0] if a.ndim >= 3 else a
         except Exception as e:  # a codec pydicom lacks here: reported, not fatal
             out[name] = {"error": f"{type(e).__name__}: {e}"}
             continue

@@ -398,11 +398,12 @@ def sector_box(geo: dict) -> list:
 
 # Wall visibility (the image part of the quality label of wide cines): the LV border split into N_WALL_SEGMENTS
 # angular segments about the LV centroid; a segment's visibility rises linearly with the contrast between its
-# myocardium and the cavity beside it (0 at 0.05, 1 at 0.22 of the display range) and falls when the myocardium is
-# black or the cavity washed out. Thresholds on display values in [0, 1]; documented in training/SIMULATOR.md.
+# myocardium and the cavity beside it (0 at 0.03, 1 at 0.15 of the display range: real scanners display myocardium
+# at a fifth to a third of the range over a near-black cavity) and falls when the myocardium is black or the cavity
+# washed out. Thresholds on display values in [0, 1]; documented in training/SIMULATOR.md.
 N_WALL_SEGMENTS = 12
-VIS_CONTRAST_LO, VIS_CONTRAST_HI = 0.05, 0.22
-VIS_MYO_MIN, VIS_CAV_MAX = 0.10, 0.50
+VIS_CONTRAST_LO, VIS_CONTRAST_HI = 0.03, 0.15
+VIS_MYO_MIN, VIS_CAV_MAX = 0.08, 0.50
 
 
 def wall_visibility(img01: np.ndarray, labels: np.ndarray) -> float:
@@ -430,11 +431,15 @@ def wall_visibility(img01: np.ndarray, labels: np.ndarray) -> float:
         if o.sum() < 3 or i.sum() < 2:
             continue
         mo, mi = float(img01[o].mean()), float(img01[i].mean())
-        v = min(1.0, max(0.0, (mo - mi - VIS_CONTRAST_LO) / (VIS_CONTRAST_HI - VIS_CONTRAST_LO))) \
-            * _sig((mo - VIS_MYO_MIN) / 0.03) * _sig((VIS_CAV_MAX - mi) / 0.06)
+        v = _ramp(mo - mi, VIS_CONTRAST_LO, VIS_CONTRAST_HI) * _sig((mo - VIS_MYO_MIN) / 0.02) \
+            * _sig((VIS_CAV_MAX - mi) / 0.06)
         vis += v
         counted += 1
     return vis / max(counted, 8)  # a wall of which under 8 segments show counts the missing ones as unseen
+
+
+def _ramp(x, lo, hi):
+    return min(1.0, max(0.0, (x - lo) / (hi - lo)))
 
 
 def _sig(x):
@@ -610,7 +615,8 @@ def simulate_cine(p: CineParams, cfg: ImagingConfig | None = None, with_masks: b
 def _geometric_quality(p: CineParams, labels_full: np.ndarray, g: dict, disp_mm: float) -> float:
     """The geometric part of a wide cine's quality label for one frame: probe pose (off-axis offset and rotation),
     foreshortening, the fraction of the LV border inside the sector (walls cut off by the sector edge or the depth
-    are missing walls), the depth setting, and motion blur. labels_full: the frame's labels before the sector clip."""
+    are missing walls), the depth setting, near-field clutter (haze) and motion blur. labels_full: the frame's labels
+    before the sector clip."""
     lv = (labels_full == 1).astype(np.uint8)
     if lv.sum() < 12:
         return 0.0
@@ -620,6 +626,8 @@ def _geometric_quality(p: CineParams, labels_full: np.ndarray, g: dict, disp_mm:
     z_bottom = float(g["Z"][lv.astype(bool)].max()) / p.depth_mm
     q = float(quality_pose_factor(p.dx, p.rot_deg)) * max(0.0, 1 - 1.5 * p.fore)
     q *= min(1.0, max(0.0, (frac_in - 0.55) / 0.4)) * _depth_factor(z_bottom)
+    # near-field clutter over the apex, which the wall contrast sees only in part (it fills the apical cavity)
+    q *= 1 - 0.3 * p.haze
     return q * (1 - 0.3 * min(1.0, disp_mm / 6.0))
 
 
