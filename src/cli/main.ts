@@ -16,6 +16,7 @@ const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promi
   models: { summary: 'model packages: list, verify PATH..., inspect PATH', run: async (a) => (await import('./models.js')).models(a) },
   replay: { summary: 'a recorded study (DICOM, PNG folder, raw) through the pipeline: JSON lines and an overlay report', run: async (a) => (await import('./replay.js')).replay(a) },
   serve: { summary: 'the long-running runtime for carts, from a YAML or JSON config (--config FILE)', run: async (a) => (await import('./serve.js')).serve(a) },
+  status: { summary: 'a running serve\'s state, models, streams, latency, errors and memory, from its metrics endpoint', run: async (a) => (await import('./status.js')).status(a) },
   selfcheck: { summary: 'load the native addon and preprocess a synthetic frame against the reference', run: selfcheck },
 };
 

@@ -7,10 +7,18 @@
 // the engines are released, the final stats are logged ("runtime stopped")
 // and the log is flushed; then the process exits 0 (1 if a step had to be
 // abandoned at the runtime's shutdown deadline). See docs/DEPLOYMENT.md.
+//
+// Under systemd's Type=notify ($NOTIFY_SOCKET) it says READY=1 once the
+// models are verified and the socket listens, feeds the watchdog
+// (WATCHDOG_USEC) only while the pipeline makes progress, and says
+// STOPPING=1 when a stop begins (src/runtime/supervision.ts). With
+// `metrics`, a Prometheus endpoint on loopback (src/telemetry/metrics.ts).
 import { loadServeConfig, pipelineOptions } from '../config/index.js';
 import { createLogger } from '../log.js';
 import { loadTrustStore } from '../model/package.js';
 import { Runtime } from '../runtime/index.js';
+import { SystemdNotifier } from '../runtime/supervision.js';
+import type { MetricsServer } from '../telemetry/metrics.js';
 import { commandHelp, parseCommandArgs, UsageError, type CommandSpec } from './args.js';
 
 /** How long the log may take to write out at the end of a stop. */
@@ -48,7 +56,10 @@ export async function serve(args: string[]): Promise<number> {
   }
   const log = createLogger(config.logging);
   let rt: Runtime;
+  let metrics: MetricsServer | undefined;
+  let notifier: SystemdNotifier | undefined;
   try {
+    notifier = SystemdNotifier.fromEnv((err) => log.warn({ err }, 'sd_notify failed'));
     rt = await Runtime.start({
       pipeline: pipelineOptions(config, trustStore),
       socket: config.socket,
@@ -61,6 +72,28 @@ export async function serve(args: string[]): Promise<number> {
     await log.close();
     throw err;
   }
+  if (config.metrics) {
+    try {
+      const { MetricsServer } = await import('../telemetry/metrics.js');
+      metrics = await MetricsServer.start(rt, config.metrics);
+      log.info({ host: config.metrics.host, port: metrics.port }, 'metrics listening');
+    } catch (err) {
+      log.fatal({ err }, 'runtime failed to start');
+      await rt.close();
+      await log.close();
+      throw err;
+    }
+  }
+  if (notifier) {
+    // Ready: the packages are verified against their graphs, the socket listens (and the serial port is open).
+    notifier.ready(`serving ${config.socket.path}; models ${rt.current() ?? 'none'}`);
+    const usec = notifier.target.watchdogUsec;
+    if (usec !== undefined) {
+      const n = notifier;
+      rt.startWatchdog(usec / 2000, () => n.watchdog());
+    }
+    log.info({ notifySocket: notifier.target.socket, watchdogMs: usec === undefined ? null : usec / 1000 }, 'systemd notified: ready');
+  }
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
@@ -70,9 +103,11 @@ export async function serve(args: string[]): Promise<number> {
       }
       stopping = true;
       log.info({ signal }, 'stopping');
-      rt.close()
+      notifier?.stopping(`stopping: ${signal}`);
+      Promise.all([rt.close(), metrics?.close()]).then(([r]) => r)
         .then((r) => (r.complete ? 0 : 1), (err: unknown) => { log.error({ err }, 'error while stopping'); return 1; })
         .then(async (code) => {
+          notifier?.close();
           // A log destination that takes nothing (a stdout pipe nobody reads) cannot hold the stop either.
           await log.close(LOG_CLOSE_TIMEOUT_MS);
           process.off('SIGTERM', onTerm);

@@ -81,6 +81,14 @@ export interface ServeConfig {
   logging: LoggingConfig;
   /** null: no DICOM capture or PACS (src/dicom/service.ts). */
   dicom: DicomServiceConfig | null;
+  /** null: no metrics endpoint (src/telemetry/metrics.ts). */
+  metrics: MetricsConfig | null;
+}
+
+/** The Prometheus endpoint: loopback only. */
+export interface MetricsConfig {
+  port: number;
+  host: '127.0.0.1' | '::1' | 'localhost';
 }
 
 // ajv is CommonJS: under Node's ESM interop the class sits on .default.
@@ -188,6 +196,7 @@ interface RawConfig {
   pipeline: PipelineConfig;
   logging: Omit<LoggingConfig, 'file'> & { file?: string };
   dicom?: DicomServiceConfig | null;
+  metrics?: MetricsConfig | null;
 }
 
 function resolveDicom(d: DicomServiceConfig, abs: (p: string) => string): DicomServiceConfig {
@@ -230,6 +239,7 @@ function resolve(raw: RawConfig, dir: string): ServeConfig {
     pipeline: { ...raw.pipeline, engine },
     logging: { ...raw.logging, file: raw.logging.file === undefined ? null : abs(raw.logging.file) },
     dicom: raw.dicom ? resolveDicom(raw.dicom, abs) : null,
+    metrics: raw.metrics ?? null,
   };
 }
 

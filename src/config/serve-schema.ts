@@ -271,11 +271,22 @@ const dicom = {
   },
 };
 
+const metrics = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  required: ['port'],
+  description: 'A Prometheus endpoint (GET /metrics; GET /health) on loopback only, read by `sonoedge status` (docs/DEPLOYMENT.md, "Metrics and health"). Default: off.',
+  properties: {
+    port: int(0, 65535, undefined, 'TCP port; 0 picks a free one (logged).'),
+    host: { enum: ['127.0.0.1', '::1', 'localhost'], default: '127.0.0.1', description: 'Loopback address to listen on. Default: "127.0.0.1".' },
+  },
+};
+
 export const serveSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://sonoedge.dev/schema/serve.schema.json',
   title: 'sonoedge serve configuration',
   type: 'object',
   additionalProperties: false,
-  properties: { socket, serial, models, pipeline, logging, dicom },
+  properties: { socket, serial, models, pipeline, logging, dicom, metrics },
 } as const;

@@ -23,6 +23,7 @@ import { SocketServer, type ModelControl, type SocketServerOptions } from '../tr
 import type { FrameResult } from '../transport/types.js';
 import { ResultPublisher } from './publisher.js';
 import { StreamManager, type ServerFrame } from './streams.js';
+import { PipelineWatchdog, type ProgressProbe } from './supervision.js';
 import { warmupFrame } from './warmup.js';
 
 export { ResultPublisher, type BackPressure, type ResultConsumer, type Subscription, type SubscriptionStats } from './publisher.js';
@@ -143,6 +144,9 @@ export class Runtime implements ModelControl {
   #failures = 0;
   #faultCode = 0;
   #state: RuntimeStateName = 'starting';
+  /** Model loads in progress (stream models, LOAD_MODEL): progress for the watchdog. */
+  #loading = 0;
+  #watchdog: PipelineWatchdog | undefined;
   #closing: Promise<{ complete: boolean; pending: string[] }> | undefined;
 
   private constructor(options: RuntimeOptions, pipeline: Pipeline) {
@@ -211,6 +215,42 @@ export class Runtime implements ModelControl {
     return { ...this.#active };
   }
 
+  /** The running models: task, id, the variant loaded and the sha256 of its file (metrics, status). */
+  runningModels(): { task: Task; id: string; variant: string; sha256: string }[] {
+    const variant = this.pipeline.options.variant ?? 'fp32';
+    const out: { task: Task; id: string; variant: string; sha256: string }[] = [];
+    for (const task of ['view_quality', 'lv_segmentation'] as const) {
+      const id = this.#active[task];
+      const m = id === null ? undefined : this.#loaded.get(id);
+      if (m) out.push({ task, id: m.id, variant, sha256: m.pkg.manifest.variants[variant]?.sha256 ?? '' });
+    }
+    return out;
+  }
+
+  /** What the pipeline is doing, for the watchdog and metrics. */
+  progress(): ProgressProbe {
+    const f = this.streams.stats;
+    return { completed: f.framesProcessed + f.framesFailed, busy: this.streams.busy, loading: this.#loading };
+  }
+
+  /**
+   * Feeds `feed` (systemd's WATCHDOG=1) every `intervalMs` while the pipeline makes progress or is idle
+   * (src/runtime/supervision.ts); stops at the end of close(). Logs when feeding stops and resumes.
+   */
+  startWatchdog(intervalMs: number, feed: () => void): PipelineWatchdog {
+    this.#watchdog?.stop();
+    this.#watchdog = new PipelineWatchdog({
+      intervalMs, probe: () => this.progress(), feed,
+      onChange: (healthy, why) => (healthy ? this.#log.info({ why }, 'watchdog fed again') : this.#log.error({ why }, 'pipeline stalled: watchdog not fed')),
+    });
+    this.#watchdog.start();
+    return this.#watchdog;
+  }
+
+  get watchdog(): PipelineWatchdog | undefined {
+    return this.#watchdog;
+  }
+
   #setState(s: RuntimeStateName): void {
     if (s === this.#state) return;
     this.#state = s;
@@ -265,12 +305,18 @@ export class Runtime implements ModelControl {
       const id = this.#active[task];
       return id === null ? undefined : this.#loaded.get(id)?.pkg;
     };
-    const processor = await this.pipeline.openProcessor(geometry, { viewQuality: swapped('view_quality'), segmentation: swapped('lv_segmentation') });
+    this.#loading++;
+    let processor: StreamProcessor;
     try {
-      await this.#warmUp(processor, config);
-    } catch (err) {
-      await processor.close();
-      throw err;
+      processor = await this.pipeline.openProcessor(geometry, { viewQuality: swapped('view_quality'), segmentation: swapped('lv_segmentation') });
+      try {
+        await this.#warmUp(processor, config);
+      } catch (err) {
+        await processor.close();
+        throw err;
+      }
+    } finally {
+      this.#loading--;
     }
     this.#log.info({ stream, width: config.width, height: config.height, format: config.format, ms: Math.round(performance.now() - t0) }, 'stream models loaded');
     return processor;
@@ -330,8 +376,13 @@ export class Runtime implements ModelControl {
         `Expected an id that does not start with set<N>/ (reserved for the serial model sets) but received ${JSON.stringify(req.id)}`));
     }
     return this.#serial(async () => {
-      const verified = await this.#verify(req.path, req.task === undefined ? undefined : { task: req.task, what: ' (LOAD_MODEL.task)' });
-      return this.#load(verified, req.id);
+      this.#loading++;
+      try {
+        const verified = await this.#verify(req.path, req.task === undefined ? undefined : { task: req.task, what: ' (LOAD_MODEL.task)' });
+        return await this.#load(verified, req.id);
+      } finally {
+        this.#loading--;
+      }
     });
   }
 
@@ -518,6 +569,7 @@ export class Runtime implements ModelControl {
     const deadline = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); });
     const outcome = await Promise.race([work.then(() => 'done' as const), deadline]);
     clearTimeout(timer);
+    this.#watchdog?.stop();
     const complete = outcome === 'done';
     if (!complete) this.#log.error({ pending: [...pending], timeoutMs }, 'shutdown deadline passed: not waiting for these');
     this.#log.info({ stats: this.server.stats, ...(this.serial ? { serial: this.serial.stats } : {}), complete }, 'runtime stopped');

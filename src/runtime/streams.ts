@@ -99,6 +99,8 @@ interface Stream extends ManagedStream {
 export class StreamManager extends EventEmitter {
   readonly publisher: ResultPublisher;
   readonly stats: StreamStats = { framesIn: 0, framesProcessed: 0, framesDropped: 0, framesFailed: 0 };
+  /** The same counters per stream id since start (kept after a stream closes: firmware reuses ids). */
+  readonly perStream = new Map<number, StreamStats>();
   readonly #o: StreamManagerOptions;
   readonly #streams = new Map<number, Stream>();
 
@@ -123,6 +125,13 @@ export class StreamManager extends EventEmitter {
 
   get streams(): readonly ManagedStream[] {
     return [...this.#streams.values()];
+  }
+
+  /** Streams with a frame running or waiting (the watchdog's progress probe). */
+  get busy(): number {
+    let n = 0;
+    for (const s of this.#streams.values()) if (s.scheduler.busy) n++;
+    return n;
   }
 
   /** Streams configured and not stopped (the serial heartbeat's "streaming" bit). */
@@ -184,9 +193,12 @@ export class StreamManager extends EventEmitter {
   submit(id: number, frame: ServerFrame): SubmitOutcome {
     const s = this.#streams.get(id);
     if (!s) throw new RangeError(`Expected a configured stream but received stream ${id}`);
+    const own = this.#count(id);
     this.stats.framesIn++;
+    own.framesIn++;
     if (s.stopped) {
       this.stats.framesDropped++;
+      own.framesDropped++;
       if (s.stopReported) return 'stopped';
       s.stopReported = true;
       return 'stopped-first';
@@ -198,7 +210,17 @@ export class StreamManager extends EventEmitter {
     frame.config = s.effective;
     if (s.scheduler.submit(frame)) return 'queued';
     this.stats.framesDropped++;
+    own.framesDropped++;
     return 'replaced';
+  }
+
+  #count(id: number): StreamStats {
+    let c = this.perStream.get(id);
+    if (c === undefined) {
+      c = { framesIn: 0, framesProcessed: 0, framesDropped: 0, framesFailed: 0 };
+      this.perStream.set(id, c);
+    }
+    return c;
   }
 
   /**
@@ -263,6 +285,7 @@ export class StreamManager extends EventEmitter {
       search.buffer = [];
     }
     this.stats.framesProcessed++;
+    this.#count(s.id).framesProcessed++;
     const ms = performance.now() - started;
     this.#emitResult(s.id, frame, {
       view: null, confidence: null, quality: null, state: 'unknown', idScore: null, lvAreaMm2: null, ef: null,
@@ -306,6 +329,7 @@ export class StreamManager extends EventEmitter {
       onDrop: (f) => { if (dropped.length >= 64) dropped.shift(); dropped.push(f.seq); f.release?.(); },
       onResult: ({ frame, result, timing }) => {
         this.stats.framesProcessed++;
+        this.#count(id).framesProcessed++;
         // DROPPED_BEFORE: a frame between the previous result's and this one was replaced (latest wins).
         // Dropped frames are always older than the one that replaced them; those older than this result are its own.
         const newer = dropped.filter((q) => q >= frame.seq);
@@ -318,6 +342,7 @@ export class StreamManager extends EventEmitter {
       },
       onError: (frame, err) => {
         this.stats.framesFailed++;
+        this.#count(id).framesFailed++;
         if (!owner.closed) owner.frameFailed(frame, err);
       },
     });

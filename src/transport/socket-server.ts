@@ -34,7 +34,7 @@ import {
   DEFAULT_MAX_MESSAGE_SIZE, HEADER_SIZE, MessageType, RuntimeState, SUPPORTED_VERSIONS, messageTypeName,
   type RuntimeStateName,
 } from '../protocol/constants.js';
-import { ProtocolError, WireError } from '../protocol/errors.js';
+import { ProtocolError, WireError, wireErrorName } from '../protocol/errors.js';
 import {
   frameBytes, msg, parseCloseStream, parseConfigure, parseFrame, parseFrameReady, parseHello, parseLoadModel, parseSubscribe, parseSwap,
   type ConfigureStream, type LoadModel, type ModelReply, type ResultBody, type Subscribe, type Swap,
@@ -160,6 +160,8 @@ export class SocketServer extends EventEmitter implements ResultSink {
   readonly path: string;
   readonly mode: number;
   readonly #t: TransportStats = { clients: 0, resultsSent: 0, resultsDropped: 0, rejected: 0, errorsSent: 0, disconnectedForErrors: 0 };
+  /** ERRORs sent since start, by name (BAD_FIELD, TOO_MANY, ...). */
+  readonly errorsByName = new Map<string, number>();
   state: RuntimeStateName = 'ready';
   /** The streams: this server's own manager, or the one shared through options.streams. */
   readonly streams: StreamManager;
@@ -417,7 +419,11 @@ export class SocketServer extends EventEmitter implements ResultSink {
 
   /** Control replies: always sent; if the client does not read them, we stop reading it. */
   #send(client: Client, m: EncodeInput): void {
-    if (m.type === MessageType.ERROR) this.#t.errorsSent++;
+    if (m.type === MessageType.ERROR) {
+      this.#t.errorsSent++;
+      const name = wireErrorName((m.body as { code: number }).code);
+      this.errorsByName.set(name, (this.errorsByName.get(name) ?? 0) + 1);
+    }
     const [head, payload] = encodeMessageParts(m);
     const s = client.socket;
     if (s.destroyed || !s.writable) return;

@@ -27,6 +27,7 @@ const DEFAULTS: ServeConfig = {
   },
   logging: { level: 'info', file: null, pretty: false },
   dicom: null,
+  metrics: null,
 };
 
 /** The ConfigError that parsing `text` as `file` throws, checked field by field. */
@@ -260,4 +261,14 @@ t.test('dicom: paths resolve against the config file, capture defaults fill in, 
   });
   t.throws(() => parseServeConfig('dicom:\n  dir: out\n  capture: {secnds: 3}\n', 'serve.yaml'), { name: 'ConfigError', code: 'ERR_SONOEDGE_CONFIG', line: 3, key: 'dicom.capture.secnds' });
   t.throws(() => parseServeConfig('dicom:\n  pacs: {host: x, port: 104, calledAet: PACS}\n', 'serve.yaml'), { name: 'ConfigError', code: 'ERR_SONOEDGE_CONFIG' });
+});
+
+t.test('metrics: off by default; a loopback port when given; nothing else', async (t) => {
+  t.same(parseServeConfig('metrics:\n  port: 9464\n', 'serve.yaml').metrics, { port: 9464, host: '127.0.0.1' });
+  t.same(parseServeConfig('metrics:\n  port: 0\n  host: "::1"\n', 'serve.yaml').metrics, { port: 0, host: '::1' });
+  t.same(parseServeConfig('metrics: null\n', 'serve.yaml').metrics, null);
+  t.throws(() => parseServeConfig('metrics:\n  port: 9464\n  host: 0.0.0.0\n', 'serve.yaml'), {
+    code: 'ERR_SONOEDGE_CONFIG', message: 'serve.yaml:3: metrics.host: expected one of 127.0.0.1, ::1, localhost but received "0.0.0.0"',
+  });
+  t.throws(() => parseServeConfig('metrics:\n  host: 127.0.0.1\n', 'serve.yaml'), { code: 'ERR_SONOEDGE_CONFIG' });
 });

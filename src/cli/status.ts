@@ -1,0 +1,208 @@
+// `sonoedge status`: what a running `serve` is doing, read from its metrics
+// endpoint (GET /metrics, the Prometheus text format prom-client writes): state,
+// clients, the running models with their sha256, per-stream frames in, out,
+// dropped and failed with latency, the in-distribution state, errors by code,
+// RSS, event-loop delay and the watchdog. Exit 0 when the runtime is ready or
+// running, 1 when it is not or cannot be reached.
+//
+// The exposition is read by the few lines of parseExposition below, not by a
+// package: parse-prometheus-text-format (the one on the registry) drops the
+// labels, _sum and _count of labelled histograms, which is what prom-client
+// writes for the per-stream latency.
+import { loadServeConfig } from '../config/index.js';
+import { commandHelp, parseCommandArgs, UsageError, type CommandSpec } from './args.js';
+
+export const SPEC: CommandSpec = {
+  name: 'status',
+  summary: 'a running serve\'s state, models, streams, latency, errors and memory, from its metrics endpoint',
+  usage: '(--config FILE | --port N | --url URL) [--json]',
+  flags: {
+    config: { type: 'string', value: 'FILE', help: 'the serve config: its metrics.host and metrics.port' },
+    port: { type: 'string', value: 'N', help: 'the metrics port on 127.0.0.1' },
+    url: { type: 'string', value: 'URL', help: 'the metrics URL (http://127.0.0.1:9464/metrics)' },
+    json: { type: 'boolean', help: 'one JSON object instead of the table' },
+    timeout: { type: 'string', value: 'MS', help: 'how long to wait for the endpoint (default 2000)' },
+  },
+};
+
+/** One sample line: `name{label="value",...} number`. */
+export interface Sample { name: string; labels: Record<string, string>; value: number }
+
+const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$/;
+const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*,?\s*/y;
+
+/**
+ * The samples of a Prometheus text exposition (version 0.0.4), by metric name; comment lines are skipped.
+ * A line that is not a sample is an Error naming it (ERR_SONOEDGE_STATUS).
+ */
+export function parseExposition(text: string): Map<string, Sample[]> {
+  const out = new Map<string, Sample[]>();
+  for (const [i, raw] of text.split('\n').entries()) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const m = SAMPLE.exec(line);
+    const labels: Record<string, string> = {};
+    let ok = m !== null;
+    if (m?.[2]) {
+      LABEL.lastIndex = 0;
+      let at = 0;
+      for (let l = LABEL.exec(m[2]); l !== null; l = LABEL.exec(m[2])) {
+        labels[l[1]] = l[2].replace(/\\(.)/g, (_x, c: string) => (c === 'n' ? '\n' : c));
+        at = LABEL.lastIndex;
+      }
+      ok = at === m[2].length;
+    }
+    const value = m ? Number(m[3].replace(/^\+?Inf$/, 'Infinity').replace(/^-Inf$/, '-Infinity')) : NaN;
+    if (!ok || Number.isNaN(value) && m?.[3] !== 'NaN') {
+      throw Object.assign(new Error(`Expected Prometheus sample lines (name{labels} value) but received line ${i + 1}: ${JSON.stringify(line.slice(0, 120))}`), { code: 'ERR_SONOEDGE_STATUS' });
+    }
+    const list = out.get(m![1]) ?? [];
+    list.push({ name: m![1], labels, value });
+    out.set(m![1], list);
+  }
+  return out;
+}
+
+export interface StreamStatus {
+  stream: number;
+  framesIn: number;
+  framesOut: number;
+  framesDropped: number;
+  framesFailed: number;
+  state: string | null;
+  latencyMeanMs: number | null;
+  /** The upper bound of the histogram bucket holding the 99th percentile. */
+  latencyP99Ms: number | null;
+}
+
+export interface Status {
+  url: string;
+  state: string | null;
+  clients: number;
+  models: { task: string; id: string; variant: string; sha256: string }[];
+  streams: StreamStatus[];
+  errors: Record<string, number>;
+  rssBytes: number | null;
+  eventLoopDelayP99Ms: number | null;
+  watchdog: { healthy: boolean; fed: number } | null;
+}
+
+export async function status(args: string[]): Promise<number> {
+  const { values, help } = parseCommandArgs(SPEC, args);
+  if (help) {
+    process.stdout.write(commandHelp(SPEC));
+    return 0;
+  }
+  const url = await metricsUrl(values);
+  const timeout = values.timeout === undefined ? 2000 : Number(values.timeout);
+  if (!(Number.isInteger(timeout) && timeout >= 1)) throw new UsageError(`option --timeout expects a positive integer (ms) but received ${JSON.stringify(values.timeout)}`);
+  let text: string;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeout) });
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+    text = await res.text();
+  } catch (err) {
+    const e = err as Error & { cause?: Error };
+    process.stderr.write(`sonoedge status: [ERR_SONOEDGE_STATUS] Expected a sonoedge metrics endpoint at ${url} but received ${e.cause?.message ?? e.message} (is serve running with metrics on?)\n`);
+    return 1;
+  }
+  const s = summarise(url, parseExposition(text));
+  process.stdout.write(values.json ? `${JSON.stringify(s)}\n` : render(s));
+  return s.state === 'ready' || s.state === 'running' ? 0 : 1;
+}
+
+async function metricsUrl(values: Record<string, unknown>): Promise<string> {
+  const given = ['config', 'port', 'url'].filter((k) => values[k] !== undefined);
+  if (given.length !== 1) throw new UsageError(`expects one of --config FILE, --port N or --url URL but received ${given.length === 0 ? 'none' : given.map((k) => `--${k}`).join(' and ')}`);
+  if (typeof values.url === 'string') {
+    let u: URL;
+    try {
+      u = new URL(values.url);
+    } catch {
+      throw new UsageError(`option --url expects an http:// URL but received ${JSON.stringify(values.url)}`);
+    }
+    if (u.protocol !== 'http:') throw new UsageError(`option --url expects an http:// URL but received ${JSON.stringify(values.url)}`);
+    return u.href;
+  }
+  if (typeof values.port === 'string') {
+    const port = Number(values.port);
+    if (!(Number.isInteger(port) && port >= 1 && port <= 65535)) throw new UsageError(`option --port expects an integer 1..65535 but received ${JSON.stringify(values.port)}`);
+    return `http://127.0.0.1:${port}/metrics`;
+  }
+  const config = await loadServeConfig(values.config as string);
+  if (!config.metrics) throw new UsageError(`${values.config as string} has no metrics section: serve runs without a metrics endpoint (docs/DEPLOYMENT.md, "Metrics and health")`);
+  const host = config.metrics.host === '::1' ? '[::1]' : config.metrics.host;
+  return `http://${host}:${config.metrics.port}/metrics`;
+}
+
+/** The figures `status` shows, from the parsed exposition. */
+export function summarise(url: string, samples: Map<string, Sample[]>): Status {
+  const all = (name: string): Sample[] => samples.get(name) ?? [];
+  const one = (name: string): number | null => all(name)[0]?.value ?? null;
+  const state = all('sonoedge_runtime_state').find((m) => m.value === 1)?.labels.state ?? null;
+  const byStream = new Map<number, StreamStatus>();
+  const stream = (id: string): StreamStatus => {
+    const n = Number(id);
+    let s = byStream.get(n);
+    if (!s) {
+      s = { stream: n, framesIn: 0, framesOut: 0, framesDropped: 0, framesFailed: 0, state: null, latencyMeanMs: null, latencyP99Ms: null };
+      byStream.set(n, s);
+    }
+    return s;
+  };
+  const counts = { sonoedge_frames_in_total: 'framesIn', sonoedge_frames_out_total: 'framesOut', sonoedge_frames_dropped_total: 'framesDropped', sonoedge_frames_failed_total: 'framesFailed' } as const;
+  for (const [name, key] of Object.entries(counts)) {
+    for (const m of all(name)) if (m.labels.stream !== undefined) stream(m.labels.stream)[key] = m.value;
+  }
+  for (const m of all('sonoedge_stream_state')) if (m.labels.stream !== undefined && m.value === 1) stream(m.labels.stream).state = m.labels.state ?? null;
+  for (const m of all('sonoedge_frame_latency_seconds_count')) {
+    const id = m.labels.stream;
+    if (id === undefined || m.value === 0) continue;
+    const s = stream(id);
+    const count = m.value;
+    const sum = all('sonoedge_frame_latency_seconds_sum').find((x) => x.labels.stream === id)?.value ?? NaN;
+    s.latencyMeanMs = round2((sum / count) * 1000);
+    const bounds = all('sonoedge_frame_latency_seconds_bucket').filter((x) => x.labels.stream === id)
+      .map((x) => [x.labels.le === '+Inf' ? Infinity : Number(x.labels.le), x.value] as const).sort((a, b) => a[0] - b[0]);
+    const at = bounds.find(([, c]) => c >= 0.99 * count);
+    s.latencyP99Ms = at === undefined || at[0] === Infinity ? null : round2(at[0] * 1000);
+  }
+  const errors: Record<string, number> = {};
+  for (const m of all('sonoedge_errors_total')) if (m.labels.code) errors[m.labels.code] = m.value;
+  const healthy = one('sonoedge_watchdog_healthy');
+  const lag = one('nodejs_eventloop_lag_p99_seconds');
+  return {
+    url,
+    state,
+    clients: one('sonoedge_clients') ?? 0,
+    models: all('sonoedge_model_info').map((m) => ({ task: m.labels.task ?? '', id: m.labels.id ?? '', variant: m.labels.variant ?? '', sha256: m.labels.sha256 ?? '' })),
+    streams: [...byStream.values()].sort((a, b) => a.stream - b.stream),
+    errors,
+    rssBytes: one('process_resident_memory_bytes'),
+    eventLoopDelayP99Ms: lag === null ? null : round2(lag * 1000),
+    watchdog: healthy === null || healthy < 0 ? null : { healthy: healthy === 1, fed: one('sonoedge_watchdog_fed_total') ?? 0 },
+  };
+}
+
+const round2 = (v: number): number => Math.round(v * 100) / 100;
+const dash = (v: number | null, unit = ''): string => (v === null ? '-' : `${v}${unit}`);
+
+function render(s: Status): string {
+  const lines = [
+    `sonoedge at ${s.url}: ${s.state ?? 'unknown state'}, ${s.clients} client${s.clients === 1 ? '' : 's'}, `
+      + `RSS ${s.rssBytes === null ? '-' : `${(s.rssBytes / 1048576).toFixed(1)} MB`}, event-loop delay p99 ${dash(s.eventLoopDelayP99Ms, ' ms')}, `
+      + `watchdog ${s.watchdog === null ? 'off' : `${s.watchdog.healthy ? 'fed' : 'NOT FED (pipeline stalled)'}, ${s.watchdog.fed} feeds`}`,
+    ...s.models.map((m) => `model ${m.task}: ${m.id} (${m.variant}, sha256 ${m.sha256})`),
+  ];
+  if (s.streams.length > 0) {
+    const head = ['stream', 'in', 'out', 'dropped', 'failed', 'state', 'mean ms', 'p99 ms <='];
+    const rows = s.streams.map((x) => [x.stream, x.framesIn, x.framesOut, x.framesDropped, x.framesFailed, x.state ?? '-', dash(x.latencyMeanMs), dash(x.latencyP99Ms)].map(String));
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    for (const r of [head, ...rows]) lines.push(r.map((c, i) => c.padStart(widths[i])).join('  '));
+  } else {
+    lines.push('no streams yet');
+  }
+  const errs = Object.entries(s.errors);
+  lines.push(`errors sent: ${errs.length === 0 ? 'none' : errs.map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,198 @@
+// The runtime's Prometheus endpoint (prom-client): off by default, loopback
+// only. GET /metrics is the text exposition format; GET /health a small JSON
+// object (200 while the runtime is ready or running, 503 otherwise).
+//
+// Counters and gauges are read from the runtime's own counters when scraped
+// (nothing per frame); the latency histograms and the in-distribution state
+// per stream come from a consumer of the result publisher (keep-latest, so a
+// scrape never slows a frame). docs/DEPLOYMENT.md, "Metrics and health",
+// lists every family.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ResultState, RuntimeState } from '../protocol/constants.js';
+import type { ResultBody } from '../protocol/messages.js';
+import type { Runtime } from '../runtime/index.js';
+import type { Subscription } from '../runtime/publisher.js';
+
+export interface MetricsOptions {
+  /** TCP port; 0 picks a free one. */
+  port: number;
+  /** A loopback address; default 127.0.0.1. */
+  host?: '127.0.0.1' | '::1' | 'localhost';
+}
+
+export interface Health {
+  state: string;
+  ok: boolean;
+  uptimeS: number;
+  clients: number;
+  streams: number[];
+  models: { task: string; id: string; variant: string; sha256: string }[];
+  watchdog: { fed: number; skipped: number; healthy: boolean } | null;
+}
+
+const LOOPBACK = ['127.0.0.1', '::1', 'localhost'];
+const RUNTIME_STATE_NAMES = Object.keys(RuntimeState);
+const RESULT_STATE_NAMES = Object.keys(ResultState);
+/** Seconds: around the frame interval (16.7 ms at 60 fps, 33 ms at 30) and well past it. */
+const LATENCY_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.0167, 0.025, 0.0333, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+export class MetricsServer {
+  readonly registry = new Registry();
+  readonly #rt: Runtime;
+  readonly #server: http.Server;
+  readonly #sub: Subscription;
+  readonly #started = performance.now();
+  /** The shown in-distribution state of each stream's last result. */
+  readonly #streamState = new Map<number, string>();
+  #port = 0;
+
+  private constructor(rt: Runtime) {
+    this.#rt = rt;
+    const r = this.registry;
+    collectDefaultMetrics({ register: r, eventLoopMonitoringPrecision: 10 });
+    const self = this;
+    const perStream = (name: string, help: string, key: 'framesIn' | 'framesProcessed' | 'framesDropped' | 'framesFailed') => new Counter({
+      name, help, labelNames: ['stream'], registers: [r],
+      collect() {
+        this.reset();
+        for (const [id, c] of rt.streams.perStream) this.inc({ stream: String(id) }, c[key]);
+      },
+    });
+    perStream('sonoedge_frames_in_total', 'Frames received per stream (FRAME and FRAME_READY).', 'framesIn');
+    perStream('sonoedge_frames_out_total', 'Frames answered with a result per stream (models, or the sector search).', 'framesProcessed');
+    perStream('sonoedge_frames_dropped_total', 'Frames dropped per stream: replaced under latest frame wins, or sent to a stopped stream.', 'framesDropped');
+    perStream('sonoedge_frames_failed_total', 'Frames the pipeline failed on, per stream.', 'framesFailed');
+    const server = (name: string, help: string, read: () => number) => new Counter({
+      name, help, registers: [r], collect() { this.reset(); this.inc(read()); },
+    });
+    server('sonoedge_results_sent_total', 'RESULT messages written to socket subscribers.', () => rt.server.stats.resultsSent);
+    server('sonoedge_results_dropped_total', 'RESULT messages dropped from a slow subscriber\'s queue.', () => rt.server.stats.resultsDropped);
+    server('sonoedge_rejected_total', 'Bad inputs answered with ERROR, and connections refused with TOO_MANY.', () => rt.server.stats.rejected);
+    new Counter({
+      name: 'sonoedge_errors_total', help: 'ERROR messages sent, by error name (docs/PROTOCOL.md, ERROR).', labelNames: ['code'], registers: [r],
+      collect() {
+        this.reset();
+        for (const [code, n] of rt.server.errorsByName) this.inc({ code }, n);
+      },
+    });
+    new Gauge({ name: 'sonoedge_clients', help: 'Socket connections open now.', registers: [r], collect() { this.set(rt.server.clientCount); } });
+    new Gauge({ name: 'sonoedge_streams', help: 'Streams configured now.', registers: [r], collect() { this.set(rt.streams.size); } });
+    new Gauge({
+      name: 'sonoedge_runtime_state', help: 'The runtime state: 1 for the current one.', labelNames: ['state'], registers: [r],
+      collect() { for (const s of RUNTIME_STATE_NAMES) this.set({ state: s }, rt.state === s ? 1 : 0); },
+    });
+    new Gauge({
+      name: 'sonoedge_model_info', help: 'The running models: task, id, variant and the sha256 of the variant\'s file.',
+      labelNames: ['task', 'id', 'variant', 'sha256'], registers: [r],
+      collect() {
+        this.reset();
+        for (const m of rt.runningModels()) this.set({ task: m.task, id: m.id, variant: m.variant, sha256: m.sha256 }, 1);
+      },
+    });
+    new Gauge({
+      name: 'sonoedge_stream_state', help: 'The in-distribution state of each stream\'s last result: 1 for the current one.',
+      labelNames: ['stream', 'state'], registers: [r],
+      collect() {
+        this.reset();
+        for (const id of rt.streams.ids) {
+          const shown = self.#streamState.get(id);
+          if (shown !== undefined) for (const s of RESULT_STATE_NAMES) this.set({ stream: String(id), state: s }, shown === s ? 1 : 0);
+        }
+      },
+    });
+    const results = new Counter({ name: 'sonoedge_results_total', help: 'Results per stream and in-distribution state.', labelNames: ['stream', 'state'], registers: [r] });
+    new Gauge({
+      name: 'sonoedge_watchdog_healthy', help: 'The systemd watchdog: 1 fed, 0 not fed (the pipeline is stalled), -1 no watchdog (not under WatchdogSec=).', registers: [r],
+      collect() { const w = rt.watchdog; this.set(w ? (w.healthy ? 1 : 0) : -1); },
+    });
+    new Counter({
+      name: 'sonoedge_watchdog_fed_total', help: 'WATCHDOG=1 messages sent to systemd.', registers: [r],
+      collect() { this.reset(); this.inc(rt.watchdog?.fed ?? 0); },
+    });
+    new Gauge({ name: 'sonoedge_uptime_seconds', help: 'Seconds since the metrics endpoint started.', registers: [r], collect() { this.set((performance.now() - self.#started) / 1000); } });
+    const total = new Histogram({ name: 'sonoedge_frame_latency_seconds', help: 'From receipt to result, per stream.', labelNames: ['stream'], buckets: LATENCY_BUCKETS, registers: [r] });
+    const queue = new Histogram({ name: 'sonoedge_queue_seconds', help: 'Time a frame waited for its stream\'s pipeline, per stream.', labelNames: ['stream'], buckets: LATENCY_BUCKETS, registers: [r] });
+    const stage = new Histogram({ name: 'sonoedge_stage_seconds', help: 'Time per pipeline stage.', labelNames: ['stage'], buckets: LATENCY_BUCKETS, registers: [r] });
+
+    this.#sub = rt.publisher.subscribe({
+      name: 'metrics',
+      policy: 'keep-latest',
+      deliver: (res: ResultBody) => {
+        const stream = String(res.stream);
+        total.observe({ stream }, res.latency.totalMs / 1000);
+        queue.observe({ stream }, res.latency.queueMs / 1000);
+        for (const [name, ms] of Object.entries(res.latency.stages)) stage.observe({ stage: name }, ms / 1000);
+        results.inc({ stream, state: res.state });
+        this.#streamState.set(res.stream, res.state);
+      },
+    });
+
+    this.#server = http.createServer((req, res) => void this.#serve(req, res));
+  }
+
+  /** Starts the endpoint; RangeError (ERR_SONOEDGE_METRICS) for a host that is not loopback. */
+  static async start(rt: Runtime, options: MetricsOptions): Promise<MetricsServer> {
+    const host = options.host ?? '127.0.0.1';
+    if (!LOOPBACK.includes(host)) {
+      throw Object.assign(new RangeError(`Expected a loopback host (127.0.0.1, ::1 or localhost) for metrics.host but received ${JSON.stringify(host)}`), { code: 'ERR_SONOEDGE_METRICS' });
+    }
+    const m = new MetricsServer(rt);
+    await new Promise<void>((resolve, reject) => {
+      m.#server.once('error', (err) => {
+        m.#sub.close();
+        reject(Object.assign(new Error(`Expected to listen for metrics on ${host}:${options.port} but could not: ${err.message}`), { code: 'ERR_SONOEDGE_METRICS' }));
+      });
+      m.#server.listen(options.port, host, () => resolve());
+    });
+    m.#port = (m.#server.address() as AddressInfo).port;
+    return m;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  health(): Health {
+    const rt = this.#rt;
+    const w = rt.watchdog;
+    return {
+      state: rt.state,
+      ok: rt.state === 'ready' || rt.state === 'running',
+      uptimeS: Math.round((performance.now() - this.#started) / 100) / 10,
+      clients: rt.server.clientCount,
+      streams: rt.streams.ids,
+      models: rt.runningModels(),
+      watchdog: w ? { fed: w.fed, skipped: w.skipped, healthy: w.healthy } : null,
+    };
+  }
+
+  async #serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end(`Expected GET or HEAD but received ${req.method}\n`);
+      return;
+    }
+    try {
+      if (url === '/metrics') {
+        const body = await this.registry.metrics();
+        res.writeHead(200, { 'content-type': this.registry.contentType }).end(req.method === 'HEAD' ? undefined : body);
+      } else if (url === '/health') {
+        const h = this.health();
+        res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(req.method === 'HEAD' ? undefined : `${JSON.stringify(h)}\n`);
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end(`Expected /metrics or /health but received ${url}\n`);
+      }
+    } catch (err) {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(`Expected to render the metrics but failed: ${(err as Error).message}\n`);
+    }
+  }
+
+  /** Stops listening and unsubscribes. */
+  close(): Promise<void> {
+    this.#sub.close();
+    this.#server.closeAllConnections?.();
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}

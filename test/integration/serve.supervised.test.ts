@@ -1,0 +1,146 @@
+// `sonoedge serve` supervised as systemd would (Type=notify, WatchdogSec=1,
+// Restart=always) by the test itself: a NOTIFY_SOCKET datagram socket the
+// test owns, a watchdog that kills a runtime that stops feeding it, and a
+// restart on every exit. The runtime is the real one (dist/, bundled models);
+// the clients are real socket clients streaming the sample cine at 30 fps.
+import t from 'tap';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { MODELS_DIR } from '../../src/model/package.js';
+import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
+import { StreamingClient, Supervisor } from '../helpers/supervisor.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-supervised-'));
+/** systemd's WatchdogSec= in these tests; serve feeds every half of it. */
+const WATCHDOG_MS = 1000;
+/** The restart budget the issue sets: from the failure being seen to a runtime that serves again. */
+const RESTART_BUDGET_MS = 2000;
+
+function config(name: string, extra = ''): { file: string; sock: string } {
+  const sock = path.join(dir, `${name}.sock`);
+  const file = path.join(dir, `${name}.yaml`);
+  writeFileSync(file, `socket:
+  path: ${sock}
+models:
+  viewQuality: ${path.join(MODELS_DIR, 'view_quality')}
+  segmentation: ${path.join(MODELS_DIR, 'lv_segmentation')}
+  trustStore: ${path.join(MODELS_DIR, 'trust')}
+logging:
+  level: warn
+  file: ${path.join(dir, `${name}.log`)}
+${extra}`);
+  return { file, sock };
+}
+const connectable = (sock: string) => new Promise<boolean>((resolve) => {
+  const s = net.createConnection(sock);
+  s.once('connect', () => { s.destroy(); resolve(true); });
+  s.once('error', () => resolve(false));
+});
+async function until(cond: () => boolean, what: string, ms = 30000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`Expected ${what} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const { frames } = await readSampleCine();
+const stream = (id: number) => ({ stream: id, width: 256, height: 256, format: 'GRAY8' as const, spacing: [SAMPLE_SPACING_MM, SAMPLE_SPACING_MM] as [number, number], fps: 30 });
+
+t.test('READY=1 once the socket listens, WATCHDOG=1 every half period while idle or streaming, STOPPING=1 at SIGTERM, exit 0', async (t) => {
+  const { file, sock } = config('a');
+  const sup = new Supervisor(file, path.join(dir, 'a.notify'), WATCHDOG_MS);
+  t.teardown(() => sup.kill());
+  let listeningAtReady: boolean | undefined;
+  const onReady = sup.notify.notices.length;
+  sup.start();
+  const life = await sup.ready();
+  listeningAtReady = await connectable(sock);
+  t.equal(listeningAtReady, true, 'the socket accepts connections when READY=1 arrives');
+  const ready = sup.notify.notices.slice(onReady).find((n) => n.fields.READY === '1')!;
+  t.same(Object.keys(ready.fields), ['READY', 'MAINPID', 'STATUS']);
+  t.equal(ready.pid, life.child.pid, 'MAINPID is the serve process');
+  t.equal(ready.fields.STATUS, `serving ${sock}; models sonoedge-view-quality@1.0.0+sonoedge-lv-segmentation@1.0.0`);
+
+  const client = new StreamingClient(sock, stream(0), frames, 33);
+  client.start();
+  await until(() => client.results.length >= 30, '30 results');
+  await client.stop();
+  await new Promise((r) => setTimeout(r, 1200)); // idle again: still fed
+
+  const exit = await sup.stop();
+  t.same(exit, { code: 0, signal: null }, 'a graceful stop');
+  const feeds = sup.notify.notices.filter((n) => n.fields.WATCHDOG === '1').map((n) => n.at);
+  const gaps = feeds.slice(1).map((at, i) => at - feeds[i]);
+  t.ok(feeds.length >= 4, `fed ${feeds.length} times`);
+  // The feed period is WATCHDOG_USEC / 2 = 500 ms; a 2-core machine under load may delay a timer by some tens of ms.
+  const PERIOD_MS = WATCHDOG_MS / 2;
+  const JITTER_MS = 150;
+  t.ok(gaps.every((g) => g > PERIOD_MS - JITTER_MS && g < PERIOD_MS + JITTER_MS), `every gap within ${PERIOD_MS} +- ${JITTER_MS} ms: ${gaps.map(Math.round).join(', ')}`);
+  const stopping = sup.notify.notices.filter((n) => n.fields.STOPPING === '1');
+  t.equal(stopping.length, 1);
+  t.equal(stopping[0].fields.STATUS, 'stopping: SIGTERM');
+  t.ok(stopping[0].at < life.exitedAt!, 'STOPPING=1 before the exit');
+  t.equal(existsSync(sock), false, 'the socket file is gone');
+});
+
+t.test('a serve that cannot start never says READY', async (t) => {
+  const { file } = config('bad', '');
+  writeFileSync(file, `socket:\n  path: ${path.join(dir, 'bad.sock')}\nmodels:\n  viewQuality: ${path.join(dir, 'no-such-package')}\n  trustStore: ${path.join(MODELS_DIR, 'trust')}\n`);
+  const sup = new Supervisor(file, path.join(dir, 'bad.notify'), WATCHDOG_MS);
+  t.teardown(() => sup.kill());
+  sup.start();
+  await until(() => sup.lives[0].exit !== undefined, 'the failed start to exit');
+  sup.kill();
+  const exit = sup.lives[0].exit;
+  t.same(exit, { code: 1, signal: null });
+  t.same(sup.notify.notices.filter((n) => n.fields.READY === '1'), [], 'no READY=1');
+});
+
+t.test('kill -9 and a hang: the supervisor restarts the runtime, the clients reconnect and resume', async (t) => {
+  const { file, sock } = config('r');
+  const sup = new Supervisor(file, path.join(dir, 'r.notify'), WATCHDOG_MS);
+  t.teardown(() => sup.kill());
+  sup.start();
+  await sup.ready();
+  const clients = [new StreamingClient(sock, stream(1), frames, 33), new StreamingClient(sock, stream(2), frames, 33)];
+  t.teardown(() => Promise.all(clients.map((c) => c.stop())));
+  for (const c of clients) c.start();
+  await until(() => clients.every((c) => c.results.length >= 15), 'results on both streams');
+
+  // 1. A crash: SIGKILL.
+  const first = sup.current!;
+  const killedAt = performance.now();
+  first.child.kill('SIGKILL');
+  await until(() => sup.lives.length === 2, 'a restart');
+  const second = await sup.ready();
+  const crashToReady = second.readyAt! - killedAt;
+  t.same(first.exit, { code: null, signal: 'SIGKILL' });
+  t.ok(crashToReady < RESTART_BUDGET_MS, `serving again ${Math.round(crashToReady)} ms after kill -9 (budget ${RESTART_BUDGET_MS} ms)`);
+  const before = clients.map((c) => c.results.length);
+  await until(() => clients.every((c, i) => c.connections >= 2 && c.results.length >= before[i] + 15), 'both clients to reconnect and get results again');
+
+  // 2. A hang: the process stops (SIGSTOP) and feeds nothing; the watchdog fires after WATCHDOG_MS.
+  const hungAt = performance.now();
+  second.child.kill('SIGSTOP');
+  await until(() => sup.lives.length === 3, 'the watchdog to kill the hung runtime and restart it', 10000);
+  const seenAt = second.exitedAt!;
+  const third = await sup.ready();
+  t.equal(second.killedBy, 'watchdog');
+  t.same(second.exit, { code: null, signal: 'SIGKILL' });
+  const detect = seenAt - hungAt;
+  // The last feed came 0-500 ms before the hang; the watchdog fires WATCHDOG_MS after it (checked every 50 ms).
+  t.ok(detect >= WATCHDOG_MS / 2 - 100 && detect < WATCHDOG_MS + 300, `the hang was acted on ${Math.round(detect)} ms after it began (WatchdogSec ${WATCHDOG_MS} ms, feeds every ${WATCHDOG_MS / 2})`);
+  const hangToReady = third.readyAt! - seenAt;
+  t.ok(hangToReady < RESTART_BUDGET_MS, `serving again ${Math.round(hangToReady)} ms after the watchdog killed it (budget ${RESTART_BUDGET_MS} ms)`);
+  const mid = clients.map((c) => c.results.length);
+  await until(() => clients.every((c, i) => c.connections >= 3 && c.results.length >= mid[i] + 15), 'both clients to reconnect and get results again after the hang');
+
+  // Every frame sent on a live connection of the last runtime gets its result.
+  for (const c of clients) await c.stop();
+  const exit = await sup.stop();
+  t.same(exit, { code: 0, signal: null });
+  t.comment(`kill -9 to READY: ${Math.round(crashToReady)} ms; hang seen after ${Math.round(detect)} ms, then READY after ${Math.round(hangToReady)} ms`);
+});
