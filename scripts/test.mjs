@@ -106,6 +106,11 @@ const suites = [
     missingOk: mode === 'aarch64',
   })),
   {
+    name: 'soak',
+    about: 'chaos soak, short: serve supervised, 3 clients at 30 fps under attack, kill -9 / hang / SIGTERM restarts (npm run soak: 30 min)',
+    run: () => sh(process.execPath, ['--import', 'tsx', path.join('bench', 'soak.ts'), '--seconds', '60', '--junit', path.join(results, 'soak.xml')]),
+  },
+  {
     name: 'addon-sanitize',
     about: 'the addon (engine, preprocessing, shared memory) under ASan+LSan in Node.js',
     run: () => sh('bash', [path.join('scripts', 'addon-asan.sh')]),

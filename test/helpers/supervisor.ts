@@ -61,6 +61,10 @@ export class Supervisor {
   #timer: NodeJS.Timeout | undefined;
   #stopping = false;
   stderr = '';
+  /** Awaited before each (re)start, like systemd's After= on a device: the serial pty must be there, say. */
+  beforeSpawn: (() => Promise<void>) | undefined;
+  /** Called with each life that ended (after its exit is recorded). */
+  onExit: ((life: Life) => void) | undefined;
 
   constructor(config: string, notifyPath: string, watchdogMs: number, env: NodeJS.ProcessEnv = {}) {
     this.#config = config;
@@ -85,6 +89,14 @@ export class Supervisor {
   }
 
   #spawn(): void {
+    if (this.beforeSpawn) {
+      void this.beforeSpawn().then(() => { if (!this.#stopping) this.#spawnNow(); });
+      return;
+    }
+    this.#spawnNow();
+  }
+
+  #spawnNow(): void {
     const child = spawn(process.execPath, [CLI, 'serve', '--config', this.#config], {
       cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, ...this.#env, NOTIFY_SOCKET: this.notify.path, WATCHDOG_USEC: String(this.#watchdogMs * 1000) },
@@ -95,6 +107,7 @@ export class Supervisor {
     child.on('exit', (code, signal) => {
       life.exitedAt = performance.now();
       life.exit = { code, signal };
+      this.onExit?.(life);
       if (!this.#stopping) this.#spawn();
     });
   }
@@ -116,17 +129,23 @@ export class Supervisor {
     for (;;) {
       const life = this.current;
       if (life?.readyAt !== undefined && !life.exit) return life;
+      if (this.#stopping) throw new Error('Expected READY=1 but the supervisor is stopping');
       if (performance.now() > end) throw new Error(`Expected READY=1 within ${timeoutMs} ms but received none (stderr: ${this.stderr.slice(-400)})`);
       await new Promise((r) => setTimeout(r, 10));
     }
   }
 
-  /** SIGTERM, no restart; resolves with the exit. */
+  /** SIGTERM, no restart; resolves with the exit (of the current life; waits for a start in progress first). */
   async stop(): Promise<Life['exit']> {
     this.#stopping = true;
     if (this.#timer) clearInterval(this.#timer);
     const life = this.current;
     if (!life || life.exit) return life?.exit;
+    if (life.readyAt === undefined) {
+      const end = performance.now() + 30000;
+      while (life.readyAt === undefined && !life.exit && performance.now() < end) await new Promise((r) => setTimeout(r, 10));
+      if (life.exit) return life.exit;
+    }
     const exited = new Promise<Life['exit']>((resolve) => life.child.once('exit', (code, signal) => resolve({ code, signal })));
     life.child.kill('SIGTERM');
     return exited;
