@@ -99,7 +99,7 @@ interface Stream extends ManagedStream {
 export class StreamManager extends EventEmitter {
   readonly publisher: ResultPublisher;
   readonly stats: StreamStats = { framesIn: 0, framesProcessed: 0, framesDropped: 0, framesFailed: 0 };
-  /** The same counters per stream id since start (kept after a stream closes: firmware reuses ids). */
+  /** The same counters per open stream, from its configuration (dropped once it has closed, so their number stays bounded by the streams open). */
   readonly perStream = new Map<number, StreamStats>();
   readonly #o: StreamManagerOptions;
   readonly #streams = new Map<number, Stream>();
@@ -245,7 +245,11 @@ export class StreamManager extends EventEmitter {
     this.#streams.delete(id);
     return s.scheduler.close()
       .then(() => (s.ring ? this.#retireRing(s.id, s.ring) : undefined))
-      .then(() => { this.emit('streamClosed', s.id); });
+      .then(() => {
+        // Its frame in flight has been counted; the id may already belong to a new stream.
+        if (!this.#streams.has(s.id)) this.perStream.delete(s.id);
+        this.emit('streamClosed', s.id);
+      });
   }
 
   /** Closes every stream `owner` configured (its connection went away). */

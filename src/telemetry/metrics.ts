@@ -47,6 +47,7 @@ export class MetricsServer {
   /** The shown in-distribution state of each stream's last result. */
   readonly #streamState = new Map<number, string>();
   #port = 0;
+  readonly #onStreamClosed: (id: number) => void;
 
   private constructor(rt: Runtime) {
     this.#rt = rt;
@@ -129,6 +130,17 @@ export class MetricsServer {
       },
     });
 
+    // A closed stream's series end with it (the per-stream counters go with the manager's entry), so the
+    // exposition stays as large as the streams open, whatever ids clients go through.
+    this.#onStreamClosed = (id: number) => {
+      if (rt.streams.get(id) !== undefined) return;
+      const stream = String(id);
+      total.remove({ stream });
+      queue.remove({ stream });
+      for (const state of RESULT_STATE_NAMES) results.remove({ stream, state });
+      this.#streamState.delete(id);
+    };
+    rt.streams.on('streamClosed', this.#onStreamClosed);
     this.#server = http.createServer((req, res) => void this.#serve(req, res));
   }
 
@@ -192,6 +204,7 @@ export class MetricsServer {
   /** Stops listening and unsubscribes. */
   close(): Promise<void> {
     this.#sub.close();
+    this.#rt.streams.off('streamClosed', this.#onStreamClosed);
     this.#server.closeAllConnections?.();
     return new Promise((resolve) => this.#server.close(() => resolve()));
   }

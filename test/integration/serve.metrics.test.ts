@@ -12,6 +12,7 @@ import { parseExposition, type Sample } from '../../src/cli/status.js';
 import { loadTrustStore, MODELS_DIR, verifyModelPackage } from '../../src/model/package.js';
 import { MessageType } from '../../src/protocol/constants.js';
 import { WireError } from '../../src/protocol/errors.js';
+import { msg } from '../../src/protocol/messages.js';
 import { SocketClient, type RemoteError } from '../../src/transport/socket-client.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { CLI, ROOT } from '../helpers/supervisor.js';
@@ -158,6 +159,16 @@ t.test('metrics listen on loopback only', async (t) => {
   const r = spawnSync(process.execPath, [CLI, 'serve', '--config', other, '--check'], { encoding: 'utf8' });
   t.equal(r.status, 1);
   t.match(r.stderr, /metrics\.host: expected one of 127\.0\.0\.1, ::1, localhost but received "0\.0\.0\.0"/);
+});
+
+t.test('a closed stream\'s series end with it', async (t) => {
+  await c.request((seq) => msg.closeStream(seq, { stream: 5 }));
+  await new Promise((r) => setTimeout(r, 200));
+  const f = await families();
+  const of5 = [...f.values()].flat().filter((x) => x.labels.stream === '5').map((x) => x.name);
+  t.same(of5, [], 'no series of stream 5 left');
+  t.equal(value(f, 'sonoedge_streams'), 0);
+  t.equal(value(f, 'sonoedge_results_sent_total'), 12, 'the runtime-wide counters stay');
 });
 
 t.test('SIGTERM still stops it with exit 0', async (t) => {
