@@ -66,6 +66,8 @@ export interface SoakOptions {
   /** Largest RSS slope in MB per minute, checked over a life with at least 10 minutes of samples; default 1. */
   rssSlopeMax?: number;
   log?: (line: string) => void;
+  /** The sonoedge CLI serve runs from; default this checkout's dist/cli/main.js. */
+  cli?: string;
 }
 
 type FaultKind = 'kill-client-mid-frame' | 'abandon-connection' | 'slow-reader' | 'too-many-flood' | 'serial-unplug' | 'model-load-good' | 'model-load-bad'
@@ -234,6 +236,7 @@ logging:
   // The environment of the systemd unit in docs/DEPLOYMENT.md.
   const sup = new Supervisor(configFile, path.join(dir, 'notify.sock'), WATCHDOG_MS, { MALLOC_ARENA_MAX: '2' });
   // Like After=dev-ttyUSB0.device: the runtime (re)starts only with its serial adapter present.
+  if (o.cli) sup.cli = o.cli;
   sup.beforeSpawn = async () => { while (!pty.plugged || !existsSync(serialLink)) await sleep(20); };
   sup.start();
   await sup.ready(60000);
@@ -622,7 +625,7 @@ function junit(r: SoakReport): string {
 
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
   const { parseArgs } = await import('node:util');
-  const { values } = parseArgs({ options: { minutes: { type: 'string' }, seconds: { type: 'string' }, clients: { type: 'string' }, json: { type: 'string' }, junit: { type: 'string' }, round: { type: 'string' } } });
+  const { values } = parseArgs({ options: { minutes: { type: 'string' }, seconds: { type: 'string' }, clients: { type: 'string' }, json: { type: 'string' }, junit: { type: 'string' }, round: { type: 'string' }, cli: { type: 'string' } } });
   const seconds = values.seconds !== undefined ? Number(values.seconds) : Number(values.minutes ?? 36) * 60;
   if (!(seconds >= 20)) {
     process.stderr.write(`soak: expects --minutes or --seconds of at least 20 s but received ${JSON.stringify(values.seconds ?? values.minutes)}\n`);
@@ -631,6 +634,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(im
   const report = await runSoak({
     durationS: seconds,
     ...(values.clients ? { clients: Number(values.clients) } : {}),
+    ...(values.cli ? { cli: path.resolve(values.cli) } : {}),
     ...(values.round ? { roundS: Number(values.round) } : seconds < 300 ? { roundS: 10 } : {}),
   });
   process.stdout.write(renderReport(report));

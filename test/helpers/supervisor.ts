@@ -65,6 +65,8 @@ export class Supervisor {
   beforeSpawn: (() => Promise<void>) | undefined;
   /** Called with each life that ended (after its exit is recorded). */
   onExit: ((life: Life) => void) | undefined;
+  /** The CLI to run; default this checkout's dist/cli/main.js. */
+  cli = CLI;
 
   constructor(config: string, notifyPath: string, watchdogMs: number, env: NodeJS.ProcessEnv = {}) {
     this.#config = config;
@@ -97,7 +99,7 @@ export class Supervisor {
   }
 
   #spawnNow(): void {
-    const child = spawn(process.execPath, [CLI, 'serve', '--config', this.#config], {
+    const child = spawn(process.execPath, [this.cli, 'serve', '--config', this.#config], {
       cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, ...this.#env, NOTIFY_SOCKET: this.notify.path, WATCHDOG_USEC: String(this.#watchdogMs * 1000) },
     });
