@@ -331,10 +331,15 @@ logging:
     while (!stopping) {
       if (paused) { await sleep(50); continue; }
       busy++;
+      const life = lifeNo();
       try {
         await step();
       } catch (err) {
-        if (!stopping && !/ECONNREFUSED|ENOENT|closed|ECONNRESET|EPIPE|within/.test((err as Error).message)) unexpected.push(`${name}: ${(err as Error).message}`);
+        // Expected: the runtime went away (restart, hang) or refused the connection (TOO_MANY while the flood holds every slot).
+        const e = err as Error & { code?: string; wireCode?: number };
+        const gone = lifeNo() !== life || hungLife === life || stopping;
+        const refused = e.wireCode === WireError.TOO_MANY || /ECONNREFUSED|ENOENT|ECONNRESET|EPIPE/.test(e.code ?? e.message) || /connection closed/.test(e.message);
+        if (!gone && !refused) unexpected.push(`${name}: ${e.message}`);
       } finally {
         busy--;
       }
@@ -476,7 +481,8 @@ logging:
     const life = sup.current;
     if (!life || life.exit || life.readyAt === undefined || !life.child.pid) return;
     const s = procStats(life.child.pid);
-    if (s) rss.push({ life: sup.lives.length, t: performance.now(), mb: s.rssMb });
+    // A process on its way out has no VmRSS line: no sample.
+    if (s && Number.isFinite(s.rssMb)) rss.push({ life: sup.lives.length, t: performance.now(), mb: s.rssMb });
   }, 2000);
 
   const liveClients = Array.from({ length: clients }, (_, k) => liveClient(k));
@@ -497,7 +503,7 @@ logging:
       const s = procStats(life.child.pid);
       const f = await metricsOf(metricsUrl).catch(() => undefined);
       const connected = f?.get('sonoedge_clients')?.[0]?.value;
-      if (s && connected !== undefined && sup.lives.length === before) {
+      if (s && Number.isFinite(s.rssMb) && connected !== undefined && sup.lives.length === before) {
         fdSamples.push({ life: before, fds: s.fds - connected });
         log(`soak: ${elapsed().toFixed(0)} s: life ${before}: fds ${s.fds} (${connected} clients), RSS ${s.rssMb.toFixed(1)} MB; windows ${windows.filter((w) => w.ok).length} ok, ${windows.filter((w) => w.ok === false).length} lost, ${windows.filter((w) => w.ok === undefined).length} interrupted`);
       }
