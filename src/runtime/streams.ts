@@ -90,6 +90,8 @@ interface Stream extends ManagedStream {
   stopReported: boolean;
   search: SectorSearch | undefined;
   scheduler: LatestWinsScheduler<ServerFrame, FrameResult>;
+  /** This stream's counters (perStream holds them while it is open; a late result of a closed one counts here, not on a new stream of the same id). */
+  counts: StreamStats;
 }
 
 /**
@@ -193,7 +195,7 @@ export class StreamManager extends EventEmitter {
   submit(id: number, frame: ServerFrame): SubmitOutcome {
     const s = this.#streams.get(id);
     if (!s) throw new RangeError(`Expected a configured stream but received stream ${id}`);
-    const own = this.#count(id);
+    const own = s.counts;
     this.stats.framesIn++;
     own.framesIn++;
     if (s.stopped) {
@@ -214,14 +216,7 @@ export class StreamManager extends EventEmitter {
     return 'replaced';
   }
 
-  #count(id: number): StreamStats {
-    let c = this.perStream.get(id);
-    if (c === undefined) {
-      c = { framesIn: 0, framesProcessed: 0, framesDropped: 0, framesFailed: 0 };
-      this.perStream.set(id, c);
-    }
-    return c;
-  }
+
 
   /**
    * Stops or restarts a stream (the serial CMD_STOP_STREAM / CMD_START_STREAM): a stopped stream keeps its
@@ -246,8 +241,8 @@ export class StreamManager extends EventEmitter {
     return s.scheduler.close()
       .then(() => (s.ring ? this.#retireRing(s.id, s.ring) : undefined))
       .then(() => {
-        // Its frame in flight has been counted; the id may already belong to a new stream.
-        if (!this.#streams.has(s.id)) this.perStream.delete(s.id);
+        // Its frame in flight has been counted; the id may already belong to a new stream, with counters of its own.
+        if (this.perStream.get(s.id) === s.counts) this.perStream.delete(s.id);
         this.emit('streamClosed', s.id);
       });
   }
@@ -289,7 +284,7 @@ export class StreamManager extends EventEmitter {
       search.buffer = [];
     }
     this.stats.framesProcessed++;
-    this.#count(s.id).framesProcessed++;
+    s.counts.framesProcessed++;
     const ms = performance.now() - started;
     this.#emitResult(s.id, frame, {
       view: null, confidence: null, quality: null, state: 'unknown', idScore: null, lvAreaMm2: null, ef: null,
@@ -318,6 +313,8 @@ export class StreamManager extends EventEmitter {
 
   #make(owner: StreamOwner, config: ConfigureStream, bytes: number, ring: ShmRing | undefined): Stream {
     const id = config.stream;
+    const counts: StreamStats = { framesIn: 0, framesProcessed: 0, framesDropped: 0, framesFailed: 0 };
+    this.perStream.set(id, counts);
     /** Seqs of frames replaced since the last result (a few at most: the newer ones wait for the next result). */
     const dropped: number[] = [];
     const scheduler = new LatestWinsScheduler<ServerFrame, FrameResult>({
@@ -333,7 +330,7 @@ export class StreamManager extends EventEmitter {
       onDrop: (f) => { if (dropped.length >= 64) dropped.shift(); dropped.push(f.seq); f.release?.(); },
       onResult: ({ frame, result, timing }) => {
         this.stats.framesProcessed++;
-        this.#count(id).framesProcessed++;
+        counts.framesProcessed++;
         // DROPPED_BEFORE: a frame between the previous result's and this one was replaced (latest wins).
         // Dropped frames are always older than the one that replaced them; those older than this result are its own.
         const newer = dropped.filter((q) => q >= frame.seq);
@@ -346,13 +343,13 @@ export class StreamManager extends EventEmitter {
       },
       onError: (frame, err) => {
         this.stats.framesFailed++;
-        this.#count(id).framesFailed++;
+        counts.framesFailed++;
         if (!owner.closed) owner.frameFailed(frame, err);
       },
     });
     const s: Stream = {
       id, owner, config, effective: config, frameBytes: bytes, scheduler, ring, ringSwitching: false, stopped: false, stopReported: false,
-      search: searchOf(config),
+      search: searchOf(config), counts,
       get sectorRoi() { return this.search?.roi; },
       get searching() { return this.search !== undefined && this.search.roi === undefined; },
     };
