@@ -30,7 +30,10 @@
 //     watchdog after a SIGSTOP) or a clean exit 0 after SIGTERM; the watchdog
 //     never fires without a hang injected;
 //   - every shutdown clean: every SIGTERM (mid-run and final) ends with exit 0
-//     and a "runtime stopped" line with complete: true.
+//     and a "runtime stopped" line with complete: true;
+//   - live connections kept: no live client's window is cut short but by a
+//     runtime restart (the runtime never drops a well-behaved client, and its
+//     metrics endpoint answers within the settle time).
 //
 //   npm run soak                          36 minutes (the last 30 in one runtime life), then the report
 //   npm run soak -- --minutes 5 --json out.json
@@ -83,7 +86,7 @@ export interface SoakReport {
   faults: Record<FaultKind, number>;
   /** Attacks whose outcome was not the expected one (a good LOAD refused, a bad one taken, no TOO_MANY...). */
   unexpected: string[];
-  windows: { completed: number; interrupted: number; framesSentInInterrupted: number; refusedStarts: number };
+  windows: { completed: number; interrupted: number; framesSentInInterrupted: number; refusedStarts: number; interruptedBy: Record<string, number> };
   resultsLost: number;
   lossDetails: Window[];
   lives: { index: number; startedS: number; readyMs: number | null; endedS: number | null; exit: string; cause: string; heartbeats: number;
@@ -282,12 +285,20 @@ logging:
           w.sent++;
           await sleep(1000 / fps);
         }
-        if (closed) throw new Error('the connection closed');
+        if (closed) throw new Error(lifeNo() !== w.life ? 'the runtime restarted' : 'the connection closed');
         // Settle: wait until the runtime has answered every frame and the client has every result.
         const settleEnd = performance.now() + 8000;
         for (;;) {
-          if (closed || lifeNo() !== w.life) throw new Error('the runtime restarted');
-          const f = await metricsOf(metricsUrl);
+          if (lifeNo() !== w.life) throw new Error('the runtime restarted');
+          if (closed) throw new Error('the connection closed');
+          let f: Awaited<ReturnType<typeof metricsOf>>;
+          try {
+            f = await metricsOf(metricsUrl);
+          } catch (err) {
+            if (performance.now() > settleEnd) throw new Error(`the metrics endpoint did not answer: ${(err as Error).message}`);
+            await sleep(100);
+            continue;
+          }
           const v = (name: string) => f.get(name)?.find((x) => x.labels.stream === String(w.stream))?.value ?? 0;
           w.in = v('sonoedge_frames_in_total'); w.out = v('sonoedge_frames_out_total'); w.dropped = v('sonoedge_frames_dropped_total'); w.failed = v('sonoedge_frames_failed_total');
           const settled = w.in === w.sent && w.in === w.out + w.dropped + w.failed && w.received === w.out;
@@ -307,8 +318,13 @@ logging:
           // Refused (TOO_MANY while the attacker floods) or cut before streaming: a reconnect, not a window.
           refusedStarts++;
         } else {
+          let why = (err as Error).message;
+          // The socket closes a moment before the supervisor sees the exit: a close followed by a restart is the restart.
+          const seen = performance.now() + 2000;
+          while (why === 'the connection closed' && lifeNo() === w.life && performance.now() < seen) await sleep(50);
+          if (lifeNo() !== w.life) why = 'the runtime restarted';
           w.ok = undefined;
-          w.why = `interrupted: ${(err as Error).message}`;
+          w.why = `interrupted: ${why}`;
           windows.push(w);
         }
       } finally {
@@ -553,6 +569,7 @@ logging:
   // A mismatched window counts the frames it cannot account for (at least one).
   const resultsLost = lost.reduce((a, w) => a + Math.max(1, w.sent - w.received - (w.dropped ?? 0) - (w.failed ?? 0)), 0);
   const interrupted = windows.filter((w) => w.ok === undefined);
+  const cutOtherwise = interrupted.filter((w) => w.why !== 'interrupted: the runtime restarted');
   const fdGrowth = lives.map((l) => (l.fds.length >= 2 ? l.fds[l.fds.length - 1] - l.fds[0] : 0));
   const longest = [...lives].filter((l) => l.rssMb.slopeMbPerMin !== null).sort((a, b) => b.rssMb.samples - a.rssMb.samples)[0];
   const rssMaxMb = Math.max(0, ...lives.map((l) => l.rssMb.max));
@@ -572,6 +589,11 @@ logging:
   const heartbeatBack = lives.filter((l) => l.readyMs !== null).every((l) => l.heartbeats > 0);
   const verdict = [
     { name: 'results lost', ok: resultsLost === 0 && completed.length >= clients, detail: `${resultsLost} lost over ${completed.length} completed windows (${lost.length} with a mismatch${lost.length ? `: ${lost.slice(0, 3).map((w) => w.why).join('; ')}` : ''}); ${interrupted.length} cut short by runtime restarts` },
+    {
+      name: 'live connections kept',
+      ok: cutOtherwise.length === 0,
+      detail: cutOtherwise.length === 0 ? `no window cut short but by a runtime restart (${interrupted.length} were)` : `${cutOtherwise.length} windows cut short on a live runtime: ${[...new Set(cutOtherwise.map((w) => w.why))].join('; ')}`,
+    },
     { name: 'fd growth', ok: fdGrowth.every((g) => g <= 2), detail: `per life, last minus first sample of (descriptors - connected clients): ${fdGrowth.join(', ')}` },
     {
       name: 'RSS bounded',
@@ -593,7 +615,10 @@ logging:
     },
     faults,
     unexpected,
-    windows: { completed: completed.length, interrupted: interrupted.length, framesSentInInterrupted: interrupted.reduce((a, w) => a + w.sent, 0), refusedStarts },
+    windows: {
+      completed: completed.length, interrupted: interrupted.length, framesSentInInterrupted: interrupted.reduce((a, w) => a + w.sent, 0), refusedStarts,
+      interruptedBy: interrupted.reduce<Record<string, number>>((a, w) => { const k = (w.why ?? '').replace(/^interrupted: /, '').replace(/\d+/g, 'N'); a[k] = (a[k] ?? 0) + 1; return a; }, {}),
+    },
     resultsLost,
     lossDetails: lost,
     lives,
@@ -612,7 +637,7 @@ export function renderReport(r: SoakReport): string {
     `sonoedge chaos soak: ${r.durationS} s, ${r.clients} clients at ${r.fps} fps: ${r.ok ? 'PASS' : 'FAIL'}`,
     `load held: ${r.load.framesSent} frames sent (${r.load.framesPerSecond}/s), ${r.load.resultsReceived} results received (${r.load.resultsPerSecond}/s); in the accounted windows ${r.load.droppedInAccounted} dropped (latest frame wins), ${r.load.failedInAccounted} failed`,
     `faults injected: ${Object.entries(r.faults).map(([k, v]) => `${k} ${v}`).join(', ')}`,
-    `windows: ${r.windows.completed} accounted, ${r.windows.interrupted} cut short by a runtime restart (${r.windows.framesSentInInterrupted} frames sent in them); ${r.windows.refusedStarts} live-client connections refused or cut before their first frame (retried)`,
+    `windows: ${r.windows.completed} accounted, ${r.windows.interrupted} cut short (${Object.entries(r.windows.interruptedBy).map(([k, v]) => `${k}: ${v}`).join(', ') || '-'}; ${r.windows.framesSentInInterrupted} frames sent in them); ${r.windows.refusedStarts} live-client connections refused or cut before their first frame (retried)`,
     `results lost: ${r.resultsLost}`,
     `RSS: max ${r.rssMaxMb} MB, slope ${r.rssSlopeMbPerMin ?? '-'} MB/min; fd growth max ${r.fdGrowthMax}`,
     'lives:',
