@@ -374,6 +374,13 @@ export interface EjectionFractionOptions {
   range?: [number, number];
   /** Consecutive ineligible frames bridged without emptying the window (default 3). */
   maxSkip?: number;
+  /**
+   * A frame whose LV volume differs from the window's previous one by more than
+   * this factor (either way) is ineligible (default 2; 0 turns the rule off): a
+   * ventricle does not halve or double between two frames, a segmentation that
+   * loses the cavity for a frame (an artefact across it, a dropout) does.
+   */
+  maxStep?: number;
   /** Beat detection: an extremum must stand out by this fraction of the window's volume range (default 0.3)... */
   prominence?: number;
   /** ...and by at least this fraction of the window's largest volume (default 0.05). */
@@ -441,6 +448,7 @@ export class EjectionFraction {
   readonly #minFrames: number;
   readonly #range: [number, number];
   readonly #maxSkip: number;
+  readonly #maxStep: number;
   readonly #prominence: number;
   readonly #minProminence: number;
   readonly #delay: number;
@@ -473,6 +481,7 @@ export class EjectionFraction {
     this.#minFrames = options.minFrames ?? 16;
     this.#range = options.range ?? [5, 90];
     this.#maxSkip = options.maxSkip ?? 3;
+    this.#maxStep = options.maxStep ?? 2;
     this.#prominence = options.prominence ?? 0.3;
     this.#minProminence = options.minProminence ?? 0.05;
     this.#delay = options.confirmDelay ?? 2;
@@ -502,13 +511,21 @@ export class EjectionFraction {
       }
       this.reset(`view changed from ${this.#view} to ${info.view} for ${this.#skipRun + 1} frames`);
     }
+    const volume = areaLengthVolumeMl(m.areaMm2, m.lengthMm);
+    if (this.count > 0 && this.#maxStep > 0) {
+      const prev = this.#v(this.#n - 1);
+      if (volume * this.#maxStep < prev || volume > prev * this.#maxStep) {
+        this.skip(frame, `LV volume ${volume.toFixed(1)} ml after ${prev.toFixed(1)} ml (more than a factor ${this.#maxStep} in one frame)`);
+        return;
+      }
+    }
     this.#edConfirmed = null;
     this.#esConfirmed = null;
     this.#skipRun = 0;
     if (this.count === 0) this.#view = info.view;
     const i = this.#n % this.#window;
     this.#seqs[i] = frame;
-    this.#volumes[i] = areaLengthVolumeMl(m.areaMm2, m.lengthMm);
+    this.#volumes[i] = volume;
     this.#uncertain[i] = info.uncertain ? 1 : 0;
     this.#n++;
     this.#detect();

@@ -314,6 +314,33 @@ t.test('EF window: a brief view flip or a frame without LV keeps the EF; a longe
   t.equal(held.result().frames, 1);
 });
 
+t.test('EF window: a volume that halves or doubles in one frame is a segmentation dropout, bridged like a frame without LV', async (t) => {
+  const run = (drop: (f: number) => boolean, options = {}): EjectionFraction => {
+    const ef = new EjectionFraction(options);
+    for (let f = 0; f < 100; f++) {
+      const s = sample(f);
+      // The cavity lost under an artefact: a tenth of the area along the same axis.
+      ef.push(f, drop(f) ? { areaMm2: s.areaMm2 / 10, lengthMm: s.lengthMm } : s);
+    }
+    return ef;
+  };
+  const ref = run(() => false).result();
+  const one = run((f) => f === 70);
+  t.same([one.result().valid, one.result().beats.length, one.result().frames], [true, ref.beats.length, 99]);
+  t.ok(near(one.result().ef, ref.ef, EF_TOL), `the dropout is not the ES: EF ${one.result().ef} vs ${ref.ef}`);
+  t.same(one.result().beats.map((b) => b.esSeq), ref.beats.map((b) => b.esSeq));
+  // The rule off (maxStep 0): the dropout is taken for an end-systole, a beat of EF near 90%.
+  const off = run((f) => f === 70, { maxStep: 0 }).result().beats.find((b) => b.esSeq === 70);
+  t.ok(off !== undefined && off.efRaw > 85, `the dropout's beat: ${JSON.stringify(off)}`);
+  // Four in a row: the window empties (with the reason), the 4th frame not kept.
+  const four = new EjectionFraction();
+  for (let f = 0; f < 40; f++) four.push(f, sample(f));
+  const s = sample(40);
+  for (let f = 40; f < 44; f++) four.push(f, { areaMm2: s.areaMm2 / 10, lengthMm: s.lengthMm });
+  t.equal(four.result().frames, 0);
+  t.match(four.result().reason, /^4 frames in a row without a usable LV measurement \(at most 3 are bridged\); the last at frame 43: LV volume \d+\.\d ml after \d+\.\d ml \(more than a factor 2 in one frame\)$/);
+});
+
 t.test('EF quality is low while an uncertain frame is in the window', async (t) => {
   const ef = new EjectionFraction();
   for (let f = 0; f < 150; f++) ef.push(f, sample(f), { uncertain: f === 140 });

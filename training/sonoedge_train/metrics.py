@@ -81,11 +81,12 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
 
 
 def ef_runtime(lv_masks: np.ndarray, spacing_mm, window: int = 128, min_frames: int = 16,
-               ef_range=(5.0, 90.0), max_skip: int = 3) -> dict:
+               ef_range=(5.0, 90.0), max_skip: int = 3, max_step: float = 2.0) -> dict:
     """EF and its validity as the runtime reports them after the last frame of a one-beat cine (src/pipeline/
     postprocess.ts EjectionFraction, fed per frame by src/pipeline/index.ts): each frame keeps the largest
-    8-connected LV component; a frame with fewer than 3 LV pixels is skipped, and the (max_skip + 1)-th such frame in
-    a row empties the window; the window holds the last `window` frames; ED/ES are its largest/smallest area-length
+    8-connected LV component; a frame with fewer than 3 LV pixels, or whose volume differs from the window's previous
+    one by more than a factor max_step (0: off), is skipped, and the (max_skip + 1)-th such frame in a row empties the
+    window; the window holds the last `window` frames; ED/ES are its largest/smallest area-length
     volumes (the runtime's rule until a beat is confirmed: with confirmed beats it reports their median EF, which a
     16-frame cine of about one beat does not have); valid with at least `min_frames` frames and an EF inside
     `ef_range` (percent, inclusive). spacing_mm: one number or (sx, sy). Not modelled: view and quality gating, the
@@ -93,13 +94,15 @@ def ef_runtime(lv_masks: np.ndarray, spacing_mm, window: int = 128, min_frames: 
     vols, gap, run = [], False, 0
     for m in lv_masks:
         a, l = lv_area_length(largest_component(m), spacing_mm)
-        if l == 0:  # fewer than 3 LV pixels (lv_area_length gives 0, 0)
+        v = area_length_volume(a, l) / 1000.0 if l > 0 else 0.0
+        # fewer than 3 LV pixels (lv_area_length gives 0, 0), or a jump no ventricle makes between two frames
+        if l == 0 or (vols and max_step > 0 and (v * max_step < vols[-1] or v > vols[-1] * max_step)):
             run += 1
             if run > max_skip:
-                vols, gap = [], True
+                vols, gap, run = [], True, 0
             continue
         run = 0
-        vols = (vols + [area_length_volume(a, l) / 1000.0])[-window:]
+        vols = (vols + [v])[-window:]
     if not vols:
         return {"ef": 0.0, "valid": False, "reason": "frames had no LV mask" if gap or run else "no frames"}
     v = np.array(vols)

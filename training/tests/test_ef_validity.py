@@ -47,7 +47,7 @@ def test_empty_last_frames_and_tiny_masks():
 
 
 def test_implausible_ef_is_invalid():
-    r = ef_runtime(_cine([40] * 15 + [3]), 1.0)  # ES volume almost 0: EF near 100%
+    r = ef_runtime(_cine([40] * 15 + [3]), 1.0, max_step=0)  # ES volume almost 0: EF near 100%
     assert not r["valid"] and r["ef"] > 90 and r["reason"] == f"EF {r['ef']:.1f}% outside 5-90%"
     r = ef_runtime(_cine([40] * 16), 1.0)  # no contraction
     assert r == {"ef": 0.0, "valid": False, "reason": "EF 0.0% outside 5-90%"}
@@ -74,3 +74,16 @@ def test_largest_component_is_used():
     d[0, 0] = d[1, 1] = d[2, 2] = True  # diagonal: one 8-connected component
     assert largest_component(d).sum() == 3
     assert not largest_component(np.zeros((3, 3), bool)).any()
+
+
+def test_a_volume_jump_no_ventricle_makes_is_bridged():
+    # The cavity lost for one frame (length 3 after 40: a volume of a few percent) is skipped like a frame without
+    # an LV, so the window's ES is the real one and the EF is that of lengths 40 -> 30.
+    lengths = [40] * 8 + [30] * 8
+    lengths[10] = 3
+    r = ef_runtime(_cine(lengths), 1.0, min_frames=15)
+    assert r == {"ef": pytest.approx(25.0), "valid": True, "reason": None}
+    assert ef_runtime(_cine(lengths), 1.0, min_frames=15, max_step=0)["ef"] > 90  # the rule off: the dropout is ES
+    # The 4th in a row empties the window, the frame itself not kept: the new window holds frames 14 and 15.
+    lengths[10:14] = [3] * 4
+    assert ef_runtime(_cine(lengths), 1.0, min_frames=1) == {"ef": 0.0, "valid": False, "reason": "EF 0.0% outside 5-90%"}
