@@ -10,7 +10,11 @@ Three stages, each drawn per frame from the step's RNG (config `domain`):
    - `full`: the stored square canvas with the sector at the top (the bundled sample DICOM's framing),
    - `aspect`: a bounding box with the aspect changed by 0.7-1.4 (non-square source pixels, e.g. 4:3 captures).
    Masks are cut the same way (nearest), so segmentation and the quality label follow.
-2. **Acquisition chain** (`acquire_batch`): what scanners and archives do to the displayed image: a log-compression
+2. **Acquisition chain** (`acquire_batch`): what scanners and archives do to the displayed image: first, with
+   probability `artefact_p`, beam artefacts that cross the blood pools (`artefact_arcs`: reverberation and side-lobe
+   arcs at constant range from the probe, which real apical views show across the apex and mid-cavity, Feigenbaum's
+   Echocardiography ch. 2 and Bushberg et al., The Essential Physics of Medical Imaging, ch. 14; the segmentation label
+   does not move with them); then a log-compression
    curve (gamma and a random monotone look-up table: colour maps converted back to grey are monotone curves too),
    a gain offset and a depth ramp (TGC), speckle-reduction filters (Gaussian, median, bilateral), down- and
    up-sampling, JPEG compression, additive noise.
@@ -95,6 +99,38 @@ def _monotone_lut(rng) -> np.ndarray:
     return np.interp(np.linspace(0, 1, 256), xs, ys).astype(np.float32)
 
 
+def artefact_arcs(x: np.ndarray, inside: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Reverberation / side-lobe arcs added to one float [H, W] frame in [0, 1] (returned, clipped): 1-3 thin bright
+    bands at constant range from the probe (the top of the image's inside, or above the frame when nothing is
+    inside), either at multiples of one depth (reverberation between the probe and a strong reflector) or at
+    independent depths, with an amplitude that varies smoothly across the beam and fades with depth."""
+    H, W = x.shape
+    rows = np.flatnonzero(inside.any(1))
+    if rows.size:
+        top = int(rows[0])
+        cols = np.flatnonzero(inside[top])
+        cx, cy = float(cols.mean()) + rng.uniform(-2, 2), top - rng.uniform(0, 4)
+    else:
+        cx, cy = W / 2 + rng.uniform(-5, 5), -rng.uniform(0, 8)
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    r = np.hypot(xx - cx, yy - cy)
+    ang = np.arctan2(xx - cx, yy - cy)  # 0 straight down
+    n = int(rng.integers(1, 4))
+    if rng.random() < 0.5:
+        r0 = rng.uniform(0.12, 0.35) * H
+        radii = r0 * np.arange(1, n + 1)
+    else:
+        radii = np.sort(rng.uniform(0.12, 0.9, n)) * H
+    knots = rng.uniform(0.2, 1.0, 9)  # amplitude across the beam, smooth
+    across = np.interp(ang, np.linspace(-1.2, 1.2, 9), knots).astype(np.float32)
+    add = np.zeros((H, W), np.float32)
+    for k, rad in enumerate(radii):
+        w = rng.uniform(0.6, 1.8)
+        a = rng.uniform(0.15, 0.6) * (0.75 ** k)
+        add += a * np.exp(-0.5 * ((r - rad) / w) ** 2)
+    return np.clip(x + add * across * inside, 0, 1)
+
+
 def acquire_batch(frames_u8: np.ndarray, rng: np.random.Generator, cfg=None) -> np.ndarray:
     """The acquisition chain on a batch of uint8 [B, H, W] frames -> float32 [B, H, W] in [0, 1]. Pixels that were
     0 (outside the image) stay 0 except where blur, resampling or JPEG spread the edge."""
@@ -105,6 +141,8 @@ def acquire_batch(frames_u8: np.ndarray, rng: np.random.Generator, cfg=None) -> 
     for i in range(B):
         x = out[i]
         inside = frames_u8[i] > 0
+        if rng.random() < cfg.get("artefact_p", 0.0):
+            x = artefact_arcs(x, inside, rng)
         if rng.random() < cfg["curve_p"]:
             x = x ** math.exp(rng.uniform(-0.55, 0.55))
         if rng.random() < cfg["lut_p"]:

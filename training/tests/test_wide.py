@@ -8,7 +8,7 @@ import torch
 
 from sonoedge_train.calibrate import (HEART, attach, auroc, distance, fit_ef_calibration, fit_logistic,
                                       fit_mahalanobis, fit_temperature, id_inputs, id_score, thresholds)
-from sonoedge_train.domain import acquire_batch, crop_box, frame_batch, overlay, quality_labels
+from sonoedge_train.domain import acquire_batch, artefact_arcs, crop_box, frame_batch, overlay, quality_labels
 from sonoedge_train.metrics import lv_area_length
 from sonoedge_train.models import build_model
 from sonoedge_train.negatives import FAMILIES, negatives, transform_hearts
@@ -144,6 +144,30 @@ def test_acquisition_chain_keeps_the_outside_black_without_spreading_ops():
     a = acquire_batch(f, np.random.default_rng(5), cfg)
     b = acquire_batch(f, np.random.default_rng(5), cfg)
     np.testing.assert_array_equal(a, b)
+
+
+def test_artefact_arcs_cross_the_image_at_constant_range_and_only_inside():
+    f = np.zeros((112, 112), np.uint8)
+    yy, xx = np.mgrid[0:112, 0:112]
+    inside = (np.abs(xx - 56) <= (yy - 4) * 0.7) & (yy >= 4)  # a sector with its apex at (56, 4)
+    f[inside] = 40
+    x0 = f.astype(np.float32) / 255
+    x = artefact_arcs(x0, inside, np.random.default_rng(3))
+    assert (x[~inside] == 0).all() and 0 <= x.min() and x.max() <= 1
+    d = x - x0
+    assert d.min() >= 0 and d.max() > 0.1  # bright bands added, nothing darkened
+    # brightest added ring: constant range from the apex, so the band's pixels share one radius within its width
+    r = np.hypot(xx - 56, yy - 4)
+    band = d > 0.5 * d.max()
+    assert np.ptp(r[band]) < 8
+    np.testing.assert_array_equal(x, artefact_arcs(x0, inside, np.random.default_rng(3)))
+    cfg = dict(_NO_CHAIN, artefact_p=1.0)
+    assert (acquire_batch(f[None], np.random.default_rng(1), cfg) > x0).any()
+    assert (acquire_batch(f[None], np.random.default_rng(1), _NO_CHAIN) == x0).all()  # default off
+
+
+_NO_CHAIN = {"curve_p": 0.0, "lut_p": 0.0, "gain_p": 0.0, "gain": 0.0, "tgc_p": 0.0, "tgc": 0.0, "blur_p": 0.0,
+             "median_p": 0.0, "bilateral_p": 0.0, "down_p": 0.0, "jpeg_p": 0.0, "noise_p": 0.0, "noise": 0.0}
 
 
 def test_overlay_draws_only_screen_elements():
