@@ -1,0 +1,553 @@
+// The OpenIGTLink bridge (DESIGN.md decision 7): PLUS, 3D Slicer or any
+// OpenIGTLink peer sends IMAGE messages, each device name one stream of the
+// runtime's StreamManager; results come back from the ResultPublisher (one
+// drop-oldest consumer per connection, bounded, never slowing the pipeline)
+// as an IMAGE label map in the input's own geometry (size, matrix, spacing,
+// coordinate system: Slicer overlays it), a STRING with a JSON summary, and
+// the LV contour in millimetres as POINT and/or POLYDATA. The bridge listens
+// (server mode) or connects and reconnects (client mode). docs/OPENIGTLINK.md.
+//
+// Bad input never closes a connection unless its framing is lost (a header
+// that is not one, a declared body over maxBodyBytes): a message with a wrong
+// CRC, a wrong body size or a bad field is discarded with a STATUS naming
+// why; an unknown type is skipped unread; a peer past maxErrorsPerClient is
+// disconnected. Other connections are served on.
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { ResultFlag } from '../../protocol/constants.js';
+import { frameBytes, type ConfigureStream, type ResultBody } from '../../protocol/messages.js';
+import type { PixelFormatName } from '../../preprocess/types.js';
+import type { Subscription } from '../../runtime/publisher.js';
+import type { ServerFrame, StreamManager, StreamOwner } from '../../runtime/streams.js';
+import { encodeIgtl, IgtlDecoder, timestampMs, type IgtlMessage } from './codec.js';
+import { IgtlError, IgtlStatus } from './errors.js';
+import { fillPolygon, pixelToWorld, spacingOf } from './geometry.js';
+import { encodeImage, encodePoints, encodePolyData, encodeRts, encodeStatus, encodeString, parseImage, type IgtlImage } from './messages.js';
+
+export const OUTPUT_TYPES = ['IMAGE', 'STRING', 'POINT', 'POLYDATA'] as const;
+export type OutputType = (typeof OUTPUT_TYPES)[number];
+
+export interface IgtlOptions {
+  /** 'server': listen on host:port; 'client': connect to host:port (and reconnect). */
+  mode: 'server' | 'client';
+  host: string;
+  /** Server: 0 picks a free port (see `port`). */
+  port: number;
+  /** Header version of the messages sent before the peer has sent one (then the peer's own); 1 or 2. */
+  headerVersion: 1 | 2;
+  /** What each result becomes, for every connection until it sends STP_<type> (STT_<type> starts one again). */
+  results: OutputType[];
+  /** Output device names; `{device}` is replaced by the input image's device name (cut to 20 bytes). */
+  devices: { label: string; summary: string; contour: string };
+  /** The label map's value inside the LV (0 outside). */
+  labelValue: number;
+  /** The frame rate streams are configured with (the scheduler's and EF's notion of time). */
+  fps: number;
+  maxClients: number;
+  /** Streams (input devices) at once over all connections. */
+  maxStreams: number;
+  /** Streams get the lowest free id from here up (socket clients use their own, usually small, ids). */
+  streamBase: number;
+  /** Largest message body taken; a larger declared size is refused before allocation and the connection closed. */
+  maxBodyBytes: number;
+  checkCrc: boolean;
+  maxErrorsPerClient: number;
+  /** Results waiting per connection while its socket is full; the oldest is dropped. */
+  resultQueueLength: number;
+  maxPendingWriteBytes: number;
+  /** Client mode: delay before reconnecting after the connection was lost or refused. */
+  reconnectMs: number;
+}
+
+export const IGTL_DEFAULTS: IgtlOptions = {
+  mode: 'server', host: '127.0.0.1', port: 18944, headerVersion: 2, results: ['IMAGE', 'STRING', 'POLYDATA'],
+  devices: { label: 'LVLabel', summary: 'Summary', contour: 'LVContour' }, labelValue: 1, fps: 30, maxClients: 8, maxStreams: 4,
+  streamBase: 1000, maxBodyBytes: 64 * 1024 * 1024, checkCrc: true, maxErrorsPerClient: 64, resultQueueLength: 4,
+  maxPendingWriteBytes: 4 * 1024 * 1024, reconnectMs: 1000,
+};
+
+export interface IgtlBridgeOptions extends Partial<IgtlOptions> {
+  streams: StreamManager;
+  log?: { info(o: object, m: string): void; warn(o: object, m: string): void };
+}
+
+export interface IgtlStats {
+  connections: number;
+  messagesIn: number;
+  imagesIn: number;
+  skipped: number;
+  rejected: number;
+  resultsOut: number;
+  resultsDropped: number;
+  messagesOut: number;
+}
+
+/** What a frame's result needs of its input image to come back in the same geometry. */
+interface FrameGeometry {
+  size: [number, number, number];
+  matrix: number[];
+  coordinates: 'RAS' | 'LPS';
+  timestampMs: number;
+}
+
+interface DeviceStream {
+  id: number;
+  device: string;
+  conn: Connection;
+  config: ConfigureStream;
+  key: string;
+  seq: number;
+  /** Geometry of recent frames by seq (bounded): results are matched to their own frame's geometry. */
+  frames: Map<number, FrameGeometry>;
+  /** The last full frame (sub-volume IMAGEs patch a copy of it). */
+  last: Uint8Array | undefined;
+  ready: boolean;
+}
+
+const TAKEN = new Set(['IMAGE', 'STATUS', 'STRING', 'POINT', 'POLYDATA', 'TRANSFORM', 'POSITION']);
+const takes = (type: string): boolean => TAKEN.has(type) || /^(GET|STT|STP|RTS)_/.test(type);
+const FRAMES_KEPT = 256;
+
+class Connection implements StreamOwner {
+  readonly id: number;
+  readonly socket: net.Socket;
+  readonly decoder: IgtlDecoder;
+  readonly wants: Set<OutputType>;
+  readonly devices = new Map<string, DeviceStream>();
+  version: 1 | 2;
+  errors = 0;
+  closed = false;
+  sub: Subscription | undefined;
+  readonly #bridge: IgtlBridge;
+
+  constructor(id: number, socket: net.Socket, o: IgtlOptions, bridge: IgtlBridge) {
+    this.id = id;
+    this.socket = socket;
+    this.decoder = new IgtlDecoder({ maxBodyBytes: o.maxBodyBytes, checkCrc: o.checkCrc, takes });
+    this.wants = new Set(o.results);
+    this.version = o.headerVersion;
+    this.#bridge = bridge;
+  }
+
+  frameFailed(frame: ServerFrame, err: unknown): void {
+    this.#bridge.frameFailed(this, frame, err);
+  }
+}
+
+export class IgtlBridge extends EventEmitter {
+  readonly kind = 'openigtlink';
+  readonly options: Readonly<IgtlOptions>;
+  readonly streams: StreamManager;
+  readonly #log: IgtlBridgeOptions['log'];
+  readonly #conns = new Set<Connection>();
+  readonly #byStream = new Map<number, DeviceStream>();
+  /** The last message of each output device name, for GET_<type>. */
+  readonly #latest = new Map<string, { type: OutputType; device: string; content: Uint8Array; timestampMs: number }>();
+  readonly #t: Omit<IgtlStats, 'connections'> = { messagesIn: 0, imagesIn: 0, skipped: 0, rejected: 0, resultsOut: 0, resultsDropped: 0, messagesOut: 0 };
+  /** Rejections by code. */
+  readonly errorsByCode = new Map<string, number>();
+  #server: net.Server | undefined;
+  #nextId = 0;
+  #closing = false;
+  #reconnect: NodeJS.Timeout | undefined;
+  #port = 0;
+
+  constructor(options: IgtlBridgeOptions) {
+    super();
+    const { streams, log, ...rest } = options;
+    if (!streams) throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', 'Expected a StreamManager for streams but received none');
+    this.options = { ...IGTL_DEFAULTS, ...rest, devices: { ...IGTL_DEFAULTS.devices, ...rest.devices } };
+    for (const t of this.options.results) {
+      if (!OUTPUT_TYPES.includes(t)) throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected results among ${OUTPUT_TYPES.join(', ')} but received ${JSON.stringify(t)}`);
+    }
+    this.streams = streams;
+    this.#log = log;
+  }
+
+  get stats(): IgtlStats {
+    return { connections: this.#conns.size, ...this.#t };
+  }
+
+  /** Server mode: the port listened on (the one picked, for port 0). */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Streams this bridge opened, by input device (for tests and status). */
+  get devices(): { stream: number; device: string; connection: number; width: number; height: number; format: PixelFormatName; spacing: [number, number] }[] {
+    return [...this.#byStream.values()].map((d) => ({
+      stream: d.id, device: d.device, connection: d.conn.id, width: d.config.width, height: d.config.height, format: d.config.format, spacing: d.config.spacing,
+    }));
+  }
+
+  /** Server: listens. Client: starts connecting (and reconnecting); resolves at once. */
+  async start(): Promise<void> {
+    const o = this.options;
+    if (o.mode === 'client') {
+      this.#connect();
+      return;
+    }
+    const server = net.createServer((s) => this.#accept(s));
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(o.port, o.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.emit('error', err));
+    this.#port = (server.address() as net.AddressInfo).port;
+  }
+
+  /** Stops listening (or reconnecting), closes every connection and the streams they opened. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    clearTimeout(this.#reconnect);
+    const closed = this.#server ? new Promise<void>((r) => this.#server!.close(() => r())) : Promise.resolve();
+    const conns = [...this.#conns];
+    for (const c of conns) {
+      c.socket.end();
+      c.socket.destroySoon?.();
+      this.#drop(c);
+    }
+    await Promise.all(conns.map((c) => this.streams.closeOwnedBy(c)));
+    await closed;
+  }
+
+  // --- connections ----------------------------------------------------------
+
+  #connect(): void {
+    if (this.#closing) return;
+    const o = this.options;
+    const s = net.createConnection({ host: o.host, port: o.port });
+    let up = false;
+    s.once('connect', () => {
+      up = true;
+      this.#log?.info({ host: o.host, port: o.port }, 'openigtlink connected');
+      this.#accept(s);
+    });
+    s.on('close', () => {
+      if (!up) s.destroy();
+      if (this.#closing) return;
+      if (up) this.#log?.warn({ host: o.host, port: o.port }, 'openigtlink connection lost; reconnecting');
+      this.#reconnect = setTimeout(() => this.#connect(), o.reconnectMs);
+    });
+    s.on('error', () => undefined); // 'close' follows
+  }
+
+  #accept(socket: net.Socket): void {
+    const o = this.options;
+    if (this.#closing || this.#conns.size >= o.maxClients) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    const c = new Connection(++this.#nextId, socket, o, this);
+    this.#conns.add(c);
+    c.sub = this.streams.publisher.subscribe({
+      name: `igtl-${c.id}`,
+      policy: 'drop-oldest',
+      capacity: o.resultQueueLength,
+      filter: (r) => c.wants.size > 0 && this.#byStream.has(r.stream) && (r.flags & ResultFlag.SECTOR_SEARCH) === 0,
+      ready: () => c.closed || socket.writableLength <= o.maxPendingWriteBytes,
+      deliver: (r) => this.#deliver(c, r),
+      onDrop: () => { this.#t.resultsDropped++; },
+    });
+    socket.on('drain', () => c.sub?.wake());
+    socket.on('data', (chunk: Buffer) => this.#data(c, chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      this.#drop(c);
+      void this.streams.closeOwnedBy(c);
+    });
+    this.emit('connection', c.id);
+  }
+
+  #drop(c: Connection): void {
+    if (c.closed) return;
+    c.closed = true;
+    c.sub?.close();
+    this.#conns.delete(c);
+    for (const d of c.devices.values()) if (this.#byStream.get(d.id) === d) this.#byStream.delete(d.id);
+    c.devices.clear();
+    this.emit('disconnect', c.id);
+  }
+
+  #data(c: Connection, chunk: Buffer): void {
+    if (c.closed) return;
+    for (const ev of c.decoder.push(chunk)) {
+      if (c.closed) return;
+      if (ev.kind === 'skipped') {
+        this.#t.skipped++;
+        this.emit('skipped', c.id, ev.header.type);
+        continue;
+      }
+      if (ev.kind === 'error') {
+        this.#reject(c, ev.error);
+        continue;
+      }
+      this.#t.messagesIn++;
+      c.version = ev.message.header.version === 1 ? 1 : 2;
+      try {
+        this.#handle(c, ev.message);
+      } catch (err) {
+        this.#reject(c, err instanceof IgtlError ? err
+          : new IgtlError('ERR_SONOEDGE_IGTL_FIELD', `Expected to handle ${ev.message.header.type} but failed: ${(err as Error)?.message ?? String(err)}`));
+      }
+    }
+  }
+
+  /** A STATUS naming the error; the connection closes when its framing is lost or it has caused too many. */
+  #reject(c: Connection, err: IgtlError): void {
+    this.#t.rejected++;
+    c.errors++;
+    this.errorsByCode.set(err.code, (this.errorsByCode.get(err.code) ?? 0) + 1);
+    this.emit('rejected', c.id, err);
+    const tooMany = c.errors > this.options.maxErrorsPerClient;
+    this.#send(c, 'STATUS', err.device ?? '', encodeStatus({ code: err.status, errorName: err.statusName, message: err.message }));
+    if (err.fatal || tooMany) {
+      this.#log?.warn({ connection: c.id, code: err.code, message: err.message, tooMany }, 'openigtlink connection closed');
+      c.socket.end();
+      c.socket.destroySoon?.();
+      this.#drop(c);
+      void this.streams.closeOwnedBy(c);
+    }
+  }
+
+  #send(c: Connection, type: string, device: string, content: Uint8Array, extra: { timestampMs?: number; messageId?: number; metadata?: [string, string][] } = {}): void {
+    const s = c.socket;
+    if (c.closed && type !== 'STATUS') return;
+    if (s.destroyed || !s.writable) return;
+    s.write(encodeIgtl({ type, device, content, headerVersion: c.version, ...extra }));
+    this.#t.messagesOut++;
+  }
+
+  // --- messages in ----------------------------------------------------------
+
+  #handle(c: Connection, m: IgtlMessage): void {
+    const { type, device } = m.header;
+    if (type === 'IMAGE') {
+      this.#image(c, m);
+      return;
+    }
+    const prefix = type.slice(0, 4);
+    const what = type.slice(4);
+    if (prefix === 'GET_') {
+      if (what === 'STATUS') {
+        this.#send(c, 'STATUS', device, encodeStatus({
+          code: IgtlStatus.OK, message: JSON.stringify({ server: 'sonoedge', streams: this.devices.map((d) => ({ device: d.device, stream: d.stream })) }),
+        }));
+        return;
+      }
+      const found = [...this.#latest.values()].filter((l) => l.type === what && (device === '' || l.device === device));
+      if (!OUTPUT_TYPES.includes(what as OutputType) || found.length === 0) {
+        this.#send(c, 'STATUS', device, encodeStatus({
+          code: IgtlStatus.NOT_FOUND, errorName: 'NOT_FOUND',
+          message: OUTPUT_TYPES.includes(what as OutputType)
+            ? `Expected a ${what} result${device === '' ? '' : ` of device ${JSON.stringify(device)}`} to have been sent but none has`
+            : `Expected GET_ of ${['STATUS', ...OUTPUT_TYPES].join(', ')} but received ${type}`,
+        }));
+        return;
+      }
+      for (const l of found) this.#send(c, l.type, l.device, l.content, { timestampMs: l.timestampMs });
+      return;
+    }
+    if (prefix === 'STT_' || prefix === 'STP_') {
+      const ok = OUTPUT_TYPES.includes(what as OutputType);
+      if (ok) {
+        if (prefix === 'STT_') c.wants.add(what as OutputType);
+        else c.wants.delete(what as OutputType);
+      }
+      this.#send(c, `RTS_${what}`, device, encodeRts(ok));
+      return;
+    }
+    // RTS_, STATUS, STRING, POINT, POLYDATA, TRANSFORM, POSITION from a peer: checked (CRC, sizes), not used.
+  }
+
+  #image(c: Connection, m: IgtlMessage): void {
+    const { device } = m.header;
+    const img = parseImage(m.content, device);
+    this.#t.imagesIn++;
+    const at = { type: 'IMAGE', device };
+    if (img.size[2] !== 1) {
+      throw new IgtlError('ERR_SONOEDGE_IGTL_UNSUPPORTED', `Expected a 2D image (size k 1) but received ${img.size.join('x')} from ${JSON.stringify(device)}`, at);
+    }
+    const format = formatOf(img);
+    if (format === undefined) {
+      throw new IgtlError('ERR_SONOEDGE_IGTL_UNSUPPORTED',
+        `Expected 8- or 16-bit integer pixels with 1 component, or 8-bit with 3 or 4, but received ${img.components} component(s) of scalar type ${img.scalarType} from ${JSON.stringify(device)}`, at);
+    }
+    const [sx, sy] = spacingOf(img.matrix);
+    if (!(sx > 0 && sy > 0)) {
+      throw new IgtlError('ERR_SONOEDGE_IGTL_FIELD', `Expected a matrix with non-zero i and j columns (the spacing) but received ${img.matrix.join(', ')} from ${JSON.stringify(device)}`, at);
+    }
+    const [w, h] = img.size;
+    const config: ConfigureStream = { stream: 0, width: w, height: h, format, spacing: [sx, sy], fps: this.options.fps };
+    const key = `${w}x${h} ${format} ${sx} ${sy}`;
+    let d = c.devices.get(device);
+    if (d === undefined) {
+      if (this.#byStream.size >= this.options.maxStreams) {
+        throw new IgtlError('ERR_SONOEDGE_IGTL_STREAM', `Expected at most ${this.options.maxStreams} image devices at once but received one more (${JSON.stringify(device)})`, at);
+      }
+      const id = this.#freeId();
+      if (id === undefined) throw new IgtlError('ERR_SONOEDGE_IGTL_STREAM', `Expected a free stream id from ${this.options.streamBase} but every one is taken`, at);
+      d = { id, device, conn: c, config: { ...config, stream: id }, key: '', seq: 0, frames: new Map(), last: undefined, ready: false };
+      c.devices.set(device, d);
+      this.#byStream.set(id, d);
+    }
+    const pixels = this.#pixels(d, img, key);
+    if (d.key !== key) {
+      // A new geometry: the stream is (re)configured; its frames wait in the scheduler while its models load.
+      const dev = d;
+      dev.key = key;
+      dev.config = { ...config, stream: dev.id };
+      const cfg = dev.config;
+      this.streams.configure(c, cfg, frameBytes(cfg), undefined, (err) => {
+        if (err === undefined) {
+          if (dev.config === cfg) dev.ready = true;
+          this.#log?.info({ stream: dev.id, device, width: w, height: h, format, spacing: [sx, sy] }, 'openigtlink stream ready');
+          return;
+        }
+        if (c.devices.get(device) === dev) c.devices.delete(device);
+        if (this.#byStream.get(dev.id) === dev) this.#byStream.delete(dev.id);
+        this.#reject(c, new IgtlError('ERR_SONOEDGE_IGTL_STREAM',
+          `Expected the models to load for ${JSON.stringify(device)} (${w}x${h} ${format}) but they failed: ${(err as Error)?.message ?? String(err)}; the stream is closed`, at));
+      });
+    }
+    const seq = ++d.seq;
+    d.frames.set(seq, { size: img.size, matrix: img.matrix, coordinates: img.coordinates, timestampMs: timestampMs(m.header) });
+    if (d.frames.size > FRAMES_KEPT) d.frames.delete(d.frames.keys().next().value!);
+    d.last = pixels;
+    if (!this.streams.get(d.id)) return; // its configuration failed synchronously
+    this.streams.submit(d.id, {
+      seq, acquiredAt: performance.now(), t: timestampMs(m.header), stream: d.id, config: d.config, pixels, clientId: c.id, messageSeq: m.messageId,
+    });
+  }
+
+  /** The frame's pixels as the pipeline reads them: the message's own bytes when they are already so, else a converted copy. */
+  #pixels(d: DeviceStream, img: IgtlImage, key: string): Uint8Array {
+    const bytes = SCALAR_BYTES[img.scalarType as 2 | 3 | 4 | 5];
+    const whole = img.subSize[0] === img.size[0] && img.subSize[1] === img.size[1];
+    const signed = img.scalarType === 2 || img.scalarType === 4;
+    const swap = bytes === 2 && img.endian === 'big';
+    let px = img.pixels;
+    if (signed || swap) {
+      px = Uint8Array.from(px);
+      if (bytes === 1) for (let i = 0; i < px.length; i++) px[i] ^= 0x80;
+      else {
+        // To little-endian unsigned: swap big-endian pairs, then flip the sign bit of signed values.
+        for (let i = 0; i < px.length; i += 2) {
+          if (swap) { const b = px[i]; px[i] = px[i + 1]; px[i + 1] = b; }
+          if (signed) px[i + 1] ^= 0x80;
+        }
+      }
+    }
+    if (whole) return px;
+    // A sub-volume: patched into a copy of the last full frame of this geometry (zeros before the first).
+    const [w, h] = img.size;
+    const pixel = bytes * img.components;
+    const out = new Uint8Array(w * h * pixel);
+    if (d.last && d.key === key && d.last.length === out.length) out.set(d.last);
+    const rowBytes = img.subSize[0] * pixel;
+    for (let y = 0; y < img.subSize[1]; y++) {
+      const dst = ((img.subOffset[1] + y) * w + img.subOffset[0]) * pixel;
+      out.set(px.subarray(y * rowBytes, (y + 1) * rowBytes), dst);
+    }
+    return out;
+  }
+
+  #freeId(): number | undefined {
+    for (let id = this.options.streamBase; id <= 0xffff; id++) if (!this.#byStream.has(id) && !this.streams.get(id)) return id;
+    return undefined;
+  }
+
+  /** @internal StreamOwner: the pipeline failed on a frame. */
+  frameFailed(c: Connection, frame: ServerFrame, err: unknown): void {
+    const d = this.#byStream.get(frame.stream);
+    this.#send(c, 'STATUS', d?.device ?? '', encodeStatus({
+      code: IgtlStatus.UNKNOWN_ERROR, errorName: 'FRAME_FAILED',
+      message: `Expected a result for frame ${frame.seq} of ${JSON.stringify(d?.device ?? '')} but the pipeline failed: ${(err as Error)?.message ?? String(err)}`,
+    }));
+  }
+
+  // --- results out ----------------------------------------------------------
+
+  #deliver(c: Connection, r: ResultBody): void {
+    if (c.closed) return;
+    const d = this.#byStream.get(r.stream);
+    const g = d?.frames.get(r.seq);
+    if (!d || !g) return;
+    const out = this.#encoded(r, d, g);
+    const meta: [string, string][] = [['sonoedge.stream', String(r.stream)], ['sonoedge.seq', String(r.seq)], ['sonoedge.source', d.device], ['sonoedge.state', r.state]];
+    for (const o of out) {
+      if (!c.wants.has(o.type)) continue;
+      this.#send(c, o.type, o.device, o.content, { timestampMs: g.timestampMs, messageId: r.seq, metadata: meta });
+    }
+    this.#t.resultsOut++;
+  }
+
+  /** A result's messages, built once however many connections take them. */
+  readonly #cache = new WeakMap<ResultBody, { type: OutputType; device: string; content: Uint8Array }[]>();
+
+  #encoded(r: ResultBody, d: DeviceStream, g: FrameGeometry): { type: OutputType; device: string; content: Uint8Array }[] {
+    const hit = this.#cache.get(r);
+    if (hit) return hit;
+    const o = this.options;
+    const name = (tpl: string) => cut20(tpl.replaceAll('{device}', d.device));
+    const [w, h] = g.size;
+    const contour = r.contour && r.contour.length >= 6 ? r.contour : undefined;
+    const world = pixelToWorld(g.size, g.matrix);
+    const pts: [number, number, number][] = [];
+    if (contour) for (let k = 0; k + 1 < contour.length; k += 2) pts.push(world(contour[k], contour[k + 1]));
+    const contourDevice = name(o.devices.contour);
+    const out: { type: OutputType; device: string; content: Uint8Array }[] = [
+      {
+        type: 'IMAGE', device: name(o.devices.label),
+        content: encodeImage({
+          components: 1, scalarType: 3, endian: 'little', coordinates: g.coordinates, size: g.size, matrix: g.matrix,
+          pixels: fillPolygon(contour, w, h, o.labelValue),
+        }),
+      },
+      { type: 'STRING', device: name(o.devices.summary), content: encodeString(JSON.stringify(summaryOf(r, d.device))) },
+      {
+        type: 'POINT', device: contourDevice,
+        content: encodePoints(pts.map((p, k) => ({ name: `LV-${k}`, group: 'LV', rgba: [255, 64, 64, 255], position: p, diameter: 0, owner: contourDevice }))),
+      },
+      { type: 'POLYDATA', device: contourDevice, content: encodePolyData({ points: pts.flat(), lines: pts.length ? [[...pts.keys(), 0]] : [] }) },
+    ];
+    for (const m of out) this.#latest.set(`${m.type}/${m.device}`, { ...m, timestampMs: g.timestampMs });
+    this.#cache.set(r, out);
+    return out;
+  }
+}
+
+const SCALAR_BYTES = { 2: 1, 3: 1, 4: 2, 5: 2 } as const;
+
+function formatOf(img: IgtlImage): PixelFormatName | undefined {
+  const bytes = (SCALAR_BYTES as Record<number, number>)[img.scalarType];
+  if (bytes === undefined) return undefined;
+  if (img.components === 1) return bytes === 1 ? 'GRAY8' : 'GRAY16';
+  if (bytes !== 1) return undefined;
+  if (img.components === 3) return 'RGB8';
+  if (img.components === 4) return 'RGBA8';
+  return undefined;
+}
+
+function cut20(s: string): string {
+  let b = Buffer.from(s, 'utf8');
+  if (b.length <= 20) return s;
+  b = b.subarray(0, 20);
+  // Never half a UTF-8 character.
+  while (b.length > 0 && (b[b.length - 1] & 0xc0) === 0x80) b = b.subarray(0, b.length - 1);
+  if (b.length > 0 && b[b.length - 1] >= 0xc0) b = b.subarray(0, b.length - 1);
+  return b.toString('utf8');
+}
+
+/** The STRING summary of a result (docs/OPENIGTLINK.md). */
+export function summaryOf(r: ResultBody, device: string): Record<string, unknown> {
+  return {
+    device, stream: r.stream, seq: r.seq, view: r.view, confidence: r.confidence, quality: r.quality, state: r.state, idScore: r.idScore,
+    lvAreaMm2: r.lvAreaMm2, ef: r.ef, efCi: r.efCi, flags: r.flags, latencyMs: Math.round(r.latency.totalMs * 100) / 100,
+  };
+}
