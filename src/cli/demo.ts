@@ -3,7 +3,9 @@
 // Unix socket firmware uses, at the cine's frame rate, a live status line, a
 // summary (view, quality, the in-distribution state and score, LV area, EF
 // with its interval and the beats seen beside the known EF, latency per stage,
-// drops) and a report folder with an HTML page.
+// drops) and a report folder with an HTML page. With --live, the live viewer
+// page (src/viewer) shows the stream as it plays; its URL is printed.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +20,7 @@ import { SocketClient } from '../transport/socket-client.js';
 import { PERCENTILE_METHOD } from '../util/stats.js';
 import { choiceFlag, commandHelp, numberFlag, parseCommandArgs, type CommandSpec } from './args.js';
 import { spacingText } from './replay-geometry.js';
+import type { ViewerServer } from '../viewer/server.js';
 
 export const SAMPLE_CINE = path.join(MODELS_DIR, 'samples', 'a4c_cine_16f.dcm');
 
@@ -34,6 +37,8 @@ export const SPEC: CommandSpec = {
     report: { type: 'string', value: 'DIR', help: 'report folder (default sonoedge-report/demo)' },
     'no-report': { type: 'boolean', help: 'do not write the report' },
     socket: { type: 'string', value: 'PATH', help: 'socket path (default a fresh one under the temp folder)' },
+    live: { type: 'boolean', help: 'serve the live viewer page on loopback and print its URL; plays 1000 loops unless --loops (Ctrl-C ends)' },
+    'live-port': { type: 'string', value: 'PORT', help: 'port of the live page (default 0: a free one)' },
   },
 };
 
@@ -52,7 +57,9 @@ export async function demo(args: string[]): Promise<number> {
     process.stdout.write(commandHelp(SPEC));
     return 0;
   }
-  const loops = numberFlag(values, 'loops', 4, { min: 1, max: 10000, integer: true });
+  const live = values.live === true;
+  const loops = numberFlag(values, 'loops', live ? 1000 : 4, { min: 1, max: 10000, integer: true });
+  const livePort = numberFlag(values, 'live-port', 0, { min: 0, max: 65535, integer: true });
   const variant = choiceFlag(values, 'variant', 'fp32', ['fp32', 'int8']);
   const input = (values.input as string | undefined) ?? SAMPLE_CINE;
   const cine = await readInput(input);
@@ -76,6 +83,21 @@ export async function demo(args: string[]): Promise<number> {
     },
     socket: { path: socketPath, mode: 0o600 },
   });
+  let viewer: ViewerServer | undefined;
+  let interrupted = false;
+  const onInt = (): void => { interrupted = true; };
+  if (live) {
+    const { ViewerServer } = await import('../viewer/server.js');
+    try {
+      // Loopback, and a fresh token all the same: the page shows patient images to whoever can reach the port.
+      viewer = await ViewerServer.start(rt, { port: livePort, token: randomBytes(18).toString('base64url') });
+    } catch (err) {
+      await rt.close();
+      throw err;
+    }
+    out(`sonoedge demo: live page at ${viewer.url}`);
+    process.on('SIGINT', onInt);
+  }
   const client = await SocketClient.connect(socketPath);
   const total = loops * cine.frames.length;
   const results: ResultBody[] = [];
@@ -104,7 +126,7 @@ export async function demo(args: string[]): Promise<number> {
     out(`sonoedge demo: ${total} frames (${loops} x ${cine.frames.length}) of ${input === SAMPLE_CINE ? 'the bundled A4C cine' : input}, `
       + `${cine.width}x${cine.height} ${cine.format}, ${spacingText(spacingXY[0] === spacingXY[1] ? spacingXY[0] : spacingXY)}/px, ${values.fast ? 'as fast as results come back' : `at ${fps.toFixed(1)} fps`}, over ${socketPath}`);
     const t0 = performance.now();
-    for (let i = 0; i < total; i++) {
+    for (let i = 0; i < total && !interrupted; i++) {
       if (values.fast) {
         if (i > 0) await new Promise<void>((resolve) => { waiting = resolve; if (results.length + rt.server.stats.framesDropped >= i) resolve(); });
       } else {
@@ -116,10 +138,13 @@ export async function demo(args: string[]): Promise<number> {
       client.sendFrame(1, i, cine.frames[i % cine.frames.length]);
     }
     const deadline = performance.now() + 30000;
-    while (results.length + rt.server.stats.framesDropped < total && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    const sent = sentAt.size;
+    while (results.length + rt.server.stats.framesDropped < sent && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     if (tty) process.stdout.write('\n');
   } finally {
+    process.off('SIGINT', onInt);
     await client.close();
+    await viewer?.close();
     await rt.close();
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -130,7 +155,9 @@ export async function demo(args: string[]): Promise<number> {
     ...(r.contour ? { contour: r.contour } : {}),
     totalMs: r.latency.totalMs, stages: r.latency.stages, extra: { 'round trip (client)': roundTrip.get(r.seq) ?? 0 },
   }));
-  const dropped = total - results.length;
+  // Fewer than `total` when Ctrl-C ended a --live demo early.
+  const sentCount = sentAt.size;
+  const dropped = sentCount - results.length;
   const views = new Map<string, number>();
   for (const r of results) views.set(r.view ?? '-', (views.get(r.view ?? '-') ?? 0) + 1);
   const q = results.flatMap((r) => (r.quality === null ? [] : [r.quality]));
@@ -154,7 +181,7 @@ export async function demo(args: string[]): Promise<number> {
       + `${knownEf !== undefined ? `, known ${knownEf.toFixed(1)}% (difference ${(lastEf - knownEf).toFixed(1)} points)` : ''}`;
   const summary: [string, string][] = [
     ['input', `${input === SAMPLE_CINE ? 'bundled synthetic A4C cine' : input}, ${cine.width}x${cine.height} ${cine.format}, ${spacingText(spacingXY[0] === spacingXY[1] ? spacingXY[0] : spacingXY)}/px`],
-    ['frames', `${total} sent, ${results.length} results, ${dropped} dropped (latest frame wins)`],
+    ['frames', `${sentCount} sent, ${results.length} results, ${dropped} dropped (latest frame wins)`],
     ['view', [...views].map(([v, k]) => `${v} on ${k}/${results.length}`).join(', ') + (knownView ? ` (known ${knownView})` : '')],
     ['quality', q.length ? `mean ${(q.reduce((a, b) => a + b, 0) / q.length).toFixed(2)}, min ${Math.min(...q).toFixed(2)}` : 'n/a'],
     ['state', stateSummary(results)],

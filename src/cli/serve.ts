@@ -19,6 +19,7 @@ import { loadTrustStore } from '../model/package.js';
 import { Runtime } from '../runtime/index.js';
 import { SystemdNotifier } from '../runtime/supervision.js';
 import type { MetricsServer } from '../telemetry/metrics.js';
+import type { ViewerServer } from '../viewer/server.js';
 import { commandHelp, parseCommandArgs, UsageError, type CommandSpec } from './args.js';
 
 /** How long the log may take to write out at the end of a stop. */
@@ -57,6 +58,7 @@ export async function serve(args: string[]): Promise<number> {
   const log = createLogger(config.logging);
   let rt: Runtime;
   let metrics: MetricsServer | undefined;
+  let viewer: ViewerServer | undefined;
   let notifier: SystemdNotifier | undefined;
   try {
     notifier = SystemdNotifier.fromEnv((err) => log.warn({ err }, 'sd_notify failed'));
@@ -84,6 +86,18 @@ export async function serve(args: string[]): Promise<number> {
       throw err;
     }
   }
+  if (config.viewer) {
+    // The live viewer page (src/viewer): it costs the pipeline nothing until a page is open.
+    try {
+      const { ViewerServer } = await import('../viewer/server.js');
+      viewer = await ViewerServer.start(rt, { ...config.viewer, qualityGate: config.pipeline.qualityThreshold, log: log.child({ component: 'viewer' }) });
+    } catch (err) {
+      log.fatal({ err }, 'runtime failed to start');
+      await Promise.all([rt.close(), metrics?.close()]);
+      await log.close();
+      throw err;
+    }
+  }
   if (notifier) {
     // Ready: the packages are verified against their graphs, the socket listens (and the serial port is open).
     notifier.ready(`serving ${config.socket.path}; models ${rt.current() ?? 'none'}`);
@@ -104,7 +118,7 @@ export async function serve(args: string[]): Promise<number> {
       stopping = true;
       log.info({ signal }, 'stopping');
       notifier?.stopping(`stopping: ${signal}`);
-      Promise.all([rt.close(), metrics?.close()]).then(([r]) => r)
+      Promise.all([rt.close(), metrics?.close(), viewer?.close()]).then(([r]) => r)
         .then((r) => (r.complete ? 0 : 1), (err: unknown) => { log.error({ err }, 'error while stopping'); return 1; })
         .then(async (code) => {
           notifier?.close();

@@ -83,6 +83,19 @@ export interface ServeConfig {
   dicom: DicomServiceConfig | null;
   /** null: no metrics endpoint (src/telemetry/metrics.ts). */
   metrics: MetricsConfig | null;
+  /** null: no live viewer page (src/viewer). */
+  viewer: ViewerConfig | null;
+}
+
+/** The live viewer page (src/viewer/server.ts): loopback unless a token guards it. */
+export interface ViewerConfig {
+  port: number;
+  host: string;
+  /** null: no token (loopback only). */
+  token: string | null;
+  rate: number;
+  seconds: number;
+  quality: number;
 }
 
 /** The Prometheus endpoint: loopback only. */
@@ -171,7 +184,16 @@ export function parseServeConfig(text: string, fileName: string): ServeConfig {
   if (!ok) throw schemaError(fileName, errors, doc, lines);
   const config = resolve(value as RawConfig, path.dirname(path.resolve(fileName)));
   checkEngine(config, fileName, doc, lines);
+  checkViewer(config, fileName, doc, lines);
   return config;
+}
+
+/** viewer: a page reachable from other machines must be guarded by a token. */
+function checkViewer(config: ServeConfig, fileName: string, doc: Document, lines: LineCounter): void {
+  const v = config.viewer;
+  if (!v || v.token !== null || /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(v.host)) return;
+  throw new ConfigError(fileName, lineOf(doc, lines, ['viewer', 'host']), 'viewer.token',
+    `expected a token when viewer.host is not loopback but received host ${JSON.stringify(v.host)} and no token`);
 }
 
 /**
@@ -197,6 +219,7 @@ interface RawConfig {
   logging: Omit<LoggingConfig, 'file'> & { file?: string };
   dicom?: DicomServiceConfig | null;
   metrics?: MetricsConfig | null;
+  viewer?: (Omit<ViewerConfig, 'token'> & { token?: string }) | null;
 }
 
 function resolveDicom(d: DicomServiceConfig, abs: (p: string) => string): DicomServiceConfig {
@@ -240,6 +263,7 @@ function resolve(raw: RawConfig, dir: string): ServeConfig {
     logging: { ...raw.logging, file: raw.logging.file === undefined ? null : abs(raw.logging.file) },
     dicom: raw.dicom ? resolveDicom(raw.dicom, abs) : null,
     metrics: raw.metrics ?? null,
+    viewer: raw.viewer ? { ...raw.viewer, token: raw.viewer.token ?? null } : null,
   };
 }
 

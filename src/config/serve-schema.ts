@@ -282,11 +282,29 @@ const metrics = {
   },
 };
 
+const viewer = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  required: ['port'],
+  description: 'The live viewer page (docs/VIEWER.md): each stream\'s frame with the LV outline, view and quality against the gate, state, LV area curve and EF with ED/ES, latency and drops; pause and step through the last seconds. Pictures are made only while a page is open. Default: off.',
+  properties: {
+    port: int(0, 65535, undefined, 'TCP port of the page and its WebSocket; 0 picks a free one (logged with the page\'s URL).'),
+    host: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Address to listen on; any but loopback (127.x, ::1, localhost) needs token. Default: "127.0.0.1".' },
+    token: {
+      type: 'string', minLength: 16, 'x-expected': 'a string of at least 16 characters',
+      description: 'When set, every request and the WebSocket must carry it (the URL\'s ?token=, or Authorization: Bearer): none is 401, a wrong one 403. Needed when host is not loopback.',
+    },
+    rate: { type: 'number', minimum: 0.1, maximum: 240, default: 30, description: 'Pictures per second per stream at most (the display\'s rate). Default: 30.' },
+    seconds: { type: 'number', minimum: 1, maximum: 120, default: 10, description: 'Seconds the page keeps for the area curve and for pause and step. Default: 10.' },
+    quality: int(1, 100, 70, 'JPEG quality of the pictures. Default: 70.'),
+  },
+};
+
 export const serveSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://sonoedge.dev/schema/serve.schema.json',
   title: 'sonoedge serve configuration',
   type: 'object',
   additionalProperties: false,
-  properties: { socket, serial, models, pipeline, logging, dicom, metrics },
+  properties: { socket, serial, models, pipeline, logging, dicom, metrics, viewer },
 } as const;

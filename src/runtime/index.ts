@@ -31,6 +31,12 @@ export { StreamManager, type ManagedStream, type StreamOwner } from './streams.j
 
 export type Task = 'view_quality' | 'lv_segmentation';
 
+/**
+ * Sees each frame the pipeline ran, with its result, on the frame's own turn and before its pixels go back (a socket
+ * buffer or a shared-memory slot): copy what you keep, and keep it cheap (the live viewer, DICOM capture).
+ */
+export type FrameObserver = (frame: ServerFrame, result: FrameResult) => void;
+
 export interface RuntimeOptions {
   pipeline: PipelineOptions;
   socket: Omit<SocketServerOptions, 'handler' | 'models' | 'prepare' | 'streams'>;
@@ -148,6 +154,7 @@ export class Runtime implements ModelControl {
   #loading = 0;
   #watchdog: PipelineWatchdog | undefined;
   #closing: Promise<{ complete: boolean; pending: string[] }> | undefined;
+  readonly #frameObservers = new Set<FrameObserver>();
 
   private constructor(options: RuntimeOptions, pipeline: Pipeline) {
     this.#o = options;
@@ -251,6 +258,12 @@ export class Runtime implements ModelControl {
     return this.#watchdog;
   }
 
+  /** Adds a per-frame observer (FrameObserver); returns its removal. One that throws is logged and kept. */
+  observeFrames(fn: FrameObserver): () => void {
+    this.#frameObservers.add(fn);
+    return () => { this.#frameObservers.delete(fn); };
+  }
+
   #setState(s: RuntimeStateName): void {
     if (s === this.#state) return;
     this.#state = s;
@@ -266,6 +279,9 @@ export class Runtime implements ModelControl {
       const processor = await entry.processor;
       const r = await processor.process({ data: f.pixels, seq: f.seq, acquiredAt: f.acquiredAt }, stage);
       const out = toFrameResult(r);
+      for (const fn of this.#frameObservers) {
+        try { fn(f, out); } catch (err) { this.#log.warn({ err, stream: f.stream }, 'frame observer failed'); }
+      }
       if (this.#failures > 0) {
         this.#failures = 0;
         if (this.#state === 'faulted') {

@@ -28,6 +28,7 @@ const DEFAULTS: ServeConfig = {
   logging: { level: 'info', file: null, pretty: false },
   dicom: null,
   metrics: null,
+  viewer: null,
 };
 
 /** The ConfigError that parsing `text` as `file` throws, checked field by field. */

@@ -1,0 +1,68 @@
+// Frame pixels to a JPEG for the live viewer. The copy is taken on the frame's
+// own turn (its pixels are a socket buffer or a shared-memory slot that goes
+// back once the frame has run): one memcpy of the image rows into a buffer the
+// stream reuses. Everything else (channel order, alpha, the luma of YUV
+// frames, the high byte of GRAY16) and the encoding itself run in sharp
+// (libvips, on libuv's thread pool), off the event loop.
+import sharp from 'sharp';
+import type { ConfigureStream } from '../protocol/messages.js';
+
+type Geometry = Pick<ConfigureStream, 'width' | 'height' | 'format' | 'stride'>;
+
+/** Bytes per pixel as sent, and what sharp is told the copied rows are. */
+const LAYOUT: Record<ConfigureStream['format'], { bpp: number; channels: 1 | 2 | 3 | 4 }> = {
+  GRAY8: { bpp: 1, channels: 1 },
+  GRAY16: { bpp: 2, channels: 2 }, // little-endian: channel 1 is the high byte
+  RGB8: { bpp: 3, channels: 3 },
+  BGR8: { bpp: 3, channels: 3 },
+  RGBA8: { bpp: 4, channels: 4 },
+  BGRA8: { bpp: 4, channels: 4 },
+  YUYV: { bpp: 2, channels: 2 }, // Y U Y V: channel 0 is the luma of every pixel
+  NV12: { bpp: 1, channels: 1 }, // the Y plane comes first
+};
+
+const SWAP_RB: [[number, number, number], [number, number, number], [number, number, number]] = [[0, 0, 1], [0, 1, 0], [1, 0, 0]];
+
+/** Bytes the packed copy of a frame of this geometry takes. */
+export function snapshotBytes(g: Geometry): number {
+  return g.width * g.height * LAYOUT[g.format].bpp;
+}
+
+/**
+ * Copies the image rows of `pixels` (stride honoured; the Y plane of NV12) into `into`, packed. `into` must hold
+ * snapshotBytes(g); returns false, copying nothing, when `pixels` is shorter than the geometry says.
+ */
+export function snapshot(pixels: Uint8Array, g: Geometry, into: Uint8Array): boolean {
+  const row = g.width * LAYOUT[g.format].bpp;
+  const stride = g.stride ?? row;
+  if (pixels.length < stride * (g.height - 1) + row || into.length < row * g.height) return false;
+  if (stride === row) {
+    into.set(pixels.subarray(0, row * g.height));
+  } else {
+    for (let y = 0; y < g.height; y++) into.set(pixels.subarray(y * stride, y * stride + row), y * row);
+  }
+  return true;
+}
+
+export interface EncodeOptions {
+  /** JPEG quality 1..100. */
+  quality: number;
+}
+
+/** A packed snapshot (snapshot()) as a baseline JPEG, gray or RGB. Reads `packed` until it resolves. */
+export async function encodeJpeg(packed: Uint8Array, g: Geometry, o: EncodeOptions): Promise<Buffer> {
+  const { channels } = LAYOUT[g.format];
+  let img = sharp(packed, { raw: { width: g.width, height: g.height, channels } });
+  switch (g.format) {
+    case 'GRAY16': img = img.extractChannel(1); break;
+    case 'YUYV': img = img.extractChannel(0); break;
+    case 'BGR8': img = img.recomb(SWAP_RB); break;
+    case 'RGBA8': img = img.removeAlpha(); break;
+    case 'BGRA8': img = img.removeAlpha().recomb(SWAP_RB); break;
+    default: break;
+  }
+  // A one-channel JPEG for gray frames (sharp would otherwise write three, and read a 2-channel raw as gray + alpha).
+  if (channels !== 3 && channels !== 4) img = img.toColourspace('b-w');
+  // Huffman optimisation costs about as much again as the encoding: off, for a live picture.
+  return img.jpeg({ quality: o.quality, optimiseCoding: false, chromaSubsampling: '4:2:0' }).toBuffer();
+}

@@ -1,0 +1,44 @@
+// The live viewer's options: serve's `viewer` section (defaults, the token a
+// non-loopback host needs, errors with file, line and key) and
+// ViewerServer.start's own checks (coded errors, nothing listening after one).
+import t from 'tap';
+import { parseServeConfig } from '../../src/config/index.js';
+import { ResultPublisher } from '../../src/runtime/publisher.js';
+import { ViewerServer, type ViewerSource } from '../../src/viewer/server.js';
+
+const source: ViewerSource = { publisher: new ResultPublisher(), streams: { streams: [], perStream: new Map() }, observeFrames: () => () => undefined };
+
+t.test('serve config: viewer is off by default; a section fills in its defaults', async (t) => {
+  t.equal(parseServeConfig('{}', 'serve.yaml').viewer, null);
+  t.equal(parseServeConfig('viewer:\n', 'serve.yaml').viewer, null, 'an empty section is off');
+  t.same(parseServeConfig('viewer: {port: 8080}\n', 'serve.yaml').viewer, { port: 8080, host: '127.0.0.1', token: null, rate: 30, seconds: 10, quality: 70 });
+  t.same(parseServeConfig('viewer: {port: 0, host: "0.0.0.0", token: "0123456789abcdef", rate: 15, seconds: 30, quality: 50}\n', 'serve.yaml').viewer,
+    { port: 0, host: '0.0.0.0', token: '0123456789abcdef', rate: 15, seconds: 30, quality: 50 });
+  t.equal(parseServeConfig('viewer: {port: 1, host: "127.0.0.2"}\n', 'serve.yaml').viewer?.host, '127.0.0.2', 'all of 127/8 is loopback');
+});
+
+t.test('serve config: bad viewer sections name the line and key', async (t) => {
+  const fails = (text: string, line: number, key: string, message: RegExp) =>
+    t.throws(() => parseServeConfig(text, 'serve.yaml'), { name: 'ConfigError', code: 'ERR_SONOEDGE_CONFIG', line, key, message });
+  fails('socket: {}\nviewer:\n  port: 8080\n  host: 0.0.0.0\n', 4, 'viewer.token', /expected a token when viewer.host is not loopback but received host "0.0.0.0" and no token/);
+  fails('viewer:\n  port: 8080\n  token: short\n', 3, 'viewer.token', /at least 16 characters/);
+  fails('viewer:\n  port: 8080\n  rate: 0\n', 3, 'viewer.rate', /rate/);
+  fails('viewer:\n  host: 127.0.0.1\n', 1, 'viewer', /port/);
+  fails('viewer:\n  port: 8080\n  tokn: x\n', 3, 'viewer.tokn', /did you mean "token"/);
+});
+
+t.test('ViewerServer.start checks its options (coded) and listens on nothing after a refusal', async (t) => {
+  const bad = async (o: object, message: RegExp, name = 'RangeError') =>
+    t.rejects(ViewerServer.start(source, o as never), { name, code: 'ERR_SONOEDGE_VIEWER_OPTION', message });
+  await bad({ port: 0, host: '0.0.0.0' }, /^Expected viewer.token when viewer.host is not loopback but received host "0.0.0.0" and no token$/);
+  await bad({ port: 0, token: 'short' }, /^Expected a string of at least 16 characters for viewer.token but received 5 characters$/);
+  await bad({ port: 70000 }, /^Expected an integer 0..65535 for viewer.port but received 70000$/);
+  await bad({ port: 0, rate: 0 }, /^Expected a number 0.1..240 for viewer.rate but received 0$/);
+  await bad({ port: 0, quality: 101 }, /^Expected a number 1..100 for viewer.quality but received 101$/);
+  await bad(null as unknown as object, /^Expected an object for viewer options but received null$/, 'TypeError');
+  const v = await ViewerServer.start(source, { port: 0 });
+  t.match(v.url, /^http:\/\/127\.0\.0\.1:\d+\/$/, 'loopback, no token: a plain URL');
+  await v.close();
+  await v.close();
+  t.pass('close is idempotent');
+});
