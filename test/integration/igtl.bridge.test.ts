@@ -1,0 +1,141 @@
+// The OpenIGTLink bridge over real sockets, a bare peer built on the codec:
+// pixel conversions and sub-volumes as the pipeline reads them, GET_/STT_/
+// STP_ as the standard describes, every bad input answered with the STATUS of
+// its typed error (and the connection kept unless its framing is lost), and
+// the limits. The stand-in for the ML pipeline echoes pixels it was given.
+import t, { type Test } from 'tap';
+import { StreamManager, type ServerFrame } from '../../src/runtime/streams.js';
+import type { FrameResult } from '../../src/transport/types.js';
+import { encodeIgtl, HEADER_SIZE } from '../../src/transport/igtl/codec.js';
+import { IgtlBridge } from '../../src/transport/igtl/bridge.js';
+import { parseImage, parseStatus, parseString, encodeImage, encodeStatus } from '../../src/transport/igtl/messages.js';
+import { imageMessage, RawPeer } from '../helpers/igtl-client.js';
+
+/** Echoes pixel 0 (as an unsigned little-endian value of the stream's format) and the last pixel, as area and EF. */
+function standIn(f: ServerFrame): FrameResult {
+  const { width: w, height: h, format } = f.config;
+  const bpp = format === 'GRAY16' ? 2 : 1;
+  const at = (i: number) => (bpp === 2 ? f.pixels[2 * i] | (f.pixels[2 * i + 1] << 8) : f.pixels[i]);
+  return { view: 'A4C', quality: 0.7, lvAreaMm2: at(0), ef: at(w * h - 1), flags: 0, contour: [0, 0, 2, 0, 2, 2, 0, 2] };
+}
+
+async function setup(t: Test, o: ConstructorParameters<typeof IgtlBridge>[0] extends infer X ? Partial<X> : never = {}) {
+  const manager = new StreamManager({ handler: async (f) => standIn(f) });
+  const bridge = new IgtlBridge({ streams: manager, port: 0, ...o });
+  await bridge.start();
+  const peers: RawPeer[] = [];
+  const connect = async () => { const p = await RawPeer.connect(bridge.port); peers.push(p); return p; };
+  t.teardown(async () => { for (const p of peers) p.destroy(); await bridge.close(); });
+  return { manager, bridge, connect };
+}
+
+const isType = (type: string, device?: string) => (m: { header: { type: string; device: string } }) => m.header.type === type && (device === undefined || m.header.device === device);
+const summaryOf = (m: { content: Uint8Array }) => JSON.parse(parseString(m.content).text) as Record<string, unknown>;
+const statusOf = (m: { content: Uint8Array }) => parseStatus(m.content);
+
+t.test('pixels as the pipeline reads them: big-endian and signed 16-bit converted, int8 shifted, sub-volumes patched into the last frame', async (t) => {
+  const { connect } = await setup(t);
+  const p = await connect();
+  // uint16 big-endian: 0x1234 at pixel 0, 0xabcd at the last.
+  const be = new Uint8Array(2 * 4 * 3);
+  be.set([0x12, 0x34], 0);
+  be.set([0xab, 0xcd], be.length - 2);
+  p.send(encodeIgtl({ type: 'IMAGE', device: 'be16', headerVersion: 1, content: encodeImage({ components: 1, scalarType: 5, endian: 'big', coordinates: 'LPS', size: [4, 3, 1], matrix: [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0], pixels: be }) }));
+  t.match(summaryOf(await p.next(isType('STRING'))), { device: 'be16', lvAreaMm2: 0x1234, ef: 0xabcd });
+  // int16 little-endian -2 and 5: +32768.
+  const s16 = new Uint8Array(new Int16Array([-2, 0, 0, 0, 0, 5]).buffer);
+  p.send(encodeIgtl({ type: 'IMAGE', device: 's16', headerVersion: 1, content: encodeImage({ components: 1, scalarType: 4, endian: 'little', coordinates: 'LPS', size: [3, 2, 1], matrix: [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0], pixels: s16 }) }));
+  t.match(summaryOf(await p.next(isType('STRING'))), { device: 's16', lvAreaMm2: 32766, ef: 32773 });
+  // int8 -128 and 127: +128.
+  p.send(imageMessage('s8', 2, 2, 0, { scalarType: 2, pixels: Uint8Array.of(0x80, 0, 0, 0x7f) }));
+  t.match(summaryOf(await p.next(isType('STRING'))), { device: 's8', lvAreaMm2: 0, ef: 255 });
+  // A full 4x4 frame of 9, then a 2x1 sub-volume of 200 at (2, 3): the last pixel becomes 200, the first stays 9.
+  p.send(imageMessage('sub', 4, 4, 9));
+  t.match(summaryOf(await p.next(isType('STRING'))), { device: 'sub', lvAreaMm2: 9, ef: 9 });
+  p.send(imageMessage('sub', 4, 4, 0, { subOffset: [2, 3, 0], subSize: [2, 1, 1], pixels: Uint8Array.of(200, 200) }));
+  t.match(summaryOf(await p.next(isType('STRING'))), { device: 'sub', lvAreaMm2: 9, ef: 200 });
+});
+
+t.test('GET_STATUS, GET_<type>, STT_ and STP_ as the standard describes', async (t) => {
+  const { connect } = await setup(t, { results: ['IMAGE', 'STRING'] });
+  const p = await connect();
+  p.send({ type: 'GET_STATUS', device: '', headerVersion: 1, content: new Uint8Array(0) });
+  t.match(statusOf(await p.next(isType('STATUS'))), { code: 1, message: '{"server":"sonoedge","streams":[]}' });
+  p.send({ type: 'GET_IMAGE', device: 'LVLabel', headerVersion: 1, content: new Uint8Array(0) });
+  t.match(statusOf(await p.next(isType('STATUS'))), { code: 4, errorName: 'NOT_FOUND', message: 'Expected a IMAGE result of device "LVLabel" to have been sent but none has' });
+  p.send(imageMessage('US', 8, 6, 1));
+  const label = await p.next(isType('IMAGE', 'LVLabel'));
+  t.same(parseImage(label.content).size, [8, 6, 1]);
+  await p.next(isType('STRING', 'Summary'));
+  p.send({ type: 'GET_IMAGE', device: 'LVLabel', headerVersion: 1, content: new Uint8Array(0) });
+  t.same(Buffer.from((await p.next(isType('IMAGE', 'LVLabel'))).content), Buffer.from(label.content), 'GET_IMAGE: the last label map again');
+  p.send({ type: 'STP_IMAGE', device: '', headerVersion: 1, content: new Uint8Array(0) });
+  t.same([...(await p.next(isType('RTS_IMAGE'))).content], [0], 'RTS_IMAGE: 0, success');
+  p.send({ type: 'STT_POINT', device: '', headerVersion: 1, content: new Uint8Array(0) });
+  t.same([...(await p.next(isType('RTS_POINT'))).content], [0]);
+  p.send({ type: 'STT_VIDEO', device: '', headerVersion: 1, content: new Uint8Array(0) });
+  t.same([...(await p.next(isType('RTS_VIDEO'))).content], [1], 'a type sonoedge does not send: RTS with 1, error');
+  p.send(imageMessage('US', 8, 6, 2));
+  await p.next(isType('STRING'));
+  await p.next(isType('POINT', 'LVContour'));
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(p.received.filter(isType('IMAGE')).length, 0, 'no label maps after STP_IMAGE');
+  p.send({ type: 'GET_STATUS', device: '', headerVersion: 1, content: new Uint8Array(0) });
+  t.match(statusOf(await p.next(isType('STATUS'))), { code: 1, message: '{"server":"sonoedge","streams":[{"device":"US","stream":1000}]}' });
+});
+
+t.test('bad input: a STATUS with the error\'s code; the connection served on unless its framing is lost', async (t) => {
+  const { bridge, connect } = await setup(t, { maxBodyBytes: 1 << 20 });
+  const p = await connect();
+  const good = imageMessage('US', 8, 6, 3);
+  const badCrc = Buffer.from(good);
+  badCrc[HEADER_SIZE + 80] ^= 0xff;
+  p.send(badCrc);
+  t.match(statusOf(await p.next(isType('STATUS', 'US'))), { code: 9, errorName: 'CRC_MISMATCH', message: /^Expected CRC-64 0x[0-9a-f]+ of the 120-byte body of IMAGE from "US"/ });
+  p.send(imageMessage('vol', 4, 4, 0, { size: [4, 4, 2], pixels: new Uint8Array(32) }));
+  t.match(statusOf(await p.next(isType('STATUS', 'vol'))), { code: 15, errorName: 'UNSUPPORTED', message: 'Expected a 2D image (size k 1) but received 4x4x2 from "vol"' });
+  p.send(imageMessage('float', 2, 2, 0, { scalarType: 10, pixels: new Uint8Array(16) }));
+  t.match(statusOf(await p.next(isType('STATUS', 'float'))), { code: 15, message: 'Expected 8- or 16-bit integer pixels with 1 component, or 8-bit with 3 or 4, but received 1 component(s) of scalar type 10 from "float"' });
+  const wrongSize = encodeIgtl({ type: 'IMAGE', device: 'short', headerVersion: 1, content: encodeImage({ components: 1, scalarType: 3, endian: 'little', coordinates: 'LPS', size: [8, 6, 1], matrix: [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0], pixels: new Uint8Array(40) }) });
+  p.send(wrongSize);
+  t.match(statusOf(await p.next(isType('STATUS', 'short'))), { code: 0, errorName: 'BAD_BODY_SIZE', message: 'Expected 48 bytes of pixels (8x6x1 voxels x 1 components x 1 bytes) after the image header but received 40 (IMAGE from "short")' });
+  p.send(encodeIgtl({ type: 'VIDEO', device: 'cam', headerVersion: 1, content: new Uint8Array(5000) }));
+  p.send({ type: 'STATUS', device: 'peer', headerVersion: 1, content: encodeStatus({ code: 1, message: 'hi' }) });
+  p.send(good);
+  t.match(summaryOf(await p.next(isType('STRING'))), { device: 'US', lvAreaMm2: 3 }, 'after all that, the connection is served');
+  t.equal(bridge.stats.skipped, 1, 'the unknown type skipped, unanswered');
+  t.same(Object.fromEntries(bridge.errorsByCode), { ERR_SONOEDGE_IGTL_CRC: 1, ERR_SONOEDGE_IGTL_UNSUPPORTED: 2, ERR_SONOEDGE_IGTL_BODY_SIZE: 1 });
+  // A huge declared body: refused before allocation, STATUS OVERFLOW, the connection closed (its framing is gone).
+  const huge = Buffer.from(good.subarray(0, HEADER_SIZE));
+  huge.writeBigUInt64BE(1n << 50n, 42);
+  p.send(huge);
+  t.match(statusOf(await p.next(isType('STATUS'))), { code: 8, errorName: 'BODY_TOO_LARGE', message: `Expected a body of at most 1048576 bytes but the header of IMAGE from "US" declares ${2 ** 50}` });
+  await p.waitClosed();
+  const q = await connect();
+  q.send(good);
+  t.match(summaryOf(await q.next(isType('STRING'))), { device: 'US' }, 'a new connection is served');
+  t.equal(bridge.stats.connections, 1);
+});
+
+t.test('limits: image devices past maxStreams refused with a STATUS; a peer past maxErrorsPerClient disconnected; maxClients', async (t) => {
+  const { bridge, connect, manager } = await setup(t, { maxStreams: 2, maxErrorsPerClient: 3, maxClients: 2 });
+  const p = await connect();
+  p.send(imageMessage('a', 4, 4, 1));
+  p.send(imageMessage('b', 4, 4, 1));
+  p.send(imageMessage('c', 4, 4, 1));
+  t.match(statusOf(await p.next(isType('STATUS', 'c'))), { code: 11, errorName: 'STREAM', message: 'Expected at most 2 image devices at once but received one more ("c")' });
+  t.same(manager.ids.sort(), [1000, 1001]);
+  const q = await connect();
+  const r = await connect();
+  await r.waitClosed();
+  t.pass('a third connection is closed at once (maxClients 2)');
+  const bad = Buffer.from(imageMessage('x', 4, 4, 1));
+  bad[HEADER_SIZE + 75] ^= 1;
+  for (let i = 0; i < 4; i++) q.send(bad);
+  await q.waitClosed();
+  t.equal(q.received.filter(isType('STATUS')).length, 4, 'each one answered, then closed');
+  p.destroy();
+  await new Promise((res) => setTimeout(res, 100));
+  t.equal(manager.size, 0, 'the streams of a closed connection are closed');
+  t.equal(bridge.stats.connections, 0);
+});
