@@ -67,6 +67,7 @@ export async function serve(args: string[]): Promise<number> {
       socket: config.socket,
       ...(config.serial ? { serial: config.serial } : {}),
       modelSets: config.models.sets,
+      ...(config.dicom ? { dicom: config.dicom } : {}),
       log: log.child({ component: 'runtime' }),
     });
   } catch (err) {

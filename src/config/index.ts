@@ -14,6 +14,7 @@ import { resolveEngineOptions, type EngineOptions } from '../engine/options.js';
 import { bundledPaths, type TrustStore } from '../model/package.js';
 import type { PipelineOptions } from '../pipeline/index.js';
 import type { DicomServiceConfig } from '../dicom/service.js';
+import { studyProblem } from '../dicom/study.js';
 import { ConfigError, lineOf, schemaError } from './diagnose.js';
 import { serveSchema, type LogLevel, type Variant } from './serve-schema.js';
 
@@ -184,6 +185,7 @@ export function parseServeConfig(text: string, fileName: string): ServeConfig {
   if (!ok) throw schemaError(fileName, errors, doc, lines);
   const config = resolve(value as RawConfig, path.dirname(path.resolve(fileName)));
   checkEngine(config, fileName, doc, lines);
+  checkStudy(config, fileName, doc, lines);
   checkViewer(config, fileName, doc, lines);
   return config;
 }
@@ -265,6 +267,14 @@ function resolve(raw: RawConfig, dir: string): ServeConfig {
     metrics: raw.metrics ?? null,
     viewer: raw.viewer ? { ...raw.viewer, token: raw.viewer.token ?? null } : null,
   };
+}
+
+/** dicom.study: DICOM keywords with values valid for their VR (src/dicom/study.ts), as CONFIGURE_STREAM.study. */
+function checkStudy(config: ServeConfig, fileName: string, doc: Document, lines: LineCounter): void {
+  const study = config.dicom?.study;
+  const problem = study ? studyProblem(study, 'dicom.study') : undefined;
+  if (!problem) return;
+  throw new ConfigError(fileName, lineOf(doc, lines, problem.field.split('.')), problem.field, problem.text);
 }
 
 /**

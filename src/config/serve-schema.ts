@@ -239,7 +239,7 @@ const dicom = {
     institutionName: { type: 'string', minLength: 1, maxLength: 64, description: 'Institution Name of the objects.' },
     study: {
       type: 'object', additionalProperties: { type: 'string' }, 'x-expected': 'object of DICOM keyword: string',
-      description: 'Patient and study attributes (PatientName, PatientID, StudyInstanceUID...) for streams that name none. Default: a new study per stream.',
+      description: 'Patient and study attributes by DICOM keyword (PatientID, PatientName, PatientBirthDate, PatientSex, AccessionNumber, StudyInstanceUID, StudyID, StudyDate, StudyTime, StudyDescription, ReferringPhysicianName, OperatorsName), each checked against its VR, for streams whose CONFIGURE_STREAM sends no study block. Default: a new study per stream.',
     },
     pacs: {
       type: 'object', additionalProperties: false, required: ['host', 'port', 'calledAet'],

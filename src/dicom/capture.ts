@@ -358,9 +358,10 @@ export class AutoCapture {
     return out;
   }
 
-  /** Finishes every stream; resolves when all captures are with the target. */
+  /** Finishes every stream; resolves when all captures are with the target (those of streams finished earlier too). */
   async close(): Promise<CaptureSummary[]> {
     const all = await Promise.all([...this.#streams.keys()].map((id) => this.finish(id)));
+    await this.#writing;
     return all.flat();
   }
 }

@@ -12,3 +12,4 @@ export {
   type CaptureUids, type ClipFrames, type ClipMeasurements, type ClipPixelFormat, type ClipRecord, type ModelUse, type StudyAttributes,
   type WriterOptions, type WrittenObject,
 } from './writer.js';
+export { STUDY_KEYWORDS, studyProblem, type StudyKeyword } from './study.js';

@@ -8,11 +8,11 @@
 // next start).
 import path from 'node:path';
 import type { PipelineResult } from '../pipeline/index.js';
-import type { ConfigureStream } from '../protocol/messages.js';
+import { frameBytes, type ConfigureStream } from '../protocol/messages.js';
 import { AutoCapture, type CaptureOptions, type CaptureSummary, type CaptureTarget } from './capture.js';
 import { Outbox, folderTarget, type OutboxStats } from './outbox.js';
 import { PacsClient, type PacsOptions } from './store.js';
-import type { ClipPixelFormat, ModelUse, StudyAttributes, WriterOptions } from './writer.js';
+import { newUid, type ClipPixelFormat, type ModelUse, type StudyAttributes, type WriterOptions } from './writer.js';
 
 /** The serve config's `dicom` section, paths absolute. */
 export interface DicomServiceConfig {
@@ -36,6 +36,8 @@ export class DicomService {
   readonly outbox?: Outbox;
   readonly #config: DicomServiceConfig;
   readonly #log: Log;
+  /** Frame bytes of each stream being captured. */
+  readonly #bytes = new Map<number, number>();
 
   private constructor(config: DicomServiceConfig, capture: AutoCapture, log: Log, outbox?: Outbox) {
     this.#config = config;
@@ -73,7 +75,7 @@ export class DicomService {
       writer,
       target,
       onCaptured: (s: CaptureSummary) => log.info({ stream: s.stream, view: s.view, frames: s.frames, ef: s.ef, objects: s.objects.map((o) => o.name) }, 'clip captured'),
-      onError: (err, where) => log.error({ err, ...where }, 'capture failed'),
+      onError: (err, where) => log.error({ code: (err as { code?: string }).code ?? 'ERR_SONOEDGE_CAPTURE', err, ...where }, 'capture failed'),
     });
     return new DicomService(config, capture, log, outbox);
   }
@@ -83,10 +85,22 @@ export class DicomService {
   }
 
   /**
-   * Starts capturing a configured stream (a stream already capturing is finished first: a new CONFIGURE_STREAM
-   * may be a new study). Polar streams (scan conversion) are not captured: their frames are not images.
+   * The patient and study a stream's captures are filed under: its CONFIGURE_STREAM's `study` block when it sent one
+   * (whole: a block is never mixed with the config's defaults, so that one patient's id cannot land in another's
+   * study), else the config's `dicom.study`; with a new StudyInstanceUID when neither names one. Resolve it once per
+   * configuration, so that captures reopened after a model swap stay in the same study.
    */
-  open(stream: number, c: ConfigureStream, study: StudyAttributes | undefined, models: () => ModelUse[]): void {
+  studyFor(c: Pick<ConfigureStream, 'study'>): StudyAttributes {
+    const study = c.study ?? this.#config.study ?? {};
+    return study.StudyInstanceUID ? { ...study } : { ...study, StudyInstanceUID: newUid() };
+  }
+
+  /**
+   * Starts capturing a configured stream (a stream already capturing is finished first: a new CONFIGURE_STREAM
+   * may be a new study, a swapped model another algorithm). Polar streams (scan conversion) are not captured: their
+   * frames are not images. `models` names the packages the stream's frames run on now.
+   */
+  open(stream: number, c: ConfigureStream, study: StudyAttributes | undefined, models: ModelUse[] | (() => ModelUse[])): void {
     if (this.capture.has(stream)) void this.finish(stream);
     if (c.sector || !FORMATS.has(c.format)) {
       this.#log.warn({ stream, format: c.format, polar: c.sector !== undefined }, 'stream not captured: its frames are not Cartesian images');
@@ -96,23 +110,45 @@ export class DicomService {
       width: c.width, height: c.height, format: c.format as ClipPixelFormat,
       ...(c.stride !== undefined ? { stride: c.stride } : {}), ...(c.uvOffset !== undefined ? { uvOffset: c.uvOffset } : {}),
       frameTimeMs: 1000 / c.fps, spacingMm: [c.spacing[0], c.spacing[1]], ...(c.roi ? { sectorRoi: c.roi } : {}),
-      study: study ?? this.#config.study ?? {},
-    }, models);
+      study: study ?? this.studyFor(c),
+    }, typeof models === 'function' ? models : () => models);
+    this.#bytes.set(stream, frameBytes(c));
   }
 
-  /** Every frame's pixels and result (synchronous, never throws). */
+  /** Whether a stream is being captured (its frames are offered). */
+  capturing(stream: number): boolean {
+    return this.#bytes.has(stream);
+  }
+
+  /**
+   * A frame's pixels and result (synchronous, never throws). Nothing happens for a stream not captured; a frame that
+   * qualifies is copied (its frame bytes only: a shared-memory slot may be larger).
+   */
   offer(stream: number, pixels: Uint8Array, r: PipelineResult): void {
-    this.capture.offer(stream, pixels, r);
+    const n = this.#bytes.get(stream);
+    if (n === undefined) return;
+    this.capture.offer(stream, pixels.length > n ? pixels.subarray(0, n) : pixels, r);
   }
 
+  /** Stops capturing a stream and writes its best clips; resolves once they are with the target (never rejects). */
   finish(stream: number): Promise<CaptureSummary[]> {
+    this.#bytes.delete(stream);
     return this.capture.finish(stream);
   }
 
-  /** Writes every stream's captures, then stops the outbox (unacknowledged objects stay for the next start). */
+  /**
+   * Writes every stream's captures (local writes, waited for), then gives the PACS up to `timeoutMs` for what is
+   * pending and stops the outbox (unacknowledged objects stay for the next start).
+   */
   async close(timeoutMs = 5000): Promise<void> {
+    this.#bytes.clear();
     await this.capture.close();
-    await this.outbox?.flush();
-    await this.outbox?.close(timeoutMs);
+    const outbox = this.outbox;
+    if (!outbox) return;
+    const end = Date.now() + timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([outbox.flush(), new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); })]);
+    clearTimeout(timer);
+    await outbox.close(Math.max(0, end - Date.now()));
   }
 }

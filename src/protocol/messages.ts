@@ -8,6 +8,8 @@ import { type EncodeInput } from './codec.js';
 import { Fields } from './fields.js';
 import { ProtocolError, WireError, fieldError, wireErrorName } from './errors.js';
 import { RING_NAME, ringBytes, type RingInfo } from './ring.js';
+import { studyProblem } from '../dicom/study.js';
+import { isObject } from '../util/is.js';
 
 export type { RingInfo } from './ring.js';
 
@@ -37,6 +39,11 @@ export interface ConfigureStream {
   ring?: RingRequest;
   /** No `roi`: the runtime finds the image region itself, from the stream's first `frames` frames. */
   autoSector?: { frames: number };
+  /**
+   * Patient and study attributes (DICOM keywords: PatientID, PatientName, StudyInstanceUID...; src/dicom/study.ts)
+   * that the stream's DICOM captures are filed under, in place of the serve config's `dicom.study`.
+   */
+  study?: Record<string, string>;
 }
 /** CONFIGURE_STREAM.ring: `{name, slots, slotBytes}` names an existing ring; `{create: true, slots, slotBytes?}` asks the runtime for one. */
 export type RingRequest = (RingInfo & { create?: false }) | { create: true; slots: number; slotBytes?: number };
@@ -169,7 +176,16 @@ export function parseConfigure(body: unknown, x: X = {}): ConfigureStream {
       throw fieldError('BAD_FIELD', `no stride or ${c.width * bpp} (packed rows) with autoSector`, 'CONFIGURE_STREAM.stride', c.stride, x);
     }
   }
+  if (f.has('study')) c.study = parseStudy((body as Record<string, unknown>).study, x);
   return c;
+}
+
+/** CONFIGURE_STREAM.study: a map of DICOM keyword to string, each value valid for its VR (src/dicom/study.ts). */
+function parseStudy(v: unknown, x: X): Record<string, string> {
+  if (!isObject(v)) throw fieldError('BAD_FIELD', 'a map of DICOM keyword to string', 'CONFIGURE_STREAM.study', v, x);
+  const problem = studyProblem(v, 'CONFIGURE_STREAM.study');
+  if (problem) throw new ProtocolError('BAD_FIELD', problem.message, x);
+  return { ...(v as Record<string, string>) };
 }
 
 const MAX_SLOT_BYTES = Ring.MAX_BYTES - Ring.HEADER_BYTES;
@@ -315,6 +331,7 @@ export const msg = {
       ? { create: true, slots: c.ring.slots, slotBytes: c.ring.slotBytes }
       : { name: c.ring.name, slots: c.ring.slots, slotBytes: c.ring.slotBytes }),
     autoSector: c.autoSector && { frames: c.autoSector.frames },
+    study: c.study && { ...c.study },
   }),
   configureReply: (seq: number, b: ConfigureReply) => rep(MessageType.CONFIGURE_STREAM, seq, {
     stream: b.stream, frameBytes: b.frameBytes, ring: b.ring && { name: b.ring.name, slots: b.ring.slots, slotBytes: b.ring.slotBytes },

@@ -25,6 +25,9 @@ import { ResultPublisher } from './publisher.js';
 import { StreamManager, type ServerFrame } from './streams.js';
 import { PipelineWatchdog, type ProgressProbe } from './supervision.js';
 import { warmupFrame } from './warmup.js';
+import { DicomService, type DicomServiceConfig } from '../dicom/service.js';
+import { modelUse } from '../dicom/capture.js';
+import type { StudyAttributes } from '../dicom/writer.js';
 
 export { ResultPublisher, type BackPressure, type ResultConsumer, type Subscription, type SubscriptionStats } from './publisher.js';
 export { StreamManager, type ManagedStream, type StreamOwner } from './streams.js';
@@ -50,6 +53,8 @@ export interface RuntimeOptions {
   /** close(): steps still running after this long are abandoned (logged by name); default 10000 ms. */
   shutdownTimeoutMs?: number;
   log?: Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
+  /** DICOM capture (serve's `dicom` section): the best clip per view of each stream, written or sent when it closes. */
+  dicom?: DicomServiceConfig;
 }
 
 /** A coded failure of a model operation (LOAD_MODEL, SWAP, a model set): the running models are unchanged. */
@@ -73,6 +78,8 @@ interface LoadedModel {
 interface StreamEntry {
   config: ConfigureStream;
   processor: Promise<StreamProcessor>;
+  /** With DICOM capture: the patient and study of this configuration's captures (resolved once). */
+  study?: StudyAttributes;
 }
 
 const noop = (): void => undefined;
@@ -139,6 +146,8 @@ export class Runtime implements ModelControl {
   readonly publisher: ResultPublisher;
   readonly serial?: SerialLink;
   readonly pipeline: Pipeline;
+  /** DICOM capture and PACS sending (`dicom` option), when configured. */
+  readonly dicom: DicomService | undefined;
   readonly #o: RuntimeOptions;
   readonly #log: Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
   readonly #streams = new Map<number, StreamEntry>();
@@ -156,10 +165,11 @@ export class Runtime implements ModelControl {
   #closing: Promise<{ complete: boolean; pending: string[] }> | undefined;
   readonly #frameObservers = new Set<FrameObserver>();
 
-  private constructor(options: RuntimeOptions, pipeline: Pipeline) {
+  private constructor(options: RuntimeOptions, pipeline: Pipeline, dicom?: DicomService) {
     this.#o = options;
     this.#log = options.log ?? NO_LOG;
     this.pipeline = pipeline;
+    this.dicom = dicom;
     for (const pkg of [pipeline.viewQuality, pipeline.segmentation]) {
       if (!pkg) continue;
       const m: LoadedModel = { id: idOf(pkg), pkg, task: pkg.manifest.task as Task, prepared: new Map() };
@@ -200,12 +210,20 @@ export class Runtime implements ModelControl {
     const pipeline = await Pipeline.create(options.pipeline);
     // The packages' manifests against their task and their graphs now: streams load models only at CONFIGURE_STREAM.
     for (const pkg of [pipeline.viewQuality, pipeline.segmentation]) if (pkg) await verifyPackageGraphs(pkg, [options.pipeline.variant ?? 'fp32']);
-    const rt = new Runtime(options, pipeline);
-    await rt.server.listen();
+    const log = options.log ?? NO_LOG;
+    const dicom = options.dicom ? await DicomService.start(options.dicom, log) : undefined;
+    const rt = new Runtime(options, pipeline, dicom);
+    try {
+      await rt.server.listen();
+    } catch (err) {
+      await dicom?.close(0);
+      throw err;
+    }
     try {
       await rt.serial?.open();
     } catch (err) {
       await rt.server.close();
+      await dicom?.close(0);
       throw err;
     }
     rt.#setState('ready');
@@ -278,6 +296,8 @@ export class Runtime implements ModelControl {
     try {
       const processor = await entry.processor;
       const r = await processor.process({ data: f.pixels, seq: f.seq, acquiredAt: f.acquiredAt }, stage);
+      // DICOM capture sees the frame before its pixels go back; it copies only frames that qualify, never throws.
+      if (this.dicom && this.#streams.get(f.stream) === entry) this.dicom.offer(f.stream, f.pixels, r);
       const out = toFrameResult(r);
       for (const fn of this.#frameObservers) {
         try { fn(f, out); } catch (err) { this.#log.warn({ err, stream: f.stream }, 'frame observer failed'); }
@@ -335,7 +355,23 @@ export class Runtime implements ModelControl {
       this.#loading--;
     }
     this.#log.info({ stream, width: config.width, height: config.height, format: config.format, ms: Math.round(performance.now() - t0) }, 'stream models loaded');
+    this.#openCapture(stream, config, processor);
     return processor;
+  }
+
+  /**
+   * DICOM capture of a stream's frames on these models (a stream already capturing writes what it has first), when
+   * this configuration is still the stream's. The study is resolved once per configuration.
+   */
+  #openCapture(stream: number, config: ConfigureStream, processor: StreamProcessor): void {
+    const entry = this.#streams.get(stream);
+    if (!this.dicom || entry?.config !== config) return;
+    try {
+      entry.study ??= this.dicom.studyFor(config);
+      this.dicom.open(stream, config, entry.study, processor.runners.map((x) => modelUse(x.package, x.variant)));
+    } catch (err) {
+      this.#log.error({ code: (err as { code?: string }).code ?? 'ERR_SONOEDGE_CAPTURE', err, stream }, 'capture not started');
+    }
   }
 
   /**
@@ -357,6 +393,8 @@ export class Runtime implements ModelControl {
     const entry = this.#streams.get(id);
     if (!entry) return;
     this.#streams.delete(id);
+    // The stream's best clips are written (or queued for the PACS) off the frame path; failures are logged there.
+    if (this.dicom?.capturing(id)) void this.dicom.finish(id);
     for (const m of this.#loaded.values()) {
       const p = m.prepared.get(id);
       m.prepared.delete(id);
@@ -495,6 +533,11 @@ export class Runtime implements ModelControl {
     }
     m.prepared.clear();
     await Promise.allSettled(closing);
+    // Captures name the models their frames ran on: what was captured before the swap is written now.
+    for (const stream of runners.keys()) {
+      const entry = this.#streams.get(stream);
+      if (entry && this.dicom?.capturing(stream)) void entry.processor.then((p) => this.#openCapture(stream, entry.config, p), noop);
+    }
     this.#log.info({ id: m.id, previous, task: m.task, streams: runners.size }, 'model swapped');
     return { id: m.id, previous };
   }
@@ -576,6 +619,8 @@ export class Runtime implements ModelControl {
       await step('socket server', () => this.server.close(this.#o.shutdownGraceMs ?? 1000));
       await step('streams', () => Promise.allSettled([...this.#streams.keys()].map((id) => this.#closeStream(id))));
       await step('prepared models', () => Promise.allSettled([...this.#loaded.values()].flatMap((m) => [...m.prepared.values()].map((p) => p.then((r) => r.close())))));
+      // Every stream's captures written (the stop waits for them), then a last bounded try to send the outbox.
+      await step('dicom', () => this.dicom?.close(Math.min(5000, (this.#o.shutdownTimeoutMs ?? 10000) / 2)));
       await step('serial link', () => this.serial?.close());
     })();
     const timeoutMs = this.#o.shutdownTimeoutMs ?? 10000;

@@ -6,61 +6,13 @@
 // nothing is lost and a duplicate send leaves one instance. AE titles: a
 // wrong called AE title is refused with a coded error naming it.
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Outbox } from '../../src/dicom/outbox.js';
 import { PacsClient, storeOutcome } from '../../src/dicom/store.js';
 import { captureUids, writeCapture, type ClipRecord, type WrittenObject } from '../../src/dicom/writer.js';
-
-const ORTHANC = ['/usr/sbin/Orthanc', '/usr/bin/Orthanc'].find((p) => existsSync(p));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-interface Pacs { proc: ChildProcess; http: number; dicom: number; dir: string }
-
-async function startOrthanc(dir: string, ports?: { http: number; dicom: number }): Promise<Pacs> {
-  const http = ports?.http ?? await freePort();
-  const dicom = ports?.dicom ?? await freePort();
-  const config = {
-    Name: 'sonoedge-test', StorageDirectory: path.join(dir, 'db'), IndexDirectory: path.join(dir, 'db'),
-    DicomAet: 'ORTHANC', DicomPort: dicom, HttpPort: http, RemoteAccessAllowed: false, AuthenticationEnabled: false,
-    // AE titles are configuration: Orthanc checks the called AE title and knows sonoedge by its calling AE title.
-    DicomCheckCalledAet: true, DicomAlwaysAllowStore: false, DicomModalities: { sonoedge: ['SONOEDGE', '127.0.0.1', 104] },
-    Plugins: [], StableAge: 1, SaveJobs: false,
-  };
-  await writeFile(path.join(dir, 'orthanc.json'), JSON.stringify(config));
-  const proc = spawn(ORTHANC!, [path.join(dir, 'orthanc.json')], { stdio: 'ignore' });
-  for (let i = 0; i < 200; i++) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${http}/system`);
-      if (r.ok) return { proc, http, dicom, dir };
-    } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  proc.kill('SIGKILL');
-  throw new Error('Orthanc did not start within 10 s');
-}
-
-const kill = (p: Pacs) => new Promise<void>((resolve) => {
-  if (p.proc.exitCode !== null || p.proc.signalCode !== null) return resolve();
-  p.proc.once('exit', () => resolve());
-  p.proc.kill('SIGKILL');
-});
-const instances = async (p: Pacs): Promise<string[]> => (await (await fetch(`http://127.0.0.1:${p.http}/instances?expand`)).json() as { MainDicomTags: { SOPInstanceUID: string } }[])
-  .map((i) => i.MainDicomTags.SOPInstanceUID).sort();
+import { ORTHANC, killOrthanc as kill, orthancInstances as instances, startOrthanc } from '../helpers/orthanc.js';
 
 const STUDY = '1.2.826.0.1.3680043.8.498.77';
 /** A capture of `frames` 320x240 frames (big enough that a batch is still in flight when Orthanc is killed). */
