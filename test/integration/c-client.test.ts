@@ -118,6 +118,27 @@ t.test('the C client reports a refused configuration with the runtime\'s message
   t.match(r2.stderr, /configure: the runtime answered with ERROR Expected frames of at most 1000 bytes but received a geometry of 4000000/);
 });
 
+t.test('the C client sends the patient and study of a stream (se_configure_study, se_configure_ring_study)', { skip }, async (t) => {
+  const { sock, raw } = scratch(threeFrames(8, 4));
+  const studies: unknown[] = [];
+  await serve(t, { path: sock, handler: async (f) => { studies.push(f.config.study); return {}; } });
+  const study = ['PatientID=P-14', 'PatientName=Doe^Jane=山田^花子', 'StudyInstanceUID=1.2.826.0.1.3680043.8.498.1414', 'AccessionNumber=ACC-14', 'PatientSex=F'];
+  const r = await run([...study.flatMap((s) => ['--study', s]), sock, raw, '8', '4', '1']);
+  t.equal(r.code, 0, r.stderr);
+  const r2 = await run(['--shm-runtime', '--study', 'StudyID=S14', sock, raw, '8', '4', '1']);
+  t.equal(r2.code, 0, r2.stderr);
+  const r3 = await run([sock, raw, '8', '4', '1']);
+  t.equal(r3.code, 0, r3.stderr);
+  t.same(studies, [
+    { PatientID: 'P-14', PatientName: 'Doe^Jane=山田^花子', StudyInstanceUID: '1.2.826.0.1.3680043.8.498.1414', AccessionNumber: 'ACC-14', PatientSex: 'F' },
+    { StudyID: 'S14' },
+    undefined,
+  ], 'each CONFIGURE_STREAM carried its study block (UTF-8 intact), and none without one');
+  const bad = await run(['--study', 'StudyInstanceUID=1.2.840.01', sock, raw, '8', '4', '1']);
+  t.equal(bad.code, 1);
+  t.match(bad.stderr, /configure: the runtime answered with ERROR Expected a DICOM UID \(1\.\.64 characters of digits and dots, no empty or zero-led component\) for CONFIGURE_STREAM\.study\.StudyInstanceUID but received "1\.2\.840\.01" of type string/);
+});
+
 t.test('the C client cannot reach a server that is not there', { skip }, async (t) => {
   const r = await run(['/nonexistent/sonoedge.sock', '/dev/null', '4', '4', '1']);
   t.equal(r.code, 1);

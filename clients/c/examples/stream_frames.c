@@ -1,11 +1,13 @@
 /* Streams GRAY8 frames from a raw file to the runtime and prints each result.
- *   stream_frames [--shm | --shm-runtime] SOCKET RAWFILE WIDTH HEIGHT [COUNT] [FPS]
+ *   stream_frames [--shm | --shm-runtime] [--study KEYWORD=VALUE]... SOCKET RAWFILE WIDTH HEIGHT [COUNT] [FPS]
  * The raw file holds WIDTH*HEIGHT-byte frames back to back; it is read in a loop.
  * Each frame waits for its result (at most 5 s), so none is dropped.
  * --shm: frames go through a shared-memory ring of 4 slots that this program
  * creates (shm_open); --shm-runtime: through one the runtime creates. Either
  * way a frame is read straight into a slot the firmware owns and announced
- * with FRAME_READY; the slot comes back with SLOT_RELEASE. */
+ * with FRAME_READY; the slot comes back with SLOT_RELEASE. --study (repeated)
+ * sends the patient and study the runtime's DICOM captures of the stream are
+ * filed under, e.g. --study PatientID=P-14 --study "PatientName=Doe^Jane". */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -53,10 +55,22 @@ static int receive(se_client *c, uint32_t want, double t0) {
 
 int main(int argc, char **argv) {
   int shm = 0; /* 1: this program makes the ring; 2: the runtime does */
-  if (argc > 1 && strcmp(argv[1], "--shm") == 0) { shm = 1; argv++; argc--; }
-  else if (argc > 1 && strcmp(argv[1], "--shm-runtime") == 0) { shm = 2; argv++; argc--; }
+  se_study_attr study[SE_STUDY_MAX_ATTRS];
+  size_t n_study = 0;
+  for (;;) {
+    if (argc > 1 && strcmp(argv[1], "--shm") == 0) { shm = 1; argv++; argc--; }
+    else if (argc > 1 && strcmp(argv[1], "--shm-runtime") == 0) { shm = 2; argv++; argc--; }
+    else if (argc > 2 && strcmp(argv[1], "--study") == 0) {
+      char *eq = strchr(argv[2], '=');
+      if (!eq || eq == argv[2] || n_study == SE_STUDY_MAX_ATTRS) { fprintf(stderr, "--study takes KEYWORD=VALUE (at most %d)\n", SE_STUDY_MAX_ATTRS); return 2; }
+      *eq = 0;
+      study[n_study].keyword = argv[2];
+      study[n_study++].value = eq + 1;
+      argv += 2; argc -= 2;
+    } else break;
+  }
   if (argc < 5) {
-    fprintf(stderr, "usage: stream_frames [--shm | --shm-runtime] SOCKET RAWFILE WIDTH HEIGHT [COUNT] [FPS]\n");
+    fprintf(stderr, "usage: stream_frames [--shm | --shm-runtime] [--study KEYWORD=VALUE]... SOCKET RAWFILE WIDTH HEIGHT [COUNT] [FPS]\n");
     return 2;
   }
   uint32_t width = (uint32_t)strtoul(argv[3], NULL, 10), height = (uint32_t)strtoul(argv[4], NULL, 10);
@@ -85,10 +99,14 @@ int main(int argc, char **argv) {
     uint32_t slot_bytes = (uint32_t)((frame_size + 4095) / 4096 * 4096);
     if ((s = se_ring_create(&ring, name, SLOTS, slot_bytes, 0660))) { fprintf(stderr, "ring %s: %s\n", name, se_strerror(s)); return 1; }
   }
-  s = shm ? se_configure_ring(&c, &cfg, &ring, shm == 2, SLOTS, &frame_bytes, 5000) : se_configure(&c, &cfg, &frame_bytes, 5000);
+  s = shm ? se_configure_ring_study(&c, &cfg, study, n_study, &ring, shm == 2, SLOTS, &frame_bytes, 5000)
+          : se_configure_study(&c, &cfg, study, n_study, &frame_bytes, 5000);
   if (s) {
     fprintf(stderr, "configure: %s %s\n", se_strerror(s), s == SE_EREMOTE ? c.last_error.message : "");
+    se_close(&c);
     se_ring_close(&ring);
+    free(frame);
+    fclose(f);
     return 1;
   }
   printf("configured: stream 0, %u bytes per frame\n", frame_bytes);

@@ -274,6 +274,23 @@ int se_ping(se_client *c, int timeout_ms);
  * create != 0: the runtime makes a ring of `slots` slots; `ring` is attached to it from the reply. */
 int se_configure_ring(se_client *c, const se_stream_config *cfg, se_ring *ring, int create, uint32_t slots,
                       uint32_t *frame_bytes, int timeout_ms);
+/* Patient and study attributes for CONFIGURE_STREAM.study (docs/PROTOCOL.md): DICOM keywords ("PatientID",
+ * "PatientName", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyInstanceUID", "StudyID", "StudyDate",
+ * "StudyTime", "StudyDescription", "ReferringPhysicianName", "OperatorsName") and their values as DICOM writes them
+ * ("Doe^Jane", "19700101"). The runtime files the stream's DICOM captures under them and refuses a value its VR
+ * does not allow with SE_EREMOTE (BAD_FIELD, the attribute named in last_error.message). */
+#define SE_STUDY_MAX_ATTRS 16
+typedef struct {
+  const char *keyword;
+  const char *value;      /* UTF-8; at most 200 bytes here (the runtime checks the VR's own limit) */
+} se_study_attr;
+
+/* se_configure / se_configure_ring with a study block of n_study attributes (0..SE_STUDY_MAX_ATTRS; SE_EARG beyond,
+ * or for a NULL or empty keyword, a NULL value). The study stays the stream's until its next CONFIGURE_STREAM. */
+int se_configure_study(se_client *c, const se_stream_config *cfg, const se_study_attr *study, size_t n_study,
+                       uint32_t *frame_bytes, int timeout_ms);
+int se_configure_ring_study(se_client *c, const se_stream_config *cfg, const se_study_attr *study, size_t n_study,
+                            se_ring *ring, int create, uint32_t slots, uint32_t *frame_bytes, int timeout_ms);
 /* Hands slot `slot` (which the firmware must own and have written) to the runtime: FRAME_READY. SE_ESLOT if not owned. */
 int se_send_frame_ready(se_client *c, se_ring *ring, uint16_t stream, uint32_t frame_seq, double t, uint32_t slot);
 

@@ -168,15 +168,19 @@ int se_hello(se_client *c, const char *client_name, int timeout_ms) {
   return SE_OK;
 }
 
-/* CONFIGURE_STREAM with, when ring_name or create_slots is given, the ring key last. */
+/* CONFIGURE_STREAM with, when ring_name or create_slots is given, the ring key, then, with n_study > 0, the study map. */
 static int configure(se_client *c, const se_stream_config *cfg, const se_ring *ring, uint32_t create_slots,
-                     se_message *m, int timeout_ms) {
-  uint8_t body[768];
+                     const se_study_attr *study, size_t n_study, se_message *m, int timeout_ms) {
+  uint8_t body[768 + SE_STUDY_MAX_ATTRS * 256];
   se_mp_writer w;
   uint32_t seq;
   int has_ring = ring != NULL || create_slots != 0;
+  if (n_study > SE_STUDY_MAX_ATTRS || (n_study > 0 && !study)) return SE_EARG;
+  for (size_t i = 0; i < n_study; i++) {
+    if (!study[i].keyword || !study[i].value || !study[i].keyword[0] || strlen(study[i].keyword) > 32 || strlen(study[i].value) > 200) return SE_EARG;
+  }
   se_mp_writer_init(&w, body, sizeof body);
-  se_mp_map(&w, 6 + (cfg->stride ? 1 : 0) + (cfg->has_roi ? 1 : 0) + (cfg->has_sector ? 1 : 0) + (has_ring ? 1 : 0));
+  se_mp_map(&w, 6 + (cfg->stride ? 1 : 0) + (cfg->has_roi ? 1 : 0) + (cfg->has_sector ? 1 : 0) + (has_ring ? 1 : 0) + (n_study ? 1 : 0));
   se_mp_str(&w, "stream"); se_mp_uint(&w, cfg->stream);
   se_mp_str(&w, "width"); se_mp_uint(&w, cfg->width);
   se_mp_str(&w, "height"); se_mp_uint(&w, cfg->height);
@@ -204,30 +208,44 @@ static int configure(se_client *c, const se_stream_config *cfg, const se_ring *r
     se_mp_str(&w, "create"); se_mp_bool(&w, 1);
     se_mp_str(&w, "slots"); se_mp_uint(&w, create_slots);
   }
+  if (n_study) {
+    se_mp_str(&w, "study"); se_mp_map(&w, (uint32_t)n_study);
+    for (size_t i = 0; i < n_study; i++) { se_mp_str(&w, study[i].keyword); se_mp_str(&w, study[i].value); }
+  }
   if (w.overflow) return SE_EARG;
   int s = se_send(c, SE_CONFIGURE_STREAM, 0, body, (uint32_t)w.len, NULL, 0, &seq);
   if (s) return s;
   return await_reply(c, seq, SE_CONFIGURE_STREAM, m, timeout_ms);
 }
 
-int se_configure(se_client *c, const se_stream_config *cfg, uint32_t *frame_bytes, int timeout_ms) {
+int se_configure_study(se_client *c, const se_stream_config *cfg, const se_study_attr *study, size_t n_study,
+                       uint32_t *frame_bytes, int timeout_ms) {
   se_message m;
   uint32_t fb;
-  int s = configure(c, cfg, NULL, 0, &m, timeout_ms);
+  int s = configure(c, cfg, NULL, 0, study, n_study, &m, timeout_ms);
   if (s) return s;
   if ((s = se_decode_configure_reply(&m, &fb, NULL, 0, NULL, NULL))) return s;
   if (frame_bytes) *frame_bytes = fb;
   return SE_OK;
 }
 
+int se_configure(se_client *c, const se_stream_config *cfg, uint32_t *frame_bytes, int timeout_ms) {
+  return se_configure_study(c, cfg, NULL, 0, frame_bytes, timeout_ms);
+}
+
 int se_configure_ring(se_client *c, const se_stream_config *cfg, se_ring *ring, int create, uint32_t slots,
                       uint32_t *frame_bytes, int timeout_ms) {
+  return se_configure_ring_study(c, cfg, NULL, 0, ring, create, slots, frame_bytes, timeout_ms);
+}
+
+int se_configure_ring_study(se_client *c, const se_stream_config *cfg, const se_study_attr *study, size_t n_study,
+                            se_ring *ring, int create, uint32_t slots, uint32_t *frame_bytes, int timeout_ms) {
   se_message m;
   uint32_t fb, got_slots = 0, got_bytes = 0;
   char name[sizeof ring->name];
   if (!create && !ring->base) return SE_EARG;
   if (create && (slots < SE_RING_MIN_SLOTS || slots > SE_RING_MAX_SLOTS)) return SE_EARG;
-  int s = configure(c, cfg, create ? NULL : ring, create ? slots : 0, &m, timeout_ms);
+  int s = configure(c, cfg, create ? NULL : ring, create ? slots : 0, study, n_study, &m, timeout_ms);
   if (s) return s;
   if ((s = se_decode_configure_reply(&m, &fb, name, sizeof name, &got_slots, &got_bytes))) return s;
   if (!name[0]) return SE_EBODY;
