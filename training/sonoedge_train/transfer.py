@@ -15,7 +15,7 @@ from scipy.special import softmax
 
 from .constants import APICAL_VIEWS, VIEWS
 from .export import ort_session, run_ort, to_model_input
-from .metrics import bootstrap_ci, dice, ef_runtime, regression
+from .metrics import bootstrap_ci, dice, ece, ef_runtime, regression
 
 OTHER = VIEWS.index("OTHER")
 
@@ -68,7 +68,9 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
     area-length rule on the predicted masks, then the package's calibration) against the reference EF."""
     vq = p.view_quality(frames)
     pred = vq["prob"].argmax(1)
+    conf = vq["prob"].max(1)
     res = {"frames": int(len(frames)), "view_acc": float((pred == views).mean()),
+           "view_conf_mean": float(conf.mean()), "view_ece": float(ece(conf, pred == views)[0]),
            "view_acc_ci": bootstrap_ci(np.mean, (pred == views).astype(float), n_boot=n_boot),
            "states": _states(p, vq), "quality_mean": float(vq["quality"].mean()),
            "quality_above_gate": float((vq["quality"] >= p.gate).mean())}
@@ -82,16 +84,27 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
         d = np.array([dice(a, b == 1) for a, b in zip(lv, masks[has])])
         res["lv_dice"] = float(d.mean())
         res["lv_dice_ci"] = bootstrap_ci(np.mean, d, n_boot=n_boot)
-    ef_t, ef_p, n_valid = [], [], 0
+    # A frame the runtime would measure: an apical view shown, quality at the gate, not unknown on its own (the
+    # runtime smooths the shown view, quality and state; per frame is stricter for single outliers, looser for runs).
+    st = p.state(vq["id_score"])
+    eligible = np.isin(pred, [VIEWS.index(v) for v in APICAL_VIEWS]) & (vq["quality"].reshape(-1) >= p.gate)
+    if len(st):
+        eligible &= st != "unknown"
+    ef_t, ef_p, n_valid, shown_t, shown_p = [], [], 0, [], []
     for c in cines:
         if c["view"] not in APICAL_VIEWS or not c.get("ef"):
             continue
         sel = np.flatnonzero(cine_of == c["id"])
         lv = p.lv(frames[sel])
-        r = ef_runtime(lv, tuple(float(v) for v in spacing_xy[sel[0]]), min_frames=min(16, len(sel)))
+        sp = tuple(float(v) for v in spacing_xy[sel[0]])
+        r = ef_runtime(lv, sp, min_frames=min(16, len(sel)))
         n_valid += int(r["valid"])
         ef_t.append(float(c["ef"]))
         ef_p.append(p.calibrated(r["ef"]))
+        g = ef_runtime(lv & eligible[sel, None, None], sp, min_frames=min(16, len(sel)))
+        if g["valid"] and 5 <= p.calibrated(g["ef"]) <= 90:
+            shown_t.append(float(c["ef"]))
+            shown_p.append(p.calibrated(g["ef"]))
     if ef_t:
         t, q = np.array(ef_t), np.array(ef_p)
         res["ef"] = regression(q, t)
@@ -99,6 +112,12 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
         res["ef_valid_n"] = n_valid
         res["ef_mae_ci"] = bootstrap_ci(lambda a, b: np.abs(a - b).mean(), q, t, n_boot=n_boot)
         res["ef_bias_ci"] = bootstrap_ci(lambda a, b: (a - b).mean(), q, t, n_boot=n_boot)
+        # What a user is shown: the cines whose gated frames give a valid EF.
+        res["ef_shown_n"] = len(shown_t)
+        if shown_t:
+            st_, sp_ = np.array(shown_t), np.array(shown_p)
+            res["ef_shown"] = regression(sp_, st_) if len(st_) > 1 else {"mae": float(np.abs(sp_ - st_).mean()),
+                                                                          "bias": float((sp_ - st_).mean())}
     return res
 
 
@@ -263,16 +282,22 @@ def markdown(rep) -> str:
     lines = [f"# Transfer report ({rep['models']}, {rep['variant']})", "",
              f"View temperature {rep['temperature']:.3f}; quality gate {rep['gate']}; in-distribution thresholds "
              f"{rep['id_thresholds']}; EF calibration {rep['ef_calibration'] and {k: rep['ef_calibration'][k] for k in ('slope', 'intercept', 'residual_sd')}}.", "",
-             "| set | frames | view acc | quality MAE | mean quality | >= gate | LV Dice | EF MAE | EF bias | EF r | "
-             "ok / uncertain / unknown |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "EF columns: every apical cine measured on all its frames (the models' error), then *shown*: the cines whose "
+             "frames the runtime would measure (apical view, quality at the gate, not unknown) give a valid EF, with "
+             "that EF's MAE and bias (what a user would read).", "",
+             "| set | frames | view acc | view conf / ECE | quality MAE | mean quality | >= gate | LV Dice | EF MAE | EF bias | EF r | "
+             "EF shown (cines) | shown MAE / bias | ok / uncertain / unknown |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in rep["sets"].items():
         ef = r.get("ef", {})
         st = r.get("states", {})
         lines.append(f"| {name} | {r['frames']} | {_fmt(r['view_acc'])} {_ci(r['view_acc_ci'])} | "
+                     f"{_fmt(r.get('view_conf_mean'), 2)} / {_fmt(r.get('view_ece'), 3)} | "
                      f"{_fmt(r.get('quality_mae'))} | {_fmt(r['quality_mean'])} | {_fmt(r['quality_above_gate'])} | "
                      f"{_fmt(r.get('lv_dice'))} {_ci(r.get('lv_dice_ci'))} | {_fmt(ef.get('mae'), 2)} "
                      f"{_ci(r.get('ef_mae_ci'))} | {_fmt(ef.get('bias'), 2)} {_ci(r.get('ef_bias_ci'))} | "
-                     f"{_fmt(ef.get('r'), 2)} | "
+                     f"{_fmt(ef.get('r'), 2)} | {r.get('ef_shown_n', 'n/a')} of {r.get('ef_n', 0)} | "
+                     f"{_fmt(r.get('ef_shown', {}).get('mae'), 2)} / {_fmt(r.get('ef_shown', {}).get('bias'), 2)} | "
                      f"{' / '.join(_fmt(st.get(k), 2) for k in ('ok', 'uncertain', 'unknown')) if st else 'n/a'} |")
     lines += ["", "| negative family | frames | unknown or OTHER | unknown | OTHER | >= gate | id AUROC vs test hearts |",
               "|---|---|---|---|---|---|---|"]
