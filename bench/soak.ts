@@ -34,24 +34,27 @@
 //   - live connections kept: no live client's window is cut short but by a
 //     runtime restart (the runtime never drops a well-behaved client, and its
 //     metrics endpoint answers within the settle time).
+//   - heartbeat back: every runtime life that became ready sent heartbeats on
+//     the serial line, and after every replug of the pty (the runtime notices
+//     the loss and reopens the path with backoff) a heartbeat arrives within
+//     10 s, unless a restart, the next unplug or the end came first.
 //
 //   npm run soak                          36 minutes (the last 30 in one runtime life), then the report
 //   npm run soak -- --minutes 5 --json out.json
 //   node --import tsx bench/soak.ts --seconds 60 --junit results/soak.xml   (CI: scripts/test.mjs suite "soak")
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { SerialPort } from 'serialport';
 import { parseExposition } from '../src/cli/status.js';
 import { MODELS_DIR } from '../src/model/package.js';
 import { encodeMessage, MessageDecoder } from '../src/protocol/codec.js';
 import { HEADER_SIZE, MessageType } from '../src/protocol/constants.js';
 import { WireError } from '../src/protocol/errors.js';
 import { msg, parseError, type ConfigureStream } from '../src/protocol/messages.js';
-import { SerialDecoder } from '../src/protocol/serial.js';
 import { RemoteError, SocketClient } from '../src/transport/socket-client.js';
+import { PluggablePty } from '../test/helpers/pty.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../test/helpers/sample.js';
 import { Supervisor, type Life } from '../test/helpers/supervisor.js';
 
@@ -101,59 +104,6 @@ export interface SoakReport {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const rand = (lo: number, hi: number) => lo + Math.random() * (hi - lo);
 
-/** A socat pty pair whose runtime end is a symlink at `link`: unplug = kill socat, replug = start it again. */
-class SerialPty {
-  readonly link: string;
-  proc: ChildProcess | undefined;
-  fwPath: string | undefined;
-  #fw: SerialPort | undefined;
-  readonly beats: number[] = [];
-  readonly #dec = new SerialDecoder();
-
-  constructor(link: string) {
-    this.link = link;
-  }
-
-  async plug(): Promise<void> {
-    const proc = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${this.link}`, 'pty,raw,echo=0']);
-    let err = '';
-    const paths = await new Promise<string[]>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`Expected two PTY paths from socat but received: ${err}`)), 5000);
-      proc.stderr!.on('data', (d: Buffer) => {
-        err += d.toString();
-        const found = [...err.matchAll(/PTY is (\/dev\/pts\/\d+)/g)].map((m) => m[1]);
-        if (found.length === 2 && /starting data transfer loop/.test(err)) { clearTimeout(timer); resolve(found); }
-      });
-      proc.on('exit', () => { clearTimeout(timer); reject(new Error(`socat exited: ${err}`)); });
-    });
-    this.proc = proc;
-    this.fwPath = paths[1];
-    const fw = new SerialPort({ path: paths[1], baudRate: 115200, autoOpen: false });
-    await new Promise<void>((resolve, reject) => fw.open((e) => (e ? reject(e) : resolve())));
-    fw.on('error', () => undefined);
-    fw.on('data', (d: Buffer) => { for (const ev of this.#dec.push(d)) if (ev.kind === 'record' && ev.record.kind === 'HEARTBEAT') this.beats.push(performance.now()); });
-    this.#fw = fw;
-  }
-
-  async unplug(): Promise<void> {
-    const fw = this.#fw;
-    this.#fw = undefined;
-    if (fw?.isOpen) await new Promise<void>((r) => fw.close(() => r()));
-    const p = this.proc;
-    this.proc = undefined;
-    if (p && p.exitCode === null) {
-      const gone = new Promise((r) => p.once('exit', r));
-      p.kill('SIGTERM');
-      await gone;
-    }
-    if (existsSync(this.link)) rmSync(this.link, { force: true });
-  }
-
-  get plugged(): boolean {
-    return this.proc !== undefined;
-  }
-}
-
 async function metricsOf(url: string): Promise<Map<string, { labels: Record<string, string>; value: number }[]>> {
   const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
   return parseExposition(await res.text());
@@ -189,6 +139,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const rssBoundMb = o.rssBoundMb ?? 900;
   const rssSlopeMax = o.rssSlopeMax ?? 1;
   const WATCHDOG_MS = 3000;
+  /** A replug must be answered by a heartbeat within this (serve retries at most every 5 s). */
+  const REPLUG_BEAT_MS = 10000;
   const MAX_CLIENTS = 12;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-soak-'));
   const sock = path.join(dir, 'soak.sock');
@@ -234,13 +186,16 @@ logging:
   const t0 = performance.now();
   const elapsed = () => (performance.now() - t0) / 1000;
 
-  const pty = new SerialPty(serialLink);
+  // The firmware end keeps the heartbeat times only (a 36-minute run would otherwise hold every record).
+  const pty = new PluggablePty(serialLink, { keepRecords: false });
   await pty.plug();
-  // The environment of the systemd unit in docs/DEPLOYMENT.md.
+  /** Every replug, with the runtime life it happened in: the heartbeat must come back after each. */
+  const replugs: { at: number; life: number }[] = [];
+  const unplugs: number[] = [];
+  // The environment of the systemd unit in docs/DEPLOYMENT.md. As there, the runtime does not wait for its serial
+  // adapter: a restart while the pty is unplugged starts without it, and the link opens when it is plugged in again.
   const sup = new Supervisor(configFile, path.join(dir, 'notify.sock'), WATCHDOG_MS, { MALLOC_ARENA_MAX: '2' });
-  // Like After=dev-ttyUSB0.device: the runtime (re)starts only with its serial adapter present.
   if (o.cli) sup.cli = o.cli;
-  sup.beforeSpawn = async () => { while (!pty.plugged || !existsSync(serialLink)) await sleep(20); };
   sup.start();
   await sup.ready(60000);
   log(`soak: runtime ready (pid ${sup.current!.child.pid}); ${clients} clients at ${fps} fps for ${o.durationS} s; dir ${dir}`);
@@ -421,10 +376,12 @@ logging:
       if (refused === 0 && upThroughout) unexpected.push(`too-many-flood: ${n} connections at once and none refused with TOO_MANY`);
     }),
     loop('serial-unplug', [8000, 16000], async () => {
+      unplugs.push(performance.now());
       await pty.unplug();
       faults['serial-unplug']++;
       await sleep(rand(500, 2000));
       await pty.plug();
+      replugs.push({ at: performance.now(), life: lifeNo() });
     }),
     loop('model-storm', [2500, 5000], async () => {
       const c = await SocketClient.connect(sock);
@@ -511,7 +468,7 @@ logging:
     const pauseEnd = performance.now() + 5000;
     while (busy > 0 && performance.now() < pauseEnd) await sleep(20);
     for (const s of attackSockets) s.destroy();
-    if (!pty.plugged) await pty.plug().catch(() => undefined);
+    if (!pty.plugged) await pty.plug().then(() => { replugs.push({ at: performance.now(), life: lifeNo() }); }, () => undefined);
     await sleep(1500);
     const life = sup.current;
     if (life && !life.exit && life.readyAt !== undefined && life.child.pid) {
@@ -538,6 +495,7 @@ logging:
   const finalExit = await sup.stop();
   sup.kill();
   await pty.unplug();
+  const endedAt = performance.now();
   const durationS = elapsed();
 
   // --- the report --------------------------------------------------------------------
@@ -587,6 +545,21 @@ logging:
   const framesSent = windows.reduce((a, w) => a + w.sent, 0);
   const resultsReceived = windows.reduce((a, w) => a + w.received, 0);
   const heartbeatBack = lives.filter((l) => l.readyMs !== null).every((l) => l.heartbeats > 0);
+  // After each replug the runtime reopens its port (backoff 250 ms doubling to 5 s) and the heartbeat comes back:
+  // a heartbeat within REPLUG_BEAT_MS, before anything else happened (the life's end, the next unplug, the soak's end),
+  // passes; none, with nothing else happening in REPLUG_BEAT_MS, fails; the rest is not judged.
+  const replugOutcomes = replugs.map((r) => {
+    const life = sup.lives[r.life - 1];
+    const disrupted = Math.min(life?.exitedAt ?? Infinity, unplugs.find((u) => u > r.at) ?? Infinity, endedAt);
+    const beat = pty.beats.find((x) => x > r.at);
+    if (beat !== undefined && beat - r.at <= REPLUG_BEAT_MS && beat < disrupted) return { judged: true, ms: beat - r.at };
+    const clean = life !== undefined && life.readyAt !== undefined && life.readyAt <= r.at && disrupted > r.at + REPLUG_BEAT_MS;
+    return { judged: clean, ms: Infinity };
+  });
+  const judged = replugOutcomes.filter((o) => o.judged);
+  const beatDelays = judged.map((o) => o.ms);
+  const replugsMissed = beatDelays.filter((d) => d > REPLUG_BEAT_MS).length;
+  const finite = beatDelays.filter((d) => d <= REPLUG_BEAT_MS).sort((a, b) => a - b);
   const verdict = [
     { name: 'results lost', ok: resultsLost === 0 && completed.length >= clients, detail: `${resultsLost} lost over ${completed.length} completed windows (${lost.length} with a mismatch${lost.length ? `: ${lost.slice(0, 3).map((w) => w.why).join('; ')}` : ''}); ${interrupted.length} cut short by runtime restarts` },
     {
@@ -604,6 +577,13 @@ logging:
     { name: 'clean shutdowns', ok: cleanStops.length === terms.length && finalExit?.code === 0, detail: `${cleanStops.length} of ${terms.length} SIGTERM stops exited 0 with "runtime stopped" complete: true` },
     { name: 'attacks as expected', ok: unexpected.length === 0, detail: unexpected.length === 0 ? 'every attack had the expected outcome' : unexpected.slice(0, 5).join('; ') },
     { name: 'heartbeat back after each restart', ok: heartbeatBack, detail: lives.map((l) => `life ${l.index}: ${l.heartbeats}`).join(', ') },
+    {
+      name: 'heartbeat back after each serial replug',
+      ok: replugsMissed === 0,
+      detail: `${judged.length - replugsMissed} of ${judged.length} replugs heard from within ${REPLUG_BEAT_MS / 1000} s`
+        + `${finite.length ? ` (median ${Math.round(finite[Math.floor(finite.length / 2)])} ms, max ${Math.round(finite.at(-1)!)} ms)` : ''}`
+        + `; ${replugs.length - judged.length} not judged (a restart, the next unplug or the end within ${REPLUG_BEAT_MS / 1000} s)`,
+    },
   ];
   const report: SoakReport = {
     durationS: Math.round(durationS),

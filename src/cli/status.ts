@@ -2,8 +2,9 @@
 // endpoint (GET /metrics, the Prometheus text format prom-client writes): state,
 // clients, the running models with their sha256, per-stream frames in, out,
 // dropped and failed with latency, the in-distribution state, errors by code,
-// RSS, event-loop delay and the watchdog. Exit 0 when the runtime is ready or
-// running, 1 when it is not or cannot be reached.
+// RSS, event-loop delay, the watchdog and the serial link. Exit 0 when the
+// runtime is ready or running (whether or not its serial device is there),
+// 1 when it is not or cannot be reached.
 //
 // The exposition is read by the few lines of parseExposition below, not by a
 // package: parse-prometheus-text-format (the one on the registry) drops the
@@ -52,8 +53,11 @@ export function parseExposition(text: string): Map<string, Sample[]> {
       }
       ok = at === m[2].length;
     }
-    const value = m ? Number(m[3].replace(/^\+?Inf$/, 'Infinity').replace(/^-Inf$/, '-Infinity')) : NaN;
-    if (!ok || Number.isNaN(value) && m?.[3] !== 'NaN') {
+    // prom-client writes NaN as "Nan" (a gauge with no samples yet, such as the event-loop lag right after start):
+    // NaN and Inf are read whatever their case, as Prometheus itself reads them.
+    const nan = m !== null && /^nan$/i.test(m[3]);
+    const value = m ? Number(m[3].replace(/^\+?inf$/i, 'Infinity').replace(/^-inf$/i, '-Infinity')) : NaN;
+    if (!ok || Number.isNaN(value) && !nan) {
       throw Object.assign(new Error(`Expected Prometheus sample lines (name{labels} value) but received line ${i + 1}: ${JSON.stringify(line.slice(0, 120))}`), { code: 'ERR_SONOEDGE_STATUS' });
     }
     const list = out.get(m![1]) ?? [];
@@ -85,6 +89,8 @@ export interface Status {
   rssBytes: number | null;
   eventLoopDelayP99Ms: number | null;
   watchdog: { healthy: boolean; fed: number } | null;
+  /** The serial link: null when serve has none. */
+  serial: { up: boolean; losses: number; reopens: number } | null;
 }
 
 export async function status(args: string[]): Promise<number> {
@@ -171,6 +177,7 @@ export function summarise(url: string, samples: Map<string, Sample[]>): Status {
   for (const m of all('sonoedge_errors_total')) if (m.labels.code) errors[m.labels.code] = m.value;
   const healthy = one('sonoedge_watchdog_healthy');
   const lag = one('nodejs_eventloop_lag_p99_seconds');
+  const serialUp = one('sonoedge_serial_link_up');
   return {
     url,
     state,
@@ -181,6 +188,8 @@ export function summarise(url: string, samples: Map<string, Sample[]>): Status {
     rssBytes: one('process_resident_memory_bytes'),
     eventLoopDelayP99Ms: lag === null ? null : round2(lag * 1000),
     watchdog: healthy === null || healthy < 0 ? null : { healthy: healthy === 1, fed: one('sonoedge_watchdog_fed_total') ?? 0 },
+    serial: serialUp === null ? null
+      : { up: serialUp === 1, losses: one('sonoedge_serial_link_losses_total') ?? 0, reopens: one('sonoedge_serial_reopens_total') ?? 0 },
   };
 }
 
@@ -193,6 +202,7 @@ function render(s: Status): string {
       + `RSS ${s.rssBytes === null ? '-' : `${(s.rssBytes / 1048576).toFixed(1)} MB`}, event-loop delay p99 ${dash(s.eventLoopDelayP99Ms, ' ms')}, `
       + `watchdog ${s.watchdog === null ? 'off' : `${s.watchdog.healthy ? 'fed' : 'NOT FED (pipeline stalled)'}, ${s.watchdog.fed} feeds`}`,
     ...s.models.map((m) => `model ${m.task}: ${m.id} (${m.variant}, sha256 ${m.sha256})`),
+    ...(s.serial === null ? [] : [`serial link ${s.serial.up ? 'up' : 'DOWN (device away, reopening)'}; lost ${s.serial.losses}, reopened ${s.serial.reopens} times`]),
   ];
   if (s.streams.length > 0) {
     const head = ['stream', 'in', 'out', 'dropped', 'failed', 'state', 'mean ms', 'p99 ms <='];

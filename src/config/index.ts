@@ -40,6 +40,8 @@ export interface SerialConfig {
   baudRate: number;
   resultRate: number;
   heartbeatMs: number;
+  /** The longest wait between two tries to open the path again (lost or absent device). */
+  reopenMaxMs: number;
 }
 
 export interface ModelsConfig {

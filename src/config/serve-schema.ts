@@ -80,6 +80,8 @@ const serial = {
       description: 'Result records per second at most; the newest result wins between sends. Default: 30.',
     },
     heartbeatMs: int(10, 60_000, 500, 'Heartbeat period in milliseconds; the heartbeat stops while the runtime is faulted. Default: 500.'),
+    reopenMaxMs: int(250, 600_000, 5000,
+      'When the device goes away (an adapter unplugged) or is not there at start, serve keeps serving and opens the path again: first after 250 ms, then doubling up to this many milliseconds between tries. Default: 5000.'),
   },
 };
 

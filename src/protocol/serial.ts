@@ -279,6 +279,12 @@ export class SerialDecoder {
     return this.#n > 0 || this.#overlong;
   }
 
+  /** Forgets an unfinished frame (the line was lost: its end never comes); the stats are kept. */
+  reset(): void {
+    this.#n = 0;
+    this.#overlong = false;
+  }
+
   push(chunk: Uint8Array): SerialEvent[] {
     const out: SerialEvent[] = [];
     for (let i = 0; i < chunk.length; i++) {

@@ -196,7 +196,9 @@ export class Runtime implements ModelControl {
           framesProcessed: this.server.stats.framesProcessed, framesDropped: this.server.stats.framesDropped, faultCode: this.#faultCode,
         }),
         onCommand: (cmd) => this.#command(cmd),
-        onError: (err) => this.#log.error({ err, path: options.serial?.path }, 'serial link error'),
+        // One line per change of the link's state (lost, reopened), never per retry (src/transport/serial-link.ts).
+        onLinkChange: (c) => (c.up ? this.#log.info({ path: options.serial?.path, reopens: c.reopens, downMs: c.downMs, attempts: c.attempts }, c.first ? 'serial link open' : 'serial link reopened')
+          : this.#log.error({ err: c.err, path: options.serial?.path, retryInMs: c.retryInMs }, c.reason === 'open' ? 'serial link down at start: retrying' : 'serial link lost')),
         onRejected: (err, suppressed) => this.#log.warn({ code: err.wireName, message: err.message, cmdType: err.type ?? 0, cmdSeq: err.seq ?? 0, suppressed }, 'serial input rejected'),
       });
       // The serial line sends the newest result at its own rate: it never holds older ones.
@@ -227,7 +229,7 @@ export class Runtime implements ModelControl {
       throw err;
     }
     rt.#setState('ready');
-    rt.#log.info({ socket: rt.server.path, tcpPort: rt.server.tcpPort, serial: options.serial?.path, models: rt.#active }, 'runtime ready');
+    rt.#log.info({ socket: rt.server.path, tcpPort: rt.server.tcpPort, serial: options.serial?.path, serialUp: rt.serial?.up, models: rt.#active }, 'runtime ready');
     return rt;
   }
 

@@ -30,6 +30,8 @@ export interface Health {
   streams: number[];
   models: { task: string; id: string; variant: string; sha256: string }[];
   watchdog: { fed: number; skipped: number; healthy: boolean } | null;
+  /** The serial link to the firmware: null without one; `up` false while its device is away (and being reopened). */
+  serial: { path: string | null; up: boolean; losses: number; reopens: number } | null;
 }
 
 const LOOPBACK = ['127.0.0.1', '::1', 'localhost'];
@@ -112,6 +114,22 @@ export class MetricsServer {
       name: 'sonoedge_watchdog_fed_total', help: 'WATCHDOG=1 messages sent to systemd.', registers: [r],
       collect() { this.reset(); this.inc(rt.watchdog?.fed ?? 0); },
     });
+    // The serial link, only when serve has one: whether its port is open now, and how often it went and came back.
+    const serial = rt.serial;
+    if (serial) {
+      new Gauge({
+        name: 'sonoedge_serial_link_up', help: 'The serial link to the firmware: 1 its port is open, 0 the device is away (being reopened with backoff).', registers: [r],
+        collect() { this.set(serial.up ? 1 : 0); },
+      });
+      new Counter({
+        name: 'sonoedge_serial_link_losses_total', help: 'Times the serial port went away (the device unplugged, a disconnect or port error).', registers: [r],
+        collect() { this.reset(); this.inc(serial.stats.losses); },
+      });
+      new Counter({
+        name: 'sonoedge_serial_reopens_total', help: 'Times the serial port opened again after being down (lost, or absent at start).', registers: [r],
+        collect() { this.reset(); this.inc(serial.stats.reopens); },
+      });
+    }
     new Gauge({ name: 'sonoedge_uptime_seconds', help: 'Seconds since the metrics endpoint started.', registers: [r], collect() { this.set((performance.now() - self.#started) / 1000); } });
     const total = new Histogram({ name: 'sonoedge_frame_latency_seconds', help: 'From receipt to result, per stream.', labelNames: ['stream'], buckets: LATENCY_BUCKETS, registers: [r] });
     const queue = new Histogram({ name: 'sonoedge_queue_seconds', help: 'Time a frame waited for its stream\'s pipeline, per stream.', labelNames: ['stream'], buckets: LATENCY_BUCKETS, registers: [r] });
@@ -177,6 +195,7 @@ export class MetricsServer {
       streams: rt.streams.ids,
       models: rt.runningModels(),
       watchdog: w ? { fed: w.fed, skipped: w.skipped, healthy: w.healthy } : null,
+      serial: rt.serial ? { path: rt.serial.path ?? null, up: rt.serial.up, losses: rt.serial.stats.losses, reopens: rt.serial.stats.reopens } : null,
     };
   }
 

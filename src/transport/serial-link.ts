@@ -4,6 +4,15 @@
 // to the runtime. The port is node-serialport's SerialPort by default, or any
 // injected duplex with write/on('data')/close (the contract tests run the
 // same suite against a socat pty pair).
+//
+// A port opened from a path comes back by itself: when the device goes away
+// (the port closes with a disconnect, or errors) or is not there at open(),
+// the link is down (no heartbeat, no results, nothing queued for later) and
+// the path is opened again with backoff (reopenMinMs doubling to
+// reopenMaxMs) until it opens; then the heartbeat and the results resume with
+// what is current, never with records from before the loss. Each change of
+// state is reported once (onLinkChange), never each retry. An injected port
+// cannot be reopened: its failure is final.
 import { SerialPort } from 'serialport';
 import { ResultState, RuntimeState, ViewClass, VIEW_UNKNOWN, type RuntimeStateName } from '../protocol/constants.js';
 import { ProtocolError, WireError } from '../protocol/errors.js';
@@ -45,10 +54,17 @@ export interface SerialLinkOptions {
   /** A firmware command; resolves to 0 (OK) or an ERROR code for the ACK. */
   onCommand?: (cmd: CommandRecord) => number | Promise<number>;
   /**
-   * The port failed (the device went away, a write failed): called once, then the link stops writing (the
-   * heartbeat stops too); later errors are only counted. Without it the error is only counted: it never throws.
+   * The port failed (the device went away, a write failed): called once per loss, then the link writes nothing
+   * (the heartbeat stops too) until the port is open again; later errors of the lost port are only counted.
+   * Without it the error is only counted: it never throws.
    */
   onError?: (err: Error) => void;
+  /** The link went down (lost, or not there at open()) or came up again: once per change, never per retry. */
+  onLinkChange?: (change: SerialLinkChange) => void;
+  /** A path's port: the first reopen attempt this long after the loss; each failed attempt doubles it. Default 250 ms. */
+  reopenMinMs?: number;
+  /** A path's port: the longest wait between two reopen attempts. Default 5000 ms. */
+  reopenMaxMs?: number;
   /** Bytes the port may hold unsent before records are dropped (a firmware that does not read); default 4096. */
   maxPendingBytes?: number;
   /**
@@ -61,6 +77,12 @@ export interface SerialLinkOptions {
   maxNacksPerSecond?: number;
 }
 
+export type SerialLinkChange =
+  /** `open`: the path could not be opened at open(); `lost`: an open port went away. retryInMs: null for an injected port (never reopened). */
+  | { up: false; reason: 'open' | 'lost'; err: Error; retryInMs: number | null }
+  /** The path opened again: `first` when it had never been open (the device came after open()); downMs since it went down. */
+  | { up: true; first: boolean; reopens: number; downMs: number; attempts: number };
+
 export interface SerialLinkStats {
   resultsSent: number;
   /** Results replaced by a newer one before their send slot. */
@@ -70,24 +92,41 @@ export interface SerialLinkStats {
   rejected: number;
   /** Records not written because the port held more than maxPendingBytes unsent. */
   recordsDropped: number;
-  /** Port errors (after the first, the link writes nothing). */
+  /** Port errors (the first of each loss takes the link down). */
   errors: number;
+  /** Times an open port went away (closed by a disconnect, or errored). */
+  losses: number;
+  /** Times the path opened again after the link was down (a loss, or no device at open()). */
+  reopens: number;
+  /** Results offered while the link was down: not kept (nothing stale goes out after a reopen). */
+  resultsWhileDown: number;
 }
 
 /** How long close() waits for the port to close. */
 const CLOSE_TIMEOUT_MS = 1000;
+const REOPEN_MIN_MS = 250;
+const REOPEN_MAX_MS = 5000;
 
 export class SerialLink implements ResultSink {
   readonly kind = 'serial';
-  readonly stats: SerialLinkStats = { resultsSent: 0, resultsReplaced: 0, heartbeats: 0, commands: 0, rejected: 0, recordsDropped: 0, errors: 0 };
+  readonly stats: SerialLinkStats = {
+    resultsSent: 0, resultsReplaced: 0, heartbeats: 0, commands: 0, rejected: 0, recordsDropped: 0, errors: 0, losses: 0, reopens: 0, resultsWhileDown: 0,
+  };
   readonly decoder = new SerialDecoder();
   readonly #o: SerialLinkOptions;
+  /** The open port; undefined while the link is down (and before open(), after close()). */
   #port: PortLike | undefined;
   #pending: ResultBody | undefined;
   #timers: NodeJS.Timeout[] = [];
   #beat = 0;
-  #failed = false;
   #closed = false;
+  #everOpen = false;
+  #downSince = 0;
+  #attempts = 0;
+  #retryMs = 0;
+  #retryTimer: NodeJS.Timeout | undefined;
+  readonly #minMs: number;
+  readonly #maxMs: number;
   #nackWindow = -Infinity;
   #nacks = 0;
   #lastReport = -Infinity;
@@ -98,58 +137,146 @@ export class SerialLink implements ResultSink {
     if (!options.path && !options.port) throw new TypeError('Expected path or port for the serial link but received neither');
     const rate = options.resultRate ?? 30;
     if (!(rate > 0 && rate <= 1000)) throw new RangeError(`Expected number in (0, 1000] for resultRate but received ${rate}`);
+    this.#maxMs = options.reopenMaxMs ?? REOPEN_MAX_MS;
+    if (!(Number.isFinite(this.#maxMs) && this.#maxMs >= 1)) throw new RangeError(`Expected a positive number for reopenMaxMs but received ${this.#maxMs}`);
+    this.#minMs = Math.min(options.reopenMinMs ?? REOPEN_MIN_MS, this.#maxMs);
+    if (!(Number.isFinite(this.#minMs) && this.#minMs >= 1)) throw new RangeError(`Expected a positive number for reopenMinMs but received ${this.#minMs}`);
     this.#o = options;
   }
 
+  /**
+   * Starts the link. An injected port is used as it is. A path is opened; when it cannot be (no device yet: a cart
+   * that boots before its USB adapter), the link starts down, reports it (onLinkChange, onError) and keeps trying
+   * to open it in the background: open() rejects for nothing but a bug.
+   */
   async open(): Promise<void> {
-    if (this.#o.port) this.#port = this.#o.port;
-    else {
-      const p = new SerialPort({ path: this.#o.path!, baudRate: this.#o.baudRate ?? 115200, autoOpen: false });
-      await new Promise<void>((resolve, reject) => p.open((err) => (err ? reject(err) : resolve())));
-      this.#port = p;
-    }
-    const port = this.#port;
-    port.on('data', (chunk: Buffer) => this.#onData(chunk));
-    port.on('error', (err: Error) => this.#onError(err));
     const rate = this.#o.resultRate ?? 30;
     this.#timers.push(setInterval(() => this.#sendResult(), 1000 / rate));
     this.#timers.push(setInterval(() => this.#heartbeat(), this.#o.heartbeatMs ?? 500));
-    this.#heartbeat();
+    if (this.#o.port) {
+      this.#attach(this.#o.port);
+      return;
+    }
+    let port: PortLike;
+    try {
+      port = await this.#openPath();
+    } catch (err) {
+      if (!this.#closed) this.#down('open', err as Error);
+      return;
+    }
+    if (this.#closed) await closePort(port); // close() came first: the port is not the link's to keep
+    else this.#attach(port);
   }
 
-  /** ResultSink: the newest result goes out at the next send slot. */
+  /** The device path (undefined for an injected port). */
+  get path(): string | undefined {
+    return this.#o.path;
+  }
+
+  /** True while the port is open and the link writes. */
+  get up(): boolean {
+    return this.#port !== undefined;
+  }
+
+  /** ResultSink: the newest result goes out at the next send slot; while the link is down it is not kept. */
   write(result: ResultBody): void {
+    if (!this.#port) {
+      this.stats.resultsWhileDown++;
+      return;
+    }
     if (this.#pending) this.stats.resultsReplaced++;
     this.#pending = result;
   }
 
-  /** Stops the timers and closes a port it opened: bounded (CLOSE_TIMEOUT_MS) even with writes the device never takes. */
+  /** Stops the timers, any reopening, and closes a port it opened: bounded (CLOSE_TIMEOUT_MS) even with writes the device never takes. */
   async close(): Promise<void> {
     this.#closed = true;
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
     const p = this.#port;
     this.#port = undefined;
-    if (p && !this.#o.port) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);
-        p.close(() => { clearTimeout(timer); resolve(); });
-      });
-    }
+    if (p && !this.#o.port) await closePort(p);
   }
 
-  #onError(err: Error): void {
-    this.stats.errors++;
-    // Writes cancelled by close() (a device that took nothing) are not a failure to report.
-    if (this.#failed || this.#closed) return;
-    this.#failed = true;
+  #openPath(): Promise<PortLike> {
+    const p = new SerialPort({ path: this.#o.path!, baudRate: this.#o.baudRate ?? 115200, autoOpen: false });
+    return new Promise<PortLike>((resolve, reject) => p.open((err) => (err ? reject(err) : resolve(p))));
+  }
+
+  /** The port is open: listen to it (events of a port that is no longer the link's are only counted) and write. */
+  #attach(port: PortLike): void {
+    this.#port = port;
+    this.#everOpen = true;
+    port.on('data', (chunk: Buffer) => { if (port === this.#port) this.#onData(chunk); });
+    port.on('error', (err: Error) => {
+      this.stats.errors++;
+      // Writes cancelled by close() (a device that took nothing) are not a failure to report.
+      if (port === this.#port && !this.#closed) this.#lost(err);
+    });
+    // node-serialport closes the port itself when a read or write finds the device gone ('close' with a
+    // DisconnectedError): a pty whose other side went away, an unplugged USB adapter.
+    port.on('close', (err?: Error | null) => {
+      if (port !== this.#port || this.#closed) return;
+      if (err) this.stats.errors++;
+      this.#lost(err ?? new Error('Expected the serial port to stay open but it closed'));
+    });
+    this.#heartbeat();
+  }
+
+  /** An open port went away: the link is down, nothing of before goes out later, and a path is opened again. */
+  #lost(err: Error): void {
+    const port = this.#port!;
+    this.stats.losses++;
+    if (!this.#o.port) void closePort(port);
+    this.#down('lost', err);
+  }
+
+  #down(reason: 'open' | 'lost', err: Error): void {
+    this.#port = undefined;
+    this.#pending = undefined;
+    this.decoder.reset();
+    this.#downSince = performance.now();
+    this.#attempts = 0;
+    this.#retryMs = this.#minMs;
+    const reopen = !this.#o.port;
     this.#o.onError?.(err);
+    this.#o.onLinkChange?.({ up: false, reason, err, retryInMs: reopen ? this.#retryMs : null });
+    if (reopen) this.#scheduleReopen();
   }
 
-  /** Writes one framed record, unless the port failed or holds more than maxPendingBytes unsent (dropped, counted). */
+  #scheduleReopen(): void {
+    this.#retryTimer = setTimeout(() => void this.#reopen(), this.#retryMs);
+  }
+
+  async #reopen(): Promise<void> {
+    this.#retryTimer = undefined;
+    if (this.#closed) return;
+    this.#attempts++;
+    let port: PortLike;
+    try {
+      port = await this.#openPath();
+    } catch {
+      if (this.#closed) return;
+      this.#retryMs = Math.min(this.#retryMs * 2, this.#maxMs);
+      this.#scheduleReopen();
+      return;
+    }
+    if (this.#closed) {
+      await closePort(port);
+      return;
+    }
+    const first = !this.#everOpen;
+    this.stats.reopens++;
+    this.#attach(port);
+    this.#o.onLinkChange?.({ up: true, first, reopens: this.stats.reopens, downMs: Math.round(performance.now() - this.#downSince), attempts: this.#attempts });
+  }
+
+  /** Writes one framed record, unless the link is down or the port holds more than maxPendingBytes unsent (dropped, counted). */
   #send(record: Buffer): boolean {
     const p = this.#port;
-    if (!p || this.#failed) return false;
+    if (!p) return false;
     if ((p.writableLength ?? 0) > (this.#o.maxPendingBytes ?? 4096)) {
       this.stats.recordsDropped++;
       return false;
@@ -242,4 +369,17 @@ export class SerialLink implements ResultSink {
     }
     this.#send(frameRecord({ kind: 'ACK', cmdType: RecordType[cmd.kind], status, cmdSeq: cmd.cmdSeq }));
   }
+}
+
+/** Closes a port, waiting at most CLOSE_TIMEOUT_MS (a device that takes nothing holds its writes); never rejects. */
+function closePort(p: PortLike): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);
+    try {
+      p.close(() => { clearTimeout(timer); resolve(); });
+    } catch {
+      clearTimeout(timer);
+      resolve();
+    }
+  });
 }

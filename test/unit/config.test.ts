@@ -45,7 +45,7 @@ t.test('an empty file, or one of comments only, is every default', async (t) => 
 
 t.test('sections given fill in the rest of their own defaults', async (t) => {
   const c = parseServeConfig('serial:\n  path: /dev/ttyUSB0\nsocket:\n  tcp: {port: 7411}\n', 'serve.yaml');
-  t.same(c.serial, { path: '/dev/ttyUSB0', baudRate: 115200, resultRate: 30, heartbeatMs: 500 });
+  t.same(c.serial, { path: '/dev/ttyUSB0', baudRate: 115200, resultRate: 30, heartbeatMs: 500, reopenMaxMs: 5000 });
   t.same(c.socket.tcp, { port: 7411, host: '127.0.0.1' });
   t.equal(c.socket.maxClients, 16);
   t.equal(parseServeConfig('serial:\n', 'serve.yaml').serial, null, 'an empty serial section is no serial link');
@@ -227,7 +227,7 @@ t.test('examples/serve.yaml loads: every section, the bundled models', async (t)
     path: '/run/sonoedge/sonoedge.sock', mode: 0o660, tcp: { port: 7411, host: '127.0.0.1' }, maxClients: 8, maxStreams: 4,
     maxMessageSize: 33554432, resultQueueLength: 8, maxPendingWriteBytes: 1048576, maxErrorsPerClient: 64,
   });
-  t.same(c.serial, { path: '/dev/ttyUSB0', baudRate: 115200, resultRate: 30, heartbeatMs: 500 });
+  t.same(c.serial, { path: '/dev/ttyUSB0', baudRate: 115200, resultRate: 30, heartbeatMs: 500, reopenMaxMs: 5000 });
   t.same(c.models, { ...DEFAULTS.models });
   t.equal(c.pipeline.segmentationStride, 2);
   t.same(c.pipeline.engine, { ...DEFAULTS.pipeline.engine, intraOpThreads: 2 });

@@ -1,0 +1,17 @@
+// `sonoedge status`'s reading of the exposition prom-client writes, apart from a running serve.
+import t from 'tap';
+import { parseExposition, summarise } from '../../src/cli/status.js';
+
+t.test('parseExposition reads prom-client\'s NaN ("Nan", a gauge with no samples yet) and infinities; a bad line is coded', async (t) => {
+  const f = parseExposition('# HELP x y\nnodejs_eventloop_lag_mean_seconds Nan\na NaN\nb +Inf\nc -Inf\nd{le="+Inf"} 3\n');
+  t.ok(Number.isNaN(f.get('nodejs_eventloop_lag_mean_seconds')![0].value));
+  t.ok(Number.isNaN(f.get('a')![0].value));
+  t.same([f.get('b')![0].value, f.get('c')![0].value, f.get('d')![0].value], [Infinity, -Infinity, 3]);
+  t.throws(() => parseExposition('ok 1\nbad nonsense\n'), { code: 'ERR_SONOEDGE_STATUS', message: 'Expected Prometheus sample lines (name{labels} value) but received line 2: "bad nonsense"' });
+});
+
+t.test('summarise: the serial link when serve has one, null when it has none', async (t) => {
+  const up = summarise('u', parseExposition('sonoedge_serial_link_up 0\nsonoedge_serial_link_losses_total 2\nsonoedge_serial_reopens_total 1\n'));
+  t.same(up.serial, { up: false, losses: 2, reopens: 1 });
+  t.equal(summarise('u', parseExposition('sonoedge_clients 0\n')).serial, null);
+});
