@@ -67,7 +67,12 @@ interface Entry {
   result: PipelineResult;
   /** Wall-clock time the frame was offered. */
   wall: number;
+  /** Holders of the frame among the run and the best clips (its buffer is reused at 0); -1 once handed out by take(). */
+  refs: number;
 }
+
+/** Frame buffers kept for reuse by a stream's selector: enough for the steady state (one frame in, one out). */
+const POOL_MAX = 16;
 
 /** A chosen clip: its frames and results, oldest first. */
 export interface ClipCandidate {
@@ -93,6 +98,11 @@ export class ClipSelector {
   /** Seqs of the end-diastoles confirmed within the current run, oldest first. */
   #eds: number[] = [];
   readonly #best = new Map<string, ClipCandidate>();
+  /**
+   * Buffers of frames no longer held, for the next copies: a copy into one is a memcpy, where a new 1024x768 buffer
+   * costs 5-10 times that (fresh pages, and garbage for the collector) on every qualifying frame.
+   */
+  #pool: Uint8Array[] = [];
 
   constructor(options: CaptureOptions, frameTimeMs: number) {
     this.options = captureOptions(options);
@@ -112,14 +122,16 @@ export class ClipSelector {
     const ok = this.qualifies(r);
     if (!ok || r.view.shown !== this.#runView) {
       // A run is one view, unbroken: any frame that does not qualify, or another view, ends it.
+      if (this.#run.length > 0) this.#release(this.#run);
       this.#run = [];
       this.#eds = [];
       this.#runView = ok ? r.view.shown : '';
       if (!ok) return false;
     }
-    this.#run.push({ frame: Uint8Array.from(pixels), result: r, wall });
-    const max = this.options.maxFrames;
-    if (this.#run.length > max) this.#run.splice(0, this.#run.length - max);
+    this.#run.push({ frame: this.#copy(pixels), result: r, wall, refs: 1 });
+    // A run keeps what a clip can still use: the window in seconds mode, up to maxFrames for whole beats.
+    const max = this.options.mode === 'seconds' ? this.#windowFrames() : this.options.maxFrames;
+    if (this.#run.length > max) this.#release(this.#run.splice(0, this.#run.length - max));
     const first = this.#run[0].result.seq;
     const ed = r.ef?.edConfirmed;
     if (ed !== null && ed !== undefined && ed >= first) this.#eds.push(ed);
@@ -132,7 +144,7 @@ export class ClipSelector {
     const o = this.options;
     let entries: Entry[] | undefined;
     if (o.mode === 'seconds') {
-      const n = Math.max(1, Math.min(o.maxFrames, Math.round((o.seconds * 1000) / this.frameTimeMs)));
+      const n = this.#windowFrames();
       if (this.#run.length >= n) entries = this.#run.slice(this.#run.length - n);
     } else if (this.#eds.length >= o.beats + 1 && this.#run[this.#run.length - 1].result.ef?.edConfirmed === this.#eds[this.#eds.length - 1]) {
       // From the ED o.beats beats back up to (not including) the ED just confirmed: whole beats, a seamless loop.
@@ -150,7 +162,35 @@ export class ClipSelector {
     for (let i = entries.length - 1; i >= 0 && ef === undefined; i--) if (entries[i].result.ef?.valid) ef = entries[i].result.ef;
     const qualityMean = entries.reduce((s, e) => s + e.result.quality.smoothed, 0) / entries.length;
     const c: ClipCandidate = { view: this.#runView, entries, qualityMean, ...(ef ? { ef } : {}) };
-    if (better(c, this.#best.get(c.view))) this.#best.set(c.view, c);
+    const old = this.#best.get(c.view);
+    if (!better(c, old)) return;
+    for (const e of entries) e.refs++;
+    this.#best.set(c.view, c);
+    if (old) this.#release(old.entries);
+  }
+
+  /** Frames in a clip of `seconds`. */
+  #windowFrames(): number {
+    const o = this.options;
+    return Math.max(1, Math.min(o.maxFrames, Math.round((o.seconds * 1000) / this.frameTimeMs)));
+  }
+
+  /** A copy of a frame's pixels, into a free buffer of the same size when there is one. */
+  #copy(pixels: Uint8Array): Uint8Array {
+    const b = this.#pool.pop();
+    if (b === undefined || b.length !== pixels.length) {
+      this.#pool = [];
+      return pixels.slice();
+    }
+    b.set(pixels);
+    return b;
+  }
+
+  /** Drops one hold on each entry; a frame no one holds gives its buffer back. */
+  #release(entries: readonly Entry[]): void {
+    for (const e of entries) {
+      if (e.refs > 0 && --e.refs === 0 && this.#pool.length < POOL_MAX) this.#pool.push(e.frame);
+    }
   }
 
   /** The best clip of each view so far. */
@@ -161,7 +201,11 @@ export class ClipSelector {
   /** Returns the best clips and forgets them and the current run. */
   take(): ClipCandidate[] {
     const out = [...this.#best.values()];
+    // Handed out: their buffers are never reused (they are written after this returns).
+    for (const c of out) for (const e of c.entries) e.refs = -1;
     this.#best.clear();
+    this.#release(this.#run);
+    this.#pool = [];
     this.#run = [];
     this.#eds = [];
     this.#runView = '';

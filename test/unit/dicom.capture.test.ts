@@ -87,6 +87,30 @@ t.test('beats: from one confirmed ED to the next, N beats', async (t) => {
   t.same([c.entries[0].result.seq, c.entries[c.entries.length - 1].result.seq, c.ef?.ef], [2, 17, 70], 'ED 2 to just before ED 18 (2 beats), EF of the confirming frame');
 });
 
+t.test('frame buffers are reused only when no run or best clip holds them: every clip keeps the pixels it was offered', async (t) => {
+  // Quality rises and falls so that the best window moves, is kept, and runs break (a view change, a bad frame).
+  const sel = new ClipSelector({ seconds: 0.1 }, 20); // 5-frame windows
+  const frame = (seq: number) => Uint8Array.of(seq & 255, (seq >> 8) & 255, 7, 9);
+  const q = (seq: number) => 0.5 + 0.4 * Math.abs(Math.sin(seq / 9));
+  let taken: ReturnType<ClipSelector['take']> = [];
+  for (let seq = 0; seq < 400; seq++) {
+    const view = seq % 97 < 60 ? 'A4C' : 'A2C';
+    const buf = frame(seq);
+    sel.offer(buf, result(seq, { view, q: q(seq), good: seq % 41 !== 0 }));
+    buf.fill(0); // the caller's buffer goes back (a socket buffer, a ring slot): the copy must not care
+    if (seq === 250) taken = sel.take();
+  }
+  const check = (clips: ReturnType<ClipSelector['take']>, what: string) => {
+    for (const c of clips) {
+      t.equal(c.entries.length, 5, `${what} ${c.view}: a 5-frame window`);
+      t.same(c.entries.map((e) => [...e.frame]), c.entries.map((e) => [...frame(e.result.seq)]), `${what} ${c.view}: each frame holds its own pixels`);
+    }
+  };
+  t.same(taken.map((c) => c.view).sort(), ['A2C', 'A4C']);
+  check(taken, 'taken at 250, after 150 more frames');
+  check([...sel.best.values()], 'best at the end');
+});
+
 t.test('AutoCapture: a written capture per view, the target told each object; failures reported, not thrown', async (t) => {
   const put: string[] = [];
   const target: CaptureTarget = { put: async (obj: WrittenObject, name: string) => { put.push(`${obj.kind}:${name.startsWith(`${obj.kind}-A4C-`)}`); } };
