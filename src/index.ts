@@ -1,7 +1,7 @@
 // sonoedge public API.
 export {
   Preprocessor, bestSimdLevel, resolveOptions,
-  PixelFormat, ResizeMode, DType, Layout, ChannelOrder, YuvRange, SimdLevel,
+  PixelFormat, ResizeMode, DType, Layout, ChannelOrder, YuvRange, YuvMatrix, SimdLevel,
 } from './preprocess/index.js';
 export type {
   PreprocessOptions, InputGeometry, OutputSpec, Roi, ScanConversion, Normalize, FrameData,

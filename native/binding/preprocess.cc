@@ -38,6 +38,7 @@ PlanOptions ReadOptions(const Napi::Object& o) {
   p.uvOffset = Int64(o, "uvOffset");
   p.format = static_cast<sonoedge::PixelFormat>(Int(o, "format"));
   p.yuvRange = static_cast<sonoedge::YuvRange>(Int(o, "yuvRange"));
+  p.yuvMatrix = static_cast<sonoedge::YuvMatrix>(Int(o, "yuvMatrix"));
   Napi::Object roi = o.Get("roi").As<Napi::Object>();
   p.roi.x = Int(roi, "x");
   p.roi.y = Int(roi, "y");

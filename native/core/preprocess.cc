@@ -263,6 +263,10 @@ std::unique_ptr<Plan> Plan::compile(const PlanOptions& o, Status* status, std::s
     return fail.invalid("0 (limited) or 1 (full)", "yuvRange",
                         num(static_cast<int32_t>(o.yuvRange)));
   }
+  if (!inRange(static_cast<int32_t>(o.yuvMatrix), 0, 1)) {
+    return fail.invalid("0 (bt601) or 1 (bt709)", "yuvMatrix",
+                        num(static_cast<int32_t>(o.yuvMatrix)));
+  }
 
   // ROI: width/height 0 run to the frame's right/bottom edge.
   const Roi& roi = o.roi;
@@ -401,6 +405,14 @@ std::unique_ptr<Plan> Plan::compile(const PlanOptions& o, Status* status, std::s
     d.stride = static_cast<size_t>(stride);
     d.uvOffset = static_cast<size_t>(uvOffset);
     d.yuvFull = o.yuvRange == YuvRange::kFull;
+    {
+      // Full range, then limited (scaled by 255/224), per matrix.
+      static const float k[2][2][4] = {
+          {{1.402f, 0.344136f, 0.714136f, 1.772f}, {1.596027f, 0.391762f, 0.812968f, 2.017232f}},
+          {{1.5748f, 0.187324f, 0.468124f, 1.8556f}, {1.792741f, 0.213249f, 0.532909f, 2.112402f}}};
+      const float* m = k[o.yuvMatrix == YuvMatrix::kBt709 ? 1 : 0][d.yuvFull ? 0 : 1];
+      for (int q = 0; q < 4; ++q) d.yuvK[q] = m[q];
+    }
     d.rx = roi.x;
     d.ry = roi.y;
     d.rw = static_cast<int32_t>(rw);
@@ -438,6 +450,8 @@ std::unique_ptr<Plan> Plan::compile(const PlanOptions& o, Status* status, std::s
     }
     d.boxX = d.boxY = 0;
     d.xuN = 0;
+    d.xcN = 0;
+    d.yInteriorEqual = false;
     d.gatherSafe = 0;
 
     if (o.scanConvert) {
@@ -497,6 +511,26 @@ std::unique_ptr<Plan> Plan::compile(const PlanOptions& o, Status* status, std::s
           }
         }
       }
+      if (maxTaps <= detail::kContigMax) {
+        d.xcN = maxTaps <= 4 ? 4 : (maxTaps + 7) / 8 * 8;
+        d.xcW.assign(static_cast<size_t>(d.xcN) * d.cw, 0.0f);
+        for (int32_t i = 0; i < d.cw; ++i) {
+          const Taps& t = d.xt[static_cast<size_t>(i)];
+          for (int32_t q = 0; q < t.n; ++q) {
+            d.xcW[static_cast<size_t>(i) * d.xcN + q] = d.xw[static_cast<size_t>(t.woff + q)];
+          }
+        }
+      }
+      if (o.resize == ResizeMode::kArea) {
+        d.yInteriorEqual = true;
+        for (const Taps& t : d.yt) {
+          for (int32_t q = 2; q + 1 < t.n; ++q) {
+            if (d.yw[static_cast<size_t>(t.woff + q)] != d.yw[static_cast<size_t>(t.woff + 1)]) {
+              d.yInteriorEqual = false;
+            }
+          }
+        }
+      }
       // Chunks of output columns whose source span fits the row buffers.
       d.path = Path::kRows;
       for (const Taps& t : d.xt) {
@@ -528,6 +562,7 @@ std::unique_ptr<Plan> Plan::compile(const PlanOptions& o, Status* status, std::s
     d.chunkCount = static_cast<int32_t>(d.chunks.size());
     d.xuIdxp = d.xuIdx.data();
     d.xuWp = d.xuW.data();
+    d.xcWp = d.xcW.data();
     plan->opts_ = o;
     plan->opts_.simd = level;
     plan->simd_ = level;

@@ -33,6 +33,9 @@ enum class DType : int32_t { kFloat32 = 0, kFloat16 = 1, kUint8 = 2, kInt8 = 3 }
 enum class Layout : int32_t { kNCHW = 0, kNHWC = 1 };
 enum class ChannelOrder : int32_t { kRgb = 0, kBgr = 1 };
 enum class YuvRange : int32_t { kLimited = 0, kFull = 1 };
+// The YUV to RGB matrix: ITU-R BT.601 (SD video, most capture cards' default)
+// or BT.709 (HD video).
+enum class YuvMatrix : int32_t { kBt601 = 0, kBt709 = 1 };
 // Which kernel family runs. kAuto picks the best the CPU supports; the others
 // force a path (tests compare every path against the portable one).
 enum class SimdLevel : int32_t { kAuto = 0, kScalar = 1, kSse41 = 2, kAvx2 = 3, kNeon = 4 };
@@ -64,6 +67,7 @@ struct PlanOptions {
   int64_t uvOffset = -1;    // NV12: byte offset of the UV plane; -1 = stride*height
   PixelFormat format = PixelFormat::kGray8;
   YuvRange yuvRange = YuvRange::kLimited;
+  YuvMatrix yuvMatrix = YuvMatrix::kBt601;
   Roi roi;
 
   // Optional polar-to-Cartesian scan conversion of the ROI, whose columns are

@@ -57,6 +57,9 @@ struct PlanData {
   size_t stride;
   size_t uvOffset;  // NV12 only
   bool yuvFull;
+  // YUV to RGB: R = y + k[0] e, G = y - k[1] d - k[2] e, B = y + k[3] d
+  // (docs/PREPROCESSING.md section 2), for the plan's matrix and range.
+  float yuvK[4];
   // ROI (resolved).
   int32_t rx, ry, rw, rh;
   // Output.
@@ -92,6 +95,17 @@ struct PlanData {
   int32_t gatherSafe;
   std::vector<int32_t> xuIdx;
   std::vector<float> xuW;
+  // When every x tap list has at most kContigMax samples: the weights of
+  // content column i padded with zeros to xcN (4, or a multiple of 8) at
+  // xcW[i*xcN ..], so that the SIMD levels reduce xcN contiguous values from
+  // the column's first sample with whole-vector loads (the row buffers hold
+  // finite values, zeros, up to xcN past their span). 0 if not.
+  int32_t xcN;
+  std::vector<float> xcW;
+  // Area plans: the vertical taps of content row j past the first and before
+  // the last all carry one weight, so a format whose source values are linear
+  // in its bytes (GRAY8, the RGB family) may sum those rows in integers.
+  bool yInteriorEqual;
   // Scan conversion.
   std::vector<LutEntry> lut;
 
@@ -105,7 +119,11 @@ struct PlanData {
   int32_t chunkCount = 0;
   const int32_t* xuIdxp = nullptr;
   const float* xuWp = nullptr;
+  const float* xcWp = nullptr;
 };
+
+// The most x taps the contiguous horizontal kernels take (area down to 1/31).
+constexpr int32_t kContigMax = 32;
 
 // One SIMD level's entry point: preprocesses one frame into batch slot n.
 using RunFn = void (*)(const PlanData& p, const uint8_t* src, void* dst, int32_t n);

@@ -132,9 +132,9 @@ void pixelValues(const PlanData& p, const uint8_t* src, int32_t k, int32_t l, fl
   if (yuv) {
     if (p.planes == 3) {
       if (p.yuvFull) {
-        ConvYuvFull()(in, v);
+        ConvYuvFull(p.yuvK)(in, v);
       } else {
-        ConvYuvLimited()(in, v);
+        ConvYuvLimited(p.yuvK)(in, v);
       }
     } else if (p.yuvFull) {
       ConvGray()(in, v);

@@ -62,6 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t uvMode = r.u8();
   o.uvOffset = uvMode < 200 ? -1 : static_cast<int64_t>(r.u32()) - 5;
   o.yuvRange = static_cast<YuvRange>(r.u8() % 3);
+  o.yuvMatrix = static_cast<YuvMatrix>(r.u8() % 3);
   if (r.u8() % 2) {
     o.roi.x = static_cast<int32_t>(r.u32() % 64) - 2;
     o.roi.y = static_cast<int32_t>(r.u32() % 64) - 2;

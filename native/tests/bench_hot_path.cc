@@ -2,6 +2,12 @@
 // float32 NCHW, area and bilinear, at the scalar level and every SIMD level,
 // beside a memcpy of the same input + output bytes. Median of many runs.
 //   bench_hot_path [runs]
+// With --table: every pixel format x frame size (640x480, 1024x768,
+// 1920x1080) x output (112, 128, 224, 256 square), area, ImageNet mean/std,
+// float32 NCHW (3 channels except GRAY8), at the best level and the scalar
+// one, against memcpy: the rows of docs/BENCHMARKS.md's preprocessing table
+// without Node in between.
+//   bench_hot_path --table [runs] [FORMAT]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +22,8 @@
 using namespace sonoedge;
 using Clock = std::chrono::steady_clock;
 
+double gMin = 0;  // the fastest run of the last medianMicros() call
+
 template <class F>
 double medianMicros(int runs, F f) {
   std::vector<double> t;
@@ -26,10 +34,73 @@ double medianMicros(int runs, F f) {
   }
   t.erase(t.begin(), t.begin() + runs / 10);  // warm-up
   std::sort(t.begin(), t.end());
+  gMin = t.front();
   return t[t.size() / 2];
 }
 
+int table(int runs, const char* only) {
+  std::mt19937 rng(1);
+  const PixelFormat formats[] = {PixelFormat::kGray8, PixelFormat::kRgb8,  PixelFormat::kBgr8,
+                                 PixelFormat::kRgba8, PixelFormat::kBgra8, PixelFormat::kYuyv,
+                                 PixelFormat::kNv12};
+  const char* names[] = {"GRAY8", "GRAY16", "RGB8", "BGR8", "RGBA8", "BGRA8", "YUYV", "NV12"};
+  const int sizes[][2] = {{640, 480}, {1024, 768}, {1920, 1080}};
+  // Minima beside the medians: on a shared machine the fastest run is the
+  // better estimate of the uncontended time.
+  std::printf("| frame | format | out | best level | us (min) | scalar us | memcpy us (min) | best/memcpy (of minima) |\n");
+  std::printf("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  for (PixelFormat f : formats) {
+    const char* name = names[static_cast<int>(f)];
+    if (only && std::strcmp(only, name) != 0) continue;
+    for (const auto& sz : sizes) {
+      for (int out : {112, 128, 224, 256}) {
+        PlanOptions o;
+        o.format = f;
+        o.width = sz[0];
+        o.height = sz[1];
+        o.outWidth = o.outHeight = out;
+        o.channels = f == PixelFormat::kGray8 ? 1 : 3;
+        o.resize = ResizeMode::kArea;
+        const float mean[3] = {0.485f, 0.456f, 0.406f}, sd[3] = {0.229f, 0.224f, 0.225f};
+        for (int c = 0; c < 3; ++c) {
+          o.alpha[c] = 1.0f / 255.0f / sd[c];
+          o.beta[c] = -mean[c] / sd[c];
+        }
+        Status st;
+        std::string msg;
+        auto best = Plan::compile(o, &st, &msg);
+        o.simd = SimdLevel::kScalar;
+        auto scalar = Plan::compile(o, &st, &msg);
+        std::vector<uint8_t> src(best->requiredInputBytes());
+        for (auto& b : src) b = static_cast<uint8_t>(rng());
+        std::vector<float> dst(best->outputElements());
+        std::vector<uint8_t> copyIn(src.size()), copyOut(best->outputBytes());
+        const double mc = medianMicros(runs, [&] {
+          std::memcpy(copyIn.data(), src.data(), src.size());
+          std::memcpy(copyOut.data(), dst.data(), copyOut.size());
+        });
+        const double mcMin = gMin;
+        const double us = medianMicros(runs, [&] {
+          best->run(src.data(), src.size(), dst.data(), dst.size() * 4, 0, nullptr);
+        });
+        const double usMin = gMin;
+        const double ss = medianMicros(runs / 5 + 1, [&] {
+          scalar->run(src.data(), src.size(), dst.data(), dst.size() * 4, 0, nullptr);
+        });
+        std::printf("| %dx%d | %s | %d | %s | %.0f (%.0f) | %.0f | %.0f (%.0f) | %.2f (%.2f) |\n", sz[0],
+                    sz[1], name, out, simdLevelName(best->simdLevel()), us, usMin, ss, mc, mcMin,
+                    us / mc, usMin / mcMin);
+        std::fflush(stdout);
+      }
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "--table") == 0) {
+    return table(argc > 2 ? std::atoi(argv[2]) : 100, argc > 3 ? argv[3] : nullptr);
+  }
   const int runs = argc > 1 ? std::atoi(argv[1]) : 500;
   std::mt19937 rng(1);
   struct Case { PixelFormat f; int w, h, ow, oh, c; ResizeMode m; const char* name; };

@@ -48,7 +48,7 @@ bool Load(const std::string& path, std::vector<GoldenCase>* cases, std::string* 
       cases->back().name = line.substr(5);
     } else if (tag == "opts" && !cases->empty()) {
       PlanOptions& o = cases->back().opts;
-      double v[32];
+      double v[33];
       for (double& x : v) s >> x;
       if (!s) {
         *error = "bad opts line in " + path;
@@ -83,6 +83,7 @@ bool Load(const std::string& path, std::vector<GoldenCase>* cases, std::string* 
       o.layout = static_cast<sonoedge::Layout>(static_cast<int32_t>(v[i++]));
       o.batchSize = static_cast<int32_t>(v[i++]);
       cases->back().batchIndex = static_cast<int32_t>(v[i++]);
+      o.yuvMatrix = static_cast<sonoedge::YuvMatrix>(static_cast<int32_t>(v[i++]));
     } else if (tag == "input" && !cases->empty()) {
       std::string hex;
       s >> hex;

@@ -60,6 +60,8 @@ TEST(PreprocessErrors, CompilerRejectsWithExactMessages) {
        "for uvOffset but received 1000"},
       {"yuvRange", [](PlanOptions& o) { o.yuvRange = static_cast<YuvRange>(2); },
        Status::kInvalidArgument, "Expected 0 (limited) or 1 (full) for yuvRange but received 2"},
+      {"yuvMatrix", [](PlanOptions& o) { o.yuvMatrix = static_cast<YuvMatrix>(2); },
+       Status::kInvalidArgument, "Expected 0 (bt601) or 1 (bt709) for yuvMatrix but received 2"},
       {"roi outside", [](PlanOptions& o) { o.roi = {600, 0, 100, 480}; },
        Status::kInvalidArgument,
        "Expected roi inside the 640x480 frame but received roi {x: 600, y: 0, width: 100, "

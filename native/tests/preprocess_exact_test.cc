@@ -140,6 +140,22 @@ TEST(PreprocessExact, YuyvLimitedAndFull) {
                   {100 + 1.402f * -20, 100 - 0.344136f * 10 - 0.714136f * -20, 100 + 1.772f * 10});
 }
 
+TEST(PreprocessExact, Bt709Matrix) {
+  // Y=100, U=128+10, V=128-20 through BT.709, full and limited range.
+  PlanOptions o = gray(2, 1, 1, 1, ResizeMode::kNearest);
+  o.format = PixelFormat::kYuyv;
+  o.channels = 3;
+  o.yuvMatrix = YuvMatrix::kBt709;
+  o.roi = {0, 0, 1, 1};
+  o.yuvRange = YuvRange::kFull;
+  expectAllLevels(o, {100, 138, 100, 108},
+                  {100 + 1.5748f * -20, 100 - 0.187324f * 10 - 0.468124f * -20, 100 + 1.8556f * 10});
+  o.yuvRange = YuvRange::kLimited;
+  const float y = 1.164383f * (100 - 16);
+  expectAllLevels(o, {100, 138, 100, 108},
+                  {y + 1.792741f * -20, y - 0.213249f * 10 - 0.532909f * -20, y + 2.112402f * 10});
+}
+
 TEST(PreprocessExact, Nv12ReadsChromaAtHalfResolution) {
   // 2x2 Y plane, one UV pair; full range, U = V = 128 so colour = Y.
   PlanOptions o = gray(2, 2, 2, 2, ResizeMode::kNearest);

@@ -78,6 +78,23 @@ TEST(PreprocessReference, EachFormatDtypeLayoutMode) {
   }
 }
 
+TEST(PreprocessReference, SimdKernelShapesOfEveryFormat) {
+  // Every format, 1 and 3 channels, through the SIMD kernels' own shapes
+  // (random_options.h: simdShapeOptions), at every level, against the
+  // reference-by-definition.
+  std::mt19937 rng(1601);
+  for (int f = 0; f < 8; ++f) {
+    for (int c : {1, 3}) {
+      for (int i = 0; i < 6; ++i) {
+        const PlanOptions o = simdShapeOptions(rng, static_cast<PixelFormat>(f), c);
+        checkAgainstReference(o, rng, "format " + std::to_string(f) + " " + std::to_string(c) +
+                                          "ch case " + std::to_string(i));
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
 TEST(PreprocessReference, ScanConversionModes) {
   std::mt19937 rng(5);
   for (int m = 0; m < 3; ++m) {

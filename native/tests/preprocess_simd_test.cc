@@ -89,6 +89,45 @@ TEST(PreprocessSimd, FastPathShapesAgreeWithScalar) {
   }
 }
 
+TEST(PreprocessSimd, KernelShapesOfEveryFormatAgreeWithScalar) {
+  // The SIMD kernels of every format (deinterleave, YUYV and NV12 to RGB,
+  // integer row sums, the row cache, contiguous horizontal taps) on their own
+  // shapes, against the scalar level.
+  std::mt19937 rng(1602);
+  for (int f = 0; f < 8; ++f) {
+    for (int c : {1, 3}) {
+      for (int i = 0; i < 15; ++i) {
+        PlanOptions o = simdShapeOptions(rng, static_cast<PixelFormat>(f), c);
+        o.batchSize = 1 + static_cast<int32_t>(rng() % 2);
+        compareLevels(o, rng, "format " + std::to_string(f) + " " + std::to_string(c) + "ch case " +
+                                  std::to_string(i));
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
+TEST(PreprocessSimd, CaptureSizesOfEveryFormat) {
+  // 1920x1080 capture frames to 224x224 (area 8.6 x 4.8) as the benchmark
+  // runs them, limited and full range.
+  std::mt19937 rng(1603);
+  for (PixelFormat f : {PixelFormat::kRgb8, PixelFormat::kBgra8, PixelFormat::kYuyv,
+                        PixelFormat::kNv12}) {
+    for (int out : {224}) {
+      PlanOptions o;
+      o.format = f;
+      o.width = 1920;
+      o.height = 1080;
+      o.outWidth = o.outHeight = out;
+      o.channels = 3;
+      o.resize = ResizeMode::kArea;
+      o.yuvRange = f == PixelFormat::kNv12 ? YuvRange::kFull : YuvRange::kLimited;
+      compareLevels(o, rng, "1920x1080 to " + std::to_string(out));
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
 TEST(PreprocessSimd, HotPathShape) {
   // 1024x768 GRAY8 -> 256x256 float32 NCHW, area (4x3 boxes) and bilinear.
   std::mt19937 rng(1);

@@ -42,15 +42,20 @@ void sourceValues(const PlanOptions& o, const uint8_t* p, size_t stride, size_t 
         return;
       }
       const float d = U - 128.0f, e = V - 128.0f;
+      const bool bt709 = o.yuvMatrix == YuvMatrix::kBt709;
       if (full) {
-        v[0] = clamp(Y + 1.402f * e);
-        v[1] = clamp(Y - 0.344136f * d - 0.714136f * e);
-        v[2] = clamp(Y + 1.772f * d);
+        const float kr = bt709 ? 1.5748f : 1.402f, kgd = bt709 ? 0.187324f : 0.344136f,
+                    kge = bt709 ? 0.468124f : 0.714136f, kb = bt709 ? 1.8556f : 1.772f;
+        v[0] = clamp(Y + kr * e);
+        v[1] = clamp(Y - kgd * d - kge * e);
+        v[2] = clamp(Y + kb * d);
       } else {
+        const float kr = bt709 ? 1.792741f : 1.596027f, kgd = bt709 ? 0.213249f : 0.391762f,
+                    kge = bt709 ? 0.532909f : 0.812968f, kb = bt709 ? 2.112402f : 2.017232f;
         const float yy = 1.164383f * (Y - 16.0f);
-        v[0] = clamp(yy + 1.596027f * e);
-        v[1] = clamp(yy - 0.391762f * d - 0.812968f * e);
-        v[2] = clamp(yy + 2.017232f * d);
+        v[0] = clamp(yy + kr * e);
+        v[1] = clamp(yy - kgd * d - kge * e);
+        v[2] = clamp(yy + kb * d);
       }
       return;
     }

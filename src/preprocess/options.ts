@@ -4,9 +4,9 @@ import { invalidType, invalidValue, rangeError } from '../errors.js';
 import { isBoolean, isFiniteNumber, isInteger, isNumber, isString } from '../util/is.js';
 import { checkKeys, closest } from '../util/options.js';
 import {
-  ChannelOrder, DType, Layout, PixelFormat, ResizeMode, SimdLevel, YuvRange,
+  ChannelOrder, DType, Layout, PixelFormat, ResizeMode, SimdLevel, YuvMatrix, YuvRange,
   type ChannelOrderName, type DTypeName, type LayoutName, type PixelFormatName,
-  type ResizeModeName, type ResolvedPlanOptions, type SimdLevelName, type YuvRangeName,
+  type ResizeModeName, type ResolvedPlanOptions, type SimdLevelName, type YuvMatrixName, type YuvRangeName,
 } from './types.js';
 
 export const MAX_DIMENSION = 16384;
@@ -24,6 +24,8 @@ export interface InputGeometry {
   uvOffset?: number;
   /** YUYV and NV12 only; default 'limited' (video range). */
   yuvRange?: YuvRangeName;
+  /** YUYV and NV12 only: the YUV to RGB matrix; default 'bt601'. */
+  yuvMatrix?: YuvMatrixName;
 }
 
 export interface Roi { x: number; y: number; width: number; height: number }
@@ -66,7 +68,7 @@ export interface PreprocessOptions {
 }
 
 const TOP_KEYS = ['input', 'output', 'roi', 'scanConversion', 'resize', 'letterbox', 'padValue', 'normalize', 'simd'] as const;
-const INPUT_KEYS = ['width', 'height', 'format', 'stride', 'uvOffset', 'yuvRange'] as const;
+const INPUT_KEYS = ['width', 'height', 'format', 'stride', 'uvOffset', 'yuvRange', 'yuvMatrix'] as const;
 const OUTPUT_KEYS = ['width', 'height', 'channels', 'channelOrder', 'dtype', 'layout', 'batchSize'] as const;
 const ROI_KEYS = ['x', 'y', 'width', 'height'] as const;
 const SECTOR_KEYS = ['angleStart', 'angleEnd', 'depthStart', 'depthEnd'] as const;
@@ -150,6 +152,8 @@ export function resolveOptions(options: PreprocessOptions): ResolvedPlanOptions 
   }
   const yuvRange = input.yuvRange === undefined ? YuvRange.limited
     : enumName(YuvRange, input.yuvRange, 'input.yuvRange', 'ERR_SONOEDGE_PLAN_OPTION');
+  const yuvMatrix = input.yuvMatrix === undefined ? YuvMatrix.bt601
+    : enumName(YuvMatrix, input.yuvMatrix, 'input.yuvMatrix', 'ERR_SONOEDGE_PLAN_OPTION');
 
   let roi = { x: 0, y: 0, width, height };
   if (top.roi !== undefined) {
@@ -261,7 +265,7 @@ export function resolveOptions(options: PreprocessOptions): ResolvedPlanOptions 
   const simd = top.simd === undefined ? SimdLevel.auto : enumName(SimdLevel, top.simd, 'simd', 'ERR_SONOEDGE_PLAN_OPTION');
 
   return {
-    width, height, stride, uvOffset, format, yuvRange,
+    width, height, stride, uvOffset, format, yuvRange, yuvMatrix,
     roi, scanConvert, sector,
     outWidth, outHeight, channels, channelOrder, resize, letterbox, padValue,
     alpha: [alpha[0], alpha[1], alpha[2]], beta: [beta[0], beta[1], beta[2]],

@@ -5,11 +5,21 @@
 // sums are float64 (the native float32 sums agree within the documented
 // tolerance).
 
-import { ChannelOrder, DType, Layout, PixelFormat, ResizeMode, YuvRange } from './types.js';
+import { ChannelOrder, DType, Layout, PixelFormat, ResizeMode, YuvMatrix, YuvRange } from './types.js';
 import type { OutputArray, ResolvedPlanOptions } from './types.js';
 import { contentGeometry, type ContentGeometry } from './geometry.js';
 
 const f32 = Math.fround;
+
+/**
+ * YUV to RGB coefficients (docs/PREPROCESSING.md section 2), as float32:
+ * [R from e, G from d, G from e, B from d] per matrix (BT.601, BT.709), full
+ * range then limited range (the full-range ones times 255/224).
+ */
+const YUV_TO_RGB: ReadonlyArray<ReadonlyArray<readonly [number, number, number, number]>> = [
+  [[1.402, 0.344136, 0.714136, 1.772], [1.596027, 0.391762, 0.812968, 2.017232]],
+  [[1.5748, 0.187324, 0.468124, 1.8556], [1.792741, 0.213249, 0.532909, 2.112402]],
+].map((m) => m.map((k) => [f32(k[0]!), f32(k[1]!), f32(k[2]!), f32(k[3]!)] as const));
 
 // float32 arithmetic: a product or sum of two float32 values is exact in
 // float64, so rounding it once gives the float32 result.
@@ -136,18 +146,19 @@ function sourceValues(o: ResolvedPlanOptions, p: Uint8Array, x: number, y: numbe
       }
       const d = sub(U, 128);
       const e = sub(V, 128);
+      const [kr, kgd, kge, kb] = YUV_TO_RGB[o.yuvMatrix === YuvMatrix.bt709 ? 1 : 0]![full ? 0 : 1]!;
       if (full) {
         return [
-          clamp255(add(Y, mul(f32(1.402), e))),
-          clamp255(sub(sub(Y, mul(f32(0.344136), d)), mul(f32(0.714136), e))),
-          clamp255(add(Y, mul(f32(1.772), d))),
+          clamp255(add(Y, mul(kr, e))),
+          clamp255(sub(sub(Y, mul(kgd, d)), mul(kge, e))),
+          clamp255(add(Y, mul(kb, d))),
         ];
       }
       const yy = mul(f32(1.164383), sub(Y, 16));
       return [
-        clamp255(add(yy, mul(f32(1.596027), e))),
-        clamp255(sub(sub(yy, mul(f32(0.391762), d)), mul(f32(0.812968), e))),
-        clamp255(add(yy, mul(f32(2.017232), d))),
+        clamp255(add(yy, mul(kr, e))),
+        clamp255(sub(sub(yy, mul(kgd, d)), mul(kge, e))),
+        clamp255(add(yy, mul(kb, d))),
       ];
     }
     default:

@@ -23,6 +23,10 @@ export type ChannelOrderName = keyof typeof ChannelOrder;
 export const YuvRange = { limited: 0, full: 1 } as const;
 export type YuvRangeName = keyof typeof YuvRange;
 
+/** The YUV to RGB matrix: ITU-R BT.601 (SD video) or BT.709 (HD video). */
+export const YuvMatrix = { bt601: 0, bt709: 1 } as const;
+export type YuvMatrixName = keyof typeof YuvMatrix;
+
 export const SimdLevel = { auto: 0, scalar: 1, sse41: 2, avx2: 3, neon: 4 } as const;
 export type SimdLevelName = keyof typeof SimdLevel;
 
@@ -36,6 +40,7 @@ export interface ResolvedPlanOptions {
   uvOffset: number;      // NV12 UV plane offset, resolved (stride*height by default); 0 for other formats
   format: number;        // PixelFormat value
   yuvRange: number;      // YuvRange value
+  yuvMatrix: number;     // YuvMatrix value
   roi: ResolvedRoi;      // resolved (never 0-sized)
   scanConvert: boolean;
   sector: ResolvedSector;

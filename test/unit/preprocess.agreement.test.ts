@@ -102,6 +102,8 @@ t.test('ROI, letterbox, upscaling, batch slots, channel order, YUV range', async
     ['batch slot 2 of 3, NHWC', { input: { width: 40, height: 30, format: 'RGB8' }, output: { width: 16, height: 16, channels: 3, layout: 'NHWC', batchSize: 3 }, resize: 'area' }, 2],
     ['batch slot 1 of 2, NCHW uint8', { input: { width: 40, height: 30, format: 'GRAY8' }, output: { width: 16, height: 16, dtype: 'uint8', batchSize: 2 }, normalize: { scale: 1 }, resize: 'bilinear' }, 1],
     ['YUYV full range', { input: { width: 40, height: 30, format: 'YUYV', yuvRange: 'full' }, output: { width: 20, height: 15, channels: 3 }, resize: 'area' }, 0],
+    ['YUYV BT.709 limited range', { input: { width: 40, height: 30, format: 'YUYV', yuvMatrix: 'bt709' }, output: { width: 20, height: 15, channels: 3 }, resize: 'area' }, 0],
+    ['NV12 BT.709 full range', { input: { width: 40, height: 30, format: 'NV12', yuvRange: 'full', yuvMatrix: 'bt709' }, output: { width: 16, height: 10, channels: 3 }, resize: 'bilinear' }, 0],
     ['NV12 full range gray', { input: { width: 40, height: 30, format: 'NV12', yuvRange: 'full' }, output: { width: 20, height: 15 }, resize: 'bilinear' }, 0],
     ['NV12 with a gap before the UV plane', { input: { width: 40, height: 30, format: 'NV12', stride: 48, uvOffset: 48 * 30 + 96 }, output: { width: 20, height: 15, channels: 3 }, resize: 'area' }, 0],
     ['identity size', { input: { width: 24, height: 16, format: 'GRAY8' }, output: { width: 24, height: 16 }, resize: 'bilinear' }, 0],

@@ -10,7 +10,7 @@ const base = (): PreprocessOptions => ({
 
 t.test('defaults are filled in', async (t) => {
   t.same(resolveOptions(base()), {
-    width: 640, height: 480, stride: 640, uvOffset: 0, format: 0, yuvRange: 0,
+    width: 640, height: 480, stride: 640, uvOffset: 0, format: 0, yuvRange: 0, yuvMatrix: 0,
     roi: { x: 0, y: 0, width: 640, height: 480 }, scanConvert: false,
     sector: { angleStart: 0, angleEnd: 0, depthStart: 0, depthEnd: 0 },
     outWidth: 128, outHeight: 128, channels: 1, channelOrder: 0, resize: 1, letterbox: false, padValue: 0,
@@ -58,6 +58,8 @@ const bad: Array<[string, (o: any) => void, string, string, string]> = [
     'Expected one of GRAY8, GRAY16, RGB8, BGR8, RGBA8, BGRA8, YUYV, NV12 for input.format but received 0 of type number'],
   ['stride smaller than a row', (o) => { o.input.format = 'RGB8'; o.input.stride = 1000; }, 'RangeError', 'ERR_SONOEDGE_STRIDE',
     'Expected integer between 1920 (one 640-pixel RGB8 row) and 262144 for input.stride but received 1000 of type number'],
+  ['unknown YUV matrix', (o) => { o.input = { width: 640, height: 480, format: 'NV12', yuvMatrix: 'bt2020' }; }, 'RangeError', 'ERR_SONOEDGE_PLAN_OPTION',
+    'Expected one of bt601, bt709 for input.yuvMatrix but received "bt2020" of type string'],
   ['odd YUYV width', (o) => { o.input = { width: 641, height: 480, format: 'YUYV' }; }, 'RangeError', 'ERR_SONOEDGE_DIMENSION',
     'Expected even width for YUYV for input.width but received 641 of type number'],
   ['odd NV12 height', (o) => { o.input = { width: 640, height: 481, format: 'NV12' }; }, 'RangeError', 'ERR_SONOEDGE_DIMENSION',
