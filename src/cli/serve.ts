@@ -19,6 +19,7 @@ import { loadTrustStore } from '../model/package.js';
 import { Runtime } from '../runtime/index.js';
 import { SystemdNotifier } from '../runtime/supervision.js';
 import type { MetricsServer } from '../telemetry/metrics.js';
+import type { IgtlBridge } from '../transport/igtl/bridge.js';
 import type { ViewerServer } from '../viewer/server.js';
 import { commandHelp, parseCommandArgs, UsageError, type CommandSpec } from './args.js';
 
@@ -99,6 +100,22 @@ export async function serve(args: string[]): Promise<number> {
       throw err;
     }
   }
+  let igtl: IgtlBridge | undefined;
+  if (config.igtl) {
+    // OpenIGTLink (docs/OPENIGTLINK.md): its streams are the runtime's, its results come from the runtime's publisher.
+    try {
+      const { IgtlBridge } = await import('../transport/igtl/bridge.js');
+      igtl = new IgtlBridge({ ...config.igtl, streams: rt.streams, log: log.child({ component: 'igtl' }) });
+      await igtl.start();
+      const g = config.igtl;
+      log.info({ mode: g.mode, host: g.host, port: g.mode === 'server' ? igtl.port : g.port }, g.mode === 'server' ? 'openigtlink listening' : 'openigtlink connecting');
+    } catch (err) {
+      log.fatal({ err }, 'runtime failed to start');
+      await Promise.all([rt.close(), metrics?.close()]);
+      await log.close();
+      throw err;
+    }
+  }
   if (notifier) {
     // Ready: the packages are verified against their graphs, the socket listens (and the serial port is open).
     notifier.ready(`serving ${config.socket.path}; models ${rt.current() ?? 'none'}`);
@@ -119,6 +136,7 @@ export async function serve(args: string[]): Promise<number> {
       stopping = true;
       log.info({ signal }, 'stopping');
       notifier?.stopping(`stopping: ${signal}`);
+      igtl?.close().catch((err: unknown) => log.warn({ err }, 'openigtlink close failed'));
       Promise.all([rt.close(), metrics?.close(), viewer?.close()]).then(([r]) => r)
         .then((r) => (r.complete ? 0 : 1), (err: unknown) => { log.error({ err }, 'error while stopping'); return 1; })
         .then(async (code) => {

@@ -14,6 +14,7 @@ import { resolveEngineOptions, type EngineOptions } from '../engine/options.js';
 import { bundledPaths, type TrustStore } from '../model/package.js';
 import type { PipelineOptions } from '../pipeline/index.js';
 import type { DicomServiceConfig } from '../dicom/service.js';
+import type { IgtlOptions } from '../transport/igtl/bridge.js';
 import { studyProblem } from '../dicom/study.js';
 import { ConfigError, lineOf, schemaError } from './diagnose.js';
 import { serveSchema, type LogLevel, type Variant } from './serve-schema.js';
@@ -84,6 +85,8 @@ export interface ServeConfig {
   logging: LoggingConfig;
   /** null: no DICOM capture or PACS (src/dicom/service.ts). */
   dicom: DicomServiceConfig | null;
+  /** null: no OpenIGTLink bridge (src/transport/igtl, docs/OPENIGTLINK.md). */
+  igtl: IgtlConfig | null;
   /** null: no metrics endpoint (src/telemetry/metrics.ts). */
   metrics: MetricsConfig | null;
   /** null: no live viewer page (src/viewer). */
@@ -99,6 +102,9 @@ export interface ViewerConfig {
   rate: number;
   seconds: number;
   quality: number;
+/** The OpenIGTLink bridge: IgtlOptions (src/transport/igtl/bridge.ts), every default filled in. */
+export type IgtlConfig = IgtlOptions;
+
 }
 
 /** The Prometheus endpoint: loopback only. */
@@ -221,6 +227,7 @@ interface RawConfig {
   };
   pipeline: PipelineConfig;
   logging: Omit<LoggingConfig, 'file'> & { file?: string };
+  igtl?: IgtlConfig | null;
   dicom?: DicomServiceConfig | null;
   metrics?: MetricsConfig | null;
   viewer?: (Omit<ViewerConfig, 'token'> & { token?: string }) | null;
@@ -265,6 +272,7 @@ function resolve(raw: RawConfig, dir: string): ServeConfig {
     },
     pipeline: { ...raw.pipeline, engine },
     logging: { ...raw.logging, file: raw.logging.file === undefined ? null : abs(raw.logging.file) },
+    igtl: raw.igtl ?? null,
     dicom: raw.dicom ? resolveDicom(raw.dicom, abs) : null,
     metrics: raw.metrics ?? null,
     viewer: raw.viewer ? { ...raw.viewer, token: raw.viewer.token ?? null } : null,

@@ -300,6 +300,42 @@ const viewer = {
     seconds: { type: 'number', minimum: 1, maximum: 120, default: 10, description: 'Seconds the page keeps for the area curve and for pause and step. Default: 10.' },
     quality: int(1, 100, 70, 'JPEG quality of the pictures. Default: 70.'),
   },
+const igtlDevice = (def: string, what: string) => ({
+  type: 'string', minLength: 1, maxLength: 40, default: def,
+  description: `Device name of the ${what}; {device} is replaced by the input image's device name, and the result cut to 20 bytes. Default: "${def}".`,
+});
+
+const igtl = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  description: 'OpenIGTLink (docs/OPENIGTLINK.md): IMAGE messages from PLUS, 3D Slicer or any peer become streams; each result goes back as a label map IMAGE in the input\'s geometry, a STRING summary and the LV contour (POINT, POLYDATA). Default: off.',
+  properties: {
+    mode: { enum: ['server', 'client'], default: 'server', description: 'Listen for peers (server) or connect to one, reconnecting when the connection is lost (client; PLUS\'s OpenIGTLink server, say). Default: "server".' },
+    host: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Server: the address to listen on; client: the peer\'s host. Default: "127.0.0.1".' },
+    port: int(0, 65535, 18944, 'Server: the port to listen on (0 picks a free one, logged); client: the peer\'s port. Default: 18944.'),
+    headerVersion: { enum: [1, 2], default: 2, description: 'Header version of messages sent before the peer has sent one (after that, the peer\'s): 1 (OpenIGTLink 1, 2) or 2 (OpenIGTLink 3, with metadata). Default: 2.' },
+    results: {
+      type: 'array', uniqueItems: true, items: { enum: ['IMAGE', 'STRING', 'POINT', 'POLYDATA'] }, default: ['IMAGE', 'STRING', 'POLYDATA'],
+      description: 'What each result is sent as, to every connection until it sends STP_<type>: IMAGE (the LV label map), STRING (a JSON summary), POINT and POLYDATA (the LV contour in millimetres). Default: ["IMAGE", "STRING", "POLYDATA"].',
+    },
+    devices: {
+      type: 'object', additionalProperties: false, default: {},
+      description: 'Output device names.',
+      properties: { label: igtlDevice('LVLabel', 'label map IMAGE'), summary: igtlDevice('Summary', 'STRING summary'), contour: igtlDevice('LVContour', 'contour POINT and POLYDATA') },
+    },
+    fps: { type: 'number', minimum: 0.1, maximum: 1000, default: 30, description: 'Frame rate the streams are configured with. Default: 30.' },
+    maxClients: int(1, 1024, 8, 'Connections served at once (server). Default: 8.'),
+    maxStreams: int(1, 1024, 4, 'Image devices (one stream each) at once, over all connections. Default: 4.'),
+    streamBase: int(0, 65535, 1000, 'Streams take the lowest free id from this one up. Default: 1000.'),
+    maxBodyBytes: int(1024, 2 ** 31 - 1, 64 * 1024 * 1024, 'Largest message body taken; a larger declared size is refused before anything is allocated, and the connection closed. Default: 67108864 (64 MiB).'),
+    checkCrc: { type: 'boolean', default: true, description: 'Check every body\'s CRC-64 and discard a message whose CRC is wrong. Default: true.' },
+    maxErrorsPerClient: int(1, 1_000_000, 64, 'Bad messages a connection may send before it is closed. Default: 64.'),
+    resultQueueLength: int(1, 4096, 4, 'Results waiting per connection while its socket is full; the oldest is dropped. Default: 4.'),
+    maxPendingWriteBytes: int(4096, 2 ** 31 - 1, 4 * 1024 * 1024, 'Bytes buffered per connection before results wait in its queue. Default: 4194304.'),
+    reconnectMs: int(10, 600_000, 1000, 'Client: delay before connecting again after the connection was refused or lost. Default: 1000.'),
+  },
+};
+
 };
 
 export const serveSchema = {
@@ -308,5 +344,5 @@ export const serveSchema = {
   title: 'sonoedge serve configuration',
   type: 'object',
   additionalProperties: false,
-  properties: { socket, serial, models, pipeline, logging, dicom, metrics, viewer },
+  properties: { socket, serial, models, pipeline, logging, dicom, metrics, viewer, igtl },
 } as const;

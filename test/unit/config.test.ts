@@ -29,6 +29,7 @@ const DEFAULTS: ServeConfig = {
   dicom: null,
   metrics: null,
   viewer: null,
+  igtl: null,
 };
 
 /** The ConfigError that parsing `text` as `file` throws, checked field by field. */
@@ -272,4 +273,19 @@ t.test('metrics: off by default; a loopback port when given; nothing else', asyn
     code: 'ERR_SONOEDGE_CONFIG', message: 'serve.yaml:3: metrics.host: expected one of 127.0.0.1, ::1, localhost but received "0.0.0.0"',
   });
   t.throws(() => parseServeConfig('metrics:\n  host: 127.0.0.1\n', 'serve.yaml'), { code: 'ERR_SONOEDGE_CONFIG' });
+});
+
+t.test('igtl: off by default; a section fills in its defaults; bad values are named', async (t) => {
+  t.equal(parseServeConfig('igtl: null\n', 'serve.yaml').igtl, null);
+  t.same(parseServeConfig('igtl:\n  port: 0\n  devices: {label: "{device}_LV"}\n', 'serve.yaml').igtl, {
+    mode: 'server', host: '127.0.0.1', port: 0, headerVersion: 2, results: ['IMAGE', 'STRING', 'POLYDATA'],
+    devices: { label: '{device}_LV', summary: 'Summary', contour: 'LVContour' }, fps: 30, maxClients: 8, maxStreams: 4, streamBase: 1000,
+    maxBodyBytes: 64 * 1024 * 1024, checkCrc: true, maxErrorsPerClient: 64, resultQueueLength: 4, maxPendingWriteBytes: 4 * 1024 * 1024, reconnectMs: 1000,
+  });
+  t.equal(parseServeConfig('igtl:\n  mode: client\n  host: plus.local\n', 'serve.yaml').igtl?.mode, 'client');
+  t.throws(() => parseServeConfig('igtl:\n  results: [IMAGE, VIDEO]\n', 'serve.yaml'), {
+    code: 'ERR_SONOEDGE_CONFIG', message: 'serve.yaml:2: igtl.results[1]: expected one of IMAGE, STRING, POINT, POLYDATA but received "VIDEO"',
+  });
+  t.throws(() => parseServeConfig('igtl:\n  headerVersion: 3\n', 'serve.yaml'), { code: 'ERR_SONOEDGE_CONFIG', key: 'igtl.headerVersion' });
+  t.throws(() => parseServeConfig('igtl:\n  prot: 1\n', 'serve.yaml'), { code: 'ERR_SONOEDGE_CONFIG', line: 2 });
 });
