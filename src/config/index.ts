@@ -85,10 +85,10 @@ export interface ServeConfig {
   logging: LoggingConfig;
   /** null: no DICOM capture or PACS (src/dicom/service.ts). */
   dicom: DicomServiceConfig | null;
-  /** null: no OpenIGTLink bridge (src/transport/igtl, docs/OPENIGTLINK.md). */
-  igtl: IgtlConfig | null;
   /** null: no metrics endpoint (src/telemetry/metrics.ts). */
   metrics: MetricsConfig | null;
+  /** null: no OpenIGTLink bridge (src/transport/igtl, docs/OPENIGTLINK.md). */
+  igtl: IgtlConfig | null;
   /** null: no live viewer page (src/viewer). */
   viewer: ViewerConfig | null;
 }
@@ -102,10 +102,10 @@ export interface ViewerConfig {
   rate: number;
   seconds: number;
   quality: number;
+}
+
 /** The OpenIGTLink bridge: IgtlOptions (src/transport/igtl/bridge.ts), every default filled in. */
 export type IgtlConfig = IgtlOptions;
-
-}
 
 /** The Prometheus endpoint: loopback only. */
 export interface MetricsConfig {
@@ -227,9 +227,9 @@ interface RawConfig {
   };
   pipeline: PipelineConfig;
   logging: Omit<LoggingConfig, 'file'> & { file?: string };
-  igtl?: IgtlConfig | null;
   dicom?: DicomServiceConfig | null;
   metrics?: MetricsConfig | null;
+  igtl?: IgtlConfig | null;
   viewer?: (Omit<ViewerConfig, 'token'> & { token?: string }) | null;
 }
 
@@ -272,9 +272,9 @@ function resolve(raw: RawConfig, dir: string): ServeConfig {
     },
     pipeline: { ...raw.pipeline, engine },
     logging: { ...raw.logging, file: raw.logging.file === undefined ? null : abs(raw.logging.file) },
-    igtl: raw.igtl ?? null,
     dicom: raw.dicom ? resolveDicom(raw.dicom, abs) : null,
     metrics: raw.metrics ?? null,
+    igtl: raw.igtl ?? null,
     viewer: raw.viewer ? { ...raw.viewer, token: raw.viewer.token ?? null } : null,
   };
 }

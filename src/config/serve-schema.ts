@@ -300,6 +300,8 @@ const viewer = {
     seconds: { type: 'number', minimum: 1, maximum: 120, default: 10, description: 'Seconds the page keeps for the area curve and for pause and step. Default: 10.' },
     quality: int(1, 100, 70, 'JPEG quality of the pictures. Default: 70.'),
   },
+};
+
 const igtlDevice = (def: string, what: string) => ({
   type: 'string', minLength: 1, maxLength: 40, default: def,
   description: `Device name of the ${what}; {device} is replaced by the input image's device name, and the result cut to 20 bytes. Default: "${def}".`,
@@ -334,8 +336,6 @@ const igtl = {
     maxPendingWriteBytes: int(4096, 2 ** 31 - 1, 4 * 1024 * 1024, 'Bytes buffered per connection before results wait in its queue. Default: 4194304.'),
     reconnectMs: int(10, 600_000, 1000, 'Client: delay before connecting again after the connection was refused or lost. Default: 1000.'),
   },
-};
-
 };
 
 export const serveSchema = {
