@@ -204,3 +204,15 @@ t.test('serve sends a stream\'s capture to a real PACS (Orthanc) while it runs',
   const log = await s.logLines();
   t.equal(log.filter((l) => l.msg === 'dicom object stored').length, 2);
 });
+
+t.test('serve with a dicom.dir it cannot write does not start: one coded line, exit 1', { skip: existsSync(CLI) ? false : 'dist/ is not built (npx tsc -p tsconfig.json)' }, async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-serve-dicom-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(path.join(dir, 'file'), '');
+  const file = path.join(dir, 'serve.yaml');
+  await writeFile(file, `socket:\n  path: ${path.join(dir, 's.sock')}\nmodels:\n  trustStore: ${path.join(MODELS_DIR, 'trust')}\nlogging:\n  file: ${path.join(dir, 'serve.log')}\ndicom:\n  dir: file/dicom\n`);
+  const r = spawnSync(process.execPath, [CLI, 'serve', '--config', file], { cwd: ROOT, encoding: 'utf8', timeout: 60000 });
+  t.equal(r.status, 1);
+  t.equal(r.stderr, `sonoedge serve: [ERR_SONOEDGE_OUTBOX] Expected a folder sonoedge can write captures to at ${path.join(dir, 'file', 'dicom', 'captures')} but could not make it (ENOTDIR)\n`);
+  t.notOk(existsSync(path.join(dir, 's.sock')), 'no socket was left behind');
+});
