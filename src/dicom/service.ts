@@ -74,7 +74,9 @@ export class DicomService {
       ...(config.capture ? { capture: config.capture } : {}),
       writer,
       target,
-      onCaptured: (s: CaptureSummary) => log.info({ stream: s.stream, view: s.view, frames: s.frames, ef: s.ef, objects: s.objects.map((o) => o.name) }, 'clip captured'),
+      onCaptured: (s: CaptureSummary) => log.info({
+        stream: s.stream, view: s.view, frames: s.frames, seqs: s.seqs, ef: s.ef, study: s.studyInstanceUid, objects: s.objects.map((o) => o.name),
+      }, 'clip captured'),
       onError: (err, where) => log.error({ code: (err as { code?: string }).code ?? 'ERR_SONOEDGE_CAPTURE', err, ...where }, 'capture failed'),
     });
     return new DicomService(config, capture, log, outbox);
