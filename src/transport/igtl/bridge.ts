@@ -142,7 +142,7 @@ export class IgtlBridge extends EventEmitter {
   readonly #conns = new Set<Connection>();
   readonly #byStream = new Map<number, DeviceStream>();
   /** The last message of each output device name, for GET_<type>. */
-  readonly #latest = new Map<string, { type: OutputType; device: string; content: Uint8Array; timestampMs: number }>();
+  readonly #latest = new Map<string, { type: OutputType; device: string; content: Uint8Array | Uint8Array[]; timestampMs: number }>();
   readonly #t: Omit<IgtlStats, 'connections'> = { messagesIn: 0, imagesIn: 0, skipped: 0, rejected: 0, resultsOut: 0, resultsDropped: 0, messagesOut: 0 };
   /** Rejections by code. */
   readonly errorsByCode = new Map<string, number>();
@@ -315,7 +315,7 @@ export class IgtlBridge extends EventEmitter {
     }
   }
 
-  #send(c: Connection, type: string, device: string, content: Uint8Array, extra: { timestampMs?: number; messageId?: number; metadata?: [string, string][] } = {}): void {
+  #send(c: Connection, type: string, device: string, content: Uint8Array | Uint8Array[], extra: { timestampMs?: number; messageId?: number; metadata?: [string, string][] } = {}): void {
     const s = c.socket;
     if (c.closed && type !== 'STATUS') return;
     if (s.destroyed || !s.writable) return;
@@ -478,46 +478,62 @@ export class IgtlBridge extends EventEmitter {
     const d = this.#byStream.get(r.stream);
     const g = d?.frames.get(r.seq);
     if (!d || !g) return;
-    const out = this.#encoded(r, d, g);
     const meta: [string, string][] = [['sonoedge.stream', String(r.stream)], ['sonoedge.seq', String(r.seq)], ['sonoedge.source', d.device], ['sonoedge.state', r.state]];
-    for (const o of out) {
-      if (!c.wants.has(o.type)) continue;
-      this.#send(c, o.type, o.device, o.content, { timestampMs: g.timestampMs, messageId: r.seq, metadata: meta });
+    for (const type of OUTPUT_TYPES) {
+      if (!c.wants.has(type)) continue;
+      const o = this.#encoded(r, d, g, type);
+      this.#send(c, type, o.device, o.content, { timestampMs: g.timestampMs, messageId: r.seq, metadata: meta });
     }
     this.#t.resultsOut++;
   }
 
-  /** A result's messages, built once however many connections take them. */
-  readonly #cache = new WeakMap<ResultBody, { type: OutputType; device: string; content: Uint8Array }[]>();
+  /** A result's messages, each built once (and only when some connection takes it), however many connections take them. */
+  readonly #cache = new WeakMap<ResultBody, Map<OutputType, { device: string; content: Uint8Array | Uint8Array[] }>>();
 
-  #encoded(r: ResultBody, d: DeviceStream, g: FrameGeometry): { type: OutputType; device: string; content: Uint8Array }[] {
-    const hit = this.#cache.get(r);
+  #encoded(r: ResultBody, d: DeviceStream, g: FrameGeometry, type: OutputType): { device: string; content: Uint8Array | Uint8Array[] } {
+    let built = this.#cache.get(r);
+    if (!built) {
+      built = new Map();
+      this.#cache.set(r, built);
+    }
+    const hit = built.get(type);
     if (hit) return hit;
     const o = this.options;
     const name = (tpl: string) => cut20(tpl.replaceAll('{device}', d.device));
-    const [w, h] = g.size;
     const contour = r.contour && r.contour.length >= 6 ? r.contour : undefined;
-    const world = pixelToWorld(g.size, g.matrix);
-    const pts: [number, number, number][] = [];
-    if (contour) for (let k = 0; k + 1 < contour.length; k += 2) pts.push(world(contour[k], contour[k + 1]));
-    const contourDevice = name(o.devices.contour);
-    const out: { type: OutputType; device: string; content: Uint8Array }[] = [
-      {
-        type: 'IMAGE', device: name(o.devices.label),
-        content: encodeImage({
-          components: 1, scalarType: 3, endian: 'little', coordinates: g.coordinates, size: g.size, matrix: g.matrix,
-          pixels: fillPolygon(contour, w, h, o.labelValue),
-        }),
-      },
-      { type: 'STRING', device: name(o.devices.summary), content: encodeString(JSON.stringify(summaryOf(r, d.device))) },
-      {
-        type: 'POINT', device: contourDevice,
-        content: encodePoints(pts.map((p, k) => ({ name: `LV-${k}`, group: 'LV', rgba: [255, 64, 64, 255], position: p, diameter: 0, owner: contourDevice }))),
-      },
-      { type: 'POLYDATA', device: contourDevice, content: encodePolyData({ points: pts.flat(), lines: pts.length ? [[...pts.keys(), 0]] : [] }) },
-    ];
-    for (const m of out) this.#latest.set(`${m.type}/${m.device}`, { ...m, timestampMs: g.timestampMs });
-    this.#cache.set(r, out);
+    const points = (): [number, number, number][] => {
+      const world = pixelToWorld(g.size, g.matrix);
+      const pts: [number, number, number][] = [];
+      if (contour) for (let k = 0; k + 1 < contour.length; k += 2) pts.push(world(contour[k], contour[k + 1]));
+      return pts;
+    };
+    let out: { device: string; content: Uint8Array | Uint8Array[] };
+    switch (type) {
+      case 'IMAGE': {
+        const [w, h] = g.size;
+        // Header and label pixels as two parts: the pixels are copied once, into the message.
+        const label = fillPolygon(contour, w, h, o.labelValue);
+        out = {
+          device: name(o.devices.label),
+          content: [encodeImage({ components: 1, scalarType: 3, endian: 'little', coordinates: g.coordinates, size: g.size, matrix: g.matrix, pixels: new Uint8Array(0), subSize: g.size }), label],
+        };
+        break;
+      }
+      case 'STRING':
+        out = { device: name(o.devices.summary), content: encodeString(JSON.stringify(summaryOf(r, d.device))) };
+        break;
+      case 'POINT': {
+        const device = name(o.devices.contour);
+        out = { device, content: encodePoints(points().map((p, k) => ({ name: `LV-${k}`, group: 'LV', rgba: [255, 64, 64, 255], position: p, diameter: 0, owner: device }))) };
+        break;
+      }
+      default: {
+        const pts = points();
+        out = { device: name(o.devices.contour), content: encodePolyData({ points: pts.flat(), lines: pts.length ? [[...pts.keys(), 0]] : [] }) };
+      }
+    }
+    built.set(type, out);
+    this.#latest.set(`${type}/${out.device}`, { type, device: out.device, content: out.content, timestampMs: g.timestampMs });
     return out;
   }
 }

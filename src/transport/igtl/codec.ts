@@ -290,7 +290,8 @@ export interface EncodeOptions {
   headerVersion?: 1 | 2;
   messageId?: number;
   metadata?: Iterable<[string, string]>;
-  content: Uint8Array;
+  /** The content, or its parts in order (copied once, into the message). */
+  content: Uint8Array | readonly Uint8Array[];
 }
 
 /** One whole message (header and body) in one buffer, its CRC-64 computed. Names too long are a RangeError. */
@@ -314,7 +315,9 @@ export function encodeIgtl(o: EncodeOptions): Buffer {
     metaBody = Buffer.concat(entries.flatMap(([k, val]) => [k, val]));
   }
   const ext = version === 2 ? EXTENDED_HEADER_SIZE : 0;
-  const bodySize = ext + o.content.length + (metaHead?.length ?? 0) + (metaBody?.length ?? 0);
+  const parts = o.content instanceof Uint8Array ? [o.content] : o.content;
+  const contentBytes = parts.reduce((a, p) => a + p.length, 0);
+  const bodySize = ext + contentBytes + (metaHead?.length ?? 0) + (metaBody?.length ?? 0);
   const out = Buffer.alloc(HEADER_SIZE + bodySize);
   out.writeUInt16BE(version, 0);
   type.copy(out, 2);
@@ -331,8 +334,10 @@ export function encodeIgtl(o: EncodeOptions): Buffer {
     out.writeUInt32BE((o.messageId ?? 0) >>> 0, p + 8);
     p += EXTENDED_HEADER_SIZE;
   }
-  out.set(o.content, p);
-  p += o.content.length;
+  for (const part of parts) {
+    out.set(part, p);
+    p += part.length;
+  }
   if (metaHead) {
     metaHead.copy(out, p);
     p += metaHead.length;
