@@ -2,10 +2,11 @@
 // process, for what a spawned serve cannot show cheaply: a SWAP writes what a
 // stream captured on the old models before it goes on with the new ones (each
 // SR names the models its frames ran on; one study throughout), and a
-// reconfigured stream starts a new capture in its new study. Frames go in
+// reconfigured stream starts a new capture in its new study; a capture that
+// cannot be written is a log line with its code and nothing else. Frames go in
 // lockstep over the real socket, through the real pipeline.
 import t from 'tap';
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
@@ -82,4 +83,39 @@ t.test('a SWAP and a new CONFIGURE_STREAM each end a capture: every SR names the
     return ['1.0.0', '1.0.1'].filter((v) => sr.includes(`sonoedge-view-quality@${v}`));
   };
   t.same([await models(captured[0]), await models(captured[1]), await models(captured[2])], [['1.0.0'], ['1.0.1'], ['1.0.1']]);
+});
+
+t.test('a capture that cannot be written is logged with its code; the stream\'s results are not touched', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-rt-dicom-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const errors: { code?: string; msg: string }[] = [];
+  const noop = () => undefined;
+  const rt = await Runtime.start({
+    pipeline: { viewQuality: VQ, segmentation: SEG, trustStore: await loadTrustStore(path.join(MODELS_DIR, 'trust')) },
+    socket: { path: path.join(dir, 'rt.sock') },
+    dicom: { dir: path.join(dir, 'dicom'), capture: { seconds: 0.25 } },
+    log: { info: noop, warn: noop, error: (o: { code?: string }, m: string) => errors.push({ code: o.code, msg: m }), debug: noop } as never,
+  });
+  t.teardown(() => rt.close());
+  const c = await SocketClient.connect(rt.server.path);
+  t.teardown(() => c.close());
+  await c.hello('runtime-dicom-test');
+  await c.subscribe({});
+  const results: ResultBody[] = [];
+  c.on('message', (m) => { if (m.header.type === MessageType.RESULT) results.push(m.body as ResultBody); });
+  const { frames } = await readSampleCine();
+  await c.configure({ stream: 2, width: 256, height: 256, format: 'GRAY8', spacing: [SAMPLE_SPACING_MM, SAMPLE_SPACING_MM], fps: 32 });
+  // The capture folder's temporary folder becomes a file: every write fails (ENOTDIR), whoever runs the test.
+  await rm(path.join(dir, 'dicom', 'captures', '.tmp'), { recursive: true });
+  await writeFile(path.join(dir, 'dicom', 'captures', '.tmp'), '');
+  for (let i = 0; i < 16; i++) {
+    c.sendFrame(2, i, frames[i]);
+    await until(() => results.length === i + 1, `the result of frame ${i}`);
+  }
+  await c.request((seq) => msg.closeStream(seq, { stream: 2 }));
+  await until(() => errors.length >= 1, 'the failure to be logged');
+  t.same(errors, [{ code: 'ENOTDIR', msg: 'capture failed' }], 'one line, with the error\'s code');
+  t.same(results.map((r) => r.seq), Array.from({ length: 16 }, (_, i) => i), 'every frame had its result');
+  t.equal(rt.dicom?.capture.written, 0);
+  t.equal(rt.state, 'ready', 'the runtime is not faulted by it (ready: no stream open)');
 });
