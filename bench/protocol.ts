@@ -16,6 +16,9 @@ import { msg, parseResult, parseSlotRelease } from '../src/protocol/messages.js'
 import { encodeRingHeader, ringBytes, slotOffset } from '../src/protocol/ring.js';
 import { frameRecord, SerialDecoder, type ResultRecord } from '../src/protocol/serial.js';
 import { SocketClient } from '../src/transport/socket-client.js';
+import { encodeIgtl, IgtlDecoder } from '../src/transport/igtl/codec.js';
+import { crc64 } from '../src/transport/igtl/crc64.js';
+import { encodeImage, parseString } from '../src/transport/igtl/messages.js';
 // @ts-expect-error: a plain .mjs helper shared by the benchmarks, no type declarations
 import { machineLine, writeDocsBlock } from './docs.mjs';
 
@@ -78,6 +81,50 @@ async function frameBench(path_: 'socket' | 'shm', frames: number) {
   child.kill('SIGTERM');
   if (ring) { closeSync(fd); rmSync(`/dev/shm${ring.name}`, { force: true }); }
   return { p50: pct(rtt, 50), p99: pct(rtt, 99), o50: pct(overhead, 50), o99: pct(overhead, 99), n: rtt.length };
+}
+
+/**
+ * OpenIGTLink (bench/igtl-server.ts, the bridge in its own process, TCP on loopback): an IMAGE of the same 1024x768
+ * GRAY8 frame in (encoded, its CRC-64 computed, before the clock starts: that is the sender's work), the results
+ * out, the clock stopped when the last result message of the frame has been decoded (its CRC is the receiver's cost). `results`:
+ * what the bridge sends (STRING alone is the socket RESULT's counterpart; IMAGE adds the label map Slicer overlays).
+ */
+async function igtlBench(frames: number, results: string[], checkCrc: boolean) {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'igtl-server.ts'), JSON.stringify({ results, checkCrc })], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((r) => child.stdout!.once('data', (d: Buffer) => r(Number(d.toString().trim()))));
+  const s = net.createConnection({ port, host: '127.0.0.1' });
+  s.setNoDelay(true);
+  await new Promise((r) => s.once('connect', r));
+  const dec = new IgtlDecoder({ checkCrc: false }); // the receiver's own check is its cost, not the runtime's
+  let waiting: ((types: string[], seq: number) => void) | undefined;
+  let got: string[] = [];
+  let seq = -1;
+  s.on('data', (d: Buffer) => {
+    for (const ev of dec.push(d)) {
+      if (ev.kind !== 'message') throw new Error(`Expected results but received ${ev.kind}`);
+      got.push(ev.message.header.type);
+      if (ev.message.header.type === 'STRING') seq = (JSON.parse(parseString(ev.message.content).text) as { seq: number; lvAreaMm2: number }).seq;
+      if (got.length === results.length) { const w = waiting; waiting = undefined; w?.(got, seq); }
+    }
+  });
+  const M = [0.2, 0, 0, 0, 0.2, 0, 0, 0, 1, 0, 0, 0];
+  const pixels = new Uint8Array(W * H);
+  const rtt: number[] = [];
+  for (let i = 1; i <= frames; i++) {
+    pixels.fill(i & 0xff, 0, 16);
+    const bytes = encodeIgtl({ type: 'IMAGE', device: 'Image_Reference', headerVersion: 1, content: encodeImage({ components: 1, scalarType: 3, endian: 'little', coordinates: 'LPS', size: [W, H, 1], matrix: M, pixels }) });
+    got = [];
+    const done = new Promise<[string[], number]>((r) => { waiting = (types, q) => r([types, q]); });
+    const t0 = performance.now();
+    s.write(bytes);
+    const [types, q] = await done;
+    const total = performance.now() - t0;
+    if (q !== i || types.join() !== results.join()) throw new Error(`Expected ${results.join()} of frame ${i} but received ${types.join()} of ${q}`);
+    if (i > WARMUP) rtt.push(total);
+  }
+  s.destroy();
+  child.kill('SIGTERM');
+  return { p50: pct(rtt, 50), p99: pct(rtt, 99), n: rtt.length };
 }
 
 async function ptyPair(): Promise<{ a: string; b: string; kill: () => void }> {
@@ -170,6 +217,23 @@ const merge = (rs: Awaited<ReturnType<typeof frameBench>>[]) => ({
   p50: pct(rs.map((r) => r.p50), 50), p99: Math.max(...rs.map((r) => r.p99)), o50: pct(rs.map((r) => r.o50), 50), o99: Math.max(...rs.map((r) => r.o99)),
   n: rs.reduce((a, r) => a + r.n, 0),
 });
+const igtlRuns = { string: [] as Awaited<ReturnType<typeof igtlBench>>[], noCrc: [] as Awaited<ReturnType<typeof igtlBench>>[], label: [] as Awaited<ReturnType<typeof igtlBench>>[] };
+for (let k = 0; k < 2; k++) {
+  igtlRuns.string.push(await igtlBench(frames / 2, ['STRING'], true));
+  igtlRuns.noCrc.push(await igtlBench(frames / 2, ['STRING'], false));
+  igtlRuns.label.push(await igtlBench(frames / 2, ['IMAGE', 'STRING'], true));
+}
+/** CRC-64 of one 1024x768 GRAY8 frame body, in this process: the share of the OpenIGTLink rows it explains. */
+const crcMs = (() => {
+  const body = new Uint8Array(W * H).map((_, i) => (i * 31) & 0xff);
+  const xs: number[] = [];
+  for (let i = 0; i < 60; i++) { const t0 = performance.now(); crc64(body); if (i >= 10) xs.push(performance.now() - t0); }
+  return { p50: pct(xs, 50), p99: pct(xs, 99) };
+})();
+const mergeRtt = (rs: Awaited<ReturnType<typeof igtlBench>>[]) => ({ p50: pct(rs.map((r) => r.p50), 50), p99: Math.max(...rs.map((r) => r.p99)), n: rs.reduce((a, r) => a + r.n, 0) });
+const igtlString = mergeRtt(igtlRuns.string);
+const igtlNoCrc = mergeRtt(igtlRuns.noCrc);
+const igtlLabel = mergeRtt(igtlRuns.label);
 const sock = merge(runs.socket);
 const shm = merge(runs.shm);
 const floor = await floorBench(frames);
@@ -183,9 +247,15 @@ const lines = [
   `| socket FRAME (pixels in the payload): frame-in to result-out minus handler time (${sock.n} frames) | ${ms(sock.o50)} | ${ms(sock.o99)} | p99 <= 0.5 ms | ${sock.o99 <= 0.5 ? 'met' : 'missed'} |`,
   `| shared memory (pixels in a ring slot, FRAME_READY): frame-in to result-out minus handler time (${shm.n} frames) | ${ms(shm.o50)} | ${ms(shm.o99)} | p99 <= 0.5 ms | ${shm.o99 <= 0.5 ? 'met' : 'missed'} |`,
   `| shared memory against socket FRAME, frame-in to result-out (handler included) | ${(shm.p50 / sock.p50).toFixed(2)}x the time (${(sock.p50 / shm.p50).toFixed(1)}x faster; ${ms(shm.p50)} vs ${ms(sock.p50)}) | ${(shm.p99 / sock.p99).toFixed(2)}x | shared memory faster | ${shm.p50 < sock.p50 ? 'met' : 'missed'} |`,
+  `| OpenIGTLink IMAGE in, STRING summary out (TCP on loopback; the body's CRC-64 checked): frame-in to result-out (${igtlString.n} frames) | ${ms(igtlString.p50)} | ${ms(igtlString.p99)} | beside socket FRAME's ${ms(sock.o50)} | ${(igtlString.p50 / sock.o50).toFixed(1)}x |`,
+  `| the same with igtl.checkCrc false (${igtlNoCrc.n} frames) | ${ms(igtlNoCrc.p50)} | ${ms(igtlNoCrc.p99)} | | ${(igtlNoCrc.p50 / sock.o50).toFixed(1)}x |`,
+  `| OpenIGTLink IMAGE in, label map IMAGE (1024x768 uint8, filled from the contour, CRC-64) and STRING out (${igtlLabel.n} frames) | ${ms(igtlLabel.p50)} | ${ms(igtlLabel.p99)} | what 3D Slicer overlays | ${(igtlLabel.p50 / sock.o50).toFixed(1)}x |`,
+  `| CRC-64 ECMA-182 of one 768 KiB body (src/transport/igtl/crc64.ts, JavaScript, 50 runs) | ${ms(crcMs.p50)} | ${ms(crcMs.p99)} | paid once on the way in, once per label map out | |`,
   `| floor: a bare Node echo server over a Unix socket, 32-byte round trip (${floor.n}) | ${ms(floor.raw.p50)} | ${ms(floor.raw.p99)} | what any Node runtime pays here | |`,
   `| sonoedge PING round trip (header + MessagePack both ways, ${floor.n}) | ${ms(floor.ping.p50)} | ${ms(floor.ping.p99)} | | |`,
   ...serial.map((s) => `| serial result records over a socat pty pair at ${s.baudRate} baud, paced at the line rate (${s.bytesPer} bytes each, ${s.lineRate}/s allowed) | ${s.got} of ${s.sent} decoded, ${s.perSecond.toFixed(0)} records/s, ${s.bad} bad | | all decoded; >= 30 records/s | ${s.got === s.sent && s.perSecond >= 30 ? 'met' : 'missed'} |`),
+  '',
+  'The OpenIGTLink rows use the same do-nothing handler, in a fresh bridge process per run; the IMAGE is encoded (its CRC-64 computed) before the clock starts, as PLUS or Slicer would send it, and the clock stops when the client has decoded the last result message of the frame (not checking its CRC-64: that is the receiver\'s cost, not the runtime\'s). Their last column is the ratio to the socket FRAME row\'s median. The difference is the CRC-64 over the 768 KiB body (OpenIGTLink checksums every body; the native socket\'s CRC-32C covers its header and MessagePack body, not the pixels) and, with the label map, filling and checksumming a second 768 KiB image; checkCrc false shows the CRC\'s share.',
   '',
   'The shared-memory rows start the clock after the frame is in the slot (the firmware\'s acquisition writes it there); the socket rows start it before the payload is sent, so they include moving 768 KiB through the socket and into the server\'s message buffer. Every shared-memory result was checked to come from its own slot\'s pixels and every slot to come back (SLOT_RELEASE). A pty does not pace bytes at the baud rate, so the serial rows check that the decoder keeps up with a full line, not the UART timing.',
   '',
