@@ -139,3 +139,39 @@ t.test('limits: image devices past maxStreams refused with a STATUS; a peer past
   t.equal(manager.size, 0, 'the streams of a closed connection are closed');
   t.equal(bridge.stats.connections, 0);
 });
+
+t.test('a device whose models fail to load: STATUS with why; its next IMAGEs of that geometry refused without a new load until modelRetryMs', async (t) => {
+  let loads = 0;
+  const manager = new StreamManager({ handler: async (f) => standIn(f), prepare: async () => { loads++; throw new Error('no such model'); } });
+  const bridge = new IgtlBridge({ streams: manager, port: 0, modelRetryMs: 300 });
+  await bridge.start();
+  const p = await RawPeer.connect(bridge.port);
+  t.teardown(async () => { p.destroy(); await bridge.close(); });
+  p.send(imageMessage('US', 8, 6, 1));
+  t.match(statusOf(await p.next(isType('STATUS', 'US'))), { code: 11, errorName: 'STREAM', message: 'Expected the models to load for "US" (8x6 GRAY8) but they failed: no such model; the stream is closed' });
+  p.send(imageMessage('US', 8, 6, 1));
+  t.match(statusOf(await p.next(isType('STATUS', 'US'))), { code: 11, message: /^Expected models for "US" \(8x6 GRAY8\) but they failed to load \(no such model\); tried again 1 s from now$/ });
+  t.equal(loads, 1, 'no second load within modelRetryMs');
+  await new Promise((r) => setTimeout(r, 350));
+  p.send(imageMessage('US', 8, 6, 1));
+  await p.next(isType('STATUS', 'US'));
+  t.equal(loads, 2, 'tried again after modelRetryMs');
+  t.equal(manager.size, 0);
+});
+
+t.test('a peer that asks without reading its replies is not read until it does; nothing is lost', async (t) => {
+  const { bridge, connect } = await setup(t, { maxPendingWriteBytes: 64 * 1024, results: ['IMAGE'] });
+  const p = await connect();
+  p.send(imageMessage('US', 256, 256, 1));
+  await p.next(isType('IMAGE', 'LVLabel'));
+  p.socket.pause();
+  const get = encodeIgtl({ type: 'GET_IMAGE', device: 'LVLabel', headerVersion: 1, content: new Uint8Array(0) });
+  for (let i = 0; i < 300; i++) p.send(get);
+  p.send({ type: 'GET_STATUS', device: 'last', headerVersion: 1, content: new Uint8Array(0) });
+  const end = Date.now() + 10000;
+  while (bridge.stats.readsPaused === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  t.ok(bridge.stats.readsPaused >= 1, 'reading paused while 300 label maps (19 MiB) wait for a peer that reads none');
+  p.socket.resume();
+  await p.next(isType('STATUS', 'last'), 20000, 'the reply to the last request');
+  t.equal(p.received.filter(isType('IMAGE', 'LVLabel')).length, 300, 'every reply arrives once the peer reads');
+});

@@ -68,6 +68,8 @@ export const IGTL_DEFAULTS: IgtlOptions = {
 
 export interface IgtlBridgeOptions extends Partial<IgtlOptions> {
   streams: StreamManager;
+  /** After a device's models failed to load, its IMAGEs of the same geometry are refused (STATUS) for this long; default 5000 ms. */
+  modelRetryMs?: number;
   log?: { info(o: object, m: string): void; warn(o: object, m: string): void };
 }
 
@@ -80,6 +82,8 @@ export interface IgtlStats {
   resultsOut: number;
   resultsDropped: number;
   messagesOut: number;
+  /** Times a connection's reading was paused because it did not read its replies. */
+  readsPaused: number;
 }
 
 /** What a frame's result needs of its input image to come back in the same geometry. */
@@ -140,12 +144,15 @@ export class IgtlBridge extends EventEmitter {
   readonly streams: StreamManager;
   readonly #log: IgtlBridgeOptions['log'];
   readonly #conns = new Set<Connection>();
+  /** Devices whose models failed to load, by connection and device: the geometry and until when it is not tried again. */
+  readonly #failed = new Map<string, { key: string; until: number; why: string }>();
   readonly #byStream = new Map<number, DeviceStream>();
   /** The last message of each output device name, for GET_<type>. */
   readonly #latest = new Map<string, { type: OutputType; device: string; content: Uint8Array | Uint8Array[]; timestampMs: number }>();
-  readonly #t: Omit<IgtlStats, 'connections'> = { messagesIn: 0, imagesIn: 0, skipped: 0, rejected: 0, resultsOut: 0, resultsDropped: 0, messagesOut: 0 };
+  readonly #t: Omit<IgtlStats, 'connections'> = { messagesIn: 0, imagesIn: 0, skipped: 0, rejected: 0, resultsOut: 0, resultsDropped: 0, messagesOut: 0, readsPaused: 0 };
   /** Rejections by code. */
   readonly errorsByCode = new Map<string, number>();
+  readonly #modelRetryMs: number;
   #server: net.Server | undefined;
   #nextId = 0;
   #closing = false;
@@ -154,7 +161,8 @@ export class IgtlBridge extends EventEmitter {
 
   constructor(options: IgtlBridgeOptions) {
     super();
-    const { streams, log, ...rest } = options;
+    const { streams, log, modelRetryMs, ...rest } = options;
+    this.#modelRetryMs = modelRetryMs ?? 5000;
     if (!streams) throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', 'Expected a StreamManager for streams but received none');
     this.options = { ...IGTL_DEFAULTS, ...rest, devices: { ...IGTL_DEFAULTS.devices, ...rest.devices } };
     for (const t of this.options.results) {
@@ -254,7 +262,10 @@ export class IgtlBridge extends EventEmitter {
       deliver: (r) => this.#deliver(c, r),
       onDrop: () => { this.#t.resultsDropped++; },
     });
-    socket.on('drain', () => c.sub?.wake());
+    socket.on('drain', () => {
+      c.sub?.wake();
+      if (!c.closed && socket.isPaused() && socket.writableLength <= o.maxPendingWriteBytes) socket.resume();
+    });
     socket.on('data', (chunk: Buffer) => this.#data(c, chunk));
     socket.on('error', () => undefined);
     socket.on('close', () => {
@@ -270,6 +281,7 @@ export class IgtlBridge extends EventEmitter {
     c.sub?.close();
     this.#conns.delete(c);
     for (const d of c.devices.values()) if (this.#byStream.get(d.id) === d) this.#byStream.delete(d.id);
+    for (const k of this.#failed.keys()) if (k.startsWith(`${c.id}/`)) this.#failed.delete(k);
     c.devices.clear();
     this.emit('disconnect', c.id);
   }
@@ -321,6 +333,11 @@ export class IgtlBridge extends EventEmitter {
     if (s.destroyed || !s.writable) return;
     s.write(encodeIgtl({ type, device, content, headerVersion: c.version, ...extra }));
     this.#t.messagesOut++;
+    // A peer that asks (GET_, bad messages) without reading its replies is not read either until it does.
+    if (s.writableLength > this.options.maxPendingWriteBytes && !s.isPaused()) {
+      s.pause();
+      this.#t.readsPaused++;
+    }
   }
 
   // --- messages in ----------------------------------------------------------
@@ -385,6 +402,11 @@ export class IgtlBridge extends EventEmitter {
     const [w, h] = img.size;
     const config: ConfigureStream = { stream: 0, width: w, height: h, format, spacing: [sx, sy], fps: this.options.fps };
     const key = `${w}x${h} ${format} ${sx} ${sy}`;
+    const failed = this.#failed.get(`${c.id}/${device}`);
+    if (failed && failed.key === key && Date.now() < failed.until) {
+      throw new IgtlError('ERR_SONOEDGE_IGTL_STREAM',
+        `Expected models for ${JSON.stringify(device)} (${w}x${h} ${format}) but they failed to load (${failed.why}); tried again ${Math.ceil((failed.until - Date.now()) / 1000)} s from now`, at);
+    }
     let d = c.devices.get(device);
     if (d === undefined) {
       if (this.#byStream.size >= this.options.maxStreams) {
@@ -411,6 +433,8 @@ export class IgtlBridge extends EventEmitter {
         }
         if (c.devices.get(device) === dev) c.devices.delete(device);
         if (this.#byStream.get(dev.id) === dev) this.#byStream.delete(dev.id);
+        // Not at every IMAGE of a stream that cannot load: the same geometry is tried again after modelRetryMs.
+        this.#failed.set(`${c.id}/${device}`, { key, until: Date.now() + this.#modelRetryMs, why: (err as Error)?.message ?? String(err) });
         this.#reject(c, new IgtlError('ERR_SONOEDGE_IGTL_STREAM',
           `Expected the models to load for ${JSON.stringify(device)} (${w}x${h} ${format}) but they failed: ${(err as Error)?.message ?? String(err)}; the stream is closed`, at));
       });
