@@ -175,3 +175,24 @@ t.test('a peer that asks without reading its replies is not read until it does; 
   await p.next(isType('STATUS', 'last'), 20000, 'the reply to the last request');
   t.equal(p.received.filter(isType('IMAGE', 'LVLabel')).length, 300, 'every reply arrives once the peer reads');
 });
+
+t.test('close(): every peer told (STATUS 19, shutting down) and disconnected, one that reads nothing too, its streams closed', async (t) => {
+  const manager = new StreamManager({ handler: async (f) => standIn(f) });
+  const bridge = new IgtlBridge({ streams: manager, port: 0, maxPendingWriteBytes: 64 * 1024 });
+  await bridge.start();
+  const p = await RawPeer.connect(bridge.port);
+  const deaf = await RawPeer.connect(bridge.port);
+  t.teardown(() => { p.destroy(); deaf.destroy(); });
+  p.send(imageMessage('US', 16, 16, 1));
+  await p.next(isType('STRING'));
+  deaf.socket.pause();
+  for (let i = 0; i < 200; i++) deaf.send(imageMessage('deaf', 256, 256, 1));
+  await new Promise((r) => setTimeout(r, 200));
+  const t0 = Date.now();
+  await bridge.close();
+  t.match(statusOf(await p.next(isType('STATUS'))), { code: 19, errorName: 'SHUTTING_DOWN' });
+  await p.waitClosed();
+  await deaf.waitClosed(10000);
+  t.pass(`the deaf peer cut off too (${Date.now() - t0} ms)`);
+  t.equal(manager.size, 0);
+});

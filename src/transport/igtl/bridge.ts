@@ -111,6 +111,8 @@ interface DeviceStream {
 const TAKEN = new Set(['IMAGE', 'STATUS', 'STRING', 'POINT', 'POLYDATA', 'TRANSFORM', 'POSITION']);
 const takes = (type: string): boolean => TAKEN.has(type) || /^(GET|STT|STP|RTS)_/.test(type);
 const FRAMES_KEPT = 256;
+/** close(): how long a peer has to take the last bytes before its connection is destroyed. */
+const CLOSE_GRACE_MS = 500;
 
 class Connection implements StreamOwner {
   readonly id: number;
@@ -215,8 +217,10 @@ export class IgtlBridge extends EventEmitter {
     const closed = this.#server ? new Promise<void>((r) => this.#server!.close(() => r())) : Promise.resolve();
     const conns = [...this.#conns];
     for (const c of conns) {
+      // Told, then ended; a peer that does not take the last bytes is cut off after a short grace.
+      this.#send(c, 'STATUS', '', encodeStatus({ code: IgtlStatus.SHUTTING_DOWN, errorName: 'SHUTTING_DOWN', message: 'sonoedge is stopping' }));
       c.socket.end();
-      c.socket.destroySoon?.();
+      setTimeout(() => c.socket.destroy(), CLOSE_GRACE_MS).unref();
       this.#drop(c);
     }
     await Promise.all(conns.map((c) => this.streams.closeOwnedBy(c)));
