@@ -10,12 +10,18 @@
 //   npm run bench:pipeline -- --seconds 60 --memory-frames 100000
 //   npm run bench:pipeline -- --memory-only --memory-frames 100000 --write-docs   (its own docs block)
 //   npm run bench:pipeline -- --write-docs      also rewrites the table in docs/BENCHMARKS.md
+//   npm run bench:pipeline -- --viewer-only --write-docs   the live viewer's cost alone (its own docs block)
+//
+// The live viewer's rows (bench/pipeline-viewer.mjs): the runtime over its socket at 30 fps with no viewer,
+// with the viewer listening and nobody watching, and with one watcher; --viewer-seconds (default 10) per case,
+// --viewer-rounds (default 3); --no-viewer skips them.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { machineLine, writeDocsBlock } from './docs.mjs';
 import { fileURLToPath } from 'node:url';
 import { Pipeline, loadTrustStore, MODELS_DIR } from '../dist/index.js';
 import { syntheticSectorFrame } from '../dist/frame/synthetic.js';
+import { viewerRows } from './pipeline-viewer.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -39,11 +45,37 @@ const q = (xs, p) => {
 };
 
 const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
-const pipeline = await Pipeline.create({
+const pipelineOptions = {
   viewQuality: path.join(MODELS_DIR, 'view_quality'), segmentation: path.join(MODELS_DIR, 'lv_segmentation'),
   trustStore, variant, engine: { intraOpThreads: 1 },
   segmentationViews: ['A4C', 'A2C', 'PLAX', 'PSAX', 'OTHER'], qualityThreshold: -Infinity,
-});
+};
+const pipeline = await Pipeline.create(pipelineOptions);
+
+/** The live viewer's rows: printed, and with --write-docs written to their own block. */
+async function viewerSection() {
+  const vSeconds = arg('viewer-seconds', 10);
+  const vRounds = arg('viewer-rounds', 3);
+  const { table, runs, turn } = await viewerRows({
+    pipeline: pipelineOptions, fps: 30, seconds: vSeconds, rounds: vRounds, log: (s) => process.stderr.write(s),
+  });
+  const text = [
+    `Machine: ${machineLine()}. Date: ${new Date().toISOString().slice(0, 10)}. Command: \`npm run bench:pipeline -- ${args.filter((a) => a !== '--write-docs').join(' ')}\`. `
+      + `Variant ${variant}, 1 intra-op thread per model, segmentation on every frame; the bundled A4C cine scaled into 1024x768 GRAY8 frames (bench/pipeline-viewer.mjs) at 30 fps over the runtime's socket, ${vSeconds} s per case, `
+      + `${vRounds} rounds (the order of the cases turns each round); medians over rounds, and the median of each round's p99 ratio to its no-viewer case.`,
+    '',
+    table,
+  ].join('\n');
+  process.stdout.write(`${text}\n`);
+  writeFileSync(path.join(root, 'build', 'bench-pipeline-viewer.json'), `${JSON.stringify({ machine: machineLine(), turn, runs }, null, 2)}\n`);
+  if (args.includes('--write-docs')) {
+    writeDocsBlock('pipeline-viewer', text, '## The live viewer\'s cost\n\nThe runtime end to end with and without a viewer page watching (bench/pipeline-viewer.mjs, run by bench/pipeline.mjs).');
+  }
+}
+if (args.includes('--viewer-only')) {
+  await viewerSection();
+  process.exit(0);
+}
 
 async function atRate(fps) {
   const lat = [];
@@ -137,3 +169,4 @@ writeFileSync(path.join(root, 'build', 'bench-pipeline.json'), `${JSON.stringify
 if (args.includes('--write-docs')) {
   writeDocsBlock('pipeline', table, '## Full pipeline\n\nThe bundled models end to end (bench/pipeline.mjs).');
 }
+if (!args.includes('--no-viewer')) await viewerSection();

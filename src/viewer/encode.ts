@@ -2,8 +2,8 @@
 // own turn (its pixels are a socket buffer or a shared-memory slot that goes
 // back once the frame has run): one memcpy of the image rows into a buffer the
 // stream reuses. Everything else (channel order, alpha, the luma of YUV
-// frames, the high byte of GRAY16) and the encoding itself run in sharp
-// (libvips, on libuv's thread pool), off the event loop.
+// frames, the high byte of GRAY16: jpegPlan) and the encoding itself run in
+// sharp (libvips) on the viewer's encoder thread (encoder.ts).
 import sharp from 'sharp';
 import type { ConfigureStream } from '../protocol/messages.js';
 
@@ -49,20 +49,45 @@ export interface EncodeOptions {
   quality: number;
 }
 
-/** A packed snapshot (snapshot()) as a baseline JPEG, gray or RGB. Reads `packed` until it resolves. */
-export async function encodeJpeg(packed: Uint8Array, g: Geometry, o: EncodeOptions): Promise<Buffer> {
-  const { channels } = LAYOUT[g.format];
-  let img = sharp(packed, { raw: { width: g.width, height: g.height, channels } });
-  switch (g.format) {
-    case 'GRAY16': img = img.extractChannel(1); break;
-    case 'YUYV': img = img.extractChannel(0); break;
-    case 'BGR8': img = img.recomb(SWAP_RB); break;
-    case 'RGBA8': img = img.removeAlpha(); break;
-    case 'BGRA8': img = img.removeAlpha().recomb(SWAP_RB); break;
+/** The steps that make a displayable image of a packed snapshot: plain data, so the encoder thread can take it. */
+export interface JpegPlan {
+  /** Channels sharp is told the packed rows have. */
+  channels: 1 | 2 | 3 | 4;
+  /** Applied in order: sharp's extractChannel(n), removeAlpha(), recomb(matrix), toColourspace(space). */
+  ops: (['extractChannel', number] | ['removeAlpha'] | ['recomb', number[][]] | ['toColourspace', string])[];
+}
+
+export function jpegPlan(format: ConfigureStream['format']): JpegPlan {
+  const { channels } = LAYOUT[format];
+  const ops: JpegPlan['ops'] = [];
+  switch (format) {
+    case 'GRAY16': ops.push(['extractChannel', 1]); break;
+    case 'YUYV': ops.push(['extractChannel', 0]); break;
+    case 'BGR8': ops.push(['recomb', SWAP_RB]); break;
+    case 'RGBA8': ops.push(['removeAlpha']); break;
+    case 'BGRA8': ops.push(['removeAlpha'], ['recomb', SWAP_RB]); break;
     default: break;
   }
   // A one-channel JPEG for gray frames (sharp would otherwise write three, and read a 2-channel raw as gray + alpha).
-  if (channels !== 3 && channels !== 4) img = img.toColourspace('b-w');
-  // Huffman optimisation costs about as much again as the encoding: off, for a live picture.
-  return img.jpeg({ quality: o.quality, optimiseCoding: false, chromaSubsampling: '4:2:0' }).toBuffer();
+  if (channels !== 3 && channels !== 4) ops.push(['toColourspace', 'b-w']);
+  return { channels, ops };
+}
+
+/** JPEG options: Huffman optimisation costs about as much again as the encoding; off, for a live picture. */
+export const JPEG_OPTIONS = { optimiseCoding: false, chromaSubsampling: '4:2:0' } as const;
+
+/**
+ * A packed snapshot (snapshot()) as a baseline JPEG, gray or RGB, on this thread (sharp's call costs about 0.6 ms
+ * of synchronous work at 1024x768: the viewer encodes on its own thread instead, encoder.ts, with the same plan).
+ */
+export async function encodeJpeg(packed: Uint8Array, g: Geometry, o: EncodeOptions): Promise<Buffer> {
+  const plan = jpegPlan(g.format);
+  let img = sharp(packed, { raw: { width: g.width, height: g.height, channels: plan.channels } });
+  for (const op of plan.ops) {
+    if (op[0] === 'extractChannel') img = img.extractChannel(op[1] as 0 | 1 | 2 | 3);
+    else if (op[0] === 'removeAlpha') img = img.removeAlpha();
+    else if (op[0] === 'recomb') img = img.recomb(op[1] as [[number, number, number], [number, number, number], [number, number, number]]);
+    else img = img.toColourspace(op[1]);
+  }
+  return img.jpeg({ quality: o.quality, ...JPEG_OPTIONS }).toBuffer();
 }

@@ -191,7 +191,7 @@ const SCRIPT = String.raw`
   function drops(S) {
     var i = S.info;
     if (!i) return;
-    $(S.el, '.geom').textContent = i.width + 'x' + i.height + ' ' + i.format + (i.fps ? ', ' + i.fps + ' fps' : '') + (i.stopped ? ', stopped' : '');
+    $(S.el, '.geom').textContent = i.width + 'x' + i.height + ' ' + i.format + (i.fps ? ', ' + (Math.round(i.fps * 10) / 10) + ' fps' : '') + (i.stopped ? ', stopped' : '');
     var r = function (k, v) { return '<tr><td>' + k + '</td><td>' + v + '</td></tr>'; };
     $(S.el, 'table.drops tbody').innerHTML = r('frames in', i.framesIn) + r('processed', i.framesProcessed)
       + r('dropped (latest wins)', i.framesDropped) + r('failed', i.framesFailed)
@@ -218,10 +218,12 @@ const SCRIPT = String.raw`
     ctx.font = '18px system-ui';
     var mark = function (seqs, color, label) {
       ctx.strokeStyle = color; ctx.fillStyle = color; ctx.lineWidth = 2;
+      var lastText = -Infinity;
       seqs.forEach(function (s) {
         if (s < first) return;
         ctx.beginPath(); ctx.moveTo(X(s), pad); ctx.lineTo(X(s), H - pad); ctx.stroke();
-        ctx.fillText(label, X(s) + 3, pad + 2);
+        // Labels only where they do not overlap the previous one of their kind.
+        if (X(s) - lastText >= 40) { ctx.fillText(label, X(s) + 3, label === 'ED' ? pad + 2 : pad + 20); lastText = X(s); }
       });
     };
     mark(src.ed, '#ff5c5c', 'ED');
@@ -266,7 +268,13 @@ const SCRIPT = String.raw`
   function onStatus(m) {
     V.clients = m.clients;
     $(document, '#clients').textContent = m.clients + (m.clients === 1 ? ' viewer' : ' viewers');
-    m.streams.forEach(function (i) { var S = panel(i.id); S.info = i; S.fps = i.fps || S.fps; drops(S); });
+    m.streams.forEach(function (i) { var S = panel(i.id); S.info = i; S.closed = false; S.fps = i.fps || S.fps; drops(S); });
+    // A stream that closed keeps its panel (what it last showed can still be paused and stepped through).
+    V.streams.forEach(function (S, id) {
+      if (S.closed || m.streams.some(function (i) { return i.id === id; })) return;
+      S.closed = true;
+      $(S.el, '.geom').textContent += ', closed';
+    });
     var now = performance.now();
     while (arrivals.length && now - arrivals[0] > 1000) arrivals.shift();
     $(document, '#rate').textContent = arrivals.length + ' pictures/s';

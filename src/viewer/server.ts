@@ -12,7 +12,8 @@
 //   stream reuses) only when the stream is due for an update: at most `rate`
 //   a second per stream, and never while that stream's previous picture is
 //   still being encoded (latest wins; counted as skipped);
-// - encoding (sharp, JPEG) runs on libuv's thread pool; a picture goes out to
+// - encoding (sharp, JPEG) runs on a worker thread of its own (encoder.ts),
+//   started with the first page and ended with the last; a picture goes out to
 //   every viewer once both it and its frame's result are there, one binary
 //   message built once; a viewer whose socket is backed up past
 //   `maxBufferedBytes` is passed over for that update (counted).
@@ -31,7 +32,8 @@ import type { ConfigureStream, ResultBody } from '../protocol/messages.js';
 import type { ResultPublisher, Subscription } from '../runtime/publisher.js';
 import type { ManagedStream, ServerFrame, StreamStats } from '../runtime/streams.js';
 import type { FrameResult } from '../transport/types.js';
-import { encodeJpeg, snapshot, snapshotBytes } from './encode.js';
+import { snapshot, snapshotBytes } from './encode.js';
+import { JpegEncoder } from './encoder.js';
 import { VIEWER_PAGE } from './page.js';
 
 /** What the viewer watches: the Runtime is one. */
@@ -74,6 +76,9 @@ export interface ViewerStats {
   refused: number;
   /** Encodings that failed. */
   encodeFailed: number;
+  /** Milliseconds spent on the pipeline's turn (the frame observer and the result consumer), in all, and the calls. */
+  turnMs: number;
+  turns: number;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -94,7 +99,8 @@ const STATE_CODE: Record<ResultBody['state'], number> = { ok: 0, uncertain: 1, u
 
 interface StreamView {
   id: number;
-  buffer: Uint8Array | undefined;
+  /** The stream's snapshot buffer: away (at the encoder) while a picture is encoded. */
+  buffer: ArrayBuffer | undefined;
   encoding: boolean;
   capture: Capture | undefined;
   /** Token bucket: updates may go out at `rate` a second, two at once after a pause (frame timing jitters). */
@@ -111,7 +117,7 @@ interface StreamView {
 const MAX_SAMPLES = 512;
 
 export class ViewerServer {
-  readonly stats: ViewerStats = { clients: 0, updates: 0, skippedBusy: 0, skippedClient: 0, refused: 0, encodeFailed: 0 };
+  readonly stats: ViewerStats = { clients: 0, updates: 0, skippedBusy: 0, skippedClient: 0, refused: 0, encodeFailed: 0, turnMs: 0, turns: 0 };
   readonly #src: ViewerSource;
   readonly #http: http.Server;
   readonly #wss: WebSocketServer;
@@ -120,6 +126,7 @@ export class ViewerServer {
   readonly #tokenDigest: Buffer | null;
   readonly #clients = new Set<WebSocket>();
   readonly #views = new Map<number, StreamView>();
+  readonly #encoder = new JpegEncoder();
   #sub: Subscription | undefined;
   #unobserve: (() => void) | undefined;
   #status: NodeJS.Timeout | undefined;
@@ -258,8 +265,8 @@ export class ViewerServer {
 
   /** The first viewer came: take results and frames. */
   #attach(): void {
-    this.#sub = this.#src.publisher.subscribe({ name: 'viewer', policy: 'keep-latest', deliver: (r) => this.#result(r) });
-    this.#unobserve = this.#src.observeFrames((f, r) => this.#frame(f, r));
+    this.#sub = this.#src.publisher.subscribe({ name: 'viewer', policy: 'keep-latest', deliver: (r) => this.#timed(() => this.#result(r)) });
+    this.#unobserve = this.#src.observeFrames((f, r) => this.#timed(() => this.#frame(f, r)));
     this.#status = setInterval(() => this.#broadcastStatus(), 1000);
     this.#status.unref();
   }
@@ -273,6 +280,7 @@ export class ViewerServer {
     if (this.#status) clearInterval(this.#status);
     this.#status = undefined;
     this.#views.clear();
+    void this.#encoder.close();
   }
 
   #statusBody(): object {
@@ -290,11 +298,24 @@ export class ViewerServer {
   }
 
   #broadcastStatus(): void {
+    // Streams that closed take their buffers with them.
+    const open = new Set(this.#src.streams.streams.map((s) => s.id));
+    for (const id of this.#views.keys()) if (!open.has(id)) this.#views.delete(id);
     const text = JSON.stringify({ type: 'status', ...this.#statusBody() });
     for (const ws of this.#clients) if (ws.readyState === ws.OPEN) ws.send(text);
   }
 
   // --- frames and results (the pipeline's turn: cheap) -------------------------
+
+  #timed(fn: () => void): void {
+    const t0 = performance.now();
+    try {
+      fn();
+    } finally {
+      this.stats.turnMs += performance.now() - t0;
+      this.stats.turns++;
+    }
+  }
 
   #view(id: number): StreamView {
     let v = this.#views.get(id);
@@ -319,17 +340,21 @@ export class ViewerServer {
     }
     const config = f.config;
     const bytes = snapshotBytes(config);
-    if (v.buffer === undefined || v.buffer.length !== bytes) v.buffer = new Uint8Array(bytes);
-    if (!snapshot(f.pixels, config, v.buffer)) return;
+    if (v.buffer === undefined || v.buffer.byteLength !== bytes) v.buffer = new ArrayBuffer(bytes);
+    if (!snapshot(f.pixels, config, new Uint8Array(v.buffer))) return;
     v.tokens -= 1;
     v.encoding = true;
     const cap: Capture = { seq: f.seq, config, sent: false };
     // The result may have been published already (it normally comes right after this call).
     v.capture = cap;
-    encodeJpeg(v.buffer, config, { quality: this.#o.quality }).then((jpeg) => {
-      cap.jpeg = jpeg;
+    const buffer = v.buffer;
+    v.buffer = undefined;
+    this.#encoder.encode(buffer, bytes, config, this.#o.quality).then((done) => {
+      v.buffer = done.buffer;
+      cap.jpeg = done.jpeg;
       this.#trySend(v, cap);
-    }, (err: unknown) => {
+    }, (err: Error & { buffer?: ArrayBuffer }) => {
+      v.buffer = err.buffer;
       this.stats.encodeFailed++;
       if (this.stats.encodeFailed <= 3) this.#log?.warn({ err, stream: f.stream }, 'viewer: frame not encoded');
     }).finally(() => { v.encoding = false; });

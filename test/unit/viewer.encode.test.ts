@@ -1,11 +1,13 @@
 // The live viewer's pictures (src/viewer/encode.ts): the packed copy honours
 // the stride and takes NV12's Y plane; every socket pixel format becomes a
 // JPEG that shows the frame (decoded again here with sharp: the centres of
-// flat blocks within JPEG's error, channel order and the luma/high byte right).
+// flat blocks within JPEG's error, channel order and the luma/high byte right),
+// and the viewer's encoder thread makes the same bytes and gives the buffer back.
 import t from 'tap';
 import sharp from 'sharp';
 import type { ConfigureStream } from '../../src/protocol/messages.js';
 import { encodeJpeg, snapshot, snapshotBytes } from '../../src/viewer/encode.js';
+import { JpegEncoder } from '../../src/viewer/encoder.js';
 
 const W = 32;
 const H = 16;
@@ -40,6 +42,8 @@ function frame(format: ConfigureStream['format'], pad = 0): { bytes: Uint8Array;
 }
 
 t.test('every pixel format, packed and with a stride, encodes to a JPEG of the frame', async (t) => {
+  const encoder = new JpegEncoder();
+  t.teardown(() => encoder.close());
   for (const format of ['GRAY8', 'GRAY16', 'RGB8', 'BGR8', 'RGBA8', 'BGRA8', 'YUYV', 'NV12'] as const) {
     for (const pad of [0, 8]) {
       const { bytes, stride } = frame(format, pad);
@@ -47,6 +51,10 @@ t.test('every pixel format, packed and with a stride, encodes to a JPEG of the f
       const packed = new Uint8Array(snapshotBytes(g));
       t.ok(snapshot(bytes, g, packed), `${format} pad ${pad}: copied`);
       const jpeg = await encodeJpeg(packed, g, { quality: 100 });
+      const copy = packed.slice();
+      const threaded = await encoder.encode(copy.buffer, copy.length, g, 100);
+      t.ok(threaded.jpeg.equals(jpeg), `${format}: the encoder thread makes the same JPEG`);
+      t.ok(Buffer.from(threaded.buffer).equals(Buffer.from(packed)), 'and gives the snapshot buffer back intact');
       t.same([...jpeg.subarray(0, 3)], [0xff, 0xd8, 0xff], 'a JPEG');
       const colour = ['RGB8', 'BGR8', 'RGBA8', 'BGRA8'].includes(format);
       const meta = await sharp(jpeg).metadata();
@@ -61,6 +69,19 @@ t.test('every pixel format, packed and with a stride, encodes to a JPEG of the f
       }
     }
   }
+});
+
+t.test('the encoder thread: a failure is an error, a closed encoder fails what is pending and starts again', async (t) => {
+  const encoder = new JpegEncoder();
+  t.teardown(() => encoder.close());
+  const g = { width: W, height: H, format: 'GRAY8' as const };
+  // Fewer bytes than the geometry needs: sharp refuses them; the buffer comes back with the error.
+  await t.rejects(encoder.encode(new ArrayBuffer(10), 10, g, 70), { message: /^Expected a JPEG from the encoder but it failed: / });
+  const pending = t.rejects(encoder.encode(new ArrayBuffer(W * H), W * H, g, 70), { message: 'the encoder was closed' });
+  await encoder.close();
+  await pending;
+  const again = await encoder.encode(new ArrayBuffer(W * H), W * H, g, 70);
+  t.same([...again.jpeg.subarray(0, 2)], [0xff, 0xd8], 'a new thread after close');
 });
 
 t.test('a frame shorter than its geometry is not copied', async (t) => {
