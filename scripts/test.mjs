@@ -145,6 +145,13 @@ const only = onlyArg ? new Set(onlyArg.slice('--only='.length).split(',')) : und
 rmSync(results, { recursive: true, force: true });
 mkdirSync(results, { recursive: true });
 
+// The harness venv before any suite: besides pytest, tap's tests use its Python packages as real peers
+// (pydicom, highdicom, pynetdicom's tools, pyigtl); a failure is reported here and again by pytest.
+if ((!only || only.has('tap') || only.has('pytest')) && existsSync(path.join(root, 'training', 'pyproject.toml'))) {
+  const rc = bootstrapVenv();
+  if (rc !== 0) process.stdout.write(`\ntraining/.venv could not be set up (status ${rc}): the tests that need it say so\n`);
+}
+
 const summary = [];
 const total = { passed: 0, failed: 0, skipped: 0 };
 const failures = [];
