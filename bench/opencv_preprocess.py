@@ -1,5 +1,6 @@
 """OpenCV worker of bench/preprocess.mjs: the same frames, the pipeline a
-Python user writes (cvtColor for YUYV, resize INTER_AREA, astype float32,
+Python user writes (cvtColor to RGB for BGR8, RGBA8, BGRA8, YUYV and NV12 (BT.601
+limited range, as ours), resize INTER_AREA, astype float32,
 normalise, transpose to NCHW). Prints one JSON line like preprocess-case.mjs,
 with the largest difference from the native output of the same case."""
 import json
@@ -14,21 +15,25 @@ cv2.setNumThreads(1)
 tool, ws, hs, fmt, outs_arg, out_dir = sys.argv[1:7]
 width, height = int(ws), int(hs)
 outs = [int(x) for x in outs_arg.split(",")]
-bpp = {"GRAY8": 1, "RGB8": 3, "YUYV": 2}[fmt]
+bpp = {"GRAY8": 1, "RGB8": 3, "BGR8": 3, "RGBA8": 4, "BGRA8": 4, "YUYV": 2, "NV12": 1}[fmt]
 channels = 1 if fmt == "GRAY8" else 3
 mean = np.array([0.485, 0.456, 0.406][:channels], dtype=np.float32)
 std = np.array([0.229, 0.224, 0.225][:channels], dtype=np.float32)
 raw = np.fromfile(os.path.join(out_dir, f"frame-{width}x{height}-{fmt}.bin"), dtype=np.uint8)
 if fmt == "GRAY8":
     frame = raw.reshape(height, width)
+elif fmt == "NV12":
+    frame = raw.reshape(height * 3 // 2, width)
 else:
     frame = raw.reshape(height, width, bpp)
+CONVERT = {"BGR8": cv2.COLOR_BGR2RGB, "RGBA8": cv2.COLOR_RGBA2RGB, "BGRA8": cv2.COLOR_BGRA2RGB,
+           "YUYV": cv2.COLOR_YUV2RGB_YUYV, "NV12": cv2.COLOR_YUV2RGB_NV12}
 
 
 def pipeline(o):
     img = frame
-    if fmt == "YUYV":
-        img = cv2.cvtColor(img, cv2.COLOR_YUV2RGB_YUYV)
+    if fmt in CONVERT:
+        img = cv2.cvtColor(img, CONVERT[fmt])
     img = cv2.resize(img, (o, o), interpolation=cv2.INTER_AREA)
     x = img.astype(np.float32) * (1.0 / 255.0)
     x = (x - mean) / std

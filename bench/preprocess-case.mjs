@@ -9,13 +9,13 @@ const [tool, ws, hs, format, outsArg, outDir] = process.argv.slice(2);
 const width = Number(ws);
 const height = Number(hs);
 const outs = outsArg.split(',').map(Number);
-const BPP = { GRAY8: 1, RGB8: 3, YUYV: 2 };
+const BPP = { GRAY8: 1, RGB8: 3, BGR8: 3, RGBA8: 4, BGRA8: 4, YUYV: 2, NV12: 1.5 };
 const channels = format === 'GRAY8' ? 1 : 3;
 const MEAN = [0.485, 0.456, 0.406].slice(0, channels);
 const STD = [0.229, 0.224, 0.225].slice(0, channels);
 
 // The frame every tool reads, also written for the OpenCV worker.
-const frame = randomBytes(width * height * BPP[format], width * 7 + height * 13 + BPP[format]);
+const frame = randomBytes(width * height * BPP[format], width * 7 + height * 13 + Math.ceil(BPP[format]));
 const frameFile = path.join(outDir, `frame-${width}x${height}-${format}.bin`);
 if (!existsSync(frameFile)) {
   mkdirSync(outDir, { recursive: true });

@@ -2,13 +2,16 @@
 // `npm run bench:preprocess`: frame preprocessing, native versus what a user
 // would pick instead, measured in one run on this machine.
 //
-// For 640x480, 1024x768 and 1920x1080 frames in GRAY8, RGB8 and YUYV, resized
-// to 112, 128, 224 and 256 square, float32 NCHW (1 channel from GRAY8, 3 RGB
-// channels from RGB8 and YUYV), normalised with mean/std, it times:
+// For 640x480, 1024x768 and 1920x1080 frames in GRAY8, RGB8, BGR8, RGBA8,
+// BGRA8, YUYV and NV12 (YUV as BT.601 limited range), resized to 112, 128, 224
+// and 256 square, float32 NCHW (1 channel from GRAY8, 3 RGB channels from the
+// others), normalised with mean/std, it times:
 //   native   sonoedge Preprocessor.run, area resize, best SIMD kernels
 //   ts-ref   the TypeScript reference (src/preprocess/reference.ts)
 //   sharp    sharp raw -> resize (kernel 'linear') -> raw, normalise+transpose in JS
-//   opencv   opencv-python-headless: cvtColor (YUYV), resize INTER_AREA,
+//            (GRAY8 and RGB8; ts-ref too, the reference's speed does not
+//            depend on the byte order)
+//   opencv   opencv-python-headless: cvtColor (all but GRAY8 and RGB8), resize INTER_AREA,
 //            astype float32, normalise, transpose (bench/opencv_preprocess.py)
 //   memcpy   copying the same input bytes and output bytes (the bandwidth floor)
 // Each (frame size, format) runs in a fresh process per tool. Correctness is
@@ -17,6 +20,7 @@
 //
 //   npm run bench:preprocess                 full table, writes build/bench/preprocess.json
 //   npm run bench:preprocess -- --quick      1024x768 only
+//   npm run bench:preprocess -- --formats RGB8,YUYV   only these formats
 //   npm run bench:preprocess -- --write-docs also rewrites the table in docs/BENCHMARKS.md
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -30,7 +34,11 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 
 const SIZES = quick ? [[1024, 768]] : [[640, 480], [1024, 768], [1920, 1080]];
-const FORMATS = ['GRAY8', 'RGB8', 'YUYV'];
+const ALL_FORMATS = ['GRAY8', 'RGB8', 'BGR8', 'RGBA8', 'BGRA8', 'YUYV', 'NV12'];
+const formatsArg = args.indexOf('--formats');
+const FORMATS = formatsArg >= 0 ? args[formatsArg + 1].split(',') : ALL_FORMATS;
+// The slow JavaScript tools run on the formats of the earlier tables only.
+const JS_TOOL_FORMATS = new Set(['GRAY8', 'RGB8', 'YUYV']);
 const OUTS = [112, 128, 224, 256];
 
 function python() {
@@ -70,6 +78,7 @@ for (const [w, h] of SIZES) {
     const byTool = {};
     for (const tool of ['native', 'memcpy', 'opencv', 'sharp', 'ts-ref']) {
       if (tool === 'opencv' && !pythonBin) continue;
+      if ((tool === 'sharp' || tool === 'ts-ref') && !JS_TOOL_FORMATS.has(format)) continue;
       byTool[tool] = runCase(tool, w, h, format);
       process.stderr.write('.');
     }

@@ -53,7 +53,7 @@ const wide = [
   [90, 44, 11, 7, 3, { x: 2, y: 1, width: 86, height: 40 }],
   [160, 26, 7, 5, 1, undefined],
   [250, 12, 9, 3, 3, { x: 3, y: 0, width: 245, height: 12 }],
-  [96, 24, 32, 8, 3, undefined],
+  [96, 40, 32, 8, 3, undefined],
 ];
 for (const format of formats) {
   for (const [k, [width, height, ow, oh, channels, roi]] of wide.entries()) {
