@@ -14,6 +14,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 export const DEV_KEY = path.join(root, 'training', 'keys', 'DEVELOPMENT-ONLY-signing-key.pem');
 /** The tiny view model with an id_score output (test/fixtures/id-score/make_model.py). */
 export const VIEW_ID_ONNX = path.join(root, 'test', 'fixtures', 'id-score', 'view_id.onnx');
+/** The same model without the id_score output. */
+export const VIEW_NOID_ONNX = path.join(root, 'test', 'fixtures', 'id-score', 'view_noid.onnx');
 
 type Manifest = Record<string, unknown> & { variants: Record<string, Record<string, unknown>>; files: Record<string, unknown> };
 
@@ -48,6 +50,8 @@ export interface ViewIdOptions {
   temperature?: number;
   /** postprocessing.id_score.thresholds (default {ok: 0.7, unknown: 0.4}); null leaves postprocessing.id_score out. */
   thresholds?: Record<string, unknown> | null;
+  /** false: the model without the id_score output (view_noid.onnx) and no postprocessing.id_score: a view package that cannot abstain. */
+  idScore?: boolean;
 }
 
 /** A signed view_quality package around view_id.onnx: views A4C..OTHER, quality, id_score = clip(10 mean - 0.3, 0, 1). */
@@ -70,7 +74,7 @@ export async function viewIdPackage(dir: string, o: ViewIdOptions = {}): Promise
       view: { type: 'vector', format: 'classes', num_channels: 5, spatial_shape: [], shape: [1, 5], dtype: 'float32', value_range: [],
         channel_def: Object.fromEntries(labels.map((l, i) => [String(i), l])) },
       quality: scalar('image quality (1 = diagnostic)'),
-      id_score: scalar('in-distribution score (1 = like the training data)'),
+      ...(o.idScore === false ? {} : { id_score: scalar('in-distribution score (1 = like the training data)') }),
     },
     preprocessing: {
       input: 'image', source: 'scan_converted', crop: 'sector_bounding_box',
@@ -79,7 +83,7 @@ export async function viewIdPackage(dir: string, o: ViewIdOptions = {}): Promise
     postprocessing: {
       view: { activation: 'softmax', axis: 1, argmax: true, labels, ...(o.temperature !== undefined ? { temperature: o.temperature } : {}) },
       quality: { activation: 'none', argmax: false, thresholds: { diagnostic: 0.5 } },
-      ...(o.thresholds === null ? {} : {
+      ...(o.thresholds === null || o.idScore === false ? {} : {
         id_score: { activation: 'none', argmax: false, thresholds: o.thresholds ?? { ok: 0.7, unknown: 0.4 }, method: 'test fixture: clip(10 x mean intensity - 0.3, 0, 1)' },
       }),
     },
@@ -87,13 +91,13 @@ export async function viewIdPackage(dir: string, o: ViewIdOptions = {}): Promise
     files: {},
     provenance: { dataset: { name: 'none (test fixture)' }, seed: 0, config: {}, harness_commit: 'unknown', created: '2026-01-01T00:00:00Z' },
   };
-  return writeSignedPackage(dir, manifest, { 'model.fp32.onnx': await readFile(VIEW_ID_ONNX) });
+  return writeSignedPackage(dir, manifest, { 'model.fp32.onnx': await readFile(o.idScore === false ? VIEW_NOID_ONNX : VIEW_ID_ONNX) });
 }
 
-/** The bundled LV segmentation package with `calibration` added to its manifest, re-signed by the development key. */
-export async function calibratedSegmentation(dir: string, calibration: Record<string, unknown>): Promise<string> {
+/** The bundled LV segmentation package with `calibration` in its manifest (null: none), re-signed by the development key. */
+export async function calibratedSegmentation(dir: string, calibration: Record<string, unknown> | null): Promise<string> {
   await cp(path.join(MODELS_DIR, 'lv_segmentation'), dir, { recursive: true });
-  const manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')) as Manifest;
-  await signManifest(dir, { ...manifest, calibration });
+  const { calibration: _bundled, ...manifest } = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')) as Manifest & { calibration?: unknown };
+  await signManifest(dir, (calibration === null ? manifest : { ...manifest, calibration }) as Manifest);
   return dir;
 }

@@ -202,7 +202,7 @@ t.test('the C client against the live runtime: the real pipeline on the bundled 
   const done = /done: 8 frames, (\d+) results/.exec(r.stdout);
   t.ok(done && Number(done[1]) === lines.length && lines.length >= 1, r.stdout);
   t.equal(lines.length + rt.server.stats.framesDropped, 8, 'every frame has a result or was dropped (latest wins)');
-  for (const l of lines) t.match(l, /^result stream=0 seq=\d+ view=A4C confidence=[01]\.\d{4} quality=0\.\d{4} state=ok id_score=- lv_area_mm2=\d+\.\d\d ef=\S+ ef_ci=\S+ ed=\S+ es=\S+ flags=0x[0-9a-f]{4} /);
+  for (const l of lines) t.match(l, /^result stream=0 seq=\d+ view=A4C confidence=[01]\.\d{4} quality=0\.\d{4} state=ok id_score=[01]\.\d{3,4} lv_area_mm2=\d+\.\d\d ef=\S+ ef_ci=\S+ ed=\S+ es=\S+ flags=0x[0-9a-f]{4} /);
   t.match(r.stdout, /slots back: 4 of 4/);
   t.equal(rt.server.stats.framesFailed, 0);
 });

@@ -25,7 +25,7 @@ t.test('demo: summary on stdout, every frame accounted for, the EF beside the kn
   t.ok(frames, out);
   t.equal(Number(frames![1]) + Number(frames![2]), 32, 'every frame has a result or was dropped');
   t.match(out, /view {14}A4C on \d+\/\d+ \(known A4C\)\n/);
-  t.match(out, /state {13}ok (\d+), uncertain 0, unknown 0 \(no in-distribution score: the view model has none, so nothing abstains\)\n/);
+  t.match(out, /state {13}ok (\d+), uncertain 0, unknown 0 \(in-distribution score mean [01]\.\d\d, min [01]\.\d\d\)\n/);
   t.match(out, /ejection fraction (\d+\.\d% \(95% CI \d+\.\d-\d+\.\d(, low quality)?\), known 69\.2% \(difference -?\d+\.\d points\)|not estimated .*)\n/);
   t.match(out, /beats {13}\d+ seen \(ED and ES each confirmed once\)\n/);
   t.match(out, /latency \(ms, nearest-rank\)\n {4}stage {28}p50 {5}p90 {5}p99\n/);

@@ -46,9 +46,12 @@ const dim = (f: Uint8Array, k: number): Uint8Array => f.map((v) => Math.round(v 
 const idOf = (f: Uint8Array): number => Math.min(1, Math.max(0, (10 * mean(f)) / 255 - 0.3));
 
 t.test('a view package without id_score: every result is ok with a null score', async (t) => {
+  const dir = await scratch(t);
   const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
   const { frames } = await readSampleCine();
-  const results = await run(t, await Pipeline.create({ viewQuality: VQ, trustStore }), frames.slice(0, 4));
+  // Dimmed frames too: a package that cannot abstain says ok whatever it sees.
+  const input = [...frames.slice(0, 2), ...frames.slice(0, 2).map((f) => dim(f, 0.1))];
+  const results = await run(t, await Pipeline.create({ viewQuality: await viewIdPackage(path.join(dir, 'vq'), { idScore: false }), trustStore }), input);
   t.same(results.map((r) => [r.state, r.idScore, r.idScoreRaw, r.frameState]), new Array(4).fill(['ok', null, null, 'ok']));
 });
 
@@ -142,9 +145,10 @@ t.test('EF calibration from the segmentation package: EF = slope x raw + interce
   const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
   const calibration = { ef: { slope: 1.1, intercept: -3, residual_sd: 4, fitted_on: 'test: made-up numbers', n: 60 } };
   const seg = await calibratedSegmentation(path.join(dir, 'seg'), calibration);
+  const uncalibrated = await calibratedSegmentation(path.join(dir, 'seg-plain'), null);
   const { frames } = await readSampleCine();
   const input = [...frames, ...frames, ...frames];
-  const plain = await run(t, await Pipeline.create({ viewQuality: VQ, segmentation: SEG, trustStore }), input);
+  const plain = await run(t, await Pipeline.create({ viewQuality: VQ, segmentation: uncalibrated, trustStore }), input);
   const cal = await run(t, await Pipeline.create({ viewQuality: VQ, segmentation: seg, trustStore }), input);
   const [p, c] = [plain[47].ef!, cal[47].ef!];
   t.ok(p.valid && c.valid, 'both valid');

@@ -11,6 +11,7 @@ import { loadTrustStore, MODELS_DIR, verifyModelPackage } from '../../src/model/
 import { Preprocessor, type PreprocessOptions } from '../../src/preprocess/index.js';
 import { softmax } from '../../src/pipeline/postprocess.js';
 import { syntheticSectorFrame } from '../../src/frame/synthetic.js';
+import { viewIdPackage } from '../helpers/packages.js';
 
 const W = 1024;
 const H = 768;
@@ -42,9 +43,13 @@ t.test('view and quality match an independent onnxruntime-node chain', async (t)
   const session = await ort.InferenceSession.create(pkg.variantPath('fp32'), { intraOpNumThreads: 1 });
   const feeds = { [pkg.manifest.preprocessing.input]: new ort.Tensor('float32', x, [1, 1, pre.options.outHeight, pre.options.outWidth]) };
   const out = await session.run(feeds);
-  const probs = softmax(out.view.data as Float32Array, new Float64Array(5));
+  // The package's temperature divides the logits before the softmax (1 when it has none).
+  const post = pkg.manifest.postprocessing as { view: { temperature?: number } };
+  const temperature = post.view.temperature ?? 1;
+  const probs = softmax(Float64Array.from(out.view.data as Float32Array, (v) => v / temperature), new Float64Array(5));
   r.result.view.probabilities.forEach((p, i) => t.ok(Math.abs(p - probs[i]) <= 1e-5, `p[${i}] ${p} vs ${probs[i]}`));
   t.ok(Math.abs(r.result.quality.score - (out.quality.data as Float32Array)[0]) <= 1e-5, 'quality');
+  if (out.id_score !== undefined) t.ok(Math.abs(r.result.idScoreRaw! - (out.id_score.data as Float32Array)[0]) <= 1e-6, 'in-distribution score');
   t.equal(r.result.view.label, ['A4C', 'A2C', 'PLAX', 'PSAX', 'OTHER'][probs.indexOf(Math.max(...probs))]);
   await session.release();
 });
@@ -65,9 +70,12 @@ t.test('latest frame wins: a burst runs the first and the last frame only', asyn
 
 t.test('segmentation, LV area and EF on apical frames', async (t) => {
   const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
-  // Every view is eligible and no quality bar, so that segmentation runs on every frame.
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-seg-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // Every view is eligible and no quality bar, so that segmentation runs on every frame; a view package that
+  // cannot abstain (the bundled one says `unknown`, and so no LV, on these synthetic pictures, which are no heart).
   const pipeline = await Pipeline.create({
-    viewQuality: VQ, segmentation: SEG, trustStore,
+    viewQuality: await viewIdPackage(path.join(dir, 'vq'), { idScore: false }), segmentation: SEG, trustStore,
     segmentationViews: ['A4C', 'A2C', 'PLAX', 'PSAX', 'OTHER'], qualityThreshold: -Infinity,
   });
   const results: Out[] = [];

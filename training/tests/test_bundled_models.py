@@ -1,0 +1,113 @@
+"""The bundled packages (models/, ONNX Runtime as the runtime runs them) as properties, not as scores: quality falls
+when a cine is degraded, the independent generator's clean cines are not unknown (passing the gate and getting their
+view are known misses, strict xfail), generated negatives are answered
+with `unknown` or OTHER, and the in-distribution score and temperature are what the manifest says."""
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+
+from sonoedge_train import package as pk
+from sonoedge_train.calibrate import negative_set
+from sonoedge_train.data.synthetic import resize_frames
+from sonoedge_train.domain import _cut
+from sonoedge_train.sim.simulator import sample_cine_params, simulate_cine
+from sonoedge_train.transfer import OTHER, Packages
+
+MODELS = pk.REPO_ROOT / "models"
+
+
+@pytest.fixture(scope="module")
+def packages():
+    return Packages(MODELS)
+
+
+def _clean(seed=3, view="A4C", frames=6, **over):
+    p = sample_cine_params(seed, view, frames, "wide")
+    base = dict(dx=0.0, rot_deg=0.0, fore=0.0, gain_db=0.0, dr_db=55.0, ribs=[], haze=0.0, noise=0.0, motion_mm=0.0,
+                clutter=0.0, tgc_err=0.0, tgc_knobs=[0.0] * 8, depth_mm=150.0, sector_deg=80.0, lung=0.0)
+    amp = list(p.amp_scale)
+    amp[0], amp[1], amp[3], amp[4], amp[5] = 0.3, 0.5, 0.5, 0.5, 0.5
+    return dataclasses.replace(p, **{**base, "amp_scale": amp, **over})
+
+
+def _model_frames(c):
+    """A wide cine as the runtime frames it with a known sector box: the box, area-resized to 112."""
+    x0, y0, w, h = c.geometry["sector_box"]
+    import cv2
+    return np.stack([_cut(f, x0, y0, w, h, 112, cv2.INTER_AREA) for f in c.sector])
+
+
+def test_manifest_carries_the_calibration(packages):
+    m = json.loads((MODELS / "view_quality" / "manifest.json").read_text())
+    assert "id_score" in m["outputs"] and m["postprocessing"]["id_score"]["thresholds"]["unknown"] <= \
+        m["postprocessing"]["id_score"]["thresholds"]["ok"]
+    assert m["postprocessing"]["view"]["temperature"] > 0
+    s = json.loads((MODELS / "lv_segmentation" / "manifest.json").read_text())
+    assert s["calibration"]["ef"]["slope"] > 0 and s["calibration"]["ef"]["residual_sd"] >= 0
+
+
+CHANGES = {"noise": dict(noise=1.0), "gain too low": dict(gain_db=-24.0), "gain too high": dict(gain_db=22.0),
+           "probe rotated 28 degrees": dict(rot_deg=28.0), "probe 22 mm off": dict(dx=22.0),
+           "foreshortened": dict(fore=0.3), "too shallow": dict(depth_mm=95.0)}
+
+
+@pytest.fixture(scope="module")
+def clean_quality(packages):
+    return float(np.median(packages.view_quality(_model_frames(simulate_cine(_clean())))["quality"]))
+
+
+@pytest.mark.parametrize("name", list(CHANGES))
+def test_each_degradation_lowers_the_predicted_quality(packages, clean_quality, name):
+    q = float(np.median(packages.view_quality(_model_frames(simulate_cine(_clean(**CHANGES[name]))))["quality"]))
+    assert clean_quality > packages.gate
+    assert q < clean_quality - 0.05, f"{name}: {q:.3f} vs clean {clean_quality:.3f}"
+
+
+@pytest.fixture(scope="module")
+def phantom_clean(tmp_path_factory):
+    from sonoedge_phantom.__main__ import main as generate
+    out = tmp_path_factory.mktemp("phantom")
+    assert generate(["generate", "--out", str(out), "--cines", "4", "--seed", "77", "--frames", "8", "--variants", "clean",
+                     "--views", "A4C,A2C", "--size", "192", "--quiet"]) == 0
+    from sonoedge_train.data.phantom import load_phantom
+    return load_phantom(out)
+
+
+def test_independent_clean_cines_are_not_unknown(packages, phantom_clean):
+    # A heart the models were not trained on, but a plausible one: the in-distribution score must not reject it.
+    st = packages.state(packages.view_quality(phantom_clean.frames)["id_score"])
+    assert (st == "unknown").mean() <= 0.25
+
+
+# Known misses (issue 12, training/RESULTS.md "Transfer"): on the independent generator's clean apical cines the
+# quality model scores a median near 0.47 (gate 0.5) and calls 59% of these frames' views right (75% over the
+# 60-cine set). strict: the day a model passes, this fails and the marker must go.
+KNOWN_MISS = "the view/quality model does not transfer to the independent generator yet (issue 12)"
+
+
+@pytest.mark.xfail(strict=True, reason=KNOWN_MISS)
+def test_independent_clean_cines_pass_the_gate(packages, phantom_clean):
+    assert float(np.median(packages.view_quality(phantom_clean.frames)["quality"])) > packages.gate
+
+
+@pytest.mark.xfail(strict=True, reason=KNOWN_MISS)
+def test_independent_clean_cines_get_their_view(packages, phantom_clean):
+    vq = packages.view_quality(phantom_clean.frames)
+    assert (vq["prob"].argmax(1) == phantom_clean.view).mean() >= 0.75
+
+
+def test_generated_negatives_are_unknown_or_other(packages):
+    hearts = np.stack([_model_frames(simulate_cine(_clean(seed=s, view=v, frames=2)))[0]
+                       for s, v in ((1, "A4C"), (2, "A2C"), (3, "PLAX"), (4, "PSAX"))] * 10)
+    views = np.array([0, 1, 2, 3] * 10)
+    neg, fam = negative_set(200, 1234, hearts, views)
+    vq = packages.view_quality(neg)
+    caught = (packages.state(vq["id_score"]) == "unknown") | (vq["prob"].argmax(1) == OTHER)
+    fam = np.array(fam)
+    for f in sorted(set(fam)):
+        rate = float(caught[fam == f].mean())
+        assert rate >= 0.9, f"{f}: {rate:.2f} of {int((fam == f).sum())} frames unknown or OTHER"
+    assert float(caught.mean()) >= 0.95
