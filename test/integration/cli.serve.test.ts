@@ -16,6 +16,7 @@ import { frameRecord } from '../../src/protocol/serial.js';
 import { RemoteError, SocketClient } from '../../src/transport/socket-client.js';
 import { ptyPair } from '../helpers/pty.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
+import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -29,11 +30,7 @@ function writeConfig(name: string, text: string): string {
 const config = (sock: string, log: string) => `socket:
   path: ${sock}
   mode: 0600
-models:
-  viewQuality: ${path.join(MODELS_DIR, 'view_quality')}
-  segmentation: ${path.join(MODELS_DIR, 'lv_segmentation')}
-  trustStore: ${path.join(MODELS_DIR, 'trust')}
-logging:
+${BUNDLED_MODELS_YAML}logging:
   level: info
   file: ${log}
 `;

@@ -21,6 +21,7 @@ import { RemoteError, SocketClient } from '../../src/transport/socket-client.js'
 import { DCIODVFY, PY, ROOT, dciodvfy, readBack, venvReady } from '../helpers/dicom-check.js';
 import { ORTHANC, killOrthanc, startOrthanc } from '../helpers/orthanc.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
+import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
 
 const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 const STUDY_UID = '1.2.826.0.1.3680043.8.498.1414';
@@ -46,11 +47,7 @@ async function serve(t: { teardown: (fn: () => unknown) => void }, dir: string, 
   const file = path.join(dir, 'serve.yaml');
   await writeFile(file, `socket:
   path: ${sock}
-models:
-  viewQuality: ${path.join(MODELS_DIR, 'view_quality')}
-  segmentation: ${path.join(MODELS_DIR, 'lv_segmentation')}
-  trustStore: ${path.join(MODELS_DIR, 'trust')}
-logging:
+${BUNDLED_MODELS_YAML}logging:
   file: ${log}
 ${dicom}`);
   const child = spawn(process.execPath, [CLI, 'serve', '--config', file], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });

@@ -9,9 +9,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MODELS_DIR } from '../../src/model/package.js';
 import { matrixOf, pyigtlMissing, runPeer, writeSpec, type PeerResult } from '../helpers/igtl.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
+import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
 
 const skip = pyigtlMissing() ?? false;
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -22,11 +22,7 @@ t.test('serve: pyigtl sends the A4C cine over OpenIGTLink and gets label maps in
   const file = path.join(dir, 'serve.yaml');
   writeFileSync(file, `socket:
   path: ${path.join(dir, 's.sock')}
-models:
-  viewQuality: ${path.join(MODELS_DIR, 'view_quality')}
-  segmentation: ${path.join(MODELS_DIR, 'lv_segmentation')}
-  trustStore: ${path.join(MODELS_DIR, 'trust')}
-logging:
+${BUNDLED_MODELS_YAML}logging:
   level: info
 igtl:
   port: 0

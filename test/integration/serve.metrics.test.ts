@@ -16,6 +16,7 @@ import { msg } from '../../src/protocol/messages.js';
 import { SocketClient, type RemoteError } from '../../src/transport/socket-client.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { CLI, ROOT } from '../helpers/supervisor.js';
+import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-metrics-'));
 const sock = path.join(dir, 'm.sock');
@@ -28,11 +29,7 @@ const freePort = () => new Promise<number>((resolve) => {
 const port = await freePort();
 writeFileSync(file, `socket:
   path: ${sock}
-models:
-  viewQuality: ${path.join(MODELS_DIR, 'view_quality')}
-  segmentation: ${path.join(MODELS_DIR, 'lv_segmentation')}
-  trustStore: ${path.join(MODELS_DIR, 'trust')}
-metrics:
+${BUNDLED_MODELS_YAML}metrics:
   port: ${port}
 logging:
   file: ${log}

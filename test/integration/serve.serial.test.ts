@@ -12,7 +12,6 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseExposition } from '../../src/cli/status.js';
-import { MODELS_DIR } from '../../src/model/package.js';
 import { MessageType } from '../../src/protocol/constants.js';
 import { msg } from '../../src/protocol/messages.js';
 import type { ResultRecord } from '../../src/protocol/serial.js';
@@ -20,6 +19,7 @@ import { SocketClient } from '../../src/transport/socket-client.js';
 import { PluggablePty } from '../helpers/pty.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { CLI, ROOT } from '../helpers/supervisor.js';
+import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
 
 const skip = spawnSync('sh', ['-c', 'command -v socat']).status === 0 ? false : 'socat is not installed (.ci/run installs it)';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-serve-serial-'));
@@ -52,11 +52,7 @@ serial:
   path: ${link}
   heartbeatMs: 100
   reopenMaxMs: 1000
-models:
-  viewQuality: ${path.join(MODELS_DIR, 'view_quality')}
-  segmentation: ${path.join(MODELS_DIR, 'lv_segmentation')}
-  trustStore: ${path.join(MODELS_DIR, 'trust')}
-metrics:
+${BUNDLED_MODELS_YAML}metrics:
   port: ${port}
 logging:
   file: ${log}

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { MODELS_DIR } from '../../src/model/package.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { StreamingClient, Supervisor } from '../helpers/supervisor.js';
+import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-supervised-'));
 /** systemd's WatchdogSec= in these tests; serve feeds every half of it. */
@@ -23,11 +24,7 @@ function config(name: string, extra = ''): { file: string; sock: string } {
   const file = path.join(dir, `${name}.yaml`);
   writeFileSync(file, `socket:
   path: ${sock}
-models:
-  viewQuality: ${path.join(MODELS_DIR, 'view_quality')}
-  segmentation: ${path.join(MODELS_DIR, 'lv_segmentation')}
-  trustStore: ${path.join(MODELS_DIR, 'trust')}
-logging:
+${BUNDLED_MODELS_YAML}logging:
   level: warn
   file: ${path.join(dir, `${name}.log`)}
 ${extra}`);

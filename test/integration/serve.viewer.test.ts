@@ -9,8 +9,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { WebSocket } from 'ws';
-import { MODELS_DIR } from '../../src/model/package.js';
 import { CLI, ROOT } from '../helpers/supervisor.js';
+import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-serve-viewer-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -20,11 +20,7 @@ const freePort = () => new Promise<number>((resolve) => {
 });
 const config = (viewer: string) => `socket:
   path: ${path.join(dir, 'v.sock')}
-models:
-  viewQuality: ${path.join(MODELS_DIR, 'view_quality')}
-  segmentation: ${path.join(MODELS_DIR, 'lv_segmentation')}
-  trustStore: ${path.join(MODELS_DIR, 'trust')}
-logging:
+${BUNDLED_MODELS_YAML}logging:
   file: ${path.join(dir, 'v.log')}
 viewer:
 ${viewer}`;
