@@ -96,6 +96,7 @@ t.test('inspect --json: tensor shapes from a real session, per-variant sha256, s
       { name: 'view', type: 'float32', shape: [1, 5] },
       { name: 'quality', type: 'float32', shape: [1] },
       { name: 'guidance', type: 'float32', shape: [1, 6] },
+      { name: 'id_score', type: 'float32', shape: [1] },
     ]);
     t.ok('view_accuracy' in v.metrics);
     t.equal(v.onnxruntime, '1.30.0');

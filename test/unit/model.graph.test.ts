@@ -53,7 +53,7 @@ t.test('a manifest that contradicts the graph: E_PACKAGE_GRAPH naming the tensor
       m.outputs.logits.shape = [1, 4, 128, 128]; m.outputs.logits.spatial_shape = [128, 128];
     }, '/inputs/image/shape', 'Expected inputs.image of variant fp32 (model.fp32.onnx) to have shape [1, 1, 128, 128] as manifest.json declares but received [1, 1, 112, 112] from the ONNX graph'],
     ['output names', VQ, (m) => { m.outputs.score = m.outputs.guidance; delete m.outputs.guidance; m.postprocessing.score = m.postprocessing.guidance; delete m.postprocessing.guidance; },
-      '/outputs', 'Expected the outputs manifest.json declares (quality, score, view) in the ONNX graph of variant fp32 (model.fp32.onnx) but received guidance, quality, view'],
+      '/outputs', 'Expected the outputs manifest.json declares (id_score, quality, score, view) in the ONNX graph of variant fp32 (model.fp32.onnx) but received guidance, id_score, quality, view'],
   ];
   for (const [what, from, edit, where, message] of cases) {
     const pkg = await pkgOf(await edited(from, edit));
@@ -71,7 +71,7 @@ t.test('a package that breaks its task\'s output contract: E_PACKAGE_CONTRACT be
     ['segmentation labels without lv', SEG, (m) => { m.postprocessing.logits.labels = ['background', 'cavity', 'myocardium', 'la']; },
       '/postprocessing/logits/labels', 'Expected postprocessing.logits.labels to include "lv" but received ["background","cavity","myocardium","la"]'],
     ['a view_quality package without quality', VQ, (m) => { m.outputs.score = m.outputs.quality; delete m.outputs.quality; m.postprocessing.score = m.postprocessing.quality; delete m.postprocessing.quality; },
-      '/outputs/quality', 'Expected a view_quality package to have the outputs view and quality (and optionally guidance, id_score) but received view, guidance, score'],
+      '/outputs/quality', 'Expected a view_quality package to have the outputs view and quality (and optionally guidance, id_score) but received view, guidance, id_score, score'],
     ['view labels that do not match the view output', VQ, (m) => { m.postprocessing.view.labels = ['A4C', 'A2C', 'PLAX', 'OTHER']; },
       '/outputs/view/shape', 'Expected outputs.view.shape to be [1, 4] (one score per label of postprocessing.view.labels) but received [1, 5]'],
     ['an input preprocessing does not write', VQ, (m) => { m.preprocessing.options.output.layout = 'NHWC'; },
