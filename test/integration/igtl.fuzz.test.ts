@@ -4,10 +4,13 @@
 // bodies with the connection closed mid-message, declared sizes wrong both
 // ways, unknown types, random bytes; all while a well-behaved peer streams
 // images and must get a result for every one. The frame handler is a
-// stand-in for the ML pipeline only. SONOEDGE_FUZZ_LONG=1 runs 50 times
-// longer.
+// stand-in for the ML pipeline only; with SONOEDGE_IGTL_FUZZ_NATIVE=1 (the
+// addon-sanitize suite runs it so, under ASan) every frame the bridge makes
+// also goes through the native preprocessing. SONOEDGE_FUZZ_LONG=1 runs 50
+// times longer.
 import t from 'tap';
-import { StreamManager } from '../../src/runtime/streams.js';
+import { Preprocessor } from '../../src/preprocess/index.js';
+import { StreamManager, type ServerFrame } from '../../src/runtime/streams.js';
 import { encodeIgtl, HEADER_SIZE } from '../../src/transport/igtl/codec.js';
 import { crc64 } from '../../src/transport/igtl/crc64.js';
 import { IgtlBridge } from '../../src/transport/igtl/bridge.js';
@@ -15,6 +18,20 @@ import { encodeString, parseString } from '../../src/transport/igtl/messages.js'
 import { imageMessage, RawPeer } from '../helpers/igtl-client.js';
 
 const LONG = process.env.SONOEDGE_FUZZ_LONG === '1';
+const NATIVE = process.env.SONOEDGE_IGTL_FUZZ_NATIVE === '1';
+const preprocessors = new Map<string, { pre: Preprocessor; out: Float32Array }>();
+/** The frame as the bridge hands it to the pipeline, through the addon's preprocessing (one preprocessor per geometry). */
+async function preprocess(f: ServerFrame): Promise<void> {
+  const { width, height, format } = f.config;
+  const key = `${width}x${height}:${format}`;
+  let p = preprocessors.get(key);
+  if (p === undefined) {
+    const pre = new Preprocessor({ input: { width, height, format }, output: { width: 112, height: 112, dtype: 'float32', layout: 'NCHW' }, resize: 'area' });
+    p = { pre, out: pre.createOutput() as Float32Array };
+    preprocessors.set(key, p);
+  }
+  await p.pre.runAsync(f.pixels, p.out);
+}
 const ROUNDS = LONG ? 50000 : 1000;
 // mulberry32, seeded: the same inputs every run.
 let seed = 0x16f1;
@@ -75,7 +92,10 @@ function mutate(): { bytes: Buffer; thenClose: boolean } {
 }
 
 t.test(`fuzz: ${ROUNDS} mutated inputs over real sockets; the bridge never crashes and a well-behaved peer gets every result`, async (t) => {
-  const manager = new StreamManager({ handler: async (f) => ({ view: 'A4C', quality: 0.5, lvAreaMm2: f.seq, flags: 0, contour: [1, 1, 5, 1, 5, 5] }) });
+  const manager = new StreamManager({ handler: async (f) => {
+    if (NATIVE) await preprocess(f);
+    return { view: 'A4C', quality: 0.5, lvAreaMm2: f.seq, flags: 0, contour: [1, 1, 5, 1, 5, 5] };
+  } });
   const bridge = new IgtlBridge({ streams: manager, port: 0, maxBodyBytes: 1 << 20, maxStreams: 64, maxClients: 64, maxErrorsPerClient: 16 });
   await bridge.start();
   t.teardown(() => bridge.close());
@@ -124,4 +144,5 @@ t.test(`fuzz: ${ROUNDS} mutated inputs over real sockets; the bridge never crash
   while ((bridge.stats.connections > 0 || manager.size > 0) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
   t.equal(bridge.stats.connections, 0, 'every connection gone');
   t.equal(manager.size, 0, 'every stream of every connection closed');
+  if (NATIVE) t.ok(preprocessors.size > 0, `frames of ${preprocessors.size} geometries went through the native preprocessing`);
 });
