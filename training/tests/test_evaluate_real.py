@@ -100,7 +100,9 @@ def test_echonet(echonet_run):
     assert res["frames"] == 48 and sum(res["view"]["counts"].values()) == 48 and res["view"]["expected"] == ["A4C"]
     assert res["quality"]["diagnostic_threshold"] == _manifest("view_quality")["postprocessing"]["quality"][
         "thresholds"]["diagnostic"]
-    assert res["id_state"] is None  # the bundled view package has no id_score output
+    # the bundled view package has an id_score output: every frame gets a state under the manifest's thresholds
+    th = _manifest("view_quality")["postprocessing"]["id_score"]["thresholds"]
+    assert res["id_state"]["thresholds"] == th and sum(res["id_state"]["counts"].values()) == 48
     assert res["packages"]["lv_segmentation"]["sha256"] == _manifest("lv_segmentation")["variants"]["fp32"]["sha256"]
     cases = {c["case"]: c for c in res["cases"]}
     assert cases["0X7B3E9D2A6C1F0845"]["ed"] is None and "dice_ed" not in cases["0X7B3E9D2A6C1F0845"]
@@ -123,7 +125,8 @@ def test_echonet(echonet_run):
     assert cases[name]["dice_ed"] == pytest.approx(dice(pred, truth[name]["ref_masks"][ed] == 1), abs=1e-9)
     with open(root / "out" / "frames.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 48 and list(rows[0]) == ["case", "frame", "view", "view_prob", "expected_view", "quality"]
+    assert len(rows) == 48 and list(rows[0]) == ["case", "frame", "view", "view_prob", "expected_view", "quality",
+                                                 "id_score", "id_state"]
     vq = _independent("view_quality", frames[0], box)
     assert float(rows[0]["quality"]) == pytest.approx(float(vq["quality"].ravel()[0]), abs=1e-4)
     assert rows[0]["view"] == ["A4C", "A2C", "PLAX", "PSAX", "OTHER"][int(vq["view"].argmax())]
@@ -132,7 +135,7 @@ def test_echonet(echonet_run):
     report = (root / "out" / "report.md").read_text()
     assert report.startswith("# sonoedge on real data: EchoNet-Dynamic TEST\n")
     assert f"| LV Dice at ED/ES (n 4) | {res['lv_dice']['mean']:.3f} (" in report
-    assert "The view package has no id_score output: no in-distribution state." in report
+    assert f"In-distribution state (ok >= {th['ok']}, unknown < {th['unknown']}):" in report
 
 
 @pytest.mark.parametrize("release", ["mhd", "nifti"])
