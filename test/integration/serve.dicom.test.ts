@@ -188,11 +188,12 @@ t.test('serve sends a stream\'s capture to a real PACS (Orthanc) while it runs',
   await streamSample(c, 5, frames);
   await c.close(); // the client goes away: its stream closes and its capture goes to the outbox
   const studies = await until(async () => {
-    const r = await (await fetch(`http://127.0.0.1:${pacs.http}/studies?expand`)).json() as { MainDicomTags: Record<string, string>; PatientMainDicomTags: Record<string, string>; Series: string[] }[];
     const n = (await (await fetch(`http://127.0.0.1:${pacs.http}/instances`)).json() as string[]).length;
     // Orthanc shows an instance as soon as it has it; the outbox moves the file once the C-STORE is acknowledged.
     const pending = await readdir(path.join(dir, 'sonoedge', 'outbox', 'pending')).catch(() => ['?']);
-    return n >= 2 && pending.length === 0 ? r : undefined;
+    if (n < 2 || pending.length > 0) return undefined;
+    // Read after both are in (read before, the study could list the clip's series alone).
+    return await (await fetch(`http://127.0.0.1:${pacs.http}/studies?expand`)).json() as { MainDicomTags: Record<string, string>; PatientMainDicomTags: Record<string, string>; Series: string[] }[];
   }, 'the clip and SR in Orthanc');
   t.equal(s.child.exitCode, null, 'stored while serve runs');
   t.same(studies.map((x) => [x.MainDicomTags.StudyInstanceUID, x.MainDicomTags.AccessionNumber, x.PatientMainDicomTags.PatientID, x.PatientMainDicomTags.PatientName, x.Series.length]),
