@@ -9,24 +9,17 @@ import { Pipeline, type PipelineResult } from '../../src/pipeline/index.js';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { drawScreenUi } from '../helpers/screen.js';
+import { rng } from '../../src/frame/synthetic.js';
 
 const W = 256;
 const H = 256;
 const geometry = { input: { width: W, height: H, format: 'GRAY8' as const }, pixelSpacingMm: SAMPLE_SPACING_MM };
 
-/** Deterministic pseudo-random bytes (a 32-bit LCG), so the test is the same on every run. */
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
-
 const fill = (v: number): Uint8Array => new Uint8Array(W * H).fill(v);
 
+/** Seeded noise in [lo, hi): the same frames on every run. */
 function noise(seed: number, lo: number, hi: number): Uint8Array {
-  const r = lcg(seed);
+  const r = rng(seed);
   return Uint8Array.from({ length: W * H }, () => Math.floor(lo + r() * (hi - lo)));
 }
 

@@ -102,9 +102,10 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
         ef_t.append(float(c["ef"]))
         ef_p.append(p.calibrated(r["ef"]))
         g = ef_runtime(lv & eligible[sel, None, None], sp, min_frames=min(16, len(sel)))
-        if g["valid"] and 5 <= p.calibrated(g["ef"]) <= 90:
+        shown = p.calibrated(g["ef"])
+        if g["valid"] and 5 <= shown <= 90:  # the runtime's range applies to the calibrated EF too
             shown_t.append(float(c["ef"]))
-            shown_p.append(p.calibrated(g["ef"]))
+            shown_p.append(shown)
     if ef_t:
         t, q = np.array(ef_t), np.array(ef_p)
         res["ef"] = regression(q, t)
@@ -115,9 +116,7 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
         # What a user is shown: the cines whose gated frames give a valid EF.
         res["ef_shown_n"] = len(shown_t)
         if shown_t:
-            st_, sp_ = np.array(shown_t), np.array(shown_p)
-            res["ef_shown"] = regression(sp_, st_) if len(st_) > 1 else {"mae": float(np.abs(sp_ - st_).mean()),
-                                                                          "bias": float((sp_ - st_).mean())}
+            res["ef_shown"] = regression(shown_p, shown_t)
     return res
 
 
