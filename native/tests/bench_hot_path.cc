@@ -38,6 +38,24 @@ double medianMicros(int runs, F f) {
   return t[t.size() / 2];
 }
 
+// A plan's input filled with random bytes, and the memcpy floor both tables compare against: the median (and,
+// in gMin, the fastest) time to copy that input and the plan's output bytes once each.
+struct Floor {
+  std::vector<uint8_t> src;
+  double us;
+};
+
+Floor memcpyFloor(const Plan& plan, int runs, std::mt19937& rng) {
+  Floor fl{std::vector<uint8_t>(plan.requiredInputBytes()), 0};
+  for (auto& b : fl.src) b = static_cast<uint8_t>(rng());
+  std::vector<uint8_t> copyIn(fl.src.size()), from(plan.outputBytes()), copyOut(plan.outputBytes());
+  fl.us = medianMicros(runs, [&] {
+    std::memcpy(copyIn.data(), fl.src.data(), fl.src.size());
+    std::memcpy(copyOut.data(), from.data(), copyOut.size());
+  });
+  return fl;
+}
+
 int table(int runs, const char* only) {
   std::mt19937 rng(1);
   const PixelFormat formats[] = {PixelFormat::kGray8, PixelFormat::kRgb8,  PixelFormat::kBgr8,
@@ -71,15 +89,10 @@ int table(int runs, const char* only) {
         auto best = Plan::compile(o, &st, &msg);
         o.simd = SimdLevel::kScalar;
         auto scalar = Plan::compile(o, &st, &msg);
-        std::vector<uint8_t> src(best->requiredInputBytes());
-        for (auto& b : src) b = static_cast<uint8_t>(rng());
+        const Floor fl = memcpyFloor(*best, runs, rng);
+        const std::vector<uint8_t>& src = fl.src;
+        const double mc = fl.us, mcMin = gMin;
         std::vector<float> dst(best->outputElements());
-        std::vector<uint8_t> copyIn(src.size()), copyOut(best->outputBytes());
-        const double mc = medianMicros(runs, [&] {
-          std::memcpy(copyIn.data(), src.data(), src.size());
-          std::memcpy(copyOut.data(), dst.data(), copyOut.size());
-        });
-        const double mcMin = gMin;
         const double us = medianMicros(runs, [&] {
           best->run(src.data(), src.size(), dst.data(), dst.size() * 4, 0, nullptr);
         });
@@ -123,15 +136,11 @@ int main(int argc, char** argv) {
     Status st;
     std::string msg;
     auto probe = Plan::compile(o, &st, &msg);
-    std::vector<uint8_t> src(probe->requiredInputBytes());
-    for (auto& b : src) b = static_cast<uint8_t>(rng());
+    const Floor fl = memcpyFloor(*probe, runs, rng);
+    const std::vector<uint8_t>& src = fl.src;
+    const double mc = fl.us;
     std::vector<float> out(probe->outputElements());
-    std::vector<uint8_t> copyIn(src.size()), copyOut(probe->outputBytes());
-    const double mc = medianMicros(runs, [&] {
-      std::memcpy(copyIn.data(), src.data(), src.size());
-      std::memcpy(copyOut.data(), out.data(), copyOut.size());
-    });
-    std::printf("%s (memcpy of %zu + %zu bytes: %.1f us)\n", k.name, src.size(), copyOut.size(), mc);
+    std::printf("%s (memcpy of %zu + %zu bytes: %.1f us)\n", k.name, src.size(), probe->outputBytes(), mc);
     for (SimdLevel l : {SimdLevel::kScalar, SimdLevel::kSse41, SimdLevel::kAvx2, SimdLevel::kNeon}) {
       o.simd = l;
       auto plan = Plan::compile(o, &st, &msg);
