@@ -5,7 +5,7 @@
 // reconfigured stream starts a new capture in its new study; a capture that
 // cannot be written is a log line with its code and nothing else. Frames go in
 // lockstep over the real socket, through the real pipeline.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,6 +28,19 @@ async function until(cond: () => boolean, what: string, ms = 20000): Promise<voi
   }
 }
 
+/** A client of `rt` (closed, with `rt`, at the end of `t`), subscribed: its RESULT bodies in order, and the sample cine's frames. */
+async function subscribed(t: Test, rt: Runtime): Promise<{ c: SocketClient; results: ResultBody[]; frames: Uint8Array[] }> {
+  t.teardown(() => rt.close());
+  const c = await SocketClient.connect(rt.server.path);
+  t.teardown(() => c.close());
+  await c.hello('runtime-dicom-test');
+  await c.subscribe({});
+  const results: ResultBody[] = [];
+  c.on('message', (m) => { if (m.header.type === MessageType.RESULT) results.push(m.body as ResultBody); });
+  const { frames } = await readSampleCine();
+  return { c, results, frames };
+}
+
 t.test('a SWAP and a new CONFIGURE_STREAM each end a capture: every SR names the models its frames ran on, in its stream\'s study', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-rt-dicom-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -46,14 +59,7 @@ t.test('a SWAP and a new CONFIGURE_STREAM each end a capture: every SR names the
     dicom: { dir: path.join(dir, 'dicom'), capture: { seconds: 0.25 } },
     log: { info: (o: object, m: string) => { if (m === 'clip captured') captured.push(o as (typeof captured)[number]); }, warn: noop, error: noop, debug: noop } as never,
   });
-  t.teardown(() => rt.close());
-  const c = await SocketClient.connect(rt.server.path);
-  t.teardown(() => c.close());
-  await c.hello('runtime-dicom-test');
-  await c.subscribe({});
-  const results: ResultBody[] = [];
-  c.on('message', (m) => { if (m.header.type === MessageType.RESULT) results.push(m.body as ResultBody); });
-  const { frames } = await readSampleCine();
+  const { c, results, frames } = await subscribed(t, rt);
   const send = async (from: number, to: number) => {
     for (let i = from; i < to; i++) {
       const n = results.length;
@@ -96,14 +102,7 @@ t.test('a capture that cannot be written is logged with its code; the stream\'s 
     dicom: { dir: path.join(dir, 'dicom'), capture: { seconds: 0.25 } },
     log: { info: noop, warn: noop, error: (o: { code?: string }, m: string) => errors.push({ code: o.code, msg: m }), debug: noop } as never,
   });
-  t.teardown(() => rt.close());
-  const c = await SocketClient.connect(rt.server.path);
-  t.teardown(() => c.close());
-  await c.hello('runtime-dicom-test');
-  await c.subscribe({});
-  const results: ResultBody[] = [];
-  c.on('message', (m) => { if (m.header.type === MessageType.RESULT) results.push(m.body as ResultBody); });
-  const { frames } = await readSampleCine();
+  const { c, results, frames } = await subscribed(t, rt);
   await c.configure({ stream: 2, width: 256, height: 256, format: 'GRAY8', spacing: [SAMPLE_SPACING_MM, SAMPLE_SPACING_MM], fps: 32 });
   // The capture folder's temporary folder becomes a file: every write fails (ENOTDIR), whoever runs the test.
   await rm(path.join(dir, 'dicom', 'captures', '.tmp'), { recursive: true });
