@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import type { Test } from 'tap';
 
 export const ROOT = path.join(import.meta.dirname, '..', '..');
 export const PY = path.join(ROOT, 'training', '.venv', 'bin', 'python');
@@ -28,3 +29,17 @@ export function readBack(files: string[]): Record<string, any>[] {
   return r.stdout.trim().split('\n').map((l) => JSON.parse(l));
 }
 
+
+/**
+ * dciodvfy finds no errors in `files` (when it is installed), then pydicom + highdicom's reading of them; undefined,
+ * with a SKIP comment ending in `unread` ("the objects are not read back"), when training/.venv cannot read them.
+ */
+export function validateAndReadBack(t: Test, files: string[], unread: string): Record<string, any>[] | undefined {
+  if (DCIODVFY) for (const f of files) t.same(dciodvfy(f).errors, [], `${path.basename(f)}: dciodvfy finds no errors`);
+  else t.comment('SKIP: dciodvfy (Debian package dicom3tools) is not installed');
+  if (!venvReady) {
+    t.comment(`SKIP: training/.venv with pydicom and highdicom is absent: ${unread}`);
+    return undefined;
+  }
+  return readBack(files);
+}
