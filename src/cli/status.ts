@@ -11,7 +11,7 @@
 // labels, _sum and _count of labelled histograms, which is what prom-client
 // writes for the per-stream latency.
 import { loadServeConfig } from '../config/index.js';
-import { commandHelp, parseCommandArgs, UsageError, type CommandSpec } from './args.js';
+import { commandHelp, numberFlag, parseCommandArgs, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
 
 export const SPEC: CommandSpec = {
   name: 'status',
@@ -100,8 +100,7 @@ export async function status(args: string[]): Promise<number> {
     return 0;
   }
   const url = await metricsUrl(values);
-  const timeout = values.timeout === undefined ? 2000 : Number(values.timeout);
-  if (!(Number.isInteger(timeout) && timeout >= 1)) throw new UsageError(`option --timeout expects a positive integer (ms) but received ${JSON.stringify(values.timeout)}`);
+  const timeout = numberFlag(values, 'timeout', 2000, { min: 1, integer: true });
   let text: string;
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(timeout) });
@@ -117,7 +116,7 @@ export async function status(args: string[]): Promise<number> {
   return s.state === 'ready' || s.state === 'running' ? 0 : 1;
 }
 
-async function metricsUrl(values: Record<string, unknown>): Promise<string> {
+async function metricsUrl(values: ParsedArgs['values']): Promise<string> {
   const given = ['config', 'port', 'url'].filter((k) => values[k] !== undefined);
   if (given.length !== 1) throw new UsageError(`expects one of --config FILE, --port N or --url URL but received ${given.length === 0 ? 'none' : given.map((k) => `--${k}`).join(' and ')}`);
   if (typeof values.url === 'string') {
@@ -130,11 +129,7 @@ async function metricsUrl(values: Record<string, unknown>): Promise<string> {
     if (u.protocol !== 'http:') throw new UsageError(`option --url expects an http:// URL but received ${JSON.stringify(values.url)}`);
     return u.href;
   }
-  if (typeof values.port === 'string') {
-    const port = Number(values.port);
-    if (!(Number.isInteger(port) && port >= 1 && port <= 65535)) throw new UsageError(`option --port expects an integer 1..65535 but received ${JSON.stringify(values.port)}`);
-    return `http://127.0.0.1:${port}/metrics`;
-  }
+  if (values.port !== undefined) return `http://127.0.0.1:${numberFlag(values, 'port', 0, { min: 1, max: 65535, integer: true })}/metrics`;
   const config = await loadServeConfig(values.config as string);
   if (!config.metrics) throw new UsageError(`${values.config as string} has no metrics section: serve runs without a metrics endpoint (docs/DEPLOYMENT.md, "Metrics and health")`);
   const host = config.metrics.host === '::1' ? '[::1]' : config.metrics.host;
