@@ -7,7 +7,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import net from 'node:net';
 import { parseExposition, type Sample } from '../../src/cli/status.js';
 import { loadTrustStore, MODELS_DIR, verifyModelPackage } from '../../src/model/package.js';
 import { MessageType } from '../../src/protocol/constants.js';
@@ -17,14 +16,12 @@ import { SocketClient, type RemoteError } from '../../src/transport/socket-clien
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { CLI, ROOT } from '../helpers/supervisor.js';
 import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
+import { freePort } from '../helpers/net.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-metrics-'));
 const sock = path.join(dir, 'm.sock');
 const log = path.join(dir, 'm.log');
 const file = path.join(dir, 'serve.yaml');
-const freePort = () => new Promise<number>((resolve) => {
-  const probe = net.createServer().listen(0, '127.0.0.1', () => { const p = (probe.address() as net.AddressInfo).port; probe.close(() => resolve(p)); });
-});
 // A free port now (status --config reads it from the file).
 const port = await freePort();
 writeFileSync(file, `socket:

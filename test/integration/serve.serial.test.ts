@@ -8,7 +8,6 @@
 import t, { type Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseExposition } from '../../src/cli/status.js';
@@ -20,15 +19,13 @@ import { PluggablePty } from '../helpers/pty.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { CLI, ROOT } from '../helpers/supervisor.js';
 import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
+import { freePort } from '../helpers/net.js';
 
 const skip = spawnSync('sh', ['-c', 'command -v socat']).status === 0 ? false : 'socat is not installed (.ci/run installs it)';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-serve-serial-'));
 /** Generous: the link retries at most every 1 s here (reopenMaxMs), on a loaded 2-core machine. */
 const BACK_WITHIN_MS = 10000;
 
-const freePort = () => new Promise<number>((resolve) => {
-  const probe = net.createServer().listen(0, '127.0.0.1', () => { const p = (probe.address() as net.AddressInfo).port; probe.close(() => resolve(p)); });
-});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 30000): Promise<void> {
   const end = Date.now() + ms;
