@@ -47,7 +47,7 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync }
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { parseExposition } from '../src/cli/status.js';
+import { parseExposition, type Sample } from '../src/cli/status.js';
 import { MODELS_DIR } from '../src/model/package.js';
 import { encodeMessage, MessageDecoder } from '../src/protocol/codec.js';
 import { HEADER_SIZE, MessageType } from '../src/protocol/constants.js';
@@ -104,7 +104,7 @@ export interface SoakReport {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const rand = (lo: number, hi: number) => lo + Math.random() * (hi - lo);
 
-async function metricsOf(url: string): Promise<Map<string, { labels: Record<string, string>; value: number }[]>> {
+async function metricsOf(url: string): Promise<Map<string, Sample[]>> {
   const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
   return parseExposition(await res.text());
 }
