@@ -84,6 +84,30 @@ t.test('GET_STATUS, GET_<type>, STT_ and STP_ as the standard describes', async 
   t.match(statusOf(await p.next(isType('STATUS'))), { code: 1, message: '{"server":"sonoedge","streams":[{"device":"US","stream":1000}]}' });
 });
 
+t.test('one result to peers of header versions 1 and 2: each gets it in its own version, the same content and metadata', async (t) => {
+  const { connect } = await setup(t, { results: ['IMAGE', 'STRING'] });
+  const v2 = await connect();
+  const v1 = await connect();
+  v2.send({ type: 'GET_STATUS', device: '', headerVersion: 2, content: new Uint8Array(0) });
+  await v2.next(isType('STATUS'));
+  v1.send(imageMessage('US', 8, 6, 3));
+  const [a1, a2] = [await v1.next(isType('IMAGE', 'LVLabel')), await v2.next(isType('IMAGE', 'LVLabel'))];
+  const [s1, s2] = [await v1.next(isType('STRING', 'Summary')), await v2.next(isType('STRING', 'Summary'))];
+  t.same([a1.header.version, s1.header.version, a2.header.version, s2.header.version], [1, 1, 2, 2]);
+  t.same(Buffer.from(a2.content), Buffer.from(a1.content), 'the same label map to both');
+  t.same(summaryOf(s2), summaryOf(s1), 'the same summary to both');
+  t.same([...a2.metadata], [['sonoedge.stream', '1000'], ['sonoedge.seq', '1'], ['sonoedge.source', 'US'], ['sonoedge.state', 'ok']]);
+  t.same([a2.messageId, s2.messageId], [1, 1]);
+  // A second connection of a version already served gets the same bytes.
+  const v2b = await connect();
+  v2b.send({ type: 'GET_STATUS', device: '', headerVersion: 2, content: new Uint8Array(0) });
+  await v2b.next(isType('STATUS'));
+  v1.send(imageMessage('US', 8, 6, 4));
+  const [b2, b2b] = [await v2.next(isType('STRING', 'Summary')), await v2b.next(isType('STRING', 'Summary'))];
+  t.same(summaryOf(b2b), summaryOf(b2));
+  t.match(summaryOf(b2), { seq: 2, lvAreaMm2: 4 });
+});
+
 t.test('bad input: a STATUS with the error\'s code; the connection served on unless its framing is lost', async (t) => {
   const { bridge, connect } = await setup(t, { maxBodyBytes: 1 << 20 });
   const p = await connect();

@@ -108,6 +108,13 @@ interface DeviceStream {
   ready: boolean;
 }
 
+/** One output message of a result: its device and content, and the whole message by header version (1, 2) once encoded. */
+interface Built {
+  device: string;
+  content: Uint8Array | Uint8Array[];
+  wire: [Buffer | undefined, Buffer | undefined];
+}
+
 const TAKEN = new Set(['IMAGE', 'STATUS', 'STRING', 'POINT', 'POLYDATA', 'TRANSFORM', 'POSITION']);
 const takes = (type: string): boolean => TAKEN.has(type) || /^(GET|STT|STP|RTS)_/.test(type);
 const FRAMES_KEPT = 256;
@@ -331,11 +338,17 @@ export class IgtlBridge extends EventEmitter {
     }
   }
 
-  #send(c: Connection, type: string, device: string, content: Uint8Array | Uint8Array[], extra: { timestampMs?: number; messageId?: number; metadata?: [string, string][] } = {}): void {
-    const s = c.socket;
+  #send(c: Connection, type: string, device: string, content: Uint8Array | Uint8Array[], extra: { timestampMs?: number } = {}): void {
     if (c.closed && type !== 'STATUS') return;
+    if (c.socket.destroyed || !c.socket.writable) return;
+    this.#write(c, encodeIgtl({ type, device, content, headerVersion: c.version, ...extra }));
+  }
+
+  /** Writes one encoded message; pauses reading from a peer that does not take its replies. */
+  #write(c: Connection, bytes: Uint8Array): void {
+    const s = c.socket;
     if (s.destroyed || !s.writable) return;
-    s.write(encodeIgtl({ type, device, content, headerVersion: c.version, ...extra }));
+    s.write(bytes);
     this.#t.messagesOut++;
     // A peer that asks (GET_, bad messages) without reading its replies is not read either until it does.
     if (s.writableLength > this.options.maxPendingWriteBytes && !s.isPaused()) {
@@ -506,19 +519,28 @@ export class IgtlBridge extends EventEmitter {
     const d = this.#byStream.get(r.stream);
     const g = d?.frames.get(r.seq);
     if (!d || !g) return;
-    const meta: [string, string][] = [['sonoedge.stream', String(r.stream)], ['sonoedge.seq', String(r.seq)], ['sonoedge.source', d.device], ['sonoedge.state', r.state]];
     for (const type of OUTPUT_TYPES) {
-      if (!c.wants.has(type)) continue;
-      const o = this.#encoded(r, d, g, type);
-      this.#send(c, type, o.device, o.content, { timestampMs: g.timestampMs, messageId: r.seq, metadata: meta });
+      if (c.wants.has(type)) this.#write(c, this.#message(r, d, g, type, c.version));
     }
     this.#t.resultsOut++;
   }
 
-  /** A result's messages, each built once (and only when some connection takes it), however many connections take them. */
-  readonly #cache = new WeakMap<ResultBody, Map<OutputType, { device: string; content: Uint8Array | Uint8Array[] }>>();
+  /**
+   * A result's messages, each built once (and only when some connection takes it), however many connections take
+   * them: the content once per type, the whole message (header, metadata, the copy of the content and its CRC-64)
+   * once per type and header version.
+   */
+  readonly #cache = new WeakMap<ResultBody, Map<OutputType, Built>>();
 
-  #encoded(r: ResultBody, d: DeviceStream, g: FrameGeometry, type: OutputType): { device: string; content: Uint8Array | Uint8Array[] } {
+  #message(r: ResultBody, d: DeviceStream, g: FrameGeometry, type: OutputType, version: 1 | 2): Buffer {
+    const b = this.#encoded(r, d, g, type);
+    return (b.wire[version - 1] ??= encodeIgtl({
+      type, device: b.device, content: b.content, headerVersion: version, timestampMs: g.timestampMs, messageId: r.seq,
+      metadata: [['sonoedge.stream', String(r.stream)], ['sonoedge.seq', String(r.seq)], ['sonoedge.source', d.device], ['sonoedge.state', r.state]],
+    }));
+  }
+
+  #encoded(r: ResultBody, d: DeviceStream, g: FrameGeometry, type: OutputType): Built {
     let built = this.#cache.get(r);
     if (!built) {
       built = new Map();
@@ -535,7 +557,7 @@ export class IgtlBridge extends EventEmitter {
       if (contour) for (let k = 0; k + 1 < contour.length; k += 2) pts.push(world(contour[k], contour[k + 1]));
       return pts;
     };
-    let out: { device: string; content: Uint8Array | Uint8Array[] };
+    let out: Omit<Built, 'wire'>;
     switch (type) {
       case 'IMAGE': {
         const [w, h] = g.size;
@@ -560,9 +582,10 @@ export class IgtlBridge extends EventEmitter {
         out = { device: name(o.devices.contour), content: encodePolyData({ points: pts.flat(), lines: pts.length ? [[...pts.keys(), 0]] : [] }) };
       }
     }
-    built.set(type, out);
+    const b: Built = { ...out, wire: [undefined, undefined] };
+    built.set(type, b);
     this.#latest.set(`${type}/${out.device}`, { type, device: out.device, content: out.content, timestampMs: g.timestampMs });
-    return out;
+    return b;
   }
 }
 
