@@ -22,7 +22,7 @@ import type { ServerFrame, StreamManager, StreamOwner } from '../../runtime/stre
 import { encodeIgtl, IgtlDecoder, timestampMs, type IgtlMessage } from './codec.js';
 import { IgtlError, IgtlStatus } from './errors.js';
 import { fillPolygon, pixelToWorld, spacingOf } from './geometry.js';
-import { encodeImage, encodePoints, encodePolyData, encodeRts, encodeStatus, encodeString, parseImage, type IgtlImage } from './messages.js';
+import { encodeImage, encodePoints, encodePolyData, encodeRts, encodeStatus, encodeString, parseImage, SCALAR_TYPES, type IgtlImage } from './messages.js';
 
 export const OUTPUT_TYPES = ['IMAGE', 'STRING', 'POINT', 'POLYDATA'] as const;
 export type OutputType = (typeof OUTPUT_TYPES)[number];
@@ -468,7 +468,7 @@ export class IgtlBridge extends EventEmitter {
 
   /** The frame's pixels as the pipeline reads them: the message's own bytes when they are already so, else a converted copy. */
   #pixels(d: DeviceStream, img: IgtlImage, key: string): Uint8Array {
-    const bytes = SCALAR_BYTES[img.scalarType as 2 | 3 | 4 | 5];
+    const bytes = SCALAR_TYPES[img.scalarType].bytes;
     const whole = img.subSize[0] === img.size[0] && img.subSize[1] === img.size[1];
     const signed = img.scalarType === 2 || img.scalarType === 4;
     const swap = bytes === 2 && img.endian === 'big';
@@ -589,11 +589,10 @@ export class IgtlBridge extends EventEmitter {
   }
 }
 
-const SCALAR_BYTES = { 2: 1, 3: 1, 4: 2, 5: 2 } as const;
-
+/** 8- and 16-bit integer pixels are taken (scalar types 2..5); wider and float ones are not. */
 function formatOf(img: IgtlImage): PixelFormatName | undefined {
-  const bytes = (SCALAR_BYTES as Record<number, number>)[img.scalarType];
-  if (bytes === undefined) return undefined;
+  const bytes = SCALAR_TYPES[img.scalarType].bytes;
+  if (bytes > 2) return undefined;
   if (img.components === 1) return bytes === 1 ? 'GRAY8' : 'GRAY16';
   if (bytes !== 1) return undefined;
   if (img.components === 3) return 'RGB8';
