@@ -107,8 +107,8 @@ function fixedAscii(b: Uint8Array, at: number, n: number): string | undefined {
   return String.fromCharCode(...b.subarray(at, end));
 }
 
-/** A device name: the bytes up to the first NUL, as UTF-8. */
-function fixedText(b: Uint8Array, at: number, n: number): string {
+/** A fixed-size text field (a device name, a STATUS error name, a POINT's names): the bytes up to the first NUL, as UTF-8. */
+export function fixedText(b: Uint8Array, at: number, n: number): string {
   let end = at;
   while (end < at + n && b[end] !== 0) end++;
   return Buffer.from(b.buffer, b.byteOffset + at, end - at).toString('utf8');

@@ -3,7 +3,7 @@
 // reply. Parsers check every size and field against the content they were
 // given and throw a non-fatal IgtlError naming what was wrong; encoders
 // build the content only (encodeIgtl in codec.ts adds header and metadata).
-import { CHARSET_ASCII, CHARSET_UTF8 } from './codec.js';
+import { CHARSET_ASCII, CHARSET_UTF8, fixedText } from './codec.js';
 import { IgtlError } from './errors.js';
 
 export const IMAGE_HEADER_SIZE = 72;
@@ -122,8 +122,7 @@ export interface IgtlStatusBody { code: number; subcode: bigint; errorName: stri
 export function parseStatus(c: Uint8Array, device?: string): IgtlStatusBody {
   if (c.length < 30) throw sizeError('STATUS', device, `Expected at least 30 bytes (code, subcode, error name) but received ${c.length}`);
   const v = view(c);
-  const nul = (a: number, b: number) => { const s = c.subarray(a, b); const z = s.indexOf(0); return Buffer.from(z < 0 ? s : s.subarray(0, z)).toString('utf8'); };
-  return { code: v.getUint16(0), subcode: v.getBigInt64(2), errorName: nul(10, 30), message: nul(30, c.length) };
+  return { code: v.getUint16(0), subcode: v.getBigInt64(2), errorName: fixedText(c, 10, 20), message: fixedText(c, 30, c.length - 30) };
 }
 
 export function encodeStatus(s: { code: number; subcode?: bigint; errorName?: string; message: string }): Uint8Array {
@@ -165,7 +164,7 @@ export function encodePoints(points: readonly IgtlPoint[]): Uint8Array {
 export function parsePoints(c: Uint8Array, device?: string): IgtlPoint[] {
   if (c.length % POINT_BYTES !== 0) throw sizeError('POINT', device, `Expected a multiple of ${POINT_BYTES} bytes but received ${c.length}`);
   const v = view(c);
-  const str = (a: number, n: number) => { const s = c.subarray(a, a + n); const z = s.indexOf(0); return Buffer.from(z < 0 ? s : s.subarray(0, z)).toString('utf8'); };
+  const str = (a: number, n: number) => fixedText(c, a, n);
   const out: IgtlPoint[] = [];
   for (let at = 0; at < c.length; at += POINT_BYTES) {
     out.push({
