@@ -3,7 +3,6 @@
 // module is not installed there.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -81,15 +80,6 @@ export function runPeer(mode: 'send' | 'serve' | 'pack', specFile: string, onLin
     p.on('error', reject);
     p.on('exit', (code) => (code === 0 ? resolve(lines) : reject(new Error(`igtl_peer.py ${mode} exited ${code}: ${err.slice(-2000)}`))));
   });
-}
-
-/** A TCP port free on loopback now. */
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** A 4x4 ijk-to-world matrix: spacing sx, sy along a rotation of `deg` degrees about z, origin o. */

@@ -16,7 +16,8 @@ import { crc64 } from '../../src/transport/igtl/crc64.js';
 import { IgtlDecoder, encodeIgtl } from '../../src/transport/igtl/codec.js';
 import { encodeImage, encodeString, parseImage, parseString } from '../../src/transport/igtl/messages.js';
 import { IgtlBridge } from '../../src/transport/igtl/bridge.js';
-import { freePort, matrixOf, pyigtlMissing, runPeer, writeSpec, type PeerImage, type PeerResult } from '../helpers/igtl.js';
+import { matrixOf, pyigtlMissing, runPeer, writeSpec, type PeerImage, type PeerResult } from '../helpers/igtl.js';
+import { freePort } from '../helpers/net.js';
 import { VENV_PYTHON } from '../helpers/pydicom-examples.js';
 import { spawnSync } from 'node:child_process';
 
