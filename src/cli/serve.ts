@@ -76,16 +76,20 @@ export async function serve(args: string[]): Promise<number> {
     await log.close();
     throw err;
   }
+  /** A part started after the runtime failed: the runtime and the parts started so far are closed, then `err` is thrown. */
+  const startFailed = async (err: unknown): Promise<never> => {
+    log.fatal({ err }, 'runtime failed to start');
+    await Promise.all([rt.close(), metrics?.close(), viewer?.close()]);
+    await log.close();
+    throw err;
+  };
   if (config.metrics) {
     try {
       const { MetricsServer } = await import('../telemetry/metrics.js');
       metrics = await MetricsServer.start(rt, config.metrics);
       log.info({ host: config.metrics.host, port: metrics.port }, 'metrics listening');
     } catch (err) {
-      log.fatal({ err }, 'runtime failed to start');
-      await rt.close();
-      await log.close();
-      throw err;
+      return startFailed(err);
     }
   }
   if (config.viewer) {
@@ -94,10 +98,7 @@ export async function serve(args: string[]): Promise<number> {
       const { ViewerServer } = await import('../viewer/server.js');
       viewer = await ViewerServer.start(rt, { ...config.viewer, qualityGate: config.pipeline.qualityThreshold, log: log.child({ component: 'viewer' }) });
     } catch (err) {
-      log.fatal({ err }, 'runtime failed to start');
-      await Promise.all([rt.close(), metrics?.close()]);
-      await log.close();
-      throw err;
+      return startFailed(err);
     }
   }
   let igtl: IgtlBridge | undefined;
@@ -110,10 +111,7 @@ export async function serve(args: string[]): Promise<number> {
       const g = config.igtl;
       log.info({ mode: g.mode, host: g.host, port: g.mode === 'server' ? igtl.port : g.port }, g.mode === 'server' ? 'openigtlink listening' : 'openigtlink connecting');
     } catch (err) {
-      log.fatal({ err }, 'runtime failed to start');
-      await Promise.all([rt.close(), metrics?.close()]);
-      await log.close();
-      throw err;
+      return startFailed(err);
     }
   }
   if (notifier) {

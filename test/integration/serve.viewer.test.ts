@@ -84,3 +84,19 @@ t.test('demo --live: the printed URL serves the page while the cine plays', asyn
   t.equal(code, 0);
   t.match(out, /frames +192 sent, \d+ results/, 'the cine played to the end');
 });
+
+t.test('serve: a part that cannot start after the viewer (an OpenIGTLink port in use) closes the viewer too: exit 1', async (t) => {
+  const held = net.createServer();
+  await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => held.close());
+  const igtlPort = (held.address() as net.AddressInfo).port;
+  const file = path.join(dir, 'serve-igtl-taken.yaml');
+  writeFileSync(file, `${config(`  port: 0\n  token: ${TOKEN}\n`)}igtl:\n  host: 127.0.0.1\n  port: ${igtlPort}\n`);
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', file], { cwd: ROOT, stdio: 'ignore' });
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const code = await new Promise<number | null>((resolve) => {
+    const timer = setTimeout(() => resolve(null), 60000);
+    child.once('exit', (c) => { clearTimeout(timer); resolve(c); });
+  });
+  t.equal(code, 1, 'serve exits (the viewer\'s port does not hold it open)');
+});
