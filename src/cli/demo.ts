@@ -138,8 +138,7 @@ export async function demo(args: string[]): Promise<number> {
       client.sendFrame(1, i, cine.frames[i % cine.frames.length]);
     }
     const deadline = performance.now() + 30000;
-    const sent = sentAt.size;
-    while (results.length + rt.server.stats.framesDropped < sent && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    while (results.length + rt.server.stats.framesDropped < sentAt.size && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     if (tty) process.stdout.write('\n');
   } finally {
     process.off('SIGINT', onInt);
