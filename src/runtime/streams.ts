@@ -216,8 +216,6 @@ export class StreamManager extends EventEmitter {
     return 'replaced';
   }
 
-
-
   /**
    * Stops or restarts a stream (the serial CMD_STOP_STREAM / CMD_START_STREAM): a stopped stream keeps its
    * configuration; its frames are dropped and counted. False for a stream that is not configured.
