@@ -127,6 +127,8 @@ class Connection implements StreamOwner {
   readonly decoder: IgtlDecoder;
   readonly wants: Set<OutputType>;
   readonly devices = new Map<string, DeviceStream>();
+  /** Devices whose models failed to load: the geometry and until when it is not tried again. */
+  readonly failed = new Map<string, { key: string; until: number; why: string }>();
   version: 1 | 2;
   errors = 0;
   closed = false;
@@ -153,8 +155,6 @@ export class IgtlBridge extends EventEmitter {
   readonly streams: StreamManager;
   readonly #log: IgtlBridgeOptions['log'];
   readonly #conns = new Set<Connection>();
-  /** Devices whose models failed to load, by connection and device: the geometry and until when it is not tried again. */
-  readonly #failed = new Map<string, { key: string; until: number; why: string }>();
   readonly #byStream = new Map<number, DeviceStream>();
   /** The last message of each output device name, for GET_<type>. */
   readonly #latest = new Map<string, { type: OutputType; device: string; content: Uint8Array | Uint8Array[]; timestampMs: number }>();
@@ -292,7 +292,6 @@ export class IgtlBridge extends EventEmitter {
     c.sub?.close();
     this.#conns.delete(c);
     for (const d of c.devices.values()) if (this.#byStream.get(d.id) === d) this.#byStream.delete(d.id);
-    for (const k of this.#failed.keys()) if (k.startsWith(`${c.id}/`)) this.#failed.delete(k);
     c.devices.clear();
     this.emit('disconnect', c.id);
   }
@@ -419,7 +418,7 @@ export class IgtlBridge extends EventEmitter {
     const [w, h] = img.size;
     const config: ConfigureStream = { stream: 0, width: w, height: h, format, spacing: [sx, sy], fps: this.options.fps };
     const key = `${w}x${h} ${format} ${sx} ${sy}`;
-    const failed = this.#failed.get(`${c.id}/${device}`);
+    const failed = c.failed.get(device);
     if (failed && failed.key === key && Date.now() < failed.until) {
       throw new IgtlError('ERR_SONOEDGE_IGTL_STREAM',
         `Expected models for ${JSON.stringify(device)} (${w}x${h} ${format}) but they failed to load (${failed.why}); tried again ${Math.ceil((failed.until - Date.now()) / 1000)} s from now`, at);
@@ -451,7 +450,7 @@ export class IgtlBridge extends EventEmitter {
         if (c.devices.get(device) === dev) c.devices.delete(device);
         if (this.#byStream.get(dev.id) === dev) this.#byStream.delete(dev.id);
         // Not at every IMAGE of a stream that cannot load: the same geometry is tried again after modelRetryMs.
-        this.#failed.set(`${c.id}/${device}`, { key, until: Date.now() + this.#modelRetryMs, why: (err as Error)?.message ?? String(err) });
+        c.failed.set(device, { key, until: Date.now() + this.#modelRetryMs, why: (err as Error)?.message ?? String(err) });
         this.#reject(c, new IgtlError('ERR_SONOEDGE_IGTL_STREAM',
           `Expected the models to load for ${JSON.stringify(device)} (${w}x${h} ${format}) but they failed: ${(err as Error)?.message ?? String(err)}; the stream is closed`, at));
       });
