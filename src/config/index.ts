@@ -16,6 +16,7 @@ import type { PipelineOptions } from '../pipeline/index.js';
 import type { DicomServiceConfig } from '../dicom/service.js';
 import type { IgtlOptions } from '../transport/igtl/bridge.js';
 import { studyProblem } from '../dicom/study.js';
+import { isLoopback } from '../util/is.js';
 import { ConfigError, lineOf, schemaError } from './diagnose.js';
 import { serveSchema, type LogLevel, type Variant } from './serve-schema.js';
 
@@ -201,7 +202,7 @@ export function parseServeConfig(text: string, fileName: string): ServeConfig {
 /** viewer: a page reachable from other machines must be guarded by a token. */
 function checkViewer(config: ServeConfig, fileName: string, doc: Document, lines: LineCounter): void {
   const v = config.viewer;
-  if (!v || v.token !== null || /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(v.host)) return;
+  if (!v || v.token !== null || isLoopback(v.host)) return;
   throw new ConfigError(fileName, lineOf(doc, lines, ['viewer', 'host']), 'viewer.token',
     `expected a token when viewer.host is not loopback but received host ${JSON.stringify(v.host)} and no token`);
 }

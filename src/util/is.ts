@@ -9,3 +9,5 @@ export const isString = (v: unknown): v is string => typeof v === 'string';
 export const inRange = (v: number, lo: number, hi: number): boolean => v >= lo && v <= hi;
 export const isBytes = (v: unknown): v is ArrayBufferView | ArrayBuffer =>
   ArrayBuffer.isView(v) || v instanceof ArrayBuffer;
+/** A loopback host name or address: localhost, ::1 or 127.x.x.x (the viewer's page needs no token there). */
+export const isLoopback = (host: string): boolean => /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host);

@@ -32,6 +32,7 @@ import type { ConfigureStream, ResultBody } from '../protocol/messages.js';
 import type { ResultPublisher, Subscription } from '../runtime/publisher.js';
 import type { ManagedStream, ServerFrame, StreamStats } from '../runtime/streams.js';
 import type { FrameResult } from '../transport/types.js';
+import { isLoopback } from '../util/is.js';
 import { snapshot, snapshotBytes } from './encode.js';
 import { JpegEncoder } from './encoder.js';
 import { VIEWER_PAGE } from './page.js';
@@ -80,9 +81,6 @@ export interface ViewerStats {
   turnMs: number;
   turns: number;
 }
-
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
-const isLoopback = (host: string): boolean => LOOPBACK.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
 
 /** A picture waiting for its result (or the other way round). */
 interface Capture {
