@@ -10,14 +10,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { CLI, ROOT } from '../helpers/supervisor.js';
+import { freePort } from '../helpers/net.js';
 import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-serve-viewer-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const TOKEN = 'serve-viewer-token-0123456789';
-const freePort = () => new Promise<number>((resolve) => {
-  const probe = net.createServer().listen(0, '127.0.0.1', () => { const p = (probe.address() as net.AddressInfo).port; probe.close(() => resolve(p)); });
-});
 const config = (viewer: string) => `socket:
   path: ${path.join(dir, 'v.sock')}
 ${BUNDLED_MODELS_YAML}logging:
