@@ -76,10 +76,14 @@ export async function serve(args: string[]): Promise<number> {
     await log.close();
     throw err;
   }
+  let igtl: IgtlBridge | undefined;
+  /** The runtime and every part started beside it, closed together (each close is bounded). */
+  const closeAll = () => Promise.all([rt.close(), metrics?.close(), viewer?.close(),
+    igtl?.close().catch((err: unknown) => log.warn({ err }, 'openigtlink close failed'))]);
   /** A part started after the runtime failed: the runtime and the parts started so far are closed, then `err` is thrown. */
   const startFailed = async (err: unknown): Promise<never> => {
     log.fatal({ err }, 'runtime failed to start');
-    await Promise.all([rt.close(), metrics?.close(), viewer?.close()]);
+    await closeAll();
     await log.close();
     throw err;
   };
@@ -101,7 +105,6 @@ export async function serve(args: string[]): Promise<number> {
       return startFailed(err);
     }
   }
-  let igtl: IgtlBridge | undefined;
   if (config.igtl) {
     // OpenIGTLink (docs/OPENIGTLINK.md): its streams are the runtime's, its results come from the runtime's publisher.
     try {
@@ -134,8 +137,7 @@ export async function serve(args: string[]): Promise<number> {
       stopping = true;
       log.info({ signal }, 'stopping');
       notifier?.stopping(`stopping: ${signal}`);
-      igtl?.close().catch((err: unknown) => log.warn({ err }, 'openigtlink close failed'));
-      Promise.all([rt.close(), metrics?.close(), viewer?.close()]).then(([r]) => r)
+      closeAll().then(([r]) => r)
         .then((r) => (r.complete ? 0 : 1), (err: unknown) => { log.error({ err }, 'error while stopping'); return 1; })
         .then(async (code) => {
           notifier?.close();
