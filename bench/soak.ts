@@ -54,6 +54,7 @@ import { HEADER_SIZE, MessageType } from '../src/protocol/constants.js';
 import { WireError } from '../src/protocol/errors.js';
 import { msg, parseError, type ConfigureStream } from '../src/protocol/messages.js';
 import { RemoteError, SocketClient } from '../src/transport/socket-client.js';
+import { freePort } from '../test/helpers/net.js';
 import { PluggablePty } from '../test/helpers/pty.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../test/helpers/sample.js';
 import { Supervisor, type Life } from '../test/helpers/supervisor.js';
@@ -146,9 +147,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const sock = path.join(dir, 'soak.sock');
   const serialLink = path.join(dir, 'ttySOAK');
   const logFile = path.join(dir, 'serve.log');
-  const metricsPort = await new Promise<number>((resolve) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => { const p = (probe.address() as net.AddressInfo).port; probe.close(() => resolve(p)); });
-  });
+  const metricsPort = await freePort();
   const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   const configFile = path.join(dir, 'serve.yaml');
   writeFileSync(configFile, `socket:
