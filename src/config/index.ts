@@ -111,7 +111,8 @@ export type IgtlConfig = IgtlOptions;
 /** The Prometheus endpoint: loopback only. */
 export interface MetricsConfig {
   port: number;
-  host: '127.0.0.1' | '::1' | 'localhost';
+  /** 127.x.x.x, ::1 or localhost (isLoopback). */
+  host: string;
 }
 
 // ajv is CommonJS: under Node's ESM interop the class sits on .default.
@@ -196,6 +197,7 @@ export function parseServeConfig(text: string, fileName: string): ServeConfig {
   checkEngine(config, fileName, doc, lines);
   checkStudy(config, fileName, doc, lines);
   checkViewer(config, fileName, doc, lines);
+  checkMetrics(config, fileName, doc, lines);
   return config;
 }
 
@@ -205,6 +207,14 @@ function checkViewer(config: ServeConfig, fileName: string, doc: Document, lines
   if (!v || v.token !== null || isLoopback(v.host)) return;
   throw new ConfigError(fileName, lineOf(doc, lines, ['viewer', 'host']), 'viewer.token',
     `expected a token when viewer.host is not loopback but received host ${JSON.stringify(v.host)} and no token`);
+}
+
+/** metrics: loopback only, by the same rule as the viewer's (isLoopback). */
+function checkMetrics(config: ServeConfig, fileName: string, doc: Document, lines: LineCounter): void {
+  const m = config.metrics;
+  if (!m || isLoopback(m.host)) return;
+  throw new ConfigError(fileName, lineOf(doc, lines, ['metrics', 'host']), 'metrics.host',
+    `expected a loopback address (127.x.x.x, ::1 or localhost) but received ${JSON.stringify(m.host)}`);
 }
 
 /**

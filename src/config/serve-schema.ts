@@ -280,7 +280,7 @@ const metrics = {
   description: 'A Prometheus endpoint (GET /metrics; GET /health) on loopback only, read by `sonoedge status` (docs/DEPLOYMENT.md, "Metrics and health"). Default: off.',
   properties: {
     port: int(0, 65535, undefined, 'TCP port; 0 picks a free one (logged).'),
-    host: { enum: ['127.0.0.1', '::1', 'localhost'], default: '127.0.0.1', description: 'Loopback address to listen on. Default: "127.0.0.1".' },
+    host: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Loopback address to listen on: 127.x.x.x, ::1 or localhost. Default: "127.0.0.1".' },
   },
 };
 

@@ -14,12 +14,13 @@ import { ResultState, RuntimeState } from '../protocol/constants.js';
 import type { ResultBody } from '../protocol/messages.js';
 import type { Runtime } from '../runtime/index.js';
 import type { Subscription } from '../runtime/publisher.js';
+import { isLoopback } from '../util/is.js';
 
 export interface MetricsOptions {
   /** TCP port; 0 picks a free one. */
   port: number;
-  /** A loopback address; default 127.0.0.1. */
-  host?: '127.0.0.1' | '::1' | 'localhost';
+  /** A loopback host (isLoopback: 127.x.x.x, ::1 or localhost); default 127.0.0.1. */
+  host?: string;
 }
 
 export interface Health {
@@ -34,7 +35,6 @@ export interface Health {
   serial: { path: string | null; up: boolean; losses: number; reopens: number } | null;
 }
 
-const LOOPBACK = ['127.0.0.1', '::1', 'localhost'];
 const RUNTIME_STATE_NAMES = Object.keys(RuntimeState);
 const RESULT_STATE_NAMES = Object.keys(ResultState);
 /** Seconds: around the frame interval (16.7 ms at 60 fps, 33 ms at 30) and well past it. */
@@ -82,6 +82,18 @@ export class MetricsServer {
     });
     new Gauge({ name: 'sonoedge_clients', help: 'Socket connections open now.', registers: [r], collect() { this.set(rt.server.clientCount); } });
     new Gauge({ name: 'sonoedge_streams', help: 'Streams configured now.', registers: [r], collect() { this.set(rt.streams.size); } });
+    new Gauge({
+      name: 'sonoedge_engine_sessions', help: 'Engine sessions open now: one per model variant, shared by every stream.', registers: [r],
+      collect() { this.set(rt.pipeline.sessions.size); },
+    });
+    new Gauge({
+      name: 'sonoedge_engine_session_users', help: 'Runners (a stream\'s model, a model prepared for SWAP) using each open engine session.',
+      labelNames: ['model', 'variant', 'provider'], registers: [r],
+      collect() {
+        this.reset();
+        for (const x of rt.pipeline.sessions.list()) this.set({ model: x.model, variant: x.variant, provider: x.provider ?? 'loading' }, x.users);
+      },
+    });
     new Gauge({
       name: 'sonoedge_runtime_state', help: 'The runtime state: 1 for the current one.', labelNames: ['state'], registers: [r],
       collect() { for (const s of RUNTIME_STATE_NAMES) this.set({ state: s }, rt.state === s ? 1 : 0); },
@@ -165,8 +177,8 @@ export class MetricsServer {
   /** Starts the endpoint; RangeError (ERR_SONOEDGE_METRICS) for a host that is not loopback. */
   static async start(rt: Runtime, options: MetricsOptions): Promise<MetricsServer> {
     const host = options.host ?? '127.0.0.1';
-    if (!LOOPBACK.includes(host)) {
-      throw Object.assign(new RangeError(`Expected a loopback host (127.0.0.1, ::1 or localhost) for metrics.host but received ${JSON.stringify(host)}`), { code: 'ERR_SONOEDGE_METRICS' });
+    if (!isLoopback(host)) {
+      throw Object.assign(new RangeError(`Expected a loopback host (127.x.x.x, ::1 or localhost) for metrics.host but received ${JSON.stringify(host)}`), { code: 'ERR_SONOEDGE_METRICS' });
     }
     const m = new MetricsServer(rt);
     await new Promise<void>((resolve, reject) => {

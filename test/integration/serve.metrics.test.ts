@@ -12,6 +12,8 @@ import { loadTrustStore, MODELS_DIR, verifyModelPackage } from '../../src/model/
 import { MessageType } from '../../src/protocol/constants.js';
 import { WireError } from '../../src/protocol/errors.js';
 import { msg } from '../../src/protocol/messages.js';
+import type { Runtime } from '../../src/runtime/index.js';
+import { MetricsServer } from '../../src/telemetry/metrics.js';
 import { SocketClient, type RemoteError } from '../../src/transport/socket-client.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { CLI, ROOT } from '../helpers/supervisor.js';
@@ -152,7 +154,40 @@ t.test('metrics listen on loopback only', async (t) => {
   writeFileSync(other, `socket:\n  path: ${path.join(dir, 'o.sock')}\nmetrics:\n  port: 0\n  host: 0.0.0.0\n`);
   const r = spawnSync(process.execPath, [CLI, 'serve', '--config', other, '--check'], { encoding: 'utf8' });
   t.equal(r.status, 1);
-  t.match(r.stderr, /metrics\.host: expected one of 127\.0\.0\.1, ::1, localhost but received "0\.0\.0\.0"/);
+  t.match(r.stderr, /metrics\.host: expected a loopback address \(127\.x\.x\.x, ::1 or localhost\) but received "0\.0\.0\.0"/);
+
+  // Given in code, the same rule: a RangeError with the metrics code, before anything listens.
+  await t.rejects(MetricsServer.start({} as Runtime, { port: 0, host: '0.0.0.0' }), {
+    name: 'RangeError', code: 'ERR_SONOEDGE_METRICS',
+    message: 'Expected a loopback host (127.x.x.x, ::1 or localhost) for metrics.host but received "0.0.0.0"',
+  });
+});
+
+t.test('any 127/8 address is loopback: serve listens on 127.0.0.2 and status reads it there', async (t) => {
+  const other = path.join(dir, 'other2.yaml');
+  const otherLog = path.join(dir, 'other2.log');
+  const otherPort = await freePort();
+  writeFileSync(other, `socket:\n  path: ${path.join(dir, 'o2.sock')}\n${BUNDLED_MODELS_YAML}metrics:\n  port: ${otherPort}\n  host: 127.0.0.2\nlogging:\n  file: ${otherLog}\n`);
+  const second = spawn(process.execPath, [CLI, 'serve', '--config', other], { cwd: ROOT, stdio: 'ignore' });
+  t.teardown(() => { if (second.exitCode === null) second.kill('SIGKILL'); });
+  const listening = () => {
+    try {
+      return readFileSync(otherLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((l) => l.msg === 'metrics listening');
+    } catch {
+      return undefined;
+    }
+  };
+  await until(() => listening() !== undefined, 'the metrics endpoint on 127.0.0.2');
+  t.match(listening(), { host: '127.0.0.2', port: otherPort }, 'logged with its host and port');
+  const health = await fetch(`http://127.0.0.2:${otherPort}/health`);
+  t.equal(health.status, 200);
+  t.equal((await health.json() as { ok: boolean }).ok, true);
+  const s = spawnSync(process.execPath, [CLI, 'status', '--config', other, '--json'], { encoding: 'utf8' });
+  t.equal(s.status, 0, s.stderr);
+  t.equal(JSON.parse(s.stdout).url, `http://127.0.0.2:${otherPort}/metrics`);
+  const exited = new Promise<number | null>((resolve) => second.on('exit', (code) => resolve(code)));
+  second.kill('SIGTERM');
+  t.equal(await exited, 0);
 });
 
 t.test('a closed stream\'s series end with it', async (t) => {

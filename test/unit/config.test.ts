@@ -268,9 +268,14 @@ t.test('dicom: paths resolve against the config file, capture defaults fill in, 
 t.test('metrics: off by default; a loopback port when given; nothing else', async (t) => {
   t.same(parseServeConfig('metrics:\n  port: 9464\n', 'serve.yaml').metrics, { port: 9464, host: '127.0.0.1' });
   t.same(parseServeConfig('metrics:\n  port: 0\n  host: "::1"\n', 'serve.yaml').metrics, { port: 0, host: '::1' });
+  t.same(parseServeConfig('metrics:\n  port: 0\n  host: 127.0.0.2\n', 'serve.yaml').metrics, { port: 0, host: '127.0.0.2' }, 'all of 127/8 is loopback');
   t.same(parseServeConfig('metrics: null\n', 'serve.yaml').metrics, null);
   t.throws(() => parseServeConfig('metrics:\n  port: 9464\n  host: 0.0.0.0\n', 'serve.yaml'), {
-    code: 'ERR_SONOEDGE_CONFIG', message: 'serve.yaml:3: metrics.host: expected one of 127.0.0.1, ::1, localhost but received "0.0.0.0"',
+    name: 'ConfigError', code: 'ERR_SONOEDGE_CONFIG', line: 3, key: 'metrics.host',
+    message: 'serve.yaml:3: metrics.host: expected a loopback address (127.x.x.x, ::1 or localhost) but received "0.0.0.0"',
+  });
+  t.throws(() => parseServeConfig('metrics:\n  port: 9464\n  host: 128.0.0.1\n', 'serve.yaml'), {
+    code: 'ERR_SONOEDGE_CONFIG', message: 'serve.yaml:3: metrics.host: expected a loopback address (127.x.x.x, ::1 or localhost) but received "128.0.0.1"',
   });
   t.throws(() => parseServeConfig('metrics:\n  host: 127.0.0.1\n', 'serve.yaml'), { code: 'ERR_SONOEDGE_CONFIG' });
 });
