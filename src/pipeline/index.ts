@@ -16,6 +16,7 @@ import {
   type EfCalibration, type EjectionFractionResult, type IdThresholds, type ResultState,
 } from './postprocess.js';
 import { LatestWinsScheduler, type FrameInfo, type Processed, type SchedulerStats, type StageTimer } from './scheduler.js';
+import { SessionPool, type SessionLease } from './sessions.js';
 
 /** What a stream's frames look like, and where the image sector lies in them. */
 export interface StreamGeometry {
@@ -28,7 +29,11 @@ export interface StreamGeometry {
   scanConversion?: ScanConversion;
 }
 
-/** One model package variant bound to one stream geometry: preprocess -> engine -> raw outputs. */
+/**
+ * One model package variant bound to one stream geometry: preprocess -> engine -> raw outputs. The preprocessing
+ * plan, the tensors and their binding are the runner's own; the engine may be shared with other runners (a
+ * SessionPool: one session per model for every stream).
+ */
 export class ModelRunner {
   readonly package: VerifiedPackage;
   readonly variant: string;
@@ -42,11 +47,14 @@ export class ModelRunner {
   /** What the manifest asks of the post-processing (checked when the runner is made, so a bad package never loads). */
   readonly post: RunnerPostprocess;
   readonly #bound: ReturnType<Engine['bind']>;
+  /** Gives the engine back: closes it, or releases this runner's hold on a shared one. */
+  readonly #release: () => Promise<void>;
   /** Model pixel -> source frame pixel (x = a + b * i per axis); absent for polar frames. */
   readonly #toFrame?: readonly [number, number, number, number];
 
-  private constructor(pkg: VerifiedPackage, variant: string, engine: Engine, pre: Preprocessor, input: OutputArray,
+  private constructor(pkg: VerifiedPackage, variant: string, engine: Engine, release: () => Promise<void>, pre: Preprocessor, input: OutputArray,
     outputs: Record<string, Float32Array>, spacing: [number, number], toFrame?: readonly [number, number, number, number]) {
+    this.#release = release;
     this.#toFrame = toFrame;
     this.post = runnerPostprocess(pkg, engine.outputs.map((o) => o.name));
     this.package = pkg;
@@ -59,7 +67,9 @@ export class ModelRunner {
     this.#bound = engine.bind({ [pkg.manifest.preprocessing.input]: input as Float32Array }, outputs);
   }
 
-  static async create(pkg: VerifiedPackage, variant: string, geometry: StreamGeometry, engineOptions: EngineOptions = {}): Promise<ModelRunner> {
+  /** With `sessions`, the engine is the pool's session for this package variant (shared); without, a session of its own. */
+  static async create(pkg: VerifiedPackage, variant: string, geometry: StreamGeometry, engineOptions: EngineOptions = {},
+    sessions?: SessionPool): Promise<ModelRunner> {
     const m = pkg.manifest;
     checkContract(m); // a manifest that contradicts its task is refused here, not misread on every frame
     const p = m.preprocessing;
@@ -71,11 +81,12 @@ export class ModelRunner {
       ...(geometry.scanConversion ? { scanConversion: geometry.scanConversion } : {}),
     };
     const pre = new Preprocessor(opts);
-    const engine = await Engine.load({ package: pkg, variant }, engineOptions);
+    const lease: SessionLease = sessions ? await sessions.acquire(pkg, variant, engineOptions) : ownSession(await Engine.load({ package: pkg, variant }, engineOptions));
+    const engine = lease.engine;
     try {
       checkGraph(m, variant, engine); // nor one that contradicts its graph (src/model/graph.ts)
     } catch (err) {
-      await engine.close();
+      await lease.release();
       throw err;
     }
     const input = pre.createOutput();
@@ -83,9 +94,9 @@ export class ModelRunner {
     const outputs = engine.allocate().outputs as Record<string, Float32Array>;
     const { spacing, toFrame } = modelPixelGeometry(geometry.pixelSpacingMm, pre.options);
     try {
-      return new ModelRunner(pkg, variant, engine, pre, input, outputs, spacing, toFrame);
+      return new ModelRunner(pkg, variant, engine, () => lease.release(), pre, input, outputs, spacing, toFrame);
     } catch (err) {
-      await engine.close(); // a model whose tensors cannot be bound, or whose manifest asks the impossible, is not left loaded
+      await lease.release(); // a model whose tensors cannot be bound, or whose manifest asks the impossible, is not left loaded
       throw err;
     }
   }
@@ -108,9 +119,15 @@ export class ModelRunner {
     await stage(`${this.package.manifest.task}.engine`, () => this.#bound.run());
   }
 
+  /** Closes the engine, or gives back this runner's hold on a shared one (the last hold closes it). Idempotent. */
   async close(): Promise<void> {
-    await this.engine.close();
+    await this.#release();
   }
+}
+
+/** A session nobody shares, as a lease: releasing it closes it. */
+function ownSession(engine: Engine): SessionLease {
+  return { engine, release: () => engine.close() };
 }
 
 export interface PipelineResult {
@@ -177,6 +194,8 @@ const PIPELINE_KEYS = ['viewQuality', 'segmentation', 'variant', 'trustStore', '
 /** Verified packages, ready to open streams. */
 export class Pipeline {
   readonly options: Readonly<PipelineOptions>;
+  /** The engine sessions of every stream's models: one per package variant, shared by the streams (src/pipeline/sessions.ts). */
+  readonly sessions = new SessionPool();
   readonly viewQuality: VerifiedPackage;
   readonly segmentation?: VerifiedPackage;
 
@@ -228,9 +247,12 @@ export class Pipeline {
     }
   }
 
-  /** Loads (and warms) one verified package for a stream geometry with this pipeline's variant and engine options. */
+  /**
+   * A runner of one verified package for a stream geometry with this pipeline's variant and engine options, on the
+   * package variant's shared session (loaded and warmed by the first runner that needs it).
+   */
   loadRunner(pkg: VerifiedPackage, geometry: StreamGeometry): Promise<ModelRunner> {
-    return ModelRunner.create(pkg, this.options.variant ?? 'fp32', geometry, this.options.engine);
+    return ModelRunner.create(pkg, this.options.variant ?? 'fp32', geometry, this.options.engine, this.sessions);
   }
 
   /** Verifies a package with this pipeline's trust settings. */
@@ -554,4 +576,5 @@ export class Stream {
 }
 
 export { LatestWinsScheduler } from './scheduler.js';
+export { SessionPool, type SessionInfo, type SessionLease } from './sessions.js';
 export type { FrameInfo, Processed, SchedulerStats, Timing } from './scheduler.js';
