@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+// `npm run bench:streams`: several streams on one engine (issue 16, part 4).
+// N streams of 1024x768 GRAY8 frames at a fixed rate each (default 30 fps),
+// both models on every frame (segmentation on every view, no quality bar),
+// each stream with its own latest-frame-wins scheduler. Per stream: latency
+// from receipt to result (p50, p99) and the share of frames dropped.
+// Frames of every stream arrive at the same instants (probes in phase): the
+// worst case for the streams that wait for a shared session. The frames are
+// the bundled A4C cine scaled into 1024x768 as bench/pipeline-viewer.mjs
+// does (each stream starts at another frame of it): in distribution, so that
+// segmentation runs (a synthetic frame is `unknown`, and nothing segments);
+// a case whose streams segmented fewer than 90% of their frames fails.
+//
+// Two modes per stream count, each case in a fresh process:
+//   shared    one Pipeline: one session per model, shared by the streams (the runtime's way)
+//   separate  one Pipeline per stream: a session per stream and model (the runtime before sessions were shared)
+//
+//   npm run bench:streams                        1, 2 and 4 streams, 30 fps, 20 s per case
+//   npm run bench:streams -- --streams 2 --seconds 60 --fps 30
+//   npm run bench:streams -- --write-docs        also rewrites the table in docs/BENCHMARKS.md
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { machineLine, writeDocsBlock } from './docs.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const self = fileURLToPath(import.meta.url);
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const seconds = Number(opt('seconds', 20));
+const fps = Number(opt('fps', 30));
+const variant = args.includes('--int8') ? 'int8' : 'fp32';
+// The sample at index round(p*(n-1)), as bench/pipeline.mjs computes its table.
+const q = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * (s.length - 1) + 0.5))];
+};
+
+if (args.includes('--case')) {
+  process.stdout.write(`${JSON.stringify(await runCase(Number(opt('case')), opt('mode')))}\n`);
+  process.exit(0);
+}
+
+/** One case, in this process: `n` streams, sessions shared or separate. */
+async function runCase(n, mode) {
+  const { Pipeline, loadTrustStore, MODELS_DIR } = await import('../dist/index.js');
+  const { readInput } = await import('../dist/io/index.js');
+  const sharp = (await import('sharp')).default;
+  const W = 1024;
+  const H = 768;
+  const BOX = { x: 142, y: 14, width: 740, height: 740 };
+  const cine = await readInput(path.join(MODELS_DIR, 'samples', 'a4c_cine_16f.dcm'));
+  const sp = typeof cine.pixelSpacingMm === 'object' ? cine.pixelSpacingMm[0] : cine.pixelSpacingMm ?? 0.3;
+  const frames = [];
+  for (const f of cine.frames) {
+    const big = await sharp(Buffer.from(f), { raw: { width: cine.width, height: cine.height, channels: 1 } }).resize(BOX.width, BOX.height, { kernel: 'linear' }).raw().toBuffer();
+    const out = new Uint8Array(W * H);
+    for (let y = 0; y < BOX.height; y++) out.set(big.subarray(y * BOX.width, (y + 1) * BOX.width), (BOX.y + y) * W + BOX.x);
+    frames.push(out);
+  }
+  const geometry = { input: { width: W, height: H, format: 'GRAY8' }, pixelSpacingMm: (sp * cine.width) / BOX.width, sectorRoi: BOX };
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const options = {
+    viewQuality: path.join(MODELS_DIR, 'view_quality'), segmentation: path.join(MODELS_DIR, 'lv_segmentation'),
+    trustStore, variant, engine: { intraOpThreads: 1 },
+    segmentationViews: ['A4C', 'A2C', 'PLAX', 'PSAX', 'OTHER'], qualityThreshold: -Infinity,
+  };
+  const shared = await Pipeline.create(options);
+  const pipelines = mode === 'shared' ? Array(n).fill(shared) : await Promise.all(Array.from({ length: n }, () => Pipeline.create(options)));
+  const lat = Array.from({ length: n }, () => []);
+  const segmented = new Array(n).fill(0);
+  let counting = false;
+  const streams = [];
+  for (let s = 0; s < n; s++) {
+    streams.push(await pipelines[s].openStream(geometry, (r) => {
+      if (!counting) return;
+      lat[s].push(r.timing.totalMs);
+      if (r.result.lv) segmented[s]++;
+    }));
+  }
+  const sessions = new Set(pipelines).size * 2;
+  // Warm-up (JIT, engines): a few frames per stream, one at a time, not counted.
+  for (let i = 0; i < 5; i++) for (const st of streams) { st.submit(frames[i % frames.length], -1 - i); await st.idle(); }
+  const before = streams.map((st) => ({ ...st.stats }));
+  counting = true;
+  const interval = 1000 / fps;
+  const total = Math.round(seconds * fps);
+  const load0 = os.loadavg();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < total; i++) {
+    const due = t0 + i * interval;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait - 1));
+    while (performance.now() < due) await new Promise((r) => setImmediate(r));
+    const t = performance.now();
+    streams.forEach((st, s) => st.submit(frames[(i + 4 * s) % frames.length], i, t));
+  }
+  await Promise.all(streams.map((st) => st.idle()));
+  const wall = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const perStream = streams.map((st, s) => {
+    const processed = st.stats.processed - before[s].processed;
+    const dropped = st.stats.dropped - before[s].dropped;
+    if (segmented[s] < 0.9 * processed) throw new Error(`Expected segmentation on every frame of the A4C cine but stream ${s} segmented ${segmented[s]} of ${processed}`);
+    return { stream: s, frames: total, processed, dropped, dropPct: (100 * dropped) / total, p50: q(lat[s], 0.5), p99: q(lat[s], 0.99) };
+  });
+  for (const st of streams) await st.close();
+  return { streams: n, mode, sessions, fps, seconds, perStream, cpuPercent: (100 * (cpu.user + cpu.system)) / 1000 / wall, load: [load0, os.loadavg()] };
+}
+
+const counts = String(opt('streams', '1,2,4')).split(',').map(Number);
+const modes = String(opt('modes', 'shared,separate')).split(',');
+const cases = [];
+for (const n of counts) {
+  for (const mode of modes) {
+    if (n === 1 && mode === 'separate') continue; // one stream: the same thing
+    process.stderr.write(`${n} stream(s), sessions ${mode}, ${fps} fps for ${seconds} s...\n`);
+    const r = spawnSync(process.execPath, [self, '--case', String(n), '--mode', mode, '--seconds', String(seconds), '--fps', String(fps), ...(variant === 'int8' ? ['--int8'] : [])],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    if (r.status !== 0) throw new Error(`case ${n} ${mode} failed with status ${r.status}`);
+    cases.push(JSON.parse(r.stdout.trim().split('\n').pop()));
+  }
+}
+
+const f = (x) => x.toFixed(2);
+const la = (l) => l.map((x) => x.toFixed(2)).join(' ');
+const rows = [];
+for (const c of cases) {
+  const worstP99 = Math.max(...c.perStream.map((s) => s.p99));
+  const spread = Math.max(...c.perStream.map((s) => s.dropPct)) - Math.min(...c.perStream.map((s) => s.dropPct));
+  const met = worstP99 <= 33 && spread <= 2;
+  c.perStream.forEach((s, i) => {
+    rows.push(`| ${i === 0 ? `${c.streams}` : ''} | ${i === 0 ? `${c.mode} (${c.sessions})` : ''} | ${s.stream} | ${s.frames} | ${s.processed} | ${s.dropped} (${s.dropPct.toFixed(1)}%) | ${f(s.p50)} | ${f(s.p99)} | ${i === 0 ? `${c.cpuPercent.toFixed(0)}%` : ''} | ${i === 0 ? `${la(c.load[0])} / ${la(c.load[1])}` : ''} | ${i === 0 ? `${met ? 'met' : 'missed'} (worst p99 ${f(worstP99)} ms, drop spread ${spread.toFixed(1)} pt)` : ''} |`);
+  });
+}
+const command = `npm run bench:streams${args.filter((a) => a !== '--write-docs').length ? ` -- ${args.filter((a) => a !== '--write-docs').join(' ')}` : ''}`;
+const table = [
+  `Machine: ${machineLine()}. Date: ${new Date().toISOString().slice(0, 10)}. Command: \`${command}\`. `
+    + `Variant ${variant}, 1 intra-op thread per session, 1024x768 GRAY8 at ${fps} fps per stream, frames of every stream at the same instants, both models on every frame, ${seconds} s per case, each case in a fresh process. `
+    + 'Load average (1, 5, 15 min) at the start and the end of each case.',
+  '',
+  '| streams | sessions (open) | stream | frames | processed | dropped | p50 ms | p99 ms | CPU (of one core) | load average | target: p99 <= 33 ms per stream, drop rates within 2 pt |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ...rows,
+].join('\n');
+process.stdout.write(`${table}\n`);
+mkdirSync(path.join(root, 'build'), { recursive: true });
+writeFileSync(path.join(root, 'build', 'bench-streams.json'), `${JSON.stringify({ machine: machineLine(), cases }, null, 2)}\n`);
+if (args.includes('--write-docs')) {
+  writeDocsBlock('streams', table, '## Several streams, one engine\n\nN streams on the bundled models, sessions shared or one per stream (bench/streams.mjs).');
+}
