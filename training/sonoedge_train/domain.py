@@ -17,7 +17,18 @@ Three stages, each drawn per frame from the step's RNG (config `domain`):
    does not move with them); then a log-compression
    curve (gamma and a random monotone look-up table: colour maps converted back to grey are monotone curves too),
    a gain offset and a depth ramp (TGC), speckle-reduction filters (Gaussian, median, bilateral), down- and
-   up-sampling, JPEG compression, additive noise.
+   up-sampling, JPEG compression, additive noise. Before the chain, with probability `clutter_p` and when the
+   labels are given (segmentation batches), **echoes inside the LV cavity near its wall** (`cavity_clutter`):
+   trabeculae and the partial-volume smear of the wall into the blood pool (the beam is several millimetres wide in
+   elevation and laterally, so the pool near the endocardium echoes; Feigenbaum's Echocardiography ch. 2, and
+   trabeculation ch. 6), a brightness that rises toward the wall over a random width with a strand texture, and
+   papillary muscles, bright bodies attached to the wall inside the cavity. The label does not move: by the ASE/EACVI
+   chamber-quantification convention (Lang et al., J Am Soc Echocardiogr 2015) the endocardial border is traced
+   outside trabeculae and papillary muscles, which belong to the cavity.
+   With probability `dropout_p`, **beam dropout** (`beam_dropout`): one or two wedges from the probe, from some depth
+   on, lose most of their echo, as walls parallel to the beam do (the lateral wall and the thin RV free wall of
+   apical views reflect little back; Feigenbaum ch. 2) and as a rib or lung edge shadows a sector. Labels stay; the
+   quality label, recomputed from the frame the model sees, falls where the LV wall is hidden.
 3. **Screen overlays** (`overlay_batch`): text, caliper crosses with a dotted line, depth-scale dots, an ECG trace,
    a colour bar; what is left of a full-screen capture inside the crop.
 
@@ -105,13 +116,7 @@ def artefact_arcs(x: np.ndarray, inside: np.ndarray, rng: np.random.Generator) -
     inside), either at multiples of one depth (reverberation between the probe and a strong reflector) or at
     independent depths, with an amplitude that varies smoothly across the beam and fades with depth."""
     H, W = x.shape
-    rows = np.flatnonzero(inside.any(1))
-    if rows.size:
-        top = int(rows[0])
-        cols = np.flatnonzero(inside[top])
-        cx, cy = float(cols.mean()) + rng.uniform(-2, 2), top - rng.uniform(0, 4)
-    else:
-        cx, cy = W / 2 + rng.uniform(-5, 5), -rng.uniform(0, 8)
+    cx, cy = _apex(inside, rng)
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
     r = np.hypot(xx - cx, yy - cy)
     ang = np.arctan2(xx - cx, yy - cy)  # 0 straight down
@@ -131,18 +136,99 @@ def artefact_arcs(x: np.ndarray, inside: np.ndarray, rng: np.random.Generator) -
     return np.clip(x + add * across * inside, 0, 1)
 
 
-def acquire_batch(frames_u8: np.ndarray, rng: np.random.Generator, cfg=None) -> np.ndarray:
+def cavity_clutter(x: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Echoes inside the LV cavity (label 1) near its wall, added to one float [H, W] frame in [0, 1] (returned,
+    clipped): a brightness that rises toward the endocardium over a random width (1.5-9 px at 112 px), modulated by a
+    strand texture (trabeculae), up to a fraction of the myocardium's median brightness; and with probability 0.5 one
+    or two papillary muscles, elliptical bodies about as bright as the wall, attached to it inside the cavity. Nothing
+    outside the cavity changes; the labels are not moved (the cavity includes both, see the module's docstring)."""
+    cav = labels == 1
+    if cav.sum() < 20:
+        return x
+    myo = labels == 2
+    wall = float(np.median(x[myo])) if myo.any() else float(np.percentile(x[x > 0], 75)) if (x > 0).any() else 0.5
+    pool = float(np.median(x[cav]))
+    span = max(wall - pool, 0.05)
+    d = cv2.distanceTransform(cav.astype(np.uint8), cv2.DIST_L2, 3)
+    width = rng.uniform(1.5, 9.0)
+    ramp = np.exp(-np.maximum(d - 0.5, 0) / width) if rng.random() < 0.5 else np.clip(1 - (d - 0.5) / width, 0, 1)
+    H, W = x.shape
+    # strands: smooth noise stretched along a random direction, thresholded softly
+    n = rng.random((H, W)).astype(np.float32)
+    sx, sy = rng.uniform(0.6, 2.5, 2)
+    n = cv2.GaussianBlur(n, (0, 0), sigmaX=float(sx), sigmaY=float(sy))
+    n = (n - n.mean()) / (n.std() + 1e-6)
+    texture = np.clip(0.5 + rng.uniform(0.2, 0.6) * n, 0, 1.2)
+    add = rng.uniform(0.25, 0.9) * span * ramp * texture
+    if rng.random() < 0.5:
+        ys, xs = np.nonzero(cav & (d <= 1.5))
+        yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+        cy0, cx0 = np.nonzero(cav)
+        cyc, cxc = float(cy0.mean()), float(cx0.mean())
+        for _ in range(int(rng.integers(1, 3))):
+            k = int(rng.integers(len(ys)))
+            # the body sits on the wall and points toward the cavity's centre
+            vy, vx = cyc - ys[k], cxc - xs[k]
+            norm = math.hypot(vy, vx) + 1e-6
+            vy, vx = vy / norm, vx / norm
+            L, T = rng.uniform(3.0, 9.0), rng.uniform(1.2, 3.0)
+            py, px = ys[k] + vy * L * 0.6, xs[k] + vx * L * 0.6
+            along = (yy - py) * vy + (xx - px) * vx
+            across = -(yy - py) * vx + (xx - px) * vy
+            body = np.exp(-0.5 * ((along / L) ** 2 + (across / T) ** 2) * 4)
+            add = np.maximum(add, rng.uniform(0.5, 1.0) * span * body)
+    return np.clip(x + add * cav, 0, 1)
+
+
+def _apex(inside: np.ndarray, rng: np.random.Generator):
+    """The probe's position (cx, cy) for one frame: above the top of the image's inside, or above the frame."""
+    H, W = inside.shape
+    rows = np.flatnonzero(inside.any(1))
+    if rows.size:
+        top = int(rows[0])
+        cols = np.flatnonzero(inside[top])
+        return float(cols.mean()) + rng.uniform(-2, 2), top - rng.uniform(0, 4)
+    return W / 2 + rng.uniform(-5, 5), -rng.uniform(0, 8)
+
+
+def beam_dropout(x: np.ndarray, inside: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One or two wedges from the probe (angle from the probe's axis in [-0.75, 0.75] rad, width 0.08-0.45 rad, soft
+    edges), from a random depth on (0-60 % of the image height), multiplied by 0.05-0.5: echo dropout of walls
+    parallel to the beam, or an acoustic shadow. One float [H, W] frame in [0, 1], returned."""
+    H, W = x.shape
+    cx, cy = _apex(inside, rng)
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    r = np.hypot(xx - cx, yy - cy)
+    ang = np.arctan2(xx - cx, yy - cy)
+    gain = np.ones((H, W), np.float32)
+    for _ in range(int(rng.integers(1, 3))):
+        c, half = rng.uniform(-0.75, 0.75), rng.uniform(0.04, 0.225)
+        edge = rng.uniform(0.02, 0.08)
+        a = np.clip((half + edge - np.abs(ang - c)) / edge, 0, 1)  # 1 inside the wedge, soft edges
+        r0 = rng.uniform(0, 0.6) * H
+        a = a * np.clip((r - r0) / 4.0, 0, 1)
+        gain *= 1 - a * (1 - rng.uniform(0.05, 0.5))
+    return x * gain
+
+
+def acquire_batch(frames_u8: np.ndarray, rng: np.random.Generator, cfg=None, labels=None) -> np.ndarray:
     """The acquisition chain on a batch of uint8 [B, H, W] frames -> float32 [B, H, W] in [0, 1]. Pixels that were
-    0 (outside the image) stay 0 except where blur, resampling or JPEG spread the edge."""
+    0 (outside the image) stay 0 except where blur, resampling or JPEG spread the edge. `labels` (uint8 [B, H, W]
+    segmentation labels of the frames, or None) enables the cavity clutter stage (`clutter_p`)."""
     cfg = cfg or DEFAULTS
     B, H, W = frames_u8.shape
     out = frames_u8.astype(np.float32) / 255.0
     rows = (np.arange(H, dtype=np.float32) / H)[:, None]
+    clutter_p = cfg.get("clutter_p", 0.0) if labels is not None else 0.0
     for i in range(B):
         x = out[i]
         inside = frames_u8[i] > 0
+        if clutter_p > 0 and rng.random() < clutter_p:
+            x = cavity_clutter(x, labels[i], rng)
         if rng.random() < cfg.get("artefact_p", 0.0):
             x = artefact_arcs(x, inside, rng)
+        if cfg.get("dropout_p", 0.0) > 0 and rng.random() < cfg["dropout_p"]:
+            x = beam_dropout(x, inside, rng)
         if rng.random() < cfg["curve_p"]:
             x = x ** math.exp(rng.uniform(-0.55, 0.55))
         if rng.random() < cfg["lut_p"]:

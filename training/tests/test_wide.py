@@ -2,13 +2,15 @@
 import dataclasses
 import math
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from sonoedge_train.calibrate import (HEART, attach, auroc, distance, fit_ef_calibration, fit_logistic,
                                       fit_mahalanobis, fit_temperature, id_inputs, id_score, thresholds)
-from sonoedge_train.domain import acquire_batch, artefact_arcs, crop_box, frame_batch, overlay, quality_labels
+from sonoedge_train.domain import (acquire_batch, artefact_arcs, beam_dropout, cavity_clutter, crop_box, frame_batch,
+                                   overlay, quality_labels)
 from sonoedge_train.metrics import lv_area_length
 from sonoedge_train.models import build_model
 from sonoedge_train.negatives import FAMILIES, negatives, transform_hearts
@@ -164,6 +166,63 @@ def test_artefact_arcs_cross_the_image_at_constant_range_and_only_inside():
     cfg = dict(_NO_CHAIN, artefact_p=1.0)
     assert (acquire_batch(f[None], np.random.default_rng(1), cfg) > x0).any()
     assert (acquire_batch(f[None], np.random.default_rng(1), _NO_CHAIN) == x0).all()  # default off
+
+
+def _ellipse_scene():
+    """A 112 px frame: a dark LV cavity (label 1) inside a bright wall ring (label 2) inside a sector."""
+    yy, xx = np.mgrid[0:112, 0:112]
+    inside = (np.abs(xx - 56) <= (yy - 4) * 0.7) & (yy >= 4)
+    e = ((xx - 56) / 16.0) ** 2 + ((yy - 55) / 30.0) ** 2
+    labels = np.zeros((112, 112), np.uint8)
+    labels[(e <= 1.6) & inside] = 2
+    labels[e <= 1.0] = 1
+    f = np.where(inside, 60, 0).astype(np.uint8)
+    f[labels == 2], f[labels == 1] = 200, 15
+    return f, labels, inside
+
+
+def test_cavity_clutter_brightens_only_the_cavity_and_most_near_its_wall():
+    f, labels, _ = _ellipse_scene()
+    x0 = f.astype(np.float32) / 255
+    cav = labels == 1
+    d = cv2.distanceTransform(cav.astype(np.uint8), cv2.DIST_L2, 3)
+    near, deep = cav & (d <= 2), cav & (d >= 10)
+    gains = []
+    for seed in range(8):
+        x = cavity_clutter(x0, labels, np.random.default_rng(seed))
+        assert (x[~cav] == x0[~cav]).all() and (x >= x0).all() and x.max() <= 1
+        gains.append(((x - x0)[near].mean(), (x - x0)[deep].mean()))
+        np.testing.assert_array_equal(x, cavity_clutter(x0, labels, np.random.default_rng(seed)))
+    g = np.array(gains)
+    assert (g[:, 0] > 0.02).all()  # every draw echoes near the wall
+    assert (g[:, 0] > 2 * g[:, 1]).all()  # ... and more there than deep in the pool
+    # never brighter than the wall itself plus a margin: the border stays a contrast step
+    assert max(cavity_clutter(x0, labels, np.random.default_rng(s))[near].mean() for s in range(8)) < 200 / 255
+    # no cavity (a negative, or a view without LV): unchanged
+    np.testing.assert_array_equal(cavity_clutter(x0, np.zeros_like(labels), np.random.default_rng(0)), x0)
+    cfg = dict(_NO_CHAIN, clutter_p=1.0)
+    assert (acquire_batch(f[None], np.random.default_rng(1), cfg, labels[None]) > x0).any()
+    assert (acquire_batch(f[None], np.random.default_rng(1), cfg) == x0).all()  # no labels, no clutter
+
+
+def test_beam_dropout_darkens_wedges_from_the_probe_and_nothing_else():
+    f, labels, inside = _ellipse_scene()
+    x0 = f.astype(np.float32) / 255
+    yy, xx = np.mgrid[0:112, 0:112]
+    ang = np.arctan2(xx - 56, yy - 4)
+    for seed in range(6):
+        x = beam_dropout(x0, inside, np.random.default_rng(seed))
+        assert (x <= x0 + 1e-7).all() and (x[~inside] == 0).all()
+        dark = inside & (x < 0.6 * x0)
+        assert dark.sum() > 50
+        # wedges from the probe: far from it (r 40-100 px) the darkened angles form one or two runs of 0.05 rad bins
+        r = np.hypot(xx - 56, yy - 4)
+        far = dark & (r >= 40) & (r <= 100)
+        hist = np.histogram(ang[far], bins=np.arange(-1.0, 1.0001, 0.05))[0] > 0
+        runs = int(hist[0]) + int((hist[1:] & ~hist[:-1]).sum())
+        assert 1 <= runs <= 2
+    cfg = dict(_NO_CHAIN, dropout_p=1.0)
+    assert (acquire_batch(f[None], np.random.default_rng(1), cfg) < x0).any()
 
 
 _NO_CHAIN = {"curve_p": 0.0, "lut_p": 0.0, "gain_p": 0.0, "gain": 0.0, "tgc_p": 0.0, "tgc": 0.0, "blur_p": 0.0,
