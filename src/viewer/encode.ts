@@ -73,21 +73,27 @@ export function jpegPlan(format: ConfigureStream['format']): JpegPlan {
   return { channels, ops };
 }
 
-/** JPEG options: Huffman optimisation costs about as much again as the encoding; off, for a live picture. */
-export const JPEG_OPTIONS = { optimiseCoding: false, chromaSubsampling: '4:2:0' } as const;
-
 /**
- * A packed snapshot (snapshot()) as a baseline JPEG, gray or RGB, on this thread (sharp's call costs about 0.6 ms
- * of synchronous work at 1024x768: the viewer encodes on its own thread instead, encoder.ts, with the same plan).
+ * The steps that make a baseline JPEG of packed width x height rows under `plan` (jpegPlan), written once: encodeJpeg
+ * calls this function on its thread, and the viewer's encoder thread (encoder.ts) runs this same function from its
+ * source text. So it stays self-contained: sharp, like everything else it uses, comes in as an argument.
  */
-export async function encodeJpeg(packed: Uint8Array, g: Geometry, o: EncodeOptions): Promise<Buffer> {
-  const plan = jpegPlan(g.format);
-  let img = sharp(packed, { raw: { width: g.width, height: g.height, channels: plan.channels } });
+export async function encodePlanned(lib: typeof sharp, packed: Uint8Array, width: number, height: number, plan: JpegPlan, quality: number): Promise<Buffer> {
+  let img = lib(packed, { raw: { width, height, channels: plan.channels } });
   for (const op of plan.ops) {
     if (op[0] === 'extractChannel') img = img.extractChannel(op[1] as 0 | 1 | 2 | 3);
     else if (op[0] === 'removeAlpha') img = img.removeAlpha();
     else if (op[0] === 'recomb') img = img.recomb(op[1] as [[number, number, number], [number, number, number], [number, number, number]]);
     else img = img.toColourspace(op[1]);
   }
-  return img.jpeg({ quality: o.quality, ...JPEG_OPTIONS }).toBuffer();
+  // Huffman optimisation costs about as much again as the encoding; off, for a live picture.
+  return img.jpeg({ quality, optimiseCoding: false, chromaSubsampling: '4:2:0' }).toBuffer();
+}
+
+/**
+ * A packed snapshot (snapshot()) as a baseline JPEG, gray or RGB, on this thread (sharp's call costs about 0.6 ms
+ * of synchronous work at 1024x768: the viewer encodes on its own thread instead, encoder.ts, with the same steps).
+ */
+export function encodeJpeg(packed: Uint8Array, g: Geometry, o: EncodeOptions): Promise<Buffer> {
+  return encodePlanned(sharp, packed, g.width, g.height, jpegPlan(g.format), o.quality);
 }

@@ -8,12 +8,13 @@
 // the last page leaves); unref'd, so it never keeps a process alive.
 //
 // The thread's code is the short script below (an eval worker: no file to
-// find, whether this module runs built or from its TypeScript source); it
-// applies the plan encode.ts's jpegPlan makes, as encodeJpeg does.
+// find, and no TypeScript loader to start, whether this module runs built or
+// from its TypeScript source); it encodes with encode.ts's encodePlanned, the
+// function encodeJpeg calls, taken as its source text.
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { ConfigureStream } from '../protocol/messages.js';
-import { JPEG_OPTIONS, jpegPlan, type JpegPlan } from './encode.js';
+import { encodePlanned, jpegPlan, type JpegPlan } from './encode.js';
 
 export type EncodeGeometry = Pick<ConfigureStream, 'width' | 'height' | 'format'>;
 interface EncodeRequest { id: number; buffer: ArrayBuffer; bytes: number; width: number; height: number; plan: JpegPlan; quality: number }
@@ -22,15 +23,9 @@ interface EncodeReply { id: number; buffer: ArrayBuffer; jpeg?: ArrayBuffer; err
 const THREAD = `
 const { parentPort, workerData } = require('node:worker_threads');
 const sharp = require(workerData.sharp);
+const encodePlanned = (${encodePlanned.toString()});
 parentPort.on('message', (m) => {
-  let img = sharp(new Uint8Array(m.buffer, 0, m.bytes), { raw: { width: m.width, height: m.height, channels: m.plan.channels } });
-  for (const op of m.plan.ops) {
-    if (op[0] === 'extractChannel') img = img.extractChannel(op[1]);
-    else if (op[0] === 'removeAlpha') img = img.removeAlpha();
-    else if (op[0] === 'recomb') img = img.recomb(op[1]);
-    else img = img.toColourspace(op[1]);
-  }
-  img.jpeg(Object.assign({ quality: m.quality }, workerData.jpeg)).toBuffer().then((jpeg) => {
+  encodePlanned(sharp, new Uint8Array(m.buffer, 0, m.bytes), m.width, m.height, m.plan, m.quality).then((jpeg) => {
     const out = new Uint8Array(jpeg.length);
     out.set(jpeg);
     parentPort.postMessage({ id: m.id, buffer: m.buffer, jpeg: out.buffer }, [m.buffer, out.buffer]);
@@ -72,7 +67,7 @@ export class JpegEncoder {
   #start(): Worker {
     if (this.#worker) return this.#worker;
     const sharpPath = createRequire(import.meta.url).resolve('sharp');
-    const w = new Worker(THREAD, { eval: true, workerData: { sharp: sharpPath, jpeg: JPEG_OPTIONS }, execArgv: [] });
+    const w = new Worker(THREAD, { eval: true, workerData: { sharp: sharpPath }, execArgv: [] });
     w.unref();
     w.on('message', (m: EncodeReply) => {
       const p = this.#pending.get(m.id);
