@@ -33,6 +33,8 @@ const spec: CommandSpec = {
     iterations: { type: 'string', value: 'N', help: 'timed iterations per configuration (default 200)' },
     duration: { type: 'string', value: 'SECONDS', help: 'time each configuration for this long instead of --iterations' },
     threads: { type: 'string', value: 'N', help: 'intra-op threads (default 0: ONNX Runtime picks, one per core)' },
+    'tensorrt-cache': { type: 'string', value: 'DIR', help: 'TensorRT engine and timing cache root: the first start builds the engines, later starts load them (needs tensorrt in --providers)' },
+    'tensorrt-fp16': { type: 'boolean', help: 'let TensorRT run float32 variants with fp16 kernels (needs tensorrt in --providers)' },
     trust: { type: 'string', value: 'DIR', help: 'trust store for package signatures (default models/trust)' },
     out: { type: 'string', value: 'DIR', help: 'write bench.json, bench.md and per configuration histogram and CDF SVGs' },
     json: { type: 'boolean', help: 'print JSON instead of the markdown tables' },
@@ -64,6 +66,15 @@ export interface BenchConfiguration {
   fallbackReason?: string;
   /** Intra-op threads asked for; 0 = ONNX Runtime's default. */
   threads: number;
+  /**
+   * Milliseconds from asking for the model to a runner ready for frames: session creation (a TensorRT
+   * engine build or cache load included) and the engine's warm-up run; not counted in the stages.
+   */
+  startMs: number;
+  /** TensorRT's engine cache folder for this configuration; only when --tensorrt-cache was given and tensorrt ran. */
+  tensorrtCachePath?: string;
+  /** TensorRT was allowed fp16 kernels (--tensorrt-fp16); only when given and tensorrt was requested. */
+  tensorrtFp16?: true;
   iterations: number;
   elapsedMs: number;
   /** Inferences (whole iterations) per second over the timed phase. */
@@ -82,7 +93,7 @@ export interface BenchReport {
   onnxruntime: string;
   percentiles: string;
   units: 'ms';
-  settings: { input: InputGeometry; warmup: number; iterations?: number; durationS?: number; threads: number };
+  settings: { input: InputGeometry; warmup: number; iterations?: number; durationS?: number; threads: number; tensorrtCache?: string; tensorrtFp16?: true };
   configurations: BenchConfiguration[];
 }
 
@@ -112,6 +123,11 @@ export async function bench(args: string[]): Promise<number> {
   const durationS = a.values.duration === undefined ? undefined : numberFlag(a.values, 'duration', 0, { min: 0.001 });
   const iterations = durationS === undefined ? numberFlag(a.values, 'iterations', 200, { min: 1, integer: true }) : undefined;
   const threads = numberFlag(a.values, 'threads', 0, { min: 0, max: MAX_THREADS, integer: true });
+  const tensorrtCache = typeof a.values['tensorrt-cache'] === 'string' ? path.resolve(a.values['tensorrt-cache']) : undefined;
+  const tensorrtFp16 = a.values['tensorrt-fp16'] === true;
+  for (const [flag, given] of [['--tensorrt-cache', tensorrtCache !== undefined], ['--tensorrt-fp16', tensorrtFp16]] as const) {
+    if (given && !providers.includes('tensorrt')) throw new UsageError(`option ${flag} needs tensorrt in --providers (received ${providers.join(',')})`);
+  }
 
   const dirs = a.positionals.length > 0 ? a.positionals : bundledPackages();
   const trustStore = await loadTrustStore(typeof a.values.trust === 'string' ? a.values.trust : bundledPaths().trust);
@@ -139,7 +155,7 @@ export async function bench(args: string[]): Promise<number> {
   const machine = machineInfo();
   try {
     for (const { pkg, variant, provider } of plan) {
-      const r = await measure(pkg, variant, provider, { input, warmup, iterations, durationS, threads, machine, frames, bar });
+      const r = await measure(pkg, variant, provider, { input, warmup, iterations, durationS, threads, tensorrtCache, tensorrtFp16, machine, frames, bar });
       configurations.push(r.config);
       samples.push(r.samples);
     }
@@ -149,7 +165,10 @@ export async function bench(args: string[]): Promise<number> {
   const report: BenchReport = {
     tool: 'sonoedge bench', format: 1, date: new Date().toISOString(), machine,
     onnxruntime: configurations[0]?.onnxruntime ?? 'unknown', percentiles: PERCENTILE_METHOD, units: 'ms',
-    settings: { input, warmup, ...(iterations === undefined ? { durationS } : { iterations }), threads },
+    settings: {
+      input, warmup, ...(iterations === undefined ? { durationS } : { iterations }), threads,
+      ...(tensorrtCache === undefined ? {} : { tensorrtCache }), ...(tensorrtFp16 ? { tensorrtFp16: true as const } : {}),
+    },
     configurations,
   };
   const markdown = renderMarkdown(report);
@@ -207,15 +226,20 @@ function sectorRoi(width: number, height: number): StreamGeometry['sectorRoi'] {
 
 interface MeasureOptions {
   input: InputGeometry; warmup: number; iterations?: number; durationS?: number; threads: number; machine: Machine;
-  frames: Map<number, Uint8Array>; bar?: cliProgress.SingleBar;
+  tensorrtCache?: string; tensorrtFp16: boolean; frames: Map<number, Uint8Array>; bar?: cliProgress.SingleBar;
 }
 
 async function measure(pkg: VerifiedPackage, variant: string, requested: ProviderName, o: MeasureOptions):
   Promise<{ config: BenchConfiguration; samples: Record<Stage, Float64Array> }> {
   const geometry: StreamGeometry = { input: o.input, pixelSpacingMm: 0.3, sectorRoi: sectorRoi(o.input.width, o.input.height) };
+  const trt = requested === 'tensorrt' && (o.tensorrtCache !== undefined || o.tensorrtFp16)
+    ? { tensorrt: { ...(o.tensorrtCache === undefined ? {} : { cacheDir: o.tensorrtCache }), ...(o.tensorrtFp16 ? { fp16: true } : {}) } }
+    : {};
+  const startedAt = performance.now();
   const runner = await ModelRunner.create(pkg, variant, geometry, {
-    providers: requested === 'cpu' ? ['cpu'] : [requested, 'cpu'], intraOpThreads: o.threads, log: false,
+    providers: requested === 'cpu' ? ['cpu'] : [requested, 'cpu'], intraOpThreads: o.threads, log: false, ...trt,
   });
+  const startMs = performance.now() - startedAt;
   try {
     // One synthetic frame per size: a speckled sector for GRAY8, seeded noise for other formats.
     const bytes = runner.preprocessor.requiredInputBytes;
@@ -267,7 +291,10 @@ async function measure(pkg: VerifiedPackage, variant: string, requested: Provide
       package: path.basename(pkg.dir), packageName: pkg.manifest.name, packageVersion: pkg.manifest.version, variant,
       requestedProvider: requested, provider: runner.engine.provider,
       ...(outcome && !outcome.used ? { fallbackReason: outcome.reason } : {}),
-      threads: o.threads, iterations: n, elapsedMs, throughput: (1000 * n) / elapsedMs,
+      threads: o.threads, startMs,
+      ...(runner.engine.provider === 'tensorrt' && runner.engine.options.tensorrtCachePath ? { tensorrtCachePath: runner.engine.options.tensorrtCachePath } : {}),
+      ...(requested === 'tensorrt' && o.tensorrtFp16 ? { tensorrtFp16: true as const } : {}),
+      iterations: n, elapsedMs, throughput: (1000 * n) / elapsedMs,
       onnxruntime: runner.engine.onnxruntimeVersion, machine: o.machine, date: new Date().toISOString(),
       stages: Object.fromEntries(STAGES.map((s) => [s, summarize(samples[s])])) as Record<Stage, Summary>,
     };

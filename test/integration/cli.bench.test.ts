@@ -84,7 +84,8 @@ t.test('--json: the report with every field', async (t) => {
   t.same(j.configurations.map((c: { variant: string }) => c.variant), ['fp32', 'int8']);
   for (const c of j.configurations) {
     t.same(Object.keys(c).sort(), ['date', 'elapsedMs', 'iterations', 'machine', 'onnxruntime', 'package', 'packageName',
-      'packageVersion', 'provider', 'requestedProvider', 'stages', 'threads', 'throughput', 'variant'].sort());
+      'packageVersion', 'provider', 'requestedProvider', 'stages', 'startMs', 'threads', 'throughput', 'variant'].sort());
+    t.ok(c.startMs > 0 && Number.isFinite(c.startMs), `startMs ${c.startMs}`);
     t.equal(c.package, 'view_quality');
     t.equal(c.packageName, 'sonoedge-view-quality');
     t.equal(c.requestedProvider, 'cpu');
@@ -115,6 +116,23 @@ t.test('--duration times each configuration for that long', async (t) => {
   t.ok(c.elapsedMs >= 300 && c.elapsedMs < 3000, `elapsed ${c.elapsedMs} ms`);
 });
 
+t.test('--tensorrt-cache and --tensorrt-fp16 reach the engine; the report says so', async (t) => {
+  const cache = path.join(tmp, 'trt-cache');
+  const r = run('models/view_quality', '--json', '--providers', 'tensorrt', '--tensorrt-cache', cache, '--tensorrt-fp16', '--iterations', '2', '--warmup', '0', '--threads', '1');
+  t.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  t.same(j.settings, { input: { width: 1024, height: 768, format: 'GRAY8' }, warmup: 0, iterations: 2, threads: 1, tensorrtCache: cache, tensorrtFp16: true });
+  const c = j.configurations[0];
+  t.equal(c.requestedProvider, 'tensorrt');
+  t.equal(c.tensorrtFp16, true);
+  const sha = JSON.parse(readFileSync(path.join(root, 'models', 'view_quality', 'manifest.json'), 'utf8')).variants.fp32.sha256;
+  t.same(readdirSync(cache), [sha], 'the cache folder is keyed by the model\'s sha256');
+  if (!gpuHere) {
+    t.equal(c.provider, 'cpu');
+    t.notOk('tensorrtCachePath' in c, 'no cache path where tensorrt did not run');
+  }
+});
+
 t.test('usage mistakes: one line, exit 2', async (t) => {
   const cases: [string[], string][] = [
     [['--variants', 'fp16'], 'sonoedge bench: option --variants: package lv_segmentation has no variant "fp16"; did you mean "fp32"? (available: fp32, int8)\n'],
@@ -126,6 +144,8 @@ t.test('usage mistakes: one line, exit 2', async (t) => {
     [['--iterations', '0'], 'sonoedge bench: option --iterations expects an integer >= 1 but received "0"\n'],
     [['--iterations', '5', '--duration', '1'], 'sonoedge bench: options --iterations and --duration cannot be used together\n'],
     [['--compare', 'a.json'], 'sonoedge bench: --compare expects two bench.json files (A B) but received 1\n'],
+    [['--tensorrt-cache', 'cache'], 'sonoedge bench: option --tensorrt-cache needs tensorrt in --providers (received cpu)\n'],
+    [['--providers', 'cuda,cpu', '--tensorrt-fp16'], 'sonoedge bench: option --tensorrt-fp16 needs tensorrt in --providers (received cuda,cpu)\n'],
   ];
   for (const [args, line] of cases) {
     const r = run(...args);
