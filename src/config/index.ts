@@ -14,7 +14,7 @@ import { resolveEngineOptions, type EngineOptions } from '../engine/options.js';
 import { bundledPaths, type TrustStore } from '../model/package.js';
 import type { PipelineOptions } from '../pipeline/index.js';
 import type { DicomServiceConfig } from '../dicom/service.js';
-import type { IgtlOptions } from '../transport/igtl/bridge.js';
+import type { IgtlOptions } from '../transport/igtl/options.js';
 import { studyProblem } from '../dicom/study.js';
 import { isLoopback } from '../util/is.js';
 import { ConfigError, lineOf, schemaError } from './diagnose.js';
@@ -105,7 +105,7 @@ export interface ViewerConfig {
   quality: number;
 }
 
-/** The OpenIGTLink bridge: IgtlOptions (src/transport/igtl/bridge.ts), every default filled in. */
+/** The OpenIGTLink bridge: IgtlOptions (src/transport/igtl/options.ts), every default filled in. */
 export type IgtlConfig = IgtlOptions;
 
 /** The Prometheus endpoint: loopback only. */

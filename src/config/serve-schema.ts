@@ -12,6 +12,7 @@
 // `x-expected` is an annotation: how an error message names what the key
 // takes where the schema's own words would read badly.
 import { GraphOptimization, LogSeverity, PROVIDERS } from '../engine/options.js';
+import { IGTL_DEFAULTS, OUTPUT_TYPES, type IgtlOptions } from '../transport/igtl/options.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -302,39 +303,42 @@ const viewer = {
   },
 };
 
-const igtlDevice = (def: string, what: string) => ({
-  type: 'string', minLength: 1, maxLength: 40, default: def,
-  description: `Device name of the ${what}; {device} is replaced by the input image's device name, and the result cut to 20 bytes. Default: "${def}".`,
+const D = IGTL_DEFAULTS;
+const igtlDevice = (key: keyof IgtlOptions['devices'], what: string) => ({
+  type: 'string', minLength: 1, maxLength: 40, default: D.devices[key],
+  description: `Device name of the ${what}; {device} is replaced by the input image's device name, and the result cut to 20 bytes (at a character boundary). Default: "${D.devices[key]}".`,
 });
 
+// Every default here is IGTL_DEFAULTS's (src/transport/igtl/options.ts), the bridge's own.
 const igtl = {
   type: ['object', 'null'],
   additionalProperties: false,
   description: 'OpenIGTLink (docs/OPENIGTLINK.md): IMAGE messages from PLUS, 3D Slicer or any peer become streams; each result goes back as a label map IMAGE in the input\'s geometry, a STRING summary and the LV contour (POINT, POLYDATA). Default: off.',
   properties: {
-    mode: { enum: ['server', 'client'], default: 'server', description: 'Listen for peers (server) or connect to one, reconnecting when the connection is lost (client; PLUS\'s OpenIGTLink server, say). Default: "server".' },
-    host: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Server: the address to listen on; client: the peer\'s host. Default: "127.0.0.1".' },
-    port: int(0, 65535, 18944, 'Server: the port to listen on (0 picks a free one, logged); client: the peer\'s port. Default: 18944.'),
-    headerVersion: { enum: [1, 2], default: 2, description: 'Header version of messages sent before the peer has sent one (after that, the peer\'s): 1 (OpenIGTLink 1, 2) or 2 (OpenIGTLink 3, with metadata). Default: 2.' },
+    mode: { enum: ['server', 'client'], default: D.mode, description: `Listen for peers (server) or connect to one, reconnecting when the connection is lost (client; PLUS's OpenIGTLink server, say). Default: "${D.mode}".` },
+    host: { type: 'string', minLength: 1, default: D.host, description: `Server: the address to listen on; client: the peer's host. Default: "${D.host}".` },
+    port: int(0, 65535, D.port, `Server: the port to listen on (0 picks a free one, logged); client: the peer's port. Default: ${D.port}.`),
+    headerVersion: { enum: [1, 2], default: D.headerVersion, description: `Header version of messages sent before the peer has sent one (after that, the peer's): 1 (OpenIGTLink 1, 2) or 2 (OpenIGTLink 3, with metadata). Default: ${D.headerVersion}.` },
     results: {
-      type: 'array', uniqueItems: true, items: { enum: ['IMAGE', 'STRING', 'POINT', 'POLYDATA'] }, default: ['IMAGE', 'STRING', 'POLYDATA'],
-      description: 'What each result is sent as, to every connection until it sends STP_<type>: IMAGE (the LV label map), STRING (a JSON summary), POINT and POLYDATA (the LV contour in millimetres). Default: ["IMAGE", "STRING", "POLYDATA"].',
+      type: 'array', uniqueItems: true, items: { enum: [...OUTPUT_TYPES] }, default: [...D.results],
+      description: `What each result is sent as, to every connection until it sends STP_<type>: IMAGE (the LV label map), STRING (a JSON summary), POINT and POLYDATA (the LV contour in millimetres). Default: ${JSON.stringify(D.results).replaceAll(',', ', ')}.`,
     },
     devices: {
       type: 'object', additionalProperties: false, default: {},
       description: 'Output device names.',
-      properties: { label: igtlDevice('LVLabel', 'label map IMAGE'), summary: igtlDevice('Summary', 'STRING summary'), contour: igtlDevice('LVContour', 'contour POINT and POLYDATA') },
+      properties: { label: igtlDevice('label', 'label map IMAGE'), summary: igtlDevice('summary', 'STRING summary'), contour: igtlDevice('contour', 'contour POINT and POLYDATA') },
     },
-    fps: { type: 'number', minimum: 0.1, maximum: 1000, default: 30, description: 'Frame rate the streams are configured with. Default: 30.' },
-    maxClients: int(1, 1024, 8, 'Connections served at once (server). Default: 8.'),
-    maxStreams: int(1, 1024, 4, 'Image devices (one stream each) at once, over all connections. Default: 4.'),
-    streamBase: int(0, 65535, 1000, 'Streams take the lowest free id from this one up. Default: 1000.'),
-    maxBodyBytes: int(1024, 2 ** 31 - 1, 64 * 1024 * 1024, 'Largest message body taken; a larger declared size is refused before anything is allocated, and the connection closed. Default: 67108864 (64 MiB).'),
-    checkCrc: { type: 'boolean', default: true, description: 'Check every body\'s CRC-64 and discard a message whose CRC is wrong. Default: true.' },
-    maxErrorsPerClient: int(1, 1_000_000, 64, 'Bad messages a connection may send before it is closed. Default: 64.'),
-    resultQueueLength: int(1, 4096, 4, 'Results waiting per connection while its socket is full; the oldest is dropped. Default: 4.'),
-    maxPendingWriteBytes: int(4096, 2 ** 31 - 1, 4 * 1024 * 1024, 'Bytes buffered per connection before results wait in its queue. Default: 4194304.'),
-    reconnectMs: int(10, 600_000, 1000, 'Client: delay before connecting again after the connection was refused or lost. Default: 1000.'),
+    labelValue: int(1, 255, D.labelValue, `The label map's (8-bit) value inside the LV; 0 outside. Default: ${D.labelValue}.`),
+    fps: { type: 'number', minimum: 0.1, maximum: 1000, default: D.fps, description: `Frame rate the streams are configured with. Default: ${D.fps}.` },
+    maxClients: int(1, 1024, D.maxClients, `Connections served at once (server). Default: ${D.maxClients}.`),
+    maxStreams: int(1, 1024, D.maxStreams, `Image devices (one stream each) at once, over all connections. Default: ${D.maxStreams}.`),
+    streamBase: int(0, 65535, D.streamBase, `Streams take the lowest free id from this one up. Default: ${D.streamBase}.`),
+    maxBodyBytes: int(1024, 2 ** 31 - 1, D.maxBodyBytes, `Largest message body taken; a larger declared size is refused before anything is allocated, and the connection closed. Default: ${D.maxBodyBytes} (${D.maxBodyBytes / 2 ** 20} MiB).`),
+    checkCrc: { type: 'boolean', default: D.checkCrc, description: `Check every body's CRC-64 and discard a message whose CRC is wrong. Default: ${D.checkCrc}.` },
+    maxErrorsPerClient: int(1, 1_000_000, D.maxErrorsPerClient, `Bad messages a connection may send before it is closed. Default: ${D.maxErrorsPerClient}.`),
+    resultQueueLength: int(1, 4096, D.resultQueueLength, `Results waiting per connection while its socket is full; the oldest is dropped. Default: ${D.resultQueueLength}.`),
+    maxPendingWriteBytes: int(4096, 2 ** 31 - 1, D.maxPendingWriteBytes, `Bytes buffered per connection before results wait in its queue. Default: ${D.maxPendingWriteBytes}.`),
+    reconnectMs: int(10, 600_000, D.reconnectMs, `Client: delay before connecting again after the connection was refused or lost. Default: ${D.reconnectMs}.`),
   },
 };
 

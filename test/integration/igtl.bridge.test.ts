@@ -8,6 +8,7 @@ import { StreamManager, type ServerFrame } from '../../src/runtime/streams.js';
 import type { FrameResult } from '../../src/transport/types.js';
 import { encodeIgtl, HEADER_SIZE } from '../../src/transport/igtl/codec.js';
 import { IgtlBridge } from '../../src/transport/igtl/bridge.js';
+import { fillPolygon } from '../../src/transport/igtl/geometry.js';
 import { parseImage, parseStatus, parseString, encodeImage, encodeStatus } from '../../src/transport/igtl/messages.js';
 import { imageMessage, RawPeer } from '../helpers/igtl-client.js';
 
@@ -106,6 +107,28 @@ t.test('one result to peers of header versions 1 and 2: each gets it in its own 
   const [b2, b2b] = [await v2.next(isType('STRING', 'Summary')), await v2b.next(isType('STRING', 'Summary'))];
   t.same(summaryOf(b2b), summaryOf(b2));
   t.match(summaryOf(b2), { seq: 2, lvAreaMm2: 4 });
+});
+
+t.test('options in code: an unknown name is a TypeError naming the closest known one; labelValue and device names as given, cut to 20 bytes at a character boundary', async (t) => {
+  const streams = new StreamManager({ handler: async (f) => standIn(f) });
+  t.throws(() => new IgtlBridge({ streams, lableValue: 7 } as never), {
+    name: 'TypeError', code: 'ERR_SONOEDGE_UNKNOWN_OPTION',
+    message: 'Unknown option igtl.lableValue; did you mean igtl.labelValue? (known: mode, host, port, headerVersion, results, devices, labelValue, fps, '
+      + 'maxClients, maxStreams, streamBase, maxBodyBytes, checkCrc, maxErrorsPerClient, resultQueueLength, maxPendingWriteBytes, reconnectMs, streams, modelRetryMs, log)',
+  });
+  t.throws(() => new IgtlBridge({ streams, devices: { lable: 'X' } } as never), {
+    name: 'TypeError', code: 'ERR_SONOEDGE_UNKNOWN_OPTION', message: 'Unknown option igtl.devices.lable; did you mean igtl.devices.label? (known: label, summary, contour)',
+  });
+  // 'Sonde-échographie' is 18 bytes (é is 2): '-è' after it makes 21, and so does 'èx'.
+  const { connect } = await setup(t, { labelValue: 7, devices: { label: '{device}-è', summary: '{device}', contour: '{device}èx' } });
+  const p = await connect();
+  p.send(imageMessage('Sonde-échographie', 8, 6, 1));
+  const label = await p.next(isType('IMAGE'));
+  t.equal(label.header.device, 'Sonde-échographie-', 'the è across byte 20 cut whole');
+  t.same([...parseImage(label.content).pixels], [...fillPolygon([0, 0, 2, 0, 2, 2, 0, 2], 8, 6, 7)], 'labelValue inside the LV, 0 outside');
+  t.ok(parseImage(label.content).pixels.includes(7));
+  t.equal((await p.next(isType('STRING'))).header.device, 'Sonde-échographie', 'a name of 20 bytes or fewer as it is');
+  t.equal((await p.next(isType('POLYDATA'))).header.device, 'Sonde-échographieè', 'the è that ends at byte 20 kept');
 });
 
 t.test('bad input: a STATUS with the error\'s code; the connection served on unless its framing is lost', async (t) => {

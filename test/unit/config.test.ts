@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, loadServeConfig, parseServeConfig, pipelineOptions, type ServeConfig } from '../../src/config/index.js';
 import { configReference, REFERENCE_END, REFERENCE_START, schemaKeys } from '../../src/config/docs.js';
 import { MODELS_DIR, loadTrustStore } from '../../src/model/package.js';
+import { IGTL_DEFAULTS } from '../../src/transport/igtl/options.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -284,7 +285,7 @@ t.test('igtl: off by default; a section fills in its defaults; bad values are na
   t.equal(parseServeConfig('igtl: null\n', 'serve.yaml').igtl, null);
   t.same(parseServeConfig('igtl:\n  port: 0\n  devices: {label: "{device}_LV"}\n', 'serve.yaml').igtl, {
     mode: 'server', host: '127.0.0.1', port: 0, headerVersion: 2, results: ['IMAGE', 'STRING', 'POLYDATA'],
-    devices: { label: '{device}_LV', summary: 'Summary', contour: 'LVContour' }, fps: 30, maxClients: 8, maxStreams: 4, streamBase: 1000,
+    devices: { label: '{device}_LV', summary: 'Summary', contour: 'LVContour' }, labelValue: 1, fps: 30, maxClients: 8, maxStreams: 4, streamBase: 1000,
     maxBodyBytes: 64 * 1024 * 1024, checkCrc: true, maxErrorsPerClient: 64, resultQueueLength: 4, maxPendingWriteBytes: 4 * 1024 * 1024, reconnectMs: 1000,
   });
   t.equal(parseServeConfig('igtl:\n  mode: client\n  host: plus.local\n', 'serve.yaml').igtl?.mode, 'client');
@@ -293,4 +294,11 @@ t.test('igtl: off by default; a section fills in its defaults; bad values are na
   });
   t.throws(() => parseServeConfig('igtl:\n  headerVersion: 3\n', 'serve.yaml'), { code: 'ERR_SONOEDGE_CONFIG', key: 'igtl.headerVersion' });
   t.throws(() => parseServeConfig('igtl:\n  prot: 1\n', 'serve.yaml'), { code: 'ERR_SONOEDGE_CONFIG', line: 2 });
+  t.equal(parseServeConfig('igtl:\n  labelValue: 255\n', 'serve.yaml').igtl?.labelValue, 255);
+  t.throws(() => parseServeConfig('igtl:\n  labelValue: 0\n', 'serve.yaml'), { code: 'ERR_SONOEDGE_CONFIG', line: 2, key: 'igtl.labelValue' });
+  t.throws(() => parseServeConfig('igtl:\n  labelValue: 256\n', 'serve.yaml'), { code: 'ERR_SONOEDGE_CONFIG', line: 2, key: 'igtl.labelValue' });
+});
+
+t.test('igtl: the section\'s defaults are the bridge\'s own (IGTL_DEFAULTS), every option among them', async (t) => {
+  t.same(parseServeConfig('igtl: {}\n', 'serve.yaml').igtl, IGTL_DEFAULTS);
 });

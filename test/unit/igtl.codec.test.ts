@@ -3,7 +3,7 @@
 // one message discarded), and the message contents' bounds.
 import t from 'tap';
 import { crc64 } from '../../src/transport/igtl/crc64.js';
-import { encodeIgtl, HEADER_SIZE, IgtlDecoder, type IgtlEvent } from '../../src/transport/igtl/codec.js';
+import { cutUtf8, encodeIgtl, HEADER_SIZE, IgtlDecoder, type IgtlEvent } from '../../src/transport/igtl/codec.js';
 import { IgtlError } from '../../src/transport/igtl/errors.js';
 import { fillPolygon, pixelToWorld, spacingOf } from '../../src/transport/igtl/geometry.js';
 import {
@@ -167,4 +167,24 @@ t.test('geometry: spacing from the matrix, pixels to millimetres from the centre
   t.same([...map], [0, 0, 0, 0, 0, 0, 0, 5, 5, 5, 0, 0, 0, 5, 5, 5, 0, 0, 0, 0, 0, 0, 0, 0]);
   t.same([...fillPolygon([1, 1, 2, 2], 3, 3)], new Array(9).fill(0), 'fewer than 3 points: nothing');
   t.same([...fillPolygon([-5, -5, 10, -5, 10, 10, -5, 10], 2, 2)], [1, 1, 1, 1], 'clipped to the frame');
+});
+
+t.test('cutUtf8: at most n bytes of UTF-8, cut at a character boundary, no character dropped that fits', async (t) => {
+  t.equal(cutUtf8('LVLabel', 20), 'LVLabel');
+  t.equal(cutUtf8('abcdefghijklmnopqrstuvwxyz', 20), 'abcdefghijklmnopqrst');
+  t.equal(cutUtf8('Sonde-échographie-è', 20), 'Sonde-échographie-', 'a 2-byte character across byte 20 goes whole');
+  t.equal(cutUtf8('Sonde-échographieèx', 20), 'Sonde-échographieè', 'one that ends at byte 20 stays');
+  t.equal(cutUtf8('ab€€€€€€€', 20), 'ab€€€€€€', '3-byte characters');
+  t.equal(cutUtf8('a🫀🫀🫀🫀🫀', 20), 'a🫀🫀🫀🫀', '4-byte characters (a surrogate pair in JavaScript): never half of one');
+  const s = 'aé€🫀bé€🫀c';
+  const chars = [...s];
+  for (let n = 0; n <= Buffer.byteLength(s) + 1; n++) {
+    const r = cutUtf8(s, n);
+    const whole = [...r].length;
+    const next = chars[whole];
+    const ok = s.startsWith(r) && Buffer.byteLength(r) <= n && Buffer.from(r, 'utf8').toString('utf8') === r
+      && (next === undefined || Buffer.byteLength(r + next) > n);
+    if (!ok) { t.fail(`n ${n}: ${JSON.stringify(r)}`); return; }
+  }
+  t.pass('every n: a prefix of whole characters, the longest that fits');
 });

@@ -19,52 +19,12 @@ import { frameBytes, type ConfigureStream, type ResultBody } from '../../protoco
 import type { PixelFormatName } from '../../preprocess/types.js';
 import type { Subscription } from '../../runtime/publisher.js';
 import type { ServerFrame, StreamManager, StreamOwner } from '../../runtime/streams.js';
-import { encodeIgtl, IgtlDecoder, timestampMs, type IgtlMessage } from './codec.js';
+import { checkKeys } from '../../util/options.js';
+import { cutUtf8, DEVICE_BYTES, encodeIgtl, IgtlDecoder, timestampMs, type IgtlMessage } from './codec.js';
 import { IgtlError, IgtlStatus } from './errors.js';
 import { fillPolygon, pixelToWorld, spacingOf } from './geometry.js';
 import { encodeImage, encodePoints, encodePolyData, encodeRts, encodeStatus, encodeString, parseImage, SCALAR_TYPES, type IgtlImage } from './messages.js';
-
-export const OUTPUT_TYPES = ['IMAGE', 'STRING', 'POINT', 'POLYDATA'] as const;
-export type OutputType = (typeof OUTPUT_TYPES)[number];
-
-export interface IgtlOptions {
-  /** 'server': listen on host:port; 'client': connect to host:port (and reconnect). */
-  mode: 'server' | 'client';
-  host: string;
-  /** Server: 0 picks a free port (see `port`). */
-  port: number;
-  /** Header version of the messages sent before the peer has sent one (then the peer's own); 1 or 2. */
-  headerVersion: 1 | 2;
-  /** What each result becomes, for every connection until it sends STP_<type> (STT_<type> starts one again). */
-  results: OutputType[];
-  /** Output device names; `{device}` is replaced by the input image's device name (cut to 20 bytes). */
-  devices: { label: string; summary: string; contour: string };
-  /** The label map's value inside the LV (0 outside). */
-  labelValue: number;
-  /** The frame rate streams are configured with (the scheduler's and EF's notion of time). */
-  fps: number;
-  maxClients: number;
-  /** Streams (input devices) at once over all connections. */
-  maxStreams: number;
-  /** Streams get the lowest free id from here up (socket clients use their own, usually small, ids). */
-  streamBase: number;
-  /** Largest message body taken; a larger declared size is refused before allocation and the connection closed. */
-  maxBodyBytes: number;
-  checkCrc: boolean;
-  maxErrorsPerClient: number;
-  /** Results waiting per connection while its socket is full; the oldest is dropped. */
-  resultQueueLength: number;
-  maxPendingWriteBytes: number;
-  /** Client mode: delay before reconnecting after the connection was lost or refused. */
-  reconnectMs: number;
-}
-
-export const IGTL_DEFAULTS: IgtlOptions = {
-  mode: 'server', host: '127.0.0.1', port: 18944, headerVersion: 2, results: ['IMAGE', 'STRING', 'POLYDATA'],
-  devices: { label: 'LVLabel', summary: 'Summary', contour: 'LVContour' }, labelValue: 1, fps: 30, maxClients: 8, maxStreams: 4,
-  streamBase: 1000, maxBodyBytes: 64 * 1024 * 1024, checkCrc: true, maxErrorsPerClient: 64, resultQueueLength: 4,
-  maxPendingWriteBytes: 4 * 1024 * 1024, reconnectMs: 1000,
-};
+import { IGTL_DEFAULTS, OUTPUT_TYPES, type IgtlOptions, type OutputType } from './options.js';
 
 export interface IgtlBridgeOptions extends Partial<IgtlOptions> {
   streams: StreamManager;
@@ -115,6 +75,9 @@ interface Built {
   wire: [Buffer | undefined, Buffer | undefined];
 }
 
+/** What the constructor takes: IgtlOptions's keys and the bridge's own. */
+const BRIDGE_KEYS = [...Object.keys(IGTL_DEFAULTS), 'streams', 'modelRetryMs', 'log'];
+const DEVICE_KEYS = Object.keys(IGTL_DEFAULTS.devices);
 const TAKEN = new Set(['IMAGE', 'STATUS', 'STRING', 'POINT', 'POLYDATA', 'TRANSFORM', 'POSITION']);
 const takes = (type: string): boolean => TAKEN.has(type) || /^(GET|STT|STP|RTS)_/.test(type);
 const FRAMES_KEPT = 256;
@@ -168,8 +131,11 @@ export class IgtlBridge extends EventEmitter {
   #reconnect: NodeJS.Timeout | undefined;
   #port = 0;
 
+  /** An unknown option name, in devices too, is a TypeError (ERR_SONOEDGE_UNKNOWN_OPTION) that names the closest known one. */
   constructor(options: IgtlBridgeOptions) {
     super();
+    checkKeys(options, 'igtl', BRIDGE_KEYS);
+    if (options.devices !== undefined) checkKeys(options.devices, 'igtl.devices', DEVICE_KEYS);
     const { streams, log, modelRetryMs, ...rest } = options;
     this.#modelRetryMs = modelRetryMs ?? 5000;
     if (!streams) throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', 'Expected a StreamManager for streams but received none');
@@ -548,7 +514,7 @@ export class IgtlBridge extends EventEmitter {
     const hit = built.get(type);
     if (hit) return hit;
     const o = this.options;
-    const name = (tpl: string) => cut20(tpl.replaceAll('{device}', d.device));
+    const name = (tpl: string) => cutUtf8(tpl.replaceAll('{device}', d.device), DEVICE_BYTES);
     const contour = r.contour && r.contour.length >= 6 ? r.contour : undefined;
     const points = (): [number, number, number][] => {
       const world = pixelToWorld(g.size, g.matrix);
@@ -597,16 +563,6 @@ function formatOf(img: IgtlImage): PixelFormatName | undefined {
   if (img.components === 3) return 'RGB8';
   if (img.components === 4) return 'RGBA8';
   return undefined;
-}
-
-function cut20(s: string): string {
-  let b = Buffer.from(s, 'utf8');
-  if (b.length <= 20) return s;
-  b = b.subarray(0, 20);
-  // Never half a UTF-8 character.
-  while (b.length > 0 && (b[b.length - 1] & 0xc0) === 0x80) b = b.subarray(0, b.length - 1);
-  if (b.length > 0 && b[b.length - 1] >= 0xc0) b = b.subarray(0, b.length - 1);
-  return b.toString('utf8');
 }
 
 /** The STRING summary of a result (docs/OPENIGTLINK.md). */

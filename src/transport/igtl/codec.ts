@@ -107,6 +107,23 @@ function fixedAscii(b: Uint8Array, at: number, n: number): string | undefined {
   return String.fromCharCode(...b.subarray(at, end));
 }
 
+/**
+ * `s` cut to at most `max` bytes of UTF-8 at a character (code point) boundary: never half a character's bytes,
+ * and no whole character dropped that fits (a device name: DEVICE_BYTES).
+ */
+export function cutUtf8(s: string, max: number): string {
+  if (Buffer.byteLength(s, 'utf8') <= max) return s;
+  let bytes = 0;
+  let end = 0;
+  for (const ch of s) {
+    const n = Buffer.byteLength(ch, 'utf8');
+    if (bytes + n > max) break;
+    bytes += n;
+    end += ch.length;
+  }
+  return s.slice(0, end);
+}
+
 /** A fixed-size text field (a device name, a STATUS error name, a POINT's names): the bytes up to the first NUL, as UTF-8. */
 export function fixedText(b: Uint8Array, at: number, n: number): string {
   let end = at;

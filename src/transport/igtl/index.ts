@@ -4,4 +4,5 @@ export * from './errors.js';
 export * from './codec.js';
 export * from './messages.js';
 export * from './geometry.js';
+export * from './options.js';
 export * from './bridge.js';
