@@ -24,9 +24,7 @@ import { MessageType } from '../dist/protocol/constants.js';
 import { ViewerServer } from '../dist/viewer/server.js';
 import { encodeJpeg, snapshot, snapshotBytes } from '../dist/viewer/encode.js';
 import { JpegEncoder } from '../dist/viewer/encoder.js';
-import { readInput } from '../dist/io/index.js';
-import { MODELS_DIR } from '../dist/index.js';
-import sharp from 'sharp';
+import { BOX, H, W, cineFrames, paced } from './feed.mjs';
 
 const here = fileURLToPath(import.meta.url);
 
@@ -48,24 +46,6 @@ const q = (xs, p) => {
   return s[Math.min(s.length - 1, Math.floor(p * (s.length - 1) + 0.5))];
 };
 const median = (xs) => q(xs, 0.5);
-
-const W = 1024;
-const H = 768;
-const BOX = { x: 142, y: 14, width: 740, height: 740 };
-
-/** The bundled cine's frames in a 1024x768 frame (see the top of this file), and the stream's spacing. */
-async function cineFrames() {
-  const cine = await readInput(path.join(MODELS_DIR, 'samples', 'a4c_cine_16f.dcm'));
-  const sp = typeof cine.pixelSpacingMm === 'object' ? cine.pixelSpacingMm[0] : cine.pixelSpacingMm ?? 0.3;
-  const frames = [];
-  for (const f of cine.frames) {
-    const big = await sharp(Buffer.from(f), { raw: { width: cine.width, height: cine.height, channels: 1 } }).resize(BOX.width, BOX.height, { kernel: 'linear' }).raw().toBuffer();
-    const out = new Uint8Array(W * H);
-    for (let y = 0; y < BOX.height; y++) out.set(big.subarray(y * BOX.width, (y + 1) * BOX.width), (BOX.y + y) * W + BOX.x);
-    frames.push(out);
-  }
-  return { frames, spacing: (sp * cine.width) / BOX.width };
-}
 
 /** One case on a fresh runtime: frames at `fps` for `seconds`; mode 'none' | 'idle' | 'watched'. */
 async function runCase({ pipeline, frames, spacing, fps, seconds, mode }) {
@@ -94,13 +74,7 @@ async function runCase({ pipeline, frames, spacing, fps, seconds, mode }) {
     const total = Math.round(seconds * fps);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    for (let i = 0; i < total; i++) {
-      const due = t0 + (i * 1000) / fps;
-      const wait = due - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait - 1));
-      while (performance.now() < due) await new Promise((r) => setImmediate(r));
-      client.sendFrame(1, i, frames[i % frames.length]);
-    }
+    await paced(total, fps, (i) => client.sendFrame(1, i, frames[i % frames.length]));
     const deadline = performance.now() + 10000;
     while (lat.length + rt.server.stats.framesDropped < total && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     const wall = performance.now() - t0;

@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { Pipeline, loadTrustStore, MODELS_DIR } from '../dist/index.js';
 import { syntheticSectorFrame } from '../dist/frame/synthetic.js';
 import { viewerRows } from './pipeline-viewer.mjs';
+import { paced } from './feed.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -84,17 +85,10 @@ async function atRate(fps) {
     lat.push(r.timing.totalMs);
     for (const [k, v] of Object.entries(r.timing.stages)) (stages[k] ??= []).push(v);
   });
-  const interval = 1000 / fps;
   const total = Math.round(seconds * fps);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  for (let i = 0; i < total; i++) {
-    const due = t0 + i * interval;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait - 1));
-    while (performance.now() < due) await new Promise((r) => setImmediate(r));
-    stream.submit(frames[i % frames.length], i, performance.now());
-  }
+  await paced(total, fps, (i) => stream.submit(frames[i % frames.length], i, performance.now()));
   await stream.idle();
   const wall = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);

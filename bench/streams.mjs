@@ -6,8 +6,8 @@
 // from receipt to result (p50, p99) and the share of frames dropped.
 // Frames of every stream arrive at the same instants (probes in phase): the
 // worst case for the streams that wait for a shared session. The frames are
-// the bundled A4C cine scaled into 1024x768 as bench/pipeline-viewer.mjs
-// does (each stream starts at another frame of it): in distribution, so that
+// the bundled A4C cine scaled into 1024x768 (bench/feed.mjs; each stream
+// starts at another frame of it): in distribution, so that
 // segmentation runs (a synthetic frame is `unknown`, and nothing segments);
 // a case whose streams segmented fewer than 90% of their frames fails.
 //
@@ -17,6 +17,7 @@
 //
 //   npm run bench:streams                        1, 2 and 4 streams, 30 fps, 20 s per case
 //   npm run bench:streams -- --streams 2 --seconds 60 --fps 30
+//   npm run bench:streams -- --threads 2        2 intra-op threads per session (default 1, as bench:pipeline)
 //   npm run bench:streams -- --write-docs        also rewrites the table in docs/BENCHMARKS.md
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -24,6 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machineLine, writeDocsBlock } from './docs.mjs';
+import { BOX, H, W, cineFrames, paced } from './feed.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const self = fileURLToPath(import.meta.url);
@@ -35,6 +37,7 @@ const opt = (name, dflt) => {
 const seconds = Number(opt('seconds', 20));
 const fps = Number(opt('fps', 30));
 const variant = args.includes('--int8') ? 'int8' : 'fp32';
+const threads = Number(opt('threads', 1));
 // The sample at index round(p*(n-1)), as bench/pipeline.mjs computes its table.
 const q = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -49,25 +52,12 @@ if (args.includes('--case')) {
 /** One case, in this process: `n` streams, sessions shared or separate. */
 async function runCase(n, mode) {
   const { Pipeline, loadTrustStore, MODELS_DIR } = await import('../dist/index.js');
-  const { readInput } = await import('../dist/io/index.js');
-  const sharp = (await import('sharp')).default;
-  const W = 1024;
-  const H = 768;
-  const BOX = { x: 142, y: 14, width: 740, height: 740 };
-  const cine = await readInput(path.join(MODELS_DIR, 'samples', 'a4c_cine_16f.dcm'));
-  const sp = typeof cine.pixelSpacingMm === 'object' ? cine.pixelSpacingMm[0] : cine.pixelSpacingMm ?? 0.3;
-  const frames = [];
-  for (const f of cine.frames) {
-    const big = await sharp(Buffer.from(f), { raw: { width: cine.width, height: cine.height, channels: 1 } }).resize(BOX.width, BOX.height, { kernel: 'linear' }).raw().toBuffer();
-    const out = new Uint8Array(W * H);
-    for (let y = 0; y < BOX.height; y++) out.set(big.subarray(y * BOX.width, (y + 1) * BOX.width), (BOX.y + y) * W + BOX.x);
-    frames.push(out);
-  }
-  const geometry = { input: { width: W, height: H, format: 'GRAY8' }, pixelSpacingMm: (sp * cine.width) / BOX.width, sectorRoi: BOX };
+  const { frames, spacing } = await cineFrames();
+  const geometry = { input: { width: W, height: H, format: 'GRAY8' }, pixelSpacingMm: spacing, sectorRoi: BOX };
   const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
   const options = {
     viewQuality: path.join(MODELS_DIR, 'view_quality'), segmentation: path.join(MODELS_DIR, 'lv_segmentation'),
-    trustStore, variant, engine: { intraOpThreads: 1 },
+    trustStore, variant, engine: { intraOpThreads: threads },
     segmentationViews: ['A4C', 'A2C', 'PLAX', 'PSAX', 'OTHER'], qualityThreshold: -Infinity,
   };
   const shared = await Pipeline.create(options);
@@ -88,19 +78,14 @@ async function runCase(n, mode) {
   for (let i = 0; i < 5; i++) for (const st of streams) { st.submit(frames[i % frames.length], -1 - i); await st.idle(); }
   const before = streams.map((st) => ({ ...st.stats }));
   counting = true;
-  const interval = 1000 / fps;
   const total = Math.round(seconds * fps);
   const load0 = os.loadavg();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  for (let i = 0; i < total; i++) {
-    const due = t0 + i * interval;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait - 1));
-    while (performance.now() < due) await new Promise((r) => setImmediate(r));
+  await paced(total, fps, (i) => {
     const t = performance.now();
     streams.forEach((st, s) => st.submit(frames[(i + 4 * s) % frames.length], i, t));
-  }
+  });
   await Promise.all(streams.map((st) => st.idle()));
   const wall = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
@@ -121,7 +106,7 @@ for (const n of counts) {
   for (const mode of modes) {
     if (n === 1 && mode === 'separate') continue; // one stream: the same thing
     process.stderr.write(`${n} stream(s), sessions ${mode}, ${fps} fps for ${seconds} s...\n`);
-    const r = spawnSync(process.execPath, [self, '--case', String(n), '--mode', mode, '--seconds', String(seconds), '--fps', String(fps), ...(variant === 'int8' ? ['--int8'] : [])],
+    const r = spawnSync(process.execPath, [self, '--case', String(n), '--mode', mode, '--seconds', String(seconds), '--fps', String(fps), '--threads', String(threads), ...(variant === 'int8' ? ['--int8'] : [])],
       { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     if (r.status !== 0) throw new Error(`case ${n} ${mode} failed with status ${r.status}`);
     cases.push(JSON.parse(r.stdout.trim().split('\n').pop()));
@@ -142,7 +127,7 @@ for (const c of cases) {
 const command = `npm run bench:streams${args.filter((a) => a !== '--write-docs').length ? ` -- ${args.filter((a) => a !== '--write-docs').join(' ')}` : ''}`;
 const table = [
   `Machine: ${machineLine()}. Date: ${new Date().toISOString().slice(0, 10)}. Command: \`${command}\`. `
-    + `Variant ${variant}, 1 intra-op thread per session, 1024x768 GRAY8 at ${fps} fps per stream, frames of every stream at the same instants, both models on every frame, ${seconds} s per case, each case in a fresh process. `
+    + `Variant ${variant}, ${threads} intra-op thread${threads === 1 ? '' : 's'} per session, 1024x768 GRAY8 at ${fps} fps per stream, frames of every stream at the same instants, both models on every frame, ${seconds} s per case, each case in a fresh process. `
     + 'Load average (1, 5, 15 min) at the start and the end of each case.',
   '',
   '| streams | sessions (open) | stream | frames | processed | dropped | p50 ms | p99 ms | CPU (of one core) | load average | target: p99 <= 33 ms per stream, drop rates within 2 pt |',
