@@ -416,7 +416,9 @@ async function main() {
   const latency = [];
   const cache = [];
   const notes = [];
-  const cacheRoot = path.join(work, 'trt-cache');
+  // Per run, so that two runs never clear each other's cache; removed at the end (gpu-bench.json keeps the file lists).
+  const cacheRoot = path.join(work, `trt-cache-${process.pid}`);
+  const cacheChecks = [];
   let trtFellBack = false;
   for (const p of packages) {
     const have = VARIANTS.filter((v) => p.variants.includes(v));
@@ -461,6 +463,8 @@ async function main() {
           failed = true;
         }
       }
+      const files = (snap) => Object.fromEntries([...snap].map(([f, st]) => [f, { bytes: st.size, mtime: new Date(st.mtimeMs).toISOString() }]));
+      cacheChecks.push({ package: p.name, variant: label, firstStartMs: first?.startMs, secondStartMs: second?.startMs, afterFirst: files(s1), afterSecond: files(s2), verdict });
       say(`tensorrt ${p.name} ${label}: first start ${f1(first?.startMs)} ms, second ${f1(second?.startMs)} ms; cache ${verdict}`);
       cache.push(`| ${p.name} | ${label} | ${f1(first?.startMs)} | ${f1(second?.startMs)} | ${e1.length} / ${e2.length} | ${cell(verdict)} |`);
     }
@@ -503,7 +507,8 @@ async function main() {
   };
   const md = renderTables(summary);
   writeFileSync(path.join(o.out, 'gpu-bench.md'), md);
-  writeFileSync(path.join(o.out, 'gpu-bench.json'), `${JSON.stringify({ tool: 'scripts/gpu-bench.mjs', ...summary, runs: results }, null, 2)}\n`);
+  writeFileSync(path.join(o.out, 'gpu-bench.json'), `${JSON.stringify({ tool: 'scripts/gpu-bench.mjs', ...summary, cacheChecks, runs: results }, null, 2)}\n`);
+  rmSync(cacheRoot, { recursive: true, force: true });
   writeFileSync(path.join(o.out, 'gpu-bench.log'), logText);
   process.stdout.write(`\n${md}\n`);
   const secs = ((performance.now() - started) / 1000).toFixed(0);
