@@ -17,6 +17,7 @@ import { RemoteError, SocketClient } from '../../src/transport/socket-client.js'
 import { ptyPair } from '../helpers/pty.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
+import { until } from '../helpers/wait.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -34,14 +35,6 @@ ${BUNDLED_MODELS_YAML}logging:
   level: info
   file: ${log}
 `;
-
-async function until(cond: () => boolean, what: string, ms = 30000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`Expected ${what} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 t.test('serve: frames in, results out over its socket; SIGTERM stops it gracefully with exit 0 and a flushed log', async (t) => {
   const sock = path.join(dir, 'a.sock');

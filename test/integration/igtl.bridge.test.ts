@@ -11,6 +11,7 @@ import { IgtlBridge } from '../../src/transport/igtl/bridge.js';
 import { fillPolygon } from '../../src/transport/igtl/geometry.js';
 import { parseImage, parseStatus, parseString, encodeImage, encodeStatus } from '../../src/transport/igtl/messages.js';
 import { imageMessage, RawPeer } from '../helpers/igtl-client.js';
+import { within } from '../helpers/wait.js';
 
 /** Echoes pixel 0 (as an unsigned little-endian value of the stream's format) and the last pixel, as area and EF. */
 function standIn(f: ServerFrame): FrameResult {
@@ -215,8 +216,7 @@ t.test('a peer that asks without reading its replies is not read until it does; 
   const get = encodeIgtl({ type: 'GET_IMAGE', device: 'LVLabel', headerVersion: 1, content: new Uint8Array(0) });
   for (let i = 0; i < 300; i++) p.send(get);
   p.send({ type: 'GET_STATUS', device: 'last', headerVersion: 1, content: new Uint8Array(0) });
-  const end = Date.now() + 10000;
-  while (bridge.stats.readsPaused === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  await within(() => bridge.stats.readsPaused > 0, 10000);
   t.ok(bridge.stats.readsPaused >= 1, 'reading paused while 300 label maps (19 MiB) wait for a peer that reads none');
   p.socket.resume();
   await p.next(isType('STATUS', 'last'), 20000, 'the reply to the last request');

@@ -16,6 +16,7 @@ import { crc64 } from '../../src/transport/igtl/crc64.js';
 import { IgtlBridge } from '../../src/transport/igtl/bridge.js';
 import { encodeString, parseString } from '../../src/transport/igtl/messages.js';
 import { imageMessage, RawPeer } from '../helpers/igtl-client.js';
+import { within } from '../helpers/wait.js';
 
 const LONG = process.env.SONOEDGE_FUZZ_LONG === '1';
 const NATIVE = process.env.SONOEDGE_IGTL_FUZZ_NATIVE === '1';
@@ -140,8 +141,7 @@ t.test(`fuzz: ${ROUNDS} mutated inputs over real sockets; the bridge never crash
   good.send(imageMessage('Good', 32, 24, 1));
   await good.next((m) => m.header.type === 'IMAGE' && m.header.device === 'LVLabel');
   good.destroy();
-  const end = Date.now() + 5000;
-  while ((bridge.stats.connections > 0 || manager.size > 0) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  await within(() => bridge.stats.connections === 0 && manager.size === 0, 5000);
   t.equal(bridge.stats.connections, 0, 'every connection gone');
   t.equal(manager.size, 0, 'every stream of every connection closed');
   if (NATIVE) t.ok(preprocessors.size > 0, `frames of ${preprocessors.size} geometries went through the native preprocessing`);

@@ -15,6 +15,7 @@ import { parseConfigureReply, parseError, parseResult, type ConfigureStream, typ
 import { Runtime } from '../../src/runtime/index.js';
 import { RemoteError, SocketClient } from '../../src/transport/socket-client.js';
 import { makeScreen } from '../helpers/screen.js';
+import { until } from '../helpers/wait.js';
 
 const W = 640;
 const H = 480;
@@ -23,14 +24,6 @@ const screen = makeScreen({
   width: W, height: H, format: 'GRAY8', frames: 6, seed: 3,
   shape: { kind: 'sector', apex: { x: 320, y: 60 }, angleStart: -0.6, angleEnd: 0.6, radius: 380 },
 });
-
-async function until(cond: () => boolean, ms = 20000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`Expected the condition within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
 const rt = await Runtime.start({

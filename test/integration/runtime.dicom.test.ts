@@ -16,17 +16,10 @@ import { Runtime } from '../../src/runtime/index.js';
 import { SocketClient } from '../../src/transport/socket-client.js';
 import { signManifest } from '../helpers/packages.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
+import { until } from '../helpers/wait.js';
 
 const VQ = path.join(MODELS_DIR, 'view_quality');
 const SEG = path.join(MODELS_DIR, 'lv_segmentation');
-
-async function until(cond: () => boolean, what: string, ms = 20000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`Expected ${what} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** A client of `rt` (closed, with `rt`, at the end of `t`), subscribed: its RESULT bodies in order, and the sample cine's frames. */
 async function subscribed(t: Test, rt: Runtime): Promise<{ c: SocketClient; results: ResultBody[]; frames: Uint8Array[] }> {

@@ -19,6 +19,7 @@ import { RemoteError, SocketClient } from '../../src/transport/socket-client.js'
 import { viewIdPackage } from '../helpers/packages.js';
 import { ptyPair } from '../helpers/pty.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
+import { until, within } from '../helpers/wait.js';
 
 const VQ = path.join(MODELS_DIR, 'view_quality');
 const SEG = path.join(MODELS_DIR, 'lv_segmentation');
@@ -42,11 +43,7 @@ async function stream(t: Test, rt: Runtime, frames: Uint8Array[]): Promise<Resul
   await c.configure(stream0);
   for (let i = 0; i < frames.length; i++) {
     c.sendFrame(0, i, frames[i]);
-    const end = Date.now() + 20000;
-    while (out.length < i + 1) {
-      if (Date.now() > end) throw new Error(`Expected the RESULT of frame ${i} within 20 s`);
-      await new Promise((r) => setTimeout(r, 2));
-    }
+    await until(() => out.length >= i + 1, `the RESULT of frame ${i}`, 20000);
   }
   return out;
 }
@@ -108,8 +105,7 @@ t.test('socket and serial: state and score on every result; unknown frames carry
     if (r.state === 'unknown') t.same([r.lvAreaMm2, r.ef, r.efCi, r.flags & (ResultFlag.HAS_LV_AREA | ResultFlag.HAS_EF)], [null, null, null, 0], `frame ${r.seq}: no LV, no EF`);
   }
   // The serial line: one record per result here (1000 per second allowed, one frame at a time), bytes 22-23.
-  const end = Date.now() + 5000;
-  while (records.length < results.length && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+  await within(() => records.length >= results.length, 5000);
   const bySeq = new Map(records.map((r) => [r.seq, r]));
   for (const r of results) {
     const rec = bySeq.get(r.seq);

@@ -18,6 +18,7 @@ import { SocketClient, RemoteError } from '../../src/transport/socket-client.js'
 import { signManifest } from '../helpers/packages.js';
 import { ptyPair } from '../helpers/pty.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
+import { until } from '../helpers/wait.js';
 
 const VQ = path.join(MODELS_DIR, 'view_quality');
 const SEG = path.join(MODELS_DIR, 'lv_segmentation');
@@ -41,13 +42,6 @@ function collect(c: SocketClient): ResultBody[] {
   const out: ResultBody[] = [];
   c.on('message', (m) => { if (m.header.type === MessageType.RESULT) out.push(parseResult(m.body)); });
   return out;
-}
-async function until(cond: () => boolean, ms = 20000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`Expected the condition within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 t.test('frames over the socket through the real pipeline: view, quality, LV area, contour in frame pixels, EF', async (t) => {

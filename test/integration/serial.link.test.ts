@@ -12,6 +12,7 @@ import { ResultFlag, ResultState, RuntimeState, ViewClass } from '../../src/prot
 import { WireError } from '../../src/protocol/errors.js';
 import type { ResultBody } from '../../src/protocol/messages.js';
 import { SerialLink, type PortLike, type RuntimeSnapshot } from '../../src/transport/serial-link.js';
+import { within } from '../helpers/wait.js';
 
 const hasSocat = spawnSync('sh', ['-c', 'command -v socat']).status === 0;
 
@@ -55,11 +56,6 @@ const memoryTransport: Transport = async (runtime, onCommand) => {
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(cond: () => boolean, ms = 3000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond()) { if (Date.now() > end) return false; await sleep(10); }
-  return true;
-}
 
 function contract(name: string, transport: Transport, skip: string | false) {
   t.test(`serial link contract: ${name}`, { skip }, async (t) => {
@@ -69,13 +65,13 @@ function contract(name: string, transport: Transport, skip: string | false) {
     t.teardown(done);
     const beats = () => fw.records.filter((r) => r.kind === 'HEARTBEAT').length;
 
-    t.ok(await until(() => beats() >= 2), 'heartbeats arrive');
+    t.ok(await within(() => beats() >= 2, 3000), 'heartbeats arrive');
     const hb = fw.records.find((r) => r.kind === 'HEARTBEAT')!;
     t.match(hb, { state: RuntimeState.running, modelSet: 1, flags: 3, framesProcessed: 10, framesDropped: 1, faultCode: 0 });
 
     // results: newest wins between send slots (20 per second here)
     for (let i = 1; i <= 50; i++) link.write(result(i));
-    t.ok(await until(() => fw.records.some((r) => r.kind === 'RESULT')), 'a result record arrives');
+    t.ok(await within(() => fw.records.some((r) => r.kind === 'RESULT'), 3000), 'a result record arrives');
     await sleep(150);
     const results = fw.records.filter((r) => r.kind === 'RESULT');
     t.equal(results.length, 1, 'one record for 50 results offered within one slot');
@@ -88,7 +84,7 @@ function contract(name: string, transport: Transport, skip: string | false) {
     // commands, acknowledged; line noise before one costs nothing
     fw.write(Buffer.concat([Buffer.from([0x13, 0x37, 0xff, 0x55]), frameRecord({ kind: 'CMD_START_STREAM', cmdSeq: 5, stream: 2 })]));
     fw.write(frameRecord({ kind: 'CMD_SELECT_MODEL_SET', cmdSeq: 6, modelSet: 9 }));
-    t.ok(await until(() => fw.records.filter((r) => r.kind === 'ACK').length >= 3), 'three ACKs');
+    t.ok(await within(() => fw.records.filter((r) => r.kind === 'ACK').length >= 3, 3000), 'three ACKs');
     t.same(commands.map((c) => [c.kind, c.cmdSeq]), [['CMD_START_STREAM', 5], ['CMD_SELECT_MODEL_SET', 6]]);
     t.same(fw.records.filter((r) => r.kind === 'ACK'), [
       { kind: 'ACK', cmdType: 0, status: WireError.BAD_COBS, cmdSeq: 0 },   // the noise, answered; the command after it is not lost
@@ -105,10 +101,10 @@ function contract(name: string, transport: Transport, skip: string | false) {
     await sleep(400);
     t.equal(beats(), before, 'no heartbeat while faulted');
     fw.write(frameRecord({ kind: 'CMD_REQUEST_STATUS', cmdSeq: 9 }));
-    t.ok(await until(() => fw.records.some((r) => r.kind === 'STATUS')));
+    t.ok(await within(() => fw.records.some((r) => r.kind === 'STATUS'), 3000));
     t.match(fw.records.find((r) => r.kind === 'STATUS'), { state: RuntimeState.faulted, cmdSeq: 9, faultCode: 19 });
     runtime.state = 'ready';
-    t.ok(await until(() => beats() > before), 'the heartbeat resumes');
+    t.ok(await within(() => beats() > before, 3000), 'the heartbeat resumes');
   });
 }
 
@@ -124,7 +120,7 @@ t.test('serial link: a firmware that never reads holds at most maxPendingBytes i
   const link = new SerialLink({ path: a, heartbeatMs: 10, resultRate: 1000, runtime: () => snapshot, onError: (e) => errors.push(e) });
   await link.open();
   const offer = setInterval(() => link.write(result(1)), 1);
-  t.ok(await until(() => link.stats.recordsDropped > 0, 8000), 'records are dropped once the line is full');
+  t.ok(await within(() => link.stats.recordsDropped > 0, 8000), 'records are dropped once the line is full');
   const sent = link.stats.resultsSent + link.stats.heartbeats;
   const dropped = link.stats.recordsDropped;
   await sleep(500);
@@ -144,7 +140,7 @@ t.test('serial link: a port that fails is reported once, then written no more; t
   const errors: string[] = [];
   const link = new SerialLink({ port, heartbeatMs: 10, runtime: () => snapshot, onError: (e) => errors.push(e.message) });
   await link.open();
-  t.ok(await until(() => written.length >= 3), 'heartbeats go out');
+  t.ok(await within(() => written.length >= 3, 3000), 'heartbeats go out');
   events.emit('error', new Error('EIO: i/o error, write'));
   events.emit('error', new Error('EBADF: bad file descriptor'));
   const n = written.length;

@@ -12,6 +12,7 @@ import type { ResultBody } from '../../src/protocol/messages.js';
 import type { HeartbeatRecord, ResultRecord } from '../../src/protocol/serial.js';
 import { SerialLink, type RuntimeSnapshot, type SerialLinkChange } from '../../src/transport/serial-link.js';
 import { PluggablePty } from '../helpers/pty.js';
+import { within } from '../helpers/wait.js';
 
 const skip = spawnSync('sh', ['-c', 'command -v socat']).status === 0 ? false : 'socat is not installed (.ci/run installs it)';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-reopen-'));
@@ -21,11 +22,6 @@ const result = (seq: number): ResultBody => ({
   efCi: null, edSeq: null, esSeq: null, flags: 0, latency: { queueMs: 0, totalMs: 5, stages: {} },
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond()) { if (Date.now() > end) return false; await sleep(10); }
-  return true;
-}
 /** The change events without their error objects and timings, for exact comparison. */
 const shape = (c: SerialLinkChange) => (c.up ? { up: true, first: c.first, reopens: c.reopens } : { up: false, reason: c.reason, retryInMs: c.retryInMs });
 
@@ -41,15 +37,15 @@ t.test('serial link: an unplugged device is noticed, retried with backoff, and a
   await link.open();
   t.teardown(() => link.close());
   t.equal(link.up, true);
-  t.ok(await until(() => pty.beats.length >= 3, 5000), 'heartbeats arrive');
+  t.ok(await within(() => pty.beats.length >= 3, 5000), 'heartbeats arrive');
   link.write(result(1));
-  t.ok(await until(() => pty.records.some((r) => r.record.kind === 'RESULT'), 5000), 'a result arrives');
+  t.ok(await within(() => pty.records.some((r) => r.record.kind === 'RESULT'), 5000), 'a result arrives');
 
   link.write(result(500));                     // waiting for its send slot when the device goes
   const lastBefore = pty.records.filter((r) => r.record.kind === 'HEARTBEAT').at(-1)!.record as HeartbeatRecord;
   await pty.unplug();
   const unpluggedAt = performance.now();
-  t.ok(await until(() => !link.up, 5000), 'the loss is noticed');
+  t.ok(await within(() => !link.up, 5000), 'the loss is noticed');
   t.same(changes.map(shape), [{ up: false, reason: 'lost', retryInMs: 50 }], 'one change: lost, first retry after reopenMinMs');
   t.equal(errors.length, 1, 'onError once');
   t.equal(link.stats.losses, 1);
@@ -60,15 +56,15 @@ t.test('serial link: an unplugged device is noticed, retried with backoff, and a
 
   const mark = pty.records.length;
   await pty.plug();
-  t.ok(await until(() => link.up, 10000), 'the path opens again after the replug');
+  t.ok(await within(() => link.up, 10000), 'the path opens again after the replug');
   const downMs = performance.now() - unpluggedAt;
   t.same(changes.map(shape), [{ up: false, reason: 'lost', retryInMs: 50 }, { up: true, first: false, reopens: 1 }]);
   const back = changes[1] as Extract<SerialLinkChange, { up: true }>;
   t.ok(back.attempts >= 2 && back.attempts <= Math.ceil(downMs / 400) + 4, `backoff: ${back.attempts} attempts in ${Math.round(downMs)} ms`);
   t.equal(link.stats.reopens, 1);
-  t.ok(await until(() => pty.records.slice(mark).filter((r) => r.record.kind === 'HEARTBEAT').length >= 3, 5000), 'heartbeats resume');
+  t.ok(await within(() => pty.records.slice(mark).filter((r) => r.record.kind === 'HEARTBEAT').length >= 3, 5000), 'heartbeats resume');
   link.write(result(700));
-  t.ok(await until(() => pty.records.slice(mark).some((r) => r.record.kind === 'RESULT'), 5000), 'a new result goes out');
+  t.ok(await within(() => pty.records.slice(mark).some((r) => r.record.kind === 'RESULT'), 5000), 'a new result goes out');
   const after = pty.records.slice(mark).map((r) => r.record);
   t.same(after.filter((r): r is ResultRecord => r.kind === 'RESULT').map((r) => r.seq), [700], 'only the result offered after the reopen: none from before the loss or while down');
   const firstBeat = after.find((r): r is HeartbeatRecord => r.kind === 'HEARTBEAT')!;
@@ -87,13 +83,13 @@ t.test('serial link: a device absent at open() is waited for: open() resolves, t
   await sleep(600);
   t.equal(changes.length, 1, 'no report per retry');
   await pty.plug();
-  t.ok(await until(() => link.up, 10000), 'up once the device is there');
+  t.ok(await within(() => link.up, 10000), 'up once the device is there');
   t.same(changes.map(shape), [{ up: false, reason: 'open', retryInMs: 50 }, { up: true, first: true, reopens: 1 }]);
-  t.ok(await until(() => pty.beats.length >= 2, 5000), 'heartbeats arrive');
+  t.ok(await within(() => pty.beats.length >= 2, 5000), 'heartbeats arrive');
 
   // Unplugged again, then closed while retrying: close() is prompt and no retry runs after it.
   await pty.unplug();
-  t.ok(await until(() => !link.up, 5000));
+  t.ok(await within(() => !link.up, 5000));
   const t0 = performance.now();
   await link.close();
   t.ok(performance.now() - t0 < 1500, 'close() while down is prompt');

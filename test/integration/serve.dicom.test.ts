@@ -22,6 +22,7 @@ import { PY, ROOT, validateAndReadBack } from '../helpers/dicom-check.js';
 import { ORTHANC, killOrthanc, startOrthanc } from '../helpers/orthanc.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
+import { until } from '../helpers/wait.js';
 
 const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 const STUDY_UID = '1.2.826.0.1.3680043.8.498.1414';
@@ -29,16 +30,6 @@ const STUDY = {
   PatientID: 'P-14', PatientName: 'Doe^Jane', PatientBirthDate: '19700101', PatientSex: 'F', AccessionNumber: 'ACC-14',
   StudyInstanceUID: STUDY_UID, StudyID: 'S14', ReferringPhysicianName: 'Ref^Doc', OperatorsName: 'Op^Sono',
 };
-
-async function until<T>(probe: () => Promise<T | undefined> | T | undefined, what: string, ms = 30000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`Expected ${what} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** A spawned serve with `dicom` as its config's dicom section (YAML), its exit, its stderr and its log. */
 async function serve(t: { teardown: (fn: () => unknown) => void }, dir: string, dicom: string) {

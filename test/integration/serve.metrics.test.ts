@@ -19,6 +19,7 @@ import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { CLI, ROOT } from '../helpers/supervisor.js';
 import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
 import { freePort } from '../helpers/net.js';
+import { until } from '../helpers/wait.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-metrics-'));
 const sock = path.join(dir, 'm.sock');
@@ -34,13 +35,6 @@ logging:
   file: ${log}
 `);
 
-async function until(cond: () => boolean, what: string, ms = 30000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`Expected ${what} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 const logLines = (): { msg: string; port?: number }[] => {
   try {
     return readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));

@@ -20,6 +20,7 @@ import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { CLI, ROOT } from '../helpers/supervisor.js';
 import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
 import { freePort } from '../helpers/net.js';
+import { until } from '../helpers/wait.js';
 
 const skip = spawnSync('sh', ['-c', 'command -v socat']).status === 0 ? false : 'socat is not installed (.ci/run installs it)';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-serve-serial-'));
@@ -27,13 +28,6 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-serve-serial-'));
 const BACK_WITHIN_MS = 10000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 30000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`Expected ${what} within ${ms} ms`);
-    await sleep(20);
-  }
-}
 
 interface LogLine { level: string; msg: string; path?: string; reopens?: number; retryInMs?: number; err?: { message: string } }
 

@@ -12,6 +12,7 @@ import { MODELS_DIR } from '../../src/model/package.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { StreamingClient, Supervisor } from '../helpers/supervisor.js';
 import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
+import { until } from '../helpers/wait.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-supervised-'));
 /** systemd's WatchdogSec= in these tests; serve feeds every half of it. */
@@ -35,13 +36,6 @@ const connectable = (sock: string) => new Promise<boolean>((resolve) => {
   s.once('connect', () => { s.destroy(); resolve(true); });
   s.once('error', () => resolve(false));
 });
-async function until(cond: () => boolean, what: string, ms = 30000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`Expected ${what} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const { frames } = await readSampleCine();
 const stream = (id: number) => ({ stream: id, width: 256, height: 256, format: 'GRAY8' as const, spacing: [SAMPLE_SPACING_MM, SAMPLE_SPACING_MM] as [number, number], fps: 30 });

@@ -12,6 +12,7 @@ import { WebSocket } from 'ws';
 import { CLI, ROOT } from '../helpers/supervisor.js';
 import { freePort } from '../helpers/net.js';
 import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
+import { until } from '../helpers/wait.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-serve-viewer-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,13 +24,6 @@ ${BUNDLED_MODELS_YAML}logging:
 viewer:
 ${viewer}`;
 
-async function until(cond: () => boolean, what: string, ms = 30000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`Expected ${what} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 const firstMessage = (url: string) => new Promise<{ type: string }>((resolve, reject) => {
   const ws = new WebSocket(url);
   ws.once('message', (d) => { resolve(JSON.parse(String(d))); ws.close(); });

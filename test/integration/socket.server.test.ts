@@ -18,6 +18,7 @@ import {
 } from '../../src/protocol/messages.js';
 import { SocketClient, RemoteError } from '../../src/transport/socket-client.js';
 import { SocketServer, type FrameHandler } from '../../src/transport/socket-server.js';
+import { within } from '../helpers/wait.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-sock-'));
 let n = 0;
@@ -253,8 +254,7 @@ t.test('connections refused with TOO_MANY are told why and closed by the server,
   }
   t.equal(s.stats.rejected, 10);
   // Our 10 ends stay open; the server's 10 must close (within its linger time).
-  const end = Date.now() + 5000;
-  while (socketFds() > before + 10 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  await within(() => socketFds() <= before + 10, 5000);
   t.equal(socketFds(), before + 10, 'only the peers\' ends remain');
   t.equal(s.stats.clients, 2);
 });

@@ -11,6 +11,7 @@ import type { ConfigureStream } from '../../src/protocol/messages.js';
 import { StreamManager, type ServerFrame, type StreamOwner } from '../../src/runtime/streams.js';
 import { notifyTarget, PipelineWatchdog, SystemdNotifier, type ProgressProbe } from '../../src/runtime/supervision.js';
 import { NotifySocket } from '../helpers/supervisor.js';
+import { within } from '../helpers/wait.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-supervision-'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -33,8 +34,7 @@ t.test('the notifier sends sd_notify datagrams to a path; a missing socket is re
   n.watchdog();
   n.stopping('stopping: SIGTERM');
   n.close();
-  const end = Date.now() + 5000;
-  while (sock.notices.length < 3 && Date.now() < end) await sleep(5);
+  await within(() => sock.notices.length >= 3, 5000);
   t.same(sock.notices.map((x) => x.fields), [
     { READY: '1', MAINPID: String(process.pid), STATUS: 'serving /run/sonoedge/sonoedge.sock second line' },
     { WATCHDOG: '1' },
@@ -46,7 +46,7 @@ t.test('the notifier sends sd_notify datagrams to a path; a missing socket is re
   const missing = new SystemdNotifier({ socket: path.join(dir, 'none.sock'), watchdogUsec: undefined }, (e) => errors.push(e));
   missing.watchdog();
   missing.close();
-  while (errors.length === 0 && Date.now() < end) await sleep(5);
+  await within(() => errors.length > 0, 5000);
   t.equal(errors.length, 1);
   t.equal((errors[0] as Error & { code?: string }).code, 'ERR_SONOEDGE_NOTIFY');
   t.equal(missing.sent, 0);
@@ -59,8 +59,7 @@ t.test('an abstract-namespace NOTIFY_SOCKET (@name)', async (t) => {
   const n = SystemdNotifier.fromEnv(undefined, { NOTIFY_SOCKET: name })!;
   n.watchdog();
   n.close();
-  const end = Date.now() + 5000;
-  while (sock.notices.length < 1 && Date.now() < end) await sleep(5);
+  await within(() => sock.notices.length >= 1, 5000);
   t.same(sock.notices.map((x) => x.fields), [{ WATCHDOG: '1' }]);
 });
 
