@@ -46,6 +46,9 @@ export class NotifySocket {
   }
 }
 
+/** How often the supervisor's watchdog looks. */
+const CHECK_MS = 50;
+
 export interface Life { child: ChildProcess; spawnedAt: number; readyAt?: number; exitedAt?: number; exit?: { code: number | null; signal: NodeJS.Signals | null }; lastWatchdogAt?: number; killedBy?: string }
 
 /**
@@ -59,6 +62,7 @@ export class Supervisor {
   readonly #watchdogMs: number;
   readonly #env: NodeJS.ProcessEnv;
   #timer: NodeJS.Timeout | undefined;
+  #lastCheck: number | undefined;
   #stopping = false;
   stderr = '';
   /** Awaited before each (re)start, like systemd's After= on a device: the serial pty must be there, say. */
@@ -87,7 +91,7 @@ export class Supervisor {
 
   start(): void {
     this.#spawn();
-    this.#timer = setInterval(() => this.#check(), 50);
+    this.#timer = setInterval(() => this.#check(), CHECK_MS);
   }
 
   #spawn(): void {
@@ -114,12 +118,20 @@ export class Supervisor {
     });
   }
 
-  /** systemd's watchdog: a ready runtime that has not fed it for watchdogMs is killed (and restarted on exit). */
+  /**
+   * systemd's watchdog: a ready runtime that has not fed it for watchdogMs is killed (and restarted on exit). A check
+   * that runs late (this process was starved of CPU on a loaded machine) decides nothing: the WATCHDOG=1 datagrams
+   * that came meanwhile are still queued behind it, and systemd, which reads them as they come, would not act on them.
+   */
   #check(): void {
+    const now = performance.now();
+    const late = this.#lastCheck !== undefined && now - this.#lastCheck > 4 * CHECK_MS;
+    this.#lastCheck = now;
+    if (late) return;
     const life = this.current;
     if (!life || life.exit || life.readyAt === undefined || life.killedBy) return;
     const last = life.lastWatchdogAt ?? life.readyAt;
-    if (performance.now() - last > this.#watchdogMs) {
+    if (now - last > this.#watchdogMs) {
       life.killedBy = 'watchdog';
       life.child.kill('SIGKILL');
     }
