@@ -28,6 +28,25 @@ for (const model of ['view_quality', 'lv_segmentation']) {
 }
 await Engine.load(path.join(root, 'package.json'), { log: false }).catch(() => undefined);
 
+// Inline runs on the JavaScript thread (inlineRunMaxMs), mixed with queued ones, a failing inline run (its
+// error thrown from native code), pool spinning on, and the session config read back from ONNX Runtime.
+for (let i = 0; i < 10; i++) {
+  const e = await Engine.load(path.join(root, 'test', 'fixtures', 'engine', 'gather.onnx'),
+    { intraOpThreads: 2, warmupRuns: 0, spinning: true, inlineRunMaxMs: 1000, log: false });
+  if (e.sessionConfig['session.intra_op.allow_spinning'] !== '1') throw new Error('spinning did not reach ONNX Runtime');
+  const data = new Float32Array([10, 20, 30, 40]), index = new BigInt64Array([1n]), out = new Float32Array(1);
+  const bound = e.bind({ data, index }, { out });
+  await bound.run();  // no warm-up, so no expected time: queued; then short, so inline
+  index[0] = 9n;
+  await bound.run().catch(() => undefined);  // inline, fails: the error is thrown from native code
+  index[0] = 1n;
+  const queued = e.bind({ data, index: new BigInt64Array([2n]) }, { out: new Float32Array(1) });
+  const kinds = (await Promise.all([bound.run(), queued.run(), bound.run()])).map((t) => t.inline);
+  if (kinds.join() !== 'true,false,false' || out[0] !== 20) throw new Error(`inline, queued, queued behind: ${kinds.join()}`);
+  await e.close();
+  await bound.run().catch(() => undefined);
+}
+
 const frame = syntheticSectorFrame(1024, 768, 3);
 const pre = new Preprocessor({ input: { width: 1024, height: 768, format: 'GRAY8' }, output: { width: 256, height: 256, dtype: 'float32', layout: 'NCHW' }, resize: 'area' });
 const out = pre.createOutput();

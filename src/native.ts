@@ -41,7 +41,13 @@ export interface NativeBufferSpec {
 
 export interface NativeBindingHandle {
   /** Queues a run on the session's thread; resolves with monotonic-clock timings. */
-  run(): Promise<{ queueMs: number; runMs: number }>;
+  run(): Promise<{ queueMs: number; runMs: number; inline: boolean }>;
+  /**
+   * Runs on the calling thread and returns the timings; undefined, without
+   * running, while a run is queued or running on the session's thread or the
+   * session is closed. A failed run throws.
+   */
+  runInline(): { queueMs: number; runMs: number; inline: boolean } | undefined;
 }
 
 export interface NativeSessionHandle {
@@ -51,6 +57,8 @@ export interface NativeSessionHandle {
   readonly providerReport: NativeProviderOutcome[];
   readonly libraryVersion: string;
   readonly warmupMs: number;
+  /** The session config entries as ONNX Runtime holds them (read back after creation), in the order set. */
+  readonly sessionConfig: [string, string][];
   bind(inputs: NativeBufferSpec[], outputs: NativeBufferSpec[]): NativeBindingHandle;
   /** Runs what is queued, then stops the thread and releases the session. */
   close(): Promise<void>;

@@ -2,7 +2,9 @@
 // a session off the event loop (an AsyncWorker: session creation and warm-up
 // can take seconds, minutes for a TensorRT engine build); NativeSession.bind()
 // wraps caller typed arrays once; NativeBinding.run() queues a run on the
-// session's own worker thread and resolves through a thread-safe function.
+// session's own worker thread and resolves through a thread-safe function;
+// NativeBinding.runInline() runs on the calling (JavaScript) thread when
+// nothing is queued (src/engine/index.ts decides when: short runs only).
 //
 // Why a dedicated thread per session rather than AsyncWorkers on the libuv
 // pool: runs of one session must not overlap (a binding's buffers are shared
@@ -120,7 +122,8 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
          InstanceAccessor<&NativeSession::Provider>("provider"),
          InstanceAccessor<&NativeSession::Report>("providerReport"),
          InstanceAccessor<&NativeSession::Version>("libraryVersion"),
-         InstanceAccessor<&NativeSession::WarmupMs>("warmupMs")});
+         InstanceAccessor<&NativeSession::WarmupMs>("warmupMs"),
+         InstanceAccessor<&NativeSession::SessionConfig>("sessionConfig")});
     constructor = new Napi::FunctionReference(Napi::Persistent(fn));
     return fn;
   }
@@ -169,6 +172,10 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
   }
 
   eng::Session* session() const { return session_.get(); }
+  // True when a run may go on the calling thread now: open, and no run queued
+  // or running on the worker (runs of one session never overlap, and keep
+  // their call order).
+  bool Idle() const { return session_ && !closing_ && pending_ == 0; }
 
   // Queues `job`; on false the caller rejects it as closed.
   bool Submit(Napi::Env env, RunJob* job) {
@@ -202,6 +209,7 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
       Napi::Object r = Napi::Object::New(env);
       r.Set("queueMs", Napi::Number::New(env, static_cast<double>(t.startNs - t.submitNs) / 1e6));
       r.Set("runMs", Napi::Number::New(env, static_cast<double>(t.endNs - t.startNs) / 1e6));
+      r.Set("inline", Napi::Boolean::New(env, false));
       napi_resolve_deferred(env, job->deferred, r);
     }
     delete job;
@@ -265,6 +273,19 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
     CheckOpen(info.Env());
     return Napi::Number::New(info.Env(), session_->warmupMs());
   }
+  Napi::Value SessionConfig(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    const auto& config = session_->sessionConfig();
+    Napi::Array arr = Napi::Array::New(env, config.size());
+    for (uint32_t i = 0; i < config.size(); ++i) {
+      Napi::Array kv = Napi::Array::New(env, 2);
+      kv.Set(0u, config[i].first);
+      kv.Set(1u, config[i].second);
+      arr.Set(i, kv);
+    }
+    return arr;
+  }
 
   Napi::Value Bind(const Napi::CallbackInfo& info);
 
@@ -310,7 +331,9 @@ class NativeBinding : public Napi::ObjectWrap<NativeBinding> {
  public:
   static Napi::FunctionReference* constructor;
   static Napi::Function Define(Napi::Env env) {
-    Napi::Function fn = DefineClass(env, "NativeBinding", {InstanceMethod<&NativeBinding::Run>("run")});
+    Napi::Function fn = DefineClass(
+        env, "NativeBinding",
+        {InstanceMethod<&NativeBinding::Run>("run"), InstanceMethod<&NativeBinding::RunInline>("runInline")});
     constructor = new Napi::FunctionReference(Napi::Persistent(fn));
     return fn;
   }
@@ -341,6 +364,23 @@ class NativeBinding : public Napi::ObjectWrap<NativeBinding> {
       delete job;
     }
     return Napi::Value(env, promise);
+  }
+
+  // Runs on this (the JavaScript) thread and returns the timings, or
+  // undefined without running when the session is busy or closed (the caller
+  // then queues the run). A failed run throws the engine's coded error.
+  Napi::Value RunInline(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!session_->Idle()) return env.Undefined();
+    const int64_t t0 = eng::NowNs();
+    eng::Error error = session_->session()->RunNow(*binding_);
+    const int64_t t1 = eng::NowNs();
+    if (error) throw Napi::Error(env, MakeError(env, error));
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("queueMs", Napi::Number::New(env, 0.0));
+    r.Set("runMs", Napi::Number::New(env, static_cast<double>(t1 - t0) / 1e6));
+    r.Set("inline", Napi::Boolean::New(env, true));
+    return r;
   }
 
   std::unique_ptr<eng::Binding> binding_;

@@ -303,6 +303,16 @@ std::unique_ptr<Session> Session::Create(const SessionOptions& o, Error* error) 
     }
     m = Take(api, api->CreateSession(rt->env, o.modelPath.c_str(), g.so, &s->session_));
     if (m.empty()) {
+      for (const auto& kv : o.configEntries) {
+        size_t size = 0;
+        std::string value;
+        if (Take(api, api->GetSessionConfigEntry(g.so, kv.first.c_str(), nullptr, &size)).empty() && size > 0) {
+          value.resize(size);
+          if (!Take(api, api->GetSessionConfigEntry(g.so, kv.first.c_str(), &value[0], &size)).empty()) size = 1;
+          value.resize(size - 1);  // size counts the terminating NUL
+        }
+        s->config_.emplace_back(kv.first, value);
+      }
       s->provider_ = o.providers[appended.front()].kind;
       report[appended.front()].used = true;
       // Providers after the one in use are listed as standing by.

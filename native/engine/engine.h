@@ -144,6 +144,10 @@ class Session {
   const std::vector<ProviderOutcome>& providerReport() const { return report_; }
   const std::string& libraryVersion() const;
   double warmupMs() const { return warmupMs_; }
+  // The session config entries as ONNX Runtime holds them in the options the
+  // session was created from (read back with GetSessionConfigEntry), in the
+  // order they were set: proof that an option reached ONNX Runtime.
+  const std::vector<std::pair<std::string, std::string>>& sessionConfig() const { return config_; }
 
   std::unique_ptr<Binding> Bind(const std::vector<Buffer>& inputs, const std::vector<Buffer>& outputs,
                                 Error* error) const;
@@ -156,7 +160,8 @@ class Session {
   // them, calls done(sentinel) and exits. Join() afterwards, then destroy.
   bool Close(Job* sentinel);
   void Join();
-  // Runs a binding on the calling thread (for warm-up and tests).
+  // Runs a binding on the calling thread: the worker's run, and an inline run
+  // on the caller's thread when nothing is queued (the binding layer checks).
   Error RunNow(const Binding& binding) const;
 
  private:
@@ -169,6 +174,7 @@ class Session {
   ProviderKind provider_ = ProviderKind::kCPU;
   std::vector<ProviderOutcome> report_;
   double warmupMs_ = 0;
+  std::vector<std::pair<std::string, std::string>> config_;
 
   Done done_;
   std::thread thread_;

@@ -1,6 +1,7 @@
 // The inference engine: an ONNX Runtime session in our own addon, with
 // execution providers in priority order, inputs and outputs bound once to
-// caller-owned typed arrays, and runs on the session's own native thread.
+// caller-owned typed arrays, and runs on the session's own native thread
+// (or inline on the JavaScript thread when short: EngineOptions.inlineRunMaxMs).
 //
 //   const engine = await Engine.load('model.onnx', { providers: ['tensorrt', 'cuda', 'cpu'] });
 //   const input = new Float32Array(1 * 1 * 112 * 112);   // preprocessing writes here
@@ -57,6 +58,8 @@ export interface RunTimings {
   queueMs: number;
   /** ONNX Runtime's Run, milliseconds (monotonic clock). */
   runMs: number;
+  /** The run ran inline on the JavaScript thread (EngineOptions.inlineRunMaxMs) rather than on the session thread. */
+  inline: boolean;
 }
 
 /** A typed array, or one with explicit dims (needed when the model has free dimensions that cannot be inferred). */
@@ -73,14 +76,47 @@ function meta(info: NativeTensorInfo): TensorMeta {
   });
 }
 
+/**
+ * The event loop's share of an engine's inline runs: their promises settle at
+ * once (as microtasks) until the inline run time since the loop's last turn
+ * exceeds `maxMs`; that run's promise, and each after it until the turn,
+ * settles on the next turn (setImmediate), so that a caller awaiting runs back
+ * to back still lets timers and I/O in at least every `maxMs` plus one run.
+ */
+class InlineBudget {
+  #sinceTurnMs = 0;
+  #turnScheduled = false;
+  readonly #reset = (): void => {
+    this.#sinceTurnMs = 0;
+    this.#turnScheduled = false;
+  };
+  constructor(readonly maxMs: number) {}
+
+  settle(timings: RunTimings): Promise<RunTimings> {
+    this.#sinceTurnMs += timings.runMs;
+    if (!this.#turnScheduled) {
+      this.#turnScheduled = true;
+      setImmediate(this.#reset);
+    }
+    if (this.#sinceTurnMs <= this.maxMs) return Promise.resolve(timings);
+    return new Promise((resolve) => setImmediate(resolve, timings));
+  }
+}
+
 /** Runs of one set of bound buffers. Inputs are read and outputs written in place by every run. */
 export class BoundRun {
   readonly #handle: NativeBindingHandle;
   readonly #engine: Engine;
+  readonly #budget: InlineBudget;
+  /** The expected time of the next run: the previous run's, at first the warm-up's per run. */
+  #expectedMs: number;
   /** @internal */
-  constructor(engine: Engine, handle: NativeBindingHandle) {
+  constructor(engine: Engine, handle: NativeBindingHandle, budget: InlineBudget) {
     this.#engine = engine;
     this.#handle = handle;
+    this.#budget = budget;
+    const warmups = engine.options.warmupRuns;
+    this.#expectedMs = warmups > 0 ? engine.warmupMs / warmups : Infinity;
   }
 
   /**
@@ -88,12 +124,33 @@ export class BoundRun {
    * outputs written, nothing is copied. Runs of one engine execute one at a time,
    * in call order; do not write the inputs or read the outputs until it settles.
    * An error inside the run rejects this run only; the engine stays usable.
+   * A run expected to take at most `inlineRunMaxMs` runs inline instead, on
+   * this thread, when nothing is queued: it has run when run() returns (see
+   * InlineBudget for when its promise settles).
    */
-  async run(): Promise<RunTimings> {
-    if (this.#engine.closed) throw coded(new Error('The engine is closed'), 'ERR_SONOEDGE_ENGINE_CLOSED');
+  run(): Promise<RunTimings> {
+    if (this.#engine.closed) return Promise.reject(coded(new Error('The engine is closed'), 'ERR_SONOEDGE_ENGINE_CLOSED'));
+    if (this.#expectedMs <= this.#budget.maxMs) {
+      let timings: RunTimings | undefined;
+      try {
+        timings = this.#handle.runInline();  // undefined: the session thread is busy, queue behind it
+      } catch (err) {
+        return Promise.reject(coded(err as CodedError, (err as CodedError).code ?? 'ERR_SONOEDGE_ENGINE_RUN'));
+      }
+      if (timings !== undefined) {
+        this.#expectedMs = timings.runMs;
+        return this.#budget.settle(timings);
+      }
+    }
+    return this.#queued();
+  }
+
+  async #queued(): Promise<RunTimings> {
     const callSite = new Error('run');
     try {
-      return await this.#handle.run();
+      const timings = await this.#handle.run();
+      this.#expectedMs = timings.runMs;
+      return timings;
     } catch (err) {
       const e = err as CodedError;
       e.stack = `${e.name}: ${e.message}\n${(callSite.stack ?? '').split('\n').slice(1).join('\n')}`;
@@ -113,9 +170,12 @@ export class Engine {
   /** The libonnxruntime version in use. */
   readonly onnxruntimeVersion: string;
   readonly warmupMs: number;
+  /** The session config entries as ONNX Runtime holds them, read back from the session's options after creation. */
+  readonly sessionConfig: Readonly<Record<string, string>>;
   readonly options: Readonly<ResolvedEngineOptions>;
   readonly #session: NativeSessionHandle;
   readonly #infos: { inputs: NativeTensorInfo[]; outputs: NativeTensorInfo[] };
+  readonly #budget: InlineBudget;
   #closed = false;
 
   private constructor(options: ResolvedEngineOptions, session: NativeSessionHandle) {
@@ -130,6 +190,8 @@ export class Engine {
       Object.freeze({ provider: PROVIDERS[r.kind], used: r.used, reason: r.reason })));
     this.onnxruntimeVersion = session.libraryVersion;
     this.warmupMs = session.warmupMs;
+    this.sessionConfig = Object.freeze(Object.fromEntries(session.sessionConfig));
+    this.#budget = new InlineBudget(options.inlineRunMaxMs);
   }
 
   /**
@@ -273,7 +335,7 @@ export class Engine {
       throw typeError('ERR_SONOEDGE_ENGINE_BIND', `Expected at least one output (the model's: ${this.#infos.outputs.map((i) => i.name).join(', ')}) but received none`);
     }
     try {
-      return new BoundRun(this, this.#session.bind(ins, outs));
+      return new BoundRun(this, this.#session.bind(ins, outs), this.#budget);
     } catch (err) {
       const e = err as CodedError;
       throw coded(e, e.code ?? 'ERR_SONOEDGE_ENGINE_BIND');

@@ -83,11 +83,25 @@ export interface EngineOptions {
   /** ONNX Runtime's own session log level; default 'error'. */
   logSeverity?: LogSeverityName;
   /**
+   * Whether ONNX Runtime's intra-op and inter-op pool threads spin waiting for work before they sleep
+   * (`session.intra_op.allow_spinning` and `session.inter_op.allow_spinning`). Default false: they
+   * sleep between runs, so that on a cart's few cores they do not take CPU from the event loop that
+   * serves the firmware; the price is their wake-up at each parallel section (measured:
+   * docs/BENCHMARKS.md, "Where an engine run's time goes"). Set true on cores reserved for inference.
+   * Changes nothing at intraOpThreads 1 (no pool threads). Not together with those keys in sessionConfig.
+   */
+  spinning?: boolean;
+  /**
+   * Runs expected to take at most this many milliseconds run inline, on the JavaScript thread, when
+   * nothing is queued on the engine: no hop to the session thread and back. The expectation is the
+   * binding's previous run (its first run: the warm-up's time per run). An inline run blocks the event
+   * loop for its duration, and its promise settles on the next turn of the loop (setImmediate), so a
+   * caller awaiting runs back to back still lets timers and I/O in between. Default 0.5; 0: never inline.
+   */
+  inlineRunMaxMs?: number;
+  /**
    * ONNX Runtime session config entries (onnxruntime_session_options_config_keys.h), passed as they are.
-   * Default: `session.intra_op.allow_spinning` and `session.inter_op.allow_spinning` are "0": ONNX
-   * Runtime's pool threads sleep instead of spinning between runs, so that on a cart's few cores they
-   * do not take CPU from the event loop that serves the firmware (measured: docs/BENCHMARKS.md).
-   * Set them to "1" for a dedicated, isolated core set.
+   * `session.intra_op.allow_spinning` and `session.inter_op.allow_spinning` default to "0" (see spinning).
    */
   sessionConfig?: Record<string, string>;
   /** Receives the engine's log lines (which provider runs, why others did not); default stderr. */
@@ -96,16 +110,18 @@ export interface EngineOptions {
 
 export interface ResolvedEngineOptions extends NativeEngineOptions {
   providerNames: ProviderName[];
+  /** EngineOptions.inlineRunMaxMs (decided in TypeScript: src/engine/index.ts BoundRun.run). */
+  inlineRunMaxMs: number;
   /** The TensorRT cache directory, when TensorRT is requested with a cacheDir. */
   tensorrtCachePath?: string;
 }
 
-/** Pool threads sleep between runs unless the caller says otherwise (see EngineOptions.sessionConfig). */
-const NO_SPIN_KEYS = ['session.intra_op.allow_spinning', 'session.inter_op.allow_spinning'] as const;
+/** Pool threads sleep between runs unless the caller says otherwise (see EngineOptions.spinning). */
+const SPIN_KEYS = ['session.intra_op.allow_spinning', 'session.inter_op.allow_spinning'] as const;
 
 const TOP_KEYS = ['providers', 'tensorrt', 'cuda', 'cpu', 'intraOpThreads', 'interOpThreads', 'graphOptimization',
   'optimizedModelPath', 'freeDimensions', 'deterministic', 'warmupRuns', 'libraryPath', 'logSeverity',
-  'sessionConfig', 'log'] as const;
+  'spinning', 'inlineRunMaxMs', 'sessionConfig', 'log'] as const;
 const TRT_KEYS = ['deviceId', 'fp16', 'int8', 'int8CalibrationTable', 'int8UseNativeCalibrationTable', 'cacheDir',
   'gpu', 'tensorrtVersion', 'timingCache', 'workspaceSize', 'builderOptimizationLevel'] as const;
 const CUDA_KEYS = ['deviceId', 'arenaExtendStrategy', 'cudnnConvAlgoSearch', 'gpuMemLimit'] as const;
@@ -113,11 +129,22 @@ const CPU_KEYS = ['arena'] as const;
 
 export const MAX_THREADS = 1024;
 export const MAX_WARMUP_RUNS = 1000;
+/** EngineOptions.inlineRunMaxMs's default: see docs/BENCHMARKS.md, "Where an engine run's time goes". */
+export const DEFAULT_INLINE_RUN_MAX_MS = 0.5;
+export const MAX_INLINE_RUN_MAX_MS = 1000;
 
 function int(value: unknown, name: string, lo: number, hi: number): number {
   const expected = `integer between ${lo} and ${hi}`;
   if (!isNumber(value)) throw invalidType('ERR_SONOEDGE_ENGINE_OPTION', expected, name, value);
   if (!isInteger(value) || value < lo || value > hi) throw invalidValue('ERR_SONOEDGE_ENGINE_OPTION', expected, name, value);
+  return value;
+}
+function inlineMax(value: unknown): number {
+  const expected = `number between 0 and ${MAX_INLINE_RUN_MAX_MS}`;
+  if (!isNumber(value)) throw invalidType('ERR_SONOEDGE_ENGINE_OPTION', expected, 'inlineRunMaxMs', value);
+  if (!Number.isFinite(value) || value < 0 || value > MAX_INLINE_RUN_MAX_MS) {
+    throw invalidValue('ERR_SONOEDGE_ENGINE_OPTION', expected, 'inlineRunMaxMs', value);
+  }
   return value;
 }
 function bool(value: unknown, name: string): boolean {
@@ -289,8 +316,13 @@ export function resolveEngineOptions(modelPath: string, options: EngineOptions, 
     for (const [k, v] of Object.entries(o.freeDimensions)) freeDimensions.push([k, int(v, `freeDimensions.${k}`, 1, 2 ** 31 - 1)]);
   }
   const configEntries: [string, string][] = [];
-  for (const key of NO_SPIN_KEYS) {
-    if (!(isObject(o.sessionConfig) && key in o.sessionConfig)) configEntries.push([key, '0']);
+  const spinning = o.spinning === undefined ? false : bool(o.spinning, 'spinning');
+  for (const key of SPIN_KEYS) {
+    const raw = isObject(o.sessionConfig) && key in o.sessionConfig;
+    if (raw && o.spinning !== undefined) {
+      throw typeError('ERR_SONOEDGE_ENGINE_OPTION', `Expected spinning or sessionConfig[${JSON.stringify(key)}] but received both`);
+    }
+    if (!raw) configEntries.push([key, spinning ? '1' : '0']);
   }
   if (o.sessionConfig !== undefined) {
     if (!isObject(o.sessionConfig)) throw invalidType('ERR_SONOEDGE_ENGINE_OPTION', 'object', 'sessionConfig', o.sessionConfig);
@@ -317,6 +349,7 @@ export function resolveEngineOptions(modelPath: string, options: EngineOptions, 
     configEntries,
     providers,
     warmupRuns: o.warmupRuns === undefined ? 1 : int(o.warmupRuns, 'warmupRuns', 0, MAX_WARMUP_RUNS),
+    inlineRunMaxMs: o.inlineRunMaxMs === undefined ? DEFAULT_INLINE_RUN_MAX_MS : inlineMax(o.inlineRunMaxMs),
     providerNames,
     ...(tensorrtCachePathOut === undefined ? {} : { tensorrtCachePath: tensorrtCachePathOut }),
   };

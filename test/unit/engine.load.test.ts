@@ -1,6 +1,7 @@
 // Engine.load: metadata, provider fallback and its report, session options
 // (free dimensions, optimised-model file, deterministic mode, TensorRT cache
-// key), model packages, and every bad load with its exact error.
+// key, the spinning policy as ONNX Runtime holds it, inlineRunMaxMs), model
+// packages, and every bad load with its exact error.
 import t from 'tap';
 import { existsSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -125,6 +126,47 @@ t.test('pool threads sleep between runs by default (no spinning); the caller can
   t.same(resolveEngineOptions(conv, {}, sha).configEntries, [['session.intra_op.allow_spinning', '0'], ['session.inter_op.allow_spinning', '0']]);
   t.same(resolveEngineOptions(conv, { sessionConfig: { 'session.intra_op.allow_spinning': '1', 'session.use_env_allocators': '1' } }, sha).configEntries,
     [['session.inter_op.allow_spinning', '0'], ['session.intra_op.allow_spinning', '1'], ['session.use_env_allocators', '1']]);
+  t.same(resolveEngineOptions(conv, { spinning: true }, sha).configEntries, [['session.intra_op.allow_spinning', '1'], ['session.inter_op.allow_spinning', '1']]);
+  t.same(resolveEngineOptions(conv, { spinning: false }, sha).configEntries, [['session.intra_op.allow_spinning', '0'], ['session.inter_op.allow_spinning', '0']]);
+  t.equal(resolveEngineOptions(conv, {}, sha).inlineRunMaxMs, 0.5, 'inline runs up to 0.5 ms by default');
+  t.equal(resolveEngineOptions(conv, { inlineRunMaxMs: 0 }, sha).inlineRunMaxMs, 0);
+  t.equal(resolveEngineOptions(conv, { inlineRunMaxMs: 2.5 }, sha).inlineRunMaxMs, 2.5);
+});
+
+t.test('the spinning policy reaches ONNX Runtime: the session config read back from the options the session was created from', async (t) => {
+  const byDefault = await Engine.load(conv, quiet);
+  t.teardown(() => byDefault.close());
+  t.same(byDefault.sessionConfig, { 'session.intra_op.allow_spinning': '0', 'session.inter_op.allow_spinning': '0' });
+  const spinning = await Engine.load(conv, { ...quiet, intraOpThreads: 2, spinning: true, sessionConfig: { 'session.intra_op.spin_duration_us': '200' } });
+  t.teardown(() => spinning.close());
+  t.same(spinning.sessionConfig, {
+    'session.intra_op.allow_spinning': '1', 'session.inter_op.allow_spinning': '1', 'session.intra_op.spin_duration_us': '200',
+  });
+  const raw = await Engine.load(conv, { ...quiet, sessionConfig: { 'session.inter_op.allow_spinning': '1' } });
+  t.teardown(() => raw.close());
+  t.same(raw.sessionConfig, { 'session.intra_op.allow_spinning': '0', 'session.inter_op.allow_spinning': '1' });
+});
+
+t.test('spinning and inlineRunMaxMs: exact errors', async (t) => {
+  await t.rejects(Engine.load(conv, { ...quiet, spinning: 'yes' as any }), {
+    name: 'TypeError', code: 'ERR_SONOEDGE_ENGINE_OPTION', message: 'Expected boolean for spinning but received "yes" of type string',
+  });
+  await t.rejects(Engine.load(conv, { ...quiet, spinning: true, sessionConfig: { 'session.inter_op.allow_spinning': '0' } }), {
+    name: 'TypeError', code: 'ERR_SONOEDGE_ENGINE_OPTION',
+    message: 'Expected spinning or sessionConfig["session.inter_op.allow_spinning"] but received both',
+  });
+  await t.rejects(Engine.load(conv, { ...quiet, inlineRunMaxMs: -1 }), {
+    name: 'RangeError', code: 'ERR_SONOEDGE_ENGINE_OPTION', message: 'Expected number between 0 and 1000 for inlineRunMaxMs but received -1 of type number',
+  });
+  await t.rejects(Engine.load(conv, { ...quiet, inlineRunMaxMs: Infinity }), {
+    name: 'RangeError', code: 'ERR_SONOEDGE_ENGINE_OPTION', message: /^Expected number between 0 and 1000 for inlineRunMaxMs but received Infinity/,
+  });
+  await t.rejects(Engine.load(conv, { ...quiet, inlineRunMaxMs: '1' as any }), {
+    name: 'TypeError', code: 'ERR_SONOEDGE_ENGINE_OPTION', message: 'Expected number between 0 and 1000 for inlineRunMaxMs but received "1" of type string',
+  });
+  await t.rejects(Engine.load(conv, { ...quiet, inlineRunMaxMS: 1 } as any), {
+    name: 'TypeError', code: 'ERR_SONOEDGE_UNKNOWN_OPTION', message: /^Unknown option options\.inlineRunMaxMS; did you mean options\.inlineRunMaxMs\?/,
+  });
 });
 
 t.test('bad loads: exact errors', async (t) => {

@@ -1,6 +1,8 @@
 // Bound runs: parity with onnxruntime-node's JS API within 1e-5, outputs
 // written in place, bad bindings with exact errors, an error inside a run that
-// leaves the engine usable, many concurrent runs, the event loop left free
+// leaves the engine usable (on the session thread and inline), many concurrent
+// runs, inline runs (inlineRunMaxMs: when a run goes inline, when its promise
+// settles, call order kept behind a queued run), the event loop left free
 // during a long run, and close().
 import t from 'tap';
 import path from 'node:path';
@@ -113,30 +115,32 @@ t.test('bad bindings: exact errors, and the engine still runs', async (t) => {
   t.ok(logits.some((v) => v !== 0), 'runs after the bad bindings');
 });
 
-t.test('an error inside a run rejects that run with a typed error; the engine stays usable', async (t) => {
-  const engine = await Engine.load(model('gather'), { ...quiet, warmupRuns: 0 });
-  t.teardown(() => engine.close());
-  const data = new Float32Array([10, 20, 30, 40]), index = new BigInt64Array([9n]), out = new Float32Array(1);
-  const bound = engine.bind({ data, index }, { out });
-  await t.rejects(bound.run(), {
-    name: 'Error', code: 'ERR_SONOEDGE_ENGINE_RUN',
-    message: "Non-zero status code returned while running Gather node. Name:'' Status Message: indices element out of data bounds, idx=9 must be within the inclusive range [-4,3]",
+for (const [how, options] of [['on the session thread', { warmupRuns: 0, inlineRunMaxMs: 0 }], ['inline', { inlineRunMaxMs: 1000 }]] as const) {
+  t.test(`an error inside a run (${how}) rejects that run with a typed error; the engine stays usable`, async (t) => {
+    const engine = await Engine.load(model('gather'), { ...quiet, ...options });
+    t.teardown(() => engine.close());
+    const data = new Float32Array([10, 20, 30, 40]), index = new BigInt64Array([9n]), out = new Float32Array(1);
+    const bound = engine.bind({ data, index }, { out });
+    await t.rejects(bound.run(), {
+      name: 'Error', code: 'ERR_SONOEDGE_ENGINE_RUN',
+      message: "Non-zero status code returned while running Gather node. Name:'' Status Message: indices element out of data bounds, idx=9 must be within the inclusive range [-4,3]",
+    });
+    index[0] = 2n;
+    t.equal((await bound.run()).inline, how === 'inline');
+    t.equal(out[0], 30);
+    // Interleaved: bad, good, bad, good, each settles on its own.
+    const results = await Promise.allSettled([9n, 1n, -9n, 3n].map(async (i) => {
+      const idx = new BigInt64Array([i]), o = new Float32Array(1);
+      await engine.bind({ data, index: idx }, { out: o }).run();
+      return o[0];
+    }));
+    t.same(results.map((r) => r.status), ['rejected', 'fulfilled', 'rejected', 'fulfilled']);
+    t.same(results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<number>).value), [20, 40]);
   });
-  index[0] = 2n;
-  await bound.run();
-  t.equal(out[0], 30);
-  // Interleaved: bad, good, bad, good, each settles on its own.
-  const results = await Promise.allSettled([9n, 1n, -9n, 3n].map(async (i) => {
-    const idx = new BigInt64Array([i]), o = new Float32Array(1);
-    await engine.bind({ data, index: idx }, { out: o }).run();
-    return o[0];
-  }));
-  t.same(results.map((r) => r.status), ['rejected', 'fulfilled', 'rejected', 'fulfilled']);
-  t.same(results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<number>).value), [20, 40]);
-});
+}
 
 t.test('many concurrent runs on several bindings all settle with the right results', async (t) => {
-  const engine = await Engine.load(model('dynamic'), { ...quiet, freeDimensions: { N: 1 } });
+  const engine = await Engine.load(model('dynamic'), { ...quiet, freeDimensions: { N: 1 }, inlineRunMaxMs: 0 });
   t.teardown(() => engine.close());
   const runs = Array.from({ length: 16 }, (_, k) => {
     const x = new Float32Array(192).fill(k), y = new Float32Array(192);
@@ -144,8 +148,90 @@ t.test('many concurrent runs on several bindings all settle with the right resul
   });
   const all = await Promise.all(runs.flatMap((r) => Array.from({ length: 25 }, () => r.bound.run())));
   t.equal(all.length, 400);
+  t.ok(all.every((x) => !x.inline), 'inlineRunMaxMs 0: every run on the session thread');
   for (const r of runs) t.ok(r.y.every((v) => v === r.k + 1), `binding ${r.k}`);
   t.ok(all.some((x) => x.queueMs > 0), 'later runs waited in the queue');
+});
+
+t.test('a short run runs inline: done when run() returns, settled at once while the loop has had its turn', async (t) => {
+  // 1000 ms: inline whatever the machine's load makes of this model's time.
+  const engine = await Engine.load(model('dynamic'), { ...quiet, freeDimensions: { N: 1 }, inlineRunMaxMs: 1000 });
+  t.teardown(() => engine.close());
+  const x = new Float32Array(192).fill(2), y = new Float32Array(192);
+  const bound = engine.bind({ x }, { y });
+  const order: string[] = [];
+  setImmediate(() => order.push('earlier setImmediate'));
+  const run = bound.run();
+  t.ok(y.every((v) => v === 3), 'the outputs are written before run() returns');
+  const timings = await run.then((r) => {
+    order.push('run settled');
+    return r;
+  });
+  t.same(order, ['run settled'], 'well within the budget: settled without waiting for the event loop');
+  t.same({ inline: timings.inline, queueMs: timings.queueMs }, { inline: true, queueMs: 0 });
+  t.ok(timings.runMs > 0);
+  // Back to back, in call order, each sees its own input.
+  const seen = await Promise.all([5, -1, 7].map((v) => {
+    x.fill(v);
+    const r = bound.run();
+    const out = y[0];
+    return r.then((tm) => [out, tm.inline]);
+  }));
+  t.same(seen, [[6, true], [1, true], [8, true]]);
+});
+
+t.test('inline runs awaited back to back yield to the event loop once their time since its last turn passes inlineRunMaxMs', async (t) => {
+  const max = 0.05;
+  const engine = await Engine.load(model('dynamic'), { ...quiet, freeDimensions: { N: 64 }, inlineRunMaxMs: max });
+  t.teardown(() => engine.close());
+  const bound = engine.bind({ x: new Float32Array(64 * 192) }, { y: new Float32Array(64 * 192) });
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  // The engine's rule, replayed from the reported run times: a threaded run settles through
+  // the event loop (a turn); an inline one adds its time and waits for a turn once over the budget.
+  let sinceTurn = 0, inline = 0, yielded = 0;
+  for (let i = 0; i < 300; i++) {
+    let turned = false;
+    setImmediate(() => { turned = true; });
+    const r = await bound.run();
+    if (!r.inline) {
+      sinceTurn = 0;
+      continue;
+    }
+    inline++;
+    sinceTurn += r.runMs;
+    const over = sinceTurn > max;
+    if (turned !== over) t.fail(`run ${i}: ${sinceTurn} ms inline since the last turn, yet it ${turned ? 'waited' : 'did not wait'} for the event loop`);
+    if (over) {
+      yielded++;
+      sinceTurn = 0;
+    }
+  }
+  t.ok(inline > 0, `${inline} of 300 runs inline, ${yielded} of them waited for a turn of the event loop`);
+});
+
+t.test('inlineRunMaxMs 0 never runs inline; a run is queued, not inline, while the session thread is busy', async (t) => {
+  const never = await Engine.load(model('dynamic'), { ...quiet, freeDimensions: { N: 1 }, inlineRunMaxMs: 0 });
+  t.teardown(() => never.close());
+  const x = new Float32Array(192).fill(1), y = new Float32Array(192);
+  const b = never.bind({ x }, { y });
+  for (let i = 0; i < 3; i++) t.equal((await b.run()).inline, false);
+  t.equal(y[0], 2);
+  // warmupRuns 0: a binding's first run has no expected time and goes to the session thread.
+  const engine = await Engine.load(model('dynamic'), { ...quiet, freeDimensions: { N: 1 }, warmupRuns: 0, inlineRunMaxMs: 1000 });
+  t.teardown(() => engine.close());
+  const xa = new Float32Array(192).fill(10), ya = new Float32Array(192);
+  const xb = new Float32Array(192).fill(20), yb = new Float32Array(192);
+  const a = engine.bind({ x: xa }, { y: ya });
+  t.equal((await a.run()).inline, false, 'first run: no expected time yet');
+  t.equal((await a.run()).inline, true, 'then short: inline');
+  const bBound = engine.bind({ x: xb }, { y: yb });
+  const first = bBound.run();  // queued on the session thread
+  const second = a.run();      // short, but the session thread is busy: queued behind, in call order
+  t.equal(ya[0], 11);
+  const [tb, ta] = await Promise.all([first, second]);
+  t.same([tb.inline, ta.inline], [false, false]);
+  t.same([ya[0], yb[0]], [11, 21]);
+  t.equal((await a.run()).inline, true, 'idle again: inline');
 });
 
 t.test('the event loop stays free while a long run is in flight', async (t) => {
