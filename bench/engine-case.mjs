@@ -4,7 +4,10 @@
 // alternating in rounds, with perf_hooks.monitorEventLoopDelay sampling the
 // event loop while each infers. Prints one JSON line; writes each tool's
 // first output to <outDir>/<tool>.<model>.bin for the correctness check.
-//   node bench/engine-case.mjs MODEL THREADS ITERATIONS OUT_DIR
+// Spinning policy: sonoedge with its defaults (pool threads sleep; short runs
+// inline) unless ENGINE_OPTIONS_JSON overrides them; onnxruntime-node with
+// ONNX Runtime's default for this build, pool threads spinning, set explicitly.
+//   node bench/engine-case.mjs MODEL THREADS ITERATIONS OUT_DIR [ENGINE_OPTIONS_JSON]
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -12,13 +15,13 @@ import * as ort from 'onnxruntime-node';
 import { Engine } from '../dist/engine/index.js';
 import { noise } from '../dist/frame/synthetic.js';
 
-const [modelPath, threadsArg, itersArg, outDir] = process.argv.slice(2);
+const [modelPath, threadsArg, itersArg, outDir, engineOptions = '{}'] = process.argv.slice(2);
 const threads = Number(threadsArg);
 const iterations = Number(itersArg);
 const ROUNDS = 5;
 
 /** The same deterministic input as bench/ort_python.py. */
-const engine = await Engine.load(modelPath, { intraOpThreads: threads, interOpThreads: 1, warmupRuns: 10, log: false });
+const engine = await Engine.load(modelPath, { intraOpThreads: threads, interOpThreads: 1, warmupRuns: 10, log: false, ...JSON.parse(engineOptions) });
 const input = engine.inputs[0];
 const dims = input.shape.map((d) => (typeof d === 'number' ? d : 1));
 const x = noise(dims.reduce((a, d) => a * d, 1), 7);
@@ -28,11 +31,13 @@ const outName = engine.outputs[0].name;
 
 const session = await ort.InferenceSession.create(modelPath, {
   intraOpNumThreads: threads, interOpNumThreads: 1, executionProviders: ['cpu'], graphOptimizationLevel: 'all',
+  extra: { session: { intra_op: { allow_spinning: '1' }, inter_op: { allow_spinning: '1' } } },
 });
 const feeds = { [input.name]: new ort.Tensor('float32', x, dims) };
 for (let i = 0; i < 10; i++) await session.run(feeds);
 
 const times = { sonoedge: [], 'ort-node': [] };
+let inlineRuns = 0;
 const delay = { sonoedge: [], 'ort-node': [] };
 let ortOut;
 async function block(tool) {
@@ -41,7 +46,7 @@ async function block(tool) {
   for (let i = 0; i < iterations; i++) {
     const t0 = performance.now();
     if (tool === 'sonoedge') {
-      await bound.run();
+      if ((await bound.run()).inline) inlineRuns++;
     } else {
       const r = await session.run(feeds);
       ortOut ??= r[outName].data;
@@ -77,7 +82,10 @@ const stats = (a) => {
 };
 process.stdout.write(`${JSON.stringify({
   model: name, threads, provider: engine.provider, onnxruntime: engine.onnxruntimeVersion,
-  sonoedge: { ...stats(times.sonoedge), loopDelayP99: Math.max(...delay.sonoedge) },
+  sonoedge: {
+    ...stats(times.sonoedge), loopDelayP99: Math.max(...delay.sonoedge), inlineShare: inlineRuns / times.sonoedge.length,
+    spinning: engine.sessionConfig['session.intra_op.allow_spinning'] === '1', inlineRunMaxMs: engine.options.inlineRunMaxMs,
+  },
   'ort-node': { ...stats(times['ort-node']), loopDelayP99: Math.max(...delay['ort-node']) },
   idle: { loopDelayP99: Math.max(...delay.idle) },
 })}\n`);
