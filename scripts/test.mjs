@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `npm test`: runs every suite (TypeScript type check and tap tests, the C++
 // core under GoogleTest natively, under sanitizers and cross-built for aarch64
-// under qemu, the C client, and the Python harness under pytest, creating its
-// virtual environment on first run), then prints one closing line
+// under qemu, the whole runtime on an arm64 Node.js under qemu, the C client,
+// and the Python harness under pytest, creating its virtual environment on
+// first run), then prints one closing line
 // `N passed, M failed` over all of them and exits non-zero on any failure.
 //
 // Every suite writes JUnit XML under build/test-results/; the counts come from
@@ -105,6 +106,12 @@ const suites = [
     run: () => sh('bash', [path.join('scripts', 'native-test.sh'), mode], { env: { ...process.env, SONOEDGE_GOLDEN: golden() } }),
     missingOk: mode === 'aarch64',
   })),
+  {
+    name: 'aarch64-runtime',
+    about: 'the addon cross-built for aarch64, engine, pipeline tests, replay and demo on an arm64 Node.js under qemu-aarch64; the bundled models against x86',
+    run: () => sh(process.execPath, [path.join('scripts', 'aarch64-runtime-test.mjs')]),
+    missingOk: true,
+  },
   {
     name: 'soak',
     about: 'chaos soak, short: serve supervised, 3 clients at 30 fps under attack, kill -9 / hang / SIGTERM restarts (npm run soak: 30 min)',
