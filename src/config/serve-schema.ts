@@ -179,6 +179,16 @@ const engine = {
     warmupRuns: int(0, 1000, 1, 'Runs on zero inputs at load, before the first frame. Default: 1.'),
     libraryPath: { ...path('file path'), description: 'libonnxruntime to load. Default: ORT_ROOT/lib\'s, else onnxruntime-node\'s.' },
     logSeverity: { enum: Object.keys(LogSeverity), default: 'error', description: 'ONNX Runtime\'s own log level. Default: "error".' },
+    // No schema defaults for these two: the engine fills them, and a filled-in spinning would clash with
+    // the same keys given in sessionConfig.
+    spinning: {
+      type: 'boolean',
+      description: 'ONNX Runtime\'s pool threads spin waiting for work before they sleep (both allow_spinning keys; not together with them in sessionConfig); for cores reserved for inference. Default: false.',
+    },
+    inlineRunMaxMs: {
+      type: 'number', minimum: 0, maximum: 1000,
+      description: 'Runs expected to take at most this many milliseconds run inline on the JavaScript thread, without the hop to the session thread and back; 0: never (see "Threads and the event loop"). Default: 0.5.',
+    },
     sessionConfig: {
       type: 'object', additionalProperties: { type: 'string' }, 'x-expected': 'object of key: string',
       description: 'ONNX Runtime session config entries, passed as they are.',

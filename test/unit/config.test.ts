@@ -147,6 +147,10 @@ t.test('a wrong type, a value out of range and a bad enum name what the key take
   fails(t, 'pipeline:\n  engine:\n    sessionConfig:\n      session.intra_op.allow_spinning: 0\n', 'serve.yaml', 4,
     'pipeline.engine.sessionConfig["session.intra_op.allow_spinning"]',
     'serve.yaml:4: pipeline.engine.sessionConfig["session.intra_op.allow_spinning"]: expected string but received 0');
+  fails(t, 'pipeline:\n  engine:\n    inlineRunMaxMs: -1\n', 'serve.yaml', 3, 'pipeline.engine.inlineRunMaxMs',
+    'serve.yaml:3: pipeline.engine.inlineRunMaxMs: expected number between 0 and 1000 but received -1');
+  fails(t, 'pipeline:\n  engine:\n    spinning: true\n    sessionConfig:\n      session.intra_op.allow_spinning: "1"\n', 'serve.yaml', 2, 'pipeline.engine',
+    'serve.yaml:2: pipeline.engine: expected spinning or sessionConfig["session.intra_op.allow_spinning"] but received both');
 });
 
 t.test('a key that takes alternatives names them all, or the deeper mistake', async (t) => {
