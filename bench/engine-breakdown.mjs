@@ -13,8 +13,13 @@
 // delay p99 over the timed loop (which awaits runs back to back).
 // Each configuration runs in a fresh process, in turn, ROUNDS times.
 //
-//   node bench/engine-breakdown.mjs [--iterations=N] [--config='{"spinning":true}' ...]
-//   (a child: node bench/engine-breakdown.mjs --case MODEL THREADS ITERATIONS CONFIG_JSON)
+// With --fps=N each run waits for a timer first (a frame every 1000/N ms, as a
+// pipeline at that frame rate would), so that the loop delay is the one a
+// paced caller sees rather than that of a loop awaiting runs back to back.
+//
+//   node bench/engine-breakdown.mjs [--iterations=N] [--fps=N] [--threads=1,2] [--models=SUBSTRING]
+//        [--config='{"spinning":true}' ...]
+//   (a child: node bench/engine-breakdown.mjs --case MODEL THREADS ITERATIONS CONFIG_JSON FPS)
 import { spawnSync } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { existsSync, readdirSync } from 'node:fs';
@@ -26,7 +31,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 
 if (args[0] === '--case') {
-  const [, model, threadsArg, itersArg, configJson] = args;
+  const [, model, threadsArg, itersArg, configJson, fpsArg = '0'] = args;
+  const frameMs = Number(fpsArg) > 0 ? 1000 / Number(fpsArg) : 0;
   const { Engine } = await import('../dist/engine/index.js');
   const { noise } = await import('../dist/frame/synthetic.js');
   const engine = await Engine.load(model, {
@@ -44,6 +50,7 @@ if (args[0] === '--case') {
   const cpu0 = process.cpuUsage();
   const t00 = process.hrtime.bigint();
   for (let i = 0; i < Number(itersArg); i++) {
+    if (frameMs > 0) await new Promise((resolve) => setTimeout(resolve, frameMs));
     const t0 = process.hrtime.bigint();
     const t = await bound.run();
     const total = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -70,6 +77,9 @@ if (args[0] === '--case') {
 const iterations = Number((args.find((a) => a.startsWith('--iterations=')) ?? '--iterations=1000').split('=')[1]);
 const configs = args.filter((a) => a.startsWith('--config=')).map((a) => a.slice('--config='.length));
 if (configs.length === 0) configs.push('{}');
+const fps = Number((args.find((a) => a.startsWith('--fps=')) ?? '--fps=0').split('=')[1]);
+const threadList = (args.find((a) => a.startsWith('--threads=')) ?? '--threads=1,2').split('=')[1].split(',').map(Number);
+const only = args.find((a) => a.startsWith('--models='))?.split('=')[1];
 const ROUNDS = 3;
 const bundled = existsSync(path.join(root, 'models'))
   ? readdirSync(path.join(root, 'models'), { withFileTypes: true }).filter((d) => d.isDirectory())
@@ -78,14 +88,15 @@ const bundled = existsSync(path.join(root, 'models'))
 const models = [...bundled, path.join(root, 'test', 'fixtures', 'engine', 'convnet.onnx'),
   path.join(root, 'test', 'fixtures', 'model-packages', 'valid-signed', 'model.fp32.onnx')];
 
-process.stdout.write(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; medians in ms over ${iterations} runs, the median of ${ROUNDS} processes per cell\n\n`);
+process.stdout.write(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; medians in ms over ${iterations} runs, the median of ${ROUNDS} processes per cell; ${
+  fps > 0 ? `paced: a run every ${(1000 / fps).toFixed(1)} ms (${fps} fps)` : 'runs awaited back to back'}\n\n`);
 process.stdout.write('| model | threads | config | total | queue (hop there) | run (ORT) | rest (hop back + promise) | inline share | process CPU / wall | loop delay p99 |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n');
-for (const model of models.filter((m) => existsSync(m))) {
-  for (const threads of [1, 2]) {
+for (const model of models.filter((m) => existsSync(m) && (!only || m.includes(only)))) {
+  for (const threads of threadList) {
     const results = configs.map(() => []);
     for (let r = 0; r < ROUNDS; r++) {
       configs.forEach((config, c) => {
-        const p = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--case', model, String(threads), String(iterations), config], { encoding: 'utf8' });
+        const p = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--case', model, String(threads), String(iterations), config, String(fps)], { encoding: 'utf8' });
         if (p.status !== 0) throw new Error(p.stderr);
         results[c].push(JSON.parse(p.stdout.trim().split('\n').pop()));
       });
