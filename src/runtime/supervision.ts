@@ -4,9 +4,11 @@
 // sd_notify is one datagram of newline-separated KEY=VALUE lines sent to the
 // AF_UNIX socket named by $NOTIFY_SOCKET (a path, or "@name" in the abstract
 // namespace). Node has no AF_UNIX datagram sockets; node-unix-socket (prebuilt
-// Node-API binaries for linux x64/arm64, no install script, no libsystemd)
-// gives one. The sd-notify package needs libsystemd-dev and a compiler at
-// install, which carts and CI do not have.
+// Node-API binaries, no install script, no libsystemd) gives one. It is loaded
+// at the first message, only under systemd: its registry has a prebuilt for
+// linux x64 but none for arm64, where a top-level import kept the whole
+// runtime from starting. The sd-notify package needs libsystemd-dev and a
+// compiler at install, which carts and CI do not have.
 //
 // The watchdog (WATCHDOG_USEC, set by systemd from WatchdogSec=; WATCHDOG_PID,
 // when set, must be this process) is fed every WATCHDOG_USEC / 2 while the
@@ -16,7 +18,22 @@
 // takes minutes and is progress). A frame that runs longer than the stall
 // limit with no other frame finishing stops the feeding; systemd then kills
 // the runtime (SIGABRT, then SIGKILL) and Restart= starts it again.
-import { DgramSocket } from 'node-unix-socket';
+import { createRequire } from 'node:module';
+import type { DgramSocket } from 'node-unix-socket';
+
+let Dgram: typeof DgramSocket | undefined;
+
+/** A datagram socket from node-unix-socket, loaded on first use. */
+function dgramSocket(): DgramSocket {
+  if (Dgram === undefined) {
+    try {
+      Dgram = (createRequire(import.meta.url)('node-unix-socket') as typeof import('node-unix-socket')).DgramSocket;
+    } catch (err) {
+      throw Object.assign(new Error(`Expected node-unix-socket (AF_UNIX datagrams for sd_notify) to load on ${process.platform}-${process.arch} but it failed: ${(err as Error).message.split('\n')[0]}`), { code: 'ERR_SONOEDGE_NOTIFY' });
+    }
+  }
+  return new Dgram();
+}
 
 /** What the pipeline looks like to the watchdog. */
 export interface ProgressProbe {
@@ -101,7 +118,7 @@ export class SystemdNotifier {
   send(message: string): void {
     if (this.#closeWhenDone) return;
     try {
-      this.#socket ??= new DgramSocket();
+      this.#socket ??= dgramSocket();
       const buf = Buffer.from(message);
       this.#inFlight++;
       this.#socket.sendTo(buf, 0, buf.length, this.#path, (err) => {

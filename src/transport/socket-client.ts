@@ -87,8 +87,9 @@ export class SocketClient extends EventEmitter {
   hello(client = 'sonoedge-ts'): Promise<Message> {
     return this.request((seq) => msg.hello(seq, { versions: [1], client, features: [] }));
   }
-  configure(c: ConfigureStream): Promise<Message> {
-    return this.request((seq) => msg.configure(seq, c));
+  /** The runtime loads the stream's models before it answers: a TensorRT engine build takes minutes, a slow board seconds. */
+  configure(c: ConfigureStream, timeoutMs = 180_000): Promise<Message> {
+    return this.request((seq) => msg.configure(seq, c), timeoutMs);
   }
   subscribe(s: Partial<Subscribe> = {}): Promise<Message> {
     return this.request((seq) => msg.subscribe(seq, s));
