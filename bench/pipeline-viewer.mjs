@@ -146,7 +146,8 @@ export async function viewerRows({ pipeline, fps = 30, seconds = 10, rounds = 3,
       log(`viewer round ${r + 1}/${rounds}: ${mode}, ${fps} fps for ${seconds} s...\n`);
       const run = await runCase({ pipeline, frames, spacing, fps, seconds, mode });
       // Correctness while measuring: the models segmented the cine (the viewer's outline has something to show).
-      if (run.segmented < run.results * 0.5) throw new Error(`Expected segmentation on most frames of the A4C cine but it ran on ${run.segmented} of ${run.results}`);
+      // Under 90% (as bench/pipeline.mjs and bench/streams.mjs) the rows would measure another workload: fail.
+      if (run.segmented < run.results * 0.9) throw new Error(`Expected segmentation on at least 90% of the frames of the A4C cine but it ran on ${run.segmented} of ${run.results}`);
       runs.push({ round: r, ...run });
     }
   }
