@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "0a06d41e78e68308",
-  "signature": "GnYa92CkJKu/6+1TV2GeTxy4r6gLCJbIOeIB6/luR6bHrO1iwyrmNIslzGEMXAbkyUgWuLa/IYTbTqQ1qiXWAw=="
+  "signature": "Getg/NXenCDZIbA/1XiZV5OLM32Z/fMl5zy6/JkuYL8cRH7d6zWrjBEjPantbfcbon5g+Qf4yIXtyfQUaCVwBg=="
 }

@@ -93,7 +93,6 @@ def test_independent_clean_cines_pass_the_gate(packages, phantom_clean):
     assert float(np.median(packages.view_quality(phantom_clean.frames)["quality"])) > packages.gate
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_MISS)
 def test_independent_clean_cines_get_their_view(packages, phantom_clean):
     vq = packages.view_quality(phantom_clean.frames)
     assert (vq["prob"].argmax(1) == phantom_clean.view).mean() >= 0.75
