@@ -77,44 +77,56 @@ function meta(info: NativeTensorInfo): TensorMeta {
 }
 
 /**
- * The event loop's share of an engine's inline runs: their promises settle at
- * once (as microtasks) until the inline run time since the loop's last turn
- * exceeds `maxMs`; that run's promise, and each after it until the turn,
- * settles on the next turn (setImmediate), so that a caller awaiting runs back
- * to back still lets timers and I/O in at least every `maxMs` plus one run.
+ * The event loop's share of inline runs, one for the thread (every engine's
+ * inline runs count): a run goes inline only while the inline time since the
+ * loop's last turn plus the run's expected time stays within its engine's
+ * `inlineRunMaxMs`; past that it is queued on the session thread, whose
+ * completion comes back through the event loop (a turn). So runs started
+ * together (Promise.all, several streams in one turn) or awaited back to back
+ * block the loop for about `inlineRunMaxMs` at most, plus what one run takes
+ * beyond its expected time. An inline run's promise settles at once.
  */
-class InlineBudget {
+class LoopBudget {
   #sinceTurnMs = 0;
   #turnScheduled = false;
   readonly #reset = (): void => {
     this.#sinceTurnMs = 0;
     this.#turnScheduled = false;
   };
-  constructor(readonly maxMs: number) {}
 
-  settle(timings: RunTimings): Promise<RunTimings> {
-    this.#sinceTurnMs += timings.runMs;
+  admits(expectedMs: number, maxMs: number): boolean {
+    return this.#sinceTurnMs + expectedMs <= maxMs;
+  }
+
+  spent(ms: number): void {
+    this.#sinceTurnMs += ms;
     if (!this.#turnScheduled) {
       this.#turnScheduled = true;
       setImmediate(this.#reset);
     }
-    if (this.#sinceTurnMs <= this.maxMs) return Promise.resolve(timings);
-    return new Promise((resolve) => setImmediate(resolve, timings));
+  }
+
+  /** A queued run settled: that came through the event loop, which has turned since the inline runs before it. */
+  turned(): void {
+    this.#sinceTurnMs = 0;
   }
 }
+
+const loopBudget = new LoopBudget();
 
 /** Runs of one set of bound buffers. Inputs are read and outputs written in place by every run. */
 export class BoundRun {
   readonly #handle: NativeBindingHandle;
   readonly #engine: Engine;
-  readonly #budget: InlineBudget;
+  /** The engine's inlineRunMaxMs. */
+  readonly #maxMs: number;
   /** The expected time of the next run: the previous run's, at first the warm-up's per run. */
   #expectedMs: number;
   /** @internal */
-  constructor(engine: Engine, handle: NativeBindingHandle, budget: InlineBudget) {
+  constructor(engine: Engine, handle: NativeBindingHandle) {
     this.#engine = engine;
     this.#handle = handle;
-    this.#budget = budget;
+    this.#maxMs = engine.options.inlineRunMaxMs;
     const warmups = engine.options.warmupRuns;
     this.#expectedMs = warmups > 0 ? engine.warmupMs / warmups : Infinity;
   }
@@ -125,12 +137,12 @@ export class BoundRun {
    * in call order; do not write the inputs or read the outputs until it settles.
    * An error inside the run rejects this run only; the engine stays usable.
    * A run expected to take at most `inlineRunMaxMs` runs inline instead, on
-   * this thread, when nothing is queued: it has run when run() returns (see
-   * InlineBudget for when its promise settles).
+   * this thread, when nothing is queued and the event loop's budget allows
+   * (LoopBudget): it has run when run() returns, and its promise settles at once.
    */
   run(): Promise<RunTimings> {
     if (this.#engine.closed) return Promise.reject(coded(new Error('The engine is closed'), 'ERR_SONOEDGE_ENGINE_CLOSED'));
-    if (this.#expectedMs <= this.#budget.maxMs) {
+    if (loopBudget.admits(this.#expectedMs, this.#maxMs)) {
       let timings: RunTimings | undefined;
       try {
         timings = this.#handle.runInline();  // undefined: the session thread is busy, queue behind it
@@ -139,7 +151,8 @@ export class BoundRun {
       }
       if (timings !== undefined) {
         this.#expectedMs = timings.runMs;
-        return this.#budget.settle(timings);
+        loopBudget.spent(timings.runMs);
+        return Promise.resolve(timings);
       }
     }
     return this.#queued();
@@ -149,9 +162,11 @@ export class BoundRun {
     const callSite = new Error('run');
     try {
       const timings = await this.#handle.run();
+      loopBudget.turned();
       this.#expectedMs = timings.runMs;
       return timings;
     } catch (err) {
+      loopBudget.turned();
       const e = err as CodedError;
       e.stack = `${e.name}: ${e.message}\n${(callSite.stack ?? '').split('\n').slice(1).join('\n')}`;
       throw coded(e, e.code ?? 'ERR_SONOEDGE_ENGINE_RUN');
@@ -170,12 +185,14 @@ export class Engine {
   /** The libonnxruntime version in use. */
   readonly onnxruntimeVersion: string;
   readonly warmupMs: number;
-  /** The session config entries as ONNX Runtime holds them, read back from the session's options after creation. */
+  /**
+   * The session config entries as ONNX Runtime's session options hold them (GetSessionConfigEntry on the options
+   * the session was created from): what ONNX Runtime accepted, not a measurement of what the session then does.
+   */
   readonly sessionConfig: Readonly<Record<string, string>>;
   readonly options: Readonly<ResolvedEngineOptions>;
   readonly #session: NativeSessionHandle;
   readonly #infos: { inputs: NativeTensorInfo[]; outputs: NativeTensorInfo[] };
-  readonly #budget: InlineBudget;
   #closed = false;
 
   private constructor(options: ResolvedEngineOptions, session: NativeSessionHandle) {
@@ -191,7 +208,6 @@ export class Engine {
     this.onnxruntimeVersion = session.libraryVersion;
     this.warmupMs = session.warmupMs;
     this.sessionConfig = Object.freeze(Object.fromEntries(session.sessionConfig));
-    this.#budget = new InlineBudget(options.inlineRunMaxMs);
   }
 
   /**
@@ -335,7 +351,7 @@ export class Engine {
       throw typeError('ERR_SONOEDGE_ENGINE_BIND', `Expected at least one output (the model's: ${this.#infos.outputs.map((i) => i.name).join(', ')}) but received none`);
     }
     try {
-      return new BoundRun(this, this.#session.bind(ins, outs), this.#budget);
+      return new BoundRun(this, this.#session.bind(ins, outs));
     } catch (err) {
       const e = err as CodedError;
       throw coded(e, e.code ?? 'ERR_SONOEDGE_ENGINE_BIND');

@@ -180,33 +180,61 @@ t.test('a short run runs inline: done when run() returns, settled at once while 
   t.same(seen, [[6, true], [1, true], [8, true]]);
 });
 
-t.test('inline runs awaited back to back yield to the event loop once their time since its last turn passes inlineRunMaxMs', async (t) => {
+t.test('inline time is budgeted per turn of the event loop: past inlineRunMaxMs since the last turn, runs go to the session thread', async (t) => {
   const max = 0.05;
   const engine = await Engine.load(model('dynamic'), { ...quiet, freeDimensions: { N: 64 }, inlineRunMaxMs: max });
   t.teardown(() => engine.close());
   const bound = engine.bind({ x: new Float32Array(64 * 192) }, { y: new Float32Array(64 * 192) });
   await new Promise<void>((resolve) => setImmediate(resolve));
-  // The engine's rule, replayed from the reported run times: a threaded run settles through
-  // the event loop (a turn); an inline one adds its time and waits for a turn once over the budget.
-  let sinceTurn = 0, inline = 0, yielded = 0;
+  // The rule, replayed from the reported run times, awaited back to back: a run goes inline when the inline time
+  // since the loop's last turn plus its expected time (the binding's previous run) is within the budget; a run on
+  // the session thread settles through the event loop, a turn, after which the budget is whole again.
+  let sinceTurn = 0, expected = engine.warmupMs / engine.options.warmupRuns, inline = 0, queued = 0;
   for (let i = 0; i < 300; i++) {
-    let turned = false;
-    setImmediate(() => { turned = true; });
     const r = await bound.run();
-    if (!r.inline) {
-      sinceTurn = 0;
-      continue;
-    }
-    inline++;
-    sinceTurn += r.runMs;
-    const over = sinceTurn > max;
-    if (turned !== over) t.fail(`run ${i}: ${sinceTurn} ms inline since the last turn, yet it ${turned ? 'waited' : 'did not wait'} for the event loop`);
-    if (over) {
-      yielded++;
+    const want = sinceTurn + expected <= max;
+    if (r.inline !== want) t.fail(`run ${i}: ${sinceTurn} + ${expected} ms against ${max} ms, yet inline ${r.inline}`);
+    if (r.inline) {
+      inline++;
+      sinceTurn += r.runMs;
+    } else {
+      queued++;
       sinceTurn = 0;
     }
+    expected = r.runMs;
   }
-  t.ok(inline > 0, `${inline} of 300 runs inline, ${yielded} of them waited for a turn of the event loop`);
+  t.ok(inline > 0 && queued > 0, `${inline} of 300 runs inline, ${queued} on the session thread`);
+});
+
+t.test('runs started in one turn share the inline budget: the rest are queued, and all settle in call order', async (t) => {
+  const engine = await Engine.load(model('dynamic'), { ...quiet, freeDimensions: { N: 64 }, inlineRunMaxMs: 1000 });
+  t.teardown(() => engine.close());
+  const xs = Array.from({ length: 8 }, (_, i) => new Float32Array(64 * 192).fill(i));
+  const ys = xs.map(() => new Float32Array(64 * 192));
+  const bound = xs.map((x, i) => engine.bind({ x }, { y: ys[i] }));
+  const expected: number[] = [];
+  for (const b of bound) expected.push((await b.run()).runMs);  // each binding's expected time: its previous run
+  const max = 2.5 * [...expected].sort((a, b) => a - b)[4];
+  const budgeted = await Engine.load(model('dynamic'), { ...quiet, freeDimensions: { N: 64 }, inlineRunMaxMs: max });
+  t.teardown(() => budgeted.close());
+  const runs = xs.map((x, i) => budgeted.bind({ x }, { y: ys[i] }));
+  for (const [i, b] of runs.entries()) expected[i] = (await b.run()).runMs;
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  const order: number[] = [];
+  const res = await Promise.all(runs.map((b, i) => b.run().then((r) => { order.push(i); return r; })));
+  // Replayed: in call order, inline while the inline time so far plus the run's expected time is within the
+  // budget; once one is queued the session thread is busy and every later run queues behind it.
+  let since = 0, busy = false;
+  const want = res.map((r, i) => {
+    const inline = !busy && since + expected[i] <= max;
+    if (inline) since += r.runMs;
+    else busy = true;
+    return inline;
+  });
+  t.same(res.map((r) => r.inline), want, `budget ${max.toFixed(3)} ms, expected ${expected.map((e) => e.toFixed(3)).join(', ')} ms`);
+  t.ok(want.includes(false), 'the budget ran out within the turn');
+  t.same(order, [0, 1, 2, 3, 4, 5, 6, 7]);
+  t.same(ys.map((y) => y[0]), xs.map((x) => x[0] + 1));
 });
 
 t.test('inlineRunMaxMs 0 never runs inline; a run is queued, not inline, while the session thread is busy', async (t) => {
