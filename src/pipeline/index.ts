@@ -83,20 +83,17 @@ export class ModelRunner {
     const pre = new Preprocessor(opts);
     const lease: SessionLease = sessions ? await sessions.acquire(pkg, variant, engineOptions) : ownSession(await Engine.load({ package: pkg, variant }, engineOptions));
     const engine = lease.engine;
+    // Whatever fails from here (a manifest that contradicts its graph, tensors that cannot be bound, a manifest
+    // that asks the impossible) gives the session back: a shared one must not keep a user that never came.
     try {
       checkGraph(m, variant, engine); // nor one that contradicts its graph (src/model/graph.ts)
-    } catch (err) {
-      await lease.release();
-      throw err;
-    }
-    const input = pre.createOutput();
-    // Float outputs are Float32Arrays; another element type fails at bind below with a typed error.
-    const outputs = engine.allocate().outputs as Record<string, Float32Array>;
-    const { spacing, toFrame } = modelPixelGeometry(geometry.pixelSpacingMm, pre.options);
-    try {
+      const input = pre.createOutput();
+      // Float outputs are Float32Arrays; another element type fails at bind below with a typed error.
+      const outputs = engine.allocate().outputs as Record<string, Float32Array>;
+      const { spacing, toFrame } = modelPixelGeometry(geometry.pixelSpacingMm, pre.options);
       return new ModelRunner(pkg, variant, engine, () => lease.release(), pre, input, outputs, spacing, toFrame);
     } catch (err) {
-      await lease.release(); // a model whose tensors cannot be bound, or whose manifest asks the impossible, is not left loaded
+      await lease.release();
       throw err;
     }
   }
