@@ -21,17 +21,18 @@
 import { createRequire } from 'node:module';
 import type { DgramSocket } from 'node-unix-socket';
 
-let Dgram: typeof DgramSocket | undefined;
+let Dgram: typeof DgramSocket | Error | undefined;
 
-/** A datagram socket from node-unix-socket, loaded on first use. */
+/** A datagram socket from node-unix-socket, loaded on first use; a failure to load is remembered and thrown again. */
 function dgramSocket(): DgramSocket {
   if (Dgram === undefined) {
     try {
       Dgram = (createRequire(import.meta.url)('node-unix-socket') as typeof import('node-unix-socket')).DgramSocket;
     } catch (err) {
-      throw Object.assign(new Error(`Expected node-unix-socket (AF_UNIX datagrams for sd_notify) to load on ${process.platform}-${process.arch} but it failed: ${(err as Error).message.split('\n')[0]}`), { code: 'ERR_SONOEDGE_NOTIFY' });
+      Dgram = Object.assign(new Error(`Expected node-unix-socket (AF_UNIX datagrams for sd_notify) to load on ${process.platform}-${process.arch} but it failed: ${(err as Error).message.split('\n')[0]}`), { code: 'ERR_SONOEDGE_NOTIFY' });
     }
   }
+  if (Dgram instanceof Error) throw Dgram;
   return new Dgram();
 }
 
@@ -81,6 +82,8 @@ export class SystemdNotifier {
   /** Messages handed to the socket and not yet confirmed; close() waits for them. */
   #inFlight = 0;
   #closeWhenDone = false;
+  /** node-unix-socket could not be loaded: reported once, nothing more is sent. */
+  #unavailable = false;
   sent = 0;
 
   constructor(target: NotifyTarget, onError: (err: Error) => void = () => undefined) {
@@ -116,7 +119,7 @@ export class SystemdNotifier {
 
   /** One datagram of KEY=VALUE lines. */
   send(message: string): void {
-    if (this.#closeWhenDone) return;
+    if (this.#closeWhenDone || this.#unavailable) return;
     try {
       this.#socket ??= dgramSocket();
       const buf = Buffer.from(message);
@@ -128,6 +131,8 @@ export class SystemdNotifier {
         if (this.#closeWhenDone && this.#inFlight === 0) this.#release();
       });
     } catch (err) {
+      // No datagram socket on this platform: said once, then every message is dropped (the watchdog feeds every few seconds).
+      if (this.#socket === undefined) this.#unavailable = true;
       this.#onError(err as Error);
     }
   }
