@@ -418,6 +418,7 @@ async function main() {
   const notes = [];
   // Per run, so that two runs never clear each other's cache; removed at the end (gpu-bench.json keeps the file lists).
   const cacheRoot = path.join(work, `trt-cache-${process.pid}`);
+  process.once('exit', () => rmSync(cacheRoot, { recursive: true, force: true }));  // also when a step throws
   const cacheChecks = [];
   let trtFellBack = false;
   for (const p of packages) {
