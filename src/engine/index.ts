@@ -78,37 +78,53 @@ function meta(info: NativeTensorInfo): TensorMeta {
 
 /**
  * The event loop's share of inline runs, one for the thread (every engine's
- * inline runs count): a run goes inline only while the inline time since the
- * loop's last turn plus the run's expected time stays within its engine's
- * `inlineRunMaxMs`; past that it is queued on the session thread, whose
- * completion comes back through the event loop (a turn). So runs started
- * together (Promise.all, several streams in one turn) or awaited back to back
- * block the loop for about `inlineRunMaxMs` at most, plus what one run takes
- * beyond its expected time. An inline run's promise settles at once.
+ * inline runs count). A run goes inline, its promise settling at once, while
+ * the inline time since the loop's last turn plus the run's expected time stays
+ * within its engine's `inlineRunMaxMs`. The first run past that still goes
+ * inline, but its promise settles only after a turn of the loop (setImmediate),
+ * and until that turn every further run is queued on the session thread (whose
+ * completion comes back through the loop). So a caller awaiting runs back to
+ * back keeps running inline and lets timers and I/O in every `inlineRunMaxMs`
+ * plus one run, and runs started together (Promise.all, several streams in one
+ * turn) block the loop no longer than that either. Queued runs settle after
+ * such a delayed one, so promises settle in call order.
  */
 class LoopBudget {
   #sinceTurnMs = 0;
+  /** An inline run went past the budget: nothing more inline until the turn it waits for. */
+  #gate: Promise<void> | undefined;
   #turnScheduled = false;
   readonly #reset = (): void => {
     this.#sinceTurnMs = 0;
     this.#turnScheduled = false;
   };
 
-  admits(expectedMs: number, maxMs: number): boolean {
-    return this.#sinceTurnMs + expectedMs <= maxMs;
+  /** 'now': run inline, settle at once; 'turn': run inline, settle after the loop's turn; undefined: queue. */
+  take(expectedMs: number, maxMs: number): 'now' | 'turn' | undefined {
+    if (this.#gate !== undefined || !(expectedMs <= maxMs)) return undefined;
+    return this.#sinceTurnMs + expectedMs <= maxMs ? 'now' : 'turn';
   }
 
-  spent(ms: number): void {
-    this.#sinceTurnMs += ms;
+  settle(timings: RunTimings, how: 'now' | 'turn'): Promise<RunTimings> {
+    this.#sinceTurnMs += timings.runMs;
     if (!this.#turnScheduled) {
       this.#turnScheduled = true;
       setImmediate(this.#reset);
     }
+    if (how === 'now') return Promise.resolve(timings);
+    const gate = new Promise<void>((resolve) => setImmediate(() => {
+      this.#gate = undefined;
+      this.#sinceTurnMs = 0;
+      resolve();
+    }));
+    this.#gate = gate;
+    return gate.then(() => timings);
   }
 
-  /** A queued run settled: that came through the event loop, which has turned since the inline runs before it. */
-  turned(): void {
+  /** A queued run completed (through the event loop): it settles after a pending delayed inline run. */
+  async completed(): Promise<void> {
     this.#sinceTurnMs = 0;
+    if (this.#gate !== undefined) await this.#gate;
   }
 }
 
@@ -138,11 +154,13 @@ export class BoundRun {
    * An error inside the run rejects this run only; the engine stays usable.
    * A run expected to take at most `inlineRunMaxMs` runs inline instead, on
    * this thread, when nothing is queued and the event loop's budget allows
-   * (LoopBudget): it has run when run() returns, and its promise settles at once.
+   * (LoopBudget): it has run when run() returns; LoopBudget says when its
+   * promise settles.
    */
   run(): Promise<RunTimings> {
     if (this.#engine.closed) return Promise.reject(coded(new Error('The engine is closed'), 'ERR_SONOEDGE_ENGINE_CLOSED'));
-    if (loopBudget.admits(this.#expectedMs, this.#maxMs)) {
+    const how = loopBudget.take(this.#expectedMs, this.#maxMs);
+    if (how !== undefined) {
       let timings: RunTimings | undefined;
       try {
         timings = this.#handle.runInline();  // undefined: the session thread is busy, queue behind it
@@ -151,8 +169,7 @@ export class BoundRun {
       }
       if (timings !== undefined) {
         this.#expectedMs = timings.runMs;
-        loopBudget.spent(timings.runMs);
-        return Promise.resolve(timings);
+        return loopBudget.settle(timings, how);
       }
     }
     return this.#queued();
@@ -162,11 +179,11 @@ export class BoundRun {
     const callSite = new Error('run');
     try {
       const timings = await this.#handle.run();
-      loopBudget.turned();
       this.#expectedMs = timings.runMs;
+      await loopBudget.completed();
       return timings;
     } catch (err) {
-      loopBudget.turned();
+      await loopBudget.completed();
       const e = err as CodedError;
       e.stack = `${e.name}: ${e.message}\n${(callSite.stack ?? '').split('\n').slice(1).join('\n')}`;
       throw coded(e, e.code ?? 'ERR_SONOEDGE_ENGINE_RUN');

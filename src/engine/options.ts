@@ -95,9 +95,9 @@ export interface EngineOptions {
    * Runs expected to take at most this many milliseconds run inline, on the JavaScript thread, when
    * nothing is queued on the engine: no hop to the session thread and back. The expectation is the
    * binding's previous run (its first run: the warm-up's time per run). An inline run blocks the event
-   * loop for its duration, so inline time is budgeted per turn of the loop across every engine: past
-   * this many milliseconds since the last turn, runs go to the session thread until the loop turns.
-   * Default 0.5; 0: never inline.
+   * loop for its duration, so inline time is budgeted per turn of the loop across every engine: the
+   * first run past this many milliseconds since the last turn settles after a turn, and until then
+   * further runs go to the session thread (src/engine/index.ts, LoopBudget). Default 0.5; 0: never inline.
    */
   inlineRunMaxMs?: number;
   /**
