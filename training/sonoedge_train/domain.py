@@ -38,6 +38,7 @@ the walls' contrast moves the label with it; overlays do not.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import cv2
@@ -116,10 +117,7 @@ def artefact_arcs(x: np.ndarray, inside: np.ndarray, rng: np.random.Generator) -
     inside), either at multiples of one depth (reverberation between the probe and a strong reflector) or at
     independent depths, with an amplitude that varies smoothly across the beam and fades with depth."""
     H, W = x.shape
-    cx, cy = _apex(inside, rng)
-    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-    r = np.hypot(xx - cx, yy - cy)
-    ang = np.arctan2(xx - cx, yy - cy)  # 0 straight down
+    r, ang = _polar(inside, rng)
     n = int(rng.integers(1, 4))
     if rng.random() < 0.5:
         r0 = rng.uniform(0.12, 0.35) * H
@@ -146,7 +144,12 @@ def cavity_clutter(x: np.ndarray, labels: np.ndarray, rng: np.random.Generator) 
     if cav.sum() < 20:
         return x
     myo = labels == 2
-    wall = float(np.median(x[myo])) if myo.any() else float(np.percentile(x[x > 0], 75)) if (x > 0).any() else 0.5
+    if myo.any():
+        wall = float(np.median(x[myo]))
+    elif (x > 0).any():
+        wall = float(np.percentile(x[x > 0], 75))
+    else:
+        wall = 0.5
     pool = float(np.median(x[cav]))
     span = max(wall - pool, 0.05)
     d = cv2.distanceTransform(cav.astype(np.uint8), cv2.DIST_L2, 3)
@@ -162,7 +165,7 @@ def cavity_clutter(x: np.ndarray, labels: np.ndarray, rng: np.random.Generator) 
     add = rng.uniform(0.25, 0.9) * span * ramp * texture
     if rng.random() < 0.5:
         ys, xs = np.nonzero(cav & (d <= 1.5))
-        yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+        yy, xx = _grid(H, W)
         cy0, cx0 = np.nonzero(cav)
         cyc, cxc = float(cy0.mean()), float(cx0.mean())
         for _ in range(int(rng.integers(1, 3))):
@@ -180,15 +183,27 @@ def cavity_clutter(x: np.ndarray, labels: np.ndarray, rng: np.random.Generator) 
     return np.clip(x + add * cav, 0, 1)
 
 
-def _apex(inside: np.ndarray, rng: np.random.Generator):
-    """The probe's position (cx, cy) for one frame: above the top of the image's inside, or above the frame."""
+@functools.lru_cache(maxsize=8)
+def _grid(H: int, W: int):
+    """The pixel coordinates (yy, xx) float32 [H, W] of a frame size, read-only and shared between frames."""
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    yy.flags.writeable = xx.flags.writeable = False
+    return yy, xx
+
+
+def _polar(inside: np.ndarray, rng: np.random.Generator):
+    """Range and beam angle (0 straight down) of every pixel from the probe, for one frame: the probe sits above the
+    top of the image's inside, or above the frame when nothing is inside."""
     H, W = inside.shape
     rows = np.flatnonzero(inside.any(1))
     if rows.size:
         top = int(rows[0])
         cols = np.flatnonzero(inside[top])
-        return float(cols.mean()) + rng.uniform(-2, 2), top - rng.uniform(0, 4)
-    return W / 2 + rng.uniform(-5, 5), -rng.uniform(0, 8)
+        cx, cy = float(cols.mean()) + rng.uniform(-2, 2), top - rng.uniform(0, 4)
+    else:
+        cx, cy = W / 2 + rng.uniform(-5, 5), -rng.uniform(0, 8)
+    yy, xx = _grid(H, W)
+    return np.hypot(xx - cx, yy - cy), np.arctan2(xx - cx, yy - cy)
 
 
 def beam_dropout(x: np.ndarray, inside: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -196,10 +211,7 @@ def beam_dropout(x: np.ndarray, inside: np.ndarray, rng: np.random.Generator) ->
     edges), from a random depth on (0-60 % of the image height), multiplied by 0.05-0.5: echo dropout of walls
     parallel to the beam, or an acoustic shadow. One float [H, W] frame in [0, 1], returned."""
     H, W = x.shape
-    cx, cy = _apex(inside, rng)
-    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-    r = np.hypot(xx - cx, yy - cy)
-    ang = np.arctan2(xx - cx, yy - cy)
+    r, ang = _polar(inside, rng)
     gain = np.ones((H, W), np.float32)
     for _ in range(int(rng.integers(1, 3))):
         c, half = rng.uniform(-0.75, 0.75), rng.uniform(0.04, 0.225)
@@ -219,7 +231,9 @@ def acquire_batch(frames_u8: np.ndarray, rng: np.random.Generator, cfg=None, lab
     B, H, W = frames_u8.shape
     out = frames_u8.astype(np.float32) / 255.0
     rows = (np.arange(H, dtype=np.float32) / H)[:, None]
+    # read once; drawn only when on, so configs without these stages draw the same numbers as before them
     clutter_p = cfg.get("clutter_p", 0.0) if labels is not None else 0.0
+    dropout_p = cfg.get("dropout_p", 0.0)
     for i in range(B):
         x = out[i]
         inside = frames_u8[i] > 0
@@ -227,7 +241,7 @@ def acquire_batch(frames_u8: np.ndarray, rng: np.random.Generator, cfg=None, lab
             x = cavity_clutter(x, labels[i], rng)
         if rng.random() < cfg.get("artefact_p", 0.0):
             x = artefact_arcs(x, inside, rng)
-        if cfg.get("dropout_p", 0.0) > 0 and rng.random() < cfg["dropout_p"]:
+        if dropout_p > 0 and rng.random() < dropout_p:
             x = beam_dropout(x, inside, rng)
         if rng.random() < cfg["curve_p"]:
             x = x ** math.exp(rng.uniform(-0.55, 0.55))
