@@ -47,14 +47,15 @@ export class ModelRunner {
   /** What the manifest asks of the post-processing (checked when the runner is made, so a bad package never loads). */
   readonly post: RunnerPostprocess;
   readonly #bound: ReturnType<Engine['bind']>;
-  /** Gives the engine back: closes it, or releases this runner's hold on a shared one. */
-  readonly #release: () => Promise<void>;
+  /** The runner's hold on its engine: releasing it closes an own engine, or gives back a hold on a shared one. */
+  readonly #lease: SessionLease;
   /** Model pixel -> source frame pixel (x = a + b * i per axis); absent for polar frames. */
   readonly #toFrame?: readonly [number, number, number, number];
 
-  private constructor(pkg: VerifiedPackage, variant: string, engine: Engine, release: () => Promise<void>, pre: Preprocessor, input: OutputArray,
+  private constructor(pkg: VerifiedPackage, variant: string, lease: SessionLease, pre: Preprocessor, input: OutputArray,
     outputs: Record<string, Float32Array>, spacing: [number, number], toFrame?: readonly [number, number, number, number]) {
-    this.#release = release;
+    const engine = lease.engine;
+    this.#lease = lease;
     this.#toFrame = toFrame;
     this.post = runnerPostprocess(pkg, engine.outputs.map((o) => o.name));
     this.package = pkg;
@@ -91,7 +92,7 @@ export class ModelRunner {
       // Float outputs are Float32Arrays; another element type fails at bind below with a typed error.
       const outputs = engine.allocate().outputs as Record<string, Float32Array>;
       const { spacing, toFrame } = modelPixelGeometry(geometry.pixelSpacingMm, pre.options);
-      return new ModelRunner(pkg, variant, engine, () => lease.release(), pre, input, outputs, spacing, toFrame);
+      return new ModelRunner(pkg, variant, lease, pre, input, outputs, spacing, toFrame);
     } catch (err) {
       await lease.release();
       throw err;
@@ -118,7 +119,7 @@ export class ModelRunner {
 
   /** Closes the engine, or gives back this runner's hold on a shared one (the last hold closes it). Idempotent. */
   async close(): Promise<void> {
-    await this.#release();
+    await this.#lease.release();
   }
 }
 

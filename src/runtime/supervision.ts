@@ -21,18 +21,14 @@
 import { createRequire } from 'node:module';
 import type { DgramSocket } from 'node-unix-socket';
 
-let Dgram: typeof DgramSocket | Error | undefined;
-
-/** A datagram socket from node-unix-socket, loaded on first use; a failure to load is remembered and thrown again. */
+/** A datagram socket from node-unix-socket, loaded on first use (the notifier remembers a failure to load). */
 function dgramSocket(): DgramSocket {
-  if (Dgram === undefined) {
-    try {
-      Dgram = (createRequire(import.meta.url)('node-unix-socket') as typeof import('node-unix-socket')).DgramSocket;
-    } catch (err) {
-      Dgram = Object.assign(new Error(`Expected node-unix-socket (AF_UNIX datagrams for sd_notify) to load on ${process.platform}-${process.arch} but it failed: ${(err as Error).message.split('\n')[0]}`), { code: 'ERR_SONOEDGE_NOTIFY' });
-    }
+  let Dgram: typeof DgramSocket;
+  try {
+    Dgram = (createRequire(import.meta.url)('node-unix-socket') as typeof import('node-unix-socket')).DgramSocket;
+  } catch (err) {
+    throw Object.assign(new Error(`Expected node-unix-socket (AF_UNIX datagrams for sd_notify) to load on ${process.platform}-${process.arch} but it failed: ${(err as Error).message.split('\n')[0]}`), { code: 'ERR_SONOEDGE_NOTIFY' });
   }
-  if (Dgram instanceof Error) throw Dgram;
   return new Dgram();
 }
 
@@ -120,8 +116,17 @@ export class SystemdNotifier {
   /** One datagram of KEY=VALUE lines. */
   send(message: string): void {
     if (this.#closeWhenDone || this.#unavailable) return;
+    if (this.#socket === undefined) {
+      try {
+        this.#socket = dgramSocket();
+      } catch (err) {
+        // No datagram socket on this platform: said once, then every message is dropped (the watchdog feeds every few seconds).
+        this.#unavailable = true;
+        this.#onError(err as Error);
+        return;
+      }
+    }
     try {
-      this.#socket ??= dgramSocket();
       const buf = Buffer.from(message);
       this.#inFlight++;
       this.#socket.sendTo(buf, 0, buf.length, this.#path, (err) => {
@@ -131,8 +136,6 @@ export class SystemdNotifier {
         if (this.#closeWhenDone && this.#inFlight === 0) this.#release();
       });
     } catch (err) {
-      // No datagram socket on this platform: said once, then every message is dropped (the watchdog feeds every few seconds).
-      if (this.#socket === undefined) this.#unavailable = true;
       this.#onError(err as Error);
     }
   }

@@ -16,12 +16,12 @@ import { geometryOf, Runtime } from '../../src/runtime/index.js';
 import { MetricsServer } from '../../src/telemetry/metrics.js';
 import { SocketClient } from '../../src/transport/socket-client.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
+import { until } from '../helpers/wait.js';
 
 const VQ = path.join(MODELS_DIR, 'view_quality');
 const SEG = path.join(MODELS_DIR, 'lv_segmentation');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-streams-'));
 let n = 0;
-
 const spacing: [number, number] = [SAMPLE_SPACING_MM, SAMPLE_SPACING_MM];
 // Two geometries: each stream has a preprocessing plan (and tensors) of its own over the shared sessions.
 const streamA: ConfigureStream = { stream: 0, width: 256, height: 256, format: 'GRAY8', spacing, fps: 30 };
@@ -46,14 +46,6 @@ async function startRuntime(t: Test) {
     results.get(r.stream)?.push(r);
   });
   return { rt, c, results };
-}
-
-async function until(cond: () => boolean, what: string, ms = 30000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`Expected ${what} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 t.test('two streams of one pipeline: one session per model, each stream its own tensors; closing one leaves the session to the other', async (t) => {
