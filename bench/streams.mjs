@@ -61,8 +61,7 @@ async function runCase(n, mode) {
     trustStore, variant, engine: { intraOpThreads: threads },
     segmentationViews: ['A4C', 'A2C', 'PLAX', 'PSAX', 'OTHER'], qualityThreshold: -Infinity,
   };
-  const shared = await Pipeline.create(options);
-  const pipelines = mode === 'shared' ? Array(n).fill(shared) : await Promise.all(Array.from({ length: n }, () => Pipeline.create(options)));
+  const pipelines = mode === 'shared' ? Array(n).fill(await Pipeline.create(options)) : await Promise.all(Array.from({ length: n }, () => Pipeline.create(options)));
   const lat = Array.from({ length: n }, () => []);
   const segmented = new Array(n).fill(0);
   let counting = false;

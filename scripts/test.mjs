@@ -65,8 +65,14 @@ function venvPython() {
   return path.join(root, 'training', '.venv', 'bin', 'python');
 }
 
-/** Creates or refreshes training/.venv when pyproject.toml changed. Returns 0 on success. */
+let venvStatus;
+/** Creates or refreshes training/.venv when pyproject.toml changed, once per run (a failure is not retried). Returns 0 on success. */
 function bootstrapVenv() {
+  venvStatus ??= setUpVenv();
+  return venvStatus;
+}
+
+function setUpVenv() {
   const pyproject = path.join(root, 'training', 'pyproject.toml');
   const stamp = path.join(root, 'training', '.venv', '.sonoedge-stamp');
   const hash = createHash('sha256').update(readFileSync(pyproject)).digest('hex');

@@ -101,7 +101,7 @@ class LoopBudget {
 
   /** 'now': run inline, settle at once; 'turn': run inline, settle after the loop's turn; undefined: queue. */
   take(expectedMs: number, maxMs: number): 'now' | 'turn' | undefined {
-    if (this.#gate !== undefined || !(expectedMs <= maxMs)) return undefined;
+    if (maxMs <= 0 || this.#gate !== undefined || !(expectedMs <= maxMs)) return undefined;
     return this.#sinceTurnMs + expectedMs <= maxMs ? 'now' : 'turn';
   }
 
@@ -114,7 +114,7 @@ class LoopBudget {
     if (how === 'now') return Promise.resolve(timings);
     const gate = new Promise<void>((resolve) => setImmediate(() => {
       this.#gate = undefined;
-      this.#sinceTurnMs = 0;
+      this.#reset();
       resolve();
     }));
     this.#gate = gate;
