@@ -243,3 +243,24 @@ t.test('close(): every peer told (STATUS 19, shutting down) and disconnected, on
   t.pass(`the deaf peer cut off too (${Date.now() - t0} ms)`);
   t.equal(manager.size, 0);
 });
+
+t.test('a peer whose framing is lost but that reads nothing and never closes is destroyed after the grace (500 ms)', async (t) => {
+  const { bridge, connect } = await setup(t, { maxPendingWriteBytes: 64 * 1024, results: ['IMAGE'] });
+  const p = await connect();
+  p.send(imageMessage('US', 512, 512, 1));
+  await p.next(isType('IMAGE', 'LVLabel'));
+  p.socket.pause();
+  // In one write: 100 label maps asked for (25 MiB, more than the socket buffers hold), then a header past maxBodyBytes.
+  const get = encodeIgtl({ type: 'GET_IMAGE', device: 'LVLabel', headerVersion: 1, content: new Uint8Array(0) });
+  const huge = Buffer.from(get);
+  huge.writeBigUInt64BE(1n << 50n, 42);
+  p.send(Buffer.concat([...Array<Buffer>(100).fill(get), huge]));
+  t.ok(await within(() => bridge.errorsByCode.get('ERR_SONOEDGE_IGTL_TOO_LARGE') === 1, 10000), 'the header past maxBodyBytes rejected');
+  const t0 = Date.now();
+  // Bytes the bridge no longer reads: destroying the socket resets the connection, which the peer sees.
+  for (let i = 0; i < 200; i++) p.send(imageMessage('US', 256, 256, 1));
+  await p.waitClosed(5000);
+  const ms = Date.now() - t0;
+  t.ok(ms >= 400 && ms < 2000, `cut off after the grace, not before (${ms} ms)`);
+  t.equal(bridge.stats.connections, 0);
+});

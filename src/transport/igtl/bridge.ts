@@ -81,7 +81,7 @@ const DEVICE_KEYS = Object.keys(IGTL_DEFAULTS.devices);
 const TAKEN = new Set(['IMAGE', 'STATUS', 'STRING', 'POINT', 'POLYDATA', 'TRANSFORM', 'POSITION']);
 const takes = (type: string): boolean => TAKEN.has(type) || /^(GET|STT|STP|RTS)_/.test(type);
 const FRAMES_KEPT = 256;
-/** close(): how long a peer has to take the last bytes before its connection is destroyed. */
+/** close() and a closing rejection: how long a peer has to take the last bytes and close before its connection is destroyed. */
 const CLOSE_GRACE_MS = 500;
 
 class Connection implements StreamOwner {
@@ -188,15 +188,10 @@ export class IgtlBridge extends EventEmitter {
     this.#closing = true;
     clearTimeout(this.#reconnect);
     const closed = this.#server ? new Promise<void>((r) => this.#server!.close(() => r())) : Promise.resolve();
-    const conns = [...this.#conns];
-    for (const c of conns) {
-      // Told, then ended; a peer that does not take the last bytes is cut off after a short grace.
+    await Promise.all([...this.#conns].map((c) => {
       this.#send(c, 'STATUS', '', encodeStatus({ code: IgtlStatus.SHUTTING_DOWN, errorName: 'SHUTTING_DOWN', message: 'sonoedge is stopping' }));
-      c.socket.end();
-      setTimeout(() => c.socket.destroy(), CLOSE_GRACE_MS).unref();
-      this.#drop(c);
-    }
-    await Promise.all(conns.map((c) => this.streams.closeOwnedBy(c)));
+      return this.#end(c);
+    }));
     await closed;
   }
 
@@ -245,21 +240,30 @@ export class IgtlBridge extends EventEmitter {
     });
     socket.on('data', (chunk: Buffer) => this.#data(c, chunk));
     socket.on('error', () => undefined);
-    socket.on('close', () => {
-      this.#drop(c);
-      void this.streams.closeOwnedBy(c);
-    });
+    socket.on('close', () => void this.#drop(c));
     this.emit('connection', c.id);
   }
 
-  #drop(c: Connection): void {
-    if (c.closed) return;
+  /**
+   * Ends a connection after its last message: the peer has CLOSE_GRACE_MS to take the bytes and close its side,
+   * then the socket is destroyed (a peer that never closes, or reads nothing, is cut off). Resolves once its streams are closed.
+   */
+  #end(c: Connection): Promise<void> {
+    c.socket.end();
+    setTimeout(() => c.socket.destroy(), CLOSE_GRACE_MS).unref();
+    return this.#drop(c);
+  }
+
+  /** Forgets a connection (once, however it closed) and closes the streams it opened. */
+  #drop(c: Connection): Promise<void> {
+    if (c.closed) return Promise.resolve();
     c.closed = true;
     c.sub?.close();
     this.#conns.delete(c);
     for (const d of c.devices.values()) if (this.#byStream.get(d.id) === d) this.#byStream.delete(d.id);
     c.devices.clear();
     this.emit('disconnect', c.id);
+    return this.streams.closeOwnedBy(c);
   }
 
   #data(c: Connection, chunk: Buffer): void {
@@ -296,10 +300,7 @@ export class IgtlBridge extends EventEmitter {
     this.#send(c, 'STATUS', err.device ?? '', encodeStatus({ code: err.status, errorName: err.statusName, message: err.message }));
     if (err.fatal || tooMany) {
       this.#log?.warn({ connection: c.id, code: err.code, message: err.message, tooMany }, 'openigtlink connection closed');
-      c.socket.end();
-      c.socket.destroySoon?.();
-      this.#drop(c);
-      void this.streams.closeOwnedBy(c);
+      void this.#end(c);
     }
   }
 
