@@ -11,9 +11,10 @@ import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
 import { findSector } from '../../src/preprocess/sector.js';
 import { MessageType, ResultFlag } from '../../src/protocol/constants.js';
 import { WireError } from '../../src/protocol/errors.js';
-import { parseConfigureReply, parseError, parseResult, type ConfigureStream, type ResultBody } from '../../src/protocol/messages.js';
+import { parseConfigureReply, parseError, type ConfigureStream } from '../../src/protocol/messages.js';
 import { Runtime } from '../../src/runtime/index.js';
-import { RemoteError, SocketClient } from '../../src/transport/socket-client.js';
+import { RemoteError } from '../../src/transport/socket-client.js';
+import { subscribedClient } from '../helpers/client.js';
 import { makeScreen } from '../helpers/screen.js';
 import { until } from '../helpers/wait.js';
 
@@ -31,18 +32,12 @@ const rt = await Runtime.start({
   socket: { path: path.join(dir, 'rt.sock') },
 });
 t.teardown(() => rt.close());
-const c = await SocketClient.connect(rt.server.path);
-t.teardown(() => c.close());
-await c.hello('autosector-test');
-await c.subscribe({});
-const results: ResultBody[] = [];
+const { c, results } = await subscribedClient(t, rt, 'autosector-test');
 const errors: { seq: number; code: number; message: string }[] = [];
 c.on('message', (m) => {
-  if (m.header.type === MessageType.RESULT) results.push(parseResult(m.body));
-  if (m.header.type === MessageType.ERROR) {
-    const e = parseError(m.body);
-    errors.push({ seq: m.header.seq, code: e.code, message: e.message });
-  }
+  if (m.header.type !== MessageType.ERROR) return;
+  const e = parseError(m.body);
+  errors.push({ seq: m.header.seq, code: e.code, message: e.message });
 });
 
 const base = (stream: number): ConfigureStream => ({ stream, width: W, height: H, format: 'GRAY8', spacing: [0.3, 0.3], fps: 30 });

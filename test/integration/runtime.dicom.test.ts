@@ -10,10 +10,10 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
-import { MessageType } from '../../src/protocol/constants.js';
 import { msg, type ConfigureStream, type ResultBody } from '../../src/protocol/messages.js';
 import { Runtime } from '../../src/runtime/index.js';
-import { SocketClient } from '../../src/transport/socket-client.js';
+import type { SocketClient } from '../../src/transport/socket-client.js';
+import { subscribedClient } from '../helpers/client.js';
 import { signManifest } from '../helpers/packages.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { until } from '../helpers/wait.js';
@@ -24,12 +24,7 @@ const SEG = path.join(MODELS_DIR, 'lv_segmentation');
 /** A client of `rt` (closed, with `rt`, at the end of `t`), subscribed: its RESULT bodies in order, and the sample cine's frames. */
 async function subscribed(t: Test, rt: Runtime): Promise<{ c: SocketClient; results: ResultBody[]; frames: Uint8Array[] }> {
   t.teardown(() => rt.close());
-  const c = await SocketClient.connect(rt.server.path);
-  t.teardown(() => c.close());
-  await c.hello('runtime-dicom-test');
-  await c.subscribe({});
-  const results: ResultBody[] = [];
-  c.on('message', (m) => { if (m.header.type === MessageType.RESULT) results.push(m.body as ResultBody); });
+  const { c, results } = await subscribedClient(t, rt, 'runtime-dicom-test');
   const { frames } = await readSampleCine();
   return { c, results, frames };
 }

@@ -10,12 +10,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { SerialPort } from 'serialport';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
-import { MessageType, ResultFlag, ResultState } from '../../src/protocol/constants.js';
-import { msg, parseModelReply, parseResult, type ConfigureStream, type ResultBody } from '../../src/protocol/messages.js';
+import { ResultFlag, ResultState } from '../../src/protocol/constants.js';
+import { msg, parseModelReply, type ConfigureStream, type ResultBody } from '../../src/protocol/messages.js';
 import { WireError } from '../../src/protocol/errors.js';
 import { SerialDecoder, type ResultRecord } from '../../src/protocol/serial.js';
 import { Runtime } from '../../src/runtime/index.js';
 import { RemoteError, SocketClient } from '../../src/transport/socket-client.js';
+import { subscribedClient } from '../helpers/client.js';
 import { viewIdPackage } from '../helpers/packages.js';
 import { ptyPair } from '../helpers/pty.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
@@ -32,14 +33,9 @@ async function scratch(t: Test): Promise<string> {
   return dir;
 }
 
-/** Starts a runtime, connects, subscribes; sends `frames` one at a time (each after the previous RESULT). */
+/** A subscribed client of `rt` configures stream 0 and sends `frames` one at a time (each after the previous RESULT). */
 async function stream(t: Test, rt: Runtime, frames: Uint8Array[]): Promise<ResultBody[]> {
-  const c = await SocketClient.connect(rt.server.path);
-  t.teardown(() => c.close());
-  await c.hello('runtime-state-test');
-  await c.subscribe({});
-  const out: ResultBody[] = [];
-  c.on('message', (m) => { if (m.header.type === MessageType.RESULT) out.push(parseResult(m.body)); });
+  const { c, results: out } = await subscribedClient(t, rt, 'runtime-state-test');
   await c.configure(stream0);
   for (let i = 0; i < frames.length; i++) {
     c.sendFrame(0, i, frames[i]);

@@ -8,13 +8,12 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
-import { MessageType } from '../../src/protocol/constants.js';
-import { msg, parseResult, type ConfigureStream, type ResultBody } from '../../src/protocol/messages.js';
+import { msg, type ConfigureStream, type ResultBody } from '../../src/protocol/messages.js';
 import { Pipeline } from '../../src/pipeline/index.js';
 import type { StageTimer } from '../../src/pipeline/scheduler.js';
 import { geometryOf, Runtime } from '../../src/runtime/index.js';
 import { MetricsServer } from '../../src/telemetry/metrics.js';
-import { SocketClient } from '../../src/transport/socket-client.js';
+import { subscribedClient } from '../helpers/client.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { until } from '../helpers/wait.js';
 
@@ -35,16 +34,9 @@ async function startRuntime(t: Test) {
   const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
   const rt = await Runtime.start({ pipeline: { viewQuality: VQ, segmentation: SEG, trustStore, engine: { intraOpThreads: 1 } }, socket: { path: path.join(dir, `rt${n++}.sock`) } });
   t.teardown(() => rt.close());
-  const c = await SocketClient.connect(rt.server.path);
-  t.teardown(() => c.close());
-  await c.hello('streams-test');
-  await c.subscribe({});
-  const results = new Map<number, ResultBody[]>([[0, []], [1, []]]);
-  c.on('message', (m) => {
-    if (m.header.type !== MessageType.RESULT) return;
-    const r = parseResult(m.body);
-    results.get(r.stream)?.push(r);
-  });
+  const { c, results: all } = await subscribedClient(t, rt, 'streams-test');
+  /** The results of one stream, in order. */
+  const results = (stream: number): ResultBody[] => all.filter((r) => r.stream === stream);
   return { rt, c, results };
 }
 
@@ -93,11 +85,11 @@ t.test('the runtime: two streams over the socket share one session per model (me
   for (let i = 0; i < 8; i++) {
     c.sendFrame(0, i, frames[i]);
     c.sendFrame(1, i, frames[i]);
-    await until(() => results.get(0)!.length === i + 1 && results.get(1)!.length === i + 1, `frame ${i}'s result on both streams`);
+    await until(() => results(0).length === i + 1 && results(1).length === i + 1, `frame ${i}'s result on both streams`);
   }
   for (const s of [0, 1]) {
-    t.same(results.get(s)!.map((r) => r.seq), [...Array(8).keys()], `stream ${s}: every frame answered`);
-    t.ok(results.get(s)!.every((r) => r.view === 'A4C' && r.lvAreaMm2! > 0), `stream ${s}: view and LV area`);
+    t.same(results(s).map((r) => r.seq), [...Array(8).keys()], `stream ${s}: every frame answered`);
+    t.ok(results(s).every((r) => r.view === 'A4C' && r.lvAreaMm2! > 0), `stream ${s}: view and LV area`);
   }
 
   // Stream 0 closes while stream 1 streams: the sessions stay (one user each), stream 1's frames keep coming back.
@@ -107,9 +99,9 @@ t.test('the runtime: two streams over the socket share one session per model (me
   t.match(await scrape(), /^sonoedge_engine_sessions 2$/m);
   for (let i = 8; i < 12; i++) {
     c.sendFrame(1, i, frames[i]);
-    await until(() => results.get(1)!.length === i + 1, `stream 1's frame ${i}`);
+    await until(() => results(1).length === i + 1, `stream 1's frame ${i}`);
   }
-  t.same(results.get(1)!.slice(8).map((r) => [r.seq, r.view]), [[8, 'A4C'], [9, 'A4C'], [10, 'A4C'], [11, 'A4C']]);
+  t.same(results(1).slice(8).map((r) => [r.seq, r.view]), [[8, 'A4C'], [9, 'A4C'], [10, 'A4C'], [11, 'A4C']]);
   t.equal(rt.streams.stats.framesFailed, 0);
   await c.request((seq) => msg.closeStream(seq, { stream: 1 }));
   await until(() => rt.pipeline.sessions.size === 0, 'the sessions closed with the last stream');
@@ -143,6 +135,6 @@ t.test('fairness under saturation: two streams offered far more frames than the 
   t.ok(Math.min(a.framesProcessed, b.framesProcessed) >= 0.8 * Math.max(a.framesProcessed, b.framesProcessed),
     `processed ${a.framesProcessed} and ${b.framesProcessed}: the smaller at least 80% of the larger`);
   t.ok(Math.min(a.framesProcessed, b.framesProcessed) >= 10, 'each stream got results');
-  await until(() => results.get(0)!.length === a.framesProcessed && results.get(1)!.length === b.framesProcessed, 'every result delivered');
+  await until(() => results(0).length === a.framesProcessed && results(1).length === b.framesProcessed, 'every result delivered');
   t.equal(rt.streams.stats.framesFailed, 0);
 });

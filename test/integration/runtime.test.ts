@@ -11,10 +11,11 @@ import { MessageType, ResultFlag, RuntimeState, ViewClass } from '../../src/prot
 import { frameRecord, SerialDecoder, type CommandRecord, type HeartbeatRecord, type SerialRecord } from '../../src/protocol/serial.js';
 import { SerialPort } from 'serialport';
 import { WireError } from '../../src/protocol/errors.js';
-import { msg, parseError, parseModelReply, parseResult, parseStatusReply, type ConfigureStream, type ResultBody } from '../../src/protocol/messages.js';
+import { msg, parseError, parseModelReply, parseResult, parseStatusReply, type ConfigureStream } from '../../src/protocol/messages.js';
 import type { ModelRunner, PipelineResult } from '../../src/pipeline/index.js';
 import { geometryOf, Runtime, toFrameResult } from '../../src/runtime/index.js';
 import { SocketClient, RemoteError } from '../../src/transport/socket-client.js';
+import { subscribedClient } from '../helpers/client.js';
 import { signManifest } from '../helpers/packages.js';
 import { ptyPair } from '../helpers/pty.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
@@ -29,25 +30,15 @@ async function startRuntime(t: Test) {
   const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
   const rt = await Runtime.start({ pipeline: { viewQuality: VQ, segmentation: SEG, trustStore }, socket: { path: path.join(dir, `rt${n++}.sock`) } });
   t.teardown(() => rt.close());
-  const c = await SocketClient.connect(rt.server.path);
-  t.teardown(() => c.close());
-  await c.hello('runtime-test');
-  await c.subscribe({ contours: true, masks: true });
-  return { rt, c };
+  const { c, results } = await subscribedClient(t, rt, 'runtime-test', { contours: true, masks: true });
+  return { rt, c, results };
 }
 
 const stream0: ConfigureStream = { stream: 0, width: 256, height: 256, format: 'GRAY8', spacing: [SAMPLE_SPACING_MM, SAMPLE_SPACING_MM], fps: 30 };
 
-function collect(c: SocketClient): ResultBody[] {
-  const out: ResultBody[] = [];
-  c.on('message', (m) => { if (m.header.type === MessageType.RESULT) out.push(parseResult(m.body)); });
-  return out;
-}
-
 t.test('frames over the socket through the real pipeline: view, quality, LV area, contour in frame pixels, EF', async (t) => {
-  const { rt, c } = await startRuntime(t);
+  const { rt, c, results } = await startRuntime(t);
   const { frames, label } = await readSampleCine();
-  const results = collect(c);
   t.equal(rt.state, 'ready');
   await c.configure(stream0);
   t.equal(rt.state, 'running', 'the stream\'s models are loaded before the CONFIGURE_STREAM reply');
@@ -108,9 +99,8 @@ t.test('toFrameResult: flags from the pipeline result', async (t) => {
 });
 
 t.test('hot swap: LOAD_MODEL loads beside the running model, SWAP switches between frames, a bad package changes nothing', async (t) => {
-  const { rt, c } = await startRuntime(t);
+  const { rt, c, results } = await startRuntime(t);
   const { frames } = await readSampleCine();
-  const results = collect(c);
   await c.configure(stream0);
   c.sendFrame(0, 0, frames[0]);
   await until(() => results.length === 1);
@@ -162,9 +152,8 @@ t.test('hot swap: LOAD_MODEL loads beside the running model, SWAP switches betwe
 });
 
 t.test('LOAD_MODEL ids never name a running model; a package of the wrong task changes nothing; new streams keep working', async (t) => {
-  const { rt, c } = await startRuntime(t);
+  const { rt, c, results } = await startRuntime(t);
   const { frames } = await readSampleCine();
-  const results = collect(c);
   await c.configure(stream0);
   const fail = (req: { path: string; id?: string; task?: 'view_quality' | 'lv_segmentation' }) =>
     c.request((seq) => msg.loadModel(seq, req), 30000).then(() => undefined, (err: RemoteError) => err);
@@ -225,9 +214,8 @@ t.test('a stream whose processor cannot be built closes the engines it loaded', 
 });
 
 t.test('warm-up at CONFIGURE_STREAM: the first frame of a stream is as fast as the ones after it', async (t) => {
-  const { c } = await startRuntime(t);
+  const { c, results } = await startRuntime(t);
   const { frames } = await readSampleCine();
-  const results = collect(c);
   // The first frame after each of five CONFIGURE_STREAMs, against the frames after it. Before the warm-up the first
   // frame took 2-5 times the median (engines cold on their run threads, the mask and contour code cold in the JIT),
   // enough to drop frames at 30 fps. The smallest of the five first frames is compared, so that one slow frame on a
@@ -302,7 +290,7 @@ t.test('close: the frame in flight finishes and its result goes out, then every 
 });
 
 t.test('a stream whose models cannot load for its geometry: ERROR MODEL_FAILED on CONFIGURE_STREAM, stream closed, others served', async (t) => {
-  const { rt, c } = await startRuntime(t);
+  const { rt, c, results } = await startRuntime(t);
   await c.configure(stream0);
   // YUYV with an odd width passes CONFIGURE_STREAM's field checks; the preprocessing plan refuses it.
   const e = await c.configure({ ...stream0, stream: 9, format: 'YUYV', width: 63, height: 64 }).then(() => undefined, (err: RemoteError) => err);
@@ -310,7 +298,6 @@ t.test('a stream whose models cannot load for its geometry: ERROR MODEL_FAILED o
   t.equal(e?.message, 'Expected the models to load for stream 9 (63x64 YUYV) but they failed: Expected even width for YUYV for input.width but received 63 of type number; the stream is closed');
   const st = parseStatusReply((await c.request((seq) => msg.status(seq))).body);
   t.same(st.streams, [0], 'stream 9 is closed; stream 0 is untouched');
-  const results = collect(c);
   const { frames } = await readSampleCine();
   c.sendFrame(0, 1, frames[1]);
   await until(() => results.length === 1);
