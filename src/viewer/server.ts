@@ -30,7 +30,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ResultFlag } from '../protocol/constants.js';
 import type { ConfigureStream, ResultBody } from '../protocol/messages.js';
 import type { ResultPublisher, Subscription } from '../runtime/publisher.js';
-import type { ManagedStream, ServerFrame, StreamStats } from '../runtime/streams.js';
+import type { ServerFrame, StreamManager } from '../runtime/streams.js';
 import type { FrameResult } from '../transport/types.js';
 import { isLoopback } from '../util/is.js';
 import { snapshot, snapshotBytes } from './encode.js';
@@ -40,7 +40,8 @@ import { VIEWER_PAGE } from './page.js';
 /** What the viewer watches: the Runtime is one. */
 export interface ViewerSource {
   readonly publisher: ResultPublisher;
-  readonly streams: { readonly streams: readonly ManagedStream[]; readonly perStream: ReadonlyMap<number, StreamStats> };
+  /** Its streams, their counters, and 'streamClosed' (a closed stream leaves the pages at once). */
+  readonly streams: Pick<StreamManager, 'streams' | 'perStream' | 'get' | 'on' | 'off'>;
   observeFrames(fn: (frame: ServerFrame, result: FrameResult) => void): () => void;
 }
 
@@ -128,6 +129,12 @@ export class ViewerServer {
   #sub: Subscription | undefined;
   #unobserve: (() => void) | undefined;
   #status: NodeJS.Timeout | undefined;
+  /** 'streamClosed': the stream's buffers go, and every page is told at once. */
+  readonly #onStreamClosed = (id: number): void => {
+    if (this.#src.streams.get(id) !== undefined) return; // its id was configured again
+    this.#views.delete(id);
+    this.#broadcastStatus();
+  };
   #port = 0;
 
   private constructor(src: ViewerSource, o: ViewerOptions) {
@@ -265,6 +272,7 @@ export class ViewerServer {
   #attach(): void {
     this.#sub = this.#src.publisher.subscribe({ name: 'viewer', policy: 'keep-latest', deliver: (r) => this.#timed(() => this.#result(r)) });
     this.#unobserve = this.#src.observeFrames((f, r) => this.#timed(() => this.#frame(f, r)));
+    this.#src.streams.on('streamClosed', this.#onStreamClosed);
     this.#status = setInterval(() => this.#broadcastStatus(), 1000);
     this.#status.unref();
   }
@@ -275,6 +283,7 @@ export class ViewerServer {
     this.#sub = undefined;
     this.#unobserve?.();
     this.#unobserve = undefined;
+    this.#src.streams.off('streamClosed', this.#onStreamClosed);
     if (this.#status) clearInterval(this.#status);
     this.#status = undefined;
     this.#views.clear();
@@ -296,9 +305,6 @@ export class ViewerServer {
   }
 
   #broadcastStatus(): void {
-    // Streams that closed take their buffers with them.
-    const open = new Set(this.#src.streams.streams.map((s) => s.id));
-    for (const id of this.#views.keys()) if (!open.has(id)) this.#views.delete(id);
     const text = JSON.stringify({ type: 'status', ...this.#statusBody() });
     for (const ws of this.#clients) if (ws.readyState === ws.OPEN) ws.send(text);
   }

@@ -3,10 +3,11 @@
 // ViewerServer.start's own checks (coded errors, nothing listening after one).
 import t from 'tap';
 import { parseServeConfig } from '../../src/config/index.js';
-import { ResultPublisher } from '../../src/runtime/publisher.js';
+import { StreamManager } from '../../src/runtime/streams.js';
 import { ViewerServer, type ViewerSource } from '../../src/viewer/server.js';
 
-const source: ViewerSource = { publisher: new ResultPublisher(), streams: { streams: [], perStream: new Map() }, observeFrames: () => () => undefined };
+const streams = new StreamManager({ handler: () => Promise.reject(new Error('no frames in this test')) });
+const source: ViewerSource = { publisher: streams.publisher, streams, observeFrames: () => () => undefined };
 
 t.test('serve config: viewer is off by default; a section fills in its defaults', async (t) => {
   t.equal(parseServeConfig('{}', 'serve.yaml').viewer, null);
