@@ -66,6 +66,16 @@ std::vector<std::pair<std::string, std::string>> Pairs(const Napi::Value& v) {
   return out;
 }
 
+// What run() and runInline() resolve with: a run's queue wait and run time, in
+// milliseconds, and whether it ran on the calling thread.
+Napi::Object Timings(Napi::Env env, int64_t queueNs, int64_t runNs, bool inlined) {
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("queueMs", Napi::Number::New(env, static_cast<double>(queueNs) / 1e6));
+  r.Set("runMs", Napi::Number::New(env, static_cast<double>(runNs) / 1e6));
+  r.Set("inline", Napi::Boolean::New(env, inlined));
+  return r;
+}
+
 // Copies the resolved options (src/engine/options.ts ResolvedEngineOptions)
 // into the baton; TypeScript validated every value.
 eng::SessionOptions ReadOptions(const Napi::Object& o) {
@@ -206,11 +216,7 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
       napi_reject_deferred(env, job->deferred, MakeError(env, job->job.error));
     } else {
       const eng::Timings& t = job->job.timings;
-      Napi::Object r = Napi::Object::New(env);
-      r.Set("queueMs", Napi::Number::New(env, static_cast<double>(t.startNs - t.submitNs) / 1e6));
-      r.Set("runMs", Napi::Number::New(env, static_cast<double>(t.endNs - t.startNs) / 1e6));
-      r.Set("inline", Napi::Boolean::New(env, false));
-      napi_resolve_deferred(env, job->deferred, r);
+      napi_resolve_deferred(env, job->deferred, Timings(env, t.startNs - t.submitNs, t.endNs - t.startNs, false));
     }
     delete job;
   }
@@ -376,11 +382,7 @@ class NativeBinding : public Napi::ObjectWrap<NativeBinding> {
     eng::Error error = session_->session()->RunNow(*binding_);
     const int64_t t1 = eng::NowNs();
     if (error) throw Napi::Error(env, MakeError(env, error));
-    Napi::Object r = Napi::Object::New(env);
-    r.Set("queueMs", Napi::Number::New(env, 0.0));
-    r.Set("runMs", Napi::Number::New(env, static_cast<double>(t1 - t0) / 1e6));
-    r.Set("inline", Napi::Boolean::New(env, true));
-    return r;
+    return Timings(env, 0, t1 - t0, true);
   }
 
   std::unique_ptr<eng::Binding> binding_;
