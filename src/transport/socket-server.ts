@@ -43,6 +43,7 @@ import { coded } from '../errors.js';
 import type { Subscription } from '../runtime/publisher.js';
 import { StreamManager, type FrameHandler, type ServerFrame, type StreamOwner } from '../runtime/streams.js';
 import type { SectorNotFound } from '../preprocess/sector.js';
+import { isLoopback } from '../util/is.js';
 import { VERSION } from '../version.js';
 import { ShmRing } from './shm-ring.js';
 import type { ResultSink } from './types.js';
@@ -61,8 +62,8 @@ export interface SocketServerOptions {
   path?: string;
   /** Permission bits of the socket file; default 0o660. */
   mode?: number;
-  /** TCP on loopback only; off by default. */
-  tcp?: { port: number; host?: '127.0.0.1' | '::1' | 'localhost' } | false;
+  /** TCP on loopback only (isLoopback: 127.x.x.x, ::1 or localhost; default 127.0.0.1); off by default. */
+  tcp?: { port: number; host?: string } | false;
   /** The frame handler of the server's own stream manager; not with `streams`. */
   handler?: FrameHandler;
   models?: ModelControl;
@@ -187,8 +188,8 @@ export class SocketServer extends EventEmitter implements ResultSink {
     this.path = options.path ?? path.join(os.tmpdir(), 'sonoedge.sock');
     this.mode = options.mode ?? 0o660;
     if (!Number.isInteger(this.mode) || this.mode < 0 || this.mode > 0o777) throw new RangeError(`Expected permission bits 0..0o777 for mode but received ${this.mode}`);
-    if (options.tcp && !['127.0.0.1', '::1', 'localhost', undefined].includes(options.tcp.host)) {
-      throw new RangeError(`Expected a loopback host (127.0.0.1, ::1 or localhost) for tcp.host but received ${JSON.stringify(options.tcp.host)}`);
+    if (options.tcp && options.tcp.host !== undefined && !isLoopback(options.tcp.host)) {
+      throw new RangeError(`Expected a loopback host (127.x.x.x, ::1 or localhost) for tcp.host but received ${JSON.stringify(options.tcp.host)}`);
     }
     this.#o = {
       models: options.models, tcp: options.tcp ?? false,
