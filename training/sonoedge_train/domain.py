@@ -29,6 +29,12 @@ Three stages, each drawn per frame from the step's RNG (config `domain`):
    on, lose most of their echo, as walls parallel to the beam do (the lateral wall and the thin RV free wall of
    apical views reflect little back; Feigenbaum ch. 2) and as a rib or lung edge shadows a sector. Labels stay; the
    quality label, recomputed from the frame the model sees, falls where the LV wall is hidden.
+   With probability `edge_p`, **sensitivity lost toward the sector's sides** (`edge_loss`): a phased array steered
+   to large angles loses sensitivity (each element's directivity falls off with the steering angle, and grating
+   and side lobes take energy from the main lobe; Szabo, Diagnostic Ultrasound Imaging, ch. 7; Bushberg et al.
+   ch. 14), so apical views show the lateral LV wall and the RV free wall near the sector's sides faint or
+   missing while the septum in the middle is bright. One or both sides fade linearly from a random fraction of
+   the half-sector angle to a random floor at the edge. Labels stay; the quality label follows the LV wall.
 3. **Screen overlays** (`overlay_batch`): text, caliper crosses with a dotted line, depth-scale dots, an ECG trace,
    a colour bar; what is left of a full-screen capture inside the crop.
 
@@ -223,6 +229,22 @@ def beam_dropout(x: np.ndarray, inside: np.ndarray, rng: np.random.Generator) ->
     return x * gain
 
 
+def edge_loss(x: np.ndarray, inside: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Sensitivity lost toward the sector's sides: each side (drawn independently; at least one) is multiplied by a
+    gain falling linearly from 1 at a fraction 0.3-0.8 of the half-sector angle to 0.05-0.6 at the sector's edge.
+    One float [H, W] frame in [0, 1], returned."""
+    H, W = x.shape
+    _, ang = _polar(inside, rng)
+    half = float(np.abs(ang[inside]).max()) if inside.any() else 0.6
+    gain = np.ones((H, W), np.float32)
+    sides = [-1, 1] if rng.random() < 0.5 else [int(rng.choice([-1, 1]))]
+    for side in sides:
+        t0, floor = rng.uniform(0.3, 0.8), rng.uniform(0.05, 0.6)
+        a = np.clip((side * ang / max(half, 1e-3) - t0) / (1 - t0), 0, 1)
+        gain *= 1 - a * (1 - floor)
+    return x * gain
+
+
 def acquire_batch(frames_u8: np.ndarray, rng: np.random.Generator, cfg=None, labels=None) -> np.ndarray:
     """The acquisition chain on a batch of uint8 [B, H, W] frames -> float32 [B, H, W] in [0, 1]. Pixels that were
     0 (outside the image) stay 0 except where blur, resampling or JPEG spread the edge. `labels` (uint8 [B, H, W]
@@ -234,6 +256,7 @@ def acquire_batch(frames_u8: np.ndarray, rng: np.random.Generator, cfg=None, lab
     # read once; drawn only when on, so configs without these stages draw the same numbers as before them
     clutter_p = cfg.get("clutter_p", 0.0) if labels is not None else 0.0
     dropout_p = cfg.get("dropout_p", 0.0)
+    edge_p = cfg.get("edge_p", 0.0)
     for i in range(B):
         x = out[i]
         inside = frames_u8[i] > 0
@@ -243,6 +266,8 @@ def acquire_batch(frames_u8: np.ndarray, rng: np.random.Generator, cfg=None, lab
             x = artefact_arcs(x, inside, rng)
         if dropout_p > 0 and rng.random() < dropout_p:
             x = beam_dropout(x, inside, rng)
+        if edge_p > 0 and rng.random() < edge_p:
+            x = edge_loss(x, inside, rng)
         if rng.random() < cfg["curve_p"]:
             x = x ** math.exp(rng.uniform(-0.55, 0.55))
         if rng.random() < cfg["lut_p"]:

@@ -9,7 +9,8 @@ import torch
 
 from sonoedge_train.calibrate import (HEART, attach, auroc, distance, fit_ef_calibration, fit_logistic,
                                       fit_mahalanobis, fit_temperature, id_inputs, id_score, thresholds)
-from sonoedge_train.domain import (acquire_batch, artefact_arcs, beam_dropout, cavity_clutter, crop_box, frame_batch,
+from sonoedge_train.domain import (acquire_batch, artefact_arcs, beam_dropout, cavity_clutter, crop_box, edge_loss,
+                                   frame_batch,
                                    overlay, quality_labels)
 from sonoedge_train.metrics import lv_area_length
 from sonoedge_train.models import build_model
@@ -223,6 +224,31 @@ def test_beam_dropout_darkens_wedges_from_the_probe_and_nothing_else():
         assert 1 <= runs <= 2
     cfg = dict(_NO_CHAIN, dropout_p=1.0)
     assert (acquire_batch(f[None], np.random.default_rng(1), cfg) < x0).any()
+
+
+def test_edge_loss_fades_the_sector_sides_and_keeps_its_middle():
+    f, labels, inside = _ellipse_scene()
+    x0 = f.astype(np.float32) / 255
+    yy, xx = np.mgrid[0:112, 0:112]
+    rel = np.arctan2(xx - 56, yy - 4) / math.atan(0.7)  # beam angle over the half-sector angle, -1..1
+    middle = inside & (np.abs(xx - 56) <= 4) & (yy >= 40)
+    for seed in range(8):
+        x = edge_loss(x0, inside, np.random.default_rng(seed))
+        np.testing.assert_array_equal(x, edge_loss(x0, inside, np.random.default_rng(seed)))
+        assert (x <= x0 + 1e-7).all() and (x[~inside] == 0).all()
+        np.testing.assert_allclose(x[middle], x0[middle], rtol=1e-6)  # the middle of the sector keeps its echo
+        ratio = np.where(inside, x / np.maximum(x0, 1e-6), 1.0)
+        sides = []
+        for s in (-1, 1):
+            edge = inside & (s * rel >= 0.9)
+            mid = inside & (s * rel >= 0.4) & (s * rel <= 0.5) & (yy >= 30)
+            sides.append((ratio[edge].mean(), ratio[mid].mean()))
+        faded = [e for e, m in sides if e < 0.8]
+        assert faded, sides  # at least one side loses a fifth or more of its echo along its edge ...
+        assert all(e <= m + 1e-6 for e, m in sides), sides  # ... and fades outward, never brightens
+    cfg = dict(_NO_CHAIN, edge_p=1.0)
+    assert (acquire_batch(f[None], np.random.default_rng(1), cfg) < x0 - 0.01).any()
+    assert (acquire_batch(f[None], np.random.default_rng(1), _NO_CHAIN) == x0).all()  # off by default
 
 
 _NO_CHAIN = {"curve_p": 0.0, "lut_p": 0.0, "gain_p": 0.0, "gain": 0.0, "tgc_p": 0.0, "tgc": 0.0, "blur_p": 0.0,
