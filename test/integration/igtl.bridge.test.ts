@@ -207,14 +207,21 @@ t.test('a device whose models fail to load: STATUS with why; its next IMAGEs of 
   t.equal(manager.size, 0);
 });
 
-t.test('a peer that asks without reading its replies is not read until it does; nothing is lost', async (t) => {
+const GET_LABEL = encodeIgtl({ type: 'GET_IMAGE', device: 'LVLabel', headerVersion: 1, content: new Uint8Array(0) });
+
+/** A bridge (maxPendingWriteBytes 64 KiB, IMAGE results) and a peer that got the label map of a size x size image, then stopped reading. */
+async function deafPeer(t: Test, size: number) {
   const { bridge, connect } = await setup(t, { maxPendingWriteBytes: 64 * 1024, results: ['IMAGE'] });
   const p = await connect();
-  p.send(imageMessage('US', 256, 256, 1));
+  p.send(imageMessage('US', size, size, 1));
   await p.next(isType('IMAGE', 'LVLabel'));
   p.socket.pause();
-  const get = encodeIgtl({ type: 'GET_IMAGE', device: 'LVLabel', headerVersion: 1, content: new Uint8Array(0) });
-  for (let i = 0; i < 300; i++) p.send(get);
+  return { bridge, p };
+}
+
+t.test('a peer that asks without reading its replies is not read until it does; nothing is lost', async (t) => {
+  const { bridge, p } = await deafPeer(t, 256);
+  for (let i = 0; i < 300; i++) p.send(GET_LABEL);
   p.send({ type: 'GET_STATUS', device: 'last', headerVersion: 1, content: new Uint8Array(0) });
   await within(() => bridge.stats.readsPaused > 0, 10000);
   t.ok(bridge.stats.readsPaused >= 1, 'reading paused while 300 label maps (19 MiB) wait for a peer that reads none');
@@ -245,16 +252,11 @@ t.test('close(): every peer told (STATUS 19, shutting down) and disconnected, on
 });
 
 t.test('a peer whose framing is lost but that reads nothing and never closes is destroyed after the grace (500 ms)', async (t) => {
-  const { bridge, connect } = await setup(t, { maxPendingWriteBytes: 64 * 1024, results: ['IMAGE'] });
-  const p = await connect();
-  p.send(imageMessage('US', 512, 512, 1));
-  await p.next(isType('IMAGE', 'LVLabel'));
-  p.socket.pause();
+  const { bridge, p } = await deafPeer(t, 512);
   // In one write: 100 label maps asked for (25 MiB, more than the socket buffers hold), then a header past maxBodyBytes.
-  const get = encodeIgtl({ type: 'GET_IMAGE', device: 'LVLabel', headerVersion: 1, content: new Uint8Array(0) });
-  const huge = Buffer.from(get);
+  const huge = Buffer.from(GET_LABEL);
   huge.writeBigUInt64BE(1n << 50n, 42);
-  p.send(Buffer.concat([...Array<Buffer>(100).fill(get), huge]));
+  p.send(Buffer.concat([...Array<Buffer>(100).fill(GET_LABEL), huge]));
   t.ok(await within(() => bridge.errorsByCode.get('ERR_SONOEDGE_IGTL_TOO_LARGE') === 1, 10000), 'the header past maxBodyBytes rejected');
   const t0 = Date.now();
   // Bytes the bridge no longer reads: destroying the socket resets the connection, which the peer sees.
