@@ -79,9 +79,9 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
         res["quality_mae"] = float(err.mean())
         res["quality_mae_ci"] = bootstrap_ci(np.mean, err, n_boot=n_boot)
     has = np.array([(m == 1).any() for m in masks])
+    lv_all = p.lv(frames)  # once: the Dice frames and the EF cines overlap
     if has.any():
-        lv = p.lv(frames[has])
-        d = np.array([dice(a, b == 1) for a, b in zip(lv, masks[has])])
+        d = np.array([dice(a, b == 1) for a, b in zip(lv_all[has], masks[has])])
         res["lv_dice"] = float(d.mean())
         res["lv_dice_ci"] = bootstrap_ci(np.mean, d, n_boot=n_boot)
     # A frame the runtime would measure: an apical view shown, quality at the gate, not unknown on its own (the
@@ -95,7 +95,7 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
         if c["view"] not in APICAL_VIEWS or not c.get("ef"):
             continue
         sel = np.flatnonzero(cine_of == c["id"])
-        lv = p.lv(frames[sel])
+        lv = lv_all[sel]
         sp = tuple(float(v) for v in spacing_xy[sel[0]])
         r = ef_runtime(lv, sp, min_frames=min(16, len(sel)))
         n_valid += int(r["valid"])
