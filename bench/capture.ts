@@ -11,6 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { DicomService } from '../src/dicom/service.js';
 import type { PipelineResult } from '../src/pipeline/index.js';
+// @ts-expect-error: a plain .mjs helper shared by the benchmarks, no type declarations
+import { median } from './docs.mjs';
 
 const W = 1024;
 const H = 768;
@@ -32,7 +34,6 @@ function perFrameUs(stream: number, good: boolean, frames: number): number {
   for (const r of rs) svc.offer(stream, pixels, r);
   return ((performance.now() - t0) / frames) * 1000;
 }
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const cases = {
   'stream not captured': () => perFrameUs(2, true, 2000),

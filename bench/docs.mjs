@@ -1,6 +1,7 @@
-// Shared by the benchmark scripts: the machine line they print, and the
+// Shared by the benchmark scripts: the machine and load-average lines they
+// print, the quantiles in their tables, the bundled models they time, and the
 // rewrite of their table between markers in docs/BENCHMARKS.md.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +12,35 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export function machineLine() {
   const cpus = os.cpus();
   return `${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}-${process.arch}, Node.js ${process.version}`;
+}
+
+/** The load average over 1, 5 and 15 minutes, two decimals each: "1.25 1.40 1.62". */
+export function loadAverage() {
+  return os.loadavg().map((l) => l.toFixed(2)).join(' ');
+}
+
+/**
+ * The p-quantile (0 <= p <= 1) of `xs` (not changed): the sample at index round(p * (n - 1)) of the sorted samples.
+ * Not src/util/stats.ts's nearest-rank: the tables these scripts wrote into docs/BENCHMARKS.md were computed this
+ * way; switch only with a rerun.
+ */
+export function quantile(xs, p) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * (s.length - 1) + 0.5))];
+}
+
+/** The median, quantile(xs, 0.5): the sample at index floor(n / 2) of the sorted samples (the upper middle one for an even count). */
+export function median(xs) {
+  return quantile(xs, 0.5);
+}
+
+/** The fp32 graphs of the bundled model packages (models/NAME/model.fp32.onnx, in directory order); none without models/. */
+export function bundledModels() {
+  const models = path.join(root, 'models');
+  return existsSync(models)
+    ? readdirSync(models, { withFileTypes: true }).filter((d) => d.isDirectory())
+      .map((d) => path.join(models, d.name, 'model.fp32.onnx')).filter((f) => existsSync(f))
+    : [];
 }
 
 /**

@@ -22,10 +22,10 @@
 //   (a child: node bench/engine-breakdown.mjs --case MODEL THREADS ITERATIONS CONFIG_JSON FPS)
 import { spawnSync } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { existsSync, readdirSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundledModels, loadAverage, median } from './docs.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -63,9 +63,8 @@ if (args[0] === '--case') {
   const wall = Number(process.hrtime.bigint() - t00) / 1e6;
   h.disable();
   const cpu = process.cpuUsage(cpu0);
-  const med = (a) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
   process.stdout.write(`${JSON.stringify({
-    ...Object.fromEntries(Object.entries(cols).map(([k, v]) => [k, med(v)])),
+    ...Object.fromEntries(Object.entries(cols).map(([k, v]) => [k, median(v)])),
     inline: inline / cols.total.length,
     cpuPerWall: (cpu.user + cpu.system) / 1e3 / wall,
     loopP99: h.percentile(99) / 1e6,
@@ -81,14 +80,10 @@ const fps = Number((args.find((a) => a.startsWith('--fps=')) ?? '--fps=0').split
 const threadList = (args.find((a) => a.startsWith('--threads=')) ?? '--threads=1,2').split('=')[1].split(',').map(Number);
 const only = args.find((a) => a.startsWith('--models='))?.split('=')[1];
 const ROUNDS = 3;
-const bundled = existsSync(path.join(root, 'models'))
-  ? readdirSync(path.join(root, 'models'), { withFileTypes: true }).filter((d) => d.isDirectory())
-    .map((d) => path.join(root, 'models', d.name, 'model.fp32.onnx')).filter((f) => existsSync(f))
-  : [];
-const models = [...bundled, path.join(root, 'test', 'fixtures', 'engine', 'convnet.onnx'),
+const models = [...bundledModels(), path.join(root, 'test', 'fixtures', 'engine', 'convnet.onnx'),
   path.join(root, 'test', 'fixtures', 'model-packages', 'valid-signed', 'model.fp32.onnx')];
 
-process.stdout.write(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; medians in ms over ${iterations} runs, the median of ${ROUNDS} processes per cell; ${
+process.stdout.write(`load average ${loadAverage()}; medians in ms over ${iterations} runs, the median of ${ROUNDS} processes per cell; ${
   fps > 0 ? `paced: a run every ${(1000 / fps).toFixed(1)} ms (${fps} fps)` : 'runs awaited back to back'}\n\n`);
 process.stdout.write('| model | threads | config | total | queue (hop there) | run (ORT) | rest (hop back + promise) | inline share | process CPU / wall | loop delay p99 |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n');
 for (const model of models.filter((m) => existsSync(m) && (!only || m.includes(only)))) {
@@ -102,7 +97,7 @@ for (const model of models.filter((m) => existsSync(m) && (!only || m.includes(o
       });
     }
     configs.forEach((config, c) => {
-      const m = (k) => [...results[c].map((x) => x[k])].sort((p, q) => p - q)[Math.floor(ROUNDS / 2)];
+      const m = (k) => median(results[c].map((x) => x[k]));
       process.stdout.write(`| ${path.relative(root, model)} | ${threads} | \`${config}\` | ${m('total').toFixed(4)} | ${m('queue').toFixed(4)} | ${m('run').toFixed(4)} | ${m('rest').toFixed(4)} | ${m('inline').toFixed(2)} | ${m('cpuPerWall').toFixed(2)} | ${m('loopP99').toFixed(2)} |\n`);
     });
   }

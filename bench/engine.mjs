@@ -19,10 +19,9 @@
 //   npm run bench:engine -- --iterations=N  runs per round (5 rounds), default 200
 //   npm run bench:engine -- --engine-options='{"spinning":true}'   sonoedge's options
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { machineLine, writeDocsBlock } from './docs.mjs';
+import { bundledModels, loadAverage, machineLine, writeDocsBlock } from './docs.mjs';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -31,17 +30,12 @@ const args = process.argv.slice(2);
 const iterations = Number((args.find((a) => a.startsWith('--iterations=')) ?? '--iterations=200').split('=')[1]);
 const engineOptions = (args.find((a) => a.startsWith('--engine-options=')) ?? '--engine-options={}').slice('--engine-options='.length);
 const THREADS = [1, 2];
-const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
-const loadAtStart = load();
+const loadAtStart = loadAverage();
 const ortVersion = JSON.parse(readFileSync(path.join(root, 'node_modules', 'onnxruntime-node', 'package.json'), 'utf8')).version;
 
-// Bundled model packages when they exist, else the generated test models.
-const bundled = existsSync(path.join(root, 'models'))
-  ? readdirSync(path.join(root, 'models'), { withFileTypes: true }).filter((d) => d.isDirectory())
-    .map((d) => path.join(root, 'models', d.name, 'model.fp32.onnx')).filter((f) => existsSync(f))
-  : [];
+// Bundled model packages when they exist, and the generated test models.
 const MODELS = [
-  ...bundled,
+  ...bundledModels(),
   path.join(root, 'test', 'fixtures', 'engine', 'convnet.onnx'),
   path.join(root, 'test', 'fixtures', 'model-packages', 'valid-signed', 'model.fp32.onnx'),
 ];
@@ -131,7 +125,7 @@ const lines = rows.map((r) => {
   return `| ${r.model} | ${r.threads} | ${policy(s, r.threads)} / ${p ? others : 'n/a'} / ${o ? others : 'n/a'} | ${ms(s?.median)} / ${ms(s?.p99)} | ${ms(p?.median)} / ${ms(p?.p99)} | ${ms(o?.median)} / ${ms(o?.p99)} | ${rp?.toFixed(3) ?? 'n/a'} (${rp === undefined ? 'n/a' : verdict(rp <= 1.05)}) | ${ro?.toFixed(3) ?? 'n/a'} (${ro === undefined ? 'n/a' : verdict(ro <= 1)}) | ${ms(s?.loopDelayP99)} (${s ? verdict(s.loopDelayP99 <= idle + 1) : 'n/a'}) / ${ms(o?.loopDelayP99)} / ${ms(idle)} | ${r.diffPython?.toExponential(1) ?? 'n/a'}, ${r.diffOrtNode?.toExponential(1) ?? 'n/a'} |`;
 });
 const table = `${header}\n${lines.join('\n')}`;
-const loadAtEnd = load();
+const loadAtEnd = loadAverage();
 const json = { machine, python: pythonNote, date: new Date().toISOString(), command: `npm run bench:engine${args.length ? ` -- ${args.join(' ')}` : ''}`, loadAtStart, loadAtEnd, rows };
 writeFileSync(path.join(outDir, 'engine.json'), `${JSON.stringify(json, null, 2)}\n`);
 const intro = `Machine: ${machine}. Date: ${json.date.slice(0, 10)}. Command: \`${json.command}\`.\n` +

@@ -24,6 +24,7 @@ import { MessageType } from '../dist/protocol/constants.js';
 import { ViewerServer } from '../dist/viewer/server.js';
 import { encodeJpeg, snapshot, snapshotBytes } from '../dist/viewer/encode.js';
 import { JpegEncoder } from '../dist/viewer/encoder.js';
+import { median, quantile } from './docs.mjs';
 import { BOX, H, W, cineFrames, paced } from './feed.mjs';
 
 const here = fileURLToPath(import.meta.url);
@@ -40,12 +41,6 @@ if (process.argv[2] === '--watch') {
   ws.on('error', (err) => { process.send({ error: err.message }); process.exit(1); });
   process.on('message', () => { process.send({ pictures, bytes }); ws.close(); setTimeout(() => process.exit(0), 100); });
 } 
-
-const q = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * (s.length - 1) + 0.5))];
-};
-const median = (xs) => q(xs, 0.5);
 
 /** One case on a fresh runtime: frames at `fps` for `seconds`; mode 'none' | 'idle' | 'watched'. */
 async function runCase({ pipeline, frames, spacing, fps, seconds, mode }) {
@@ -88,7 +83,7 @@ async function runCase({ pipeline, frames, spacing, fps, seconds, mode }) {
     return {
       turnUs: turns ? (1000 * viewer.stats.turnMs) / (lat.length || 1) : 0,
       mode, load: os.loadavg()[0], frames: total, results: lat.length, segmented, dropped: rt.server.stats.framesDropped,
-      p50: q(lat, 0.5), p99: q(lat, 0.99), cpuPercent: (100 * (cpu.user + cpu.system)) / 1000 / wall,
+      p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), cpuPercent: (100 * (cpu.user + cpu.system)) / 1000 / wall,
       pictures: watched?.pictures ?? 0, picturesPerS: watched ? watched.pictures / (wall / 1000) : 0, kbPerPicture: watched?.pictures ? watched.bytes / watched.pictures / 1024 : 0,
     };
   } finally {

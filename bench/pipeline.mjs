@@ -22,7 +22,7 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { machineLine, writeDocsBlock } from './docs.mjs';
+import { machineLine, median, quantile, writeDocsBlock } from './docs.mjs';
 import { fileURLToPath } from 'node:url';
 import { Pipeline, loadTrustStore, MODELS_DIR } from '../dist/index.js';
 import { viewerRows } from './pipeline-viewer.mjs';
@@ -40,13 +40,6 @@ const variant = args.includes('--int8') ? 'int8' : 'fp32';
 
 const { frames, spacing } = await cineFrames();
 const geometry = { input: { width: W, height: H, format: 'GRAY8' }, pixelSpacingMm: spacing, sectorRoi: BOX };
-// Not src/util/stats.ts's nearest-rank: the sample at index round(p*(n-1)). The
-// tables this wrote into docs/BENCHMARKS.md were computed this way; switch only with a rerun.
-const q = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * (s.length - 1) + 0.5))];
-};
-
 const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
 const pipelineOptions = {
   viewQuality: path.join(MODELS_DIR, 'view_quality'), segmentation: path.join(MODELS_DIR, 'lv_segmentation'),
@@ -115,9 +108,9 @@ async function atRate(fps) {
   checkSegmented(`${fps} fps`, segmented, stats.processed);
   return {
     fps, frames: total, processed: stats.processed, dropped: stats.dropped, segmented, load: [load0, os.loadavg()[0]],
-    p50: q(lat, 0.5), p90: q(lat, 0.9), p99: q(lat, 0.99),
+    p50: quantile(lat, 0.5), p90: quantile(lat, 0.9), p99: quantile(lat, 0.99),
     cpuPercent: (100 * (cpu.user + cpu.system)) / 1000 / wall,
-    stages: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, q(v, 0.5)])),
+    stages: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, median(v)])),
   };
 }
 

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Preprocessor, preprocessReference } from '../dist/index.js';
 import { randomBytes } from '../dist/frame/synthetic.js';
+import { median, quantile } from './docs.mjs';
 
 const [tool, ws, hs, format, outsArg, outDir] = process.argv.slice(2);
 const width = Number(ws);
@@ -23,9 +24,7 @@ if (!existsSync(frameFile)) {
 }
 
 function stats(times) {
-  const s = [...times].sort((a, b) => a - b);
-  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * (s.length - 1) + 0.5))];
-  return { median: q(0.5), p99: q(0.99), n: s.length };
+  return { median: median(times), p99: quantile(times, 0.99), n: times.length };
 }
 
 /** Times fn() for about `budgetMs` after warm-up; microseconds per call. */

@@ -25,7 +25,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { machineLine, writeDocsBlock } from './docs.mjs';
+import { machineLine, median, quantile, writeDocsBlock } from './docs.mjs';
 import { BOX, H, W, cineFrames, paced } from './feed.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -39,11 +39,6 @@ const seconds = Number(opt('seconds', 20));
 const fps = Number(opt('fps', 30));
 const variant = args.includes('--int8') ? 'int8' : 'fp32';
 const threads = Number(opt('threads', 1));
-// The sample at index round(p*(n-1)), as bench/pipeline.mjs computes its table.
-const q = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * (s.length - 1) + 0.5))];
-};
 
 if (args.includes('--case')) {
   process.stdout.write(`${JSON.stringify(await runCase(Number(opt('case')), opt('mode')))}\n`);
@@ -93,7 +88,7 @@ async function runCase(n, mode) {
     const processed = st.stats.processed - before[s].processed;
     const dropped = st.stats.dropped - before[s].dropped;
     if (segmented[s] < 0.9 * processed) throw new Error(`Expected segmentation on every frame of the A4C cine but stream ${s} segmented ${segmented[s]} of ${processed}`);
-    return { stream: s, frames: total, processed, dropped, dropPct: (100 * dropped) / total, p50: q(lat[s], 0.5), p99: q(lat[s], 0.99) };
+    return { stream: s, frames: total, processed, dropped, dropPct: (100 * dropped) / total, p50: quantile(lat[s], 0.5), p99: quantile(lat[s], 0.99) };
   });
   for (const st of streams) await st.close();
   return { streams: n, mode, sessions, fps, seconds, perStream, cpuPercent: (100 * (cpu.user + cpu.system)) / 1000 / wall, load: [load0, os.loadavg()] };
@@ -118,7 +113,6 @@ for (let r = 0; r < rounds; r++) {
 }
 
 const f = (x) => x.toFixed(2);
-const median = (xs) => q(xs, 0.5);
 const rows = [];
 const verdicts = [];
 plan.forEach(({ n, mode }, j) => {
