@@ -22,10 +22,15 @@
 using namespace sonoedge;
 using Clock = std::chrono::steady_clock;
 
-double gMin = 0;  // the fastest run of the last medianMicros() call
+// The median and the fastest of `runs` timed calls of f (after runs / 10 warm-up calls), in microseconds. On a
+// shared machine the fastest run is the better estimate of the uncontended time.
+struct Micros {
+  double median;
+  double min;
+};
 
 template <class F>
-double medianMicros(int runs, F f) {
+Micros timeMicros(int runs, F f) {
   std::vector<double> t;
   for (int i = 0; i < runs + runs / 10; ++i) {
     const auto t0 = Clock::now();
@@ -34,22 +39,21 @@ double medianMicros(int runs, F f) {
   }
   t.erase(t.begin(), t.begin() + runs / 10);  // warm-up
   std::sort(t.begin(), t.end());
-  gMin = t.front();
-  return t[t.size() / 2];
+  return {t[t.size() / 2], t.front()};
 }
 
-// A plan's input filled with random bytes, and the memcpy floor both tables compare against: the median (and,
-// in gMin, the fastest) time to copy that input and the plan's output bytes once each.
+// A plan's input filled with random bytes, and the memcpy floor both tables compare against: the median and the
+// fastest time to copy that input and the plan's output bytes once each.
 struct Floor {
   std::vector<uint8_t> src;
-  double us;
+  Micros us;
 };
 
 Floor memcpyFloor(const Plan& plan, int runs, std::mt19937& rng) {
-  Floor fl{std::vector<uint8_t>(plan.requiredInputBytes()), 0};
+  Floor fl{std::vector<uint8_t>(plan.requiredInputBytes()), {0, 0}};
   for (auto& b : fl.src) b = static_cast<uint8_t>(rng());
   std::vector<uint8_t> copyIn(fl.src.size()), from(plan.outputBytes()), copyOut(plan.outputBytes());
-  fl.us = medianMicros(runs, [&] {
+  fl.us = timeMicros(runs, [&] {
     std::memcpy(copyIn.data(), fl.src.data(), fl.src.size());
     std::memcpy(copyOut.data(), from.data(), copyOut.size());
   });
@@ -63,8 +67,7 @@ int table(int runs, const char* only) {
                                  PixelFormat::kNv12};
   const char* names[] = {"GRAY8", "GRAY16", "RGB8", "BGR8", "RGBA8", "BGRA8", "YUYV", "NV12"};
   const int sizes[][2] = {{640, 480}, {1024, 768}, {1920, 1080}};
-  // Minima beside the medians: on a shared machine the fastest run is the
-  // better estimate of the uncontended time.
+  // Minima beside the medians (see Micros).
   std::printf("| frame | format | out | best level | us (min) | scalar us | memcpy us (min) | best/memcpy (of minima) |\n");
   std::printf("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
   for (PixelFormat f : formats) {
@@ -91,15 +94,15 @@ int table(int runs, const char* only) {
         auto scalar = Plan::compile(o, &st, &msg);
         const Floor fl = memcpyFloor(*best, runs, rng);
         const std::vector<uint8_t>& src = fl.src;
-        const double mc = fl.us, mcMin = gMin;
+        const double mc = fl.us.median, mcMin = fl.us.min;
         std::vector<float> dst(best->outputElements());
-        const double us = medianMicros(runs, [&] {
+        const Micros b = timeMicros(runs, [&] {
           best->run(src.data(), src.size(), dst.data(), dst.size() * 4, 0, nullptr);
         });
-        const double usMin = gMin;
-        const double ss = medianMicros(runs / 5 + 1, [&] {
+        const double us = b.median, usMin = b.min;
+        const double ss = timeMicros(runs / 5 + 1, [&] {
           scalar->run(src.data(), src.size(), dst.data(), dst.size() * 4, 0, nullptr);
-        });
+        }).median;
         std::printf("| %dx%d | %s | %d | %s | %.0f (%.0f) | %.0f | %.0f (%.0f) | %.2f (%.2f) |\n", sz[0],
                     sz[1], name, out, simdLevelName(best->simdLevel()), us, usMin, ss, mc, mcMin,
                     us / mc, usMin / mcMin);
@@ -138,16 +141,16 @@ int main(int argc, char** argv) {
     auto probe = Plan::compile(o, &st, &msg);
     const Floor fl = memcpyFloor(*probe, runs, rng);
     const std::vector<uint8_t>& src = fl.src;
-    const double mc = fl.us;
+    const double mc = fl.us.median;
     std::vector<float> out(probe->outputElements());
     std::printf("%s (memcpy of %zu + %zu bytes: %.1f us)\n", k.name, src.size(), probe->outputBytes(), mc);
     for (SimdLevel l : {SimdLevel::kScalar, SimdLevel::kSse41, SimdLevel::kAvx2, SimdLevel::kNeon}) {
       o.simd = l;
       auto plan = Plan::compile(o, &st, &msg);
       if (!plan) continue;
-      const double us = medianMicros(runs, [&] {
+      const double us = timeMicros(runs, [&] {
         plan->run(src.data(), src.size(), out.data(), out.size() * 4, 0, nullptr);
-      });
+      }).median;
       std::printf("  %-7s %8.1f us  (%.2fx memcpy)\n", simdLevelName(l), us, us / mc);
     }
   }
