@@ -140,10 +140,13 @@ def artefact_arcs(x: np.ndarray, inside: np.ndarray, rng: np.random.Generator) -
     return np.clip(x + add * across * inside, 0, 1)
 
 
-def cavity_clutter(x: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def cavity_clutter(x: np.ndarray, labels: np.ndarray, rng: np.random.Generator, width_max: float = 9.0,
+                   level_max: float = 0.9) -> np.ndarray:
     """Echoes inside the LV cavity (label 1) near its wall, added to one float [H, W] frame in [0, 1] (returned,
-    clipped): a brightness that rises toward the endocardium over a random width (1.5-9 px at 112 px), modulated by a
-    strand texture (trabeculae), up to a fraction of the myocardium's median brightness; and with probability 0.5 one
+    clipped): a brightness that rises toward the endocardium over a random width (1.5 to `width_max` px at 112 px),
+    modulated by a strand texture (trabeculae), up to a fraction (0.25 to `level_max`) of the contrast between the
+    myocardium's median brightness and the pool's (above 1: echoes as bright as the wall, the trabeculated and
+    papillary-filled cavity of end-systole, where only the compact myocardium outside marks the border); and with probability 0.5 one
     or two papillary muscles, elliptical bodies about as bright as the wall, attached to it inside the cavity. Nothing
     outside the cavity changes; the labels are not moved (the cavity includes both, see the module's docstring)."""
     cav = labels == 1
@@ -159,7 +162,7 @@ def cavity_clutter(x: np.ndarray, labels: np.ndarray, rng: np.random.Generator) 
     pool = float(np.median(x[cav]))
     span = max(wall - pool, 0.05)
     d = cv2.distanceTransform(cav.astype(np.uint8), cv2.DIST_L2, 3)
-    width = rng.uniform(1.5, 9.0)
+    width = rng.uniform(1.5, width_max)
     ramp = np.exp(-np.maximum(d - 0.5, 0) / width) if rng.random() < 0.5 else np.clip(1 - (d - 0.5) / width, 0, 1)
     H, W = x.shape
     # strands: smooth noise stretched along a random direction, thresholded softly
@@ -168,7 +171,7 @@ def cavity_clutter(x: np.ndarray, labels: np.ndarray, rng: np.random.Generator) 
     n = cv2.GaussianBlur(n, (0, 0), sigmaX=float(sx), sigmaY=float(sy))
     n = (n - n.mean()) / (n.std() + 1e-6)
     texture = np.clip(0.5 + rng.uniform(0.2, 0.6) * n, 0, 1.2)
-    add = rng.uniform(0.25, 0.9) * span * ramp * texture
+    add = rng.uniform(0.25, level_max) * span * ramp * texture
     if rng.random() < 0.5:
         ys, xs = np.nonzero(cav & (d <= 1.5))
         yy, xx = _grid(H, W)
@@ -261,7 +264,7 @@ def acquire_batch(frames_u8: np.ndarray, rng: np.random.Generator, cfg=None, lab
         x = out[i]
         inside = frames_u8[i] > 0
         if clutter_p > 0 and rng.random() < clutter_p:
-            x = cavity_clutter(x, labels[i], rng)
+            x = cavity_clutter(x, labels[i], rng, cfg.get("clutter_width_max", 9.0), cfg.get("clutter_level_max", 0.9))
         if rng.random() < cfg.get("artefact_p", 0.0):
             x = artefact_arcs(x, inside, rng)
         if dropout_p > 0 and rng.random() < dropout_p:

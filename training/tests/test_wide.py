@@ -206,6 +206,29 @@ def test_cavity_clutter_brightens_only_the_cavity_and_most_near_its_wall():
     assert (acquire_batch(f[None], np.random.default_rng(1), cfg) == x0).all()  # no labels, no clutter
 
 
+def test_cavity_clutter_level_and_width_are_configuration():
+    f, labels, _ = _ellipse_scene()
+    x0 = f.astype(np.float32) / 255
+    cav = labels == 1
+    d = cv2.distanceTransform(cav.astype(np.uint8), cv2.DIST_L2, 3)
+    mid = cav & (d >= 7) & (d <= 9)
+    # the defaults are the stage as it was: the same draws give the same frame
+    np.testing.assert_array_equal(cavity_clutter(x0, labels, np.random.default_rng(4)),
+                                  cavity_clutter(x0, labels, np.random.default_rng(4), 9.0, 0.9))
+    weak = [cavity_clutter(x0, labels, np.random.default_rng(s), 2.0, 0.3)[mid].mean() for s in range(6)]
+    strong = [cavity_clutter(x0, labels, np.random.default_rng(s), 14.0, 1.2)[mid].mean() for s in range(6)]
+    assert all(w < t for w, t in zip(weak, strong)), (weak, strong)  # wider and brighter, draw for draw
+    cfg = dict(_NO_CHAIN, clutter_p=1.0, clutter_width_max=14.0, clutter_level_max=1.2)
+    np.testing.assert_array_equal(acquire_batch(f[None], np.random.default_rng(2), cfg, labels[None])[0],
+                                  np.clip(cavity_clutter(x0, labels, _after_one_draw(2), 14.0, 1.2), 0, 1))
+
+
+def _after_one_draw(seed):
+    rng = np.random.default_rng(seed)
+    rng.random()  # acquire_batch's draw for clutter_p
+    return rng
+
+
 def test_beam_dropout_darkens_wedges_from_the_probe_and_nothing_else():
     f, labels, inside = _ellipse_scene()
     x0 = f.astype(np.float32) / 255
