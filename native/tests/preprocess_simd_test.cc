@@ -10,11 +10,13 @@ namespace sonoedge {
 namespace testing {
 namespace {
 
-void compareLevels(PlanOptions o, std::mt19937& rng, const std::string& what) {
+// With input (its size the plan's requiredInputBytes) the frame, otherwise random bytes.
+void compareLevels(PlanOptions o, std::mt19937& rng, const std::string& what,
+                   const std::vector<uint8_t>* input = nullptr) {
   o.simd = SimdLevel::kScalar;
   auto scalar = mustCompile(o);
   ASSERT_TRUE(scalar) << what;
-  const auto src = randomBytes(rng, scalar->requiredInputBytes());
+  const auto src = input ? *input : randomBytes(rng, scalar->requiredInputBytes());
   const int32_t n = static_cast<int32_t>(rng() % static_cast<uint32_t>(o.batchSize));
   const auto want = runInto(*scalar, src, n);
   for (SimdLevel l : availableLevels()) {
@@ -142,6 +144,142 @@ TEST(PreprocessSimd, HotPathShape) {
       o.channels = f == PixelFormat::kGray8 ? 1 : 3;
       compareLevels(o, rng, "hot path");
       if (HasFatalFailure()) return;
+    }
+  }
+}
+
+// A YUYV or NV12 frame of o's size (packed, the UV plane right after the Y
+// plane) with Y drawn from [yLo, yHi] and U, V from [cLo, cHi].
+std::vector<uint8_t> yuvFrame(const PlanOptions& o, size_t bytes, std::mt19937& rng, int yLo, int yHi,
+                              int cLo, int cHi) {
+  std::vector<uint8_t> v(bytes);
+  auto draw = [&](int lo, int hi) { return static_cast<uint8_t>(lo + static_cast<int>(rng() % (hi - lo + 1))); };
+  const size_t yBytes = static_cast<size_t>(o.width) * o.height;
+  for (size_t i = 0; i < bytes; ++i) {
+    const bool luma = o.format == PixelFormat::kYuyv ? i % 2 == 0 : i < yBytes;
+    v[i] = luma ? draw(yLo, yHi) : draw(cLo, cHi);
+  }
+  return v;
+}
+
+// Pixel (x, y)'s Y, U and V bytes of such a frame (U and V shared by its pair).
+void setYuv(const PlanOptions& o, std::vector<uint8_t>& v, int x, int y, int Y, int U, int V) {
+  const size_t w = static_cast<size_t>(o.width);
+  if (o.format == PixelFormat::kYuyv) {
+    const size_t pair = y * 2 * w + 4 * static_cast<size_t>(x / 2);
+    v[pair + 2 * (x % 2)] = static_cast<uint8_t>(Y);
+    v[pair + 1] = static_cast<uint8_t>(U);
+    v[pair + 3] = static_cast<uint8_t>(V);
+  } else {
+    v[y * w + x] = static_cast<uint8_t>(Y);
+    const size_t uv = w * o.height + (y / 2) * w + 2 * static_cast<size_t>(x / 2);
+    v[uv] = static_cast<uint8_t>(U);
+    v[uv + 1] = static_cast<uint8_t>(V);
+  }
+}
+
+TEST(PreprocessSimd, YuvContentThatNeverClampsAgreesWithScalar) {
+  // Gray and mildly coloured frames, in which no pixel's R, G or B leaves
+  // [0, 255]: the AVX2 kernels sum Y, U and V over the tap rows and convert
+  // once (yuvLinearAvx2). Area plans of three tap rows and more (boxes,
+  // fractional edge rows, spans that are not a multiple of 16), both formats,
+  // ranges and matrices, and the boundary bytes themselves: limited-range Y 16
+  // gives exactly 0, full-range Y 0 and 255 exactly 0 and 255.
+  std::mt19937 rng(1604);
+  struct Shape {
+    int w, h, ow, oh;
+  };
+  const Shape shapes[] = {{1920, 1080, 224, 224}, {1024, 768, 256, 256}, {330, 120, 37, 11}, {642, 96, 50, 17}};
+  for (PixelFormat f : {PixelFormat::kYuyv, PixelFormat::kNv12}) {
+    for (YuvRange r : {YuvRange::kLimited, YuvRange::kFull}) {
+      for (YuvMatrix m : {YuvMatrix::kBt601, YuvMatrix::kBt709}) {
+        for (const Shape& sh : shapes) {
+          PlanOptions o;
+          o.format = f;
+          o.width = sh.w;
+          o.height = sh.h;
+          o.outWidth = sh.ow;
+          o.outHeight = sh.oh;
+          o.channels = 3;
+          o.resize = ResizeMode::kArea;
+          o.yuvRange = r;
+          o.yuvMatrix = m;
+          const size_t bytes = mustCompile(o)->requiredInputBytes();
+          const bool lim = r == YuvRange::kLimited;
+          const std::string what = std::string(f == PixelFormat::kYuyv ? "YUYV " : "NV12 ") +
+                                   (lim ? "limited " : "full ") + (m == YuvMatrix::kBt601 ? "601 " : "709 ") +
+                                   std::to_string(sh.w) + "x" + std::to_string(sh.h);
+          auto gray = yuvFrame(o, bytes, rng, lim ? 16 : 0, lim ? 235 : 255, 128, 128);
+          compareLevels(o, rng, what + " gray", &gray);
+          auto tinted = yuvFrame(o, bytes, rng, 60, 190, 118, 138);
+          compareLevels(o, rng, what + " tinted", &tinted);
+          auto edge = yuvFrame(o, bytes, rng, lim ? 16 : 0, lim ? 16 : 0, 128, 128);
+          compareLevels(o, rng, what + " black", &edge);
+          if (!lim) {
+            edge = yuvFrame(o, bytes, rng, 255, 255, 128, 128);
+            compareLevels(o, rng, what + " white", &edge);
+          }
+          if (HasFatalFailure()) return;
+        }
+      }
+    }
+  }
+}
+
+TEST(PreprocessSimd, YuvPixelsThatClampAgreeWithScalar) {
+  // The same frames with pixels whose R, G or B clamps: a few (the 16-pixel
+  // groups holding them go through the exact per-pixel path, in any tap row,
+  // first, interior or last), just past the boundary (limited-range Y 15;
+  // Y 16 with V 127, where R is -1.6), and mostly clamping content (random
+  // bytes above in-range ones: the kernels give the linear case up for some
+  // rows, then take it again).
+  std::mt19937 rng(1605);
+  for (PixelFormat f : {PixelFormat::kYuyv, PixelFormat::kNv12}) {
+    for (YuvRange r : {YuvRange::kLimited, YuvRange::kFull}) {
+      for (YuvMatrix m : {YuvMatrix::kBt601, YuvMatrix::kBt709}) {
+        PlanOptions o;
+        o.format = f;
+        o.width = 1920;
+        o.height = 1080;
+        o.outWidth = o.outHeight = 224;
+        o.channels = 3;
+        o.resize = ResizeMode::kArea;
+        o.yuvRange = r;
+        o.yuvMatrix = m;
+        const size_t bytes = mustCompile(o)->requiredInputBytes();
+        const bool lim = r == YuvRange::kLimited;
+        const std::string what = std::string(f == PixelFormat::kYuyv ? "YUYV " : "NV12 ") +
+                                 (lim ? "limited " : "full ") + (m == YuvMatrix::kBt601 ? "601" : "709");
+        // A few saturated pixels: each channel's clamp, low and high.
+        auto v = yuvFrame(o, bytes, rng, 60, 190, 118, 138);
+        const int spikes[][3] = {{0, 128, 128}, {255, 128, 128}, {128, 128, 255}, {128, 255, 128},
+                                 {128, 0, 0},   {128, 255, 0},   {30, 0, 255},    {235, 255, 255}};
+        for (int i = 0; i < 400; ++i) {
+          const int* s = spikes[i % 8];
+          setYuv(o, v, static_cast<int>(rng() % 1920), static_cast<int>(rng() % 1080), s[0], s[1], s[2]);
+        }
+        compareLevels(o, rng, what + " spikes", &v);
+        // Just past the boundary.
+        if (lim) {
+          v = yuvFrame(o, bytes, rng, 16, 16, 128, 128);
+          for (int i = 0; i < 200; ++i) {
+            setYuv(o, v, static_cast<int>(rng() % 1920), static_cast<int>(rng() % 1080), i % 2 ? 15 : 16, 128,
+                   i % 2 ? 128 : 127);
+          }
+          compareLevels(o, rng, what + " black edge", &v);
+        }
+        // Noise above, in-range content below.
+        v = yuvFrame(o, bytes, rng, 60, 190, 118, 138);
+        const auto noise = randomBytes(rng, bytes);
+        const size_t split = f == PixelFormat::kYuyv ? bytes / 2 : 1920 * 540;
+        std::copy(noise.begin(), noise.begin() + static_cast<std::ptrdiff_t>(split), v.begin());
+        if (f == PixelFormat::kNv12) {
+          const size_t uv = 1920 * 1080;
+          std::copy(noise.begin() + uv, noise.begin() + uv + 1920 * 270, v.begin() + uv);
+        }
+        compareLevels(o, rng, what + " noise then content", &v);
+        if (HasFatalFailure()) return;
+      }
     }
   }
 }
