@@ -7,7 +7,10 @@
 // float32 NCHW (3 channels except GRAY8), at the best level and the scalar
 // one, against memcpy: the rows of docs/BENCHMARKS.md's preprocessing table
 // without Node in between.
-//   bench_hot_path --table [runs] [FORMAT]
+//   bench_hot_path --table [runs] [FORMAT] [tinted]
+// tinted: YUYV and NV12 frames of in-range content (Y 60-190, U and V
+// 118-138: no pixel's R, G or B clamps, as in gray or mildly coloured video)
+// instead of random bytes, whose saturated colours clamp almost everywhere.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -49,9 +52,16 @@ struct Floor {
   Micros us;
 };
 
-Floor memcpyFloor(const Plan& plan, int runs, std::mt19937& rng) {
+Floor memcpyFloor(const Plan& plan, int runs, std::mt19937& rng, const PlanOptions* tinted = nullptr) {
   Floor fl{std::vector<uint8_t>(plan.requiredInputBytes()), {0, 0}};
   for (auto& b : fl.src) b = static_cast<uint8_t>(rng());
+  if (tinted) {  // YUYV: Y at even bytes; NV12: the Y plane, then U, V
+    const size_t yBytes = static_cast<size_t>(tinted->width) * tinted->height;
+    for (size_t i = 0; i < fl.src.size(); ++i) {
+      const bool luma = tinted->format == PixelFormat::kYuyv ? i % 2 == 0 : i < yBytes;
+      fl.src[i] = static_cast<uint8_t>(luma ? 60 + rng() % 131 : 118 + rng() % 21);
+    }
+  }
   std::vector<uint8_t> copyIn(fl.src.size()), from(plan.outputBytes()), copyOut(plan.outputBytes());
   fl.us = timeMicros(runs, [&] {
     std::memcpy(copyIn.data(), fl.src.data(), fl.src.size());
@@ -60,7 +70,7 @@ Floor memcpyFloor(const Plan& plan, int runs, std::mt19937& rng) {
   return fl;
 }
 
-int table(int runs, const char* only) {
+int table(int runs, const char* only, bool tinted) {
   std::mt19937 rng(1);
   const PixelFormat formats[] = {PixelFormat::kGray8, PixelFormat::kRgb8,  PixelFormat::kBgr8,
                                  PixelFormat::kRgba8, PixelFormat::kBgra8, PixelFormat::kYuyv,
@@ -92,7 +102,8 @@ int table(int runs, const char* only) {
         auto best = Plan::compile(o, &st, &msg);
         o.simd = SimdLevel::kScalar;
         auto scalar = Plan::compile(o, &st, &msg);
-        const Floor fl = memcpyFloor(*best, runs, rng);
+        const bool yuv = f == PixelFormat::kYuyv || f == PixelFormat::kNv12;
+        const Floor fl = memcpyFloor(*best, runs, rng, tinted && yuv ? &o : nullptr);
         const std::vector<uint8_t>& src = fl.src;
         const double mc = fl.us.median, mcMin = fl.us.min;
         std::vector<float> dst(best->outputElements());
@@ -115,7 +126,8 @@ int table(int runs, const char* only) {
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "--table") == 0) {
-    return table(argc > 2 ? std::atoi(argv[2]) : 100, argc > 3 ? argv[3] : nullptr);
+    return table(argc > 2 ? std::atoi(argv[2]) : 100, argc > 3 ? argv[3] : nullptr,
+                 argc > 4 && std::strcmp(argv[4], "tinted") == 0);
   }
   const int runs = argc > 1 ? std::atoi(argv[1]) : 500;
   std::mt19937 rng(1);
