@@ -178,6 +178,21 @@ void setYuv(const PlanOptions& o, std::vector<uint8_t>& v, int x, int y, int Y, 
   }
 }
 
+// RGB planes from a YUYV or NV12 frame, area resampled: the plans of the YUV tests.
+static PlanOptions yuvAreaOptions(PixelFormat f, YuvRange r, YuvMatrix m, int w, int h, int ow, int oh) {
+  PlanOptions o;
+  o.format = f;
+  o.width = w;
+  o.height = h;
+  o.outWidth = ow;
+  o.outHeight = oh;
+  o.channels = 3;
+  o.resize = ResizeMode::kArea;
+  o.yuvRange = r;
+  o.yuvMatrix = m;
+  return o;
+}
+
 TEST(PreprocessSimd, YuvContentThatNeverClampsAgreesWithScalar) {
   // Gray and mildly coloured frames, in which no pixel's R, G or B leaves
   // [0, 255]: the AVX2 kernels sum Y, U and V over the tap rows and convert
@@ -194,16 +209,7 @@ TEST(PreprocessSimd, YuvContentThatNeverClampsAgreesWithScalar) {
     for (YuvRange r : {YuvRange::kLimited, YuvRange::kFull}) {
       for (YuvMatrix m : {YuvMatrix::kBt601, YuvMatrix::kBt709}) {
         for (const Shape& sh : shapes) {
-          PlanOptions o;
-          o.format = f;
-          o.width = sh.w;
-          o.height = sh.h;
-          o.outWidth = sh.ow;
-          o.outHeight = sh.oh;
-          o.channels = 3;
-          o.resize = ResizeMode::kArea;
-          o.yuvRange = r;
-          o.yuvMatrix = m;
+          const PlanOptions o = yuvAreaOptions(f, r, m, sh.w, sh.h, sh.ow, sh.oh);
           const size_t bytes = mustCompile(o)->requiredInputBytes();
           const bool lim = r == YuvRange::kLimited;
           const std::string what = std::string(f == PixelFormat::kYuyv ? "YUYV " : "NV12 ") +
@@ -237,15 +243,7 @@ TEST(PreprocessSimd, YuvPixelsThatClampAgreeWithScalar) {
   for (PixelFormat f : {PixelFormat::kYuyv, PixelFormat::kNv12}) {
     for (YuvRange r : {YuvRange::kLimited, YuvRange::kFull}) {
       for (YuvMatrix m : {YuvMatrix::kBt601, YuvMatrix::kBt709}) {
-        PlanOptions o;
-        o.format = f;
-        o.width = 1920;
-        o.height = 1080;
-        o.outWidth = o.outHeight = 224;
-        o.channels = 3;
-        o.resize = ResizeMode::kArea;
-        o.yuvRange = r;
-        o.yuvMatrix = m;
+        const PlanOptions o = yuvAreaOptions(f, r, m, 1920, 1080, 224, 224);
         const size_t bytes = mustCompile(o)->requiredInputBytes();
         const bool lim = r == YuvRange::kLimited;
         const std::string what = std::string(f == PixelFormat::kYuyv ? "YUYV " : "NV12 ") +
