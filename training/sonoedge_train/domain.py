@@ -233,8 +233,9 @@ def beam_dropout(x: np.ndarray, inside: np.ndarray, rng: np.random.Generator) ->
 
 
 def edge_loss(x: np.ndarray, inside: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Sensitivity lost toward the sector's sides: each side (drawn independently; at least one) is multiplied by a
-    gain falling linearly from 1 at a fraction 0.3-0.8 of the half-sector angle to 0.05-0.6 at the sector's edge.
+    """Sensitivity lost toward the sector's sides: both sides (half the time) or one of them is multiplied by a gain
+    falling linearly from 1 at a fraction 0.3-0.8 of the half-sector angle to 0.05-0.6 at the sector's edge (the
+    wider side's angle; on a lopsided crop the narrower side does not reach its floor).
     One float [H, W] frame in [0, 1], returned."""
     H, W = x.shape
     _, ang = _polar(inside, rng)

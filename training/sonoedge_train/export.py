@@ -120,12 +120,13 @@ def ort_session(path, threads: int = 1):
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
-def run_ort(sess, x: np.ndarray) -> dict[str, np.ndarray]:
-    """Runs a static-batch-1 (or dynamic) session over x [N, 1, H, W] one frame at a time when needed."""
+def run_ort(sess, x: np.ndarray, chunk: int = 256) -> dict[str, np.ndarray]:
+    """Runs a static-batch (or dynamic) session over x [N, 1, H, W]: in the session's batch size, or in chunks of at
+    most `chunk` frames for a dynamic batch (a whole test set in one run holds every layer's activations at once)."""
     names = [o.name for o in sess.get_outputs()]
     in_name = sess.get_inputs()[0].name
     batch = sess.get_inputs()[0].shape[0]
-    step = len(x) if not isinstance(batch, int) else batch
+    step = max(1, min(len(x), chunk)) if not isinstance(batch, int) else batch
     outs = {n: [] for n in names}
     for s in range(0, len(x), step):
         for n, v in zip(names, sess.run(None, {in_name: x[s:s + step]})):
