@@ -232,6 +232,31 @@ TEST(PreprocessSimd, YuvContentThatNeverClampsAgreesWithScalar) {
   }
 }
 
+TEST(PreprocessSimd, YuvLinearPathAtItsLimitsAgreesWithScalar) {
+  // In-range content where the linear path's limits are: 63 tap rows per
+  // output row (the interior summed in 16 bits: 61 x 255), rows wider than
+  // one span (2304 pixels, two chunks, no row cache), and a region of
+  // interest from an even column other than 0 and a row other than 0.
+  std::mt19937 rng(1260);
+  for (PixelFormat f : {PixelFormat::kYuyv, PixelFormat::kNv12}) {
+    for (YuvRange r : {YuvRange::kLimited, YuvRange::kFull}) {
+      const bool lim = r == YuvRange::kLimited;
+      const std::string what = std::string(f == PixelFormat::kYuyv ? "YUYV " : "NV12 ") + (lim ? "limited" : "full");
+      PlanOptions o = yuvAreaOptions(f, r, YuvMatrix::kBt709, 2304, 1260, 36, 20);
+      const size_t big = mustCompile(o)->requiredInputBytes();
+      auto v = yuvFrame(o, big, rng, 60, 190, 118, 138);
+      compareLevels(o, rng, what + " 2304x1260 to 36x20", &v);
+      v = yuvFrame(o, big, rng, lim ? 235 : 255, lim ? 235 : 255, 128, 128);  // every tap at its largest byte
+      compareLevels(o, rng, what + " 2304x1260 white to 36x20", &v);
+      o = yuvAreaOptions(f, r, YuvMatrix::kBt601, 1920, 1080, 224, 224);
+      o.roi = Roi{258, 37, 1500, 1000};
+      v = yuvFrame(o, mustCompile(o)->requiredInputBytes(), rng, 60, 190, 118, 138);
+      compareLevels(o, rng, what + " region 258,37 1500x1000", &v);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
 TEST(PreprocessSimd, YuvPixelsThatClampAgreeWithScalar) {
   // The same frames with pixels whose R, G or B clamps: a few (the 16-pixel
   // groups holding them go through the exact per-pixel path, in any tap row,
