@@ -178,6 +178,12 @@ void setYuv(const PlanOptions& o, std::vector<uint8_t>& v, int x, int y, int Y, 
   }
 }
 
+// "YUYV limited 601": what a YUV test's failure message names.
+static std::string yuvName(PixelFormat f, YuvRange r, YuvMatrix m) {
+  return std::string(f == PixelFormat::kYuyv ? "YUYV " : "NV12 ") + (r == YuvRange::kLimited ? "limited " : "full ") +
+         (m == YuvMatrix::kBt601 ? "601" : "709");
+}
+
 // RGB planes from a YUYV or NV12 frame, area resampled: the plans of the YUV tests.
 static PlanOptions yuvAreaOptions(PixelFormat f, YuvRange r, YuvMatrix m, int w, int h, int ow, int oh) {
   PlanOptions o;
@@ -212,9 +218,7 @@ TEST(PreprocessSimd, YuvContentThatNeverClampsAgreesWithScalar) {
           const PlanOptions o = yuvAreaOptions(f, r, m, sh.w, sh.h, sh.ow, sh.oh);
           const size_t bytes = mustCompile(o)->requiredInputBytes();
           const bool lim = r == YuvRange::kLimited;
-          const std::string what = std::string(f == PixelFormat::kYuyv ? "YUYV " : "NV12 ") +
-                                   (lim ? "limited " : "full ") + (m == YuvMatrix::kBt601 ? "601 " : "709 ") +
-                                   std::to_string(sh.w) + "x" + std::to_string(sh.h);
+          const std::string what = yuvName(f, r, m) + " " + std::to_string(sh.w) + "x" + std::to_string(sh.h);
           auto gray = yuvFrame(o, bytes, rng, lim ? 16 : 0, lim ? 235 : 255, 128, 128);
           compareLevels(o, rng, what + " gray", &gray);
           auto tinted = yuvFrame(o, bytes, rng, 60, 190, 118, 138);
@@ -241,7 +245,7 @@ TEST(PreprocessSimd, YuvLinearPathAtItsLimitsAgreesWithScalar) {
   for (PixelFormat f : {PixelFormat::kYuyv, PixelFormat::kNv12}) {
     for (YuvRange r : {YuvRange::kLimited, YuvRange::kFull}) {
       const bool lim = r == YuvRange::kLimited;
-      const std::string what = std::string(f == PixelFormat::kYuyv ? "YUYV " : "NV12 ") + (lim ? "limited" : "full");
+      const std::string what = yuvName(f, r, YuvMatrix::kBt709);
       PlanOptions o = yuvAreaOptions(f, r, YuvMatrix::kBt709, 2304, 1260, 36, 20);
       const size_t big = mustCompile(o)->requiredInputBytes();
       auto v = yuvFrame(o, big, rng, 60, 190, 118, 138);
@@ -271,8 +275,7 @@ TEST(PreprocessSimd, YuvPixelsThatClampAgreeWithScalar) {
         const PlanOptions o = yuvAreaOptions(f, r, m, 1920, 1080, 224, 224);
         const size_t bytes = mustCompile(o)->requiredInputBytes();
         const bool lim = r == YuvRange::kLimited;
-        const std::string what = std::string(f == PixelFormat::kYuyv ? "YUYV " : "NV12 ") +
-                                 (lim ? "limited " : "full ") + (m == YuvMatrix::kBt601 ? "601" : "709");
+        const std::string what = yuvName(f, r, m);
         // A few saturated pixels: each channel's clamp, low and high.
         auto v = yuvFrame(o, bytes, rng, 60, 190, 118, 138);
         const int spikes[][3] = {{0, 128, 128}, {255, 128, 128}, {128, 128, 255}, {128, 255, 128},
