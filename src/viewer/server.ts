@@ -321,9 +321,15 @@ export class ViewerServer {
     }
   }
 
-  #view(id: number): StreamView {
+  /**
+   * The stream's view, made on its first frame or result; undefined for an id the StreamManager does not know (a
+   * result published from another source, or after its stream closed): a view made for it would stay until the last
+   * page left, and its curve samples would open the curve of a stream later configured with that id.
+   */
+  #view(id: number): StreamView | undefined {
     let v = this.#views.get(id);
     if (!v) {
+      if (this.#src.streams.get(id) === undefined) return undefined;
       v = { id, buffer: undefined, encoding: false, capture: undefined, tokens: 2, refilled: performance.now(), samples: [], marks: { ed: [], es: [] }, shown: 0, skipped: 0 };
       this.#views.set(id, v);
     }
@@ -333,6 +339,7 @@ export class ViewerServer {
   /** Frame observer: copy the pixels when the stream is due for an update and its encoder is free. */
   #frame(f: ServerFrame, _r: FrameResult): void {
     const v = this.#view(f.stream);
+    if (v === undefined) return;
     const now = performance.now();
     v.tokens = Math.min(2, v.tokens + ((now - v.refilled) * this.#o.rate) / 1000);
     v.refilled = now;
@@ -368,6 +375,7 @@ export class ViewerServer {
   #result(r: ResultBody): void {
     if ((r.flags & ResultFlag.SECTOR_SEARCH) !== 0) return;
     const v = this.#view(r.stream);
+    if (v === undefined) return;
     if (v.samples.length >= MAX_SAMPLES) v.samples.shift();
     v.samples.push([r.seq, r.lvAreaMm2, r.quality, STATE_CODE[r.state] ?? 2, r.ef]);
     if (r.edSeq !== null) v.marks.ed.push(r.edSeq);
