@@ -27,7 +27,8 @@ export { serveSchema, LOG_LEVELS, BAUD_RATES, VARIANTS, type LogLevel, type Vari
 export interface SocketConfig {
   path: string;
   mode: number;
-  tcp: false | { port: number; host: '127.0.0.1' | '::1' | 'localhost' };
+  /** host: 127.x.x.x, ::1 or localhost (isLoopback). */
+  tcp: false | { port: number; host: string };
   maxClients: number;
   maxStreams: number;
   maxMessageSize: number;
@@ -196,9 +197,18 @@ export function parseServeConfig(text: string, fileName: string): ServeConfig {
   const config = resolve(value as RawConfig, path.dirname(path.resolve(fileName)));
   checkEngine(config, fileName, doc, lines);
   checkStudy(config, fileName, doc, lines);
+  checkSocket(config, fileName, doc, lines);
   checkViewer(config, fileName, doc, lines);
   checkMetrics(config, fileName, doc, lines);
   return config;
+}
+
+/** socket.tcp: loopback only, by the rule the socket server itself applies (isLoopback). */
+function checkSocket(config: ServeConfig, fileName: string, doc: Document, lines: LineCounter): void {
+  const tcp = config.socket.tcp;
+  if (!tcp || isLoopback(tcp.host)) return;
+  throw new ConfigError(fileName, lineOf(doc, lines, ['socket', 'tcp', 'host']), 'socket.tcp.host',
+    `expected a loopback address (127.x.x.x, ::1 or localhost) but received ${JSON.stringify(tcp.host)}`);
 }
 
 /** viewer: a page reachable from other machines must be guarded by a token. */
@@ -263,7 +273,7 @@ function resolve(raw: RawConfig, dir: string): ServeConfig {
   const s = raw.socket;
   const mode = typeof s.mode === 'number' ? s.mode : parseInt(s.mode.replace(/^0o/, ''), 8);
   const tcp: SocketConfig['tcp'] = s.tcp === false ? false
-    : { port: s.tcp.port, host: (s.tcp.host ?? '127.0.0.1') as '127.0.0.1' | '::1' | 'localhost' };
+    : { port: s.tcp.port, host: s.tcp.host ?? '127.0.0.1' };
   const m = raw.models;
   const trust = m.trustStore === undefined ? [bundledPaths().trust] : typeof m.trustStore === 'string' ? [m.trustStore] : m.trustStore;
   const engine = { ...raw.pipeline.engine };

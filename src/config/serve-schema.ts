@@ -51,7 +51,7 @@ const socket = {
           required: ['port'],
           properties: {
             port: int(0, 65535, undefined, 'TCP port; 0 picks a free one.'),
-            host: { enum: ['127.0.0.1', '::1', 'localhost'], description: 'Loopback address to listen on. Default: "127.0.0.1".' },
+            host: { type: 'string', minLength: 1, description: 'Loopback address to listen on: 127.x.x.x, ::1 or localhost. Default: "127.0.0.1".' },
           },
         },
       ],

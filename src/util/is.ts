@@ -9,5 +9,8 @@ export const isString = (v: unknown): v is string => typeof v === 'string';
 export const inRange = (v: number, lo: number, hi: number): boolean => v >= lo && v <= hi;
 export const isBytes = (v: unknown): v is ArrayBufferView | ArrayBuffer =>
   ArrayBuffer.isView(v) || v instanceof ArrayBuffer;
-/** A loopback host name or address: localhost, ::1 or 127.x.x.x (the viewer's page needs no token there). */
-export const isLoopback = (host: string): boolean => /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host);
+/**
+ * A loopback host name or address: localhost, ::1 or 127.x.x.x, each x a decimal 0..255 without leading zeros (a
+ * well-formed IPv4 address: 127.300.0.1 is no address, and listening on it fails).
+ */
+export const isLoopback = (host: string): boolean => /^(127(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}|::1|localhost)$/.test(host);

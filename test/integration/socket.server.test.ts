@@ -57,6 +57,9 @@ t.test('socket file mode defaults to 0660 and is configurable', async (t) => {
   t.throws(() => new SocketServer({ handler: standIn, tcp: { port: 0, host: '0.0.0.0' } }), {
     name: 'RangeError', message: 'Expected a loopback host (127.x.x.x, ::1 or localhost) for tcp.host but received "0.0.0.0"',
   });
+  t.throws(() => new SocketServer({ handler: standIn, tcp: { port: 0, host: '127.300.0.1' } }), {
+    name: 'RangeError', message: 'Expected a loopback host (127.x.x.x, ::1 or localhost) for tcp.host but received "127.300.0.1"',
+  }, 'a malformed 127 address is refused here, not at listen');
   t.equal(s.tcpPort, undefined, 'TCP is off by default');
 });
 

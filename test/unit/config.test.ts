@@ -62,6 +62,19 @@ t.test('every schema default is stated in its description', async (t) => {
   }
 });
 
+t.test('socket.tcp.host: any loopback address the socket server takes; a malformed address fails here, not at listen', async (t) => {
+  const host = (h: string) => parseServeConfig(`socket:\n  tcp:\n    port: 7411\n    host: "${h}"\n`, 'serve.yaml').socket.tcp;
+  for (const h of ['127.0.0.1', '127.0.0.2', '127.255.255.255', '::1', 'localhost']) t.same(host(h), { port: 7411, host: h }, h);
+  for (const h of ['127.300.0.1', '127.0.0.256', '127.0.0.01', '127.0.0', '127.0.0.1.1', '10.0.0.1', '::']) {
+    const err = (() => { try { host(h); return undefined; } catch (e) { return e; } })();
+    t.ok(err instanceof ConfigError, `${h}: a ConfigError`);
+    t.match(err, {
+      code: 'ERR_SONOEDGE_CONFIG', file: 'serve.yaml', line: 4, key: 'socket.tcp.host',
+      message: `serve.yaml:4: socket.tcp.host: expected a loopback address (127.x.x.x, ::1 or localhost) but received "${h}"`,
+    }, h);
+  }
+});
+
 t.test('socket.mode reads octal the way chmod does', async (t) => {
   const mode = (v: string) => parseServeConfig(`socket:\n  mode: ${v}\n`, 'serve.yaml').socket.mode;
   t.equal(mode('0660'), 0o660, 'unquoted 0660 is octal, not YAML 1.2 decimal 660');
@@ -159,7 +172,7 @@ t.test('a key that takes alternatives names them all, or the deeper mistake', as
   fails(t, 'socket:\n  tcp:\n    host: 127.0.0.1\n    port: 99999\n', 'serve.yaml', 4, 'socket.tcp.port',
     'serve.yaml:4: socket.tcp.port: expected integer between 0 and 65535 but received 99999');
   fails(t, 'socket:\n  tcp:\n    port: 80\n    host: 0.0.0.0\n', 'serve.yaml', 4, 'socket.tcp.host',
-    'serve.yaml:4: socket.tcp.host: expected one of 127.0.0.1, ::1, localhost but received "0.0.0.0"');
+    'serve.yaml:4: socket.tcp.host: expected a loopback address (127.x.x.x, ::1 or localhost) but received "0.0.0.0"');
   fails(t, 'models:\n  trustStore: 3\n', 'serve.yaml', 2, 'models.trustStore',
     'serve.yaml:2: models.trustStore: expected folder path or non-empty list of folder paths but received 3');
   fails(t, 'models:\n  trustStore: [a, 3]\n', 'serve.yaml', 2, 'models.trustStore[1]',
@@ -282,6 +295,9 @@ t.test('metrics: off by default; a loopback port when given; nothing else', asyn
   t.throws(() => parseServeConfig('metrics:\n  port: 9464\n  host: 128.0.0.1\n', 'serve.yaml'), {
     code: 'ERR_SONOEDGE_CONFIG', message: 'serve.yaml:3: metrics.host: expected a loopback address (127.x.x.x, ::1 or localhost) but received "128.0.0.1"',
   });
+  t.throws(() => parseServeConfig('metrics:\n  port: 9464\n  host: 127.300.0.1\n', 'serve.yaml'), {
+    code: 'ERR_SONOEDGE_CONFIG', message: 'serve.yaml:3: metrics.host: expected a loopback address (127.x.x.x, ::1 or localhost) but received "127.300.0.1"',
+  }, 'a malformed 127 address is none');
   t.throws(() => parseServeConfig('metrics:\n  host: 127.0.0.1\n', 'serve.yaml'), { code: 'ERR_SONOEDGE_CONFIG' });
 });
 
