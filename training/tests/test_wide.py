@@ -373,3 +373,66 @@ def test_randomisation_strength():
     assert p2.sector_deg - 75.0 == pytest.approx(0.5 * (p1.sector_deg - 75.0))
     with pytest.raises(ValueError, match="Expected a wide difficulty for a randomisation strength but received 'train'"):
         sample_cine_params(11, "A4C", 4, "train", strength=0.5)
+
+
+def test_varied_anatomy_is_the_wide_twin_with_other_chambers():
+    w = sample_cine_params(21, "A4C", 4, "wide")
+    v = sample_cine_params(21, "A4C", 4, "wide_anat")
+    # drawn after every other draw: the wide twin's fields are identical, only the anatomy is added
+    assert w.anatomy == [] and dataclasses.replace(v, anatomy=[]) == w
+    assert len(v.anatomy) == H.N_ANATOMY and v.anatomy != list(H.ANATOMY_LEGACY)
+    assert 0.45 <= v.anatomy[H.AN_RV_W] <= 1.1 and 12.0 <= v.anatomy[H.AN_LA_U] <= 23.0
+    # strength 0 gives the fixed chambers' values, optional structures off
+    from sonoedge_train.sim.simulator import _anatomy_params
+    assert _anatomy_params(np.random.default_rng(0), 0.0) == list(H.ANATOMY_LEGACY)
+    # every view draws the same number of values (so a cine's later draws do not depend on its view)
+    assert all(len(sample_cine_params(21, view, 4, "wide_anat_hard").anatomy) == H.N_ANATOMY
+               for view in ("A2C", "PLAX", "PSAX", "OTHER"))
+
+
+def _anatomy_scene(view="A4C", **values):
+    an = list(H.ANATOMY_LEGACY)
+    for k, val in values.items():
+        an[getattr(H, "AN_" + k.upper())] = val
+    st = H.FrameState(view=view, a=22.0, b=40.0, a_ed=22.0, b_ed=40.0, s=0.0, wall=9.0, apex_thick=9.0,
+                      apex=(0.0, 0.0), phi=0.0, shape=(0.55, 0.8, 0.7, 0.0, 0.0, 0.0, 0.0, 0.0), anatomy=tuple(an))
+    x, z = np.meshgrid(np.arange(-110, 90, 0.5), np.arange(-20, 160, 0.5))
+    return H.scene(st, x, z, want_material=False)[0], x, z
+
+
+def test_varied_anatomy_moves_only_the_other_chambers():
+    narrow, x, z = _anatomy_scene(rv_w=0.5)
+    wide, _, _ = _anatomy_scene(rv_w=1.0)
+    # the RV (blood left of the septum, above the annuli at v = 2b = 80 mm) doubles in width with rv_w
+    rv = (x < -31) & (z < 80)
+    n1, n2 = int(((narrow == H.T_BLOOD) & rv).sum()), int(((wide == H.T_BLOOD) & rv).sum())
+    assert n1 > 400 and 1.7 < n2 / n1 < 2.3
+    # the labelled structures do not move: LV cavity and myocardium identical, everywhere
+    for t in (H.T_LV, H.T_MYO):
+        assert np.array_equal(narrow == t, wide == t)
+    # the RV never reaches the LV: the septum (myocardium) lies between them on every row
+    for row in range(0, 160, 4):
+        r = (z[:, 0] >= 1) & (np.abs(z[:, 0] - row) < 0.25)
+        cols = np.nonzero(r)[0]
+        if cols.size and (wide[cols[0]] == H.T_LV).any() and (wide[cols[0]] == H.T_BLOOD).any():
+            lv_left = np.nonzero(wide[cols[0]] == H.T_LV)[0].min()
+            rv_right = np.nonzero((wide[cols[0]] == H.T_BLOOD) & (x[cols[0]] < 0))[0].max()
+            assert (wide[cols[0], rv_right + 1:lv_left] == H.T_MYO).any()
+    # the LA follows its size; the interatrial septum's dropout joins the atria through blood
+    big, _, _ = _anatomy_scene(la_u=22.0)
+    assert ((big == H.T_LA).sum()) > 1.2 * ((wide == H.T_LA).sum())
+    joined, _, _ = _anatomy_scene(ias_gap=1.0)
+    la_cv = 80 + 3 + 19
+    at = (np.abs(x - (0.1 * 22 - 17 - 1.5)) < 0.3) & (np.abs(z - la_cv) < 0.3)  # the septum's middle
+    assert (joined[at] == H.T_BLOOD).all() and not (wide[at] == H.T_BLOOD).any()
+
+
+def test_varied_anatomy_two_chamber_extras_and_sizes():
+    plain, x, z = _anatomy_scene("A2C")
+    both, _, _ = _anatomy_scene("A2C", laa=6.0, cs=4.0)
+    assert not (plain == H.T_BLOOD).any()  # the two-chamber view has no other chamber by default
+    extra = (both == H.T_BLOOD)
+    assert extra[x > 0].sum() > 50 and extra[x < 0].sum() > 30  # appendage right, coronary sinus left
+    small, _, _ = _anatomy_scene("PLAX", plax_rv=7.0)
+    large, _, _ = _anatomy_scene("PLAX", plax_rv=16.0)
+    assert (large == H.T_BLOOD).sum() > (small == H.T_BLOOD).sum() + 500

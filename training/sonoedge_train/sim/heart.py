@@ -141,6 +141,22 @@ class FrameState:
     trab: float = 0.0
     lung: float = 0.0
     pattern: tuple = (0.0, 0.0, 0.0)
+    # Varied anatomy of the other chambers (difficulties "wide_anat*"; empty = the fixed chambers of before): the
+    # values indexed by the AN_* constants below.
+    anatomy: tuple = ()
+
+
+# Varied anatomy (FrameState.anatomy / CineParams.anatomy): RV half-width at its base as a fraction of the LV's ED
+# short semi-axis, RV length as a fraction of the LV length, the RV profile's exponent (below 1 rounder, above 1 a
+# sharper triangle), RV free-wall thickness (mm), the moderator band's position along the RV (0 none), the
+# tricuspid annulus's apical offset from the mitral annulus (mm), LA and RA semi-axes (mm, across and along the
+# long axis), interatrial-septum dropout (0/1), LA appendage and coronary sinus radii (mm, 0 none; two-chamber
+# view), the RV's and aortic root's half-widths in the long-axis view (mm) and the RV's scale in the short-axis view.
+(AN_RV_W, AN_RV_LEN, AN_RV_P, AN_RV_WALL, AN_MB, AN_TV_OFF, AN_LA_U, AN_LA_V, AN_RA_U, AN_RA_V, AN_IAS_GAP, AN_LAA,
+ AN_CS, AN_PLAX_RV, AN_AO, AN_PSAX_RV) = range(16)
+N_ANATOMY = 16
+# The values of the fixed chambers (legacy), with the varied model's ranges about them (simulator._anatomy_params).
+ANATOMY_LEGACY = (0.75, 0.85, 1.0, 2.0, 0.0, 0.0, 17.0, 19.0, 15.0, 18.0, 0.0, 0.0, 0.0, 11.0, 11.0, 1.0)
 
 
 def heart_coords(st: FrameState, x, z):
@@ -167,7 +183,9 @@ def scene(st: FrameState, x, z, want_material=True, seg_only=False):
     if st.view == "PSAX":
         # apex here is the LV centre; circles.
         r2 = u * u + v * v
-        rv_c = _ell_rot(u, v, -0.55 * a - 4, -(a + t + 7), 1.55 * a + 6, 12.0 * (1 - 0.2 * s), 0.35)
+        k_rv = st.anatomy[AN_PSAX_RV] if st.anatomy else 1.0
+        rv_c = _ell_rot(u, v, -0.55 * a - 4, -(a + t + 7) - 6 * (k_rv - 1), (1.55 * a + 6) * k_rv,
+                        12.0 * (1 - 0.2 * s) * k_rv, 0.35)
         env = _ell(u, v, -0.2 * a, -4.0, a + t + 22, a + t + 24)
         if not seg_only:
             tissue[env < 1] = T_HEART
@@ -200,7 +218,9 @@ def scene(st: FrameState, x, z, want_material=True, seg_only=False):
         outer_bv = (2 * b + t + ta) / 2
         myo = (_ell(u, v, 0.0, outer_cv, a + t, outer_bv) < 1) & (v < 1.82 * b)
     gap = 3.0
-    la_a, la_b = 17.0 * (1 + 0.15 * s), 19.0 * (1 + 0.12 * s)
+    an = st.anatomy if (st.anatomy and st.shape) else ()
+    la_a, la_b = (an[AN_LA_U], an[AN_LA_V]) if an else (17.0, 19.0)
+    la_a, la_b = la_a * (1 + 0.15 * s), la_b * (1 + 0.12 * s)
     if st.view == "PLAX":
         la_cu, la_cv = -0.25 * a - 4, 2 * b + gap + la_b + 2
     else:
@@ -208,7 +228,10 @@ def scene(st: FrameState, x, z, want_material=True, seg_only=False):
     la = _ell(u, v, la_cu, la_cv, la_a, la_b)
     if not seg_only:
         blood = np.zeros(tissue.shape, bool)
-        if st.view == "A4C":
+        walls = bright = None
+        if an:
+            blood, walls, bright, (u0, u1, v0, v1) = _chambers(st, u, v, la_cu, la_cv, la_a, la_b)
+        elif st.view == "A4C":
             a_rv, b_rv = 0.75 * st.a_ed * (1 - 0.2 * s), 0.82 * b
             cu_rv = -(a + t + 3 + a_rv)
             blood |= _ell(u, v, cu_rv, 0.95 * b_rv + 10, a_rv, b_rv) < 1
@@ -234,7 +257,11 @@ def scene(st: FrameState, x, z, want_material=True, seg_only=False):
                 if blood.ndim == 2 and blood.shape[0] > 8 else blood
             tissue[shell] = T_CWALL
             tissue[(la < 1.35) & (env < 1)] = T_CWALL
+            if walls is not None:
+                tissue[walls] = T_CWALL
         tissue[blood] = T_BLOOD
+        if bright is not None:
+            tissue[bright] = T_VALVE
     if st.lung > 0 and not seg_only:
         # lung beside the heart: everything lateral of +-lung mm (in the heart frame) outside the heart envelope
         tissue[(np.abs(u) > st.lung) & (tissue == T_BACKGROUND)] = T_LUNG
@@ -264,6 +291,74 @@ def scene(st: FrameState, x, z, want_material=True, seg_only=False):
         kv = np.where(inside, st.b_ed / b, 1.0)
         mat = (u * ku, v * kv)
     return (tissue,) + (mat if mat else (None, None))
+
+
+def _chambers(st: FrameState, u, v, la_cu, la_cv, la_a, la_b):
+    """The blood pools of the chambers other than the LV and LA in the varied anatomy, with the RV free wall and the
+    bright structures (moderator band, tricuspid leaflets), and the heart's extent (u0, u1, v0, v1).
+
+    Apical four-chamber: the RV lies along the septum (its septal side follows the LV myocardium's outer border
+    1 mm away), from its apex to the tricuspid annulus, which sits tv_off mm nearer the apex than the mitral
+    annulus; its width rises from the apex as a sine ramp to the power rv_p and holds from three quarters of its
+    length. The RA lies under the tricuspid annulus beside the LA, the two divided by a 3 mm interatrial septum that
+    may drop out (a thin septum parallel to the beam returns no echo). Two-chamber: the LA appendage (beside the LA
+    towards the annulus, image right) and the coronary sinus (in the atrioventricular groove, image left). Long
+    axis: the RV in front of the LV and the aortic root, both sized."""
+    an, a, b, t, ta, s = st.anatomy, st.a, st.b, st.wall, st.apex_thick, st.s
+    L, gap = 2 * b, 3.0
+    blood = np.zeros(np.shape(u), bool)
+    walls = np.zeros(np.shape(u), bool)
+    bright = np.zeros(np.shape(u), bool)
+    v1e = L + gap + 2 * la_b + 5
+    if st.view == "A4C":
+        uc = st.shape[3] * a * np.sin(np.pi * np.clip(v / L, 0, 1))
+        inner = uc - (a + t) * lv_profile((v + ta) / (L + ta), st.shape) - 1.0  # RV side of the septum
+        w_rv = 2 * an[AN_RV_W] * st.a_ed * (1 - 0.2 * s)
+        tv = L + 0.5 * gap - an[AN_TV_OFF]
+        rv0 = tv - an[AN_RV_LEN] * L
+        wall = an[AN_RV_WALL]
+
+        def width(lo, w):
+            tr = np.clip((v - lo) / max(1e-6, tv - lo), 0.0, 1.0)
+            return w * np.sin(0.5 * np.pi * np.minimum(1.0, tr / 0.75)) ** an[AN_RV_P]
+        span = (v <= tv) & (u < inner)
+        rv = span & (v >= rv0) & (u > inner - width(rv0, w_rv))
+        walls |= span & (v >= rv0 - wall) & (u > inner - width(rv0 - wall, w_rv + wall))
+        blood |= rv
+        if an[AN_MB] > 0:  # the moderator band: from the septum obliquely across to the free wall
+            vm = rv0 + an[AN_MB] * (tv - rv0)
+            bright |= rv & (np.abs(v - vm - 0.3 * (inner - u)) < 1.2)
+        ra_u, ra_v = an[AN_RA_U] * (1 + 0.1 * s), an[AN_RA_V]
+        ra_cu, ra_cv = la_cu - la_a - 3.0 - ra_u, tv + gap + ra_v
+        blood |= _ell(u, v, ra_cu, ra_cv, ra_u, ra_v) < 1
+        if an[AN_IAS_GAP] > 0:
+            blood |= (np.abs(u - (la_cu - la_a - 1.5)) < 3.0) & (np.abs(v - la_cv) < 0.45 * la_b) \
+                & (np.abs(v - ra_cv) < 0.6 * ra_v)
+        tv_inner = float(np.min(inner[np.abs(v - tv) < 1.5])) if np.any(np.abs(v - tv) < 1.5) else -(a + t + 1)
+        if s > 0.4:  # tricuspid leaflets: closed across the annulus in systole, two hinges open in diastole
+            bright |= (np.abs(v - tv) < 1.0) & (u < inner) & (u > inner - w_rv)
+        else:
+            bright |= (np.abs(np.abs(u - (tv_inner - 0.5 * w_rv)) - 0.38 * w_rv) < 1.1) & (v > tv - 0.12 * L) & (v < tv)
+        u0 = min(tv_inner - w_rv - wall, ra_cu - ra_u) - 6
+        u1 = a + t + 6
+        v1e = max(v1e, tv + gap + 2 * ra_v + 5)
+    elif st.view == "A2C":
+        if an[AN_LAA] > 0:
+            r = an[AN_LAA]
+            blood |= _ell_rot(u, v, la_cu + 0.8 * la_a, la_cv - 0.6 * la_b, r, 1.7 * r, -0.6) < 1
+        if an[AN_CS] > 0:
+            r = an[AN_CS]
+            blood |= _ell(u, v, -(a + t) * st.shape[2] - 2 - r, L + gap, r, r) < 1
+        u0, u1 = -(a + t + 7), a + t + 7
+    else:  # PLAX: u > 0 is anterior (towards the probe)
+        a_rv = an[AN_PLAX_RV] * (1 - 0.2 * s)
+        ao = an[AN_AO]
+        blood |= _ell(u, v, a + t + 3 + a_rv, 1.05 * b, a_rv, 0.95 * b) < 1
+        blood |= _ell_rot(u, v, 0.55 * a + 6 + 0.5 * (ao - 11.0), 2 * b + 16, ao, 24.0, -0.5) < 1  # aortic root
+        u0, u1 = -(a + t + 8), a + t + 3 + 2 * a_rv + 5
+        v1e += 3
+    walls &= ~blood
+    return blood, walls, bright, (u0, u1, -ta - 4, v1e)
 
 
 def _other_scene(st, x, z, tissue, want_material, seg_only):

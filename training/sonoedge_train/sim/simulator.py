@@ -73,6 +73,10 @@ DIFFICULTY = {
                       rib_p=0.55, haze_max=0.85, noise_max=0.85, motion_max=4.0, tgc_err=0.18, wide=True,
                       sector=(60.0, 100.0), strength=1.0),
 }
+# The same with varied anatomy of the other chambers (RV size, shape and wall, atria, valves; heart.AN_*), drawn
+# after every other draw so a cine of "wide_anat" is its "wide" twin (same seed) with other chambers.
+DIFFICULTY["wide_anat"] = dict(DIFFICULTY["wide"], anatomy=1.0)
+DIFFICULTY["wide_anat_hard"] = dict(DIFFICULTY["wide_hard"], anatomy=1.0)
 WIDE_IMAGE_SIZE = 160  # sector images of "wide" cines: square pixels, the whole sector, apex at the top centre
 
 
@@ -123,6 +127,7 @@ class CineParams:
     pattern: list = field(default_factory=list)
     image_size: int = 0  # 0: ImagingConfig.image_size
     hetero: float = 0.0  # tissue heterogeneity: sd of a smooth log-amplitude field over the image
+    anatomy: list = field(default_factory=list)  # varied anatomy of the other chambers (heart.AN_*); empty: fixed
 
 
 def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, difficulty: str = "train",
@@ -152,7 +157,7 @@ def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, d
                          float(rng.uniform(4, 14))]
     other_params.append(float(rng.uniform(90, 140)) if other_kind == 0 else float(rng.uniform(15, 35)))
     fore = float(rng.uniform(0, d["fore_max"])) if (view in ("A4C", "A2C") and rng.random() < 0.5) else 0.0
-    return CineParams(
+    p = CineParams(
         seed=int(seed), view=view, n_frames=int(n_frames), depth_mm=float(rng.uniform(*d["depth"])),
         a_ed=float(rng.uniform(19, 26)), b_ed=float(rng.uniform(36, 45)), ef_target=ef,
         long_short=float(0.05 + 0.15 * ef), wall=float(rng.uniform(7, 11)),
@@ -169,6 +174,29 @@ def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, d
         **({"other_kind": other_kind, "other_params": other_params} | (_wide_params(rng, view, d) if d.get("wide")
                                                                        else {})),
     )
+    if d.get("anatomy"):
+        p.anatomy = _anatomy_params(rng, float(d["anatomy"]))
+    return p
+
+
+def _anatomy_params(rng, k: float) -> list:
+    """The varied anatomy (heart.AN_*): every value drawn for every view (a fixed number of draws), each range shrunk
+    towards the fixed chambers' value by k; the optional structures appear with probability proportional to k."""
+    legacy = H.ANATOMY_LEGACY
+    ranges = {H.AN_RV_W: (0.45, 1.1), H.AN_RV_LEN: (0.55, 0.95), H.AN_RV_P: (0.5, 1.6), H.AN_RV_WALL: (1.5, 5.0),
+              H.AN_LA_U: (12.0, 23.0), H.AN_LA_V: (14.0, 27.0), H.AN_RA_U: (10.0, 22.0), H.AN_RA_V: (12.0, 25.0),
+              H.AN_PLAX_RV: (7.0, 16.0), H.AN_AO: (8.5, 14.0), H.AN_PSAX_RV: (0.7, 1.35)}
+    optional = {H.AN_MB: (0.5, (0.25, 0.5)), H.AN_TV_OFF: (1.0, (0.0, 10.0)), H.AN_IAS_GAP: (0.35, (1.0, 1.0)),
+                H.AN_LAA: (0.4, (4.0, 8.0)), H.AN_CS: (0.4, (3.0, 5.5))}
+    out = list(legacy)
+    for i in range(H.N_ANATOMY):
+        if i in ranges:
+            out[i] = float(legacy[i] + (rng.uniform(*ranges[i]) - legacy[i]) * k)
+        else:
+            prob, rg = optional[i]
+            on, val = rng.random() < prob * k, float(rng.uniform(*rg))
+            out[i] = val if on else 0.0
+    return out
 
 
 def _wide_params(rng, view: str, d: dict) -> dict:
@@ -315,7 +343,7 @@ def _frame_states(p: CineParams, rng):
             wall=p.wall * (1 + 0.45 * s[i]), apex_thick=p.wall * (1 + 0.45 * s[i]) * (1 + 3 * p.fore),
             apex=(ax + walk[i, 0], az + walk[i, 1]), phi=phi0 - rot, other_kind=p.other_kind,
             other_params=tuple(p.other_params), chest_wall=p.chest_wall, shape=tuple(p.shape), trab=p.trab,
-            lung=p.lung, pattern=tuple(p.pattern) if p.pattern else (0.0, 0.0, 0.0)))
+            lung=p.lung, pattern=tuple(p.pattern) if p.pattern else (0.0, 0.0, 0.0), anatomy=tuple(p.anatomy)))
     disp = np.sqrt((walk ** 2).sum(1))
     return states, a, b, s, disp
 
