@@ -148,15 +148,25 @@ TEST(PreprocessSimd, HotPathShape) {
   }
 }
 
-// A YUYV or NV12 frame of o's size (packed, the UV plane right after the Y
-// plane) with Y drawn from [yLo, yHi] and U, V from [cLo, cHi].
+// A YUYV or NV12 frame of o's geometry (its stride and, NV12, its UV plane's
+// offset; packed when they are not set) with Y drawn from [yLo, yHi] and U, V
+// from [cLo, cHi]. Bytes past a row's pixels (a padded stride) are any byte,
+// most of them far outside what a pixel of the frame holds.
 std::vector<uint8_t> yuvFrame(const PlanOptions& o, size_t bytes, std::mt19937& rng, int yLo, int yHi,
                               int cLo, int cHi) {
   std::vector<uint8_t> v(bytes);
   auto draw = [&](int lo, int hi) { return static_cast<uint8_t>(lo + static_cast<int>(rng() % (hi - lo + 1))); };
-  const size_t yBytes = static_cast<size_t>(o.width) * o.height;
+  const bool yuyv = o.format == PixelFormat::kYuyv;
+  const size_t row = static_cast<size_t>(o.width) * (yuyv ? 2 : 1);
+  const size_t stride = o.stride > 0 ? static_cast<size_t>(o.stride) : row;
+  const size_t yBytes = o.uvOffset >= 0 ? static_cast<size_t>(o.uvOffset) : stride * o.height;
   for (size_t i = 0; i < bytes; ++i) {
-    const bool luma = o.format == PixelFormat::kYuyv ? i % 2 == 0 : i < yBytes;
+    const size_t col = (yuyv || i < yBytes ? i : i - yBytes) % stride;
+    if (col >= row) {
+      v[i] = static_cast<uint8_t>(rng());
+      continue;
+    }
+    const bool luma = yuyv ? i % 2 == 0 : i < yBytes;
     v[i] = luma ? draw(yLo, yHi) : draw(cLo, cHi);
   }
   return v;
@@ -257,6 +267,73 @@ TEST(PreprocessSimd, YuvLinearPathAtItsLimitsAgreesWithScalar) {
       v = yuvFrame(o, mustCompile(o)->requiredInputBytes(), rng, 60, 190, 118, 138);
       compareLevels(o, rng, what + " region 258,37 1500x1000", &v);
       if (HasFatalFailure()) return;
+    }
+  }
+}
+
+TEST(PreprocessSimd, YuvLinearPathWithPaddedStrideAgreesWithScalar) {
+  // In-range content (the linear path) in frames whose rows are padded: a
+  // stride past the row's bytes (even, and odd for NV12), the UV plane of NV12
+  // after a gap of its own, and padding bytes drawn from every value (read as
+  // pixels they would change the output and make pixels clamp). With a region
+  // of interest from an even column too.
+  std::mt19937 rng(1261);
+  for (PixelFormat f : {PixelFormat::kYuyv, PixelFormat::kNv12}) {
+    const bool nv12 = f == PixelFormat::kNv12;
+    for (YuvRange r : {YuvRange::kLimited, YuvRange::kFull}) {
+      const std::string what = yuvName(f, r, YuvMatrix::kBt601);
+      PlanOptions o = yuvAreaOptions(f, r, YuvMatrix::kBt601, 1000, 600, 224, 224);
+      for (int32_t pad : {64, nv12 ? 37 : 26}) {
+        o.stride = (nv12 ? 1000 : 2000) + pad;
+        o.uvOffset = nv12 ? static_cast<int64_t>(o.stride) * 600 + 4096 : -1;
+        o.roi = Roi{};
+        const std::string padded = what + " stride " + std::to_string(o.stride);
+        auto v = yuvFrame(o, mustCompile(o)->requiredInputBytes(), rng, 60, 190, 118, 138);
+        compareLevels(o, rng, padded + " 1000x600 to 224x224", &v);
+        v = yuvFrame(o, mustCompile(o)->requiredInputBytes(), rng, 16, 235, 128, 128);
+        compareLevels(o, rng, padded + " gray 1000x600 to 224x224", &v);
+        o.roi = Roi{130, 21, 800, 560};
+        v = yuvFrame(o, mustCompile(o)->requiredInputBytes(), rng, 60, 190, 118, 138);
+        compareLevels(o, rng, padded + " region 130,21 800x560", &v);
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
+TEST(PreprocessSimd, YuvPlanReusedOnContentThatClampsThenNotAgreesWithScalar) {
+  // One plan per level run on in-range content (the linear path), then on
+  // noise (most groups clamp: the kernels give the linear case up for a
+  // growing number of rows), then on in-range content again: each output
+  // agrees with the scalar level's, and is bit for bit the output a fresh plan
+  // gives for that content (nothing a run decides carries over to the next).
+  std::mt19937 rng(1262);
+  for (PixelFormat f : {PixelFormat::kYuyv, PixelFormat::kNv12}) {
+    for (YuvRange r : {YuvRange::kLimited, YuvRange::kFull}) {
+      const std::string what = yuvName(f, r, YuvMatrix::kBt709);
+      PlanOptions o = yuvAreaOptions(f, r, YuvMatrix::kBt709, 1920, 1080, 224, 224);
+      o.simd = SimdLevel::kScalar;
+      auto scalar = mustCompile(o);
+      ASSERT_TRUE(scalar) << what;
+      const size_t bytes = scalar->requiredInputBytes();
+      const std::vector<uint8_t> frames[] = {yuvFrame(o, bytes, rng, 60, 190, 118, 138), randomBytes(rng, bytes),
+                                             yuvFrame(o, bytes, rng, 40, 200, 120, 136)};
+      const char* names[] = {"in range", "noise", "in range again"};
+      for (SimdLevel l : availableLevels()) {
+        if (l == SimdLevel::kScalar) continue;
+        o.simd = l;
+        auto plan = mustCompile(o);
+        ASSERT_TRUE(plan) << what;
+        for (int i = 0; i < 3; ++i) {
+          const std::string at = what + " " + names[i] + " at " + simdLevelName(l);
+          const auto got = runInto(*plan, frames[i]);
+          const auto want = runInto(*scalar, frames[i]);
+          std::string first;
+          ASSERT_EQ(compareOutputs(o.dtype, got.data(), want.data(), plan->outputElements(), &first), 0u)
+              << at << ": " << first;
+          ASSERT_TRUE(got == runInto(*mustCompile(o), frames[i])) << at << ": differs from a fresh plan's output";
+        }
+      }
     }
   }
 }
