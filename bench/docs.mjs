@@ -43,13 +43,21 @@ export function bundledModels() {
     : [];
 }
 
+/** The text between `<!-- bench:NAME:begin -->` and `<!-- bench:NAME:end -->` in `file` (docs/BENCHMARKS.md), or undefined. */
+export function readDocsBlock(name, file = path.join(root, 'docs', 'BENCHMARKS.md')) {
+  const text = readFileSync(file, 'utf8');
+  const begin = `<!-- bench:${name}:begin -->\n`;
+  const i = text.indexOf(begin);
+  const j = text.indexOf(`\n<!-- bench:${name}:end -->`);
+  return i >= 0 && j >= i + begin.length ? text.slice(i + begin.length, j) : undefined;
+}
+
 /**
  * Replaces the text between `<!-- bench:NAME:begin -->` and `<!-- bench:NAME:end -->`
- * in docs/BENCHMARKS.md with `body`, or appends `intro` and the marked block
+ * in `doc` (docs/BENCHMARKS.md) with `body`, or appends `intro` and the marked block
  * when the markers are not there yet.
  */
-export function writeDocsBlock(name, body, intro) {
-  const doc = path.join(root, 'docs', 'BENCHMARKS.md');
+export function writeDocsBlock(name, body, intro, doc = path.join(root, 'docs', 'BENCHMARKS.md')) {
   const text = readFileSync(doc, 'utf8');
   const begin = `<!-- bench:${name}:begin -->`;
   const end = `<!-- bench:${name}:end -->`;

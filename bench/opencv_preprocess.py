@@ -2,7 +2,10 @@
 Python user writes (cvtColor to RGB for BGR8, RGBA8, BGRA8, YUYV and NV12 (BT.601
 limited range, as ours), resize INTER_AREA, astype float32,
 normalise, transpose to NCHW). Prints one JSON line like preprocess-case.mjs,
-with the largest difference from the native output of the same case."""
+with the largest difference from the native output of the same case.
+  python opencv_preprocess.py TOOL WIDTH HEIGHT FORMAT OUTS OUT_DIR [CONTENT [BUDGET_MS]]
+CONTENT (random or in-range) names the frame file preprocess-case.mjs wrote;
+BUDGET_MS is how long each output size is timed (default 1500)."""
 import json
 import os
 import sys
@@ -13,13 +16,16 @@ import numpy as np
 
 cv2.setNumThreads(1)
 tool, ws, hs, fmt, outs_arg, out_dir = sys.argv[1:7]
+content = sys.argv[7] if len(sys.argv) > 7 else "random"
+budget_s = float(sys.argv[8]) / 1000.0 if len(sys.argv) > 8 else 1.5
+suffix = "" if content == "random" else f"-{content}"
 width, height = int(ws), int(hs)
 outs = [int(x) for x in outs_arg.split(",")]
 bpp = {"GRAY8": 1, "RGB8": 3, "BGR8": 3, "RGBA8": 4, "BGRA8": 4, "YUYV": 2, "NV12": 1}[fmt]
 channels = 1 if fmt == "GRAY8" else 3
 mean = np.array([0.485, 0.456, 0.406][:channels], dtype=np.float32)
 std = np.array([0.229, 0.224, 0.225][:channels], dtype=np.float32)
-raw = np.fromfile(os.path.join(out_dir, f"frame-{width}x{height}-{fmt}.bin"), dtype=np.uint8)
+raw = np.fromfile(os.path.join(out_dir, f"frame-{width}x{height}-{fmt}{suffix}.bin"), dtype=np.uint8)
 if fmt == "GRAY8":
     frame = raw.reshape(height, width)
 elif fmt == "NV12":
@@ -54,14 +60,15 @@ for o in outs:
         pipeline(o)
     times = []
     start = time.perf_counter()
-    while (len(times) < 5 or time.perf_counter() - start < 1.5) and len(times) < 2000:
+    while (len(times) < 5 or time.perf_counter() - start < budget_s) and len(times) < 2000:
         t0 = time.perf_counter_ns()
         y = pipeline(o)
         times.append((time.perf_counter_ns() - t0) / 1000.0)
     r = {"out": o, **stats(times)}
-    native = os.path.join(out_dir, f"native-{width}x{height}-{fmt}-{o}.f32")
+    native = os.path.join(out_dir, f"native-{width}x{height}-{fmt}{suffix}-{o}.f32")
     if os.path.exists(native):
         n = np.fromfile(native, dtype=np.float32).reshape(y.shape)
         r["maxDiffVsNative"] = float(np.abs(n - y).max())
     results.append(r)
-print(json.dumps({"tool": tool, "width": width, "height": height, "format": fmt, "results": results}))
+print(json.dumps({"tool": tool, "width": width, "height": height, "format": fmt, "content": content,
+                  "results": results}))
