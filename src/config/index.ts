@@ -16,7 +16,7 @@ import type { PipelineOptions } from '../pipeline/index.js';
 import type { DicomServiceConfig } from '../dicom/service.js';
 import type { IgtlOptions } from '../transport/igtl/options.js';
 import { studyProblem } from '../dicom/study.js';
-import { isLoopback } from '../util/is.js';
+import { isHost, isLoopback } from '../util/is.js';
 import { ConfigError, lineOf, schemaError } from './diagnose.js';
 import { serveSchema, type LogLevel, type Variant } from './serve-schema.js';
 
@@ -211,10 +211,19 @@ function checkSocket(config: ServeConfig, fileName: string, doc: Document, lines
     `expected a loopback address (127.x.x.x, ::1 or localhost) but received ${JSON.stringify(tcp.host)}`);
 }
 
-/** viewer: a page reachable from other machines must be guarded by a token. */
+/**
+ * viewer: host is an address or a host name (isHost), so that a malformed address such as 127.300.0.1 or 10.300.0.1
+ * fails here as such rather than at listen, or as a non-loopback host without a token; a page reachable from other
+ * machines must be guarded by a token.
+ */
 function checkViewer(config: ServeConfig, fileName: string, doc: Document, lines: LineCounter): void {
   const v = config.viewer;
-  if (!v || v.token !== null || isLoopback(v.host)) return;
+  if (!v) return;
+  if (!isHost(v.host)) {
+    throw new ConfigError(fileName, lineOf(doc, lines, ['viewer', 'host']), 'viewer.host',
+      `expected an IPv4 or IPv6 address or a host name but received ${JSON.stringify(v.host)}`);
+  }
+  if (v.token !== null || isLoopback(v.host)) return;
   throw new ConfigError(fileName, lineOf(doc, lines, ['viewer', 'host']), 'viewer.token',
     `expected a token when viewer.host is not loopback but received host ${JSON.stringify(v.host)} and no token`);
 }

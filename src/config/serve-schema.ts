@@ -302,7 +302,7 @@ const viewer = {
   description: 'The live viewer page (docs/VIEWER.md): each stream\'s frame with the LV outline, view and quality against the gate, state, LV area curve and EF with ED/ES, latency and drops; pause and step through the last seconds. Pictures are made only while a page is open. Default: off.',
   properties: {
     port: int(0, 65535, undefined, 'TCP port of the page and its WebSocket; 0 picks a free one (logged with the page\'s URL).'),
-    host: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Address to listen on; any but loopback (127.x, ::1, localhost) needs token. Default: "127.0.0.1".' },
+    host: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'IPv4 or IPv6 address or host name to listen on; any but loopback (127.x.x.x, ::1, localhost) needs token. Default: "127.0.0.1".' },
     token: {
       type: 'string', minLength: 16, 'x-expected': 'a string of at least 16 characters',
       description: 'When set, every request and the WebSocket must carry it (the URL\'s ?token=, or Authorization: Bearer): none is 401, a wrong one 403. Needed when host is not loopback.',

@@ -1,4 +1,6 @@
 // Small predicates shared by every validator.
+import { isIP } from 'node:net';
+
 export const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
 export const isNumber = (v: unknown): v is number => typeof v === 'number' && !Number.isNaN(v);
@@ -14,3 +16,12 @@ export const isBytes = (v: unknown): v is ArrayBufferView | ArrayBuffer =>
  * well-formed IPv4 address: 127.300.0.1 is no address, and listening on it fails).
  */
 export const isLoopback = (host: string): boolean => /^(127(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}|::1|localhost)$/.test(host);
+/** Labels of letters, digits, hyphens and underscores (not first or last a hyphen), the last one not all digits. */
+const HOST_NAME = /^([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*(?!\d+\.?$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.?$/i;
+/**
+ * A host to listen on or connect to: an IPv4 or IPv6 address as net.isIP takes it (dotted decimal, each part 0..255
+ * without leading zeros; IPv6 with or without a %zone), or a host name of at most 253 characters in labels of 1..63
+ * (RFC 1123, underscores allowed as resolvers do, an optional final dot). A name's last label is never all digits,
+ * so a malformed address such as 10.300.0.1 or 10.0.0 is neither.
+ */
+export const isHost = (host: string): boolean => isIP(host) !== 0 || (host.length <= 253 && HOST_NAME.test(host));

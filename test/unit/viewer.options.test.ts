@@ -2,7 +2,7 @@
 // non-loopback host needs, errors with file, line and key) and
 // ViewerServer.start's own checks (coded errors, nothing listening after one).
 import t from 'tap';
-import { parseServeConfig } from '../../src/config/index.js';
+import { ConfigError, parseServeConfig } from '../../src/config/index.js';
 import { StreamManager } from '../../src/runtime/streams.js';
 import { ViewerServer, type ViewerSource } from '../../src/viewer/server.js';
 
@@ -26,6 +26,26 @@ t.test('serve config: bad viewer sections name the line and key', async (t) => {
   fails('viewer:\n  port: 8080\n  rate: 0\n', 3, 'viewer.rate', /rate/);
   fails('viewer:\n  host: 127.0.0.1\n', 1, 'viewer', /port/);
   fails('viewer:\n  port: 8080\n  tokn: x\n', 3, 'viewer.tokn', /did you mean "token"/);
+});
+
+t.test('serve config: viewer.host is an address or a host name; a malformed one is named as such, token or not', async (t) => {
+  const TOKEN = '0123456789abcdef';
+  const host = (h: string, token?: string) =>
+    parseServeConfig(`viewer:\n  port: 8080\n  host: "${h}"\n${token ? `  token: ${token}\n` : ''}`, 'serve.yaml').viewer?.host;
+  for (const h of ['127.0.0.1', '::1', 'localhost']) t.equal(host(h), h, `${h}, no token`);
+  for (const h of ['10.0.0.5', '0.0.0.0', '::', 'fe80::1%eth0', 'cart7', 'cart7.example.org', 'my_cart']) t.equal(host(h, TOKEN), h, `${h}, with a token`);
+  const refused = [
+    ...['127.300.0.1', '10.300.0.1', '127.0.0', '127.0.0.01'].map((h) => [h, undefined] as const),
+    ...['10.300.0.1', '127.0.0.256', '1.2.3.4.5', '[::1]', 'cart 7', '-cart', 'http://cart7'].map((h) => [h, TOKEN] as const),
+  ];
+  for (const [h, token] of refused) {
+    const err = (() => { try { host(h, token); return undefined; } catch (e) { return e; } })();
+    t.ok(err instanceof ConfigError, `${h}: a ConfigError`);
+    t.match(err, {
+      code: 'ERR_SONOEDGE_CONFIG', file: 'serve.yaml', line: 3, key: 'viewer.host',
+      message: `serve.yaml:3: viewer.host: expected an IPv4 or IPv6 address or a host name but received "${h}"`,
+    }, `${h}, ${token ? 'with a token' : 'no token'}`);
+  }
 });
 
 t.test('ViewerServer.start checks its options (coded) and listens on nothing after a refusal', async (t) => {
