@@ -6,6 +6,7 @@
 // Both formats go through the yaml package (JSON is YAML 1.2): one parser,
 // one LineCounter, one way to find a key's line.
 import { readFile } from 'node:fs/promises';
+import { BlockList, isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import Ajv2020Module from 'ajv/dist/2020.js';
@@ -200,6 +201,7 @@ export function parseServeConfig(text: string, fileName: string): ServeConfig {
   checkSocket(config, fileName, doc, lines);
   checkViewer(config, fileName, doc, lines);
   checkMetrics(config, fileName, doc, lines);
+  checkIgtl(config, fileName, doc, lines);
   return config;
 }
 
@@ -234,6 +236,30 @@ function checkMetrics(config: ServeConfig, fileName: string, doc: Document, line
   if (!m || isLoopback(m.host)) return;
   throw new ConfigError(fileName, lineOf(doc, lines, ['metrics', 'host']), 'metrics.host',
     `expected a loopback address (127.x.x.x, ::1 or localhost) but received ${JSON.stringify(m.host)}`);
+}
+
+/** 0.0.0.0 and :: in any of their spellings (::0, 0:0::0, ::ffff:0.0.0.0): addresses to listen on, never a peer's. */
+const UNSPECIFIED = new BlockList();
+UNSPECIFIED.addAddress('0.0.0.0', 'ipv4');
+UNSPECIFIED.addAddress('::', 'ipv6');
+
+/**
+ * igtl.host: in server mode the address to listen on, in client mode the peer's; either way an address or a host
+ * name (isHost), so that a malformed one fails here, not at listen or at every reconnect. A peer is never the
+ * unspecified address (0.0.0.0, ::), which only a server listens on.
+ */
+function checkIgtl(config: ServeConfig, fileName: string, doc: Document, lines: LineCounter): void {
+  const g = config.igtl;
+  if (!g) return;
+  const at = (): number => lineOf(doc, lines, ['igtl', 'host']);
+  if (!isHost(g.host)) {
+    throw new ConfigError(fileName, at(), 'igtl.host', `expected an IPv4 or IPv6 address or a host name but received ${JSON.stringify(g.host)}`);
+  }
+  const family = isIP(g.host);
+  if (g.mode === 'client' && family !== 0 && UNSPECIFIED.check(g.host, family === 4 ? 'ipv4' : 'ipv6')) {
+    throw new ConfigError(fileName, at(), 'igtl.host',
+      `expected the peer's address or host name in client mode (not an address to listen on) but received ${JSON.stringify(g.host)}`);
+  }
 }
 
 /**

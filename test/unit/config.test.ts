@@ -319,6 +319,33 @@ t.test('igtl: off by default; a section fills in its defaults; bad values are na
   t.throws(() => parseServeConfig('igtl:\n  labelValue: 256\n', 'serve.yaml'), { code: 'ERR_SONOEDGE_CONFIG', line: 2, key: 'igtl.labelValue' });
 });
 
+t.test('igtl.host: an address or a host name to listen on (server) or connect to (client); a peer is never 0.0.0.0 or ::', async (t) => {
+  const igtl = (mode: string, h: string) => parseServeConfig(`igtl:\n  mode: ${mode}\n  host: "${h}"\n`, 'serve.yaml').igtl;
+  const refusal = (mode: string, h: string) => { try { igtl(mode, h); return undefined; } catch (e) { return e; } };
+  for (const h of ['127.0.0.1', '0.0.0.0', '::', '10.0.0.7', 'fe80::1%eth0', 'localhost', 'cart7.example.org']) t.equal(igtl('server', h)?.host, h, `server, ${h}`);
+  for (const h of ['127.0.0.1', '::1', '192.168.1.20', 'fe80::1%eth0', 'plus.local', 'plus-server', 'plus_server']) t.equal(igtl('client', h)?.host, h, `client, ${h}`);
+  for (const mode of ['server', 'client']) {
+    for (const h of ['10.300.0.1', '127.300.0.1', '10.0.0', '10.0.0.01', '1.2.3.4.5', '[::1]', 'plus local', 'plus.local:18944', '-plus']) {
+      const err = refusal(mode, h);
+      t.ok(err instanceof ConfigError, `${mode}, ${h}: a ConfigError`);
+      t.match(err, {
+        code: 'ERR_SONOEDGE_CONFIG', file: 'serve.yaml', line: 3, key: 'igtl.host',
+        message: `serve.yaml:3: igtl.host: expected an IPv4 or IPv6 address or a host name but received "${h}"`,
+      }, `${mode}, ${h}`);
+    }
+  }
+  for (const h of ['0.0.0.0', '::', '::0', '0:0::0', '::ffff:0.0.0.0']) {
+    const err = refusal('client', h);
+    t.ok(err instanceof ConfigError, `client, ${h}: a ConfigError`);
+    t.match(err, {
+      code: 'ERR_SONOEDGE_CONFIG', file: 'serve.yaml', line: 3, key: 'igtl.host',
+      message: `serve.yaml:3: igtl.host: expected the peer's address or host name in client mode (not an address to listen on) but received "${h}"`,
+    }, `client, ${h}`);
+  }
+  fails(t, 'igtl:\n  port: 18944\n  host: 10.300.0.1\n  mode: client\n', 'serve.yaml', 3, 'igtl.host',
+    'serve.yaml:3: igtl.host: expected an IPv4 or IPv6 address or a host name but received "10.300.0.1"');
+});
+
 t.test('igtl: the section\'s defaults are the bridge\'s own (IGTL_DEFAULTS), every option among them', async (t) => {
   t.same(parseServeConfig('igtl: {}\n', 'serve.yaml').igtl, IGTL_DEFAULTS);
 });
