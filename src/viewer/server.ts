@@ -32,7 +32,7 @@ import type { ConfigureStream, ResultBody } from '../protocol/messages.js';
 import type { ResultPublisher, Subscription } from '../runtime/publisher.js';
 import type { ServerFrame, StreamManager } from '../runtime/streams.js';
 import type { FrameResult } from '../transport/types.js';
-import { isLoopback } from '../util/is.js';
+import { isHost, isLoopback } from '../util/is.js';
 import { snapshot, snapshotBytes } from './encode.js';
 import { JpegEncoder } from './encoder.js';
 import { VIEWER_PAGE } from './page.js';
@@ -48,7 +48,7 @@ export interface ViewerSource {
 export interface ViewerOptions {
   /** TCP port; 0 picks a free one. */
   port: number;
-  /** Address to listen on; default 127.0.0.1. Anything but loopback needs `token`. */
+  /** IPv4 or IPv6 address or host name to listen on; default 127.0.0.1. Anything but loopback needs `token`. */
   host?: string;
   /** Required on every request when set (?token= or Authorization: Bearer); at least 16 characters. */
   token?: string | null;
@@ -432,6 +432,10 @@ function checkOptions(o: ViewerOptions): void {
   if (o === null || typeof o !== 'object') throw optionError(`Expected an object for viewer options but received ${o === null ? 'null' : typeof o}`, true);
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw optionError(`Expected an integer 0..65535 for viewer.port but received ${String(o.port)}`);
   const host = o.host ?? '127.0.0.1';
+  // Before the token rule: a malformed address (127.300.0.1) is neither loopback nor a host to listen on.
+  if (typeof host !== 'string' || !isHost(host)) {
+    throw optionError(`Expected an IPv4 or IPv6 address or a host name for viewer.host but received ${typeof host === 'string' ? JSON.stringify(host) : typeof host}`);
+  }
   const token = o.token ?? null;
   if (token !== null && (typeof token !== 'string' || token.length < 16)) {
     throw optionError(`Expected a string of at least 16 characters for viewer.token but received ${typeof token === 'string' ? `${token.length} characters` : typeof token}`);

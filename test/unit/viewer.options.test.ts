@@ -63,3 +63,29 @@ t.test('ViewerServer.start checks its options (coded) and listens on nothing aft
   await v.close();
   t.pass('close is idempotent');
 });
+
+t.test('ViewerServer.start: host is an address or a host name, checked before the token rule; a malformed one is named as such, token or not', async (t) => {
+  const TOKEN = '0123456789abcdef';
+  const refused = [
+    ...['127.300.0.1', '127.0.0', '127.0.0.01', ''].map((h) => [h, undefined] as const),
+    ...['10.300.0.1', '127.0.0.256', '1.2.3.4.5', '[::1]', 'cart 7', '-cart', 'http://cart7'].map((h) => [h, TOKEN] as const),
+  ];
+  const refusal = async (host: unknown, token?: string) => {
+    try { await (await ViewerServer.start(source, { port: 0, host: host as string, token })).close(); return undefined; } catch (e) { return e as Error; }
+  };
+  for (const [host, token] of refused) {
+    const err = await refusal(host, token);
+    t.ok(err instanceof RangeError, `${JSON.stringify(host)}: a RangeError`);
+    t.equal((err as { code?: string } | undefined)?.code, 'ERR_SONOEDGE_VIEWER_OPTION', `${JSON.stringify(host)}: code`);
+    t.equal(err?.message, `Expected an IPv4 or IPv6 address or a host name for viewer.host but received ${JSON.stringify(host)}`,
+      `${JSON.stringify(host)}, ${token ? 'with a token' : 'no token'}`);
+  }
+  const err = await refusal(7, TOKEN);
+  t.ok(err instanceof RangeError, 'a number: a RangeError');
+  t.equal(err?.message, 'Expected an IPv4 or IPv6 address or a host name for viewer.host but received number', 'a number');
+  for (const [host, token] of [['127.0.0.1', undefined], ['localhost', undefined], ['0.0.0.0', TOKEN]] as const) {
+    const v = await ViewerServer.start(source, { port: 0, host, token });
+    t.match(v.url, new RegExp(`^http://${host.replace(/\./g, '\\.')}:\\d+/`), `${host}, ${token ? 'with a token' : 'no token'}: listening`);
+    await v.close();
+  }
+});
