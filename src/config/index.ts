@@ -6,7 +6,6 @@
 // Both formats go through the yaml package (JSON is YAML 1.2): one parser,
 // one LineCounter, one way to find a key's line.
 import { readFile } from 'node:fs/promises';
-import { BlockList, isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import Ajv2020Module from 'ajv/dist/2020.js';
@@ -17,7 +16,7 @@ import type { PipelineOptions } from '../pipeline/index.js';
 import type { DicomServiceConfig } from '../dicom/service.js';
 import type { IgtlOptions } from '../transport/igtl/options.js';
 import { studyProblem } from '../dicom/study.js';
-import { isHost, isLoopback } from '../util/is.js';
+import { isHost, isLoopback, isUnspecified } from '../util/is.js';
 import { ConfigError, lineOf, schemaError } from './diagnose.js';
 import { serveSchema, type LogLevel, type Variant } from './serve-schema.js';
 
@@ -238,15 +237,11 @@ function checkMetrics(config: ServeConfig, fileName: string, doc: Document, line
     `expected a loopback address (127.x.x.x, ::1 or localhost) but received ${JSON.stringify(m.host)}`);
 }
 
-/** 0.0.0.0 and :: in any of their spellings (::0, 0:0::0, ::ffff:0.0.0.0): addresses to listen on, never a peer's. */
-const UNSPECIFIED = new BlockList();
-UNSPECIFIED.addAddress('0.0.0.0', 'ipv4');
-UNSPECIFIED.addAddress('::', 'ipv6');
-
 /**
  * igtl.host: in server mode the address to listen on, in client mode the peer's; either way an address or a host
  * name (isHost), so that a malformed one fails here, not at listen or at every reconnect. A peer is never the
- * unspecified address (0.0.0.0, ::), which only a server listens on.
+ * unspecified address (0.0.0.0, ::), which only a server listens on (isUnspecified). The bridge's constructor applies
+ * the same rules to code that builds it directly.
  */
 function checkIgtl(config: ServeConfig, fileName: string, doc: Document, lines: LineCounter): void {
   const g = config.igtl;
@@ -255,8 +250,7 @@ function checkIgtl(config: ServeConfig, fileName: string, doc: Document, lines: 
   if (!isHost(g.host)) {
     throw new ConfigError(fileName, at(), 'igtl.host', `expected an IPv4 or IPv6 address or a host name but received ${JSON.stringify(g.host)}`);
   }
-  const family = isIP(g.host);
-  if (g.mode === 'client' && family !== 0 && UNSPECIFIED.check(g.host, family === 4 ? 'ipv4' : 'ipv6')) {
+  if (g.mode === 'client' && isUnspecified(g.host)) {
     throw new ConfigError(fileName, at(), 'igtl.host',
       `expected the peer's address or host name in client mode (not an address to listen on) but received ${JSON.stringify(g.host)}`);
   }

@@ -1,5 +1,5 @@
 // Small predicates shared by every validator.
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 
 export const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
@@ -25,3 +25,12 @@ const HOST_NAME = /^([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*(?!\d+\.?$)[a-z0-9
  * so a malformed address such as 10.300.0.1 or 10.0.0 is neither.
  */
 export const isHost = (host: string): boolean => isIP(host) !== 0 || (host.length <= 253 && HOST_NAME.test(host));
+/** 0.0.0.0 and :: in any of their spellings (::0, 0:0::0, ::ffff:0.0.0.0). */
+const UNSPECIFIED = new BlockList();
+UNSPECIFIED.addAddress('0.0.0.0', 'ipv4');
+UNSPECIFIED.addAddress('::', 'ipv6');
+/** The unspecified address (0.0.0.0, :: in any spelling): one to listen on (every interface), never a peer's. */
+export const isUnspecified = (host: string): boolean => {
+  const family = isIP(host);
+  return family !== 0 && UNSPECIFIED.check(host, family === 4 ? 'ipv4' : 'ipv6');
+};

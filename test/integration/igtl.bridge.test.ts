@@ -8,6 +8,7 @@ import { StreamManager, type ServerFrame } from '../../src/runtime/streams.js';
 import type { FrameResult } from '../../src/transport/types.js';
 import { encodeIgtl, HEADER_SIZE } from '../../src/transport/igtl/codec.js';
 import { IgtlBridge } from '../../src/transport/igtl/bridge.js';
+import { IgtlError } from '../../src/transport/igtl/errors.js';
 import { fillPolygon } from '../../src/transport/igtl/geometry.js';
 import { parseImage, parseStatus, parseString, encodeImage, encodeStatus } from '../../src/transport/igtl/messages.js';
 import { imageMessage, RawPeer } from '../helpers/igtl-client.js';
@@ -130,6 +131,28 @@ t.test('options in code: an unknown name is a TypeError naming the closest known
   t.ok(parseImage(label.content).pixels.includes(7));
   t.equal((await p.next(isType('STRING'))).header.device, 'Sonde-échographie', 'a name of 20 bytes or fewer as it is');
   t.equal((await p.next(isType('POLYDATA'))).header.device, 'Sonde-échographieè', 'the è that ends at byte 20 kept');
+});
+
+t.test('options in code: host is an address or a host name, as the serve config\'s igtl.host; a client\'s peer is never 0.0.0.0 or ::', async (t) => {
+  const streams = new StreamManager({ handler: async (f) => standIn(f) });
+  const refusal = (o: object) => { try { new IgtlBridge({ streams, ...o }); return undefined; } catch (e) { return e as Error; } };
+  const refused = (o: object, message: string, what: string) => {
+    const err = refusal(o);
+    t.ok(err instanceof IgtlError, `${what}: an IgtlError`);
+    t.match(err, { name: 'IgtlError', code: 'ERR_SONOEDGE_IGTL_OPTION', fatal: false }, `${what}: code`);
+    t.equal(err?.message, message, what);
+  };
+  for (const h of ['127.0.0.1', '0.0.0.0', '::', '10.0.0.7', 'fe80::1%eth0', 'localhost', 'cart7.example.org']) t.equal(new IgtlBridge({ streams, host: h }).options.host, h, `server, ${h}`);
+  for (const h of ['127.0.0.1', '::1', '192.168.1.20', 'fe80::1%eth0', 'plus.local', 'plus_server']) t.equal(new IgtlBridge({ streams, mode: 'client', host: h }).options.host, h, `client, ${h}`);
+  for (const mode of ['server', 'client'] as const) {
+    for (const h of ['10.300.0.1', '127.300.0.1', '10.0.0', '10.0.0.01', '1.2.3.4.5', '[::1]', 'plus local', 'plus.local:18944', '-plus', '']) {
+      refused({ mode, host: h }, `Expected an IPv4 or IPv6 address or a host name for host but received ${JSON.stringify(h)}`, `${mode}, ${JSON.stringify(h)}`);
+    }
+    refused({ mode, host: 18944 }, 'Expected an IPv4 or IPv6 address or a host name for host but received number', `${mode}, a number`);
+  }
+  for (const h of ['0.0.0.0', '::', '::0', '0:0::0', '::ffff:0.0.0.0']) {
+    refused({ mode: 'client', host: h }, `Expected the peer's address or host name for host in client mode (not an address to listen on) but received ${JSON.stringify(h)}`, `client, ${h}`);
+  }
 });
 
 t.test('bad input: a STATUS with the error\'s code; the connection served on unless its framing is lost', async (t) => {

@@ -19,6 +19,7 @@ import { frameBytes, type ConfigureStream, type ResultBody } from '../../protoco
 import type { PixelFormatName } from '../../preprocess/types.js';
 import type { Subscription } from '../../runtime/publisher.js';
 import type { ServerFrame, StreamManager, StreamOwner } from '../../runtime/streams.js';
+import { isHost, isUnspecified } from '../../util/is.js';
 import { checkKeys } from '../../util/options.js';
 import { cutUtf8, DEVICE_BYTES, encodeIgtl, IgtlDecoder, timestampMs, type IgtlMessage } from './codec.js';
 import { IgtlError, IgtlStatus } from './errors.js';
@@ -131,7 +132,10 @@ export class IgtlBridge extends EventEmitter {
   #reconnect: NodeJS.Timeout | undefined;
   #port = 0;
 
-  /** An unknown option name, in devices too, is a TypeError (ERR_SONOEDGE_UNKNOWN_OPTION) that names the closest known one. */
+  /**
+   * An unknown option name, in devices too, is a TypeError (ERR_SONOEDGE_UNKNOWN_OPTION) that names the closest known one;
+   * a bad value an IgtlError ERR_SONOEDGE_IGTL_OPTION (host: as the serve config's igtl.host).
+   */
   constructor(options: IgtlBridgeOptions) {
     super();
     checkKeys(options, 'igtl', BRIDGE_KEYS);
@@ -140,6 +144,14 @@ export class IgtlBridge extends EventEmitter {
     this.#modelRetryMs = modelRetryMs ?? 5000;
     if (!streams) throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', 'Expected a StreamManager for streams but received none');
     this.options = { ...IGTL_DEFAULTS, ...rest, devices: { ...IGTL_DEFAULTS.devices, ...rest.devices } };
+    const { host } = this.options;
+    // As the serve config's checkIgtl: a malformed address fails here, not at listen or at every reconnect.
+    if (typeof host !== 'string' || !isHost(host)) {
+      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected an IPv4 or IPv6 address or a host name for host but received ${typeof host === 'string' ? JSON.stringify(host) : typeof host}`);
+    }
+    if (this.options.mode === 'client' && isUnspecified(host)) {
+      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected the peer's address or host name for host in client mode (not an address to listen on) but received ${JSON.stringify(host)}`);
+    }
     for (const t of this.options.results) {
       if (!OUTPUT_TYPES.includes(t)) throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected results among ${OUTPUT_TYPES.join(', ')} but received ${JSON.stringify(t)}`);
     }
