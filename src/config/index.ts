@@ -240,8 +240,8 @@ function checkMetrics(config: ServeConfig, fileName: string, doc: Document, line
 /**
  * igtl.host: in server mode the address to listen on, in client mode the peer's; either way an address or a host
  * name (isHost), so that a malformed one fails here, not at listen or at every reconnect. A peer is never the
- * unspecified address (0.0.0.0, ::), which only a server listens on (isUnspecified). The bridge's constructor applies
- * the same rules to code that builds it directly.
+ * unspecified address (0.0.0.0, ::), which only a server listens on (isUnspecified), and igtl.port is never 0 (a free
+ * port to listen on). The bridge's constructor applies the same rules to code that builds it directly.
  */
 function checkIgtl(config: ServeConfig, fileName: string, doc: Document, lines: LineCounter): void {
   const g = config.igtl;
@@ -253,6 +253,10 @@ function checkIgtl(config: ServeConfig, fileName: string, doc: Document, lines: 
   if (g.mode === 'client' && isUnspecified(g.host)) {
     throw new ConfigError(fileName, at(), 'igtl.host',
       `expected the peer's address or host name in client mode (not an address to listen on) but received ${JSON.stringify(g.host)}`);
+  }
+  // Port 0 picks a free port to listen on; a client would connect to port 0 and retry for ever.
+  if (g.mode === 'client' && g.port === 0) {
+    throw new ConfigError(fileName, lineOf(doc, lines, ['igtl', 'port']), 'igtl.port', `expected the peer's port (1..65535) in client mode but received ${g.port}`);
   }
 }
 

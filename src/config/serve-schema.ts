@@ -327,7 +327,7 @@ const igtl = {
   properties: {
     mode: { enum: ['server', 'client'], default: D.mode, description: `Listen for peers (server) or connect to one, reconnecting when the connection is lost (client; PLUS's OpenIGTLink server, say). Default: "${D.mode}".` },
     host: { type: 'string', minLength: 1, default: D.host, description: `IPv4 or IPv6 address or host name. Server: the one to listen on (0.0.0.0 or :: for every interface); client: the peer's (not 0.0.0.0 or ::). Default: "${D.host}".` },
-    port: int(0, 65535, D.port, `Server: the port to listen on (0 picks a free one, logged); client: the peer's port. Default: ${D.port}.`),
+    port: int(0, 65535, D.port, `Server: the port to listen on (0 picks a free one, logged); client: the peer's port (not 0). Default: ${D.port}.`),
     headerVersion: { enum: [1, 2], default: D.headerVersion, description: `Header version of messages sent before the peer has sent one (after that, the peer's): 1 (OpenIGTLink 1, 2) or 2 (OpenIGTLink 3, with metadata). Default: ${D.headerVersion}.` },
     results: {
       type: 'array', uniqueItems: true, items: { enum: [...OUTPUT_TYPES] }, default: [...D.results],

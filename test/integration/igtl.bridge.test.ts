@@ -155,6 +155,26 @@ t.test('options in code: host is an address or a host name, as the serve config\
   }
 });
 
+t.test('options in code: port 0 (a free one) for a server only; a client\'s is the peer\'s, 1..65535', async (t) => {
+  const streams = new StreamManager({ handler: async (f) => standIn(f) });
+  for (const p of [0, 1, 65535]) t.equal(new IgtlBridge({ streams, port: p }).options.port, p, `server, ${p}`);
+  for (const p of [1, 18944, 65535]) t.equal(new IgtlBridge({ streams, mode: 'client', port: p }).options.port, p, `client, ${p}`);
+  const cases: [mode: 'server' | 'client', port: unknown, message: string][] = [
+    ['client', 0, "Expected an integer 1..65535 for port in client mode (the peer's port) but received 0"],
+    ['client', 65536, "Expected an integer 1..65535 for port in client mode (the peer's port) but received 65536"],
+    ['client', '18944', 'Expected an integer 1..65535 for port in client mode (the peer\'s port) but received "18944"'],
+    ['server', -1, 'Expected an integer 0..65535 for port but received -1'],
+    ['server', 1.5, 'Expected an integer 0..65535 for port but received 1.5'],
+    ['server', 65536, 'Expected an integer 0..65535 for port but received 65536'],
+  ];
+  for (const [mode, port, message] of cases) {
+    const err = (() => { try { new IgtlBridge({ streams, mode, port: port as number }); return undefined; } catch (e) { return e as Error; } })();
+    t.ok(err instanceof IgtlError, `${mode}, ${JSON.stringify(port)}: an IgtlError`);
+    t.match(err, { code: 'ERR_SONOEDGE_IGTL_OPTION' }, `${mode}, ${JSON.stringify(port)}: code`);
+    t.equal(err?.message, message, `${mode}, ${JSON.stringify(port)}`);
+  }
+});
+
 t.test('bad input: a STATUS with the error\'s code; the connection served on unless its framing is lost', async (t) => {
   const { bridge, connect } = await setup(t, { maxBodyBytes: 1 << 20 });
   const p = await connect();

@@ -346,6 +346,20 @@ t.test('igtl.host: an address or a host name to listen on (server) or connect to
     'serve.yaml:3: igtl.host: expected an IPv4 or IPv6 address or a host name but received "10.300.0.1"');
 });
 
+t.test('igtl.port: 0 (a free port) for a server only; a client\'s peer port is 1..65535', async (t) => {
+  const igtl = (text: string) => parseServeConfig(text, 'serve.yaml').igtl;
+  t.equal(igtl('igtl:\n  port: 0\n')?.port, 0, 'server, 0');
+  t.equal(igtl('igtl:\n  mode: server\n  port: 0\n')?.port, 0, 'server, 0, mode given');
+  for (const p of [1, 18944, 65535]) t.equal(igtl(`igtl:\n  mode: client\n  port: ${p}\n`)?.port, p, `client, ${p}`);
+  t.equal(igtl('igtl:\n  mode: client\n')?.port, 18944, 'client, the default');
+  for (const text of ['igtl:\n  mode: client\n  port: 0\n', 'igtl:\n  host: plus.local\n  port: 0\n  mode: client\n']) {
+    const err = (() => { try { igtl(text); return undefined; } catch (e) { return e; } })();
+    t.ok(err instanceof ConfigError, `${JSON.stringify(text)}: a ConfigError`);
+    t.match(err, { code: 'ERR_SONOEDGE_CONFIG', file: 'serve.yaml', line: 3, key: 'igtl.port' }, JSON.stringify(text));
+    t.equal((err as Error | undefined)?.message, "serve.yaml:3: igtl.port: expected the peer's port (1..65535) in client mode but received 0", JSON.stringify(text));
+  }
+});
+
 t.test('igtl: the section\'s defaults are the bridge\'s own (IGTL_DEFAULTS), every option among them', async (t) => {
   t.same(parseServeConfig('igtl: {}\n', 'serve.yaml').igtl, IGTL_DEFAULTS);
 });

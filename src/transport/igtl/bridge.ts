@@ -134,7 +134,7 @@ export class IgtlBridge extends EventEmitter {
 
   /**
    * An unknown option name, in devices too, is a TypeError (ERR_SONOEDGE_UNKNOWN_OPTION) that names the closest known one;
-   * a bad value an IgtlError ERR_SONOEDGE_IGTL_OPTION (host: as the serve config's igtl.host).
+   * a bad value an IgtlError ERR_SONOEDGE_IGTL_OPTION (host and port: as the serve config's igtl section).
    */
   constructor(options: IgtlBridgeOptions) {
     super();
@@ -151,6 +151,11 @@ export class IgtlBridge extends EventEmitter {
     }
     if (this.options.mode === 'client' && isUnspecified(host)) {
       throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected the peer's address or host name for host in client mode (not an address to listen on) but received ${JSON.stringify(host)}`);
+    }
+    // A server takes port 0 (a free one, see port); a client would connect to port 0 and retry for ever.
+    const lowest = this.options.mode === 'client' ? 1 : 0;
+    if (!(Number.isInteger(this.options.port) && this.options.port >= lowest && this.options.port <= 65535)) {
+      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected an integer ${lowest}..65535 for port${lowest ? ' in client mode (the peer\'s port)' : ''} but received ${typeof this.options.port === 'string' ? JSON.stringify(this.options.port) : String(this.options.port)}`);
     }
     for (const t of this.options.results) {
       if (!OUTPUT_TYPES.includes(t)) throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected results among ${OUTPUT_TYPES.join(', ')} but received ${JSON.stringify(t)}`);

@@ -10,7 +10,7 @@ export interface IgtlOptions {
   /** 'server': listen on host:port; 'client': connect to host:port (and reconnect). */
   mode: 'server' | 'client';
   host: string;
-  /** Server: 0 picks a free port (see `port`). */
+  /** Server: 0 picks a free port (see `port`). Client: the peer's, 1..65535. */
   port: number;
   /** Header version of the messages sent before the peer has sent one (then the peer's own); 1 or 2. */
   headerVersion: 1 | 2;
