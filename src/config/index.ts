@@ -201,6 +201,7 @@ export function parseServeConfig(text: string, fileName: string): ServeConfig {
   checkViewer(config, fileName, doc, lines);
   checkMetrics(config, fileName, doc, lines);
   checkIgtl(config, fileName, doc, lines);
+  checkPacs(config, fileName, doc, lines);
   return config;
 }
 
@@ -257,6 +258,22 @@ function checkIgtl(config: ServeConfig, fileName: string, doc: Document, lines: 
   // Port 0 picks a free port to listen on; a client would connect to port 0 and retry for ever.
   if (g.mode === 'client' && g.port === 0) {
     throw new ConfigError(fileName, lineOf(doc, lines, ['igtl', 'port']), 'igtl.port', `expected the peer's port (1..65535) in client mode but received ${g.port}`);
+  }
+}
+
+/**
+ * dicom.pacs.host: the PACS's address or host name (isHost), by the rules of PacsClient's own check, so that a
+ * malformed one fails here rather than at every send from the outbox; a peer, so never the unspecified address.
+ */
+function checkPacs(config: ServeConfig, fileName: string, doc: Document, lines: LineCounter): void {
+  const host = config.dicom?.pacs?.host;
+  if (host === undefined) return;
+  const at = (): number => lineOf(doc, lines, ['dicom', 'pacs', 'host']);
+  if (!isHost(host)) {
+    throw new ConfigError(fileName, at(), 'dicom.pacs.host', `expected an IPv4 or IPv6 address or a host name but received ${JSON.stringify(host)}`);
+  }
+  if (isUnspecified(host)) {
+    throw new ConfigError(fileName, at(), 'dicom.pacs.host', `expected the PACS's address or host name (not an address to listen on) but received ${JSON.stringify(host)}`);
   }
 }
 

@@ -258,7 +258,7 @@ const dicom = {
       type: 'object', additionalProperties: false, required: ['host', 'port', 'calledAet'],
       description: 'The PACS objects are sent to by C-STORE, from a durable outbox (retried with backoff; kept across restarts).',
       properties: {
-        host: { type: 'string', minLength: 1, description: 'PACS host name or address.' },
+        host: { type: 'string', minLength: 1, description: 'The PACS\'s IPv4 or IPv6 address or host name (not 0.0.0.0 or ::).' },
         port: int(1, 65535, undefined, 'PACS DICOM port.'),
         calledAet: { type: 'string', minLength: 1, maxLength: 16, description: 'The PACS\'s AE title.' },
         callingAet: { type: 'string', minLength: 1, maxLength: 16, description: 'sonoedge\'s AE title, as the PACS knows it. Default: "SONOEDGE".' },

@@ -5,6 +5,7 @@
 // configuration (PacsOptions).
 import { readFileSync } from 'node:fs';
 import { invalidValue, rangeError, type CodedError } from '../errors.js';
+import { isHost, isUnspecified } from '../util/is.js';
 import { checkKeys } from '../util/options.js';
 import { dcmjsDimse, type DimseClient, type DimseRequest, type DimseResponse } from './dcmjs.js';
 
@@ -35,10 +36,11 @@ export interface PacsOptions {
 const PACS_KEYS = ['host', 'port', 'calledAet', 'callingAet', 'connectTimeoutMs', 'associationTimeoutMs', 'pduTimeoutMs', 'tls'] as const;
 const AET = /^[\x20-\x5b\x5d-\x7e]{1,16}$/; // PS3.5 AE: 16 characters, no backslash, no control characters
 
-/** Checks PACS options (what the config schema cannot: AE titles, TLS files that exist). */
+/** Checks PACS options (what the config schema cannot: the host as the config's checkPacs does, AE titles, TLS files that exist). */
 export function pacsOptions(o: PacsOptions): PacsOptions {
   checkKeys(o, 'pacs', PACS_KEYS);
-  if (typeof o.host !== 'string' || o.host === '') throw invalidValue('ERR_SONOEDGE_PACS', 'a host name or address', 'pacs.host', o.host);
+  if (typeof o.host !== 'string' || !isHost(o.host)) throw invalidValue('ERR_SONOEDGE_PACS', 'an IPv4 or IPv6 address or a host name', 'pacs.host', o.host);
+  if (isUnspecified(o.host)) throw invalidValue('ERR_SONOEDGE_PACS', 'the PACS\'s address or host name (not an address to listen on)', 'pacs.host', o.host);
   if (!(Number.isInteger(o.port) && o.port >= 1 && o.port <= 65535)) throw invalidValue('ERR_SONOEDGE_PACS', 'a TCP port 1..65535', 'pacs.port', o.port);
   for (const k of ['calledAet', 'callingAet'] as const) {
     const v = o[k];

@@ -283,6 +283,23 @@ t.test('dicom: paths resolve against the config file, capture defaults fill in, 
   t.throws(() => parseServeConfig('dicom:\n  pacs: {host: x, port: 104, calledAet: PACS}\n', 'serve.yaml'), { name: 'ConfigError', code: 'ERR_SONOEDGE_CONFIG' });
 });
 
+t.test('dicom.pacs.host: the PACS\'s address or host name; never a malformed address or 0.0.0.0 / ::', async (t) => {
+  const pacs = (h: string) => parseServeConfig(`dicom:\n  dir: out\n  pacs:\n    port: 104\n    host: "${h}"\n    calledAet: PACS\n`, 'serve.yaml').dicom?.pacs?.host;
+  for (const h of ['127.0.0.1', '::1', '192.168.1.20', 'fe80::1%eth0', 'pacs', 'pacs.hospital.example', 'orthanc_1']) t.equal(pacs(h), h, h);
+  const refused = [
+    ...['10.300.0.1', '127.300.0.1', '10.0.0', '10.0.0.01', '1.2.3.4.5', '[::1]', 'pacs host', 'pacs:104', '-pacs'].map((h) => [h, 'an IPv4 or IPv6 address or a host name'] as const),
+    ...['0.0.0.0', '::', '::0', '::ffff:0.0.0.0'].map((h) => [h, 'the PACS\'s address or host name (not an address to listen on)'] as const),
+  ];
+  for (const [h, expected] of refused) {
+    const err = (() => { try { pacs(h); return undefined; } catch (e) { return e; } })();
+    t.ok(err instanceof ConfigError, `${h}: a ConfigError`);
+    t.match(err, { code: 'ERR_SONOEDGE_CONFIG', file: 'serve.yaml', line: 5, key: 'dicom.pacs.host' }, `${h}: code, line, key`);
+    t.equal((err as Error | undefined)?.message, `serve.yaml:5: dicom.pacs.host: expected ${expected} but received "${h}"`, h);
+  }
+  fails(t, 'dicom:\n  dir: out\n  pacs: {host: 10.300.0.1, port: 104, calledAet: PACS}\n', 'serve.yaml', 3, 'dicom.pacs.host',
+    'serve.yaml:3: dicom.pacs.host: expected an IPv4 or IPv6 address or a host name but received "10.300.0.1"');
+});
+
 t.test('metrics: off by default; a loopback port when given; nothing else', async (t) => {
   t.same(parseServeConfig('metrics:\n  port: 9464\n', 'serve.yaml').metrics, { port: 9464, host: '127.0.0.1' });
   t.same(parseServeConfig('metrics:\n  port: 0\n  host: "::1"\n', 'serve.yaml').metrics, { port: 0, host: '::1' });

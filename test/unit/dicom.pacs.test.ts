@@ -40,6 +40,25 @@ t.test('PACS options are checked', async (t) => {
   t.throws(() => new PacsClient({ host: '127.0.0.1', port: 104, calledAet: 'X', tls: { ca: '/nonexistent/ca.pem' } }), { code: 'ERR_SONOEDGE_PACS', message: 'Expected a readable PEM file for pacs.tls.ca but received "/nonexistent/ca.pem" (ENOENT)' });
 });
 
+t.test('PACS options: host is the PACS\'s address or host name, as the serve config\'s dicom.pacs.host', async (t) => {
+  for (const h of ['127.0.0.1', '::1', '192.168.1.20', 'fe80::1%eth0', 'pacs', 'pacs.hospital.example', 'orthanc_1']) {
+    t.equal(new PacsClient({ host: h, port: 104, calledAet: 'PACS' }).options.host, h, h);
+  }
+  const refused: [host: unknown, message: string][] = [
+    ...['10.300.0.1', '127.300.0.1', '10.0.0', '10.0.0.01', '1.2.3.4.5', '[::1]', 'pacs host', 'pacs:104', '-pacs', '']
+      .map((h): [string, string] => [h, `Expected an IPv4 or IPv6 address or a host name for pacs.host but received ${JSON.stringify(h)} of type string`]),
+    [104, 'Expected an IPv4 or IPv6 address or a host name for pacs.host but received 104 of type number'],
+    ...['0.0.0.0', '::', '::0', '::ffff:0.0.0.0']
+      .map((h): [string, string] => [h, `Expected the PACS's address or host name (not an address to listen on) for pacs.host but received ${JSON.stringify(h)} of type string`]),
+  ];
+  for (const [host, message] of refused) {
+    const err = (() => { try { new PacsClient({ host: host as string, port: 104, calledAet: 'PACS' }); return undefined; } catch (e) { return e as Error; } })();
+    t.ok(err instanceof RangeError, `${JSON.stringify(host)}: a RangeError`);
+    t.match(err, { code: 'ERR_SONOEDGE_PACS' }, `${JSON.stringify(host)}: code`);
+    t.equal(err?.message, message, JSON.stringify(host));
+  }
+});
+
 t.test('Orthanc: store, query back, outage mid-transfer, restart, duplicate', { skip: ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed' }, async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-pacs-'));
   let pacs = await startOrthanc(dir);
