@@ -73,7 +73,11 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
            "view_conf_mean": float(conf.mean()), "view_ece": float(ece(conf, pred == views)[0]),
            "view_acc_ci": bootstrap_ci(np.mean, (pred == views).astype(float), n_boot=n_boot),
            "states": _states(p, vq), "quality_mean": float(vq["quality"].mean()),
-           "quality_above_gate": float((vq["quality"] >= p.gate).mean())}
+           "quality_above_gate": float((vq["quality"] >= p.gate).mean()),
+           # what each true view is called, frames per predicted view (which confusion the accuracy hides)
+           "view_calls": {VIEWS[t]: {VIEWS[k]: int(n) for k, n in enumerate(np.bincount(pred[views == t],
+                                                                                      minlength=len(VIEWS))) if n}
+                          for t in np.unique(views)}}
     if quality is not None:
         err = np.abs(vq["quality"] - quality)
         res["quality_mae"] = float(err.mean())
@@ -298,6 +302,10 @@ def markdown(rep) -> str:
                      f"{_fmt(ef.get('r'), 2)} | {r.get('ef_shown_n', 'n/a')} of {r.get('ef_n', 0)} | "
                      f"{_fmt(r.get('ef_shown', {}).get('mae'), 2)} / {_fmt(r.get('ef_shown', {}).get('bias'), 2)} | "
                      f"{' / '.join(_fmt(st.get(k), 2) for k in ('ok', 'uncertain', 'unknown')) if st else 'n/a'} |")
+    lines += ["", "| set | frames of each true view: predicted view counts |", "|---|---|"]
+    for name, r in rep["sets"].items():
+        calls = "; ".join(f"{t}: " + ", ".join(f"{k} {n}" for k, n in c.items()) for t, c in r["view_calls"].items())
+        lines.append(f"| {name} | {calls} |")
     lines += ["", "| negative family | frames | unknown or OTHER | unknown | OTHER | >= gate | id AUROC vs test hearts |",
               "|---|---|---|---|---|---|---|"]
     for name, r in rep["negatives"].items():

@@ -1,0 +1,42 @@
+"""The transfer report's per-set numbers from a stand-in for the packages (the ONNX sessions are tested elsewhere)."""
+import numpy as np
+from scipy.special import softmax
+
+from sonoedge_train.constants import VIEWS
+from sonoedge_train.transfer import labelled_set
+
+
+class _Packages:
+    """Calls view k on frame i as scripted; quality 0.8; the LV model returns the frame's own reference LV."""
+
+    gate = 0.5
+
+    def __init__(self, calls, masks):
+        self.calls, self.masks = calls, masks
+
+    def view_quality(self, frames):
+        logits = np.full((len(frames), len(VIEWS)), -4.0)
+        logits[np.arange(len(frames)), self.calls] = 4.0
+        return {"prob": softmax(logits, 1), "quality": np.full((len(frames), 1), 0.8),
+                "id_score": np.ones(len(frames))}
+
+    def lv(self, frames):
+        return self.masks == 1
+
+    def state(self, id_score):
+        return np.array(["ok"] * len(id_score))
+
+    def calibrated(self, ef):
+        return ef
+
+
+def test_view_calls_count_each_true_views_predictions():
+    a4c, a2c, plax = (VIEWS.index(v) for v in ("A4C", "A2C", "PLAX"))
+    views = np.array([a4c, a4c, a4c, a2c, a2c, plax])
+    calls = np.array([a2c, a4c, a2c, a2c, a2c, plax])
+    masks = np.zeros((6, 8, 8), np.uint8)
+    masks[:, 2:6, 3:5] = 1
+    r = labelled_set(_Packages(calls, masks), np.zeros((6, 8, 8), np.uint8), masks, views, [], np.zeros(6), None,
+                     n_boot=10)
+    assert r["view_calls"] == {"A4C": {"A4C": 1, "A2C": 2}, "A2C": {"A2C": 2}, "PLAX": {"PLAX": 1}}
+    assert r["view_acc"] == 4 / 6 and r["lv_dice"] == 1.0 and r["quality_above_gate"] == 1.0
