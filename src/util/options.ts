@@ -34,15 +34,19 @@ export function closest(name: string, known: readonly string[]): string | undefi
   return best !== undefined && bestD <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
 }
 
-/** Asserts `value` is a plain object whose keys are all in `known`. */
+/**
+ * Asserts `value` is a plain object whose keys are all in `known`. `name` prefixes each key (input.width); an empty
+ * name leaves keys bare (a constructor's own options: width), the object itself then called options.
+ */
 export function checkKeys(value: unknown, name: string, known: readonly string[]): Record<string, unknown> {
-  if (!isObject(value)) throw invalidType('ERR_SONOEDGE_ARG_TYPE', 'object', name, value);
+  if (!isObject(value)) throw invalidType('ERR_SONOEDGE_ARG_TYPE', 'object', name || 'options', value);
+  const at = (key: string): string => (name ? `${name}.${key}` : key);
   for (const key of Object.keys(value)) {
     if (!known.includes(key)) {
       const hint = closest(key, known);
       throw typeError(
         'ERR_SONOEDGE_UNKNOWN_OPTION',
-        `Unknown option ${name}.${key}${hint ? `; did you mean ${name}.${hint}?` : ''} (known: ${known.join(', ')})`,
+        `Unknown option ${at(key)}${hint ? `; did you mean ${at(hint)}?` : ''} (known: ${known.join(', ')})`,
       );
     }
   }

@@ -9,6 +9,8 @@ import type { FrameResult } from '../../src/transport/types.js';
 import { encodeIgtl, HEADER_SIZE } from '../../src/transport/igtl/codec.js';
 import { IgtlBridge } from '../../src/transport/igtl/bridge.js';
 import { IgtlError } from '../../src/transport/igtl/errors.js';
+import { IGTL_DEFAULTS } from '../../src/transport/igtl/options.js';
+import { serveSchema } from '../../src/config/serve-schema.js';
 import { fillPolygon } from '../../src/transport/igtl/geometry.js';
 import { parseImage, parseStatus, parseString, encodeImage, encodeStatus } from '../../src/transport/igtl/messages.js';
 import { imageMessage, RawPeer } from '../helpers/igtl-client.js';
@@ -115,11 +117,11 @@ t.test('options in code: an unknown name is a TypeError naming the closest known
   const streams = new StreamManager({ handler: async (f) => standIn(f) });
   t.throws(() => new IgtlBridge({ streams, lableValue: 7 } as never), {
     name: 'TypeError', code: 'ERR_SONOEDGE_UNKNOWN_OPTION',
-    message: 'Unknown option igtl.lableValue; did you mean igtl.labelValue? (known: mode, host, port, headerVersion, results, devices, labelValue, fps, '
+    message: 'Unknown option lableValue; did you mean labelValue? (known: mode, host, port, headerVersion, results, devices, labelValue, fps, '
       + 'maxClients, maxStreams, streamBase, maxBodyBytes, checkCrc, maxErrorsPerClient, resultQueueLength, maxPendingWriteBytes, reconnectMs, streams, modelRetryMs, log)',
   });
   t.throws(() => new IgtlBridge({ streams, devices: { lable: 'X' } } as never), {
-    name: 'TypeError', code: 'ERR_SONOEDGE_UNKNOWN_OPTION', message: 'Unknown option igtl.devices.lable; did you mean igtl.devices.label? (known: label, summary, contour)',
+    name: 'TypeError', code: 'ERR_SONOEDGE_UNKNOWN_OPTION', message: 'Unknown option devices.lable; did you mean devices.label? (known: label, summary, contour)',
   });
   // 'Sonde-échographie' is 18 bytes (é is 2): '-è' after it makes 21, and so does 'èx'.
   const { connect } = await setup(t, { labelValue: 7, devices: { label: '{device}-è', summary: '{device}', contour: '{device}èx' } });
@@ -173,6 +175,68 @@ t.test('options in code: port 0 (a free one) for a server only; a client\'s is t
     t.match(err, { code: 'ERR_SONOEDGE_IGTL_OPTION' }, `${mode}, ${JSON.stringify(port)}: code`);
     t.equal(err?.message, message, `${mode}, ${JSON.stringify(port)}`);
   }
+});
+
+/** new IgtlBridge with o: its IgtlError (class, code, fatal false, exact message), or a failure naming what was accepted. */
+function refusedIn(t: Test, o: object, message: string, what: string): void {
+  const streams = new StreamManager({ handler: async (f) => standIn(f) });
+  const err = (() => { try { new IgtlBridge({ streams, ...o }); return undefined; } catch (e) { return e as Error; } })();
+  t.ok(err instanceof IgtlError, `${what}: an IgtlError`);
+  t.match(err, { name: 'IgtlError', code: 'ERR_SONOEDGE_IGTL_OPTION', fatal: false }, `${what}: code`);
+  t.equal(err?.message, message, what);
+}
+
+t.test('options in code: mode is "server" or "client", nothing else (a misspelt client is not a server)', async (t) => {
+  const streams = new StreamManager({ handler: async (f) => standIn(f) });
+  t.equal(new IgtlBridge({ streams }).options.mode, 'server', 'the default');
+  for (const mode of ['server', 'client'] as const) t.equal(new IgtlBridge({ streams, mode }).options.mode, mode, mode);
+  for (const mode of ['clinet', 'Client', 'SERVER', 'server ', '']) {
+    refusedIn(t, { mode }, `Expected "server" or "client" for mode but received ${JSON.stringify(mode)}`, JSON.stringify(mode));
+  }
+  refusedIn(t, { mode: 1 }, 'Expected "server" or "client" for mode but received 1', 'a number');
+  refusedIn(t, { mode: null }, 'Expected "server" or "client" for mode but received null', 'null');
+  refusedIn(t, { mode: ['client'] }, 'Expected "server" or "client" for mode but received object', 'an array');
+  // Checked before host and port, whose client rules it decides.
+  refusedIn(t, { mode: 'clinet', host: '0.0.0.0', port: 0 }, 'Expected "server" or "client" for mode but received "clinet"', 'before host and port');
+});
+
+t.test('options in code: headerVersion 1 or 2; the numbers in the serve config\'s ranges (integers but fps)', async (t) => {
+  const streams = new StreamManager({ handler: async (f) => standIn(f) });
+  for (const v of [1, 2] as const) t.equal(new IgtlBridge({ streams, headerVersion: v }).options.headerVersion, v, `headerVersion ${v}`);
+  for (const [v, shown] of [[0, '0'], [3, '3'], [1.5, '1.5'], [NaN, 'NaN'], ['2', '"2"']] as const) {
+    refusedIn(t, { headerVersion: v }, `Expected 1 or 2 for headerVersion but received ${shown}`, `headerVersion ${shown}`);
+  }
+  const integers: [key: string, min: number, max: number][] = [
+    ['labelValue', 1, 255], ['maxClients', 1, 1024], ['maxStreams', 1, 1024], ['streamBase', 0, 65535], ['maxBodyBytes', 1024, 2147483647],
+    ['maxErrorsPerClient', 1, 1000000], ['resultQueueLength', 1, 4096], ['maxPendingWriteBytes', 4096, 2147483647], ['reconnectMs', 10, 600000],
+  ];
+  for (const [key, min, max] of integers) {
+    for (const v of [min, max]) t.equal((new IgtlBridge({ streams, [key]: v }).options as unknown as Record<string, number>)[key], v, `${key} ${v}`);
+    const refusals: [unknown, string][] = [
+      [min - 1, String(min - 1)], [max + 1, String(max + 1)], [min + 0.5, String(min + 0.5)], [NaN, 'NaN'], [Infinity, 'Infinity'],
+      [String(min), JSON.stringify(String(min))], [undefined, 'undefined'],
+    ];
+    for (const [v, shown] of refusals) refusedIn(t, { [key]: v }, `Expected an integer ${min}..${max} for ${key} but received ${shown}`, `${key} ${shown}`);
+  }
+  for (const v of [0.1, 29.97, 1000]) t.equal(new IgtlBridge({ streams, fps: v }).options.fps, v, `fps ${v}`);
+  for (const [v, shown] of [[0.09, '0.09'], [0, '0'], [-30, '-30'], [1000.5, '1000.5'], [NaN, 'NaN'], [Infinity, 'Infinity'], ['30', '"30"'], [null, 'null']] as const) {
+    refusedIn(t, { fps: v }, `Expected a number 0.1..1000 for fps but received ${shown}`, `fps ${shown}`);
+  }
+});
+
+t.test('options in code: the constructor\'s ranges are the serve config\'s igtl section\'s, option by option', async (t) => {
+  const streams = new StreamManager({ handler: async (f) => standIn(f) });
+  const props = serveSchema.properties.igtl.properties as Record<string, { type?: string; minimum?: number; maximum?: number; enum?: readonly unknown[] }>;
+  const numeric = Object.entries(props).filter(([key, p]) => key !== 'port' && (p.type === 'integer' || p.type === 'number'));
+  t.same(numeric.map(([key]) => key).sort(), ['fps', 'labelValue', 'maxBodyBytes', 'maxClients', 'maxErrorsPerClient', 'maxPendingWriteBytes', 'maxStreams', 'reconnectMs', 'resultQueueLength', 'streamBase'], 'every numeric option but port');
+  const accepted = (o: object) => { try { new IgtlBridge({ streams, ...o }); return true; } catch { return false; } };
+  for (const [key, p] of numeric) {
+    const step = p.type === 'integer' ? 1 : 0.01;
+    t.same([p.minimum! - step, p.minimum, p.maximum, p.maximum! + step].map((v) => accepted({ [key]: v })), [false, true, true, false], `${key}: ${p.minimum}..${p.maximum}`);
+  }
+  t.same(props.headerVersion.enum, [1, 2], 'headerVersion');
+  t.same(props.mode.enum, ['server', 'client'], 'mode');
+  t.ok(Object.keys(IGTL_DEFAULTS).every((key) => key in props), 'every option in the schema');
 });
 
 t.test('bad input: a STATUS with the error\'s code; the connection served on unless its framing is lost', async (t) => {

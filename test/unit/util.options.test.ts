@@ -27,3 +27,17 @@ t.test('checkKeys rejects unknown keys with a suggestion', async (t) => {
   });
   t.same(checkKeys({ width: 1 }, 'input', ['width']), { width: 1 });
 });
+
+t.test('checkKeys with an empty name (a constructor\'s own options): keys bare, the object called options', async (t) => {
+  t.throws(() => checkKeys({ widht: 3 }, '', ['width', 'height']), {
+    name: 'TypeError',
+    code: 'ERR_SONOEDGE_UNKNOWN_OPTION',
+    message: 'Unknown option widht; did you mean width? (known: width, height)',
+  });
+  t.throws(() => checkKeys({ zzzzzz: 3 }, '', ['width']), { message: 'Unknown option zzzzzz (known: width)' });
+  t.throws(() => checkKeys(null, '', ['width']), {
+    name: 'TypeError',
+    code: 'ERR_SONOEDGE_ARG_TYPE',
+    message: 'Expected object for options but received null',
+  });
+});

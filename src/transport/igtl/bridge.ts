@@ -81,6 +81,17 @@ const BRIDGE_KEYS = [...Object.keys(IGTL_DEFAULTS), 'streams', 'modelRetryMs', '
 const DEVICE_KEYS = Object.keys(IGTL_DEFAULTS.devices);
 const TAKEN = new Set(['IMAGE', 'STATUS', 'STRING', 'POINT', 'POLYDATA', 'TRANSFORM', 'POSITION']);
 const takes = (type: string): boolean => TAKEN.has(type) || /^(GET|STT|STP|RTS)_/.test(type);
+/**
+ * The integer options' ranges, the serve config's igtl section's (src/config/serve-schema.ts; a test holds them
+ * equal), for code that builds the bridge without the config. port (its floor depends on mode) and fps are apart.
+ */
+const INTEGER_RANGES: { [K in keyof IgtlOptions]?: readonly [number, number] } = {
+  labelValue: [1, 255], maxClients: [1, 1024], maxStreams: [1, 1024], streamBase: [0, 65535], maxBodyBytes: [1024, 2 ** 31 - 1],
+  maxErrorsPerClient: [1, 1_000_000], resultQueueLength: [1, 4096], maxPendingWriteBytes: [4096, 2 ** 31 - 1], reconnectMs: [10, 600_000],
+};
+const FPS_RANGE = [0.1, 1000] as const;
+/** A received value in an option's error: a string quoted, an object or function by its type, anything else as String() has it (NaN, 1.5, undefined). */
+const shown = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : (typeof v === 'object' && v !== null) || typeof v === 'function' ? typeof v : String(v));
 const FRAMES_KEPT = 256;
 /** close() and a closing rejection: how long a peer has to take the last bytes and close before its connection is destroyed. */
 const CLOSE_GRACE_MS = 500;
@@ -134,17 +145,22 @@ export class IgtlBridge extends EventEmitter {
 
   /**
    * An unknown option name, in devices too, is a TypeError (ERR_SONOEDGE_UNKNOWN_OPTION) that names the closest known one;
-   * a bad value an IgtlError ERR_SONOEDGE_IGTL_OPTION (host and port: as the serve config's igtl section).
+   * a bad value an IgtlError ERR_SONOEDGE_IGTL_OPTION (mode, host, port, headerVersion and the numbers: as the serve
+   * config's igtl section). Both name an option as it is passed here (lableValue, devices.lable), not as igtl.x.
    */
   constructor(options: IgtlBridgeOptions) {
     super();
-    checkKeys(options, 'igtl', BRIDGE_KEYS);
-    if (options.devices !== undefined) checkKeys(options.devices, 'igtl.devices', DEVICE_KEYS);
+    checkKeys(options, '', BRIDGE_KEYS);
+    if (options.devices !== undefined) checkKeys(options.devices, 'devices', DEVICE_KEYS);
     const { streams, log, modelRetryMs, ...rest } = options;
     this.#modelRetryMs = modelRetryMs ?? 5000;
     if (!streams) throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', 'Expected a StreamManager for streams but received none');
     this.options = { ...IGTL_DEFAULTS, ...rest, devices: { ...IGTL_DEFAULTS.devices, ...rest.devices } };
-    const { host } = this.options;
+    const { host, mode } = this.options;
+    // Anything but 'client' would otherwise listen: a misspelt 'clinet' must not make a server.
+    if (mode !== 'server' && mode !== 'client') {
+      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected "server" or "client" for mode but received ${shown(mode)}`);
+    }
     // As the serve config's checkIgtl: a malformed address fails here, not at listen or at every reconnect.
     if (typeof host !== 'string' || !isHost(host)) {
       throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected an IPv4 or IPv6 address or a host name for host but received ${typeof host === 'string' ? JSON.stringify(host) : typeof host}`);
@@ -155,7 +171,20 @@ export class IgtlBridge extends EventEmitter {
     // A server takes port 0 (a free one, see port); a client would connect to port 0 and retry for ever.
     const lowest = this.options.mode === 'client' ? 1 : 0;
     if (!(Number.isInteger(this.options.port) && this.options.port >= lowest && this.options.port <= 65535)) {
-      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected an integer ${lowest}..65535 for port${lowest ? ' in client mode (the peer\'s port)' : ''} but received ${typeof this.options.port === 'string' ? JSON.stringify(this.options.port) : String(this.options.port)}`);
+      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected an integer ${lowest}..65535 for port${lowest ? ' in client mode (the peer\'s port)' : ''} but received ${shown(this.options.port)}`);
+    }
+    if (this.options.headerVersion !== 1 && this.options.headerVersion !== 2) {
+      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected 1 or 2 for headerVersion but received ${shown(this.options.headerVersion)}`);
+    }
+    for (const [key, [min, max]] of Object.entries(INTEGER_RANGES) as [keyof IgtlOptions, readonly [number, number]][]) {
+      const v = this.options[key];
+      if (!(Number.isInteger(v) && (v as number) >= min && (v as number) <= max)) {
+        throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected an integer ${min}..${max} for ${key} but received ${shown(v)}`);
+      }
+    }
+    const { fps } = this.options;
+    if (!(typeof fps === 'number' && fps >= FPS_RANGE[0] && fps <= FPS_RANGE[1])) {
+      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected a number ${FPS_RANGE[0]}..${FPS_RANGE[1]} for fps but received ${shown(fps)}`);
     }
     for (const t of this.options.results) {
       if (!OUTPUT_TYPES.includes(t)) throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected results among ${OUTPUT_TYPES.join(', ')} but received ${JSON.stringify(t)}`);
