@@ -211,10 +211,12 @@ t.test('options in code: headerVersion 1 or 2; the numbers in the serve config\'
     ['maxErrorsPerClient', 1, 1000000], ['resultQueueLength', 1, 4096], ['maxPendingWriteBytes', 4096, 2147483647], ['reconnectMs', 10, 600000],
   ];
   for (const [key, min, max] of integers) {
-    for (const v of [min, max]) t.equal((new IgtlBridge({ streams, [key]: v }).options as unknown as Record<string, number>)[key], v, `${key} ${v}`);
+    const taken = (v: unknown) => (new IgtlBridge({ streams, [key]: v }).options as unknown as Record<string, number>)[key];
+    for (const v of [min, max]) t.equal(taken(v), v, `${key} ${v}`);
+    t.equal(taken(undefined), (IGTL_DEFAULTS as unknown as Record<string, number>)[key], `${key} undefined: the default`);
     const refusals: [unknown, string][] = [
       [min - 1, String(min - 1)], [max + 1, String(max + 1)], [min + 0.5, String(min + 0.5)], [NaN, 'NaN'], [Infinity, 'Infinity'],
-      [String(min), JSON.stringify(String(min))], [undefined, 'undefined'],
+      [String(min), JSON.stringify(String(min))], [null, 'null'],
     ];
     for (const [v, shown] of refusals) refusedIn(t, { [key]: v }, `Expected an integer ${min}..${max} for ${key} but received ${shown}`, `${key} ${shown}`);
   }
@@ -222,6 +224,32 @@ t.test('options in code: headerVersion 1 or 2; the numbers in the serve config\'
   for (const [v, shown] of [[0.09, '0.09'], [0, '0'], [-30, '-30'], [1000.5, '1000.5'], [NaN, 'NaN'], [Infinity, 'Infinity'], ['30', '"30"'], [null, 'null']] as const) {
     refusedIn(t, { fps: v }, `Expected a number 0.1..1000 for fps but received ${shown}`, `fps ${shown}`);
   }
+});
+
+t.test('options in code: an option set to undefined is not given (its default applies, as for a spread partial config); null is refused', async (t) => {
+  const streams = new StreamManager({ handler: async (f) => standIn(f) });
+  const keys = Object.keys(IGTL_DEFAULTS) as (keyof typeof IGTL_DEFAULTS)[];
+  for (const key of keys) {
+    t.same(new IgtlBridge({ streams, [key]: undefined }).options[key], IGTL_DEFAULTS[key], `${key}: undefined takes the default`);
+  }
+  t.same(new IgtlBridge({ streams, ...Object.fromEntries(keys.map((k) => [k, undefined])) }).options, IGTL_DEFAULTS, 'all at once');
+  t.same(new IgtlBridge({ streams, devices: { label: undefined, summary: 'S' } as never }).options.devices, { label: 'LVLabel', summary: 'S', contour: 'LVContour' }, 'devices.label');
+  // A client is given no port: the default, 18944, not a refusal of undefined.
+  t.equal(new IgtlBridge({ streams, mode: 'client', port: undefined }).options.port, 18944, 'a client\'s port');
+  // Behaviour too: mode and host undefined listen on 127.0.0.1; results and devices undefined send the default outputs.
+  const { bridge, connect } = await setup(t, { mode: undefined, host: undefined, results: undefined, devices: undefined });
+  t.equal(bridge.options.mode, 'server', 'mode undefined: a server');
+  const p = await connect();
+  p.send(imageMessage('US', 8, 6, 3));
+  t.equal((await p.next(isType('IMAGE'))).header.device, 'LVLabel', 'the default label map');
+  t.equal((await p.next(isType('STRING'))).header.device, 'Summary', 'the default summary');
+  t.equal((await p.next(isType('POLYDATA'))).header.device, 'LVContour', 'the default contour');
+  refusedIn(t, { mode: null }, 'Expected "server" or "client" for mode but received null', 'mode null');
+  refusedIn(t, { host: null }, 'Expected an IPv4 or IPv6 address or a host name for host but received object', 'host null');
+  refusedIn(t, { port: null }, 'Expected an integer 0..65535 for port but received null', 'port null');
+  refusedIn(t, { headerVersion: null }, 'Expected 1 or 2 for headerVersion but received null', 'headerVersion null');
+  refusedIn(t, { fps: null }, 'Expected a number 0.1..1000 for fps but received null', 'fps null');
+  t.throws(() => new IgtlBridge({ streams, devices: null } as never), { name: 'TypeError', code: 'ERR_SONOEDGE_ARG_TYPE', message: 'Expected object for devices but received null' }, 'devices null');
 });
 
 t.test('options in code: the constructor\'s ranges are the serve config\'s igtl section\'s, option by option', async (t) => {

@@ -92,6 +92,8 @@ const INTEGER_RANGES: { [K in keyof IgtlOptions]?: readonly [number, number] } =
 const FPS_RANGE = [0.1, 1000] as const;
 /** A received value in an option's error: a string quoted, an object or function by its type, anything else as String() has it (NaN, 1.5, undefined). */
 const shown = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : (typeof v === 'object' && v !== null) || typeof v === 'function' ? typeof v : String(v));
+/** o's entries but those set to undefined: an option set to undefined is not given (a spread partial config), so its default applies; null is a value, checked. */
+const given = <T extends object>(o: T | undefined): Partial<T> => Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
 const FRAMES_KEPT = 256;
 /** close() and a closing rejection: how long a peer has to take the last bytes and close before its connection is destroyed. */
 const CLOSE_GRACE_MS = 500;
@@ -147,6 +149,7 @@ export class IgtlBridge extends EventEmitter {
    * An unknown option name, in devices too, is a TypeError (ERR_SONOEDGE_UNKNOWN_OPTION) that names the closest known one;
    * a bad value an IgtlError ERR_SONOEDGE_IGTL_OPTION (mode, host, port, headerVersion and the numbers: as the serve
    * config's igtl section). Both name an option as it is passed here (lableValue, devices.lable), not as igtl.x.
+   * An option set to undefined, in devices too, is one not given: its default applies.
    */
   constructor(options: IgtlBridgeOptions) {
     super();
@@ -155,7 +158,7 @@ export class IgtlBridge extends EventEmitter {
     const { streams, log, modelRetryMs, ...rest } = options;
     this.#modelRetryMs = modelRetryMs ?? 5000;
     if (!streams) throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', 'Expected a StreamManager for streams but received none');
-    this.options = { ...IGTL_DEFAULTS, ...rest, devices: { ...IGTL_DEFAULTS.devices, ...rest.devices } };
+    this.options = { ...IGTL_DEFAULTS, ...given(rest), devices: { ...IGTL_DEFAULTS.devices, ...given(rest.devices) } };
     const { host, mode } = this.options;
     // Anything but 'client' would otherwise listen: a misspelt 'clinet' must not make a server.
     if (mode !== 'server' && mode !== 'client') {
