@@ -226,6 +226,14 @@ t.test('options in code: headerVersion 1 or 2; the numbers in the serve config\'
   }
 });
 
+t.test('options in code: checkCrc is a boolean (the string "false" does not turn the check on)', async (t) => {
+  const streams = new StreamManager({ handler: async (f) => standIn(f) });
+  for (const v of [true, false]) t.equal(new IgtlBridge({ streams, checkCrc: v }).options.checkCrc, v, `checkCrc ${v}`);
+  for (const [v, shown] of [['false', '"false"'], ['true', '"true"'], [0, '0'], [1, '1'], [null, 'null'], [[], 'object']] as const) {
+    refusedIn(t, { checkCrc: v }, `Expected a boolean for checkCrc but received ${shown}`, `checkCrc ${shown}`);
+  }
+});
+
 t.test('options in code: an option set to undefined is not given (its default applies, as for a spread partial config); null is refused', async (t) => {
   const streams = new StreamManager({ handler: async (f) => standIn(f) });
   const keys = Object.keys(IGTL_DEFAULTS) as (keyof typeof IGTL_DEFAULTS)[];
@@ -263,6 +271,8 @@ t.test('options in code: the constructor\'s ranges are the serve config\'s igtl 
     t.same([p.minimum! - step, p.minimum, p.maximum, p.maximum! + step].map((v) => accepted({ [key]: v })), [false, true, true, false], `${key}: ${p.minimum}..${p.maximum}`);
   }
   t.same(props.headerVersion.enum, [1, 2], 'headerVersion');
+  t.equal(props.checkCrc.type, 'boolean', 'checkCrc');
+  t.same([true, false, 'false', 0].map((v) => accepted({ checkCrc: v })), [true, true, false, false], 'checkCrc: booleans only');
   t.same(props.mode.enum, ['server', 'client'], 'mode');
   t.ok(Object.keys(IGTL_DEFAULTS).every((key) => key in props), 'every option in the schema');
 });

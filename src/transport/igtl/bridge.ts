@@ -147,7 +147,7 @@ export class IgtlBridge extends EventEmitter {
 
   /**
    * An unknown option name, in devices too, is a TypeError (ERR_SONOEDGE_UNKNOWN_OPTION) that names the closest known one;
-   * a bad value an IgtlError ERR_SONOEDGE_IGTL_OPTION (mode, host, port, headerVersion and the numbers: as the serve
+   * a bad value an IgtlError ERR_SONOEDGE_IGTL_OPTION (mode, host, port, headerVersion, the numbers, checkCrc: as the serve
    * config's igtl section). Both name an option as it is passed here (lableValue, devices.lable), not as igtl.x.
    * An option set to undefined, in devices too, is one not given: its default applies.
    */
@@ -188,6 +188,10 @@ export class IgtlBridge extends EventEmitter {
     const { fps } = this.options;
     if (!(typeof fps === 'number' && fps >= FPS_RANGE[0] && fps <= FPS_RANGE[1])) {
       throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected a number ${FPS_RANGE[0]}..${FPS_RANGE[1]} for fps but received ${shown(fps)}`);
+    }
+    // A string 'false' would otherwise be truthy: the check on where it was meant off.
+    if (typeof this.options.checkCrc !== 'boolean') {
+      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected a boolean for checkCrc but received ${shown(this.options.checkCrc)}`);
     }
     for (const t of this.options.results) {
       if (!OUTPUT_TYPES.includes(t)) throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected results among ${OUTPUT_TYPES.join(', ')} but received ${JSON.stringify(t)}`);
