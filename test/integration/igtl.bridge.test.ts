@@ -234,6 +234,24 @@ t.test('options in code: checkCrc is a boolean (the string "false" does not turn
   }
 });
 
+t.test('options in code: results is a list of distinct output types (a string is not read letter by letter)', async (t) => {
+  const streams = new StreamManager({ handler: async (f) => standIn(f) });
+  for (const r of [[], ['IMAGE'], ['POLYDATA', 'POINT'], ['IMAGE', 'STRING', 'POINT', 'POLYDATA']] as const) {
+    t.same(new IgtlBridge({ streams, results: [...r] }).options.results, r, JSON.stringify(r));
+  }
+  const list = 'Expected a list of distinct IMAGE, STRING, POINT, POLYDATA for results but received';
+  for (const [v, shown] of [['IMAGE', '"IMAGE"'], ['', '""'], [1, '1'], [null, 'null'], [{ 0: 'IMAGE', length: 1 }, 'object'], [new Set(['IMAGE']), 'object']] as const) {
+    refusedIn(t, { results: v }, `${list} ${shown}`, `results ${shown}`);
+  }
+  const among = 'Expected results among IMAGE, STRING, POINT, POLYDATA but received';
+  for (const [v, shown] of [[['image'], '"image"'], [['IMAGE', 'LABEL'], '"LABEL"'], [['IMAGE', 1], '1'], [[null], 'null'], [[['IMAGE']], 'object']] as const) {
+    refusedIn(t, { results: v }, `${among} ${shown}`, `results ${JSON.stringify(v)}`);
+  }
+  refusedIn(t, { results: ['IMAGE', 'IMAGE'] }, 'Expected distinct results but received "IMAGE" more than once', 'IMAGE twice');
+  refusedIn(t, { results: ['STRING', 'POINT', 'STRING', 'POINT'] }, 'Expected distinct results but received "STRING" more than once', 'the first repeat named');
+  refusedIn(t, { results: ['POINT', 'POINT', 'LABEL'] }, 'Expected distinct results but received "POINT" more than once', 'in order: the repeat before the unknown type');
+});
+
 t.test('options in code: an option set to undefined is not given (its default applies, as for a spread partial config); null is refused', async (t) => {
   const streams = new StreamManager({ handler: async (f) => standIn(f) });
   const keys = Object.keys(IGTL_DEFAULTS) as (keyof typeof IGTL_DEFAULTS)[];
@@ -271,6 +289,14 @@ t.test('options in code: the constructor\'s ranges are the serve config\'s igtl 
     t.same([p.minimum! - step, p.minimum, p.maximum, p.maximum! + step].map((v) => accepted({ [key]: v })), [false, true, true, false], `${key}: ${p.minimum}..${p.maximum}`);
   }
   t.same(props.headerVersion.enum, [1, 2], 'headerVersion');
+  const results = props.results as unknown as { type: string; uniqueItems?: boolean; minItems?: number; items: { enum: string[] } };
+  t.equal(results.type, 'array', 'results: a list');
+  t.same(results.items.enum, ['IMAGE', 'STRING', 'POINT', 'POLYDATA'], 'results: its types');
+  for (const v of results.items.enum) {
+    t.same([accepted({ results: [v] }), accepted({ results: [v, v] }), accepted({ results: v })], [true, !results.uniqueItems, false], `results: ${v}, twice, as a string`);
+  }
+  t.equal(accepted({ results: [] }), (results.minItems ?? 0) === 0, 'results: empty');
+  t.equal(accepted({ results: ['LABEL'] }), false, 'results: a type not in the schema');
   t.equal(props.checkCrc.type, 'boolean', 'checkCrc');
   t.same([true, false, 'false', 0].map((v) => accepted({ checkCrc: v })), [true, true, false, false], 'checkCrc: booleans only');
   t.same(props.mode.enum, ['server', 'client'], 'mode');

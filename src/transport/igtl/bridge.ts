@@ -147,7 +147,7 @@ export class IgtlBridge extends EventEmitter {
 
   /**
    * An unknown option name, in devices too, is a TypeError (ERR_SONOEDGE_UNKNOWN_OPTION) that names the closest known one;
-   * a bad value an IgtlError ERR_SONOEDGE_IGTL_OPTION (mode, host, port, headerVersion, the numbers, checkCrc: as the serve
+   * a bad value an IgtlError ERR_SONOEDGE_IGTL_OPTION (mode, host, port, headerVersion, the numbers, checkCrc, results: as the serve
    * config's igtl section). Both name an option as it is passed here (lableValue, devices.lable), not as igtl.x.
    * An option set to undefined, in devices too, is one not given: its default applies.
    */
@@ -193,8 +193,16 @@ export class IgtlBridge extends EventEmitter {
     if (typeof this.options.checkCrc !== 'boolean') {
       throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected a boolean for checkCrc but received ${shown(this.options.checkCrc)}`);
     }
-    for (const t of this.options.results) {
-      if (!OUTPUT_TYPES.includes(t)) throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected results among ${OUTPUT_TYPES.join(', ')} but received ${JSON.stringify(t)}`);
+    // As the schema's igtl.results: a list (a string 'IMAGE' was read letter by letter), each type once.
+    const { results } = this.options;
+    if (!Array.isArray(results)) {
+      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected a list of distinct ${OUTPUT_TYPES.join(', ')} for results but received ${shown(results)}`);
+    }
+    const seen = new Set<unknown>();
+    for (const t of results as unknown[]) {
+      if (!(OUTPUT_TYPES as readonly unknown[]).includes(t)) throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected results among ${OUTPUT_TYPES.join(', ')} but received ${shown(t)}`);
+      if (seen.has(t)) throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected distinct results but received ${shown(t)} more than once`);
+      seen.add(t);
     }
     this.streams = streams;
     this.#log = log;
