@@ -11,6 +11,7 @@ import { IgtlBridge } from '../../src/transport/igtl/bridge.js';
 import { IgtlError } from '../../src/transport/igtl/errors.js';
 import { IGTL_DEFAULTS } from '../../src/transport/igtl/options.js';
 import { serveSchema } from '../../src/config/serve-schema.js';
+import { parseServeConfig } from '../../src/config/index.js';
 import { fillPolygon } from '../../src/transport/igtl/geometry.js';
 import { parseImage, parseStatus, parseString, encodeImage, encodeStatus } from '../../src/transport/igtl/messages.js';
 import { imageMessage, RawPeer } from '../helpers/igtl-client.js';
@@ -252,6 +253,22 @@ t.test('options in code: results is a list of distinct output types (a string is
   refusedIn(t, { results: ['POINT', 'POINT', 'LABEL'] }, 'Expected distinct results but received "POINT" more than once', 'in order: the repeat before the unknown type');
 });
 
+t.test('options in code: each devices name is a string of 1..40 characters (code points, as the serve config counts them)', async (t) => {
+  const streams = new StreamManager({ handler: async (f) => standIn(f) });
+  for (const key of ['label', 'summary', 'contour'] as const) {
+    for (const v of ['L', '{device}', 'x'.repeat(40), '\u{1F600}'.repeat(40), 'é'.repeat(40)]) {
+      t.equal(new IgtlBridge({ streams, devices: { [key]: v } as never }).options.devices[key], v, `devices.${key}: ${v.length} UTF-16 units`);
+    }
+    const expected = `Expected a string of 1..40 characters for devices.${key} but received`;
+    refusedIn(t, { devices: { [key]: '' } }, `${expected} "" (0 characters)`, `devices.${key} ""`);
+    refusedIn(t, { devices: { [key]: 'x'.repeat(41) } }, `${expected} "${'x'.repeat(41)}" (41 characters)`, `devices.${key} 41 characters`);
+    refusedIn(t, { devices: { [key]: '\u{1F600}'.repeat(41) } }, `${expected} "${'\u{1F600}'.repeat(41)}" (41 characters)`, `devices.${key} 41 emoji`);
+    for (const [v, shown] of [[1, '1'], [null, 'null'], [['LVLabel'], 'object'], [true, 'true']] as const) {
+      refusedIn(t, { devices: { [key]: v } }, `${expected} ${shown}`, `devices.${key} ${shown}`);
+    }
+  }
+});
+
 t.test('options in code: an option set to undefined is not given (its default applies, as for a spread partial config); null is refused', async (t) => {
   const streams = new StreamManager({ handler: async (f) => standIn(f) });
   const keys = Object.keys(IGTL_DEFAULTS) as (keyof typeof IGTL_DEFAULTS)[];
@@ -297,6 +314,16 @@ t.test('options in code: the constructor\'s ranges are the serve config\'s igtl 
   }
   t.equal(accepted({ results: [] }), (results.minItems ?? 0) === 0, 'results: empty');
   t.equal(accepted({ results: ['LABEL'] }), false, 'results: a type not in the schema');
+  // devices: the constructor and the serve config (parseServeConfig, the schema's own validator) take the same names.
+  const devices = (props.devices as unknown as { properties: Record<string, { type: string; minLength: number; maxLength: number }> }).properties;
+  t.same(Object.keys(devices), ['label', 'summary', 'contour'], 'devices: its names');
+  for (const [key, p] of Object.entries(devices)) {
+    t.equal(p.type, 'string', `devices.${key}: a string`);
+    const byConfig = (v: unknown) => { try { parseServeConfig(JSON.stringify({ igtl: { devices: { [key]: v } } }), 'serve.json'); return true; } catch { return false; } };
+    const names = [p.minLength - 1, p.minLength, p.maxLength, p.maxLength + 1].flatMap((n) => ['x'.repeat(n), '\u{1F600}'.repeat(n)]);
+    t.same(names.map((v) => accepted({ devices: { [key]: v } })), names.map(byConfig), `devices.${key}: ${p.minLength}..${p.maxLength} characters, as the config`);
+    t.same([...names, 7].map(byConfig), [false, false, true, true, true, true, false, false, false], `devices.${key}: the config refuses what it should`);
+  }
   t.equal(props.checkCrc.type, 'boolean', 'checkCrc');
   t.same([true, false, 'false', 0].map((v) => accepted({ checkCrc: v })), [true, true, false, false], 'checkCrc: booleans only');
   t.same(props.mode.enum, ['server', 'client'], 'mode');

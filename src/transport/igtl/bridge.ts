@@ -90,6 +90,8 @@ const INTEGER_RANGES: { [K in keyof IgtlOptions]?: readonly [number, number] } =
   maxErrorsPerClient: [1, 1_000_000], resultQueueLength: [1, 4096], maxPendingWriteBytes: [4096, 2 ** 31 - 1], reconnectMs: [10, 600_000],
 };
 const FPS_RANGE = [0.1, 1000] as const;
+/** A device name template's length in characters (code points, as the schema's maxLength counts them); {device} counts as written. */
+const DEVICE_NAME_CHARS = [1, 40] as const;
 /** A received value in an option's error: a string quoted, an object or function by its type, anything else as String() has it (NaN, 1.5, undefined). */
 const shown = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : (typeof v === 'object' && v !== null) || typeof v === 'function' ? typeof v : String(v));
 /** o's entries but those set to undefined: an option set to undefined is not given (a spread partial config), so its default applies; null is a value, checked. */
@@ -147,7 +149,7 @@ export class IgtlBridge extends EventEmitter {
 
   /**
    * An unknown option name, in devices too, is a TypeError (ERR_SONOEDGE_UNKNOWN_OPTION) that names the closest known one;
-   * a bad value an IgtlError ERR_SONOEDGE_IGTL_OPTION (mode, host, port, headerVersion, the numbers, checkCrc, results: as the serve
+   * a bad value an IgtlError ERR_SONOEDGE_IGTL_OPTION (mode, host, port, headerVersion, the numbers, checkCrc, results, devices: as the serve
    * config's igtl section). Both name an option as it is passed here (lableValue, devices.lable), not as igtl.x.
    * An option set to undefined, in devices too, is one not given: its default applies.
    */
@@ -203,6 +205,14 @@ export class IgtlBridge extends EventEmitter {
       if (!(OUTPUT_TYPES as readonly unknown[]).includes(t)) throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected results among ${OUTPUT_TYPES.join(', ')} but received ${shown(t)}`);
       if (seen.has(t)) throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected distinct results but received ${shown(t)} more than once`);
       seen.add(t);
+    }
+    // As the schema's igtl.devices: each a string of 1..40 characters (then cut to 20 bytes once {device} is replaced).
+    for (const key of DEVICE_KEYS as (keyof IgtlOptions['devices'])[]) {
+      const v: unknown = this.options.devices[key];
+      const n = typeof v === 'string' ? [...v].length : -1;
+      if (!(n >= DEVICE_NAME_CHARS[0] && n <= DEVICE_NAME_CHARS[1])) {
+        throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected a string of ${DEVICE_NAME_CHARS[0]}..${DEVICE_NAME_CHARS[1]} characters for devices.${key} but received ${shown(v)}${n < 0 ? '' : ` (${n} characters)`}`);
+      }
     }
     this.streams = streams;
     this.#log = log;
