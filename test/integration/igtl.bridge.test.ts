@@ -363,6 +363,60 @@ t.test('bad input: a STATUS with the error\'s code; the connection served on unl
   t.equal(bridge.stats.connections, 1);
 });
 
+/** `m` with its 20-byte device name field replaced by `name` (NUL-padded), the CRC still right: bytes no encoder writes. */
+function withDeviceBytes(m: Uint8Array, name: number[]): Buffer {
+  const b = Buffer.from(m);
+  b.fill(0, 14, 34);
+  b.set(name, 14);
+  return b;
+}
+
+t.test('bad input: a device name of invalid UTF-8 is answered (a STATUS naming it, cut to 20 bytes at a character boundary), never a crash', async (t) => {
+  // 0xFF is never UTF-8: each reads as U+FFFD, 3 bytes written back, so 20 of them read as 60 bytes of name, where a
+  // name has 20. Each reply below that echoes the name threw 'Expected a device name of at most 20 bytes' from
+  // encodeIgtl, uncaught in the socket's data handler: the process died, every peer with it.
+  const { bridge, connect } = await setup(t, { maxBodyBytes: 1 << 20, results: ['STRING'] });
+  const p = await connect();
+  const ff = Array<number>(20).fill(0xff);
+  const cut = '\uFFFD'.repeat(6); // 18 bytes; a seventh would take 21
+  const badCrc = withDeviceBytes(imageMessage('x', 8, 6, 3), ff);
+  badCrc[HEADER_SIZE + 80] ^= 0xff;
+  p.send(badCrc);
+  const s = await p.next(isType('STATUS'));
+  t.equal(s.header.device, cut, 'the STATUS names the device as read, cut to 20 bytes');
+  t.match(statusOf(s), { code: 9, errorName: 'CRC_MISMATCH', message: new RegExp(`^Expected CRC-64 0x[0-9a-f]{16} of the 120-byte body of IMAGE from "${cut}" but the header says 0x[0-9a-f]{16}; the message is discarded$`) });
+  // A truncated 3-byte sequence (E2 82, half a euro sign) after 18 ASCII bytes: one U+FFFD, 21 bytes; the name cut before it.
+  const half = [...Buffer.from('Sonde-echographie-'), 0xe2, 0x82];
+  p.send(withDeviceBytes(imageMessage('x', 4, 4, 0, { size: [4, 4, 2], pixels: new Uint8Array(32) }), half));
+  const u = await p.next(isType('STATUS'));
+  t.equal(u.header.device, 'Sonde-echographie-');
+  t.match(statusOf(u), { code: 15, errorName: 'UNSUPPORTED', message: 'Expected a 2D image (size k 1) but received 4x4x2 from "Sonde-echographie-"' });
+  // The other replies that echo a peer's device name: GET_STATUS, GET_<type> not found, RTS_.
+  p.send(withDeviceBytes(encodeIgtl({ type: 'GET_STATUS', device: '', headerVersion: 1, content: new Uint8Array(0) }), ff));
+  const g = await p.next(isType('STATUS'));
+  t.equal(g.header.device, cut);
+  t.match(statusOf(g), { code: 1, message: '{"server":"sonoedge","streams":[]}' });
+  p.send(withDeviceBytes(encodeIgtl({ type: 'GET_POINT', device: '', headerVersion: 1, content: new Uint8Array(0) }), ff));
+  const nf = await p.next(isType('STATUS'));
+  t.equal(nf.header.device, cut);
+  t.match(statusOf(nf), { code: 4, errorName: 'NOT_FOUND', message: `Expected a POINT result of device "${cut}" to have been sent but none has` });
+  p.send(withDeviceBytes(encodeIgtl({ type: 'STT_STRING', device: '', headerVersion: 1, content: new Uint8Array(0) }), ff));
+  const rts = await p.next(isType('RTS_STRING'));
+  t.equal(rts.header.device, cut);
+  t.same([...rts.content], [0]);
+  // An IMAGE so named is a stream like any other, under the name as read.
+  p.send(withDeviceBytes(imageMessage('x', 8, 6, 5), ff));
+  t.match(summaryOf(await p.next(isType('STRING', 'Summary'))), { device: cut, lvAreaMm2: 5 });
+  t.same(bridge.devices.map((d) => d.device), [cut]);
+  t.same(Object.fromEntries(bridge.errorsByCode), { ERR_SONOEDGE_IGTL_CRC: 1, ERR_SONOEDGE_IGTL_UNSUPPORTED: 1 });
+  t.notOk(p.closed, 'non-fatal errors: the connection goes on');
+  // And another peer is served.
+  const q = await connect();
+  q.send(imageMessage('US', 8, 6, 3));
+  t.match(summaryOf(await q.next(isType('STRING', 'Summary'))), { device: 'US', lvAreaMm2: 3 }, 'a second peer is served');
+  t.equal(bridge.stats.connections, 2);
+});
+
 t.test('limits: image devices past maxStreams refused with a STATUS; a peer past maxErrorsPerClient disconnected; maxClients', async (t) => {
   const { bridge, connect, manager } = await setup(t, { maxStreams: 2, maxErrorsPerClient: 3, maxClients: 2 });
   const p = await connect();

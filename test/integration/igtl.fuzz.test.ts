@@ -7,7 +7,8 @@
 // stand-in for the ML pipeline only; with SONOEDGE_IGTL_FUZZ_NATIVE=1 (the
 // addon-sanitize suite runs it so, under ASan) every frame the bridge makes
 // also goes through the native preprocessing. SONOEDGE_FUZZ_LONG=1 runs 50
-// times longer.
+// times longer; SONOEDGE_FUZZ_SEED=<n> (decimal or 0x hex) draws other inputs,
+// and the test's name gives the seed it ran with, to run a failure again.
 import t from 'tap';
 import { Preprocessor } from '../../src/preprocess/index.js';
 import { StreamManager, type ServerFrame } from '../../src/runtime/streams.js';
@@ -34,8 +35,10 @@ async function preprocess(f: ServerFrame): Promise<void> {
   await p.pre.runAsync(f.pixels, p.out);
 }
 const ROUNDS = LONG ? 50000 : 1000;
-// mulberry32, seeded: the same inputs every run.
-let seed = 0x16f1;
+// mulberry32, seeded: the same inputs every run of a seed.
+const SEED = process.env.SONOEDGE_FUZZ_SEED === undefined ? 0x16f1 : Number(process.env.SONOEDGE_FUZZ_SEED);
+if (!Number.isInteger(SEED)) throw new Error(`Expected an integer for SONOEDGE_FUZZ_SEED but received ${JSON.stringify(process.env.SONOEDGE_FUZZ_SEED)}`);
+let seed = SEED | 0;
 const rand = (n: number) => {
   seed = (seed + 0x6d2b79f5) | 0;
   let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
@@ -57,7 +60,7 @@ const VALID = [
 /** One fuzz input: a valid message mutated, a truncation, a lie about size, an unknown type or noise. */
 function mutate(): { bytes: Buffer; thenClose: boolean } {
   const base = Buffer.from(VALID[rand(VALID.length)]);
-  switch (rand(8)) {
+  switch (rand(9)) {
     case 0: { // a flipped byte in the header
       base[rand(HEADER_SIZE)] ^= 1 << rand(8);
       return { bytes: base, thenClose: false };
@@ -86,13 +89,20 @@ function mutate(): { bytes: Buffer; thenClose: boolean } {
     case 6: { // a valid message split into tiny writes is valid: it must be taken
       return { bytes: base, thenClose: false };
     }
+    case 7: { // a device name of any bytes but NUL (not UTF-8, mostly: up to 60 bytes once read as U+FFFD), the CRC right
+      base.fill(0, 14, 34);
+      for (let k = 14, n = 1 + rand(20); k < 14 + n; k++) base[k] = 1 + rand(255);
+      // And a bad body (its CRC then wrong): a STATUS names the device. GET_ and STT_ have none but are answered by name.
+      if (base.length > HEADER_SIZE && rand(2) === 0) base[HEADER_SIZE + rand(base.length - HEADER_SIZE)] ^= 0x40;
+      return { bytes: base, thenClose: false };
+    }
     default: { // a header alone
       return { bytes: base.subarray(0, HEADER_SIZE), thenClose: true };
     }
   }
 }
 
-t.test(`fuzz: ${ROUNDS} mutated inputs over real sockets; the bridge never crashes and a well-behaved peer gets every result`, async (t) => {
+t.test(`fuzz (seed 0x${(SEED >>> 0).toString(16)}): ${ROUNDS} mutated inputs over real sockets; the bridge never crashes and a well-behaved peer gets every result`, async (t) => {
   const manager = new StreamManager({ handler: async (f) => {
     if (NATIVE) await preprocess(f);
     return { view: 'A4C', quality: 0.5, lvAreaMm2: f.seq, flags: 0, contour: [1, 1, 5, 1, 5, 5] };

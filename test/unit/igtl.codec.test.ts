@@ -188,3 +188,32 @@ t.test('cutUtf8: at most n bytes of UTF-8, cut at a character boundary, no chara
   }
   t.pass('every n: a prefix of whole characters, the longest that fits');
 });
+
+t.test('a device name that is not UTF-8 reads as U+FFFD, cut to 20 bytes at a character boundary: one that encodeIgtl writes back', async (t) => {
+  const header = (name: number[]) => {
+    const b = Buffer.from(encodeIgtl({ type: 'GET_STATUS', device: '', headerVersion: 1, content: new Uint8Array(0) }));
+    b.set(name, 14);
+    return b;
+  };
+  const ascii = (s: string) => [...Buffer.from(s, 'latin1')];
+  const cases: [string, number[], string][] = [
+    ['20 bytes of 0xFF (60 bytes as U+FFFD)', Array<number>(20).fill(0xff), '\uFFFD'.repeat(6)],
+    ['half a euro sign (E2 82) after 18 ASCII bytes', [...ascii('Sonde-echographie-'), 0xe2, 0x82], 'Sonde-echographie-'],
+    ['a lone lead byte (C3) after 19 ASCII bytes', [...ascii('Sonde-echographie-x'), 0xc3], 'Sonde-echographie-x'],
+    ['a stray continuation byte (80) between ASCII', [...ascii('US'), 0x80, ...ascii('probe')], 'US\uFFFDprobe'],
+    ['20 bytes of UTF-8 as they are', [...Buffer.from('Sonde-échographie-x')], 'Sonde-échographie-x'],
+    ['0xFF after 2 euro signs: 6 + 3 bytes', [...Buffer.from('€€'), 0xff], '€€\uFFFD'],
+  ];
+  for (const [what, name, want] of cases) {
+    const events = new IgtlDecoder().push(header(name));
+    if (events.length !== 1 || events[0].kind !== 'message') { t.fail(`${what}: ${summary(events).join(', ')}`); continue; }
+    const device = events[0].message.header.device;
+    t.equal(device, want, what);
+    const again = new IgtlDecoder().push(encodeIgtl({ type: 'STATUS', device, headerVersion: 1, content: encodeStatus({ code: 1, message: '' }) }));
+    t.equal(again[0].kind === 'message' && again[0].message.header.device, want, `${what}: written back and read again, the same`);
+  }
+  // The same rule in every fixed text field: a STATUS error name of 20 bytes of 0xFF.
+  const status = encodeStatus({ code: 2, message: 'm' });
+  status.fill(0xff, 10, 30);
+  t.same(parseStatus(status), { code: 2, subcode: 0n, errorName: '\uFFFD'.repeat(6), message: 'm' });
+});

@@ -24,6 +24,7 @@ export interface IgtlHeader {
   /** 1: OpenIGTLink 1 and 2; 2: OpenIGTLink 3 (extended header and metadata in the body). */
   version: number;
   type: string;
+  /** The device name as UTF-8, at most DEVICE_BYTES of it once written back (fixedText): a reply may always name it. */
   device: string;
   /** Seconds since 1970 and the fraction of a second in 1/2^32 units. */
   sec: number;
@@ -124,11 +125,16 @@ export function cutUtf8(s: string, max: number): string {
   return s.slice(0, end);
 }
 
-/** A fixed-size text field (a device name, a STATUS error name, a POINT's names): the bytes up to the first NUL, as UTF-8. */
+/**
+ * A fixed-size text field (a device name, a STATUS error name, a POINT's names): the bytes up to the first NUL, as
+ * UTF-8, cut to the field's `n` bytes at a character boundary (cutUtf8). Bytes that are not UTF-8 read as U+FFFD, 3
+ * bytes when written back, so 20 bytes of 0xFF would read as a 60-byte name; cut, a name as read always fits its field
+ * again (a STATUS naming a peer's device: encodeIgtl refuses a longer one).
+ */
 export function fixedText(b: Uint8Array, at: number, n: number): string {
   let end = at;
   while (end < at + n && b[end] !== 0) end++;
-  return Buffer.from(b.buffer, b.byteOffset + at, end - at).toString('utf8');
+  return cutUtf8(Buffer.from(b.buffer, b.byteOffset + at, end - at).toString('utf8'), n);
 }
 
 function hex(b: Uint8Array): string {
