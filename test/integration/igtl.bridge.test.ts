@@ -459,6 +459,25 @@ t.test('a device whose models fail to load: STATUS with why; its next IMAGEs of 
   t.equal(manager.size, 0);
 });
 
+t.test('options in code: modelRetryMs an integer 10..600000 (as reconnectMs); undefined its default, 5 s; null refused', async (t) => {
+  const streams = new StreamManager({ handler: async (f) => standIn(f) });
+  for (const v of [10, 5000, 600000, undefined]) t.doesNotThrow(() => new IgtlBridge({ streams, modelRetryMs: v }), `modelRetryMs ${v}`);
+  const refusals: [unknown, string][] = [
+    [9, '9'], [0, '0'], [-1, '-1'], [600001, '600001'], [10.5, '10.5'], [NaN, 'NaN'], [Infinity, 'Infinity'], ['5000', '"5000"'], [null, 'null'], [[300], 'object'],
+  ];
+  for (const [v, shown] of refusals) refusedIn(t, { modelRetryMs: v }, `Expected an integer 10..600000 for modelRetryMs but received ${shown}`, `modelRetryMs ${shown}`);
+  // Undefined is the default, as a device whose models fail says (null became 5000 too, unchecked).
+  const manager = new StreamManager({ handler: async (f) => standIn(f), prepare: async () => { throw new Error('no such model'); } });
+  const bridge = new IgtlBridge({ streams: manager, port: 0, modelRetryMs: undefined });
+  await bridge.start();
+  const p = await RawPeer.connect(bridge.port);
+  t.teardown(async () => { p.destroy(); await bridge.close(); });
+  p.send(imageMessage('US', 8, 6, 1));
+  await p.next(isType('STATUS', 'US'));
+  p.send(imageMessage('US', 8, 6, 1));
+  t.match(statusOf(await p.next(isType('STATUS', 'US'))), { code: 11, message: 'Expected models for "US" (8x6 GRAY8) but they failed to load (no such model); tried again 5 s from now' });
+});
+
 const GET_LABEL = encodeIgtl({ type: 'GET_IMAGE', device: 'LVLabel', headerVersion: 1, content: new Uint8Array(0) });
 
 /** A bridge (maxPendingWriteBytes 64 KiB, IMAGE results) and a peer that got the label map of a size x size image, then stopped reading. */

@@ -29,7 +29,10 @@ import { IGTL_DEFAULTS, OUTPUT_TYPES, type IgtlOptions, type OutputType } from '
 
 export interface IgtlBridgeOptions extends Partial<IgtlOptions> {
   streams: StreamManager;
-  /** After a device's models failed to load, its IMAGEs of the same geometry are refused (STATUS) for this long; default 5000 ms. */
+  /**
+   * After a device's models failed to load, its IMAGEs of the same geometry are refused (STATUS) for this long; an
+   * integer 10..600000 (as reconnectMs: 0 would load again at every frame), default 5000 ms.
+   */
   modelRetryMs?: number;
   log?: { info(o: object, m: string): void; warn(o: object, m: string): void };
 }
@@ -90,6 +93,9 @@ const INTEGER_RANGES: { [K in keyof IgtlOptions]?: readonly [number, number] } =
   maxErrorsPerClient: [1, 1_000_000], resultQueueLength: [1, 4096], maxPendingWriteBytes: [4096, 2 ** 31 - 1], reconnectMs: [10, 600_000],
 };
 const FPS_RANGE = [0.1, 1000] as const;
+/** modelRetryMs (not a serve config option): its range, as reconnectMs's, and its default. */
+const MODEL_RETRY_MS = [10, 600_000] as const;
+const MODEL_RETRY_MS_DEFAULT = 5000;
 /** A device name template's length in characters (code points, as the schema's maxLength counts them); {device} counts as written. */
 const DEVICE_NAME_CHARS = [1, 40] as const;
 /** A received value in an option's error: a string quoted, an object or function by its type, anything else as String() has it (NaN, 1.5, undefined). */
@@ -158,7 +164,8 @@ export class IgtlBridge extends EventEmitter {
     checkKeys(options, '', BRIDGE_KEYS);
     if (options.devices !== undefined) checkKeys(options.devices, 'devices', DEVICE_KEYS);
     const { streams, log, modelRetryMs, ...rest } = options;
-    this.#modelRetryMs = modelRetryMs ?? 5000;
+    // As the integer options: undefined is not given, null and strings are refused (null would have been 5000).
+    this.#modelRetryMs = modelRetryMs === undefined ? MODEL_RETRY_MS_DEFAULT : modelRetryMs;
     if (!streams) throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', 'Expected a StreamManager for streams but received none');
     this.options = { ...IGTL_DEFAULTS, ...given(rest), devices: { ...IGTL_DEFAULTS.devices, ...given(rest.devices) } };
     const { host, mode } = this.options;
@@ -186,6 +193,10 @@ export class IgtlBridge extends EventEmitter {
       if (!(Number.isInteger(v) && (v as number) >= min && (v as number) <= max)) {
         throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected an integer ${min}..${max} for ${key} but received ${shown(v)}`);
       }
+    }
+    const [rmin, rmax] = MODEL_RETRY_MS;
+    if (!(Number.isInteger(this.#modelRetryMs) && this.#modelRetryMs >= rmin && this.#modelRetryMs <= rmax)) {
+      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected an integer ${rmin}..${rmax} for modelRetryMs but received ${shown(this.#modelRetryMs)}`);
     }
     const { fps } = this.options;
     if (!(typeof fps === 'number' && fps >= FPS_RANGE[0] && fps <= FPS_RANGE[1])) {
