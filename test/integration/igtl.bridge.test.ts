@@ -9,7 +9,7 @@ import type { FrameResult } from '../../src/transport/types.js';
 import { encodeIgtl, HEADER_SIZE } from '../../src/transport/igtl/codec.js';
 import { IgtlBridge } from '../../src/transport/igtl/bridge.js';
 import { IgtlError } from '../../src/transport/igtl/errors.js';
-import { IGTL_DEFAULTS } from '../../src/transport/igtl/options.js';
+import { IGTL_DEFAULTS, type OutputType } from '../../src/transport/igtl/options.js';
 import { serveSchema } from '../../src/config/serve-schema.js';
 import { parseServeConfig } from '../../src/config/index.js';
 import { fillPolygon } from '../../src/transport/igtl/geometry.js';
@@ -251,6 +251,23 @@ t.test('options in code: results is a list of distinct output types (a string is
   refusedIn(t, { results: ['IMAGE', 'IMAGE'] }, 'Expected distinct results but received "IMAGE" more than once', 'IMAGE twice');
   refusedIn(t, { results: ['STRING', 'POINT', 'STRING', 'POINT'] }, 'Expected distinct results but received "STRING" more than once', 'the first repeat named');
   refusedIn(t, { results: ['POINT', 'POINT', 'LABEL'] }, 'Expected distinct results but received "POINT" more than once', 'in order: the repeat before the unknown type');
+});
+
+t.test('options in code: results is copied once checked: the caller\'s list changed later changes nothing', async (t) => {
+  const list: string[] = ['IMAGE'];
+  const { bridge, connect } = await setup(t, { results: list as OutputType[] });
+  list[0] = 'STRING';
+  list.push('LABEL', 'STRING');
+  t.same(bridge.options.results, ['IMAGE'], 'as given and checked');
+  t.not(bridge.options.results, list);
+  const p = await connect();
+  p.send(imageMessage('US', 8, 6, 1));
+  const first = await p.next((m) => m.header.type === 'IMAGE' || m.header.type === 'STRING');
+  t.equal(`${first.header.type} ${first.header.device}`, 'IMAGE LVLabel', 'a connection made after the change gets the checked list\'s results');
+  const streams = new StreamManager({ handler: async (f) => standIn(f) });
+  const byDefault = new IgtlBridge({ streams }).options.results;
+  t.same(byDefault, IGTL_DEFAULTS.results);
+  t.not(byDefault, IGTL_DEFAULTS.results, 'the default list is not shared either');
 });
 
 t.test('options in code: each devices name is a string of 1..40 characters (code points, as the serve config counts them)', async (t) => {

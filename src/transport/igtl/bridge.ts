@@ -207,10 +207,12 @@ export class IgtlBridge extends EventEmitter {
       throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected a boolean for checkCrc but received ${shown(this.options.checkCrc)}`);
     }
     // As the schema's igtl.results: a list (a string 'IMAGE' was read letter by letter), each type once.
-    const { results } = this.options;
-    if (!Array.isArray(results)) {
-      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected a list of distinct ${OUTPUT_TYPES.join(', ')} for results but received ${shown(results)}`);
+    if (!Array.isArray(this.options.results)) {
+      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected a list of distinct ${OUTPUT_TYPES.join(', ')} for results but received ${shown(this.options.results)}`);
     }
+    // A copy, checked and kept: the caller's list (or IGTL_DEFAULTS'), changed later, would reach each new connection unchecked.
+    const results = [...this.options.results];
+    this.options = { ...this.options, results };
     const seen = new Set<unknown>();
     for (const t of results as unknown[]) {
       if (!(OUTPUT_TYPES as readonly unknown[]).includes(t)) throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected results among ${OUTPUT_TYPES.join(', ')} but received ${shown(t)}`);
