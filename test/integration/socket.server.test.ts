@@ -75,6 +75,13 @@ t.test('TCP on loopback when asked', async (t) => {
   const c2 = await SocketClient.connect({ port: s2.tcpPort!, host: '127.0.0.2' });
   t.teardown(() => c2.close());
   t.equal(parseHelloReply((await c2.hello()).body).version, 1, 'tcp.host 127.0.0.2');
+  // Every spelling of a loopback host is taken and bound as given.
+  for (const [host, connect] of [['LOCALHOST', '127.0.0.1'], ['0:0:0:0:0:0:0:1', '::1'], ['::ffff:127.0.0.1', '127.0.0.1']] as const) {
+    const s3 = await start({ tcp: { port: 0, host } });
+    const c3 = await SocketClient.connect({ port: s3.tcpPort!, host: connect });
+    t.teardown(() => c3.close());
+    t.equal(parseHelloReply((await c3.hello()).body).version, 1, `tcp.host ${host}`);
+  }
 });
 
 t.test('HELLO negotiation', async (t) => {

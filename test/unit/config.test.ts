@@ -65,7 +65,8 @@ t.test('every schema default is stated in its description', async (t) => {
 t.test('socket.tcp.host: any loopback address the socket server takes; a malformed address fails here, not at listen', async (t) => {
   const host = (h: string) => parseServeConfig(`socket:\n  tcp:\n    port: 7411\n    host: "${h}"\n`, 'serve.yaml').socket.tcp;
   for (const h of ['127.0.0.1', '127.0.0.2', '127.255.255.255', '::1', 'localhost']) t.same(host(h), { port: 7411, host: h }, h);
-  for (const h of ['127.300.0.1', '127.0.0.256', '127.0.0.01', '127.0.0', '127.0.0.1.1', '10.0.0.1', '::']) {
+  for (const h of ['LOCALHOST', 'localhost.', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1']) t.same(host(h), { port: 7411, host: h }, `${h}, another spelling`);
+  for (const h of ['127.300.0.1', '127.0.0.256', '127.0.0.01', '127.0.0', '127.0.0.1.1', '10.0.0.1', '::', '::ffff:10.0.0.1', 'localhost.localdomain']) {
     const err = (() => { try { host(h); return undefined; } catch (e) { return e; } })();
     t.ok(err instanceof ConfigError, `${h}: a ConfigError`);
     t.match(err, {
@@ -315,6 +316,9 @@ t.test('metrics: off by default; a loopback port when given; nothing else', asyn
   t.throws(() => parseServeConfig('metrics:\n  port: 9464\n  host: 127.300.0.1\n', 'serve.yaml'), {
     code: 'ERR_SONOEDGE_CONFIG', message: 'serve.yaml:3: metrics.host: expected a loopback address (127.x.x.x, ::1 or localhost) but received "127.300.0.1"',
   }, 'a malformed 127 address is none');
+  for (const h of ['LOCALHOST', 'localhost.', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1']) {
+    t.same(parseServeConfig(`metrics:\n  port: 0\n  host: "${h}"\n`, 'serve.yaml').metrics, { port: 0, host: h }, `${h} is loopback`);
+  }
   t.throws(() => parseServeConfig('metrics:\n  host: 127.0.0.1\n', 'serve.yaml'), { code: 'ERR_SONOEDGE_CONFIG' });
 });
 

@@ -33,6 +33,8 @@ t.test('serve config: viewer.host is an address or a host name; a malformed one 
   const host = (h: string, token?: string) =>
     parseServeConfig(`viewer:\n  port: 8080\n  host: "${h}"\n${token ? `  token: ${token}\n` : ''}`, 'serve.yaml').viewer?.host;
   for (const h of ['127.0.0.1', '::1', 'localhost']) t.equal(host(h), h, `${h}, no token`);
+  for (const h of ['LOCALHOST', 'localhost.', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', '::1%lo']) t.equal(host(h), h, `${h}, loopback: no token`);
+  for (const h of ['fe80::1%br_lan', `${`${'a'.repeat(63)}.`.repeat(3)}${'a'.repeat(61)}.`]) t.equal(host(h, TOKEN), h, `${h.slice(0, 20)}, with a token`);
   for (const h of ['10.0.0.5', '0.0.0.0', '::', 'fe80::1%eth0', 'cart7', 'cart7.example.org', 'my_cart']) t.equal(host(h, TOKEN), h, `${h}, with a token`);
   const refused = [
     ...['127.300.0.1', '10.300.0.1', '127.0.0', '127.0.0.01'].map((h) => [h, undefined] as const),
