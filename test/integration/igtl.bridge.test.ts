@@ -151,7 +151,9 @@ t.test('options in code: host is an address or a host name, as the serve config\
     for (const h of ['10.300.0.1', '127.300.0.1', '10.0.0', '10.0.0.01', '1.2.3.4.5', '[::1]', 'plus local', 'plus.local:18944', '-plus', '']) {
       refused({ mode, host: h }, `Expected an IPv4 or IPv6 address or a host name for host but received ${JSON.stringify(h)}`, `${mode}, ${JSON.stringify(h)}`);
     }
-    refused({ mode, host: 18944 }, 'Expected an IPv4 or IPv6 address or a host name for host but received number', `${mode}, a number`);
+    refused({ mode, host: 18944 }, 'Expected an IPv4 or IPv6 address or a host name for host but received 18944', `${mode}, a number`);
+    refused({ mode, host: true }, 'Expected an IPv4 or IPv6 address or a host name for host but received true', `${mode}, a boolean`);
+    refused({ mode, host: ['127.0.0.1'] }, 'Expected an IPv4 or IPv6 address or a host name for host but received object', `${mode}, an array`);
   }
   for (const h of ['0.0.0.0', '::', '::0', '0:0::0', '::ffff:0.0.0.0']) {
     refused({ mode: 'client', host: h }, `Expected the peer's address or host name for host in client mode (not an address to listen on) but received ${JSON.stringify(h)}`, `client, ${h}`);
@@ -305,7 +307,7 @@ t.test('options in code: an option set to undefined is not given (its default ap
   t.equal((await p.next(isType('STRING'))).header.device, 'Summary', 'the default summary');
   t.equal((await p.next(isType('POLYDATA'))).header.device, 'LVContour', 'the default contour');
   refusedIn(t, { mode: null }, 'Expected "server" or "client" for mode but received null', 'mode null');
-  refusedIn(t, { host: null }, 'Expected an IPv4 or IPv6 address or a host name for host but received object', 'host null');
+  refusedIn(t, { host: null }, 'Expected an IPv4 or IPv6 address or a host name for host but received null', 'host null');
   refusedIn(t, { port: null }, 'Expected an integer 0..65535 for port but received null', 'port null');
   refusedIn(t, { headerVersion: null }, 'Expected 1 or 2 for headerVersion but received null', 'headerVersion null');
   refusedIn(t, { fps: null }, 'Expected a number 0.1..1000 for fps but received null', 'fps null');

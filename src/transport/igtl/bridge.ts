@@ -175,7 +175,7 @@ export class IgtlBridge extends EventEmitter {
     }
     // As the serve config's checkIgtl: a malformed address fails here, not at listen or at every reconnect.
     if (typeof host !== 'string' || !isHost(host)) {
-      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected an IPv4 or IPv6 address or a host name for host but received ${typeof host === 'string' ? JSON.stringify(host) : typeof host}`);
+      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected an IPv4 or IPv6 address or a host name for host but received ${shown(host)}`);
     }
     if (this.options.mode === 'client' && isUnspecified(host)) {
       throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected the peer's address or host name for host in client mode (not an address to listen on) but received ${JSON.stringify(host)}`);
