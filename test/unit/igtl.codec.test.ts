@@ -203,6 +203,10 @@ t.test('a device name that is not UTF-8 reads as U+FFFD, cut to 20 bytes at a ch
     ['a stray continuation byte (80) between ASCII', [...ascii('US'), 0x80, ...ascii('probe')], 'US\uFFFDprobe'],
     ['20 bytes of UTF-8 as they are', [...Buffer.from('Sonde-échographie-x')], 'Sonde-échographie-x'],
     ['0xFF after 2 euro signs: 6 + 3 bytes', [...Buffer.from('€€'), 0xff], '€€\uFFFD'],
+    ['0xFF after 17 ASCII bytes: 20 bytes as U+FFFD, kept whole', [...ascii('Sonde-echographie'), 0xff], 'Sonde-echographie\uFFFD'],
+    ['0xFF after 18 ASCII bytes: 21 bytes as U+FFFD, cut', [...ascii('Sonde-echographie-'), 0xff], 'Sonde-echographie-'],
+    ['a 4-byte character after 16 ASCII bytes: 20 bytes, kept whole', [...Buffer.from('Sonde-echographi😀')], 'Sonde-echographi😀'],
+    ['a 4-byte character after 15 ASCII bytes and 0xFF: 22 bytes as U+FFFD, cut', [...ascii('Sonde-echograph'), 0xff, ...Buffer.from('😀')], 'Sonde-echograph\uFFFD'],
   ];
   for (const [what, name, want] of cases) {
     const events = new IgtlDecoder().push(header(name));
@@ -216,4 +220,24 @@ t.test('a device name that is not UTF-8 reads as U+FFFD, cut to 20 bytes at a ch
   const status = encodeStatus({ code: 2, message: 'm' });
   status.fill(0xff, 10, 30);
   t.same(parseStatus(status), { code: 2, subcode: 0n, errorName: '\uFFFD'.repeat(6), message: 'm' });
+});
+
+t.test('a STATUS message, a variable-length field never written back, is read whole', async (t) => {
+  const status = Buffer.from(encodeStatus({ code: 2, message: 'abc_def' }));
+  status[33] = 0xff;
+  t.same(parseStatus(status), { code: 2, subcode: 0n, errorName: '', message: 'abc\uFFFDdef' }, '0xFF in the middle: 7 bytes read as 9, kept');
+  const ff = Buffer.from(encodeStatus({ code: 3, message: 'x'.repeat(40) }));
+  ff.fill(0xff, 30, 70);
+  t.same(parseStatus(ff).message, '\uFFFD'.repeat(40), '40 bytes of 0xFF: 40 U+FFFD');
+});
+
+t.test('a header whose device name is valid UTF-8 is not measured again', async (t) => {
+  const b = encodeIgtl({ type: 'GET_STATUS', device: 'Sonde-échographie-x', headerVersion: 1, content: new Uint8Array(0) });
+  const byteLength = Buffer.byteLength;
+  let calls = 0;
+  Buffer.byteLength = ((...a: Parameters<typeof byteLength>) => { calls++; return byteLength(...a); }) as typeof byteLength;
+  let events;
+  try { events = new IgtlDecoder().push(b); } finally { Buffer.byteLength = byteLength; }
+  t.same(summary(events), ['message GET_STATUS Sonde-échographie-x v1 id0  ']);
+  t.equal(calls, 0, 'no Buffer.byteLength while decoding');
 });

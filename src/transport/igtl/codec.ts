@@ -125,16 +125,24 @@ export function cutUtf8(s: string, max: number): string {
   return s.slice(0, end);
 }
 
-/**
- * A fixed-size text field (a device name, a STATUS error name, a POINT's names): the bytes up to the first NUL, as
- * UTF-8, cut to the field's `n` bytes at a character boundary (cutUtf8). Bytes that are not UTF-8 read as U+FFFD, 3
- * bytes when written back, so 20 bytes of 0xFF would read as a 60-byte name; cut, a name as read always fits its field
- * again (a STATUS naming a peer's device: encodeIgtl refuses a longer one).
- */
-export function fixedText(b: Uint8Array, at: number, n: number): string {
+/** The bytes from `at` up to the first NUL (or `at + n`) as UTF-8, each byte that is not UTF-8 a U+FFFD. */
+export function nulText(b: Uint8Array, at: number, n: number): string {
   let end = at;
   while (end < at + n && b[end] !== 0) end++;
-  return cutUtf8(Buffer.from(b.buffer, b.byteOffset + at, end - at).toString('utf8'), n);
+  return Buffer.from(b.buffer, b.byteOffset + at, end - at).toString('utf8');
+}
+
+/**
+ * A fixed-size text field (a device name, a STATUS error name, a POINT's names): the bytes up to the first NUL, as
+ * UTF-8 (nulText), cut to the field's `n` bytes at a character boundary (cutUtf8). Bytes that are not UTF-8 read as
+ * U+FFFD, 3 bytes when written back, so 20 bytes of 0xFF would read as a 60-byte name; cut, a name as read always fits
+ * its field again (a STATUS naming a peer's device: encodeIgtl refuses a longer one). Valid UTF-8 decodes to a string
+ * of the same bytes, so only a string with a U+FFFD in it can be too long: the others are not measured (every header
+ * passes here).
+ */
+export function fixedText(b: Uint8Array, at: number, n: number): string {
+  const s = nulText(b, at, n);
+  return s.includes('\uFFFD') ? cutUtf8(s, n) : s;
 }
 
 function hex(b: Uint8Array): string {

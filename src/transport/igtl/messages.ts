@@ -3,7 +3,7 @@
 // reply. Parsers check every size and field against the content they were
 // given and throw a non-fatal IgtlError naming what was wrong; encoders
 // build the content only (encodeIgtl in codec.ts adds header and metadata).
-import { CHARSET_ASCII, CHARSET_UTF8, fixedText } from './codec.js';
+import { CHARSET_ASCII, CHARSET_UTF8, fixedText, nulText } from './codec.js';
 import { IgtlError } from './errors.js';
 
 export const IMAGE_HEADER_SIZE = 72;
@@ -122,7 +122,7 @@ export interface IgtlStatusBody { code: number; subcode: bigint; errorName: stri
 export function parseStatus(c: Uint8Array, device?: string): IgtlStatusBody {
   if (c.length < 30) throw sizeError('STATUS', device, `Expected at least 30 bytes (code, subcode, error name) but received ${c.length}`);
   const v = view(c);
-  return { code: v.getUint16(0), subcode: v.getBigInt64(2), errorName: fixedText(c, 10, 20), message: fixedText(c, 30, c.length - 30) };
+  return { code: v.getUint16(0), subcode: v.getBigInt64(2), errorName: fixedText(c, 10, 20), message: nulText(c, 30, c.length - 30) };
 }
 
 export function encodeStatus(s: { code: number; subcode?: bigint; errorName?: string; message: string }): Uint8Array {
