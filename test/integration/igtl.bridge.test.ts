@@ -11,7 +11,7 @@ import { IgtlBridge } from '../../src/transport/igtl/bridge.js';
 import { IgtlError } from '../../src/transport/igtl/errors.js';
 import { IGTL_DEFAULTS, type OutputType } from '../../src/transport/igtl/options.js';
 import { serveSchema } from '../../src/config/serve-schema.js';
-import { parseServeConfig } from '../../src/config/index.js';
+import { ConfigError, parseServeConfig } from '../../src/config/index.js';
 import { fillPolygon } from '../../src/transport/igtl/geometry.js';
 import { parseImage, parseStatus, parseString, encodeImage, encodeStatus } from '../../src/transport/igtl/messages.js';
 import { imageMessage, RawPeer } from '../helpers/igtl-client.js';
@@ -319,7 +319,10 @@ t.test('options in code: the constructor\'s ranges are the serve config\'s igtl 
   const props = serveSchema.properties.igtl.properties as Record<string, { type?: string; minimum?: number; maximum?: number; enum?: readonly unknown[] }>;
   const numeric = Object.entries(props).filter(([key, p]) => key !== 'port' && (p.type === 'integer' || p.type === 'number'));
   t.same(numeric.map(([key]) => key).sort(), ['fps', 'labelValue', 'maxBodyBytes', 'maxClients', 'maxErrorsPerClient', 'maxPendingWriteBytes', 'maxStreams', 'reconnectMs', 'resultQueueLength', 'streamBase'], 'every numeric option but port');
-  const accepted = (o: object) => { try { new IgtlBridge({ streams, ...o }); return true; } catch { return false; } };
+  // A refusal is an IgtlError (a ConfigError for the config); anything else is a crash, not a refusal.
+  const accepted = (o: object) => {
+    try { new IgtlBridge({ streams, ...o }); return true; } catch (e) { if (e instanceof IgtlError) return false; throw e; }
+  };
   for (const [key, p] of numeric) {
     const step = p.type === 'integer' ? 1 : 0.01;
     t.same([p.minimum! - step, p.minimum, p.maximum, p.maximum! + step].map((v) => accepted({ [key]: v })), [false, true, true, false], `${key}: ${p.minimum}..${p.maximum}`);
@@ -338,7 +341,9 @@ t.test('options in code: the constructor\'s ranges are the serve config\'s igtl 
   t.same(Object.keys(devices), ['label', 'summary', 'contour'], 'devices: its names');
   for (const [key, p] of Object.entries(devices)) {
     t.equal(p.type, 'string', `devices.${key}: a string`);
-    const byConfig = (v: unknown) => { try { parseServeConfig(JSON.stringify({ igtl: { devices: { [key]: v } } }), 'serve.json'); return true; } catch { return false; } };
+    const byConfig = (v: unknown) => {
+      try { parseServeConfig(JSON.stringify({ igtl: { devices: { [key]: v } } }), 'serve.json'); return true; } catch (e) { if (e instanceof ConfigError) return false; throw e; }
+    };
     const names = [p.minLength - 1, p.minLength, p.maxLength, p.maxLength + 1].flatMap((n) => ['x'.repeat(n), '\u{1F600}'.repeat(n)]);
     t.same(names.map((v) => accepted({ devices: { [key]: v } })), names.map(byConfig), `devices.${key}: ${p.minLength}..${p.maxLength} characters, as the config`);
     t.same([...names, 7].map(byConfig), [false, false, true, true, true, true, false, false, false], `devices.${key}: the config refuses what it should`);
@@ -347,6 +352,7 @@ t.test('options in code: the constructor\'s ranges are the serve config\'s igtl 
   t.same([true, false, 'false', 0].map((v) => accepted({ checkCrc: v })), [true, true, false, false], 'checkCrc: booleans only');
   t.same(props.mode.enum, ['server', 'client'], 'mode');
   t.ok(Object.keys(IGTL_DEFAULTS).every((key) => key in props), 'every option in the schema');
+  t.same(Object.keys(props).filter((key) => !(key in IGTL_DEFAULTS)), [], 'every schema option an option, with its default');
 });
 
 t.test('bad input: a STATUS with the error\'s code; the connection served on unless its framing is lost', async (t) => {
