@@ -12,7 +12,7 @@
 // `x-expected` is an annotation: how an error message names what the key
 // takes where the schema's own words would read badly.
 import { GraphOptimization, LogSeverity, PROVIDERS } from '../engine/options.js';
-import { IGTL_DEFAULTS, OUTPUT_TYPES, type IgtlOptions } from '../transport/igtl/options.js';
+import { IGTL_DEFAULTS, IGTL_RANGES, OUTPUT_TYPES, type IgtlOptions } from '../transport/igtl/options.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -314,8 +314,10 @@ const viewer = {
 };
 
 const D = IGTL_DEFAULTS;
+/** The ranges IgtlBridge checks too (IGTL_RANGES): the one place they are written. */
+const R = IGTL_RANGES.integers;
 const igtlDevice = (key: keyof IgtlOptions['devices'], what: string) => ({
-  type: 'string', minLength: 1, maxLength: 40, default: D.devices[key],
+  type: 'string', minLength: IGTL_RANGES.deviceNameChars[0], maxLength: IGTL_RANGES.deviceNameChars[1], default: D.devices[key],
   description: `Device name of the ${what}; {device} is replaced by the input image's device name, and the result cut to 20 bytes (at a character boundary). Default: "${D.devices[key]}".`,
 });
 
@@ -338,17 +340,17 @@ const igtl = {
       description: 'Output device names.',
       properties: { label: igtlDevice('label', 'label map IMAGE'), summary: igtlDevice('summary', 'STRING summary'), contour: igtlDevice('contour', 'contour POINT and POLYDATA') },
     },
-    labelValue: int(1, 255, D.labelValue, `The label map's (8-bit) value inside the LV; 0 outside. Default: ${D.labelValue}.`),
-    fps: { type: 'number', minimum: 0.1, maximum: 1000, default: D.fps, description: `Frame rate the streams are configured with. Default: ${D.fps}.` },
-    maxClients: int(1, 1024, D.maxClients, `Connections served at once (server). Default: ${D.maxClients}.`),
-    maxStreams: int(1, 1024, D.maxStreams, `Image devices (one stream each) at once, over all connections. Default: ${D.maxStreams}.`),
-    streamBase: int(0, 65535, D.streamBase, `Streams take the lowest free id from this one up. Default: ${D.streamBase}.`),
-    maxBodyBytes: int(1024, 2 ** 31 - 1, D.maxBodyBytes, `Largest message body taken; a larger declared size is refused before anything is allocated, and the connection closed. Default: ${D.maxBodyBytes} (${D.maxBodyBytes / 2 ** 20} MiB).`),
+    labelValue: int(...R.labelValue, D.labelValue, `The label map's (8-bit) value inside the LV; 0 outside. Default: ${D.labelValue}.`),
+    fps: { type: 'number', minimum: IGTL_RANGES.fps[0], maximum: IGTL_RANGES.fps[1], default: D.fps, description: `Frame rate the streams are configured with. Default: ${D.fps}.` },
+    maxClients: int(...R.maxClients, D.maxClients, `Connections served at once (server). Default: ${D.maxClients}.`),
+    maxStreams: int(...R.maxStreams, D.maxStreams, `Image devices (one stream each) at once, over all connections. Default: ${D.maxStreams}.`),
+    streamBase: int(...R.streamBase, D.streamBase, `Streams take the lowest free id from this one up. Default: ${D.streamBase}.`),
+    maxBodyBytes: int(...R.maxBodyBytes, D.maxBodyBytes, `Largest message body taken; a larger declared size is refused before anything is allocated, and the connection closed. Default: ${D.maxBodyBytes} (${D.maxBodyBytes / 2 ** 20} MiB).`),
     checkCrc: { type: 'boolean', default: D.checkCrc, description: `Check every body's CRC-64 and discard a message whose CRC is wrong. Default: ${D.checkCrc}.` },
-    maxErrorsPerClient: int(1, 1_000_000, D.maxErrorsPerClient, `Bad messages a connection may send before it is closed. Default: ${D.maxErrorsPerClient}.`),
-    resultQueueLength: int(1, 4096, D.resultQueueLength, `Results waiting per connection while its socket is full; the oldest is dropped. Default: ${D.resultQueueLength}.`),
-    maxPendingWriteBytes: int(4096, 2 ** 31 - 1, D.maxPendingWriteBytes, `Bytes buffered per connection before results wait in its queue. Default: ${D.maxPendingWriteBytes}.`),
-    reconnectMs: int(10, 600_000, D.reconnectMs, `Client: delay before connecting again after the connection was refused or lost. Default: ${D.reconnectMs}.`),
+    maxErrorsPerClient: int(...R.maxErrorsPerClient, D.maxErrorsPerClient, `Bad messages a connection may send before it is closed. Default: ${D.maxErrorsPerClient}.`),
+    resultQueueLength: int(...R.resultQueueLength, D.resultQueueLength, `Results waiting per connection while its socket is full; the oldest is dropped. Default: ${D.resultQueueLength}.`),
+    maxPendingWriteBytes: int(...R.maxPendingWriteBytes, D.maxPendingWriteBytes, `Bytes buffered per connection before results wait in its queue. Default: ${D.maxPendingWriteBytes}.`),
+    reconnectMs: int(...R.reconnectMs, D.reconnectMs, `Client: delay before connecting again after the connection was refused or lost. Default: ${D.reconnectMs}.`),
   },
 };
 

@@ -25,7 +25,7 @@ import { cutUtf8, DEVICE_BYTES, encodeIgtl, IgtlDecoder, timestampMs, type IgtlM
 import { IgtlError, IgtlStatus } from './errors.js';
 import { fillPolygon, pixelToWorld, spacingOf } from './geometry.js';
 import { encodeImage, encodePoints, encodePolyData, encodeRts, encodeStatus, encodeString, parseImage, SCALAR_TYPES, type IgtlImage } from './messages.js';
-import { IGTL_DEFAULTS, OUTPUT_TYPES, type IgtlOptions, type OutputType } from './options.js';
+import { IGTL_DEFAULTS, IGTL_RANGES, OUTPUT_TYPES, type IgtlOptions, type OutputType } from './options.js';
 
 export interface IgtlBridgeOptions extends Partial<IgtlOptions> {
   streams: StreamManager;
@@ -85,19 +85,16 @@ const DEVICE_KEYS = Object.keys(IGTL_DEFAULTS.devices);
 const TAKEN = new Set(['IMAGE', 'STATUS', 'STRING', 'POINT', 'POLYDATA', 'TRANSFORM', 'POSITION']);
 const takes = (type: string): boolean => TAKEN.has(type) || /^(GET|STT|STP|RTS)_/.test(type);
 /**
- * The integer options' ranges, the serve config's igtl section's (src/config/serve-schema.ts; a test holds them
- * equal), for code that builds the bridge without the config. port (its floor depends on mode) and fps are apart.
+ * The integer options' ranges and fps's, the serve config's igtl section's (IGTL_RANGES, which both read), for code
+ * that builds the bridge without the config. port (its floor depends on mode) is apart.
  */
-const INTEGER_RANGES: { [K in keyof IgtlOptions]?: readonly [number, number] } = {
-  labelValue: [1, 255], maxClients: [1, 1024], maxStreams: [1, 1024], streamBase: [0, 65535], maxBodyBytes: [1024, 2 ** 31 - 1],
-  maxErrorsPerClient: [1, 1_000_000], resultQueueLength: [1, 4096], maxPendingWriteBytes: [4096, 2 ** 31 - 1], reconnectMs: [10, 600_000],
-};
-const FPS_RANGE = [0.1, 1000] as const;
+const INTEGER_RANGES: { readonly [K in keyof IgtlOptions]?: readonly [number, number] } = IGTL_RANGES.integers;
+const FPS_RANGE = IGTL_RANGES.fps;
 /** modelRetryMs (not a serve config option): its range, as reconnectMs's, and its default. */
 const MODEL_RETRY_MS = [10, 600_000] as const;
 const MODEL_RETRY_MS_DEFAULT = 5000;
-/** A device name template's length in characters (code points, as the schema's maxLength counts them); {device} counts as written. */
-const DEVICE_NAME_CHARS = [1, 40] as const;
+/** A device name template's length in characters (IGTL_RANGES: code points, as the schema's maxLength counts them). */
+const DEVICE_NAME_CHARS = IGTL_RANGES.deviceNameChars;
 /** A received value in an option's error: a string quoted, an object or function by its type, anything else as String() has it (NaN, 1.5, undefined). */
 const shown = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : (typeof v === 'object' && v !== null) || typeof v === 'function' ? typeof v : String(v));
 /** o's entries but those set to undefined: an option set to undefined is not given (a spread partial config), so its default applies; null is a value, checked. */

@@ -1,7 +1,9 @@
-// The OpenIGTLink bridge's options and their defaults: the one place they are
-// written. IgtlBridge fills what it is not given from IGTL_DEFAULTS, and the
-// serve config's `igtl` section (src/config/serve-schema.ts) takes its
-// defaults, and the "Default: ..." of its descriptions, from it too.
+// The OpenIGTLink bridge's options, their defaults and ranges: the one place
+// they are written. IgtlBridge fills what it is not given from IGTL_DEFAULTS
+// and checks what it is given against IGTL_RANGES; the serve config's `igtl`
+// section (src/config/serve-schema.ts) takes its defaults, the "Default: ..."
+// of its descriptions, and its minimum, maximum, minLength and maxLength from
+// them too.
 
 export const OUTPUT_TYPES = ['IMAGE', 'STRING', 'POINT', 'POLYDATA'] as const;
 export type OutputType = (typeof OUTPUT_TYPES)[number];
@@ -43,4 +45,23 @@ export const IGTL_DEFAULTS: Readonly<IgtlOptions> = {
   devices: { label: 'LVLabel', summary: 'Summary', contour: 'LVContour' }, labelValue: 1, fps: 30, maxClients: 8, maxStreams: 4,
   streamBase: 1000, maxBodyBytes: 64 * 1024 * 1024, checkCrc: true, maxErrorsPerClient: 64, resultQueueLength: 4,
   maxPendingWriteBytes: 4 * 1024 * 1024, reconnectMs: 1000,
+};
+
+/**
+ * The options' ranges, the one place they are written: the serve config's igtl section (src/config/serve-schema.ts)
+ * and IgtlBridge's own checks (for code that builds the bridge without the config) both read them. integers: each
+ * integer option's [min, max]; fps: a number's; deviceNameChars: a device name template's length in characters (code
+ * points, as the schema's maxLength counts them; {device} counts as written). port is apart: its floor depends on mode.
+ */
+export const IGTL_RANGES = {
+  integers: {
+    labelValue: [1, 255], maxClients: [1, 1024], maxStreams: [1, 1024], streamBase: [0, 65535], maxBodyBytes: [1024, 2 ** 31 - 1],
+    maxErrorsPerClient: [1, 1_000_000], resultQueueLength: [1, 4096], maxPendingWriteBytes: [4096, 2 ** 31 - 1], reconnectMs: [10, 600_000],
+  },
+  fps: [0.1, 1000],
+  deviceNameChars: [1, 40],
+} as const satisfies {
+  integers: { readonly [K in keyof IgtlOptions]?: readonly [number, number] };
+  fps: readonly [number, number];
+  deviceNameChars: readonly [number, number];
 };
