@@ -248,7 +248,8 @@ def build_parser():
     s.add_argument("--size", type=int, default=112)
     s.add_argument("--difficulty", choices=["train", "hard", "wide", "wide_hard", "wide_anat", "wide_anat_hard"], default="train")
     s.add_argument("--strength", type=float, default=None,
-                   help="wide difficulties: randomisation strength (0 = the legacy look, 1 = the default ranges)")
+                   help="wide difficulties: randomisation strength (0 = the legacy look, 1 = the default ranges; "
+                        "the varied anatomy of wide_anat* keeps its own strength, 1)")
     s.add_argument("--views", default="", help="comma-separated subset of A4C,A2C,PLAX,PSAX,OTHER")
     s.add_argument("--dicom", default="", help="also write one A4C cine as DICOM to this path")
     s.add_argument("--dicom-frames", type=int, default=32)
