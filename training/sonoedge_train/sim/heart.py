@@ -154,9 +154,9 @@ class FrameState:
 # view), the RV's and aortic root's half-widths in the long-axis view (mm) and the RV's scale in the short-axis view.
 (AN_RV_W, AN_RV_LEN, AN_RV_P, AN_RV_WALL, AN_MB, AN_TV_OFF, AN_LA_U, AN_LA_V, AN_RA_U, AN_RA_V, AN_IAS_GAP, AN_LAA,
  AN_CS, AN_PLAX_RV, AN_AO, AN_PSAX_RV) = range(16)
-N_ANATOMY = 16
 # The values of the fixed chambers (legacy), with the varied model's ranges about them (simulator._anatomy_params).
 ANATOMY_LEGACY = (0.75, 0.85, 1.0, 2.0, 0.0, 0.0, 17.0, 19.0, 15.0, 18.0, 0.0, 0.0, 0.0, 11.0, 11.0, 1.0)
+N_ANATOMY = len(ANATOMY_LEGACY)
 
 
 def heart_coords(st: FrameState, x, z):
@@ -318,9 +318,10 @@ def _chambers(st: FrameState, u, v, la_cu, la_cv, la_a, la_b):
         rv0 = tv - an[AN_RV_LEN] * L
         wall = an[AN_RV_WALL]
 
+        rv_shape = (0.75, an[AN_RV_P], 1.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # lv_profile's ramp, held from 3/4 on
+
         def width(lo, w):
-            tr = np.clip((v - lo) / max(1e-6, tv - lo), 0.0, 1.0)
-            return w * np.sin(0.5 * np.pi * np.minimum(1.0, tr / 0.75)) ** an[AN_RV_P]
+            return w * lv_profile((v - lo) / max(1e-6, tv - lo), rv_shape)
         span = (v <= tv) & (u < inner)
         rv = span & (v >= rv0) & (u > inner - width(rv0, w_rv))
         walls |= span & (v >= rv0 - wall) & (u > inner - width(rv0 - wall, w_rv + wall))
