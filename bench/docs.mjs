@@ -66,3 +66,51 @@ export function writeDocsBlock(name, body, intro, doc = path.join(root, 'docs', 
   const j = text.indexOf(end);
   writeFileSync(doc, i >= 0 && j > i ? text.slice(0, i) + block + text.slice(j + end.length) : `${text.trimEnd()}\n\n${intro}\n\n${block}\n`);
 }
+
+/**
+ * A docs block's text after a run that measured some of its table's rows (bench:preprocess --formats, --content):
+ * this run's rows replace those of the same frame, format column and output size, the block's other rows stay in
+ * the table's order (frame area, then `run.labels`, then output size). With nothing kept, the block is this run's
+ * alone; otherwise it keeps its first line (the run its other rows came from) and its earlier `Re-run:` lines, but
+ * those whose rows this run measured all again, and adds one for this run. A `Re-run:` line names its rows by
+ * format column and frame, and its output sizes are those of its command's `--outs`, or `run.defaultOuts`.
+ *
+ * `old`: the block before (readDocsBlock), or undefined. `run`: `lines`, this run's table rows
+ * (`| frame | format column | out | ...`); `header`, the table's two header lines; `units`, the line under the
+ * intro; `notes(labels)`, the note lines for the format column values in the table; `labels`, every format column
+ * value in the table's order; `defaultOuts`, the output sizes of a run without --outs; `machine`, `date` (ISO),
+ * `command` and `load`, what the intro says of this run.
+ */
+export function partialTableBlock(old, run) {
+  const cells = (l) => l.slice(2).split(' | ').slice(0, 3);
+  const key = (frame, lab, out) => `${frame}|${lab}|${out}`;
+  const measured = new Set(run.lines.map((l) => key(...cells(l))));
+  const oldLines = old?.split('\n') ?? [];
+  const kept = oldLines.filter((l) => /^\| \d+x\d+ \|/.test(l)).filter((l) => !measured.has(key(...cells(l))));
+  const order = (l) => {
+    const [frame, lab, out] = cells(l);
+    const [w, h] = frame.split('x').map(Number);
+    const i = run.labels.indexOf(lab);
+    return [w * h, i < 0 ? run.labels.length : i, Number(out)];
+  };
+  const table = [...kept, ...run.lines].map((l) => [order(l), l])
+    .sort(([a], [b]) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]).map(([, l]) => l);
+  const day = run.date.slice(0, 10);
+  let intro = [`Machine: ${run.machine}. Date: ${day}. Command: \`${run.command}\`; ${run.load}.`];
+  if (kept.length > 0) {
+    const labels = [...new Set(run.lines.map((l) => cells(l)[1]))].join(', ');
+    const frames = [...new Set(run.lines.map((l) => cells(l)[0]))].join(', ');
+    const rerun = `Re-run: the ${labels} rows at ${frames}, on ${run.machine}. Date: ${day}. Command: \`${run.command}\`; ${run.load}.`;
+    /** Whether this run measured every row of the earlier re-run line `l`. */
+    const remeasured = (l) => {
+      const m = /^Re-run: the (.+?) rows at (.+?), on .*Command: `([^`]*)`/.exec(l);
+      if (!m) return false;
+      const outs = / --outs (\S+)/.exec(m[3])?.[1].split(',') ?? run.defaultOuts.map(String);
+      return m[1].split(', ').every((lab) => m[2].split(', ')
+        .every((frame) => outs.every((out) => measured.has(key(frame, lab, out)))));
+    };
+    intro = [oldLines[0], ...oldLines.filter((l) => l.startsWith('Re-run: ') && !remeasured(l)), rerun];
+  }
+  const notes = run.notes(table.map((l) => cells(l)[1]));
+  return `${intro.join('\n')}\n${run.units}\n${notes.map((n) => `${n}\n`).join('')}\n${run.header}\n${table.join('\n')}`;
+}

@@ -33,7 +33,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadAverage, machineLine, readDocsBlock, writeDocsBlock } from './docs.mjs';
+import { loadAverage, machineLine, partialTableBlock, readDocsBlock, writeDocsBlock } from './docs.mjs';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -67,7 +67,8 @@ const ALL_FORMATS = ['GRAY8', 'RGB8', 'BGR8', 'RGBA8', 'BGRA8', 'YUYV', 'NV12'];
 const FORMATS = list('--formats', (x) => ALL_FORMATS.includes(x), ALL_FORMATS);
 const YUV = new Set(['YUYV', 'NV12']);
 const CONTENTS = list('--content', (x) => x === 'random' || x === 'in-range', ['random', 'in-range']);
-const OUTS = list('--outs', (x) => /^[1-9]\d*$/.test(x), ['112', '128', '224', '256']).map(Number);
+const DEFAULT_OUTS = [112, 128, 224, 256];
+const OUTS = list('--outs', (x) => /^[1-9]\d*$/.test(x), DEFAULT_OUTS.map(String)).map(Number);
 const BUDGET_MS = opt['--budget-ms'] === undefined ? [] : list('--budget-ms', (x) => /^[1-9]\d*$/.test(x));
 if (BUDGET_MS.length > 1) usage('option --budget-ms takes one value');
 // The slow JavaScript tools run on the formats of the earlier tables only.
@@ -174,38 +175,11 @@ if (bad.length > 0) {
   process.exitCode = 1;
 }
 
-/**
- * The docs block after this run: the rows it measured replace those of the same frame, format column and output
- * size, the other rows of the block stay (with the line that says where they came from, and a line for this run).
- */
-function docsBody(old) {
-  const measured = new Set(rows.map((r) => `${r.frame}|${r.label}|${r.out}`));
-  const oldLines = old?.split('\n') ?? [];
-  const kept = oldLines.filter((l) => /^\| \d+x\d+ \|/.test(l))
-    .filter((l) => !measured.has(l.split(' | ').slice(0, 3).join('|').slice(2)));
-  const order = (l) => {
-    const [frame, lab, out] = l.split(' | ').slice(0, 3).map((c) => c.replace(/^\| /, ''));
-    const [w, h] = frame.split('x').map(Number);
-    const i = ALL_LABELS.indexOf(lab);
-    return [w * h, i < 0 ? ALL_LABELS.length : i, Number(out)];
-  };
-  const table = [...kept, ...lines].map((l) => [order(l), l])
-    .sort(([a], [b]) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]).map(([, l]) => l);
-  const thisRun = `Machine: ${machine}. Date: ${date.slice(0, 10)}. Command: \`${command}\`; ${load}.`;
-  let intro = [thisRun];
-  if (kept.length > 0) {
-    const labels = [...new Set(rows.map((r) => r.label))].join(', ');
-    const frames = [...new Set(rows.map((r) => r.frame))].join(', ');
-    const rerun = `Re-run: the ${labels} rows at ${frames}, on ${machine}. Date: ${date.slice(0, 10)}. Command: \`${command}\`; ${load}.`;
-    const what = (l) => l.slice(0, l.indexOf(', on '));
-    // The first line of the kept block, and its earlier re-run lines but those of the same rows as this one.
-    intro = [oldLines[0], ...oldLines.filter((l) => l.startsWith('Re-run: ') && what(l) !== what(rerun)), rerun];
-  }
-  const notes = notesOf(table.map((l) => l.split(' | ')[1]));
-  return `${intro.join('\n')}\n${units}\n${notes.map((n) => `${n}\n`).join('')}\n${header}\n${table.join('\n')}`;
-}
-
 if (opt['--write-docs']) {
   const docs = opt['--docs'] === undefined ? undefined : path.resolve(opt['--docs']);
-  writeDocsBlock('preprocess', docsBody(readDocsBlock('preprocess', docs)), '## Frame preprocessing', docs);
+  // The rows this run measured replace those of the same frame, format column and output size; the others stay.
+  const body = partialTableBlock(readDocsBlock('preprocess', docs), {
+    lines, header, units, notes: notesOf, labels: ALL_LABELS, defaultOuts: DEFAULT_OUTS, machine, date, command, load,
+  });
+  writeDocsBlock('preprocess', body, '## Frame preprocessing', docs);
 }

@@ -123,7 +123,7 @@ t.test('--write-docs replaces the rows it measured and keeps the others', { skip
   for (const l of kept) t.match(after, `\n${l}\n`, 'kept as it was');
   t.equal(rows.filter((c) => c[3] === '9 / 9').length, 3, 'the old YUYV rows at 64x48 are gone');
 
-  // A second partial run: its re-run line replaces the one of the same rows and keeps the other.
+  // A second partial run, of other rows: a second re-run line.
   const r2 = run('--formats', 'NV12', '--content', 'in-range', ...SMALL, '--write-docs', '--docs', docs);
   t.equal(r2.status, 0, r2.stderr);
   const again = readFileSync(docs, 'utf8');
@@ -132,6 +132,26 @@ t.test('--write-docs replaces the rows it measured and keeps the others', { skip
   t.same(tableRows(again).map((c) => c.slice(0, 3).join(' ')), [
     '64x48 GRAY8 16', '64x48 YUYV 16', '64x48 YUYV 32', '64x48 YUYV (in-range) 16', '64x48 YUYV (in-range) 32',
     '64x48 NV12 16', '64x48 NV12 (in-range) 16', '64x48 NV12 (in-range) 32', '128x96 YUYV 16',
+  ]);
+  const reruns = (md: string) => md.split('\n').filter((l) => l.startsWith('Re-run: ')).map((l) => l.slice(0, l.indexOf(', on ')));
+
+  // A third, of the first one's rows: its line replaces the first one's (now after the other) and keeps the other.
+  const r3 = run('--formats', 'YUYV', ...SMALL, '--write-docs', '--docs', docs);
+  t.equal(r3.status, 0, r3.stderr);
+  const third = readFileSync(docs, 'utf8');
+  t.same(reruns(third), ['Re-run: the NV12 (in-range) rows at 64x48', 'Re-run: the YUYV, YUYV (in-range) rows at 64x48']);
+  t.equal(third.split('\n').filter((l) => l.startsWith('Re-run: the YUYV, YUYV (in-range) rows at 64x48, on ')).length, 1);
+
+  // A fourth, of more rows than either earlier run: both their lines go (none of their rows remain from them).
+  const r4 = run('--formats', 'YUYV,NV12', ...SMALL, '--write-docs', '--docs', docs);
+  t.equal(r4.status, 0, r4.stderr);
+  const fourth = readFileSync(docs, 'utf8');
+  t.same(reruns(fourth), ['Re-run: the YUYV, YUYV (in-range), NV12, NV12 (in-range) rows at 64x48']);
+  t.ok(fourth.includes('\n<!-- bench:preprocess:begin -->\nMachine: an earlier machine. Date: 2026-01-01. Command: `npm run bench:preprocess`.\n'
+    + 'Re-run: the YUYV, YUYV (in-range), NV12, NV12 (in-range) rows at 64x48, on '), 'the first line kept, then this run\'s');
+  t.same(tableRows(fourth).map((c) => c.slice(0, 3).join(' ')), [
+    '64x48 GRAY8 16', '64x48 YUYV 16', '64x48 YUYV 32', '64x48 YUYV (in-range) 16', '64x48 YUYV (in-range) 32',
+    '64x48 NV12 16', '64x48 NV12 32', '64x48 NV12 (in-range) 16', '64x48 NV12 (in-range) 32', '128x96 YUYV 16',
   ]);
 });
 
