@@ -205,12 +205,20 @@ export function parseServeConfig(text: string, fileName: string): ServeConfig {
   return config;
 }
 
+const ADDRESS = 'an IPv4 or IPv6 address or a host name';
+const LOOPBACK_ADDRESS = 'a loopback address (127.x.x.x, ::1 or localhost)';
+
+/** A host key (its path) whose value `ok` refuses: ConfigError at its line, '<key>: expected <what> but received "<host>"'. */
+function expectHost(host: string, ok: (h: string) => boolean, what: string, keyPath: string[], fileName: string,
+  doc: Document, lines: LineCounter): void {
+  if (ok(host)) return;
+  throw new ConfigError(fileName, lineOf(doc, lines, keyPath), keyPath.join('.'), `expected ${what} but received ${JSON.stringify(host)}`);
+}
+
 /** socket.tcp: loopback only, by the rule the socket server itself applies (isLoopback). */
 function checkSocket(config: ServeConfig, fileName: string, doc: Document, lines: LineCounter): void {
   const tcp = config.socket.tcp;
-  if (!tcp || isLoopback(tcp.host)) return;
-  throw new ConfigError(fileName, lineOf(doc, lines, ['socket', 'tcp', 'host']), 'socket.tcp.host',
-    `expected a loopback address (127.x.x.x, ::1 or localhost) but received ${JSON.stringify(tcp.host)}`);
+  if (tcp) expectHost(tcp.host, isLoopback, LOOPBACK_ADDRESS, ['socket', 'tcp', 'host'], fileName, doc, lines);
 }
 
 /**
@@ -221,10 +229,7 @@ function checkSocket(config: ServeConfig, fileName: string, doc: Document, lines
 function checkViewer(config: ServeConfig, fileName: string, doc: Document, lines: LineCounter): void {
   const v = config.viewer;
   if (!v) return;
-  if (!isHost(v.host)) {
-    throw new ConfigError(fileName, lineOf(doc, lines, ['viewer', 'host']), 'viewer.host',
-      `expected an IPv4 or IPv6 address or a host name but received ${JSON.stringify(v.host)}`);
-  }
+  expectHost(v.host, isHost, ADDRESS, ['viewer', 'host'], fileName, doc, lines);
   if (v.token !== null || isLoopback(v.host)) return;
   throw new ConfigError(fileName, lineOf(doc, lines, ['viewer', 'host']), 'viewer.token',
     `expected a token when viewer.host is not loopback but received host ${JSON.stringify(v.host)} and no token`);
@@ -233,9 +238,7 @@ function checkViewer(config: ServeConfig, fileName: string, doc: Document, lines
 /** metrics: loopback only, by the same rule as the viewer's (isLoopback). */
 function checkMetrics(config: ServeConfig, fileName: string, doc: Document, lines: LineCounter): void {
   const m = config.metrics;
-  if (!m || isLoopback(m.host)) return;
-  throw new ConfigError(fileName, lineOf(doc, lines, ['metrics', 'host']), 'metrics.host',
-    `expected a loopback address (127.x.x.x, ::1 or localhost) but received ${JSON.stringify(m.host)}`);
+  if (m) expectHost(m.host, isLoopback, LOOPBACK_ADDRESS, ['metrics', 'host'], fileName, doc, lines);
 }
 
 /**
@@ -247,16 +250,12 @@ function checkMetrics(config: ServeConfig, fileName: string, doc: Document, line
 function checkIgtl(config: ServeConfig, fileName: string, doc: Document, lines: LineCounter): void {
   const g = config.igtl;
   if (!g) return;
-  const at = (): number => lineOf(doc, lines, ['igtl', 'host']);
-  if (!isHost(g.host)) {
-    throw new ConfigError(fileName, at(), 'igtl.host', `expected an IPv4 or IPv6 address or a host name but received ${JSON.stringify(g.host)}`);
-  }
-  if (g.mode === 'client' && isUnspecified(g.host)) {
-    throw new ConfigError(fileName, at(), 'igtl.host',
-      `expected the peer's address or host name in client mode (not an address to listen on) but received ${JSON.stringify(g.host)}`);
-  }
+  expectHost(g.host, isHost, ADDRESS, ['igtl', 'host'], fileName, doc, lines);
+  if (g.mode !== 'client') return;
+  expectHost(g.host, (h) => !isUnspecified(h), "the peer's address or host name in client mode (not an address to listen on)",
+    ['igtl', 'host'], fileName, doc, lines);
   // Port 0 picks a free port to listen on; a client would connect to port 0 and retry for ever.
-  if (g.mode === 'client' && g.port === 0) {
+  if (g.port === 0) {
     throw new ConfigError(fileName, lineOf(doc, lines, ['igtl', 'port']), 'igtl.port', `expected the peer's port (1..65535) in client mode but received ${g.port}`);
   }
 }
@@ -268,13 +267,9 @@ function checkIgtl(config: ServeConfig, fileName: string, doc: Document, lines: 
 function checkPacs(config: ServeConfig, fileName: string, doc: Document, lines: LineCounter): void {
   const host = config.dicom?.pacs?.host;
   if (host === undefined) return;
-  const at = (): number => lineOf(doc, lines, ['dicom', 'pacs', 'host']);
-  if (!isHost(host)) {
-    throw new ConfigError(fileName, at(), 'dicom.pacs.host', `expected an IPv4 or IPv6 address or a host name but received ${JSON.stringify(host)}`);
-  }
-  if (isUnspecified(host)) {
-    throw new ConfigError(fileName, at(), 'dicom.pacs.host', `expected the PACS's address or host name (not an address to listen on) but received ${JSON.stringify(host)}`);
-  }
+  expectHost(host, isHost, ADDRESS, ['dicom', 'pacs', 'host'], fileName, doc, lines);
+  expectHost(host, (h) => !isUnspecified(h), "the PACS's address or host name (not an address to listen on)",
+    ['dicom', 'pacs', 'host'], fileName, doc, lines);
 }
 
 /**

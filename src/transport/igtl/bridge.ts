@@ -84,17 +84,9 @@ const BRIDGE_KEYS = [...Object.keys(IGTL_DEFAULTS), 'streams', 'modelRetryMs', '
 const DEVICE_KEYS = Object.keys(IGTL_DEFAULTS.devices);
 const TAKEN = new Set(['IMAGE', 'STATUS', 'STRING', 'POINT', 'POLYDATA', 'TRANSFORM', 'POSITION']);
 const takes = (type: string): boolean => TAKEN.has(type) || /^(GET|STT|STP|RTS)_/.test(type);
-/**
- * The integer options' ranges and fps's, the serve config's igtl section's (IGTL_RANGES, which both read), for code
- * that builds the bridge without the config. port (its floor depends on mode) is apart.
- */
-const INTEGER_RANGES: { readonly [K in keyof IgtlOptions]?: readonly [number, number] } = IGTL_RANGES.integers;
-const FPS_RANGE = IGTL_RANGES.fps;
 /** modelRetryMs (not a serve config option): its range, as reconnectMs's, and its default. */
 const MODEL_RETRY_MS = [10, 600_000] as const;
 const MODEL_RETRY_MS_DEFAULT = 5000;
-/** A device name template's length in characters (IGTL_RANGES: code points, as the schema's maxLength counts them). */
-const DEVICE_NAME_CHARS = IGTL_RANGES.deviceNameChars;
 /** A received value in an option's error: a string quoted, an object or function by its type, anything else as String() has it (NaN, 1.5, undefined). */
 const shown = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : (typeof v === 'object' && v !== null) || typeof v === 'function' ? typeof v : String(v));
 /** o's entries but those set to undefined: an option set to undefined is not given (a spread partial config), so its default applies; null is a value, checked. */
@@ -131,6 +123,75 @@ class Connection implements StreamOwner {
   }
 }
 
+/**
+ * The constructor's checks of option values (an IgtlError ERR_SONOEDGE_IGTL_OPTION naming the first bad one), as the
+ * serve config's igtl section applies them; o with a copy of its results list (the caller's, or IGTL_DEFAULTS', changed
+ * later, would reach each new connection unchecked).
+ */
+function checkOptions(o: IgtlOptions, modelRetryMs: number): IgtlOptions {
+  const bad = (message: string): IgtlError => new IgtlError('ERR_SONOEDGE_IGTL_OPTION', message);
+  const { host, mode } = o;
+  const { integers, fps: fpsRange, deviceNameChars: chars } = IGTL_RANGES;
+  // Anything but 'client' would otherwise listen: a misspelt 'clinet' must not make a server.
+  if (mode !== 'server' && mode !== 'client') {
+    throw bad(`Expected "server" or "client" for mode but received ${shown(mode)}`);
+  }
+  // As the serve config's checkIgtl: a malformed address fails here, not at listen or at every reconnect.
+  if (typeof host !== 'string' || !isHost(host)) {
+    throw bad(`Expected an IPv4 or IPv6 address or a host name for host but received ${shown(host)}`);
+  }
+  if (mode === 'client' && isUnspecified(host)) {
+    throw bad(`Expected the peer's address or host name for host in client mode (not an address to listen on) but received ${JSON.stringify(host)}`);
+  }
+  // A server takes port 0 (a free one, see port); a client would connect to port 0 and retry for ever.
+  const lowest = mode === 'client' ? 1 : 0;
+  if (!(Number.isInteger(o.port) && o.port >= lowest && o.port <= 65535)) {
+    throw bad(`Expected an integer ${lowest}..65535 for port${lowest ? ' in client mode (the peer\'s port)' : ''} but received ${shown(o.port)}`);
+  }
+  if (o.headerVersion !== 1 && o.headerVersion !== 2) {
+    throw bad(`Expected 1 or 2 for headerVersion but received ${shown(o.headerVersion)}`);
+  }
+  for (const [key, [min, max]] of Object.entries(integers) as [keyof IgtlOptions, readonly [number, number]][]) {
+    const v = o[key];
+    if (!(Number.isInteger(v) && (v as number) >= min && (v as number) <= max)) {
+      throw bad(`Expected an integer ${min}..${max} for ${key} but received ${shown(v)}`);
+    }
+  }
+  const [rmin, rmax] = MODEL_RETRY_MS;
+  if (!(Number.isInteger(modelRetryMs) && modelRetryMs >= rmin && modelRetryMs <= rmax)) {
+    throw bad(`Expected an integer ${rmin}..${rmax} for modelRetryMs but received ${shown(modelRetryMs)}`);
+  }
+  const { fps } = o;
+  if (!(typeof fps === 'number' && fps >= fpsRange[0] && fps <= fpsRange[1])) {
+    throw bad(`Expected a number ${fpsRange[0]}..${fpsRange[1]} for fps but received ${shown(fps)}`);
+  }
+  // A string 'false' would otherwise be truthy: the check on where it was meant off.
+  if (typeof o.checkCrc !== 'boolean') {
+    throw bad(`Expected a boolean for checkCrc but received ${shown(o.checkCrc)}`);
+  }
+  // As the schema's igtl.results: a list (a string 'IMAGE' was read letter by letter), each type once.
+  if (!Array.isArray(o.results)) {
+    throw bad(`Expected a list of distinct ${OUTPUT_TYPES.join(', ')} for results but received ${shown(o.results)}`);
+  }
+  // A copy, checked and kept (the doc comment above).
+  const results = [...o.results];
+  const seen = new Set<unknown>();
+  for (const t of results as unknown[]) {
+    if (!(OUTPUT_TYPES as readonly unknown[]).includes(t)) throw bad(`Expected results among ${OUTPUT_TYPES.join(', ')} but received ${shown(t)}`);
+    if (seen.has(t)) throw bad(`Expected distinct results but received ${shown(t)} more than once`);
+    seen.add(t);
+  }
+  // As the schema's igtl.devices: each a string of 1..40 characters (then cut to 20 bytes once {device} is replaced).
+  for (const key of DEVICE_KEYS as (keyof IgtlOptions['devices'])[]) {
+    const v: unknown = o.devices[key];
+    const n = typeof v === 'string' ? [...v].length : -1;
+    if (!(n >= chars[0] && n <= chars[1])) {
+      throw bad(`Expected a string of ${chars[0]}..${chars[1]} characters for devices.${key} but received ${shown(v)}${n < 0 ? '' : ` (${n} characters)`}`);
+    }
+  }
+  return { ...o, results };
+}
+
 export class IgtlBridge extends EventEmitter {
   readonly kind = 'openigtlink';
   readonly options: Readonly<IgtlOptions>;
@@ -164,66 +225,7 @@ export class IgtlBridge extends EventEmitter {
     // As the integer options: undefined is not given, null and strings are refused (null would have been 5000).
     this.#modelRetryMs = modelRetryMs === undefined ? MODEL_RETRY_MS_DEFAULT : modelRetryMs;
     if (!streams) throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', 'Expected a StreamManager for streams but received none');
-    this.options = { ...IGTL_DEFAULTS, ...given(rest), devices: { ...IGTL_DEFAULTS.devices, ...given(rest.devices) } };
-    const { host, mode } = this.options;
-    // Anything but 'client' would otherwise listen: a misspelt 'clinet' must not make a server.
-    if (mode !== 'server' && mode !== 'client') {
-      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected "server" or "client" for mode but received ${shown(mode)}`);
-    }
-    // As the serve config's checkIgtl: a malformed address fails here, not at listen or at every reconnect.
-    if (typeof host !== 'string' || !isHost(host)) {
-      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected an IPv4 or IPv6 address or a host name for host but received ${shown(host)}`);
-    }
-    if (this.options.mode === 'client' && isUnspecified(host)) {
-      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected the peer's address or host name for host in client mode (not an address to listen on) but received ${JSON.stringify(host)}`);
-    }
-    // A server takes port 0 (a free one, see port); a client would connect to port 0 and retry for ever.
-    const lowest = this.options.mode === 'client' ? 1 : 0;
-    if (!(Number.isInteger(this.options.port) && this.options.port >= lowest && this.options.port <= 65535)) {
-      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected an integer ${lowest}..65535 for port${lowest ? ' in client mode (the peer\'s port)' : ''} but received ${shown(this.options.port)}`);
-    }
-    if (this.options.headerVersion !== 1 && this.options.headerVersion !== 2) {
-      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected 1 or 2 for headerVersion but received ${shown(this.options.headerVersion)}`);
-    }
-    for (const [key, [min, max]] of Object.entries(INTEGER_RANGES) as [keyof IgtlOptions, readonly [number, number]][]) {
-      const v = this.options[key];
-      if (!(Number.isInteger(v) && (v as number) >= min && (v as number) <= max)) {
-        throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected an integer ${min}..${max} for ${key} but received ${shown(v)}`);
-      }
-    }
-    const [rmin, rmax] = MODEL_RETRY_MS;
-    if (!(Number.isInteger(this.#modelRetryMs) && this.#modelRetryMs >= rmin && this.#modelRetryMs <= rmax)) {
-      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected an integer ${rmin}..${rmax} for modelRetryMs but received ${shown(this.#modelRetryMs)}`);
-    }
-    const { fps } = this.options;
-    if (!(typeof fps === 'number' && fps >= FPS_RANGE[0] && fps <= FPS_RANGE[1])) {
-      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected a number ${FPS_RANGE[0]}..${FPS_RANGE[1]} for fps but received ${shown(fps)}`);
-    }
-    // A string 'false' would otherwise be truthy: the check on where it was meant off.
-    if (typeof this.options.checkCrc !== 'boolean') {
-      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected a boolean for checkCrc but received ${shown(this.options.checkCrc)}`);
-    }
-    // As the schema's igtl.results: a list (a string 'IMAGE' was read letter by letter), each type once.
-    if (!Array.isArray(this.options.results)) {
-      throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected a list of distinct ${OUTPUT_TYPES.join(', ')} for results but received ${shown(this.options.results)}`);
-    }
-    // A copy, checked and kept: the caller's list (or IGTL_DEFAULTS'), changed later, would reach each new connection unchecked.
-    const results = [...this.options.results];
-    this.options = { ...this.options, results };
-    const seen = new Set<unknown>();
-    for (const t of results as unknown[]) {
-      if (!(OUTPUT_TYPES as readonly unknown[]).includes(t)) throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected results among ${OUTPUT_TYPES.join(', ')} but received ${shown(t)}`);
-      if (seen.has(t)) throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected distinct results but received ${shown(t)} more than once`);
-      seen.add(t);
-    }
-    // As the schema's igtl.devices: each a string of 1..40 characters (then cut to 20 bytes once {device} is replaced).
-    for (const key of DEVICE_KEYS as (keyof IgtlOptions['devices'])[]) {
-      const v: unknown = this.options.devices[key];
-      const n = typeof v === 'string' ? [...v].length : -1;
-      if (!(n >= DEVICE_NAME_CHARS[0] && n <= DEVICE_NAME_CHARS[1])) {
-        throw new IgtlError('ERR_SONOEDGE_IGTL_OPTION', `Expected a string of ${DEVICE_NAME_CHARS[0]}..${DEVICE_NAME_CHARS[1]} characters for devices.${key} but received ${shown(v)}${n < 0 ? '' : ` (${n} characters)`}`);
-      }
-    }
+    this.options = checkOptions({ ...IGTL_DEFAULTS, ...given(rest), devices: { ...IGTL_DEFAULTS.devices, ...given(rest.devices) } }, this.#modelRetryMs);
     this.streams = streams;
     this.#log = log;
   }
