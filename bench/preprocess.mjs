@@ -153,7 +153,7 @@ const machine = machineLine();
 const f = (r) => (r ? `${r.median.toFixed(0)} / ${r.p99.toFixed(0)}` : 'n/a');
 const ratio = (a, b) => (a && b ? (b.median / a.median).toFixed(2) : 'n/a');
 const header = '| frame | format | out | native | ts-ref | sharp | opencv | memcpy | opencv/native | ts-ref/native | native/memcpy | max abs diff vs opencv |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |';
-const lines = rows.map((r) => `| ${r.frame} | ${r.label} | ${r.out} | ${f(r.native)} | ${f(r.tsref)} | ${f(r.sharp)} | ${f(r.opencv)} | ${f(r.memcpy)} | ${ratio(r.native, r.opencv)} | ${ratio(r.native, r.tsref)} | ${r.native && r.memcpy ? (r.native.median / r.memcpy.median).toFixed(2) : 'n/a'} | ${r.opencv?.maxDiffVsNative?.toExponential(1) ?? 'n/a'} |`);
+const lines = rows.map((r) => `| ${r.frame} | ${r.label} | ${r.out} | ${f(r.native)} | ${f(r.tsref)} | ${f(r.sharp)} | ${f(r.opencv)} | ${f(r.memcpy)} | ${ratio(r.native, r.opencv)} | ${ratio(r.native, r.tsref)} | ${ratio(r.memcpy, r.native)} | ${r.opencv?.maxDiffVsNative?.toExponential(1) ?? 'n/a'} |`);
 const command = `npm run bench:preprocess${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`;
 const date = new Date().toISOString();
 const load = `load average (1, 5, 15 min) ${loadAtStart} at the start, ${loadAtEnd} at the end`;
