@@ -35,6 +35,12 @@ Three stages, each drawn per frame from the step's RNG (config `domain`):
    ch. 14), so apical views show the lateral LV wall and the RV free wall near the sector's sides faint or
    missing while the septum in the middle is bright. One or both sides fade linearly from a random fraction of
    the half-sector angle to a random floor at the edge. Labels stay; the quality label follows the LV wall.
+   With probability `surround_p`, **dark surroundings** (`dark_surround`): real apical views often show the tissue
+   round the heart (lung, fat, the mediastinum) and the blood pools nearly black, the heart's walls and specular
+   interfaces (septum, valves, pericardium) standing out of a dark image, where our simulator fills the sector
+   with mid-grey speckle. A strong compression curve (gamma 1.5-3.5), either over the whole frame or, half the
+   time when the labels are given, everywhere but a soft band round the LV myocardium (whose echo then stays).
+   Labels stay; the quality label is recomputed from the frame, so a wall that loses its contrast lowers it.
 3. **Screen overlays** (`overlay_batch`): text, caliper crosses with a dotted line, depth-scale dots, an ECG trace,
    a colour bar; what is left of a full-screen capture inside the crop.
 
@@ -249,10 +255,27 @@ def edge_loss(x: np.ndarray, inside: np.ndarray, rng: np.random.Generator) -> np
     return x * gain
 
 
-def acquire_batch(frames_u8: np.ndarray, rng: np.random.Generator, cfg=None, labels=None) -> np.ndarray:
+def dark_surround(x: np.ndarray, labels: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """Dark surroundings (module docstring) on one float [H, W] frame in [0, 1], returned: x blended with x**gamma
+    (gamma 1.5-3.5) at a weight of 0.6-1.0, everywhere, or (half the time, when `labels` hold at least 20 pixels of
+    myocardium, label 2) outside a band round the myocardium that a Gaussian of sigma 1.5-4 px softens. Never
+    brightens a pixel; 0 stays 0."""
+    gamma, strength = rng.uniform(1.5, 3.5), rng.uniform(0.6, 1.0)
+    w = np.float32(strength)
+    if labels is not None and rng.random() < 0.5:
+        myo = (labels == 2).astype(np.float32)
+        if myo.sum() >= 20:
+            keep = np.clip(cv2.GaussianBlur(myo, (0, 0), rng.uniform(1.5, 4.0)) * 1.6, 0, 1)
+            w = (1 - keep) * np.float32(strength)
+    return x * (1 - w) + np.power(x, np.float32(gamma)) * w
+
+
+def acquire_batch(frames_u8: np.ndarray, rng: np.random.Generator, cfg=None, labels=None,
+                  surround_labels=None) -> np.ndarray:
     """The acquisition chain on a batch of uint8 [B, H, W] frames -> float32 [B, H, W] in [0, 1]. Pixels that were
     0 (outside the image) stay 0 except where blur, resampling or JPEG spread the edge. `labels` (uint8 [B, H, W]
-    segmentation labels of the frames, or None) enables the cavity clutter stage (`clutter_p`)."""
+    segmentation labels of the frames, or None) enables the cavity clutter stage (`clutter_p`); `surround_labels`
+    (the same, defaulting to `labels`) lets the dark-surroundings stage (`surround_p`) spare the myocardium."""
     cfg = cfg or DEFAULTS
     B, H, W = frames_u8.shape
     out = frames_u8.astype(np.float32) / 255.0
@@ -261,6 +284,9 @@ def acquire_batch(frames_u8: np.ndarray, rng: np.random.Generator, cfg=None, lab
     clutter_p = cfg.get("clutter_p", 0.0) if labels is not None else 0.0
     dropout_p = cfg.get("dropout_p", 0.0)
     edge_p = cfg.get("edge_p", 0.0)
+    surround_p = cfg.get("surround_p", 0.0)
+    if surround_labels is None:
+        surround_labels = labels
     for i in range(B):
         x = out[i]
         inside = frames_u8[i] > 0
@@ -272,6 +298,8 @@ def acquire_batch(frames_u8: np.ndarray, rng: np.random.Generator, cfg=None, lab
             x = beam_dropout(x, inside, rng)
         if edge_p > 0 and rng.random() < edge_p:
             x = edge_loss(x, inside, rng)
+        if surround_p > 0 and rng.random() < surround_p:
+            x = dark_surround(x, None if surround_labels is None else surround_labels[i], rng)
         if rng.random() < cfg["curve_p"]:
             x = x ** math.exp(rng.uniform(-0.55, 0.55))
         if rng.random() < cfg["lut_p"]:

@@ -106,7 +106,7 @@ class WideStepBatches(torch.utils.data.Dataset):
                 f[slots[:n_rot]] = transform_hearts(f[src], view[src], rng, VIEWS)
             f[slots[n_rot:]] = negatives(k - n_rot, rng, INPUT_SIZE[0])[0]
             view[slots], qg[slots], guid[slots], m[slots] = other, 0.0, -1, 0
-        x = acquire_batch(f, rng, c, m if self.task == "seg" else None) if c["enabled"] else f.astype(np.float32) / 255
+        x = acquire_batch(f, rng, c, m if self.task == "seg" else None, m) if c["enabled"] else f.astype(np.float32) / 255
         t = {"mask": m} if self.task == "seg" else {
             "view": view, "quality": quality_labels(x, m, qg, view, other), "guidance": guid}
         x = overlay_batch(x, rng, c["overlay_p"] if c["enabled"] else 0.0)

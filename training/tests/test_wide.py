@@ -9,7 +9,8 @@ import torch
 
 from sonoedge_train.calibrate import (HEART, attach, auroc, distance, fit_ef_calibration, fit_logistic,
                                       fit_mahalanobis, fit_temperature, id_inputs, id_score, thresholds)
-from sonoedge_train.domain import (acquire_batch, artefact_arcs, beam_dropout, cavity_clutter, crop_box, edge_loss,
+from sonoedge_train.domain import (acquire_batch, artefact_arcs, beam_dropout, cavity_clutter, crop_box, dark_surround,
+                                   edge_loss,
                                    frame_batch,
                                    overlay, quality_labels)
 from sonoedge_train.metrics import lv_area_length
@@ -225,7 +226,7 @@ def test_cavity_clutter_level_and_width_are_configuration():
 
 def _after_one_draw(seed):
     rng = np.random.default_rng(seed)
-    rng.random()  # acquire_batch's draw for clutter_p
+    rng.random()  # acquire_batch's first draw (clutter_p with labels, else artefact_p)
     return rng
 
 
@@ -272,6 +273,38 @@ def test_edge_loss_fades_the_sector_sides_and_keeps_its_middle():
     cfg = dict(_NO_CHAIN, edge_p=1.0)
     assert (acquire_batch(f[None], np.random.default_rng(1), cfg) < x0 - 0.01).any()
     assert (acquire_batch(f[None], np.random.default_rng(1), _NO_CHAIN) == x0).all()  # off by default
+
+
+def test_dark_surround_darkens_the_tissue_and_spares_the_myocardium_when_it_can():
+    f, labels, inside = _ellipse_scene()
+    x0 = f.astype(np.float32) / 255
+    tissue = inside & (labels == 0)
+    tissue &= cv2.distanceTransform((labels == 0).astype(np.uint8), cv2.DIST_L2, 3) >= 12  # well away from the wall
+    core = cv2.erode((labels == 2).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    spared, whole = 0, 0
+    for seed in range(16):
+        x = dark_surround(x0, labels, np.random.default_rng(seed))
+        np.testing.assert_array_equal(x, dark_surround(x0, labels, np.random.default_rng(seed)))
+        assert (x <= x0 + 1e-6).all() and (x[~inside] == 0).all()
+        # the mid-grey tissue (60/255) loses at least 0.6 (1 - 0.2353**0.5) of its echo at the weakest draw
+        assert x[tissue].max() < 0.85 * x0[tissue].min()
+        if x[core].mean() > 0.97 * x0[core].mean():
+            spared += 1
+        else:
+            whole += 1
+            # over the whole frame, the same curve everywhere: the wall keeps more of its echo than the tissue
+            assert x[core].mean() / x0[core].mean() > x[tissue].mean() / x0[tissue].mean()
+    assert spared >= 4 and whole >= 4, (spared, whole)  # both forms are drawn
+    # without labels, or with too little myocardium, always over the whole frame
+    for lab in (None, np.zeros_like(labels)):
+        for seed in range(6):
+            assert dark_surround(x0, lab, np.random.default_rng(seed))[core].mean() < 0.97 * x0[core].mean()
+    cfg = dict(_NO_CHAIN, surround_p=1.0)
+    rng = _after_one_draw(5)
+    rng.random()  # and for surround_p
+    np.testing.assert_allclose(acquire_batch(f[None], np.random.default_rng(5), cfg, None, labels[None])[0],
+                               np.clip(dark_surround(x0, labels, rng), 0, 1), rtol=0, atol=1e-7)
+    assert (acquire_batch(f[None], np.random.default_rng(5), _NO_CHAIN, None, labels[None]) == x0).all()  # off
 
 
 _NO_CHAIN = {"curve_p": 0.0, "lut_p": 0.0, "gain_p": 0.0, "gain": 0.0, "tgc_p": 0.0, "tgc": 0.0, "blur_p": 0.0,
