@@ -88,12 +88,10 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
         d = np.array([dice(a, b == 1) for a, b in zip(lv_all[has], masks[has])])
         res["lv_dice"] = float(d.mean())
         res["lv_dice_ci"] = bootstrap_ci(np.mean, d, n_boot=n_boot)
-    # A frame the runtime would measure: an apical view shown, quality at the gate, not unknown on its own (the
-    # runtime smooths the shown view, quality and state; per frame is stricter for single outliers, looser for runs).
-    st = p.state(vq["id_score"])
-    eligible = np.isin(pred, [VIEWS.index(v) for v in APICAL_VIEWS]) & (vq["quality"].reshape(-1) >= p.gate)
-    if len(st):
-        eligible &= st != "unknown"
+    eligible = _measured(p, vq)
+    # on sets of images that are no valid view (the independent generator's flipped and rotated hearts, labelled
+    # OTHER) these are frames the runtime would segment and measure: for a negative, a wrong LV shown
+    res["lv_shown"] = float(eligible.mean())
     ef_t, ef_p, n_valid, shown_t, shown_p = [], [], 0, [], []
     for c in cines:
         if c["view"] not in APICAL_VIEWS or not c.get("ef"):
@@ -124,6 +122,18 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
     return res
 
 
+def _measured(p: Packages, vq) -> np.ndarray:
+    """The frames the runtime would segment and measure: an apical view shown, quality at the gate, not unknown on
+    its own (the runtime smooths the shown view, quality and state; per frame is stricter for single outliers,
+    looser for runs)."""
+    pred = vq["prob"].argmax(1)
+    out = np.isin(pred, [VIEWS.index(v) for v in APICAL_VIEWS]) & (np.asarray(vq["quality"]).reshape(-1) >= p.gate)
+    st = p.state(vq["id_score"])
+    if len(st):
+        out &= st != "unknown"
+    return out
+
+
 def negatives_report(p: Packages, families: dict) -> dict:
     """Per negative family: the fraction of frames the runtime would answer with `unknown` or OTHER (no LV, no
     EF), and the AUROC of the in-distribution score against the given in-distribution scores."""
@@ -135,7 +145,8 @@ def negatives_report(p: Packages, families: dict) -> dict:
         unknown = st == "unknown" if len(st) else np.zeros(len(frames), bool)
         out[name] = {"frames": int(len(frames)), "unknown_or_other": float((unknown | other).mean()),
                      "unknown": float(unknown.mean()), "other": float(other.mean()),
-                     "quality_above_gate": float((vq["quality"] >= p.gate).mean())}
+                     "quality_above_gate": float((vq["quality"] >= p.gate).mean()),
+                     "lv_shown": float(_measured(p, vq).mean())}
         if vq["id_score"] is not None:
             out[name]["id_score_median"] = float(np.median(vq["id_score"]))
     return out
@@ -288,16 +299,18 @@ def markdown(rep) -> str:
              "EF columns: every apical cine measured on all its frames (the models' error), then *shown*: the cines whose "
              "frames the runtime would measure (apical view, quality at the gate, not unknown) give a valid EF, with "
              "that EF's MAE and bias (what a user would read).", "",
-             "| set | frames | view acc | view conf / ECE | quality MAE | mean quality | >= gate | LV Dice | EF MAE | EF bias | EF r | "
-             "EF shown (cines) | shown MAE / bias | ok / uncertain / unknown |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "*LV shown*: the fraction of frames the runtime would segment and measure (for the sets of no valid "
+             "view, phantom_flipped and phantom_rotated, and the negative families: a wrong LV shown).", "",
+             "| set | frames | view acc | view conf / ECE | quality MAE | mean quality | >= gate | LV shown | LV Dice | EF MAE | "
+             "EF bias | EF r | EF shown (cines) | shown MAE / bias | ok / uncertain / unknown |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in rep["sets"].items():
         ef = r.get("ef", {})
         st = r.get("states", {})
         lines.append(f"| {name} | {r['frames']} | {_fmt(r['view_acc'])} {_ci(r['view_acc_ci'])} | "
                      f"{_fmt(r.get('view_conf_mean'), 2)} / {_fmt(r.get('view_ece'), 3)} | "
                      f"{_fmt(r.get('quality_mae'))} | {_fmt(r['quality_mean'])} | {_fmt(r['quality_above_gate'])} | "
-                     f"{_fmt(r.get('lv_dice'))} {_ci(r.get('lv_dice_ci'))} | {_fmt(ef.get('mae'), 2)} "
+                     f"{_fmt(r.get('lv_shown'))} | {_fmt(r.get('lv_dice'))} {_ci(r.get('lv_dice_ci'))} | {_fmt(ef.get('mae'), 2)} "
                      f"{_ci(r.get('ef_mae_ci'))} | {_fmt(ef.get('bias'), 2)} {_ci(r.get('ef_bias_ci'))} | "
                      f"{_fmt(ef.get('r'), 2)} | {r.get('ef_shown_n', 'n/a')} of {r.get('ef_n', 0)} | "
                      f"{_fmt(r.get('ef_shown', {}).get('mae'), 2)} / {_fmt(r.get('ef_shown', {}).get('bias'), 2)} | "
@@ -306,11 +319,12 @@ def markdown(rep) -> str:
     for name, r in rep["sets"].items():
         calls = "; ".join(f"{t}: " + ", ".join(f"{k} {n}" for k, n in c.items()) for t, c in r["view_calls"].items())
         lines.append(f"| {name} | {calls} |")
-    lines += ["", "| negative family | frames | unknown or OTHER | unknown | OTHER | >= gate | id AUROC vs test hearts |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", "| negative family | frames | unknown or OTHER | unknown | OTHER | >= gate | LV shown | "
+              "id AUROC vs test hearts |", "|---|---|---|---|---|---|---|---|"]
     for name, r in rep["negatives"].items():
         lines.append(f"| {name} | {r['frames']} | {_fmt(r['unknown_or_other'])} | {_fmt(r['unknown'])} | "
-                     f"{_fmt(r['other'])} | {_fmt(r['quality_above_gate'])} | {_fmt(r.get('auroc_vs_test_hearts'))} |")
+                     f"{_fmt(r['other'])} | {_fmt(r['quality_above_gate'])} | {_fmt(r.get('lv_shown'))} | "
+                     f"{_fmt(r.get('auroc_vs_test_hearts'))} |")
     lines += ["", "| real file (pydicom) | frames | box (from) | views | median quality | >= gate | states | "
               "median LV px |", "|---|---|---|---|---|---|---|---|"]
     for name, r in rep["real_pydicom"].items():
