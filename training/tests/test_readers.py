@@ -116,6 +116,15 @@ def test_echonet_tolerated_variants(echonet, tmp_path):
     assert items.notes()["more_than_two_traced_frames"] == 1 and items.notes()["tracings_of_unlisted_videos"] == 1
 
 
+def _cell(text, line, col, value):
+    """text with the cell `col` (0-based) of line `line` (1-based) replaced."""
+    lines = text.split("\n")
+    cells = lines[line - 1].split(",")
+    cells[col] = value
+    lines[line - 1] = ",".join(cells)
+    return "\n".join(lines)
+
+
 def _rewrite(root, name, fn):
     p = root / name
     p.write_text(fn(p.read_text()))
@@ -137,6 +146,12 @@ def _rewrite(root, name, fn):
      "{tr}: line 2: Frame expected an integer but received '8.5'"),
     (("FileList.csv", lambda s: s.replace("0X1A05DFFFCAFB253B,", "0X1A05DFFFCAFB253B,140", 1)),
      "{fl}: line 2: EF of 0X1A05DFFFCAFB253B is 14054.79924615 but the expected range is 0..100"),
+    # not finite: a NaN or infinite vertex used to be cast to int32 garbage and drawn; nan/inf in FileList.csv too
+    (("VolumeTracings.csv", lambda s: _cell(s, 3, 1, "nan")), "{tr}: line 3: X1 expected a number but received 'nan'"),
+    (("VolumeTracings.csv", lambda s: _cell(s, 5, 4, "-inf")),
+     "{tr}: line 5: Y2 expected a number but received '-inf'"),
+    (("FileList.csv", lambda s: _cell(s, 2, 1, "NaN")), "{fl}: line 2: EF expected a number but received 'NaN'"),
+    (("FileList.csv", lambda s: _cell(s, 3, 2, "inf")), "{fl}: line 3: ESV expected a number but received 'inf'"),
 ])
 def test_echonet_errors(echonet, tmp_path, change, message):
     root, _ = echonet

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +119,8 @@ def _number(path, n, row, col, kind=float):
     v = row[col]
     try:
         x = float(v)
+        if not math.isfinite(x):  # nan, inf: not a number of the release (a NaN vertex would draw garbage)
+            raise ValueError
         if kind is int:
             if not x.is_integer():
                 raise ValueError
