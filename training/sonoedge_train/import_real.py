@@ -61,16 +61,13 @@ def to_u8(luma: np.ndarray) -> np.ndarray:
 
 
 def _echonet_cines(root, split, size, log):
-    from .data.echonet import load_echonet, read_video
+    from .data.echonet import load_echonet, read_item_video
     data = load_echonet(root, split)
     cines = []
     for it in data:
         if it.ed is None:
             continue
-        luma = read_video(it.video)
-        if max(it.ed, it.es) >= len(luma):
-            raise DatasetError("E_DATASET_CORRUPT", f"{it.video}: traced frame {max(it.ed, it.es)} but the video "
-                               f"decodes to {len(luma)} frames", it.video)
+        luma = read_item_video(it)
         outside = echonet_outside_sector(luma)
         frames, masks = [], []
         for f, ref in ((it.ed, it.ed_mask), (it.es, it.es_mask)):

@@ -194,6 +194,22 @@ def test_cli_and_errors(tmp_path, capsys):
                                        f"{tmp_path / 'nowhere'})\n")
 
 
+def test_echonet_video_disagrees(tmp_path, capsys):
+    """A video whose size is not FileList.csv's FrameHeight x FrameWidth (the reference masks are drawn at that size:
+    Dice raised a broadcasting ValueError): one error line, exit 2, no output."""
+    write_echonet(tmp_path / "data")
+    video = tmp_path / "data" / "Videos" / "0X1A05DFFFCAFB253B.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 50, (96, 80))
+    for i in range(16):
+        w.write(np.full((80, 96, 3), 15 * i, np.uint8))
+    w.release()
+    assert main(["evaluate-real", "--echonet", str(tmp_path / "data"), "--split", "train", "--packages", str(MODELS),
+                 "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (f"error: E_DATASET_CORRUPT: {video}: frames are 80x96 but FileList.csv lists "
+                                       "FrameHeight x FrameWidth 112x112\n")
+    assert not (tmp_path / "out").exists()
+
+
 ID_SCALE = 0.002
 ID_MODEL = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "id-score" / "view_id.onnx"
 

@@ -2,6 +2,7 @@
 import json
 import math
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -151,3 +152,31 @@ def test_dice_with_partial_labels():
     lg = torch.randn(2, 4, 6, 6)
     assert DiceCELoss()(lg, full).item() == pytest.approx(
         (soft_dice_loss(lg, full) + F.cross_entropy(lg, full)).item(), rel=1e-6)
+
+
+def _rewrite_video(path, n_frames, size):
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 50, (size, size))
+    for i in range(n_frames):
+        w.write(np.full((size, size, 3), 15 * i, np.uint8))
+    w.release()
+
+
+def test_import_echonet_video_disagrees(tmp_path, capsys):
+    """A video whose size is not FileList.csv's FrameHeight x FrameWidth (the tracings are drawn at that size: it
+    was an IndexError), or that decodes to fewer frames than its traced ED/ES: one error line, exit 2, no output."""
+    truth = write_echonet(tmp_path / "data")
+    name = "0X1A05DFFFCAFB253B"
+    video = tmp_path / "data" / "Videos" / f"{name}.avi"
+    _rewrite_video(video, 16, 96)
+    args = ["import-real", "--echonet", str(tmp_path / "data"), "--out", str(tmp_path / "ds")]
+    assert main(args) == 2
+    assert capsys.readouterr().err == (f"error: E_DATASET_CORRUPT: {video}: frames are 96x96 but FileList.csv lists "
+                                       "FrameHeight x FrameWidth 112x112\n")
+    assert not (tmp_path / "ds").exists()
+    _rewrite_video(video, 3, 112)
+    with pytest.raises(DatasetError) as e:
+        import_real(tmp_path / "ds", echonet=tmp_path / "data", log=lambda *_: None)
+    last = max(truth[name]["ed"], truth[name]["es"])
+    assert e.value.code == "E_DATASET_CORRUPT" and e.value.path == str(video)
+    assert e.value.message == f"{video}: traced frame {last} but the video decodes to 3 frames"
+    assert not (tmp_path / "ds").exists()

@@ -178,6 +178,19 @@ def read_video(path) -> np.ndarray:
     return bgr_to_luma(read_video_bgr(path))
 
 
+def read_item_video(it: EchoNetItem) -> np.ndarray:
+    """read_video of a listed video, checked against FileList.csv (FrameHeight x FrameWidth: the traced masks are
+    drawn at that size) and against its traced ED/ES frames (they must decode)."""
+    luma = read_video(it.video)
+    if luma.shape[1:] != (it.height, it.width):
+        raise DatasetError("E_DATASET_CORRUPT", f"{it.video}: frames are {luma.shape[1]}x{luma.shape[2]} but "
+                           f"FileList.csv lists FrameHeight x FrameWidth {it.height}x{it.width}", it.video)
+    if it.ed is not None and max(it.ed, it.es) >= len(luma):
+        raise DatasetError("E_DATASET_CORRUPT", f"{it.video}: traced frame {max(it.ed, it.es)} but the video "
+                           f"decodes to {len(luma)} frames", it.video)
+    return luma
+
+
 def load_echonet(root, split: str | None = None) -> EchoNet:
     root = Path(root)
     if split is not None and split.upper() not in SPLITS:
