@@ -329,3 +329,59 @@ def test_mhd_variants(tmp_path):
                                     "ElementType = MET_USHORT\nElementDataFile = b.raw\n")
     arr, sp = read_mhd(tmp_path / "b.mhd")
     assert arr.tolist() == [[0, 1, 2], [3, 4, 5]] and arr.dtype == np.uint16 and sp == (1.0, 1.0)
+
+
+def _mhd(tmp_path, **keys):
+    """A 2-D 3x2 MET_UCHAR MetaImage with these header values (None: the key left out)."""
+    (tmp_path / "m.raw").write_bytes(bytes(range(6)))
+    hdr = {"NDims": "2", "DimSize": "3 2", "ElementSpacing": "0.5 0.25", "ElementType": "MET_UCHAR",
+           "ElementDataFile": "m.raw", **keys}
+    (tmp_path / "m.mhd").write_text("".join(f"{k} = {v}\n" for k, v in hdr.items() if v is not None))
+    return tmp_path / "m.mhd"
+
+
+@pytest.mark.parametrize("keys, message", [
+    # was a ValueError traceback
+    ({"NDims": "two"}, "{mhd}: NDims expected an integer but received 'two'"),
+    # were "holds 6 bytes but DimSize [-3, -2] of MET_UCHAR needs 6" (and so accepted) or "... needs 0"
+    ({"DimSize": "-3 -2"}, "{mhd}: DimSize expected positive integers but received '-3 -2'"),
+    ({"DimSize": "0 2"}, "{mhd}: DimSize expected positive integers but received '0 2'"),
+    # nan was reported as the other phase's spacing differing; 0 was accepted (no area, EF None)
+    ({"ElementSpacing": "nan 0.25"}, "{mhd}: ElementSpacing expected positive numbers (mm) but received 'nan 0.25'"),
+    ({"ElementSpacing": "0 0"}, "{mhd}: ElementSpacing expected positive numbers (mm) but received '0 0'"),
+    ({"ElementSpacing": "-0.5 0.25"},
+     "{mhd}: ElementSpacing expected positive numbers (mm) but received '-0.5 0.25'"),
+    # already typed: kept as they were
+    ({"DimSize": "3 2 1"}, "{mhd}: NDims 2, DimSize '3 2 1' and ElementSpacing '0.5 0.25' disagree; expected 2 or 3 "
+                           "values each"),
+    ({"ElementType": "MET_LONG"}, "{mhd}: ElementType MET_LONG is not supported; expected one of MET_UCHAR, "
+                                  "MET_CHAR, MET_USHORT, MET_SHORT, MET_UINT, MET_INT, MET_FLOAT, MET_DOUBLE"),
+    ({"ElementDataFile": None}, "{mhd}: header lacks ElementDataFile (expected an ITK MetaImage header with NDims, "
+                                "DimSize, ElementType and ElementDataFile)"),
+])
+def test_mhd_header_errors(tmp_path, keys, message):
+    mhd = _mhd(tmp_path, **keys)
+    with pytest.raises(DatasetError) as e:
+        read_mhd(mhd)
+    assert e.value.code == "E_DATASET_CORRUPT" and e.value.path == str(mhd)
+    assert e.value.message == message.format(mhd=mhd)
+
+
+def test_mhd_header_baseline(tmp_path):
+    arr, sp = read_mhd(_mhd(tmp_path))
+    assert arr.tolist() == [[0, 1, 2], [3, 4, 5]] and sp == (0.25, 0.5)
+
+
+@pytest.mark.parametrize("pixdim", [float("nan"), float("inf")])
+def test_nifti_pixel_spacing_not_finite(tmp_path, pixdim):
+    """A NaN or infinite pixdim was read as the spacing (NaN areas and EF). (nibabel itself turns 0 into 1 and a
+    negative value into its absolute value on load, with a warning.)"""
+    from sonoedge_train.data.camus import read_nifti
+    img = nib.Nifti1Image(np.zeros((3, 2), np.uint8), np.eye(4))
+    img.header["pixdim"][1:3] = [0.4, pixdim]
+    nib.save(img, str(tmp_path / "a.nii.gz"))
+    with pytest.raises(DatasetError) as e:
+        read_nifti(tmp_path / "a.nii.gz")
+    assert e.value.code == "E_DATASET_CORRUPT" and e.value.message == (
+        f"{tmp_path / 'a.nii.gz'}: pixel spacing (pixdim x, y) expected positive numbers (mm) but received "
+        f"0.4000000059604645, {pixdim}")

@@ -17,6 +17,7 @@ sx (columns) and sy (rows); nothing here reduces it to one number.
 """
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,16 +47,27 @@ def read_mhd(path):
             raise DatasetError("E_DATASET_CORRUPT", f"{path}: header lacks {key} (expected an ITK MetaImage header "
                                "with NDims, DimSize, ElementType and ElementDataFile)", path)
     try:
+        ndims = int(hdr["NDims"])
+    except ValueError:
+        raise DatasetError("E_DATASET_CORRUPT", f"{path}: NDims expected an integer but received {hdr['NDims']!r}",
+                           path) from None
+    try:
         dims = [int(v) for v in hdr["DimSize"].split()]
     except ValueError:
         raise DatasetError("E_DATASET_CORRUPT", f"{path}: DimSize expected integers but received "
                            f"{hdr['DimSize']!r}", path) from None
+    if any(d < 1 for d in dims):
+        raise DatasetError("E_DATASET_CORRUPT", f"{path}: DimSize expected positive integers but received "
+                           f"{hdr['DimSize']!r}", path)
     try:
         spacing = [float(v) for v in hdr.get("ElementSpacing", " ".join(["1"] * len(dims))).split()]
     except ValueError:
         raise DatasetError("E_DATASET_CORRUPT", f"{path}: ElementSpacing expected numbers but received "
                            f"{hdr['ElementSpacing']!r}", path) from None
-    if len(dims) != int(hdr["NDims"]) or len(spacing) != len(dims) or len(dims) not in (2, 3):
+    if not all(math.isfinite(s) and s > 0 for s in spacing):  # nan or 0 mm: no area, no volume, no EF
+        raise DatasetError("E_DATASET_CORRUPT", f"{path}: ElementSpacing expected positive numbers (mm) but received "
+                           f"{hdr['ElementSpacing']!r}", path)
+    if len(dims) != ndims or len(spacing) != len(dims) or len(dims) not in (2, 3):
         raise DatasetError("E_DATASET_CORRUPT", f"{path}: NDims {hdr['NDims']}, DimSize {hdr['DimSize']!r} and "
                            f"ElementSpacing {hdr.get('ElementSpacing')!r} disagree; expected 2 or 3 values each", path)
     if hdr["ElementType"] not in MET_TYPES:
@@ -97,6 +109,9 @@ def read_nifti(path):
         raise DatasetError("E_DATASET_CORRUPT", f"{path}: expected a 2-D image or a 2-D+t sequence but received "
                            f"shape {arr.shape}", path)
     zooms = img.header.get_zooms()
+    if not all(math.isfinite(z) and z > 0 for z in zooms[:2]):
+        raise DatasetError("E_DATASET_CORRUPT", f"{path}: pixel spacing (pixdim x, y) expected positive numbers (mm) "
+                           f"but received {float(zooms[0])}, {float(zooms[1])}", path)
     arr = np.swapaxes(arr, 0, 1)  # [x, y, ...] -> [rows, cols, ...]
     if arr.ndim == 3:
         arr = np.moveaxis(arr, 2, 0)
