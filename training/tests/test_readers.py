@@ -385,3 +385,17 @@ def test_nifti_pixel_spacing_not_finite(tmp_path, pixdim):
     assert e.value.code == "E_DATASET_CORRUPT" and e.value.message == (
         f"{tmp_path / 'a.nii.gz'}: pixel spacing (pixdim x, y) expected positive numbers (mm) but received "
         f"0.4000000059604645, {pixdim}")
+
+
+@pytest.mark.parametrize("key, value", [("ED", "inf"), ("ES", "4.5"), ("NbFrame", "nan"), ("ED", "-inf")])
+def test_camus_cfg_frame_not_an_integer(camus, tmp_path, key, value):
+    """ED, ES, NbFrame: inf was an OverflowError traceback, 4.5 was read as 4."""
+    root, _, _ = camus
+    p = tmp_path / "training" / "patient0001"
+    _copy_patient(root / "mhd" / "training" / "patient0001", p)
+    cfg = p / "Info_2CH.cfg"
+    cfg.write_text("".join(f"{key}: {value}\n" if ln.startswith(f"{key}:") else ln + "\n"
+                           for ln in cfg.read_text().splitlines()))
+    with pytest.raises(DatasetError) as e:
+        load_camus(tmp_path)
+    assert str(e.value) == f"E_DATASET_CORRUPT: {cfg}: {key} expected an integer but received {value!r}"

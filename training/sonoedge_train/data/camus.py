@@ -210,7 +210,10 @@ class CamusView:
 
 def _int_field(info, key, path):
     try:
-        return int(float(info[key]))
+        x = float(info[key])
+        if not x.is_integer():  # 1.5 was read as 1; inf raised an OverflowError
+            raise ValueError
+        return int(x)
     except KeyError:
         raise DatasetError("E_DATASET_CORRUPT", f"{path}: lacks {key}: (expected ED:, ES: and NbFrame: lines)",
                            path) from None
