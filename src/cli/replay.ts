@@ -4,12 +4,13 @@
 // as fast as the machine goes); --realtime paces frames at the recording's
 // rate, where latest-frame-wins may drop some, and counts them. One JSON line
 // per result; everything but `latency` is identical run to run on CPU.
-import { createWriteStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { choiceFlag, commandHelp, numberFlag, parseCommandArgs, UsageError, type CommandSpec } from './args.js';
 import { dicomRows, formatRows, spacingWords } from './dicom.js';
+import { checkOutputFile, checkOutputFolder, pendingFile } from './output.js';
 import { resolveSector, sectorFlag, spacingFlag as parseSpacingFlag, spacingText } from './replay-geometry.js';
 import { AutoCapture, folderTarget, modelUse, type CaptureSummary } from '../dicom/index.js';
 import { parseDicomFile, parseRawGeometry, readInput, studyAttributes, type Cine } from '../io/index.js';
@@ -99,6 +100,11 @@ export async function replay(args: string[]): Promise<number> {
   if (captureDir === undefined) {
     for (const f of ['capture-seconds', 'capture-beats', 'secondary-capture']) if (values[f] !== undefined) throw new UsageError(`option --${f} needs --capture DIR`);
   }
+  const outFile = values.out as string | undefined;
+  const reportDir = values.report as string | undefined;
+  // Before any work: a path that cannot be written is a usage error, not a failure after the run.
+  if (outFile !== undefined) await checkOutputFile('out', outFile);
+  if (reportDir !== undefined) await checkOutputFolder('report', reportDir);
   const input = positionals[0];
   const cine = await readInput(input, { geometry });
   const roi = resolveSector(sector, cine);
@@ -139,77 +145,84 @@ export async function replay(args: string[]): Promise<number> {
     });
   }
 
-  const outFile = values.out as string | undefined;
-  const sink = outFile ? createWriteStream(outFile) : process.stdout;
-  const results: Processed<FrameInfo, PipelineResult>[] = [];
-  const failures: string[] = [];
-  const stream = await pipeline.openStream(
-    { input: { width: cine.width, height: cine.height, format: cine.format }, pixelSpacingMm: spacing ?? 1, ...(roi.roi ? { sectorRoi: roi.roi } : {}) },
-    (r) => {
-      results.push(r);
-      capture?.offer(0, cine.frames[r.result.seq], r.result);
-      sink.write(`${JSON.stringify(resultLine(r))}\n`);
-    },
-    (frame, err) => failures.push(`frame ${frame.seq}: ${(err as Error).message}`),
-  );
-  if (capture) {
-    const study = cine.dicom !== undefined ? studyAttributes(parseDicomFile(await readFile(input), input)) : {};
-    const [sx, sy] = typeof spacing === 'number' ? [spacing, spacing] : spacing ?? [1, 1];
-    const runners = stream.processor.runners;
-    capture.open(0, {
-      width: cine.width, height: cine.height, format: cine.format, frameTimeMs: cine.frameTimeMs ?? intervalMs, spacingMm: [sx, sy],
-      ...(roi.roi ? { sectorRoi: roi.roi } : {}), study, ...(cine.dicom?.lossy ? { lossySource: true } : {}),
-    }, () => runners.map((x) => modelUse(x.package, x.variant)));
-  }
+  // --out is written beside its name and renamed into place at the end: a failed run leaves no partial file.
+  const out = outFile !== undefined ? pendingFile(outFile) : undefined;
+  const sink = out?.stream ?? process.stdout;
   try {
-    if (values.realtime === true) {
-      const t0 = performance.now();
-      for (let i = 0; i < cine.frames.length; i++) {
-        const wait = t0 + i * intervalMs - performance.now();
-        if (wait > 0) await sleep(wait);
-        stream.submit(cine.frames[i], i);
+    const results: Processed<FrameInfo, PipelineResult>[] = [];
+    const failures: string[] = [];
+    const stream = await pipeline.openStream(
+      { input: { width: cine.width, height: cine.height, format: cine.format }, pixelSpacingMm: spacing ?? 1, ...(roi.roi ? { sectorRoi: roi.roi } : {}) },
+      (r) => {
+        results.push(r);
+        capture?.offer(0, cine.frames[r.result.seq], r.result);
+        sink.write(`${JSON.stringify(resultLine(r))}\n`);
+      },
+      (frame, err) => failures.push(`frame ${frame.seq}: ${(err as Error).message}`),
+    );
+    if (capture) {
+      const study = cine.dicom !== undefined ? studyAttributes(parseDicomFile(await readFile(input), input)) : {};
+      const [sx, sy] = typeof spacing === 'number' ? [spacing, spacing] : spacing ?? [1, 1];
+      const runners = stream.processor.runners;
+      capture.open(0, {
+        width: cine.width, height: cine.height, format: cine.format, frameTimeMs: cine.frameTimeMs ?? intervalMs, spacingMm: [sx, sy],
+        ...(roi.roi ? { sectorRoi: roi.roi } : {}), study, ...(cine.dicom?.lossy ? { lossySource: true } : {}),
+      }, () => runners.map((x) => modelUse(x.package, x.variant)));
+    }
+    try {
+      if (values.realtime === true) {
+        const t0 = performance.now();
+        for (let i = 0; i < cine.frames.length; i++) {
+          const wait = t0 + i * intervalMs - performance.now();
+          if (wait > 0) await sleep(wait);
+          stream.submit(cine.frames[i], i);
+        }
+      } else {
+        for (let i = 0; i < cine.frames.length; i++) {
+          stream.submit(cine.frames[i], i);
+          await stream.idle();
+        }
       }
-    } else {
-      for (let i = 0; i < cine.frames.length; i++) {
-        stream.submit(cine.frames[i], i);
-        await stream.idle();
+      await stream.idle();
+    } finally {
+      await stream.close();
+    }
+    let captured: CaptureSummary[] = [];
+    if (capture && captureDir !== undefined) {
+      captured = await capture.finish(0);
+      await writeFile(path.join(captureDir, 'captures.json'), `${JSON.stringify(captured, null, 2)}\n`);
+    }
+    await out?.end();
+
+    const stats = stream.stats;
+    const lat = results.length > 0 ? summarize(results.map((r) => r.timing.totalMs)) : undefined;
+    const lastEf = [...results].reverse().find((r) => r.result.ef?.valid)?.result.ef;
+    const known = labelNumber(cine.labels, 'ef');
+    const efLine = lastEf
+      ? `EF ${efText(lastEf.ef, lastEf.ci, { beats: lastEf.beats.length, lowQuality: lastEf.quality === 'low' })}${known !== undefined ? ` (label ${known.toFixed(1)}%)` : ''}`
+      : 'EF n/a';
+    const states = stateSummary(results.map((r) => r.result));
+    process.stderr.write(`sonoedge replay: ${results.length}/${cine.frames.length} frames processed (${stats.dropped} dropped, ${stats.failed} failed), `
+      + `state ${states}, ${efLine}, `
+      + `latency p50 ${lat ? ms(lat.median) : 'n/a'}, p99 ${lat ? ms(lat.p99) : 'n/a'}\n`);
+    for (const f of failures) process.stderr.write(`sonoedge replay: ${f}\n`);
+    if (captureDir !== undefined) {
+      if (captured.length === 0) process.stderr.write(`sonoedge replay: captured nothing (no run of frames in state ok, above the quality gate, of one view, long enough)\n`);
+      for (const c of captured) {
+        process.stderr.write(`sonoedge replay: captured ${c.view} frames ${c.seqs[0]}..${c.seqs[1]} (mean quality ${c.qualityMean.toFixed(2)}${c.ef !== null ? `, EF ${c.ef.toFixed(1)}%` : ''}): ${c.objects.map((o) => o.name).join(', ')} in ${captureDir}\n`);
       }
     }
-    await stream.idle();
-  } finally {
-    await stream.close();
-  }
-  let captured: CaptureSummary[] = [];
-  if (capture && captureDir !== undefined) {
-    captured = await capture.finish(0);
-    await writeFile(path.join(captureDir, 'captures.json'), `${JSON.stringify(captured, null, 2)}\n`);
-  }
-  if (outFile) await new Promise<void>((resolve, reject) => (sink as ReturnType<typeof createWriteStream>).end((err?: Error | null) => (err ? reject(err) : resolve())));
 
-  const stats = stream.stats;
-  const lat = results.length > 0 ? summarize(results.map((r) => r.timing.totalMs)) : undefined;
-  const lastEf = [...results].reverse().find((r) => r.result.ef?.valid)?.result.ef;
-  const known = labelNumber(cine.labels, 'ef');
-  const efLine = lastEf
-    ? `EF ${efText(lastEf.ef, lastEf.ci, { beats: lastEf.beats.length, lowQuality: lastEf.quality === 'low' })}${known !== undefined ? ` (label ${known.toFixed(1)}%)` : ''}`
-    : 'EF n/a';
-  const states = stateSummary(results.map((r) => r.result));
-  process.stderr.write(`sonoedge replay: ${results.length}/${cine.frames.length} frames processed (${stats.dropped} dropped, ${stats.failed} failed), `
-    + `state ${states}, ${efLine}, `
-    + `latency p50 ${lat ? ms(lat.median) : 'n/a'}, p99 ${lat ? ms(lat.p99) : 'n/a'}\n`);
-  for (const f of failures) process.stderr.write(`sonoedge replay: ${f}\n`);
-  if (captureDir !== undefined) {
-    if (captured.length === 0) process.stderr.write(`sonoedge replay: captured nothing (no run of frames in state ok, above the quality gate, of one view, long enough)\n`);
-    for (const c of captured) {
-      process.stderr.write(`sonoedge replay: captured ${c.view} frames ${c.seqs[0]}..${c.seqs[1]} (mean quality ${c.qualityMean.toFixed(2)}${c.ef !== null ? `, EF ${c.ef.toFixed(1)}%` : ''}): ${c.objects.map((o) => o.name).join(', ')} in ${captureDir}\n`);
+    if (reportDir !== undefined) {
+      const index = await writeReplayReport(reportDir, input, cine, results, { spacing, sector: roi.line, variant, efText: efLine, states, dropped: stats.dropped, lat });
+      process.stderr.write(`sonoedge replay: report ${index}\n`);
     }
+    await out?.commit();
+    return failures.length > 0 ? 1 : 0;
+  } catch (err) {
+    await out?.discard();
+    throw err;
   }
-
-  if (values.report !== undefined) {
-    const index = await writeReplayReport(values.report as string, input, cine, results, { spacing, sector: roi.line, variant, efText: efLine, states, dropped: stats.dropped, lat });
-    process.stderr.write(`sonoedge replay: report ${index}\n`);
-  }
-  return failures.length > 0 ? 1 : 0;
 }
 
 /** At most this many frames in a report, evenly spaced, so a long study stays a page a browser opens. */

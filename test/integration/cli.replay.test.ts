@@ -2,7 +2,7 @@
 // models, recorded studies in every input form, and the bad-input lines.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -193,4 +193,44 @@ t.test('bad input: one clear line and a non-zero exit', async (t) => {
 
   const debug = run('replay', 'no-such-study.dcm', '--debug');
   t.match(debug.stderr, /\n {4}at /, '--debug adds the stack');
+});
+
+t.test('output paths: one that cannot be written is a usage error before any work; a failed run leaves no --out file', async (t) => {
+  const nowhere = path.join(tmp, 'no-such-folder', 'r.jsonl');
+  const missing = run('replay', SAMPLE, '--out', nowhere);
+  t.equal(missing.status, 2);
+  t.equal(missing.stdout, '');
+  t.equal(missing.stderr, `sonoedge replay: option --out expects a file sonoedge can write but received ${JSON.stringify(nowhere)} (ENOENT)\n`);
+
+  const folder = run('replay', SAMPLE, '--out', tmp);
+  t.equal(folder.status, 2);
+  t.equal(folder.stderr, `sonoedge replay: option --out expects a file sonoedge can write but received ${JSON.stringify(tmp)} (EISDIR)\n`);
+
+  const file = path.join(tmp, 'a-file');
+  await writeFile(file, 'x');
+  for (const dir of [file, path.join(file, 'report')]) {
+    const r = run('replay', SAMPLE, '--report', dir);
+    t.equal(r.status, 2, dir);
+    t.equal(r.stderr, `sonoedge replay: option --report expects a folder sonoedge can write but received ${JSON.stringify(dir)} (ENOTDIR)\n`);
+  }
+
+  // The view package has fp32 only: --variant int8 fails once the pipeline opens its sessions, after --out was opened.
+  const models = path.join(tmp, 'models-fp32-only');
+  await mkdir(models);
+  await viewIdPackage(path.join(models, 'view_quality'));
+  const dir = await mkdtemp(path.join(tmp, 'out-'));
+  const earlier = path.join(dir, 'earlier.jsonl');
+  await writeFile(earlier, 'an earlier run\n');
+  for (const out of [path.join(dir, 'new.jsonl'), earlier]) {
+    const failed = run('replay', SAMPLE, '--models', models, '--variant', 'int8', '--out', out);
+    t.equal(failed.status, 1, out);
+    t.equal(failed.stderr.split('\n').at(-2), 'sonoedge replay: [ERR_SONOEDGE_ENGINE_OPTION] Expected one of fp32 for variant but received "int8" of type string');
+  }
+  t.same(await readdir(dir), ['earlier.jsonl'], 'no new file, no partial file');
+  t.equal(await readFile(earlier, 'utf8'), 'an earlier run\n', 'the earlier file is kept');
+
+  const ok = run('replay', SAMPLE, '--models', models, '--out', earlier);
+  t.equal(ok.status, 0, ok.stderr);
+  t.equal(lines(await readFile(earlier, 'utf8')).length, 16);
+  t.same(await readdir(dir), ['earlier.jsonl']);
 });

@@ -1,0 +1,92 @@
+// Output paths named on the command line (--out FILE, --report DIR): checked
+// before any work, so a path that cannot be written is one UsageError (exit 2)
+// and not a stack trace after the run; a file is written beside its final name
+// and renamed into place only when the command succeeds, so a failed run
+// leaves neither a partial file nor an empty one (and an earlier file stays).
+import { constants, createWriteStream, lstatSync, type WriteStream } from 'node:fs';
+import { access, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { UsageError } from './args.js';
+
+const errno = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? 'EACCES';
+
+/** Why `p` cannot be written as a file (an errno code), or undefined when it can. */
+async function fileProblem(p: string): Promise<string | undefined> {
+  const st = await stat(p).catch((err: unknown) => errno(err));
+  if (typeof st === 'string' && st !== 'ENOENT') return st;
+  if (typeof st !== 'string' && st.isDirectory()) return 'EISDIR';
+  // The file is written beside its final name, then renamed: its folder must take a new file.
+  return access(path.dirname(path.resolve(p)), constants.W_OK).then(() => undefined, errno);
+}
+
+/** Why `dir` cannot be made or written as a folder (an errno code), or undefined when it can. */
+async function folderProblem(dir: string): Promise<string | undefined> {
+  let p = path.resolve(dir);
+  for (;;) {
+    const st = await stat(p).catch((err: unknown) => errno(err));
+    if (st === 'ENOENT' && path.dirname(p) !== p) {
+      // Made by the writer (mkdir -p): what counts is the nearest folder that exists.
+      p = path.dirname(p);
+      continue;
+    }
+    if (typeof st === 'string') return st;
+    if (!st.isDirectory()) return 'ENOTDIR';
+    return access(p, constants.W_OK).then(() => undefined, errno);
+  }
+}
+
+/** A UsageError unless `--flag FILE` can be written. */
+export async function checkOutputFile(flag: string, file: string): Promise<void> {
+  const why = await fileProblem(file);
+  if (why !== undefined) throw new UsageError(`option --${flag} expects a file sonoedge can write but received ${JSON.stringify(file)} (${why})`);
+}
+
+/** A UsageError unless `--flag DIR` can be made (with its parents) and written. */
+export async function checkOutputFolder(flag: string, dir: string): Promise<void> {
+  const why = await folderProblem(dir);
+  if (why !== undefined) throw new UsageError(`option --${flag} expects a folder sonoedge can write but received ${JSON.stringify(dir)} (${why})`);
+}
+
+/** A file written under a temporary name beside `file`: commit() renames it into place, discard() removes it. */
+export interface PendingFile {
+  stream: WriteStream;
+  /** Ends the stream (rejecting with any write error) and leaves the file under its temporary name. */
+  end(): Promise<void>;
+  commit(): Promise<void>;
+  discard(): Promise<void>;
+}
+
+export function pendingFile(file: string): PendingFile {
+  // Only a plain file (or a new one) is replaced by a rename; a link, a device or a pipe (/dev/stdout is a
+  // link to one) is written through as it is, or the rename would put a file where the link was.
+  const existing = lstatSync(file, { throwIfNoEntry: false });
+  const direct = existing !== undefined && !existing.isFile();
+  const tmp = direct ? file : path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.partial`);
+  const stream = createWriteStream(tmp);
+  let failure: Error | undefined;
+  // Without a listener a failed write (a full disk) is an uncaught 'error' event; end() reports it instead.
+  stream.on('error', (err) => {
+    failure ??= err;
+  });
+  const end = () => new Promise<void>((resolve, reject) => {
+    if (stream.closed || stream.destroyed) {
+      if (failure) reject(failure);
+      else resolve();
+      return;
+    }
+    stream.end((err?: Error | null) => (err ?? failure ? reject(err ?? failure) : resolve()));
+  });
+  return {
+    stream,
+    end,
+    async commit() {
+      await end();
+      if (!direct) await rename(tmp, file);
+    },
+    async discard() {
+      // Closed before removed: a stream still opening would otherwise create the file after rm.
+      if (!stream.closed) await new Promise<void>((resolve) => stream.once('close', () => resolve()).destroy());
+      if (!direct) await rm(tmp, { force: true });
+    },
+  };
+}
