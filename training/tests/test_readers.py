@@ -399,3 +399,23 @@ def test_camus_cfg_frame_not_an_integer(camus, tmp_path, key, value):
     with pytest.raises(DatasetError) as e:
         load_camus(tmp_path)
     assert str(e.value) == f"E_DATASET_CORRUPT: {cfg}: {key} expected an integer but received {value!r}"
+
+
+def test_camus_es_shape_differs(camus, tmp_path, capsys):
+    """An ES image (and mask) of another size than the ED image: import-real and evaluate-real stacked them and died
+    on a numpy ValueError."""
+    from sonoedge_train.cli import main
+    from sonoedge_train.real_fixtures import write_mhd
+    root, _, _ = camus
+    p = tmp_path / "training" / "patient0001"
+    _copy_patient(root / "mhd" / "training" / "patient0001", p)
+    ed = read_mhd(p / "patient0001_4CH_ED.mhd")[0][0]
+    write_mhd(p / "patient0001_4CH_ES.mhd", np.full((50, 60), 30, np.uint8), CAMUS_SPACING)
+    write_mhd(p / "patient0001_4CH_ES_gt.mhd", np.zeros((50, 60), np.uint8), CAMUS_SPACING)
+    with pytest.raises(DatasetError) as e:
+        load_camus(tmp_path, views=("4CH",))
+    es = p / "patient0001_4CH_ES.mhd"
+    assert e.value.code == "E_DATASET_CORRUPT" and e.value.path == str(es)
+    assert e.value.message == f"{es}: shape (50, 60) differs from the ED image's {ed.shape}"
+    assert main(["import-real", "--camus", str(tmp_path), "--out", str(tmp_path / "ds")]) == 2
+    assert capsys.readouterr().err == f"error: {e.value}\n" and not (tmp_path / "ds").exists()

@@ -275,6 +275,9 @@ def load_camus(root, views=VIEWS) -> list[CamusView]:
                 if spacing is not None and not np.allclose(sp, spacing):
                     raise DatasetError("E_DATASET_CORRUPT", f"{ipath}: spacing {sp} differs from the ED image's "
                                        f"{spacing}", ipath)
+                if phase == "ES" and img.shape != phases["ED"][0].shape:  # import-real stacks them, evaluate-real too
+                    raise DatasetError("E_DATASET_CORRUPT", f"{ipath}: shape {img.shape} differs from the ED image's "
+                                       f"{phases['ED'][0].shape}", ipath)
                 spacing = sp
                 phases[phase] = (_as_image(img, ipath), _as_labels(gt, gpath))
             release = "mhd" if ipath.suffix == ".mhd" else "nifti"
