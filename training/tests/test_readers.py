@@ -419,3 +419,32 @@ def test_camus_es_shape_differs(camus, tmp_path, capsys):
     assert e.value.message == f"{es}: shape (50, 60) differs from the ED image's {ed.shape}"
     assert main(["import-real", "--camus", str(tmp_path), "--out", str(tmp_path / "ds")]) == 2
     assert capsys.readouterr().err == f"error: {e.value}\n" and not (tmp_path / "ds").exists()
+
+
+@pytest.mark.parametrize("name, value, error", [
+    ("patient0001_2CH_ED_gt", 1.5, "E_LABEL_RANGE: {p}: mask holds the value 1.5 but the expected labels are the "
+                                   "integers 0..3"),
+    ("patient0001_2CH_ED_gt", float("nan"), "E_LABEL_RANGE: {p}: mask holds the value nan but the expected labels "
+                                            "are the integers 0..3"),
+    ("patient0001_2CH_ED", float("inf"), "E_DATASET_CORRUPT: {p}: pixel values span 0.0..inf; expected 0..255 (8-bit "
+                                         "B-mode)"),  # as before
+    ("patient0001_2CH_ED", float("nan"), "E_DATASET_CORRUPT: {p}: pixel values include nan; expected 0..255 (8-bit "
+                                         "B-mode)"),
+])
+def test_camus_float_values(camus, tmp_path, name, value, error):
+    """MET_FLOAT masks and images: a fractional or NaN label and a NaN pixel were cast to uint8 silently."""
+    root, _, _ = camus
+    p = tmp_path / "training" / "patient0001"
+    _copy_patient(root / "mhd" / "training" / "patient0001", p)
+    mhd = p / f"{name}.mhd"
+    a, _ = read_mhd(mhd)
+    f = a.astype(np.float32)
+    f[0, 0, 0] = value
+    (p / f"{name}.raw").write_bytes(f.tobytes())
+    mhd.write_text(mhd.read_text().replace("MET_UCHAR", "MET_FLOAT"))
+    with pytest.raises(DatasetError) as e:
+        load_camus(tmp_path, views=("2CH",))
+    assert str(e.value) == error.format(p=mhd)
+    f[0, 0, 0] = 2.0  # whole-valued floats are read as before
+    (p / f"{name}.raw").write_bytes(f.tobytes())
+    assert load_camus(tmp_path, views=("2CH",))[0].ed_mask.dtype == np.uint8

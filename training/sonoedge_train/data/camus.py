@@ -149,6 +149,11 @@ def _read_any(base: Path):
 
 
 def _as_labels(gt, path):
+    if gt.dtype.kind == "f":  # a float mask: 1.5 was cast to 1 and nan to 0 without a word
+        bad = gt[~np.isfinite(gt) | (gt != np.round(gt))]
+        if bad.size:
+            raise DatasetError("E_LABEL_RANGE", f"{path}: mask holds the value {float(bad.flat[0])} but the expected "
+                               "labels are the integers 0..3", path)
     if gt.size and (gt.min() < 0 or gt.max() > 3):
         bad = int(gt.max()) if gt.max() > 3 else int(gt.min())
         raise DatasetError("E_LABEL_RANGE", f"{path}: mask holds label {bad} but the expected range is 0..3", path)
@@ -156,6 +161,9 @@ def _as_labels(gt, path):
 
 
 def _as_image(img, path):
+    if img.dtype.kind == "f" and np.isnan(img).any():  # nan passed the range check and was cast to 0
+        raise DatasetError("E_DATASET_CORRUPT", f"{path}: pixel values include nan; expected 0..255 (8-bit B-mode)",
+                           path)
     if img.dtype != np.uint8:
         if img.size and (img.min() < 0 or img.max() > 255):
             raise DatasetError("E_DATASET_CORRUPT", f"{path}: pixel values span {img.min()}..{img.max()}; expected "
