@@ -19,6 +19,7 @@ import { PixelFormat, type PixelFormatName } from '../preprocess/types.js';
 import { closest } from '../util/options.js';
 import { PERCENTILE_METHOD, summarize, type Summary } from '../util/stats.js';
 import { commandHelp, listFlag, numberFlag, parseCommandArgs, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
+import { checkOutputFolder } from './output.js';
 
 const spec: CommandSpec = {
   name: 'bench',
@@ -129,6 +130,8 @@ export async function bench(args: string[]): Promise<number> {
     if (given && !providers.includes('tensorrt')) throw new UsageError(`option ${flag} needs tensorrt in --providers (received ${providers.join(',')})`);
   }
 
+  // Before any work: an --out folder that cannot be written is a usage error, not a failure after the run.
+  if (typeof a.values.out === 'string') await checkOutputFolder('out', a.values.out);
   const dirs = a.positionals.length > 0 ? a.positionals : bundledPackages();
   const trustStore = await loadTrustStore(typeof a.values.trust === 'string' ? a.values.trust : bundledPaths().trust);
   const packages: VerifiedPackage[] = [];

@@ -19,6 +19,7 @@ import { Runtime } from '../runtime/index.js';
 import { SocketClient } from '../transport/socket-client.js';
 import { PERCENTILE_METHOD } from '../util/stats.js';
 import { choiceFlag, commandHelp, numberFlag, parseCommandArgs, type CommandSpec } from './args.js';
+import { checkOutputFolder } from './output.js';
 import { spacingText } from './replay-geometry.js';
 import type { ViewerServer } from '../viewer/server.js';
 
@@ -62,6 +63,8 @@ export async function demo(args: string[]): Promise<number> {
   const livePort = numberFlag(values, 'live-port', 0, { min: 0, max: 65535, integer: true });
   const variant = choiceFlag(values, 'variant', 'fp32', ['fp32', 'int8']);
   const input = (values.input as string | undefined) ?? SAMPLE_CINE;
+  // Before any work: a report folder that cannot be written is a usage error, not a failure after the run.
+  if (!values['no-report'] && values.report !== undefined) await checkOutputFolder('report', values.report as string);
   const cine = await readInput(input);
   const fps = numberFlag(values, 'fps', cine.frameTimeMs ? 1000 / cine.frameTimeMs : 30, { min: 0.1, max: 1000 });
   const spacingXY: readonly [number, number] = typeof cine.pixelSpacingMm === 'object' ? cine.pixelSpacingMm : [cine.pixelSpacingMm ?? 1, cine.pixelSpacingMm ?? 1];

@@ -147,6 +147,10 @@ t.test('usage mistakes: one line, exit 2', async (t) => {
     [['--tensorrt-cache', 'cache'], 'sonoedge bench: option --tensorrt-cache needs tensorrt in --providers (received cpu)\n'],
     [['--providers', 'cuda,cpu', '--tensorrt-fp16'], 'sonoedge bench: option --tensorrt-fp16 needs tensorrt in --providers (received cuda,cpu)\n'],
   ];
+  // An --out folder under a file: refused before anything is timed.
+  const file = path.join(tmp, 'a-file');
+  writeFileSync(file, 'x');
+  cases.push([['--out', path.join(file, 'out')], `sonoedge bench: option --out expects a folder sonoedge can write but received ${JSON.stringify(path.join(file, 'out'))} (ENOTDIR)\n`]);
   for (const [args, line] of cases) {
     const r = run(...args);
     t.equal(r.status, 2, args.join(' '));

@@ -3,7 +3,7 @@
 // Chromium and checked from its DOM and a screenshot.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -78,4 +78,13 @@ t.test('demo: a mistyped flag is one line with the closest flag, exit 2', async 
   const two = run('demo', '--variant', 'fp32,int8');
   t.equal(two.status, 2);
   t.equal(two.stderr, 'sonoedge demo: option --variant: unknown value "fp32,int8" (known: fp32, int8)\n');
+});
+
+t.test('demo: a --report folder that cannot be written is one line before any work, exit 2', async (t) => {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'sonoedge-demo-test-')), 'a-file');
+  writeFileSync(file, 'x');
+  const r = run('demo', '--report', file);
+  t.equal(r.status, 2);
+  t.equal(r.stdout, '', 'no summary: nothing ran');
+  t.equal(r.stderr, `sonoedge demo: option --report expects a folder sonoedge can write but received ${JSON.stringify(file)} (ENOTDIR)\n`);
 });
