@@ -109,6 +109,25 @@ def sector_box(images: np.ndarray):
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
+def out_folder(out) -> Path:
+    """--out checked before any work: neither it nor a parent may be an existing file (mkdir would raise at the end)."""
+    out = Path(out)
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise DatasetError("E_DATASET_ARGS", f"--out expected a folder but {p} is a file", out)
+            break
+    return out
+
+
+def make_out_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DatasetError("E_DATASET_ARGS", f"--out: cannot create the folder {out} ({e.strerror or e})",
+                           out) from None
+
+
 # --- packages ---------------------------------------------------------------------------------------------------
 
 class Package:
@@ -320,6 +339,7 @@ def evaluate_real(out, echonet=None, camus=None, split=None, packages="models", 
     if camus is not None and split is not None:
         raise DatasetError("E_DATASET_SPLIT", f"--split expected only with --echonet (CAMUS has no split column) but "
                            f"received {split!r}", camus)
+    out = out_folder(out)
     packages = Path(packages)
     trust = Path(trust) if trust else packages / "trust"
     vq = Package(packages / "view_quality", variant, trust)
@@ -345,8 +365,7 @@ def evaluate_real(out, echonet=None, camus=None, split=None, packages="models", 
     okm = [c for c in with_ref if c["ef_ref_masks"] is not None and c["ef_ref"] is not None]
     res["ef_reference_masks"] = _ef_summary([c["ef_ref_masks"] for c in okm], [c["ef_ref"] for c in okm], n_boot)
     res["cases"] = cases
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_out_folder(out)
     (out / "metrics.json").write_text(json.dumps(res, indent=1))
     cols = ["case", "frame", "view", "view_prob", "expected_view", "quality"] + \
         (["id_score", "id_state"] if fr.has_id else [])

@@ -30,7 +30,7 @@ from .constants import GUIDANCE, SEG_LABELS, VIEWS
 from .data.labels import IGNORE, LV, NOT_LV
 from .data.synthetic import ARRAYS, FORMAT_REAL
 from .errors import DatasetError
-from .evaluate_real import resize, sector_box
+from .evaluate_real import make_out_folder, out_folder, resize, sector_box
 
 SHARD_FRAMES = 4096
 DARK = 32
@@ -112,14 +112,14 @@ def import_real(out, echonet=None, camus=None, split=None, size=112, log=print) 
                            f"received {split!r}", camus)
     if not isinstance(size, int) or size < 8:
         raise DatasetError("E_DATASET_ARGS", f"--size expected an integer of at least 8 but received {size!r}", None)
+    out = out_folder(out)
     hw = (size, size)
     cines, source = (_echonet_cines(Path(echonet), split, hw, log) if echonet is not None
                      else _camus_cines(Path(camus), hw, log))
     if not cines:
         raise DatasetError("E_DATASET_EMPTY", f"{echonet or camus}: no annotated frame to import (expected ED/ES "
                            "tracings or reference masks)", echonet or camus)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_out_folder(out)
     index = {"format": FORMAT_REAL, "image_size": list(hw), "views": VIEWS, "guidance": GUIDANCE,
              "seg_labels": SEG_LABELS, "special_labels": {"not_lv": NOT_LV, "ignore": IGNORE},
              "source": source, "shards": [], "cines": []}

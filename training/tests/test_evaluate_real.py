@@ -210,6 +210,15 @@ def test_echonet_video_disagrees(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_out_is_a_file(tmp_path, capsys):
+    """--out that is a file: refused before the packages load (it was a FileExistsError traceback at the end)."""
+    (tmp_path / "f").write_text("x")
+    assert main(["evaluate-real", "--camus", str(tmp_path / "nowhere"), "--packages", str(MODELS), "--out",
+                 str(tmp_path / "f")]) == 2
+    assert capsys.readouterr().err == f"error: E_DATASET_ARGS: --out expected a folder but {tmp_path / 'f'} is a file\n"
+    assert (tmp_path / "f").read_text() == "x"
+
+
 ID_SCALE = 0.002
 ID_MODEL = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "id-score" / "view_id.onnx"
 

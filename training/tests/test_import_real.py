@@ -1,6 +1,7 @@
 """import-real (sonoedge-real/1), SimDataset's acceptance of it, and the losses' partial-annotation labels."""
 import json
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -180,3 +181,24 @@ def test_import_echonet_video_disagrees(tmp_path, capsys):
     assert e.value.code == "E_DATASET_CORRUPT" and e.value.path == str(video)
     assert e.value.message == f"{video}: traced frame {last} but the video decodes to 3 frames"
     assert not (tmp_path / "ds").exists()
+
+
+def test_import_out_not_a_folder(tmp_path, capsys, monkeypatch):
+    """--out that is a file, or under one (a FileExistsError / NotADirectoryError traceback after all the work), and a
+    folder that cannot be made."""
+    write_camus_mhd(tmp_path / "data")
+    (tmp_path / "f").write_text("x")
+    assert main(["import-real", "--camus", str(tmp_path / "data"), "--out", str(tmp_path / "f")]) == 2
+    assert capsys.readouterr().err == f"error: E_DATASET_ARGS: --out expected a folder but {tmp_path / 'f'} is a file\n"
+    with pytest.raises(DatasetError) as e:
+        import_real(tmp_path / "f" / "ds", camus=tmp_path / "data", log=lambda *_: None)
+    assert e.value.code == "E_DATASET_ARGS" and e.value.path == str(tmp_path / "f" / "ds")
+    assert e.value.message == f"--out expected a folder but {tmp_path / 'f'} is a file"
+    assert (tmp_path / "f").read_text() == "x"
+
+    def refuse(self, *a, **k):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(DatasetError) as e:
+        import_real(tmp_path / "ds", camus=tmp_path / "data", log=lambda *_: None)
+    assert str(e.value) == f"E_DATASET_ARGS: --out: cannot create the folder {tmp_path / 'ds'} (Permission denied)"
