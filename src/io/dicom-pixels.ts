@@ -59,6 +59,10 @@ export function checkImage(file: DicomFile): void {
   if (im.samplesPerPixel !== want) {
     throw photometricError(`Expected ${want} samples per pixel for ${im.photometric} but received ${im.samplesPerPixel}`);
   }
+  // Any other value was read as colour-by-pixel, silently: pydicom refuses it too.
+  if (im.planarConfiguration !== undefined && im.planarConfiguration !== 0 && im.planarConfiguration !== 1) {
+    throw pixelError(`Expected Planar Configuration (0028,0006) of 0 (colour by pixel) or 1 (colour by plane) but received ${im.planarConfiguration} in ${where}`);
+  }
   if (im.bitsAllocated !== 8 && im.bitsAllocated !== 16) {
     throw pixelError(`Expected 8 or 16 bits allocated per sample (what ultrasound uses) but received ${im.bitsAllocated} in ${where}`);
   }

@@ -151,6 +151,11 @@ t.test('frame counts: extra frames are a named warning, missing ones a coded err
   await t.rejects(readDicom(patch(bytes, 0x00280100, u16(32)), 'g.dcm'), {
     code: 'ERR_SONOEDGE_DICOM_PIXEL_DATA', message: 'Expected 8 or 16 bits allocated per sample (what ultrasound uses) but received 32 in g.dcm',
   });
+  // Planar Configuration is 0 or 1; 2 was read as colour-by-pixel without a word.
+  await t.rejects(readDicom(patch(await readFile(path.join(FIX, 'rgb_rle.dcm')), 0x00280006, u16(2)), 'c.dcm'), {
+    name: 'RangeError', code: 'ERR_SONOEDGE_DICOM_PIXEL_DATA',
+    message: 'Expected Planar Configuration (0028,0006) of 0 (colour by pixel) or 1 (colour by plane) but received 2 in c.dcm',
+  });
   // Encapsulated: RLE with one fragment per frame.
   const rle = await readFile(path.join(FIX, 'a4c_rle.dcm'));
   const rleExtra = await readDicom(patch(rle, 0x00280008, Buffer.from('3 ')), 'r.dcm');
