@@ -152,6 +152,13 @@ def _rewrite(root, name, fn):
      "{tr}: line 5: Y2 expected a number but received '-inf'"),
     (("FileList.csv", lambda s: _cell(s, 2, 1, "NaN")), "{fl}: line 2: EF expected a number but received 'NaN'"),
     (("FileList.csv", lambda s: _cell(s, 3, 2, "inf")), "{fl}: line 3: ESV expected a number but received 'inf'"),
+    # a point far off the frame: 1e12 was cast to int32 garbage and drawn; a frame's size off is still read
+    (("VolumeTracings.csv", lambda s: _cell(_cell(s, 3, 1, "1e12"), 3, 2, "7")),
+     "{tr}: 0X1A05DFFFCAFB253B.avi frame 8 has the point (1e+12, 7), more than a frame outside the frame of "
+     "FrameWidth 112 and FrameHeight 112"),
+    (("VolumeTracings.csv", lambda s: _cell(_cell(s, 4, 3, "50.5"), 4, 4, "-112.25")),
+     "{tr}: 0X1A05DFFFCAFB253B.avi frame 8 has the point (50.5, -112.25), more than a frame outside the frame of "
+     "FrameWidth 112 and FrameHeight 112"),
 ])
 def test_echonet_errors(echonet, tmp_path, change, message):
     root, _ = echonet
@@ -448,3 +455,14 @@ def test_camus_float_values(camus, tmp_path, name, value, error):
     f[0, 0, 0] = 2.0  # whole-valued floats are read as before
     (p / f"{name}.raw").write_bytes(f.tobytes())
     assert load_camus(tmp_path, views=("2CH",))[0].ed_mask.dtype == np.uint8
+
+
+def test_echonet_point_off_the_frame_within_its_size(echonet, tmp_path):
+    """Points off the frame by up to its size are read (the long axis end here; fillPoly clips chords)."""
+    root, truth = echonet
+    (tmp_path / "Videos").symlink_to(root / "Videos")
+    (tmp_path / "FileList.csv").write_bytes((root / "FileList.csv").read_bytes())
+    tr = (root / "VolumeTracings.csv").read_text()
+    (tmp_path / "VolumeTracings.csv").write_text(_cell(_cell(tr, 2, 1, "-112"), 2, 2, "224"))
+    it = load_echonet(tmp_path, "TRAIN")[0]
+    assert it.name == "0X1A05DFFFCAFB253B" and (it.ed, it.es) == (truth[it.name]["ed"], truth[it.name]["es"])

@@ -243,6 +243,11 @@ def load_echonet(root, split: str | None = None) -> EchoNet:
             if not 0 <= f < it.n_frames:
                 raise DatasetError("E_DATASET_CORRUPT", f"{tr_path}: {name}.avi has a tracing at frame {f} but "
                                    f"FileList.csv lists {it.n_frames} frames (expected 0..{it.n_frames - 1})", tr_path)
+            far = [(x, y) for r in chords for x, y in (r[:2], r[2:]) if not (-w <= x <= 2 * w and -h <= y <= 2 * h)]
+            if far:  # not a tracing of this frame (and 1e12 overflowed the int32 vertices)
+                raise DatasetError("E_DATASET_CORRUPT", f"{tr_path}: {name}.avi frame {f} has the point "
+                                   f"({far[0][0]:g}, {far[0][1]:g}), more than a frame outside the frame of "
+                                   f"FrameWidth {w} and FrameHeight {h}", tr_path)
             it.traced[f] = trace_to_mask(chords, h, w)
         if not frames:
             untraced.append(name)
