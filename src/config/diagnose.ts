@@ -49,6 +49,8 @@ export function received(value: unknown): string {
   if (Array.isArray(value)) return `a list of ${value.length}`;
   if (value instanceof Uint8Array) return 'binary data';
   if (value !== null && typeof value === 'object') return 'an object';
+  // YAML's .inf and .nan (and 1e400): JSON would write them as null, which the file does not say.
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   return JSON.stringify(value) ?? String(value);
 }
 

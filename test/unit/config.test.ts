@@ -165,6 +165,13 @@ t.test('a wrong type, a value out of range and a bad enum name what the key take
     'serve.yaml:3: pipeline.engine.inlineRunMaxMs: expected number between 0 and 1000 but received -1');
   fails(t, 'pipeline:\n  engine:\n    spinning: true\n    sessionConfig:\n      session.intra_op.allow_spinning: "1"\n', 'serve.yaml', 2, 'pipeline.engine',
     'serve.yaml:2: pipeline.engine: expected spinning or sessionConfig["session.intra_op.allow_spinning"] but received both');
+  // YAML's non-finite numbers are named as such, not as the null JSON would write for them.
+  fails(t, 'serial:\n  path: /dev/ttyS0\n  resultRate: .nan\n', 'serve.yaml', 3, 'serial.resultRate',
+    'serve.yaml:3: serial.resultRate: expected number > 0 and <= 1000 but received NaN');
+  fails(t, 'pipeline:\n  contourEpsilon: -.inf\n', 'serve.yaml', 2, 'pipeline.contourEpsilon',
+    'serve.yaml:2: pipeline.contourEpsilon: expected number between 0 and 100 but received -Infinity');
+  fails(t, 'socket:\n  maxMessageSize: 1e400\n', 'serve.yaml', 2, 'socket.maxMessageSize',
+    'serve.yaml:2: socket.maxMessageSize: expected integer between 1024 and 4294967295 but received Infinity');
 });
 
 t.test('a key that takes alternatives names them all, or the deeper mistake', async (t) => {
