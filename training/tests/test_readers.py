@@ -358,6 +358,13 @@ def _mhd(tmp_path, **keys):
     ({"ElementSpacing": "0 0"}, "{mhd}: ElementSpacing expected positive numbers (mm) but received '0 0'"),
     ({"ElementSpacing": "-0.5 0.25"},
      "{mhd}: ElementSpacing expected positive numbers (mm) but received '-0.5 0.25'"),
+    # data inside the header, a list of files, a file pattern: were E_DATASET_MISSING '<folder>/LOCAL: ... not found'
+    ({"ElementDataFile": "LOCAL"}, "{mhd}: ElementDataFile LOCAL is not supported; expected the name of one data "
+                                   "file beside the header"),
+    ({"ElementDataFile": "LIST 2D"}, "{mhd}: ElementDataFile LIST 2D is not supported; expected the name of one data "
+                                     "file beside the header"),
+    ({"ElementDataFile": "m%03d.raw 1 2 1"}, "{mhd}: ElementDataFile m%03d.raw 1 2 1 is not supported; expected the "
+                                             "name of one data file beside the header"),
     # already typed: kept as they were
     ({"DimSize": "3 2 1"}, "{mhd}: NDims 2, DimSize '3 2 1' and ElementSpacing '0.5 0.25' disagree; expected 2 or 3 "
                            "values each"),
@@ -365,6 +372,9 @@ def _mhd(tmp_path, **keys):
                                   "MET_CHAR, MET_USHORT, MET_SHORT, MET_UINT, MET_INT, MET_FLOAT, MET_DOUBLE"),
     ({"ElementDataFile": None}, "{mhd}: header lacks ElementDataFile (expected an ITK MetaImage header with NDims, "
                                 "DimSize, ElementType and ElementDataFile)"),
+    # empty: was E_DATASET_MISSING '<folder>: data file named by m.mhd not found'
+    ({"ElementDataFile": ""}, "{mhd}: header lacks ElementDataFile (expected an ITK MetaImage header with NDims, "
+                              "DimSize, ElementType and ElementDataFile)"),
 ])
 def test_mhd_header_errors(tmp_path, keys, message):
     mhd = _mhd(tmp_path, **keys)

@@ -43,7 +43,7 @@ def read_mhd(path):
             k, v = line.split("=", 1)
             hdr[k.strip().lstrip("\ufeff")] = v.strip()
     for key in ("NDims", "DimSize", "ElementType", "ElementDataFile"):
-        if key not in hdr:
+        if not hdr.get(key):  # absent or empty
             raise DatasetError("E_DATASET_CORRUPT", f"{path}: header lacks {key} (expected an ITK MetaImage header "
                                "with NDims, DimSize, ElementType and ElementDataFile)", path)
     try:
@@ -76,7 +76,11 @@ def read_mhd(path):
     dtype = np.dtype(MET_TYPES[hdr["ElementType"]])
     if hdr.get("ElementByteOrderMSB", hdr.get("BinaryDataByteOrderMSB", "False")).lower() == "true":
         dtype = dtype.newbyteorder(">")
-    raw = path.parent / hdr["ElementDataFile"]
+    edf = hdr["ElementDataFile"]
+    if edf == "LOCAL" or edf.split()[:1] == ["LIST"] or "%" in edf:  # was "<folder>/LOCAL: data file ... not found"
+        raise DatasetError("E_DATASET_CORRUPT", f"{path}: ElementDataFile {edf} is not supported; expected the name "
+                           "of one data file beside the header", path)
+    raw = path.parent / edf
     if not raw.is_file():
         raise DatasetError("E_DATASET_MISSING", f"{raw}: data file named by {path.name} not found", raw)
     data = raw.read_bytes()
