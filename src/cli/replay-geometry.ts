@@ -2,7 +2,7 @@
 // sector finder on the cine) and --pixel-spacing (one number, or x and y). Each
 // flag's syntax is checked before the input is read (UsageError, exit 2); the
 // box against the frame once it is.
-import type { Cine } from '../io/types.js';
+import { SPACING_RANGE_MM, type Cine } from '../io/types.js';
 import { findSector } from '../preprocess/sector.js';
 import type { Roi } from '../preprocess/options.js';
 import { UsageError, type ParsedArgs } from './args.js';
@@ -27,7 +27,7 @@ export function sectorFlag(values: ParsedArgs['values']): SectorFlag | undefined
   return { kind: 'box', box: { x: n[0], y: n[1], width: n[2], height: n[3] }, text };
 }
 
-/** --pixel-spacing: undefined when absent; one number (square pixels) or SX,SY (x then y), millimetres per pixel, each at least 1e-6. */
+/** --pixel-spacing: undefined when absent; one number (square pixels) or SX,SY (x then y), millimetres per pixel, each from 1e-6 to 1000 (SPACING_RANGE_MM). */
 export function spacingFlag(values: ParsedArgs['values']): number | [number, number] | undefined {
   const raw = values['pixel-spacing'];
   if (raw === undefined) return undefined;
@@ -35,6 +35,10 @@ export function spacingFlag(values: ParsedArgs['values']): number | [number, num
   const n = items.map(Number);
   if ((items.length !== 1 && items.length !== 2) || items.some((s) => s === '') || n.some((v) => !Number.isFinite(v) || v < 1e-6)) {
     throw new UsageError(`option --pixel-spacing expects MM or SX,SY (numbers >= 0.000001: millimetres per pixel, x then y) but received ${JSON.stringify(raw)}`);
+  }
+  // Larger ones made LV areas Infinity and the EF NaN.
+  if (n.some((v) => v > SPACING_RANGE_MM.max)) {
+    throw new UsageError(`option --pixel-spacing expects at most ${SPACING_RANGE_MM.max} millimetres per pixel but received ${JSON.stringify(raw)}`);
   }
   return n.length === 1 ? n[0] : [n[0], n[1]];
 }

@@ -7,7 +7,7 @@
 import type { Roi } from '../preprocess/options.js';
 import { parseDicomFile, describeTransferSyntax, REGION_FORMATS, REGION_UNITS, type DicomFile, type UltrasoundRegion } from './dicom-file.js';
 import { applyPalette, decodePixels, readPalette, type DecodedPixels, type DicomWarning, type Samples } from './dicom-pixels.js';
-import type { Cine, CineFormat } from './types.js';
+import { SPACING_RANGE_MM, type Cine, type CineFormat } from './types.js';
 
 export { describeTransferSyntax, parseDicomFile, studyAttributes, transferSyntax, knownTransferSyntaxes } from './dicom-file.js';
 export type { DicomFile, DicomImageInfo, TransferSyntax, UltrasoundRegion } from './dicom-file.js';
@@ -86,13 +86,24 @@ export function resolveRegion(file: DicomFile, warnings: DicomWarning[]): Pick<D
     used = { region: r, roi: { x: b.x0, y: b.y0, width: x1 - b.x0 + 1, height: y1 - b.y0 + 1 }, clipped };
     break;
   }
+  // A spacing past SPACING_RANGE_MM is not used (LV areas of 0 or Infinity, an EF of NaN); a warning says so.
+  const plausible = (x: number, y: number, source: string): boolean => {
+    const { min, max } = SPACING_RANGE_MM;
+    if (x >= min && x <= max && y >= min && y <= max) return true;
+    warnings.push({ code: 'WARN_SONOEDGE_DICOM_SPACING',
+      message: `${file.where}: a spacing of ${x} x ${y} mm per pixel from ${source} is outside ${min}..${max} mm; not used (--pixel-spacing sets it)` });
+    return false;
+  };
   const r = used?.region;
   if (r !== undefined && r.unitsX === 3 && r.deltaX !== undefined && r.deltaX > 0) {
     const x = r.deltaX * 10;
     const y = r.unitsY === 3 && r.deltaY !== undefined && r.deltaY > 0 ? r.deltaY * 10 : x;
-    return { used, spacingMm: [x, y], spacingSource: `ultrasound region ${r.index + 1} physical deltas (0018,602C/602E)` };
+    const source = `ultrasound region ${r.index + 1} physical deltas (0018,602C/602E)`;
+    if (plausible(x, y, source)) return { used, spacingMm: [x, y], spacingSource: source };
   }
-  if (pixelSpacing !== undefined) return { used, spacingMm: [pixelSpacing[1], pixelSpacing[0]], spacingSource: 'Pixel Spacing (0028,0030)' };
+  if (pixelSpacing !== undefined && plausible(pixelSpacing[1], pixelSpacing[0], 'Pixel Spacing (0028,0030)')) {
+    return { used, spacingMm: [pixelSpacing[1], pixelSpacing[0]], spacingSource: 'Pixel Spacing (0028,0030)' };
+  }
   return used ? { used } : {};
 }
 

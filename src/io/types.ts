@@ -26,6 +26,12 @@ export interface Cine {
   warnings?: DicomWarning[];
 }
 
+/**
+ * Pixel spacings, mm per pixel, that replay uses from a file or takes from --pixel-spacing: past them LV areas
+ * underflow to 0 or overflow to Infinity (an EF of NaN), and no ultrasound image has pixels of a metre.
+ */
+export const SPACING_RANGE_MM = { min: 1e-6, max: 1000 } as const;
+
 export const bytesPerPixel = (format: CineFormat): number => (format === 'RGB8' ? 3 : 1);
 
 const label = (labels: unknown, key: string): unknown =>

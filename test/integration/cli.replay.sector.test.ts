@@ -142,6 +142,8 @@ t.test('bad --sector and --pixel-spacing values: exit 2 and one line naming what
     [['--pixel-spacing', '0.3,x'], 'option --pixel-spacing expects MM or SX,SY (numbers >= 0.000001: millimetres per pixel, x then y) but received "0.3,x"'],
     [['--pixel-spacing', '0.3,0.2,0.1'], 'option --pixel-spacing expects MM or SX,SY (numbers >= 0.000001: millimetres per pixel, x then y) but received "0.3,0.2,0.1"'],
     [['--pixel-spacing', '0'], 'option --pixel-spacing expects MM or SX,SY (numbers >= 0.000001: millimetres per pixel, x then y) but received "0"'],
+    // 1e300 mm made the LV areas Infinity and the EF NaN, with exit 0.
+    [['--pixel-spacing', '0.3,1e300'], 'option --pixel-spacing expects at most 1000 millimetres per pixel but received "0.3,1e300"'],
     [['--sector'], 'option --sector needs a value'],
   ];
   for (const [args, message] of cases) {

@@ -133,6 +133,16 @@ t.test('the ultrasound region: both spacings as [x, y], a box that overhangs is 
   t.equal(outside.pixelSpacingMm, undefined, 'no other spacing in the file');
   t.same(outside.warnings, [{ code: 'WARN_SONOEDGE_DICOM_REGION_OUTSIDE', message: 'g.dcm: ultrasound region 1 (2D, x 40..50, y 2..21) lies outside the 32x24 image; dropped (its box and spacing are not used)' }]);
   t.same([outside.frames.length, outside.width], [2, 32], 'the study is read all the same');
+
+  // Deltas of 1e300 cm made LV areas Infinity and the EF NaN, 1e-300 cm areas of 0: not used, a warning says so.
+  for (const [delta, mm] of [[1e300, '1e+301'], [1e-300, '1e-299']] as const) {
+    const odd = await readDicom(patch(patch(bytes, 0x0018602c, f64(delta)), 0x0018602e, f64(0.05)), 'g.dcm');
+    t.equal(odd.pixelSpacingMm, undefined, 'no other spacing in the file');
+    t.same(odd.dicom?.spacingMm, undefined);
+    t.same(odd.sectorRoi, { x: 4, y: 2, width: 24, height: 20 }, 'the region box still holds');
+    t.same(odd.warnings, [{ code: 'WARN_SONOEDGE_DICOM_SPACING',
+      message: `g.dcm: a spacing of ${mm} x 0.5 mm per pixel from ultrasound region 1 physical deltas (0018,602C/602E) is outside 0.000001..1000 mm; not used (--pixel-spacing sets it)` }]);
+  }
 });
 
 t.test('frame counts: extra frames are a named warning, missing ones a coded error; implausible sizes are refused before allocating', async (t) => {
