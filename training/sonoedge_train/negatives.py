@@ -177,6 +177,36 @@ def transform_hearts(frames: np.ndarray, views: np.ndarray, rng, view_names) -> 
     return out
 
 
+def transform_in_sector(frames: np.ndarray, rng) -> np.ndarray:
+    """Heart frames (uint8 [B, H, W]) turned into negatives inside their own sector, as a probe held the wrong way
+    shows them: the content rotated by 60-300 degrees about the sector's centre, or upside down, and cut back to the
+    frame's sector (the convex hull of its non-zero pixels), so the sector's outline says nothing (transform_hearts
+    turns the outline with the heart). What the turn brings in from outside the sector is speckle drawn from the
+    frame's own pixels inside it."""
+    out = np.empty_like(frames)
+    B, H, W = frames.shape
+    for i in range(B):
+        f = frames[i]
+        pts = cv2.findNonZero((f > 0).astype(np.uint8))
+        if pts is None or len(pts) < 3:
+            out[i] = f
+            continue
+        inside = np.zeros((H, W), np.uint8)
+        cv2.fillConvexPoly(inside, cv2.convexHull(pts), 1)
+        vals = f[inside.astype(bool)]
+        fill = vals[rng.integers(len(vals), size=(H, W))].astype(np.float32)
+        filled = np.where(inside.astype(bool), f, cv2.GaussianBlur(fill, (0, 0), 0.7).astype(np.uint8))
+        ys, xs = np.nonzero(inside)
+        if rng.random() < 0.5:
+            m = cv2.getRotationMatrix2D((float(xs.mean()), float(ys.mean())), float(rng.uniform(60, 300)), 1.0)
+            g = cv2.warpAffine(filled, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        else:
+            g = filled.copy()
+            g[ys.min():ys.max() + 1] = filled[ys.min():ys.max() + 1][::-1]
+        out[i] = g * inside
+    return out
+
+
 def _u8(x):
     return (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
 

@@ -89,7 +89,7 @@ class WideStepBatches(torch.utils.data.Dataset):
     def __getitem__(self, step):
         from .constants import VIEWS
         from .domain import acquire_batch, frame_batch, overlay_batch, quality_labels
-        from .negatives import negatives, transform_hearts
+        from .negatives import negatives, transform_hearts, transform_in_sector
         ds, c = self.ds, self.dcfg
         idx = np.sort(self.perm[step * self.bs:(step + 1) * self.bs])
         rng = np.random.default_rng([self.seed, self.epoch, step, self.rank])
@@ -103,7 +103,11 @@ class WideStepBatches(torch.utils.data.Dataset):
             n_rot = min(len(hearts), k // 2)
             if n_rot:
                 src = rng.choice(hearts, n_rot, replace=len(hearts) < n_rot)
-                f[slots[:n_rot]] = transform_hearts(f[src], view[src], rng, VIEWS)
+                hearts_f = f[src]
+                f[slots[:n_rot]] = transform_hearts(hearts_f, view[src], rng, VIEWS)
+                if c["neg_in_sector"] > 0:  # drawn only when on: other configs draw exactly as before
+                    turn = rng.random(n_rot) < c["neg_in_sector"]
+                    f[slots[:n_rot][turn]] = transform_in_sector(hearts_f[turn], rng)
             f[slots[n_rot:]] = negatives(k - n_rot, rng, INPUT_SIZE[0])[0]
             view[slots], qg[slots], guid[slots], m[slots] = other, 0.0, -1, 0
         x = acquire_batch(f, rng, c, m if self.task == "seg" else None, m) if c["enabled"] else f.astype(np.float32) / 255

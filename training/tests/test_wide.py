@@ -15,7 +15,7 @@ from sonoedge_train.domain import (acquire_batch, artefact_arcs, beam_dropout, c
                                    overlay, quality_labels)
 from sonoedge_train.metrics import lv_area_length
 from sonoedge_train.models import build_model
-from sonoedge_train.negatives import FAMILIES, negatives, transform_hearts
+from sonoedge_train.negatives import FAMILIES, negatives, transform_hearts, transform_in_sector
 from sonoedge_train.sim import heart as H
 from sonoedge_train.sim.simulator import (quality_from_parts, sample_cine_params, sector_box, simulate_cine,
                                           wall_visibility)
@@ -323,6 +323,29 @@ def test_quality_labels_of_negatives_are_zero():
     x = np.random.default_rng(0).random((2, 32, 32)).astype(np.float32)
     q = quality_labels(x, np.zeros((2, 32, 32), np.uint8), np.array([0.9, 0.0], np.float32), np.array([4, 0]), 4)
     assert q.tolist() == [0.0, 0.0]
+
+
+def test_transform_in_sector_turns_the_heart_and_keeps_the_sector():
+    f, labels, inside = _ellipse_scene()
+    f = f.copy()
+    f[inside & (labels == 0)] = 60
+    f[labels == 2] = 200
+    f[(labels == 2) & (np.mgrid[0:112, 0:112][0] < 55)] = 250  # the wall's upper half brighter: up and down differ
+    hull = np.zeros((112, 112), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero((f > 0).astype(np.uint8))), 1)
+    yy = np.mgrid[0:112, 0:112][0]
+    moved = 0
+    for seed in range(10):
+        out = transform_in_sector(f[None], np.random.default_rng(seed))[0]
+        np.testing.assert_array_equal(out, transform_in_sector(f[None], np.random.default_rng(seed))[0])
+        assert (out[hull == 0] == 0).all()  # nothing outside the frame's own sector
+        assert (out[hull == 1] > 0).mean() > 0.99  # and the sector filled: no black wedge where the turn left a gap
+        assert np.abs(out.astype(int) - f).mean() > 10  # the heart moved
+        # the bright half of the wall is no longer where it was (up), or the wall turned away
+        moved += int(yy[out >= 245].mean() > yy[f >= 245].mean() + 5) if (out >= 245).any() else 1
+    assert moved >= 8, moved
+    blank = np.zeros((1, 112, 112), np.uint8)
+    np.testing.assert_array_equal(transform_in_sector(blank, np.random.default_rng(0)), blank)
 
 
 def test_negative_families_are_deterministic_and_distinct():
