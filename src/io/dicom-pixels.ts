@@ -17,7 +17,8 @@ export type Samples = Uint8Array | Int8Array | Uint16Array | Int16Array;
 /** A named, non-fatal finding: the reader went on, and says what it assumed. */
 export interface DicomWarning {
   code: 'WARN_SONOEDGE_DICOM_FRAMES' | 'WARN_SONOEDGE_DICOM_REGION_CLIPPED' | 'WARN_SONOEDGE_DICOM_REGION_OUTSIDE'
-    | 'WARN_SONOEDGE_DICOM_PHOTOMETRIC' | 'WARN_SONOEDGE_DICOM_PIXEL_PADDING' | 'WARN_SONOEDGE_DICOM_SPACING';
+    | 'WARN_SONOEDGE_DICOM_PHOTOMETRIC' | 'WARN_SONOEDGE_DICOM_PIXEL_PADDING' | 'WARN_SONOEDGE_DICOM_SPACING'
+    | 'WARN_SONOEDGE_DICOM_FRAME_TIME';
   message: string;
 }
 

@@ -7,7 +7,7 @@
 import type { Roi } from '../preprocess/options.js';
 import { parseDicomFile, describeTransferSyntax, REGION_FORMATS, REGION_UNITS, type DicomFile, type UltrasoundRegion } from './dicom-file.js';
 import { applyPalette, decodePixels, readPalette, type DecodedPixels, type DicomWarning, type Samples } from './dicom-pixels.js';
-import { SPACING_RANGE_MM, type Cine, type CineFormat } from './types.js';
+import { FRAME_TIME_RANGE_MS, SPACING_RANGE_MM, type Cine, type CineFormat } from './types.js';
 
 export { describeTransferSyntax, parseDicomFile, studyAttributes, transferSyntax, knownTransferSyntaxes } from './dicom-file.js';
 export type { DicomFile, DicomImageInfo, TransferSyntax, UltrasoundRegion } from './dicom-file.js';
@@ -112,6 +112,13 @@ export function summarize(file: DicomFile): DicomSummary {
   const im = file.image;
   const warnings: DicomWarning[] = [];
   const region = resolveRegion(file, warnings);
+  // A frame time past --fps's range is not used: 1e9 ms paced --realtime for months, 1e-9 ms wrote a clip of 1e12 fps.
+  let frameTimeMs = im.frameTimeMs;
+  if (frameTimeMs !== undefined && !(frameTimeMs >= FRAME_TIME_RANGE_MS.min && frameTimeMs <= FRAME_TIME_RANGE_MS.max)) {
+    warnings.push({ code: 'WARN_SONOEDGE_DICOM_FRAME_TIME',
+      message: `${file.where}: a frame time of ${frameTimeMs} ms from Frame Time (0018,1063) or Cine Rate (0018,0040) is outside ${FRAME_TIME_RANGE_MS.min}..${FRAME_TIME_RANGE_MS.max} ms (0.1..1000 fps); not used (--fps sets it)` });
+    frameTimeMs = undefined;
+  }
   return {
     file: file.where,
     transferSyntax: describeTransferSyntax(file.syntax.uid),
@@ -127,7 +134,7 @@ export function summarize(file: DicomFile): DicomSummary {
     framesDeclared: im.frames,
     ...(file.modality !== undefined ? { modality: file.modality } : {}),
     ...(file.sopClassUid !== undefined ? { sopClassUid: file.sopClassUid } : {}),
-    ...(im.frameTimeMs !== undefined ? { frameTimeMs: im.frameTimeMs } : {}),
+    ...(frameTimeMs !== undefined ? { frameTimeMs } : {}),
     regions: im.regions,
     ...region,
     warnings,
@@ -148,7 +155,7 @@ export async function readDicom(bytes: Uint8Array, where = 'the input'): Promise
     cine.pixelSpacingMm = x === y ? x : [x, y];
   }
   if (summary.used?.roi) cine.sectorRoi = summary.used.roi;
-  if (file.image.frameTimeMs !== undefined) cine.frameTimeMs = file.image.frameTimeMs;
+  if (summary.frameTimeMs !== undefined) cine.frameTimeMs = summary.frameTimeMs;
   const comments = file.dataset.string('x00204000');
   if (comments !== undefined) {
     try {

@@ -145,6 +145,19 @@ t.test('the ultrasound region: both spacings as [x, y], a box that overhangs is 
   }
 });
 
+t.test('a frame time past 0.1..1000 fps is not used, and a warning says so', async (t) => {
+  t.equal((await readDicom(sampleBytes, 's.dcm')).frameTimeMs, 33.333);
+  // The sample's Frame Time is '33.333' (6 bytes): 1e9 ms paced --realtime for months, 1e-9 ms wrote clips of 1e12 fps.
+  for (const text of ['1e9', '1e-9', '0.5', '10001']) {
+    const c = await readDicom(patch(sampleBytes, 0x00181063, Buffer.from(text.padEnd(6, ' '))), 's.dcm');
+    t.equal(c.frameTimeMs, undefined, text);
+    t.equal(c.dicom?.frameTimeMs, undefined);
+    t.same(c.warnings, [{ code: 'WARN_SONOEDGE_DICOM_FRAME_TIME',
+      message: `s.dcm: a frame time of ${Number(text)} ms from Frame Time (0018,1063) or Cine Rate (0018,0040) is outside 1..10000 ms (0.1..1000 fps); not used (--fps sets it)` }]);
+  }
+  for (const text of ['1', '10000']) t.equal((await readDicom(patch(sampleBytes, 0x00181063, Buffer.from(text.padEnd(6, ' '))), 's.dcm')).frameTimeMs, Number(text), `${text} ms is used`);
+});
+
 t.test('frame counts: extra frames are a named warning, missing ones a coded error; implausible sizes are refused before allocating', async (t) => {
   const bytes = await readFile(IMPLICIT);
   const extra = await readDicom(patch(bytes, 0x00280008, Buffer.from('1 ')), 'g.dcm');
