@@ -33,3 +33,36 @@ def test_dicom_bad_files(tmp_path):
     with pytest.raises(DatasetError) as e:
         read_cine_dicom(bad)
     assert e.value.code == "E_DATASET_CORRUPT" and str(e.value).startswith(f"E_DATASET_CORRUPT: {bad}: cannot read DICOM")
+
+
+def _sim_file(tmp_path, name="c.dcm", **kw):
+    """A harness-written cine (2 frames of 4x5), then edited with pydicom; returns (path, dataset)."""
+    p = write_cine_dicom(tmp_path / name, np.full((2, 4, 5), 7, np.uint8), spacing_mm=0.5, **kw)
+    return p, pydicom.dcmread(p)
+
+
+@pytest.mark.parametrize("comments, received", [
+    ("scanned by hand", "text that is not JSON (Expecting value: line 1 column 1)"),
+    ('{"ef": 55.5', "text that is not JSON (Expecting ',' delimiter: line 1 column 12)"),
+    ("[1, 2]", "an array"),
+    ('"ef"', "a string"),
+    ("42", "a number"),
+    ("null", "null"),
+])
+def test_dicom_image_comments_not_a_json_object(tmp_path, comments, received):
+    p, ds = _sim_file(tmp_path, meta={"ef": 60.0})
+    ds.ImageComments = comments
+    ds.save_as(p)
+    with pytest.raises(DatasetError) as e:
+        read_cine_dicom(p)
+    assert type(e.value) is DatasetError and e.value.code == "E_DATASET_CORRUPT" and e.value.path == str(p)
+    assert str(e.value) == (f"E_DATASET_CORRUPT: {p}: ImageComments must be a JSON object (the simulator's metadata) "
+                            f"but received {received}")
+
+
+def test_dicom_image_comments_absent_or_empty_is_no_meta(tmp_path):
+    p, ds = _sim_file(tmp_path)
+    assert "ImageComments" not in ds and read_cine_dicom(p)[2] == {}
+    ds.ImageComments = ""
+    ds.save_as(p)
+    assert read_cine_dicom(p)[2] == {}

@@ -71,7 +71,10 @@ def write_cine_dicom(path, frames: np.ndarray, spacing_mm: float, fps: float = 3
 
 
 def read_cine_dicom(path):
-    """Returns (frames uint8 [F,H,W], spacing_mm (dy, dx), meta dict)."""
+    """Returns (frames uint8 [F,H,W], spacing_mm (dy, dx), meta dict).
+
+    Bad input is DatasetError E_DATASET_MISSING (no file) or E_DATASET_CORRUPT naming the file and what was wrong.
+    """
     path = Path(path)
     if not path.exists():
         raise DatasetError("E_DATASET_MISSING", f"{path}: DICOM file not found", path)
@@ -89,5 +92,26 @@ def read_cine_dicom(path):
             raise DatasetError("E_DATASET_CORRUPT", f"{path}: PhysicalUnitsX/YDirection must be 3 (cm) but received "
                                f"{r.PhysicalUnitsXDirection}/{r.PhysicalUnitsYDirection}", path)
         spacing = (float(r.PhysicalDeltaY) * 10.0, float(r.PhysicalDeltaX) * 10.0)
-    meta = json.loads(ds.ImageComments) if "ImageComments" in ds else {}
+    meta = _read_meta(ds, path)
     return arr.astype(np.uint8), spacing, meta
+
+
+_JSON_KIND = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean",
+              type(None): "null"}
+
+
+def _read_meta(ds, path) -> dict:
+    """ImageComments as write_cine_dicom writes it: a JSON object. Absent or empty: {}."""
+    text = ds.get("ImageComments")
+    if text is None or str(text).strip() == "":
+        return {}
+    try:
+        meta = json.loads(str(text))
+    except json.JSONDecodeError as e:
+        raise DatasetError("E_DATASET_CORRUPT", f"{path}: ImageComments must be a JSON object (the simulator's "
+                           f"metadata) but received text that is not JSON ({e.msg}: line {e.lineno} column {e.colno})",
+                           path) from None
+    if not isinstance(meta, dict):
+        raise DatasetError("E_DATASET_CORRUPT", f"{path}: ImageComments must be a JSON object (the simulator's "
+                           f"metadata) but received {_JSON_KIND[type(meta)]}", path)
+    return meta
