@@ -66,3 +66,74 @@ def test_dicom_image_comments_absent_or_empty_is_no_meta(tmp_path):
     ds.ImageComments = ""
     ds.save_as(p)
     assert read_cine_dicom(p)[2] == {}
+
+
+@pytest.mark.parametrize("drop, lacks", [
+    (["PhysicalUnitsXDirection"], "PhysicalUnitsXDirection"),
+    (["PhysicalUnitsYDirection"], "PhysicalUnitsYDirection"),
+    (["PhysicalDeltaX"], "PhysicalDeltaX"),
+    (["PhysicalDeltaY"], "PhysicalDeltaY"),
+    (["PhysicalUnitsXDirection", "PhysicalDeltaY"], "PhysicalUnitsXDirection, PhysicalDeltaY"),
+])
+def test_dicom_region_lacks_attribute(tmp_path, drop, lacks):
+    p, ds = _sim_file(tmp_path)
+    for k in drop:
+        delattr(ds.SequenceOfUltrasoundRegions[0], k)
+    ds.save_as(p)
+    with pytest.raises(DatasetError) as e:
+        read_cine_dicom(p)
+    assert type(e.value) is DatasetError and e.value.code == "E_DATASET_CORRUPT" and e.value.path == str(p)
+    assert str(e.value) == f"E_DATASET_CORRUPT: {p}: ultrasound region 0 (SequenceOfUltrasoundRegions) lacks {lacks}"
+
+
+def test_dicom_region_empty_attribute_is_lacking(tmp_path):
+    p, ds = _sim_file(tmp_path)
+    ds.SequenceOfUltrasoundRegions[0].PhysicalDeltaX = None
+    ds.save_as(p)
+    with pytest.raises(DatasetError) as e:
+        read_cine_dicom(p)
+    assert str(e.value) == f"E_DATASET_CORRUPT: {p}: ultrasound region 0 (SequenceOfUltrasoundRegions) lacks PhysicalDeltaX"
+
+
+@pytest.mark.parametrize("key, value, shown", [
+    ("PhysicalDeltaX", 0.0, "0.0"),
+    ("PhysicalDeltaY", -0.05, "-0.05"),
+    ("PhysicalDeltaX", float("nan"), "nan"),
+    ("PhysicalDeltaY", float("inf"), "inf"),
+])
+def test_dicom_region_delta_not_a_spacing(tmp_path, key, value, shown):
+    p, ds = _sim_file(tmp_path)
+    setattr(ds.SequenceOfUltrasoundRegions[0], key, value)
+    ds.save_as(p)
+    with pytest.raises(DatasetError) as e:
+        read_cine_dicom(p)
+    assert type(e.value) is DatasetError and e.value.code == "E_DATASET_CORRUPT"
+    assert str(e.value) == (f"E_DATASET_CORRUPT: {p}: ultrasound region 0 (SequenceOfUltrasoundRegions): {key} must be "
+                            f"a finite number of cm above 0 but received {shown}")
+
+
+def test_dicom_region_delta_with_two_values(tmp_path):
+    p, ds = _sim_file(tmp_path)
+    ds.SequenceOfUltrasoundRegions[0].PhysicalDeltaX = [0.05, 0.06]
+    ds.save_as(p)
+    with pytest.raises(DatasetError) as e:
+        read_cine_dicom(p)
+    assert str(e.value) == (f"E_DATASET_CORRUPT: {p}: ultrasound region 0 (SequenceOfUltrasoundRegions): PhysicalDeltaX "
+                            f"must be one number but received [0.05, 0.06]")
+
+
+def test_dicom_region_units_not_cm_unchanged(tmp_path):
+    p, ds = _sim_file(tmp_path)
+    ds.SequenceOfUltrasoundRegions[0].PhysicalUnitsYDirection = 2
+    ds.save_as(p)
+    with pytest.raises(DatasetError) as e:
+        read_cine_dicom(p)
+    assert str(e.value) == f"E_DATASET_CORRUPT: {p}: PhysicalUnitsX/YDirection must be 3 (cm) but received 3/2"
+
+
+def test_dicom_without_regions_has_no_spacing(tmp_path):
+    p, ds = _sim_file(tmp_path)
+    del ds.SequenceOfUltrasoundRegions
+    ds.save_as(p)
+    arr, spacing, meta = read_cine_dicom(p)
+    assert spacing is None and arr.shape == (2, 4, 5) and meta == {}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -85,15 +86,38 @@ def read_cine_dicom(path):
         raise DatasetError("E_DATASET_CORRUPT", f"{path}: cannot read DICOM ({type(e).__name__}: {e})", path) from None
     if arr.ndim == 2:
         arr = arr[None]
-    spacing = None
-    if "SequenceOfUltrasoundRegions" in ds and len(ds.SequenceOfUltrasoundRegions):
-        r = ds.SequenceOfUltrasoundRegions[0]
-        if int(r.PhysicalUnitsXDirection) != 3 or int(r.PhysicalUnitsYDirection) != 3:
-            raise DatasetError("E_DATASET_CORRUPT", f"{path}: PhysicalUnitsX/YDirection must be 3 (cm) but received "
-                               f"{r.PhysicalUnitsXDirection}/{r.PhysicalUnitsYDirection}", path)
-        spacing = (float(r.PhysicalDeltaY) * 10.0, float(r.PhysicalDeltaX) * 10.0)
+    spacing = _read_spacing(ds, path)
     meta = _read_meta(ds, path)
     return arr.astype(np.uint8), spacing, meta
+
+
+_REGION_KEYS = ("PhysicalUnitsXDirection", "PhysicalUnitsYDirection", "PhysicalDeltaX", "PhysicalDeltaY")
+
+
+def _read_spacing(ds, path):
+    """(dy, dx) in mm from the first ultrasound region (units 3, cm; deltas finite and above 0); None without regions."""
+    if "SequenceOfUltrasoundRegions" not in ds or not len(ds.SequenceOfUltrasoundRegions):
+        return None
+    r = ds.SequenceOfUltrasoundRegions[0]
+    where = f"{path}: ultrasound region 0 (SequenceOfUltrasoundRegions)"
+    missing = [k for k in _REGION_KEYS if r.get(k) is None]
+    if missing:
+        raise DatasetError("E_DATASET_CORRUPT", f"{where} lacks {', '.join(missing)}", path)
+    v = {}
+    for k in _REGION_KEYS:
+        try:
+            v[k] = float(r.get(k))
+        except (TypeError, ValueError):
+            raise DatasetError("E_DATASET_CORRUPT", f"{where}: {k} must be one number but received {r.get(k)!r}",
+                               path) from None
+    if v["PhysicalUnitsXDirection"] != 3 or v["PhysicalUnitsYDirection"] != 3:
+        raise DatasetError("E_DATASET_CORRUPT", f"{path}: PhysicalUnitsX/YDirection must be 3 (cm) but received "
+                           f"{r.PhysicalUnitsXDirection}/{r.PhysicalUnitsYDirection}", path)
+    for k in ("PhysicalDeltaX", "PhysicalDeltaY"):
+        if not (math.isfinite(v[k]) and v[k] > 0):
+            raise DatasetError("E_DATASET_CORRUPT", f"{where}: {k} must be a finite number of cm above 0 but received "
+                               f"{v[k]}", path)
+    return v["PhysicalDeltaY"] * 10.0, v["PhysicalDeltaX"] * 10.0
 
 
 _JSON_KIND = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean",
