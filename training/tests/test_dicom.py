@@ -137,3 +137,60 @@ def test_dicom_without_regions_has_no_spacing(tmp_path):
     ds.save_as(p)
     arr, spacing, meta = read_cine_dicom(p)
     assert spacing is None and arr.shape == (2, 4, 5) and meta == {}
+
+
+def _sixteen_bit(ds):
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+    ds.PixelData = np.full((2, 4, 5), 300, np.uint16).tobytes()  # 300 was read back as 44
+
+
+def _thirty_two_bit(ds):
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 32, 32, 31
+    ds.PixelData = np.full((2, 4, 5), 70000, np.uint32).tobytes()
+
+
+def _one_bit(ds):
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 1, 1, 0
+    ds.PixelData = bytes(6)
+
+
+def _signed(ds):
+    ds.PixelRepresentation = 1
+    ds.PixelData = np.full((2, 4, 5), -1, np.int8).tobytes()  # read back as 255
+
+
+def _rgb(ds):
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration, ds.NumberOfFrames = 3, "RGB", 0, 1
+    ds.PixelData = np.arange(60, dtype=np.uint8).tobytes()  # read back as 4 frames of 5x3
+
+
+def _monochrome1(ds):
+    ds.PhotometricInterpretation = "MONOCHROME1"  # read back uninverted
+
+
+@pytest.mark.parametrize("edit, message", [
+    (_sixteen_bit, "BitsAllocated 16 is not supported; expected 8 (8-bit frames, as write_cine_dicom writes)"),
+    (_thirty_two_bit, "BitsAllocated 32 is not supported; expected 8 (8-bit frames, as write_cine_dicom writes)"),
+    (_one_bit, "BitsAllocated 1 is not supported; expected 8 (8-bit frames, as write_cine_dicom writes)"),
+    (_signed, "PixelRepresentation 1 (signed) is not supported; expected 0 (unsigned)"),
+    (_rgb, "PhotometricInterpretation RGB is not supported; expected MONOCHROME2"),
+    (_monochrome1, "PhotometricInterpretation MONOCHROME1 is not supported; expected MONOCHROME2"),
+])
+def test_dicom_pixels_not_8bit_unsigned_monochrome2(tmp_path, edit, message):
+    p, ds = _sim_file(tmp_path)
+    edit(ds)
+    ds.save_as(p)
+    with pytest.raises(DatasetError) as e:
+        read_cine_dicom(p)
+    assert type(e.value) is DatasetError and e.value.code == "E_DATASET_CORRUPT" and e.value.path == str(p)
+    assert str(e.value) == f"E_DATASET_CORRUPT: {p}: {message}"
+
+
+def test_dicom_missing_bits_allocated_still_cannot_read(tmp_path):
+    p, ds = _sim_file(tmp_path)
+    del ds.BitsAllocated
+    ds.save_as(p)
+    with pytest.raises(DatasetError) as e:
+        read_cine_dicom(p)
+    assert str(e.value) == (f"E_DATASET_CORRUPT: {p}: cannot read DICOM (AttributeError: Missing required element: "
+                            f"(0028,0100) 'Bits Allocated')")

@@ -75,20 +75,43 @@ def read_cine_dicom(path):
     """Returns (frames uint8 [F,H,W], spacing_mm (dy, dx), meta dict).
 
     Bad input is DatasetError E_DATASET_MISSING (no file) or E_DATASET_CORRUPT naming the file and what was wrong.
+    Pixels must be 8-bit unsigned MONOCHROME2 (what write_cine_dicom writes); 16-bit and others are refused, not scaled.
     """
     path = Path(path)
     if not path.exists():
         raise DatasetError("E_DATASET_MISSING", f"{path}: DICOM file not found", path)
     try:
         ds = pydicom.dcmread(str(path))
-        arr = ds.pixel_array
     except Exception as e:  # pydicom raises many types for broken files
+        raise DatasetError("E_DATASET_CORRUPT", f"{path}: cannot read DICOM ({type(e).__name__}: {e})", path) from None
+    _check_pixel_format(ds, path)
+    try:
+        arr = ds.pixel_array
+    except Exception as e:
         raise DatasetError("E_DATASET_CORRUPT", f"{path}: cannot read DICOM ({type(e).__name__}: {e})", path) from None
     if arr.ndim == 2:
         arr = arr[None]
     spacing = _read_spacing(ds, path)
     meta = _read_meta(ds, path)
     return arr.astype(np.uint8), spacing, meta
+
+
+def _check_pixel_format(ds, path):
+    """Only what write_cine_dicom writes: 8-bit unsigned MONOCHROME2. Wider, signed, colour or inverted pixels are
+    refused rather than scaled: a cast to uint8 would wrap them, and any rescaling (which bits, which window) would
+    be a guess that changes the intensities the models see. An absent attribute is left to pydicom to report."""
+    bits = ds.get("BitsAllocated")
+    if bits is not None and bits != 8:
+        raise DatasetError("E_DATASET_CORRUPT", f"{path}: BitsAllocated {bits} is not supported; expected 8 "
+                           f"(8-bit frames, as write_cine_dicom writes)", path)
+    rep = ds.get("PixelRepresentation")
+    if rep is not None and rep != 0:
+        raise DatasetError("E_DATASET_CORRUPT", f"{path}: PixelRepresentation {rep} (signed) is not supported; "
+                           f"expected 0 (unsigned)", path)
+    pi = ds.get("PhotometricInterpretation")
+    if pi is not None and str(pi).strip() != "MONOCHROME2":
+        raise DatasetError("E_DATASET_CORRUPT", f"{path}: PhotometricInterpretation {str(pi).strip()} is not "
+                           f"supported; expected MONOCHROME2", path)
 
 
 _REGION_KEYS = ("PhysicalUnitsXDirection", "PhysicalUnitsYDirection", "PhysicalDeltaX", "PhysicalDeltaY")
