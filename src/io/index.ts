@@ -1,7 +1,7 @@
 // Recorded inputs for replay: a DICOM file, a folder of PNG files, or a raw
 // file with a stated geometry. One entry point picks the reader.
 import { readFile, stat } from 'node:fs/promises';
-import { coded } from '../errors.js';
+import { coded, rangeError } from '../errors.js';
 import { readDicom } from './dicom.js';
 import { readPngFolder } from './png.js';
 import { parseRawGeometry, readRaw } from './raw.js';
@@ -12,13 +12,26 @@ export interface ReadInputOptions {
   geometry?: string;
 }
 
+/** The largest file Node reads into one buffer (2 GiB less a byte). */
+const MAX_INPUT_BYTES = 2 ** 31 - 1;
+
 export async function readInput(input: string, options: ReadInputOptions = {}): Promise<Cine> {
   const st = await stat(input).catch(() => undefined);
   if (st === undefined) {
     throw coded(new Error(`Expected a DICOM file, a folder of PNG files or a raw file but received ${JSON.stringify(input)}, which does not exist`),
       'ERR_SONOEDGE_INPUT_NOT_FOUND');
   }
-  if (st.isDirectory()) return readPngFolder(input);
+  if (st.isDirectory()) {
+    if (options.geometry !== undefined) {
+      throw rangeError('ERR_SONOEDGE_RAW', `Expected a raw file of ${options.geometry} frames but received ${JSON.stringify(input)}, which is a folder (a folder is read as PNG files, without a geometry)`);
+    }
+    return readPngFolder(input);
+  }
+  // Node reads no more into one buffer (it threw its own ERR_FS_FILE_TOO_LARGE, without the file's name).
+  if (st.size > MAX_INPUT_BYTES) {
+    throw rangeError(options.geometry !== undefined ? 'ERR_SONOEDGE_RAW' : 'ERR_SONOEDGE_DICOM',
+      `Expected ${options.geometry !== undefined ? 'a raw file' : 'a DICOM file'} of at most 2 GiB (replay reads the whole file into memory) but received ${JSON.stringify(input)} of ${st.size} bytes`);
+  }
   const bytes = await readFile(input);
   if (options.geometry !== undefined) return readRaw(bytes, parseRawGeometry(options.geometry), input);
   return readDicom(bytes, input);

@@ -5,7 +5,7 @@
 // every refusal with its code and message. Every transfer syntax against
 // pydicom, pixel for pixel: io.dicom.pydicom.test.ts.
 import t from 'tap';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PNG } from 'pngjs';
@@ -290,5 +290,27 @@ t.test('raw frames with a stated geometry; a trailing partial frame is refused',
   t.throws(() => readRaw(bytes.subarray(0, 30), parseRawGeometry('3x2:RGB8'), 'cine.raw'), {
     code: 'ERR_SONOEDGE_RAW',
     message: 'Expected cine.raw to hold whole 3x2 RGB8 frames of 18 bytes but received 30 bytes (1 frames and 12 bytes over)',
+  });
+});
+
+t.test('readInput: a folder with a geometry, and a file past 2 GiB, are refused with the input named', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-input-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // The geometry was dropped without a word and the folder read as PNG files.
+  await t.rejects(readInput(dir, { geometry: '3x2:GRAY8' }), {
+    name: 'RangeError', code: 'ERR_SONOEDGE_RAW',
+    message: `Expected a raw file of 3x2:GRAY8 frames but received ${JSON.stringify(dir)}, which is a folder (a folder is read as PNG files, without a geometry)`,
+  });
+  // A sparse file: Node threw its own ERR_FS_FILE_TOO_LARGE, naming no file.
+  const big = path.join(dir, 'big.bin');
+  await writeFile(big, '');
+  await truncate(big, 2 ** 31);
+  await t.rejects(readInput(big, { geometry: '1024x768:GRAY8' }), {
+    name: 'RangeError', code: 'ERR_SONOEDGE_RAW',
+    message: `Expected a raw file of at most 2 GiB (replay reads the whole file into memory) but received ${JSON.stringify(big)} of 2147483648 bytes`,
+  });
+  await t.rejects(readInput(big), {
+    name: 'RangeError', code: 'ERR_SONOEDGE_DICOM',
+    message: `Expected a DICOM file of at most 2 GiB (replay reads the whole file into memory) but received ${JSON.stringify(big)} of 2147483648 bytes`,
   });
 });
