@@ -92,7 +92,8 @@ def test_dicom_region_empty_attribute_is_lacking(tmp_path):
     ds.save_as(p)
     with pytest.raises(DatasetError) as e:
         read_cine_dicom(p)
-    assert str(e.value) == f"E_DATASET_CORRUPT: {p}: ultrasound region 0 (SequenceOfUltrasoundRegions) lacks PhysicalDeltaX"
+    assert str(e.value) == (f"E_DATASET_CORRUPT: {p}: ultrasound region 0 (SequenceOfUltrasoundRegions) "
+                            f"lacks PhysicalDeltaX")
 
 
 @pytest.mark.parametrize("key, value, shown", [
@@ -118,8 +119,8 @@ def test_dicom_region_delta_with_two_values(tmp_path):
     ds.save_as(p)
     with pytest.raises(DatasetError) as e:
         read_cine_dicom(p)
-    assert str(e.value) == (f"E_DATASET_CORRUPT: {p}: ultrasound region 0 (SequenceOfUltrasoundRegions): PhysicalDeltaX "
-                            f"must be one number but received [0.05, 0.06]")
+    assert str(e.value) == (f"E_DATASET_CORRUPT: {p}: ultrasound region 0 (SequenceOfUltrasoundRegions): "
+                            f"PhysicalDeltaX must be one number but received [0.05, 0.06]")
 
 
 def test_dicom_region_units_not_cm_unchanged(tmp_path):

@@ -118,7 +118,8 @@ _REGION_KEYS = ("PhysicalUnitsXDirection", "PhysicalUnitsYDirection", "PhysicalD
 
 
 def _read_spacing(ds, path):
-    """(dy, dx) in mm from the first ultrasound region (units 3, cm; deltas finite and above 0); None without regions."""
+    """(dy, dx) in mm from the first ultrasound region (units 3, cm; deltas finite and above 0).
+    None without regions."""
     if "SequenceOfUltrasoundRegions" not in ds or not len(ds.SequenceOfUltrasoundRegions):
         return None
     r = ds.SequenceOfUltrasoundRegions[0]
