@@ -62,6 +62,14 @@ t.test('trust store problems are E_TRUST_STORE', async (t) => {
   await t.rejects(loadTrustStore(path.join(dir, 'ok')), { code: 'E_TRUST_STORE', where: 'renamed-0000000000000000.pub', message: /^Expected the file of key cad559a5244fddb3 to be named \[label-\]cad559a5244fddb3\.pub but received renamed-0000000000000000\.pub$/ });
   await writeFile(path.join(dir, 'ok', 'renamed-0000000000000000.pub'), '# two keys\nAAAA\nBBBB\n');
   await t.rejects(loadTrustStore(path.join(dir, 'ok')), { code: 'E_TRUST_STORE', message: 'Expected renamed-0000000000000000.pub to hold one line with the base64 of a 32-byte ed25519 public key but received 2 key lines' });
+  // One line that is not a key: said "received 1 key lines" before, as if the count were wrong.
+  for (const line of ['notbase64!!', 'AAAA']) {
+    await writeFile(path.join(dir, 'ok', 'renamed-0000000000000000.pub'), `# one key\n${line}\n`);
+    await t.rejects(loadTrustStore(path.join(dir, 'ok')), {
+      name: 'ModelPackageError', code: 'E_TRUST_STORE', where: 'renamed-0000000000000000.pub',
+      message: `Expected renamed-0000000000000000.pub to hold the base64 of a 32-byte ed25519 public key but received a line of ${line.length} characters that is not`,
+    });
+  }
 });
 
 t.test('the development trust store loads', async (t) => {
