@@ -54,8 +54,10 @@ export type ErrorCode =
   | 'ERR_SONOEDGE_CAPTURE_OPTION'
   | 'ERR_SONOEDGE_OUTBOX'
   | 'ERR_SONOEDGE_PACS'
-  // The runtime's socket (src/transport/socket-server.ts): another runtime serves the path.
-  | 'ERR_SONOEDGE_SOCKET_IN_USE';
+  // The runtime's socket (src/transport/socket-server.ts): another runtime serves the path,
+  // or the path cannot be a socket (a file there, no such folder, longer than a socket address holds).
+  | 'ERR_SONOEDGE_SOCKET_IN_USE'
+  | 'ERR_SONOEDGE_SOCKET_PATH';
 
 export interface CodedError extends Error {
   code: ErrorCode;

@@ -15,6 +15,7 @@ import { bundledPaths, type TrustStore } from '../model/package.js';
 import type { PipelineOptions } from '../pipeline/index.js';
 import type { DicomServiceConfig } from '../dicom/service.js';
 import type { IgtlOptions } from '../transport/igtl/options.js';
+import { MAX_SOCKET_PATH_BYTES } from '../transport/types.js';
 import { studyProblem } from '../dicom/study.js';
 import { isHost, isLoopback, isUnspecified } from '../util/is.js';
 import { ConfigError, lineOf, schemaError } from './diagnose.js';
@@ -215,8 +216,14 @@ function expectHost(host: string, ok: (h: string) => boolean, what: string, keyP
   throw new ConfigError(fileName, lineOf(doc, lines, keyPath), keyPath.join('.'), `expected ${what} but received ${JSON.stringify(host)}`);
 }
 
-/** socket.tcp: loopback only, by the rule the socket server itself applies (isLoopback). */
+/** socket.path: no longer than a socket address holds; socket.tcp: loopback only, by the rules the socket server itself applies. */
 function checkSocket(config: ServeConfig, fileName: string, doc: Document, lines: LineCounter): void {
+  // The socket server's own rule: a longer path was cut short by the kernel, and serve failed at chmod and hung.
+  const bytes = Buffer.byteLength(config.socket.path);
+  if (bytes > MAX_SOCKET_PATH_BYTES) {
+    throw new ConfigError(fileName, lineOf(doc, lines, ['socket', 'path']), 'socket.path',
+      `expected a path of at most ${MAX_SOCKET_PATH_BYTES} bytes (what a Unix socket address holds) but received ${bytes} bytes: ${config.socket.path}`);
+  }
   const tcp = config.socket.tcp;
   if (tcp) expectHost(tcp.host, isLoopback, LOOPBACK_ADDRESS, ['socket', 'tcp', 'host'], fileName, doc, lines);
 }

@@ -24,7 +24,7 @@
 // ring is unmapped only once no slot of it is held.
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
-import { chmodSync, lstatSync, realpathSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, realpathSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -46,7 +46,7 @@ import type { SectorNotFound } from '../preprocess/sector.js';
 import { isLoopback } from '../util/is.js';
 import { VERSION } from '../version.js';
 import { ShmRing } from './shm-ring.js';
-import type { ResultSink } from './types.js';
+import { MAX_SOCKET_PATH_BYTES, type ResultSink } from './types.js';
 
 export type { FrameHandler, ServerFrame } from '../runtime/streams.js';
 
@@ -237,13 +237,20 @@ export class SocketServer extends EventEmitter implements ResultSink {
   }
 
   async #listen(): Promise<void> {
+    // Linux cuts a longer path short without a word: the socket would sit at another path, and chmod then failed.
+    if (Buffer.byteLength(this.path) > MAX_SOCKET_PATH_BYTES) {
+      throw socketPathError(`Expected a socket path of at most ${MAX_SOCKET_PATH_BYTES} bytes (what a Unix socket address holds) but received ${Buffer.byteLength(this.path)} bytes: ${this.path}`);
+    }
     let stale = false;
     try {
-      if (!lstatSync(this.path).isSocket()) throw new Error(`Expected a socket or nothing at ${this.path} but received an existing file`);
+      if (!lstatSync(this.path).isSocket()) throw socketPathError(`Expected a socket or nothing at ${this.path} but received an existing file`);
       stale = true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+    // listen() said EACCES for a folder that does not exist.
+    const dir = path.dirname(path.resolve(this.path));
+    if (!existsSync(dir)) throw socketPathError(`Expected an existing folder for the socket ${this.path} but received none at ${dir}`);
     // A socket file: a runtime that crashed left it, or something still serves on it (then it is not ours to remove).
     if (stale) {
       if (await accepts(this.path)) throw socketInUse(this.path, 'a process accepts connections on it');
@@ -254,8 +261,9 @@ export class SocketServer extends EventEmitter implements ResultSink {
       unix.once('error', reject);
       unix.listen(this.path, () => { unix.off('error', reject); resolve(); });
     });
-    chmodSync(this.path, this.mode);
+    // Held before anything else can fail, so that listen() closes it: a server left listening kept the process alive.
     this.#servers.push(unix);
+    chmodSync(this.path, this.mode);
     if (this.#o.tcp) {
       const tcp = net.createServer((s) => { s.setNoDelay(true); this.#accept(s); });
       const host = this.#o.tcp.host ?? '127.0.0.1';
@@ -647,6 +655,8 @@ function encodedResult(r: ResultBody, sub: Subscribe): Buffer {
 }
 
 const crc32cHeader = (b: Buffer): number => crc32c(b, 0, 20);
+
+const socketPathError = (message: string): Error => coded(new Error(message), 'ERR_SONOEDGE_SOCKET_PATH');
 
 const socketInUse = (p: string, why: string): Error => coded(new Error(
   `Expected no other sonoedge runtime on ${p} but received one: ${why} (stop it, or give this one another socket.path)`), 'ERR_SONOEDGE_SOCKET_IN_USE');

@@ -5,6 +5,9 @@
 import type { FrameInfo } from '../pipeline/scheduler.js';
 import type { ConfigureStream, ResultBody } from '../protocol/messages.js';
 
+/** The longest Unix socket path, in bytes: sun_path is 108 bytes on Linux (104 elsewhere), its last a NUL. */
+export const MAX_SOCKET_PATH_BYTES = process.platform === 'linux' ? 107 : 103;
+
 /** A frame as every source delivers it. `pixels` is read in place (not copied). */
 export interface SourceFrame extends FrameInfo {
   stream: number;

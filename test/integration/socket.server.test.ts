@@ -4,7 +4,7 @@
 // streams, subscriptions, queues, errors.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -310,6 +310,34 @@ t.test('one server per socket path: a second one refuses and touches nothing; a 
   const next = await start({ path: stalePath });
   const c2 = await client(next);
   t.equal((await c2.request((seq) => msg.ping(seq))).header.type, MessageType.PONG, 'the stale path is served again');
+});
+
+t.test('a path that cannot be a socket is ERR_SONOEDGE_SOCKET_PATH, and nothing is left listening or on disk', async (t) => {
+  const file = path.join(dir, 'a-file');
+  writeFileSync(file, 'x');
+  const onFile = new SocketServer({ path: file, handler: standIn });
+  await t.rejects(onFile.listen(), { name: 'Error', code: 'ERR_SONOEDGE_SOCKET_PATH', message: `Expected a socket or nothing at ${file} but received an existing file` });
+  await onFile.close();
+  t.equal(readFileSync(file, 'utf8'), 'x', 'the file is untouched');
+
+  // listen() said EACCES for a missing folder.
+  const nowhere = path.join(dir, 'no-such-folder', 's.sock');
+  const noFolder = new SocketServer({ path: nowhere, handler: standIn });
+  await t.rejects(noFolder.listen(), {
+    name: 'Error', code: 'ERR_SONOEDGE_SOCKET_PATH', message: `Expected an existing folder for the socket ${nowhere} but received none at ${path.dirname(nowhere)}`,
+  });
+  await noFolder.close();
+
+  // The kernel cut a longer path short: the socket sat at the shorter path, chmod failed, and the server kept listening.
+  const long = path.join(dir, `${'x'.repeat(120 - dir.length)}.sock`);
+  const before = readdirSync(dir);
+  const tooLong = new SocketServer({ path: long, handler: standIn });
+  await t.rejects(tooLong.listen(), {
+    name: 'Error', code: 'ERR_SONOEDGE_SOCKET_PATH',
+    message: `Expected a socket path of at most 107 bytes (what a Unix socket address holds) but received ${Buffer.byteLength(long)} bytes: ${long}`,
+  });
+  await tooLong.close();
+  t.same(readdirSync(dir), before, 'no socket file at a shortened path');
 });
 
 t.test('a stopped stream (serial CMD_STOP_STREAM): frames dropped and counted, one ERROR STREAM_STOPPED per stop; started again, they run', async (t) => {

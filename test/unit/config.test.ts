@@ -165,6 +165,10 @@ t.test('a wrong type, a value out of range and a bad enum name what the key take
     'serve.yaml:3: pipeline.engine.inlineRunMaxMs: expected number between 0 and 1000 but received -1');
   fails(t, 'pipeline:\n  engine:\n    spinning: true\n    sessionConfig:\n      session.intra_op.allow_spinning: "1"\n', 'serve.yaml', 2, 'pipeline.engine',
     'serve.yaml:2: pipeline.engine: expected spinning or sessionConfig["session.intra_op.allow_spinning"] but received both');
+  // Longer than a Unix socket address holds: the kernel cut it short, and serve failed at chmod and hung.
+  const long = `/run/${'s'.repeat(120)}.sock`;
+  fails(t, `socket:\n  path: ${long}\n`, 'serve.yaml', 2, 'socket.path',
+    `serve.yaml:2: socket.path: expected a path of at most 107 bytes (what a Unix socket address holds) but received 130 bytes: ${long}`);
   // YAML's non-finite numbers are named as such, not as the null JSON would write for them.
   fails(t, 'serial:\n  path: /dev/ttyS0\n  resultRate: .nan\n', 'serve.yaml', 3, 'serial.resultRate',
     'serve.yaml:3: serial.resultRate: expected number > 0 and <= 1000 but received NaN');
