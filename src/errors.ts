@@ -57,7 +57,9 @@ export type ErrorCode =
   // The runtime's socket (src/transport/socket-server.ts): another runtime serves the path,
   // or the path cannot be a socket (a file there, no such folder, longer than a socket address holds).
   | 'ERR_SONOEDGE_SOCKET_IN_USE'
-  | 'ERR_SONOEDGE_SOCKET_PATH';
+  | 'ERR_SONOEDGE_SOCKET_PATH'
+  // A TCP port a part of serve was told to listen on could not be taken (in use, not permitted): the socket's TCP, the viewer.
+  | 'ERR_SONOEDGE_LISTEN';
 
 export interface CodedError extends Error {
   code: ErrorCode;

@@ -267,9 +267,12 @@ export class SocketServer extends EventEmitter implements ResultSink {
     if (this.#o.tcp) {
       const tcp = net.createServer((s) => { s.setNoDelay(true); this.#accept(s); });
       const host = this.#o.tcp.host ?? '127.0.0.1';
+      const port = this.#o.tcp.port;
       await new Promise<void>((resolve, reject) => {
-        tcp.once('error', reject);
-        tcp.listen(this.#o.tcp ? this.#o.tcp.port : 0, host, () => { tcp.off('error', reject); resolve(); });
+        // Node's own EADDRINUSE named no part of sonoedge, nor the key to change.
+        const failed = (err: Error) => reject(coded(new Error(`Expected to listen for the socket's TCP (socket.tcp) on ${host}:${port} but could not: ${err.message}`), 'ERR_SONOEDGE_LISTEN'));
+        tcp.once('error', failed);
+        tcp.listen(port, host, () => { tcp.off('error', failed); resolve(); });
       });
       this.#tcpPort = (tcp.address() as net.AddressInfo).port;
       this.#servers.push(tcp);

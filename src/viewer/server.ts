@@ -32,6 +32,7 @@ import type { ConfigureStream, ResultBody } from '../protocol/messages.js';
 import type { ResultPublisher, Subscription } from '../runtime/publisher.js';
 import type { ServerFrame, StreamManager } from '../runtime/streams.js';
 import type { FrameResult } from '../transport/types.js';
+import { coded } from '../errors.js';
 import { isHost, isLoopback } from '../util/is.js';
 import { snapshot, snapshotBytes } from './encode.js';
 import { JpegEncoder } from './encoder.js';
@@ -155,9 +156,11 @@ export class ViewerServer {
     checkOptions(options);
     const v = new ViewerServer(src, options);
     await new Promise<void>((resolve, reject) => {
-      v.#http.once('error', reject);
+      // Node's own EADDRINUSE named no part of sonoedge, nor the key to change.
+      const failed = (err: Error) => reject(coded(new Error(`Expected to listen for the viewer (viewer.port) on ${v.#o.host}:${v.#o.port} but could not: ${err.message}`), 'ERR_SONOEDGE_LISTEN'));
+      v.#http.once('error', failed);
       v.#http.listen(v.#o.port, v.#o.host, () => {
-        v.#http.off('error', reject);
+        v.#http.off('error', failed);
         resolve();
       });
     });

@@ -82,6 +82,17 @@ t.test('TCP on loopback when asked', async (t) => {
     t.teardown(() => c3.close());
     t.equal(parseHelloReply((await c3.hello()).body).version, 1, `tcp.host ${host}`);
   }
+  // A port in use: Node's bare EADDRINUSE named neither sonoedge's part nor the key; the unix socket is closed again.
+  const taken = s.tcpPort!;
+  const unixPath = sockPath();
+  const busy = new SocketServer({ path: unixPath, handler: standIn, tcp: { port: taken } });
+  await t.rejects(busy.listen(), {
+    name: 'Error', code: 'ERR_SONOEDGE_LISTEN',
+    message: `Expected to listen for the socket's TCP (socket.tcp) on 127.0.0.1:${taken} but could not: listen EADDRINUSE: address already in use 127.0.0.1:${taken}`,
+  });
+  await busy.close();
+  const again = await start({ path: unixPath });
+  t.ok(again, 'the unix path is free again');
 });
 
 t.test('HELLO negotiation', async (t) => {

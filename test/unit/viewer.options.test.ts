@@ -61,6 +61,11 @@ t.test('ViewerServer.start checks its options (coded) and listens on nothing aft
   await bad(null as unknown as object, /^Expected an object for viewer options but received null$/, 'TypeError');
   const v = await ViewerServer.start(source, { port: 0 });
   t.match(v.url, /^http:\/\/127\.0\.0\.1:\d+\/$/, 'loopback, no token: a plain URL');
+  // A port in use: Node's bare EADDRINUSE named neither the viewer nor the key.
+  await t.rejects(ViewerServer.start(source, { port: v.port }), {
+    name: 'Error', code: 'ERR_SONOEDGE_LISTEN',
+    message: `Expected to listen for the viewer (viewer.port) on 127.0.0.1:${v.port} but could not: listen EADDRINUSE: address already in use 127.0.0.1:${v.port}`,
+  });
   await v.close();
   await v.close();
   t.pass('close is idempotent');
