@@ -3,7 +3,7 @@
 // and not a stack trace after the run; a file is written beside its final name
 // and renamed into place only when the command succeeds, so a failed run
 // leaves neither a partial file nor an empty one (and an earlier file stays).
-import { constants, createWriteStream, lstatSync, type WriteStream } from 'node:fs';
+import { constants, createWriteStream, lstatSync, rmSync, type WriteStream } from 'node:fs';
 import { access, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from './args.js';
@@ -63,6 +63,14 @@ export function pendingFile(file: string): PendingFile {
   const direct = existing !== undefined && !existing.isFile();
   const tmp = direct ? file : path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.partial`);
   const stream = createWriteStream(tmp);
+  // Interrupted (Ctrl-C, a service stop): the temporary file goes, then the signal does what it would have done.
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!direct) rmSync(tmp, { force: true });
+    process.kill(process.pid, signal);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+  for (const sig of signals) process.once(sig, onSignal);
+  const done = () => { for (const sig of signals) process.off(sig, onSignal); };
   let failure: Error | undefined;
   // Without a listener a failed write (a full disk) is an uncaught 'error' event; end() reports it instead.
   stream.on('error', (err) => {
@@ -82,8 +90,10 @@ export function pendingFile(file: string): PendingFile {
     async commit() {
       await end();
       if (!direct) await rename(tmp, file);
+      done();
     },
     async discard() {
+      done();
       // Closed before removed: a stream still opening would otherwise create the file after rm.
       if (!stream.closed) await new Promise<void>((resolve) => stream.once('close', () => resolve()).destroy());
       if (!direct) await rm(tmp, { force: true });

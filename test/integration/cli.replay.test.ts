@@ -1,7 +1,7 @@
 // `sonoedge replay` as a user runs it: a real process from dist/, the bundled
 // models, recorded studies in every input form, and the bad-input lines.
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -233,4 +233,19 @@ t.test('output paths: one that cannot be written is a usage error before any wor
   t.equal(ok.status, 0, ok.stderr);
   t.equal(lines(await readFile(earlier, 'utf8')).length, 16);
   t.same(await readdir(dir), ['earlier.jsonl']);
+});
+
+t.test('an interrupted run (SIGINT) leaves no --out file, temporary or not', async (t) => {
+  const dir = await mkdtemp(path.join(tmp, 'interrupted-'));
+  // Two frames a second: 8 s for the cine, interrupted once the pipeline has written a line or two.
+  const child = spawn(process.execPath, [cli, 'replay', SAMPLE, '--realtime', '--fps', '2', '--out', path.join(dir, 'r.jsonl')], { cwd: root });
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+  while (!/warnings {9}/.test(stderr) && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 1500));
+  t.equal((await readdir(dir)).length, 1, 'a temporary file while it runs');
+  child.kill('SIGINT');
+  t.equal(await exited, 'SIGINT', 'it ends as SIGINT ends a process');
+  t.same(await readdir(dir), [], 'the temporary file is gone');
 });
