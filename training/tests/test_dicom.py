@@ -41,6 +41,15 @@ def _sim_file(tmp_path, name="c.dcm", **kw):
     return p, pydicom.dcmread(p)
 
 
+def _refused(p, ds, message):
+    """Saves the edited dataset, reads it back and asserts the exact E_DATASET_CORRUPT error naming the file."""
+    ds.save_as(p)
+    with pytest.raises(DatasetError) as e:
+        read_cine_dicom(p)
+    assert type(e.value) is DatasetError and e.value.code == "E_DATASET_CORRUPT" and e.value.path == str(p)
+    assert str(e.value) == f"E_DATASET_CORRUPT: {p}: {message}"
+
+
 @pytest.mark.parametrize("comments, received", [
     ("scanned by hand", "text that is not JSON (Expecting value: line 1 column 1)"),
     ('{"ef": 55.5', "text that is not JSON (Expecting ',' delimiter: line 1 column 12)"),
@@ -52,12 +61,7 @@ def _sim_file(tmp_path, name="c.dcm", **kw):
 def test_dicom_image_comments_not_a_json_object(tmp_path, comments, received):
     p, ds = _sim_file(tmp_path, meta={"ef": 60.0})
     ds.ImageComments = comments
-    ds.save_as(p)
-    with pytest.raises(DatasetError) as e:
-        read_cine_dicom(p)
-    assert type(e.value) is DatasetError and e.value.code == "E_DATASET_CORRUPT" and e.value.path == str(p)
-    assert str(e.value) == (f"E_DATASET_CORRUPT: {p}: ImageComments must be a JSON object (the simulator's metadata) "
-                            f"but received {received}")
+    _refused(p, ds, f"ImageComments must be a JSON object (the simulator's metadata) but received {received}")
 
 
 def test_dicom_image_comments_absent_or_empty_is_no_meta(tmp_path):
@@ -79,11 +83,7 @@ def test_dicom_region_lacks_attribute(tmp_path, drop, lacks):
     p, ds = _sim_file(tmp_path)
     for k in drop:
         delattr(ds.SequenceOfUltrasoundRegions[0], k)
-    ds.save_as(p)
-    with pytest.raises(DatasetError) as e:
-        read_cine_dicom(p)
-    assert type(e.value) is DatasetError and e.value.code == "E_DATASET_CORRUPT" and e.value.path == str(p)
-    assert str(e.value) == f"E_DATASET_CORRUPT: {p}: ultrasound region 0 (SequenceOfUltrasoundRegions) lacks {lacks}"
+    _refused(p, ds, f"ultrasound region 0 (SequenceOfUltrasoundRegions) lacks {lacks}")
 
 
 def test_dicom_region_empty_attribute_is_lacking(tmp_path):
@@ -180,11 +180,7 @@ def _monochrome1(ds):
 def test_dicom_pixels_not_8bit_unsigned_monochrome2(tmp_path, edit, message):
     p, ds = _sim_file(tmp_path)
     edit(ds)
-    ds.save_as(p)
-    with pytest.raises(DatasetError) as e:
-        read_cine_dicom(p)
-    assert type(e.value) is DatasetError and e.value.code == "E_DATASET_CORRUPT" and e.value.path == str(p)
-    assert str(e.value) == f"E_DATASET_CORRUPT: {p}: {message}"
+    _refused(p, ds, message)
 
 
 def test_dicom_missing_bits_allocated_still_cannot_read(tmp_path):
