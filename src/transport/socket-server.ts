@@ -44,6 +44,7 @@ import type { Subscription } from '../runtime/publisher.js';
 import { StreamManager, type FrameHandler, type ServerFrame, type StreamOwner } from '../runtime/streams.js';
 import type { SectorNotFound } from '../preprocess/sector.js';
 import { isLoopback } from '../util/is.js';
+import { listenOn } from '../util/listen.js';
 import { VERSION } from '../version.js';
 import { ShmRing } from './shm-ring.js';
 import { MAX_SOCKET_PATH_BYTES, type ResultSink } from './types.js';
@@ -267,13 +268,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
     if (this.#o.tcp) {
       const tcp = net.createServer((s) => { s.setNoDelay(true); this.#accept(s); });
       const host = this.#o.tcp.host ?? '127.0.0.1';
-      const port = this.#o.tcp.port;
-      await new Promise<void>((resolve, reject) => {
-        // Node's own EADDRINUSE named no part of sonoedge, nor the key to change.
-        const failed = (err: Error) => reject(coded(new Error(`Expected to listen for the socket's TCP (socket.tcp) on ${host}:${port} but could not: ${err.message}`), 'ERR_SONOEDGE_LISTEN'));
-        tcp.once('error', failed);
-        tcp.listen(port, host, () => { tcp.off('error', failed); resolve(); });
-      });
+      await listenOn(tcp, this.#o.tcp.port, host, "the socket's TCP (socket.tcp)", 'ERR_SONOEDGE_LISTEN');
       this.#tcpPort = (tcp.address() as net.AddressInfo).port;
       this.#servers.push(tcp);
     }

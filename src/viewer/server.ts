@@ -32,8 +32,8 @@ import type { ConfigureStream, ResultBody } from '../protocol/messages.js';
 import type { ResultPublisher, Subscription } from '../runtime/publisher.js';
 import type { ServerFrame, StreamManager } from '../runtime/streams.js';
 import type { FrameResult } from '../transport/types.js';
-import { coded } from '../errors.js';
 import { isHost, isLoopback } from '../util/is.js';
+import { listenOn } from '../util/listen.js';
 import { snapshot, snapshotBytes } from './encode.js';
 import { JpegEncoder } from './encoder.js';
 import { VIEWER_PAGE } from './page.js';
@@ -155,15 +155,7 @@ export class ViewerServer {
   static async start(src: ViewerSource, options: ViewerOptions): Promise<ViewerServer> {
     checkOptions(options);
     const v = new ViewerServer(src, options);
-    await new Promise<void>((resolve, reject) => {
-      // Node's own EADDRINUSE named no part of sonoedge, nor the key to change.
-      const failed = (err: Error) => reject(coded(new Error(`Expected to listen for the viewer (viewer.port) on ${v.#o.host}:${v.#o.port} but could not: ${err.message}`), 'ERR_SONOEDGE_LISTEN'));
-      v.#http.once('error', failed);
-      v.#http.listen(v.#o.port, v.#o.host, () => {
-        v.#http.off('error', failed);
-        resolve();
-      });
-    });
+    await listenOn(v.#http, v.#o.port, v.#o.host, 'the viewer (viewer.port)', 'ERR_SONOEDGE_LISTEN');
     v.#port = (v.#http.address() as AddressInfo).port;
     v.#log?.info({ url: v.url.replace(/token=[^&]*/, 'token=...'), rate: v.#o.rate }, 'viewer listening');
     return v;
