@@ -33,7 +33,7 @@ export function spacingFlag(values: ParsedArgs['values']): number | [number, num
   if (raw === undefined) return undefined;
   const items = String(raw).split(',').map((s) => s.trim());
   const n = items.map(Number);
-  if ((items.length !== 1 && items.length !== 2) || items.some((s) => s === '') || n.some((v) => !Number.isFinite(v) || v < 1e-6)) {
+  if ((items.length !== 1 && items.length !== 2) || items.some((s) => s === '') || n.some((v) => !Number.isFinite(v) || v < SPACING_RANGE_MM.min)) {
     throw new UsageError(`option --pixel-spacing expects MM or SX,SY (numbers >= 0.000001: millimetres per pixel, x then y) but received ${JSON.stringify(raw)}`);
   }
   // Larger ones made LV areas Infinity and the EF NaN.

@@ -140,14 +140,11 @@ export async function loadTrustStore(dirs: string | readonly string[]): Promise<
       const text = await readFile(path.join(dir, name), 'utf8');
       const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
       const raw = lines.length === 1 ? decodeBase64(lines[0], 32) : undefined;
-      if (raw === undefined && lines.length === 1) {
-        // One line that does not decode: "received 1 key lines" said the count was wrong, which it was not.
-        throw new ModelPackageError('E_TRUST_STORE', name,
-          `Expected ${name} to hold the base64 of a 32-byte ed25519 public key but received a line of ${lines[0].length} characters that is not`);
-      }
       if (raw === undefined) {
-        throw new ModelPackageError('E_TRUST_STORE', name,
-          `Expected ${name} to hold one line with the base64 of a 32-byte ed25519 public key but received ${lines.length} key lines`);
+        // One line that does not decode is named as such ("received 1 key lines" said the count was wrong).
+        throw new ModelPackageError('E_TRUST_STORE', name, lines.length === 1
+          ? `Expected ${name} to hold the base64 of a 32-byte ed25519 public key but received a line of ${lines[0].length} characters that is not`
+          : `Expected ${name} to hold one line with the base64 of a 32-byte ed25519 public key but received ${lines.length} key lines`);
       }
       const id = keyIdOf(raw);
       if (!name.endsWith(`${id}.pub`)) {

@@ -191,11 +191,12 @@ def transform_in_sector(frames: np.ndarray, rng) -> np.ndarray:
         if pts is None or len(pts) < 3:
             out[i] = f
             continue
-        inside = np.zeros((H, W), np.uint8)
-        cv2.fillConvexPoly(inside, cv2.convexHull(pts), 1)
-        vals = f[inside.astype(bool)]
+        hull = np.zeros((H, W), np.uint8)
+        cv2.fillConvexPoly(hull, cv2.convexHull(pts), 1)
+        inside = hull.astype(bool)
+        vals = f[inside]
         fill = vals[rng.integers(len(vals), size=(H, W))].astype(np.float32)
-        filled = np.where(inside.astype(bool), f, cv2.GaussianBlur(fill, (0, 0), 0.7).astype(np.uint8))
+        filled = np.where(inside, f, cv2.GaussianBlur(fill, (0, 0), 0.7).astype(np.uint8))
         ys, xs = np.nonzero(inside)
         if rng.random() < 0.5:
             m = cv2.getRotationMatrix2D((float(xs.mean()), float(ys.mean())), float(rng.uniform(60, 300)), 1.0)
@@ -203,7 +204,7 @@ def transform_in_sector(frames: np.ndarray, rng) -> np.ndarray:
         else:
             g = filled.copy()
             g[ys.min():ys.max() + 1] = filled[ys.min():ys.max() + 1][::-1]
-        out[i] = g * inside
+        out[i] = g * hull
     return out
 
 

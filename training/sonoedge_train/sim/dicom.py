@@ -80,15 +80,17 @@ def read_cine_dicom(path):
     path = Path(path)
     if not path.exists():
         raise DatasetError("E_DATASET_MISSING", f"{path}: DICOM file not found", path)
+    def unreadable(e):
+        return DatasetError("E_DATASET_CORRUPT", f"{path}: cannot read DICOM ({type(e).__name__}: {e})", path)
     try:
         ds = pydicom.dcmread(str(path))
     except Exception as e:  # pydicom raises many types for broken files
-        raise DatasetError("E_DATASET_CORRUPT", f"{path}: cannot read DICOM ({type(e).__name__}: {e})", path) from None
-    _check_pixel_format(ds, path)
+        raise unreadable(e) from None
+    _check_pixel_format(ds, path)  # before decoding: a cast to uint8 would wrap wider pixels
     try:
         arr = ds.pixel_array
     except Exception as e:
-        raise DatasetError("E_DATASET_CORRUPT", f"{path}: cannot read DICOM ({type(e).__name__}: {e})", path) from None
+        raise unreadable(e) from None
     if arr.ndim == 2:
         arr = arr[None]
     spacing = _read_spacing(ds, path)
