@@ -95,7 +95,9 @@ async function list(args: string[]): Promise<number> {
     ]);
   }
   if (rows.length === 1) {
-    process.stdout.write(`no model packages in ${dir}\n`);
+    // A package's own folder given for the folder of packages: say so, not just "none here".
+    const own = existsSync(path.join(dir, 'manifest.json')) ? `; ${dir} is itself a model package (sonoedge models inspect ${dir})` : '';
+    process.stdout.write(`no model packages in ${dir}${own}\n`);
     return 0;
   }
   process.stdout.write(table(rows));

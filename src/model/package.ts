@@ -2,7 +2,7 @@
 // signing and the order of the checks are docs/MODEL_PACKAGE.md; the harness
 // (training/sonoedge_train) verifies the same fixtures with the same verdicts.
 import { createHash, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
-import { lstat, readFile, readdir } from 'node:fs/promises';
+import { lstat, readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ErrorObject, ValidateFunction } from 'ajv';
@@ -13,6 +13,8 @@ type Ajv2020Class = typeof Ajv2020Module.default;
 const Ajv2020: Ajv2020Class = (Ajv2020Module as unknown as { default?: Ajv2020Class }).default ?? (Ajv2020Module as unknown as Ajv2020Class);
 
 export type PackageErrorCode =
+  // The path is a file (a manifest.json, a model.onnx), not the package's folder.
+  | 'E_PACKAGE_NOT_FOLDER'
   | 'E_PACKAGE_MISSING_FILE'
   | 'E_PACKAGE_MANIFEST_JSON'
   | 'E_PACKAGE_SCHEMA'
@@ -250,6 +252,18 @@ async function checkSignature(dir: string, bytes: Buffer, options: VerifyOptions
 export async function verifyModelPackage(dir: string, options: VerifyOptions): Promise<VerifiedPackage> {
   const root = path.resolve(dir);
   const manifestPath = path.join(root, 'manifest.json');
+  // A file given for its package (models/x/model.fp32.onnx, models/x/manifest.json) is said as such, not as
+  // a folder without manifest.json; a file inside a package names that package's folder.
+  const st = await stat(root).catch(() => undefined);
+  if (st === undefined) {
+    throw new ModelPackageError('E_PACKAGE_MISSING_FILE', 'manifest.json', `Expected a model package folder at ${root} but received no such path`);
+  }
+  if (!st.isDirectory()) {
+    const parent = path.dirname(root);
+    const hint = await isMissing(path.join(parent, 'manifest.json')) ? '' : `; give its package folder ${parent}`;
+    throw new ModelPackageError('E_PACKAGE_NOT_FOLDER', '.',
+      `Expected a model package folder but received ${root}, which is ${st.isFile() ? 'a file' : 'not a folder'}${hint}`);
+  }
   if (await isMissing(manifestPath)) {
     throw new ModelPackageError('E_PACKAGE_MISSING_FILE', 'manifest.json', `Expected manifest.json in ${root} but received no such file`);
   }

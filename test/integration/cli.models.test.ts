@@ -122,3 +122,20 @@ t.test('mistakes: a tampered package, an unknown subcommand, an unknown flag', a
   t.equal(none.status, 2);
   t.match(none.stdout, /^Usage: sonoedge models <list\|verify\|inspect>/);
 });
+
+t.test('a file given where a package folder goes: E_PACKAGE_NOT_FOLDER naming the folder to give; list --dir of a package says so', async (t) => {
+  const file = path.join(root, VQ, 'model.fp32.onnx');
+  const inspect = run('models', 'inspect', path.join(VQ, 'model.fp32.onnx'));
+  t.equal(inspect.status, 1);
+  t.equal(inspect.stderr, `sonoedge models: [E_PACKAGE_NOT_FOLDER] Expected a model package folder but received ${file}, which is a file; give its package folder ${path.join(root, VQ)}\n`);
+  t.equal(inspect.stdout, '');
+  const verify = run('models', 'verify', '--shallow', path.join(VQ, 'manifest.json'), VQ);
+  t.equal(verify.status, 1);
+  t.equal(verify.stdout, `failed  ${path.join(VQ, 'manifest.json')}: [E_PACKAGE_NOT_FOLDER] Expected a model package folder but received ${path.join(root, VQ, 'manifest.json')}, which is a file; give its package folder ${path.join(root, VQ)}\n`
+    + `ok      ${VQ}: sonoedge-view-quality 1.0.0, signed by 0a06d41e78e68308\n`);
+  const missing = run('models', 'verify', '--shallow', path.join(tmp, 'absent'));
+  t.equal(missing.stdout, `failed  ${path.join(tmp, 'absent')}: [E_PACKAGE_MISSING_FILE] Expected a model package folder at ${path.join(tmp, 'absent')} but received no such path\n`);
+  const list = run('models', 'list', '--dir', VQ);
+  t.equal(list.status, 0);
+  t.equal(list.stdout, `no model packages in ${VQ}; ${VQ} is itself a model package (sonoedge models inspect ${VQ})\n`);
+});

@@ -43,6 +43,24 @@ t.test('messages say what was expected and what was received', async (t) => {
   await t.rejects(verify('unlisted-file'), { code: 'E_PACKAGE_UNLISTED_FILE', message: 'Expected only the files manifest.json lists but received extra.bin as well' });
 });
 
+t.test('a file given for its package is E_PACKAGE_NOT_FOLDER (not "no manifest.json in <file>"); inside a package it names the folder', async (t) => {
+  const trustStore = await loadTrustStore(path.join(fixtures, spec.trust_store));
+  const valid = path.join(fixtures, 'valid-signed');
+  for (const name of ['model.fp32.onnx', 'manifest.json']) {
+    await t.rejects(verifyModelPackage(path.join(valid, name), { trustStore }), {
+      name: 'ModelPackageError', code: 'E_PACKAGE_NOT_FOLDER', where: '.',
+      message: `Expected a model package folder but received ${path.join(valid, name)}, which is a file; give its package folder ${valid}`,
+    });
+  }
+  // A file outside any package: no folder to suggest. A path that does not exist: said as such.
+  await t.rejects(verifyModelPackage(path.join(fixtures, 'cases.json'), { trustStore }), {
+    code: 'E_PACKAGE_NOT_FOLDER', where: '.', message: `Expected a model package folder but received ${path.join(fixtures, 'cases.json')}, which is a file`,
+  });
+  await t.rejects(verifyModelPackage(path.join(fixtures, 'no-such-package'), { trustStore }), {
+    code: 'E_PACKAGE_MISSING_FILE', where: 'manifest.json', message: `Expected a model package folder at ${path.join(fixtures, 'no-such-package')} but received no such path`,
+  });
+});
+
 t.test('a verified package names its variant files', async (t) => {
   const trustStore = await loadTrustStore(path.join(fixtures, spec.trust_store));
   const pkg = await verifyModelPackage(path.join(fixtures, 'valid-signed'), { trustStore });

@@ -241,7 +241,7 @@ def verify_package(pkg_dir, trust_store, allow_unsigned: bool = False) -> dict:
     """Verifies a package folder; returns {"manifest": dict, "key_id": str | None, "signed": bool}.
 
     `trust_store` is a folder or a {key_id: raw public key} dict. The order (the TypeScript runtime follows it):
-    1 manifest.json present; 2 signature (unsigned, malformed, unknown key, bad signature); 3 JSON; 4 schema;
+    0 the path is a folder (a file is E_PACKAGE_NOT_FOLDER); 1 manifest.json present; 2 signature (unsigned, malformed, unknown key, bad signature); 3 JSON; 4 schema;
     5 every variant file then every `files` entry, in manifest order: present, byte count, sha256;
     6 no file in the folder that the manifest does not list. The first failure raises PackageError with `code`
     and `where` (a path relative to the package, or a JSON pointer for E_PACKAGE_SCHEMA).
@@ -250,6 +250,11 @@ def verify_package(pkg_dir, trust_store, allow_unsigned: bool = False) -> dict:
     ed25519, _ = _ed25519()
     pkg = Path(pkg_dir)
     keys = trust_store if isinstance(trust_store, dict) else load_trust_store(trust_store)
+    if pkg.exists() and not pkg.is_dir():
+        # a file given for its package (model.fp32.onnx, manifest.json) is said as such; inside a package, name it
+        hint = f"; give its package folder {pkg.parent}" if (pkg.parent / MANIFEST).is_file() else ""
+        raise PackageError("E_PACKAGE_NOT_FOLDER", f"Expected a model package folder but received {pkg}, which is "
+                           f"{'a file' if pkg.is_file() else 'not a folder'}{hint}", ".", pkg)
     mpath = pkg / MANIFEST
     if not mpath.is_file():
         raise PackageError("E_PACKAGE_MISSING_FILE", f"Expected {MANIFEST} in {pkg} but it does not exist",

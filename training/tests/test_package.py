@@ -162,3 +162,20 @@ def test_cli_verify_and_sign(signed_pkg, tmp_path, capsys):
     assert (out["code"], out["where"]) == ("E_PACKAGE_UNKNOWN_KEY", "manifest.sig")
     assert main(["sign", str(pkg), "--key", str(tmp_path / "missing.pem")]) == 2
     assert "E_KEY_MISSING" in capsys.readouterr().err
+
+
+def test_a_file_for_its_package_is_not_a_folder(tmp_path, capsys):
+    # models verify models/x/model.fp32.onnx (or its manifest.json): not "no manifest.json in <file>"
+    valid = FIXTURES / "valid-signed"
+    for name in ("model.fp32.onnx", "manifest.json"):
+        with pytest.raises(PackageError) as e:
+            pk.verify_package(valid / name, FIXTURES / "trust")
+        assert (e.value.code, e.value.where) == ("E_PACKAGE_NOT_FOLDER", ".")
+        assert e.value.message == f"Expected a model package folder but received {valid / name}, which is a file; " \
+                                  f"give its package folder {valid}"
+    loose = tmp_path / "model.onnx"
+    loose.write_bytes(b"\x00")
+    assert main(["verify", str(loose), "--trust", str(FIXTURES / "trust")]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert (out["code"], out["where"], out["message"]) == (
+        "E_PACKAGE_NOT_FOLDER", ".", f"Expected a model package folder but received {loose}, which is a file")
