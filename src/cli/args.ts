@@ -40,6 +40,31 @@ export interface ParsedArgs {
   help: boolean;
 }
 
+const NEGATIVE_NUMBER = /^-\.?\d/;
+
+/**
+ * `--sector -5,0,10,10`, `--fps -3`: parseArgs refuses a value that starts with '-' as ambiguous, which read
+ * "option --sector needs a value" although one was given. A string flag followed by what can only be a negative
+ * number (a flag never starts with -digit) takes it as its value, so the flag's own check names what is wrong
+ * (X and Y of at least 0, a rate of at least 0.1). Nothing after `--` is touched.
+ */
+function joinNegativeValues(args: string[], options: Record<string, { type: 'string' | 'boolean'; short?: string }>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === '--') return [...out, ...args.slice(i)];
+    const next = args[i + 1];
+    const name = /^--([^=]+)$/.exec(arg)?.[1] ?? (/^-[^-]$/.test(arg) ? Object.keys(options).find((k) => options[k].short === arg[1]) : undefined);
+    if (next !== undefined && NEGATIVE_NUMBER.test(next) && name !== undefined && options[name]?.type === 'string') {
+      out.push(`--${name}=${next}`);
+      i++;
+      continue;
+    }
+    out.push(arg);
+  }
+  return out;
+}
+
 /** Parses `args` for `spec`; throws UsageError naming the bad argument (and the closest flag for a typo). */
 export function parseCommandArgs(spec: CommandSpec, args: string[]): ParsedArgs {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
@@ -50,7 +75,7 @@ export function parseCommandArgs(spec: CommandSpec, args: string[]): ParsedArgs 
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: joinNegativeValues(args, options), options, allowPositionals: true, strict: true });
   } catch (err) {
     const e = err as Error & { code?: string };
     const flag = /'(-{1,2}[^'\s]+)/.exec(e.message)?.[1] ?? '';

@@ -136,6 +136,11 @@ t.test('bad --sector and --pixel-spacing values: exit 2 and one line naming what
     [['--sector', '1,,2,3,4'], `option --sector expects ${form} but received "1,,2,3,4"`],
     [['--sector', 'atuo'], `option --sector expects ${form} but received "atuo"`],
     [['--sector=-1,0,5,5'], 'option --sector expects X and Y of at least 0 but received "-1,0,5,5"'],
+    // A value that starts with '-' after a space is the value (it read "option --sector needs a value").
+    [['--sector', '-5,0,10,10'], 'option --sector expects X and Y of at least 0 but received "-5,0,10,10"'],
+    [['--sector', '0,-5,10,10'], 'option --sector expects X and Y of at least 0 but received "0,-5,10,10"'],
+    [['--pixel-spacing', '-0.5'], `option --pixel-spacing expects MM or SX,SY (numbers >= 0.000001: millimetres per pixel, x then y) but received "-0.5"`],
+    [['--sector', '--pixel-spacing', '0.5'], 'option --sector needs a value'],
     [['--sector', '0,0,0,5'], 'option --sector expects W and H of at least 1 but received "0,0,0,5"'],
     [['--sector', '10,0,256,10'], 'option --sector expects a box inside the 256x256 input frame but received "10,0,256,10" (right edge 266, bottom edge 10)'],
     [['--sector', '0,200,10,57'], 'option --sector expects a box inside the 256x256 input frame but received "0,200,10,57" (right edge 10, bottom edge 257)'],
