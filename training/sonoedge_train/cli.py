@@ -128,6 +128,14 @@ def cmd_export(a):
     return 0
 
 
+def cmd_unpack(a):
+    from .unpack import write_run
+    _threads(1)
+    res = write_run(a.package, a.out, trust=a.trust)
+    print(json.dumps(res))
+    return 0
+
+
 def cmd_compress(a):
     from .compress import (check_budget, convert_fp16, cpu_latency_ms, ort_metrics, quantize_int8, variant_table)
     from .data.synthetic import SimDataset
@@ -315,6 +323,12 @@ def build_parser():
     x.add_argument("--parity-frames", type=int, default=16, help="simulated frames for the ORT vs PyTorch check")
     x.add_argument("--atol", type=float, default=1e-4, help="largest allowed max abs difference")
     x.set_defaults(fn=cmd_export)
+    u = sub.add_parser("unpack", help="a model package's fp32 weights back into a training checkpoint: OUT/final.pt "
+                                      "and OUT/config.json, to fine-tune the bundled models (--init-from)")
+    u.add_argument("package")
+    u.add_argument("--out", required=True, help="run folder to write (must not hold a final.pt)")
+    u.add_argument("--trust", default=None, help="trust store folder (default: the trust folder beside the package)")
+    u.set_defaults(fn=cmd_unpack)
     c = sub.add_parser("compress", help="int8 / fp16 variants of an fp32 ONNX with size, accuracy, latency, budget")
     c.add_argument("fp32")
     c.add_argument("--task", required=True, choices=["lv_segmentation", "view_quality"])

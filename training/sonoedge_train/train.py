@@ -223,7 +223,11 @@ def load_training_set(cfg):
 
 
 def load_checkpoint(path, map_location="cpu"):
+    """A checkpoint file, or a model package folder (unpack.checkpoint_from_package: its fp32 weights rebuilt)."""
     path = Path(path)
+    from .unpack import checkpoint_from_package, is_package
+    if is_package(path):
+        return checkpoint_from_package(path)
     if not path.exists():
         raise CheckpointError("E_CKPT_MISSING", f"{path}: checkpoint not found", path)
     try:
