@@ -58,7 +58,10 @@ export type ErrorCode =
   // or the path cannot be a socket (a file there, no such folder, longer than a socket address holds).
   | 'ERR_SONOEDGE_SOCKET_IN_USE'
   | 'ERR_SONOEDGE_SOCKET_PATH'
-  // A TCP port a part of serve was told to listen on could not be taken (in use, not permitted): the socket's TCP, the viewer.
+  // The metrics endpoint's options (src/telemetry/metrics.ts): a host that is not loopback.
+  | 'ERR_SONOEDGE_METRICS'
+  // A TCP port a part of serve was told to listen on could not be taken (in use, not permitted):
+  // the socket's TCP, the viewer, the metrics endpoint, the OpenIGTLink server.
   | 'ERR_SONOEDGE_LISTEN';
 
 export interface CodedError extends Error {

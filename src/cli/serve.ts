@@ -90,7 +90,7 @@ export async function serve(args: string[]): Promise<number> {
   if (config.metrics) {
     try {
       const { MetricsServer } = await import('../telemetry/metrics.js');
-      metrics = await MetricsServer.start(rt, config.metrics);
+      metrics = await MetricsServer.start(rt, { ...config.metrics, log: log.child({ component: 'metrics' }) });
       log.info({ host: config.metrics.host, port: metrics.port }, 'metrics listening');
     } catch (err) {
       return startFailed(err);

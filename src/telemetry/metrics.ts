@@ -14,13 +14,17 @@ import { ResultState, RuntimeState } from '../protocol/constants.js';
 import type { ResultBody } from '../protocol/messages.js';
 import type { Runtime } from '../runtime/index.js';
 import type { Subscription } from '../runtime/publisher.js';
+import { rangeError } from '../errors.js';
 import { isLoopback } from '../util/is.js';
+import { listenOn } from '../util/listen.js';
 
 export interface MetricsOptions {
   /** TCP port; 0 picks a free one. */
   port: number;
   /** A loopback host (isLoopback: 127.x.x.x, ::1 or localhost); default 127.0.0.1. */
   host?: string;
+  /** Where an error of the endpoint after it listens (an accept that fails: EMFILE) is logged; the runtime serves on. */
+  log?: { error(o: object, m: string): void };
 }
 
 export interface Health {
@@ -174,22 +178,33 @@ export class MetricsServer {
     this.#server = http.createServer((req, res) => void this.#serve(req, res));
   }
 
-  /** Starts the endpoint; RangeError (ERR_SONOEDGE_METRICS) for a host that is not loopback. */
+  /**
+   * Starts the endpoint; RangeError (ERR_SONOEDGE_METRICS) for a host that is not loopback, Error (ERR_SONOEDGE_LISTEN,
+   * naming metrics.port) for a port that cannot be taken: then nothing of it is left (no subscriber, no listener on the runtime).
+   */
   static async start(rt: Runtime, options: MetricsOptions): Promise<MetricsServer> {
     const host = options.host ?? '127.0.0.1';
     if (!isLoopback(host)) {
-      throw Object.assign(new RangeError(`Expected a loopback host (127.x.x.x, ::1 or localhost) for metrics.host but received ${JSON.stringify(host)}`), { code: 'ERR_SONOEDGE_METRICS' });
+      throw rangeError('ERR_SONOEDGE_METRICS', `Expected a loopback host (127.x.x.x, ::1 or localhost) for metrics.host but received ${JSON.stringify(host)}`);
     }
     const m = new MetricsServer(rt);
-    await new Promise<void>((resolve, reject) => {
-      m.#server.once('error', (err) => {
-        m.#sub.close();
-        reject(Object.assign(new Error(`Expected to listen for metrics on ${host}:${options.port} but could not: ${err.message}`), { code: 'ERR_SONOEDGE_METRICS' }));
-      });
-      m.#server.listen(options.port, host, () => resolve());
-    });
+    try {
+      await listenOn(m.#server, options.port, host, 'the metrics endpoint (metrics.port)', 'ERR_SONOEDGE_LISTEN');
+    } catch (err) {
+      m.#sub.close();
+      rt.streams.off('streamClosed', m.#onStreamClosed);
+      throw err;
+    }
     m.#port = (m.#server.address() as AddressInfo).port;
+    // Listening: a later error (an accept that fails) is logged, and neither ends the process nor stops the endpoint.
+    const log = options.log;
+    m.#server.on('error', (err) => log?.error({ err, host, port: m.#port }, 'metrics endpoint error'));
     return m;
+  }
+
+  /** The HTTP server (for tests: its listeners). */
+  get server(): http.Server {
+    return this.#server;
   }
 
   get port(): number {
