@@ -4,6 +4,7 @@
 // its typed error (and the connection kept unless its framing is lost), and
 // the limits. The stand-in for the ML pipeline echoes pixels it was given.
 import t, { type Test } from 'tap';
+import net from 'node:net';
 import { StreamManager, type ServerFrame } from '../../src/runtime/streams.js';
 import type { FrameResult } from '../../src/transport/types.js';
 import { encodeIgtl, HEADER_SIZE } from '../../src/transport/igtl/codec.js';
@@ -524,6 +525,28 @@ t.test('a peer that asks without reading its replies is not read until it does; 
   p.socket.resume();
   await p.next(isType('STATUS', 'last'), 20000, 'the reply to the last request');
   t.equal(p.received.filter(isType('IMAGE', 'LVLabel')).length, 300, 'every reply arrives once the peer reads');
+});
+
+t.test('start(): a port in use is ERR_SONOEDGE_LISTEN naming igtl.port (it was a bare EADDRINUSE); close() then resolves and a second start works', async (t) => {
+  const held = net.createServer();
+  await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve));
+  const port = (held.address() as net.AddressInfo).port;
+  const streams = new StreamManager({ handler: async (f) => standIn(f) });
+  const bridge = new IgtlBridge({ streams, port });
+  await t.rejects(bridge.start(), {
+    name: 'Error', code: 'ERR_SONOEDGE_LISTEN',
+    message: `Expected to listen for the OpenIGTLink server (igtl.port) on 127.0.0.1:${port} but could not: listen EADDRINUSE: address already in use 127.0.0.1:${port}`,
+  });
+  await bridge.close();
+  await new Promise<void>((resolve) => held.close(() => resolve()));
+  const again = new IgtlBridge({ streams, port });
+  await again.start();
+  t.teardown(() => again.close());
+  t.equal(again.port, port, 'the freed port is taken by a second bridge');
+  const p = await RawPeer.connect(port);
+  t.teardown(() => p.destroy());
+  p.send(imageMessage('US', 16, 16, 1));
+  t.equal(summaryOf(await p.next(isType('STRING'))).device, 'US', 'and it serves');
 });
 
 t.test('close(): every peer told (STATUS 19, shutting down) and disconnected, one that reads nothing too, its streams closed', async (t) => {

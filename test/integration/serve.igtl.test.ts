@@ -2,10 +2,12 @@
 // models: pyigtl (PyPI) sends the bundled A4C cine as IMAGE messages, as a
 // PLUS server or 3D Slicer would, and gets back for every frame a label map
 // in the frame's own geometry (size, spacing, orientation, origin) and a
-// STRING summary whose LV area agrees with the label map's.
+// STRING summary whose LV area agrees with the label map's. An igtl.port in
+// use stops serve at start with one coded line.
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,4 +72,18 @@ igtl:
   t.equal(results.filter((r) => r.summary?.view === 'A4C').length >= 8, true, 'the view is A4C');
   child.kill('SIGTERM');
   t.equal(await exited, 0, stderr);
+});
+
+t.test('serve: an igtl.port in use stops it at start with one line naming igtl.port (ERR_SONOEDGE_LISTEN), exit 1', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-serve-igtl-taken-'));
+  const held = net.createServer();
+  await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => held.close());
+  const port = (held.address() as net.AddressInfo).port;
+  const file = path.join(dir, 'serve.yaml');
+  writeFileSync(file, `socket:\n  path: ${path.join(dir, 's.sock')}\n${BUNDLED_MODELS_YAML}logging:\n  file: ${path.join(dir, 's.log')}\nigtl:\n  port: ${port}\n`);
+  const r = spawnSync(process.execPath, [cli, 'serve', '--config', file], { cwd: root, encoding: 'utf8', timeout: 60000 });
+  t.equal(r.status, 1);
+  t.equal(r.stderr, `sonoedge serve: [ERR_SONOEDGE_LISTEN] Expected to listen for the OpenIGTLink server (igtl.port) on 127.0.0.1:${port} but could not: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`);
+  t.notOk(existsSync(path.join(dir, 's.sock')), 'the runtime it had started is closed: no socket left');
 });

@@ -20,6 +20,7 @@ import type { PixelFormatName } from '../../preprocess/types.js';
 import type { Subscription } from '../../runtime/publisher.js';
 import type { ServerFrame, StreamManager, StreamOwner } from '../../runtime/streams.js';
 import { isHost, isUnspecified } from '../../util/is.js';
+import { listenOn } from '../../util/listen.js';
 import { checkKeys } from '../../util/options.js';
 import { cutUtf8, DEVICE_BYTES, encodeIgtl, IgtlDecoder, timestampMs, type IgtlMessage } from './codec.js';
 import { IgtlError, IgtlStatus } from './errors.js';
@@ -246,7 +247,7 @@ export class IgtlBridge extends EventEmitter {
     }));
   }
 
-  /** Server: listens. Client: starts connecting (and reconnecting); resolves at once. */
+  /** Server: listens (a port that cannot be taken: Error ERR_SONOEDGE_LISTEN naming igtl.port). Client: starts connecting (and reconnecting); resolves at once. */
   async start(): Promise<void> {
     const o = this.options;
     if (o.mode === 'client') {
@@ -254,14 +255,9 @@ export class IgtlBridge extends EventEmitter {
       return;
     }
     const server = net.createServer((s) => this.#accept(s));
+    // A port that cannot be taken (in use) is ERR_SONOEDGE_LISTEN naming igtl.port, as for the socket's TCP and the viewer.
+    await listenOn(server, o.port, o.host, 'the OpenIGTLink server (igtl.port)', 'ERR_SONOEDGE_LISTEN');
     this.#server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(o.port, o.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
     server.on('error', (err) => this.emit('error', err));
     this.#port = (server.address() as net.AddressInfo).port;
   }
