@@ -26,8 +26,10 @@ much of the error is the single-plane method rather than the segmentation.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -365,16 +367,35 @@ def evaluate_real(out, echonet=None, camus=None, split=None, packages="models", 
     okm = [c for c in with_ref if c["ef_ref_masks"] is not None and c["ef_ref"] is not None]
     res["ef_reference_masks"] = _ef_summary([c["ef_ref_masks"] for c in okm], [c["ef_ref"] for c in okm], n_boot)
     res["cases"] = cases
-    make_out_folder(out)
-    (out / "metrics.json").write_text(json.dumps(res, indent=1))
     cols = ["case", "frame", "view", "view_prob", "expected_view", "quality"] + \
         (["id_score", "id_state"] if fr.has_id else [])
-    with open(out / "frames.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, cols, lineterminator="\n")
-        w.writeheader()
-        w.writerows(fr.rows)
-    (out / "report.md").write_text(report_markdown(res))
+    frames = io.StringIO()
+    w = csv.DictWriter(frames, cols, lineterminator="\n")
+    w.writeheader()
+    w.writerows(fr.rows)
+    make_out_folder(out)
+    write_outputs(out, {"frames.csv": frames.getvalue(), "report.md": report_markdown(res),
+                        "metrics.json": json.dumps(res, indent=1)})
     return res
+
+
+def write_outputs(out: Path, texts: dict) -> None:
+    """Writes each name -> text into the folder `out`, all or nothing: every file is written under a temporary name
+    beside its own (.NAME.PID.partial) and only when all are written are they renamed into place (os.replace). A
+    failure or Ctrl-C midway removes the temporary files and leaves earlier files as they were, never a partial one
+    nor a report.md beside the frames.csv of another run."""
+    tmps = {}
+    try:
+        for name, text in texts.items():
+            tmps[name] = out / f".{name}.{os.getpid()}.partial"
+            with open(tmps[name], "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+    except BaseException:
+        for tmp in tmps.values():
+            tmp.unlink(missing_ok=True)
+        raise
+    for name, tmp in tmps.items():
+        os.replace(tmp, out / name)
 
 
 def _f(x, nd=3):

@@ -210,6 +210,34 @@ def test_echonet_video_disagrees(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_outputs_all_or_nothing(tmp_path):
+    """A write that fails midway (here the file size limit, RLIMIT_FSIZE: EFBIG on the third file, after frames.csv
+    and report.md were written) leaves the earlier report.md, frames.csv and metrics.json exactly as they were and
+    no partial file; before, metrics.json was cut short in place and the earlier one lost."""
+    import errno
+    import resource
+    write_camus_nifti(tmp_path / "data")
+    out = tmp_path / "out"
+    evaluate_real(out, camus=tmp_path / "data", packages=MODELS, n_boot=20, log=None)
+    names = ["frames.csv", "metrics.json", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == names
+    sizes = {n: (out / n).stat().st_size for n in names}
+    limit = 3000
+    assert sizes["frames.csv"] < limit and sizes["report.md"] < limit < sizes["metrics.json"], sizes
+    for n in names:
+        (out / n).write_text(f"earlier {n}\n")
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        with pytest.raises(OSError) as e:
+            evaluate_real(out, camus=tmp_path / "data", packages=MODELS, n_boot=20, log=None)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert e.value.errno == errno.EFBIG
+    assert sorted(p.name for p in out.iterdir()) == names
+    assert {n: (out / n).read_text() for n in names} == {n: f"earlier {n}\n" for n in names}
+
+
 def test_out_is_a_file(tmp_path, capsys):
     """--out that is a file: refused before the packages load (it was a FileExistsError traceback at the end)."""
     (tmp_path / "f").write_text("x")
