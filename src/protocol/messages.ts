@@ -9,6 +9,7 @@ import { Fields } from './fields.js';
 import { ProtocolError, WireError, fieldError, wireErrorName } from './errors.js';
 import { RING_NAME, ringBytes, type RingInfo } from './ring.js';
 import { studyProblem } from '../dicom/study.js';
+import { SPACING_RANGE_MM } from '../io/types.js';
 import { isObject } from '../util/is.js';
 
 export type { RingInfo } from './ring.js';
@@ -30,7 +31,7 @@ export interface ConfigureStream {
   stride?: number;
   /** NV12 only: offset of the UV plane; default stride * height. */
   uvOffset?: number;
-  /** Millimetres per pixel, [x, y]. */
+  /** Millimetres per pixel, [x, y], each in SPACING_RANGE_MM (1e-6..1000). */
   spacing: [number, number];
   roi?: Roi;
   sector?: Sector;
@@ -135,9 +136,12 @@ export function parseConfigure(body: unknown, x: X = {}): ConfigureStream {
     spacing: f.numArray('spacing', 2) as [number, number],
     fps: f.num('fps', 0.1, 1000),
   };
-  if (!(c.spacing[0] > 0 && c.spacing[1] > 0)) {
-    throw fieldError('BAD_FIELD', 'two positive numbers (mm per pixel)', 'CONFIGURE_STREAM.spacing', c.spacing, x);
-  }
+  // As replay bounds a file's spacing and --pixel-spacing: past SPACING_RANGE_MM LV areas underflow to 0 or overflow to Infinity (an EF of NaN).
+  c.spacing.forEach((v, i) => {
+    if (!(v >= SPACING_RANGE_MM.min && v <= SPACING_RANGE_MM.max)) {
+      throw fieldError('BAD_FIELD', `number in [${SPACING_RANGE_MM.min}, ${SPACING_RANGE_MM.max}] (mm per pixel)`, `CONFIGURE_STREAM.spacing[${i}]`, v, x);
+    }
+  });
   const bpp = { GRAY8: 1, GRAY16: 2, RGB8: 3, BGR8: 3, RGBA8: 4, BGRA8: 4, YUYV: 2, NV12: 1 }[c.format];
   if (c.stride !== undefined && c.stride < c.width * bpp) {
     throw fieldError('BAD_FIELD', `integer >= ${c.width * bpp} (width * bytes per pixel)`, 'CONFIGURE_STREAM.stride', c.stride, x);

@@ -171,6 +171,43 @@ t.test('bad requests get an ERROR with a code and the connection goes on', async
   t.ok(s.stats.rejected >= 5);
 });
 
+t.test('CONFIGURE_STREAM.spacing outside 1e-6..1000 mm (SPACING_RANGE_MM) or not finite: BAD_FIELD naming the element; the stream keeps its geometry, the connection and other streams go on', async (t) => {
+  const s = await start();
+  const c = await client(s);
+  const other = await client(s);
+  await c.configure(geometry(0));
+  await other.configure(geometry(5));
+  await c.subscribe({ streams: [0] });
+  await other.subscribe({ streams: [5] });
+  const refused: [spacing: [number, number], message: string][] = [
+    [[2000, 0.3], 'Expected number in [0.000001, 1000] (mm per pixel) for CONFIGURE_STREAM.spacing[0] but received 2000 of type number'],
+    [[0.3, 1e-7], 'Expected number in [0.000001, 1000] (mm per pixel) for CONFIGURE_STREAM.spacing[1] but received 1e-7 of type number'],
+    [[0, 0.3], 'Expected number in [0.000001, 1000] (mm per pixel) for CONFIGURE_STREAM.spacing[0] but received 0 of type number'],
+    [[0.3, NaN], 'Expected array of 2 finite numbers for CONFIGURE_STREAM.spacing but received array of length 2'],
+    [[Infinity, 0.3], 'Expected array of 2 finite numbers for CONFIGURE_STREAM.spacing but received array of length 2'],
+  ];
+  for (const [spacing, message] of refused) {
+    // Stream 0 reconfigured (to 32x8: another frame size) and a new stream 1: both refused whole.
+    for (const g of [{ ...geometry(0, 32, 8), spacing }, { ...geometry(1), spacing }]) {
+      const e = await errorOf(c.configure(g));
+      t.same({ code: e.code, wireCode: e.wireCode, fatal: e.fatal, message: e.message },
+        { code: 'ERR_SONOEDGE_REMOTE_BAD_FIELD', wireCode: WireError.BAD_FIELD, fatal: false, message }, `stream ${g.stream}, spacing ${spacing.join(', ')}`);
+    }
+  }
+  const st = parseStatusReply((await c.request((seq) => msg.status(seq))).body);
+  t.same(st.streams, [0, 5], 'no stream 1 was opened');
+  // Stream 0 kept its 16x8 geometry (128-byte frames); the other connection's stream runs on.
+  const got = c.next(MessageType.RESULT);
+  c.sendFrame(0, 1, Buffer.alloc(128, 7));
+  t.same(pick(parseResult((await got).body)), { stream: 0, seq: 1, lvAreaMm2: 7 });
+  const got5 = other.next(MessageType.RESULT);
+  other.sendFrame(5, 1, Buffer.alloc(128, 9));
+  t.same(pick(parseResult((await got5).body)), { stream: 5, seq: 1, lvAreaMm2: 9 });
+  // SPACING_RANGE_MM's ends are taken.
+  t.same(parseConfigureReply((await c.configure({ ...geometry(1), spacing: [1e-6, 1000] })).body), { stream: 1, frameBytes: 128 });
+});
+const pick = (r: { stream: number; seq: number; lvAreaMm2: number | null }) => ({ stream: r.stream, seq: r.seq, lvAreaMm2: r.lvAreaMm2 });
+
 t.test('corrupt framing: wrong CRC, unknown type, oversized length', async (t) => {
   const s = await start({ maxMessageSize: 4096 });
   const c = await client(s);

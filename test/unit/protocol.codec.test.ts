@@ -183,11 +183,17 @@ t.test('a body that is not MessagePack, or not a map, is BAD_BODY; framing stays
 t.test('body fields are checked with exact messages', async (t) => {
   const base = { stream: 0, width: 64, height: 48, format: 'GRAY8', spacing: [0.2, 0.2], fps: 30 };
   t.same(parseConfigure(base), { ...base, stride: undefined, uvOffset: undefined });
+  t.same(parseConfigure({ ...base, spacing: [1e-6, 1000] }).spacing, [1e-6, 1000], 'SPACING_RANGE_MM\'s ends are taken');
   const cases: Array<[Record<string, unknown>, string]> = [
     [{ width: -3 }, 'Expected integer 1..16384 for CONFIGURE_STREAM.width but received -3 of type number'],
     [{ format: 'GREY8' }, 'Expected one of GRAY8, GRAY16, RGB8, BGR8, RGBA8, BGRA8, YUYV, NV12 for CONFIGURE_STREAM.format but received "GREY8" of type string'],
     [{ spacing: [0.2] }, 'Expected array of 2 finite numbers for CONFIGURE_STREAM.spacing but received array of length 1'],
-    [{ spacing: [0, 0.2] }, 'Expected two positive numbers (mm per pixel) for CONFIGURE_STREAM.spacing but received array of length 2'],
+    [{ spacing: [0, 0.2] }, 'Expected number in [0.000001, 1000] (mm per pixel) for CONFIGURE_STREAM.spacing[0] but received 0 of type number'],
+    [{ spacing: [0.2, -0.2] }, 'Expected number in [0.000001, 1000] (mm per pixel) for CONFIGURE_STREAM.spacing[1] but received -0.2 of type number'],
+    [{ spacing: [9.9e-7, 0.2] }, 'Expected number in [0.000001, 1000] (mm per pixel) for CONFIGURE_STREAM.spacing[0] but received 9.9e-7 of type number'],
+    [{ spacing: [0.2, 1000.5] }, 'Expected number in [0.000001, 1000] (mm per pixel) for CONFIGURE_STREAM.spacing[1] but received 1000.5 of type number'],
+    [{ spacing: [0.2, NaN] }, 'Expected array of 2 finite numbers for CONFIGURE_STREAM.spacing but received array of length 2'],
+    [{ spacing: [Infinity, 0.2] }, 'Expected array of 2 finite numbers for CONFIGURE_STREAM.spacing but received array of length 2'],
     [{ stride: 10 }, 'Expected integer >= 64 (width * bytes per pixel) for CONFIGURE_STREAM.stride but received 10 of type number'],
     [{ fps: 'thirty' }, 'Expected number in [0.1, 1000] for CONFIGURE_STREAM.fps but received "thirty" of type string'],
     [{ roi: { x: 60, y: 0, width: 10, height: 10 } }, 'Expected CONFIGURE_STREAM.roi inside the 64x48 frame but received x 60, y 0, width 10, height 10'],
