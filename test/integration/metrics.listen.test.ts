@@ -3,9 +3,11 @@
 // leaves nothing behind (no result subscriber, no listener on the runtime's
 // streams), so a second start works; once listening, one lasting 'error'
 // handler logs a later server error (the runtime's logger, a real file) and
-// the endpoint serves on.
+// the endpoint serves on; `serve` (dist/) with metrics.port in use exits 1
+// with that one line.
 import t from 'tap';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +15,8 @@ import { createLogger } from '../../src/log.js';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
 import { Runtime } from '../../src/runtime/index.js';
 import { MetricsServer } from '../../src/telemetry/metrics.js';
+import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
+import { CLI, ROOT } from '../helpers/supervisor.js';
 import { until } from '../helpers/wait.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-metrics-listen-'));
@@ -74,4 +78,17 @@ t.test('after listen, a server error is logged through the logger; the endpoint 
   t.equal(res.status, 200, 'still serving');
   await m.close();
   await log.close();
+});
+
+t.test('serve: a metrics.port in use stops it at start with one line naming metrics.port (ERR_SONOEDGE_LISTEN), exit 1, the runtime closed', async (t) => {
+  const held = await hold();
+  t.teardown(() => held.close());
+  const port = (held.address() as net.AddressInfo).port;
+  const file = path.join(dir, 'serve.yaml');
+  const sock = path.join(dir, 'serve.sock');
+  writeFileSync(file, `socket:\n  path: ${sock}\n${BUNDLED_MODELS_YAML}metrics:\n  port: ${port}\nlogging:\n  file: ${path.join(dir, 'serve.log')}\n`);
+  const r = spawnSync(process.execPath, [CLI, 'serve', '--config', file], { cwd: ROOT, encoding: 'utf8', timeout: 60000 });
+  t.equal(r.status, 1);
+  t.equal(r.stderr, `sonoedge serve: [ERR_SONOEDGE_LISTEN] Expected to listen for the metrics endpoint (metrics.port) on 127.0.0.1:${port} but could not: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`);
+  t.notOk(existsSync(sock), 'no socket left');
 });
