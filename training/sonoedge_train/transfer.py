@@ -92,7 +92,7 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
     # on sets of images that are no valid view (the independent generator's flipped and rotated hearts, labelled
     # OTHER) these are frames the runtime would segment and measure: for a negative, a wrong LV shown
     res["lv_shown"] = float(eligible.mean())
-    ef_t, ef_p, n_valid, shown_t, shown_p = [], [], 0, [], []
+    ef_t, ef_p, ef_raw, n_valid, shown_t, shown_p = [], [], [], 0, [], []
     for c in cines:
         if c["view"] not in APICAL_VIEWS or not c.get("ef"):
             continue
@@ -103,6 +103,7 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
         n_valid += int(r["valid"])
         ef_t.append(float(c["ef"]))
         ef_p.append(p.calibrated(r["ef"]))
+        ef_raw.append(float(r["ef"]))
         g = ef_runtime(lv & eligible[sel, None, None], sp, min_frames=min(16, len(sel)))
         shown = p.calibrated(g["ef"])
         if g["valid"] and 5 <= shown <= 90:  # the runtime's range applies to the calibrated EF too
@@ -112,6 +113,9 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
         t, q = np.array(ef_t), np.array(ef_p)
         res["ef"] = regression(q, t)
         res["ef_n"] = len(t)
+        # before the package's EF calibration (fitted on simulated validation cines): how much of the error it adds
+        # or removes on this set
+        res["ef_uncalibrated"] = regression(np.array(ef_raw), t)
         res["ef_valid_n"] = n_valid
         res["ef_mae_ci"] = bootstrap_ci(lambda a, b: np.abs(a - b).mean(), q, t, n_boot=n_boot)
         res["ef_bias_ci"] = bootstrap_ci(lambda a, b: (a - b).mean(), q, t, n_boot=n_boot)
@@ -298,12 +302,13 @@ def markdown(rep) -> str:
              f"{rep['id_thresholds']}; EF calibration {rep['ef_calibration'] and {k: rep['ef_calibration'][k] for k in ('slope', 'intercept', 'residual_sd')}}.", "",
              "EF columns: every apical cine measured on all its frames (the models' error), then *shown*: the cines whose "
              "frames the runtime would measure (apical view, quality at the gate, not unknown) give a valid EF, with "
-             "that EF's MAE and bias (what a user would read).", "",
+             "that EF's MAE and bias (what a user would read). *Uncalibrated*: the same EF before the package's EF "
+             "calibration, which is fitted on simulated validation cines.", "",
              "*LV shown*: the fraction of frames the runtime would segment and measure (for the sets of no valid "
              "view, phantom_flipped and phantom_rotated, and the negative families: a wrong LV shown).", "",
              "| set | frames | view acc | view conf / ECE | quality MAE | mean quality | >= gate | LV shown | LV Dice | EF MAE | "
-             "EF bias | EF r | EF shown (cines) | shown MAE / bias | ok / uncertain / unknown |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "EF bias | EF r | uncalibrated EF MAE / bias | EF shown (cines) | shown MAE / bias | ok / uncertain / unknown |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in rep["sets"].items():
         ef = r.get("ef", {})
         st = r.get("states", {})
@@ -312,7 +317,8 @@ def markdown(rep) -> str:
                      f"{_fmt(r.get('quality_mae'))} | {_fmt(r['quality_mean'])} | {_fmt(r['quality_above_gate'])} | "
                      f"{_fmt(r.get('lv_shown'))} | {_fmt(r.get('lv_dice'))} {_ci(r.get('lv_dice_ci'))} | {_fmt(ef.get('mae'), 2)} "
                      f"{_ci(r.get('ef_mae_ci'))} | {_fmt(ef.get('bias'), 2)} {_ci(r.get('ef_bias_ci'))} | "
-                     f"{_fmt(ef.get('r'), 2)} | {r.get('ef_shown_n', 'n/a')} of {r.get('ef_n', 0)} | "
+                     f"{_fmt(ef.get('r'), 2)} | {_fmt(r.get('ef_uncalibrated', {}).get('mae'), 2)} / "
+                     f"{_fmt(r.get('ef_uncalibrated', {}).get('bias'), 2)} | {r.get('ef_shown_n', 'n/a')} of {r.get('ef_n', 0)} | "
                      f"{_fmt(r.get('ef_shown', {}).get('mae'), 2)} / {_fmt(r.get('ef_shown', {}).get('bias'), 2)} | "
                      f"{' / '.join(_fmt(st.get(k), 2) for k in ('ok', 'uncertain', 'unknown')) if st else 'n/a'} |")
     lines += ["", "| set | frames of each true view: predicted view counts |", "|---|---|"]

@@ -55,3 +55,26 @@ def test_lv_shown_counts_the_frames_the_runtime_would_measure():
     assert r["lv_shown"] == 2 / 6 and r["quality_above_gate"] == 5 / 6
     n = negatives_report(pk, {"rotated": np.zeros((6, 8, 8), np.uint8)})["rotated"]
     assert n["lv_shown"] == 2 / 6 and n["unknown_or_other"] == 2 / 6 and n["unknown"] == 1 / 6
+
+
+def test_ef_before_and_after_the_packages_calibration():
+    # two apical cines of 4 frames whose reference LV shrinks; the stand-in calibration adds 5 points
+    a4c = VIEWS.index("A4C")
+    masks = np.zeros((8, 32, 32), np.uint8)
+    for i, h in enumerate([20, 16, 12, 16, 20, 14, 10, 14]):
+        masks[i, 4:4 + h, 10:10 + h // 2] = 1
+    cines = [{"id": 0, "view": "A4C", "ef": 50.0}, {"id": 1, "view": "A4C", "ef": 60.0}]
+    cine_of = np.repeat([0, 1], 4)
+
+    class Shifted(_Packages):
+        def calibrated(self, ef):
+            return ef + 5.0
+
+    spacing = np.ones((8, 2))
+    raw = labelled_set(_Packages(np.full(8, a4c), masks), np.zeros((8, 32, 32), np.uint8), masks, np.full(8, a4c),
+                       cines, cine_of, spacing, n_boot=10)
+    cal = labelled_set(Shifted(np.full(8, a4c), masks), np.zeros((8, 32, 32), np.uint8), masks, np.full(8, a4c),
+                       cines, cine_of, spacing, n_boot=10)
+    assert raw["ef_uncalibrated"] == raw["ef"] == cal["ef_uncalibrated"]
+    assert abs(cal["ef"]["bias"] - raw["ef"]["bias"] - 5.0) < 1e-9
+    assert raw["ef_n"] == 2
