@@ -7,6 +7,7 @@ import { constants, createWriteStream, lstatSync, rmSync, type WriteStream } fro
 import { access, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from './args.js';
+import { onInterrupt } from '../util/interrupt.js';
 
 const errno = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? 'EACCES';
 
@@ -64,13 +65,9 @@ export function pendingFile(file: string): PendingFile {
   const tmp = direct ? file : path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.partial`);
   const stream = createWriteStream(tmp);
   // Interrupted (Ctrl-C, a service stop): the temporary file goes, then the signal does what it would have done.
-  const onSignal = (signal: NodeJS.Signals) => {
+  const done = onInterrupt(() => {
     if (!direct) rmSync(tmp, { force: true });
-    process.kill(process.pid, signal);
-  };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
-  for (const sig of signals) process.once(sig, onSignal);
-  const done = () => { for (const sig of signals) process.off(sig, onSignal); };
+  });
   let failure: Error | undefined;
   // Without a listener a failed write (a full disk) is an uncaught 'error' event; end() reports it instead.
   stream.on('error', (err) => {

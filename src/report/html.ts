@@ -3,11 +3,13 @@
 // so it opens from file:// in any browser and can be zipped or attached as is.
 // The output is a pure function of the input (no timestamps, fixed ordering),
 // so two runs over the same study give byte-identical reports.
+import { lstatSync, renameSync, rmSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PNG } from 'pngjs';
 import { invalidType, invalidValue, rangeError } from '../errors.js';
 import { checkKeys } from '../util/options.js';
+import { onInterrupt } from '../util/interrupt.js';
 import { isFiniteNumber, isInteger, isString } from '../util/is.js';
 import { escapeXml as esc, fmt } from './svg.js';
 
@@ -187,20 +189,60 @@ function renderHtml(r: ReportInput): string {
   return out.join('\n');
 }
 
-/** Creates `dir` (and dir/frames/*.png, replacing earlier ones), writes dir/index.html; returns the index.html path. */
+/**
+ * Creates `dir` and writes dir/index.html and dir/frames/*.png, replacing an earlier report's; returns the
+ * index.html path. All or nothing: the report is written in dir/.report.PID.partial and swapped in only when
+ * complete, so a failure (a full disk) or Ctrl-C midway leaves the earlier report as it was (never a page whose
+ * frames are gone or half new) and no temporary folder. Nothing else in `dir` is touched.
+ */
 export async function writeReport(dir: string, input: ReportInput): Promise<string> {
   if (!isString(dir) || dir === '') throw invalidType('ERR_SONOEDGE_ARG_TYPE', 'non-empty string', 'dir', dir);
   const r = checkInput(input);
-  // Frames of an earlier report in the same folder would linger beside the new page: start the folder afresh.
-  await rm(path.join(dir, 'frames'), { recursive: true, force: true });
-  await mkdir(path.join(dir, 'frames'), { recursive: true });
-  for (const f of r.frames) {
-    const png = new PNG({ width: f.width, height: f.height, colorType: 0, inputColorType: 0, inputHasAlpha: false });
-    png.data = Buffer.from(f.gray.buffer, f.gray.byteOffset, f.gray.byteLength);
-    const bytes = PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false });
-    await writeFile(path.join(dir, framePng(f.seq)), bytes);
+  await mkdir(dir, { recursive: true });
+  const stage = path.join(dir, `.report.${process.pid}.partial`);
+  const stopWatching = onInterrupt(() => rmSync(stage, { recursive: true, force: true }));
+  try {
+    await rm(stage, { recursive: true, force: true });
+    await mkdir(path.join(stage, 'frames'), { recursive: true });
+    for (const f of r.frames) {
+      const png = new PNG({ width: f.width, height: f.height, colorType: 0, inputColorType: 0, inputHasAlpha: false });
+      png.data = Buffer.from(f.gray.buffer, f.gray.byteOffset, f.gray.byteLength);
+      const bytes = PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false });
+      await writeFile(path.join(stage, framePng(f.seq)), bytes);
+    }
+    await writeFile(path.join(stage, 'index.html'), renderHtml(r));
+    swapIn(dir, stage);
+  } catch (err) {
+    // Node's own message ("EFBIG: file too large, write") names no path: say which report, and that the earlier one stays.
+    const e = err as NodeJS.ErrnoException;
+    if (typeof e.syscall === 'string') e.message = `Expected to write the report in ${dir} but received ${e.message}; an earlier report there is unchanged`;
+    throw err;
+  } finally {
+    stopWatching();
+    await rm(stage, { recursive: true, force: true });
   }
-  const index = path.join(dir, 'index.html');
-  await writeFile(index, renderHtml(r));
-  return index;
+  return path.join(dir, 'index.html');
+}
+
+/**
+ * Moves the staged frames/ and index.html into `dir`, the earlier frames/ aside into the stage (removed with it).
+ * Synchronous renames: no signal handler runs between them. A rename that fails puts the earlier report back.
+ */
+function swapIn(dir: string, stage: string): void {
+  const frames = path.join(dir, 'frames');
+  const earlier = path.join(stage, 'earlier-frames');
+  const hadFrames = lstatSync(frames, { throwIfNoEntry: false }) !== undefined;
+  if (hadFrames) renameSync(frames, earlier);
+  try {
+    renameSync(path.join(stage, 'frames'), frames);
+    try {
+      renameSync(path.join(stage, 'index.html'), path.join(dir, 'index.html'));
+    } catch (err) {
+      renameSync(frames, path.join(stage, 'frames'));
+      throw err;
+    }
+  } catch (err) {
+    if (hadFrames) renameSync(earlier, frames);
+    throw err;
+  }
 }

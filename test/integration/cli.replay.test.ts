@@ -235,6 +235,38 @@ t.test('output paths: one that cannot be written is a usage error before any wor
   t.same(await readdir(dir), ['earlier.jsonl']);
 });
 
+t.test('a --report that fails midway (its frames written, the page cannot go into place) leaves the earlier report as it was', async (t) => {
+  const dir = path.join(await mkdtemp(path.join(tmp, 'report-fails-')), 'report');
+  const earlier = run('replay', SAMPLE, '--report', dir);
+  t.equal(earlier.status, 0, earlier.stderr);
+  // An earlier report this run's cannot be mistaken for (a frame this cine does not have), whose index.html is a
+  // folder: the page is the last thing to go into place, so the failure comes after every frame is written.
+  // Before, the earlier frames were deleted first and the new ones written in their place.
+  await writeFile(path.join(dir, 'frames', '999999.png'), 'earlier');
+  await rm(path.join(dir, 'index.html'));
+  await mkdir(path.join(dir, 'index.html', 'inside'), { recursive: true });
+  const snapshot = async () => {
+    const frames = (await readdir(path.join(dir, 'frames'))).sort();
+    return { top: (await readdir(dir)).sort(), frames: await Promise.all(frames.map(async (n) => [n, (await readFile(path.join(dir, 'frames', n))).toString('base64')])) };
+  };
+  const before = await snapshot();
+  t.same(before.top, ['frames', 'index.html']);
+  t.equal(before.frames.length, 17);
+  const r = run('replay', SAMPLE, '--report', dir);
+  t.equal(r.status, 1, r.stderr);
+  const partial = path.join(dir, `.report.${r.pid}.partial`);
+  t.equal(r.stderr.trim().split('\n').pop(), `sonoedge replay: [EISDIR] Expected to write the report in ${dir} but received EISDIR: illegal operation on a directory, `
+    + `rename '${path.join(partial, 'index.html')}' -> '${path.join(dir, 'index.html')}'; an earlier report there is unchanged`);
+  t.same(await snapshot(), before, 'the earlier frames byte for byte, nothing new, no temporary folder');
+  // Once the page can go into place, the new report replaces the earlier one whole: no earlier frame lingers.
+  await rm(path.join(dir, 'index.html'), { recursive: true });
+  const again = run('replay', SAMPLE, '--report', dir);
+  t.equal(again.status, 0, again.stderr);
+  const after = await snapshot();
+  t.same(after.top, ['frames', 'index.html']);
+  t.same(after.frames.map(([n]) => n), Array.from({ length: 16 }, (_, i) => `${String(i).padStart(6, '0')}.png`));
+});
+
 t.test('an interrupted run (SIGINT) leaves no --out file, temporary or not', async (t) => {
   const dir = await mkdtemp(path.join(tmp, 'interrupted-'));
   // Two frames a second: 8 s for the cine, interrupted once the pipeline has written a line or two.
