@@ -60,6 +60,10 @@ export type ErrorCode =
   | 'ERR_SONOEDGE_SOCKET_PATH'
   // The metrics endpoint's options (src/telemetry/metrics.ts): a host that is not loopback.
   | 'ERR_SONOEDGE_METRICS'
+  // `sonoedge status` (src/cli/status.ts): no metrics endpoint answers, or its exposition has a line that is not a sample.
+  | 'ERR_SONOEDGE_STATUS'
+  // The live viewer's options (src/viewer/server.ts, ViewerServer.start): port, host, token, rate, seconds, quality, ...
+  | 'ERR_SONOEDGE_VIEWER_OPTION'
   // A TCP port a part of serve was told to listen on could not be taken (in use, not permitted):
   // the socket's TCP, the viewer, the metrics endpoint, the OpenIGTLink server.
   | 'ERR_SONOEDGE_LISTEN';

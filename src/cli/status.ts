@@ -11,6 +11,7 @@
 // labels, _sum and _count of labelled histograms, which is what prom-client
 // writes for the per-stream latency.
 import { loadServeConfig } from '../config/index.js';
+import { coded, type ErrorCode } from '../errors.js';
 import { commandHelp, numberFlag, parseCommandArgs, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
 
 export const SPEC: CommandSpec = {
@@ -28,6 +29,9 @@ export const SPEC: CommandSpec = {
 
 /** One sample line: `name{label="value",...} number`. */
 export interface Sample { name: string; labels: Record<string, string>; value: number }
+
+/** What status's refusals carry: no endpoint answering, an exposition that is not one. */
+const STATUS: ErrorCode = 'ERR_SONOEDGE_STATUS';
 
 const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$/;
 const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*,?\s*/y;
@@ -58,7 +62,7 @@ export function parseExposition(text: string): Map<string, Sample[]> {
     const nan = m !== null && /^nan$/i.test(m[3]);
     const value = m ? Number(m[3].replace(/^\+?inf$/i, 'Infinity').replace(/^-inf$/i, '-Infinity')) : NaN;
     if (!ok || Number.isNaN(value) && !nan) {
-      throw Object.assign(new Error(`Expected Prometheus sample lines (name{labels} value) but received line ${i + 1}: ${JSON.stringify(line.slice(0, 120))}`), { code: 'ERR_SONOEDGE_STATUS' });
+      throw coded(new Error(`Expected Prometheus sample lines (name{labels} value) but received line ${i + 1}: ${JSON.stringify(line.slice(0, 120))}`), STATUS);
     }
     const list = out.get(m![1]) ?? [];
     list.push({ name: m![1], labels, value });
@@ -108,7 +112,7 @@ export async function status(args: string[]): Promise<number> {
     text = await res.text();
   } catch (err) {
     const e = err as Error & { cause?: Error };
-    process.stderr.write(`sonoedge status: [ERR_SONOEDGE_STATUS] Expected a sonoedge metrics endpoint at ${url} but received ${e.cause?.message ?? e.message} (is serve running with metrics on?)\n`);
+    process.stderr.write(`sonoedge status: [${STATUS}] Expected a sonoedge metrics endpoint at ${url} but received ${e.cause?.message ?? e.message} (is serve running with metrics on?)\n`);
     return 1;
   }
   const s = summarise(url, parseExposition(text));

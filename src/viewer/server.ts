@@ -27,6 +27,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { rangeError, typeError } from '../errors.js';
 import { ResultFlag } from '../protocol/constants.js';
 import type { ConfigureStream, ResultBody } from '../protocol/messages.js';
 import type { ResultPublisher, Subscription } from '../runtime/publisher.js';
@@ -419,8 +420,7 @@ function digest(s: string): Buffer {
 }
 
 function optionError(message: string, type = false): Error {
-  const e = type ? new TypeError(message) : new RangeError(message);
-  return Object.assign(e, { code: 'ERR_SONOEDGE_VIEWER_OPTION' });
+  return type ? typeError('ERR_SONOEDGE_VIEWER_OPTION', message) : rangeError('ERR_SONOEDGE_VIEWER_OPTION', message);
 }
 
 function checkOptions(o: ViewerOptions): void {

@@ -1,6 +1,7 @@
 // `sonoedge status`'s reading of the exposition prom-client writes, apart from a running serve.
 import t from 'tap';
 import { parseExposition, summarise } from '../../src/cli/status.js';
+import type { CodedError, ErrorCode } from '../../src/errors.js';
 
 t.test('parseExposition reads prom-client\'s NaN ("Nan", a gauge with no samples yet) and infinities; a bad line is coded', async (t) => {
   const f = parseExposition('# HELP x y\nnodejs_eventloop_lag_mean_seconds Nan\na NaN\nb +Inf\nc -Inf\nd{le="+Inf"} 3\n');
@@ -8,6 +9,11 @@ t.test('parseExposition reads prom-client\'s NaN ("Nan", a gauge with no samples
   t.ok(Number.isNaN(f.get('a')![0].value));
   t.same([f.get('b')![0].value, f.get('c')![0].value, f.get('d')![0].value], [Infinity, -Infinity, 3]);
   t.throws(() => parseExposition('ok 1\nbad nonsense\n'), { code: 'ERR_SONOEDGE_STATUS', message: 'Expected Prometheus sample lines (name{labels} value) but received line 2: "bad nonsense"' });
+  // A member of the ErrorCode union (typecheck fails otherwise), on an Error of that class.
+  const code: ErrorCode = 'ERR_SONOEDGE_STATUS';
+  const err = (() => { try { parseExposition('x y z w v\n'); return undefined; } catch (e) { return e as CodedError; } })();
+  t.equal(err?.constructor, Error);
+  t.equal(err?.code, code);
 });
 
 t.test('summarise: the serial link when serve has one, null when it has none', async (t) => {

@@ -3,6 +3,7 @@
 // ViewerServer.start's own checks (coded errors, nothing listening after one).
 import t from 'tap';
 import { ConfigError, parseServeConfig } from '../../src/config/index.js';
+import type { ErrorCode } from '../../src/errors.js';
 import { StreamManager } from '../../src/runtime/streams.js';
 import { ViewerServer, type ViewerSource } from '../../src/viewer/server.js';
 
@@ -51,8 +52,10 @@ t.test('serve config: viewer.host is an address or a host name; a malformed one 
 });
 
 t.test('ViewerServer.start checks its options (coded) and listens on nothing after a refusal', async (t) => {
+  // A member of the ErrorCode union (typecheck fails otherwise).
+  const code: ErrorCode = 'ERR_SONOEDGE_VIEWER_OPTION';
   const bad = async (o: object, message: RegExp, name = 'RangeError') =>
-    t.rejects(ViewerServer.start(source, o as never), { name, code: 'ERR_SONOEDGE_VIEWER_OPTION', message });
+    t.rejects(ViewerServer.start(source, o as never), { name, code, message });
   await bad({ port: 0, host: '0.0.0.0' }, /^Expected viewer.token when viewer.host is not loopback but received host "0.0.0.0" and no token$/);
   await bad({ port: 0, token: 'short' }, /^Expected a string of at least 16 characters for viewer.token but received 5 characters$/);
   await bad({ port: 70000 }, /^Expected an integer 0..65535 for viewer.port but received 70000$/);
