@@ -389,6 +389,46 @@ t.test('bad input: a STATUS with the error\'s code; the connection served on unl
   t.equal(bridge.stats.connections, 1);
 });
 
+t.test('bad input: a spacing (matrix column length) outside 1e-6..1000 mm is BAD_FIELD naming the axis and value; nothing applied, others served on', async (t) => {
+  const { bridge, connect } = await setup(t);
+  const p = await connect();
+  const other = await connect();
+  /** An IMAGE whose i and j columns are (si, 0, 0) and (0, sj, 0): spacing si, sj. */
+  const spaced = (device: string, si: number, sj: number, fill = 1) => imageMessage(device, 8, 6, fill, { matrix: [si, 0, 0, 0, sj, 0, 0, 0, 1, 0, 0, 0] });
+  const summaryFor = async (peer: RawPeer, device: string) => summaryOf(await peer.next((m) => isType('STRING')(m) && summaryOf(m).device === device));
+  p.send(spaced('US', 0.5, 0.5, 4));
+  t.match(await summaryFor(p, 'US'), { lvAreaMm2: 4 });
+  const refused: [string, number, number, string][] = [
+    ['US', 2000, 0.5, 'along i (the length of the matrix\'s i column) but received 2000'],
+    ['US', 0.5, 0, 'along j (the length of the matrix\'s j column) but received 0'],
+    ['US', 2 ** -24, 0.5, `along i (the length of the matrix's i column) but received ${2 ** -24}`],
+    ['US', 0.5, 2 ** 100, `along j (the length of the matrix's j column) but received ${2 ** 100}`],
+    ['new', 1e-7, 1, `along i (the length of the matrix's i column) but received ${Math.fround(1e-7)}`],
+  ];
+  for (const [device, si, sj, why] of refused) {
+    p.send(spaced(device, si, sj));
+    t.same(statusOf(await p.next(isType('STATUS', device))), {
+      code: 0, subcode: 0n, errorName: 'BAD_FIELD', message: `Expected a spacing of 0.000001..1000 mm per pixel ${why} from ${JSON.stringify(device)}`,
+    }, `${si} x ${sj}`);
+  }
+  // Non-finite: the matrix itself is refused first (parseImage), with the same code.
+  p.send(spaced('US', Infinity, 0.5));
+  t.match(statusOf(await p.next(isType('STATUS', 'US'))), { code: 0, errorName: 'BAD_FIELD', message: /^Expected a finite matrix but received Infinity, 0, 0, 0, 0.5/ });
+  p.send(spaced('US', 0.5, NaN));
+  t.match(statusOf(await p.next(isType('STATUS', 'US'))), { code: 0, errorName: 'BAD_FIELD', message: /^Expected a finite matrix but received 0.5, 0, 0, 0, NaN/ });
+  t.equal(bridge.errorsByCode.get('ERR_SONOEDGE_IGTL_FIELD'), 7);
+  t.same(bridge.devices.map((d) => [d.device, d.spacing]), [['US', [0.5, 0.5]]], 'the stream keeps its geometry; no stream for the refused new device');
+  // The connection is served on, at the range's ends too (as float32 holds them), and so is another one.
+  p.send(spaced('US', 0.5, 0.5, 5));
+  t.match(await summaryFor(p, 'US'), { lvAreaMm2: 5 });
+  p.send(spaced('ends', 1e-6, 1000, 6));
+  t.match(await summaryFor(p, 'ends'), { lvAreaMm2: 6 });
+  t.same(bridge.devices.find((d) => d.device === 'ends')?.spacing, [Math.fround(1e-6), 1000]);
+  other.send(spaced('US2', 0.3, 0.3, 7));
+  t.match(await summaryFor(other, 'US2'), { lvAreaMm2: 7 });
+  t.equal(bridge.stats.connections, 2);
+});
+
 /** `m` with its 20-byte device name field replaced by `name` (NUL-padded), the CRC still right: bytes no encoder writes. */
 function withDeviceBytes(m: Uint8Array, name: number[]): Buffer {
   const b = Buffer.from(m);

@@ -14,6 +14,7 @@
 // disconnected. Other connections are served on.
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import { SPACING_RANGE_MM } from '../../io/types.js';
 import { ResultFlag } from '../../protocol/constants.js';
 import { frameBytes, type ConfigureStream, type ResultBody } from '../../protocol/messages.js';
 import type { PixelFormatName } from '../../preprocess/types.js';
@@ -458,9 +459,8 @@ export class IgtlBridge extends EventEmitter {
         `Expected 8- or 16-bit integer pixels with 1 component, or 8-bit with 3 or 4, but received ${img.components} component(s) of scalar type ${img.scalarType} from ${JSON.stringify(device)}`, at);
     }
     const [sx, sy] = spacingOf(img.matrix);
-    if (!(sx > 0 && sy > 0)) {
-      throw new IgtlError('ERR_SONOEDGE_IGTL_FIELD', `Expected a matrix with non-zero i and j columns (the spacing) but received ${img.matrix.join(', ')} from ${JSON.stringify(device)}`, at);
-    }
+    checkSpacing(sx, 'i', device);
+    checkSpacing(sy, 'j', device);
     const [w, h] = img.size;
     const config: ConfigureStream = { stream: 0, width: w, height: h, format, spacing: [sx, sy], fps: this.options.fps };
     const key = `${w}x${h} ${format} ${sx} ${sy}`;
@@ -631,6 +631,24 @@ export class IgtlBridge extends EventEmitter {
     built.set(type, b);
     this.#latest.set(`${type}/${out.device}`, { type, device: out.device, content: out.content, timestampMs: g.timestampMs });
     return b;
+  }
+}
+
+/** SPACING_RANGE_MM's ends as an IMAGE's float32 matrix holds them (1e-6 is 9.99999997e-7 there). */
+const SPACING_MIN = Math.fround(SPACING_RANGE_MM.min);
+const SPACING_MAX = Math.fround(SPACING_RANGE_MM.max);
+
+/**
+ * An IMAGE's spacing along an axis (its matrix column's length) in SPACING_RANGE_MM (1e-6..1000 mm), as
+ * CONFIGURE_STREAM.spacing, replay's file spacing and --pixel-spacing: past it LV areas underflow to 0 or overflow
+ * to Infinity (an EF of NaN). Compared as float32, the matrix's own precision; NaN is refused too. Else BAD_FIELD.
+ */
+function checkSpacing(v: number, axis: 'i' | 'j', device: string): void {
+  const f = Math.fround(v);
+  if (!(f >= SPACING_MIN && f <= SPACING_MAX)) {
+    throw new IgtlError('ERR_SONOEDGE_IGTL_FIELD',
+      `Expected a spacing of ${SPACING_RANGE_MM.min}..${SPACING_RANGE_MM.max} mm per pixel along ${axis} (the length of the matrix's ${axis} column) but received ${v} from ${JSON.stringify(device)}`,
+      { type: 'IMAGE', device });
   }
 }
 
