@@ -109,6 +109,8 @@ export async function serve(args: string[]): Promise<number> {
     // OpenIGTLink (docs/OPENIGTLINK.md): its streams are the runtime's, its results come from the runtime's publisher.
     try {
       const { IgtlBridge } = await import('../transport/igtl/bridge.js');
+      // Its server's errors after listen go to this log ('openigtlink server error') and it serves on; no 'error'
+      // listener here, so none is emitted (one without a listener would end the process).
       igtl = new IgtlBridge({ ...config.igtl, streams: rt.streams, log: log.child({ component: 'igtl' }) });
       await igtl.start();
       const g = config.igtl;

@@ -87,6 +87,11 @@ export interface SocketServerOptions {
   maxStreams?: number;
   /** Bad messages from one client before it is disconnected; default 64. */
   maxErrorsPerClient?: number;
+  /**
+   * Where an error of a listening server after listen() (an accept that fails: the socket path's, TCP's, the path
+   * lock's) is logged, as 'socket server error'; the server serves on. The runtime passes its logger.
+   */
+  log?: { error(o: object, m: string): void };
 }
 
 export interface ServerStats {
@@ -167,7 +172,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
   state: RuntimeStateName = 'ready';
   /** The streams: this server's own manager, or the one shared through options.streams. */
   readonly streams: StreamManager;
-  readonly #o: Required<Omit<SocketServerOptions, 'path' | 'mode' | 'tcp' | 'models' | 'prepare' | 'handler' | 'streams'>> & Pick<SocketServerOptions, 'models' | 'tcp'>;
+  readonly #o: Required<Omit<SocketServerOptions, 'path' | 'mode' | 'tcp' | 'models' | 'prepare' | 'handler' | 'streams' | 'log'>> & Pick<SocketServerOptions, 'models' | 'tcp' | 'log'>;
   readonly #clients = new Set<Client>();
   /** Connections refused with TOO_MANY, until they are closed. */
   readonly #refused = new Set<net.Socket>();
@@ -193,7 +198,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
       throw new RangeError(`Expected a loopback host (127.x.x.x, ::1 or localhost) for tcp.host but received ${JSON.stringify(options.tcp.host)}`);
     }
     this.#o = {
-      models: options.models, tcp: options.tcp ?? false,
+      models: options.models, tcp: options.tcp ?? false, log: options.log,
       maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
       resultQueueLength: options.resultQueueLength ?? 8,
       maxPendingWriteBytes: options.maxPendingWriteBytes ?? 1024 * 1024,
@@ -235,6 +240,18 @@ export class SocketServer extends EventEmitter implements ResultSink {
       for (const s of this.#servers.splice(0)) s.close();
       throw err;
     }
+    // Listening: a later error of a server (an accept that fails) is logged, and neither ends the process nor stops the
+    // server (listen's once('error') handlers are spent or gone: an 'error' without a listener would end the process).
+    const [unix, tcp] = this.#servers;
+    const lasting = (server: net.Server | undefined, where: object) => server?.on('error', (err) => this.#o.log?.error({ err, ...where }, 'socket server error'));
+    lasting(unix, { listener: 'path', path: this.path });
+    lasting(tcp, { listener: 'tcp', host: this.#o.tcp ? this.#o.tcp.host ?? '127.0.0.1' : undefined, port: this.#tcpPort });
+    lasting(this.#lock, { listener: 'lock', path: this.path });
+  }
+
+  /** The listening servers (for tests: their listeners): the socket path's, then TCP's when on, then the path lock's (Linux). */
+  get servers(): net.Server[] {
+    return [...this.#servers, ...(this.#lock ? [this.#lock] : [])];
   }
 
   async #listen(): Promise<void> {
@@ -675,8 +692,9 @@ async function acquirePathLock(socketPath: string): Promise<net.Server | undefin
   const name = `\0sonoedge-lock-${createHash('sha256').update(path.join(real, path.basename(socketPath))).digest('hex').slice(0, 32)}`;
   const lock = net.createServer((s) => s.destroy());
   await new Promise<void>((resolve, reject) => {
-    lock.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? socketInUse(socketPath, 'another runtime serves this socket path') : err));
-    lock.listen(name, () => resolve());
+    const failed = (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? socketInUse(socketPath, 'another runtime serves this socket path') : err);
+    lock.once('error', failed);
+    lock.listen(name, () => { lock.off('error', failed); resolve(); });
   });
   lock.unref();
   return lock;

@@ -64,7 +64,8 @@ export interface ViewerOptions {
   qualityGate?: number;
   /** A viewer whose socket holds more than this is passed over for an update; default 4 MiB. */
   maxBufferedBytes?: number;
-  log?: { info(o: object, m: string): void; warn(o: object, m: string): void };
+  /** Where it logs: 'viewer listening', encodings that fail, and an error of the HTTP server after it listens ('viewer server error'; it serves on). */
+  log?: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
 }
 
 export interface ViewerStats {
@@ -158,12 +159,19 @@ export class ViewerServer {
     const v = new ViewerServer(src, options);
     await listenOn(v.#http, v.#o.port, v.#o.host, 'the viewer (viewer.port)', 'ERR_SONOEDGE_LISTEN');
     v.#port = (v.#http.address() as AddressInfo).port;
+    // Listening: a later error (an accept that fails) is logged, and neither ends the process nor stops the viewer.
+    v.#http.on('error', (err) => v.#log?.error({ err, host: v.#o.host, port: v.#port }, 'viewer server error'));
     v.#log?.info({ url: v.url.replace(/token=[^&]*/, 'token=...'), rate: v.#o.rate }, 'viewer listening');
     return v;
   }
 
   get port(): number {
     return this.#port;
+  }
+
+  /** The HTTP server (for tests: its listeners). */
+  get server(): http.Server {
+    return this.#http;
   }
 
   /** The page's address, with the token when there is one. */

@@ -36,7 +36,12 @@ export interface IgtlBridgeOptions extends Partial<IgtlOptions> {
    * integer 10..600000 (as reconnectMs: 0 would load again at every frame), default 5000 ms.
    */
   modelRetryMs?: number;
-  log?: { info(o: object, m: string): void; warn(o: object, m: string): void };
+  /**
+   * Where it logs; an error of the server after it listens (an accept that fails) is logged here as 'openigtlink
+   * server error' and the bridge serves on (it is emitted as 'error' too, but only to a listener there is: an
+   * 'error' without one would end the process).
+   */
+  log?: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
 }
 
 export interface IgtlStats {
@@ -259,8 +264,17 @@ export class IgtlBridge extends EventEmitter {
     // A port that cannot be taken (in use) is ERR_SONOEDGE_LISTEN naming igtl.port, as for the socket's TCP and the viewer.
     await listenOn(server, o.port, o.host, 'the OpenIGTLink server (igtl.port)', 'ERR_SONOEDGE_LISTEN');
     this.#server = server;
-    server.on('error', (err) => this.emit('error', err));
     this.#port = (server.address() as net.AddressInfo).port;
+    // Listening: a later error (an accept that fails) is logged, and neither ends the process nor stops the bridge.
+    server.on('error', (err) => {
+      this.#log?.error({ err, host: o.host, port: this.#port }, 'openigtlink server error');
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    });
+  }
+
+  /** Server mode once started: the listening server (for tests: its listeners). */
+  get server(): net.Server | undefined {
+    return this.#server;
   }
 
   /** Stops listening (or reconnecting), closes every connection and the streams they opened. */
