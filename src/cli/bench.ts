@@ -6,7 +6,7 @@
 // provider that actually ran, so a CPU number never sits under a GPU label.
 // `sonoedge bench --compare a.json b.json` prints b/a ratios of two runs.
 import cliProgress from 'cli-progress';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MAX_THREADS, PROVIDERS, type ProviderName } from '../engine/options.js';
@@ -19,7 +19,7 @@ import { PixelFormat, type PixelFormatName } from '../preprocess/types.js';
 import { closest } from '../util/options.js';
 import { PERCENTILE_METHOD, summarize, type Summary } from '../util/stats.js';
 import { commandHelp, listFlag, numberFlag, parseCommandArgs, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
-import { checkOutputFolder } from './output.js';
+import { checkOutputFolder, writeFiles } from './output.js';
 
 const spec: CommandSpec = {
   name: 'bench',
@@ -353,23 +353,23 @@ function renderMarkdown(r: BenchReport): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** bench.json, bench.md and the charts, all or nothing: a failure midway leaves an earlier run's files as they were. */
 async function writeOut(dir: string, r: BenchReport, markdown: string, samples: Record<Stage, Float64Array>[]): Promise<void> {
   // Loaded only here: the charts are not needed for a plain run.
   const { histogram, cdfChart } = await import('../report/svg.js');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'bench.json'), `${JSON.stringify(r, null, 2)}\n`);
-  writeFileSync(path.join(dir, 'bench.md'), markdown);
+  const files: [string, string][] = [['bench.json', `${JSON.stringify(r, null, 2)}\n`], ['bench.md', markdown]];
   r.configurations.forEach((c, i) => {
     const id = `${c.package}.${c.variant}.${c.provider}${c.requestedProvider !== c.provider ? `.requested-${c.requestedProvider}` : ''}`;
     const title = configKey(c);
-    writeFileSync(path.join(dir, `${id}.histogram.svg`), histogram({
+    files.push([`${id}.histogram.svg`, histogram({
       title: `${title}: end-to-end latency`, xLabel: 'end-to-end latency (ms)', yLabel: 'iterations', values: samples[i].endToEnd,
-    }));
-    writeFileSync(path.join(dir, `${id}.cdf.svg`), cdfChart({
+    })]);
+    files.push([`${id}.cdf.svg`, cdfChart({
       title: `${title}: latency CDF`, xLabel: 'latency (ms)', yLabel: 'fraction of iterations',
       series: STAGES.map((s) => ({ name: STAGE_LABELS[s], values: samples[i][s] })),
-    }));
+    })]);
   });
+  await writeFiles(dir, files, 'the bench results');
 }
 
 // ---- --compare ----

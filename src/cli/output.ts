@@ -3,8 +3,10 @@
 // and not a stack trace after the run; a file is written beside its final name
 // and renamed into place only when the command succeeds, so a failed run
 // leaves neither a partial file nor an empty one (and an earlier file stays).
-import { constants, createWriteStream, lstatSync, rmSync, type WriteStream } from 'node:fs';
-import { access, rename, rm, stat } from 'node:fs/promises';
+// A set of files (bench --out, replay --capture's captures.json) is written
+// the same way by writeFiles: all of them, or none.
+import { constants, copyFileSync, createWriteStream, linkSync, lstatSync, renameSync, rmSync, type WriteStream } from 'node:fs';
+import { access, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from './args.js';
 import { onInterrupt } from '../util/interrupt.js';
@@ -96,4 +98,62 @@ export function pendingFile(file: string): PendingFile {
       if (!direct) await rm(tmp, { force: true });
     },
   };
+}
+
+/**
+ * Writes `files` (name to contents) into `dir` all or nothing: each is written in dir/.NAME.PID.partial (NAME the
+ * first file's) and the set is renamed into place only when every one is written, with synchronous renames; a
+ * rename that fails puts back the files already replaced (their earlier contents were kept aside). A failure (a
+ * full disk, a folder where a file must go) or Ctrl-C midway leaves the earlier files as they were and no
+ * temporary folder; a reader never sees a file half written. Nothing else in `dir` is touched. `what` names the
+ * files in a failure's message.
+ */
+export async function writeFiles(dir: string, files: readonly (readonly [name: string, contents: string | Uint8Array])[], what: string): Promise<void> {
+  const stage = path.join(dir, `.${files[0]?.[0] ?? 'files'}.${process.pid}.partial`);
+  const stopWatching = onInterrupt(() => rmSync(stage, { recursive: true, force: true }));
+  try {
+    await mkdir(dir, { recursive: true });
+    await rm(stage, { recursive: true, force: true });
+    await mkdir(path.join(stage, 'new'), { recursive: true });
+    await mkdir(path.join(stage, 'earlier'));
+    for (const [name, contents] of files) await writeFile(path.join(stage, 'new', name), contents);
+    swapIn(dir, stage, files.map(([name]) => name));
+  } catch (err) {
+    // Node's own message ("EISDIR: illegal operation on a directory, rename ...") does not say what became of the earlier files.
+    const e = err as NodeJS.ErrnoException;
+    if (typeof e.syscall === 'string') e.message = `Expected to write ${what} in ${dir} but received ${e.message}; the earlier files there are unchanged`;
+    throw err;
+  } finally {
+    stopWatching();
+    await rm(stage, { recursive: true, force: true });
+  }
+}
+
+/** Renames stage/new/NAME over dir/NAME for each name; an earlier plain file is kept in stage/earlier to be put back. */
+function swapIn(dir: string, stage: string, names: string[]): void {
+  const done: { name: string; earlier: boolean }[] = [];
+  try {
+    for (const name of names) {
+      const final = path.join(dir, name);
+      const aside = path.join(stage, 'earlier', name);
+      // The earlier file stays in place until the rename replaces it: a hard link (a copy where links are not supported) keeps it to put back.
+      const earlier = lstatSync(final, { throwIfNoEntry: false })?.isFile() === true;
+      if (earlier) {
+        try {
+          linkSync(final, aside);
+        } catch {
+          copyFileSync(final, aside);
+        }
+      }
+      renameSync(path.join(stage, 'new', name), final);
+      done.push({ name, earlier });
+    }
+  } catch (err) {
+    for (const { name, earlier } of done.reverse()) {
+      const final = path.join(dir, name);
+      if (earlier) renameSync(path.join(stage, 'earlier', name), final);
+      else rmSync(final, { force: true });
+    }
+    throw err;
+  }
 }

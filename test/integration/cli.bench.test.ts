@@ -4,7 +4,7 @@
 // --compare's ratios on two files with known numbers.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,6 +114,35 @@ t.test('--duration times each configuration for that long', async (t) => {
   const c = j.configurations[0];
   t.ok(c.iterations >= 1);
   t.ok(c.elapsedMs >= 300 && c.elapsedMs < 3000, `elapsed ${c.elapsedMs} ms`);
+});
+
+t.test('--out that fails midway (its last chart cannot go into place) leaves an earlier run\'s files as they were', async (t) => {
+  const out = path.join(tmp, 'out-fails');
+  const args = ['models/view_quality', '--iterations', '2', '--warmup', '0', '--threads', '1', '--out', out];
+  const earlier = run(...args);
+  t.equal(earlier.status, 0, earlier.stderr);
+  // The last file written is the configuration's CDF chart: a folder there fails the run after everything else is
+  // written. Before, bench.json and bench.md were overwritten in place first, pairing a new bench.json with old charts.
+  const cdf = path.join(out, 'view_quality.fp32.cpu.cdf.svg');
+  rmSync(cdf);
+  mkdirSync(path.join(cdf, 'inside'), { recursive: true });
+  const snapshot = () => readdirSync(out).sort().map((f) => [f, f.endsWith('.svg') && f.includes('cdf') ? 'a folder' : readFileSync(path.join(out, f), 'utf8')]);
+  const before = snapshot();
+  t.same(before.map(([f]) => f), ['bench.json', 'bench.md', 'view_quality.fp32.cpu.cdf.svg', 'view_quality.fp32.cpu.histogram.svg']);
+  const r = run(...args);
+  t.equal(r.status, 1, r.stderr);
+  t.equal(r.stdout, '', 'no table printed for a run whose files were not written');
+  const stage = path.join(out, `.bench.json.${r.pid}.partial`);
+  t.equal(r.stderr, `sonoedge bench: [EISDIR] Expected to write the bench results in ${out} but received EISDIR: illegal operation on a directory, `
+    + `rename '${path.join(stage, 'new', 'view_quality.fp32.cpu.cdf.svg')}' -> '${cdf}'; the earlier files there are unchanged\n`);
+  t.same(snapshot(), before, 'the earlier bench.json, bench.md and histogram byte for byte, no temporary folder');
+  // Once the chart can go into place, the new run replaces every file.
+  rmSync(cdf, { recursive: true });
+  const again = run(...args);
+  t.equal(again.status, 0, again.stderr);
+  t.same(readdirSync(out).sort(), before.map(([f]) => f));
+  t.equal(readFileSync(path.join(out, 'bench.md'), 'utf8'), again.stdout);
+  t.not(readFileSync(path.join(out, 'bench.json'), 'utf8'), before[0][1]);
 });
 
 t.test('--tensorrt-cache and --tensorrt-fp16 reach the engine; the report says so', async (t) => {
