@@ -3,70 +3,76 @@
 // Messages say what was expected and what was received:
 //   Expected positive integer for width but received -3 of type number
 
-export type ErrorCode =
+/**
+ * Every code errors.ts's helpers attach, at run time too (a test holds src/ and the addon to it).
+ */
+export const ERROR_CODES = [
   // The serve configuration file (src/config).
-  | 'ERR_SONOEDGE_CONFIG'
-  | 'ERR_SONOEDGE_ARG_TYPE'
-  | 'ERR_SONOEDGE_UNKNOWN_OPTION'
-  | 'ERR_SONOEDGE_PIXEL_FORMAT'
-  | 'ERR_SONOEDGE_DIMENSION'
-  | 'ERR_SONOEDGE_STRIDE'
-  | 'ERR_SONOEDGE_ROI'
-  | 'ERR_SONOEDGE_SECTOR'
-  | 'ERR_SONOEDGE_NORMALIZE'
-  | 'ERR_SONOEDGE_PLAN_OPTION'
-  | 'ERR_SONOEDGE_FRAME_TOO_SHORT'
-  | 'ERR_SONOEDGE_OUTPUT_TYPE'
-  | 'ERR_SONOEDGE_OUTPUT_SIZE'
-  | 'ERR_SONOEDGE_BATCH_INDEX'
-  | 'ERR_SONOEDGE_UNSUPPORTED'
-  | 'ERR_SONOEDGE_ADDON_MISSING'
-  | 'ERR_SONOEDGE_ENGINE_LIBRARY'
-  | 'ERR_SONOEDGE_ENGINE_MODEL'
-  | 'ERR_SONOEDGE_ENGINE_MODEL_NOT_FOUND'
-  | 'ERR_SONOEDGE_ENGINE_OPTION'
-  | 'ERR_SONOEDGE_ENGINE_PROVIDER'
-  | 'ERR_SONOEDGE_ENGINE_PROVIDER_OPTION'
-  | 'ERR_SONOEDGE_ENGINE_WARMUP'
-  | 'ERR_SONOEDGE_ENGINE_BIND'
-  | 'ERR_SONOEDGE_ENGINE_TENSOR_TYPE'
-  | 'ERR_SONOEDGE_ENGINE_TENSOR_SIZE'
-  | 'ERR_SONOEDGE_ENGINE_TENSOR_SHAPE'
-  | 'ERR_SONOEDGE_ENGINE_RUN'
-  | 'ERR_SONOEDGE_ENGINE_CLOSED'
+  'ERR_SONOEDGE_CONFIG',
+  'ERR_SONOEDGE_ARG_TYPE',
+  'ERR_SONOEDGE_UNKNOWN_OPTION',
+  'ERR_SONOEDGE_PIXEL_FORMAT',
+  'ERR_SONOEDGE_DIMENSION',
+  'ERR_SONOEDGE_STRIDE',
+  'ERR_SONOEDGE_ROI',
+  'ERR_SONOEDGE_SECTOR',
+  'ERR_SONOEDGE_NORMALIZE',
+  'ERR_SONOEDGE_PLAN_OPTION',
+  'ERR_SONOEDGE_FRAME_TOO_SHORT',
+  'ERR_SONOEDGE_OUTPUT_TYPE',
+  'ERR_SONOEDGE_OUTPUT_SIZE',
+  'ERR_SONOEDGE_BATCH_INDEX',
+  'ERR_SONOEDGE_UNSUPPORTED',
+  'ERR_SONOEDGE_ADDON_MISSING',
+  'ERR_SONOEDGE_ENGINE_LIBRARY',
+  'ERR_SONOEDGE_ENGINE_MODEL',
+  'ERR_SONOEDGE_ENGINE_MODEL_NOT_FOUND',
+  'ERR_SONOEDGE_ENGINE_OPTION',
+  'ERR_SONOEDGE_ENGINE_PROVIDER',
+  'ERR_SONOEDGE_ENGINE_PROVIDER_OPTION',
+  'ERR_SONOEDGE_ENGINE_WARMUP',
+  'ERR_SONOEDGE_ENGINE_BIND',
+  'ERR_SONOEDGE_ENGINE_TENSOR_TYPE',
+  'ERR_SONOEDGE_ENGINE_TENSOR_SIZE',
+  'ERR_SONOEDGE_ENGINE_TENSOR_SHAPE',
+  'ERR_SONOEDGE_ENGINE_RUN',
+  'ERR_SONOEDGE_ENGINE_CLOSED',
   // Recorded inputs (src/io): replay's DICOM, PNG folders and raw files.
-  | 'ERR_SONOEDGE_INPUT_NOT_FOUND'
-  | 'ERR_SONOEDGE_DICOM'
-  | 'ERR_SONOEDGE_DICOM_TRANSFER_SYNTAX'
-  | 'ERR_SONOEDGE_DICOM_PHOTOMETRIC'
-  | 'ERR_SONOEDGE_DICOM_PIXEL_DATA'
-  | 'ERR_SONOEDGE_DICOM_DIMENSIONS'
-  | 'ERR_SONOEDGE_DICOM_PALETTE'
+  'ERR_SONOEDGE_INPUT_NOT_FOUND',
+  'ERR_SONOEDGE_DICOM',
+  'ERR_SONOEDGE_DICOM_TRANSFER_SYNTAX',
+  'ERR_SONOEDGE_DICOM_PHOTOMETRIC',
+  'ERR_SONOEDGE_DICOM_PIXEL_DATA',
+  'ERR_SONOEDGE_DICOM_DIMENSIONS',
+  'ERR_SONOEDGE_DICOM_PALETTE',
   // A codec sonoedge lacks (12-bit JPEG), or a decoder library that is missing.
-  | 'ERR_SONOEDGE_DICOM_CODEC'
+  'ERR_SONOEDGE_DICOM_CODEC',
   // A codec that could not decode a frame's bytes.
-  | 'ERR_SONOEDGE_DICOM_DECODE'
-  | 'ERR_SONOEDGE_RLE'
-  | 'ERR_SONOEDGE_PNG'
-  | 'ERR_SONOEDGE_RAW'
+  'ERR_SONOEDGE_DICOM_DECODE',
+  'ERR_SONOEDGE_RLE',
+  'ERR_SONOEDGE_PNG',
+  'ERR_SONOEDGE_RAW',
   // DICOM out (src/dicom): a clip or SR that cannot be written, capture options, the outbox folder, the PACS.
-  | 'ERR_SONOEDGE_DICOM_WRITE'
-  | 'ERR_SONOEDGE_CAPTURE_OPTION'
-  | 'ERR_SONOEDGE_OUTBOX'
-  | 'ERR_SONOEDGE_PACS'
+  'ERR_SONOEDGE_DICOM_WRITE',
+  'ERR_SONOEDGE_CAPTURE_OPTION',
+  'ERR_SONOEDGE_OUTBOX',
+  'ERR_SONOEDGE_PACS',
   // The runtime's socket (src/transport/socket-server.ts): another runtime serves the path,
   // or the path cannot be a socket (a file there, no such folder, longer than a socket address holds).
-  | 'ERR_SONOEDGE_SOCKET_IN_USE'
-  | 'ERR_SONOEDGE_SOCKET_PATH'
+  'ERR_SONOEDGE_SOCKET_IN_USE',
+  'ERR_SONOEDGE_SOCKET_PATH',
   // The metrics endpoint's options (src/telemetry/metrics.ts): a host that is not loopback.
-  | 'ERR_SONOEDGE_METRICS'
+  'ERR_SONOEDGE_METRICS',
   // `sonoedge status` (src/cli/status.ts): no metrics endpoint answers, or its exposition has a line that is not a sample.
-  | 'ERR_SONOEDGE_STATUS'
+  'ERR_SONOEDGE_STATUS',
   // The live viewer's options (src/viewer/server.ts, ViewerServer.start): port, host, token, rate, seconds, quality, ...
-  | 'ERR_SONOEDGE_VIEWER_OPTION'
+  'ERR_SONOEDGE_VIEWER_OPTION',
   // A TCP port a part of serve was told to listen on could not be taken (in use, not permitted):
   // the socket's TCP, the viewer, the metrics endpoint, the OpenIGTLink server.
-  | 'ERR_SONOEDGE_LISTEN';
+  'ERR_SONOEDGE_LISTEN',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface CodedError extends Error {
   code: ErrorCode;

@@ -95,9 +95,21 @@ export interface NativeShmMapping {
   close(): void;
 }
 
-/** Errors from ShmMapping: code ERR_SONOEDGE_SHM_{OPEN,CREATE,NOT_REGULAR,SIZE,MAP,UNLINK}. */
+/** The codes native/binding/shm.cc's Fail() builds ("ERR_SONOEDGE_SHM_" + what), at run time too (a test holds the addon to it). */
+export const SHM_ERROR_CODES = [
+  'ERR_SONOEDGE_SHM_OPEN',
+  'ERR_SONOEDGE_SHM_CREATE',
+  'ERR_SONOEDGE_SHM_NOT_REGULAR',
+  'ERR_SONOEDGE_SHM_SIZE',
+  'ERR_SONOEDGE_SHM_MAP',
+  'ERR_SONOEDGE_SHM_UNLINK',
+] as const;
+
+export type ShmErrorCode = (typeof SHM_ERROR_CODES)[number];
+
+/** Errors from ShmMapping and shmUnlink (one of SHM_ERROR_CODES). */
 export interface NativeShmError extends Error {
-  code: string;
+  code: ShmErrorCode;
   /** The errno name (ENOENT, EACCES, EEXIST...), '' for a check of ours. */
   errno: string;
   /** SIZE: the object's size in bytes. */

@@ -6,23 +6,27 @@
 // so that the connection must close. A non-fatal error skips one message and
 // the connection goes on.
 
-export type IgtlErrorCode =
+/** Every IgtlError code, at run time too (a test holds src/ to the code lists). */
+export const IGTL_ERROR_CODES = [
   /** The 58-byte header is not an OpenIGTLink header (type name not ASCII, header version unknown): framing lost. */
-  | 'ERR_SONOEDGE_IGTL_HEADER'
+  'ERR_SONOEDGE_IGTL_HEADER',
   /** A declared body size over the limit: refused before anything is allocated; framing lost. */
-  | 'ERR_SONOEDGE_IGTL_TOO_LARGE'
+  'ERR_SONOEDGE_IGTL_TOO_LARGE',
   /** The body's CRC-64 is not the header's: the message is discarded. */
-  | 'ERR_SONOEDGE_IGTL_CRC'
+  'ERR_SONOEDGE_IGTL_CRC',
   /** The body's size contradicts its content (image header, string length, extended header, metadata). */
-  | 'ERR_SONOEDGE_IGTL_BODY_SIZE'
+  'ERR_SONOEDGE_IGTL_BODY_SIZE',
   /** A field out of its range (scalar type, endianness, coordinate system, sub-volume, metadata encoding). */
-  | 'ERR_SONOEDGE_IGTL_FIELD'
+  'ERR_SONOEDGE_IGTL_FIELD',
   /** A well-formed message sonoedge does not take (a 3D volume, 32-bit or float pixels, 16-bit colour). */
-  | 'ERR_SONOEDGE_IGTL_UNSUPPORTED'
+  'ERR_SONOEDGE_IGTL_UNSUPPORTED',
   /** No free stream (maxStreams), or the stream's models failed. */
-  | 'ERR_SONOEDGE_IGTL_STREAM'
+  'ERR_SONOEDGE_IGTL_STREAM',
   /** A bad `igtl` option (programmatic use; the serve config is checked by its schema). */
-  | 'ERR_SONOEDGE_IGTL_OPTION';
+  'ERR_SONOEDGE_IGTL_OPTION',
+] as const;
+
+export type IgtlErrorCode = (typeof IGTL_ERROR_CODES)[number];
 
 /** OpenIGTLink STATUS codes (the standard's table). */
 export const IgtlStatus = {
