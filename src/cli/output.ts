@@ -121,7 +121,7 @@ export async function writeFiles(dir: string, files: readonly (readonly [name: s
   } catch (err) {
     // Node's own message ("EISDIR: illegal operation on a directory, rename ...") does not say what became of the earlier files.
     const e = err as NodeJS.ErrnoException;
-    if (typeof e.syscall === 'string') e.message = `Expected to write ${what} in ${dir} but received ${e.message}; the earlier files there are unchanged`;
+    if (typeof e.syscall === 'string') e.message = `Expected to write ${what} in ${dir} but received ${e.message}; what was there before is unchanged`;
     throw err;
   } finally {
     stopWatching();

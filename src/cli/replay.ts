@@ -5,12 +5,12 @@
 // rate, where latest-frame-wins may drop some, and counts them. One JSON line
 // per result; everything but `latency` is identical run to run on CPU.
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { choiceFlag, commandHelp, numberFlag, parseCommandArgs, UsageError, type CommandSpec } from './args.js';
 import { dicomRows, formatRows, spacingWords } from './dicom.js';
-import { checkOutputFile, checkOutputFolder, pendingFile } from './output.js';
+import { checkOutputFile, checkOutputFolder, pendingFile, writeFiles } from './output.js';
 import { resolveSector, sectorFlag, spacingFlag as parseSpacingFlag, spacingText } from './replay-geometry.js';
 import { AutoCapture, folderTarget, modelUse, type CaptureSummary } from '../dicom/index.js';
 import { parseDicomFile, parseRawGeometry, readInput, studyAttributes, type Cine } from '../io/index.js';
@@ -190,7 +190,8 @@ export async function replay(args: string[]): Promise<number> {
     let captured: CaptureSummary[] = [];
     if (capture && captureDir !== undefined) {
       captured = await capture.finish(0);
-      await writeFile(path.join(captureDir, 'captures.json'), `${JSON.stringify(captured, null, 2)}\n`);
+      // Renamed into place whole: a program reading the folder never sees it half written, and a failure keeps the earlier one.
+      await writeFiles(captureDir, [['captures.json', `${JSON.stringify(captured, null, 2)}\n`]], 'captures.json');
     }
     await out?.end();
 

@@ -134,7 +134,7 @@ t.test('--out that fails midway (its last chart cannot go into place) leaves an 
   t.equal(r.stdout, '', 'no table printed for a run whose files were not written');
   const stage = path.join(out, `.bench.json.${r.pid}.partial`);
   t.equal(r.stderr, `sonoedge bench: [EISDIR] Expected to write the bench results in ${out} but received EISDIR: illegal operation on a directory, `
-    + `rename '${path.join(stage, 'new', 'view_quality.fp32.cpu.cdf.svg')}' -> '${cdf}'; the earlier files there are unchanged\n`);
+    + `rename '${path.join(stage, 'new', 'view_quality.fp32.cpu.cdf.svg')}' -> '${cdf}'; what was there before is unchanged\n`);
   t.same(snapshot(), before, 'the earlier bench.json, bench.md and histogram byte for byte, no temporary folder');
   // Once the chart can go into place, the new run replaces every file.
   rmSync(cdf, { recursive: true });

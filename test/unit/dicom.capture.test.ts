@@ -7,7 +7,7 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { AutoCapture, ClipSelector, captureOptions, type CaptureTarget } from '../../src/dicom/capture.js';
@@ -159,6 +159,44 @@ t.test('replay --capture: the bundled cine through the real pipeline, to DICOM',
   t.equal(ef.value, runtimeEf, 'the EF highdicom reads from the SR equals the runtime\'s');
   t.same(ef.text['Algorithm Parameters'].map((p: string) => p.split(' ')[2]), ['sonoedge-view-quality@1.0.0', 'sonoedge-lv-segmentation@1.0.0']);
   t.match(ef.text['Algorithm Parameters'][0], /sha256 [0-9a-f]{64} manifest sha256 [0-9a-f]{64}$/);
+});
+
+t.test('replay --capture over an earlier capture folder: captures.json is replaced whole, never rewritten in place', async (t) => {
+  if (!existsSync(CLI)) {
+    t.comment('SKIP: dist/ is not built (npx tsc -p tsconfig.json)');
+    return;
+  }
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-capture-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const out = path.join(dir, 'dicom');
+  const index = path.join(out, 'captures.json');
+  const replay = () => spawnSync(process.execPath, [CLI, 'replay', SAMPLE, '--capture', out], { encoding: 'utf8' });
+  const first = replay();
+  t.equal(first.status, 0, first.stderr);
+  const earlier = await readFile(index, 'utf8');
+  // A program that has the earlier index open while a new run writes its own reads the earlier one whole. Before,
+  // captures.json was truncated and rewritten in place: the reader got the new run's UIDs (or nothing, midway).
+  const reader = await open(index, 'r');
+  t.teardown(() => reader.close());
+  const second = replay();
+  t.equal(second.status, 0, second.stderr);
+  t.equal(await reader.readFile('utf8'), earlier, 'the open earlier index reads whole and unchanged');
+  const now = JSON.parse(await readFile(index, 'utf8'));
+  t.not(now[0].objects[0].sopInstanceUid, JSON.parse(earlier)[0].objects[0].sopInstanceUid, 'the new run\'s index is in place');
+  t.same((await readdir(out)).filter((f) => !f.endsWith('.dcm')).sort(), ['.tmp', 'captures.json'], 'no temporary file left');
+
+  // A folder where captures.json goes: the run fails after its clips are written, naming the folder; nothing else changes.
+  await rm(index);
+  await mkdir(path.join(index, 'inside'), { recursive: true });
+  const dcms = (await readdir(out)).filter((f) => f.endsWith('.dcm')).length;
+  const failed = replay();
+  t.equal(failed.status, 1, failed.stderr);
+  const stage = path.join(out, `.captures.json.${failed.pid}.partial`);
+  t.equal(failed.stderr.trim().split('\n').pop(), `sonoedge replay: [EISDIR] Expected to write captures.json in ${out} but received EISDIR: illegal operation on a directory, `
+    + `rename '${path.join(stage, 'new', 'captures.json')}' -> '${index}'; what was there before is unchanged`);
+  t.same(await readdir(index), ['inside']);
+  t.equal((await readdir(out)).filter((f) => f.endsWith('.dcm')).length, dcms + 2, 'the clip and SR written before, whole');
+  t.same((await readdir(out)).filter((f) => !f.endsWith('.dcm')).sort(), ['.tmp', 'captures.json'], 'no temporary file left');
 });
 
 t.test('replay: capture flags need --capture', async (t) => {
