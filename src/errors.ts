@@ -61,6 +61,23 @@ export const ERROR_CODES = [
   // or the path cannot be a socket (a file there, no such folder, longer than a socket address holds).
   'ERR_SONOEDGE_SOCKET_IN_USE',
   'ERR_SONOEDGE_SOCKET_PATH',
+  // ModelControlError (src/runtime/index.ts): LOAD_MODEL, SWAP or a model set whose package failed to verify, load or warm up.
+  'ERR_SONOEDGE_MODEL_LOAD',
+  // ModelControlError: an id that names no loaded model, a model set out of range.
+  'ERR_SONOEDGE_MODEL_UNKNOWN',
+  // ResultPublisher.subscribe's consumer (src/runtime/publisher.ts): name, deliver, policy, capacity.
+  'ERR_SONOEDGE_PUBLISHER_OPTION',
+  // Not thrown: findSector's {found: false} result (src/preprocess/sector.ts); on the wire, ERROR SECTOR_NOT_FOUND.
+  'ERR_SONOEDGE_SECTOR_NOT_FOUND',
+  // Logged, not thrown: a DICOM capture that failed with an error carrying no code of its own (src/runtime, src/dicom/service.ts).
+  'ERR_SONOEDGE_CAPTURE',
+  // systemd supervision (src/runtime/supervision.ts): a bad NOTIFY_SOCKET or WATCHDOG_USEC, node-unix-socket
+  // not loading, a notification not sent, a watchdog interval under 1 ms.
+  'ERR_SONOEDGE_NOTIFY',
+  // UsageError (src/cli/args.ts): a mistake on the command line; the CLI exits 2.
+  'ERR_SONOEDGE_USAGE',
+  // BenchFileError (src/cli/bench.ts): a bench.json that `bench --compare` cannot read.
+  'ERR_SONOEDGE_BENCH_FILE',
   // The metrics endpoint's options (src/telemetry/metrics.ts): a host that is not loopback.
   'ERR_SONOEDGE_METRICS',
   // `sonoedge status` (src/cli/status.ts): no metrics endpoint answers, or its exposition has a line that is not a sample.

@@ -2,11 +2,12 @@
 // strict, with the closest known flag suggested for a typo and one clear line
 // for every mistake (UsageError -> exit 2 in main.ts).
 import { parseArgs } from 'node:util';
+import type { ErrorCode } from '../errors.js';
 import { closest } from '../util/options.js';
 
 /** A mistake on the command line: main.ts prints `sonoedge <cmd>: <message>` and exits 2. */
 export class UsageError extends Error {
-  readonly code = 'ERR_SONOEDGE_USAGE';
+  readonly code = 'ERR_SONOEDGE_USAGE' satisfies ErrorCode;
   constructor(message: string) {
     super(message);
     this.name = 'UsageError';

@@ -46,7 +46,7 @@
 // does not differ from the background (black at depth) is not found, so the
 // box ends where the signal does; UI touching the image over a long stretch
 // (a bar along a whole side) joins it.
-import { invalidType, invalidValue } from '../errors.js';
+import { invalidType, invalidValue, type ErrorCode } from '../errors.js';
 import { isInteger, isFiniteNumber } from '../util/is.js';
 import { checkKeys } from '../util/options.js';
 import type { Roi } from './options.js';
@@ -101,7 +101,7 @@ export type SectorNotFoundReason = 'BLANK' | 'TOO_SMALL' | 'NO_TEXTURE';
 
 export interface SectorNotFound {
   found: false;
-  code: 'ERR_SONOEDGE_SECTOR_NOT_FOUND';
+  code: Extract<ErrorCode, 'ERR_SONOEDGE_SECTOR_NOT_FOUND'>;
   reason: SectorNotFoundReason;
   message: string;
   framesUsed: number;

@@ -9,6 +9,7 @@
 // atomically between frames; a package that fails anywhere on the way leaves
 // the running models in place.
 import type { Logger } from 'pino';
+import type { ErrorCode } from '../errors.js';
 import { Pipeline, StreamProcessor as StreamProcessorClass, type ModelRunner, type PipelineOptions, type PipelineResult, type StreamGeometry, type StreamProcessor } from '../pipeline/index.js';
 import { checkContract, verifyPackageGraphs } from '../model/graph.js';
 import type { VerifiedPackage } from '../model/package.js';
@@ -59,7 +60,7 @@ export interface RuntimeOptions {
 
 /** A coded failure of a model operation (LOAD_MODEL, SWAP, a model set): the running models are unchanged. */
 export class ModelControlError extends Error {
-  readonly code: 'ERR_SONOEDGE_MODEL_UNKNOWN' | 'ERR_SONOEDGE_MODEL_LOAD';
+  readonly code: Extract<ErrorCode, 'ERR_SONOEDGE_MODEL_UNKNOWN' | 'ERR_SONOEDGE_MODEL_LOAD'>;
   constructor(code: ModelControlError['code'], message: string) {
     super(message);
     this.name = 'ModelControlError';
@@ -372,7 +373,7 @@ export class Runtime implements ModelControl {
       entry.study ??= this.dicom.studyFor(config);
       this.dicom.open(stream, config, entry.study, processor.runners.map((x) => modelUse(x.package, x.variant)));
     } catch (err) {
-      this.#log.error({ code: (err as { code?: string }).code ?? 'ERR_SONOEDGE_CAPTURE', err, stream }, 'capture not started');
+      this.#log.error({ code: (err as { code?: string }).code ?? ('ERR_SONOEDGE_CAPTURE' satisfies ErrorCode), err, stream }, 'capture not started');
     }
   }
 

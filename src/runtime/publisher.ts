@@ -30,7 +30,11 @@
 // - A deliver that throws or rejects is counted (`failed`) and reported to
 //   the publisher's onError; the consumer goes on with the next result.
 // - Results are shared between consumers: never modify one.
+import { rangeError, typeError, type ErrorCode } from '../errors.js';
 import type { ResultBody } from '../protocol/messages.js';
+
+/** What subscribe's refusals of a consumer carry. */
+const OPTION: ErrorCode = 'ERR_SONOEDGE_PUBLISHER_OPTION';
 
 export type BackPressure = 'drop-oldest' | 'keep-latest' | 'durable';
 
@@ -201,17 +205,17 @@ export class ResultPublisher<R = ResultBody> {
 
   /** Adds a consumer; see the contract at the top of this file. TypeError / RangeError (with a code) for a bad consumer. */
   subscribe(consumer: ResultConsumer<R>): Subscription {
-    if (consumer === null || typeof consumer !== 'object') throw coded(new TypeError(`Expected an object for consumer but received ${consumer === null ? 'null' : typeof consumer}`));
+    if (consumer === null || typeof consumer !== 'object') throw typeError(OPTION, `Expected an object for consumer but received ${consumer === null ? 'null' : typeof consumer}`);
     if (typeof consumer.name !== 'string' || consumer.name.length === 0) {
-      throw coded(new TypeError(`Expected a non-empty string for consumer.name but received ${JSON.stringify(consumer.name)}`));
+      throw typeError(OPTION, `Expected a non-empty string for consumer.name but received ${JSON.stringify(consumer.name)}`);
     }
-    if (typeof consumer.deliver !== 'function') throw coded(new TypeError(`Expected a function for consumer.deliver but received ${typeof consumer.deliver}`));
+    if (typeof consumer.deliver !== 'function') throw typeError(OPTION, `Expected a function for consumer.deliver but received ${typeof consumer.deliver}`);
     if (consumer.policy !== undefined && !POLICIES.includes(consumer.policy)) {
-      throw coded(new RangeError(`Expected one of ${POLICIES.join(', ')} for consumer.policy but received ${JSON.stringify(consumer.policy)}`));
+      throw rangeError(OPTION, `Expected one of ${POLICIES.join(', ')} for consumer.policy but received ${JSON.stringify(consumer.policy)}`);
     }
     const cap = consumer.capacity;
     if (cap !== undefined && !(Number.isInteger(cap) && cap >= 1 && cap <= 1_000_000)) {
-      throw coded(new RangeError(`Expected an integer 1..1000000 for consumer.capacity but received ${String(cap)}`));
+      throw rangeError(OPTION, `Expected an integer 1..1000000 for consumer.capacity but received ${String(cap)}`);
     }
     const sub = new Sub<R>(this, consumer);
     this.#subs.add(sub);
@@ -245,8 +249,4 @@ export class ResultPublisher<R = ResultBody> {
       this.#onError?.(name, err);
     } catch { /* a failing error hook must not take the publisher down */ }
   }
-}
-
-function coded<E extends Error>(e: E): E {
-  return Object.assign(e, { code: 'ERR_SONOEDGE_PUBLISHER_OPTION' });
 }

@@ -20,6 +20,10 @@
 // the runtime (SIGABRT, then SIGKILL) and Restart= starts it again.
 import { createRequire } from 'node:module';
 import type { DgramSocket } from 'node-unix-socket';
+import { coded, rangeError, type ErrorCode } from '../errors.js';
+
+/** What supervision's refusals and failed notifications carry. */
+const NOTIFY: ErrorCode = 'ERR_SONOEDGE_NOTIFY';
 
 /** A datagram socket from node-unix-socket, loaded on first use (the notifier remembers a failure to load). */
 function dgramSocket(): DgramSocket {
@@ -27,7 +31,7 @@ function dgramSocket(): DgramSocket {
   try {
     Dgram = (createRequire(import.meta.url)('node-unix-socket') as typeof import('node-unix-socket')).DgramSocket;
   } catch (err) {
-    throw Object.assign(new Error(`Expected node-unix-socket (AF_UNIX datagrams for sd_notify) to load on ${process.platform}-${process.arch} but it failed: ${(err as Error).message.split('\n')[0]}`), { code: 'ERR_SONOEDGE_NOTIFY' });
+    throw coded(new Error(`Expected node-unix-socket (AF_UNIX datagrams for sd_notify) to load on ${process.platform}-${process.arch} but it failed: ${(err as Error).message.split('\n')[0]}`), NOTIFY);
   }
   return new Dgram();
 }
@@ -54,7 +58,7 @@ export function notifyTarget(env: NodeJS.ProcessEnv = process.env, pid = process
   const socket = env.NOTIFY_SOCKET;
   if (!socket) return undefined;
   if (!(socket.startsWith('/') || socket.startsWith('@'))) {
-    throw Object.assign(new RangeError(`Expected an absolute path or an @abstract name for NOTIFY_SOCKET but received ${JSON.stringify(socket)}`), { code: 'ERR_SONOEDGE_NOTIFY' });
+    throw rangeError(NOTIFY, `Expected an absolute path or an @abstract name for NOTIFY_SOCKET but received ${JSON.stringify(socket)}`);
   }
   let watchdogUsec: number | undefined;
   const usec = env.WATCHDOG_USEC;
@@ -62,7 +66,7 @@ export function notifyTarget(env: NodeJS.ProcessEnv = process.env, pid = process
   if (usec !== undefined && (forPid === undefined || Number(forPid) === pid)) {
     const n = Number(usec);
     if (!(Number.isInteger(n) && n > 0)) {
-      throw Object.assign(new RangeError(`Expected a positive integer (microseconds) for WATCHDOG_USEC but received ${JSON.stringify(usec)}`), { code: 'ERR_SONOEDGE_NOTIFY' });
+      throw rangeError(NOTIFY, `Expected a positive integer (microseconds) for WATCHDOG_USEC but received ${JSON.stringify(usec)}`);
     }
     watchdogUsec = n;
   }
@@ -131,7 +135,7 @@ export class SystemdNotifier {
       this.#inFlight++;
       this.#socket.sendTo(buf, 0, buf.length, this.#path, (err) => {
         this.#inFlight--;
-        if (err) this.#onError(Object.assign(err, { code: 'ERR_SONOEDGE_NOTIFY' }));
+        if (err) this.#onError(coded(err, NOTIFY));
         else this.sent++;
         if (this.#closeWhenDone && this.#inFlight === 0) this.#release();
       });
@@ -177,7 +181,7 @@ export class PipelineWatchdog {
 
   constructor(options: WatchdogOptions) {
     if (!(Number.isFinite(options.intervalMs) && options.intervalMs >= 1)) {
-      throw Object.assign(new RangeError(`Expected a number of at least 1 (ms) for intervalMs but received ${String(options.intervalMs)}`), { code: 'ERR_SONOEDGE_NOTIFY' });
+      throw rangeError(NOTIFY, `Expected a number of at least 1 (ms) for intervalMs but received ${String(options.intervalMs)}`);
     }
     this.#o = { ...options, stallMs: options.stallMs ?? 2 * options.intervalMs };
   }
