@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { MAX_THREADS, PROVIDERS, type ProviderName } from '../engine/options.js';
 import type { RunTimings } from '../engine/index.js';
+import type { ErrorCode } from '../errors.js';
 import { randomBytes, syntheticSectorFrame } from '../frame/synthetic.js';
 import { loadTrustStore, bundledPaths, MODELS_DIR, verifyModelPackage, type VerifiedPackage } from '../model/package.js';
 import { ModelRunner, type StreamGeometry } from '../pipeline/index.js';
@@ -100,7 +101,7 @@ export interface BenchReport {
 
 /** A bench.json that --compare cannot read. */
 export class BenchFileError extends Error {
-  readonly code = 'ERR_SONOEDGE_BENCH_FILE';
+  readonly code = 'ERR_SONOEDGE_BENCH_FILE' satisfies ErrorCode;
   constructor(message: string) {
     super(message);
     this.name = 'BenchFileError';
