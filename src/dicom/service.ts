@@ -7,6 +7,7 @@
 // the outbox stops; what the PACS has not acknowledged stays on disk for the
 // next start).
 import path from 'node:path';
+import type { ErrorCode } from '../errors.js';
 import type { PipelineResult } from '../pipeline/index.js';
 import { frameBytes, type ConfigureStream } from '../protocol/messages.js';
 import { AutoCapture, type CaptureOptions, type CaptureSummary, type CaptureTarget } from './capture.js';
@@ -77,7 +78,7 @@ export class DicomService {
       onCaptured: (s: CaptureSummary) => log.info({
         stream: s.stream, view: s.view, frames: s.frames, seqs: s.seqs, ef: s.ef, study: s.studyInstanceUid, objects: s.objects.map((o) => o.name),
       }, 'clip captured'),
-      onError: (err, where) => log.error({ code: (err as { code?: string }).code ?? 'ERR_SONOEDGE_CAPTURE', err, ...where }, 'capture failed'),
+      onError: (err, where) => log.error({ code: (err as { code?: string }).code ?? ('ERR_SONOEDGE_CAPTURE' satisfies ErrorCode), err, ...where }, 'capture failed'),
     });
     return new DicomService(config, capture, log, outbox);
   }
