@@ -10,7 +10,7 @@
 // emptied. A file whose success response was lost is sent again: the same SOP
 // Instance UID, which a PACS stores once, so a duplicate is harmless.
 import { EventEmitter } from 'node:events';
-import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { rangeError } from '../errors.js';
 import type { CaptureTarget } from './capture.js';
@@ -54,12 +54,18 @@ export async function atomicWrite(tmpDir: string, file: string, bytes: Uint8Arra
   const tmp = path.join(tmpDir, `${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}`);
   const fh = await open(tmp, 'w');
   try {
-    await fh.writeFile(bytes);
-    await fh.sync();
-  } finally {
-    await fh.close();
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (err) {
+    // A full disk, or a folder where the file must go: the temporary file goes too (a capture folder's .tmp is not emptied at start).
+    await rm(tmp, { force: true });
+    throw err;
   }
-  await rename(tmp, file);
   const dh = await open(path.dirname(file), 'r');
   try {
     await dh.sync();
@@ -156,7 +162,13 @@ export class Outbox extends EventEmitter implements CaptureTarget {
     const sender = this.#o.sender!;
     for (;;) {
       if (this.#closed) return;
-      const names = await this.pending();
+      let names: string[];
+      try {
+        names = await this.pending();
+      } catch (err) {
+        this.#retryLater(`Expected to list the outbox's pending/ at ${this.#pendingDir} but received ${(err as Error).message}`);
+        return;
+      }
       this.#stats.pending = names.length;
       if (names.length === 0) return;
       const batch = names.slice(0, this.#o.batch ?? 16);
@@ -176,7 +188,10 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       } catch (err) {
         error = (err as Error).message;
       }
-      await Promise.all(moves);
+      // A file that could not be moved or removed after its answer stays in pending/ and is sent again (the PACS stores
+      // a SOP Instance UID once); the pump never rejects, so that a failed move cannot end the process.
+      const stuck = (await Promise.allSettled(moves)).find((m): m is PromiseRejectedResult => m.status === 'rejected');
+      if (error === undefined && stuck) error = (stuck.reason as Error).message;
       if (error === undefined && answered.size < batch.length) error = `the PACS ${sender.where} answered ${answered.size} of ${batch.length} files`;
       if (error !== undefined) {
         this.#retryLater(error);
@@ -189,8 +204,12 @@ export class Outbox extends EventEmitter implements CaptureTarget {
 
   async #stored(name: string): Promise<void> {
     const from = path.join(this.#pendingDir, name);
-    if (this.#o.keepSent) await rename(from, path.join(this.dir, 'sent', name));
-    else await rm(from, { force: true });
+    try {
+      if (this.#o.keepSent) await rename(from, path.join(this.dir, 'sent', name));
+      else await rm(from, { force: true });
+    } catch (err) {
+      throw new Error(`Expected to ${this.#o.keepSent ? 'move' : 'remove'} ${name}, stored by the PACS ${this.#o.sender!.where}, ${this.#o.keepSent ? 'into sent/' : 'from pending/'} but received ${(err as Error).message}; it stays in pending/ and is sent again`);
+    }
     this.#stats.sent++;
     this.#stats.pending = Math.max(0, this.#stats.pending - 1);
     this.emit('sent', name);
@@ -198,8 +217,20 @@ export class Outbox extends EventEmitter implements CaptureTarget {
 
   async #refused(name: string, r: StoreResult): Promise<void> {
     const reason = `refused by the PACS ${this.#o.sender!.where} with status 0x${r.status.toString(16).padStart(4, '0')}${r.comment ? `: ${r.comment}` : ''}`;
-    await rename(path.join(this.#pendingDir, name), path.join(this.dir, 'failed', name));
-    await writeFile(path.join(this.dir, 'failed', `${name}.txt`), `${reason}\n`);
+    const failed = path.join(this.dir, 'failed');
+    try {
+      // The reason first, whole (written in tmp/ and renamed), then the object: failed/ never holds an object without its
+      // reason, nor a reason cut short. Either fails: the object stays in pending/, as if the PACS had not answered.
+      await atomicWrite(this.#tmpDir, path.join(failed, `${name}.txt`), Buffer.from(`${reason}\n`));
+      try {
+        await rename(path.join(this.#pendingDir, name), path.join(failed, name));
+      } catch (err) {
+        await rm(path.join(failed, `${name}.txt`), { force: true });
+        throw err;
+      }
+    } catch (err) {
+      throw new Error(`Expected to move ${name}, ${reason}, into failed/ with its reason but received ${(err as Error).message}; it stays in pending/ and is sent again`);
+    }
     this.#stats.failed++;
     this.#stats.pending = Math.max(0, this.#stats.pending - 1);
     this.emit('failed', name, reason);

@@ -1,0 +1,110 @@
+// The outbox's own files (src/dicom/outbox.ts), with a stand-in PACS (the
+// sender is injected; dicom.pacs.test.ts runs the real Orthanc): a move after
+// the PACS answered that fails (a folder where the file must go) leaves the
+// object in pending/, to be sent again, and never ends the process; failed/
+// never holds an object without its whole reason; a write that fails leaves no
+// temporary file behind.
+import t from 'tap';
+import { mkdirSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Outbox, folderTarget, type BatchSender } from '../../src/dicom/outbox.js';
+import type { StoreResult } from '../../src/dicom/store.js';
+import { captureUids, writeCapture, type ClipRecord, type WrittenObject } from '../../src/dicom/writer.js';
+
+/** A clip of two 8x6 frames and its SR. */
+function capture(): WrittenObject[] {
+  const r: ClipRecord = {
+    study: { PatientID: 'P-1', StudyInstanceUID: '1.2.826.0.1.3680043.8.498.78' },
+    frames: { width: 8, height: 6, format: 'GRAY8', frames: [new Uint8Array(48).fill(1), new Uint8Array(48).fill(2)] },
+    frameTimeMs: 33.3, spacingMm: [0.3, 0.3], seqs: [0, 1], acquiredAt: new Date(),
+    measurements: { view: 'A4C', qualityMean: 0.8, qualityMin: 0.7 },
+    models: [], contours: [],
+  };
+  return writeCapture(r, captureUids(r.study));
+}
+
+/** Stores the clips, refuses the SRs (0xA900). */
+const standIn: BatchSender = {
+  where: 'TEST@stand-in',
+  store: async (files: string[], on: (r: StoreResult) => void) => {
+    for (const f of files) on({ file: f, status: f.includes('-sr-') ? 0xa900 : 0, outcome: f.includes('-sr-') ? 'refused' : 'stored' } as StoreResult);
+  },
+};
+
+const tmp = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-outbox-'));
+t.teardown(() => rm(tmp, { recursive: true, force: true }));
+
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const next = (box: Outbox, event: string) => Promise.race([
+  new Promise<unknown[]>((resolve) => box.once(event, (...a: unknown[]) => resolve(a))),
+  new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no '${event}' within 5 s`)), 5000).unref()),
+]);
+
+t.test('a refused object whose reason cannot be written stays in pending/, the pump goes on, and it lands in failed/ whole later', async (t) => {
+  const dir = path.join(tmp, 'refused');
+  const box = await Outbox.open({ dir, sender: standIn, retryMinMs: 60_000 });
+  t.teardown(() => box.close());
+  // A folder where the SR's reason must go, made as soon as the SR is queued (before the pump sees it). Before, the
+  // object was moved to failed/ first and the reason written after it: the write's EISDIR rejected the pump, which no
+  // one awaited, and the unhandled rejection ended the process (serve with it), the object in failed/ without a reason.
+  let sr = '';
+  box.on('queued', (file: string) => {
+    if (file.includes('-sr-')) {
+      sr = file;
+      mkdirSync(path.join(dir, 'failed', `${file}.txt`, 'inside'), { recursive: true });
+    }
+  });
+  const retry = next(box, 'retry');
+  for (const o of capture()) await box.put(o, `${o.kind}-${o.sopInstanceUid}.dcm`);
+  const [error] = await retry;
+  const reason = 'refused by the PACS TEST@stand-in with status 0xa900';
+  t.match(error, new RegExp(`^${esc(`Expected to move ${sr}, ${reason}, into failed/ with its reason but received EISDIR: illegal operation on a directory, rename '${path.join(dir, 'tmp', `${sr}.txt.${process.pid}.`)}`)}[0-9a-z]+' -> '${esc(path.join(dir, 'failed', `${sr}.txt`))}'; it stays in pending/ and is sent again$`));
+  t.same(await box.pending(), [sr], 'the SR waits in pending/');
+  t.same(await readdir(path.join(dir, 'failed')), [`${sr}.txt`], 'no object in failed/ without its reason');
+  t.same(await readdir(path.join(dir, 'tmp')), [], 'no temporary file left');
+  t.same([box.stats.sent, box.stats.failed, box.stats.pending, box.stats.lastError], [1, 0, 1, error]);
+
+  // Once the reason can be written, the next try moves the SR to failed/ beside it.
+  await rm(path.join(dir, 'failed', `${sr}.txt`), { recursive: true });
+  await box.flush();
+  t.same(await box.pending(), []);
+  t.same((await readdir(path.join(dir, 'failed'))).sort(), [sr, `${sr}.txt`]);
+  t.equal(await readFile(path.join(dir, 'failed', `${sr}.txt`), 'utf8'), `${reason}\n`);
+  t.same([box.stats.sent, box.stats.failed, box.stats.pending, box.stats.lastError], [1, 1, 0, null]);
+});
+
+t.test('keepSent: a stored object that cannot be moved into sent/ stays in pending/ and is sent again', async (t) => {
+  const dir = path.join(tmp, 'sent');
+  const storing: BatchSender = { where: 'TEST@stand-in', store: async (files, on) => { for (const f of files) on({ file: f, status: 0, outcome: 'stored' } as StoreResult); } };
+  const box = await Outbox.open({ dir, sender: storing, keepSent: true, retryMinMs: 60_000 });
+  t.teardown(() => box.close());
+  let clip = '';
+  box.on('queued', (file: string) => {
+    clip = file;
+    mkdirSync(path.join(dir, 'sent', file, 'inside'), { recursive: true });
+  });
+  const retry = next(box, 'retry');
+  await box.put(capture()[0], 'clip.dcm');
+  const [error] = await retry;
+  t.equal(error, `Expected to move ${clip}, stored by the PACS TEST@stand-in, into sent/ but received EISDIR: illegal operation on a directory, `
+    + `rename '${path.join(dir, 'pending', clip)}' -> '${path.join(dir, 'sent', clip)}'; it stays in pending/ and is sent again`);
+  t.same(await box.pending(), [clip]);
+  t.same([box.stats.sent, box.stats.pending], [0, 1]);
+  await rm(path.join(dir, 'sent', clip), { recursive: true });
+  await box.flush();
+  t.same([await box.pending(), await readdir(path.join(dir, 'sent')), box.stats.sent], [[], [clip], 1]);
+});
+
+t.test('a capture folder: an object that cannot go into place fails whole and leaves no temporary file', async (t) => {
+  const dir = path.join(tmp, 'captures');
+  const target = await folderTarget(dir);
+  const [clip] = capture();
+  await mkdir(path.join(dir, 'clip.dcm', 'inside'), { recursive: true });
+  await t.rejects(target.put(clip, 'clip.dcm'), { code: 'EISDIR' });
+  t.same(await readdir(path.join(dir, '.tmp')), [], 'the temporary file is removed (before, it stayed in .tmp for good)');
+  await target.put(clip, 'other.dcm');
+  t.same((await readdir(dir)).sort(), ['.tmp', 'clip.dcm', 'other.dcm']);
+  t.same(await readFile(path.join(dir, 'other.dcm')), Buffer.from(clip.bytes));
+});
