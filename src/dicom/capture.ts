@@ -285,7 +285,14 @@ export function clipRecord(c: ClipCandidate, info: CaptureStreamInfo, models: Mo
 
 /** Where captured objects go: a folder (replay, or serve without a PACS) or the PACS outbox. */
 export interface CaptureTarget {
-  put(obj: WrittenObject, name: string): Promise<void>;
+  /** Places one capture's objects all or nothing: none of them is kept (or sent) unless every one is written. */
+  putAll(objects: readonly CaptureObject[]): Promise<void>;
+}
+
+/** One object of a capture and the file name it goes under. */
+export interface CaptureObject {
+  obj: WrittenObject;
+  name: string;
 }
 
 /** One written capture: which view, what the SR says, and the objects' names. */
@@ -381,12 +388,10 @@ export class AutoCapture {
         const uids = captureUids(s.info.study, s.series, s.instance++);
         s.series = { clipSeries: uids.clipSeries, srSeries: uids.srSeries, scSeries: uids.scSeries };
         const objects = writeCapture(record, uids, this.#o.writer);
-        const names: CaptureSummary['objects'] = [];
-        for (const obj of objects) {
-          const name = `${obj.kind}-${c.view}-${obj.sopInstanceUid}.dcm`;
-          await this.#o.target.put(obj, name);
-          names.push({ kind: obj.kind, name, sopInstanceUid: obj.sopInstanceUid, sopClassUid: obj.sopClassUid });
-        }
+        const items = objects.map((obj) => ({ obj, name: `${obj.kind}-${c.view}-${obj.sopInstanceUid}.dcm` }));
+        // All or nothing: a clip whose SR could not be written is not left (or sent) alone.
+        await this.#o.target.putAll(items);
+        const names: CaptureSummary['objects'] = items.map(({ obj, name }) => ({ kind: obj.kind, name, sopInstanceUid: obj.sopInstanceUid, sopClassUid: obj.sopClassUid }));
         const m = record.measurements;
         const summary: CaptureSummary = {
           stream, view: c.view, frames: record.seqs.length, seqs: [record.seqs[0], record.seqs[record.seqs.length - 1]], qualityMean: m.qualityMean,

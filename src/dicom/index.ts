@@ -3,9 +3,9 @@
 // (outbox.ts) and the PACS client (store.ts). docs/DICOM.md, "What is written".
 export {
   AutoCapture, ClipSelector, captureOptions, clipMeasurements, clipRecord, modelUse,
-  type AutoCaptureOptions, type CaptureOptions, type CaptureStreamInfo, type CaptureSummary, type CaptureTarget, type ClipCandidate,
+  type AutoCaptureOptions, type CaptureOptions, type CaptureObject, type CaptureStreamInfo, type CaptureSummary, type CaptureTarget, type ClipCandidate,
 } from './capture.js';
-export { Outbox, atomicWrite, folderTarget, type BatchSender, type OutboxOptions, type OutboxStats } from './outbox.js';
+export { Outbox, atomicWrite, atomicWriteAll, folderTarget, type BatchSender, type OutboxOptions, type OutboxStats } from './outbox.js';
 export { PacsClient, PacsError, pacsOptions, storeOutcome, type PacsOptions, type PacsTls, type StoreOutcome, type StoreResult } from './store.js';
 export {
   CODES, SOP_CLASS, VIEW_CODES, captureUids, clipDataset, decimalString, dicomPixels, newUid, scDataset, srDataset, uidFromName, writeCapture,

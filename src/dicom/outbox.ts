@@ -10,10 +10,11 @@
 // emptied. A file whose success response was lost is sent again: the same SOP
 // Instance UID, which a PACS stores once, so a duplicate is harmless.
 import { EventEmitter } from 'node:events';
+import { renameSync, rmSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { rangeError } from '../errors.js';
-import type { CaptureTarget } from './capture.js';
+import type { CaptureObject, CaptureTarget } from './capture.js';
 import type { StoreResult } from './store.js';
 import type { WrittenObject } from './writer.js';
 
@@ -49,42 +50,61 @@ export interface OutboxStats {
 
 const NAME = /^[A-Za-z0-9._-]{1,200}$/;
 
-/** Writes bytes to `file` atomically: a temporary file in `tmpDir`, flushed, renamed, and the folder flushed. */
-export async function atomicWrite(tmpDir: string, file: string, bytes: Uint8Array): Promise<void> {
-  const tmp = path.join(tmpDir, `${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}`);
-  const fh = await open(tmp, 'w');
+/**
+ * Writes files all or nothing: each to a temporary file in `tmpDir`, flushed; then all renamed into place with
+ * synchronous renames (no other callback runs between them, so a sender or a reader in this process never sees some of
+ * them without the others; `onPlaced` runs right after them), and the folders flushed. A failure (a full disk, a folder where a file must go) removes the
+ * temporary files and any file already renamed into place: none of them is left.
+ */
+export async function atomicWriteAll(tmpDir: string, files: readonly { file: string; bytes: Uint8Array }[], onPlaced?: () => void): Promise<void> {
+  const tmps = files.map(({ file }) => path.join(tmpDir, `${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}`));
+  const placed: string[] = [];
   try {
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
+    for (const [i, { bytes }] of files.entries()) {
+      const fh = await open(tmps[i], 'w');
+      try {
+        await fh.writeFile(bytes);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
     }
-    await rename(tmp, file);
+    files.forEach(({ file }, i) => {
+      renameSync(tmps[i], file);
+      placed.push(file);
+    });
+    onPlaced?.();
   } catch (err) {
-    // A full disk, or a folder where the file must go: the temporary file goes too (a capture folder's .tmp is not emptied at start).
-    await rm(tmp, { force: true });
+    // The temporary files go too: a capture folder's .tmp is not emptied at start.
+    for (const f of placed) rmSync(f, { force: true });
+    for (const tmp of tmps) await rm(tmp, { force: true });
     throw err;
   }
-  const dh = await open(path.dirname(file), 'r');
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
+  for (const dir of new Set(files.map(({ file }) => path.dirname(file)))) {
+    const dh = await open(dir, 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
   }
 }
 
-/** A folder as a capture target: each object written atomically under its name (replay --capture, serve without a PACS). */
-export async function folderTarget(dir: string): Promise<CaptureTarget> {
+/** Writes bytes to `file` atomically: a temporary file in `tmpDir`, flushed, renamed, and the folder flushed. */
+export async function atomicWrite(tmpDir: string, file: string, bytes: Uint8Array): Promise<void> {
+  return atomicWriteAll(tmpDir, [{ file, bytes }]);
+}
+
+/** A folder as a capture target: a capture's objects written all or nothing under their names (replay --capture, serve without a PACS). */
+export async function folderTarget(dir: string): Promise<CaptureTarget & { put(obj: WrittenObject, name: string): Promise<void> }> {
   const tmp = path.join(dir, '.tmp');
   try {
     await mkdir(tmp, { recursive: true });
   } catch (err) {
     throw rangeError('ERR_SONOEDGE_OUTBOX', `Expected a folder sonoedge can write captures to at ${dir} but could not make it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
-  return {
-    put: async (obj: WrittenObject, name: string) => atomicWrite(tmp, path.join(dir, name), obj.bytes),
-  };
+  const putAll = (objects: readonly CaptureObject[]) => atomicWriteAll(tmp, objects.map(({ obj, name }) => ({ file: path.join(dir, name), bytes: obj.bytes })));
+  return { putAll, put: (obj: WrittenObject, name: string) => putAll([{ obj, name }]) };
 }
 
 export class Outbox extends EventEmitter implements CaptureTarget {
@@ -130,15 +150,27 @@ export class Outbox extends EventEmitter implements CaptureTarget {
     return (await readdir(this.#pendingDir)).filter((f) => f.endsWith('.dcm')).sort();
   }
 
-  /** CaptureTarget: writes an object durably into pending/ and wakes the sender. */
-  async put(obj: WrittenObject, name: string): Promise<void> {
-    if (!NAME.test(name)) throw rangeError('ERR_SONOEDGE_OUTBOX', `Expected an outbox file name of letters, digits, '.', '_' or '-' but received ${JSON.stringify(name)}`);
-    if (this.#closed) throw rangeError('ERR_SONOEDGE_OUTBOX', `Expected an open outbox at ${this.dir} but it is closed; ${name} was not queued`);
+  /** Writes an object durably into pending/ and wakes the sender. */
+  put(obj: WrittenObject, name: string): Promise<void> {
+    return this.putAll([{ obj, name }]);
+  }
+
+  /**
+   * CaptureTarget: writes a capture's objects durably into pending/, all or nothing (a clip is never sent without its
+   * SR because the SR could not be written), and wakes the sender.
+   */
+  async putAll(objects: readonly CaptureObject[]): Promise<void> {
+    for (const { name } of objects) {
+      if (!NAME.test(name)) throw rangeError('ERR_SONOEDGE_OUTBOX', `Expected an outbox file name of letters, digits, '.', '_' or '-' but received ${JSON.stringify(name)}`);
+      if (this.#closed) throw rangeError('ERR_SONOEDGE_OUTBOX', `Expected an open outbox at ${this.dir} but it is closed; ${name} was not queued`);
+    }
     // Names sort in the order objects were queued (a clock, then a counter), so that the oldest go first.
-    const file = `${Date.now().toString().padStart(14, '0')}-${String(this.#counter++ % 1e6).padStart(6, '0')}-${name}`;
-    await atomicWrite(this.#tmpDir, path.join(this.#pendingDir, file), obj.bytes);
-    this.#stats.pending++;
-    this.emit('queued', file);
+    const files = objects.map(({ name }) => `${Date.now().toString().padStart(14, '0')}-${String(this.#counter++ % 1e6).padStart(6, '0')}-${name}`);
+    // Counted as they go into place (before the folder is flushed), so that a pump listing pending/ meanwhile counts them once.
+    await atomicWriteAll(this.#tmpDir, objects.map(({ obj }, i) => ({ file: path.join(this.#pendingDir, files[i]), bytes: obj.bytes })), () => {
+      this.#stats.pending += files.length;
+    });
+    for (const file of files) this.emit('queued', file);
     this.#kick();
   }
 

@@ -113,7 +113,7 @@ t.test('frame buffers are reused only when no run or best clip holds them: every
 
 t.test('AutoCapture: a written capture per view, the target told each object; failures reported, not thrown', async (t) => {
   const put: string[] = [];
-  const target: CaptureTarget = { put: async (obj: WrittenObject, name: string) => { put.push(`${obj.kind}:${name.startsWith(`${obj.kind}-A4C-`)}`); } };
+  const target: CaptureTarget = { putAll: async (objects) => { for (const { obj, name } of objects) put.push(`${obj.kind}:${name.startsWith(`${obj.kind}-A4C-`)}`); } };
   const errors: string[] = [];
   const cap = new AutoCapture({ capture: { seconds: 0.1 }, target, onError: (err) => errors.push((err as Error).message) });
   cap.open(7, { width: 1, height: 1, format: 'GRAY8', frameTimeMs: 25, spacingMm: [0.5, 0.5], study: { PatientID: 'X' } }, () => []);

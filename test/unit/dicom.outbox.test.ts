@@ -3,12 +3,15 @@
 // the PACS answered that fails (a folder where the file must go) leaves the
 // object in pending/, to be sent again, and never ends the process; failed/
 // never holds an object without its whole reason; a write that fails leaves no
-// temporary file behind.
+// temporary file behind; a capture's objects (clip, SC, SR) are placed all or
+// nothing, tried with a real EFBIG (RLIMIT_FSIZE) in a child process.
 import t from 'tap';
-import { mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Outbox, folderTarget, type BatchSender } from '../../src/dicom/outbox.js';
 import type { StoreResult } from '../../src/dicom/store.js';
 import { captureUids, writeCapture, type ClipRecord, type WrittenObject } from '../../src/dicom/writer.js';
@@ -107,4 +110,49 @@ t.test('a capture folder: an object that cannot go into place fails whole and le
   await target.put(clip, 'other.dcm');
   t.same((await readdir(dir)).sort(), ['.tmp', 'clip.dcm', 'other.dcm']);
   t.same(await readFile(path.join(dir, 'other.dcm')), Buffer.from(clip.bytes));
+});
+
+t.test('a capture whose SC cannot be written (EFBIG) leaves none of its objects: never a clip without its SR', async (t) => {
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+  if (!existsSync(path.join(root, 'dist', 'dicom', 'capture.js'))) {
+    t.comment('SKIP: dist/ is not built (npx tsc -p tsconfig.json)');
+    return;
+  }
+  // Two 100x100 frames: the clip is about 21 kB, the SC (one RGB frame) about 31 kB, the SR about 5 kB; they are
+  // written clip, SC, SR. With files limited to 26 kB the clip is written whole and the SC fails midway.
+  // Node ignores SIGXFSZ (a write past the limit is EFBIG); tap's hooks, which it adds to every node it spawns, catch it
+  // and end the process with it: a listener of our own restores Node's behaviour.
+  const script = `
+    process.on('SIGXFSZ', () => {});
+    import { AutoCapture } from ${JSON.stringify(path.join(root, 'dist', 'dicom', 'capture.js'))};
+    import { folderTarget } from ${JSON.stringify(path.join(root, 'dist', 'dicom', 'outbox.js'))};
+    const result = (seq) => ({
+      seq, acquiredAt: seq * 25, view: { label: 'A4C', confidence: 0.99, shown: 'A4C', shownConfidence: 0.99, changed: false, probabilities: [] },
+      quality: { score: 0.8, smoothed: 0.8, good: true }, state: 'ok', idScore: null, idScoreRaw: null, frameState: 'ok',
+      lv: { areaMm2: 1000 + seq, lengthMm: 80, pixels: 100, contour: [], contourFrame: [10, 10, 50, 10, 50, 50], mask: { width: 1, height: 1, data: new Uint8Array(1) } },
+    });
+    const errors = [];
+    const cap = new AutoCapture({ capture: { seconds: 0.05 }, writer: { secondaryCapture: true }, target: await folderTarget(process.argv[1]),
+      onError: (err, where) => errors.push(where.view + ': ' + err.message) });
+    cap.open(0, { width: 100, height: 100, format: 'GRAY8', frameTimeMs: 25, spacingMm: [0.5, 0.5], study: { PatientID: 'X' } }, () => []);
+    for (let i = 0; i < 4; i++) cap.offer(0, new Uint8Array(10000).fill(i * 40 + 1), result(i));
+    const captured = (await cap.finish(0)).map((s) => s.objects.map((o) => o.kind));
+    process.stdout.write(JSON.stringify({ captured, errors }));
+  `;
+  const capture = (dir: string, limitKb?: number) => {
+    const node = `${JSON.stringify(process.execPath)} --input-type=module -e "$0" "$1"`;
+    const r = spawnSync('bash', ['-c', `${limitKb === undefined ? '' : `ulimit -f ${limitKb} && `}exec ${node}`, script, dir], { encoding: 'utf8' });
+    t.equal(r.status, 0, `${r.signal} ${r.stderr}`);
+    return JSON.parse(r.stdout) as { captured: string[][]; errors: string[] };
+  };
+  const whole = path.join(tmp, 'whole');
+  t.same(capture(whole), { captured: [['clip', 'sc', 'sr']], errors: [] });
+  const sizes = Object.fromEntries(await Promise.all((await readdir(whole)).filter((f) => f.endsWith('.dcm')).map(async (f) => [f.slice(0, 2), (await readFile(path.join(whole, f))).length])));
+  t.ok(sizes.cl < 25 * 1024 && sizes.sc > 27 * 1024 && sizes.sr < 25 * 1024, `clip ${sizes.cl}, SC ${sizes.sc}, SR ${sizes.sr} bytes`);
+
+  // Before, the clip went into place before the SC was written: it stayed (and with the outbox, was sent) alone.
+  const cut = path.join(tmp, 'cut');
+  t.same(capture(cut, 26), { captured: [], errors: ['A4C: EFBIG: file too large, write'] });
+  t.same(await readdir(cut), ['.tmp'], 'no object of the capture in the folder');
+  t.same(await readdir(path.join(cut, '.tmp')), [], 'and no temporary file');
 });
