@@ -129,19 +129,22 @@ export async function writeFiles(dir: string, files: readonly (readonly [name: s
   }
 }
 
-/** Renames stage/new/NAME over dir/NAME for each name; an earlier plain file is kept in stage/earlier to be put back. */
+/** Renames stage/new/NAME over dir/NAME for each name; an earlier file or link is kept in stage/earlier to be put back. */
 function swapIn(dir: string, stage: string, names: string[]): void {
   const done: { name: string; earlier: boolean }[] = [];
   try {
     for (const name of names) {
       const final = path.join(dir, name);
       const aside = path.join(stage, 'earlier', name);
-      // The earlier file stays in place until the rename replaces it: a hard link (a copy where links are not supported) keeps it to put back.
-      const earlier = lstatSync(final, { throwIfNoEntry: false })?.isFile() === true;
+      // The earlier file (or link) stays in place until the rename replaces it: a hard link to it (a copy of a file
+      // where links are not supported) keeps it to put back. A folder there is not replaced: the rename fails.
+      const st = lstatSync(final, { throwIfNoEntry: false });
+      const earlier = st !== undefined && !st.isDirectory();
       if (earlier) {
         try {
           linkSync(final, aside);
-        } catch {
+        } catch (err) {
+          if (!st!.isFile()) throw err;
           copyFileSync(final, aside);
         }
       }

@@ -4,7 +4,7 @@
 // --compare's ratios on two files with known numbers.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -126,7 +126,12 @@ t.test('--out that fails midway (its last chart cannot go into place) leaves an 
   const cdf = path.join(out, 'view_quality.fp32.cpu.cdf.svg');
   rmSync(cdf);
   mkdirSync(path.join(cdf, 'inside'), { recursive: true });
-  const snapshot = () => readdirSync(out).sort().map((f) => [f, f.endsWith('.svg') && f.includes('cdf') ? 'a folder' : readFileSync(path.join(out, f), 'utf8')]);
+  // bench.md a link to a file elsewhere: put back as the link it was, the file it names untouched.
+  const elsewhere = path.join(tmp, 'elsewhere.md');
+  renameSync(path.join(out, 'bench.md'), elsewhere);
+  symlinkSync(elsewhere, path.join(out, 'bench.md'));
+  const snapshot = () => readdirSync(out).sort().map((f) => [f, f.endsWith('.svg') && f.includes('cdf') ? 'a folder' : readFileSync(path.join(out, f), 'utf8'),
+    lstatSync(path.join(out, f)).isSymbolicLink() ? readlinkSync(path.join(out, f)) : null]);
   const before = snapshot();
   t.same(before.map(([f]) => f), ['bench.json', 'bench.md', 'view_quality.fp32.cpu.cdf.svg', 'view_quality.fp32.cpu.histogram.svg']);
   const r = run(...args);
@@ -142,6 +147,7 @@ t.test('--out that fails midway (its last chart cannot go into place) leaves an 
   t.equal(again.status, 0, again.stderr);
   t.same(readdirSync(out).sort(), before.map(([f]) => f));
   t.equal(readFileSync(path.join(out, 'bench.md'), 'utf8'), again.stdout);
+  t.equal(readFileSync(elsewhere, 'utf8'), earlier.stdout, 'the link is replaced, not written through');
   t.not(readFileSync(path.join(out, 'bench.json'), 'utf8'), before[0][1]);
 });
 
