@@ -11,7 +11,6 @@ import { mkdir, mkdtemp, open, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { AutoCapture, ClipSelector, captureOptions, type CaptureTarget } from '../../src/dicom/capture.js';
-import type { WrittenObject } from '../../src/dicom/writer.js';
 import type { PipelineResult } from '../../src/pipeline/index.js';
 import { MODELS_DIR } from '../../src/model/package.js';
 import { PY, ROOT, validateAndReadBack } from '../helpers/dicom-check.js';
