@@ -4,13 +4,14 @@
 // restart on every exit. The runtime is the real one (dist/, bundled models);
 // the clients are real socket clients streaming the sample cine at 30 fps.
 import t from 'tap';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { MODELS_DIR } from '../../src/model/package.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
-import { StreamingClient, Supervisor } from '../helpers/supervisor.js';
+import { CLI, StreamingClient, Supervisor } from '../helpers/supervisor.js';
 import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
 import { until } from '../helpers/wait.js';
 
@@ -100,6 +101,23 @@ t.test('a serve that cannot start never says READY', async (t) => {
   const exit = sup.lives[0].exit;
   t.same(exit, { code: 1, signal: null });
   t.same(sup.notify.notices.filter((n) => n.fields.READY === '1'), [], 'no READY=1');
+});
+
+t.test('a malformed NOTIFY_SOCKET or WATCHDOG_USEC stops serve at start: ERR_SONOEDGE_NOTIFY, exit 1, nothing listening', async (t) => {
+  const { file, sock } = config('env');
+  const serve = (env: Record<string, string>) => {
+    const r = spawnSync(process.execPath, [CLI, 'serve', '--config', file], { encoding: 'utf8', timeout: 60000, env: { ...process.env, ...env } });
+    return { status: r.status, signal: r.signal, stderr: r.stderr.trim().split('\n').at(-1) };
+  };
+  t.same(serve({ NOTIFY_SOCKET: 'relative' }), {
+    status: 1, signal: null,
+    stderr: 'sonoedge serve: [ERR_SONOEDGE_NOTIFY] Expected an absolute path or an @abstract name for NOTIFY_SOCKET but received "relative"',
+  });
+  t.same(serve({ NOTIFY_SOCKET: path.join(dir, 'env.notify'), WATCHDOG_USEC: '-5' }), {
+    status: 1, signal: null,
+    stderr: 'sonoedge serve: [ERR_SONOEDGE_NOTIFY] Expected a positive integer (microseconds) for WATCHDOG_USEC but received "-5"',
+  });
+  t.equal(existsSync(sock), false, 'no socket left');
 });
 
 t.test('kill -9 and a hang: the supervisor restarts the runtime, the clients reconnect and resume', async (t) => {
