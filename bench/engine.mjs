@@ -13,6 +13,8 @@
 // ONNX Runtime's default for this build (pool threads spin), set explicitly;
 // sonoedge with its defaults (pool threads sleep, short runs inline), or
 // --engine-options. The load average is printed at the start and the end.
+// Every tool runs with ONNX Runtime's telemetry off (ORT_DISABLE_TELEMETRY=1, as
+// the engine sets it), unless the environment says otherwise.
 //
 //   npm run bench:engine                    table, writes build/bench/engine.json
 //   npm run bench:engine -- --write-docs    also rewrites the table in docs/BENCHMARKS.md
@@ -67,7 +69,7 @@ function python() {
 }
 
 function run(cmd, argv) {
-  const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 16 << 20, env: { ...process.env, OMP_NUM_THREADS: '1' } });
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 16 << 20, env: { ...process.env, OMP_NUM_THREADS: '1', ORT_DISABLE_TELEMETRY: process.env.ORT_DISABLE_TELEMETRY ?? '1' } });
   if (r.status !== 0) {
     process.stderr.write(`${cmd} ${argv.join(' ')} failed:\n${r.stderr}\n`);
     return undefined;
