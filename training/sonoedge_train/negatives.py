@@ -168,7 +168,7 @@ def transform_hearts(frames: np.ndarray, views: np.ndarray, rng, view_names) -> 
         if k == 2 and name not in ("A4C", "PLAX"):
             k = 0
         if k == 0:
-            m = cv2.getRotationMatrix2D((W / 2, H / 2), float(rng.uniform(60, 300)), 1.0)
+            m = cv2.getRotationMatrix2D((W / 2, H / 2), float(rng.uniform(min_deg, 360 - min_deg)), 1.0)
             out[i] = cv2.warpAffine(frames[i], m, (W, H), flags=cv2.INTER_LINEAR)
         elif k == 1:
             out[i] = frames[i][::-1]
@@ -177,12 +177,12 @@ def transform_hearts(frames: np.ndarray, views: np.ndarray, rng, view_names) -> 
     return out
 
 
-def transform_in_sector(frames: np.ndarray, rng) -> np.ndarray:
+def transform_in_sector(frames: np.ndarray, rng, min_deg: float = 60.0) -> np.ndarray:
     """Heart frames (uint8 [B, H, W]) turned into negatives inside their own sector, as a probe held the wrong way
-    shows them: the content rotated by 60-300 degrees about the sector's centre, or upside down, and cut back to the
-    frame's sector (the convex hull of its non-zero pixels), so the sector's outline says nothing (transform_hearts
-    turns the outline with the heart). What the turn brings in from outside the sector is speckle drawn from the
-    frame's own pixels inside it."""
+    shows them: the content rotated by min_deg to 360 - min_deg degrees about the sector's centre (config
+    domain.neg_in_sector_min_deg), or upside down, and cut back to the frame's sector (the convex hull of its
+    non-zero pixels), so the sector's outline says nothing (transform_hearts turns the outline with the heart). What
+    the turn brings in from outside the sector is speckle drawn from the frame's own pixels inside it."""
     out = np.empty_like(frames)
     B, H, W = frames.shape
     for i in range(B):
@@ -199,7 +199,7 @@ def transform_in_sector(frames: np.ndarray, rng) -> np.ndarray:
         filled = np.where(inside, f, cv2.GaussianBlur(fill, (0, 0), 0.7).astype(np.uint8))
         ys, xs = np.nonzero(inside)
         if rng.random() < 0.5:
-            m = cv2.getRotationMatrix2D((float(xs.mean()), float(ys.mean())), float(rng.uniform(60, 300)), 1.0)
+            m = cv2.getRotationMatrix2D((float(xs.mean()), float(ys.mean())), float(rng.uniform(min_deg, 360 - min_deg)), 1.0)
             g = cv2.warpAffine(filled, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         else:
             g = filled.copy()

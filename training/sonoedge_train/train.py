@@ -107,7 +107,7 @@ class WideStepBatches(torch.utils.data.Dataset):
                 f[slots[:n_rot]] = transform_hearts(hearts_f, view[src], rng, VIEWS)
                 if c["neg_in_sector"] > 0:  # drawn only when on: other configs draw exactly as before
                     turn = rng.random(n_rot) < c["neg_in_sector"]
-                    f[slots[:n_rot][turn]] = transform_in_sector(hearts_f[turn], rng)
+                    f[slots[:n_rot][turn]] = transform_in_sector(hearts_f[turn], rng, c["neg_in_sector_min_deg"])
             f[slots[n_rot:]] = negatives(k - n_rot, rng, INPUT_SIZE[0])[0]
             view[slots], qg[slots], guid[slots], m[slots] = other, 0.0, -1, 0
         x = acquire_batch(f, rng, c, m if self.task == "seg" else None, m) if c["enabled"] else f.astype(np.float32) / 255

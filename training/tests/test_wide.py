@@ -500,3 +500,28 @@ def test_varied_anatomy_two_chamber_extras_and_sizes():
     small, _, _ = _anatomy_scene("PLAX", plax_rv=7.0)
     large, _, _ = _anatomy_scene("PLAX", plax_rv=16.0)
     assert (large == H.T_BLOOD).sum() > (small == H.T_BLOOD).sum() + 500
+
+
+def test_transform_in_sector_min_deg_keeps_turns_away_from_upright():
+    # domain.neg_in_sector_min_deg: turns of min_deg..360-min_deg about the sector's centre. The bright upper half of
+    # the wall, seen from that centre, turns by at least min_deg (an upside-down flip moves it to about 180); the
+    # default 60 also draws turns nearer upright
+    f, labels, inside = _ellipse_scene()
+    f = f.copy()
+    f[inside & (labels == 0)] = 60
+    f[labels == 2] = 200
+    yy, xx = np.mgrid[0:112, 0:112]
+    f[(labels == 2) & (yy < 55)] = 250
+    ys, xs = np.nonzero(f > 0)  # the sector (convex here): its centre is the turn's
+    cy, cx = ys.mean(), xs.mean()
+
+    def angle(img):
+        b = img >= 245
+        return np.degrees(np.arctan2(yy[b].mean() - cy, xx[b].mean() - cx))
+
+    def turn(seed, **kw):
+        d = abs(angle(transform_in_sector(f[None], np.random.default_rng(seed), **kw)[0]) - angle(f)) % 360
+        return min(d, 360 - d)
+
+    assert min(turn(s, min_deg=130.0) for s in range(16)) > 120
+    assert min(turn(s) for s in range(16)) < 110
