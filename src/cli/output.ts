@@ -4,12 +4,15 @@
 // and renamed into place only when the command succeeds, so a failed run
 // leaves neither a partial file nor an empty one (and an earlier file stays).
 // A set of files (bench --out, replay --capture's captures.json) is written
-// the same way by writeFiles: all of them, or none.
+// the same way by writeFiles: all of them, or none. Temporaries of the same
+// name left by a process killed outright (SIGKILL, power lost) are removed at
+// the next start of a writer of that name, once their process is gone.
 import { constants, copyFileSync, createWriteStream, linkSync, lstatSync, renameSync, rmSync, type WriteStream } from 'node:fs';
 import { access, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from './args.js';
 import { onInterrupt } from '../util/interrupt.js';
+import { escapeRegExp, removeStale } from '../util/stale.js';
 
 const errno = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? 'EACCES';
 
@@ -50,6 +53,9 @@ export async function checkOutputFolder(flag: string, dir: string): Promise<void
   if (why !== undefined) throw new UsageError(`option --${flag} expects a folder sonoedge can write but received ${JSON.stringify(dir)} (${why})`);
 }
 
+/** The temporary name of NAME written by any process: .NAME.PID.partial (the PID in group 1). */
+const stalePattern = (name: string) => new RegExp(`^\\.${escapeRegExp(name)}\\.(\\d+)\\.partial$`);
+
 /** A file written under a temporary name beside `file`: commit() renames it into place, discard() removes it. */
 export interface PendingFile {
   stream: WriteStream;
@@ -65,6 +71,8 @@ export function pendingFile(file: string): PendingFile {
   const existing = lstatSync(file, { throwIfNoEntry: false });
   const direct = existing !== undefined && !existing.isFile();
   const tmp = direct ? file : path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.partial`);
+  // A temporary file of this name left by a process killed outright (SIGKILL, power lost) goes; a live one's stays.
+  if (!direct) removeStale(path.dirname(file), stalePattern(path.basename(file)));
   const stream = createWriteStream(tmp);
   // Interrupted (Ctrl-C, a service stop): the temporary file goes, then the signal does what it would have done.
   const done = onInterrupt(() => {
@@ -105,14 +113,18 @@ export function pendingFile(file: string): PendingFile {
  * first file's) and the set is renamed into place only when every one is written, with synchronous renames; a
  * rename that fails puts back the files already replaced (their earlier contents were kept aside). A failure (a
  * full disk, a folder where a file must go) or Ctrl-C midway leaves the earlier files as they were and no
- * temporary folder; a reader never sees a file half written. Nothing else in `dir` is touched. `what` names the
- * files in a failure's message.
+ * temporary folder; a reader never sees a file half written. A process killed outright leaves its temporary
+ * folder: the next writeFiles of the same NAME removes those whose process is gone. Nothing else in `dir` is
+ * touched. `what` names the files in a failure's message.
  */
 export async function writeFiles(dir: string, files: readonly (readonly [name: string, contents: string | Uint8Array])[], what: string): Promise<void> {
-  const stage = path.join(dir, `.${files[0]?.[0] ?? 'files'}.${process.pid}.partial`);
+  const first = files[0]?.[0] ?? 'files';
+  const stage = path.join(dir, `.${first}.${process.pid}.partial`);
   const stopWatching = onInterrupt(() => rmSync(stage, { recursive: true, force: true }));
   try {
     await mkdir(dir, { recursive: true });
+    // Temporary folders of this name left by a process killed outright (SIGKILL, power lost) go; a live one's stay.
+    removeStale(dir, stalePattern(first));
     await rm(stage, { recursive: true, force: true });
     await mkdir(path.join(stage, 'new'), { recursive: true });
     await mkdir(path.join(stage, 'earlier'));

@@ -10,10 +10,11 @@
 // emptied. A file whose success response was lost is sent again: the same SOP
 // Instance UID, which a PACS stores once, so a duplicate is harmless.
 import { EventEmitter } from 'node:events';
-import { renameSync, rmSync } from 'node:fs';
+import { lstatSync, renameSync, rmSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { rangeError } from '../errors.js';
+import { removeStale } from '../util/stale.js';
 import type { CaptureObject, CaptureTarget } from './capture.js';
 import type { StoreResult } from './store.js';
 import type { WrittenObject } from './writer.js';
@@ -75,7 +76,7 @@ export async function atomicWriteAll(tmpDir: string, files: readonly { file: str
     });
     onPlaced?.();
   } catch (err) {
-    // The temporary files go too: a capture folder's .tmp is not emptied at start.
+    // The temporary files go too: a capture folder's .tmp is shared, so it is not emptied at start.
     for (const f of placed) rmSync(f, { force: true });
     for (const tmp of tmps) await rm(tmp, { force: true });
     throw err;
@@ -90,6 +91,9 @@ export async function atomicWriteAll(tmpDir: string, files: readonly { file: str
   }
 }
 
+/** atomicWriteAll's temporary file: NAME.PID.RANDOM (the PID in group 1). */
+const TMP_NAME = /^.+\.(\d+)\.[0-9a-z]*$/;
+
 /** Writes bytes to `file` atomically: a temporary file in `tmpDir`, flushed, renamed, and the folder flushed. */
 export async function atomicWrite(tmpDir: string, file: string, bytes: Uint8Array): Promise<void> {
   return atomicWriteAll(tmpDir, [{ file, bytes }]);
@@ -103,6 +107,10 @@ export async function folderTarget(dir: string): Promise<CaptureTarget & { put(o
   } catch (err) {
     throw rangeError('ERR_SONOEDGE_OUTBOX', `Expected a folder sonoedge can write captures to at ${dir} but could not make it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
+  // .tmp is shared: serve and a replay --capture may write one folder at once, so it is not emptied, and not removed
+  // when empty (a writer that made it would lose it). A temporary whose process is gone (killed outright, power lost)
+  // is removed; a live process's is kept. A .tmp that is a link is not followed.
+  if (lstatSync(tmp, { throwIfNoEntry: false })?.isDirectory() === true) removeStale(tmp, TMP_NAME);
   const putAll = (objects: readonly CaptureObject[]) => atomicWriteAll(tmp, objects.map(({ obj, name }) => ({ file: path.join(dir, name), bytes: obj.bytes })));
   return { putAll, put: (obj: WrittenObject, name: string) => putAll([{ obj, name }]) };
 }

@@ -10,6 +10,7 @@ import { PNG } from 'pngjs';
 import { invalidType, invalidValue, rangeError } from '../errors.js';
 import { checkKeys } from '../util/options.js';
 import { onInterrupt } from '../util/interrupt.js';
+import { removeStale } from '../util/stale.js';
 import { isFiniteNumber, isInteger, isString } from '../util/is.js';
 import { escapeXml as esc, fmt } from './svg.js';
 
@@ -193,13 +194,16 @@ function renderHtml(r: ReportInput): string {
  * Creates `dir` and writes dir/index.html and dir/frames/*.png, replacing an earlier report's; returns the
  * index.html path. All or nothing: the report is written in dir/.report.PID.partial and swapped in only when
  * complete, so a failure (a full disk) or Ctrl-C midway leaves the earlier report as it was (never a page whose
- * frames are gone or half new) and no temporary folder. Nothing else in `dir` is touched.
+ * frames are gone or half new) and no temporary folder. A writer killed outright leaves its temporary folder: the
+ * next writeReport in `dir` removes those whose process is gone. Nothing else in `dir` is touched.
  */
 export async function writeReport(dir: string, input: ReportInput): Promise<string> {
   if (!isString(dir) || dir === '') throw invalidType('ERR_SONOEDGE_ARG_TYPE', 'non-empty string', 'dir', dir);
   const r = checkInput(input);
   await mkdir(dir, { recursive: true });
   const stage = path.join(dir, `.report.${process.pid}.partial`);
+  // Temporary folders left by a writer killed outright (SIGKILL, power lost) go; a live process's stay.
+  removeStale(dir, /^\.report\.(\d+)\.partial$/);
   const stopWatching = onInterrupt(() => rmSync(stage, { recursive: true, force: true }));
   try {
     await rm(stage, { recursive: true, force: true });
