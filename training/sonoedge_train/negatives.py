@@ -168,7 +168,7 @@ def transform_hearts(frames: np.ndarray, views: np.ndarray, rng, view_names) -> 
         if k == 2 and name not in ("A4C", "PLAX"):
             k = 0
         if k == 0:
-            m = cv2.getRotationMatrix2D((W / 2, H / 2), float(rng.uniform(min_deg, 360 - min_deg)), 1.0)
+            m = cv2.getRotationMatrix2D((W / 2, H / 2), float(rng.uniform(60, 300)), 1.0)
             out[i] = cv2.warpAffine(frames[i], m, (W, H), flags=cv2.INTER_LINEAR)
         elif k == 1:
             out[i] = frames[i][::-1]
@@ -199,7 +199,8 @@ def transform_in_sector(frames: np.ndarray, rng, min_deg: float = 60.0) -> np.nd
         filled = np.where(inside, f, cv2.GaussianBlur(fill, (0, 0), 0.7).astype(np.uint8))
         ys, xs = np.nonzero(inside)
         if rng.random() < 0.5:
-            m = cv2.getRotationMatrix2D((float(xs.mean()), float(ys.mean())), float(rng.uniform(min_deg, 360 - min_deg)), 1.0)
+            turn = float(rng.uniform(min_deg, 360 - min_deg))
+            m = cv2.getRotationMatrix2D((float(xs.mean()), float(ys.mean())), turn, 1.0)
             g = cv2.warpAffine(filled, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         else:
             g = filled.copy()

@@ -358,6 +358,13 @@ def test_negative_families_are_deterministic_and_distinct():
     hearts[:, :5] = 200  # bright top rows: any rotation >= 60 degrees or an upside-down turn moves them
     t = transform_hearts(hearts, np.array([1, 1]), np.random.default_rng(1), ["A4C", "A2C", "PLAX", "PSAX", "OTHER"])
     assert not (t[:, :5] == 200).all()
+    # every branch (turned, upside down, mirrored for A4C) over a few seeds: each frame changed
+    many = np.repeat(hearts[:1], 12, 0)
+    many[:, :, :4] = 120  # a darker left edge: the mirror moves it too
+    names = ["A4C", "A2C", "PLAX", "PSAX", "OTHER"]
+    for seed in range(4):
+        t = transform_hearts(many, np.zeros(12, int), np.random.default_rng(seed), names)
+        assert all((t[i] != many[i]).any() for i in range(12))
 
 
 def test_temperature_and_reliability():
