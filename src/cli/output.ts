@@ -12,7 +12,7 @@ import { access, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from './args.js';
 import { onInterrupt } from '../util/interrupt.js';
-import { escapeRegExp, removeStale } from '../util/stale.js';
+import { removeStale, stalePattern } from '../util/stale.js';
 
 const errno = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? 'EACCES';
 
@@ -52,9 +52,6 @@ export async function checkOutputFolder(flag: string, dir: string): Promise<void
   const why = await folderProblem(dir);
   if (why !== undefined) throw new UsageError(`option --${flag} expects a folder sonoedge can write but received ${JSON.stringify(dir)} (${why})`);
 }
-
-/** The temporary name of NAME written by any process: .NAME.PID.partial (the PID in group 1). */
-const stalePattern = (name: string) => new RegExp(`^\\.${escapeRegExp(name)}\\.(\\d+)\\.partial$`);
 
 /** A file written under a temporary name beside `file`: commit() renames it into place, discard() removes it. */
 export interface PendingFile {

@@ -10,7 +10,7 @@ import { PNG } from 'pngjs';
 import { invalidType, invalidValue, rangeError } from '../errors.js';
 import { checkKeys } from '../util/options.js';
 import { onInterrupt } from '../util/interrupt.js';
-import { removeStale } from '../util/stale.js';
+import { removeStale, stalePattern } from '../util/stale.js';
 import { isFiniteNumber, isInteger, isString } from '../util/is.js';
 import { escapeXml as esc, fmt } from './svg.js';
 
@@ -203,7 +203,7 @@ export async function writeReport(dir: string, input: ReportInput): Promise<stri
   await mkdir(dir, { recursive: true });
   const stage = path.join(dir, `.report.${process.pid}.partial`);
   // Temporary folders left by a writer killed outright (SIGKILL, power lost) go; a live process's stay.
-  removeStale(dir, /^\.report\.(\d+)\.partial$/);
+  removeStale(dir, stalePattern('report'));
   const stopWatching = onInterrupt(() => rmSync(stage, { recursive: true, force: true }));
   try {
     await rm(stage, { recursive: true, force: true });

@@ -49,3 +49,6 @@ export function removeStale(dir: string, pattern: RegExp): string[] {
 
 /** `s` as a regular expression matching itself. */
 export const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The temporary name .NAME.PID.partial that the output writers use (the PID in group 1), as a pattern for removeStale. */
+export const stalePattern = (name: string): RegExp => new RegExp(`^\\.${escapeRegExp(name)}\\.(\\d+)\\.partial$`);
