@@ -82,12 +82,12 @@ std::shared_ptr<Runtime> OpenRuntime(const std::string& path, Error* error) {
   auto it = opened.find(path);
   if (it != opened.end()) return it->second;
 
-  // Never dlclose'd: ONNX Runtime's threads and statics live as long as the process.
   // ONNX Runtime 1.29 and later send telemetry on Linux too: a persistent device id and an event cache under
   // ~/.cache/Microsoft/DeveloperTools/.onnxruntime, uploaded when a network answers. A scanner's runtime does not
   // phone home or grow files in a home folder: off unless the environment already says (ORT_DISABLE_TELEMETRY=0
   // leaves it on). The library reads it when it starts, so it is set before the library is loaded.
   setenv("ORT_DISABLE_TELEMETRY", "1", /*overwrite=*/0);
+  // Never dlclose'd: ONNX Runtime's threads and statics live as long as the process.
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     const char* why = dlerror();
