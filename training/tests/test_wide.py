@@ -509,6 +509,33 @@ def test_varied_anatomy_two_chamber_extras_and_sizes():
     assert (large == H.T_BLOOD).sum() > (small == H.T_BLOOD).sum() + 500
 
 
+def test_mitral_join_is_the_anat_twin_with_the_la_on_the_annulus():
+    # wide_mitral: the wide_anat twin (every field equal) with la_join drawn from a stream of its own, apical only
+    a = sample_cine_params(21, "A4C", 4, "wide_anat")
+    m = [sample_cine_params(s, "A4C", 4, "wide_mitral") for s in range(21, 41)]
+    assert dataclasses.replace(m[0], la_join=0.0) == a and a.la_join == 0.0
+    assert {p.la_join for p in m} == {0.0, 1.0}
+    assert sample_cine_params(21, "PLAX", 4, "wide_mitral_hard").la_join == 0.0
+    x, z = _GRID
+    for s, v in ((0.0, "open"), (1.0, "shut")):
+        apart = dataclasses.replace(_anatomy_state(), s=s)
+        joined = dataclasses.replace(apart, la_join=1.0)
+        ta, tj = (H.scene(st, x, z, want_material=False)[0] for st in (apart, joined))
+        sa, sj = (H.scene(st, x, z, want_material=False, seg_only=True)[0] for st in (apart, joined))
+        # the labelled LV and myocardium do not move; the LA does, up to the annulus line (v = 2b = 80 mm here)
+        for t_ in (H.T_LV, H.T_MYO):
+            assert np.array_equal(sa == t_, sj == t_), v
+        col = np.abs(x - 0.0) < 0.3  # the LV's axis, the annulus at z = 80
+        la_top_apart = z[col & (sa == H.T_LA)].min()
+        la_top_joined = z[col & (sj == H.T_LA)].min()
+        assert la_top_apart == pytest.approx(83.0, abs=0.6) and la_top_joined == pytest.approx(80.0, abs=0.6), v
+        # apart: atrial wall between the cavities; joined: blood and at most the leaflets (shut: a 2 mm line)
+        gap = col & (z > 80.2) & (z < 82.8)
+        assert (ta[gap] == H.T_CWALL).any(), v
+        assert set(np.unique(tj[gap])) <= {H.T_LA, H.T_VALVE}, v
+        assert ((tj[gap] == H.T_VALVE).sum() > 0) == (v == "shut"), v
+
+
 def test_transform_in_sector_min_deg_keeps_turns_away_from_upright():
     # domain.neg_in_sector_min_deg: turns of min_deg..360-min_deg about the sector's centre. The bright upper half of
     # the wall, seen from that centre, turns by at least min_deg (an upside-down flip moves it to about 180); the

@@ -144,6 +144,10 @@ class FrameState:
     # Varied anatomy of the other chambers (difficulties "wide_anat*"; empty = the fixed chambers of before): the
     # values indexed by the AN_* constants below.
     anatomy: tuple = ()
+    # The LA joined to the LV at the mitral annulus (difficulties "wide_mitral*", apical views of the parametric LV):
+    # no gap and no atrial wall between the two cavities, only the leaflets (a line when shut, two hinges when
+    # open), as in a real apical view; the LV label still ends at the annulus line. 0: the LA apart (before).
+    la_join: float = 0.0
 
 
 # Varied anatomy (FrameState.anatomy / CineParams.anatomy): RV half-width at its base as a fraction of the LV's ED
@@ -224,7 +228,8 @@ def scene(st: FrameState, x, z, want_material=True, seg_only=False):
     if st.view == "PLAX":
         la_cu, la_cv = -0.25 * a - 4, 2 * b + gap + la_b + 2
     else:
-        la_cu, la_cv = 0.1 * a, 2 * b + gap + la_b
+        joined = bool(st.la_join) and bool(st.shape)
+        la_cu, la_cv = 0.1 * a, 2 * b + (0.0 if joined else gap) + la_b
     la = _ell(u, v, la_cu, la_cv, la_a, la_b)
     if not seg_only:
         blood = np.zeros(tissue.shape, bool)
@@ -279,11 +284,13 @@ def scene(st: FrameState, x, z, want_material=True, seg_only=False):
     tissue[la < 1] = T_LA
     if not seg_only:
         # mitral leaflets: closed (a line across the annulus) in systole, open (two hinges) in diastole
+        joined = bool(st.la_join) and bool(st.shape) and st.view in ("A4C", "A2C")
         if s > 0.4:
-            leaf = (np.abs(v - (2 * b + gap * 0.5)) < 1.0) & (np.abs(u) < a * 0.95)
+            # joined: the shut leaflets lie just atrial of the annulus line, over the LA blood
+            leaf = (np.abs(v - (2 * b + (1.0 if joined else gap * 0.5))) < 1.0) & (np.abs(u) < a * 0.95)
         else:
             leaf = (np.abs(np.abs(u) - a * 0.75) < 1.1) & (v > 2 * b - 0.15 * b) & (v < 2 * b + gap)
-        tissue[leaf & (tissue != T_LA)] = T_VALVE
+        tissue[leaf & ((tissue != T_LA) | joined)] = T_VALVE
     mat = None
     if want_material:
         inside = (u > -(a + 60)) & (u < a + 60) & (v > -20) & (v < 2 * b + 60)

@@ -77,6 +77,10 @@ DIFFICULTY = {
 # after every other draw so a cine of "wide_anat" is its "wide" twin (same seed) with other chambers.
 DIFFICULTY["wide_anat"] = dict(DIFFICULTY["wide"], anatomy=1.0)
 DIFFICULTY["wide_anat_hard"] = dict(DIFFICULTY["wide_hard"], anatomy=1.0)
+# The same with the LA joined to the LV at the mitral annulus in a share `mitral` of the apical cines (heart.FrameState
+# .la_join), drawn from a stream of its own so every other parameter is the "wide_anat" twin's.
+DIFFICULTY["wide_mitral"] = dict(DIFFICULTY["wide_anat"], mitral=0.7)
+DIFFICULTY["wide_mitral_hard"] = dict(DIFFICULTY["wide_anat_hard"], mitral=0.7)
 WIDE_IMAGE_SIZE = 160  # sector images of "wide" cines: square pixels, the whole sector, apex at the top centre
 
 
@@ -128,6 +132,7 @@ class CineParams:
     image_size: int = 0  # 0: ImagingConfig.image_size
     hetero: float = 0.0  # tissue heterogeneity: sd of a smooth log-amplitude field over the image
     anatomy: list = field(default_factory=list)  # varied anatomy of the other chambers (heart.AN_*); empty: fixed
+    la_join: float = 0.0  # 1: the LA joined to the LV at the mitral annulus (heart.FrameState.la_join)
 
 
 def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, difficulty: str = "train",
@@ -176,6 +181,8 @@ def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, d
     )
     if d.get("anatomy"):
         p.anatomy = _anatomy_params(rng, float(d["anatomy"]))
+    if d.get("mitral") and view in ("A4C", "A2C"):
+        p.la_join = float(np.random.default_rng([seed, 7927]).random() < float(d["mitral"]))
     return p
 
 
@@ -343,7 +350,8 @@ def _frame_states(p: CineParams, rng):
             wall=p.wall * (1 + 0.45 * s[i]), apex_thick=p.wall * (1 + 0.45 * s[i]) * (1 + 3 * p.fore),
             apex=(ax + walk[i, 0], az + walk[i, 1]), phi=phi0 - rot, other_kind=p.other_kind,
             other_params=tuple(p.other_params), chest_wall=p.chest_wall, shape=tuple(p.shape), trab=p.trab,
-            lung=p.lung, pattern=tuple(p.pattern) if p.pattern else (0.0, 0.0, 0.0), anatomy=tuple(p.anatomy)))
+            lung=p.lung, pattern=tuple(p.pattern) if p.pattern else (0.0, 0.0, 0.0), anatomy=tuple(p.anatomy),
+            la_join=p.la_join))
     disp = np.sqrt((walk ** 2).sum(1))
     return states, a, b, s, disp
 
