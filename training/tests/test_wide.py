@@ -536,6 +536,30 @@ def test_mitral_join_is_the_anat_twin_with_the_la_on_the_annulus():
         assert ((tj[gap] == H.T_VALVE).sum() > 0) == (v == "shut"), v
 
 
+def test_valve_leaflets_move_off_the_annulus_inside_the_lv_label():
+    # wide_valve: the wide_mitral twin with leaflets on the joined cines only
+    for seed in range(21, 41):
+        m, v = (sample_cine_params(seed, "A2C", 4, d) for d in ("wide_mitral", "wide_valve"))
+        assert dataclasses.replace(v, leaflets=[]) == m
+        assert (len(v.leaflets) == 2) == bool(v.la_join) and all(0.0 <= x <= 22.0 for x in v.leaflets)
+    x, z = _GRID
+    base = dataclasses.replace(_anatomy_state(), la_join=1.0)
+    for s, tent, where in ((1.0, 6.0, "shut"), (0.0, 6.0, "open")):
+        st = dataclasses.replace(base, s=s, leaflets=(tent, 18.0))
+        t_new = H.scene(st, x, z, want_material=False)[0]
+        seg = H.scene(st, x, z, want_material=False, seg_only=True)[0]
+        seg_old = H.scene(dataclasses.replace(st, leaflets=()), x, z, want_material=False, seg_only=True)[0]
+        assert np.array_equal(seg, seg_old), where  # labels do not depend on the leaflets
+        valve = (t_new == H.T_VALVE) & (np.abs(x) < 22 * float(H.lv_profile(1.0, st.shape)) + 1)
+        # every leaflet pixel lies within 1 mm of the annulus line or apical of it, inside the LV label
+        assert valve.sum() > 40 and (z[valve] <= 80.0 + 1.0).all(), where
+        assert ((seg[valve] == H.T_LV) | (z[valve] > 79.0)).all(), where
+        if where == "shut":  # the coaptation point tent mm apical of the annulus line
+            assert z[valve].min() == pytest.approx(80.0 - tent - 0.9, abs=0.6)
+        else:  # the anterior leaflet reaches 18 mm towards the apex
+            assert z[valve].min() == pytest.approx(80.0 - 18.0 - 0.9, abs=0.6)
+
+
 def test_transform_in_sector_min_deg_keeps_turns_away_from_upright():
     # domain.neg_in_sector_min_deg: turns of min_deg..360-min_deg about the sector's centre. The bright upper half of
     # the wall, seen from that centre, turns by at least min_deg (an upside-down flip moves it to about 180); the

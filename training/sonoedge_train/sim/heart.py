@@ -148,6 +148,9 @@ class FrameState:
     # no gap and no atrial wall between the two cavities, only the leaflets (a line when shut, two hinges when
     # open), as in a real apical view; the LV label still ends at the annulus line. 0: the LA apart (before).
     la_join: float = 0.0
+    # The mitral leaflets of a joined LA (difficulties "wide_valve*"; empty: the leaflets at the annulus, as before):
+    # (tent, open_len) in mm, see _mitral_leaflets.
+    leaflets: tuple = ()
 
 
 # Varied anatomy (FrameState.anatomy / CineParams.anatomy): RV half-width at its base as a fraction of the LV's ED
@@ -285,7 +288,9 @@ def scene(st: FrameState, x, z, want_material=True, seg_only=False):
     if not seg_only:
         # mitral leaflets: closed (a line across the annulus) in systole, open (two hinges) in diastole
         joined = bool(st.la_join) and bool(st.shape) and st.view in ("A4C", "A2C")
-        if s > 0.4:
+        if joined and st.leaflets:
+            leaf = _mitral_leaflets(u, v, 2 * b, a * float(lv_profile(1.0, st.shape)), s, *st.leaflets)
+        elif s > 0.4:
             # joined: the shut leaflets lie just atrial of the annulus line, over the LA blood
             leaf = (np.abs(v - (2 * b + (1.0 if joined else gap * 0.5))) < 1.0) & (np.abs(u) < a * 0.95)
         else:
@@ -298,6 +303,27 @@ def scene(st: FrameState, x, z, want_material=True, seg_only=False):
         kv = np.where(inside, st.b_ed / b, 1.0)
         mat = (u * ku, v * kv)
     return (tissue,) + (mat if mat else (None, None))
+
+
+def _segment_distance(u, v, p0, p1):
+    """Distance (mm) of the points (u, v) to the segment p0-p1."""
+    du, dv = p1[0] - p0[0], p1[1] - p0[1]
+    t = np.clip(((u - p0[0]) * du + (v - p0[1]) * dv) / (du * du + dv * dv), 0.0, 1.0)
+    return np.hypot(u - p0[0] - t * du, v - p0[1] - t * dv)
+
+
+def _mitral_leaflets(u, v, L, hw, s, tent, open_len):
+    """The mitral leaflets hinged on the annulus (u = +-hw at v = L), 1.8 mm thick: shut in systole (s > 0.4), the
+    two meeting at a coaptation point `tent` mm apical of the annulus line (systolic tenting); open in diastole,
+    lying into the LV towards the apex, the anterior (septal side, u < 0) `open_len` mm long and the posterior 0.6
+    of it. They lie inside the LV label, which ends at the annulus line as a clinical tracing does."""
+    if s > 0.4:
+        c = (-0.15 * hw, L - tent)
+        d = np.minimum(_segment_distance(u, v, (-hw, L), c), _segment_distance(u, v, (hw, L), c))
+    else:
+        d = np.minimum(_segment_distance(u, v, (-hw, L), (-0.55 * hw, L - open_len)),
+                       _segment_distance(u, v, (hw, L), (0.6 * hw, L - 0.6 * open_len)))
+    return d < 0.9
 
 
 def _chambers(st: FrameState, u, v, la_cu, la_cv, la_a, la_b):

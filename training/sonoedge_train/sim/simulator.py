@@ -81,6 +81,11 @@ DIFFICULTY["wide_anat_hard"] = dict(DIFFICULTY["wide_hard"], anatomy=1.0)
 # .la_join), drawn from a stream of its own so every other parameter is the "wide_anat" twin's.
 DIFFICULTY["wide_mitral"] = dict(DIFFICULTY["wide_anat"], mitral=0.7)
 DIFFICULTY["wide_mitral_hard"] = dict(DIFFICULTY["wide_anat_hard"], mitral=0.7)
+# The same with leaflets that move off the annulus line in the joined cines: systolic tenting 0-8 mm into the LV,
+# open leaflets 10-22 mm long lying into the LV in diastole (heart._mitral_leaflets), drawn after la_join from its
+# stream, so a "wide_valve" cine is its "wide_mitral" twin with other leaflets.
+DIFFICULTY["wide_valve"] = dict(DIFFICULTY["wide_mitral"], leaflets=True)
+DIFFICULTY["wide_valve_hard"] = dict(DIFFICULTY["wide_mitral_hard"], leaflets=True)
 WIDE_IMAGE_SIZE = 160  # sector images of "wide" cines: square pixels, the whole sector, apex at the top centre
 
 
@@ -133,6 +138,7 @@ class CineParams:
     hetero: float = 0.0  # tissue heterogeneity: sd of a smooth log-amplitude field over the image
     anatomy: list = field(default_factory=list)  # varied anatomy of the other chambers (heart.AN_*); empty: fixed
     la_join: float = 0.0  # 1: the LA joined to the LV at the mitral annulus (heart.FrameState.la_join)
+    leaflets: list = field(default_factory=list)  # joined: (tent, open_len) mm (heart._mitral_leaflets); empty: as before
 
 
 def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, difficulty: str = "train",
@@ -182,7 +188,11 @@ def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, d
     if d.get("anatomy"):
         p.anatomy = _anatomy_params(rng, float(d["anatomy"]))
     if d.get("mitral") and view in ("A4C", "A2C"):
-        p.la_join = float(np.random.default_rng([seed, 7927]).random() < float(d["mitral"]))
+        r = np.random.default_rng([seed, 7927])
+        p.la_join = float(r.random() < float(d["mitral"]))
+        tent, open_len = float(r.uniform(0.0, 8.0)), float(r.uniform(10.0, 22.0))
+        if d.get("leaflets") and p.la_join:
+            p.leaflets = [tent, open_len]
     return p
 
 
@@ -351,7 +361,7 @@ def _frame_states(p: CineParams, rng):
             apex=(ax + walk[i, 0], az + walk[i, 1]), phi=phi0 - rot, other_kind=p.other_kind,
             other_params=tuple(p.other_params), chest_wall=p.chest_wall, shape=tuple(p.shape), trab=p.trab,
             lung=p.lung, pattern=tuple(p.pattern) if p.pattern else (0.0, 0.0, 0.0), anatomy=tuple(p.anatomy),
-            la_join=p.la_join))
+            la_join=p.la_join, leaflets=tuple(p.leaflets)))
     disp = np.sqrt((walk ** 2).sum(1))
     return states, a, b, s, disp
 
