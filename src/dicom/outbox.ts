@@ -6,8 +6,9 @@
 // refuses the object itself). When the PACS cannot be reached, refuses the
 // association or drops it mid-batch, the files it did not acknowledge stay in
 // pending/ and the sender tries again after a backoff (1 s doubling to 60 s).
-// A restart finds pending/ as it was; tmp/ (writes a crash interrupted) is
-// emptied. A file whose success response was lost is sent again: the same SOP
+// A restart finds pending/ as it was; in tmp/ the temporaries (NAME.PID.RANDOM)
+// whose writer is gone (a crash interrupted them) are removed, and a live
+// process's are kept (two processes may share an outbox). A file whose success response was lost is sent again: the same SOP
 // Instance UID, which a PACS stores once, so a duplicate is harmless.
 import { EventEmitter } from 'node:events';
 import { lstatSync, renameSync, rmSync } from 'node:fs';
@@ -135,12 +136,15 @@ export class Outbox extends EventEmitter implements CaptureTarget {
     this.#tmpDir = path.join(o.dir, 'tmp');
   }
 
-  /** Opens (making it where needed) an outbox folder, empties its tmp/, and starts sending what is pending. */
+  /**
+   * Opens (making it where needed) an outbox folder, removes from its tmp/ the temporaries whose process is gone (a
+   * live process's, another writer of this outbox, are kept), and starts sending what is pending.
+   */
   static async open(o: OutboxOptions): Promise<Outbox> {
     const box = new Outbox(o);
     try {
       for (const d of ['pending', 'failed', 'tmp', ...(o.keepSent ? ['sent'] : [])]) await mkdir(path.join(o.dir, d), { recursive: true });
-      for (const f of await readdir(box.#tmpDir)) await rm(path.join(box.#tmpDir, f), { force: true });
+      removeStale(box.#tmpDir, TMP_NAME);
       box.#stats.pending = (await box.pending()).length;
     } catch (err) {
       throw rangeError('ERR_SONOEDGE_OUTBOX', `Expected an outbox folder sonoedge can write at ${o.dir} but ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);

@@ -4,11 +4,13 @@
 // object in pending/, to be sent again, and never ends the process; failed/
 // never holds an object without its whole reason; a write that fails leaves no
 // temporary file behind; a capture's objects (clip, SC, SR) are placed all or
-// nothing, tried with a real EFBIG (RLIMIT_FSIZE) in a child process.
+// nothing, tried with a real EFBIG (RLIMIT_FSIZE) in a child process; at
+// open, tmp/ loses only the temporaries of writers that are gone (real
+// processes: one that has exited, one that is alive).
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,6 +100,25 @@ t.test('keepSent: a stored object that cannot be moved into sent/ stays in pendi
   await rm(path.join(dir, 'sent', clip), { recursive: true });
   await box.flush();
   t.same([await box.pending(), await readdir(path.join(dir, 'sent')), box.stats.sent], [[], [clip], 1]);
+});
+
+t.test('open removes from tmp/ only the temporaries whose writer is gone: another live process\'s stay', async (t) => {
+  const dir = path.join(tmp, 'shared');
+  await mkdir(path.join(dir, 'tmp'), { recursive: true });
+  // A live process that is not this one (a second serve writing into the same outbox), and one that has exited.
+  const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 600000)'], { stdio: 'ignore' });
+  t.teardown(() => { sleeper.kill('SIGKILL'); });
+  const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+  t.ok(dead > 0 && dead !== sleeper.pid, `the exited writer's pid ${dead}`);
+  const live = `00000000000001-000000-clip.dcm.${sleeper.pid}.k3x9`;
+  const stale = [`00000000000002-000001-sr.dcm.${dead}.a1b2`, `00000000000003-000002-sr.dcm.txt.${dead}.zz`];
+  const other = ['notes.txt', `clip.dcm.${dead}x.ab`];
+  for (const n of [live, ...stale, ...other]) await writeFile(path.join(dir, 'tmp', n), 'half written');
+  const box = await Outbox.open({ dir });
+  t.teardown(() => box.close());
+  // Before, every file in tmp/ was removed, the live writer's too: its rename into pending/ then failed with ENOENT.
+  t.same((await readdir(path.join(dir, 'tmp'))).sort(), [live, ...other].sort(), 'the dead writer\'s temporaries are gone; the live one\'s and other names stay');
+  t.equal(await readFile(path.join(dir, 'tmp', live), 'utf8'), 'half written');
 });
 
 t.test('a capture folder: an object that cannot go into place fails whole and leaves no temporary file', async (t) => {
