@@ -8,13 +8,18 @@
 // pending/ and the sender tries again after a backoff (1 s doubling to 60 s).
 // A restart finds pending/ as it was; in tmp/ the temporaries (NAME.PID.RANDOM)
 // whose writer is gone (a crash interrupted them) are removed, and a live
-// process's are kept (two processes may share an outbox). A file whose success response was lost is sent again: the same SOP
-// Instance UID, which a PACS stores once, so a duplicate is harmless.
+// process's are kept (two processes may share an outbox). A file whose
+// success response was lost is sent again: the same SOP Instance UID, which a
+// PACS stores once, so a duplicate is harmless.
+// A move or removal in the outbox that fails on this machine (failed/ or sent/
+// replaced by a file, a full disk) is a local file error, not the PACS: the
+// file stays in pending/ for the next try ('fileError' names it and its errno
+// code; the 'retry' that follows says 'local').
 import { EventEmitter } from 'node:events';
 import { lstatSync, renameSync, rmSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { rangeError } from '../errors.js';
+import { rangeError, type ErrorCode } from '../errors.js';
 import { removeStale } from '../util/stale.js';
 import type { CaptureObject, CaptureTarget } from './capture.js';
 import type { StoreResult } from './store.js';
@@ -38,6 +43,15 @@ export interface OutboxOptions {
   retryMaxMs?: number;
   /** Keep stored files in sent/ instead of deleting them (default false). */
   keepSent?: boolean;
+}
+
+/** Why the outbox tries again: the PACS (not reachable, refused the association, answered "try later") or a file of the outbox's own on this machine. */
+export type RetryCause = 'pacs' | 'local';
+
+/** The file system's code of a failed move (the error it wraps): EISDIR, ENOTDIR, ENOSPC...; ERR_SONOEDGE_OUTBOX where it has none. */
+function fsCode(err: Error): string {
+  const cause = err.cause as NodeJS.ErrnoException | undefined;
+  return (cause?.code ?? (err as NodeJS.ErrnoException).code) ?? ('ERR_SONOEDGE_OUTBOX' satisfies ErrorCode);
 }
 
 export interface OutboxStats {
@@ -116,6 +130,10 @@ export async function folderTarget(dir: string): Promise<CaptureTarget & { put(o
   return { putAll, put: (obj: WrittenObject, name: string) => putAll([{ obj, name }]) };
 }
 
+/**
+ * Events: 'queued' (name), 'sent' (name), 'failed' (name, reason), 'fileError' (name, code, error: a local move,
+ * removal or listing that failed; the file stays in pending/), 'retry' (error, delayMs, cause: RetryCause).
+ */
 export class Outbox extends EventEmitter implements CaptureTarget {
   readonly dir: string;
   readonly #o: OutboxOptions;
@@ -210,14 +228,16 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       try {
         names = await this.pending();
       } catch (err) {
-        this.#retryLater(`Expected to list the outbox's pending/ at ${this.#pendingDir} but received ${(err as Error).message}`);
+        const message = `Expected to list the outbox's pending/ at ${this.#pendingDir} but received ${(err as Error).message}`;
+        this.emit('fileError', 'pending/', fsCode(err as Error), message);
+        this.#retryLater(message, 'local');
         return;
       }
       this.#stats.pending = names.length;
       if (names.length === 0) return;
       const batch = names.slice(0, this.#o.batch ?? 16);
       const answered = new Set<string>();
-      const moves: Promise<void>[] = [];
+      const moves: { name: string; done: Promise<void> }[] = [];
       let error: string | undefined;
       try {
         await sender.store(batch.map((n) => path.join(this.#pendingDir, n)), (r) => {
@@ -227,18 +247,28 @@ export class Outbox extends EventEmitter implements CaptureTarget {
             return;
           }
           answered.add(name);
-          moves.push(r.outcome === 'stored' ? this.#stored(name) : this.#refused(name, r));
+          const done = r.outcome === 'stored' ? this.#stored(name) : this.#refused(name, r);
+          // Handled now: a move may fail while the association still runs (a real PACS answers file by file), long
+          // before allSettled below looks at it; unhandled until then, its rejection would end the process.
+          done.catch(() => {});
+          moves.push({ name, done });
         });
       } catch (err) {
         error = (err as Error).message;
       }
       // A file that could not be moved or removed after its answer stays in pending/ and is sent again (the PACS stores
-      // a SOP Instance UID once); the pump never rejects, so that a failed move cannot end the process.
-      const stuck = (await Promise.allSettled(moves)).find((m): m is PromiseRejectedResult => m.status === 'rejected');
-      if (error === undefined && stuck) error = (stuck.reason as Error).message;
+      // a SOP Instance UID once); the pump never rejects, so that a failed move cannot end the process. Such a failure
+      // is this machine's (a local file error), not the PACS's: it is told apart.
+      const settled = await Promise.allSettled(moves.map((m) => m.done));
+      const stuck = settled.flatMap((m, i) => (m.status === 'rejected' ? [{ name: moves[i].name, err: m.reason as Error }] : []));
+      for (const { name, err } of stuck) this.emit('fileError', name, fsCode(err), err.message);
       if (error === undefined && answered.size < batch.length) error = `the PACS ${sender.where} answered ${answered.size} of ${batch.length} files`;
       if (error !== undefined) {
-        this.#retryLater(error);
+        this.#retryLater(error, 'pacs');
+        return;
+      }
+      if (stuck.length > 0) {
+        this.#retryLater(stuck[0].err.message, 'local');
         return;
       }
       this.#attempts = 0;
@@ -252,7 +282,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       if (this.#o.keepSent) await rename(from, path.join(this.dir, 'sent', name));
       else await rm(from, { force: true });
     } catch (err) {
-      throw new Error(`Expected to ${this.#o.keepSent ? 'move' : 'remove'} ${name}, stored by the PACS ${this.#o.sender!.where}, ${this.#o.keepSent ? 'into sent/' : 'from pending/'} but received ${(err as Error).message}; it stays in pending/ and is sent again`);
+      throw new Error(`Expected to ${this.#o.keepSent ? 'move' : 'remove'} ${name}, stored by the PACS ${this.#o.sender!.where}, ${this.#o.keepSent ? 'into sent/' : 'from pending/'} but received ${(err as Error).message}; it stays in pending/ and is sent again`, { cause: err });
     }
     this.#stats.sent++;
     this.#stats.pending = Math.max(0, this.#stats.pending - 1);
@@ -273,14 +303,14 @@ export class Outbox extends EventEmitter implements CaptureTarget {
         throw err;
       }
     } catch (err) {
-      throw new Error(`Expected to move ${name}, ${reason}, into failed/ with its reason but received ${(err as Error).message}; it stays in pending/ and is sent again`);
+      throw new Error(`Expected to move ${name}, ${reason}, into failed/ with its reason but received ${(err as Error).message}; it stays in pending/ and is sent again`, { cause: err });
     }
     this.#stats.failed++;
     this.#stats.pending = Math.max(0, this.#stats.pending - 1);
     this.emit('failed', name, reason);
   }
 
-  #retryLater(error: string): void {
+  #retryLater(error: string, cause: RetryCause): void {
     const min = this.#o.retryMinMs ?? 1000;
     const max = this.#o.retryMaxMs ?? 60000;
     const delay = Math.min(max, min * 2 ** Math.min(this.#attempts, 30));
@@ -288,7 +318,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
     this.#stats.retries++;
     this.#stats.lastError = error;
     this.#stats.nextTryAt = Date.now() + delay;
-    this.emit('retry', error, delay);
+    this.emit('retry', error, delay, cause);
     if (this.#closed) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;

@@ -11,7 +11,7 @@ import type { ErrorCode } from '../errors.js';
 import type { PipelineResult } from '../pipeline/index.js';
 import { frameBytes, type ConfigureStream } from '../protocol/messages.js';
 import { AutoCapture, type CaptureOptions, type CaptureSummary, type CaptureTarget } from './capture.js';
-import { Outbox, folderTarget, type OutboxStats } from './outbox.js';
+import { Outbox, folderTarget, type OutboxStats, type RetryCause } from './outbox.js';
 import { PacsClient, type PacsOptions } from './store.js';
 import { newUid, type ClipPixelFormat, type ModelUse, type StudyAttributes, type WriterOptions } from './writer.js';
 
@@ -66,7 +66,12 @@ export class DicomService {
       });
       outbox.on('sent', (name: string) => log.info({ name, pacs: sender.where }, 'dicom object stored'));
       outbox.on('failed', (name: string, reason: string) => log.error({ name, reason }, 'dicom object refused by the PACS (kept in failed/)'));
-      outbox.on('retry', (error: string, delayMs: number) => log.warn({ error, delayMs }, 'PACS not reachable: objects wait in the outbox'));
+      // A file the outbox could not move or remove on this machine is a local error (the PACS answered): it says so,
+      // with the file and the file system's code, and is not reported as the PACS being down.
+      outbox.on('fileError', (name: string, code: string, error: string) => log.error({ name, code, error }, 'local file error in the outbox (not the PACS): the file stays in pending/ and is tried again'));
+      outbox.on('retry', (error: string, delayMs: number, cause: RetryCause) => {
+        if (cause === 'pacs') log.warn({ error, delayMs }, 'PACS not reachable: objects wait in the outbox');
+      });
       target = outbox;
     } else {
       target = await folderTarget(path.join(config.dir, 'captures'));

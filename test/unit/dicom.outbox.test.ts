@@ -62,10 +62,13 @@ t.test('a refused object whose reason cannot be written stays in pending/, the p
     }
   });
   const retry = next(box, 'retry');
+  const fileError = next(box, 'fileError');
   for (const o of capture()) await box.put(o, `${o.kind}-${o.sopInstanceUid}.dcm`);
-  const [error] = await retry;
+  const [error, , cause] = await retry;
   const reason = 'refused by the PACS TEST@stand-in with status 0xa900';
   t.match(error, new RegExp(`^${esc(`Expected to move ${sr}, ${reason}, into failed/ with its reason but received EISDIR: illegal operation on a directory, rename '${path.join(dir, 'tmp', `${sr}.txt.${process.pid}.`)}`)}[0-9a-z]+' -> '${esc(path.join(dir, 'failed', `${sr}.txt`))}'; it stays in pending/ and is sent again$`));
+  t.equal(cause, 'local', 'a local file error, not the PACS');
+  t.same(await fileError, [sr, 'EISDIR', error], 'fileError names the file and the file system\'s code');
   t.same(await box.pending(), [sr], 'the SR waits in pending/');
   t.same(await readdir(path.join(dir, 'failed')), [`${sr}.txt`], 'no object in failed/ without its reason');
   t.same(await readdir(path.join(dir, 'tmp')), [], 'no temporary file left');
@@ -91,10 +94,13 @@ t.test('keepSent: a stored object that cannot be moved into sent/ stays in pendi
     mkdirSync(path.join(dir, 'sent', file, 'inside'), { recursive: true });
   });
   const retry = next(box, 'retry');
+  const fileError = next(box, 'fileError');
   await box.put(capture()[0], 'clip.dcm');
-  const [error] = await retry;
+  const [error, , cause] = await retry;
   t.equal(error, `Expected to move ${clip}, stored by the PACS TEST@stand-in, into sent/ but received EISDIR: illegal operation on a directory, `
     + `rename '${path.join(dir, 'pending', clip)}' -> '${path.join(dir, 'sent', clip)}'; it stays in pending/ and is sent again`);
+  t.equal(cause, 'local');
+  t.same(await fileError, [clip, 'EISDIR', error]);
   t.same(await box.pending(), [clip]);
   t.same([box.stats.sent, box.stats.pending], [0, 1]);
   await rm(path.join(dir, 'sent', clip), { recursive: true });
@@ -119,6 +125,30 @@ t.test('open removes from tmp/ only the temporaries whose writer is gone: anothe
   // Before, every file in tmp/ was removed, the live writer's too: its rename into pending/ then failed with ENOENT.
   t.same((await readdir(path.join(dir, 'tmp'))).sort(), [live, ...other].sort(), 'the dead writer\'s temporaries are gone; the live one\'s and other names stay');
   t.equal(await readFile(path.join(dir, 'tmp', live), 'utf8'), 'half written');
+});
+
+t.test('failed/ replaced by a file: a local file error (ENOTDIR) naming the object, not the PACS; it stays in pending/', async (t) => {
+  const dir = path.join(tmp, 'failed-file');
+  const box = await Outbox.open({ dir, sender: standIn, retryMinMs: 60_000 });
+  t.teardown(() => box.close());
+  await rm(path.join(dir, 'failed'), { recursive: true });
+  await writeFile(path.join(dir, 'failed'), 'not a folder');
+  const events: unknown[][] = [];
+  box.on('fileError', (...a: unknown[]) => events.push(['fileError', ...a]));
+  box.on('retry', (...a: unknown[]) => events.push(['retry', ...a]));
+  const retry = next(box, 'retry');
+  const [, sr] = capture();
+  await box.put(sr, 'sr-1.dcm');
+  await retry;
+  const [name] = await box.pending();
+  const reason = 'refused by the PACS TEST@stand-in with status 0xa900';
+  const prefix = `Expected to move ${name}, ${reason}, into failed/ with its reason but received ENOTDIR: not a directory, rename '${path.join(dir, 'tmp', `${name}.txt.${process.pid}.`)}`;
+  t.equal(events.length, 2, 'one fileError, then one retry');
+  const [[kind, file, code, error], [kind2, error2, delay, cause]] = events as [string, string, string, string][];
+  t.same([kind, file, code, kind2, error2, delay, cause], ['fileError', name, 'ENOTDIR', 'retry', error, 60_000, 'local']);
+  t.match(error, new RegExp(`^${esc(prefix)}[0-9a-z]+' -> '${esc(path.join(dir, 'failed', `${name}.txt`))}'; it stays in pending/ and is sent again$`));
+  t.same([box.stats.failed, box.stats.pending, box.stats.lastError], [0, 1, error], 'the object waits in pending/');
+  t.same(await readdir(path.join(dir, 'tmp')), [], 'no temporary file left');
 });
 
 t.test('a capture folder: an object that cannot go into place fails whole and leaves no temporary file', async (t) => {

@@ -6,7 +6,7 @@
 // nothing is lost and a duplicate send leaves one instance. AE titles: a
 // wrong called AE title is refused with a coded error naming it.
 import t from 'tap';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Outbox } from '../../src/dicom/outbox.js';
@@ -176,4 +176,54 @@ t.test('serve\'s DICOM service: a stream\'s capture goes to Orthanc through the 
   t.same(await instances(pacs), s.objects.map((o) => o.sopInstanceUid).sort(), 'the clip and its SR are in the PACS');
   t.ok(logs.includes('stream not captured: its frames are not Cartesian images'), 'a polar stream is not captured, and says so');
   t.ok(logs.includes('clip captured') && logs.includes('dicom object stored'));
+});
+
+t.test('serve\'s DICOM service: an object stored by Orthanc that cannot be moved into sent/ (a file there) is logged as a local file error, not as the PACS being down', { skip: ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed' }, async (t) => {
+  const { DicomService } = await import('../../src/dicom/service.js');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-pacs-'));
+  const pacs = await startOrthanc(dir);
+  t.teardown(async () => {
+    await kill(pacs);
+    await rm(dir, { recursive: true, force: true });
+  });
+  const logs: [string, string, object][] = [];
+  const log = {
+    info: (o: object, m: string) => logs.push(['info', m, o]), warn: (o: object, m: string) => logs.push(['warn', m, o]), error: (o: object, m: string) => logs.push(['error', m, o]),
+  };
+  const svc = await DicomService.start({
+    dir: path.join(dir, 'sonoedge'), capture: { seconds: 0.1 }, study: { PatientID: 'CFG-2', StudyInstanceUID: STUDY },
+    pacs: { host: '127.0.0.1', port: pacs.dicom, calledAet: 'ORTHANC', callingAet: 'SONOEDGE', retryMinMs: 60_000, keepSent: true },
+  }, log);
+  const box = path.join(dir, 'sonoedge', 'outbox');
+  // Tests run as root, whom permission bits do not stop: a regular file where sent/ was makes the rename fail (ENOTDIR).
+  await rm(path.join(box, 'sent'), { recursive: true });
+  await writeFile(path.join(box, 'sent'), 'not a folder');
+  const retried = new Promise<unknown[]>((resolve) => svc.outbox!.once('retry', (...a: unknown[]) => resolve(a)));
+  svc.open(3, { stream: 3, width: 4, height: 4, format: 'GRAY8', spacing: [0.4, 0.4], fps: 40 }, undefined, () => []);
+  const view = (seq: number) => ({
+    seq, acquiredAt: 0, view: { label: 'PLAX', confidence: 1, shown: 'PLAX', shownConfidence: 1, changed: false, probabilities: [] },
+    quality: { score: 0.8, smoothed: 0.8, good: true }, state: 'ok' as const, idScore: null, idScoreRaw: null, frameState: 'ok' as const,
+  });
+  for (let i = 0; i < 5; i++) svc.offer(3, new Uint8Array(16).fill(i), view(i));
+  const [s] = await svc.finish(3);
+  const [, delayMs, cause] = await retried;
+  t.same([delayMs, cause], [60_000, 'local']);
+  t.same(await instances(pacs), s.objects.map((o) => o.sopInstanceUid).sort(), 'Orthanc stored the clip and its SR');
+  const names = await svc.outbox!.pending();
+  t.equal(names.length, 2, 'both stay in pending/ for the next try');
+  const where = `ORTHANC@127.0.0.1:${pacs.dicom}`;
+  // Before, one line said the PACS was not reachable, with the rename's error as its reason.
+  t.same(logs.filter(([, m]) => m !== 'clip captured'), names.map((name) => ['error', 'local file error in the outbox (not the PACS): the file stays in pending/ and is tried again', {
+    name, code: 'ENOTDIR',
+    error: `Expected to move ${name}, stored by the PACS ${where}, into sent/ but received ENOTDIR: not a directory, rename '${path.join(box, 'pending', name)}' -> '${path.join(box, 'sent', name)}'; it stays in pending/ and is sent again`,
+  }]));
+
+  // The folder back: the next try moves both into sent/ (Orthanc keeps one instance of each).
+  logs.length = 0;
+  await rm(path.join(box, 'sent'));
+  await mkdir(path.join(box, 'sent'));
+  await svc.outbox!.flush();
+  t.same([await svc.outbox!.pending(), (await readdir(path.join(box, 'sent'))).sort()], [[], names]);
+  t.same(logs, names.map((name) => ['info', 'dicom object stored', { name, pacs: where }]));
+  await svc.close();
 });
