@@ -65,7 +65,7 @@ export async function serve(args: string[]): Promise<number> {
     notifier = SystemdNotifier.fromEnv((err) => log.warn({ err }, 'sd_notify failed'));
     rt = await Runtime.start({
       pipeline: pipelineOptions(config, trustStore),
-      socket: config.socket,
+      socket: { ...config.socket, log: log.child({ component: 'socket' }) },
       ...(config.serial ? { serial: config.serial } : {}),
       modelSets: config.models.sets,
       ...(config.dicom ? { dicom: config.dicom } : {}),

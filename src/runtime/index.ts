@@ -43,7 +43,8 @@ export type FrameObserver = (frame: ServerFrame, result: FrameResult) => void;
 
 export interface RuntimeOptions {
   pipeline: PipelineOptions;
-  socket: Omit<SocketServerOptions, 'handler' | 'models' | 'prepare' | 'streams' | 'log'>;
+  /** The socket server's options; its `log` (serve: the "socket" component's logger) defaults to the runtime's. */
+  socket: Omit<SocketServerOptions, 'handler' | 'models' | 'prepare' | 'streams'>;
   serial?: Omit<SerialLinkOptions, 'runtime' | 'onCommand'>;
   /** Model sets 1, 2, ... for the serial CMD_SELECT_MODEL_SET; set 0 is the pipeline's own packages. */
   modelSets?: { viewQuality: string; segmentation?: string }[];
@@ -183,7 +184,7 @@ export class Runtime implements ModelControl {
       prepare: async (stream, config) => { await this.#entry(stream, config).processor; },
       publisher: this.publisher,
     });
-    this.server = new SocketServer({ ...options.socket, streams: this.streams, models: this, log: this.#log });
+    this.server = new SocketServer({ ...options.socket, streams: this.streams, models: this, log: options.socket.log ?? this.#log });
     this.streams.on('streamClosed', (id: number) => void this.#closeStream(id));
     this.streams.on('sectorFound', (stream: number, r: SectorResult) => {
       if (r.found) this.#log.info({ stream, roi: r.box, shape: r.shape.kind, confidence: r.confidence, frames: r.framesUsed }, 'stream sector found');

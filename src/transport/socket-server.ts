@@ -89,7 +89,8 @@ export interface SocketServerOptions {
   maxErrorsPerClient?: number;
   /**
    * Where an error of a listening server after listen() (an accept that fails: the socket path's, TCP's, the path
-   * lock's) is logged, as 'socket server error'; the server serves on. The runtime passes its logger.
+   * lock's) is logged, as 'socket server error'; the server serves on. serve passes its "socket" component's logger
+   * (the runtime's own when none is given).
    */
   log?: { error(o: object, m: string): void };
 }

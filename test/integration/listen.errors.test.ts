@@ -52,7 +52,7 @@ const entry = (l: Record<string, unknown>) => {
 t.test('socket server: an error of its path, TCP or lock server after listen is logged (socket server error); it serves on', async (t) => {
   const { log, lines } = logTo('socket');
   const server = new SocketServer({
-    path: path.join(dir, 'rt.sock'), tcp: { port: 0 }, log: log.child({ component: 'runtime' }),
+    path: path.join(dir, 'rt.sock'), tcp: { port: 0 }, log: log.child({ component: 'socket' }),
     handler: async () => ({ view: 'A4C', quality: 0.9, lvAreaMm2: null, ef: null, flags: 0 }),
   });
   await server.listen();
@@ -72,7 +72,7 @@ t.test('socket server: an error of its path, TCP or lock server after listen is 
     { listener: 'tcp', host: '127.0.0.1', port: server.tcpPort },
     { listener: 'lock', path: server.path },
   ].slice(0, servers.length);
-  t.same(lines('socket server error').map(entry), where.map((w) => ({ level: 'error', component: 'runtime', ...w, err: ERR, msg: 'socket server error' })));
+  t.same(lines('socket server error').map(entry), where.map((w) => ({ level: 'error', component: 'socket', ...w, err: ERR, msg: 'socket server error' })));
   // Serving on: a client connected before, and new ones over the path and over TCP.
   t.equal(parseHelloReply((await before.hello('again')).body).server, `sonoedge ${VERSION}`, 'a client connected before');
   for (const target of [server.path, { port: server.tcpPort! }]) {

@@ -72,9 +72,9 @@ igtl:
   t.same(seen, [
     { level: 'error', component: 'igtl', host: '127.0.0.1', port: igtlPort, msg: 'openigtlink server error', err },
     { level: 'error', component: 'metrics', host: '127.0.0.1', port: metricsPort, msg: 'metrics endpoint error', err },
-    { level: 'error', component: 'runtime', listener: 'lock', path: sock, msg: 'socket server error', err },
-    { level: 'error', component: 'runtime', listener: 'path', path: sock, msg: 'socket server error', err },
-    { level: 'error', component: 'runtime', listener: 'tcp', host: '127.0.0.1', port: tcpPort, msg: 'socket server error', err },
+    { level: 'error', component: 'socket', listener: 'lock', path: sock, msg: 'socket server error', err },
+    { level: 'error', component: 'socket', listener: 'path', path: sock, msg: 'socket server error', err },
+    { level: 'error', component: 'socket', listener: 'tcp', host: '127.0.0.1', port: tcpPort, msg: 'socket server error', err },
     { level: 'error', component: 'viewer', host: '127.0.0.1', port: viewerPort, msg: 'viewer server error', err },
   ].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))));
 
