@@ -12,9 +12,11 @@
 // success response was lost is sent again: the same SOP Instance UID, which a
 // PACS stores once, so a duplicate is harmless.
 // A move or removal in the outbox that fails on this machine (failed/ or sent/
-// replaced by a file, a full disk) is a local file error, not the PACS: the
-// file stays in pending/ for the next try ('fileError' names it and its errno
-// code; the 'retry' that follows says 'local').
+// replaced by a file, a full disk), or a pending file that cannot be read to be
+// sent (deleted or replaced by a folder since pending/ was listed), is a local
+// file error, not the PACS: the file stays in pending/ for the next try while
+// it is there ('fileError' names it and its errno code; the 'retry' that
+// follows says 'local'), and the batch's other files go.
 import { EventEmitter } from 'node:events';
 import { lstatSync, renameSync, rmSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
@@ -28,7 +30,8 @@ import type { WrittenObject } from './writer.js';
 /** What sends a batch of files (PacsClient, or a stand-in where no PACS runs). */
 export interface BatchSender {
   readonly where: string;
-  store(files: string[], onResult: (r: StoreResult) => void): Promise<void>;
+  /** `onFileError` hears a file that could not be read on this machine (it is not sent). */
+  store(files: string[], onResult: (r: StoreResult) => void, onFileError?: (file: string, err: NodeJS.ErrnoException) => void): Promise<void>;
 }
 
 export interface OutboxOptions {
@@ -132,7 +135,7 @@ export async function folderTarget(dir: string): Promise<CaptureTarget & { put(o
 
 /**
  * Events: 'queued' (name), 'sent' (name), 'failed' (name, reason), 'fileError' (name, code, error: a local move,
- * removal or listing that failed; the file stays in pending/), 'retry' (error, delayMs, cause: RetryCause).
+ * removal, listing or read that failed; the file stays in pending/), 'retry' (error, delayMs, cause: RetryCause).
  */
 export class Outbox extends EventEmitter implements CaptureTarget {
   readonly dir: string;
@@ -238,6 +241,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       const batch = names.slice(0, this.#o.batch ?? 16);
       const answered = new Set<string>();
       const moves: { name: string; done: Promise<void> }[] = [];
+      const unreadable: { name: string; err: Error }[] = [];
       let error: string | undefined;
       try {
         await sender.store(batch.map((n) => path.join(this.#pendingDir, n)), (r) => {
@@ -252,6 +256,11 @@ export class Outbox extends EventEmitter implements CaptureTarget {
           // before allSettled below looks at it; unhandled until then, its rejection would end the process.
           done.catch(() => {});
           moves.push({ name, done });
+        }, (file, err) => {
+          // Read on this machine before it is sent (deleted or replaced since pending/ was listed): the file's own
+          // error, not the PACS's. Whatever is still there stays in pending/ for the next try.
+          const name = path.basename(file);
+          unreadable.push({ name, err: new Error(`Expected to read ${name} in the outbox's pending/ to send it to the PACS ${sender.where} but received ${err.message}; it was not sent and stays in pending/ while it is there`, { cause: err }) });
         });
       } catch (err) {
         error = (err as Error).message;
@@ -260,9 +269,9 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       // a SOP Instance UID once); the pump never rejects, so that a failed move cannot end the process. Such a failure
       // is this machine's (a local file error), not the PACS's: it is told apart.
       const settled = await Promise.allSettled(moves.map((m) => m.done));
-      const stuck = settled.flatMap((m, i) => (m.status === 'rejected' ? [{ name: moves[i].name, err: m.reason as Error }] : []));
+      const stuck = [...unreadable, ...settled.flatMap((m, i) => (m.status === 'rejected' ? [{ name: moves[i].name, err: m.reason as Error }] : []))];
       for (const { name, err } of stuck) this.emit('fileError', name, fsCode(err), err.message);
-      if (error === undefined && answered.size < batch.length) error = `the PACS ${sender.where} answered ${answered.size} of ${batch.length} files`;
+      if (error === undefined && answered.size + unreadable.length < batch.length) error = `the PACS ${sender.where} answered ${answered.size} of ${batch.length} files`;
       if (error !== undefined) {
         this.#retryLater(error, 'pacs');
         return;

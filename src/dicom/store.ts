@@ -151,19 +151,32 @@ export class PacsClient {
   /**
    * Sends files by C-STORE on one association; `onResult` hears each file's outcome as its response arrives.
    * Files without a response when the association ends are neither stored nor refused: the caller keeps them.
+   * A file that cannot be read on this machine goes to `onFileError` (with the file system's error) and is not sent;
+   * without `onFileError`, store rejects with that error before any association.
    */
-  async store(files: string[], onResult: (r: StoreResult) => void): Promise<void> {
+  async store(files: string[], onResult: (r: StoreResult) => void, onFileError?: (file: string, err: NodeJS.ErrnoException) => void): Promise<void> {
     const { requests } = dcmjsDimse();
-    const reqs = files.map((file) => {
-      const req = new requests.CStoreRequest(file);
+    const reqs: DimseRequest[] = [];
+    for (const file of files) {
+      let req: DimseRequest;
+      try {
+        // Reads the file's header now (its SOP class and instance UIDs), on this machine.
+        req = new requests.CStoreRequest(file);
+      } catch (err) {
+        // A file that cannot be read here (removed, a folder in its place, unreadable, not DICOM) is not the PACS's
+        // failure: it is told apart and left out of the association; the other files go.
+        if (!onFileError) throw err;
+        onFileError(file, err as NodeJS.ErrnoException);
+        continue;
+      }
       req.on('response', (res: DimseResponse) => {
         const status = res.getStatus();
         const comment = res.getErrorComment();
         onResult({ file, status, outcome: storeOutcome(status), ...(comment ? { comment } : {}) });
       });
-      return req;
-    });
-    await this.#associate(reqs);
+      reqs.push(req);
+    }
+    if (reqs.length > 0) await this.#associate(reqs);
   }
 
   /** C-ECHO: resolves when the PACS answers success. */

@@ -6,7 +6,7 @@
 // nothing is lost and a duplicate send leaves one instance. AE titles: a
 // wrong called AE title is refused with a coded error naming it.
 import t from 'tap';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Outbox } from '../../src/dicom/outbox.js';
@@ -147,6 +147,45 @@ t.test('a PACS that refuses the object: failed/ with the reason, the rest go on'
   // An outbox over a folder it cannot write is a coded error.
   await writeFile(path.join(dir, 'file'), '');
   await t.rejects(Outbox.open({ dir: path.join(dir, 'file', 'box') }), { code: 'ERR_SONOEDGE_OUTBOX', message: `Expected an outbox folder sonoedge can write at ${path.join(dir, 'file', 'box')} but ENOTDIR` });
+});
+
+t.test('Orthanc: a pending file that cannot be read here (a folder in its place, deleted) is a local file error, not the PACS; the rest are stored', { skip: ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed' }, async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-pacs-'));
+  const pacs = await startOrthanc(dir);
+  t.teardown(async () => {
+    await kill(pacs);
+    await rm(dir, { recursive: true, force: true });
+  });
+  const client = new PacsClient({ host: '127.0.0.1', port: pacs.dicom, calledAet: 'ORTHANC', callingAet: 'SONOEDGE', connectTimeoutMs: 1000, associationTimeoutMs: 3000 });
+  const boxDir = path.join(dir, 'outbox');
+  const pending = path.join(boxDir, 'pending');
+  await mkdir(pending, { recursive: true });
+  // As pending/ holds them when the sender reads them: a folder put where a file was, a name whose file is gone
+  // (a link to nothing: listed, but ENOENT on reading), and a clip that is there.
+  const [clip] = capture(2);
+  const folder = '00000000000001-000000-folder.dcm';
+  const gone = '00000000000001-000001-gone.dcm';
+  const there = '00000000000001-000002-clip.dcm';
+  await mkdir(path.join(pending, folder));
+  await symlink(path.join(dir, 'nothing.dcm'), path.join(pending, gone));
+  await writeFile(path.join(pending, there), clip.bytes);
+  const fileErrors: unknown[][] = [];
+  const box = await Outbox.open({ dir: boxDir, sender: client, retryMinMs: 60_000 });
+  box.on('fileError', (...a: unknown[]) => fileErrors.push(a));
+  const [error, delayMs, cause] = await new Promise<unknown[]>((resolve) => box.once('retry', (...a: unknown[]) => resolve(a)));
+  t.teardown(() => box.close());
+  // Before, reading the folder threw before any association: nothing was stored and the retry said the PACS.
+  t.same([delayMs, cause], [60_000, 'local'], 'a local retry, not the PACS');
+  t.same(await instances(pacs), [clip.sopInstanceUid], 'Orthanc stored the clip that was there');
+  const where = `ORTHANC@127.0.0.1:${pacs.dicom}`;
+  const read = (name: string, why: string) => `Expected to read ${name} in the outbox's pending/ to send it to the PACS ${where} but received ${why}; it was not sent and stays in pending/ while it is there`;
+  t.same(fileErrors, [
+    [folder, 'EISDIR', read(folder, 'EISDIR: illegal operation on a directory, read')],
+    [gone, 'ENOENT', read(gone, `ENOENT: no such file or directory, open '${path.join(pending, gone)}'`)],
+  ]);
+  t.equal(error, fileErrors[0][2]);
+  t.same((await box.pending()).sort(), [gone, folder].sort(), 'the clip left pending/; what cannot be read stays while it is there');
+  t.same([box.stats.sent, box.stats.failed], [1, 0]);
 });
 
 t.test('serve\'s DICOM service: a stream\'s capture goes to Orthanc through the outbox', { skip: ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed' }, async (t) => {
