@@ -1,14 +1,14 @@
 // Every code of the runtime's exported code lists (errors.ts's ERROR_CODES,
-// the OpenIGTLink bridge's IGTL_ERROR_CODES) is named in the user docs
-// (docs/*.md, README.md), with what causes it: a code that is added, or whose
-// only mention is removed, fails here. UNDOCUMENTED is the list of codes no doc
-// names yet; it may only shrink: a code in it that a doc now names fails too,
-// so that the list is kept exact.
+// the OpenIGTLink bridge's IGTL_ERROR_CODES, the addon's SHM_ERROR_CODES) is
+// named in the user docs (docs/*.md, README.md), with what causes it: a code
+// that is added, or whose only mention is removed, fails here. No code is
+// exempt.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { ERROR_CODES } from '../../src/errors.js';
+import { SHM_ERROR_CODES } from '../../src/native.js';
 import { IGTL_ERROR_CODES } from '../../src/transport/igtl/errors.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -18,27 +18,33 @@ const text = new Map(DOCS.map((f) => [f, readFileSync(path.join(root, f), 'utf8'
 /** The docs that name `code` as a whole token (ERR_SONOEDGE_DICOM is not named by ERR_SONOEDGE_DICOM_WRITE). */
 const namedIn = (code: string): string[] => DOCS.filter((f) => new RegExp(`${code}(?![A-Z0-9_])`).test(text.get(f)!));
 
-// Named in no doc when this test was written; each wants a line in the doc of its surface (most are the
-// preprocessing's, the engine's and the recorded inputs' option checks).
-const UNDOCUMENTED = [
-  'ERR_SONOEDGE_ARG_TYPE', 'ERR_SONOEDGE_PIXEL_FORMAT', 'ERR_SONOEDGE_DIMENSION', 'ERR_SONOEDGE_STRIDE', 'ERR_SONOEDGE_ROI',
-  'ERR_SONOEDGE_SECTOR', 'ERR_SONOEDGE_NORMALIZE', 'ERR_SONOEDGE_FRAME_TOO_SHORT', 'ERR_SONOEDGE_OUTPUT_TYPE',
-  'ERR_SONOEDGE_OUTPUT_SIZE', 'ERR_SONOEDGE_BATCH_INDEX', 'ERR_SONOEDGE_UNSUPPORTED', 'ERR_SONOEDGE_ADDON_MISSING',
-  'ERR_SONOEDGE_ENGINE_MODEL', 'ERR_SONOEDGE_ENGINE_MODEL_NOT_FOUND', 'ERR_SONOEDGE_ENGINE_OPTION', 'ERR_SONOEDGE_ENGINE_WARMUP',
-  'ERR_SONOEDGE_ENGINE_BIND', 'ERR_SONOEDGE_ENGINE_TENSOR_TYPE', 'ERR_SONOEDGE_ENGINE_TENSOR_SIZE',
-  'ERR_SONOEDGE_ENGINE_TENSOR_SHAPE', 'ERR_SONOEDGE_ENGINE_RUN', 'ERR_SONOEDGE_ENGINE_CLOSED', 'ERR_SONOEDGE_INPUT_NOT_FOUND',
-  'ERR_SONOEDGE_RLE', 'ERR_SONOEDGE_PNG', 'ERR_SONOEDGE_RAW', 'ERR_SONOEDGE_CAPTURE_OPTION',
-];
-
 t.test('the docs are read', async (t) => {
   t.ok(DOCS.includes('docs/DEPLOYMENT.md') && DOCS.includes('docs/PROTOCOL.md') && DOCS.includes('README.md'), DOCS.join(', '));
 });
 
-t.test('every code of ERROR_CODES and IGTL_ERROR_CODES is named in a doc, but for the list of those not yet', async (t) => {
-  const codes = [...ERROR_CODES, ...IGTL_ERROR_CODES];
-  t.same(UNDOCUMENTED.filter((c) => !codes.includes(c as never)), [], 'UNDOCUMENTED holds only codes of the lists');
-  t.same(codes.filter((c) => namedIn(c).length === 0 && !UNDOCUMENTED.includes(c)), [], 'undocumented codes (add each to the doc of its surface)');
-  t.same(UNDOCUMENTED.filter((c) => namedIn(c).length > 0), [], 'codes a doc names now (remove them from UNDOCUMENTED)');
+t.test('every code of ERROR_CODES, IGTL_ERROR_CODES and SHM_ERROR_CODES is named in a doc', async (t) => {
+  const codes = [...ERROR_CODES, ...IGTL_ERROR_CODES, ...SHM_ERROR_CODES];
+  t.ok(codes.includes('ERR_SONOEDGE_CONFIG') && codes.includes('ERR_SONOEDGE_IGTL_HEADER') && codes.includes('ERR_SONOEDGE_SHM_OPEN'), 'the three lists');
+  t.same(namedIn('ERR_SONOEDGE_NOT_A_CODE'), [], 'a code no doc names is seen as such (a new code without a doc fails below)');
+  t.same(codes.filter((c) => namedIn(c).length === 0), [], 'undocumented codes (add each to the doc of its surface)');
+});
+
+t.test('preprocessing, engine, recorded inputs, capture options and the shared-memory ring: each code in the doc of its surface', async (t) => {
+  const where: [string, string[]][] = [
+    ['docs/PREPROCESSING.md', ['ARG_TYPE', 'PIXEL_FORMAT', 'DIMENSION', 'STRIDE', 'ROI', 'SECTOR', 'NORMALIZE', 'FRAME_TOO_SHORT', 'OUTPUT_TYPE', 'OUTPUT_SIZE', 'BATCH_INDEX', 'UNSUPPORTED']],
+    ['docs/DEPLOYMENT.md', ['ADDON_MISSING', 'ENGINE_MODEL', 'ENGINE_MODEL_NOT_FOUND', 'ENGINE_OPTION', 'ENGINE_WARMUP', 'ENGINE_BIND', 'ENGINE_TENSOR_TYPE', 'ENGINE_TENSOR_SIZE', 'ENGINE_TENSOR_SHAPE', 'ENGINE_RUN', 'ENGINE_CLOSED']],
+    ['README.md', ['INPUT_NOT_FOUND', 'PNG', 'RAW']],
+    ['docs/DICOM.md', ['RLE', 'CAPTURE_OPTION']],
+    ['docs/PROTOCOL.md', ['SHM_OPEN', 'SHM_CREATE', 'SHM_NOT_REGULAR', 'SHM_SIZE', 'SHM_MAP', 'SHM_UNLINK']],
+  ];
+  for (const [doc, codes] of where) {
+    t.same(codes.filter((c) => !namedIn(`ERR_SONOEDGE_${c}`).includes(doc)), [], doc);
+  }
+  // The tables: one row per code, with the cells its header names.
+  const rows = (doc: string, codes: string[]) => text.get(doc)!.split('\n').filter((l) => codes.some((c) => l.startsWith(`| \`ERR_SONOEDGE_${c}\``)));
+  t.same(rows('docs/PREPROCESSING.md', where[0][1]).map((r) => r.split(' | ').length), where[0][1].map(() => 4), 'PREPROCESSING.md: code, class, when, what to do');
+  t.equal(rows('docs/DEPLOYMENT.md', where[1][1]).length, where[1][1].length, 'DEPLOYMENT.md: a row per engine code');
+  t.equal(rows('docs/PROTOCOL.md', where[4][1]).length, 8, 'PROTOCOL.md: a row per code and errno (OPEN: ENOENT, EACCES, another)');
 });
 
 t.test('model control, the result publisher, the command line and bench --compare: each code where its user looks', async (t) => {
