@@ -16,7 +16,8 @@
 // sent (deleted or replaced by a folder since pending/ was listed), is a local
 // file error, not the PACS: the file stays in pending/ for the next try while
 // it is there ('fileError' names it and its errno code; the 'retry' that
-// follows says 'local'), and the batch's other files go.
+// follows says 'local'), and the batch's other files go (those after a file
+// that fails when its turn comes wait for the next try).
 import { EventEmitter } from 'node:events';
 import { lstatSync, renameSync, rmSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
@@ -30,7 +31,10 @@ import type { WrittenObject } from './writer.js';
 /** What sends a batch of files (PacsClient, or a stand-in where no PACS runs). */
 export interface BatchSender {
   readonly where: string;
-  /** `onFileError` hears a file that could not be read on this machine (it is not sent). */
+  /**
+   * `onFileError` hears a file that could not be read on this machine (it is not sent); a sender that stops the batch
+   * for it rejects with an error whose `local` is true (PacsClient's LocalFileError).
+   */
   store(files: string[], onResult: (r: StoreResult) => void, onFileError?: (file: string, err: NodeJS.ErrnoException) => void): Promise<void>;
 }
 
@@ -242,6 +246,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       const answered = new Set<string>();
       const moves: { name: string; done: Promise<void> }[] = [];
       const unreadable: { name: string; err: Error }[] = [];
+      let localStop = false;
       let error: string | undefined;
       try {
         await sender.store(batch.map((n) => path.join(this.#pendingDir, n)), (r) => {
@@ -263,7 +268,10 @@ export class Outbox extends EventEmitter implements CaptureTarget {
           unreadable.push({ name, err: new Error(`Expected to read ${name} in the outbox's pending/ to send it to the PACS ${sender.where} but received ${err.message}; it was not sent and stays in pending/ while it is there`, { cause: err }) });
         });
       } catch (err) {
-        error = (err as Error).message;
+        // The sender stopped the batch because a file could not be read here (told above, with the others it could
+        // not read): the files after it were not offered to the PACS, which is not at fault.
+        if ((err as { local?: unknown }).local === true) localStop = true;
+        else error = (err as Error).message;
       }
       // A file that could not be moved or removed after its answer stays in pending/ and is sent again (the PACS stores
       // a SOP Instance UID once); the pump never rejects, so that a failed move cannot end the process. Such a failure
@@ -271,7 +279,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       const settled = await Promise.allSettled(moves.map((m) => m.done));
       const stuck = [...unreadable, ...settled.flatMap((m, i) => (m.status === 'rejected' ? [{ name: moves[i].name, err: m.reason as Error }] : []))];
       for (const { name, err } of stuck) this.emit('fileError', name, fsCode(err), err.message);
-      if (error === undefined && answered.size + unreadable.length < batch.length) error = `the PACS ${sender.where} answered ${answered.size} of ${batch.length} files`;
+      if (error === undefined && !localStop && answered.size + unreadable.length < batch.length) error = `the PACS ${sender.where} answered ${answered.size} of ${batch.length} files`;
       if (error !== undefined) {
         this.#retryLater(error, 'pacs');
         return;

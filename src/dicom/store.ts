@@ -79,6 +79,22 @@ export class PacsError extends Error implements CodedError {
   }
 }
 
+/**
+ * A file to send that could not be read on this machine (removed, a folder put in its place, unreadable): not the
+ * PACS's failure. `code` is the file system's (ENOENT, EISDIR...), ERR_SONOEDGE_OUTBOX where it has none.
+ */
+export class LocalFileError extends Error {
+  readonly local = true as const;
+  readonly code: string;
+  readonly file: string;
+  constructor(file: string, err: NodeJS.ErrnoException) {
+    super(`Expected to read ${file} to send it to the PACS but received ${err.message}`, { cause: err });
+    this.name = 'LocalFileError';
+    this.code = err.code ?? 'ERR_SONOEDGE_OUTBOX';
+    this.file = file;
+  }
+}
+
 /** One file's result within a batch. */
 export interface StoreResult {
   file: string;
@@ -122,11 +138,10 @@ export class PacsClient {
 
   /**
    * Runs requests on one association. Resolves when it is over; rejects with a PacsError when the PACS could not
-   * be reached, refused the association or dropped it (responses that arrived before are already told).
+   * be reached, refused the association or dropped it (responses that arrived before are already told), or with
+   * `local()`'s LocalFileError when store aborted it for a file it could not read.
    */
-  #associate(requests: DimseRequest[]): Promise<void> {
-    const { Client } = dcmjsDimse();
-    const client: DimseClient = new Client();
+  #associate(requests: DimseRequest[], client: DimseClient = new (dcmjsDimse().Client)(), local?: () => LocalFileError | undefined): Promise<void> {
     for (const r of requests) client.addRequest(r);
     return new Promise<void>((resolve, reject) => {
       let failure: string | undefined;
@@ -134,7 +149,10 @@ export class PacsClient {
       const done = () => {
         if (settled) return;
         settled = true;
-        if (failure) reject(new PacsError(`Expected the PACS ${this.where} to take the association but ${failure}`));
+        // An association we aborted because a file could not be read here ends as that file's error, not the PACS's.
+        const ours = local?.();
+        if (ours) reject(ours);
+        else if (failure) reject(new PacsError(`Expected the PACS ${this.where} to take the association but ${failure}`));
         else resolve();
       };
       client.on('associationRejected', (r) => {
@@ -151,11 +169,16 @@ export class PacsClient {
   /**
    * Sends files by C-STORE on one association; `onResult` hears each file's outcome as its response arrives.
    * Files without a response when the association ends are neither stored nor refused: the caller keeps them.
-   * A file that cannot be read on this machine goes to `onFileError` (with the file system's error) and is not sent;
-   * without `onFileError`, store rejects with that error before any association.
+   * A file that cannot be read on this machine goes to `onFileError` (with the file system's error) and is not sent.
+   * dcmjs-dimse reads each file twice: its header as the batch starts (such a file is left out, the others go), the
+   * whole of it when its turn comes; a file that fails then aborts the association (A-ABORT, so that nothing of it
+   * is stored) and store rejects with a LocalFileError: the files after it wait for the next try. Without
+   * `onFileError`, a file unreadable at the start rejects with a LocalFileError before any association.
    */
   async store(files: string[], onResult: (r: StoreResult) => void, onFileError?: (file: string, err: NodeJS.ErrnoException) => void): Promise<void> {
-    const { requests } = dcmjsDimse();
+    const { requests, Client } = dcmjsDimse();
+    const client: DimseClient = new Client();
+    let local: LocalFileError | undefined;
     const reqs: DimseRequest[] = [];
     for (const file of files) {
       let req: DimseRequest;
@@ -165,10 +188,26 @@ export class PacsClient {
       } catch (err) {
         // A file that cannot be read here (removed, a folder in its place, unreadable, not DICOM) is not the PACS's
         // failure: it is told apart and left out of the association; the other files go.
-        if (!onFileError) throw err;
+        if (!onFileError) throw new LocalFileError(file, err as NodeJS.ErrnoException);
         onFileError(file, err as NodeJS.ErrnoException);
         continue;
       }
+      // The whole file is read when its turn comes, inside dcmjs-dimse's network code: a throw there would be
+      // uncaught (the process would end) and the association would hang until its timeout.
+      const lazy = req as DimseRequest & { loadFullDatasetIfNeeded(): void; getDataset(): unknown };
+      const loadFull = lazy.loadFullDatasetIfNeeded.bind(lazy);
+      lazy.loadFullDatasetIfNeeded = () => {
+        try {
+          loadFull();
+        } catch (err) {
+          local ??= new LocalFileError(file, err as NodeJS.ErrnoException);
+          onFileError?.(file, err as NodeJS.ErrnoException);
+          // Nothing of this file may go (the request holds its header only): the PACS drops the association on the
+          // A-ABORT, and the send that follows throws here, which dcmjs-dimse catches and reports as a network error.
+          try { client.abort(); } catch { /* no association left to abort */ }
+          lazy.getDataset = () => { throw local; };
+        }
+      };
       req.on('response', (res: DimseResponse) => {
         const status = res.getStatus();
         const comment = res.getErrorComment();
@@ -176,7 +215,7 @@ export class PacsClient {
       });
       reqs.push(req);
     }
-    if (reqs.length > 0) await this.#associate(reqs);
+    if (reqs.length > 0) await this.#associate(reqs, client, () => local);
   }
 
   /** C-ECHO: resolves when the PACS answers success. */

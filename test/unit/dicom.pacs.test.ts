@@ -6,11 +6,12 @@
 // nothing is lost and a duplicate send leaves one instance. AE titles: a
 // wrong called AE title is refused with a coded error naming it.
 import t from 'tap';
+import { unlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Outbox } from '../../src/dicom/outbox.js';
-import { PacsClient, storeOutcome } from '../../src/dicom/store.js';
+import { LocalFileError, PacsClient, storeOutcome, type StoreResult } from '../../src/dicom/store.js';
 import { captureUids, writeCapture, type ClipRecord, type WrittenObject } from '../../src/dicom/writer.js';
 import { ORTHANC, killOrthanc as kill, orthancInstances as instances, startOrthanc } from '../helpers/orthanc.js';
 
@@ -186,6 +187,53 @@ t.test('Orthanc: a pending file that cannot be read here (a folder in its place,
   t.equal(error, fileErrors[0][2]);
   t.same((await box.pending()).sort(), [gone, folder].sort(), 'the clip left pending/; what cannot be read stays while it is there');
   t.same([box.stats.sent, box.stats.failed], [1, 0]);
+});
+
+t.test('Orthanc: a pending file removed after the batch began (read again when its turn comes) stops the batch as a local file error; nothing of it is stored, the process goes on', { skip: ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed' }, async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-pacs-'));
+  const pacs = await startOrthanc(dir);
+  t.teardown(async () => {
+    await kill(pacs);
+    await rm(dir, { recursive: true, force: true });
+  });
+  const client = new PacsClient({ host: '127.0.0.1', port: pacs.dicom, calledAet: 'ORTHANC', callingAet: 'SONOEDGE', connectTimeoutMs: 1000, associationTimeoutMs: 3000 });
+  const pending = path.join(dir, 'outbox', 'pending');
+  await mkdir(pending, { recursive: true });
+  const objs = capture(2);
+  const names = objs.map((o, i) => `00000000000001-00000${i}-${o.kind}.dcm`);
+  for (const [i, o] of objs.entries()) await writeFile(path.join(pending, names[i]), o.bytes);
+  // The real client; the second file goes once the client has read every header, before the association is up
+  // (dcmjs-dimse reads the whole file again when the file's turn comes).
+  const racing = {
+    where: client.where,
+    store(files: string[], onResult: (r: StoreResult) => void, onFileError?: (file: string, err: NodeJS.ErrnoException) => void) {
+      const sent = client.store(files, onResult, onFileError);
+      unlinkSync(files[1]);
+      return sent;
+    },
+  };
+  const fileErrors: unknown[][] = [];
+  const box = await Outbox.open({ dir: path.join(dir, 'outbox'), sender: racing, retryMinMs: 60_000 });
+  box.on('fileError', (...a: unknown[]) => fileErrors.push(a));
+  const [, delayMs, cause] = await new Promise<unknown[]>((resolve) => box.once('retry', (...a: unknown[]) => resolve(a)));
+  t.teardown(() => box.close());
+  // Before, the read threw inside dcmjs-dimse (an uncaught exception: the process ended) and the association hung
+  // until its timeout, then said the PACS.
+  t.same([delayMs, cause], [60_000, 'local'], 'a local retry, not the PACS');
+  t.same(await instances(pacs), [objs[0].sopInstanceUid], 'Orthanc stored the first file, and nothing of the removed one');
+  t.same(fileErrors, [[names[1], 'ENOENT', `Expected to read ${names[1]} in the outbox's pending/ to send it to the PACS ${client.where} but received ENOENT: no such file or directory, open '${path.join(pending, names[1])}'; it was not sent and stays in pending/ while it is there`]]);
+  t.same([await box.pending(), box.stats.sent], [[], 1]);
+
+  // PacsClient alone: the batch rejects with a LocalFileError naming the file.
+  await writeFile(path.join(dir, 'a.dcm'), objs[0].bytes);
+  await writeFile(path.join(dir, 'b.dcm'), objs[1].bytes);
+  const told: unknown[] = [];
+  const sent = client.store([path.join(dir, 'a.dcm'), path.join(dir, 'b.dcm')], (r) => told.push([path.basename(r.file), r.outcome]), (f, e) => told.push([path.basename(f), e.code]));
+  unlinkSync(path.join(dir, 'b.dcm'));
+  await t.rejects(sent, new LocalFileError(path.join(dir, 'b.dcm'), Object.assign(new Error(`ENOENT: no such file or directory, open '${path.join(dir, 'b.dcm')}'`), { code: 'ENOENT' })));
+  await t.rejects(sent, { name: 'LocalFileError', local: true, code: 'ENOENT', file: path.join(dir, 'b.dcm') });
+  t.same(told, [['a.dcm', 'stored'], ['b.dcm', 'ENOENT']]);
+  t.same(await instances(pacs), [objs[0].sopInstanceUid], 'still nothing of the removed file');
 });
 
 t.test('serve\'s DICOM service: a stream\'s capture goes to Orthanc through the outbox', { skip: ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed' }, async (t) => {
