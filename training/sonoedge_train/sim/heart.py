@@ -228,10 +228,10 @@ def scene(st: FrameState, x, z, want_material=True, seg_only=False):
     an = st.anatomy if (st.anatomy and st.shape) else ()
     la_a, la_b = (an[AN_LA_U], an[AN_LA_V]) if an else (17.0, 19.0)
     la_a, la_b = la_a * (1 + 0.15 * s), la_b * (1 + 0.12 * s)
+    joined = bool(st.la_join) and bool(st.shape) and st.view in ("A4C", "A2C")
     if st.view == "PLAX":
         la_cu, la_cv = -0.25 * a - 4, 2 * b + gap + la_b + 2
     else:
-        joined = bool(st.la_join) and bool(st.shape)
         la_cu, la_cv = 0.1 * a, 2 * b + (0.0 if joined else gap) + la_b
     la = _ell(u, v, la_cu, la_cv, la_a, la_b)
     if not seg_only:
@@ -287,7 +287,6 @@ def scene(st: FrameState, x, z, want_material=True, seg_only=False):
     tissue[la < 1] = T_LA
     if not seg_only:
         # mitral leaflets: closed (a line across the annulus) in systole, open (two hinges) in diastole
-        joined = bool(st.la_join) and bool(st.shape) and st.view in ("A4C", "A2C")
         if joined and st.leaflets:
             leaf = _mitral_leaflets(u, v, 2 * b, a * float(lv_profile(1.0, st.shape)), s, *st.leaflets)
         elif s > 0.4:
