@@ -187,7 +187,7 @@ def checkpoint_from_package(pkg_dir, trust=None, frames_u8: np.ndarray | None = 
 
 def write_run(pkg_dir, out, trust=None) -> dict:
     """`unpack`: OUT/final.pt (the checkpoint above, `parity` left out) and OUT/config.json (the package's training
-    config with out_dir OUT and no init_from), the run folder the fine-tuning recipe starts from (training/README).
+    config with out_dir OUT, no init_from and no data.extra_train), the run folder the fine-tuning recipe starts from (training/README).
     Refuses (E_CKPT_EXISTS) an OUT that already holds a final.pt: a trained run is never overwritten."""
     import json
     from .train import _atomic_save
@@ -199,6 +199,9 @@ def write_run(pkg_dir, out, trust=None) -> dict:
     rep = ck.pop("parity")
     cfg = dict(ck["config"], out_dir=str(out))
     cfg["train"] = dict(cfg.get("train") or {}, init_from="")
+    # The package's extra training sets are ours (simulated cines a user's machine need not have): the recipe adds
+    # its own with --set data.extra_train=[...] (training/README).
+    cfg["data"] = dict(cfg.get("data") or {}, extra_train=[])
     ck["config"] = cfg
     out.mkdir(parents=True, exist_ok=True)
     _atomic_save(ck, out / "final.pt")

@@ -141,6 +141,8 @@ def test_unpack_writes_the_run_the_recipe_starts_from(tiny_dataset, tmp_path, ca
     assert res["model"] == "ds_unet" and res["parity_max_abs"]["logits"] <= ATOL
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["out_dir"] == str(run) and cfg["train"]["init_from"] == "" and cfg["task"] == "seg"
+    # the package's own extra training sets (the bundled LV's wide_valve_train) are not the user's: left out
+    assert cfg["data"]["extra_train"] == []
     # the recipe: the written config, the written checkpoint, the user's data
     ft = resolve([run / "config.json"], [f"train.init_from={run / 'final.pt'}", f"data.train={tiny_dataset / 'train'}",
                                          f"data.val={tiny_dataset / 'val'}", f"out_dir={tmp_path / 'ft'}",
