@@ -13,7 +13,7 @@ import path from 'node:path';
 import { Outbox } from '../../src/dicom/outbox.js';
 import { LocalFileError, PacsClient, storeOutcome, type StoreResult } from '../../src/dicom/store.js';
 import { captureUids, writeCapture, type ClipRecord, type WrittenObject } from '../../src/dicom/writer.js';
-import { ORTHANC, killOrthanc as kill, orthancInstances as instances, startOrthanc } from '../helpers/orthanc.js';
+import { ORTHANC, killOrthanc as kill, orthancInstances as instances, startOrthanc, type Pacs } from '../helpers/orthanc.js';
 
 const STUDY = '1.2.826.0.1.3680043.8.498.77';
 /** A capture of `frames` 320x240 frames (big enough that a batch is still in flight when Orthanc is killed). */
@@ -31,6 +31,20 @@ function capture(frames: number): WrittenObject[] {
   return writeCapture(r, captureUids(r.study));
 }
 
+
+/** A temporary folder with an Orthanc running in it; both go at the end of the test. */
+async function orthancIn(t: { teardown: (fn: () => unknown) => void }): Promise<{ dir: string; pacs: Pacs }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-pacs-'));
+  const pacs = await startOrthanc(dir);
+  t.teardown(async () => {
+    await kill(pacs);
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { dir, pacs };
+}
+
+/** sonoedge's client of that Orthanc, with short timeouts. */
+const clientOf = (pacs: Pacs) => new PacsClient({ host: '127.0.0.1', port: pacs.dicom, calledAet: 'ORTHANC', callingAet: 'SONOEDGE', connectTimeoutMs: 1000, associationTimeoutMs: 3000 });
 t.test('storeOutcome: statuses the outbox acts on', async (t) => {
   t.same([0x0000, 0xb000, 0xb007, 0xa700, 0xa9ff, 0xc000, 0x0122].map(storeOutcome), ['stored', 'stored', 'stored', 'retry', 'refused', 'refused', 'refused']);
 });
@@ -151,13 +165,8 @@ t.test('a PACS that refuses the object: failed/ with the reason, the rest go on'
 });
 
 t.test('Orthanc: a pending file that cannot be read here (a folder in its place, deleted) is a local file error, not the PACS; the rest are stored', { skip: ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed' }, async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-pacs-'));
-  const pacs = await startOrthanc(dir);
-  t.teardown(async () => {
-    await kill(pacs);
-    await rm(dir, { recursive: true, force: true });
-  });
-  const client = new PacsClient({ host: '127.0.0.1', port: pacs.dicom, calledAet: 'ORTHANC', callingAet: 'SONOEDGE', connectTimeoutMs: 1000, associationTimeoutMs: 3000 });
+  const { dir, pacs } = await orthancIn(t);
+  const client = clientOf(pacs);
   const boxDir = path.join(dir, 'outbox');
   const pending = path.join(boxDir, 'pending');
   await mkdir(pending, { recursive: true });
@@ -190,13 +199,8 @@ t.test('Orthanc: a pending file that cannot be read here (a folder in its place,
 });
 
 t.test('Orthanc: a pending file removed after the batch began (read again when its turn comes) stops the batch as a local file error; nothing of it is stored, the process goes on', { skip: ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed' }, async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-pacs-'));
-  const pacs = await startOrthanc(dir);
-  t.teardown(async () => {
-    await kill(pacs);
-    await rm(dir, { recursive: true, force: true });
-  });
-  const client = new PacsClient({ host: '127.0.0.1', port: pacs.dicom, calledAet: 'ORTHANC', callingAet: 'SONOEDGE', connectTimeoutMs: 1000, associationTimeoutMs: 3000 });
+  const { dir, pacs } = await orthancIn(t);
+  const client = clientOf(pacs);
   const pending = path.join(dir, 'outbox', 'pending');
   await mkdir(pending, { recursive: true });
   const objs = capture(2);
@@ -238,12 +242,7 @@ t.test('Orthanc: a pending file removed after the batch began (read again when i
 
 t.test('serve\'s DICOM service: a stream\'s capture goes to Orthanc through the outbox', { skip: ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed' }, async (t) => {
   const { DicomService } = await import('../../src/dicom/service.js');
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-pacs-'));
-  const pacs = await startOrthanc(dir);
-  t.teardown(async () => {
-    await kill(pacs);
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { dir, pacs } = await orthancIn(t);
   const logs: string[] = [];
   const log = { info: (_o: object, m: string) => logs.push(m), warn: (_o: object, m: string) => logs.push(m), error: (_o: object, m: string) => logs.push(m) };
   const svc = await DicomService.start({
@@ -267,12 +266,7 @@ t.test('serve\'s DICOM service: a stream\'s capture goes to Orthanc through the 
 
 t.test('serve\'s DICOM service: an object stored by Orthanc that cannot be moved into sent/ (a file there) is logged as a local file error, not as the PACS being down', { skip: ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed' }, async (t) => {
   const { DicomService } = await import('../../src/dicom/service.js');
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-pacs-'));
-  const pacs = await startOrthanc(dir);
-  t.teardown(async () => {
-    await kill(pacs);
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { dir, pacs } = await orthancIn(t);
   const logs: [string, string, object][] = [];
   const log = {
     info: (o: object, m: string) => logs.push(['info', m, o]), warn: (o: object, m: string) => logs.push(['warn', m, o]), error: (o: object, m: string) => logs.push(['error', m, o]),
