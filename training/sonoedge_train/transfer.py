@@ -20,6 +20,10 @@ from .metrics import bootstrap_ci, dice, ece, ef_runtime, regression
 OTHER = VIEWS.index("OTHER")
 
 
+# The runtime's prior for the beat-to-beat EF spread (EjectionFraction's singleBeatSd default), in EF points.
+SINGLE_BEAT_SD = 5.0
+
+
 class Packages:
     """The view_quality and lv_segmentation packages of a models folder, run with ONNX Runtime (CPU)."""
 
@@ -54,6 +58,14 @@ class Packages:
         if not self.ef_cal:
             return ef
         return float(np.clip(self.ef_cal["slope"] * ef + self.ef_cal["intercept"], 0, 100))
+
+    def ef_half_width(self, beats: int = 2, single_beat_sd: float = SINGLE_BEAT_SD) -> float | None:
+        """Half the 95% interval the runtime gives an EF over `beats` beats of the same EF (src/pipeline/
+        postprocess.ts EjectionFraction: 1.96 sqrt(residual_sd^2 + single_beat_sd^2 / beats^2) when the beats agree,
+        its narrowest); None without a calibration."""
+        if not self.ef_cal:
+            return None
+        return 1.96 * float(np.sqrt(self.ef_cal["residual_sd"] ** 2 + (single_beat_sd / beats) ** 2))
 
 
 def _states(p: Packages, vq) -> dict:
@@ -119,6 +131,12 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
         res["ef_valid_n"] = n_valid
         res["ef_mae_ci"] = bootstrap_ci(lambda a, b: np.abs(a - b).mean(), q, t, n_boot=n_boot)
         res["ef_bias_ci"] = bootstrap_ci(lambda a, b: (a - b).mean(), q, t, n_boot=n_boot)
+        # how often the reference EF lies inside the interval the runtime would show with it (two agreeing beats,
+        # the narrowest interval whose quality can be ok): about 95% where the calibration's residual holds
+        half = p.ef_half_width(2) if hasattr(p, "ef_half_width") else None
+        if half is not None:
+            res["ef_interval_half"] = half
+            res["ef_interval_coverage"] = float((np.abs(q - t) <= half).mean())
         # What a user is shown: the cines whose gated frames give a valid EF.
         res["ef_shown_n"] = len(shown_t)
         if shown_t:
@@ -296,6 +314,12 @@ def transfer_report(out, models="models", test="training/data_cache/wide_test", 
 REAL_BOXES: dict = {"examples_ybr_color.dcm": [40, 22, 254, 182]}
 
 
+def _interval(r) -> str:
+    if "ef_interval_coverage" not in r:
+        return "n/a"
+    return f"{_fmt(r['ef_interval_coverage'], 2)} (+-{r['ef_interval_half']:.1f})"
+
+
 def markdown(rep) -> str:
     lines = [f"# Transfer report ({rep['models']}, {rep['variant']})", "",
              f"View temperature {rep['temperature']:.3f}; quality gate {rep['gate']}; in-distribution thresholds "
@@ -303,12 +327,14 @@ def markdown(rep) -> str:
              "EF columns: every apical cine measured on all its frames (the models' error), then *shown*: the cines whose "
              "frames the runtime would measure (apical view, quality at the gate, not unknown) give a valid EF, with "
              "that EF's MAE and bias (what a user would read). *Uncalibrated*: the same EF before the package's EF "
-             "calibration, which is fitted on simulated validation cines.", "",
+             "calibration, which is fitted on simulated validation cines. *EF in interval*: the fraction of those cines "
+             "whose reference EF lies inside the 95% interval the runtime would show (two agreeing beats: the "
+             "calibration's residual and the beat prior; about 0.95 where the calibration holds).", "",
              "*LV shown*: the fraction of frames the runtime would segment and measure (for the sets of no valid "
              "view, phantom_flipped and phantom_rotated, and the negative families: a wrong LV shown).", "",
              "| set | frames | view acc | view conf / ECE | quality MAE | mean quality | >= gate | LV shown | LV Dice | EF MAE | "
-             "EF bias | EF r | uncalibrated EF MAE / bias | EF shown (cines) | shown MAE / bias | ok / uncertain / unknown |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "EF bias | EF r | EF in interval (+-) | uncalibrated EF MAE / bias | EF shown (cines) | shown MAE / bias | ok / uncertain / unknown |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in rep["sets"].items():
         ef = r.get("ef", {})
         st = r.get("states", {})
@@ -317,7 +343,7 @@ def markdown(rep) -> str:
                      f"{_fmt(r.get('quality_mae'))} | {_fmt(r['quality_mean'])} | {_fmt(r['quality_above_gate'])} | "
                      f"{_fmt(r.get('lv_shown'))} | {_fmt(r.get('lv_dice'))} {_ci(r.get('lv_dice_ci'))} | {_fmt(ef.get('mae'), 2)} "
                      f"{_ci(r.get('ef_mae_ci'))} | {_fmt(ef.get('bias'), 2)} {_ci(r.get('ef_bias_ci'))} | "
-                     f"{_fmt(ef.get('r'), 2)} | {_fmt(r.get('ef_uncalibrated', {}).get('mae'), 2)} / "
+                     f"{_fmt(ef.get('r'), 2)} | {_interval(r)} | {_fmt(r.get('ef_uncalibrated', {}).get('mae'), 2)} / "
                      f"{_fmt(r.get('ef_uncalibrated', {}).get('bias'), 2)} | {r.get('ef_shown_n', 'n/a')} of {r.get('ef_n', 0)} | "
                      f"{_fmt(r.get('ef_shown', {}).get('mae'), 2)} / {_fmt(r.get('ef_shown', {}).get('bias'), 2)} | "
                      f"{' / '.join(_fmt(st.get(k), 2) for k in ('ok', 'uncertain', 'unknown')) if st else 'n/a'} |")

@@ -78,3 +78,36 @@ def test_ef_before_and_after_the_packages_calibration():
     assert raw["ef_uncalibrated"] == raw["ef"] == cal["ef_uncalibrated"]
     assert abs(cal["ef"]["bias"] - raw["ef"]["bias"] - 5.0) < 1e-9
     assert raw["ef_n"] == 2
+
+
+def test_ef_interval_coverage_counts_the_cines_inside_the_runtimes_interval():
+    # the same two cines, measured on their reference masks: cine 0 reads 48.8 (reference 50), cine 1 reads 0 (its
+    # volume jumps skip its frames; reference 60); with a stand-in interval of +-5 only cine 0's reference is inside
+    a4c = VIEWS.index("A4C")
+    masks = np.zeros((8, 32, 32), np.uint8)
+    for i, h in enumerate([20, 16, 12, 16, 20, 14, 10, 14]):
+        masks[i, 4:4 + h, 10:10 + h // 2] = 1
+    cines = [{"id": 0, "view": "A4C", "ef": 50.0}, {"id": 1, "view": "A4C", "ef": 60.0}]
+
+    class WithInterval(_Packages):
+        def ef_half_width(self, beats=2):
+            assert beats == 2
+            return 5.0
+
+    r = labelled_set(WithInterval(np.full(8, a4c), masks), np.zeros((8, 32, 32), np.uint8), masks, np.full(8, a4c),
+                     cines, np.repeat([0, 1], 4), np.ones((8, 2)), n_boot=10)
+    assert r["ef_interval_half"] == 5.0 and r["ef_interval_coverage"] == 0.5
+    plain = labelled_set(_Packages(np.full(8, a4c), masks), np.zeros((8, 32, 32), np.uint8), masks, np.full(8, a4c),
+                         cines, np.repeat([0, 1], 4), np.ones((8, 2)), n_boot=10)
+    assert "ef_interval_coverage" not in plain
+
+
+def test_ef_half_width_is_the_runtimes_interval_for_agreeing_beats():
+    from types import SimpleNamespace
+
+    from sonoedge_train.transfer import Packages
+    p = SimpleNamespace(ef_cal={"slope": 1.0, "intercept": 0.0, "residual_sd": 3.0})
+    # 1.96 sqrt(3^2 + (5 / beats)^2): two beats 1.96 * sqrt(9 + 6.25), one beat 1.96 * sqrt(34)
+    assert abs(Packages.ef_half_width(p, 2) - 1.96 * 15.25 ** 0.5) < 1e-12
+    assert abs(Packages.ef_half_width(p, 1) - 1.96 * 34 ** 0.5) < 1e-12
+    assert Packages.ef_half_width(SimpleNamespace(ef_cal=None), 2) is None
