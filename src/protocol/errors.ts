@@ -55,8 +55,9 @@ export class ProtocolError extends Error {
   readonly seq: number | undefined;
   readonly type: number | undefined;
 
-  constructor(name: WireErrorName, message: string, extra: { seq?: number; type?: number } = {}) {
-    super(message);
+  /** `options.cause`: the error underneath (a RING error's native ShmMapping error); it stays in the runtime, only the message goes on the wire. */
+  constructor(name: WireErrorName, message: string, extra: { seq?: number; type?: number } = {}, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'ProtocolError';
     this.code = `ERR_SONOEDGE_PROTOCOL_${name}`;
     this.wireCode = WireError[name];

@@ -17,21 +17,31 @@ import { checkRingHeader, encodeRingHeader, ringBytes, slotOffset, type RingInfo
 
 type X = { seq?: number; type?: number };
 
-/** Turns a native ShmMapping failure into the RING error the firmware sees. */
+/**
+ * Turns a native ShmMapping failure into the RING error the firmware sees.
+ * The error keeps the addon's error as `cause`, and its message ends with the
+ * addon's code: `(ERR_SONOEDGE_SHM_OPEN ENOENT: shm_open /NAME: No such file
+ * or directory)` for a failed system call (code, errno name, the addon's
+ * message), `(ERR_SONOEDGE_SHM_SIZE)` for a check of the addon's own.
+ */
 function ringError(err: unknown, name: string, need: number, x: X): ProtocolError {
   const e = err as NativeShmError;
   const field = 'CONFIGURE_STREAM.ring.name';
-  switch (`${e.code}:${e.errno}`) {
+  const code = typeof e?.code === 'string' ? e.code : (e as Error | undefined)?.name ?? 'Error';
+  const native = e?.errno ? `(${code} ${e.errno}: ${e.message})` : `(${code})`;
+  const ring = (message: string) => new ProtocolError('RING', `${message} ${native}`, x, { cause: err });
+  switch (`${e?.code}:${e?.errno}`) {
     case 'ERR_SONOEDGE_SHM_OPEN:ENOENT':
-      return new ProtocolError('RING', `Expected an existing shared-memory object for ${field} but received "${name}" (ENOENT: not under /dev/shm)`, x);
+      return ring(`Expected an existing shared-memory object for ${field} but received "${name}", not under /dev/shm`);
     case 'ERR_SONOEDGE_SHM_OPEN:EACCES':
-      return new ProtocolError('RING', `Expected a shared-memory object the runtime (uid ${process.getuid?.() ?? '?'}) may read for ${field} but received "${name}" (EACCES)`, x);
+      return ring(`Expected a shared-memory object the runtime (uid ${process.getuid?.() ?? '?'}) may read for ${field} but received "${name}"`);
     case 'ERR_SONOEDGE_SHM_NOT_REGULAR:':
-      return new ProtocolError('RING', `Expected a regular file for ${field} but received "${name}", which is not one`, x);
+      return ring(`Expected a regular file for ${field} but received "${name}", which is not one`);
     case 'ERR_SONOEDGE_SHM_SIZE:':
-      return new ProtocolError('RING', `Expected at least ${need} bytes (4096 + slots x slotBytes) in ring "${name}" but received ${e.size}`, x);
+      return ring(`Expected at least ${need} bytes (4096 + slots x slotBytes) in ring "${name}" but received ${e.size}`);
     default:
-      return new ProtocolError('RING', `Expected to map ring "${name}" but received ${e.errno || e.code}: ${e.message}`, x);
+      // A failure without an errno (not one of the addon's checks) still names what the addon said.
+      return ring(`Expected to map ring "${name}" but received an error${e?.errno ? '' : `: ${e?.message}`}`);
   }
 }
 

@@ -190,7 +190,8 @@ t.test('CONFIGURE_STREAM ring errors are typed and change nothing', async (t) =>
   const cfg = async (ring: RingRequest | Record<string, unknown>) => remote(c.configure(geometry(ring as RingRequest)));
   const cases: Array<[string, RingRequest | Record<string, unknown>, number, string | RegExp]> = [
     ['missing', { name: '/sonoedge-test-none', slots: 4, slotBytes: SLOT }, WireError.RING,
-      'Expected an existing shared-memory object for CONFIGURE_STREAM.ring.name but received "/sonoedge-test-none" (ENOENT: not under /dev/shm)'],
+      'Expected an existing shared-memory object for CONFIGURE_STREAM.ring.name but received "/sonoedge-test-none", not under /dev/shm '
+        + '(ERR_SONOEDGE_SHM_OPEN ENOENT: shm_open /sonoedge-test-none: No such file or directory)'],
     ['slash', { name: '/a/b', slots: 4, slotBytes: SLOT }, WireError.BAD_FIELD,
       'Expected a shared-memory name "/" + 1..200 of [A-Za-z0-9._-] with no other slash for CONFIGURE_STREAM.ring.name but received "/a/b" of type string'],
     ['dot-dot', { name: '/..', slots: 4, slotBytes: SLOT }, WireError.BAD_FIELD, /CONFIGURE_STREAM\.ring\.name but received "\/\.\."/],
@@ -215,7 +216,7 @@ t.test('CONFIGURE_STREAM ring errors are typed and change nothing', async (t) =>
   t.same([both.wireCode, both.message], [WireError.BAD_FIELD, 'Expected either CONFIGURE_STREAM.ring.name or CONFIGURE_STREAM.ring.create but received both']);
   const small = firmwareRing(4, SLOT, { size: ringBytes(4, SLOT) - 1 });
   let e = await cfg({ name: small.name, slots: 4, slotBytes: SLOT });
-  t.same([e.wireCode, e.message], [WireError.RING, `Expected at least ${ringBytes(4, SLOT)} bytes (4096 + slots x slotBytes) in ring "${small.name}" but received ${ringBytes(4, SLOT) - 1}`]);
+  t.same([e.wireCode, e.message], [WireError.RING, `Expected at least ${ringBytes(4, SLOT)} bytes (4096 + slots x slotBytes) in ring "${small.name}" but received ${ringBytes(4, SLOT) - 1} (ERR_SONOEDGE_SHM_SIZE)`]);
   const badMagic = firmwareRing(4, SLOT, { header: Buffer.from('JUNK') });
   e = await cfg({ name: badMagic.name, slots: 4, slotBytes: SLOT });
   t.same([e.wireCode, e.message], [WireError.RING, `Expected magic "SONR" (0x524e4f53) in the header of ring ${badMagic.name} but received 0x4b4e554a`]);
@@ -227,7 +228,7 @@ t.test('CONFIGURE_STREAM ring errors are typed and change nothing', async (t) =>
   mkdirSync(`/dev/shm${dirName}`);
   t.teardown(() => rmdirSync(`/dev/shm${dirName}`));
   e = await cfg({ name: dirName, slots: 4, slotBytes: SLOT });
-  t.same([e.wireCode, e.message], [WireError.RING, `Expected a regular file for CONFIGURE_STREAM.ring.name but received "${dirName}", which is not one`]);
+  t.same([e.wireCode, e.message], [WireError.RING, `Expected a regular file for CONFIGURE_STREAM.ring.name but received "${dirName}", which is not one (ERR_SONOEDGE_SHM_NOT_REGULAR)`]);
   // The stream still has its first ring and geometry.
   good.write(3, 42);
   await c.subscribe({ streams: [0] });
