@@ -18,11 +18,17 @@
 // it is there ('fileError' names it and its errno code; the 'retry' that
 // follows says 'local'), and the batch's other files go (those after a file
 // that fails when its turn comes wait for the next try).
+// A pending file that cannot be read is not tried for ever: after
+// `maxReadFailures` tries in a row (default 3) that could not read it, it is
+// moved to failed/ beside a .txt with the reason, as a refused object is
+// (never deleted: nothing is lost), 'unreadable' says so once with where it
+// now is, and the other files go on. The count is kept while the process runs
+// (a restart gives the file its tries again) and ends when the file is read.
 import { EventEmitter } from 'node:events';
 import { lstatSync, renameSync, rmSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { rangeError, type ErrorCode } from '../errors.js';
+import { invalidValue, rangeError, type ErrorCode } from '../errors.js';
 import { removeStale } from '../util/stale.js';
 import type { CaptureObject, CaptureTarget } from './capture.js';
 import type { StoreResult } from './store.js';
@@ -50,6 +56,8 @@ export interface OutboxOptions {
   retryMaxMs?: number;
   /** Keep stored files in sent/ instead of deleting them (default false). */
   keepSent?: boolean;
+  /** Tries in a row that could not read a pending file before it is moved to failed/ (default 3, at least 1). */
+  maxReadFailures?: number;
 }
 
 /** Why the outbox tries again: the PACS (not reachable, refused the association, answered "try later") or a file of the outbox's own on this machine. */
@@ -139,7 +147,9 @@ export async function folderTarget(dir: string): Promise<CaptureTarget & { put(o
 
 /**
  * Events: 'queued' (name), 'sent' (name), 'failed' (name, reason), 'fileError' (name, code, error: a local move,
- * removal, listing or read that failed; the file stays in pending/), 'retry' (error, delayMs, cause: RetryCause).
+ * removal, listing or read that failed; the file stays in pending/), 'unreadable' (name, code, error, file: a pending
+ * file that could not be read in `maxReadFailures` tries in a row, moved to `file` in failed/ and not tried again;
+ * once, in place of that try's 'fileError'), 'retry' (error, delayMs, cause: RetryCause).
  */
 export class Outbox extends EventEmitter implements CaptureTarget {
   readonly dir: string;
@@ -151,6 +161,8 @@ export class Outbox extends EventEmitter implements CaptureTarget {
   #timer: NodeJS.Timeout | undefined;
   #attempts = 0;
   #closed = false;
+  /** Pending files that could not be read, and in how many tries in a row. */
+  readonly #readFailures = new Map<string, number>();
   readonly #stats: OutboxStats = { pending: 0, sent: 0, failed: 0, retries: 0, lastError: null, nextTryAt: null };
 
   private constructor(o: OutboxOptions) {
@@ -166,6 +178,10 @@ export class Outbox extends EventEmitter implements CaptureTarget {
    * live process's, another writer of this outbox, are kept), and starts sending what is pending.
    */
   static async open(o: OutboxOptions): Promise<Outbox> {
+    const max = o.maxReadFailures;
+    if (max !== undefined && !(Number.isInteger(max) && max >= 1)) {
+      throw invalidValue('ERR_SONOEDGE_OUTBOX', 'an integer of at least 1', 'maxReadFailures', max);
+    }
     const box = new Outbox(o);
     try {
       for (const d of ['pending', 'failed', 'tmp', ...(o.keepSent ? ['sent'] : [])]) await mkdir(path.join(o.dir, d), { recursive: true });
@@ -241,16 +257,18 @@ export class Outbox extends EventEmitter implements CaptureTarget {
         return;
       }
       this.#stats.pending = names.length;
+      for (const name of this.#readFailures.keys()) if (!names.includes(name)) this.#readFailures.delete(name);
       if (names.length === 0) return;
       const batch = names.slice(0, this.#o.batch ?? 16);
       const answered = new Set<string>();
       const moves: { name: string; done: Promise<void> }[] = [];
-      const unreadable: { name: string; err: Error }[] = [];
+      const unreadable: { name: string; tries: number; err: Error }[] = [];
       let localStop = false;
       let error: string | undefined;
       try {
         await sender.store(batch.map((n) => path.join(this.#pendingDir, n)), (r) => {
           const name = path.basename(r.file);
+          this.#readFailures.delete(name);
           if (r.outcome === 'retry') {
             error ??= `the PACS ${sender.where} answered ${name} with status 0x${r.status.toString(16).padStart(4, '0')} (try again later)${r.comment ? `: ${r.comment}` : ''}`;
             return;
@@ -265,7 +283,10 @@ export class Outbox extends EventEmitter implements CaptureTarget {
           // Read on this machine before it is sent (deleted or replaced since pending/ was listed): the file's own
           // error, not the PACS's. Whatever is still there stays in pending/ for the next try.
           const name = path.basename(file);
-          unreadable.push({ name, err: new Error(`Expected to read ${name} in the outbox's pending/ to send it to the PACS ${sender.where} but received ${err.message}; it was not sent and stays in pending/ while it is there`, { cause: err }) });
+          const tries = (this.#readFailures.get(name) ?? 0) + 1;
+          this.#readFailures.set(name, tries);
+          const read = `Expected to read ${name} in the outbox's pending/ to send it to the PACS ${sender.where} but received ${err.message}`;
+          unreadable.push({ name, tries, err: new Error(`${read}; it was not sent and stays in pending/ while it is there`, { cause: err }) });
         });
       } catch (err) {
         // The sender stopped the batch because a file could not be read here (told above, with the others it could
@@ -277,7 +298,17 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       // a SOP Instance UID once); the pump never rejects, so that a failed move cannot end the process. Such a failure
       // is this machine's (a local file error), not the PACS's: it is told apart.
       const settled = await Promise.allSettled(moves.map((m) => m.done));
-      const stuck = [...unreadable, ...settled.flatMap((m, i) => (m.status === 'rejected' ? [{ name: moves[i].name, err: m.reason as Error }] : []))];
+      // A file that could not be read in maxReadFailures tries in a row goes to failed/ and is not part of this try's
+      // local error: the files after it go on at once. One whose move fails stays, a local file error like the others.
+      const max = this.#o.maxReadFailures ?? 3;
+      const setAside = new Set<string>();
+      for (const { name, tries, err } of unreadable) {
+        if (tries < max) continue;
+        const moved = await this.#unreadable(name, tries, err);
+        if (moved) setAside.add(name);
+      }
+      const stuck = [...unreadable.filter((u) => !setAside.has(u.name)),
+        ...settled.flatMap((m, i) => (m.status === 'rejected' ? [{ name: moves[i].name, err: m.reason as Error }] : []))];
       for (const { name, err } of stuck) this.emit('fileError', name, fsCode(err), err.message);
       if (error === undefined && !localStop && answered.size + unreadable.length < batch.length) error = `the PACS ${sender.where} answered ${answered.size} of ${batch.length} files`;
       if (error !== undefined) {
@@ -308,23 +339,51 @@ export class Outbox extends EventEmitter implements CaptureTarget {
 
   async #refused(name: string, r: StoreResult): Promise<void> {
     const reason = `refused by the PACS ${this.#o.sender!.where} with status 0x${r.status.toString(16).padStart(4, '0')}${r.comment ? `: ${r.comment}` : ''}`;
-    const failed = path.join(this.dir, 'failed');
     try {
-      // The reason first, whole (written in tmp/ and renamed), then the object: failed/ never holds an object without its
-      // reason, nor a reason cut short. Either fails: the object stays in pending/, as if the PACS had not answered.
-      await atomicWrite(this.#tmpDir, path.join(failed, `${name}.txt`), Buffer.from(`${reason}\n`));
-      try {
-        await rename(path.join(this.#pendingDir, name), path.join(failed, name));
-      } catch (err) {
-        await rm(path.join(failed, `${name}.txt`), { force: true });
-        throw err;
-      }
+      await this.#intoFailed(name, reason);
     } catch (err) {
       throw new Error(`Expected to move ${name}, ${reason}, into failed/ with its reason but received ${(err as Error).message}; it stays in pending/ and is sent again`, { cause: err });
     }
+    this.emit('failed', name, reason);
+  }
+
+  /**
+   * A pending file that could not be read in `tries` tries in a row (the last one's error `err`): into failed/ with
+   * the reason, and 'unreadable' once. False when the move failed ('fileError' is told by the caller; it stays).
+   */
+  async #unreadable(name: string, tries: number, err: Error): Promise<boolean> {
+    const cause = err.cause as Error;
+    const reason = `could not be read on this machine in ${tries} tries in a row (the last: ${cause.message}); not sent to the PACS ${this.#o.sender!.where}`;
+    try {
+      await this.#intoFailed(name, reason);
+    } catch (moveErr) {
+      err.message += `; after ${tries} tries it was to go to failed/, but moving it there failed: ${(moveErr as Error).message}`;
+      return false;
+    }
+    this.#readFailures.delete(name);
+    const file = path.join(this.dir, 'failed', name);
+    const message = `Expected to read ${name} in the outbox's pending/ to send it to the PACS ${this.#o.sender!.where} but received ${cause.message} `
+      + `in ${tries} tries in a row; it was not sent and is moved to ${file}, beside its reason (${name}.txt), and not tried again`;
+    this.emit('unreadable', name, fsCode(err), message, file);
+    return true;
+  }
+
+  /**
+   * Moves a pending file into failed/ beside `NAME.txt` holding `reason`. The reason first, whole (written in tmp/ and
+   * renamed), then the object: failed/ never holds an object without its reason, nor a reason cut short. Either fails:
+   * the object stays in pending/ (and this rejects with the file system's error).
+   */
+  async #intoFailed(name: string, reason: string): Promise<void> {
+    const failed = path.join(this.dir, 'failed');
+    await atomicWrite(this.#tmpDir, path.join(failed, `${name}.txt`), Buffer.from(`${reason}\n`));
+    try {
+      await rename(path.join(this.#pendingDir, name), path.join(failed, name));
+    } catch (err) {
+      await rm(path.join(failed, `${name}.txt`), { force: true });
+      throw err;
+    }
     this.#stats.failed++;
     this.#stats.pending = Math.max(0, this.#stats.pending - 1);
-    this.emit('failed', name, reason);
   }
 
   #retryLater(error: string, cause: RetryCause): void {

@@ -6,7 +6,9 @@
 // temporary file behind; a capture's objects (clip, SC, SR) are placed all or
 // nothing, tried with a real EFBIG (RLIMIT_FSIZE) in a child process; at
 // open, tmp/ loses only the temporaries of writers that are gone (real
-// processes: one that has exited, one that is alive).
+// processes: one that has exited, one that is alive); a pending file that
+// cannot be read (a real folder in its place: root reads a chmod 000 file) goes
+// to failed/ after maxReadFailures tries in a row, not retried for ever.
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -149,6 +151,114 @@ t.test('failed/ replaced by a file: a local file error (ENOTDIR) naming the obje
   t.match(error, new RegExp(`^${esc(prefix)}[0-9a-z]+' -> '${esc(path.join(dir, 'failed', `${name}.txt`))}'; it stays in pending/ and is sent again$`));
   t.same([box.stats.failed, box.stats.pending, box.stats.lastError], [0, 1, error], 'the object waits in pending/');
   t.same(await readdir(path.join(dir, 'tmp')), [], 'no temporary file left');
+});
+
+t.test('a pending file that cannot be read (a folder in its place) is moved to failed/ after maxReadFailures tries in a row, not tried for ever; the others go on', async (t) => {
+  const dir = path.join(tmp, 'unreadable');
+  const pending = path.join(dir, 'pending');
+  await mkdir(pending, { recursive: true });
+  // A sender that reads each file as PacsClient does (a file it cannot read goes to onFileError, the rest are stored).
+  const reading: BatchSender = {
+    where: 'TEST@stand-in',
+    store: async (files, on, onFileError) => {
+      for (const f of files) {
+        try {
+          await readFile(f);
+        } catch (err) {
+          onFileError?.(f, err as NodeJS.ErrnoException);
+          continue;
+        }
+        on({ file: f, status: 0, outcome: 'stored' } as StoreResult);
+      }
+    },
+  };
+  // Tests run as root, whom permission bits do not stop: a folder under a pending file's name cannot be read (EISDIR).
+  const folder = '00000000000001-000000-folder.dcm';
+  const later = '00000000000001-000001-later.dcm';
+  const first = '00000000000001-000002-clip.dcm';
+  await mkdir(path.join(pending, folder, 'inside'), { recursive: true });
+  const [clip, sr] = capture();
+  await writeFile(path.join(pending, first), clip.bytes);
+  const box = await Outbox.open({ dir, sender: reading, retryMinMs: 60_000 });
+  t.teardown(() => box.close());
+  // Attached before the first try (started by open) has listed pending/.
+  const events: unknown[][] = [];
+  for (const e of ['sent', 'failed', 'fileError', 'unreadable', 'retry']) box.on(e, (...a: unknown[]) => events.push([e, ...a]));
+  const read = `Expected to read ${folder} in the outbox's pending/ to send it to the PACS TEST@stand-in but received EISDIR: illegal operation on a directory, read`;
+  const stays = `${read}; it was not sent and stays in pending/ while it is there`;
+  await box.flush();
+  t.same(events, [['sent', first], ['fileError', folder, 'EISDIR', stays], ['retry', stays, 60_000, 'local']], 'try 1: the clip is sent, the folder is a local file error');
+  events.length = 0;
+  // Try 2 (flush: no waiting for the backoff).
+  await box.flush();
+  t.same(events, [['fileError', folder, 'EISDIR', stays], ['retry', stays, 60_000, 'local']], 'try 2: the same');
+  events.length = 0;
+  // Try 3, with a new object queued behind the folder. Before, this went on for ever: a fileError and a retry per try.
+  await writeFile(path.join(pending, later), sr.bytes);
+  await box.flush();
+  const moved = path.join(dir, 'failed', folder);
+  t.same(events, [
+    ['sent', later],
+    ['unreadable', folder, 'EISDIR', `${read} in 3 tries in a row; it was not sent and is moved to ${moved}, beside its reason (${folder}.txt), and not tried again`, moved],
+  ], 'try 3: the file behind it is sent; one \'unreadable\' naming where it is now, no fileError, no retry');
+  t.same(await box.pending(), [], 'nothing left in pending/ to retry');
+  t.same((await readdir(path.join(dir, 'failed'))).sort(), [folder, `${folder}.txt`], 'kept in failed/ (nothing deleted) beside its reason');
+  t.same(await readdir(moved), ['inside'], 'moved whole');
+  t.equal(await readFile(path.join(dir, 'failed', `${folder}.txt`), 'utf8'),
+    'could not be read on this machine in 3 tries in a row (the last: EISDIR: illegal operation on a directory, read); not sent to the PACS TEST@stand-in\n');
+  t.same([box.stats.sent, box.stats.failed, box.stats.pending, box.stats.lastError, box.stats.nextTryAt], [2, 1, 0, null, null]);
+  events.length = 0;
+  await box.flush();
+  t.same(events, [], 'not tried again');
+});
+
+t.test('the tries are counted in a row: a file read again before maxReadFailures starts over, and maxReadFailures is checked', async (t) => {
+  const dir = path.join(tmp, 'unreadable-then-read');
+  const pending = path.join(dir, 'pending');
+  await mkdir(pending, { recursive: true });
+  const name = '00000000000001-000000-clip.dcm';
+  // The first try reads it and the PACS answers "try again later" (status 0xA700): read, so its count starts over.
+  const answer = 0xa700;
+  const reading: BatchSender = {
+    where: 'TEST@stand-in',
+    store: async (files, on, onFileError) => {
+      for (const f of files) {
+        try {
+          await readFile(f);
+        } catch (err) {
+          onFileError?.(f, err as NodeJS.ErrnoException);
+          continue;
+        }
+        on({ file: f, status: answer, outcome: 'retry' } as StoreResult);
+      }
+    },
+  };
+  await mkdir(path.join(pending, name));
+  const box = await Outbox.open({ dir, sender: reading, retryMinMs: 60_000, maxReadFailures: 2 });
+  t.teardown(() => box.close());
+  const events: string[] = [];
+  for (const e of ['sent', 'fileError', 'unreadable', 'retry']) box.on(e, () => events.push(e));
+  await box.flush();
+  t.same(events, ['fileError', 'retry'], 'try 1 (started by open): one failure');
+  events.length = 0;
+  // Readable now: read (the PACS says later), so the failure before it does not count towards the next ones.
+  await rm(path.join(pending, name), { recursive: true });
+  await writeFile(path.join(pending, name), capture()[0].bytes);
+  await box.flush();
+  await rm(path.join(pending, name));
+  await mkdir(path.join(pending, name));
+  await box.flush();
+  t.same(events, ['retry', 'fileError', 'retry'], 'read in try 2 (the PACS\'s retry), unreadable in try 3: one failure in a row, not two');
+  events.length = 0;
+  await box.flush();
+  t.same(events, ['unreadable'], 'the second in a row moves it');
+  t.same([await box.pending(), await readdir(path.join(dir, 'failed'))], [[], [name, `${name}.txt`]]);
+
+  for (const bad of [0, 1.5, -1, Number.NaN]) {
+    await t.rejects(Outbox.open({ dir, sender: reading, maxReadFailures: bad }), {
+      name: 'RangeError', code: 'ERR_SONOEDGE_OUTBOX', message: `Expected an integer of at least 1 for maxReadFailures but received ${bad} of type number`,
+    }, String(bad));
+  }
 });
 
 t.test('a capture folder: an object that cannot go into place fails whole and leaves no temporary file', async (t) => {

@@ -198,6 +198,64 @@ t.test('Orthanc: a pending file that cannot be read here (a folder in its place,
   t.same([box.stats.sent, box.stats.failed], [1, 0]);
 });
 
+t.test('Orthanc: a pending file that cannot be read in maxReadFailures tries in a row goes to failed/ with its reason, once; the rest are stored', { skip: ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed' }, async (t) => {
+  const { dir, pacs } = await orthancIn(t);
+  const client = clientOf(pacs);
+  const boxDir = path.join(dir, 'outbox');
+  const pending = path.join(boxDir, 'pending');
+  await mkdir(pending, { recursive: true });
+  // Tests run as root, whom permission bits do not stop: a folder under a pending file's name cannot be read (EISDIR).
+  const [clip, sr] = capture(2);
+  const folder = '00000000000001-000000-folder.dcm';
+  await mkdir(path.join(pending, folder));
+  await writeFile(path.join(pending, '00000000000001-000001-clip.dcm'), clip.bytes);
+  const box = await Outbox.open({ dir: boxDir, sender: client, retryMinMs: 60_000, maxReadFailures: 2 });
+  t.teardown(() => box.close());
+  const events: unknown[][] = [];
+  for (const e of ['fileError', 'unreadable', 'retry']) box.on(e, (...a: unknown[]) => events.push([e, ...a]));
+  await box.flush();
+  await writeFile(path.join(pending, '00000000000001-000002-sr.dcm'), sr.bytes);
+  await box.flush();
+  // Before, the folder was a fileError and a 'local' retry on every try, for as long as the process ran.
+  const read = `Expected to read ${folder} in the outbox's pending/ to send it to the PACS ${client.where} but received EISDIR: illegal operation on a directory, read`;
+  const moved = path.join(boxDir, 'failed', folder);
+  t.same(events, [
+    ['fileError', folder, 'EISDIR', `${read}; it was not sent and stays in pending/ while it is there`],
+    ['retry', `${read}; it was not sent and stays in pending/ while it is there`, 60_000, 'local'],
+    ['unreadable', folder, 'EISDIR', `${read} in 2 tries in a row; it was not sent and is moved to ${moved}, beside its reason (${folder}.txt), and not tried again`, moved],
+  ]);
+  t.same(await instances(pacs), [clip.sopInstanceUid, sr.sopInstanceUid].sort(), 'Orthanc stored the clip, then the SR queued behind the folder');
+  t.same([await box.pending(), (await readdir(path.join(boxDir, 'failed'))).sort()], [[], [folder, `${folder}.txt`]]);
+  t.same([box.stats.sent, box.stats.failed, box.stats.pending, box.stats.lastError], [2, 1, 0, null]);
+});
+
+t.test('serve\'s DICOM service: a pending file unreadable in 3 tries in a row is logged once as moved to failed/ (no PACS needed: nothing is readable, so no association)', async (t) => {
+  const { DicomService } = await import('../../src/dicom/service.js');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-pacs-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const box = path.join(dir, 'sonoedge', 'outbox');
+  const folder = '00000000000001-000000-folder.dcm';
+  await mkdir(path.join(box, 'pending', folder), { recursive: true });
+  const logs: [string, string, object][] = [];
+  const log = {
+    info: (o: object, m: string) => logs.push(['info', m, o]), warn: (o: object, m: string) => logs.push(['warn', m, o]), error: (o: object, m: string) => logs.push(['error', m, o]),
+  };
+  const svc = await DicomService.start({
+    dir: path.join(dir, 'sonoedge'), pacs: { host: '127.0.0.1', port: 1, calledAet: 'NOWHERE', retryMinMs: 60_000 },
+  }, log);
+  t.teardown(() => svc.close());
+  for (let i = 0; i < 3; i++) await svc.outbox!.flush();
+  const read = `Expected to read ${folder} in the outbox's pending/ to send it to the PACS NOWHERE@127.0.0.1:1 but received EISDIR: illegal operation on a directory, read`;
+  const file = path.join(box, 'failed', folder);
+  const local = 'local file error in the outbox (not the PACS): the file stays in pending/ and is tried again';
+  const stays = { name: folder, code: 'EISDIR', error: `${read}; it was not sent and stays in pending/ while it is there` };
+  t.same(logs, [['error', local, stays], ['error', local, stays], ['error', 'dicom object unreadable on this machine: moved to failed/, not sent and not tried again', {
+    name: folder, code: 'EISDIR', file,
+    error: `${read} in 3 tries in a row; it was not sent and is moved to ${file}, beside its reason (${folder}.txt), and not tried again`,
+  }]]);
+  t.same(await readdir(path.join(box, 'failed')), [folder, `${folder}.txt`].sort());
+});
+
 t.test('Orthanc: a pending file removed after the batch began (read again when its turn comes) stops the batch as a local file error; nothing of it is stored, the process goes on', { skip: ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed' }, async (t) => {
   const { dir, pacs } = await orthancIn(t);
   const client = clientOf(pacs);
