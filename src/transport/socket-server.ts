@@ -39,7 +39,7 @@ import {
   frameBytes, msg, parseCloseStream, parseConfigure, parseFrame, parseFrameReady, parseHello, parseLoadModel, parseSubscribe, parseSwap,
   type ConfigureStream, type LoadModel, type ModelReply, type ResultBody, type Subscribe, type Swap,
 } from '../protocol/messages.js';
-import { coded } from '../errors.js';
+import { coded, describe } from '../errors.js';
 import type { Subscription } from '../runtime/publisher.js';
 import { StreamManager, type FrameHandler, type ServerFrame, type StreamOwner } from '../runtime/streams.js';
 import type { SectorNotFound } from '../preprocess/sector.js';
@@ -195,8 +195,10 @@ export class SocketServer extends EventEmitter implements ResultSink {
     this.path = options.path ?? path.join(os.tmpdir(), 'sonoedge.sock');
     this.mode = options.mode ?? 0o660;
     if (!Number.isInteger(this.mode) || this.mode < 0 || this.mode > 0o777) throw new RangeError(`Expected permission bits 0..0o777 for mode but received ${this.mode}`);
-    if (options.tcp && options.tcp.host !== undefined && !isLoopback(options.tcp.host)) {
-      throw new RangeError(`Expected a loopback host (127.x.x.x, ::1 or localhost) for tcp.host but received ${JSON.stringify(options.tcp.host)}`);
+    // A host of another type is refused here too: an array such as ['127.0.0.1'] would reach net's BlockList (a Node TypeError).
+    const tcpHost: unknown = options.tcp ? options.tcp.host : undefined;
+    if (tcpHost !== undefined && (typeof tcpHost !== 'string' || !isLoopback(tcpHost))) {
+      throw new RangeError(`Expected a loopback host (127.x.x.x, ::1 or localhost) for tcp.host but received ${typeof tcpHost === 'string' ? JSON.stringify(tcpHost) : describe(tcpHost)}`);
     }
     this.#o = {
       models: options.models, tcp: options.tcp ?? false, log: options.log,

@@ -155,6 +155,21 @@ t.test('metrics listen on loopback only', async (t) => {
     name: 'RangeError', code: 'ERR_SONOEDGE_METRICS',
     message: 'Expected a loopback host (127.x.x.x, ::1 or localhost) for metrics.host but received "0.0.0.0"',
   });
+  // A host of another type than string: the same error, naming metrics.host and the type received (not a Node
+  // TypeError from net's BlockList for an array, nor an array that prints as a loopback host taken and listened on).
+  const refused: [host: unknown, received: string][] = [
+    [9464, '9464 of type number'],
+    [false, 'false of type boolean'],
+    [{ host: '127.0.0.1' }, 'object {"host":"127.0.0.1"}'],
+    [['127.0.0.1'], 'array of length 1'],
+    [['localhost'], 'array of length 1'],
+  ];
+  for (const [host, received] of refused) {
+    const err = await MetricsServer.start({} as Runtime, { port: 0, host: host as string }).then(() => undefined, (e: Error) => e);
+    t.equal(err?.constructor, RangeError, `${JSON.stringify(host)}: a RangeError`);
+    t.equal((err as { code?: string } | undefined)?.code, 'ERR_SONOEDGE_METRICS', `${JSON.stringify(host)}: code`);
+    t.equal(err?.message, `Expected a loopback host (127.x.x.x, ::1 or localhost) for metrics.host but received ${received}`, JSON.stringify(host));
+  }
 });
 
 t.test('any 127/8 address is loopback: serve listens on 127.0.0.2 and status reads it there', async (t) => {

@@ -63,6 +63,23 @@ t.test('socket file mode defaults to 0660 and is configurable', async (t) => {
   t.equal(s.tcpPort, undefined, 'TCP is off by default');
 });
 
+t.test('tcp.host of another type than string: the RangeError a malformed host gets, naming tcp.host and the type received, refused at construction', async (t) => {
+  const refused: [host: unknown, received: string][] = [
+    [18944, '18944 of type number'],
+    [true, 'true of type boolean'],
+    [null, 'null'],
+    [{ host: '127.0.0.1' }, 'object {"host":"127.0.0.1"}'],
+    // Arrays that print as a loopback host: neither a Node TypeError from net's BlockList nor taken and listened on.
+    [['127.0.0.1'], 'array of length 1'],
+    [['localhost'], 'array of length 1'],
+  ];
+  for (const [host, received] of refused) {
+    const err = (() => { try { new SocketServer({ path: sockPath(), handler: standIn, tcp: { port: 0, host: host as string } }); return undefined; } catch (e) { return e as Error; } })();
+    t.equal(err?.constructor, RangeError, `${JSON.stringify(host)}: a RangeError`);
+    t.equal(err?.message, `Expected a loopback host (127.x.x.x, ::1 or localhost) for tcp.host but received ${received}`, JSON.stringify(host));
+  }
+});
+
 t.test('TCP on loopback when asked', async (t) => {
   const s = await start({ tcp: { port: 0 } });
   t.ok(s.tcpPort! > 0);
