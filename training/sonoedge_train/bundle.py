@@ -268,6 +268,11 @@ def _build_package_in(out: Path, task, ckpt, test_ds, calib, select, key, budget
         manifest["calibration"] = {"ef": {"slope": round(c["slope"], 6), "intercept": round(c["intercept"], 6),
                                           "residual_sd": round(c["residual_sd"], 4), "fitted_on": c["fitted_on"],
                                           "n": c["n"]}}
+    if ck.get("lv_border"):
+        b = ck["lv_border"]
+        manifest.setdefault("calibration", {})["lv_border"] = {
+            "low": b["low"], "high": b["high"], "threshold": round(b["threshold"], 4), "fitted_on": b["fitted_on"],
+            "n": b["n"], "quantile": b["quantile"]}
     if data_info:
         manifest["provenance"]["dataset"] = {**data_info, "checkpoint": str(Path(ckpt)),
                                              "global_step": int(ck.get("global_step", 0))}

@@ -80,8 +80,42 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return lab == (int(np.argmax(sizes)) + 1)
 
 
+# The LV probability band whose pixels count as the LV border's uncertain band (calibration.lv_border low, high).
+BORDER_LOW, BORDER_HIGH = 0.2, 0.8
+
+
+def border_pixels(mask: np.ndarray) -> np.ndarray:
+    """The pixels of a mask with at least one of their 8 neighbours inside the image and not in the mask (an image
+    edge alone does not make a border pixel), as the runtime counts them."""
+    m = np.asarray(mask, bool)
+    padded = np.pad(m, 1, constant_values=True)
+    H, W = m.shape
+    inner = np.ones_like(m)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                inner &= padded[1 + dy:1 + dy + H, 1 + dx:1 + dx + W]
+    return m & ~inner
+
+
+def border_band(logits: np.ndarray, lv_mask: np.ndarray, lv: int = 1, low: float = BORDER_LOW,
+                high: float = BORDER_HIGH) -> float | None:
+    """The mean width in pixels of the LV's uncertain border band in one frame, as the runtime measures it for
+    calibration.lv_border: the pixels anywhere in the frame whose LV probability (softmax over the class logits
+    [C, H, W]) lies strictly between low and high, over the border pixels of the LV mask (the largest component the
+    runtime keeps). None when the mask has no border pixel (no LV)."""
+    n_border = int(border_pixels(lv_mask).sum())
+    if n_border == 0:
+        return None
+    z = np.asarray(logits, np.float64)
+    z = z - z.max(0, keepdims=True)
+    e = np.exp(z)
+    p = e[lv] / e.sum(0)
+    return float(((p > low) & (p < high)).sum()) / n_border
+
+
 def ef_runtime(lv_masks: np.ndarray, spacing_mm, window: int = 128, min_frames: int = 16,
-               ef_range=(5.0, 90.0), max_skip: int = 3, max_step: float = 2.0) -> dict:
+               ef_range=(5.0, 90.0), max_skip: int = 3, max_step: float = 2.0, bands=None) -> dict:
     """EF and its validity as the runtime reports them after the last frame of a one-beat cine (src/pipeline/
     postprocess.ts EjectionFraction, fed per frame by src/pipeline/index.ts): each frame keeps the largest
     8-connected LV component; a frame with fewer than 3 LV pixels, or whose volume differs from the window's previous
@@ -90,21 +124,28 @@ def ef_runtime(lv_masks: np.ndarray, spacing_mm, window: int = 128, min_frames: 
     volumes (the runtime's rule until a beat is confirmed: with confirmed beats it reports their median EF, which a
     16-frame cine of about one beat does not have); valid with at least `min_frames` frames and an EF inside
     `ef_range` (percent, inclusive). spacing_mm: one number or (sx, sy). Not modelled: view and quality gating, the
-    in-distribution state and the package's EF calibration (calibrate.ef_measurements applies it)."""
-    vols, gap, run = [], False, 0
-    for m in lv_masks:
+    in-distribution state and the package's EF calibration (calibrate.ef_measurements applies it). `bands` (per
+    frame, border_band's width or None) adds `border_band`: their mean over the frames in the window that carry one
+    (None when none does), what the runtime compares with calibration.lv_border's threshold."""
+    vols, gap, run, kept = [], False, 0, []
+    for i, m in enumerate(lv_masks):
         a, l = lv_area_length(largest_component(m), spacing_mm)
         v = area_length_volume(a, l) / 1000.0 if l > 0 else 0.0
         # fewer than 3 LV pixels (lv_area_length gives 0, 0), or a jump no ventricle makes between two frames
         if l == 0 or (vols and max_step > 0 and (v * max_step < vols[-1] or v > vols[-1] * max_step)):
             run += 1
             if run > max_skip:
-                vols, gap, run = [], True, 0
+                vols, kept, gap, run = [], [], True, 0
             continue
         run = 0
         vols = (vols + [v])[-window:]
+        kept = (kept + [i])[-window:]
+    band = {}
+    if bands is not None:
+        b = [bands[i] for i in kept if bands[i] is not None]
+        band = {"border_band": float(np.mean(b)) if b else None}
     if not vols:
-        return {"ef": 0.0, "valid": False, "reason": "frames had no LV mask" if gap or run else "no frames"}
+        return {"ef": 0.0, "valid": False, "reason": "frames had no LV mask" if gap or run else "no frames", **band}
     v = np.array(vols)
     ef = ef_percent(v.max(), v.min())
     reason = None
@@ -112,7 +153,7 @@ def ef_runtime(lv_masks: np.ndarray, spacing_mm, window: int = 128, min_frames: 
         reason = f"{len(v)} of {min_frames} frames"
     elif ef < ef_range[0] or ef > ef_range[1]:
         reason = f"EF {ef:.1f}% outside {ef_range[0]:g}-{ef_range[1]:g}%"
-    return {"ef": float(ef), "valid": reason is None, "reason": reason}
+    return {"ef": float(ef), "valid": reason is None, "reason": reason, **band}
 
 
 def regression(pred, true) -> dict:
