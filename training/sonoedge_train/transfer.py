@@ -15,7 +15,8 @@ from scipy.special import softmax
 
 from .constants import APICAL_VIEWS, VIEWS
 from .export import ort_session, run_ort, to_model_input
-from .metrics import bootstrap_ci, dice, ece, ef_runtime, regression
+from .metrics import (BORDER_HIGH, BORDER_LOW, bootstrap_ci, border_band, dice, ece, ef_runtime, largest_component,
+                      regression)
 
 OTHER = VIEWS.index("OTHER")
 
@@ -38,6 +39,7 @@ class Packages:
         self.gate = float(post["quality"]["thresholds"]["diagnostic"])
         self.id_thresholds = post.get("id_score", {}).get("thresholds")
         self.ef_cal = (self.seg_manifest.get("calibration") or {}).get("ef")
+        self.border = (self.seg_manifest.get("calibration") or {}).get("lv_border")
 
     def view_quality(self, frames_u8):
         o = run_ort(self.vq, to_model_input(frames_u8))
@@ -47,6 +49,19 @@ class Packages:
 
     def lv(self, frames_u8):
         return run_ort(self.seg, to_model_input(frames_u8))["logits"].argmax(1) == 1
+
+    def lv_bands(self, frames_u8, chunk: int = 256):
+        """LV masks (as lv) and each frame's LV border band (metrics.border_band with the package's
+        calibration.lv_border low and high, on the largest component as the runtime keeps it; None without an LV)."""
+        b = self.border or {}
+        low, high = b.get("low", BORDER_LOW), b.get("high", BORDER_HIGH)
+        masks, bands = [], []
+        for i in range(0, len(frames_u8), chunk):
+            logits = run_ort(self.seg, to_model_input(frames_u8[i:i + chunk]))["logits"]
+            lv = logits.argmax(1) == 1
+            masks.append(lv)
+            bands += [border_band(z, largest_component(m), 1, low, high) for z, m in zip(logits, lv)]
+        return np.concatenate(masks) if masks else np.zeros((0,) + frames_u8.shape[1:], bool), bands
 
     def state(self, id_score):
         if id_score is None or not self.id_thresholds:
@@ -95,7 +110,9 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
         res["quality_mae"] = float(err.mean())
         res["quality_mae_ci"] = bootstrap_ci(np.mean, err, n_boot=n_boot)
     has = np.array([(m == 1).any() for m in masks])
-    lv_all = p.lv(frames)  # once: the Dice frames and the EF cines overlap
+    # once: the Dice frames and the EF cines overlap; with the package's border band where it has one
+    border = getattr(p, "border", None)
+    lv_all, bands = p.lv_bands(frames) if border else (p.lv(frames), None)
     if has.any():
         d = np.array([dice(a, b == 1) for a, b in zip(lv_all[has], masks[has])])
         res["lv_dice"] = float(d.mean())
@@ -104,14 +121,16 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
     # on sets of images that are no valid view (the independent generator's flipped and rotated hearts, labelled
     # OTHER) these are frames the runtime would segment and measure: for a negative, a wrong LV shown
     res["lv_shown"] = float(eligible.mean())
-    ef_t, ef_p, ef_raw, n_valid, shown_t, shown_p = [], [], [], 0, [], []
+    ef_t, ef_p, ef_raw, n_valid, shown_t, shown_p, flagged = [], [], [], 0, [], [], []
     for c in cines:
         if c["view"] not in APICAL_VIEWS or not c.get("ef"):
             continue
         sel = np.flatnonzero(cine_of == c["id"])
         lv = lv_all[sel]
         sp = tuple(float(v) for v in spacing_xy[sel[0]])
-        r = ef_runtime(lv, sp, min_frames=min(16, len(sel)))
+        r = ef_runtime(lv, sp, min_frames=min(16, len(sel)), bands=None if bands is None else [bands[i] for i in sel])
+        if bands is not None:
+            flagged.append(r["border_band"] is not None and r["border_band"] > border["threshold"])
         n_valid += int(r["valid"])
         ef_t.append(float(c["ef"]))
         ef_p.append(p.calibrated(r["ef"]))
@@ -137,6 +156,14 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
         if half is not None:
             res["ef_interval_half"] = half
             res["ef_interval_coverage"] = float((np.abs(q - t) <= half).mean())
+        # the EFs the runtime would give quality low for their LV border band (calibration.lv_border), and the EF
+        # error of those against the rest
+        if flagged:
+            f = np.array(flagged)
+            err = np.abs(q - t)
+            res["ef_border_flagged"] = float(f.mean())
+            res["ef_mae_border_flagged"] = float(err[f].mean()) if f.any() else None
+            res["ef_mae_border_kept"] = float(err[~f].mean()) if (~f).any() else None
         # What a user is shown: the cines whose gated frames give a valid EF.
         res["ef_shown_n"] = len(shown_t)
         if shown_t:
@@ -314,6 +341,13 @@ def transfer_report(out, models="models", test="training/data_cache/wide_test", 
 REAL_BOXES: dict = {"examples_ybr_color.dcm": [40, 22, 254, 182]}
 
 
+def _border(r) -> str:
+    if "ef_border_flagged" not in r:
+        return "n/a"
+    return (f"{_fmt(r['ef_border_flagged'], 2)}, {_fmt(r['ef_mae_border_flagged'], 1)} / "
+            f"{_fmt(r['ef_mae_border_kept'], 1)}")
+
+
 def _interval(r) -> str:
     if "ef_interval_coverage" not in r:
         return "n/a"
@@ -329,12 +363,14 @@ def markdown(rep) -> str:
              "that EF's MAE and bias (what a user would read). *Uncalibrated*: the same EF before the package's EF "
              "calibration, which is fitted on simulated validation cines. *EF in interval*: the fraction of those cines "
              "whose reference EF lies inside the 95% interval the runtime would show (two agreeing beats: the "
-             "calibration's residual and the beat prior; about 0.95 where the calibration holds).", "",
+             "calibration's residual and the beat prior; about 0.95 where the calibration holds). *EF border low*: the share "
+             "of those cines whose EF the runtime would give quality low for a wide LV border band (calibration."
+             "lv_border; about 0.10 on the validation cines it was fitted on), and the EF MAE of those / of the rest.", "",
              "*LV shown*: the fraction of frames the runtime would segment and measure (for the sets of no valid "
              "view, phantom_flipped and phantom_rotated, and the negative families: a wrong LV shown).", "",
              "| set | frames | view acc | view conf / ECE | quality MAE | mean quality | >= gate | LV shown | LV Dice | EF MAE | "
-             "EF bias | EF r | EF in interval (+-) | uncalibrated EF MAE / bias | EF shown (cines) | shown MAE / bias | ok / uncertain / unknown |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "EF bias | EF r | EF in interval (+-) | EF border low: share, MAE low / rest | uncalibrated EF MAE / bias | EF shown (cines) | shown MAE / bias | ok / uncertain / unknown |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in rep["sets"].items():
         ef = r.get("ef", {})
         st = r.get("states", {})
@@ -343,7 +379,7 @@ def markdown(rep) -> str:
                      f"{_fmt(r.get('quality_mae'))} | {_fmt(r['quality_mean'])} | {_fmt(r['quality_above_gate'])} | "
                      f"{_fmt(r.get('lv_shown'))} | {_fmt(r.get('lv_dice'))} {_ci(r.get('lv_dice_ci'))} | {_fmt(ef.get('mae'), 2)} "
                      f"{_ci(r.get('ef_mae_ci'))} | {_fmt(ef.get('bias'), 2)} {_ci(r.get('ef_bias_ci'))} | "
-                     f"{_fmt(ef.get('r'), 2)} | {_interval(r)} | {_fmt(r.get('ef_uncalibrated', {}).get('mae'), 2)} / "
+                     f"{_fmt(ef.get('r'), 2)} | {_interval(r)} | {_border(r)} | {_fmt(r.get('ef_uncalibrated', {}).get('mae'), 2)} / "
                      f"{_fmt(r.get('ef_uncalibrated', {}).get('bias'), 2)} | {r.get('ef_shown_n', 'n/a')} of {r.get('ef_n', 0)} | "
                      f"{_fmt(r.get('ef_shown', {}).get('mae'), 2)} / {_fmt(r.get('ef_shown', {}).get('bias'), 2)} | "
                      f"{' / '.join(_fmt(st.get(k), 2) for k in ('ok', 'uncertain', 'unknown')) if st else 'n/a'} |")

@@ -111,3 +111,28 @@ def test_ef_half_width_is_the_runtimes_interval_for_agreeing_beats():
     assert abs(Packages.ef_half_width(p, 2) - 1.96 * 15.25 ** 0.5) < 1e-12
     assert abs(Packages.ef_half_width(p, 1) - 1.96 * 34 ** 0.5) < 1e-12
     assert Packages.ef_half_width(SimpleNamespace(ef_cal=None), 2) is None
+
+
+def test_ef_border_flag_splits_the_cines_by_the_runtimes_rule():
+    # the same two cines; a stand-in border band of 1.0 px on cine 0's frames and 2.0 on cine 1's, threshold 1.5:
+    # cine 1 is flagged; its EF error (60 against the 0 it reads) is the flagged MAE, cine 0's (|48.8 - 50|) the rest
+    a4c = VIEWS.index("A4C")
+    masks = np.zeros((8, 32, 32), np.uint8)
+    for i, h in enumerate([20, 16, 12, 16, 20, 14, 10, 14]):
+        masks[i, 4:4 + h, 10:10 + h // 2] = 1
+    cines = [{"id": 0, "view": "A4C", "ef": 50.0}, {"id": 1, "view": "A4C", "ef": 60.0}]
+
+    class WithBorder(_Packages):
+        border = {"low": 0.2, "high": 0.8, "threshold": 1.5}
+
+        def lv_bands(self, frames):
+            return self.masks == 1, [1.0] * 4 + [2.0] * 4
+
+    r = labelled_set(WithBorder(np.full(8, a4c), masks), np.zeros((8, 32, 32), np.uint8), masks, np.full(8, a4c),
+                     cines, np.repeat([0, 1], 4), np.ones((8, 2)), n_boot=10)
+    assert r["ef_border_flagged"] == 0.5
+    assert r["ef_mae_border_flagged"] == 60.0
+    assert abs(r["ef_mae_border_kept"] - 1.2) < 1e-9
+    plain = labelled_set(_Packages(np.full(8, a4c), masks), np.zeros((8, 32, 32), np.uint8), masks, np.full(8, a4c),
+                         cines, np.repeat([0, 1], 4), np.ones((8, 2)), n_boot=10)
+    assert "ef_border_flagged" not in plain
