@@ -17,7 +17,8 @@ import type { DicomServiceConfig } from '../dicom/service.js';
 import type { IgtlOptions } from '../transport/igtl/options.js';
 import { MAX_SOCKET_PATH_BYTES } from '../transport/types.js';
 import { studyProblem } from '../dicom/study.js';
-import { isHost, isLoopback, isUnspecified } from '../util/is.js';
+import { hostExpected, type HostUse } from '../util/host.js';
+import { isLoopback } from '../util/is.js';
 import { ConfigError, lineOf, schemaError } from './diagnose.js';
 import { serveSchema, type LogLevel, type Variant } from './serve-schema.js';
 
@@ -206,14 +207,15 @@ export function parseServeConfig(text: string, fileName: string): ServeConfig {
   return config;
 }
 
-const ADDRESS = 'an IPv4 or IPv6 address or a host name';
-const LOOPBACK_ADDRESS = 'a loopback address (127.x.x.x, ::1 or localhost)';
-
-/** A host key (its path) whose value `ok` refuses: ConfigError at its line, '<key>: expected <what> but received "<host>"'. */
-function expectHost(host: string, ok: (h: string) => boolean, what: string, keyPath: string[], fileName: string,
-  doc: Document, lines: LineCounter): void {
-  if (ok(host)) return;
-  throw new ConfigError(fileName, lineOf(doc, lines, keyPath), keyPath.join('.'), `expected ${what} but received ${JSON.stringify(host)}`);
+/**
+ * A host key (its path) whose value breaks the rule for its use (hostExpected, the rule the code's own checks apply,
+ * worded the same): ConfigError at its line, '<key>: expected <rule> but received "<host>"'.
+ */
+function expectHost(host: string, use: HostUse, keyPath: string[], fileName: string, doc: Document, lines: LineCounter,
+  whose?: string): void {
+  const expected = hostExpected(host, use, whose);
+  if (expected === undefined) return;
+  throw new ConfigError(fileName, lineOf(doc, lines, keyPath), keyPath.join('.'), `expected ${expected} but received ${JSON.stringify(host)}`);
 }
 
 /** socket.path: no longer than a socket address holds; socket.tcp: loopback only, by the rules the socket server itself applies. */
@@ -225,7 +227,7 @@ function checkSocket(config: ServeConfig, fileName: string, doc: Document, lines
       `expected a path of at most ${MAX_SOCKET_PATH_BYTES} bytes (what a Unix socket address holds) but received ${bytes} bytes: ${config.socket.path}`);
   }
   const tcp = config.socket.tcp;
-  if (tcp) expectHost(tcp.host, isLoopback, LOOPBACK_ADDRESS, ['socket', 'tcp', 'host'], fileName, doc, lines);
+  if (tcp) expectHost(tcp.host, 'loopback', ['socket', 'tcp', 'host'], fileName, doc, lines);
 }
 
 /**
@@ -236,7 +238,7 @@ function checkSocket(config: ServeConfig, fileName: string, doc: Document, lines
 function checkViewer(config: ServeConfig, fileName: string, doc: Document, lines: LineCounter): void {
   const v = config.viewer;
   if (!v) return;
-  expectHost(v.host, isHost, ADDRESS, ['viewer', 'host'], fileName, doc, lines);
+  expectHost(v.host, 'any', ['viewer', 'host'], fileName, doc, lines);
   if (v.token !== null || isLoopback(v.host)) return;
   throw new ConfigError(fileName, lineOf(doc, lines, ['viewer', 'host']), 'viewer.token',
     `expected a token when viewer.host is not loopback but received host ${JSON.stringify(v.host)} and no token`);
@@ -245,7 +247,7 @@ function checkViewer(config: ServeConfig, fileName: string, doc: Document, lines
 /** metrics: loopback only, by the same rule as the viewer's (isLoopback). */
 function checkMetrics(config: ServeConfig, fileName: string, doc: Document, lines: LineCounter): void {
   const m = config.metrics;
-  if (m) expectHost(m.host, isLoopback, LOOPBACK_ADDRESS, ['metrics', 'host'], fileName, doc, lines);
+  if (m) expectHost(m.host, 'loopback', ['metrics', 'host'], fileName, doc, lines);
 }
 
 /**
@@ -257,10 +259,8 @@ function checkMetrics(config: ServeConfig, fileName: string, doc: Document, line
 function checkIgtl(config: ServeConfig, fileName: string, doc: Document, lines: LineCounter): void {
   const g = config.igtl;
   if (!g) return;
-  expectHost(g.host, isHost, ADDRESS, ['igtl', 'host'], fileName, doc, lines);
+  expectHost(g.host, g.mode === 'client' ? 'peer' : 'any', ['igtl', 'host'], fileName, doc, lines);
   if (g.mode !== 'client') return;
-  expectHost(g.host, (h) => !isUnspecified(h), "the peer's address or host name in client mode (not an address to listen on)",
-    ['igtl', 'host'], fileName, doc, lines);
   // Port 0 picks a free port to listen on; a client would connect to port 0 and retry for ever.
   if (g.port === 0) {
     throw new ConfigError(fileName, lineOf(doc, lines, ['igtl', 'port']), 'igtl.port', `expected the peer's port (1..65535) in client mode but received ${g.port}`);
@@ -274,9 +274,7 @@ function checkIgtl(config: ServeConfig, fileName: string, doc: Document, lines: 
 function checkPacs(config: ServeConfig, fileName: string, doc: Document, lines: LineCounter): void {
   const host = config.dicom?.pacs?.host;
   if (host === undefined) return;
-  expectHost(host, isHost, ADDRESS, ['dicom', 'pacs', 'host'], fileName, doc, lines);
-  expectHost(host, (h) => !isUnspecified(h), "the PACS's address or host name (not an address to listen on)",
-    ['dicom', 'pacs', 'host'], fileName, doc, lines);
+  expectHost(host, 'peer', ['dicom', 'pacs', 'host'], fileName, doc, lines, "the PACS's");
 }
 
 /**

@@ -14,8 +14,8 @@ import { ResultState, RuntimeState } from '../protocol/constants.js';
 import type { ResultBody } from '../protocol/messages.js';
 import type { Runtime } from '../runtime/index.js';
 import type { Subscription } from '../runtime/publisher.js';
-import { describe, rangeError } from '../errors.js';
-import { isLoopback } from '../util/is.js';
+import { rangeError } from '../errors.js';
+import { hostProblem } from '../util/host.js';
 import { listenOn } from '../util/listen.js';
 
 export interface MetricsOptions {
@@ -183,11 +183,10 @@ export class MetricsServer {
    * naming metrics.port) for a port that cannot be taken: then nothing of it is left (no subscriber, no listener on the runtime).
    */
   static async start(rt: Runtime, options: MetricsOptions): Promise<MetricsServer> {
-    const host: unknown = options.host ?? '127.0.0.1';
-    // A host of another type is refused here too: an array such as ['127.0.0.1'] would reach net's BlockList (a Node TypeError).
-    if (typeof host !== 'string' || !isLoopback(host)) {
-      throw rangeError('ERR_SONOEDGE_METRICS', `Expected a loopback host (127.x.x.x, ::1 or localhost) for metrics.host but received ${typeof host === 'string' ? JSON.stringify(host) : describe(host)}`);
-    }
+    const host = options.host ?? '127.0.0.1';
+    // Any type: an array such as ['127.0.0.1'] would otherwise reach net's BlockList (a Node TypeError).
+    const hostBad = hostProblem(host, 'loopback', 'metrics.host');
+    if (hostBad) throw rangeError('ERR_SONOEDGE_METRICS', hostBad);
     const m = new MetricsServer(rt);
     try {
       await listenOn(m.#server, options.port, host, 'the metrics endpoint (metrics.port)', 'ERR_SONOEDGE_LISTEN');

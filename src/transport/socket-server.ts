@@ -39,11 +39,11 @@ import {
   frameBytes, msg, parseCloseStream, parseConfigure, parseFrame, parseFrameReady, parseHello, parseLoadModel, parseSubscribe, parseSwap,
   type ConfigureStream, type LoadModel, type ModelReply, type ResultBody, type Subscribe, type Swap,
 } from '../protocol/messages.js';
-import { coded, describe } from '../errors.js';
+import { coded } from '../errors.js';
 import type { Subscription } from '../runtime/publisher.js';
 import { StreamManager, type FrameHandler, type ServerFrame, type StreamOwner } from '../runtime/streams.js';
 import type { SectorNotFound } from '../preprocess/sector.js';
-import { isLoopback } from '../util/is.js';
+import { hostProblem } from '../util/host.js';
 import { listenOn } from '../util/listen.js';
 import { VERSION } from '../version.js';
 import { ShmRing } from './shm-ring.js';
@@ -195,11 +195,10 @@ export class SocketServer extends EventEmitter implements ResultSink {
     this.path = options.path ?? path.join(os.tmpdir(), 'sonoedge.sock');
     this.mode = options.mode ?? 0o660;
     if (!Number.isInteger(this.mode) || this.mode < 0 || this.mode > 0o777) throw new RangeError(`Expected permission bits 0..0o777 for mode but received ${this.mode}`);
-    // A host of another type is refused here too: an array such as ['127.0.0.1'] would reach net's BlockList (a Node TypeError).
+    // Any type: an array such as ['127.0.0.1'] would otherwise reach net's BlockList (a Node TypeError).
     const tcpHost: unknown = options.tcp ? options.tcp.host : undefined;
-    if (tcpHost !== undefined && (typeof tcpHost !== 'string' || !isLoopback(tcpHost))) {
-      throw new RangeError(`Expected a loopback host (127.x.x.x, ::1 or localhost) for tcp.host but received ${typeof tcpHost === 'string' ? JSON.stringify(tcpHost) : describe(tcpHost)}`);
-    }
+    const hostBad = tcpHost === undefined ? undefined : hostProblem(tcpHost, 'loopback', 'tcp.host');
+    if (hostBad) throw new RangeError(hostBad);
     this.#o = {
       models: options.models, tcp: options.tcp ?? false, log: options.log,
       maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,

@@ -33,7 +33,8 @@ import type { ConfigureStream, ResultBody } from '../protocol/messages.js';
 import type { ResultPublisher, Subscription } from '../runtime/publisher.js';
 import type { ServerFrame, StreamManager } from '../runtime/streams.js';
 import type { FrameResult } from '../transport/types.js';
-import { isHost, isLoopback } from '../util/is.js';
+import { hostProblem } from '../util/host.js';
+import { isLoopback } from '../util/is.js';
 import { listenOn } from '../util/listen.js';
 import { snapshot, snapshotBytes } from './encode.js';
 import { JpegEncoder } from './encoder.js';
@@ -436,9 +437,8 @@ function checkOptions(o: ViewerOptions): void {
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw optionError(`Expected an integer 0..65535 for viewer.port but received ${String(o.port)}`);
   const host = o.host ?? '127.0.0.1';
   // Before the token rule: a malformed address (127.300.0.1) is neither loopback nor a host to listen on.
-  if (typeof host !== 'string' || !isHost(host)) {
-    throw optionError(`Expected an IPv4 or IPv6 address or a host name for viewer.host but received ${typeof host === 'string' ? JSON.stringify(host) : typeof host}`);
-  }
+  const hostBad = hostProblem(host, 'any', 'viewer.host');
+  if (hostBad) throw optionError(hostBad);
   const token = o.token ?? null;
   if (token !== null && (typeof token !== 'string' || token.length < 16)) {
     throw optionError(`Expected a string of at least 16 characters for viewer.token but received ${typeof token === 'string' ? `${token.length} characters` : typeof token}`);

@@ -150,14 +150,14 @@ t.test('options in code: host is an address or a host name, as the serve config\
   for (const h of ['127.0.0.1', '::1', '192.168.1.20', 'fe80::1%eth0', 'plus.local', 'plus_server']) t.equal(new IgtlBridge({ streams, mode: 'client', host: h }).options.host, h, `client, ${h}`);
   for (const mode of ['server', 'client'] as const) {
     for (const h of ['10.300.0.1', '127.300.0.1', '10.0.0', '10.0.0.01', '1.2.3.4.5', '[::1]', 'plus local', 'plus.local:18944', '-plus', '']) {
-      refused({ mode, host: h }, `Expected an IPv4 or IPv6 address or a host name for host but received ${JSON.stringify(h)}`, `${mode}, ${JSON.stringify(h)}`);
+      refused({ mode, host: h }, `Expected an IPv4 or IPv6 address or a host name for host but received ${JSON.stringify(h)} of type string`, `${mode}, ${JSON.stringify(h)}`);
     }
-    refused({ mode, host: 18944 }, 'Expected an IPv4 or IPv6 address or a host name for host but received 18944', `${mode}, a number`);
-    refused({ mode, host: true }, 'Expected an IPv4 or IPv6 address or a host name for host but received true', `${mode}, a boolean`);
-    refused({ mode, host: ['127.0.0.1'] }, 'Expected an IPv4 or IPv6 address or a host name for host but received object', `${mode}, an array`);
+    refused({ mode, host: 18944 }, 'Expected an IPv4 or IPv6 address or a host name for host but received 18944 of type number', `${mode}, a number`);
+    refused({ mode, host: true }, 'Expected an IPv4 or IPv6 address or a host name for host but received true of type boolean', `${mode}, a boolean`);
+    refused({ mode, host: ['127.0.0.1'] }, 'Expected an IPv4 or IPv6 address or a host name for host but received array of length 1', `${mode}, an array`);
   }
   for (const h of ['0.0.0.0', '::', '::0', '0:0::0', '::ffff:0.0.0.0']) {
-    refused({ mode: 'client', host: h }, `Expected the peer's address or host name for host in client mode (not an address to listen on) but received ${JSON.stringify(h)}`, `client, ${h}`);
+    refused({ mode: 'client', host: h }, `Expected the peer's address or host name (not an address to listen on) for host but received ${JSON.stringify(h)} of type string`, `client, ${h}`);
   }
 });
 

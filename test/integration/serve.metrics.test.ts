@@ -153,7 +153,7 @@ t.test('metrics listen on loopback only', async (t) => {
   // Given in code, the same rule: a RangeError with the metrics code, before anything listens.
   await t.rejects(MetricsServer.start({} as Runtime, { port: 0, host: '0.0.0.0' }), {
     name: 'RangeError', code: 'ERR_SONOEDGE_METRICS',
-    message: 'Expected a loopback host (127.x.x.x, ::1 or localhost) for metrics.host but received "0.0.0.0"',
+    message: 'Expected a loopback address (127.x.x.x, ::1 or localhost) for metrics.host but received "0.0.0.0" of type string',
   });
   // A host of another type than string: the same error, naming metrics.host and the type received (not a Node
   // TypeError from net's BlockList for an array, nor an array that prints as a loopback host taken and listened on).
@@ -168,7 +168,7 @@ t.test('metrics listen on loopback only', async (t) => {
     const err = await MetricsServer.start({} as Runtime, { port: 0, host: host as string }).then(() => undefined, (e: Error) => e);
     t.equal(err?.constructor, RangeError, `${JSON.stringify(host)}: a RangeError`);
     t.equal((err as { code?: string } | undefined)?.code, 'ERR_SONOEDGE_METRICS', `${JSON.stringify(host)}: code`);
-    t.equal(err?.message, `Expected a loopback host (127.x.x.x, ::1 or localhost) for metrics.host but received ${received}`, JSON.stringify(host));
+    t.equal(err?.message, `Expected a loopback address (127.x.x.x, ::1 or localhost) for metrics.host but received ${received}`, JSON.stringify(host));
   }
 });
 

@@ -55,10 +55,10 @@ t.test('socket file mode defaults to 0660 and is configurable', async (t) => {
   const s2 = await start({ mode: 0o600 });
   t.equal(statSync(s2.path).mode & 0o777, 0o600);
   t.throws(() => new SocketServer({ handler: standIn, tcp: { port: 0, host: '0.0.0.0' } }), {
-    name: 'RangeError', message: 'Expected a loopback host (127.x.x.x, ::1 or localhost) for tcp.host but received "0.0.0.0"',
+    name: 'RangeError', message: 'Expected a loopback address (127.x.x.x, ::1 or localhost) for tcp.host but received "0.0.0.0" of type string',
   });
   t.throws(() => new SocketServer({ handler: standIn, tcp: { port: 0, host: '127.300.0.1' } }), {
-    name: 'RangeError', message: 'Expected a loopback host (127.x.x.x, ::1 or localhost) for tcp.host but received "127.300.0.1"',
+    name: 'RangeError', message: 'Expected a loopback address (127.x.x.x, ::1 or localhost) for tcp.host but received "127.300.0.1" of type string',
   }, 'a malformed 127 address is refused here, not at listen');
   t.equal(s.tcpPort, undefined, 'TCP is off by default');
 });
@@ -76,7 +76,7 @@ t.test('tcp.host of another type than string: the RangeError a malformed host ge
   for (const [host, received] of refused) {
     const err = (() => { try { new SocketServer({ path: sockPath(), handler: standIn, tcp: { port: 0, host: host as string } }); return undefined; } catch (e) { return e as Error; } })();
     t.equal(err?.constructor, RangeError, `${JSON.stringify(host)}: a RangeError`);
-    t.equal(err?.message, `Expected a loopback host (127.x.x.x, ::1 or localhost) for tcp.host but received ${received}`, JSON.stringify(host));
+    t.equal(err?.message, `Expected a loopback address (127.x.x.x, ::1 or localhost) for tcp.host but received ${received}`, JSON.stringify(host));
   }
 });
 

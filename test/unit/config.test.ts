@@ -371,7 +371,7 @@ t.test('igtl.host: an address or a host name to listen on (server) or connect to
     t.ok(err instanceof ConfigError, `client, ${h}: a ConfigError`);
     t.match(err, {
       code: 'ERR_SONOEDGE_CONFIG', file: 'serve.yaml', line: 3, key: 'igtl.host',
-      message: `serve.yaml:3: igtl.host: expected the peer's address or host name in client mode (not an address to listen on) but received "${h}"`,
+      message: `serve.yaml:3: igtl.host: expected the peer's address or host name (not an address to listen on) but received "${h}"`,
     }, `client, ${h}`);
   }
   fails(t, 'igtl:\n  port: 18944\n  host: 10.300.0.1\n  mode: client\n', 'serve.yaml', 3, 'igtl.host',

@@ -87,12 +87,12 @@ t.test('ViewerServer.start: host is an address or a host name, checked before th
     const err = await refusal(host, token);
     t.ok(err instanceof RangeError, `${JSON.stringify(host)}: a RangeError`);
     t.equal((err as { code?: string } | undefined)?.code, 'ERR_SONOEDGE_VIEWER_OPTION', `${JSON.stringify(host)}: code`);
-    t.equal(err?.message, `Expected an IPv4 or IPv6 address or a host name for viewer.host but received ${JSON.stringify(host)}`,
+    t.equal(err?.message, `Expected an IPv4 or IPv6 address or a host name for viewer.host but received ${JSON.stringify(host)} of type string`,
       `${JSON.stringify(host)}, ${token ? 'with a token' : 'no token'}`);
   }
   const err = await refusal(7, TOKEN);
   t.ok(err instanceof RangeError, 'a number: a RangeError');
-  t.equal(err?.message, 'Expected an IPv4 or IPv6 address or a host name for viewer.host but received number', 'a number');
+  t.equal(err?.message, 'Expected an IPv4 or IPv6 address or a host name for viewer.host but received 7 of type number', 'a number');
   for (const [host, token] of [['127.0.0.1', undefined], ['localhost', undefined], ['0.0.0.0', TOKEN]] as const) {
     const v = await ViewerServer.start(source, { port: 0, host, token });
     t.match(v.url, new RegExp(`^http://${host.replace(/\./g, '\\.')}:\\d+/`), `${host}, ${token ? 'with a token' : 'no token'}: listening`);

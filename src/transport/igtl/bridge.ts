@@ -20,7 +20,7 @@ import { frameBytes, type ConfigureStream, type ResultBody } from '../../protoco
 import type { PixelFormatName } from '../../preprocess/types.js';
 import type { Subscription } from '../../runtime/publisher.js';
 import type { ServerFrame, StreamManager, StreamOwner } from '../../runtime/streams.js';
-import { isHost, isUnspecified } from '../../util/is.js';
+import { hostProblem } from '../../util/host.js';
 import { listenOn } from '../../util/listen.js';
 import { checkKeys } from '../../util/options.js';
 import { cutUtf8, DEVICE_BYTES, encodeIgtl, IgtlDecoder, timestampMs, type IgtlMessage } from './codec.js';
@@ -144,12 +144,9 @@ function checkOptions(o: IgtlOptions, modelRetryMs: number): IgtlOptions {
     throw bad(`Expected "server" or "client" for mode but received ${shown(mode)}`);
   }
   // As the serve config's checkIgtl: a malformed address fails here, not at listen or at every reconnect.
-  if (typeof host !== 'string' || !isHost(host)) {
-    throw bad(`Expected an IPv4 or IPv6 address or a host name for host but received ${shown(host)}`);
-  }
-  if (mode === 'client' && isUnspecified(host)) {
-    throw bad(`Expected the peer's address or host name for host in client mode (not an address to listen on) but received ${JSON.stringify(host)}`);
-  }
+  // A client's host is its peer's, never 0.0.0.0 or ::.
+  const hostBad = hostProblem(host, mode === 'client' ? 'peer' : 'any', 'host');
+  if (hostBad) throw bad(hostBad);
   // A server takes port 0 (a free one, see port); a client would connect to port 0 and retry for ever.
   const lowest = mode === 'client' ? 1 : 0;
   if (!(Number.isInteger(o.port) && o.port >= lowest && o.port <= 65535)) {
