@@ -36,11 +36,13 @@ export class Fields {
     return this.has(key) ? this.uint(key, max, min) : undefined;
   }
 
+  /**
+   * A finite number from lo to hi; NaN and Infinity are never taken, and the message says so: `Expected finite number in
+   * [0.1, 1000] for CONFIGURE_STREAM.fps but received NaN of type number` (`finite number >= 0` for a range open above).
+   */
   num(key: string, lo = -Infinity, hi = Infinity): number {
     const v = this.#body[key];
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi) {
-      this.#fail(lo === -Infinity && hi === Infinity ? 'finite number' : `number in [${lo}, ${hi}]`, key, v);
-    }
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi) this.#fail(finiteIn(lo, hi), key, v);
     return v;
   }
 
@@ -79,11 +81,13 @@ export class Fields {
     return v as number[];
   }
 
+  /** An array (of `length` items) of finite numbers; an item that is not one is named with its index and value (`spacing[1]`, NaN). */
   numArray(key: string, length?: number): number[] {
     const v = this.#body[key];
-    if (!Array.isArray(v) || (length !== undefined && v.length !== length) || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+    if (!Array.isArray(v) || (length !== undefined && v.length !== length)) {
       this.#fail(length === undefined ? 'array of finite numbers' : `array of ${length} finite numbers`, key, v);
     }
+    v.forEach((x: unknown, i) => { if (typeof x !== 'number' || !Number.isFinite(x)) this.#fail('finite number', `${key}[${i}]`, x); });
     return v as number[];
   }
 
@@ -110,4 +114,10 @@ export class Fields {
     if (!isObject(v) || !Object.values(v).every((x) => typeof x === 'number')) this.#fail('map of string to number', key, v);
     return v as Record<string, number>;
   }
+}
+
+/** Fields.num's expectation: `finite number`, with its range (`in [lo, hi]`, `>= lo`, `<= hi`) when it has one. */
+function finiteIn(lo: number, hi: number): string {
+  if (lo === -Infinity) return hi === Infinity ? 'finite number' : `finite number <= ${hi}`;
+  return hi === Infinity ? `finite number >= ${lo}` : `finite number in [${lo}, ${hi}]`;
 }

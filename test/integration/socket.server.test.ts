@@ -200,8 +200,8 @@ t.test('CONFIGURE_STREAM.spacing outside 1e-6..1000 mm (SPACING_RANGE_MM) or not
     [[2000, 0.3], 'Expected number in [0.000001, 1000] (mm per pixel) for CONFIGURE_STREAM.spacing[0] but received 2000 of type number'],
     [[0.3, 1e-7], 'Expected number in [0.000001, 1000] (mm per pixel) for CONFIGURE_STREAM.spacing[1] but received 1e-7 of type number'],
     [[0, 0.3], 'Expected number in [0.000001, 1000] (mm per pixel) for CONFIGURE_STREAM.spacing[0] but received 0 of type number'],
-    [[0.3, NaN], 'Expected array of 2 finite numbers for CONFIGURE_STREAM.spacing but received array of length 2'],
-    [[Infinity, 0.3], 'Expected array of 2 finite numbers for CONFIGURE_STREAM.spacing but received array of length 2'],
+    [[0.3, NaN], 'Expected finite number for CONFIGURE_STREAM.spacing[1] but received NaN of type number'],
+    [[Infinity, 0.3], 'Expected finite number for CONFIGURE_STREAM.spacing[0] but received Infinity of type number'],
   ];
   for (const [spacing, message] of refused) {
     // Stream 0 reconfigured (to 32x8: another frame size) and a new stream 1: both refused whole.
@@ -224,6 +224,43 @@ t.test('CONFIGURE_STREAM.spacing outside 1e-6..1000 mm (SPACING_RANGE_MM) or not
   t.same(parseConfigureReply((await c.configure({ ...geometry(1), spacing: [1e-6, 1000] })).body), { stream: 1, frameBytes: 128 });
 });
 const pick = (r: { stream: number; seq: number; lvAreaMm2: number | null }) => ({ stream: r.stream, seq: r.seq, lvAreaMm2: r.lvAreaMm2 });
+
+t.test('CONFIGURE_STREAM numbers that are NaN or Infinity: BAD_FIELD saying a finite number and naming the field and the value; the stream keeps its geometry, nothing of the new one applied', async (t) => {
+  const s = await start();
+  const c = await client(s);
+  await c.configure(geometry(0));
+  await c.subscribe({ streams: [0] });
+  const sector = { angleStart: -0.5, angleEnd: 0.5, depthStart: 0, depthEnd: 8 };
+  const refused: [patch: Partial<ConfigureStream>, message: string][] = [
+    [{ fps: NaN }, 'Expected finite number in [0.1, 1000] for CONFIGURE_STREAM.fps but received NaN of type number'],
+    [{ fps: Infinity }, 'Expected finite number in [0.1, 1000] for CONFIGURE_STREAM.fps but received Infinity of type number'],
+    [{ fps: -Infinity }, 'Expected finite number in [0.1, 1000] for CONFIGURE_STREAM.fps but received -Infinity of type number'],
+    [{ spacing: [0.3, NaN] }, 'Expected finite number for CONFIGURE_STREAM.spacing[1] but received NaN of type number'],
+    [{ spacing: [Infinity, 0.3] }, 'Expected finite number for CONFIGURE_STREAM.spacing[0] but received Infinity of type number'],
+    [{ sector: { ...sector, angleStart: NaN } }, 'Expected finite number in [-1.5707963267948966, 1.5707963267948966] for CONFIGURE_STREAM.sector.angleStart but received NaN of type number'],
+    [{ sector: { ...sector, depthStart: NaN } }, 'Expected finite number >= 0 for CONFIGURE_STREAM.sector.depthStart but received NaN of type number'],
+    [{ sector: { ...sector, depthEnd: Infinity } }, 'Expected finite number >= 0 for CONFIGURE_STREAM.sector.depthEnd but received Infinity of type number'],
+  ];
+  for (const [patch, message] of refused) {
+    // Stream 0 reconfigured (to 32x8: another frame size) and a new stream 1: both refused whole.
+    for (const g of [{ ...geometry(0, 32, 8), ...patch }, { ...geometry(1), ...patch }]) {
+      const e = await errorOf(c.configure(g));
+      t.same({ code: e.code, wireCode: e.wireCode, fatal: e.fatal, message: e.message },
+        { code: 'ERR_SONOEDGE_REMOTE_BAD_FIELD', wireCode: WireError.BAD_FIELD, fatal: false, message }, `stream ${g.stream}, ${JSON.stringify(patch, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v))}`);
+    }
+  }
+  const st = parseStatusReply((await c.request((seq) => msg.status(seq))).body);
+  t.same(st.streams, [0], 'no stream 1 was opened');
+  // Stream 0 kept its 16x8 geometry: a 128-byte frame gets its result, a 256-byte one (32x8) is refused.
+  const got = c.next(MessageType.RESULT);
+  c.sendFrame(0, 1, Buffer.alloc(128, 7));
+  t.same(pick(parseResult((await got).body)), { stream: 0, seq: 1, lvAreaMm2: 7 });
+  const err = c.next(MessageType.ERROR);
+  const seq = c.sendFrame(0, 2, Buffer.alloc(256, 7));
+  const e = await err;
+  t.same([e.header.seq, parseError(e.body).name, parseError(e.body).message], [seq, 'FRAME_SIZE', 'Expected 128 payload bytes for FRAME of stream 0 but received 256']);
+  t.equal((await c.request((q) => msg.ping(q))).header.type, MessageType.PONG, 'the connection goes on');
+});
 
 t.test('corrupt framing: wrong CRC, unknown type, oversized length', async (t) => {
   const s = await start({ maxMessageSize: 4096 });
