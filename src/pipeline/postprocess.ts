@@ -191,6 +191,81 @@ export class MaskAnalyzer {
     }
     return pts;
   }
+
+  /**
+   * Border pixels of a binary mask: mask pixels with at least one of their 8 neighbours inside the image and not in
+   * the mask (the image edge alone does not make a border pixel).
+   */
+  borderPixels(mask: Uint8Array): number {
+    const w = this.width;
+    const h = this.height;
+    let n = 0;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        if (mask[y * w + x] === 0) continue;
+        let border = false;
+        for (let dy = -1; dy <= 1 && !border; dy++) {
+          const yy = y + dy;
+          if (yy < 0 || yy >= h) continue;
+          for (let dx = -1; dx <= 1; dx++) {
+            const xx = x + dx;
+            if (xx < 0 || xx >= w || (dx === 0 && dy === 0)) continue;
+            if (mask[yy * w + xx] === 0) {
+              border = true;
+              break;
+            }
+          }
+        }
+        if (border) n++;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * The LV border band's width in pixels (calibration.lv_border): band pixels (bandPixels: anywhere in the image,
+   * LV probability strictly inside (low, high)) over the mask's border pixels; undefined when the mask has none.
+   */
+  borderBand(logits: ArrayLike<number>, channels: number, lv: number, mask: Uint8Array, bounds: { low: number; high: number }): number | undefined {
+    const border = this.borderPixels(mask);
+    if (border === 0) return undefined;
+    return bandPixels(logits, channels, this.width * this.height, lv, bounds.low, bounds.high) / border;
+  }
+}
+
+/**
+ * Pixels of an NCHW [1, C, H, W] logits tensor (`pixels` = H x W) whose class-`lv` probability, softmax over the C
+ * logits at the pixel (temperature 1), lies strictly between `low` and `high`. Exact, and mostly without exp: with
+ * S = sum over c != lv of exp(l_c - l_lv), p = 1 / (1 + S), and low < p < high iff (1 - high) / high < S <
+ * (1 - low) / low. With m = max over c != lv of l_c - l_lv, exp(m) <= S <= (C - 1) exp(m): m >= ln((1 - low) / low)
+ * means S >= the upper bound, m <= ln((1 - high) / high / (C - 1)) means S <= the lower bound (equality only where p
+ * is exactly low or high: not in the band either way); only the pixels between need S.
+ */
+export function bandPixels(logits: ArrayLike<number>, channels: number, pixels: number, lv: number, low: number, high: number): number {
+  if (logits.length < channels * pixels) {
+    throw new RangeError(`Expected logits of at least ${channels * pixels} values for ${channels} channels of ${pixels} pixels but received ${logits.length}`);
+  }
+  const sLo = (1 - high) / high;
+  const sHi = (1 - low) / low;
+  const lnHi = Math.log(sHi);
+  const lnLo = Math.log(sLo / (channels - 1));
+  const lvOff = lv * pixels;
+  let n = 0;
+  for (let p = 0; p < pixels; p++) {
+    const l = logits[lvOff + p];
+    let m = -Infinity;
+    for (let c = 0; c < channels; c++) {
+      if (c === lv) continue;
+      const v = logits[c * pixels + p];
+      if (v > m) m = v;
+    }
+    const d = m - l;
+    if (!(d < lnHi) || !(d > lnLo)) continue;
+    let s = 0;
+    for (let c = 0; c < channels; c++) if (c !== lv) s += Math.exp(logits[c * pixels + p] - l);
+    if (s > sLo && s < sHi) n++;
+  }
+  return n;
 }
 
 function pointLineDistance(px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
@@ -333,6 +408,13 @@ export interface EfCalibration {
   residualSd: number;
 }
 
+/**
+ * The package's LV border band rule (lv_segmentation manifest `calibration.lv_border`): a pixel whose LV probability
+ * lies strictly between `low` and `high` is a band pixel; an EF whose window's mean band width (band pixels over the
+ * LV mask's border pixels) exceeds `threshold` pixels has quality low.
+ */
+export interface LvBorder { low: number; high: number; threshold: number }
+
 export interface EjectionFractionResult {
   /** Ejection fraction in percent: calibrated (slope * efRaw + intercept, clamped to [0, 100]). */
   ef: number;
@@ -340,7 +422,10 @@ export interface EjectionFractionResult {
   efRaw: number;
   /** 95% interval of `ef` in percent (clamped to [0, 100]); null when not valid. */
   ci: [number, number] | null;
-  /** 'low' when not valid, fewer than 2 beats, an interval wider than +-maxHalfWidth, or an uncertain frame in the window. */
+  /**
+   * 'low' when not valid, fewer than 2 beats, an interval wider than +-maxHalfWidth, an uncertain frame in the
+   * window, or (with borderThreshold) a mean LV border band wider than the threshold.
+   */
   quality: 'ok' | 'low';
   /** Why the quality is low (absent when ok). */
   qualityReason?: string;
@@ -359,6 +444,11 @@ export interface EjectionFractionResult {
   /** Frames in the window, and how many of them were uncertain (in-distribution state). */
   frames: number;
   uncertainFrames: number;
+  /**
+   * With the borderThreshold option only (the package's calibration.lv_border): the mean LV border band width in
+   * pixels over the window's frames that carry one; null when none does.
+   */
+  borderBand?: number | null;
   /** Whether the window supports an EF: a full beat (or, before one, enough frames) with a plausible EF. */
   valid: boolean;
   /** Why not, when not valid. */
@@ -395,6 +485,11 @@ export interface EjectionFractionOptions {
   singleBeatSd?: number;
   /** A 95% interval wider than +- this (EF points) makes the quality low (default 10). */
   maxHalfWidth?: number;
+  /**
+   * The package's calibration.lv_border threshold (pixels): a mean LV border band over the window wider than this
+   * makes the quality low; with it the result carries `borderBand`. Default none.
+   */
+  borderThreshold?: number;
 }
 
 /** Per-sample information besides the measurement. */
@@ -403,6 +498,8 @@ export interface EfSampleInfo {
   view?: string;
   /** The frame's in-distribution state was uncertain: the EF's quality becomes low while it is in the window. */
   uncertain?: boolean;
+  /** The frame's LV border band width in pixels (MaskAnalyzer.borderBand); undefined or null: none (no border). */
+  borderBand?: number | null;
 }
 
 const clampPercent = (v: number): number => Math.min(100, Math.max(0, v));
@@ -456,10 +553,13 @@ export class EjectionFraction {
   readonly #cal: EfCalibration;
   readonly #singleBeatSd: number;
   readonly #maxHalf: number;
+  readonly #borderThreshold: number | undefined;
   // The window: a ring of the last `window` samples, indexed by the sample counter n.
   readonly #seqs: Float64Array;
   readonly #volumes: Float64Array;
   readonly #uncertain: Uint8Array;
+  /** Each sample's LV border band width; NaN for none. */
+  readonly #band: Float64Array;
   #n = 0;
   #start = 0;
   #view: string | undefined;
@@ -492,6 +592,8 @@ export class EjectionFraction {
     this.#seqs = new Float64Array(this.#window);
     this.#volumes = new Float64Array(this.#window);
     this.#uncertain = new Uint8Array(this.#window);
+    this.#borderThreshold = options.borderThreshold;
+    this.#band = new Float64Array(this.#window);
   }
 
   /**
@@ -527,6 +629,7 @@ export class EjectionFraction {
     this.#seqs[i] = frame;
     this.#volumes[i] = volume;
     this.#uncertain[i] = info.uncertain ? 1 : 0;
+    this.#band[i] = info.borderBand ?? NaN;
     this.#n++;
     this.#detect();
     // Beats whose ED has left the window leave with it.
@@ -656,7 +759,7 @@ export class EjectionFraction {
       return {
         ef: 0, efRaw: 0, ci: null, quality: 'low', qualityReason: 'no EF', method: 'window', beats: [],
         edFrame: -1, esFrame: -1, edvMl: 0, esvMl: 0, ...confirmed, frames: 0, uncertainFrames: 0,
-        valid: false, reason: this.#resetReason ?? 'no frames',
+        ...(this.#borderThreshold !== undefined ? { borderBand: null } : {}), valid: false, reason: this.#resetReason ?? 'no frames',
       };
     }
     let uncertainFrames = 0;
@@ -701,11 +804,26 @@ export class EjectionFraction {
       if (half > this.#maxHalf) low.push(`interval +-${half.toFixed(1)} points (at most ${this.#maxHalf})`);
     }
     if (uncertainFrames > 0) low.push(`${uncertainFrames} uncertain frame${uncertainFrames === 1 ? '' : 's'} in the window`);
+    const threshold = this.#borderThreshold;
+    let borderBand: number | null = null;
+    if (threshold !== undefined) {
+      let sum = 0;
+      let carried = 0;
+      for (let k = this.#first(); k < this.#n; k++) {
+        const b = this.#band[k % this.#window];
+        if (!Number.isNaN(b)) {
+          sum += b;
+          carried++;
+        }
+      }
+      borderBand = carried > 0 ? sum / carried : null;
+      if (borderBand !== null && borderBand > threshold) low.push(`LV border uncertain: band ${borderBand.toFixed(2)} px wide (at most ${threshold})`);
+    }
     return {
       ef, efRaw, ci, quality: low.length === 0 ? 'ok' : 'low', ...(low.length > 0 ? { qualityReason: low.join('; ') } : {}),
       method: beats.length > 0 ? 'beats' : 'window', beats,
       edFrame: ed.seq, esFrame: es.seq, edvMl: ed.v, esvMl: es.v, ...confirmed, frames: count, uncertainFrames,
-      valid, ...(reason ? { reason } : {}),
+      ...(threshold !== undefined ? { borderBand } : {}), valid, ...(reason ? { reason } : {}),
     };
   }
 }
