@@ -13,7 +13,7 @@ import { contentGeometry, type GeometryOptions } from '../preprocess/geometry.js
 import { checkKeys } from '../util/options.js';
 import {
   argmaxIndex, ClassSmoother, EjectionFraction, InDistributionState, MaskAnalyzer, ScoreHysteresis, areaLength, simplifyPolygon, softmax,
-  type EfCalibration, type EjectionFractionResult, type IdThresholds, type ResultState,
+  type EfCalibration, type EjectionFractionResult, type IdThresholds, type LvBorder, type ResultState,
 } from './postprocess.js';
 import { LatestWinsScheduler, type FrameInfo, type Processed, type SchedulerStats, type StageTimer } from './scheduler.js';
 import { SessionPool, type SessionLease } from './sessions.js';
@@ -158,6 +158,11 @@ export interface PipelineResult {
     contourFrame?: number[];
     /** The LV (largest component) on the model's input grid, one byte per pixel, 0 or 1; a copy. */
     mask: { width: number; height: number; data: Uint8Array };
+    /**
+     * Only when the segmentation package has calibration.lv_border: this frame's LV border band width in pixels
+     * (MaskAnalyzer.borderBand), null when the mask has no border pixel.
+     */
+    borderBand?: number | null;
   };
   /**
    * The EF window's estimate, on every frame of a stream that segments, except while the state is `unknown`
@@ -295,6 +300,8 @@ class ModelSet {
   readonly idThresholds?: IdThresholds;
   /** The segmentation package's EF calibration (manifest calibration.ef), if any. */
   readonly efCalibration?: EfCalibration;
+  /** The segmentation package's calibration.lv_border, if any: the band is measured only then. */
+  readonly lvBorder?: LvBorder;
   readonly guidance: Float64Array;
   readonly mask?: MaskAnalyzer;
   /** The segmentation output tensor, its class count and the LV label's index. */
@@ -319,6 +326,7 @@ class ModelSet {
     this.temperature = vq.post.temperature;
     this.idThresholds = vq.post.idThresholds;
     this.efCalibration = seg?.post.efCalibration;
+    this.lvBorder = seg?.post.lvBorder;
     if (seg) {
       const out = seg.engine.outputs[0];
       const [, classes, h, w] = out.shape as number[];
@@ -333,9 +341,17 @@ class ModelSet {
   runners(): ModelRunner[] {
     return this.seg ? [this.vq, this.seg] : [this.vq];
   }
+
+  /** A fresh EF window with this set's calibration and LV border threshold. */
+  ejectionFraction(): EjectionFraction {
+    return new EjectionFraction({
+      calibration: this.efCalibration,
+      ...(this.lvBorder ? { borderThreshold: this.lvBorder.threshold } : {}),
+    });
+  }
 }
 
-/** A package's post-processing parameters beyond labels: view temperature, id_score thresholds, EF calibration. */
+/** A package's post-processing parameters beyond labels: view temperature, id_score thresholds, EF calibration, LV border band. */
 export interface RunnerPostprocess {
   /** softmax(view logits / temperature); 1 unless postprocessing.view.temperature says otherwise. */
   temperature: number;
@@ -343,9 +359,11 @@ export interface RunnerPostprocess {
   idThresholds?: IdThresholds;
   /** A segmentation package's calibration.ef. */
   efCalibration?: EfCalibration;
+  /** A segmentation package's calibration.lv_border (low < high checked). */
+  lvBorder?: LvBorder;
 }
 
-/** Reads (and checks what the schema cannot: the threshold order, output and thresholds together) a manifest's post-processing. */
+/** Reads (and checks what the schema cannot: the threshold order, output and thresholds together, lv_border's low < high) a manifest's post-processing. */
 function runnerPostprocess(pkg: VerifiedPackage, outputs: readonly string[]): RunnerPostprocess {
   const m = pkg.manifest;
   const temperature = m.postprocessing.view?.temperature ?? 1;
@@ -353,11 +371,18 @@ function runnerPostprocess(pkg: VerifiedPackage, outputs: readonly string[]): Ru
     throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'a positive number', `postprocessing.view.temperature of package ${m.name}`, temperature);
   }
   const idThresholds = m.task === 'view_quality' ? idThresholdsOf(pkg, outputs) : undefined;
-  const c = (m.calibration as { ef?: { slope: number; intercept: number; residual_sd: number } } | undefined)?.ef;
+  const cal = m.calibration as { ef?: { slope: number; intercept: number; residual_sd: number }; lv_border?: LvBorder } | undefined;
+  const c = cal?.ef;
+  const b = m.task === 'lv_segmentation' ? cal?.lv_border : undefined;
+  // The schema checks each of low, high (in (0, 1)) and threshold (> 0); not their order.
+  if (b && !(b.low < b.high)) {
+    throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', '{low, high, threshold} with low < high', `calibration.lv_border of package ${m.name}`, b);
+  }
   return {
     temperature,
     ...(idThresholds ? { idThresholds } : {}),
     ...(c && m.task === 'lv_segmentation' ? { efCalibration: { slope: c.slope, intercept: c.intercept, residualSd: c.residual_sd } } : {}),
+    ...(b ? { lvBorder: { low: b.low, high: b.high, threshold: b.threshold } } : {}),
   };
 }
 
@@ -407,7 +432,7 @@ export class StreamProcessor {
     this.#set = new ModelSet(vq, seg);
     this.#viewSmoother = new ClassSmoother(this.#set.views.length);
     this.#id = this.#set.idThresholds ? new InDistributionState(this.#set.idThresholds) : undefined;
-    this.#ef = new EjectionFraction({ calibration: this.#set.efCalibration });
+    this.#ef = this.#set.ejectionFraction();
     this.#segViews = options.segmentationViews ?? ['A4C', 'A2C'];
     this.#segQuality = options.qualityThreshold ?? 0.5;
     this.#segStride = options.segmentationStride ?? 1;
@@ -431,7 +456,7 @@ export class StreamProcessor {
    * the frame in flight finishes on the old set), then closes the runner it
    * replaced. A view model with a different label set restarts the smoothing;
    * a new view model restarts the in-distribution state (its score is its own);
-   * a new segmentation model restarts the EF window (with its calibration).
+   * a new segmentation model restarts the EF window (with its calibration and LV border threshold).
    */
   async replace(runner: ModelRunner): Promise<ModelRunner | undefined> {
     const old = this.#set;
@@ -442,7 +467,7 @@ export class StreamProcessor {
       this.#viewSmoother = new ClassSmoother(next.views.length);
     }
     if (isVq) this.#id = next.idThresholds ? new InDistributionState(next.idThresholds) : undefined;
-    else this.#ef = new EjectionFraction({ calibration: next.efCalibration });
+    else this.#ef = next.ejectionFraction();
     await this.#inFlight;
     const replaced = isVq ? old.vq : old.seg;
     if (replaced && replaced !== runner) await replaced.close();
@@ -513,10 +538,14 @@ export class StreamProcessor {
           };
           const inFrame = seg.toFrame(contour);
           if (inFrame) result.lv.contourFrame = inFrame;
+          // The LV border band (calibration.lv_border): only for a package that has one.
+          const border = m.lvBorder;
+          const borderBand = border ? mask.borderBand(seg.outputs[m.segOutput], m.segClasses, m.lvLabel, comp.mask, border) ?? null : undefined;
+          if (borderBand !== undefined) result.lv.borderBand = borderBand;
           if (result.frameState === 'unknown') ef.skip(f.seq, 'this frame is out of distribution');
           else {
             const uncertain = result.frameState === 'uncertain' || result.state === 'uncertain';
-            ef.push(f.seq, comp.area >= 3 ? geo : undefined, { view: result.view.shown, uncertain });
+            ef.push(f.seq, comp.area >= 3 ? geo : undefined, { view: result.view.shown, uncertain, borderBand });
           }
         });
         measured = true;

@@ -164,3 +164,105 @@ t.test('EF calibration from the segmentation package: EF = slope x raw + interce
   t.ok(Math.abs(c.ci![0] - Math.max(0, c.ef - half)) <= EF_TOL && Math.abs(c.ci![1] - Math.min(100, c.ef + half)) <= EF_TOL, `CI ${c.ci} (+-${half})`);
   t.ok(c.ci![1] - c.ci![0] > p.ci![1] - p.ci![0], 'wider than without the residual');
 });
+
+/** Runs frames through a fresh stream one at a time; with each result, this frame's segmentation logits (a copy) when it was segmented. */
+async function runWithLogits(t: Test, pipeline: Pipeline, frames: Uint8Array[]): Promise<{ result: PipelineResult; logits?: Float32Array }[]> {
+  const out: { result: PipelineResult; logits?: Float32Array }[] = [];
+  const stream = await pipeline.openStream(geometry, (r) => out.push({ result: r.result }));
+  t.teardown(() => stream.close());
+  for (let i = 0; i < frames.length; i++) {
+    stream.submit(frames[i], i);
+    await stream.idle();
+    const seg = stream.processor.runners[1];
+    if (out[i].result.lv) out[i].logits = Float32Array.from(seg.outputs[seg.engine.outputs[0].name]);
+  }
+  return out;
+}
+
+/** The band width as docs/MODEL_PACKAGE.md defines it, the direct way: softmax per pixel, then each mask pixel's 8 neighbours. */
+function directBand(logits: Float32Array, mask: { width: number; height: number; data: Uint8Array }, lv: number, low: number, high: number): number | null {
+  const { width: w, height: h, data } = mask;
+  const n = w * h;
+  const C = logits.length / n;
+  const p = new Float64Array(C);
+  const px = new Float64Array(C);
+  let band = 0;
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < C; c++) px[c] = logits[c * n + i];
+    softmax(px, p);
+    if (p[lv] > low && p[lv] < high) band++;
+  }
+  let border = 0;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      if (!data[y * w + x]) continue;
+      let out = false;
+      for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
+        const [xx, yy] = [x + dx, y + dy];
+        if ((dx || dy) && xx >= 0 && yy >= 0 && xx < w && yy < h && !data[yy * w + xx]) out = true;
+      }
+      if (out) border++;
+    }
+  }
+  return border === 0 ? null : band / border;
+}
+
+t.test('LV border band from calibration.lv_border: measured per frame, its window mean flags the EF above the threshold', async (t) => {
+  const dir = await scratch(t);
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const border = (threshold: number) => ({ lv_border: { low: 0.2, high: 0.8, threshold, fitted_on: 'test: made-up threshold', n: 0 } });
+  const tiny = await calibratedSegmentation(path.join(dir, 'seg-tiny'), border(1e-6));
+  const huge = await calibratedSegmentation(path.join(dir, 'seg-huge'), border(1000));
+  const plainPkg = await calibratedSegmentation(path.join(dir, 'seg-plain'), null);
+  const { frames } = await readSampleCine();
+  const input = [...frames, ...frames, ...frames];
+  const flagged = await runWithLogits(t, await Pipeline.create({ viewQuality: VQ, segmentation: tiny, trustStore }), input);
+  const wide = await run(t, await Pipeline.create({ viewQuality: VQ, segmentation: huge, trustStore }), input);
+  const plain = await run(t, await Pipeline.create({ viewQuality: VQ, segmentation: plainPkg, trustStore }), input);
+
+  // Per frame: the pipeline's band equals the direct definition on the same logits and mask (the LV is class 1).
+  const segmented = flagged.filter((f) => f.result.lv !== undefined);
+  t.equal(segmented.length, input.length, 'every frame segmented');
+  for (const { result, logits } of segmented) {
+    t.equal(result.lv!.borderBand, directBand(logits!, result.lv!.mask, 1, 0.2, 0.8), `frame ${result.seq}: band ${result.lv!.borderBand}`);
+  }
+  const bands = segmented.map((f) => f.result.lv!.borderBand!);
+  t.ok(bands.every((b) => b > 0), `the model has an uncertain border on every frame: ${bands.map((b) => b.toFixed(2)).join(' ')}`);
+
+  // The EF: the mean over the window's frames, above the tiny threshold: low with the reason; the huge one: not.
+  const last = flagged[47].result.ef!;
+  t.equal(last.frames, 48, 'all 48 frames in the window');
+  const mean = bands.reduce((a, b) => a + b, 0) / bands.length;
+  t.ok(Math.abs(last.borderBand! - mean) <= 1e-12, `window mean ${last.borderBand} vs ${mean}`);
+  t.equal(last.quality, 'low');
+  t.ok(last.qualityReason!.split('; ').includes(`LV border uncertain: band ${mean.toFixed(2)} px wide (at most 0.000001)`), `reason: ${last.qualityReason}`);
+  const w = wide[47].ef!;
+  const p = plain[47].ef!;
+  t.equal(w.borderBand, last.borderBand, 'the same band with another threshold');
+  t.same([w.quality, w.qualityReason, w.ef, w.ci], [p.quality, p.qualityReason, p.ef, p.ci], 'huge threshold: the EF as without lv_border');
+  t.notOk(/LV border/.test(w.qualityReason ?? ''));
+  t.ok(plain.every((r) => !('borderBand' in r.ef!) && !('borderBand' in r.lv!)), 'without lv_border: no band on the EF or the LV');
+  // Every frame's EF carries the running mean.
+  t.ok(flagged.every((f) => typeof f.result.ef!.borderBand === 'number'));
+});
+
+t.test('manifest errors: calibration.lv_border with low >= high, or outside the schema', async (t) => {
+  const dir = await scratch(t);
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const open = async (name: string, lvBorder: Record<string, unknown>) => {
+    const seg = await calibratedSegmentation(path.join(dir, name), { lv_border: lvBorder });
+    return (await Pipeline.create({ viewQuality: VQ, segmentation: seg, trustStore })).openStream(geometry, () => undefined);
+  };
+  for (const [name, b] of [['reversed', { low: 0.8, high: 0.2, threshold: 1 }], ['equal', { low: 0.5, high: 0.5, threshold: 1 }]] as const) {
+    await t.rejects(open(name, b), {
+      name: 'RangeError', code: 'ERR_SONOEDGE_PLAN_OPTION',
+      message: `Expected {low, high, threshold} with low < high for calibration.lv_border of package sonoedge-lv-segmentation but received object ${JSON.stringify(b)}`,
+    }, name);
+  }
+  await t.rejects(open('zero', { low: 0.2, high: 0.8, threshold: 0 }), { name: 'ModelPackageError', code: 'E_PACKAGE_SCHEMA', where: '/calibration/lv_border/threshold' });
+  await t.rejects(open('one', { low: 0.2, high: 1, threshold: 1 }), { name: 'ModelPackageError', code: 'E_PACKAGE_SCHEMA', where: '/calibration/lv_border/high' });
+  await t.rejects(open('partial', { low: 0.2, high: 0.8 }), { name: 'ModelPackageError', code: 'E_PACKAGE_SCHEMA', where: '/calibration/lv_border/threshold' });
+  const ok = await open('ok', { low: 0.2, high: 0.8, threshold: 1.5, fitted_on: 'test', quantile: 0.9 });
+  t.teardown(() => ok.close());
+  t.ok(ok, 'a package with lv_border loads');
+});
