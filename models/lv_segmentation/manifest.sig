@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "0a06d41e78e68308",
-  "signature": "3Gdh7tDwcdZ+SRR3EytsyZYoQXv0GUjzTPCtYYW3d/7NSwQ+brRwofOYDwtgiEonqGKb55YnvOWBatobkS8BCA=="
+  "signature": "8ahJVvr+/thFzJYXMK/w/FtyQu2nQrEb5WT+xHC11MYYRbEafHF/L08i/BH5hwap7qRyE/T9oj+XM/xojqa2Dw=="
 }

@@ -30,7 +30,9 @@ def test_new_optional_fields_are_accepted():
         m["postprocessing"]["logits"]["calibration"] = {"fitted_on": "val", "ece_before": 0.08, "ece_after": 0.02}
         m["postprocessing"]["id_score"] = {"activation": "none", "argmax": False,
                                            "thresholds": {"ok": 0.6, "unknown": 0.3}, "method": "Mahalanobis + logistic"}
-        m["calibration"] = {"ef": {"slope": 1.05, "intercept": 2.1, "residual_sd": 4.2, "fitted_on": "sim val", "n": 60}}
+        m["calibration"] = {"ef": {"slope": 1.05, "intercept": 2.1, "residual_sd": 4.2, "fitted_on": "sim val", "n": 60},
+                            "lv_border": {"low": 0.2, "high": 0.8, "threshold": 0.63, "fitted_on": "sim val", "n": 60,
+                                          "quantile": 0.9}}
     pk.validate_manifest(with_(edit))
 
 
@@ -46,6 +48,11 @@ def test_new_optional_fields_are_accepted():
     (lambda m: m.update(calibration={"ef": {"slope": 0, "intercept": 0, "residual_sd": 1}}), "/calibration/ef/slope"),
     (lambda m: m.update(calibration={"ef": {"slope": 1, "intercept": 0, "residual_sd": -1}}), "/calibration/ef/residual_sd"),
     (lambda m: m.update(calibration={"Ef": {}}), "/calibration/Ef"),
+    (lambda m: m.update(calibration={"lv_border": {"low": 0.2, "high": 0.8}}), "/calibration/lv_border/threshold"),
+    (lambda m: m.update(calibration={"lv_border": {"low": 0, "high": 0.8, "threshold": 1}}), "/calibration/lv_border/low"),
+    (lambda m: m.update(calibration={"lv_border": {"low": 0.2, "high": 1, "threshold": 1}}), "/calibration/lv_border/high"),
+    (lambda m: m.update(calibration={"lv_border": {"low": 0.2, "high": 0.8, "threshold": 0}}),
+     "/calibration/lv_border/threshold"),
 ])
 def test_bad_values_are_schema_errors(edit, where):
     with pytest.raises(pk.PackageError) as e:
