@@ -46,7 +46,8 @@ export const SPEC: CommandSpec = {
 /**
  * The JSON line of one result: everything a validation diff needs, latency apart. `state` is the shown
  * in-distribution state and `idScore` its smoothed score (null without an id_score output), `frameState` and
- * `idScoreRaw` this frame's own; `edSeq` / `esSeq` appear on the frame that confirms an ED / ES; `ef` when valid.
+ * `idScoreRaw` this frame's own; `edSeq` / `esSeq` appear on the frame that confirms an ED / ES; `ef` when valid,
+ * with `qualityReason` when its quality is low and `borderBand` when the LV package has calibration.lv_border.
  */
 export function resultLine(r: Processed<FrameInfo, PipelineResult>): Record<string, unknown> {
   const p = r.result;
@@ -67,7 +68,11 @@ export function resultLine(r: Processed<FrameInfo, PipelineResult>): Record<stri
   if (p.ef?.esConfirmed != null) line.esSeq = p.ef.esConfirmed;
   if (p.ef?.valid) {
     line.ef = {
-      percent: p.ef.ef, ci: p.ef.ci, quality: p.ef.quality, beats: p.ef.beats.length, method: p.ef.method, edFrame: p.ef.edFrame, esFrame: p.ef.esFrame,
+      percent: p.ef.ef, ci: p.ef.ci, quality: p.ef.quality,
+      // why the quality is low, and the LV border band the package's calibration.lv_border judges (when it has one)
+      ...(p.ef.qualityReason !== undefined ? { qualityReason: p.ef.qualityReason } : {}),
+      ...(p.ef.borderBand !== undefined ? { borderBand: p.ef.borderBand } : {}),
+      beats: p.ef.beats.length, method: p.ef.method, edFrame: p.ef.edFrame, esFrame: p.ef.esFrame,
     };
   }
   line.latency = { totalMs: r.timing.totalMs, queueMs: r.timing.queueMs, stages: r.timing.stages };
