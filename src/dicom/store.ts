@@ -5,7 +5,7 @@
 // configuration (PacsOptions).
 import { readFileSync } from 'node:fs';
 import { invalidValue, rangeError, type CodedError } from '../errors.js';
-import { isHost, isUnspecified } from '../util/is.js';
+import { hostProblem } from '../util/host.js';
 import { checkKeys } from '../util/options.js';
 import { dcmjsDimse, type DimseClient, type DimseRequest, type DimseResponse } from './dcmjs.js';
 
@@ -39,8 +39,9 @@ const AET = /^[\x20-\x5b\x5d-\x7e]{1,16}$/; // PS3.5 AE: 16 characters, no backs
 /** Checks PACS options (what the config schema cannot: the host as the config's checkPacs does, AE titles, TLS files that exist). */
 export function pacsOptions(o: PacsOptions): PacsOptions {
   checkKeys(o, 'pacs', PACS_KEYS);
-  if (typeof o.host !== 'string' || !isHost(o.host)) throw invalidValue('ERR_SONOEDGE_PACS', 'an IPv4 or IPv6 address or a host name', 'pacs.host', o.host);
-  if (isUnspecified(o.host)) throw invalidValue('ERR_SONOEDGE_PACS', 'the PACS\'s address or host name (not an address to listen on)', 'pacs.host', o.host);
+  // The one host rule (src/util/host.ts): a peer's, so never an address to listen on; a RangeError, as before.
+  const hostBad = hostProblem(o.host, 'peer', 'pacs.host', "the PACS's");
+  if (hostBad !== undefined) throw rangeError('ERR_SONOEDGE_PACS', hostBad);
   if (!(Number.isInteger(o.port) && o.port >= 1 && o.port <= 65535)) throw invalidValue('ERR_SONOEDGE_PACS', 'a TCP port 1..65535', 'pacs.port', o.port);
   for (const k of ['calledAet', 'callingAet'] as const) {
     const v = o[k];

@@ -2,6 +2,9 @@
 // MetricsServer.start's metrics.host, ViewerServer.start's viewer.host, IgtlBridge's host, PacsClient's pacs.host,
 // the serve config's keys for them) wording the same bad host the same way, each with its own error class and code.
 import t from 'tap';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, parseServeConfig } from '../../src/config/index.js';
 import { PacsClient } from '../../src/dicom/store.js';
 import type { Runtime } from '../../src/runtime/index.js';
@@ -111,4 +114,20 @@ t.test('the serve config words each key\'s host rule as the code does (ConfigErr
       t.equal(err?.message.replace(/^serve\.yaml:\d+: /, ''), `${key}: expected ${expected} but received "${h}"`, `${key} (${use}), ${h}`);
     }
   }
+});
+
+t.test('no module checks a host with the predicates itself: each goes through src/util/host.ts', async (t) => {
+  // Before, PacsClient (src/dicom/store.ts) worded pacs.host's rule itself with isHost and isUnspecified: the same
+  // messages today, two places to keep in step. isLoopback stays free for what is not a host check (the viewer's token).
+  const src = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src');
+  const own = new Set([path.join(src, 'util', 'is.ts'), path.join(src, 'util', 'host.ts')]);
+  const files = (await readdir(src, { recursive: true })).filter((f) => f.endsWith('.ts')).map((f) => path.join(src, f)).filter((f) => !own.has(f));
+  t.ok(files.length > 20, `${files.length} modules`);
+  const calls: string[] = [];
+  for (const f of files) {
+    for (const [i, line] of (await readFile(f, 'utf8')).split('\n').entries()) {
+      if (/\b(isHost|isUnspecified)\s*\(/.test(line)) calls.push(`${path.relative(src, f)}:${i + 1}`);
+    }
+  }
+  t.same(calls, [], 'isHost / isUnspecified called only in src/util/host.ts');
 });
