@@ -57,48 +57,42 @@ def test_lv_shown_counts_the_frames_the_runtime_would_measure():
     assert n["lv_shown"] == 2 / 6 and n["unknown_or_other"] == 2 / 6 and n["unknown"] == 1 / 6
 
 
-def test_ef_before_and_after_the_packages_calibration():
-    # two apical cines of 4 frames whose reference LV shrinks; the stand-in calibration adds 5 points
+def two_apical_cines(packages_class=None):
+    """Two A4C cines of 4 frames whose reference LV shrinks (references EF 50 and 60), run through labelled_set with
+    the stand-in packages (of `packages_class`, default _Packages) returning the reference LV. Measured on those
+    masks cine 0 reads 48.8; cine 1 reads 0 (its volume jumps skip its frames)."""
     a4c = VIEWS.index("A4C")
     masks = np.zeros((8, 32, 32), np.uint8)
     for i, h in enumerate([20, 16, 12, 16, 20, 14, 10, 14]):
         masks[i, 4:4 + h, 10:10 + h // 2] = 1
     cines = [{"id": 0, "view": "A4C", "ef": 50.0}, {"id": 1, "view": "A4C", "ef": 60.0}]
-    cine_of = np.repeat([0, 1], 4)
+    pk = (packages_class or _Packages)(np.full(8, a4c), masks)
+    return labelled_set(pk, np.zeros((8, 32, 32), np.uint8), masks, np.full(8, a4c), cines, np.repeat([0, 1], 4),
+                        np.ones((8, 2)), n_boot=10)
 
+
+def test_ef_before_and_after_the_packages_calibration():
+    # the stand-in calibration adds 5 points
     class Shifted(_Packages):
         def calibrated(self, ef):
             return ef + 5.0
 
-    spacing = np.ones((8, 2))
-    raw = labelled_set(_Packages(np.full(8, a4c), masks), np.zeros((8, 32, 32), np.uint8), masks, np.full(8, a4c),
-                       cines, cine_of, spacing, n_boot=10)
-    cal = labelled_set(Shifted(np.full(8, a4c), masks), np.zeros((8, 32, 32), np.uint8), masks, np.full(8, a4c),
-                       cines, cine_of, spacing, n_boot=10)
+    raw, cal = two_apical_cines(), two_apical_cines(Shifted)
     assert raw["ef_uncalibrated"] == raw["ef"] == cal["ef_uncalibrated"]
     assert abs(cal["ef"]["bias"] - raw["ef"]["bias"] - 5.0) < 1e-9
     assert raw["ef_n"] == 2
 
 
 def test_ef_interval_coverage_counts_the_cines_inside_the_runtimes_interval():
-    # the same two cines, measured on their reference masks: cine 0 reads 48.8 (reference 50), cine 1 reads 0 (its
-    # volume jumps skip its frames; reference 60); with a stand-in interval of +-5 only cine 0's reference is inside
-    a4c = VIEWS.index("A4C")
-    masks = np.zeros((8, 32, 32), np.uint8)
-    for i, h in enumerate([20, 16, 12, 16, 20, 14, 10, 14]):
-        masks[i, 4:4 + h, 10:10 + h // 2] = 1
-    cines = [{"id": 0, "view": "A4C", "ef": 50.0}, {"id": 1, "view": "A4C", "ef": 60.0}]
-
+    # with a stand-in interval of +-5 only cine 0's reference (50, read 48.8) is inside; cine 1's (60, read 0) is not
     class WithInterval(_Packages):
         def ef_half_width(self, beats=2):
             assert beats == 2
             return 5.0
 
-    r = labelled_set(WithInterval(np.full(8, a4c), masks), np.zeros((8, 32, 32), np.uint8), masks, np.full(8, a4c),
-                     cines, np.repeat([0, 1], 4), np.ones((8, 2)), n_boot=10)
+    r = two_apical_cines(WithInterval)
     assert r["ef_interval_half"] == 5.0 and r["ef_interval_coverage"] == 0.5
-    plain = labelled_set(_Packages(np.full(8, a4c), masks), np.zeros((8, 32, 32), np.uint8), masks, np.full(8, a4c),
-                         cines, np.repeat([0, 1], 4), np.ones((8, 2)), n_boot=10)
+    plain = two_apical_cines()
     assert "ef_interval_coverage" not in plain
 
 
@@ -114,25 +108,17 @@ def test_ef_half_width_is_the_runtimes_interval_for_agreeing_beats():
 
 
 def test_ef_border_flag_splits_the_cines_by_the_runtimes_rule():
-    # the same two cines; a stand-in border band of 1.0 px on cine 0's frames and 2.0 on cine 1's, threshold 1.5:
-    # cine 1 is flagged; its EF error (60 against the 0 it reads) is the flagged MAE, cine 0's (|48.8 - 50|) the rest
-    a4c = VIEWS.index("A4C")
-    masks = np.zeros((8, 32, 32), np.uint8)
-    for i, h in enumerate([20, 16, 12, 16, 20, 14, 10, 14]):
-        masks[i, 4:4 + h, 10:10 + h // 2] = 1
-    cines = [{"id": 0, "view": "A4C", "ef": 50.0}, {"id": 1, "view": "A4C", "ef": 60.0}]
-
+    # a stand-in border band of 1.0 px on cine 0's frames and 2.0 on cine 1's, threshold 1.5: cine 1 is flagged; its
+    # EF error (60 against the 0 it reads) is the flagged MAE, cine 0's (|48.8 - 50|) the rest
     class WithBorder(_Packages):
         border = {"low": 0.2, "high": 0.8, "threshold": 1.5}
 
         def lv_bands(self, frames):
             return self.masks == 1, [1.0] * 4 + [2.0] * 4
 
-    r = labelled_set(WithBorder(np.full(8, a4c), masks), np.zeros((8, 32, 32), np.uint8), masks, np.full(8, a4c),
-                     cines, np.repeat([0, 1], 4), np.ones((8, 2)), n_boot=10)
+    r = two_apical_cines(WithBorder)
     assert r["ef_border_flagged"] == 0.5
     assert r["ef_mae_border_flagged"] == 60.0
     assert abs(r["ef_mae_border_kept"] - 1.2) < 1e-9
-    plain = labelled_set(_Packages(np.full(8, a4c), masks), np.zeros((8, 32, 32), np.uint8), masks, np.full(8, a4c),
-                         cines, np.repeat([0, 1], 4), np.ones((8, 2)), n_boot=10)
+    plain = two_apical_cines()
     assert "ef_border_flagged" not in plain
