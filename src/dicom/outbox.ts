@@ -24,6 +24,13 @@
 // (never deleted: nothing is lost), 'unreadable' says so once with where it
 // now is, and the other files go on. The count is kept while the process runs
 // (a restart gives the file its tries again) and ends when the file is read.
+// Nor is an object the PACS answered (stored or refused) whose move afterwards
+// fails (sent/ or failed/ replaced by a file, the removal from pending/
+// failing) sent again for ever: after `maxMoveFailures` tries in a row whose
+// move failed (default 3) it is held back, left in pending/ where it is (never
+// deleted; the PACS has its answer already), 'unmovable' says so once with
+// its path, and the other files go on. It is held back while the process runs:
+// a restart (once the cause is fixed) sends it again.
 import { EventEmitter } from 'node:events';
 import { lstatSync, renameSync, rmSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
@@ -58,6 +65,11 @@ export interface OutboxOptions {
   keepSent?: boolean;
   /** Tries in a row that could not read a pending file before it is moved to failed/ (default 3, at least 1). */
   maxReadFailures?: number;
+  /**
+   * Tries in a row whose move (into sent/ or failed/, or the removal from pending/) failed after the PACS answered a
+   * file, before that file is held back: left in pending/, not sent again while the process runs (default 3, at least 1).
+   */
+  maxMoveFailures?: number;
 }
 
 /** Why the outbox tries again: the PACS (not reachable, refused the association, answered "try later") or a file of the outbox's own on this machine. */
@@ -145,10 +157,18 @@ export async function folderTarget(dir: string): Promise<CaptureTarget & { put(o
   return { putAll, put: (obj: WrittenObject, name: string) => putAll([{ obj, name }]) };
 }
 
+/** A move after the PACS's answer that failed: `head` says which and why, the message adds that the file is sent again. */
+type MoveError = Error & { head: string };
+function moveError(head: string, cause: unknown): MoveError {
+  return Object.assign(new Error(`${head}; it stays in pending/ and is sent again`, { cause }), { head });
+}
+
 /**
  * Events: 'queued' (name), 'sent' (name), 'failed' (name, reason), 'fileError' (name, code, error: a local move,
  * removal, listing or read that failed; the file stays in pending/), 'unreadable' (name, code, error, file: a pending
  * file that could not be read in `maxReadFailures` tries in a row, moved to `file` in failed/ and not tried again;
+ * once, in place of that try's 'fileError'), 'unmovable' (name, code, error, file: a file the PACS answered whose move
+ * failed in `maxMoveFailures` tries in a row, left at `file` in pending/ and not sent again while the process runs;
  * once, in place of that try's 'fileError'), 'retry' (error, delayMs, cause: RetryCause).
  */
 export class Outbox extends EventEmitter implements CaptureTarget {
@@ -163,6 +183,9 @@ export class Outbox extends EventEmitter implements CaptureTarget {
   #closed = false;
   /** Pending files that could not be read, and in how many tries in a row. */
   readonly #readFailures = new Map<string, number>();
+  /** Answered files whose move failed, and in how many tries in a row; those held back after maxMoveFailures. */
+  readonly #moveFailures = new Map<string, number>();
+  readonly #heldBack = new Set<string>();
   readonly #stats: OutboxStats = { pending: 0, sent: 0, failed: 0, retries: 0, lastError: null, nextTryAt: null };
 
   private constructor(o: OutboxOptions) {
@@ -178,9 +201,9 @@ export class Outbox extends EventEmitter implements CaptureTarget {
    * live process's, another writer of this outbox, are kept), and starts sending what is pending.
    */
   static async open(o: OutboxOptions): Promise<Outbox> {
-    const max = o.maxReadFailures;
-    if (max !== undefined && !(Number.isInteger(max) && max >= 1)) {
-      throw invalidValue('ERR_SONOEDGE_OUTBOX', 'an integer of at least 1', 'maxReadFailures', max);
+    for (const k of ['maxReadFailures', 'maxMoveFailures'] as const) {
+      const max = o[k];
+      if (max !== undefined && !(Number.isInteger(max) && max >= 1)) throw invalidValue('ERR_SONOEDGE_OUTBOX', 'an integer of at least 1', k, max);
     }
     const box = new Outbox(o);
     try {
@@ -257,9 +280,13 @@ export class Outbox extends EventEmitter implements CaptureTarget {
         return;
       }
       this.#stats.pending = names.length;
-      for (const name of this.#readFailures.keys()) if (!names.includes(name)) this.#readFailures.delete(name);
-      if (names.length === 0) return;
-      const batch = names.slice(0, this.#o.batch ?? 16);
+      const listed = new Set(names);
+      for (const name of this.#readFailures.keys()) if (!listed.has(name)) this.#readFailures.delete(name);
+      for (const name of this.#moveFailures.keys()) if (!listed.has(name)) this.#moveFailures.delete(name);
+      for (const name of this.#heldBack) if (!listed.has(name)) this.#heldBack.delete(name);
+      // Held back (their move failed maxMoveFailures times in a row): they stay in pending/ and are not offered again.
+      const batch = names.filter((n) => !this.#heldBack.has(n)).slice(0, this.#o.batch ?? 16);
+      if (batch.length === 0) return;
       const answered = new Set<string>();
       const moves: { name: string; done: Promise<void> }[] = [];
       const unreadable: { name: string; tries: number; err: Error }[] = [];
@@ -307,8 +334,29 @@ export class Outbox extends EventEmitter implements CaptureTarget {
         const moved = await this.#unreadable(name, tries, err);
         if (moved) setAside.add(name);
       }
-      const stuck = [...unreadable.filter((u) => !setAside.has(u.name)),
-        ...settled.flatMap((m, i) => (m.status === 'rejected' ? [{ name: moves[i].name, err: m.reason as Error }] : []))];
+      // A file whose move failed maxMoveFailures times in a row is held back where it is, told once, and is not part
+      // of this try's local error either (before, it was sent again after every backoff, for ever).
+      const maxMove = this.#o.maxMoveFailures ?? 3;
+      const failedMoves: { name: string; err: Error }[] = [];
+      for (const [i, m] of settled.entries()) {
+        const name = moves[i].name;
+        if (m.status === 'fulfilled') {
+          this.#moveFailures.delete(name);
+          continue;
+        }
+        const err = m.reason as MoveError;
+        const tries = (this.#moveFailures.get(name) ?? 0) + 1;
+        this.#moveFailures.set(name, tries);
+        if (tries < maxMove) {
+          failedMoves.push({ name, err });
+          continue;
+        }
+        this.#moveFailures.delete(name);
+        this.#heldBack.add(name);
+        const file = path.join(this.#pendingDir, name);
+        this.emit('unmovable', name, fsCode(err), `${err.head} in ${tries} tries in a row; it stays at ${file} and is not sent again while this process runs (a restart sends it again)`, file);
+      }
+      const stuck = [...unreadable.filter((u) => !setAside.has(u.name)), ...failedMoves];
       for (const { name, err } of stuck) this.emit('fileError', name, fsCode(err), err.message);
       if (error === undefined && !localStop && answered.size + unreadable.length < batch.length) error = `the PACS ${sender.where} answered ${answered.size} of ${batch.length} files`;
       if (error !== undefined) {
@@ -330,7 +378,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       if (this.#o.keepSent) await rename(from, path.join(this.dir, 'sent', name));
       else await rm(from, { force: true });
     } catch (err) {
-      throw new Error(`Expected to ${this.#o.keepSent ? 'move' : 'remove'} ${name}, stored by the PACS ${this.#o.sender!.where}, ${this.#o.keepSent ? 'into sent/' : 'from pending/'} but received ${(err as Error).message}; it stays in pending/ and is sent again`, { cause: err });
+      throw moveError(`Expected to ${this.#o.keepSent ? 'move' : 'remove'} ${name}, stored by the PACS ${this.#o.sender!.where}, ${this.#o.keepSent ? 'into sent/' : 'from pending/'} but received ${(err as Error).message}`, err);
     }
     this.#stats.sent++;
     this.#stats.pending = Math.max(0, this.#stats.pending - 1);
@@ -342,7 +390,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
     try {
       await this.#intoFailed(name, reason);
     } catch (err) {
-      throw new Error(`Expected to move ${name}, ${reason}, into failed/ with its reason but received ${(err as Error).message}; it stays in pending/ and is sent again`, { cause: err });
+      throw moveError(`Expected to move ${name}, ${reason}, into failed/ with its reason but received ${(err as Error).message}`, err);
     }
     this.emit('failed', name, reason);
   }

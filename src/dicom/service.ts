@@ -70,6 +70,7 @@ export class DicomService {
       // with the file and the file system's code, and is not reported as the PACS being down.
       outbox.on('fileError', (name: string, code: string, error: string) => log.error({ name, code, error }, 'local file error in the outbox (not the PACS): the file stays in pending/ and is tried again'));
       outbox.on('unreadable', (name: string, code: string, error: string, file: string) => log.error({ name, code, error, file }, 'dicom object unreadable on this machine: moved to failed/, not sent and not tried again'));
+      outbox.on('unmovable', (name: string, code: string, error: string, file: string) => log.error({ name, code, error, file }, 'dicom object answered by the PACS but not movable on this machine: left in pending/, not sent again until a restart'));
       outbox.on('retry', (error: string, delayMs: number, cause: RetryCause) => {
         if (cause === 'pacs') log.warn({ error, delayMs }, 'PACS not reachable: objects wait in the outbox');
       });

@@ -8,7 +8,8 @@
 // open, tmp/ loses only the temporaries of writers that are gone (real
 // processes: one that has exited, one that is alive); a pending file that
 // cannot be read (a real folder in its place: root reads a chmod 000 file) goes
-// to failed/ after maxReadFailures tries in a row, not retried for ever.
+// to failed/ after maxReadFailures tries in a row, not retried for ever; an
+// answered object whose move keeps failing is held back after maxMoveFailures.
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -257,6 +258,89 @@ t.test('the tries are counted in a row: a file read again before maxReadFailures
   for (const bad of [0, 1.5, -1, Number.NaN]) {
     await t.rejects(Outbox.open({ dir, sender: reading, maxReadFailures: bad }), {
       name: 'RangeError', code: 'ERR_SONOEDGE_OUTBOX', message: `Expected an integer of at least 1 for maxReadFailures but received ${bad} of type number`,
+    }, String(bad));
+  }
+});
+
+t.test('an answered object whose move fails maxMoveFailures tries in a row is held back in pending/, told once, not sent again; the others go on', async (t) => {
+  const dir = path.join(tmp, 'unmovable');
+  const pending = path.join(dir, 'pending');
+  await mkdir(path.join(dir, 'sent'), { recursive: true });
+  await mkdir(pending, { recursive: true });
+  // Every file the PACS is offered, in order: the stand-in stores them all.
+  const offered: string[] = [];
+  const storing: BatchSender = { where: 'TEST@stand-in', store: async (files, on) => { for (const f of files) { offered.push(path.basename(f)); on({ file: f, status: 0, outcome: 'stored' } as StoreResult); } } };
+  const clip = '00000000000001-000000-clip.dcm';
+  const later = '00000000000001-000001-later.dcm';
+  const [c, sr] = capture();
+  await writeFile(path.join(pending, clip), c.bytes);
+  // A folder (not empty) where the stored clip must go in sent/: root is not stopped by permission bits, a folder is.
+  await mkdir(path.join(dir, 'sent', clip, 'inside'), { recursive: true });
+  const box = await Outbox.open({ dir, sender: storing, keepSent: true, retryMinMs: 60_000, maxMoveFailures: 2 });
+  t.teardown(() => box.close());
+  const events: unknown[][] = [];
+  for (const e of ['sent', 'fileError', 'unmovable', 'retry']) box.on(e, (...a: unknown[]) => events.push([e, ...a]));
+  const head = `Expected to move ${clip}, stored by the PACS TEST@stand-in, into sent/ but received EISDIR: illegal operation on a directory, `
+    + `rename '${path.join(pending, clip)}' -> '${path.join(dir, 'sent', clip)}'`;
+  const again = `${head}; it stays in pending/ and is sent again`;
+  await box.flush();
+  t.same(events, [['fileError', clip, 'EISDIR', again], ['retry', again, 60_000, 'local']], 'try 1: a local file error, sent again later');
+  events.length = 0;
+  // Try 2, with a new object queued behind it. Before, this went on for ever: the clip sent, a fileError and a retry per try.
+  await writeFile(path.join(pending, later), sr.bytes);
+  await box.flush();
+  const file = path.join(pending, clip);
+  t.same(events, [
+    ['sent', later],
+    ['unmovable', clip, 'EISDIR', `${head} in 2 tries in a row; it stays at ${file} and is not sent again while this process runs (a restart sends it again)`, file],
+  ], 'try 2: the file behind it is sent; one \'unmovable\' naming the file and where it is, no fileError, no retry');
+  t.same(offered, [clip, clip, later], 'the clip was offered in tries 1 and 2 only');
+  t.same(await box.pending(), [clip], 'left in pending/ (nothing deleted)');
+  t.same(await readFile(file), Buffer.from(c.bytes), 'whole');
+  t.same([box.stats.sent, box.stats.pending, box.stats.lastError, box.stats.nextTryAt], [1, 1, null, null]);
+  events.length = 0;
+  await box.flush();
+  t.same([events, offered.length], [[], 3], 'not sent again');
+
+  // A restart gives it its tries again: with the folder gone from sent/, it is sent and moved.
+  await box.close();
+  await rm(path.join(dir, 'sent', clip), { recursive: true });
+  const box2 = await Outbox.open({ dir, sender: storing, keepSent: true, retryMinMs: 60_000, maxMoveFailures: 2 });
+  t.teardown(() => box2.close());
+  await box2.flush();
+  t.same([await box2.pending(), (await readdir(path.join(dir, 'sent'))).sort(), offered.length], [[], [clip, later].sort(), 4]);
+});
+
+t.test('a refused object whose move into failed/ fails (failed/ a file) is held back after maxMoveFailures (default 3); maxMoveFailures is checked', async (t) => {
+  const dir = path.join(tmp, 'unmovable-refused');
+  const box = await Outbox.open({ dir, sender: standIn, retryMinMs: 60_000 });
+  t.teardown(() => box.close());
+  await rm(path.join(dir, 'failed'), { recursive: true });
+  await writeFile(path.join(dir, 'failed'), 'not a folder');
+  const events: string[] = [];
+  for (const e of ['failed', 'fileError', 'unmovable', 'retry']) box.on(e, () => events.push(e));
+  let error: unknown[] = [];
+  box.on('unmovable', (...a: unknown[]) => { error = a; });
+  const retry = next(box, 'retry');
+  await box.put(capture()[1], 'sr-1.dcm');
+  await retry;
+  const [name] = await box.pending();
+  await box.flush();
+  t.same(events, ['fileError', 'retry', 'fileError', 'retry'], 'tries 1 and 2: a local file error each');
+  events.length = 0;
+  await box.flush();
+  t.same(events, ['unmovable'], 'try 3 holds it back');
+  const file = path.join(dir, 'pending', name);
+  t.same(error.slice(0, 2), [name, 'ENOTDIR']);
+  t.match(error[2], new RegExp(`^${esc(`Expected to move ${name}, refused by the PACS TEST@stand-in with status 0xa900, into failed/ with its reason but received ENOTDIR: not a directory, rename '`)}.*${esc(`' in 3 tries in a row; it stays at ${file} and is not sent again while this process runs (a restart sends it again)`)}$`));
+  t.equal(error[3], file);
+  events.length = 0;
+  await box.flush();
+  t.same([events, await box.pending()], [[], [name]], 'not sent again; still in pending/');
+
+  for (const bad of [0, 2.5, -3, Number.NaN]) {
+    await t.rejects(Outbox.open({ dir, sender: standIn, maxMoveFailures: bad }), {
+      name: 'RangeError', code: 'ERR_SONOEDGE_OUTBOX', message: `Expected an integer of at least 1 for maxMoveFailures but received ${bad} of type number`,
     }, String(bad));
   }
 });
