@@ -279,6 +279,8 @@ const dicom = {
         retryMinMs: int(10, 3600000, undefined, 'First retry delay after a failed send; doubles per failure. Default: 1000.'),
         retryMaxMs: int(10, 3600000, undefined, 'Longest retry delay. Default: 60000.'),
         keepSent: { type: 'boolean', description: 'Keep stored objects in outbox/sent/ instead of deleting them. Default: false.' },
+        maxReadFailures: int(1, 1000, undefined, 'Tries in a row that could not read a pending object before it is moved to outbox/failed/ with the reason (never deleted, not tried again). Default: 3.'),
+        maxMoveFailures: int(1, 1000, undefined, 'Tries in a row whose move after the PACS answered an object (into outbox/sent/ or failed/, or its removal) failed before it is held back: left in outbox/pending/, not sent again until a restart. Default: 3.'),
       },
     },
   },

@@ -25,7 +25,7 @@ export interface DicomServiceConfig {
   institutionName?: string;
   /** Patient and study attributes for streams whose CONFIGURE_STREAM names none (default: a new study per stream). */
   study?: StudyAttributes;
-  pacs?: PacsOptions & { batch?: number; retryMinMs?: number; retryMaxMs?: number; keepSent?: boolean };
+  pacs?: PacsOptions & { batch?: number; retryMinMs?: number; retryMaxMs?: number; keepSent?: boolean; maxReadFailures?: number; maxMoveFailures?: number };
 }
 
 type Log = { info: (o: object, m: string) => void; warn: (o: object, m: string) => void; error: (o: object, m: string) => void };
@@ -57,12 +57,13 @@ export class DicomService {
     let outbox: Outbox | undefined;
     let target: CaptureTarget;
     if (config.pacs) {
-      const { batch, retryMinMs, retryMaxMs, keepSent, ...pacs } = config.pacs;
+      const { batch, retryMinMs, retryMaxMs, keepSent, maxReadFailures, maxMoveFailures, ...pacs } = config.pacs;
       const sender = new PacsClient(pacs);
       outbox = await Outbox.open({
         dir: path.join(config.dir, 'outbox'), sender,
         ...(batch !== undefined ? { batch } : {}), ...(retryMinMs !== undefined ? { retryMinMs } : {}),
         ...(retryMaxMs !== undefined ? { retryMaxMs } : {}), ...(keepSent !== undefined ? { keepSent } : {}),
+        ...(maxReadFailures !== undefined ? { maxReadFailures } : {}), ...(maxMoveFailures !== undefined ? { maxMoveFailures } : {}),
       });
       outbox.on('sent', (name: string) => log.info({ name, pacs: sender.where }, 'dicom object stored'));
       outbox.on('failed', (name: string, reason: string) => log.error({ name, reason }, 'dicom object refused by the PACS (kept in failed/)'));

@@ -295,6 +295,21 @@ t.test('dicom: paths resolve against the config file, capture defaults fill in, 
   t.throws(() => parseServeConfig('dicom:\n  pacs: {host: x, port: 104, calledAet: PACS}\n', 'serve.yaml'), { name: 'ConfigError', code: 'ERR_SONOEDGE_CONFIG' });
 });
 
+t.test('dicom.pacs.maxReadFailures and maxMoveFailures: integers 1..1000, passed as given; absent, the outbox\'s default (3)', async (t) => {
+  const pacs = (extra: string) => parseServeConfig(`dicom:\n  dir: out\n  pacs:\n    host: 127.0.0.1\n    port: 104\n    calledAet: PACS\n${extra}`, 'serve.yaml').dicom?.pacs;
+  t.match(pacs('    maxReadFailures: 5\n    maxMoveFailures: 1\n'), { maxReadFailures: 5, maxMoveFailures: 1 });
+  const none = pacs('');
+  t.same(['maxReadFailures' in none!, 'maxMoveFailures' in none!], [false, false]);
+  const bad = (key: string, value: string, received: string) => fails(t, `dicom:\n  dir: out\n  pacs:\n    host: 127.0.0.1\n    port: 104\n    calledAet: PACS\n    ${key}: ${value}\n`, 'serve.yaml', 7, `dicom.pacs.${key}`,
+    `serve.yaml:7: dicom.pacs.${key}: expected integer between 1 and 1000 but received ${received}`);
+  for (const key of ['maxReadFailures', 'maxMoveFailures']) {
+    bad(key, '0', '0');
+    bad(key, '2.5', '2.5');
+    bad(key, 'often', '"often"');
+    bad(key, '1001', '1001');
+  }
+});
+
 t.test('dicom.pacs.host: the PACS\'s address or host name; never a malformed address or 0.0.0.0 / ::', async (t) => {
   const pacs = (h: string) => parseServeConfig(`dicom:\n  dir: out\n  pacs:\n    port: 104\n    host: "${h}"\n    calledAet: PACS\n`, 'serve.yaml').dicom?.pacs?.host;
   for (const h of ['127.0.0.1', '::1', '192.168.1.20', 'fe80::1%eth0', 'pacs', 'pacs.hospital.example', 'orthanc_1']) t.equal(pacs(h), h, h);

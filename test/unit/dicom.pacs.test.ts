@@ -369,3 +369,52 @@ t.test('serve\'s DICOM service: an object stored by Orthanc that cannot be moved
   t.same(logs, names.map((name) => ['info', 'dicom object stored', { name, pacs: where }]));
   await svc.close();
 });
+
+t.test('serve config dicom.pacs.maxReadFailures and maxMoveFailures reach the outbox: a folder in pending/ goes to failed/ at its first try, and objects Orthanc stored that cannot go into sent/ are held back at theirs, each logged once', { skip: ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed' }, async (t) => {
+  const { DicomService } = await import('../../src/dicom/service.js');
+  const { parseServeConfig } = await import('../../src/config/index.js');
+  const { dir, pacs } = await orthancIn(t);
+  const box = path.join(dir, 'sonoedge', 'outbox');
+  const folder = '00000000000001-000000-folder.dcm';
+  await mkdir(path.join(box, 'pending', folder), { recursive: true });
+  const config = parseServeConfig(`dicom:\n  dir: sonoedge\n  capture:\n    seconds: 0.1\n  pacs:\n    host: 127.0.0.1\n    port: ${pacs.dicom}\n    calledAet: ORTHANC\n    retryMinMs: 60000\n    keepSent: true\n    maxReadFailures: 1\n    maxMoveFailures: 1\n`, path.join(dir, 'serve.yaml'));
+  t.same([config.dicom?.pacs?.maxReadFailures, config.dicom?.pacs?.maxMoveFailures], [1, 1]);
+  const logs: [string, string, object][] = [];
+  const log = {
+    info: (o: object, m: string) => logs.push(['info', m, o]), warn: (o: object, m: string) => logs.push(['warn', m, o]), error: (o: object, m: string) => logs.push(['error', m, o]),
+  };
+  // Before, the service handed both keys to PacsClient with the PACS's options, which refused them as unknown keys.
+  const svc = await DicomService.start(config.dicom!, log);
+  t.teardown(() => svc.close());
+  await svc.outbox!.flush();
+  const where = `ORTHANC@127.0.0.1:${pacs.dicom}`;
+  const read = `Expected to read ${folder} in the outbox's pending/ to send it to the PACS ${where} but received EISDIR: illegal operation on a directory, read`;
+  const failed = path.join(box, 'failed', folder);
+  t.same(logs, [['error', 'dicom object unreadable on this machine: moved to failed/, not sent and not tried again', {
+    name: folder, code: 'EISDIR', file: failed,
+    error: `${read} in 1 tries in a row; it was not sent and is moved to ${failed}, beside its reason (${folder}.txt), and not tried again`,
+  }]], 'maxReadFailures 1: moved at the first try');
+  logs.length = 0;
+  // Tests run as root, whom permission bits do not stop: a regular file where sent/ was makes the rename fail (ENOTDIR).
+  await rm(path.join(box, 'sent'), { recursive: true });
+  await writeFile(path.join(box, 'sent'), 'not a folder');
+  svc.open(3, { stream: 3, width: 4, height: 4, format: 'GRAY8', spacing: [0.4, 0.4], fps: 40 }, undefined, () => []);
+  const view = (seq: number) => ({
+    seq, acquiredAt: 0, view: { label: 'PLAX', confidence: 1, shown: 'PLAX', shownConfidence: 1, changed: false, probabilities: [] },
+    quality: { score: 0.8, smoothed: 0.8, good: true }, state: 'ok' as const, idScore: null, idScoreRaw: null, frameState: 'ok' as const,
+  });
+  for (let i = 0; i < 5; i++) svc.offer(3, new Uint8Array(16).fill(i), view(i));
+  const [s] = await svc.finish(3);
+  await svc.outbox!.flush();
+  t.same(await instances(pacs), s.objects.map((o) => o.sopInstanceUid).sort(), 'Orthanc stored the clip and its SR');
+  const names = await svc.outbox!.pending();
+  t.equal(names.length, 2, 'both stay in pending/ (nothing deleted)');
+  t.same(logs.filter(([, m]) => m !== 'clip captured'), names.map((name) => ['error', 'dicom object answered by the PACS but not movable on this machine: left in pending/, not sent again until a restart', {
+    name, code: 'ENOTDIR', file: path.join(box, 'pending', name),
+    error: `Expected to move ${name}, stored by the PACS ${where}, into sent/ but received ENOTDIR: not a directory, rename '${path.join(box, 'pending', name)}' -> '${path.join(box, 'sent', name)}' `
+      + `in 1 tries in a row; it stays at ${path.join(box, 'pending', name)} and is not sent again while this process runs (a restart sends it again)`,
+  }]), 'maxMoveFailures 1: held back at the first try, no local file error, no retry');
+  logs.length = 0;
+  await svc.outbox!.flush();
+  t.same([logs, svc.outbox!.stats.retries, svc.outbox!.stats.nextTryAt], [[], 0, null], 'not sent again');
+});
