@@ -183,7 +183,8 @@ export class MetricsServer {
    * naming metrics.port) for a port that cannot be taken: then nothing of it is left (no subscriber, no listener on the runtime).
    */
   static async start(rt: Runtime, options: MetricsOptions): Promise<MetricsServer> {
-    const host = options.host ?? '127.0.0.1';
+    // Absent: the default. null is refused as every host option refuses it (hostProblem: "received null"), not taken as the default.
+    const host = options.host === undefined ? '127.0.0.1' : options.host;
     // Any type: an array such as ['127.0.0.1'] would otherwise reach net's BlockList (a Node TypeError).
     const hostBad = hostProblem(host, 'loopback', 'metrics.host');
     if (hostBad) throw rangeError('ERR_SONOEDGE_METRICS', hostBad);

@@ -435,7 +435,8 @@ function optionError(message: string, type = false): Error {
 function checkOptions(o: ViewerOptions): void {
   if (o === null || typeof o !== 'object') throw optionError(`Expected an object for viewer options but received ${o === null ? 'null' : typeof o}`, true);
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw optionError(`Expected an integer 0..65535 for viewer.port but received ${String(o.port)}`);
-  const host = o.host ?? '127.0.0.1';
+  // Absent: the default. null is refused as every host option refuses it (hostProblem: "received null"), not taken as the default.
+  const host = o.host === undefined ? '127.0.0.1' : o.host;
   // Before the token rule: a malformed address (127.300.0.1) is neither loopback nor a host to listen on.
   const hostBad = hostProblem(host, 'any', 'viewer.host');
   if (hostBad) throw optionError(hostBad);

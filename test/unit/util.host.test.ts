@@ -82,6 +82,12 @@ t.test('every place in code words the same bad host the same way, with its own c
       t.equal((err as { code?: string } | undefined)?.code, p.code, `${what}, ${JSON.stringify(host)}: code`);
       t.equal(err?.message, `Expected ${rule} for ${p.name} but received ${received}`, `${what}, ${JSON.stringify(host)}`);
     }
+    // null is no host either: refused everywhere as "received null" (absent is the default). Before, MetricsServer.start
+    // and ViewerServer.start took null for their default (127.0.0.1) while SocketServer and IgtlBridge refused it.
+    const nul = await p.refuse(null);
+    t.equal(nul?.constructor, p.cls, `${what}, null: ${p.cls.name}`);
+    t.equal((nul as { code?: string } | undefined)?.code, p.code, `${what}, null: code`);
+    t.equal(nul?.message, `Expected ${p.use === 'loopback' ? LOOPBACK : ADDRESS} for ${p.name} but received null`, `${what}, null`);
     if (p.use === 'any') continue;
     // A peer's and a loopback host: 0.0.0.0, which only a server listens on, by the use's own rule.
     const err = await p.refuse('0.0.0.0');
