@@ -6,6 +6,7 @@ import { encodeMessageParts, MessageDecoder, type EncodeInput, type Message } fr
 import { Flag, MessageType } from '../protocol/constants.js';
 import { ProtocolError, type WireErrorName } from '../protocol/errors.js';
 import { msg, parseError, type ConfigureStream, type Subscribe } from '../protocol/messages.js';
+import { hostProblem } from '../util/host.js';
 
 export class RemoteError extends Error {
   readonly code: string;
@@ -51,9 +52,17 @@ export class SocketClient extends EventEmitter {
     socket.on('error', (err) => this.emit('socketError', err));
   }
 
+  /**
+   * Connects to a runtime's socket path, or to its TCP port on `host` (default 127.0.0.1). Rejects with a RangeError,
+   * as SocketServer's tcp.host, for a host that is no peer's (src/util/host.ts, 'peer': a malformed address, a value of
+   * another type, null, 0.0.0.0 or ::), before any connection or name lookup.
+   */
   static connect(target: string | { port: number; host?: string }): Promise<SocketClient> {
+    const host: unknown = typeof target === 'string' || target.host === undefined ? '127.0.0.1' : target.host;
+    const hostBad = hostProblem(host, 'peer', 'host');
+    if (hostBad) return Promise.reject(new RangeError(hostBad));
     return new Promise((resolve, reject) => {
-      const s = typeof target === 'string' ? net.createConnection(target) : net.createConnection(target.port, target.host ?? '127.0.0.1');
+      const s = typeof target === 'string' ? net.createConnection(target) : net.createConnection(target.port, host as string);
       s.once('error', reject);
       s.once('connect', () => { s.off('error', reject); s.setNoDelay?.(true); resolve(new SocketClient(s)); });
     });

@@ -1,8 +1,9 @@
 // One rule for a host a user gives (src/util/host.ts), and every place that checks one (SocketServer's tcp.host,
 // MetricsServer.start's metrics.host, ViewerServer.start's viewer.host, IgtlBridge's host, PacsClient's pacs.host,
-// the serve config's keys for them) wording the same bad host the same way, each with its own error class and code.
+// SocketClient.connect's host, the serve config's keys for them) wording the same bad host the same way, each with its own error class and code.
 import t from 'tap';
 import { readdir, readFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, parseServeConfig } from '../../src/config/index.js';
@@ -12,6 +13,7 @@ import { StreamManager } from '../../src/runtime/streams.js';
 import { MetricsServer } from '../../src/telemetry/metrics.js';
 import { IgtlBridge } from '../../src/transport/igtl/bridge.js';
 import { IgtlError } from '../../src/transport/igtl/errors.js';
+import { SocketClient } from '../../src/transport/socket-client.js';
 import { SocketServer } from '../../src/transport/socket-server.js';
 import { hostExpected, hostProblem } from '../../src/util/host.js';
 import { ViewerServer } from '../../src/viewer/server.js';
@@ -60,6 +62,8 @@ const places: { name: string; use: 'any' | 'loopback' | 'peer'; whose?: string; 
   { name: 'viewer.host', use: 'any', cls: RangeError, code: 'ERR_SONOEDGE_VIEWER_OPTION', refuse: (h) => errorOf(async () => (await ViewerServer.start(source, { port: 0, host: h as string, token: TOKEN })).close()) },
   { name: 'host', use: 'any', cls: IgtlError, code: 'ERR_SONOEDGE_IGTL_OPTION', refuse: (h) => errorOf(() => new IgtlBridge({ streams, host: h as string })) },
   { name: 'host', use: 'peer', cls: IgtlError, code: 'ERR_SONOEDGE_IGTL_OPTION', refuse: (h) => errorOf(() => new IgtlBridge({ streams, mode: 'client', host: h as string })) },
+  // Before, SocketClient.connect checked no host: Node's own errors (ERR_INVALID_ARG_TYPE, a DNS lookup's ENOTFOUND) or a connection to 0.0.0.0.
+  { name: 'host', use: 'peer', cls: RangeError, refuse: (h) => errorOf(async () => (await SocketClient.connect({ port: 1, host: h as string })).close()) },
   { name: 'pacs.host', use: 'peer', whose: "the PACS's", cls: RangeError, code: 'ERR_SONOEDGE_PACS', refuse: (h) => errorOf(() => new PacsClient({ host: h as string, port: 104, calledAet: 'PACS' })) },
 ];
 
@@ -136,4 +140,16 @@ t.test('no module checks a host with the predicates itself: each goes through sr
     }
   }
   t.same(calls, [], 'isHost / isUnspecified called only in src/util/host.ts');
+});
+
+t.test('SocketClient.connect: a peer\'s host that keeps the rule still connects (absent: 127.0.0.1)', async (t) => {
+  const server = net.createServer((c) => c.end());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  for (const target of [{ port }, { port, host: '127.0.0.1' }]) {
+    const c = await SocketClient.connect(target);
+    t.equal(c.socket.remotePort, port, JSON.stringify(target));
+    c.close();
+  }
 });
