@@ -11,6 +11,7 @@
 // to failed/ after maxReadFailures tries in a row, not retried for ever; an
 // answered object whose move keeps failing is held back after maxMoveFailures.
 import t from 'tap';
+import type { Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -154,12 +155,19 @@ t.test('failed/ replaced by a file: a local file error (ENOTDIR) naming the obje
   t.same(await readdir(path.join(dir, 'tmp')), [], 'no temporary file left');
 });
 
-t.test('a pending file that cannot be read (a folder in its place) is moved to failed/ after maxReadFailures tries in a row, not tried for ever; the others go on', async (t) => {
-  const dir = path.join(tmp, 'unreadable');
-  const pending = path.join(dir, 'pending');
-  await mkdir(pending, { recursive: true });
-  // A sender that reads each file as PacsClient does (a file it cannot read goes to onFileError, the rest are stored).
-  const reading: BatchSender = {
+/** Outbox.open refuses a count option that is not an integer of at least 1, with its name and the value's type. */
+async function refusesBadCounts(t: Test, dir: string, sender: BatchSender, option: 'maxReadFailures' | 'maxMoveFailures'): Promise<void> {
+  for (const bad of [0, 1.5, -1, Number.NaN]) {
+    await t.rejects(Outbox.open({ dir, sender, [option]: bad }), {
+      name: 'RangeError', code: 'ERR_SONOEDGE_OUTBOX', message: `Expected an integer of at least 1 for ${option} but received ${bad} of type number`,
+    }, String(bad));
+  }
+}
+
+/** A sender that reads each file as PacsClient does: a file it cannot read goes to onFileError, each other one gets the
+ * PACS's answer `status` / `outcome`. */
+function readingSender(status: number, outcome: StoreResult['outcome']): BatchSender {
+  return {
     where: 'TEST@stand-in',
     store: async (files, on, onFileError) => {
       for (const f of files) {
@@ -169,10 +177,17 @@ t.test('a pending file that cannot be read (a folder in its place) is moved to f
           onFileError?.(f, err as NodeJS.ErrnoException);
           continue;
         }
-        on({ file: f, status: 0, outcome: 'stored' } as StoreResult);
+        on({ file: f, status, outcome } as StoreResult);
       }
     },
   };
+}
+
+t.test('a pending file that cannot be read (a folder in its place) is moved to failed/ after maxReadFailures tries in a row, not tried for ever; the others go on', async (t) => {
+  const dir = path.join(tmp, 'unreadable');
+  const pending = path.join(dir, 'pending');
+  await mkdir(pending, { recursive: true });
+  const reading = readingSender(0, 'stored');
   // Tests run as root, whom permission bits do not stop: a folder under a pending file's name cannot be read (EISDIR).
   const folder = '00000000000001-000000-folder.dcm';
   const later = '00000000000001-000001-later.dcm';
@@ -219,21 +234,7 @@ t.test('the tries are counted in a row: a file read again before maxReadFailures
   await mkdir(pending, { recursive: true });
   const name = '00000000000001-000000-clip.dcm';
   // The first try reads it and the PACS answers "try again later" (status 0xA700): read, so its count starts over.
-  const answer = 0xa700;
-  const reading: BatchSender = {
-    where: 'TEST@stand-in',
-    store: async (files, on, onFileError) => {
-      for (const f of files) {
-        try {
-          await readFile(f);
-        } catch (err) {
-          onFileError?.(f, err as NodeJS.ErrnoException);
-          continue;
-        }
-        on({ file: f, status: answer, outcome: 'retry' } as StoreResult);
-      }
-    },
-  };
+  const reading = readingSender(0xa700, 'retry');
   await mkdir(path.join(pending, name));
   const box = await Outbox.open({ dir, sender: reading, retryMinMs: 60_000, maxReadFailures: 2 });
   t.teardown(() => box.close());
@@ -255,11 +256,7 @@ t.test('the tries are counted in a row: a file read again before maxReadFailures
   t.same(events, ['unreadable'], 'the second in a row moves it');
   t.same([await box.pending(), await readdir(path.join(dir, 'failed'))], [[], [name, `${name}.txt`]]);
 
-  for (const bad of [0, 1.5, -1, Number.NaN]) {
-    await t.rejects(Outbox.open({ dir, sender: reading, maxReadFailures: bad }), {
-      name: 'RangeError', code: 'ERR_SONOEDGE_OUTBOX', message: `Expected an integer of at least 1 for maxReadFailures but received ${bad} of type number`,
-    }, String(bad));
-  }
+  await refusesBadCounts(t, dir, reading, 'maxReadFailures');
 });
 
 t.test('an answered object whose move fails maxMoveFailures tries in a row is held back in pending/, told once, not sent again; the others go on', async (t) => {
@@ -338,11 +335,7 @@ t.test('a refused object whose move into failed/ fails (failed/ a file) is held 
   await box.flush();
   t.same([events, await box.pending()], [[], [name]], 'not sent again; still in pending/');
 
-  for (const bad of [0, 2.5, -3, Number.NaN]) {
-    await t.rejects(Outbox.open({ dir, sender: standIn, maxMoveFailures: bad }), {
-      name: 'RangeError', code: 'ERR_SONOEDGE_OUTBOX', message: `Expected an integer of at least 1 for maxMoveFailures but received ${bad} of type number`,
-    }, String(bad));
-  }
+  await refusesBadCounts(t, dir, standIn, 'maxMoveFailures');
 });
 
 t.test('a capture folder: an object that cannot go into place fails whole and leaves no temporary file', async (t) => {

@@ -301,6 +301,26 @@ t.test('Orthanc: a pending file removed after the batch began (read again when i
   t.same(await instances(pacs), [objs[0].sopInstanceUid], 'still nothing of the removed file');
 });
 
+/** The result a pipeline gives a PLAX frame of good quality, as the DICOM service takes it. */
+const plaxView = (seq: number) => ({
+  seq, acquiredAt: 0, view: { label: 'PLAX', confidence: 1, shown: 'PLAX', shownConfidence: 1, changed: false, probabilities: [] },
+  quality: { score: 0.8, smoothed: 0.8, good: true }, state: 'ok' as const, idScore: null, idScoreRaw: null, frameState: 'ok' as const,
+});
+
+/** One clip captured by a DICOM service: 5 PLAX frames of 4x4 GRAY8 on stream 3; its summary. */
+async function captureClip(svc: Awaited<ReturnType<typeof import('../../src/dicom/service.js').DicomService.start>>) {
+  svc.open(3, { stream: 3, width: 4, height: 4, format: 'GRAY8', spacing: [0.4, 0.4], fps: 40 }, undefined, () => []);
+  for (let i = 0; i < 5; i++) svc.offer(3, new Uint8Array(16).fill(i), plaxView(i));
+  const [s] = await svc.finish(3);
+  return s;
+}
+
+/** Tests run as root, whom permission bits do not stop: a regular file where the outbox's sent/ was makes the move there fail (ENOTDIR). */
+async function blockSent(box: string): Promise<void> {
+  await rm(path.join(box, 'sent'), { recursive: true });
+  await writeFile(path.join(box, 'sent'), 'not a folder');
+}
+
 t.test('serve\'s DICOM service: a stream\'s capture goes to Orthanc through the outbox', { skip: ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed' }, async (t) => {
   const { DicomService } = await import('../../src/dicom/service.js');
   const { dir, pacs } = await orthancIn(t);
@@ -312,11 +332,7 @@ t.test('serve\'s DICOM service: a stream\'s capture goes to Orthanc through the 
   }, log);
   svc.open(3, { stream: 3, width: 4, height: 4, format: 'BGR8', spacing: [0.4, 0.4], fps: 40 }, undefined, () => []);
   svc.open(4, { stream: 4, width: 4, height: 4, format: 'GRAY8', spacing: [0.4, 0.4], fps: 40, sector: { angleStart: -0.6, angleEnd: 0.6, depthStart: 0, depthEnd: 100 } } as never, undefined, () => []);
-  const view = (seq: number) => ({
-    seq, acquiredAt: 0, view: { label: 'PLAX', confidence: 1, shown: 'PLAX', shownConfidence: 1, changed: false, probabilities: [] },
-    quality: { score: 0.8, smoothed: 0.8, good: true }, state: 'ok' as const, idScore: null, idScoreRaw: null, frameState: 'ok' as const,
-  });
-  for (let i = 0; i < 5; i++) svc.offer(3, new Uint8Array(48).fill(i), view(i));
+  for (let i = 0; i < 5; i++) svc.offer(3, new Uint8Array(48).fill(i), plaxView(i));
   const [s] = await svc.finish(3);
   t.same([s.view, s.frames, s.ef, s.studyInstanceUid], ['PLAX', 4, null, STUDY]);
   await svc.close();
@@ -337,17 +353,9 @@ t.test('serve\'s DICOM service: an object stored by Orthanc that cannot be moved
     pacs: { host: '127.0.0.1', port: pacs.dicom, calledAet: 'ORTHANC', callingAet: 'SONOEDGE', retryMinMs: 60_000, keepSent: true },
   }, log);
   const box = path.join(dir, 'sonoedge', 'outbox');
-  // Tests run as root, whom permission bits do not stop: a regular file where sent/ was makes the rename fail (ENOTDIR).
-  await rm(path.join(box, 'sent'), { recursive: true });
-  await writeFile(path.join(box, 'sent'), 'not a folder');
+  await blockSent(box);
   const retried = new Promise<unknown[]>((resolve) => svc.outbox!.once('retry', (...a: unknown[]) => resolve(a)));
-  svc.open(3, { stream: 3, width: 4, height: 4, format: 'GRAY8', spacing: [0.4, 0.4], fps: 40 }, undefined, () => []);
-  const view = (seq: number) => ({
-    seq, acquiredAt: 0, view: { label: 'PLAX', confidence: 1, shown: 'PLAX', shownConfidence: 1, changed: false, probabilities: [] },
-    quality: { score: 0.8, smoothed: 0.8, good: true }, state: 'ok' as const, idScore: null, idScoreRaw: null, frameState: 'ok' as const,
-  });
-  for (let i = 0; i < 5; i++) svc.offer(3, new Uint8Array(16).fill(i), view(i));
-  const [s] = await svc.finish(3);
+  const s = await captureClip(svc);
   const [, delayMs, cause] = await retried;
   t.same([delayMs, cause], [60_000, 'local']);
   t.same(await instances(pacs), s.objects.map((o) => o.sopInstanceUid).sort(), 'Orthanc stored the clip and its SR');
@@ -395,16 +403,8 @@ t.test('serve config dicom.pacs.maxReadFailures and maxMoveFailures reach the ou
     error: `${read} in 1 tries in a row; it was not sent and is moved to ${failed}, beside its reason (${folder}.txt), and not tried again`,
   }]], 'maxReadFailures 1: moved at the first try');
   logs.length = 0;
-  // Tests run as root, whom permission bits do not stop: a regular file where sent/ was makes the rename fail (ENOTDIR).
-  await rm(path.join(box, 'sent'), { recursive: true });
-  await writeFile(path.join(box, 'sent'), 'not a folder');
-  svc.open(3, { stream: 3, width: 4, height: 4, format: 'GRAY8', spacing: [0.4, 0.4], fps: 40 }, undefined, () => []);
-  const view = (seq: number) => ({
-    seq, acquiredAt: 0, view: { label: 'PLAX', confidence: 1, shown: 'PLAX', shownConfidence: 1, changed: false, probabilities: [] },
-    quality: { score: 0.8, smoothed: 0.8, good: true }, state: 'ok' as const, idScore: null, idScoreRaw: null, frameState: 'ok' as const,
-  });
-  for (let i = 0; i < 5; i++) svc.offer(3, new Uint8Array(16).fill(i), view(i));
-  const [s] = await svc.finish(3);
+  await blockSent(box);
+  const s = await captureClip(svc);
   await svc.outbox!.flush();
   t.same(await instances(pacs), s.objects.map((o) => o.sopInstanceUid).sort(), 'Orthanc stored the clip and its SR');
   const names = await svc.outbox!.pending();
