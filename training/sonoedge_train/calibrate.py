@@ -261,10 +261,12 @@ def ef_measurements(seg_model, ds, calibration: dict | None = None):
 def fit_border_threshold(bands: np.ndarray, quantile: float = BORDER_QUANTILE) -> float:
     """calibration.lv_border's threshold: the `quantile` of the validation cines' mean LV border band, so that
     about 1 - quantile of in-distribution EFs are flagged low for their border."""
+    from .errors import DatasetError
     b = np.asarray(bands, np.float64)
     b = b[np.isfinite(b)]
     if len(b) == 0:
-        raise ValueError("Expected validation cines with an LV border to fit calibration.lv_border but received none")
+        raise DatasetError("E_DATASET_EMPTY", "expected validation cines with an LV border to fit calibration.lv_border "
+                           "but received none", None)
     return float(np.quantile(b, quantile))
 
 
@@ -278,6 +280,10 @@ def calibrate_seg(seg_ckpt, val_dir, out_ckpt, log=print) -> dict:
     ds = SimDataset(val_dir)
     m = ef_measurements(model, ds)
     ok = m[:, 2] > 0
+    if ok.sum() < 3:
+        from .errors import DatasetError
+        raise DatasetError("E_DATASET_EMPTY", f"{val_dir}: expected at least 3 apical cines with a valid EF to fit the "
+                           f"EF calibration but received {int(ok.sum())} (of {len(m)} apical cines)", val_dir)
     cal = fit_ef_calibration(m[ok, 1], m[ok, 0])
     after = cal["slope"] * m[ok, 1] + cal["intercept"]
     fitted_on = f"{val_dir} ({int(ok.sum())} apical cines the runtime's rule accepts)"

@@ -1,9 +1,12 @@
 """The LV border band (metrics.border_band, the runtime's calibration.lv_border measure) and its threshold
 (calibrate.fit_border_threshold), on hand-made logits."""
+import re
+
 import numpy as np
 import pytest
 
 from sonoedge_train.calibrate import fit_border_threshold
+from sonoedge_train.errors import DatasetError
 from sonoedge_train.metrics import border_band, border_pixels, ef_runtime
 
 
@@ -66,5 +69,26 @@ def test_ef_window_mean_band_counts_the_frames_in_the_window():
 def test_threshold_is_the_quantile_of_the_cines_with_a_band():
     assert fit_border_threshold(np.array([1.0, 2.0, 3.0, np.nan, 4.0, 5.0]), 0.5) == 3.0
     assert fit_border_threshold(np.arange(11.0)) == 9.0  # the default quantile, 0.9
-    with pytest.raises(ValueError, match="Expected validation cines with an LV border"):
+    with pytest.raises(DatasetError) as e:
         fit_border_threshold(np.array([np.nan]))
+    assert e.value.code == "E_DATASET_EMPTY"
+    assert e.value.message == "expected validation cines with an LV border to fit calibration.lv_border but received none"
+
+
+def test_calibrate_seg_needs_three_valid_apical_cines(tiny_dataset, tmp_path):
+    # the tiny validation set has one cine per view: two apical cines, too few to fit a line and its residual
+    from pathlib import Path
+
+    from sonoedge_train.calibrate import calibrate_seg
+    from sonoedge_train.config import resolve
+    from sonoedge_train.train import train
+    configs = Path(__file__).resolve().parent.parent / "configs"
+    train(resolve([configs / "tiny_seg.json"], [f"data.train={tiny_dataset / 'train'}",
+                                                f"data.val={tiny_dataset / 'val'}", f"out_dir={tmp_path / 'seg'}",
+                                                "train.epochs=1"]))
+    with pytest.raises(DatasetError) as e:
+        calibrate_seg(tmp_path / "seg" / "final.pt", tiny_dataset / "val", tmp_path / "cal.pt", log=lambda *_: None)
+    assert e.value.code == "E_DATASET_EMPTY"
+    assert re.fullmatch(rf"{re.escape(str(tiny_dataset / 'val'))}: expected at least 3 apical cines with a valid EF to "
+                        r"fit the EF calibration but received [0-2] \(of 2 apical cines\)", e.value.message)
+    assert not (tmp_path / "cal.pt").exists()
