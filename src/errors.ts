@@ -61,6 +61,8 @@ export const ERROR_CODES = [
   // or the path cannot be a socket (a file there, no such folder, longer than a socket address holds).
   'ERR_SONOEDGE_SOCKET_IN_USE',
   'ERR_SONOEDGE_SOCKET_PATH',
+  // The socket's options in code: SocketServer's handler, streams, mode and tcp.host; SocketClient.connect's host.
+  'ERR_SONOEDGE_SOCKET_OPTION',
   // ModelControlError (src/runtime/index.ts): LOAD_MODEL, SWAP or a model set whose package failed to verify, load or warm up.
   'ERR_SONOEDGE_MODEL_LOAD',
   // ModelControlError: an id that names no loaded model, a model set out of range.

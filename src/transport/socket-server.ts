@@ -39,7 +39,7 @@ import {
   frameBytes, msg, parseCloseStream, parseConfigure, parseFrame, parseFrameReady, parseHello, parseLoadModel, parseSubscribe, parseSwap,
   type ConfigureStream, type LoadModel, type ModelReply, type ResultBody, type Subscribe, type Swap,
 } from '../protocol/messages.js';
-import { coded } from '../errors.js';
+import { coded, rangeError, typeError } from '../errors.js';
 import type { Subscription } from '../runtime/publisher.js';
 import { StreamManager, type FrameHandler, type ServerFrame, type StreamOwner } from '../runtime/streams.js';
 import type { SectorNotFound } from '../preprocess/sector.js';
@@ -188,17 +188,17 @@ export class SocketServer extends EventEmitter implements ResultSink {
 
   constructor(options: SocketServerOptions) {
     super();
-    if (options?.streams === undefined && typeof options?.handler !== 'function') throw new TypeError(`Expected function for handler but received ${typeof options?.handler}`);
+    if (options?.streams === undefined && typeof options?.handler !== 'function') throw typeError('ERR_SONOEDGE_SOCKET_OPTION', `Expected function for handler but received ${typeof options?.handler}`);
     if (options.streams !== undefined && (options.handler !== undefined || options.prepare !== undefined)) {
-      throw new TypeError('Expected handler and prepare on the stream manager given as streams but received them on the server too');
+      throw typeError('ERR_SONOEDGE_SOCKET_OPTION', 'Expected handler and prepare on the stream manager given as streams but received them on the server too');
     }
     this.path = options.path ?? path.join(os.tmpdir(), 'sonoedge.sock');
     this.mode = options.mode ?? 0o660;
-    if (!Number.isInteger(this.mode) || this.mode < 0 || this.mode > 0o777) throw new RangeError(`Expected permission bits 0..0o777 for mode but received ${this.mode}`);
+    if (!Number.isInteger(this.mode) || this.mode < 0 || this.mode > 0o777) throw rangeError('ERR_SONOEDGE_SOCKET_OPTION', `Expected permission bits 0..0o777 for mode but received ${this.mode}`);
     // Any type: an array such as ['127.0.0.1'] would otherwise reach net's BlockList (a Node TypeError).
     const tcpHost: unknown = options.tcp ? options.tcp.host : undefined;
     const hostBad = tcpHost === undefined ? undefined : hostProblem(tcpHost, 'loopback', 'tcp.host');
-    if (hostBad) throw new RangeError(hostBad);
+    if (hostBad) throw rangeError('ERR_SONOEDGE_SOCKET_OPTION', hostBad);
     this.#o = {
       models: options.models, tcp: options.tcp ?? false, log: options.log,
       maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,

@@ -4,7 +4,7 @@
 // streams, subscriptions, queues, errors.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -55,10 +55,10 @@ t.test('socket file mode defaults to 0660 and is configurable', async (t) => {
   const s2 = await start({ mode: 0o600 });
   t.equal(statSync(s2.path).mode & 0o777, 0o600);
   t.throws(() => new SocketServer({ handler: standIn, tcp: { port: 0, host: '0.0.0.0' } }), {
-    name: 'RangeError', message: 'Expected a loopback address (127.x.x.x, ::1 or localhost) for tcp.host but received "0.0.0.0" of type string',
+    name: 'RangeError', code: 'ERR_SONOEDGE_SOCKET_OPTION', message: 'Expected a loopback address (127.x.x.x, ::1 or localhost) for tcp.host but received "0.0.0.0" of type string',
   });
   t.throws(() => new SocketServer({ handler: standIn, tcp: { port: 0, host: '127.300.0.1' } }), {
-    name: 'RangeError', message: 'Expected a loopback address (127.x.x.x, ::1 or localhost) for tcp.host but received "127.300.0.1" of type string',
+    name: 'RangeError', code: 'ERR_SONOEDGE_SOCKET_OPTION', message: 'Expected a loopback address (127.x.x.x, ::1 or localhost) for tcp.host but received "127.300.0.1" of type string',
   }, 'a malformed 127 address is refused here, not at listen');
   t.equal(s.tcpPort, undefined, 'TCP is off by default');
 });
@@ -76,7 +76,26 @@ t.test('tcp.host of another type than string: the RangeError a malformed host ge
   for (const [host, received] of refused) {
     const err = (() => { try { new SocketServer({ path: sockPath(), handler: standIn, tcp: { port: 0, host: host as string } }); return undefined; } catch (e) { return e as Error; } })();
     t.equal(err?.constructor, RangeError, `${JSON.stringify(host)}: a RangeError`);
+    t.equal((err as { code?: string } | undefined)?.code, 'ERR_SONOEDGE_SOCKET_OPTION', `${JSON.stringify(host)}: code`);
     t.equal(err?.message, `Expected a loopback address (127.x.x.x, ::1 or localhost) for tcp.host but received ${received}`, JSON.stringify(host));
+  }
+});
+
+t.test('handler, streams and mode: a TypeError or RangeError ERR_SONOEDGE_SOCKET_OPTION at construction, nothing listening', async (t) => {
+  // Before, these were bare TypeErrors and RangeErrors: no code named the socket's options.
+  const refused: [options: unknown, cls: ErrorConstructor, message: string][] = [
+    [{ path: sockPath() }, TypeError, 'Expected function for handler but received undefined'],
+    [{ path: sockPath(), handler: 'standIn' }, TypeError, 'Expected function for handler but received string'],
+    [{ path: sockPath(), handler: standIn, streams: new SocketServer({ path: sockPath(), handler: standIn }).streams }, TypeError,
+      'Expected handler and prepare on the stream manager given as streams but received them on the server too'],
+    [{ path: sockPath(), handler: standIn, mode: 0o1000 }, RangeError, 'Expected permission bits 0..0o777 for mode but received 512'],
+    [{ path: sockPath(), handler: standIn, mode: -1 }, RangeError, 'Expected permission bits 0..0o777 for mode but received -1'],
+    [{ path: sockPath(), handler: standIn, mode: 0.5 }, RangeError, 'Expected permission bits 0..0o777 for mode but received 0.5'],
+  ];
+  for (const [options, cls, message] of refused) {
+    const o = options as ConstructorParameters<typeof SocketServer>[0];
+    t.throws(() => new SocketServer(o), { name: cls.name, code: 'ERR_SONOEDGE_SOCKET_OPTION', message }, message);
+    t.notOk(existsSync(o.path!), `${message}: no socket file`);
   }
 });
 

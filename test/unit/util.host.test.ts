@@ -57,13 +57,13 @@ const TOKEN = '0123456789abcdef';
 
 /** Every place that checks a host in code: its option's name, the rule it applies, the error it throws. */
 const places: { name: string; use: 'any' | 'loopback' | 'peer'; whose?: string; cls: ErrorConstructor | typeof IgtlError; code?: string; refuse: (host: unknown) => Promise<Error | undefined> }[] = [
-  { name: 'tcp.host', use: 'loopback', cls: RangeError, refuse: (h) => errorOf(() => new SocketServer({ handler: async () => ({}) as never, tcp: { port: 0, host: h as string } })) },
+  { name: 'tcp.host', use: 'loopback', cls: RangeError, code: 'ERR_SONOEDGE_SOCKET_OPTION', refuse: (h) => errorOf(() => new SocketServer({ handler: async () => ({}) as never, tcp: { port: 0, host: h as string } })) },
   { name: 'metrics.host', use: 'loopback', cls: RangeError, code: 'ERR_SONOEDGE_METRICS', refuse: (h) => errorOf(() => MetricsServer.start({} as Runtime, { port: 0, host: h as string })) },
   { name: 'viewer.host', use: 'any', cls: RangeError, code: 'ERR_SONOEDGE_VIEWER_OPTION', refuse: (h) => errorOf(async () => (await ViewerServer.start(source, { port: 0, host: h as string, token: TOKEN })).close()) },
   { name: 'host', use: 'any', cls: IgtlError, code: 'ERR_SONOEDGE_IGTL_OPTION', refuse: (h) => errorOf(() => new IgtlBridge({ streams, host: h as string })) },
   { name: 'host', use: 'peer', cls: IgtlError, code: 'ERR_SONOEDGE_IGTL_OPTION', refuse: (h) => errorOf(() => new IgtlBridge({ streams, mode: 'client', host: h as string })) },
   // Before, SocketClient.connect checked no host: Node's own errors (ERR_INVALID_ARG_TYPE, a DNS lookup's ENOTFOUND) or a connection to 0.0.0.0.
-  { name: 'host', use: 'peer', cls: RangeError, refuse: (h) => errorOf(async () => (await SocketClient.connect({ port: 1, host: h as string })).close()) },
+  { name: 'host', use: 'peer', cls: RangeError, code: 'ERR_SONOEDGE_SOCKET_OPTION', refuse: (h) => errorOf(async () => (await SocketClient.connect({ port: 1, host: h as string })).close()) },
   { name: 'pacs.host', use: 'peer', whose: "the PACS's", cls: RangeError, code: 'ERR_SONOEDGE_PACS', refuse: (h) => errorOf(() => new PacsClient({ host: h as string, port: 104, calledAet: 'PACS' })) },
 ];
 
