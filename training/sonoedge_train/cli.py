@@ -256,7 +256,7 @@ def build_parser():
     s.add_argument("--size", type=int, default=112)
     s.add_argument("--difficulty", choices=["train", "hard", "wide", "wide_hard", "wide_anat", "wide_anat_hard",
                                             "wide_mitral", "wide_mitral_hard",
-                                            "wide_valve", "wide_valve_hard"], default="train")
+                                            "wide_valve", "wide_valve_hard", "wide_valve_t", "wide_valve_t_hard"], default="train")
     s.add_argument("--strength", type=float, default=None,
                    help="wide difficulties: randomisation strength (0 = the legacy look, 1 = the default ranges; "
                         "the varied anatomy of wide_anat* keeps its own strength, 1)")
@@ -299,7 +299,7 @@ def build_parser():
     d.add_argument("--frames", type=int, default=32)
     d.add_argument("--difficulty", choices=["train", "hard", "wide", "wide_hard", "wide_anat", "wide_anat_hard",
                                             "wide_mitral", "wide_mitral_hard",
-                                            "wide_valve", "wide_valve_hard"], default="train")
+                                            "wide_valve", "wide_valve_hard", "wide_valve_t", "wide_valve_t_hard"], default="train")
     d.set_defaults(fn=cmd_dicom)
     f = sub.add_parser("make-fixtures", help="write the model package verdict fixtures (deterministic)")
     f.add_argument("--out", default="test/fixtures/model-packages")

@@ -17,6 +17,7 @@ from sonoedge_train.metrics import lv_area_length
 from sonoedge_train.models import build_model
 from sonoedge_train.negatives import FAMILIES, negatives, transform_hearts, transform_in_sector
 from sonoedge_train.sim import heart as H
+from sonoedge_train.sim import simulator as S
 from sonoedge_train.sim.simulator import (quality_from_parts, sample_cine_params, sector_box, simulate_cine,
                                           wall_visibility)
 
@@ -558,6 +559,53 @@ def test_valve_leaflets_move_off_the_annulus_inside_the_lv_label():
             assert z[valve].min() == pytest.approx(80.0 - tent - 0.9, abs=0.6)
         else:  # the anterior leaflet reaches 18 mm towards the apex
             assert z[valve].min() == pytest.approx(80.0 - 18.0 - 0.9, abs=0.6)
+
+
+def test_valve_timing_shuts_the_mitral_valve_from_end_diastole_through_relaxation():
+    # the timing over the cycle: shut from end-diastole (phase 0) through systole (to 0.35) and isovolumic
+    # relaxation, open from 0.38 while the LV fills, to the next end-diastole
+    assert [H.mitral_closed_at(p) for p in (0.0, 0.1, 0.349, 0.379, 0.38, 0.6, 0.9, 0.999, 1.0, 1.2)] == \
+        [True, True, True, True, False, False, False, False, True, True]
+    # before (mv_closed None): shut only while s > 0.4, so open at end-diastole (s = 0)
+    st = dataclasses.replace(_anatomy_state(), la_join=1.0, leaflets=(6.0, 18.0))
+    assert H.mitral_shut(dataclasses.replace(st, s=0.0)) is False and H.mitral_shut(dataclasses.replace(st, s=1.0))
+    assert H.mitral_shut(dataclasses.replace(st, s=0.0, mv_closed=True)) is True
+    assert H.mitral_shut(dataclasses.replace(st, s=1.0, mv_closed=False)) is False
+    # at end-diastole with the timing the joined cine's leaflets are the shut ones (the same pixels as at s = 1 by the
+    # rule of before), and the labels do not change
+    x, z = _GRID
+    ed_t = H.scene(dataclasses.replace(st, s=0.0, mv_closed=True), x, z, want_material=False)[0]
+    ed_old = H.scene(dataclasses.replace(st, s=0.0), x, z, want_material=False)[0]
+    shut_old = H.scene(dataclasses.replace(st, s=1.0), x, z, want_material=False)[0]
+    # the mitral region (the tricuspid leaflets elsewhere move with s)
+    mv = (np.abs(x) < 22 * float(H.lv_profile(1.0, st.shape)) + 1) & (z > 50) & (z < 82)
+    assert (mv & (ed_t == H.T_VALVE)).sum() > 40
+    assert np.array_equal(mv & (ed_t == H.T_VALVE), mv & (shut_old == H.T_VALVE))
+    assert not np.array_equal(mv & (ed_t == H.T_VALVE), mv & (ed_old == H.T_VALVE))
+    diff = ed_t != ed_old  # only leaflets move: each changed pixel is a leaflet on one side
+    assert diff.any() and ((ed_t[diff] == H.T_VALVE) | (ed_old[diff] == H.T_VALVE)).all()
+    seg_t, seg_old = (H.scene(dataclasses.replace(st, s=0.0, mv_closed=c), x, z, want_material=False,
+                              seg_only=True)[0] for c in (True, None))
+    assert np.array_equal(seg_t, seg_old)
+    # the legacy leaflet line of the LA-apart cines follows the same timing
+    apart = dataclasses.replace(_anatomy_state(), s=0.0)
+    line_t, line_old = (H.scene(dataclasses.replace(apart, mv_closed=c), x, z, want_material=False)[0] == H.T_VALVE
+                        for c in (True, None))
+    assert line_t.sum() > 20 and not np.array_equal(line_t, line_old)
+
+
+def test_valve_timing_is_the_wide_valve_twin_drawing_nothing():
+    for seed in range(21, 31):
+        v, t_ = (sample_cine_params(seed, "A4C", 16, d) for d in ("wide_valve", "wide_valve_t"))
+        assert dataclasses.replace(t_, valve_timing=0.0) == v and t_.valve_timing == 1.0
+    assert sample_cine_params(21, "PLAX", 4, "wide_valve_t_hard").valve_timing == 1.0
+    # a simulated cine: every frame's state carries the timing from its phase; without it, None
+    p = sample_cine_params(23, "A2C", 16, "wide_valve_t")
+    states = S._frame_states(p, np.random.default_rng(0))[0]
+    phase = p.phase0 + np.arange(16) / p.cycle_frames
+    assert [st.mv_closed for st in states] == [H.mitral_closed_at(f) for f in phase]
+    old = S._frame_states(dataclasses.replace(p, valve_timing=0.0), np.random.default_rng(0))[0]
+    assert {st.mv_closed for st in old} == {None}
 
 
 def test_transform_in_sector_min_deg_keeps_turns_away_from_upright():

@@ -151,6 +151,10 @@ class FrameState:
     # The mitral leaflets of a joined LA (difficulties "wide_valve*"; empty: the leaflets at the annulus, as before):
     # (tent, open_len) in mm, see _mitral_leaflets.
     leaflets: tuple = ()
+    # Whether the mitral valve is shut in this frame (difficulties "wide_valve_t*": from the cardiac phase, shut from
+    # end-diastole through systole and isovolumic relaxation, open while the LV fills); None: the rule of before, shut
+    # while the contraction state s > 0.4 (open at end-diastole and in early systole).
+    mv_closed: bool | None = None
 
 
 # Varied anatomy (FrameState.anatomy / CineParams.anatomy): RV half-width at its base as a fraction of the LV's ED
@@ -287,9 +291,10 @@ def scene(st: FrameState, x, z, want_material=True, seg_only=False):
     tissue[la < 1] = T_LA
     if not seg_only:
         # mitral leaflets: closed (a line across the annulus) in systole, open (two hinges) in diastole
+        shut = mitral_shut(st)
         if joined and st.leaflets:
-            leaf = _mitral_leaflets(u, v, 2 * b, a * float(lv_profile(1.0, st.shape)), s, *st.leaflets)
-        elif s > 0.4:
+            leaf = _mitral_leaflets(u, v, 2 * b, a * float(lv_profile(1.0, st.shape)), shut, *st.leaflets)
+        elif shut:
             # joined: the shut leaflets lie just atrial of the annulus line, over the LA blood
             leaf = (np.abs(v - (2 * b + (1.0 if joined else gap * 0.5))) < 1.0) & (np.abs(u) < a * 0.95)
         else:
@@ -311,12 +316,28 @@ def _segment_distance(u, v, p0, p1):
     return np.hypot(u - p0[0] - t * du, v - p0[1] - t * dv)
 
 
-def _mitral_leaflets(u, v, L, hw, s, tent, open_len):
-    """The mitral leaflets hinged on the annulus (u = +-hw at v = L), 1.8 mm thick: shut in systole (s > 0.4), the
+def mitral_shut(st) -> bool:
+    """Whether a frame's mitral valve is shut: FrameState.mv_closed where set, else the rule of before (s > 0.4)."""
+    return st.s > 0.4 if st.mv_closed is None else bool(st.mv_closed)
+
+
+# Mitral valve timing over the cycle of `contraction` (phase 0 = end-diastole, when the valve shuts; systole to
+# 0.35; isovolumic relaxation after it, the valve opening when the LV starts to fill).
+MV_OPENS_AT_PHASE = 0.38
+
+
+def mitral_closed_at(phase: float) -> bool:
+    """Shut from end-diastole (phase 0) through systole and isovolumic relaxation, open from MV_OPENS_AT_PHASE to the
+    next end-diastole (filling, diastasis, atrial kick)."""
+    return float(np.mod(phase, 1.0)) < MV_OPENS_AT_PHASE
+
+
+def _mitral_leaflets(u, v, L, hw, shut, tent, open_len):
+    """The mitral leaflets hinged on the annulus (u = +-hw at v = L), 1.8 mm thick: shut (`shut`, mitral_shut), the
     two meeting at a coaptation point `tent` mm apical of the annulus line (systolic tenting); open in diastole,
     lying into the LV towards the apex, the anterior (septal side, u < 0) `open_len` mm long and the posterior 0.6
     of it. They lie inside the LV label, which ends at the annulus line as a clinical tracing does."""
-    if s > 0.4:
+    if shut:
         c = (-0.15 * hw, L - tent)
         d = np.minimum(_segment_distance(u, v, (-hw, L), c), _segment_distance(u, v, (hw, L), c))
     else:

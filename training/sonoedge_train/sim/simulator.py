@@ -86,6 +86,13 @@ DIFFICULTY["wide_mitral_hard"] = dict(DIFFICULTY["wide_anat_hard"], mitral=0.7)
 # stream, so a "wide_valve" cine is its "wide_mitral" twin with other leaflets.
 DIFFICULTY["wide_valve"] = dict(DIFFICULTY["wide_mitral"], leaflets=True)
 DIFFICULTY["wide_valve_hard"] = dict(DIFFICULTY["wide_mitral_hard"], leaflets=True)
+# The same with the mitral valve's timing from the cardiac phase (heart.mitral_closed_at): shut at end-diastole and
+# through systole and isovolumic relaxation, open while the LV fills. Before (and in the difficulties above) it was
+# shut only while the contraction state s > 0.4, so open at end-diastole and in early systole, which a real valve is
+# not. Nothing is drawn for it: a "wide_valve_t" cine is its "wide_valve" twin but for the frames where the two
+# rules differ.
+DIFFICULTY["wide_valve_t"] = dict(DIFFICULTY["wide_valve"], valve_timing=True)
+DIFFICULTY["wide_valve_t_hard"] = dict(DIFFICULTY["wide_valve_hard"], valve_timing=True)
 WIDE_IMAGE_SIZE = 160  # sector images of "wide" cines: square pixels, the whole sector, apex at the top centre
 
 
@@ -139,6 +146,7 @@ class CineParams:
     anatomy: list = field(default_factory=list)  # varied anatomy of the other chambers (heart.AN_*); empty: fixed
     la_join: float = 0.0  # 1: the LA joined to the LV at the mitral annulus (heart.FrameState.la_join)
     leaflets: list = field(default_factory=list)  # joined: (tent, open_len) mm (heart._mitral_leaflets); empty: as before
+    valve_timing: float = 0.0  # 1: the mitral valve shut or open by the cardiac phase (heart.mitral_closed_at); 0: by s
 
 
 def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, difficulty: str = "train",
@@ -193,6 +201,8 @@ def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, d
         tent, open_len = float(r.uniform(0.0, 8.0)), float(r.uniform(10.0, 22.0))
         if d.get("leaflets") and p.la_join:
             p.leaflets = [tent, open_len]
+    if d.get("valve_timing"):
+        p.valve_timing = 1.0
     return p
 
 
@@ -361,7 +371,8 @@ def _frame_states(p: CineParams, rng):
             apex=(ax + walk[i, 0], az + walk[i, 1]), phi=phi0 - rot, other_kind=p.other_kind,
             other_params=tuple(p.other_params), chest_wall=p.chest_wall, shape=tuple(p.shape), trab=p.trab,
             lung=p.lung, pattern=tuple(p.pattern) if p.pattern else (0.0, 0.0, 0.0), anatomy=tuple(p.anatomy),
-            la_join=p.la_join, leaflets=tuple(p.leaflets)))
+            la_join=p.la_join, leaflets=tuple(p.leaflets),
+            mv_closed=H.mitral_closed_at(float(phase[i])) if p.valve_timing else None))
     disp = np.sqrt((walk ** 2).sum(1))
     return states, a, b, s, disp
 
