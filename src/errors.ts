@@ -61,7 +61,7 @@ export const ERROR_CODES = [
   // or the path cannot be a socket (a file there, no such folder, longer than a socket address holds).
   'ERR_SONOEDGE_SOCKET_IN_USE',
   'ERR_SONOEDGE_SOCKET_PATH',
-  // The socket's options in code: SocketServer's handler, streams, mode and tcp.host; SocketClient.connect's host.
+  // The socket's options in code: SocketServer's handler, streams, mode, tcp.host and tcp.port; SocketClient.connect's host and port.
   'ERR_SONOEDGE_SOCKET_OPTION',
   // ModelControlError (src/runtime/index.ts): LOAD_MODEL, SWAP or a model set whose package failed to verify, load or warm up.
   'ERR_SONOEDGE_MODEL_LOAD',

@@ -2,7 +2,7 @@
 // and viewers. Requests resolve with their reply (or reject with the ERROR).
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { rangeError } from '../errors.js';
+import { invalidValue, rangeError } from '../errors.js';
 import { encodeMessageParts, MessageDecoder, type EncodeInput, type Message } from '../protocol/codec.js';
 import { Flag, MessageType } from '../protocol/constants.js';
 import { ProtocolError, type WireErrorName } from '../protocol/errors.js';
@@ -56,12 +56,16 @@ export class SocketClient extends EventEmitter {
   /**
    * Connects to a runtime's socket path, or to its TCP port on `host` (default 127.0.0.1). Rejects with a RangeError
    * ERR_SONOEDGE_SOCKET_OPTION, as SocketServer's tcp.host, for a host that is no peer's (src/util/host.ts, 'peer': a malformed address, a value of
-   * another type, null, 0.0.0.0 or ::), before any connection or name lookup.
+   * another type, null, 0.0.0.0 or ::) and for a port that is not an integer 1..65535, before any connection or name lookup.
    */
   static connect(target: string | { port: number; host?: string }): Promise<SocketClient> {
     const host: unknown = typeof target === 'string' || target.host === undefined ? '127.0.0.1' : target.host;
     const hostBad = hostProblem(host, 'peer', 'host');
     if (hostBad) return Promise.reject(rangeError('ERR_SONOEDGE_SOCKET_OPTION', hostBad));
+    // Port 0 or a non-integer: Node's ERR_SOCKET_BAD_PORT (uncoded) or a connection attempt nobody answers.
+    if (typeof target !== 'string' && !(Number.isInteger(target.port) && target.port >= 1 && target.port <= 65535)) {
+      return Promise.reject(invalidValue('ERR_SONOEDGE_SOCKET_OPTION', 'an integer 1..65535', 'port', target.port));
+    }
     return new Promise((resolve, reject) => {
       const s = typeof target === 'string' ? net.createConnection(target) : net.createConnection(target.port, host as string);
       s.once('error', reject);

@@ -39,7 +39,7 @@ import {
   frameBytes, msg, parseCloseStream, parseConfigure, parseFrame, parseFrameReady, parseHello, parseLoadModel, parseSubscribe, parseSwap,
   type ConfigureStream, type LoadModel, type ModelReply, type ResultBody, type Subscribe, type Swap,
 } from '../protocol/messages.js';
-import { coded, rangeError, typeError } from '../errors.js';
+import { coded, invalidValue, rangeError, typeError } from '../errors.js';
 import type { Subscription } from '../runtime/publisher.js';
 import { StreamManager, type FrameHandler, type ServerFrame, type StreamOwner } from '../runtime/streams.js';
 import type { SectorNotFound } from '../preprocess/sector.js';
@@ -199,6 +199,11 @@ export class SocketServer extends EventEmitter implements ResultSink {
     const tcpHost: unknown = options.tcp ? options.tcp.host : undefined;
     const hostBad = tcpHost === undefined ? undefined : hostProblem(tcpHost, 'loopback', 'tcp.host');
     if (hostBad) throw rangeError('ERR_SONOEDGE_SOCKET_OPTION', hostBad);
+    // As the serve config's socket.tcp.port (0 picks a free one); else Node's ERR_SOCKET_BAD_PORT at listen.
+    const tcpPort: unknown = options.tcp ? options.tcp.port : 0;
+    if (!(Number.isInteger(tcpPort) && (tcpPort as number) >= 0 && (tcpPort as number) <= 65535)) {
+      throw invalidValue('ERR_SONOEDGE_SOCKET_OPTION', 'an integer 0..65535', 'tcp.port', tcpPort);
+    }
     this.#o = {
       models: options.models, tcp: options.tcp ?? false, log: options.log,
       maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,

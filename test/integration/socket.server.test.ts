@@ -99,6 +99,26 @@ t.test('handler, streams and mode: a TypeError or RangeError ERR_SONOEDGE_SOCKET
   }
 });
 
+t.test('a port that is not one: SocketClient.connect rejects (1..65535) and SocketServer throws for tcp.port (0..65535), RangeError ERR_SONOEDGE_SOCKET_OPTION', async (t) => {
+  // Before, Node's own RangeError ERR_SOCKET_BAD_PORT (connect; the server's at listen), or a connection to port 0.
+  const bad: [port: unknown, received: string][] = [
+    [-1, '-1 of type number'], [65536, '65536 of type number'], [1.5, '1.5 of type number'], [Number.NaN, 'NaN of type number'],
+    ['7070', '"7070" of type string'], [undefined, 'undefined'], [null, 'null'],
+  ];
+  for (const [port, received] of [[0, '0 of type number'], ...bad] as [unknown, string][]) {
+    await t.rejects(SocketClient.connect({ port: port as number }), {
+      name: 'RangeError', code: 'ERR_SONOEDGE_SOCKET_OPTION', message: `Expected an integer 1..65535 for port but received ${received}`,
+    }, `connect, port ${received}`);
+  }
+  for (const [port, received] of bad) {
+    const p = sockPath();
+    t.throws(() => new SocketServer({ path: p, handler: standIn, tcp: { port: port as number } }), {
+      name: 'RangeError', code: 'ERR_SONOEDGE_SOCKET_OPTION', message: `Expected an integer 0..65535 for tcp.port but received ${received}`,
+    }, `server, tcp.port ${received}`);
+    t.notOk(existsSync(p), `server, tcp.port ${received}: no socket file`);
+  }
+});
+
 t.test('TCP on loopback when asked', async (t) => {
   const s = await start({ tcp: { port: 0 } });
   t.ok(s.tcpPort! > 0);
