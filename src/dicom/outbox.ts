@@ -82,7 +82,13 @@ function fsCode(err: Error): string {
 }
 
 export interface OutboxStats {
+  /** Files in pending/ at the last listing, held back ones included. */
   pending: number;
+  /**
+   * Of those, the files held back (their move failed maxMoveFailures times in a row): not sent again while the process
+   * runs. One that leaves pending/ (removed by hand) stops counting at the next listing.
+   */
+  held: number;
   sent: number;
   failed: number;
   retries: number;
@@ -186,7 +192,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
   /** Answered files whose move failed, and in how many tries in a row; those held back after maxMoveFailures. */
   readonly #moveFailures = new Map<string, number>();
   readonly #heldBack = new Set<string>();
-  readonly #stats: OutboxStats = { pending: 0, sent: 0, failed: 0, retries: 0, lastError: null, nextTryAt: null };
+  readonly #stats: Omit<OutboxStats, 'held'> = { pending: 0, sent: 0, failed: 0, retries: 0, lastError: null, nextTryAt: null };
 
   private constructor(o: OutboxOptions) {
     super();
@@ -218,7 +224,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
   }
 
   get stats(): Readonly<OutboxStats> {
-    return { ...this.#stats };
+    return { ...this.#stats, held: this.#heldBack.size };
   }
 
   /** The pending files' names, oldest first. */

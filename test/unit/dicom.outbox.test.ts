@@ -294,18 +294,21 @@ t.test('an answered object whose move fails maxMoveFailures tries in a row is he
   t.same(offered, [clip, clip, later], 'the clip was offered in tries 1 and 2 only');
   t.same(await box.pending(), [clip], 'left in pending/ (nothing deleted)');
   t.same(await readFile(file), Buffer.from(c.bytes), 'whole');
-  t.same([box.stats.sent, box.stats.pending, box.stats.lastError, box.stats.nextTryAt], [1, 1, null, null]);
+  // Before, nothing counted it: it was one of stats.pending like any file still to send.
+  t.same([box.stats.sent, box.stats.pending, box.stats.held, box.stats.lastError, box.stats.nextTryAt], [1, 1, 1, null, null], 'held: 1 of the 1 pending');
   events.length = 0;
   await box.flush();
-  t.same([events, offered.length], [[], 3], 'not sent again');
+  t.same([events, offered.length, box.stats.held], [[], 3, 1], 'not sent again, still held');
 
   // A restart gives it its tries again: with the folder gone from sent/, it is sent and moved.
   await box.close();
   await rm(path.join(dir, 'sent', clip), { recursive: true });
   const box2 = await Outbox.open({ dir, sender: storing, keepSent: true, retryMinMs: 60_000, maxMoveFailures: 2 });
   t.teardown(() => box2.close());
+  t.equal(box2.stats.held, 0, 'a restart holds nothing back');
   await box2.flush();
   t.same([await box2.pending(), (await readdir(path.join(dir, 'sent'))).sort(), offered.length], [[], [clip, later].sort(), 4]);
+  t.same([box2.stats.pending, box2.stats.held], [0, 0]);
 });
 
 t.test('a refused object whose move into failed/ fails (failed/ a file) is held back after maxMoveFailures (default 3); maxMoveFailures is checked', async (t) => {
@@ -334,6 +337,11 @@ t.test('a refused object whose move into failed/ fails (failed/ a file) is held 
   events.length = 0;
   await box.flush();
   t.same([events, await box.pending()], [[], [name]], 'not sent again; still in pending/');
+  t.same([box.stats.pending, box.stats.held], [1, 1], 'held: 1 of the 1 pending');
+  // A held file taken out of pending/ by hand (to look at it elsewhere) stops counting at the next listing.
+  await rm(path.join(dir, 'pending', name));
+  await box.flush();
+  t.same([events, box.stats.pending, box.stats.held], [[], 0, 0], 'gone from pending/: neither pending nor held');
 
   await refusesBadCounts(t, dir, standIn, 'maxMoveFailures');
 });
