@@ -762,8 +762,18 @@ export class EjectionFraction {
         ...(this.#borderThreshold !== undefined ? { borderBand: null } : {}), valid: false, reason: this.#resetReason ?? 'no frames',
       };
     }
+    // One pass over the window: its uncertain frames, and the mean border band of the frames that carry one.
     let uncertainFrames = 0;
-    for (let k = this.#first(); k < this.#n; k++) uncertainFrames += this.#uncertain[k % this.#window];
+    let bandSum = 0;
+    let banded = 0;
+    for (let k = this.#first(); k < this.#n; k++) {
+      uncertainFrames += this.#uncertain[k % this.#window];
+      const b = this.#band[k % this.#window];
+      if (!Number.isNaN(b)) {
+        bandSum += b;
+        banded++;
+      }
+    }
     const beats = this.#beats.map((b) => ({ ...b }));
     let efRaw: number;
     let ed: { seq: number; v: number };
@@ -805,19 +815,9 @@ export class EjectionFraction {
     }
     if (uncertainFrames > 0) low.push(`${uncertainFrames} uncertain frame${uncertainFrames === 1 ? '' : 's'} in the window`);
     const threshold = this.#borderThreshold;
-    let borderBand: number | null = null;
-    if (threshold !== undefined) {
-      let sum = 0;
-      let carried = 0;
-      for (let k = this.#first(); k < this.#n; k++) {
-        const b = this.#band[k % this.#window];
-        if (!Number.isNaN(b)) {
-          sum += b;
-          carried++;
-        }
-      }
-      borderBand = carried > 0 ? sum / carried : null;
-      if (borderBand !== null && borderBand > threshold) low.push(`LV border uncertain: band ${borderBand.toFixed(2)} px wide (at most ${threshold})`);
+    const borderBand = banded > 0 ? bandSum / banded : null;
+    if (threshold !== undefined && borderBand !== null && borderBand > threshold) {
+      low.push(`LV border uncertain: band ${borderBand.toFixed(2)} px wide (at most ${threshold})`);
     }
     return {
       ef, efRaw, ci, quality: low.length === 0 ? 'ok' : 'low', ...(low.length > 0 ? { qualityReason: low.join('; ') } : {}),

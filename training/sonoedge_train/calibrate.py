@@ -241,16 +241,21 @@ def ef_measurements(seg_model, ds, calibration: dict | None = None):
     from .constants import APICAL_VIEWS
     from .evaluate import _predict
     from .metrics import border_band, ef_runtime, largest_component
-    logits = np.concatenate([o.numpy() for o in _predict(seg_model, ds.frames)])
-    lv = logits.argmax(1) == 1
+    # per batch of _predict's outputs: the LV masks and each frame's band, without a second copy of every logit
+    lv, band = [], []
+    for o in _predict(seg_model, ds.frames):
+        z = o.numpy()
+        m = z.argmax(1) == 1
+        lv.append(m)
+        band += [border_band(zi, largest_component(mi)) for zi, mi in zip(z, m)]
+    lv = np.concatenate(lv)
     rows = []
     for c in ds.cines:
         if c["view"] not in APICAL_VIEWS:
             continue
         sel = np.nonzero(ds.cine == c["id"])[0]
-        bands = [border_band(logits[i], largest_component(lv[i])) for i in sel]
         r = ef_runtime(lv[sel], tuple(float(v) for v in ds.spacing_xy[sel[0]]), min_frames=min(16, len(sel)),
-                       bands=bands)
+                       bands=[band[i] for i in sel])
         ef = r["ef"]
         if calibration:
             ef = float(np.clip(calibration["slope"] * ef + calibration["intercept"], 0, 100))

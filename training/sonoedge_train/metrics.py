@@ -14,8 +14,10 @@ def dice(pred: np.ndarray, gt: np.ndarray) -> float:
     return 1.0 if s == 0 else float(2.0 * (p & g).sum() / s)
 
 
-def _surface(m):
-    return m & ~ndimage.binary_erosion(m, structure=np.ones((3, 3), bool), border_value=0)
+def _surface(m, border_value: int = 0):
+    """A mask's pixels with an 8-neighbour outside it; beyond the image counts as outside with border_value 0, as
+    inside with 1."""
+    return m & ~ndimage.binary_erosion(m, structure=np.ones((3, 3), bool), border_value=border_value)
 
 
 def hd95(pred: np.ndarray, gt: np.ndarray, spacing=(1.0, 1.0)) -> float:
@@ -87,15 +89,7 @@ BORDER_LOW, BORDER_HIGH = 0.2, 0.8
 def border_pixels(mask: np.ndarray) -> np.ndarray:
     """The pixels of a mask with at least one of their 8 neighbours inside the image and not in the mask (an image
     edge alone does not make a border pixel), as the runtime counts them."""
-    m = np.asarray(mask, bool)
-    padded = np.pad(m, 1, constant_values=True)
-    H, W = m.shape
-    inner = np.ones_like(m)
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            if dy or dx:
-                inner &= padded[1 + dy:1 + dy + H, 1 + dx:1 + dx + W]
-    return m & ~inner
+    return _surface(np.asarray(mask, bool), border_value=1)
 
 
 def border_band(logits: np.ndarray, lv_mask: np.ndarray, lv: int = 1, low: float = BORDER_LOW,
