@@ -163,6 +163,24 @@ export async function folderTarget(dir: string): Promise<CaptureTarget & { put(o
   return { putAll, put: (obj: WrittenObject, name: string) => putAll([{ obj, name }]) };
 }
 
+/** Failures in a row per pending file: `fail` counts one and returns the run, `clear` ends it, `keepOnly` forgets names no longer listed. */
+class FailuresInARow {
+  readonly #runs = new Map<string, number>();
+  fail(name: string): number {
+    const n = (this.#runs.get(name) ?? 0) + 1;
+    this.#runs.set(name, n);
+    return n;
+  }
+
+  clear(name: string): void {
+    this.#runs.delete(name);
+  }
+
+  keepOnly(listed: ReadonlySet<string>): void {
+    for (const name of this.#runs.keys()) if (!listed.has(name)) this.#runs.delete(name);
+  }
+}
+
 /** A move after the PACS's answer that failed: `head` says which and why, the message adds that the file is sent again. */
 type MoveError = Error & { head: string };
 function moveError(head: string, cause: unknown): MoveError {
@@ -188,9 +206,9 @@ export class Outbox extends EventEmitter implements CaptureTarget {
   #attempts = 0;
   #closed = false;
   /** Pending files that could not be read, and in how many tries in a row. */
-  readonly #readFailures = new Map<string, number>();
+  readonly #readFailures = new FailuresInARow();
   /** Answered files whose move failed, and in how many tries in a row; those held back after maxMoveFailures. */
-  readonly #moveFailures = new Map<string, number>();
+  readonly #moveFailures = new FailuresInARow();
   readonly #heldBack = new Set<string>();
   readonly #stats: Omit<OutboxStats, 'held'> = { pending: 0, sent: 0, failed: 0, retries: 0, lastError: null, nextTryAt: null };
 
@@ -287,8 +305,8 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       }
       this.#stats.pending = names.length;
       const listed = new Set(names);
-      for (const name of this.#readFailures.keys()) if (!listed.has(name)) this.#readFailures.delete(name);
-      for (const name of this.#moveFailures.keys()) if (!listed.has(name)) this.#moveFailures.delete(name);
+      this.#readFailures.keepOnly(listed);
+      this.#moveFailures.keepOnly(listed);
       for (const name of this.#heldBack) if (!listed.has(name)) this.#heldBack.delete(name);
       // Held back (their move failed maxMoveFailures times in a row): they stay in pending/ and are not offered again.
       const batch = names.filter((n) => !this.#heldBack.has(n)).slice(0, this.#o.batch ?? 16);
@@ -301,7 +319,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       try {
         await sender.store(batch.map((n) => path.join(this.#pendingDir, n)), (r) => {
           const name = path.basename(r.file);
-          this.#readFailures.delete(name);
+          this.#readFailures.clear(name);
           if (r.outcome === 'retry') {
             error ??= `the PACS ${sender.where} answered ${name} with status 0x${r.status.toString(16).padStart(4, '0')} (try again later)${r.comment ? `: ${r.comment}` : ''}`;
             return;
@@ -316,8 +334,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
           // Read on this machine before it is sent (deleted or replaced since pending/ was listed): the file's own
           // error, not the PACS's. Whatever is still there stays in pending/ for the next try.
           const name = path.basename(file);
-          const tries = (this.#readFailures.get(name) ?? 0) + 1;
-          this.#readFailures.set(name, tries);
+          const tries = this.#readFailures.fail(name);
           const read = `Expected to read ${name} in the outbox's pending/ to send it to the PACS ${sender.where} but received ${err.message}`;
           unreadable.push({ name, tries, err: new Error(`${read}; it was not sent and stays in pending/ while it is there`, { cause: err }) });
         });
@@ -347,17 +364,16 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       for (const [i, m] of settled.entries()) {
         const name = moves[i].name;
         if (m.status === 'fulfilled') {
-          this.#moveFailures.delete(name);
+          this.#moveFailures.clear(name);
           continue;
         }
         const err = m.reason as MoveError;
-        const tries = (this.#moveFailures.get(name) ?? 0) + 1;
-        this.#moveFailures.set(name, tries);
+        const tries = this.#moveFailures.fail(name);
         if (tries < maxMove) {
           failedMoves.push({ name, err });
           continue;
         }
-        this.#moveFailures.delete(name);
+        this.#moveFailures.clear(name);
         this.#heldBack.add(name);
         const file = path.join(this.#pendingDir, name);
         this.emit('unmovable', name, fsCode(err), `${err.head} in ${tries} tries in a row; it stays at ${file} and is not sent again while this process runs (a restart sends it again)`, file);
@@ -414,7 +430,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       err.message += `; after ${tries} tries it was to go to failed/, but moving it there failed: ${(moveErr as Error).message}`;
       return false;
     }
-    this.#readFailures.delete(name);
+    this.#readFailures.clear(name);
     const file = path.join(this.dir, 'failed', name);
     const message = `Expected to read ${name} in the outbox's pending/ to send it to the PACS ${this.#o.sender!.where} but received ${cause.message} `
       + `in ${tries} tries in a row; it was not sent and is moved to ${file}, beside its reason (${name}.txt), and not tried again`;
