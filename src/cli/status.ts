@@ -2,7 +2,7 @@
 // endpoint (GET /metrics, the Prometheus text format prom-client writes): state,
 // clients, the running models with their sha256, per-stream frames in, out,
 // dropped and failed with latency, the in-distribution state, errors by code,
-// RSS, event-loop delay, the watchdog and the serial link. Exit 0 when the
+// RSS, event-loop delay, the watchdog, the serial link and the PACS outbox. Exit 0 when the
 // runtime is ready or running (whether or not its serial device is there),
 // 1 when it is not or cannot be reached.
 //
@@ -95,6 +95,12 @@ export interface Status {
   watchdog: { healthy: boolean; fed: number } | null;
   /** The serial link: null when serve has none. */
   serial: { up: boolean; losses: number; reopens: number } | null;
+  /**
+   * The PACS outbox (dicom.pacs): objects pending (held ones included), held back until a restart, stored, moved to
+   * failed/, failed tries; whether the last try failed (the error itself: /health's outbox.lastError and the log).
+   * null when serve sends to no PACS.
+   */
+  outbox: { pending: number; held: number; sent: number; failed: number; retries: number; lastTryFailed: boolean } | null;
 }
 
 export async function status(args: string[]): Promise<number> {
@@ -177,6 +183,7 @@ export function summarise(url: string, samples: Map<string, Sample[]>): Status {
   const healthy = one('sonoedge_watchdog_healthy');
   const lag = one('nodejs_eventloop_lag_p99_seconds');
   const serialUp = one('sonoedge_serial_link_up');
+  const outboxPending = one('sonoedge_pacs_outbox_pending');
   return {
     url,
     state,
@@ -189,11 +196,25 @@ export function summarise(url: string, samples: Map<string, Sample[]>): Status {
     watchdog: healthy === null || healthy < 0 ? null : { healthy: healthy === 1, fed: one('sonoedge_watchdog_fed_total') ?? 0 },
     serial: serialUp === null ? null
       : { up: serialUp === 1, losses: one('sonoedge_serial_link_losses_total') ?? 0, reopens: one('sonoedge_serial_reopens_total') ?? 0 },
+    outbox: outboxPending === null ? null : {
+      pending: outboxPending,
+      held: one('sonoedge_pacs_outbox_held') ?? 0,
+      sent: one('sonoedge_pacs_outbox_sent_total') ?? 0,
+      failed: one('sonoedge_pacs_outbox_failed_total') ?? 0,
+      retries: one('sonoedge_pacs_outbox_retries_total') ?? 0,
+      lastTryFailed: one('sonoedge_pacs_outbox_last_try_failed') === 1,
+    },
   };
 }
 
 const round2 = (v: number): number => Math.round(v * 100) / 100;
 const dash = (v: number | null, unit = ''): string => (v === null ? '-' : `${v}${unit}`);
+
+/** `pacs outbox: 2 pending (1 held back until a restart), 5 sent, 0 to failed/, retried 3 times; the last try failed, retrying`. */
+function outboxLine(o: NonNullable<Status['outbox']>): string {
+  return `pacs outbox: ${o.pending} pending${o.held === 0 ? '' : ` (${o.held} held back until a restart)`}, ${o.sent} sent, ${o.failed} to failed/, `
+    + `retried ${o.retries} times${o.lastTryFailed ? '; the last try failed, retrying' : ''}`;
+}
 
 function render(s: Status): string {
   const lines = [
@@ -202,6 +223,7 @@ function render(s: Status): string {
       + `watchdog ${s.watchdog === null ? 'off' : `${s.watchdog.healthy ? 'fed' : 'NOT FED (pipeline stalled)'}, ${s.watchdog.fed} feeds`}`,
     ...s.models.map((m) => `model ${m.task}: ${m.id} (${m.variant}, sha256 ${m.sha256})`),
     ...(s.serial === null ? [] : [`serial link ${s.serial.up ? 'up' : 'DOWN (device away, reopening)'}; lost ${s.serial.losses}, reopened ${s.serial.reopens} times`]),
+    ...(s.outbox === null ? [] : [outboxLine(s.outbox)]),
   ];
   if (s.streams.length > 0) {
     const head = ['stream', 'in', 'out', 'dropped', 'failed', 'state', 'mean ms', 'p99 ms <='];

@@ -11,6 +11,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ResultState, RuntimeState } from '../protocol/constants.js';
+import type { OutboxStats } from '../dicom/outbox.js';
 import type { ResultBody } from '../protocol/messages.js';
 import type { Runtime } from '../runtime/index.js';
 import type { Subscription } from '../runtime/publisher.js';
@@ -37,6 +38,8 @@ export interface Health {
   watchdog: { fed: number; skipped: number; healthy: boolean } | null;
   /** The serial link to the firmware: null without one; `up` false while its device is away (and being reopened). */
   serial: { path: string | null; up: boolean; losses: number; reopens: number } | null;
+  /** The PACS outbox (dicom.pacs): its stats (src/dicom/outbox.ts, OutboxStats); null without a PACS. */
+  outbox: OutboxStats | null;
 }
 
 const RUNTIME_STATE_NAMES = Object.keys(RuntimeState);
@@ -146,6 +149,28 @@ export class MetricsServer {
         collect() { this.reset(); this.inc(serial.stats.reopens); },
       });
     }
+    // The PACS outbox, only when serve sends to a PACS (dicom.pacs): read from the outbox's stats when scraped.
+    const outbox = rt.dicom?.outbox;
+    if (outbox) {
+      new Gauge({
+        name: 'sonoedge_pacs_outbox_pending', help: 'Objects in the PACS outbox\'s pending/ at its last listing, held back ones included.', registers: [r],
+        collect() { this.set(outbox.stats.pending); },
+      });
+      new Gauge({
+        name: 'sonoedge_pacs_outbox_held', help: 'Of the pending objects, those held back (answered by the PACS, their move failed maxMoveFailures times in a row): not sent again until a restart.', registers: [r],
+        collect() { this.set(outbox.stats.held); },
+      });
+      new Gauge({
+        name: 'sonoedge_pacs_outbox_last_try_failed', help: 'The PACS outbox\'s last try: 1 it failed (the PACS, or a local file error) and a retry waits, 0 otherwise.', registers: [r],
+        collect() { this.set(outbox.stats.lastError === null ? 0 : 1); },
+      });
+      const outboxCounter = (name: string, help: string, key: 'sent' | 'failed' | 'retries') => new Counter({
+        name, help, registers: [r], collect() { this.reset(); this.inc(outbox.stats[key]); },
+      });
+      outboxCounter('sonoedge_pacs_outbox_sent_total', 'Objects the PACS stored, removed from the outbox (or moved into sent/).', 'sent');
+      outboxCounter('sonoedge_pacs_outbox_failed_total', 'Objects moved into the outbox\'s failed/: refused by the PACS, or unreadable on this machine.', 'failed');
+      outboxCounter('sonoedge_pacs_outbox_retries_total', 'Tries of the outbox that failed and were scheduled again after a backoff.', 'retries');
+    }
     new Gauge({ name: 'sonoedge_uptime_seconds', help: 'Seconds since the metrics endpoint started.', registers: [r], collect() { this.set((performance.now() - self.#started) / 1000); } });
     const total = new Histogram({ name: 'sonoedge_frame_latency_seconds', help: 'From receipt to result, per stream.', labelNames: ['stream'], buckets: LATENCY_BUCKETS, registers: [r] });
     const queue = new Histogram({ name: 'sonoedge_queue_seconds', help: 'Time a frame waited for its stream\'s pipeline, per stream.', labelNames: ['stream'], buckets: LATENCY_BUCKETS, registers: [r] });
@@ -224,6 +249,7 @@ export class MetricsServer {
       models: rt.runningModels(),
       watchdog: w ? { fed: w.fed, skipped: w.skipped, healthy: w.healthy } : null,
       serial: rt.serial ? { path: rt.serial.path ?? null, up: rt.serial.up, losses: rt.serial.stats.losses, reopens: rt.serial.stats.reopens } : null,
+      outbox: rt.dicom?.outboxStats ?? null,
     };
   }
 

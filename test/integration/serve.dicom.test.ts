@@ -7,20 +7,25 @@
 // `dicom.study`), and the SR's EF, read by highdicom, is the last EF the
 // client received for the clip. A bad study block is refused with BAD_FIELD
 // naming the attribute. With `dicom.pacs`, the objects reach a real Orthanc
-// while serve runs.
+// while serve runs, and the outbox's figures (an object held back after
+// maxMoveFailures included) are in /metrics, /health and `sonoedge status`
+// until a restart releases it.
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { parseExposition } from '../../src/cli/status.js';
+import { captureUids, writeCapture } from '../../src/dicom/writer.js';
 import { MODELS_DIR } from '../../src/model/package.js';
 import { MessageType } from '../../src/protocol/constants.js';
 import { msg, type ConfigureStream, type ResultBody } from '../../src/protocol/messages.js';
 import { RemoteError, SocketClient } from '../../src/transport/socket-client.js';
 import { PY, ROOT, validateAndReadBack } from '../helpers/dicom-check.js';
-import { ORTHANC, killOrthanc, startOrthanc } from '../helpers/orthanc.js';
+import { ORTHANC, killOrthanc, orthancInstances, startOrthanc } from '../helpers/orthanc.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
+import { freePort } from '../helpers/net.js';
 import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
 import { until } from '../helpers/wait.js';
 
@@ -189,6 +194,83 @@ t.test('serve sends a stream\'s capture to a real PACS (Orthanc) while it runs',
   t.equal(await s.exited, 0, s.stderr());
   const log = await s.logLines();
   t.equal(log.filter((l) => l.msg === 'dicom object stored').length, 2);
+});
+
+t.test('the PACS outbox in /metrics, /health and sonoedge status: an object Orthanc stored whose move fails is held back (held 1) until a restart sends it again', {
+  skip: !existsSync(CLI) ? 'dist/ is not built (npx tsc -p tsconfig.json)' : ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed',
+}, async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-serve-outbox-'));
+  const pacs = await startOrthanc(dir);
+  t.teardown(async () => {
+    await killOrthanc(pacs);
+    await rm(dir, { recursive: true, force: true });
+  });
+  // A clip left in pending/ by an earlier run, and a folder (not empty) where it must go in sent/: Orthanc stores it,
+  // and its move into sent/ fails (EISDIR) at every try.
+  const box = path.join(dir, 'sonoedge', 'outbox');
+  const study = { PatientID: 'P-H', StudyInstanceUID: '1.2.826.0.1.3680043.8.498.1415' };
+  const [clip] = writeCapture({
+    study, frames: { width: 8, height: 6, format: 'GRAY8', frames: [new Uint8Array(48).fill(1), new Uint8Array(48).fill(2)] },
+    frameTimeMs: 33.3, spacingMm: [0.3, 0.3], seqs: [0, 1], acquiredAt: new Date(), measurements: { view: 'A4C', qualityMean: 0.8, qualityMin: 0.7 }, models: [], contours: [],
+  }, captureUids(study));
+  const name = '00000000000001-000000-clip.dcm';
+  await mkdir(path.join(box, 'pending'), { recursive: true });
+  await writeFile(path.join(box, 'pending', name), clip.bytes);
+  await mkdir(path.join(box, 'sent', name, 'inside'), { recursive: true });
+  const port = await freePort();
+  const section = `dicom:
+  dir: ${path.join(dir, 'sonoedge')}
+  pacs: { host: 127.0.0.1, port: ${pacs.dicom}, calledAet: ORTHANC, callingAet: SONOEDGE, retryMinMs: 100, keepSent: true, maxMoveFailures: 2 }
+metrics:
+  port: ${port}
+`;
+  const run1 = path.join(dir, 'run1');
+  await mkdir(run1);
+  const s = await serve(t, run1, section);
+  const held = 'dicom object answered by the PACS but not movable on this machine: left in pending/, not sent again until a restart';
+  // Try 1 fails its move (a local file error, retried after 100 ms), try 2 holds it back.
+  const log = await until(async () => { const l = await s.logLines(); return l.some((x) => x.msg === 'metrics listening') && l.some((x) => x.msg === held) ? l : undefined; }, 'the object held back');
+  t.same(log.filter((l) => l.name === name).map((l) => [l.msg, l.code]), [
+    ['local file error in the outbox (not the PACS): the file stays in pending/ and is tried again', 'EISDIR'],
+    [held, 'EISDIR'],
+  ], 'one local file error, then held back');
+  t.same(await orthancInstances(pacs), [clip.sopInstanceUid], 'Orthanc stored it (once: a SOP Instance UID is stored once)');
+
+  const families = parseExposition(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
+  const outboxFamilies = [...families.keys()].filter((k) => k.startsWith('sonoedge_pacs_outbox_')).sort();
+  t.same(outboxFamilies.map((k) => [k, families.get(k)!.map((x) => [x.labels, x.value])]), [
+    ['sonoedge_pacs_outbox_failed_total', [[{}, 0]]],
+    ['sonoedge_pacs_outbox_held', [[{}, 1]]],
+    ['sonoedge_pacs_outbox_last_try_failed', [[{}, 0]]],
+    ['sonoedge_pacs_outbox_pending', [[{}, 1]]],
+    ['sonoedge_pacs_outbox_retries_total', [[{}, 1]]],
+    ['sonoedge_pacs_outbox_sent_total', [[{}, 0]]],
+  ], 'held 1 of the 1 pending, 1 retry (try 1\'s local file error), none sent, the last try did not fail');
+  const health = await (await fetch(`http://127.0.0.1:${port}/health`)).json() as { outbox: unknown };
+  t.same(health.outbox, { pending: 1, held: 1, sent: 0, failed: 0, retries: 1, lastError: null, nextTryAt: null });
+  const json = spawnSync(process.execPath, [CLI, 'status', '--port', String(port), '--json'], { encoding: 'utf8' });
+  t.equal(json.status, 0, json.stderr);
+  t.same(JSON.parse(json.stdout).outbox, { pending: 1, held: 1, sent: 0, failed: 0, retries: 1, lastTryFailed: false });
+  const table = spawnSync(process.execPath, [CLI, 'status', '--port', String(port)], { encoding: 'utf8' });
+  t.equal(table.status, 0, table.stderr);
+  t.equal(table.stdout.split('\n').find((l) => l.startsWith('pacs outbox')), 'pacs outbox: 1 pending (1 held back until a restart), 0 sent, 0 to failed/, retried 1 times');
+  s.child.kill('SIGTERM');
+  t.equal(await s.exited, 0, s.stderr());
+  t.same(await readdir(path.join(box, 'pending')), [name], 'still in pending/ after the stop (never deleted)');
+
+  // The cause fixed (the folder gone from sent/), a restart releases it: sent, moved into sent/, nothing held.
+  await rm(path.join(box, 'sent', name), { recursive: true });
+  const run2 = path.join(dir, 'run2');
+  await mkdir(run2);
+  const s2 = await serve(t, run2, section);
+  await until(async () => ((await s2.logLines()).some((x) => x.msg === 'dicom object stored' && x.name === name) ? true : undefined), 'the object sent after the restart');
+  await until(async () => ((await s2.logLines()).some((x) => x.msg === 'metrics listening') ? true : undefined), 'the metrics endpoint');
+  const after = parseExposition(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
+  t.same(['pending', 'held', 'sent_total', 'retries_total'].map((k) => after.get(`sonoedge_pacs_outbox_${k}`)?.[0]?.value), [0, 0, 1, 0]);
+  t.same([await readdir(path.join(box, 'pending')), await readdir(path.join(box, 'sent'))], [[], [name]]);
+  t.same(await orthancInstances(pacs), [clip.sopInstanceUid], 'one instance in Orthanc');
+  s2.child.kill('SIGTERM');
+  t.equal(await s2.exited, 0, s2.stderr());
 });
 
 t.test('serve with a dicom.dir it cannot write does not start: one coded line, exit 1', { skip: existsSync(CLI) ? false : 'dist/ is not built (npx tsc -p tsconfig.json)' }, async (t) => {

@@ -104,6 +104,7 @@ t.test('the endpoint counts what the runtime did', async (t) => {
   t.equal(perState.reduce((a, m) => a + m.value, 0), 12, 'every result counted under its state');
   t.ok(value(f, 'process_resident_memory_bytes')! > 50e6, 'RSS');
   t.ok(value(f, 'nodejs_eventloop_lag_p99_seconds')! >= 0, 'event-loop delay');
+  t.same([...f.keys()].filter((k) => k.startsWith('sonoedge_pacs_outbox_')), [], 'no PACS outbox families without dicom.pacs');
 });
 
 t.test('sonoedge status reads it (table and --json); /health', async (t) => {
@@ -111,7 +112,7 @@ t.test('sonoedge status reads it (table and --json); /health', async (t) => {
   t.equal(json.status, 0, json.stderr);
   const s = JSON.parse(json.stdout);
   t.equal(s.url, `http://127.0.0.1:${port}/metrics`);
-  t.same({ state: s.state, clients: s.clients, watchdog: s.watchdog, errors: s.errors }, { state: 'running', clients: 1, watchdog: null, errors: { BAD_FIELD: 1, UNKNOWN_STREAM: 1 } });
+  t.same({ state: s.state, clients: s.clients, watchdog: s.watchdog, errors: s.errors, outbox: s.outbox }, { state: 'running', clients: 1, watchdog: null, errors: { BAD_FIELD: 1, UNKNOWN_STREAM: 1 }, outbox: null });
   t.same(s.models.map((m: { id: string }) => m.id), ['sonoedge-view-quality@1.0.0', 'sonoedge-lv-segmentation@1.0.0']);
   t.same(s.streams.map((x: Record<string, unknown>) => [x.stream, x.framesIn, x.framesOut, x.framesDropped, x.framesFailed]), [[5, 12, 12, 0, 0]]);
   t.type(s.streams[0].latencyMeanMs, 'number');
@@ -128,8 +129,8 @@ t.test('sonoedge status reads it (table and --json); /health', async (t) => {
 
   const health = await fetch(`${base}/health`);
   t.equal(health.status, 200);
-  const h = await health.json() as { state: string; ok: boolean; clients: number; streams: number[]; watchdog: unknown };
-  t.same({ state: h.state, ok: h.ok, clients: h.clients, streams: h.streams, watchdog: h.watchdog }, { state: 'running', ok: true, clients: 1, streams: [5], watchdog: null });
+  const h = await health.json() as { state: string; ok: boolean; clients: number; streams: number[]; watchdog: unknown; outbox: unknown };
+  t.same({ state: h.state, ok: h.ok, clients: h.clients, streams: h.streams, watchdog: h.watchdog, outbox: h.outbox }, { state: 'running', ok: true, clients: 1, streams: [5], watchdog: null, outbox: null });
   const nf = await fetch(`${base}/nothing`);
   t.same([nf.status, await nf.text()], [404, 'Expected /metrics or /health but received /nothing\n']);
   const post = await fetch(`${base}/metrics`, { method: 'POST' });

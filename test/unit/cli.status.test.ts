@@ -21,3 +21,11 @@ t.test('summarise: the serial link when serve has one, null when it has none', a
   t.same(up.serial, { up: false, losses: 2, reopens: 1 });
   t.equal(summarise('u', parseExposition('sonoedge_clients 0\n')).serial, null);
 });
+
+t.test('summarise: the PACS outbox when serve sends to one, null when it does not', async (t) => {
+  const text = 'sonoedge_pacs_outbox_pending 3\nsonoedge_pacs_outbox_held 1\nsonoedge_pacs_outbox_last_try_failed 1\n'
+    + 'sonoedge_pacs_outbox_sent_total 7\nsonoedge_pacs_outbox_failed_total 2\nsonoedge_pacs_outbox_retries_total 4\n';
+  t.same(summarise('u', parseExposition(text)).outbox, { pending: 3, held: 1, sent: 7, failed: 2, retries: 4, lastTryFailed: true });
+  t.same(summarise('u', parseExposition(text.replace('last_try_failed 1', 'last_try_failed 0'))).outbox?.lastTryFailed, false);
+  t.equal(summarise('u', parseExposition('sonoedge_clients 0\n')).outbox, null);
+});
