@@ -8,7 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { commandHelp, parseCommandArgs, type CommandSpec } from './args.js';
-import { Engine, defaultLibraryPath, detectGpu, detectTensorRTVersion } from '../engine/index.js';
+import { Engine, defaultLibraryPath, detectGpu, detectTensorRTVersion, type ProviderOutcome } from '../engine/index.js';
 import { loadTrustStore, bundledPaths, MODELS_DIR, verifyModelPackage } from '../model/package.js';
 import { bestSimdLevel } from '../preprocess/index.js';
 import { VERSION } from '../version.js';
@@ -102,6 +102,26 @@ async function socketState(p: string): Promise<{ status: Status; detail: string 
     : { status: 'warn', detail: `${p} is a stale socket file (nothing answers); remove it or let serve replace it` };
 }
 
+/**
+ * One check per provider of a session that asked for all of them. The provider in use is ok; one standing
+ * by behind it is ok too (the engine's reason "not needed: cuda has a higher priority": it still runs the
+ * nodes the provider in use cannot); cpu unusable is a fail; a GPU provider unusable is a warning with the
+ * causes this machine shows (`why`) and ONNX Runtime's reason.
+ */
+export function providerChecks(report: readonly ProviderOutcome[], why: Readonly<Record<string, readonly string[]>>): Check[] {
+  return report.map((r) => {
+    const name = `provider ${r.provider}`;
+    if (r.used) return { name, status: 'ok', detail: 'available (runs the models)' };
+    const inUse = report.find((x) => x.used)?.provider;
+    if (r.reason.startsWith('not needed') && inUse !== undefined) {
+      return { name, status: 'ok', detail: `available (runs the nodes ${inUse} cannot; ${inUse} runs the models)` };
+    }
+    if (r.provider === 'cpu') return { name, status: 'fail', detail: shortReason(r.reason) };
+    const causes = (why[r.provider] ?? []).filter(Boolean);
+    return { name, status: 'warn', detail: `not available${causes.length ? ` (${causes.join('; ')})` : ''}: ${shortReason(r.reason)}` };
+  });
+}
+
 export async function runChecks(): Promise<Check[]> {
   const checks: Check[] = [];
   const add = (name: string, status: Status, detail: string) => checks.push({ name, status, detail });
@@ -139,14 +159,7 @@ export async function runChecks(): Promise<Check[]> {
     cuda: [devices.length === 0 ? 'no /dev/nvidia*' : '', ldconfigHas('libcudart') ? '' : 'libcudart not found via ldconfig -p'],
     tensorrt: [devices.length === 0 ? 'no /dev/nvidia*' : '', ldconfigHas('libnvinfer') ? '' : 'libnvinfer not found via ldconfig -p'],
   };
-  for (const r of engine?.providerReport ?? []) {
-    if (r.used || r.provider === 'cpu') {
-      add(`provider ${r.provider}`, r.used ? 'ok' : 'fail', r.used ? 'available (runs the models)' : shortReason(r.reason));
-      continue;
-    }
-    const causes = (why[r.provider] ?? []).filter(Boolean);
-    add(`provider ${r.provider}`, 'warn', `not available${causes.length ? ` (${causes.join('; ')})` : ''}: ${shortReason(r.reason)}`);
-  }
+  checks.push(...providerChecks(engine?.providerReport ?? [], why));
   await engine?.close();
 
   const smi = onPath('nvidia-smi');
