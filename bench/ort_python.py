@@ -1,7 +1,10 @@
 """One process of `npm run bench:engine`: python onnxruntime on the same model,
 input and thread settings as bench/engine-case.mjs. Prints one JSON line and
 writes the first output to <out_dir>/python.<model>.bin.
-    python bench/ort_python.py MODEL THREADS ITERATIONS OUT_DIR
+    python bench/ort_python.py MODEL THREADS ITERATIONS OUT_DIR [PROVIDER]
+PROVIDER: cpu (default), cuda or tensorrt (scripts/gpu-bench.mjs); the line names
+the providers the session ended up with, first the one that runs the graph.
+THREADS 0: ONNX Runtime's default.
 """
 import json
 import sys
@@ -10,6 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+
+
+PROVIDERS = {
+    "cpu": ["CPUExecutionProvider"],
+    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+}
 
 
 def noise(n: int, seed: int) -> np.ndarray:
@@ -24,6 +34,9 @@ def noise(n: int, seed: int) -> np.ndarray:
 
 def main() -> None:
     model, threads, iterations, out_dir = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
+    provider = sys.argv[5] if len(sys.argv) > 5 else "cpu"
+    if provider not in PROVIDERS:
+        sys.exit(f"ort_python.py: provider must be one of {', '.join(PROVIDERS)} but received {provider!r}")
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
@@ -32,7 +45,7 @@ def main() -> None:
     # so that the benchmark's table states it for certain.
     so.add_session_config_entry("session.intra_op.allow_spinning", "1")
     so.add_session_config_entry("session.inter_op.allow_spinning", "1")
-    sess = ort.InferenceSession(model, sess_options=so, providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(model, sess_options=so, providers=PROVIDERS[provider])
     inp = sess.get_inputs()[0]
     dims = [d if isinstance(d, int) else 1 for d in inp.shape]
     x = noise(int(np.prod(dims)), 7).reshape(dims)
@@ -54,7 +67,7 @@ def main() -> None:
     times.sort()
     print(json.dumps({"model": name, "threads": threads, "onnxruntime": ort.__version__,
                       "median": times[len(times) // 2], "p99": times[min(len(times) - 1, int(len(times) * 0.99))],
-                      "n": len(times)}))
+                      "n": len(times), "providers": sess.get_providers()}))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,10 @@
 //   5. starts every TensorRT configuration twice in fresh processes: the first
 //      start builds the engine cache, the second must load it (the engine files'
 //      names, sizes and mtimes unchanged, and the start time is reported);
+//   5b. runs python onnxruntime on the same model files and providers (cuda, cpu) where
+//      python3 imports an onnxruntime that has the provider (bench/ort_python.py: the
+//      same session settings, a preallocated output), for the column "what a user would
+//      pick instead";
 //   6. writes the tables (markdown, ready for docs/BENCHMARKS.md), the raw
 //      results and the doctor output into the output folder.
 //
@@ -52,6 +56,7 @@ const USAGE = `usage: node scripts/gpu-bench.mjs [options]   (npm run bench:gpu 
   --jobs N            compiler jobs for the addon rebuild (default: the number of cores)
   --packages LIST     bundled packages to run, e.g. view_quality (default: every folder of models/ with a manifest)
   --timeout S         seconds each doctor or bench process may take before it is killed (default 300)
+  --python PATH       the python whose onnxruntime is the comparison column (default python3; PYTHONPATH as set)
 `;
 
 class UsageError extends Error {}
@@ -66,7 +71,7 @@ function options() {
       args: process.argv.slice(2), strict: true, allowPositionals: false, options: {
         ort: { type: 'string' }, 'lib-path': { type: 'string' }, out: { type: 'string' }, iterations: { type: 'string' },
         warmup: { type: 'string' }, quick: { type: 'boolean' }, 'nvidia-smi': { type: 'string' }, jobs: { type: 'string' }, timeout: { type: 'string' },
-        packages: { type: 'string' },
+        packages: { type: 'string' }, python: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -98,6 +103,7 @@ function options() {
     jobs: int('jobs', os.cpus().length, 1),
     timeout: int('timeout', 300, 1),
     packages: a.packages === undefined ? undefined : a.packages.split(',').map((x) => x.trim()).filter(Boolean),
+    python: a.python ?? 'python3',
   };
 }
 
@@ -292,7 +298,10 @@ function bundledPackages() {
   const models = path.join(root, 'models');
   return readdirSync(models, { withFileTypes: true })
     .filter((d) => d.isDirectory() && existsSync(path.join(models, d.name, 'manifest.json')))
-    .map((d) => ({ name: d.name, dir: path.join(models, d.name), variants: Object.keys(JSON.parse(readFileSync(path.join(models, d.name, 'manifest.json'), 'utf8')).variants) }))
+    .map((d) => {
+      const variants = JSON.parse(readFileSync(path.join(models, d.name, 'manifest.json'), 'utf8')).variants;
+      return { name: d.name, dir: path.join(models, d.name), variants: Object.keys(variants), files: Object.fromEntries(Object.entries(variants).map(([v, x]) => [v, path.join(models, d.name, x.file)])) };
+    })
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
@@ -305,11 +314,21 @@ const cell = (s) => String(s).replace(/\s+/g, ' ').replace(/\|/g, '\\|').trim();
 const f1 = (v) => (v === undefined ? '-' : v.toFixed(1));
 const f3 = (v) => (v === undefined ? '-' : v.toFixed(3));
 
-function latencyRow(pkg, variant, requested, c, note) {
-  if (c === undefined) return `| ${pkg} | ${variant} | ${requested} | ${cell(note)} | - | - | - | - | - |`;
+/** python onnxruntime's run median for the table: "0.123 (cuda)", or why there is none. */
+function pythonCell(py) {
+  if (py === undefined) return '-';
+  if (py.none) return cell(py.none);
+  const ran = py.providers[0].replace(/ExecutionProvider$/, '').toLowerCase();
+  return `${f3(py.median)} (${ran === 'tensorrt' ? 'tensorrt' : ran})`;
+}
+
+function latencyRow(pkg, variant, requested, c, note, py) {
+  if (c === undefined) return `| ${pkg} | ${variant} | ${requested} | ${cell(note)} | - | - | - | - | - | ${pythonCell(py)} | - |`;
   const ran = `${c.provider}${c.provider !== c.requestedProvider ? ' (fallback)' : ''}`;
   const e = c.stages.endToEnd;
-  return `| ${pkg} | ${variant} | ${requested} | ${ran} | ${f1(c.startMs)} | ${f3(e.median)} | ${f3(e.p99)} | ${f3(c.stages.inferenceRun.median)} | ${f1(c.throughput)} |`;
+  const ortRun = c.stages.inferenceRun.median;
+  const ratio = py?.median !== undefined && ortRun !== undefined ? (ortRun / py.median).toFixed(2) : '-';
+  return `| ${pkg} | ${variant} | ${requested} | ${ran} | ${f1(c.startMs)} | ${f3(e.median)} | ${f3(e.p99)} | ${f3(ortRun)} | ${f1(c.throughput)} | ${pythonCell(py)} | ${ratio} |`;
 }
 
 function renderTables(s) {
@@ -318,10 +337,14 @@ function renderTables(s) {
     `Machine: ${s.machine}. GPU: ${s.gpu.gpu ?? `none, ${s.gpu.none}`}. ONNX Runtime ${s.onnxruntime}. Date: ${s.date}.`,
     `Command: \`${s.command}\`. Input 1024x768 GRAY8 (synthetic frame), warm-up ${s.warmup}, ${s.iterations} iterations per configuration, ` +
       'intra-op threads ONNX Runtime default. Times in ms, percentiles nearest-rank; start = model load to first-frame ready ' +
-      '(TensorRT rows: the second start, from the engine cache).',
+      '(TensorRT rows: the second start, from the engine cache). End-to-end: preprocessing from the 1024x768 frame, the run and ' +
+      'the output back in JavaScript; ORT run: the session run alone, input and output in host memory.',
+    `What a user would pick instead: ${s.python}. Its column is the median of ${5 * s.iterations} runs after 10 warm-up ` +
+      '(bench/ort_python.py: the same model file, input and output in host memory, a preallocated output through IOBinding), ' +
+      'with the provider its session ran on; the ratio is sonoedge\'s ORT run median over it.',
     '',
-    '| package | variant | requested | ran on | start ms | end-to-end median ms | end-to-end p99 ms | ORT run median ms | inferences/s |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| package | variant | requested | ran on | start ms | end-to-end median ms | end-to-end p99 ms | ORT run median ms | inferences/s | python onnxruntime run median ms | ORT run / python |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...s.latency,
     '',
     'TensorRT engine cache: each configuration started twice in fresh processes on an empty cache; the second start must load the engines the first built.',
@@ -385,6 +408,32 @@ async function main() {
     say(`library path: ${libDirs.join(':')}`);
   }
 
+  // python onnxruntime, the comparison: whichever one --python imports (PYTHONPATH as set).
+  const pyProbe = run(o.python, ['-c', 'import json, onnxruntime as o; print(json.dumps([o.__version__, o.get_available_providers()]))'], { env });
+  let python = { note: `not available (${o.python} does not import onnxruntime)`, providers: [] };
+  if (pyProbe.status === 0) {
+    const [version, eps] = JSON.parse(pyProbe.stdout.trim().split('\n').pop());
+    const providers = ['tensorrt', 'cuda', 'cpu'].filter((p) => eps.includes(`${p === 'cpu' ? 'CPU' : p === 'cuda' ? 'CUDA' : 'Tensorrt'}ExecutionProvider`));
+    python = { note: `python onnxruntime ${version} (providers ${providers.join(', ')})`, providers };
+  }
+  say(`python: ${python.note}`);
+  const pyOut = path.join(work, 'python-out');
+  mkdirSync(pyOut, { recursive: true });
+  const pyRuns = [];
+  /** bench/ort_python.py on one model file and provider; undefined where python cannot run that provider. */
+  const pythonBench = (pkg, variant, provider, file) => {
+    if (!python.providers.includes(provider)) return { none: python.providers.length ? `no ${provider} provider in python's onnxruntime` : 'python onnxruntime not available' };
+    if (provider !== 'cpu' && !gpu.gpu) return { none: NOT_RUN_NO_GPU };
+    const r = run(o.python, [path.join(root, 'bench', 'ort_python.py'), file, '0', String(o.iterations), pyOut, provider], { env, timeout: o.timeout * 1000, killSignal: 'SIGKILL' });
+    if (r.status !== 0) {
+      say(`python ${pkg} ${variant} ${provider}: FAILED (exit ${r.status ?? r.signal}): ${(r.stderr || '').trim().split('\n').slice(-1)[0] ?? ''}`);
+      return { none: 'python run failed (see gpu-bench.log)' };
+    }
+    const res = JSON.parse(r.stdout.trim().split('\n').pop());
+    pyRuns.push({ package: pkg, variant, provider, ...res });
+    return res;
+  };
+
   // 3. doctor.
   const doc = sonoedge(['doctor'], env, o.timeout);
   writeFileSync(path.join(o.out, 'doctor.txt'), `${doc.stdout ?? ''}${doc.stderr ?? ''}`);
@@ -427,6 +476,8 @@ async function main() {
     // cuda and cpu: one process; without a GPU cpu alone.
     const providers = gpu.gpu ? ['cuda', 'cpu'] : ['cpu'];
     const configs = have.length ? bench(`${p.name} ${providers.join(',')}`, [rel, '--providers', providers.join(','), '--variants', have.join(',')]) : [];
+    const py = new Map();
+    for (const v of have) for (const prov of ['cuda', 'cpu']) py.set(`${v} ${prov}`, pythonBench(p.name, v, prov, p.files[v]));
     // tensorrt: fp32, fp32 with fp16 kernels, int8; each started twice.
     const trt = new Map();
     const modes = [...(have.includes('fp32') ? [['fp32', 'fp32', false], ['fp32 + TensorRT fp16', 'fp32', true]] : []),
@@ -475,14 +526,15 @@ async function main() {
       for (const label of labels) {
         for (const provider of PROVIDERS) {
           if (label !== variant && provider !== 'tensorrt') continue;
+          const pyr = label === variant ? py.get(`${variant} ${provider}`) : undefined;
           if (!have.includes(variant)) {
             latency.push(latencyRow(p.name, label, provider, undefined, `not run: no ${variant} variant in the package (it has ${p.variants.join(', ')})`));
           } else if (provider !== 'cpu' && !gpu.gpu) {
-            latency.push(latencyRow(p.name, label, provider, undefined, NOT_RUN_NO_GPU));
+            latency.push(latencyRow(p.name, label, provider, undefined, NOT_RUN_NO_GPU, pyr));
           } else if (provider === 'tensorrt') {
             latency.push(latencyRow(p.name, label, provider, trt.get(label), 'not run: bench failed'));
           } else {
-            latency.push(latencyRow(p.name, label, provider, configs.find((c) => c.variant === variant && c.requestedProvider === provider), 'not run: bench failed'));
+            latency.push(latencyRow(p.name, label, provider, configs.find((c) => c.variant === variant && c.requestedProvider === provider), 'not run: bench failed', pyr));
           }
         }
       }
@@ -503,12 +555,12 @@ async function main() {
   const command = `npm run bench:gpu -- ${process.argv.slice(2).join(' ')}`.trim();
   const summary = {
     machine: m ? `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.platform}, Node.js ${m.node}` : `${os.cpus()[0]?.model.trim()}, ${os.cpus().length} cores`,
-    gpu, onnxruntime: `${results[0]?.report.onnxruntime ?? '?'} (${onnxruntime})`, date: new Date().toISOString(), command,
+    gpu, onnxruntime: `${results[0]?.report.onnxruntime ?? '?'} (${onnxruntime})`, date: new Date().toISOString(), command, python: python.note,
     iterations: o.iterations, warmup: o.warmup, latency, cache, notes,
   };
   const md = renderTables(summary);
   writeFileSync(path.join(o.out, 'gpu-bench.md'), md);
-  writeFileSync(path.join(o.out, 'gpu-bench.json'), `${JSON.stringify({ tool: 'scripts/gpu-bench.mjs', ...summary, cacheChecks, runs: results }, null, 2)}\n`);
+  writeFileSync(path.join(o.out, 'gpu-bench.json'), `${JSON.stringify({ tool: 'scripts/gpu-bench.mjs', ...summary, cacheChecks, runs: results, python: pyRuns }, null, 2)}\n`);
   rmSync(cacheRoot, { recursive: true, force: true });
   writeFileSync(path.join(o.out, 'gpu-bench.log'), logText);
   process.stdout.write(`\n${md}\n`);

@@ -10,7 +10,7 @@
 // GPU (see docs/BENCHMARKS.md, "GPU").
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,7 +36,8 @@ const cells = (line: string) => line.slice(2, -2).split(' | ');
 t.test('no GPU: says so, runs doctor and the CPU rows, marks the GPU rows, exit 0', async (t) => {
   const out = path.join(tmp, 'out');
   const smi = path.join(tmp, 'absent', 'nvidia-smi');
-  const r = run('--quick', '--nvidia-smi', smi, '--out', out);
+  const py = path.join(tmp, 'absent', 'python3');
+  const r = run('--quick', '--nvidia-smi', smi, '--python', py, '--out', out);
   t.equal(r.status, 0, r.stderr);
   t.equal(r.stderr, '');
   const lines = r.stdout.split('\n');
@@ -46,13 +47,14 @@ t.test('no GPU: says so, runs doctor and the CPU rows, marks the GPU rows, exit 
     `gpu-bench: out: ${out}`,
     `gpu-bench: no GPU: ${smi} not found; the GPU rows are marked "not run: no GPU"`,
     'gpu-bench: onnxruntime: onnxruntime-node\'s library (no --ort given; nothing to install without a GPU)',
-    steps[3],
+    `gpu-bench: python: not available (${py} does not import onnxruntime)`,
+    steps[4],
     ...packages.map((p) => {
       const missing = VARIANTS.filter((v) => !p.variants.includes(v));
       return `gpu-bench: variants: ${p.name} has ${VARIANTS.filter((v) => p.variants.includes(v)).join(', ')}${missing.length ? ` (no ${missing.join(', ')})` : ''}`;
     }),
   ]);
-  t.match(steps[3], /^gpu-bench: doctor: exit 0 \(\d+ ok, \d+ warn, 0 fail\); doctor\.txt$/);
+  t.match(steps[4], /^gpu-bench: doctor: exit 0 \(\d+ ok, \d+ warn, 0 fail\); doctor\.txt$/);
   t.match(done, /^gpu-bench: done in \d+ s without a GPU: doctor and the CPU rows ran; the GPU rows are marked "not run: no GPU"$/);
   // doctor's provider lines are passed on: tensorrt and cuda are warnings here, cpu runs.
   t.match(r.stdout, /\ngpu-bench: {3}warn +provider tensorrt +not available/);
@@ -63,13 +65,13 @@ t.test('no GPU: says so, runs doctor and the CPU rows, marks the GPU rows, exit 
   const md = readFileSync(path.join(out, 'gpu-bench.md'), 'utf8');
   t.ok(r.stdout.includes(`\n${md}\n`), 'the tables printed are the file written');
   t.match(md, /^<!-- bench:gpu:begin -->\nMachine: .+\. GPU: none, .+ not found\. ONNX Runtime \d+\.\d+\.\d+ \(onnxruntime-node's library\)\. Date: \d{4}-/);
-  t.match(md, /Command: `npm run bench:gpu -- --quick --nvidia-smi \S+ --out \S+`\. Input 1024x768 GRAY8 \(synthetic frame\), warm-up 1, 5 iterations per configuration/);
+  t.match(md, /Command: `npm run bench:gpu -- --quick --nvidia-smi \S+ --python \S+ --out \S+`\. Input 1024x768 GRAY8 \(synthetic frame\), warm-up 1, 5 iterations per configuration/);
   t.match(md, /\n<!-- bench:gpu:end -->\n$/);
   t.match(readFileSync(path.join(out, 'doctor.txt'), 'utf8'), /^ok {4}platform /);
 
   // The latency table: per package, per variant, tensorrt, cuda, cpu (fp32 also with TensorRT's fp16 kernels).
   const rows = md.split('\n').filter((l) => l.startsWith('| '));
-  const latencyHeader = '| package | variant | requested | ran on | start ms | end-to-end median ms | end-to-end p99 ms | ORT run median ms | inferences/s |';
+  const latencyHeader = '| package | variant | requested | ran on | start ms | end-to-end median ms | end-to-end p99 ms | ORT run median ms | inferences/s | python onnxruntime run median ms | ORT run / python |';
   const cacheHeader = '| package | variant | first start ms | second start ms | engine files (first / second start) | cache |';
   const li = rows.indexOf(latencyHeader);
   const ci = rows.indexOf(cacheHeader);
@@ -89,14 +91,17 @@ t.test('no GPU: says so, runs doctor and the CPU rows, marks the GPU rows, exit 
   }
   t.same(latency.map((c) => c.slice(0, 4)), expected, 'rows: package, variant, requested, ran on');
   for (const c of latency) {
-    t.equal(c.length, 9, c.join(' | '));
+    t.equal(c.length, 11, c.join(' | '));
+    // The python column: that python is not there; tensorrt, TensorRT fp16 and absent variants have none.
+    const pyCell = c[2] === 'tensorrt' || c[3].startsWith('not run: no ') && !c[3].endsWith('GPU') ? '-' : 'python onnxruntime not available';
+    t.same(c.slice(9), [pyCell, '-'], `${c.slice(0, 4).join(' ')}: python column`);
     if (c[3] === 'cpu') {
       t.match(c[4], /^\d+\.\d$/, 'start ms');
       for (const x of c.slice(5, 8)) t.match(x, /^\d+\.\d{3}$/);
       t.match(c[8], /^\d+\.\d$/, 'inferences/s');
       t.ok(Number(c[5]) <= Number(c[6]), 'median <= p99');
     } else {
-      t.same(c.slice(4), ['-', '-', '-', '-', '-'], `${c.slice(0, 4).join(' ')}: no numbers`);
+      t.same(c.slice(4, 9), ['-', '-', '-', '-', '-'], `${c.slice(0, 4).join(' ')}: no numbers`);
     }
   }
   // The cache table: every TensorRT configuration, none run.
@@ -124,7 +129,10 @@ t.test('a GPU that ONNX Runtime cannot use: fallback rows with the reason, the c
   writeFileSync(smi, '#!/bin/sh\necho "NVIDIA Stand-in, 1.0, 1024 MiB, 9.0"\n');
   chmodSync(smi, 0o755);
   const out = path.join(tmp, 'out-gpu');
-  const r = run('--quick', '--nvidia-smi', smi, '--packages', 'view_quality', '--out', out);
+  // The comparison column with a real python onnxruntime where the training venv has one (CPU build only).
+  const venvPython = path.join(root, 'training', '.venv', 'bin', 'python');
+  const py = existsSync(venvPython) && spawnSync(venvPython, ['-c', 'import onnxruntime'], { env }).status === 0 ? venvPython : path.join(tmp, 'absent', 'python3');
+  const r = run('--quick', '--nvidia-smi', smi, '--python', py, '--packages', 'view_quality', '--out', out);
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /^gpu-bench: out: .+\ngpu-bench: gpu: NVIDIA Stand-in, 1\.0, 1024 MiB, 9\.0\ngpu-bench: onnxruntime: no GPU build given \(--ort or SONOEDGE_GPU_ORT\)/);
   const pkg = packages.find((p) => p.name === 'view_quality')!;
@@ -135,9 +143,17 @@ t.test('a GPU that ONNX Runtime cannot use: fallback rows with the reason, the c
   t.match(r.stdout, /\ngpu-bench: done in \d+ s, but tensorrt did not run \(see the fallbacks\): the engine cache was not checked; tables in /);
   const md = readFileSync(path.join(out, 'gpu-bench.md'), 'utf8');
   const rows = md.split('\n').filter((l) => l.startsWith('| view_quality ')).map(cells);
-  const ran = rows.filter((c) => c.length === 9 && !c[3].startsWith('not run'));
+  const ran = rows.filter((c) => c.length === 11 && !c[3].startsWith('not run'));
   t.ok(ran.length > 0);
   for (const c of ran) t.equal(c[3], c[2] === 'cpu' ? 'cpu' : 'cpu (fallback)', `${c[1]} ${c[2]}`);
+  for (const c of ran.filter((x) => x[1] === x[1].split(' ')[0])) {
+    if (py !== venvPython) t.same(c.slice(9), [c[2] === 'tensorrt' ? '-' : 'python onnxruntime not available', '-'], `${c[1]} ${c[2]}: no python`);
+    else if (c[2] === 'cpu') {
+      t.match(c[9], /^\d+\.\d{3} \(cpu\)$/, `${c[1]} cpu: python's run median and its provider`);
+      t.equal(c[10], (Number(c[7]) / Number(c[9].split(' ')[0])).toFixed(2), 'the ratio is sonoedge\'s ORT run over python\'s');
+    } else t.same(c.slice(9), [c[2] === 'cuda' ? 'no cuda provider in python\'s onnxruntime' : '-', '-'], `${c[1]} ${c[2]}: python has no GPU provider`);
+  }
+  t.match(r.stdout, py === venvPython ? /\ngpu-bench: python: python onnxruntime \d+\.\d+\.\d+ \(providers cpu\)\n/ : /\ngpu-bench: python: not available \(/);
   t.same(rows.filter((c) => c.length === 6).map((c) => [c[1], c[4], c[5]]),
     modes.map((m) => [m, '0 / 0', 'not checked: tensorrt did not run (ran on cpu; see the fallbacks)']));
   const json = JSON.parse(readFileSync(path.join(out, 'gpu-bench.json'), 'utf8'));
