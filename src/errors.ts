@@ -63,6 +63,9 @@ export const ERROR_CODES = [
   'ERR_SONOEDGE_SOCKET_PATH',
   // The socket's options in code: SocketServer's handler, streams, mode, tcp.host and tcp.port; SocketClient.connect's host and port.
   'ERR_SONOEDGE_SOCKET_OPTION',
+  // SerialLink's options in code (src/transport/serial-link.ts): no path or port, runtime, baudRate, resultRate, heartbeatMs,
+  // reopenMinMs (above reopenMaxMs too), reopenMaxMs, maxPendingBytes, maxNacksPerSecond.
+  'ERR_SONOEDGE_SERIAL_OPTION',
   // ModelControlError (src/runtime/index.ts): LOAD_MODEL, SWAP or a model set whose package failed to verify, load or warm up.
   'ERR_SONOEDGE_MODEL_LOAD',
   // ModelControlError: an id that names no loaded model, a model set out of range.

@@ -14,6 +14,7 @@
 // state is reported once (onLinkChange), never each retry. An injected port
 // cannot be reopened: its failure is final.
 import { SerialPort } from 'serialport';
+import { invalidType, invalidValue, rangeError, typeError } from '../errors.js';
 import { ResultState, RuntimeState, ViewClass, VIEW_UNKNOWN, type RuntimeStateName } from '../protocol/constants.js';
 import { ProtocolError, WireError } from '../protocol/errors.js';
 import type { ResultBody } from '../protocol/messages.js';
@@ -106,6 +107,9 @@ export interface SerialLinkStats {
 const CLOSE_TIMEOUT_MS = 1000;
 const REOPEN_MIN_MS = 250;
 const REOPEN_MAX_MS = 5000;
+/** The longest delay a Node timer keeps (2^31-1 ms); a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const CODE = 'ERR_SONOEDGE_SERIAL_OPTION';
 
 export class SerialLink implements ResultSink {
   readonly kind = 'serial';
@@ -134,13 +138,39 @@ export class SerialLink implements ResultSink {
   readonly #started = performance.now();
 
   constructor(options: SerialLinkOptions) {
-    if (!options.path && !options.port) throw new TypeError('Expected path or port for the serial link but received neither');
+    // Every refusal is ERR_SONOEDGE_SERIAL_OPTION, before any port is opened or timer started: a TypeError for a
+    // value of the wrong type, a RangeError for one out of range.
+    if (typeof options !== 'object' || options === null) throw invalidType(CODE, 'an object', 'serial link options', options);
+    if (!options.path && !options.port) throw typeError(CODE, 'Expected path or port for the serial link but received neither');
+    if (!options.port && typeof options.path !== 'string') throw invalidType(CODE, 'a device path string', 'path', options.path);
+    if (typeof options.runtime !== 'function') throw invalidType(CODE, 'function', 'runtime', options.runtime);
+    if (options.baudRate !== undefined) {
+      if (typeof options.baudRate !== 'number') throw invalidType(CODE, 'a positive integer', 'baudRate', options.baudRate);
+      if (!(Number.isInteger(options.baudRate) && options.baudRate >= 1)) throw invalidValue(CODE, 'a positive integer', 'baudRate', options.baudRate);
+    }
     const rate = options.resultRate ?? 30;
-    if (!(rate > 0 && rate <= 1000)) throw new RangeError(`Expected number in (0, 1000] for resultRate but received ${rate}`);
+    if (typeof rate !== 'number') throw invalidType(CODE, 'number in (0, 1000]', 'resultRate', rate);
+    if (!(rate > 0 && rate <= 1000)) throw rangeError(CODE, `Expected number in (0, 1000] for resultRate but received ${rate}`);
+    // A timer above 2^31-1 ms fires after 1 ms (Node's TimeoutOverflowWarning): a heartbeat or retry flood, not a slow one.
+    const hb = options.heartbeatMs ?? 500;
+    if (typeof hb !== 'number') throw invalidType(CODE, `a number 1..${MAX_TIMER_MS}`, 'heartbeatMs', hb);
+    if (!(hb >= 1 && hb <= MAX_TIMER_MS)) throw invalidValue(CODE, `a number 1..${MAX_TIMER_MS}`, 'heartbeatMs', hb);
     this.#maxMs = options.reopenMaxMs ?? REOPEN_MAX_MS;
-    if (!(Number.isFinite(this.#maxMs) && this.#maxMs >= 1)) throw new RangeError(`Expected a positive number for reopenMaxMs but received ${this.#maxMs}`);
-    this.#minMs = Math.min(options.reopenMinMs ?? REOPEN_MIN_MS, this.#maxMs);
-    if (!(Number.isFinite(this.#minMs) && this.#minMs >= 1)) throw new RangeError(`Expected a positive number for reopenMinMs but received ${this.#minMs}`);
+    if (!(Number.isFinite(this.#maxMs) && this.#maxMs >= 1)) throw rangeError(CODE, `Expected a positive number for reopenMaxMs but received ${this.#maxMs}`);
+    if (this.#maxMs > MAX_TIMER_MS) throw invalidValue(CODE, `at most ${MAX_TIMER_MS}`, 'reopenMaxMs', this.#maxMs);
+    const min = options.reopenMinMs ?? REOPEN_MIN_MS;
+    if (!(Number.isFinite(min) && min >= 1)) throw rangeError(CODE, `Expected a positive number for reopenMinMs but received ${min}`);
+    // The default first wait shrinks to a shorter reopenMaxMs; a first wait the caller chose longer than the longest is a mistake.
+    if (options.reopenMinMs !== undefined && min > this.#maxMs) {
+      throw invalidValue(CODE, `at most reopenMaxMs (${this.#maxMs})`, 'reopenMinMs', min);
+    }
+    this.#minMs = Math.min(min, this.#maxMs);
+    for (const key of ['maxPendingBytes', 'maxNacksPerSecond'] as const) {
+      const v = options[key];
+      if (v === undefined) continue;
+      if (typeof v !== 'number') throw invalidType(CODE, 'a number >= 0', key, v);
+      if (!(v >= 0)) throw invalidValue(CODE, 'a number >= 0', key, v);
+    }
     this.#o = options;
   }
 

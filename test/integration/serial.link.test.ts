@@ -204,3 +204,46 @@ t.test('serial link: every rejected input is answered (an ACK with the error cod
   t.equal(records.filter((r) => r.kind === 'ACK' && r.status !== 0).length, 21, 'a new second, a new allowance');
   await link.close();
 });
+
+t.test('serial link: a bad option is a TypeError or RangeError ERR_SONOEDGE_SERIAL_OPTION at construction, naming the option', async (t) => {
+  const runtime = () => ({ state: 'ready', modelSet: 0, streaming: false, modelLoaded: true, framesProcessed: 0, framesDropped: 0, faultCode: 0 }) as RuntimeSnapshot;
+  const port: PortLike = { write: () => true, on: () => undefined, close: (cb) => cb?.() };
+  const T = TypeError;
+  const R = RangeError;
+  // Before, each of these was a TypeError or RangeError with no code, or (null options, a path of another type, no
+  // runtime, a heartbeatMs of 0, a reopenMinMs above reopenMaxMs, NaN limits) taken and failing later: a raw TypeError
+  // from the constructor, a link retrying a path it can never open, a runtime() call throwing in a timer, a 1 ms
+  // heartbeat, a first wait silently cut to reopenMaxMs, no drop limit.
+  const cases: [options: unknown, cls: ErrorConstructor, message: string][] = [
+    [null, T, 'Expected an object for serial link options but received null'],
+    [undefined, T, 'Expected an object for serial link options but received undefined'],
+    [{ runtime }, T, 'Expected path or port for the serial link but received neither'],
+    [{ path: '', runtime }, T, 'Expected path or port for the serial link but received neither'],
+    [{ path: 5, runtime }, T, 'Expected a device path string for path but received 5 of type number'],
+    [{ path: '/dev/ttyS9' }, T, 'Expected function for runtime but received undefined'],
+    [{ port, runtime, baudRate: '115200' }, T, 'Expected a positive integer for baudRate but received "115200" of type string'],
+    [{ port, runtime, baudRate: 0 }, R, 'Expected a positive integer for baudRate but received 0 of type number'],
+    [{ port, runtime, resultRate: '30' }, T, 'Expected number in (0, 1000] for resultRate but received "30" of type string'],
+    [{ port, runtime, resultRate: 0 }, R, 'Expected number in (0, 1000] for resultRate but received 0'],
+    [{ port, runtime, resultRate: 1001 }, R, 'Expected number in (0, 1000] for resultRate but received 1001'],
+    [{ port, runtime, heartbeatMs: '500' }, T, 'Expected a number 1..2147483647 for heartbeatMs but received "500" of type string'],
+    [{ port, runtime, heartbeatMs: 0 }, R, 'Expected a number 1..2147483647 for heartbeatMs but received 0 of type number'],
+    [{ port, runtime, heartbeatMs: 2 ** 31 }, R, 'Expected a number 1..2147483647 for heartbeatMs but received 2147483648 of type number'],
+    [{ port, runtime, reopenMaxMs: 0 }, R, 'Expected a positive number for reopenMaxMs but received 0'],
+    [{ port, runtime, reopenMaxMs: NaN }, R, 'Expected a positive number for reopenMaxMs but received NaN'],
+    [{ port, runtime, reopenMaxMs: 2 ** 31 }, R, 'Expected at most 2147483647 for reopenMaxMs but received 2147483648 of type number'],
+    [{ port, runtime, reopenMinMs: 0.5 }, R, 'Expected a positive number for reopenMinMs but received 0.5'],
+    [{ port, runtime, reopenMinMs: 900, reopenMaxMs: 100 }, R, 'Expected at most reopenMaxMs (100) for reopenMinMs but received 900 of type number'],
+    [{ port, runtime, reopenMinMs: 6000 }, R, 'Expected at most reopenMaxMs (5000) for reopenMinMs but received 6000 of type number'],
+    [{ port, runtime, maxPendingBytes: NaN }, R, 'Expected a number >= 0 for maxPendingBytes but received NaN of type number'],
+    [{ port, runtime, maxPendingBytes: '4096' }, T, 'Expected a number >= 0 for maxPendingBytes but received "4096" of type string'],
+    [{ port, runtime, maxNacksPerSecond: -1 }, R, 'Expected a number >= 0 for maxNacksPerSecond but received -1 of type number'],
+  ];
+  for (const [options, cls, message] of cases) {
+    t.throws(() => new SerialLink(options as never), { name: cls.name, code: 'ERR_SONOEDGE_SERIAL_OPTION', message }, message);
+  }
+  // Taken: the default first wait (250 ms) shrinks to a shorter reopenMaxMs; a first wait equal to the longest; a path with no port.
+  for (const options of [{ port, runtime, reopenMaxMs: 100 }, { port, runtime, reopenMinMs: 100, reopenMaxMs: 100 }, { path: '/dev/ttyS9', runtime }, { port, runtime, maxPendingBytes: 0, maxNacksPerSecond: 0 }]) {
+    t.doesNotThrow(() => new SerialLink(options), JSON.stringify(Object.keys(options)));
+  }
+});
