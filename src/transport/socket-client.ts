@@ -2,7 +2,7 @@
 // and viewers. Requests resolve with their reply (or reject with the ERROR).
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { invalidValue, rangeError } from '../errors.js';
+import { invalidType, invalidValue, rangeError } from '../errors.js';
 import { encodeMessageParts, MessageDecoder, type EncodeInput, type Message } from '../protocol/codec.js';
 import { Flag, MessageType } from '../protocol/constants.js';
 import { ProtocolError, type WireErrorName } from '../protocol/errors.js';
@@ -56,9 +56,17 @@ export class SocketClient extends EventEmitter {
   /**
    * Connects to a runtime's socket path, or to its TCP port on `host` (default 127.0.0.1). Rejects with a RangeError
    * ERR_SONOEDGE_SOCKET_OPTION, as SocketServer's tcp.host, for a host that is no peer's (src/util/host.ts, 'peer': a malformed address, a value of
-   * another type, null, 0.0.0.0 or ::) and for a port that is not an integer 1..65535, before any connection or name lookup.
+   * another type, null, 0.0.0.0 or ::) and for a port that is not an integer 1..65535, before any connection or name lookup;
+   * with a TypeError ERR_SONOEDGE_SOCKET_OPTION for a target that is neither a string nor an object (null, undefined, a
+   * number, an array), and a RangeError for an empty path. It never throws: every refusal is a rejection.
    */
   static connect(target: string | { port: number; host?: string }): Promise<SocketClient> {
+    // Before, null or undefined threw Node's TypeError (reading 'host') at the call, not a rejection; '' reached
+    // net.createConnection as a port (Node's ERR_SOCKET_BAD_PORT); a number was reported as a missing port.
+    if (typeof target !== 'string' && (typeof target !== 'object' || target === null || Array.isArray(target))) {
+      return Promise.reject(invalidType('ERR_SONOEDGE_SOCKET_OPTION', 'a socket path or {port, host}', 'target', target));
+    }
+    if (target === '') return Promise.reject(invalidValue('ERR_SONOEDGE_SOCKET_OPTION', 'a socket path or {port, host}', 'target', target));
     const host: unknown = typeof target === 'string' || target.host === undefined ? '127.0.0.1' : target.host;
     const hostBad = hostProblem(host, 'peer', 'host');
     if (hostBad) return Promise.reject(rangeError('ERR_SONOEDGE_SOCKET_OPTION', hostBad));

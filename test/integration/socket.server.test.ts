@@ -119,6 +119,22 @@ t.test('a port that is not one: SocketClient.connect rejects (1..65535) and Sock
   }
 });
 
+t.test('a target that is no socket path nor {port, host}: SocketClient.connect rejects (never throws), ERR_SONOEDGE_SOCKET_OPTION', async (t) => {
+  // Before, null and undefined threw Node's TypeError "Cannot read properties of null (reading 'host')" at the call,
+  // '' was Node's RangeError ERR_SOCKET_BAD_PORT, and 42 was refused as a port "received undefined".
+  const cases: [target: unknown, name: string, received: string][] = [
+    [null, 'TypeError', 'null'], [undefined, 'TypeError', 'undefined'], [42, 'TypeError', '42 of type number'],
+    [['/tmp/s.sock'], 'TypeError', 'array of length 1'], ['', 'RangeError', '"" of type string'],
+  ];
+  for (const [target, name, received] of cases) {
+    let connecting: Promise<SocketClient> | undefined;
+    t.doesNotThrow(() => { connecting = SocketClient.connect(target as string); }, `${received}: no throw at the call`);
+    await t.rejects(connecting!, {
+      name, code: 'ERR_SONOEDGE_SOCKET_OPTION', message: `Expected a socket path or {port, host} for target but received ${received}`,
+    }, `${received}: rejected`);
+  }
+});
+
 t.test('TCP on loopback when asked', async (t) => {
   const s = await start({ tcp: { port: 0 } });
   t.ok(s.tcpPort! > 0);
