@@ -19,6 +19,8 @@
 //   npm run bench:streams -- --streams 2 --seconds 60 --fps 30
 //   npm run bench:streams -- --threads 2        2 intra-op threads per session (default 1, as bench:pipeline)
 //   npm run bench:streams -- --rounds 5          rounds of every case (default 3; medians over them)
+//   npm run bench:streams -- --provider cuda     the sessions on cuda (or tensorrt) with cpu as fallback (default cpu);
+//                                                the table names the provider every session ran on
 //   npm run bench:streams -- --write-docs        also rewrites the table in docs/BENCHMARKS.md
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -39,6 +41,11 @@ const seconds = Number(opt('seconds', 20));
 const fps = Number(opt('fps', 30));
 const variant = args.includes('--int8') ? 'int8' : 'fp32';
 const threads = Number(opt('threads', 1));
+const provider = opt('provider', 'cpu');
+if (!['cpu', 'cuda', 'tensorrt'].includes(provider)) {
+  process.stderr.write(`bench:streams: --provider expects cpu, cuda or tensorrt but received ${JSON.stringify(provider)}\n`);
+  process.exit(2);
+}
 
 if (args.includes('--case')) {
   process.stdout.write(`${JSON.stringify(await runCase(Number(opt('case')), opt('mode')))}\n`);
@@ -53,7 +60,7 @@ async function runCase(n, mode) {
   const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
   const options = {
     viewQuality: path.join(MODELS_DIR, 'view_quality'), segmentation: path.join(MODELS_DIR, 'lv_segmentation'),
-    trustStore, variant, engine: { intraOpThreads: threads },
+    trustStore, variant, engine: { intraOpThreads: threads, providers: provider === 'cpu' ? ['cpu'] : [provider, 'cpu'] },
     segmentationViews: ['A4C', 'A2C', 'PLAX', 'PSAX', 'OTHER'], qualityThreshold: -Infinity,
   };
   const pipelines = mode === 'shared' ? Array(n).fill(await Pipeline.create(options)) : await Promise.all(Array.from({ length: n }, () => Pipeline.create(options)));
@@ -69,6 +76,7 @@ async function runCase(n, mode) {
     }));
   }
   const sessions = new Set(pipelines).size * 2;
+  const ranOn = [...new Set([...new Set(pipelines)].flatMap((pl) => pl.sessions.list().map((x) => x.provider)))].sort();
   // Warm-up (JIT, engines): a few frames per stream, one at a time, not counted.
   for (let i = 0; i < 5; i++) for (const st of streams) { st.submit(frames[i % frames.length], -1 - i); await st.idle(); }
   const before = streams.map((st) => ({ ...st.stats }));
@@ -91,7 +99,7 @@ async function runCase(n, mode) {
     return { stream: s, frames: total, processed, dropped, dropPct: (100 * dropped) / total, p50: quantile(lat[s], 0.5), p99: quantile(lat[s], 0.99) };
   });
   for (const st of streams) await st.close();
-  return { streams: n, mode, sessions, fps, seconds, perStream, cpuPercent: (100 * (cpu.user + cpu.system)) / 1000 / wall, load: [load0, os.loadavg()] };
+  return { streams: n, mode, sessions, ranOn, fps, seconds, perStream, cpuPercent: (100 * (cpu.user + cpu.system)) / 1000 / wall, load: [load0, os.loadavg()] };
 }
 
 const counts = String(opt('streams', '1,2,4')).split(',').map(Number);
@@ -105,7 +113,7 @@ for (let r = 0; r < rounds; r++) {
     const j = (k + r) % plan.length;
     const { n, mode } = plan[j];
     process.stderr.write(`round ${r + 1}/${rounds}: ${n} stream(s), sessions ${mode}, ${fps} fps for ${seconds} s...\n`);
-    const out = spawnSync(process.execPath, [self, '--case', String(n), '--mode', mode, '--seconds', String(seconds), '--fps', String(fps), '--threads', String(threads), ...(variant === 'int8' ? ['--int8'] : [])],
+    const out = spawnSync(process.execPath, [self, '--case', String(n), '--mode', mode, '--seconds', String(seconds), '--fps', String(fps), '--threads', String(threads), '--provider', provider, ...(variant === 'int8' ? ['--int8'] : [])],
       { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     if (out.status !== 0) throw new Error(`case ${n} ${mode} failed with status ${out.status}`);
     runs[j].push(JSON.parse(out.stdout.trim().split('\n').pop()));
@@ -134,7 +142,7 @@ plan.forEach(({ n, mode }, j) => {
 const command = `npm run bench:streams${args.filter((a) => a !== '--write-docs').length ? ` -- ${args.filter((a) => a !== '--write-docs').join(' ')}` : ''}`;
 const table = [
   `Machine: ${machineLine()}. Date: ${new Date().toISOString().slice(0, 10)}. Command: \`${command}\`. `
-    + `Variant ${variant}, ${threads} intra-op thread${threads === 1 ? '' : 's'} per session, 1024x768 GRAY8 at ${fps} fps per stream (${Math.round(seconds * fps)} frames each), frames of every stream at the same instants (stream 0 first), both models on every frame, `
+    + `Variant ${variant}, ${threads} intra-op thread${threads === 1 ? '' : 's'} per session, provider ${provider}${provider === 'cpu' ? '' : ` with cpu as fallback (the sessions ran on ${[...new Set(runs.flat().flatMap((c) => c.ranOn))].join(', ')})`}, 1024x768 GRAY8 at ${fps} fps per stream (${Math.round(seconds * fps)} frames each), frames of every stream at the same instants (stream 0 first), both models on every frame, `
     + `${seconds} s per case, each case in a fresh process, ${rounds} round${rounds === 1 ? '' : 's'} (the order of the cases turned each round). Per stream: medians over the rounds, and the range of p99 over them. `
     + `Load average: the 1-minute figure's range at the starts and ends of the case's runs. Niceness ${os.getPriority()}.`,
   '',
