@@ -83,7 +83,7 @@ export const ERROR_CODES = [
   'ERR_SONOEDGE_USAGE',
   // BenchFileError (src/cli/bench.ts): a bench.json that `bench --compare` cannot read.
   'ERR_SONOEDGE_BENCH_FILE',
-  // The metrics endpoint's options (src/telemetry/metrics.ts): a host that is not loopback.
+  // The metrics endpoint's options (src/telemetry/metrics.ts): options that are not an object, a port that is not 0..65535, a host that is not loopback.
   'ERR_SONOEDGE_METRICS',
   // `sonoedge status` (src/cli/status.ts): no metrics endpoint answers, or its exposition has a line that is not a sample.
   'ERR_SONOEDGE_STATUS',

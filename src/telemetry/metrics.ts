@@ -15,7 +15,7 @@ import type { OutboxStats } from '../dicom/outbox.js';
 import type { ResultBody } from '../protocol/messages.js';
 import type { Runtime } from '../runtime/index.js';
 import type { Subscription } from '../runtime/publisher.js';
-import { rangeError } from '../errors.js';
+import { invalidType, invalidValue, rangeError } from '../errors.js';
 import { hostProblem } from '../util/host.js';
 import { listenOn } from '../util/listen.js';
 
@@ -208,6 +208,12 @@ export class MetricsServer {
    * naming metrics.port) for a port that cannot be taken: then nothing of it is left (no subscriber, no listener on the runtime).
    */
   static async start(rt: Runtime, options: MetricsOptions): Promise<MetricsServer> {
+    // Before, null options were Node's TypeError (reading 'host'); a port of null or undefined listened on a free port
+    // nobody asked for, a string was taken as a port, and -1 or 1.5 was Node's uncoded ERR_SOCKET_BAD_PORT.
+    if (options === null || typeof options !== 'object') throw invalidType('ERR_SONOEDGE_METRICS', 'an object', 'metrics options', options);
+    if (!(Number.isInteger(options.port) && options.port >= 0 && options.port <= 65535)) {
+      throw invalidValue('ERR_SONOEDGE_METRICS', 'an integer 0..65535', 'metrics.port', options.port);
+    }
     // Absent: the default. null is refused as every host option refuses it (hostProblem: "received null"), not taken as the default.
     const host = options.host === undefined ? '127.0.0.1' : options.host;
     // Any type: an array such as ['127.0.0.1'] would otherwise reach net's BlockList (a Node TypeError).

@@ -34,6 +34,28 @@ const hold = async (): Promise<net.Server> => {
   return held;
 };
 
+t.test('options that are not an object, a port that is not 0..65535: ERR_SONOEDGE_METRICS before anything listens or subscribes', async (t) => {
+  // Before, null was Node's TypeError "Cannot read properties of null (reading 'host')"; a missing or null port listened
+  // on a free port nobody asked for; -1 and 1.5 were Node's uncoded ERR_SOCKET_BAD_PORT; "9464" was taken as a port.
+  const subs = rt.publisher.subscriptions.length;
+  const closedListeners = rt.streams.listenerCount('streamClosed');
+  const cases: [options: unknown, name: string, message: string][] = [
+    [null, 'TypeError', 'Expected an object for metrics options but received null'],
+    [undefined, 'TypeError', 'Expected an object for metrics options but received undefined'],
+    [{}, 'RangeError', 'Expected an integer 0..65535 for metrics.port but received undefined'],
+    [{ port: null }, 'RangeError', 'Expected an integer 0..65535 for metrics.port but received null'],
+    [{ port: -1 }, 'RangeError', 'Expected an integer 0..65535 for metrics.port but received -1 of type number'],
+    [{ port: 65536 }, 'RangeError', 'Expected an integer 0..65535 for metrics.port but received 65536 of type number'],
+    [{ port: 1.5 }, 'RangeError', 'Expected an integer 0..65535 for metrics.port but received 1.5 of type number'],
+    [{ port: '9464' }, 'RangeError', 'Expected an integer 0..65535 for metrics.port but received "9464" of type string'],
+  ];
+  for (const [options, name, message] of cases) {
+    await t.rejects(MetricsServer.start(rt, options as never), { name, code: 'ERR_SONOEDGE_METRICS', message }, message);
+  }
+  t.equal(rt.publisher.subscriptions.length, subs, 'no result subscriber left');
+  t.equal(rt.streams.listenerCount('streamClosed'), closedListeners, 'no streamClosed listener left');
+});
+
 t.test('a port in use: ERR_SONOEDGE_LISTEN naming metrics.port, nothing left behind, a second start works', async (t) => {
   const held = await hold();
   const port = (held.address() as net.AddressInfo).port;
