@@ -517,7 +517,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
           && c.ring.name === old.name && c.ring.slots === old.slots && c.ring.slotBytes === old.slotBytes;
         const ring = keep ? old : c.ring === undefined ? undefined
           : c.ring.create ? ShmRing.create(c.ring, bytes, this.mode, x) : ShmRing.open(c.ring, bytes, x);
-        if (keep) old.setFrameBytes(bytes);
+        if (keep) old.setFrameBytes(bytes, x);
         const reply = msg.configureReply(seq, { stream: c.stream, frameBytes: bytes, ring: ring?.info });
         // The reply waits for the old ring's slots (SLOT_RELEASE first) and the stream's models; a failure closes the stream.
         this.streams.configure(client, c, bytes, ring, (err) => {
