@@ -54,7 +54,9 @@ export class SocketClient extends EventEmitter {
   }
 
   /**
-   * Connects to a runtime's socket path, or to its TCP port on `host` (default 127.0.0.1). Rejects with a RangeError
+   * Connects to a runtime's socket path, or to its TCP port on `host` (default 127.0.0.1). A string is always a socket
+   * path (relative to the working directory unless absolute), even one that looks like a number ('7070'); TCP is
+   * `{port, host}` only. Rejects with a RangeError
    * ERR_SONOEDGE_SOCKET_OPTION, as SocketServer's tcp.host, for a host that is no peer's (src/util/host.ts, 'peer': a malformed address, a value of
    * another type, null, 0.0.0.0 or ::) and for a port that is not an integer 1..65535, before any connection or name lookup;
    * with a TypeError ERR_SONOEDGE_SOCKET_OPTION for a target that is neither a string nor an object (null, undefined, a
@@ -75,7 +77,8 @@ export class SocketClient extends EventEmitter {
       return Promise.reject(invalidValue('ERR_SONOEDGE_SOCKET_OPTION', 'an integer 1..65535', 'port', target.port));
     }
     return new Promise((resolve, reject) => {
-      const s = typeof target === 'string' ? net.createConnection(target) : net.createConnection(target.port, host as string);
+      // {path}: given a bare string, Node takes one that looks like a number as a TCP port on localhost.
+      const s = typeof target === 'string' ? net.createConnection({ path: target }) : net.createConnection(target.port, host as string);
       s.once('error', reject);
       s.once('connect', () => { s.off('error', reject); s.setNoDelay?.(true); resolve(new SocketClient(s)); });
     });

@@ -135,6 +135,29 @@ t.test('a target that is no socket path nor {port, host}: SocketClient.connect r
   }
 });
 
+t.test('a string target is always a socket path, even one that looks like a port (\'7070\'): never TCP', async (t) => {
+  // Before, Node took a numeric-looking string as a TCP port on localhost: '<port>' reached the TCP listener, not the
+  // socket file of that name, and a name no file has was ECONNREFUSED from a port instead of ENOENT.
+  const tcp = await start({ tcp: { port: 0 } });
+  const port = String(tcp.tcpPort);
+  const unix = await start({ path: path.join(dir, port) });
+  const cwd = process.cwd();
+  process.chdir(dir);
+  let c: SocketClient;
+  try {
+    c = await SocketClient.connect(port);
+  } finally {
+    process.chdir(cwd);
+  }
+  t.teardown(() => c.close());
+  t.equal(parseHelloReply((await c.hello()).body).version, 1);
+  t.equal(c.socket.remoteAddress, undefined, 'a Unix socket (a TCP one has a remote address)');
+  t.same([unix.stats.clients, tcp.stats.clients], [1, 0], 'the server on the socket file named ' + port + ' took it');
+  const missing = path.join(dir, 'no-such');
+  await t.rejects(SocketClient.connect(String(tcp.tcpPort)), { code: 'ENOENT', address: port }, 'no file of that name here: ENOENT for the path');
+  await t.rejects(SocketClient.connect(missing), { code: 'ENOENT', address: missing });
+});
+
 t.test('TCP on loopback when asked', async (t) => {
   const s = await start({ tcp: { port: 0 } });
   t.ok(s.tcpPort! > 0);
