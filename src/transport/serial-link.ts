@@ -152,6 +152,10 @@ export class SerialLink implements ResultSink {
     if (typeof rate !== 'number') throw invalidType(CODE, 'number in (0, 1000]', 'resultRate', rate);
     if (!(rate > 0 && rate <= 1000)) throw rangeError(CODE, `Expected number in (0, 1000] for resultRate but received ${rate}`);
     // A timer above 2^31-1 ms fires after 1 ms (Node's TimeoutOverflowWarning): a heartbeat or retry flood, not a slow one.
+    // The result timer's interval is 1000/resultRate ms: a rate below 1000/(2^31-1) would send a record every millisecond.
+    if (1000 / rate > MAX_TIMER_MS) {
+      throw rangeError(CODE, `Expected number in [${1000 / MAX_TIMER_MS}, 1000] for resultRate (at most ${MAX_TIMER_MS} ms between results) but received ${rate}`);
+    }
     const hb = options.heartbeatMs ?? 500;
     if (typeof hb !== 'number') throw invalidType(CODE, `a number 1..${MAX_TIMER_MS}`, 'heartbeatMs', hb);
     if (!(hb >= 1 && hb <= MAX_TIMER_MS)) throw invalidValue(CODE, `a number 1..${MAX_TIMER_MS}`, 'heartbeatMs', hb);

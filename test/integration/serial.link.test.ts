@@ -226,6 +226,9 @@ t.test('serial link: a bad option is a TypeError or RangeError ERR_SONOEDGE_SERI
     [{ port, runtime, resultRate: '30' }, T, 'Expected number in (0, 1000] for resultRate but received "30" of type string'],
     [{ port, runtime, resultRate: 0 }, R, 'Expected number in (0, 1000] for resultRate but received 0'],
     [{ port, runtime, resultRate: 1001 }, R, 'Expected number in (0, 1000] for resultRate but received 1001'],
+    // 1000/resultRate ms between sends: above 2^31-1 ms Node's timer fires after 1 ms (a record every millisecond).
+    [{ port, runtime, resultRate: 4.6e-7 }, R, 'Expected number in [4.656612875245797e-7, 1000] for resultRate (at most 2147483647 ms between results) but received 4.6e-7'],
+    [{ port, runtime, resultRate: Number.MIN_VALUE }, R, 'Expected number in [4.656612875245797e-7, 1000] for resultRate (at most 2147483647 ms between results) but received 5e-324'],
     [{ port, runtime, heartbeatMs: '500' }, T, 'Expected a number 1..2147483647 for heartbeatMs but received "500" of type string'],
     [{ port, runtime, heartbeatMs: 0 }, R, 'Expected a number 1..2147483647 for heartbeatMs but received 0 of type number'],
     [{ port, runtime, heartbeatMs: 2 ** 31 }, R, 'Expected a number 1..2147483647 for heartbeatMs but received 2147483648 of type number'],
@@ -242,8 +245,9 @@ t.test('serial link: a bad option is a TypeError or RangeError ERR_SONOEDGE_SERI
   for (const [options, cls, message] of cases) {
     t.throws(() => new SerialLink(options as never), { name: cls.name, code: 'ERR_SONOEDGE_SERIAL_OPTION', message }, message);
   }
-  // Taken: the default first wait (250 ms) shrinks to a shorter reopenMaxMs; a first wait equal to the longest; a path with no port.
-  for (const options of [{ port, runtime, reopenMaxMs: 100 }, { port, runtime, reopenMinMs: 100, reopenMaxMs: 100 }, { path: '/dev/ttyS9', runtime }, { port, runtime, maxPendingBytes: 0, maxNacksPerSecond: 0 }]) {
+  // Taken: the default first wait (250 ms) shrinks to a shorter reopenMaxMs; a first wait equal to the longest; a path with no port;
+  // the slowest result rate whose interval a timer keeps (one result every 2147483647 ms).
+  for (const options of [{ port, runtime, reopenMaxMs: 100 }, { port, runtime, reopenMinMs: 100, reopenMaxMs: 100 }, { path: '/dev/ttyS9', runtime }, { port, runtime, maxPendingBytes: 0, maxNacksPerSecond: 0 }, { port, runtime, resultRate: 1000 / (2 ** 31 - 1) }]) {
     t.doesNotThrow(() => new SerialLink(options), JSON.stringify(Object.keys(options)));
   }
 });
