@@ -39,7 +39,7 @@ import {
   frameBytes, msg, parseCloseStream, parseConfigure, parseFrame, parseFrameReady, parseHello, parseLoadModel, parseSubscribe, parseSwap,
   type ConfigureStream, type LoadModel, type ModelReply, type ResultBody, type Subscribe, type Swap,
 } from '../protocol/messages.js';
-import { coded, invalidValue, rangeError, typeError } from '../errors.js';
+import { coded, invalidType, invalidValue, rangeError, typeError } from '../errors.js';
 import type { Subscription } from '../runtime/publisher.js';
 import { StreamManager, type FrameHandler, type ServerFrame, type StreamOwner } from '../runtime/streams.js';
 import type { SectorNotFound } from '../preprocess/sector.js';
@@ -195,6 +195,12 @@ export class SocketServer extends EventEmitter implements ResultSink {
     this.path = options.path ?? path.join(os.tmpdir(), 'sonoedge.sock');
     this.mode = options.mode ?? 0o660;
     if (!Number.isInteger(this.mode) || this.mode < 0 || this.mode > 0o777) throw rangeError('ERR_SONOEDGE_SOCKET_OPTION', `Expected permission bits 0..0o777 for mode but received ${this.mode}`);
+    // tcp is false (or absent) for none, else {port, host}: null, 0 or '' meant none silently, true or '7070' was
+    // refused as a tcp.port of undefined. As host: null, a null tcp is refused, not read as a default.
+    const tcpOption: unknown = options.tcp;
+    if (tcpOption !== undefined && tcpOption !== false && (typeof tcpOption !== 'object' || tcpOption === null || Array.isArray(tcpOption))) {
+      throw invalidType('ERR_SONOEDGE_SOCKET_OPTION', 'false or {port, host}', 'tcp', tcpOption);
+    }
     // Any type: an array such as ['127.0.0.1'] would otherwise reach net's BlockList (a Node TypeError).
     const tcpHost: unknown = options.tcp ? options.tcp.host : undefined;
     const hostBad = tcpHost === undefined ? undefined : hostProblem(tcpHost, 'loopback', 'tcp.host');

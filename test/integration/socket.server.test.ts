@@ -119,6 +119,27 @@ t.test('a port that is not one: SocketClient.connect rejects (1..65535) and Sock
   }
 });
 
+t.test('SocketServer tcp that is neither false nor {port, host}: a TypeError ERR_SONOEDGE_SOCKET_OPTION before anything listens', async (t) => {
+  // Before, null, 0 and '' were taken as "no TCP" (host: null is refused everywhere), and true, 'x' and an array were
+  // refused as "Expected an integer 0..65535 for tcp.port but received undefined", about a port nobody gave.
+  const cases: [tcp: unknown, received: string][] = [
+    [null, 'null'], [0, '0 of type number'], ['', '"" of type string'], [true, 'true of type boolean'],
+    ['7070', '"7070" of type string'], [[7070], 'array of length 1'],
+  ];
+  for (const [tcp, received] of cases) {
+    const p = sockPath();
+    t.throws(() => new SocketServer({ path: p, handler: standIn, tcp: tcp as false }), {
+      name: 'TypeError', code: 'ERR_SONOEDGE_SOCKET_OPTION', message: `Expected false or {port, host} for tcp but received ${received}`,
+    }, `tcp ${received}`);
+    t.notOk(existsSync(p), `tcp ${received}: no socket file`);
+  }
+  // Taken: false and a missing tcp (no TCP listener).
+  for (const tcp of [false, undefined] as const) {
+    const s = await start({ tcp });
+    t.equal(s.tcpPort, undefined, `tcp ${tcp}: no TCP`);
+  }
+});
+
 t.test('a target that is no socket path nor {port, host}: SocketClient.connect rejects (never throws), ERR_SONOEDGE_SOCKET_OPTION', async (t) => {
   // Before, null and undefined threw Node's TypeError "Cannot read properties of null (reading 'host')" at the call,
   // '' was Node's RangeError ERR_SOCKET_BAD_PORT, and 42 was refused as a port "received undefined".
