@@ -341,7 +341,9 @@ function renderTables(s) {
       'the output back in JavaScript; ORT run: the session run alone, input and output in host memory.',
     `What a user would pick instead: ${s.python}. Its column is the median of ${5 * s.iterations} runs after 10 warm-up ` +
       '(bench/ort_python.py: the same model file, input and output in host memory, a preallocated output through IOBinding), ' +
-      'with the provider its session ran on; the ratio is sonoedge\'s ORT run median over it.',
+      'with the provider its session ran on; the ratio is sonoedge\'s ORT run median over it. Spinning: sonoedge\'s ' +
+      'default (pool threads sleep between runs, `spinning: false`); python with ONNX Runtime\'s default, pool threads spin ' +
+      '(`allow_spinning` 1, set explicitly).',
     '',
     '| package | variant | requested | ran on | start ms | end-to-end median ms | end-to-end p99 ms | ORT run median ms | inferences/s | python onnxruntime run median ms | ORT run / python |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
