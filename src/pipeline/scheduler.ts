@@ -121,6 +121,16 @@ export class LatestWinsScheduler<F extends FrameInfo, R> {
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
+  /** Drops the waiting frame, if any (onDrop, counted in stats.dropped); the running one goes on. True if one was dropped. */
+  dropWaiting(): boolean {
+    if (this.#pending === undefined) return false;
+    this.stats.dropped++;
+    const { frame } = this.#pending;
+    this.#pending = undefined;
+    this.#opts.onDrop?.(frame);
+    return true;
+  }
+
   /** Drops the waiting frame (if any), lets the running one finish, and refuses new frames. */
   async close(): Promise<void> {
     this.#closed = true;

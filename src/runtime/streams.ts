@@ -157,6 +157,14 @@ export class StreamManager extends EventEmitter {
       this.#ready(s, config, done);
       return;
     }
+    // The frame waiting behind the running one is of the configuration being replaced: dropped (its slot back, counted,
+    // DROPPED_BEFORE on the next result) as latest wins drops a stale frame. Run, it would need that configuration's
+    // models again, after the new ones began to load (a load for it and one more for the next frame); the running one
+    // finishes on its own models.
+    if (existing.scheduler.dropWaiting()) {
+      this.stats.framesDropped++;
+      existing.counts.framesDropped++;
+    }
     const old = existing.ring;
     existing.config = config;
     existing.effective = config;

@@ -100,3 +100,23 @@ t.test('stages accumulate in order and time real work', async (t) => {
   t.same(Object.keys(seen[0].timing.stages), ['preprocess', 'engine', 'postprocess']);
   t.ok(seen[0].timing.stages.preprocess >= 4 && seen[0].timing.stages.engine >= 4, 'timer stages took at least their sleep');
 });
+
+t.test('dropWaiting: the waiting frame is dropped (onDrop, counted), the running one finishes, later frames run', async (t) => {
+  const g = gate();
+  const results: number[] = [];
+  const dropped: number[] = [];
+  const s = new LatestWinsScheduler<F, number>({ process: (f) => g.process(f), onResult: (r) => results.push(r.frame.seq), onDrop: (f) => dropped.push(f.seq) });
+  t.equal(s.dropWaiting(), false, 'nothing waits: nothing dropped');
+  s.submit(frame(1));
+  const first = await g.next();
+  t.equal(s.dropWaiting(), false, 'the running frame is not the waiting one');
+  s.submit(frame(2));
+  t.equal(s.dropWaiting(), true);
+  t.same(dropped, [2]);
+  t.equal(s.stats.dropped, 1);
+  first.finish();
+  s.submit(frame(3));
+  (await g.next()).finish();
+  await s.idle();
+  t.same(results, [1, 3], 'frame 2 never ran');
+});

@@ -1,0 +1,52 @@
+// A stream reconfigured while frames are in flight, through the real runtime: the bundled models on real sessions,
+// its socket server and a client over a Unix socket. A frame running when CONFIGURE_STREAM arrives finishes on the
+// models of its own configuration; the frame waiting behind it belongs to a configuration that is gone.
+import t from 'tap';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
+import { ResultFlag } from '../../src/protocol/constants.js';
+import { msg, parseConfigureReply, type ConfigureStream } from '../../src/protocol/messages.js';
+import { Runtime } from '../../src/runtime/index.js';
+import { subscribedClient } from '../helpers/client.js';
+import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
+import { until } from '../helpers/wait.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-reconf-'));
+const spacing: [number, number] = [SAMPLE_SPACING_MM, SAMPLE_SPACING_MM];
+const before: ConfigureStream = { stream: 0, width: 256, height: 256, format: 'GRAY8', spacing, fps: 30 };
+const after: ConfigureStream = { ...before, roi: { x: 8, y: 8, width: 240, height: 240 } };
+
+t.test('CONFIGURE_STREAM with a frame running and one waiting: the models load once for the new configuration, not again for the old one and back', async (t) => {
+  // Before, the waiting frame (of the old configuration) ran after the new models were loading: the runtime closed
+  // them and loaded the old configuration's again for that one frame, and the first frame after the reply loaded the
+  // new one's a second time (four loads for one reconfigure; that first frame waited for a whole load and warm-up).
+  const loads: Array<{ width: number; ms: number }> = [];
+  const log = {
+    info: (o: object, m: string) => { if (m === 'stream models loaded') loads.push(o as { width: number; ms: number }); },
+    warn: () => undefined, error: () => undefined, debug: () => undefined,
+  };
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const rt = await Runtime.start({
+    pipeline: { viewQuality: path.join(MODELS_DIR, 'view_quality'), segmentation: path.join(MODELS_DIR, 'lv_segmentation'), trustStore, engine: { intraOpThreads: 1 } },
+    socket: { path: path.join(dir, 'rt.sock') }, log: log as never,
+  });
+  t.teardown(() => rt.close());
+  const { c, results } = await subscribedClient(t, rt, 'reconfigure-test');
+  const { frames } = await readSampleCine();
+  await c.configure(before);
+  t.equal(loads.length, 1, 'loaded for the first configuration');
+  // Written in one go: frame 1 starts, frame 2 waits behind it, then the reconfigure.
+  c.send(msg.frame(c.nextSeq(), { stream: 0, seq: 1, t: 0 }, frames[0]));
+  c.send(msg.frame(c.nextSeq(), { stream: 0, seq: 2, t: 33 }, frames[1]));
+  const reply = parseConfigureReply((await c.configure(after)).body);
+  t.same(reply, { stream: 0, frameBytes: 65536 });
+  await until(() => results.some((r) => r.seq === 1), 'the result of frame 1');
+  c.send(msg.frame(c.nextSeq(), { stream: 0, seq: 3, t: 66 }, frames[2]));
+  await until(() => results.some((r) => r.seq === 3), 'the result of frame 3');
+  t.same(results.map((r) => r.seq), [1, 3], 'frame 1 ran on its own models; frame 2, of a configuration gone, was dropped');
+  t.equal(results[1].flags & ResultFlag.DROPPED_BEFORE, ResultFlag.DROPPED_BEFORE, 'frame 3\'s result says a frame before it was dropped (DROPPED_BEFORE)');
+  t.equal(loads.length, 2, `models loaded once per configuration (loads: ${JSON.stringify(loads)})`);
+  t.match(rt.server.stats, { framesIn: 3, framesProcessed: 2, framesDropped: 1 });
+});
