@@ -77,7 +77,8 @@ const serial = {
     path: { type: 'string', pattern: '^/', 'x-expected': 'an absolute device path like /dev/ttyUSB0', description: 'Serial device, e.g. /dev/ttyUSB0.' },
     baudRate: { enum: [...BAUD_RATES], default: 115200, description: 'Line speed. Default: 115200.' },
     resultRate: {
-      type: 'number', exclusiveMinimum: 0, maximum: 1000, default: 30,
+      // At least 1000/(2^31-1): the link's timer waits 1000/resultRate ms, and a longer wait fires after 1 ms (SerialLink refuses it too).
+      type: 'number', minimum: 1000 / (2 ** 31 - 1), maximum: 1000, default: 30,
       description: 'Result records per second at most; the newest result wins between sends. Default: 30.',
     },
     heartbeatMs: int(10, 60_000, 500, 'Heartbeat period in milliseconds; the heartbeat stops while the runtime is faulted. Default: 500.'),

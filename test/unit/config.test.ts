@@ -147,7 +147,11 @@ t.test('a wrong type, a value out of range and a bad enum name what the key take
   fails(t, 'models:\n  viewQuality: ./vq\n\n  variant: fp64\n', 'serve.yaml', 4, 'models.variant',
     'serve.yaml:4: models.variant: expected one of fp32, int8, fp16 but received "fp64"');
   fails(t, 'serial:\n  path: /dev/ttyS0\n  resultRate: 0\n', 'serve.yaml', 3, 'serial.resultRate',
-    'serve.yaml:3: serial.resultRate: expected number > 0 and <= 1000 but received 0');
+    'serve.yaml:3: serial.resultRate: expected number between 4.656612875245797e-7 and 1000 but received 0');
+  // Below 1000/(2^31-1) the link's result timer (1000/resultRate ms) overflows to 1 ms; SerialLink refuses it, serve
+  // refused it only there, after the config was taken.
+  fails(t, 'serial:\n  path: /dev/ttyS0\n  resultRate: 4.6e-7\n', 'serve.yaml', 3, 'serial.resultRate',
+    'serve.yaml:3: serial.resultRate: expected number between 4.656612875245797e-7 and 1000 but received 4.6e-7');
   fails(t, 'serial:\n  path: /dev/ttyS0\n  baudRate: 100000\n', 'serve.yaml', 3, 'serial.baudRate',
     'serve.yaml:3: serial.baudRate: expected one of 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600 but received 100000');
   fails(t, 'serial:\n  path: ttyUSB0\n', 'serve.yaml', 2, 'serial.path',
@@ -171,7 +175,7 @@ t.test('a wrong type, a value out of range and a bad enum name what the key take
     `serve.yaml:2: socket.path: expected a path of at most 107 bytes (what a Unix socket address holds) but received 130 bytes: ${long}`);
   // YAML's non-finite numbers are named as such, not as the null JSON would write for them.
   fails(t, 'serial:\n  path: /dev/ttyS0\n  resultRate: .nan\n', 'serve.yaml', 3, 'serial.resultRate',
-    'serve.yaml:3: serial.resultRate: expected number > 0 and <= 1000 but received NaN');
+    'serve.yaml:3: serial.resultRate: expected number between 4.656612875245797e-7 and 1000 but received NaN');
   fails(t, 'pipeline:\n  contourEpsilon: -.inf\n', 'serve.yaml', 2, 'pipeline.contourEpsilon',
     'serve.yaml:2: pipeline.contourEpsilon: expected number between 0 and 100 but received -Infinity');
   fails(t, 'socket:\n  maxMessageSize: 1e400\n', 'serve.yaml', 2, 'socket.maxMessageSize',
