@@ -319,7 +319,7 @@ function pythonCell(py) {
   if (py === undefined) return '-';
   if (py.none) return cell(py.none);
   const ran = py.providers[0].replace(/ExecutionProvider$/, '').toLowerCase();
-  return `${f3(py.median)} (${ran === 'tensorrt' ? 'tensorrt' : ran})`;
+  return `${f3(py.median)} (${ran})`;
 }
 
 function latencyRow(pkg, variant, requested, c, note, py) {
@@ -422,7 +422,7 @@ async function main() {
   const pyOut = path.join(work, 'python-out');
   mkdirSync(pyOut, { recursive: true });
   const pyRuns = [];
-  /** bench/ort_python.py on one model file and provider; undefined where python cannot run that provider. */
+  /** bench/ort_python.py on one model file and provider: its JSON line, or { none: why } where it did not run. */
   const pythonBench = (pkg, variant, provider, file) => {
     if (!python.providers.includes(provider)) return { none: python.providers.length ? `no ${provider} provider in python's onnxruntime` : 'python onnxruntime not available' };
     if (provider !== 'cpu' && !gpu.gpu) return { none: NOT_RUN_NO_GPU };
