@@ -192,9 +192,15 @@ export class SocketServer extends EventEmitter implements ResultSink {
     if (options.streams !== undefined && (options.handler !== undefined || options.prepare !== undefined)) {
       throw typeError('ERR_SONOEDGE_SOCKET_OPTION', 'Expected handler and prepare on the stream manager given as streams but received them on the server too');
     }
-    this.path = options.path ?? path.join(os.tmpdir(), 'sonoedge.sock');
-    this.mode = options.mode ?? 0o660;
-    if (!Number.isInteger(this.mode) || this.mode < 0 || this.mode > 0o777) throw rangeError('ERR_SONOEDGE_SOCKET_OPTION', `Expected permission bits 0..0o777 for mode but received ${this.mode}`);
+    // Absent is the default; null or another type is refused (as tcp and tcp.host), not read as the default through ??.
+    const pathOption: unknown = options.path;
+    if (pathOption !== undefined && typeof pathOption !== 'string') throw invalidType('ERR_SONOEDGE_SOCKET_OPTION', 'a socket file path (string)', 'path', pathOption);
+    if (pathOption === '') throw invalidValue('ERR_SONOEDGE_SOCKET_OPTION', 'a non-empty socket file path', 'path', pathOption);
+    const modeOption: unknown = options.mode;
+    if (modeOption !== undefined && typeof modeOption !== 'number') throw invalidType('ERR_SONOEDGE_SOCKET_OPTION', 'permission bits 0..0o777 (number)', 'mode', modeOption);
+    this.path = pathOption ?? path.join(os.tmpdir(), 'sonoedge.sock');
+    this.mode = modeOption ?? 0o660;
+    if (!Number.isInteger(this.mode) || this.mode < 0 || this.mode > 0o777) throw invalidValue('ERR_SONOEDGE_SOCKET_OPTION', 'permission bits 0..0o777', 'mode', this.mode);
     // tcp is false (or absent) for none, else {port, host}: null, 0 or '' meant none silently, true or '7070' was
     // refused as a tcp.port of undefined. As host: null, a null tcp is refused, not read as a default.
     const tcpOption: unknown = options.tcp;

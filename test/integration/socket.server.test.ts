@@ -88,9 +88,9 @@ t.test('handler, streams and mode: a TypeError or RangeError ERR_SONOEDGE_SOCKET
     [{ path: sockPath(), handler: 'standIn' }, TypeError, 'Expected function for handler but received string'],
     [{ path: sockPath(), handler: standIn, streams: new SocketServer({ path: sockPath(), handler: standIn }).streams }, TypeError,
       'Expected handler and prepare on the stream manager given as streams but received them on the server too'],
-    [{ path: sockPath(), handler: standIn, mode: 0o1000 }, RangeError, 'Expected permission bits 0..0o777 for mode but received 512'],
-    [{ path: sockPath(), handler: standIn, mode: -1 }, RangeError, 'Expected permission bits 0..0o777 for mode but received -1'],
-    [{ path: sockPath(), handler: standIn, mode: 0.5 }, RangeError, 'Expected permission bits 0..0o777 for mode but received 0.5'],
+    [{ path: sockPath(), handler: standIn, mode: 0o1000 }, RangeError, 'Expected permission bits 0..0o777 for mode but received 512 of type number'],
+    [{ path: sockPath(), handler: standIn, mode: -1 }, RangeError, 'Expected permission bits 0..0o777 for mode but received -1 of type number'],
+    [{ path: sockPath(), handler: standIn, mode: 0.5 }, RangeError, 'Expected permission bits 0..0o777 for mode but received 0.5 of type number'],
   ];
   for (const [options, cls, message] of refused) {
     const o = options as ConstructorParameters<typeof SocketServer>[0];
@@ -138,6 +138,34 @@ t.test('SocketServer tcp that is neither false nor {port, host}: a TypeError ERR
     const s = await start({ tcp });
     t.equal(s.tcpPort, undefined, `tcp ${tcp}: no TCP`);
   }
+});
+
+t.test('SocketServer path or mode null or of another type: a TypeError ERR_SONOEDGE_SOCKET_OPTION before anything listens', async (t) => {
+  // Before, path: null and mode: null fell back to their defaults through ?? (tcp: null and host: null are refused),
+  // a numeric path reached Node's listen, and mode '0660' was a RangeError "... for mode but received 0660".
+  const cases: [options: Record<string, unknown>, cls: ErrorConstructor, message: string][] = [
+    [{ path: null }, TypeError, 'Expected a socket file path (string) for path but received null'],
+    [{ path: 7070 }, TypeError, 'Expected a socket file path (string) for path but received 7070 of type number'],
+    [{ path: [sockPath()] }, TypeError, 'Expected a socket file path (string) for path but received array of length 1'],
+    [{ path: '' }, RangeError, 'Expected a non-empty socket file path for path but received "" of type string'],
+    [{ path: sockPath(), mode: null }, TypeError, 'Expected permission bits 0..0o777 (number) for mode but received null'],
+    [{ path: sockPath(), mode: '0660' }, TypeError, 'Expected permission bits 0..0o777 (number) for mode but received "0660" of type string'],
+    [{ path: sockPath(), mode: true }, TypeError, 'Expected permission bits 0..0o777 (number) for mode but received true of type boolean'],
+  ];
+  const defaultPath = path.join(os.tmpdir(), 'sonoedge.sock');
+  const existedBefore = existsSync(defaultPath);
+  for (const [options, cls, message] of cases) {
+    t.throws(() => new SocketServer({ handler: standIn, ...options } as ConstructorParameters<typeof SocketServer>[0]), {
+      name: cls.name, code: 'ERR_SONOEDGE_SOCKET_OPTION', message,
+    }, message);
+    if (typeof options.path === 'string' && options.path !== '') t.notOk(existsSync(options.path), `${message}: no socket file`);
+  }
+  t.equal(existsSync(defaultPath), existedBefore, 'nothing made at the default path');
+  // Taken: absent (or undefined, as a config spread gives it) is the default; the serve config always passes both.
+  const d = new SocketServer({ handler: standIn, path: undefined, mode: undefined });
+  t.same([d.path, d.mode], [defaultPath, 0o660], 'absent: the defaults');
+  const s = await start({ mode: undefined });
+  t.equal(statSync(s.path).mode & 0o777, 0o660, 'mode undefined: 0660 on the socket file');
 });
 
 t.test('a target that is no socket path nor {port, host}: SocketClient.connect rejects (never throws), ERR_SONOEDGE_SOCKET_OPTION', async (t) => {
