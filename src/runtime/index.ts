@@ -8,6 +8,7 @@
 // (verified, then loaded and warmed for every open stream) and swapped in
 // atomically between frames; a package that fails anywhere on the way leaves
 // the running models in place.
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { ErrorCode } from '../errors.js';
 import { Pipeline, StreamProcessor as StreamProcessorClass, type ModelRunner, type PipelineOptions, type PipelineResult, type StreamGeometry, type StreamProcessor } from '../pipeline/index.js';
@@ -325,9 +326,21 @@ export class Runtime implements ModelControl {
     // Shared-memory slots are released by the server once this returns (or the frame was replaced).
   }
 
-  /** The stream's models for this configuration: loaded on CONFIGURE_STREAM (prepare), reloaded when the geometry changes. */
+  /**
+   * The stream's models for this configuration: loaded on CONFIGURE_STREAM (prepare), reloaded when the geometry
+   * (geometryOf: size, format, stride, uvOffset, spacing, roi, sector) changes. A reconfigure that keeps the geometry
+   * (fps, study or ring only) keeps the loaded models and the stream's state; its DICOM capture starts
+   * anew under the new configuration (frame time from fps, its study), as on any reconfigure.
+   */
   #entry(stream: number, config: ConfigureStream): StreamEntry {
     let entry = this.#streams.get(stream);
+    if (entry && entry.config !== config && isDeepStrictEqual(geometryOf(entry.config), geometryOf(config))) {
+      const { processor } = entry;
+      entry = { config, processor };
+      this.#streams.set(stream, entry);
+      void processor.then((p) => this.#openCapture(stream, config, p), noop);
+      return entry;
+    }
     if (!entry || entry.config !== config) {
       if (entry) void entry.processor.then((p) => p.close(), noop);
       entry = { config, processor: this.#openProcessor(stream, config) };

@@ -50,3 +50,35 @@ t.test('CONFIGURE_STREAM with a frame running and one waiting: the models load o
   t.equal(loads.length, 2, `models loaded once per configuration (loads: ${JSON.stringify(loads)})`);
   t.match(rt.server.stats, { framesIn: 3, framesProcessed: 2, framesDropped: 1 });
 });
+
+t.test('CONFIGURE_STREAM that changes only fps keeps the loaded models; one that changes the geometry loads new ones', async (t) => {
+  // Before, any new configuration object reloaded the stream's models (a new preprocessing plan and a warm-up), even
+  // one that kept the geometry: fps is read only by DICOM capture (frame time), never by the models or preprocessing.
+  const loads: Array<{ width: number; ms: number }> = [];
+  const log = {
+    info: (o: object, m: string) => { if (m === 'stream models loaded') loads.push(o as { width: number; ms: number }); },
+    warn: () => undefined, error: () => undefined, debug: () => undefined,
+  };
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const rt = await Runtime.start({
+    pipeline: { viewQuality: path.join(MODELS_DIR, 'view_quality'), segmentation: path.join(MODELS_DIR, 'lv_segmentation'), trustStore, engine: { intraOpThreads: 1 } },
+    socket: { path: path.join(dir, 'rt-fps.sock') }, log: log as never,
+  });
+  t.teardown(() => rt.close());
+  const { c, results } = await subscribedClient(t, rt, 'reconfigure-fps-test');
+  const { frames } = await readSampleCine();
+  await c.configure(before);
+  t.equal(loads.length, 1, 'loaded for the first configuration');
+  c.send(msg.frame(c.nextSeq(), { stream: 0, seq: 1, t: 0 }, frames[0]));
+  await until(() => results.some((r) => r.seq === 1), 'the result of frame 1');
+  await c.configure({ ...before, fps: 50 });
+  c.send(msg.frame(c.nextSeq(), { stream: 0, seq: 2, t: 20 }, frames[1]));
+  await until(() => results.some((r) => r.seq === 2), 'the result of frame 2');
+  t.equal(loads.length, 1, `fps only: the models loaded for the first configuration serve on (loads: ${JSON.stringify(loads)})`);
+  await c.configure({ ...after, fps: 50 });
+  c.send(msg.frame(c.nextSeq(), { stream: 0, seq: 3, t: 40 }, frames[2]));
+  await until(() => results.some((r) => r.seq === 3), 'the result of frame 3');
+  t.equal(loads.length, 2, 'a new roi: models loaded for the new geometry');
+  t.same(results.map((r) => r.seq), [1, 2, 3], 'every frame answered');
+  t.match(rt.server.stats, { framesIn: 3, framesProcessed: 3, framesDropped: 0, framesFailed: 0 });
+});
