@@ -1,7 +1,7 @@
 // A stream reconfigured while frames are in flight, through the real runtime: the bundled models on real sessions,
 // its socket server and a client over a Unix socket. A frame running when CONFIGURE_STREAM arrives finishes on the
 // models of its own configuration; the frame waiting behind it belongs to a configuration that is gone.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,10 +18,8 @@ const spacing: [number, number] = [SAMPLE_SPACING_MM, SAMPLE_SPACING_MM];
 const before: ConfigureStream = { stream: 0, width: 256, height: 256, format: 'GRAY8', spacing, fps: 30 };
 const after: ConfigureStream = { ...before, roi: { x: 8, y: 8, width: 240, height: 240 } };
 
-t.test('CONFIGURE_STREAM with a frame running and one waiting: the models load once for the new configuration, not again for the old one and back', async (t) => {
-  // Before, the waiting frame (of the old configuration) ran after the new models were loading: the runtime closed
-  // them and loaded the old configuration's again for that one frame, and the first frame after the reply loaded the
-  // new one's a second time (four loads for one reconfigure; that first frame waited for a whole load and warm-up).
+/** A runtime on the bundled models whose log's 'stream models loaded' lines are collected in `loads`. */
+async function countingRuntime(t: Test, sock: string) {
   const loads: Array<{ width: number; ms: number }> = [];
   const log = {
     info: (o: object, m: string) => { if (m === 'stream models loaded') loads.push(o as { width: number; ms: number }); },
@@ -30,9 +28,17 @@ t.test('CONFIGURE_STREAM with a frame running and one waiting: the models load o
   const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
   const rt = await Runtime.start({
     pipeline: { viewQuality: path.join(MODELS_DIR, 'view_quality'), segmentation: path.join(MODELS_DIR, 'lv_segmentation'), trustStore, engine: { intraOpThreads: 1 } },
-    socket: { path: path.join(dir, 'rt.sock') }, log: log as never,
+    socket: { path: path.join(dir, sock) }, log: log as never,
   });
   t.teardown(() => rt.close());
+  return { rt, loads };
+}
+
+t.test('CONFIGURE_STREAM with a frame running and one waiting: the models load once for the new configuration, not again for the old one and back', async (t) => {
+  // Before, the waiting frame (of the old configuration) ran after the new models were loading: the runtime closed
+  // them and loaded the old configuration's again for that one frame, and the first frame after the reply loaded the
+  // new one's a second time (four loads for one reconfigure; that first frame waited for a whole load and warm-up).
+  const { rt, loads } = await countingRuntime(t, 'rt.sock');
   const { c, results } = await subscribedClient(t, rt, 'reconfigure-test');
   const { frames } = await readSampleCine();
   await c.configure(before);
@@ -54,17 +60,7 @@ t.test('CONFIGURE_STREAM with a frame running and one waiting: the models load o
 t.test('CONFIGURE_STREAM that changes only fps keeps the loaded models; one that changes the geometry loads new ones', async (t) => {
   // Before, any new configuration object reloaded the stream's models (a new preprocessing plan and a warm-up), even
   // one that kept the geometry: fps is read only by DICOM capture (frame time), never by the models or preprocessing.
-  const loads: Array<{ width: number; ms: number }> = [];
-  const log = {
-    info: (o: object, m: string) => { if (m === 'stream models loaded') loads.push(o as { width: number; ms: number }); },
-    warn: () => undefined, error: () => undefined, debug: () => undefined,
-  };
-  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
-  const rt = await Runtime.start({
-    pipeline: { viewQuality: path.join(MODELS_DIR, 'view_quality'), segmentation: path.join(MODELS_DIR, 'lv_segmentation'), trustStore, engine: { intraOpThreads: 1 } },
-    socket: { path: path.join(dir, 'rt-fps.sock') }, log: log as never,
-  });
-  t.teardown(() => rt.close());
+  const { rt, loads } = await countingRuntime(t, 'rt-fps.sock');
   const { c, results } = await subscribedClient(t, rt, 'reconfigure-fps-test');
   const { frames } = await readSampleCine();
   await c.configure(before);
