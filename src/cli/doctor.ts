@@ -109,10 +109,10 @@ async function socketState(p: string): Promise<{ status: Status; detail: string 
  * causes this machine shows (`why`) and ONNX Runtime's reason.
  */
 export function providerChecks(report: readonly ProviderOutcome[], why: Readonly<Record<string, readonly string[]>>): Check[] {
+  const inUse = report.find((x) => x.used)?.provider;
   return report.map((r) => {
     const name = `provider ${r.provider}`;
     if (r.used) return { name, status: 'ok', detail: 'available (runs the models)' };
-    const inUse = report.find((x) => x.used)?.provider;
     if (r.reason.startsWith('not needed') && inUse !== undefined) {
       return { name, status: 'ok', detail: `available (runs the nodes ${inUse} cannot; ${inUse} runs the models)` };
     }

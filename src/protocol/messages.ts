@@ -7,7 +7,7 @@ import { Flag, MessageType, ResultState, Ring, RuntimeState, type ResultStateNam
 import { type EncodeInput } from './codec.js';
 import { Fields } from './fields.js';
 import { ProtocolError, WireError, fieldError, wireErrorName } from './errors.js';
-import { RING_NAME, ringBytes, type RingInfo } from './ring.js';
+import { RING_NAME, checkSlotFits, ringBytes, type RingInfo } from './ring.js';
 import { studyProblem } from '../dicom/study.js';
 import { SPACING_RANGE_MM } from '../io/types.js';
 import { isObject } from '../util/is.js';
@@ -207,7 +207,7 @@ function parseRingRequest(r: Fields, bytes: number, x: X): RingRequest {
   const slotBytes = create ? r.optUint('slotBytes', MAX_SLOT_BYTES, 1) : r.uint('slotBytes', MAX_SLOT_BYTES, 1);
   if (slotBytes !== undefined) {
     if (slotBytes % Ring.ALIGN !== 0) throw fieldError('BAD_FIELD', `a multiple of ${Ring.ALIGN}`, 'CONFIGURE_STREAM.ring.slotBytes', slotBytes, x);
-    if (slotBytes < bytes) throw fieldError('BAD_FIELD', `at least ${bytes} (frameBytes)`, 'CONFIGURE_STREAM.ring.slotBytes', slotBytes, x);
+    checkSlotFits(bytes, slotBytes, x);
   }
   const need = ringBytes(slots, slotBytes ?? Math.ceil(bytes / Ring.ALIGN) * Ring.ALIGN);
   if (need > Ring.MAX_BYTES) {

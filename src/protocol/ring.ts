@@ -2,7 +2,7 @@
 // frames"): its name rule, its size and its 4096-byte header. The header lets
 // both sides check that they map the same thing with the same geometry.
 import { Ring } from './constants.js';
-import { ProtocolError } from './errors.js';
+import { fieldError, ProtocolError } from './errors.js';
 
 export interface RingInfo {
   /** POSIX shared-memory name: "/" then 1..200 of [A-Za-z0-9._-] (no further slash). */
@@ -51,4 +51,13 @@ export function checkRingHeader(header: Uint8Array, r: RingInfo, x: { seq?: numb
   if (slots !== r.slots) fail('slots', `${r.slots} (as in CONFIGURE_STREAM.ring.slots)`, String(slots));
   const slotBytes = b.readUInt32LE(16);
   if (slotBytes !== r.slotBytes) fail('slotBytes', `${r.slotBytes} (as in CONFIGURE_STREAM.ring.slotBytes)`, String(slotBytes));
+}
+
+/**
+ * A slot that holds a frame: BAD_FIELD naming CONFIGURE_STREAM.ring.slotBytes otherwise. CONFIGURE_STREAM's parser
+ * checks it (src/protocol/messages.ts), and ShmRing again before anything is mapped or made and on a reconfigure that
+ * keeps the ring, so that the firmware gets one message for one mistake.
+ */
+export function checkSlotFits(frameBytes: number, slotBytes: number, x: { seq?: number; type?: number } = {}): void {
+  if (!(frameBytes <= slotBytes)) throw fieldError('BAD_FIELD', `at least ${frameBytes} (frameBytes)`, 'CONFIGURE_STREAM.ring.slotBytes', slotBytes, x);
 }

@@ -12,8 +12,8 @@
 import { randomBytes } from 'node:crypto';
 import { native, type NativeShmError, type NativeShmMapping } from '../native.js';
 import { Ring } from '../protocol/constants.js';
-import { fieldError, ProtocolError } from '../protocol/errors.js';
-import { checkRingHeader, encodeRingHeader, ringBytes, slotOffset, type RingInfo } from '../protocol/ring.js';
+import { ProtocolError } from '../protocol/errors.js';
+import { checkRingHeader, checkSlotFits, encodeRingHeader, ringBytes, slotOffset, type RingInfo } from '../protocol/ring.js';
 
 type X = { seq?: number; type?: number };
 
@@ -45,15 +45,6 @@ function ringError(err: unknown, name: string, need: number, x: X): ProtocolErro
   }
 }
 
-/**
- * A frame larger than a slot: BAD_FIELD naming CONFIGURE_STREAM.ring.slotBytes, word for word what CONFIGURE_STREAM's
- * parser refuses (src/protocol/messages.ts), so that the firmware gets one message for one mistake. Checked here again
- * before anything is mapped or made, and on a reconfigure that keeps the ring.
- */
-function checkFits(frameBytes: number, slotBytes: number, x: X): void {
-  if (!(frameBytes <= slotBytes)) throw fieldError('BAD_FIELD', `at least ${frameBytes} (frameBytes)`, 'CONFIGURE_STREAM.ring.slotBytes', slotBytes, x);
-}
-
 export class ShmRing {
   readonly name: string;
   readonly slots: number;
@@ -83,7 +74,7 @@ export class ShmRing {
 
   /** Maps a ring the firmware created; RING errors name what is wrong with it. Nothing is left open on failure. */
   static open(info: RingInfo, frameBytes: number, x: X = {}): ShmRing {
-    checkFits(frameBytes, info.slotBytes, x);
+    checkSlotFits(frameBytes, info.slotBytes, x);
     const need = ringBytes(info.slots, info.slotBytes);
     let map: NativeShmMapping;
     try {
@@ -103,7 +94,7 @@ export class ShmRing {
   /** Creates a ring for the firmware (CONFIGURE_STREAM ring.create): a fresh name, permission bits `mode`. */
   static create(req: { slots: number; slotBytes?: number }, frameBytes: number, mode: number, x: X = {}): ShmRing {
     const slotBytes = req.slotBytes ?? Math.max(Ring.ALIGN, Math.ceil(frameBytes / Ring.ALIGN) * Ring.ALIGN);
-    checkFits(frameBytes, slotBytes, x);
+    checkSlotFits(frameBytes, slotBytes, x);
     const info: RingInfo = { name: `/sonoedge-${process.pid}-${randomBytes(6).toString('hex')}`, slots: req.slots, slotBytes };
     const need = ringBytes(info.slots, slotBytes);
     try {
@@ -128,7 +119,7 @@ export class ShmRing {
 
   /** Re-makes the slot views for a new frame size (a reconfigure that keeps the ring); a frame larger than a slot changes nothing. */
   setFrameBytes(frameBytes: number, x: X = {}): void {
-    checkFits(frameBytes, this.slotBytes, x);
+    checkSlotFits(frameBytes, this.slotBytes, x);
     this.#views = Array.from({ length: this.slots }, (_, i) => new Uint8Array(this.#buffer, slotOffset(i, this.slotBytes), frameBytes));
   }
 
