@@ -12,9 +12,10 @@
 //   npm test -- --list                    list the suites
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { countJUnit } from './junit.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const results = path.join(root, 'build', 'test-results');
@@ -25,30 +26,6 @@ function sh(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...opts });
   if (r.error) process.stdout.write(`  could not run ${cmd}: ${r.error.message}\n`);
   return r.status ?? 1;
-}
-
-function xmlUnescape(s) {
-  return s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
-}
-
-/** Counts JUnit <testcase> elements: passed, failed (failure or error), skipped. */
-export function countJUnit(xml) {
-  const counts = { passed: 0, failed: 0, skipped: 0, failures: [] };
-  const re = /<testcase\b([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g;
-  let m;
-  while ((m = re.exec(xml)) !== null) {
-    const attrs = m[1];
-    const body = m[3] ?? '';
-    const name = xmlUnescape((/\bname="([^"]*)"/.exec(attrs) ?? [])[1] ?? '?');
-    const cls = xmlUnescape((/\bclassname="([^"]*)"/.exec(attrs) ?? [])[1] ?? '');
-    if (/<(failure|error)\b/.test(body)) {
-      counts.failed++;
-      const msg = /<(?:failure|error)\b[^>]*?message="([^"]*)"/.exec(body);
-      counts.failures.push(`${cls ? `${cls} > ` : ''}${name}${msg ? `: ${xmlUnescape(msg[1]).slice(0, 300)}` : ''}`);
-    } else if (/<skipped\b/.test(body) || /\bstatus="(skipped|notrun)"/.test(attrs)) counts.skipped++;
-    else counts.passed++;
-  }
-  return counts;
 }
 
 let goldenFile;
@@ -65,10 +42,31 @@ function venvPython() {
   return path.join(root, 'training', '.venv', 'bin', 'python');
 }
 
+/** Free space on the disk holding the checkout, in GiB (undefined when it cannot be read). */
+function freeGiB() {
+  try {
+    const s = statfsSync(root);
+    return (s.bavail * s.bsize) / 2 ** 30;
+  } catch {
+    return undefined;
+  }
+}
+
+// torch with its CUDA libraries makes training/.venv about 6 GiB; pip needs room to unpack beside it.
+const VENV_GIB = 8;
+
 let venvStatus;
+let venvProblem = '';
 /** Creates or refreshes training/.venv when pyproject.toml changed, once per run (a failure is not retried). Returns 0 on success. */
 function bootstrapVenv() {
-  venvStatus ??= setUpVenv();
+  if (venvStatus === undefined) {
+    venvStatus = setUpVenv();
+    if (venvStatus !== 0) {
+      const free = freeGiB();
+      venvProblem = `training/.venv could not be set up (status ${venvStatus})` +
+        (free === undefined ? '' : `; ${free.toFixed(1)} GiB free on the checkout's disk${free < VENV_GIB ? `, under the ${VENV_GIB} GiB the venv needs` : ''}`);
+    }
+  }
   return venvStatus;
 }
 
@@ -79,6 +77,8 @@ function setUpVenv() {
   if (existsSync(venvPython()) && existsSync(stamp) && readFileSync(stamp, 'utf8') === hash) return 0;
   process.stdout.write('\nsetting up training/.venv (first run, or training/pyproject.toml changed)\n');
   const python = process.env.PYTHON ?? 'python3';
+  const free = freeGiB();
+  if (free !== undefined && free < VENV_GIB) process.stdout.write(`warning: ${free.toFixed(1)} GiB free on the checkout's disk; the venv needs about ${VENV_GIB} GiB\n`);
   if (!existsSync(venvPython())) {
     const rc = sh(python, ['-m', 'venv', path.join('training', '.venv')]);
     if (rc !== 0) return rc;
@@ -140,7 +140,12 @@ const suites = [
     when: () => existsSync(path.join(root, 'training', 'pyproject.toml')),
     run: () => {
       const rc = bootstrapVenv();
-      if (rc !== 0) return rc;
+      if (rc !== 0) {
+        const esc = venvProblem.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+        writeFileSync(path.join(results, 'pytest.xml'),
+          `<testsuite name="pytest"><testcase classname="pytest" name="training/.venv"><failure message="${esc}"/></testcase></testsuite>\n`);
+        return rc;
+      }
       return sh(venvPython(), ['-m', 'pytest', path.join('training', 'tests'), '-q', '-p', 'no:cacheprovider',
         `--junitxml=${path.join(results, 'pytest.xml')}`]);
     },
@@ -161,8 +166,7 @@ mkdirSync(results, { recursive: true });
 // The harness venv before any suite: besides pytest, tap's tests use its Python packages as real peers
 // (pydicom, highdicom, pynetdicom's tools, pyigtl); a failure is reported here and again by pytest.
 if ((!only || only.has('tap') || only.has('pytest')) && existsSync(path.join(root, 'training', 'pyproject.toml'))) {
-  const rc = bootstrapVenv();
-  if (rc !== 0) process.stdout.write(`\ntraining/.venv could not be set up (status ${rc}): the tests that need it say so\n`);
+  if (bootstrapVenv() !== 0) process.stdout.write(`\n${venvProblem}: the tests that need it skip, saying so, and pytest fails\n`);
 }
 
 const summary = [];

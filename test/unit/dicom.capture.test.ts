@@ -132,7 +132,7 @@ t.test('AutoCapture: a written capture per view, the target told each object; fa
 
 t.test('replay --capture: the bundled cine through the real pipeline, to DICOM', async (t) => {
   if (!existsSync(CLI)) {
-    t.comment('SKIP: dist/ is not built (npx tsc -p tsconfig.json)');
+    t.skip('dist/ is not built (npx tsc -p tsconfig.json)', () => {});
     return;
   }
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-capture-'));
@@ -162,7 +162,7 @@ t.test('replay --capture: the bundled cine through the real pipeline, to DICOM',
 
 t.test('replay --capture over an earlier capture folder: captures.json is replaced whole, never rewritten in place', async (t) => {
   if (!existsSync(CLI)) {
-    t.comment('SKIP: dist/ is not built (npx tsc -p tsconfig.json)');
+    t.skip('dist/ is not built (npx tsc -p tsconfig.json)', () => {});
     return;
   }
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-capture-'));
@@ -200,7 +200,7 @@ t.test('replay --capture over an earlier capture folder: captures.json is replac
 
 t.test('replay: capture flags need --capture', async (t) => {
   if (!existsSync(CLI)) {
-    t.comment('SKIP: dist/ is not built');
+    t.skip('dist/ is not built', () => {});
     return;
   }
   const r = spawnSync(process.execPath, [CLI, 'replay', SAMPLE, '--capture-seconds', '3'], { encoding: 'utf8' });

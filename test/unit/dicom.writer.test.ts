@@ -112,9 +112,9 @@ t.test('clip, SR and secondary capture: dciodvfy and pydicom/highdicom', async (
         t.same(v.errors, [], `${path.basename(f)}: dciodvfy finds no errors`);
         t.same(v.warnings, [], `${path.basename(f)}: nor warnings`);
       }
-    } else t.comment('SKIP: dciodvfy (Debian package dicom3tools) is not installed: objects not validated');
+    } else t.skip('dciodvfy (Debian package dicom3tools) is not installed: objects not validated', () => {});
     if (!venvReady) {
-      t.comment('SKIP: training/.venv with pydicom and highdicom is absent: objects not read back');
+      t.skip('training/.venv with pydicom and highdicom is absent: objects not read back', () => {});
       continue;
     }
     const [clip, sc, sr] = readBack(files) as Record<string, any>[];
@@ -174,7 +174,7 @@ t.test('a clip without EF: the SR has the view and quality only; no outline, no 
   const objects: WrittenObject[] = writeCapture(rec, captureUids(rec.study), { secondaryCapture: true });
   t.same(objects.map((o) => o.kind), ['clip', 'sr']);
   if (!venvReady || !DCIODVFY) {
-    t.comment('SKIP: dciodvfy or the training venv is absent');
+    t.skip('dciodvfy or the training venv is absent', () => {});
     return;
   }
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-dicom-writer-'));
