@@ -1,7 +1,8 @@
 // The C client (clients/c) as a real peer: its example program, a separate
 // process, streams frames from a raw file over a real Unix socket to the real
 // server. The frame handler is a stand-in for the ML pipeline only, except in
-// the last test, where the C client talks to the live runtime and its models.
+// the two tests 'against the live runtime', where the C client talks to the
+// real runtime and its models.
 import t, { type Test } from 'tap';
 import { spawnSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
@@ -9,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
+import type { ConfigureStream } from '../../src/protocol/messages.js';
 import { Runtime } from '../../src/runtime/index.js';
 import { SocketServer, type FrameHandler, type SocketServerOptions } from '../../src/transport/socket-server.js';
 import { readSampleCine } from '../helpers/sample.js';
@@ -16,6 +18,7 @@ import { readSampleCine } from '../helpers/sample.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const buildDir = path.join(root, 'build', 'c-client');
 const example = path.join(buildDir, 'stream_frames');
+const reconfigureExample = path.join(buildDir, 'reconfigure_stream');
 
 function build(): string | undefined {
   for (const tool of ['cmake', 'ninja', 'cc']) {
@@ -23,16 +26,16 @@ function build(): string | undefined {
   }
   const cfg = spawnSync('cmake', ['-S', path.join(root, 'clients', 'c'), '-B', buildDir, '-G', 'Ninja', '-DCMAKE_BUILD_TYPE=RelWithDebInfo'], { encoding: 'utf8' });
   if (cfg.status !== 0) throw new Error(`cmake configure failed: ${cfg.stderr}`);
-  const b = spawnSync('cmake', ['--build', buildDir, '-j', '2', '--target', 'stream_frames'], { encoding: 'utf8' });
+  const b = spawnSync('cmake', ['--build', buildDir, '-j', '2', '--target', 'stream_frames', 'reconfigure_stream'], { encoding: 'utf8' });
   if (b.status !== 0) throw new Error(`cmake build failed: ${b.stdout}${b.stderr}`);
-  return existsSync(example) ? undefined : 'stream_frames was not built';
+  return existsSync(example) && existsSync(reconfigureExample) ? undefined : 'stream_frames or reconfigure_stream was not built';
 }
 
 const skip = build();
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(args: string[], program = example): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(example, args);
+    const p = spawn(program, args);
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
@@ -205,4 +208,80 @@ t.test('the C client against the live runtime: the real pipeline on the bundled 
   for (const l of lines) t.match(l, /^result stream=0 seq=\d+ view=A4C confidence=[01]\.\d{4} quality=0\.\d{4} state=ok id_score=[01]\.\d{3,4} lv_area_mm2=\d+\.\d\d ef=\S+ ef_ci=\S+ ed=\S+ es=\S+ flags=0x[0-9a-f]{4} /);
   t.match(r.stdout, /slots back: 4 of 4/);
   t.equal(rt.server.stats.framesFailed, 0);
+});
+
+t.test('the C client reconfigures its stream mid-session: fps only, then a new size and roi, with a frame in flight each time', { skip }, async (t) => {
+  // reconfigure_stream: one connection, three CONFIGURE_STREAMs of stream 0; each phase's last frame is still running
+  // when the next CONFIGURE_STREAM goes out. The stand-in's prepare (the runtime's model load) takes 100 ms, so that
+  // frame's RESULT comes before the reply, while the C client waits in se_configure.
+  const { sock, raw } = scratch(threeFrames(64, 48));
+  const seen: string[] = [];
+  const prepared: string[] = [];
+  const describe = (c: ConfigureStream): string => `${c.width}x${c.height} fps=${c.fps} roi=${c.roi ? Object.values(c.roi).join(',') : '-'}`;
+  const server = await serve(t, {
+    path: sock,
+    prepare: async (_stream, c) => { prepared.push(describe(c)); await new Promise((r) => setTimeout(r, 100)); },
+    handler: async (f) => {
+      seen.push(`${f.seq} ${describe(f.config)} bytes=${f.pixels.length} pixel=${f.pixels[0]}`);
+      return { view: 'A4C', confidence: f.config.fps / 100, quality: 0.5, lvAreaMm2: f.pixels.length, flags: 4 };
+    },
+  });
+  const r = await run([sock, raw, '64x48@30:3', '64x48@50:3', '48x32@50:3:4,4,40,24'], reconfigureExample);
+  t.equal(r.code, 0, r.stderr);
+  const result = (seq: number, fps: number, bytes: number) =>
+    `result stream=0 seq=${seq} view=A4C state=ok confidence=${(fps / 100).toFixed(4)} lv_area_mm2=${bytes}.00 flags=0x0004`;
+  t.same(r.stdout.trimEnd().split('\n'), [
+    'configured: phase 1 64x48 fps=30 roi=- frame_bytes=3072',
+    result(1, 30, 3072), result(2, 30, 3072), result(3, 30, 3072),
+    'configured: phase 2 64x48 fps=50 roi=- frame_bytes=3072',
+    result(4, 50, 3072), result(5, 50, 3072), result(6, 50, 3072),
+    'configured: phase 3 48x32 fps=50 roi=4,4,40,24 frame_bytes=1536',
+    result(7, 50, 1536), result(8, 50, 1536), result(9, 50, 1536),
+    'ping: ok',
+    'done: 9 frames, 9 results, 0 errors',
+  ], 'every frame answered, the in-flight ones before the next reply; after each reply every RESULT is of the new configuration');
+  t.same(prepared, ['64x48 fps=30 roi=-', '64x48 fps=50 roi=-', '48x32 fps=50 roi=4,4,40,24']);
+  t.same(seen, [
+    '1 64x48 fps=30 roi=- bytes=3072 pixel=10', '2 64x48 fps=30 roi=- bytes=3072 pixel=20', '3 64x48 fps=30 roi=- bytes=3072 pixel=30',
+    '4 64x48 fps=50 roi=- bytes=3072 pixel=10', '5 64x48 fps=50 roi=- bytes=3072 pixel=20', '6 64x48 fps=50 roi=- bytes=3072 pixel=30',
+    '7 48x32 fps=50 roi=4,4,40,24 bytes=1536 pixel=10', '8 48x32 fps=50 roi=4,4,40,24 bytes=1536 pixel=20', '9 48x32 fps=50 roi=4,4,40,24 bytes=1536 pixel=30',
+  ], 'each frame ran under the configuration it was sent under');
+  t.match(server.stats, { framesIn: 9, framesProcessed: 9, framesDropped: 0, framesFailed: 0, errorsSent: 0, rejected: 0, disconnectedForErrors: 0 });
+});
+
+t.test('the C client reconfigures against the live runtime: fps only keeps the loaded models, a new size loads them once more', { skip }, async (t) => {
+  const { frames } = await readSampleCine();
+  const { sock, raw } = scratch(Buffer.concat(frames.slice(0, 3)));
+  const loads: number[] = [];
+  const log = {
+    info: (o: { width: number }, m: string) => { if (m === 'stream models loaded') loads.push(o.width); },
+    warn: () => undefined, error: () => undefined, debug: () => undefined,
+  };
+  const rt = await Runtime.start({
+    pipeline: { viewQuality: path.join(MODELS_DIR, 'view_quality'), segmentation: path.join(MODELS_DIR, 'lv_segmentation'), trustStore: await loadTrustStore(path.join(MODELS_DIR, 'trust')), engine: { intraOpThreads: 1 } },
+    socket: { path: sock }, log: log as never,
+  });
+  t.teardown(() => rt.close());
+  const ran: Array<{ seq: number; width: number; fps: number; bytes: number; loads: number }> = [];
+  rt.observeFrames((f) => { ran.push({ seq: f.seq, width: f.config.width, fps: f.config.fps, bytes: f.pixels.length, loads: loads.length }); });
+  const r = await run([sock, raw, '256x256@30:3', '256x256@50:3', '224x224@50:3'], reconfigureExample);
+  t.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+  const lines = r.stdout.trimEnd().split('\n');
+  t.same(lines.filter((l) => l.startsWith('configured: ')), [
+    'configured: phase 1 256x256 fps=30 roi=- frame_bytes=65536',
+    'configured: phase 2 256x256 fps=50 roi=- frame_bytes=65536',
+    'configured: phase 3 224x224 fps=50 roi=- frame_bytes=50176',
+  ]);
+  const results = lines.filter((l) => l.startsWith('result '));
+  t.same(results.map((l) => Number(/ seq=(\d+) /.exec(l)![1])), [1, 2, 3, 4, 5, 6, 7, 8, 9], 'every frame answered, in order');
+  for (const l of results) t.match(l, /^result stream=0 seq=\d+ view=\S+ state=(ok|uncertain|unknown) confidence=\S+ lv_area_mm2=\S+ flags=0x[0-9a-f]{4}$/);
+  t.notMatch(r.stdout, /^error/m, 'no ERROR');
+  t.match(lines.slice(-2), ['ping: ok', 'done: 9 frames, 9 results, 0 errors'], 'the connection is still up');
+  // Frame 6 runs on the old models while the new ones load: the load count it sees is a race, the rest are not.
+  t.same(ran.map(({ seq, width, fps, bytes }) => `${seq} ${width} ${fps} ${bytes}`), [
+    '1 256 30 65536', '2 256 30 65536', '3 256 30 65536', '4 256 50 65536', '5 256 50 65536', '6 256 50 65536', '7 224 50 50176', '8 224 50 50176', '9 224 50 50176',
+  ], 'each frame ran under the configuration it was sent under');
+  t.same(ran.filter((x) => x.seq !== 6).map((x) => x.loads), [1, 1, 1, 1, 1, 2, 2, 2], 'one load for the first geometry, kept across the fps change; a second for the new size');
+  t.same(loads, [256, 224], 'the models loaded twice in all');
+  t.match(rt.server.stats, { framesIn: 9, framesProcessed: 9, framesDropped: 0, framesFailed: 0, errorsSent: 0 });
 });

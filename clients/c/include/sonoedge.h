@@ -231,6 +231,11 @@ int se_decode_slot_release(const se_message *m, uint16_t *stream, uint32_t *slot
 size_t se_encode_frame_ready(uint8_t *out, size_t cap, uint32_t msg_seq, uint16_t stream, uint32_t frame_seq, double t, uint32_t slot);
 
 /* ---- the socket client ---- */
+/* A message that reached a blocking request (se_hello, se_configure*, se_subscribe, se_ping) while it waited for
+ * its reply and is not that reply: a RESULT, an ERROR not in reply, a SLOT_RELEASE (already applied to its ring).
+ * `m` is valid only during the call, which must not use the client. */
+typedef void (*se_message_fn)(void *ctx, const se_message *m);
+
 typedef struct {
   uint16_t stream;
   uint32_t width, height;
@@ -255,6 +260,12 @@ typedef struct {
   se_error last_error;
   se_ring *rings[SE_MAX_RINGS]; /* rings whose SLOT_RELEASEs se_recv applies */
   uint16_t ring_streams[SE_MAX_RINGS];
+  /* Gets the messages a blocking request receives before its reply (se_message_fn), in order; set it after
+   * se_connect_unix, which zeroes the client. NULL: they are discarded. A stream reconfigured (se_configure again,
+   * on the same connection) with a frame in flight gets that frame's RESULT here when it comes before the reply:
+   * the runtime loads the new geometry's models before it replies (docs/PROTOCOL.md, CONFIGURE_STREAM). */
+  se_message_fn on_message;
+  void *on_message_ctx;
 } se_client;
 
 int se_connect_unix(se_client *c, const char *path);
@@ -265,6 +276,9 @@ int se_send(se_client *c, uint8_t type, uint16_t flags, const uint8_t *body, uin
 /* Receives the next message (valid until the next se_recv). timeout_ms < 0: wait forever. */
 int se_recv(se_client *c, se_message *m, int timeout_ms);
 int se_hello(se_client *c, const char *client_name, int timeout_ms);
+/* CONFIGURE_STREAM; again on the same connection it changes the stream (frames sent after it are of the new
+ * configuration; frame seqs may run on). Only fps (or the study) changed: the runtime keeps the loaded models and
+ * the stream's state; a new geometry loads and warms models before the reply (set on_message, above). */
 int se_configure(se_client *c, const se_stream_config *cfg, uint32_t *frame_bytes, int timeout_ms);
 int se_subscribe(se_client *c, int stream /* -1: all */, int masks, int timeout_ms);
 int se_send_frame(se_client *c, uint16_t stream, uint32_t frame_seq, double t, const void *pixels, uint32_t len);

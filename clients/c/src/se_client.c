@@ -132,12 +132,15 @@ int se_recv(se_client *c, se_message *m, int timeout_ms) {
   }
 }
 
-/* Waits for the reply to `seq` (RESULTs that arrive meanwhile are discarded). */
+/* Waits for the reply to `seq`; what arrives meanwhile (RESULTs, say) goes to c->on_message, or is discarded. */
 static int await_reply(se_client *c, uint32_t seq, uint8_t type, se_message *m, int timeout_ms) {
   for (;;) {
     int s = se_recv(c, m, timeout_ms);
     if (s) return s;
-    if (!(m->header.flags & SE_FLAG_REPLY) || m->header.seq != seq) continue;
+    if (!(m->header.flags & SE_FLAG_REPLY) || m->header.seq != seq) {
+      if (c->on_message) c->on_message(c->on_message_ctx, m);
+      continue;
+    }
     if (m->header.type == SE_ERROR) {
       se_decode_error(m, &c->last_error);
       return SE_EREMOTE;

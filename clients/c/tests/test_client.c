@@ -1,0 +1,127 @@
+#define _POSIX_C_SOURCE 200809L
+/* The socket client's blocking requests over a socketpair, the runtime's side written from the golden vectors
+ * (test/fixtures/protocol): what arrives before a request's reply goes to on_message, in order, or is discarded
+ * without one; the reply (or ERROR in reply) is the request's own. */
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "sonoedge.h"
+#include "check.h"
+
+typedef struct {
+  int n;
+  uint8_t types[8];
+  uint32_t seqs[8]; /* RESULT: the frame's seq; otherwise the header's */
+} seen;
+
+static void on_message(void *ctx, const se_message *m) {
+  seen *s = ctx;
+  se_result r;
+  if (s->n == 8) return;
+  s->types[s->n] = m->header.type;
+  s->seqs[s->n++] = m->header.type == SE_RESULT && se_decode_result(m, &r) == SE_OK ? r.seq : m->header.seq;
+}
+
+static const char *dir;
+
+/* Writes the named vectors, in order, to the runtime's end. */
+static void runtime_sends(int fd, const char *const *files, int n) {
+  for (int i = 0; i < n; i++) {
+    size_t len;
+    uint8_t *b = read_file(dir, files[i], &len);
+    CHECK(write(fd, b, len) == (ssize_t)len, "write %s", files[i]);
+    free(b);
+  }
+}
+
+/* A client on one end of a socketpair, its next request's seq `next_seq` (the golden reply's). */
+static void client_on(se_client *c, int sv[2], uint32_t next_seq) {
+  memset(c, 0, sizeof *c);
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+  c->fd = sv[0];
+  c->max_message_size = 1u << 20;
+  c->seq = next_seq - 1;
+}
+
+/* The request the client wrote: its type and seq. */
+static void check_request(int fd, uint8_t type, uint32_t seq) {
+  uint8_t buf[4096];
+  se_header h;
+  ssize_t n = read(fd, buf, sizeof buf);
+  CHECK(n >= SE_HEADER_SIZE && se_read_header(buf, (size_t)n, &h) == SE_OK && h.type == type && h.seq == seq,
+        "the client sent type 0x%02x seq %u", type, seq);
+}
+
+int main(int argc, char **argv) {
+  dir = argc > 1 ? argv[1] : "test/fixtures/protocol";
+  se_stream_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.width = 64; cfg.height = 48; cfg.format = "GRAY8"; cfg.spacing_x_mm = cfg.spacing_y_mm = 0.3; cfg.fps = 50;
+
+  { /* A reconfigure with a frame in flight: its RESULT, a SLOT_RELEASE and an unsolicited ERROR come before the reply. */
+    se_client c;
+    int sv[2];
+    seen s = {0};
+    uint32_t fb = 0;
+    client_on(&c, sv, 2);
+    c.on_message = on_message;
+    c.on_message_ctx = &s;
+    const char *files[] = {"socket-result.bin", "socket-slot-release.bin", "socket-error-unsolicited.bin", "socket-result-unknown.bin", "socket-configure-stream-reply.bin"};
+    runtime_sends(sv[1], files, 5);
+    int st = se_configure(&c, &cfg, &fb, 1000);
+    CHECK(st == SE_OK && fb == 3072, "se_configure: %s, frame_bytes %u", se_strerror(st), fb);
+    check_request(sv[1], SE_CONFIGURE_STREAM, 2);
+    CHECK(s.n == 4, "on_message got the 4 messages before the reply (%d)", s.n);
+    CHECK(s.types[0] == SE_RESULT && s.seqs[0] == 7 && s.types[1] == SE_SLOT_RELEASE && s.types[2] == SE_ERROR && s.types[3] == SE_RESULT && s.seqs[3] == 8,
+          "in order: RESULT of frame 7, SLOT_RELEASE, ERROR, RESULT of frame 8");
+    se_close(&c);
+    close(sv[1]);
+  }
+  { /* Without on_message they are discarded, as before; the reply is still found. */
+    se_client c;
+    int sv[2];
+    uint32_t fb = 0;
+    client_on(&c, sv, 2);
+    const char *files[] = {"socket-result.bin", "socket-configure-stream-reply.bin"};
+    runtime_sends(sv[1], files, 2);
+    int st = se_configure(&c, &cfg, &fb, 1000);
+    CHECK(st == SE_OK && fb == 3072, "se_configure without on_message: %s", se_strerror(st));
+    se_close(&c);
+    close(sv[1]);
+  }
+  { /* An ERROR in reply to the request is SE_EREMOTE, not on_message's; one for another seq is on_message's. */
+    se_client c;
+    int sv[2];
+    seen s = {0};
+    client_on(&c, sv, 3);
+    c.on_message = on_message;
+    c.on_message_ctx = &s;
+    const char *files[] = {"socket-error-slot.bin", "socket-result.bin", "socket-error.bin"};
+    runtime_sends(sv[1], files, 3);
+    int st = se_configure(&c, &cfg, NULL, 1000);
+    CHECK(st == SE_EREMOTE && strcmp(c.last_error.name, "FRAME_SIZE") == 0, "ERROR in reply: %s %s", se_strerror(st), c.last_error.name);
+    CHECK(s.n == 2 && s.types[0] == SE_ERROR && s.seqs[0] == 4 && s.types[1] == SE_RESULT && s.seqs[1] == 7, "on_message: the ERROR to seq 4, the RESULT");
+    se_close(&c);
+    close(sv[1]);
+  }
+  { /* se_subscribe and se_ping pass them on too. */
+    se_client c;
+    int sv[2];
+    seen s = {0};
+    client_on(&c, sv, 5);
+    c.on_message = on_message;
+    c.on_message_ctx = &s;
+    const char *files[] = {"socket-result.bin", "socket-subscribe-reply.bin"};
+    runtime_sends(sv[1], files, 2);
+    int st = se_subscribe(&c, 0, 1, 1000);
+    CHECK(st == SE_OK && s.n == 1 && s.seqs[0] == 7, "se_subscribe: %s, %d passed on", se_strerror(st), s.n);
+    c.seq = 15;
+    const char *more[] = {"socket-result-unknown.bin", "socket-pong.bin"};
+    runtime_sends(sv[1], more, 2);
+    st = se_ping(&c, 1000);
+    CHECK(st == SE_OK && s.n == 2 && s.seqs[1] == 8, "se_ping: %s, %d passed on", se_strerror(st), s.n);
+    se_close(&c);
+    close(sv[1]);
+  }
+  DONE();
+}
