@@ -285,7 +285,8 @@ int se_send_frame(se_client *c, uint16_t stream, uint32_t frame_seq, double t, c
 int se_ping(se_client *c, int timeout_ms);
 /* CONFIGURE_STREAM with a ring, attaching the ring to the client for cfg->stream.
  * create == 0: `ring` was made by se_ring_create and is named in the request.
- * create != 0: the runtime makes a ring of `slots` slots; `ring` is attached to it from the reply. */
+ * create != 0: the runtime makes a ring of `slots` slots; `ring` is attached to it from the reply. A reconfigure
+ * with create != 0 on a `ring` already mapped closes it first (se_ring_close), once the reply has come. */
 int se_configure_ring(se_client *c, const se_stream_config *cfg, se_ring *ring, int create, uint32_t slots,
                       uint32_t *frame_bytes, int timeout_ms);
 /* Patient and study attributes for CONFIGURE_STREAM.study (docs/PROTOCOL.md): DICOM keywords ("PatientID",

@@ -252,6 +252,9 @@ int se_configure_ring_study(se_client *c, const se_stream_config *cfg, const se_
   if (s) return s;
   if ((s = se_decode_configure_reply(&m, &fb, name, sizeof name, &got_slots, &got_bytes))) return s;
   if (!name[0]) return SE_EBODY;
+  /* A reconfigure that made a new ring: the one this se_ring maps is done with (the runtime gave its slots back
+   * before replying); unmapped, and unlinked if the firmware made it, before the struct maps the new one. */
+  if (create && ring->base) se_ring_close(ring);
   if (create && (s = se_ring_attach(ring, name, got_slots, got_bytes))) return s;
   if (frame_bytes) *frame_bytes = fb;
   return attach_ring(c, cfg->stream, ring);

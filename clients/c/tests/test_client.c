@@ -2,7 +2,9 @@
 /* The socket client's blocking requests over a socketpair, the runtime's side written from the golden vectors
  * (test/fixtures/protocol): what arrives before a request's reply goes to on_message, in order, or is discarded
  * without one; the reply (or ERROR in reply) is the request's own. */
+#include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "sonoedge.h"
@@ -122,6 +124,33 @@ int main(int argc, char **argv) {
     CHECK(st == SE_OK && s.n == 2 && s.seqs[1] == 8, "se_ping: %s, %d passed on", se_strerror(st), s.n);
     se_close(&c);
     close(sv[1]);
+  }
+  { /* A reconfigure that asks the runtime for a new ring (create) again on the same se_ring: the old mapping goes. */
+    se_client c;
+    se_ring made, ring;
+    int sv[2];
+    uint32_t fb = 0;
+    const char *name = "/sonoedge-4242-0123456789ab"; /* the golden reply's */
+    memset(&ring, 0, sizeof ring);
+    shm_unlink(name);
+    CHECK(se_ring_create(&made, name, 8, 4096, 0600) == SE_OK, "the runtime's ring %s", name);
+    cfg.stream = 2;
+    client_on(&c, sv, 19);
+    const char *files[] = {"socket-configure-stream-ring-reply.bin"};
+    runtime_sends(sv[1], files, 1);
+    int st = se_configure_ring(&c, &cfg, &ring, 1, 8, &fb, 1000);
+    CHECK(st == SE_OK && fb == 3072 && ring.base && ring.slots == 8 && !ring.created, "se_configure_ring create: %s", se_strerror(st));
+    uint8_t *old = ring.base;
+    c.seq = 18;
+    runtime_sends(sv[1], files, 1);
+    st = se_configure_ring(&c, &cfg, &ring, 1, 8, &fb, 1000);
+    CHECK(st == SE_OK && ring.base && ring.owned == 0xffu, "se_configure_ring create again: %s", se_strerror(st));
+    errno = 0;
+    CHECK(ring.base == old || (msync(old, 4096, MS_ASYNC) != 0 && errno == ENOMEM), "the first ring's mapping is gone (msync: %s)", strerror(errno));
+    se_close(&c);
+    close(sv[1]);
+    se_ring_close(&ring);
+    se_ring_close(&made);
   }
   DONE();
 }
