@@ -14,6 +14,7 @@ import type { ConfigureStream } from '../../src/protocol/messages.js';
 import { Runtime } from '../../src/runtime/index.js';
 import { SocketServer, type FrameHandler, type SocketServerOptions } from '../../src/transport/socket-server.js';
 import { readSampleCine } from '../helpers/sample.js';
+import { until } from '../helpers/wait.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const buildDir = path.join(root, 'build', 'c-client');
@@ -248,6 +249,48 @@ t.test('the C client reconfigures its stream mid-session: fps only, then a new s
   ], 'each frame ran under the configuration it was sent under');
   t.match(server.stats, { framesIn: 9, framesProcessed: 9, framesDropped: 0, framesFailed: 0, errorsSent: 0, rejected: 0, disconnectedForErrors: 0 });
 });
+
+for (const mode of ['--shm', '--shm-runtime'] as const) {
+  t.test(`the C client reconfigures a stream that sends through a shared-memory ring (${mode}): every slot comes back`, { skip }, async (t) => {
+    // --shm: the firmware's ring, sized for the largest phase, named again in every CONFIGURE_STREAM: the runtime
+    // keeps it and reads a frame in flight at its own size. --shm-runtime: every CONFIGURE_STREAM asks for a new ring,
+    // which the C client maps on the same se_ring (the old one unmapped once the reply came).
+    const { sock, raw } = scratch(threeFrames(64, 48));
+    const seen: string[] = [];
+    const server = await serve(t, {
+      path: sock,
+      prepare: () => new Promise((r) => setTimeout(r, 100)),
+      handler: async (f) => {
+        seen.push(`${f.seq} ${f.config.width}x${f.config.height} fps=${f.config.fps} bytes=${f.pixels.length} pixel=${f.pixels[0]}`);
+        return { view: 'A4C', confidence: f.config.fps / 100, quality: 0.5, lvAreaMm2: f.pixels.length, flags: 4 };
+      },
+    });
+    const opened: string[] = [];
+    const closed: string[] = [];
+    server.on('ringClosed', (_id: number, name: string) => closed.push(name));
+    const r = await run([mode, sock, raw, '64x48@30:3', '64x48@50:3', '48x32@50:3:4,4,40,24'], reconfigureExample);
+    t.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+    const lines = r.stdout.trimEnd().split('\n');
+    for (const l of lines) { const m = /^ring: phase \d (\S+), 4 slots of (\d+) bytes, 4 free$/.exec(l); if (m) opened.push(`${m[1]} ${m[2]}`); }
+    t.equal(opened.length, 3, lines.join('\n'));
+    if (mode === '--shm') t.same(new Set(opened).size, 1, `one ring kept across the reconfigures, 4096-byte slots: ${opened[0]}`);
+    else t.same(new Set(opened).size, 3, `a new ring for each CONFIGURE_STREAM: ${opened.join(', ')}`);
+    t.ok(opened.every((o) => o.endsWith(' 4096')));
+    t.same(lines.filter((l) => l.startsWith('result ')).map((l) => / seq=(\d+) .* lv_area_mm2=(\d+)/.exec(l)!.slice(1).join(' ')), [
+      '1 3072', '2 3072', '3 3072', '4 3072', '5 3072', '6 3072', '7 1536', '8 1536', '9 1536',
+    ], 'every frame answered, the in-flight ones at their own size');
+    t.same(seen, [
+      '1 64x48 fps=30 bytes=3072 pixel=10', '2 64x48 fps=30 bytes=3072 pixel=20', '3 64x48 fps=30 bytes=3072 pixel=30',
+      '4 64x48 fps=50 bytes=3072 pixel=10', '5 64x48 fps=50 bytes=3072 pixel=20', '6 64x48 fps=50 bytes=3072 pixel=30',
+      '7 48x32 fps=50 bytes=1536 pixel=10', '8 48x32 fps=50 bytes=1536 pixel=20', '9 48x32 fps=50 bytes=1536 pixel=30',
+    ], 'each frame read from its slot under the configuration it was sent under');
+    t.match(lines.slice(-3), ['slots back: 4 of 4', 'ping: ok', 'done: 9 frames, 9 results, 0 errors']);
+    await until(() => closed.length === new Set(opened).size, 'the rings closed');
+    t.same(closed, [...new Set(opened)].map((o) => o.split(' ')[0]), 'each ring unmapped by the runtime once replaced, the last when the client went');
+    for (const name of closed) t.notOk(existsSync(`/dev/shm${name}`), `${name} is unlinked`);
+    t.match(server.stats, { framesIn: 9, framesProcessed: 9, framesDropped: 0, framesFailed: 0, errorsSent: 0 });
+  });
+}
 
 t.test('the C client reconfigures against the live runtime: fps only keeps the loaded models, a new size loads them once more', { skip }, async (t) => {
   const { frames } = await readSampleCine();
