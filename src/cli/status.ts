@@ -2,7 +2,9 @@
 // endpoint (GET /metrics, the Prometheus text format prom-client writes): state,
 // clients, the running models with their sha256, per-stream frames in, out,
 // dropped and failed with latency, the in-distribution state, errors by code,
-// RSS, event-loop delay, the watchdog, the serial link and the PACS outbox. Exit 0 when the
+// RSS, event-loop delay, the watchdog, the serial link and the PACS outbox. When
+// the outbox's last try failed, why is read from the same server's GET /health
+// (outbox.lastError: /metrics has only the 0 or 1). Exit 0 when the
 // runtime is ready or running (whether or not its serial device is there),
 // 1 when it is not or cannot be reached.
 //
@@ -97,10 +99,10 @@ export interface Status {
   serial: { up: boolean; losses: number; reopens: number } | null;
   /**
    * The PACS outbox (dicom.pacs): objects pending (held ones included), held back until a restart, stored, moved to
-   * failed/, failed tries; whether the last try failed (the error itself: /health's outbox.lastError and the log).
-   * null when serve sends to no PACS.
+   * failed/, failed tries; whether the last try failed, and why: /health's outbox.lastError (null when the last try
+   * did not fail, or /health did not say). null when serve sends to no PACS.
    */
-  outbox: { pending: number; held: number; sent: number; failed: number; retries: number; lastTryFailed: boolean } | null;
+  outbox: { pending: number; held: number; sent: number; failed: number; retries: number; lastTryFailed: boolean; lastError: string | null } | null;
 }
 
 export async function status(args: string[]): Promise<number> {
@@ -121,9 +123,23 @@ export async function status(args: string[]): Promise<number> {
     process.stderr.write(`sonoedge status: [${STATUS}] Expected a sonoedge metrics endpoint at ${url} but received ${e.cause?.message ?? e.message} (is serve running with metrics on?)\n`);
     return 1;
   }
-  const s = summarise(url, parseExposition(text));
+  const samples = parseExposition(text);
+  // /metrics says only that the last try failed; why is /health's outbox.lastError, on the same server. Read only then,
+  // and never fatal: without it the line says that the try failed, not why.
+  const health = samples.get('sonoedge_pacs_outbox_last_try_failed')?.[0]?.value === 1 ? await readHealth(url, timeout) : undefined;
+  const s = summarise(url, samples, health);
   process.stdout.write(values.json ? `${JSON.stringify(s)}\n` : render(s));
   return s.state === 'ready' || s.state === 'running' ? 0 : 1;
+}
+
+/** The JSON of GET /health beside the metrics URL (http://host:port/metrics -> http://host:port/health), any HTTP status (503 while not ready); undefined when it cannot be read. */
+async function readHealth(metrics: string, timeout: number): Promise<unknown> {
+  try {
+    const res = await fetch(new URL('health', metrics), { signal: AbortSignal.timeout(timeout) });
+    return await res.json() as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 async function metricsUrl(values: ParsedArgs['values']): Promise<string> {
@@ -146,8 +162,8 @@ async function metricsUrl(values: ParsedArgs['values']): Promise<string> {
   return `http://${host}:${config.metrics.port}/metrics`;
 }
 
-/** The figures `status` shows, from the parsed exposition. */
-export function summarise(url: string, samples: Map<string, Sample[]>): Status {
+/** The figures `status` shows, from the parsed exposition and (for the outbox's last error) /health's JSON. */
+export function summarise(url: string, samples: Map<string, Sample[]>, health?: unknown): Status {
   const all = (name: string): Sample[] => samples.get(name) ?? [];
   const one = (name: string): number | null => all(name)[0]?.value ?? null;
   const state = all('sonoedge_runtime_state').find((m) => m.value === 1)?.labels.state ?? null;
@@ -184,6 +200,8 @@ export function summarise(url: string, samples: Map<string, Sample[]>): Status {
   const lag = one('nodejs_eventloop_lag_p99_seconds');
   const serialUp = one('sonoedge_serial_link_up');
   const outboxPending = one('sonoedge_pacs_outbox_pending');
+  const lastTryFailed = one('sonoedge_pacs_outbox_last_try_failed') === 1;
+  const lastError = (health as { outbox?: { lastError?: unknown } } | null | undefined)?.outbox?.lastError;
   return {
     url,
     state,
@@ -202,7 +220,8 @@ export function summarise(url: string, samples: Map<string, Sample[]>): Status {
       sent: one('sonoedge_pacs_outbox_sent_total') ?? 0,
       failed: one('sonoedge_pacs_outbox_failed_total') ?? 0,
       retries: one('sonoedge_pacs_outbox_retries_total') ?? 0,
-      lastTryFailed: one('sonoedge_pacs_outbox_last_try_failed') === 1,
+      lastTryFailed,
+      lastError: lastTryFailed && typeof lastError === 'string' ? lastError : null,
     },
   };
 }
@@ -210,13 +229,17 @@ export function summarise(url: string, samples: Map<string, Sample[]>): Status {
 const round2 = (v: number): number => Math.round(v * 100) / 100;
 const dash = (v: number | null, unit = ''): string => (v === null ? '-' : `${v}${unit}`);
 
-/** `pacs outbox: 2 pending (1 held back until a restart), 5 sent, 0 to failed/, retried 3 times; the last try failed, retrying`. */
+/**
+ * `pacs outbox: 2 pending (1 held back until a restart), 5 sent, 0 to failed/, retried 3 times; the last try failed,
+ * retrying: Expected the PACS ...` (the error when /health told it).
+ */
 function outboxLine(o: NonNullable<Status['outbox']>): string {
   return `pacs outbox: ${o.pending} pending${o.held === 0 ? '' : ` (${o.held} held back until a restart)`}, ${o.sent} sent, ${o.failed} to failed/, `
-    + `retried ${o.retries} times${o.lastTryFailed ? '; the last try failed, retrying' : ''}`;
+    + `retried ${o.retries} times${o.lastTryFailed ? `; the last try failed, retrying${o.lastError === null ? '' : `: ${o.lastError}`}` : ''}`;
 }
 
-function render(s: Status): string {
+/** The table `status` prints (without --json). */
+export function render(s: Status): string {
   const lines = [
     `sonoedge at ${s.url}: ${s.state ?? 'unknown state'}, ${s.clients} client${s.clients === 1 ? '' : 's'}, `
       + `RSS ${s.rssBytes === null ? '-' : `${(s.rssBytes / 1048576).toFixed(1)} MB`}, event-loop delay p99 ${dash(s.eventLoopDelayP99Ms, ' ms')}, `

@@ -310,7 +310,14 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       for (const name of this.#heldBack) if (!listed.has(name)) this.#heldBack.delete(name);
       // Held back (their move failed maxMoveFailures times in a row): they stay in pending/ and are not offered again.
       const batch = names.filter((n) => !this.#heldBack.has(n)).slice(0, this.#o.batch ?? 16);
-      if (batch.length === 0) return;
+      if (batch.length === 0) {
+        // Nothing to send (all sent, or held back): no try failed and none waits. A failed try's files that are gone
+        // since (sent by another process sharing the outbox, removed by hand) end that failure; before, lastError
+        // stayed, and /metrics and status said the last try failed, retrying, for as long as the process ran.
+        this.#attempts = 0;
+        this.#stats.lastError = null;
+        return;
+      }
       const answered = new Set<string>();
       const moves: { name: string; done: Promise<void> }[] = [];
       const unreadable: { name: string; tries: number; err: Error }[] = [];

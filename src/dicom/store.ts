@@ -104,6 +104,16 @@ export interface StoreResult {
   comment?: string;
 }
 
+/**
+ * A dcmjs-dimse networkError's message less the decoration of its log line: `LOGID -> Connection error: ` (LOGID the
+ * called AE title, empty before an association) before the socket's own message. `' -> Connection error: connect
+ * ECONNREFUSED 10.0.0.5:104'` is `'connect ECONNREFUSED 10.0.0.5:104'`; `'PACS -> Connection timeout'` is
+ * `'Connection timeout'`. A message without it is kept whole.
+ */
+function networkCause(message: string): string {
+  return message.replace(/^[^\n]{0,16} -> (?:Connection error: )?/, '');
+}
+
 const hex = (s: number) => `0x${s.toString(16).padStart(4, '0').toUpperCase()}`;
 
 /** The C-STORE client of one PACS. */
@@ -160,7 +170,7 @@ export class PacsClient {
         failure = `it was rejected (result ${r.result}, source ${r.source}, reason ${r.reason}${r.reason === 7 ? ': called AE title not recognised' : r.reason === 3 ? ': calling AE title not recognised' : ''})`;
       });
       client.on('associationAborted', (a) => { failure ??= `it was aborted (source ${a.source}, reason ${a.reason})`; });
-      client.on('networkError', (err) => { failure ??= `the connection failed: ${err.message}`; done(); });
+      client.on('networkError', (err) => { failure ??= `the connection failed: ${networkCause(err.message)}`; done(); });
       client.on('closed', done);
       client.on('associationReleased', () => undefined);
       client.send(this.options.host, this.options.port, this.options.callingAet ?? 'SONOEDGE', this.options.calledAet, this.#sendOptions());

@@ -9,8 +9,11 @@
 // naming the attribute. With `dicom.pacs`, the objects reach a real Orthanc
 // while serve runs, and the outbox's figures (an object held back after
 // maxMoveFailures included) are in /metrics, /health and `sonoedge status`
-// until a restart releases it.
+// until a restart releases it. With a PACS nobody listens for, the failure
+// (and why: the coded error's message) is in all three while the capture
+// waits, and is gone once an Orthanc listens on that port and stores it.
 import t from 'tap';
+import type { Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -52,7 +55,11 @@ ${dicom}`);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
   await until(() => (existsSync(sock) ? true : undefined), 'the socket to appear');
-  const logLines = async () => (await readFile(log, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+  // Whole lines only: read while serve writes, the file may end in half a line (JSON.parse failed on it: a flaky test).
+  const logLines = async () => {
+    const text = await readFile(log, 'utf8');
+    return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, any>);
+  };
   return { child, exited, stderr: () => stderr, sock, logLines };
 }
 
@@ -79,6 +86,33 @@ const geometry = (stream: number, study?: Record<string, string>): ConfigureStre
   stream, width: 256, height: 256, format: 'GRAY8', spacing: [SAMPLE_SPACING_MM, SAMPLE_SPACING_MM], fps: 32, ...(study ? { study } : {}),
 });
 const lastEf = (rs: ResultBody[]) => [...rs].reverse().find((r) => r.ef !== null)?.ef;
+
+/** A client streams the sample on `stream` in STUDY, then goes away: its stream closes and its capture (clip and SR) goes to the outbox. */
+async function captureAndLeave(sock: string, stream: number, name: string): Promise<void> {
+  const { frames } = await readSampleCine();
+  const c = await SocketClient.connect(sock);
+  await c.hello(name);
+  await c.configure(geometry(stream, STUDY));
+  await c.subscribe({});
+  await streamSample(c, stream, frames);
+  await c.close();
+}
+
+/** The PACS outbox's families in serve's /metrics, by name less `sonoedge_pacs_outbox_` (`pending`, `sent_total`...). */
+async function outboxMetrics(port: number): Promise<Record<string, number>> {
+  const families = parseExposition(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
+  return Object.fromEntries([...families].filter(([k]) => k.startsWith('sonoedge_pacs_outbox_')).map(([k, v]) => [k.slice('sonoedge_pacs_outbox_'.length), v[0].value]));
+}
+
+/** `sonoedge status --port PORT` from dist/, with --json and without (each exits 0): the outbox it shows, and its table's `pacs outbox` line. */
+function statusOutbox(t: Test, port: number): { json: unknown; line: string | undefined } {
+  const run = (...flags: string[]) => {
+    const r = spawnSync(process.execPath, [CLI, 'status', '--port', String(port), ...flags], { encoding: 'utf8' });
+    t.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  return { json: (JSON.parse(run('--json')) as { outbox: unknown }).outbox, line: run().split('\n').find((l) => l.startsWith('pacs outbox')) };
+}
 
 t.test('serve captures each stream\'s clip and SR into dicom.dir, in the study its CONFIGURE_STREAM names', { skip: existsSync(CLI) ? false : 'dist/ is not built (npx tsc -p tsconfig.json)' }, async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-serve-dicom-'));
@@ -171,13 +205,7 @@ t.test('serve sends a stream\'s capture to a real PACS (Orthanc) while it runs',
   capture: { seconds: 0.5 }
   pacs: { host: 127.0.0.1, port: ${pacs.dicom}, calledAet: ORTHANC, callingAet: SONOEDGE, retryMinMs: 100 }
 `);
-  const { frames } = await readSampleCine();
-  const c = await SocketClient.connect(s.sock);
-  await c.hello('serve-pacs-test');
-  await c.configure(geometry(5, STUDY));
-  await c.subscribe({});
-  await streamSample(c, 5, frames);
-  await c.close(); // the client goes away: its stream closes and its capture goes to the outbox
+  await captureAndLeave(s.sock, 5, 'serve-pacs-test');
   const studies = await until(async () => {
     const n = (await (await fetch(`http://127.0.0.1:${pacs.http}/instances`)).json() as string[]).length;
     // Orthanc shows an instance as soon as it has it; the outbox moves the file once the C-STORE is acknowledged.
@@ -248,12 +276,10 @@ metrics:
   ], 'held 1 of the 1 pending, 1 retry (try 1\'s local file error), none sent, the last try did not fail');
   const health = await (await fetch(`http://127.0.0.1:${port}/health`)).json() as { outbox: unknown };
   t.same(health.outbox, { pending: 1, held: 1, sent: 0, failed: 0, retries: 1, lastError: null, nextTryAt: null });
-  const json = spawnSync(process.execPath, [CLI, 'status', '--port', String(port), '--json'], { encoding: 'utf8' });
-  t.equal(json.status, 0, json.stderr);
-  t.same(JSON.parse(json.stdout).outbox, { pending: 1, held: 1, sent: 0, failed: 0, retries: 1, lastTryFailed: false });
-  const table = spawnSync(process.execPath, [CLI, 'status', '--port', String(port)], { encoding: 'utf8' });
-  t.equal(table.status, 0, table.stderr);
-  t.equal(table.stdout.split('\n').find((l) => l.startsWith('pacs outbox')), 'pacs outbox: 1 pending (1 held back until a restart), 0 sent, 0 to failed/, retried 1 times');
+  t.same(statusOutbox(t, port), {
+    json: { pending: 1, held: 1, sent: 0, failed: 0, retries: 1, lastTryFailed: false, lastError: null },
+    line: 'pacs outbox: 1 pending (1 held back until a restart), 0 sent, 0 to failed/, retried 1 times',
+  });
   s.child.kill('SIGTERM');
   t.equal(await s.exited, 0, s.stderr());
   t.same(await readdir(path.join(box, 'pending')), [name], 'still in pending/ after the stop (never deleted)');
@@ -265,12 +291,70 @@ metrics:
   const s2 = await serve(t, run2, section);
   await until(async () => ((await s2.logLines()).some((x) => x.msg === 'dicom object stored' && x.name === name) ? true : undefined), 'the object sent after the restart');
   await until(async () => ((await s2.logLines()).some((x) => x.msg === 'metrics listening') ? true : undefined), 'the metrics endpoint');
-  const after = parseExposition(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
-  t.same(['pending', 'held', 'sent_total', 'retries_total'].map((k) => after.get(`sonoedge_pacs_outbox_${k}`)?.[0]?.value), [0, 0, 1, 0]);
+  const after = await outboxMetrics(port);
+  t.same(['pending', 'held', 'sent_total', 'retries_total'].map((k) => after[k]), [0, 0, 1, 0]);
   t.same([await readdir(path.join(box, 'pending')), await readdir(path.join(box, 'sent'))], [[], [name]]);
   t.same(await orthancInstances(pacs), [clip.sopInstanceUid], 'one instance in Orthanc');
   s2.child.kill('SIGTERM');
   t.equal(await s2.exited, 0, s2.stderr());
+});
+
+t.test('a PACS nobody listens for: the outbox\'s failure in /metrics, /health (the coded error\'s text) and sonoedge status (why, too); once the PACS (Orthanc) listens there, it recovers', {
+  skip: existsSync(CLI) ? false : 'dist/ is not built (npx tsc -p tsconfig.json)',
+}, async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-serve-unreachable-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // Ports free now: nothing listens on `dicom` until Orthanc is started on it below.
+  const pacsPorts = { http: await freePort(), dicom: await freePort() };
+  const port = await freePort();
+  const s = await serve(t, dir, `dicom:
+  dir: ${path.join(dir, 'sonoedge')}
+  capture: { seconds: 0.5 }
+  pacs: { host: 127.0.0.1, port: ${pacsPorts.dicom}, calledAet: ORTHANC, callingAet: SONOEDGE, retryMinMs: 100, retryMaxMs: 400 }
+metrics:
+  port: ${port}
+`);
+  await until(async () => ((await s.logLines()).some((x) => x.msg === 'metrics listening') ? true : undefined), 'the metrics endpoint');
+  await captureAndLeave(s.sock, 6, 'serve-unreachable-test');
+  const error = `Expected the PACS ORTHANC@127.0.0.1:${pacsPorts.dicom} to take the association but the connection failed: connect ECONNREFUSED 127.0.0.1:${pacsPorts.dicom}`;
+  const failing = await until(async () => { const m = await outboxMetrics(port); return m.pending === 2 && m.last_try_failed === 1 ? m : undefined; }, 'the clip and SR pending, the last try failed');
+  t.ok(failing.retries_total >= 1, `retried (${failing.retries_total} times)`);
+  t.same({ ...failing, retries_total: 'n' }, { failed_total: 0, held: 0, last_try_failed: 1, pending: 2, retries_total: 'n', sent_total: 0 }, 'the clip and SR wait; none sent, none to failed/');
+  const health = await (await fetch(`http://127.0.0.1:${port}/health`)).json() as { ok: boolean; outbox: Record<string, unknown> };
+  t.ok(health.ok, 'the runtime is healthy: an unreachable PACS is no fault of the runtime');
+  t.same([health.outbox.pending, health.outbox.held, health.outbox.sent, health.outbox.failed, health.outbox.lastError], [2, 0, 0, 0, error], 'lastError: the PacsError\'s (ERR_SONOEDGE_PACS) message');
+  t.ok((health.outbox.retries as number) >= failing.retries_total, 'retries only grow');
+  t.type(health.outbox.nextTryAt, 'number', 'a retry waits');
+  // The two runs of status may see different retry counts (a try every 400 ms): each is read from what it printed.
+  const shown = statusOutbox(t, port);
+  const retries = (shown.json as { retries: number }).retries;
+  t.same(shown.json, { pending: 2, held: 0, sent: 0, failed: 0, retries, lastTryFailed: true, lastError: error }, 'status --json: the failure and why');
+  const retriedInLine = Number(/retried (\d+) times/.exec(shown.line ?? '')?.[1]);
+  t.ok(retriedInLine >= retries, 'the table\'s retries');
+  t.equal(shown.line, `pacs outbox: 2 pending, 0 sent, 0 to failed/, retried ${retriedInLine} times; the last try failed, retrying: ${error}`, 'status: the failure and why');
+  const warned = (await s.logLines()).filter((l) => l.msg === 'PACS not reachable: objects wait in the outbox');
+  t.ok(warned.length >= 1 && warned.every((l) => l.level === 'warn' && l.error === error), 'each failed try logged as a warning with the same error');
+
+  await t.test('the PACS comes: the clip and SR are stored while serve runs, the failure is gone from /metrics, /health and status', {
+    skip: ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed',
+  }, async (t) => {
+    await mkdir(path.join(dir, 'pacs'));
+    const pacs = await startOrthanc(path.join(dir, 'pacs'), pacsPorts);
+    t.teardown(() => killOrthanc(pacs));
+    const recovered = await until(async () => { const m = await outboxMetrics(port); return m.sent_total === 2 && m.last_try_failed === 0 ? m : undefined; }, 'the clip and SR stored, that try done');
+    t.ok(recovered.retries_total >= retries, 'the retries counted before stay counted');
+    t.same({ ...recovered, retries_total: 'n' }, { failed_total: 0, held: 0, last_try_failed: 0, pending: 0, retries_total: 'n', sent_total: 2 });
+    t.equal((await orthancInstances(pacs)).length, 2, 'Orthanc holds the clip and the SR');
+    const health = await (await fetch(`http://127.0.0.1:${port}/health`)).json() as { outbox: unknown };
+    t.same(health.outbox, { pending: 0, held: 0, sent: 2, failed: 0, retries: recovered.retries_total, lastError: null, nextTryAt: null });
+    t.same(statusOutbox(t, port), {
+      json: { pending: 0, held: 0, sent: 2, failed: 0, retries: recovered.retries_total, lastTryFailed: false, lastError: null },
+      line: `pacs outbox: 0 pending, 2 sent, 0 to failed/, retried ${recovered.retries_total} times`,
+    });
+    t.same(await readdir(path.join(dir, 'sonoedge', 'outbox', 'failed')), [], 'nothing refused');
+  });
+  s.child.kill('SIGTERM');
+  t.equal(await s.exited, 0, s.stderr());
 });
 
 t.test('serve with a dicom.dir it cannot write does not start: one coded line, exit 1', { skip: existsSync(CLI) ? false : 'dist/ is not built (npx tsc -p tsconfig.json)' }, async (t) => {

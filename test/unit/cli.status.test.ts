@@ -1,6 +1,6 @@
 // `sonoedge status`'s reading of the exposition prom-client writes, apart from a running serve.
 import t from 'tap';
-import { parseExposition, summarise } from '../../src/cli/status.js';
+import { parseExposition, render, summarise } from '../../src/cli/status.js';
 import type { CodedError, ErrorCode } from '../../src/errors.js';
 
 t.test('parseExposition reads prom-client\'s NaN ("Nan", a gauge with no samples yet) and infinities; a bad line is coded', async (t) => {
@@ -25,7 +25,27 @@ t.test('summarise: the serial link when serve has one, null when it has none', a
 t.test('summarise: the PACS outbox when serve sends to one, null when it does not', async (t) => {
   const text = 'sonoedge_pacs_outbox_pending 3\nsonoedge_pacs_outbox_held 1\nsonoedge_pacs_outbox_last_try_failed 1\n'
     + 'sonoedge_pacs_outbox_sent_total 7\nsonoedge_pacs_outbox_failed_total 2\nsonoedge_pacs_outbox_retries_total 4\n';
-  t.same(summarise('u', parseExposition(text)).outbox, { pending: 3, held: 1, sent: 7, failed: 2, retries: 4, lastTryFailed: true });
+  t.same(summarise('u', parseExposition(text)).outbox, { pending: 3, held: 1, sent: 7, failed: 2, retries: 4, lastTryFailed: true, lastError: null });
   t.same(summarise('u', parseExposition(text.replace('last_try_failed 1', 'last_try_failed 0'))).outbox?.lastTryFailed, false);
   t.equal(summarise('u', parseExposition('sonoedge_clients 0\n')).outbox, null);
+});
+
+t.test('summarise and render: why the outbox\'s last try failed, from /health\'s outbox.lastError (/metrics has only the 0 or 1)', async (t) => {
+  const text = 'sonoedge_pacs_outbox_pending 2\nsonoedge_pacs_outbox_held 0\nsonoedge_pacs_outbox_last_try_failed 1\n'
+    + 'sonoedge_pacs_outbox_sent_total 0\nsonoedge_pacs_outbox_failed_total 0\nsonoedge_pacs_outbox_retries_total 3\n';
+  const error = 'Expected the PACS ORTHANC@127.0.0.1:4242 to take the association but the connection failed: connect ECONNREFUSED 127.0.0.1:4242';
+  const failing = summarise('u', parseExposition(text), { ok: true, outbox: { pending: 2, lastError: error } });
+  t.same(failing.outbox, { pending: 2, held: 0, sent: 0, failed: 0, retries: 3, lastTryFailed: true, lastError: error });
+  const line = (s: ReturnType<typeof summarise>) => render(s).split('\n').find((l) => l.startsWith('pacs outbox'));
+  t.equal(line(failing), `pacs outbox: 2 pending, 0 sent, 0 to failed/, retried 3 times; the last try failed, retrying: ${error}`);
+  // /health not read (or saying nothing): the line says that the try failed, not why.
+  for (const health of [undefined, null, { outbox: null }, { outbox: { lastError: 7 } }]) {
+    const s = summarise('u', parseExposition(text), health);
+    t.equal(s.outbox?.lastError, null, JSON.stringify(health));
+    t.equal(line(s), 'pacs outbox: 2 pending, 0 sent, 0 to failed/, retried 3 times; the last try failed, retrying', JSON.stringify(health));
+  }
+  // The last try did not fail: no error shown, whatever /health said a moment before or after.
+  const ok = summarise('u', parseExposition(text.replace('last_try_failed 1', 'last_try_failed 0')), { outbox: { lastError: error } });
+  t.same([ok.outbox?.lastTryFailed, ok.outbox?.lastError], [false, null]);
+  t.equal(line(ok), 'pacs outbox: 2 pending, 0 sent, 0 to failed/, retried 3 times');
 });

@@ -346,6 +346,22 @@ t.test('a refused object whose move into failed/ fails (failed/ a file) is held 
   await refusesBadCounts(t, dir, standIn, 'maxMoveFailures');
 });
 
+t.test('a failed try whose files are gone by the next (sent by another process sharing the outbox, removed by hand): that try has nothing to send, and the failure is over', async (t) => {
+  const dir = path.join(tmp, 'gone');
+  const down: BatchSender = { where: 'TEST@stand-in', store: async () => { throw new Error('the PACS is down'); } };
+  const box = await Outbox.open({ dir, sender: down, retryMinMs: 60_000 });
+  t.teardown(() => box.close());
+  const retry = next(box, 'retry');
+  for (const o of capture()) await box.put(o, `${o.kind}-${o.sopInstanceUid}.dcm`);
+  t.same((await retry).slice(0, 3), ['the PACS is down', 60_000, 'pacs']);
+  t.same([box.stats.pending, box.stats.retries, box.stats.lastError, typeof box.stats.nextTryAt], [2, 1, 'the PACS is down', 'number']);
+  for (const f of await box.pending()) await rm(path.join(dir, 'pending', f));
+  await box.flush();
+  // Before, lastError stayed: /metrics said the last try failed (sonoedge_pacs_outbox_last_try_failed 1) and status
+  // 'retrying' for as long as serve ran, with nothing pending and no retry waiting.
+  t.same([box.stats.pending, box.stats.retries, box.stats.lastError, box.stats.nextTryAt], [0, 1, null, null]);
+});
+
 t.test('a capture folder: an object that cannot go into place fails whole and leaves no temporary file', async (t) => {
   const dir = path.join(tmp, 'captures');
   const target = await folderTarget(dir);

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { Outbox } from '../../src/dicom/outbox.js';
 import { LocalFileError, PacsClient, storeOutcome, type StoreResult } from '../../src/dicom/store.js';
 import { captureUids, writeCapture, type ClipRecord, type WrittenObject } from '../../src/dicom/writer.js';
+import { freePort } from '../helpers/net.js';
 import { ORTHANC, killOrthanc as kill, orthancInstances as instances, startOrthanc, type Pacs } from '../helpers/orthanc.js';
 
 const STUDY = '1.2.826.0.1.3680043.8.498.77';
@@ -72,6 +73,17 @@ t.test('PACS options: host is the PACS\'s address or host name, as the serve con
     t.match(err, { code: 'ERR_SONOEDGE_PACS' }, `${JSON.stringify(host)}: code`);
     t.equal(err?.message, message, JSON.stringify(host));
   }
+});
+
+t.test('a PACS nobody listens for: the coded error says the connection failed and why, without dcmjs-dimse\'s log decoration', async (t) => {
+  const port = await freePort();
+  const client = new PacsClient({ host: '127.0.0.1', port, calledAet: 'NOBODY', connectTimeoutMs: 1000 });
+  // Before: 'the connection failed:  -> Connection error: connect ECONNREFUSED ...' (dcmjs-dimse's log line: its log id,
+  // empty before an association, an arrow and a label), shown as is by /health's outbox.lastError and sonoedge status.
+  await t.rejects(client.echo(), {
+    code: 'ERR_SONOEDGE_PACS',
+    message: `Expected the PACS NOBODY@127.0.0.1:${port} to take the association but the connection failed: connect ECONNREFUSED 127.0.0.1:${port}`,
+  });
 });
 
 t.test('Orthanc: store, query back, outage mid-transfer, restart, duplicate', { skip: ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed' }, async (t) => {
