@@ -182,7 +182,10 @@ int se_decode_error(const se_message *m, se_error *e);
  * free one; write the frame into se_ring_slot(); se_send_frame_ready() hands
  * it to the runtime; it comes back when SLOT_RELEASE arrives, which se_recv()
  * applies by itself to the rings attached to the client (se_configure_ring
- * attaches). When the connection closes every slot comes back. */
+ * attaches). When the connection closes every slot comes back.
+ * The se_ring is the caller's: keep it (and its mapping) until the client
+ * has let go of it: se_close, or a CONFIGURE_STREAM without a ring for its
+ * stream (se_configure, se_configure_study) that the runtime accepts. */
 #define SE_RING_MAGIC 0x524E4F53u /* "SONR" read as little-endian u32 */
 #define SE_RING_VERSION 1
 #define SE_RING_HEADER_BYTES 4096u
@@ -278,7 +281,12 @@ int se_recv(se_client *c, se_message *m, int timeout_ms);
 int se_hello(se_client *c, const char *client_name, int timeout_ms);
 /* CONFIGURE_STREAM; again on the same connection it changes the stream (frames sent after it are of the new
  * configuration; frame seqs may run on). Only fps (or the study) changed: the runtime keeps the loaded models and
- * the stream's state; a new geometry loads and warms models before the reply (set on_message, above). */
+ * the stream's state; a new geometry loads and warms models before the reply (set on_message, above).
+ * On a stream that had a ring (se_configure_ring) it ends the ring: the runtime gives every slot back
+ * (SLOT_RELEASE, applied to the ring) before it replies. Once the reply has come the client lets go of the
+ * se_ring and never touches it again (se_close included); it is left as it is, still mapped: se_ring_close it
+ * (which unlinks a ring the firmware made) and free it when you like. A refused reconfigure (SE_EREMOTE), or
+ * one whose reply never came (SE_ETIMEOUT, SE_EIO, SE_ECLOSED), keeps the ring attached. */
 int se_configure(se_client *c, const se_stream_config *cfg, uint32_t *frame_bytes, int timeout_ms);
 int se_subscribe(se_client *c, int stream /* -1: all */, int masks, int timeout_ms);
 int se_send_frame(se_client *c, uint16_t stream, uint32_t frame_seq, double t, const void *pixels, uint32_t len);

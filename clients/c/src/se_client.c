@@ -1,7 +1,8 @@
 /* The socket client: connect, HELLO, CONFIGURE_STREAM, SUBSCRIBE, FRAME,
  * FRAME_READY, and receiving messages. Blocking I/O with poll() timeouts.
  * se_recv applies SLOT_RELEASE to the rings attached by se_configure_ring
- * (and gives every slot back when the connection closes). */
+ * (and gives every slot back when the connection closes) until a plain
+ * se_configure of their stream is accepted. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <poll.h>
@@ -51,6 +52,11 @@ static int attach_ring(se_client *c, uint16_t stream, se_ring *r) {
   c->rings[free_at] = r;
   c->ring_streams[free_at] = stream;
   return SE_OK;
+}
+
+/* The stream's ring has ended (a CONFIGURE_STREAM without a ring was accepted): the client lets go of it. */
+static void detach_ring(se_client *c, uint16_t stream) {
+  for (int i = 0; i < SE_MAX_RINGS; i++) if (c->rings[i] && c->ring_streams[i] == stream) c->rings[i] = NULL;
 }
 
 static void apply_slot_release(se_client *c, const se_message *m) {
@@ -227,6 +233,9 @@ int se_configure_study(se_client *c, const se_stream_config *cfg, const se_study
   uint32_t fb;
   int s = configure(c, cfg, NULL, 0, study, n_study, &m, timeout_ms);
   if (s) return s;
+  /* Accepted: a ring the stream had has ended, its SLOT_RELEASEs applied before the reply; it is the caller's
+   * alone from here (se_close no longer touches it). A refused one (SE_EREMOTE) keeps the ring attached. */
+  detach_ring(c, cfg->stream);
   if ((s = se_decode_configure_reply(&m, &fb, NULL, 0, NULL, NULL))) return s;
   if (frame_bytes) *frame_bytes = fb;
   return SE_OK;

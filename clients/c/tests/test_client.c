@@ -152,5 +152,50 @@ int main(int argc, char **argv) {
     se_ring_close(&ring);
     se_ring_close(&made);
   }
+  { /* A ring stream reconfigured without a ring: the client lets go of the ring once the runtime accepts (the ring
+     * has ended; it is the firmware's to close and free), not when the runtime refuses (the ring is kept). */
+    se_client c;
+    se_ring *ring = malloc(sizeof *ring); /* on the heap: se_close after free is a use-after-free under ASan */
+    int sv[2];
+    uint32_t fb = 0;
+    char name[64];
+    snprintf(name, sizeof name, "/sonoedge-test-client-%ld", (long)getpid());
+    shm_unlink(name);
+    CHECK(ring && se_ring_create(ring, name, 8, 4096, 0600) == SE_OK, "the firmware's ring %s", name);
+    cfg.stream = 0;
+    client_on(&c, sv, 19);
+    const char *ring_reply[] = {"socket-configure-stream-ring-reply.bin"};
+    runtime_sends(sv[1], ring_reply, 1);
+    int st = se_configure_ring(&c, &cfg, ring, 0, 0, &fb, 1000);
+    CHECK(st == SE_OK && fb == 3072, "se_configure_ring with the firmware's ring: %s", se_strerror(st));
+    st = se_send_frame_ready(&c, ring, 0, 8, 1.0, 2);
+    CHECK(st == SE_OK && se_ring_free_slots(ring) == 7, "FRAME_READY from slot 2: %s", se_strerror(st));
+    c.seq = 2;
+    const char *refused[] = {"socket-error.bin"};
+    runtime_sends(sv[1], refused, 1);
+    st = se_configure(&c, &cfg, &fb, 1000);
+    CHECK(st == SE_EREMOTE, "a refused plain reconfigure: %s", se_strerror(st));
+    /* Still attached: slot 2's SLOT_RELEASE (before the reply that ends the ring) is applied to it. */
+    c.seq = 1;
+    const char *accepted[] = {"socket-slot-release.bin", "socket-configure-stream-reply.bin"};
+    runtime_sends(sv[1], accepted, 2);
+    st = se_configure(&c, &cfg, &fb, 1000);
+    CHECK(st == SE_OK && ring->released == 1 && se_ring_free_slots(ring) == 8, "the plain reconfigure: %s, %u released, %u free",
+          se_strerror(st), ring->released, se_ring_free_slots(ring));
+    int attached = 0;
+    for (int i = 0; i < SE_MAX_RINGS; i++) attached += c.rings[i] == ring;
+    CHECK(attached == 0, "the ring is no longer the client's (%d)", attached);
+    /* A SLOT_RELEASE for the stream now is no ring's: the ring does not count it as a bad release. */
+    const char *late[] = {"socket-slot-release.bin"};
+    runtime_sends(sv[1], late, 1);
+    se_message m;
+    st = se_recv(&c, &m, 1000);
+    CHECK(st == SE_OK && m.header.type == SE_SLOT_RELEASE && ring->bad_releases == 0 && ring->released == 1,
+          "a late SLOT_RELEASE: %s, %u bad", se_strerror(st), ring->bad_releases);
+    se_ring_close(ring);
+    free(ring);
+    se_close(&c); /* must not touch the freed ring */
+    close(sv[1]);
+  }
   DONE();
 }
