@@ -40,7 +40,7 @@ static int receive(se_client *c, uint32_t want, double t0) {
   se_result r;
   if ((s = se_decode_result(&m, &r))) { fprintf(stderr, "result: %s\n", se_strerror(s)); return -1; }
   static const char *states[] = {"ok", "uncertain", "unknown"};
-  char id[16] = "-", ef[16] = "-", ci[32] = "-", ed[16] = "-", es[16] = "-";
+  char id[16] = "-", ef[16] = "-", ci[32] = "-", ed[24] = "-", es[24] = "-"; /* ed, es: up to 19 digits */
   if (!isnan(r.id_score)) snprintf(id, sizeof id, "%.4f", r.id_score);
   if (!isnan(r.ef)) snprintf(ef, sizeof ef, "%.1f", r.ef);
   if (!isnan(r.ef_ci_lo)) snprintf(ci, sizeof ci, "%.1f..%.1f", r.ef_ci_lo, r.ef_ci_hi);
