@@ -201,19 +201,41 @@ def negatives_report(p: Packages, families: dict) -> dict:
     return out
 
 
+# The real ultrasound files of pydicom-data (pydicom's larger test files, a package of their own) that pydicom's
+# wheel does not hold under another name: what each shows, read on the pixels (unlabelled).
+PYDICOM_DATA_US = {
+    "color3d_jpeg_baseline.dcm": "the full recording that examples_ybr_color is cut from: an apical four-chamber "
+                                 "cine, 640x480, 120 frames (SonoSite)",
+    "JPGLosslessP14SV1_1s_1f_8b.dcm": "adult echo, a non-standard view of the ascending aorta with calipers (Philips)",
+    "color-px.dcm": "a transesophageal echocardiogram, 256x120 colour",
+    "OBXXXX1A.dcm": "an obstetric screen with almost no image (Philips)",
+    "gdcm-US-ALOKA-16.dcm": "a pelvis, two images side by side (Aloka)",
+}
+
+
 def pydicom_files() -> dict:
     """The real ultrasound files in pydicom's test data, decoded by pydicom (never committed): name -> frames
-    uint8 [F, H, W] grey (BT.601 luma of colour: pydicom returns YBR_FULL_422, YBR_RCT and YBR_ICT as RGB), and the
-    ultrasound region box when the file has one."""
+    uint8 [F, H, W] grey (BT.601 luma of colour: pydicom returns YBR_FULL_422, YBR_RCT and YBR_ICT as RGB), the
+    ultrasound region box when the file has one, and where the file comes from: pydicom's wheel, or the
+    pydicom-data package (PYDICOM_DATA_US) when it is installed (looked up locally, never downloaded)."""
     import os
 
     import pydicom
+    from pydicom.data import get_testdata_file
     from pydicom.pixels import apply_color_lut
     base = Path(os.path.dirname(pydicom.__file__)) / "data" / "test_files"
+    files = [(base / name, "pydicom") for name in ("examples_ybr_color.dcm", "examples_rgb_color.dcm",
+                                                   "examples_palette.dcm", "examples_jpeg2k.dcm", "ExplVR_BigEnd.dcm")]
+    for name in PYDICOM_DATA_US:
+        try:
+            found = get_testdata_file(name, download=False)
+        except Exception:  # pydicom-data not installed, or a store that cannot be read: the file is left out
+            found = None
+        if found:
+            files.append((Path(found), "pydicom-data"))
     out = {}
-    for name in ("examples_ybr_color.dcm", "examples_rgb_color.dcm", "examples_palette.dcm", "examples_jpeg2k.dcm",
-                 "ExplVR_BigEnd.dcm"):
-        f = base / name
+    for f, source in files:
+        name = f.name
         if not f.exists():
             continue
         try:
@@ -233,7 +255,8 @@ def pydicom_files() -> dict:
             r = ds.SequenceOfUltrasoundRegions[0]
             box = [int(r.RegionLocationMinX0), int(r.RegionLocationMinY0), int(r.RegionLocationMaxX1),
                    int(r.RegionLocationMaxY1)]
-        out[name] = {"frames": frames.astype(np.uint8), "region": box, "modality": str(ds.get("Modality", ""))}
+        out[name] = {"frames": frames.astype(np.uint8), "region": box, "modality": str(ds.get("Modality", "")),
+                     "source": source}
     return out
 
 
@@ -262,13 +285,14 @@ def real_smoke(p: Packages, boxes: dict | None = None) -> dict:
         pred = vq["prob"].argmax(1)
         st = p.state(vq["id_score"])
         lv = p.lv(crop)
-        out[name] = {"frames": int(len(fr)), "box": [int(v) for v in box], "box_from": src,
+        out[name] = {"frames": int(len(fr)), "source": item.get("source", "pydicom"), "box": [int(v) for v in box],
+                     "box_from": src,
                      "views": {VIEWS[k]: int((pred == k).sum()) for k in np.unique(pred)},
                      "quality_median": float(np.median(vq["quality"])),
                      "quality_above_gate": float((vq["quality"] >= p.gate).mean()),
                      "states": {k: int((st == k).sum()) for k in np.unique(st)} if len(st) else {},
                      "lv_pixels_median": float(np.median(lv.reshape(len(lv), -1).sum(1)))}
-        if name == "examples_ybr_color.dcm":
+        if name in ("examples_ybr_color.dcm", "color3d_jpeg_baseline.dcm"):
             r = ef_runtime(lv, (w / 112.0, h / 112.0), min_frames=16)
             out[name]["ef_unlabelled"] = p.calibrated(r["ef"]) if r["valid"] else None
     return out
@@ -393,13 +417,14 @@ def markdown(rep) -> str:
         lines.append(f"| {name} | {r['frames']} | {_fmt(r['unknown_or_other'])} | {_fmt(r['unknown'])} | "
                      f"{_fmt(r['other'])} | {_fmt(r['quality_above_gate'])} | {_fmt(r.get('lv_shown'))} | "
                      f"{_fmt(r.get('auroc_vs_test_hearts'))} |")
-    lines += ["", "| real file (pydicom) | frames | box (from) | views | median quality | >= gate | states | "
+    lines += ["", "| real file (pydicom, pydicom-data) | frames | box (from) | views | median quality | >= gate | states | "
               "median LV px |", "|---|---|---|---|---|---|---|---|"]
     for name, r in rep["real_pydicom"].items():
         if "error" in r:
             lines.append(f"| {name} | | not decoded here: {r['error']} | | | | | |")
             continue
-        lines.append(f"| {name} | {r['frames']} | {r['box']} ({r['box_from']}) | {r['views']} | "
+        shown = name if r.get("source", "pydicom") == "pydicom" else f"{name} ({r['source']})"
+        lines.append(f"| {shown} | {r['frames']} | {r['box']} ({r['box_from']}) | {r['views']} | "
                      f"{_fmt(r['quality_median'])} | {_fmt(r['quality_above_gate'])} | {r['states']} | "
                      f"{_fmt(r['lv_pixels_median'], 0)} |")
     return "\n".join(lines) + "\n"

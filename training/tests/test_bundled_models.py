@@ -121,3 +121,19 @@ def test_independent_clean_cines_lv_dice(packages, phantom_clean):
     lv = packages.lv(phantom_clean.frames[has])
     d = [dice(largest_component(a), m == 1) for a, m in zip(lv, phantom_clean.masks[has])]
     assert len(d) == 32 and float(np.mean(d)) >= 0.92
+
+
+def test_bundled_models_call_every_real_non_apical_file_other_or_unknown():
+    """Issue 12's negatives target on the real files we have: every frame of every real file that is not an apical
+    cine is OTHER or unknown; none passes the quality gate."""
+    pytest.importorskip("pydicom")
+    from sonoedge_train.transfer import REAL_BOXES, real_smoke
+    r = real_smoke(Packages("models"), REAL_BOXES)
+    apical = {"examples_ybr_color.dcm", "color3d_jpeg_baseline.dcm"}
+    others = {n: v for n, v in r.items() if n not in apical and "error" not in v}
+    assert len(others) >= 4
+    for name, v in others.items():
+        other = v["views"].get("OTHER", 0)
+        unknown = v["states"].get("unknown", 0)
+        assert other == v["frames"] or unknown == v["frames"], (name, v["views"], v["states"])
+        assert v["quality_above_gate"] == 0.0, name

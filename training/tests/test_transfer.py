@@ -1,5 +1,6 @@
 """The transfer report's per-set numbers from a stand-in for the packages (the ONNX sessions are tested elsewhere)."""
 import numpy as np
+import pytest
 from scipy.special import softmax
 
 from sonoedge_train.constants import VIEWS
@@ -122,3 +123,23 @@ def test_ef_border_flag_splits_the_cines_by_the_runtimes_rule():
     assert abs(r["ef_mae_border_kept"] - 1.2) < 1e-9
     plain = two_apical_cines()
     assert "ef_border_flagged" not in plain
+
+
+def test_pydicom_files_adds_pydicom_datas_ultrasound_when_installed():
+    """pydicom-data's real ultrasound files join pydicom's, named by source, decoded grey; never downloaded."""
+    pytest.importorskip("pydicom")
+    from pydicom.data import get_testdata_file
+
+    from sonoedge_train.transfer import PYDICOM_DATA_US, pydicom_files
+    if get_testdata_file("color3d_jpeg_baseline.dcm", download=False) is None:
+        pytest.skip("pydicom-data is not installed (training/pyproject.toml lists it)")
+    files = pydicom_files()
+    assert {n for n, f in files.items() if f.get("source") == "pydicom-data"} == set(PYDICOM_DATA_US)
+    assert files["examples_ybr_color.dcm"]["source"] == "pydicom"
+    shapes = {n: files[n]["frames"].shape for n in PYDICOM_DATA_US}
+    assert shapes == {"color3d_jpeg_baseline.dcm": (120, 480, 640), "JPGLosslessP14SV1_1s_1f_8b.dcm": (1, 768, 1024),
+                      "color-px.dcm": (1, 120, 256), "OBXXXX1A.dcm": (1, 600, 800), "gdcm-US-ALOKA-16.dcm": (1, 480, 640)}
+    assert all(files[n]["frames"].dtype == np.uint8 for n in PYDICOM_DATA_US)
+    # the recording examples_ybr_color is cut from: its DICOM region is this image's (it overhangs the 320x240 cut)
+    assert files["color3d_jpeg_baseline.dcm"]["region"] == [84, 31, 595, 414]
+
