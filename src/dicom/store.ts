@@ -63,12 +63,18 @@ export function pacsOptions(o: PacsOptions): PacsOptions {
   return o;
 }
 
-/** The status of a C-STORE response, as the outbox acts on it (PS3.4 B.2.3, PS3.7 C). */
+/**
+ * The status of a C-STORE response, as the outbox acts on it (PS3.4 B.2.3, PS3.7 Annex C). Success (0000) and every
+ * warning (PS3.7's Warning class: 0001, Bxxx, 0107, 0116; C-STORE's own are B000 coercion of data elements, B006
+ * elements discarded, B007 data set does not match the SOP class) mean the PACS stored the object. Out of resources
+ * (A7xx), processing failure (0110), mistyped argument (0212) and resource limitation (0213) may pass: tried again.
+ * Anything else refuses the object itself (A9xx, Cxxx, 0122 SOP class not supported, 0124 not authorised...).
+ */
 export type StoreOutcome = 'stored' | 'retry' | 'refused';
 export function storeOutcome(status: number): StoreOutcome {
-  if (status === 0x0000 || status === 0xb000 || status === 0xb006 || status === 0xb007) return 'stored';
-  // Out of resources (A7xx) and processing failures (0110, 0212...) may pass; refusals of the object itself will not.
-  if ((status & 0xff00) === 0xa700 || status === 0x0110 || status === 0x0212 || status === 0x0213 || status === 0xa702) return 'retry';
+  // Before, only B000, B006 and B007 of the warnings: an object stored with another warning went into failed/ as refused.
+  if (status === 0x0000 || (status & 0xf000) === 0xb000 || status === 0x0001 || status === 0x0107 || status === 0x0116) return 'stored';
+  if ((status & 0xff00) === 0xa700 || status === 0x0110 || status === 0x0212 || status === 0x0213) return 'retry';
   return 'refused';
 }
 

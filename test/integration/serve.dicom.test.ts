@@ -12,6 +12,10 @@
 // until a restart releases it. With a PACS nobody listens for, the failure
 // (and why: the coded error's message) is in all three while the capture
 // waits, and is gone once an Orthanc listens on that port and stores it.
+// With a PACS answering the status a test chooses (pynetdicom's Storage SCP,
+// test/helpers/storescp_peer.py): refused objects go to failed/ beside their
+// reasons, "out of resources" waits and is tried again until the PACS stores
+// it, and a warning is stored as a success is; each in all three.
 import t from 'tap';
 import type { Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
@@ -20,7 +24,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { parseExposition } from '../../src/cli/status.js';
-import { captureUids, writeCapture } from '../../src/dicom/writer.js';
+import { captureUids, SOP_CLASS, writeCapture } from '../../src/dicom/writer.js';
 import { MODELS_DIR } from '../../src/model/package.js';
 import { MessageType } from '../../src/protocol/constants.js';
 import { msg, type ConfigureStream, type ResultBody } from '../../src/protocol/messages.js';
@@ -29,6 +33,7 @@ import { PY, ROOT, validateAndReadBack } from '../helpers/dicom-check.js';
 import { ORTHANC, killOrthanc, orthancInstances, startOrthanc } from '../helpers/orthanc.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { freePort } from '../helpers/net.js';
+import { pynetdicomMissing, startStoreScp } from '../helpers/storescp.js';
 import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
 import { until } from '../helpers/wait.js';
 
@@ -353,6 +358,146 @@ metrics:
     });
     t.same(await readdir(path.join(dir, 'sonoedge', 'outbox', 'failed')), [], 'nothing refused');
   });
+  s.child.kill('SIGTERM');
+  t.equal(await s.exited, 0, s.stderr());
+});
+
+const { usMultiframe: SOP_US_MULTIFRAME, comprehensiveSr: SOP_COMPREHENSIVE_SR } = SOP_CLASS;
+const peerSkip = () => (!existsSync(CLI) ? 'dist/ is not built (npx tsc -p tsconfig.json)' : pynetdicomMissing() ?? false);
+
+/** serve with metrics and dicom.pacs at a pynetdicom Storage SCP (calledAet PEERSCP) on `pacsPort`, retrying after 100 ms up to 400 ms. */
+async function serveToPeer(t: Test, dir: string, pacsPort: number) {
+  const port = await freePort();
+  const s = await serve(t, dir, `dicom:
+  dir: ${path.join(dir, 'sonoedge')}
+  capture: { seconds: 0.5 }
+  pacs: { host: 127.0.0.1, port: ${pacsPort}, calledAet: PEERSCP, callingAet: SONOEDGE, retryMinMs: 100, retryMaxMs: 400 }
+metrics:
+  port: ${port}
+`);
+  await until(async () => ((await s.logLines()).some((x) => x.msg === 'metrics listening') ? true : undefined), 'the metrics endpoint');
+  return { ...s, port, box: path.join(dir, 'sonoedge', 'outbox') };
+}
+
+/** /health's outbox, less what this test does not look at (lastErrorCode, which another change adds). */
+async function healthOutbox(port: number): Promise<Record<string, unknown>> {
+  const { pending, held, sent, failed, retries, lastError, nextTryAt } = (await (await fetch(`http://127.0.0.1:${port}/health`)).json() as { outbox: Record<string, unknown> }).outbox;
+  return { pending, held, sent, failed, retries, lastError, nextTryAt };
+}
+
+/** statusOutbox's JSON, likewise. */
+function statusOutboxOf(t: Test, port: number): { json: Record<string, unknown>; line: string | undefined } {
+  const { json, line } = statusOutbox(t, port);
+  const { pending, held, sent, failed, retries, lastTryFailed, lastError } = json as Record<string, unknown>;
+  return { json: { pending, held, sent, failed, retries, lastTryFailed, lastError }, line };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+t.test('a PACS (pynetdicom) that refuses the objects themselves (0xA900 does not match the SOP class, 0xC000 cannot understand): both in failed/ beside their reasons, in /metrics, /health and sonoedge status, not tried again', { skip: peerSkip() }, async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-serve-refused-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // The clip is queued first (its store is the 1st), the SR second.
+  const scp = await startStoreScp({ port: await freePort(), aet: 'PEERSCP', status: 0xa900, nth: { 2: 0xc000 }, comment: 'refused by the test' });
+  t.teardown(() => scp.stop());
+  const s = await serveToPeer(t, dir, scp.port);
+  await captureAndLeave(s.sock, 7, 'serve-refused-test');
+  const done = await until(async () => { const m = await outboxMetrics(s.port); return m.failed_total === 2 ? m : undefined; }, 'the clip and SR refused');
+  t.same(done, { failed_total: 2, held: 0, last_try_failed: 0, pending: 0, retries_total: 0, sent_total: 0 }, 'both to failed/, nothing pending, no retry: the try did not fail (the PACS answered)');
+  await sleep(500); // longer than retryMaxMs: a try again would have come by now
+  t.same(scp.stores.map((x) => [x.n, x.sopClass, x.callingAet, x.status]), [[1, SOP_US_MULTIFRAME, 'SONOEDGE', 0xa900], [2, SOP_COMPREHENSIVE_SR, 'SONOEDGE', 0xc000]], 'each sent once, not again');
+  const failed = (await readdir(path.join(s.box, 'failed'))).sort();
+  t.equal(failed.length, 4, failed.join(' '));
+  const [clip, sr] = failed.filter((f) => f.endsWith('.dcm'));
+  t.same([failed, await readdir(path.join(s.box, 'pending'))], [[clip, `${clip}.txt`, sr, `${sr}.txt`], []], 'each object beside its reason; pending/ empty');
+  t.match(clip, /^\d{14}-\d{6}-clip-/);
+  t.match(sr, /^\d{14}-\d{6}-sr-/);
+  const where = `PEERSCP@127.0.0.1:${scp.port}`;
+  const reasons = [`refused by the PACS ${where} with status 0xa900: refused by the test`, `refused by the PACS ${where} with status 0xc000: refused by the test`];
+  t.same([await readFile(path.join(s.box, 'failed', `${clip}.txt`), 'utf8'), await readFile(path.join(s.box, 'failed', `${sr}.txt`), 'utf8')], reasons.map((r) => `${r}\n`));
+  for (const [i, f] of [clip, sr].entries()) {
+    t.ok((await readFile(path.join(s.box, 'failed', f))).includes(scp.stores[i].sopInstance), `${f} is the object the PACS refused (its SOP Instance UID)`);
+  }
+  t.same(await healthOutbox(s.port), { pending: 0, held: 0, sent: 0, failed: 2, retries: 0, lastError: null, nextTryAt: null });
+  t.same(statusOutboxOf(t, s.port), {
+    json: { pending: 0, held: 0, sent: 0, failed: 2, retries: 0, lastTryFailed: false, lastError: null },
+    line: 'pacs outbox: 0 pending, 0 sent, 2 to failed/, retried 0 times',
+  });
+  const log = await s.logLines();
+  t.same(log.filter((l) => l.msg === 'dicom object refused by the PACS (kept in failed/)').map((l) => [l.level, l.name, l.reason]),
+    [['error', clip, reasons[0]], ['error', sr, reasons[1]]], 'each refusal logged once, as an error, with its reason');
+  t.notOk(log.some((l) => l.msg === 'dicom object stored'), 'nothing logged as stored');
+  s.child.kill('SIGTERM');
+  t.equal(await s.exited, 0, s.stderr());
+});
+
+t.test('a PACS (pynetdicom) out of resources (0xA700): the objects wait in pending/ and are tried again, the failure and why in /metrics, /health and sonoedge status; once it answers 0x0000 (restarted on its port), both are stored', { skip: peerSkip() }, async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-serve-busy-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const busy = await startStoreScp({ port: await freePort(), aet: 'PEERSCP', status: 0xa700, comment: 'out of resources (the test)' });
+  t.teardown(() => busy.stop());
+  const s = await serveToPeer(t, dir, busy.port);
+  await captureAndLeave(s.sock, 8, 'serve-busy-test');
+  // Two tries at least (the second 100 ms after the first).
+  const failing = await until(async () => { const m = await outboxMetrics(s.port); return m.pending === 2 && m.last_try_failed === 1 && m.retries_total >= 2 ? m : undefined; }, 'the clip and SR pending, tried twice, the last try failed');
+  t.same({ ...failing, retries_total: 'n' }, { failed_total: 0, held: 0, last_try_failed: 1, pending: 2, retries_total: 'n', sent_total: 0 }, 'both wait; none sent, none to failed/');
+  const pending = (await readdir(path.join(s.box, 'pending'))).sort();
+  t.equal(pending.length, 2);
+  // The first file of the batch (the clip, queued first) names the failed try.
+  const where = `PEERSCP@127.0.0.1:${busy.port}`;
+  const error = `the PACS ${where} answered ${pending[0]} with status 0xa700 (try again later): out of resources (the test)`;
+  const health = await healthOutbox(s.port);
+  t.same({ ...health, retries: 'n', nextTryAt: typeof health.nextTryAt }, { pending: 2, held: 0, sent: 0, failed: 0, retries: 'n', lastError: error, nextTryAt: 'number' }, 'lastError: the status and its Error Comment; a retry waits');
+  t.ok((health.retries as number) >= failing.retries_total, 'retries only grow');
+  const shown = statusOutboxOf(t, s.port);
+  const retries = shown.json.retries as number;
+  t.same(shown.json, { pending: 2, held: 0, sent: 0, failed: 0, retries, lastTryFailed: true, lastError: error }, 'status --json: the failure and why');
+  // The table's own count (read by another run of status); a code before the error is another change's.
+  t.match(shown.line, /^pacs outbox: 2 pending, 0 sent, 0 to failed\/, retried \d+ times; the last try failed, retrying: /);
+  t.ok(shown.line?.endsWith(error), shown.line ?? 'no pacs outbox line');
+  t.same(await readdir(path.join(s.box, 'failed')), [], 'nothing to failed/');
+  const tried = [...busy.stores];
+  t.ok(tried.length >= 4 && tried.every((x) => x.status === 0xa700 && x.callingAet === 'SONOEDGE'), `every try sent both and was answered 0xa700 (${tried.length} stores)`);
+  const uids = [...new Set(tried.map((x) => x.sopInstance))].sort();
+  t.equal(uids.length, 2, 'the same two objects each time');
+
+  // The PACS restarted on its port, now answering 0x0000: the next try stores both.
+  await busy.stop();
+  const ok = await startStoreScp({ port: busy.port, aet: 'PEERSCP' });
+  t.teardown(() => ok.stop());
+  const recovered = await until(async () => { const m = await outboxMetrics(s.port); return m.sent_total === 2 && m.last_try_failed === 0 ? m : undefined; }, 'the clip and SR stored, that try done');
+  t.ok(recovered.retries_total >= retries, 'the retries counted before stay counted');
+  t.same({ ...recovered, retries_total: 'n' }, { failed_total: 0, held: 0, last_try_failed: 0, pending: 0, retries_total: 'n', sent_total: 2 });
+  t.same(ok.stores.map((x) => [x.n, x.sopClass, x.status]), [[1, SOP_US_MULTIFRAME, 0], [2, SOP_COMPREHENSIVE_SR, 0]], 'each stored once');
+  t.same(ok.stores.map((x) => x.sopInstance).sort(), uids, 'the objects tried before');
+  t.same(await healthOutbox(s.port), { pending: 0, held: 0, sent: 2, failed: 0, retries: recovered.retries_total, lastError: null, nextTryAt: null });
+  t.same(statusOutboxOf(t, s.port), {
+    json: { pending: 0, held: 0, sent: 2, failed: 0, retries: recovered.retries_total, lastTryFailed: false, lastError: null },
+    line: `pacs outbox: 0 pending, 2 sent, 0 to failed/, retried ${recovered.retries_total} times`,
+  });
+  t.same([await readdir(path.join(s.box, 'pending')), await readdir(path.join(s.box, 'failed'))], [[], []]);
+  t.same((await s.logLines()).filter((l) => l.msg === 'dicom object stored').map((l) => [l.name, l.pacs]), pending.map((n) => [n, where]), 'each logged as stored');
+  s.child.kill('SIGTERM');
+  t.equal(await s.exited, 0, s.stderr());
+});
+
+t.test('a PACS (pynetdicom) that stores with a warning (0xB000 coercion of data elements; 0xB001, a warning outside C-STORE\'s three): stored, as a success is (before, 0xB001 went into failed/ as refused)', { skip: peerSkip() }, async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-serve-warning-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const scp = await startStoreScp({ port: await freePort(), aet: 'PEERSCP', status: 0xb000, nth: { 2: 0xb001 }, comment: 'coerced by the test' });
+  t.teardown(() => scp.stop());
+  const s = await serveToPeer(t, dir, scp.port);
+  await captureAndLeave(s.sock, 9, 'serve-warning-test');
+  const done = await until(async () => { const m = await outboxMetrics(s.port); return m.sent_total + m.failed_total === 2 ? m : undefined; }, 'the clip and SR answered');
+  t.same(done, { failed_total: 0, held: 0, last_try_failed: 0, pending: 0, retries_total: 0, sent_total: 2 }, 'both counted as sent; no retry, nothing to failed/');
+  await sleep(500);
+  t.same(scp.stores.map((x) => [x.n, x.sopClass, x.status]), [[1, SOP_US_MULTIFRAME, 0xb000], [2, SOP_COMPREHENSIVE_SR, 0xb001]], 'each sent once');
+  t.same([await readdir(path.join(s.box, 'pending')), await readdir(path.join(s.box, 'failed'))], [[], []], 'removed from pending/ (no keepSent), nothing in failed/');
+  t.same(await healthOutbox(s.port), { pending: 0, held: 0, sent: 2, failed: 0, retries: 0, lastError: null, nextTryAt: null });
+  t.same(statusOutboxOf(t, s.port).line, 'pacs outbox: 0 pending, 2 sent, 0 to failed/, retried 0 times');
+  const log = await s.logLines();
+  t.same(log.filter((l) => l.msg === 'dicom object stored').map((l) => [l.level, l.pacs]), [['info', `PEERSCP@127.0.0.1:${scp.port}`], ['info', `PEERSCP@127.0.0.1:${scp.port}`]], 'logged as stored, as a success (the warning and its comment are not logged)');
+  t.notOk(log.some((l) => l.msg === 'dicom object refused by the PACS (kept in failed/)'), 'no refusal');
   s.child.kill('SIGTERM');
   t.equal(await s.exited, 0, s.stderr());
 });

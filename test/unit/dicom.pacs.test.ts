@@ -4,7 +4,9 @@
 // killed mid-transfer: what it did not acknowledge waits in pending/, survives
 // a restart of the outbox (the runtime), and goes when Orthanc is back;
 // nothing is lost and a duplicate send leaves one instance. AE titles: a
-// wrong called AE title is refused with a coded error naming it.
+// wrong called AE title is refused with a coded error naming it. Each kind
+// of C-STORE status, answered by pynetdicom's Storage SCP
+// (test/helpers/storescp_peer.py), is told as the outbox acts on it.
 import t from 'tap';
 import { unlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
@@ -15,6 +17,7 @@ import { LocalFileError, PacsClient, storeOutcome, type StoreResult } from '../.
 import { captureUids, writeCapture, type ClipRecord, type WrittenObject } from '../../src/dicom/writer.js';
 import { freePort } from '../helpers/net.js';
 import { ORTHANC, killOrthanc as kill, orthancInstances as instances, startOrthanc, type Pacs } from '../helpers/orthanc.js';
+import { pynetdicomMissing, startStoreScp } from '../helpers/storescp.js';
 
 const STUDY = '1.2.826.0.1.3680043.8.498.77';
 /** A capture of `frames` 320x240 frames (big enough that a batch is still in flight when Orthanc is killed). */
@@ -48,6 +51,14 @@ async function orthancIn(t: { teardown: (fn: () => unknown) => void }): Promise<
 const clientOf = (pacs: Pacs) => new PacsClient({ host: '127.0.0.1', port: pacs.dicom, calledAet: 'ORTHANC', callingAet: 'SONOEDGE', connectTimeoutMs: 1000, associationTimeoutMs: 3000 });
 t.test('storeOutcome: statuses the outbox acts on', async (t) => {
   t.same([0x0000, 0xb000, 0xb007, 0xa700, 0xa9ff, 0xc000, 0x0122].map(storeOutcome), ['stored', 'stored', 'stored', 'retry', 'refused', 'refused', 'refused']);
+  // PS3.4 B.2.3 (C-STORE) and PS3.7 Annex C (the status classes): a warning (0001, Bxxx, 0107, 0116) means the PACS
+  // stored the object; before, a warning outside B000/B006/B007 moved an object the PACS holds into failed/ as refused.
+  const outcomes = (statuses: number[]) => statuses.map((s) => `0x${s.toString(16).padStart(4, '0')} ${storeOutcome(s)}`);
+  t.same(outcomes([0xb006, 0xb001, 0xbfff, 0x0001, 0x0107, 0x0116]), ['0xb006 stored', '0xb001 stored', '0xbfff stored', '0x0001 stored', '0x0107 stored', '0x0116 stored'], 'warnings: stored');
+  t.same(outcomes([0xa701, 0xa7ff, 0x0110, 0x0213]), ['0xa701 retry', '0xa7ff retry', '0x0110 retry', '0x0213 retry'], 'out of resources, processing failure, resource limitation: tried again');
+  t.same(outcomes([0xa900, 0xa9ff, 0xcfff, 0xa800, 0x0124, 0x0111, 0xfe00, 0xff00]),
+    ['0xa900 refused', '0xa9ff refused', '0xcfff refused', '0xa800 refused', '0x0124 refused', '0x0111 refused', '0xfe00 refused', '0xff00 refused'],
+    'does not match the SOP class, cannot understand, not authorised, other failures and what a C-STORE never answers: refused');
 });
 
 t.test('PACS options are checked', async (t) => {
@@ -177,6 +188,40 @@ t.test('a PACS that refuses the object: failed/ with the reason, the rest go on'
   // An outbox over a folder it cannot write is a coded error.
   await writeFile(path.join(dir, 'file'), '');
   await t.rejects(Outbox.open({ dir: path.join(dir, 'file', 'box') }), { code: 'ERR_SONOEDGE_OUTBOX', message: `Expected an outbox folder sonoedge can write at ${path.join(dir, 'file', 'box')} but ENOTDIR` });
+});
+
+t.test('a real Storage SCP (pynetdicom) answering each kind of C-STORE status: each file\'s status, outcome and Error Comment as it answered', { skip: pynetdicomMissing() ?? false }, async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-pacs-status-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // One association, one file per status, in this order (the peer answers its Nth C-STORE with the Nth status).
+  const statuses = [0x0000, 0xb000, 0xb006, 0xb007, 0xb001, 0xa700, 0xa7ff, 0x0110, 0xa900, 0xc000, 0x0122];
+  const objs = Array.from({ length: Math.ceil(statuses.length / 2) }, () => capture(1)).flat().slice(0, statuses.length);
+  const files: string[] = [];
+  for (const [i, o] of objs.entries()) {
+    files.push(path.join(dir, `${String(i).padStart(2, '0')}-${o.kind}.dcm`));
+    await writeFile(files[i], o.bytes);
+  }
+  const scp = await startStoreScp({ port: await freePort(), aet: 'REFUSER', nth: Object.fromEntries(statuses.map((s, i) => [i + 1, s])), comment: 'chosen by the test' });
+  t.teardown(() => scp.stop());
+  const client = new PacsClient({ host: '127.0.0.1', port: scp.port, calledAet: 'REFUSER', connectTimeoutMs: 2000, associationTimeoutMs: 5000 });
+  const results: StoreResult[] = [];
+  await client.store(files, (r) => results.push(r));
+  const hex = (s: number) => `0x${s.toString(16).padStart(4, '0')}`;
+  t.same(results.map((r) => [path.basename(r.file), hex(r.status), r.outcome, r.comment ?? null]), [
+    ['00-clip.dcm', '0x0000', 'stored', null],
+    ['01-sr.dcm', '0xb000', 'stored', 'chosen by the test'],
+    ['02-clip.dcm', '0xb006', 'stored', 'chosen by the test'],
+    ['03-sr.dcm', '0xb007', 'stored', 'chosen by the test'],
+    ['04-clip.dcm', '0xb001', 'stored', 'chosen by the test'],
+    ['05-sr.dcm', '0xa700', 'retry', 'chosen by the test'],
+    ['06-clip.dcm', '0xa7ff', 'retry', 'chosen by the test'],
+    ['07-sr.dcm', '0x0110', 'retry', 'chosen by the test'],
+    ['08-clip.dcm', '0xa900', 'refused', 'chosen by the test'],
+    ['09-sr.dcm', '0xc000', 'refused', 'chosen by the test'],
+    ['10-clip.dcm', '0x0122', 'refused', 'chosen by the test'],
+  ]);
+  t.same(scp.stores.map((x) => [x.n, x.sopClass, x.sopInstance, x.callingAet, hex(x.status)]),
+    objs.map((o, i) => [i + 1, o.sopClassUid, o.sopInstanceUid, 'SONOEDGE', hex(statuses[i])]), 'the peer received each file once, as sent, and answered its status');
 });
 
 t.test('Orthanc: a pending file that cannot be read here (a folder in its place, deleted) is a local file error, not the PACS; the rest are stored', { skip: ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed' }, async (t) => {
