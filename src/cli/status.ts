@@ -4,7 +4,8 @@
 // dropped and failed with latency, the in-distribution state, errors by code,
 // RSS, event-loop delay, the watchdog, the serial link and the PACS outbox. When
 // the outbox's last try failed, why is read from the same server's GET /health
-// (outbox.lastError: /metrics has only the 0 or 1). Exit 0 when the
+// (outbox.lastError and its code, outbox.lastErrorCode: /metrics has only the
+// 0 or 1). Exit 0 when the
 // runtime is ready or running (whether or not its serial device is there),
 // 1 when it is not or cannot be reached.
 //
@@ -99,10 +100,11 @@ export interface Status {
   serial: { up: boolean; losses: number; reopens: number } | null;
   /**
    * The PACS outbox (dicom.pacs): objects pending (held ones included), held back until a restart, stored, moved to
-   * failed/, failed tries; whether the last try failed, and why: /health's outbox.lastError (null when the last try
-   * did not fail, or /health did not say). null when serve sends to no PACS.
+   * failed/, failed tries; whether the last try failed, and why: /health's outbox.lastError and lastErrorCode
+   * (ERR_SONOEDGE_PACS, EISDIR...; each null when the last try did not fail, or /health did not say). null when serve
+   * sends to no PACS.
    */
-  outbox: { pending: number; held: number; sent: number; failed: number; retries: number; lastTryFailed: boolean; lastError: string | null } | null;
+  outbox: { pending: number; held: number; sent: number; failed: number; retries: number; lastTryFailed: boolean; lastError: string | null; lastErrorCode: string | null } | null;
 }
 
 export async function status(args: string[]): Promise<number> {
@@ -201,7 +203,8 @@ export function summarise(url: string, samples: Map<string, Sample[]>, health?: 
   const serialUp = one('sonoedge_serial_link_up');
   const outboxPending = one('sonoedge_pacs_outbox_pending');
   const lastTryFailed = one('sonoedge_pacs_outbox_last_try_failed') === 1;
-  const lastError = (health as { outbox?: { lastError?: unknown } } | null | undefined)?.outbox?.lastError;
+  const told = (health as { outbox?: { lastError?: unknown; lastErrorCode?: unknown } } | null | undefined)?.outbox;
+  const lastError = lastTryFailed && typeof told?.lastError === 'string' ? told.lastError : null;
   return {
     url,
     state,
@@ -221,7 +224,9 @@ export function summarise(url: string, samples: Map<string, Sample[]>, health?: 
       failed: one('sonoedge_pacs_outbox_failed_total') ?? 0,
       retries: one('sonoedge_pacs_outbox_retries_total') ?? 0,
       lastTryFailed,
-      lastError: lastTryFailed && typeof lastError === 'string' ? lastError : null,
+      lastError,
+      // Only beside its message (a /health of a serve before lastErrorCode has the message alone).
+      lastErrorCode: lastError !== null && typeof told?.lastErrorCode === 'string' ? told.lastErrorCode : null,
     },
   };
 }
@@ -231,11 +236,12 @@ const dash = (v: number | null, unit = ''): string => (v === null ? '-' : `${v}$
 
 /**
  * `pacs outbox: 2 pending (1 held back until a restart), 5 sent, 0 to failed/, retried 3 times; the last try failed,
- * retrying: Expected the PACS ...` (the error when /health told it).
+ * retrying: [ERR_SONOEDGE_PACS] Expected the PACS ...` (the error when /health told it, its code as the CLI prints
+ * every error's).
  */
 function outboxLine(o: NonNullable<Status['outbox']>): string {
   return `pacs outbox: ${o.pending} pending${o.held === 0 ? '' : ` (${o.held} held back until a restart)`}, ${o.sent} sent, ${o.failed} to failed/, `
-    + `retried ${o.retries} times${o.lastTryFailed ? `; the last try failed, retrying${o.lastError === null ? '' : `: ${o.lastError}`}` : ''}`;
+    + `retried ${o.retries} times${o.lastTryFailed ? `; the last try failed, retrying${o.lastError === null ? '' : `: ${o.lastErrorCode === null ? '' : `[${o.lastErrorCode}] `}${o.lastError}`}` : ''}`;
 }
 
 /** The table `status` prints (without --json). */

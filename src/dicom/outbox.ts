@@ -75,6 +75,12 @@ export interface OutboxOptions {
 /** Why the outbox tries again: the PACS (not reachable, refused the association, answered "try later") or a file of the outbox's own on this machine. */
 export type RetryCause = 'pacs' | 'local';
 
+/** The code of a sender's failure: its error's own (PacsError's ERR_SONOEDGE_PACS), ERR_SONOEDGE_PACS where it has none. */
+function pacsCode(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code !== '' ? code : ('ERR_SONOEDGE_PACS' satisfies ErrorCode);
+}
+
 /** The file system's code of a failed move (the error it wraps): EISDIR, ENOTDIR, ENOSPC...; ERR_SONOEDGE_OUTBOX where it has none. */
 function fsCode(err: Error): string {
   const cause = err.cause as NodeJS.ErrnoException | undefined;
@@ -92,7 +98,14 @@ export interface OutboxStats {
   sent: number;
   failed: number;
   retries: number;
+  /** The last try's error while it is the last (null once a try succeeds or finds nothing left to send). */
   lastError: string | null;
+  /**
+   * lastError's code, set and cleared with it: ERR_SONOEDGE_PACS for the PACS (not reachable, the association refused
+   * or dropped, a "try later" status, a batch half answered; a stand-in sender's own code where its error has one), the
+   * file system's (EISDIR, ENOTDIR, ENOSPC...) for a local file error, ERR_SONOEDGE_OUTBOX where that has none.
+   */
+  lastErrorCode: string | null;
   /** When the next try is due (epoch ms), while waiting after a failure. */
   nextTryAt: number | null;
 }
@@ -193,7 +206,9 @@ function moveError(head: string, cause: unknown): MoveError {
  * file that could not be read in `maxReadFailures` tries in a row, moved to `file` in failed/ and not tried again;
  * once, in place of that try's 'fileError'), 'unmovable' (name, code, error, file: a file the PACS answered whose move
  * failed in `maxMoveFailures` tries in a row, left at `file` in pending/ and not sent again while the process runs;
- * once, in place of that try's 'fileError'), 'retry' (error, delayMs, cause: RetryCause).
+ * once, in place of that try's 'fileError'), 'retry' (error, delayMs, cause: RetryCause, code: the error's code, as
+ * stats.lastErrorCode), 'recovered' (tries, nothingLeft: a try that ended a run of `tries` failed tries in a row;
+ * nothingLeft false when it sent what was pending, true when it found nothing left to send).
  */
 export class Outbox extends EventEmitter implements CaptureTarget {
   readonly dir: string;
@@ -210,7 +225,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
   /** Answered files whose move failed, and in how many tries in a row; those held back after maxMoveFailures. */
   readonly #moveFailures = new FailuresInARow();
   readonly #heldBack = new Set<string>();
-  readonly #stats: Omit<OutboxStats, 'held'> = { pending: 0, sent: 0, failed: 0, retries: 0, lastError: null, nextTryAt: null };
+  readonly #stats: Omit<OutboxStats, 'held'> = { pending: 0, sent: 0, failed: 0, retries: 0, lastError: null, lastErrorCode: null, nextTryAt: null };
 
   private constructor(o: OutboxOptions) {
     super();
@@ -300,7 +315,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       } catch (err) {
         const message = `Expected to list the outbox's pending/ at ${this.#pendingDir} but received ${(err as Error).message}`;
         this.emit('fileError', 'pending/', fsCode(err as Error), message);
-        this.#retryLater(message, 'local');
+        this.#retryLater(message, fsCode(err as Error), 'local');
         return;
       }
       this.#stats.pending = names.length;
@@ -314,8 +329,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
         // Nothing to send (all sent, or held back): no try failed and none waits. A failed try's files that are gone
         // since (sent by another process sharing the outbox, removed by hand) end that failure; before, lastError
         // stayed, and /metrics and status said the last try failed, retrying, for as long as the process ran.
-        this.#attempts = 0;
-        this.#stats.lastError = null;
+        this.#succeeded(true);
         return;
       }
       const answered = new Set<string>();
@@ -323,6 +337,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       const unreadable: { name: string; tries: number; err: Error }[] = [];
       let localStop = false;
       let error: string | undefined;
+      let errorCode: string = 'ERR_SONOEDGE_PACS' satisfies ErrorCode;
       try {
         await sender.store(batch.map((n) => path.join(this.#pendingDir, n)), (r) => {
           const name = path.basename(r.file);
@@ -349,7 +364,10 @@ export class Outbox extends EventEmitter implements CaptureTarget {
         // The sender stopped the batch because a file could not be read here (told above, with the others it could
         // not read): the files after it were not offered to the PACS, which is not at fault.
         if ((err as { local?: unknown }).local === true) localStop = true;
-        else error = (err as Error).message;
+        else {
+          error = (err as Error).message;
+          errorCode = pacsCode(err);
+        }
       }
       // A file that could not be moved or removed after its answer stays in pending/ and is sent again (the PACS stores
       // a SOP Instance UID once); the pump never rejects, so that a failed move cannot end the process. Such a failure
@@ -389,16 +407,24 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       for (const { name, err } of stuck) this.emit('fileError', name, fsCode(err), err.message);
       if (error === undefined && !localStop && answered.size + unreadable.length < batch.length) error = `the PACS ${sender.where} answered ${answered.size} of ${batch.length} files`;
       if (error !== undefined) {
-        this.#retryLater(error, 'pacs');
+        this.#retryLater(error, errorCode, 'pacs');
         return;
       }
       if (stuck.length > 0) {
-        this.#retryLater(stuck[0].err.message, 'local');
+        this.#retryLater(stuck[0].err.message, fsCode(stuck[0].err), 'local');
         return;
       }
-      this.#attempts = 0;
-      this.#stats.lastError = null;
+      this.#succeeded(false);
     }
+  }
+
+  /** A try that did not fail: the failure (if any) ends, and 'recovered' says after how many failed tries. */
+  #succeeded(nothingLeft: boolean): void {
+    const tries = this.#attempts;
+    this.#attempts = 0;
+    this.#stats.lastError = null;
+    this.#stats.lastErrorCode = null;
+    if (tries > 0) this.emit('recovered', tries, nothingLeft);
   }
 
   async #stored(name: string): Promise<void> {
@@ -463,15 +489,16 @@ export class Outbox extends EventEmitter implements CaptureTarget {
     this.#stats.pending = Math.max(0, this.#stats.pending - 1);
   }
 
-  #retryLater(error: string, cause: RetryCause): void {
+  #retryLater(error: string, code: string, cause: RetryCause): void {
     const min = this.#o.retryMinMs ?? 1000;
     const max = this.#o.retryMaxMs ?? 60000;
     const delay = Math.min(max, min * 2 ** Math.min(this.#attempts, 30));
     this.#attempts++;
     this.#stats.retries++;
     this.#stats.lastError = error;
+    this.#stats.lastErrorCode = code;
     this.#stats.nextTryAt = Date.now() + delay;
-    this.emit('retry', error, delay, cause);
+    this.emit('retry', error, delay, cause, code);
     if (this.#closed) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;

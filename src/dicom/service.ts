@@ -11,7 +11,8 @@ import type { ErrorCode } from '../errors.js';
 import type { PipelineResult } from '../pipeline/index.js';
 import { frameBytes, type ConfigureStream } from '../protocol/messages.js';
 import { AutoCapture, type CaptureOptions, type CaptureSummary, type CaptureTarget } from './capture.js';
-import { Outbox, folderTarget, type OutboxStats, type RetryCause } from './outbox.js';
+import { Outbox, folderTarget, type BatchSender, type OutboxStats, type RetryCause } from './outbox.js';
+import { PacsFailureLog } from './pacs-log.js';
 import { PacsClient, type PacsOptions } from './store.js';
 import { newUid, type ClipPixelFormat, type ModelUse, type StudyAttributes, type WriterOptions } from './writer.js';
 
@@ -47,8 +48,12 @@ export class DicomService {
     this.#log = log;
   }
 
-  /** Checks the section, opens the outbox (sending what a previous run left) or the capture folder. */
-  static async start(config: DicomServiceConfig, log: Log): Promise<DicomService> {
+  /**
+   * Checks the section, opens the outbox (sending what a previous run left) or the capture folder. `inject` is for
+   * tests: a sender in place of the PacsClient of `config.pacs` (whose retry and outbox settings still apply), and the
+   * clock of the log's PACS failure lines.
+   */
+  static async start(config: DicomServiceConfig, log: Log, inject: { sender?: BatchSender; now?: () => number } = {}): Promise<DicomService> {
     const writer: WriterOptions = {
       secondaryCapture: config.secondaryCapture ?? false,
       ...(config.stationName ? { stationName: config.stationName } : {}),
@@ -58,7 +63,7 @@ export class DicomService {
     let target: CaptureTarget;
     if (config.pacs) {
       const { batch, retryMinMs, retryMaxMs, keepSent, maxReadFailures, maxMoveFailures, ...pacs } = config.pacs;
-      const sender = new PacsClient(pacs);
+      const sender = inject.sender ?? new PacsClient(pacs);
       outbox = await Outbox.open({
         dir: path.join(config.dir, 'outbox'), sender,
         ...(batch !== undefined ? { batch } : {}), ...(retryMinMs !== undefined ? { retryMinMs } : {}),
@@ -72,9 +77,14 @@ export class DicomService {
       outbox.on('fileError', (name: string, code: string, error: string) => log.error({ name, code, error }, 'local file error in the outbox (not the PACS): the file stays in pending/ and is tried again'));
       outbox.on('unreadable', (name: string, code: string, error: string, file: string) => log.error({ name, code, error, file }, 'dicom object unreadable on this machine: moved to failed/, not sent and not tried again'));
       outbox.on('unmovable', (name: string, code: string, error: string, file: string) => log.error({ name, code, error, file }, 'dicom object answered by the PACS but not movable on this machine: left in pending/, not sent again until a restart'));
-      outbox.on('retry', (error: string, delayMs: number, cause: RetryCause) => {
-        if (cause === 'pacs') log.warn({ error, delayMs }, 'PACS not reachable: objects wait in the outbox');
+      // Not a line per failed try: the first of a run, when the backoff reaches retryMaxMs, then one per 10 minutes or
+      // on another code, and one when the PACS takes a try again (src/dicom/pacs-log.ts). A local failure is told by
+      // 'fileError' above, per file.
+      const pacsLog = new PacsFailureLog(log, { where: sender.where, retryMaxMs: retryMaxMs ?? 60000, ...(inject.now ? { now: inject.now } : {}) });
+      outbox.on('retry', (error: string, delayMs: number, cause: RetryCause, code: string) => {
+        if (cause === 'pacs') pacsLog.failed(error, code, delayMs);
       });
+      outbox.on('recovered', (_tries: number, nothingLeft: boolean) => pacsLog.recovered(nothingLeft));
       target = outbox;
     } else {
       target = await folderTarget(path.join(config.dir, 'captures'));

@@ -25,7 +25,7 @@ t.test('summarise: the serial link when serve has one, null when it has none', a
 t.test('summarise: the PACS outbox when serve sends to one, null when it does not', async (t) => {
   const text = 'sonoedge_pacs_outbox_pending 3\nsonoedge_pacs_outbox_held 1\nsonoedge_pacs_outbox_last_try_failed 1\n'
     + 'sonoedge_pacs_outbox_sent_total 7\nsonoedge_pacs_outbox_failed_total 2\nsonoedge_pacs_outbox_retries_total 4\n';
-  t.same(summarise('u', parseExposition(text)).outbox, { pending: 3, held: 1, sent: 7, failed: 2, retries: 4, lastTryFailed: true, lastError: null });
+  t.same(summarise('u', parseExposition(text)).outbox, { pending: 3, held: 1, sent: 7, failed: 2, retries: 4, lastTryFailed: true, lastError: null, lastErrorCode: null });
   t.same(summarise('u', parseExposition(text.replace('last_try_failed 1', 'last_try_failed 0'))).outbox?.lastTryFailed, false);
   t.equal(summarise('u', parseExposition('sonoedge_clients 0\n')).outbox, null);
 });
@@ -34,8 +34,9 @@ t.test('summarise and render: why the outbox\'s last try failed, from /health\'s
   const text = 'sonoedge_pacs_outbox_pending 2\nsonoedge_pacs_outbox_held 0\nsonoedge_pacs_outbox_last_try_failed 1\n'
     + 'sonoedge_pacs_outbox_sent_total 0\nsonoedge_pacs_outbox_failed_total 0\nsonoedge_pacs_outbox_retries_total 3\n';
   const error = 'Expected the PACS ORTHANC@127.0.0.1:4242 to take the association but the connection failed: connect ECONNREFUSED 127.0.0.1:4242';
+  // A /health of a serve before lastErrorCode: the message alone.
   const failing = summarise('u', parseExposition(text), { ok: true, outbox: { pending: 2, lastError: error } });
-  t.same(failing.outbox, { pending: 2, held: 0, sent: 0, failed: 0, retries: 3, lastTryFailed: true, lastError: error });
+  t.same(failing.outbox, { pending: 2, held: 0, sent: 0, failed: 0, retries: 3, lastTryFailed: true, lastError: error, lastErrorCode: null });
   const line = (s: ReturnType<typeof summarise>) => render(s).split('\n').find((l) => l.startsWith('pacs outbox'));
   t.equal(line(failing), `pacs outbox: 2 pending, 0 sent, 0 to failed/, retried 3 times; the last try failed, retrying: ${error}`);
   // /health not read (or saying nothing): the line says that the try failed, not why.
@@ -45,7 +46,27 @@ t.test('summarise and render: why the outbox\'s last try failed, from /health\'s
     t.equal(line(s), 'pacs outbox: 2 pending, 0 sent, 0 to failed/, retried 3 times; the last try failed, retrying', JSON.stringify(health));
   }
   // The last try did not fail: no error shown, whatever /health said a moment before or after.
-  const ok = summarise('u', parseExposition(text.replace('last_try_failed 1', 'last_try_failed 0')), { outbox: { lastError: error } });
-  t.same([ok.outbox?.lastTryFailed, ok.outbox?.lastError], [false, null]);
+  const ok = summarise('u', parseExposition(text.replace('last_try_failed 1', 'last_try_failed 0')), { outbox: { lastError: error, lastErrorCode: 'ERR_SONOEDGE_PACS' } });
+  t.same([ok.outbox?.lastTryFailed, ok.outbox?.lastError, ok.outbox?.lastErrorCode], [false, null, null]);
   t.equal(line(ok), 'pacs outbox: 2 pending, 0 sent, 0 to failed/, retried 3 times');
+});
+
+t.test('summarise and render: the code of the outbox\'s last error, from /health\'s outbox.lastErrorCode, printed as the CLI prints every error\'s code', async (t) => {
+  const text = 'sonoedge_pacs_outbox_pending 2\nsonoedge_pacs_outbox_held 0\nsonoedge_pacs_outbox_last_try_failed 1\n'
+    + 'sonoedge_pacs_outbox_sent_total 0\nsonoedge_pacs_outbox_failed_total 0\nsonoedge_pacs_outbox_retries_total 3\n';
+  const line = (s: ReturnType<typeof summarise>) => render(s).split('\n').find((l) => l.startsWith('pacs outbox'));
+  const pacs = 'Expected the PACS ORTHANC@127.0.0.1:4242 to take the association but the connection failed: connect ECONNREFUSED 127.0.0.1:4242';
+  const failing = summarise('u', parseExposition(text), { ok: true, outbox: { pending: 2, lastError: pacs, lastErrorCode: 'ERR_SONOEDGE_PACS' } });
+  t.same(failing.outbox, { pending: 2, held: 0, sent: 0, failed: 0, retries: 3, lastTryFailed: true, lastError: pacs, lastErrorCode: 'ERR_SONOEDGE_PACS' });
+  t.equal(line(failing), `pacs outbox: 2 pending, 0 sent, 0 to failed/, retried 3 times; the last try failed, retrying: [ERR_SONOEDGE_PACS] ${pacs}`);
+  t.equal(JSON.parse(JSON.stringify(failing)).outbox.lastErrorCode, 'ERR_SONOEDGE_PACS', '--json has it');
+  // A local file error: the file system's code.
+  const local = 'Expected to move a.dcm, stored by the PACS ORTHANC@127.0.0.1:4242, into sent/ but received ENOSPC: no space left on device; it stays in pending/ and is sent again';
+  t.equal(line(summarise('u', parseExposition(text), { outbox: { lastError: local, lastErrorCode: 'ENOSPC' } })),
+    `pacs outbox: 2 pending, 0 sent, 0 to failed/, retried 3 times; the last try failed, retrying: [ENOSPC] ${local}`);
+  // A code without its message, or not a string, is not shown: the code only ever stands beside its message.
+  for (const outbox of [{ lastErrorCode: 'ERR_SONOEDGE_PACS' }, { lastError: null, lastErrorCode: 'ERR_SONOEDGE_PACS' }, { lastError: pacs, lastErrorCode: 7 }]) {
+    const s = summarise('u', parseExposition(text), { outbox });
+    t.same([s.outbox?.lastError, s.outbox?.lastErrorCode], [outbox.lastError === pacs ? pacs : null, null], JSON.stringify(outbox));
+  }
 });

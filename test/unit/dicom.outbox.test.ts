@@ -76,7 +76,7 @@ t.test('a refused object whose reason cannot be written stays in pending/, the p
   t.same(await box.pending(), [sr], 'the SR waits in pending/');
   t.same(await readdir(path.join(dir, 'failed')), [`${sr}.txt`], 'no object in failed/ without its reason');
   t.same(await readdir(path.join(dir, 'tmp')), [], 'no temporary file left');
-  t.same([box.stats.sent, box.stats.failed, box.stats.pending, box.stats.lastError], [1, 0, 1, error]);
+  t.same([box.stats.sent, box.stats.failed, box.stats.pending, box.stats.lastError, box.stats.lastErrorCode], [1, 0, 1, error, 'EISDIR']);
 
   // Once the reason can be written, the next try moves the SR to failed/ beside it.
   await rm(path.join(dir, 'failed', `${sr}.txt`), { recursive: true });
@@ -84,7 +84,7 @@ t.test('a refused object whose reason cannot be written stays in pending/, the p
   t.same(await box.pending(), []);
   t.same((await readdir(path.join(dir, 'failed'))).sort(), [sr, `${sr}.txt`]);
   t.equal(await readFile(path.join(dir, 'failed', `${sr}.txt`), 'utf8'), `${reason}\n`);
-  t.same([box.stats.sent, box.stats.failed, box.stats.pending, box.stats.lastError], [1, 1, 0, null]);
+  t.same([box.stats.sent, box.stats.failed, box.stats.pending, box.stats.lastError, box.stats.lastErrorCode], [1, 1, 0, null, null]);
 });
 
 t.test('keepSent: a stored object that cannot be moved into sent/ stays in pending/ and is sent again', async (t) => {
@@ -151,7 +151,7 @@ t.test('failed/ replaced by a file: a local file error (ENOTDIR) naming the obje
   const [[kind, file, code, error], [kind2, error2, delay, cause]] = events as [string, string, string, string][];
   t.same([kind, file, code, kind2, error2, delay, cause], ['fileError', name, 'ENOTDIR', 'retry', error, 60_000, 'local']);
   t.match(error, new RegExp(`^${esc(prefix)}[0-9a-z]+' -> '${esc(path.join(dir, 'failed', `${name}.txt`))}'; it stays in pending/ and is sent again$`));
-  t.same([box.stats.failed, box.stats.pending, box.stats.lastError], [0, 1, error], 'the object waits in pending/');
+  t.same([box.stats.failed, box.stats.pending, box.stats.lastError, box.stats.lastErrorCode], [0, 1, error, 'ENOTDIR'], 'the object waits in pending/');
   t.same(await readdir(path.join(dir, 'tmp')), [], 'no temporary file left');
 });
 
@@ -203,11 +203,11 @@ t.test('a pending file that cannot be read (a folder in its place) is moved to f
   const read = `Expected to read ${folder} in the outbox's pending/ to send it to the PACS TEST@stand-in but received EISDIR: illegal operation on a directory, read`;
   const stays = `${read}; it was not sent and stays in pending/ while it is there`;
   await box.flush();
-  t.same(events, [['sent', first], ['fileError', folder, 'EISDIR', stays], ['retry', stays, 60_000, 'local']], 'try 1: the clip is sent, the folder is a local file error');
+  t.same(events, [['sent', first], ['fileError', folder, 'EISDIR', stays], ['retry', stays, 60_000, 'local', 'EISDIR']], 'try 1: the clip is sent, the folder is a local file error');
   events.length = 0;
   // Try 2 (flush: no waiting for the backoff).
   await box.flush();
-  t.same(events, [['fileError', folder, 'EISDIR', stays], ['retry', stays, 60_000, 'local']], 'try 2: the same');
+  t.same(events, [['fileError', folder, 'EISDIR', stays], ['retry', stays, 60_000, 'local', 'EISDIR']], 'try 2: the same');
   events.length = 0;
   // Try 3, with a new object queued behind the folder. Before, this went on for ever: a fileError and a retry per try.
   await writeFile(path.join(pending, later), sr.bytes);
@@ -281,7 +281,7 @@ t.test('an answered object whose move fails maxMoveFailures tries in a row is he
     + `rename '${path.join(pending, clip)}' -> '${path.join(dir, 'sent', clip)}'`;
   const again = `${head}; it stays in pending/ and is sent again`;
   await box.flush();
-  t.same(events, [['fileError', clip, 'EISDIR', again], ['retry', again, 60_000, 'local']], 'try 1: a local file error, sent again later');
+  t.same(events, [['fileError', clip, 'EISDIR', again], ['retry', again, 60_000, 'local', 'EISDIR']], 'try 1: a local file error, sent again later');
   events.length = 0;
   // Try 2, with a new object queued behind it. Before, this went on for ever: the clip sent, a fileError and a retry per try.
   await writeFile(path.join(pending, later), sr.bytes);
@@ -353,13 +353,63 @@ t.test('a failed try whose files are gone by the next (sent by another process s
   t.teardown(() => box.close());
   const retry = next(box, 'retry');
   for (const o of capture()) await box.put(o, `${o.kind}-${o.sopInstanceUid}.dcm`);
-  t.same((await retry).slice(0, 3), ['the PACS is down', 60_000, 'pacs']);
-  t.same([box.stats.pending, box.stats.retries, box.stats.lastError, typeof box.stats.nextTryAt], [2, 1, 'the PACS is down', 'number']);
+  t.same(await retry, ['the PACS is down', 60_000, 'pacs', 'ERR_SONOEDGE_PACS']);
+  t.same([box.stats.pending, box.stats.retries, box.stats.lastError, box.stats.lastErrorCode, typeof box.stats.nextTryAt], [2, 1, 'the PACS is down', 'ERR_SONOEDGE_PACS', 'number']);
   for (const f of await box.pending()) await rm(path.join(dir, 'pending', f));
+  const recovered = next(box, 'recovered');
   await box.flush();
   // Before, lastError stayed: /metrics said the last try failed (sonoedge_pacs_outbox_last_try_failed 1) and status
   // 'retrying' for as long as serve ran, with nothing pending and no retry waiting.
-  t.same([box.stats.pending, box.stats.retries, box.stats.lastError, box.stats.nextTryAt], [0, 1, null, null]);
+  t.same([box.stats.pending, box.stats.retries, box.stats.lastError, box.stats.lastErrorCode, box.stats.nextTryAt], [0, 1, null, null, null]);
+  t.same(await recovered, [1, true], 'recovered after 1 failed try, with nothing left to send');
+});
+
+t.test('lastErrorCode: each failed try\'s code beside its message (the PACS\'s, a sender\'s own, the file system\'s), both null again once a try succeeds; \'recovered\' says after how many', async (t) => {
+  const dir = path.join(tmp, 'codes');
+  const { PacsError } = await import('../../src/dicom/store.js');
+  const refused = 'Expected the PACS TEST@stand-in to take the association but the connection failed: connect ECONNREFUSED 127.0.0.1:4242';
+  // One step per try: what the stand-in PACS does with the batch.
+  const steps: ((files: string[], on: (r: StoreResult) => void) => void)[] = [
+    () => { throw new PacsError(refused); },
+    () => { throw Object.assign(new Error('the stand-in\'s socket was reset'), { code: 'ECONNRESET' }); },
+    () => { throw new Error('the stand-in failed without a code'); },
+    (files, on) => on({ file: files[0], status: 0xa700, outcome: 'retry', comment: 'out of resources' }),
+    (files, on) => on({ file: files[0], status: 0, outcome: 'stored' }),
+    (files, on) => { for (const f of files) on({ file: f, status: 0, outcome: 'stored' }); },
+  ];
+  let step = 0;
+  const scripted: BatchSender = { where: 'TEST@stand-in', store: async (files, on) => steps[step++](files, on) };
+  const box = await Outbox.open({ dir, sender: scripted, retryMinMs: 60_000 });
+  t.teardown(() => box.close());
+  const events: unknown[][] = [];
+  box.on('retry', (...a: unknown[]) => events.push(['retry', ...a]));
+  box.on('recovered', (...a: unknown[]) => events.push(['recovered', ...a]));
+  const first = next(box, 'retry');
+  await box.put(capture()[0], 'clip.dcm');
+  await box.put(capture()[1], 'sr.dcm');
+  await first;
+  const [clip] = await box.pending();
+  const failing = (lastError: string, lastErrorCode: string, retries: number, pending = 2) => ({
+    pending, sent: 2 - pending, failed: 0, retries, lastError, lastErrorCode, nextTryAt: 'number', held: 0,
+  });
+  const stats = () => ({ ...box.stats, nextTryAt: box.stats.nextTryAt === null ? null : typeof box.stats.nextTryAt });
+  const expected = [
+    failing(refused, 'ERR_SONOEDGE_PACS', 1),
+    failing('the stand-in\'s socket was reset', 'ECONNRESET', 2),
+    failing('the stand-in failed without a code', 'ERR_SONOEDGE_PACS', 3),
+    failing(`the PACS TEST@stand-in answered ${clip} with status 0xa700 (try again later): out of resources`, 'ERR_SONOEDGE_PACS', 4),
+    failing('the PACS TEST@stand-in answered 1 of 2 files', 'ERR_SONOEDGE_PACS', 5, 1),
+  ];
+  for (const [i, want] of expected.entries()) {
+    if (i > 0) await box.flush();
+    t.same(stats(), want, `try ${i + 1}: ${want.lastErrorCode}`);
+  }
+  await box.flush();
+  t.same(stats(), { pending: 0, sent: 2, failed: 0, retries: 5, lastError: null, lastErrorCode: null, nextTryAt: null, held: 0 }, 'sent: no error, no code');
+  t.same(events, [
+    ...expected.map((e) => ['retry', e.lastError, 60_000, 'pacs', e.lastErrorCode]),
+    ['recovered', 5, false],
+  ], 'each retry with its code; one recovered after the 5 failed tries');
 });
 
 t.test('a capture folder: an object that cannot go into place fails whole and leaves no temporary file', async (t) => {

@@ -281,7 +281,7 @@ t.test('Orthanc: a pending file that cannot be read in maxReadFailures tries in 
   const moved = path.join(boxDir, 'failed', folder);
   t.same(events, [
     ['fileError', folder, 'EISDIR', `${read}; it was not sent and stays in pending/ while it is there`],
-    ['retry', `${read}; it was not sent and stays in pending/ while it is there`, 60_000, 'local'],
+    ['retry', `${read}; it was not sent and stays in pending/ while it is there`, 60_000, 'local', 'EISDIR'],
     ['unreadable', folder, 'EISDIR', `${read} in 2 tries in a row; it was not sent and is moved to ${moved}, beside its reason (${folder}.txt), and not tried again`, moved],
   ]);
   t.same(await instances(pacs), [clip.sopInstanceUid, sr.sopInstanceUid].sort(), 'Orthanc stored the clip, then the SR queued behind the folder');

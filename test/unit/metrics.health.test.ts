@@ -1,0 +1,48 @@
+// GET /health's outbox object (src/telemetry/metrics.ts) for a real outbox whose stand-in PACS fails, then takes the
+// object: lastError and lastErrorCode together. The runtime is a stand-in with only what the endpoint reads (the
+// whole serve is test/integration/serve.dicom.test.ts).
+import t from 'tap';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Outbox, type BatchSender } from '../../src/dicom/outbox.js';
+import { PacsError, type StoreResult } from '../../src/dicom/store.js';
+import { MetricsServer } from '../../src/telemetry/metrics.js';
+import type { Runtime } from '../../src/runtime/index.js';
+
+t.test('/health\'s outbox: lastError with its code (ERR_SONOEDGE_PACS) while a try failed, both null once one succeeds', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-health-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(path.join(dir, 'pending'), { recursive: true });
+  await writeFile(path.join(dir, 'pending', '00000000000001-000000-clip.dcm'), 'a stand-in object');
+  const refused = 'Expected the PACS ORTHANC@127.0.0.1:4242 to take the association but the connection failed: connect ECONNREFUSED 127.0.0.1:4242';
+  let down = true;
+  const sender: BatchSender = {
+    where: 'ORTHANC@127.0.0.1:4242',
+    store: async (files, on) => {
+      if (down) throw new PacsError(refused);
+      for (const file of files) on({ file, status: 0, outcome: 'stored' } as StoreResult);
+    },
+  };
+  const box = await Outbox.open({ dir, sender, retryMinMs: 60_000 });
+  t.teardown(() => box.close());
+  await box.flush();
+  const rt = {
+    state: 'running', watchdog: undefined, serial: undefined, runningModels: () => [],
+    server: { clientCount: 0, stats: { resultsSent: 0, resultsDropped: 0, rejected: 0 }, errorsByName: new Map() },
+    streams: { ids: [], size: 0, perStream: new Map(), get: () => undefined, on: () => undefined, off: () => undefined },
+    pipeline: { sessions: { size: 0, list: () => [] } },
+    publisher: { subscribe: () => ({ close: () => undefined }) },
+    dicom: { outbox: box, get outboxStats() { return box.stats; } },
+  } as unknown as Runtime;
+  const metrics = await MetricsServer.start(rt, { port: 0 });
+  t.teardown(() => metrics.close());
+  const health = async () => {
+    const h = await (await fetch(`http://127.0.0.1:${metrics.port}/health`)).json() as { outbox: Record<string, unknown> };
+    return { ...h.outbox, nextTryAt: h.outbox.nextTryAt === null ? null : typeof h.outbox.nextTryAt };
+  };
+  t.same(await health(), { pending: 1, held: 0, sent: 0, failed: 0, retries: 1, lastError: refused, lastErrorCode: 'ERR_SONOEDGE_PACS', nextTryAt: 'number' });
+  down = false;
+  await box.flush();
+  t.same(await health(), { pending: 0, held: 0, sent: 1, failed: 0, retries: 1, lastError: null, lastErrorCode: null, nextTryAt: null });
+});
