@@ -294,7 +294,8 @@ int se_ping(se_client *c, int timeout_ms);
 /* CONFIGURE_STREAM with a ring, attaching the ring to the client for cfg->stream.
  * create == 0: `ring` was made by se_ring_create and is named in the request.
  * create != 0: the runtime makes a ring of `slots` slots; `ring` is attached to it from the reply. A reconfigure
- * with create != 0 on a `ring` already mapped closes it first (se_ring_close), once the reply has come. */
+ * with create != 0 on the `ring` this client already attached for the stream closes it first (se_ring_close), once
+ * the reply has come; a struct not attached yet is never closed (it may be uninitialised). */
 int se_configure_ring(se_client *c, const se_stream_config *cfg, se_ring *ring, int create, uint32_t slots,
                       uint32_t *frame_bytes, int timeout_ms);
 /* Patient and study attributes for CONFIGURE_STREAM.study (docs/PROTOCOL.md): DICOM keywords ("PatientID",

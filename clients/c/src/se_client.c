@@ -54,6 +54,12 @@ static int attach_ring(se_client *c, uint16_t stream, se_ring *r) {
   return SE_OK;
 }
 
+/* Whether `r` is the ring attached to the client for `stream` (by an earlier se_configure_ring). */
+static int ring_attached(const se_client *c, uint16_t stream, const se_ring *r) {
+  for (int i = 0; i < SE_MAX_RINGS; i++) if (c->rings[i] == r && c->ring_streams[i] == stream) return 1;
+  return 0;
+}
+
 /* The stream's ring has ended (a CONFIGURE_STREAM without a ring was accepted): the client lets go of it. */
 static void detach_ring(se_client *c, uint16_t stream) {
   for (int i = 0; i < SE_MAX_RINGS; i++) if (c->rings[i] && c->ring_streams[i] == stream) c->rings[i] = NULL;
@@ -262,8 +268,10 @@ int se_configure_ring_study(se_client *c, const se_stream_config *cfg, const se_
   if ((s = se_decode_configure_reply(&m, &fb, name, sizeof name, &got_slots, &got_bytes))) return s;
   if (!name[0]) return SE_EBODY;
   /* A reconfigure that made a new ring: the one this se_ring maps is done with (the runtime gave its slots back
-   * before replying); unmapped, and unlinked if the firmware made it, before the struct maps the new one. */
-  if (create && ring->base) se_ring_close(ring);
+   * before replying); unmapped, and unlinked if the firmware made it, before the struct maps the new one. Only a
+   * ring this client attached for the stream is closed: a struct seen for the first time may be uninitialised
+   * (se_ring_attach zeroes it), and its base is not to be trusted. */
+  if (create && ring_attached(c, cfg->stream, ring)) se_ring_close(ring);
   if (create && (s = se_ring_attach(ring, name, got_slots, got_bytes))) return s;
   if (frame_bytes) *frame_bytes = fb;
   return attach_ring(c, cfg->stream, ring);

@@ -3,6 +3,8 @@
  * (test/fixtures/protocol): what arrives before a request's reply goes to on_message, in order, or is discarded
  * without one; the reply (or ERROR in reply) is the request's own. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -147,6 +149,40 @@ int main(int argc, char **argv) {
     CHECK(st == SE_OK && ring.base && ring.owned == 0xffu, "se_configure_ring create again: %s", se_strerror(st));
     errno = 0;
     CHECK(ring.base == old || (msync(old, 4096, MS_ASYNC) != 0 && errno == ENOMEM), "the first ring's mapping is gone (msync: %s)", strerror(errno));
+    se_close(&c);
+    close(sv[1]);
+    se_ring_close(&ring);
+    se_ring_close(&made);
+  }
+  { /* The first se_configure_ring (create) on a struct never initialised: it is not closed first. A struct whose
+     * leftover bytes look mapped and made by the firmware must not unmap or unlink anything (before: it did). */
+    se_client c;
+    se_ring made, ring;
+    int sv[2];
+    uint32_t fb = 0;
+    const char *name = "/sonoedge-4242-0123456789ab"; /* the golden reply's */
+    const char *bystander = "/sonoedge-test-client-bystander";
+    shm_unlink(name);
+    shm_unlink(bystander);
+    CHECK(se_ring_create(&made, name, 8, 4096, 0600) == SE_OK, "the runtime's ring %s", name);
+    int keep = shm_open(bystander, O_CREAT | O_RDWR, 0600);
+    CHECK(keep >= 0, "a shared-memory object nobody hands the client: %s", strerror(errno));
+    memset(&ring, 0x5a, sizeof ring);
+    snprintf(ring.name, sizeof ring.name, "%s", bystander);
+    ring.created = 1;
+    ring.base = (uint8_t *)&keep; /* not a mapping: munmap of it would fail or unmap the stack */
+    ring.size = 0;
+    cfg.stream = 2;
+    client_on(&c, sv, 19);
+    const char *files[] = {"socket-configure-stream-ring-reply.bin"};
+    runtime_sends(sv[1], files, 1);
+    int st = se_configure_ring(&c, &cfg, &ring, 1, 8, &fb, 1000);
+    CHECK(st == SE_OK && ring.base && ring.base != (uint8_t *)&keep && ring.slots == 8, "se_configure_ring create on a fresh struct: %s", se_strerror(st));
+    int still = shm_open(bystander, O_RDWR, 0600);
+    CHECK(still >= 0, "the name left in the fresh struct was not unlinked (%s)", still >= 0 ? "kept" : strerror(errno));
+    if (still >= 0) close(still);
+    close(keep);
+    shm_unlink(bystander);
     se_close(&c);
     close(sv[1]);
     se_ring_close(&ring);
