@@ -280,9 +280,9 @@ metrics:
     ['sonoedge_pacs_outbox_sent_total', [[{}, 0]]],
   ], 'held 1 of the 1 pending, 1 retry (try 1\'s local file error), none sent, the last try did not fail');
   const health = await (await fetch(`http://127.0.0.1:${port}/health`)).json() as { outbox: unknown };
-  t.same(health.outbox, { pending: 1, held: 1, sent: 0, failed: 0, retries: 1, lastError: null, nextTryAt: null });
+  t.same(health.outbox, { pending: 1, held: 1, sent: 0, failed: 0, retries: 1, lastError: null, lastErrorCode: null, nextTryAt: null });
   t.same(statusOutbox(t, port), {
-    json: { pending: 1, held: 1, sent: 0, failed: 0, retries: 1, lastTryFailed: false, lastError: null },
+    json: { pending: 1, held: 1, sent: 0, failed: 0, retries: 1, lastTryFailed: false, lastError: null, lastErrorCode: null },
     line: 'pacs outbox: 1 pending (1 held back until a restart), 0 sent, 0 to failed/, retried 1 times',
   });
   s.child.kill('SIGTERM');
@@ -333,10 +333,10 @@ metrics:
   // The two runs of status may see different retry counts (a try every 400 ms): each is read from what it printed.
   const shown = statusOutbox(t, port);
   const retries = (shown.json as { retries: number }).retries;
-  t.same(shown.json, { pending: 2, held: 0, sent: 0, failed: 0, retries, lastTryFailed: true, lastError: error }, 'status --json: the failure and why');
+  t.same(shown.json, { pending: 2, held: 0, sent: 0, failed: 0, retries, lastTryFailed: true, lastError: error, lastErrorCode: 'ERR_SONOEDGE_PACS' }, 'status --json: the failure and why');
   const retriedInLine = Number(/retried (\d+) times/.exec(shown.line ?? '')?.[1]);
   t.ok(retriedInLine >= retries, 'the table\'s retries');
-  t.equal(shown.line, `pacs outbox: 2 pending, 0 sent, 0 to failed/, retried ${retriedInLine} times; the last try failed, retrying: ${error}`, 'status: the failure and why');
+  t.equal(shown.line, `pacs outbox: 2 pending, 0 sent, 0 to failed/, retried ${retriedInLine} times; the last try failed, retrying: [ERR_SONOEDGE_PACS] ${error}`, 'status: the failure and why');
   const warned = (await s.logLines()).filter((l) => l.msg === 'PACS not reachable: objects wait in the outbox');
   t.ok(warned.length >= 1 && warned.every((l) => l.level === 'warn' && l.error === error), 'each failed try logged as a warning with the same error');
 
@@ -351,9 +351,9 @@ metrics:
     t.same({ ...recovered, retries_total: 'n' }, { failed_total: 0, held: 0, last_try_failed: 0, pending: 0, retries_total: 'n', sent_total: 2 });
     t.equal((await orthancInstances(pacs)).length, 2, 'Orthanc holds the clip and the SR');
     const health = await (await fetch(`http://127.0.0.1:${port}/health`)).json() as { outbox: unknown };
-    t.same(health.outbox, { pending: 0, held: 0, sent: 2, failed: 0, retries: recovered.retries_total, lastError: null, nextTryAt: null });
+    t.same(health.outbox, { pending: 0, held: 0, sent: 2, failed: 0, retries: recovered.retries_total, lastError: null, lastErrorCode: null, nextTryAt: null });
     t.same(statusOutbox(t, port), {
-      json: { pending: 0, held: 0, sent: 2, failed: 0, retries: recovered.retries_total, lastTryFailed: false, lastError: null },
+      json: { pending: 0, held: 0, sent: 2, failed: 0, retries: recovered.retries_total, lastTryFailed: false, lastError: null, lastErrorCode: null },
       line: `pacs outbox: 0 pending, 2 sent, 0 to failed/, retried ${recovered.retries_total} times`,
     });
     t.same(await readdir(path.join(dir, 'sonoedge', 'outbox', 'failed')), [], 'nothing refused');
