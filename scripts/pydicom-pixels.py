@@ -12,9 +12,15 @@ it got for the test to compare with sonoedge's decoder, value for value.
         for each FILE writes OUT_DIR/<index>.bin (the pixel_array's bytes,
         little endian; after apply_color_lut for PALETTE COLOR) and prints one
         JSON line: index, file, ok, dtype, shape, photometric, or error.
+    python scripts/pydicom-pixels.py us-data
+        prints the path of every US-modality file of pydicom-data (pydicom's
+        larger test files, a package of their own; looked up where pydicom's
+        get_testdata_file looks, never downloaded), one a line; exits 3 with
+        the reason when pydicom-data is not installed.
 
 Nothing here is committed test data: pydicom's own test files are read from
-the installed wheel, and the made files live in a temporary folder.
+the installed wheel, pydicom-data's from its installed package, and the made
+files live in a temporary folder.
 """
 from __future__ import annotations
 
@@ -150,11 +156,32 @@ def make(out: Path, sample: str, htj2k: Path) -> None:
         save(ds, out / f"{meta_path.stem}.dcm")
 
 
+def us_data() -> None:
+    from pydicom.data.data_manager import external_data_sources
+
+    store = external_data_sources().get("pydicom-data")
+    if store is None:
+        sys.exit(3)
+    for path in sorted(Path(store.data_path).rglob("*")):
+        if not path.is_file():
+            continue
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - not a DICOM file: not an ultrasound one either
+            continue
+        if ds.get("Modality") == "US":
+            print(path)
+
+
 if __name__ == "__main__":
-    mode, out = sys.argv[1], Path(sys.argv[2])
+    mode = sys.argv[1]
+    if mode == "us-data":
+        us_data()
+        sys.exit(0)
+    out = Path(sys.argv[2])
     if mode == "dump":
         dump(out, sys.argv[3:])
     elif mode == "make":
         make(out, sys.argv[3], Path(sys.argv[4]))
     else:
-        sys.exit(f"unknown mode {mode!r}: expected dump or make")
+        sys.exit(f"unknown mode {mode!r}: expected dump, make or us-data")
