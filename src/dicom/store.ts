@@ -66,7 +66,9 @@ export function pacsOptions(o: PacsOptions): PacsOptions {
 /**
  * The status of a C-STORE response, as the outbox acts on it (PS3.4 B.2.3, PS3.7 Annex C). Success (0000) and every
  * warning (PS3.7's Warning class: 0001, Bxxx, 0107, 0116; C-STORE's own are B000 coercion of data elements, B006
- * elements discarded, B007 data set does not match the SOP class) mean the PACS stored the object. Out of resources
+ * elements discarded, B007 data set does not match the SOP class) mean the PACS stored the object, and so does 0111
+ * (duplicate SOP instance): the outbox sends an object again under the same SOP Instance UID (a success reply lost, a
+ * move that failed after the PACS answered), so the instance the PACS already holds is this one. Out of resources
  * (A7xx), processing failure (0110), mistyped argument (0212) and resource limitation (0213) may pass: tried again.
  * Anything else refuses the object itself (A9xx, Cxxx, 0122 SOP class not supported, 0124 not authorised...).
  */
@@ -74,6 +76,8 @@ export type StoreOutcome = 'stored' | 'retry' | 'refused';
 export function storeOutcome(status: number): StoreOutcome {
   // Before, only B000, B006 and B007 of the warnings: an object stored with another warning went into failed/ as refused.
   if (status === 0x0000 || (status & 0xf000) === 0xb000 || status === 0x0001 || status === 0x0107 || status === 0x0116) return 'stored';
+  // Before, a duplicate was refused: an object the PACS holds went into failed/ when its first success reply was lost.
+  if (status === 0x0111) return 'stored';
   if ((status & 0xff00) === 0xa700 || status === 0x0110 || status === 0x0212 || status === 0x0213) return 'retry';
   return 'refused';
 }
