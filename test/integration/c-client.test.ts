@@ -5,7 +5,7 @@
 // real runtime and its models.
 import t, { type Test } from 'tap';
 import { spawnSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,9 +46,13 @@ function run(args: string[], program = example): Promise<{ code: number | null; 
   });
 }
 
-/** A fresh folder holding `frames.raw` (the given bytes) and the socket path to serve on there. */
+const scratchDirs: string[] = [];
+t.teardown(() => { for (const d of scratchDirs) rmSync(d, { recursive: true, force: true }); });
+
+/** A fresh folder holding `frames.raw` (the given bytes) and the socket path to serve on there; removed at the end. */
 function scratch(frames: Uint8Array): { sock: string; raw: string } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-c-'));
+  scratchDirs.push(dir);
   const raw = path.join(dir, 'frames.raw');
   writeFileSync(raw, frames);
   return { sock: path.join(dir, 'rt.sock'), raw };
