@@ -76,32 +76,44 @@ export async function demo(args: string[]): Promise<number> {
   const out = (s: string) => process.stdout.write(`${s}\n`);
   const tty = process.stdout.isTTY === true;
 
+  // The temp folder goes on every way out: a runtime, viewer or connection that fails to start included.
+  const removeTmp = (): void => rmSync(tmp, { recursive: true, force: true });
   const bundled = bundledPaths();
-  const rt = await Runtime.start({
-    pipeline: {
-      viewQuality: bundled.viewQuality,
-      segmentation: bundled.segmentation,
-      trustStore: await loadTrustStore(bundled.trust),
-      variant,
-    },
-    socket: { path: socketPath, mode: 0o600 },
-  });
+  let rt: Runtime;
+  try {
+    rt = await Runtime.start({
+      pipeline: {
+        viewQuality: bundled.viewQuality,
+        segmentation: bundled.segmentation,
+        trustStore: await loadTrustStore(bundled.trust),
+        variant,
+      },
+      socket: { path: socketPath, mode: 0o600 },
+    });
+  } catch (err) {
+    removeTmp();
+    throw err;
+  }
   let viewer: ViewerServer | undefined;
   let interrupted = false;
   const onInt = (): void => { interrupted = true; };
-  if (live) {
-    const { ViewerServer } = await import('../viewer/server.js');
-    try {
+  let client: SocketClient;
+  try {
+    if (live) {
+      const { ViewerServer } = await import('../viewer/server.js');
       // Loopback, and a fresh token all the same: the page shows patient images to whoever can reach the port.
       viewer = await ViewerServer.start(rt, { port: livePort, token: randomBytes(18).toString('base64url') });
-    } catch (err) {
-      await rt.close();
-      throw err;
+      out(`sonoedge demo: live page at ${viewer.url}`);
+      process.on('SIGINT', onInt);
     }
-    out(`sonoedge demo: live page at ${viewer.url}`);
-    process.on('SIGINT', onInt);
+    client = await SocketClient.connect(socketPath);
+  } catch (err) {
+    process.off('SIGINT', onInt);
+    await viewer?.close();
+    await rt.close();
+    removeTmp();
+    throw err;
   }
-  const client = await SocketClient.connect(socketPath);
   const total = loops * cine.frames.length;
   const results: ResultBody[] = [];
   const roundTrip = new Map<number, number>();
@@ -148,7 +160,7 @@ export async function demo(args: string[]): Promise<number> {
     await client.close();
     await viewer?.close();
     await rt.close();
-    rmSync(tmp, { recursive: true, force: true });
+    removeTmp();
   }
 
   const records: SessionRecord[] = results.map((r) => ({

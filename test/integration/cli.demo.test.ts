@@ -3,7 +3,7 @@
 // Chromium and checked from its DOM and a screenshot.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -15,7 +15,9 @@ const cli = path.join(root, 'dist', 'cli', 'main.js');
 const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: root, timeout: 120000 });
 
 t.test('demo: summary on stdout, every frame accounted for, the EF beside the known EF, a report folder', async (t) => {
-  const dir = path.join(mkdtempSync(path.join(os.tmpdir(), 'sonoedge-demo-test-')), 'report');
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-demo-test-'));
+  t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
+  const dir = path.join(scratch, 'report');
   const r = run('demo', '--loops', '2', '--report', dir);
   t.equal(r.status, 0, r.stderr);
   t.equal(r.stderr, '');
@@ -81,10 +83,30 @@ t.test('demo: a mistyped flag is one line with the closest flag, exit 2', async 
 });
 
 t.test('demo: a --report folder that cannot be written is one line before any work, exit 2', async (t) => {
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'sonoedge-demo-test-')), 'a-file');
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-demo-test-'));
+  t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
+  const file = path.join(scratch, 'a-file');
   writeFileSync(file, 'x');
   const r = run('demo', '--report', file);
   t.equal(r.status, 2);
   t.equal(r.stdout, '', 'no summary: nothing ran');
   t.equal(r.stderr, `sonoedge demo: option --report expects a folder sonoedge can write but received ${JSON.stringify(file)} (ENOTDIR)\n`);
+});
+
+t.test('demo: its temp folder (the socket\'s) is gone when it ends, a runtime that fails to start included', async (t) => {
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-demo-test-'));
+  t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
+  const tmp = path.join(scratch, 'tmp');
+  mkdirSync(tmp);
+  const env = { ...process.env, TMPDIR: tmp };
+  const ok = spawnSync(process.execPath, [cli, 'demo', '--loops', '1', '--fast', '--no-report'], { encoding: 'utf8', cwd: root, timeout: 120000, env });
+  t.equal(ok.status, 0, ok.stderr);
+  t.match(ok.stdout, `over ${tmp}${path.sep}sonoedge-demo-`, 'the socket was in the temp folder');
+  t.same(readdirSync(tmp), [], 'nothing left after a run');
+  // Before, the folder stayed when the runtime did not start.
+  const missing = path.join(scratch, 'no-such-folder', 's.sock');
+  const bad = spawnSync(process.execPath, [cli, 'demo', '--loops', '1', '--no-report', '--socket', missing], { encoding: 'utf8', cwd: root, timeout: 120000, env });
+  t.equal(bad.status, 1);
+  t.equal(bad.stderr, `sonoedge demo: [ERR_SONOEDGE_SOCKET_PATH] Expected an existing folder for the socket ${missing} but received none at ${path.dirname(missing)}\n`);
+  t.same(readdirSync(tmp), [], 'nothing left after a runtime that failed to start');
 });
