@@ -49,6 +49,7 @@ function mutate(): Buffer {
 
 t.test(`fuzzing the server (${ROUNDS} connections) while a good client streams`, async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-fuzz-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const server = new SocketServer({
     path: path.join(dir, 'f.sock'), maxMessageSize: 1 << 20, maxErrorsPerClient: 16, resultQueueLength: 4, maxPendingWriteBytes: 16384,
     handler: async (f) => ({ view: 'A4C', confidence: 0.5, quality: 0.5, lvAreaMm2: f.pixels[0], flags: 0 }),
@@ -140,6 +141,7 @@ t.test(`fuzzing the server (${ROUNDS} connections) while a good client streams`,
 
 t.test('a message announcing the maximum size is refused before its body arrives', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-fuzz-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const server = new SocketServer({ path: path.join(dir, 'g.sock'), maxMessageSize: 1000, handler: async () => ({}) });
   await server.listen();
   t.teardown(() => server.close());

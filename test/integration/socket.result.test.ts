@@ -1,7 +1,7 @@
 // RESULT's in-distribution and EF fields over a real Unix socket: what each
 // subscription gets. The frame handler is a stand-in for the ML pipeline only.
 import t from 'tap';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MessageType, ResultFlag } from '../../src/protocol/constants.js';
@@ -10,6 +10,7 @@ import { SocketClient } from '../../src/transport/socket-client.js';
 import { SocketServer, type FrameHandler } from '../../src/transport/socket-server.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-sockres-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const geometry: ConfigureStream = { stream: 0, width: 16, height: 8, format: 'GRAY8', spacing: [0.3, 0.3], fps: 30 };
 
 t.test('state and idScore go to every subscriber; efCi, edSeq and esSeq with ef; a handler that says nothing is ok with no score', async (t) => {

@@ -4,7 +4,7 @@
 // streams, subscriptions, queues, errors.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +21,7 @@ import { SocketServer, type FrameHandler } from '../../src/transport/socket-serv
 import { within } from '../helpers/wait.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-sock-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const sockPath = () => path.join(dir, `s${n++}.sock`);
 

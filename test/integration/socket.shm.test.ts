@@ -19,6 +19,7 @@ import { SocketClient, RemoteError } from '../../src/transport/socket-client.js'
 import { SocketServer, type FrameHandler } from '../../src/transport/socket-server.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-shm-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const W = 64;
 const H = 48;
