@@ -4,7 +4,7 @@
 // the sector finder (each answered with a SECTOR_SEARCH result), then the
 // models open on the box found and every later result carries it as `roi`.
 import t from 'tap';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
@@ -21,6 +21,7 @@ import { until } from '../helpers/wait.js';
 const W = 640;
 const H = 480;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-autosector-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const screen = makeScreen({
   width: W, height: H, format: 'GRAY8', frames: 6, seed: 3,
   shape: { kind: 'sector', apex: { x: 320, y: 60 }, angleStart: -0.6, angleEnd: 0.6, radius: 380 },

@@ -2,7 +2,7 @@
 // its socket server and a client over a Unix socket. A frame running when CONFIGURE_STREAM arrives finishes on the
 // models of its own configuration; the frame waiting behind it belongs to a configuration that is gone.
 import t, { type Test } from 'tap';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
@@ -14,6 +14,7 @@ import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { until } from '../helpers/wait.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-reconf-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const spacing: [number, number] = [SAMPLE_SPACING_MM, SAMPLE_SPACING_MM];
 const before: ConfigureStream = { stream: 0, width: 256, height: 256, format: 'GRAY8', spacing, fps: 30 };
 const after: ConfigureStream = { ...before, roi: { x: 8, y: 8, width: 240, height: 240 } };

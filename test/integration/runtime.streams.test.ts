@@ -4,7 +4,7 @@
 // models on real sessions, the runtime's socket server and a client over a
 // Unix socket, the metrics endpoint over HTTP.
 import t, { type Test } from 'tap';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
@@ -20,6 +20,7 @@ import { until } from '../helpers/wait.js';
 const VQ = path.join(MODELS_DIR, 'view_quality');
 const SEG = path.join(MODELS_DIR, 'lv_segmentation');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-streams-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const spacing: [number, number] = [SAMPLE_SPACING_MM, SAMPLE_SPACING_MM];
 // Two geometries: each stream has a preprocessing plan (and tensors) of its own over the shared sessions.

@@ -3,7 +3,7 @@
 // over a Unix socket, and hot swap of model packages while frames stream.
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
@@ -24,6 +24,7 @@ import { until } from '../helpers/wait.js';
 const VQ = path.join(MODELS_DIR, 'view_quality');
 const SEG = path.join(MODELS_DIR, 'lv_segmentation');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-rt-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 
 async function startRuntime(t: Test) {

@@ -3,7 +3,7 @@
 // with the last hold; a load that fails leaves nothing behind. Real ONNX
 // Runtime sessions on the bundled view/quality model.
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { EngineOptions } from '../../src/engine/index.js';
@@ -48,7 +48,9 @@ t.test('another variant or other engine options: a session of its own', async (t
 
 t.test('a session that fails to load rejects every runner waiting for it and leaves nothing behind', async (t) => {
   const pkg = await load();
-  const bad = path.join(mkdtempSync(path.join(os.tmpdir(), 'sonoedge-sessions-')), 'model.fp32.onnx');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-sessions-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const bad = path.join(dir, 'model.fp32.onnx');
   writeFileSync(bad, 'not a model');
   const v = pkg.manifest.variants.fp32;
   const broken: VerifiedPackage = {

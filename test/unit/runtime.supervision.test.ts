@@ -4,7 +4,7 @@
 // for the ML pipeline only) hangs on one frame: no WATCHDOG=1 while the
 // pipeline is stalled, fed again when it moves, fed while idle or loading.
 import t from 'tap';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ConfigureStream } from '../../src/protocol/messages.js';
@@ -14,6 +14,7 @@ import { NotifySocket } from '../helpers/supervisor.js';
 import { within } from '../helpers/wait.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-supervision-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test('notifyTarget reads NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID', async (t) => {
