@@ -1,7 +1,7 @@
 // The serve configuration: defaults, path resolution, and every kind of bad
 // file as one ConfigError naming the file, the line and the key.
 import t, { type Test } from 'tap';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -249,6 +249,7 @@ t.test('an unsupported extension and a missing file are ConfigErrors without a l
 t.test('loadServeConfig reads a file and resolves against its folder', async (t) => {
   const dir = path.join(os.tmpdir(), `sonoedge-config-load-${process.pid}`);
   mkdirSync(dir, { recursive: true });
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'serve.json');
   writeFileSync(file, JSON.stringify({ models: { trustStore: 'keys' }, logging: { file: 'serve.log' } }, null, 2));
   const c = await loadServeConfig(file);
