@@ -2,7 +2,7 @@
 // real client over its socket, structured logs in a file, graceful SIGTERM.
 import t from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +22,7 @@ import { until } from '../helpers/wait.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-serve-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 function writeConfig(name: string, text: string): string {
   const file = path.join(dir, name);

@@ -5,7 +5,7 @@
 // replug send heartbeats and results again, never a record from before.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ResultBody } from '../../src/protocol/messages.js';
@@ -16,6 +16,7 @@ import { within } from '../helpers/wait.js';
 
 const skip = spawnSync('sh', ['-c', 'command -v socat']).status === 0 ? false : 'socat is not installed (.ci/run installs it)';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-reopen-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const snapshot: RuntimeSnapshot = { state: 'running', modelSet: 0, streaming: true, modelLoaded: true, framesProcessed: 0, framesDropped: 0, faultCode: 0 };
 const result = (seq: number): ResultBody => ({
   stream: 0, seq, t: 0, view: 'A4C', confidence: 0.9, quality: 0.7, state: 'ok', idScore: 0.9, lvAreaMm2: null, ef: null,

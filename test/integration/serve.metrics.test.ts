@@ -4,7 +4,7 @@
 // event-loop delay, the in-distribution state; /health; loopback only.
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseExposition, type Sample } from '../../src/cli/status.js';
@@ -22,6 +22,7 @@ import { freePort } from '../helpers/net.js';
 import { until } from '../helpers/wait.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-metrics-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const sock = path.join(dir, 'm.sock');
 const log = path.join(dir, 'm.log');
 const file = path.join(dir, 'serve.yaml');

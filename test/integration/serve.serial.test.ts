@@ -7,7 +7,7 @@
 // back after the replug, with nothing from before the loss.
 import t, { type Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseExposition } from '../../src/cli/status.js';
@@ -24,6 +24,7 @@ import { until } from '../helpers/wait.js';
 
 const skip = spawnSync('sh', ['-c', 'command -v socat']).status === 0 ? false : 'socat is not installed (.ci/run installs it)';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-serve-serial-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 /** Generous: the link retries at most every 1 s here (reopenMaxMs), on a loaded 2-core machine. */
 const BACK_WITHIN_MS = 10000;
 

@@ -5,7 +5,7 @@
 // the clients are real socket clients streaming the sample cine at 30 fps.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +16,7 @@ import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
 import { until } from '../helpers/wait.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-supervised-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 /** systemd's WatchdogSec= in these tests; serve feeds every half of it. */
 const WATCHDOG_MS = 1000;
 // What these tests assert is what a loaded 2-core machine cannot change: that
