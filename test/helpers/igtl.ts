@@ -2,7 +2,7 @@
 // test/helpers/igtl_peer.py. Tests that need it skip, saying why, when the
 // module is not installed there.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,19 +40,30 @@ export interface PeerResult {
   contour?: number[][];
 }
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-igtl-'));
+// The specs' folder: made on the first writeSpec, removed when the test process exits (the peers have exited by then).
+let dir: string | undefined;
 let n = 0;
+
+function specDir(): string {
+  if (dir === undefined) {
+    const made = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-igtl-'));
+    process.once('exit', () => rmSync(made, { recursive: true, force: true }));
+    dir = made;
+  }
+  return dir;
+}
 
 /** Writes a spec for igtl_peer.py (each image's pixels to a raw file beside it). */
 export function writeSpec(spec: { port: number; timeout?: number; label: string; summary: string; contour?: string | null; images: PeerImage[] }): string {
+  const folder = specDir();
   const k = ++n;
   const images = spec.images.map((im, i) => {
-    const file = path.join(dir, `img-${k}-${i}.raw`);
+    const file = path.join(folder, `img-${k}-${i}.raw`);
     writeFileSync(file, im.pixels);
     const { pixels: _p, ...rest } = im;
     return { ...rest, file };
   });
-  const file = path.join(dir, `spec-${k}.json`);
+  const file = path.join(folder, `spec-${k}.json`);
   writeFileSync(file, JSON.stringify({ ...spec, images }));
   return file;
 }

@@ -7,7 +7,7 @@
 // the real ones. Golden bytes: pyigtl's packed messages decode and re-encode
 // to the same bytes, and its CRC-64 matches ours.
 import t, { type Test } from 'tap';
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { StreamManager, type ServerFrame } from '../../src/runtime/streams.js';
@@ -149,6 +149,7 @@ t.test('golden bytes: pyigtl\'s IMAGE and STRING (header versions 1 and 2, metad
     t.equal(again.toString('hex'), hex, `${msg.header.type} v${msg.header.version} from ${msg.header.device}: identical bytes`);
   }
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-crc-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const data = new Uint8Array(100_003).map((_, i) => (i * 131 + 17) & 0xff);
   writeFileSync(path.join(dir, 'd.bin'), data);
   const r = spawnSync(VENV_PYTHON, [path.join(import.meta.dirname, '..', 'helpers', 'igtl_peer.py'), 'crc', path.join(dir, 'd.bin')], { encoding: 'utf8' });

@@ -6,7 +6,7 @@
 // use stops serve at start with one coded line.
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +21,7 @@ const cli = path.join(root, 'dist', 'cli', 'main.js');
 
 t.test('serve: pyigtl sends the A4C cine over OpenIGTLink and gets label maps in its geometry and summaries', { skip }, async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-serve-igtl-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'serve.yaml');
   writeFileSync(file, `socket:
   path: ${path.join(dir, 's.sock')}
@@ -76,6 +77,7 @@ igtl:
 
 t.test('serve: an igtl.port in use stops it at start with one line naming igtl.port (ERR_SONOEDGE_LISTEN), exit 1', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-serve-igtl-taken-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const held = net.createServer();
   await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve));
   t.teardown(() => held.close());
