@@ -69,7 +69,8 @@ export function pacsOptions(o: PacsOptions): PacsOptions {
  * elements discarded, B007 data set does not match the SOP class) mean the PACS stored the object, and so does 0111
  * (duplicate SOP instance): the outbox sends an object again under the same SOP Instance UID (a success reply lost, a
  * move that failed after the PACS answered), so the instance the PACS already holds is this one. Out of resources
- * (A7xx), processing failure (0110), mistyped argument (0212) and resource limitation (0213) may pass: tried again.
+ * (A7xx), processing failure (0110) and resource limitation (0213) may pass: tried again. Mistyped argument (0212)
+ * is the object's own and comes back on every try: refused (it was tried again, for ever, before).
  * Anything else refuses the object itself (A9xx, Cxxx, 0122 SOP class not supported, 0124 not authorised...).
  */
 export type StoreOutcome = 'stored' | 'retry' | 'refused';
@@ -78,7 +79,7 @@ export function storeOutcome(status: number): StoreOutcome {
   if (status === 0x0000 || (status & 0xf000) === 0xb000 || status === 0x0001 || status === 0x0107 || status === 0x0116) return 'stored';
   // Before, a duplicate was refused: an object the PACS holds went into failed/ when its first success reply was lost.
   if (status === 0x0111) return 'stored';
-  if ((status & 0xff00) === 0xa700 || status === 0x0110 || status === 0x0212 || status === 0x0213) return 'retry';
+  if ((status & 0xff00) === 0xa700 || status === 0x0110 || status === 0x0213) return 'retry';
   return 'refused';
 }
 

@@ -56,6 +56,7 @@ t.test('storeOutcome: statuses the outbox acts on', async (t) => {
   const outcomes = (statuses: number[]) => statuses.map((s) => `0x${s.toString(16).padStart(4, '0')} ${storeOutcome(s)}`);
   t.same(outcomes([0xb006, 0xb001, 0xbfff, 0x0001, 0x0107, 0x0116]), ['0xb006 stored', '0xb001 stored', '0xbfff stored', '0x0001 stored', '0x0107 stored', '0x0116 stored'], 'warnings: stored');
   t.same(outcomes([0xa701, 0xa7ff, 0x0110, 0x0213]), ['0xa701 retry', '0xa7ff retry', '0x0110 retry', '0x0213 retry'], 'out of resources, processing failure, resource limitation: tried again');
+  t.equal(storeOutcome(0x0212), 'refused', 'mistyped argument: the object\'s own, the same on every try (retried for ever before)');
   t.equal(storeOutcome(0x0111), 'stored', 'duplicate SOP instance: the PACS holds this object already (sent again under its UID)');
   t.same(outcomes([0xa900, 0xa9ff, 0xcfff, 0xa800, 0x0124, 0xfe00, 0xff00]),
     ['0xa900 refused', '0xa9ff refused', '0xcfff refused', '0xa800 refused', '0x0124 refused', '0xfe00 refused', '0xff00 refused'],
