@@ -201,7 +201,7 @@ function moveError(head: string, cause: unknown): MoveError {
 }
 
 /**
- * Events: 'queued' (name), 'sent' (name), 'failed' (name, reason), 'fileError' (name, code, error: a local move,
+ * Events: 'queued' (name), 'sent' (name, the C-STORE status: 0 or a warning, and the PACS's Error Comment when it gave one), 'failed' (name, reason), 'fileError' (name, code, error: a local move,
  * removal, listing or read that failed; the file stays in pending/), 'unreadable' (name, code, error, file: a pending
  * file that could not be read in `maxReadFailures` tries in a row, moved to `file` in failed/ and not tried again;
  * once, in place of that try's 'fileError'), 'unmovable' (name, code, error, file: a file the PACS answered whose move
@@ -347,7 +347,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
             return;
           }
           answered.add(name);
-          const done = r.outcome === 'stored' ? this.#stored(name) : this.#refused(name, r);
+          const done = r.outcome === 'stored' ? this.#stored(name, r) : this.#refused(name, r);
           // Handled now: a move may fail while the association still runs (a real PACS answers file by file), long
           // before allSettled below looks at it; unhandled until then, its rejection would end the process.
           done.catch(() => {});
@@ -427,7 +427,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
     if (tries > 0) this.emit('recovered', tries, nothingLeft);
   }
 
-  async #stored(name: string): Promise<void> {
+  async #stored(name: string, r: StoreResult): Promise<void> {
     const from = path.join(this.#pendingDir, name);
     try {
       if (this.#o.keepSent) await rename(from, path.join(this.dir, 'sent', name));
@@ -437,7 +437,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
     }
     this.#stats.sent++;
     this.#stats.pending = Math.max(0, this.#stats.pending - 1);
-    this.emit('sent', name);
+    this.emit('sent', name, r.status, ...(r.comment !== undefined ? [r.comment] : []));
   }
 
   async #refused(name: string, r: StoreResult): Promise<void> {

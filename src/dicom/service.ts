@@ -70,7 +70,12 @@ export class DicomService {
         ...(retryMaxMs !== undefined ? { retryMaxMs } : {}), ...(keepSent !== undefined ? { keepSent } : {}),
         ...(maxReadFailures !== undefined ? { maxReadFailures } : {}), ...(maxMoveFailures !== undefined ? { maxMoveFailures } : {}),
       });
-      outbox.on('sent', (name: string) => log.info({ name, pacs: sender.where }, 'dicom object stored'));
+      // A warning status (B000 coercion of data elements, B006 elements discarded, B007 data set does not match the SOP
+      // class...) means stored, but changed or doubted by the PACS: said, with the PACS's comment (before: not logged).
+      outbox.on('sent', (name: string, status: number, comment?: string) => {
+        if (status === 0) log.info({ name, pacs: sender.where }, 'dicom object stored');
+        else log.warn({ name, pacs: sender.where, status: `0x${status.toString(16).padStart(4, '0')}`, ...(comment ? { comment } : {}) }, 'dicom object stored with a warning from the PACS');
+      });
       outbox.on('failed', (name: string, reason: string) => log.error({ name, reason }, 'dicom object refused by the PACS (kept in failed/)'));
       // A file the outbox could not move or remove on this machine is a local error (the PACS answered): it says so,
       // with the file and the file system's code, and is not reported as the PACS being down.

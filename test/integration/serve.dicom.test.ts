@@ -496,7 +496,11 @@ t.test('a PACS (pynetdicom) that stores with a warning (0xB000 coercion of data 
   t.same(await healthOutbox(s.port), { pending: 0, held: 0, sent: 2, failed: 0, retries: 0, lastError: null, nextTryAt: null });
   t.same(statusOutboxOf(t, s.port).line, 'pacs outbox: 0 pending, 2 sent, 0 to failed/, retried 0 times');
   const log = await s.logLines();
-  t.same(log.filter((l) => l.msg === 'dicom object stored').map((l) => [l.level, l.pacs]), [['info', `PEERSCP@127.0.0.1:${scp.port}`], ['info', `PEERSCP@127.0.0.1:${scp.port}`]], 'logged as stored, as a success (the warning and its comment are not logged)');
+  const where = `PEERSCP@127.0.0.1:${scp.port}`;
+  t.same(log.filter((l) => /^dicom object stored/.test(l.msg as string)).map((l) => [l.level, l.msg, l.pacs, l.status, l.comment]), [
+    ['warn', 'dicom object stored with a warning from the PACS', where, '0xb000', 'coerced by the test'],
+    ['warn', 'dicom object stored with a warning from the PACS', where, '0xb001', 'coerced by the test'],
+  ], 'logged as stored, with the warning and its comment (before: as a plain success)');
   t.notOk(log.some((l) => l.msg === 'dicom object refused by the PACS (kept in failed/)'), 'no refusal');
   s.child.kill('SIGTERM');
   t.equal(await s.exited, 0, s.stderr());

@@ -203,7 +203,7 @@ t.test('a pending file that cannot be read (a folder in its place) is moved to f
   const read = `Expected to read ${folder} in the outbox's pending/ to send it to the PACS TEST@stand-in but received EISDIR: illegal operation on a directory, read`;
   const stays = `${read}; it was not sent and stays in pending/ while it is there`;
   await box.flush();
-  t.same(events, [['sent', first], ['fileError', folder, 'EISDIR', stays], ['retry', stays, 60_000, 'local', 'EISDIR']], 'try 1: the clip is sent, the folder is a local file error');
+  t.same(events, [['sent', first, 0], ['fileError', folder, 'EISDIR', stays], ['retry', stays, 60_000, 'local', 'EISDIR']], 'try 1: the clip is sent, the folder is a local file error');
   events.length = 0;
   // Try 2 (flush: no waiting for the backoff).
   await box.flush();
@@ -214,7 +214,7 @@ t.test('a pending file that cannot be read (a folder in its place) is moved to f
   await box.flush();
   const moved = path.join(dir, 'failed', folder);
   t.same(events, [
-    ['sent', later],
+    ['sent', later, 0],
     ['unreadable', folder, 'EISDIR', `${read} in 3 tries in a row; it was not sent and is moved to ${moved}, beside its reason (${folder}.txt), and not tried again`, moved],
   ], 'try 3: the file behind it is sent; one \'unreadable\' naming where it is now, no fileError, no retry');
   t.same(await box.pending(), [], 'nothing left in pending/ to retry');
@@ -288,7 +288,7 @@ t.test('an answered object whose move fails maxMoveFailures tries in a row is he
   await box.flush();
   const file = path.join(pending, clip);
   t.same(events, [
-    ['sent', later],
+    ['sent', later, 0],
     ['unmovable', clip, 'EISDIR', `${head} in 2 tries in a row; it stays at ${file} and is not sent again while this process runs (a restart sends it again)`, file],
   ], 'try 2: the file behind it is sent; one \'unmovable\' naming the file and where it is, no fileError, no retry');
   t.same(offered, [clip, clip, later], 'the clip was offered in tries 1 and 2 only');

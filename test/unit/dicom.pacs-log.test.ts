@@ -85,11 +85,12 @@ t.test('serve\'s DICOM service: a PACS that fails 3 tries then takes the object 
   await mkdir(path.join(dir, 'outbox', 'pending'), { recursive: true });
   await writeFile(path.join(dir, 'outbox', 'pending', name), 'a stand-in object');
   let down = true;
+  let warning = 0;
   const sender: BatchSender = {
     where: 'TEST@stand-in',
     store: async (files, on) => {
       if (down) throw new PacsError(refused);
-      for (const file of files) on({ file, status: 0, outcome: 'stored' } as StoreResult);
+      for (const file of files) on({ file, status: warning, outcome: 'stored', ...(warning ? { comment: 'coerced PatientName' } : {}) } as StoreResult);
     },
   };
   const lines: Line[] = [];
@@ -108,4 +109,12 @@ t.test('serve\'s DICOM service: a PACS that fails 3 tries then takes the object 
     ['info', 'PACS reachable again after 3 failed tries', { failedTries: 3, pacs: 'TEST@stand-in' }],
   ]);
   t.same([outbox.stats.lastError, outbox.stats.lastErrorCode], [null, null]);
+  // Stored with a warning (B000 coercion of data elements): stored, and said with the status and the PACS's comment.
+  lines.length = 0;
+  warning = 0xb000;
+  const second = '00000000000002-000000-sr.dcm';
+  await writeFile(path.join(dir, 'outbox', 'pending', second), 'another stand-in object');
+  await outbox.flush();
+  t.same(lines, [['warn', 'dicom object stored with a warning from the PACS', { name: second, pacs: 'TEST@stand-in', status: '0xb000', comment: 'coerced PatientName' }]]);
+  t.equal(outbox.stats.sent, 2);
 });
