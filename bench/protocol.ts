@@ -80,6 +80,7 @@ async function frameBench(path_: 'socket' | 'shm', frames: number) {
   await c.close();
   child.kill('SIGTERM');
   if (ring) { closeSync(fd); rmSync(`/dev/shm${ring.name}`, { force: true }); }
+  rmSync(dir, { recursive: true, force: true });
   return { p50: pct(rtt, 50), p99: pct(rtt, 99), o50: pct(overhead, 50), o99: pct(overhead, 99), n: rtt.length };
 }
 
@@ -203,6 +204,7 @@ async function floorBench(n: number) {
   }
   await c.close();
   child.kill('SIGTERM');
+  rmSync(dir, { recursive: true, force: true });
   return { raw: { p50: pct(raw, 50), p99: pct(raw, 99) }, ping: { p50: pct(ping, 50), p99: pct(ping, 99) }, n };
 }
 
