@@ -1,8 +1,8 @@
 """Transfer report: the packaged models (ONNX, as the runtime runs them: the manifest's temperature, in-distribution
 thresholds, quality gate and EF calibration) on the in-distribution test set, the legacy hard test set, the
 independent generator (sonoedge_phantom, shares no code with the training simulator), the generated negative
-families (held-out seeds) and photographs, and the real ultrasound DICOMs in pydicom's wheel (unlabelled smoke
-checks). `python -m sonoedge_train transfer --out DIR` writes transfer.json and transfer.md.
+families (held-out seeds) and photographs, and the real ultrasound DICOMs in pydicom's wheel and in the pydicom-data
+package (unlabelled smoke checks). `python -m sonoedge_train transfer --out DIR` writes transfer.json and transfer.md.
 """
 from __future__ import annotations
 
