@@ -337,8 +337,14 @@ metrics:
   const retriedInLine = Number(/retried (\d+) times/.exec(shown.line ?? '')?.[1]);
   t.ok(retriedInLine >= retries, 'the table\'s retries');
   t.equal(shown.line, `pacs outbox: 2 pending, 0 sent, 0 to failed/, retried ${retriedInLine} times; the last try failed, retrying: [ERR_SONOEDGE_PACS] ${error}`, 'status: the failure and why');
-  const warned = (await s.logLines()).filter((l) => l.msg === 'PACS not reachable: objects wait in the outbox');
-  t.ok(warned.length >= 1 && warned.every((l) => l.level === 'warn' && l.error === error), 'each failed try logged as a warning with the same error');
+  // Not a line per failed try (src/dicom/pacs-log.ts): the first of the run, and one when the delay reaches retryMaxMs
+  // (400 ms: the 3rd try); the next is due 10 minutes on. Read once several tries have failed.
+  const failedTries = await until(async () => { const m = await outboxMetrics(port); return m.retries_total >= 5 ? m.retries_total : undefined; }, 'five failed tries');
+  const warned = (await s.logLines()).filter((l) => /^PACS (still )?not reachable: objects wait in the outbox$/.test(l.msg as string));
+  t.same(warned.map((l) => [l.level, l.msg, l.error, l.code, l.delayMs, l.failedTries, l.tries]), [
+    ['warn', 'PACS not reachable: objects wait in the outbox', error, 'ERR_SONOEDGE_PACS', 100, 1, 1],
+    ['warn', 'PACS still not reachable: objects wait in the outbox', error, 'ERR_SONOEDGE_PACS', 400, 3, 2],
+  ], `2 warnings for ${failedTries} failed tries (before: one a try)`);
 
   await t.test('the PACS comes: the clip and SR are stored while serve runs, the failure is gone from /metrics, /health and status', {
     skip: ORTHANC ? false : 'Orthanc (Debian package orthanc) is not installed',
@@ -357,6 +363,8 @@ metrics:
       line: `pacs outbox: 0 pending, 2 sent, 0 to failed/, retried ${recovered.retries_total} times`,
     });
     t.same(await readdir(path.join(dir, 'sonoedge', 'outbox', 'failed')), [], 'nothing refused');
+    const back = await until(async () => { const l = (await s.logLines()).filter((x) => /^PACS reachable again/.test(x.msg as string)); return l.length > 0 ? l : undefined; }, 'the line that the PACS is back');
+    t.same(back.map((l) => [l.level, l.msg, l.failedTries, l.pacs]), [['info', `PACS reachable again after ${recovered.retries_total} failed tries`, recovered.retries_total, `ORTHANC@127.0.0.1:${pacsPorts.dicom}`]], 'one line, counting every failed try');
   });
   s.child.kill('SIGTERM');
   t.equal(await s.exited, 0, s.stderr());
@@ -379,17 +387,15 @@ metrics:
   return { ...s, port, box: path.join(dir, 'sonoedge', 'outbox') };
 }
 
-/** /health's outbox, less what this test does not look at (lastErrorCode, which another change adds). */
+/** /health's outbox, every key. */
 async function healthOutbox(port: number): Promise<Record<string, unknown>> {
-  const { pending, held, sent, failed, retries, lastError, nextTryAt } = (await (await fetch(`http://127.0.0.1:${port}/health`)).json() as { outbox: Record<string, unknown> }).outbox;
-  return { pending, held, sent, failed, retries, lastError, nextTryAt };
+  return (await (await fetch(`http://127.0.0.1:${port}/health`)).json() as { outbox: Record<string, unknown> }).outbox;
 }
 
-/** statusOutbox's JSON, likewise. */
+/** statusOutbox, its JSON typed as a record. */
 function statusOutboxOf(t: Test, port: number): { json: Record<string, unknown>; line: string | undefined } {
   const { json, line } = statusOutbox(t, port);
-  const { pending, held, sent, failed, retries, lastTryFailed, lastError } = json as Record<string, unknown>;
-  return { json: { pending, held, sent, failed, retries, lastTryFailed, lastError }, line };
+  return { json: json as Record<string, unknown>, line };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -418,9 +424,9 @@ t.test('a PACS (pynetdicom) that refuses the objects themselves (0xA900 does not
   for (const [i, f] of [clip, sr].entries()) {
     t.ok((await readFile(path.join(s.box, 'failed', f))).includes(scp.stores[i].sopInstance), `${f} is the object the PACS refused (its SOP Instance UID)`);
   }
-  t.same(await healthOutbox(s.port), { pending: 0, held: 0, sent: 0, failed: 2, retries: 0, lastError: null, nextTryAt: null });
+  t.same(await healthOutbox(s.port), { pending: 0, held: 0, sent: 0, failed: 2, retries: 0, lastError: null, lastErrorCode: null, nextTryAt: null });
   t.same(statusOutboxOf(t, s.port), {
-    json: { pending: 0, held: 0, sent: 0, failed: 2, retries: 0, lastTryFailed: false, lastError: null },
+    json: { pending: 0, held: 0, sent: 0, failed: 2, retries: 0, lastTryFailed: false, lastError: null, lastErrorCode: null },
     line: 'pacs outbox: 0 pending, 0 sent, 2 to failed/, retried 0 times',
   });
   const log = await s.logLines();
@@ -447,14 +453,14 @@ t.test('a PACS (pynetdicom) out of resources (0xA700): the objects wait in pendi
   const where = `PEERSCP@127.0.0.1:${busy.port}`;
   const error = `the PACS ${where} answered ${pending[0]} with status 0xa700 (try again later): out of resources (the test)`;
   const health = await healthOutbox(s.port);
-  t.same({ ...health, retries: 'n', nextTryAt: typeof health.nextTryAt }, { pending: 2, held: 0, sent: 0, failed: 0, retries: 'n', lastError: error, nextTryAt: 'number' }, 'lastError: the status and its Error Comment; a retry waits');
+  t.same({ ...health, retries: 'n', nextTryAt: typeof health.nextTryAt }, { pending: 2, held: 0, sent: 0, failed: 0, retries: 'n', lastError: error, lastErrorCode: 'ERR_SONOEDGE_PACS', nextTryAt: 'number' }, 'lastError: the status and its Error Comment; a retry waits');
   t.ok((health.retries as number) >= failing.retries_total, 'retries only grow');
   const shown = statusOutboxOf(t, s.port);
   const retries = shown.json.retries as number;
-  t.same(shown.json, { pending: 2, held: 0, sent: 0, failed: 0, retries, lastTryFailed: true, lastError: error }, 'status --json: the failure and why');
-  // The table's own count (read by another run of status); a code before the error is another change's.
-  t.match(shown.line, /^pacs outbox: 2 pending, 0 sent, 0 to failed\/, retried \d+ times; the last try failed, retrying: /);
-  t.ok(shown.line?.endsWith(error), shown.line ?? 'no pacs outbox line');
+  t.same(shown.json, { pending: 2, held: 0, sent: 0, failed: 0, retries, lastTryFailed: true, lastError: error, lastErrorCode: 'ERR_SONOEDGE_PACS' }, 'status --json: the failure, why and its code');
+  // The table's own count (read by another run of status).
+  const retriedInLine = Number(/retried (\d+) times/.exec(shown.line ?? '')?.[1]);
+  t.equal(shown.line, `pacs outbox: 2 pending, 0 sent, 0 to failed/, retried ${retriedInLine} times; the last try failed, retrying: [ERR_SONOEDGE_PACS] ${error}`);
   t.same(await readdir(path.join(s.box, 'failed')), [], 'nothing to failed/');
   const tried = [...busy.stores];
   t.ok(tried.length >= 4 && tried.every((x) => x.status === 0xa700 && x.callingAet === 'SONOEDGE'), `every try sent both and was answered 0xa700 (${tried.length} stores)`);
@@ -470,9 +476,9 @@ t.test('a PACS (pynetdicom) out of resources (0xA700): the objects wait in pendi
   t.same({ ...recovered, retries_total: 'n' }, { failed_total: 0, held: 0, last_try_failed: 0, pending: 0, retries_total: 'n', sent_total: 2 });
   t.same(ok.stores.map((x) => [x.n, x.sopClass, x.status]), [[1, SOP_US_MULTIFRAME, 0], [2, SOP_COMPREHENSIVE_SR, 0]], 'each stored once');
   t.same(ok.stores.map((x) => x.sopInstance).sort(), uids, 'the objects tried before');
-  t.same(await healthOutbox(s.port), { pending: 0, held: 0, sent: 2, failed: 0, retries: recovered.retries_total, lastError: null, nextTryAt: null });
+  t.same(await healthOutbox(s.port), { pending: 0, held: 0, sent: 2, failed: 0, retries: recovered.retries_total, lastError: null, lastErrorCode: null, nextTryAt: null });
   t.same(statusOutboxOf(t, s.port), {
-    json: { pending: 0, held: 0, sent: 2, failed: 0, retries: recovered.retries_total, lastTryFailed: false, lastError: null },
+    json: { pending: 0, held: 0, sent: 2, failed: 0, retries: recovered.retries_total, lastTryFailed: false, lastError: null, lastErrorCode: null },
     line: `pacs outbox: 0 pending, 2 sent, 0 to failed/, retried ${recovered.retries_total} times`,
   });
   t.same([await readdir(path.join(s.box, 'pending')), await readdir(path.join(s.box, 'failed'))], [[], []]);
@@ -493,7 +499,7 @@ t.test('a PACS (pynetdicom) that stores with a warning (0xB000 coercion of data 
   await sleep(500);
   t.same(scp.stores.map((x) => [x.n, x.sopClass, x.status]), [[1, SOP_US_MULTIFRAME, 0xb000], [2, SOP_COMPREHENSIVE_SR, 0xb001]], 'each sent once');
   t.same([await readdir(path.join(s.box, 'pending')), await readdir(path.join(s.box, 'failed'))], [[], []], 'removed from pending/ (no keepSent), nothing in failed/');
-  t.same(await healthOutbox(s.port), { pending: 0, held: 0, sent: 2, failed: 0, retries: 0, lastError: null, nextTryAt: null });
+  t.same(await healthOutbox(s.port), { pending: 0, held: 0, sent: 2, failed: 0, retries: 0, lastError: null, lastErrorCode: null, nextTryAt: null });
   t.same(statusOutboxOf(t, s.port).line, 'pacs outbox: 0 pending, 2 sent, 0 to failed/, retried 0 times');
   const log = await s.logLines();
   const where = `PEERSCP@127.0.0.1:${scp.port}`;
