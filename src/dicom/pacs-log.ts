@@ -15,7 +15,10 @@ export interface PacsFailureLogOptions {
   retryMaxMs: number;
   /** After a line, how long the failures of the same code are counted without one (default 600000: 10 minutes). */
   everyMs?: number;
-  /** The clock (epoch ms; default Date.now). */
+  /**
+   * The clock, in ms (default performance.now: monotonic, so that a wall clock stepped back by NTP or a wrong RTC at
+   * boot does not silence the lines until it has caught up, as Date.now did).
+   */
   now?: () => number;
 }
 
@@ -43,7 +46,7 @@ export class PacsFailureLog {
 
   constructor(log: Log, o: PacsFailureLogOptions) {
     this.#log = log;
-    this.#o = { everyMs: 600_000, now: Date.now, ...o };
+    this.#o = { everyMs: 600_000, now: () => performance.now(), ...o };
   }
 
   /** A try that failed for the PACS. */

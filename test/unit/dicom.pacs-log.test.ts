@@ -118,3 +118,19 @@ t.test('serve\'s DICOM service: a PACS that fails 3 tries then takes the object 
   t.same(lines, [['warn', 'dicom object stored with a warning from the PACS', { name: second, pacs: 'TEST@stand-in', status: '0xb000', comment: 'coerced PatientName' }]]);
   t.equal(outbox.stats.sent, 2);
 });
+
+t.test('the default clock is monotonic: a wall clock stepped back (NTP, an RTC wrong at boot) does not silence the lines', async (t) => {
+  // The system's wall clock, which this test steps back.
+  const wall = Date.now;
+  let wallNow = wall();
+  Date.now = () => wallNow;
+  t.teardown(() => { Date.now = wall; });
+  const lines: Line[] = [];
+  const pacsLog = new PacsFailureLog(recorder(lines), { where: 'P@h:1', retryMaxMs: 1000, everyMs: 20 });
+  pacsLog.failed(refused, 'ERR_SONOEDGE_PACS', 1000);
+  // The clock goes back an hour: before, no line came until the wall clock had caught up (an hour and everyMs).
+  wallNow -= 3_600_000;
+  await new Promise((r) => setTimeout(r, 40));
+  pacsLog.failed(refused, 'ERR_SONOEDGE_PACS', 1000);
+  t.same(lines.map(([, m, o]) => [m, (o as { failedTries: number }).failedTries]), [[PACS_NOT_REACHABLE, 1], [PACS_STILL_NOT_REACHABLE, 2]], 'everyMs (20 ms) later by the monotonic clock: a line');
+});
