@@ -272,7 +272,12 @@ int se_configure_ring_study(se_client *c, const se_stream_config *cfg, const se_
    * ring this client attached for the stream is closed: a struct seen for the first time may be uninitialised
    * (se_ring_attach zeroes it), and its base is not to be trusted. */
   if (create && ring_attached(c, cfg->stream, ring)) se_ring_close(ring);
-  if (create && (s = se_ring_attach(ring, name, got_slots, got_bytes))) return s;
+  if (create && (s = se_ring_attach(ring, name, got_slots, got_bytes))) {
+    /* The runtime has replaced the stream's ring, but this one could not be mapped: no ring of the stream is the
+     * client's now (before, the closed struct stayed attached and se_recv counted SLOT_RELEASEs against it). */
+    detach_ring(c, cfg->stream);
+    return s;
+  }
   if (frame_bytes) *frame_bytes = fb;
   return attach_ring(c, cfg->stream, ring);
 }

@@ -149,6 +149,14 @@ int main(int argc, char **argv) {
     CHECK(st == SE_OK && ring.base && ring.owned == 0xffu, "se_configure_ring create again: %s", se_strerror(st));
     errno = 0;
     CHECK(ring.base == old || (msync(old, 4096, MS_ASYNC) != 0 && errno == ENOMEM), "the first ring's mapping is gone (msync: %s)", strerror(errno));
+    /* Once more, with the runtime's ring gone before the client maps it: an error, and the stream has no ring. */
+    se_ring_close(&made);
+    c.seq = 18;
+    runtime_sends(sv[1], files, 1);
+    st = se_configure_ring(&c, &cfg, &ring, 1, 8, &fb, 1000);
+    int attached = 0;
+    for (int i = 0; i < SE_MAX_RINGS; i++) attached += c.rings[i] != NULL;
+    CHECK(st == SE_ESHM && !ring.base && attached == 0, "a ring that cannot be mapped: %s, %d rings attached", se_strerror(st), attached);
     se_close(&c);
     close(sv[1]);
     se_ring_close(&ring);
