@@ -161,6 +161,7 @@ def us_data() -> None:
 
     store = external_data_sources().get("pydicom-data")
     if store is None:
+        print("pydicom-data is not installed (training/pyproject.toml lists it)", file=sys.stderr)
         sys.exit(3)
     for path in sorted(Path(store.data_path).rglob("*")):
         if not path.is_file():

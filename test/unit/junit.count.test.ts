@@ -36,3 +36,8 @@ t.test('GoogleTest and pytest forms: <skipped/>, status="notrun", failures with 
 t.test('a property named otherwise does not make a skip', async (t) => {
   t.same(countJUnit('<testcase name="p" classname="c"><properties><property name="ok" value="true" /></properties></testcase>').skipped, 0);
 });
+
+t.test("a failing todo test is skipped, as tap counts it, not failed (tap's junit writes its <failure>)", async (t) => {
+  const xml = '<testcase name="later" classname="c"><properties><property name="todo" value="not yet" /></properties><failure message="not ok" /></testcase>';
+  t.same(countJUnit(xml), { passed: 0, failed: 0, skipped: 1, failures: [] });
+});
