@@ -208,7 +208,8 @@ function moveError(head: string, cause: unknown): MoveError {
  * failed in `maxMoveFailures` tries in a row, left at `file` in pending/ and not sent again while the process runs;
  * once, in place of that try's 'fileError'), 'retry' (error, delayMs, cause: RetryCause, code: the error's code, as
  * stats.lastErrorCode), 'recovered' (tries, nothingLeft: a try that ended a run of `tries` failed tries in a row;
- * nothingLeft false when it sent what was pending, true when it found nothing left to send).
+ * nothingLeft false when it sent what was pending, true when it found nothing left to send; heldBack: how many files
+ * of pending/ that was because they are held back, 0 otherwise).
  */
 export class Outbox extends EventEmitter implements CaptureTarget {
   readonly dir: string;
@@ -329,7 +330,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
         // Nothing to send (all sent, or held back): no try failed and none waits. A failed try's files that are gone
         // since (sent by another process sharing the outbox, removed by hand) end that failure; before, lastError
         // stayed, and /metrics and status said the last try failed, retrying, for as long as the process ran.
-        this.#succeeded(true);
+        this.#succeeded(true, this.#heldBack.size);
         return;
       }
       const answered = new Set<string>();
@@ -419,12 +420,12 @@ export class Outbox extends EventEmitter implements CaptureTarget {
   }
 
   /** A try that did not fail: the failure (if any) ends, and 'recovered' says after how many failed tries. */
-  #succeeded(nothingLeft: boolean): void {
+  #succeeded(nothingLeft: boolean, heldBack = 0): void {
     const tries = this.#attempts;
     this.#attempts = 0;
     this.#stats.lastError = null;
     this.#stats.lastErrorCode = null;
-    if (tries > 0) this.emit('recovered', tries, nothingLeft);
+    if (tries > 0) this.emit('recovered', tries, nothingLeft, heldBack);
   }
 
   async #stored(name: string, r: StoreResult): Promise<void> {

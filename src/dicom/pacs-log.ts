@@ -68,14 +68,16 @@ export class PacsFailureLog {
    * A try that ended the outbox's failure: it sent what was pending (`nothingLeft` false), or found nothing left to
    * send (true: its files were sent by another process sharing the outbox, or removed). Logged only after PACS failures.
    */
-  recovered(nothingLeft: boolean): void {
+  recovered(nothingLeft: boolean, heldBack = 0): void {
     const n = this.#failed;
     this.#failed = 0;
     this.#since = 0;
     this.#code = '';
     this.#capped = false;
     if (n === 0) return;
-    if (nothingLeft) this.#log.info({ failedTries: n, pacs: this.#o.where }, `PACS outbox failure over after ${tries(n)}: nothing left to send (sent by another process sharing the outbox, or removed)`);
+    // Held-back files are still in pending/ (their move failed after the PACS answered): said, not called gone (before).
+    if (nothingLeft && heldBack > 0) this.#log.info({ failedTries: n, heldBack, pacs: this.#o.where }, `PACS outbox failure over after ${tries(n)}: nothing left to send but ${heldBack} held back in pending/ until a restart`);
+    else if (nothingLeft) this.#log.info({ failedTries: n, pacs: this.#o.where }, `PACS outbox failure over after ${tries(n)}: nothing left to send (sent by another process sharing the outbox, or removed)`);
     else this.#log.info({ failedTries: n, pacs: this.#o.where }, `PACS reachable again after ${tries(n)}`);
   }
 }

@@ -89,7 +89,7 @@ export class DicomService {
       outbox.on('retry', (error: string, delayMs: number, cause: RetryCause, code: string) => {
         if (cause === 'pacs') pacsLog.failed(error, code, delayMs);
       });
-      outbox.on('recovered', (_tries: number, nothingLeft: boolean) => pacsLog.recovered(nothingLeft));
+      outbox.on('recovered', (_tries: number, nothingLeft: boolean, heldBack: number) => pacsLog.recovered(nothingLeft, heldBack));
       target = outbox;
     } else {
       target = await folderTarget(path.join(config.dir, 'captures'));

@@ -361,7 +361,7 @@ t.test('a failed try whose files are gone by the next (sent by another process s
   // Before, lastError stayed: /metrics said the last try failed (sonoedge_pacs_outbox_last_try_failed 1) and status
   // 'retrying' for as long as serve ran, with nothing pending and no retry waiting.
   t.same([box.stats.pending, box.stats.retries, box.stats.lastError, box.stats.lastErrorCode, box.stats.nextTryAt], [0, 1, null, null, null]);
-  t.same(await recovered, [1, true], 'recovered after 1 failed try, with nothing left to send');
+  t.same(await recovered, [1, true, 0], 'recovered after 1 failed try, with nothing left to send (none held back)');
 });
 
 t.test('lastErrorCode: each failed try\'s code beside its message (the PACS\'s, a sender\'s own, the file system\'s), both null again once a try succeeds; \'recovered\' says after how many', async (t) => {
@@ -408,7 +408,7 @@ t.test('lastErrorCode: each failed try\'s code beside its message (the PACS\'s, 
   t.same(stats(), { pending: 0, sent: 2, failed: 0, retries: 5, lastError: null, lastErrorCode: null, nextTryAt: null, held: 0 }, 'sent: no error, no code');
   t.same(events, [
     ...expected.map((e) => ['retry', e.lastError, 60_000, 'pacs', e.lastErrorCode]),
-    ['recovered', 5, false],
+    ['recovered', 5, false, 0],
   ], 'each retry with its code; one recovered after the 5 failed tries');
 });
 
