@@ -48,6 +48,13 @@ static void client_on(se_client *c, int sv[2], uint32_t next_seq) {
 }
 
 /* The request the client wrote: its type and seq. */
+/* client_on, with what arrives before a reply collected into `s` through on_message. */
+static void client_watching(se_client *c, int sv[2], uint32_t next_seq, seen *s) {
+  client_on(c, sv, next_seq);
+  c->on_message = on_message;
+  c->on_message_ctx = s;
+}
+
 static void check_request(int fd, uint8_t type, uint32_t seq) {
   uint8_t buf[4096];
   se_header h;
@@ -67,9 +74,7 @@ int main(int argc, char **argv) {
     int sv[2];
     seen s = {0};
     uint32_t fb = 0;
-    client_on(&c, sv, 2);
-    c.on_message = on_message;
-    c.on_message_ctx = &s;
+    client_watching(&c, sv, 2, &s);
     const char *files[] = {"socket-result.bin", "socket-slot-release.bin", "socket-error-unsolicited.bin", "socket-result-unknown.bin", "socket-configure-stream-reply.bin"};
     runtime_sends(sv[1], files, 5);
     int st = se_configure(&c, &cfg, &fb, 1000);
@@ -97,9 +102,7 @@ int main(int argc, char **argv) {
     se_client c;
     int sv[2];
     seen s = {0};
-    client_on(&c, sv, 3);
-    c.on_message = on_message;
-    c.on_message_ctx = &s;
+    client_watching(&c, sv, 3, &s);
     const char *files[] = {"socket-error-slot.bin", "socket-result.bin", "socket-error.bin"};
     runtime_sends(sv[1], files, 3);
     int st = se_configure(&c, &cfg, NULL, 1000);
@@ -112,9 +115,7 @@ int main(int argc, char **argv) {
     se_client c;
     int sv[2];
     seen s = {0};
-    client_on(&c, sv, 5);
-    c.on_message = on_message;
-    c.on_message_ctx = &s;
+    client_watching(&c, sv, 5, &s);
     const char *files[] = {"socket-result.bin", "socket-subscribe-reply.bin"};
     runtime_sends(sv[1], files, 2);
     int st = se_subscribe(&c, 0, 1, 1000);
