@@ -29,7 +29,8 @@
 //                                            this run did not measure are kept there
 // For smoke runs and tests: --sizes 64x48,128x96 (frame sizes), --outs 16,32 (output sizes),
 // --budget-ms 50 (time each output size this long instead of 1-1.5 s), --out DIR (the JSON and the
-// workers' frames, instead of build/bench), --docs FILE (the markdown --write-docs rewrites).
+// workers' frames, instead of build/bench), --docs FILE (the markdown --write-docs rewrites), --python PATH
+// (a python with numpy and OpenCV for the OpenCV rows, instead of build/bench-venv's).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -40,7 +41,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 // Each option, and whether it takes a value.
 const OPTIONS = { '--quick': false, '--write-docs': false, '--formats': true, '--content': true, '--sizes': true,
-  '--outs': true, '--budget-ms': true, '--out': true, '--docs': true };
+  '--outs': true, '--budget-ms': true, '--out': true, '--docs': true, '--python': true };
 function usage(message) {
   process.stderr.write(`bench/preprocess.mjs: ${message} (options: ${Object.keys(OPTIONS).join(', ')})\n`);
   process.exit(2);
@@ -71,6 +72,7 @@ const DEFAULT_OUTS = [112, 128, 224, 256];
 const OUTS = list('--outs', (x) => /^[1-9]\d*$/.test(x), DEFAULT_OUTS.map(String)).map(Number);
 const BUDGET_MS = opt['--budget-ms'] === undefined ? [] : list('--budget-ms', (x) => /^[1-9]\d*$/.test(x));
 if (BUDGET_MS.length > 1) usage('option --budget-ms takes one value');
+if (opt['--python'] !== undefined && !existsSync(opt['--python'])) usage(`option --python: ${opt['--python']} does not exist`);
 // The slow JavaScript tools run on the formats of the earlier tables only.
 const JS_TOOL_FORMATS = new Set(['GRAY8', 'RGB8', 'YUYV']);
 
@@ -96,6 +98,7 @@ const CASES = ALL_CASES.filter(([f, c]) => FORMATS.includes(f) && CONTENTS.inclu
 if (CASES.length === 0) usage(`no rows: --content in-range applies to YUYV and NV12 only`);
 
 function python() {
+  if (opt['--python'] !== undefined) return opt['--python'];
   // A small venv of its own with pinned numpy and OpenCV, created on first run.
   const venv = path.join(root, 'build', 'bench-venv');
   const py = path.join(venv, 'bin', 'python');

@@ -17,9 +17,15 @@ const script = path.join(root, 'bench', 'preprocess.mjs');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-bench-preprocess-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 const run = (...args: string[]) => spawnSync(process.execPath, [script, ...args], { encoding: 'utf8', cwd: root });
-const SMALL = ['--sizes', '64x48', '--outs', '16,32', '--budget-ms', '20', '--out', tmp];
-// The first run of the bench creates this venv (pip, network); the test does not.
-const opencvHere = existsSync(path.join(root, 'build', 'bench-venv', 'bin', 'python'));
+// The first run of the bench creates build/bench-venv (pip, network); the test does not: without it, the harness's
+// training/.venv (numpy and OpenCV too; npm test sets it up) runs the OpenCV rows through --python.
+const benchVenv = path.join(root, 'build', 'bench-venv', 'bin', 'python');
+const harness = path.join(root, 'training', '.venv', 'bin', 'python');
+const opencvPython = existsSync(benchVenv) ? benchVenv
+  : existsSync(harness) && spawnSync(harness, ['-c', 'import cv2, numpy'], { stdio: 'ignore' }).status === 0 ? harness : undefined;
+const opencvHere = opencvPython !== undefined;
+const SMALL = ['--sizes', '64x48', '--outs', '16,32', '--budget-ms', '20', '--out', tmp,
+  ...(opencvPython && opencvPython !== benchVenv ? ['--python', opencvPython] : [])];
 
 /** The table's data rows, each as its cells. */
 const tableRows = (md: string) => md.split('\n').filter((l) => /^\| \d+x\d+ \|/.test(l)).map((l) => l.slice(2, -2).split(' | '));
@@ -156,7 +162,7 @@ t.test('--write-docs replaces the rows it measured and keeps the others', { skip
 });
 
 t.test('usage mistakes: one line, exit 2, nothing run', async (t) => {
-  const options = '(options: --quick, --write-docs, --formats, --content, --sizes, --outs, --budget-ms, --out, --docs)';
+  const options = '(options: --quick, --write-docs, --formats, --content, --sizes, --outs, --budget-ms, --out, --docs, --python)';
   const cases: [string[], string][] = [
     [['--formats', 'YUV'], 'option --formats: unexpected value "YUV"'],
     [['--content', 'tinted'], 'option --content: unexpected value "tinted"'],
@@ -165,6 +171,7 @@ t.test('usage mistakes: one line, exit 2, nothing run', async (t) => {
     [['--budget-ms', '10,20'], 'option --budget-ms takes one value'],
     [['--formats'], 'option --formats needs a value'],
     [['--format', 'YUYV'], 'unknown option --format'],
+    [['--python', '/nonexistent/python'], 'option --python: /nonexistent/python does not exist'],
   ];
   for (const [args, message] of cases) {
     const r = run(...args, '--out', path.join(tmp, 'never'));
