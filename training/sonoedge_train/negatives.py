@@ -177,12 +177,14 @@ def transform_hearts(frames: np.ndarray, views: np.ndarray, rng, view_names) -> 
     return out
 
 
-def transform_in_sector(frames: np.ndarray, rng, min_deg: float = 60.0) -> np.ndarray:
+def transform_in_sector(frames: np.ndarray, rng, min_deg: float = 60.0, turn_range: tuple[float, float] | None = None) -> np.ndarray:
     """Heart frames (uint8 [B, H, W]) turned into negatives inside their own sector, as a probe held the wrong way
     shows them: the content rotated by min_deg to 360 - min_deg degrees about the sector's centre (config
     domain.neg_in_sector_min_deg), or upside down, and cut back to the frame's sector (the convex hull of its
     non-zero pixels), so the sector's outline says nothing (transform_hearts turns the outline with the heart). What
-    the turn brings in from outside the sector is speckle drawn from the frame's own pixels inside it."""
+    the turn brings in from outside the sector is speckle drawn from the frame's own pixels inside it. With
+    turn_range (lo, hi) degrees every frame is turned by a draw from it instead (never upside down): the same
+    resampling for frames that stay upright, so that a model comparing the two cannot tell them by it."""
     out = np.empty_like(frames)
     B, H, W = frames.shape
     for i in range(B):
@@ -198,8 +200,8 @@ def transform_in_sector(frames: np.ndarray, rng, min_deg: float = 60.0) -> np.nd
         fill = vals[rng.integers(len(vals), size=(H, W))].astype(np.float32)
         filled = np.where(inside, f, cv2.GaussianBlur(fill, (0, 0), 0.7).astype(np.uint8))
         ys, xs = np.nonzero(inside)
-        if rng.random() < 0.5:
-            turn = float(rng.uniform(min_deg, 360 - min_deg))
+        if turn_range is not None or rng.random() < 0.5:
+            turn = float(rng.uniform(*turn_range)) if turn_range is not None else float(rng.uniform(min_deg, 360 - min_deg))
             m = cv2.getRotationMatrix2D((float(xs.mean()), float(ys.mean())), turn, 1.0)
             g = cv2.warpAffine(filled, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         else:

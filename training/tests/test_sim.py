@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import numpy as np
@@ -108,3 +109,19 @@ def test_probe_offset_moves_the_heart():
     cx0 = np.nonzero(c0.masks[0] == 1)[1].mean()
     cx1 = np.nonzero(c1.masks[0] == 1)[1].mean()
     assert (cx0 - cx1) * c0.spacing_mm == pytest.approx(10.0, abs=0.5)  # probe right -> heart left
+
+
+def test_turn_deg_turns_the_heart_inside_the_scene():
+    """CineParams.turn_deg turns the heart about a point 40 mm down its axis, the probe's image formation unchanged:
+    0 is the cine as before; 180 puts the LA above the LV (nearer the probe) and keeps both in the image."""
+    p = _clean(61, "A4C", 1)
+    c0 = simulate_cine(p)
+    assert np.array_equal(simulate_cine(dataclasses.replace(p, turn_deg=0.0)).sector, c0.sector)
+    c180 = simulate_cine(dataclasses.replace(p, turn_deg=180.0))
+
+    def rows(c, label):
+        return np.nonzero(c.masks[0] == label)[0]
+    assert rows(c0, 3).mean() > rows(c0, 1).mean()  # upright: the LA beyond the LV along the beam
+    assert rows(c180, 3).size > 0 and rows(c180, 1).size > 0
+    assert rows(c180, 3).mean() < rows(c180, 1).mean()  # turned: the LA nearer the probe
+    assert not np.array_equal(c180.sector, c0.sector)
