@@ -145,8 +145,9 @@ class CineParams:
     hetero: float = 0.0  # tissue heterogeneity: sd of a smooth log-amplitude field over the image
     anatomy: list = field(default_factory=list)  # varied anatomy of the other chambers (heart.AN_*); empty: fixed
     la_join: float = 0.0  # 1: the LA joined to the LV at the mitral annulus (heart.FrameState.la_join)
-    # degrees the whole heart is turned about a point 40 mm down its long axis, inside the scene (the image formation,
-    # near field and depth effects stay the probe's): a heart the probe shows turned, not a finished image turned
+    # degrees the whole heart is turned about a point 40 mm down its long axis, that point placed mid-sector, inside
+    # the scene (the image formation, near field and depth effects stay the probe's): a heart the probe shows turned,
+    # not a finished image turned
     turn_deg: float = 0.0
     leaflets: list = field(default_factory=list)  # joined: (tent, open_len) mm (heart._mitral_leaflets); empty: as before
     valve_timing: float = 0.0  # 1: the mitral valve shut or open by the cardiac phase (heart.mitral_closed_at); 0: by s
@@ -362,9 +363,11 @@ def _frame_states(p: CineParams, rng):
         apex0 = (0.0 + jx, p.chest_wall + 50 + jz + 0.15 * p.depth_mm)
         phi0 = math.radians(2 * jphi)
     if p.turn_deg:
+        # turned about a point 40 mm down the axis, that point then placed mid-sector (at half the depth, on the
+        # probe's axis), so that the whole turned heart stays in view as a probe would show it
         t = math.radians(p.turn_deg)
-        cx, cz = apex0[0] + 40.0 * math.sin(phi0), apex0[1] + 40.0 * math.cos(phi0)
         phi0 += t
+        cx, cz = 0.0, 0.5 * p.depth_mm
         apex0 = (cx - 40.0 * math.sin(phi0), cz - 40.0 * math.cos(phi0))
     c, sn = math.cos(-rot), math.sin(-rot)
     ax = c * apex0[0] + sn * apex0[1] - p.dx
