@@ -240,8 +240,9 @@ const dash = (v: number | null, unit = ''): string => (v === null ? '-' : `${v}$
  * every error's).
  */
 function outboxLine(o: NonNullable<Status['outbox']>): string {
+  const why = o.lastError === null ? '' : `: ${o.lastErrorCode === null ? '' : `[${o.lastErrorCode}] `}${o.lastError}`;
   return `pacs outbox: ${o.pending} pending${o.held === 0 ? '' : ` (${o.held} held back until a restart)`}, ${o.sent} sent, ${o.failed} to failed/, `
-    + `retried ${o.retries} times${o.lastTryFailed ? `; the last try failed, retrying${o.lastError === null ? '' : `: ${o.lastErrorCode === null ? '' : `[${o.lastErrorCode}] `}${o.lastError}`}` : ''}`;
+    + `retried ${o.retries} times${o.lastTryFailed ? `; the last try failed, retrying${why}` : ''}`;
 }
 
 /** The table `status` prints (without --json). */

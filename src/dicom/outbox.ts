@@ -75,10 +75,13 @@ export interface OutboxOptions {
 /** Why the outbox tries again: the PACS (not reachable, refused the association, answered "try later") or a file of the outbox's own on this machine. */
 export type RetryCause = 'pacs' | 'local';
 
-/** The code of a sender's failure: its error's own (PacsError's ERR_SONOEDGE_PACS), ERR_SONOEDGE_PACS where it has none. */
+/** The code of a failure of the PACS's (not reachable, association refused, "try later", a batch half answered). */
+const PACS_CODE = 'ERR_SONOEDGE_PACS' satisfies ErrorCode;
+
+/** The code of a sender's failure: its error's own (PacsError's ERR_SONOEDGE_PACS), PACS_CODE where it has none. */
 function pacsCode(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && code !== '' ? code : ('ERR_SONOEDGE_PACS' satisfies ErrorCode);
+  return typeof code === 'string' && code !== '' ? code : PACS_CODE;
 }
 
 /** The file system's code of a failed move (the error it wraps): EISDIR, ENOTDIR, ENOSPC...; ERR_SONOEDGE_OUTBOX where it has none. */
@@ -109,6 +112,13 @@ export interface OutboxStats {
   /** When the next try is due (epoch ms), while waiting after a failure. */
   nextTryAt: number | null;
 }
+
+/** The retry delays' defaults (OutboxOptions.retryMinMs, retryMaxMs), in ms. */
+export const RETRY_MIN_MS = 1000;
+export const RETRY_MAX_MS = 60000;
+
+/** A C-STORE status as the outbox's reasons, errors and log lines write it: `0xa700`. */
+export const statusHex = (s: number) => `0x${s.toString(16).padStart(4, '0')}`;
 
 const NAME = /^[A-Za-z0-9._-]{1,200}$/;
 
@@ -338,13 +348,13 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       const unreadable: { name: string; tries: number; err: Error }[] = [];
       let localStop = false;
       let error: string | undefined;
-      let errorCode: string = 'ERR_SONOEDGE_PACS' satisfies ErrorCode;
+      let errorCode: string = PACS_CODE;
       try {
         await sender.store(batch.map((n) => path.join(this.#pendingDir, n)), (r) => {
           const name = path.basename(r.file);
           this.#readFailures.clear(name);
           if (r.outcome === 'retry') {
-            error ??= `the PACS ${sender.where} answered ${name} with status 0x${r.status.toString(16).padStart(4, '0')} (try again later)${r.comment ? `: ${r.comment}` : ''}`;
+            error ??= `the PACS ${sender.where} answered ${name} with status ${statusHex(r.status)} (try again later)${r.comment ? `: ${r.comment}` : ''}`;
             return;
           }
           answered.add(name);
@@ -442,7 +452,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
   }
 
   async #refused(name: string, r: StoreResult): Promise<void> {
-    const reason = `refused by the PACS ${this.#o.sender!.where} with status 0x${r.status.toString(16).padStart(4, '0')}${r.comment ? `: ${r.comment}` : ''}`;
+    const reason = `refused by the PACS ${this.#o.sender!.where} with status ${statusHex(r.status)}${r.comment ? `: ${r.comment}` : ''}`;
     try {
       await this.#intoFailed(name, reason);
     } catch (err) {
@@ -491,8 +501,8 @@ export class Outbox extends EventEmitter implements CaptureTarget {
   }
 
   #retryLater(error: string, code: string, cause: RetryCause): void {
-    const min = this.#o.retryMinMs ?? 1000;
-    const max = this.#o.retryMaxMs ?? 60000;
+    const min = this.#o.retryMinMs ?? RETRY_MIN_MS;
+    const max = this.#o.retryMaxMs ?? RETRY_MAX_MS;
     const delay = Math.min(max, min * 2 ** Math.min(this.#attempts, 30));
     this.#attempts++;
     this.#stats.retries++;

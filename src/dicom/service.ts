@@ -11,7 +11,7 @@ import type { ErrorCode } from '../errors.js';
 import type { PipelineResult } from '../pipeline/index.js';
 import { frameBytes, type ConfigureStream } from '../protocol/messages.js';
 import { AutoCapture, type CaptureOptions, type CaptureSummary, type CaptureTarget } from './capture.js';
-import { Outbox, folderTarget, type BatchSender, type OutboxStats, type RetryCause } from './outbox.js';
+import { Outbox, RETRY_MAX_MS, folderTarget, statusHex, type BatchSender, type OutboxStats, type RetryCause } from './outbox.js';
 import { PacsFailureLog } from './pacs-log.js';
 import { PacsClient, type PacsOptions } from './store.js';
 import { newUid, type ClipPixelFormat, type ModelUse, type StudyAttributes, type WriterOptions } from './writer.js';
@@ -74,7 +74,7 @@ export class DicomService {
       // class...) means stored, but changed or doubted by the PACS: said, with the PACS's comment (before: not logged).
       outbox.on('sent', (name: string, status: number, comment?: string) => {
         if (status === 0) log.info({ name, pacs: sender.where }, 'dicom object stored');
-        else log.warn({ name, pacs: sender.where, status: `0x${status.toString(16).padStart(4, '0')}`, ...(comment ? { comment } : {}) }, 'dicom object stored with a warning from the PACS');
+        else log.warn({ name, pacs: sender.where, status: statusHex(status), ...(comment ? { comment } : {}) }, 'dicom object stored with a warning from the PACS');
       });
       outbox.on('failed', (name: string, reason: string) => log.error({ name, reason }, 'dicom object refused by the PACS (kept in failed/)'));
       // A file the outbox could not move or remove on this machine is a local error (the PACS answered): it says so,
@@ -85,7 +85,7 @@ export class DicomService {
       // Not a line per failed try: the first of a run, when the backoff reaches retryMaxMs, then one per 10 minutes or
       // on another code, and one when the PACS takes a try again (src/dicom/pacs-log.ts). A local failure is told by
       // 'fileError' above, per file.
-      const pacsLog = new PacsFailureLog(log, { where: sender.where, retryMaxMs: retryMaxMs ?? 60000, ...(inject.now ? { now: inject.now } : {}) });
+      const pacsLog = new PacsFailureLog(log, { where: sender.where, retryMaxMs: retryMaxMs ?? RETRY_MAX_MS, ...(inject.now ? { now: inject.now } : {}) });
       outbox.on('retry', (error: string, delayMs: number, cause: RetryCause, code: string) => {
         if (cause === 'pacs') pacsLog.failed(error, code, delayMs);
       });
