@@ -33,7 +33,7 @@ import { PY, ROOT, validateAndReadBack } from '../helpers/dicom-check.js';
 import { ORTHANC, killOrthanc, orthancInstances, startOrthanc } from '../helpers/orthanc.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { freePort } from '../helpers/net.js';
-import { pynetdicomMissing, startStoreScp } from '../helpers/storescp.js';
+import { pynetdicomMissing, startStoreScp, type StoreScpOptions } from '../helpers/storescp.js';
 import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
 import { until } from '../helpers/wait.js';
 
@@ -398,16 +398,25 @@ function statusOutboxOf(t: Test, port: number): { json: Record<string, unknown>;
   return { json: json as Record<string, unknown>, line };
 }
 
+/**
+ * A fresh folder, a pynetdicom Storage SCP started with `peer` on a free port, serve sending to it, and one clip and
+ * its SR captured on `stream` (stored as `serve-LABEL-test`) left to the outbox; the folder and the peer go at the end.
+ */
+async function captureToPeer(t: Test, label: string, peer: Omit<StoreScpOptions, 'port'>, stream: number) {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `sonoedge-serve-${label}-`));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const scp = await startStoreScp({ port: await freePort(), ...peer });
+  t.teardown(() => scp.stop());
+  const s = await serveToPeer(t, dir, scp.port);
+  await captureAndLeave(s.sock, stream, `serve-${label}-test`);
+  return { scp, s };
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test('a PACS (pynetdicom) that refuses the objects themselves (0xA900 does not match the SOP class, 0xC000 cannot understand): both in failed/ beside their reasons, in /metrics, /health and sonoedge status, not tried again', { skip: peerSkip() }, async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-serve-refused-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
   // The clip is queued first (its store is the 1st), the SR second.
-  const scp = await startStoreScp({ port: await freePort(), aet: 'PEERSCP', status: 0xa900, nth: { 2: 0xc000 }, comment: 'refused by the test' });
-  t.teardown(() => scp.stop());
-  const s = await serveToPeer(t, dir, scp.port);
-  await captureAndLeave(s.sock, 7, 'serve-refused-test');
+  const { scp, s } = await captureToPeer(t, 'refused', { aet: 'PEERSCP', status: 0xa900, nth: { 2: 0xc000 }, comment: 'refused by the test' }, 7);
   const done = await until(async () => { const m = await outboxMetrics(s.port); return m.failed_total === 2 ? m : undefined; }, 'the clip and SR refused');
   t.same(done, { failed_total: 2, held: 0, last_try_failed: 0, pending: 0, retries_total: 0, sent_total: 0 }, 'both to failed/, nothing pending, no retry: the try did not fail (the PACS answered)');
   await sleep(500); // longer than retryMaxMs: a try again would have come by now
@@ -438,12 +447,7 @@ t.test('a PACS (pynetdicom) that refuses the objects themselves (0xA900 does not
 });
 
 t.test('a PACS (pynetdicom) out of resources (0xA700): the objects wait in pending/ and are tried again, the failure and why in /metrics, /health and sonoedge status; once it answers 0x0000 (restarted on its port), both are stored', { skip: peerSkip() }, async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-serve-busy-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const busy = await startStoreScp({ port: await freePort(), aet: 'PEERSCP', status: 0xa700, comment: 'out of resources (the test)' });
-  t.teardown(() => busy.stop());
-  const s = await serveToPeer(t, dir, busy.port);
-  await captureAndLeave(s.sock, 8, 'serve-busy-test');
+  const { scp: busy, s } = await captureToPeer(t, 'busy', { aet: 'PEERSCP', status: 0xa700, comment: 'out of resources (the test)' }, 8);
   // Two tries at least (the second 100 ms after the first).
   const failing = await until(async () => { const m = await outboxMetrics(s.port); return m.pending === 2 && m.last_try_failed === 1 && m.retries_total >= 2 ? m : undefined; }, 'the clip and SR pending, tried twice, the last try failed');
   t.same({ ...failing, retries_total: 'n' }, { failed_total: 0, held: 0, last_try_failed: 1, pending: 2, retries_total: 'n', sent_total: 0 }, 'both wait; none sent, none to failed/');
@@ -488,12 +492,7 @@ t.test('a PACS (pynetdicom) out of resources (0xA700): the objects wait in pendi
 });
 
 t.test('a PACS (pynetdicom) that stores with a warning (0xB000 coercion of data elements; 0xB001, a warning outside C-STORE\'s three): stored, as a success is (before, 0xB001 went into failed/ as refused)', { skip: peerSkip() }, async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-serve-warning-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const scp = await startStoreScp({ port: await freePort(), aet: 'PEERSCP', status: 0xb000, nth: { 2: 0xb001 }, comment: 'coerced by the test' });
-  t.teardown(() => scp.stop());
-  const s = await serveToPeer(t, dir, scp.port);
-  await captureAndLeave(s.sock, 9, 'serve-warning-test');
+  const { scp, s } = await captureToPeer(t, 'warning', { aet: 'PEERSCP', status: 0xb000, nth: { 2: 0xb001 }, comment: 'coerced by the test' }, 9);
   const done = await until(async () => { const m = await outboxMetrics(s.port); return m.sent_total + m.failed_total === 2 ? m : undefined; }, 'the clip and SR answered');
   t.same(done, { failed_total: 0, held: 0, last_try_failed: 0, pending: 0, retries_total: 0, sent_total: 2 }, 'both counted as sent; no retry, nothing to failed/');
   await sleep(500);

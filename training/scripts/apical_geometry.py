@@ -14,13 +14,12 @@ quality gate, so no LV to check).
 """
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
 
-from runtime_rules import turned_in_sector
-from sonoedge_train.constants import APICAL_VIEWS, VIEWS
+from runtime_rules import packages_from_args, turned_in_sector
+from sonoedge_train.constants import APICAL_IDS, APICAL_VIEWS
 from sonoedge_train.data.phantom import load_phantom
 from sonoedge_train.data.synthetic import SimDataset
 from sonoedge_train.export import run_ort, to_model_input
@@ -30,7 +29,6 @@ from sonoedge_train.transfer import Packages, _measured
 LV, LA = 1, 3
 MIN_LA = 20
 THRESHOLDS = (30, 45, 60, 75, 90, 120)
-APICAL = [VIEWS.index(v) for v in APICAL_VIEWS]
 
 
 def angles(p: Packages, frames: np.ndarray, chunk: int = 256):
@@ -70,20 +68,16 @@ def summary(elig, ang, thr: float) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", default="models")
-    ap.add_argument("--json")
-    a = ap.parse_args()
-    p = Packages(a.models)
+    p, json_out = packages_from_args(__doc__)
     sets = {}
     val = SimDataset("training/data_cache/wide_val")
-    apv = np.isin(val.view, APICAL)
+    apv = np.isin(val.view, APICAL_IDS)
     sets["simulator val apical"] = angles(p, val.frames[apv])
     sets["simulator val turned in sector"] = angles(p, turned_in_sector(val, np.unique(val.cine[apv]))[0])
     test = SimDataset("training/data_cache/wide_test")
-    sets["simulator wide_hard test apical"] = angles(p, test.frames[np.isin(test.view, APICAL)])
+    sets["simulator wide_hard test apical"] = angles(p, test.frames[np.isin(test.view, APICAL_IDS)])
     clean = load_phantom("training/data_cache/phantom_clean")
-    sets["independent clean, 60 apical cines"] = angles(p, clean.frames[np.isin(clean.view, APICAL)])
+    sets["independent clean, 60 apical cines"] = angles(p, clean.frames[np.isin(clean.view, APICAL_IDS)])
     ph = load_phantom("training/data_cache/phantom")
     for v in ("rotated", "flipped", "off_axis", "foreshortened", "shadow"):
         ids = [c["id"] for c in ph.cines if c["variant"] == v and (v in ("rotated", "flipped") or c["view"] in APICAL_VIEWS)]
@@ -101,8 +95,8 @@ def main() -> None:
     for name, row in res["sets"].items():
         r0 = row[cols[0]]
         print(f"| {name} | {r0['frames']} | {r0['lv_shown']:.3f} | {r0['no_la']:.3f} | " + " | ".join(f"{row[c]['kept']:.3f}" for c in cols) + " |")
-    if a.json:
-        with open(a.json, "w") as f:
+    if json_out:
+        with open(json_out, "w") as f:
             json.dump(res, f, indent=1)
 
 

@@ -14,12 +14,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from sonoedge_train.constants import APICAL_VIEWS, VIEWS
+from sonoedge_train.constants import APICAL_IDS, VIEWS
 from sonoedge_train.data.phantom import load_phantom
 from sonoedge_train.data.synthetic import SimDataset
 from sonoedge_train.transfer import REAL_BOXES, Packages, pydicom_files
 
-APICAL = [VIEWS.index(v) for v in APICAL_VIEWS]
 COLUMNS = ("image share", "mean", "p50", "p90", "p99", "share < 20")
 
 
@@ -45,8 +44,8 @@ def main() -> None:
     val = SimDataset("training/data_cache/wide_val")
     train = SimDataset("training/data_cache/wide_train")
     sets = {"real A4C (pydicom examples_ybr_color), 30 frames": real,
-            "independent clean apical, every 4th frame": clean.frames[np.isin(clean.view, APICAL)][::4],
-            "simulator wide_val apical, every 2nd frame": val.frames[np.isin(val.view, APICAL)][::2],
+            "independent clean apical, every 4th frame": clean.frames[np.isin(clean.view, APICAL_IDS)][::4],
+            "simulator wide_val apical, every 2nd frame": val.frames[np.isin(val.view, APICAL_IDS)][::2],
             "simulator wide_train, every 97th frame": train.frames[::97]}
     print("| set | percentile over frames | " + " | ".join(COLUMNS) + " |\n|" + " --- |" * (len(COLUMNS) + 2))
     for name, fr in sets.items():

@@ -21,13 +21,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from sonoedge_train.constants import APICAL_VIEWS, VIEWS
+from sonoedge_train.constants import APICAL_IDS, APICAL_VIEWS
 from sonoedge_train.data.phantom import load_phantom
 from sonoedge_train.data.synthetic import SimDataset
 from sonoedge_train.negatives import transform_in_sector
 from sonoedge_train.transfer import Packages, _measured
 
-APICAL = [VIEWS.index(v) for v in APICAL_VIEWS]
 SIZE = 112
 
 
@@ -100,7 +99,7 @@ def main() -> None:
         print(f"{len(up)} upright and {len(down)} turned frames simulated in {time.time() - t0:.0f} s", flush=True)
     else:
         train = SimDataset("training/data_cache/wide_train")
-        tr = resized(train.frames[np.isin(train.view, APICAL)])
+        tr = resized(train.frames[np.isin(train.view, APICAL_IDS)])
     model = small_cnn()
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     loss_fn = nn.BCEWithLogitsLoss()
@@ -121,7 +120,7 @@ def main() -> None:
             print(f"step {step} loss {loss.item():.3f} ({time.time() - t0:.0f} s)", flush=True)
     p = Packages("models")
     val = SimDataset("training/data_cache/wide_val")
-    vframes = val.frames[np.isin(val.view, APICAL)]
+    vframes = val.frames[np.isin(val.view, APICAL_IDS)]
     turned = transform_in_sector(vframes, np.random.default_rng(1))
     scene_val = scene_cines(920_000, 60, True, np.random.default_rng(2))
     s_val, s_turn = scores(model, vframes), scores(model, turned)
@@ -129,7 +128,7 @@ def main() -> None:
     sets = {"simulator val apical": vframes, "simulator val turned in sector": turned,
             "simulator turned in the scene (60 new cines)": scene_val}
     clean = load_phantom("training/data_cache/phantom_clean")
-    sets["independent clean, 60 apical cines"] = clean.frames[np.isin(clean.view, APICAL)]
+    sets["independent clean, 60 apical cines"] = clean.frames[np.isin(clean.view, APICAL_IDS)]
     ph = load_phantom("training/data_cache/phantom")
     for v in ("rotated", "flipped", "off_axis", "foreshortened", "shadow"):
         ids = [c["id"] for c in ph.cines if c["variant"] == v and (v in ("rotated", "flipped") or c["view"] in APICAL_VIEWS)]

@@ -22,14 +22,13 @@ import json
 
 import numpy as np
 
-from sonoedge_train.constants import APICAL_VIEWS, VIEWS
+from sonoedge_train.constants import APICAL_IDS, APICAL_VIEWS
 from sonoedge_train.data.phantom import load_phantom
 from sonoedge_train.data.synthetic import SimDataset
 from sonoedge_train.metrics import ef_runtime
 from sonoedge_train.negatives import transform_in_sector
 from sonoedge_train.transfer import SINGLE_BEAT_SD, Packages, _measured
 
-APICAL = [VIEWS.index(v) for v in APICAL_VIEWS]
 
 
 def per_cine(p: Packages, frames, cine_of):
@@ -45,7 +44,7 @@ def shown(cines, n: int, thr: float) -> float:
     for prob, elig in cines:
         for i in range(len(prob)):
             v = int(prob[i].argmax())
-            stable = v in APICAL and prob[max(0, i - n + 1):i + 1, v].mean() >= thr
+            stable = v in APICAL_IDS and prob[max(0, i - n + 1):i + 1, v].mean() >= thr
             kept += int(elig[i] and stable)
         total += len(prob)
     return kept / total
@@ -67,7 +66,7 @@ def turned_in_sector(ds, cine_ids):
 def stability(p: Packages) -> dict:
     sets = {}
     clean = load_phantom("training/data_cache/phantom_clean")
-    ap = np.isin(clean.view, APICAL)
+    ap = np.isin(clean.view, APICAL_IDS)
     sets["independent clean, 60 apical cines"] = per_cine(p, clean.frames[ap], clean.cine[ap])
     ph = load_phantom("training/data_cache/phantom")
     for v in ("rotated", "flipped", "clean", "off_axis", "foreshortened"):
@@ -75,7 +74,7 @@ def stability(p: Packages) -> dict:
         sel = np.isin(ph.cine, ids)
         sets[f"independent {v}"] = per_cine(p, ph.frames[sel], ph.cine[sel])
     val = SimDataset("training/data_cache/wide_val")
-    apv = np.isin(val.view, APICAL)
+    apv = np.isin(val.view, APICAL_IDS)
     sets["simulator val apical"] = per_cine(p, val.frames[apv], val.cine[apv])
     sets["simulator val turned in sector"] = per_cine(p, *turned_in_sector(val, np.unique(val.cine[apv])))
     return {f"n={n} p>={thr}": {k: round(shown(v, n, thr), 3) for k, v in sets.items()}
@@ -119,12 +118,17 @@ def band_interval(p: Packages) -> dict:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def packages_from_args(doc: str) -> tuple[Packages, str | None]:
+    """The rule scripts' command line (--models DIR, default models; --json OUT): the packages opened, and OUT."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--models", default="models")
     ap.add_argument("--json")
     a = ap.parse_args()
-    p = Packages(a.models)
+    return Packages(a.models), a.json
+
+
+def main() -> None:
+    p, json_out = packages_from_args(__doc__)
     res = {"stability": stability(p), "band_interval": band_interval(p)}
     keys = list(next(iter(res["stability"].values())))
     print("LV shown (fraction of frames) under the view-stability rule\n")
@@ -138,8 +142,8 @@ def main() -> None:
     for name, r in bi["sets"].items():
         print(f"| {name} | {r['cines']} | {r['band_median']:.3f} | {r['ef_mae']:.2f} | {r['corr_abs_error_band']:.2f} | "
               f"{r['constant_half']:.2f} / {r['constant_coverage']:.3f} | {r['band_half_median']:.2f} / {r['band_coverage']:.3f} |")
-    if a.json:
-        with open(a.json, "w") as f:
+    if json_out:
+        with open(json_out, "w") as f:
             json.dump(res, f, indent=1)
 
 

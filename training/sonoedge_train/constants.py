@@ -15,6 +15,8 @@ VIEWS = list(PREPROCESS["views"])
 GUIDANCE = list(PREPROCESS["guidance"])
 SEG_LABELS = list(PREPROCESS["seg_labels"])
 APICAL_VIEWS = ("A4C", "A2C")
+# Their class indices (the view head's outputs, the datasets' view labels).
+APICAL_IDS = tuple(VIEWS.index(v) for v in APICAL_VIEWS)
 
 
 def normalize_uint8(frames: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from scipy.special import softmax
 
-from .constants import APICAL_VIEWS, VIEWS
+from .constants import APICAL_IDS, APICAL_VIEWS, VIEWS
 from .export import ort_session, run_ort, to_model_input
 from .metrics import (BORDER_HIGH, BORDER_LOW, bootstrap_ci, border_band, dice, ece, ef_runtime, largest_component,
                       regression)
@@ -176,7 +176,7 @@ def _measured(p: Packages, vq) -> np.ndarray:
     its own (the runtime smooths the shown view, quality and state; per frame is stricter for single outliers,
     looser for runs)."""
     pred = vq["prob"].argmax(1)
-    out = np.isin(pred, [VIEWS.index(v) for v in APICAL_VIEWS]) & (np.asarray(vq["quality"]).reshape(-1) >= p.gate)
+    out = np.isin(pred, APICAL_IDS) & (np.asarray(vq["quality"]).reshape(-1) >= p.gate)
     st = p.state(vq["id_score"])
     if len(st):
         out &= st != "unknown"
