@@ -25,7 +25,7 @@ def cmd_simulate(a):
     views = a.views.split(",") if a.views else None
     p = write_dataset(a.out, a.cines, a.seed, a.frames, (a.size, a.size), a.difficulty, views, progress=not a.quiet,
                       workers=a.workers, max_minutes=a.max_minutes,
-                      cines_per_shard=a.shard_cines, strength=a.strength)
+                      cines_per_shard=a.shard_cines, strength=a.strength, turn=a.turn)
     print(f"wrote {p}")
     if a.dicom:
         from .sim.dicom import write_cine_dicom
@@ -216,7 +216,7 @@ def cmd_transfer(a):
     from .transfer import transfer_report
     _threads(a.threads)
     r = transfer_report(a.out, a.models, test=a.test, legacy_test=a.legacy_test or None, val=a.val,
-                        phantom=a.phantom or None, variant=a.variant)
+                        phantom=a.phantom or None, variant=a.variant, turned=a.turned or None)
     print((Path(a.out) / "transfer.md").read_text(), end="")
     return 0 if r else 1
 
@@ -245,6 +245,16 @@ def _real_source(p, split_help):
     p.add_argument("--split", default=None, type=str.upper, choices=["TRAIN", "VAL", "TEST"], help=split_help)
 
 
+def _turn_range(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO,HI degrees (e.g. 60,300) but received {text!r}") from None
+    if not 0 < lo <= hi < 360:
+        raise argparse.ArgumentTypeError(f"expected 0 < LO <= HI < 360 degrees but received {text!r}")
+    return lo, hi
+
+
 def build_parser():
     ap = argparse.ArgumentParser(prog="python -m sonoedge_train")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -261,6 +271,9 @@ def build_parser():
                    help="wide difficulties: randomisation strength (0 = the legacy look, 1 = the default ranges; "
                         "the varied anatomy of wide_anat* keeps its own strength, 1)")
     s.add_argument("--views", default="", help="comma-separated subset of A4C,A2C,PLAX,PSAX,OTHER")
+    s.add_argument("--turn", type=_turn_range, default=None, metavar="LO,HI",
+                   help="every heart turned inside the scene by LO..HI degrees (a probe held the wrong way) and "
+                        "labelled OTHER: negatives for the view model")
     s.add_argument("--dicom", default="", help="also write one A4C cine as DICOM to this path")
     s.add_argument("--dicom-frames", type=int, default=32)
     s.add_argument("--quiet", action="store_true")
@@ -393,6 +406,9 @@ def build_parser():
     tr.add_argument("--legacy-test", default="training/data_cache/test")
     tr.add_argument("--val", default="training/data_cache/wide_val")
     tr.add_argument("--phantom", default="training/data_cache/phantom")
+    tr.add_argument("--turned", default="training/data_cache/wide_turned_test",
+                    help="a `simulate --turn` set: a negative family of hearts turned inside the scene (skipped "
+                         "when missing)")
     tr.add_argument("--threads", type=int, default=2)
     tr.set_defaults(fn=cmd_transfer)
     ir = sub.add_parser("import-real", help="EchoNet-Dynamic / CAMUS annotated frames -> training dataset "

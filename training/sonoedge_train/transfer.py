@@ -308,7 +308,7 @@ def _ci(c):
 
 def transfer_report(out, models="models", test="training/data_cache/wide_test", legacy_test=None,
                     val="training/data_cache/wide_val", phantom=None, variant="fp32", n_neg: int = 400,
-                    seed: int = 99) -> dict:
+                    seed: int = 99, turned=None) -> dict:
     """Everything of the module docstring; writes OUT/transfer.json and OUT/transfer.md and returns the dict."""
     from .calibrate import negative_set
     from .data.synthetic import SimDataset
@@ -346,6 +346,8 @@ def transfer_report(out, models="models", test="training/data_cache/wide_test", 
     families = {f: neg[fam == f] for f in sorted(set(fam))}
     families["photo (held out)"] = photos(120, np.random.default_rng([seed, 5]))
     families["simulated OTHER (in-distribution negatives)"] = test_ds.frames[~hearts]
+    if turned and Path(turned, "index.json").exists():  # `simulate --turn`: hearts turned inside the scene
+        families["simulated hearts turned in the scene (held out)"] = SimDataset(turned).frames
     rep["negatives"] = negatives_report(p, families)
     vq_test = p.view_quality(test_ds.frames[hearts])
     if vq_test["id_score"] is not None:

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from sonoedge_train.constants import GUIDANCE
+from sonoedge_train.constants import GUIDANCE, VIEWS
 from sonoedge_train.metrics import lv_area_length
 from sonoedge_train.sim import heart as H
 from sonoedge_train.sim.simulator import ImagingConfig, quality_and_guidance, sample_cine_params, simulate_cine
@@ -125,3 +125,31 @@ def test_turn_deg_turns_the_heart_inside_the_scene():
     assert rows(c180, 3).size > 0 and rows(c180, 1).size > 0
     assert rows(c180, 3).mean() < rows(c180, 1).mean()  # turned: the LA nearer the probe
     assert not np.array_equal(c180.sector, c0.sector)
+
+
+def test_simulate_turn_writes_turned_hearts_labelled_other(tmp_path):
+    """simulate --turn LO,HI: each cine is its upright twin (same seed) with the heart turned by a draw from LO..HI
+    inside the scene, labelled OTHER with quality 0 and no guidance; the index keeps the view shown and the turn.
+    A range outside (0, 360) is refused by the command line."""
+    import json
+
+    from sonoedge_train.cli import main
+    from sonoedge_train.data.synthetic import SimDataset
+    kw = ["--cines", "2", "--seed", "4", "--frames", "2", "--difficulty", "wide", "--views", "A4C,A2C", "--quiet"]
+    assert main(["simulate", "--out", str(tmp_path / "up"), *kw]) == 0
+    assert main(["simulate", "--out", str(tmp_path / "turned"), *kw, "--turn", "90,120"]) == 0
+    up, turned = SimDataset(tmp_path / "up"), SimDataset(tmp_path / "turned")
+    idx = json.loads((tmp_path / "turned" / "index.json").read_text())
+    assert idx["turn_deg"] == [90.0, 120.0]
+    assert [(c["view"], c["shown_view"], c["guidance"]) for c in idx["cines"]] == [("OTHER", "A4C", None),
+                                                                                  ("OTHER", "A2C", None)]
+    assert all(90.0 <= c["turn_deg"] <= 120.0 for c in idx["cines"])
+    other = VIEWS.index("OTHER")
+    assert turned.view.tolist() == [other] * 4 and turned.guidance.tolist() == [-1] * 4
+    assert not turned.quality.any() and not turned.quality_geom.any()
+    assert up.view.tolist() == [VIEWS.index("A4C")] * 2 + [VIEWS.index("A2C")] * 2
+    # the same cines otherwise: EF and spacing as the upright twin's, the images not
+    assert [c["ef"] for c in idx["cines"]] == [c["ef"] for c in up.index["cines"]]
+    assert np.array_equal(turned.spacing, up.spacing) and not np.array_equal(turned.frames, up.frames)
+    with pytest.raises(SystemExit):
+        main(["simulate", "--out", str(tmp_path / "bad"), *kw, "--turn", "300,60"])

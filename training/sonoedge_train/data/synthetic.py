@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import zipfile
 from pathlib import Path
@@ -59,7 +60,7 @@ def _simulate_shard(job):
     """Simulate cines [a, b) into shard file `name` (written atomically); returns (name, n_frames, cine entries).
 
     Every cine depends only on (seed, its index), so the output does not depend on which process runs the job."""
-    out, name, a, b, seed, frames_per_cine, size, difficulty, views, strength = job
+    out, name, a, b, seed, frames_per_cine, size, difficulty, views, strength, turn = job
     cfg = ImagingConfig()
     wide = bool(DIFFICULTY[difficulty].get("wide"))
     arrays_spec = {**ARRAYS, **WIDE_ARRAYS} if wide else ARRAYS
@@ -70,7 +71,12 @@ def _simulate_shard(job):
         cseed = seed * 1_000_003 + i
         view = views[i % len(views)]
         p = sample_cine_params(cseed, view, frames_per_cine, difficulty, strength)
+        if turn is not None:  # a stream of its own: the cine is its upright twin (same seed) turned
+            p = dataclasses.replace(p, turn_deg=float(np.random.default_rng([cseed, 4421]).uniform(*turn)))
         c = simulate_cine(p, cfg)
+        if turn is not None:  # no standard view shows a heart turned: OTHER, no guidance, no quality
+            c.view, c.guidance, c.quality = VIEWS.index("OTHER"), -1, np.zeros_like(c.quality)
+            c.quality_geom = np.zeros_like(c.quality_geom)
         F = p.n_frames
         if wide:  # the whole sector image, as simulated
             sp = c.spacing_mm
@@ -88,9 +94,10 @@ def _simulate_shard(job):
         buf["cine"].append(np.full(F, i))
         buf["frame"].append(np.arange(F))
         buf["spacing"].append(np.full(F, sp))
-        cines.append({"id": i, "seed": cseed, "start": start, "n_frames": F, "view": p.view, "ed": c.ed, "es": c.es,
-                      "ef": round(c.ef, 4), "spacing_mm": sp,
-                      "guidance": GUIDANCE[c.guidance] if c.guidance >= 0 else None})
+        cines.append({"id": i, "seed": cseed, "start": start, "n_frames": F, "view": VIEWS[c.view], "ed": c.ed,
+                      "es": c.es, "ef": round(c.ef, 4), "spacing_mm": sp,
+                      "guidance": GUIDANCE[c.guidance] if c.guidance >= 0 else None,
+                      **({"shown_view": p.view, "turn_deg": round(p.turn_deg, 3)} if turn is not None else {})})
         start += F
     arrays = {key: np.concatenate(buf[key]).astype(arrays_spec[key]) for key in arrays_spec}
     tmp = Path(out) / (name + ".tmp.npz")
@@ -105,10 +112,14 @@ def _worker_init():
 
 def write_dataset(out_dir, n_cines: int, seed: int, frames_per_cine: int = 16, size=(112, 112),
                   difficulty: str = "train", views=None, cines_per_shard: int = 64, progress: bool = False,
-                  workers: int = 1, max_minutes: float = 0.0, strength: float | None = None):
+                  workers: int = 1, max_minutes: float = 0.0, strength: float | None = None,
+                  turn: tuple[float, float] | None = None):
     """Simulate n_cines cines into out_dir. workers > 1 shards the cines over processes (one job per shard of
     cines_per_shard cines): the dataset is identical for any number of workers. max_minutes > 0 is a wall-clock
-    budget: when it runs out, the shards finished so far are kept (their cines keep their ids) and the rest dropped."""
+    budget: when it runs out, the shards finished so far are kept (their cines keep their ids) and the rest dropped.
+    turn (lo, hi) degrees: every cine's heart turned inside the scene by a draw from it (CineParams.turn_deg), a
+    probe held the wrong way, and labelled OTHER with quality 0 and no guidance (negatives for the view model); the
+    index keeps each cine's shown_view and turn_deg."""
     import time
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -121,9 +132,10 @@ def write_dataset(out_dir, n_cines: int, seed: int, frames_per_cine: int = 16, s
     index = {"format": FORMAT_WIDE if wide else FORMAT, "image_size": list(size), "views": VIEWS, "guidance": GUIDANCE,
              "seg_labels": SEG_LABELS, "difficulty": difficulty, "seed": seed, "frames_per_cine": frames_per_cine,
              **({"strength": strength} if strength is not None else {}),
+             **({"turn_deg": [float(v) for v in turn]} if turn is not None else {}),
              "imaging": {k: v for k, v in vars(cfg).items()}, "shards": [], "cines": []}
     jobs = [(str(out), f"shard_{k:05d}.npz", a, min(a + cines_per_shard, n_cines), seed, frames_per_cine, size,
-             difficulty, views, strength) for k, a in enumerate(range(0, n_cines, cines_per_shard))]
+             difficulty, views, strength, turn) for k, a in enumerate(range(0, n_cines, cines_per_shard))]
     deadline = time.monotonic() + max_minutes * 60 if max_minutes > 0 else None
     bar = None
     if progress:
