@@ -99,7 +99,7 @@ export interface Status {
   /** The serial link: null when serve has none. */
   serial: { up: boolean; losses: number; reopens: number } | null;
   /**
-   * The PACS outbox (dicom.pacs): objects pending (held ones included), held back until a restart, stored, moved to
+   * The PACS outbox (dicom.pacs): objects pending (held ones included), held back (their move tried again every heldRetryMs), stored, moved to
    * failed/, failed tries; whether the last try failed, and why: /health's outbox.lastError and lastErrorCode
    * (ERR_SONOEDGE_PACS, EISDIR...; each null when the last try did not fail, or /health did not say). null when serve
    * sends to no PACS.
@@ -235,13 +235,13 @@ const round2 = (v: number): number => Math.round(v * 100) / 100;
 const dash = (v: number | null, unit = ''): string => (v === null ? '-' : `${v}${unit}`);
 
 /**
- * `pacs outbox: 2 pending (1 held back until a restart), 5 sent, 0 to failed/, retried 3 times; the last try failed,
+ * `pacs outbox: 2 pending (1 held back, move retried), 5 sent, 0 to failed/, retried 3 times; the last try failed,
  * retrying: [ERR_SONOEDGE_PACS] Expected the PACS ...` (the error when /health told it, its code as the CLI prints
  * every error's).
  */
 function outboxLine(o: NonNullable<Status['outbox']>): string {
   const why = o.lastError === null ? '' : `: ${o.lastErrorCode === null ? '' : `[${o.lastErrorCode}] `}${o.lastError}`;
-  return `pacs outbox: ${o.pending} pending${o.held === 0 ? '' : ` (${o.held} held back until a restart)`}, ${o.sent} sent, ${o.failed} to failed/, `
+  return `pacs outbox: ${o.pending} pending${o.held === 0 ? '' : ` (${o.held} held back, move retried)`}, ${o.sent} sent, ${o.failed} to failed/, `
     + `retried ${o.retries} times${o.lastTryFailed ? `; the last try failed, retrying${why}` : ''}`;
 }
 

@@ -29,8 +29,14 @@
 // failing) sent again for ever: after `maxMoveFailures` tries in a row whose
 // move failed (default 3) it is held back, left in pending/ where it is (never
 // deleted; the PACS has its answer already), 'unmovable' says so once with
-// its path, and the other files go on. It is held back while the process runs:
-// a restart (once the cause is fixed) sends it again.
+// its path, and the other files go on. A held file is not sent again while the
+// process runs: the outbox keeps the PACS's answer (stored with its status, or
+// refused with its reason) and tries the move alone again every `heldRetryMs`
+// (default 10 minutes; nothing is said while it fails), so that once the cause
+// is fixed (the file in sent/'s way removed, space freed) it goes where the
+// answer sends it, counted then, with the 'sent' or 'failed' that answer would
+// have given. A restart forgets the answers: it sends the held files again
+// (harmless, as above). One removed from pending/ by hand stops being held.
 import { EventEmitter } from 'node:events';
 import { lstatSync, renameSync, rmSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
@@ -67,9 +73,15 @@ export interface OutboxOptions {
   maxReadFailures?: number;
   /**
    * Tries in a row whose move (into sent/ or failed/, or the removal from pending/) failed after the PACS answered a
-   * file, before that file is held back: left in pending/, not sent again while the process runs (default 3, at least 1).
+   * file, before that file is held back (default 3, at least 1): left in pending/, not sent again while the process
+   * runs, its move tried again every `heldRetryMs`.
    */
   maxMoveFailures?: number;
+  /**
+   * How often the move of a held-back file is tried again, alone (the PACS's answer is kept: no C-STORE), in ms
+   * (default 600000, an integer between 1 and 2147483647).
+   */
+  heldRetryMs?: number;
 }
 
 /** Why the outbox tries again: the PACS (not reachable, refused the association, answered "try later") or a file of the outbox's own on this machine. */
@@ -95,7 +107,8 @@ export interface OutboxStats {
   pending: number;
   /**
    * Of those, the files held back (their move failed maxMoveFailures times in a row): not sent again while the process
-   * runs. One that leaves pending/ (removed by hand) stops counting at the next listing.
+   * runs, their move tried again every heldRetryMs. One whose move then succeeds stops counting at once; one that leaves
+   * pending/ (removed by hand) at the next listing.
    */
   held: number;
   sent: number;
@@ -116,6 +129,9 @@ export interface OutboxStats {
 /** The retry delays' defaults (OutboxOptions.retryMinMs, retryMaxMs), in ms. */
 export const RETRY_MIN_MS = 1000;
 export const RETRY_MAX_MS = 60000;
+/** OutboxOptions.heldRetryMs's default and its largest value (setTimeout's), in ms. */
+export const HELD_RETRY_MS = 600000;
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /** A C-STORE status as the outbox's reasons, errors and log lines write it: `0xa700`. */
 export const statusHex = (s: number) => `0x${s.toString(16).padStart(4, '0')}`;
@@ -215,7 +231,8 @@ function moveError(head: string, cause: unknown): MoveError {
  * removal, listing or read that failed; the file stays in pending/), 'unreadable' (name, code, error, file: a pending
  * file that could not be read in `maxReadFailures` tries in a row, moved to `file` in failed/ and not tried again;
  * once, in place of that try's 'fileError'), 'unmovable' (name, code, error, file: a file the PACS answered whose move
- * failed in `maxMoveFailures` tries in a row, left at `file` in pending/ and not sent again while the process runs;
+ * failed in `maxMoveFailures` tries in a row, left at `file` in pending/ and not sent again while the process runs, its
+ * move tried again every `heldRetryMs` without a word until it succeeds: then the 'sent' or 'failed' of its answer;
  * once, in place of that try's 'fileError'), 'retry' (error, delayMs, cause: RetryCause, code: the error's code, as
  * stats.lastErrorCode), 'recovered' (tries, nothingLeft: a try that ended a run of `tries` failed tries in a row;
  * nothingLeft false when it sent what was pending, true when it found nothing left to send; heldBack: how many files
@@ -233,9 +250,14 @@ export class Outbox extends EventEmitter implements CaptureTarget {
   #closed = false;
   /** Pending files that could not be read, and in how many tries in a row. */
   readonly #readFailures = new FailuresInARow();
-  /** Answered files whose move failed, and in how many tries in a row; those held back after maxMoveFailures. */
+  /**
+   * Answered files whose move failed, and in how many tries in a row; those held back after maxMoveFailures, each with
+   * the PACS's answer (its move is tried again every heldRetryMs: #heldTimer sets #heldDue, the next run does it).
+   */
   readonly #moveFailures = new FailuresInARow();
-  readonly #heldBack = new Set<string>();
+  readonly #heldBack = new Map<string, StoreResult>();
+  #heldTimer: NodeJS.Timeout | undefined;
+  #heldDue = false;
   readonly #stats: Omit<OutboxStats, 'held'> = { pending: 0, sent: 0, failed: 0, retries: 0, lastError: null, lastErrorCode: null, nextTryAt: null };
 
   private constructor(o: OutboxOptions) {
@@ -254,6 +276,10 @@ export class Outbox extends EventEmitter implements CaptureTarget {
     for (const k of ['maxReadFailures', 'maxMoveFailures'] as const) {
       const max = o[k];
       if (max !== undefined && !(Number.isInteger(max) && max >= 1)) throw invalidValue('ERR_SONOEDGE_OUTBOX', 'an integer of at least 1', k, max);
+    }
+    const held = o.heldRetryMs;
+    if (held !== undefined && !(Number.isInteger(held) && held >= 1 && held <= MAX_TIMEOUT_MS)) {
+      throw invalidValue('ERR_SONOEDGE_OUTBOX', `an integer between 1 and ${MAX_TIMEOUT_MS}`, 'heldRetryMs', held);
     }
     const box = new Outbox(o);
     try {
@@ -311,9 +337,58 @@ export class Outbox extends EventEmitter implements CaptureTarget {
     return this.#pumping ?? Promise.resolve();
   }
 
+  /**
+   * Starts a run unless one is going: the held files' moves when they are due, then a try to send (not while a retry
+   * waits: a held file's move is this machine's, and does not hurry the PACS's backoff). One run at a time, so that a
+   * held file moved away is never listed and offered by a try in between; moves due during a run get one after it.
+   */
   #kick(): void {
-    if (this.#closed || !this.#o.sender || this.#pumping || this.#timer) return;
-    this.#pumping = this.#pump().finally(() => { this.#pumping = undefined; });
+    if (this.#closed || !this.#o.sender || this.#pumping || (this.#timer && !this.#heldDue)) return;
+    this.#pumping = (async () => {
+      if (this.#heldDue) await this.#retryHeld();
+      if (!this.#timer) await this.#pump();
+    })().finally(() => {
+      this.#pumping = undefined;
+      if (this.#heldDue) this.#kick();
+    });
+  }
+
+  /** Every heldRetryMs while files are held back: their moves are due at the next run. */
+  #armHeld(): void {
+    if (this.#closed || this.#heldTimer || this.#heldBack.size === 0) return;
+    this.#heldTimer = setTimeout(() => {
+      this.#heldTimer = undefined;
+      this.#heldDue = true;
+      this.#kick();
+    }, this.#o.heldRetryMs ?? HELD_RETRY_MS);
+    this.#heldTimer.unref();
+  }
+
+  /**
+   * The held files' moves tried again, with the PACS's answers kept (no C-STORE). One that succeeds is counted and told
+   * by #stored or #refused as at its answer (and is no longer held); one that fails stays held, said once already. One
+   * gone from pending/ is no longer held; a listing that fails waits for the next period.
+   */
+  async #retryHeld(): Promise<void> {
+    this.#heldDue = false;
+    let listed: Set<string>;
+    try {
+      const names = await this.pending();
+      this.#stats.pending = names.length;
+      listed = new Set(names);
+    } catch {
+      this.#armHeld();
+      return;
+    }
+    for (const [name, r] of [...this.#heldBack]) {
+      if (this.#closed) return;
+      if (!listed.has(name)) {
+        this.#heldBack.delete(name);
+        continue;
+      }
+      await (r.outcome === 'stored' ? this.#stored(name, r) : this.#refused(name, r)).catch(() => {});
+    }
+    this.#armHeld();
   }
 
   async #pump(): Promise<void> {
@@ -333,7 +408,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       const listed = new Set(names);
       this.#readFailures.keepOnly(listed);
       this.#moveFailures.keepOnly(listed);
-      for (const name of this.#heldBack) if (!listed.has(name)) this.#heldBack.delete(name);
+      for (const name of this.#heldBack.keys()) if (!listed.has(name)) this.#heldBack.delete(name);
       // Held back (their move failed maxMoveFailures times in a row): they stay in pending/ and are not offered again.
       const batch = names.filter((n) => !this.#heldBack.has(n)).slice(0, this.#o.batch ?? 16);
       if (batch.length === 0) {
@@ -344,7 +419,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
         return;
       }
       const answered = new Set<string>();
-      const moves: { name: string; done: Promise<void> }[] = [];
+      const moves: { name: string; r: StoreResult; done: Promise<void> }[] = [];
       const unreadable: { name: string; tries: number; err: Error }[] = [];
       let localStop = false;
       let error: string | undefined;
@@ -362,7 +437,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
           // Handled now: a move may fail while the association still runs (a real PACS answers file by file), long
           // before allSettled below looks at it; unhandled until then, its rejection would end the process.
           done.catch(() => {});
-          moves.push({ name, done });
+          moves.push({ name, r, done });
         }, (file, err) => {
           // Read on this machine before it is sent (deleted or replaced since pending/ was listed): the file's own
           // error, not the PACS's. Whatever is still there stays in pending/ for the next try.
@@ -410,10 +485,12 @@ export class Outbox extends EventEmitter implements CaptureTarget {
           continue;
         }
         this.#moveFailures.clear(name);
-        this.#heldBack.add(name);
+        this.#heldBack.set(name, moves[i].r);
         const file = path.join(this.#pendingDir, name);
-        this.emit('unmovable', name, fsCode(err), `${err.head} in ${tries} tries in a row; it stays at ${file} and is not sent again while this process runs (a restart sends it again)`, file);
+        this.emit('unmovable', name, fsCode(err), `${err.head} in ${tries} tries in a row; it stays at ${file}, is not sent again while this process runs `
+          + `and its move is tried again every ${this.#o.heldRetryMs ?? HELD_RETRY_MS} ms (a restart sends it again)`, file);
       }
+      this.#armHeld();
       const stuck = [...unreadable.filter((u) => !setAside.has(u.name)), ...failedMoves];
       for (const { name, err } of stuck) this.emit('fileError', name, fsCode(err), err.message);
       if (error === undefined && !localStop && answered.size + unreadable.length < batch.length) error = `the PACS ${sender.where} answered ${answered.size} of ${batch.length} files`;
@@ -446,6 +523,8 @@ export class Outbox extends EventEmitter implements CaptureTarget {
     } catch (err) {
       throw moveError(`Expected to ${this.#o.keepSent ? 'move' : 'remove'} ${name}, stored by the PACS ${this.#o.sender!.where}, ${this.#o.keepSent ? 'into sent/' : 'from pending/'} but received ${(err as Error).message}`, err);
     }
+    // Moved: held back no more (a held file whose move was tried again), before anyone hears of it.
+    this.#heldBack.delete(name);
     this.#stats.sent++;
     this.#stats.pending = Math.max(0, this.#stats.pending - 1);
     this.emit('sent', name, r.status, ...(r.comment !== undefined ? [r.comment] : []));
@@ -458,6 +537,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
     } catch (err) {
       throw moveError(`Expected to move ${name}, ${reason}, into failed/ with its reason but received ${(err as Error).message}`, err);
     }
+    this.#heldBack.delete(name);
     this.emit('failed', name, reason);
   }
 
@@ -527,6 +607,8 @@ export class Outbox extends EventEmitter implements CaptureTarget {
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    clearTimeout(this.#heldTimer);
+    this.#heldTimer = undefined;
     const pumping = this.#pumping;
     if (pumping) {
       let t: NodeJS.Timeout | undefined;

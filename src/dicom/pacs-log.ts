@@ -76,7 +76,7 @@ export class PacsFailureLog {
     this.#capped = false;
     if (n === 0) return;
     // Held-back files are still in pending/ (their move failed after the PACS answered): said, not called gone (before).
-    if (nothingLeft && heldBack > 0) this.#log.info({ failedTries: n, heldBack, pacs: this.#o.where }, `PACS outbox failure over after ${tries(n)}: nothing left to send but ${heldBack} held back in pending/ until a restart`);
+    if (nothingLeft && heldBack > 0) this.#log.info({ failedTries: n, heldBack, pacs: this.#o.where }, `PACS outbox failure over after ${tries(n)}: nothing left to send but ${heldBack} held back in pending/ (their move tried again every heldRetryMs)`);
     else if (nothingLeft) this.#log.info({ failedTries: n, pacs: this.#o.where }, `PACS outbox failure over after ${tries(n)}: nothing left to send (sent by another process sharing the outbox, or removed)`);
     else this.#log.info({ failedTries: n, pacs: this.#o.where }, `PACS reachable again after ${tries(n)}`);
   }

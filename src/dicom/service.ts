@@ -26,7 +26,7 @@ export interface DicomServiceConfig {
   institutionName?: string;
   /** Patient and study attributes for streams whose CONFIGURE_STREAM names none (default: a new study per stream). */
   study?: StudyAttributes;
-  pacs?: PacsOptions & { batch?: number; retryMinMs?: number; retryMaxMs?: number; keepSent?: boolean; maxReadFailures?: number; maxMoveFailures?: number };
+  pacs?: PacsOptions & { batch?: number; retryMinMs?: number; retryMaxMs?: number; keepSent?: boolean; maxReadFailures?: number; maxMoveFailures?: number; heldRetryMs?: number };
 }
 
 type Log = { info: (o: object, m: string) => void; warn: (o: object, m: string) => void; error: (o: object, m: string) => void };
@@ -62,13 +62,14 @@ export class DicomService {
     let outbox: Outbox | undefined;
     let target: CaptureTarget;
     if (config.pacs) {
-      const { batch, retryMinMs, retryMaxMs, keepSent, maxReadFailures, maxMoveFailures, ...pacs } = config.pacs;
+      const { batch, retryMinMs, retryMaxMs, keepSent, maxReadFailures, maxMoveFailures, heldRetryMs, ...pacs } = config.pacs;
       const sender = inject.sender ?? new PacsClient(pacs);
       outbox = await Outbox.open({
         dir: path.join(config.dir, 'outbox'), sender,
         ...(batch !== undefined ? { batch } : {}), ...(retryMinMs !== undefined ? { retryMinMs } : {}),
         ...(retryMaxMs !== undefined ? { retryMaxMs } : {}), ...(keepSent !== undefined ? { keepSent } : {}),
         ...(maxReadFailures !== undefined ? { maxReadFailures } : {}), ...(maxMoveFailures !== undefined ? { maxMoveFailures } : {}),
+        ...(heldRetryMs !== undefined ? { heldRetryMs } : {}),
       });
       // A warning status (B000 coercion of data elements, B006 elements discarded, B007 data set does not match the SOP
       // class...) means stored, but changed or doubted by the PACS: said, with the PACS's comment (before: not logged).
@@ -81,7 +82,8 @@ export class DicomService {
       // with the file and the file system's code, and is not reported as the PACS being down.
       outbox.on('fileError', (name: string, code: string, error: string) => log.error({ name, code, error }, 'local file error in the outbox (not the PACS): the file stays in pending/ and is tried again'));
       outbox.on('unreadable', (name: string, code: string, error: string, file: string) => log.error({ name, code, error, file }, 'dicom object unreadable on this machine: moved to failed/, not sent and not tried again'));
-      outbox.on('unmovable', (name: string, code: string, error: string, file: string) => log.error({ name, code, error, file }, 'dicom object answered by the PACS but not movable on this machine: left in pending/, not sent again until a restart'));
+      // Once per held file: its move tried again later says nothing while it fails, and 'sent' or 'failed' above when it succeeds.
+      outbox.on('unmovable', (name: string, code: string, error: string, file: string) => log.error({ name, code, error, file }, 'dicom object answered by the PACS but not movable on this machine: left in pending/, not sent again; its move is tried again every heldRetryMs'));
       // Not a line per failed try: the first of a run, when the backoff reaches retryMaxMs, then one per 10 minutes or
       // on another code, and one when the PACS takes a try again (src/dicom/pacs-log.ts). A local failure is told by
       // 'fileError' above, per file.

@@ -157,7 +157,7 @@ export class MetricsServer {
         collect() { this.set(outbox.stats.pending); },
       });
       new Gauge({
-        name: 'sonoedge_pacs_outbox_held', help: 'Of the pending objects, those held back (answered by the PACS, their move failed maxMoveFailures times in a row): not sent again until a restart.', registers: [r],
+        name: 'sonoedge_pacs_outbox_held', help: 'Of the pending objects, those held back (answered by the PACS, their move failed maxMoveFailures times in a row): not sent again, their move tried again every heldRetryMs.', registers: [r],
         collect() { this.set(outbox.stats.held); },
       });
       new Gauge({

@@ -9,7 +9,7 @@
 // naming the attribute. With `dicom.pacs`, the objects reach a real Orthanc
 // while serve runs, and the outbox's figures (an object held back after
 // maxMoveFailures included) are in /metrics, /health and `sonoedge status`
-// until a restart releases it. With a PACS nobody listens for, the failure
+// until a restart sends it again (heldRetryMs left at its 10 minutes). With a PACS nobody listens for, the failure
 // (and why: the coded error's message) is in all three while the capture
 // waits, and is gone once an Orthanc listens on that port and stores it.
 // With a PACS answering the status a test chooses (pynetdicom's Storage SCP,
@@ -260,7 +260,7 @@ metrics:
   const run1 = path.join(dir, 'run1');
   await mkdir(run1);
   const s = await serve(t, run1, section);
-  const held = 'dicom object answered by the PACS but not movable on this machine: left in pending/, not sent again until a restart';
+  const held = 'dicom object answered by the PACS but not movable on this machine: left in pending/, not sent again; its move is tried again every heldRetryMs';
   // Try 1 fails its move (a local file error, retried after 100 ms), try 2 holds it back.
   const log = await until(async () => { const l = await s.logLines(); return l.some((x) => x.msg === 'metrics listening') && l.some((x) => x.msg === held) ? l : undefined; }, 'the object held back');
   t.same(log.filter((l) => l.name === name).map((l) => [l.msg, l.code]), [
@@ -283,7 +283,7 @@ metrics:
   t.same(health.outbox, { pending: 1, held: 1, sent: 0, failed: 0, retries: 1, lastError: null, lastErrorCode: null, nextTryAt: null });
   t.same(statusOutbox(t, port), {
     json: { pending: 1, held: 1, sent: 0, failed: 0, retries: 1, lastTryFailed: false, lastError: null, lastErrorCode: null },
-    line: 'pacs outbox: 1 pending (1 held back until a restart), 0 sent, 0 to failed/, retried 1 times',
+    line: 'pacs outbox: 1 pending (1 held back, move retried), 0 sent, 0 to failed/, retried 1 times',
   });
   s.child.kill('SIGTERM');
   t.equal(await s.exited, 0, s.stderr());

@@ -315,6 +315,18 @@ t.test('dicom.pacs.maxReadFailures and maxMoveFailures: integers 1..1000, passed
   }
 });
 
+t.test('dicom.pacs.heldRetryMs: an integer 10..86400000, passed as given; absent, the outbox\'s default (600000)', async (t) => {
+  const pacs = (extra: string) => parseServeConfig(`dicom:\n  dir: out\n  pacs:\n    host: 127.0.0.1\n    port: 104\n    calledAet: PACS\n${extra}`, 'serve.yaml').dicom?.pacs;
+  t.match(pacs('    heldRetryMs: 30000\n'), { heldRetryMs: 30000 });
+  t.equal('heldRetryMs' in pacs('')!, false);
+  const bad = (value: string, received: string) => fails(t, `dicom:\n  dir: out\n  pacs:\n    host: 127.0.0.1\n    port: 104\n    calledAet: PACS\n    heldRetryMs: ${value}\n`, 'serve.yaml', 7,
+    'dicom.pacs.heldRetryMs', `serve.yaml:7: dicom.pacs.heldRetryMs: expected integer between 10 and 86400000 but received ${received}`);
+  bad('9', '9');
+  bad('1.5', '1.5');
+  bad('often', '"often"');
+  bad('86400001', '86400001');
+});
+
 t.test('dicom.pacs.host: the PACS\'s address or host name; never a malformed address or 0.0.0.0 / ::', async (t) => {
   const pacs = (h: string) => parseServeConfig(`dicom:\n  dir: out\n  pacs:\n    port: 104\n    host: "${h}"\n    calledAet: PACS\n`, 'serve.yaml').dicom?.pacs?.host;
   for (const h of ['127.0.0.1', '::1', '192.168.1.20', 'fe80::1%eth0', 'pacs', 'pacs.hospital.example', 'orthanc_1']) t.equal(pacs(h), h, h);

@@ -9,7 +9,9 @@
 // processes: one that has exited, one that is alive); a pending file that
 // cannot be read (a real folder in its place: root reads a chmod 000 file) goes
 // to failed/ after maxReadFailures tries in a row, not retried for ever; an
-// answered object whose move keeps failing is held back after maxMoveFailures.
+// answered object whose move keeps failing is held back after maxMoveFailures,
+// and its move alone (no second C-STORE) tried again every heldRetryMs, so that
+// it goes where the PACS's answer sends it once the cause is fixed.
 import t from 'tap';
 import type { Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
@@ -289,7 +291,7 @@ t.test('an answered object whose move fails maxMoveFailures tries in a row is he
   const file = path.join(pending, clip);
   t.same(events, [
     ['sent', later, 0],
-    ['unmovable', clip, 'EISDIR', `${head} in 2 tries in a row; it stays at ${file} and is not sent again while this process runs (a restart sends it again)`, file],
+    ['unmovable', clip, 'EISDIR', `${head} in 2 tries in a row; it stays at ${file}, is not sent again while this process runs and its move is tried again every 600000 ms (a restart sends it again)`, file],
   ], 'try 2: the file behind it is sent; one \'unmovable\' naming the file and where it is, no fileError, no retry');
   t.same(offered, [clip, clip, later], 'the clip was offered in tries 1 and 2 only');
   t.same(await box.pending(), [clip], 'left in pending/ (nothing deleted)');
@@ -332,7 +334,7 @@ t.test('a refused object whose move into failed/ fails (failed/ a file) is held 
   t.same(events, ['unmovable'], 'try 3 holds it back');
   const file = path.join(dir, 'pending', name);
   t.same(error.slice(0, 2), [name, 'ENOTDIR']);
-  t.match(error[2], new RegExp(`^${esc(`Expected to move ${name}, refused by the PACS TEST@stand-in with status 0xa900, into failed/ with its reason but received ENOTDIR: not a directory, rename '`)}.*${esc(`' in 3 tries in a row; it stays at ${file} and is not sent again while this process runs (a restart sends it again)`)}$`));
+  t.match(error[2], new RegExp(`^${esc(`Expected to move ${name}, refused by the PACS TEST@stand-in with status 0xa900, into failed/ with its reason but received ENOTDIR: not a directory, rename '`)}.*${esc(`' in 3 tries in a row; it stays at ${file}, is not sent again while this process runs and its move is tried again every 600000 ms (a restart sends it again)`)}$`));
   t.equal(error[3], file);
   events.length = 0;
   await box.flush();
@@ -344,6 +346,126 @@ t.test('a refused object whose move into failed/ fails (failed/ a file) is held 
   t.same([events, box.stats.pending, box.stats.held], [[], 0, 0], 'gone from pending/: neither pending nor held');
 
   await refusesBadCounts(t, dir, standIn, 'maxMoveFailures');
+});
+
+/** A stand-in PACS that counts every file it is offered (each offer is a C-STORE): stores clips, refuses SRs (0xA900). */
+function countingSender(offered: string[]): BatchSender {
+  return {
+    where: 'TEST@stand-in',
+    store: async (files, on) => {
+      for (const f of files) {
+        offered.push(path.basename(f));
+        const sr = f.includes('-sr-') || f.includes('-sr.');
+        on({ file: f, status: sr ? 0xa900 : 0, outcome: sr ? 'refused' : 'stored' } as StoreResult);
+      }
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolve, ms); });
+
+/** Waits until `check` holds (every 10 ms, up to 5 s). */
+async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (const end = Date.now() + 5000; Date.now() < end; await sleep(10)) if (await check()) return;
+  throw new Error(`not ${what} within 5 s`);
+}
+
+t.test('heldRetryMs: a stored object held back is moved once the cause is fixed, without a restart and without being sent again; \'sent\' then, once', async (t) => {
+  const dir = path.join(tmp, 'held-stored');
+  const pending = path.join(dir, 'pending');
+  await mkdir(pending, { recursive: true });
+  const clip = '00000000000001-000000-clip.dcm';
+  const { bytes } = capture()[0];
+  await writeFile(path.join(pending, clip), bytes);
+  // A folder (not empty) where the stored clip must go in sent/: its move fails (EISDIR) until the folder is gone.
+  await mkdir(path.join(dir, 'sent', clip, 'inside'), { recursive: true });
+  const offered: string[] = [];
+  const box = await Outbox.open({ dir, sender: countingSender(offered), keepSent: true, retryMinMs: 60_000, maxMoveFailures: 1, heldRetryMs: 50 });
+  t.teardown(() => box.close());
+  const events: unknown[][] = [];
+  for (const e of ['sent', 'failed', 'fileError', 'unmovable', 'retry', 'recovered']) box.on(e, (...a: unknown[]) => events.push([e, ...a]));
+  await box.flush();
+  t.same(events.map((e) => e[0]), ['unmovable'], 'held back at its first try');
+  t.match(events[0][3], / and its move is tried again every 50 ms \(a restart sends it again\)$/);
+  t.same([box.stats.pending, box.stats.held, box.stats.sent], [1, 1, 0]);
+  events.length = 0;
+  // Four periods with the cause still there: its move fails each time, silently.
+  await sleep(220);
+  t.same([events, await box.pending(), box.stats.held], [[], [clip], 1], 'still held, nothing said again');
+  // The cause fixed (the operator removes the folder): the next period moves it. Before, it stayed until a restart.
+  await rm(path.join(dir, 'sent', clip), { recursive: true });
+  await until(() => events.length > 0, 'moved');
+  t.same(events, [['sent', clip, 0]], '\'sent\' once, as the PACS\'s answer would have said it');
+  t.same([await box.pending(), await readdir(path.join(dir, 'sent'))], [[], [clip]], 'moved into sent/');
+  t.same(await readFile(path.join(dir, 'sent', clip)), Buffer.from(bytes), 'whole');
+  t.same([box.stats.pending, box.stats.held, box.stats.sent, box.stats.failed, box.stats.lastError], [0, 0, 1, 0, null], 'counted as sent when it was moved');
+  t.same(offered, [clip], 'one C-STORE: the PACS had its answer, the move alone was tried again');
+  await sleep(150);
+  t.same([events.length, offered.length], [1, 1], 'nothing more');
+});
+
+t.test('heldRetryMs: a refused object held back goes to failed/ with its reason once failed/ is a folder again; \'failed\' then, once', async (t) => {
+  const dir = path.join(tmp, 'held-refused');
+  const offered: string[] = [];
+  const box = await Outbox.open({ dir, sender: countingSender(offered), retryMinMs: 60_000, maxMoveFailures: 1, heldRetryMs: 50 });
+  t.teardown(() => box.close());
+  await rm(path.join(dir, 'failed'), { recursive: true });
+  await writeFile(path.join(dir, 'failed'), 'not a folder');
+  const events: unknown[][] = [];
+  for (const e of ['sent', 'failed', 'fileError', 'unmovable', 'retry', 'recovered']) box.on(e, (...a: unknown[]) => events.push([e, ...a]));
+  const unmovable = next(box, 'unmovable');
+  await box.put(capture()[1], 'sr-1.dcm');
+  await unmovable;
+  const [name] = await box.pending();
+  t.same(events.map((e) => e[0]), ['unmovable']);
+  t.same([box.stats.pending, box.stats.held, box.stats.failed], [1, 1, 0]);
+  events.length = 0;
+  await sleep(220);
+  t.same([events, box.stats.held], [[], 1], 'still held, nothing said again');
+  await rm(path.join(dir, 'failed'));
+  await mkdir(path.join(dir, 'failed'));
+  await until(() => events.length > 0, 'moved');
+  const reason = 'refused by the PACS TEST@stand-in with status 0xa900';
+  t.same(events, [['failed', name, reason]], '\'failed\' once, with the PACS\'s reason');
+  t.same([await box.pending(), (await readdir(path.join(dir, 'failed'))).sort()], [[], [name, `${name}.txt`]], 'in failed/ beside its reason');
+  t.equal(await readFile(path.join(dir, 'failed', `${name}.txt`), 'utf8'), `${reason}\n`);
+  t.same([box.stats.pending, box.stats.held, box.stats.sent, box.stats.failed], [0, 0, 0, 1], 'counted as failed when it was moved');
+  t.same(offered, [name], 'one C-STORE');
+  await sleep(150);
+  t.same([events.length, offered.length], [1, 1], 'nothing more');
+});
+
+t.test('heldRetryMs: while the cause stays, a held object stays held, \'unmovable\' is said once and nothing after; heldRetryMs is checked', async (t) => {
+  const dir = path.join(tmp, 'held-stuck');
+  const offered: string[] = [];
+  const sender = countingSender(offered);
+  const box = await Outbox.open({ dir, sender, keepSent: true, retryMinMs: 60_000, maxMoveFailures: 2, heldRetryMs: 30 });
+  t.teardown(() => box.close());
+  let clip = '';
+  box.on('queued', (file: string) => {
+    clip = file;
+    mkdirSync(path.join(dir, 'sent', file, 'inside'), { recursive: true });
+  });
+  const events: string[] = [];
+  for (const e of ['sent', 'failed', 'fileError', 'unmovable', 'retry', 'recovered']) box.on(e, () => events.push(e));
+  const retry = next(box, 'retry');
+  await box.put(capture()[0], 'clip.dcm');
+  await retry;
+  // The first flush waits for the try that said 'retry' to end, the second makes try 2 (or finds it held already).
+  await box.flush();
+  await box.flush();
+  t.same(events, ['fileError', 'retry', 'unmovable', 'recovered'], 'held back at its second try');
+  await sleep(300);
+  t.same(events, ['fileError', 'retry', 'unmovable', 'recovered'], 'ten periods later: nothing more');
+  t.same([await box.pending(), box.stats.pending, box.stats.held, box.stats.sent, box.stats.lastError], [[clip], 1, 1, 0, null]);
+  t.same(offered, [clip, clip], 'offered in its two tries only');
+  t.ok((await readdir(path.join(dir, 'sent', clip))).includes('inside'), 'the folder in its way untouched');
+
+  for (const bad of [0, 1.5, -1, Number.NaN, 2 ** 31]) {
+    await t.rejects(Outbox.open({ dir, sender, heldRetryMs: bad }), {
+      name: 'RangeError', code: 'ERR_SONOEDGE_OUTBOX', message: `Expected an integer between 1 and 2147483647 for heldRetryMs but received ${bad} of type number`,
+    }, String(bad));
+  }
 });
 
 t.test('a failed try whose files are gone by the next (sent by another process sharing the outbox, removed by hand): that try has nothing to send, and the failure is over', async (t) => {

@@ -59,7 +59,7 @@ t.test('a run of failures with the outbox\'s default backoff (1 s doubling to 60
   // One that ends with only held-back files left says they are still there (before: 'sent by another process ... or removed').
   fail(1000);
   pacsLog.recovered(true, 2);
-  t.same(lines[1], ['info', 'PACS outbox failure over after 1 failed try: nothing left to send but 2 held back in pending/ until a restart', { failedTries: 1, heldBack: 2, pacs: 'ORTHANC@10.0.0.5:4242' }]);
+  t.same(lines[1], ['info', 'PACS outbox failure over after 1 failed try: nothing left to send but 2 held back in pending/ (their move tried again every heldRetryMs)', { failedTries: 1, heldBack: 2, pacs: 'ORTHANC@10.0.0.5:4242' }]);
   lines.length = 0;
   // No failure before (a local one ends: the PACS was never said to be away): nothing.
   pacsLog.recovered(false);

@@ -444,8 +444,8 @@ t.test('serve config dicom.pacs.maxReadFailures and maxMoveFailures reach the ou
   const box = path.join(dir, 'sonoedge', 'outbox');
   const folder = '00000000000001-000000-folder.dcm';
   await mkdir(path.join(box, 'pending', folder), { recursive: true });
-  const config = parseServeConfig(`dicom:\n  dir: sonoedge\n  capture:\n    seconds: 0.1\n  pacs:\n    host: 127.0.0.1\n    port: ${pacs.dicom}\n    calledAet: ORTHANC\n    retryMinMs: 60000\n    keepSent: true\n    maxReadFailures: 1\n    maxMoveFailures: 1\n`, path.join(dir, 'serve.yaml'));
-  t.same([config.dicom?.pacs?.maxReadFailures, config.dicom?.pacs?.maxMoveFailures], [1, 1]);
+  const config = parseServeConfig(`dicom:\n  dir: sonoedge\n  capture:\n    seconds: 0.1\n  pacs:\n    host: 127.0.0.1\n    port: ${pacs.dicom}\n    calledAet: ORTHANC\n    retryMinMs: 60000\n    keepSent: true\n    maxReadFailures: 1\n    maxMoveFailures: 1\n    heldRetryMs: 60000\n`, path.join(dir, 'serve.yaml'));
+  t.same([config.dicom?.pacs?.maxReadFailures, config.dicom?.pacs?.maxMoveFailures, config.dicom?.pacs?.heldRetryMs], [1, 1, 60000]);
   const logs: [string, string, object][] = [];
   const log = {
     info: (o: object, m: string) => logs.push(['info', m, o]), warn: (o: object, m: string) => logs.push(['warn', m, o]), error: (o: object, m: string) => logs.push(['error', m, o]),
@@ -468,10 +468,10 @@ t.test('serve config dicom.pacs.maxReadFailures and maxMoveFailures reach the ou
   t.same(await instances(pacs), s.objects.map((o) => o.sopInstanceUid).sort(), 'Orthanc stored the clip and its SR');
   const names = await svc.outbox!.pending();
   t.equal(names.length, 2, 'both stay in pending/ (nothing deleted)');
-  t.same(logs.filter(([, m]) => m !== 'clip captured'), names.map((name) => ['error', 'dicom object answered by the PACS but not movable on this machine: left in pending/, not sent again until a restart', {
+  t.same(logs.filter(([, m]) => m !== 'clip captured'), names.map((name) => ['error', 'dicom object answered by the PACS but not movable on this machine: left in pending/, not sent again; its move is tried again every heldRetryMs', {
     name, code: 'ENOTDIR', file: path.join(box, 'pending', name),
     error: `Expected to move ${name}, stored by the PACS ${where}, into sent/ but received ENOTDIR: not a directory, rename '${path.join(box, 'pending', name)}' -> '${path.join(box, 'sent', name)}' `
-      + `in 1 tries in a row; it stays at ${path.join(box, 'pending', name)} and is not sent again while this process runs (a restart sends it again)`,
+      + `in 1 tries in a row; it stays at ${path.join(box, 'pending', name)}, is not sent again while this process runs and its move is tried again every 60000 ms (a restart sends it again)`,
   }]), 'maxMoveFailures 1: held back at the first try, no local file error, no retry');
   logs.length = 0;
   await svc.outbox!.flush();
