@@ -11,7 +11,7 @@ import { messageTypeName, ResultFlag, ResultState, RuntimeState } from '../src/p
 import { WireError } from '../src/protocol/errors.js';
 import { msg } from '../src/protocol/messages.js';
 import { encodeRingHeader } from '../src/protocol/ring.js';
-import { encodeRecord, frameRecord, RecordType, type SerialRecord } from '../src/protocol/serial.js';
+import { encodeRecord, frameRecord, HeartbeatFlag, RecordType, type SerialRecord } from '../src/protocol/serial.js';
 
 export interface Vector {
   file: string;
@@ -71,7 +71,13 @@ const socketCases: Array<[string, string, EncodeInput]> = [
     flags: ResultFlag.UNKNOWN, latency: { queueMs: 0, totalMs: 2.5, stages: {} },
   })],
   ['status', 'STATUS request', msg.status(12)],
-  ['status-reply', 'STATUS reply', msg.statusReply(12, { state: 'running', stateCode: RuntimeState.running, uptimeS: 3600.5, model: 'echo-view-v3', streams: [0, 1] })],
+  ['status-reply', 'STATUS reply, the PACS outbox failing: 2 waiting, 1 moved to failed/', msg.statusReply(12, {
+    state: 'running', stateCode: RuntimeState.running, uptimeS: 3600.5, model: 'echo-view-v3', streams: [0, 1],
+    outbox: { pending: 2, held: 0, failed: 1, lastTryFailed: true, lastErrorCode: 'ERR_SONOEDGE_PACS' },
+  })],
+  ['status-reply-no-pacs', 'STATUS reply of a runtime without a PACS (outbox nil)', msg.statusReply(12, {
+    state: 'ready', stateCode: RuntimeState.ready, uptimeS: 12.25, model: 'echo-view-v3', streams: [], outbox: null,
+  })],
   ['stats', 'STATS request', msg.stats(13)],
   ['stats-reply', 'STATS reply', msg.statsReply(13, {
     clients: 2, framesIn: 1000, framesProcessed: 990, framesDropped: 10, framesFailed: 0, resultsSent: 1980, resultsDropped: 3, rejected: 1, errorsSent: 1,
@@ -105,6 +111,10 @@ const serialCases: Array<[string, string, SerialRecord]> = [
   }],
   ['heartbeat', 'heartbeat record', {
     kind: 'HEARTBEAT', state: RuntimeState.running, modelSet: 1, flags: 3, cmdSeq: 0, uptimeMs: 3600500, framesProcessed: 108000, framesDropped: 12, faultCode: 0, beat: 7201,
+  }],
+  ['heartbeat-pacs', 'heartbeat record, the PACS outbox failing and needing an operator (flags bits 2 and 3)', {
+    kind: 'HEARTBEAT', state: RuntimeState.running, modelSet: 0, flags: HeartbeatFlag.STREAMING | HeartbeatFlag.MODEL_LOADED | HeartbeatFlag.PACS_FAILING | HeartbeatFlag.PACS_ATTENTION,
+    cmdSeq: 0, uptimeMs: 7200250, framesProcessed: 216000, framesDropped: 30, faultCode: 0, beat: 14401,
   }],
   ['status', 'status record answering CMD_REQUEST_STATUS 9', {
     kind: 'STATUS', state: RuntimeState.faulted, modelSet: 1, flags: 2, cmdSeq: 9, uptimeMs: 5000, framesProcessed: 150, framesDropped: 0, faultCode: 19, beat: 10,

@@ -90,7 +90,14 @@ export interface ResultBody {
   roi?: Roi;
 }
 
-export interface StatusReply { state: RuntimeStateName; stateCode: number; uptimeS: number; model: string | null; streams: number[] }
+/**
+ * STATUS.outbox: the PACS outbox (serve's dicom.pacs) as the firmware shows it. `pending` counts the held ones too;
+ * `failed` counts the objects moved into failed/ since the runtime started; `lastErrorCode` is the last try's error code
+ * while it failed (ERR_SONOEDGE_PACS for the PACS, the file system's for a local file error), else null.
+ */
+export interface OutboxStatus { pending: number; held: number; failed: number; lastTryFailed: boolean; lastErrorCode: string | null }
+/** `outbox`: null when serve has no PACS. */
+export interface StatusReply { state: RuntimeStateName; stateCode: number; uptimeS: number; model: string | null; streams: number[]; outbox: OutboxStatus | null }
 export interface StatsReply {
   clients: number; framesIn: number; framesProcessed: number; framesDropped: number; framesFailed: number;
   resultsSent: number; resultsDropped: number; rejected: number; errorsSent: number;
@@ -293,6 +300,13 @@ export function parseStatusReply(body: unknown, x: X = {}): StatusReply {
   return {
     state: f.oneOf('state', STATES), stateCode: f.uint('stateCode', 255), uptimeS: f.num('uptimeS', 0),
     model: f.has('model') ? f.str('model') : null, streams: f.uintArray('streams', U16),
+    outbox: f.has('outbox') ? parseOutboxStatus(f.map('outbox')) : null,
+  };
+}
+function parseOutboxStatus(o: Fields): OutboxStatus {
+  return {
+    pending: o.uint('pending'), held: o.uint('held'), failed: o.uint('failed'), lastTryFailed: o.bool('lastTryFailed', false),
+    lastErrorCode: o.has('lastErrorCode') ? o.str('lastErrorCode', 64) : null,
   };
 }
 export function parseStatsReply(body: unknown, x: X = {}): StatsReply {
@@ -355,7 +369,10 @@ export const msg = {
     roi: r.roi && { x: r.roi.x, y: r.roi.y, width: r.roi.width, height: r.roi.height },
   }),
   status: (seq: number) => req(MessageType.STATUS, seq, {}),
-  statusReply: (seq: number, s: StatusReply) => rep(MessageType.STATUS, seq, { state: s.state, stateCode: s.stateCode, uptimeS: s.uptimeS, model: s.model, streams: s.streams }),
+  statusReply: (seq: number, s: StatusReply) => rep(MessageType.STATUS, seq, {
+    state: s.state, stateCode: s.stateCode, uptimeS: s.uptimeS, model: s.model, streams: s.streams,
+    outbox: s.outbox && { pending: s.outbox.pending, held: s.outbox.held, failed: s.outbox.failed, lastTryFailed: s.outbox.lastTryFailed, lastErrorCode: s.outbox.lastErrorCode },
+  }),
   stats: (seq: number) => req(MessageType.STATS, seq, {}),
   statsReply: (seq: number, s: StatsReply) => rep(MessageType.STATS, seq, {
     clients: s.clients, framesIn: s.framesIn, framesProcessed: s.framesProcessed, framesDropped: s.framesDropped, framesFailed: s.framesFailed,

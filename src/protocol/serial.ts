@@ -98,7 +98,19 @@ export interface CommandRecord {
 
 export type SerialRecord = ResultRecord | HeartbeatRecord | AckRecord | CommandRecord;
 
-export const HeartbeatFlag = { STREAMING: 0x0001, MODEL_LOADED: 0x0002 } as const;
+/**
+ * HEARTBEAT and STATUS flag bits (bytes 4-5). Bits not listed are reserved: sent as 0, ignored on receipt. The PACS bits
+ * are 0 when serve has no PACS (dicom.pacs); STATUS.outbox says the same on the socket.
+ */
+export const HeartbeatFlag = {
+  /** At least one stream is configured and not stopped by CMD_STOP_STREAM. */
+  STREAMING: 0x0001,
+  MODEL_LOADED: 0x0002,
+  /** The PACS outbox's last try failed (the PACS not reachable or refusing for now, or a local file error): a retry waits. */
+  PACS_FAILING: 0x0004,
+  /** The PACS outbox needs an operator: objects held back in pending/, or moved into failed/ since the runtime started. */
+  PACS_ATTENTION: 0x0008,
+} as const;
 
 const scale16 = (v: number | null, k: number): number => (v === null ? NONE_U16 : Math.min(NONE_U16 - 1, Math.max(0, Math.round(v * k))));
 const scale32 = (v: number | null, k: number): number => (v === null ? NONE_U32 : Math.min(NONE_U32 - 1, Math.max(0, Math.round(v * k))));

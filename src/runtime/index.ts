@@ -17,7 +17,7 @@ import type { VerifiedPackage } from '../model/package.js';
 import type { StageTimer } from '../pipeline/scheduler.js';
 import { ResultFlag, type RuntimeStateName } from '../protocol/constants.js';
 import { WireError } from '../protocol/errors.js';
-import type { ConfigureStream, LoadModel, ModelReply, ResultBody, Swap } from '../protocol/messages.js';
+import type { ConfigureStream, LoadModel, ModelReply, OutboxStatus, ResultBody, Swap } from '../protocol/messages.js';
 import type { SectorResult } from '../preprocess/sector.js';
 import type { CommandRecord } from '../protocol/serial.js';
 import { SerialLink, type SerialLinkOptions } from '../transport/serial-link.js';
@@ -45,7 +45,7 @@ export type FrameObserver = (frame: ServerFrame, result: FrameResult) => void;
 export interface RuntimeOptions {
   pipeline: PipelineOptions;
   /** The socket server's options; its `log` (serve: the "socket" component's logger) defaults to the runtime's. */
-  socket: Omit<SocketServerOptions, 'handler' | 'models' | 'prepare' | 'streams'>;
+  socket: Omit<SocketServerOptions, 'handler' | 'models' | 'prepare' | 'streams' | 'outbox'>;
   serial?: Omit<SerialLinkOptions, 'runtime' | 'onCommand'>;
   /** Model sets 1, 2, ... for the serial CMD_SELECT_MODEL_SET; set 0 is the pipeline's own packages. */
   modelSets?: { viewQuality: string; segmentation?: string }[];
@@ -100,6 +100,8 @@ export function geometryOf(c: ConfigureStream): StreamGeometry {
 }
 
 const idOf = (pkg: VerifiedPackage): string => `${pkg.manifest.name}@${pkg.manifest.version}`;
+/** The serial HEARTBEAT/STATUS PACS bits of an outbox: bit 2 its last try failed; bit 3 objects held back or moved into failed/. */
+const pacsFlags = (o: OutboxStatus | null) => ({ pacsFailing: o?.lastTryFailed ?? false, pacsAttention: o !== null && (o.held > 0 || o.failed > 0) });
 const withArticle = (task: Task): string => (task === 'lv_segmentation' ? `an ${task}` : `a ${task}`);
 
 /** A verified package and its task, checked, not yet loaded. */
@@ -185,7 +187,9 @@ export class Runtime implements ModelControl {
       prepare: async (stream, config) => { await this.#entry(stream, config).processor; },
       publisher: this.publisher,
     });
-    this.server = new SocketServer({ ...options.socket, streams: this.streams, models: this, log: options.socket.log ?? this.#log });
+    this.server = new SocketServer({
+      ...options.socket, streams: this.streams, models: this, outbox: () => this.outboxStatus, log: options.socket.log ?? this.#log,
+    });
     this.streams.on('streamClosed', (id: number) => void this.#closeStream(id));
     this.streams.on('sectorFound', (stream: number, r: SectorResult) => {
       if (r.found) this.#log.info({ stream, roi: r.box, shape: r.shape.kind, confidence: r.confidence, frames: r.framesUsed }, 'stream sector found');
@@ -197,6 +201,7 @@ export class Runtime implements ModelControl {
         runtime: () => ({
           state: this.#state, modelSet: this.#modelSet, streaming: this.server.runningStreams > 0, modelLoaded: true,
           framesProcessed: this.server.stats.framesProcessed, framesDropped: this.server.stats.framesDropped, faultCode: this.#faultCode,
+          ...pacsFlags(this.outboxStatus),
         }),
         onCommand: (cmd) => this.#command(cmd),
         // One line per change of the link's state (lost, reopened), never per retry (src/transport/serial-link.ts).
@@ -238,6 +243,12 @@ export class Runtime implements ModelControl {
 
   get state(): RuntimeStateName {
     return this.#state;
+  }
+
+  /** The PACS outbox as the firmware sees it (STATUS.outbox, the serial PACS flags); null without a PACS. */
+  get outboxStatus(): OutboxStatus | null {
+    const o = this.dicom?.outboxStats;
+    return o ? { pending: o.pending, held: o.held, failed: o.failed, lastTryFailed: o.lastError !== null, lastErrorCode: o.lastErrorCode } : null;
   }
 
   /** The running models by task. */

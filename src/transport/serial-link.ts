@@ -19,7 +19,7 @@ import { ResultState, RuntimeState, ViewClass, VIEW_UNKNOWN, type RuntimeStateNa
 import { ProtocolError, WireError } from '../protocol/errors.js';
 import type { ResultBody } from '../protocol/messages.js';
 import {
-  frameRecord, RecordType, SerialDecoder, type CommandRecord, type HeartbeatRecord, type ResultRecord,
+  frameRecord, HeartbeatFlag, RecordType, SerialDecoder, type CommandRecord, type HeartbeatRecord, type ResultRecord,
 } from '../protocol/serial.js';
 import type { ResultSink } from './types.js';
 
@@ -40,6 +40,10 @@ export interface RuntimeSnapshot {
   framesProcessed: number;
   framesDropped: number;
   faultCode: number;
+  /** The PACS outbox's last try failed (flags bit 2); absent: false (no PACS). */
+  pacsFailing?: boolean;
+  /** The PACS outbox holds objects back or moved some into failed/ (flags bit 3): an operator is needed; absent: false. */
+  pacsAttention?: boolean;
 }
 
 export interface SerialLinkOptions {
@@ -110,6 +114,12 @@ const REOPEN_MAX_MS = 5000;
 /** The longest delay a Node timer keeps (2^31-1 ms); a longer one fires after 1 ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const CODE = 'ERR_SONOEDGE_SERIAL_OPTION';
+
+/** HEARTBEAT/STATUS flags (bytes 4-5) of a snapshot. */
+function heartbeatFlags(s: RuntimeSnapshot): number {
+  return (s.streaming ? HeartbeatFlag.STREAMING : 0) | (s.modelLoaded ? HeartbeatFlag.MODEL_LOADED : 0)
+    | (s.pacsFailing ? HeartbeatFlag.PACS_FAILING : 0) | (s.pacsAttention ? HeartbeatFlag.PACS_ATTENTION : 0);
+}
 
 export class SerialLink implements ResultSink {
   readonly kind = 'serial';
@@ -337,7 +347,7 @@ export class SerialLink implements ResultSink {
   #snapshotRecord(kind: 'HEARTBEAT' | 'STATUS', cmdSeq: number): HeartbeatRecord {
     const s = this.#o.runtime();
     return {
-      kind, state: RuntimeState[s.state], modelSet: s.modelSet, flags: (s.streaming ? 1 : 0) | (s.modelLoaded ? 2 : 0), cmdSeq,
+      kind, state: RuntimeState[s.state], modelSet: s.modelSet, flags: heartbeatFlags(s), cmdSeq,
       uptimeMs: Math.floor(performance.now() - this.#started), framesProcessed: s.framesProcessed, framesDropped: s.framesDropped,
       faultCode: s.faultCode, beat: this.#beat,
     };

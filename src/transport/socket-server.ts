@@ -37,7 +37,7 @@ import {
 import { ProtocolError, WireError, wireErrorName } from '../protocol/errors.js';
 import {
   frameBytes, msg, parseCloseStream, parseConfigure, parseFrame, parseFrameReady, parseHello, parseLoadModel, parseSubscribe, parseSwap,
-  type ConfigureStream, type LoadModel, type ModelReply, type ResultBody, type Subscribe, type Swap,
+  type ConfigureStream, type LoadModel, type ModelReply, type OutboxStatus, type ResultBody, type Subscribe, type Swap,
 } from '../protocol/messages.js';
 import { coded, invalidType, invalidValue, rangeError, typeError } from '../errors.js';
 import type { Subscription } from '../runtime/publisher.js';
@@ -68,6 +68,8 @@ export interface SocketServerOptions {
   /** The frame handler of the server's own stream manager; not with `streams`. */
   handler?: FrameHandler;
   models?: ModelControl;
+  /** STATUS.outbox: the PACS outbox's state when STATUS is asked, null without a PACS; absent: always null. */
+  outbox?: () => OutboxStatus | null;
   /**
    * Called for each CONFIGURE_STREAM before its reply (load the stream's models,
    * say): the reply waits for it; a rejection is answered with ERROR MODEL_FAILED
@@ -173,7 +175,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
   state: RuntimeStateName = 'ready';
   /** The streams: this server's own manager, or the one shared through options.streams. */
   readonly streams: StreamManager;
-  readonly #o: Required<Omit<SocketServerOptions, 'path' | 'mode' | 'tcp' | 'models' | 'prepare' | 'handler' | 'streams' | 'log'>> & Pick<SocketServerOptions, 'models' | 'tcp' | 'log'>;
+  readonly #o: Required<Omit<SocketServerOptions, 'path' | 'mode' | 'tcp' | 'models' | 'outbox' | 'prepare' | 'handler' | 'streams' | 'log'>> & Pick<SocketServerOptions, 'models' | 'outbox' | 'tcp' | 'log'>;
   readonly #clients = new Set<Client>();
   /** Connections refused with TOO_MANY, until they are closed. */
   readonly #refused = new Set<net.Socket>();
@@ -217,7 +219,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
       throw invalidValue('ERR_SONOEDGE_SOCKET_OPTION', 'an integer 0..65535', 'tcp.port', tcpPort);
     }
     this.#o = {
-      models: options.models, tcp: options.tcp ?? false, log: options.log,
+      models: options.models, outbox: options.outbox, tcp: options.tcp ?? false, log: options.log,
       maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
       resultQueueLength: options.resultQueueLength ?? 8,
       maxPendingWriteBytes: options.maxPendingWriteBytes ?? 1024 * 1024,
@@ -609,7 +611,7 @@ export class SocketServer extends EventEmitter implements ResultSink {
       case MessageType.STATUS:
         this.#send(client, msg.statusReply(seq, {
           state: this.state, stateCode: RuntimeState[this.state], uptimeS: (performance.now() - this.#started) / 1000,
-          model: this.#o.models?.current() ?? null, streams: this.streams.ids,
+          model: this.#o.models?.current() ?? null, streams: this.streams.ids, outbox: this.#o.outbox?.() ?? null,
         }));
         return;
       case MessageType.STATS:

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { ptyPair } from '../helpers/pty.js';
 import { EventEmitter } from 'node:events';
 import { SerialPort } from 'serialport';
-import { frameRecord, SerialDecoder, RecordType, type SerialRecord, type CommandRecord } from '../../src/protocol/serial.js';
+import { frameRecord, SerialDecoder, RecordType, type HeartbeatRecord, type SerialRecord, type CommandRecord } from '../../src/protocol/serial.js';
 import { ResultFlag, ResultState, RuntimeState, ViewClass } from '../../src/protocol/constants.js';
 import { WireError } from '../../src/protocol/errors.js';
 import type { ResultBody } from '../../src/protocol/messages.js';
@@ -68,6 +68,15 @@ function contract(name: string, transport: Transport, skip: string | false) {
     t.ok(await within(() => beats() >= 2, 3000), 'heartbeats arrive');
     const hb = fw.records.find((r) => r.kind === 'HEARTBEAT')!;
     t.match(hb, { state: RuntimeState.running, modelSet: 1, flags: 3, framesProcessed: 10, framesDropped: 1, faultCode: 0 });
+    // The PACS bits (2: the outbox's last try failed; 3: objects need an operator) follow the snapshot; absent: 0.
+    const lastFlags = () => (fw.records.filter((r) => r.kind === 'HEARTBEAT').at(-1) as HeartbeatRecord).flags;
+    runtime.pacsFailing = true;
+    t.ok(await within(() => lastFlags() === 0b0111, 3000), 'bit 2 with pacsFailing');
+    runtime.pacsAttention = true;
+    t.ok(await within(() => lastFlags() === 0b1111, 3000), 'bits 2 and 3');
+    runtime.pacsFailing = false;
+    runtime.pacsAttention = false;
+    t.ok(await within(() => lastFlags() === 3, 3000), 'both clear again');
 
     // results: newest wins between send slots (20 per second here)
     for (let i = 1; i <= 50; i++) link.write(result(i));

@@ -14,7 +14,7 @@ import { crc32c } from '../../src/protocol/crc.js';
 import { WireError } from '../../src/protocol/errors.js';
 import {
   msg, parseConfigureReply, parseError, parseHelloReply, parseModelReply, parseResult, parseStatsReply, parseStatusReply,
-  type ConfigureStream,
+  type ConfigureStream, type OutboxStatus,
 } from '../../src/protocol/messages.js';
 import { SocketClient, RemoteError } from '../../src/transport/socket-client.js';
 import { SocketServer, type FrameHandler } from '../../src/transport/socket-server.js';
@@ -291,6 +291,19 @@ t.test('configure, subscribe, frame, result', async (t) => {
   const r2 = parseResult((await got2).body);
   t.same({ seq: r2.seq, view: r2.view, quality: r2.quality, mask: r2.mask }, { seq: 78, view: null, quality: 0.8, mask: undefined }, 'a second subscriber gets only what it asked for');
   t.equal(parseResult((await got1).body).seq, 78);
+});
+
+t.test('STATUS.outbox: nil without the outbox option; with it, what it returns when each STATUS is asked', async (t) => {
+  const plain = await client(await start());
+  t.equal(parseStatusReply((await plain.request((seq) => msg.status(seq))).body).outbox, null, 'no outbox option: nil');
+  let now: OutboxStatus | null = null;
+  const c = await client(await start({ outbox: () => now }));
+  const status = async () => parseStatusReply((await c.request((seq) => msg.status(seq))).body).outbox;
+  t.equal(await status(), null, 'the option returns null (no PACS): nil');
+  now = { pending: 3, held: 1, failed: 2, lastTryFailed: true, lastErrorCode: 'ENOSPC' };
+  t.same(await status(), now, 'read at this STATUS');
+  now = { pending: 0, held: 0, failed: 2, lastTryFailed: false, lastErrorCode: null };
+  t.same(await status(), now, 'and at the next');
 });
 
 t.test('bad requests get an ERROR with a code and the connection goes on', async (t) => {

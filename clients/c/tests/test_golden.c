@@ -119,6 +119,21 @@ int main(int argc, char **argv) {
         CHECK(se_mp_find(map, ml, "slots", &k) == SE_OK && se_mp_next(&k, &it) == SE_OK && it.u == 4, "ring.slots");
         CHECK(se_mp_find(map, ml, "slotBytes", &k) == SE_OK && se_mp_next(&k, &it) == SE_OK && it.u == 8192, "ring.slotBytes");
       }
+      if (type == SE_STATUS && strcmp(file, "socket-status-reply.bin") == 0) {
+        /* STATUS.outbox: a map with a PACS (socket-status-reply-no-pacs.bin: nil, from the index line). */
+        se_mp_reader r, k;
+        se_mp_item it;
+        int found = se_mp_find(m.body, m.header.body_length, "outbox", &r) == SE_OK;
+        CHECK(found, "outbox key");
+        const uint8_t *map = found ? r.p : m.body;
+        size_t ml = found ? (size_t)(r.end - r.p) : 0;
+        CHECK(se_mp_find(map, ml, "pending", &k) == SE_OK && se_mp_next(&k, &it) == SE_OK && it.kind == SE_MP_UINT && it.u == 2, "outbox.pending");
+        CHECK(se_mp_find(map, ml, "held", &k) == SE_OK && se_mp_next(&k, &it) == SE_OK && it.kind == SE_MP_UINT && it.u == 0, "outbox.held");
+        CHECK(se_mp_find(map, ml, "failed", &k) == SE_OK && se_mp_next(&k, &it) == SE_OK && it.kind == SE_MP_UINT && it.u == 1, "outbox.failed");
+        CHECK(se_mp_find(map, ml, "lastTryFailed", &k) == SE_OK && se_mp_next(&k, &it) == SE_OK && it.kind == SE_MP_BOOL && it.b, "outbox.lastTryFailed");
+        CHECK(se_mp_find(map, ml, "lastErrorCode", &k) == SE_OK && se_mp_next(&k, &it) == SE_OK && it.kind == SE_MP_STR && it.len == 17 &&
+              memcmp(it.ptr, "ERR_SONOEDGE_PACS", 17) == 0, "outbox.lastErrorCode");
+      }
       if (type == SE_SLOT_RELEASE) {
         uint16_t st;
         uint32_t slot, fs;
@@ -166,6 +181,13 @@ int main(int argc, char **argv) {
         CHECK(r.confidence_e4 == 9375 && r.lv_area_e2 == 152025 && r.ef_e2 == 5750 && r.latency_us == 6500, "serial result fields");
         CHECK(r.result_state == SE_STATE_OK && r.id_score_e200 == 185, "serial result: ok, score (185 - 1) / 200 = 0.92");
       }
+      if (rtype == SE_REC_HEARTBEAT || rtype == SE_REC_STATUS) {
+        uint16_t pacs = r.flags & (SE_HEARTBEAT_PACS_FAILING | SE_HEARTBEAT_PACS_ATTENTION);
+        if (strcmp(file, "serial-heartbeat-pacs.bin") == 0)
+          CHECK(r.flags == (SE_HEARTBEAT_STREAMING | SE_HEARTBEAT_MODEL_LOADED | SE_HEARTBEAT_PACS_FAILING | SE_HEARTBEAT_PACS_ATTENTION) && r.beat == 14401,
+                "serial heartbeat-pacs: streaming, model loaded, PACS failing, PACS needs an operator");
+        else CHECK(pacs == 0, "%s: no PACS bits", file);
+      }
       if (rtype == SE_REC_RESULT && r.seq == 0) CHECK(r.result_state == SE_STATE_OK && r.id_score_e200 == 0, "serial result-none: ok, no score");
       if (rtype == SE_REC_RESULT && r.seq == 123457)
         CHECK(r.result_state == SE_STATE_UNKNOWN && r.id_score_e200 == 26 && r.flags == SE_RESULT_UNKNOWN, "serial result-unknown: unknown, score 0.125");
@@ -204,7 +226,7 @@ int main(int argc, char **argv) {
     CHECK(k == 2 ? (s == SE_OK && r.state == SE_STATE_UNKNOWN && isnan(r.id_score) && r.ed_seq == -1) : s == SE_EBODY,
           "RESULT with state %s: %s", states[k] ? states[k] : "(absent)", se_strerror(s));
   }
-  CHECK(sockets == 30 && serials == 10 && rings == 1, "vector counts: %d socket, %d serial, %d ring", sockets, serials, rings);
+  CHECK(sockets == 31 && serials == 11 && rings == 1, "vector counts: %d socket, %d serial, %d ring", sockets, serials, rings);
   free(index);
   DONE();
 }
