@@ -71,9 +71,9 @@ const socketCases: Array<[string, string, EncodeInput]> = [
     flags: ResultFlag.UNKNOWN, latency: { queueMs: 0, totalMs: 2.5, stages: {} },
   })],
   ['status', 'STATUS request', msg.status(12)],
-  ['status-reply', 'STATUS reply, the PACS outbox failing: 2 waiting, 1 moved to failed/', msg.statusReply(12, {
+  ['status-reply', 'STATUS reply, the PACS outbox failing: 2 waiting, 1 moved to failed/ since start, 3 in failed/ now', msg.statusReply(12, {
     state: 'running', stateCode: RuntimeState.running, uptimeS: 3600.5, model: 'echo-view-v3', streams: [0, 1],
-    outbox: { pending: 2, held: 0, failed: 1, lastTryFailed: true, lastErrorCode: 'ERR_SONOEDGE_PACS' },
+    outbox: { pending: 2, held: 0, failed: 1, inFailed: 3, lastTryFailed: true, lastErrorCode: 'ERR_SONOEDGE_PACS' },
   })],
   ['status-reply-no-pacs', 'STATUS reply of a runtime without a PACS (outbox nil)', msg.statusReply(12, {
     state: 'ready', stateCode: RuntimeState.ready, uptimeS: 12.25, model: 'echo-view-v3', streams: [], outbox: null,

@@ -100,11 +100,13 @@ export interface Status {
   serial: { up: boolean; losses: number; reopens: number } | null;
   /**
    * The PACS outbox (dicom.pacs): objects pending (held ones included), held back (their move tried again every heldRetryMs), stored, moved to
-   * failed/, failed tries; whether the last try failed, and why: /health's outbox.lastError and lastErrorCode
+   * failed/ since serve started (failed), in failed/ now (inFailed: an earlier run's too, until an operator removes them;
+   * 0 from a serve before sonoedge_pacs_outbox_in_failed), failed tries; whether the last try failed, and why: /health's
+   * outbox.lastError and lastErrorCode
    * (ERR_SONOEDGE_PACS, EISDIR...; each null when the last try did not fail, or /health did not say). null when serve
    * sends to no PACS.
    */
-  outbox: { pending: number; held: number; sent: number; failed: number; retries: number; lastTryFailed: boolean; lastError: string | null; lastErrorCode: string | null } | null;
+  outbox: { pending: number; held: number; sent: number; failed: number; inFailed: number; retries: number; lastTryFailed: boolean; lastError: string | null; lastErrorCode: string | null } | null;
 }
 
 export async function status(args: string[]): Promise<number> {
@@ -222,6 +224,7 @@ export function summarise(url: string, samples: Map<string, Sample[]>, health?: 
       held: one('sonoedge_pacs_outbox_held') ?? 0,
       sent: one('sonoedge_pacs_outbox_sent_total') ?? 0,
       failed: one('sonoedge_pacs_outbox_failed_total') ?? 0,
+      inFailed: one('sonoedge_pacs_outbox_in_failed') ?? 0,
       retries: one('sonoedge_pacs_outbox_retries_total') ?? 0,
       lastTryFailed,
       lastError,
@@ -235,13 +238,13 @@ const round2 = (v: number): number => Math.round(v * 100) / 100;
 const dash = (v: number | null, unit = ''): string => (v === null ? '-' : `${v}${unit}`);
 
 /**
- * `pacs outbox: 2 pending (1 held back, move retried), 5 sent, 0 to failed/, retried 3 times; the last try failed,
+ * `pacs outbox: 2 pending (1 held back, move retried), 5 sent, 0 to failed/ (3 in failed/ now), retried 3 times; the last try failed,
  * retrying: [ERR_SONOEDGE_PACS] Expected the PACS ...` (the error when /health told it, its code as the CLI prints
  * every error's).
  */
 function outboxLine(o: NonNullable<Status['outbox']>): string {
   const why = o.lastError === null ? '' : `: ${o.lastErrorCode === null ? '' : `[${o.lastErrorCode}] `}${o.lastError}`;
-  return `pacs outbox: ${o.pending} pending${o.held === 0 ? '' : ` (${o.held} held back, move retried)`}, ${o.sent} sent, ${o.failed} to failed/, `
+  return `pacs outbox: ${o.pending} pending${o.held === 0 ? '' : ` (${o.held} held back, move retried)`}, ${o.sent} sent, ${o.failed} to failed/ (${o.inFailed} in failed/ now), `
     + `retried ${o.retries} times${o.lastTryFailed ? `; the last try failed, retrying${why}` : ''}`;
 }
 

@@ -37,6 +37,10 @@
 // answer sends it, counted then, with the 'sent' or 'failed' that answer would
 // have given. A restart forgets the answers: it sends the held files again
 // (harmless, as above). One removed from pending/ by hand stops being held.
+// stats.failed counts the objects this process moved into failed/; stats.inFailed
+// is what failed/ holds now (listed at open and at every try): a restart does
+// not hide refused objects an operator has not dealt with, and removing them
+// clears it at the next try.
 import { EventEmitter } from 'node:events';
 import { lstatSync, renameSync, rmSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
@@ -112,7 +116,14 @@ export interface OutboxStats {
    */
   held: number;
   sent: number;
+  /** Objects this process moved into failed/ (refused by the PACS, or unreadable) since the outbox opened: a counter. */
   failed: number;
+  /**
+   * The objects in failed/ now (their .txt reasons not counted), whoever put them there and whenever: listed when the
+   * outbox opens and at every try (and at every held file's move), and counted at once when the outbox moves one there.
+   * One an operator removes stops counting at the next listing. Needs an operator while above 0, after a restart too.
+   */
+  inFailed: number;
   retries: number;
   /** The last try's error while it is the last (null once a try succeeds or finds nothing left to send). */
   lastError: string | null;
@@ -258,7 +269,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
   readonly #heldBack = new Map<string, StoreResult>();
   #heldTimer: NodeJS.Timeout | undefined;
   #heldDue = false;
-  readonly #stats: Omit<OutboxStats, 'held'> = { pending: 0, sent: 0, failed: 0, retries: 0, lastError: null, lastErrorCode: null, nextTryAt: null };
+  readonly #stats: Omit<OutboxStats, 'held'> = { pending: 0, sent: 0, failed: 0, inFailed: 0, retries: 0, lastError: null, lastErrorCode: null, nextTryAt: null };
 
   private constructor(o: OutboxOptions) {
     super();
@@ -286,6 +297,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       for (const d of ['pending', 'failed', 'tmp', ...(o.keepSent ? ['sent'] : [])]) await mkdir(path.join(o.dir, d), { recursive: true });
       removeStale(box.#tmpDir, TMP_NAME);
       box.#stats.pending = (await box.pending()).length;
+      box.#stats.inFailed = await box.#countFailed();
     } catch (err) {
       throw rangeError('ERR_SONOEDGE_OUTBOX', `Expected an outbox folder sonoedge can write at ${o.dir} but ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
@@ -295,6 +307,20 @@ export class Outbox extends EventEmitter implements CaptureTarget {
 
   get stats(): Readonly<OutboxStats> {
     return { ...this.#stats, held: this.#heldBack.size };
+  }
+
+  /** The objects in failed/ (the .dcm files, not their .txt reasons). */
+  async #countFailed(): Promise<number> {
+    return (await readdir(path.join(this.dir, 'failed'))).filter((f) => f.endsWith('.dcm')).length;
+  }
+
+  /** stats.inFailed listed again; a listing that fails keeps the last count (the next try lists it again). */
+  async #relistFailed(): Promise<void> {
+    try {
+      this.#stats.inFailed = await this.#countFailed();
+    } catch {
+      // failed/ gone or replaced by a file: the move into it fails and says so; the count stays as it was.
+    }
   }
 
   /** The pending files' names, oldest first. */
@@ -380,6 +406,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       this.#armHeld();
       return;
     }
+    await this.#relistFailed();
     for (const [name, r] of [...this.#heldBack]) {
       if (this.#closed) return;
       if (!listed.has(name)) {
@@ -405,6 +432,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
         return;
       }
       this.#stats.pending = names.length;
+      await this.#relistFailed();
       const listed = new Set(names);
       this.#readFailures.keepOnly(listed);
       this.#moveFailures.keepOnly(listed);
@@ -577,6 +605,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       throw err;
     }
     this.#stats.failed++;
+    this.#stats.inFailed++;
     this.#stats.pending = Math.max(0, this.#stats.pending - 1);
   }
 

@@ -92,10 +92,12 @@ export interface ResultBody {
 
 /**
  * STATUS.outbox: the PACS outbox (serve's dicom.pacs) as the firmware shows it. `pending` counts the held ones too;
- * `failed` counts the objects moved into failed/ since the runtime started; `lastErrorCode` is the last try's error code
- * while it failed (ERR_SONOEDGE_PACS for the PACS, the file system's for a local file error), else null.
+ * `failed` counts the objects moved into failed/ since the runtime started (a counter, 0 after a restart); `inFailed`
+ * the objects in failed/ now, whenever they went there (0 once an operator has removed them; read as 0 from a runtime
+ * that predates it); `lastErrorCode` is the last try's error code while it failed (ERR_SONOEDGE_PACS for the PACS, the
+ * file system's for a local file error), else null.
  */
-export interface OutboxStatus { pending: number; held: number; failed: number; lastTryFailed: boolean; lastErrorCode: string | null }
+export interface OutboxStatus { pending: number; held: number; failed: number; inFailed: number; lastTryFailed: boolean; lastErrorCode: string | null }
 /** `outbox`: null when serve has no PACS. */
 export interface StatusReply { state: RuntimeStateName; stateCode: number; uptimeS: number; model: string | null; streams: number[]; outbox: OutboxStatus | null }
 export interface StatsReply {
@@ -305,7 +307,7 @@ export function parseStatusReply(body: unknown, x: X = {}): StatusReply {
 }
 function parseOutboxStatus(o: Fields): OutboxStatus {
   return {
-    pending: o.uint('pending'), held: o.uint('held'), failed: o.uint('failed'), lastTryFailed: o.bool('lastTryFailed', false),
+    pending: o.uint('pending'), held: o.uint('held'), failed: o.uint('failed'), inFailed: o.optUint('inFailed') ?? 0, lastTryFailed: o.bool('lastTryFailed', false),
     lastErrorCode: o.has('lastErrorCode') ? o.str('lastErrorCode', 64) : null,
   };
 }
@@ -371,7 +373,9 @@ export const msg = {
   status: (seq: number) => req(MessageType.STATUS, seq, {}),
   statusReply: (seq: number, s: StatusReply) => rep(MessageType.STATUS, seq, {
     state: s.state, stateCode: s.stateCode, uptimeS: s.uptimeS, model: s.model, streams: s.streams,
-    outbox: s.outbox && { pending: s.outbox.pending, held: s.outbox.held, failed: s.outbox.failed, lastTryFailed: s.outbox.lastTryFailed, lastErrorCode: s.outbox.lastErrorCode },
+    outbox: s.outbox && {
+      pending: s.outbox.pending, held: s.outbox.held, failed: s.outbox.failed, inFailed: s.outbox.inFailed, lastTryFailed: s.outbox.lastTryFailed, lastErrorCode: s.outbox.lastErrorCode,
+    },
   }),
   stats: (seq: number) => req(MessageType.STATS, seq, {}),
   statsReply: (seq: number, s: StatsReply) => rep(MessageType.STATS, seq, {

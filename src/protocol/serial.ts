@@ -108,7 +108,7 @@ export const HeartbeatFlag = {
   MODEL_LOADED: 0x0002,
   /** The PACS outbox's last try failed (the PACS not reachable or refusing for now, or a local file error): a retry waits. */
   PACS_FAILING: 0x0004,
-  /** The PACS outbox needs an operator: objects held back in pending/, or moved into failed/ since the runtime started. */
+  /** The PACS outbox needs an operator: objects held back in pending/, or objects in failed/ now (after a restart too). */
   PACS_ATTENTION: 0x0008,
 } as const;
 

@@ -100,8 +100,12 @@ export function geometryOf(c: ConfigureStream): StreamGeometry {
 }
 
 const idOf = (pkg: VerifiedPackage): string => `${pkg.manifest.name}@${pkg.manifest.version}`;
-/** The serial HEARTBEAT/STATUS PACS bits of an outbox: bit 2 its last try failed; bit 3 objects held back or moved into failed/. */
-const pacsFlags = (o: OutboxStatus | null) => ({ pacsFailing: o?.lastTryFailed ?? false, pacsAttention: o !== null && (o.held > 0 || o.failed > 0) });
+/**
+ * The serial HEARTBEAT/STATUS PACS bits of an outbox: bit 2 its last try failed; bit 3 objects held back or in failed/
+ * now (inFailed, not `failed`, the moves since start: set after a restart while failed/ holds objects, clear once an
+ * operator has removed them).
+ */
+const pacsFlags = (o: OutboxStatus | null) => ({ pacsFailing: o?.lastTryFailed ?? false, pacsAttention: o !== null && (o.held > 0 || o.inFailed > 0) });
 const withArticle = (task: Task): string => (task === 'lv_segmentation' ? `an ${task}` : `a ${task}`);
 
 /** A verified package and its task, checked, not yet loaded. */
@@ -248,7 +252,7 @@ export class Runtime implements ModelControl {
   /** The PACS outbox as the firmware sees it (STATUS.outbox, the serial PACS flags); null without a PACS. */
   get outboxStatus(): OutboxStatus | null {
     const o = this.dicom?.outboxStats;
-    return o ? { pending: o.pending, held: o.held, failed: o.failed, lastTryFailed: o.lastError !== null, lastErrorCode: o.lastErrorCode } : null;
+    return o ? { pending: o.pending, held: o.held, failed: o.failed, inFailed: o.inFailed, lastTryFailed: o.lastError !== null, lastErrorCode: o.lastErrorCode } : null;
   }
 
   /** The running models by task. */

@@ -161,6 +161,10 @@ export class MetricsServer {
         collect() { this.set(outbox.stats.held); },
       });
       new Gauge({
+        name: 'sonoedge_pacs_outbox_in_failed', help: 'Objects in the PACS outbox\'s failed/ now (their .txt reasons not counted), at its last listing: they need an operator, after a restart too.', registers: [r],
+        collect() { this.set(outbox.stats.inFailed); },
+      });
+      new Gauge({
         name: 'sonoedge_pacs_outbox_last_try_failed', help: 'The PACS outbox\'s last try: 1 it failed (the PACS, or a local file error) and a retry waits, 0 otherwise.', registers: [r],
         collect() { this.set(outbox.stats.lastError === null ? 0 : 1); },
       });
@@ -168,7 +172,7 @@ export class MetricsServer {
         name, help, registers: [r], collect() { this.reset(); this.inc(outbox.stats[key]); },
       });
       outboxCounter('sonoedge_pacs_outbox_sent_total', 'Objects the PACS stored, removed from the outbox (or moved into sent/).', 'sent');
-      outboxCounter('sonoedge_pacs_outbox_failed_total', 'Objects moved into the outbox\'s failed/: refused by the PACS, or unreadable on this machine.', 'failed');
+      outboxCounter('sonoedge_pacs_outbox_failed_total', 'Objects moved into the outbox\'s failed/ since serve started: refused by the PACS, or unreadable on this machine (sonoedge_pacs_outbox_in_failed: there now).', 'failed');
       outboxCounter('sonoedge_pacs_outbox_retries_total', 'Tries of the outbox that failed and were scheduled again after a backoff.', 'retries');
     }
     new Gauge({ name: 'sonoedge_uptime_seconds', help: 'Seconds since the metrics endpoint started.', registers: [r], collect() { this.set((performance.now() - self.#started) / 1000); } });

@@ -5,7 +5,9 @@
 // zero. With a PACS nobody listens for, a clip left in pending/ makes the
 // last try fail (bit 2, lastErrorCode ERR_SONOEDGE_PACS), and a pending entry
 // that cannot be read (a folder) goes to failed/ (bit 3: an operator is
-// needed).
+// needed). An object left in failed/ by an earlier run sets bit 3 from the
+// first heartbeat (STATUS.outbox.inFailed: in failed/ now; failed: moved there
+// since start).
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -61,7 +63,7 @@ async function start(t: Test, dir: string, dicom?: DicomServiceConfig) {
       return beat && st ? { beat, status: st } : undefined;
     }, `a heartbeat and the STATUS record answering ${cmdSeq}`);
   };
-  return { rt, status, serial };
+  return { rt, status, serial, records };
 }
 
 /** Bits 2 and 3 of the flags (docs/PROTOCOL.md), written out: the constants are checked against them here. */
@@ -102,7 +104,7 @@ t.test('a PACS nobody listens for: STATUS.outbox says the last try failed and wh
   const pacs = { host: '127.0.0.1', port: await freePort(), calledAet: 'NOBODY', retryMinMs: 100, retryMaxMs: 200 };
   const { rt, status, serial } = await start(t, dir, { dir: path.join(dir, 'dicom'), pacs });
   const failing = await until(async () => { const s = await status(); return s.outbox?.lastTryFailed ? s : undefined; }, 'the last try failed');
-  t.same(failing.outbox, { pending: 1, held: 0, failed: 0, lastTryFailed: true, lastErrorCode: 'ERR_SONOEDGE_PACS' }, 'STATUS.outbox: one waits, the last try failed, a PACS error');
+  t.same(failing.outbox, { pending: 1, held: 0, failed: 0, inFailed: 0, lastTryFailed: true, lastErrorCode: 'ERR_SONOEDGE_PACS' }, 'STATUS.outbox: one waits, the last try failed, a PACS error');
   const { beat, status: rec } = await serial(5);
   t.equal(beat.flags & PACS_BITS, HeartbeatFlag.PACS_FAILING, 'heartbeat: bit 2 (the last try failed), not bit 3');
   t.equal(rec.flags & PACS_BITS, HeartbeatFlag.PACS_FAILING, 'status record: bit 2, not bit 3');
@@ -116,9 +118,27 @@ t.test('a PACS nobody listens for: STATUS.outbox says the last try failed and wh
     const s = await status();
     return s.outbox && s.outbox.failed > 0 && s.outbox.pending === 1 && s.outbox.lastErrorCode === 'ERR_SONOEDGE_PACS' ? s : undefined;
   }, 'the unreadable entry moved to failed/, the clip failing alone');
-  t.same(attention.outbox, { pending: 1, held: 0, failed: 1, lastTryFailed: true, lastErrorCode: 'ERR_SONOEDGE_PACS' }, 'STATUS.outbox: one in failed/, the clip still waits');
+  t.same(attention.outbox, { pending: 1, held: 0, failed: 1, inFailed: 1, lastTryFailed: true, lastErrorCode: 'ERR_SONOEDGE_PACS' }, 'STATUS.outbox: one in failed/, the clip still waits');
   const after = await serial(6);
   t.equal(after.beat.flags & PACS_BITS, PACS_BITS, 'heartbeat: bits 2 and 3');
   t.equal(after.status.flags & PACS_BITS, PACS_BITS, 'status record: bits 2 and 3');
   t.equal(rt.dicom?.outboxStats?.failed, 1);
+});
+
+t.test('an object left in failed/ by an earlier run: bit 3 from the first heartbeat, STATUS.outbox.inFailed 1 and failed 0', { skip: noSocat }, async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-rt-outbox-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const failed = path.join(dir, 'dicom', 'outbox', 'failed');
+  await mkdir(failed, { recursive: true });
+  await writeFile(path.join(failed, '00000000000001-000000-sr.dcm'), 'DICM');
+  await writeFile(path.join(failed, '00000000000001-000000-sr.dcm.txt'), 'refused by the PACS NOBODY@127.0.0.1 with status 0xa900\n');
+  // Nothing pending: no try is made, none fails (bit 2 clear).
+  const pacs = { host: '127.0.0.1', port: await freePort(), calledAet: 'NOBODY', retryMinMs: 100, retryMaxMs: 200 };
+  const { status, serial, records } = await start(t, dir, { dir: path.join(dir, 'dicom'), pacs });
+  // Before, bit 3 followed `failed` (moves since this start): 0 after a restart, with the refused object still there.
+  const first = await until(() => records.find((r) => r.kind === 'HEARTBEAT'), 'the first heartbeat');
+  t.equal(first.flags & PACS_BITS, HeartbeatFlag.PACS_ATTENTION, 'the first heartbeat: bit 3 (an operator is needed), not bit 2');
+  t.same((await status()).outbox, { pending: 0, held: 0, failed: 0, inFailed: 1, lastTryFailed: false, lastErrorCode: null }, 'STATUS.outbox: 1 in failed/, none moved there since start');
+  const { status: rec } = await serial(7);
+  t.equal(rec.flags & PACS_BITS, HeartbeatFlag.PACS_ATTENTION, 'status record: bit 3');
 });

@@ -274,16 +274,17 @@ metrics:
   t.same(outboxFamilies.map((k) => [k, families.get(k)!.map((x) => [x.labels, x.value])]), [
     ['sonoedge_pacs_outbox_failed_total', [[{}, 0]]],
     ['sonoedge_pacs_outbox_held', [[{}, 1]]],
+    ['sonoedge_pacs_outbox_in_failed', [[{}, 0]]],
     ['sonoedge_pacs_outbox_last_try_failed', [[{}, 0]]],
     ['sonoedge_pacs_outbox_pending', [[{}, 1]]],
     ['sonoedge_pacs_outbox_retries_total', [[{}, 1]]],
     ['sonoedge_pacs_outbox_sent_total', [[{}, 0]]],
   ], 'held 1 of the 1 pending, 1 retry (try 1\'s local file error), none sent, the last try did not fail');
   const health = await (await fetch(`http://127.0.0.1:${port}/health`)).json() as { outbox: unknown };
-  t.same(health.outbox, { pending: 1, held: 1, sent: 0, failed: 0, retries: 1, lastError: null, lastErrorCode: null, nextTryAt: null });
+  t.same(health.outbox, { pending: 1, held: 1, sent: 0, failed: 0, inFailed: 0, retries: 1, lastError: null, lastErrorCode: null, nextTryAt: null });
   t.same(statusOutbox(t, port), {
-    json: { pending: 1, held: 1, sent: 0, failed: 0, retries: 1, lastTryFailed: false, lastError: null, lastErrorCode: null },
-    line: 'pacs outbox: 1 pending (1 held back, move retried), 0 sent, 0 to failed/, retried 1 times',
+    json: { pending: 1, held: 1, sent: 0, failed: 0, inFailed: 0, retries: 1, lastTryFailed: false, lastError: null, lastErrorCode: null },
+    line: 'pacs outbox: 1 pending (1 held back, move retried), 0 sent, 0 to failed/ (0 in failed/ now), retried 1 times',
   });
   s.child.kill('SIGTERM');
   t.equal(await s.exited, 0, s.stderr());
@@ -324,7 +325,7 @@ metrics:
   const error = `Expected the PACS ORTHANC@127.0.0.1:${pacsPorts.dicom} to take the association but the connection failed: connect ECONNREFUSED 127.0.0.1:${pacsPorts.dicom}`;
   const failing = await until(async () => { const m = await outboxMetrics(port); return m.pending === 2 && m.last_try_failed === 1 ? m : undefined; }, 'the clip and SR pending, the last try failed');
   t.ok(failing.retries_total >= 1, `retried (${failing.retries_total} times)`);
-  t.same({ ...failing, retries_total: 'n' }, { failed_total: 0, held: 0, last_try_failed: 1, pending: 2, retries_total: 'n', sent_total: 0 }, 'the clip and SR wait; none sent, none to failed/');
+  t.same({ ...failing, retries_total: 'n' }, { failed_total: 0, held: 0, in_failed: 0, last_try_failed: 1, pending: 2, retries_total: 'n', sent_total: 0 }, 'the clip and SR wait; none sent, none to failed/');
   const health = await (await fetch(`http://127.0.0.1:${port}/health`)).json() as { ok: boolean; outbox: Record<string, unknown> };
   t.ok(health.ok, 'the runtime is healthy: an unreachable PACS is no fault of the runtime');
   t.same([health.outbox.pending, health.outbox.held, health.outbox.sent, health.outbox.failed, health.outbox.lastError], [2, 0, 0, 0, error], 'lastError: the PacsError\'s (ERR_SONOEDGE_PACS) message');
@@ -333,10 +334,10 @@ metrics:
   // The two runs of status may see different retry counts (a try every 400 ms): each is read from what it printed.
   const shown = statusOutbox(t, port);
   const retries = (shown.json as { retries: number }).retries;
-  t.same(shown.json, { pending: 2, held: 0, sent: 0, failed: 0, retries, lastTryFailed: true, lastError: error, lastErrorCode: 'ERR_SONOEDGE_PACS' }, 'status --json: the failure and why');
+  t.same(shown.json, { pending: 2, held: 0, sent: 0, failed: 0, inFailed: 0, retries, lastTryFailed: true, lastError: error, lastErrorCode: 'ERR_SONOEDGE_PACS' }, 'status --json: the failure and why');
   const retriedInLine = Number(/retried (\d+) times/.exec(shown.line ?? '')?.[1]);
   t.ok(retriedInLine >= retries, 'the table\'s retries');
-  t.equal(shown.line, `pacs outbox: 2 pending, 0 sent, 0 to failed/, retried ${retriedInLine} times; the last try failed, retrying: [ERR_SONOEDGE_PACS] ${error}`, 'status: the failure and why');
+  t.equal(shown.line, `pacs outbox: 2 pending, 0 sent, 0 to failed/ (0 in failed/ now), retried ${retriedInLine} times; the last try failed, retrying: [ERR_SONOEDGE_PACS] ${error}`, 'status: the failure and why');
   // Not a line per failed try (src/dicom/pacs-log.ts): the first of the run, and one when the delay reaches retryMaxMs
   // (400 ms: the 3rd try); the next is due 10 minutes on. Read once several tries have failed.
   const failedTries = await until(async () => { const m = await outboxMetrics(port); return m.retries_total >= 5 ? m.retries_total : undefined; }, 'five failed tries');
@@ -354,13 +355,13 @@ metrics:
     t.teardown(() => killOrthanc(pacs));
     const recovered = await until(async () => { const m = await outboxMetrics(port); return m.sent_total === 2 && m.last_try_failed === 0 ? m : undefined; }, 'the clip and SR stored, that try done');
     t.ok(recovered.retries_total >= retries, 'the retries counted before stay counted');
-    t.same({ ...recovered, retries_total: 'n' }, { failed_total: 0, held: 0, last_try_failed: 0, pending: 0, retries_total: 'n', sent_total: 2 });
+    t.same({ ...recovered, retries_total: 'n' }, { failed_total: 0, held: 0, in_failed: 0, last_try_failed: 0, pending: 0, retries_total: 'n', sent_total: 2 });
     t.equal((await orthancInstances(pacs)).length, 2, 'Orthanc holds the clip and the SR');
     const health = await (await fetch(`http://127.0.0.1:${port}/health`)).json() as { outbox: unknown };
-    t.same(health.outbox, { pending: 0, held: 0, sent: 2, failed: 0, retries: recovered.retries_total, lastError: null, lastErrorCode: null, nextTryAt: null });
+    t.same(health.outbox, { pending: 0, held: 0, sent: 2, failed: 0, inFailed: 0, retries: recovered.retries_total, lastError: null, lastErrorCode: null, nextTryAt: null });
     t.same(statusOutbox(t, port), {
-      json: { pending: 0, held: 0, sent: 2, failed: 0, retries: recovered.retries_total, lastTryFailed: false, lastError: null, lastErrorCode: null },
-      line: `pacs outbox: 0 pending, 2 sent, 0 to failed/, retried ${recovered.retries_total} times`,
+      json: { pending: 0, held: 0, sent: 2, failed: 0, inFailed: 0, retries: recovered.retries_total, lastTryFailed: false, lastError: null, lastErrorCode: null },
+      line: `pacs outbox: 0 pending, 2 sent, 0 to failed/ (0 in failed/ now), retried ${recovered.retries_total} times`,
     });
     t.same(await readdir(path.join(dir, 'sonoedge', 'outbox', 'failed')), [], 'nothing refused');
     const back = await until(async () => { const l = (await s.logLines()).filter((x) => /^PACS reachable again/.test(x.msg as string)); return l.length > 0 ? l : undefined; }, 'the line that the PACS is back');
@@ -418,7 +419,7 @@ t.test('a PACS (pynetdicom) that refuses the objects themselves (0xA900 does not
   // The clip is queued first (its store is the 1st), the SR second.
   const { scp, s } = await captureToPeer(t, 'refused', { aet: 'PEERSCP', status: 0xa900, nth: { 2: 0xc000 }, comment: 'refused by the test' }, 7);
   const done = await until(async () => { const m = await outboxMetrics(s.port); return m.failed_total === 2 ? m : undefined; }, 'the clip and SR refused');
-  t.same(done, { failed_total: 2, held: 0, last_try_failed: 0, pending: 0, retries_total: 0, sent_total: 0 }, 'both to failed/, nothing pending, no retry: the try did not fail (the PACS answered)');
+  t.same(done, { failed_total: 2, held: 0, in_failed: 2, last_try_failed: 0, pending: 0, retries_total: 0, sent_total: 0 }, 'both to failed/, nothing pending, no retry: the try did not fail (the PACS answered)');
   await sleep(500); // longer than retryMaxMs: a try again would have come by now
   t.same(scp.stores.map((x) => [x.n, x.sopClass, x.callingAet, x.status]), [[1, SOP_US_MULTIFRAME, 'SONOEDGE', 0xa900], [2, SOP_COMPREHENSIVE_SR, 'SONOEDGE', 0xc000]], 'each sent once, not again');
   const failed = (await readdir(path.join(s.box, 'failed'))).sort();
@@ -433,10 +434,10 @@ t.test('a PACS (pynetdicom) that refuses the objects themselves (0xA900 does not
   for (const [i, f] of [clip, sr].entries()) {
     t.ok((await readFile(path.join(s.box, 'failed', f))).includes(scp.stores[i].sopInstance), `${f} is the object the PACS refused (its SOP Instance UID)`);
   }
-  t.same(await healthOutbox(s.port), { pending: 0, held: 0, sent: 0, failed: 2, retries: 0, lastError: null, lastErrorCode: null, nextTryAt: null });
+  t.same(await healthOutbox(s.port), { pending: 0, held: 0, sent: 0, failed: 2, inFailed: 2, retries: 0, lastError: null, lastErrorCode: null, nextTryAt: null });
   t.same(statusOutboxOf(t, s.port), {
-    json: { pending: 0, held: 0, sent: 0, failed: 2, retries: 0, lastTryFailed: false, lastError: null, lastErrorCode: null },
-    line: 'pacs outbox: 0 pending, 0 sent, 2 to failed/, retried 0 times',
+    json: { pending: 0, held: 0, sent: 0, failed: 2, inFailed: 2, retries: 0, lastTryFailed: false, lastError: null, lastErrorCode: null },
+    line: 'pacs outbox: 0 pending, 0 sent, 2 to failed/ (2 in failed/ now), retried 0 times',
   });
   const log = await s.logLines();
   // Sorted by name: the two answers' moves into failed/ run at once, so either refusal may be logged first (under
@@ -452,21 +453,21 @@ t.test('a PACS (pynetdicom) out of resources (0xA700): the objects wait in pendi
   const { scp: busy, s } = await captureToPeer(t, 'busy', { aet: 'PEERSCP', status: 0xa700, comment: 'out of resources (the test)' }, 8);
   // Two tries at least (the second 100 ms after the first).
   const failing = await until(async () => { const m = await outboxMetrics(s.port); return m.pending === 2 && m.last_try_failed === 1 && m.retries_total >= 2 ? m : undefined; }, 'the clip and SR pending, tried twice, the last try failed');
-  t.same({ ...failing, retries_total: 'n' }, { failed_total: 0, held: 0, last_try_failed: 1, pending: 2, retries_total: 'n', sent_total: 0 }, 'both wait; none sent, none to failed/');
+  t.same({ ...failing, retries_total: 'n' }, { failed_total: 0, held: 0, in_failed: 0, last_try_failed: 1, pending: 2, retries_total: 'n', sent_total: 0 }, 'both wait; none sent, none to failed/');
   const pending = (await readdir(path.join(s.box, 'pending'))).sort();
   t.equal(pending.length, 2);
   // The first file of the batch (the clip, queued first) names the failed try.
   const where = `PEERSCP@127.0.0.1:${busy.port}`;
   const error = `the PACS ${where} answered ${pending[0]} with status 0xa700 (try again later): out of resources (the test)`;
   const health = await healthOutbox(s.port);
-  t.same({ ...health, retries: 'n', nextTryAt: typeof health.nextTryAt }, { pending: 2, held: 0, sent: 0, failed: 0, retries: 'n', lastError: error, lastErrorCode: 'ERR_SONOEDGE_PACS', nextTryAt: 'number' }, 'lastError: the status and its Error Comment; a retry waits');
+  t.same({ ...health, retries: 'n', nextTryAt: typeof health.nextTryAt }, { pending: 2, held: 0, sent: 0, failed: 0, inFailed: 0, retries: 'n', lastError: error, lastErrorCode: 'ERR_SONOEDGE_PACS', nextTryAt: 'number' }, 'lastError: the status and its Error Comment; a retry waits');
   t.ok((health.retries as number) >= failing.retries_total, 'retries only grow');
   const shown = statusOutboxOf(t, s.port);
   const retries = shown.json.retries as number;
-  t.same(shown.json, { pending: 2, held: 0, sent: 0, failed: 0, retries, lastTryFailed: true, lastError: error, lastErrorCode: 'ERR_SONOEDGE_PACS' }, 'status --json: the failure, why and its code');
+  t.same(shown.json, { pending: 2, held: 0, sent: 0, failed: 0, inFailed: 0, retries, lastTryFailed: true, lastError: error, lastErrorCode: 'ERR_SONOEDGE_PACS' }, 'status --json: the failure, why and its code');
   // The table's own count (read by another run of status).
   const retriedInLine = Number(/retried (\d+) times/.exec(shown.line ?? '')?.[1]);
-  t.equal(shown.line, `pacs outbox: 2 pending, 0 sent, 0 to failed/, retried ${retriedInLine} times; the last try failed, retrying: [ERR_SONOEDGE_PACS] ${error}`);
+  t.equal(shown.line, `pacs outbox: 2 pending, 0 sent, 0 to failed/ (0 in failed/ now), retried ${retriedInLine} times; the last try failed, retrying: [ERR_SONOEDGE_PACS] ${error}`);
   t.same(await readdir(path.join(s.box, 'failed')), [], 'nothing to failed/');
   const tried = [...busy.stores];
   t.ok(tried.length >= 4 && tried.every((x) => x.status === 0xa700 && x.callingAet === 'SONOEDGE'), `every try sent both and was answered 0xa700 (${tried.length} stores)`);
@@ -479,13 +480,13 @@ t.test('a PACS (pynetdicom) out of resources (0xA700): the objects wait in pendi
   t.teardown(() => ok.stop());
   const recovered = await until(async () => { const m = await outboxMetrics(s.port); return m.sent_total === 2 && m.last_try_failed === 0 ? m : undefined; }, 'the clip and SR stored, that try done');
   t.ok(recovered.retries_total >= retries, 'the retries counted before stay counted');
-  t.same({ ...recovered, retries_total: 'n' }, { failed_total: 0, held: 0, last_try_failed: 0, pending: 0, retries_total: 'n', sent_total: 2 });
+  t.same({ ...recovered, retries_total: 'n' }, { failed_total: 0, held: 0, in_failed: 0, last_try_failed: 0, pending: 0, retries_total: 'n', sent_total: 2 });
   t.same(ok.stores.map((x) => [x.n, x.sopClass, x.status]), [[1, SOP_US_MULTIFRAME, 0], [2, SOP_COMPREHENSIVE_SR, 0]], 'each stored once');
   t.same(ok.stores.map((x) => x.sopInstance).sort(), uids, 'the objects tried before');
-  t.same(await healthOutbox(s.port), { pending: 0, held: 0, sent: 2, failed: 0, retries: recovered.retries_total, lastError: null, lastErrorCode: null, nextTryAt: null });
+  t.same(await healthOutbox(s.port), { pending: 0, held: 0, sent: 2, failed: 0, inFailed: 0, retries: recovered.retries_total, lastError: null, lastErrorCode: null, nextTryAt: null });
   t.same(statusOutboxOf(t, s.port), {
-    json: { pending: 0, held: 0, sent: 2, failed: 0, retries: recovered.retries_total, lastTryFailed: false, lastError: null, lastErrorCode: null },
-    line: `pacs outbox: 0 pending, 2 sent, 0 to failed/, retried ${recovered.retries_total} times`,
+    json: { pending: 0, held: 0, sent: 2, failed: 0, inFailed: 0, retries: recovered.retries_total, lastTryFailed: false, lastError: null, lastErrorCode: null },
+    line: `pacs outbox: 0 pending, 2 sent, 0 to failed/ (0 in failed/ now), retried ${recovered.retries_total} times`,
   });
   t.same([await readdir(path.join(s.box, 'pending')), await readdir(path.join(s.box, 'failed'))], [[], []]);
   // Sorted: the stored objects' removals run at once, so either may be logged first.
@@ -497,12 +498,12 @@ t.test('a PACS (pynetdicom) out of resources (0xA700): the objects wait in pendi
 t.test('a PACS (pynetdicom) that stores with a warning (0xB000 coercion of data elements; 0xB001, a warning outside C-STORE\'s three): stored, as a success is (before, 0xB001 went into failed/ as refused)', { skip: peerSkip() }, async (t) => {
   const { scp, s } = await captureToPeer(t, 'warning', { aet: 'PEERSCP', status: 0xb000, nth: { 2: 0xb001 }, comment: 'coerced by the test' }, 9);
   const done = await until(async () => { const m = await outboxMetrics(s.port); return m.sent_total + m.failed_total === 2 ? m : undefined; }, 'the clip and SR answered');
-  t.same(done, { failed_total: 0, held: 0, last_try_failed: 0, pending: 0, retries_total: 0, sent_total: 2 }, 'both counted as sent; no retry, nothing to failed/');
+  t.same(done, { failed_total: 0, held: 0, in_failed: 0, last_try_failed: 0, pending: 0, retries_total: 0, sent_total: 2 }, 'both counted as sent; no retry, nothing to failed/');
   await sleep(500);
   t.same(scp.stores.map((x) => [x.n, x.sopClass, x.status]), [[1, SOP_US_MULTIFRAME, 0xb000], [2, SOP_COMPREHENSIVE_SR, 0xb001]], 'each sent once');
   t.same([await readdir(path.join(s.box, 'pending')), await readdir(path.join(s.box, 'failed'))], [[], []], 'removed from pending/ (no keepSent), nothing in failed/');
-  t.same(await healthOutbox(s.port), { pending: 0, held: 0, sent: 2, failed: 0, retries: 0, lastError: null, lastErrorCode: null, nextTryAt: null });
-  t.same(statusOutboxOf(t, s.port).line, 'pacs outbox: 0 pending, 2 sent, 0 to failed/, retried 0 times');
+  t.same(await healthOutbox(s.port), { pending: 0, held: 0, sent: 2, failed: 0, inFailed: 0, retries: 0, lastError: null, lastErrorCode: null, nextTryAt: null });
+  t.same(statusOutboxOf(t, s.port).line, 'pacs outbox: 0 pending, 2 sent, 0 to failed/ (0 in failed/ now), retried 0 times');
   const log = await s.logLines();
   const where = `PEERSCP@127.0.0.1:${scp.port}`;
   // Sorted by status: the two removals from pending/ run at once, so either may be logged first.

@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { decodeMessage, encodeMessage, type Message } from '../../src/protocol/codec.js';
-import { Flag, HEADER_SIZE, MessageType, Offset } from '../../src/protocol/constants.js';
+import { Flag, HEADER_SIZE, MessageType, Offset, RuntimeState } from '../../src/protocol/constants.js';
 import { crc32c } from '../../src/protocol/crc.js';
 import { WireError } from '../../src/protocol/errors.js';
 import {
@@ -300,10 +300,13 @@ t.test('STATUS.outbox: nil without the outbox option; with it, what it returns w
   const c = await client(await start({ outbox: () => now }));
   const status = async () => parseStatusReply((await c.request((seq) => msg.status(seq))).body).outbox;
   t.equal(await status(), null, 'the option returns null (no PACS): nil');
-  now = { pending: 3, held: 1, failed: 2, lastTryFailed: true, lastErrorCode: 'ENOSPC' };
+  now = { pending: 3, held: 1, failed: 2, inFailed: 4, lastTryFailed: true, lastErrorCode: 'ENOSPC' };
   t.same(await status(), now, 'read at this STATUS');
-  now = { pending: 0, held: 0, failed: 2, lastTryFailed: false, lastErrorCode: null };
-  t.same(await status(), now, 'and at the next');
+  now = { pending: 0, held: 0, failed: 2, inFailed: 0, lastTryFailed: false, lastErrorCode: null };
+  t.same(await status(), now, 'and at the next: failed still counts the moves since start, inFailed what failed/ holds now');
+  // A runtime that predates inFailed (no key in the map): read as 0.
+  const old = { state: 'ready', stateCode: RuntimeState.ready, uptimeS: 1, streams: [], outbox: { pending: 0, held: 0, failed: 1, lastTryFailed: false } };
+  t.same(parseStatusReply(old).outbox, { pending: 0, held: 0, failed: 1, inFailed: 0, lastTryFailed: false, lastErrorCode: null }, 'an older runtime: inFailed 0');
 });
 
 t.test('bad requests get an ERROR with a code and the connection goes on', async (t) => {

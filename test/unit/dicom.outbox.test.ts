@@ -468,6 +468,29 @@ t.test('heldRetryMs: while the cause stays, a held object stays held, \'unmovabl
   }
 });
 
+t.test('inFailed: the objects in failed/ now (not their .txt reasons), listed at open and at every try, beside failed (moved there since start)', async (t) => {
+  const dir = path.join(tmp, 'in-failed');
+  await mkdir(path.join(dir, 'failed'), { recursive: true });
+  for (const name of ['00000000000001-000000-clip-1.dcm', '00000000000002-000000-sr-1.dcm']) {
+    await writeFile(path.join(dir, 'failed', name), 'DICM');
+    await writeFile(path.join(dir, 'failed', `${name}.txt`), 'refused by the PACS TEST@stand-in with status 0xa900\n');
+  }
+  // Before, only `failed` (moves since start) existed: 0 after a restart although failed/ held 2 refused objects.
+  const box = await Outbox.open({ dir, sender: standIn, retryMinMs: 60_000 });
+  t.teardown(() => box.close());
+  t.same([box.stats.inFailed, box.stats.failed], [2, 0], 'failed/ as found at open');
+  const failed = next(box, 'failed');
+  for (const o of capture()) await box.put(o, `${o.kind}-${o.sopInstanceUid}.dcm`);
+  await failed;
+  await box.flush();
+  t.same([box.stats.inFailed, box.stats.failed, box.stats.pending], [3, 1, 0], 'the SR refused now: 3 in failed/, 1 moved there');
+  // An operator deals with one (object and reason removed): seen at the next try.
+  await rm(path.join(dir, 'failed', '00000000000001-000000-clip-1.dcm'));
+  await rm(path.join(dir, 'failed', '00000000000001-000000-clip-1.dcm.txt'));
+  await box.flush();
+  t.same([box.stats.inFailed, box.stats.failed], [2, 1], 'one removed by hand: 2 in failed/, failed still counts the move');
+});
+
 t.test('a failed try whose files are gone by the next (sent by another process sharing the outbox, removed by hand): that try has nothing to send, and the failure is over', async (t) => {
   const dir = path.join(tmp, 'gone');
   const down: BatchSender = { where: 'TEST@stand-in', store: async () => { throw new Error('the PACS is down'); } };
@@ -512,7 +535,7 @@ t.test('lastErrorCode: each failed try\'s code beside its message (the PACS\'s, 
   await first;
   const [clip] = await box.pending();
   const failing = (lastError: string, lastErrorCode: string, retries: number, pending = 2) => ({
-    pending, sent: 2 - pending, failed: 0, retries, lastError, lastErrorCode, nextTryAt: 'number', held: 0,
+    pending, sent: 2 - pending, failed: 0, inFailed: 0, retries, lastError, lastErrorCode, nextTryAt: 'number', held: 0,
   });
   const stats = () => ({ ...box.stats, nextTryAt: box.stats.nextTryAt === null ? null : typeof box.stats.nextTryAt });
   const expected = [
@@ -527,7 +550,7 @@ t.test('lastErrorCode: each failed try\'s code beside its message (the PACS\'s, 
     t.same(stats(), want, `try ${i + 1}: ${want.lastErrorCode}`);
   }
   await box.flush();
-  t.same(stats(), { pending: 0, sent: 2, failed: 0, retries: 5, lastError: null, lastErrorCode: null, nextTryAt: null, held: 0 }, 'sent: no error, no code');
+  t.same(stats(), { pending: 0, sent: 2, failed: 0, inFailed: 0, retries: 5, lastError: null, lastErrorCode: null, nextTryAt: null, held: 0 }, 'sent: no error, no code');
   t.same(events, [
     ...expected.map((e) => ['retry', e.lastError, 60_000, 'pacs', e.lastErrorCode]),
     ['recovered', 5, false, 0],

@@ -346,7 +346,7 @@ typedef struct {
 #define SE_HEARTBEAT_STREAMING 0x0001u       /* a stream is configured and not stopped by CMD_STOP_STREAM */
 #define SE_HEARTBEAT_MODEL_LOADED 0x0002u
 #define SE_HEARTBEAT_PACS_FAILING 0x0004u    /* the PACS outbox's last try failed: objects wait, a retry is due */
-#define SE_HEARTBEAT_PACS_ATTENTION 0x0008u  /* objects held back or moved into failed/ since the runtime started: an operator is needed */
+#define SE_HEARTBEAT_PACS_ATTENTION 0x0008u  /* objects held back, or objects in failed/ now (after a restart too): an operator is needed */
 
 size_t se_record_size(uint8_t type); /* 0 for an unknown type */
 /* Record bytes (no CRC, no framing) into out (>= 32 bytes); returns the size, 0 on an unknown type. */

@@ -130,6 +130,7 @@ int main(int argc, char **argv) {
         CHECK(se_mp_find(map, ml, "pending", &k) == SE_OK && se_mp_next(&k, &it) == SE_OK && it.kind == SE_MP_UINT && it.u == 2, "outbox.pending");
         CHECK(se_mp_find(map, ml, "held", &k) == SE_OK && se_mp_next(&k, &it) == SE_OK && it.kind == SE_MP_UINT && it.u == 0, "outbox.held");
         CHECK(se_mp_find(map, ml, "failed", &k) == SE_OK && se_mp_next(&k, &it) == SE_OK && it.kind == SE_MP_UINT && it.u == 1, "outbox.failed");
+        CHECK(se_mp_find(map, ml, "inFailed", &k) == SE_OK && se_mp_next(&k, &it) == SE_OK && it.kind == SE_MP_UINT && it.u == 3, "outbox.inFailed");
         CHECK(se_mp_find(map, ml, "lastTryFailed", &k) == SE_OK && se_mp_next(&k, &it) == SE_OK && it.kind == SE_MP_BOOL && it.b, "outbox.lastTryFailed");
         CHECK(se_mp_find(map, ml, "lastErrorCode", &k) == SE_OK && se_mp_next(&k, &it) == SE_OK && it.kind == SE_MP_STR && it.len == 17 &&
               memcmp(it.ptr, "ERR_SONOEDGE_PACS", 17) == 0, "outbox.lastErrorCode");
