@@ -38,9 +38,9 @@
 // have given. A restart forgets the answers: it sends the held files again
 // (harmless, as above). One removed from pending/ by hand stops being held.
 // stats.failed counts the objects this process moved into failed/; stats.inFailed
-// is what failed/ holds now (listed at open and at every try): a restart does
-// not hide refused objects an operator has not dealt with, and removing them
-// clears it at the next try.
+// is what failed/ holds now (listed at open, at every try, and while it holds
+// objects every `failedRecountMs`): a restart does not hide refused objects an
+// operator has not dealt with, and removing them clears it within that time.
 import { EventEmitter } from 'node:events';
 import { lstatSync, renameSync, rmSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
@@ -86,6 +86,12 @@ export interface OutboxOptions {
    * (default 600000, an integer between 1 and 2147483647).
    */
   heldRetryMs?: number;
+  /**
+   * While failed/ holds objects, how often it is listed again with nothing else to do, in ms, so that objects an
+   * operator removed stop counting in stats.inFailed without waiting for a try (default 10000, an integer between 1
+   * and 2147483647).
+   */
+  failedRecountMs?: number;
 }
 
 /** Why the outbox tries again: the PACS (not reachable, refused the association, answered "try later") or a file of the outbox's own on this machine. */
@@ -142,6 +148,8 @@ export const RETRY_MIN_MS = 1000;
 export const RETRY_MAX_MS = 60000;
 /** OutboxOptions.heldRetryMs's default and its largest value (setTimeout's), in ms. */
 export const HELD_RETRY_MS = 600000;
+/** OutboxOptions.failedRecountMs's default, in ms. */
+export const FAILED_RECOUNT_MS = 10000;
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /** A C-STORE status as the outbox's reasons, errors and log lines write it: `0xa700`. */
@@ -269,6 +277,8 @@ export class Outbox extends EventEmitter implements CaptureTarget {
   readonly #heldBack = new Map<string, StoreResult>();
   #heldTimer: NodeJS.Timeout | undefined;
   #heldDue = false;
+  /** While failed/ holds objects: lists it again every failedRecountMs (#armRecount). */
+  #recountTimer: NodeJS.Timeout | undefined;
   readonly #stats: Omit<OutboxStats, 'held'> = { pending: 0, sent: 0, failed: 0, inFailed: 0, retries: 0, lastError: null, lastErrorCode: null, nextTryAt: null };
 
   private constructor(o: OutboxOptions) {
@@ -288,9 +298,11 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       const max = o[k];
       if (max !== undefined && !(Number.isInteger(max) && max >= 1)) throw invalidValue('ERR_SONOEDGE_OUTBOX', 'an integer of at least 1', k, max);
     }
-    const held = o.heldRetryMs;
-    if (held !== undefined && !(Number.isInteger(held) && held >= 1 && held <= MAX_TIMEOUT_MS)) {
-      throw invalidValue('ERR_SONOEDGE_OUTBOX', `an integer between 1 and ${MAX_TIMEOUT_MS}`, 'heldRetryMs', held);
+    for (const k of ['heldRetryMs', 'failedRecountMs'] as const) {
+      const ms = o[k];
+      if (ms !== undefined && !(Number.isInteger(ms) && ms >= 1 && ms <= MAX_TIMEOUT_MS)) {
+        throw invalidValue('ERR_SONOEDGE_OUTBOX', `an integer between 1 and ${MAX_TIMEOUT_MS}`, k, ms);
+      }
     }
     const box = new Outbox(o);
     try {
@@ -302,6 +314,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       throw rangeError('ERR_SONOEDGE_OUTBOX', `Expected an outbox folder sonoedge can write at ${o.dir} but ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
     box.#kick();
+    box.#armRecount();
     return box;
   }
 
@@ -321,6 +334,17 @@ export class Outbox extends EventEmitter implements CaptureTarget {
     } catch {
       // failed/ gone or replaced by a file: the move into it fails and says so; the count stays as it was.
     }
+    this.#armRecount();
+  }
+
+  /** While failed/ holds objects, #relistFailed again in failedRecountMs (once armed, until it fires or close). */
+  #armRecount(): void {
+    if (this.#closed || this.#recountTimer || this.#stats.inFailed === 0) return;
+    this.#recountTimer = setTimeout(() => {
+      this.#recountTimer = undefined;
+      void this.#relistFailed();
+    }, this.#o.failedRecountMs ?? FAILED_RECOUNT_MS);
+    this.#recountTimer.unref();
   }
 
   /** The pending files' names, oldest first. */
@@ -606,6 +630,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
     }
     this.#stats.failed++;
     this.#stats.inFailed++;
+    this.#armRecount();
     this.#stats.pending = Math.max(0, this.#stats.pending - 1);
   }
 
@@ -638,6 +663,8 @@ export class Outbox extends EventEmitter implements CaptureTarget {
     this.#timer = undefined;
     clearTimeout(this.#heldTimer);
     this.#heldTimer = undefined;
+    clearTimeout(this.#recountTimer);
+    this.#recountTimer = undefined;
     const pumping = this.#pumping;
     if (pumping) {
       let t: NodeJS.Timeout | undefined;

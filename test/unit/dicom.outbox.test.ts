@@ -491,6 +491,29 @@ t.test('inFailed: the objects in failed/ now (not their .txt reasons), listed at
   t.same([box.stats.inFailed, box.stats.failed], [2, 1], 'one removed by hand: 2 in failed/, failed still counts the move');
 });
 
+t.test('inFailed with nothing to send: failed/ listed again every failedRecountMs while it holds objects, so an operator\'s removals are seen without a try', async (t) => {
+  const dir = path.join(tmp, 'in-failed-idle');
+  await mkdir(path.join(dir, 'failed'), { recursive: true });
+  const names = ['00000000000001-000000-clip-1.dcm', '00000000000002-000000-sr-1.dcm'];
+  for (const name of names) await writeFile(path.join(dir, 'failed', name), 'DICM');
+  const sent: string[] = [];
+  const box = await Outbox.open({ dir, sender: countingSender(sent), failedRecountMs: 20 });
+  t.teardown(() => box.close());
+  t.equal(box.stats.inFailed, 2);
+  // Before, with nothing pending no try ran, and the count stayed 2 until the next capture.
+  await rm(path.join(dir, 'failed', names[0]));
+  await until(() => box.stats.inFailed === 1, 'the removal seen');
+  await rm(path.join(dir, 'failed', names[1]));
+  await until(() => box.stats.inFailed === 0, 'failed/ empty');
+  t.same([sent, box.stats.pending, box.stats.failed], [[], 0, 0], 'nothing sent, nothing pending: only listed');
+
+  for (const bad of [0, 2.5, 2 ** 31]) {
+    await t.rejects(Outbox.open({ dir, sender: standIn, failedRecountMs: bad }), {
+      name: 'RangeError', code: 'ERR_SONOEDGE_OUTBOX', message: `Expected an integer between 1 and 2147483647 for failedRecountMs but received ${bad} of type number`,
+    }, String(bad));
+  }
+});
+
 t.test('a failed try whose files are gone by the next (sent by another process sharing the outbox, removed by hand): that try has nothing to send, and the failure is over', async (t) => {
   const dir = path.join(tmp, 'gone');
   const down: BatchSender = { where: 'TEST@stand-in', store: async () => { throw new Error('the PACS is down'); } };
