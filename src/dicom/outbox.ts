@@ -343,8 +343,19 @@ export class Outbox extends EventEmitter implements CaptureTarget {
     this.#recountTimer = setTimeout(() => {
       this.#recountTimer = undefined;
       void this.#relistFailed();
-    }, this.#o.failedRecountMs ?? FAILED_RECOUNT_MS);
-    this.#recountTimer.unref();
+    }, this.#o.failedRecountMs ?? FAILED_RECOUNT_MS).unref();
+  }
+
+  /**
+   * What a listing of pending/ (`names`) keeps current, for a try and for the held files' moves alike: the pending
+   * count, failed/ listed again, and held files gone from pending/ (removed by hand) no longer held. The names as a set.
+   */
+  async #listed(names: string[]): Promise<Set<string>> {
+    this.#stats.pending = names.length;
+    await this.#relistFailed();
+    const listed = new Set(names);
+    for (const name of this.#heldBack.keys()) if (!listed.has(name)) this.#heldBack.delete(name);
+    return listed;
   }
 
   /** The pending files' names, oldest first. */
@@ -410,8 +421,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
       this.#heldTimer = undefined;
       this.#heldDue = true;
       this.#kick();
-    }, this.#o.heldRetryMs ?? HELD_RETRY_MS);
-    this.#heldTimer.unref();
+    }, this.#o.heldRetryMs ?? HELD_RETRY_MS).unref();
   }
 
   /**
@@ -421,22 +431,16 @@ export class Outbox extends EventEmitter implements CaptureTarget {
    */
   async #retryHeld(): Promise<void> {
     this.#heldDue = false;
-    let listed: Set<string>;
+    let names: string[];
     try {
-      const names = await this.pending();
-      this.#stats.pending = names.length;
-      listed = new Set(names);
+      names = await this.pending();
     } catch {
       this.#armHeld();
       return;
     }
-    await this.#relistFailed();
+    await this.#listed(names);
     for (const [name, r] of [...this.#heldBack]) {
       if (this.#closed) return;
-      if (!listed.has(name)) {
-        this.#heldBack.delete(name);
-        continue;
-      }
       await (r.outcome === 'stored' ? this.#stored(name, r) : this.#refused(name, r)).catch(() => {});
     }
     this.#armHeld();
@@ -455,12 +459,9 @@ export class Outbox extends EventEmitter implements CaptureTarget {
         this.#retryLater(message, fsCode(err as Error), 'local');
         return;
       }
-      this.#stats.pending = names.length;
-      await this.#relistFailed();
-      const listed = new Set(names);
+      const listed = await this.#listed(names);
       this.#readFailures.keepOnly(listed);
       this.#moveFailures.keepOnly(listed);
-      for (const name of this.#heldBack.keys()) if (!listed.has(name)) this.#heldBack.delete(name);
       // Held back (their move failed maxMoveFailures times in a row): they stay in pending/ and are not offered again.
       const batch = names.filter((n) => !this.#heldBack.has(n)).slice(0, this.#o.batch ?? 16);
       if (batch.length === 0) {

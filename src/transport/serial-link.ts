@@ -42,7 +42,7 @@ export interface RuntimeSnapshot {
   faultCode: number;
   /** The PACS outbox's last try failed (flags bit 2); absent: false (no PACS). */
   pacsFailing?: boolean;
-  /** The PACS outbox holds objects back or moved some into failed/ (flags bit 3): an operator is needed; absent: false. */
+  /** The PACS outbox holds objects back, or failed/ holds objects now (flags bit 3): an operator is needed; absent: false. */
   pacsAttention?: boolean;
 }
 

@@ -110,13 +110,13 @@ async function outboxMetrics(port: number): Promise<Record<string, number>> {
 }
 
 /** `sonoedge status --port PORT` from dist/, with --json and without (each exits 0): the outbox it shows, and its table's `pacs outbox` line. */
-function statusOutbox(t: Test, port: number): { json: unknown; line: string | undefined } {
+function statusOutbox(t: Test, port: number): { json: Record<string, unknown> | null; line: string | undefined } {
   const run = (...flags: string[]) => {
     const r = spawnSync(process.execPath, [CLI, 'status', '--port', String(port), ...flags], { encoding: 'utf8' });
     t.equal(r.status, 0, r.stderr);
     return r.stdout;
   };
-  return { json: (JSON.parse(run('--json')) as { outbox: unknown }).outbox, line: run().split('\n').find((l) => l.startsWith('pacs outbox')) };
+  return { json: (JSON.parse(run('--json')) as { outbox: Record<string, unknown> | null }).outbox, line: run().split('\n').find((l) => l.startsWith('pacs outbox')) };
 }
 
 t.test('serve captures each stream\'s clip and SR into dicom.dir, in the study its CONFIGURE_STREAM names', { skip: existsSync(CLI) ? false : 'dist/ is not built (npx tsc -p tsconfig.json)' }, async (t) => {
@@ -280,8 +280,7 @@ metrics:
     ['sonoedge_pacs_outbox_retries_total', [[{}, 1]]],
     ['sonoedge_pacs_outbox_sent_total', [[{}, 0]]],
   ], 'held 1 of the 1 pending, 1 retry (try 1\'s local file error), none sent, the last try did not fail');
-  const health = await (await fetch(`http://127.0.0.1:${port}/health`)).json() as { outbox: unknown };
-  t.same(health.outbox, { pending: 1, held: 1, sent: 0, failed: 0, inFailed: 0, retries: 1, lastError: null, lastErrorCode: null, nextTryAt: null });
+  t.same(await healthOutbox(port), { pending: 1, held: 1, sent: 0, failed: 0, inFailed: 0, retries: 1, lastError: null, lastErrorCode: null, nextTryAt: null });
   t.same(statusOutbox(t, port), {
     json: { pending: 1, held: 1, sent: 0, failed: 0, inFailed: 0, retries: 1, lastTryFailed: false, lastError: null, lastErrorCode: null },
     line: 'pacs outbox: 1 pending (1 held back, move retried), 0 sent, 0 to failed/ (0 in failed/ now), retried 1 times',
@@ -357,8 +356,7 @@ metrics:
     t.ok(recovered.retries_total >= retries, 'the retries counted before stay counted');
     t.same({ ...recovered, retries_total: 'n' }, { failed_total: 0, held: 0, in_failed: 0, last_try_failed: 0, pending: 0, retries_total: 'n', sent_total: 2 });
     t.equal((await orthancInstances(pacs)).length, 2, 'Orthanc holds the clip and the SR');
-    const health = await (await fetch(`http://127.0.0.1:${port}/health`)).json() as { outbox: unknown };
-    t.same(health.outbox, { pending: 0, held: 0, sent: 2, failed: 0, inFailed: 0, retries: recovered.retries_total, lastError: null, lastErrorCode: null, nextTryAt: null });
+    t.same(await healthOutbox(port), { pending: 0, held: 0, sent: 2, failed: 0, inFailed: 0, retries: recovered.retries_total, lastError: null, lastErrorCode: null, nextTryAt: null });
     t.same(statusOutbox(t, port), {
       json: { pending: 0, held: 0, sent: 2, failed: 0, inFailed: 0, retries: recovered.retries_total, lastTryFailed: false, lastError: null, lastErrorCode: null },
       line: `pacs outbox: 0 pending, 2 sent, 0 to failed/ (0 in failed/ now), retried ${recovered.retries_total} times`,
@@ -393,11 +391,6 @@ async function healthOutbox(port: number): Promise<Record<string, unknown>> {
   return (await (await fetch(`http://127.0.0.1:${port}/health`)).json() as { outbox: Record<string, unknown> }).outbox;
 }
 
-/** statusOutbox, its JSON typed as a record. */
-function statusOutboxOf(t: Test, port: number): { json: Record<string, unknown>; line: string | undefined } {
-  const { json, line } = statusOutbox(t, port);
-  return { json: json as Record<string, unknown>, line };
-}
 
 /**
  * A fresh folder, a pynetdicom Storage SCP started with `peer` on a free port, serve sending to it, and one clip and
@@ -435,7 +428,7 @@ t.test('a PACS (pynetdicom) that refuses the objects themselves (0xA900 does not
     t.ok((await readFile(path.join(s.box, 'failed', f))).includes(scp.stores[i].sopInstance), `${f} is the object the PACS refused (its SOP Instance UID)`);
   }
   t.same(await healthOutbox(s.port), { pending: 0, held: 0, sent: 0, failed: 2, inFailed: 2, retries: 0, lastError: null, lastErrorCode: null, nextTryAt: null });
-  t.same(statusOutboxOf(t, s.port), {
+  t.same(statusOutbox(t, s.port), {
     json: { pending: 0, held: 0, sent: 0, failed: 2, inFailed: 2, retries: 0, lastTryFailed: false, lastError: null, lastErrorCode: null },
     line: 'pacs outbox: 0 pending, 0 sent, 2 to failed/ (2 in failed/ now), retried 0 times',
   });
@@ -462,8 +455,8 @@ t.test('a PACS (pynetdicom) out of resources (0xA700): the objects wait in pendi
   const health = await healthOutbox(s.port);
   t.same({ ...health, retries: 'n', nextTryAt: typeof health.nextTryAt }, { pending: 2, held: 0, sent: 0, failed: 0, inFailed: 0, retries: 'n', lastError: error, lastErrorCode: 'ERR_SONOEDGE_PACS', nextTryAt: 'number' }, 'lastError: the status and its Error Comment; a retry waits');
   t.ok((health.retries as number) >= failing.retries_total, 'retries only grow');
-  const shown = statusOutboxOf(t, s.port);
-  const retries = shown.json.retries as number;
+  const shown = statusOutbox(t, s.port);
+  const retries = shown.json?.retries as number;
   t.same(shown.json, { pending: 2, held: 0, sent: 0, failed: 0, inFailed: 0, retries, lastTryFailed: true, lastError: error, lastErrorCode: 'ERR_SONOEDGE_PACS' }, 'status --json: the failure, why and its code');
   // The table's own count (read by another run of status).
   const retriedInLine = Number(/retried (\d+) times/.exec(shown.line ?? '')?.[1]);
@@ -484,7 +477,7 @@ t.test('a PACS (pynetdicom) out of resources (0xA700): the objects wait in pendi
   t.same(ok.stores.map((x) => [x.n, x.sopClass, x.status]), [[1, SOP_US_MULTIFRAME, 0], [2, SOP_COMPREHENSIVE_SR, 0]], 'each stored once');
   t.same(ok.stores.map((x) => x.sopInstance).sort(), uids, 'the objects tried before');
   t.same(await healthOutbox(s.port), { pending: 0, held: 0, sent: 2, failed: 0, inFailed: 0, retries: recovered.retries_total, lastError: null, lastErrorCode: null, nextTryAt: null });
-  t.same(statusOutboxOf(t, s.port), {
+  t.same(statusOutbox(t, s.port), {
     json: { pending: 0, held: 0, sent: 2, failed: 0, inFailed: 0, retries: recovered.retries_total, lastTryFailed: false, lastError: null, lastErrorCode: null },
     line: `pacs outbox: 0 pending, 2 sent, 0 to failed/ (0 in failed/ now), retried ${recovered.retries_total} times`,
   });
@@ -503,7 +496,7 @@ t.test('a PACS (pynetdicom) that stores with a warning (0xB000 coercion of data 
   t.same(scp.stores.map((x) => [x.n, x.sopClass, x.status]), [[1, SOP_US_MULTIFRAME, 0xb000], [2, SOP_COMPREHENSIVE_SR, 0xb001]], 'each sent once');
   t.same([await readdir(path.join(s.box, 'pending')), await readdir(path.join(s.box, 'failed'))], [[], []], 'removed from pending/ (no keepSent), nothing in failed/');
   t.same(await healthOutbox(s.port), { pending: 0, held: 0, sent: 2, failed: 0, inFailed: 0, retries: 0, lastError: null, lastErrorCode: null, nextTryAt: null });
-  t.same(statusOutboxOf(t, s.port).line, 'pacs outbox: 0 pending, 2 sent, 0 to failed/ (0 in failed/ now), retried 0 times');
+  t.same(statusOutbox(t, s.port).line, 'pacs outbox: 0 pending, 2 sent, 0 to failed/ (0 in failed/ now), retried 0 times');
   const log = await s.logLines();
   const where = `PEERSCP@127.0.0.1:${scp.port}`;
   // Sorted by status: the two removals from pending/ run at once, so either may be logged first.

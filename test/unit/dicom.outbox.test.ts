@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { Outbox, folderTarget, type BatchSender } from '../../src/dicom/outbox.js';
 import type { StoreResult } from '../../src/dicom/store.js';
 import { captureUids, writeCapture, type ClipRecord, type WrittenObject } from '../../src/dicom/writer.js';
+import { until } from '../helpers/wait.js';
 
 /** A clip of two 8x6 frames and its SR. */
 function capture(): WrittenObject[] {
@@ -353,22 +354,14 @@ function countingSender(offered: string[]): BatchSender {
   return {
     where: 'TEST@stand-in',
     store: async (files, on) => {
-      for (const f of files) {
-        offered.push(path.basename(f));
-        const sr = f.includes('-sr-') || f.includes('-sr.');
-        on({ file: f, status: sr ? 0xa900 : 0, outcome: sr ? 'refused' : 'stored' } as StoreResult);
-      }
+      for (const f of files) offered.push(path.basename(f));
+      await standIn.store(files, on);
     },
   };
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolve, ms); });
 
-/** Waits until `check` holds (every 10 ms, up to 5 s). */
-async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (const end = Date.now() + 5000; Date.now() < end; await sleep(10)) if (await check()) return;
-  throw new Error(`not ${what} within 5 s`);
-}
 
 t.test('heldRetryMs: a stored object held back is moved once the cause is fixed, without a restart and without being sent again; \'sent\' then, once', async (t) => {
   const dir = path.join(tmp, 'held-stored');
@@ -394,7 +387,7 @@ t.test('heldRetryMs: a stored object held back is moved once the cause is fixed,
   t.same([events, await box.pending(), box.stats.held], [[], [clip], 1], 'still held, nothing said again');
   // The cause fixed (the operator removes the folder): the next period moves it. Before, it stayed until a restart.
   await rm(path.join(dir, 'sent', clip), { recursive: true });
-  await until(() => events.length > 0, 'moved');
+  await until(() => events.length > 0, 'moved', 5000);
   t.same(events, [['sent', clip, 0]], '\'sent\' once, as the PACS\'s answer would have said it');
   t.same([await box.pending(), await readdir(path.join(dir, 'sent'))], [[], [clip]], 'moved into sent/');
   t.same(await readFile(path.join(dir, 'sent', clip)), Buffer.from(bytes), 'whole');
@@ -424,7 +417,7 @@ t.test('heldRetryMs: a refused object held back goes to failed/ with its reason 
   t.same([events, box.stats.held], [[], 1], 'still held, nothing said again');
   await rm(path.join(dir, 'failed'));
   await mkdir(path.join(dir, 'failed'));
-  await until(() => events.length > 0, 'moved');
+  await until(() => events.length > 0, 'moved', 5000);
   const reason = 'refused by the PACS TEST@stand-in with status 0xa900';
   t.same(events, [['failed', name, reason]], '\'failed\' once, with the PACS\'s reason');
   t.same([await box.pending(), (await readdir(path.join(dir, 'failed'))).sort()], [[], [name, `${name}.txt`]], 'in failed/ beside its reason');
@@ -502,9 +495,9 @@ t.test('inFailed with nothing to send: failed/ listed again every failedRecountM
   t.equal(box.stats.inFailed, 2);
   // Before, with nothing pending no try ran, and the count stayed 2 until the next capture.
   await rm(path.join(dir, 'failed', names[0]));
-  await until(() => box.stats.inFailed === 1, 'the removal seen');
+  await until(() => box.stats.inFailed === 1, 'the removal seen', 5000);
   await rm(path.join(dir, 'failed', names[1]));
-  await until(() => box.stats.inFailed === 0, 'failed/ empty');
+  await until(() => box.stats.inFailed === 0, 'failed/ empty', 5000);
   t.same([sent, box.stats.pending, box.stats.failed], [[], 0, 0], 'nothing sent, nothing pending: only listed');
 
   for (const bad of [0, 2.5, 2 ** 31]) {

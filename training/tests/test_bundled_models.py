@@ -33,6 +33,11 @@ def _clean(seed=3, view="A4C", frames=6, **over):
     return dataclasses.replace(p, **{**base, "amp_scale": amp, **over})
 
 
+def _unknown_or_other(packages, vq):
+    """Per frame: answered with `unknown` or OTHER (no LV, no EF)."""
+    return (packages.state(vq["id_score"]) == "unknown") | (vq["prob"].argmax(1) == OTHER)
+
+
 def _model_frames(c):
     """A wide cine as the runtime frames it with a known sector box: the box, area-resized to 112."""
     x0, y0, w, h = c.geometry["sector_box"]
@@ -104,7 +109,7 @@ def test_generated_negatives_are_unknown_or_other(packages):
     views = np.array([0, 1, 2, 3] * 10)
     neg, fam = negative_set(200, 1234, hearts, views)
     vq = packages.view_quality(neg)
-    caught = (packages.state(vq["id_score"]) == "unknown") | (vq["prob"].argmax(1) == OTHER)
+    caught = _unknown_or_other(packages, vq)
     fam = np.array(fam)
     for f in sorted(set(fam)):
         rate = float(caught[fam == f].mean())
@@ -123,7 +128,7 @@ def test_hearts_turned_inside_the_scene_are_unknown_or_other(packages):
             p = dataclasses.replace(sample_cine_params(7100 + 2 * k + (v == "A2C"), v, 4, "wide_hard"), turn_deg=turn)
             frames.append(_model_frames(simulate_cine(p)))
     vq = packages.view_quality(np.concatenate(frames))
-    caught = (packages.state(vq["id_score"]) == "unknown") | (vq["prob"].argmax(1) == OTHER)
+    caught = _unknown_or_other(packages, vq)
     assert float(caught.mean()) >= 0.8, f"{caught.mean():.2f} of {len(caught)} frames unknown or OTHER"
     shown = _measured(packages, vq)
     assert not shown.any(), f"an LV would be shown on {int(shown.sum())} turned frames"

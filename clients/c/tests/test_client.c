@@ -47,7 +47,6 @@ static void client_on(se_client *c, int sv[2], uint32_t next_seq) {
   c->seq = next_seq - 1;
 }
 
-/* The request the client wrote: its type and seq. */
 /* client_on, with what arrives before a reply collected into `s` through on_message. */
 static void client_watching(se_client *c, int sv[2], uint32_t next_seq, seen *s) {
   client_on(c, sv, next_seq);
@@ -55,6 +54,7 @@ static void client_watching(se_client *c, int sv[2], uint32_t next_seq, seen *s)
   c->on_message_ctx = s;
 }
 
+/* The request the client wrote: its type and seq. */
 static void check_request(int fd, uint8_t type, uint32_t seq) {
   uint8_t buf[4096];
   se_header h;
