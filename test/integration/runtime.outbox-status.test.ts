@@ -14,13 +14,13 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { SerialPort } from 'serialport';
-import { captureUids, writeCapture } from '../../src/dicom/writer.js';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
 import { msg, parseStatusReply, type StatusReply } from '../../src/protocol/messages.js';
 import { frameRecord, HeartbeatFlag, SerialDecoder, type HeartbeatRecord } from '../../src/protocol/serial.js';
 import type { DicomServiceConfig } from '../../src/dicom/service.js';
 import { Runtime } from '../../src/runtime/index.js';
 import { SocketClient } from '../../src/transport/socket-client.js';
+import { tinyCapture } from '../helpers/capture.js';
 import { freePort } from '../helpers/net.js';
 import { ptyPair } from '../helpers/pty.js';
 import { until } from '../helpers/wait.js';
@@ -95,10 +95,7 @@ t.test('a PACS nobody listens for: STATUS.outbox says the last try failed and wh
   // A clip left in pending/ by an earlier run: sent at the start, to a port nobody listens on.
   const box = path.join(dir, 'dicom', 'outbox');
   const study = { PatientID: 'P-O', StudyInstanceUID: '1.2.826.0.1.3680043.8.498.1416' };
-  const [clip] = writeCapture({
-    study, frames: { width: 8, height: 6, format: 'GRAY8', frames: [new Uint8Array(48).fill(1), new Uint8Array(48).fill(2)] },
-    frameTimeMs: 33.3, spacingMm: [0.3, 0.3], seqs: [0, 1], acquiredAt: new Date(), measurements: { view: 'A4C', qualityMean: 0.8, qualityMin: 0.7 }, models: [], contours: [],
-  }, captureUids(study));
+  const [clip] = tinyCapture(study);
   await mkdir(path.join(box, 'pending'), { recursive: true });
   await writeFile(path.join(box, 'pending', '00000000000001-000000-clip.dcm'), clip.bytes);
   const pacs = { host: '127.0.0.1', port: await freePort(), calledAet: 'NOBODY', retryMinMs: 100, retryMaxMs: 200 };

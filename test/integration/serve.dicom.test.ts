@@ -24,7 +24,8 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { parseExposition } from '../../src/cli/status.js';
-import { captureUids, SOP_CLASS, writeCapture } from '../../src/dicom/writer.js';
+import { SOP_CLASS } from '../../src/dicom/writer.js';
+import { tinyCapture } from '../helpers/capture.js';
 import { MODELS_DIR } from '../../src/model/package.js';
 import { MessageType } from '../../src/protocol/constants.js';
 import { msg, type ConfigureStream, type ResultBody } from '../../src/protocol/messages.js';
@@ -242,10 +243,7 @@ t.test('the PACS outbox in /metrics, /health and sonoedge status: an object Orth
   // and its move into sent/ fails (EISDIR) at every try.
   const box = path.join(dir, 'sonoedge', 'outbox');
   const study = { PatientID: 'P-H', StudyInstanceUID: '1.2.826.0.1.3680043.8.498.1415' };
-  const [clip] = writeCapture({
-    study, frames: { width: 8, height: 6, format: 'GRAY8', frames: [new Uint8Array(48).fill(1), new Uint8Array(48).fill(2)] },
-    frameTimeMs: 33.3, spacingMm: [0.3, 0.3], seqs: [0, 1], acquiredAt: new Date(), measurements: { view: 'A4C', qualityMean: 0.8, qualityMin: 0.7 }, models: [], contours: [],
-  }, captureUids(study));
+  const [clip] = tinyCapture(study);
   const name = '00000000000001-000000-clip.dcm';
   await mkdir(path.join(box, 'pending'), { recursive: true });
   await writeFile(path.join(box, 'pending', name), clip.bytes);

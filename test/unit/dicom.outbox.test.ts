@@ -22,20 +22,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Outbox, folderTarget, type BatchSender } from '../../src/dicom/outbox.js';
 import type { StoreResult } from '../../src/dicom/store.js';
-import { captureUids, writeCapture, type ClipRecord, type WrittenObject } from '../../src/dicom/writer.js';
+import type { WrittenObject } from '../../src/dicom/writer.js';
+import { tinyCapture } from '../helpers/capture.js';
 import { until } from '../helpers/wait.js';
 
 /** A clip of two 8x6 frames and its SR. */
-function capture(): WrittenObject[] {
-  const r: ClipRecord = {
-    study: { PatientID: 'P-1', StudyInstanceUID: '1.2.826.0.1.3680043.8.498.78' },
-    frames: { width: 8, height: 6, format: 'GRAY8', frames: [new Uint8Array(48).fill(1), new Uint8Array(48).fill(2)] },
-    frameTimeMs: 33.3, spacingMm: [0.3, 0.3], seqs: [0, 1], acquiredAt: new Date(),
-    measurements: { view: 'A4C', qualityMean: 0.8, qualityMin: 0.7 },
-    models: [], contours: [],
-  };
-  return writeCapture(r, captureUids(r.study));
-}
+const capture = (): WrittenObject[] => tinyCapture({ PatientID: 'P-1', StudyInstanceUID: '1.2.826.0.1.3680043.8.498.78' });
 
 /** Stores the clips, refuses the SRs (0xA900). */
 const standIn: BatchSender = {
