@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from '../../src/frame/synthetic.js';
+import { VENV_PYTHON } from '../helpers/pydicom-examples.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const script = path.join(root, 'bench', 'preprocess.mjs');
@@ -20,12 +21,11 @@ const run = (...args: string[]) => spawnSync(process.execPath, [script, ...args]
 // The first run of the bench creates build/bench-venv (pip, network); the test does not: without it, the harness's
 // training/.venv (numpy and OpenCV too; npm test sets it up) runs the OpenCV rows through --python.
 const benchVenv = path.join(root, 'build', 'bench-venv', 'bin', 'python');
-const harness = path.join(root, 'training', '.venv', 'bin', 'python');
 const opencvPython = existsSync(benchVenv) ? benchVenv
-  : existsSync(harness) && spawnSync(harness, ['-c', 'import cv2, numpy'], { stdio: 'ignore' }).status === 0 ? harness : undefined;
+  : existsSync(VENV_PYTHON) && spawnSync(VENV_PYTHON, ['-c', 'import cv2, numpy'], { stdio: 'ignore' }).status === 0 ? VENV_PYTHON : undefined;
 const opencvHere = opencvPython !== undefined;
 const SMALL = ['--sizes', '64x48', '--outs', '16,32', '--budget-ms', '20', '--out', tmp,
-  ...(opencvPython && opencvPython !== benchVenv ? ['--python', opencvPython] : [])];
+  ...(opencvPython ? ['--python', opencvPython] : [])];
 
 /** The table's data rows, each as its cells. */
 const tableRows = (md: string) => md.split('\n').filter((l) => /^\| \d+x\d+ \|/.test(l)).map((l) => l.slice(2, -2).split(' | '));
@@ -34,7 +34,7 @@ const RATIO = /^\d+\.\d\d$/;
 
 interface Row { frame: string; format: string; content: string; label: string; out: number; native: { agreesWithReference: boolean } }
 
-t.test('YUYV and NV12: random-byte rows and in-range rows, the same tools on each', { skip: !opencvHere && 'no build/bench-venv' }, async (t) => {
+t.test('YUYV and NV12: random-byte rows and in-range rows, the same tools on each', { skip: !opencvHere && 'no Python with OpenCV (build/bench-venv or training/.venv)' }, async (t) => {
   const r = run('--formats', 'YUYV,NV12', ...SMALL);
   t.equal(r.status, 0, r.stderr);
   const rows = tableRows(r.stdout);
@@ -99,7 +99,7 @@ t.test('the frames the tools read: random bytes unchanged, in-range content insi
   t.same([Math.floor(Math.min(...corners)), Math.ceil(Math.max(...corners))], [31, 223], 'R, G, B within 31-223, as the notes say');
 });
 
-t.test('--write-docs replaces the rows it measured and keeps the others', { skip: !opencvHere && 'no build/bench-venv' }, async (t) => {
+t.test('--write-docs replaces the rows it measured and keeps the others', { skip: !opencvHere && 'no Python with OpenCV (build/bench-venv or training/.venv)' }, async (t) => {
   const docs = path.join(tmp, 'BENCHMARKS.md');
   const old = (frame: string, format: string, out: number) => `| ${frame} | ${format} | ${out} | 9 / 9 | n/a | n/a | 9 / 9 | 9 / 9 | 1.00 | n/a | 1.00 | 1.0e-2 |`;
   const before = '# Benchmarks\n\n## Frame preprocessing\n\nText before.\n\n<!-- bench:preprocess:begin -->\n'
