@@ -26,6 +26,21 @@ export function ptyPair(): Promise<{ a: string; b: string; proc: ChildProcess }>
 }
 
 /**
+ * The firmware's end of a pty pair: `path` opened at 115200 baud, each record decoded from it kept in `records` when
+ * `keep` says so (default every one); the port closes at the test's end.
+ */
+export async function firmwareEnd<R extends SerialRecord = SerialRecord>(t: { teardown: (fn: () => unknown) => void }, path: string,
+  keep: (r: SerialRecord) => boolean = () => true): Promise<{ fw: SerialPort; records: R[] }> {
+  const fw = new SerialPort({ path, baudRate: 115200, autoOpen: false });
+  await new Promise<void>((res, rej) => fw.open((e) => (e ? rej(e) : res())));
+  t.teardown(() => new Promise<void>((r) => fw.close(() => r())));
+  const dec = new SerialDecoder();
+  const records: R[] = [];
+  fw.on('data', (d: Buffer) => { for (const ev of dec.push(d)) if (ev.kind === 'record' && keep(ev.record)) records.push(ev.record as R); });
+  return { fw, records };
+}
+
+/**
  * A serial adapter that can be unplugged: a socat pty pair whose runtime end is a symlink at `link` (the path a
  * serve config names, like /dev/ttyUSB0), and whose other end is read here as the firmware would. unplug() kills
  * socat (the runtime's port then fails, as an unplugged USB adapter's does) and removes the link; plug() starts a

@@ -13,16 +13,15 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { SerialPort } from 'serialport';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
 import { msg, parseStatusReply, type StatusReply } from '../../src/protocol/messages.js';
-import { frameRecord, HeartbeatFlag, SerialDecoder, type HeartbeatRecord } from '../../src/protocol/serial.js';
+import { frameRecord, HeartbeatFlag, type HeartbeatRecord } from '../../src/protocol/serial.js';
 import type { DicomServiceConfig } from '../../src/dicom/service.js';
 import { Runtime } from '../../src/runtime/index.js';
 import { SocketClient } from '../../src/transport/socket-client.js';
 import { tinyCapture } from '../helpers/capture.js';
 import { freePort } from '../helpers/net.js';
-import { ptyPair } from '../helpers/pty.js';
+import { firmwareEnd, ptyPair } from '../helpers/pty.js';
 import { until } from '../helpers/wait.js';
 
 const VQ = path.join(MODELS_DIR, 'view_quality');
@@ -42,12 +41,7 @@ async function start(t: Test, dir: string, dicom?: DicomServiceConfig) {
     log: { info: noop, warn: noop, error: noop, debug: noop } as never,
   });
   t.teardown(() => rt.close());
-  const fw = new SerialPort({ path: b, baudRate: 115200, autoOpen: false });
-  await new Promise<void>((res, rej) => fw.open((e) => (e ? rej(e) : res())));
-  t.teardown(() => new Promise<void>((r) => fw.close(() => r())));
-  const dec = new SerialDecoder();
-  const records: HeartbeatRecord[] = [];
-  fw.on('data', (d: Buffer) => { for (const ev of dec.push(d)) if (ev.kind === 'record' && (ev.record.kind === 'HEARTBEAT' || ev.record.kind === 'STATUS')) records.push(ev.record); });
+  const { fw, records } = await firmwareEnd<HeartbeatRecord>(t, b, (r) => r.kind === 'HEARTBEAT' || r.kind === 'STATUS');
   const c = await SocketClient.connect(rt.server.path);
   t.teardown(() => c.close());
   await c.hello('outbox-status-test');

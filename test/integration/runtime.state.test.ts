@@ -8,17 +8,16 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { SerialPort } from 'serialport';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
 import { ResultFlag, ResultState } from '../../src/protocol/constants.js';
 import { msg, parseModelReply, type ConfigureStream, type ResultBody } from '../../src/protocol/messages.js';
 import { WireError } from '../../src/protocol/errors.js';
-import { SerialDecoder, type ResultRecord } from '../../src/protocol/serial.js';
+import type { ResultRecord } from '../../src/protocol/serial.js';
 import { Runtime } from '../../src/runtime/index.js';
 import { RemoteError, SocketClient } from '../../src/transport/socket-client.js';
 import { subscribedClient } from '../helpers/client.js';
 import { viewIdPackage } from '../helpers/packages.js';
-import { ptyPair } from '../helpers/pty.js';
+import { firmwareEnd, ptyPair } from '../helpers/pty.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { until, within } from '../helpers/wait.js';
 
@@ -81,12 +80,7 @@ t.test('socket and serial: state and score on every result; unknown frames carry
     serial: { path: a, baudRate: 115200, resultRate: 1000, heartbeatMs: 1000 },
   });
   t.teardown(() => rt.close());
-  const fw = new SerialPort({ path: b, baudRate: 115200, autoOpen: false });
-  await new Promise<void>((res, rej) => fw.open((e) => (e ? rej(e) : res())));
-  t.teardown(() => new Promise<void>((r) => fw.close(() => r())));
-  const records: ResultRecord[] = [];
-  const dec = new SerialDecoder();
-  fw.on('data', (d: Buffer) => { for (const e of dec.push(d)) if (e.kind === 'record' && e.record.kind === 'RESULT') records.push(e.record); });
+  const { records } = await firmwareEnd<ResultRecord>(t, b, (r) => r.kind === 'RESULT');
 
   const { frames } = await readSampleCine();
   const dim = (f: Uint8Array): Uint8Array => f.map((v) => Math.round(v * 0.3));

@@ -8,8 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
 import { MessageType, ResultFlag, RuntimeState, ViewClass } from '../../src/protocol/constants.js';
-import { frameRecord, SerialDecoder, type CommandRecord, type HeartbeatRecord, type SerialRecord } from '../../src/protocol/serial.js';
-import { SerialPort } from 'serialport';
+import { frameRecord, type CommandRecord, type HeartbeatRecord, type SerialRecord } from '../../src/protocol/serial.js';
 import { WireError } from '../../src/protocol/errors.js';
 import { msg, parseError, parseModelReply, parseResult, parseStatusReply, type ConfigureStream } from '../../src/protocol/messages.js';
 import type { ModelRunner, PipelineResult } from '../../src/pipeline/index.js';
@@ -17,7 +16,7 @@ import { geometryOf, Runtime, toFrameResult } from '../../src/runtime/index.js';
 import { SocketClient, RemoteError } from '../../src/transport/socket-client.js';
 import { subscribedClient } from '../helpers/client.js';
 import { signManifest } from '../helpers/packages.js';
-import { ptyPair } from '../helpers/pty.js';
+import { firmwareEnd, ptyPair } from '../helpers/pty.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { until } from '../helpers/wait.js';
 
@@ -320,12 +319,7 @@ t.test('serial: result records and heartbeats on a real tty (socat pty pair); st
     log: { info: () => undefined, debug: () => undefined, error: () => undefined, warn: (o: object, m: string) => { warnings.push([m, o]); } } as never,
   });
   t.teardown(() => rt.close());
-  const fw = new SerialPort({ path: b, baudRate: 115200, autoOpen: false });
-  await new Promise<void>((res, rej) => fw.open((e) => (e ? rej(e) : res())));
-  t.teardown(() => new Promise<void>((r) => fw.close(() => r())));
-  const dec = new SerialDecoder();
-  const records: SerialRecord[] = [];
-  fw.on('data', (d: Buffer) => { for (const ev of dec.push(d)) if (ev.kind === 'record') records.push(ev.record); });
+  const { fw, records } = await firmwareEnd(t, b);
   const of = <K extends SerialRecord['kind']>(kind: K) => records.filter((r) => r.kind === kind) as Extract<SerialRecord, { kind: K }>[];
   const beats = (kind: 'HEARTBEAT' | 'STATUS') => records.filter((r): r is HeartbeatRecord => r.kind === kind);
 
