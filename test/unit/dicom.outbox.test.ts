@@ -40,6 +40,13 @@ const standIn: BatchSender = {
 const tmp = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-outbox-'));
 t.teardown(() => rm(tmp, { recursive: true, force: true }));
 
+/** Every `names` event `box` emits from now on, as [name, ...its arguments]. */
+function recordEvents(box: Outbox, names: string[]): unknown[][] {
+  const events: unknown[][] = [];
+  for (const e of names) box.on(e, (...a: unknown[]) => events.push([e, ...a]));
+  return events;
+}
+
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const next = (box: Outbox, event: string) => Promise.race([
   new Promise<unknown[]>((resolve) => box.once(event, (...a: unknown[]) => resolve(a))),
@@ -132,8 +139,7 @@ t.test('failed/ replaced by a file: a local file error (ENOTDIR) naming the obje
   t.teardown(() => box.close());
   await rm(path.join(dir, 'failed'), { recursive: true });
   await writeFile(path.join(dir, 'failed'), 'not a folder');
-  const events: unknown[][] = [];
-  box.on('fileError', (...a: unknown[]) => events.push(['fileError', ...a]));
+  const events = recordEvents(box, ['fileError']);
   box.on('retry', (...a: unknown[]) => events.push(['retry', ...a]));
   const retry = next(box, 'retry');
   const [, sr] = capture();
@@ -193,8 +199,7 @@ t.test('a pending file that cannot be read (a folder in its place) is moved to f
   const box = await Outbox.open({ dir, sender: reading, retryMinMs: 60_000 });
   t.teardown(() => box.close());
   // Attached before the first try (started by open) has listed pending/.
-  const events: unknown[][] = [];
-  for (const e of ['sent', 'failed', 'fileError', 'unreadable', 'retry']) box.on(e, (...a: unknown[]) => events.push([e, ...a]));
+  const events = recordEvents(box, ['sent', 'failed', 'fileError', 'unreadable', 'retry']);
   const read = `Expected to read ${folder} in the outbox's pending/ to send it to the PACS TEST@stand-in but received EISDIR: illegal operation on a directory, read`;
   const stays = `${read}; it was not sent and stays in pending/ while it is there`;
   await box.flush();
@@ -270,8 +275,7 @@ t.test('an answered object whose move fails maxMoveFailures tries in a row is he
   await mkdir(path.join(dir, 'sent', clip, 'inside'), { recursive: true });
   const box = await Outbox.open({ dir, sender: storing, keepSent: true, retryMinMs: 60_000, maxMoveFailures: 2 });
   t.teardown(() => box.close());
-  const events: unknown[][] = [];
-  for (const e of ['sent', 'fileError', 'unmovable', 'retry']) box.on(e, (...a: unknown[]) => events.push([e, ...a]));
+  const events = recordEvents(box, ['sent', 'fileError', 'unmovable', 'retry']);
   const head = `Expected to move ${clip}, stored by the PACS TEST@stand-in, into sent/ but received EISDIR: illegal operation on a directory, `
     + `rename '${path.join(pending, clip)}' -> '${path.join(dir, 'sent', clip)}'`;
   const again = `${head}; it stays in pending/ and is sent again`;
@@ -367,8 +371,7 @@ t.test('heldRetryMs: a stored object held back is moved once the cause is fixed,
   const offered: string[] = [];
   const box = await Outbox.open({ dir, sender: countingSender(offered), keepSent: true, retryMinMs: 60_000, maxMoveFailures: 1, heldRetryMs: 50 });
   t.teardown(() => box.close());
-  const events: unknown[][] = [];
-  for (const e of ['sent', 'failed', 'fileError', 'unmovable', 'retry', 'recovered']) box.on(e, (...a: unknown[]) => events.push([e, ...a]));
+  const events = recordEvents(box, ['sent', 'failed', 'fileError', 'unmovable', 'retry', 'recovered']);
   await box.flush();
   t.same(events.map((e) => e[0]), ['unmovable'], 'held back at its first try');
   t.match(events[0][3], / and its move is tried again every 50 ms \(a restart sends it again\)$/);
@@ -396,8 +399,7 @@ t.test('heldRetryMs: a refused object held back goes to failed/ with its reason 
   t.teardown(() => box.close());
   await rm(path.join(dir, 'failed'), { recursive: true });
   await writeFile(path.join(dir, 'failed'), 'not a folder');
-  const events: unknown[][] = [];
-  for (const e of ['sent', 'failed', 'fileError', 'unmovable', 'retry', 'recovered']) box.on(e, (...a: unknown[]) => events.push([e, ...a]));
+  const events = recordEvents(box, ['sent', 'failed', 'fileError', 'unmovable', 'retry', 'recovered']);
   const unmovable = next(box, 'unmovable');
   await box.put(capture()[1], 'sr-1.dcm');
   await unmovable;
@@ -534,8 +536,7 @@ t.test('lastErrorCode: each failed try\'s code beside its message (the PACS\'s, 
   const scripted: BatchSender = { where: 'TEST@stand-in', store: async (files, on) => steps[step++](files, on) };
   const box = await Outbox.open({ dir, sender: scripted, retryMinMs: 60_000 });
   t.teardown(() => box.close());
-  const events: unknown[][] = [];
-  box.on('retry', (...a: unknown[]) => events.push(['retry', ...a]));
+  const events = recordEvents(box, ['retry']);
   box.on('recovered', (...a: unknown[]) => events.push(['recovered', ...a]));
   const first = next(box, 'retry');
   await box.put(capture()[0], 'clip.dcm');
