@@ -16,14 +16,13 @@ import argparse
 import json
 import time
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 
 from sonoedge_train.constants import APICAL_IDS, APICAL_VIEWS
 from sonoedge_train.data.phantom import load_phantom
-from sonoedge_train.data.synthetic import SimDataset
+from sonoedge_train.data.synthetic import SimDataset, resize_frames
 from sonoedge_train.negatives import transform_in_sector
 from sonoedge_train.transfer import Packages, _measured
 
@@ -39,9 +38,7 @@ def small_cnn() -> nn.Module:
 
 
 def resized(frames: np.ndarray) -> np.ndarray:
-    if frames.shape[1:] == (SIZE, SIZE):
-        return frames
-    return np.stack([cv2.resize(f, (SIZE, SIZE), interpolation=cv2.INTER_AREA) for f in frames])
+    return resize_frames(frames, (SIZE, SIZE))
 
 
 def batch(frames: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -136,7 +133,8 @@ def main() -> None:
     res = {"negatives": a.negatives, "threshold": thr, "steps": a.steps, "train_seconds": time.time() - t0,
            "val_auroc": float((s_val[:, None] > s_turn[None, :]).mean()), "sets": {}}
     for name, fr in sets.items():
-        shown = _measured(p, p.view_quality(resized(fr))) & p.lv(resized(fr)).reshape(len(fr), -1).any(1)
+        x = resized(fr)
+        shown = _measured(p, p.view_quality(x)) & p.lv(x).reshape(len(fr), -1).any(1)
         up = scores(model, fr) >= thr
         res["sets"][name] = {"frames": int(len(fr)), "lv_shown": float(shown.mean()), "upright": float(up.mean()),
                              "lv_shown_and_upright": float((shown & up).mean())}
