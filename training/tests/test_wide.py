@@ -454,6 +454,22 @@ def test_varied_anatomy_is_the_wide_twin_with_other_chambers():
                for view in ("A2C", "PLAX", "PSAX", "OTHER"))
 
 
+def test_narrow_rv_is_the_varied_anatomy_twin_with_the_rv_width_redrawn():
+    # wide_rv: the RV's width against the LV's drawn from 0.4-0.8 (the normal RV/LV basal ratio is about 0.6) in
+    # place of wide_anat's 0.45-1.1, from the same uniform draw, so every other value is the wide_anat twin's
+    for seed in range(40):
+        v = sample_cine_params(seed, "A4C", 4, "wide_anat")
+        r = sample_cine_params(seed, "A4C", 4, "wide_rv")
+        assert 0.4 <= r.anatomy[H.AN_RV_W] <= 0.8
+        u = (v.anatomy[H.AN_RV_W] - 0.45) / (1.1 - 0.45)
+        assert r.anatomy[H.AN_RV_W] == pytest.approx(0.4 + u * 0.4, abs=1e-9)
+        rest = [i for i in range(H.N_ANATOMY) if i != H.AN_RV_W]
+        assert [r.anatomy[i] for i in rest] == [v.anatomy[i] for i in rest]
+        assert dataclasses.replace(r, anatomy=[]) == dataclasses.replace(v, anatomy=[])
+    h = sample_cine_params(3, "A4C", 4, "wide_rv_hard")
+    assert h.dx == sample_cine_params(3, "A4C", 4, "wide_anat_hard").dx and 0.4 <= h.anatomy[H.AN_RV_W] <= 0.8
+
+
 def _anatomy_state(view="A4C", **values):
     an = list(H.ANATOMY_LEGACY)
     for k, val in values.items():

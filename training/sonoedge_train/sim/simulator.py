@@ -77,6 +77,12 @@ DIFFICULTY = {
 # after every other draw so a cine of "wide_anat" is its "wide" twin (same seed) with other chambers.
 DIFFICULTY["wide_anat"] = dict(DIFFICULTY["wide"], anatomy=1.0)
 DIFFICULTY["wide_anat_hard"] = dict(DIFFICULTY["wide_hard"], anatomy=1.0)
+# The same with the RV's width against the LV's (heart.AN_RV_W) drawn from 0.4-0.8 instead of 0.45-1.1: the normal
+# RV/LV basal diameter ratio in the apical four-chamber view is about 0.6 and above 1 only in a dilated RV (Lang et
+# al., J Am Soc Echocardiogr 2015;28:1-39), while "wide" keeps 0.75 and "wide_anat" draws a mean of 0.78. From the
+# same uniform draw, so a "wide_rv" cine is its "wide_anat" twin with a narrower RV (twelfth wave, RESULTS.md).
+DIFFICULTY["wide_rv"] = dict(DIFFICULTY["wide_anat"], anatomy_ranges={"AN_RV_W": (0.4, 0.8)})
+DIFFICULTY["wide_rv_hard"] = dict(DIFFICULTY["wide_anat_hard"], anatomy_ranges={"AN_RV_W": (0.4, 0.8)})
 # The same with the LA joined to the LV at the mitral annulus in a share `mitral` of the apical cines (heart.FrameState
 # .la_join), drawn from a stream of its own so every other parameter is the "wide_anat" twin's.
 DIFFICULTY["wide_mitral"] = dict(DIFFICULTY["wide_anat"], mitral=0.7)
@@ -198,7 +204,8 @@ def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, d
                                                                        else {})),
     )
     if d.get("anatomy"):
-        p.anatomy = _anatomy_params(rng, float(d["anatomy"]))
+        p.anatomy = _anatomy_params(rng, float(d["anatomy"]),
+                                    {getattr(H, k): v for k, v in d.get("anatomy_ranges", {}).items()})
     if d.get("mitral") and view in ("A4C", "A2C"):
         r = np.random.default_rng([seed, 7927])
         p.la_join = float(r.random() < float(d["mitral"]))
@@ -210,13 +217,14 @@ def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, d
     return p
 
 
-def _anatomy_params(rng, k: float) -> list:
+def _anatomy_params(rng, k: float, ranges_over: dict | None = None) -> list:
     """The varied anatomy (heart.AN_*): every value drawn for every view (a fixed number of draws), each range shrunk
-    towards the fixed chambers' value by k; the optional structures appear with probability proportional to k."""
+    towards the fixed chambers' value by k; the optional structures appear with probability proportional to k.
+    ranges_over: other ranges for some of the drawn values (heart.AN_* index -> (lo, hi)), drawn in their place."""
     legacy = H.ANATOMY_LEGACY
     ranges = {H.AN_RV_W: (0.45, 1.1), H.AN_RV_LEN: (0.55, 0.95), H.AN_RV_P: (0.5, 1.6), H.AN_RV_WALL: (1.5, 5.0),
               H.AN_LA_U: (12.0, 23.0), H.AN_LA_V: (14.0, 27.0), H.AN_RA_U: (10.0, 22.0), H.AN_RA_V: (12.0, 25.0),
-              H.AN_PLAX_RV: (7.0, 16.0), H.AN_AO: (8.5, 14.0), H.AN_PSAX_RV: (0.7, 1.35)}
+              H.AN_PLAX_RV: (7.0, 16.0), H.AN_AO: (8.5, 14.0), H.AN_PSAX_RV: (0.7, 1.35)} | (ranges_over or {})
     optional = {H.AN_MB: (0.5, (0.25, 0.5)), H.AN_TV_OFF: (1.0, (0.0, 10.0)), H.AN_IAS_GAP: (0.35, (1.0, 1.0)),
                 H.AN_LAA: (0.4, (4.0, 8.0)), H.AN_CS: (0.4, (3.0, 5.5))}
     out = list(legacy)
