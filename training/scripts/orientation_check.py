@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sonoedge_train.calibrate import auroc
 from sonoedge_train.constants import APICAL_IDS, APICAL_VIEWS
 from sonoedge_train.data.phantom import load_phantom
 from sonoedge_train.data.synthetic import SimDataset, resize_frames
@@ -131,7 +132,7 @@ def main() -> None:
         ids = [c["id"] for c in ph.cines if c["variant"] == v and (v in ("rotated", "flipped") or c["view"] in APICAL_VIEWS)]
         sets[f"independent {v}"] = ph.frames[np.isin(ph.cine, ids)]
     res = {"negatives": a.negatives, "threshold": thr, "steps": a.steps, "train_seconds": time.time() - t0,
-           "val_auroc": float((s_val[:, None] > s_turn[None, :]).mean()), "sets": {}}
+           "val_auroc": auroc(s_val, s_turn), "sets": {}}
     for name, fr in sets.items():
         x = resized(fr)
         shown = _measured(p, p.view_quality(x)) & p.lv(x).reshape(len(fr), -1).any(1)
