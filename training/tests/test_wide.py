@@ -455,7 +455,7 @@ def test_varied_anatomy_is_the_wide_twin_with_other_chambers():
 
 
 def test_narrow_rv_is_the_varied_anatomy_twin_with_the_rv_width_redrawn():
-    # wide_rv: the RV's width against the LV's drawn from 0.4-0.8 (the normal RV/LV basal ratio is about 0.6) in
+    # wide_rv: the RV's width against the LV's drawn from 0.4-0.8 (a normal RV: at most about two thirds of the LV) in
     # place of wide_anat's 0.45-1.1, from the same uniform draw, so every other value is the wide_anat twin's
     for seed in range(40):
         v = sample_cine_params(seed, "A4C", 4, "wide_anat")

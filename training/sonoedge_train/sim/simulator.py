@@ -77,9 +77,10 @@ DIFFICULTY = {
 # after every other draw so a cine of "wide_anat" is its "wide" twin (same seed) with other chambers.
 DIFFICULTY["wide_anat"] = dict(DIFFICULTY["wide"], anatomy=1.0)
 DIFFICULTY["wide_anat_hard"] = dict(DIFFICULTY["wide_hard"], anatomy=1.0)
-# The same with the RV's width against the LV's (heart.AN_RV_W) drawn from 0.4-0.8 instead of 0.45-1.1: the normal
-# RV/LV basal diameter ratio in the apical four-chamber view is about 0.6 and above 1 only in a dilated RV (Lang et
-# al., J Am Soc Echocardiogr 2015;28:1-39), while "wide" keeps 0.75 and "wide_anat" draws a mean of 0.78. From the
+# The same with the RV's width against the LV's (heart.AN_RV_W) drawn from 0.4-0.8 instead of 0.45-1.1: a normal RV
+# looks smaller than the LV in the apical four-chamber view, usually no more than two thirds of it, and one as large
+# as the LV is dilated (Rudski et al., J Am Soc Echocardiogr 2010;23:685-713), while "wide" keeps 0.75 and
+# "wide_anat" draws a mean of 0.78 (a quarter of its cines 0.94 or more). From the
 # same uniform draw, so a "wide_rv" cine is its "wide_anat" twin with a narrower RV (twelfth wave, RESULTS.md).
 DIFFICULTY["wide_rv"] = dict(DIFFICULTY["wide_anat"], anatomy_ranges={"AN_RV_W": (0.4, 0.8)})
 DIFFICULTY["wide_rv_hard"] = dict(DIFFICULTY["wide_anat_hard"], anatomy_ranges={"AN_RV_W": (0.4, 0.8)})
