@@ -152,6 +152,11 @@ export const HELD_RETRY_MS = 600000;
 export const FAILED_RECOUNT_MS = 10000;
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
+/** The objects' names in one of the outbox's folders: its .dcm files (not the .txt reasons beside them in failed/). */
+async function dcmNames(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((f) => f.endsWith('.dcm'));
+}
+
 /** A C-STORE status as the outbox's reasons, errors and log lines write it: `0xa700`. */
 export const statusHex = (s: number) => `0x${s.toString(16).padStart(4, '0')}`;
 
@@ -324,7 +329,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
 
   /** The objects in failed/ (the .dcm files, not their .txt reasons). */
   async #countFailed(): Promise<number> {
-    return (await readdir(path.join(this.dir, 'failed'))).filter((f) => f.endsWith('.dcm')).length;
+    return (await dcmNames(path.join(this.dir, 'failed'))).length;
   }
 
   /** stats.inFailed listed again; a listing that fails keeps the last count (the next try lists it again). */
@@ -360,7 +365,7 @@ export class Outbox extends EventEmitter implements CaptureTarget {
 
   /** The pending files' names, oldest first. */
   async pending(): Promise<string[]> {
-    return (await readdir(this.#pendingDir)).filter((f) => f.endsWith('.dcm')).sort();
+    return (await dcmNames(this.#pendingDir)).sort();
   }
 
   /** Writes an object durably into pending/ and wakes the sender. */

@@ -152,18 +152,12 @@ export class MetricsServer {
     // The PACS outbox, only when serve sends to a PACS (dicom.pacs): read from the outbox's stats when scraped.
     const outbox = rt.dicom?.outbox;
     if (outbox) {
-      new Gauge({
-        name: 'sonoedge_pacs_outbox_pending', help: 'Objects in the PACS outbox\'s pending/ at its last listing, held back ones included.', registers: [r],
-        collect() { this.set(outbox.stats.pending); },
+      const outboxGauge = (name: string, help: string, key: 'pending' | 'held' | 'inFailed') => new Gauge({
+        name, help, registers: [r], collect() { this.set(outbox.stats[key]); },
       });
-      new Gauge({
-        name: 'sonoedge_pacs_outbox_held', help: 'Of the pending objects, those held back (answered by the PACS, their move failed maxMoveFailures times in a row): not sent again, their move tried again every heldRetryMs.', registers: [r],
-        collect() { this.set(outbox.stats.held); },
-      });
-      new Gauge({
-        name: 'sonoedge_pacs_outbox_in_failed', help: 'Objects in the PACS outbox\'s failed/ now (their .txt reasons not counted), at its last listing: they need an operator, after a restart too.', registers: [r],
-        collect() { this.set(outbox.stats.inFailed); },
-      });
+      outboxGauge('sonoedge_pacs_outbox_pending', 'Objects in the PACS outbox\'s pending/ at its last listing, held back ones included.', 'pending');
+      outboxGauge('sonoedge_pacs_outbox_held', 'Of the pending objects, those held back (answered by the PACS, their move failed maxMoveFailures times in a row): not sent again, their move tried again every heldRetryMs.', 'held');
+      outboxGauge('sonoedge_pacs_outbox_in_failed', 'Objects in the PACS outbox\'s failed/ now (their .txt reasons not counted), at its last listing: they need an operator, after a restart too.', 'inFailed');
       new Gauge({
         name: 'sonoedge_pacs_outbox_last_try_failed', help: 'The PACS outbox\'s last try: 1 it failed (the PACS, or a local file error) and a retry waits, 0 otherwise.', registers: [r],
         collect() { this.set(outbox.stats.lastError === null ? 0 : 1); },
