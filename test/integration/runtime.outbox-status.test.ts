@@ -19,7 +19,7 @@ import { frameRecord, HeartbeatFlag, type HeartbeatRecord } from '../../src/prot
 import type { DicomServiceConfig } from '../../src/dicom/service.js';
 import { Runtime } from '../../src/runtime/index.js';
 import { SocketClient } from '../../src/transport/socket-client.js';
-import { tinyCapture } from '../helpers/capture.js';
+import { seedFailed, tinyCapture } from '../helpers/capture.js';
 import { freePort } from '../helpers/net.js';
 import { firmwareEnd, ptyPair } from '../helpers/pty.js';
 import { until } from '../helpers/wait.js';
@@ -119,10 +119,7 @@ t.test('a PACS nobody listens for: STATUS.outbox says the last try failed and wh
 t.test('an object left in failed/ by an earlier run: bit 3 from the first heartbeat, STATUS.outbox.inFailed 1 and failed 0', { skip: noSocat }, async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-rt-outbox-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const failed = path.join(dir, 'dicom', 'outbox', 'failed');
-  await mkdir(failed, { recursive: true });
-  await writeFile(path.join(failed, '00000000000001-000000-sr.dcm'), 'DICM');
-  await writeFile(path.join(failed, '00000000000001-000000-sr.dcm.txt'), 'refused by the PACS NOBODY@127.0.0.1 with status 0xa900\n');
+  await seedFailed(path.join(dir, 'dicom', 'outbox', 'failed'), ['00000000000001-000000-sr.dcm'], 'NOBODY@127.0.0.1');
   // Nothing pending: no try is made, none fails (bit 2 clear).
   const pacs = { host: '127.0.0.1', port: await freePort(), calledAet: 'NOBODY', retryMinMs: 100, retryMaxMs: 200 };
   const { status, serial, records } = await start(t, dir, { dir: path.join(dir, 'dicom'), pacs });

@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { Outbox, folderTarget, type BatchSender } from '../../src/dicom/outbox.js';
 import type { StoreResult } from '../../src/dicom/store.js';
 import type { WrittenObject } from '../../src/dicom/writer.js';
-import { tinyCapture } from '../helpers/capture.js';
+import { seedFailed, tinyCapture } from '../helpers/capture.js';
 import { until } from '../helpers/wait.js';
 
 /** A clip of two 8x6 frames and its SR. */
@@ -457,11 +457,7 @@ t.test('heldRetryMs: while the cause stays, a held object stays held, \'unmovabl
 
 t.test('inFailed: the objects in failed/ now (not their .txt reasons), listed at open and at every try, beside failed (moved there since start)', async (t) => {
   const dir = path.join(tmp, 'in-failed');
-  await mkdir(path.join(dir, 'failed'), { recursive: true });
-  for (const name of ['00000000000001-000000-clip-1.dcm', '00000000000002-000000-sr-1.dcm']) {
-    await writeFile(path.join(dir, 'failed', name), 'DICM');
-    await writeFile(path.join(dir, 'failed', `${name}.txt`), 'refused by the PACS TEST@stand-in with status 0xa900\n');
-  }
+  await seedFailed(path.join(dir, 'failed'), ['00000000000001-000000-clip-1.dcm', '00000000000002-000000-sr-1.dcm'], 'TEST@stand-in');
   // Before, only `failed` (moves since start) existed: 0 after a restart although failed/ held 2 refused objects.
   const box = await Outbox.open({ dir, sender: standIn, retryMinMs: 60_000 });
   t.teardown(() => box.close());

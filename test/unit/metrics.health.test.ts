@@ -10,6 +10,7 @@ import { Outbox, type BatchSender } from '../../src/dicom/outbox.js';
 import { PacsError, type StoreResult } from '../../src/dicom/store.js';
 import { MetricsServer } from '../../src/telemetry/metrics.js';
 import type { Runtime } from '../../src/runtime/index.js';
+import { seedFailed } from '../helpers/capture.js';
 
 /** A runtime with only what the endpoint reads, and `box` as its outbox. */
 const standIn = (box: Outbox) => ({
@@ -53,11 +54,7 @@ t.test('/health\'s outbox: lastError with its code (ERR_SONOEDGE_PACS) while a t
 t.test('/health\'s outbox.inFailed and /metrics\' sonoedge_pacs_outbox_in_failed: the objects in failed/ now (an earlier run\'s too), beside failed (moved there since start)', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-health-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  await mkdir(path.join(dir, 'failed'), { recursive: true });
-  for (const name of ['00000000000001-000000-clip.dcm', '00000000000002-000000-sr.dcm']) {
-    await writeFile(path.join(dir, 'failed', name), 'a stand-in object');
-    await writeFile(path.join(dir, 'failed', `${name}.txt`), 'refused by the PACS ORTHANC@127.0.0.1:4242 with status 0xa900\n');
-  }
+  await seedFailed(path.join(dir, 'failed'), ['00000000000001-000000-clip.dcm', '00000000000002-000000-sr.dcm'], 'ORTHANC@127.0.0.1:4242');
   const box = await Outbox.open({ dir, sender: { where: 'ORTHANC@127.0.0.1:4242', store: async () => undefined } });
   t.teardown(() => box.close());
   const metrics = await MetricsServer.start(standIn(box), { port: 0 });
