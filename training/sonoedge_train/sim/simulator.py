@@ -82,8 +82,8 @@ DIFFICULTY["wide_anat_hard"] = dict(DIFFICULTY["wide_hard"], anatomy=1.0)
 # as the LV is dilated (Rudski et al., J Am Soc Echocardiogr 2010;23:685-713), while "wide" keeps 0.75 and
 # "wide_anat" draws a mean of 0.78 (a quarter of its cines 0.94 or more). From the
 # same uniform draw, so a "wide_rv" cine is its "wide_anat" twin with a narrower RV (twelfth wave, RESULTS.md).
-DIFFICULTY["wide_rv"] = dict(DIFFICULTY["wide_anat"], anatomy_ranges={"AN_RV_W": (0.4, 0.8)})
-DIFFICULTY["wide_rv_hard"] = dict(DIFFICULTY["wide_anat_hard"], anatomy_ranges={"AN_RV_W": (0.4, 0.8)})
+DIFFICULTY["wide_rv"] = dict(DIFFICULTY["wide_anat"], anatomy_ranges={H.AN_RV_W: (0.4, 0.8)})
+DIFFICULTY["wide_rv_hard"] = dict(DIFFICULTY["wide_anat_hard"], anatomy_ranges={H.AN_RV_W: (0.4, 0.8)})
 # The same with the LA joined to the LV at the mitral annulus in a share `mitral` of the apical cines (heart.FrameState
 # .la_join), drawn from a stream of its own so every other parameter is the "wide_anat" twin's.
 DIFFICULTY["wide_mitral"] = dict(DIFFICULTY["wide_anat"], mitral=0.7)
@@ -205,8 +205,7 @@ def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, d
                                                                        else {})),
     )
     if d.get("anatomy"):
-        p.anatomy = _anatomy_params(rng, float(d["anatomy"]),
-                                    {getattr(H, k): v for k, v in d.get("anatomy_ranges", {}).items()})
+        p.anatomy = _anatomy_params(rng, float(d["anatomy"]), d.get("anatomy_ranges"))
     if d.get("mitral") and view in ("A4C", "A2C"):
         r = np.random.default_rng([seed, 7927])
         p.la_join = float(r.random() < float(d["mitral"]))
