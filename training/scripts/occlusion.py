@@ -27,7 +27,7 @@ import numpy as np
 
 from sonoedge_train.constants import VIEWS
 from sonoedge_train.data.phantom import load_phantom
-from sonoedge_train.data.synthetic import SimDataset
+from sonoedge_train.data.synthetic import SimDataset, resize_frames
 from sonoedge_train.transfer import REAL_BOXES, Packages, pydicom_files
 
 K, S = 16, 8
@@ -71,39 +71,33 @@ def region_grid(lv: np.ndarray, n: int) -> np.ndarray | None:
     for i in range(n):
         for j in range(n):
             cy, cx = i * S + K // 2, j * S + K // 2
-            rows = xs[ys == min(max(cy, ys.min()), ys.max())]
             if grown[cy, cx]:
                 out[i, j] = 0
             elif cy < ys.min():
                 out[i, j] = 1
             elif cy > ys.max():
                 out[i, j] = 4
-            elif cx < rows.min():
-                out[i, j] = 2
-            else:
-                out[i, j] = 3
+            else:  # beside the LV: left of its leftmost pixel on that row (a component has one on every row it spans)
+                out[i, j] = 2 if cx < xs[ys == cy].min() else 3
     return out
+
+
+def _mean_share(values: list) -> tuple[float, float]:
+    """The mean of per-frame values and the share of them above 0 (nan, nan for none)."""
+    v = np.asarray(values, float)
+    return (float(v.mean()), float((v > 0).mean())) if len(v) else (float("nan"), float("nan"))
 
 
 def summarise(p: Packages, frames: np.ndarray) -> dict:
     base, dv, dq = occlusion_maps(p, frames)
     lv = p.lv(frames)
-    per = {r: ([], []) for r in REGIONS}
-    for k in range(len(frames)):
-        g = region_grid(lv[k], dv.shape[1])
-        if g is None:
-            continue
-        for ri, r in enumerate(REGIONS):
-            sel = g == ri
-            if sel.any():
-                per[r][0].append(dv[k][sel].mean())
-                per[r][1].append(dq[k][sel].mean())
+    grids = [(k, g) for k in range(len(frames)) if (g := region_grid(lv[k], dv.shape[1])) is not None]
+    per = {r: ([dv[k][g == ri].mean() for k, g in grids if (g == ri).any()],
+               [dq[k][g == ri].mean() for k, g in grids if (g == ri).any()]) for ri, r in enumerate(REGIONS)}
     pred = base["prob"].argmax(1)
     return {"frames": len(frames), "A4C": int((pred == A4).sum()), "A2C": int((pred == A2).sum()),
-            "quality": float(np.median(base["quality"])), "with_lv": len(per["LV"][0]),
-            "regions": {r: (float(np.mean(v)) if v else float("nan"), float(np.mean(np.array(v) > 0)) if v else float("nan"),
-                            float(np.mean(q)) if q else float("nan"), float(np.mean(np.array(q) > 0)) if q else float("nan"))
-                        for r, (v, q) in per.items()},
+            "quality": float(np.median(base["quality"])), "with_lv": len(grids),
+            "regions": {r: (*_mean_share(v), *_mean_share(q)) for r, (v, q) in per.items()},
             "dv_mean": dv.mean(0), "dq_mean": dq.mean(0), "mean_frame": frames.mean(0)}
 
 
@@ -114,26 +108,27 @@ def _panel(frame: np.ndarray, m: np.ndarray, scale: float) -> np.ndarray:
     return cv2.addWeighted(cv2.cvtColor(big, cv2.COLOR_GRAY2BGR), 0.55, col, 0.45, 0)
 
 
+def _a4c_at_gate(data: str) -> np.ndarray:
+    """About 60 of a simulated set's A4C frames whose quality label is at the gate, evenly spaced."""
+    ds = SimDataset(data)
+    good = (ds.view == A4) & (ds.quality >= 0.5)
+    return ds.frames[good][:: max(1, int(good.sum()) // 60)]
+
+
 def sets() -> dict:
     files = pydicom_files()
     x, y, w, h = REAL_BOXES["examples_ybr_color.dcm"]
-    fit = lambda f: cv2.resize(f, (112, 112), interpolation=cv2.INTER_AREA)  # noqa: E731
     out = {"real: pydicom examples_ybr_color (every frame)":
-           np.stack([fit(f[y:y + h, x:x + w]) for f in files["examples_ybr_color.dcm"]["frames"]])}
+           resize_frames(files["examples_ybr_color.dcm"]["frames"][:, y:y + h, x:x + w], (112, 112))}
     full = files.get("color3d_jpeg_baseline.dcm")
     if full and "frames" in full:
         x0, y0, x1, y1 = full["region"]
-        out["real: pydicom-data color3d (every 4th frame)"] = np.stack(
-            [fit(f[y0:y1 + 1, x0:x1 + 1]) for f in full["frames"][::4]])
+        out["real: pydicom-data color3d (every 4th frame)"] = resize_frames(full["frames"][::4, y0:y1 + 1, x0:x1 + 1], (112, 112))
     clean = load_phantom("training/data_cache/phantom_clean")
     out["independent clean A4C (every 16th frame)"] = clean.frames[clean.view == A4][::16]
-    test = SimDataset("training/data_cache/wide_test")
-    good = (test.view == A4) & (test.quality >= 0.5)
-    out["simulator wide_hard A4C at the gate (label)"] = test.frames[good][:: max(1, int(good.sum()) // 60)]
+    out["simulator wide_hard A4C at the gate (label)"] = _a4c_at_gate("training/data_cache/wide_test")
     if Path("training/data_cache/wide_rv_test/index.json").exists():  # the twelfth wave's narrow RVs, when simulated
-        rv = SimDataset("training/data_cache/wide_rv_test")
-        good = (rv.view == A4) & (rv.quality >= 0.5)
-        out["simulator wide_rv_hard A4C at the gate (label)"] = rv.frames[good][:: max(1, int(good.sum()) // 60)]
+        out["simulator wide_rv_hard A4C at the gate (label)"] = _a4c_at_gate("training/data_cache/wide_rv_test")
     return out
 
 
