@@ -9,6 +9,12 @@ from pathlib import Path
 
 from .errors import SonoedgeError
 
+# sim.simulator.DIFFICULTY's names, written out so that the CLI starts without importing the simulator (a test keeps
+# the two the same)
+DIFFICULTIES = ("train", "hard", "wide", "wide_hard", "wide_anat", "wide_anat_hard", "wide_rv", "wide_rv_hard",
+                "wide_mitral", "wide_mitral_hard", "wide_valve", "wide_valve_hard", "wide_valve_t", "wide_valve_t_hard",
+                "wide_apex", "wide_apex_hard")
+
 
 def _threads(n):
     import os
@@ -264,9 +270,7 @@ def build_parser():
     s.add_argument("--frames", type=int, default=16)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--size", type=int, default=112)
-    s.add_argument("--difficulty", choices=["train", "hard", "wide", "wide_hard", "wide_anat", "wide_anat_hard",
-                                            "wide_rv", "wide_rv_hard", "wide_mitral", "wide_mitral_hard",
-                                            "wide_valve", "wide_valve_hard", "wide_valve_t", "wide_valve_t_hard"], default="train")
+    s.add_argument("--difficulty", choices=DIFFICULTIES, default="train")
     s.add_argument("--strength", type=float, default=None,
                    help="wide difficulties: randomisation strength (0 = the legacy look, 1 = the default ranges; "
                         "the varied anatomy of wide_anat* keeps its own strength, 1)")
@@ -310,9 +314,7 @@ def build_parser():
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--view", default="A4C")
     d.add_argument("--frames", type=int, default=32)
-    d.add_argument("--difficulty", choices=["train", "hard", "wide", "wide_hard", "wide_anat", "wide_anat_hard",
-                                            "wide_rv", "wide_rv_hard", "wide_mitral", "wide_mitral_hard",
-                                            "wide_valve", "wide_valve_hard", "wide_valve_t", "wide_valve_t_hard"], default="train")
+    d.add_argument("--difficulty", choices=DIFFICULTIES, default="train")
     d.set_defaults(fn=cmd_dicom)
     f = sub.add_parser("make-fixtures", help="write the model package verdict fixtures (deterministic)")
     f.add_argument("--out", default="test/fixtures/model-packages")

@@ -470,6 +470,32 @@ def test_narrow_rv_is_the_varied_anatomy_twin_with_the_rv_width_redrawn():
     assert h.dx == sample_cine_params(3, "A4C", 4, "wide_anat_hard").dx and 0.4 <= h.anatomy[H.AN_RV_W] <= 0.8
 
 
+def test_thick_apex_is_the_varied_anatomy_twin_with_a_thicker_apical_wall():
+    # wide_apex: a share (0.6) of the apical cines get apex_wall from 0.3-1.2 whatever their foreshortening, drawn
+    # from a stream of their own, so every other value is the wide_anat twin's; other views never
+    from sonoedge_train.cli import DIFFICULTIES
+    from sonoedge_train.sim.simulator import DIFFICULTY
+    assert DIFFICULTIES == tuple(DIFFICULTY)
+    drawn = []
+    for seed in range(60):
+        v = sample_cine_params(seed, "A2C" if seed % 2 else "A4C", 4, "wide_anat")
+        t = sample_cine_params(seed, "A2C" if seed % 2 else "A4C", 4, "wide_apex")
+        assert v.apex_wall == 0.0 and dataclasses.replace(t, apex_wall=0.0) == v
+        assert t.apex_wall == 0.0 or 0.3 <= t.apex_wall <= 1.2
+        drawn.append(t.apex_wall > 0)
+        assert sample_cine_params(seed, "PLAX", 4, "wide_apex").apex_wall == 0.0
+    assert 0.45 <= np.mean(drawn) <= 0.75
+    # the apical wall of the scene is thicker by that fraction, the foreshortening's thickening kept
+    p = sample_cine_params(5, "A4C", 4, "wide_apex_hard")
+    p = dataclasses.replace(p, apex_wall=1.0)
+    from sonoedge_train.sim.simulator import simulate_cine
+    thin = simulate_cine(dataclasses.replace(p, apex_wall=0.0))
+    thick = simulate_cine(p)
+    myo = H.SEG_OF_TISSUE[H.T_MYO]
+    assert (thick.masks == myo).sum() > (thin.masks == myo).sum()
+    assert np.array_equal(thick.masks == 1, thin.masks == 1)
+
+
 def _anatomy_state(view="A4C", **values):
     an = list(H.ANATOMY_LEGACY)
     for k, val in values.items():

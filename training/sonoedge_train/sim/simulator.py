@@ -100,6 +100,14 @@ DIFFICULTY["wide_valve_hard"] = dict(DIFFICULTY["wide_mitral_hard"], leaflets=Tr
 # rules differ.
 DIFFICULTY["wide_valve_t"] = dict(DIFFICULTY["wide_valve"], valve_timing=True)
 DIFFICULTY["wide_valve_t_hard"] = dict(DIFFICULTY["wide_valve_hard"], valve_timing=True)
+# The same as "wide_anat" with the apical wall of a share of the apical cines drawn thicker (CineParams.apex_wall)
+# whatever their foreshortening: (share, (lo, hi)). Until now only a foreshortened view had a thick apex (1 + 3 f,
+# up to 2x), so a thick apex alone told the model "foreshortened"; a real apex often looks thick and bright without
+# being foreshortened (near-field clutter and reverberation over it, apical trabeculation: Lediju et al. 2008), and a
+# foreshortened one is told by the LV's length. Drawn from a stream of its own, so a "wide_apex" cine is its
+# "wide_anat" twin with another apex (thirteenth wave, RESULTS.md).
+DIFFICULTY["wide_apex"] = dict(DIFFICULTY["wide_anat"], apex_wall=(0.6, (0.3, 1.2)))
+DIFFICULTY["wide_apex_hard"] = dict(DIFFICULTY["wide_anat_hard"], apex_wall=(0.6, (0.3, 1.2)))
 WIDE_IMAGE_SIZE = 160  # sector images of "wide" cines: square pixels, the whole sector, apex at the top centre
 
 
@@ -158,6 +166,9 @@ class CineParams:
     turn_deg: float = 0.0
     leaflets: list = field(default_factory=list)  # joined: (tent, open_len) mm (heart._mitral_leaflets); empty: as before
     valve_timing: float = 0.0  # 1: the mitral valve shut or open by the cardiac phase (heart.mitral_closed_at); 0: by s
+    # the apical wall drawn thicker by this fraction whatever the foreshortening (which thickens it by 3 f as before):
+    # a thick-looking apex of a view that is not foreshortened (DIFFICULTY's apex_wall); 0: as before
+    apex_wall: float = 0.0
 
 
 def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, difficulty: str = "train",
@@ -214,6 +225,11 @@ def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, d
             p.leaflets = [tent, open_len]
     if d.get("valve_timing"):
         p.valve_timing = 1.0
+    if d.get("apex_wall") and view in ("A4C", "A2C"):
+        share, (lo, hi) = d["apex_wall"]
+        r = np.random.default_rng([seed, 7933])
+        on, k = r.random() < share, float(r.uniform(lo, hi))
+        p.apex_wall = k if on else 0.0
     return p
 
 
@@ -386,7 +402,7 @@ def _frame_states(p: CineParams, rng):
         states.append(H.FrameState(
             view=p.view, a=float(a[i]) if p.view != "PSAX" else float(a[i]) * 0.92, b=float(fb),
             a_ed=p.a_ed if p.view != "PSAX" else p.a_ed * 0.92, b_ed=p.b_ed * (1 - p.fore), s=float(s[i]),
-            wall=p.wall * (1 + 0.45 * s[i]), apex_thick=p.wall * (1 + 0.45 * s[i]) * (1 + 3 * p.fore),
+            wall=p.wall * (1 + 0.45 * s[i]), apex_thick=p.wall * (1 + 0.45 * s[i]) * (1 + 3 * p.fore) * (1 + p.apex_wall),
             apex=(ax + walk[i, 0], az + walk[i, 1]), phi=phi0 - rot, other_kind=p.other_kind,
             other_params=tuple(p.other_params), chest_wall=p.chest_wall, shape=tuple(p.shape), trab=p.trab,
             lung=p.lung, pattern=tuple(p.pattern) if p.pattern else (0.0, 0.0, 0.0), anatomy=tuple(p.anatomy),
