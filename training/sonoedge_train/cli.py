@@ -222,7 +222,8 @@ def cmd_transfer(a):
     from .transfer import transfer_report
     _threads(a.threads)
     r = transfer_report(a.out, a.models, test=a.test, legacy_test=a.legacy_test or None, val=a.val,
-                        phantom=a.phantom or None, variant=a.variant, turned=a.turned or None)
+                        phantom=a.phantom or None, variant=a.variant, turned=a.turned or None,
+                        measured_walls=a.measured_walls)
     print((Path(a.out) / "transfer.md").read_text(), end="")
     return 0 if r else 1
 
@@ -412,6 +413,9 @@ def build_parser():
                     help="a `simulate --turn` set: a negative family of hearts turned inside the scene (skipped "
                          "when missing)")
     tr.add_argument("--threads", type=int, default=2)
+    tr.add_argument("--measured-walls", action="store_true",
+                    help="a view/quality model trained with loss.quality_target geometric: quality is its output "
+                         "times the walls measured on the frame around the LV package's labels")
     tr.set_defaults(fn=cmd_transfer)
     ir = sub.add_parser("import-real", help="EchoNet-Dynamic / CAMUS annotated frames -> training dataset "
                                             "(sonoedge-real/1)")

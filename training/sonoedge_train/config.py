@@ -22,7 +22,10 @@ DEFAULTS = {
               "workers": 0, "time_schedule": False,
               "init_from": ""},  # a checkpoint whose model weights start a new run (same model and args)
     "loss": {"seg": "dice_ce", "focal_gamma": 2.0, "quality_weight": 5.0, "guidance_weight": 0.3,
-             "view_loss": "ce"},
+             "view_loss": "ce",
+             # "label": the quality head learns the quality label; "geometric": only its geometric part
+             # (domain.quality_labels), the walls' visibility left to be measured on the frame (domain.measured_quality)
+             "quality_target": "label"},
     "augment": {"enabled": True, "gain_db": 6.0, "tgc_db": 4.0, "attenuation_db": 6.0, "shadow_prob": 0.2,
                 "speckle": 0.15, "dynamic_range_db": 55.0,
                 # augment.py: label_aware updates the quality label for gain / DR / rib shadows (simulated data);
@@ -131,6 +134,9 @@ def resolve(files=(), sets=(), base: dict | None = None) -> dict:
     if cfg["adversarial"]["mode"] not in ("none", "fgsm", "pgd"):
         raise ConfigError("E_CONFIG_VALUE", f"adversarial.mode expected one of ['fgsm', 'none', 'pgd'] but received "
                           f"{cfg['adversarial']['mode']!r}", None)
+    if cfg["loss"]["quality_target"] not in ("label", "geometric"):
+        raise ConfigError("E_CONFIG_VALUE", "loss.quality_target expected one of ['geometric', 'label'] but received "
+                          f"{cfg['loss']['quality_target']!r}", None)
     if cfg["train"]["batch_size"] < 1 or cfg["train"]["epochs"] < 1:
         raise ConfigError("E_CONFIG_VALUE", "train.batch_size and train.epochs expected positive integers but "
                           f"received {cfg['train']['batch_size']} and {cfg['train']['epochs']}", None)

@@ -380,13 +380,24 @@ def overlay_batch(x: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarr
 
 
 def quality_labels(x01: np.ndarray, labels: np.ndarray, q_geom: np.ndarray, view: np.ndarray,
-                   other_view: int) -> np.ndarray:
-    """The wide quality label of frames as the model sees them (float [B, H, W] in [0, 1])."""
+                   other_view: int, target: str = "label") -> np.ndarray:
+    """The wide quality label of frames as the model sees them (float [B, H, W] in [0, 1]). target "geometric"
+    (config loss.quality_target): only the label's geometric part (the pose, foreshortening, depth, haze and motion
+    of the simulator's q_geom, 0 for OTHER), for a model whose quality is multiplied by a wall visibility measured
+    on its frame (measured_quality)."""
     q = np.zeros(len(x01), np.float32)
     for i in range(len(x01)):
         if view[i] != other_view and q_geom[i] > 0:
-            q[i] = quality_from_parts(q_geom[i], wall_visibility(x01[i], labels[i]))
+            q[i] = q_geom[i] if target == "geometric" else quality_from_parts(q_geom[i], wall_visibility(x01[i], labels[i]))
     return q
+
+
+def measured_quality(q_geom: np.ndarray, x01: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The quality label's formula with its geometric part given (a model's, trained with loss.quality_target
+    "geometric") and its wall visibility measured on each frame (float [B, H, W] in [0, 1]) around an LV and
+    myocardium labelled there (uint8 [B, H, W]: a segmentation's, or the reference)."""
+    vis = np.array([wall_visibility(x, m) for x, m in zip(x01, labels)], np.float32)
+    return quality_from_parts(np.asarray(q_geom, np.float32).reshape(-1), vis)
 
 
 def render_dataset(src, out, size: int = 112, cines_per_shard: int = 64):

@@ -79,9 +79,9 @@ class WideStepBatches(torch.utils.data.Dataset):
     view task, a fraction of generated negatives (negatives.py: procedural families and transformed hearts, view
     OTHER, quality 0, no guidance). Same per-step RNG as StepBatches."""
 
-    def __init__(self, ds, perm, bs, dcfg, task, seed, epoch, rank):
+    def __init__(self, ds, perm, bs, dcfg, task, seed, epoch, rank, quality_target: str = "label"):
         self.ds, self.perm, self.bs, self.dcfg, self.task = ds, perm, bs, dcfg, task
-        self.seed, self.epoch, self.rank = seed, epoch, rank
+        self.seed, self.epoch, self.rank, self.quality_target = seed, epoch, rank, quality_target
 
     def __len__(self):
         return len(self.perm) // self.bs
@@ -112,7 +112,7 @@ class WideStepBatches(torch.utils.data.Dataset):
             view[slots], qg[slots], guid[slots], m[slots] = other, 0.0, -1, 0
         x = acquire_batch(f, rng, c, m if self.task == "seg" else None, m) if c["enabled"] else f.astype(np.float32) / 255
         t = {"mask": m} if self.task == "seg" else {
-            "view": view, "quality": quality_labels(x, m, qg, view, other), "guidance": guid}
+            "view": view, "quality": quality_labels(x, m, qg, view, other, self.quality_target), "guidance": guid}
         x = overlay_batch(x, rng, c["overlay_p"] if c["enabled"] else 0.0)
         return step, idx, x, t
 
@@ -190,12 +190,18 @@ def validate(model, cfg, ds, device):
         res["val_lv_dice"] = float(np.mean(ds_))
         res["score"] = res["val_lv_dice"]
     else:
+        from .constants import VIEWS
+        other = VIEWS.index("OTHER")
         corr, qerr = [], []
         for s in range(0, len(idx), 128):
             b = idx[s:s + 128]
             out = model(to_input(ds.frames[b].astype(np.float32) / 255.0, device))
             corr += (out["view"].argmax(1).cpu().numpy() == ds.view[b]).tolist()
-            qerr += np.abs(out["quality"].float().cpu().numpy() - ds.quality[b]).tolist()
+            q = out["quality"].float().cpu().numpy()
+            if cfg["loss"]["quality_target"] == "geometric":  # the label is the product: the walls measured on the frame
+                from .domain import measured_quality
+                q = np.where(ds.view[b] == other, 0.0, measured_quality(q, ds.frames[b].astype(np.float32) / 255, ds.masks[b]))
+            qerr += np.abs(q - ds.quality[b]).tolist()
         res["val_view_acc"] = float(np.mean(corr))
         res["val_quality_mae"] = float(np.mean(qerr))
         res["score"] = res["val_view_acc"] - res["val_quality_mae"]
@@ -365,7 +371,7 @@ def train(cfg: dict, resume: bool = True, crash_after_steps: int | None = None) 
     while epoch < tc["epochs"] and gstep < total and not stopped:
         perm = np.random.default_rng([seed, epoch]).permutation(n)[rank::world]
         if ds.wide:
-            sb = WideStepBatches(ds, perm, bs, cfg["domain"], cfg["task"], seed, epoch, rank)
+            sb = WideStepBatches(ds, perm, bs, cfg["domain"], cfg["task"], seed, epoch, rank, cfg["loss"]["quality_target"])
         else:
             sb = StepBatches(ds.frames, perm, bs, cfg["augment"], seed, epoch, rank, deg)
         bar = _batches(sb, step0, spe, tc["workers"], use_cuda)

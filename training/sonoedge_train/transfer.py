@@ -28,8 +28,12 @@ SINGLE_BEAT_SD = 5.0
 class Packages:
     """The view_quality and lv_segmentation packages of a models folder, run with ONNX Runtime (CPU)."""
 
-    def __init__(self, models_dir="models", variant: str = "fp32"):
+    def __init__(self, models_dir="models", variant: str = "fp32", measured_walls: bool = False):
+        """measured_walls: a view/quality model trained with loss.quality_target "geometric"; its quality is the
+        label's formula with that geometric part and the walls measured on the frame around the LV and myocardium
+        this folder's LV package segments there (domain.measured_quality)."""
         d = Path(models_dir)
+        self.measured_walls = measured_walls
         self.vq_manifest = json.loads((d / "view_quality" / "manifest.json").read_text())
         self.seg_manifest = json.loads((d / "lv_segmentation" / "manifest.json").read_text())
         self.vq = ort_session(d / "view_quality" / self.vq_manifest["variants"][variant]["file"], threads=2)
@@ -43,7 +47,13 @@ class Packages:
 
     def view_quality(self, frames_u8):
         o = run_ort(self.vq, to_model_input(frames_u8))
-        out = {"prob": softmax(o["view"].astype(np.float64) / self.temperature, 1), "quality": o["quality"]}
+        q = o["quality"]
+        if self.measured_walls and len(frames_u8):
+            from .domain import measured_quality
+            labels = np.concatenate([run_ort(self.seg, to_model_input(frames_u8[i:i + 256]))["logits"].argmax(1)
+                                     for i in range(0, len(frames_u8), 256)]).astype(np.uint8)
+            q = measured_quality(q, frames_u8.astype(np.float32) / 255, labels).reshape(np.shape(q))
+        out = {"prob": softmax(o["view"].astype(np.float64) / self.temperature, 1), "quality": q}
         out["id_score"] = o["id_score"] if "id_score" in o else None
         return out
 
@@ -308,15 +318,17 @@ def _ci(c):
 
 def transfer_report(out, models="models", test="training/data_cache/wide_test", legacy_test=None,
                     val="training/data_cache/wide_val", phantom=None, variant="fp32", n_neg: int = 400,
-                    seed: int = 99, turned=None) -> dict:
-    """Everything of the module docstring; writes OUT/transfer.json and OUT/transfer.md and returns the dict."""
+                    seed: int = 99, turned=None, measured_walls: bool = False) -> dict:
+    """Everything of the module docstring; writes OUT/transfer.json and OUT/transfer.md and returns the dict.
+    measured_walls: as Packages'."""
     from .calibrate import negative_set
     from .data.synthetic import SimDataset
     from .negatives import photos
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    p = Packages(models, variant)
-    rep = {"models": str(models), "variant": variant, "temperature": p.temperature, "gate": p.gate,
+    p = Packages(models, variant, measured_walls)
+    rep = {"models": str(models), "variant": variant, "measured_walls": measured_walls,
+           "temperature": p.temperature, "gate": p.gate,
            "id_thresholds": p.id_thresholds, "ef_calibration": p.ef_cal, "sets": {}}
 
     def sim_set(path, name, with_quality=True):
@@ -381,7 +393,8 @@ def _interval(r) -> str:
 
 
 def markdown(rep) -> str:
-    lines = [f"# Transfer report ({rep['models']}, {rep['variant']})", "",
+    walls = ", quality with the walls measured on the frame" if rep.get("measured_walls") else ""
+    lines = [f"# Transfer report ({rep['models']}, {rep['variant']}{walls})", "",
              f"View temperature {rep['temperature']:.3f}; quality gate {rep['gate']}; in-distribution thresholds "
              f"{rep['id_thresholds']}; EF calibration {rep['ef_calibration'] and {k: rep['ef_calibration'][k] for k in ('slope', 'intercept', 'residual_sd')}}.", "",
              "EF columns: every apical cine measured on all its frames (the models' error), then *shown*: the cines whose "

@@ -159,3 +159,18 @@ def test_bundled_models_call_every_real_non_apical_file_other_or_unknown():
         unknown = v["states"].get("unknown", 0)
         assert other == v["frames"] or unknown == v["frames"], (name, v["views"], v["states"])
         assert v["quality_above_gate"] == 0.0, name
+
+
+def test_measured_walls_quality_is_the_labels_formula_on_the_lv_packages_labels(packages):
+    """Packages(measured_walls=True): the same views; quality is the quality label's formula with the model's output
+    as its geometric part and the walls measured around the LV and myocardium the LV package segments on the frame."""
+    from sonoedge_train.domain import measured_quality
+    from sonoedge_train.export import run_ort, to_model_input
+    f = _model_frames(simulate_cine(_clean(frames=4)))
+    plain, walls = packages.view_quality(f), Packages(MODELS, measured_walls=True).view_quality(f)
+    labels = run_ort(packages.seg, to_model_input(f))["logits"].argmax(1).astype(np.uint8)
+    assert (labels == 1).sum((1, 2)).min() > 200 and (labels == 2).any()
+    want = measured_quality(plain["quality"], f.astype(np.float32) / 255, labels)
+    np.testing.assert_allclose(walls["quality"].reshape(-1), want, rtol=1e-6)
+    np.testing.assert_array_equal(walls["prob"], plain["prob"])
+    assert walls["quality"].shape == plain["quality"].shape

@@ -91,6 +91,9 @@ def test_config_overrides(tmp_path):
         resolve([], ["adversarial.mode=cw"])
     assert str(e.value) == "E_CONFIG_VALUE: adversarial.mode expected one of ['fgsm', 'none', 'pgd'] but received 'cw'"
     with pytest.raises(ConfigError) as e:
+        resolve([], ["loss.quality_target=walls"])
+    assert str(e.value) == "E_CONFIG_VALUE: loss.quality_target expected one of ['geometric', 'label'] but received 'walls'"
+    with pytest.raises(ConfigError) as e:
         resolve([tmp_path / "nope.yaml"])
     assert e.value.code == "E_CONFIG_MISSING"
     y = tmp_path / "c.yaml"

@@ -60,3 +60,31 @@ def test_end_to_end_train_then_evaluate(tiny_dataset, tmp_path):
     assert report.startswith("# sonoedge evaluation report") and "| LV Dice (" in report and "| view accuracy (" in report
     for f in res["files"]:
         assert (tmp_path / "report" / f).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_geometric_quality_target_trains_and_validates_on_the_measured_label(tmp_path):
+    # loss.quality_target "geometric" on a wide set: the head learns the geometric part, and validation scores the
+    # label's formula with the walls measured on each validation frame around its reference labels
+    import numpy as np
+    from sonoedge_train.constants import VIEWS
+    from sonoedge_train.data.synthetic import SimDataset, write_dataset
+    from sonoedge_train.domain import measured_quality, render_dataset
+    from sonoedge_train.train import _val_indices, model_from_checkpoint, to_input, validate
+    write_dataset(tmp_path / "train", n_cines=5, seed=8, frames_per_cine=4, size=(112, 112), difficulty="wide")
+    write_dataset(tmp_path / "val_raw", n_cines=5, seed=9, frames_per_cine=4, size=(112, 112), difficulty="wide")
+    render_dataset(tmp_path / "val_raw", tmp_path / "val")
+    cfg = resolve([CONFIGS / "tiny_seg.json"], [f"data.train={tmp_path / 'train'}", f"data.val={tmp_path / 'val'}",
+                                                f"out_dir={tmp_path / 'run'}", "task=view", "model.name=view_quality",
+                                                'model.args={"width": 8}', "train.epochs=1", "train.max_steps=2",
+                                                "loss.quality_target=geometric", "domain.negatives=0.25"])
+    assert train(cfg)["global_step"] == 2
+    model = model_from_checkpoint(tmp_path / "run" / "final.pt")[0]
+    val = SimDataset(tmp_path / "val")
+    res = validate(model, cfg, val, torch.device("cpu"))
+    i = _val_indices(len(val), cfg["train"]["val_max_frames"])
+    x = val.frames[i].astype(np.float32) / 255
+    model.eval()
+    with torch.no_grad():
+        q = model(to_input(x, torch.device("cpu")))["quality"].float().numpy()
+    want = np.where(val.view[i] == VIEWS.index("OTHER"), 0.0, measured_quality(q, x, val.masks[i]))
+    assert res["val_quality_mae"] == pytest.approx(float(np.mean(np.abs(want - val.quality[i]))), rel=1e-5)

@@ -326,6 +326,24 @@ def test_quality_labels_of_negatives_are_zero():
     assert q.tolist() == [0.0, 0.0]
 
 
+def test_geometric_quality_target_times_the_measured_walls_is_the_label():
+    # loss.quality_target "geometric": the target is the label's geometric part (0 for OTHER); the label's formula
+    # with that part and the walls measured on the frame around the reference labels (measured_quality) gives the
+    # quality label itself, exactly
+    from sonoedge_train.domain import measured_quality
+    c = simulate_cine(_clean(frames=4, dx=6.0, fore=0.1))
+    x = c.sector.astype(np.float32) / 255
+    view = np.array([0, 0, 4, 0])
+    qg = c.quality_geom.copy()
+    g = quality_labels(x, c.masks, qg, view, 4, "geometric")
+    assert g.tolist() == [float(qg[0]), float(qg[1]), 0.0, float(qg[3])] and 0.3 < qg[0] < 0.95
+    full = quality_labels(x, c.masks, qg, view, 4)
+    np.testing.assert_allclose(measured_quality(g, x, c.masks)[[0, 1, 3]], full[[0, 1, 3]], rtol=1e-6)
+    np.testing.assert_allclose(full[[0, 1, 3]], c.quality[[0, 1, 3]], atol=1e-6)
+    # without an LV the walls are not seen: a tenth of the geometric part is left
+    assert measured_quality(np.array([0.8]), x[:1], np.zeros((1,) + x.shape[1:], np.uint8)).tolist() == pytest.approx([0.08])
+
+
 def test_transform_in_sector_turns_the_heart_and_keeps_the_sector():
     f, labels, inside = _ellipse_scene()
     f = f.copy()
