@@ -32,7 +32,6 @@ import numpy as np
 from occlusion import A4, sets
 from sonoedge_train.constants import GUIDANCE
 from sonoedge_train.data.synthetic import SimDataset
-from sonoedge_train.export import run_ort, to_model_input
 from sonoedge_train.metrics import largest_component
 from sonoedge_train.sim.simulator import sample_cine_params, wall_visibility
 from sonoedge_train.transfer import Packages
@@ -59,9 +58,9 @@ WARPS = {"as read": {}, "zoom 0.7": {"zoom": 0.7}, "zoom 0.85": {"zoom": 0.85}, 
 
 
 def read(p: Packages, frames: np.ndarray) -> dict:
-    """The fp32 package's quality, view and guidance call per frame."""
-    o = run_ort(p.vq, to_model_input(frames))
-    return {"quality": o["quality"].reshape(-1), "view": o["view"].argmax(1), "guidance": o["guidance"].argmax(1)}
+    """The package's quality, view and guidance call per frame."""
+    o = p.view_quality(frames)
+    return {"quality": o["quality"].reshape(-1), "view": o["prob"].argmax(1), "guidance": o["guidance"].argmax(1)}
 
 
 def long_short(lv: np.ndarray) -> float | None:
@@ -76,7 +75,7 @@ def long_short(lv: np.ndarray) -> float | None:
 
 def reading(p: Packages, frames: np.ndarray) -> str:
     r = read(p, frames)
-    labels = run_ort(p.seg, to_model_input(frames))["logits"].argmax(1)
+    labels = p.seg_labels(frames)
     ratios = [v for m in labels if (v := long_short(m == 1)) is not None]
     vis = np.array([wall_visibility(f.astype(np.float32) / 255, m) for f, m in zip(frames, labels)])
     g = r["guidance"]
@@ -95,23 +94,19 @@ def apex_twins(p: Packages, root: Path) -> list[str]:
                          diff, "--views", "A4C,A2C", "--quiet"], ["render", str(root / f"{diff}_raw"), "--out", str(root / diff)]):
                 subprocess.run([sys.executable, "-m", "sonoedge_train", *cmd], check=True, stdout=subprocess.DEVNULL)
     thick, plain = SimDataset(str(root / "wide_apex_hard")), SimDataset(str(root / "wide_anat_hard"))
-    rt, rp = read(p, thick.frames), read(p, plain.frames)
+    # per frame of each twin: the quality label, the model's quality, at the gate, called foreshortened
+    cols = [(d.quality, r["quality"], r["quality"] >= p.gate, r["guidance"] == TILT)
+            for d, r in ((plain, read(p, plain.frames)), (thick, read(p, thick.frames)))]
     groups: dict = {}
     for c in thick.cines:
         prm = sample_cine_params(c["seed"], c["view"], c["n_frames"], "wide_apex_hard")
         key = ("thick apex" if prm.apex_wall > 0 else "the same apex") + (", foreshortened" if prm.fore > 0 else ", not foreshortened")
-        groups.setdefault(key, [0, []])
-        groups[key][0] += 1
-        groups[key][1].append(thick.cine == c["id"])
+        groups.setdefault(key, []).append(c["id"])
     rows = []
-    for key, (n, sel) in sorted(groups.items()):
-        m = np.any(sel, 0)
-
-        def pair(f):
-            return f"{f(plain, rp, m):.3f} / {f(thick, rt, m):.3f}"
-        rows.append(f"| {key} | {n} | {pair(lambda d, r, m: d.quality[m].mean())} | "
-                    f"{pair(lambda d, r, m: r['quality'][m].mean())} | {pair(lambda d, r, m: (r['quality'][m] >= p.gate).mean())} | "
-                    f"{pair(lambda d, r, m: (r['guidance'][m] == TILT).mean())} |")
+    for key, ids in sorted(groups.items()):
+        m = np.isin(thick.cine, ids)
+        cells = " | ".join(f"{a[m].mean():.3f} / {b[m].mean():.3f}" for a, b in zip(*cols))
+        rows.append(f"| {key} | {len(ids)} | {cells} |")
     return rows
 
 

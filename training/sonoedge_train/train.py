@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from .augment import augment_batch, degradations
 from .config import TASK_MODELS
-from .constants import INPUT_SIZE, MEAN, STD
+from .constants import INPUT_SIZE, MEAN, STD, VIEWS
 from .data.synthetic import ARRAYS, WIDE_ARRAYS, SimDataset
 from .errors import CheckpointError, ConfigError
 from .losses import DiceCELoss, focal_loss, soft_dice_loss
@@ -87,7 +87,6 @@ class WideStepBatches(torch.utils.data.Dataset):
         return len(self.perm) // self.bs
 
     def __getitem__(self, step):
-        from .constants import VIEWS
         from .domain import acquire_batch, frame_batch, overlay_batch, quality_labels
         from .negatives import negatives, transform_hearts, transform_in_sector
         ds, c = self.ds, self.dcfg
@@ -190,17 +189,19 @@ def validate(model, cfg, ds, device):
         res["val_lv_dice"] = float(np.mean(ds_))
         res["score"] = res["val_lv_dice"]
     else:
-        from .constants import VIEWS
         other = VIEWS.index("OTHER")
+        geometric = cfg["loss"]["quality_target"] == "geometric"  # the label is the product: the walls measured on the frame
+        if geometric:
+            from .domain import measured_quality
         corr, qerr = [], []
         for s in range(0, len(idx), 128):
             b = idx[s:s + 128]
-            out = model(to_input(ds.frames[b].astype(np.float32) / 255.0, device))
+            x = ds.frames[b].astype(np.float32) / 255.0
+            out = model(to_input(x, device))
             corr += (out["view"].argmax(1).cpu().numpy() == ds.view[b]).tolist()
             q = out["quality"].float().cpu().numpy()
-            if cfg["loss"]["quality_target"] == "geometric":  # the label is the product: the walls measured on the frame
-                from .domain import measured_quality
-                q = np.where(ds.view[b] == other, 0.0, measured_quality(q, ds.frames[b].astype(np.float32) / 255, ds.masks[b]))
+            if geometric:
+                q = np.where(ds.view[b] == other, 0.0, measured_quality(q, x, ds.masks[b]))
             qerr += np.abs(q - ds.quality[b]).tolist()
         res["val_view_acc"] = float(np.mean(corr))
         res["val_quality_mae"] = float(np.mean(qerr))

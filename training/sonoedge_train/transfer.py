@@ -50,12 +50,16 @@ class Packages:
         q = o["quality"]
         if self.measured_walls and len(frames_u8):
             from .domain import measured_quality
-            labels = np.concatenate([run_ort(self.seg, to_model_input(frames_u8[i:i + 256]))["logits"].argmax(1)
-                                     for i in range(0, len(frames_u8), 256)]).astype(np.uint8)
-            q = measured_quality(q, frames_u8.astype(np.float32) / 255, labels).reshape(np.shape(q))
-        out = {"prob": softmax(o["view"].astype(np.float64) / self.temperature, 1), "quality": q}
+            q = measured_quality(q, frames_u8.astype(np.float32) / 255, self.seg_labels(frames_u8)).reshape(np.shape(q))
+        out = {"prob": softmax(o["view"].astype(np.float64) / self.temperature, 1), "quality": q,
+               "guidance": o.get("guidance")}
         out["id_score"] = o["id_score"] if "id_score" in o else None
         return out
+
+    def seg_labels(self, frames_u8, chunk: int = 256):
+        """The LV package's label per pixel (0 background, 1 LV, 2 myocardium, 3 LA), uint8 [N, H, W]."""
+        return np.concatenate([run_ort(self.seg, to_model_input(frames_u8[i:i + chunk]))["logits"].argmax(1)
+                               for i in range(0, len(frames_u8), chunk)]).astype(np.uint8)
 
     def lv(self, frames_u8):
         return run_ort(self.seg, to_model_input(frames_u8))["logits"].argmax(1) == 1
