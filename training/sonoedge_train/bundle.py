@@ -150,19 +150,22 @@ def build_package(task, ckpt, out_dir, test_ds, calib, select, key, budget=None,
 
     Built in a sibling folder and moved into place only once signed: a build that fails at any step
     (export parity, quantization budget, signing) leaves the existing package as it was."""
-    final = Path(out_dir)
+    return _in_place(Path(out_dir), lambda out: _build_package_in(out, task, ckpt, test_ds, calib, select, key, budget,
+                                                                  calibration, fp16, log, created, prune, data_info))
+
+
+def _in_place(final: Path, fill):
+    """fill(folder) on an empty sibling of `final`, which then replaces `final` by renames only (the old folder is
+    removed once the new one is in place, and put back if the move fails); nothing changes when fill raises."""
     out = final.with_name(f".{final.name}.building")
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     try:
-        rows = _build_package_in(out, task, ckpt, test_ds, calib, select, key, budget, calibration, fp16, log, created,
-                                 prune, data_info)
+        result = fill(out)
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise
-    # swap folders with renames only: the old package is removed once the new one is in place, and put back if
-    # the move fails
     old = final.with_name(f".{final.name}.old")
     if old.exists():
         shutil.rmtree(old)
@@ -178,7 +181,7 @@ def build_package(task, ckpt, out_dir, test_ds, calib, select, key, budget=None,
         raise
     if had:
         shutil.rmtree(old)
-    return rows
+    return result
 
 
 def _build_package_in(out: Path, task, ckpt, test_ds, calib, select, key, budget, calibration, fp16, log, created,
@@ -212,39 +215,7 @@ def _build_package_in(out: Path, task, ckpt, test_ds, calib, select, key, budget
             "ratio": ratio, "fine_tune_steps": steps, "parameters": {"before": n0, "after": count(m)},
             "parity_max_abs_vs_pytorch": par["max_abs"]}
     names = [v for v in ("fp32", "fp16", "int8", "fp32_pruned") if v in compression]
-    labels = dict(masks=test_ds.masks, views=test_ds.view, quality=test_ds.quality)
-    rows, variants, base = [], {}, None
-    key_metric = PRIMARY[task][0]
-    for v in names:
-        f = out / f"model.{v}.onnx"
-        m = ort_metrics(task, f, test_ds.frames, **labels)
-        lat = cpu_latency_ms(f)
-        row = {"package": task, "variant": v, "file": f.name, "bytes": f.stat().st_size, "metrics": m,
-               "latency_ms_cpu": lat, "drop": None, "verdict": "kept"}
-        if v == "fp32":
-            base = m
-        else:
-            try:
-                nums = check_budget(task, v, base, m, budget)
-                row["drop"] = nums["drop"]
-                compression[v]["accuracy_budget"] = {"metric": key_metric, "max_drop": nums["budget"],
-                                                     "drop": nums["drop"]}
-            except BudgetError as e:
-                row.update(drop=e.numbers["drop"], verdict=f"refused ({e.code})")
-                log(f"{task}: {e}")
-                f.unlink()
-                rows.append(row)
-                continue
-        if row["bytes"] > MAX_FILE_BYTES:
-            raise ExportError("E_EXPORT_INPUT", f"{f}: {row['bytes']} bytes; expected at most {MAX_FILE_BYTES}", f)
-        log(f"{task} {v}: {row['bytes']} bytes, {m}, {lat} ms")
-        rows.append(row)
-        providers = list(PROVIDERS[v])
-        if v == "int8" and lat <= variants["fp32"]["latency_ms_cpu"]:
-            providers.append("cpu")
-        variants[v] = {"file": f.name, **pk.file_entry(f), "providers": providers, "opset": OPSET,
-                       "metrics": {k: val for k, val in m.items() if k != "frames"}, "latency_ms_cpu": lat,
-                       "compression": compression[v]}
+    rows, variants = _measure_variants(out, task, names, compression, test_ds, budget, log)
     inputs, outputs, post = _tensors(task, ck)
     readme = out / "README.md"
     readme.write_text(_model_card(task, rows, ck, test_ds))
@@ -280,6 +251,45 @@ def _build_package_in(out: Path, task, ckpt, test_ds, calib, select, key, budget
     (out / pk.MANIFEST).write_bytes(pk.dump_manifest(manifest))
     pk.sign_package(out, pk.load_private_key(key))
     return rows
+
+
+def _measure_variants(out: Path, task, names, compression, test_ds, budget, log) -> tuple[list[dict], dict]:
+    """Held-out metrics, CPU latency and the accuracy budget of each variant file `out/model.<name>.onnx`: the
+    variant table rows (a refused variant's file is deleted and its row says why) and the manifest's `variants`."""
+    labels = dict(masks=test_ds.masks, views=test_ds.view, quality=test_ds.quality)
+    rows, variants, base = [], {}, None
+    key_metric = PRIMARY[task][0]
+    for v in names:
+        f = out / f"model.{v}.onnx"
+        m = ort_metrics(task, f, test_ds.frames, **labels)
+        lat = cpu_latency_ms(f)
+        row = {"package": task, "variant": v, "file": f.name, "bytes": f.stat().st_size, "metrics": m,
+               "latency_ms_cpu": lat, "drop": None, "verdict": "kept"}
+        if v == "fp32":
+            base = m
+        else:
+            try:
+                nums = check_budget(task, v, base, m, budget)
+                row["drop"] = nums["drop"]
+                compression[v]["accuracy_budget"] = {"metric": key_metric, "max_drop": nums["budget"],
+                                                     "drop": nums["drop"]}
+            except BudgetError as e:
+                row.update(drop=e.numbers["drop"], verdict=f"refused ({e.code})")
+                log(f"{task}: {e}")
+                f.unlink()
+                rows.append(row)
+                continue
+        if row["bytes"] > MAX_FILE_BYTES:
+            raise ExportError("E_EXPORT_INPUT", f"{f}: {row['bytes']} bytes; expected at most {MAX_FILE_BYTES}", f)
+        log(f"{task} {v}: {row['bytes']} bytes, {m}, {lat} ms")
+        rows.append(row)
+        providers = list(PROVIDERS[v])
+        if v == "int8" and lat <= variants["fp32"]["latency_ms_cpu"]:
+            providers.append("cpu")
+        variants[v] = {"file": f.name, **pk.file_entry(f), "providers": providers, "opset": OPSET,
+                       "metrics": {k: val for k, val in m.items() if k != "frames"}, "latency_ms_cpu": lat,
+                       "compression": compression[v]}
+    return rows, variants
 
 
 def _describe(ds) -> str:
@@ -359,8 +369,7 @@ def build_bundled(out="models", seg_ckpt=None, view_ckpt=None, data_root="traini
     train_ds = None
     if not ((seg_ckpt or only == "view_quality") and (view_ckpt or only == "lv_segmentation")) or prune_view:
         train_ds = ensure_dataset(data_root, "train", log)
-    calib = val.frames[np.linspace(0, len(val) - 1, 64).astype(int)]
-    select = np.concatenate([simulated_frames(256, seed=11, difficulty="hard"), simulated_frames(64, seed=12)])
+    calib, select = _int8_frames(val)
     created = created_time()
     rows = []
     for task, ck, sub in (("view_quality", view_ckpt, "view"), ("lv_segmentation", seg_ckpt, "lvseg")):
@@ -368,19 +377,98 @@ def build_bundled(out="models", seg_ckpt=None, view_ckpt=None, data_root="traini
             continue
         if not ck:
             ck = train_default(task, f"training/runs/bundled/{sub}", train_minutes, log)
-        sel = select if task == "view_quality" else select[::3]  # Dice agreement is continuous: fewer frames do
         prune = (prune_view, prune_steps, train_ds) if task == "view_quality" and prune_view else None
-        rows += build_package(task, ck, out / task, test_ds, calib, sel, key, budget, calibration, fp16, log,
-                              created, prune, data_info)
+        rows += build_package(task, ck, out / task, test_ds, calib, _selection(task, select), key, budget,
+                              calibration, fp16, log, created, prune, data_info)
     sample = out / "samples" / "a4c_cine_16f.dcm"
     if not only and sample:
         write_sample_dicom(sample)
+    table = _write_variants(out, rows, test_ds, [only] if only else [])
+    return {"rows": rows, "sample": str(sample), "table": table}
+
+
+def _int8_frames(val) -> tuple[np.ndarray, np.ndarray]:
+    """The int8 calibration frames (64 spread over the validation set) and the guard's selection frames."""
+    calib = val.frames[np.linspace(0, len(val) - 1, 64).astype(int)]
+    select = np.concatenate([simulated_frames(256, seed=11, difficulty="hard"), simulated_frames(64, seed=12)])
+    return calib, select
+
+
+def _selection(task, select):
+    return select if task == "view_quality" else select[::3]  # Dice agreement is continuous: fewer frames do
+
+
+def cpu_summary() -> str:
+    """The CPU the latencies and int8 numbers were taken on: model name, architecture and whether it has VNNI."""
+    name, flags = platform.processor() or "unknown CPU", []
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        name = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), name)
+        flags = next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), [])
+    except OSError:
+        pass
+    x86 = platform.machine() in ("x86_64", "AMD64")
+    vnni = "" if not x86 else (", VNNI" if {"avx_vnni", "avx512_vnni"} & set(flags) else ", no VNNI")
+    return f"{name}, {platform.machine()}{vnni}"
+
+
+def _write_variants(out: Path, rows, test_ds, only: list[str]) -> str:
+    """models/VARIANTS.md from `rows`; with `only`, the other packages' rows stay as they were."""
     table = variant_table(rows)
     if only and (out / "VARIANTS.md").exists():
-        table = _merge_rows(table, (out / "VARIANTS.md").read_text(), only)
+        merged = (out / "VARIANTS.md").read_text()
+        for package in only:
+            merged = _merge_rows(table, merged, package)
+        table = merged
     (out / "VARIANTS.md").write_text(
         "# Bundled variants (generated by `python -m sonoedge_train build-bundled`)\n\n"
         f"Held-out test set: {_describe(test_ds)}. Sizes of the ONNX files; latency: ONNX Runtime {_tools()['onnxruntime']} "
-        "CPU provider, 1 thread, batch 1, median of 50 runs on the build machine. Budget: a drop of at most "
-        "0.01 in dice_lv / view_accuracy against fp32.\n\n" + table)
-    return {"rows": rows, "sample": str(sample), "table": table}
+        f"CPU provider, 1 thread, batch 1, median of 50 runs on the build machine ({cpu_summary()}). Budget: a drop "
+        "of at most 0.01 in dice_lv / view_accuracy against fp32.\n\n" + table)
+    return table
+
+
+def requantize_bundled(out="models", key=DEV_KEY, budget=None, calibration="minmax", only="", log=print,
+                       test_dir=None, val_dir=None) -> dict:
+    """The int8 variant of each bundled package quantized again from the package's own model.fp32.onnx (no
+    checkpoint, no training; compress.quantize_int8 as build-bundled runs it), every variant measured again on the
+    test set, and the package re-signed. The fp32 files stay byte for byte; the calibration and test sets are the
+    ones the manifest names unless val_dir / test_dir are given."""
+    from .data.synthetic import SimDataset
+    out = Path(out)
+    rows, test_ds = [], None
+    for task in ("view_quality", "lv_segmentation"):
+        if only and task != only:
+            continue
+        final = out / task
+        pk.verify_package(final, out / "trust")
+        manifest = json.loads((final / pk.MANIFEST).read_text())
+        ds = manifest["provenance"]["dataset"]
+        test_ds = SimDataset(test_dir or ds["test"]["path"])
+        calib, select = _int8_frames(SimDataset(val_dir or ds["val"]["path"]))
+
+        def fill(tmp: Path):
+            for f in final.iterdir():
+                if f.name != pk.SIGNATURE and f.is_file():
+                    shutil.copy2(f, tmp / f.name)
+            compression = {v: dict(e["compression"]) for v, e in manifest["variants"].items()}
+            compression["int8"] = quantize_int8(tmp / "model.fp32.onnx", tmp / "model.int8.onnx", calib, calibration,
+                                                task=task, select_frames_u8=_selection(task, select), log=log)
+            compression["int8"]["requantized"] = {"from": "model.fp32.onnx", "harness_commit": harness_commit(),
+                                                  "created": created_time(), "cpu": cpu_summary()}
+            names = [v for v in manifest["variants"]]
+            got, manifest["variants"] = _measure_variants(tmp, task, names, compression, test_ds, budget, log)
+            if "int8" not in manifest["variants"]:
+                raise BudgetError("E_VARIANT_BUDGET", f"{task}: the re-quantized int8 variant was refused (see the "
+                                                      "log); the package stays as it was", {})
+            readme = tmp / "README.md"
+            readme.write_text(_model_card(task, got, None, test_ds))
+            manifest["files"]["README.md"] = pk.file_entry(readme)
+            pk.validate_manifest(manifest)
+            (tmp / pk.MANIFEST).write_bytes(pk.dump_manifest(manifest))
+            pk.sign_package(tmp, pk.load_private_key(key))
+            return got
+
+        rows += _in_place(final, fill)
+    table = _write_variants(out, rows, test_ds, [r["package"] for r in rows if r["variant"] == "fp32"])
+    return {"rows": rows, "table": table}

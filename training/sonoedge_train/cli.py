@@ -189,8 +189,14 @@ def cmd_compress(a):
 
 
 def cmd_build_bundled(a):
-    from .bundle import build_bundled
+    from .bundle import build_bundled, requantize_bundled
     _threads(1)
+    if a.requantize:
+        r = requantize_bundled(a.out, a.key, a.budget, a.calibration, a.only or "", test_dir=a.test_dir or None,
+                               val_dir=a.val_dir or None)
+        print(r["table"])
+        print("wrote " + ", ".join(f"{a.out}/{p}" for p in dict.fromkeys(row["package"] for row in r["rows"])))
+        return 0
     r = build_bundled(a.out, a.seg_checkpoint or None, a.view_checkpoint or None, a.data_root, a.key, a.budget,
                       a.calibration, a.train_minutes, a.fp16, a.prune_view, a.prune_steps, a.only or "",
                       test_dir=a.test_dir or None, val_dir=a.val_dir or None, sample=not a.keep_sample)
@@ -382,6 +388,10 @@ def build_parser():
     bb.add_argument("--test-dir", default="", help="rendered test set (render) instead of DATA_ROOT/test")
     bb.add_argument("--val-dir", default="", help="rendered validation set (render) instead of DATA_ROOT/val")
     bb.add_argument("--keep-sample", action="store_true", help="leave models/samples/ as it is")
+    bb.add_argument("--requantize", action="store_true",
+                    help="only quantize the int8 variants again from the packages' own fp32 files (no checkpoint, "
+                         "no training), measure every variant again and re-sign; the test and calibration sets "
+                         "are the ones each manifest names unless --test-dir / --val-dir are given")
     bb.set_defaults(fn=cmd_build_bundled)
     rd = sub.add_parser("render", help="a wide dataset (sonoedge-sim/2) framed by its sector boxes at the model "
                                        "size, quality labels recomputed (sonoedge-sim/1), for evaluation")

@@ -42,7 +42,7 @@ def _prep(fp32_path, out):
     quant_pre_process(str(fp32_path), str(out), skip_symbolic_shape=True)
 
 
-def _quantize(prep, out, calib_x, method, per_channel, exclude=(), percentile=99.999):
+def _quantize(prep, out, calib_x, method, per_channel, exclude=(), percentile=99.999, reduce_range=False):
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     cm = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
           "percentile": CalibrationMethod.Percentile}[method]
@@ -52,7 +52,8 @@ def _quantize(prep, out, calib_x, method, per_channel, exclude=(), percentile=99
     name = ort_session(prep).get_inputs()[0].name
     quantize_static(str(prep), str(out), _Reader(name, calib_x), quant_format=QuantFormat.QDQ,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=per_channel,
-                    calibrate_method=cm, nodes_to_exclude=list(exclude), extra_options=extra)
+                    calibrate_method=cm, nodes_to_exclude=list(exclude), reduce_range=reduce_range,
+                    extra_options=extra)
 
 
 def fidelity(task: str, ref: dict, got: dict) -> float:
@@ -68,9 +69,16 @@ def fidelity(task: str, ref: dict, got: dict) -> float:
 
 def quantize_int8(fp32_path, out, calib_frames_u8: np.ndarray, method: str = "minmax", per_channel: bool = True,
                   task: str | None = None, select_frames_u8: np.ndarray | None = None, min_fidelity: float | None = None,
-                  percentile: float = 99.999, log=None) -> dict:
+                  percentile: float = 99.999, log=None, reduce_range: bool = True) -> dict:
     """Static INT8 in QDQ format: quant_pre_process, calibration on real frames (minmax, entropy or percentile),
     symmetric int8 activations and weights (zero points 0, as TensorRT requires), per-channel weights.
+
+    reduce_range (the default) keeps the weights in 7 bits (-64..64). ONNX Runtime's x86 int8 convolutions on a
+    CPU without VNNI multiply unsigned 8-bit activations by signed 8-bit weights and add pairs in a saturating
+    16-bit intermediate (255 x 127 x 2 overflows it; 255 x 64 x 2 does not), so full-range weights give other
+    numbers there than on a VNNI or arm64 CPU: the bundled files built with them lost 0.011 dice_lv and view
+    accuracy on an AVX2-only CPU against 0.001-0.003 on an AVX-512 VNNI one (docs/BENCHMARKS.md). The 7-bit
+    weights are still int8 to TensorRT.
 
     Symmetric int8 halves the resolution of the non-negative ReLU6 outputs (step 6/127), which costs these small
     ReLU6 networks several points. When `task` and `select_frames_u8` are given, the quantization is guarded: if
@@ -90,7 +98,8 @@ def quantize_int8(fp32_path, out, calib_frames_u8: np.ndarray, method: str = "mi
     calib_x = to_model_input(calib_frames_u8)
     desc = {"method": "static int8 (onnxruntime.quantization)", "format": "QDQ", "calibration": method,
             "calibration_frames": int(len(calib_frames_u8)), "activations": "int8 symmetric",
-            "weights": "int8 symmetric " + ("per-channel" if per_channel else "per-tensor")}
+            "weights": "int8 symmetric " + ("per-channel" if per_channel else "per-tensor")
+                       + (", 7-bit range (reduce_range)" if reduce_range else "")}
     if method == "percentile":
         desc["percentile"] = percentile
     with tempfile.TemporaryDirectory() as td:
@@ -101,14 +110,14 @@ def quantize_int8(fp32_path, out, calib_frames_u8: np.ndarray, method: str = "mi
         keep = [n.name for n in onnx.load(str(prep)).graph.node if "id_head" in n.name]
         if keep:
             desc["float_nodes"] = keep
-        _quantize(prep, out, calib_x, method, per_channel, keep, percentile)
+        _quantize(prep, out, calib_x, method, per_channel, keep, percentile, reduce_range)
         if task is None or select_frames_u8 is None:
             return desc
         sel_x = to_model_input(select_frames_u8)
         ref = run_ort(ort_session(fp32_path, threads=2), sel_x)
 
         def score(exclude):
-            _quantize(prep, out, calib_x, method, per_channel, [*keep, *exclude], percentile)
+            _quantize(prep, out, calib_x, method, per_channel, [*keep, *exclude], percentile, reduce_range)
             return fidelity(task, ref, run_ort(ort_session(out, threads=2), sel_x))
 
         f0 = score(())

@@ -284,3 +284,43 @@ def test_package_build_replaces_the_old_package_by_renames(tmp_path, monkeypatch
     assert bundle.build_package("view_quality", "ck.pt", pkg, None, None, None, None) == [{"variant": "fp32"}]
     assert (pkg / "manifest.json").read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["view_quality"]  # no .building or .old folder left
+
+
+def test_requantize_rebuilds_only_int8_with_7_bit_weights_and_resigns(tmp_path, labelled):
+    import shutil
+    from sonoedge_train.bundle import requantize_bundled
+    models = tmp_path / "models"
+    shutil.copytree(MODELS / "lv_segmentation", models / "lv_segmentation")
+    shutil.copytree(MODELS / "trust", models / "trust")
+    (models / "VARIANTS.md").write_text("| package | variant |\n| --- | --- |\n| view_quality | fp32 |\n"
+                                        "| lv_segmentation | fp32 |\n| lv_segmentation | int8 |\n")
+    before = {p.name: p.read_bytes() for p in (models / "lv_segmentation").iterdir()}
+    data = str(labelled.root)
+    with pytest.raises(BudgetError) as e:  # a refused int8 leaves the package as it was, byte for byte
+        requantize_bundled(models, budget=-1.0, only="lv_segmentation", log=lambda *_: None, test_dir=data,
+                           val_dir=data)
+    assert e.value.code == "E_VARIANT_BUDGET"
+    assert {p.name: p.read_bytes() for p in (models / "lv_segmentation").iterdir()} == before
+    assert sorted(p.name for p in models.iterdir()) == ["VARIANTS.md", "lv_segmentation", "trust"]
+
+    r = requantize_bundled(models, only="lv_segmentation", log=lambda *_: None, test_dir=data, val_dir=data)
+    pkg = models / "lv_segmentation"
+    man = pk.verify_package(pkg, models / "trust")["manifest"]
+    assert (pkg / "model.fp32.onnx").read_bytes() == before["model.fp32.onnx"]
+    assert (pkg / "model.int8.onnx").read_bytes() != before["model.int8.onnx"]
+    c = man["variants"]["int8"]["compression"]
+    assert c["weights"] == "int8 symmetric per-channel, 7-bit range (reduce_range)"
+    assert c["requantized"]["from"] == "model.fp32.onnx"
+    q = onnx.load(str(pkg / "model.int8.onnx"))
+    w = [onnx.numpy_helper.to_array(t) for t in q.graph.initializer if t.data_type == onnx.TensorProto.INT8
+         and len(t.dims) == 4]
+    assert len(w) == 36 and min(x.min() for x in w) >= -64 and max(x.max() for x in w) <= 64
+    args = dict(masks=labelled.masks, views=labelled.view, quality=labelled.quality)
+    for v in ("fp32", "int8"):
+        m = ort_metrics("lv_segmentation", pkg / f"model.{v}.onnx", labelled.frames, **args)
+        assert man["variants"][v]["metrics"] == {k: x for k, x in m.items() if k != "frames"}
+    assert [(x["variant"], x["verdict"]) for x in r["rows"]] == [("fp32", "kept"), ("int8", "kept")]
+    rows = [ln.split(" | ")[:2] for ln in (models / "VARIANTS.md").read_text().splitlines()
+            if ln.startswith("| ") and not ln.startswith(("| package", "| ---"))]
+    assert rows == [["| view_quality", "fp32 |"], ["| lv_segmentation", "fp32"], ["| lv_segmentation", "int8"]]
+
