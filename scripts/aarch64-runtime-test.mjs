@@ -115,42 +115,6 @@ function check(name, fn) {
 }
 
 /**
- * Why x86's int8 outputs are no reference on this host, or undefined when they are: an x86 CPU whose
- * /proc/cpuinfo flags name neither AVX-VNNI nor AVX512-VNNI, where ONNX Runtime's int8 convolutions take another
- * kernel and the bundled int8 files lose more than their accuracy budget (docs/BENCHMARKS.md, "The bundled int8
- * files' accuracy depends on the CPU").
- */
-function x86Int8Unreliable() {
-  let flags = [];
-  try {
-    flags = (readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '').split(/\s+/);
-  } catch {
-    return undefined;
-  }
-  return flags.includes('avx_vnni') || flags.includes('avx512_vnni') ? undefined
-    : 'the x86 reference runs on a CPU without VNNI, where ONNX Runtime\'s int8 kernels lose accuracy (docs/BENCHMARKS.md), so arm64 is not held to it';
-}
-const INT8_X86 = x86Int8Unreliable();
-
-/**
- * check(name, fn) for an int8 comparison against x86: when INT8_X86 gives a reason, fn still runs and its
- * measurement (or the difference it found) is logged, and the case is skipped with the reason (under CI too: it is
- * the reference, not the arm64 build, that is off).
- */
-function checkInt8(name, fn) {
-  if (!INT8_X86) return check(name, fn);
-  let seen;
-  try {
-    seen = `measured: ${fn()}`;
-  } catch (e) {
-    seen = `differs: ${e.message}`;
-  }
-  cases.push({ name, skipped: `${INT8_X86}; ${seen}` });
-  log(`skip ${name}: ${INT8_X86}; ${seen}`);
-  return true;
-}
-
-/**
  * Ends the suite with every remaining piece skipped for `reason`; under CI (CI=true), where .ci/run has
  * installed the toolchain and the registry is reachable, failed instead: a CI run must not pass by skipping.
  */
@@ -344,7 +308,7 @@ if (raw) {
   }
   for (const [group, keys] of groups) {
     const [model, variant] = group.split('/');
-    (variant === 'int8' ? checkInt8 : check)(`${model} ${variant}: arm64 outputs equal x86's within tolerance (${keys.length} cine frames)`, () => {
+    check(`${model} ${variant}: arm64 outputs equal x86's within tolerance (${keys.length} cine frames)`, () => {
       const worst = { input: 0 };
       const problems = [];
       for (const key of keys) {
@@ -383,7 +347,7 @@ if (raw) {
 const cine = 'models/samples/a4c_cine_16f.dcm';
 const readLines = (f) => readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 for (const variant of ['fp32', 'int8']) {
-  (variant === 'int8' ? checkInt8 : check)(`sonoedge replay of the bundled cine (${variant}): arm64 results equal x86's within tolerance`, () => {
+  check(`sonoedge replay of the bundled cine (${variant}): arm64 results equal x86's within tolerance`, () => {
     const fx = path.join(out, `replay.${variant}.x64.jsonl`), fa = path.join(out, `replay.${variant}.arm64.jsonl`);
     const rx = x64(['dist/cli/main.js', 'replay', cine, '--variant', variant, '-o', fx], { logName: `replay.${variant}.x64.log`, timeoutS: 120 });
     if (rx.status !== 0) throw fail('replay on x64', rx, `replay.${variant}.x64.log`);

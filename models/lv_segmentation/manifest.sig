@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "0a06d41e78e68308",
-  "signature": "8ahJVvr+/thFzJYXMK/w/FtyQu2nQrEb5WT+xHC11MYYRbEafHF/L08i/BH5hwap7qRyE/T9oj+XM/xojqa2Dw=="
+  "signature": "1w5lI77hTdxy8Rti8Rj3HDjqq+2QL6Sn9+lwj7YtFTqE+APaKdDRZYCiPTpZX959pP4elzuJWIJkoOdJ+tZ2Dg=="
 }
