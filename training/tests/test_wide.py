@@ -514,6 +514,35 @@ def test_thick_apex_is_the_varied_anatomy_twin_with_a_thicker_apical_wall():
     assert np.array_equal(thick.masks == 1, thin.masks == 1)
 
 
+def test_papillary_muscles_are_the_valve_twin_drawn_bright_inside_an_unchanged_lv_label():
+    # wide_pap: a share (0.8) of the apical cines get papillary muscles, drawn from a stream of their own, so every
+    # other value is the wide_valve twin's; A4C the lateral one (+1) first, A2C at least one; other views never
+    from sonoedge_train.sim.simulator import simulate_cine
+    drawn = []
+    for seed in range(60):
+        view = "A2C" if seed % 2 else "A4C"
+        v = sample_cine_params(seed, view, 4, "wide_valve")
+        t = sample_cine_params(seed, view, 4, "wide_pap")
+        assert v.papillary == [] and dataclasses.replace(t, papillary=[]) == v
+        for side, level, w, h, tilt in t.papillary:
+            assert side in (1.0, -1.0) and 0.35 <= level <= 0.6 and 2.8 <= w <= 5.5 and 5.6 <= h <= 11
+            assert 0.1 <= tilt <= 0.4
+        if view == "A4C" and t.papillary:
+            assert t.papillary[0][0] == 1.0 and len(t.papillary) <= 2
+        drawn.append(bool(t.papillary))
+        assert sample_cine_params(seed, "PSAX", 4, "wide_pap").papillary == []
+    assert 0.65 <= np.mean(drawn) <= 0.95
+    p = sample_cine_params(2, "A4C", 16, "wide_pap_hard")
+    assert p.papillary, "seed 2 draws a muscle"
+    plain, pap = simulate_cine(dataclasses.replace(p, papillary=[])), simulate_cine(p)
+    assert np.array_equal(plain.masks, pap.masks)  # labelled LV, as clinical tracings include them in the cavity
+    changed = pap.sector != plain.sector
+    lv = pap.masks == 1
+    # drawn inside the LV (the scan conversion and the PSF spread them a few pixels), brighter than the cavity there
+    assert changed.any() and lv[changed].mean() > 0.6
+    assert pap.sector[changed & lv].astype(float).mean() > plain.sector[changed & lv].astype(float).mean() + 20
+
+
 def _anatomy_state(view="A4C", **values):
     an = list(H.ANATOMY_LEGACY)
     for k, val in values.items():

@@ -155,6 +155,12 @@ class FrameState:
     # end-diastole through systole and isovolumic relaxation, open while the LV fills); None: the rule of before, shut
     # while the contraction state s > 0.4 (open at end-diastole and in early systole).
     mv_closed: bool | None = None
+    # Papillary muscles of an apical view (difficulties "wide_pap*"; empty: none, as before): per muscle (side, level,
+    # half-width, half-length, tilt): the wall it stands on (+1 lateral, -1 septal / inferior), the level along the
+    # LV from the apex (fraction of its length), its half-width across and half-length along the LV (mm, at
+    # end-diastole; thicker in systole) and its tilt towards the LV's axis (rad). Bright like myocardium and
+    # labelled LV, as clinical tracings include them in the cavity (see _papillary).
+    papillary: tuple = ()
 
 
 # Varied anatomy (FrameState.anatomy / CineParams.anatomy): RV half-width at its base as a fraction of the LV's ED
@@ -288,6 +294,8 @@ def scene(st: FrameState, x, z, want_material=True, seg_only=False):
             + np.sin(1.3 * pu + 0.25 * pv + ph[2])
         near = (v < 0.3 * 2 * b) | (u - uc > a * lv_profile(v / (2 * b), st.shape) - 4.0)
         tissue[(lv < 1) & near & (blob > 2.4 - 1.2 * st.trab)] = T_TRAB
+    if st.papillary and st.shape and not seg_only and st.view in ("A4C", "A2C"):
+        tissue[_papillary(st, u, v, a, 2 * b) & (lv < 1)] = T_MYO
     tissue[la < 1] = T_LA
     if not seg_only:
         # mitral leaflets: closed (a line across the annulus) in systole, open (two hinges) in diastole
@@ -307,6 +315,23 @@ def scene(st: FrameState, x, z, want_material=True, seg_only=False):
         kv = np.where(inside, st.b_ed / b, 1.0)
         mat = (u * ku, v * kv)
     return (tissue,) + (mat if mat else (None, None))
+
+
+def _papillary(st, u, v, a, L):
+    """Where the papillary muscles of an apical view are (bool over the grid): each an ellipse standing on the LV
+    wall at its level, a tenth of its width inside the myocardium and the rest in the cavity, its tip tilted towards
+    the LV's axis. In apical views the anterolateral muscle stands on the lateral wall (A4C) and the two muscles on
+    the anterior and inferior walls (A2C), mid-cavity; they are myocardium, echo like it, and thicken in systole,
+    and the chamber guidelines include them in the LV cavity when it is traced for volumes (Lang et al., J Am Soc
+    Echocardiogr 2015;28:1-39.e14), so they are drawn here but labelled LV. The cavity narrows round them at
+    end-systole, where a model that never saw one would stop the cavity at their edge."""
+    out = np.zeros(u.shape, bool)
+    for side, level, w, h, tilt in st.papillary:
+        w = w * (1 + 0.35 * st.s)
+        axis_u = st.shape[3] * a * math.sin(math.pi * level)  # the LV's bent axis at that level (as in scene)
+        wall_u = a * float(lv_profile(level, st.shape))
+        out |= _ell_rot(u, v, axis_u + side * (wall_u - 0.8 * w), level * L, w, h, side * tilt) < 1
+    return out
 
 
 def _segment_distance(u, v, p0, p1):

@@ -108,6 +108,13 @@ DIFFICULTY["wide_valve_t_hard"] = dict(DIFFICULTY["wide_valve_hard"], valve_timi
 # "wide_anat" twin with another apex (thirteenth wave, RESULTS.md).
 DIFFICULTY["wide_apex"] = dict(DIFFICULTY["wide_anat"], apex_wall=(0.6, (0.3, 1.2)))
 DIFFICULTY["wide_apex_hard"] = dict(DIFFICULTY["wide_anat_hard"], apex_wall=(0.6, (0.3, 1.2)))
+# The same as "wide_valve" with papillary muscles in a share of the apical cines (CineParams.papillary, heart.
+# _papillary): myocardium-bright masses standing on the lateral wall (A4C; a second on the septal side in 30% of them)
+# or on either wall (A2C), mid-cavity, labelled LV as the chamber guidelines trace them. Until now only PSAX had
+# them, so in apical views anything bright inside the cavity was wall to the LV model. Drawn from a stream of their
+# own, so a "wide_pap" cine is its "wide_valve" twin with papillary muscles (fourteenth wave, RESULTS.md).
+DIFFICULTY["wide_pap"] = dict(DIFFICULTY["wide_valve"], papillary=0.8)
+DIFFICULTY["wide_pap_hard"] = dict(DIFFICULTY["wide_valve_hard"], papillary=0.8)
 WIDE_IMAGE_SIZE = 160  # sector images of "wide" cines: square pixels, the whole sector, apex at the top centre
 
 
@@ -169,6 +176,9 @@ class CineParams:
     # the apical wall drawn thicker by this fraction whatever the foreshortening (which thickens it by 3 f as before):
     # a thick-looking apex of a view that is not foreshortened (DIFFICULTY's apex_wall); 0: as before
     apex_wall: float = 0.0
+    # papillary muscles of an apical view: [(side, level, half-width mm, half-length mm, tilt rad), ...]
+    # (heart.FrameState.papillary); empty: none, as before
+    papillary: list = field(default_factory=list)
 
 
 def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, difficulty: str = "train",
@@ -230,7 +240,27 @@ def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, d
         r = np.random.default_rng([seed, 7933])
         on, k = r.random() < share, float(r.uniform(lo, hi))
         p.apex_wall = k if on else 0.0
+    if d.get("papillary") and view in ("A4C", "A2C"):
+        p.papillary = _papillary_params(np.random.default_rng([seed, 7937]), view, float(d["papillary"]))
     return p
+
+
+def _papillary_params(r, view: str, share: float) -> list:
+    """The papillary muscles of one apical cine (CineParams.papillary): none with probability 1 - share; else A4C the
+    lateral one and, in 30%, a smaller one on the septal side; A2C each wall's with probability 0.7, at least one.
+    A fixed number of draws, so the choice of one muscle does not move another's values."""
+    on = r.random() < share
+    draws = [(float(r.random()), float(r.uniform(0.35, 0.6)), float(r.uniform(3.5, 5.5)), float(r.uniform(7, 11)),
+              float(r.uniform(0.1, 0.4))) for _ in range(2)]
+    if not on:
+        return []
+    if view == "A4C":
+        keep = [(1.0, *draws[0][1:])]
+        if draws[1][0] < 0.3:
+            keep.append((-1.0, draws[1][1], 0.8 * draws[1][2], 0.8 * draws[1][3], draws[1][4]))
+        return [list(m) for m in keep]
+    sides = [side for side, d in zip((1.0, -1.0), draws) if d[0] < 0.7] or [1.0]
+    return [[side, *draws[0 if side > 0 else 1][1:]] for side in sides]
 
 
 def _anatomy_params(rng, k: float, ranges_over: dict | None = None) -> list:
@@ -407,7 +437,8 @@ def _frame_states(p: CineParams, rng):
             other_params=tuple(p.other_params), chest_wall=p.chest_wall, shape=tuple(p.shape), trab=p.trab,
             lung=p.lung, pattern=tuple(p.pattern) if p.pattern else (0.0, 0.0, 0.0), anatomy=tuple(p.anatomy),
             la_join=p.la_join, leaflets=tuple(p.leaflets),
-            mv_closed=H.mitral_closed_at(float(phase[i])) if p.valve_timing else None))
+            mv_closed=H.mitral_closed_at(float(phase[i])) if p.valve_timing else None,
+            papillary=tuple(tuple(m) for m in p.papillary)))
     disp = np.sqrt((walk ** 2).sum(1))
     return states, a, b, s, disp
 
