@@ -54,7 +54,7 @@ def main(argv=None):
     rows, feat = [], None
     for k, path in enumerate(a.sets):
         ds = SimDataset(path)
-        pred = np.concatenate([pk.lv(ds.frames[i:i + 256]) for i in range(0, len(ds), 256)])
+        pred = pk.lv(ds.frames)
         has = np.array([(m == 1).any() for m in ds.masks])
         d = np.array([dice(p, m == 1) if h else np.nan for p, m, h in zip(pred, ds.masks, has)])
         pc = per_cine(ds, pred)

@@ -62,7 +62,8 @@ class Packages:
                                for i in range(0, len(frames_u8), chunk)]).astype(np.uint8)
 
     def lv(self, frames_u8):
-        return run_ort(self.seg, to_model_input(frames_u8))["logits"].argmax(1) == 1
+        """The LV package's LV mask per pixel, bool [N, H, W] (in chunks, as seg_labels)."""
+        return self.seg_labels(frames_u8) == 1
 
     def lv_bands(self, frames_u8, chunk: int = 256):
         """LV masks (as lv) and each frame's LV border band (metrics.border_band with the package's
