@@ -1,10 +1,12 @@
 """The LV package on rendered twin test sets (the same cines drawn with and without one simulator feature, e.g.
-`wide_pap_hard` against `wide_valve_hard` of the same seed): per set, LV Dice over the frames with an LV, and per cine
-at its end-diastolic and end-systolic frames (the largest and smallest reference LV area) the predicted over
-reference LV area and the Dice; the first set's numbers also over the cines where the feature is drawn (a CineParams
-field that is not empty).
+`wide_pap_hard` against `wide_valve_hard` of the same seed), and on independent-generator sets: per set, LV Dice over
+the frames with an LV, and per cine at its end-diastolic and end-systolic frames (the largest and smallest reference
+LV area) the predicted over reference LV area and the Dice; for the first set's cines where the feature is drawn (a
+CineParams field that is not empty) the same again, on each simulated set.
 
-    training/.venv/bin/python training/scripts/lv_twins.py [--models models] [--field papillary] SET_A SET_B
+    training/.venv/bin/python training/scripts/lv_twins.py [--models models] [--field papillary] SET_A [SET ...]
+
+A set is a rendered simulator set or an independent-generator set (`python -m sonoedge_phantom generate`).
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sonoedge_phantom.labels import FORMAT as PHANTOM_FORMAT
+from sonoedge_train.data.phantom import load_phantom
 from sonoedge_train.data.synthetic import SimDataset
 from sonoedge_train.metrics import dice
 from sonoedge_train.transfer import Packages
@@ -46,21 +50,25 @@ def featured(ds, field: str) -> set:
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("sets", nargs=2)
+    ap.add_argument("sets", nargs="+")
     ap.add_argument("--models", default="models")
     ap.add_argument("--field", default="papillary")
     a = ap.parse_args(argv)
     pk = Packages(a.models)
     rows, feat = [], None
     for k, path in enumerate(a.sets):
-        ds = SimDataset(path)
+        phantom = json.loads((Path(path) / "index.json").read_text())["format"] == PHANTOM_FORMAT
+        ds = load_phantom(path) if phantom else SimDataset(path)
         pred = pk.lv(ds.frames)
         has = np.array([(m == 1).any() for m in ds.masks])
         d = np.array([dice(p, m == 1) if h else np.nan for p, m, h in zip(pred, ds.masks, has)])
         pc = per_cine(ds, pred)
         if k == 0:
-            feat = featured(ds, a.field)
-        for name, keep in (("all cines", lambda c: True), (f"cines with {a.field} (set A's)", lambda c: c in feat)):
+            feat = set() if phantom else featured(ds, a.field)
+        subsets = [("all cines", lambda c: True)]
+        if feat and not phantom:
+            subsets.append((f"cines with {a.field} (set A's)", lambda c: c in feat))
+        for name, keep in subsets:
             cs = [c for c in pc if keep(c)]
             fr = np.isin(ds.cine, cs) & has
             v = np.array([pc[c] for c in cs])
