@@ -443,32 +443,38 @@ def requantize_bundled(out="models", key=DEV_KEY, budget=None, calibration="minm
         final = out / task
         pk.verify_package(final, out / "trust")
         manifest = json.loads((final / pk.MANIFEST).read_text())
-        ds = manifest["provenance"]["dataset"]
-        test_ds = SimDataset(test_dir or ds["test"]["path"])
-        calib, select = _int8_frames(SimDataset(val_dir or ds["val"]["path"]))
-
-        def fill(tmp: Path):
-            for f in final.iterdir():
-                if f.name != pk.SIGNATURE and f.is_file():
-                    shutil.copy2(f, tmp / f.name)
-            compression = {v: dict(e["compression"]) for v, e in manifest["variants"].items()}
-            compression["int8"] = quantize_int8(tmp / "model.fp32.onnx", tmp / "model.int8.onnx", calib, calibration,
-                                                task=task, select_frames_u8=_selection(task, select), log=log)
-            compression["int8"]["requantized"] = {"from": "model.fp32.onnx", "harness_commit": harness_commit(),
-                                                  "created": created_time(), "cpu": cpu_summary()}
-            names = [v for v in manifest["variants"]]
-            got, manifest["variants"] = _measure_variants(tmp, task, names, compression, test_ds, budget, log)
-            if "int8" not in manifest["variants"]:
-                raise BudgetError("E_VARIANT_BUDGET", f"{task}: the re-quantized int8 variant was refused (see the "
-                                                      "log); the package stays as it was", {})
-            readme = tmp / "README.md"
-            readme.write_text(_model_card(task, got, None, test_ds))
-            manifest["files"]["README.md"] = pk.file_entry(readme)
-            pk.validate_manifest(manifest)
-            (tmp / pk.MANIFEST).write_bytes(pk.dump_manifest(manifest))
-            pk.sign_package(tmp, pk.load_private_key(key))
-            return got
-
-        rows += _in_place(final, fill)
+        data = manifest["provenance"]["dataset"]
+        test_ds = SimDataset(test_dir or data["test"]["path"])
+        calib, select = _int8_frames(SimDataset(val_dir or data["val"]["path"]))
+        rows += _in_place(final, lambda tmp: _requantize_in(tmp, final, task, manifest, test_ds, calib,
+                                                            _selection(task, select), key, budget, calibration, log))
     table = _write_variants(out, rows, test_ds, [r["package"] for r in rows if r["variant"] == "fp32"])
     return {"rows": rows, "table": table}
+
+
+def _requantize_in(tmp: Path, final: Path, task, manifest, test_ds, calib, select, key, budget, calibration,
+                   log) -> list[dict]:
+    """requantize_bundled's work for one package, into the empty folder `tmp`: the package's files copied, int8
+    quantized again, every variant measured, model card, manifest and signature written."""
+    for f in final.iterdir():
+        if f.name != pk.SIGNATURE and f.is_file():
+            shutil.copy2(f, tmp / f.name)
+    compression = {v: dict(e["compression"]) for v, e in manifest["variants"].items()}
+    compression["int8"] = quantize_int8(tmp / "model.fp32.onnx", tmp / "model.int8.onnx", calib, calibration,
+                                        task=task, select_frames_u8=select, log=log)
+    compression["int8"]["requantized"] = {"from": "model.fp32.onnx", "harness_commit": harness_commit(),
+                                          "created": created_time(), "cpu": cpu_summary()}
+    rows, variants = _measure_variants(tmp, task, list(manifest["variants"]), compression, test_ds, budget, log)
+    if "int8" not in variants:
+        refused = next(r for r in rows if r["variant"] == "int8")
+        raise BudgetError("E_VARIANT_BUDGET", f"{task}: the re-quantized int8 variant was refused: a drop of "
+                                              f"{refused['drop']:.4f} in {PRIMARY[task][0]} against fp32, more than the "
+                                              "budget; the package stays as it was",
+                          {"variant": "int8", "metric": PRIMARY[task][0], "drop": refused["drop"]})
+    readme = tmp / "README.md"
+    readme.write_text(_model_card(task, rows, None, test_ds))
+    manifest = {**manifest, "variants": variants, "files": {**manifest["files"], "README.md": pk.file_entry(readme)}}
+    pk.validate_manifest(manifest)
+    (tmp / pk.MANIFEST).write_bytes(pk.dump_manifest(manifest))
+    pk.sign_package(tmp, pk.load_private_key(key))
+    return rows

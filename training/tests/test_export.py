@@ -283,6 +283,8 @@ def test_requantize_rebuilds_only_int8_with_7_bit_weights_and_resigns(tmp_path, 
         requantize_bundled(models, budget=-1.0, only="lv_segmentation", log=lambda *_: None, test_dir=data,
                            val_dir=data)
     assert e.value.code == "E_VARIANT_BUDGET"
+    assert re.fullmatch(r"lv_segmentation: the re-quantized int8 variant was refused: a drop of -?\d\.\d{4} in dice_lv "
+                        r"against fp32, more than the budget; the package stays as it was", e.value.message)
     assert {p.name: p.read_bytes() for p in (models / "lv_segmentation").iterdir()} == before
     assert sorted(p.name for p in models.iterdir()) == ["VARIANTS.md", "lv_segmentation", "trust"]
 
