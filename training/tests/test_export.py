@@ -317,7 +317,7 @@ def test_bundled_int8_computes_what_its_file_says_on_this_cpu(labelled, task):
     """ONNX Runtime's fused int8 kernels (the session the runtime opens) against the same QDQ file run unfused
     (every QuantizeLinear/DequantizeLinear in float: the file's arithmetic with no CPU-specific int8 kernel). With
     full-range weights the two parted on an x86 CPU without VNNI (LV argmax 0.993 of pixels, view 0.975 of frames
-    on the test set); with the 7-bit weights they agree (0.9998 and 0.998)."""
+    on 600 test frames, quantized without the guard); with the 7-bit weights they agree (0.9998 and 0.998)."""
     import onnxruntime as ort
     x = to_model_input(labelled.frames)
 
