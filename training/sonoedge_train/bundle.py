@@ -10,7 +10,6 @@ manifest's latencies and `created` (SOURCE_DATE_EPOCH when set) are not.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import platform
 import shutil
@@ -441,8 +440,7 @@ def requantize_bundled(out="models", key=DEV_KEY, budget=None, calibration="minm
         if only and task != only:
             continue
         final = out / task
-        pk.verify_package(final, out / "trust")
-        manifest = json.loads((final / pk.MANIFEST).read_text())
+        manifest = pk.verify_package(final, out / "trust")["manifest"]
         data = manifest["provenance"]["dataset"]
         test_ds = SimDataset(test_dir or data["test"]["path"])
         calib, select = _int8_frames(SimDataset(val_dir or data["val"]["path"]))

@@ -42,7 +42,7 @@ def _prep(fp32_path, out):
     quant_pre_process(str(fp32_path), str(out), skip_symbolic_shape=True)
 
 
-def _quantize(prep, out, calib_x, method, per_channel, exclude=(), percentile=99.999, reduce_range=False):
+def _quantize(prep, out, calib_x, method, per_channel, exclude, percentile, reduce_range):
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     cm = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
           "percentile": CalibrationMethod.Percentile}[method]

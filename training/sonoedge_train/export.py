@@ -110,9 +110,12 @@ def _check(m, out, when):
         raise ExportError("E_EXPORT_CHECKER", f"{out}: the ONNX checker rejected the graph {when}: {e}", out) from None
 
 
-def ort_session(path, threads: int = 1):
+def ort_session(path, threads: int = 1, level=None):
+    """A CPU session; level: an onnxruntime.GraphOptimizationLevel (default ONNX Runtime's, ORT_ENABLE_ALL)."""
     import onnxruntime as ort
     so = ort.SessionOptions()
+    if level is not None:
+        so.graph_optimization_level = level
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

@@ -56,10 +56,14 @@ class Packages:
         out["id_score"] = o["id_score"] if "id_score" in o else None
         return out
 
+    def seg_logits(self, frames_u8, chunk: int = 256):
+        """The LV package's logits [n, 4, H, W], `chunk` frames at a time (a generator)."""
+        for i in range(0, len(frames_u8), chunk):
+            yield run_ort(self.seg, to_model_input(frames_u8[i:i + chunk]))["logits"]
+
     def seg_labels(self, frames_u8, chunk: int = 256):
         """The LV package's label per pixel (0 background, 1 LV, 2 myocardium, 3 LA), uint8 [N, H, W]."""
-        return np.concatenate([run_ort(self.seg, to_model_input(frames_u8[i:i + chunk]))["logits"].argmax(1)
-                               for i in range(0, len(frames_u8), chunk)]).astype(np.uint8)
+        return np.concatenate([z.argmax(1) for z in self.seg_logits(frames_u8, chunk)]).astype(np.uint8)
 
     def lv(self, frames_u8):
         """The LV package's LV mask per pixel, bool [N, H, W] (in chunks, as seg_labels)."""
@@ -71,8 +75,7 @@ class Packages:
         b = self.border or {}
         low, high = b.get("low", BORDER_LOW), b.get("high", BORDER_HIGH)
         masks, bands = [], []
-        for i in range(0, len(frames_u8), chunk):
-            logits = run_ort(self.seg, to_model_input(frames_u8[i:i + chunk]))["logits"]
+        for logits in self.seg_logits(frames_u8, chunk):
             lv = logits.argmax(1) == 1
             masks.append(lv)
             bands += [border_band(z, largest_component(m), 1, low, high) for z, m in zip(logits, lv)]

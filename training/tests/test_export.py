@@ -322,11 +322,7 @@ def test_bundled_int8_computes_what_its_file_says_on_this_cpu(labelled, task):
     x = to_model_input(labelled.frames)
 
     def run(level):
-        o = ort.SessionOptions()
-        o.graph_optimization_level = level
-        o.intra_op_num_threads = 2
-        s = ort.InferenceSession(str(MODELS / task / "model.int8.onnx"), o, providers=["CPUExecutionProvider"])
-        return run_ort(s, x)
+        return run_ort(ort_session(MODELS / task / "model.int8.onnx", threads=2, level=level), x)
 
     fused, ref = run(ort.GraphOptimizationLevel.ORT_ENABLE_ALL), run(ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
     k = "logits" if task == "lv_segmentation" else "view"
