@@ -44,7 +44,7 @@ DEFAULTS = {
                "blur_p": 0.3, "median_p": 0.12, "bilateral_p": 0.08, "down_p": 0.3, "jpeg_p": 0.35,
                "noise_p": 0.3, "noise": 0.06, "overlay_p": 0.3, "negatives": 0.2, "artefact_p": 0.0,
                "clutter_p": 0.0, "clutter_width_max": 9.0, "clutter_level_max": 0.9,
-               "dropout_p": 0.0, "edge_p": 0.0, "surround_p": 0.0, "neg_in_sector": 0.0,
+               "dropout_p": 0.0, "edge_p": 0.0, "surround_p": 0.0, "texture_p": 0.0, "neg_in_sector": 0.0,
                "neg_in_sector_min_deg": 60.0},
 }
 TASK_MODELS = {"seg": "ds_unet", "view": "view_quality"}

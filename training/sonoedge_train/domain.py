@@ -41,6 +41,13 @@ Three stages, each drawn per frame from the step's RNG (config `domain`):
    with mid-grey speckle. A strong compression curve (gamma 1.5-3.5), either over the whole frame or, half the
    time when the labels are given, everywhere but a soft band round the LV myocardium (whose echo then stays).
    Labels stay; the quality label is recomputed from the frame, so a wall that loses its contrast lowers it.
+   Last, with probability `texture_p`, **random local texture** (`random_texture`): a shallow convolutional net
+   with random weights, drawn per frame (global intensity non-linear augmentation, GIN: Ouyang et al., "Causality-
+   inspired single-source domain generalization for medical image segmentation", IEEE TMI 2022), remaps each pixel
+   from its 3x3 neighbourhood, and the frame is blended with it. Speckle statistics, edge sharpness and the local
+   grey-level mapping all change while shapes stay where they are, so the model has to segment by shape rather than
+   by our simulator's texture. Unlike the original, which aims at CT against MRI, the result keeps the frame's
+   polarity (blood dark): the remap is negated when it correlates negatively with the frame.
 3. **Screen overlays** (`overlay_batch`): text, caliper crosses with a dotted line, depth-scale dots, an ECG trace,
    a colour bar; what is left of a full-screen capture inside the crop.
 
@@ -255,6 +262,42 @@ def edge_loss(x: np.ndarray, inside: np.ndarray, rng: np.random.Generator) -> np
     return x * gain
 
 
+def random_texture(x: np.ndarray, inside: np.ndarray, rng: np.random.Generator, layers: int = 4,
+                   width: int = 2) -> np.ndarray:
+    """Random local texture (module docstring) on one float [H, W] frame in [0, 1], returned. The frame, centred on
+    its mean inside the image (and 0 outside it), goes through `layers` convolutions of random N(0, 1) weights
+    (1 -> `width` -> ... -> 1 channels; each kernel 1x1 or 3x3, drawn; leaky ReLU 0.2 between), is rescaled to the
+    frame's standard deviation inside the image and its mean restored (negated first if it correlates negatively
+    with the frame), then blended with the frame at a weight drawn from U(0, 1). Pixels outside the image (`inside`
+    False) stay 0."""
+    m = inside.astype(bool)
+    if m.sum() < 2:
+        return x
+    mu, sd = float(x[m].mean()), float(x[m].std())
+    h = [((x - mu) * m).astype(np.float32)]  # 0 outside: the sector's edge adds no step of its own
+    for layer in range(layers):
+        n_out = 1 if layer == layers - 1 else width
+        k = 3 if rng.random() < 0.5 else 1
+        w = rng.normal(0.0, 1.0, (n_out, len(h), k, k)).astype(np.float32)
+        nxt = []
+        for o in range(n_out):
+            acc = np.zeros_like(h[0])
+            for c, hc in enumerate(h):
+                acc += cv2.filter2D(hc, -1, w[o, c], borderType=cv2.BORDER_REFLECT)
+            nxt.append(acc if layer == layers - 1 else np.where(acc > 0, acc, np.float32(0.2) * acc))
+        h = nxt
+    y = h[0]
+    y = y - float(y[m].mean())
+    y_sd = float(y[m].std())
+    if y_sd < 1e-6:
+        return x
+    if float((y[m] * (x[m] - mu)).sum()) < 0:
+        y = -y
+    y = y * np.float32(sd / y_sd) + np.float32(mu)
+    a = np.float32(rng.uniform(0.0, 1.0))
+    return (np.clip(a * y + (1 - a) * x, 0, 1) * m).astype(np.float32)
+
+
 def dark_surround(x: np.ndarray, labels: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
     """Dark surroundings (module docstring) on one float [H, W] frame in [0, 1], returned: x blended with x**gamma
     (gamma 1.5-3.5) at a weight of 0.6-1.0, everywhere, or (half the time, when `labels` hold at least 20 pixels of
@@ -285,6 +328,7 @@ def acquire_batch(frames_u8: np.ndarray, rng: np.random.Generator, cfg=None, lab
     dropout_p = cfg.get("dropout_p", 0.0)
     edge_p = cfg.get("edge_p", 0.0)
     surround_p = cfg.get("surround_p", 0.0)
+    texture_p = cfg.get("texture_p", 0.0)
     if surround_labels is None:
         surround_labels = labels
     for i in range(B):
@@ -326,6 +370,8 @@ def acquire_batch(frames_u8: np.ndarray, rng: np.random.Generator, cfg=None, lab
             ok, enc = cv2.imencode(".jpg", (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8),
                                    [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(15, 91))])
             x = cv2.imdecode(enc, cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
+        if texture_p > 0 and rng.random() < texture_p:
+            x = random_texture(np.clip(x, 0, 1), inside, rng)
         out[i] = np.clip(x, 0, 1)
     return out
 

@@ -12,7 +12,7 @@ from sonoedge_train.calibrate import (HEART, attach, auroc, distance, fit_ef_cal
 from sonoedge_train.domain import (acquire_batch, artefact_arcs, beam_dropout, cavity_clutter, crop_box, dark_surround,
                                    edge_loss,
                                    frame_batch,
-                                   overlay, quality_labels)
+                                   overlay, quality_labels, random_texture)
 from sonoedge_train.metrics import lv_area_length
 from sonoedge_train.models import build_model
 from sonoedge_train.negatives import FAMILIES, negatives, transform_hearts, transform_in_sector
@@ -306,6 +306,32 @@ def test_dark_surround_darkens_the_tissue_and_spares_the_myocardium_when_it_can(
     np.testing.assert_allclose(acquire_batch(f[None], np.random.default_rng(5), cfg, None, labels[None])[0],
                                np.clip(dark_surround(x0, labels, rng), 0, 1), rtol=0, atol=1e-7)
     assert (acquire_batch(f[None], np.random.default_rng(5), _NO_CHAIN, None, labels[None]) == x0).all()  # off
+
+
+def test_random_texture_remaps_the_texture_keeps_the_polarity_and_the_outside():
+    f, labels, inside = _ellipse_scene()
+    x0 = f.astype(np.float32) / 255
+    changed = 0
+    for seed in range(16):
+        x = random_texture(x0, inside, np.random.default_rng(seed))
+        np.testing.assert_array_equal(x, random_texture(x0, inside, np.random.default_rng(seed)))
+        assert x.dtype == np.float32 and x.min() >= 0 and x.max() <= 1
+        assert (x[~inside] == 0).all()
+        assert np.corrcoef(x[inside], x0[inside])[0, 1] > 0  # blood stays darker than wall on the whole
+        changed += np.abs(x - x0).max() > 0.1
+    assert changed >= 12, changed  # most draws change the frame visibly (the blend weight is U(0, 1))
+    # a flat frame has no texture to remap, and a frame with no image inside is returned as it is
+    flat = np.where(inside, np.float32(0.4), np.float32(0))
+    assert random_texture(flat, inside, np.random.default_rng(0)) is flat
+    assert random_texture(x0, np.zeros_like(inside), np.random.default_rng(0)) is x0
+    # in the chain: the last stage, drawn after the eleven draws of the chain without labels
+    cfg = dict(_NO_CHAIN, texture_p=1.0)
+    rng = np.random.default_rng(5)
+    for _ in range(12):  # artefact_p, curve, lut, gain, tgc, blur, median, bilateral, down, noise, jpeg, texture_p
+        rng.random()
+    np.testing.assert_allclose(acquire_batch(f[None], np.random.default_rng(5), cfg)[0],
+                               random_texture(x0, inside, rng), rtol=0, atol=1e-7)
+    assert (acquire_batch(f[None], np.random.default_rng(5), _NO_CHAIN) == x0).all()  # off by default
 
 
 _NO_CHAIN = {"curve_p": 0.0, "lut_p": 0.0, "gain_p": 0.0, "gain": 0.0, "tgc_p": 0.0, "tgc": 0.0, "blur_p": 0.0,
