@@ -20,7 +20,7 @@ import { SocketClient } from '../transport/socket-client.js';
 import { PERCENTILE_METHOD } from '../util/stats.js';
 import { choiceFlag, commandHelp, numberFlag, parseCommandArgs, type CommandSpec } from './args.js';
 import { checkOutputFolder } from './output.js';
-import { spacingText } from './replay-geometry.js';
+import { resolveSector, spacingText } from './replay-geometry.js';
 import type { ViewerServer } from '../viewer/server.js';
 
 export const SAMPLE_CINE = path.join(MODELS_DIR, 'samples', 'a4c_cine_16f.dcm');
@@ -74,6 +74,9 @@ export async function demo(args: string[]): Promise<number> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-demo-'));
   const socketPath = (values.socket as string | undefined) ?? path.join(tmp, 'sonoedge.sock');
   const out = (s: string) => process.stdout.write(`${s}\n`);
+  // The DICOM region, unless it was written for a larger original (replay's rule): then the fan found on the frames.
+  const sector = resolveSector(undefined, cine);
+  if (sector.roi !== cine.sectorRoi) out(`sonoedge demo: ${sector.line}`);
   const tty = process.stdout.isTTY === true;
 
   // The temp folder goes on every way out: a runtime, viewer or connection that fails to start included.
@@ -123,7 +126,7 @@ export async function demo(args: string[]): Promise<number> {
     await client.hello('sonoedge-demo');
     await client.configure({
       stream: 1, width: cine.width, height: cine.height, format: cine.format, spacing: [spacingXY[0], spacingXY[1]], fps,
-      ...(cine.sectorRoi ? { roi: cine.sectorRoi } : {}),
+      ...(sector.roi ? { roi: sector.roi } : {}),
     });
     await client.subscribe({ contours: true });
     client.on('message', (m) => {

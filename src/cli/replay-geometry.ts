@@ -2,6 +2,7 @@
 // sector finder on the cine) and --pixel-spacing (one number, or x and y). Each
 // flag's syntax is checked before the input is read (UsageError, exit 2); the
 // box against the frame once it is.
+import { REGION_OVERHANG_TOLERANCE_PX } from '../io/dicom.js';
 import { SPACING_RANGE_MM, type Cine } from '../io/types.js';
 import { findSector } from '../preprocess/sector.js';
 import type { Roi } from '../preprocess/options.js';
@@ -60,7 +61,10 @@ export interface ResolvedSector {
  * The sector box replay uses, in order: --sector X,Y,W,H (checked against the
  * frame: UsageError), --sector auto (the finder on the cine; when it finds
  * nothing, the DICOM region or the whole frame, and the line says why), the
- * DICOM ultrasound region (the only input that carries one), the whole frame.
+ * DICOM ultrasound region (the only input that carries one) unless it
+ * overhangs the image by more than REGION_OVERHANG_TOLERANCE_PX (it describes
+ * a larger original, so its clipped box cuts the sector: the finder instead,
+ * as with --sector auto), the whole frame.
  */
 export function resolveSector(flag: SectorFlag | undefined, cine: Cine): ResolvedSector {
   const { width: w, height: h } = cine;
@@ -68,7 +72,20 @@ export function resolveSector(flag: SectorFlag | undefined, cine: Cine): Resolve
   const fromInput = (why: string): ResolvedSector => (cine.sectorRoi
     ? { roi: cine.sectorRoi, line: `${why}sector ${boxText(cine.sectorRoi)} (the DICOM ultrasound region)` }
     : { line: `${why}sector ${whole} (the input gives no region; set --sector X,Y,W,H or --sector auto)` });
-  if (flag === undefined) return fromInput('');
+  const find = (source: string): ResolvedSector => {
+    const r = findSector(cine.frames, w, h, cine.format);
+    if (!r.found) return fromInput(`the sector finder found no image (${r.reason}: ${r.message}); `);
+    const s = r.shape;
+    const shape = s.kind === 'sector'
+      ? `a ${Math.round((s.angleEnd - s.angleStart) * 180 / Math.PI)}-degree fan, apex ${Math.round(s.apex.x)},${Math.round(s.apex.y)}, radius ${Math.round(s.radius)} px`
+      : s.kind === 'rectangle' ? 'a rectangle' : 'a region that is neither fan nor rectangle';
+    return { roi: r.box, line: `sector ${boxText(r.box)} (${source}: ${shape}, confidence ${r.confidence.toFixed(2)}, ${r.framesUsed} frame${r.framesUsed === 1 ? '' : 's'})` };
+  };
+  if (flag === undefined) {
+    const overhang = cine.dicom?.used?.overhangPx ?? 0;
+    if (cine.sectorRoi === undefined || overhang <= REGION_OVERHANG_TOLERANCE_PX) return fromInput('');
+    return find(`found on the frames, as --sector auto does, because the DICOM ultrasound region overhangs the image by ${overhang} px and so describes a larger original`);
+  }
   if (flag.kind === 'box') {
     const b = flag.box;
     if (b.x + b.width > w || b.y + b.height > h) {
@@ -77,11 +94,5 @@ export function resolveSector(flag: SectorFlag | undefined, cine: Cine): Resolve
     const over = cine.sectorRoi ? `; overrides the DICOM ultrasound region ${boxText(cine.sectorRoi)}` : '';
     return { roi: b, line: `sector ${boxText(b)} (--sector${over})` };
   }
-  const r = findSector(cine.frames, w, h, cine.format);
-  if (!r.found) return fromInput(`the sector finder found no image (${r.reason}: ${r.message}); `);
-  const s = r.shape;
-  const shape = s.kind === 'sector'
-    ? `a ${Math.round((s.angleEnd - s.angleStart) * 180 / Math.PI)}-degree fan, apex ${Math.round(s.apex.x)},${Math.round(s.apex.y)}, radius ${Math.round(s.radius)} px`
-    : s.kind === 'rectangle' ? 'a rectangle' : 'a region that is neither fan nor rectangle';
-  return { roi: r.box, line: `sector ${boxText(r.box)} (--sector auto: ${shape}, confidence ${r.confidence.toFixed(2)}, ${r.framesUsed} frame${r.framesUsed === 1 ? '' : 's'})` };
+  return find('--sector auto');
 }

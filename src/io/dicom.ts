@@ -20,7 +20,17 @@ export interface RegionUse {
   /** The box inside the image (clipped where the region overhangs it). */
   roi?: Roi;
   clipped: boolean;
+  /** How far the region's box reached past the image, the larger of right and below, in pixels (0: inside). */
+  overhangPx: number;
 }
+
+/**
+ * A region that overhangs the image by more than this many pixels describes a
+ * larger original (a capture scaled down after the region was written): its
+ * box no longer frames the sector, and replay finds the sector on the frames.
+ * A pixel or two is the off-by-one of scanners that write the last column.
+ */
+export const REGION_OVERHANG_TOLERANCE_PX = 2;
 
 /** What a DICOM file held and what the reader made of it: `dicom inspect` and replay print it as one table. */
 export interface DicomSummary {
@@ -67,7 +77,7 @@ export function resolveRegion(file: DicomFile, warnings: DicomWarning[]): Pick<D
   for (const r of ordered) {
     const b = regionBox(r);
     if (b === undefined) {
-      used = { region: r, clipped: false };
+      used = { region: r, clipped: false, overhangPx: 0 };
       break;
     }
     const name = `ultrasound region ${r.index + 1} (${REGION_FORMATS[r.spatialFormat] ?? `format ${r.spatialFormat}`}, x ${b.x0}..${b.x1}, y ${b.y0}..${b.y1})`;
@@ -78,12 +88,13 @@ export function resolveRegion(file: DicomFile, warnings: DicomWarning[]): Pick<D
     const x1 = Math.min(b.x1, w - 1);
     const y1 = Math.min(b.y1, h - 1);
     const clipped = x1 !== b.x1 || y1 !== b.y1;
+    const overhangPx = Math.max(b.x1 - x1, b.y1 - y1);
     if (clipped) {
       warnings.push({ code: 'WARN_SONOEDGE_DICOM_REGION_CLIPPED',
         message: `${file.where}: ${name} overhangs the ${w}x${h} image by ${b.x1 - x1} px right and ${b.y1 - y1} px below; clipped to x ${b.x0}..${x1}, y ${b.y0}..${y1}`
-          + (Math.max(b.x1 - x1, b.y1 - y1) > 2 ? '; a region this far outside may describe a larger original image: check its spacing (--pixel-spacing overrides it)' : '') });
+          + (overhangPx > REGION_OVERHANG_TOLERANCE_PX ? '; a region this far outside may describe a larger original image: check its spacing (--pixel-spacing overrides it)' : '') });
     }
-    used = { region: r, roi: { x: b.x0, y: b.y0, width: x1 - b.x0 + 1, height: y1 - b.y0 + 1 }, clipped };
+    used = { region: r, roi: { x: b.x0, y: b.y0, width: x1 - b.x0 + 1, height: y1 - b.y0 + 1 }, clipped, overhangPx };
     break;
   }
   // A spacing past SPACING_RANGE_MM is not used (LV areas of 0 or Infinity, an EF of NaN); a warning says so.

@@ -80,12 +80,20 @@ t.test("replay prints the DICOM table after its sector line; --pixel-spacing ove
   t.ok(lines.includes('sonoedge replay: warnings         none'), r.stderr);
 });
 
-t.test("pydicom's real ultrasound files: a region from a larger original is clipped with a warning, a palette is read", { skip: pydicomFiles ? false : 'training/.venv (pydicom and its test files) is absent' }, async (t) => {
+t.test("pydicom's real ultrasound files: a region from a larger original is clipped with a warning and the sector found on the frames, a palette is read", { skip: pydicomFiles ? false : 'training/.venv (pydicom and its test files) is absent' }, async (t) => {
   const ybr = path.join(pydicomFiles, 'examples_ybr_color.dcm');
   const r = run('replay', ybr, '-o', '/dev/null');
   t.equal(r.status, 0, r.stderr);
   const lines = r.stderr.trimEnd().split('\n');
-  t.equal(lines[0], 'sonoedge replay: sector 84,31,236,209 (the DICOM ultrasound region)');
+  // Its region (x 84..595, y 31..414) was written for a 640x480 original: clipped, it would cut the fan's left
+  // half off, so replay frames the sector as --sector auto does.
+  t.equal(lines[0], 'sonoedge replay: sector 39,21,262,181 (found on the frames, as --sector auto does, because the DICOM ultrasound region overhangs the image by 276 px and so describes a larger original: a 85-degree fan, apex 169,8, radius 194 px, confidence 0.76, 30 frames)');
+  const auto = run('replay', ybr, '--sector', 'auto', '-o', '/dev/null');
+  t.equal(auto.stderr.trimEnd().split('\n')[0], 'sonoedge replay: sector 39,21,262,181 (--sector auto: a 85-degree fan, apex 169,8, radius 194 px, confidence 0.76, 30 frames)');
+  // demo --input takes the same box by the same rule, and says so first
+  const demo = run('demo', '--input', ybr, '--loops', '1', '--fast', '--no-report');
+  t.equal(demo.status, 0, demo.stderr);
+  t.equal(demo.stdout.split('\n')[0], lines[0].replace('sonoedge replay:', 'sonoedge demo:'));
   t.ok(lines.includes('sonoedge replay: photometric      YBR_FULL_422, 3 samples per pixel, planar configuration 0 (by pixel)'), r.stderr);
   t.ok(lines.includes(`sonoedge replay: warnings         WARN_SONOEDGE_DICOM_REGION_CLIPPED: ${ybr}: ultrasound region 1 (2D, x 84..595, y 31..414) overhangs the 320x240 image by 276 px right and 175 px below; clipped to x 84..319, y 31..239; a region this far outside may describe a larger original image: check its spacing (--pixel-spacing overrides it)`), r.stderr);
   t.match(lines[lines.length - 1], /^sonoedge replay: 30\/30 frames processed \(0 dropped, 0 failed\)/);

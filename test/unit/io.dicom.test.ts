@@ -11,6 +11,7 @@ import path from 'node:path';
 import { PNG } from 'pngjs';
 import { decodeRleFrame, parseDicomFile, parseRawGeometry, readDicom, readInput, readRaw, studyAttributes, transferSyntax } from '../../src/io/index.js';
 import { MODELS_DIR } from '../../src/model/package.js';
+import { resolveSector } from '../../src/cli/replay-geometry.js';
 
 const FIX = path.join(import.meta.dirname, '..', 'fixtures', 'dicom');
 const SAMPLE = path.join(MODELS_DIR, 'samples', 'a4c_cine_16f.dcm');
@@ -127,6 +128,8 @@ t.test('the ultrasound region: both spacings as [x, y], a box that overhangs is 
   t.same(over.sectorRoi, { x: 4, y: 2, width: 28, height: 22 });
   t.same(over.warnings, [{ code: 'WARN_SONOEDGE_DICOM_REGION_CLIPPED', message: 'g.dcm: ultrasound region 1 (2D, x 4..33, y 2..24) overhangs the 32x24 image by 2 px right and 1 px below; clipped to x 4..31, y 2..23' }]);
   t.equal(over.pixelSpacingMm, 0.5, "a clipped region's spacing still holds");
+  t.same([over.dicom?.used?.clipped, over.dicom?.used?.overhangPx], [true, 2], 'the larger of right and below');
+  t.same([square.dicom?.used?.clipped, square.dicom?.used?.overhangPx], [false, 0]);
 
   const outside = await readDicom(patch(patch(bytes, 0x00186018, u32(40)), 0x0018601c, u32(50)), 'g.dcm');
   t.equal(outside.sectorRoi, undefined);
@@ -142,6 +145,26 @@ t.test('the ultrasound region: both spacings as [x, y], a box that overhangs is 
     t.same(odd.sectorRoi, { x: 4, y: 2, width: 24, height: 20 }, 'the region box still holds');
     t.same(odd.warnings, [{ code: 'WARN_SONOEDGE_DICOM_SPACING',
       message: `g.dcm: a spacing of ${mm} x 0.5 mm per pixel from ultrasound region 1 physical deltas (0018,602C/602E) is outside 0.000001..1000 mm; not used (--pixel-spacing sets it)` }]);
+  }
+});
+
+t.test("replay's default sector: a region overhanging by at most 2 px frames the sector, one past that describes a larger original and the finder frames it", async (t) => {
+  // The sample's region is its whole 256x256 frame (x 0..255); its fan's tight box is inside it.
+  const bytes = await readFile(SAMPLE);
+  const plain = await readDicom(bytes, 's.dcm');
+  t.same(resolveSector(undefined, plain), { roi: { x: 0, y: 0, width: 256, height: 256 }, line: 'sector 0,0,256,256 (the DICOM ultrasound region)' });
+  const auto = resolveSector({ kind: 'auto' }, plain);
+  t.same(auto, { roi: { x: 0, y: 0, width: 256, height: 211 }, line: 'sector 0,0,256,211 (--sector auto: a 75-degree fan, apex 128,0, radius 210 px, confidence 0.99, 16 frames)' }, 'the finder gives the fan, not the whole frame');
+  for (const [x1, used] of [[257, 'region'], [258, 'finder']] as const) {
+    const cine = await readDicom(patch(bytes, 0x0018601c, u32(x1)), 's.dcm');
+    t.equal(cine.dicom?.used?.overhangPx, x1 - 255);
+    const r = resolveSector(undefined, cine);
+    if (used === 'region') {
+      t.same(r, { roi: { x: 0, y: 0, width: 256, height: 256 }, line: 'sector 0,0,256,256 (the DICOM ultrasound region)' }, '2 px: the region');
+    } else {
+      t.same(r.roi, auto.roi, '3 px: the box --sector auto finds');
+      t.equal(r.line, auto.line.replace('--sector auto', 'found on the frames, as --sector auto does, because the DICOM ultrasound region overhangs the image by 3 px and so describes a larger original'));
+    }
   }
 });
 
