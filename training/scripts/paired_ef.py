@@ -19,22 +19,14 @@ import numpy as np
 from sonoedge_phantom.labels import FORMAT as PHANTOM_FORMAT
 from sonoedge_train.data.phantom import load_phantom
 from sonoedge_train.data.synthetic import SimDataset
-from sonoedge_train.metrics import ef_runtime
-from sonoedge_train.transfer import APICAL_VIEWS, Packages
+from sonoedge_train.transfer import Packages, apical_ef_runs
 
 
 def ef_errors(models: str, ds, spacing_xy) -> np.ndarray:
     """Calibrated EF minus reference EF, one per apical cine with a reference EF, in the set's cine order."""
     p = Packages(models)
-    lv_all = p.lv(ds.frames)
-    out = []
-    for c in ds.cines:
-        if c["view"] not in APICAL_VIEWS or not c.get("ef"):
-            continue
-        sel = np.flatnonzero(ds.cine == c["id"])
-        r = ef_runtime(lv_all[sel], tuple(float(v) for v in spacing_xy[sel[0]]), min_frames=min(16, len(sel)))
-        out.append(p.calibrated(r["ef"]) - float(c["ef"]))
-    return np.array(out)
+    return np.array([p.calibrated(r["ef"]) - float(c["ef"])
+                     for c, _, _, r in apical_ef_runs(p.lv(ds.frames), ds.cines, ds.cine, spacing_xy)])
 
 
 def main():

@@ -108,6 +108,18 @@ def _states(p: Packages, vq) -> dict:
     return {k: float((s == k).mean()) for k in ("ok", "uncertain", "unknown")}
 
 
+def apical_ef_runs(lv_all, cines, cine_of, spacing_xy, bands=None):
+    """Per apical cine with a reference EF, in the set's order: (cine, its frame indices, its (sx, sy) spacing, the
+    runtime's EF result on its LV masks, `metrics.ef_runtime`, with the border bands when given)."""
+    for c in cines:
+        if c["view"] not in APICAL_VIEWS or not c.get("ef"):
+            continue
+        sel = np.flatnonzero(cine_of == c["id"])
+        sp = tuple(float(v) for v in spacing_xy[sel[0]])
+        yield c, sel, sp, ef_runtime(lv_all[sel], sp, min_frames=min(16, len(sel)),
+                                     bands=None if bands is None else [bands[i] for i in sel])
+
+
 def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, quality=None, n_boot=500) -> dict:
     """Per-frame view, quality and state; LV Dice on frames with a reference LV; EF per apical cine (the runtime's
     area-length rule on the predicted masks, then the package's calibration) against the reference EF."""
@@ -140,13 +152,8 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
     # OTHER) these are frames the runtime would segment and measure: for a negative, a wrong LV shown
     res["lv_shown"] = float(eligible.mean())
     ef_t, ef_p, ef_raw, n_valid, shown_t, shown_p, flagged = [], [], [], 0, [], [], []
-    for c in cines:
-        if c["view"] not in APICAL_VIEWS or not c.get("ef"):
-            continue
-        sel = np.flatnonzero(cine_of == c["id"])
+    for c, sel, sp, r in apical_ef_runs(lv_all, cines, cine_of, spacing_xy, bands):
         lv = lv_all[sel]
-        sp = tuple(float(v) for v in spacing_xy[sel[0]])
-        r = ef_runtime(lv, sp, min_frames=min(16, len(sel)), bands=None if bands is None else [bands[i] for i in sel])
         if bands is not None:
             flagged.append(r["border_band"] is not None and r["border_band"] > border["threshold"])
         n_valid += int(r["valid"])
