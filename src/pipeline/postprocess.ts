@@ -702,12 +702,17 @@ export class EjectionFraction {
       let sign: 1 | -1;
       let left: number;
       if (this.#mode === 0) {
-        // No pivot yet: the later of the window's extremes is the candidate; its left side is the opposite extreme before it.
+        // No pivot yet: the earlier of the window's extremes once the curve has turned at it, else the later one; its
+        // left side is the opposite extreme before it. (The later alone would let a newest sample that is the window's
+        // maximum hide a minimum that has already turned: a cine starting just before ES.)
         const mx = this.#extreme(first, last, 1);
         const mn = this.#extreme(first, last, -1);
         if (mx === mn) return;
-        sign = mx > mn ? 1 : -1;
-        cand = Math.max(mx, mn);
+        const early = Math.min(mx, mn);
+        const earlySign: 1 | -1 = early === mx ? 1 : -1;
+        const turned = last - early >= this.#delay && earlySign * (this.#v(early) - this.#v(last)) >= delta;
+        cand = turned ? early : Math.max(mx, mn);
+        sign = cand === mx ? 1 : -1;
         left = cand > first ? this.#v(this.#extreme(first, cand - 1, sign === 1 ? -1 : 1)) : this.#v(cand);
       } else {
         sign = this.#mode;

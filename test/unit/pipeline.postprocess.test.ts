@@ -236,6 +236,27 @@ t.test('beats: every ED and ES of a 5-beat curve is confirmed exactly once, a fe
   t.ok(near(r.ci![0], 57.55, EF_TOL) && near(r.ci![1], 62.45, EF_TOL), `CI ${r.ci}`);
 });
 
+t.test('beats: a cine that starts just before ES: the ES is confirmed although the curve passes its first frame within the delay', async (t) => {
+  // The bundled sample cine's LV areas (mm2) as the sixteenth wave's LV model measures them, at a constant length:
+  // ES at frame 3, and frame 5 is already the largest so far, two frames after it (the confirmation delay). Taking
+  // only the later of the window's extremes, frame 5 hid the turned ES and no ES was ever reported.
+  const areas = [2250.7, 1831.3, 1559.9, 1543.4, 1905.3, 2371.3, 2590.6, 2601.6, 2593.4, 2598.9, 2629.0, 2774.3, 2763.4,
+    2492.0, 2045.1, 1688.7];
+  const ef = new EjectionFraction();
+  const ed: number[][] = [];
+  const es: number[][] = [];
+  areas.forEach((areaMm2, f) => {
+    ef.push(f, { areaMm2, lengthMm: 80 });
+    const r = ef.result();
+    if (r.edConfirmed !== null) ed.push([r.edConfirmed, f]);
+    if (r.esConfirmed !== null) es.push([r.esConfirmed, f]);
+  });
+  t.same(es, [[3, 5]]);
+  t.same(ed, [[11, 14]]);
+  // An ES before the first ED is no beat: the EF is still the window's extremes.
+  t.same([ef.result().method, ef.result().beats.length, ef.result().edFrame, ef.result().esFrame], ['window', 0, 11, 3]);
+});
+
 t.test('beats: EF is the median of the beats; one beat is low quality', async (t) => {
   t.equal(median([3, 1, 2]), 2);
   t.equal(median([4, 1, 3, 2]), 2.5, 'even count: the mean of the two middle values');
