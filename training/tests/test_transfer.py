@@ -144,14 +144,13 @@ def test_pydicom_files_adds_pydicom_datas_ultrasound_when_installed():
     assert files["color3d_jpeg_baseline.dcm"]["region"] == [84, 31, 595, 414]
 
 
-
 def test_transfer_report_on_a_test_set_of_apical_cines_only(tmp_path):
     # wide_ef_test holds A4C and A2C cines only: no simulated OTHER frames to report as negatives (it once crashed
     # on the empty family); the other families and the set's own numbers are there
     from sonoedge_train import package as pk
     from sonoedge_train.data.synthetic import write_dataset
-    from sonoedge_train.transfer import transfer_report
     from sonoedge_train.domain import render_dataset
+    from sonoedge_train.transfer import transfer_report
     write_dataset(tmp_path / "raw", 2, 7, 4, (160, 160), "wide_hard", ["A4C", "A2C"], progress=False)
     render_dataset(tmp_path / "raw", tmp_path / "apical")
     rep = transfer_report(tmp_path / "out", pk.REPO_ROOT / "models", test=tmp_path / "apical", n_neg=10)
