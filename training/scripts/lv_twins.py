@@ -16,9 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sonoedge_phantom.labels import FORMAT as PHANTOM_FORMAT
-from sonoedge_train.data.phantom import load_phantom
-from sonoedge_train.data.synthetic import SimDataset
+from sonoedge_train.data.phantom import load_labelled
 from sonoedge_train.metrics import dice
 from sonoedge_train.transfer import Packages
 
@@ -57,8 +55,7 @@ def main(argv=None):
     pk = Packages(a.models)
     rows, feat = [], None
     for k, path in enumerate(a.sets):
-        phantom = json.loads((Path(path) / "index.json").read_text())["format"] == PHANTOM_FORMAT
-        ds = load_phantom(path) if phantom else SimDataset(path)
+        ds, _, phantom = load_labelled(path)
         pred = pk.lv(ds.frames)
         has = np.array([(m == 1).any() for m in ds.masks])
         d = np.array([dice(p, m == 1) if h else np.nan for p, m, h in zip(pred, ds.masks, has)])

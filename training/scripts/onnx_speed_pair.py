@@ -10,7 +10,9 @@ import argparse
 import time
 
 import numpy as np
-import onnxruntime as ort
+
+from sonoedge_train.compress import batch1_input
+from sonoedge_train.export import ort_session
 
 
 def main():
@@ -20,18 +22,14 @@ def main():
     ap.add_argument("--runs", type=int, default=400)
     ap.add_argument("--warmup", type=int, default=50)
     a = ap.parse_args()
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    sessions = [ort.InferenceSession(f, so, providers=["CPUExecutionProvider"]) for f in (a.a, a.b)]
-    inp = sessions[0].get_inputs()[0]
-    shape = [d if isinstance(d, int) else 1 for d in inp.shape]
+    sessions = [ort_session(f, threads=1) for f in (a.a, a.b)]
+    name, shape = batch1_input(sessions[0])
     x = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
     times = [[], []]
     for _ in range(a.runs):
         for k, s in enumerate(sessions):
             t = time.perf_counter()
-            s.run(None, {inp.name: x})
+            s.run(None, {name: x})
             times[k].append(time.perf_counter() - t)
     med = [1000 * float(np.median(t[a.warmup:])) for t in times]
     print(f"{a.a}: median {med[0]:.3f} ms; {a.b}: median {med[1]:.3f} ms; ratio {med[1] / med[0]:.3f} "

@@ -11,22 +11,22 @@ A set is a rendered simulator set or an independent-generator set (`python -m so
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import numpy as np
 
-from sonoedge_phantom.labels import FORMAT as PHANTOM_FORMAT
-from sonoedge_train.data.phantom import load_phantom
-from sonoedge_train.data.synthetic import SimDataset
-from sonoedge_train.transfer import Packages, apical_ef_runs
+from sonoedge_train.data.phantom import load_labelled
+from sonoedge_train.transfer import Packages, apical_ef_cines, apical_ef_runs
 
 
 def ef_errors(models: str, ds, spacing_xy) -> np.ndarray:
-    """Calibrated EF minus reference EF, one per apical cine with a reference EF, in the set's cine order."""
+    """Calibrated EF minus reference EF, one per apical cine with a reference EF, in the set's cine order. The LV
+    model runs on those cines' frames only."""
     p = Packages(models)
+    keep = np.isin(ds.cine, [c["id"] for c in apical_ef_cines(ds.cines)])
+    lv = np.zeros(ds.frames.shape, bool)
+    lv[keep] = p.lv(ds.frames[keep])
     return np.array([p.calibrated(r["ef"]) - float(c["ef"])
-                     for c, _, _, r in apical_ef_runs(p.lv(ds.frames), ds.cines, ds.cine, spacing_xy)])
+                     for c, _, _, r in apical_ef_runs(lv, ds.cines, ds.cine, spacing_xy)])
 
 
 def main():
@@ -35,9 +35,7 @@ def main():
     ap.add_argument("models_a")
     ap.add_argument("models_b")
     a = ap.parse_args()
-    fmt = json.loads(Path(a.set, "index.json").read_text()).get("format")
-    ds = load_phantom(a.set) if fmt == PHANTOM_FORMAT else SimDataset(a.set)
-    spacing = ds.spacing if fmt == PHANTOM_FORMAT else ds.spacing_xy
+    ds, spacing, _ = load_labelled(a.set)
     ea, eb = ef_errors(a.models_a, ds, spacing), ef_errors(a.models_b, ds, spacing)
     d = np.abs(eb) - np.abs(ea)
     rng = np.random.default_rng(0)

@@ -197,18 +197,23 @@ def ort_metrics(task: str, onnx_path, frames_u8, masks=None, views=None, quality
     return {"view_accuracy": round(acc, 4), "quality_mae": round(q, 4), "frames": int(len(frames_u8))}
 
 
+def batch1_input(session) -> tuple[str, list[int]]:
+    """The session's first input: its name and its shape with every free dimension set to 1."""
+    inp = session.get_inputs()[0]
+    return inp.name, [d if isinstance(d, int) else 1 for d in inp.shape]
+
+
 def cpu_latency_ms(onnx_path, runs: int = 50, warmup: int = 5) -> float:
     """Median wall time of one batch-1 inference, ONNX Runtime CPU provider, 1 thread."""
     s = ort_session(onnx_path, threads=1)
-    inp = s.get_inputs()[0]
-    shape = [d if isinstance(d, int) else 1 for d in inp.shape]
+    name, shape = batch1_input(s)
     x = np.zeros(shape, np.float32)
     for _ in range(warmup):
-        s.run(None, {inp.name: x})
+        s.run(None, {name: x})
     t = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        s.run(None, {inp.name: x})
+        s.run(None, {name: x})
         t.append((time.perf_counter() - t0) * 1e3)
     return round(float(np.median(t)), 3)
 

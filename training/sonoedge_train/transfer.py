@@ -108,12 +108,15 @@ def _states(p: Packages, vq) -> dict:
     return {k: float((s == k).mean()) for k in ("ok", "uncertain", "unknown")}
 
 
+def apical_ef_cines(cines) -> list:
+    """The apical cines with a reference EF, in the set's order: the cines an EF is measured on."""
+    return [c for c in cines if c["view"] in APICAL_VIEWS and c.get("ef")]
+
+
 def apical_ef_runs(lv_all, cines, cine_of, spacing_xy, bands=None):
     """Per apical cine with a reference EF, in the set's order: (cine, its frame indices, its (sx, sy) spacing, the
     runtime's EF result on its LV masks, `metrics.ef_runtime`, with the border bands when given)."""
-    for c in cines:
-        if c["view"] not in APICAL_VIEWS or not c.get("ef"):
-            continue
+    for c in apical_ef_cines(cines):
         sel = np.flatnonzero(cine_of == c["id"])
         sp = tuple(float(v) for v in spacing_xy[sel[0]])
         yield c, sel, sp, ef_runtime(lv_all[sel], sp, min_frames=min(16, len(sel)),

@@ -96,6 +96,15 @@ def load_phantom(root, size=(112, 112)) -> PhantomDataset:
     return PhantomDataset(idx_path.parent, index, cines, arrays)
 
 
+def load_labelled(root):
+    """A rendered simulator set or an independent-generator set, by its index.json's format: (the dataset, its
+    per-frame (sx, sy) model-pixel spacing, whether it is the independent generator's)."""
+    from .synthetic import SimDataset
+    phantom = json.loads((Path(root) / "index.json").read_text()).get("format") == FORMAT
+    ds = load_phantom(root) if phantom else SimDataset(root)
+    return ds, (ds.spacing if phantom else ds.spacing_xy), phantom
+
+
 def _check_entry(idx_path, pos, c):
     if not isinstance(c, dict):
         raise DatasetError("E_DATASET_CORRUPT", f"{idx_path}: cines[{pos}] must be an object but received "
