@@ -21,7 +21,8 @@ DEFAULTS = {
               "progress": True, "val_max_frames": 512,
               "workers": 0, "time_schedule": False,
               "init_from": ""},  # a checkpoint whose model weights start a new run (same model and args)
-    "loss": {"seg": "dice_ce", "focal_gamma": 2.0, "quality_weight": 5.0, "guidance_weight": 0.3,
+    # area_weight: the weight of losses.lv_area_loss added to the segmentation loss (0 = off)
+    "loss": {"seg": "dice_ce", "area_weight": 0.0, "focal_gamma": 2.0, "quality_weight": 5.0, "guidance_weight": 0.3,
              "view_loss": "ce",
              # "label": the quality head learns the quality label; "geometric": only its geometric part
              # (domain.quality_labels), the walls' visibility left to be measured on the frame (domain.measured_quality)
@@ -137,6 +138,9 @@ def resolve(files=(), sets=(), base: dict | None = None) -> dict:
     if cfg["loss"]["quality_target"] not in ("label", "geometric"):
         raise ConfigError("E_CONFIG_VALUE", "loss.quality_target expected one of ['geometric', 'label'] but received "
                           f"{cfg['loss']['quality_target']!r}", None)
+    if not isinstance(cfg["loss"]["area_weight"], (int, float)) or cfg["loss"]["area_weight"] < 0:
+        raise ConfigError("E_CONFIG_VALUE", "loss.area_weight expected a number >= 0 but received "
+                          f"{cfg['loss']['area_weight']!r}", None)
     if cfg["train"]["batch_size"] < 1 or cfg["train"]["epochs"] < 1:
         raise ConfigError("E_CONFIG_VALUE", "train.batch_size and train.epochs expected positive integers but "
                           f"received {cfg['train']['batch_size']} and {cfg['train']['epochs']}", None)

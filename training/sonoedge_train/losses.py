@@ -62,6 +62,20 @@ class DiceCELoss(nn.Module):
                                                                                                    target.long())
 
 
+def lv_area_loss(logits, target):
+    """Mean over the frames with a labelled LV of |sum of p_LV - LV pixels| / LV pixels (the soft LV area's relative
+    error per frame; IGNORE pixels count in neither sum, NOT_LV as not LV). A Dice term sums over the batch, so it
+    lets the smallest LVs of a batch (end-systole) read a little large; this term weighs every frame's area alike."""
+    prob = logits.softmax(1)[:, LV]
+    known = (target != IGNORE).to(prob.dtype)
+    p_area = (prob * known).sum((1, 2))
+    g_area = (target == LV).sum((1, 2)).to(prob.dtype)
+    has = g_area > 0
+    if not bool(has.any()):
+        return logits.sum() * 0
+    return ((p_area - g_area).abs() / g_area.clamp(min=1))[has].mean()
+
+
 def focal_loss(logits, target, gamma=2.0, alpha=None, ignore_index=-100, reduction="mean"):
     """-alpha_t (1 - p_t)^gamma log p_t over classes (dim 1); works for [N, C] and [N, C, H, W]. Targets equal to
     ignore_index or IGNORE do not count; for NOT_LV, p_t = 1 - p_LV (and alpha_t = 1)."""

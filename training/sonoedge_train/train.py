@@ -22,7 +22,7 @@ from .config import TASK_MODELS
 from .constants import INPUT_SIZE, MEAN, STD, VIEWS
 from .data.synthetic import ARRAYS, WIDE_ARRAYS, SimDataset
 from .errors import CheckpointError, ConfigError
-from .losses import DiceCELoss, focal_loss, soft_dice_loss
+from .losses import DiceCELoss, focal_loss, lv_area_loss, soft_dice_loss
 from .metrics import dice
 from .models import build_model, count_params
 
@@ -57,10 +57,14 @@ class Task:
         lc = self.cfg["loss"]
         if self.task == "seg":
             if lc["seg"] == "dice_ce":
-                return self.dice_ce(out, t["mask"])
-            if lc["seg"] == "focal":
-                return focal_loss(out, t["mask"], lc["focal_gamma"])
-            return soft_dice_loss(out, t["mask"]) + focal_loss(out, t["mask"], lc["focal_gamma"])
+                loss = self.dice_ce(out, t["mask"])
+            elif lc["seg"] == "focal":
+                loss = focal_loss(out, t["mask"], lc["focal_gamma"])
+            else:
+                loss = soft_dice_loss(out, t["mask"]) + focal_loss(out, t["mask"], lc["focal_gamma"])
+            if lc["area_weight"] > 0:
+                loss = loss + lc["area_weight"] * lv_area_loss(out, t["mask"])
+            return loss
         if lc["view_loss"] == "focal":
             lv = focal_loss(out["view"], t["view"], lc["focal_gamma"])
         else:

@@ -4,7 +4,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sonoedge_train.losses import DiceCELoss, focal_loss, soft_dice_loss
+from sonoedge_train.config import resolve
+from sonoedge_train.data.labels import IGNORE, NOT_LV
+from sonoedge_train.errors import ConfigError
+from sonoedge_train.losses import DiceCELoss, focal_loss, lv_area_loss, soft_dice_loss
+from sonoedge_train.train import Task
 
 
 def test_soft_dice_hand_case():
@@ -37,3 +41,26 @@ def test_focal_hand_case():
     l2 = torch.cat([logits, logits])
     assert focal_loss(l2, torch.tensor([0, -1]), gamma=2.0, ignore_index=-1).item() == pytest.approx(
         -(0.25 ** 2) * math.log(0.75))
+
+
+def test_lv_area_loss_hand_case():
+    # 4 classes, two 1x4 frames; logits 0 everywhere but class 1 (LV) at log 3 -> p_LV = 3 / 6 = 0.5 per pixel
+    logits = torch.zeros(3, 4, 1, 4)
+    logits[:, 1] = math.log(3.0)
+    target = torch.tensor([[[1, 0, 0, 0]],  # 1 LV pixel, soft area 2.0 -> |2 - 1| / 1 = 1
+                           [[1, 1, IGNORE, NOT_LV]],  # 2 LV pixels, soft area over 3 known pixels 1.5 -> 0.25
+                           [[0, 2, 3, IGNORE]]])  # no LV: left out of the mean
+    assert lv_area_loss(logits, target).item() == pytest.approx((1.0 + 0.25) / 2)
+    assert lv_area_loss(logits[2:], target[2:]).item() == 0.0
+
+
+def test_task_adds_the_area_term_with_its_weight():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 4, 6, 6)
+    target = torch.randint(0, 4, (2, 6, 6))
+    base = Task(resolve(), "cpu").loss(logits, {"mask": target}).item()
+    cfg = resolve(sets=["loss.area_weight=0.5"])
+    assert Task(cfg, "cpu").loss(logits, {"mask": target}).item() == pytest.approx(
+        base + 0.5 * lv_area_loss(logits, target).item())
+    with pytest.raises(ConfigError, match="loss.area_weight expected a number >= 0 but received -1"):
+        resolve(sets=["loss.area_weight=-1"])
