@@ -76,7 +76,7 @@ export async function demo(args: string[]): Promise<number> {
   const out = (s: string) => process.stdout.write(`${s}\n`);
   // The DICOM region, unless it was written for a larger original (replay's rule): then the fan found on the frames.
   const sector = resolveSector(undefined, cine);
-  if (sector.roi !== cine.sectorRoi) out(`sonoedge demo: ${sector.line}`);
+  if (sector.source === 'finder') out(`sonoedge demo: ${sector.line}`);
   const tty = process.stdout.isTTY === true;
 
   // The temp folder goes on every way out: a runtime, viewer or connection that fails to start included.

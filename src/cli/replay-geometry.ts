@@ -55,6 +55,8 @@ export interface ResolvedSector {
   roi?: Roi;
   /** Where the box came from, for stderr and the report: one line without the "sonoedge replay: " prefix. */
   line: string;
+  /** Where the box came from, for code: the DICOM ultrasound region, the whole frame, --sector X,Y,W,H, the sector finder. */
+  source: 'region' | 'frame' | 'flag' | 'finder';
 }
 
 /**
@@ -70,8 +72,8 @@ export function resolveSector(flag: SectorFlag | undefined, cine: Cine): Resolve
   const { width: w, height: h } = cine;
   const whole = `whole frame ${boxText({ x: 0, y: 0, width: w, height: h })}`;
   const fromInput = (why: string): ResolvedSector => (cine.sectorRoi
-    ? { roi: cine.sectorRoi, line: `${why}sector ${boxText(cine.sectorRoi)} (the DICOM ultrasound region)` }
-    : { line: `${why}sector ${whole} (the input gives no region; set --sector X,Y,W,H or --sector auto)` });
+    ? { roi: cine.sectorRoi, line: `${why}sector ${boxText(cine.sectorRoi)} (the DICOM ultrasound region)`, source: 'region' }
+    : { line: `${why}sector ${whole} (the input gives no region; set --sector X,Y,W,H or --sector auto)`, source: 'frame' });
   const find = (source: string): ResolvedSector => {
     const r = findSector(cine.frames, w, h, cine.format);
     if (!r.found) return fromInput(`the sector finder found no image (${r.reason}: ${r.message}); `);
@@ -79,7 +81,7 @@ export function resolveSector(flag: SectorFlag | undefined, cine: Cine): Resolve
     const shape = s.kind === 'sector'
       ? `a ${Math.round((s.angleEnd - s.angleStart) * 180 / Math.PI)}-degree fan, apex ${Math.round(s.apex.x)},${Math.round(s.apex.y)}, radius ${Math.round(s.radius)} px`
       : s.kind === 'rectangle' ? 'a rectangle' : 'a region that is neither fan nor rectangle';
-    return { roi: r.box, line: `sector ${boxText(r.box)} (${source}: ${shape}, confidence ${r.confidence.toFixed(2)}, ${r.framesUsed} frame${r.framesUsed === 1 ? '' : 's'})` };
+    return { roi: r.box, line: `sector ${boxText(r.box)} (${source}: ${shape}, confidence ${r.confidence.toFixed(2)}, ${r.framesUsed} frame${r.framesUsed === 1 ? '' : 's'})`, source: 'finder' };
   };
   if (flag === undefined) {
     const overhang = cine.dicom?.used?.overhangPx ?? 0;
@@ -92,7 +94,7 @@ export function resolveSector(flag: SectorFlag | undefined, cine: Cine): Resolve
       throw new UsageError(`option --sector expects a box inside the ${w}x${h} input frame but received ${JSON.stringify(flag.text)} (right edge ${b.x + b.width}, bottom edge ${b.y + b.height})`);
     }
     const over = cine.sectorRoi ? `; overrides the DICOM ultrasound region ${boxText(cine.sectorRoi)}` : '';
-    return { roi: b, line: `sector ${boxText(b)} (--sector${over})` };
+    return { roi: b, line: `sector ${boxText(b)} (--sector${over})`, source: 'flag' };
   }
   return find('--sector auto');
 }

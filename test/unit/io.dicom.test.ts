@@ -152,17 +152,18 @@ t.test("replay's default sector: a region overhanging by at most 2 px frames the
   // The sample's region is its whole 256x256 frame (x 0..255); its fan's tight box is inside it.
   const bytes = await readFile(SAMPLE);
   const plain = await readDicom(bytes, 's.dcm');
-  t.same(resolveSector(undefined, plain), { roi: { x: 0, y: 0, width: 256, height: 256 }, line: 'sector 0,0,256,256 (the DICOM ultrasound region)' });
+  t.same(resolveSector(undefined, plain), { roi: { x: 0, y: 0, width: 256, height: 256 }, line: 'sector 0,0,256,256 (the DICOM ultrasound region)', source: 'region' });
   const auto = resolveSector({ kind: 'auto' }, plain);
-  t.same(auto, { roi: { x: 0, y: 0, width: 256, height: 211 }, line: 'sector 0,0,256,211 (--sector auto: a 75-degree fan, apex 128,0, radius 210 px, confidence 0.99, 16 frames)' }, 'the finder gives the fan, not the whole frame');
+  t.same(auto, { roi: { x: 0, y: 0, width: 256, height: 211 }, line: 'sector 0,0,256,211 (--sector auto: a 75-degree fan, apex 128,0, radius 210 px, confidence 0.99, 16 frames)', source: 'finder' }, 'the finder gives the fan, not the whole frame');
   for (const [x1, used] of [[257, 'region'], [258, 'finder']] as const) {
     const cine = await readDicom(patch(bytes, 0x0018601c, u32(x1)), 's.dcm');
     t.equal(cine.dicom?.used?.overhangPx, x1 - 255);
     const r = resolveSector(undefined, cine);
     if (used === 'region') {
-      t.same(r, { roi: { x: 0, y: 0, width: 256, height: 256 }, line: 'sector 0,0,256,256 (the DICOM ultrasound region)' }, '2 px: the region');
+      t.same(r, { roi: { x: 0, y: 0, width: 256, height: 256 }, line: 'sector 0,0,256,256 (the DICOM ultrasound region)', source: 'region' }, '2 px: the region');
     } else {
       t.same(r.roi, auto.roi, '3 px: the box --sector auto finds');
+      t.equal(r.source, 'finder');
       t.equal(r.line, auto.line.replace('--sector auto', 'found on the frames, as --sector auto does, because the DICOM ultrasound region overhangs the image by 3 px and so describes a larger original'));
     }
   }
