@@ -108,8 +108,19 @@ def border_band(logits: np.ndarray, lv_mask: np.ndarray, lv: int = 1, low: float
     return float(((p > low) & (p < high)).sum()) / n_border
 
 
+def smooth_volumes(v: np.ndarray, k: int) -> np.ndarray:
+    """Each value replaced by the mean of the k (odd) values centred on it; at the ends, of those there."""
+    if k <= 1 or len(v) < 2:
+        return np.asarray(v, np.float64)
+    h = k // 2
+    c = np.concatenate([[0.0], np.cumsum(np.asarray(v, np.float64))])
+    lo = np.maximum(np.arange(len(v)) - h, 0)
+    hi = np.minimum(np.arange(len(v)) + h + 1, len(v))
+    return (c[hi] - c[lo]) / (hi - lo)
+
+
 def ef_runtime(lv_masks: np.ndarray, spacing_mm, window: int = 128, min_frames: int = 16,
-               ef_range=(5.0, 90.0), max_skip: int = 3, max_step: float = 2.0, bands=None) -> dict:
+               ef_range=(5.0, 90.0), max_skip: int = 3, max_step: float = 2.0, bands=None, smooth: int = 1) -> dict:
     """EF and its validity as the runtime reports them after the last frame of a one-beat cine (src/pipeline/
     postprocess.ts EjectionFraction, fed per frame by src/pipeline/index.ts): each frame keeps the largest
     8-connected LV component; a frame with fewer than 3 LV pixels, or whose volume differs from the window's previous
@@ -120,7 +131,8 @@ def ef_runtime(lv_masks: np.ndarray, spacing_mm, window: int = 128, min_frames: 
     `ef_range` (percent, inclusive). spacing_mm: one number or (sx, sy). Not modelled: view and quality gating, the
     in-distribution state and the package's EF calibration (calibrate.ef_measurements applies it). `bands` (per
     frame, border_band's width or None) adds `border_band`: their mean over the frames in the window that carry one
-    (None when none does), what the runtime compares with calibration.lv_border's threshold."""
+    (None when none does), what the runtime compares with calibration.lv_border's threshold. `smooth` (odd): the
+    window's volumes are first replaced by their centred `smooth`-frame means (smooth_volumes); 1 = as they are."""
     vols, gap, run, kept = [], False, 0, []
     for i, m in enumerate(lv_masks):
         a, l = lv_area_length(largest_component(m), spacing_mm)
@@ -140,7 +152,7 @@ def ef_runtime(lv_masks: np.ndarray, spacing_mm, window: int = 128, min_frames: 
         band = {"border_band": float(np.mean(b)) if b else None}
     if not vols:
         return {"ef": 0.0, "valid": False, "reason": "frames had no LV mask" if gap or run else "no frames", **band}
-    v = np.array(vols)
+    v = smooth_volumes(np.array(vols), smooth)
     ef = ef_percent(v.max(), v.min())
     reason = None
     if len(v) < min_frames:

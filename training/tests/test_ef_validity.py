@@ -87,3 +87,19 @@ def test_a_volume_jump_no_ventricle_makes_is_bridged():
     # The 4th in a row empties the window, the frame itself not kept: the new window holds frames 14 and 15.
     lengths[10:14] = [3] * 4
     assert ef_runtime(_cine(lengths), 1.0, min_frames=1) == {"ef": 0.0, "valid": False, "reason": "EF 0.0% outside 5-90%"}
+
+
+def test_smooth_volumes_centred_mean_and_its_ends():
+    from sonoedge_train.metrics import smooth_volumes
+    v = np.array([3.0, 6.0, 0.0, 9.0])
+    assert smooth_volumes(v, 3).tolist() == pytest.approx([4.5, 3.0, 5.0, 4.5])  # ends: the mean of the two there
+    assert smooth_volumes(v, 1).tolist() == v.tolist()
+    assert smooth_volumes(v[:1], 3).tolist() == [3.0]
+
+
+def test_smoothed_ef_weighs_one_noisy_frame_a_third():
+    # one frame read short (length 26 among 30s): the present rule takes it as ES; in the 3-frame means it
+    # counts a third (the smallest mean, frames 10-12: (30 + 26 + 30) / 3)
+    lengths = [40] * 8 + [30] * 3 + [26] + [30] * 4
+    assert ef_runtime(_cine(lengths), 1.0)["ef"] == pytest.approx(35.0)  # 1 - 26/40
+    assert ef_runtime(_cine(lengths), 1.0, smooth=3)["ef"] == pytest.approx(100 * (1 - 86 / 3 / 40))
