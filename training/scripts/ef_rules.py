@@ -1,13 +1,14 @@
 """The runtime's EF rule against a candidate on the same LV masks: per apical cine, the EF from the largest and
 smallest area-length volume of the window (the present rule), from the volumes smoothed by a centred k-frame mean
-first (`metrics.smooth_volumes`), and, as a bound, at the reference's own ED and ES frames (the frames of the
+first (`metrics.smooth_volumes`), from the means of the window's largest and smallest share of its volumes
+(`ef_runtime(trim=...)`), and, as a bound, at the reference's own ED and ES frames (the frames of the
 largest and smallest reference volume). Each rule gets its own EF calibration, fitted on the calibration set's
 cines with `calibrate.fit_ef_calibration` (the same least squares `calibrate --seg` uses); then, per set, the
 calibrated EF's MAE and bias and the paired change of its absolute error against the present rule (bootstrap over
 cines, 5,000 resamples, seed 0).
 
     training/.venv/bin/python training/scripts/ef_rules.py [--models models] [--fit training/data_cache/wide_val]
-        [--smooth 3] SET [SET ...]
+        [--smooth 3] [--trim 0.1] SET [SET ...]
 
 A set is a rendered simulator set or an independent-generator set (`python -m sonoedge_phantom generate`).
 """
@@ -22,7 +23,7 @@ from sonoedge_train.data.phantom import load_labelled
 from sonoedge_train.metrics import area_length_volume, ef_percent, ef_runtime, largest_component, lv_area_length
 from sonoedge_train.transfer import Packages, apical_ef_cines
 
-RULES = ("extremes", "smoothed", "reference frames")
+RULES = ("extremes", "smoothed", "trimmed", "reference frames")
 
 
 def volume(mask, sp) -> float:
@@ -30,7 +31,7 @@ def volume(mask, sp) -> float:
     return area_length_volume(a, length)
 
 
-def set_efs(p: Packages, path: str, k: int) -> dict:
+def set_efs(p: Packages, path: str, k: int, trim: float) -> dict:
     """{rule: EF before calibration per cine, "ref": reference EF per cine} over the set's apical cines with a
     reference EF whose present-rule EF is valid."""
     ds, spacing, _ = load_labelled(path)
@@ -41,12 +42,14 @@ def set_efs(p: Packages, path: str, k: int) -> dict:
         lv = p.lv(ds.frames[sel])
         n = min(16, len(sel))
         a, b = ef_runtime(lv, sp, min_frames=n), ef_runtime(lv, sp, min_frames=n, smooth=k)
-        if not (a["valid"] and b["valid"]):
+        t = ef_runtime(lv, sp, min_frames=n, trim=trim)
+        if not (a["valid"] and b["valid"] and t["valid"]):
             continue
         ref = np.array([volume(m == 1, sp) for m in ds.masks[sel]])
         ed, es = int(np.argmax(ref)), int(np.argmin(ref))
         out["extremes"].append(a["ef"])
         out["smoothed"].append(b["ef"])
+        out["trimmed"].append(t["ef"])
         out["reference frames"].append(ef_percent(volume(lv[ed], sp), volume(lv[es], sp)))
         out["ref"].append(float(c["ef"]))
     return {key: np.array(v) for key, v in out.items()}
@@ -58,18 +61,20 @@ def main():
     ap.add_argument("--models", default="models")
     ap.add_argument("--fit", default="training/data_cache/wide_val")
     ap.add_argument("--smooth", type=int, default=3)
+    ap.add_argument("--trim", type=float, default=0.1)
     a = ap.parse_args()
     p = Packages(a.models)
-    fit = set_efs(p, a.fit, a.smooth)
+    fit = set_efs(p, a.fit, a.smooth, a.trim)
     cal = {r: fit_ef_calibration(fit[r], fit["ref"]) for r in RULES}
-    print(f"models: {a.models}; smoothed: centred {a.smooth}-frame mean; calibrations fitted on {a.fit} "
+    print(f"models: {a.models}; smoothed: centred {a.smooth}-frame mean; trimmed: the means of the {a.trim:g} "
+          f"largest and smallest; calibrations fitted on {a.fit} "
           f"({len(fit['ref'])} cines): " + "; ".join(f"{r} slope {c['slope']:.3f} intercept {c['intercept']:+.2f}"
                                                   for r, c in cal.items()) + "\n")
     print("| set | cines | rule | bias before calibration | EF MAE, bias (calibrated) | paired change of |error| "
           "against extremes, 95% CI |")
     print("| --- | --- | --- | --- | --- | --- |")
     for path in a.sets:
-        e = set_efs(p, path, a.smooth)
+        e = set_efs(p, path, a.smooth, a.trim)
         err = {r: np.clip(cal[r]["slope"] * e[r] + cal[r]["intercept"], 0, 100) - e["ref"] for r in RULES}
         for r in RULES:
             d = np.abs(err[r]) - np.abs(err["extremes"])

@@ -120,7 +120,8 @@ def smooth_volumes(v: np.ndarray, k: int) -> np.ndarray:
 
 
 def ef_runtime(lv_masks: np.ndarray, spacing_mm, window: int = 128, min_frames: int = 16,
-               ef_range=(5.0, 90.0), max_skip: int = 3, max_step: float = 2.0, bands=None, smooth: int = 1) -> dict:
+               ef_range=(5.0, 90.0), max_skip: int = 3, max_step: float = 2.0, bands=None, smooth: int = 1,
+               trim: float = 0.0) -> dict:
     """EF and its validity as the runtime reports them after the last frame of a one-beat cine (src/pipeline/
     postprocess.ts EjectionFraction, fed per frame by src/pipeline/index.ts): each frame keeps the largest
     8-connected LV component; a frame with fewer than 3 LV pixels, or whose volume differs from the window's previous
@@ -132,7 +133,9 @@ def ef_runtime(lv_masks: np.ndarray, spacing_mm, window: int = 128, min_frames: 
     in-distribution state and the package's EF calibration (calibrate.ef_measurements applies it). `bands` (per
     frame, border_band's width or None) adds `border_band`: their mean over the frames in the window that carry one
     (None when none does), what the runtime compares with calibration.lv_border's threshold. `smooth` (odd): the
-    window's volumes are first replaced by their centred `smooth`-frame means (smooth_volumes); 1 = as they are."""
+    window's volumes are first replaced by their centred `smooth`-frame means (smooth_volumes); 1 = as they are.
+    `trim` (0..0.5): ED and ES volumes are the means of the window's k = max(1, round(trim x n)) largest and k
+    smallest volumes instead of the largest and the smallest (a share of the beat, not a number of frames)."""
     vols, gap, run, kept = [], False, 0, []
     for i, m in enumerate(lv_masks):
         a, l = lv_area_length(largest_component(m), spacing_mm)
@@ -153,7 +156,12 @@ def ef_runtime(lv_masks: np.ndarray, spacing_mm, window: int = 128, min_frames: 
     if not vols:
         return {"ef": 0.0, "valid": False, "reason": "frames had no LV mask" if gap or run else "no frames", **band}
     v = smooth_volumes(np.array(vols), smooth)
-    ef = ef_percent(v.max(), v.min())
+    if trim > 0:
+        k = max(1, int(round(trim * len(v))))
+        srt = np.sort(v)
+        ef = ef_percent(float(srt[-k:].mean()), float(srt[:k].mean()))
+    else:
+        ef = ef_percent(v.max(), v.min())
     reason = None
     if len(v) < min_frames:
         reason = f"{len(v)} of {min_frames} frames"

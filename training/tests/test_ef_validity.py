@@ -103,3 +103,11 @@ def test_smoothed_ef_weighs_one_noisy_frame_a_third():
     lengths = [40] * 8 + [30] * 3 + [26] + [30] * 4
     assert ef_runtime(_cine(lengths), 1.0)["ef"] == pytest.approx(35.0)  # 1 - 26/40
     assert ef_runtime(_cine(lengths), 1.0, smooth=3)["ef"] == pytest.approx(100 * (1 - 86 / 3 / 40))
+
+
+def test_trimmed_ef_means_a_share_of_the_window():
+    # 16 frames, trim 0.1: k = round(1.6) = 2; ED the mean of lengths 40 and 38, ES of 26 and 30
+    lengths = [38, 40] + [34] * 6 + [30, 26] + [32] * 6
+    assert ef_runtime(_cine(lengths), 1.0)["ef"] == pytest.approx(100 * (1 - 26 / 40))
+    assert ef_runtime(_cine(lengths), 1.0, trim=0.1)["ef"] == pytest.approx(100 * (1 - 28 / 39))
+    assert ef_runtime(_cine(lengths), 1.0, trim=0.01)["ef"] == pytest.approx(100 * (1 - 26 / 40))  # k at least 1
