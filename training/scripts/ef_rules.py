@@ -9,9 +9,11 @@ cines, 5,000 resamples, seed 0). Per set also the present rule on the reference 
 reference EF (what the method alone gets wrong).
 
     training/.venv/bin/python training/scripts/ef_rules.py [--models models] [--fit training/data_cache/wide_val]
-        [--smooth 3] [--trim 0.1] SET [SET ...]
+        [--smooth 3] [--trim 0.1] [--fit-b SET,SET] SET [SET ...]
 
-A set is a rendered simulator set or an independent-generator set (`python -m sonoedge_phantom generate`).
+A set is a rendered simulator set or an independent-generator set (`python -m sonoedge_phantom generate`); SET,SET
+(comma-separated) reads several as one. `--fit-b` fits a second calibration per rule on other cines: the rules
+with it are reported again as "RULE, fit B", paired against the present rule with the first calibration.
 """
 from __future__ import annotations
 
@@ -32,11 +34,17 @@ def volume(mask, sp) -> float:
     return area_length_volume(a, length)
 
 
-def set_efs(p: Packages, path: str, k: int, trim: float) -> dict:
-    """{rule: EF before calibration per cine, "ref": reference EF per cine} over the set's apical cines with a
-    reference EF whose present-rule EF is valid."""
-    ds, spacing, _ = load_labelled(path)
+def set_efs(p: Packages, paths: str, k: int, trim: float) -> dict:
+    """{rule: EF before calibration per cine, "ref": reference EF per cine} over the apical cines with a reference EF
+    that every rule finds valid, of one set or of several (comma-separated) read as one."""
     out = {r: [] for r in RULES + ("ref", "on the reference masks")}
+    for path in paths.split(","):
+        _set_efs(p, path, k, trim, out)
+    return {key: np.array(v) for key, v in out.items()}
+
+
+def _set_efs(p: Packages, path: str, k: int, trim: float, out: dict) -> None:
+    ds, spacing, _ = load_labelled(path)
     for c in apical_ef_cines(ds.cines):
         sel = np.flatnonzero(ds.cine == c["id"])
         sp = tuple(float(v) for v in spacing[sel[0]])
@@ -54,7 +62,6 @@ def set_efs(p: Packages, path: str, k: int, trim: float) -> dict:
         out["reference frames"].append(ef_percent(volume(lv[ed], sp), volume(lv[es], sp)))
         out["ref"].append(float(c["ef"]))
         out["on the reference masks"].append(ef_runtime(ds.masks[sel] == 1, sp, min_frames=n)["ef"])
-    return {key: np.array(v) for key, v in out.items()}
 
 
 def main():
@@ -64,10 +71,18 @@ def main():
     ap.add_argument("--fit", default="training/data_cache/wide_val")
     ap.add_argument("--smooth", type=int, default=3)
     ap.add_argument("--trim", type=float, default=0.1)
+    ap.add_argument("--fit-b", default="")
     a = ap.parse_args()
     p = Packages(a.models)
     fit = set_efs(p, a.fit, a.smooth, a.trim)
     cal = {r: fit_ef_calibration(fit[r], fit["ref"]) for r in RULES}
+    rows = [(r, r) for r in RULES]
+    if a.fit_b:
+        fit_b = set_efs(p, a.fit_b, a.smooth, a.trim)
+        for r in RULES:
+            cal[f"{r}, fit B"] = fit_ef_calibration(fit_b[r], fit_b["ref"])
+            rows.append((f"{r}, fit B", r))
+        print(f"fit B: {a.fit_b} ({len(fit_b['ref'])} cines)")
     print(f"models: {a.models}; smoothed: centred {a.smooth}-frame mean; trimmed: the means of the {a.trim:g} "
           f"largest and smallest; calibrations fitted on {a.fit} "
           f"({len(fit['ref'])} cines): " + "; ".join(f"{r} slope {c['slope']:.3f} intercept {c['intercept']:+.2f}"
@@ -81,15 +96,17 @@ def main():
         m = e["on the reference masks"] - e["ref"]
         notes.append(f"{path}: the present rule on the reference LV masks minus the reference EF: bias "
                      f"{m.mean():+.2f}, MAE {np.abs(m).mean():.2f}")
-        err = {r: np.clip(cal[r]["slope"] * e[r] + cal[r]["intercept"], 0, 100) - e["ref"] for r in RULES}
-        for r in RULES:
-            d = np.abs(err[r]) - np.abs(err["extremes"])
+        err = {name: np.clip(cal[name]["slope"] * e[r] + cal[name]["intercept"], 0, 100) - e["ref"]
+               for name, r in rows}
+        for name, r in rows:
+            d = np.abs(err[name]) - np.abs(err["extremes"])
             rng = np.random.default_rng(0)
             boot = np.array([d[rng.integers(0, len(d), len(d))].mean() for _ in range(5000)])
-            ci = "" if r == "extremes" else (f"{d.mean():+.2f} [{np.percentile(boot, 2.5):+.2f}, "
+            ci = "" if name == "extremes" else (f"{d.mean():+.2f} [{np.percentile(boot, 2.5):+.2f}, "
                                              f"{np.percentile(boot, 97.5):+.2f}]")
-            print(f"| {path.rstrip('/').split('/')[-1]} | {len(d)} | {r} | {(e[r] - e['ref']).mean():+.2f} | "
-                  f"{np.abs(err[r]).mean():.2f}, {err[r].mean():+.2f} | {ci} |")
+            label = ",".join(q.rstrip("/").split("/")[-1] for q in path.split(","))
+            print(f"| {label} | {len(d)} | {name} | {(e[r] - e['ref']).mean():+.2f} | "
+                  f"{np.abs(err[name]).mean():.2f}, {err[name].mean():+.2f} | {ci} |")
     print("\n" + "\n".join(notes))
 
 
