@@ -371,7 +371,7 @@ function runnerPostprocess(pkg: VerifiedPackage, outputs: readonly string[]): Ru
     throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'a positive number', `postprocessing.view.temperature of package ${m.name}`, temperature);
   }
   const idThresholds = m.task === 'view_quality' ? idThresholdsOf(pkg, outputs) : undefined;
-  const cal = m.calibration as { ef?: { slope: number; intercept: number; residual_sd: number }; lv_border?: LvBorder } | undefined;
+  const cal = m.calibration as { ef?: { slope: number; intercept: number; residual_sd: number; trim?: number }; lv_border?: LvBorder } | undefined;
   const c = cal?.ef;
   const b = m.task === 'lv_segmentation' ? cal?.lv_border : undefined;
   // The schema checks each of low, high (in (0, 1)) and threshold (> 0); not their order.
@@ -381,7 +381,7 @@ function runnerPostprocess(pkg: VerifiedPackage, outputs: readonly string[]): Ru
   return {
     temperature,
     ...(idThresholds ? { idThresholds } : {}),
-    ...(c && m.task === 'lv_segmentation' ? { efCalibration: { slope: c.slope, intercept: c.intercept, residualSd: c.residual_sd } } : {}),
+    ...(c && m.task === 'lv_segmentation' ? { efCalibration: { slope: c.slope, intercept: c.intercept, residualSd: c.residual_sd, ...(c.trim !== undefined ? { trim: c.trim } : {}) } } : {}),
     ...(b ? { lvBorder: { low: b.low, high: b.high, threshold: b.threshold } } : {}),
   };
 }

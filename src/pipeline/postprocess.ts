@@ -406,6 +406,12 @@ export interface EfCalibration {
   intercept: number;
   /** Standard deviation of the calibrated EF's residuals against the truth, in EF points. */
   residualSd: number;
+  /**
+   * The EF rule the calibration was fitted for (manifest `calibration.ef.trim`, in (0, 0.5]): ED and ES volumes are
+   * the means of a share of the volumes instead of the largest and the smallest one (see EjectionFraction). Absent:
+   * the largest and the smallest.
+   */
+  trim?: number;
 }
 
 /**
@@ -503,6 +509,8 @@ export interface EfSampleInfo {
 }
 
 const clampPercent = (v: number): number => Math.min(100, Math.max(0, v));
+/** How many volumes a trimmed ED or ES averages over n: max(1, floor(trim x n + 0.5)). */
+export const trimCount = (trim: number, n: number): number => Math.max(1, Math.floor(trim * n + 0.5));
 const efOf = (edv: number, esv: number): number => (edv === 0 ? 0 : (100 * (edv - esv)) / edv);
 
 /** The median (the mean of the two middle values for an even count) of a non-empty array. */
@@ -527,6 +535,14 @@ export function median(xs: readonly number[]): number {
  * is an ED and the ES after it. EF is the median of the window's beats' EFs
  * when there is at least one beat; before that, (EDV - ESV) / EDV of the
  * window's largest and smallest volume (valid from `minFrames` frames).
+ *
+ * Trimmed volumes (calibration.trim): the largest and smallest of noisy
+ * volumes overstate EF, and the more so the more frames a beat has. With a
+ * trim, the window's EDV and ESV are the means of its k = max(1,
+ * floor(trim x n + 0.5)) largest and k smallest of its n volumes, and a beat's
+ * the means of the k largest within k samples of its ED and the k smallest
+ * within k samples of its ES (those there when it is confirmed), k from twice
+ * the beat's ED-to-ES samples. The frames named ED and ES stay the extremes.
  *
  * Gaps: an ineligible frame (`skip`, `push` without a measurement, or a view
  * other than the window's) is bridged: up to `maxSkip` in a row keep the
@@ -571,7 +587,7 @@ export class EjectionFraction {
   #pivotV = 0;
   #lastEd = -Infinity;
   #lastEs = -Infinity;
-  #pendingEd: { seq: number; v: number } | undefined;
+  #pendingEd: { seq: number; v: number; k: number } | undefined;
   #beats: Beat[] = [];
   #edConfirmed: number | null = null;
   #esConfirmed: number | null = null;
@@ -689,6 +705,18 @@ export class EjectionFraction {
     return best;
   }
 
+  /**
+   * The mean of the `count` largest (sign 1) or smallest (sign -1) volumes among samples a..b (clamped to the
+   * window; fewer when fewer are there).
+   */
+  #trimmedMean(a: number, b: number, sign: 1 | -1, count: number): number {
+    const vs: number[] = [];
+    for (let k = Math.max(a, this.#first()); k <= Math.min(b, this.#n - 1); k++) vs.push(this.#v(k));
+    vs.sort((x, y) => sign * (y - x));
+    const top = vs.slice(0, count);
+    return top.reduce((s, v) => s + v, 0) / top.length;
+  }
+
   /** Zig-zag beat detection on the newest sample (see the class comment). */
   #detect(): void {
     const last = this.#n - 1;
@@ -729,17 +757,19 @@ export class EjectionFraction {
       this.#mode = sign === 1 ? -1 : 1;
       this.#pivot = cand;
       this.#pivotV = v;
-      const seq = this.#seqs[cand % this.#window];
-      if (sign * (v - left) >= delta) this.#report(sign, seq, v);
+      if (sign * (v - left) >= delta) this.#report(sign, cand);
     }
   }
 
-  #report(sign: 1 | -1, seq: number, v: number): void {
+  /** A confirmed extremum at sample `k`: an ED waits for its ES; an ES after one makes a beat. */
+  #report(sign: 1 | -1, k: number): void {
+    const seq = this.#seqs[k % this.#window];
+    const v = this.#v(k);
     if (sign === 1) {
       if (seq - this.#lastEd < this.#minCycle) return;
       this.#lastEd = seq;
       this.#edConfirmed = seq;
-      this.#pendingEd = { seq, v };
+      this.#pendingEd = { seq, v, k };
       return;
     }
     if (seq - this.#lastEs < this.#minCycle) return;
@@ -748,8 +778,16 @@ export class EjectionFraction {
     const ed = this.#pendingEd;
     this.#pendingEd = undefined;
     if (ed) {
-      const efRaw = efOf(ed.v, v);
-      this.#beats.push({ edSeq: ed.seq, esSeq: seq, edvMl: ed.v, esvMl: v, efRaw, ef: this.#calibrate(efRaw) });
+      let edv = ed.v;
+      let esv = v;
+      const trim = this.#cal.trim;
+      if (trim !== undefined) {
+        const c = trimCount(trim, 2 * (k - ed.k));
+        edv = this.#trimmedMean(ed.k - c, ed.k + c, 1, c);
+        esv = this.#trimmedMean(k - c, k + c, -1, c);
+      }
+      const efRaw = efOf(edv, esv);
+      this.#beats.push({ edSeq: ed.seq, esSeq: seq, edvMl: edv, esvMl: esv, efRaw, ef: this.#calibrate(efRaw) });
     }
   }
 
@@ -794,6 +832,12 @@ export class EjectionFraction {
       const mn = this.#extreme(this.#first(), this.#n - 1, -1);
       ed = { seq: this.#seqs[mx % this.#window], v: this.#v(mx) };
       es = { seq: this.#seqs[mn % this.#window], v: this.#v(mn) };
+      const trim = this.#cal.trim;
+      if (trim !== undefined) {
+        const c = trimCount(trim, count);
+        ed.v = this.#trimmedMean(this.#first(), this.#n - 1, 1, c);
+        es.v = this.#trimmedMean(this.#first(), this.#n - 1, -1, c);
+      }
       efRaw = efOf(ed.v, es.v);
       if (count < this.#minFrames) reason = `${count} of ${this.#minFrames} frames`;
     }

@@ -165,6 +165,27 @@ t.test('EF calibration from the segmentation package: EF = slope x raw + interce
   t.ok(c.ci![1] - c.ci![0] > p.ci![1] - p.ci![0], 'wider than without the residual');
 });
 
+t.test('EF trim from the segmentation package: the same beats, each from the means beside its ED and ES; a trim past 0.5 is refused', async (t) => {
+  const dir = await scratch(t);
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const seg = await calibratedSegmentation(path.join(dir, 'seg'), { ef: { slope: 1, intercept: 0, residual_sd: 0, trim: 0.1, fitted_on: 'test' } });
+  const uncalibrated = await calibratedSegmentation(path.join(dir, 'seg-plain'), null);
+  const { frames } = await readSampleCine();
+  const input = [...frames, ...frames, ...frames];
+  const p = (await run(t, await Pipeline.create({ viewQuality: VQ, segmentation: uncalibrated, trustStore }), input))[47].ef!;
+  const c = (await run(t, await Pipeline.create({ viewQuality: VQ, segmentation: seg, trustStore }), input))[47].ef!;
+  t.ok(p.valid && c.valid && p.beats.length > 0, `both valid, ${p.beats.length} beats`);
+  t.same(c.beats.map((b) => [b.edSeq, b.esSeq]), p.beats.map((b) => [b.edSeq, b.esSeq]), 'the trim does not move the beats');
+  // A mean of the k largest (smallest) is at most the largest (at least the smallest): EF falls or stays.
+  t.ok(c.beats.every((b, i) => b.edvMl <= p.beats[i].edvMl && b.esvMl >= p.beats[i].esvMl && b.efRaw <= p.beats[i].efRaw), 'each beat');
+  t.ok(c.efRaw < p.efRaw, `EF ${c.efRaw} against ${p.efRaw}`);
+  const bad = await calibratedSegmentation(path.join(dir, 'seg-bad'), { ef: { slope: 1, intercept: 0, residual_sd: 0, trim: 0.6 } });
+  await t.rejects(Pipeline.create({ viewQuality: VQ, segmentation: bad, trustStore }), {
+    name: 'ModelPackageError', code: 'E_PACKAGE_SCHEMA', where: '/calibration/ef/trim',
+    message: 'Expected manifest.json at /calibration/ef/trim to satisfy the schema (maximum: must be <= 0.5) but received 0.6',
+  });
+});
+
 /** Runs frames through a fresh stream one at a time; with each result, this frame's segmentation logits (a copy) when it was segmented. */
 async function runWithLogits(t: Test, pipeline: Pipeline, frames: Uint8Array[]): Promise<{ result: PipelineResult; logits?: Float32Array }[]> {
   const out: { result: PipelineResult; logits?: Float32Array }[] = [];

@@ -2,7 +2,7 @@
 import t from 'tap';
 import {
   argmaxIndex, softmax, topK, MaskAnalyzer, simplifyPolygon, areaLength, areaLengthVolumeMl,
-  EjectionFraction, ClassSmoother, ScoreHysteresis, InDistributionState, frameState, median, type AreaLength,
+  EjectionFraction, ClassSmoother, ScoreHysteresis, InDistributionState, frameState, median, trimCount, type AreaLength,
 } from '../../src/pipeline/postprocess.js';
 
 const near = (a: number, b: number, tol: number) => Math.abs(a - b) <= tol;
@@ -293,6 +293,35 @@ t.test('EF calibration from the package and its interval', async (t) => {
   const wide = new EjectionFraction({ calibration: { slope: 1, intercept: 0, residualSd: 6 } });
   for (let f = 0; f < 150; f++) wide.push(f, sample(f));
   t.same([wide.result().valid, wide.result().quality, wide.result().qualityReason], [true, 'low', 'interval +-12.0 points (at most 10)']);
+});
+
+t.test('trimmed volumes (calibration.trim): the window averages a share of its largest and smallest, a beat those beside its ED and ES', async (t) => {
+  t.same([trimCount(0.1, 16), trimCount(0.1, 25), trimCount(0.1, 32), trimCount(0.1, 48), trimCount(0.01, 16)], [2, 3, 3, 5, 1]);
+  // Window mode (no beat: the first ED is the window's first frame, with no left side; the last is not back yet).
+  const vols = [100, 96, 90, 80, 60, 45, 40, 50, 42, 60, 75, 85, 95, 98, 92, 88];
+  const at = (v: number): AreaLength => ({ areaMm2: Math.sqrt((v * 1000 * 3 * Math.PI * L_MM) / 8), lengthMm: L_MM });
+  const plain = new EjectionFraction();
+  const trimmed = new EjectionFraction({ calibration: { slope: 1, intercept: 0, residualSd: 0, trim: 0.1 } });
+  vols.forEach((v, f) => { plain.push(f, at(v)); trimmed.push(f, at(v)); });
+  const p = plain.result();
+  const r = trimmed.result();
+  t.same([p.method, r.method, r.edFrame, r.esFrame], ['window', 'window', 0, 6], 'the frames named ED and ES stay the extremes');
+  t.ok(near(p.efRaw, 60, EF_TOL), `extremes ${p.efRaw}`);
+  // 16 volumes, k = 2: EDV (100 + 98) / 2, ESV (40 + 42) / 2.
+  t.ok(near(r.edvMl, 99, EF_TOL) && near(r.esvMl, 41, EF_TOL), `${r.edvMl} ${r.esvMl}`);
+  t.ok(near(r.efRaw, (100 * (99 - 41)) / 99, EF_TOL), `trimmed ${r.efRaw}`);
+  // Beats: ED to ES 15 samples, so k = floor(0.1 x 30 + 0.5) = 3: the 3 largest within 3 samples of each ED (the ED
+  // and its two neighbours on this curve), the 3 smallest within 3 of each ES.
+  const beats = new EjectionFraction({ calibration: { slope: 1, intercept: 0, residualSd: 0, trim: 0.1 } });
+  for (let f = 0; f < 150; f++) beats.push(f, sample(f));
+  const b = beats.result();
+  const edv = (volumeAt(4) + volumeAt(5) + volumeAt(6)) / 3;
+  const esv = (volumeAt(19) + volumeAt(20) + volumeAt(21)) / 3;
+  t.equal(b.method, 'beats');
+  t.same(b.beats.map((x) => [x.edSeq, x.esSeq]), [[35, 50], [65, 80], [95, 110], [125, 140]]);
+  t.ok(b.beats.every((x) => near(x.edvMl, edv, 1e-9) && near(x.esvMl, esv, 1e-9)), `${b.beats[0].edvMl} ${b.beats[0].esvMl}`);
+  t.ok(near(b.efRaw, (100 * (edv - esv)) / edv, 1e-9) && b.efRaw < 60, `EF ${b.efRaw}`);
+  t.same([b.edvMl, b.esvMl], [b.beats[3].edvMl, b.beats[3].esvMl], 'the result names the latest beat\'s volumes');
 });
 
 t.test('EF window: a brief view flip or a frame without LV keeps the EF; a longer run empties the window', async (t) => {

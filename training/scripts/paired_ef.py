@@ -26,7 +26,7 @@ def ef_errors(models: str, ds, spacing_xy) -> np.ndarray:
     lv = np.zeros(ds.frames.shape, bool)
     lv[keep] = p.lv(ds.frames[keep])
     return np.array([p.calibrated(r["ef"]) - float(c["ef"])
-                     for c, _, _, r in apical_ef_runs(lv, ds.cines, ds.cine, spacing_xy)])
+                     for c, _, _, r in apical_ef_runs(lv, ds.cines, ds.cine, spacing_xy, trim=p.ef_trim)])
 
 
 def main():

@@ -90,7 +90,7 @@ def ef_rows(p: Packages, frames, cines, cine_of, spacing) -> np.ndarray:
             continue
         sel = np.flatnonzero(cine_of == c["id"])
         r = ef_runtime(lv[sel], tuple(float(v) for v in spacing[sel[0]]), min_frames=min(16, len(sel)),
-                       bands=[bands[i] for i in sel])
+                       bands=[bands[i] for i in sel], trim=p.ef_trim)
         if r["border_band"] is not None:
             out.append((c["ef"], p.calibrated(r["ef"]), r["border_band"]))
     return np.array(out)

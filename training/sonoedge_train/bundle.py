@@ -237,7 +237,7 @@ def _build_package_in(out: Path, task, ckpt, test_ds, calib, select, key, budget
         c = ck["ef_calibration"]
         manifest["calibration"] = {"ef": {"slope": round(c["slope"], 6), "intercept": round(c["intercept"], 6),
                                           "residual_sd": round(c["residual_sd"], 4), "fitted_on": c["fitted_on"],
-                                          "n": c["n"]}}
+                                          "n": c["n"], **({"trim": c["trim"]} if c.get("trim") else {})}}
     if ck.get("lv_border"):
         b = ck["lv_border"]
         manifest.setdefault("calibration", {})["lv_border"] = {

@@ -13,7 +13,10 @@
   (`ok`: at most OK_MISS of the in-distribution frames below it; `unknown`: at most UNKNOWN_MISS of them below it).
 - **EF bias** (lv_segmentation): EF_reported = slope * EF_measured + intercept, least squares over the validation
   cines' EF as the runtime measures it (area-length on the predicted masks, metrics.ef_runtime), with the residual
-  standard deviation for the EF's interval.
+  standard deviation for the EF's interval. With a trim (`--trim`, calibration.ef.trim) the runtime's ED and ES are
+  means of that share of the volumes, and the fit is for that rule; fitted on cines of several frame rates (`--val`
+  with several sets), since the largest and smallest volume's excess grows with the frames per beat (RESULTS.md,
+  seventeenth and eighteenth waves).
 - **LV border band** (lv_segmentation, calibration.lv_border): per frame, the pixels whose LV probability lies
   between BORDER_LOW and BORDER_HIGH over the LV mask's border pixels (metrics.border_band: the mean width of the
   model's uncertain border); per cine, its mean over the EF window. The threshold is the BORDER_QUANTILE (0.9) of
@@ -234,10 +237,11 @@ def calibrate_view(view_ckpt, train_dir, val_raw_dir, out_ckpt, n_train: int = 6
     return report
 
 
-def ef_measurements(seg_model, ds, calibration: dict | None = None):
+def ef_measurements(seg_model, ds, calibration: dict | None = None, trim: float = 0.0):
     """Per apical cine of a rendered set (sonoedge-sim/1 with spacing_xy): (true EF, EF as the runtime measures it,
     valid, the window's mean LV border band in pixels or NaN) with the largest-component area-length rule of
-    metrics.ef_runtime and the band of metrics.border_band, the EF calibrated when given."""
+    metrics.ef_runtime (ED and ES trimmed by `trim`, calibration.ef.trim) and the band of metrics.border_band, the
+    EF calibrated when given."""
     from .constants import APICAL_VIEWS
     from .evaluate import _predict
     from .metrics import border_band, ef_runtime, largest_component
@@ -255,7 +259,7 @@ def ef_measurements(seg_model, ds, calibration: dict | None = None):
             continue
         sel = np.nonzero(ds.cine == c["id"])[0]
         r = ef_runtime(lv[sel], tuple(float(v) for v in ds.spacing_xy[sel[0]]), min_frames=min(16, len(sel)),
-                       bands=[band[i] for i in sel])
+                       bands=[band[i] for i in sel], trim=trim)
         ef = r["ef"]
         if calibration:
             ef = float(np.clip(calibration["slope"] * ef + calibration["intercept"], 0, 100))
@@ -275,21 +279,24 @@ def fit_border_threshold(bands: np.ndarray, quantile: float = BORDER_QUANTILE) -
     return float(np.quantile(b, quantile))
 
 
-def calibrate_seg(seg_ckpt, val_dir, out_ckpt, log=print) -> dict:
-    """Fits the EF bias calibration on the validation cines; writes a checkpoint with `ef_calibration`."""
+def calibrate_seg(seg_ckpt, val_dir, out_ckpt, log=print, trim: float = 0.0) -> dict:
+    """Fits the EF bias calibration on the validation cines of `val_dir` (one rendered set, or several joined by
+    commas, fitted as one); writes a checkpoint with `ef_calibration` (with `trim` when > 0: the runtime's ED and
+    ES are then the means of that share of the window's volumes, and the calibration is fitted for that rule)."""
     from pathlib import Path
 
     from .data.synthetic import SimDataset
     from .train import _atomic_save, load_checkpoint, model_from_checkpoint
     model, _ = model_from_checkpoint(seg_ckpt)
-    ds = SimDataset(val_dir)
-    m = ef_measurements(model, ds)
+    m = np.concatenate([ef_measurements(model, SimDataset(d), trim=trim) for d in str(val_dir).split(",")])
     ok = m[:, 2] > 0
     if ok.sum() < 3:
         from .errors import DatasetError
         raise DatasetError("E_DATASET_EMPTY", f"{val_dir}: expected at least 3 apical cines with a valid EF to fit the "
                            f"EF calibration but received {int(ok.sum())} (of {len(m)} apical cines)", val_dir)
     cal = fit_ef_calibration(m[ok, 1], m[ok, 0])
+    if trim > 0:
+        cal["trim"] = float(trim)
     after = cal["slope"] * m[ok, 1] + cal["intercept"]
     fitted_on = f"{val_dir} ({int(ok.sum())} apical cines the runtime's rule accepts)"
     cal.update(fitted_on=fitted_on,

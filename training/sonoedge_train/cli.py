@@ -212,6 +212,16 @@ def cmd_render(a):
     return 0
 
 
+def _trim(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 0.5] but received {text!r}") from None
+    if not 0 <= v <= 0.5:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 0.5] but received {text!r}")
+    return v
+
+
 def cmd_calibrate(a):
     from .calibrate import calibrate_seg, calibrate_view
     _threads(a.threads)
@@ -220,7 +230,7 @@ def cmd_calibrate(a):
         print(json.dumps({k: r[k] for k in ("temperature", "ece_before", "ece_after", "thresholds", "auroc",
                                             "unknown_rate")}, indent=1))
     if a.seg:
-        print(json.dumps(calibrate_seg(a.seg, a.val, a.seg_out), indent=1))
+        print(json.dumps(calibrate_seg(a.seg, a.val, a.seg_out, trim=a.trim), indent=1))
     return 0
 
 
@@ -407,7 +417,11 @@ def build_parser():
     cb.add_argument("--val-raw", default="training/data_cache/wide_val_raw", help="wide validation set")
     cb.add_argument("--seg", default="", help="LV segmentation checkpoint to calibrate")
     cb.add_argument("--seg-out", default="training/runs/wide/lvseg_calibrated.pt")
-    cb.add_argument("--val", default="training/data_cache/wide_val", help="rendered validation set (EF)")
+    cb.add_argument("--val", default="training/data_cache/wide_val",
+                    help="rendered validation set (EF); several joined by commas are fitted as one")
+    cb.add_argument("--trim", type=_trim, default=0.0,
+                    help="EF rule: ED and ES as the means of this share (0 < trim <= 0.5) of the window's largest and "
+                         "smallest volumes (calibration.ef.trim); 0 = the largest and the smallest")
     cb.add_argument("--threads", type=int, default=2)
     cb.set_defaults(fn=cmd_calibrate)
     tr = sub.add_parser("transfer", help="the packaged models in- and out of distribution: test sets, the "

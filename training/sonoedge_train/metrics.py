@@ -108,6 +108,12 @@ def border_band(logits: np.ndarray, lv_mask: np.ndarray, lv: int = 1, low: float
     return float(((p > low) & (p < high)).sum()) / n_border
 
 
+def trim_count(trim: float, n: int) -> int:
+    """How many volumes a trimmed ED or ES averages: max(1, floor(trim x n + 0.5)), as the runtime rounds
+    (Math.round; Python's round would take 2.5 to 2)."""
+    return max(1, int(math.floor(trim * n + 0.5)))
+
+
 def smooth_volumes(v: np.ndarray, k: int) -> np.ndarray:
     """Each value replaced by the mean of the k (odd) values centred on it; at the ends, of those there."""
     if k <= 1 or len(v) < 2:
@@ -134,8 +140,9 @@ def ef_runtime(lv_masks: np.ndarray, spacing_mm, window: int = 128, min_frames: 
     frame, border_band's width or None) adds `border_band`: their mean over the frames in the window that carry one
     (None when none does), what the runtime compares with calibration.lv_border's threshold. `smooth` (odd): the
     window's volumes are first replaced by their centred `smooth`-frame means (smooth_volumes); 1 = as they are.
-    `trim` (0..0.5): ED and ES volumes are the means of the window's k = max(1, round(trim x n)) largest and k
-    smallest volumes instead of the largest and the smallest (a share of the beat, not a number of frames)."""
+    `trim` (0..0.5; the package's calibration.ef.trim): ED and ES volumes are the means of the window's
+    k = trim_count(trim, n) largest and k smallest volumes instead of the largest and the smallest (a share of the
+    beat, not a number of frames)."""
     vols, gap, run, kept = [], False, 0, []
     for i, m in enumerate(lv_masks):
         a, l = lv_area_length(largest_component(m), spacing_mm)
@@ -157,7 +164,7 @@ def ef_runtime(lv_masks: np.ndarray, spacing_mm, window: int = 128, min_frames: 
         return {"ef": 0.0, "valid": False, "reason": "frames had no LV mask" if gap or run else "no frames", **band}
     v = smooth_volumes(np.array(vols), smooth)
     if trim > 0:
-        k = max(1, int(round(trim * len(v))))
+        k = trim_count(trim, len(v))
         srt = np.sort(v)
         ef = ef_percent(float(srt[-k:].mean()), float(srt[:k].mean()))
     else:

@@ -43,6 +43,8 @@ class Packages:
         self.gate = float(post["quality"]["thresholds"]["diagnostic"])
         self.id_thresholds = post.get("id_score", {}).get("thresholds")
         self.ef_cal = (self.seg_manifest.get("calibration") or {}).get("ef")
+        # calibration.ef.trim: ED and ES as the means of that share of the window's volumes (metrics.ef_runtime)
+        self.ef_trim = float((self.ef_cal or {}).get("trim", 0.0))
         self.border = (self.seg_manifest.get("calibration") or {}).get("lv_border")
 
     def view_quality(self, frames_u8):
@@ -113,14 +115,15 @@ def apical_ef_cines(cines) -> list:
     return [c for c in cines if c["view"] in APICAL_VIEWS and c.get("ef")]
 
 
-def apical_ef_runs(lv_all, cines, cine_of, spacing_xy, bands=None):
+def apical_ef_runs(lv_all, cines, cine_of, spacing_xy, bands=None, trim: float = 0.0):
     """Per apical cine with a reference EF, in the set's order: (cine, its frame indices, its (sx, sy) spacing, the
-    runtime's EF result on its LV masks, `metrics.ef_runtime`, with the border bands when given)."""
+    runtime's EF result on its LV masks, `metrics.ef_runtime`, with the border bands when given and the package's
+    calibration.ef.trim)."""
     for c in apical_ef_cines(cines):
         sel = np.flatnonzero(cine_of == c["id"])
         sp = tuple(float(v) for v in spacing_xy[sel[0]])
         yield c, sel, sp, ef_runtime(lv_all[sel], sp, min_frames=min(16, len(sel)),
-                                     bands=None if bands is None else [bands[i] for i in sel])
+                                     bands=None if bands is None else [bands[i] for i in sel], trim=trim)
 
 
 def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, quality=None, n_boot=500) -> dict:
@@ -155,7 +158,7 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
     # OTHER) these are frames the runtime would segment and measure: for a negative, a wrong LV shown
     res["lv_shown"] = float(eligible.mean())
     ef_t, ef_p, ef_raw, n_valid, shown_t, shown_p, flagged = [], [], [], 0, [], [], []
-    for c, sel, sp, r in apical_ef_runs(lv_all, cines, cine_of, spacing_xy, bands):
+    for c, sel, sp, r in apical_ef_runs(lv_all, cines, cine_of, spacing_xy, bands, p.ef_trim):
         lv = lv_all[sel]
         if bands is not None:
             flagged.append(r["border_band"] is not None and r["border_band"] > border["threshold"])
@@ -163,7 +166,7 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
         ef_t.append(float(c["ef"]))
         ef_p.append(p.calibrated(r["ef"]))
         ef_raw.append(float(r["ef"]))
-        g = ef_runtime(lv & eligible[sel, None, None], sp, min_frames=min(16, len(sel)))
+        g = ef_runtime(lv & eligible[sel, None, None], sp, min_frames=min(16, len(sel)), trim=p.ef_trim)
         shown = p.calibrated(g["ef"])
         if g["valid"] and 5 <= shown <= 90:  # the runtime's range applies to the calibrated EF too
             shown_t.append(float(c["ef"]))
@@ -321,7 +324,7 @@ def real_smoke(p: Packages, boxes: dict | None = None) -> dict:
                      "states": {k: int((st == k).sum()) for k in np.unique(st)} if len(st) else {},
                      "lv_pixels_median": float(np.median(lv.reshape(len(lv), -1).sum(1)))}
         if name in ("examples_ybr_color.dcm", "color3d_jpeg_baseline.dcm"):
-            r = ef_runtime(lv, (w / 112.0, h / 112.0), min_frames=16)
+            r = ef_runtime(lv, (w / 112.0, h / 112.0), min_frames=16, trim=p.ef_trim)
             out[name]["ef_unlabelled"] = p.calibrated(r["ef"]) if r["valid"] else None
     return out
 

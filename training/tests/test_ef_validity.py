@@ -111,3 +111,17 @@ def test_trimmed_ef_means_a_share_of_the_window():
     assert ef_runtime(_cine(lengths), 1.0)["ef"] == pytest.approx(100 * (1 - 26 / 40))
     assert ef_runtime(_cine(lengths), 1.0, trim=0.1)["ef"] == pytest.approx(100 * (1 - 28 / 39))
     assert ef_runtime(_cine(lengths), 1.0, trim=0.01)["ef"] == pytest.approx(100 * (1 - 26 / 40))  # k at least 1
+
+
+def test_trim_count_rounds_halves_up_as_the_runtime_does():
+    from sonoedge_train.metrics import trim_count
+    # Math.round in src/pipeline/postprocess.ts trimCount: 2.5 -> 3 (Python's round gives 2)
+    assert [trim_count(0.1, n) for n in (5, 15, 16, 25, 32, 48)] == [1, 2, 2, 3, 3, 5]
+
+
+def test_calibrate_cli_refuses_a_trim_past_a_half(capsys):
+    from sonoedge_train.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(["calibrate", "--seg", "x.pt", "--trim", "0.6"])
+    assert e.value.code == 2
+    assert "argument --trim: expected a number in [0, 0.5] but received '0.6'" in capsys.readouterr().err
