@@ -707,7 +707,8 @@ export class EjectionFraction {
 
   /**
    * The mean of the `count` largest (sign 1) or smallest (sign -1) volumes among samples a..b (clamped to the
-   * window; fewer when fewer are there).
+   * window; fewer when fewer are there). NaN only when none is: for a beat whose ED has already left the window,
+   * which `push` drops right after it is made (the window itself and a span around a sample in it are never empty).
    */
   #trimmedMean(a: number, b: number, sign: 1 | -1, count: number): number {
     const vs: number[] = [];
