@@ -4,13 +4,16 @@ import pytest
 from scipy.special import softmax
 
 from sonoedge_train.constants import VIEWS
+from sonoedge_train.metrics import ef_runtime
 from sonoedge_train.transfer import labelled_set, negatives_report
 
 
 class _Packages:
-    """Calls view k on frame i as scripted; quality 0.8; the LV model returns the frame's own reference LV."""
+    """Calls view k on frame i as scripted; quality 0.8; the LV model returns the frame's own reference LV; no EF
+    calibration and no trim."""
 
     gate = 0.5
+    ef_trim = 0.0
 
     def __init__(self, calls, masks, quality=0.8, states=None):
         self.calls, self.masks, self.quality, self.states = calls, masks, quality, states
@@ -82,6 +85,22 @@ def test_ef_before_and_after_the_packages_calibration():
     assert raw["ef_uncalibrated"] == raw["ef"] == cal["ef_uncalibrated"]
     assert abs(cal["ef"]["bias"] - raw["ef"]["bias"] - 5.0) < 1e-9
     assert raw["ef_n"] == 2
+
+
+def test_ef_follows_the_packages_trim():
+    # a package with calibration.ef.trim 0.5: each cine's EDV and ESV are the means of its 2 largest and 2 smallest
+    # of 4 volumes, as metrics.ef_runtime(trim=0.5) computes them on the same masks
+    class Trimmed(_Packages):
+        ef_trim = 0.5
+
+    plain, trimmed = two_apical_cines(), two_apical_cines(Trimmed)
+    masks = np.zeros((8, 32, 32), np.uint8)
+    for i, h in enumerate([20, 16, 12, 16, 20, 14, 10, 14]):
+        masks[i, 4:4 + h, 10:10 + h // 2] = 1
+    want = [ef_runtime(masks[c * 4:c * 4 + 4] == 1, (1.0, 1.0), min_frames=4, trim=0.5)["ef"] - ref
+            for c, ref in enumerate([50.0, 60.0])]
+    assert abs(trimmed["ef_uncalibrated"]["bias"] - np.mean(want)) < 1e-9
+    assert trimmed["ef_uncalibrated"]["bias"] < plain["ef_uncalibrated"]["bias"]
 
 
 def test_ef_interval_coverage_counts_the_cines_inside_the_runtimes_interval():
