@@ -23,15 +23,10 @@ import numpy as np
 
 from sonoedge_train.calibrate import fit_ef_calibration
 from sonoedge_train.data.phantom import load_labelled
-from sonoedge_train.metrics import area_length_volume, ef_percent, ef_runtime, largest_component, lv_area_length
+from sonoedge_train.metrics import ef_percent, ef_runtime, frame_volume_ml
 from sonoedge_train.transfer import Packages, apical_ef_cines
 
 RULES = ("extremes", "smoothed", "trimmed", "reference frames")
-
-
-def volume(mask, sp) -> float:
-    a, length = lv_area_length(largest_component(mask), sp)
-    return area_length_volume(a, length)
 
 
 def set_efs(p: Packages, paths: str, k: int, trim: float) -> dict:
@@ -54,12 +49,12 @@ def _set_efs(p: Packages, path: str, k: int, trim: float, out: dict) -> None:
         t = ef_runtime(lv, sp, min_frames=n, trim=trim)
         if not (a["valid"] and b["valid"] and t["valid"]):
             continue
-        ref = np.array([volume(m == 1, sp) for m in ds.masks[sel]])
+        ref = np.array([frame_volume_ml(m == 1, sp)[0] for m in ds.masks[sel]])
         ed, es = int(np.argmax(ref)), int(np.argmin(ref))
         out["extremes"].append(a["ef"])
         out["smoothed"].append(b["ef"])
         out["trimmed"].append(t["ef"])
-        out["reference frames"].append(ef_percent(volume(lv[ed], sp), volume(lv[es], sp)))
+        out["reference frames"].append(ef_percent(frame_volume_ml(lv[ed], sp)[0], frame_volume_ml(lv[es], sp)[0]))
         out["ref"].append(float(c["ef"]))
         out["on the reference masks"].append(ef_runtime(ds.masks[sel] == 1, sp, min_frames=n)["ef"])
 

@@ -108,6 +108,13 @@ def border_band(logits: np.ndarray, lv_mask: np.ndarray, lv: int = 1, low: float
     return float(((p > low) & (p < high)).sum()) / n_border
 
 
+def frame_volume_ml(mask: np.ndarray, spacing_mm) -> tuple[float, float]:
+    """(volume in ml, length in mm) of one frame as the runtime measures it: area-length on the largest 8-connected
+    LV component; (0, 0) with fewer than 3 LV pixels."""
+    a, l = lv_area_length(largest_component(mask), spacing_mm)
+    return (area_length_volume(a, l) / 1000.0 if l > 0 else 0.0), l
+
+
 def trim_count(trim: float, n: int) -> int:
     """How many volumes a trimmed ED or ES averages: max(1, floor(trim x n + 0.5)), as the runtime rounds
     (Math.round; Python's round would take 2.5 to 2)."""
@@ -145,8 +152,7 @@ def ef_runtime(lv_masks: np.ndarray, spacing_mm, window: int = 128, min_frames: 
     beat, not a number of frames)."""
     vols, gap, run, kept = [], False, 0, []
     for i, m in enumerate(lv_masks):
-        a, l = lv_area_length(largest_component(m), spacing_mm)
-        v = area_length_volume(a, l) / 1000.0 if l > 0 else 0.0
+        v, l = frame_volume_ml(m, spacing_mm)
         # fewer than 3 LV pixels (lv_area_length gives 0, 0), or a jump no ventricle makes between two frames
         if l == 0 or (vols and max_step > 0 and (v * max_step < vols[-1] or v > vols[-1] * max_step)):
             run += 1
