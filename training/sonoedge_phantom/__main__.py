@@ -40,6 +40,9 @@ def main(argv=None) -> int:
                    help=f"comma-separated cardiac views, cycled (default {','.join(CARDIAC_VIEWS)})")
     g.add_argument("--size", type=_size, default=(256, 256), help="frame size HxW or N (default 256)")
     g.add_argument("--workers", type=int, default=1, help="processes (output identical for any number)")
+    g.add_argument("--fps", type=float, default=None,
+                   help="a fixed frame rate (8..120), so that a long cine holds several beats (default: each cine "
+                        "spans 1.05-1.35 beats)")
     g.add_argument("--masks-only", action="store_true", help="labels and geometry only, frames left black (fast)")
     g.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
@@ -47,7 +50,8 @@ def main(argv=None) -> int:
         from .generate import write_phantom
         progress = None if a.quiet else (lambda i, n: print(f"\rcine {i}/{n}", end="", file=sys.stderr, flush=True))
         path, seconds = write_phantom(a.out, a.cines, a.seed, a.frames, a.variants, a.views, a.size,
-                                      workers=a.workers, images=not a.masks_only, progress=progress)
+                                      workers=a.workers, images=not a.masks_only, progress=progress,
+                                      fps=a.fps)
     except PhantomError as e:
         print(f"python -m sonoedge_phantom: {e}", file=sys.stderr)
         return 2

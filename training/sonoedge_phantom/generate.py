@@ -98,9 +98,13 @@ def _erode(mask, n):
 
 
 def generate_cine(seed: int, view: str, variant: str, n_frames: int = 16, size=(256, 256), ef: float | None = None,
-                  anisotropic: bool = False, scene: str | None = None, images: bool = True) -> Cine:
+                  anisotropic: bool = False, scene: str | None = None, images: bool = True,
+                  fps: float | None = None) -> Cine:
     """One cine. view: one of A4C, A2C, PLAX, PSAX (ignored for noncardiac); ef: target EF fraction of the heart
-    model (drawn in 0.20..0.75 when None); images=False skips image formation (masks and geometry only)."""
+    model (drawn in 0.20..0.75 when None); images=False skips image formation (masks and geometry only); fps: a
+    fixed frame rate, so that n_frames / fps seconds hold as many beats as they do (None: the cine spans 1.05-1.35
+    beats, the frame rate follows). The random draws are the same either way: a cine with fps differs from its
+    twin without only in its times."""
     rng = np.random.default_rng(seed)
     size = (int(size[0]), int(size[1]))
     labelled = variant not in ("rotated", "flipped", "noncardiac")
@@ -108,7 +112,8 @@ def generate_cine(seed: int, view: str, variant: str, n_frames: int = 16, size=(
     if variant == "noncardiac":
         scene = scene or SCENES[int(rng.integers(len(SCENES)))]
         probe = _noncardiac_probe(rng, scene)
-        fps = float(rng.uniform(15, 40))
+        fps_drawn = float(rng.uniform(15, 40))
+        fps = fps_drawn if fps is None else float(fps)
         times = np.arange(n_frames) / fps
         sc = PlaneScene(scene, rng, probe, times)
         heart_rate = None
@@ -121,7 +126,8 @@ def generate_cine(seed: int, view: str, variant: str, n_frames: int = 16, size=(
         ef = float(rng.uniform(0.2, 0.75)) if ef is None else float(ef)
         heart = Heart(sample_heart(rng, ef, heart_rate))
         period = 60.0 / heart_rate
-        fps = float(np.clip(n_frames / (period * rng.uniform(1.05, 1.35)), 8.0, 90.0))
+        fps_drawn = float(np.clip(n_frames / (period * rng.uniform(1.05, 1.35)), 8.0, 90.0))
+        fps = fps_drawn if fps is None else float(fps)
         times = rng.uniform(0, period) + np.arange(n_frames) / fps
         chest_depth = rng.uniform(14, 26) if view in APICAL else rng.uniform(12, 22)
         depth = _cardiac_depth(rng, view, heart, chest_depth)
@@ -269,8 +275,9 @@ def save_npz(path, arrays: dict):
 
 
 def _job(args):
-    out, i, cseed, view, variant, scene, ef, aniso, n_frames, size, images = args
-    c = generate_cine(cseed, view, variant, n_frames, size, ef=ef, anisotropic=aniso, scene=scene, images=images)
+    out, i, cseed, view, variant, scene, ef, aniso, n_frames, size, images, fps = args
+    c = generate_cine(cseed, view, variant, n_frames, size, ef=ef, anisotropic=aniso, scene=scene, images=images,
+                      fps=fps)
     name = f"cine_{i:05d}.npz"
     tmp = Path(out) / (name + ".tmp")
     save_npz(tmp, {"frames": c.frames, "masks": c.masks, "volume_3d": c.volume_3d.astype(np.float32),
@@ -279,7 +286,7 @@ def _job(args):
     return {"id": i, "file": name, **c.meta}
 
 
-def check_request(n_cines, n_frames, variants, views, size):
+def check_request(n_cines, n_frames, variants, views, size, fps=None):
     if not isinstance(n_cines, int) or n_cines < 1:
         raise PhantomError("E_ARG", f"expected a positive integer for cines but received {n_cines!r}")
     if not isinstance(n_frames, int) or not 2 <= n_frames <= 512:
@@ -294,18 +301,21 @@ def check_request(n_cines, n_frames, variants, views, size):
         raise PhantomError("E_ARG", "expected at least one variant and one view but received none")
     if len(size) != 2 or min(size) < 32 or max(size) > 2048:
         raise PhantomError("E_ARG", f"expected a frame size of 32..2048 pixels but received {list(size)}")
+    if fps is not None and not (isinstance(fps, (int, float)) and 8 <= fps <= 120):
+        raise PhantomError("E_ARG", f"expected a frame rate of 8..120 per second but received {fps!r}")
 
 
 def write_phantom(out_dir, n_cines: int, seed: int, n_frames: int = 16, variants=None, views=None, size=(256, 256),
-                  workers: int = 1, images: bool = True, progress=None):
-    """Generate n_cines cines into out_dir; identical bytes for any number of workers. Returns the index path."""
+                  workers: int = 1, images: bool = True, progress=None, fps: float | None = None):
+    """Generate n_cines cines into out_dir; identical bytes for any number of workers. Returns the index path.
+    fps: a fixed frame rate for every cine (see generate_cine)."""
     variants = list(variants or VARIANTS)
     views = list(views or CARDIAC_VIEWS)
     size = tuple(int(v) for v in size)
-    check_request(n_cines, n_frames, variants, views, size)
+    check_request(n_cines, n_frames, variants, views, size, fps)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(str(out), *p, n_frames, size, images) for p in cine_plan(n_cines, seed, variants, views)]
+    jobs = [(str(out), *p, n_frames, size, images, fps) for p in cine_plan(n_cines, seed, variants, views)]
     t0 = time.perf_counter()
     if workers > 1:
         import multiprocessing as mp
@@ -320,7 +330,7 @@ def write_phantom(out_dir, n_cines: int, seed: int, n_frames: int = 16, variants
                 progress(len(entries), len(jobs))
     index = {"format": FORMAT, "generator": f"sonoedge_phantom/{VERSION}", "seed": int(seed),
              "image_size": list(size), "frames_per_cine": n_frames, "views": VIEWS, "seg_labels": SEG_LABELS,
-             "variants": variants, "cines": entries}
+             "variants": variants, **({} if fps is None else {"fps": float(fps)}), "cines": entries}
     tmp = out / "index.json.tmp"
     tmp.write_text(json.dumps(index, indent=1))
     os.replace(tmp, out / "index.json")

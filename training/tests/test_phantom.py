@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from sonoedge_phantom.errors import PhantomError
 from sonoedge_phantom.generate import write_phantom
 from sonoedge_phantom.measure import area_length, cine_ef
 from sonoedge_train.data.phantom import FORMAT, load_phantom
@@ -135,6 +136,30 @@ def test_ef_spread_and_agreement_with_the_3d_volume(tmp_path):
         ef, ed, es, vols = cine_ef(masks, c["spacing_mm"])
         assert (c["ed"], c["es"]) == (int(np.argmax(vols)), int(np.argmin(vols)))
         assert abs(c["ef"] - c["ef_3d"]) <= EF_3D_AGREEMENT, c["id"]
+
+
+def test_fixed_frame_rate_gives_several_beats_of_the_same_heart(tmp_path):
+    """--fps: the same cines (same draws) sampled at a fixed rate. 96 frames at 30/s hold 2.7-5.9 beats of a
+    50-110/min heart: the label volume curve has as many maxima, the stored EF is the same heart's (within the
+    sampling of its extremes), and the frame rate is in the index and every entry."""
+    kw = dict(n_frames=96, size=(96, 96), variants=["clean"], views=["A4C", "A2C"], images=False)
+    write_phantom(tmp_path / "free", 4, seed=5, **kw)
+    write_phantom(tmp_path / "fixed", 4, seed=5, fps=30, **kw)
+    free, fixed = _index(tmp_path / "free"), _index(tmp_path / "fixed")
+    assert "fps" not in free and fixed["fps"] == 30.0
+    for a, b in zip(free["cines"], fixed["cines"]):
+        assert b["fps"] == 30.0 and a["fps"] != 30.0
+        assert (a["heart_rate"], a["spacing_mm"], a["roi"]) == (b["heart_rate"], b["spacing_mm"], b["roi"])
+        beats = 96 / 30 * b["heart_rate"] / 60
+        assert 2.6 <= beats <= 5.9
+        _, masks = _cine(tmp_path / "fixed", b)
+        vols = cine_ef(masks, b["spacing_mm"])[3]
+        # ED once per beat: the frames within 3% of the largest volume come in one run a beat (a cut beat may have none)
+        runs = np.flatnonzero(np.diff((vols >= vols.max() * 0.97).astype(int)) == 1)
+        assert len(runs) >= int(beats) - 1, (b["id"], beats, runs)
+        assert abs(a["ef"] - b["ef"]) <= 3.0, (a["id"], a["ef"], b["ef"])
+    with pytest.raises(PhantomError, match=r"^E_ARG: expected a frame rate of 8\.\.120 per second but received 200$"):
+        write_phantom(tmp_path / "bad", 1, seed=5, fps=200, **kw)
 
 
 def test_negatives_are_other_with_empty_masks(phantom):

@@ -1,0 +1,212 @@
+"""The runtime's EF as shipped, on cines of several beats, beside the harness's EF on the same cines.
+
+`transfer` and `ef_rules.py` measure EF in Python (metrics.ef_runtime): the runtime's window rule over a whole cine
+of about one beat, every frame used, no view or quality gate. A scanner's cine holds several beats at 30-60 frames
+per second, and there the runtime (src/pipeline) reports the median of its detected beats, on the frames its
+view/quality gate lets through. This script runs `sonoedge replay` (the TypeScript pipeline, the ONNX models, beat
+detection, the trimmed rule, the calibration: nothing re-implemented) on each apical cine and reads the EF the last
+frame reports, beside the harness's window EF on the same frames. It chooses nothing.
+
+Cines:
+- `--phantom DIR`: the independent generator's cines (`python -m sonoedge_phantom generate ... --fps N`);
+- `--sim N,SEED,FRAMES,BEAT_FRAMES`: our simulator's apical cines (difficulty --difficulty, A4C and A2C in turn)
+  whose beat lasts BEAT_FRAMES x U(0.8, 1) frames instead of FRAMES x U(0.8, 1) (the one change; every other draw
+  is the cine's own), so that FRAMES holds several beats.
+
+    training/.venv/bin/python training/scripts/runtime_ef.py --phantom training/data_cache/phantom_beats50 \
+        --out training/results/runtime_ef/phantom_beats50.json
+
+Needs dist/ built (`npx tsc -p tsconfig.json`). Reference EF: the cine's label EF (area-length on its label masks,
+largest and smallest volume over the cine; the same every beat).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "training"))
+
+from sonoedge_train.data.synthetic import resize_frames  # noqa: E402
+from sonoedge_train.metrics import ef_runtime  # noqa: E402
+from sonoedge_train.transfer import Packages  # noqa: E402
+
+MODEL_SIZE = (112, 112)
+
+
+def phantom_cines(root, negatives=False):
+    """(id, view, frames [F, H, W] uint8, roi (x, y, w, h), spacing (sx, sy) mm per frame pixel, reference EF, fps)
+    of every apical cine with a reference EF; with `negatives`, of every heart turned or flipped and every
+    non-cardiac scene (view OTHER,
+    reference None)."""
+    index = json.loads((Path(root) / "index.json").read_text())
+    for c in index["cines"]:
+        if negatives:
+            if c["variant"] not in ("rotated", "flipped", "noncardiac"):
+                continue
+        elif c["view"] not in ("A4C", "A2C") or not c.get("ef"):
+            continue
+        frames = np.load(Path(root) / c["file"])["frames"]
+        r = c["roi"]
+        yield (c["id"], c["view"], frames, (r["x"], r["y"], r["width"], r["height"]), tuple(c["spacing_mm"]),
+               None if negatives else float(c["ef"]), float(c["fps"]))
+
+
+def sim_cines(spec, difficulty):
+    from sonoedge_train.sim.simulator import sample_cine_params, simulate_cine
+    n, seed, frames, beat = (int(v) for v in spec.split(","))
+    for i in range(n):
+        view = ("A4C", "A2C")[i % 2]
+        p = sample_cine_params(seed * 1000 + i, view, frames, difficulty)
+        p.cycle_frames *= beat / frames
+        c = simulate_cine(p)
+        h, w = c.sector.shape[1:]
+        # the frame rate is only replay's --fps, which paces --realtime (not used here)
+        yield (i, view, c.sector, (0, 0, w, h), (c.spacing_mm, c.spacing_mm), float(c.ef), 50.0)
+
+
+def replay(frames, roi, spacing, fps, models, tmp, cli):
+    raw = Path(tmp) / "cine.raw"
+    out = Path(tmp) / "cine.jsonl"
+    np.ascontiguousarray(frames).tofile(raw)
+    f, h, w = frames.shape
+    cmd = ["node", str(cli), "replay", str(raw), "--geometry", f"{w}x{h}:GRAY8",
+           "--pixel-spacing", f"{spacing[0]},{spacing[1]}", "--sector", ",".join(str(v) for v in roi),
+           "--fps", f"{fps}", "-o", str(out)]
+    if models:
+        cmd += ["--models", str(models)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    lines = [json.loads(s) for s in out.read_text().splitlines() if s.strip()]
+    last_ef = next((ln["ef"] for ln in reversed(lines) if "ef" in ln), None)
+    # frames the LV model ran on: an apical view shown, the smoothed quality at the gate, the state not unknown
+    shown = sum(1 for ln in lines if "lvAreaMm2" in ln)
+    return {"ef": None if last_ef is None else last_ef["percent"],
+            "method": None if last_ef is None else last_ef.get("method"),
+            "beats": None if last_ef is None else last_ef.get("beats"),
+            "quality": None if last_ef is None else last_ef.get("quality"),
+            "ci": None if last_ef is None else last_ef.get("ci"),
+            "gated_frames": shown, "frames": len(lines),
+            "ed_flags": sum(1 for ln in lines if "edSeq" in ln), "es_flags": sum(1 for ln in lines if "esSeq" in ln),
+            # per frame: the quality score, the shown view, the state, the LV area (mm^2; null when not segmented),
+            # ED / ES confirmed on this frame, and the beats (ED frame, ES frame) the EF rests on
+            "trace": {"quality": [round(ln["quality"], 3) for ln in lines], "view": [ln["viewShown"] for ln in lines],
+                      "state": [ln["state"] for ln in lines],
+                      "lv_area": [None if "lvAreaMm2" not in ln else round(ln["lvAreaMm2"], 1) for ln in lines],
+                      "ed": [ln["edSeq"] for ln in lines if "edSeq" in ln],
+                      "es": [ln["esSeq"] for ln in lines if "esSeq" in ln],
+                      "beats": sorted({(ln["ef"]["edFrame"], ln["ef"]["esFrame"]) for ln in lines
+                                       if "ef" in ln and ln["ef"].get("method") == "beats"})}}
+
+
+def harness(p: Packages, frames, roi, spacing):
+    """The harness's EF on the same cine: the sector cropped and area-resized to the model input, the LV model on
+    every frame, metrics.ef_runtime with the package's trim, then the package's calibration (what `transfer` does)."""
+    x, y, w, h = roi
+    small = resize_frames(np.ascontiguousarray(frames[:, y:y + h, x:x + w]), MODEL_SIZE)
+    sp = (spacing[0] * w / MODEL_SIZE[1], spacing[1] * h / MODEL_SIZE[0])
+    r = ef_runtime(p.lv(small), sp, min_frames=min(16, len(small)), trim=p.ef_trim)
+    return None if not r.get("valid") else p.calibrated(r["ef"])
+
+
+def boot_ci(d, n=2000, seed=0):
+    rng = np.random.default_rng(seed)
+    m = [float(np.mean(d[rng.integers(0, len(d), len(d))])) for _ in range(n)]
+    return [round(float(np.percentile(m, 2.5)), 2), round(float(np.percentile(m, 97.5)), 2)]
+
+
+def negatives_summary(rows):
+    """The runtime on hearts turned or flipped (OTHER): frames with an LV shown, cines with an EF."""
+    return {"cines": len(rows), "frames": sum(r["runtime"]["frames"] for r in rows),
+            "lv_shown_share": round(sum(r["runtime"]["gated_frames"] for r in rows)
+                                    / max(1, sum(r["runtime"]["frames"] for r in rows)), 4),
+            "cines_with_lv": sum(1 for r in rows if r["runtime"]["gated_frames"] > 0),
+            "cines_with_ef": sum(1 for r in rows if r["runtime"]["ef"] is not None)}
+
+
+def summary(rows, paired_with_base=False):
+    """EF as reported by one runtime (r["runtime"]) against the harness on the same cines; with paired_with_base,
+    also its paired change of absolute error against the first runtime (r["base"]) on the cines both report."""
+    out = {"cines": len(rows)}
+    both = [r for r in rows if r["runtime"]["ef"] is not None and r["harness"] is not None]
+    hv = [r for r in rows if r["harness"] is not None]
+    rv = [r for r in rows if r["runtime"]["ef"] is not None]
+    out["runtime_ef_shown"] = len(rv)
+    out["runtime_method_beats"] = sum(1 for r in rv if r["runtime"]["method"] == "beats")
+    out["runtime_beats_median"] = float(np.median([r["runtime"]["beats"] for r in rv])) if rv else None
+    out["gated_share"] = round(float(np.mean([r["runtime"]["gated_frames"] / r["runtime"]["frames"] for r in rows])), 3)
+    for name, sel, key in (("harness_all", hv, "h"), ("harness_on_shown", both, "h"), ("runtime", both, "r")):
+        e = np.array([(r["harness"] if key == "h" else r["runtime"]["ef"]) - r["ref"] for r in sel])
+        out[name] = None if not len(e) else {"n": len(e), "mae": round(float(np.abs(e).mean()), 2),
+                                               "bias": round(float(e.mean()), 2)}
+    if both:
+        d = np.array([abs(r["runtime"]["ef"] - r["ref"]) - abs(r["harness"] - r["ref"]) for r in both])
+        out["paired_abs_error_runtime_minus_harness"] = {"mean": round(float(d.mean()), 2), "ci95": boot_ci(d)}
+        inside = [r for r in both if r["runtime"]["ci"]]
+        out["ref_inside_runtime_ci"] = round(float(np.mean([r["runtime"]["ci"][0] <= r["ref"] <= r["runtime"]["ci"][1]
+                                                            for r in inside])), 3) if inside else None
+    e = [abs(r["runtime"]["ef"] - r["ref"]) for r in rv]
+    out["errors_over_20"] = sum(1 for x in e if x > 20)
+    if paired_with_base:
+        pb = [r for r in rows if r["runtime"]["ef"] is not None and r["base"]["ef"] is not None]
+        d = np.array([abs(r["runtime"]["ef"] - r["ref"]) - abs(r["base"]["ef"] - r["ref"]) for r in pb])
+        out["paired_abs_error_vs_first"] = None if not len(d) else {
+            "n": len(d), "mean": round(float(d.mean()), 2), "ci95": boot_ci(d)}
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--phantom", default="", help="independent generator folder")
+    ap.add_argument("--sim", default="", metavar="N,SEED,FRAMES,BEAT_FRAMES", help="our simulator's apical cines")
+    ap.add_argument("--difficulty", default="wide_hard")
+    ap.add_argument("--models", default="models")
+    ap.add_argument("--cli", action="append", default=[], metavar="NAME=PATH",
+                    help="a sonoedge CLI to run, repeatable (builds of other commits, compared on the same cines; "
+                         "paired changes against the first); default runtime=dist/cli/main.js")
+    ap.add_argument("--negatives", action="store_true", help="--phantom's turned and flipped hearts: LV and EF shown")
+    ap.add_argument("--limit", type=int, default=0, help="the first N cines only")
+    ap.add_argument("--out", required=True, help="JSON report")
+    a = ap.parse_args(argv)
+    if bool(a.phantom) == bool(a.sim):
+        ap.error("give exactly one of --phantom and --sim")
+    if a.negatives and not a.phantom:
+        ap.error("--negatives needs --phantom")
+    clis = dict(c.split("=", 1) for c in a.cli) if a.cli else {"runtime": str(ROOT / "dist/cli/main.js")}
+    cines = phantom_cines(a.phantom, a.negatives) if a.phantom else sim_cines(a.sim, a.difficulty)
+    p = Packages(a.models)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="sonoedge-runtime-ef-") as tmp:
+        for k, (cid, view, frames, roi, spacing, ref, fps) in enumerate(cines):
+            if a.limit and k >= a.limit:
+                break
+            rts = {name: replay(frames, roi, spacing, fps, a.models, tmp, cli) for name, cli in clis.items()}
+            h = None if a.negatives else harness(p, frames, roi, spacing)
+            rows.append({"id": cid, "view": view, "ref": None if ref is None else round(ref, 2), "fps": fps,
+                         "frames": len(frames), "harness": None if h is None else round(h, 2), "runtimes": rts})
+            hs = "-" if h is None else f"{h:5.1f}"
+            line = f"{cid:4d} {view} ref {ref or 0:5.1f} harness {hs}"
+            for name, rt in rts.items():
+                rs = "-" if rt["ef"] is None else f"{rt['ef']:5.1f}"
+                line += f" | {name} {rs} {rt['method']} beats {rt['beats']} gated {rt['gated_frames']}/{rt['frames']}"
+            print(line, file=sys.stderr, flush=True)
+    first = next(iter(clis))
+    summ = {}
+    for name in clis:
+        rs = [dict(r, runtime=r["runtimes"][name], base=r["runtimes"][first]) for r in rows]
+        summ[name] = negatives_summary(rs) if a.negatives else summary(rs, name != first)
+    rep = {"source": a.phantom or f"sim {a.sim} {a.difficulty}", "models": a.models, "clis": clis,
+           "summary": summ, "cines": rows}
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(rep, indent=1))
+    print(json.dumps(rep["summary"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
