@@ -68,6 +68,7 @@ export interface PipelineConfig {
   segmentationStride: number;
   segmentationViews: string[];
   qualityThreshold: number;
+  qualityHysteresis: number;
   contourEpsilon: number;
   engine: EngineConfig;
 }

@@ -209,6 +209,10 @@ const pipeline = {
       description: 'Views on which segmentation runs. Default: ["A4C", "A2C"].',
     },
     qualityThreshold: { type: 'number', minimum: 0, maximum: 1, default: 0.5, description: 'Smoothed quality needed for segmentation. Default: 0.5.' },
+    qualityHysteresis: {
+      type: 'number', minimum: 0, maximum: 1, default: 0.1,
+      description: 'Once segmenting, go on while the smoothed quality stays at or above qualityThreshold minus this; 0: each frame on qualityThreshold alone. Default: 0.1.',
+    },
     contourEpsilon: {
       type: 'number', minimum: 0, maximum: 100, default: 0.75,
       description: 'Contour simplification tolerance in model pixels; 0 keeps every point. Default: 0.75.',

@@ -187,12 +187,19 @@ export interface PipelineOptions {
   segmentationViews?: string[];
   /** Smoothed quality needed for segmentation (default 0.5). */
   qualityThreshold?: number;
+  /**
+   * Hysteresis of the segmentation gate (default 0.1): once open, segmentation goes on while the smoothed quality
+   * stays at or above qualityThreshold minus this, on an apical view with a state other than unknown; 0 gates each
+   * frame on qualityThreshold alone. Without it a quality that dips just under the gate at every end-systole (the
+   * independent generator's cines, docs/PROTOCOL.md "EF") cuts each beat's ES out of the EF window.
+   */
+  qualityHysteresis?: number;
   /** Contour simplification tolerance in model pixels (default 0.75). */
   contourEpsilon?: number;
 }
 
 const PIPELINE_KEYS = ['viewQuality', 'segmentation', 'variant', 'trustStore', 'allowUnsigned', 'engine',
-  'segmentationStride', 'segmentationViews', 'qualityThreshold', 'contourEpsilon'] as const;
+  'segmentationStride', 'segmentationViews', 'qualityThreshold', 'qualityHysteresis', 'contourEpsilon'] as const;
 
 /** Verified packages, ready to open streams. */
 export class Pipeline {
@@ -214,6 +221,10 @@ export class Pipeline {
     const stride = options.segmentationStride ?? 1;
     if (!Number.isInteger(stride) || stride < 1) {
       throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'positive integer', 'pipeline.segmentationStride', stride);
+    }
+    const hysteresis = options.qualityHysteresis ?? 0.1;
+    if (typeof hysteresis !== 'number' || !(hysteresis >= 0 && hysteresis <= 1)) {
+      throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'number in [0, 1]', 'pipeline.qualityHysteresis', hysteresis);
     }
     const vq = await verifyWith(options, options.viewQuality);
     const seg = options.segmentation === undefined ? undefined : await verifyWith(options, options.segmentation);
@@ -421,9 +432,13 @@ export class StreamProcessor {
   readonly #opts: Readonly<PipelineOptions>;
   readonly #segViews: readonly string[];
   readonly #segQuality: number;
+  /** The quality at which an open segmentation gate closes (qualityThreshold - qualityHysteresis). */
+  readonly #segQualityExit: number;
   readonly #segStride: number;
   #inFlight: Promise<unknown> = Promise.resolve();
   #eligible = 0;
+  /** Whether the segmentation gate is open (the last frame was eligible). */
+  #segOpen = false;
   #lastShown = '';
   #closed = false;
 
@@ -435,6 +450,7 @@ export class StreamProcessor {
     this.#ef = this.#set.ejectionFraction();
     this.#segViews = options.segmentationViews ?? ['A4C', 'A2C'];
     this.#segQuality = options.qualityThreshold ?? 0.5;
+    this.#segQualityExit = this.#segQuality - (options.qualityHysteresis ?? 0.1);
     this.#segStride = options.segmentationStride ?? 1;
   }
 
@@ -515,14 +531,18 @@ export class StreamProcessor {
       const ef = this.#ef;
       if (result.state === 'unknown') {
         this.#eligible = 0;
+        this.#segOpen = false;
         ef.reset('the in-distribution state is unknown');
         return result;
       }
       const apical = this.#segViews.includes(result.view.shown);
+      const q = result.quality.smoothed;
+      const gate = this.#segOpen ? this.#segQualityExit : this.#segQuality;
+      this.#segOpen = apical && q >= gate;
       let measured = false;
-      if (!apical || result.quality.smoothed < this.#segQuality) {
+      if (!this.#segOpen) {
         this.#eligible = 0;
-        ef.skip(f.seq, apical ? `quality ${result.quality.smoothed.toFixed(2)} below ${this.#segQuality}` : `view ${result.view.shown}`);
+        ef.skip(f.seq, apical ? `quality ${q.toFixed(2)} below ${+gate.toFixed(3)}` : `view ${result.view.shown}`);
         measured = true;
       } else if (this.#eligible++ % this.#segStride === 0) {
         await seg.infer(f.data, stage);

@@ -424,7 +424,7 @@ export interface LvBorder { low: number; high: number; threshold: number }
 export interface EjectionFractionResult {
   /** Ejection fraction in percent: calibrated (slope * efRaw + intercept, clamped to [0, 100]). */
   ef: number;
-  /** Before calibration: the median of the beats' EFs, or (EDV - ESV) / EDV of the window's extremes. */
+  /** Before calibration: the median of the beats' EFs, or (EDV - ESV) / EDV of the window's (trimmed) extremes (before a beat, or with estimate 'window'). */
   efRaw: number;
   /** 95% interval of `ef` in percent (clamped to [0, 100]); null when not valid. */
   ci: [number, number] | null;
@@ -435,11 +435,11 @@ export interface EjectionFractionResult {
   quality: 'ok' | 'low';
   /** Why the quality is low (absent when ok). */
   qualityReason?: string;
-  /** 'beats': the median over the window's beats; 'window': no full beat yet, the largest and smallest volume of the window. */
+  /** Where the EF value comes from: 'beats', the median over the window's beats; 'window', the window's (trimmed) largest and smallest volumes (no full beat yet, or estimate 'window'). */
   method: 'beats' | 'window';
   /** The window's beats, oldest first. */
   beats: Beat[];
-  /** ED and ES the EF comes from: the latest beat's, or the window's extremes (frame seqs as given to push). */
+  /** ED and ES the EF comes from: the latest beat's with method 'beats', else the window's extremes (frame seqs as given to push). */
   edFrame: number;
   esFrame: number;
   edvMl: number;
@@ -477,6 +477,13 @@ export interface EjectionFractionOptions {
    * loses the cavity for a frame (an artefact across it, a dropout) does.
    */
   maxStep?: number;
+  /**
+   * Where the EF value comes from (default 'beats'): 'beats', the median of the window's beats' EFs once there is a
+   * beat (before one, the window's extremes); 'window', the window's (trimmed) largest and smallest volumes whatever
+   * beats were found (valid from minFrames frames). The beats give the ED/ES flags, the beat count and the
+   * beat-to-beat spread of the interval either way. The nineteenth wave measured both (training/RESULTS.md).
+   */
+  estimate?: 'window' | 'beats';
   /** Beat detection: an extremum must stand out by this fraction of the window's volume range (default 0.3)... */
   prominence?: number;
   /** ...and by at least this fraction of the window's largest volume (default 0.05). */
@@ -534,7 +541,9 @@ export function median(xs: readonly number[]): number {
  * closer than `minCycle` frames to the previous one is not reported. A beat
  * is an ED and the ES after it. EF is the median of the window's beats' EFs
  * when there is at least one beat; before that, (EDV - ESV) / EDV of the
- * window's largest and smallest volume (valid from `minFrames` frames).
+ * window's largest and smallest volume (valid from `minFrames` frames). With
+ * `estimate: 'window'` the value is always the window's, beats found or not
+ * (measured and not adopted in the nineteenth wave, training/RESULTS.md).
  *
  * Trimmed volumes (calibration.trim): the largest and smallest of noisy
  * volumes overstate EF, and the more so the more frames a beat has. With a
@@ -558,6 +567,7 @@ export function median(xs: readonly number[]): number {
  */
 export class EjectionFraction {
   readonly #window: number;
+  readonly #estimate: 'window' | 'beats';
   readonly #minFrames: number;
   readonly #range: [number, number];
   readonly #maxSkip: number;
@@ -594,6 +604,7 @@ export class EjectionFraction {
 
   constructor(options: EjectionFractionOptions = {}) {
     this.#window = options.window ?? 128;
+    this.#estimate = options.estimate ?? 'beats';
     this.#minFrames = options.minFrames ?? 16;
     this.#range = options.range ?? [5, 90];
     this.#maxSkip = options.maxSkip ?? 3;
@@ -823,7 +834,8 @@ export class EjectionFraction {
     let ed: { seq: number; v: number };
     let es: { seq: number; v: number };
     let reason: string | undefined;
-    if (beats.length > 0) {
+    const fromBeats = this.#estimate === 'beats' && beats.length > 0;
+    if (fromBeats) {
       efRaw = median(beats.map((b) => b.efRaw));
       const b = beats[beats.length - 1];
       ed = { seq: b.edSeq, v: b.edvMl };
@@ -871,7 +883,7 @@ export class EjectionFraction {
     }
     return {
       ef, efRaw, ci, quality: low.length === 0 ? 'ok' : 'low', ...(low.length > 0 ? { qualityReason: low.join('; ') } : {}),
-      method: beats.length > 0 ? 'beats' : 'window', beats,
+      method: fromBeats ? 'beats' : 'window', beats,
       edFrame: ed.seq, esFrame: es.seq, edvMl: ed.v, esvMl: es.v, ...confirmed, frames: count, uncertainFrames,
       ...(threshold !== undefined ? { borderBand } : {}), valid, ...(reason ? { reason } : {}),
     };

@@ -148,6 +148,39 @@ t.test('real-image sanity check: the bundled A4C cine (DICOM) gives A4C, the LV,
   t.equal(shown[27], 'OTHER');
 });
 
+t.test('segmentation gate hysteresis: once open it stays open down to qualityThreshold - qualityHysteresis', async (t) => {
+  const { frames } = await readSampleCine();
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const run = async (options: { qualityThreshold?: number; qualityHysteresis?: number }): Promise<Out[]> => {
+    const pipeline = await Pipeline.create({ viewQuality: VQ, segmentation: SEG, trustStore, ...options });
+    const results: Out[] = [];
+    const stream = await pipeline.openStream({ input: { width: 256, height: 256, format: 'GRAY8' }, pixelSpacingMm: SAMPLE_SPACING_MM }, (r) => results.push(r));
+    for (let i = 0; i < 16; i++) {
+      stream.submit(frames[i], i);
+      await stream.idle();
+    }
+    await stream.close();
+    return results;
+  };
+  // The smoothed quality does not depend on the gate: take the threshold at its median, so that it opens and dips.
+  const q = (await run({})).map((r) => r.result.quality.smoothed);
+  const threshold = [...q].sort((a, b) => a - b)[8];
+  t.ok(q.some((v, i) => i > 0 && v < threshold && q[i - 1] >= threshold), `the quality dips under ${threshold}: ${q.map((v) => v.toFixed(3))}`);
+  for (const h of [0, 0.1, Math.max(...q) - Math.min(...q)]) {
+    const results = await run({ qualityThreshold: threshold, qualityHysteresis: h });
+    t.same(results.map((r) => r.result.quality.smoothed), q, 'the same quality');
+    // The rule restated: open at the threshold, then closed only below threshold - h (every frame is A4C, state ok).
+    let open = false;
+    const expected = q.map((v) => (open = v >= (open ? threshold - h : threshold)));
+    t.same(results.map((r) => r.result.lv !== undefined), expected, `hysteresis ${h}: LV on ${expected.map(Number).join('')}`);
+  }
+  // h = 0 gates each frame alone; the full range keeps the gate open from the first frame at the threshold on.
+  const first = q.findIndex((v) => v >= threshold);
+  const all = await run({ qualityThreshold: threshold, qualityHysteresis: Math.max(...q) - Math.min(...q) });
+  t.same(all.map((r) => r.result.lv !== undefined), q.map((_, i) => i >= first));
+  await t.rejects(Pipeline.create({ viewQuality: VQ, trustStore, qualityHysteresis: -0.1 }), { name: 'RangeError', message: 'Expected number in [0, 1] for pipeline.qualityHysteresis but received -0.1 of type number' });
+});
+
 t.test('pixel spacing: square or [x, y]; model-pixel spacing and the frame map follow the ROI', async (t) => {
   const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
   const pipeline = await Pipeline.create({ viewQuality: VQ, segmentation: SEG, trustStore });

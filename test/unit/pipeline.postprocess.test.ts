@@ -212,7 +212,7 @@ const sample = (f: number): AreaLength => ({ areaMm2: Math.sqrt((volumeAt(f) * 1
 const EF_TOL = 1e-9;
 
 t.test('beats: every ED and ES of a 5-beat curve is confirmed exactly once, a few frames after it', async (t) => {
-  const ef = new EjectionFraction();
+  const ef = new EjectionFraction({ estimate: 'beats' });
   const ed: number[][] = [];
   const es: number[][] = [];
   for (let f = 0; f < 150; f++) {
@@ -260,7 +260,7 @@ t.test('beats: a cine that starts just before ES: the ES is confirmed although t
 t.test('beats: EF is the median of the beats; one beat is low quality', async (t) => {
   t.equal(median([3, 1, 2]), 2);
   t.equal(median([4, 1, 3, 2]), 2.5, 'even count: the mean of the two middle values');
-  const ef = new EjectionFraction();
+  const ef = new EjectionFraction({ estimate: 'beats' });
   for (let f = 0; f <= 26; f++) ef.push(f, sample(f));
   const r = ef.result();
   t.same([r.method, r.beats.length, r.valid, r.quality, r.qualityReason], ['beats', 1, true, 'low', '1 beat (2 needed)']);
@@ -312,7 +312,7 @@ t.test('trimmed volumes (calibration.trim): the window averages a share of its l
   t.ok(near(r.efRaw, (100 * (99 - 41)) / 99, EF_TOL), `trimmed ${r.efRaw}`);
   // Beats: ED to ES 15 samples, so k = floor(0.1 x 30 + 0.5) = 3: the 3 largest within 3 samples of each ED (the ED
   // and its two neighbours on this curve), the 3 smallest within 3 of each ES.
-  const beats = new EjectionFraction({ calibration: { slope: 1, intercept: 0, residualSd: 0, trim: 0.1 } });
+  const beats = new EjectionFraction({ calibration: { slope: 1, intercept: 0, residualSd: 0, trim: 0.1 }, estimate: 'beats' });
   for (let f = 0; f < 150; f++) beats.push(f, sample(f));
   const b = beats.result();
   const edv = (volumeAt(4) + volumeAt(5) + volumeAt(6)) / 3;
@@ -322,6 +322,38 @@ t.test('trimmed volumes (calibration.trim): the window averages a share of its l
   t.ok(b.beats.every((x) => near(x.edvMl, edv, 1e-9) && near(x.esvMl, esv, 1e-9)), `${b.beats[0].edvMl} ${b.beats[0].esvMl}`);
   t.ok(near(b.efRaw, (100 * (edv - esv)) / edv, 1e-9) && b.efRaw < 60, `EF ${b.efRaw}`);
   t.same([b.edvMl, b.esvMl], [b.beats[3].edvMl, b.beats[3].esvMl], 'the result names the latest beat\'s volumes');
+});
+
+t.test('estimate window: the EF value from the window\'s trimmed extremes, beats found or not; beats is the default', async (t) => {
+  const cal = { slope: 1, intercept: 0, residualSd: 0, trim: 0.1 };
+  // Five clean beats; then, after a reset, a noise wiggle in a short plateau that the beat detector takes for a beat
+  // (ED 100 mL at 202, ES 88 at 203: each stands out by the 5 mL floor, 0.05 x the largest volume).
+  const win = new EjectionFraction({ calibration: cal, estimate: 'window' });
+  const byBeats = new EjectionFraction({ calibration: cal });
+  const at = (v: number): AreaLength => ({ areaMm2: Math.sqrt((v * 1000 * 3 * Math.PI * L_MM) / 8), lengthMm: L_MM });
+  for (let f = 0; f < 150; f++) { win.push(f, sample(f)); byBeats.push(f, sample(f)); }
+  const w = win.result();
+  const b = byBeats.result();
+  // The same beats either way; the window's 128 volumes, k = 13: the 13 largest and 13 smallest.
+  t.same(w.beats.map((x) => [x.edSeq, x.esSeq]), b.beats.map((x) => [x.edSeq, x.esSeq]));
+  const vs = Array.from({ length: 128 }, (_, i) => volumeAt(22 + i)).sort((x, y) => x - y);
+  const edv = vs.slice(-13).reduce((x, y) => x + y, 0) / 13;
+  const esv = vs.slice(0, 13).reduce((x, y) => x + y, 0) / 13;
+  t.same([w.method, b.method], ['window', 'beats']);
+  t.ok(near(w.edvMl, edv, 1e-9) && near(w.esvMl, esv, 1e-9), `${w.edvMl} ${w.esvMl}`);
+  t.ok(near(w.efRaw, (100 * (edv - esv)) / edv, 1e-9), `window EF ${w.efRaw}`);
+  t.ok(near(b.efRaw, b.beats[1].efRaw, 1e-9), 'beats: the median of 4 equal beats');
+  // The interval and quality still come from the beats: 4 agreeing beats, ok.
+  t.same([w.quality, w.ci !== null, w.valid], ['ok', true, true]);
+  // After a reset the window EF needs 16 frames, beats or not: a wiggle that makes a beat in 6 frames gives no EF.
+  const wiggle = [90, 92, 100, 88, 89, 97];
+  for (const e of [win, byBeats]) {
+    e.reset('test');
+    wiggle.forEach((v, i) => e.push(200 + i, at(v)));
+  }
+  t.same(byBeats.result().beats.map((x) => [x.edSeq, x.esSeq]), [[202, 203]], 'a beat from the wiggle');
+  t.ok(byBeats.result().valid && byBeats.result().efRaw < 15, `beats: EF ${byBeats.result().efRaw} from the wiggle`);
+  t.same([win.result().valid, win.result().reason], [false, '6 of 16 frames']);
 });
 
 t.test('EF window: a brief view flip or a frame without LV keeps the EF; a longer run empties the window', async (t) => {

@@ -14,7 +14,10 @@ Cines:
   is the cine's own), so that FRAMES holds several beats.
 
     training/.venv/bin/python training/scripts/runtime_ef.py --phantom training/data_cache/phantom_beats50 \
+        --cli base=/tmp/base/dist/cli/main.js --cli new=dist/cli/main.js \
         --out training/results/runtime_ef/phantom_beats50.json
+
+(training/RESULTS.md, nineteenth wave, has the sets and the builds.)
 
 Needs dist/ built (`npx tsc -p tsconfig.json`). Reference EF: the cine's label EF (area-length on its label masks,
 largest and smallest volume over the cine; the same every beat).
@@ -43,8 +46,7 @@ MODEL_SIZE = (112, 112)
 def phantom_cines(root, negatives=False):
     """(id, view, frames [F, H, W] uint8, roi (x, y, w, h), spacing (sx, sy) mm per frame pixel, reference EF, fps)
     of every apical cine with a reference EF; with `negatives`, of every heart turned or flipped and every
-    non-cardiac scene (view OTHER,
-    reference None)."""
+    non-cardiac scene (view OTHER, reference None)."""
     index = json.loads((Path(root) / "index.json").read_text())
     for c in index["cines"]:
         if negatives:
