@@ -191,7 +191,7 @@ export interface PipelineOptions {
    * Hysteresis of the segmentation gate (default 0.1): once open, segmentation goes on while the smoothed quality
    * stays at or above qualityThreshold minus this, on an apical view with a state other than unknown; 0 gates each
    * frame on qualityThreshold alone. Without it a quality that dips just under the gate at every end-systole (the
-   * independent generator's cines, docs/PROTOCOL.md "EF") cuts each beat's ES out of the EF window.
+   * independent generator's cines, docs/PROTOCOL.md "ED, ES and EF") cuts each beat's ES out of the EF window.
    */
   qualityHysteresis?: number;
   /** Contour simplification tolerance in model pixels (default 0.75). */

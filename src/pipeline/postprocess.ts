@@ -847,9 +847,21 @@ export class EjectionFraction {
       es = { seq: this.#seqs[mn % this.#window], v: this.#v(mn) };
       const trim = this.#cal.trim;
       if (trim !== undefined) {
+        // One sort of the window gives both: the mean of its c largest and of its c smallest volumes.
         const c = trimCount(trim, count);
-        ed.v = this.#trimmedMean(this.#first(), this.#n - 1, 1, c);
-        es.v = this.#trimmedMean(this.#first(), this.#n - 1, -1, c);
+        const vs: number[] = [];
+        for (let k = this.#first(); k < this.#n; k++) vs.push(this.#v(k));
+        vs.sort((x, y) => x - y);
+        // Summed from the extreme inwards, as #trimmedMean does (the same sums to the last bit).
+        const m = Math.min(c, vs.length);
+        let hi = 0;
+        let lo = 0;
+        for (let i = 0; i < m; i++) {
+          hi += vs[vs.length - 1 - i];
+          lo += vs[i];
+        }
+        ed.v = hi / m;
+        es.v = lo / m;
       }
       efRaw = efOf(ed.v, es.v);
       if (count < this.#minFrames) reason = `${count} of ${this.#minFrames} frames`;

@@ -23,7 +23,7 @@ import numpy as np
 
 from sonoedge_train.calibrate import fit_ef_calibration
 from sonoedge_train.data.phantom import load_labelled
-from sonoedge_train.metrics import ef_percent, ef_runtime, frame_volume_ml
+from sonoedge_train.metrics import ef_percent, ef_runtime, ef_runtime_from, frame_volume_ml, frame_volumes
 from sonoedge_train.transfer import Packages, apical_ef_cines
 
 RULES = ("extremes", "smoothed", "trimmed", "reference frames")
@@ -45,8 +45,9 @@ def _set_efs(p: Packages, path: str, k: int, trim: float, out: dict) -> None:
         sp = tuple(float(v) for v in spacing[sel[0]])
         lv = p.lv(ds.frames[sel])
         n = min(16, len(sel))
-        a, b = ef_runtime(lv, sp, min_frames=n), ef_runtime(lv, sp, min_frames=n, smooth=k)
-        t = ef_runtime(lv, sp, min_frames=n, trim=trim)
+        vols = frame_volumes(lv, sp)  # once; each rule below takes them
+        a, b = ef_runtime_from(vols, min_frames=n), ef_runtime_from(vols, min_frames=n, smooth=k)
+        t = ef_runtime_from(vols, min_frames=n, trim=trim)
         if not (a["valid"] and b["valid"] and t["valid"]):
             continue
         ref = np.array([frame_volume_ml(m == 1, sp)[0] for m in ds.masks[sel]])
@@ -54,7 +55,7 @@ def _set_efs(p: Packages, path: str, k: int, trim: float, out: dict) -> None:
         out["extremes"].append(a["ef"])
         out["smoothed"].append(b["ef"])
         out["trimmed"].append(t["ef"])
-        out["reference frames"].append(ef_percent(frame_volume_ml(lv[ed], sp)[0], frame_volume_ml(lv[es], sp)[0]))
+        out["reference frames"].append(ef_percent(vols[ed][0], vols[es][0]))
         out["ref"].append(float(c["ef"]))
         out["on the reference masks"].append(ef_runtime(ds.masks[sel] == 1, sp, min_frames=n)["ef"])
 

@@ -150,9 +150,21 @@ def ef_runtime(lv_masks: np.ndarray, spacing_mm, window: int = 128, min_frames: 
     `trim` (0..0.5; the package's calibration.ef.trim): ED and ES volumes are the means of the window's
     k = trim_count(trim, n) largest and k smallest volumes instead of the largest and the smallest (a share of the
     beat, not a number of frames)."""
+    return ef_runtime_from(frame_volumes(lv_masks, spacing_mm), window, min_frames, ef_range, max_skip, max_step,
+                           bands, smooth, trim)
+
+
+def frame_volumes(lv_masks: np.ndarray, spacing_mm) -> list:
+    """Each frame's (volume in ml, long axis in mm) as ef_runtime takes them (frame_volume_ml): computed once, so
+    that several EF rules can be applied to the same cine (ef_runtime_from)."""
+    return [frame_volume_ml(m, spacing_mm) for m in lv_masks]
+
+
+def ef_runtime_from(volumes, window: int = 128, min_frames: int = 16, ef_range=(5.0, 90.0), max_skip: int = 3,
+                    max_step: float = 2.0, bands=None, smooth: int = 1, trim: float = 0.0) -> dict:
+    """ef_runtime on frame_volumes' output instead of the masks (the same result)."""
     vols, gap, run, kept = [], False, 0, []
-    for i, m in enumerate(lv_masks):
-        v, l = frame_volume_ml(m, spacing_mm)
+    for i, (v, l) in enumerate(volumes):
         # fewer than 3 LV pixels (lv_area_length gives 0, 0), or a jump no ventricle makes between two frames
         if l == 0 or (vols and max_step > 0 and (v * max_step < vols[-1] or v > vols[-1] * max_step)):
             run += 1
