@@ -198,6 +198,9 @@ export interface PipelineOptions {
   contourEpsilon?: number;
 }
 
+/** The default of PipelineOptions.qualityHysteresis. */
+const QUALITY_HYSTERESIS = 0.1;
+
 const PIPELINE_KEYS = ['viewQuality', 'segmentation', 'variant', 'trustStore', 'allowUnsigned', 'engine',
   'segmentationStride', 'segmentationViews', 'qualityThreshold', 'qualityHysteresis', 'contourEpsilon'] as const;
 
@@ -222,7 +225,7 @@ export class Pipeline {
     if (!Number.isInteger(stride) || stride < 1) {
       throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'positive integer', 'pipeline.segmentationStride', stride);
     }
-    const hysteresis = options.qualityHysteresis ?? 0.1;
+    const hysteresis = options.qualityHysteresis ?? QUALITY_HYSTERESIS;
     if (typeof hysteresis !== 'number' || !(hysteresis >= 0 && hysteresis <= 1)) {
       throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'number in [0, 1]', 'pipeline.qualityHysteresis', hysteresis);
     }
@@ -450,7 +453,7 @@ export class StreamProcessor {
     this.#ef = this.#set.ejectionFraction();
     this.#segViews = options.segmentationViews ?? ['A4C', 'A2C'];
     this.#segQuality = options.qualityThreshold ?? 0.5;
-    this.#segQualityExit = this.#segQuality - (options.qualityHysteresis ?? 0.1);
+    this.#segQualityExit = this.#segQuality - (options.qualityHysteresis ?? QUALITY_HYSTERESIS);
     this.#segStride = options.segmentationStride ?? 1;
   }
 

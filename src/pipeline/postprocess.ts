@@ -717,16 +717,23 @@ export class EjectionFraction {
   }
 
   /**
-   * The mean of the `count` largest (sign 1) or smallest (sign -1) volumes among samples a..b (clamped to the
-   * window; fewer when fewer are there). NaN only when none is: for a beat whose ED has already left the window,
-   * which `push` drops right after it is made (the window itself and a span around a sample in it are never empty).
+   * The means of the `count` largest and of the `count` smallest volumes among samples a..b (clamped to the window;
+   * fewer when fewer are there), from one sort, each summed from the extreme inwards. NaN only when none is there:
+   * for a beat whose ED has already left the window, which `push` drops right after it is made (the window itself
+   * and a span around a sample in it are never empty).
    */
-  #trimmedMean(a: number, b: number, sign: 1 | -1, count: number): number {
+  #trimmedMeans(a: number, b: number, count: number): { hi: number; lo: number } {
     const vs: number[] = [];
     for (let k = Math.max(a, this.#first()); k <= Math.min(b, this.#n - 1); k++) vs.push(this.#v(k));
-    vs.sort((x, y) => sign * (y - x));
-    const top = vs.slice(0, count);
-    return top.reduce((s, v) => s + v, 0) / top.length;
+    vs.sort((x, y) => x - y);
+    const m = Math.min(count, vs.length);
+    let hi = 0;
+    let lo = 0;
+    for (let i = 0; i < m; i++) {
+      hi += vs[vs.length - 1 - i];
+      lo += vs[i];
+    }
+    return { hi: hi / m, lo: lo / m };
   }
 
   /** Zig-zag beat detection on the newest sample (see the class comment). */
@@ -795,8 +802,8 @@ export class EjectionFraction {
       const trim = this.#cal.trim;
       if (trim !== undefined) {
         const c = trimCount(trim, 2 * (k - ed.k));
-        edv = this.#trimmedMean(ed.k - c, ed.k + c, 1, c);
-        esv = this.#trimmedMean(k - c, k + c, -1, c);
+        edv = this.#trimmedMeans(ed.k - c, ed.k + c, c).hi;
+        esv = this.#trimmedMeans(k - c, k + c, c).lo;
       }
       const efRaw = efOf(edv, esv);
       this.#beats.push({ edSeq: ed.seq, esSeq: seq, edvMl: edv, esvMl: esv, efRaw, ef: this.#calibrate(efRaw) });
@@ -847,21 +854,9 @@ export class EjectionFraction {
       es = { seq: this.#seqs[mn % this.#window], v: this.#v(mn) };
       const trim = this.#cal.trim;
       if (trim !== undefined) {
-        // One sort of the window gives both: the mean of its c largest and of its c smallest volumes.
-        const c = trimCount(trim, count);
-        const vs: number[] = [];
-        for (let k = this.#first(); k < this.#n; k++) vs.push(this.#v(k));
-        vs.sort((x, y) => x - y);
-        // Summed from the extreme inwards, as #trimmedMean does (the same sums to the last bit).
-        const m = Math.min(c, vs.length);
-        let hi = 0;
-        let lo = 0;
-        for (let i = 0; i < m; i++) {
-          hi += vs[vs.length - 1 - i];
-          lo += vs[i];
-        }
-        ed.v = hi / m;
-        es.v = lo / m;
+        const t = this.#trimmedMeans(this.#first(), this.#n - 1, trimCount(trim, count));
+        ed.v = t.hi;
+        es.v = t.lo;
       }
       efRaw = efOf(ed.v, es.v);
       if (count < this.#minFrames) reason = `${count} of ${this.#minFrames} frames`;

@@ -23,7 +23,7 @@ import numpy as np
 
 from sonoedge_train.calibrate import fit_ef_calibration
 from sonoedge_train.data.phantom import load_labelled
-from sonoedge_train.metrics import ef_percent, ef_runtime, ef_runtime_from, frame_volume_ml, frame_volumes
+from sonoedge_train.metrics import ef_percent, ef_runtime_from, frame_volumes
 from sonoedge_train.transfer import Packages, apical_ef_cines
 
 RULES = ("extremes", "smoothed", "trimmed", "reference frames")
@@ -50,14 +50,15 @@ def _set_efs(p: Packages, path: str, k: int, trim: float, out: dict) -> None:
         t = ef_runtime_from(vols, min_frames=n, trim=trim)
         if not (a["valid"] and b["valid"] and t["valid"]):
             continue
-        ref = np.array([frame_volume_ml(m == 1, sp)[0] for m in ds.masks[sel]])
+        ref_vols = frame_volumes(ds.masks[sel] == 1, sp)
+        ref = np.array([v for v, _ in ref_vols])
         ed, es = int(np.argmax(ref)), int(np.argmin(ref))
         out["extremes"].append(a["ef"])
         out["smoothed"].append(b["ef"])
         out["trimmed"].append(t["ef"])
         out["reference frames"].append(ef_percent(vols[ed][0], vols[es][0]))
         out["ref"].append(float(c["ef"]))
-        out["on the reference masks"].append(ef_runtime(ds.masks[sel] == 1, sp, min_frames=n)["ef"])
+        out["on the reference masks"].append(ef_runtime_from(ref_vols, min_frames=n)["ef"])
 
 
 def main():

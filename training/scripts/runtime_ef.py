@@ -73,10 +73,15 @@ def sim_cines(spec, difficulty):
         yield (i, view, c.sector, (0, 0, w, h), (c.spacing_mm, c.spacing_mm), float(c.ef), 50.0)
 
 
-def replay(frames, roi, spacing, fps, models, tmp, cli):
+def write_raw(frames, tmp) -> Path:
+    """The cine as raw GRAY8 frames back to back, once for every CLI that replays it."""
     raw = Path(tmp) / "cine.raw"
-    out = Path(tmp) / "cine.jsonl"
     np.ascontiguousarray(frames).tofile(raw)
+    return raw
+
+
+def replay(raw, frames, roi, spacing, fps, models, tmp, cli):
+    out = Path(tmp) / "cine.jsonl"
     f, h, w = frames.shape
     cmd = ["node", str(cli), "replay", str(raw), "--geometry", f"{w}x{h}:GRAY8",
            "--pixel-spacing", f"{spacing[0]},{spacing[1]}", "--sector", ",".join(str(v) for v in roi),
@@ -187,7 +192,8 @@ def main(argv=None) -> int:
         for k, (cid, view, frames, roi, spacing, ref, fps) in enumerate(cines):
             if a.limit and k >= a.limit:
                 break
-            rts = {name: replay(frames, roi, spacing, fps, a.models, tmp, cli) for name, cli in clis.items()}
+            raw = write_raw(frames, tmp)
+            rts = {name: replay(raw, frames, roi, spacing, fps, a.models, tmp, cli) for name, cli in clis.items()}
             h = None if a.negatives else harness(p, frames, roi, spacing)
             rows.append({"id": cid, "view": view, "ref": None if ref is None else round(ref, 2), "fps": fps,
                          "frames": len(frames), "harness": None if h is None else round(h, 2), "runtimes": rts})
