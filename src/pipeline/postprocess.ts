@@ -492,6 +492,22 @@ export interface EjectionFractionOptions {
   confirmDelay?: number;
   /** Frames between two EDs (and between two ESs) at least (default 8: 225 per minute at 30 fps). */
   minCycle?: number;
+  /**
+   * Frames from an ED to its ES at least (default MIN_SYSTOLE): a minimum sooner after the pending ED is noise, not
+   * an end-systole; it is not flagged and makes no beat, and the ED stays pending (the twenty-first wave,
+   * training/RESULTS.md). 0: off.
+   */
+  minSystole?: number;
+  /**
+   * No EF while more than maxLongShare of the window's samples (at least LENGTH_REFERENCE_FRAMES of them) have an LV
+   * long axis over maxLengthRatio times the window's lower-quartile long axis: a ventricle shortens by 10-20% in
+   * systole, an LV mask that runs past the mitral annulus into the atrium grows by half (defaults MAX_LENGTH_RATIO,
+   * off, and MAX_LONG_SHARE; ratio 0: off). Measured with 1.25 and 0.1 in the twenty-first wave
+   * (training/RESULTS.md) and not adopted: it withheld one EF of 64 on the independent generator.
+   */
+  maxLengthRatio?: number;
+  /** The share of the window maxLengthRatio allows (default MAX_LONG_SHARE). */
+  maxLongShare?: number;
   /** EF calibration from the package; default none (slope 1, intercept 0, residualSd 0). */
   calibration?: EfCalibration;
   /** Beat-to-beat standard deviation (EF points) assumed when fewer than 2 beats were seen (default 5). */
@@ -514,6 +530,15 @@ export interface EfSampleInfo {
   /** The frame's LV border band width in pixels (MaskAnalyzer.borderBand); undefined or null: none (no border). */
   borderBand?: number | null;
 }
+
+/** EjectionFractionOptions.minSystole's default: frames from an ED to its ES at least. */
+export const MIN_SYSTOLE = 3;
+/** EjectionFractionOptions.maxLengthRatio's default: off (1.25 measured in the twenty-first wave, not adopted). */
+export const MAX_LENGTH_RATIO = 0;
+/** EjectionFractionOptions.maxLongShare's default. */
+export const MAX_LONG_SHARE = 0.1;
+/** Samples the window needs before maxLengthRatio applies. */
+export const LENGTH_REFERENCE_FRAMES = 8;
 
 const clampPercent = (v: number): number => Math.min(100, Math.max(0, v));
 /** How many volumes a trimmed ED or ES averages over n: max(1, floor(trim x n + 0.5)). */
@@ -538,7 +563,9 @@ export function median(xs: readonly number[]): number {
  * `confirmDelay` samples after it whose volume is back by delta (a delay of a
  * few frames), and never again. The first
  * extremum of a window has no left side and is not reported; an ED (ES)
- * closer than `minCycle` frames to the previous one is not reported. A beat
+ * closer than `minCycle` frames to the previous one is not reported, nor an
+ * ES fewer than `minSystole` frames after the pending ED (that ED stays
+ * pending). A beat
  * is an ED and the ES after it. EF is the median of the window's beats' EFs
  * when there is at least one beat; before that, (EDV - ESV) / EDV of the
  * window's largest and smallest volume (valid from `minFrames` frames). With
@@ -576,6 +603,9 @@ export class EjectionFraction {
   readonly #minProminence: number;
   readonly #delay: number;
   readonly #minCycle: number;
+  readonly #minSystole: number;
+  readonly #maxLengthRatio: number;
+  readonly #maxLongShare: number;
   readonly #cal: EfCalibration;
   readonly #singleBeatSd: number;
   readonly #maxHalf: number;
@@ -583,6 +613,7 @@ export class EjectionFraction {
   // The window: a ring of the last `window` samples, indexed by the sample counter n.
   readonly #seqs: Float64Array;
   readonly #volumes: Float64Array;
+  readonly #lengths: Float64Array;
   readonly #uncertain: Uint8Array;
   /** Each sample's LV border band width; NaN for none. */
   readonly #band: Float64Array;
@@ -613,11 +644,15 @@ export class EjectionFraction {
     this.#minProminence = options.minProminence ?? 0.05;
     this.#delay = options.confirmDelay ?? 2;
     this.#minCycle = options.minCycle ?? 8;
+    this.#minSystole = options.minSystole ?? MIN_SYSTOLE;
+    this.#maxLengthRatio = options.maxLengthRatio ?? MAX_LENGTH_RATIO;
+    this.#maxLongShare = options.maxLongShare ?? MAX_LONG_SHARE;
     this.#cal = options.calibration ?? { slope: 1, intercept: 0, residualSd: 0 };
     this.#singleBeatSd = options.singleBeatSd ?? 5;
     this.#maxHalf = options.maxHalfWidth ?? 10;
     this.#seqs = new Float64Array(this.#window);
     this.#volumes = new Float64Array(this.#window);
+    this.#lengths = new Float64Array(this.#window);
     this.#uncertain = new Uint8Array(this.#window);
     this.#borderThreshold = options.borderThreshold;
     this.#band = new Float64Array(this.#window);
@@ -655,6 +690,7 @@ export class EjectionFraction {
     const i = this.#n % this.#window;
     this.#seqs[i] = frame;
     this.#volumes[i] = volume;
+    this.#lengths[i] = m.lengthMm;
     this.#uncertain[i] = info.uncertain ? 1 : 0;
     this.#band[i] = info.borderBand ?? NaN;
     this.#n++;
@@ -792,6 +828,7 @@ export class EjectionFraction {
       return;
     }
     if (seq - this.#lastEs < this.#minCycle) return;
+    if (this.#pendingEd && seq - this.#pendingEd.seq < this.#minSystole) return;
     this.#lastEs = seq;
     this.#esConfirmed = seq;
     const ed = this.#pendingEd;
@@ -863,6 +900,17 @@ export class EjectionFraction {
     }
     const ef = this.#calibrate(efRaw);
     if (reason === undefined && (ef < this.#range[0] || ef > this.#range[1])) reason = `EF ${ef.toFixed(1)}% outside ${this.#range[0]}-${this.#range[1]}%`;
+    if (reason === undefined && this.#maxLengthRatio > 0 && count >= LENGTH_REFERENCE_FRAMES) {
+      const ls: number[] = [];
+      for (let k = this.#first(); k < this.#n; k++) ls.push(this.#lengths[k % this.#window]);
+      ls.sort((a, b) => a - b);
+      const q = ls[(count - 1) >> 2];
+      let long = 0;
+      while (long < count && ls[count - 1 - long] > this.#maxLengthRatio * q) long++;
+      if (long > this.#maxLongShare * count) {
+        reason = `LV long axis over ${this.#maxLengthRatio} x the window's lower quartile (${q.toFixed(1)} mm) on ${long} of ${count} frames: an LV that runs past its annulus`;
+      }
+    }
     const valid = reason === undefined;
     let ci: [number, number] | null = null;
     let half = Infinity;

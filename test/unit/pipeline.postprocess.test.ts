@@ -2,7 +2,7 @@
 import t from 'tap';
 import {
   argmaxIndex, softmax, topK, MaskAnalyzer, simplifyPolygon, areaLength, areaLengthVolumeMl,
-  EjectionFraction, ClassSmoother, ScoreHysteresis, InDistributionState, frameState, median, trimCount, type AreaLength,
+  EjectionFraction, ClassSmoother, ScoreHysteresis, InDistributionState, frameState, median, trimCount, MIN_SYSTOLE, MAX_LENGTH_RATIO, MAX_LONG_SHARE, LENGTH_REFERENCE_FRAMES, type AreaLength,
 } from '../../src/pipeline/postprocess.js';
 
 const near = (a: number, b: number, tol: number) => Math.abs(a - b) <= tol;
@@ -257,6 +257,67 @@ t.test('beats: a cine that starts just before ES: the ES is confirmed although t
   t.same([ef.result().method, ef.result().beats.length, ef.result().edFrame, ef.result().esFrame], ['window', 0, 11, 3]);
 });
 
+t.test('beats: a minimum sooner than minSystole frames after its ED is noise: not flagged, no beat, the ED stays pending', async (t) => {
+  // The 5-beat curve with one frame of noise two frames after the ED at 35: 60 mL where the heart holds 98.9. It
+  // stands out by more than 0.3 of the range on both sides, so the zig-zag confirms it as a minimum.
+  const noisy = (f: number): AreaLength =>
+    f === 37 ? { areaMm2: Math.sqrt((60 * 1000 * 3 * Math.PI * L_MM) / 8), lengthMm: L_MM } : sample(f);
+  const run = (options: { minSystole?: number }) => {
+    const ef = new EjectionFraction({ estimate: 'beats', ...options });
+    const es: number[] = [];
+    for (let f = 0; f <= 60; f++) {
+      ef.push(f, noisy(f));
+      const c = ef.result().esConfirmed;
+      if (c !== null) es.push(c);
+    }
+    const r = ef.result();
+    return { es, beats: r.beats.map((b) => [b.edSeq, b.esSeq, b.efRaw]), ef: r.ef };
+  };
+  t.equal(MIN_SYSTOLE, 3);
+  const kept = run({});
+  t.same(kept.es, [20, 50], 'the dip is no end-systole; the true one 15 frames after the ED is');
+  t.equal(kept.beats.length, 2);
+  t.same(kept.beats.map((b) => b.slice(0, 2)), [[5, 20], [35, 50]]);
+  t.ok(kept.beats.every((b) => near(b[2] as number, 60, EF_TOL)) && near(kept.ef, 60, EF_TOL), `EF ${kept.ef}`);
+  // Off (the runtime before the twenty-first wave): the dip makes a beat of 40% and blocks the true ES's beat.
+  const off = run({ minSystole: 0 });
+  t.same(off.es, [20, 37, 50]);
+  t.same(off.beats.map((b) => b.slice(0, 2)), [[5, 20], [35, 37]]);
+  t.ok(near(off.beats[1][2] as number, 100 * (1 - 60 / volumeAt(35)), EF_TOL) && near(off.ef, 50, EF_TOL), `EF ${off.ef}`);
+});
+
+t.test('EF: no value while more than maxLongShare of the window is longer than maxLengthRatio x its lower-quartile long axis (off by default)', async (t) => {
+  // The 5-beat curve (80 mm throughout), with the frames `leaking(f)` as an LV mask that runs past the annulus: 1.5 x
+  // as long, 1.3 x the area.
+  const leak = (f: number): AreaLength => ({ areaMm2: sample(f).areaMm2 * 1.3, lengthMm: L_MM * 1.5 });
+  const run = (leaking: (f: number) => boolean, options: { maxLengthRatio?: number } = { maxLengthRatio: 1.25 }) => {
+    const ef = new EjectionFraction({ estimate: 'beats', ...options });
+    for (let f = 0; f < 150; f++) ef.push(f, leaking(f) ? leak(f) : sample(f));
+    return ef.result();
+  };
+  t.same([MAX_LENGTH_RATIO, MAX_LONG_SHARE, LENGTH_REFERENCE_FRAMES], [0, 0.1, 8]);
+  // 12 of the window's 128 frames (at most 12.8 allowed): the EF stands, the long frames measured as they are.
+  const twelve = run((f) => f >= 36 && f < 48);
+  t.same([twelve.valid, twelve.frames, twelve.beats[0].edSeq], [true, 128, 36]);
+  // 13 of 128: no EF, and why.
+  const thirteen = run((f) => f >= 36 && f < 49);
+  t.same([thirteen.valid, thirteen.ci, thirteen.quality], [false, null, 'low']);
+  t.equal(thirteen.reason, 'LV long axis over 1.25 x the window\'s lower quartile (80.0 mm) on 13 of 128 frames: an LV that runs past its annulus');
+  // Off (the default): the same frames give an EF.
+  t.equal(run((f) => f >= 36 && f < 49, {}).valid, true);
+  // Once the long frames have left the 128-frame window the EF is back.
+  const early = run((f) => f >= 2 && f < 15);
+  t.same([early.valid, early.reason], [true, undefined]);
+  // A ventricle's own shortening (20% from ED to ES) never counts.
+  const shortening = new EjectionFraction({ estimate: 'beats', maxLengthRatio: 1.25 });
+  for (let f = 0; f < 150; f++) {
+    const lengthMm = L_MM * (0.8 + (0.2 * (volumeAt(f) - 40)) / 60);
+    shortening.push(f, { areaMm2: Math.sqrt((volumeAt(f) * 1000 * 3 * Math.PI * lengthMm) / 8), lengthMm });
+  }
+  t.equal(shortening.result().valid, true);
+  t.ok(near(shortening.result().ef, 60, 1e-6), `EF ${shortening.result().ef}`);
+});
+
 t.test('beats: EF is the median of the beats; one beat is low quality', async (t) => {
   t.equal(median([3, 1, 2]), 2);
   t.equal(median([4, 1, 3, 2]), 2.5, 'even count: the mean of the two middle values');
@@ -346,13 +407,17 @@ t.test('estimate window: the EF value from the window\'s trimmed extremes, beats
   // The interval and quality still come from the beats: 4 agreeing beats, ok.
   t.same([w.quality, w.ci !== null, w.valid], ['ok', true, true]);
   // The window EF needs 16 frames, beats or not: a wiggle that makes a beat in a stream's first 6 frames gives no EF.
+  // (The wiggle's ES is one frame after its ED: minSystole 0, the rule before the twenty-first wave, lets it make a
+  // beat; the default does not.)
   const wiggle = [90, 92, 100, 88, 89, 97];
-  const win6 = new EjectionFraction({ calibration: cal, estimate: 'window' });
-  const beats6 = new EjectionFraction({ calibration: cal });
-  for (const e of [win6, beats6]) wiggle.forEach((v, i) => e.push(200 + i, at(v)));
+  const win6 = new EjectionFraction({ calibration: cal, estimate: 'window', minSystole: 0 });
+  const beats6 = new EjectionFraction({ calibration: cal, minSystole: 0 });
+  const beats6Default = new EjectionFraction({ calibration: cal });
+  for (const e of [win6, beats6, beats6Default]) wiggle.forEach((v, i) => e.push(200 + i, at(v)));
   t.same(beats6.result().beats.map((x) => [x.edSeq, x.esSeq]), [[202, 203]], 'a beat from the wiggle');
   t.ok(beats6.result().valid && beats6.result().efRaw < 15, `beats: EF ${beats6.result().efRaw} from the wiggle`);
   t.same([win6.result().valid, win6.result().reason], [false, '6 of 16 frames']);
+  t.same([beats6Default.result().beats.length, beats6Default.result().valid], [0, false], 'no beat from a 1-frame systole');
 });
 
 t.test('EF window: a brief view flip or a frame without LV keeps the EF; a longer run empties the window', async (t) => {
