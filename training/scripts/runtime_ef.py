@@ -94,6 +94,8 @@ def replay(raw, frames, roi, spacing, fps, models, tmp, cli):
     # frames the LV model ran on: an apical view shown, the smoothed quality at the gate, the state not unknown
     shown = sum(1 for ln in lines if "lvAreaMm2" in ln)
     return {"ef": None if last_ef is None else last_ef["percent"],
+            # what the screen shows when the cine ends: a rule that withholds the EF late leaves "ef" at an earlier one
+            "ef_on_last_frame": lines[-1]["ef"]["percent"] if lines and "ef" in lines[-1] else None,
             "method": None if last_ef is None else last_ef.get("method"),
             "beats": None if last_ef is None else last_ef.get("beats"),
             "quality": None if last_ef is None else last_ef.get("quality"),
@@ -144,6 +146,7 @@ def summary(rows, paired_with_base=False):
     hv = [r for r in rows if r["harness"] is not None]
     rv = [r for r in rows if r["runtime"]["ef"] is not None]
     out["runtime_ef_shown"] = len(rv)
+    out["runtime_ef_on_last_frame"] = sum(1 for r in rows if r["runtime"].get("ef_on_last_frame") is not None)
     out["runtime_method_beats"] = sum(1 for r in rv if r["runtime"]["method"] == "beats")
     out["runtime_beats_median"] = float(np.median([r["runtime"]["beats"] for r in rv])) if rv else None
     out["gated_share"] = round(float(np.mean([r["runtime"]["gated_frames"] / r["runtime"]["frames"] for r in rows])), 3)
