@@ -2,7 +2,8 @@
 import t from 'tap';
 import {
   argmaxIndex, softmax, topK, MaskAnalyzer, simplifyPolygon, areaLength, areaLengthVolumeMl,
-  EjectionFraction, ClassSmoother, ScoreHysteresis, InDistributionState, frameState, median, trimCount, MIN_SYSTOLE, MAX_LENGTH_RATIO, MAX_LONG_SHARE, LENGTH_REFERENCE_FRAMES, type AreaLength,
+  EjectionFraction, ClassSmoother, ScoreHysteresis, InDistributionState, frameState, median, trimCount, type AreaLength,
+  MIN_SYSTOLE, MAX_LENGTH_RATIO, MAX_LONG_SHARE, LENGTH_REFERENCE_FRAMES,
 } from '../../src/pipeline/postprocess.js';
 
 const near = (a: number, b: number, tol: number) => Math.abs(a - b) <= tol;
