@@ -828,10 +828,10 @@ export class EjectionFraction {
       return;
     }
     if (seq - this.#lastEs < this.#minCycle) return;
-    if (this.#pendingEd && seq - this.#pendingEd.seq < this.#minSystole) return;
+    const ed = this.#pendingEd;
+    if (ed && seq - ed.seq < this.#minSystole) return;
     this.#lastEs = seq;
     this.#esConfirmed = seq;
-    const ed = this.#pendingEd;
     this.#pendingEd = undefined;
     if (ed) {
       let edv = ed.v;
@@ -845,6 +845,19 @@ export class EjectionFraction {
       const efRaw = efOf(edv, esv);
       this.#beats.push({ edSeq: ed.seq, esSeq: seq, edvMl: edv, esvMl: esv, efRaw, ef: this.#calibrate(efRaw) });
     }
+  }
+
+  /** Why there is no EF under maxLengthRatio (see EjectionFractionOptions), if there is a reason. */
+  #longAxisReason(count: number): string | undefined {
+    if (!(this.#maxLengthRatio > 0) || count < LENGTH_REFERENCE_FRAMES) return undefined;
+    const ls: number[] = [];
+    for (let k = this.#first(); k < this.#n; k++) ls.push(this.#lengths[k % this.#window]);
+    ls.sort((a, b) => a - b);
+    const q = ls[(count - 1) >> 2];
+    let long = 0;
+    while (long < count && ls[count - 1 - long] > this.#maxLengthRatio * q) long++;
+    if (long <= this.#maxLongShare * count) return undefined;
+    return `LV long axis over ${this.#maxLengthRatio} x the window's lower quartile (${q.toFixed(1)} mm) on ${long} of ${count} frames: an LV that runs past its annulus`;
   }
 
   #calibrate(efRaw: number): number {
@@ -900,17 +913,7 @@ export class EjectionFraction {
     }
     const ef = this.#calibrate(efRaw);
     if (reason === undefined && (ef < this.#range[0] || ef > this.#range[1])) reason = `EF ${ef.toFixed(1)}% outside ${this.#range[0]}-${this.#range[1]}%`;
-    if (reason === undefined && this.#maxLengthRatio > 0 && count >= LENGTH_REFERENCE_FRAMES) {
-      const ls: number[] = [];
-      for (let k = this.#first(); k < this.#n; k++) ls.push(this.#lengths[k % this.#window]);
-      ls.sort((a, b) => a - b);
-      const q = ls[(count - 1) >> 2];
-      let long = 0;
-      while (long < count && ls[count - 1 - long] > this.#maxLengthRatio * q) long++;
-      if (long > this.#maxLongShare * count) {
-        reason = `LV long axis over ${this.#maxLengthRatio} x the window's lower quartile (${q.toFixed(1)} mm) on ${long} of ${count} frames: an LV that runs past its annulus`;
-      }
-    }
+    if (reason === undefined) reason = this.#longAxisReason(count);
     const valid = reason === undefined;
     let ci: [number, number] | null = null;
     let half = Infinity;

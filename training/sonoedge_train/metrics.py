@@ -132,9 +132,7 @@ def smooth_volumes(v: np.ndarray, k: int) -> np.ndarray:
     return (c[hi] - c[lo]) / (hi - lo)
 
 
-def ef_runtime(lv_masks: np.ndarray, spacing_mm, window: int = 128, min_frames: int = 16,
-               ef_range=(5.0, 90.0), max_skip: int = 3, max_step: float = 2.0, bands=None, smooth: int = 1,
-               trim: float = 0.0) -> dict:
+def ef_runtime(lv_masks: np.ndarray, spacing_mm, **rule) -> dict:
     """EF and its validity as the runtime reports them after the last frame of a one-beat cine (src/pipeline/
     postprocess.ts EjectionFraction, fed per frame by src/pipeline/index.ts): each frame keeps the largest
     8-connected LV component; a frame with fewer than 3 LV pixels, or whose volume differs from the window's previous
@@ -149,9 +147,9 @@ def ef_runtime(lv_masks: np.ndarray, spacing_mm, window: int = 128, min_frames: 
     window's volumes are first replaced by their centred `smooth`-frame means (smooth_volumes); 1 = as they are.
     `trim` (0..0.5; the package's calibration.ef.trim): ED and ES volumes are the means of the window's
     k = trim_count(trim, n) largest and k smallest volumes instead of the largest and the smallest (a share of the
-    beat, not a number of frames)."""
-    return ef_runtime_from(frame_volumes(lv_masks, spacing_mm), window, min_frames, ef_range, max_skip, max_step,
-                           bands, smooth, trim)
+    beat, not a number of frames). The rule's parameters (window, min_frames, ef_range, max_skip, max_step, bands,
+    smooth, trim) are ef_runtime_from's, by keyword."""
+    return ef_runtime_from(frame_volumes(lv_masks, spacing_mm), **rule)
 
 
 def frame_volumes(lv_masks: np.ndarray, spacing_mm) -> list:
@@ -162,7 +160,8 @@ def frame_volumes(lv_masks: np.ndarray, spacing_mm) -> list:
 
 def ef_runtime_from(volumes, window: int = 128, min_frames: int = 16, ef_range=(5.0, 90.0), max_skip: int = 3,
                     max_step: float = 2.0, bands=None, smooth: int = 1, trim: float = 0.0) -> dict:
-    """ef_runtime on frame_volumes' output instead of the masks (the same result)."""
+    """ef_runtime on frame_volumes' output instead of the masks (the same result; ef_runtime documents the
+    parameters)."""
     vols, gap, run, kept = [], False, 0, []
     for i, (v, l) in enumerate(volumes):
         # fewer than 3 LV pixels (lv_area_length gives 0, 0), or a jump no ventricle makes between two frames
