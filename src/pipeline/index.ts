@@ -12,7 +12,7 @@ import type { InputGeometry, Roi, ScanConversion } from '../preprocess/options.j
 import { contentGeometry, type GeometryOptions } from '../preprocess/geometry.js';
 import { checkKeys } from '../util/options.js';
 import {
-  argmaxIndex, ClassSmoother, EjectionFraction, InDistributionState, MaskAnalyzer, ScoreHysteresis, areaLength, simplifyPolygon, softmax,
+  argmaxIndex, ClassSmoother, EjectionFraction, InDistributionState, Latch, MaskAnalyzer, ScoreHysteresis, areaLength, simplifyPolygon, softmax,
   type EfCalibration, type EjectionFractionResult, type IdThresholds, type LvBorder, type ResultState,
 } from './postprocess.js';
 import { LatestWinsScheduler, type FrameInfo, type Processed, type SchedulerStats, type StageTimer } from './scheduler.js';
@@ -225,6 +225,10 @@ export class Pipeline {
     if (!Number.isInteger(stride) || stride < 1) {
       throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'positive integer', 'pipeline.segmentationStride', stride);
     }
+    const threshold = options.qualityThreshold ?? 0.5;
+    if (typeof threshold !== 'number' || !(threshold <= 1)) {
+      throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'number at most 1 (-Infinity: always open)', 'pipeline.qualityThreshold', threshold);
+    }
     const hysteresis = options.qualityHysteresis ?? QUALITY_HYSTERESIS;
     if (typeof hysteresis !== 'number' || !(hysteresis >= 0 && hysteresis <= 1)) {
       throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'number in [0, 1]', 'pipeline.qualityHysteresis', hysteresis);
@@ -434,14 +438,11 @@ export class StreamProcessor {
   #ef: EjectionFraction;
   readonly #opts: Readonly<PipelineOptions>;
   readonly #segViews: readonly string[];
-  readonly #segQuality: number;
-  /** The quality at which an open segmentation gate closes (qualityThreshold - qualityHysteresis). */
-  readonly #segQualityExit: number;
+  /** The segmentation gate on the smoothed quality: opens at qualityThreshold, closes below it minus qualityHysteresis. */
+  readonly #segGate: Latch;
   readonly #segStride: number;
   #inFlight: Promise<unknown> = Promise.resolve();
   #eligible = 0;
-  /** Whether the segmentation gate is open (the last frame was eligible). */
-  #segOpen = false;
   #lastShown = '';
   #closed = false;
 
@@ -452,8 +453,8 @@ export class StreamProcessor {
     this.#id = this.#set.idThresholds ? new InDistributionState(this.#set.idThresholds) : undefined;
     this.#ef = this.#set.ejectionFraction();
     this.#segViews = options.segmentationViews ?? ['A4C', 'A2C'];
-    this.#segQuality = options.qualityThreshold ?? 0.5;
-    this.#segQualityExit = this.#segQuality - (options.qualityHysteresis ?? QUALITY_HYSTERESIS);
+    const enter = options.qualityThreshold ?? 0.5;
+    this.#segGate = new Latch(enter, enter - (options.qualityHysteresis ?? QUALITY_HYSTERESIS), 'the segmentation gate');
     this.#segStride = options.segmentationStride ?? 1;
   }
 
@@ -534,18 +535,17 @@ export class StreamProcessor {
       const ef = this.#ef;
       if (result.state === 'unknown') {
         this.#eligible = 0;
-        this.#segOpen = false;
+        this.#segGate.close();
         ef.reset('the in-distribution state is unknown');
         return result;
       }
       const apical = this.#segViews.includes(result.view.shown);
       const q = result.quality.smoothed;
-      const gate = this.#segOpen ? this.#segQualityExit : this.#segQuality;
-      this.#segOpen = apical && q >= gate;
+      const gate = this.#segGate.threshold;
       let measured = false;
-      if (!this.#segOpen) {
+      if (!(apical ? this.#segGate.update(q) : this.#segGate.close())) {
         this.#eligible = 0;
-        ef.skip(f.seq, apical ? `quality ${q.toFixed(2)} below ${+gate.toFixed(3)}` : `view ${result.view.shown}`);
+        ef.skip(f.seq, !apical ? `view ${result.view.shown}` : Number.isNaN(q) ? 'quality not a number' : `quality ${q.toFixed(2)} below ${+gate.toFixed(3)}`);
         measured = true;
       } else if (this.#eligible++ % this.#segStride === 0) {
         await seg.infer(f.data, stage);

@@ -1068,29 +1068,60 @@ export class ClassSmoother {
 }
 
 /**
+ * A gate with two thresholds: it opens at `enter` or above and, once open,
+ * closes only below `exit`. A value that is not a number closes it.
+ */
+export class Latch {
+  readonly enter: number;
+  readonly exit: number;
+  #open = false;
+
+  constructor(enter: number, exit: number, what = 'the latch') {
+    if (!(exit <= enter)) throw new RangeError(`Expected exit <= enter for ${what} but received exit ${exit}, enter ${enter}`);
+    this.enter = enter;
+    this.exit = exit;
+  }
+
+  get open(): boolean {
+    return this.#open;
+  }
+
+  /** The threshold the next value is held to: `exit` while open, else `enter`. */
+  get threshold(): number {
+    return this.#open ? this.exit : this.enter;
+  }
+
+  update(value: number): boolean {
+    this.#open = value >= this.threshold;
+    return this.#open;
+  }
+
+  close(): false {
+    this.#open = false;
+    return false;
+  }
+}
+
+/**
  * Smooths a score in [0, 1] and turns it into a good/poor state with two
  * thresholds: it becomes good above `enter` and poor again only below `exit`.
+ * A score that is not finite (a broken model output) makes the state poor at
+ * once, is reported as NaN, and restarts the smoothing, so it never sticks in
+ * the average.
  */
 export class ScoreHysteresis {
   readonly #alpha: number;
-  readonly #enter: number;
-  readonly #exit: number;
+  readonly #latch: Latch;
   #value = NaN;
-  #good = false;
 
   constructor(options: { alpha?: number; enter?: number; exit?: number } = {}) {
     this.#alpha = options.alpha ?? 0.3;
-    this.#enter = options.enter ?? 0.6;
-    this.#exit = options.exit ?? 0.5;
-    if (!(this.#exit <= this.#enter)) {
-      throw new RangeError(`Expected exit <= enter for the quality thresholds but received exit ${this.#exit}, enter ${this.#enter}`);
-    }
+    this.#latch = new Latch(options.enter ?? 0.6, options.exit ?? 0.5, 'the quality thresholds');
   }
 
   update(score: number): { value: number; good: boolean } {
-    this.#value = Number.isNaN(this.#value) ? score : this.#alpha * score + (1 - this.#alpha) * this.#value;
-    if (!this.#good && this.#value >= this.#enter) this.#good = true;
-    else if (this.#good && this.#value < this.#exit) this.#good = false;
-    return { value: this.#value, good: this.#good };
+    if (!Number.isFinite(score)) this.#value = NaN;
+    else this.#value = Number.isNaN(this.#value) ? score : this.#alpha * score + (1 - this.#alpha) * this.#value;
+    return { value: this.#value, good: this.#latch.update(this.#value) };
   }
 }

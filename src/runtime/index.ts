@@ -133,7 +133,8 @@ export function toFrameResult(r: PipelineResult): FrameResult {
   return {
     view: r.view.shown ?? null,
     confidence: r.view.shownConfidence,
-    quality: r.quality.smoothed,
+    // NaN when the quality model's output was not a number (ScoreHysteresis): no score, not a score of 0.
+    quality: Number.isFinite(r.quality.smoothed) ? r.quality.smoothed : null,
     state: r.state,
     idScore: r.idScore,
     lvAreaMm2: r.lv?.areaMm2 ?? null,

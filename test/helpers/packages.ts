@@ -16,6 +16,8 @@ export const DEV_KEY = path.join(root, 'training', 'keys', 'DEVELOPMENT-ONLY-sig
 export const VIEW_ID_ONNX = path.join(root, 'test', 'fixtures', 'id-score', 'view_id.onnx');
 /** The same model without the id_score output. */
 export const VIEW_NOID_ONNX = path.join(root, 'test', 'fixtures', 'id-score', 'view_noid.onnx');
+/** view_id.onnx whose quality is NaN on frames brighter than mean 0.5 (a broken quality output). */
+export const VIEW_NANQ_ONNX = path.join(root, 'test', 'fixtures', 'id-score', 'view_nanq.onnx');
 
 type Manifest = Record<string, unknown> & { variants: Record<string, Record<string, unknown>>; files: Record<string, unknown> };
 
@@ -52,6 +54,8 @@ export interface ViewIdOptions {
   thresholds?: Record<string, unknown> | null;
   /** false: the model without the id_score output (view_noid.onnx) and no postprocessing.id_score: a view package that cannot abstain. */
   idScore?: boolean;
+  /** true: the model whose quality is NaN on frames brighter than mean 0.5 (view_nanq.onnx). */
+  nanQuality?: boolean;
 }
 
 /** A signed view_quality package around view_id.onnx: views A4C..OTHER, quality, id_score = clip(10 mean - 0.3, 0, 1). */
@@ -91,7 +95,7 @@ export async function viewIdPackage(dir: string, o: ViewIdOptions = {}): Promise
     files: {},
     provenance: { dataset: { name: 'none (test fixture)' }, seed: 0, config: {}, harness_commit: 'unknown', created: '2026-01-01T00:00:00Z' },
   };
-  return writeSignedPackage(dir, manifest, { 'model.fp32.onnx': await readFile(o.idScore === false ? VIEW_NOID_ONNX : VIEW_ID_ONNX) });
+  return writeSignedPackage(dir, manifest, { 'model.fp32.onnx': await readFile(o.idScore === false ? VIEW_NOID_ONNX : o.nanQuality ? VIEW_NANQ_ONNX : VIEW_ID_ONNX) });
 }
 
 /** The bundled LV segmentation package with `calibration` in its manifest (null: none), re-signed by the development key. */

@@ -10,6 +10,8 @@ import path from 'node:path';
 import { Pipeline, type FrameInfo, type PipelineResult, type Processed } from '../../src/pipeline/index.js';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
 import { softmax } from '../../src/pipeline/postprocess.js';
+import { ResultFlag } from '../../src/protocol/constants.js';
+import { toFrameResult } from '../../src/runtime/index.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { calibratedSegmentation, viewIdPackage } from '../helpers/packages.js';
 
@@ -286,4 +288,36 @@ t.test('manifest errors: calibration.lv_border with low >= high, or outside the 
   const ok = await open('ok', { low: 0.2, high: 0.8, threshold: 1.5, fitted_on: 'test', quantile: 0.9 });
   t.teardown(() => ok.close());
   t.ok(ok, 'a package with lv_border loads');
+});
+
+t.test('a quality output that is not a number: poor at once, no LV, the score null on the socket; the smoothing restarts after', async (t) => {
+  const dir = await scratch(t);
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const pipeline = await Pipeline.create({ viewQuality: await viewIdPackage(path.join(dir, 'vq'), { nanQuality: true }), segmentation: SEG, trustStore });
+  const { frames } = await readSampleCine();
+  // The cine (quality sigmoid(3)), 4 saturated frames (mean 1: quality NaN, id_score 1, view A4C), the cine again.
+  const saturated = new Uint8Array(frames[0].length).fill(255);
+  const input = [...frames, ...new Array(4).fill(saturated), ...frames];
+  const results = await run(t, pipeline, input);
+  const Q = 1 / (1 + Math.exp(-3));
+  const n = frames.length;
+  const before = results[n - 1];
+  t.ok(Math.abs(before.quality.smoothed - Q) <= F32_TOL && before.quality.good && before.lv !== undefined, 'the cine: good, segmented');
+  for (let i = n; i < n + 4; i++) {
+    const r = results[i];
+    t.same([r.state, r.view.shown, Number.isNaN(r.quality.score), Number.isNaN(r.quality.smoothed), r.quality.good, r.lv],
+      ['ok', 'A4C', true, true, false, undefined], `frame ${i}: poor, not segmented`);
+    // The EF window bridges 3 such frames (a skip, not a reset); the fourth empties it.
+    if (i < n + 3) t.same([r.ef!.frames, r.ef!.valid], [before.ef!.frames, before.ef!.valid], `frame ${i}: the EF window holds`);
+    const sent = toFrameResult(r);
+    t.same([sent.quality, sent.lvAreaMm2, sent.flags! & ResultFlag.LOW_QUALITY, sent.flags! & ResultFlag.HAS_LV_AREA], [null, null, ResultFlag.LOW_QUALITY, 0],
+      `frame ${i}: no score on the socket, LOW_QUALITY`);
+  }
+  const reset = results[n + 3].ef!;
+  t.same([reset.frames, reset.valid, reset.reason],
+    [0, false, `4 frames in a row without a usable LV measurement (at most 3 are bridged); the last at frame ${n + 3}: quality not a number`]);
+  // The NaN does not stick in the average: the next finite score starts it over, and the gate opens at once.
+  const after = results[n + 4];
+  t.ok(Math.abs(after.quality.smoothed - Q) <= F32_TOL && after.quality.good && after.lv !== undefined, `the cine again: ${after.quality.smoothed}, good, segmented`);
+  t.equal(after.ef!.frames, 1, 'a new window');
 });

@@ -181,6 +181,12 @@ t.test('segmentation gate hysteresis: once open it stays open down to qualityThr
   const first = q.findIndex((v) => v >= threshold);
   t.same(byHysteresis.get(fullRange)!.map((r) => r.result.lv !== undefined), q.map((_, i) => i >= first));
   await t.rejects(Pipeline.create({ viewQuality: VQ, trustStore, qualityHysteresis: -0.1 }), { name: 'RangeError', message: 'Expected number in [0, 1] for pipeline.qualityHysteresis but received -0.1 of type number' });
+  for (const bad of [NaN, 1.5]) {
+    await t.rejects(Pipeline.create({ viewQuality: VQ, trustStore, qualityThreshold: bad }), {
+      name: 'RangeError', code: 'ERR_SONOEDGE_PLAN_OPTION',
+      message: `Expected number at most 1 (-Infinity: always open) for pipeline.qualityThreshold but received ${bad} of type number`,
+    });
+  }
 });
 
 t.test('pixel spacing: square or [x, y]; model-pixel spacing and the frame map follow the ROI', async (t) => {

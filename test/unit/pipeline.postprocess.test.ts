@@ -2,7 +2,7 @@
 import t from 'tap';
 import {
   argmaxIndex, softmax, topK, MaskAnalyzer, simplifyPolygon, areaLength, areaLengthVolumeMl,
-  EjectionFraction, ClassSmoother, ScoreHysteresis, InDistributionState, frameState, median, trimCount, type AreaLength,
+  EjectionFraction, ClassSmoother, ScoreHysteresis, InDistributionState, Latch, frameState, median, trimCount, type AreaLength,
   MIN_SYSTOLE, MAX_LENGTH_RATIO, MAX_LONG_SHARE, LENGTH_REFERENCE_FRAMES,
 } from '../../src/pipeline/postprocess.js';
 
@@ -183,6 +183,26 @@ t.test('ScoreHysteresis has separate enter and exit thresholds', async (t) => {
   const q = new ScoreHysteresis({ alpha: 1, enter: 0.6, exit: 0.5 });
   t.same([0.55, 0.61, 0.55, 0.49, 0.55].map((v) => q.update(v).good), [false, true, true, false, false]);
   t.throws(() => new ScoreHysteresis({ enter: 0.4, exit: 0.5 }), { name: 'RangeError', message: 'Expected exit <= enter for the quality thresholds but received exit 0.5, enter 0.4' });
+});
+
+t.test('ScoreHysteresis: a score that is not finite is poor at once and does not stick in the average', async (t) => {
+  const q = new ScoreHysteresis({ alpha: 0.5, enter: 0.6, exit: 0.5 });
+  const seen = [0.8, NaN, 0.8, 0.4, Infinity, 0.8, -Infinity, 0.7].map((v) => q.update(v));
+  // 0.8 good; NaN poor, reported NaN; 0.8 starts the average over (good); 0.6 holds; +-Infinity as NaN; 0.8, 0.7 -> 0.75.
+  t.same(seen.map((s) => s.good), [true, false, true, true, false, true, false, true]);
+  t.same(seen.map((s) => s.value), [0.8, NaN, 0.8, 0.6000000000000001, NaN, 0.8, NaN, 0.7]);
+});
+
+t.test('Latch: opens at enter, closes below exit or on NaN; close() and the threshold it holds to', async (t) => {
+  const g = new Latch(0.5, 0.4, 'the gate');
+  const seen = [0.45, 0.5, 0.41, 0.4, 0.39, 0.45, 0.6, NaN, 0.45].map((v) => [g.threshold, g.update(v)]);
+  t.same(seen, [[0.5, false], [0.5, true], [0.4, true], [0.4, true], [0.4, false], [0.5, false], [0.5, true], [0.4, false], [0.5, false]]);
+  g.update(0.9);
+  t.same([g.open, g.close(), g.open, g.threshold], [true, false, false, 0.5]);
+  const always = new Latch(-Infinity, -Infinity);
+  t.same([always.update(-1e300), always.update(NaN)], [true, false], '-Infinity: open for every number');
+  t.throws(() => new Latch(0.4, 0.5, 'the gate'), { name: 'RangeError', message: 'Expected exit <= enter for the gate but received exit 0.5, enter 0.4' });
+  t.throws(() => new Latch(NaN, 0.5), { name: 'RangeError', message: 'Expected exit <= enter for the latch but received exit 0.5, enter NaN' });
 });
 
 t.test('area, long axis and EF agree with the harness (fixture from training metrics)', async (t) => {
