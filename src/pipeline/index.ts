@@ -433,7 +433,8 @@ function idThresholdsOf(pkg: VerifiedPackage, outputs: readonly string[]): IdThr
 export class StreamProcessor {
   #set: ModelSet;
   #viewSmoother: ClassSmoother;
-  readonly #quality = new ScoreHysteresis();
+  /** The quality state (quality.good, the LOW_QUALITY flag): the same bar as the segmentation gate. */
+  readonly #quality: ScoreHysteresis;
   #id: InDistributionState | undefined;
   #ef: EjectionFraction;
   readonly #opts: Readonly<PipelineOptions>;
@@ -454,7 +455,9 @@ export class StreamProcessor {
     this.#ef = this.#set.ejectionFraction();
     this.#segViews = options.segmentationViews ?? ['A4C', 'A2C'];
     const enter = options.qualityThreshold ?? 0.5;
-    this.#segGate = new Latch(enter, enter - (options.qualityHysteresis ?? QUALITY_HYSTERESIS), 'the segmentation gate');
+    const exit = enter - (options.qualityHysteresis ?? QUALITY_HYSTERESIS);
+    this.#quality = new ScoreHysteresis({ enter, exit });
+    this.#segGate = new Latch(enter, exit, 'the segmentation gate');
     this.#segStride = options.segmentationStride ?? 1;
   }
 

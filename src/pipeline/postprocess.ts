@@ -1104,7 +1104,8 @@ export class Latch {
 
 /**
  * Smooths a score in [0, 1] and turns it into a good/poor state with two
- * thresholds: it becomes good above `enter` and poor again only below `exit`.
+ * thresholds: it becomes good at `enter` (default 0.5) and poor again only
+ * below `exit` (default 0.4).
  * A score that is not finite (a broken model output) makes the state poor at
  * once, is reported as NaN, and restarts the smoothing, so it never sticks in
  * the average.
@@ -1116,7 +1117,7 @@ export class ScoreHysteresis {
 
   constructor(options: { alpha?: number; enter?: number; exit?: number } = {}) {
     this.#alpha = options.alpha ?? 0.3;
-    this.#latch = new Latch(options.enter ?? 0.6, options.exit ?? 0.5, 'the quality thresholds');
+    this.#latch = new Latch(options.enter ?? 0.5, options.exit ?? 0.4, 'the quality thresholds');
   }
 
   update(score: number): { value: number; good: boolean } {

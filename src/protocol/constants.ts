@@ -53,7 +53,7 @@ export const VIEW_UNKNOWN = 255;
 
 /** Result flag bits, shared by RESULT.flags and the serial result record. */
 export const ResultFlag = {
-  /** Quality is below the model's diagnostic threshold. */
+  /** The smoothed quality is below the quality bar (pipeline.qualityThreshold, with its hysteresis: the segmentation gate's bar). */
   LOW_QUALITY: 0x0001,
   /** The view changed since the previous result of this stream. */
   VIEW_CHANGED: 0x0002,

@@ -176,6 +176,8 @@ t.test('segmentation gate hysteresis: once open it stays open down to qualityThr
     let open = false;
     const expected = q.map((v) => (open = v >= (open ? threshold - h : threshold)));
     t.same(results.map((r) => r.result.lv !== undefined), expected, `hysteresis ${h}: LV on ${expected.map(Number).join('')}`);
+    // One quality bar: the quality state (the LOW_QUALITY flag) follows the same thresholds as the gate.
+    t.same(results.map((r) => r.result.quality.good), expected, `hysteresis ${h}: good on the same frames`);
   }
   // h = 0 gates each frame alone; the full range keeps the gate open from the first frame at the threshold on.
   const first = q.findIndex((v) => v >= threshold);
