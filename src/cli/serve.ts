@@ -100,7 +100,8 @@ export async function serve(args: string[]): Promise<number> {
     // The live viewer page (src/viewer): it costs the pipeline nothing until a page is open.
     try {
       const { ViewerServer } = await import('../viewer/server.js');
-      viewer = await ViewerServer.start(rt, { ...config.viewer, qualityGate: config.pipeline.qualityThreshold, log: log.child({ component: 'viewer' }) });
+      viewer = await ViewerServer.start(rt, { ...config.viewer, qualityGate: config.pipeline.qualityThreshold,
+        qualityGateExit: Math.max(0, config.pipeline.qualityThreshold - config.pipeline.qualityHysteresis), log: log.child({ component: 'viewer' }) });
     } catch (err) {
       return startFailed(err);
     }

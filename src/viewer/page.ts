@@ -42,6 +42,7 @@ main { display: flex; flex-wrap: wrap; gap: 16px; padding: 16px; }
 .meter .fill { position: absolute; left: 0; top: 0; bottom: 0; background: var(--ok); }
 .meter .fill.low { background: var(--uncertain); }
 .meter .gate { position: absolute; top: -2px; bottom: -2px; width: 2px; background: #fff; }
+.meter .gate-exit { position: absolute; top: 3px; bottom: 3px; width: 2px; background: #fff; opacity: 0.45; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; font-size: 12px; }
 td, th { padding: 1px 4px; text-align: right; } td:first-child, th:first-child { text-align: left; }
 th { color: var(--dim); font-weight: 500; }
@@ -54,7 +55,7 @@ const SCRIPT = String.raw`
   'use strict';
   var params = new URLSearchParams(location.search);
   var token = params.get('token');
-  var V = window.sonoedgeViewer = { updates: 0, connected: false, streams: new Map(), rate: 30, seconds: 10, gate: 0.5, clients: 0 };
+  var V = window.sonoedgeViewer = { updates: 0, connected: false, streams: new Map(), rate: 30, seconds: 10, gate: 0.5, gateExit: 0.5, clients: 0 };
   var main = document.querySelector('main');
   var $ = function (root, sel) { return root.querySelector(sel); };
   var fmt = function (x, d) { return x === null || x === undefined ? '\u2014' : x.toFixed(d); };
@@ -75,7 +76,7 @@ const SCRIPT = String.raw`
       + '<div class="side">'
       + '<div class="row"><span><span class="big view">\u2014</span> <span class="dim conf"></span></span><span class="badge state ok">ok</span></div>'
       + '<div><div class="row"><span>quality <b class="q">\u2014</b></span><span class="dim qgate"></span></div>'
-      + '<div class="meter"><div class="fill"></div><div class="gate"></div></div></div>'
+      + '<div class="meter"><div class="fill"></div><div class="gate-exit"></div><div class="gate"></div></div></div>'
       + '<div class="row"><span>EF <span class="big ef">\u2014</span></span><span class="dim efci"></span></div>'
       + '<div class="row"><span>LV area <b class="area">\u2014</b></span><span class="dim idscore"></span></div>'
       + '<canvas class="curve" width="660" height="240"></canvas>'
@@ -165,11 +166,14 @@ const SCRIPT = String.raw`
     st.textContent = h.state;
     $(el, '.idscore').textContent = h.idScore === null ? '' : 'in-distribution ' + fmt(h.idScore, 2);
     $(el, '.q').textContent = fmt(h.quality, 2) + (h.quality === null ? '' : h.lowQuality ? ' (below gate)' : ' (good)');
-    $(el, '.qgate').textContent = 'gate ' + V.gate.toFixed(2);
+    $(el, '.qgate').textContent = 'gate ' + V.gate.toFixed(2) + (V.gateExit < V.gate ? ', open down to ' + V.gateExit.toFixed(2) : '');
     var fill = $(el, '.meter .fill');
     fill.style.width = (100 * Math.max(0, Math.min(1, h.quality || 0))) + '%';
     fill.className = 'fill' + (h.lowQuality ? ' low' : '');
     $(el, '.meter .gate').style.left = (100 * V.gate) + '%';
+    var exit = $(el, '.meter .gate-exit');
+    exit.style.left = (100 * V.gateExit) + '%';
+    exit.style.display = V.gateExit < V.gate ? '' : 'none';
     $(el, '.ef').textContent = h.ef === null ? '\u2014' : fmt(h.ef, 1) + '%';
     $(el, '.efci').textContent = h.efCi ? '[' + fmt(h.efCi[0], 1) + ', ' + fmt(h.efCi[1], 1) + ']' + (h.efLowQuality ? ' low quality' : '') : '';
     $(el, '.area').textContent = h.lvAreaMm2 === null ? '\u2014' : Math.round(h.lvAreaMm2) + ' mm\u00b2';
@@ -291,7 +295,7 @@ const SCRIPT = String.raw`
     ws.onmessage = function (e) {
       if (typeof e.data !== 'string') { onFrame(e.data); return; }
       var m = JSON.parse(e.data);
-      if (m.type === 'hello') { V.rate = m.rate; V.seconds = m.seconds; V.gate = m.qualityGate; }
+      if (m.type === 'hello') { V.rate = m.rate; V.seconds = m.seconds; V.gate = m.qualityGate; V.gateExit = m.qualityGateExit; }
       if (m.type === 'hello' || m.type === 'status') onStatus(m);
     };
   }

@@ -63,6 +63,8 @@ export interface ViewerOptions {
   quality?: number;
   /** The smoothed quality segmentation needs (the pipeline's qualityThreshold), drawn on the quality meter; default 0.5. */
   qualityGate?: number;
+  /** Where the open gate closes (the pipeline's qualityThreshold - qualityHysteresis), a second mark on the meter; default qualityGate (no hysteresis). */
+  qualityGateExit?: number;
   /** A viewer whose socket holds more than this is passed over for an update; default 4 MiB. */
   maxBufferedBytes?: number;
   /** Where it logs: 'viewer listening', encodings that fail, and an error of the HTTP server after it listens ('viewer server error'; it serves on). */
@@ -146,6 +148,7 @@ export class ViewerServer {
     this.#o = {
       port: o.port, host: o.host ?? '127.0.0.1', token: o.token ?? null, rate: o.rate ?? 30, seconds: o.seconds ?? 10,
       quality: o.quality ?? 70, qualityGate: o.qualityGate ?? 0.5, maxBufferedBytes: o.maxBufferedBytes ?? 4 * 1024 * 1024,
+      qualityGateExit: o.qualityGateExit ?? o.qualityGate ?? 0.5,
     };
     this.#log = o.log;
     this.#tokenDigest = this.#o.token === null ? null : digest(this.#o.token);
@@ -270,7 +273,7 @@ export class ViewerServer {
     ws.on('error', () => ws.terminate());
     // The page says nothing that matters; what it sends is read and dropped (maxPayload bounds it).
     ws.on('message', () => undefined);
-    ws.send(JSON.stringify({ type: 'hello', rate: this.#o.rate, seconds: this.#o.seconds, qualityGate: this.#o.qualityGate, ...this.#statusBody() }));
+    ws.send(JSON.stringify({ type: 'hello', rate: this.#o.rate, seconds: this.#o.seconds, qualityGate: this.#o.qualityGate, qualityGateExit: this.#o.qualityGateExit, ...this.#statusBody() }));
   }
 
   /** The first viewer came: take results and frames. */
@@ -454,5 +457,6 @@ function checkOptions(o: ViewerOptions): void {
   num('seconds', o.seconds, 1, 120);
   num('quality', o.quality, 1, 100);
   num('qualityGate', o.qualityGate, 0, 1);
+  num('qualityGateExit', o.qualityGateExit, 0, o.qualityGate ?? 0.5);
   num('maxBufferedBytes', o.maxBufferedBytes, 1024, 2 ** 31);
 }

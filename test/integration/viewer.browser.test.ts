@@ -84,7 +84,7 @@ t.test('live viewer in headless Chromium', async (t) => {
     socket: { path: path.join(tmp, 's.sock'), mode: 0o600 },
   });
   t.teardown(() => rt.close());
-  const viewer = await ViewerServer.start(rt, { port: 0, token: TOKEN, rate: FPS, seconds: 5 });
+  const viewer = await ViewerServer.start(rt, { port: 0, token: TOKEN, rate: FPS, seconds: 5, qualityGate: 0.5, qualityGateExit: 0.4 });
   t.teardown(() => viewer.close());
   const base = `http://127.0.0.1:${viewer.port}`;
   t.equal(viewer.url, `${base}/?token=${TOKEN}`);
@@ -216,11 +216,16 @@ t.test('live viewer in headless Chromium', async (t) => {
       const text = await page.evaluate(() => ({
         view: document.querySelector('#stream-1 .view').textContent, state: document.querySelector('#stream-1 .state').textContent,
         lat: document.querySelector('#stream-1 table.lat').textContent, drops: document.querySelector('#stream-1 table.drops').textContent,
+        gate: document.querySelector('#stream-1 .qgate').textContent,
+        marks: [document.querySelector('#stream-1 .meter .gate').style.left, document.querySelector('#stream-1 .meter .gate-exit').style.left],
       }));
       t.equal(text.view, 'A4C', 'the view is shown');
       t.match(text.state, /^(ok|uncertain|unknown)$/);
       t.match(text.lat, /total/);
       t.match(text.drops, /dropped/);
+      // The quality bar and where it closes once open (the pipeline's qualityThreshold and its hysteresis).
+      t.equal(text.gate, 'gate 0.50, open down to 0.40');
+      t.same(text.marks, ['50%', '40%']);
     });
     // The page closed: the viewer lets go of the pipeline.
     for (let i = 0; i < 50 && viewer.stats.clients > 0; i++) await sleep(50);

@@ -61,6 +61,7 @@ t.test('ViewerServer.start checks its options (coded) and listens on nothing aft
   await bad({ port: 70000 }, /^Expected an integer 0..65535 for viewer.port but received 70000$/);
   await bad({ port: 0, rate: 0 }, /^Expected a number 0.1..240 for viewer.rate but received 0$/);
   await bad({ port: 0, quality: 101 }, /^Expected a number 1..100 for viewer.quality but received 101$/);
+  await bad({ port: 0, qualityGate: 0.5, qualityGateExit: 0.6 }, /^Expected a number 0..0.5 for viewer.qualityGateExit but received 0.6$/);
   await bad(null as unknown as object, /^Expected an object for viewer options but received null$/, 'TypeError');
   const v = await ViewerServer.start(source, { port: 0 });
   t.match(v.url, /^http:\/\/127\.0\.0\.1:\d+\/$/, 'loopback, no token: a plain URL');
