@@ -176,9 +176,10 @@ def main(argv=None) -> int:
     ap.add_argument("--sim", default="", metavar="N,SEED,FRAMES,BEAT_FRAMES", help="our simulator's apical cines")
     ap.add_argument("--difficulty", default="wide_hard")
     ap.add_argument("--models", default="models")
-    ap.add_argument("--cli", action="append", default=[], metavar="NAME=PATH",
+    ap.add_argument("--cli", action="append", default=[], metavar="NAME=PATH[@MODELS]",
                     help="a sonoedge CLI to run, repeatable (builds of other commits, compared on the same cines; "
-                         "paired changes against the first); default runtime=dist/cli/main.js")
+                         "paired changes against the first), with the models folder it replays with (default "
+                         "--models); default runtime=dist/cli/main.js")
     ap.add_argument("--negatives", action="store_true", help="--phantom's turned and flipped hearts: LV and EF shown")
     ap.add_argument("--limit", type=int, default=0, help="the first N cines only")
     ap.add_argument("--out", required=True, help="JSON report")
@@ -188,6 +189,8 @@ def main(argv=None) -> int:
     if a.negatives and not a.phantom:
         ap.error("--negatives needs --phantom")
     clis = dict(c.split("=", 1) for c in a.cli) if a.cli else {"runtime": str(ROOT / "dist/cli/main.js")}
+    # NAME=PATH@MODELS: this build replays with its own models folder (a package that differs only in calibration)
+    runs = {name: (c.partition("@")[0], c.partition("@")[2] or a.models) for name, c in clis.items()}
     cines = phantom_cines(a.phantom, a.negatives) if a.phantom else sim_cines(a.sim, a.difficulty)
     p = Packages(a.models)
     rows = []
@@ -196,7 +199,7 @@ def main(argv=None) -> int:
             if a.limit and k >= a.limit:
                 break
             raw = write_raw(frames, tmp)
-            rts = {name: replay(raw, frames, roi, spacing, fps, a.models, tmp, cli) for name, cli in clis.items()}
+            rts = {name: replay(raw, frames, roi, spacing, fps, models, tmp, cli) for name, (cli, models) in runs.items()}
             h = None if a.negatives else harness(p, frames, roi, spacing)
             rows.append({"id": cid, "view": view, "ref": None if ref is None else round(ref, 2), "fps": fps,
                          "frames": len(frames), "harness": None if h is None else round(h, 2), "runtimes": rts})

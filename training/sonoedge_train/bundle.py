@@ -234,15 +234,9 @@ def _build_package_in(out: Path, task, ckpt, test_ds, calib, select, key, budget
             "created": created or created_time(), "signing": pk.DEV_KEY_WARNING, "tools": _tools()},
     }
     if ck.get("ef_calibration"):
-        c = ck["ef_calibration"]
-        manifest["calibration"] = {"ef": {"slope": round(c["slope"], 6), "intercept": round(c["intercept"], 6),
-                                          "residual_sd": round(c["residual_sd"], 4), "fitted_on": c["fitted_on"],
-                                          "n": c["n"], **({"trim": c["trim"]} if c.get("trim") else {})}}
+        manifest["calibration"] = {"ef": manifest_ef_calibration(ck["ef_calibration"])}
     if ck.get("lv_border"):
-        b = ck["lv_border"]
-        manifest.setdefault("calibration", {})["lv_border"] = {
-            "low": b["low"], "high": b["high"], "threshold": round(b["threshold"], 4), "fitted_on": b["fitted_on"],
-            "n": b["n"], "quantile": b["quantile"]}
+        manifest.setdefault("calibration", {})["lv_border"] = manifest_lv_border(ck["lv_border"])
     if data_info:
         manifest["provenance"]["dataset"] = {**data_info, "checkpoint": str(Path(ckpt)),
                                              "global_step": int(ck.get("global_step", 0))}
@@ -250,6 +244,18 @@ def _build_package_in(out: Path, task, ckpt, test_ds, calib, select, key, budget
     (out / pk.MANIFEST).write_bytes(pk.dump_manifest(manifest))
     pk.sign_package(out, pk.load_private_key(key))
     return rows
+
+
+def manifest_ef_calibration(c: dict) -> dict:
+    """A calibrated checkpoint's `ef_calibration` (calibrate --seg) as the manifest's calibration.ef."""
+    return {"slope": round(c["slope"], 6), "intercept": round(c["intercept"], 6), "residual_sd": round(c["residual_sd"], 4),
+            "fitted_on": c["fitted_on"], "n": c["n"], **({"trim": c["trim"]} if c.get("trim") else {})}
+
+
+def manifest_lv_border(b: dict) -> dict:
+    """A calibrated checkpoint's `lv_border` (calibrate --seg) as the manifest's calibration.lv_border."""
+    return {"low": b["low"], "high": b["high"], "threshold": round(b["threshold"], 4), "fitted_on": b["fitted_on"],
+            "n": b["n"], "quantile": b["quantile"]}
 
 
 def _measure_variants(out: Path, task, names, compression, test_ds, budget, log) -> tuple[list[dict], dict]:

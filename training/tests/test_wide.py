@@ -498,6 +498,16 @@ def test_varied_anatomy_is_the_wide_twin_with_other_chambers():
                for view in ("A2C", "PLAX", "PSAX", "OTHER"))
 
 
+def test_no_persistence_is_the_wide_twin_without_frame_averaging():
+    for seed in range(40):
+        for hard in ("", "_hard"):
+            w = sample_cine_params(seed, "A2C", 8, "wide" + hard)
+            n = sample_cine_params(seed, "A2C", 8, "wide_nopersist" + hard)
+            assert n.persistence == 0.0 and dataclasses.replace(w, persistence=0.0) == n
+    # "wide" draws it on about half of its cines, so the twins differ there
+    assert sum(sample_cine_params(s, "A4C", 8, "wide").persistence > 0 for s in range(40)) >= 10
+
+
 def test_narrow_rv_is_the_varied_anatomy_twin_with_the_rv_width_redrawn():
     # wide_rv: the RV's width against the LV's drawn from 0.4-0.8 (a normal RV: at most about two thirds of the LV) in
     # place of wide_anat's 0.45-1.1, from the same uniform draw, so every other value is the wide_anat twin's

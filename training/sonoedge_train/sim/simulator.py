@@ -106,6 +106,12 @@ DIFFICULTY["wide_valve_t_hard"] = dict(DIFFICULTY["wide_valve_hard"], valve_timi
 # being foreshortened (near-field clutter and reverberation over it, apical trabeculation: Lediju et al. 2008), and a
 # foreshortened one is told by the LV's length. Drawn from a stream of its own, so a "wide_apex" cine is its
 # "wide_anat" twin with another apex (thirteenth wave, RESULTS.md).
+# "wide" without the scanner's frame averaging (CineParams.persistence 0 on every cine, where "wide" draws
+# U(0, 0.6) on half of them): echocardiography presets keep persistence low or off, because averaging frames blurs
+# the moving walls. Set after every draw, so a "wide_nopersist" cine is its "wide" twin in every other value
+# (twenty-second wave, RESULTS.md: what the EF calibration owes to frame averaging).
+DIFFICULTY["wide_nopersist"] = dict(DIFFICULTY["wide"], persistence_scale=0.0)
+DIFFICULTY["wide_nopersist_hard"] = dict(DIFFICULTY["wide_hard"], persistence_scale=0.0)
 DIFFICULTY["wide_apex"] = dict(DIFFICULTY["wide_anat"], apex_wall=(0.6, (0.3, 1.2)))
 DIFFICULTY["wide_apex_hard"] = dict(DIFFICULTY["wide_anat_hard"], apex_wall=(0.6, (0.3, 1.2)))
 # The same as "wide_valve" with papillary muscles in a share of the apical cines (CineParams.papillary, heart.
@@ -242,6 +248,8 @@ def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, d
         p.apex_wall = k if on else 0.0
     if d.get("papillary") and view in ("A4C", "A2C"):
         p.papillary = _papillary_params(np.random.default_rng([seed, 7937]), view, float(d["papillary"]))
+    if "persistence_scale" in d:
+        p.persistence *= float(d["persistence_scale"])
     return p
 
 
