@@ -106,12 +106,6 @@ DIFFICULTY["wide_valve_t_hard"] = dict(DIFFICULTY["wide_valve_hard"], valve_timi
 # being foreshortened (near-field clutter and reverberation over it, apical trabeculation: Lediju et al. 2008), and a
 # foreshortened one is told by the LV's length. Drawn from a stream of its own, so a "wide_apex" cine is its
 # "wide_anat" twin with another apex (thirteenth wave, RESULTS.md).
-# "wide" without the scanner's frame averaging (CineParams.persistence 0 on every cine, where "wide" draws
-# U(0, 0.6) on half of them): echocardiography presets keep persistence low or off, because averaging frames blurs
-# the moving walls. Set after every draw, so a "wide_nopersist" cine is its "wide" twin in every other value
-# (twenty-second wave, RESULTS.md: what the EF calibration owes to frame averaging).
-DIFFICULTY["wide_nopersist"] = dict(DIFFICULTY["wide"], persistence_scale=0.0)
-DIFFICULTY["wide_nopersist_hard"] = dict(DIFFICULTY["wide_hard"], persistence_scale=0.0)
 DIFFICULTY["wide_apex"] = dict(DIFFICULTY["wide_anat"], apex_wall=(0.6, (0.3, 1.2)))
 DIFFICULTY["wide_apex_hard"] = dict(DIFFICULTY["wide_anat_hard"], apex_wall=(0.6, (0.3, 1.2)))
 # The same as "wide_valve" with papillary muscles in a share of the apical cines (CineParams.papillary, heart.
@@ -121,6 +115,12 @@ DIFFICULTY["wide_apex_hard"] = dict(DIFFICULTY["wide_anat_hard"], apex_wall=(0.6
 # own, so a "wide_pap" cine is its "wide_valve" twin with papillary muscles (fourteenth wave, RESULTS.md).
 DIFFICULTY["wide_pap"] = dict(DIFFICULTY["wide_valve"], papillary=0.8)
 DIFFICULTY["wide_pap_hard"] = dict(DIFFICULTY["wide_valve_hard"], papillary=0.8)
+# "wide" without the scanner's frame averaging (CineParams.persistence 0 on every cine, where "wide" draws
+# U(0, 0.6) on half of them): echocardiography presets keep persistence low or off, because averaging frames blurs
+# the moving walls. Set after every draw, so a "wide_nopersist" cine is its "wide" twin in every other value
+# (twenty-second wave, RESULTS.md: what the EF calibration owes to frame averaging).
+DIFFICULTY["wide_nopersist"] = dict(DIFFICULTY["wide"], persistence_scale=0.0)
+DIFFICULTY["wide_nopersist_hard"] = dict(DIFFICULTY["wide_hard"], persistence_scale=0.0)
 WIDE_IMAGE_SIZE = 160  # sector images of "wide" cines: square pixels, the whole sector, apex at the top centre
 
 
