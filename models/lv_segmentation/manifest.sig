@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "0a06d41e78e68308",
-  "signature": "sp5hiCa2BN/Y+FUm0PnZGQmx4XkHCmZ+2VcZGE2v9fPZ6ECBiJnRa7WMXprVik5y2R4LqgwfGos35+5QaW/hCQ=="
+  "signature": "BA/h1G+b7oZP7lSF7XhlX/s1unGVj/zErmxLtgTuHXYMTgQCKZRpHfXp0NbtLpIYQp6Y5cg1RTJkVDSlW2nfBA=="
 }
