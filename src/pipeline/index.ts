@@ -542,13 +542,16 @@ export class StreamProcessor {
         ef.reset('the in-distribution state is unknown');
         return result;
       }
-      const apical = this.#segViews.includes(result.view.shown);
+      // A view output that is not a number says nothing about this frame: the shown view is the one held from before.
+      const viewOk = m.probs.every(Number.isFinite);
+      const apical = viewOk && this.#segViews.includes(result.view.shown);
       const q = result.quality.smoothed;
       const gate = this.#segGate.threshold;
       let measured = false;
       if (!(apical ? this.#segGate.update(q) : this.#segGate.close())) {
         this.#eligible = 0;
-        ef.skip(f.seq, !apical ? `view ${result.view.shown}` : Number.isNaN(q) ? 'quality not a number' : `quality ${q.toFixed(2)} below ${+gate.toFixed(3)}`);
+        ef.skip(f.seq, !viewOk ? 'view output not a number' : !apical ? `view ${result.view.shown}`
+          : Number.isNaN(q) ? 'quality not a number' : `quality ${q.toFixed(2)} below ${+gate.toFixed(3)}`);
         measured = true;
       } else if (this.#eligible++ % this.#segStride === 0) {
         await seg.infer(f.data, stage);

@@ -1015,7 +1015,9 @@ export interface ClassSmootherOptions {
 /**
  * Smooths per-frame class probabilities for display: an exponential moving
  * average, and a shown class that changes only when another one leads it by
- * `margin` for `hold` frames in a row, so a display does not flicker.
+ * `margin` for `hold` frames in a row, so a display does not flicker. A frame
+ * whose probabilities are not all finite (a broken model output) changes
+ * nothing, so it cannot stick in the average.
  */
 export class ClassSmoother {
   readonly #alpha: number;
@@ -1035,6 +1037,7 @@ export class ClassSmoother {
 
   /** Feeds one frame's probabilities; returns the class to show. */
   update(probs: ArrayLike<number>): number {
+    for (let c = 0; c < this.#avg.length; c++) if (!Number.isFinite(probs[c])) return Math.max(this.#shown, 0);
     const a = this.#alpha;
     const first = this.#shown < 0;
     let best = 0;

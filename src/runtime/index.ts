@@ -132,8 +132,8 @@ export function toFrameResult(r: PipelineResult): FrameResult {
   if (esSeq !== null) flags |= ResultFlag.ES;
   return {
     view: r.view.shown ?? null,
-    confidence: r.view.shownConfidence,
-    // NaN when the quality model's output was not a number (ScoreHysteresis): no score, not a score of 0.
+    // NaN when the model's output was not a number: no score, not a score of 0.
+    confidence: Number.isFinite(r.view.shownConfidence) ? r.view.shownConfidence : null,
     quality: Number.isFinite(r.quality.smoothed) ? r.quality.smoothed : null,
     state: r.state,
     idScore: r.idScore,

@@ -18,6 +18,8 @@ export const VIEW_ID_ONNX = path.join(root, 'test', 'fixtures', 'id-score', 'vie
 export const VIEW_NOID_ONNX = path.join(root, 'test', 'fixtures', 'id-score', 'view_noid.onnx');
 /** view_id.onnx whose quality is NaN on frames brighter than mean 0.5 (a broken quality output). */
 export const VIEW_NANQ_ONNX = path.join(root, 'test', 'fixtures', 'id-score', 'view_nanq.onnx');
+/** view_id.onnx whose view logits are NaN on frames brighter than mean 0.5 (a broken view output). */
+export const VIEW_NANV_ONNX = path.join(root, 'test', 'fixtures', 'id-score', 'view_nanv.onnx');
 
 type Manifest = Record<string, unknown> & { variants: Record<string, Record<string, unknown>>; files: Record<string, unknown> };
 
@@ -56,6 +58,8 @@ export interface ViewIdOptions {
   idScore?: boolean;
   /** true: the model whose quality is NaN on frames brighter than mean 0.5 (view_nanq.onnx). */
   nanQuality?: boolean;
+  /** true: the model whose view logits are NaN on frames brighter than mean 0.5 (view_nanv.onnx). */
+  nanView?: boolean;
 }
 
 /** A signed view_quality package around view_id.onnx: views A4C..OTHER, quality, id_score = clip(10 mean - 0.3, 0, 1). */
@@ -95,7 +99,7 @@ export async function viewIdPackage(dir: string, o: ViewIdOptions = {}): Promise
     files: {},
     provenance: { dataset: { name: 'none (test fixture)' }, seed: 0, config: {}, harness_commit: 'unknown', created: '2026-01-01T00:00:00Z' },
   };
-  return writeSignedPackage(dir, manifest, { 'model.fp32.onnx': await readFile(o.idScore === false ? VIEW_NOID_ONNX : o.nanQuality ? VIEW_NANQ_ONNX : VIEW_ID_ONNX) });
+  return writeSignedPackage(dir, manifest, { 'model.fp32.onnx': await readFile(o.idScore === false ? VIEW_NOID_ONNX : o.nanQuality ? VIEW_NANQ_ONNX : o.nanView ? VIEW_NANV_ONNX : VIEW_ID_ONNX) });
 }
 
 /** The bundled LV segmentation package with `calibration` in its manifest (null: none), re-signed by the development key. */

@@ -321,3 +321,26 @@ t.test('a quality output that is not a number: poor at once, no LV, the score nu
   t.ok(Math.abs(after.quality.smoothed - Q) <= F32_TOL && after.quality.good && after.lv !== undefined, `the cine again: ${after.quality.smoothed}, good, segmented`);
   t.equal(after.ef!.frames, 1, 'a new window');
 });
+
+t.test('a view output that is not a number: no LV on that frame, no confidence on the socket, the shown view held', async (t) => {
+  const dir = await scratch(t);
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const pipeline = await Pipeline.create({ viewQuality: await viewIdPackage(path.join(dir, 'vq'), { nanView: true }), segmentation: SEG, trustStore });
+  const { frames } = await readSampleCine();
+  // The cine (view A4C), 2 saturated frames (view logits NaN; quality sigmoid(3), id_score 1), the cine again.
+  const saturated = new Uint8Array(frames[0].length).fill(255);
+  const n = frames.length;
+  const results = await run(t, pipeline, [...frames, saturated, saturated, ...frames]);
+  t.ok(results[n - 1].lv !== undefined && results[n - 1].view.shown === 'A4C', 'the cine: A4C, segmented');
+  for (const i of [n, n + 1]) {
+    const r = results[i];
+    t.same([r.view.shown, Number.isNaN(r.view.shownConfidence), r.quality.good, r.lv], ['A4C', true, true, undefined], `frame ${i}: held A4C, not segmented`);
+    t.same([r.ef!.frames, r.ef!.valid], [results[n - 1].ef!.frames, results[n - 1].ef!.valid], `frame ${i}: the EF window bridges it`);
+    const sent = toFrameResult(r);
+    t.same([sent.view, sent.confidence, sent.lvAreaMm2], ['A4C', null, null], `frame ${i}: no confidence on the socket`);
+  }
+  const after = results[n + 2];
+  t.ok(after.lv !== undefined && Math.abs(after.view.shownConfidence - softmax([2, 0, -1, -1, -1], new Float64Array(5))[0]) <= F32_TOL,
+    `the cine again: segmented, confidence ${after.view.shownConfidence}`);
+  t.equal(after.ef!.frames, results[n - 1].ef!.frames + 1, 'the same EF window goes on');
+});

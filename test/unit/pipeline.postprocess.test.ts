@@ -185,6 +185,18 @@ t.test('ScoreHysteresis has separate enter and exit thresholds', async (t) => {
   t.throws(() => new ScoreHysteresis({ enter: 0.4, exit: 0.5 }), { name: 'RangeError', message: 'Expected exit <= enter for the quality thresholds but received exit 0.5, enter 0.4' });
 });
 
+t.test('ClassSmoother: a frame whose probabilities are not all finite changes nothing', async (t) => {
+  const s = new ClassSmoother(2, { alpha: 0.5, margin: 0.1, hold: 2 });
+  t.equal(s.update([NaN, NaN]), 0, 'before any frame: the first class');
+  t.equal(s.update([0.9, 0.1]), 0);
+  t.same(Array.from(s.probabilities), [0.9, 0.1], 'the broken frame did not enter the average');
+  t.equal(s.update([NaN, 0.5]), 0);
+  t.equal(s.update([0.2, Infinity]), 0);
+  t.same(Array.from(s.probabilities), [0.9, 0.1]);
+  // A change of view still comes through (before, one NaN made every average NaN and the shown class stuck).
+  t.same([0.1, 0.1, 0.1].map(() => s.update([0.05, 0.95])), [0, 0, 1]);
+});
+
 t.test('ScoreHysteresis: a score that is not finite is poor at once and does not stick in the average', async (t) => {
   const q = new ScoreHysteresis({ alpha: 0.5, enter: 0.6, exit: 0.5 });
   const seen = [0.8, NaN, 0.8, 0.4, Infinity, 0.8, -Infinity, 0.7].map((v) => q.update(v));
