@@ -4,12 +4,14 @@ again with one part switched off, every other draw the same, and the bundled LV 
 them with the runtime's trimmed rule, beside the one fitted on the cines as drawn.
 
 Variants: `nopersist` (no frame averaging: `--difficulty wide_nopersist`); `nothick` (the LV wall keeps the mean of
-its drawn thickness instead of thickening 45% in systole: es_ablation.py's).
+its drawn thickness instead of thickening 45% in systole: es_ablation.py's); `nomotion` (no frame displacement
+blur, motion_mm 0); `nohaze` (no near-field haze); `nonoise` (no electronic noise); `allclean` (es_ablation.py's
+five off at once: frame averaging, wall thickening, trabeculae, blood-pool clutter, specular echoes).
 
     training/.venv/bin/python training/scripts/calibration_twins.py --seg training/runs/wide/lvseg_ft17/final.pt \\
-        [--variants nopersist,nothick] [--data training/data_cache] [--out-dir training/runs/wide]
+        [--variants nopersist,nothick,nomotion,nohaze,nonoise,allclean] [--data training/data_cache] [--out-dir training/runs/wide]
 
-Writes DATA/wide_val_beats_{np,nt}_{16,32,48}(_raw) and OUT_DIR/calibration_twins_{base,nopersist,nothick}.pt
+Writes DATA/wide_val_beats_TAG_{16,32,48}(_raw) (TAG np, nt, nm, nh, nn, ac) and OUT_DIR/calibration_twins_{base,nopersist,nothick}.pt
 (calibrated checkpoints: `set_ef_calibration.py` puts one into a package); prints each calibration.
 """
 from __future__ import annotations
@@ -24,29 +26,45 @@ sys.path.insert(0, str(ROOT / "training"))
 from es_ablation import _constant_wall  # noqa: E402
 from sonoedge_train.calibrate import calibrate_seg  # noqa: E402
 from sonoedge_train.cli import main as cli  # noqa: E402
+from sonoedge_train.data import synthetic  # noqa: E402
 from sonoedge_train.sim import simulator as S  # noqa: E402
 
 SETS = ((16, 75), (32, 76), (48, 77))
-TAG = {"nopersist": "np", "nothick": "nt"}
+# name: (set tag, difficulty, CineParams fields set to 0 after every draw, constant wall)
+VARIANTS = {
+    "nopersist": ("np", "wide_nopersist", (), False),
+    "nothick": ("nt", "wide", (), True),
+    "nomotion": ("nm", "wide", ("motion_mm",), False),
+    "nohaze": ("nh", "wide", ("haze",), False),
+    "nonoise": ("nn", "wide", ("noise",), False),
+    "allclean": ("ac", "wide", ("persistence", "trab", "clutter", "specular"), True),
+}
 
 
 def twins(data: Path, variant: str) -> str:
     """Simulates and renders the calibration cines of `variant` (once); returns them joined by commas."""
-    original = S._frame_states
-    if variant == "nothick":
-        S._frame_states = _constant_wall(original)
+    tag, difficulty, zero, const_wall = VARIANTS[variant]
+    states, params = S._frame_states, synthetic.sample_cine_params
+
+    def zeroed(*args, **kw):
+        p = params(*args, **kw)
+        for name in zero:
+            setattr(p, name, 0.0)
+        return p
+    if const_wall:
+        S._frame_states = _constant_wall(states)
+    synthetic.sample_cine_params = zeroed
     try:
         for frames, seed in SETS:
-            out = data / f"wide_val_beats_{TAG[variant]}_{frames}"
+            out = data / f"wide_val_beats_{tag}_{frames}"
             if (out / "index.json").exists():
                 continue
             cli(["simulate", "--out", f"{out}_raw", "--cines", "20", "--seed", str(seed), "--views", "A4C,A2C",
-                 "--difficulty", "wide_nopersist" if variant == "nopersist" else "wide", "--frames", str(frames),
-                 "--quiet"])
+                 "--difficulty", difficulty, "--frames", str(frames), "--quiet"])
             cli(["render", f"{out}_raw", "--out", str(out)])
     finally:
-        S._frame_states = original
-    return ",".join(str(data / f"wide_val_beats_{TAG[variant]}_{f}") for f, _ in SETS)
+        S._frame_states, synthetic.sample_cine_params = states, params
+    return ",".join(str(data / f"wide_val_beats_{tag}_{f}") for f, _ in SETS)
 
 
 def main(argv=None) -> int:
@@ -59,8 +77,8 @@ def main(argv=None) -> int:
     data = Path(a.data)
     sets = {"base": ",".join(str(data / f"wide_val_beats_{f}") for f, _ in SETS)}
     for v in a.variants.split(","):
-        if v not in TAG:
-            ap.error(f"expected variants among {', '.join(TAG)} but received {v!r}")
+        if v not in VARIANTS:
+            ap.error(f"expected variants among {', '.join(VARIANTS)} but received {v!r}")
         sets[v] = twins(data, v)
     print("| calibration cines | EF bias before calibration | slope | intercept | residual SD |")
     print("| --- | --- | --- | --- | --- |")
