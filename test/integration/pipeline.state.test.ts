@@ -290,17 +290,23 @@ t.test('manifest errors: calibration.lv_border with low >= high, or outside the 
   t.ok(ok, 'a package with lv_border loads');
 });
 
-t.test('a quality output that is not a number: poor at once, no LV, the score null on the socket; the smoothing restarts after', async (t) => {
+/**
+ * The bundled cine, `k` saturated frames (mean 1) and the cine again through a view package whose model breaks on
+ * bright frames (`broken`: view_nanq.onnx or view_nanv.onnx) and the bundled LV package; n is the cine's length.
+ */
+async function brokenOnSaturated(t: Test, broken: { nanQuality?: boolean; nanView?: boolean }, k: number): Promise<{ results: PipelineResult[]; n: number }> {
   const dir = await scratch(t);
   const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
-  const pipeline = await Pipeline.create({ viewQuality: await viewIdPackage(path.join(dir, 'vq'), { nanQuality: true }), segmentation: SEG, trustStore });
+  const pipeline = await Pipeline.create({ viewQuality: await viewIdPackage(path.join(dir, 'vq'), broken), segmentation: SEG, trustStore });
   const { frames } = await readSampleCine();
-  // The cine (quality sigmoid(3)), 4 saturated frames (mean 1: quality NaN, id_score 1, view A4C), the cine again.
   const saturated = new Uint8Array(frames[0].length).fill(255);
-  const input = [...frames, ...new Array(4).fill(saturated), ...frames];
-  const results = await run(t, pipeline, input);
+  return { results: await run(t, pipeline, [...frames, ...new Array<Uint8Array>(k).fill(saturated), ...frames]), n: frames.length };
+}
+
+t.test('a quality output that is not a number: poor at once, no LV, the score null on the socket; the smoothing restarts after', async (t) => {
+  // The cine (quality sigmoid(3)), 4 saturated frames (mean 1: quality NaN, id_score 1, view A4C), the cine again.
+  const { results, n } = await brokenOnSaturated(t, { nanQuality: true }, 4);
   const Q = 1 / (1 + Math.exp(-3));
-  const n = frames.length;
   const before = results[n - 1];
   t.ok(Math.abs(before.quality.smoothed - Q) <= F32_TOL && before.quality.good && before.lv !== undefined, 'the cine: good, segmented');
   for (let i = n; i < n + 4; i++) {
@@ -323,14 +329,8 @@ t.test('a quality output that is not a number: poor at once, no LV, the score nu
 });
 
 t.test('a view output that is not a number: no LV on that frame, no confidence on the socket, the shown view held', async (t) => {
-  const dir = await scratch(t);
-  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
-  const pipeline = await Pipeline.create({ viewQuality: await viewIdPackage(path.join(dir, 'vq'), { nanView: true }), segmentation: SEG, trustStore });
-  const { frames } = await readSampleCine();
   // The cine (view A4C), 2 saturated frames (view logits NaN; quality sigmoid(3), id_score 1), the cine again.
-  const saturated = new Uint8Array(frames[0].length).fill(255);
-  const n = frames.length;
-  const results = await run(t, pipeline, [...frames, saturated, saturated, ...frames]);
+  const { results, n } = await brokenOnSaturated(t, { nanView: true }, 2);
   t.ok(results[n - 1].lv !== undefined && results[n - 1].view.shown === 'A4C', 'the cine: A4C, segmented');
   for (const i of [n, n + 1]) {
     const r = results[i];
