@@ -201,6 +201,15 @@ export interface PipelineOptions {
 /** The default of PipelineOptions.qualityHysteresis. */
 const QUALITY_HYSTERESIS = 0.1;
 
+/**
+ * The quality bar of these options: the smoothed quality at which segmentation starts (qualityThreshold, default
+ * 0.5) and below which an open gate closes (that minus qualityHysteresis); the LOW_QUALITY flag uses the same bar.
+ */
+export function qualityBar(options: Pick<PipelineOptions, 'qualityThreshold' | 'qualityHysteresis'>): { enter: number; exit: number } {
+  const enter = options.qualityThreshold ?? 0.5;
+  return { enter, exit: enter - (options.qualityHysteresis ?? QUALITY_HYSTERESIS) };
+}
+
 const PIPELINE_KEYS = ['viewQuality', 'segmentation', 'variant', 'trustStore', 'allowUnsigned', 'engine',
   'segmentationStride', 'segmentationViews', 'qualityThreshold', 'qualityHysteresis', 'contourEpsilon'] as const;
 
@@ -454,8 +463,7 @@ export class StreamProcessor {
     this.#id = this.#set.idThresholds ? new InDistributionState(this.#set.idThresholds) : undefined;
     this.#ef = this.#set.ejectionFraction();
     this.#segViews = options.segmentationViews ?? ['A4C', 'A2C'];
-    const enter = options.qualityThreshold ?? 0.5;
-    const exit = enter - (options.qualityHysteresis ?? QUALITY_HYSTERESIS);
+    const { enter, exit } = qualityBar(options);
     this.#quality = new ScoreHysteresis({ enter, exit });
     this.#segGate = new Latch(enter, exit, 'the segmentation gate');
     this.#segStride = options.segmentationStride ?? 1;
