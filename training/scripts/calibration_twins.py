@@ -30,41 +30,69 @@ from sonoedge_train.data import synthetic  # noqa: E402
 from sonoedge_train.sim import simulator as S  # noqa: E402
 
 SETS = ((16, 75), (32, 76), (48, 77))
-# name: (set tag, difficulty, CineParams fields set to 0 after every draw, constant wall)
+NP = "wide_nopersist"
+# name: (set tag, difficulty, CineParams fields set after every draw {field: value, or a function of the drawn
+# value}, constant wall). The twenty-third wave's variants (np_*) start from the no-averaging twins, the cines the
+# bundled calibration is fitted on since the twenty-second wave.
 VARIANTS = {
-    "nopersist": ("np", "wide_nopersist", (), False),
-    "nothick": ("nt", "wide", (), True),
-    "nomotion": ("nm", "wide", ("motion_mm",), False),
-    "nohaze": ("nh", "wide", ("haze",), False),
-    "nonoise": ("nn", "wide", ("noise",), False),
-    "allclean": ("ac", "wide", ("persistence", "trab", "clutter", "specular"), True),
+    "base": ("", "wide", {}, False),
+    "nopersist": ("np", NP, {}, False),
+    "nothick": ("nt", "wide", {}, True),
+    "nomotion": ("nm", "wide", {"motion_mm": 0.0}, False),
+    "nohaze": ("nh", "wide", {"haze": 0.0}, False),
+    "nonoise": ("nn", "wide", {"noise": 0.0}, False),
+    "allclean": ("ac", "wide", {k: 0.0 for k in ("persistence", "trab", "clutter", "specular")}, True),
+    "np_sidelobe": ("np_sl", NP, {"sidelobe": 0.0}, False),  # no side-lobe clutter across the beam
+    "np_psf": ("np_psf", NP, {"psf_scale": 1.0}, False),  # the legacy point-spread function's size
+    "np_cell": ("np_cell", NP, {"cell_mm": 0.35}, False),  # the legacy speckle cell
+    "np_hetero": ("np_het", NP, {"hetero": 0.0}, False),  # no patchy tissue echo
+    "np_atten": ("np_att", NP, {"atten": 0.5, "tgc_err": 0.0, "tgc_knobs": lambda v: [0.0] * len(v)}, False),
+    "np_gain": ("np_gdr", NP, {"gain_db": 0.0, "dr_db": 55.0}, False),  # gain and dynamic range at the middle
+    "np_amp": ("np_amp", NP, {"amp_scale": lambda v: [1.0] * len(v)}, False),  # every tissue at its legacy echo
+    "np_blood": ("np_bl", NP, {"amp_scale": lambda v: [1.0 if i in (1, 3, 4) else x for i, x in enumerate(v)]},
+                 False),  # the blood pool at its legacy echo
+    "np_lung": ("np_lung", NP, {"lung": 0.0, "ribs": []}, False),  # no lung beside the heart, no rib shadows
+    "np_sector": ("np_sec", NP, {"sector_deg": 75.0}, False),  # the legacy sector angle
 }
+# every np_* part at once, with allclean's parts and the constant wall: the barest image of the same hearts
+VARIANTS["np_bare"] = ("np_bare", NP, {k: v for name, (_, _, f, _) in VARIANTS.items() if name.startswith("np_")
+                                       for k, v in f.items()} | VARIANTS["allclean"][2], True)
+# the same hearts at randomisation strength 0 (`simulate --strength 0`): the legacy look, the LV shape included
+STRENGTH = {"np_legacy": 0.0}
+VARIANTS["np_legacy"] = ("np_leg", NP, {}, False)
+# the same hearts with the isovolumic phases of a real beat (`--difficulty wide_nopersist_iv`)
+VARIANTS["np_iv"] = ("np_iv", "wide_nopersist_iv", {}, False)
+
+
+def set_path(data: Path, tag: str, frames: int) -> Path:
+    return data / (f"wide_val_beats_{tag}_{frames}" if tag else f"wide_val_beats_{frames}")
 
 
 def twins(data: Path, variant: str) -> str:
     """Simulates and renders the calibration cines of `variant` (once); returns them joined by commas."""
-    tag, difficulty, zero, const_wall = VARIANTS[variant]
+    tag, difficulty, fixed, const_wall = VARIANTS[variant]
     states, params = S._frame_states, synthetic.sample_cine_params
 
-    def zeroed(*args, **kw):
+    def fixed_params(*args, **kw):
         p = params(*args, **kw)
-        for name in zero:
-            setattr(p, name, 0.0)
+        for name, value in fixed.items():
+            setattr(p, name, value(getattr(p, name)) if callable(value) else value)
         return p
     if const_wall:
         S._frame_states = _constant_wall(states)
-    synthetic.sample_cine_params = zeroed
+    synthetic.sample_cine_params = fixed_params
     try:
         for frames, seed in SETS:
-            out = data / f"wide_val_beats_{tag}_{frames}"
+            out = set_path(data, tag, frames)
             if (out / "index.json").exists():
                 continue
+            strength = ["--strength", str(STRENGTH[variant])] if variant in STRENGTH else []
             cli(["simulate", "--out", f"{out}_raw", "--cines", "20", "--seed", str(seed), "--views", "A4C,A2C",
-                 "--difficulty", difficulty, "--frames", str(frames), "--quiet"])
+                 "--difficulty", difficulty, "--frames", str(frames), "--quiet", *strength])
             cli(["render", f"{out}_raw", "--out", str(out)])
     finally:
         S._frame_states, synthetic.sample_cine_params = states, params
-    return ",".join(str(data / f"wide_val_beats_{tag}_{f}") for f, _ in SETS)
+    return ",".join(str(set_path(data, tag, f)) for f, _ in SETS)
 
 
 def main(argv=None) -> int:
@@ -75,7 +103,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out-dir", default="training/runs/wide")
     a = ap.parse_args(argv)
     data = Path(a.data)
-    sets = {"base": ",".join(str(data / f"wide_val_beats_{f}") for f, _ in SETS)}
+    sets = {"base": twins(data, "base")}
     for v in a.variants.split(","):
         if v not in VARIANTS:
             ap.error(f"expected variants among {', '.join(VARIANTS)} but received {v!r}")

@@ -13,7 +13,8 @@ from .errors import SonoedgeError
 # the two the same)
 DIFFICULTIES = ("train", "hard", "wide", "wide_hard", "wide_anat", "wide_anat_hard", "wide_rv", "wide_rv_hard",
                 "wide_mitral", "wide_mitral_hard", "wide_valve", "wide_valve_hard", "wide_valve_t", "wide_valve_t_hard",
-                "wide_apex", "wide_apex_hard", "wide_pap", "wide_pap_hard", "wide_nopersist", "wide_nopersist_hard")
+                "wide_apex", "wide_apex_hard", "wide_pap", "wide_pap_hard", "wide_nopersist", "wide_nopersist_hard",
+                "wide_iv", "wide_iv_hard", "wide_nopersist_iv", "wide_nopersist_iv_hard")
 
 
 def _threads(n):

@@ -508,6 +508,52 @@ def test_no_persistence_is_the_wide_twin_without_frame_averaging():
     assert sum(sample_cine_params(s, "A4C", 8, "wide").persistence > 0 for s in range(40)) >= 10
 
 
+def test_isovolumic_beats_are_the_twins_with_the_beats_timing_changed():
+    from sonoedge_train.sim.simulator import ISOVOLUMIC_CONTRACTION, ISOVOLUMIC_RELAXATION
+    for seed in range(40):
+        for base, iv in (("wide", "wide_iv"), ("wide_hard", "wide_iv_hard"), ("wide_nopersist", "wide_nopersist_iv"),
+                         ("wide_nopersist_hard", "wide_nopersist_iv_hard")):
+            w = sample_cine_params(seed, "A4C", 8, base)
+            i = sample_cine_params(seed, "A4C", 8, iv)
+            assert w.isovolumic == [] and dataclasses.replace(i, isovolumic=[]) == w
+            assert ISOVOLUMIC_CONTRACTION[0] <= i.isovolumic[0] <= ISOVOLUMIC_CONTRACTION[1]
+            assert ISOVOLUMIC_RELAXATION[0] <= i.isovolumic[1] <= ISOVOLUMIC_RELAXATION[1]
+    # drawn from a stream of their own: the same for every view and difficulty of a seed
+    assert sample_cine_params(5, "A2C", 8, "wide_iv").isovolumic == sample_cine_params(5, "A4C", 8,
+                                                                                      "wide_nopersist_iv_hard").isovolumic
+
+
+def test_contraction_with_isovolumic_phases_holds_ed_and_es():
+    phase = np.arange(1000) / 1000
+    # without them the curve of before, to the bit (the legacy formula written out here)
+    p = phase
+    legacy = np.where(p < 0.35, 0.5 * (1 - np.cos(np.pi * p / 0.35)),
+                      np.where(p < 0.6, 1 - 0.85 * 0.5 * (1 - np.cos(np.pi * (p - 0.35) / 0.25)),
+                               np.where(p < 0.85, 0.15, 0.15 * 0.5 * (1 + np.cos(np.pi * (p - 0.85) / 0.15)))))
+    assert np.array_equal(H.contraction(phase), legacy) and np.array_equal(H.contraction(phase, 0.0, 0.0), legacy)
+    s = H.contraction(phase, 0.05, 0.1)
+    assert np.all(s[phase < 0.05] == 0.0)  # isovolumic contraction: the volume stays at end-diastole
+    assert np.all(s[(phase >= 0.35) & (phase < 0.45)] == 1.0)  # isovolumic relaxation: at end-systole
+    assert H.contraction(np.array([0.2]), 0.05, 0.1)[0] == pytest.approx(0.5)  # ejection's midpoint, (0.05 + 0.35) / 2
+    assert H.contraction(np.array([0.525]), 0.05, 0.1)[0] == pytest.approx(1 - 0.425)  # rapid filling's midpoint
+    assert np.array_equal(s[phase >= 0.6], legacy[phase >= 0.6])  # diastasis and the atrial kick unchanged
+    assert np.all(np.diff(s[phase < 0.35]) >= 0) and np.all(np.diff(s[(phase >= 0.35) & (phase < 0.85)]) <= 0)
+    # the same extremes, so the cine's EF label is unchanged; ES still at 0.35
+    assert s.min() == 0.0 and s.max() == 1.0 and phase[np.argmax(s)] == 0.35
+    # the mitral valve opens when the relaxation ends, or at MV_OPENS_AT_PHASE as before when that is later
+    assert [H.mitral_closed_at(f, 0.1) for f in (0.0, 0.38, 0.449, 0.45, 0.9)] == [True, True, True, False, False]
+    assert [H.mitral_closed_at(f, 0.02) for f in (0.379, 0.38)] == [True, False]
+
+
+def test_an_isovolumic_cine_keeps_its_ef_and_dwells_at_es():
+    # the same heart as its wide twin: the same EF label within the sampling of its frames, more frames near ES
+    w = simulate_cine(sample_cine_params(8, "A4C", 32, "wide_nopersist"))
+    i = simulate_cine(sample_cine_params(8, "A4C", 32, "wide_nopersist_iv"))
+    assert i.ef == pytest.approx(w.ef, abs=1.0)
+    near = lambda c: int((c.volumes_ml <= c.volumes_ml.min() + 0.02 * (c.volumes_ml.max() - c.volumes_ml.min())).sum())
+    assert near(i) > near(w)
+
+
 def test_narrow_rv_is_the_varied_anatomy_twin_with_the_rv_width_redrawn():
     # wide_rv: the RV's width against the LV's drawn from 0.4-0.8 (a normal RV: at most about two thirds of the LV) in
     # place of wide_anat's 0.45-1.1, from the same uniform draw, so every other value is the wide_anat twin's

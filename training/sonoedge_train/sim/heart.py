@@ -42,17 +42,25 @@ def area_length_volume(area_mm2, length_mm):
     return 8.0 * np.asarray(area_mm2, np.float64) ** 2 / (3.0 * math.pi * np.asarray(length_mm, np.float64))
 
 
-def contraction(phase: np.ndarray) -> np.ndarray:
+def contraction(phase: np.ndarray, ivc: float = 0.0, ivr: float = 0.0) -> np.ndarray:
     """Contraction state s in [0, 1] over one cycle (phase in [0, 1), 0 = end-diastole, s = 1 end-systole).
 
-    Systole 0-0.35 (cosine ramp), rapid filling 0.35-0.6, diastasis, atrial kick 0.85-1.
+    Systole 0-0.35 (cosine ramp), rapid filling 0.35-0.6, diastasis, atrial kick 0.85-1. With `ivc` and `ivr`
+    (shares of the cycle; 0, 0: the curve of before, to the bit) the isovolumic phases of a real beat: the volume
+    stays at end-diastole for the first `ivc` of systole (isovolumic contraction, the valves shut) and at end-systole
+    for `ivr` after it (isovolumic relaxation), the ejection ramp running over 0.35 - ivc and rapid filling over
+    0.25 - ivr, so that end-systole stays at 0.35 and the cycle's other phases where they were.
     """
     p = np.mod(phase, 1.0)
     s = np.empty_like(p)
-    m1 = p < 0.35
-    s[m1] = 0.5 * (1 - np.cos(np.pi * p[m1] / 0.35))
-    m2 = (p >= 0.35) & (p < 0.6)
-    s[m2] = 1 - 0.85 * 0.5 * (1 - np.cos(np.pi * (p[m2] - 0.35) / 0.25))
+    m0 = p < ivc
+    s[m0] = 0.0
+    m1 = (p >= ivc) & (p < 0.35)
+    s[m1] = 0.5 * (1 - np.cos(np.pi * (p[m1] - ivc) / (0.35 - ivc)))
+    mr = (p >= 0.35) & (p < 0.35 + ivr)
+    s[mr] = 1.0
+    m2 = (p >= 0.35 + ivr) & (p < 0.6)
+    s[m2] = 1 - 0.85 * 0.5 * (1 - np.cos(np.pi * (p[m2] - (0.35 + ivr)) / (0.25 - ivr)))
     m3 = (p >= 0.6) & (p < 0.85)
     s[m3] = 0.15
     m4 = p >= 0.85
@@ -351,10 +359,11 @@ def mitral_shut(st) -> bool:
 MV_OPENS_AT_PHASE = 0.38
 
 
-def mitral_closed_at(phase: float) -> bool:
-    """Shut from end-diastole (phase 0) through systole and isovolumic relaxation, open from MV_OPENS_AT_PHASE to the
-    next end-diastole (filling, diastasis, atrial kick)."""
-    return float(np.mod(phase, 1.0)) < MV_OPENS_AT_PHASE
+def mitral_closed_at(phase: float, ivr: float = 0.0) -> bool:
+    """Shut from end-diastole (phase 0) through systole and isovolumic relaxation, open from MV_OPENS_AT_PHASE (with
+    an isovolumic relaxation `ivr` of contraction's: from its end, 0.35 + ivr, when that is later) to the next
+    end-diastole (filling, diastasis, atrial kick)."""
+    return float(np.mod(phase, 1.0)) < max(MV_OPENS_AT_PHASE, 0.35 + ivr)
 
 
 def _mitral_leaflets(u, v, L, hw, shut, tent, open_len):

@@ -121,6 +121,18 @@ DIFFICULTY["wide_pap_hard"] = dict(DIFFICULTY["wide_valve_hard"], papillary=0.8)
 # (twenty-second wave, RESULTS.md: what the EF calibration owes to frame averaging).
 DIFFICULTY["wide_nopersist"] = dict(DIFFICULTY["wide"], persistence_scale=0.0)
 DIFFICULTY["wide_nopersist_hard"] = dict(DIFFICULTY["wide_hard"], persistence_scale=0.0)
+# "wide" whose beats have the isovolumic phases of a real one (CineParams.isovolumic, heart.contraction): the volume
+# stays at end-diastole through isovolumic contraction and at end-systole through isovolumic relaxation, where the
+# legacy curve turns at both at once. Drawn from a stream of their own after every other draw, so a "wide_iv" cine is
+# its "wide" twin with the beat's timing changed and nothing else (twenty-third wave, RESULTS.md).
+DIFFICULTY["wide_iv"] = dict(DIFFICULTY["wide"], isovolumic=True)
+DIFFICULTY["wide_iv_hard"] = dict(DIFFICULTY["wide_hard"], isovolumic=True)
+DIFFICULTY["wide_nopersist_iv"] = dict(DIFFICULTY["wide_nopersist"], isovolumic=True)
+DIFFICULTY["wide_nopersist_iv_hard"] = dict(DIFFICULTY["wide_nopersist_hard"], isovolumic=True)
+# Shares of the cardiac cycle of the isovolumic phases: contraction 30-60 ms and relaxation 60-100 ms in adults
+# (Nagueh et al., J Am Soc Echocardiogr 2016;29:277-314 for the relaxation time) at 60-100 beats a minute
+ISOVOLUMIC_CONTRACTION = (0.03, 0.07)
+ISOVOLUMIC_RELAXATION = (0.06, 0.12)
 WIDE_IMAGE_SIZE = 160  # sector images of "wide" cines: square pixels, the whole sector, apex at the top centre
 
 
@@ -185,6 +197,9 @@ class CineParams:
     # papillary muscles of an apical view: [(side, level, half-width mm, half-length mm, tilt rad), ...]
     # (heart.FrameState.papillary); empty: none, as before
     papillary: list = field(default_factory=list)
+    # [ivc, ivr]: shares of the cycle of isovolumic contraction and relaxation (heart.contraction; DIFFICULTY's
+    # isovolumic); empty: none, the legacy beat
+    isovolumic: list = field(default_factory=list)
 
 
 def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, difficulty: str = "train",
@@ -250,6 +265,9 @@ def sample_cine_params(seed: int, view: str | None = None, n_frames: int = 16, d
         p.papillary = _papillary_params(np.random.default_rng([seed, 7937]), view, float(d["papillary"]))
     if "persistence_scale" in d:
         p.persistence *= float(d["persistence_scale"])
+    if d.get("isovolumic"):
+        r = np.random.default_rng([seed, 7949])
+        p.isovolumic = [float(r.uniform(*ISOVOLUMIC_CONTRACTION)), float(r.uniform(*ISOVOLUMIC_RELAXATION))]
     return p
 
 
@@ -404,7 +422,8 @@ class Cine:
 def _frame_states(p: CineParams, rng):
     F = p.n_frames
     phase = p.phase0 + np.arange(F) / p.cycle_frames
-    s = H.contraction(phase)
+    ivc, ivr = p.isovolumic or (0.0, 0.0)
+    s = H.contraction(phase, ivc, ivr)
     shape = H.HeartShape(p.a_ed, p.b_ed, p.ef_target, p.wall, p.long_short)
     a, b = shape.axes(s)
     # motion: a smooth random walk of the heart in the image (patient/probe motion)
@@ -445,7 +464,7 @@ def _frame_states(p: CineParams, rng):
             other_params=tuple(p.other_params), chest_wall=p.chest_wall, shape=tuple(p.shape), trab=p.trab,
             lung=p.lung, pattern=tuple(p.pattern) if p.pattern else (0.0, 0.0, 0.0), anatomy=tuple(p.anatomy),
             la_join=p.la_join, leaflets=tuple(p.leaflets),
-            mv_closed=H.mitral_closed_at(float(phase[i])) if p.valve_timing else None,
+            mv_closed=H.mitral_closed_at(float(phase[i]), ivr) if p.valve_timing else None,
             papillary=tuple(tuple(m) for m in p.papillary)))
     disp = np.sqrt((walk ** 2).sum(1))
     return states, a, b, s, disp
