@@ -54,8 +54,10 @@ VARIANTS = {
     "np_lung": ("np_lung", NP, {"lung": 0.0, "ribs": []}, False),  # no lung beside the heart, no rib shadows
     "np_sector": ("np_sec", NP, {"sector_deg": 75.0}, False),  # the legacy sector angle
 }
-# every np_* part at once, with allclean's parts and the constant wall: the barest image of the same hearts
-VARIANTS["np_bare"] = ("np_bare", NP, {k: v for name, (_, _, f, _) in VARIANTS.items() if name.startswith("np_")
+# every np_* part at once (np_amp's every tissue, which np_blood's blood pool is part of), with allclean's parts and
+# the constant wall: the barest image of the same hearts
+VARIANTS["np_bare"] = ("np_bare", NP, {k: v for name, (_, _, f, _) in VARIANTS.items()
+                                       if name.startswith("np_") and name != "np_blood"
                                        for k, v in f.items()} | VARIANTS["allclean"][2], True)
 # the same hearts at randomisation strength 0 (`simulate --strength 0`): the legacy look, the LV shape included
 STRENGTH = {"np_legacy": 0.0}
