@@ -1,17 +1,24 @@
-"""What the EF calibration owes one part of the simulator (twenty-second wave, training/RESULTS.md): the calibration
-cines (wide_val_beats: 20 apical cines each at 16, 32 and 48 frames, seeds 75, 76, 77, difficulty `wide`) simulated
-again with one part switched off, every other draw the same, and the bundled LV model's EF calibration fitted on
-them with the runtime's trimmed rule, beside the one fitted on the cines as drawn.
+"""What the EF calibration owes one part of the simulator (twenty-second and twenty-third waves, training/RESULTS.md):
+the calibration cines (wide_val_beats: 20 apical cines each at 16, 32 and 48 frames, seeds 75, 76, 77, difficulty
+`wide`) simulated again with one part changed, every other draw the same, and the bundled LV model's EF calibration
+fitted on them with the runtime's trimmed rule, beside the one fitted on the cines as drawn (`base`, simulated
+first when missing).
 
-Variants: `nopersist` (no frame averaging: `--difficulty wide_nopersist`); `nothick` (the LV wall keeps the mean of
-its drawn thickness instead of thickening 45% in systole: es_ablation.py's); `nomotion` (no frame displacement
-blur, motion_mm 0); `nohaze` (no near-field haze); `nonoise` (no electronic noise); `allclean` (es_ablation.py's
-five off at once: frame averaging, wall thickening, trabeculae, blood-pool clutter, specular echoes).
+Variants (VARIANTS below has each one's fields): `nopersist` (no frame averaging: `--difficulty wide_nopersist`);
+`nothick` (the LV wall keeps the mean of its drawn thickness instead of thickening 45% in systole: es_ablation.py's);
+`nomotion` (no frame displacement blur, motion_mm 0); `nohaze` (no near-field haze); `nonoise` (no electronic
+noise); `allclean` (es_ablation.py's five off at once: frame averaging, wall thickening, trabeculae, blood-pool
+clutter, specular echoes). Starting from `nopersist` (the cines the bundled calibration is fitted on since the
+twenty-second wave), one image part at its legacy value: `np_sidelobe`, `np_psf`, `np_cell`, `np_hetero`,
+`np_atten`, `np_gain`, `np_amp`, `np_blood`, `np_lung`, `np_sector`; `np_bare` (all of those with allclean's);
+`np_legacy` (randomisation strength 0); `np_iv` (beats with isovolumic phases, `--difficulty wide_nopersist_iv`:
+the cines the bundled calibration is fitted on since the twenty-third wave).
 
-    training/.venv/bin/python training/scripts/calibration_twins.py --seg training/runs/wide/lvseg_ft17/final.pt \\
-        [--variants nopersist,nothick,nomotion,nohaze,nonoise,allclean] [--data training/data_cache] [--out-dir training/runs/wide]
+    training/.venv/bin/python training/scripts/calibration_twins.py --seg models/lv_segmentation \\
+        [--variants nopersist,nothick,...] [--data training/data_cache] [--out-dir training/runs/wide]
 
-Writes DATA/wide_val_beats_TAG_{16,32,48}(_raw) (TAG np, nt, nm, nh, nn, ac) and OUT_DIR/calibration_twins_{base,nopersist,nothick}.pt
+(--seg: a checkpoint or a package folder, unpacked to the same function.) Writes
+DATA/wide_val_beats_TAG_{16,32,48}(_raw) (TAG the variant's, VARIANTS) and OUT_DIR/calibration_twins_VARIANT.pt
 (calibrated checkpoints: `set_ef_calibration.py` puts one into a package); prints each calibration.
 """
 from __future__ import annotations
