@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training"))
@@ -38,39 +39,49 @@ from sonoedge_train.sim import simulator as S  # noqa: E402
 
 SETS = ((16, 75), (32, 76), (48, 77))
 NP = "wide_nopersist"
-# name: (set tag, difficulty, CineParams fields set after every draw {field: value, or a function of the drawn
-# value}, constant wall). The twenty-third wave's variants (np_*) start from the no-averaging twins, the cines the
-# bundled calibration is fitted on since the twenty-second wave.
+
+
+class Twin(NamedTuple):
+    """One variant: its sets' tag, its difficulty, CineParams fields set after every draw ({field: value, or a
+    function of the drawn value}), the constant wall (es_ablation.py's), `simulate --strength` (None: the
+    difficulty's)."""
+    tag: str
+    difficulty: str
+    fixed: dict = {}
+    const_wall: bool = False
+    strength: float | None = None
+
+
+# The twenty-third wave's variants (np_*) start from the no-averaging twins, the cines the bundled calibration is
+# fitted on since the twenty-second wave.
 VARIANTS = {
-    "base": ("", "wide", {}, False),
-    "nopersist": ("np", NP, {}, False),
-    "nothick": ("nt", "wide", {}, True),
-    "nomotion": ("nm", "wide", {"motion_mm": 0.0}, False),
-    "nohaze": ("nh", "wide", {"haze": 0.0}, False),
-    "nonoise": ("nn", "wide", {"noise": 0.0}, False),
-    "allclean": ("ac", "wide", {k: 0.0 for k in ("persistence", "trab", "clutter", "specular")}, True),
-    "np_sidelobe": ("np_sl", NP, {"sidelobe": 0.0}, False),  # no side-lobe clutter across the beam
-    "np_psf": ("np_psf", NP, {"psf_scale": 1.0}, False),  # the legacy point-spread function's size
-    "np_cell": ("np_cell", NP, {"cell_mm": 0.35}, False),  # the legacy speckle cell
-    "np_hetero": ("np_het", NP, {"hetero": 0.0}, False),  # no patchy tissue echo
-    "np_atten": ("np_att", NP, {"atten": 0.5, "tgc_err": 0.0, "tgc_knobs": lambda v: [0.0] * len(v)}, False),
-    "np_gain": ("np_gdr", NP, {"gain_db": 0.0, "dr_db": 55.0}, False),  # gain and dynamic range at the middle
-    "np_amp": ("np_amp", NP, {"amp_scale": lambda v: [1.0] * len(v)}, False),  # every tissue at its legacy echo
-    "np_blood": ("np_bl", NP, {"amp_scale": lambda v: [1.0 if i in (1, 3, 4) else x for i, x in enumerate(v)]},
-                 False),  # the blood pool at its legacy echo
-    "np_lung": ("np_lung", NP, {"lung": 0.0, "ribs": []}, False),  # no lung beside the heart, no rib shadows
-    "np_sector": ("np_sec", NP, {"sector_deg": 75.0}, False),  # the legacy sector angle
+    "base": Twin("", "wide"),
+    "nopersist": Twin("np", NP),
+    "nothick": Twin("nt", "wide", const_wall=True),
+    "nomotion": Twin("nm", "wide", {"motion_mm": 0.0}),
+    "nohaze": Twin("nh", "wide", {"haze": 0.0}),
+    "nonoise": Twin("nn", "wide", {"noise": 0.0}),
+    "allclean": Twin("ac", "wide", {k: 0.0 for k in ("persistence", "trab", "clutter", "specular")}, True),
+    "np_sidelobe": Twin("np_sl", NP, {"sidelobe": 0.0}),  # no side-lobe clutter across the beam
+    "np_psf": Twin("np_psf", NP, {"psf_scale": 1.0}),  # the legacy point-spread function's size
+    "np_cell": Twin("np_cell", NP, {"cell_mm": 0.35}),  # the legacy speckle cell
+    "np_hetero": Twin("np_het", NP, {"hetero": 0.0}),  # no patchy tissue echo
+    "np_atten": Twin("np_att", NP, {"atten": 0.5, "tgc_err": 0.0, "tgc_knobs": lambda v: [0.0] * len(v)}),
+    "np_gain": Twin("np_gdr", NP, {"gain_db": 0.0, "dr_db": 55.0}),  # gain and dynamic range at the middle
+    "np_amp": Twin("np_amp", NP, {"amp_scale": lambda v: [1.0] * len(v)}),  # every tissue at its legacy echo
+    "np_blood": Twin("np_bl", NP, {"amp_scale": lambda v: [1.0 if i in (1, 3, 4) else x for i, x in enumerate(v)]}),
+    "np_lung": Twin("np_lung", NP, {"lung": 0.0, "ribs": []}),  # no lung beside the heart, no rib shadows
+    "np_sector": Twin("np_sec", NP, {"sector_deg": 75.0}),  # the legacy sector angle
 }
-# every np_* part at once (np_amp's every tissue, which np_blood's blood pool is part of), with allclean's parts and
-# the constant wall: the barest image of the same hearts
-VARIANTS["np_bare"] = ("np_bare", NP, {k: v for name, (_, _, f, _) in VARIANTS.items()
-                                       if name.startswith("np_") and name != "np_blood"
-                                       for k, v in f.items()} | VARIANTS["allclean"][2], True)
-# the same hearts at randomisation strength 0 (`simulate --strength 0`): the legacy look, the LV shape included
-STRENGTH = {"np_legacy": 0.0}
-VARIANTS["np_legacy"] = ("np_leg", NP, {}, False)
-# the same hearts with the isovolumic phases of a real beat (`--difficulty wide_nopersist_iv`)
-VARIANTS["np_iv"] = ("np_iv", "wide_nopersist_iv", {}, False)
+# (np_blood: the blood pool at its legacy echo.) Every np_* part at once (np_amp's every tissue, which np_blood's
+# blood pool is part of), with allclean's parts and the constant wall: the barest image of the same hearts
+VARIANTS["np_bare"] = Twin("np_bare", NP, {k: v for name, t in VARIANTS.items() if name.startswith("np_")
+                                           and name != "np_blood" for k, v in t.fixed.items()}
+                           | VARIANTS["allclean"].fixed, True)
+# the same hearts at randomisation strength 0: the legacy look, the LV shape included
+VARIANTS["np_legacy"] = Twin("np_leg", NP, strength=0.0)
+# the same hearts with the isovolumic phases of a real beat
+VARIANTS["np_iv"] = Twin("np_iv", "wide_nopersist_iv")
 
 
 def set_path(data: Path, tag: str, frames: int) -> Path:
@@ -79,7 +90,7 @@ def set_path(data: Path, tag: str, frames: int) -> Path:
 
 def twins(data: Path, variant: str) -> str:
     """Simulates and renders the calibration cines of `variant` (once); returns them joined by commas."""
-    tag, difficulty, fixed, const_wall = VARIANTS[variant]
+    tag, difficulty, fixed, const_wall, strength = VARIANTS[variant]
     states, params = S._frame_states, synthetic.sample_cine_params
 
     def fixed_params(*args, **kw):
@@ -95,9 +106,9 @@ def twins(data: Path, variant: str) -> str:
             out = set_path(data, tag, frames)
             if (out / "index.json").exists():
                 continue
-            strength = ["--strength", str(STRENGTH[variant])] if variant in STRENGTH else []
             cli(["simulate", "--out", f"{out}_raw", "--cines", "20", "--seed", str(seed), "--views", "A4C,A2C",
-                 "--difficulty", difficulty, "--frames", str(frames), "--quiet", *strength])
+                 "--difficulty", difficulty, "--frames", str(frames), "--quiet",
+                 *([] if strength is None else ["--strength", str(strength)])])
             cli(["render", f"{out}_raw", "--out", str(out)])
     finally:
         S._frame_states, synthetic.sample_cine_params = states, params

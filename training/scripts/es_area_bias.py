@@ -7,8 +7,10 @@ generator. A diagnosis; it chooses nothing.
         --sim training/data_cache/wide_val_beats_np_48 --phantom training/data_cache/phantom_beats_diag
 
 Prints, per set: the area ratio (model / label) in bins of the label area over the cine's largest (1.0 = its ED),
-the mean ratio at the ED frames against at the ES frames (the cine's smallest label area), and the ES excess
-expressed as an EF deficit with the ED kept (100 x (ES_model - ES_label) / ED_label, areas).
+the mean ratio at the ED frames against at the ES frames (the cine's smallest label area), the ES excess
+expressed as an EF deficit with the ED kept (100 x (ES_model - ES_label) / ED_label, areas), and per view the
+runtime's trimmed EF on the model's masks against the same rule on the label masks, with the model / label area and
+length at the label's tenth largest and smallest volumes.
 """
 from __future__ import annotations
 
@@ -25,10 +27,12 @@ from sonoedge_train.constants import APICAL_VIEWS  # noqa: E402
 from sonoedge_train.data.phantom import load_phantom  # noqa: E402
 from sonoedge_train.data.synthetic import SimDataset  # noqa: E402
 from sonoedge_train.evaluate import _predict  # noqa: E402
-from sonoedge_train.metrics import ef_runtime_from, frame_volumes, largest_component, lv_area_length  # noqa: E402
+from sonoedge_train.metrics import (area_length_volume, ef_runtime_from, largest_component, lv_area_length,  # noqa: E402
+                                    trim_count)
 from sonoedge_train.train import model_from_checkpoint  # noqa: E402
 
 BINS = (0.0, 0.55, 0.7, 0.85, 0.95, 1.01)
+TRIM = 0.1  # the bundled package's calibration.ef.trim
 
 
 def rows(model, frames, masks, cine_ids, cines, spacing) -> tuple[list, list]:
@@ -42,19 +46,20 @@ def rows(model, frames, masks, cine_ids, cines, spacing) -> tuple[list, list]:
             continue
         sel = np.nonzero(cine_ids == c["id"])[0]
         lab = np.array([(masks[i] == 1).sum() for i in sel], np.float64)
-        mod = np.array([largest_component(pred[i]).sum() for i in sel], np.float64)
+        comp = [largest_component(pred[i]) for i in sel]
+        mod = np.array([m.sum() for m in comp], np.float64)
         if lab.max() <= 0:
             continue
         ed, es = int(lab.argmax()), int(lab.argmin())
         sp = tuple(float(v) for v in spacing[sel[0]])
-        fl = frame_volumes(masks[sel] == 1, sp)
-        fm = frame_volumes(pred[sel], sp)
-        rl = ef_runtime_from(fl, min_frames=min(16, len(sel)), trim=0.1)
-        rm = ef_runtime_from(fm, min_frames=min(16, len(sel)), trim=0.1)
-        order = np.argsort([v for v, _ in fl])
-        k = max(1, int(np.floor(0.1 * len(sel) + 0.5)))
-        al = [lv_area_length(largest_component(masks[sel[i]] == 1), sp) for i in range(len(sel))]
-        am = [lv_area_length(largest_component(pred[sel[i]]), sp) for i in range(len(sel))]
+        # (area, length) per frame of the largest component, as the runtime measures it (metrics.frame_volume_ml)
+        al = [lv_area_length(largest_component(masks[i] == 1), sp) for i in sel]
+        am = [lv_area_length(m, sp) for m in comp]
+        # (volume in ml, length) per frame, as metrics.frame_volumes gives them
+        vl, vm = ([(area_length_volume(a, ln) / 1000.0, ln) for a, ln in x] for x in (al, am))
+        rl, rm = (ef_runtime_from(v, min_frames=min(16, len(sel)), trim=TRIM) for v in (vl, vm))
+        order = np.argsort([v for v, _ in vl])
+        k = trim_count(TRIM, len(sel))
 
         def ratio(idx, q):
             return float(np.mean([am[i][q] / max(al[i][q], 1e-9) for i in idx]))

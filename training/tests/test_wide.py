@@ -524,9 +524,8 @@ def test_isovolumic_beats_are_the_twins_with_the_beats_timing_changed():
 
 
 def test_contraction_with_isovolumic_phases_holds_ed_and_es():
-    phase = np.arange(1000) / 1000
+    p = phase = np.arange(1000) / 1000
     # without them the curve of before, to the bit (the legacy formula written out here)
-    p = phase
     legacy = np.where(p < 0.35, 0.5 * (1 - np.cos(np.pi * p / 0.35)),
                       np.where(p < 0.6, 1 - 0.85 * 0.5 * (1 - np.cos(np.pi * (p - 0.35) / 0.25)),
                                np.where(p < 0.85, 0.15, 0.15 * 0.5 * (1 + np.cos(np.pi * (p - 0.85) / 0.15)))))
