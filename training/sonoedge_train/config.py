@@ -49,6 +49,10 @@ DEFAULTS = {
                "neg_in_sector_min_deg": 60.0},
 }
 TASK_MODELS = {"seg": "ds_unet", "view": "view_quality"}
+# loss.seg: "dice_ce" soft Dice + cross-entropy; "ce" cross-entropy alone (no soft Dice term, whose optimum is biased
+# in volume where the border is uncertain: Bertels et al., MICCAI 2019); "focal" focal loss; "dice_focal" soft Dice +
+# focal
+SEG_LOSSES = ("ce", "dice_ce", "dice_focal", "focal")
 
 
 def _type_name(v):
@@ -135,6 +139,9 @@ def resolve(files=(), sets=(), base: dict | None = None) -> dict:
     if cfg["adversarial"]["mode"] not in ("none", "fgsm", "pgd"):
         raise ConfigError("E_CONFIG_VALUE", f"adversarial.mode expected one of ['fgsm', 'none', 'pgd'] but received "
                           f"{cfg['adversarial']['mode']!r}", None)
+    if cfg["loss"]["seg"] not in SEG_LOSSES:
+        raise ConfigError("E_CONFIG_VALUE", f"loss.seg expected one of {sorted(SEG_LOSSES)} but received "
+                          f"{cfg['loss']['seg']!r}", None)
     if cfg["loss"]["quality_target"] not in ("label", "geometric"):
         raise ConfigError("E_CONFIG_VALUE", "loss.quality_target expected one of ['geometric', 'label'] but received "
                           f"{cfg['loss']['quality_target']!r}", None)

@@ -22,7 +22,7 @@ from .config import TASK_MODELS
 from .constants import INPUT_SIZE, MEAN, STD, VIEWS
 from .data.synthetic import ARRAYS, WIDE_ARRAYS, SimDataset
 from .errors import CheckpointError, ConfigError
-from .losses import DiceCELoss, focal_loss, lv_area_loss, soft_dice_loss
+from .losses import DiceCELoss, focal_loss, lv_area_loss, partial_cross_entropy, soft_dice_loss
 from .metrics import dice
 from .models import build_model, count_params
 
@@ -58,9 +58,11 @@ class Task:
         if self.task == "seg":
             if lc["seg"] == "dice_ce":
                 loss = self.dice_ce(out, t["mask"])
+            elif lc["seg"] == "ce":
+                loss = partial_cross_entropy(out, t["mask"].long())
             elif lc["seg"] == "focal":
                 loss = focal_loss(out, t["mask"], lc["focal_gamma"])
-            else:
+            else:  # dice_focal
                 loss = soft_dice_loss(out, t["mask"]) + focal_loss(out, t["mask"], lc["focal_gamma"])
             if lc["area_weight"] > 0:
                 loss = loss + lc["area_weight"] * lv_area_loss(out, t["mask"])

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from sonoedge_train.config import resolve
 from sonoedge_train.data.labels import IGNORE, NOT_LV
 from sonoedge_train.errors import ConfigError
-from sonoedge_train.losses import DiceCELoss, focal_loss, lv_area_loss, soft_dice_loss
+from sonoedge_train.losses import DiceCELoss, focal_loss, lv_area_loss, partial_cross_entropy, soft_dice_loss
 from sonoedge_train.train import Task
 
 
@@ -64,3 +64,24 @@ def test_task_adds_the_area_term_with_its_weight():
         base + 0.5 * lv_area_loss(logits, target).item())
     with pytest.raises(ConfigError, match="loss.area_weight expected a number >= 0 but received -1"):
         resolve(sets=["loss.area_weight=-1"])
+
+
+def test_task_seg_loss_choices():
+    """loss.seg picks the segmentation loss: "ce" is the cross-entropy alone (the Dice + CE loss without its soft
+    Dice term), "focal" the focal loss; anything else is refused with its name."""
+    torch.manual_seed(1)
+    logits = torch.randn(2, 4, 6, 6)
+    target = torch.randint(0, 4, (2, 6, 6))
+    target[0, 0, :2] = IGNORE
+    target[1, 1, :3] = NOT_LV
+    ce = Task(resolve(sets=["loss.seg=ce"]), "cpu").loss(logits, {"mask": target}).item()
+    assert ce == pytest.approx(partial_cross_entropy(logits, target).item())
+    both = Task(resolve(), "cpu").loss(logits, {"mask": target}).item()
+    assert both == pytest.approx(ce + soft_dice_loss(logits, target).item())
+    focal = Task(resolve(sets=["loss.seg=focal", "loss.focal_gamma=0"]), "cpu").loss(logits, {"mask": target}).item()
+    assert focal == pytest.approx(ce)  # focal with gamma 0 is the cross-entropy
+    with pytest.raises(ConfigError) as e:
+        resolve(sets=["loss.seg=dice"])
+    assert str(e.value) == ("E_CONFIG_VALUE: loss.seg expected one of ['ce', 'dice_ce', 'dice_focal', 'focal'] but "
+                            "received 'dice'")
+
