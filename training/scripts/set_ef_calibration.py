@@ -4,7 +4,8 @@
 whole package again (and its int8 file depends on the CPU it is built on). When only the calibration changes (a
 calibration fitted on other validation cines, the twenty-second wave in training/RESULTS.md), this writes the
 checkpoint's `ef_calibration` into the package's manifest (calibration.ef; calibration.lv_border too with
---with-border), validates the manifest against the schema, signs it with KEY and verifies the package.
+--with-border) and what its provenance says the validation set was used for (bundle.set_val_used_for), validates
+the manifest against the schema, signs it with KEY and verifies the package.
 
     training/.venv/bin/python training/scripts/set_ef_calibration.py PACKAGE CALIBRATED.pt [--key KEY] [--with-border]
 """
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training"))
 
 from sonoedge_train import package as pk  # noqa: E402
-from sonoedge_train.bundle import manifest_ef_calibration, manifest_lv_border  # noqa: E402
+from sonoedge_train.bundle import manifest_ef_calibration, manifest_lv_border, set_val_used_for  # noqa: E402
 from sonoedge_train.train import load_checkpoint  # noqa: E402
 
 
@@ -42,6 +43,8 @@ def main(argv=None) -> int:
     cal["ef"] = manifest_ef_calibration(ck["ef_calibration"])
     if a.with_border:
         cal["lv_border"] = manifest_lv_border(ck["lv_border"])
+    if "val" in manifest.get("provenance", {}).get("dataset", {}):
+        set_val_used_for(manifest)
     pk.validate_manifest(manifest)
     (pkg / pk.MANIFEST).write_bytes(pk.dump_manifest(manifest))
     pk.sign_package(pkg, pk.load_private_key(a.key))

@@ -238,12 +238,29 @@ def _build_package_in(out: Path, task, ckpt, test_ds, calib, select, key, budget
     if ck.get("lv_border"):
         manifest.setdefault("calibration", {})["lv_border"] = manifest_lv_border(ck["lv_border"])
     if data_info:
-        manifest["provenance"]["dataset"] = {**data_info, "checkpoint": str(Path(ckpt)),
+        manifest["provenance"]["dataset"] = {**data_info, "val": dict(data_info["val"]), "checkpoint": str(Path(ckpt)),
                                              "global_step": int(ck.get("global_step", 0))}
+        set_val_used_for(manifest)
     pk.validate_manifest(manifest)
     (out / pk.MANIFEST).write_bytes(pk.dump_manifest(manifest))
     pk.sign_package(out, pk.load_private_key(key))
     return rows
+
+
+def set_val_used_for(manifest: dict) -> None:
+    """provenance.dataset.val.used_for from what the package holds: checkpoint selection and int8 calibration
+    frames always; a view package's temperature and in-distribution score; an LV package's EF calibration and LV
+    border band only where their `fitted_on` names this validation set (they are often fitted on other cines:
+    calibration_twins.py, set_ef_calibration.py)."""
+    val = manifest["provenance"]["dataset"]["val"]
+    uses = ["checkpoint selection"]
+    if manifest["task"] == "view_quality":
+        uses.append("calibration (temperature, in-distribution score)")
+    for key, what in (("ef", "EF calibration"), ("lv_border", "LV border band")):
+        fitted = manifest.get("calibration", {}).get(key, {}).get("fitted_on", "")
+        if val.get("path") in fitted.split(" (")[0].split(","):
+            uses.append(what)
+    val["used_for"] = ", ".join([*uses, "int8 calibration frames"])
 
 
 def manifest_ef_calibration(c: dict) -> dict:
@@ -368,8 +385,7 @@ def build_bundled(out="models", seg_ckpt=None, view_ckpt=None, data_root="traini
                     **({"rendered_from": ix["rendered_from"]} if "rendered_from" in ix else {})}
         data_info = {"name": "sonoedge simulated echocardiography, randomised realism (simulate --difficulty wide; "
                              "domain randomisation at training time, sonoedge_train/domain.py)",
-                     "val": describe(val, val_dir, "checkpoint selection, calibration (temperature, in-distribution "
-                                                   "score, EF), int8 calibration frames"),
+                     "val": describe(val, val_dir, ""),  # used_for per package: val_used_for
                      "test": describe(test_ds, test_dir, "variant metrics")}
     train_ds = None
     if not ((seg_ckpt or only == "view_quality") and (view_ckpt or only == "lv_segmentation")) or prune_view:

@@ -328,3 +328,30 @@ def test_bundled_int8_computes_what_its_file_says_on_this_cpu(labelled, task):
     k = "logits" if task == "lv_segmentation" else "view"
     agree = float((fused[k].argmax(1) == ref[k].argmax(1)).mean())
     assert agree >= (0.999 if task == "lv_segmentation" else 39 / 40), agree
+
+
+def test_val_used_for_names_only_the_calibrations_fitted_on_it():
+    from sonoedge_train.bundle import set_val_used_for
+    val = "training/data_cache/wide_val"
+    twins = "training/data_cache/wide_val_beats_np_iv_16,training/data_cache/wide_val_beats_np_iv_32"
+
+    def manifest(task, ef_on=None, border_on=None):
+        cal = {k: {"fitted_on": f"{on} (60 apical cines the runtime's rule accepts)"}
+               for k, on in (("ef", ef_on), ("lv_border", border_on)) if on}
+        return {"task": task, "provenance": {"dataset": {"val": {"path": val, "used_for": "stale"}}},
+                **({"calibration": cal} if cal else {})}
+
+    cases = [
+        (manifest("view_quality"), "checkpoint selection, calibration (temperature, in-distribution score), "
+                                   "int8 calibration frames"),
+        (manifest("lv_segmentation", val, val), "checkpoint selection, EF calibration, LV border band, "
+                                                "int8 calibration frames"),
+        # fitted on other cines, among them one whose path starts with the validation set's
+        (manifest("lv_segmentation", twins, f"{val}_x,{val}"), "checkpoint selection, LV border band, "
+                                                               "int8 calibration frames"),
+        (manifest("lv_segmentation", twins), "checkpoint selection, int8 calibration frames"),
+    ]
+    for m, want in cases:
+        set_val_used_for(m)
+        assert m["provenance"]["dataset"]["val"]["used_for"] == want
+
