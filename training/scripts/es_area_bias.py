@@ -105,19 +105,30 @@ def report(name: str, r: list, per_cine: list) -> None:
               f"{c[:, 5].mean():.3f}")
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def diagnosis_sets(argv, description: str):
+    """The command line this diagnosis shares with es_edge.py: the --seg model and, lazily, each set as (name,
+    dataset, pixel spacing (x, y), True for the independent generator's)."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--seg", required=True)
     ap.add_argument("--sim", action="append", default=[], help="a rendered set of our simulator (repeatable)")
     ap.add_argument("--phantom", action="append", default=[], help="an independent generator's set (repeatable)")
     a = ap.parse_args(argv)
     model, _ = model_from_checkpoint(a.seg)
-    for d in a.sim:
-        ds = SimDataset(d)
-        report(d, *rows(model, ds.frames, ds.masks, ds.cine, ds.cines, ds.spacing_xy))
-    for d in a.phantom:
-        ds = load_phantom(d, size=(112, 112))
-        report(d, *rows(model, ds.frames, ds.masks, ds.cine, ds.cines, ds.spacing))
+
+    def sets():
+        for d in a.sim:
+            ds = SimDataset(d)
+            yield d, ds, ds.spacing_xy, False
+        for d in a.phantom:
+            ds = load_phantom(d, size=(112, 112))
+            yield d, ds, ds.spacing, True
+    return model, sets()
+
+
+def main(argv=None) -> int:
+    model, sets = diagnosis_sets(argv, __doc__.split("\n\n")[0])
+    for name, ds, spacing, _ in sets:
+        report(name, *rows(model, ds.frames, ds.masks, ds.cine, ds.cines, spacing))
     return 0
 
 

@@ -17,7 +17,6 @@ moves and the image's does not, the excess is the model's.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -27,12 +26,10 @@ from scipy import ndimage as ndi
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training"))
 
+from es_area_bias import diagnosis_sets  # noqa: E402
 from sonoedge_train.constants import APICAL_VIEWS  # noqa: E402
 from sonoedge_train.data.labels import LV  # noqa: E402
-from sonoedge_train.data.phantom import load_phantom  # noqa: E402
-from sonoedge_train.data.synthetic import SimDataset  # noqa: E402
 from sonoedge_train.evaluate import _predict  # noqa: E402
-from sonoedge_train.train import model_from_checkpoint  # noqa: E402
 
 EDGES = np.arange(-4.0, 4.01, 0.5)
 CENTRES = (EDGES[:-1] + EDGES[1:]) / 2
@@ -88,19 +85,13 @@ def report(name: str, r: dict) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seg", required=True)
-    ap.add_argument("--sim", action="append", default=[], help="a rendered set of our simulator (repeatable)")
-    ap.add_argument("--phantom", action="append", default=[], help="an independent generator's set (repeatable)")
-    a = ap.parse_args(argv)
-    model, _ = model_from_checkpoint(a.seg)
-    for d in a.sim:
-        ds = SimDataset(d)
-        report(d, edges(model, ds.frames, ds.masks, ds.cine, ds.cines))
-    for d in a.phantom:
-        ds = load_phantom(d, size=(112, 112))
+    model, sets = diagnosis_sets(argv, __doc__.split("\n\n")[0])
+    for name, ds, _, independent in sets:
+        if not independent:
+            report(name, edges(model, ds.frames, ds.masks, ds.cine, ds.cines))
+            continue
         for v in ("A4C", "A2C"):
-            report(f"{d} {v}", edges(model, ds.frames, ds.masks, ds.cine, [c for c in ds.cines if c["view"] == v]))
+            report(f"{name} {v}", edges(model, ds.frames, ds.masks, ds.cine, [c for c in ds.cines if c["view"] == v]))
     return 0
 
 
