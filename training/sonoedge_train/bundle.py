@@ -385,7 +385,7 @@ def build_bundled(out="models", seg_ckpt=None, view_ckpt=None, data_root="traini
                     **({"rendered_from": ix["rendered_from"]} if "rendered_from" in ix else {})}
         data_info = {"name": "sonoedge simulated echocardiography, randomised realism (simulate --difficulty wide; "
                              "domain randomisation at training time, sonoedge_train/domain.py)",
-                     "val": describe(val, val_dir, ""),  # used_for per package: val_used_for
+                     "val": describe(val, val_dir, ""),  # used_for per package: set_val_used_for
                      "test": describe(test_ds, test_dir, "variant metrics")}
     train_ds = None
     if not ((seg_ckpt or only == "view_quality") and (view_ckpt or only == "lv_segmentation")) or prune_view:

@@ -50,8 +50,8 @@ DEFAULTS = {
 }
 TASK_MODELS = {"seg": "ds_unet", "view": "view_quality"}
 # loss.seg: "dice_ce" soft Dice + cross-entropy; "ce" cross-entropy alone (no soft Dice term, whose optimum is biased
-# in volume where the border is uncertain: Bertels et al., MICCAI 2019); "focal" focal loss; "dice_focal" soft Dice +
-# focal
+# in volume where the border is uncertain: Bertels et al., BrainLes 2019, a MICCAI workshop); "focal" focal loss;
+# "dice_focal" soft Dice + focal
 SEG_LOSSES = ("ce", "dice_ce", "dice_focal", "focal")
 
 

@@ -354,4 +354,3 @@ def test_val_used_for_names_only_the_calibrations_fitted_on_it():
     for m, want in cases:
         set_val_used_for(m)
         assert m["provenance"]["dataset"]["val"]["used_for"] == want
-

@@ -84,4 +84,3 @@ def test_task_seg_loss_choices():
         resolve(sets=["loss.seg=dice"])
     assert str(e.value) == ("E_CONFIG_VALUE: loss.seg expected one of ['ce', 'dice_ce', 'dice_focal', 'focal'] but "
                             "received 'dice'")
-
