@@ -35,11 +35,16 @@ BINS = (0.0, 0.55, 0.7, 0.85, 0.95, 1.01)
 TRIM = 0.1  # the bundled package's calibration.ef.trim
 
 
+def lv_masks(model, frames) -> np.ndarray:
+    """The model's LV mask (argmax) of every frame, as the runtime draws it before taking the largest component."""
+    return np.concatenate([o.argmax(1).numpy() == 1 for o in _predict(model, frames)])
+
+
 def rows(model, frames, masks, cine_ids, cines, spacing) -> tuple[list, list]:
     """Per frame of an apical cine (label area, model area, label / cine's largest label area, is ED, is ES); per
     cine (label EF, model EF, by the runtime's trimmed rule on the masks, and at the label's tenth largest and
     smallest volumes the model / label ratios of area and length: ED area, ED length, ES area, ES length)."""
-    pred = np.concatenate([o.argmax(1).numpy() == 1 for o in _predict(model, frames)])
+    pred = lv_masks(model, frames)
     out, per_cine = [], []
     for c in cines:
         if c["view"] not in APICAL_VIEWS:

@@ -26,10 +26,9 @@ from scipy import ndimage as ndi
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training"))
 
-from es_area_bias import diagnosis_sets  # noqa: E402
+from es_area_bias import diagnosis_sets, lv_masks  # noqa: E402
 from sonoedge_train.constants import APICAL_VIEWS  # noqa: E402
 from sonoedge_train.data.labels import LV  # noqa: E402
-from sonoedge_train.evaluate import _predict  # noqa: E402
 
 EDGES = np.arange(-4.0, 4.01, 0.5)
 CENTRES = (EDGES[:-1] + EDGES[1:]) / 2
@@ -58,7 +57,7 @@ def image_edge(frame: np.ndarray, d: np.ndarray, walls: np.ndarray) -> float:
 
 
 def edges(model, frames, masks, cine_ids, cines) -> dict:
-    pred = np.concatenate([o.numpy().argmax(1) == LV for o in _predict(model, frames)])
+    pred = lv_masks(model, frames)
     out = {"ED": [], "ES": []}
     for c in cines:
         if c["view"] not in APICAL_VIEWS:
