@@ -20,6 +20,9 @@ DEFAULTS = {
               "max_steps": 0, "threads": 1, "amp": True, "checkpoint_every": 50, "log_every": 10,
               "progress": True, "val_max_frames": 512,
               "workers": 0, "time_schedule": False,
+              # phase_balance (seg task, 0 = off): frames drawn with replacement, weighted by (frequency of their
+              # cardiac phase) ** -phase_balance (train.phase_sampling_p), so end-systolic frames are not a minority
+              "phase_balance": 0.0,
               "init_from": ""},  # a checkpoint whose model weights start a new run (same model and args)
     # area_weight: the weight of losses.lv_area_loss added to the segmentation loss (0 = off)
     "loss": {"seg": "dice_ce", "area_weight": 0.0, "focal_gamma": 2.0, "quality_weight": 5.0, "guidance_weight": 0.3,
@@ -148,6 +151,10 @@ def resolve(files=(), sets=(), base: dict | None = None) -> dict:
     if not isinstance(cfg["loss"]["area_weight"], (int, float)) or cfg["loss"]["area_weight"] < 0:
         raise ConfigError("E_CONFIG_VALUE", "loss.area_weight expected a number >= 0 but received "
                           f"{cfg['loss']['area_weight']!r}", None)
+    pb = cfg["train"]["phase_balance"]
+    if not isinstance(pb, (int, float)) or not 0 <= pb <= 1 or (pb and cfg["task"] != "seg"):
+        raise ConfigError("E_CONFIG_VALUE", "train.phase_balance expected a number in [0, 1] (above 0 for task "
+                          f"'seg' only) but received {pb!r} for task {cfg['task']!r}", None)
     if cfg["train"]["batch_size"] < 1 or cfg["train"]["epochs"] < 1:
         raise ConfigError("E_CONFIG_VALUE", "train.batch_size and train.epochs expected positive integers but "
                           f"received {cfg['train']['batch_size']} and {cfg['train']['epochs']}", None)

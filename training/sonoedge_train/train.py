@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from .augment import augment_batch, degradations
 from .config import TASK_MODELS
 from .constants import INPUT_SIZE, MEAN, STD, VIEWS
+from .data.labels import LV
 from .data.synthetic import ARRAYS, WIDE_ARRAYS, SimDataset
 from .errors import CheckpointError, ConfigError
 from .losses import DiceCELoss, focal_loss, lv_area_loss, partial_cross_entropy, soft_dice_loss
@@ -235,6 +236,32 @@ def load_training_set(cfg):
     return ds, {k: np.concatenate([d[k] for d in degs]) for k in degs[0]}
 
 
+PHASE_BINS, PHASE_CAP = 10, 4.0
+
+
+def phase_sampling_p(masks: np.ndarray, cine: np.ndarray, alpha: float) -> np.ndarray:
+    """Sampling probabilities that balance cardiac phases (train.phase_balance = alpha > 0). A frame's phase is its
+    label LV area over the largest in its cine (1 at end-diastole, smallest at end-systole; a cine is a run of
+    equal cine ids, so concatenated training folders whose ids restart stay apart), binned in tenths. With f the
+    share of LV frames in the frame's bin and f_max the largest bin's, its weight is (f / f_max) ** -alpha, at most
+    PHASE_CAP; weights are scaled so that LV frames average 1, and frames of a cine without LV (other views) weigh 1.
+    On wide_train with wide_valve_train 59% of LV frames lie in the top tenth and 6% below 0.6."""
+    if len(masks) == 0:
+        return np.zeros(0)
+    area = (masks.reshape(len(masks), -1) == LV).sum(1).astype(np.float64)
+    run = np.concatenate([[0], np.cumsum(cine[1:] != cine[:-1])])
+    peak = np.zeros(run[-1] + 1)
+    np.maximum.at(peak, run, area)
+    lv = peak[run] > 0
+    w = np.ones(len(masks))
+    if lv.any():
+        b = np.minimum((area[lv] / peak[run][lv] * PHASE_BINS).astype(int), PHASE_BINS - 1)
+        share = np.bincount(b, minlength=PHASE_BINS) / lv.sum()
+        x = np.minimum((share[b] / share.max()) ** -alpha, PHASE_CAP)
+        w[lv] = x / x.mean()
+    return w / w.sum()
+
+
 def load_checkpoint(path, map_location="cpu"):
     """A checkpoint file, or a model package folder (unpack.checkpoint_from_package: its fp32 weights rebuilt)."""
     path = Path(path)
@@ -375,8 +402,10 @@ def train(cfg: dict, resume: bool = True, crash_after_steps: int | None = None) 
     stopped = False
     metrics = {}
     lv = float("nan")
+    phase_p = phase_sampling_p(ds.masks[:n], ds.cine[:n], tc["phase_balance"]) if tc["phase_balance"] else None
     while epoch < tc["epochs"] and gstep < total and not stopped:
-        perm = np.random.default_rng([seed, epoch]).permutation(n)[rank::world]
+        erng = np.random.default_rng([seed, epoch])
+        perm = (erng.permutation(n) if phase_p is None else erng.choice(n, n, p=phase_p))[rank::world]
         if ds.wide:
             sb = WideStepBatches(ds, perm, bs, cfg["domain"], cfg["task"], seed, epoch, rank, cfg["loss"]["quality_target"])
         else:
