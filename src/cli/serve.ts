@@ -16,7 +16,6 @@
 import { loadServeConfig, pipelineOptions } from '../config/index.js';
 import { createLogger } from '../log.js';
 import { loadTrustStore } from '../model/package.js';
-import { qualityBar } from '../pipeline/index.js';
 import { Runtime } from '../runtime/index.js';
 import { SystemdNotifier } from '../runtime/supervision.js';
 import type { MetricsServer } from '../telemetry/metrics.js';
@@ -101,7 +100,7 @@ export async function serve(args: string[]): Promise<number> {
     // The live viewer page (src/viewer): it costs the pipeline nothing until a page is open.
     try {
       const { ViewerServer } = await import('../viewer/server.js');
-      const bar = qualityBar(config.pipeline);
+      const bar = rt.pipeline.qualityBar();
       viewer = await ViewerServer.start(rt, { ...config.viewer, qualityGate: bar.enter, qualityGateExit: Math.max(0, bar.exit), log: log.child({ component: 'viewer' }) });
     } catch (err) {
       return startFailed(err);

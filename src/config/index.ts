@@ -67,7 +67,8 @@ export type EngineConfig = Omit<EngineOptions, 'log'> & Required<Pick<EngineOpti
 export interface PipelineConfig {
   segmentationStride: number;
   segmentationViews: string[];
-  qualityThreshold: number;
+  /** Absent: the view package's postprocessing.quality.thresholds.diagnostic, 0.5 without one (qualityBar). */
+  qualityThreshold?: number;
   qualityHysteresis: number;
   contourEpsilon: number;
   engine: EngineConfig;

@@ -185,7 +185,10 @@ export interface PipelineOptions {
   segmentationStride?: number;
   /** Views on which segmentation runs (default A4C, A2C). */
   segmentationViews?: string[];
-  /** Smoothed quality needed for segmentation (default 0.5). */
+  /**
+   * Smoothed quality needed for segmentation. Default: the view package's
+   * postprocessing.quality.thresholds.diagnostic, 0.5 without one.
+   */
   qualityThreshold?: number;
   /**
    * Hysteresis of the segmentation gate (default 0.1): once open, segmentation goes on while the smoothed quality
@@ -201,13 +204,24 @@ export interface PipelineOptions {
 /** The default of PipelineOptions.qualityHysteresis. */
 const QUALITY_HYSTERESIS = 0.1;
 
+/** The quality bar without options or a package that set one. */
+const QUALITY_THRESHOLD = 0.5;
+
 /**
- * The quality bar of these options: the smoothed quality at which segmentation starts (qualityThreshold, default
- * 0.5) and below which an open gate closes (that minus qualityHysteresis); the LOW_QUALITY flag uses the same bar.
+ * The quality bar of these options and view package: the smoothed quality at which segmentation starts
+ * (qualityThreshold, else the package's postprocessing.quality.thresholds.diagnostic, else 0.5) and below which an
+ * open gate closes (that minus qualityHysteresis); the LOW_QUALITY flag uses the same bar.
  */
-export function qualityBar(options: Pick<PipelineOptions, 'qualityThreshold' | 'qualityHysteresis'>): { enter: number; exit: number } {
-  const enter = options.qualityThreshold ?? 0.5;
+export function qualityBar(options: Pick<PipelineOptions, 'qualityThreshold' | 'qualityHysteresis'>, viewQuality?: VerifiedPackage):
+  { enter: number; exit: number } {
+  const enter = options.qualityThreshold ?? (viewQuality ? diagnosticThreshold(viewQuality) : undefined) ?? QUALITY_THRESHOLD;
   return { enter, exit: enter - (options.qualityHysteresis ?? QUALITY_HYSTERESIS) };
+}
+
+/** A view package's postprocessing.quality.thresholds.diagnostic (the schema holds it to [0, 1]); undefined without one. */
+function diagnosticThreshold(pkg: VerifiedPackage): number | undefined {
+  const t = (pkg.manifest.postprocessing.quality as { thresholds?: Record<string, unknown> } | undefined)?.thresholds?.diagnostic;
+  return typeof t === 'number' ? t : undefined;
 }
 
 const PIPELINE_KEYS = ['viewQuality', 'segmentation', 'variant', 'trustStore', 'allowUnsigned', 'engine',
@@ -227,6 +241,11 @@ export class Pipeline {
     this.segmentation = seg;
   }
 
+  /** The quality bar of this pipeline's options and view package (qualityBar). */
+  qualityBar(): { enter: number; exit: number } {
+    return qualityBar(this.options, this.viewQuality);
+  }
+
   /** Verifies the packages (schema, checksums, signature): a bad package is refused before anything loads. */
   static async create(options: PipelineOptions): Promise<Pipeline> {
     checkKeys(options, 'pipeline', PIPELINE_KEYS);
@@ -234,7 +253,7 @@ export class Pipeline {
     if (!Number.isInteger(stride) || stride < 1) {
       throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'positive integer', 'pipeline.segmentationStride', stride);
     }
-    const threshold = options.qualityThreshold ?? 0.5;
+    const threshold = options.qualityThreshold ?? QUALITY_THRESHOLD;
     if (typeof threshold !== 'number' || !(threshold <= 1)) {
       throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'number at most 1 (-Infinity: always open)', 'pipeline.qualityThreshold', threshold);
     }
@@ -443,13 +462,13 @@ export class StreamProcessor {
   #set: ModelSet;
   #viewSmoother: ClassSmoother;
   /** The quality state (quality.good, the LOW_QUALITY flag): the same bar as the segmentation gate. */
-  readonly #quality: ScoreHysteresis;
+  #quality: ScoreHysteresis;
   #id: InDistributionState | undefined;
   #ef: EjectionFraction;
   readonly #opts: Readonly<PipelineOptions>;
   readonly #segViews: readonly string[];
-  /** The segmentation gate on the smoothed quality: opens at qualityThreshold, closes below it minus qualityHysteresis. */
-  readonly #segGate: Latch;
+  /** The segmentation gate on the smoothed quality: opens at the quality bar (qualityBar), closes below its exit. */
+  #segGate: Latch;
   readonly #segStride: number;
   #inFlight: Promise<unknown> = Promise.resolve();
   #eligible = 0;
@@ -463,10 +482,14 @@ export class StreamProcessor {
     this.#id = this.#set.idThresholds ? new InDistributionState(this.#set.idThresholds) : undefined;
     this.#ef = this.#set.ejectionFraction();
     this.#segViews = options.segmentationViews ?? ['A4C', 'A2C'];
-    const { enter, exit } = qualityBar(options);
-    this.#quality = new ScoreHysteresis({ enter, exit });
-    this.#segGate = new Latch(enter, exit, 'the segmentation gate');
+    [this.#quality, this.#segGate] = this.#qualityBar(vq);
     this.#segStride = options.segmentationStride ?? 1;
+  }
+
+  /** A fresh quality state and segmentation gate at the bar of these options and this view package. */
+  #qualityBar(vq: ModelRunner): [ScoreHysteresis, Latch] {
+    const { enter, exit } = qualityBar(this.#opts, vq.package);
+    return [new ScoreHysteresis({ enter, exit }), new Latch(enter, exit, 'the segmentation gate')];
   }
 
   /** The runners in use now (view and quality first). */
@@ -486,7 +509,9 @@ export class StreamProcessor {
    * Makes `runner` the model for its task from the next frame on (atomically:
    * the frame in flight finishes on the old set), then closes the runner it
    * replaced. A view model with a different label set restarts the smoothing;
-   * a new view model restarts the in-distribution state (its score is its own);
+   * a new view model restarts the in-distribution state (its score is its own),
+   * and the quality state (its smoothing too: the score is its model's own) and
+   * the segmentation gate when its quality bar differs;
    * a new segmentation model restarts the EF window (with its calibration and LV border threshold).
    */
   async replace(runner: ModelRunner): Promise<ModelRunner | undefined> {
@@ -497,8 +522,14 @@ export class StreamProcessor {
     if (next.views.length !== old.views.length || next.views.some((v, i) => v !== old.views[i])) {
       this.#viewSmoother = new ClassSmoother(next.views.length);
     }
-    if (isVq) this.#id = next.idThresholds ? new InDistributionState(next.idThresholds) : undefined;
-    else this.#ef = next.ejectionFraction();
+    if (isVq) {
+      this.#id = next.idThresholds ? new InDistributionState(next.idThresholds) : undefined;
+      if (qualityBar(this.#opts, runner.package).enter !== qualityBar(this.#opts, old.vq.package).enter) {
+        [this.#quality, this.#segGate] = this.#qualityBar(runner);
+      }
+    } else {
+      this.#ef = next.ejectionFraction();
+    }
     await this.#inFlight;
     const replaced = isVq ? old.vq : old.seg;
     if (replaced && replaced !== runner) await replaced.close();

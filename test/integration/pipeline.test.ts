@@ -11,7 +11,7 @@ import { loadTrustStore, MODELS_DIR, verifyModelPackage } from '../../src/model/
 import { Preprocessor, type PreprocessOptions } from '../../src/preprocess/index.js';
 import { softmax } from '../../src/pipeline/postprocess.js';
 import { syntheticSectorFrame } from '../../src/frame/synthetic.js';
-import { viewIdPackage } from '../helpers/packages.js';
+import { signManifest, viewIdPackage } from '../helpers/packages.js';
 
 const W = 1024;
 const H = 768;
@@ -189,6 +189,68 @@ t.test('segmentation gate hysteresis: once open it stays open down to qualityThr
       message: `Expected number at most 1 (-Infinity: always open) for pipeline.qualityThreshold but received ${bad} of type number`,
     });
   }
+});
+
+t.test("the quality bar: the view package's diagnostic threshold unless the options set one; a swapped view package brings its own", async (t) => {
+  const { frames } = await readSampleCine();
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-bar-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const geom = { input: { width: 256, height: 256, format: 'GRAY8' as const }, pixelSpacingMm: SAMPLE_SPACING_MM };
+  const stage = async <T>(_name: string, fn: () => T | Promise<T>): Promise<T> => fn();
+  // The bundled view package with its diagnostic threshold set to `d`, signed again.
+  const vqAt = async (d: number): Promise<string> => {
+    const to = path.join(dir, `vq-${d}`);
+    await cp(VQ, to, { recursive: true });
+    const manifest = JSON.parse(await readFile(path.join(to, 'manifest.json'), 'utf8'));
+    manifest.postprocessing.quality.thresholds.diagnostic = d;
+    await signManifest(to, manifest);
+    return to;
+  };
+  // 16 frames through one processor; after `swapAt` frames the view model is replaced by `swapTo`'s.
+  const run = async (viewQuality: string, options: { qualityThreshold?: number } = {}, swapAt = -1, swapTo = ''): Promise<PipelineResult[]> => {
+    const pipeline = await Pipeline.create({ viewQuality, segmentation: SEG, trustStore, ...options });
+    const proc = await pipeline.openProcessor(geom);
+    const out: PipelineResult[] = [];
+    for (let i = 0; i < 16; i++) {
+      if (i === swapAt) await proc.replace(await pipeline.loadRunner(await verifyModelPackage(swapTo, { trustStore }), geom));
+      out.push(await proc.process({ seq: i, acquiredAt: i, data: frames[i] } as Parameters<typeof proc.process>[0], stage));
+    }
+    for (const r of proc.runners) await r.close();
+    return out;
+  };
+  const bundled = await run(VQ);
+  const q = bundled.map((r) => r.quality.smoothed);
+  const d = [...q].sort((a, b) => a - b)[8];
+  // The gate's rule restated (every frame of the sample is A4C, state ok): open at `enter`, closed below enter - 0.1.
+  const rule = (values: number[], enter: number, from = 0): boolean[] => {
+    let open = false;
+    return values.map((v, i) => i >= from && (open = v >= (open ? enter - 0.1 : enter)));
+  };
+  t.same(bundled.map((r) => r.lv !== undefined), rule(q, 0.5), 'the bundled package: 0.5');
+  const atD = await vqAt(d);
+  t.same((await Pipeline.create({ viewQuality: atD, trustStore })).qualityBar(), { enter: d, exit: d - 0.1 });
+  t.same((await Pipeline.create({ viewQuality: atD, trustStore, qualityThreshold: 0.5 })).qualityBar(), { enter: 0.5, exit: 0.4 });
+  t.same((await Pipeline.create({ viewQuality: VQ, trustStore })).qualityBar(), { enter: 0.5, exit: 0.4 });
+  const own = await run(atD);
+  t.same(own.map((r) => r.quality.smoothed), q, 'the same quality');
+  t.same(own.map((r) => r.lv !== undefined), rule(q, d), `the package's ${d}`);
+  t.same(own.map((r) => r.quality.good), rule(q, d), 'the quality state on the same bar');
+  t.same((await run(atD, { qualityThreshold: 0.5 })).map((r) => r.lv !== undefined), rule(q, 0.5), 'the options win');
+  // Swapped in after 8 frames: the quality state (its smoothing, alpha 0.3, too) and the gate start again at the new
+  // package's bar; a package with the same bar (the bundled one again) changes nothing.
+  const swapped = await run(VQ, {}, 8, atD);
+  const raw = bundled.map((r) => r.quality.score);
+  let ema = NaN;
+  const again = raw.map((v, i) => (i < 8 ? q[i] : (ema = Number.isNaN(ema) ? v : 0.3 * v + 0.7 * ema)));
+  t.same(swapped.map((r) => r.quality.smoothed).map((v) => v.toFixed(12)), again.map((v) => v.toFixed(12)), 'smoothing restarts at the swap');
+  t.same(swapped.map((r) => r.lv !== undefined), [...rule(q, 0.5).slice(0, 8), ...rule(again, d, 8).slice(8)], 'the new bar from the swap on');
+  t.same((await run(VQ, {}, 8, VQ)).map((r) => r.lv !== undefined), rule(q, 0.5), 'the same bar: the gate goes on');
+  // A threshold outside [0, 1] is refused with the package, before anything loads.
+  await t.rejects(Pipeline.create({ viewQuality: await vqAt(1.5), trustStore }), {
+    name: 'ModelPackageError', code: 'E_PACKAGE_SCHEMA',
+    message: 'Expected manifest.json at /postprocessing/quality/thresholds/diagnostic to satisfy the schema (maximum: must be <= 1) but received 1.5',
+  });
 });
 
 t.test('pixel spacing: square or [x, y]; model-pixel spacing and the frame map follow the ROI', async (t) => {

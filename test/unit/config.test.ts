@@ -23,7 +23,7 @@ const DEFAULTS: ServeConfig = {
     sets: [], variant: 'fp32', trustStore: [path.join(MODELS_DIR, 'trust')], allowUnsigned: false,
   },
   pipeline: {
-    segmentationStride: 1, segmentationViews: ['A4C', 'A2C'], qualityThreshold: 0.5, qualityHysteresis: 0.1, contourEpsilon: 0.75,
+    segmentationStride: 1, segmentationViews: ['A4C', 'A2C'], qualityHysteresis: 0.1, contourEpsilon: 0.75,
     engine: { providers: ['cpu'], intraOpThreads: 0, interOpThreads: 0, graphOptimization: 'all', deterministic: false, warmupRuns: 1, logSeverity: 'error' },
   },
   logging: { level: 'info', file: null, pretty: false },
