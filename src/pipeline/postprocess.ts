@@ -464,7 +464,7 @@ export interface EjectionFractionResult {
 export interface EjectionFractionOptions {
   /** Frames the window holds: several cardiac cycles (default 128: 4.3 s at 30 fps, 4 beats at 56 per minute). */
   window?: number;
-  /** Frames needed before an EF without a full beat is valid (default 16). */
+  /** Samples the window needs before any EF is valid, from beats or from the window (default 16). */
   minFrames?: number;
   /** Plausible EF range in percent (default [5, 90]). */
   range?: [number, number];
@@ -568,7 +568,9 @@ export function median(xs: readonly number[]): number {
  * pending). A beat
  * is an ED and the ES after it. EF is the median of the window's beats' EFs
  * when there is at least one beat; before that, (EDV - ESV) / EDV of the
- * window's largest and smallest volume (valid from `minFrames` frames). With
+ * window's largest and smallest volume. Either way the EF is valid only once
+ * the window holds `minFrames` samples (a beat found in the first frames of a
+ * window emptied by a gap is noise against a tiny range). With
  * `estimate: 'window'` the value is always the window's, beats found or not
  * (measured and not adopted in the nineteenth wave, training/RESULTS.md).
  *
@@ -909,8 +911,10 @@ export class EjectionFraction {
         es.v = t.lo;
       }
       efRaw = efOf(ed.v, es.v);
-      if (count < this.#minFrames) reason = `${count} of ${this.#minFrames} frames`;
     }
+    // Either way an EF needs minFrames samples: a beat found within a few frames of a window's start (a window
+    // emptied by a gap in diastasis) is noise standing out against a tiny range (twenty-sixth wave).
+    if (count < this.#minFrames) reason = `${count} of ${this.#minFrames} frames`;
     const ef = this.#calibrate(efRaw);
     if (reason === undefined && (ef < this.#range[0] || ef > this.#range[1])) reason = `EF ${ef.toFixed(1)}% outside ${this.#range[0]}-${this.#range[1]}%`;
     if (reason === undefined) reason = this.#longAxisReason(count);

@@ -439,17 +439,22 @@ t.test('estimate window: the EF value from the window\'s trimmed extremes, beats
   t.ok(near(b.efRaw, b.beats[1].efRaw, 1e-9), 'beats: the median of 4 equal beats');
   // The interval and quality still come from the beats: 4 agreeing beats, ok.
   t.same([w.quality, w.ci !== null, w.valid], ['ok', true, true]);
-  // The window EF needs 16 frames, beats or not: a wiggle that makes a beat in a stream's first 6 frames gives no EF.
-  // (The wiggle's ES is one frame after its ED: minSystole 0, the rule before the twenty-first wave, lets it make a
-  // beat; the default does not.)
+  // An EF needs 16 frames, from the window or from beats: a wiggle that makes a beat in a window's first 6 frames
+  // gives no EF (before the twenty-sixth wave the beat's EF was shown). (The wiggle's ES is one frame after its ED:
+  // minSystole 0, the rule before the twenty-first wave, lets it make a beat; the default does not.)
   const wiggle = [90, 92, 100, 88, 89, 97];
   const win6 = new EjectionFraction({ calibration: cal, estimate: 'window', minSystole: 0 });
   const beats6 = new EjectionFraction({ calibration: cal, minSystole: 0 });
   const beats6Default = new EjectionFraction({ calibration: cal });
   for (const e of [win6, beats6, beats6Default]) wiggle.forEach((v, i) => e.push(200 + i, at(v)));
   t.same(beats6.result().beats.map((x) => [x.edSeq, x.esSeq]), [[202, 203]], 'a beat from the wiggle');
-  t.ok(beats6.result().valid && beats6.result().efRaw < 15, `beats: EF ${beats6.result().efRaw} from the wiggle`);
+  t.same([beats6.result().method, beats6.result().valid, beats6.result().reason], ['beats', false, '6 of 16 frames'],
+    'the beat is listed, its EF not shown');
+  t.ok(beats6.result().efRaw < 15, `beats: EF ${beats6.result().efRaw} from the wiggle`);
   t.same([win6.result().valid, win6.result().reason], [false, '6 of 16 frames']);
+  // Ten more frames of the same plateau: 16 frames, the EF is shown.
+  for (let i = 6; i < 16; i++) beats6.push(200 + i, at(wiggle[i % 6]));
+  t.same([beats6.result().valid, beats6.result().frames], [true, 16]);
   t.same([beats6Default.result().beats.length, beats6Default.result().valid], [0, false], 'no beat from a 1-frame systole');
 });
 
