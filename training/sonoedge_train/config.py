@@ -20,8 +20,9 @@ DEFAULTS = {
               "max_steps": 0, "threads": 1, "amp": True, "checkpoint_every": 50, "log_every": 10,
               "progress": True, "val_max_frames": 512,
               "workers": 0, "time_schedule": False,
-              # phase_balance (seg task, 0 = off): frames drawn with replacement, weighted by (frequency of their
-              # cardiac phase) ** -phase_balance (train.phase_sampling_p), so end-systolic frames are not a minority
+              # phase_balance (seg task, 0 = off): frames drawn with replacement, weighted by (their cardiac phase's
+              # share / the commonest phase's) ** -phase_balance, at most 4 (train.phase_sampling_p), so that
+              # end-systolic frames are not a minority
               "phase_balance": 0.0,
               "init_from": ""},  # a checkpoint whose model weights start a new run (same model and args)
     # area_weight: the weight of losses.lv_area_loss added to the segmentation loss (0 = off)
