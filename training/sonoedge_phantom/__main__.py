@@ -43,6 +43,9 @@ def main(argv=None) -> int:
     g.add_argument("--fps", type=float, default=None,
                    help="a fixed frame rate (8..120), so that a long cine holds several beats (default: each cine "
                         "spans 1.05-1.35 beats)")
+    g.add_argument("--ef-schedule", default="index", metavar="{index,seeded}",
+                   help="index (default): cine i has the same target EF, view and pixel aspect in every set; seeded: "
+                        "the schedule starts where the seed says, so sets of other seeds are fresh in those too")
     g.add_argument("--masks-only", action="store_true", help="labels and geometry only, frames left black (fast)")
     g.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
@@ -51,7 +54,7 @@ def main(argv=None) -> int:
         progress = None if a.quiet else (lambda i, n: print(f"\rcine {i}/{n}", end="", file=sys.stderr, flush=True))
         path, seconds = write_phantom(a.out, a.cines, a.seed, a.frames, a.variants, a.views, a.size,
                                       workers=a.workers, images=not a.masks_only, progress=progress,
-                                      fps=a.fps)
+                                      fps=a.fps, ef_schedule=a.ef_schedule)
     except PhantomError as e:
         print(f"python -m sonoedge_phantom: {e}", file=sys.stderr)
         return 2

@@ -244,10 +244,23 @@ def _meta(view, variant, scene, probe, layout, sector, flip, n_frames, fps, hear
 
 # ---------------------------------------------------------------- the dataset
 
-def cine_plan(n_cines: int, seed: int, variants, views):
+EF_SCHEDULES = ("index", "seeded")
+
+
+def cine_plan(n_cines: int, seed: int, variants, views, ef_schedule: str = "index"):
     """(id, seed, view, variant, scene, target EF, anisotropic) of every cine: variants cycle fastest, then views
     (or scenes, for noncardiac); target EFs follow a golden-ratio sequence over 20..75% so any run of cines
-    spreads over the range; every third cine has non-square pixels."""
+    spreads over the range; every third cine has non-square pixels. ef_schedule "index" (the default, as every set
+    before it): the sequence, the view cycle and the non-square cines start at cine 0 for every seed, so cine i of
+    two sets has the same target EF, view and pixel aspect; "seeded": each starts at a point drawn from the seed,
+    so that sets of different seeds share no schedule (the spread over the range stays)."""
+    start, first_view, first_aniso = 0.0, 0, 0
+    if ef_schedule == "seeded":
+        s = np.random.SeedSequence([int(seed), 0x5EED]).generate_state(3, np.uint32)
+        start, first_view, first_aniso = float(s[0]) / 2 ** 32, int(s[1]), int(s[2]) % 3
+    elif ef_schedule != "index":
+        raise PhantomError("E_ARG", f"unknown EF schedule {ef_schedule!r}; expected one of "
+                           f"{', '.join(EF_SCHEDULES)}")
     plan = []
     nv = len(variants)
     for i in range(n_cines):
@@ -255,11 +268,11 @@ def cine_plan(n_cines: int, seed: int, variants, views):
         j = i // nv
         cseed = int(np.random.SeedSequence([int(seed), i]).generate_state(1, np.uint32)[0])
         if variant == "noncardiac":
-            view, scene = "OTHER", SCENES[j % len(SCENES)]
+            view, scene = "OTHER", SCENES[(j + first_view) % len(SCENES)]
         else:
-            view, scene = views[j % len(views)], None
-        ef = 0.20 + 0.55 * ((i * GOLDEN) % 1.0)
-        plan.append((i, cseed, view, variant, scene, ef, i % 3 == 2))
+            view, scene = views[(j + first_view) % len(views)], None
+        ef = 0.20 + 0.55 * ((start + i * GOLDEN) % 1.0)
+        plan.append((i, cseed, view, variant, scene, ef, (i + first_aniso) % 3 == 2))
     return plan
 
 
@@ -306,16 +319,19 @@ def check_request(n_cines, n_frames, variants, views, size, fps=None):
 
 
 def write_phantom(out_dir, n_cines: int, seed: int, n_frames: int = 16, variants=None, views=None, size=(256, 256),
-                  workers: int = 1, images: bool = True, progress=None, fps: float | None = None):
+                  workers: int = 1, images: bool = True, progress=None, fps: float | None = None,
+                  ef_schedule: str = "index"):
     """Generate n_cines cines into out_dir; identical bytes for any number of workers. Returns the index path.
-    fps: a fixed frame rate for every cine (see generate_cine)."""
+    fps: a fixed frame rate for every cine (see generate_cine); ef_schedule: see cine_plan (index.json records
+    "ef_schedule" only when it is "seeded", so the default's bytes are as before)."""
     variants = list(variants or VARIANTS)
     views = list(views or CARDIAC_VIEWS)
     size = tuple(int(v) for v in size)
     check_request(n_cines, n_frames, variants, views, size, fps)
+    plan = cine_plan(n_cines, seed, variants, views, ef_schedule)  # checks ef_schedule before anything is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(str(out), *p, n_frames, size, images, fps) for p in cine_plan(n_cines, seed, variants, views)]
+    jobs = [(str(out), *p, n_frames, size, images, fps) for p in plan]
     t0 = time.perf_counter()
     if workers > 1:
         import multiprocessing as mp
@@ -330,7 +346,8 @@ def write_phantom(out_dir, n_cines: int, seed: int, n_frames: int = 16, variants
                 progress(len(entries), len(jobs))
     index = {"format": FORMAT, "generator": f"sonoedge_phantom/{VERSION}", "seed": int(seed),
              "image_size": list(size), "frames_per_cine": n_frames, "views": VIEWS, "seg_labels": SEG_LABELS,
-             "variants": variants, **({} if fps is None else {"fps": float(fps)}), "cines": entries}
+             "variants": variants, **({} if fps is None else {"fps": float(fps)}),
+             **({} if ef_schedule == "index" else {"ef_schedule": ef_schedule}), "cines": entries}
     tmp = out / "index.json.tmp"
     tmp.write_text(json.dumps(index, indent=1))
     os.replace(tmp, out / "index.json")

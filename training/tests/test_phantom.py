@@ -296,3 +296,33 @@ def test_reader_errors(phantom, tmp_path):
     with pytest.raises(DatasetError) as e:
         load_phantom(d)
     assert str(e.value) == f"E_DATASET_EMPTY: {d / 'index.json'}: dataset has no cines"
+
+
+def test_ef_schedule_index_repeats_across_seeds_and_seeded_does_not(tmp_path):
+    from sonoedge_phantom.generate import GOLDEN, cine_plan
+    views = ["A4C", "A2C"]
+    # "index" (the default): cine i's target EF, view and pixel aspect do not depend on the seed.
+    a, b = cine_plan(6, 620, ["clean"], views), cine_plan(6, 621, ["clean"], views)
+    assert [p[2:] for p in a] == [p[2:] for p in b]
+    assert [round(p[5], 12) for p in a] == [round(0.20 + 0.55 * ((i * GOLDEN) % 1.0), 12) for i in range(6)]
+    assert [p[2] for p in a] == ["A4C", "A2C"] * 3 and [p[6] for p in a] == [False, False, True] * 2
+    assert a[0][1] != b[0][1]  # the cine seeds (anatomy, probe, speckle) do
+    # "seeded": the schedule starts where the seed says; the same seed gives the same plan, and a run of cines still
+    # spreads over 20..75% (a golden-ratio sequence from any start).
+    s1, s2 = cine_plan(40, 620, ["clean"], views, "seeded"), cine_plan(40, 621, ["clean"], views, "seeded")
+    assert s1 == cine_plan(40, 620, ["clean"], views, "seeded")
+    assert [round(p[5], 6) for p in s1] != [round(p[5], 6) for p in s2]
+    for plan in (s1, s2):
+        ef = np.array([p[5] for p in plan])
+        assert 0.20 <= ef.min() and ef.max() < 0.75
+        assert np.histogram(ef, bins=5, range=(0.20, 0.75))[0].min() >= 6  # 40 cines, 8 per fifth of the range
+        assert sum(p[6] for p in plan) in (13, 14) and {p[2] for p in plan} == set(views)
+    with pytest.raises(PhantomError, match="E_ARG: unknown EF schedule 'random'; expected one of index, seeded"):
+        write_phantom(tmp_path / "x", 2, 1, ef_schedule="random")
+    assert not (tmp_path / "x").exists()
+    write_phantom(tmp_path / "s", 2, 5, n_frames=2, size=(64, 64), variants=["clean"], views=views,
+                  ef_schedule="seeded", images=False)
+    index = json.loads((tmp_path / "s" / "index.json").read_text())
+    assert index["ef_schedule"] == "seeded"
+    write_phantom(tmp_path / "i", 2, 5, n_frames=2, size=(64, 64), variants=["clean"], views=views, images=False)
+    assert "ef_schedule" not in json.loads((tmp_path / "i" / "index.json").read_text())
