@@ -524,7 +524,7 @@ export class StreamProcessor {
     }
     if (isVq) {
       this.#id = next.idThresholds ? new InDistributionState(next.idThresholds) : undefined;
-      if (qualityBar(this.#opts, runner.package).enter !== qualityBar(this.#opts, old.vq.package).enter) {
+      if (qualityBar(this.#opts, runner.package).enter !== this.#segGate.enter) {
         [this.#quality, this.#segGate] = this.#qualityBar(runner);
       }
     } else {

@@ -10,6 +10,7 @@ import { Pipeline, type PipelineResult, type Processed, type FrameInfo } from '.
 import { loadTrustStore, MODELS_DIR, verifyModelPackage } from '../../src/model/package.js';
 import { Preprocessor, type PreprocessOptions } from '../../src/preprocess/index.js';
 import { softmax } from '../../src/pipeline/postprocess.js';
+import type { StageTimer } from '../../src/pipeline/scheduler.js';
 import { syntheticSectorFrame } from '../../src/frame/synthetic.js';
 import { signManifest, viewIdPackage } from '../helpers/packages.js';
 
@@ -197,7 +198,7 @@ t.test("the quality bar: the view package's diagnostic threshold unless the opti
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-bar-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const geom = { input: { width: 256, height: 256, format: 'GRAY8' as const }, pixelSpacingMm: SAMPLE_SPACING_MM };
-  const stage = async <T>(_name: string, fn: () => T | Promise<T>): Promise<T> => fn();
+  const stage: StageTimer = async (_name, fn) => fn();
   // The bundled view package with its diagnostic threshold set to `d`, signed again.
   const vqAt = async (d: number): Promise<string> => {
     const to = path.join(dir, `vq-${d}`);
@@ -214,7 +215,7 @@ t.test("the quality bar: the view package's diagnostic threshold unless the opti
     const out: PipelineResult[] = [];
     for (let i = 0; i < 16; i++) {
       if (i === swapAt) await proc.replace(await pipeline.loadRunner(await verifyModelPackage(swapTo, { trustStore }), geom));
-      out.push(await proc.process({ seq: i, acquiredAt: i, data: frames[i] } as Parameters<typeof proc.process>[0], stage));
+      out.push(await proc.process({ seq: i, acquiredAt: i, data: frames[i] }, stage));
     }
     for (const r of proc.runners) await r.close();
     return out;

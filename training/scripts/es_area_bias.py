@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training"))
 
 from sonoedge_train.constants import APICAL_VIEWS  # noqa: E402
+from sonoedge_train.data.labels import LV  # noqa: E402
 from sonoedge_train.data.phantom import load_phantom  # noqa: E402
 from sonoedge_train.data.synthetic import SimDataset  # noqa: E402
 from sonoedge_train.evaluate import _predict  # noqa: E402
@@ -37,7 +38,7 @@ TRIM = 0.1  # the bundled package's calibration.ef.trim
 
 def lv_masks(model, frames) -> np.ndarray:
     """The model's LV mask (argmax) of every frame, as the runtime draws it before taking the largest component."""
-    return np.concatenate([o.argmax(1).numpy() == 1 for o in _predict(model, frames)])
+    return np.concatenate([o.argmax(1).numpy() == LV for o in _predict(model, frames)])
 
 
 def rows(model, frames, masks, cine_ids, cines, spacing) -> tuple[list, list]:
@@ -50,7 +51,7 @@ def rows(model, frames, masks, cine_ids, cines, spacing) -> tuple[list, list]:
         if c["view"] not in APICAL_VIEWS:
             continue
         sel = np.nonzero(cine_ids == c["id"])[0]
-        lab = np.array([(masks[i] == 1).sum() for i in sel], np.float64)
+        lab = np.array([(masks[i] == LV).sum() for i in sel], np.float64)
         comp = [largest_component(pred[i]) for i in sel]
         mod = np.array([m.sum() for m in comp], np.float64)
         if lab.max() <= 0:
@@ -58,7 +59,7 @@ def rows(model, frames, masks, cine_ids, cines, spacing) -> tuple[list, list]:
         ed, es = int(lab.argmax()), int(lab.argmin())
         sp = tuple(float(v) for v in spacing[sel[0]])
         # (area, length) per frame of the largest component, as the runtime measures it (metrics.frame_volume_ml)
-        al = [lv_area_length(largest_component(masks[i] == 1), sp) for i in sel]
+        al = [lv_area_length(largest_component(masks[i] == LV), sp) for i in sel]
         am = [lv_area_length(m, sp) for m in comp]
         # (volume in ml, length) per frame, as metrics.frame_volumes gives them
         vl, vm = ([(area_length_volume(a, ln) / 1000.0, ln) for a, ln in x] for x in (al, am))
