@@ -100,8 +100,8 @@ export async function serve(args: string[]): Promise<number> {
     // The live viewer page (src/viewer): it costs the pipeline nothing until a page is open.
     try {
       const { ViewerServer } = await import('../viewer/server.js');
-      const bar = rt.pipeline.qualityBar();
-      viewer = await ViewerServer.start(rt, { ...config.viewer, qualityGate: bar.enter, qualityGateExit: Math.max(0, bar.exit), log: log.child({ component: 'viewer' }) });
+      // The meter's marks follow rt.qualityBar(): a view package swapped in with another bar moves them.
+      viewer = await ViewerServer.start(rt, { ...config.viewer, log: log.child({ component: 'viewer' }) });
     } catch (err) {
       return startFailed(err);
     }

@@ -11,7 +11,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { ErrorCode } from '../errors.js';
-import { Pipeline, StreamProcessor as StreamProcessorClass, type ModelRunner, type PipelineOptions, type PipelineResult, type StreamGeometry, type StreamProcessor } from '../pipeline/index.js';
+import { Pipeline, qualityBar, StreamProcessor as StreamProcessorClass, type ModelRunner, type PipelineOptions, type PipelineResult, type StreamGeometry, type StreamProcessor } from '../pipeline/index.js';
 import { checkContract, verifyPackageGraphs } from '../model/graph.js';
 import type { VerifiedPackage } from '../model/package.js';
 import type { StageTimer } from '../pipeline/scheduler.js';
@@ -259,6 +259,15 @@ export class Runtime implements ModelControl {
   /** The running models by task. */
   get active(): Readonly<Record<Task, string | null>> {
     return { ...this.#active };
+  }
+
+  /**
+   * The quality bar segmentation needs now: the pipeline's options and the view package running (a package swapped
+   * in brings its own postprocessing.quality.thresholds.diagnostic unless the options set qualityThreshold).
+   */
+  qualityBar(): { enter: number; exit: number } {
+    const id = this.#active.view_quality;
+    return qualityBar(this.pipeline.options, (id === null ? undefined : this.#loaded.get(id)?.pkg) ?? this.pipeline.viewQuality);
   }
 
   /** The running models: task, id, the variant loaded and the sha256 of its file (metrics, status). */

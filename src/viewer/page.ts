@@ -295,7 +295,8 @@ const SCRIPT = String.raw`
     ws.onmessage = function (e) {
       if (typeof e.data !== 'string') { onFrame(e.data); return; }
       var m = JSON.parse(e.data);
-      if (m.type === 'hello') { V.rate = m.rate; V.seconds = m.seconds; V.gate = m.qualityGate; V.gateExit = m.qualityGateExit; }
+      if (m.type === 'hello') { V.rate = m.rate; V.seconds = m.seconds; }
+      if (typeof m.qualityGate === 'number') { V.gate = m.qualityGate; V.gateExit = m.qualityGateExit; }
       if (m.type === 'hello' || m.type === 'status') onStatus(m);
     };
   }

@@ -46,6 +46,11 @@ export interface ViewerSource {
   /** Its streams, their counters, and 'streamClosed' (a closed stream leaves the pages at once). */
   readonly streams: Pick<StreamManager, 'streams' | 'perStream' | 'get' | 'on' | 'off'>;
   observeFrames(fn: (frame: ServerFrame, result: FrameResult) => void): () => void;
+  /**
+   * The quality bar segmentation needs now (the Runtime's: its options and the view package running, so that a
+   * package swapped in with another bar moves the meter's marks); used where ViewerOptions.qualityGate is not set.
+   */
+  qualityBar?(): { enter: number; exit: number };
 }
 
 export interface ViewerOptions {
@@ -61,9 +66,12 @@ export interface ViewerOptions {
   seconds?: number;
   /** JPEG quality 1..100; default 70. */
   quality?: number;
-  /** The smoothed quality segmentation needs (the pipeline's qualityThreshold), drawn on the quality meter; default 0.5. */
+  /**
+   * The smoothed quality segmentation needs, drawn on the quality meter, fixed; default: the source's qualityBar()
+   * at each hello and status (it follows a swapped view package), 0.5 for a source without one.
+   */
   qualityGate?: number;
-  /** Where the open gate closes (the pipeline's qualityThreshold - qualityHysteresis), a second mark on the meter; default qualityGate (no hysteresis). */
+  /** Where the open gate closes, a second mark on the meter, fixed; default qualityGate (no hysteresis) when that is set, else as qualityGate says. */
   qualityGateExit?: number;
   /** A viewer whose socket holds more than this is passed over for an update; default 4 MiB. */
   maxBufferedBytes?: number;
@@ -126,7 +134,9 @@ export class ViewerServer {
   readonly #src: ViewerSource;
   readonly #http: http.Server;
   readonly #wss: WebSocketServer;
-  readonly #o: Required<Omit<ViewerOptions, 'token' | 'log'>> & { token: string | null };
+  readonly #o: Required<Omit<ViewerOptions, 'token' | 'log' | 'qualityGate' | 'qualityGateExit'>> & { token: string | null };
+  /** The marks ViewerOptions.qualityGate and qualityGateExit fix; undefined: the source's bar. */
+  readonly #fixedGate: { enter: number; exit: number } | undefined;
   readonly #log: ViewerOptions['log'];
   readonly #tokenDigest: Buffer | null;
   readonly #clients = new Set<WebSocket>();
@@ -147,9 +157,11 @@ export class ViewerServer {
     this.#src = src;
     this.#o = {
       port: o.port, host: o.host ?? '127.0.0.1', token: o.token ?? null, rate: o.rate ?? 30, seconds: o.seconds ?? 10,
-      quality: o.quality ?? 70, qualityGate: o.qualityGate ?? 0.5, maxBufferedBytes: o.maxBufferedBytes ?? 4 * 1024 * 1024,
-      qualityGateExit: o.qualityGateExit ?? o.qualityGate ?? 0.5,
+      quality: o.quality ?? 70, maxBufferedBytes: o.maxBufferedBytes ?? 4 * 1024 * 1024,
     };
+    // Either option set (or a source without a bar): fixed marks, as given; neither: the source's bar, as it is now.
+    this.#fixedGate = o.qualityGate !== undefined || o.qualityGateExit !== undefined || src.qualityBar === undefined
+      ? { enter: o.qualityGate ?? 0.5, exit: o.qualityGateExit ?? o.qualityGate ?? 0.5 } : undefined;
     this.#log = o.log;
     this.#tokenDigest = this.#o.token === null ? null : digest(this.#o.token);
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
@@ -273,7 +285,7 @@ export class ViewerServer {
     ws.on('error', () => ws.terminate());
     // The page says nothing that matters; what it sends is read and dropped (maxPayload bounds it).
     ws.on('message', () => undefined);
-    ws.send(JSON.stringify({ type: 'hello', rate: this.#o.rate, seconds: this.#o.seconds, qualityGate: this.#o.qualityGate, qualityGateExit: this.#o.qualityGateExit, ...this.#statusBody() }));
+    ws.send(JSON.stringify({ type: 'hello', rate: this.#o.rate, seconds: this.#o.seconds, ...this.#statusBody() }));
   }
 
   /** The first viewer came: take results and frames. */
@@ -309,7 +321,9 @@ export class ViewerServer {
         shown: v?.shown ?? 0, skipped: v?.skipped ?? 0,
       };
     });
-    return { streams, clients: this.#clients.size };
+    // The marks go with every status, so that a view package swapped in with another bar moves them within a second.
+    const bar = this.#fixedGate ?? this.#src.qualityBar!();
+    return { streams, clients: this.#clients.size, qualityGate: bar.enter, qualityGateExit: Math.max(0, Math.min(bar.enter, bar.exit)) };
   }
 
   #broadcastStatus(): void {

@@ -19,6 +19,8 @@ import { signManifest } from '../helpers/packages.js';
 import { firmwareEnd, ptyPair } from '../helpers/pty.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { until } from '../helpers/wait.js';
+import { ViewerServer } from '../../src/viewer/server.js';
+import { WebSocket } from 'ws';
 
 const VQ = path.join(MODELS_DIR, 'view_quality');
 const SEG = path.join(MODELS_DIR, 'lv_segmentation');
@@ -149,6 +151,40 @@ t.test('hot swap: LOAD_MODEL loads beside the running model, SWAP switches betwe
   rt.pipeline.loadRunner = (pkg, geometry) => { loads.push(path.basename(pkg.dir)); return load(pkg, geometry); };
   await c.configure({ ...stream0, stream: 1 });
   t.same(loads, ['vq-b', 'lv_segmentation']);
+});
+
+t.test("the quality bar follows the view package running: Runtime.qualityBar() and the viewer's meter marks move with a swap", async (t) => {
+  const { rt, c } = await startRuntime(t);
+  const viewer = await ViewerServer.start(rt, { port: 0 });
+  t.teardown(() => viewer.close());
+  const ws = new WebSocket(`ws://127.0.0.1:${viewer.port}/ws`);
+  t.teardown(() => ws.terminate());
+  const messages: { type: string; qualityGate: number; qualityGateExit: number }[] = [];
+  ws.on('message', (data, binary) => { if (!binary) messages.push(JSON.parse(String(data))); });
+  const hello = await until(() => messages.find((m) => m.type === 'hello'), 'the hello');
+  t.same([hello.qualityGate, hello.qualityGateExit], [0.5, 0.5 - 0.1], "the bundled package's 0.5, open down to 0.4");
+  t.same(rt.qualityBar(), { enter: 0.5, exit: 0.5 - 0.1 });
+
+  // A copy whose manifest says 0.35, signed again, loaded and swapped in.
+  const at = path.join(dir, 'vq-035');
+  cpSync(VQ, at, { recursive: true });
+  const manifest = JSON.parse(readFileSync(path.join(at, 'manifest.json'), 'utf8'));
+  manifest.postprocessing.quality.thresholds.diagnostic = 0.35;
+  await signManifest(at, manifest);
+  await c.request((seq) => msg.loadModel(seq, { path: at, id: 'vq-035' }), 30000);
+  t.same(rt.qualityBar(), { enter: 0.5, exit: 0.5 - 0.1 }, 'loaded, not running: the bar stays');
+  await c.request((seq) => msg.swap(seq, { id: 'vq-035' }), 30000);
+  t.same(rt.qualityBar(), { enter: 0.35, exit: 0.35 - 0.1 }, "swapped in: the package's own");
+  const from = messages.length;
+  const status = await until(() => messages.slice(from).find((m) => m.type === 'status'), 'the next status', 3000);
+  t.same([status.qualityGate, status.qualityGateExit], [0.35, 0.35 - 0.1], 'the next status moves the marks');
+  // Marks the viewer's options fix do not move.
+  const fixed = await ViewerServer.start(rt, { port: 0, qualityGate: 0.6, qualityGateExit: 0.55 });
+  t.teardown(() => fixed.close());
+  const ws2 = new WebSocket(`ws://127.0.0.1:${fixed.port}/ws`);
+  t.teardown(() => ws2.terminate());
+  const hello2 = await new Promise<{ qualityGate: number; qualityGateExit: number }>((resolve) => ws2.once('message', (d) => resolve(JSON.parse(String(d)))));
+  t.same([hello2.qualityGate, hello2.qualityGateExit], [0.6, 0.55]);
 });
 
 t.test('LOAD_MODEL ids never name a running model; a package of the wrong task changes nothing; new streams keep working', async (t) => {
