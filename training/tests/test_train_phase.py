@@ -1,5 +1,4 @@
 """train.phase_balance: frames drawn with weights that balance cardiac phases (train.phase_sampling_p)."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,8 +7,8 @@ import torch
 from sonoedge_train.config import resolve
 from sonoedge_train.errors import ConfigError
 from sonoedge_train.train import PHASE_CAP, load_checkpoint, phase_sampling_p, train
+from test_train import _cfg
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 def _masks(areas):
@@ -50,11 +49,6 @@ def test_phase_balance_is_checked():
                                                                              else []))
         assert str(e.value) == ("E_CONFIG_VALUE: train.phase_balance expected a number in [0, 1] (above 0 for task "
                                 f"'seg' only) but received {bad!r} for task {task!r}")
-
-
-def _cfg(tiny_dataset, out, *sets):
-    return resolve([CONFIGS / "tiny_seg.json"], [f"data.train={tiny_dataset / 'train'}",
-                                                 f"data.val={tiny_dataset / 'val'}", f"out_dir={out}", *sets])
 
 
 def test_phase_balanced_training_draws_other_frames_and_resumes_exactly(tiny_dataset, tmp_path):
