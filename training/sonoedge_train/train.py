@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .augment import augment_batch, degradations
-from .config import TASK_MODELS
+from .config import SEG_LOSSES, TASK_MODELS
 from .constants import INPUT_SIZE, MEAN, STD, VIEWS
 from .data.labels import LV
 from .data.synthetic import ARRAYS, WIDE_ARRAYS, SimDataset
@@ -35,6 +35,18 @@ def dist_info():
 
 def to_input(x01: np.ndarray, device) -> torch.Tensor:
     return ((torch.from_numpy(x01).to(device) - MEAN) / STD).unsqueeze(1)
+
+
+# loss.seg's segmentation losses by name: (task, logits, mask, focal gamma) -> loss. config.SEG_LOSSES is the
+# list the config is checked against; the two are held equal here, when this module loads.
+SEG_LOSS = {
+    "dice_ce": lambda task, out, mask, gamma: task.dice_ce(out, mask),
+    "ce": lambda task, out, mask, gamma: partial_cross_entropy(out, mask.long()),
+    "focal": lambda task, out, mask, gamma: focal_loss(out, mask, gamma),
+    "dice_focal": lambda task, out, mask, gamma: soft_dice_loss(out, mask) + focal_loss(out, mask, gamma),
+}
+if set(SEG_LOSS) != set(SEG_LOSSES):
+    raise ImportError(f"train.SEG_LOSS has {sorted(SEG_LOSS)} but config.SEG_LOSSES {sorted(SEG_LOSSES)}")
 
 
 class Task:
@@ -57,14 +69,7 @@ class Task:
     def loss(self, out, t):
         lc = self.cfg["loss"]
         if self.task == "seg":
-            if lc["seg"] == "dice_ce":
-                loss = self.dice_ce(out, t["mask"])
-            elif lc["seg"] == "ce":
-                loss = partial_cross_entropy(out, t["mask"].long())
-            elif lc["seg"] == "focal":
-                loss = focal_loss(out, t["mask"], lc["focal_gamma"])
-            else:  # dice_focal
-                loss = soft_dice_loss(out, t["mask"]) + focal_loss(out, t["mask"], lc["focal_gamma"])
+            loss = SEG_LOSS[lc["seg"]](self, out, t["mask"], lc["focal_gamma"])
             if lc["area_weight"] > 0:
                 loss = loss + lc["area_weight"] * lv_area_loss(out, t["mask"])
             return loss
