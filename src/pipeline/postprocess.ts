@@ -424,7 +424,7 @@ export interface LvBorder { low: number; high: number; threshold: number }
 export interface EjectionFractionResult {
   /** Ejection fraction in percent: calibrated (slope * efRaw + intercept, clamped to [0, 100]). */
   ef: number;
-  /** Before calibration: the median of the beats' EFs, or (EDV - ESV) / EDV of the window's (trimmed) extremes (before a beat, or with estimate 'window'). */
+  /** Before calibration: the median of the beats' EFs, or (EDV - ESV) / EDV of the window's (trimmed) extremes (before a second beat, or with estimate 'window'). */
   efRaw: number;
   /** 95% interval of `ef` in percent (clamped to [0, 100]); null when not valid. */
   ci: [number, number] | null;
@@ -435,7 +435,7 @@ export interface EjectionFractionResult {
   quality: 'ok' | 'low';
   /** Why the quality is low (absent when ok). */
   qualityReason?: string;
-  /** Where the EF value comes from: 'beats', the median over the window's beats; 'window', the window's (trimmed) largest and smallest volumes (no full beat yet, or estimate 'window'). */
+  /** Where the EF value comes from: 'beats', the median over the window's beats (two or more); 'window', the window's (trimmed) largest and smallest volumes (fewer than two beats, or estimate 'window'). */
   method: 'beats' | 'window';
   /** The window's beats, oldest first. */
   beats: Beat[];
@@ -478,8 +478,8 @@ export interface EjectionFractionOptions {
    */
   maxStep?: number;
   /**
-   * Where the EF value comes from (default 'beats'): 'beats', the median of the window's beats' EFs once there is a
-   * beat (before one, the window's extremes); 'window', the window's (trimmed) largest and smallest volumes whatever
+   * Where the EF value comes from (default 'beats'): 'beats', the median of the window's beats' EFs once there are
+   * two beats (before that, the window's extremes); 'window', the window's (trimmed) largest and smallest volumes whatever
    * beats were found (valid from minFrames frames). The beats give the ED/ES flags, the beat count and the
    * beat-to-beat spread of the interval either way. The nineteenth wave measured both (training/RESULTS.md).
    */
@@ -567,8 +567,10 @@ export function median(xs: readonly number[]): number {
  * ES fewer than `minSystole` frames after the pending ED (that ED stays
  * pending). A beat
  * is an ED and the ES after it. EF is the median of the window's beats' EFs
- * when there is at least one beat; before that, (EDV - ESV) / EDV of the
- * window's largest and smallest volume. Either way the EF is valid only once
+ * when there are at least two beats; before that (no beat, or one beat alone,
+ * which may be noise standing out in a plateau after a gap: twenty-ninth wave,
+ * training/RESULTS.md), (EDV - ESV) / EDV of the window's largest and smallest
+ * volume. Either way the EF is valid only once
  * the window holds `minFrames` samples (a beat found in the first frames of a
  * window emptied by a gap is noise against a tiny range). With
  * `estimate: 'window'` the value is always the window's, beats found or not
@@ -893,7 +895,9 @@ export class EjectionFraction {
     let ed: { seq: number; v: number };
     let es: { seq: number; v: number };
     let reason: string | undefined;
-    const fromBeats = this.#estimate === 'beats' && beats.length > 0;
+    // From beats only once there are two: one beat alone may be noise standing out in a plateau (a window emptied
+    // by a gap, twenty-ninth wave), and the window's trimmed extremes cover a lone beat anyway.
+    const fromBeats = this.#estimate === 'beats' && beats.length > 1;
     if (fromBeats) {
       efRaw = median(beats.map((b) => b.efRaw));
       const b = beats[beats.length - 1];

@@ -357,9 +357,15 @@ t.test('beats: EF is the median of the beats; one beat is low quality', async (t
   const ef = new EjectionFraction({ estimate: 'beats' });
   for (let f = 0; f <= 26; f++) ef.push(f, sample(f));
   const r = ef.result();
-  t.same([r.method, r.beats.length, r.valid, r.quality, r.qualityReason], ['beats', 1, true, 'low', '1 beat (2 needed)']);
+  // One beat alone: listed, but the value is the window's extremes until a second beat (twenty-ninth wave).
+  t.same([r.method, r.beats.length, r.valid, r.quality, r.qualityReason], ['window', 1, true, 'low', '1 beat (2 needed)']);
+  const vs = Array.from({ length: 27 }, (_, f) => volumeAt(f));
+  t.ok(near(r.efRaw, (100 * (Math.max(...vs) - Math.min(...vs))) / Math.max(...vs), 1e-9), `window EF ${r.efRaw}`);
   // One beat: the prior beat-to-beat SD (5 points) alone: 60 +- 1.96 x 5.
   t.ok(near(r.ci![0], 50.2, EF_TOL) && near(r.ci![1], 69.8, EF_TOL), `CI ${r.ci}`);
+  // A second beat: the median of the beats.
+  for (let f = 27; f <= 60; f++) ef.push(f, sample(f));
+  t.same([ef.result().method, ef.result().beats.length], ['beats', 2]);
   // Before the first beat: the window's extremes (valid from 16 frames), low quality.
   const early = new EjectionFraction();
   for (let f = 0; f < 16; f++) early.push(f, sample(f));
@@ -448,14 +454,31 @@ t.test('estimate window: the EF value from the window\'s trimmed extremes, beats
   const beats6Default = new EjectionFraction({ calibration: cal });
   for (const e of [win6, beats6, beats6Default]) wiggle.forEach((v, i) => e.push(200 + i, at(v)));
   t.same(beats6.result().beats.map((x) => [x.edSeq, x.esSeq]), [[202, 203]], 'a beat from the wiggle');
-  t.same([beats6.result().method, beats6.result().valid, beats6.result().reason], ['beats', false, '6 of 16 frames'],
+  t.same([beats6.result().method, beats6.result().valid, beats6.result().reason], ['window', false, '6 of 16 frames'],
     'the beat is listed, its EF not shown');
-  t.ok(beats6.result().efRaw < 15, `beats: EF ${beats6.result().efRaw} from the wiggle`);
+  t.ok(beats6.result().efRaw < 15, `window: EF ${beats6.result().efRaw} of the plateau`);
   t.same([win6.result().valid, win6.result().reason], [false, '6 of 16 frames']);
   // Ten more frames of the same plateau: 16 frames, the EF is shown.
   for (let i = 6; i < 16; i++) beats6.push(200 + i, at(wiggle[i % 6]));
   t.same([beats6.result().valid, beats6.result().frames], [true, 16]);
   t.same([beats6Default.result().beats.length, beats6Default.result().valid], [0, false], 'no beat from a 1-frame systole');
+  // The twenty-ninth wave's case: after the wiggle's beat the window goes on into a real systole (ED 150 mL, down
+  // to 60 by the last frame, not yet back up, so no second beat). The lone wiggle beat's EF (12%) is not shown; the
+  // window's trimmed extremes are.
+  const lone = new EjectionFraction({ calibration: cal, minSystole: 0 });
+  const rise = Array.from({ length: 12 }, (_, i) => 97 + ((150 - 97) * (i + 1)) / 12);
+  const fall = Array.from({ length: 12 }, (_, i) => 150 - ((150 - 60) * (i + 1)) / 12);
+  const curve = [...wiggle, 95, 96, 94, 96, ...rise, ...fall];
+  curve.forEach((v, i) => lone.push(300 + i, at(v)));
+  const r = lone.result();
+  t.same(r.beats.map((x) => [x.edSeq, x.esSeq]), [[302, 303]], 'the wiggle is the only beat');
+  t.ok(r.beats[0].efRaw < 15, `the lone beat's EF ${r.beats[0].efRaw}`);
+  const sorted = [...curve].sort((x, y) => x - y);
+  const k = trimCount(0.1, curve.length);
+  const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
+  const want = (100 * (mean(sorted.slice(-k)) - mean(sorted.slice(0, k)))) / mean(sorted.slice(-k));
+  t.same([r.method, r.valid, r.quality], ['window', true, 'low']);
+  t.ok(near(r.efRaw, want, 1e-6), `window EF ${r.efRaw}, want ${want}`);
 });
 
 t.test('EF window: a brief view flip or a frame without LV keeps the EF; a longer run empties the window', async (t) => {
