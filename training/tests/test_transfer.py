@@ -178,3 +178,20 @@ def test_transfer_report_on_a_test_set_of_apical_cines_only(tmp_path):
     assert "photo (held out)" in fams and len(fams) >= 3
     assert rep["sets"]["in_distribution_test"]["frames"] == 8 and rep["sets"]["in_distribution_test"]["ef_n"] == 2
     assert (tmp_path / "out" / "transfer.md").exists()
+
+
+def test_the_committed_transfer_report_is_the_bundled_packages():
+    """training/results/transfer (the report RESULTS.md cites) was made with the packages in models/: its EF
+    calibration, view temperature and in-distribution thresholds are those the manifests hold. A package rebuilt
+    without regenerating the report fails here (the report showed an eighth-wave LV package until 2026-12-06)."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    report = json.loads((root / "training" / "results" / "transfer" / "transfer.json").read_text())
+    lv = json.loads((root / "models" / "lv_segmentation" / "manifest.json").read_text())
+    vq = json.loads((root / "models" / "view_quality" / "manifest.json").read_text())
+    assert (report["models"], report["variant"]) == ("models", "fp32")
+    assert report["ef_calibration"] == lv["calibration"]["ef"]
+    assert report["temperature"] == vq["postprocessing"]["view"]["temperature"]
+    assert report["id_thresholds"] == vq["postprocessing"]["id_score"]["thresholds"]
