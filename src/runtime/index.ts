@@ -266,8 +266,13 @@ export class Runtime implements ModelControl {
    * in brings its own postprocessing.quality.thresholds.diagnostic unless the options set qualityThreshold).
    */
   qualityBar(): { enter: number; exit: number } {
-    const id = this.#active.view_quality;
-    return qualityBar(this.pipeline.options, (id === null ? undefined : this.#loaded.get(id)?.pkg) ?? this.pipeline.viewQuality);
+    return qualityBar(this.pipeline.options, this.#running('view_quality')?.pkg ?? this.pipeline.viewQuality);
+  }
+
+  /** The model running for `task` (undefined when none is). */
+  #running(task: Task): LoadedModel | undefined {
+    const id = this.#active[task];
+    return id === null ? undefined : this.#loaded.get(id);
   }
 
   /** The running models: task, id, the variant loaded and the sha256 of its file (metrics, status). */
@@ -275,8 +280,7 @@ export class Runtime implements ModelControl {
     const variant = this.pipeline.options.variant ?? 'fp32';
     const out: { task: Task; id: string; variant: string; sha256: string }[] = [];
     for (const task of ['view_quality', 'lv_segmentation'] as const) {
-      const id = this.#active[task];
-      const m = id === null ? undefined : this.#loaded.get(id);
+      const m = this.#running(task);
       if (m) out.push({ task, id: m.id, variant, sha256: m.pkg.manifest.variants[variant]?.sha256 ?? '' });
     }
     return out;
@@ -379,14 +383,10 @@ export class Runtime implements ModelControl {
     const t0 = performance.now();
     const geometry = geometryOf(config);
     // Models swapped in since start replace the pipeline's own packages for new streams too (loaded once).
-    const swapped = (task: Task): VerifiedPackage | undefined => {
-      const id = this.#active[task];
-      return id === null ? undefined : this.#loaded.get(id)?.pkg;
-    };
     this.#loading++;
     let processor: StreamProcessor;
     try {
-      processor = await this.pipeline.openProcessor(geometry, { viewQuality: swapped('view_quality'), segmentation: swapped('lv_segmentation') });
+      processor = await this.pipeline.openProcessor(geometry, { viewQuality: this.#running('view_quality')?.pkg, segmentation: this.#running('lv_segmentation')?.pkg });
       try {
         await this.#warmUp(processor, config);
       } catch (err) {

@@ -48,7 +48,8 @@ export interface ViewerSource {
   observeFrames(fn: (frame: ServerFrame, result: FrameResult) => void): () => void;
   /**
    * The quality bar segmentation needs now (the Runtime's: its options and the view package running, so that a
-   * package swapped in with another bar moves the meter's marks); used where ViewerOptions.qualityGate is not set.
+   * package swapped in with another bar moves the meter's marks); used where neither ViewerOptions.qualityGate nor
+   * qualityGateExit is set.
    */
   qualityBar?(): { enter: number; exit: number };
 }
@@ -135,8 +136,8 @@ export class ViewerServer {
   readonly #http: http.Server;
   readonly #wss: WebSocketServer;
   readonly #o: Required<Omit<ViewerOptions, 'token' | 'log' | 'qualityGate' | 'qualityGateExit'>> & { token: string | null };
-  /** The marks ViewerOptions.qualityGate and qualityGateExit fix; undefined: the source's bar. */
-  readonly #fixedGate: { enter: number; exit: number } | undefined;
+  /** The meter's marks now: the ones ViewerOptions.qualityGate and qualityGateExit fix, else the source's bar. */
+  readonly #bar: () => { enter: number; exit: number };
   readonly #log: ViewerOptions['log'];
   readonly #tokenDigest: Buffer | null;
   readonly #clients = new Set<WebSocket>();
@@ -160,8 +161,9 @@ export class ViewerServer {
       quality: o.quality ?? 70, maxBufferedBytes: o.maxBufferedBytes ?? 4 * 1024 * 1024,
     };
     // Either option set (or a source without a bar): fixed marks, as given; neither: the source's bar, as it is now.
-    this.#fixedGate = o.qualityGate !== undefined || o.qualityGateExit !== undefined || src.qualityBar === undefined
-      ? { enter: o.qualityGate ?? 0.5, exit: o.qualityGateExit ?? o.qualityGate ?? 0.5 } : undefined;
+    const fixed = { enter: o.qualityGate ?? 0.5, exit: o.qualityGateExit ?? o.qualityGate ?? 0.5 };
+    const fromSource = src.qualityBar?.bind(src);
+    this.#bar = o.qualityGate !== undefined || o.qualityGateExit !== undefined || fromSource === undefined ? () => fixed : fromSource;
     this.#log = o.log;
     this.#tokenDigest = this.#o.token === null ? null : digest(this.#o.token);
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
@@ -322,8 +324,8 @@ export class ViewerServer {
       };
     });
     // The marks go with every status, so that a view package swapped in with another bar moves them within a second.
-    const bar = this.#fixedGate ?? this.#src.qualityBar!();
-    return { streams, clients: this.#clients.size, qualityGate: bar.enter, qualityGateExit: Math.max(0, Math.min(bar.enter, bar.exit)) };
+    const bar = this.#bar();
+    return { streams, clients: this.#clients.size, qualityGate: bar.enter, qualityGateExit: Math.max(0, bar.exit) };
   }
 
   #broadcastStatus(): void {

@@ -10,7 +10,6 @@ from sonoedge_train.train import PHASE_CAP, load_checkpoint, phase_sampling_p, t
 from test_train import _cfg
 
 
-
 def _masks(areas):
     """One 8x8 mask per area: the first `area` pixels LV (1), the rest background."""
     m = np.zeros((len(areas), 64), np.uint8)

@@ -1,4 +1,7 @@
 """The transfer report's per-set numbers from a stand-in for the packages (the ONNX sessions are tested elsewhere)."""
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.special import softmax
