@@ -321,7 +321,7 @@ def real_smoke(p: Packages, boxes: dict | None = None) -> dict:
                      "views": {VIEWS[k]: int((pred == k).sum()) for k in np.unique(pred)},
                      "quality_median": float(np.median(vq["quality"])),
                      "quality_above_gate": float((vq["quality"] >= p.gate).mean()),
-                     "states": {k: int((st == k).sum()) for k in np.unique(st)} if len(st) else {},
+                     "states": {str(k): int((st == k).sum()) for k in np.unique(st)} if len(st) else {},
                      "lv_pixels_median": float(np.median(lv.reshape(len(lv), -1).sum(1)))}
         if name in ("examples_ybr_color.dcm", "color3d_jpeg_baseline.dcm"):
             r = ef_runtime(lv, (w / 112.0, h / 112.0), min_frames=16, trim=p.ef_trim)

@@ -166,6 +166,18 @@ def test_pydicom_files_adds_pydicom_datas_ultrasound_when_installed():
     assert files["color3d_jpeg_baseline.dcm"]["region"] == [84, 31, 595, 414]
 
 
+def test_real_smoke_counts_states_under_plain_names(monkeypatch):
+    """The report's states column reads {'ok': 2, ...}: numpy's string scalars once printed as np.str_('ok')."""
+    from sonoedge_train import transfer
+    monkeypatch.setattr(transfer, "pydicom_files", lambda: {
+        "x.dcm": {"frames": np.zeros((3, 40, 30), np.uint8), "region": None, "source": "pydicom"}})
+    a4c = VIEWS.index("A4C")
+    pk = _Packages(np.array([a4c] * 3), np.zeros((3, 8, 8), np.uint8), states=np.array(["ok", "unknown", "ok"]))
+    r = transfer.real_smoke(pk)["x.dcm"]
+    assert repr(r["states"]) == "{'ok': 2, 'unknown': 1}"
+    assert (r["box"], r["box_from"], r["views"]) == ([0, 0, 30, 40], "whole frame", {"A4C": 3})
+
+
 def test_transfer_report_on_a_test_set_of_apical_cines_only(tmp_path):
     # wide_ef_test holds A4C and A2C cines only: no simulated OTHER frames to report as negatives (it once crashed
     # on the empty family); the other families and the set's own numbers are there
