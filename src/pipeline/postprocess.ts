@@ -471,6 +471,15 @@ export interface EjectionFractionOptions {
   /** Consecutive ineligible frames bridged without emptying the window (default 3). */
   maxSkip?: number;
   /**
+   * Frames of a view other than the window's measured into the window, in a run since the window's view was last
+   * shown; the next one in the run empties the window, which starts over in that view. Default VIEW_HOLD, 0: off,
+   * such frames are ineligible, bridged under maxSkip (a 5th in a row starts a window in that view). Measured with 32
+   * in the thirtieth wave (training/RESULTS.md) and not adopted: a flip between A4C and A2C at the same phase of
+   * every beat no longer empties the window once a beat, the runtime finds those cines' beats, and their EFs read
+   * higher, which on the independent generator (EF read too high already) raised the error a little.
+   */
+  viewHold?: number;
+  /**
    * A frame whose LV volume differs from the window's previous one by more than
    * this factor (either way) is ineligible (default 2; 0 turns the rule off): a
    * ventricle does not halve or double between two frames, a segmentation that
@@ -523,7 +532,7 @@ export interface EjectionFractionOptions {
 
 /** Per-sample information besides the measurement. */
 export interface EfSampleInfo {
-  /** The shown view: the window holds one view; frames of another are skipped (and, past maxSkip, restart it). */
+  /** The shown view: the window holds one view; frames of another are skipped (and, past maxSkip, restart it) unless viewHold. */
   view?: string;
   /** The frame's in-distribution state was uncertain: the EF's quality becomes low while it is in the window. */
   uncertain?: boolean;
@@ -531,6 +540,8 @@ export interface EfSampleInfo {
   borderBand?: number | null;
 }
 
+/** EjectionFractionOptions.viewHold's default: off (32 measured in the thirtieth wave, not adopted). */
+export const VIEW_HOLD = 0;
 /** EjectionFractionOptions.minSystole's default: frames from an ED to its ES at least. */
 export const MIN_SYSTOLE = 3;
 /** EjectionFractionOptions.maxLengthRatio's default: off (1.25 measured in the twenty-first wave, not adopted). */
@@ -587,7 +598,10 @@ export function median(xs: readonly number[]): number {
  * Gaps: an ineligible frame (`skip`, `push` without a measurement, or a view
  * other than the window's) is bridged: up to `maxSkip` in a row keep the
  * window; the next one in the same run empties it (a frame of another view
- * then starts a new window of that view).
+ * then starts a new window of that view). With `viewHold` above 0, a frame of
+ * another view is measured into the window instead, while the run of such
+ * frames since the window's view was last shown is at most `viewHold` long;
+ * the next one empties the window and starts a new one in its view.
  *
  * Calibration and interval: ef = clamp(slope x efRaw + intercept, 0, 100);
  * the 95% interval is ef +- 1.96 sqrt(residualSd^2 + s^2 / n), clamped to
@@ -602,6 +616,7 @@ export class EjectionFraction {
   readonly #minFrames: number;
   readonly #range: [number, number];
   readonly #maxSkip: number;
+  readonly #viewHold: number;
   readonly #maxStep: number;
   readonly #prominence: number;
   readonly #minProminence: number;
@@ -625,6 +640,8 @@ export class EjectionFraction {
   #start = 0;
   #view: string | undefined;
   #skipRun = 0;
+  /** Frames of a view other than the window's pushed since its view was last pushed. */
+  #otherRun = 0;
   #resetReason: string | undefined;
   // Beat detection.
   #mode: 0 | 1 | -1 = 0;
@@ -643,6 +660,7 @@ export class EjectionFraction {
     this.#minFrames = options.minFrames ?? 16;
     this.#range = options.range ?? [5, 90];
     this.#maxSkip = options.maxSkip ?? 3;
+    this.#viewHold = options.viewHold ?? VIEW_HOLD;
     this.#maxStep = options.maxStep ?? 2;
     this.#prominence = options.prominence ?? 0.3;
     this.#minProminence = options.minProminence ?? 0.05;
@@ -672,12 +690,19 @@ export class EjectionFraction {
       this.skip(frame, 'no LV');
       return;
     }
-    if (this.count > 0 && info.view !== undefined && this.#view !== undefined && info.view !== this.#view) {
-      if (this.#skipRun < this.#maxSkip) {
+    if (this.count > 0 && info.view !== undefined && this.#view !== undefined) {
+      if (info.view === this.#view) {
+        this.#otherRun = 0;
+      } else if (this.#viewHold > 0) {
+        if (++this.#otherRun > this.#viewHold) {
+          this.reset(`view changed from ${this.#view} to ${info.view} for ${this.#otherRun} frames (at most ${this.#viewHold} of another view are measured into the window)`);
+        }
+      } else if (this.#skipRun < this.#maxSkip) {
         this.skip(frame, `view ${info.view}, not the window's ${this.#view}`);
         return;
+      } else {
+        this.reset(`view changed from ${this.#view} to ${info.view} for ${this.#skipRun + 1} frames`);
       }
-      this.reset(`view changed from ${this.#view} to ${info.view} for ${this.#skipRun + 1} frames`);
     }
     const volume = areaLengthVolumeMl(m.areaMm2, m.lengthMm);
     if (this.count > 0 && this.#maxStep > 0) {
@@ -720,6 +745,7 @@ export class EjectionFraction {
     this.#start = this.#n;
     this.#view = undefined;
     this.#skipRun = 0;
+    this.#otherRun = 0;
     this.#resetReason = reason;
     this.#mode = 0;
     this.#pivot = -1;

@@ -482,8 +482,8 @@ t.test('estimate window: the EF value from the window\'s trimmed extremes, beats
 });
 
 t.test('EF window: a brief view flip or a frame without LV keeps the EF; a longer run empties the window', async (t) => {
-  const run = (gap: (f: number) => 'lv' | 'none' | 'A2C'): { ef: EjectionFraction; frames: number[]; ed: number[] } => {
-    const ef = new EjectionFraction();
+  const run = (gap: (f: number) => 'lv' | 'none' | 'A2C', options = {}): { ef: EjectionFraction; frames: number[]; ed: number[] } => {
+    const ef = new EjectionFraction(options);
     const frames: number[] = [];
     const ed: number[] = [];
     for (let f = 0; f < 100; f++) {
@@ -498,9 +498,14 @@ t.test('EF window: a brief view flip or a frame without LV keeps the EF; a longe
   // A4C -> A2C -> A4C: the shown view flips for 2 frames (60, 61); those frames are skipped, the EF stays.
   const flip = run((f) => (f === 60 || f === 61 ? 'A2C' : 'lv'));
   t.same(flip.frames.slice(58, 63), [59, 60, 60, 60, 61], 'the window keeps its frames over the flip');
-  t.same([flip.ef.result().valid, flip.ef.result().beats.length], [true, 3]);
+  t.same([flip.ef.result().valid, flip.ef.result().beats.length, flip.ef.view], [true, 3, 'A4C']);
   t.ok(near(flip.ef.result().ef, ref.ef.result().ef, EF_TOL), 'same EF');
   t.same(flip.ed, ref.ed, 'same EDs');
+  // With viewHold (32): the flip's frames are measured into the A4C window.
+  const kept = run((f) => (f === 60 || f === 61 ? 'A2C' : 'lv'), { viewHold: 32 });
+  t.same(kept.frames.slice(58, 63), [59, 60, 61, 62, 63], 'viewHold: the window keeps the flip\'s frames');
+  t.same([kept.ef.result().valid, kept.ef.result().beats.length, kept.ef.view], [true, 3, 'A4C']);
+  t.ok(near(kept.ef.result().ef, ref.ef.result().ef, EF_TOL), 'same EF');
   // One frame without LV: bridged.
   const one = run((f) => (f === 70 ? 'none' : 'lv'));
   t.same([one.ef.result().valid, one.ef.result().beats.length, one.ef.result().frames], [true, 3, 99]);
@@ -519,6 +524,45 @@ t.test('EF window: a brief view flip or a frame without LV keeps the EF; a longe
   // skip() is the same rule for any other ineligible frame.
   held.skip(44, 'quality 0.31 below 0.5');
   t.equal(held.result().frames, 1);
+  // With viewHold 32: another view held for more than 32 frames restarts the window in that view.
+  const hold = new EjectionFraction({ viewHold: 32 });
+  for (let f = 0; f < 40; f++) hold.push(f, sample(f), { view: 'A4C' });
+  for (let f = 40; f < 72; f++) hold.push(f, sample(f), { view: 'A2C' });
+  t.same([hold.result().frames, hold.view], [72, 'A4C'], '32 frames of A2C: measured into the A4C window');
+  hold.push(72, sample(72), { view: 'A2C' });
+  t.same([hold.result().frames, hold.view, hold.result().beats.length], [1, 'A2C', 0], 'the 33rd starts an A2C window');
+  hold.push(73, undefined);
+  hold.skip(74, 'quality 0.31 below 0.5');
+  t.equal(hold.result().frames, 1);
+  // The run counts from the window's view last shown: A4C frames in between start it over.
+  const mixed = new EjectionFraction({ viewHold: 4 });
+  const views = ['A4C', 'A2C', 'A2C', 'A2C', 'A2C', 'A4C', 'A2C', 'A2C', 'A2C', 'A2C', 'A2C'];
+  const counts = views.map((v, f) => (mixed.push(f, sample(f), { view: v }), mixed.result().frames));
+  t.same([counts, mixed.view], [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1], 'A2C'], 'the 5th A2C in a run starts an A2C window');
+});
+
+t.test('EF window: with viewHold, a view that flips at the same phase of every beat keeps the beats (thirtieth wave)', async (t) => {
+  // Five beats of 30 frames (ES at 20, 50, ...): the shown view is A2C for the 6 frames around each ES.
+  const flipAt = (f: number): string => {
+    const phase = (((f - 20) % 30) + 30) % 30;
+    return phase <= 2 || phase >= 27 ? 'A2C' : 'A4C';
+  };
+  t.same(Array.from({ length: 30 }, (_, f) => flipAt(f)).join('').match(/A2C/g)?.length, 6, '6 frames a beat');
+  const run = (options = {}): EjectionFraction => {
+    const ef = new EjectionFraction(options);
+    for (let f = 0; f < 150; f++) ef.push(f, sample(f), { view: flipAt(f) });
+    return ef;
+  };
+  const ref = new EjectionFraction();
+  for (let f = 0; f < 150; f++) ref.push(f, sample(f), { view: 'A4C' });
+  const now = run({ viewHold: 32 }).result();
+  t.same([now.method, now.beats.length, now.frames], ['beats', ref.result().beats.length, 128]);
+  t.ok(near(now.ef, ref.result().ef, EF_TOL), `EF ${now.ef} vs ${ref.result().ef}`);
+  t.ok(near(now.ef, 60, 1e-6), 'the true EF');
+  // The default (viewHold 0): the 4th A2C frame empties the window once a beat, so it never holds a beat.
+  const before = run().result();
+  t.same([before.method, before.beats.length], ['window', 0]);
+  t.ok(before.frames < 30, `window of ${before.frames} frames`);
 });
 
 t.test('EF window: a volume that halves or doubles in one frame is a segmentation dropout, bridged like a frame without LV', async (t) => {
