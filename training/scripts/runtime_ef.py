@@ -140,7 +140,9 @@ def negatives_summary(rows):
 
 def summary(rows, paired_with_base=False):
     """EF as reported by one runtime (r["runtime"]) against the harness on the same cines; with paired_with_base,
-    also its paired change of absolute error against the first runtime (r["base"]) on the cines both report."""
+    also its paired change of absolute error against the first runtime (r["base"]) on the cines both report, and
+    the paired change of its distance to the harness's EF of the same cine (the model's whole-cine reading, so the
+    model's own bias cancels: what a runtime rule changes by itself; the thirtieth wave, training/RESULTS.md)."""
     out = {"cines": len(rows)}
     both = [r for r in rows if r["runtime"]["ef"] is not None and r["harness"] is not None]
     hv = [r for r in rows if r["harness"] is not None]
@@ -166,6 +168,10 @@ def summary(rows, paired_with_base=False):
         pb = [r for r in rows if r["runtime"]["ef"] is not None and r["base"]["ef"] is not None]
         d = np.array([abs(r["runtime"]["ef"] - r["ref"]) - abs(r["base"]["ef"] - r["ref"]) for r in pb])
         out["paired_abs_error_vs_first"] = None if not len(d) else {
+            "n": len(d), "mean": round(float(d.mean()), 2), "ci95": boot_ci(d)}
+        d = np.array([abs(r["runtime"]["ef"] - r["harness"]) - abs(r["base"]["ef"] - r["harness"])
+                      for r in pb if r["harness"] is not None])
+        out["paired_abs_diff_to_harness_vs_first"] = None if not len(d) else {
             "n": len(d), "mean": round(float(d.mean()), 2), "ci95": boot_ci(d)}
     return out
 

@@ -1,0 +1,43 @@
+"""training/scripts/runtime_ef.py's summary, on made-up cines (the script itself runs `sonoedge replay`)."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_SPEC = importlib.util.spec_from_file_location(
+    "runtime_ef", Path(__file__).resolve().parents[1] / "scripts" / "runtime_ef.py")
+runtime_ef = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(runtime_ef)
+
+
+def _rt(ef):
+    return {"ef": ef, "ef_on_last_frame": ef, "method": "beats", "beats": 2, "gated_frames": 10, "frames": 10,
+            "ci": None if ef is None else [ef - 5, ef + 5]}
+
+
+def _row(ref, harness, base, new):
+    return {"ref": ref, "harness": harness, "base": _rt(base), "runtime": _rt(new)}
+
+
+def test_summary_pairs_the_error_and_the_distance_to_the_harness_against_the_first_runtime():
+    rows = [
+        # the model reads 10 high; the new runtime measures what the model reads, the old one read 5 low of it
+        _row(50.0, 60.0, 55.0, 60.0),
+        # both runtimes read the harness's EF: no change either way
+        _row(40.0, 42.0, 42.0, 42.0),
+        # only the new runtime has an EF: not paired
+        _row(30.0, 35.0, None, 33.0),
+        # no harness EF: paired for the error, not for the distance to the harness
+        _row(20.0, None, 26.0, 22.0),
+    ]
+    s = runtime_ef.summary(rows, paired_with_base=True)
+    # errors: +5 (10 - 5), 0, -4 (2 - 6)
+    assert s["paired_abs_error_vs_first"]["n"] == 3
+    assert s["paired_abs_error_vs_first"]["mean"] == pytest.approx(round(1 / 3, 2))
+    # distances to the harness: 0 - 5 = -5 and 0
+    assert s["paired_abs_diff_to_harness_vs_first"]["n"] == 2
+    assert s["paired_abs_diff_to_harness_vs_first"]["mean"] == -2.5
+    lo, hi = s["paired_abs_diff_to_harness_vs_first"]["ci95"]
+    assert -5.0 <= lo <= -2.5 <= hi <= 0.0
+    assert s["runtime_ef_shown"] == 4 and s["errors_over_20"] == 0
+    assert "paired_abs_diff_to_harness_vs_first" not in runtime_ef.summary(rows)
