@@ -19,6 +19,11 @@ Cines:
 
 (training/RESULTS.md, nineteenth wave, has the sets and the builds.)
 
+`--published SIZE[,QUALITY]` replays each cine as public echo datasets store clips (EchoNet-Dynamic's 112x112
+videos): the sector's box padded to a square with black (its aspect kept), area-resized to SIZE x SIZE, each frame
+through JPEG at QUALITY (default 75), no sector box given (`--published-sector whole`: replay's default, the whole
+frame) or `auto` (replay finds the sector); the harness gets the same frames, whole.
+
 Needs dist/ built (`npx tsc -p tsconfig.json`). Reference EF: the cine's label EF (area-length on its label masks,
 largest and smallest volume over the cine; the same every beat).
 """
@@ -31,6 +36,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,11 +86,30 @@ def write_raw(frames, tmp) -> Path:
     return raw
 
 
+def published(frames, roi, spacing, size, quality=75):
+    """The cine as a public dataset stores it (module docstring, --published): frames [F, size, size] uint8 and the
+    spacing of their pixels (mm)."""
+    x, y, w, h = roi
+    s = max(w, h)
+    sq = np.zeros((len(frames), s, s), np.uint8)
+    ox, oy = (s - w) // 2, (s - h) // 2
+    sq[:, oy:oy + h, ox:ox + w] = frames[:, y:y + h, x:x + w]
+    out = np.empty((len(frames), size, size), np.uint8)
+    for i, f in enumerate(sq):
+        small = cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA)
+        ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        assert ok
+        out[i] = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    return out, (spacing[0] * s / size, spacing[1] * s / size)
+
+
 def replay(raw, frames, roi, spacing, fps, models, tmp, cli):
+    """`sonoedge replay` of the cine; roi (x, y, w, h), "auto", or None (replay's default: the whole frame)."""
     out = Path(tmp) / "cine.jsonl"
     f, h, w = frames.shape
+    sector = [] if roi is None else ["--sector", roi if isinstance(roi, str) else ",".join(str(v) for v in roi)]
     cmd = ["node", str(cli), "replay", str(raw), "--geometry", f"{w}x{h}:GRAY8",
-           "--pixel-spacing", f"{spacing[0]},{spacing[1]}", "--sector", ",".join(str(v) for v in roi),
+           "--pixel-spacing", f"{spacing[0]},{spacing[1]}", *sector,
            "--fps", f"{fps}", "-o", str(out)]
     if models:
         cmd += ["--models", str(models)]
@@ -188,6 +213,10 @@ def main(argv=None) -> int:
                          "--models); default runtime=dist/cli/main.js")
     ap.add_argument("--negatives", action="store_true", help="--phantom's turned and flipped hearts: LV and EF shown")
     ap.add_argument("--limit", type=int, default=0, help="the first N cines only")
+    ap.add_argument("--published", default="", metavar="SIZE[,QUALITY]",
+                    help="replay each cine as public datasets store clips (see the module docstring)")
+    ap.add_argument("--published-sector", choices=("whole", "auto"), default="whole",
+                    help="with --published: no sector box (replay's default) or --sector auto")
     ap.add_argument("--out", required=True, help="JSON report")
     a = ap.parse_args(argv)
     if bool(a.phantom) == bool(a.sim):
@@ -204,8 +233,15 @@ def main(argv=None) -> int:
         for k, (cid, view, frames, roi, spacing, ref, fps) in enumerate(cines):
             if a.limit and k >= a.limit:
                 break
+            replay_roi = roi
+            if a.published:
+                size, _, q = a.published.partition(",")
+                frames, spacing = published(frames, roi, spacing, int(size), int(q or 75))
+                roi = (0, 0, frames.shape[2], frames.shape[1])
+                replay_roi = None if a.published_sector == "whole" else "auto"
             raw = write_raw(frames, tmp)
-            rts = {name: replay(raw, frames, roi, spacing, fps, models, tmp, cli) for name, (cli, models) in runs.items()}
+            rts = {name: replay(raw, frames, replay_roi, spacing, fps, models, tmp, cli)
+                   for name, (cli, models) in runs.items()}
             h = None if a.negatives else harness(p, frames, roi, spacing)
             rows.append({"id": cid, "view": view, "ref": None if ref is None else round(ref, 2), "fps": fps,
                          "frames": len(frames), "harness": None if h is None else round(h, 2), "runtimes": rts})
@@ -221,6 +257,7 @@ def main(argv=None) -> int:
         rs = [dict(r, runtime=r["runtimes"][name], base=r["runtimes"][first]) for r in rows]
         summ[name] = negatives_summary(rs) if a.negatives else summary(rs, name != first)
     rep = {"source": a.phantom or f"sim {a.sim} {a.difficulty}", "models": a.models, "clis": clis,
+           "published": a.published and f"{a.published} {a.published_sector}",
            "summary": summ, "cines": rows}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(rep, indent=1))

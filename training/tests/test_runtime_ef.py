@@ -1,7 +1,9 @@
-"""training/scripts/runtime_ef.py's summary, on made-up cines (the script itself runs `sonoedge replay`)."""
+"""training/scripts/runtime_ef.py's summary and its published-clip transform, on made-up cines (the script itself runs
+`sonoedge replay`)."""
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 _SPEC = importlib.util.spec_from_file_location(
@@ -41,3 +43,15 @@ def test_summary_pairs_the_error_and_the_distance_to_the_harness_against_the_fir
     assert -5.0 <= lo <= -2.5 <= hi <= 0.0
     assert s["runtime_ef_shown"] == 4 and s["errors_over_20"] == 0
     assert "paired_abs_diff_to_harness_vs_first" not in runtime_ef.summary(rows)
+
+
+def test_published_pads_the_sector_box_to_a_square_keeps_its_aspect_and_scales_the_spacing():
+    frames = np.zeros((2, 40, 60), np.uint8)
+    frames[:, 5:25, 10:40] = 200  # the sector's box (x 10, y 5, 30 x 20), bright
+    frames[:, 0:5, :] = 255  # outside the box: not kept
+    out, spacing = runtime_ef.published(frames, (10, 5, 30, 20), (0.5, 0.4), 15, quality=95)
+    assert out.shape == (2, 15, 15) and out.dtype == np.uint8
+    assert spacing == pytest.approx((1.0, 0.8))  # 30 source pixels to 15
+    # the 30 x 20 box in a 30 x 30 square: 5 black rows above and below, 2.5 at this scale
+    assert np.abs(out[:, 4:11, :].astype(int) - 200).max() <= 6
+    assert out[:, 0:2, :].max() <= 20 and out[:, 13:, :].max() <= 20
