@@ -473,7 +473,7 @@ export interface EjectionFractionOptions {
   /**
    * Frames of a view other than the window's measured into the window, in a run since the window's view was last
    * shown; the next one in the run empties the window, which starts over in that view. Default VIEW_HOLD, 0: off,
-   * such frames are ineligible, bridged under maxSkip (a 5th in a row starts a window in that view). Measured with 32
+   * such frames are ineligible, bridged under maxSkip (the next one starts a window in that view). Measured with 32
    * in the thirtieth wave (training/RESULTS.md) and not adopted: a flip between A4C and A2C at the same phase of
    * every beat no longer empties the window once a beat, the runtime finds those cines' beats, and their EFs read
    * higher, which on the independent generator (EF read too high already) raised the error a little.
@@ -532,7 +532,7 @@ export interface EjectionFractionOptions {
 
 /** Per-sample information besides the measurement. */
 export interface EfSampleInfo {
-  /** The shown view: the window holds one view; frames of another are skipped (and, past maxSkip, restart it) unless viewHold. */
+  /** The shown view: the window holds one view; frames of another are skipped (past maxSkip, they restart it). */
   view?: string;
   /** The frame's in-distribution state was uncertain: the EF's quality becomes low while it is in the window. */
   uncertain?: boolean;

@@ -20,7 +20,7 @@ Cines:
 (training/RESULTS.md, nineteenth wave, has the sets and the builds.)
 
 `--published SIZE[,QUALITY]` replays each cine as public echo datasets store clips (EchoNet-Dynamic's 112x112
-videos): the sector's box padded to a square with black (its aspect kept), area-resized to SIZE x SIZE, each frame
+videos): the sector's box padded to a square with black, centred (its aspect kept), area-resized to SIZE x SIZE, each frame
 through JPEG at QUALITY (default 75), no sector box given (`--published-sector whole`: replay's default, the whole
 frame) or `auto` (replay finds the sector); the harness gets the same frames, whole.
 
