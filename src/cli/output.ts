@@ -11,7 +11,7 @@ import { constants, copyFileSync, createWriteStream, linkSync, lstatSync, rename
 import { access, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from './args.js';
-import { onInterrupt } from '../util/interrupt.js';
+import { onInterrupt, removeTreeSync } from '../util/interrupt.js';
 import { removeStale, stalePattern } from '../util/stale.js';
 
 const errno = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? 'EACCES';
@@ -117,7 +117,7 @@ export function pendingFile(file: string): PendingFile {
 export async function writeFiles(dir: string, files: readonly (readonly [name: string, contents: string | Uint8Array])[], what: string): Promise<void> {
   const first = files[0]?.[0] ?? 'files';
   const stage = path.join(dir, `.${first}.${process.pid}.partial`);
-  const stopWatching = onInterrupt(() => rmSync(stage, { recursive: true, force: true }));
+  const stopWatching = onInterrupt(() => removeTreeSync(stage));
   try {
     await mkdir(dir, { recursive: true });
     // Temporary folders of this name left by a process killed outright (SIGKILL, power lost) go; a live one's stay.

@@ -3,13 +3,13 @@
 // so it opens from file:// in any browser and can be zipped or attached as is.
 // The output is a pure function of the input (no timestamps, fixed ordering),
 // so two runs over the same study give byte-identical reports.
-import { lstatSync, renameSync, rmSync } from 'node:fs';
+import { lstatSync, renameSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PNG } from 'pngjs';
 import { invalidType, invalidValue, rangeError } from '../errors.js';
 import { checkKeys } from '../util/options.js';
-import { onInterrupt } from '../util/interrupt.js';
+import { onInterrupt, removeTreeSync } from '../util/interrupt.js';
 import { removeStale, stalePattern } from '../util/stale.js';
 import { isFiniteNumber, isInteger, isString } from '../util/is.js';
 import { escapeXml as esc, fmt } from './svg.js';
@@ -204,7 +204,7 @@ export async function writeReport(dir: string, input: ReportInput): Promise<stri
   const stage = path.join(dir, `.report.${process.pid}.partial`);
   // Temporary folders left by a writer killed outright (SIGKILL, power lost) go; a live process's stay.
   removeStale(dir, stalePattern('report'));
-  const stopWatching = onInterrupt(() => rmSync(stage, { recursive: true, force: true }));
+  const stopWatching = onInterrupt(() => removeTreeSync(stage));
   try {
     await rm(stage, { recursive: true, force: true });
     await mkdir(path.join(stage, 'frames'), { recursive: true });
