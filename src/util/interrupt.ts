@@ -29,7 +29,8 @@ export function onInterrupt(cleanup: () => void): () => void {
 /**
  * Removes the folder `dir` and everything in it, synchronously (for an onInterrupt clean-up). A write still in
  * flight on libuv's thread pool can add a file after the listing and before the folder's rmdir, which then fails
- * with ENOTEMPTY; the next try lists the folder again. Up to `tries` tries; another error is thrown at once.
+ * with ENOTEMPTY; the next try lists the folder again (rmSync's own maxRetries repeats only the rmdir, without
+ * listing again). Up to `tries` tries; another error is thrown at once.
  */
 export function removeTreeSync(dir: string, tries = 5, remove: (dir: string) => void = (d) => rmSync(d, { recursive: true, force: true })): void {
   for (let i = 1; ; i++) {

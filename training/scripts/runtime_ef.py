@@ -163,6 +163,12 @@ def negatives_summary(rows):
             "cines_with_ef": sum(1 for r in rows if r["runtime"]["ef"] is not None)}
 
 
+def _paired(d):
+    """A paired change over cines: its count, mean and 95% bootstrap interval; None without cines."""
+    d = np.asarray(d, float)
+    return None if not len(d) else {"n": len(d), "mean": round(float(d.mean()), 2), "ci95": boot_ci(d)}
+
+
 def summary(rows, paired_with_base=False):
     """EF as reported by one runtime (r["runtime"]) against the harness on the same cines; with paired_with_base,
     also its paired change of absolute error against the first runtime (r["base"]) on the cines both report, and
@@ -191,13 +197,11 @@ def summary(rows, paired_with_base=False):
     out["errors_over_20"] = sum(1 for x in e if x > 20)
     if paired_with_base:
         pb = [r for r in rows if r["runtime"]["ef"] is not None and r["base"]["ef"] is not None]
-        d = np.array([abs(r["runtime"]["ef"] - r["ref"]) - abs(r["base"]["ef"] - r["ref"]) for r in pb])
-        out["paired_abs_error_vs_first"] = None if not len(d) else {
-            "n": len(d), "mean": round(float(d.mean()), 2), "ci95": boot_ci(d)}
-        d = np.array([abs(r["runtime"]["ef"] - r["harness"]) - abs(r["base"]["ef"] - r["harness"])
-                      for r in pb if r["harness"] is not None])
-        out["paired_abs_diff_to_harness_vs_first"] = None if not len(d) else {
-            "n": len(d), "mean": round(float(d.mean()), 2), "ci95": boot_ci(d)}
+        out["paired_abs_error_vs_first"] = _paired(
+            [abs(r["runtime"]["ef"] - r["ref"]) - abs(r["base"]["ef"] - r["ref"]) for r in pb])
+        out["paired_abs_diff_to_harness_vs_first"] = _paired(
+            [abs(r["runtime"]["ef"] - r["harness"]) - abs(r["base"]["ef"] - r["harness"])
+             for r in pb if r["harness"] is not None])
     return out
 
 
@@ -227,6 +231,7 @@ def main(argv=None) -> int:
     # NAME=PATH@MODELS: this build replays with its own models folder (a package that differs only in calibration)
     runs = {name: (c.partition("@")[0], c.partition("@")[2] or a.models) for name, c in clis.items()}
     cines = phantom_cines(a.phantom, a.negatives) if a.phantom else sim_cines(a.sim, a.difficulty)
+    size, _, quality = a.published.partition(",")
     p = Packages(a.models)
     rows = []
     with tempfile.TemporaryDirectory(prefix="sonoedge-runtime-ef-") as tmp:
@@ -235,8 +240,7 @@ def main(argv=None) -> int:
                 break
             replay_roi = roi
             if a.published:
-                size, _, q = a.published.partition(",")
-                frames, spacing = published(frames, roi, spacing, int(size), int(q or 75))
+                frames, spacing = published(frames, roi, spacing, int(size), int(quality or 75))
                 roi = (0, 0, frames.shape[2], frames.shape[1])
                 replay_roi = None if a.published_sector == "whole" else "auto"
             raw = write_raw(frames, tmp)
