@@ -70,6 +70,7 @@ export interface PipelineConfig {
   /** Absent: the view package's postprocessing.quality.thresholds.diagnostic, 0.5 without one (qualityBar). */
   qualityThreshold?: number;
   qualityHysteresis: number;
+  qualityHold: number;
   contourEpsilon: number;
   engine: EngineConfig;
 }

@@ -197,12 +197,22 @@ export interface PipelineOptions {
    * independent generator's cines, docs/PROTOCOL.md "ED, ES and EF") cuts each beat's ES out of the EF window.
    */
   qualityHysteresis?: number;
+  /**
+   * Frames of a dip the segmentation gate holds open (default QUALITY_HOLD, 0: none): once the gate has been open for
+   * this many frames in a row, up to this many frames whose smoothed quality is under its exit bar are still
+   * segmented while the shown view stays one of segmentationViews and the state is not unknown; the next one closes
+   * the gate. Frames measured in a dip make the EF's quality low while they are in its window.
+   */
+  qualityHold?: number;
   /** Contour simplification tolerance in model pixels (default 0.75). */
   contourEpsilon?: number;
 }
 
 /** The default of PipelineOptions.qualityHysteresis. */
 const QUALITY_HYSTERESIS = 0.1;
+
+/** The default of PipelineOptions.qualityHold. */
+export const QUALITY_HOLD = 0;
 
 /** The quality bar without options or a package that set one. */
 const QUALITY_THRESHOLD = 0.5;
@@ -225,7 +235,7 @@ function diagnosticThreshold(pkg: VerifiedPackage): number | undefined {
 }
 
 const PIPELINE_KEYS = ['viewQuality', 'segmentation', 'variant', 'trustStore', 'allowUnsigned', 'engine',
-  'segmentationStride', 'segmentationViews', 'qualityThreshold', 'qualityHysteresis', 'contourEpsilon'] as const;
+  'segmentationStride', 'segmentationViews', 'qualityThreshold', 'qualityHysteresis', 'qualityHold', 'contourEpsilon'] as const;
 
 /** Verified packages, ready to open streams. */
 export class Pipeline {
@@ -260,6 +270,10 @@ export class Pipeline {
     const hysteresis = options.qualityHysteresis ?? QUALITY_HYSTERESIS;
     if (typeof hysteresis !== 'number' || !(hysteresis >= 0 && hysteresis <= 1)) {
       throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'number in [0, 1]', 'pipeline.qualityHysteresis', hysteresis);
+    }
+    const hold = options.qualityHold ?? QUALITY_HOLD;
+    if (!Number.isInteger(hold) || hold < 0 || hold > 1000) {
+      throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'integer in [0, 1000]', 'pipeline.qualityHold', hold);
     }
     const vq = await verifyWith(options, options.viewQuality);
     const seg = options.segmentation === undefined ? undefined : await verifyWith(options, options.segmentation);
@@ -489,7 +503,7 @@ export class StreamProcessor {
   /** A fresh quality state and segmentation gate at the bar of these options and this view package. */
   #qualityBar(vq: ModelRunner): [ScoreHysteresis, Latch] {
     const { enter, exit } = qualityBar(this.#opts, vq.package);
-    return [new ScoreHysteresis({ enter, exit }), new Latch(enter, exit, 'the segmentation gate')];
+    return [new ScoreHysteresis({ enter, exit }), new Latch(enter, exit, 'the segmentation gate', this.#opts.qualityHold ?? QUALITY_HOLD)];
   }
 
   /** The runners in use now (view and quality first). */
@@ -613,7 +627,7 @@ export class StreamProcessor {
           if (result.frameState === 'unknown') ef.skip(f.seq, 'this frame is out of distribution');
           else {
             const uncertain = result.frameState === 'uncertain' || result.state === 'uncertain';
-            ef.push(f.seq, comp.area >= 3 ? geo : undefined, { view: result.view.shown, uncertain, borderBand });
+            ef.push(f.seq, comp.area >= 3 ? geo : undefined, { view: result.view.shown, uncertain, borderBand, belowGate: this.#segGate.held });
           }
         });
         measured = true;

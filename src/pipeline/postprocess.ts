@@ -429,8 +429,9 @@ export interface EjectionFractionResult {
   /** 95% interval of `ef` in percent (clamped to [0, 100]); null when not valid. */
   ci: [number, number] | null;
   /**
-   * 'low' when not valid, fewer than 2 beats, an interval wider than +-maxHalfWidth, an uncertain frame in the
-   * window, or (with borderThreshold) a mean LV border band wider than the threshold.
+   * 'low' when not valid, fewer than 2 beats, an interval wider than +-maxHalfWidth, an uncertain frame or one
+   * measured under the quality bar in the window, or (with borderThreshold) a mean LV border band wider than the
+   * threshold.
    */
   quality: 'ok' | 'low';
   /** Why the quality is low (absent when ok). */
@@ -538,6 +539,11 @@ export interface EfSampleInfo {
   uncertain?: boolean;
   /** The frame's LV border band width in pixels (MaskAnalyzer.borderBand); undefined or null: none (no border). */
   borderBand?: number | null;
+  /**
+   * The frame was segmented while its smoothed quality was under the quality bar, the segmentation gate held open
+   * through a dip (PipelineOptions.qualityHold): the EF's quality becomes low while it is in the window.
+   */
+  belowGate?: boolean;
 }
 
 /** EjectionFractionOptions.viewHold's default: off (32 measured in the thirtieth wave, not adopted). */
@@ -634,6 +640,8 @@ export class EjectionFraction {
   readonly #volumes: Float64Array;
   readonly #lengths: Float64Array;
   readonly #uncertain: Uint8Array;
+  /** Each sample measured under the quality bar (EfSampleInfo.belowGate). */
+  readonly #belowGate: Uint8Array;
   /** Each sample's LV border band width; NaN for none. */
   readonly #band: Float64Array;
   #n = 0;
@@ -676,6 +684,7 @@ export class EjectionFraction {
     this.#volumes = new Float64Array(this.#window);
     this.#lengths = new Float64Array(this.#window);
     this.#uncertain = new Uint8Array(this.#window);
+    this.#belowGate = new Uint8Array(this.#window);
     this.#borderThreshold = options.borderThreshold;
     this.#band = new Float64Array(this.#window);
   }
@@ -721,6 +730,7 @@ export class EjectionFraction {
     this.#volumes[i] = volume;
     this.#lengths[i] = m.lengthMm;
     this.#uncertain[i] = info.uncertain ? 1 : 0;
+    this.#belowGate[i] = info.belowGate ? 1 : 0;
     this.#band[i] = info.borderBand ?? NaN;
     this.#n++;
     this.#detect();
@@ -904,12 +914,15 @@ export class EjectionFraction {
         ...(this.#borderThreshold !== undefined ? { borderBand: null } : {}), valid: false, reason: this.#resetReason ?? 'no frames',
       };
     }
-    // One pass over the window: its uncertain frames, and the mean border band of the frames that carry one.
+    // One pass over the window: its uncertain frames, those under the quality bar, and the mean border band of the
+    // frames that carry one.
     let uncertainFrames = 0;
+    let belowGate = 0;
     let bandSum = 0;
     let banded = 0;
     for (let k = this.#first(); k < this.#n; k++) {
       uncertainFrames += this.#uncertain[k % this.#window];
+      belowGate += this.#belowGate[k % this.#window];
       const b = this.#band[k % this.#window];
       if (!Number.isNaN(b)) {
         bandSum += b;
@@ -968,6 +981,7 @@ export class EjectionFraction {
       if (half > this.#maxHalf) low.push(`interval +-${half.toFixed(1)} points (at most ${this.#maxHalf})`);
     }
     if (uncertainFrames > 0) low.push(`${uncertainFrames} uncertain frame${uncertainFrames === 1 ? '' : 's'} in the window`);
+    if (belowGate > 0) low.push(`${belowGate} frame${belowGate === 1 ? '' : 's'} under the quality bar in the window`);
     const threshold = this.#borderThreshold;
     const borderBand = banded > 0 ? bandSum / banded : null;
     if (threshold !== undefined && borderBand !== null && borderBand > threshold) {
@@ -1107,20 +1121,37 @@ export class ClassSmoother {
 /**
  * A gate with two thresholds: it opens at `enter` or above and, once open,
  * closes only below `exit`. A value that is not a number closes it.
+ *
+ * With `hold` above 0, a gate that has been open for at least `hold` updates
+ * in a row stays open through up to `hold` values below `exit` in a row (a
+ * dip; `held` says the last update was one); the next one closes it. A value
+ * at or above `exit` ends the dip, and the next dip may be held again.
  */
 export class Latch {
   readonly enter: number;
   readonly exit: number;
+  readonly hold: number;
   #open = false;
+  /** Updates since the gate opened (open or held). */
+  #age = 0;
+  /** Values below exit in a row held open. */
+  #held = 0;
 
-  constructor(enter: number, exit: number, what = 'the latch') {
+  constructor(enter: number, exit: number, what = 'the latch', hold = 0) {
     if (!(exit <= enter)) throw new RangeError(`Expected exit <= enter for ${what} but received exit ${exit}, enter ${enter}`);
+    if (!(Number.isInteger(hold) && hold >= 0)) throw new RangeError(`Expected a hold that is a non-negative integer for ${what} but received ${hold}`);
     this.enter = enter;
     this.exit = exit;
+    this.hold = hold;
   }
 
   get open(): boolean {
     return this.#open;
+  }
+
+  /** Whether the last update held the gate open through a value below `exit`. */
+  get held(): boolean {
+    return this.#held > 0;
   }
 
   /** The threshold the next value is held to: `exit` while open, else `enter`. */
@@ -1129,12 +1160,23 @@ export class Latch {
   }
 
   update(value: number): boolean {
-    this.#open = value >= this.threshold;
+    if (value >= this.threshold) {
+      this.#open = true;
+      this.#age++;
+      this.#held = 0;
+    } else if (this.#open && Number.isFinite(value) && this.#age - this.#held >= this.hold && this.#held < this.hold) {
+      this.#age++;
+      this.#held++;
+    } else {
+      this.close();
+    }
     return this.#open;
   }
 
   close(): false {
     this.#open = false;
+    this.#age = 0;
+    this.#held = 0;
     return false;
   }
 }

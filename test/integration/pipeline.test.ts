@@ -152,7 +152,7 @@ t.test('real-image sanity check: the bundled A4C cine (DICOM) gives A4C, the LV,
 t.test('segmentation gate hysteresis: once open it stays open down to qualityThreshold - qualityHysteresis', async (t) => {
   const { frames } = await readSampleCine();
   const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
-  const run = async (options: { qualityThreshold?: number; qualityHysteresis?: number }): Promise<Out[]> => {
+  const run = async (options: { qualityThreshold?: number; qualityHysteresis?: number; qualityHold?: number }): Promise<Out[]> => {
     const pipeline = await Pipeline.create({ viewQuality: VQ, segmentation: SEG, trustStore, ...options });
     const results: Out[] = [];
     const stream = await pipeline.openStream({ input: { width: 256, height: 256, format: 'GRAY8' }, pixelSpacingMm: SAMPLE_SPACING_MM }, (r) => results.push(r));
@@ -183,6 +183,24 @@ t.test('segmentation gate hysteresis: once open it stays open down to qualityThr
   // h = 0 gates each frame alone; the full range keeps the gate open from the first frame at the threshold on.
   const first = q.findIndex((v) => v >= threshold);
   t.same(byHysteresis.get(fullRange)!.map((r) => r.result.lv !== undefined), q.map((_, i) => i >= first));
+  // A hold: once open for 2 frames, up to 2 frames under the exit bar are still segmented (the same rule as
+  // Latch's, restated), and those frames make the EF's quality low.
+  const held = await run({ qualityThreshold: threshold, qualityHysteresis: 0, qualityHold: 2 });
+  let open = false;
+  let age = 0;
+  let dip = 0;
+  const expected = q.map((v) => {
+    if (v >= threshold) [open, age, dip] = [true, age + 1, 0];
+    else if (open && age - dip >= 2 && dip < 2) [age, dip] = [age + 1, dip + 1];
+    else [open, age, dip] = [false, 0, 0];
+    return open ? (dip > 0 ? 'h' : 'o') : '.';
+  }).join('');
+  t.equal(held.map((r) => (r.result.lv === undefined ? '.' : r.result.quality.smoothed < threshold ? 'h' : 'o')).join(''), expected, 'qualityHold 2');
+  t.ok(expected.includes('h'), `the sample cine has a dip held open: ${expected}`);
+  const firstHeld = expected.indexOf('h');
+  t.match(held[firstHeld].result.ef?.qualityReason ?? '', /1 frame under the quality bar in the window/);
+  t.same(held.map((r) => r.result.quality.good), q.map((v) => v >= threshold), 'the LOW_QUALITY flag does not hold');
+  await t.rejects(Pipeline.create({ viewQuality: VQ, trustStore, qualityHold: 1.5 }), { name: 'RangeError', code: 'ERR_SONOEDGE_PLAN_OPTION', message: 'Expected integer in [0, 1000] for pipeline.qualityHold but received 1.5 of type number' });
   await t.rejects(Pipeline.create({ viewQuality: VQ, trustStore, qualityHysteresis: -0.1 }), { name: 'RangeError', message: 'Expected number in [0, 1] for pipeline.qualityHysteresis but received -0.1 of type number' });
   for (const bad of [NaN, 1.5]) {
     await t.rejects(Pipeline.create({ viewQuality: VQ, trustStore, qualityThreshold: bad }), {

@@ -217,6 +217,44 @@ t.test('Latch: opens at enter, closes below exit or on NaN; close() and the thre
   t.throws(() => new Latch(NaN, 0.5), { name: 'RangeError', message: 'Expected exit <= enter for the latch but received exit 0.5, enter NaN' });
 });
 
+t.test('Latch with a hold: a dip under exit is held open once the gate has been open `hold` updates; the next one closes it', async (t) => {
+  const g = new Latch(0.5, 0.4, 'the gate', 2);
+  const run = (vs: number[]) => vs.map((v) => `${g.update(v) ? (g.held ? 'h' : 'o') : '.'}`).join('');
+  // Open 1 update, then a dip: not held yet (open fewer than 2). Open 2, then 3 under exit: 2 held, the 3rd closes.
+  t.equal(run([0.6, 0.3, 0.6, 0.45, 0.1, 0.2, 0.3, 0.45]), 'o.oo' + 'hh' + '..');
+  // A value at or above exit ends the dip; the next dip is held again (the gate has been open long enough).
+  g.close();
+  t.equal(run([0.6, 0.6, 0.3, 0.4, 0.2, 0.2, 0.41, 0.3]), 'oohohhoh');
+  t.equal(g.threshold, 0.4, 'held open: the exit bar');
+  // A value that is not a number closes it, held or not; so does close().
+  t.equal(run([NaN, 0.6, 0.6, 0.3, NaN]), '.ooh.');
+  t.same([run([0.6, 0.6]), g.close(), g.held, g.threshold], ['oo', false, false, 0.5]);
+  // hold 0 (the default) is the plain latch.
+  const plain = new Latch(0.5, 0.4);
+  t.equal([0.6, 0.3, 0.6, 0.6, 0.6, 0.3].map((v) => (plain.update(v) ? 'o' : '.')).join(''), 'o.ooo.');
+  t.equal(plain.hold, 0);
+  t.throws(() => new Latch(0.5, 0.4, 'the gate', 1.5), { name: 'RangeError', message: 'Expected a hold that is a non-negative integer for the gate but received 1.5' });
+  t.throws(() => new Latch(0.5, 0.4, 'the gate', -1), { name: 'RangeError', message: 'Expected a hold that is a non-negative integer for the gate but received -1' });
+});
+
+t.test('EjectionFraction: a frame measured under the quality bar makes the quality low while it is in the window', async (t) => {
+  const ef = new EjectionFraction({ window: 40 });
+  // Three beats of a clean cosine volume curve (area-length with a fixed length): EF from beats, quality ok.
+  const area = (k: number) => 1200 + 400 * Math.cos((2 * Math.PI * k) / 12);
+  for (let k = 0; k < 36; k++) ef.push(k, { areaMm2: area(k), lengthMm: 80 });
+  const ok = ef.result();
+  t.same([ok.valid, ok.method, ok.quality, ok.qualityReason], [true, 'beats', 'ok', undefined]);
+  ef.push(36, { areaMm2: area(36), lengthMm: 80 }, { belowGate: true });
+  ef.push(37, { areaMm2: area(37), lengthMm: 80 }, { belowGate: true });
+  const low = ef.result();
+  t.same([low.valid, low.quality, low.qualityReason, low.ef], [true, 'low', '2 frames under the quality bar in the window', ok.ef]);
+  // The two frames leave the window 40 frames later, and the quality is ok again.
+  for (let k = 38; k < 77; k++) ef.push(k, { areaMm2: area(k), lengthMm: 80 });
+  t.same([ef.result().quality, ef.result().qualityReason], ['low', '1 frame under the quality bar in the window']);
+  ef.push(77, { areaMm2: area(77), lengthMm: 80 });
+  t.same([ef.result().quality, ef.result().qualityReason], ['ok', undefined]);
+});
+
 t.test('area, long axis and EF agree with the harness (fixture from training metrics)', async (t) => {
   const { readFileSync } = await import('node:fs');
   const fixture = JSON.parse(readFileSync(new URL('../fixtures/postprocess/area-length.json', import.meta.url), 'utf8')) as {
