@@ -205,6 +205,27 @@ def summary(rows, paired_with_base=False):
     return out
 
 
+def summaries(rows, clis, negatives=False):
+    """Each runtime's summary over `rows` (report cines), paired against the first runtime."""
+    first = next(iter(clis))
+    out = {}
+    for name in clis:
+        rs = [dict(r, runtime=r["runtimes"][name], base=r["runtimes"][first]) for r in rows]
+        out[name] = negatives_summary(rs) if negatives else summary(rs, name != first)
+    return out
+
+
+def pool(paths):
+    """The summaries of several reports' cines taken together (the same runtimes in each): a rule's pooled clause."""
+    reps = [json.loads(Path(f).read_text()) for f in paths]
+    clis = reps[0]["clis"]
+    if any(list(r["clis"]) != list(clis) for r in reps):
+        raise SystemExit(f"runtime_ef.py: --pool expects reports of the same runtimes but received "
+                         f"{[list(r['clis']) for r in reps]}")
+    return {"pooled": [str(f) for f in paths], "clis": clis,
+            "summary": summaries([c for r in reps for c in r["cines"]], clis)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--phantom", default="", help="independent generator folder")
@@ -221,8 +242,18 @@ def main(argv=None) -> int:
                     help="replay each cine as public datasets store clips (see the module docstring)")
     ap.add_argument("--published-sector", choices=("whole", "auto"), default="whole",
                     help="with --published: no sector box (replay's default) or --sector auto")
-    ap.add_argument("--out", required=True, help="JSON report")
+    ap.add_argument("--pool", nargs="+", default=[], metavar="REPORT",
+                    help="no replay: the summaries of these reports' cines taken together")
+    ap.add_argument("--out", help="JSON report (required unless --pool)")
     a = ap.parse_args(argv)
+    if a.pool:
+        rep = pool(a.pool)
+        if a.out:
+            Path(a.out).write_text(json.dumps(rep, indent=1))
+        print(json.dumps(rep["summary"], indent=1))
+        return 0
+    if not a.out:
+        ap.error("--out is required")
     if bool(a.phantom) == bool(a.sim):
         ap.error("give exactly one of --phantom and --sim")
     if a.negatives and not a.phantom:
@@ -255,11 +286,7 @@ def main(argv=None) -> int:
                 rs = "-" if rt["ef"] is None else f"{rt['ef']:5.1f}"
                 line += f" | {name} {rs} {rt['method']} beats {rt['beats']} gated {rt['gated_frames']}/{rt['frames']}"
             print(line, file=sys.stderr, flush=True)
-    first = next(iter(clis))
-    summ = {}
-    for name in clis:
-        rs = [dict(r, runtime=r["runtimes"][name], base=r["runtimes"][first]) for r in rows]
-        summ[name] = negatives_summary(rs) if a.negatives else summary(rs, name != first)
+    summ = summaries(rows, clis, a.negatives)
     rep = {"source": a.phantom or f"sim {a.sim} {a.difficulty}", "models": a.models, "clis": clis,
            "published": a.published and f"{a.published} {a.published_sector}",
            "summary": summ, "cines": rows}

@@ -55,3 +55,29 @@ def test_published_pads_the_sector_box_to_a_square_keeps_its_aspect_and_scales_t
     # the 30 x 20 box in a 30 x 30 square: 5 black rows above and below, 2.5 at this scale
     assert np.abs(out[:, 4:11, :].astype(int) - 200).max() <= 6
     assert out[:, 0:2, :].max() <= 20 and out[:, 13:, :].max() <= 20
+
+
+def _report(path, pairs, clis=("H", "HG")):
+    """A runtime_ef report of cines (ref, harness, EF of each runtime)."""
+    import json
+    cines = [{"id": i, "ref": ref, "harness": h, "runtimes": {n: _rt(ef) for n, ef in zip(clis, efs)}}
+             for i, (ref, h, *efs) in enumerate(pairs)]
+    path.write_text(json.dumps({"clis": {n: f"{n}.js" for n in clis}, "cines": cines}))
+    return path
+
+
+def test_pool_summarises_the_cines_of_several_reports_together(tmp_path, capsys):
+    a = _report(tmp_path / "a.json", [(50.0, 60.0, 55.0, 60.0), (40.0, 42.0, 42.0, 42.0)])
+    b = _report(tmp_path / "b.json", [(20.0, 24.0, 26.0, 22.0)])
+    rep = runtime_ef.pool([a, b])
+    s = rep["summary"]["HG"]["paired_abs_error_vs_first"]
+    # errors +5, 0, -4 over the three cines of both reports
+    assert s["n"] == 3 and s["mean"] == pytest.approx(round(1 / 3, 2))
+    # distances to the harness: -5, 0, 0 (22 and 26 are both 2 from 24)
+    assert rep["summary"]["HG"]["paired_abs_diff_to_harness_vs_first"]["mean"] == pytest.approx(round(-5 / 3, 2))
+    assert "paired_abs_error_vs_first" not in rep["summary"]["H"]
+    assert runtime_ef.main(["--pool", str(a), str(b)]) == 0
+    assert '"paired_abs_error_vs_first"' in capsys.readouterr().out
+    other = _report(tmp_path / "c.json", [(20.0, 24.0, 26.0)], clis=("H",))
+    with pytest.raises(SystemExit, match=r"--pool expects reports of the same runtimes but received \[\['H', 'HG'\], \['H'\]\]"):
+        runtime_ef.pool([a, other])
