@@ -198,10 +198,13 @@ export interface PipelineOptions {
    */
   qualityHysteresis?: number;
   /**
-   * Frames of a dip the segmentation gate holds open (default QUALITY_HOLD, 0: none): once the gate has been open for
-   * this many frames in a row, up to this many frames whose smoothed quality is under its exit bar are still
+   * Frames of a dip the segmentation gate holds open (default QUALITY_HOLD, 16; 0: none): once the gate has been open
+   * for this many frames in a row, up to this many frames whose smoothed quality is under its exit bar are still
    * segmented while the shown view stays one of segmentationViews and the state is not unknown; the next one closes
-   * the gate. Frames measured in a dip make the EF's quality low while they are in its window.
+   * the gate. Frames measured in a dip make the EF's quality low while they are in its window. Without it a quality
+   * that dips for a fraction of a second around every end-systole (the independent generator's vigorous hearts)
+   * emptied the EF window once a beat, and the EF of the part-beats between read 20-40 points low (the thirty-first
+   * wave, training/RESULTS.md).
    */
   qualityHold?: number;
   /** Contour simplification tolerance in model pixels (default 0.75). */
@@ -211,8 +214,8 @@ export interface PipelineOptions {
 /** The default of PipelineOptions.qualityHysteresis. */
 const QUALITY_HYSTERESIS = 0.1;
 
-/** The default of PipelineOptions.qualityHold. */
-export const QUALITY_HOLD = 0;
+/** The default of PipelineOptions.qualityHold: 16 frames (the thirty-first wave, training/RESULTS.md). */
+export const QUALITY_HOLD = 16;
 
 /** The quality bar without options or a package that set one. */
 const QUALITY_THRESHOLD = 0.5;
@@ -587,7 +590,8 @@ export class StreamProcessor {
     if (seg && mask) {
       // Gating (docs/PROTOCOL.md, "Result state"): nothing is segmented while the shown state is unknown, and the EF
       // window empties, so no EF ever spans an unknown stretch. Other ineligible frames are bridged by the EF window
-      // (EjectionFraction: up to 3 in a row), so a brief view flip or a frame without an LV does not lose the EF.
+      // (EjectionFraction: up to 3 in a row), so a brief view flip or a frame without an LV does not lose the EF; a
+      // quality dip on an apical view is held open by the gate itself (qualityHold) and measured, marked belowGate.
       const ef = this.#ef;
       if (result.state === 'unknown') {
         this.#eligible = 0;

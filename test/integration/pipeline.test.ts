@@ -170,7 +170,7 @@ t.test('segmentation gate hysteresis: once open it stays open down to qualityThr
   const fullRange = Math.max(...q) - Math.min(...q);
   const byHysteresis = new Map<number, Out[]>();
   for (const h of [0, 0.1, fullRange]) {
-    const results = await run({ qualityThreshold: threshold, qualityHysteresis: h });
+    const results = await run({ qualityThreshold: threshold, qualityHysteresis: h, qualityHold: 0 });
     byHysteresis.set(h, results);
     t.same(results.map((r) => r.result.quality.smoothed), q, 'the same quality');
     // The rule restated: open at the threshold, then closed only below threshold - h (every frame is A4C, state ok).

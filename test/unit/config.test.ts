@@ -23,7 +23,7 @@ const DEFAULTS: ServeConfig = {
     sets: [], variant: 'fp32', trustStore: [path.join(MODELS_DIR, 'trust')], allowUnsigned: false,
   },
   pipeline: {
-    segmentationStride: 1, segmentationViews: ['A4C', 'A2C'], qualityHysteresis: 0.1, qualityHold: 0, contourEpsilon: 0.75,
+    segmentationStride: 1, segmentationViews: ['A4C', 'A2C'], qualityHysteresis: 0.1, qualityHold: 16, contourEpsilon: 0.75,
     engine: { providers: ['cpu'], intraOpThreads: 0, interOpThreads: 0, graphOptimization: 'all', deterministic: false, warmupRuns: 1, logSeverity: 'error' },
   },
   logging: { level: 'info', file: null, pretty: false },
@@ -275,7 +275,7 @@ t.test('pipelineOptions hands the models and graph to Pipeline.create', async (t
   const trustStore = await loadTrustStore(c.models.trustStore);
   t.same(pipelineOptions(c, trustStore), {
     viewQuality: DEFAULTS.models.viewQuality, variant: 'fp32', trustStore, allowUnsigned: false, engine: DEFAULTS.pipeline.engine,
-    segmentationStride: 1, segmentationViews: ['A4C', 'A2C'], qualityThreshold: 0.6, qualityHysteresis: 0.1, qualityHold: 0, contourEpsilon: 0.75,
+    segmentationStride: 1, segmentationViews: ['A4C', 'A2C'], qualityThreshold: 0.6, qualityHysteresis: 0.1, qualityHold: 16, contourEpsilon: 0.75,
   });
   t.equal(pipelineOptions(DEFAULTS, trustStore).segmentation, DEFAULTS.models.segmentation);
 });
