@@ -7,7 +7,7 @@
 // the same way by writeFiles: all of them, or none. Temporaries of the same
 // name left by a process killed outright (SIGKILL, power lost) are removed at
 // the next start of a writer of that name, once their process is gone.
-import { constants, copyFileSync, createWriteStream, linkSync, lstatSync, renameSync, rmSync, type WriteStream } from 'node:fs';
+import { constants, copyFileSync, createWriteStream, linkSync, lstatSync, openSync, renameSync, rmSync, type WriteStream } from 'node:fs';
 import { access, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from './args.js';
@@ -70,7 +70,9 @@ export function pendingFile(file: string): PendingFile {
   const tmp = direct ? file : path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.partial`);
   // A temporary file of this name left by a process killed outright (SIGKILL, power lost) goes; a live one's stays.
   if (!direct) removeStale(path.dirname(file), stalePattern(path.basename(file)));
-  const stream = createWriteStream(tmp);
+  // The temporary file is created here, synchronously, not by the stream on the thread pool: an open still in flight
+  // when Ctrl-C removes the file would create it again after the removal, and the process would end leaving it.
+  const stream = direct ? createWriteStream(tmp) : createWriteStream(tmp, { fd: openSync(tmp, 'w') });
   // Interrupted (Ctrl-C, a service stop): the temporary file goes, then the signal does what it would have done.
   const done = onInterrupt(() => {
     if (!direct) rmSync(tmp, { force: true });
@@ -98,7 +100,7 @@ export function pendingFile(file: string): PendingFile {
     },
     async discard() {
       done();
-      // Closed before removed: a stream still opening would otherwise create the file after rm.
+      // Closed before removed (a device or pipe written through may still be opening).
       if (!stream.closed) await new Promise<void>((resolve) => stream.once('close', () => resolve()).destroy());
       if (!direct) await rm(tmp, { force: true });
     },

@@ -107,6 +107,30 @@ t.test('pendingFile (--out FILE): a temporary file left by a SIGKILLed writer go
   t.equal(await readFile(file, 'utf8'), '{}\n');
 });
 
+t.test('pendingFile: its temporary file exists when it returns, so a Ctrl-C right after leaves nothing; a folder that is gone throws at once', async (t) => {
+  const dir = path.join(tmp, 'interrupted');
+  await mkdir(dir);
+  const file = path.join(dir, 'out.json');
+  // Created by an open on the thread pool, the file could appear after the interrupt's clean-up had removed it.
+  const script = `
+    import { existsSync, readdirSync } from 'node:fs';
+    import { pendingFile } from ${dist('cli/output.js')};
+    const out = pendingFile(${JSON.stringify(file)});
+    out.stream.write('{"frames": [');
+    process.stdout.write(JSON.stringify(readdirSync(${JSON.stringify(dir)})));
+    process.kill(process.pid, 'SIGINT');
+    setInterval(() => {}, 1000);
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+  const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, sig) => resolve(sig)));
+  t.equal(signal, 'SIGINT', 'it ends as SIGINT ends a process');
+  t.same(JSON.parse(out), [`.out.json.${child.pid}.partial`], 'the temporary file was there when pendingFile returned');
+  t.same(await readdir(dir), [], 'and it is gone');
+  t.throws(() => pendingFile(path.join(tmp, 'gone', 'out.json')), { code: 'ENOENT', syscall: 'open' });
+});
+
 t.test('writeReport: a stage left by a SIGKILLed writer goes at the next report; a live one and look-alikes stay', async (t) => {
   const dir = path.join(tmp, 'report');
   const script = `
