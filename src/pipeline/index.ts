@@ -590,8 +590,9 @@ export class StreamProcessor {
     if (seg && mask) {
       // Gating (docs/PROTOCOL.md, "Result state"): nothing is segmented while the shown state is unknown, and the EF
       // window empties, so no EF ever spans an unknown stretch. Other ineligible frames are bridged by the EF window
-      // (EjectionFraction: up to 3 in a row), so a brief view flip or a frame without an LV does not lose the EF; a
-      // quality dip on an apical view is held open by the gate itself (qualityHold) and measured, marked belowGate.
+      // (EjectionFraction: up to 3 in a row), so a frame without an LV does not lose the EF; a flip to the other apical
+      // view is measured into the window (viewHold), and a quality dip on an apical view is held open by the gate
+      // itself (qualityHold) and measured, marked belowGate.
       const ef = this.#ef;
       if (result.state === 'unknown') {
         this.#eligible = 0;

@@ -3,7 +3,7 @@ import t from 'tap';
 import {
   argmaxIndex, softmax, topK, MaskAnalyzer, simplifyPolygon, areaLength, areaLengthVolumeMl,
   EjectionFraction, ClassSmoother, ScoreHysteresis, InDistributionState, Latch, frameState, median, trimCount, type AreaLength,
-  MIN_SYSTOLE, MAX_LENGTH_RATIO, MAX_LONG_SHARE, LENGTH_REFERENCE_FRAMES,
+  MIN_SYSTOLE, VIEW_HOLD, MAX_LENGTH_RATIO, MAX_LONG_SHARE, LENGTH_REFERENCE_FRAMES,
 } from '../../src/pipeline/postprocess.js';
 
 const near = (a: number, b: number, tol: number) => Math.abs(a - b) <= tol;
@@ -533,14 +533,14 @@ t.test('EF window: a brief view flip or a frame without LV keeps the EF; a longe
     return { ef, frames, ed };
   };
   const ref = run(() => 'lv');
-  // A4C -> A2C -> A4C: the shown view flips for 2 frames (60, 61); those frames are skipped, the EF stays.
-  const flip = run((f) => (f === 60 || f === 61 ? 'A2C' : 'lv'));
+  // viewHold 0 (off): A4C -> A2C -> A4C, the shown view flips for 2 frames (60, 61); those frames are skipped, the EF stays.
+  const flip = run((f) => (f === 60 || f === 61 ? 'A2C' : 'lv'), { viewHold: 0 });
   t.same(flip.frames.slice(58, 63), [59, 60, 60, 60, 61], 'the window keeps its frames over the flip');
   t.same([flip.ef.result().valid, flip.ef.result().beats.length, flip.ef.view], [true, 3, 'A4C']);
   t.ok(near(flip.ef.result().ef, ref.ef.result().ef, EF_TOL), 'same EF');
   t.same(flip.ed, ref.ed, 'same EDs');
-  // With viewHold (32): the flip's frames are measured into the A4C window.
-  const kept = run((f) => (f === 60 || f === 61 ? 'A2C' : 'lv'), { viewHold: 32 });
+  // With viewHold 32 (the default): the flip's frames are measured into the A4C window.
+  const kept = run((f) => (f === 60 || f === 61 ? 'A2C' : 'lv'));
   t.same(kept.frames.slice(58, 63), [59, 60, 61, 62, 63], 'viewHold: the window keeps the flip\'s frames');
   t.same([kept.ef.result().valid, kept.ef.result().beats.length, kept.ef.view], [true, 3, 'A4C']);
   t.ok(near(kept.ef.result().ef, ref.ef.result().ef, EF_TOL), 'same EF');
@@ -552,8 +552,8 @@ t.test('EF window: a brief view flip or a frame without LV keeps the EF; a longe
   t.same(five.frames.slice(69, 77), [70, 70, 70, 70, 0, 0, 1, 2]);
   t.same([five.ef.result().valid, five.ef.result().reason], [true, undefined], '25 frames after: valid again (window rule)');
   t.equal(five.ef.result().method, 'window');
-  // A view held for more than 3 frames restarts the window in that view.
-  const held = new EjectionFraction();
+  // viewHold 0: a view held for more than 3 frames restarts the window in that view.
+  const held = new EjectionFraction({ viewHold: 0 });
   for (let f = 0; f < 40; f++) held.push(f, sample(f), { view: 'A4C' });
   for (let f = 40; f < 43; f++) held.push(f, sample(f), { view: 'A2C' });
   t.same([held.result().frames, held.view], [40, 'A4C'], '3 frames of A2C: bridged');
@@ -562,8 +562,9 @@ t.test('EF window: a brief view flip or a frame without LV keeps the EF; a longe
   // skip() is the same rule for any other ineligible frame.
   held.skip(44, 'quality 0.31 below 0.5');
   t.equal(held.result().frames, 1);
-  // With viewHold 32: another view held for more than 32 frames restarts the window in that view.
-  const hold = new EjectionFraction({ viewHold: 32 });
+  // With viewHold 32 (the default): another view held for more than 32 frames restarts the window in that view.
+  t.equal(VIEW_HOLD, 32);
+  const hold = new EjectionFraction();
   for (let f = 0; f < 40; f++) hold.push(f, sample(f), { view: 'A4C' });
   for (let f = 40; f < 72; f++) hold.push(f, sample(f), { view: 'A2C' });
   t.same([hold.result().frames, hold.view], [72, 'A4C'], '32 frames of A2C: measured into the A4C window');
@@ -579,7 +580,7 @@ t.test('EF window: a brief view flip or a frame without LV keeps the EF; a longe
   t.same([counts, mixed.view], [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1], 'A2C'], 'the 5th A2C in a run starts an A2C window');
 });
 
-t.test('EF window: with viewHold, a view that flips at the same phase of every beat keeps the beats (thirtieth wave)', async (t) => {
+t.test('EF window: with viewHold, a view that flips at the same phase of every beat keeps the beats (thirtieth and thirty-second waves)', async (t) => {
   // Five beats of 30 frames (ES at 20, 50, ...): the shown view is A2C for the 6 frames around each ES.
   const flipAt = (f: number): string => {
     const phase = (((f - 20) % 30) + 30) % 30;
@@ -593,12 +594,13 @@ t.test('EF window: with viewHold, a view that flips at the same phase of every b
   };
   const ref = new EjectionFraction();
   for (let f = 0; f < 150; f++) ref.push(f, sample(f), { view: 'A4C' });
-  const now = run({ viewHold: 32 }).result();
+  const now = run().result();
   t.same([now.method, now.beats.length, now.frames], ['beats', ref.result().beats.length, 128]);
   t.ok(near(now.ef, ref.result().ef, EF_TOL), `EF ${now.ef} vs ${ref.result().ef}`);
   t.ok(near(now.ef, 60, 1e-6), 'the true EF');
-  // The default (viewHold 0): the 4th A2C frame empties the window once a beat, so it never holds a beat.
-  const before = run().result();
+  // viewHold 0 (the default until the thirty-second wave): the 4th A2C frame empties the window once a beat, so it
+  // never holds a beat.
+  const before = run({ viewHold: 0 }).result();
   t.same([before.method, before.beats.length], ['window', 0]);
   t.ok(before.frames < 30, `window of ${before.frames} frames`);
 });
