@@ -1126,9 +1126,10 @@ export class ClassSmoother {
  * closes only below `exit`. A value that is not a number closes it.
  *
  * With `hold` above 0, a gate that has been open for at least `hold` updates
- * in a row stays open through up to `hold` values below `exit` in a row (a
- * dip; `held` says the last update was one); the next one closes it. A value
- * at or above `exit` ends the dip, and the next dip may be held again.
+ * in a row (updates it held open count) stays open through up to `hold`
+ * values below `exit` in a row (a dip; `held` says the last update was one);
+ * the next one closes it. A value at or above `exit` ends the dip, and the
+ * next dip may be held again.
  */
 export class Latch {
   readonly enter: number;
