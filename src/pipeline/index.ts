@@ -199,12 +199,12 @@ export interface PipelineOptions {
   qualityHysteresis?: number;
   /**
    * Frames of a dip the segmentation gate holds open (default QUALITY_HOLD, 16; 0: none): once the gate has been open
-   * for this many frames in a row, up to this many frames whose smoothed quality is under its exit bar are still
-   * segmented while the shown view stays one of segmentationViews and the state is not unknown; the next one closes
-   * the gate. Frames measured in a dip make the EF's quality low while they are in its window. Without it a quality
-   * that dips for a fraction of a second around every end-systole (the independent generator's vigorous hearts)
-   * emptied the EF window once a beat, and the EF of the part-beats between read 20-40 points low (the thirty-first
-   * wave, training/RESULTS.md).
+   * for this many frames in a row (frames of an earlier dip it held count), up to this many frames whose smoothed
+   * quality is under its exit bar are still segmented while the shown view stays one of segmentationViews and the
+   * state is not unknown; the next one closes the gate. Frames measured in a dip make the EF's quality low while they
+   * are in its window. Without it a quality that dips for a fraction of a second around every end-systole (the
+   * independent generator's vigorous hearts) emptied the EF window once a beat, and the EF of the part-beats between
+   * read 20-40 points low (the thirty-first wave, training/RESULTS.md).
    */
   qualityHold?: number;
   /** Contour simplification tolerance in model pixels (default 0.75). */

@@ -1,6 +1,7 @@
 """training/scripts/runtime_ef.py's summary and its published-clip transform, on made-up cines (the script itself runs
 `sonoedge replay`)."""
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +60,6 @@ def test_published_pads_the_sector_box_to_a_square_keeps_its_aspect_and_scales_t
 
 def _report(path, pairs, clis=("H", "HG")):
     """A runtime_ef report of cines (ref, harness, EF of each runtime)."""
-    import json
     cines = [{"id": i, "ref": ref, "harness": h, "runtimes": {n: _rt(ef) for n, ef in zip(clis, efs)}}
              for i, (ref, h, *efs) in enumerate(pairs)]
     path.write_text(json.dumps({"clis": {n: f"{n}.js" for n in clis}, "cines": cines}))
