@@ -163,6 +163,19 @@ def negatives_summary(rows):
             "cines_with_ef": sum(1 for r in rows if r["runtime"]["ef"] is not None)}
 
 
+def view_summary(rows):
+    """The shown view against the cine's own: the share of all frames and of the frames the LV model ran on that
+    show it, and the changes of the shown view per cine (the thirty-third wave)."""
+    t = [r["runtime"]["trace"] for r in rows]
+    true = sum(sum(v == r["view"] for v in tr["view"]) for r, tr in zip(rows, t))
+    gated = [(v == r["view"]) for r, tr in zip(rows, t) for v, a in zip(tr["view"], tr["lv_area"]) if a is not None]
+    flips = [sum(a != b for a, b in zip(tr["view"], tr["view"][1:])) for tr in t]
+    return {"view_true_share": round(true / max(1, sum(len(tr["view"]) for tr in t)), 4),
+            "view_true_share_gated": round(float(np.mean(gated)), 4) if gated else None,
+            "view_flips_per_cine": round(float(np.mean(flips)), 2) if flips else None,
+            "cines_with_view_flips": sum(1 for x in flips if x > 0)}
+
+
 def _paired(d):
     """A paired change over cines: its count, mean and 95% bootstrap interval; None without cines."""
     d = np.asarray(d, float)
@@ -183,6 +196,7 @@ def summary(rows, paired_with_base=False):
     out["runtime_method_beats"] = sum(1 for r in rv if r["runtime"]["method"] == "beats")
     out["runtime_beats_median"] = float(np.median([r["runtime"]["beats"] for r in rv])) if rv else None
     out["gated_share"] = round(float(np.mean([r["runtime"]["gated_frames"] / r["runtime"]["frames"] for r in rows])), 3)
+    out.update(view_summary(rows))
     for name, sel, key in (("harness_all", hv, "h"), ("harness_on_shown", both, "h"), ("runtime", both, "r")):
         e = np.array([(r["harness"] if key == "h" else r["runtime"]["ef"]) - r["ref"] for r in sel])
         out[name] = None if not len(e) else {"n": len(e), "mae": round(float(np.abs(e).mean()), 2),
@@ -219,11 +233,15 @@ def pool(paths):
     """The summaries of several reports' cines taken together (the same runtimes in each): a rule's pooled clause."""
     reps = [json.loads(Path(f).read_text()) for f in paths]
     clis = reps[0]["clis"]
+    # a negatives report's cines have no reference EF (reports before the flag was written carry none)
+    neg = {r.get("negatives", all(c["ref"] is None for c in r["cines"])) for r in reps}
+    if len(neg) > 1:
+        raise SystemExit("runtime_ef.py: --pool expects apical reports or negatives reports, not both")
     if any(list(r["clis"]) != list(clis) for r in reps):
         raise SystemExit(f"runtime_ef.py: --pool expects reports of the same runtimes but received "
                          f"{[list(r['clis']) for r in reps]}")
     return {"pooled": [str(f) for f in paths], "clis": clis,
-            "summary": summaries([c for r in reps for c in r["cines"]], clis)}
+            "summary": summaries([c for r in reps for c in r["cines"]], clis, neg.pop())}
 
 
 def main(argv=None) -> int:
@@ -288,7 +306,7 @@ def main(argv=None) -> int:
             print(line, file=sys.stderr, flush=True)
     summ = summaries(rows, clis, a.negatives)
     rep = {"source": a.phantom or f"sim {a.sim} {a.difficulty}", "models": a.models, "clis": clis,
-           "published": a.published and f"{a.published} {a.published_sector}",
+           "published": a.published and f"{a.published} {a.published_sector}", "negatives": a.negatives,
            "summary": summ, "cines": rows}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(rep, indent=1))

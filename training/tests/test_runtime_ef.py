@@ -13,13 +13,14 @@ runtime_ef = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(runtime_ef)
 
 
-def _rt(ef):
-    return {"ef": ef, "ef_on_last_frame": ef, "method": "beats", "beats": 2, "gated_frames": 10, "frames": 10,
-            "ci": None if ef is None else [ef - 5, ef + 5]}
+def _rt(ef, views=("A4C",) * 10, lv=(1.0,) * 10):
+    return {"ef": ef, "ef_on_last_frame": ef, "method": "beats", "beats": 2, "gated_frames": sum(a is not None for a in lv),
+            "frames": len(views), "ci": None if ef is None else [ef - 5, ef + 5],
+            "trace": {"view": list(views), "lv_area": list(lv)}}
 
 
 def _row(ref, harness, base, new):
-    return {"ref": ref, "harness": harness, "base": _rt(base), "runtime": _rt(new)}
+    return {"view": "A4C", "ref": ref, "harness": harness, "base": _rt(base), "runtime": _rt(new)}
 
 
 def test_summary_pairs_the_error_and_the_distance_to_the_harness_against_the_first_runtime():
@@ -60,7 +61,7 @@ def test_published_pads_the_sector_box_to_a_square_keeps_its_aspect_and_scales_t
 
 def _report(path, pairs, clis=("H", "HG")):
     """A runtime_ef report of cines (ref, harness, EF of each runtime)."""
-    cines = [{"id": i, "ref": ref, "harness": h, "runtimes": {n: _rt(ef) for n, ef in zip(clis, efs)}}
+    cines = [{"id": i, "view": "A4C", "ref": ref, "harness": h, "runtimes": {n: _rt(ef) for n, ef in zip(clis, efs)}}
              for i, (ref, h, *efs) in enumerate(pairs)]
     path.write_text(json.dumps({"clis": {n: f"{n}.js" for n in clis}, "cines": cines}))
     return path
@@ -81,3 +82,31 @@ def test_pool_summarises_the_cines_of_several_reports_together(tmp_path, capsys)
     other = _report(tmp_path / "c.json", [(20.0, 24.0, 26.0)], clis=("H",))
     with pytest.raises(SystemExit, match=r"--pool expects reports of the same runtimes but received \[\['H', 'HG'\], \['H'\]\]"):
         runtime_ef.pool([a, other])
+
+
+def test_view_summary_counts_frames_shown_as_the_cines_own_view_and_the_flips():
+    rows = [
+        # A4C shown, A2C for 3 frames (two flips), A4C again; the LV model ran on the first 6 frames only
+        {"view": "A4C", "runtime": _rt(50.0, ["A4C"] * 3 + ["A2C"] * 3 + ["A4C"] * 4, [1.0] * 6 + [None] * 4)},
+        # an A2C cine shown as A2C throughout, never segmented
+        {"view": "A2C", "runtime": _rt(None, ["A2C"] * 10, [None] * 10)},
+    ]
+    s = runtime_ef.view_summary(rows)
+    assert s == {"view_true_share": 0.85, "view_true_share_gated": 0.5, "view_flips_per_cine": 1.0,
+                 "cines_with_view_flips": 1}
+    assert runtime_ef.view_summary(rows[1:])["view_true_share_gated"] is None
+
+
+def test_pool_summarises_negatives_reports_as_negatives_and_refuses_a_mix(tmp_path):
+    def neg(path, lv_frames):
+        cines = [{"id": i, "view": "OTHER", "ref": None, "harness": None,
+                  "runtimes": {"H": _rt(None, ("OTHER",) * 10, [1.0] * k + [None] * (10 - k))}}
+                 for i, k in enumerate(lv_frames)]
+        path.write_text(json.dumps({"clis": {"H": "H.js"}, "negatives": True, "cines": cines}))
+        return path
+    a, b = neg(tmp_path / "a.json", [0, 2]), neg(tmp_path / "b.json", [0])
+    s = runtime_ef.pool([a, b])["summary"]["H"]
+    assert s == {"cines": 3, "frames": 30, "lv_shown_share": round(2 / 30, 4), "cines_with_lv": 1, "cines_with_ef": 0}
+    apical = _report(tmp_path / "c.json", [(20.0, 24.0, 26.0)], clis=("H",))
+    with pytest.raises(SystemExit, match=r"--pool expects apical reports or negatives reports, not both"):
+        runtime_ef.pool([a, apical])

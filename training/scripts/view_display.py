@@ -1,0 +1,122 @@
+"""What the shown view (the runtime's ClassSmoother) does on cines of several beats, for smoother settings side by side.
+
+The runtime shows a view only after an exponential moving average of the view probabilities (weight `alpha` for the
+newest frame) has another class ahead of the shown one by `margin` for `hold` frames in a row
+(src/pipeline/postprocess.ts, ClassSmoother). This script runs the view/quality package on each cine's sector
+(cropped and area-resized as the harness does: the runtime's own preprocessing differs by resampling only) and
+replays that rule in Python for each setting, reporting per setting:
+- `true_share`: frames whose shown view is the cine's own view;
+- `true_share_at_gate`: the same among frames whose smoothed quality (weight 0.3) is at the package's gate;
+- `flips`: changes of the shown view per cine;
+- `switch_frames`: after a cine of one view is followed by a cine of the other apical view (each cine followed by
+  the next one of the other view), the frames until the new view is shown (median and 90th percentile; a cine that
+  never shows it counts as its length);
+- with `--negatives`: `apical_share` of the turned and flipped hearts' and non-cardiac scenes' frames shown as A4C
+  or A2C at the gate (where the runtime would segment, the state aside).
+
+It is a design aid: choosing reads the runtime (`runtime_ef.py`), not this.
+
+    training/.venv/bin/python training/scripts/view_display.py --phantom training/data_cache/phantom_dev50 \
+        --setting 0.3,0.1,3 --setting 0.1,0.1,8
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "training"))
+sys.path.insert(0, str(ROOT / "training" / "scripts"))
+
+from runtime_ef import MODEL_SIZE, phantom_cines  # noqa: E402
+from sonoedge_train.data.synthetic import resize_frames  # noqa: E402
+from sonoedge_train.transfer import Packages  # noqa: E402
+
+
+def shown_views(probs, alpha, margin, hold):
+    """The class ClassSmoother shows on each frame of probs [F, C] (the same rule, in Python)."""
+    avg = np.array(probs[0], float)
+    shown, cand, streak = int(avg.argmax()), -1, 0
+    out = [shown]
+    for p in probs[1:]:
+        avg = alpha * p + (1 - alpha) * avg
+        best = int(avg.argmax())
+        if best != shown and avg[best] - avg[shown] >= margin:
+            streak = streak + 1 if best == cand else 1
+            cand = best
+            if streak >= hold:
+                shown, streak, cand = best, 0, -1
+        else:
+            streak, cand = 0, -1
+        out.append(shown)
+    return np.array(out)
+
+
+def ema(x, a=0.3):
+    out = np.empty(len(x))
+    v = x[0]
+    for i, s in enumerate(x):
+        v = s if i == 0 else a * s + (1 - a) * v
+        out[i] = v
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--phantom", required=True)
+    ap.add_argument("--models", default="models")
+    ap.add_argument("--negatives", action="store_true")
+    ap.add_argument("--setting", action="append", default=[], metavar="ALPHA,MARGIN,HOLD")
+    ap.add_argument("--out")
+    a = ap.parse_args(argv)
+    p = Packages(a.models)
+    views = list(p.vq_manifest["postprocessing"]["view"]["labels"])
+    cines = []
+    for cid, view, frames, roi, _, _, fps in phantom_cines(a.phantom, a.negatives):
+        x, y, w, h = roi
+        small = resize_frames(np.ascontiguousarray(frames[:, y:y + h, x:x + w]), MODEL_SIZE)
+        o = p.view_quality(small)
+        cines.append({"id": cid, "view": view, "fps": fps, "prob": o["prob"],
+                      "gate": ema(np.asarray(o["quality"], float).reshape(-1)) >= p.gate})
+    apical = [views.index(v) for v in ("A4C", "A2C")]
+    rep = {"source": a.phantom, "cines": len(cines), "settings": {}}
+    for s in a.setting or ["0.3,0.1,3"]:
+        alpha, margin, hold = float(s.split(",")[0]), float(s.split(",")[1]), int(s.split(",")[2])
+        r = {}
+        if a.negatives:
+            tot = sum(len(c["prob"]) for c in cines)
+            ap_ = sum(int((np.isin(shown_views(c["prob"], alpha, margin, hold), apical) & c["gate"]).sum())
+                      for c in cines)
+            r["apical_share_at_gate"] = round(ap_ / tot, 4)
+        else:
+            true, n, tg, ng, flips, sw = 0, 0, 0, 0, [], []
+            for i, c in enumerate(cines):
+                t = views.index(c["view"])
+                sv = shown_views(c["prob"], alpha, margin, hold)
+                true += int((sv == t).sum())
+                n += len(sv)
+                tg += int(((sv == t) & c["gate"]).sum())
+                ng += int(c["gate"].sum())
+                flips.append(int((sv[1:] != sv[:-1]).sum()))
+                nxt = next((d for d in cines[i + 1:] + cines[:i] if d["view"] != c["view"]), None)
+                if nxt is not None:
+                    sv2 = shown_views(np.concatenate([c["prob"], nxt["prob"]]), alpha, margin, hold)[len(c["prob"]):]
+                    hit = np.flatnonzero(sv2 == views.index(nxt["view"]))
+                    sw.append(int(hit[0]) if len(hit) else len(sv2))
+            r = {"true_share": round(true / n, 4), "true_share_at_gate": round(tg / max(ng, 1), 4),
+                 "gate_share": round(ng / n, 4), "flips_per_cine": round(float(np.mean(flips)), 2),
+                 "cines_with_flips": int(sum(f > 0 for f in flips)),
+                 "switch_frames_median": float(np.median(sw)), "switch_frames_p90": float(np.percentile(sw, 90))}
+        rep["settings"][s] = r
+        print(s, json.dumps(r), flush=True)
+    if a.out:
+        Path(a.out).write_text(json.dumps(rep, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
