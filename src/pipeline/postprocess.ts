@@ -1054,8 +1054,15 @@ export class InDistributionState {
   }
 }
 
+/**
+ * ClassSmoother's default weight of the newest frame (the shown view): 0.3, so a clean change of view is shown on its
+ * 5th frame. 0.1 (shown on the 10th) steadies a view model that wavers between A4C and A2C over a beat, but lags our
+ * own simulator's slower wavering and was not adopted (training/RESULTS.md's thirty-third wave).
+ */
+export const VIEW_SMOOTHING = 0.3;
+
 export interface ClassSmootherOptions {
-  /** Weight of the newest frame in the exponential moving average (default 0.3). */
+  /** Weight of the newest frame in the exponential moving average (default VIEW_SMOOTHING, 0.3). */
   alpha?: number;
   /** A new class must lead the shown one by this much smoothed probability (default 0.1)... */
   margin?: number;
@@ -1080,7 +1087,7 @@ export class ClassSmoother {
   #streak = 0;
 
   constructor(classes: number, options: ClassSmootherOptions = {}) {
-    this.#alpha = options.alpha ?? 0.3;
+    this.#alpha = options.alpha ?? VIEW_SMOOTHING;
     this.#margin = options.margin ?? 0.1;
     this.#hold = options.hold ?? 3;
     this.#avg = new Float64Array(classes);

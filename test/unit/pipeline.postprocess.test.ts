@@ -2,7 +2,7 @@
 import t from 'tap';
 import {
   argmaxIndex, softmax, topK, MaskAnalyzer, simplifyPolygon, areaLength, areaLengthVolumeMl,
-  EjectionFraction, ClassSmoother, ScoreHysteresis, InDistributionState, Latch, frameState, median, trimCount, type AreaLength,
+  EjectionFraction, ClassSmoother, VIEW_SMOOTHING, ScoreHysteresis, InDistributionState, Latch, frameState, median, trimCount, type AreaLength,
   MIN_SYSTOLE, VIEW_HOLD, MAX_LENGTH_RATIO, MAX_LONG_SHARE, LENGTH_REFERENCE_FRAMES,
 } from '../../src/pipeline/postprocess.js';
 
@@ -177,6 +177,22 @@ t.test('ClassSmoother switches only after a sustained lead', async (t) => {
   // a sustained change flips it on the `hold`-th frame of lead
   const shown = [1, 2, 3, 4, 5].map(() => s.update([0.05, 0.9, 0.05]));
   t.same(shown, [0, 0, 1, 1, 1]);
+});
+
+t.test('ClassSmoother by default (weight VIEW_SMOOTHING 0.3, margin 0.1, hold 3) shows a clean change of class on its 5th frame', async (t) => {
+  t.equal(VIEW_SMOOTHING, 0.3);
+  const s = new ClassSmoother(2);
+  t.equal(s.update([1, 0]), 0);
+  // after k frames of [0, 1] the average is [0.7^k, 1 - 0.7^k]: class 1 leads by 0.1 from the 3rd, shown on the 5th
+  t.same(Array.from({ length: 8 }, () => s.update([0, 1])), [0, 0, 0, 0, 1, 1, 1, 1]);
+  t.ok(Math.abs(s.probabilities[0] - 0.7 ** 8) < 1e-12, 'the average after 8 frames');
+  // a wavering model (class 0 at 0.8 on 6 frames of 10, class 1 at 0.9 on the other 4: 0.52 against 0.48 on
+  // average, a beat that repeats) flips the display with the default weight, not with 0.1 (the thirty-third wave)
+  const seq = Array.from({ length: 100 }, (_, i) => (i % 10 < 6 ? [0.8, 0.2] : [0.1, 0.9]));
+  const fast = new ClassSmoother(2);
+  t.same(new Set(seq.map((p) => fast.update(p))), new Set([0, 1]));
+  const slow = new ClassSmoother(2, { alpha: 0.1 });
+  t.same(new Set(seq.map((p) => slow.update(p))), new Set([0]));
 });
 
 t.test('ScoreHysteresis has separate enter and exit thresholds', async (t) => {

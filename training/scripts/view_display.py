@@ -18,6 +18,7 @@ It is a design aid: choosing reads the runtime (`runtime_ef.py`), not this.
 
     training/.venv/bin/python training/scripts/view_display.py --phantom training/data_cache/phantom_dev50 \
         --setting 0.3,0.1,3 --setting 0.1,0.1,8
+    training/.venv/bin/python training/scripts/view_display.py --sim 40,9117,128,43 --difficulty wide_iv ...
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training"))
 sys.path.insert(0, str(ROOT / "training" / "scripts"))
 
-from runtime_ef import MODEL_SIZE, phantom_cines  # noqa: E402
+from runtime_ef import MODEL_SIZE, phantom_cines, sim_cines  # noqa: E402
 from sonoedge_train.data.synthetic import resize_frames  # noqa: E402
 from sonoedge_train.transfer import Packages  # noqa: E402
 
@@ -67,23 +68,29 @@ def ema(x, a=0.3):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--phantom", required=True)
+    ap.add_argument("--phantom", default="", help="independent generator folder")
+    ap.add_argument("--sim", default="", metavar="N,SEED,FRAMES,BEAT_FRAMES",
+                    help="our simulator's apical cines (as runtime_ef.py --sim)")
+    ap.add_argument("--difficulty", default="wide_iv")
     ap.add_argument("--models", default="models")
     ap.add_argument("--negatives", action="store_true")
     ap.add_argument("--setting", action="append", default=[], metavar="ALPHA,MARGIN,HOLD")
     ap.add_argument("--out")
     a = ap.parse_args(argv)
+    if bool(a.phantom) == bool(a.sim) or (a.negatives and not a.phantom):
+        ap.error("give exactly one of --phantom and --sim (--negatives needs --phantom)")
     p = Packages(a.models)
     views = list(p.vq_manifest["postprocessing"]["view"]["labels"])
     cines = []
-    for cid, view, frames, roi, _, _, fps in phantom_cines(a.phantom, a.negatives):
+    source = phantom_cines(a.phantom, a.negatives) if a.phantom else sim_cines(a.sim, a.difficulty)
+    for cid, view, frames, roi, _, _, fps in source:
         x, y, w, h = roi
         small = resize_frames(np.ascontiguousarray(frames[:, y:y + h, x:x + w]), MODEL_SIZE)
         o = p.view_quality(small)
         cines.append({"id": cid, "view": view, "fps": fps, "prob": o["prob"],
                       "gate": ema(np.asarray(o["quality"], float).reshape(-1)) >= p.gate})
     apical = [views.index(v) for v in ("A4C", "A2C")]
-    rep = {"source": a.phantom, "cines": len(cines), "settings": {}}
+    rep = {"source": a.phantom or f"sim {a.sim} {a.difficulty}", "cines": len(cines), "settings": {}}
     for s in a.setting or ["0.3,0.1,3"]:
         alpha, margin, hold = float(s.split(",")[0]), float(s.split(",")[1]), int(s.split(",")[2])
         r = {}

@@ -1,0 +1,33 @@
+"""training/scripts/view_display.py's replay of the runtime's ClassSmoother (src/pipeline/postprocess.ts), on the
+sequences test/unit/pipeline.postprocess.test.ts feeds the TypeScript one: the same frames shown."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+
+_SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+sys.path.insert(0, str(_SCRIPTS))
+_SPEC = importlib.util.spec_from_file_location("view_display", _SCRIPTS / "view_display.py")
+view_display = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(view_display)
+
+
+def test_a_clean_change_is_shown_on_the_5th_frame_at_weight_0_3_and_the_10th_at_0_1():
+    seq = np.array([[1.0, 0.0]] + [[0.0, 1.0]] * 12)
+    assert view_display.shown_views(seq, 0.3, 0.1, 3)[1:].tolist() == [0] * 4 + [1] * 8
+    assert view_display.shown_views(seq, 0.1, 0.1, 3)[1:].tolist() == [0] * 9 + [1] * 3
+
+
+def test_a_wavering_model_flips_the_display_at_weight_0_3_and_not_at_0_1():
+    seq = np.array([[0.8, 0.2] if i % 10 < 6 else [0.1, 0.9] for i in range(100)])
+    assert set(view_display.shown_views(seq, 0.3, 0.1, 3).tolist()) == {0, 1}
+    assert set(view_display.shown_views(seq, 0.1, 0.1, 3).tolist()) == {0}
+
+
+def test_one_frame_of_another_class_does_not_flip_it_and_the_first_frame_shows_its_own_best():
+    # ClassSmoother switches only after a sustained lead (the TypeScript test's sequence, weight 0.5, hold 3)
+    seq = np.array([[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.8, 0.1, 0.1]] + [[0.05, 0.9, 0.05]] * 5)
+    seq[0] = [0.8, 0.1, 0.1]
+    assert view_display.shown_views(seq, 0.5, 0.1, 3).tolist() == [0, 0, 0, 0, 0, 1, 1, 1]
+    assert view_display.ema(np.array([1.0, 0.0, 0.0]), 0.5).tolist() == [1.0, 0.5, 0.25]
