@@ -11,6 +11,8 @@ replays that rule in Python for each setting, reporting per setting:
 - `switch_frames`: after a cine of one view is followed by a cine of the other apical view (each cine followed by
   the next one of the other view), the frames until the new view is shown (median and 90th percentile; a cine that
   never shows it counts as its length);
+- `confidence` (not with `--negatives`): the view model's probability of its best view on each frame, unsmoothed,
+  for the frames where that view is the cine's and where it is not, and the share of each under 0.5-0.9;
 - with `--negatives`: `apical_share` of the turned and flipped hearts' and non-cardiac scenes' frames shown as A4C
   or A2C at the gate (where the runtime would segment, the state aside).
 
@@ -66,6 +68,22 @@ def ema(x, a=0.3):
     return out
 
 
+def confidence_split(cines, views, thresholds=(0.5, 0.6, 0.7, 0.8, 0.9)):
+    """The view model's own probability of its best view on each frame (no smoothing), split by whether that view
+    is the cine's: the frames right and wrong, and the share of each under each threshold (how far the calibrated
+    probability tells a wrong view from a right one)."""
+    right, wrong = [], []
+    for c in cines:
+        best, top = c["prob"].argmax(1), c["prob"].max(1)
+        ok = best == views.index(c["view"])
+        right += top[ok].tolist()
+        wrong += top[~ok].tolist()
+    r, w = np.array(right), np.array(wrong)
+    return {"frames_right": len(r), "frames_wrong": len(w),
+            "under": {str(t): [round(float(np.mean(r < t)), 3) if len(r) else None,
+                               round(float(np.mean(w < t)), 3) if len(w) else None] for t in thresholds}}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--phantom", default="", help="independent generator folder")
@@ -91,6 +109,9 @@ def main(argv=None) -> int:
                       "gate": ema(np.asarray(o["quality"], float).reshape(-1)) >= p.gate})
     apical = [views.index(v) for v in ("A4C", "A2C")]
     rep = {"source": a.phantom or f"sim {a.sim} {a.difficulty}", "cines": len(cines), "settings": {}}
+    if not a.negatives:
+        rep["confidence"] = confidence_split(cines, views)
+        print("confidence", json.dumps(rep["confidence"]), flush=True)
     for s in a.setting or ["0.3,0.1,3"]:
         alpha, margin, hold = float(s.split(",")[0]), float(s.split(",")[1]), int(s.split(",")[2])
         r = {}

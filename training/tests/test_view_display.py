@@ -31,3 +31,11 @@ def test_one_frame_of_another_class_does_not_flip_it_and_the_first_frame_shows_i
     seq[0] = [0.8, 0.1, 0.1]
     assert view_display.shown_views(seq, 0.5, 0.1, 3).tolist() == [0, 0, 0, 0, 0, 1, 1, 1]
     assert view_display.ema(np.array([1.0, 0.0, 0.0]), 0.5).tolist() == [1.0, 0.5, 0.25]
+
+
+def test_confidence_split_counts_right_and_wrong_frames_under_each_threshold():
+    views = ["A4C", "A2C", "OTHER"]
+    prob = np.array([[0.9, 0.05, 0.05], [0.55, 0.4, 0.05], [0.3, 0.65, 0.05], [0.1, 0.85, 0.05]])
+    # an A4C cine: frames 0 and 1 right (0.9, 0.55), frames 2 and 3 wrong (0.65, 0.85)
+    s = view_display.confidence_split([{"view": "A4C", "prob": prob}], views, thresholds=(0.6, 0.9))
+    assert s == {"frames_right": 2, "frames_wrong": 2, "under": {"0.6": [0.5, 0.0], "0.9": [0.5, 1.0]}}
