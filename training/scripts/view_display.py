@@ -8,6 +8,9 @@ replays that rule in Python for each setting, reporting per setting:
 - `true_share`: frames whose shown view is the cine's own view;
 - `true_share_at_gate`: the same among frames whose smoothed quality (weight 0.3) is at the package's gate;
 - `flips`: changes of the shown view per cine;
+- `shown_probability_under`: the shown view's averaged probability under 0.7 and 0.8 (a view state `uncertain`
+  would follow it): the share of the frames shown right, shown wrong and at the gate, and the cines with one at the
+  gate;
 - `switch_frames`: after a cine of one view is followed by a cine of the other apical view (each cine followed by
   the next one of the other view), the frames until the new view is shown (median and 90th percentile; a cine that
   never shows it counts as its length);
@@ -40,11 +43,12 @@ from sonoedge_train.data.synthetic import resize_frames  # noqa: E402
 from sonoedge_train.transfer import Packages  # noqa: E402
 
 
-def shown_views(probs, alpha, margin, hold):
-    """The class ClassSmoother shows on each frame of probs [F, C] (the same rule, in Python)."""
+def shown_views(probs, alpha, margin, hold, with_average=False):
+    """The class ClassSmoother shows on each frame of probs [F, C] (the same rule, in Python); with_average, also
+    the shown class's averaged probability on each frame."""
     avg = np.array(probs[0], float)
     shown, cand, streak = int(avg.argmax()), -1, 0
-    out = [shown]
+    out, kept = [shown], [avg[shown]]
     for p in probs[1:]:
         avg = alpha * p + (1 - alpha) * avg
         best = int(avg.argmax())
@@ -56,7 +60,11 @@ def shown_views(probs, alpha, margin, hold):
         else:
             streak, cand = 0, -1
         out.append(shown)
-    return np.array(out)
+        kept.append(avg[shown])
+    return (np.array(out), np.array(kept)) if with_average else np.array(out)
+
+
+UNCERTAIN = (0.7, 0.8)
 
 
 def ema(x, a=0.3):
@@ -122,9 +130,16 @@ def main(argv=None) -> int:
             r["apical_share_at_gate"] = round(ap_ / tot, 4)
         else:
             true, n, tg, ng, flips, sw = 0, 0, 0, 0, [], []
+            low = {th: [0, 0, 0, 0] for th in UNCERTAIN}  # shown right and low, shown wrong and low, at the gate and low, cines
             for i, c in enumerate(cines):
                 t = views.index(c["view"])
-                sv = shown_views(c["prob"], alpha, margin, hold)
+                sv, kept = shown_views(c["prob"], alpha, margin, hold, with_average=True)
+                for th in UNCERTAIN:
+                    lo = kept < th
+                    low[th][0] += int((lo & (sv == t)).sum())
+                    low[th][1] += int((lo & (sv != t)).sum())
+                    low[th][2] += int((lo & c["gate"]).sum())
+                    low[th][3] += int((lo & c["gate"]).any())
                 true += int((sv == t).sum())
                 n += len(sv)
                 tg += int(((sv == t) & c["gate"]).sum())
@@ -138,7 +153,12 @@ def main(argv=None) -> int:
             r = {"true_share": round(true / n, 4), "true_share_at_gate": round(tg / max(ng, 1), 4),
                  "gate_share": round(ng / n, 4), "flips_per_cine": round(float(np.mean(flips)), 2),
                  "cines_with_flips": int(sum(f > 0 for f in flips)),
-                 "switch_frames_median": float(np.median(sw)), "switch_frames_p90": float(np.percentile(sw, 90))}
+                 "switch_frames_median": float(np.median(sw)), "switch_frames_p90": float(np.percentile(sw, 90)),
+                 # the shown view's averaged probability under a threshold: the share of the frames shown right,
+                 # shown wrong and at the gate, and the cines with such a frame at the gate
+                 "shown_probability_under": {str(th): {
+                     "right": round(v[0] / max(1, true), 4), "wrong": round(v[1] / max(1, n - true), 4),
+                     "at_gate": round(v[2] / max(1, ng), 4), "cines_at_gate": v[3]} for th, v in low.items()}}
         rep["settings"][s] = r
         print(s, json.dumps(r), flush=True)
     if a.out:

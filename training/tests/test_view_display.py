@@ -39,3 +39,10 @@ def test_confidence_split_counts_right_and_wrong_frames_under_each_threshold():
     # an A4C cine: frames 0 and 1 right (0.9, 0.55), frames 2 and 3 wrong (0.65, 0.85)
     s = view_display.confidence_split([{"view": "A4C", "prob": prob}], views, thresholds=(0.6, 0.9))
     assert s == {"frames_right": 2, "frames_wrong": 2, "under": {"0.6": [0.5, 0.0], "0.9": [0.5, 1.0]}}
+
+
+def test_shown_views_with_average_gives_the_shown_class_averaged_probability():
+    seq = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    shown, kept = view_display.shown_views(seq, 0.5, 0.1, 3, with_average=True)
+    # the average of class 0 (still shown): 1, 0.5, 0.25
+    assert shown.tolist() == [0, 0, 0] and kept.tolist() == [1.0, 0.5, 0.25]
