@@ -138,11 +138,18 @@ def replay(raw, frames, roi, spacing, fps, models, tmp, cli):
                                        if "ef" in ln and ln["ef"].get("method") == "beats"})}}
 
 
+def model_crop(frames, roi):
+    """The cine's sector box (x, y, w, h) cropped and area-resized to the model input, as the harness runs the
+    packages (the runtime's own preprocessing differs by resampling only)."""
+    x, y, w, h = roi
+    return resize_frames(np.ascontiguousarray(frames[:, y:y + h, x:x + w]), MODEL_SIZE)
+
+
 def harness(p: Packages, frames, roi, spacing):
     """The harness's EF on the same cine: the sector cropped and area-resized to the model input, the LV model on
     every frame, metrics.ef_runtime with the package's trim, then the package's calibration (what `transfer` does)."""
-    x, y, w, h = roi
-    small = resize_frames(np.ascontiguousarray(frames[:, y:y + h, x:x + w]), MODEL_SIZE)
+    _, _, w, h = roi
+    small = model_crop(frames, roi)
     sp = (spacing[0] * w / MODEL_SIZE[1], spacing[1] * h / MODEL_SIZE[0])
     r = ef_runtime(p.lv(small), sp, min_frames=min(16, len(small)), trim=p.ef_trim)
     return None if not r.get("valid") else p.calibrated(r["ef"])

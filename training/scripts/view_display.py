@@ -38,8 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training"))
 sys.path.insert(0, str(ROOT / "training" / "scripts"))
 
-from runtime_ef import MODEL_SIZE, phantom_cines, sim_cines  # noqa: E402
-from sonoedge_train.data.synthetic import resize_frames  # noqa: E402
+from runtime_ef import model_crop, phantom_cines, sim_cines  # noqa: E402
 from sonoedge_train.transfer import Packages  # noqa: E402
 
 
@@ -110,9 +109,7 @@ def main(argv=None) -> int:
     cines = []
     source = phantom_cines(a.phantom, a.negatives) if a.phantom else sim_cines(a.sim, a.difficulty)
     for cid, view, frames, roi, _, _, fps in source:
-        x, y, w, h = roi
-        small = resize_frames(np.ascontiguousarray(frames[:, y:y + h, x:x + w]), MODEL_SIZE)
-        o = p.view_quality(small)
+        o = p.view_quality(model_crop(frames, roi))
         cines.append({"id": cid, "view": view, "fps": fps, "prob": o["prob"],
                       "gate": ema(np.asarray(o["quality"], float).reshape(-1)) >= p.gate})
     apical = [views.index(v) for v in ("A4C", "A2C")]
@@ -121,7 +118,7 @@ def main(argv=None) -> int:
         rep["confidence"] = confidence_split(cines, views)
         print("confidence", json.dumps(rep["confidence"]), flush=True)
     for s in a.setting or ["0.3,0.1,3"]:
-        alpha, margin, hold = float(s.split(",")[0]), float(s.split(",")[1]), int(s.split(",")[2])
+        alpha, margin, hold = (f(v) for f, v in zip((float, float, int), s.split(",")))
         r = {}
         if a.negatives:
             tot = sum(len(c["prob"]) for c in cines)
@@ -133,7 +130,13 @@ def main(argv=None) -> int:
             low = {th: [0, 0, 0, 0] for th in UNCERTAIN}  # shown right and low, shown wrong and low, at the gate and low, cines
             for i, c in enumerate(cines):
                 t = views.index(c["view"])
-                sv, kept = shown_views(c["prob"], alpha, margin, hold, with_average=True)
+                # one pass over the cine followed by the next cine of the other apical view: the rule is causal, so
+                # the first len(cine) frames are the cine's own, the rest the switch
+                nxt = next((d for d in cines[i + 1:] + cines[:i] if d["view"] != c["view"]), None)
+                k = len(c["prob"])
+                both, kept = shown_views(c["prob"] if nxt is None else np.concatenate([c["prob"], nxt["prob"]]),
+                                         alpha, margin, hold, with_average=True)
+                sv, kept = both[:k], kept[:k]
                 for th in UNCERTAIN:
                     lo = kept < th
                     low[th][0] += int((lo & (sv == t)).sum())
@@ -145,11 +148,9 @@ def main(argv=None) -> int:
                 tg += int(((sv == t) & c["gate"]).sum())
                 ng += int(c["gate"].sum())
                 flips.append(int((sv[1:] != sv[:-1]).sum()))
-                nxt = next((d for d in cines[i + 1:] + cines[:i] if d["view"] != c["view"]), None)
                 if nxt is not None:
-                    sv2 = shown_views(np.concatenate([c["prob"], nxt["prob"]]), alpha, margin, hold)[len(c["prob"]):]
-                    hit = np.flatnonzero(sv2 == views.index(nxt["view"]))
-                    sw.append(int(hit[0]) if len(hit) else len(sv2))
+                    hit = np.flatnonzero(both[k:] == views.index(nxt["view"]))
+                    sw.append(int(hit[0]) if len(hit) else len(both) - k)
             r = {"true_share": round(true / n, 4), "true_share_at_gate": round(tg / max(ng, 1), 4),
                  "gate_share": round(ng / n, 4), "flips_per_cine": round(float(np.mean(flips)), 2),
                  "cines_with_flips": int(sum(f > 0 for f in flips)),
