@@ -46,7 +46,8 @@ export const SPEC: CommandSpec = {
 /**
  * The JSON line of one result: everything a validation diff needs, latency apart. `state` is the shown
  * in-distribution state and `idScore` its smoothed score (null without an id_score output), `frameState` and
- * `idScoreRaw` this frame's own; `edSeq` / `esSeq` appear on the frame that confirms an ED / ES; `ef` when valid,
+ * `idScoreRaw` this frame's own; `viewUncertain` (with a view package that has postprocessing.view.thresholds.uncertain)
+ * whether the shown view's averaged probability is under it; `edSeq` / `esSeq` appear on the frame that confirms an ED / ES; `ef` when valid,
  * with `qualityReason` when its quality is low and `borderBand` when the LV package has calibration.lv_border.
  */
 export function resultLine(r: Processed<FrameInfo, PipelineResult>): Record<string, unknown> {
@@ -63,6 +64,7 @@ export function resultLine(r: Processed<FrameInfo, PipelineResult>): Record<stri
     frameState: p.frameState,
     idScoreRaw: p.idScoreRaw,
   };
+  if (p.view.uncertain !== undefined) line.viewUncertain = p.view.uncertain;
   if (p.lv) line.lvAreaMm2 = p.lv.areaMm2;
   if (p.ef?.edConfirmed != null) line.edSeq = p.ef.edConfirmed;
   if (p.ef?.esConfirmed != null) line.esSeq = p.ef.esConfirmed;

@@ -12,7 +12,7 @@ import type { InputGeometry, Roi, ScanConversion } from '../preprocess/options.j
 import { contentGeometry, type GeometryOptions } from '../preprocess/geometry.js';
 import { checkKeys } from '../util/options.js';
 import {
-  argmaxIndex, ClassSmoother, EjectionFraction, InDistributionState, Latch, MaskAnalyzer, ScoreHysteresis, areaLength, simplifyPolygon, softmax,
+  argmaxIndex, ClassSmoother, EjectionFraction, InDistributionState, Latch, MaskAnalyzer, ScoreHysteresis, areaLength, simplifyPolygon, softmax, viewState, worseState,
   type EfCalibration, type EjectionFractionResult, type IdThresholds, type LvBorder, type ResultState,
 } from './postprocess.js';
 import { LatestWinsScheduler, type FrameInfo, type Processed, type SchedulerStats, type StageTimer } from './scheduler.js';
@@ -133,14 +133,17 @@ export interface PipelineResult {
   acquiredAt: number;
   /**
    * `label` is this frame's top class; `shown` the smoothed view a display should show (with its probability now);
-   * `changed`: `shown` differs from the previous frame's (false on a stream's first frame).
+   * `changed`: `shown` differs from the previous frame's (false on a stream's first frame); `uncertain` (only with a
+   * package whose manifest has postprocessing.view.thresholds.uncertain): the shown view's averaged probability is
+   * under that threshold (with the state's hold, see viewState), which makes `state` at least `uncertain`.
    */
-  view: { label: string; confidence: number; shown: string; shownConfidence: number; changed: boolean; probabilities: number[] };
+  view: { label: string; confidence: number; shown: string; shownConfidence: number; changed: boolean; probabilities: number[]; uncertain?: boolean };
   quality: { score: number; smoothed: number; good: boolean };
   /**
    * The in-distribution state a display shows (smoothed, see InDistributionState): `ok`, `uncertain` (the results
-   * may be wrong) or `unknown` (the frame is unlike the training data: no LV, no EF). A view package without an
-   * `id_score` output cannot tell: its results are always `ok`, with `idScore` null.
+   * may be wrong) or `unknown` (the frame is unlike the training data: no LV, no EF): the worse of the id_score's
+   * state and the view's (view.uncertain). A view package without an `id_score` output or a view threshold cannot
+   * tell: its results are always `ok`, with `idScore` null.
    */
   state: ResultState;
   /** The smoothed in-distribution score in [0, 1] (higher = more like the training data); null without an id_score output. */
@@ -361,6 +364,8 @@ class ModelSet {
   readonly temperature: number;
   /** The id_score output's thresholds; absent when the package has no id_score output. */
   readonly idThresholds?: IdThresholds;
+  /** postprocessing.view.thresholds.uncertain: the shown view's averaged probability under it is uncertain. */
+  readonly viewUncertainBelow?: number;
   /** The segmentation package's EF calibration (manifest calibration.ef), if any. */
   readonly efCalibration?: EfCalibration;
   /** The segmentation package's calibration.lv_border, if any: the band is measured only then. */
@@ -388,6 +393,7 @@ class ModelSet {
     this.guidance = new Float64Array(this.guidanceLabels.length);
     this.temperature = vq.post.temperature;
     this.idThresholds = vq.post.idThresholds;
+    this.viewUncertainBelow = vq.post.viewUncertainBelow;
     this.efCalibration = seg?.post.efCalibration;
     this.lvBorder = seg?.post.lvBorder;
     if (seg) {
@@ -420,6 +426,8 @@ export interface RunnerPostprocess {
   temperature: number;
   /** A view package's id_score thresholds; absent without an id_score output. */
   idThresholds?: IdThresholds;
+  /** A view package's postprocessing.view.thresholds.uncertain; absent without one. */
+  viewUncertainBelow?: number;
   /** A segmentation package's calibration.ef. */
   efCalibration?: EfCalibration;
   /** A segmentation package's calibration.lv_border (low < high checked). */
@@ -434,6 +442,9 @@ function runnerPostprocess(pkg: VerifiedPackage, outputs: readonly string[]): Ru
     throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'a positive number', `postprocessing.view.temperature of package ${m.name}`, temperature);
   }
   const idThresholds = m.task === 'view_quality' ? idThresholdsOf(pkg, outputs) : undefined;
+  // The schema checks its range, [0, 1].
+  const viewUncertainBelow = m.task === 'view_quality'
+    ? (m.postprocessing.view?.thresholds as { uncertain?: number } | undefined)?.uncertain : undefined;
   const cal = m.calibration as { ef?: { slope: number; intercept: number; residual_sd: number; trim?: number }; lv_border?: LvBorder } | undefined;
   const c = cal?.ef;
   const b = m.task === 'lv_segmentation' ? cal?.lv_border : undefined;
@@ -444,6 +455,7 @@ function runnerPostprocess(pkg: VerifiedPackage, outputs: readonly string[]): Ru
   return {
     temperature,
     ...(idThresholds ? { idThresholds } : {}),
+    ...(viewUncertainBelow !== undefined ? { viewUncertainBelow } : {}),
     ...(c && m.task === 'lv_segmentation' ? { efCalibration: { slope: c.slope, intercept: c.intercept, residualSd: c.residual_sd, ...(c.trim !== undefined ? { trim: c.trim } : {}) } } : {}),
     ...(b ? { lvBorder: { low: b.low, high: b.high, threshold: b.threshold } } : {}),
   };
@@ -481,6 +493,8 @@ export class StreamProcessor {
   /** The quality state (quality.good, the LOW_QUALITY flag): the same bar as the segmentation gate. */
   #quality: ScoreHysteresis;
   #id: InDistributionState | undefined;
+  /** The view's state (viewState): uncertain while the shown view's averaged probability is under the package's threshold. */
+  #viewState: InDistributionState | undefined;
   #ef: EjectionFraction;
   readonly #opts: Readonly<PipelineOptions>;
   readonly #segViews: readonly string[];
@@ -497,6 +511,7 @@ export class StreamProcessor {
     this.#set = new ModelSet(vq, seg);
     this.#viewSmoother = new ClassSmoother(this.#set.views.length);
     this.#id = this.#set.idThresholds ? new InDistributionState(this.#set.idThresholds) : undefined;
+    this.#viewState = viewState(this.#set.viewUncertainBelow);
     this.#ef = this.#set.ejectionFraction();
     this.#segViews = options.segmentationViews ?? ['A4C', 'A2C'];
     [this.#quality, this.#segGate] = this.#qualityBar(vq);
@@ -541,6 +556,7 @@ export class StreamProcessor {
     }
     if (isVq) {
       this.#id = next.idThresholds ? new InDistributionState(next.idThresholds) : undefined;
+      this.#viewState = viewState(next.viewUncertainBelow);
       if (qualityBar(this.#opts, runner.package).enter !== this.#segGate.enter) {
         [this.#quality, this.#segGate] = this.#qualityBar(runner);
       }
@@ -567,12 +583,16 @@ export class StreamProcessor {
       const q = this.#quality.update(score);
       // A frame still running on a view model swapped out since may lack the output the current tracker reads.
       const id = out.id_score && this.#id ? this.#id.update(out.id_score[0]) : undefined;
+      const vs = this.#viewState?.update(this.#viewSmoother.probabilities[shownIndex]);
       const r: PipelineResult = {
         seq: f.seq,
         acquiredAt: f.acquiredAt,
-        view: { label: m.views[best], confidence: m.probs[best], shown, shownConfidence: m.probs[shownIndex], changed, probabilities: Array.from(m.probs) },
+        view: {
+          label: m.views[best], confidence: m.probs[best], shown, shownConfidence: m.probs[shownIndex], changed, probabilities: Array.from(m.probs),
+          ...(vs ? { uncertain: vs.shown !== 'ok' } : {}),
+        },
         quality: { score, smoothed: q.value, good: q.good },
-        state: id?.shown ?? 'ok',
+        state: worseState(id?.shown ?? 'ok', vs?.shown ?? 'ok'),
         idScore: id?.smoothed ?? null,
         idScoreRaw: id?.score ?? null,
         frameState: id?.frame ?? 'ok',

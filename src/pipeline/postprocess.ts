@@ -1003,6 +1003,11 @@ export class EjectionFraction {
 export type ResultState = 'ok' | 'uncertain' | 'unknown';
 export const RESULT_STATES: readonly ResultState[] = ['ok', 'uncertain', 'unknown'];
 
+/** The worse of two states (unknown, then uncertain, then ok). */
+export function worseState(a: ResultState, b: ResultState): ResultState {
+  return RESULT_STATES.indexOf(a) >= RESULT_STATES.indexOf(b) ? a : b;
+}
+
 /** The package's id_score thresholds: below `unknown` a frame is unknown, below `ok` uncertain, else ok. */
 export interface IdThresholds { ok: number; unknown: number }
 
@@ -1052,6 +1057,16 @@ export class InDistributionState {
     }
     return { score: s, smoothed: this.#value, frame: frameState(s, this.thresholds), shown: this.#shown };
   }
+}
+
+/**
+ * The view's state for a package with postprocessing.view.thresholds.uncertain (undefined without one): fed the
+ * shown view's averaged probability (ClassSmoother's average, so no second average: alpha 1), it is `uncertain` at
+ * once when that falls under the threshold and `ok` again after 5 frames in a row at or above it (InDistributionState's
+ * hold); never `unknown`.
+ */
+export function viewState(threshold: number | undefined): InDistributionState | undefined {
+  return threshold === undefined ? undefined : new InDistributionState({ ok: threshold, unknown: 0 }, { alpha: 1 });
 }
 
 /**

@@ -60,6 +60,8 @@ export interface ViewIdOptions {
   nanQuality?: boolean;
   /** true: the model whose view logits are NaN on frames brighter than mean 0.5 (view_nanv.onnx). */
   nanView?: boolean;
+  /** postprocessing.view.thresholds.uncertain (absent by default). */
+  viewUncertain?: unknown;
 }
 
 /** A signed view_quality package around view_id.onnx: views A4C..OTHER, quality, id_score = clip(10 mean - 0.3, 0, 1). */
@@ -89,7 +91,10 @@ export async function viewIdPackage(dir: string, o: ViewIdOptions = {}): Promise
       options: { output: { width: 64, height: 64, channels: 1, dtype: 'float32', layout: 'NCHW' }, resize: 'area', letterbox: false, normalize: { scale: 1 / 255 } },
     },
     postprocessing: {
-      view: { activation: 'softmax', axis: 1, argmax: true, labels, ...(o.temperature !== undefined ? { temperature: o.temperature } : {}) },
+      view: {
+        activation: 'softmax', axis: 1, argmax: true, labels, ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
+        ...(o.viewUncertain !== undefined ? { thresholds: { uncertain: o.viewUncertain } } : {}),
+      },
       quality: { activation: 'none', argmax: false, thresholds: { diagnostic: 0.5 } },
       ...(o.thresholds === null || o.idScore === false ? {} : {
         id_score: { activation: 'none', argmax: false, thresholds: o.thresholds ?? { ok: 0.7, unknown: 0.4 }, method: 'test fixture: clip(10 x mean intensity - 0.3, 0, 1)' },

@@ -12,6 +12,7 @@ import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
 import { softmax } from '../../src/pipeline/postprocess.js';
 import { ResultFlag } from '../../src/protocol/constants.js';
 import { toFrameResult } from '../../src/runtime/index.js';
+import { resultLine } from '../../src/cli/replay.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { calibratedSegmentation, viewIdPackage } from '../helpers/packages.js';
 
@@ -123,6 +124,36 @@ t.test('view temperature: probabilities are softmax(logits / T)', async (t) => {
   }
 });
 
+t.test('view threshold: the shown view averaged under thresholds.uncertain makes the state uncertain and the EF low, nothing else', async (t) => {
+  const dir = await scratch(t);
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const { frames } = await readSampleCine();
+  const input = [...frames, ...frames];
+  // The fixture's constant logits [2, 0, -1, -1, -1]: A4C shown on every frame at 0.7784 (averaged, the same).
+  const a4c = softmax([2, 0, -1, -1, -1], new Float64Array(5))[0];
+  t.ok(Math.abs(a4c - 0.7784) < 1e-4, `A4C ${a4c}`);
+  const runWith = async (name: string, viewUncertain?: number) =>
+    run(t, await Pipeline.create({ viewQuality: await viewIdPackage(path.join(dir, name), { viewUncertain }), segmentation: SEG, trustStore }), input);
+  const [none, under, over] = [await runWith('none'), await runWith('under', 0.8), await runWith('over', 0.7)];
+  t.same(none.map((r) => [r.view.uncertain, r.state]), new Array(32).fill([undefined, 'ok']), 'no threshold: no view state');
+  t.same(over.map((r) => [r.view.uncertain, r.state]), new Array(32).fill([false, 'ok']), '0.7784 >= 0.7: ok');
+  t.same(under.map((r) => [r.view.uncertain, r.state, r.frameState]), new Array(32).fill([true, 'uncertain', 'ok']),
+    '0.7784 < 0.8: uncertain on every frame; the frame\'s own (id_score) state stays ok');
+  t.same(under.map((r) => r.idScore), none.map((r) => r.idScore), 'the id_score untouched');
+  // The same LV and EF; only the EF's quality says why it is not to be trusted.
+  t.same(under.map((r) => [r.lv?.areaMm2, r.ef?.ef, r.ef?.edConfirmed, r.ef?.esConfirmed]), none.map((r) => [r.lv?.areaMm2, r.ef?.ef, r.ef?.edConfirmed, r.ef?.esConfirmed]));
+  t.same(over.map((r) => [r.ef?.ef, r.ef?.quality, r.ef?.qualityReason]), none.map((r) => [r.ef?.ef, r.ef?.quality, r.ef?.qualityReason]));
+  const ef = under[31].ef!;
+  t.same([ef.valid, ef.quality, ef.uncertainFrames], [true, 'low', ef.frames]);
+  t.match(ef.qualityReason ?? '', new RegExp(`${ef.frames} uncertain frames in the window`));
+  t.equal(toFrameResult(under[31]).flags! & ResultFlag.UNCERTAIN, ResultFlag.UNCERTAIN, 'the socket and serial flag');
+  const line = (result: PipelineResult) => resultLine({ frame: { seq: result.seq, acquiredAt: 0 }, result, timing: { totalMs: 0, queueMs: 0, stages: {} } } as Out);
+  t.same([line(under[0]).viewUncertain, 'viewUncertain' in line(none[0])], [true, false], 'the replay line');
+  // A package without id_score: the state follows the view alone, the score stays null.
+  const noId = await run(t, await Pipeline.create({ viewQuality: await viewIdPackage(path.join(dir, 'noid'), { idScore: false, viewUncertain: 0.8 }), trustStore }), input.slice(0, 3));
+  t.same(noId.map((r) => [r.state, r.idScore, r.frameState, r.view.uncertain]), new Array(3).fill(['uncertain', null, 'ok', true]));
+});
+
 t.test('manifest errors: thresholds out of order or missing, a bad temperature', async (t) => {
   const dir = await scratch(t);
   const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
@@ -140,6 +171,7 @@ t.test('manifest errors: thresholds out of order or missing, a bad temperature',
   await t.rejects(open('one', { thresholds: { ok: 0.5 } }), { name: 'ModelPackageError', code: 'E_PACKAGE_SCHEMA', where: '/postprocessing/id_score/thresholds/unknown' });
   await t.rejects(open('range', { thresholds: { ok: 1.5, unknown: 0.5 } }), { name: 'ModelPackageError', code: 'E_PACKAGE_SCHEMA', where: '/postprocessing/id_score/thresholds/ok' });
   await t.rejects(open('cold', { temperature: 0 }), { name: 'ModelPackageError', code: 'E_PACKAGE_SCHEMA', where: '/postprocessing/view/temperature' });
+  await t.rejects(open('view', { viewUncertain: 1.5 }), { name: 'ModelPackageError', code: 'E_PACKAGE_SCHEMA', where: '/postprocessing/view/thresholds/uncertain' });
 });
 
 t.test('EF calibration from the segmentation package: EF = slope x raw + intercept, interval from residual_sd', async (t) => {

@@ -2,7 +2,7 @@
 import t from 'tap';
 import {
   argmaxIndex, softmax, topK, MaskAnalyzer, simplifyPolygon, areaLength, areaLengthVolumeMl,
-  EjectionFraction, ClassSmoother, VIEW_SMOOTHING, ScoreHysteresis, InDistributionState, Latch, frameState, median, trimCount, type AreaLength,
+  EjectionFraction, ClassSmoother, VIEW_SMOOTHING, ScoreHysteresis, InDistributionState, Latch, frameState, viewState, worseState, type ResultState, median, trimCount, type AreaLength,
   MIN_SYSTOLE, VIEW_HOLD, MAX_LENGTH_RATIO, MAX_LONG_SHARE, LENGTH_REFERENCE_FRAMES,
 } from '../../src/pipeline/postprocess.js';
 
@@ -652,6 +652,19 @@ t.test('EF quality is low while a frame measured under the quality bar is in the
   t.same([leaving.quality, leaving.qualityReason], ['low', '1 frame under the quality bar in the window']);
   const left = run((f) => f === 140 || f === 141, 270).result();
   t.same([left.quality, left.qualityReason], ['ok', undefined]);
+});
+
+t.test('the view state: uncertain at once under the threshold, ok after 5 frames at or above it; the worse state wins', async (t) => {
+  t.equal(viewState(undefined), undefined, 'no threshold: no view state');
+  const v = viewState(0.8)!;
+  // Fed the averaged probability as it is (no second average).
+  const seq = [0.9, 0.79, 0.9, 0.8, 0.9, 0.9, 0.85, 0.5, 0.81, Number.NaN];
+  t.same(seq.map((p) => { const u = v.update(p); return [u.smoothed, u.shown]; }), [
+    [0.9, 'ok'], [0.79, 'uncertain'], [0.9, 'uncertain'], [0.8, 'uncertain'], [0.9, 'uncertain'], [0.9, 'uncertain'],
+    [0.85, 'ok'], [0.5, 'uncertain'], [0.81, 'uncertain'], [0, 'uncertain'],
+  ]);
+  t.same([['ok', 'ok'], ['ok', 'uncertain'], ['uncertain', 'ok'], ['unknown', 'uncertain'], ['uncertain', 'unknown'], ['ok', 'unknown']]
+    .map(([a, b]) => worseState(a as ResultState, b as ResultState)), ['ok', 'uncertain', 'uncertain', 'unknown', 'unknown', 'unknown']);
 });
 
 t.test('in-distribution state: thresholds per frame; the shown state worsens at once and recovers after 5 frames', async (t) => {

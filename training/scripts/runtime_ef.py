@@ -172,15 +172,29 @@ def negatives_summary(rows):
 
 def view_summary(rows):
     """The shown view against the cine's own: the share of all frames and of the frames the LV model ran on that
-    show it, and the changes of the shown view per cine (the thirty-third wave)."""
+    show it, and the changes of the shown view per cine (the thirty-third wave); the share of frames whose state is
+    not ok among those shown right, shown wrong and segmented, and the last EFs of quality low (the thirty-fourth)."""
     t = [r["runtime"]["trace"] for r in rows]
     true = sum(sum(v == r["view"] for v in tr["view"]) for r, tr in zip(rows, t))
     gated = [(v == r["view"]) for r, tr in zip(rows, t) for v, a in zip(tr["view"], tr["lv_area"]) if a is not None]
     flips = [sum(a != b for a, b in zip(tr["view"], tr["view"][1:])) for tr in t]
+    # the state (not ok: uncertain or unknown) on the frames shown right and wrong, and where the LV model ran (the
+    # thirty-fourth wave); reports from before it have no state trace
+    right, wrong, gated_state = [], [], []
+    for r, tr in zip(rows, t):
+        for v, st, a in zip(tr["view"], tr.get("state", []), tr["lv_area"]):
+            (right if v == r["view"] else wrong).append(st != "ok")
+            if a is not None:
+                gated_state.append(st != "ok")
+    share = (lambda x: round(float(np.mean(x)), 4) if x else None)
+    efs = [r["runtime"] for r in rows if r["runtime"]["ef"] is not None]
     return {"view_true_share": round(true / max(1, sum(len(tr["view"]) for tr in t)), 4),
             "view_true_share_gated": round(float(np.mean(gated)), 4) if gated else None,
             "view_flips_per_cine": round(float(np.mean(flips)), 2) if flips else None,
-            "cines_with_view_flips": sum(1 for x in flips if x > 0)}
+            "cines_with_view_flips": sum(1 for x in flips if x > 0),
+            "state_not_ok_shown_right": share(right), "state_not_ok_shown_wrong": share(wrong),
+            "state_not_ok_gated": share(gated_state),
+            "ef_quality_low": sum(1 for x in efs if x.get("quality") == "low"), "ef_cines": len(efs)}
 
 
 def _paired(d):

@@ -11,6 +11,8 @@ replays that rule in Python for each setting, reporting per setting:
 - `shown_probability_under`: the shown view's averaged probability under 0.7 and 0.8 (a view state `uncertain`
   would follow it): the share of the frames shown right, shown wrong and at the gate, and the cines with one at the
   gate;
+- `shown_probability_quantiles`: the 1st, 2nd, 5th and 10th percentiles of the shown view's averaged
+  probability over the frames shown right, and the share of the frames shown wrong under each;
 - `switch_frames`: after a cine of one view is followed by a cine of the other apical view (each cine followed by
   the next one of the other view), the frames until the new view is shown (median and 90th percentile; a cine that
   never shows it counts as its length);
@@ -64,6 +66,16 @@ def shown_views(probs, alpha, margin, hold, with_average=False):
 
 
 UNCERTAIN = (0.7, 0.8)
+
+
+QUANTILES = (0.01, 0.02, 0.05, 0.1)
+
+
+def quantile_row(right, wrong, q):
+    """The q-quantile of the shown view's averaged probability over the frames shown right, and the share of the
+    frames shown wrong under it."""
+    th = float(np.quantile(right, q)) if right else float("nan")
+    return {"threshold": round(th, 4), "wrong_under": round(float(np.mean(np.array(wrong) < th)), 4) if wrong else None}
 
 
 def ema(x, a=0.3):
@@ -128,6 +140,7 @@ def main(argv=None) -> int:
         else:
             true, n, tg, ng, flips, sw = 0, 0, 0, 0, [], []
             low = {th: [0, 0, 0, 0] for th in UNCERTAIN}  # shown right and low, shown wrong and low, at the gate and low, cines
+            kept_right, kept_wrong = [], []
             for i, c in enumerate(cines):
                 t = views.index(c["view"])
                 # one pass over the cine followed by the next cine of the other apical view: the rule is causal, so
@@ -137,6 +150,8 @@ def main(argv=None) -> int:
                 both, kept = shown_views(c["prob"] if nxt is None else np.concatenate([c["prob"], nxt["prob"]]),
                                          alpha, margin, hold, with_average=True)
                 sv, kept = both[:k], kept[:k]
+                kept_right += kept[sv == t].tolist()
+                kept_wrong += kept[sv != t].tolist()
                 for th in UNCERTAIN:
                     lo = kept < th
                     low[th][0] += int((lo & (sv == t)).sum())
@@ -159,7 +174,10 @@ def main(argv=None) -> int:
                  # shown wrong and at the gate, and the cines with such a frame at the gate
                  "shown_probability_under": {str(th): {
                      "right": round(v[0] / max(1, true), 4), "wrong": round(v[1] / max(1, n - true), 4),
-                     "at_gate": round(v[2] / max(1, ng), 4), "cines_at_gate": v[3]} for th, v in low.items()}}
+                     "at_gate": round(v[2] / max(1, ng), 4), "cines_at_gate": v[3]} for th, v in low.items()},
+                 # its quantiles over the frames shown right (a threshold that flags that share of them) and the
+                 # share of the frames shown wrong under each
+                 "shown_probability_quantiles": {str(q): quantile_row(kept_right, kept_wrong, q) for q in QUANTILES}}
         rep["settings"][s] = r
         print(s, json.dumps(r), flush=True)
     if a.out:

@@ -13,10 +13,10 @@ runtime_ef = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(runtime_ef)
 
 
-def _rt(ef, views=("A4C",) * 10, lv=(1.0,) * 10):
+def _rt(ef, views=("A4C",) * 10, lv=(1.0,) * 10, state=None, quality="ok"):
     return {"ef": ef, "ef_on_last_frame": ef, "method": "beats", "beats": 2, "gated_frames": sum(a is not None for a in lv),
-            "frames": len(views), "ci": None if ef is None else [ef - 5, ef + 5],
-            "trace": {"view": list(views), "lv_area": list(lv)}}
+            "frames": len(views), "ci": None if ef is None else [ef - 5, ef + 5], "quality": quality,
+            "trace": {"view": list(views), "lv_area": list(lv), **({} if state is None else {"state": list(state)})}}
 
 
 def _row(ref, harness, base, new):
@@ -87,14 +87,19 @@ def test_pool_summarises_the_cines_of_several_reports_together(tmp_path, capsys)
 def test_view_summary_counts_frames_shown_as_the_cines_own_view_and_the_flips():
     rows = [
         # A4C shown, A2C for 3 frames (two flips), A4C again; the LV model ran on the first 6 frames only
-        {"view": "A4C", "runtime": _rt(50.0, ["A4C"] * 3 + ["A2C"] * 3 + ["A4C"] * 4, [1.0] * 6 + [None] * 4)},
-        # an A2C cine shown as A2C throughout, never segmented
-        {"view": "A2C", "runtime": _rt(None, ["A2C"] * 10, [None] * 10)},
+        # uncertain on its first frame and on the three A2C ones; its EF of quality low
+        {"view": "A4C", "runtime": _rt(50.0, ["A4C"] * 3 + ["A2C"] * 3 + ["A4C"] * 4, [1.0] * 6 + [None] * 4,
+                                       ["uncertain", "ok", "ok"] + ["uncertain"] * 3 + ["ok"] * 4, quality="low")},
+        # an A2C cine shown as A2C throughout, never segmented, ok throughout
+        {"view": "A2C", "runtime": _rt(None, ["A2C"] * 10, [None] * 10, ["ok"] * 10)},
     ]
     s = runtime_ef.view_summary(rows)
     assert s == {"view_true_share": 0.85, "view_true_share_gated": 0.5, "view_flips_per_cine": 1.0,
-                 "cines_with_view_flips": 1}
-    assert runtime_ef.view_summary(rows[1:])["view_true_share_gated"] is None
+                 "cines_with_view_flips": 1, "state_not_ok_shown_right": round(1 / 17, 4),
+                 "state_not_ok_shown_wrong": 1.0, "state_not_ok_gated": round(4 / 6, 4), "ef_quality_low": 1,
+                 "ef_cines": 1}
+    one = runtime_ef.view_summary(rows[1:])
+    assert [one["view_true_share_gated"], one["state_not_ok_shown_wrong"], one["ef_cines"]] == [None, None, 0]
 
 
 def test_pool_summarises_negatives_reports_as_negatives_and_refuses_a_mix(tmp_path):

@@ -45,3 +45,11 @@ def test_shown_views_with_average_gives_the_shown_class_averaged_probability():
     shown, kept = view_display.shown_views(seq, 0.5, 0.1, 3, with_average=True)
     # the average of class 0 (still shown): 1, 0.5, 0.25
     assert shown.tolist() == [0, 0, 0] and kept.tolist() == [1.0, 0.5, 0.25]
+
+
+def test_quantile_row_gives_the_threshold_over_right_frames_and_the_wrong_frames_under_it():
+    right = [0.5, 0.6, 0.7, 0.8, 0.9]
+    # numpy's linear quantile: 0.25 of the way from 0.5 to 0.6 at q = 0.0625
+    row = view_display.quantile_row(right, [0.4, 0.52, 0.53, 0.95], 0.0625)
+    assert row == {"threshold": 0.525, "wrong_under": 0.5}
+    assert view_display.quantile_row(right, [], 0.5) == {"threshold": 0.7, "wrong_under": None}
