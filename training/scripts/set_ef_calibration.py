@@ -45,10 +45,7 @@ def main(argv=None) -> int:
         cal["lv_border"] = manifest_lv_border(ck["lv_border"])
     if "val" in manifest.get("provenance", {}).get("dataset", {}):
         set_val_used_for(manifest)
-    pk.validate_manifest(manifest)
-    (pkg / pk.MANIFEST).write_bytes(pk.dump_manifest(manifest))
-    pk.sign_package(pkg, pk.load_private_key(a.key))
-    pk.verify_package(pkg, pk.load_trust_store(pkg.parent / "trust"))
+    pk.resign_manifest(pkg, manifest, a.key)
     print(f"{pkg}: calibration.ef {before} -> {cal['ef']}")
     return 0
 

@@ -58,10 +58,7 @@ def main(argv=None) -> int:
     view = manifest["postprocessing"]["view"]
     view["thresholds"] = {**view.get("thresholds", {}), "uncertain": fit["threshold"]}
     view.setdefault("calibration", {})["uncertain"] = fit["calibration"]
-    pk.validate_manifest(manifest)
-    (pkg / pk.MANIFEST).write_bytes(pk.dump_manifest(manifest))
-    pk.sign_package(pkg, pk.load_private_key(a.key))
-    pk.verify_package(pkg, pk.load_trust_store(pkg.parent / "trust"))
+    pk.resign_manifest(pkg, manifest, a.key)
     print(f"{pkg}: postprocessing.view.thresholds.uncertain {fit['threshold']}")
     return 0
 

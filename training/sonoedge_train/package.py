@@ -169,6 +169,16 @@ def sign_package(pkg_dir, private_key) -> str:
     return key_id(public_raw(private_key))
 
 
+def resign_manifest(pkg_dir, manifest: dict, key_path) -> None:
+    """Writes a changed manifest into a package (its other files untouched) after validating it against the schema,
+    signs it with the key at key_path, and verifies the package against the trust store beside it (../trust)."""
+    pkg = Path(pkg_dir)
+    validate_manifest(manifest)
+    (pkg / MANIFEST).write_bytes(dump_manifest(manifest))
+    sign_package(pkg, load_private_key(key_path))
+    verify_package(pkg, load_trust_store(pkg.parent / "trust"))
+
+
 # --- manifest helpers -------------------------------------------------------------------------------------------
 
 def dump_manifest(manifest: dict) -> bytes:
