@@ -46,9 +46,10 @@ export const SPEC: CommandSpec = {
 /**
  * The JSON line of one result: everything a validation diff needs, latency apart. `state` is the shown
  * in-distribution state and `idScore` its smoothed score (null without an id_score output), `frameState` and
- * `idScoreRaw` this frame's own; `viewUncertain` (with a view package that has postprocessing.view.thresholds.uncertain)
- * whether the shown view's averaged probability is under it; `edSeq` / `esSeq` appear on the frame that confirms an ED / ES; `ef` when valid,
- * with `qualityReason` when its quality is low and `borderBand` when the LV package has calibration.lv_border.
+ * `idScoreRaw` this frame's own; `viewUncertain` (only with a view package that has
+ * postprocessing.view.thresholds.uncertain) whether the shown view's averaged probability is under it; `edSeq` /
+ * `esSeq` appear on the frame that confirms an ED / ES; `ef` when valid, with `qualityReason` when its quality is
+ * low and `borderBand` when the LV package has calibration.lv_border.
  */
 export function resultLine(r: Processed<FrameInfo, PipelineResult>): Record<string, unknown> {
   const p = r.result;

@@ -142,8 +142,8 @@ export interface PipelineResult {
   /**
    * The in-distribution state a display shows (smoothed, see InDistributionState): `ok`, `uncertain` (the results
    * may be wrong) or `unknown` (the frame is unlike the training data: no LV, no EF): the worse of the id_score's
-   * state and the view's (view.uncertain). A view package without an `id_score` output or a view threshold cannot
-   * tell: its results are always `ok`, with `idScore` null.
+   * state and the view's (view.uncertain). A view package with neither an `id_score` output nor a view threshold
+   * cannot tell: its results are always `ok`, with `idScore` null.
    */
   state: ResultState;
   /** The smoothed in-distribution score in [0, 1] (higher = more like the training data); null without an id_score output. */
