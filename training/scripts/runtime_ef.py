@@ -124,6 +124,7 @@ def replay(raw, frames, roi, spacing, fps, models, tmp, cli):
             "method": None if last_ef is None else last_ef.get("method"),
             "beats": None if last_ef is None else last_ef.get("beats"),
             "quality": None if last_ef is None else last_ef.get("quality"),
+            "quality_reason": None if last_ef is None else last_ef.get("qualityReason"),
             "ci": None if last_ef is None else last_ef.get("ci"),
             "gated_frames": shown, "frames": len(lines),
             "ed_flags": sum(1 for ln in lines if "edSeq" in ln), "es_flags": sum(1 for ln in lines if "esSeq" in ln),
