@@ -180,7 +180,7 @@ def view_summary(rows):
     gated = [(v == r["view"]) for r, tr in zip(rows, t) for v, a in zip(tr["view"], tr["lv_area"]) if a is not None]
     flips = [sum(a != b for a, b in zip(tr["view"], tr["view"][1:])) for tr in t]
     # the state (not ok: uncertain or unknown) on the frames shown right and wrong, and where the LV model ran (the
-    # thirty-fourth wave); reports from before it have no state trace
+    # thirty-fourth wave); a trace without states counts nothing
     right, wrong, gated_state = [], [], []
     for r, tr in zip(rows, t):
         for v, st, a in zip(tr["view"], tr.get("state", []), tr["lv_area"]):
