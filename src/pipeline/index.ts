@@ -572,6 +572,8 @@ export class StreamProcessor {
   async #process(m: ModelSet, f: StreamFrame, stage: StageTimer): Promise<PipelineResult> {
     await m.vq.infer(f.data, stage);
     const out = m.vq.outputs;
+    // The id_score's shown state: the EF counts its uncertain frames, not the view state's.
+    let idShown: ResultState = 'ok';
     const result = await stage('view_quality.postprocess', () => {
       softmax(out.view, m.probs, 0, m.probs.length, m.temperature);
       const best = argmaxIndex(m.probs);
@@ -584,6 +586,7 @@ export class StreamProcessor {
       // A frame still running on a view model swapped out since may lack the output the current tracker reads.
       const id = out.id_score && this.#id ? this.#id.update(out.id_score[0]) : undefined;
       const vs = this.#viewState?.update(this.#viewSmoother.probabilities[shownIndex]);
+      idShown = id?.shown ?? 'ok';
       const r: PipelineResult = {
         seq: f.seq,
         acquiredAt: f.acquiredAt,
@@ -651,7 +654,9 @@ export class StreamProcessor {
           if (borderBand !== undefined) result.lv.borderBand = borderBand;
           if (result.frameState === 'unknown') ef.skip(f.seq, 'this frame is out of distribution');
           else {
-            const uncertain = result.frameState === 'uncertain' || result.state === 'uncertain';
+            // The id_score's uncertain frames lower the EF's quality; the view's do not: which apical view a frame is
+            // drawn from does not change its LV volume (training/RESULTS.md, thirty-sixth wave).
+            const uncertain = result.frameState === 'uncertain' || idShown === 'uncertain';
             ef.push(f.seq, comp.area >= 3 ? geo : undefined, { view: result.view.shown, uncertain, borderBand, belowGate: this.#segGate.held });
           }
         });
