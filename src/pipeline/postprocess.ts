@@ -1047,8 +1047,8 @@ export class InDistributionState {
     const s = score >= 0 ? Math.min(score, 1) : 0;
     this.#value = Number.isNaN(this.#value) ? s : this.#alpha * s + (1 - this.#alpha) * this.#value;
     const target = frameState(this.#value, this.thresholds);
-    const rank = (x: ResultState): number => RESULT_STATES.indexOf(x);
-    if (this.#shown === undefined || rank(target) >= rank(this.#shown)) {
+    // At once when the target is as bad as the shown state or worse.
+    if (this.#shown === undefined || worseState(target, this.#shown) === target) {
       this.#shown = target;
       this.#better = 0;
     } else if (++this.#better >= this.#hold) {

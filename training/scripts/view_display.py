@@ -66,16 +66,19 @@ def shown_views(probs, alpha, margin, hold, with_average=False):
 
 
 UNCERTAIN = (0.7, 0.8)
-
-
 QUANTILES = (0.01, 0.02, 0.05, 0.1)
+
+
+def share_under(values, th):
+    """The share of values under th (0 without values)."""
+    return round(float(np.mean(np.asarray(values) < th)), 4) if len(values) else 0.0
 
 
 def quantile_row(right, wrong, q):
     """The q-quantile of the shown view's averaged probability over the frames shown right, and the share of the
     frames shown wrong under it."""
     th = float(np.quantile(right, q)) if right else float("nan")
-    return {"threshold": round(th, 4), "wrong_under": round(float(np.mean(np.array(wrong) < th)), 4) if wrong else None}
+    return {"threshold": round(th, 4), "wrong_under": share_under(wrong, th) if wrong else None}
 
 
 def ema(x, a=0.3):
@@ -139,7 +142,7 @@ def main(argv=None) -> int:
             r["apical_share_at_gate"] = round(ap_ / tot, 4)
         else:
             true, n, tg, ng, flips, sw = 0, 0, 0, 0, [], []
-            low = {th: [0, 0, 0, 0] for th in UNCERTAIN}  # shown right and low, shown wrong and low, at the gate and low, cines
+            low = {th: [0, 0] for th in UNCERTAIN}  # frames at the gate and low, cines with one
             kept_right, kept_wrong = [], []
             for i, c in enumerate(cines):
                 t = views.index(c["view"])
@@ -154,10 +157,8 @@ def main(argv=None) -> int:
                 kept_wrong += kept[sv != t].tolist()
                 for th in UNCERTAIN:
                     lo = kept < th
-                    low[th][0] += int((lo & (sv == t)).sum())
-                    low[th][1] += int((lo & (sv != t)).sum())
-                    low[th][2] += int((lo & c["gate"]).sum())
-                    low[th][3] += int((lo & c["gate"]).any())
+                    low[th][0] += int((lo & c["gate"]).sum())
+                    low[th][1] += int((lo & c["gate"]).any())
                 true += int((sv == t).sum())
                 n += len(sv)
                 tg += int(((sv == t) & c["gate"]).sum())
@@ -173,8 +174,8 @@ def main(argv=None) -> int:
                  # the shown view's averaged probability under a threshold: the share of the frames shown right,
                  # shown wrong and at the gate, and the cines with such a frame at the gate
                  "shown_probability_under": {str(th): {
-                     "right": round(v[0] / max(1, true), 4), "wrong": round(v[1] / max(1, n - true), 4),
-                     "at_gate": round(v[2] / max(1, ng), 4), "cines_at_gate": v[3]} for th, v in low.items()},
+                     "right": share_under(kept_right, th), "wrong": share_under(kept_wrong, th),
+                     "at_gate": round(v[0] / max(1, ng), 4), "cines_at_gate": v[1]} for th, v in low.items()},
                  # its quantiles over the frames shown right (a threshold that flags that share of them) and the
                  # share of the frames shown wrong under each
                  "shown_probability_quantiles": {str(q): quantile_row(kept_right, kept_wrong, q) for q in QUANTILES}}
