@@ -127,12 +127,17 @@ def replay(raw, frames, roi, spacing, fps, models, tmp, cli):
             "quality_reason": None if last_ef is None else last_ef.get("qualityReason"),
             "ci": None if last_ef is None else last_ef.get("ci"),
             "gated_frames": shown, "frames": len(lines),
+            # frames segmented whose LV was not shown (lvRejected: its long axis across the beam)
+            "lv_rejected": sum(1 for ln in lines if "lvRejected" in ln),
             "ed_flags": sum(1 for ln in lines if "edSeq" in ln), "es_flags": sum(1 for ln in lines if "esSeq" in ln),
-            # per frame: the quality score, the shown view, the state, the LV area (mm^2; null when not segmented),
+            # per frame: the quality score, the shown view, the state, the LV area (mm^2; null when not segmented) and beam angle,
             # ED / ES confirmed on this frame, and the beats (ED frame, ES frame) the EF rests on
             "trace": {"quality": [round(ln["quality"], 3) for ln in lines], "view": [ln["viewShown"] for ln in lines],
                       "state": [ln["state"] for ln in lines],
                       "lv_area": [None if "lvAreaMm2" not in ln else round(ln["lvAreaMm2"], 1) for ln in lines],
+                      # the LV's long axis against the beam through it (degrees; null when not segmented or not reported)
+                      "lv_beam": [None if ln.get("lvBeamAngleDeg") is None else round(ln["lvBeamAngleDeg"], 1)
+                                  for ln in lines],
                       "ed": [ln["edSeq"] for ln in lines if "edSeq" in ln],
                       "es": [ln["esSeq"] for ln in lines if "esSeq" in ln],
                       "beats": sorted({(ln["ef"]["edFrame"], ln["ef"]["esFrame"]) for ln in lines
@@ -163,12 +168,25 @@ def boot_ci(d, n=2000, seed=0):
 
 
 def negatives_summary(rows):
-    """The runtime on hearts turned or flipped (OTHER): frames with an LV shown, cines with an EF."""
-    return {"cines": len(rows), "frames": sum(r["runtime"]["frames"] for r in rows),
-            "lv_shown_share": round(sum(r["runtime"]["gated_frames"] for r in rows)
-                                    / max(1, sum(r["runtime"]["frames"] for r in rows)), 4),
-            "cines_with_lv": sum(1 for r in rows if r["runtime"]["gated_frames"] > 0),
-            "cines_with_ef": sum(1 for r in rows if r["runtime"]["ef"] is not None)}
+    """The runtime on hearts turned or flipped and non-cardiac scenes (OTHER): frames with an LV shown, cines with an
+    EF, and the frames it rejects (state unknown or view OTHER; with `uncertain` too), overall and per family (the
+    generator's variant, when the rows carry one)."""
+    def part(rs):
+        frames = sum(r["runtime"]["frames"] for r in rs)
+        t = [r["runtime"]["trace"] for r in rs]
+        rejected = [st == "unknown" or v == "OTHER" for tr in t for v, st in zip(tr["view"], tr.get("state", []))]
+        not_ok = [st != "ok" or v == "OTHER" for tr in t for v, st in zip(tr["view"], tr.get("state", []))]
+        return {"cines": len(rs), "frames": frames,
+                "lv_shown_share": round(sum(r["runtime"]["gated_frames"] for r in rs) / max(1, frames), 4),
+                "unknown_or_other_share": round(float(np.mean(rejected)), 4) if rejected else None,
+                "not_ok_or_other_share": round(float(np.mean(not_ok)), 4) if not_ok else None,
+                "cines_with_lv": sum(1 for r in rs if r["runtime"]["gated_frames"] > 0),
+                "cines_with_ef": sum(1 for r in rs if r["runtime"]["ef"] is not None)}
+    out = part(rows)
+    families = sorted({r["family"] for r in rows if r.get("family")})
+    if families:
+        out["families"] = {f: part([r for r in rows if r.get("family") == f]) for f in families}
+    return out
 
 
 def view_summary(rows):
@@ -304,6 +322,9 @@ def main(argv=None) -> int:
     cines = phantom_cines(a.phantom, a.negatives) if a.phantom else sim_cines(a.sim, a.difficulty)
     size, _, quality = a.published.partition(",")
     p = Packages(a.models)
+    # a negatives row names its family (the generator's variant), so the summary gives the rejection per family
+    family = ({c["id"]: c["variant"] for c in json.loads((Path(a.phantom) / "index.json").read_text())["cines"]}
+              if a.negatives else {})
     rows = []
     with tempfile.TemporaryDirectory(prefix="sonoedge-runtime-ef-") as tmp:
         for k, (cid, view, frames, roi, spacing, ref, fps) in enumerate(cines):
@@ -319,7 +340,8 @@ def main(argv=None) -> int:
                    for name, (cli, models) in runs.items()}
             h = None if a.negatives else harness(p, frames, roi, spacing)
             rows.append({"id": cid, "view": view, "ref": None if ref is None else round(ref, 2), "fps": fps,
-                         "frames": len(frames), "harness": None if h is None else round(h, 2), "runtimes": rts})
+                         "frames": len(frames), "harness": None if h is None else round(h, 2), "runtimes": rts,
+                         **({"family": family[cid]} if cid in family else {})})
             hs = "-" if h is None else f"{h:5.1f}"
             line = f"{cid:4d} {view} ref {ref or 0:5.1f} harness {hs}"
             for name, rt in rts.items():
