@@ -48,8 +48,9 @@ export const SPEC: CommandSpec = {
  * in-distribution state and `idScore` its smoothed score (null without an id_score output), `frameState` and
  * `idScoreRaw` this frame's own; `viewUncertain` (only with a view package that has
  * postprocessing.view.thresholds.uncertain) whether the shown view's averaged probability is under it; `edSeq` /
- * `esSeq` appear on the frame that confirms an ED / ES; `ef` when valid, with `qualityReason` when its quality is
- * low and `borderBand` when the LV package has calibration.lv_border.
+ * `esSeq` appear on the frame that confirms an ED / ES; `lvAreaMm2` and `lvBeamAngleDeg` on a frame with an LV,
+ * `lvRejected` on one whose LV was not shown (pipeline lvRejected); `ef` when valid, with `qualityReason` when its
+ * quality is low and `borderBand` when the LV package has calibration.lv_border.
  */
 export function resultLine(r: Processed<FrameInfo, PipelineResult>): Record<string, unknown> {
   const p = r.result;
@@ -66,7 +67,11 @@ export function resultLine(r: Processed<FrameInfo, PipelineResult>): Record<stri
     idScoreRaw: p.idScoreRaw,
   };
   if (p.view.uncertain !== undefined) line.viewUncertain = p.view.uncertain;
-  if (p.lv) line.lvAreaMm2 = p.lv.areaMm2;
+  if (p.lv) {
+    line.lvAreaMm2 = p.lv.areaMm2;
+    line.lvBeamAngleDeg = p.lv.beamAngleDeg;
+  }
+  if (p.lvRejected) line.lvRejected = p.lvRejected;
   if (p.ef?.edConfirmed != null) line.edSeq = p.ef.edConfirmed;
   if (p.ef?.esConfirmed != null) line.esSeq = p.ef.esConfirmed;
   if (p.ef?.valid) {

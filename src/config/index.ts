@@ -71,6 +71,7 @@ export interface PipelineConfig {
   qualityThreshold?: number;
   qualityHysteresis: number;
   qualityHold: number;
+  maxBeamAngleDeg: number;
   contourEpsilon: number;
   engine: EngineConfig;
 }

@@ -214,6 +214,10 @@ const pipeline = {
       description: 'Once segmenting, go on while the smoothed quality stays at or above qualityThreshold minus this; 0: each frame on qualityThreshold alone. Default: 0.1.',
     },
     qualityHold: int(0, 1000, 16, 'Frames of a quality dip the segmentation gate holds open once it has been open this many frames in a row, while the view stays apical; frames measured in a dip make the EF quality low; 0: none. Default: 16.'),
+    maxBeamAngleDeg: {
+      type: 'number', exclusiveMinimum: 0, maximum: 90, default: 30,
+      description: 'The most degrees the LV long axis may lie across the beam through it and still be shown and measured; 90: no limit. Default: 30.',
+    },
     contourEpsilon: {
       type: 'number', minimum: 0, maximum: 100, default: 0.75,
       description: 'Contour simplification tolerance in model pixels; 0 keeps every point. Default: 0.75.',

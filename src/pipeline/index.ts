@@ -12,7 +12,7 @@ import type { InputGeometry, Roi, ScanConversion } from '../preprocess/options.j
 import { contentGeometry, type GeometryOptions } from '../preprocess/geometry.js';
 import { checkKeys } from '../util/options.js';
 import {
-  argmaxIndex, ClassSmoother, EjectionFraction, InDistributionState, Latch, MaskAnalyzer, ScoreHysteresis, areaLength, simplifyPolygon, softmax, viewState, worseState,
+  argmaxIndex, ClassSmoother, EjectionFraction, InDistributionState, Latch, MaskAnalyzer, ScoreHysteresis, areaLength, beamAngleDeg, simplifyPolygon, softmax, viewState, worseState,
   type EfCalibration, type EjectionFractionResult, type IdThresholds, type LvBorder, type ResultState,
 } from './postprocess.js';
 import { LatestWinsScheduler, type FrameInfo, type Processed, type SchedulerStats, type StageTimer } from './scheduler.js';
@@ -155,6 +155,11 @@ export interface PipelineResult {
   /** Present on frames where segmentation ran. */
   lv?: {
     areaMm2: number; lengthMm: number; pixels: number;
+    /**
+     * The angle in degrees [0, 90] between the LV's long axis and the beam from the probe (the input's top centre)
+     * through its centroid (postprocess.ts beamAngleDeg); null under 3 pixels.
+     */
+    beamAngleDeg: number | null;
     /** The simplified LV outline, x0,y0,x1,y1,... in model-input pixel centres. */
     contour: number[];
     /** The same outline in source-frame pixel coordinates (absent for polar frames, which are scan-converted). */
@@ -167,6 +172,11 @@ export interface PipelineResult {
      */
     borderBand?: number | null;
   };
+  /**
+   * On a segmented frame whose LV is not shown because its long axis lies more than maxBeamAngleDeg across the beam
+   * (code LV_ACROSS_BEAM): the angle in degrees. Such a frame has no `lv`.
+   */
+  lvRejected?: { code: 'LV_ACROSS_BEAM'; beamAngleDeg: number };
   /**
    * The EF window's estimate, on every frame of a stream that segments, except while the state is `unknown`
    * (then absent, and the window is emptied). `ef.edConfirmed` / `ef.esConfirmed` name the frame whose ED / ES this
@@ -212,6 +222,13 @@ export interface PipelineOptions {
   qualityHold?: number;
   /** Contour simplification tolerance in model pixels (default 0.75). */
   contourEpsilon?: number;
+  /**
+   * The most degrees an LV's long axis may lie across the beam through it (postprocess.ts beamAngleDeg) and still be
+   * shown and measured (default MAX_BEAM_ANGLE, 30; 90 turns the rule off). In an apical view the beam enters at the
+   * LV apex and the long axis runs down it; a mask across it is an atrium or two chambers taken for the LV. Such a
+   * frame carries `lvRejected` instead of `lv`, and the EF window bridges it like any frame without a usable LV.
+   */
+  maxBeamAngleDeg?: number;
 }
 
 /** The default of PipelineOptions.qualityHysteresis. */
@@ -219,6 +236,9 @@ const QUALITY_HYSTERESIS = 0.1;
 
 /** The default of PipelineOptions.qualityHold: 16 frames (the thirty-first wave, training/RESULTS.md). */
 export const QUALITY_HOLD = 16;
+
+/** The default of PipelineOptions.maxBeamAngleDeg: 30 degrees (the thirty-seventh wave, training/RESULTS.md). */
+export const MAX_BEAM_ANGLE = 30;
 
 /** The quality bar without options or a package that set one. */
 const QUALITY_THRESHOLD = 0.5;
@@ -241,7 +261,8 @@ function diagnosticThreshold(pkg: VerifiedPackage): number | undefined {
 }
 
 const PIPELINE_KEYS = ['viewQuality', 'segmentation', 'variant', 'trustStore', 'allowUnsigned', 'engine',
-  'segmentationStride', 'segmentationViews', 'qualityThreshold', 'qualityHysteresis', 'qualityHold', 'contourEpsilon'] as const;
+  'segmentationStride', 'segmentationViews', 'qualityThreshold', 'qualityHysteresis', 'qualityHold', 'contourEpsilon',
+  'maxBeamAngleDeg'] as const;
 
 /** Verified packages, ready to open streams. */
 export class Pipeline {
@@ -280,6 +301,10 @@ export class Pipeline {
     const hold = options.qualityHold ?? QUALITY_HOLD;
     if (!Number.isInteger(hold) || hold < 0 || hold > 1000) {
       throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'integer in [0, 1000]', 'pipeline.qualityHold', hold);
+    }
+    const beam = options.maxBeamAngleDeg ?? MAX_BEAM_ANGLE;
+    if (typeof beam !== 'number' || !(beam > 0 && beam <= 90)) {
+      throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'number in (0, 90]', 'pipeline.maxBeamAngleDeg', beam);
     }
     const vq = await verifyWith(options, options.viewQuality);
     const seg = options.segmentation === undefined ? undefined : await verifyWith(options, options.segmentation);
@@ -501,6 +526,7 @@ export class StreamProcessor {
   /** The segmentation gate on the smoothed quality: opens at the quality bar (qualityBar), closes below its exit. */
   #segGate: Latch;
   readonly #segStride: number;
+  readonly #maxBeam: number;
   #inFlight: Promise<unknown> = Promise.resolve();
   #eligible = 0;
   #lastShown = '';
@@ -516,6 +542,7 @@ export class StreamProcessor {
     this.#segViews = options.segmentationViews ?? ['A4C', 'A2C'];
     [this.#quality, this.#segGate] = this.#qualityBar(vq);
     this.#segStride = options.segmentationStride ?? 1;
+    this.#maxBeam = options.maxBeamAngleDeg ?? MAX_BEAM_ANGLE;
   }
 
   /** A fresh quality state and segmentation gate at the bar of these options and this view package. */
@@ -641,9 +668,16 @@ export class StreamProcessor {
           const comp = mask.largestComponent(labels, m.lvLabel);
           const [sx, sy] = seg.spacingMm;
           const geo = areaLength(comp.mask, mask.width, seg.spacingMm);
+          const beam = beamAngleDeg(comp.mask, mask.width, seg.spacingMm);
+          if (beam !== null && beam > this.#maxBeam) {
+            // Not the LV an apical view shows (maxBeamAngleDeg): nothing drawn, nothing measured.
+            result.lvRejected = { code: 'LV_ACROSS_BEAM', beamAngleDeg: beam };
+            ef.skip(f.seq, `LV ${beam.toFixed(0)} degrees across the beam (at most ${this.#maxBeam})`);
+            return;
+          }
           const contour = simplifyPolygon(mask.contour(comp.mask), this.#opts.contourEpsilon ?? 0.75);
           result.lv = {
-            areaMm2: comp.area * sx * sy, lengthMm: geo.lengthMm, contour, pixels: comp.area,
+            areaMm2: comp.area * sx * sy, lengthMm: geo.lengthMm, contour, pixels: comp.area, beamAngleDeg: beam,
             mask: { width: mask.width, height: mask.height, data: Uint8Array.from(comp.mask) },
           };
           const inFrame = seg.toFrame(contour);

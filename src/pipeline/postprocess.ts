@@ -342,6 +342,27 @@ export interface AreaLength {
  */
 export function areaLength(mask: Uint8Array, width: number, spacingMm: number | readonly [number, number]): AreaLength {
   const [sx, sy] = typeof spacingMm === 'number' ? [spacingMm, spacingMm] : spacingMm;
+  const a = principalAxis(mask, width, sx, sy);
+  if (!a) return { areaMm2: 0, lengthMm: 0 };
+  const { mx, my, ux, uy } = a;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let p = 0; p < mask.length; p++) {
+    if (mask[p] === 0) continue;
+    const x = (p % width) * sx - mx;
+    const y = ((p - (p % width)) / width) * sy - my;
+    const proj = x * ux + y * uy;
+    lo = Math.min(lo, proj);
+    hi = Math.max(hi, proj);
+  }
+  return { areaMm2: a.n * sx * sy, lengthMm: hi - lo + Math.hypot(ux * sx, uy * sy) };
+}
+
+/** A mask's pixel count, centroid (mx, my) and principal axis (ux, uy), with pixel centres at (x * sx, y * sy) mm. */
+interface PrincipalAxis { n: number; mx: number; my: number; ux: number; uy: number }
+
+/** The principal axis of the mask's pixel centres in mm (the major axis of their 2x2 scatter matrix); null under 3 pixels. */
+function principalAxis(mask: Uint8Array, width: number, sx: number, sy: number): PrincipalAxis | null {
   let n = 0;
   let mx = 0;
   let my = 0;
@@ -352,7 +373,7 @@ export function areaLength(mask: Uint8Array, width: number, spacingMm: number | 
     mx += x * sx;
     my += ((p - x) / width) * sy;
   }
-  if (n < 3) return { areaMm2: 0, lengthMm: 0 };
+  if (n < 3) return null;
   mx /= n;
   my /= n;
   let sxx = 0;
@@ -366,21 +387,28 @@ export function areaLength(mask: Uint8Array, width: number, spacingMm: number | 
     sxy += x * y;
     syy += y * y;
   }
-  // Principal axis of the 2x2 scatter matrix (in mm).
   const theta = 0.5 * Math.atan2(2 * sxy, sxx - syy);
-  const ux = Math.cos(theta);
-  const uy = Math.sin(theta);
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (let p = 0; p < mask.length; p++) {
-    if (mask[p] === 0) continue;
-    const x = (p % width) * sx - mx;
-    const y = ((p - (p % width)) / width) * sy - my;
-    const proj = x * ux + y * uy;
-    lo = Math.min(lo, proj);
-    hi = Math.max(hi, proj);
-  }
-  return { areaMm2: n * sx * sy, lengthMm: hi - lo + Math.hypot(ux * sx, uy * sy) };
+  return { n, mx, my, ux: Math.cos(theta), uy: Math.sin(theta) };
+}
+
+/**
+ * The angle in degrees [0, 90] between the LV's long axis (the mask's principal axis, in mm) and the beam that runs
+ * from the probe through the LV's centroid; null under 3 pixels or with the centroid on the probe. The probe sits at
+ * the top centre of the model's input, ((width - 1) / 2, -0.5) in pixel centres: the convention of every apical
+ * training image, scan-converted or cropped, where the sector's apex is the top centre of its box. In an apical view
+ * the beam enters at the LV apex and the long axis runs down the beam; a heart turned in the image, or a long-axis
+ * view read as apical, lies across it.
+ */
+export function beamAngleDeg(mask: Uint8Array, width: number, spacingMm: number | readonly [number, number]): number | null {
+  const [sx, sy] = typeof spacingMm === 'number' ? [spacingMm, spacingMm] : spacingMm;
+  const a = principalAxis(mask, width, sx, sy);
+  if (!a) return null;
+  const bx = a.mx - ((width - 1) / 2) * sx;
+  const by = a.my + 0.5 * sy;
+  const norm = Math.hypot(bx, by);
+  if (norm === 0) return null;
+  const cos = Math.min(1, Math.abs(a.ux * bx + a.uy * by) / norm);
+  return (Math.acos(cos) * 180) / Math.PI;
 }
 
 /** Single-plane area-length volume in mL: V = 8 A^2 / (3 pi L), A in mm^2 and L in mm. */

@@ -31,8 +31,10 @@ t.test('the bundled DICOM: one JSON line per frame, A4C, LV area, EF, latency; a
   t.same(ls.map((l) => l.seq), Array.from({ length: 16 }, (_, i) => i));
   for (const l of ls) {
     t.same(Object.keys(l).filter((k) => !['ef', 'edSeq', 'esSeq'].includes(k)),
-      ['seq', 'view', 'confidence', 'viewShown', 'quality', 'qualityGood', 'state', 'idScore', 'frameState', 'idScoreRaw', 'viewUncertain', 'lvAreaMm2', 'latency']);
+      ['seq', 'view', 'confidence', 'viewShown', 'quality', 'qualityGood', 'state', 'idScore', 'frameState', 'idScoreRaw', 'viewUncertain', 'lvAreaMm2', 'lvBeamAngleDeg', 'latency']);
     t.equal(l.viewShown, 'A4C');
+    // The sample's LV runs down the beam (pipeline.beam.test.ts turns it across).
+    t.ok((l.lvBeamAngleDeg as number) >= 0 && (l.lvBeamAngleDeg as number) < 10, `LV ${l.lvBeamAngleDeg} degrees off the beam`);
     // The bundled view model scores its own simulator's cine in distribution, and is sure of its view: ok on every frame.
     t.same([l.state, l.frameState, l.viewUncertain], ['ok', 'ok', false]);
     t.ok((l.idScore as number) >= 0.9 && (l.idScore as number) <= 1 && (l.idScoreRaw as number) >= 0.9 && (l.idScoreRaw as number) <= 1, `score ${l.idScore} (${l.idScoreRaw})`);

@@ -88,7 +88,7 @@ t.test('toFrameResult: flags from the pipeline result', async (t) => {
     edFrame: 18, esFrame: 20, edvMl: 100, esvMl: 38.8, edConfirmed: null, esConfirmed: 5, frames: 20, uncertainFrames: 0, valid: true,
   };
   const withEf: PipelineResult = { ...base, view: { ...base.view, changed: false }, quality: { score: 0.8, smoothed: 0.8, good: true },
-    lv: { areaMm2: 1000, lengthMm: 80, pixels: 10, contour: [1, 2], contourFrame: [2.04, 4.06], mask }, ef };
+    lv: { areaMm2: 1000, lengthMm: 80, pixels: 10, beamAngleDeg: 3, contour: [1, 2], contourFrame: [2.04, 4.06], mask }, ef };
   // ES is flagged on the result that confirms it (frame 5 here, confirmed by frame 7), with its seq in esSeq.
   t.same(toFrameResult(withEf), {
     view: 'A4C', confidence: 0.9, quality: 0.8, state: 'ok', idScore: null, lvAreaMm2: 1000, ef: 61.2, efCi: [55.1, 67.3], edSeq: null, esSeq: 5,

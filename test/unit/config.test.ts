@@ -23,7 +23,7 @@ const DEFAULTS: ServeConfig = {
     sets: [], variant: 'fp32', trustStore: [path.join(MODELS_DIR, 'trust')], allowUnsigned: false,
   },
   pipeline: {
-    segmentationStride: 1, segmentationViews: ['A4C', 'A2C'], qualityHysteresis: 0.1, qualityHold: 16, contourEpsilon: 0.75,
+    segmentationStride: 1, segmentationViews: ['A4C', 'A2C'], qualityHysteresis: 0.1, qualityHold: 16, maxBeamAngleDeg: 30, contourEpsilon: 0.75,
     engine: { providers: ['cpu'], intraOpThreads: 0, interOpThreads: 0, graphOptimization: 'all', deterministic: false, warmupRuns: 1, logSeverity: 'error' },
   },
   logging: { level: 'info', file: null, pretty: false },
@@ -275,9 +275,14 @@ t.test('pipelineOptions hands the models and graph to Pipeline.create', async (t
   const trustStore = await loadTrustStore(c.models.trustStore);
   t.same(pipelineOptions(c, trustStore), {
     viewQuality: DEFAULTS.models.viewQuality, variant: 'fp32', trustStore, allowUnsigned: false, engine: DEFAULTS.pipeline.engine,
-    segmentationStride: 1, segmentationViews: ['A4C', 'A2C'], qualityThreshold: 0.6, qualityHysteresis: 0.1, qualityHold: 16, contourEpsilon: 0.75,
+    segmentationStride: 1, segmentationViews: ['A4C', 'A2C'], qualityThreshold: 0.6, qualityHysteresis: 0.1, qualityHold: 16, maxBeamAngleDeg: 30, contourEpsilon: 0.75,
   });
   t.equal(pipelineOptions(DEFAULTS, trustStore).segmentation, DEFAULTS.models.segmentation);
+  t.equal(pipelineOptions(parseServeConfig('pipeline: {maxBeamAngleDeg: 90}\n', 'serve.yaml'), trustStore).maxBeamAngleDeg, 90, 'the beam rule off');
+  for (const bad of ['0', '91']) {
+    t.throws(() => parseServeConfig(`pipeline:\n  maxBeamAngleDeg: ${bad}\n`, 'serve.yaml'),
+      { name: 'ConfigError', code: 'ERR_SONOEDGE_CONFIG', line: 2, key: 'pipeline.maxBeamAngleDeg' }, bad);
+  }
 });
 
 t.test('docs/DEPLOYMENT.md holds the reference table generated from the schema', async (t) => {

@@ -27,7 +27,7 @@ function result(seq: number, o: { view?: string; q?: number; good?: boolean; sta
     quality: { score: o.q ?? 0.7, smoothed: o.q ?? 0.7, good: o.good ?? true },
     state: o.state ?? 'ok', idScore: null, idScoreRaw: null, frameState: o.state ?? 'ok',
   };
-  if (o.area !== undefined) r.lv = { areaMm2: o.area, lengthMm: 80, pixels: 100, contour: [], contourFrame: [1, 1, 5, 1, 5, 5], mask: { width: 1, height: 1, data: new Uint8Array(1) } };
+  if (o.area !== undefined) r.lv = { areaMm2: o.area, lengthMm: 80, pixels: 100, beamAngleDeg: 0, contour: [], contourFrame: [1, 1, 5, 1, 5, 5], mask: { width: 1, height: 1, data: new Uint8Array(1) } };
   if (o.ef) {
     r.ef = {
       ef: 60, efRaw: 60, ci: [55, 65], quality: 'ok', method: 'beats', beats: [], edFrame: -1, esFrame: -1, edvMl: 100, esvMl: 40,
