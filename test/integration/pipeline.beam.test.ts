@@ -5,7 +5,7 @@ import t, { type Test } from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { MAX_BEAM_ANGLE, Pipeline, type FrameInfo, type PipelineResult, type Processed } from '../../src/pipeline/index.js';
+import { MAX_BEAM_ANGLE, Pipeline } from '../../src/pipeline/index.js';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
 import { beamAngleDeg } from '../../src/pipeline/postprocess.js';
 import { resultLine } from '../../src/cli/replay.js';
@@ -13,24 +13,14 @@ import { ResultFlag } from '../../src/protocol/constants.js';
 import { toFrameResult } from '../../src/runtime/index.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { viewIdPackage } from '../helpers/packages.js';
+import { runFrames } from '../helpers/stream.js';
 import { decodePydicomExample, pydicomUnavailable } from '../helpers/pydicom-examples.js';
 import { findSector } from '../../src/preprocess/sector.js';
 
 const SEG = path.join(MODELS_DIR, 'lv_segmentation');
 const geometry = { input: { width: 256, height: 256, format: 'GRAY8' as const }, pixelSpacingMm: SAMPLE_SPACING_MM };
 
-type Out = Processed<FrameInfo, PipelineResult>;
-
-async function run(t: Test, pipeline: Pipeline, frames: Uint8Array[]): Promise<Out[]> {
-  const results: Out[] = [];
-  const stream = await pipeline.openStream(geometry, (r) => results.push(r));
-  t.teardown(() => stream.close());
-  for (let i = 0; i < frames.length; i++) {
-    stream.submit(frames[i], i);
-    await stream.idle();
-  }
-  return results;
-}
+const run = (t: Test, pipeline: Pipeline, frames: Uint8Array[]) => runFrames(t, pipeline, geometry, frames);
 
 /** The frame turned a quarter: pixel (x, y) goes to (y, x), so the probe's apex moves to the left edge. */
 function transpose(f: Uint8Array, n = 256): Uint8Array {
@@ -97,14 +87,8 @@ t.test('the real four-chamber cine, gate forced open: its LV runs down the beam 
   const pipeline = await Pipeline.create({
     viewQuality: path.join(MODELS_DIR, 'view_quality'), segmentation: SEG, trustStore, qualityThreshold: -Infinity, maxBeamAngleDeg: 90,
   });
-  const results: Out[] = [];
-  const stream = await pipeline.openStream({ input: { width: ex.width, height: ex.height, format: 'RGB8' }, pixelSpacingMm: 1, sectorRoi: sector.box },
-    (r) => results.push(r));
-  t.teardown(() => stream.close());
-  for (let i = 0; i < ex.frames.length; i++) {
-    stream.submit(ex.frames[i], i);
-    await stream.idle();
-  }
+  const results = await runFrames(t, pipeline, { input: { width: ex.width, height: ex.height, format: 'RGB8' }, pixelSpacingMm: 1, sectorRoi: sector.box },
+    ex.frames);
   const angles = results.map(({ result: r }) => r.lv?.beamAngleDeg ?? null);
   t.equal(angles.length, 30);
   // 0-7.5 degrees on this machine; 10 leaves room for another CPU's float rounding in the masks.

@@ -15,6 +15,7 @@ import { toFrameResult } from '../../src/runtime/index.js';
 import { resultLine } from '../../src/cli/replay.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { calibratedSegmentation, viewIdPackage } from '../helpers/packages.js';
+import { runFrames } from '../helpers/stream.js';
 
 const VQ = path.join(MODELS_DIR, 'view_quality');
 const SEG = path.join(MODELS_DIR, 'lv_segmentation');
@@ -33,14 +34,7 @@ const scratch = async (t: Test): Promise<string> => {
 
 /** Runs frames through a fresh stream one at a time; returns the results. */
 async function run(t: Test, pipeline: Pipeline, frames: Uint8Array[]): Promise<PipelineResult[]> {
-  const results: Out[] = [];
-  const stream = await pipeline.openStream(geometry, (r) => results.push(r));
-  t.teardown(() => stream.close());
-  for (let i = 0; i < frames.length; i++) {
-    stream.submit(frames[i], i);
-    await stream.idle();
-  }
-  return results.map((r) => r.result);
+  return (await runFrames(t, pipeline, geometry, frames)).map((r) => r.result);
 }
 
 const mean = (f: Uint8Array): number => f.reduce((a, b) => a + b, 0) / f.length;
