@@ -216,8 +216,11 @@ export async function replay(args: string[]): Promise<number> {
       ? `EF ${efText(lastEf.ef, lastEf.ci, { beats: lastEf.beats.length, lowQuality: lastEf.quality === 'low' })}${known !== undefined ? ` (label ${known.toFixed(1)}%)` : ''}`
       : 'EF n/a';
     const states = stateSummary(results.map((r) => r.result));
+    // Frames whose LV was withheld (pipeline lvRejected): said only when there are some.
+    const across = results.filter((r) => r.result.lvRejected).length;
+    const acrossText = across > 0 ? `LV across the beam on ${across} frame${across === 1 ? '' : 's'} (not shown), ` : '';
     process.stderr.write(`sonoedge replay: ${results.length}/${cine.frames.length} frames processed (${stats.dropped} dropped, ${stats.failed} failed), `
-      + `state ${states}, ${efLine}, `
+      + `state ${states}, ${acrossText}${efLine}, `
       + `latency p50 ${lat ? ms(lat.median) : 'n/a'}, p99 ${lat ? ms(lat.p99) : 'n/a'}\n`);
     for (const f of failures) process.stderr.write(`sonoedge replay: ${f}\n`);
     if (captureDir !== undefined) {

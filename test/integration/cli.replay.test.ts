@@ -174,6 +174,30 @@ t.test('--models with an in-distribution score and an EF calibration: state and 
   t.match(dim.stderr, /state ok 0, uncertain 0, unknown 16 \(in-distribution score mean [01]\.\d\d, min [01]\.\d\d\), EF n\/a/);
 });
 
+t.test('an LV across the beam: no LV in the line, lvRejected instead, and the summary counts the frames', async (t) => {
+  // A view package that always says A4C at good quality, so the bundled LV model runs on the sample turned a quarter
+  // (transposed: the apex on the left), where it draws its LV across the beam (test/integration/pipeline.beam.test.ts).
+  const models = path.join(tmp, 'models-beam');
+  await viewIdPackage(path.join(models, 'view_quality'));
+  await calibratedSegmentation(path.join(models, 'lv_segmentation'), null);
+  const dcm = await readFile(path.join(root, SAMPLE));
+  const frames = dcm.subarray(dcm.length - 16 * 65536);
+  const turned = new Uint8Array(frames.length);
+  for (let f = 0; f < 16; f++) for (let y = 0; y < 256; y++) for (let x = 0; x < 256; x++) turned[f * 65536 + x * 256 + y] = frames[f * 65536 + y * 256 + x];
+  const raw = path.join(tmp, 'turned.raw');
+  await writeFile(raw, turned);
+  const r = run('replay', raw, '--geometry', '256x256:GRAY8', '--pixel-spacing', '0.7244', '--models', models);
+  t.equal(r.status, 0, r.stderr);
+  const ls = lines(r.stdout);
+  t.same(ls.map((l) => ['lvAreaMm2' in l, (l.lvRejected as { code?: string } | undefined)?.code, 'ef' in l]), new Array(16).fill([false, 'LV_ACROSS_BEAM', false]));
+  t.ok(ls.every((l) => (l.lvRejected as { beamAngleDeg: number }).beamAngleDeg > 60), 'each with its angle, over 60 degrees');
+  t.match(r.stderr, /state ok 16, uncertain 0, unknown 0 \([^)]*\), LV across the beam on 16 frames \(not shown\), EF n\/a, /);
+  // Upright, nothing is withheld and the summary says nothing of it.
+  const upright = run('replay', SAMPLE, '--models', models);
+  t.equal(upright.status, 0, upright.stderr);
+  t.notMatch(upright.stderr, /across the beam/);
+});
+
 t.test('bad input: one clear line and a non-zero exit', async (t) => {
   const missing = run('replay', 'no-such-study.dcm');
   t.equal(missing.status, 1);
