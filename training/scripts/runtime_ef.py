@@ -11,7 +11,12 @@ Cines:
 - `--phantom DIR`: the independent generator's cines (`python -m sonoedge_phantom generate ... --fps N`);
 - `--sim N,SEED,FRAMES,BEAT_FRAMES`: our simulator's apical cines (difficulty --difficulty, A4C and A2C in turn)
   whose beat lasts BEAT_FRAMES x U(0.8, 1) frames instead of FRAMES x U(0.8, 1) (the one change; every other draw
-  is the cine's own), so that FRAMES holds several beats.
+  is the cine's own), so that FRAMES holds several beats;
+- `--phantom DIR --negatives`: the independent generator's turned and flipped hearts and non-cardiac scenes;
+- `--ours-negatives N,SEED,FRAMES`: N cines of FRAMES frames per family of our generated negatives
+  (sonoedge_train/negatives.py) and of the held-out photographs.
+A negatives report gives, per family, the frames with an LV, the cines with an EF and the frames the runtime rejects
+(state unknown or view OTHER), as the display shows them (smoothed and held, which the harness does not model).
 
     training/.venv/bin/python training/scripts/runtime_ef.py --phantom training/data_cache/phantom_beats50 \
         --cli base=/tmp/base/dist/cli/main.js --cli new=dist/cli/main.js \
@@ -77,6 +82,34 @@ def sim_cines(spec, difficulty):
         h, w = c.sector.shape[1:]
         # the frame rate is only replay's --fps, which paces --realtime (not used here)
         yield (i, view, c.sector, (0, 0, w, h), (c.spacing_mm, c.spacing_mm), float(c.ef), 50.0)
+
+
+OURS_NEGATIVE_SIZE = 256
+
+
+def ours_negative_families():
+    """Our generated negative families (sonoedge_train/negatives.py) and the held-out photographs, in order."""
+    from sonoedge_train import negatives as ng
+    return [*ng.FAMILIES, "photo"]
+
+
+def ours_negative_cines(spec):
+    """(id, "OTHER", frames, roi, spacing, None, fps) of N cines per family of our generated negatives (`--ours-negatives
+    N,SEED,FRAMES`): a frozen image of the family with a little noise on each frame (sigma 3 grey levels: a still probe or
+    a frozen screen), except `noise`, drawn afresh on every frame; 256 x 256, the whole frame as the sector, 0.3 mm."""
+    from sonoedge_train import negatives as ng
+    n, seed, frames = (int(v) for v in spec.split(","))
+    size = OURS_NEGATIVE_SIZE
+    for f, name in enumerate(ours_negative_families()):
+        for i in range(n):
+            rng = np.random.default_rng([seed, f, i])
+            if name == "noise":
+                cine = np.stack([ng.noise(rng, size) for _ in range(frames)])
+            else:
+                base = ng.photos(1, rng, size)[0] if name == "photo" else ng.FAMILIES[name](rng, size)
+                jitter = rng.normal(0, 3, (frames, size, size))
+                cine = np.clip(base[None].astype(np.float32) + jitter, 0, 255).round().astype(np.uint8)
+            yield (f * n + i, "OTHER", cine, (0, 0, size, size), (0.3, 0.3), None, 30.0)
 
 
 def write_raw(frames, tmp) -> Path:
@@ -295,6 +328,8 @@ def main(argv=None) -> int:
                          "paired changes against the first), with the models folder it replays with (default "
                          "--models); default runtime=dist/cli/main.js")
     ap.add_argument("--negatives", action="store_true", help="--phantom's turned and flipped hearts: LV and EF shown")
+    ap.add_argument("--ours-negatives", default="", metavar="N,SEED,FRAMES",
+                    help="N cines per family of our generated negatives and the held-out photographs (a negatives report)")
     ap.add_argument("--limit", type=int, default=0, help="the first N cines only")
     ap.add_argument("--published", default="", metavar="SIZE[,QUALITY]",
                     help="replay each cine as public datasets store clips (see the module docstring)")
@@ -312,19 +347,24 @@ def main(argv=None) -> int:
         return 0
     if not a.out:
         ap.error("--out is required")
-    if bool(a.phantom) == bool(a.sim):
-        ap.error("give exactly one of --phantom and --sim")
+    if sum(map(bool, (a.phantom, a.sim, a.ours_negatives))) != 1:
+        ap.error("give exactly one of --phantom, --sim and --ours-negatives")
     if a.negatives and not a.phantom:
         ap.error("--negatives needs --phantom")
     clis = dict(c.split("=", 1) for c in a.cli) if a.cli else {"runtime": str(ROOT / "dist/cli/main.js")}
     # NAME=PATH@MODELS: this build replays with its own models folder (a package that differs only in calibration)
     runs = {name: (c.partition("@")[0], c.partition("@")[2] or a.models) for name, c in clis.items()}
-    cines = phantom_cines(a.phantom, a.negatives) if a.phantom else sim_cines(a.sim, a.difficulty)
+    cines = (phantom_cines(a.phantom, a.negatives) if a.phantom else sim_cines(a.sim, a.difficulty) if a.sim
+             else ours_negative_cines(a.ours_negatives))
     size, _, quality = a.published.partition(",")
     p = Packages(a.models)
     # a negatives row names its family (the generator's variant), so the summary gives the rejection per family
     family = ({c["id"]: c["variant"] for c in json.loads((Path(a.phantom) / "index.json").read_text())["cines"]}
-              if a.negatives else {})
+              if a.negatives and a.phantom else {})
+    if a.ours_negatives:
+        a.negatives = True
+        n = int(a.ours_negatives.split(",")[0])
+        family = {f * n + i: name for f, name in enumerate(ours_negative_families()) for i in range(n)}
     rows = []
     with tempfile.TemporaryDirectory(prefix="sonoedge-runtime-ef-") as tmp:
         for k, (cid, view, frames, roi, spacing, ref, fps) in enumerate(cines):

@@ -130,3 +130,20 @@ def test_negatives_summary_rejects_unknown_or_other_frames_per_family():
     assert s["families"]["noncardiac"]["unknown_or_other_share"] == 1.0
     assert [s["frames"], s["lv_shown_share"], s["unknown_or_other_share"], s["not_ok_or_other_share"]] == [20, 0.15, 0.7, 0.85]
     assert "families" not in runtime_ef.negatives_summary([dict(turned, family=None)])
+
+
+def test_ours_negative_cines_give_each_family_n_cines_deterministically():
+    cines = list(runtime_ef.ours_negative_cines("2,5,4"))
+    families = runtime_ef.ours_negative_families()
+    assert families == ["noise", "flat", "screen", "natural", "us_texture", "photo"]
+    assert [c[0] for c in cines] == list(range(12))
+    for cid, view, frames, roi, spacing, ref, fps in cines:
+        assert (view, frames.shape, frames.dtype, roi, spacing, ref, fps) == (
+            "OTHER", (4, 256, 256), np.uint8, (0, 0, 256, 256), (0.3, 0.3), None, 30.0)
+    again = list(runtime_ef.ours_negative_cines("2,5,4"))
+    assert all(np.array_equal(a[2], b[2]) for a, b in zip(cines, again)), "the same spec, the same bytes"
+    assert not np.array_equal(cines[0][2], next(runtime_ef.ours_negative_cines("2,6,4"))[2]), "another seed, other bytes"
+    # a frozen image with a little noise on each frame (sigma 3), except noise, drawn afresh
+    for cid, _, frames, *_ in cines[2:]:
+        d = np.abs(frames[1].astype(int) - frames[0].astype(int)).mean()
+        assert d < 6, (families[cid // 2], d)
