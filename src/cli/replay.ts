@@ -48,7 +48,8 @@ export const SPEC: CommandSpec = {
  * in-distribution state and `idScore` its smoothed score (null without an id_score output), `frameState` and
  * `idScoreRaw` this frame's own; `viewUncertain` (only with a view package that has
  * postprocessing.view.thresholds.uncertain) whether the shown view's averaged probability is under it; `edSeq` /
- * `esSeq` appear on the frame that confirms an ED / ES; `lvAreaMm2` and `lvBeamAngleDeg` on a frame with an LV,
+ * `esSeq` appear on the frame that confirms an ED / ES; `lvAreaMm2` and `lvBeamAngleDeg` (null for a mask too round
+ * to have an axis) on a frame with an LV,
  * `lvRejected` on one whose LV was not shown (pipeline lvRejected); `ef` when valid, with `qualityReason` when its
  * quality is low and `borderBand` when the LV package has calibration.lv_border.
  */

@@ -152,12 +152,12 @@ export interface PipelineResult {
   idScoreRaw: number | null;
   frameState: ResultState;
   guidance?: { label: string; confidence: number };
-  /** Present on frames where segmentation ran. */
+  /** Present on frames where segmentation ran, except one whose LV lay across the beam (then `lvRejected`). */
   lv?: {
     areaMm2: number; lengthMm: number; pixels: number;
     /**
      * The angle in degrees [0, 90] between the LV's long axis and the beam from the probe (the input's top centre)
-     * through its centroid (postprocess.ts beamAngleDeg); null under 3 pixels.
+     * through its centroid (postprocess.ts beamAngleDeg); null under 3 pixels or for a mask too round to have an axis.
      */
     beamAngleDeg: number | null;
     /** The simplified LV outline, x0,y0,x1,y1,... in model-input pixel centres. */
@@ -173,8 +173,9 @@ export interface PipelineResult {
     borderBand?: number | null;
   };
   /**
-   * On a segmented frame whose LV is not shown because its long axis lies more than maxBeamAngleDeg across the beam
-   * (code LV_ACROSS_BEAM): the angle in degrees. Such a frame has no `lv`.
+   * On a segmented frame shown as an apical view whose LV is not shown because its long axis lies more than
+   * maxBeamAngleDeg across the beam (code LV_ACROSS_BEAM): the angle in degrees. Such a frame has no `lv`. Only the
+   * API and replay's JSON lines carry it; the socket, serial, OpenIGTLink and DICOM outputs show a frame without an LV.
    */
   lvRejected?: { code: 'LV_ACROSS_BEAM'; beamAngleDeg: number };
   /**
@@ -224,9 +225,11 @@ export interface PipelineOptions {
   contourEpsilon?: number;
   /**
    * The most degrees an LV's long axis may lie across the beam through it (postprocess.ts beamAngleDeg) and still be
-   * shown and measured (default MAX_BEAM_ANGLE, 30; 90 turns the rule off). In an apical view the beam enters at the
-   * LV apex and the long axis runs down it; a mask across it is an atrium or two chambers taken for the LV. Such a
-   * frame carries `lvRejected` instead of `lv`, and the EF window bridges it like any frame without a usable LV.
+   * shown and measured, on a frame shown as an apical view (APICAL_VIEWS; default MAX_BEAM_ANGLE, 30; 90 turns the
+   * rule off). In an apical view the beam enters at the LV apex and the long axis runs down it; a mask across it is
+   * an atrium, a fragment or two chambers taken for the LV. Such a frame carries `lvRejected` instead of `lv`, and the
+   * EF window bridges it like any frame without a usable LV. A mask too round to have an axis (MIN_ELONGATION) is
+   * not judged.
    */
   maxBeamAngleDeg?: number;
 }
@@ -239,6 +242,9 @@ export const QUALITY_HOLD = 16;
 
 /** The default of PipelineOptions.maxBeamAngleDeg: 30 degrees (the thirty-seventh wave, training/RESULTS.md). */
 export const MAX_BEAM_ANGLE = 30;
+
+/** The views maxBeamAngleDeg judges: the apical ones, where the probe sits at the LV apex (in a PLAX the LV lies across the beam). */
+export const APICAL_VIEWS: ReadonlySet<string> = new Set(['A4C', 'A2C', 'A3C', 'A5C']);
 
 /** The quality bar without options or a package that set one. */
 const QUALITY_THRESHOLD = 0.5;
@@ -667,14 +673,14 @@ export class StreamProcessor {
           const labels = mask.argmax(seg.outputs[m.segOutput], m.segClasses);
           const comp = mask.largestComponent(labels, m.lvLabel);
           const [sx, sy] = seg.spacingMm;
-          const geo = areaLength(comp.mask, mask.width, seg.spacingMm);
           const beam = beamAngleDeg(comp.mask, mask.width, seg.spacingMm);
-          if (beam !== null && beam > this.#maxBeam) {
+          if (beam !== null && beam > this.#maxBeam && APICAL_VIEWS.has(result.view.shown)) {
             // Not the LV an apical view shows (maxBeamAngleDeg): nothing drawn, nothing measured.
             result.lvRejected = { code: 'LV_ACROSS_BEAM', beamAngleDeg: beam };
             ef.skip(f.seq, `LV ${beam.toFixed(0)} degrees across the beam (at most ${this.#maxBeam})`);
             return;
           }
+          const geo = areaLength(comp.mask, mask.width, seg.spacingMm);
           const contour = simplifyPolygon(mask.contour(comp.mask), this.#opts.contourEpsilon ?? 0.75);
           result.lv = {
             areaMm2: comp.area * sx * sy, lengthMm: geo.lengthMm, contour, pixels: comp.area, beamAngleDeg: beam,

@@ -358,8 +358,12 @@ export function areaLength(mask: Uint8Array, width: number, spacingMm: number | 
   return { areaMm2: a.n * sx * sy, lengthMm: hi - lo + Math.hypot(ux * sx, uy * sy) };
 }
 
-/** A mask's pixel count, centroid (mx, my) and principal axis (ux, uy), with pixel centres at (x * sx, y * sy) mm. */
-interface PrincipalAxis { n: number; mx: number; my: number; ux: number; uy: number }
+/**
+ * A mask's pixel count, centroid (mx, my), principal axis (ux, uy) and elongation (the square root of the scatter
+ * matrix's larger eigenvalue over its smaller one: a filled ellipse's axis ratio; Infinity for a line), with pixel
+ * centres at (x * sx, y * sy) mm.
+ */
+interface PrincipalAxis { n: number; mx: number; my: number; ux: number; uy: number; elongation: number }
 
 /** The principal axis of the mask's pixel centres in mm (the major axis of their 2x2 scatter matrix); null under 3 pixels. */
 function principalAxis(mask: Uint8Array, width: number, sx: number, sy: number): PrincipalAxis | null {
@@ -388,26 +392,36 @@ function principalAxis(mask: Uint8Array, width: number, sx: number, sy: number):
     syy += y * y;
   }
   const theta = 0.5 * Math.atan2(2 * sxy, sxx - syy);
-  return { n, mx, my, ux: Math.cos(theta), uy: Math.sin(theta) };
+  const mean = (sxx + syy) / 2;
+  const gap = Math.hypot((sxx - syy) / 2, sxy);
+  const minor = mean - gap;
+  return { n, mx, my, ux: Math.cos(theta), uy: Math.sin(theta), elongation: minor > 0 ? Math.sqrt((mean + gap) / minor) : Infinity };
 }
 
 /**
+ * A mask rounder than this (PrincipalAxis.elongation; a filled ellipse's axis ratio) has no long axis worth an angle:
+ * a disc's principal axis turns with a few pixels. A normal LV in an apical view is 1.6-2 times as long as it is wide,
+ * a dilated, spherical one down to about 1.3.
+ */
+export const MIN_ELONGATION = 1.3;
+
+/**
  * The angle in degrees [0, 90] between the LV's long axis (the mask's principal axis, in mm) and the beam that runs
- * from the probe through the LV's centroid; null under 3 pixels or with the centroid on the probe. The probe sits at
- * the top centre of the model's input, ((width - 1) / 2, -0.5) in pixel centres: the convention of every apical
- * training image, scan-converted or cropped, where the sector's apex is the top centre of its box. In an apical view
- * the beam enters at the LV apex and the long axis runs down the beam; a heart turned in the image, or a long-axis
- * view read as apical, lies across it.
+ * from the probe through the LV's centroid; null under 3 pixels, or for a mask rounder than MIN_ELONGATION (its axis
+ * means nothing). The probe sits at the top centre of the model's input, ((width - 1) / 2, -0.5) in pixel centres:
+ * the convention of every apical training image, scan-converted or cropped, where the sector's apex is the top centre
+ * of its box (a steered sector's apex off the centre, or one above the box, moves it by a few degrees). In an apical
+ * view the beam enters at the LV apex and the long axis runs down the beam; a heart turned in the image, or a
+ * long-axis view read as apical, lies across it.
  */
 export function beamAngleDeg(mask: Uint8Array, width: number, spacingMm: number | readonly [number, number]): number | null {
   const [sx, sy] = typeof spacingMm === 'number' ? [spacingMm, spacingMm] : spacingMm;
   const a = principalAxis(mask, width, sx, sy);
-  if (!a) return null;
+  if (!a || a.elongation < MIN_ELONGATION) return null;
+  // The beam from the probe to the centroid; by > 0, since the probe lies above every pixel centre.
   const bx = a.mx - ((width - 1) / 2) * sx;
   const by = a.my + 0.5 * sy;
-  const norm = Math.hypot(bx, by);
-  if (norm === 0) return null;
-  const cos = Math.min(1, Math.abs(a.ux * bx + a.uy * by) / norm);
+  const cos = Math.min(1, Math.abs(a.ux * bx + a.uy * by) / Math.hypot(bx, by));
   return (Math.acos(cos) * 180) / Math.PI;
 }
 

@@ -426,7 +426,10 @@ export class Runtime implements ModelControl {
   async #warmUp(processor: StreamProcessor, config: ConfigureStream): Promise<void> {
     const [vq, seg] = processor.runners;
     const views = (vq.package.manifest.postprocessing.view?.labels as string[] | undefined) ?? [];
-    const scratch = new StreamProcessorClass({ ...this.pipeline.options, segmentationViews: views, qualityThreshold: -Infinity, segmentationStride: 1 }, vq, seg);
+    // The beam rule off, so the LV's drawing code (contour, frame coordinates) is warmed whatever the synthetic LV's angle.
+    const scratch = new StreamProcessorClass({
+      ...this.pipeline.options, segmentationViews: views, qualityThreshold: -Infinity, segmentationStride: 1, maxBeamAngleDeg: 90,
+    }, vq, seg);
     const frame = warmupFrame(config);
     for (let i = 0; i < WARMUP_FRAMES; i++) await scratch.process({ data: frame, seq: i, acquiredAt: performance.now() }, (_name, fn) => Promise.resolve(fn()));
   }

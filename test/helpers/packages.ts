@@ -62,6 +62,8 @@ export interface ViewIdOptions {
   nanView?: boolean;
   /** postprocessing.view.thresholds.uncertain (absent by default). */
   viewUncertain?: unknown;
+  /** The view labels of the five outputs (default A4C, A2C, PLAX, PSAX, OTHER); the first is the one every frame gets. */
+  labels?: string[];
 }
 
 /** A signed view_quality package around view_id.onnx: views A4C..OTHER, quality, id_score = clip(10 mean - 0.3, 0, 1). */
@@ -69,7 +71,7 @@ export async function viewIdPackage(dir: string, o: ViewIdOptions = {}): Promise
   const scalar = (def: string) => ({
     type: 'scalar', format: 'score', num_channels: 1, spatial_shape: [], shape: [1], dtype: 'float32', value_range: [0, 1], channel_def: { 0: def },
   });
-  const labels = ['A4C', 'A2C', 'PLAX', 'PSAX', 'OTHER'];
+  const labels = o.labels ?? ['A4C', 'A2C', 'PLAX', 'PSAX', 'OTHER'];
   const manifest: Manifest = {
     format_version: 1,
     name: 'test-view-id',

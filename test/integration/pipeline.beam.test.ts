@@ -29,14 +29,19 @@ function transpose(f: Uint8Array, n = 256): Uint8Array {
   return out;
 }
 
-t.test('an LV across the beam is neither shown nor measured (LV_ACROSS_BEAM); one down the beam is', async (t) => {
+/** A scratch folder, the trust store, the always-A4C view package, and the sample cine twice, upright and turned. */
+async function setUp(t: Test) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-beam-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
   const viewQuality = await viewIdPackage(path.join(dir, 'vq'));
   const { frames } = await readSampleCine();
   const upright = [...frames, ...frames];
-  const turned = upright.map((f) => transpose(f));
+  return { dir, trustStore, viewQuality, upright, turned: upright.map((f) => transpose(f)) };
+}
+
+t.test('an LV across the beam is neither shown nor measured (LV_ACROSS_BEAM); one down the beam is', async (t) => {
+  const { trustStore, viewQuality, upright, turned } = await setUp(t);
   t.equal(MAX_BEAM_ANGLE, 30, 'the default (training/RESULTS.md, thirty-seventh wave)');
 
   const rule = await Pipeline.create({ viewQuality, segmentation: SEG, trustStore });
@@ -71,6 +76,39 @@ t.test('an LV across the beam is neither shown nor measured (LV_ACROSS_BEAM); on
   t.same([sock.lvAreaMm2, sock.flags! & ResultFlag.HAS_LV_AREA], [null, 0], 'no LV area on the socket');
   const upLine = resultLine({ ...rejected[5], result: up[5] });
   t.same([upLine.lvBeamAngleDeg, 'lvRejected' in upLine], [upAngles[5], false], 'an upright frame: the angle, no rejection');
+});
+
+t.test('a turned frame inside an upright run is bridged; four in a row empty the EF window; the bar is strict; a PLAX is not judged', async (t) => {
+  const { dir, trustStore, viewQuality, upright, turned } = await setUp(t);
+  const rule = await Pipeline.create({ viewQuality, segmentation: SEG, trustStore });
+
+  // One turned frame (27, in diastasis) among 32 upright ones: rejected, bridged, and the EF is still there at the
+  // end. (Frame 20, in rapid filling, would empty the window: the volumes after it are more than twice the last one
+  // measured before it, the one-frame step rule, which compares across a gap as it does across any frame without an LV.)
+  const one = (await run(t, rule, upright.map((f, i) => (i === 27 ? turned[i] : f)))).map((r) => r.result);
+  t.equal(one[27].lvRejected?.code, 'LV_ACROSS_BEAM');
+  t.ok(one.every((r, i) => (i === 27) === (r.lv === undefined)), 'an LV on every other frame');
+  t.ok(one.slice(15).every((r) => r.ef?.valid), 'the EF survives one frame without an LV');
+  // Four in a row (24-27): the fourth empties the window, which says why; 4 frames after are too few for an EF.
+  const four = (await run(t, rule, upright.map((f, i) => (i >= 24 && i <= 27 ? turned[i] : f)))).map((r) => r.result);
+  t.equal(four[26].ef?.valid, true, 'three are bridged');
+  t.equal(four[27].ef?.valid, false);
+  t.match(four[27].ef?.reason, /^4 frames in a row without a usable LV measurement \(at most 3 are bridged\); the last at frame 27: LV \d+ degrees across the beam \(at most 30\)$/);
+  t.equal(four[31].ef?.valid, false, 'the window starts over after them');
+
+  // The bar is strict: an angle equal to maxBeamAngleDeg is shown, one just over it is not.
+  const angle = four[24].lvRejected!.beamAngleDeg;
+  const at = await Pipeline.create({ viewQuality, segmentation: SEG, trustStore, maxBeamAngleDeg: angle });
+  const under = await Pipeline.create({ viewQuality, segmentation: SEG, trustStore, maxBeamAngleDeg: angle - 1e-6 });
+  t.same((await run(t, at, [turned[24]])).map((r) => r.result.lv?.beamAngleDeg), [angle], 'at the bar: shown');
+  t.same((await run(t, under, [turned[24]])).map((r) => r.result.lvRejected?.beamAngleDeg), [angle], 'just under it: rejected');
+
+  // A view package that calls every frame PLAX, segmented: the LV lies across the beam in a PLAX by anatomy, so the
+  // rule does not judge it.
+  const plax = await viewIdPackage(path.join(dir, 'plax'), { labels: ['PLAX', 'A2C', 'A4C', 'PSAX', 'OTHER'] });
+  const p = await Pipeline.create({ viewQuality: plax, segmentation: SEG, trustStore, segmentationViews: ['PLAX'] });
+  const pl = (await run(t, p, turned.slice(0, 4))).map((r) => r.result);
+  t.same(pl.map((r) => [r.view.shown, r.lvRejected, (r.lv?.beamAngleDeg ?? 0) > 60]), new Array(4).fill(['PLAX', undefined, true]));
 });
 
 // pydicom's real apical four-chamber capture: the bundled models keep it under the quality gate (A2C, no LV), so the

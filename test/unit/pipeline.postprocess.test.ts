@@ -1,7 +1,7 @@
 // Post-processing on masks and curves of known geometry.
 import t from 'tap';
 import {
-  argmaxIndex, softmax, topK, MaskAnalyzer, simplifyPolygon, areaLength, areaLengthVolumeMl, beamAngleDeg,
+  argmaxIndex, softmax, topK, MaskAnalyzer, simplifyPolygon, areaLength, areaLengthVolumeMl, beamAngleDeg, MIN_ELONGATION,
   EjectionFraction, ClassSmoother, VIEW_SMOOTHING, ScoreHysteresis, InDistributionState, Latch, frameState, viewState, worseState, type ResultState, median, trimCount, type AreaLength,
   MIN_SYSTOLE, VIEW_HOLD, MAX_LENGTH_RATIO, MAX_LONG_SHARE, LENGTH_REFERENCE_FRAMES,
 } from '../../src/pipeline/postprocess.js';
@@ -136,22 +136,37 @@ t.test('area and long axis on non-square pixels: coordinates in mm before the ax
 
 t.test('beam angle: the LV long axis against the beam from the top centre through its centroid', async (t) => {
   const deg = (r: number) => (r * 180) / Math.PI;
+  /** An angle (not null) within 1e-9 of `want`. */
+  const at = (a: number | null, want: number) => a !== null && near(a, want, 1e-9);
   // 41 pixels wide: the probe at x 20, y -0.5. A 5 x 30 column centred under it runs down the beam: 0 degrees.
-  t.ok(near(beamAngleDeg(rectMask(41, 40, 18, 5, 23, 35), 41, 1)!, 0, 1e-9), 'down the beam');
+  t.ok(at(beamAngleDeg(rectMask(41, 40, 18, 5, 23, 35), 41, 1), 0), 'down the beam');
   // The same shape lying across the beam: 90 degrees.
-  t.ok(near(beamAngleDeg(rectMask(41, 40, 5, 18, 36, 23), 41, 1)!, 90, 1e-9), 'across the beam');
+  t.ok(at(beamAngleDeg(rectMask(41, 40, 5, 18, 36, 23), 41, 1), 90), 'across the beam');
   // A vertical 5 x 21 column off to the side: centroid (32, 20), beam (12, 20.5) from the probe; the axis is vertical,
   // so the angle is the beam's own slant, atan(12 / 20.5).
   const side = rectMask(41, 40, 30, 10, 35, 31);
-  t.ok(near(beamAngleDeg(side, 41, 1)!, deg(Math.atan(12 / 20.5)), 1e-9), 'a vertical LV off the centre line');
+  t.ok(at(beamAngleDeg(side, 41, 1), deg(Math.atan(12 / 20.5))), 'a vertical LV off the centre line');
   // Non-square pixels (0.5 x 2 mm): the beam is (6, 41) mm and the shape 2.5 mm wide, 42 mm tall: atan(6 / 41).
-  t.ok(near(beamAngleDeg(side, 41, [0.5, 2])!, deg(Math.atan(6 / 41)), 1e-9), 'in mm, not pixels');
+  t.ok(at(beamAngleDeg(side, 41, [0.5, 2]), deg(Math.atan(6 / 41))), 'in mm, not pixels');
   // A diagonal line from the probe: pixels (20 + k, k), k = 0..15. Axis at 45 degrees, centroid (27.5, 7.5), beam
   // (7.5, 8): the angle is the difference of the two directions.
   const diag = new Uint8Array(41 * 40);
   for (let k = 0; k < 16; k++) diag[k * 41 + 20 + k] = 1;
-  t.ok(near(beamAngleDeg(diag, 41, 1)!, deg(Math.atan2(8, 7.5) - Math.PI / 4), 1e-9), 'a tilted LV that points at the probe');
+  t.ok(at(beamAngleDeg(diag, 41, 1), deg(Math.atan2(8, 7.5) - Math.PI / 4)), 'a tilted LV that points at the probe');
   t.equal(beamAngleDeg(rectMask(4, 4, 0, 0, 2, 1), 4, 1), null, 'under 3 pixels');
+  // Too round to have an axis (MIN_ELONGATION 1.3: a filled ellipse's axis ratio): a disc and a 1.2:1 ellipse lying
+  // across the beam are not judged; a 1.4:1 one is (90 degrees).
+  const ellipse = (a: number, b: number) => {
+    const m = new Uint8Array(81 * 81);
+    for (let y = 0; y < 81; y++) for (let x = 0; x < 81; x++) m[y * 81 + x] = ((x - 40) / a) ** 2 + ((y - 50) / b) ** 2 <= 1 ? 1 : 0;
+    return m;
+  };
+  t.equal(MIN_ELONGATION, 1.3);
+  t.equal(beamAngleDeg(ellipse(20, 20), 81, 1), null, 'a disc');
+  t.equal(beamAngleDeg(ellipse(24, 20), 81, 1), null, 'a 1.2:1 ellipse');
+  t.ok(at(beamAngleDeg(ellipse(28, 20), 81, 1), 90), 'a 1.4:1 ellipse across the beam');
+  // The same 1.2:1 shape is long enough in mm when its pixels are twice as tall as wide: 24 x 40 mm, down the beam.
+  t.ok(at(beamAngleDeg(ellipse(24, 20), 81, [1, 2]), 0), 'the ratio in mm, not pixels');
 });
 
 t.test('EF over a synthetic cine of known EF', async (t) => {

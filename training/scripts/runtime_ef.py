@@ -147,9 +147,14 @@ def replay(raw, frames, roi, spacing, fps, models, tmp, cli):
     if models:
         cmd += ["--models", str(models)]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
-    lines = [json.loads(s) for s in out.read_text().splitlines() if s.strip()]
+    return runtime_from_lines([json.loads(s) for s in out.read_text().splitlines() if s.strip()])
+
+
+def runtime_from_lines(lines):
+    """One runtime's reading of a cine from replay's JSON lines: the last EF and its details, and per-frame traces."""
     last_ef = next((ln["ef"] for ln in reversed(lines) if "ef" in ln), None)
-    # frames the LV model ran on: an apical view shown, the smoothed quality at the gate, the state not unknown
+    # frames with an LV shown: the LV model ran (an apical view shown, the smoothed quality at the gate, the state not
+    # unknown) and its LV was not withheld (lvRejected, counted apart)
     shown = sum(1 for ln in lines if "lvAreaMm2" in ln)
     return {"ef": None if last_ef is None else last_ef["percent"],
             # what the screen shows when the cine ends: a rule that withholds the EF late leaves "ef" at an earlier one
@@ -213,6 +218,7 @@ def negatives_summary(rows):
                 "lv_shown_share": round(sum(r["runtime"]["gated_frames"] for r in rs) / max(1, frames), 4),
                 "unknown_or_other_share": round(float(np.mean(rejected)), 4) if rejected else None,
                 "not_ok_or_other_share": round(float(np.mean(not_ok)), 4) if not_ok else None,
+                "lv_rejected": sum(r["runtime"].get("lv_rejected", 0) for r in rs),
                 "cines_with_lv": sum(1 for r in rs if r["runtime"]["gated_frames"] > 0),
                 "cines_with_ef": sum(1 for r in rs if r["runtime"]["ef"] is not None)}
     out = part(rows)

@@ -113,20 +113,21 @@ def test_pool_summarises_negatives_reports_as_negatives_and_refuses_a_mix(tmp_pa
     s = runtime_ef.pool([a, b])["summary"]["H"]
     # reports without states reject nothing they can count
     assert s == {"cines": 3, "frames": 30, "lv_shown_share": round(2 / 30, 4), "unknown_or_other_share": None,
-                 "not_ok_or_other_share": None, "cines_with_lv": 1, "cines_with_ef": 0}
+                 "not_ok_or_other_share": None, "lv_rejected": 0, "cines_with_lv": 1, "cines_with_ef": 0}
     apical = _report(tmp_path / "c.json", [(20.0, 24.0, 26.0)], clis=("H",))
     with pytest.raises(SystemExit, match=r"--pool expects apical reports or negatives reports, not both"):
         runtime_ef.pool([a, apical])
 
 
 def test_negatives_summary_rejects_unknown_or_other_frames_per_family():
-    turned = dict(runtime=_rt(None, ("A2C",) * 6 + ("OTHER",) * 4, [1.0] * 3 + [None] * 7,
-                              ("ok",) * 3 + ("uncertain",) * 3 + ("ok",) * 4), family="rotated")
+    turned = dict(runtime=dict(_rt(None, ("A2C",) * 6 + ("OTHER",) * 4, [1.0] * 3 + [None] * 7,
+                                   ("ok",) * 3 + ("uncertain",) * 3 + ("ok",) * 4), lv_rejected=2), family="rotated")
     scene = dict(runtime=_rt(None, ("OTHER",) * 10, [None] * 10, ("unknown",) * 10), family="noncardiac")
     s = runtime_ef.negatives_summary([turned, scene])
     # rotated: 4 OTHER frames rejected; with its 3 uncertain ones 7; an LV on 3
     assert s["families"]["rotated"] == {"cines": 1, "frames": 10, "lv_shown_share": 0.3, "unknown_or_other_share": 0.4,
-                                        "not_ok_or_other_share": 0.7, "cines_with_lv": 1, "cines_with_ef": 0}
+                                        "not_ok_or_other_share": 0.7, "lv_rejected": 2, "cines_with_lv": 1,
+                                        "cines_with_ef": 0}
     assert s["families"]["noncardiac"]["unknown_or_other_share"] == 1.0
     assert [s["frames"], s["lv_shown_share"], s["unknown_or_other_share"], s["not_ok_or_other_share"]] == [20, 0.15, 0.7, 0.85]
     assert "families" not in runtime_ef.negatives_summary([dict(turned, family=None)])
@@ -147,3 +148,15 @@ def test_ours_negative_cines_give_each_family_n_cines_deterministically():
     for cid, _, frames, *_ in cines[2:]:
         d = np.abs(frames[1].astype(int) - frames[0].astype(int)).mean()
         assert d < 6, (families[cid // 2], d)
+
+
+def test_runtime_from_lines_traces_the_beam_angle_and_the_lvs_withheld():
+    base = {"view": "A4C", "viewShown": "A4C", "quality": 0.9, "state": "ok"}
+    lines = [dict(base, seq=0, lvAreaMm2=2000.04, lvBeamAngleDeg=3.26),
+             dict(base, seq=1, lvRejected={"code": "LV_ACROSS_BEAM", "beamAngleDeg": 71.0}),
+             dict(base, seq=2, lvAreaMm2=1500.0, lvBeamAngleDeg=None),
+             dict(base, seq=3)]
+    r = runtime_ef.runtime_from_lines(lines)
+    assert [r["gated_frames"], r["lv_rejected"], r["frames"], r["ef"]] == [2, 1, 4, None]
+    assert r["trace"]["lv_area"] == [2000.0, None, 1500.0, None]
+    assert r["trace"]["lv_beam"] == [3.3, None, None, None]
