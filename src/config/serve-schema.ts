@@ -216,7 +216,7 @@ const pipeline = {
     qualityHold: int(0, 1000, 16, 'Frames of a quality dip the segmentation gate holds open once it has been open this many frames in a row, while the view stays apical; frames measured in a dip make the EF quality low; 0: none. Default: 16.'),
     maxBeamAngleDeg: {
       type: 'number', exclusiveMinimum: 0, maximum: 90, default: 30,
-      description: 'The most degrees the LV long axis may lie across the beam through it and still be shown and measured; 90: no limit. Default: 30.',
+      description: 'On a frame shown as an apical view, the most degrees the LV long axis may lie across the beam through it and still be shown and measured; 90: no limit. Default: 30.',
     },
     contourEpsilon: {
       type: 'number', minimum: 0, maximum: 100, default: 0.75,
