@@ -12,7 +12,7 @@ import type { InputGeometry, Roi, ScanConversion } from '../preprocess/options.j
 import { contentGeometry, type GeometryOptions } from '../preprocess/geometry.js';
 import { checkKeys } from '../util/options.js';
 import {
-  argmaxIndex, ClassSmoother, EjectionFraction, InDistributionState, Latch, MaskAnalyzer, ScoreHysteresis, areaLength, beamAngleDeg, simplifyPolygon, softmax, viewState, worseState,
+  argmaxIndex, ClassSmoother, EjectionFraction, InDistributionState, Latch, MaskAnalyzer, ScoreHysteresis, areaLength, beamAngleDeg, principalAxis, simplifyPolygon, softmax, spacingXY, viewState, worseState,
   type EfCalibration, type EjectionFractionResult, type IdThresholds, type LvBorder, type ResultState,
 } from './postprocess.js';
 import { LatestWinsScheduler, type FrameInfo, type Processed, type SchedulerStats, type StageTimer } from './scheduler.js';
@@ -369,7 +369,7 @@ export class Pipeline {
 export function modelPixelGeometry(pixelSpacingMm: StreamGeometry['pixelSpacingMm'], plan: GeometryOptions): { spacing: [number, number]; toFrame?: [number, number, number, number] } {
   const { rw, rh, aw, ah, cw, ch, ox, oy } = contentGeometry(plan);
   if (plan.scanConvert) return { spacing: [aw / cw, ah / ch] };
-  const [spacingX, spacingY] = typeof pixelSpacingMm === 'number' ? [pixelSpacingMm, pixelSpacingMm] : pixelSpacingMm;
+  const [spacingX, spacingY] = spacingXY(pixelSpacingMm);
   // Model pixel centre i samples source (i - ox + 0.5) * rw / cw - 0.5, plus the ROI's origin.
   return {
     spacing: [(spacingX * rw) / cw, (spacingY * rh) / ch],
@@ -673,14 +673,16 @@ export class StreamProcessor {
           const labels = mask.argmax(seg.outputs[m.segOutput], m.segClasses);
           const comp = mask.largestComponent(labels, m.lvLabel);
           const [sx, sy] = seg.spacingMm;
-          const beam = beamAngleDeg(comp.mask, mask.width, seg.spacingMm);
+          // One scan of the mask for its axis, shared by the beam angle and the area-length.
+          const axis = principalAxis(comp.mask, mask.width, seg.spacingMm);
+          const beam = beamAngleDeg(comp.mask, mask.width, seg.spacingMm, axis);
           if (beam !== null && beam > this.#maxBeam && APICAL_VIEWS.has(result.view.shown)) {
             // Not the LV an apical view shows (maxBeamAngleDeg): nothing drawn, nothing measured.
             result.lvRejected = { code: 'LV_ACROSS_BEAM', beamAngleDeg: beam };
             ef.skip(f.seq, `LV ${beam.toFixed(0)} degrees across the beam (at most ${this.#maxBeam})`);
             return;
           }
-          const geo = areaLength(comp.mask, mask.width, seg.spacingMm);
+          const geo = areaLength(comp.mask, mask.width, seg.spacingMm, axis);
           const contour = simplifyPolygon(mask.contour(comp.mask), this.#opts.contourEpsilon ?? 0.75);
           result.lv = {
             areaMm2: comp.area * sx * sy, lengthMm: geo.lengthMm, contour, pixels: comp.area, beamAngleDeg: beam,

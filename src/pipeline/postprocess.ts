@@ -340,11 +340,11 @@ export interface AreaLength {
  * the harness's definition (training/sonoedge_train/metrics.py lv_area_length:
  * (extent + 1) * spacing). Fewer than 3 pixels: zeros.
  */
-export function areaLength(mask: Uint8Array, width: number, spacingMm: number | readonly [number, number]): AreaLength {
-  const [sx, sy] = typeof spacingMm === 'number' ? [spacingMm, spacingMm] : spacingMm;
-  const a = principalAxis(mask, width, sx, sy);
-  if (!a) return { areaMm2: 0, lengthMm: 0 };
-  const { mx, my, ux, uy } = a;
+export function areaLength(mask: Uint8Array, width: number, spacingMm: number | readonly [number, number],
+  axis: PrincipalAxis | null = principalAxis(mask, width, spacingMm)): AreaLength {
+  const [sx, sy] = spacingXY(spacingMm);
+  if (!axis) return { areaMm2: 0, lengthMm: 0 };
+  const { mx, my, ux, uy } = axis;
   let lo = Infinity;
   let hi = -Infinity;
   for (let p = 0; p < mask.length; p++) {
@@ -355,18 +355,26 @@ export function areaLength(mask: Uint8Array, width: number, spacingMm: number | 
     lo = Math.min(lo, proj);
     hi = Math.max(hi, proj);
   }
-  return { areaMm2: a.n * sx * sy, lengthMm: hi - lo + Math.hypot(ux * sx, uy * sy) };
+  return { areaMm2: axis.n * sx * sy, lengthMm: hi - lo + Math.hypot(ux * sx, uy * sy) };
 }
+
+/** One spacing for square pixels, or [x, y], as [x, y] mm per pixel. */
+export const spacingXY = (spacingMm: number | readonly [number, number]): readonly [number, number] =>
+  (typeof spacingMm === 'number' ? [spacingMm, spacingMm] : spacingMm);
 
 /**
  * A mask's pixel count, centroid (mx, my), principal axis (ux, uy) and elongation (the square root of the scatter
  * matrix's larger eigenvalue over its smaller one: a filled ellipse's axis ratio; Infinity for a line), with pixel
  * centres at (x * sx, y * sy) mm.
  */
-interface PrincipalAxis { n: number; mx: number; my: number; ux: number; uy: number; elongation: number }
+export interface PrincipalAxis { n: number; mx: number; my: number; ux: number; uy: number; elongation: number }
 
-/** The principal axis of the mask's pixel centres in mm (the major axis of their 2x2 scatter matrix); null under 3 pixels. */
-function principalAxis(mask: Uint8Array, width: number, sx: number, sy: number): PrincipalAxis | null {
+/**
+ * The principal axis of the mask's pixel centres in mm (the major axis of their 2x2 scatter matrix); null under 3
+ * pixels. areaLength and beamAngleDeg each take it, so a caller that needs both scans the mask once for it.
+ */
+export function principalAxis(mask: Uint8Array, width: number, spacingMm: number | readonly [number, number]): PrincipalAxis | null {
+  const [sx, sy] = spacingXY(spacingMm);
   let n = 0;
   let mx = 0;
   let my = 0;
@@ -414,14 +422,14 @@ export const MIN_ELONGATION = 1.3;
  * view the beam enters at the LV apex and the long axis runs down the beam; a heart turned in the image, or a
  * long-axis view read as apical, lies across it.
  */
-export function beamAngleDeg(mask: Uint8Array, width: number, spacingMm: number | readonly [number, number]): number | null {
-  const [sx, sy] = typeof spacingMm === 'number' ? [spacingMm, spacingMm] : spacingMm;
-  const a = principalAxis(mask, width, sx, sy);
-  if (!a || a.elongation < MIN_ELONGATION) return null;
+export function beamAngleDeg(mask: Uint8Array, width: number, spacingMm: number | readonly [number, number],
+  axis: PrincipalAxis | null = principalAxis(mask, width, spacingMm)): number | null {
+  const [sx, sy] = spacingXY(spacingMm);
+  if (!axis || axis.elongation < MIN_ELONGATION) return null;
   // The beam from the probe to the centroid; by > 0, since the probe lies above every pixel centre.
-  const bx = a.mx - ((width - 1) / 2) * sx;
-  const by = a.my + 0.5 * sy;
-  const cos = Math.min(1, Math.abs(a.ux * bx + a.uy * by) / Math.hypot(bx, by));
+  const bx = axis.mx - ((width - 1) / 2) * sx;
+  const by = axis.my + 0.5 * sy;
+  const cos = Math.min(1, Math.abs(axis.ux * bx + axis.uy * by) / Math.hypot(bx, by));
   return (Math.acos(cos) * 180) / Math.PI;
 }
 

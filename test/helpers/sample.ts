@@ -27,3 +27,10 @@ export async function readSampleCine(): Promise<SampleCine> {
   const label = JSON.parse(/\{"ed": \d+, "ef": [\d.]+, "es": \d+[^}]*\}/.exec(buf.toString('latin1'))![0]) as SampleCine['label'];
   return { width: 256, height: 256, frames, label, pixelDataTag: [...buf.subarray(base - 12, base - 4)] };
 }
+
+/** A square n x n GRAY8 frame turned a quarter (transposed): pixel (x, y) goes to (y, x), the probe's apex to the left edge. */
+export function transposeFrame(f: Uint8Array, n = 256): Uint8Array {
+  const out = new Uint8Array(f.length);
+  for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) out[x * n + y] = f[y * n + x];
+  return out;
+}

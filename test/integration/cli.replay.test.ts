@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
 import { calibratedSegmentation, viewIdPackage } from '../helpers/packages.js';
+import { transposeFrame } from '../helpers/sample.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -182,10 +183,8 @@ t.test('an LV across the beam: no LV in the line, lvRejected instead, and the su
   await calibratedSegmentation(path.join(models, 'lv_segmentation'), null);
   const dcm = await readFile(path.join(root, SAMPLE));
   const frames = dcm.subarray(dcm.length - 16 * 65536);
-  const turned = new Uint8Array(frames.length);
-  for (let f = 0; f < 16; f++) for (let y = 0; y < 256; y++) for (let x = 0; x < 256; x++) turned[f * 65536 + x * 256 + y] = frames[f * 65536 + y * 256 + x];
   const raw = path.join(tmp, 'turned.raw');
-  await writeFile(raw, turned);
+  await writeFile(raw, Buffer.concat(Array.from({ length: 16 }, (_, i) => transposeFrame(frames.subarray(i * 65536, (i + 1) * 65536)))));
   const r = run('replay', raw, '--geometry', '256x256:GRAY8', '--pixel-spacing', '0.7244', '--models', models);
   t.equal(r.status, 0, r.stderr);
   const ls = lines(r.stdout);

@@ -11,7 +11,7 @@ import { beamAngleDeg } from '../../src/pipeline/postprocess.js';
 import { resultLine } from '../../src/cli/replay.js';
 import { ResultFlag } from '../../src/protocol/constants.js';
 import { toFrameResult } from '../../src/runtime/index.js';
-import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
+import { readSampleCine, SAMPLE_SPACING_MM, transposeFrame } from '../helpers/sample.js';
 import { viewIdPackage } from '../helpers/packages.js';
 import { runFrames } from '../helpers/stream.js';
 import { decodePydicomExample, pydicomUnavailable } from '../helpers/pydicom-examples.js';
@@ -22,13 +22,6 @@ const geometry = { input: { width: 256, height: 256, format: 'GRAY8' as const },
 
 const run = (t: Test, pipeline: Pipeline, frames: Uint8Array[]) => runFrames(t, pipeline, geometry, frames);
 
-/** The frame turned a quarter: pixel (x, y) goes to (y, x), so the probe's apex moves to the left edge. */
-function transpose(f: Uint8Array, n = 256): Uint8Array {
-  const out = new Uint8Array(f.length);
-  for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) out[x * n + y] = f[y * n + x];
-  return out;
-}
-
 /** A scratch folder, the trust store, the always-A4C view package, and the sample cine twice, upright and turned. */
 async function setUp(t: Test) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-beam-'));
@@ -37,7 +30,7 @@ async function setUp(t: Test) {
   const viewQuality = await viewIdPackage(path.join(dir, 'vq'));
   const { frames } = await readSampleCine();
   const upright = [...frames, ...frames];
-  return { dir, trustStore, viewQuality, upright, turned: upright.map((f) => transpose(f)) };
+  return { dir, trustStore, viewQuality, upright, turned: upright.map((f) => transposeFrame(f)) };
 }
 
 t.test('an LV across the beam is neither shown nor measured (LV_ACROSS_BEAM); one down the beam is', async (t) => {

@@ -93,6 +93,11 @@ def ours_negative_families():
     return [*ng.FAMILIES, "photo"]
 
 
+def ours_negative_ids(n):
+    """(cine id, family) of `--ours-negatives` with N cines per family: the families in order, N ids each."""
+    return [(f * n + i, name) for f, name in enumerate(ours_negative_families()) for i in range(n)]
+
+
 def ours_negative_cines(spec):
     """(id, "OTHER", frames, roi, spacing, None, fps) of N cines per family of our generated negatives (`--ours-negatives
     N,SEED,FRAMES`): a frozen image of the family with a little noise on each frame (sigma 3 grey levels: a still probe or
@@ -100,16 +105,15 @@ def ours_negative_cines(spec):
     from sonoedge_train import negatives as ng
     n, seed, frames = (int(v) for v in spec.split(","))
     size = OURS_NEGATIVE_SIZE
-    for f, name in enumerate(ours_negative_families()):
-        for i in range(n):
-            rng = np.random.default_rng([seed, f, i])
-            if name == "noise":
-                cine = np.stack([ng.noise(rng, size) for _ in range(frames)])
-            else:
-                base = ng.photos(1, rng, size)[0] if name == "photo" else ng.FAMILIES[name](rng, size)
-                jitter = rng.normal(0, 3, (frames, size, size))
-                cine = np.clip(base[None].astype(np.float32) + jitter, 0, 255).round().astype(np.uint8)
-            yield (f * n + i, "OTHER", cine, (0, 0, size, size), (0.3, 0.3), None, 30.0)
+    for cid, name in ours_negative_ids(n):
+        rng = np.random.default_rng([seed, cid // n, cid % n])
+        if name == "noise":
+            cine = np.stack([ng.noise(rng, size) for _ in range(frames)])
+        else:
+            base = ng.photos(1, rng, size)[0] if name == "photo" else ng.FAMILIES[name](rng, size)
+            jitter = rng.normal(0, 3, (frames, size, size))
+            cine = np.clip(base[None].astype(np.float32) + jitter, 0, 255).round().astype(np.uint8)
+        yield (cid, "OTHER", cine, (0, 0, size, size), (0.3, 0.3), None, 30.0)
 
 
 def write_raw(frames, tmp) -> Path:
@@ -212,8 +216,9 @@ def negatives_summary(rows):
     def part(rs):
         frames = sum(r["runtime"]["frames"] for r in rs)
         t = [r["runtime"]["trace"] for r in rs]
-        rejected = [st == "unknown" or v == "OTHER" for tr in t for v, st in zip(tr["view"], tr.get("state", []))]
-        not_ok = [st != "ok" or v == "OTHER" for tr in t for v, st in zip(tr["view"], tr.get("state", []))]
+        pairs = [(v, st) for tr in t for v, st in zip(tr["view"], tr.get("state", []))]
+        rejected = [st == "unknown" or v == "OTHER" for v, st in pairs]
+        not_ok = [st != "ok" or v == "OTHER" for v, st in pairs]
         return {"cines": len(rs), "frames": frames,
                 "lv_shown_share": round(sum(r["runtime"]["gated_frames"] for r in rs) / max(1, frames), 4),
                 "unknown_or_other_share": round(float(np.mean(rejected)), 4) if rejected else None,
@@ -366,11 +371,9 @@ def main(argv=None) -> int:
     p = Packages(a.models)
     # a negatives row names its family (the generator's variant), so the summary gives the rejection per family
     family = ({c["id"]: c["variant"] for c in json.loads((Path(a.phantom) / "index.json").read_text())["cines"]}
-              if a.negatives and a.phantom else {})
-    if a.ours_negatives:
-        a.negatives = True
-        n = int(a.ours_negatives.split(",")[0])
-        family = {f * n + i: name for f, name in enumerate(ours_negative_families()) for i in range(n)}
+              if a.negatives and a.phantom else dict(ours_negative_ids(int(a.ours_negatives.split(",")[0])))
+              if a.ours_negatives else {})
+    negatives = a.negatives or bool(a.ours_negatives)
     rows = []
     with tempfile.TemporaryDirectory(prefix="sonoedge-runtime-ef-") as tmp:
         for k, (cid, view, frames, roi, spacing, ref, fps) in enumerate(cines):
@@ -384,7 +387,7 @@ def main(argv=None) -> int:
             raw = write_raw(frames, tmp)
             rts = {name: replay(raw, frames, replay_roi, spacing, fps, models, tmp, cli)
                    for name, (cli, models) in runs.items()}
-            h = None if a.negatives else harness(p, frames, roi, spacing)
+            h = None if negatives else harness(p, frames, roi, spacing)
             rows.append({"id": cid, "view": view, "ref": None if ref is None else round(ref, 2), "fps": fps,
                          "frames": len(frames), "harness": None if h is None else round(h, 2), "runtimes": rts,
                          **({"family": family[cid]} if cid in family else {})})
@@ -394,9 +397,9 @@ def main(argv=None) -> int:
                 rs = "-" if rt["ef"] is None else f"{rt['ef']:5.1f}"
                 line += f" | {name} {rs} {rt['method']} beats {rt['beats']} gated {rt['gated_frames']}/{rt['frames']}"
             print(line, file=sys.stderr, flush=True)
-    summ = summaries(rows, clis, a.negatives)
+    summ = summaries(rows, clis, negatives)
     rep = {"source": a.phantom or f"sim {a.sim} {a.difficulty}", "models": a.models, "clis": clis,
-           "published": a.published and f"{a.published} {a.published_sector}", "negatives": a.negatives,
+           "published": a.published and f"{a.published} {a.published_sector}", "negatives": negatives,
            "summary": summ, "cines": rows}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(rep, indent=1))
