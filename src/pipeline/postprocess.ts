@@ -534,9 +534,12 @@ export interface EjectionFractionOptions {
   viewHold?: number;
   /**
    * A frame whose LV volume differs from the window's previous one by more than
-   * this factor (either way) is ineligible (default 2; 0 turns the rule off): a
-   * ventricle does not halve or double between two frames, a segmentation that
-   * loses the cavity for a frame (an artefact across it, a dropout) does.
+   * this factor per frame between them (either way) is ineligible (default 2; 0
+   * turns the rule off): a ventricle does not halve or double between two
+   * frames, a segmentation that loses the cavity for a frame (an artefact
+   * across it, a dropout) does. Across a gap the factor is maxStep to the power
+   * stepFrames(...): the frames since the window's last volume, at most
+   * maxSkip + 1 (the thirty-eighth wave, training/RESULTS.md).
    */
   maxStep?: number;
   /**
@@ -596,6 +599,17 @@ export interface EfSampleInfo {
    * through a dip (PipelineOptions.qualityHold): the EF's quality becomes low while it is in the window.
    */
   belowGate?: boolean;
+}
+
+/**
+ * The frames the one-frame step rule (EjectionFractionOptions.maxStep) spans between a volume and the window's last
+ * one: the larger of the frame numbers' difference (frames a busy scheduler dropped count) and the ineligible frames
+ * bridged since plus one, at least 1 and at most maxSkip + 1 (a longer run has emptied the window). A sequence number
+ * that went backwards (a restarted or wrapped counter) counts by the bridged frames alone.
+ */
+export function stepFrames(seqDiff: number, bridged: number, maxSkip: number): number {
+  const g = Math.max(Number.isFinite(seqDiff) ? seqDiff : 1, bridged + 1, 1);
+  return Math.min(Math.floor(g), Math.max(1, maxSkip + 1));
 }
 
 /** EjectionFractionOptions.viewHold's default: 32 frames (the thirty-second wave, training/RESULTS.md). */
@@ -768,9 +782,13 @@ export class EjectionFraction {
     }
     const volume = areaLengthVolumeMl(m.areaMm2, m.lengthMm);
     if (this.count > 0 && this.#maxStep > 0) {
-      const prev = this.#v(this.#n - 1);
-      if (volume * this.#maxStep < prev || volume > prev * this.#maxStep) {
-        this.skip(frame, `LV volume ${volume.toFixed(1)} ml after ${prev.toFixed(1)} ml (more than a factor ${this.#maxStep} in one frame)`);
+      const last = (this.#n - 1) % this.#window;
+      const prev = this.#volumes[last];
+      const g = stepFrames(frame - this.#seqs[last], this.#skipRun, this.#maxSkip);
+      const factor = this.#maxStep ** g;
+      if (volume * factor < prev || volume > prev * factor) {
+        const span = g === 1 ? `more than a factor ${this.#maxStep} in one frame` : `more than a factor ${this.#maxStep} per frame over ${g} frames`;
+        this.skip(frame, `LV volume ${volume.toFixed(1)} ml after ${prev.toFixed(1)} ml (${span})`);
         return;
       }
     }

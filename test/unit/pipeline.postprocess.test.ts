@@ -2,7 +2,7 @@
 import t from 'tap';
 import {
   argmaxIndex, softmax, topK, MaskAnalyzer, simplifyPolygon, areaLength, areaLengthVolumeMl, beamAngleDeg, MIN_ELONGATION,
-  EjectionFraction, ClassSmoother, VIEW_SMOOTHING, ScoreHysteresis, InDistributionState, Latch, frameState, viewState, worseState, type ResultState, median, trimCount, type AreaLength,
+  EjectionFraction, stepFrames, ClassSmoother, VIEW_SMOOTHING, ScoreHysteresis, InDistributionState, Latch, frameState, viewState, worseState, type ResultState, median, trimCount, type AreaLength,
   MIN_SYSTOLE, VIEW_HOLD, MAX_LENGTH_RATIO, MAX_LONG_SHARE, LENGTH_REFERENCE_FRAMES,
 } from '../../src/pipeline/postprocess.js';
 
@@ -662,7 +662,44 @@ t.test('EF window: a volume that halves or doubles in one frame is a segmentatio
   const s = sample(40);
   for (let f = 40; f < 44; f++) four.push(f, { areaMm2: s.areaMm2 / 10, lengthMm: s.lengthMm });
   t.equal(four.result().frames, 0);
-  t.match(four.result().reason, /^4 frames in a row without a usable LV measurement \(at most 3 are bridged\); the last at frame 43: LV volume \d+\.\d ml after \d+\.\d ml \(more than a factor 2 in one frame\)$/);
+  t.match(four.result().reason, /^4 frames in a row without a usable LV measurement \(at most 3 are bridged\); the last at frame 43: LV volume \d+\.\d ml after \d+\.\d ml \(more than a factor 2 per frame over 4 frames\)$/);
+});
+
+t.test('EF window: the step rule allows a factor maxStep per frame of a gap, over at most maxSkip + 1 frames', async (t) => {
+  // stepFrames(seq difference, frames bridged since the last volume, maxSkip): the larger of the difference and the
+  // bridged frames plus one, at least 1, at most maxSkip + 1; a counter that went backwards counts the bridged frames.
+  t.same([stepFrames(1, 0, 3), stepFrames(2, 1, 3), stepFrames(9, 0, 3), stepFrames(1, 2, 3), stepFrames(-7, 1, 3),
+    stepFrames(Number.NaN, 0, 3), stepFrames(3, 0, 0)], [1, 2, 4, 3, 2, 1, 1]);
+  const of = (v: number): AreaLength => ({ areaMm2: Math.sqrt((v * 1000 * 3 * Math.PI * L_MM) / 8), lengthMm: L_MM });
+  // Ten frames of 40 ml, `bridged` frames without an LV, then one volume at frame 10 + bridged + dropped (frames a busy
+  // scheduler dropped never reach the window): kept (11 samples) or refused (10).
+  const after = (v: number, bridged: number, dropped = 0): number => {
+    const ef = new EjectionFraction();
+    for (let f = 0; f < 10; f++) ef.push(f, of(40));
+    for (let f = 10; f < 10 + bridged; f++) ef.skip(f, 'no LV');
+    ef.push(10 + bridged + dropped, of(v));
+    return ef.result().frames;
+  };
+  const cases: Array<[number, number, number, number]> = [
+    // [volume, bridged, dropped, samples]: the bar is 40 x 2^g (and 40 / 2^g) for g = 1, 2, 3, 4
+    [79, 0, 0, 11], [81, 0, 0, 10], [159, 1, 0, 11], [161, 1, 0, 10], [319, 2, 0, 11], [321, 2, 0, 10],
+    [639, 3, 0, 11], [641, 3, 0, 0], // refused after 3 bridged: the 4th in a row empties the window
+    [10.1, 1, 0, 11], [9.9, 1, 0, 10],
+    [319, 0, 2, 11], [321, 0, 2, 10], [639, 0, 10, 11], [641, 0, 10, 10],
+  ];
+  for (const [v, bridged, dropped, n] of cases) t.equal(after(v, bridged, dropped), n, `${v} ml after ${bridged} bridged and ${dropped} dropped frames`);
+  // The rule's own refusals count as bridged frames: four in a row empty the window, the last judged over 4 frames.
+  const four = new EjectionFraction();
+  for (let f = 0; f < 10; f++) four.push(f, of(40));
+  for (let f = 10; f < 14; f++) four.push(f, of(1000));
+  t.same(four.result().frames, 0);
+  t.equal(four.result().reason, '4 frames in a row without a usable LV measurement (at most 3 are bridged); the last at frame 13: LV volume 1000.0 ml after 40.0 ml (more than a factor 2 per frame over 4 frames)');
+  // A one-frame dropout in rapid filling: the frame after it is measured (before the thirty-eighth wave the next
+  // three volumes were refused against the last one before the gap, and the fourth emptied the window).
+  const rising = new EjectionFraction();
+  const filling = [20, 30, 45, 70, 100, 120, 125, 126];
+  filling.forEach((v, f) => (f === 3 ? rising.skip(f, 'no LV') : rising.push(f, of(v))));
+  t.equal(rising.result().frames, filling.length - 1, 'every volume but the missing one');
 });
 
 t.test('EF quality is low while an uncertain frame is in the window', async (t) => {

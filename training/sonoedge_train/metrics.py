@@ -136,8 +136,9 @@ def ef_runtime(lv_masks: np.ndarray, spacing_mm, **rule) -> dict:
     """EF and its validity as the runtime reports them after the last frame of a one-beat cine (src/pipeline/
     postprocess.ts EjectionFraction, fed per frame by src/pipeline/index.ts): each frame keeps the largest
     8-connected LV component; a frame with fewer than 3 LV pixels, or whose volume differs from the window's previous
-    one by more than a factor max_step (0: off), is skipped, and the (max_skip + 1)-th such frame in a row empties the
-    window; the window holds the last `window` frames; ED/ES are its largest/smallest area-length
+    one by more than a factor max_step per frame since that one (step_frames; 0: off), is skipped, and the
+    (max_skip + 1)-th such frame in a row empties the window; the window holds the last `window` frames; ED/ES are its
+    largest/smallest area-length
     volumes (the runtime's rule until a beat is confirmed: with confirmed beats it reports their median EF, which a
     16-frame cine of about one beat does not have); valid with at least `min_frames` frames and an EF inside
     `ef_range` (percent, inclusive). spacing_mm: one number or (sx, sy). Not modelled: view and quality gating, the
@@ -158,14 +159,23 @@ def frame_volumes(lv_masks: np.ndarray, spacing_mm) -> list:
     return [frame_volume_ml(m, spacing_mm) for m in lv_masks]
 
 
+def step_frames(seq_diff: int, bridged: int, max_skip: int) -> int:
+    """The frames the step rule spans between a volume and the window's last one, as the runtime counts them
+    (src/pipeline/postprocess.ts stepFrames): the larger of the frame numbers' difference and the bridged frames
+    plus one, at least 1 and at most max_skip + 1."""
+    return min(max(seq_diff, bridged + 1, 1), max(1, max_skip + 1))
+
+
 def ef_runtime_from(volumes, window: int = 128, min_frames: int = 16, ef_range=(5.0, 90.0), max_skip: int = 3,
                     max_step: float = 2.0, bands=None, smooth: int = 1, trim: float = 0.0) -> dict:
     """ef_runtime on frame_volumes' output instead of the masks (the same result; ef_runtime documents the
     parameters)."""
     vols, gap, run, kept = [], False, 0, []
     for i, (v, l) in enumerate(volumes):
-        # fewer than 3 LV pixels (lv_area_length gives 0, 0), or a jump no ventricle makes between two frames
-        if l == 0 or (vols and max_step > 0 and (v * max_step < vols[-1] or v > vols[-1] * max_step)):
+        # fewer than 3 LV pixels (lv_area_length gives 0, 0), or a jump no ventricle makes between two frames: a
+        # factor max_step per frame since the window's last volume (step_frames)
+        f = max_step ** step_frames(i - kept[-1], run, max_skip) if vols and max_step > 0 else 0
+        if l == 0 or (f > 0 and (v * f < vols[-1] or v > vols[-1] * f)):
             run += 1
             if run > max_skip:
                 vols, kept, gap, run = [], [], True, 0

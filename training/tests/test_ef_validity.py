@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from sonoedge_train.metrics import ef_runtime, largest_component
+from sonoedge_train.metrics import ef_runtime, ef_runtime_from, largest_component, step_frames
 
 
 def _cine(lengths, width=10, n=16, size=64):
@@ -87,6 +87,25 @@ def test_a_volume_jump_no_ventricle_makes_is_bridged():
     # The 4th in a row empties the window, the frame itself not kept: the new window holds frames 14 and 15.
     lengths[10:14] = [3] * 4
     assert ef_runtime(_cine(lengths), 1.0, min_frames=1) == {"ef": 0.0, "valid": False, "reason": "EF 0.0% outside 5-90%"}
+
+
+def test_the_step_rule_allows_a_factor_per_frame_of_a_gap():
+    # the runtime's stepFrames cases (test/unit/pipeline.postprocess.test.ts): the larger of the index difference and
+    # the bridged frames plus one, at least 1, at most max_skip + 1
+    assert [step_frames(1, 0, 3), step_frames(2, 1, 3), step_frames(9, 0, 3), step_frames(1, 2, 3),
+            step_frames(-7, 1, 3), step_frames(3, 0, 0)] == [1, 2, 4, 3, 2, 1]
+    # ten frames of 40 ml, `bridged` frames without an LV, then one volume: kept (11 frames in the window) or refused
+    # (10); the bar is 40 x 2^g for a gap of g frames
+    for v, bridged, kept in [(79, 0, 11), (81, 0, 10), (159, 1, 11), (161, 1, 10), (639, 3, 11), (10.1, 1, 11),
+                             (9.9, 1, 10)]:
+        vols = [(40.0, 80.0)] * 10 + [(0.0, 0.0)] * bridged + [(v, 80.0)]
+        assert ef_runtime_from(vols, min_frames=12)["reason"] == f"{kept} of 12 frames", (v, bridged)
+    # a dropout in rapid filling: every volume after it is measured (before the thirty-eighth wave the next three were
+    # refused against the last one before the gap and the fourth emptied the window)
+    filling = [(v, 80.0) for v in [20, 30, 45, 0, 100, 120, 125, 126]]
+    filling[3] = (0.0, 0.0)
+    assert ef_runtime_from(filling, min_frames=7) == {"ef": pytest.approx(100 * (126 - 20) / 126), "valid": True,
+                                                      "reason": None}
 
 
 def test_smooth_volumes_centred_mean_and_its_ends():
