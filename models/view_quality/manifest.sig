@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "0a06d41e78e68308",
-  "signature": "RQKpSqcbjyXwa7QW3/6Uo0udNWW8YaMHuVrVpvTuxihh3V23sLLlJcFBqit46O8vrvBmVhRu7HBt0PYZ4+FKBA=="
+  "signature": "c+D46Wd8D1z3La1aU7Kitq4KGE/b/d03DDsLjpalCP4Ofl63c71jq02mC0a4EbHK+JARgzMpxAY79K6FJUyEDA=="
 }

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import package as pk
+from .card import sync_card
 from .compress import PRIMARY, check_budget, convert_fp16, cpu_latency_ms, ort_metrics, quantize_int8, variant_table
 from .constants import GUIDANCE, INPUT_SIZE, PREPROCESS, SEG_LABELS, VIEWS
 from .errors import BudgetError, ExportError
@@ -241,6 +242,7 @@ def _build_package_in(out: Path, task, ckpt, test_ds, calib, select, key, budget
         manifest["provenance"]["dataset"] = {**data_info, "val": dict(data_info["val"]), "checkpoint": str(Path(ckpt)),
                                              "global_step": int(ck.get("global_step", 0))}
         set_val_used_for(manifest)
+    manifest = sync_card(out, manifest)
     pk.validate_manifest(manifest)
     (out / pk.MANIFEST).write_bytes(pk.dump_manifest(manifest))
     pk.sign_package(out, pk.load_private_key(key))
@@ -493,7 +495,7 @@ def _requantize_in(tmp: Path, final: Path, task, manifest, test_ds, calib, selec
                           {"variant": "int8", "metric": PRIMARY[task][0], "drop": refused["drop"]})
     readme = tmp / "README.md"
     readme.write_text(_model_card(task, rows, None, test_ds))
-    manifest = {**manifest, "variants": variants, "files": {**manifest["files"], "README.md": pk.file_entry(readme)}}
+    manifest = sync_card(tmp, {**manifest, "variants": variants, "files": {**manifest["files"], "README.md": pk.file_entry(readme)}})
     pk.validate_manifest(manifest)
     (tmp / pk.MANIFEST).write_bytes(pk.dump_manifest(manifest))
     pk.sign_package(tmp, pk.load_private_key(key))

@@ -111,6 +111,15 @@ def cmd_sign(a):
     return 0
 
 
+def cmd_card(a):
+    from . import package as pk
+    for p in a.package:
+        manifest = json.loads((Path(p) / pk.MANIFEST).read_text())
+        pk.resign_manifest(p, manifest, a.key)
+        print(json.dumps({"package": p, "readme": json.loads((Path(p) / pk.MANIFEST).read_text())["files"].get("README.md")}))
+    return 0
+
+
 def cmd_verify(a):
     from .errors import PackageError
     from .package import verify_package
@@ -346,6 +355,11 @@ def build_parser():
     g.add_argument("package")
     g.add_argument("--key", required=True, help="PEM ed25519 private key")
     g.set_defaults(fn=cmd_sign)
+    cd = sub.add_parser("card", help="rewrite each PACKAGE/README.md's thresholds section from its manifest, sign "
+                                     "the manifest again and verify it against ../trust (sonoedge_train/card.py)")
+    cd.add_argument("package", nargs="+")
+    cd.add_argument("--key", required=True, help="PEM ed25519 private key")
+    cd.set_defaults(fn=cmd_card)
     v = sub.add_parser("verify", help="verify a package against a trust store; JSON verdict, exit 1 when invalid")
     v.add_argument("package")
     v.add_argument("--trust", default="models/trust", help="trust store folder (*.pub)")

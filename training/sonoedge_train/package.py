@@ -170,9 +170,13 @@ def sign_package(pkg_dir, private_key) -> str:
 
 
 def resign_manifest(pkg_dir, manifest: dict, key_path) -> None:
-    """Writes a changed manifest into a package (its other files untouched) after validating it against the schema,
-    signs it with the key at key_path, and verifies the package against the trust store beside it (../trust)."""
+    """Writes a changed manifest into a package after validating it against the schema, signs it with the key at
+    key_path, and verifies the package against the trust store beside it (../trust). Its other files are untouched
+    but for the model card's thresholds section (README.md, card.sync_card), rewritten from the manifest so that the
+    card never disagrees with it."""
+    from .card import sync_card
     pkg = Path(pkg_dir)
+    manifest = sync_card(pkg, manifest)
     validate_manifest(manifest)
     (pkg / MANIFEST).write_bytes(dump_manifest(manifest))
     sign_package(pkg, load_private_key(key_path))

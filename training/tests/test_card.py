@@ -1,0 +1,71 @@
+"""sonoedge_train/card.py: the model card's thresholds section, generated from the manifest, and kept in step by
+package.resign_manifest."""
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "training"))
+from sonoedge_train import card  # noqa: E402
+from sonoedge_train import package as pk  # noqa: E402
+
+VIEW = json.loads((ROOT / "models" / "view_quality" / "manifest.json").read_text())
+LV = json.loads((ROOT / "models" / "lv_segmentation" / "manifest.json").read_text())
+
+
+def _lines(section):
+    return [ln for ln in section.splitlines() if ln.startswith("- ")]
+
+
+def test_every_threshold_of_the_bundled_view_package_is_on_its_card_with_its_value():
+    post = VIEW["postprocessing"]
+    lines = _lines(card.thresholds_section(VIEW))
+    want = [f"- `postprocessing.view.temperature` {post['view']['temperature']}: "]
+    want += [f"- `postprocessing.{name}.thresholds.{key}` {value}: " for name in ("view", "quality", "id_score")
+             for key, value in post[name]["thresholds"].items()]
+    assert [ln[:len(w)] for ln, w in zip(lines, want)] == want and len(lines) == len(want)
+    # provenance: the view threshold's own fit, the id_score's method once, the gate without a recorded fit
+    assert post["view"]["calibration"]["uncertain"]["fitted_on"] in lines[1]
+    assert lines[2].endswith("(no fit recorded in the manifest).")
+    assert post["id_score"]["method"] in lines[3] and lines[4].endswith("(the same fit).")
+
+
+def test_the_lv_package_card_gives_the_ef_calibration_and_the_border_threshold():
+    lines = _lines(card.thresholds_section(LV))
+    ef, border = LV["calibration"]["ef"], LV["calibration"]["lv_border"]
+    assert lines[0].startswith(f"- `calibration.ef`: slope {ef['slope']}, intercept {ef['intercept']}, "
+                               f"residual_sd {ef['residual_sd']}, ")
+    assert f"threshold {border['threshold']}" in lines[1] and border["fitted_on"] in lines[1]
+    assert len(lines) == 2
+    assert _lines(card.thresholds_section({"postprocessing": {}})) == [
+        "- none: this package's manifest has no threshold or calibration."]
+
+
+def test_the_section_is_replaced_in_place_inserted_before_the_signing_note_or_appended():
+    text = "# card\n\nintro\n\nSigned with the key.\n"
+    once = card.with_thresholds(text, VIEW)
+    assert once.startswith("# card\n\nintro\n\n" + card.BEGIN) and once.endswith(card.END + "\n\nSigned with the key.\n")
+    assert card.with_thresholds(once, VIEW) == once, "idempotent"
+    changed = json.loads(json.dumps(VIEW))
+    changed["postprocessing"]["quality"]["thresholds"]["diagnostic"] = 0.45
+    again = card.with_thresholds(once, changed)
+    assert again.count(card.BEGIN) == 1 and "`postprocessing.quality.thresholds.diagnostic` 0.45: " in again
+    assert again.replace("0.45", "0.5") == once
+    assert card.with_thresholds("no note", LV) == "no note\n\n" + card.thresholds_section(LV) + "\n"
+
+
+def test_resigning_a_manifest_rewrites_the_card_and_the_package_verifies(tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(ROOT / "models" / "lv_segmentation", models / "lv_segmentation")
+    shutil.copytree(ROOT / "models" / "trust", models / "trust")
+    pkg = models / "lv_segmentation"
+    manifest = json.loads((pkg / "manifest.json").read_text())
+    manifest["calibration"]["ef"]["intercept"] = 1.25
+    pk.resign_manifest(pkg, manifest, ROOT / "training" / "keys" / "DEVELOPMENT-ONLY-signing-key.pem")
+    text = (pkg / "README.md").read_text()
+    assert "intercept 1.25, " in text and text.count(card.BEGIN) == 1
+    written = json.loads((pkg / "manifest.json").read_text())
+    assert written["files"]["README.md"] == pk.file_entry(pkg / "README.md")
+    assert written["variants"] == manifest["variants"]
+    pk.verify_package(pkg, pk.load_trust_store(models / "trust"))
