@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "0a06d41e78e68308",
-  "signature": "74UyVc4++zNaJ13LR9d5eI1fjxB2IrhXqOYZFQclDWQKmbuFpRIJG3CmdsuXTx+vuwjLpfiARwHcA8rTsitfBw=="
+  "signature": "A0Z7e55wAOb+VNY/rhL6yUA1SZhPdLZBXmGh/7SpvwilUQdUkktYLmHU8jGeq/LV5I5Gmmif+spj5v/k1/tOAA=="
 }

@@ -7,6 +7,7 @@ the card cannot disagree with the numbers the runtime uses.
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 BEGIN = "<!-- manifest-thresholds:begin (generated from manifest.json by sonoedge_train/card.py) -->"
@@ -15,19 +16,27 @@ README = "README.md"
 
 # What each threshold does in the runtime (docs/PROTOCOL.md), by (postprocessing output, threshold key).
 MEANING = {
-    ("quality", "diagnostic"): "the quality gate: the LV is segmented and the EF measured only on frames whose "
-                               "smoothed quality is at or above it (a short dip is held open)",
-    ("id_score", "ok"): "the in-distribution score at or above it: state `ok`; under it: `uncertain`",
-    ("id_score", "unknown"): "under it: state `unknown`, nothing segmented and no EF while the shown state is "
-                             "`unknown`",
+    ("quality", "diagnostic"): "the default quality bar (`pipeline.qualityThreshold` overrides it): the LV is "
+                               "segmented once the smoothed quality reaches it on an apical view, and the gate stays "
+                               "open down to 0.1 under it (`qualityHysteresis`); a dip below that is still measured "
+                               "for up to 16 frames (`qualityHold`), making the EF's quality `low`; the LOW_QUALITY "
+                               "flag is the same bar",
+    ("id_score", "ok"): "the in-distribution score at or above it: state `ok`; under it: `uncertain`, and an EF "
+                        "whose window holds such frames has quality `low`",
+    ("id_score", "unknown"): "under it: state `unknown`; while the shown state is `unknown` nothing is segmented "
+                             "and there is no EF, and a frame unknown on its own is left out of the EF",
     ("view", "uncertain"): "the shown view's averaged probability under it makes the state at least `uncertain` "
                            "(the display only; it gates nothing)",
 }
-CALIBRATION_MEANING = {
-    "ef": "the runtime reports EF = slope x EF_raw + intercept (clamped to 0-100) and widens the EF's 95% interval "
-          "by residual_sd; trim is the EF rule it was fitted for",
-    "lv_border": "an EF whose window's mean LV border band (pixels with an LV probability strictly between low "
-                 "and high) is wider than threshold pixels has quality `low`",
+# Each calibration's keys the runtime reads, and what it does with them; any other key is provenance.
+CALIBRATION = {
+    "ef": (("slope", "intercept", "residual_sd", "trim"),
+           "the runtime reports EF = slope x EF_raw + intercept, clamped to 0-100, with a 95% interval of "
+           "+-1.96 sqrt(residual_sd^2 + s^2 / n) (s the beat-to-beat spread, n the beats); with trim, the EDV and "
+           "ESV are the means of the trim share of the window's largest and smallest volumes"),
+    "lv_border": (("low", "high", "threshold"),
+                  "an EF whose window's mean LV border band (pixels with an LV probability strictly between low "
+                  "and high, per border pixel) is wider than threshold pixels has quality `low`"),
 }
 
 
@@ -76,8 +85,12 @@ def thresholds_section(manifest: dict) -> str:
             items.append(f"- `postprocessing.{name}.thresholds.{key}` {_num(value)}: {meaning}{src}.")
     for key, cal in (manifest.get("calibration") or {}).items():
         if isinstance(cal, dict):
-            meaning = CALIBRATION_MEANING.get(key, "a calibration the runtime applies")
-            items.append(f"- `calibration.{key}`: {_fields(cal)}: {meaning}{_source(cal)}.")
+            reads, meaning = CALIBRATION.get(key, ((), "a calibration this card does not describe"))
+            used = {k: v for k, v in cal.items() if k in reads}
+            rest = {k: v for k, v in cal.items() if k not in reads}
+            prov = _fields(rest)
+            items.append(f"- `calibration.{key}`: {_fields(used) or 'nothing the runtime reads'}: {meaning}"
+                         f"{f'; provenance: {prov}' if prov else ''}{_source(cal)}.")
     lines += items or ["- none: this package's manifest has no threshold or calibration."]
     lines += ["", END]
     return "\n".join(lines)
@@ -96,17 +109,24 @@ def with_thresholds(text: str, manifest: dict) -> str:
     return text.rstrip("\n") + "\n\n" + section + "\n"
 
 
-def sync_card(pkg_dir, manifest: dict) -> dict:
-    """Rewrites the package's README.md section from the manifest and returns the manifest with README.md's files
-    entry updated (the manifest itself is not written). A package without a README.md among its files is left as it
-    is."""
-    from . import package as pk
+def synced_card(pkg_dir, manifest: dict) -> tuple[dict, bytes | None]:
+    """The package's README.md with its section rewritten from the manifest (bytes; None for a package without a
+    README.md among its files, or when nothing changes) and the manifest with README.md's files entry for those
+    bytes. Nothing is written: the caller writes the card with the manifest it signs (package.resign_manifest), so
+    a refused manifest leaves the package as it was."""
     pkg = Path(pkg_dir)
     if README not in (manifest.get("files") or {}) or not (pkg / README).is_file():
-        return manifest
-    card = pkg / README
-    text = card.read_text(encoding="utf-8")
-    new = with_thresholds(text, manifest)
-    if new != text:
-        card.write_text(new, encoding="utf-8")
-    return {**manifest, "files": {**manifest["files"], README: pk.file_entry(card)}}
+        return manifest, None
+    old = (pkg / README).read_bytes()
+    new = with_thresholds(old.decode("utf-8"), manifest).encode("utf-8")
+    entry = {"sha256": hashlib.sha256(new).hexdigest(), "bytes": len(new)}
+    return {**manifest, "files": {**manifest["files"], README: entry}}, (None if new == old else new)
+
+
+def sync_card(pkg_dir, manifest: dict) -> dict:
+    """synced_card, the card written at once: for a package folder being built (bundle.py), which is signed or
+    discarded as a whole."""
+    manifest, card = synced_card(pkg_dir, manifest)
+    if card is not None:
+        (Path(pkg_dir) / README).write_bytes(card)
+    return manifest

@@ -114,9 +114,10 @@ def cmd_sign(a):
 def cmd_card(a):
     from . import package as pk
     for p in a.package:
-        manifest = json.loads((Path(p) / pk.MANIFEST).read_text())
+        manifest = json.loads((Path(p) / pk.MANIFEST).read_text(encoding="utf-8"))
         pk.resign_manifest(p, manifest, a.key)
-        print(json.dumps({"package": p, "readme": json.loads((Path(p) / pk.MANIFEST).read_text())["files"].get("README.md")}))
+        written = json.loads((Path(p) / pk.MANIFEST).read_text(encoding="utf-8"))
+        print(json.dumps({"package": p, "readme": written["files"].get("README.md")}))
     return 0
 
 

@@ -174,12 +174,16 @@ def resign_manifest(pkg_dir, manifest: dict, key_path) -> None:
     key_path, and verifies the package against the trust store beside it (../trust). Its other files are untouched
     but for the model card's thresholds section (README.md, card.sync_card), rewritten from the manifest so that the
     card never disagrees with it."""
-    from .card import sync_card
+    from .card import README, synced_card
     pkg = Path(pkg_dir)
-    manifest = sync_card(pkg, manifest)
+    manifest, card = synced_card(pkg, manifest)
+    # everything that can refuse (the schema, the key) before anything is written
     validate_manifest(manifest)
+    key = load_private_key(key_path)
+    if card is not None:
+        (pkg / README).write_bytes(card)
     (pkg / MANIFEST).write_bytes(dump_manifest(manifest))
-    sign_package(pkg, load_private_key(key_path))
+    sign_package(pkg, key)
     verify_package(pkg, load_trust_store(pkg.parent / "trust"))
 
 

@@ -2,6 +2,8 @@
 package.resign_manifest."""
 import json
 import shutil
+
+import pytest
 import sys
 from pathlib import Path
 
@@ -9,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training"))
 from sonoedge_train import card  # noqa: E402
 from sonoedge_train import package as pk  # noqa: E402
+from sonoedge_train.errors import SigningError  # noqa: E402
 
 VIEW = json.loads((ROOT / "models" / "view_quality" / "manifest.json").read_text())
 LV = json.loads((ROOT / "models" / "lv_segmentation" / "manifest.json").read_text())
@@ -34,9 +37,13 @@ def test_every_threshold_of_the_bundled_view_package_is_on_its_card_with_its_val
 def test_the_lv_package_card_gives_the_ef_calibration_and_the_border_threshold():
     lines = _lines(card.thresholds_section(LV))
     ef, border = LV["calibration"]["ef"], LV["calibration"]["lv_border"]
+    # the keys the runtime reads first, the rest as provenance
     assert lines[0].startswith(f"- `calibration.ef`: slope {ef['slope']}, intercept {ef['intercept']}, "
-                               f"residual_sd {ef['residual_sd']}, ")
-    assert f"threshold {border['threshold']}" in lines[1] and border["fitted_on"] in lines[1]
+                               f"residual_sd {ef['residual_sd']}, trim {ef['trim']}: the runtime reports EF = ")
+    assert f"; provenance: n {ef['n']} (fitted on {ef['fitted_on']})." in lines[0]
+    assert lines[1].startswith(f"- `calibration.lv_border`: low {border['low']}, high {border['high']}, "
+                               f"threshold {border['threshold']}: an EF whose")
+    assert border["fitted_on"] in lines[1] and f"provenance: n {border['n']}, quantile {border['quantile']}" in lines[1]
     assert len(lines) == 2
     assert _lines(card.thresholds_section({"postprocessing": {}})) == [
         "- none: this package's manifest has no threshold or calibration."]
@@ -68,4 +75,24 @@ def test_resigning_a_manifest_rewrites_the_card_and_the_package_verifies(tmp_pat
     written = json.loads((pkg / "manifest.json").read_text())
     assert written["files"]["README.md"] == pk.file_entry(pkg / "README.md")
     assert written["variants"] == manifest["variants"]
+    pk.verify_package(pkg, pk.load_trust_store(models / "trust"))
+
+
+def test_a_refused_manifest_leaves_the_package_as_it_was(tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(ROOT / "models" / "lv_segmentation", models / "lv_segmentation")
+    shutil.copytree(ROOT / "models" / "trust", models / "trust")
+    pkg = models / "lv_segmentation"
+    before = {f.name: f.read_bytes() for f in pkg.iterdir()}
+    manifest = json.loads((pkg / "manifest.json").read_text())
+    manifest["calibration"]["ef"]["intercept"] = 1.25
+    manifest["version"] = "not semver"
+    with pytest.raises(pk.PackageError) as e:
+        pk.resign_manifest(pkg, manifest, ROOT / "training" / "keys" / "DEVELOPMENT-ONLY-signing-key.pem")
+    assert e.value.code == "E_PACKAGE_SCHEMA"
+    manifest["version"] = "1.0.0"
+    with pytest.raises(SigningError) as e:
+        pk.resign_manifest(pkg, manifest, tmp_path / "no-such-key.pem")
+    assert e.value.code == "E_KEY_MISSING"
+    assert {f.name: f.read_bytes() for f in pkg.iterdir()} == before, "no file written"
     pk.verify_package(pkg, pk.load_trust_store(models / "trust"))
