@@ -603,12 +603,16 @@ export interface EfSampleInfo {
 
 /**
  * The frames the one-frame step rule (EjectionFractionOptions.maxStep) spans between a volume and the window's last
- * one: the larger of the frame numbers' difference (frames a busy scheduler dropped count) and the ineligible frames
- * bridged since plus one, at least 1 and at most maxSkip + 1 (a longer run has emptied the window). A sequence number
- * that went backwards (a restarted or wrapped counter) counts by the bridged frames alone.
+ * one: the larger of the frame numbers' difference and the ineligible frames bridged since plus one (the volumes the
+ * rule itself refused among them), at least 1 and at most maxSkip + 1. Frames a busy scheduler dropped, and those
+ * between two segmented ones (segmentationStride s: a step of s frames), count through the difference; a sequence
+ * number that went backwards (a restarted or wrapped counter) counts by the bridged frames alone; NaN counts as 1.
+ * The thirty-eighth wave (training/RESULTS.md) chose to count the refused volumes: a heart whose volume jumps more
+ * than twice in one frame in rapid filling is measured again from the frame after, at the price of letting an
+ * artefact that lasts in from its second frame when it is within maxStep^2 of the last volume.
  */
 export function stepFrames(seqDiff: number, bridged: number, maxSkip: number): number {
-  const g = Math.max(Number.isFinite(seqDiff) ? seqDiff : 1, bridged + 1, 1);
+  const g = Math.max(Number.isNaN(seqDiff) ? 1 : seqDiff, bridged + 1, 1);
   return Math.min(Math.floor(g), Math.max(1, maxSkip + 1));
 }
 

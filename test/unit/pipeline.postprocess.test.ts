@@ -669,7 +669,7 @@ t.test('EF window: the step rule allows a factor maxStep per frame of a gap, ove
   // stepFrames(seq difference, frames bridged since the last volume, maxSkip): the larger of the difference and the
   // bridged frames plus one, at least 1, at most maxSkip + 1; a counter that went backwards counts the bridged frames.
   t.same([stepFrames(1, 0, 3), stepFrames(2, 1, 3), stepFrames(9, 0, 3), stepFrames(1, 2, 3), stepFrames(-7, 1, 3),
-    stepFrames(Number.NaN, 0, 3), stepFrames(3, 0, 0)], [1, 2, 4, 3, 2, 1, 1]);
+    stepFrames(Number.NaN, 0, 3), stepFrames(Number.POSITIVE_INFINITY, 0, 3), stepFrames(3, 0, 0)], [1, 2, 4, 3, 2, 1, 4, 1]);
   const of = (v: number): AreaLength => ({ areaMm2: Math.sqrt((v * 1000 * 3 * Math.PI * L_MM) / 8), lengthMm: L_MM });
   // Ten frames of 40 ml, `bridged` frames without an LV, then one volume at frame 10 + bridged + dropped (frames a busy
   // scheduler dropped never reach the window): kept (11 samples) or refused (10).
@@ -694,12 +694,36 @@ t.test('EF window: the step rule allows a factor maxStep per frame of a gap, ove
   for (let f = 10; f < 14; f++) four.push(f, of(1000));
   t.same(four.result().frames, 0);
   t.equal(four.result().reason, '4 frames in a row without a usable LV measurement (at most 3 are bridged); the last at frame 13: LV volume 1000.0 ml after 40.0 ml (more than a factor 2 per frame over 4 frames)');
+  // The trade-off the thirty-eighth wave chose (its tie-break): a volume that jumps more than twice in one frame in
+  // rapid filling is refused, and the next one, within 2^2 of the last volume over two frames, is measured...
+  const jump = new EjectionFraction({ minFrames: 1, range: [0, 100] });
+  [20, 20, 45, 50, 52].forEach((v, f) => jump.push(f, of(v)));
+  t.equal(jump.result().frames, 4, '45 refused, 50 and 52 measured');
+  // ...and so a cavity lost for three frames (0.4 of the volume) is refused on its first frame and measured from its
+  // second (an EF of about 60% from a heart at 60-62 ml), as a scanner's own artefact would be.
+  const lasting = new EjectionFraction({ minFrames: 1, range: [0, 100] });
+  [60, 62, 61, 60, 25, 25, 25, 60, 61].forEach((v, f) => lasting.push(f, of(v)));
+  t.same([lasting.result().frames, Math.round(lasting.result().ef)], [7, 60]);
   // A one-frame dropout in rapid filling: the frame after it is measured (before the thirty-eighth wave the next
   // three volumes were refused against the last one before the gap, and the fourth emptied the window).
   const rising = new EjectionFraction();
   const filling = [20, 30, 45, 70, 100, 120, 125, 126];
   filling.forEach((v, f) => (f === 3 ? rising.skip(f, 'no LV') : rising.push(f, of(v))));
   t.equal(rising.result().frames, filling.length - 1, 'every volume but the missing one');
+});
+
+t.test('EF window: the step rule gives the shared cases\' counts (the harness\'s mirror is held to the same file)', async (t) => {
+  const { readFileSync } = await import('node:fs');
+  const fixture = JSON.parse(readFileSync(new URL('../fixtures/postprocess/ef-step-rule.json', import.meta.url), 'utf8')) as {
+    cases: Array<{ name: string; volumes: Array<number | null>; kept: number }>;
+  };
+  t.equal(fixture.cases.length, 12);
+  const of = (v: number): AreaLength => ({ areaMm2: Math.sqrt((v * 1000 * 3 * Math.PI * L_MM) / 8), lengthMm: L_MM });
+  for (const c of fixture.cases) {
+    const ef = new EjectionFraction();
+    c.volumes.forEach((v, f) => (v === null ? ef.skip(f, 'no LV') : ef.push(f, of(v))));
+    t.equal(ef.result().frames, c.kept, c.name);
+  }
 });
 
 t.test('EF quality is low while an uncertain frame is in the window', async (t) => {

@@ -162,7 +162,8 @@ def frame_volumes(lv_masks: np.ndarray, spacing_mm) -> list:
 def step_frames(seq_diff: int, bridged: int, max_skip: int) -> int:
     """The frames the step rule spans between a volume and the window's last one, as the runtime counts them
     (src/pipeline/postprocess.ts stepFrames): the larger of the frame numbers' difference and the bridged frames
-    plus one, at least 1 and at most max_skip + 1."""
+    (the volumes the rule refused among them) plus one, at least 1 and at most max_skip + 1. Frame indices are
+    integers here."""
     return min(max(seq_diff, bridged + 1, 1), max(1, max_skip + 1))
 
 

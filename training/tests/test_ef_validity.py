@@ -91,21 +91,28 @@ def test_a_volume_jump_no_ventricle_makes_is_bridged():
 
 def test_the_step_rule_allows_a_factor_per_frame_of_a_gap():
     # the runtime's stepFrames cases (test/unit/pipeline.postprocess.test.ts): the larger of the index difference and
-    # the bridged frames plus one, at least 1, at most max_skip + 1
+    # the bridged frames plus one, at least 1, at most max_skip + 1; the window's counts are the shared cases' (below)
     assert [step_frames(1, 0, 3), step_frames(2, 1, 3), step_frames(9, 0, 3), step_frames(1, 2, 3),
             step_frames(-7, 1, 3), step_frames(3, 0, 0)] == [1, 2, 4, 3, 2, 1]
-    # ten frames of 40 ml, `bridged` frames without an LV, then one volume: kept (11 frames in the window) or refused
-    # (10); the bar is 40 x 2^g for a gap of g frames
-    for v, bridged, kept in [(79, 0, 11), (81, 0, 10), (159, 1, 11), (161, 1, 10), (639, 3, 11), (10.1, 1, 11),
-                             (9.9, 1, 10)]:
-        vols = [(40.0, 80.0)] * 10 + [(0.0, 0.0)] * bridged + [(v, 80.0)]
-        assert ef_runtime_from(vols, min_frames=12)["reason"] == f"{kept} of 12 frames", (v, bridged)
-    # a dropout in rapid filling: every volume after it is measured (before the thirty-eighth wave the next three were
-    # refused against the last one before the gap and the fourth emptied the window)
+    # a dropout in rapid filling: the EF of every volume but the missing one
     filling = [(v, 80.0) for v in [20, 30, 45, 0, 100, 120, 125, 126]]
     filling[3] = (0.0, 0.0)
     assert ef_runtime_from(filling, min_frames=7) == {"ef": pytest.approx(100 * (126 - 20) / 126), "valid": True,
                                                       "reason": None}
+
+
+def test_the_step_rule_gives_the_shared_cases_counts():
+    """test/fixtures/postprocess/ef-step-rule.json, which the runtime's test reads too."""
+    import json
+    from pathlib import Path
+    cases = json.loads((Path(__file__).resolve().parents[2] / "test" / "fixtures" / "postprocess" /
+                        "ef-step-rule.json").read_text())["cases"]
+    assert len(cases) == 12
+    for c in cases:
+        vols = [(0.0, 0.0) if v is None else (float(v), 80.0) for v in c["volumes"]]
+        n = len(vols) + 1
+        reason = ef_runtime_from(vols, min_frames=n)["reason"]
+        assert reason == (f"{c['kept']} of {n} frames" if c["kept"] else "frames had no LV mask"), c["name"]
 
 
 def test_smooth_volumes_centred_mean_and_its_ends():
