@@ -40,19 +40,16 @@ CALIBRATION = {
 }
 
 
-def _num(v) -> str:
-    return str(v)
-
-
 def _fields(d: dict, skip=("fitted_on", "method")) -> str:
-    return ", ".join(f"{k} {_num(v)}" for k, v in d.items() if k not in skip and not isinstance(v, (dict, list)))
+    return ", ".join(f"{k} {v}" for k, v in d.items() if k not in skip and not isinstance(v, (dict, list)))
 
 
 def _source(d) -> str:
-    """' Method: ...; fitted on ...' from a dict's method and fitted_on, where it has them."""
+    """' (method: ...; fitted on ...)' from a dict's method and fitted_on, where it has them."""
     if not isinstance(d, dict):
         return ""
-    parts = [f"method: {d['method']}" if d.get("method") else "", f"fitted on {d['fitted_on']}" if d.get("fitted_on") else ""]
+    parts = [f"method: {d['method']}" if d.get("method") else "",
+             f"fitted on {d['fitted_on']}" if d.get("fitted_on") else ""]
     text = "; ".join(p for p in parts if p)
     return f" ({text})" if text else ""
 
@@ -70,9 +67,9 @@ def thresholds_section(manifest: dict) -> str:
             continue
         cal = post.get("calibration") if isinstance(post.get("calibration"), dict) else {}
         if "temperature" in post:
-            ece = (f"; ECE {_num(cal['ece_before'])} before, {_num(cal['ece_after'])} after"
+            ece = (f"; ECE {cal['ece_before']} before, {cal['ece_after']} after"
                    if "ece_before" in cal and "ece_after" in cal else "")
-            items.append(f"- `postprocessing.{name}.temperature` {_num(post['temperature'])}: the logits are divided "
+            items.append(f"- `postprocessing.{name}.temperature` {post['temperature']}: the logits are divided "
                          f"by it before the softmax{ece}{_source(cal)}.")
         # a threshold's own provenance (calibration.KEY), else the output's, given once for its thresholds
         shared = _source({"method": post.get("method"), "fitted_on": cal.get("fitted_on")})
@@ -82,7 +79,7 @@ def thresholds_section(manifest: dict) -> str:
             src = _source(own) if own else shared or " (no fit recorded in the manifest)"
             if not own and shared:
                 shared = " (the same fit)"
-            items.append(f"- `postprocessing.{name}.thresholds.{key}` {_num(value)}: {meaning}{src}.")
+            items.append(f"- `postprocessing.{name}.thresholds.{key}` {value}: {meaning}{src}.")
     for key, cal in (manifest.get("calibration") or {}).items():
         if isinstance(cal, dict):
             reads, meaning = CALIBRATION.get(key, ((), "a calibration this card does not describe"))
