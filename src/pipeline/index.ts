@@ -9,6 +9,7 @@ import { checkContract, checkGraph } from '../model/graph.js';
 import { verifyModelPackage, type TrustStore, type VerifiedPackage } from '../model/package.js';
 import { Preprocessor, type FrameData, type PreprocessOptions, type OutputArray } from '../preprocess/index.js';
 import type { InputGeometry, Roi, ScanConversion } from '../preprocess/options.js';
+import { SPACING_RANGE_MM } from '../io/types.js';
 import { contentGeometry, type GeometryOptions } from '../preprocess/geometry.js';
 import { checkKeys } from '../util/options.js';
 import {
@@ -82,6 +83,8 @@ export class ModelRunner {
       ...(geometry.scanConversion ? { scanConversion: geometry.scanConversion } : {}),
     };
     const pre = new Preprocessor(opts);
+    // A spacing out of range is refused before a session is taken.
+    const { spacing, toFrame } = modelPixelGeometry(geometry.pixelSpacingMm, pre.options);
     const lease: SessionLease = sessions ? await sessions.acquire(pkg, variant, engineOptions) : ownSession(await Engine.load({ package: pkg, variant }, engineOptions));
     const engine = lease.engine;
     // Whatever fails from here (a manifest that contradicts its graph, tensors that cannot be bound, a manifest
@@ -91,7 +94,6 @@ export class ModelRunner {
       const input = pre.createOutput();
       // Float outputs are Float32Arrays; another element type fails at bind below with a typed error.
       const outputs = engine.allocate().outputs as Record<string, Float32Array>;
-      const { spacing, toFrame } = modelPixelGeometry(geometry.pixelSpacingMm, pre.options);
       return new ModelRunner(pkg, variant, lease, pre, input, outputs, spacing, toFrame);
     } catch (err) {
       await lease.release();
@@ -370,6 +372,12 @@ export function modelPixelGeometry(pixelSpacingMm: StreamGeometry['pixelSpacingM
   const { rw, rh, aw, ah, cw, ch, ox, oy } = contentGeometry(plan);
   if (plan.scanConvert) return { spacing: [aw / cw, ah / ch] };
   const [spacingX, spacingY] = spacingXY(pixelSpacingMm);
+  // As the socket and replay bound it: past SPACING_RANGE_MM LV areas underflow to 0 or overflow to Infinity, and a
+  // NaN spacing would give NaN volumes that poison the EF window.
+  if (![spacingX, spacingY].every((v) => v >= SPACING_RANGE_MM.min && v <= SPACING_RANGE_MM.max)) {
+    throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', `millimetres per pixel in [${SPACING_RANGE_MM.min}, ${SPACING_RANGE_MM.max}], one number or [x, y]`,
+      'geometry.pixelSpacingMm', pixelSpacingMm);
+  }
   // Model pixel centre i samples source (i - ox + 0.5) * rw / cw - 0.5, plus the ROI's origin.
   return {
     spacing: [(spacingX * rw) / cw, (spacingY * rh) / ch],

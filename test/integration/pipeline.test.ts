@@ -286,4 +286,12 @@ t.test('pixel spacing: square or [x, y]; model-pixel spacing and the frame map f
   const square = await pipeline.loadRunner(pipeline.segmentation!, { input: { width: 640, height: 480, format: 'GRAY8' }, pixelSpacingMm: 0.25, sectorRoi: roi });
   t.teardown(() => square.close());
   t.same(square.spacingMm, [0.5, 0.25]);
+  // A spacing that is not a number (it would give NaN volumes and poison the EF window) is refused when the stream
+  // opens, and the pipeline opens the next stream as before.
+  await t.rejects(pipeline.openStream({ input: { width: 640, height: 480, format: 'GRAY8' }, pixelSpacingMm: [0.25, Number.NaN] }, () => undefined), {
+    name: 'RangeError', code: 'ERR_SONOEDGE_PLAN_OPTION',
+    message: 'Expected millimetres per pixel in [0.000001, 1000], one number or [x, y] for geometry.pixelSpacingMm but received array of length 2',
+  });
+  const stream = await pipeline.openStream({ input: { width: 640, height: 480, format: 'GRAY8' }, pixelSpacingMm: 0.25 }, () => undefined);
+  await stream.close();
 });

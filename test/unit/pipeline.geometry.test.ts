@@ -42,3 +42,20 @@ t.test('scan-converted frames: the sector bounding box in mm, letterboxed when t
   t.equal(lastContentRow(true), 6 + 99 - 1);
   t.equal(lastContentRow(false), 111);
 });
+
+t.test('a pixel spacing out of range is refused with the code and the name, as the socket and replay refuse it', async (t) => {
+  const p = plan({ input: { width: 256, height: 256, format: 'GRAY8' } });
+  const expected = 'Expected millimetres per pixel in [0.000001, 1000], one number or [x, y] for geometry.pixelSpacingMm but received';
+  const cases: Array<[number | [number, number], string]> = [
+    [Number.NaN, 'NaN of type number'], [0, '0 of type number'], [-0.3, '-0.3 of type number'], [1001, '1001 of type number'],
+    [[0.3, Number.POSITIVE_INFINITY], 'array of length 2'],
+  ];
+  for (const [bad, received] of cases) {
+    t.throws(() => modelPixelGeometry(bad, p), { name: 'RangeError', code: 'ERR_SONOEDGE_PLAN_OPTION', message: `${expected} ${received}` }, received);
+  }
+  const edge = modelPixelGeometry([1e-6, 1000], p).spacing;
+  t.ok(near(edge, [1e-6 * 256 / 112, 1000 * 256 / 112]), `the bounds are allowed: ${edge}`);
+  // A scan-converted frame's spacing comes from its sector, so the given one is not used nor judged.
+  const scanConversion = { angleStart: -0.6, angleEnd: 0.6, depthStart: 0, depthEnd: 100 };
+  t.equal(modelPixelGeometry(Number.NaN, plan({ input: { width: 64, height: 128, format: 'GRAY8' }, scanConversion })).toFrame, undefined);
+});
