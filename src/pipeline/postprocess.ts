@@ -785,6 +785,11 @@ export class EjectionFraction {
       }
     }
     const volume = areaLengthVolumeMl(m.areaMm2, m.lengthMm);
+    if (!Number.isFinite(volume)) {
+      // NaN passes every comparison below and would poison the window's extremes.
+      this.skip(frame, `LV volume ${volume} ml (area ${m.areaMm2} mm2, length ${m.lengthMm} mm)`);
+      return;
+    }
     if (this.count > 0 && this.#maxStep > 0) {
       const last = (this.#n - 1) % this.#window;
       const prev = this.#volumes[last];

@@ -726,6 +726,22 @@ t.test('EF window: the step rule gives the shared cases\' counts (the harness\'s
   }
 });
 
+t.test('EF window: a volume that is not a finite number is bridged like a frame without an LV, never measured', async (t) => {
+  const ref = new EjectionFraction();
+  const ef = new EjectionFraction();
+  for (let f = 0; f < 150; f++) {
+    ref.push(f, f === 140 ? undefined : sample(f));
+    ef.push(f, f === 140 ? { areaMm2: Number.NaN, lengthMm: L_MM } : sample(f));
+  }
+  t.same([ef.result().ef, ef.result().frames, ef.result().valid], [ref.result().ef, ref.result().frames, true]);
+  t.ok(Number.isFinite(ef.result().ef), `EF ${ef.result().ef}`);
+  // Four in a row empty the window and say why.
+  const four = new EjectionFraction();
+  for (let f = 0; f < 20; f++) four.push(f, sample(f));
+  for (let f = 20; f < 24; f++) four.push(f, { areaMm2: 2000, lengthMm: Number.NaN });
+  t.equal(four.result().reason, '4 frames in a row without a usable LV measurement (at most 3 are bridged); the last at frame 23: LV volume NaN ml (area 2000 mm2, length NaN mm)');
+});
+
 t.test('EF quality is low while an uncertain frame is in the window', async (t) => {
   const ef = new EjectionFraction();
   for (let f = 0; f < 150; f++) ef.push(f, sample(f), { uncertain: f === 140 });
