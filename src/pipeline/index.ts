@@ -374,9 +374,11 @@ export function modelPixelGeometry(pixelSpacingMm: StreamGeometry['pixelSpacingM
   const [spacingX, spacingY] = spacingXY(pixelSpacingMm);
   // As the socket and replay bound it: past SPACING_RANGE_MM LV areas underflow to 0 or overflow to Infinity, and a
   // NaN spacing would give NaN volumes that poison the EF window.
-  if (![spacingX, spacingY].every((v) => v >= SPACING_RANGE_MM.min && v <= SPACING_RANGE_MM.max)) {
-    throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', `millimetres per pixel in [${SPACING_RANGE_MM.min}, ${SPACING_RANGE_MM.max}], one number or [x, y]`,
-      'geometry.pixelSpacingMm', pixelSpacingMm);
+  const bad = [spacingX, spacingY].findIndex((v) => !(v >= SPACING_RANGE_MM.min && v <= SPACING_RANGE_MM.max));
+  if (bad >= 0) {
+    const item = typeof pixelSpacingMm === 'number' ? '' : `[${bad}]`;
+    throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', `millimetres per pixel in [${SPACING_RANGE_MM.min}, ${SPACING_RANGE_MM.max}]`,
+      `geometry.pixelSpacingMm${item}`, typeof pixelSpacingMm === 'number' ? pixelSpacingMm : pixelSpacingMm?.[bad]);
   }
   // Model pixel centre i samples source (i - ox + 0.5) * rw / cw - 0.5, plus the ROI's origin.
   return {

@@ -762,8 +762,8 @@ export class EjectionFraction {
 
   /**
    * Adds one frame's LV area and length. A frame without a usable measurement
-   * (undefined, or a zero length), or of a view other than the window's, is
-   * skipped under the gap rule.
+   * (undefined, a zero length, or a volume that is not a finite number), or of
+   * a view other than the window's, is skipped under the gap rule.
    */
   push(frame: number, m: AreaLength | undefined, info: EfSampleInfo = {}): void {
     if (m === undefined || m.lengthMm === 0) {

@@ -290,7 +290,7 @@ t.test('pixel spacing: square or [x, y]; model-pixel spacing and the frame map f
   // opens, and the pipeline opens the next stream as before.
   await t.rejects(pipeline.openStream({ input: { width: 640, height: 480, format: 'GRAY8' }, pixelSpacingMm: [0.25, Number.NaN] }, () => undefined), {
     name: 'RangeError', code: 'ERR_SONOEDGE_PLAN_OPTION',
-    message: 'Expected millimetres per pixel in [0.000001, 1000], one number or [x, y] for geometry.pixelSpacingMm but received array of length 2',
+    message: 'Expected millimetres per pixel in [0.000001, 1000] for geometry.pixelSpacingMm[1] but received NaN of type number',
   });
   const stream = await pipeline.openStream({ input: { width: 640, height: 480, format: 'GRAY8' }, pixelSpacingMm: 0.25 }, () => undefined);
   await stream.close();

@@ -71,6 +71,13 @@ igtl:
   });
   t.ok(withLv >= 8, `the LV labelled on ${withLv} of 16 frames of an A4C cine`);
   t.equal(results.filter((r) => r.summary?.view === 'A4C').length >= 8, true, 'the view is A4C');
+  // The spacing range's low end as an IMAGE's float32 matrix holds it (1e-6 is 9.99999997e-7 there) reaches the
+  // models and is answered: the bridge gives the stream the spacing clamped into the range the pipeline checks.
+  const tinyMatrix = matrixOf(1e-6, 1e-6, 0, [0, 0, 0]);
+  const tiny = frames.slice(0, 2).map((pixels, i) => ({ device: 'TINY', dtype: 'u1', shape: [256, 256], pixels, matrix: tinyMatrix, headerVersion: 2 as const, timestamp: 1700000100 + i / 30 }));
+  const tinyResults = (await runPeer('send', writeSpec({ port, label: 'TINY_LV', summary: 'Summary', contour: 'LVContour', images: tiny, timeout: 60 }))) as PeerResult[];
+  t.same(tinyResults.map((r) => r.summary?.device), ['TINY', 'TINY'], 'both frames answered');
+  t.notMatch(stderr, /ERR_SONOEDGE_PLAN_OPTION|ERR_SONOEDGE_IGTL_STREAM/, 'no stream refused when its models load');
   child.kill('SIGTERM');
   t.equal(await exited, 0, stderr);
 });

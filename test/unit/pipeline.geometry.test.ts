@@ -45,10 +45,12 @@ t.test('scan-converted frames: the sector bounding box in mm, letterboxed when t
 
 t.test('a pixel spacing out of range is refused with the code and the name, as the socket and replay refuse it', async (t) => {
   const p = plan({ input: { width: 256, height: 256, format: 'GRAY8' } });
-  const expected = 'Expected millimetres per pixel in [0.000001, 1000], one number or [x, y] for geometry.pixelSpacingMm but received';
+  const expected = 'Expected millimetres per pixel in [0.000001, 1000] for';
   const cases: Array<[number | [number, number], string]> = [
-    [Number.NaN, 'NaN of type number'], [0, '0 of type number'], [-0.3, '-0.3 of type number'], [1001, '1001 of type number'],
-    [[0.3, Number.POSITIVE_INFINITY], 'array of length 2'],
+    [Number.NaN, 'geometry.pixelSpacingMm but received NaN of type number'], [0, 'geometry.pixelSpacingMm but received 0 of type number'],
+    [-0.3, 'geometry.pixelSpacingMm but received -0.3 of type number'], [1001, 'geometry.pixelSpacingMm but received 1001 of type number'],
+    [[0.3, Number.POSITIVE_INFINITY], 'geometry.pixelSpacingMm[1] but received Infinity of type number'],
+    [[0, 0.3], 'geometry.pixelSpacingMm[0] but received 0 of type number'],
   ];
   for (const [bad, received] of cases) {
     t.throws(() => modelPixelGeometry(bad, p), { name: 'RangeError', code: 'ERR_SONOEDGE_PLAN_OPTION', message: `${expected} ${received}` }, received);

@@ -469,9 +469,7 @@ export class IgtlBridge extends EventEmitter {
       throw new IgtlError('ERR_SONOEDGE_IGTL_UNSUPPORTED',
         `Expected 8- or 16-bit integer pixels with 1 component, or 8-bit with 3 or 4, but received ${img.components} component(s) of scalar type ${img.scalarType} from ${JSON.stringify(device)}`, at);
     }
-    const [sx, sy] = spacingOf(img.matrix);
-    checkSpacing(sx, 'i', device);
-    checkSpacing(sy, 'j', device);
+    const [sx, sy] = spacingOf(img.matrix).map((v, i) => checkSpacing(v, i === 0 ? 'i' : 'j', device));
     const [w, h] = img.size;
     const config: ConfigureStream = { stream: 0, width: w, height: h, format, spacing: [sx, sy], fps: this.options.fps };
     const key = `${w}x${h} ${format} ${sx} ${sy}`;
@@ -653,14 +651,18 @@ const SPACING_MAX = Math.fround(SPACING_RANGE_MM.max);
  * An IMAGE's spacing along an axis (its matrix column's length) in SPACING_RANGE_MM (1e-6..1000 mm), as
  * CONFIGURE_STREAM.spacing, replay's file spacing and --pixel-spacing: past it LV areas underflow to 0 or overflow
  * to Infinity (an EF of NaN). Compared as float32, the matrix's own precision; NaN is refused too. Else BAD_FIELD.
+ * Returns the spacing the stream is given: clamped to the range in double precision, since an end that float32
+ * holds (1e-6 as 9.99999997e-7, a rotated column's length a hair over 1000) lies just outside it, and the
+ * pipeline, which checks the range in doubles, would refuse the stream when its models load.
  */
-function checkSpacing(v: number, axis: 'i' | 'j', device: string): void {
+function checkSpacing(v: number, axis: 'i' | 'j', device: string): number {
   const f = Math.fround(v);
   if (!(f >= SPACING_MIN && f <= SPACING_MAX)) {
     throw new IgtlError('ERR_SONOEDGE_IGTL_FIELD',
       `Expected a spacing of ${SPACING_RANGE_MM.min}..${SPACING_RANGE_MM.max} mm per pixel along ${axis} (the length of the matrix's ${axis} column) but received ${v} from ${JSON.stringify(device)}`,
       { type: 'IMAGE', device });
   }
+  return Math.min(SPACING_RANGE_MM.max, Math.max(SPACING_RANGE_MM.min, v));
 }
 
 /** 8- and 16-bit integer pixels are taken (scalar types 2..5); wider and float ones are not. */
