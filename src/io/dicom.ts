@@ -7,7 +7,7 @@
 import type { Roi } from '../preprocess/options.js';
 import { parseDicomFile, describeTransferSyntax, REGION_FORMATS, REGION_UNITS, type DicomFile, type UltrasoundRegion } from './dicom-file.js';
 import { applyPalette, decodePixels, readPalette, type DecodedPixels, type DicomWarning, type Samples } from './dicom-pixels.js';
-import { FRAME_TIME_RANGE_MS, SPACING_RANGE_MM, type Cine, type CineFormat } from './types.js';
+import { FRAME_TIME_RANGE_MS, SPACING_RANGE_MM, spacingInRange, type Cine, type CineFormat } from './types.js';
 
 export { describeTransferSyntax, parseDicomFile, studyAttributes, transferSyntax, knownTransferSyntaxes } from './dicom-file.js';
 export type { DicomFile, DicomImageInfo, TransferSyntax, UltrasoundRegion } from './dicom-file.js';
@@ -100,7 +100,7 @@ export function resolveRegion(file: DicomFile, warnings: DicomWarning[]): Pick<D
   // A spacing past SPACING_RANGE_MM is not used (LV areas of 0 or Infinity, an EF of NaN); a warning says so.
   const plausible = (x: number, y: number, source: string): boolean => {
     const { min, max } = SPACING_RANGE_MM;
-    if (x >= min && x <= max && y >= min && y <= max) return true;
+    if (spacingInRange(x) && spacingInRange(y)) return true;
     warnings.push({ code: 'WARN_SONOEDGE_DICOM_SPACING',
       message: `${file.where}: a spacing of ${x} x ${y} mm per pixel from ${source} is outside ${min}..${max} mm; not used (--pixel-spacing sets it)` });
     return false;

@@ -32,6 +32,9 @@ export interface Cine {
  */
 export const SPACING_RANGE_MM = { min: 1e-6, max: 1000 } as const;
 
+/** Whether a spacing (mm per pixel) lies in SPACING_RANGE_MM; NaN does not. */
+export const spacingInRange = (v: number): boolean => v >= SPACING_RANGE_MM.min && v <= SPACING_RANGE_MM.max;
+
 /** Frame times, ms, that replay and demo use from a file: --fps's 0.1..1000 frames per second. */
 export const FRAME_TIME_RANGE_MS = { min: 1, max: 10000 } as const;
 

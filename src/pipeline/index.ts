@@ -9,7 +9,7 @@ import { checkContract, checkGraph } from '../model/graph.js';
 import { verifyModelPackage, type TrustStore, type VerifiedPackage } from '../model/package.js';
 import { Preprocessor, type FrameData, type PreprocessOptions, type OutputArray } from '../preprocess/index.js';
 import type { InputGeometry, Roi, ScanConversion } from '../preprocess/options.js';
-import { SPACING_RANGE_MM } from '../io/types.js';
+import { SPACING_RANGE_MM, spacingInRange } from '../io/types.js';
 import { contentGeometry, type GeometryOptions } from '../preprocess/geometry.js';
 import { checkKeys } from '../util/options.js';
 import {
@@ -371,14 +371,14 @@ export class Pipeline {
 export function modelPixelGeometry(pixelSpacingMm: StreamGeometry['pixelSpacingMm'], plan: GeometryOptions): { spacing: [number, number]; toFrame?: [number, number, number, number] } {
   const { rw, rh, aw, ah, cw, ch, ox, oy } = contentGeometry(plan);
   if (plan.scanConvert) return { spacing: [aw / cw, ah / ch] };
-  const [spacingX, spacingY] = spacingXY(pixelSpacingMm);
+  const xy = spacingXY(pixelSpacingMm);
+  const [spacingX, spacingY] = xy;
   // As the socket and replay bound it: past SPACING_RANGE_MM LV areas underflow to 0 or overflow to Infinity, and a
   // NaN spacing would give NaN volumes that poison the EF window.
-  const bad = [spacingX, spacingY].findIndex((v) => !(v >= SPACING_RANGE_MM.min && v <= SPACING_RANGE_MM.max));
+  const bad = xy.findIndex((v) => !spacingInRange(v));
   if (bad >= 0) {
-    const item = typeof pixelSpacingMm === 'number' ? '' : `[${bad}]`;
     throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', `millimetres per pixel in [${SPACING_RANGE_MM.min}, ${SPACING_RANGE_MM.max}]`,
-      `geometry.pixelSpacingMm${item}`, typeof pixelSpacingMm === 'number' ? pixelSpacingMm : pixelSpacingMm?.[bad]);
+      `geometry.pixelSpacingMm${typeof pixelSpacingMm === 'number' ? '' : `[${bad}]`}`, xy[bad]);
   }
   // Model pixel centre i samples source (i - ox + 0.5) * rw / cw - 0.5, plus the ROI's origin.
   return {

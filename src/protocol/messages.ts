@@ -9,7 +9,7 @@ import { Fields } from './fields.js';
 import { ProtocolError, WireError, fieldError, wireErrorName } from './errors.js';
 import { RING_NAME, checkSlotFits, ringBytes, type RingInfo } from './ring.js';
 import { studyProblem } from '../dicom/study.js';
-import { SPACING_RANGE_MM } from '../io/types.js';
+import { SPACING_RANGE_MM, spacingInRange } from '../io/types.js';
 import { isObject } from '../util/is.js';
 
 export type { RingInfo } from './ring.js';
@@ -147,7 +147,7 @@ export function parseConfigure(body: unknown, x: X = {}): ConfigureStream {
   };
   // As replay bounds a file's spacing and --pixel-spacing: past SPACING_RANGE_MM LV areas underflow to 0 or overflow to Infinity (an EF of NaN).
   c.spacing.forEach((v, i) => {
-    if (!(v >= SPACING_RANGE_MM.min && v <= SPACING_RANGE_MM.max)) {
+    if (!spacingInRange(v)) {
       throw fieldError('BAD_FIELD', `number in [${SPACING_RANGE_MM.min}, ${SPACING_RANGE_MM.max}] (mm per pixel)`, `CONFIGURE_STREAM.spacing[${i}]`, v, x);
     }
   });

@@ -495,7 +495,7 @@ def _requantize_in(tmp: Path, final: Path, task, manifest, test_ds, calib, selec
                           {"variant": "int8", "metric": PRIMARY[task][0], "drop": refused["drop"]})
     readme = tmp / "README.md"
     readme.write_text(_model_card(task, rows, None, test_ds))
-    manifest = sync_card(tmp, {**manifest, "variants": variants, "files": {**manifest["files"], "README.md": {}}})
+    manifest = sync_card(tmp, {**manifest, "variants": variants})  # README.md's files entry from the card written
     pk.validate_manifest(manifest)
     (tmp / pk.MANIFEST).write_bytes(pk.dump_manifest(manifest))
     pk.sign_package(tmp, pk.load_private_key(key))

@@ -115,8 +115,7 @@ def cmd_card(a):
     from . import package as pk
     for p in a.package:
         manifest = json.loads((Path(p) / pk.MANIFEST).read_text(encoding="utf-8"))
-        pk.resign_manifest(p, manifest, a.key)
-        written = json.loads((Path(p) / pk.MANIFEST).read_text(encoding="utf-8"))
+        written = pk.resign_manifest(p, manifest, a.key)
         print(json.dumps({"package": p, "readme": written["files"].get("README.md")}))
     return 0
 

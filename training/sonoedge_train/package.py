@@ -169,11 +169,11 @@ def sign_package(pkg_dir, private_key) -> str:
     return key_id(public_raw(private_key))
 
 
-def resign_manifest(pkg_dir, manifest: dict, key_path) -> None:
+def resign_manifest(pkg_dir, manifest: dict, key_path) -> dict:
     """Writes a changed manifest into a package after validating it against the schema, signs it with the key at
     key_path, and verifies the package against the trust store beside it (../trust). Its other files are untouched
     but for the model card's thresholds section (README.md, card.sync_card), rewritten from the manifest so that the
-    card never disagrees with it."""
+    card never disagrees with it. Returns the manifest as written."""
     from .card import README, synced_card
     pkg = Path(pkg_dir)
     manifest, card = synced_card(pkg, manifest)
@@ -185,6 +185,7 @@ def resign_manifest(pkg_dir, manifest: dict, key_path) -> None:
     (pkg / MANIFEST).write_bytes(dump_manifest(manifest))
     sign_package(pkg, key)
     verify_package(pkg, load_trust_store(pkg.parent / "trust"))
+    return manifest
 
 
 # --- manifest helpers -------------------------------------------------------------------------------------------
