@@ -17,7 +17,7 @@ import { RemoteError, SocketClient } from '../../src/transport/socket-client.js'
 import { ptyPair } from '../helpers/pty.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
-import { until } from '../helpers/wait.js';
+import { runToExit, until } from '../helpers/wait.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -211,7 +211,7 @@ t.test('serve: a second serve on the same socket path refuses with one line and 
   const first = spawnServe(file);
   await until(() => existsSync(sock), 'the socket to appear');
   const inode = statSync(sock).ino;
-  const second = spawnSync(process.execPath, [cli, 'serve', '--config', file], { cwd: root, encoding: 'utf8', timeout: 60000 });
+  const second = await runToExit(t, [cli, 'serve', '--config', file], root);
   t.equal(second.status, 1);
   t.equal(second.stderr, `sonoedge serve: [ERR_SONOEDGE_SOCKET_IN_USE] Expected no other sonoedge runtime on ${sock} but received one: another runtime serves this socket path (stop it, or give this one another socket.path)\n`);
   t.equal(statSync(sock).ino, inode, 'the first runtime\'s socket file is untouched');

@@ -5,7 +5,7 @@
 // STRING summary whose LV area agrees with the label map's. An igtl.port in
 // use stops serve at start with one coded line.
 import t from 'tap';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { matrixOf, pyigtlMissing, runPeer, writeSpec, type PeerResult } from '../helpers/igtl.js';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { BUNDLED_MODELS_YAML } from '../helpers/serve-config.js';
+import { runToExit } from '../helpers/wait.js';
 
 const skip = pyigtlMissing() ?? false;
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -91,7 +92,7 @@ t.test('serve: an igtl.port in use stops it at start with one line naming igtl.p
   const port = (held.address() as net.AddressInfo).port;
   const file = path.join(dir, 'serve.yaml');
   writeFileSync(file, `socket:\n  path: ${path.join(dir, 's.sock')}\n${BUNDLED_MODELS_YAML}logging:\n  file: ${path.join(dir, 's.log')}\nigtl:\n  port: ${port}\n`);
-  const r = spawnSync(process.execPath, [cli, 'serve', '--config', file], { cwd: root, encoding: 'utf8', timeout: 60000 });
+  const r = await runToExit(t, [cli, 'serve', '--config', file], root);
   t.equal(r.status, 1);
   t.equal(r.stderr, `sonoedge serve: [ERR_SONOEDGE_LISTEN] Expected to listen for the OpenIGTLink server (igtl.port) on 127.0.0.1:${port} but could not: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`);
   t.notOk(existsSync(path.join(dir, 's.sock')), 'the runtime it had started is closed: no socket left');
