@@ -29,7 +29,9 @@ DEFAULTS = {
     "loss": {"seg": "dice_ce", "area_weight": 0.0, "focal_gamma": 2.0, "quality_weight": 5.0, "guidance_weight": 0.3,
              "view_loss": "ce",
              # "label": the quality head learns the quality label; "geometric": only its geometric part
-             # (domain.quality_labels), the walls' visibility left to be measured on the frame (domain.measured_quality)
+             # (domain.quality_labels), the walls' visibility left to be measured on the frame (domain.measured_quality);
+             # "teacher": the quality of the frozen train.init_from model on the same augmented frame (the view learns
+             # from new data while the quality stays what the starting model says)
              "quality_target": "label"},
     "augment": {"enabled": True, "gain_db": 6.0, "tgc_db": 4.0, "attenuation_db": 6.0, "shadow_prob": 0.2,
                 "speckle": 0.15, "dynamic_range_db": 55.0,
@@ -146,9 +148,12 @@ def resolve(files=(), sets=(), base: dict | None = None) -> dict:
     if cfg["loss"]["seg"] not in SEG_LOSSES:
         raise ConfigError("E_CONFIG_VALUE", f"loss.seg expected one of {sorted(SEG_LOSSES)} but received "
                           f"{cfg['loss']['seg']!r}", None)
-    if cfg["loss"]["quality_target"] not in ("label", "geometric"):
-        raise ConfigError("E_CONFIG_VALUE", "loss.quality_target expected one of ['geometric', 'label'] but received "
-                          f"{cfg['loss']['quality_target']!r}", None)
+    if cfg["loss"]["quality_target"] not in ("label", "geometric", "teacher"):
+        raise ConfigError("E_CONFIG_VALUE", "loss.quality_target expected one of ['geometric', 'label', 'teacher'] but "
+                          f"received {cfg['loss']['quality_target']!r}", None)
+    if cfg["loss"]["quality_target"] == "teacher" and (cfg["task"] != "view" or not cfg["train"]["init_from"]):
+        raise ConfigError("E_CONFIG_VALUE", "loss.quality_target teacher expected task view with a train.init_from "
+                          f"model but received task {cfg['task']!r} and init_from {cfg['train']['init_from']!r}", None)
     if not isinstance(cfg["loss"]["area_weight"], (int, float)) or cfg["loss"]["area_weight"] < 0:
         raise ConfigError("E_CONFIG_VALUE", "loss.area_weight expected a number >= 0 but received "
                           f"{cfg['loss']['area_weight']!r}", None)

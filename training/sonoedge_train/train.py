@@ -267,6 +267,13 @@ def phase_sampling_p(masks: np.ndarray, cine: np.ndarray, alpha: float) -> np.nd
     return w / w.sum()
 
 
+def teacher_quality(teacher, x):
+    """The quality a frozen model (loss.quality_target "teacher") gives the normalised input batch x: the target
+    that replaces the label, so the quality head stays where the starting model was while the view learns."""
+    with torch.no_grad():
+        return teacher(x)["quality"].float().reshape(len(x))
+
+
 def load_checkpoint(path, map_location="cpu"):
     """A checkpoint file, or a model package folder (unpack.checkpoint_from_package: its fp32 weights rebuilt)."""
     path = Path(path)
@@ -362,6 +369,11 @@ def train(cfg: dict, resume: bool = True, crash_after_steps: int | None = None) 
         model.load_state_dict(ck["model"])
         if rank == 0:
             print(f"initialised the weights from {tc['init_from']}")
+    teacher = None
+    if cfg["loss"]["quality_target"] == "teacher":  # the init_from model, frozen: its quality is the target
+        teacher = build_model(cfg["model"]["name"], **margs).to(device)
+        teacher.load_state_dict(load_checkpoint(tc["init_from"])["model"])
+        teacher.eval().requires_grad_(False)
     if resume and last.exists():
         ck = load_checkpoint(last)
         model.load_state_dict(ck["model"])
@@ -412,7 +424,8 @@ def train(cfg: dict, resume: bool = True, crash_after_steps: int | None = None) 
         erng = np.random.default_rng([seed, epoch])
         perm = (erng.permutation(n) if phase_p is None else erng.choice(n, n, p=phase_p))[rank::world]
         if ds.wide:
-            sb = WideStepBatches(ds, perm, bs, cfg["domain"], cfg["task"], seed, epoch, rank, cfg["loss"]["quality_target"])
+            sb = WideStepBatches(ds, perm, bs, cfg["domain"], cfg["task"], seed, epoch, rank,
+                                 "label" if teacher is not None else cfg["loss"]["quality_target"])
         else:
             sb = StepBatches(ds.frames, perm, bs, cfg["augment"], seed, epoch, rank, deg)
         bar = _batches(sb, step0, spe, tc["workers"], use_cuda)
@@ -430,6 +443,8 @@ def train(cfg: dict, resume: bool = True, crash_after_steps: int | None = None) 
                 t = {k: v.long() if k in ("mask", "view", "guidance") else v.float() for k, v in t.items()}
             else:
                 t = task.targets(ds, idx, item[3], item[4])  # qf 1 and guid -2 (stored) unless label-aware
+            if teacher is not None:
+                t["quality"] = teacher_quality(teacher, x).to(t["quality"].dtype)
             with torch.autocast(device.type, enabled=amp):
                 loss = task.loss(net(x), t)
                 if cfg["adversarial"]["mode"] != "none":

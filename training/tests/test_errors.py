@@ -92,7 +92,12 @@ def test_config_overrides(tmp_path):
     assert str(e.value) == "E_CONFIG_VALUE: adversarial.mode expected one of ['fgsm', 'none', 'pgd'] but received 'cw'"
     with pytest.raises(ConfigError) as e:
         resolve([], ["loss.quality_target=walls"])
-    assert str(e.value) == "E_CONFIG_VALUE: loss.quality_target expected one of ['geometric', 'label'] but received 'walls'"
+    assert str(e.value) == ("E_CONFIG_VALUE: loss.quality_target expected one of ['geometric', 'label', 'teacher'] but "
+                            "received 'walls'")
+    with pytest.raises(ConfigError) as e:
+        resolve([], ["task=view", "model.name=view_quality", "loss.quality_target=teacher"])
+    assert str(e.value) == ("E_CONFIG_VALUE: loss.quality_target teacher expected task view with a train.init_from "
+                            "model but received task 'view' and init_from ''")
     with pytest.raises(ConfigError) as e:
         resolve([tmp_path / "nope.yaml"])
     assert e.value.code == "E_CONFIG_MISSING"

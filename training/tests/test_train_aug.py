@@ -46,3 +46,26 @@ def test_label_aware_run_from_init(tiny_dataset, tmp_path):
     with pytest.raises(ConfigError) as e:
         train(_view_cfg(tiny_dataset, tmp_path / "c", f"train.init_from={init}", 'model.args={"width": 4}'))
     assert e.value.code == "E_CONFIG_VALUE" and "train.init_from expected a view_quality checkpoint" in str(e.value)
+
+
+def test_teacher_quality_target_is_the_frozen_init_model_on_the_same_frames(tiny_dataset, tmp_path, monkeypatch):
+    # loss.quality_target "teacher": every step's quality target is what the init_from model (eval mode, frozen)
+    # says on that step's augmented input, not the label
+    import sonoedge_train.train as tr
+    from sonoedge_train.train import Task, model_from_checkpoint
+    train(_view_cfg(tiny_dataset, tmp_path / "a", "train.max_steps=2"))
+    init = tmp_path / "a" / "final.pt"
+    seen, targets = [], []
+    real_teacher, real_loss = tr.teacher_quality, Task.loss
+    monkeypatch.setattr(tr, "teacher_quality", lambda m, x: seen.append(x.clone()) or real_teacher(m, x))
+    monkeypatch.setattr(Task, "loss", lambda self, out, t: targets.append(t["quality"].clone()) or real_loss(self, out, t))
+    res = train(_view_cfg(tiny_dataset, tmp_path / "b", f"train.init_from={init}", "train.max_steps=3",
+                          "train.lr=0.01", "loss.quality_target=teacher"))
+    assert res["global_step"] == 3 and len(seen) == len(targets) == 3
+    ref = model_from_checkpoint(init)[0]
+    label = torch.from_numpy(SimDataset(tiny_dataset / "train").quality)
+    for x, q in zip(seen, targets):
+        with torch.no_grad():
+            want = ref(x)["quality"].float().reshape(-1)
+        assert torch.allclose(q, want, atol=1e-6)  # the starting model's quality, unchanged by three steps at lr 0.01
+        assert not any(torch.allclose(q, label[i:i + len(q)]) for i in range(len(label) - len(q) + 1))
