@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "0a06d41e78e68308",
-  "signature": "1dJ1Y33peGrRuOkcuwLaQgsvKwGqy5zZ0Ce8aqYvmURoqoJCN5k2yLKPXh7+glLSzPTOpRIQt5aKjn3H7XJ0Cw=="
+  "signature": "6PcK19CGEIkYCBo3WMqOWdLO+9l3nrWShUata7OC73aJtmtb997X/iieepJrMLlzz+ee7+7qZaXnzH44Z2VtAA=="
 }

@@ -178,8 +178,10 @@ t.test('a real apical four-chamber capture as raw frames: --sector auto finds it
   const got = [x, y, x + w, y + h];
   t.ok(got.every((v, i) => Math.abs(v - want[i]) <= 5), `box ${got} within 5 px of ${want}`);
   t.equal(lines(r.stdout).length, 30);
-  // The bundled view package reads this four-chamber capture as A2C without being sure of it: its view state
-  // (postprocessing.view.thresholds.uncertain; training/RESULTS.md, thirty-sixth wave) says uncertain on every frame.
-  t.same(lines(r.stdout).map((l) => [l.viewShown, l.state, l.viewUncertain]), new Array(30).fill(['A2C', 'uncertain', true]));
+  // The bundled view package reads this four-chamber capture as A2C on most frames (A4C on frames 18-25 since the
+  // fortieth wave's model) without being sure of either: its view state (postprocessing.view.thresholds.uncertain;
+  // training/RESULTS.md, thirty-sixth and fortieth waves) says uncertain on every frame.
+  const shown = [...'222222222222222222444444442222'].map((v) => `A${v}C`);
+  t.same(lines(r.stdout).map((l) => [l.viewShown, l.state, l.viewUncertain]), shown.map((v) => [v, 'uncertain', true]));
   t.match(r.stderr, /state ok 0, uncertain 30, unknown 0 /);
 });

@@ -50,9 +50,10 @@ def test_manifest_carries_the_calibration(packages):
     assert "id_score" in m["outputs"] and m["postprocessing"]["id_score"]["thresholds"]["unknown"] <= \
         m["postprocessing"]["id_score"]["thresholds"]["ok"]
     assert m["postprocessing"]["view"]["temperature"] > 0
-    # the view state (training/RESULTS.md, thirty-sixth wave): fitted on our simulator's cines, its provenance kept
+    # the view state (training/RESULTS.md, thirty-sixth wave; refitted for the fortieth wave's view model): fitted on
+    # our simulator's cines, its provenance kept
     view = m["postprocessing"]["view"]
-    assert view["thresholds"] == {"uncertain": 0.8286}
+    assert view["thresholds"] == {"uncertain": 0.9206}
     assert view["calibration"]["uncertain"]["fitted_on"].startswith("sim 40,9117,128,43 wide_iv (40 cines")
     s = json.loads((MODELS / "lv_segmentation" / "manifest.json").read_text())
     assert s["calibration"]["ef"]["slope"] > 0 and s["calibration"]["ef"]["residual_sd"] >= 0
