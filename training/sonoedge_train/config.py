@@ -30,8 +30,8 @@ DEFAULTS = {
              "view_loss": "ce",
              # "label": the quality head learns the quality label; "geometric": only its geometric part
              # (domain.quality_labels), the walls' visibility left to be measured on the frame (domain.measured_quality);
-             # "teacher": the quality of the frozen train.init_from model on the same augmented frame (the view learns
-             # from new data while the quality stays what the starting model says)
+             # "teacher": the quality of the frozen train.init_from model on the same augmented frame, generated
+             # negatives included (the view learns from new data while the quality stays what the starting model says)
              "quality_target": "label"},
     "augment": {"enabled": True, "gain_db": 6.0, "tgc_db": 4.0, "attenuation_db": 6.0, "shadow_prob": 0.2,
                 "speckle": 0.15, "dynamic_range_db": 55.0,
