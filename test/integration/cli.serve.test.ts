@@ -79,7 +79,7 @@ t.test('serve: frames in, results out over its socket; SIGTERM stops it graceful
 
 t.test('serve: a typo in the config is one line naming the file, line and key, exit 1', async (t) => {
   const file = writeConfig('typo.yaml', 'socket:\n  path: /tmp/x.sock\n  mdoe: 0660\n');
-  const r = spawnSync(process.execPath, [cli, 'serve', '--config', file], { cwd: root, encoding: 'utf8' });
+  const r = await runToExit(t, [cli, 'serve', '--config', file], root);
   t.equal(r.status, 1);
   t.equal(r.stdout, '');
   t.equal(r.stderr.split('\n').length, 2, 'one line');
@@ -88,10 +88,10 @@ t.test('serve: a typo in the config is one line naming the file, line and key, e
 
 t.test('serve: --check validates config and packages; no --config is a usage error', async (t) => {
   const file = writeConfig('check.yaml', config(path.join(dir, 'c.sock'), path.join(dir, 'c.log')));
-  const ok = spawnSync(process.execPath, [cli, 'serve', '--config', file, '--check'], { cwd: root, encoding: 'utf8' });
+  const ok = await runToExit(t, [cli, 'serve', '--config', file, '--check'], root);
   t.equal(ok.status, 0, ok.stderr);
   t.equal(ok.stdout, `${file}: ok (models sonoedge-view-quality@1.0.0, sonoedge-lv-segmentation@1.0.0; socket ${path.join(dir, 'c.sock')})\n`);
-  const none = spawnSync(process.execPath, [cli, 'serve'], { cwd: root, encoding: 'utf8' });
+  const none = await runToExit(t, [cli, 'serve'], root);
   t.equal(none.status, 2);
   t.equal(none.stderr, 'sonoedge serve: missing --config FILE (see sonoedge serve --help)\n');
 });
