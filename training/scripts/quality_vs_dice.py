@@ -32,21 +32,22 @@ BINS = (0.0, 0.2, 0.3, 0.4, 0.45, 0.5, 0.6, 1.01)
 APICAL = (VIEWS.index("A4C"), VIEWS.index("A2C"))
 
 
-def table(p: Packages, frames, masks, keep, label=None) -> dict:
-    """Per quality bin: frames, Dice mean, 10th percentile, share >= 0.85 (and the mean label where given)."""
+def table(p: Packages, frames, masks, label=None) -> dict:
+    """Per quality bin of these frames: frames, Dice mean, 10th percentile, share >= 0.85 (and the mean label where
+    given)."""
     q = p.view_quality(frames)["quality"].reshape(-1)
     d = np.array([dice(a, b == 1) for a, b in zip(p.lv(frames), masks)])
     rows = []
     for lo, hi in zip(BINS[:-1], BINS[1:]):
-        s = keep & (q >= lo) & (q < hi)
+        s = (q >= lo) & (q < hi)
         if s.any():
             r = {"bin": [lo, min(hi, 1.0)], "frames": int(s.sum()), "dice_mean": round(float(d[s].mean()), 3),
                  "dice_p10": round(float(np.percentile(d[s], 10)), 3), "dice_085": round(float((d[s] >= 0.85).mean()), 3)}
             if label is not None:
                 r["label_mean"] = round(float(label[s].mean()), 3)
             rows.append(r)
-    return {"frames": int(keep.sum()), "quality_median": round(float(np.median(q[keep])), 3),
-            "dice_mean": round(float(d[keep].mean()), 3), "bins": rows}
+    return {"frames": len(frames), "quality_median": round(float(np.median(q)), 3),
+            "dice_mean": round(float(d.mean()), 3), "bins": rows}
 
 
 def main(argv=None) -> int:
@@ -64,13 +65,13 @@ def main(argv=None) -> int:
     has = np.array([(m == 1).sum() >= 12 for m in ph.masks])
     for v in sorted(set(variant)):
         keep = np.isin(ph.view, APICAL) & has & (variant == v)
-        if keep.any():
-            rep[f"independent {v}"] = table(p, ph.frames, ph.masks, keep)
+        if keep.any():  # the models run on the kept frames only
+            rep[f"independent {v}"] = table(p, ph.frames[keep], ph.masks[keep])
     ds = SimDataset(a.sim)
     n = min(len(ds), 4000)
     frames, masks = ds.frames[:n], ds.masks[:n]
     keep = np.isin(ds.view[:n], APICAL) & np.array([(m == 1).sum() >= 12 for m in masks])
-    rep[f"simulator {Path(a.sim).name}"] = table(p, frames, masks, keep, ds.quality[:n])
+    rep[f"simulator {Path(a.sim).name}"] = table(p, frames[keep], masks[keep], ds.quality[:n][keep])
     for name, r in rep.items():
         print(f"{name}: {r['frames']} frames, median quality {r['quality_median']}, Dice {r['dice_mean']}")
         for b in r["bins"]:

@@ -122,8 +122,12 @@ class WideStepBatches(torch.utils.data.Dataset):
             f[slots[n_rot:]] = negatives(k - n_rot, rng, INPUT_SIZE[0])[0]
             view[slots], qg[slots], guid[slots], m[slots] = other, 0.0, -1, 0
         x = acquire_batch(f, rng, c, m if self.task == "seg" else None, m) if c["enabled"] else f.astype(np.float32) / 255
-        t = {"mask": m} if self.task == "seg" else {
-            "view": view, "quality": quality_labels(x, m, qg, view, other, self.quality_target), "guidance": guid}
+        if self.task == "seg":
+            t = {"mask": m}
+        else:  # with loss.quality_target "teacher" the training loop puts the teacher's quality in: no label computed
+            q = np.zeros(len(x), np.float32) if self.quality_target == "teacher" else \
+                quality_labels(x, m, qg, view, other, self.quality_target)
+            t = {"view": view, "quality": q, "guidance": guid}
         x = overlay_batch(x, rng, c["overlay_p"] if c["enabled"] else 0.0)
         return step, idx, x, t
 
@@ -360,21 +364,24 @@ def train(cfg: dict, resume: bool = True, crash_after_steps: int | None = None) 
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     epoch, step0, gstep, best, elapsed0 = 0, 0, 0, -float("inf"), 0.0
     last = out / "last.pt"
-    if tc["init_from"] and not (resume and last.exists()):
+    resuming = resume and last.exists()
+    wants_teacher = cfg["loss"]["quality_target"] == "teacher"
+    teacher = None
+    if tc["init_from"] and (wants_teacher or not resuming):  # read once: the start, the teacher or both
         ck = load_checkpoint(tc["init_from"])
         if ck["model_name"] != cfg["model"]["name"] or ck["model_args"] != margs:
             raise ConfigError("E_CONFIG_VALUE", f"train.init_from expected a {cfg['model']['name']} checkpoint with "
                               f"model.args {margs} but received {ck['model_name']} with {ck['model_args']} "
                               f"({tc['init_from']})", None)
-        model.load_state_dict(ck["model"])
-        if rank == 0:
-            print(f"initialised the weights from {tc['init_from']}")
-    teacher = None
-    if cfg["loss"]["quality_target"] == "teacher":  # the init_from model, frozen: its quality is the target
-        teacher = build_model(cfg["model"]["name"], **margs).to(device)
-        teacher.load_state_dict(load_checkpoint(tc["init_from"])["model"])
-        teacher.eval().requires_grad_(False)
-    if resume and last.exists():
+        if not resuming:
+            model.load_state_dict(ck["model"])
+            if rank == 0:
+                print(f"initialised the weights from {tc['init_from']}")
+        if wants_teacher:  # the init_from model, frozen: its quality is the target
+            teacher = build_model(cfg["model"]["name"], **margs).to(device)
+            teacher.load_state_dict(ck["model"])
+            teacher.eval().requires_grad_(False)
+    if resuming:
         ck = load_checkpoint(last)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
@@ -424,8 +431,7 @@ def train(cfg: dict, resume: bool = True, crash_after_steps: int | None = None) 
         erng = np.random.default_rng([seed, epoch])
         perm = (erng.permutation(n) if phase_p is None else erng.choice(n, n, p=phase_p))[rank::world]
         if ds.wide:
-            sb = WideStepBatches(ds, perm, bs, cfg["domain"], cfg["task"], seed, epoch, rank,
-                                 "label" if teacher is not None else cfg["loss"]["quality_target"])
+            sb = WideStepBatches(ds, perm, bs, cfg["domain"], cfg["task"], seed, epoch, rank, cfg["loss"]["quality_target"])
         else:
             sb = StepBatches(ds.frames, perm, bs, cfg["augment"], seed, epoch, rank, deg)
         bar = _batches(sb, step0, spe, tc["workers"], use_cuda)

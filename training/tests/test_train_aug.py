@@ -50,7 +50,8 @@ def test_label_aware_run_from_init(tiny_dataset, tmp_path):
 
 def _spy_teacher(monkeypatch):
     """Records what the teacher saw, the targets the loss got, and the targets the batch carried before the teacher
-    replaced the quality (Task.targets on the plain path; WideStepBatches' labels on the wide one)."""
+    replaced the quality (Task.targets' labels on the plain path; on the wide one WideStepBatches' placeholder, since
+    it computes no label for a teacher run)."""
     import sonoedge_train.train as tr
     from sonoedge_train.train import Task
     rec = {"x": [], "loss": []}
@@ -89,8 +90,8 @@ def test_teacher_quality_target_is_the_frozen_init_model_on_the_same_frames(tiny
 
 
 def test_teacher_quality_target_on_a_wide_set_with_negatives(tmp_path, monkeypatch):
-    # the wide path (domain randomisation, generated negatives as OTHER): the teacher's quality replaces the label
-    # there too, negatives included (the starting model's quality on them, not the label's 0)
+    # the wide path (domain randomisation, generated negatives as OTHER): the teacher's quality is the target there
+    # too, negatives included (the starting model's quality on them, not 0)
     import sonoedge_train.train as tr
     from sonoedge_train.data.synthetic import write_dataset
     from sonoedge_train.domain import render_dataset
