@@ -262,9 +262,27 @@ export function qualityBar(options: Pick<PipelineOptions, 'qualityThreshold' | '
   return { enter, exit: enter - (options.qualityHysteresis ?? QUALITY_HYSTERESIS) };
 }
 
+/**
+ * The segmentation gate's bar of these options and view package: the quality bar (qualityBar) when the options set
+ * qualityThreshold or the package has no postprocessing.quality.thresholds.segmentation; else that threshold (the
+ * schema holds it to [0, 1], Pipeline.create to at most the diagnostic bar) and below it the same hysteresis. Frames
+ * it lets through under the quality bar's exit make the EF's quality low (EfSampleInfo.belowGate).
+ */
+export function segmentationBar(options: Pick<PipelineOptions, 'qualityThreshold' | 'qualityHysteresis'>, viewQuality?: VerifiedPackage):
+  { enter: number; exit: number } {
+  const seg = options.qualityThreshold === undefined && viewQuality ? qualityThresholdOf(viewQuality, 'segmentation') : undefined;
+  if (seg === undefined) return qualityBar(options, viewQuality);
+  return { enter: seg, exit: seg - (options.qualityHysteresis ?? QUALITY_HYSTERESIS) };
+}
+
 /** A view package's postprocessing.quality.thresholds.diagnostic (the schema holds it to [0, 1]); undefined without one. */
 function diagnosticThreshold(pkg: VerifiedPackage): number | undefined {
-  const t = (pkg.manifest.postprocessing.quality as { thresholds?: Record<string, unknown> } | undefined)?.thresholds?.diagnostic;
+  return qualityThresholdOf(pkg, 'diagnostic');
+}
+
+/** A view package's postprocessing.quality.thresholds[key] when it is a number; undefined without one. */
+function qualityThresholdOf(pkg: VerifiedPackage, key: 'diagnostic' | 'segmentation'): number | undefined {
+  const t = (pkg.manifest.postprocessing.quality as { thresholds?: Record<string, unknown> } | undefined)?.thresholds?.[key];
   return typeof t === 'number' ? t : undefined;
 }
 
@@ -489,6 +507,15 @@ function runnerPostprocess(pkg: VerifiedPackage, outputs: readonly string[]): Ru
   const cal = m.calibration as { ef?: { slope: number; intercept: number; residual_sd: number; trim?: number }; lv_border?: LvBorder } | undefined;
   const c = cal?.ef;
   const b = m.task === 'lv_segmentation' ? cal?.lv_border : undefined;
+  // The schema holds each quality threshold to [0, 1]; the segmentation gate's bar may not be above the diagnostic one.
+  if (m.task === 'view_quality') {
+    const seg = qualityThresholdOf(pkg, 'segmentation');
+    const diag = diagnosticThreshold(pkg) ?? QUALITY_THRESHOLD;
+    if (seg !== undefined && !(seg <= diag)) {
+      throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', `a number at most thresholds.diagnostic (${diag})`,
+        `postprocessing.quality.thresholds.segmentation of package ${m.name}`, seg);
+    }
+  }
   // The schema checks each of low, high (in (0, 1)) and threshold (> 0); not their order.
   if (b && !(b.low < b.high)) {
     throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', '{low, high, threshold} with low < high', `calibration.lv_border of package ${m.name}`, b);
@@ -561,10 +588,11 @@ export class StreamProcessor {
     this.#maxBeam = options.maxBeamAngleDeg ?? MAX_BEAM_ANGLE;
   }
 
-  /** A fresh quality state and segmentation gate at the bar of these options and this view package. */
+  /** A fresh quality state and segmentation gate at the bars of these options and this view package (qualityBar, segmentationBar). */
   #qualityBar(vq: ModelRunner): [ScoreHysteresis, Latch] {
     const { enter, exit } = qualityBar(this.#opts, vq.package);
-    return [new ScoreHysteresis({ enter, exit }), new Latch(enter, exit, 'the segmentation gate', this.#opts.qualityHold ?? QUALITY_HOLD)];
+    const gate = segmentationBar(this.#opts, vq.package);
+    return [new ScoreHysteresis({ enter, exit }), new Latch(gate.enter, gate.exit, 'the segmentation gate', this.#opts.qualityHold ?? QUALITY_HOLD)];
   }
 
   /** The runners in use now (view and quality first). */
@@ -600,7 +628,8 @@ export class StreamProcessor {
     if (isVq) {
       this.#id = next.idThresholds ? new InDistributionState(next.idThresholds) : undefined;
       this.#viewState = viewState(next.viewUncertainBelow);
-      if (qualityBar(this.#opts, runner.package).enter !== this.#segGate.enter) {
+      if (qualityBar(this.#opts, runner.package).enter !== this.#quality.enter
+        || segmentationBar(this.#opts, runner.package).enter !== this.#segGate.enter) {
         [this.#quality, this.#segGate] = this.#qualityBar(runner);
       }
     } else {
@@ -709,7 +738,10 @@ export class StreamProcessor {
             // The id_score's uncertain frames lower the EF's quality; the view's do not: which apical view a frame is
             // drawn from does not change its LV volume (training/RESULTS.md, thirty-sixth wave).
             const uncertain = result.frameState === 'uncertain' || idShown === 'uncertain';
-            ef.push(f.seq, comp.area >= 3 ? geo : undefined, { view: result.view.shown, uncertain, borderBand, belowGate: this.#segGate.held });
+            // Under the quality bar: a frame of a dip the gate holds open, or one a segmentation bar under the
+            // quality bar lets through under that bar's exit (segmentationBar).
+            const belowGate = this.#segGate.held || q < this.#quality.exit;
+            ef.push(f.seq, comp.area >= 3 ? geo : undefined, { view: result.view.shown, uncertain, borderBand, belowGate });
           }
         });
         measured = true;

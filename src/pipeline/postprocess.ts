@@ -1302,6 +1302,16 @@ export class ScoreHysteresis {
     this.#latch = new Latch(options.enter ?? 0.5, options.exit ?? 0.4, 'the quality thresholds');
   }
 
+  /** The smoothed score at which the state turns good. */
+  get enter(): number {
+    return this.#latch.enter;
+  }
+
+  /** The smoothed score under which a good state turns poor. */
+  get exit(): number {
+    return this.#latch.exit;
+  }
+
   update(score: number): { value: number; good: boolean } {
     if (!Number.isFinite(score)) this.#value = NaN;
     else this.#value = Number.isNaN(this.#value) ? score : this.#alpha * score + (1 - this.#alpha) * this.#value;

@@ -1,0 +1,51 @@
+"""Puts a segmentation bar (`postprocessing.quality.thresholds.segmentation`) into a view_quality package, its ONNX
+files untouched, and signs it again.
+
+The runtime starts to segment once the smoothed quality reaches this bar on an apical view (instead of the
+diagnostic bar, `thresholds.diagnostic`); frames it lets through under the diagnostic bar's exit make the EF's
+quality `low` (docs/PROTOCOL.md, "Result state"). The bar may not be above the diagnostic one. The manifest is
+validated against the schema, signed with KEY, and the package verified. `--remove` takes the bar out again.
+
+    training/.venv/bin/python training/scripts/set_segmentation_bar.py PACKAGE 0.25
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "training"))
+
+from sonoedge_train import package as pk  # noqa: E402
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("package", help="a view_quality package folder (changed in place)")
+    ap.add_argument("bar", nargs="?", type=float, help="the smoothed quality at which segmentation starts, in [0, diagnostic]")
+    ap.add_argument("--remove", action="store_true", help="take thresholds.segmentation out instead")
+    ap.add_argument("--key", default=str(ROOT / "training/keys/DEVELOPMENT-ONLY-signing-key.pem"))
+    a = ap.parse_args(argv)
+    if (a.bar is None) == (not a.remove):
+        ap.error("expected either a bar or --remove")
+    pkg = Path(a.package)
+    manifest = json.loads((pkg / pk.MANIFEST).read_text())
+    if manifest.get("task") != "view_quality":
+        ap.error(f"{pkg}: expected a view_quality package but received task {manifest.get('task')!r}")
+    thresholds = manifest["postprocessing"]["quality"].setdefault("thresholds", {})
+    if a.remove:
+        thresholds.pop("segmentation", None)
+    else:
+        diagnostic = thresholds.get("diagnostic", 0.5)
+        if not 0 <= a.bar <= diagnostic:
+            ap.error(f"expected a bar in [0, {diagnostic}] (the diagnostic bar) but received {a.bar}")
+        thresholds["segmentation"] = a.bar
+    pk.resign_manifest(pkg, manifest, a.key)
+    print(f"{pkg}: postprocessing.quality.thresholds.segmentation {thresholds.get('segmentation', '(none)')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
