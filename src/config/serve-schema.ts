@@ -208,7 +208,7 @@ const pipeline = {
       type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', minLength: 1 }, default: ['A4C', 'A2C'],
       description: 'Views on which segmentation runs. Default: ["A4C", "A2C"].',
     },
-    qualityThreshold: { type: 'number', minimum: 0, maximum: 1, description: "Smoothed quality needed for segmentation. Default: the view package's postprocessing.quality.thresholds.diagnostic, 0.5 without one." },
+    qualityThreshold: { type: 'number', minimum: 0, maximum: 1, description: "Smoothed quality needed for segmentation and for a good quality state. Default: the view package's postprocessing.quality.thresholds.diagnostic (0.5 without one), segmentation starting at its thresholds.segmentation when it has one." },
     qualityHysteresis: {
       type: 'number', minimum: 0, maximum: 1, default: 0.1,
       description: 'Once segmenting, go on while the smoothed quality stays at or above qualityThreshold minus this; 0: each frame on qualityThreshold alone. Default: 0.1.',

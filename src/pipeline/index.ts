@@ -202,8 +202,9 @@ export interface PipelineOptions {
   /** Views on which segmentation runs (default A4C, A2C). */
   segmentationViews?: string[];
   /**
-   * Smoothed quality needed for segmentation. Default: the view package's
-   * postprocessing.quality.thresholds.diagnostic, 0.5 without one.
+   * Smoothed quality needed for segmentation and for a good quality state (both bars). Default: the view package's
+   * postprocessing.quality.thresholds.diagnostic, 0.5 without one; segmentation then starts at the package's
+   * thresholds.segmentation when it has one (segmentationBar).
    */
   qualityThreshold?: number;
   /**

@@ -272,6 +272,71 @@ t.test("the quality bar: the view package's diagnostic threshold unless the opti
   });
 });
 
+t.test("the segmentation bar: a view package's thresholds.segmentation starts the LV under the quality bar, frames under its exit make the EF's quality low", async (t) => {
+  const { frames } = await readSampleCine();
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-segbar-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const geom = { input: { width: 256, height: 256, format: 'GRAY8' as const }, pixelSpacingMm: SAMPLE_SPACING_MM };
+  const stage: StageTimer = async (_name, fn) => fn();
+  // The bundled view package with these quality thresholds, signed again.
+  const vqWith = async (name: string, thresholds: Record<string, number>): Promise<string> => {
+    const to = path.join(dir, name);
+    await cp(VQ, to, { recursive: true });
+    const manifest = JSON.parse(await readFile(path.join(to, 'manifest.json'), 'utf8'));
+    manifest.postprocessing.quality.thresholds = thresholds;
+    await signManifest(to, manifest);
+    return to;
+  };
+  const run = async (viewQuality: string, options: { qualityThreshold?: number } = {}, swapAt = -1, swapTo = ''): Promise<PipelineResult[]> => {
+    const pipeline = await Pipeline.create({ viewQuality, segmentation: SEG, trustStore, ...options });
+    const proc = await pipeline.openProcessor(geom);
+    const out: PipelineResult[] = [];
+    for (let i = 0; i < 16; i++) {
+      if (i === swapAt) await proc.replace(await pipeline.loadRunner(await verifyModelPackage(swapTo, { trustStore }), geom));
+      out.push(await proc.process({ seq: i, acquiredAt: i, data: frames[i] }, stage));
+    }
+    for (const r of proc.runners) await r.close();
+    return out;
+  };
+  const bundled = await run(VQ);
+  const q = bundled.map((r) => r.quality.smoothed);
+  const sorted = [...q].sort((a, b) => a - b);
+  // The bars from the sample's own qualities (every frame A4C, state ok): the LV starts low; the quality is good only
+  // above the median plus 0.1, so the frames under the median are under the diagnostic bar's exit.
+  const [seg, diag] = [sorted[2], sorted[8] + 0.1];
+  const rule = (values: number[], enter: number, from = 0): boolean[] => {
+    let open = false;
+    return values.map((v, i) => i >= from && (open = v >= (open ? enter - 0.1 : enter)));
+  };
+  const both = await run(await vqWith('both', { diagnostic: diag, segmentation: seg }));
+  t.same(both.map((r) => r.quality.smoothed), q, 'the same quality');
+  t.same(both.map((r) => r.lv !== undefined), rule(q, seg), `the LV from the segmentation bar ${seg}`);
+  t.same(both.map((r) => r.quality.good), rule(q, diag), `the quality state on the diagnostic bar ${diag}`);
+  t.ok(rule(q, seg).filter(Boolean).length > rule(q, diag).filter(Boolean).length, 'more frames segmented than good');
+  // Open on every frame (bar 0): each frame measured under the diagnostic bar's exit is counted against the EF.
+  const open = await run(await vqWith('open', { diagnostic: diag, segmentation: 0 }));
+  t.same(open.map((r) => r.lv !== undefined), new Array(16).fill(true), 'bar 0: every apical frame');
+  const under = q.filter((v) => v < diag - 0.1).length;
+  t.equal(under, 8, `the sample's frames under ${diag - 0.1}`);
+  t.match(open[15].ef?.qualityReason ?? '', new RegExp(`\\b${under} frames? under the quality bar in the window`));
+  // pipeline.qualityThreshold is both bars; a package without the key segments at its diagnostic bar (above).
+  t.same((await run(await vqWith('opt', { diagnostic: diag, segmentation: 0 }), { qualityThreshold: 0.5 })).map((r) => r.lv !== undefined), rule(q, 0.5), 'the options win');
+  // Swapped in after 8 frames: the gate starts again at the new package's segmentation bar.
+  const swapped = await run(VQ, {}, 8, await vqWith('swap', { diagnostic: 0.5, segmentation: 0 }));
+  t.same(swapped.map((r) => r.lv !== undefined), [...rule(q, 0.5).slice(0, 8), ...new Array(8).fill(true)], 'the new bar from the swap on');
+  // Above the diagnostic bar: refused when the model loads; outside [0, 1]: by the schema.
+  const high = await Pipeline.create({ viewQuality: await vqWith('high', { diagnostic: 0.5, segmentation: 0.6 }), trustStore });
+  await t.rejects(high.openProcessor(geom), {
+    name: 'RangeError', code: 'ERR_SONOEDGE_PLAN_OPTION',
+    message: 'Expected a number at most thresholds.diagnostic (0.5) for postprocessing.quality.thresholds.segmentation of package sonoedge-view-quality but received 0.6 of type number',
+  });
+  await t.rejects(Pipeline.create({ viewQuality: await vqWith('neg', { diagnostic: 0.5, segmentation: -0.1 }), trustStore }), {
+    name: 'ModelPackageError', code: 'E_PACKAGE_SCHEMA',
+    message: 'Expected manifest.json at /postprocessing/quality/thresholds/segmentation to satisfy the schema (minimum: must be >= 0) but received -0.1',
+  });
+});
+
 t.test('pixel spacing: square or [x, y]; model-pixel spacing and the frame map follow the ROI', async (t) => {
   const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
   const pipeline = await Pipeline.create({ viewQuality: VQ, segmentation: SEG, trustStore });
