@@ -253,7 +253,7 @@ const dicom = {
         seconds: { type: 'number', exclusiveMinimum: 0, maximum: 60, default: 2, description: 'Clip length in seconds. Default: 2.' },
         beats: int(1, 10, 1, 'Clip length in beats (mode beats). Default: 1.'),
         views: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', minLength: 1 }, default: ['A4C', 'A2C', 'PLAX', 'PSAX'], description: 'Views captured. Default: ["A4C", "A2C", "PLAX", "PSAX"].' },
-        minQuality: { type: 'number', minimum: 0, maximum: 1, description: 'Smoothed quality a frame needs. Default: the pipeline\'s own gate (quality.good).' },
+        minQuality: { type: 'number', minimum: 0, maximum: 1, description: 'Smoothed quality a frame needs. Default: the pipeline\'s quality bar (quality.good).' },
         maxFrames: int(2, 10000, 300, 'Longest clip in frames (bounds the memory a stream holds). Default: 300.'),
       },
     },

@@ -33,7 +33,7 @@ export interface CaptureOptions {
   beats?: number;
   /** Views captured (default A4C, A2C, PLAX, PSAX). */
   views?: string[];
-  /** Smoothed quality a frame needs (default: the pipeline's own gate, `quality.good`). */
+  /** Smoothed quality a frame needs (default: the pipeline's quality bar, `quality.good`). */
   minQuality?: number;
   /** Longest clip in frames, which bounds the memory a run holds (default 300). */
   maxFrames?: number;

@@ -253,9 +253,10 @@ export const APICAL_VIEWS: ReadonlySet<string> = new Set(['A4C', 'A2C', 'A3C', '
 const QUALITY_THRESHOLD = 0.5;
 
 /**
- * The quality bar of these options and view package: the smoothed quality at which segmentation starts
- * (qualityThreshold, else the package's postprocessing.quality.thresholds.diagnostic, else 0.5) and below which an
- * open gate closes (that minus qualityHysteresis); the LOW_QUALITY flag uses the same bar.
+ * The quality bar of these options and view package: the smoothed quality at which the quality state turns good
+ * (qualityThreshold, else the package's postprocessing.quality.thresholds.diagnostic, else 0.5) and below which it
+ * turns poor again (that minus qualityHysteresis): the LOW_QUALITY flag. The segmentation gate opens and closes at
+ * the same bar unless the package has a segmentation bar (segmentationBar).
  */
 export function qualityBar(options: Pick<PipelineOptions, 'qualityThreshold' | 'qualityHysteresis'>, viewQuality?: VerifiedPackage):
   { enter: number; exit: number } {
@@ -266,8 +267,9 @@ export function qualityBar(options: Pick<PipelineOptions, 'qualityThreshold' | '
 /**
  * The segmentation gate's bar of these options and view package: the quality bar (qualityBar) when the options set
  * qualityThreshold or the package has no postprocessing.quality.thresholds.segmentation; else that threshold (the
- * schema holds it to [0, 1], Pipeline.create to at most the diagnostic bar) and below it the same hysteresis. Frames
- * it lets through under the quality bar's exit make the EF's quality low (EfSampleInfo.belowGate).
+ * schema holds it to [0, 1]; a package whose bar is above its diagnostic one is refused when its model loads, even
+ * under options that override both) and below it the same hysteresis. Frames it lets through while the quality
+ * state is poor (LOW_QUALITY) make the EF's quality low (EfSampleInfo.belowGate).
  */
 export function segmentationBar(options: Pick<PipelineOptions, 'qualityThreshold' | 'qualityHysteresis'>, viewQuality?: VerifiedPackage):
   { enter: number; exit: number } {
@@ -559,7 +561,7 @@ function idThresholdsOf(pkg: VerifiedPackage, outputs: readonly string[]): IdThr
 export class StreamProcessor {
   #set: ModelSet;
   #viewSmoother: ClassSmoother;
-  /** The quality state (quality.good, the LOW_QUALITY flag): the same bar as the segmentation gate. */
+  /** The quality state (quality.good, the LOW_QUALITY flag) at the quality bar (qualityBar). */
   #quality: ScoreHysteresis;
   #id: InDistributionState | undefined;
   /** The view's state (viewState): uncertain while the shown view's averaged probability is under the package's threshold. */
@@ -567,7 +569,7 @@ export class StreamProcessor {
   #ef: EjectionFraction;
   readonly #opts: Readonly<PipelineOptions>;
   readonly #segViews: readonly string[];
-  /** The segmentation gate on the smoothed quality: opens at the quality bar (qualityBar), closes below its exit. */
+  /** The segmentation gate on the smoothed quality: opens at the segmentation bar (segmentationBar), closes below its exit. */
   #segGate: Latch;
   readonly #segStride: number;
   readonly #maxBeam: number;
@@ -584,16 +586,21 @@ export class StreamProcessor {
     this.#viewState = viewState(this.#set.viewUncertainBelow);
     this.#ef = this.#set.ejectionFraction();
     this.#segViews = options.segmentationViews ?? ['A4C', 'A2C'];
-    [this.#quality, this.#segGate] = this.#qualityBar(vq);
+    this.#quality = this.#qualityState(vq);
+    this.#segGate = this.#gate(vq);
     this.#segStride = options.segmentationStride ?? 1;
     this.#maxBeam = options.maxBeamAngleDeg ?? MAX_BEAM_ANGLE;
   }
 
-  /** A fresh quality state and segmentation gate at the bars of these options and this view package (qualityBar, segmentationBar). */
-  #qualityBar(vq: ModelRunner): [ScoreHysteresis, Latch] {
-    const { enter, exit } = qualityBar(this.#opts, vq.package);
-    const gate = segmentationBar(this.#opts, vq.package);
-    return [new ScoreHysteresis({ enter, exit }), new Latch(gate.enter, gate.exit, 'the segmentation gate', this.#opts.qualityHold ?? QUALITY_HOLD)];
+  /** A fresh quality state at the quality bar of these options and this view package (qualityBar). */
+  #qualityState(vq: ModelRunner): ScoreHysteresis {
+    return new ScoreHysteresis(qualityBar(this.#opts, vq.package));
+  }
+
+  /** A fresh segmentation gate at the segmentation bar of these options and this view package (segmentationBar). */
+  #gate(vq: ModelRunner): Latch {
+    const { enter, exit } = segmentationBar(this.#opts, vq.package);
+    return new Latch(enter, exit, 'the segmentation gate', this.#opts.qualityHold ?? QUALITY_HOLD);
   }
 
   /** The runners in use now (view and quality first). */
@@ -614,8 +621,8 @@ export class StreamProcessor {
    * the frame in flight finishes on the old set), then closes the runner it
    * replaced. A view model with a different label set restarts the smoothing;
    * a new view model restarts the in-distribution state (its score is its own),
-   * and the quality state (its smoothing too: the score is its model's own) and
-   * the segmentation gate when its quality bar differs;
+   * the quality state (its smoothing too: the score is its model's own) when its
+   * quality bar differs, and the segmentation gate when its segmentation bar differs;
    * a new segmentation model restarts the EF window (with its calibration and LV border threshold).
    */
   async replace(runner: ModelRunner): Promise<ModelRunner | undefined> {
@@ -629,10 +636,8 @@ export class StreamProcessor {
     if (isVq) {
       this.#id = next.idThresholds ? new InDistributionState(next.idThresholds) : undefined;
       this.#viewState = viewState(next.viewUncertainBelow);
-      if (qualityBar(this.#opts, runner.package).enter !== this.#quality.enter
-        || segmentationBar(this.#opts, runner.package).enter !== this.#segGate.enter) {
-        [this.#quality, this.#segGate] = this.#qualityBar(runner);
-      }
+      if (qualityBar(this.#opts, runner.package).enter !== this.#quality.enter) this.#quality = this.#qualityState(runner);
+      if (segmentationBar(this.#opts, runner.package).enter !== this.#segGate.enter) this.#segGate = this.#gate(runner);
     } else {
       this.#ef = next.ejectionFraction();
     }
@@ -740,8 +745,9 @@ export class StreamProcessor {
             // drawn from does not change its LV volume (training/RESULTS.md, thirty-sixth wave).
             const uncertain = result.frameState === 'uncertain' || idShown === 'uncertain';
             // Under the quality bar: a frame of a dip the gate holds open, or one a segmentation bar under the
-            // quality bar lets through under that bar's exit (segmentationBar).
-            const belowGate = this.#segGate.held || q < this.#quality.exit;
+            // quality bar lets through while the quality state is poor (segmentationBar). At one bar for both, a
+            // frame the open gate lets through without holding it is never poor: the same enter and exit.
+            const belowGate = this.#segGate.held || (this.#segGate.enter < this.#quality.enter && !result.quality.good);
             ef.push(f.seq, comp.area >= 3 ? geo : undefined, { view: result.view.shown, uncertain, borderBand, belowGate });
           }
         });

@@ -262,8 +262,9 @@ export class Runtime implements ModelControl {
   }
 
   /**
-   * The quality bar segmentation needs now: the pipeline's options and the view package running (a package swapped
-   * in brings its own postprocessing.quality.thresholds.diagnostic unless the options set qualityThreshold).
+   * The quality bar now (the LOW_QUALITY flag's; segmentation's too unless the view package has a segmentation bar,
+   * segmentationBar): the pipeline's options and the view package running (a package swapped in brings its own
+   * postprocessing.quality.thresholds.diagnostic unless the options set qualityThreshold).
    */
   qualityBar(): { enter: number; exit: number } {
     return qualityBar(this.pipeline.options, this.#running('view_quality')?.pkg ?? this.pipeline.viewQuality);

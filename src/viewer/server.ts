@@ -47,9 +47,10 @@ export interface ViewerSource {
   readonly streams: Pick<StreamManager, 'streams' | 'perStream' | 'get' | 'on' | 'off'>;
   observeFrames(fn: (frame: ServerFrame, result: FrameResult) => void): () => void;
   /**
-   * The quality bar segmentation needs now (the Runtime's: its options and the view package running, so that a
-   * package swapped in with another bar moves the meter's marks); used where neither ViewerOptions.qualityGate nor
-   * qualityGateExit is set.
+   * The quality bar now (the Runtime's: its options and the view package running, so that a package swapped in with
+   * another bar moves the meter's marks): the LOW_QUALITY flag's, and segmentation's unless the view package has a
+   * segmentation bar of its own (postprocessing.quality.thresholds.segmentation); used where neither
+   * ViewerOptions.qualityGate nor qualityGateExit is set.
    */
   qualityBar?(): { enter: number; exit: number };
 }
@@ -68,7 +69,8 @@ export interface ViewerOptions {
   /** JPEG quality 1..100; default 70. */
   quality?: number;
   /**
-   * The smoothed quality segmentation needs, drawn on the quality meter, fixed; default: the source's qualityBar()
+   * The quality bar (LOW_QUALITY's, and segmentation's unless the view package has its own segmentation bar), drawn
+   * on the quality meter, fixed; default: the source's qualityBar()
    * at each hello and status (it follows a swapped view package), 0.5 for a source without one.
    */
   qualityGate?: number;

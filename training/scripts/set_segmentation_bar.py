@@ -37,6 +37,8 @@ def main(argv=None) -> int:
     thresholds = manifest["postprocessing"]["quality"].setdefault("thresholds", {})
     if a.remove:
         thresholds.pop("segmentation", None)
+        if not thresholds:
+            del manifest["postprocessing"]["quality"]["thresholds"]
     else:
         diagnostic = thresholds.get("diagnostic", 0.5)
         if not 0 <= a.bar <= diagnostic:

@@ -6,7 +6,7 @@ newest frame) has another class ahead of the shown one by `margin` for `hold` fr
 (cropped and area-resized as the harness does: the runtime's own preprocessing differs by resampling only) and
 replays that rule in Python for each setting, reporting per setting:
 - `true_share`: frames whose shown view is the cine's own view;
-- `true_share_at_gate`: the same among frames whose smoothed quality (weight 0.3) is at the package's gate;
+- `true_share_at_gate`: the same among frames whose smoothed quality (weight 0.3) is at the package's gate (its segmentation bar when it has one);
 - `flips`: changes of the shown view per cine;
 - `shown_probability_under`: the shown view's averaged probability under 0.7 and 0.8 (a view state `uncertain`
   would follow it): the share of the frames shown right, shown wrong and at the gate, and the cines with one at the
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
     for cid, view, frames, roi, _, _, fps in source:
         o = p.view_quality(model_crop(frames, roi))
         cines.append({"id": cid, "view": view, "fps": fps, "prob": o["prob"],
-                      "gate": ema(np.asarray(o["quality"], float).reshape(-1)) >= p.gate})
+                      "gate": ema(np.asarray(o["quality"], float).reshape(-1)) >= p.seg_gate})
     apical = [views.index(v) for v in ("A4C", "A2C")]
     rep = {"source": a.phantom or f"sim {a.sim} {a.difficulty}", "cines": len(cines), "settings": {}}
     if not a.negatives:

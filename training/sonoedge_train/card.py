@@ -16,14 +16,15 @@ README = "README.md"
 
 # What each threshold does in the runtime (docs/PROTOCOL.md), by (postprocessing output, threshold key).
 MEANING = {
-    ("quality", "diagnostic"): "the default quality bar (`pipeline.qualityThreshold` overrides it): the LV is "
-                               "segmented once the smoothed quality reaches it on an apical view, and the gate stays "
+    ("quality", "diagnostic"): "the default quality bar (`pipeline.qualityThreshold` overrides it): without a "
+                               "segmentation bar the LV is segmented once the smoothed quality reaches it on an "
+                               "apical view, and the gate stays "
                                "open down to 0.1 under it (`qualityHysteresis`); a dip below that is still measured "
                                "for up to 16 frames (`qualityHold`), making the EF's quality `low`; the LOW_QUALITY "
                                "flag is the same bar",
     ("quality", "segmentation"): "the smoothed quality at which the LV is segmented instead of the quality bar "
-                                 "(at most it; `pipeline.qualityThreshold` overrides both): frames measured under "
-                                 "the quality bar's exit make the EF's quality `low`; the quality state and the "
+                                 "(at most it; `pipeline.qualityThreshold` overrides both): frames measured while "
+                                 "the quality state is poor make the EF's quality `low`; the quality state and the "
                                  "LOW_QUALITY flag keep the quality bar",
     ("id_score", "ok"): "the in-distribution score at or above it: state `ok`; under it: `uncertain`, and an EF "
                         "whose window holds such frames has quality `low`",

@@ -41,6 +41,8 @@ class Packages:
         post = self.vq_manifest["postprocessing"]
         self.temperature = float(post["view"].get("temperature", 1.0))
         self.gate = float(post["quality"]["thresholds"]["diagnostic"])
+        # The bar at which the runtime segments: the package's segmentation bar when it has one (docs/PROTOCOL.md).
+        self.seg_gate = float(post["quality"]["thresholds"].get("segmentation", self.gate))
         self.id_thresholds = post.get("id_score", {}).get("thresholds")
         self.ef_cal = (self.seg_manifest.get("calibration") or {}).get("ef")
         # calibration.ef.trim: ED and ES as the means of that share of the window's volumes (metrics.ef_runtime)
@@ -203,11 +205,11 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
 
 
 def _measured(p: Packages, vq) -> np.ndarray:
-    """The frames the runtime would segment and measure: an apical view shown, quality at the gate, not unknown on
-    its own (the runtime smooths the shown view, quality and state; per frame is stricter for single outliers,
-    looser for runs)."""
+    """The frames the runtime would segment and measure: an apical view shown, quality at the segmentation bar (the
+    quality gate unless the package has its own segmentation bar), not unknown on its own (the runtime smooths the
+    shown view, quality and state; per frame is stricter for single outliers, looser for runs)."""
     pred = vq["prob"].argmax(1)
-    out = np.isin(pred, APICAL_IDS) & (np.asarray(vq["quality"]).reshape(-1) >= p.gate)
+    out = np.isin(pred, APICAL_IDS) & (np.asarray(vq["quality"]).reshape(-1) >= p.seg_gate)
     st = p.state(vq["id_score"])
     if len(st):
         out &= st != "unknown"
