@@ -1,0 +1,109 @@
+"""A diagnosis, nothing chosen on it (training/RESULTS.md, forty-first wave): could the LV border band
+(calibration.lv_border: the band of uncertain LV probability along the LV's border that the runtime measures) open
+the segmentation gate where the quality head does not? Per frame, with the bundled packages in the harness: the
+quality, the border band and, on our simulator, the LV Dice against the label, for 24 of the forty-first wave's T3
+cines (`--sim 40,9129,128,43 --difficulty wide_iv`, every 4th frame), the independent negatives of phantom_n661 the
+view head calls A4C or A2C (every 2nd frame), and pydicom's real apical cine (examples_ybr_color, read from the
+installed package, its fan at 39,21,262,181 as `replay --sector auto` finds it).
+
+    training/.venv/bin/python training/scripts/band_diag.py [--out /tmp/band_diag.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "training"))
+sys.path.insert(0, str(ROOT / "training" / "scripts"))
+
+from runtime_ef import model_crop, phantom_cines  # noqa: E402
+from sonoedge_train.metrics import dice, largest_component  # noqa: E402
+from sonoedge_train.sim.simulator import sample_cine_params, simulate_cine  # noqa: E402
+
+REAL_SECTOR = (39, 21, 262, 181)
+APICAL = (0, 1)  # A4C, A2C in the view head's labels
+
+
+def ours(p, n=24, seed=9129):
+    """(set, cine, quality, band, dice) per 4th frame of our simulator's multi-beat wide_iv cines."""
+    for i in range(n):
+        c = sample_cine_params(seed * 1000 + i, ("A4C", "A2C")[i % 2], 128, "wide_iv")
+        c.cycle_frames *= 43 / 128
+        cine = simulate_cine(c)
+        idx = np.arange(0, 128, 4)
+        h, w = cine.sector.shape[1:]
+        fr = model_crop(cine.sector[idx], (0, 0, w, h))
+        lab = np.stack([cv2.resize(m, (112, 112), interpolation=cv2.INTER_NEAREST) for m in cine.masks[idx]])
+        q = p.view_quality(fr)["quality"].reshape(-1)
+        masks, bands = p.lv_bands(fr)
+        for k in range(len(idx)):
+            d = dice(largest_component(masks[k]), lab[k] == 1) if masks[k].any() else 0.0
+            yield ("ours", i, float(q[k]), None if bands[k] is None else float(bands[k]), float(d))
+
+
+def negatives(p, root=ROOT / "training" / "data_cache" / "phantom_n661"):
+    for cid, _, frames, roi, _, _, _ in phantom_cines(root, negatives=True):
+        fr = model_crop(frames[::2], roi)
+        o = p.view_quality(fr)
+        q, pred = o["quality"].reshape(-1), o["prob"].argmax(1)
+        _, bands = p.lv_bands(fr)
+        for k in range(len(fr)):
+            if pred[k] in APICAL and bands[k] is not None:
+                yield ("negatives", cid, float(q[k]), float(bands[k]), None)
+
+
+def real(p):
+    from pydicom import dcmread
+    from pydicom.data import get_testdata_file
+    rgb = dcmread(get_testdata_file("examples_ybr_color.dcm")).pixel_array  # pydicom converts YBR_FULL_422 to RGB
+    x, y, w, h = REAL_SECTOR
+    gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in rgb])
+    fr = model_crop(gray, (x, y, w, h))
+    q = p.view_quality(fr)["quality"].reshape(-1)
+    _, bands = p.lv_bands(fr)
+    for k in range(len(fr)):
+        yield ("real", 0, float(q[k]), None if bands[k] is None else float(bands[k]), None)
+
+
+def summary(rows):
+    out = {}
+    groups = {"ours, quality >= 0.5": [r for r in rows if r[0] == "ours" and r[2] >= 0.5],
+              "ours, quality < 0.5": [r for r in rows if r[0] == "ours" and r[2] < 0.5],
+              "independent negatives called A4C/A2C": [r for r in rows if r[0] == "negatives"],
+              "real cine": [r for r in rows if r[0] == "real"]}
+    for name, sel in groups.items():
+        b = [r[3] for r in sel if r[3] is not None]
+        g = {"frames": len(sel), "band_median": round(float(np.median(b)), 2) if b else None,
+             "band_p10_p90": [round(float(v), 2) for v in np.percentile(b, [10, 90])] if b else None}
+        if sel and sel[0][0] == "ours":
+            for t in (0.71, 1.0):
+                lo = [r[4] for r in sel if r[3] is not None and r[3] <= t]
+                hi = [r[4] for r in sel if r[3] is not None and r[3] > t]
+                g[f"dice_band_le_{t}"] = [len(lo), round(float(np.mean(lo)), 3) if lo else None]
+                g[f"dice_band_gt_{t}"] = [len(hi), round(float(np.mean(hi)), 3) if hi else None]
+        out[name] = g
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", default=str(ROOT / "models"))
+    ap.add_argument("--out", default="/tmp/band_diag.json")
+    a = ap.parse_args(argv)
+    from sonoedge_train.transfer import Packages
+    p = Packages(a.models)
+    rows = [*ours(p), *negatives(p), *real(p)]
+    s = summary(rows)
+    Path(a.out).write_text(json.dumps({"summary": s, "rows": rows}))
+    print(json.dumps(s, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
