@@ -4,7 +4,8 @@ the segmentation gate where the quality head does not? Per frame, with the bundl
 quality, the border band and, on our simulator, the LV Dice against the label, for 24 of the forty-first wave's T3
 cines (`--sim 40,9129,128,43 --difficulty wide_iv`, every 4th frame), the independent negatives of phantom_n661 the
 view head calls A4C or A2C (every 2nd frame), and pydicom's real apical cine (examples_ybr_color, read from the
-installed package, its fan at 39,21,262,181 as `replay --sector auto` finds it).
+installed package, its fan at 39,21,262,181 as `replay --sector auto` finds it). Also the real cine's quality
+(median, share at the quality bar) with its frames' display gain, gamma, blur and sharpness changed.
 
     training/.venv/bin/python training/scripts/band_diag.py [--out /tmp/band_diag.json]
 """
@@ -58,13 +59,32 @@ def negatives(p, root=ROOT / "training" / "data_cache" / "phantom_n661"):
                 yield ("negatives", cid, float(q[k]), float(bands[k]), None)
 
 
-def real(p):
+def real_frames():
+    """pydicom's real apical cine at the model input (uint8 [30, 112, 112])."""
     from pydicom import dcmread
     from pydicom.data import get_testdata_file
     rgb = dcmread(get_testdata_file("examples_ybr_color.dcm")).pixel_array  # pydicom converts YBR_FULL_422 to RGB
-    x, y, w, h = REAL_SECTOR
     gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in rgb])
-    fr = model_crop(gray, (x, y, w, h))
+    return model_crop(gray, REAL_SECTOR)
+
+
+def display_sweep(p):
+    """The real cine's median quality and share at the package's quality bar, its frames changed as named."""
+    fr = real_frames().astype(np.float32)
+    changes = {"as recorded": fr, "gain x1.3": fr * 1.3, "gain x2": fr * 2,
+               "99.5th percentile stretched to white": fr * 255 / np.percentile(fr, 99.5),
+               "gamma 0.7": 255 * (fr / 255) ** 0.7, "gamma 0.5": 255 * (fr / 255) ** 0.5,
+               "Gaussian blur (3x3, sigma 0.8)": np.stack([cv2.GaussianBlur(f, (3, 3), 0.8) for f in fr]),
+               "unsharp mask (1.8, -0.8)": np.stack([cv2.addWeighted(f, 1.8, cv2.GaussianBlur(f, (5, 5), 1.5), -0.8, 0) for f in fr])}
+    out = {}
+    for name, f in changes.items():
+        q = p.view_quality(np.clip(f, 0, 255).astype(np.uint8))["quality"].reshape(-1)
+        out[name] = {"median_quality": round(float(np.median(q)), 3), "at_bar": round(float((q >= p.gate).mean()), 2)}
+    return out
+
+
+def real(p):
+    fr = real_frames()
     q = p.view_quality(fr)["quality"].reshape(-1)
     _, bands = p.lv_bands(fr)
     for k in range(len(fr)):
@@ -100,6 +120,7 @@ def main(argv=None) -> int:
     p = Packages(a.models)
     rows = [*ours(p), *negatives(p), *real(p)]
     s = summary(rows)
+    s["real cine, display changed"] = display_sweep(p)
     Path(a.out).write_text(json.dumps({"summary": s, "rows": rows}))
     print(json.dumps(s, indent=1))
     return 0
