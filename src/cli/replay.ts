@@ -17,7 +17,7 @@ import { parseDicomFile, parseRawGeometry, readInput, studyAttributes, type Cine
 import { labelNumber } from '../io/types.js';
 import { loadTrustStore, bundledPaths, MODELS_DIR } from '../model/package.js';
 import { Pipeline, type FrameInfo, type PipelineResult, type Processed } from '../pipeline/index.js';
-import { efText, stateSummary, writeSessionReport, type SessionRecord } from '../report/session.js';
+import { efText, noEfText, stateSummary, writeSessionReport, type SessionRecord } from '../report/session.js';
 import { summarize, type Summary } from '../util/stats.js';
 
 export const SPEC: CommandSpec = {
@@ -215,7 +215,7 @@ export async function replay(args: string[]): Promise<number> {
     const known = labelNumber(cine.labels, 'ef');
     const efLine = lastEf
       ? `EF ${efText(lastEf.ef, lastEf.ci, { beats: lastEf.beats.length, lowQuality: lastEf.quality === 'low' })}${known !== undefined ? ` (label ${known.toFixed(1)}%)` : ''}`
-      : 'EF n/a';
+      : noEfText(results.map((r) => r.result), pipeline.options.segmentationViews ?? ['A4C', 'A2C'], pipeline.segmentationBar().enter);
     const states = stateSummary(results.map((r) => r.result));
     // Frames whose LV was withheld (pipeline lvRejected): said only when there are some.
     const across = results.filter((r) => r.result.lvRejected).length;

@@ -312,6 +312,11 @@ export class Pipeline {
     return qualityBar(this.options, this.viewQuality);
   }
 
+  /** The segmentation bar of this pipeline's options and view package (segmentationBar). */
+  segmentationBar(): { enter: number; exit: number } {
+    return segmentationBar(this.options, this.viewQuality);
+  }
+
   /** Verifies the packages (schema, checksums, signature): a bad package is refused before anything loads. */
   static async create(options: PipelineOptions): Promise<Pipeline> {
     checkKeys(options, 'pipeline', PIPELINE_KEYS);

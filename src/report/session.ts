@@ -65,6 +65,47 @@ export function stateSummary(records: readonly Pick<SessionRecord, 'state' | 'id
   return `ok ${n.ok}, uncertain ${n.uncertain}, unknown ${n.unknown} (${score})`;
 }
 
+/** What noEfText reads of a frame's result (src/pipeline's PipelineResult has these). */
+export interface NoEfFrame {
+  state: 'ok' | 'uncertain' | 'unknown';
+  view: { shown: string };
+  quality: { smoothed: number };
+  lv?: unknown;
+  lvRejected?: unknown;
+  ef?: { valid: boolean; reason?: string };
+}
+
+/**
+ * Why a run of frames gave no EF, for a summary line: "EF n/a (an LV on 0 of 30 frames: 30 with the smoothed quality
+ * under the segmentation bar 0.5, median 0.27)". A frame without an LV counts once, under the first of: its LV lay
+ * across the beam (lvRejected), its state was unknown, it was shown as a view segmentation does not run on
+ * (`segViews`), else the quality gate (its smoothed quality under `bar`, or held closed by the gate's hysteresis).
+ * With LVs drawn, the last EF's reason (the EF window's own words) follows instead.
+ */
+export function noEfText(frames: readonly NoEfFrame[], segViews: readonly string[], bar: number): string {
+  const lv = frames.filter((f) => f.lv !== undefined).length;
+  const head = `EF n/a (an LV on ${lv} of ${frames.length} frame${frames.length === 1 ? '' : 's'}`;
+  if (lv > 0) {
+    const reason = [...frames].reverse().find((f) => f.ef && !f.ef.valid && f.ef.reason)?.ef?.reason;
+    return `${head}${reason ? `; the EF window: ${reason}` : ''})`;
+  }
+  const across = frames.filter((f) => f.lvRejected !== undefined).length;
+  const rest = frames.filter((f) => f.lvRejected === undefined);
+  const unknown = rest.filter((f) => f.state === 'unknown').length;
+  const known = rest.filter((f) => f.state !== 'unknown');
+  const other = known.filter((f) => !segViews.includes(f.view.shown)).length;
+  const gated = known.filter((f) => segViews.includes(f.view.shown)).map((f) => f.quality.smoothed).filter(Number.isFinite).sort((a, b) => a - b);
+  const gatedAll = known.length - other;
+  const parts = [
+    ...(gatedAll > 0 ? [`${gatedAll} with the smoothed quality under the segmentation bar ${+bar.toFixed(3)}`
+      + (gated.length > 0 ? `, median ${gated[Math.floor((gated.length - 1) / 2)].toFixed(2)}` : '')] : []),
+    ...(other > 0 ? [`${other} shown as a view it does not run on (${segViews.join(', ')} only)`] : []),
+    ...(unknown > 0 ? [`${unknown} in state unknown`] : []),
+    ...(across > 0 ? [`${across} with the LV across the beam`] : []),
+  ];
+  return `${head}${parts.length ? `: ${parts.join('; ')}` : ''})`;
+}
+
 /** "65.0% (95% CI 63.0-67.0, 4 beats, low quality)", for an EF and what is known of it. */
 export function efText(ef: number, ci: [number, number] | null | undefined, more: { beats?: number; lowQuality?: boolean } = {}): string {
   const parts = [

@@ -172,7 +172,7 @@ t.test('--models with an in-distribution score and an EF calibration: state and 
   t.equal(dim.status, 0, dim.stderr);
   const dl = lines(dim.stdout);
   t.same(dl.map((l) => [l.state, 'lvAreaMm2' in l, 'ef' in l]), new Array(16).fill(['unknown', false, false]));
-  t.match(dim.stderr, /state ok 0, uncertain 0, unknown 16 \(in-distribution score mean [01]\.\d\d, min [01]\.\d\d\), EF n\/a/);
+  t.match(dim.stderr, /state ok 0, uncertain 0, unknown 16 \(in-distribution score mean [01]\.\d\d, min [01]\.\d\d\), EF n\/a \(an LV on 0 of 16 frames: 16 in state unknown\), /);
 });
 
 t.test('an LV across the beam: no LV in the line, lvRejected instead, and the summary counts the frames', async (t) => {
@@ -190,7 +190,7 @@ t.test('an LV across the beam: no LV in the line, lvRejected instead, and the su
   const ls = lines(r.stdout);
   t.same(ls.map((l) => ['lvAreaMm2' in l, (l.lvRejected as { code?: string } | undefined)?.code, 'ef' in l]), new Array(16).fill([false, 'LV_ACROSS_BEAM', false]));
   t.ok(ls.every((l) => (l.lvRejected as { beamAngleDeg: number }).beamAngleDeg > 60), 'each with its angle, over 60 degrees');
-  t.match(r.stderr, /state ok 16, uncertain 0, unknown 0 \([^)]*\), LV across the beam on 16 frames \(not shown\), EF n\/a, /);
+  t.match(r.stderr, /state ok 16, uncertain 0, unknown 0 \([^)]*\), LV across the beam on 16 frames \(not shown\), EF n\/a \(an LV on 0 of 16 frames: 16 with the LV across the beam\), /);
   // Upright, nothing is withheld and the summary says nothing of it.
   const upright = run('replay', SAMPLE, '--models', models);
   t.equal(upright.status, 0, upright.stderr);
