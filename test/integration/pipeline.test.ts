@@ -1,6 +1,6 @@
 // The pipeline on the bundled, signed model packages: real ONNX Runtime
 // sessions through our engine, real preprocessing, latest-frame-wins.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -210,23 +210,27 @@ t.test('segmentation gate hysteresis: once open it stays open down to qualityThr
   }
 });
 
-t.test("the quality bar: the view package's diagnostic threshold unless the options set one; a swapped view package brings its own", async (t) => {
+/**
+ * The sample cine's 16 frames through one processor with the bundled LV package, and the bundled view package with
+ * other quality thresholds (`vqWith`, signed again in a scratch folder). `run`: after `swapAt` frames the view model
+ * is replaced by `swapTo`'s. `rule`: the gate restated for the sample (every frame A4C, state ok): open at `enter`,
+ * closed below enter - 0.1.
+ */
+async function qualityBarRig(t: Test, prefix: string) {
   const { frames } = await readSampleCine();
   const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-bar-'));
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const geom = { input: { width: 256, height: 256, format: 'GRAY8' as const }, pixelSpacingMm: SAMPLE_SPACING_MM };
   const stage: StageTimer = async (_name, fn) => fn();
-  // The bundled view package with its diagnostic threshold set to `d`, signed again.
-  const vqAt = async (d: number): Promise<string> => {
-    const to = path.join(dir, `vq-${d}`);
+  const vqWith = async (name: string, thresholds: Record<string, number>): Promise<string> => {
+    const to = path.join(dir, name);
     await cp(VQ, to, { recursive: true });
     const manifest = JSON.parse(await readFile(path.join(to, 'manifest.json'), 'utf8'));
-    manifest.postprocessing.quality.thresholds.diagnostic = d;
+    manifest.postprocessing.quality.thresholds = thresholds;
     await signManifest(to, manifest);
     return to;
   };
-  // 16 frames through one processor; after `swapAt` frames the view model is replaced by `swapTo`'s.
   const run = async (viewQuality: string, options: { qualityThreshold?: number } = {}, swapAt = -1, swapTo = ''): Promise<PipelineResult[]> => {
     const pipeline = await Pipeline.create({ viewQuality, segmentation: SEG, trustStore, ...options });
     const proc = await pipeline.openProcessor(geom);
@@ -238,14 +242,20 @@ t.test("the quality bar: the view package's diagnostic threshold unless the opti
     for (const r of proc.runners) await r.close();
     return out;
   };
-  const bundled = await run(VQ);
-  const q = bundled.map((r) => r.quality.smoothed);
-  const d = [...q].sort((a, b) => a - b)[8];
-  // The gate's rule restated (every frame of the sample is A4C, state ok): open at `enter`, closed below enter - 0.1.
   const rule = (values: number[], enter: number, from = 0): boolean[] => {
     let open = false;
     return values.map((v, i) => i >= from && (open = v >= (open ? enter - 0.1 : enter)));
   };
+  return { trustStore, geom, vqWith, run, rule };
+}
+
+t.test("the quality bar: the view package's diagnostic threshold unless the options set one; a swapped view package brings its own", async (t) => {
+  const { trustStore, vqWith, run, rule } = await qualityBarRig(t, 'sonoedge-bar-');
+  // The bundled view package with its diagnostic threshold set to `d`, signed again.
+  const vqAt = (d: number): Promise<string> => vqWith(`vq-${d}`, { diagnostic: d });
+  const bundled = await run(VQ);
+  const q = bundled.map((r) => r.quality.smoothed);
+  const d = [...q].sort((a, b) => a - b)[8];
   t.same(bundled.map((r) => r.lv !== undefined), rule(q, 0.5), 'the bundled package: 0.5');
   const atD = await vqAt(d);
   t.same((await Pipeline.create({ viewQuality: atD, trustStore })).qualityBar(), { enter: d, exit: d - 0.1 });
@@ -273,32 +283,7 @@ t.test("the quality bar: the view package's diagnostic threshold unless the opti
 });
 
 t.test("the segmentation bar: a view package's thresholds.segmentation starts the LV under the quality bar, frames measured while the quality is poor make the EF's quality low", async (t) => {
-  const { frames } = await readSampleCine();
-  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-segbar-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const geom = { input: { width: 256, height: 256, format: 'GRAY8' as const }, pixelSpacingMm: SAMPLE_SPACING_MM };
-  const stage: StageTimer = async (_name, fn) => fn();
-  // The bundled view package with these quality thresholds, signed again.
-  const vqWith = async (name: string, thresholds: Record<string, number>): Promise<string> => {
-    const to = path.join(dir, name);
-    await cp(VQ, to, { recursive: true });
-    const manifest = JSON.parse(await readFile(path.join(to, 'manifest.json'), 'utf8'));
-    manifest.postprocessing.quality.thresholds = thresholds;
-    await signManifest(to, manifest);
-    return to;
-  };
-  const run = async (viewQuality: string, options: { qualityThreshold?: number } = {}, swapAt = -1, swapTo = ''): Promise<PipelineResult[]> => {
-    const pipeline = await Pipeline.create({ viewQuality, segmentation: SEG, trustStore, ...options });
-    const proc = await pipeline.openProcessor(geom);
-    const out: PipelineResult[] = [];
-    for (let i = 0; i < 16; i++) {
-      if (i === swapAt) await proc.replace(await pipeline.loadRunner(await verifyModelPackage(swapTo, { trustStore }), geom));
-      out.push(await proc.process({ seq: i, acquiredAt: i, data: frames[i] }, stage));
-    }
-    for (const r of proc.runners) await r.close();
-    return out;
-  };
+  const { trustStore, geom, vqWith, run, rule } = await qualityBarRig(t, 'sonoedge-segbar-');
   const bundled = await run(VQ);
   const q = bundled.map((r) => r.quality.smoothed);
   const sorted = [...q].sort((a, b) => a - b);
@@ -306,10 +291,6 @@ t.test("the segmentation bar: a view package's thresholds.segmentation starts th
   // third lowest; the quality is good from the first frame over the first frame's quality on; `never` is over all.
   const above = q.findIndex((v) => v > q[0]);
   const [seg, diag, never] = [sorted[2], (q[0] + q[above]) / 2, Math.min(1, sorted[15] + 0.005)];
-  const rule = (values: number[], enter: number, from = 0): boolean[] => {
-    let open = false;
-    return values.map((v, i) => i >= from && (open = v >= (open ? enter - 0.1 : enter)));
-  };
   const count = (b: boolean[], want: boolean): number => b.filter((v) => v === want).length;
   const both = await run(await vqWith('both', { diagnostic: diag, segmentation: seg }));
   t.same(both.map((r) => r.quality.smoothed), q, 'the same quality');
