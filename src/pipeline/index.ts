@@ -750,8 +750,9 @@ export class StreamProcessor {
             // drawn from does not change its LV volume (training/RESULTS.md, thirty-sixth wave).
             const uncertain = result.frameState === 'uncertain' || idShown === 'uncertain';
             // Under the quality bar: a frame of a dip the gate holds open, or one a segmentation bar under the
-            // quality bar lets through while the quality state is poor (segmentationBar). At one bar for both, a
-            // frame the open gate lets through without holding it is never poor: the same enter and exit.
+            // quality bar lets through while the quality state is poor (segmentationBar). At one bar for both only
+            // held frames count, as before this option (a frame back over the exit after a held dip is poor until
+            // the bar again, and not counted).
             const belowGate = this.#segGate.held || (this.#segGate.enter < this.#quality.enter && !result.quality.good);
             ef.push(f.seq, comp.area >= 3 ? geo : undefined, { view: result.view.shown, uncertain, borderBand, belowGate });
           }

@@ -1307,11 +1307,6 @@ export class ScoreHysteresis {
     return this.#latch.enter;
   }
 
-  /** The smoothed score under which a good state turns poor. */
-  get exit(): number {
-    return this.#latch.exit;
-  }
-
   update(score: number): { value: number; good: boolean } {
     if (!Number.isFinite(score)) this.#value = NaN;
     else this.#value = Number.isNaN(this.#value) ? score : this.#alpha * score + (1 - this.#alpha) * this.#value;
