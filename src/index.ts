@@ -17,5 +17,5 @@ export type { ModelManifest, TrustStore, VerifiedPackage, VerifyOptions, Package
 export { Engine, BoundRun } from './engine/index.js';
 export type { EngineOptions, ProviderName, TensorMeta, ProviderOutcome, RunTimings, TensorBuffer, ModelSource } from './engine/index.js';
 export { Pipeline, Stream, ModelRunner } from './pipeline/index.js';
-export type { PipelineOptions, PipelineResult, StreamGeometry, FrameInfo, Processed, SchedulerStats, Timing } from './pipeline/index.js';
+export type { PipelineOptions, PipelineResult, LvSkip, StreamGeometry, FrameInfo, Processed, SchedulerStats, Timing } from './pipeline/index.js';
 export * as postprocess from './pipeline/postprocess.js';

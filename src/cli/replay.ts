@@ -215,7 +215,9 @@ export async function replay(args: string[]): Promise<number> {
     const known = labelNumber(cine.labels, 'ef');
     const efLine = lastEf
       ? `EF ${efText(lastEf.ef, lastEf.ci, { beats: lastEf.beats.length, lowQuality: lastEf.quality === 'low' })}${known !== undefined ? ` (label ${known.toFixed(1)}%)` : ''}`
-      : noEfText(results.map((r) => r.result), pipeline.options.segmentationViews ?? ['A4C', 'A2C'], pipeline.segmentationBar().enter);
+      : noEfText(results.map((r) => r.result), {
+        segmentation: pipeline.segmentation !== undefined, views: pipeline.options.segmentationViews ?? ['A4C', 'A2C'], bar: pipeline.segmentationBar().enter,
+      });
     const states = stateSummary(results.map((r) => r.result));
     // Frames whose LV was withheld (pipeline lvRejected): said only when there are some.
     const across = results.filter((r) => r.result.lvRejected).length;

@@ -181,6 +181,11 @@ export interface PipelineResult {
    */
   lvRejected?: { code: 'LV_ACROSS_BEAM'; beamAngleDeg: number };
   /**
+   * On a frame of a stream that segments where segmentation did not run, why (LvSkip). Only the API carries it
+   * (replay's summary counts it); every output shows such a frame without an LV.
+   */
+  lvSkipped?: LvSkip;
+  /**
    * The EF window's estimate, on every frame of a stream that segments, except while the state is `unknown`
    * (then absent, and the window is emptied). `ef.edConfirmed` / `ef.esConfirmed` name the frame whose ED / ES this
    * frame confirmed (each exactly once).
@@ -236,6 +241,14 @@ export interface PipelineOptions {
    */
   maxBeamAngleDeg?: number;
 }
+
+/**
+ * Why segmentation did not run on a frame (PipelineResult.lvSkipped): `unknown` (the shown state), `view_not_a_number`
+ * (the view output), `view` (shown as a view not in segmentationViews), `quality_not_a_number`, `quality` (the
+ * segmentation gate closed: the smoothed quality under its bar, or under its exit past the hold), `stride` (a frame
+ * between two segmented ones, segmentationStride).
+ */
+export type LvSkip = 'unknown' | 'view_not_a_number' | 'view' | 'quality_not_a_number' | 'quality' | 'stride';
 
 /** The default of PipelineOptions.qualityHysteresis. */
 const QUALITY_HYSTERESIS = 0.1;
@@ -704,6 +717,7 @@ export class StreamProcessor {
         this.#eligible = 0;
         this.#segGate.close();
         ef.reset('the in-distribution state is unknown');
+        result.lvSkipped = 'unknown';
         return result;
       }
       // A view output that is not a number says nothing about this frame: the shown view is the one held from before.
@@ -714,10 +728,13 @@ export class StreamProcessor {
       let measured = false;
       if (!(apical ? this.#segGate.update(q) : this.#segGate.close())) {
         this.#eligible = 0;
+        result.lvSkipped = !viewOk ? 'view_not_a_number' : !apical ? 'view' : Number.isNaN(q) ? 'quality_not_a_number' : 'quality';
         ef.skip(f.seq, !viewOk ? 'view output not a number' : !apical ? `view ${result.view.shown}`
           : Number.isNaN(q) ? 'quality not a number' : `quality ${q.toFixed(2)} below ${+gate.toFixed(3)}`);
         measured = true;
-      } else if (this.#eligible++ % this.#segStride === 0) {
+      } else if (this.#eligible++ % this.#segStride !== 0) {
+        result.lvSkipped = 'stride';
+      } else {
         await seg.infer(f.data, stage);
         await stage('lv_segmentation.postprocess', () => {
           const labels = mask.argmax(seg.outputs[m.segOutput], m.segClasses);

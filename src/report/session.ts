@@ -4,6 +4,7 @@
 // frame and per stage. Callers map their results (pipeline results, socket RESULTs) to
 // SessionRecords; this module turns them into a report folder.
 import type { Cine } from '../io/types.js';
+import type { LvSkip } from '../pipeline/index.js';
 import { PERCENTILE_METHOD, summarize } from '../util/stats.js';
 import { writeReport, type ReportFrame } from './html.js';
 import { lineChart } from './svg.js';
@@ -68,41 +69,61 @@ export function stateSummary(records: readonly Pick<SessionRecord, 'state' | 'id
 /** What noEfText reads of a frame's result (src/pipeline's PipelineResult has these). */
 export interface NoEfFrame {
   state: 'ok' | 'uncertain' | 'unknown';
-  view: { shown: string };
   quality: { smoothed: number };
-  lv?: unknown;
+  lv?: { pixels: number };
   lvRejected?: unknown;
+  lvSkipped?: LvSkip;
   ef?: { valid: boolean; reason?: string };
 }
 
+/** The words for each reason segmentation did not run (PipelineResult.lvSkipped), in the order they are listed. */
+const SKIPPED: readonly [LvSkip, string][] = [
+  ['quality', 'with the smoothed quality under the segmentation bar'],
+  ['quality_not_a_number', 'with a quality output that is not a number'],
+  ['view', 'shown as a view it does not run on'],
+  ['view_not_a_number', 'with a view output that is not a number'],
+  ['unknown', 'in state unknown'],
+  ['stride', 'between segmented frames (segmentationStride)'],
+];
+
+/** The middle value of sorted numbers (the mean of the two middle ones for an even count). */
+function median(sorted: readonly number[]): number {
+  const m = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+}
+
 /**
- * Why a run of frames gave no EF, for a summary line: "EF n/a (an LV on 0 of 30 frames: 30 with the smoothed quality
- * under the segmentation bar 0.5, median 0.27)". A frame without an LV counts once, under the first of: its LV lay
- * across the beam (lvRejected), its state was unknown, it was shown as a view segmentation does not run on
- * (`segViews`), else the quality gate (its smoothed quality under `bar`, or held closed by the gate's hysteresis).
- * With LVs drawn, the last EF's reason (the EF window's own words) follows instead.
+ * Why a run of frames gave no EF, for a summary line, from what the pipeline says of each frame: "EF n/a (an LV on 0
+ * of 30 frames: 30 with the smoothed quality under the segmentation bar 0.5, median 0.25)". An LV counts when its mask
+ * has at least 3 pixels (what the EF window measures). Frames segmentation did not run on are counted by their
+ * `lvSkipped` reason, frames whose LV lay across the beam by `lvRejected`; with LVs drawn, the EF window's last reason
+ * follows (or, when the run ended in state unknown, that). `segmentation` false: the models have no LV package.
  */
-export function noEfText(frames: readonly NoEfFrame[], segViews: readonly string[], bar: number): string {
-  const lv = frames.filter((f) => f.lv !== undefined).length;
+export function noEfText(frames: readonly NoEfFrame[], opts: { segmentation: boolean; views: readonly string[]; bar: number }): string {
+  if (!opts.segmentation) return 'EF n/a (no LV segmentation package)';
+  const lv = frames.filter((f) => (f.lv?.pixels ?? 0) >= 3).length;
   const head = `EF n/a (an LV on ${lv} of ${frames.length} frame${frames.length === 1 ? '' : 's'}`;
+  const words = (reason: LvSkip, n: number): string => {
+    const text = SKIPPED.find(([k]) => k === reason)![1];
+    if (reason === 'view') return `${n} ${text} (${opts.views.join(', ')} only)`;
+    if (reason !== 'quality') return `${n} ${text}`;
+    const q = frames.filter((f) => f.lvSkipped === 'quality').map((f) => f.quality.smoothed).sort((a, b) => a - b);
+    return `${n} ${text} ${+opts.bar.toFixed(3)}, median ${median(q).toFixed(2)}`;
+  };
   if (lv > 0) {
-    const reason = [...frames].reverse().find((f) => f.ef && !f.ef.valid && f.ef.reason)?.ef?.reason;
+    const last = frames[frames.length - 1];
+    const reason = last?.state === 'unknown' ? 'the in-distribution state is unknown'
+      : [...frames].reverse().find((f) => f.ef && !f.ef.valid && f.ef.reason)?.ef?.reason;
     return `${head}${reason ? `; the EF window: ${reason}` : ''})`;
   }
+  const parts = SKIPPED.flatMap(([reason]) => {
+    const n = frames.filter((f) => f.lvSkipped === reason).length;
+    return n > 0 ? [words(reason, n)] : [];
+  });
   const across = frames.filter((f) => f.lvRejected !== undefined).length;
-  const rest = frames.filter((f) => f.lvRejected === undefined);
-  const unknown = rest.filter((f) => f.state === 'unknown').length;
-  const known = rest.filter((f) => f.state !== 'unknown');
-  const other = known.filter((f) => !segViews.includes(f.view.shown)).length;
-  const gated = known.filter((f) => segViews.includes(f.view.shown)).map((f) => f.quality.smoothed).filter(Number.isFinite).sort((a, b) => a - b);
-  const gatedAll = known.length - other;
-  const parts = [
-    ...(gatedAll > 0 ? [`${gatedAll} with the smoothed quality under the segmentation bar ${+bar.toFixed(3)}`
-      + (gated.length > 0 ? `, median ${gated[Math.floor((gated.length - 1) / 2)].toFixed(2)}` : '')] : []),
-    ...(other > 0 ? [`${other} shown as a view it does not run on (${segViews.join(', ')} only)`] : []),
-    ...(unknown > 0 ? [`${unknown} in state unknown`] : []),
-    ...(across > 0 ? [`${across} with the LV across the beam`] : []),
-  ];
+  if (across > 0) parts.push(`${across} with the LV across the beam`);
+  const empty = frames.filter((f) => f.lv !== undefined && f.lv.pixels < 3).length;
+  if (empty > 0) parts.push(`${empty} segmented with no LV found`);
   return `${head}${parts.length ? `: ${parts.join('; ')}` : ''})`;
 }
 

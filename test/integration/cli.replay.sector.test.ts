@@ -184,6 +184,7 @@ t.test('a real apical four-chamber capture as raw frames: --sector auto finds it
   const shown = [...'222222222222222222444444442222'].map((v) => `A${v}C`);
   t.same(lines(r.stdout).map((l) => [l.viewShown, l.state, l.viewUncertain]), shown.map((v) => [v, 'uncertain', true]));
   t.match(r.stderr, /state ok 0, uncertain 30, unknown 0 /);
-  // No frame reaches the quality bar, and the summary says so instead of a bare "EF n/a".
-  t.match(r.stderr, /, EF n\/a \(an LV on 0 of 30 frames: 30 with the smoothed quality under the segmentation bar 0\.5, median 0\.[12]\d\), latency /);
+  // No frame reaches the quality bar, and the summary says so instead of a bare "EF n/a" (the smoothed quality's
+  // median 0.25 on this machine; 0.01 either way for another CPU's float rounding).
+  t.match(r.stderr, /, EF n\/a \(an LV on 0 of 30 frames: 30 with the smoothed quality under the segmentation bar 0\.5, median 0\.2[456]\), latency /);
 });

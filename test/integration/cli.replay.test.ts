@@ -2,7 +2,7 @@
 // models, recorded studies in every input form, and the bad-input lines.
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -173,6 +173,17 @@ t.test('--models with an in-distribution score and an EF calibration: state and 
   const dl = lines(dim.stdout);
   t.same(dl.map((l) => [l.state, 'lvAreaMm2' in l, 'ef' in l]), new Array(16).fill(['unknown', false, false]));
   t.match(dim.stderr, /state ok 0, uncertain 0, unknown 16 \(in-distribution score mean [01]\.\d\d, min [01]\.\d\d\), EF n\/a \(an LV on 0 of 16 frames: 16 in state unknown\), /);
+});
+
+t.test('a models folder without an LV package: views and quality, no LV, and the summary says why there is no EF', async (t) => {
+  const models = path.join(tmp, 'vq-only');
+  await mkdir(models);
+  for (const d of ['view_quality', 'trust']) await cp(path.join(root, 'models', d), path.join(models, d), { recursive: true });
+  const r = run('replay', SAMPLE, '--models', models);
+  t.equal(r.status, 0, r.stderr);
+  const ls = lines(r.stdout);
+  t.same(ls.map((l) => [l.viewShown, 'lvAreaMm2' in l, 'ef' in l]), new Array(16).fill(['A4C', false, false]));
+  t.match(r.stderr, /state ok 16, uncertain 0, unknown 0 \([^)]*\), EF n\/a \(no LV segmentation package\), latency /);
 });
 
 t.test('an LV across the beam: no LV in the line, lvRejected instead, and the summary counts the frames', async (t) => {

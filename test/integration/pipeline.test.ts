@@ -310,7 +310,8 @@ t.test("the segmentation bar: a view package's thresholds.segmentation starts th
   t.match(dark[15].ef?.qualityReason ?? '', /(^|; )16 frames under the quality bar in the window/);
   // pipeline.qualityThreshold is both bars: over every frame's quality, no LV and never good.
   const opt = await run(await vqWith('opt', { diagnostic: diag, segmentation: 0 }), { qualityThreshold: never });
-  t.same(opt.map((r) => [r.lv !== undefined, r.quality.good]), new Array(16).fill([false, false]), 'the options win');
+  t.same(opt.map((r) => [r.lv !== undefined, r.quality.good, r.lvSkipped]), new Array(16).fill([false, false, 'quality']), 'the options win');
+  t.same(open.map((r) => r.lvSkipped), new Array(16).fill(undefined), 'nothing skipped where every frame is segmented');
   // Swapped in after 8 frames: the gate starts again at the new package's segmentation bar; the quality bar is the
   // same, so the quality state and its smoothing go on.
   const swapped = await run(await vqWith('plain', { diagnostic: never }), {}, 8, await vqWith('swap', { diagnostic: never, segmentation: 0 }));

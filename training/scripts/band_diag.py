@@ -5,7 +5,8 @@ quality, the border band and, on our simulator, the LV Dice against the label, f
 cines (`--sim 40,9129,128,43 --difficulty wide_iv`, every 4th frame), the independent negatives of phantom_n661 the
 view head calls A4C or A2C (every 2nd frame), and pydicom's real apical cine (examples_ybr_color, read from the
 installed package, its fan at 39,21,262,181 as `replay --sector auto` finds it). Also the real cine's quality
-(median, share at the quality bar) with its frames' display gain, gamma, blur and sharpness changed.
+(per frame, unsmoothed: the median, and the share at or over the quality bar) with its frames' display gain, gamma,
+blur and sharpness changed, and the brightness of the real cine, our validation frames and the independent cines.
 
     training/.venv/bin/python training/scripts/band_diag.py [--out /tmp/band_diag.json]
 """
@@ -83,6 +84,27 @@ def display_sweep(p):
     return out
 
 
+def brightness(fr) -> float:
+    """A frame's brightness at the model input: the 99th percentile of its tissue pixels (over 5 of 255)."""
+    v = fr[fr > 5]
+    return float(np.percentile(v, 99)) if v.size else 0.0
+
+
+def brightness_table():
+    """The median over frames of `brightness`: the real cine; wide_val's first shard, every 10th frame (all views);
+    each clean apical cine of phantom_t659, every 16th frame (the range over cines)."""
+    val = np.load(ROOT / "training" / "data_cache" / "wide_val" / "shard_00000.npz")["frames"][::10]
+    ours = [brightness(f) for f in val]
+    indep = [float(np.median([brightness(f) for f in model_crop(frames[::16], roi)]))
+             for _, _, frames, roi, _, _, _ in phantom_cines(ROOT / "training" / "data_cache" / "phantom_t659")]
+    real_b = float(np.median([brightness(f) for f in real_frames()]))
+    return {"real cine": real_b,
+            "ours (wide_val shard 0, every 10th frame)": {"frames": len(ours), "median": round(float(np.median(ours)), 1),
+                                                          "p10_p90": [round(float(v), 1) for v in np.percentile(ours, [10, 90])],
+                                                          "real_cine_percentile": round(float((np.array(ours) < real_b).mean() * 100), 1)},
+            "independent (phantom_t659, per cine)": {"cines": len(indep), "range": [round(min(indep), 1), round(max(indep), 1)]}}
+
+
 def real(p):
     fr = real_frames()
     q = p.view_quality(fr)["quality"].reshape(-1)
@@ -121,6 +143,7 @@ def main(argv=None) -> int:
     rows = [*ours(p), *negatives(p), *real(p)]
     s = summary(rows)
     s["real cine, display changed"] = display_sweep(p)
+    s["brightness (99th percentile of tissue pixels)"] = brightness_table()
     Path(a.out).write_text(json.dumps({"summary": s, "rows": rows}))
     print(json.dumps(s, indent=1))
     return 0
