@@ -16,6 +16,7 @@ class _Packages:
     calibration and no trim."""
 
     gate = 0.5
+    seg_gate = 0.5
     ef_trim = 0.0
 
     def __init__(self, calls, masks, quality=0.8, states=None):
@@ -62,6 +63,11 @@ def test_lv_shown_counts_the_frames_the_runtime_would_measure():
     assert r["lv_shown"] == 2 / 6 and r["quality_above_gate"] == 5 / 6
     n = negatives_report(pk, {"rotated": np.zeros((6, 8, 8), np.uint8)})["rotated"]
     assert n["lv_shown"] == 2 / 6 and n["unknown_or_other"] == 2 / 6 and n["unknown"] == 1 / 6
+    # A package with a segmentation bar under its quality gate (thresholds.segmentation): frame 2 (0.4) is measured
+    # too; the share at the quality gate stays the gate's.
+    pk.seg_gate = 0.3
+    r = labelled_set(pk, np.zeros((6, 8, 8), np.uint8), masks, np.full(6, other), [], np.zeros(6), None, n_boot=10)
+    assert r["lv_shown"] == 3 / 6 and r["quality_above_gate"] == 5 / 6
 
 
 def two_apical_cines(packages_class=None):
