@@ -16,7 +16,7 @@ import { AutoCapture, folderTarget, modelUse, type CaptureSummary } from '../dic
 import { parseDicomFile, parseRawGeometry, readInput, studyAttributes, type Cine } from '../io/index.js';
 import { labelNumber } from '../io/types.js';
 import { loadTrustStore, bundledPaths, MODELS_DIR } from '../model/package.js';
-import { Pipeline, type FrameInfo, type PipelineResult, type Processed } from '../pipeline/index.js';
+import { Pipeline, SEGMENTATION_VIEWS, type FrameInfo, type PipelineResult, type Processed } from '../pipeline/index.js';
 import { efText, noEfText, stateSummary, writeSessionReport, type SessionRecord } from '../report/session.js';
 import { summarize, type Summary } from '../util/stats.js';
 
@@ -216,7 +216,7 @@ export async function replay(args: string[]): Promise<number> {
     const efLine = lastEf
       ? `EF ${efText(lastEf.ef, lastEf.ci, { beats: lastEf.beats.length, lowQuality: lastEf.quality === 'low' })}${known !== undefined ? ` (label ${known.toFixed(1)}%)` : ''}`
       : noEfText(results.map((r) => r.result), {
-        segmentation: pipeline.segmentation !== undefined, views: pipeline.options.segmentationViews ?? ['A4C', 'A2C'], bar: pipeline.segmentationBar().enter,
+        segmentation: pipeline.segmentation !== undefined, views: pipeline.options.segmentationViews ?? SEGMENTATION_VIEWS, bar: pipeline.segmentationBar().enter,
       });
     const states = stateSummary(results.map((r) => r.result));
     // Frames whose LV was withheld (pipeline lvRejected): said only when there are some.

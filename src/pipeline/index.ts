@@ -262,6 +262,12 @@ export const MAX_BEAM_ANGLE = 30;
 /** The views maxBeamAngleDeg judges: the apical ones, where the probe sits at the LV apex (in a PLAX the LV lies across the beam). */
 export const APICAL_VIEWS: ReadonlySet<string> = new Set(['A4C', 'A2C', 'A3C', 'A5C']);
 
+/** The default of PipelineOptions.segmentationViews. */
+export const SEGMENTATION_VIEWS: readonly string[] = ['A4C', 'A2C'];
+
+/** The fewest LV pixels a frame's mask needs for the EF window to measure it (fewer: a frame without an LV). */
+export const MIN_LV_PIXELS = 3;
+
 /** The quality bar without options or a package that set one. */
 const QUALITY_THRESHOLD = 0.5;
 
@@ -273,7 +279,7 @@ const QUALITY_THRESHOLD = 0.5;
  */
 export function qualityBar(options: Pick<PipelineOptions, 'qualityThreshold' | 'qualityHysteresis'>, viewQuality?: VerifiedPackage):
   { enter: number; exit: number } {
-  const enter = options.qualityThreshold ?? (viewQuality ? diagnosticThreshold(viewQuality) : undefined) ?? QUALITY_THRESHOLD;
+  const enter = options.qualityThreshold ?? (viewQuality ? qualityThresholdOf(viewQuality, 'diagnostic') : undefined) ?? QUALITY_THRESHOLD;
   return { enter, exit: enter - (options.qualityHysteresis ?? QUALITY_HYSTERESIS) };
 }
 
@@ -291,12 +297,7 @@ export function segmentationBar(options: Pick<PipelineOptions, 'qualityThreshold
   return { enter: seg, exit: seg - (options.qualityHysteresis ?? QUALITY_HYSTERESIS) };
 }
 
-/** A view package's postprocessing.quality.thresholds.diagnostic (the schema holds it to [0, 1]); undefined without one. */
-function diagnosticThreshold(pkg: VerifiedPackage): number | undefined {
-  return qualityThresholdOf(pkg, 'diagnostic');
-}
-
-/** A view package's postprocessing.quality.thresholds[key] when it is a number; undefined without one. */
+/** A view package's postprocessing.quality.thresholds[key] when it is a number (the schema holds it to [0, 1]); undefined without one. */
 function qualityThresholdOf(pkg: VerifiedPackage, key: 'diagnostic' | 'segmentation'): number | undefined {
   const t = (pkg.manifest.postprocessing.quality as { thresholds?: Record<string, unknown> } | undefined)?.thresholds?.[key];
   return typeof t === 'number' ? t : undefined;
@@ -531,7 +532,7 @@ function runnerPostprocess(pkg: VerifiedPackage, outputs: readonly string[]): Ru
   // The schema holds each quality threshold to [0, 1]; the segmentation gate's bar may not be above the diagnostic one.
   if (m.task === 'view_quality') {
     const seg = qualityThresholdOf(pkg, 'segmentation');
-    const diag = diagnosticThreshold(pkg) ?? QUALITY_THRESHOLD;
+    const diag = qualityThresholdOf(pkg, 'diagnostic') ?? QUALITY_THRESHOLD;
     if (seg !== undefined && !(seg <= diag)) {
       throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', `a number at most thresholds.diagnostic (${diag})`,
         `postprocessing.quality.thresholds.segmentation of package ${m.name}`, seg);
@@ -603,7 +604,7 @@ export class StreamProcessor {
     this.#id = this.#set.idThresholds ? new InDistributionState(this.#set.idThresholds) : undefined;
     this.#viewState = viewState(this.#set.viewUncertainBelow);
     this.#ef = this.#set.ejectionFraction();
-    this.#segViews = options.segmentationViews ?? ['A4C', 'A2C'];
+    this.#segViews = options.segmentationViews ?? SEGMENTATION_VIEWS;
     this.#quality = this.#qualityState(vq);
     this.#segGate = this.#gate(vq);
     this.#segStride = options.segmentationStride ?? 1;
@@ -728,9 +729,10 @@ export class StreamProcessor {
       let measured = false;
       if (!(apical ? this.#segGate.update(q) : this.#segGate.close())) {
         this.#eligible = 0;
-        result.lvSkipped = !viewOk ? 'view_not_a_number' : !apical ? 'view' : Number.isNaN(q) ? 'quality_not_a_number' : 'quality';
-        ef.skip(f.seq, !viewOk ? 'view output not a number' : !apical ? `view ${result.view.shown}`
-          : Number.isNaN(q) ? 'quality not a number' : `quality ${q.toFixed(2)} below ${+gate.toFixed(3)}`);
+        const skipped = !viewOk ? 'view_not_a_number' : !apical ? 'view' : Number.isNaN(q) ? 'quality_not_a_number' : 'quality';
+        result.lvSkipped = skipped;
+        ef.skip(f.seq, skipped === 'view_not_a_number' ? 'view output not a number' : skipped === 'view' ? `view ${result.view.shown}`
+          : skipped === 'quality_not_a_number' ? 'quality not a number' : `quality ${q.toFixed(2)} below ${+gate.toFixed(3)}`);
         measured = true;
       } else if (this.#eligible++ % this.#segStride !== 0) {
         result.lvSkipped = 'stride';
@@ -771,7 +773,7 @@ export class StreamProcessor {
             // held frames count, as before this option (a frame back over the exit after a held dip is poor until
             // the bar again, and not counted).
             const belowGate = this.#segGate.held || (this.#segGate.enter < this.#quality.enter && !result.quality.good);
-            ef.push(f.seq, comp.area >= 3 ? geo : undefined, { view: result.view.shown, uncertain, borderBand, belowGate });
+            ef.push(f.seq, comp.area >= MIN_LV_PIXELS ? geo : undefined, { view: result.view.shown, uncertain, borderBand, belowGate });
           }
         });
         measured = true;

@@ -4,7 +4,7 @@
 // frame and per stage. Callers map their results (pipeline results, socket RESULTs) to
 // SessionRecords; this module turns them into a report folder.
 import type { Cine } from '../io/types.js';
-import type { LvSkip } from '../pipeline/index.js';
+import { MIN_LV_PIXELS, type LvSkip } from '../pipeline/index.js';
 import { PERCENTILE_METHOD, summarize } from '../util/stats.js';
 import { writeReport, type ReportFrame } from './html.js';
 import { lineChart } from './svg.js';
@@ -95,34 +95,32 @@ function median(sorted: readonly number[]): number {
 /**
  * Why a run of frames gave no EF, for a summary line, from what the pipeline says of each frame: "EF n/a (an LV on 0
  * of 30 frames: 30 with the smoothed quality under the segmentation bar 0.5, median 0.25)". An LV counts when its mask
- * has at least 3 pixels (what the EF window measures). Frames segmentation did not run on are counted by their
+ * has at least MIN_LV_PIXELS pixels (what the EF window measures). Frames segmentation did not run on are counted by their
  * `lvSkipped` reason, frames whose LV lay across the beam by `lvRejected`; with LVs drawn, the EF window's last reason
  * follows (or, when the run ended in state unknown, that). `segmentation` false: the models have no LV package.
  */
 export function noEfText(frames: readonly NoEfFrame[], opts: { segmentation: boolean; views: readonly string[]; bar: number }): string {
   if (!opts.segmentation) return 'EF n/a (no LV segmentation package)';
-  const lv = frames.filter((f) => (f.lv?.pixels ?? 0) >= 3).length;
+  const lv = frames.filter((f) => (f.lv?.pixels ?? 0) >= MIN_LV_PIXELS).length;
   const head = `EF n/a (an LV on ${lv} of ${frames.length} frame${frames.length === 1 ? '' : 's'}`;
-  const words = (reason: LvSkip, n: number): string => {
-    const text = SKIPPED.find(([k]) => k === reason)![1];
-    if (reason === 'view') return `${n} ${text} (${opts.views.join(', ')} only)`;
-    if (reason !== 'quality') return `${n} ${text}`;
-    const q = frames.filter((f) => f.lvSkipped === 'quality').map((f) => f.quality.smoothed).sort((a, b) => a - b);
-    return `${n} ${text} ${+opts.bar.toFixed(3)}, median ${median(q).toFixed(2)}`;
-  };
   if (lv > 0) {
     const last = frames[frames.length - 1];
     const reason = last?.state === 'unknown' ? 'the in-distribution state is unknown'
       : [...frames].reverse().find((f) => f.ef && !f.ef.valid && f.ef.reason)?.ef?.reason;
     return `${head}${reason ? `; the EF window: ${reason}` : ''})`;
   }
-  const parts = SKIPPED.flatMap(([reason]) => {
-    const n = frames.filter((f) => f.lvSkipped === reason).length;
-    return n > 0 ? [words(reason, n)] : [];
+  const parts = SKIPPED.flatMap(([reason, text]) => {
+    const skipped = frames.filter((f) => f.lvSkipped === reason);
+    if (skipped.length === 0) return [];
+    const n = skipped.length;
+    if (reason === 'view') return [`${n} ${text} (${opts.views.join(', ')} only)`];
+    if (reason !== 'quality') return [`${n} ${text}`];
+    const q = skipped.map((f) => f.quality.smoothed).sort((a, b) => a - b);
+    return [`${n} ${text} ${+opts.bar.toFixed(3)}, median ${median(q).toFixed(2)}`];
   });
   const across = frames.filter((f) => f.lvRejected !== undefined).length;
   if (across > 0) parts.push(`${across} with the LV across the beam`);
-  const empty = frames.filter((f) => f.lv !== undefined && f.lv.pixels < 3).length;
+  const empty = frames.filter((f) => f.lv !== undefined && f.lv.pixels < MIN_LV_PIXELS).length;
   if (empty > 0) parts.push(`${empty} segmented with no LV found`);
   return `${head}${parts.length ? `: ${parts.join('; ')}` : ''})`;
 }

@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT / "training" / "scripts"))
 from runtime_ef import model_crop, phantom_cines  # noqa: E402
 from sonoedge_train.metrics import dice, largest_component  # noqa: E402
 from sonoedge_train.sim.simulator import sample_cine_params, simulate_cine  # noqa: E402
+from sonoedge_train.transfer import Packages, pydicom_example  # noqa: E402
 
 REAL_SECTOR = (39, 21, 262, 181)
 APICAL = (0, 1)  # A4C, A2C in the view head's labels
@@ -61,17 +62,13 @@ def negatives(p, root=ROOT / "training" / "data_cache" / "phantom_n661"):
 
 
 def real_frames():
-    """pydicom's real apical cine at the model input (uint8 [30, 112, 112])."""
-    from pydicom import dcmread
-    from pydicom.data import get_testdata_file
-    rgb = dcmread(get_testdata_file("examples_ybr_color.dcm")).pixel_array  # pydicom converts YBR_FULL_422 to RGB
-    gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in rgb])
-    return model_crop(gray, REAL_SECTOR)
+    """pydicom's real apical cine at the model input (uint8 [30, 112, 112]), read as the harness reads it."""
+    return model_crop(pydicom_example("examples_ybr_color.dcm")["frames"], REAL_SECTOR)
 
 
-def display_sweep(p):
+def display_sweep(p, real_fr):
     """The real cine's median quality and share at the package's quality bar, its frames changed as named."""
-    fr = real_frames().astype(np.float32)
+    fr = real_fr.astype(np.float32)
     changes = {"as recorded": fr, "gain x1.3": fr * 1.3, "gain x2": fr * 2,
                "99.5th percentile stretched to white": fr * 255 / np.percentile(fr, 99.5),
                "gamma 0.7": 255 * (fr / 255) ** 0.7, "gamma 0.5": 255 * (fr / 255) ** 0.5,
@@ -90,14 +87,14 @@ def brightness(fr) -> float:
     return float(np.percentile(v, 99)) if v.size else 0.0
 
 
-def brightness_table():
+def brightness_table(real_fr):
     """The median over frames of `brightness`: the real cine; wide_val's first shard, every 10th frame (all views);
     each clean apical cine of phantom_t659, every 16th frame (the range over cines)."""
     val = np.load(ROOT / "training" / "data_cache" / "wide_val" / "shard_00000.npz")["frames"][::10]
     ours = [brightness(f) for f in val]
     indep = [float(np.median([brightness(f) for f in model_crop(frames[::16], roi)]))
              for _, _, frames, roi, _, _, _ in phantom_cines(ROOT / "training" / "data_cache" / "phantom_t659")]
-    real_b = float(np.median([brightness(f) for f in real_frames()]))
+    real_b = float(np.median([brightness(f) for f in real_fr]))
     return {"real cine": real_b,
             "ours (wide_val shard 0, every 10th frame)": {"frames": len(ours), "median": round(float(np.median(ours)), 1),
                                                           "p10_p90": [round(float(v), 1) for v in np.percentile(ours, [10, 90])],
@@ -105,8 +102,7 @@ def brightness_table():
             "independent (phantom_t659, per cine)": {"cines": len(indep), "range": [round(min(indep), 1), round(max(indep), 1)]}}
 
 
-def real(p):
-    fr = real_frames()
+def real(p, fr):
     q = p.view_quality(fr)["quality"].reshape(-1)
     _, bands = p.lv_bands(fr)
     for k in range(len(fr)):
@@ -138,12 +134,12 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default=str(ROOT / "models"))
     ap.add_argument("--out", default="/tmp/band_diag.json")
     a = ap.parse_args(argv)
-    from sonoedge_train.transfer import Packages
     p = Packages(a.models)
-    rows = [*ours(p), *negatives(p), *real(p)]
+    real_fr = real_frames()
+    rows = [*ours(p), *negatives(p), *real(p, real_fr)]
     s = summary(rows)
-    s["real cine, display changed"] = display_sweep(p)
-    s["brightness (99th percentile of tissue pixels)"] = brightness_table()
+    s["real cine, display changed"] = display_sweep(p, real_fr)
+    s["brightness (99th percentile of tissue pixels)"] = brightness_table(real_fr)
     Path(a.out).write_text(json.dumps({"summary": s, "rows": rows}))
     print(json.dumps(s, indent=1))
     return 0

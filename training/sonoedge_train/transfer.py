@@ -251,12 +251,8 @@ def pydicom_files() -> dict:
     uint8 [F, H, W] grey (BT.601 luma of colour: pydicom returns YBR_FULL_422, YBR_RCT and YBR_ICT as RGB), the
     ultrasound region box when the file has one, and where the file comes from: pydicom's wheel, or the
     pydicom-data package (PYDICOM_DATA_US) when it is installed (looked up locally, never downloaded)."""
-    import os
-
-    import pydicom
     from pydicom.data import get_testdata_file
-    from pydicom.pixels import apply_color_lut
-    base = Path(os.path.dirname(pydicom.__file__)) / "data" / "test_files"
+    base = _wheel_test_files()
     files = [(base / name, "pydicom") for name in ("examples_ybr_color.dcm", "examples_rgb_color.dcm",
                                                    "examples_palette.dcm", "examples_jpeg2k.dcm", "ExplVR_BigEnd.dcm")]
     for name in PYDICOM_DATA_US:
@@ -266,31 +262,43 @@ def pydicom_files() -> dict:
             found = None
         if found:
             files.append((Path(found), "pydicom-data"))
-    out = {}
-    for f, source in files:
-        name = f.name
-        if not f.exists():
-            continue
-        try:
-            ds = pydicom.dcmread(f)
-            a = ds.pixel_array
-            if ds.PhotometricInterpretation == "PALETTE COLOR":
-                a = apply_color_lut(a, ds)
-                a = (a >> 8).astype(np.uint8) if a.dtype != np.uint8 else a
-        except Exception as e:  # a codec pydicom lacks here: reported, not fatal
-            out[name] = {"error": f"{type(e).__name__}: {e}"}
-            continue
-        frames = a if int(ds.get("NumberOfFrames", 1) or 1) > 1 else a[None]
-        if frames.ndim == 4:
-            frames = np.stack([cv2.cvtColor(fr, cv2.COLOR_RGB2GRAY) for fr in frames])
-        box = None
-        if "SequenceOfUltrasoundRegions" in ds:
-            r = ds.SequenceOfUltrasoundRegions[0]
-            box = [int(r.RegionLocationMinX0), int(r.RegionLocationMinY0), int(r.RegionLocationMaxX1),
-                   int(r.RegionLocationMaxY1)]
-        out[name] = {"frames": frames.astype(np.uint8), "region": box, "modality": str(ds.get("Modality", "")),
-                     "source": source}
-    return out
+    return {f.name: read_pydicom_file(f, source) for f, source in files if f.exists()}
+
+
+def _wheel_test_files() -> Path:
+    """The folder of test files pydicom's wheel installs."""
+    import pydicom
+    return Path(pydicom.__file__).parent / "data" / "test_files"
+
+
+def pydicom_example(name: str = "examples_ybr_color.dcm") -> dict:
+    """One of the files pydicom's wheel ships (pydicom_files' first five), read as pydicom_files reads it."""
+    return read_pydicom_file(_wheel_test_files() / name, "pydicom")
+
+
+def read_pydicom_file(f: Path, source: str) -> dict:
+    """One DICOM file as pydicom_files gives it: frames uint8 [F, H, W] grey, the ultrasound region box or None,
+    the modality and `source`; or {"error": ...} when pydicom cannot decode its pixels here."""
+    import pydicom
+    from pydicom.pixels import apply_color_lut
+    try:
+        ds = pydicom.dcmread(f)
+        a = ds.pixel_array
+        if ds.PhotometricInterpretation == "PALETTE COLOR":
+            a = apply_color_lut(a, ds)
+            a = (a >> 8).astype(np.uint8) if a.dtype != np.uint8 else a
+    except Exception as e:  # a codec pydicom lacks here: reported, not fatal
+        return {"error": f"{type(e).__name__}: {e}"}
+    frames = a if int(ds.get("NumberOfFrames", 1) or 1) > 1 else a[None]
+    if frames.ndim == 4:
+        frames = np.stack([cv2.cvtColor(fr, cv2.COLOR_RGB2GRAY) for fr in frames])
+    box = None
+    if "SequenceOfUltrasoundRegions" in ds:
+        r = ds.SequenceOfUltrasoundRegions[0]
+        box = [int(r.RegionLocationMinX0), int(r.RegionLocationMinY0), int(r.RegionLocationMaxX1),
+               int(r.RegionLocationMaxY1)]
+    return {"frames": frames.astype(np.uint8), "region": box, "modality": str(ds.get("Modality", "")),
+            "source": source}
 
 
 def real_smoke(p: Packages, boxes: dict | None = None) -> dict:
