@@ -17,6 +17,7 @@ import { parseDicomFile, parseRawGeometry, readInput, studyAttributes, type Cine
 import { labelNumber } from '../io/types.js';
 import { loadTrustStore, bundledPaths, MODELS_DIR } from '../model/package.js';
 import { Pipeline, SEGMENTATION_VIEWS, type FrameInfo, type PipelineResult, type Processed } from '../pipeline/index.js';
+import { FLIPS, type Flip } from '../preprocess/flip.js';
 import { efText, noEfText, stateSummary, writeSessionReport, type SessionRecord } from '../report/session.js';
 import { summarize, type Summary } from '../util/stats.js';
 
@@ -32,6 +33,7 @@ export const SPEC: CommandSpec = {
     geometry: { type: 'string', value: 'WxH:FORMAT', help: 'read INPUT as raw frames back to back, e.g. 1024x768:GRAY8 (or RGB8)' },
     'pixel-spacing': { type: 'string', value: 'MM|SX,SY', help: "millimetres per pixel, or x then y (default the input's; 1 when it has none)" },
     sector: { type: 'string', value: 'X,Y,W,H|auto', help: "the image sector's box in input pixels (the models' crop), or auto: found on the cine (default the DICOM region, else the whole frame)" },
+    flip: { type: 'string', value: 'none|horizontal|vertical|both', help: "how the scanner shows the image against the models' orientation (apex at the top, in apical views the LV on the right): horizontal when mirrored, vertical when apex down, both when turned 180 degrees (default none)" },
     fps: { type: 'string', value: 'N', help: "frame rate for --realtime (default the input's frame time; 30 when it has none)" },
     models: { type: 'string', value: 'DIR', help: 'folder holding view_quality/ and lv_segmentation/ packages (default the bundled models)' },
     trust: { type: 'string', value: 'DIR', help: 'trust store folder of *.pub keys (default the bundled development store)' },
@@ -99,6 +101,7 @@ export async function replay(args: string[]): Promise<number> {
   const variant = choiceFlag(values, 'variant', 'fp32', ['fp32', 'int8']);
   const spacingFlag = parseSpacingFlag(values);
   const sector = sectorFlag(values);
+  const flip = choiceFlag(values, 'flip', 'none', FLIPS) as Flip;
   const fpsFlag = values.fps === undefined ? undefined : numberFlag(values, 'fps', 30, { min: 0.1, max: 1000 });
   const geometry = values.geometry as string | undefined;
   if (geometry !== undefined) {
@@ -125,6 +128,7 @@ export async function replay(args: string[]): Promise<number> {
   const spacing = spacingFlag ?? cine.pixelSpacingMm;
   if (spacing === undefined) process.stderr.write(`sonoedge replay: ${input} gives no pixel spacing; LV areas assume 1 mm per pixel (set --pixel-spacing)\n`);
   process.stderr.write(`sonoedge replay: ${roi.line}\n`);
+  if (flip !== 'none') process.stderr.write(`sonoedge replay: frames flipped ${flip} for the models (--flip); outlines and guidance as the input shows them\n`);
   if (cine.dicom !== undefined) {
     // What the DICOM held and what replay uses of it, one table (the same as `sonoedge dicom inspect`).
     const own = cine.dicom.spacingMm ? `; overrides the file's ${spacingWords(cine.dicom.spacingMm)} from ${cine.dicom.spacingSource}` : '';
@@ -166,7 +170,7 @@ export async function replay(args: string[]): Promise<number> {
     const results: Processed<FrameInfo, PipelineResult>[] = [];
     const failures: string[] = [];
     const stream = await pipeline.openStream(
-      { input: { width: cine.width, height: cine.height, format: cine.format }, pixelSpacingMm: spacing ?? 1, ...(roi.roi ? { sectorRoi: roi.roi } : {}) },
+      { input: { width: cine.width, height: cine.height, format: cine.format }, pixelSpacingMm: spacing ?? 1, ...(roi.roi ? { sectorRoi: roi.roi } : {}), ...(flip !== 'none' ? { flip } : {}) },
       (r) => {
         results.push(r);
         capture?.offer(0, cine.frames[r.result.seq], r.result);

@@ -11,6 +11,7 @@ import { Preprocessor, type FrameData, type PreprocessOptions, type OutputArray 
 import type { InputGeometry, Roi, ScanConversion } from '../preprocess/options.js';
 import { SPACING_RANGE_MM, spacingInRange } from '../io/types.js';
 import { contentGeometry, type GeometryOptions } from '../preprocess/geometry.js';
+import { checkFlip, flipGuidance, flipMask, flipPoints, flipTensor, type Flip } from '../preprocess/flip.js';
 import { checkKeys } from '../util/options.js';
 import {
   argmaxIndex, ClassSmoother, EjectionFraction, InDistributionState, Latch, MaskAnalyzer, ScoreHysteresis, areaLength, beamAngleDeg, principalAxis, simplifyPolygon, softmax, spacingXY, viewState, worseState,
@@ -28,6 +29,11 @@ export interface StreamGeometry {
   sectorRoi?: Roi;
   /** Frames are polar (lines x samples): scan-convert with this sector geometry. */
   scanConversion?: ScanConversion;
+  /**
+   * How the scanner shows the image against the models' orientation (src/preprocess/flip.ts): each model input is
+   * flipped back after preprocessing, and the LV mask, outline and guidance flipped into the frame's. Default none.
+   */
+  flip?: Flip;
 }
 
 /**
@@ -52,12 +58,15 @@ export class ModelRunner {
   readonly #lease: SessionLease;
   /** Model pixel -> source frame pixel (x = a + b * i per axis); absent for polar frames. */
   readonly #toFrame?: readonly [number, number, number, number];
+  /** The stream's flip (StreamGeometry.flip): applied to the input tensor after every preprocessing run. */
+  readonly flip: Flip;
 
   private constructor(pkg: VerifiedPackage, variant: string, lease: SessionLease, pre: Preprocessor, input: OutputArray,
-    outputs: Record<string, Float32Array>, spacing: [number, number], toFrame?: readonly [number, number, number, number]) {
+    outputs: Record<string, Float32Array>, spacing: [number, number], flip: Flip, toFrame?: readonly [number, number, number, number]) {
     const engine = lease.engine;
     this.#lease = lease;
     this.#toFrame = toFrame;
+    this.flip = flip;
     this.post = runnerPostprocess(pkg, engine.outputs.map((o) => o.name));
     this.package = pkg;
     this.variant = variant;
@@ -74,6 +83,7 @@ export class ModelRunner {
     sessions?: SessionPool): Promise<ModelRunner> {
     const m = pkg.manifest;
     checkContract(m); // a manifest that contradicts its task is refused here, not misread on every frame
+    const flip = checkFlip(geometry.flip ?? 'none', 'geometry.flip');
     const p = m.preprocessing;
     const roi = p.crop === 'sector_bounding_box' && geometry.sectorRoi !== undefined ? geometry.sectorRoi : undefined;
     const opts: PreprocessOptions = {
@@ -94,7 +104,7 @@ export class ModelRunner {
       const input = pre.createOutput();
       // Float outputs are Float32Arrays; another element type fails at bind below with a typed error.
       const outputs = engine.allocate().outputs as Record<string, Float32Array>;
-      return new ModelRunner(pkg, variant, lease, pre, input, outputs, spacing, toFrame);
+      return new ModelRunner(pkg, variant, lease, pre, input, outputs, spacing, flip, toFrame);
     } catch (err) {
       await lease.release();
       throw err;
@@ -115,7 +125,10 @@ export class ModelRunner {
 
   /** Preprocesses `frame` into the input tensor (synchronously: one pass, no allocation), then runs the model. */
   async infer(frame: FrameData, stage: (name: string, fn: () => unknown) => Promise<unknown>): Promise<void> {
-    await stage(`${this.package.manifest.task}.preprocess`, () => this.preprocessor.run(frame, this.input));
+    await stage(`${this.package.manifest.task}.preprocess`, () => {
+      this.preprocessor.run(frame, this.input);
+      flipTensor(this.input, this.preprocessor.options, this.flip);
+    });
     await stage(`${this.package.manifest.task}.engine`, () => this.#bound.run());
   }
 
@@ -153,6 +166,7 @@ export interface PipelineResult {
   /** This frame's own score and state (unsmoothed); null and `ok` without an id_score output. */
   idScoreRaw: number | null;
   frameState: ResultState;
+  /** The probe guidance's label, as the frame shows the image (StreamGeometry.flip: mirrored sides and rotations swapped). */
   guidance?: { label: string; confidence: number };
   /** Present on frames where segmentation ran, except one whose LV lay across the beam (then `lvRejected`). */
   lv?: {
@@ -162,7 +176,10 @@ export interface PipelineResult {
      * through its centroid (postprocess.ts beamAngleDeg); null under 3 pixels or for a mask too round to have an axis.
      */
     beamAngleDeg: number | null;
-    /** The simplified LV outline, x0,y0,x1,y1,... in model-input pixel centres. */
+    /**
+     * The simplified LV outline, x0,y0,x1,y1,... in model-input pixel centres, in the frame's orientation (a stream's
+     * flip undone; so is `mask`). The beam angle, length and area are the models' and do not depend on the flip.
+     */
     contour: number[];
     /** The same outline in source-frame pixel coordinates (absent for polar frames, which are scan-converted). */
     contourFrame?: number[];
@@ -700,7 +717,7 @@ export class StreamProcessor {
       if (out.guidance && m.guidance.length > 0) {
         softmax(out.guidance, m.guidance);
         const g = argmaxIndex(m.guidance);
-        r.guidance = { label: m.guidanceLabels[g], confidence: m.guidance[g] };
+        r.guidance = { label: flipGuidance(m.guidanceLabels[g], m.vq.flip), confidence: m.guidance[g] };
       }
       return r;
     });
@@ -752,10 +769,12 @@ export class StreamProcessor {
             return;
           }
           const geo = areaLength(comp.mask, mask.width, seg.spacingMm, axis);
-          const contour = simplifyPolygon(mask.contour(comp.mask), this.#opts.contourEpsilon ?? 0.75);
+          // The outline and mask in the frame's orientation (a stream's flip undone); axis, beam angle and area-length
+          // are measured on the models' orientation, which a flip does not change.
+          const contour = flipPoints(simplifyPolygon(mask.contour(comp.mask), this.#opts.contourEpsilon ?? 0.75), mask.width, mask.height, seg.flip);
           result.lv = {
             areaMm2: comp.area * sx * sy, lengthMm: geo.lengthMm, contour, pixels: comp.area, beamAngleDeg: beam,
-            mask: { width: mask.width, height: mask.height, data: Uint8Array.from(comp.mask) },
+            mask: { width: mask.width, height: mask.height, data: flipMask(comp.mask, mask.width, mask.height, seg.flip) },
           };
           const inFrame = seg.toFrame(contour);
           if (inFrame) result.lv.contourFrame = inFrame;

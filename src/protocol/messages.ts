@@ -3,6 +3,7 @@
 // received body (unknown keys are ignored; wrong or missing fields are a
 // BAD_FIELD error naming the field).
 import { PixelFormat, type PixelFormatName } from '../preprocess/types.js';
+import { FLIPS, type Flip } from '../preprocess/flip.js';
 import { Flag, MessageType, ResultState, Ring, RuntimeState, type ResultStateName, type RuntimeStateName } from './constants.js';
 import { type EncodeInput } from './codec.js';
 import { Fields } from './fields.js';
@@ -40,6 +41,8 @@ export interface ConfigureStream {
   ring?: RingRequest;
   /** No `roi`: the runtime finds the image region itself, from the stream's first `frames` frames. */
   autoSector?: { frames: number };
+  /** How the scanner shows the image against the models' orientation (apex at the top, LV on the right); default none. */
+  flip?: Flip;
   /**
    * Patient and study attributes (DICOM keywords: PatientID, PatientName, StudyInstanceUID...; src/dicom/study.ts)
    * that the stream's DICOM captures are filed under, in place of the serve config's `dicom.study`.
@@ -189,6 +192,7 @@ export function parseConfigure(body: unknown, x: X = {}): ConfigureStream {
       throw fieldError('BAD_FIELD', `no stride or ${c.width * bpp} (packed rows) with autoSector`, 'CONFIGURE_STREAM.stride', c.stride, x);
     }
   }
+  if (f.has('flip')) c.flip = f.oneOf('flip', FLIPS);
   if (f.has('study')) c.study = parseStudy((body as Record<string, unknown>).study, x);
   return c;
 }
@@ -351,6 +355,7 @@ export const msg = {
       ? { create: true, slots: c.ring.slots, slotBytes: c.ring.slotBytes }
       : { name: c.ring.name, slots: c.ring.slots, slotBytes: c.ring.slotBytes }),
     autoSector: c.autoSector && { frames: c.autoSector.frames },
+    flip: c.flip,
     study: c.study && { ...c.study },
   }),
   configureReply: (seq: number, b: ConfigureReply) => rep(MessageType.CONFIGURE_STREAM, seq, {

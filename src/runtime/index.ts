@@ -96,6 +96,7 @@ export function geometryOf(c: ConfigureStream): StreamGeometry {
     pixelSpacingMm: [c.spacing[0], c.spacing[1]],
     ...(c.roi ? { sectorRoi: c.roi } : {}),
     ...(c.sector ? { scanConversion: c.sector } : {}),
+    ...(c.flip && c.flip !== 'none' ? { flip: c.flip } : {}),
   };
 }
 
@@ -358,7 +359,7 @@ export class Runtime implements ModelControl {
 
   /**
    * The stream's models for this configuration: loaded on CONFIGURE_STREAM (prepare), reloaded when the geometry
-   * (geometryOf: size, format, stride, uvOffset, spacing, roi, sector) changes. A reconfigure that keeps the geometry
+   * (geometryOf: size, format, stride, uvOffset, spacing, roi, sector, flip) changes. A reconfigure that keeps the geometry
    * (fps, study or ring only) keeps the loaded models and the stream's state; its DICOM capture starts
    * anew under the new configuration (frame time from fps, its study), as on any reconfigure.
    */

@@ -147,6 +147,20 @@ t.test('the C client sends the patient and study of a stream (se_configure_study
   t.match(bad.stderr, /configure: the runtime answered with ERROR Expected a DICOM UID \(1\.\.64 characters of digits and dots, no empty or zero-led component\) for CONFIGURE_STREAM\.study\.StudyInstanceUID but received "1\.2\.840\.01" of type string/);
 });
 
+t.test('the C client sends the stream\'s flip (se_stream_config.flip), and the runtime refuses one it does not know', { skip }, async (t) => {
+  const { sock, raw } = scratch(threeFrames(8, 4));
+  const flips: unknown[] = [];
+  await serve(t, { path: sock, handler: async (f) => { flips.push(f.config.flip); return {}; } });
+  for (const args of [['--flip', 'horizontal'], ['--flip', 'both'], []]) {
+    const r = await run([...args, sock, raw, '8', '4', '1']);
+    t.equal(r.code, 0, r.stderr);
+  }
+  t.same(flips, ['horizontal', 'both', undefined], 'each CONFIGURE_STREAM carried its flip, and none without one');
+  const bad = await run(['--flip', 'mirrored', sock, raw, '8', '4', '1']);
+  t.equal(bad.code, 1);
+  t.match(bad.stderr, /configure: the runtime answered with ERROR Expected one of none, horizontal, vertical, both for CONFIGURE_STREAM\.flip but received "mirrored" of type string/);
+});
+
 t.test('the C client cannot reach a server that is not there', { skip }, async (t) => {
   const r = await run(['/nonexistent/sonoedge.sock', '/dev/null', '4', '4', '1']);
   t.equal(r.code, 1);
@@ -213,6 +227,30 @@ t.test('the C client against the live runtime: the real pipeline on the bundled 
   for (const l of lines) t.match(l, /^result stream=0 seq=\d+ view=A4C confidence=[01]\.\d{4} quality=0\.\d{4} state=ok id_score=[01]\.\d{3,4} lv_area_mm2=\d+\.\d\d ef=\S+ ef_ci=\S+ ed=\S+ es=\S+ flags=0x[0-9a-f]{4} /);
   t.match(r.stdout, /slots back: 4 of 4/);
   t.equal(rt.server.stats.framesFailed, 0);
+});
+
+t.test('the C client against the live runtime: the bundled A4C frames shown mirrored, with --flip horizontal', { skip }, async (t) => {
+  const { frames } = await readSampleCine();
+  const mirrored = frames.slice(0, 4).map((f) => {
+    const out = Buffer.alloc(f.length);
+    for (let y = 0; y < 256; y++) for (let x = 0; x < 256; x++) out[y * 256 + x] = f[y * 256 + 255 - x];
+    return out;
+  });
+  const { sock, raw } = scratch(Buffer.concat(mirrored));
+  const rt = await Runtime.start({
+    pipeline: { viewQuality: path.join(MODELS_DIR, 'view_quality'), segmentation: path.join(MODELS_DIR, 'lv_segmentation'), trustStore: await loadTrustStore(path.join(MODELS_DIR, 'trust')) },
+    socket: { path: sock },
+  });
+  t.teardown(() => rt.close());
+  const views = async (args: string[]): Promise<string[]> => {
+    const r = await run([...args, rt.server.path, raw, '256', '256', '4', '10']);
+    t.equal(r.code, 0, r.stderr);
+    return r.stdout.split('\n').filter((l) => l.startsWith('result ')).map((l) => /view=(\S+) .* state=(\S+)/.exec(l)!.slice(1).join(' '));
+  };
+  const flipped = await views(['--flip', 'horizontal']);
+  t.ok(flipped.length >= 1 && flipped.every((v) => v === 'A4C ok'), `flipped back: ${flipped.join(', ')}`);
+  const asShown = await views([]);
+  t.ok(asShown.length >= 1 && asShown.every((v) => v !== 'A4C ok'), `without the flip, never A4C ok: ${asShown.join(', ')}`);
 });
 
 t.test('the C client reconfigures its stream mid-session: fps only, then a new size and roi, with a frame in flight each time', { skip }, async (t) => {

@@ -85,6 +85,25 @@ t.test('RLE and raw inputs of the same frames give the same results', async (t) 
   t.same(stable(lines(r.stdout)), stable(lines(first.stdout)));
   t.match(r.stderr, /16\/16 frames processed \(0 dropped, 0 failed\), state ok 16, uncertain 0, unknown 0 \(.*\), EF \d+\.\d% \(.*\), latency/);
 
+  // The same frames shown mirrored (a scanner set to the other display convention), with --flip horizontal.
+  const frames = dcm.subarray(dcm.length - 16 * 65536);
+  const mirrored = Buffer.alloc(frames.length);
+  for (let i = 0; i < 16 * 256; i++) for (let x = 0; x < 256; x++) mirrored[i * 256 + x] = frames[i * 256 + 255 - x];
+  const mraw = path.join(tmp, 'mirrored.raw');
+  await writeFile(mraw, mirrored);
+  const m = run('replay', mraw, '--geometry', '256x256:GRAY8', '--pixel-spacing', String(0.07243791557261749 * 10), '--flip', 'horizontal');
+  t.equal(m.status, 0, m.stderr);
+  t.match(m.stderr, /sonoedge replay: frames flipped horizontal for the models \(--flip\); outlines and guidance as the input shows them\n/);
+  const [a, b] = [lines(r.stdout), lines(m.stdout)] as Array<Array<Record<string, any>>>;
+  t.equal(b.length, 16);
+  b.forEach((x, i) => {
+    const y = a[i];
+    t.same([x.viewShown, x.qualityGood, x.state, x.ef?.percent], [y.viewShown, y.qualityGood, y.state, y.ef?.percent], `frame ${i}: view, gate, state and EF`);
+    t.ok(Math.abs(x.confidence - y.confidence) <= 1e-5 && Math.abs(x.quality - y.quality) <= 1e-5, `frame ${i}: confidence and quality within 1e-5`);
+  });
+  const unflipped = run('replay', mraw, '--geometry', '256x256:GRAY8', '--pixel-spacing', '0.7244');
+  t.match(unflipped.stderr, /EF n\/a/, 'without --flip the mirrored cine gets no EF');
+
   await writeFile(raw, dcm.subarray(dcm.length - 16 * 65536 - 100));
   const partial = run('replay', raw, '--geometry', '256x256:GRAY8');
   t.equal(partial.status, 1);
@@ -230,6 +249,10 @@ t.test('bad input: one clear line and a non-zero exit', async (t) => {
   const variant = run('replay', SAMPLE, '--variant', 'int4');
   t.equal(variant.status, 2);
   t.equal(variant.stderr, 'sonoedge replay: option --variant: unknown value "int4"; did you mean "int8"? (known: fp32, int8)\n');
+
+  const flip = run('replay', SAMPLE, '--flip', 'mirror');
+  t.equal(flip.status, 2);
+  t.equal(flip.stderr, 'sonoedge replay: option --flip: unknown value "mirror" (known: none, horizontal, vertical, both)\n');
 
   const none = run('replay');
   t.equal(none.status, 2);

@@ -79,3 +79,22 @@ t.test('CONFIGURE_STREAM that changes only fps keeps the loaded models; one that
   t.same(results.map((r) => r.seq), [1, 2, 3], 'every frame answered');
   t.match(rt.server.stats, { framesIn: 3, framesProcessed: 3, framesDropped: 0, framesFailed: 0 });
 });
+
+t.test('CONFIGURE_STREAM.flip: a new flip loads the models for it, and a mirrored frame reads as the upright one', async (t) => {
+  const { rt, loads } = await countingRuntime(t, 'rt-flip.sock');
+  const { c, results } = await subscribedClient(t, rt, 'reconfigure-flip-test');
+  const { frames } = await readSampleCine();
+  const mirrored = new Uint8Array(frames[3].length);
+  for (let y = 0; y < 256; y++) for (let x = 0; x < 256; x++) mirrored[y * 256 + x] = frames[3][y * 256 + 255 - x];
+  await c.configure(after); // its sector box is centred, so the mirrored frame's crop is the upright crop mirrored
+  c.send(msg.frame(c.nextSeq(), { stream: 0, seq: 1, t: 0 }, frames[3]));
+  await until(() => results.some((r) => r.seq === 1), 'the result of frame 1');
+  await c.configure({ ...after, flip: 'horizontal' });
+  t.equal(loads.length, 2, 'a new flip: models loaded for it');
+  c.send(msg.frame(c.nextSeq(), { stream: 0, seq: 2, t: 33 }, mirrored));
+  await until(() => results.some((r) => r.seq === 2), 'the result of frame 2');
+  const [upright, flipped] = [1, 2].map((s) => results.find((r) => r.seq === s)!);
+  t.equal(flipped.view, upright.view, `view ${flipped.view}`);
+  t.ok(Math.abs(flipped.quality! - upright.quality!) <= 1e-5, `quality ${flipped.quality} vs ${upright.quality}`);
+  t.ok(upright.lvAreaMm2 !== null && flipped.lvAreaMm2 === upright.lvAreaMm2, `LV area ${flipped.lvAreaMm2} vs ${upright.lvAreaMm2}`);
+});

@@ -1,5 +1,5 @@
 /* Streams GRAY8 frames from a raw file to the runtime and prints each result.
- *   stream_frames [--shm | --shm-runtime] [--study KEYWORD=VALUE]... SOCKET RAWFILE WIDTH HEIGHT [COUNT] [FPS]
+ *   stream_frames [--shm | --shm-runtime] [--study KEYWORD=VALUE]... [--flip FLIP] SOCKET RAWFILE WIDTH HEIGHT [COUNT] [FPS]
  * The raw file holds WIDTH*HEIGHT-byte frames back to back; it is read in a loop.
  * Each frame waits for its result (at most 5 s), so none is dropped.
  * --shm: frames go through a shared-memory ring of 4 slots that this program
@@ -7,7 +7,9 @@
  * way a frame is read straight into a slot the firmware owns and announced
  * with FRAME_READY; the slot comes back with SLOT_RELEASE. --study (repeated)
  * sends the patient and study the runtime's DICOM captures of the stream are
- * filed under, e.g. --study PatientID=P-14 --study "PatientName=Doe^Jane". */
+ * filed under, e.g. --study PatientID=P-14 --study "PatientName=Doe^Jane". --flip
+ * says how the scanner shows the image against the models' orientation: horizontal
+ * (mirrored), vertical (apex down) or both (default none). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -57,6 +59,7 @@ int main(int argc, char **argv) {
   int shm = 0; /* 1: this program makes the ring; 2: the runtime does */
   se_study_attr study[SE_STUDY_MAX_ATTRS];
   size_t n_study = 0;
+  const char *flip = NULL;
   for (;;) {
     if (argc > 1 && strcmp(argv[1], "--shm") == 0) { shm = 1; argv++; argc--; }
     else if (argc > 1 && strcmp(argv[1], "--shm-runtime") == 0) { shm = 2; argv++; argc--; }
@@ -67,10 +70,13 @@ int main(int argc, char **argv) {
       study[n_study].keyword = argv[2];
       study[n_study++].value = eq + 1;
       argv += 2; argc -= 2;
+    } else if (argc > 2 && strcmp(argv[1], "--flip") == 0) {
+      flip = argv[2];
+      argv += 2; argc -= 2;
     } else break;
   }
   if (argc < 5) {
-    fprintf(stderr, "usage: stream_frames [--shm | --shm-runtime] [--study KEYWORD=VALUE]... SOCKET RAWFILE WIDTH HEIGHT [COUNT] [FPS]\n");
+    fprintf(stderr, "usage: stream_frames [--shm | --shm-runtime] [--study KEYWORD=VALUE]... [--flip FLIP] SOCKET RAWFILE WIDTH HEIGHT [COUNT] [FPS]\n");
     return 2;
   }
   uint32_t width = (uint32_t)strtoul(argv[3], NULL, 10), height = (uint32_t)strtoul(argv[4], NULL, 10);
@@ -91,7 +97,7 @@ int main(int argc, char **argv) {
   se_stream_config cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.stream = 0; cfg.width = width; cfg.height = height; cfg.format = "GRAY8";
-  cfg.spacing_x_mm = 0.3; cfg.spacing_y_mm = 0.3; cfg.fps = fps;
+  cfg.spacing_x_mm = 0.3; cfg.spacing_y_mm = 0.3; cfg.fps = fps; cfg.flip = flip;
   uint32_t frame_bytes = 0;
   if (shm == 1) {
     char name[64];

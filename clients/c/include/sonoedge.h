@@ -250,6 +250,10 @@ typedef struct {
   uint32_t roi_x, roi_y, roi_width, roi_height;
   int has_sector;
   double angle_start, angle_end, depth_start, depth_end; /* radians, mm */
+  /* How the scanner shows the image against the models' orientation (apex at the top, in apical views the LV on the
+   * right): NULL (or "none"), "horizontal" (mirrored), "vertical" (apex down) or "both" (turned 180 degrees). The
+   * runtime flips each frame back for the models and sends the LV mask and outline as the frame shows them. */
+  const char *flip;
 } se_stream_config;
 
 typedef struct {

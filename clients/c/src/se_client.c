@@ -195,7 +195,10 @@ static int configure(se_client *c, const se_stream_config *cfg, const se_ring *r
     if (!study[i].keyword || !study[i].value || !study[i].keyword[0] || strlen(study[i].keyword) > 32 || strlen(study[i].value) > 200) return SE_EARG;
   }
   se_mp_writer_init(&w, body, sizeof body);
-  se_mp_map(&w, 6 + (cfg->stride ? 1 : 0) + (cfg->has_roi ? 1 : 0) + (cfg->has_sector ? 1 : 0) + (has_ring ? 1 : 0) + (n_study ? 1 : 0));
+  /* A flip the runtime does not know is its to refuse (BAD_FIELD); only one that cannot fit is refused here. */
+  int has_flip = cfg->flip != NULL && cfg->flip[0] != 0;
+  if (has_flip && strlen(cfg->flip) > 32) return SE_EARG;
+  se_mp_map(&w, 6 + (cfg->stride ? 1 : 0) + (cfg->has_roi ? 1 : 0) + (cfg->has_sector ? 1 : 0) + (has_ring ? 1 : 0) + (n_study ? 1 : 0) + (has_flip ? 1 : 0));
   se_mp_str(&w, "stream"); se_mp_uint(&w, cfg->stream);
   se_mp_str(&w, "width"); se_mp_uint(&w, cfg->width);
   se_mp_str(&w, "height"); se_mp_uint(&w, cfg->height);
@@ -213,6 +216,7 @@ static int configure(se_client *c, const se_stream_config *cfg, const se_ring *r
     se_mp_str(&w, "depthStart"); se_mp_double(&w, cfg->depth_start); se_mp_str(&w, "depthEnd"); se_mp_double(&w, cfg->depth_end);
   }
   se_mp_str(&w, "fps"); se_mp_double(&w, cfg->fps);
+  if (has_flip) { se_mp_str(&w, "flip"); se_mp_str(&w, cfg->flip); }
   if (ring) {
     se_mp_str(&w, "ring"); se_mp_map(&w, 3);
     se_mp_str(&w, "name"); se_mp_str(&w, ring->name);

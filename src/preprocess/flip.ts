@@ -1,0 +1,110 @@
+// A stream's display orientation against the models' (docs/PROTOCOL.md, CONFIGURE_STREAM.flip). The bundled
+// models learned echo as the ASE convention shows it: the probe (the sector's apex) at the top and, in apical views,
+// the LV on the screen's right. A scanner set to show the image mirrored (LV on the left) or apex down sends frames
+// the models read as a turned heart: OTHER or `uncertain` at best. With the stream's flip the runtime turns each
+// model input back into the models' orientation after preprocessing, and every spatial output back into the
+// frame's: the LV mask and outline, and the probe guidance (a mirror swaps left and right, and the sense of a
+// rotation).
+import { invalidValue } from '../errors.js';
+import { Layout, type OutputArray } from './types.js';
+
+export const FLIPS = ['none', 'horizontal', 'vertical', 'both'] as const;
+/** none: as the models expect; horizontal: mirrored left-right; vertical: apex down; both: turned by 180 degrees. */
+export type Flip = (typeof FLIPS)[number];
+
+/** The flip, checked: an unknown value throws ERR_SONOEDGE_PLAN_OPTION naming `name`. */
+export function checkFlip(flip: unknown, name: string): Flip {
+  if (typeof flip !== 'string' || !(FLIPS as readonly string[]).includes(flip)) {
+    throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', FLIPS.join(', '), name, flip);
+  }
+  return flip as Flip;
+}
+
+const mirrorsX = (flip: Flip): boolean => flip === 'horizontal' || flip === 'both';
+const mirrorsY = (flip: Flip): boolean => flip === 'vertical' || flip === 'both';
+
+/** The part of a preprocessing plan that says how a model input lies in its tensor. */
+export interface TensorShape { outWidth: number; outHeight: number; channels: number; layout: number; batchSize: number }
+
+/**
+ * Flips every image of a preprocessed tensor in place (each batch item and channel; NCHW or NHWC). A flip applied
+ * twice gives the tensor back exactly (elements are only moved).
+ */
+export function flipTensor(data: OutputArray, shape: TensorShape, flip: Flip): void {
+  const fx = mirrorsX(flip);
+  const fy = mirrorsY(flip);
+  if (!fx && !fy) return;
+  const { outWidth: w, outHeight: h, channels: c } = shape;
+  // NHWC: a pixel is `c` adjacent elements, one plane per image; NCHW: one plane per channel, a pixel one element.
+  const px = shape.layout === Layout.NHWC ? c : 1;
+  const planes = shape.batchSize * (shape.layout === Layout.NHWC ? 1 : c);
+  const plane = w * h * px;
+  const swap = (a: number, b: number): void => {
+    for (let k = 0; k < px; k++) {
+      const t = data[a + k];
+      data[a + k] = data[b + k];
+      data[b + k] = t;
+    }
+  };
+  // One element a pixel (NCHW, or one channel): native reverses and row copies; else element-wise swaps.
+  const row = px === 1 && fy && !fx ? (new (data.constructor as new (n: number) => OutputArray)(w)) : undefined;
+  for (let p = 0; p < planes; p++) {
+    const base = p * plane;
+    // A 180-degree turn is the plane reversed pixel by pixel; a vertical flip swaps rows; a horizontal one, columns.
+    if (fx && fy) {
+      if (px === 1) data.subarray(base, base + plane).reverse();
+      else for (let i = 0, j = w * h - 1; i < j; i++, j--) swap(base + i * px, base + j * px);
+    } else if (fy) {
+      for (let y0 = 0, y1 = h - 1; y0 < y1; y0++, y1--) {
+        const a = base + y0 * w * px;
+        const b = base + y1 * w * px;
+        if (row) {
+          row.set(data.subarray(a, a + w));
+          data.copyWithin(a, b, b + w);
+          data.set(row, b);
+        } else for (let x = 0; x < w; x++) swap(a + x * px, b + x * px);
+      }
+    } else {
+      for (let y = 0; y < h; y++) {
+        const r = base + y * w * px;
+        if (px === 1) data.subarray(r, r + w).reverse();
+        else for (let x0 = 0, x1 = w - 1; x0 < x1; x0++, x1--) swap(r + x0 * px, r + x1 * px);
+      }
+    }
+  }
+}
+
+/** x,y pairs in pixel centres of a w x h image, flipped (a new array; the same values for `none`). */
+export function flipPoints(points: readonly number[], w: number, h: number, flip: Flip): number[] {
+  const fx = mirrorsX(flip);
+  const fy = mirrorsY(flip);
+  const out = new Array<number>(points.length);
+  for (let i = 0; i < points.length; i += 2) {
+    out[i] = fx ? w - 1 - points[i] : points[i];
+    out[i + 1] = fy ? h - 1 - points[i + 1] : points[i + 1];
+  }
+  return out;
+}
+
+/** A w x h one-byte mask, flipped (a new array). */
+export function flipMask(mask: Uint8Array, w: number, h: number, flip: Flip): Uint8Array {
+  const out = Uint8Array.from(mask);
+  flipTensor(out, { outWidth: w, outHeight: h, channels: 1, layout: Layout.NCHW, batchSize: 1 }, flip);
+  return out;
+}
+
+const SIDES: Readonly<Record<string, string>> = { slide_left: 'slide_right', slide_right: 'slide_left' };
+const TURNS: Readonly<Record<string, string>> = { rotate_cw: 'rotate_ccw', rotate_ccw: 'rotate_cw' };
+
+/**
+ * A guidance label read on the models' orientation, as the flipped screen shows it: a horizontal mirror swaps
+ * slide_left and slide_right and the sense of a rotation; a vertical one (apex down) only the sense of a rotation;
+ * both (a 180-degree turn) only the sides. Other labels (hold, tilt_to_apex, a package's own) are unchanged.
+ */
+export function flipGuidance(label: string, flip: Flip): string {
+  const fx = mirrorsX(flip);
+  const fy = mirrorsY(flip);
+  if (fx && SIDES[label]) return SIDES[label];
+  if (fx !== fy && TURNS[label]) return TURNS[label];
+  return label;
+}
