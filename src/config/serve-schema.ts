@@ -13,6 +13,7 @@
 // takes where the schema's own words would read badly.
 import { GraphOptimization, LogSeverity, PROVIDERS } from '../engine/options.js';
 import { IGTL_DEFAULTS, IGTL_RANGES, OUTPUT_TYPES, type IgtlOptions } from '../transport/igtl/options.js';
+import { FLIPS } from '../preprocess/flip.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -353,6 +354,7 @@ const igtl = {
       description: 'Output device names.',
       properties: { label: igtlDevice('label', 'label map IMAGE'), summary: igtlDevice('summary', 'STRING summary'), contour: igtlDevice('contour', 'contour POINT and POLYDATA') },
     },
+    flip: { enum: [...FLIPS], default: D.flip, description: `How the peer's images show the heart against the models' orientation (apex at the top, in apical views the LV on the right): "horizontal" when mirrored, "vertical" when apex down, "both" when turned 180 degrees; every image device gets it, and the label map and contour come back as the image shows them (docs/PREPROCESSING.md, section 10). Default: "${D.flip}".` },
     labelValue: int(...R.labelValue, D.labelValue, `The label map's (8-bit) value inside the LV; 0 outside. Default: ${D.labelValue}.`),
     fps: { type: 'number', minimum: IGTL_RANGES.fps[0], maximum: IGTL_RANGES.fps[1], default: D.fps, description: `Frame rate the streams are configured with. Default: ${D.fps}.` },
     maxClients: int(...R.maxClients, D.maxClients, `Connections served at once (server). Default: ${D.maxClients}.`),

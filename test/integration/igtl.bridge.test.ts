@@ -120,7 +120,7 @@ t.test('options in code: an unknown name is a TypeError naming the closest known
   t.throws(() => new IgtlBridge({ streams, lableValue: 7 } as never), {
     name: 'TypeError', code: 'ERR_SONOEDGE_UNKNOWN_OPTION',
     message: 'Unknown option lableValue; did you mean labelValue? (known: mode, host, port, headerVersion, results, devices, labelValue, fps, '
-      + 'maxClients, maxStreams, streamBase, maxBodyBytes, checkCrc, maxErrorsPerClient, resultQueueLength, maxPendingWriteBytes, reconnectMs, streams, modelRetryMs, log)',
+      + 'maxClients, maxStreams, streamBase, maxBodyBytes, checkCrc, maxErrorsPerClient, resultQueueLength, maxPendingWriteBytes, reconnectMs, flip, streams, modelRetryMs, log)',
   });
   t.throws(() => new IgtlBridge({ streams, devices: { lable: 'X' } } as never), {
     name: 'TypeError', code: 'ERR_SONOEDGE_UNKNOWN_OPTION', message: 'Unknown option devices.lable; did you mean devices.label? (known: label, summary, contour)',
@@ -202,6 +202,26 @@ t.test('options in code: mode is "server" or "client", nothing else (a misspelt 
   refusedIn(t, { mode: ['client'] }, 'Expected "server" or "client" for mode but received object', 'an array');
   // Checked before host and port, whose client rules it decides.
   refusedIn(t, { mode: 'clinet', host: '0.0.0.0', port: 0 }, 'Expected "server" or "client" for mode but received "clinet"', 'before host and port');
+});
+
+t.test('flip: every image device\'s stream is configured with it; another value is refused', async (t) => {
+  const flips: unknown[] = [];
+  const manager = new StreamManager({ handler: async (f) => { flips.push(f.config.flip); return standIn(f); } });
+  for (const flip of ['horizontal', undefined] as const) {
+    const bridge = new IgtlBridge({ streams: manager, port: 0, ...(flip ? { flip } : {}) });
+    await bridge.start();
+    const p = await RawPeer.connect(bridge.port);
+    p.send(imageMessage(`probe-${flip ?? 'none'}`, 4, 3, 1));
+    await p.next(isType('STRING'));
+    p.destroy();
+    await bridge.close();
+  }
+  t.same(flips, ['horizontal', undefined], 'the flip given, and none by default (the key left out)');
+  const streams = new StreamManager({ handler: async (f) => standIn(f) });
+  for (const v of ['none', 'horizontal', 'vertical', 'both'] as const) t.equal(new IgtlBridge({ streams, flip: v }).options.flip, v, `flip ${v}`);
+  for (const [v, shown] of [['mirrored', '"mirrored"'], [null, 'null'], [1, '1']] as const) {
+    refusedIn(t, { flip: v }, `Expected one of none, horizontal, vertical, both for flip but received ${shown}`, `flip ${shown}`);
+  }
 });
 
 t.test('options in code: headerVersion 1 or 2; the numbers in the serve config\'s ranges (integers but fps)', async (t) => {

@@ -375,13 +375,17 @@ t.test('igtl: off by default; a section fills in its defaults; bad values are na
   t.same(parseServeConfig('igtl:\n  port: 0\n  devices: {label: "{device}_LV"}\n', 'serve.yaml').igtl, {
     mode: 'server', host: '127.0.0.1', port: 0, headerVersion: 2, results: ['IMAGE', 'STRING', 'POLYDATA'],
     devices: { label: '{device}_LV', summary: 'Summary', contour: 'LVContour' }, labelValue: 1, fps: 30, maxClients: 8, maxStreams: 4, streamBase: 1000,
-    maxBodyBytes: 64 * 1024 * 1024, checkCrc: true, maxErrorsPerClient: 64, resultQueueLength: 4, maxPendingWriteBytes: 4 * 1024 * 1024, reconnectMs: 1000,
+    maxBodyBytes: 64 * 1024 * 1024, checkCrc: true, maxErrorsPerClient: 64, resultQueueLength: 4, maxPendingWriteBytes: 4 * 1024 * 1024, reconnectMs: 1000, flip: 'none',
   });
   t.equal(parseServeConfig('igtl:\n  mode: client\n  host: plus.local\n', 'serve.yaml').igtl?.mode, 'client');
   t.throws(() => parseServeConfig('igtl:\n  results: [IMAGE, VIDEO]\n', 'serve.yaml'), {
     code: 'ERR_SONOEDGE_CONFIG', message: 'serve.yaml:2: igtl.results[1]: expected one of IMAGE, STRING, POINT, POLYDATA but received "VIDEO"',
   });
   t.throws(() => parseServeConfig('igtl:\n  headerVersion: 3\n', 'serve.yaml'), { code: 'ERR_SONOEDGE_CONFIG', key: 'igtl.headerVersion' });
+  t.equal(parseServeConfig('igtl:\n  flip: horizontal\n', 'serve.yaml').igtl?.flip, 'horizontal');
+  t.throws(() => parseServeConfig('igtl:\n  flip: mirrored\n', 'serve.yaml'), {
+    code: 'ERR_SONOEDGE_CONFIG', message: 'serve.yaml:2: igtl.flip: expected one of none, horizontal, vertical, both but received "mirrored"',
+  });
   t.throws(() => parseServeConfig('igtl:\n  prot: 1\n', 'serve.yaml'), { code: 'ERR_SONOEDGE_CONFIG', line: 2 });
   t.equal(parseServeConfig('igtl:\n  labelValue: 255\n', 'serve.yaml').igtl?.labelValue, 255);
   t.throws(() => parseServeConfig('igtl:\n  labelValue: 0\n', 'serve.yaml'), { code: 'ERR_SONOEDGE_CONFIG', line: 2, key: 'igtl.labelValue' });

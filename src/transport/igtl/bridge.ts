@@ -28,6 +28,7 @@ import { IgtlError, IgtlStatus } from './errors.js';
 import { fillPolygon, pixelToWorld, spacingOf } from './geometry.js';
 import { encodeImage, encodePoints, encodePolyData, encodeRts, encodeStatus, encodeString, parseImage, SCALAR_TYPES, type IgtlImage } from './messages.js';
 import { IGTL_DEFAULTS, IGTL_RANGES, OUTPUT_TYPES, type IgtlOptions, type OutputType } from './options.js';
+import { FLIPS } from '../../preprocess/flip.js';
 
 export interface IgtlBridgeOptions extends Partial<IgtlOptions> {
   streams: StreamManager;
@@ -168,6 +169,9 @@ function checkOptions(o: IgtlOptions, modelRetryMs: number): IgtlOptions {
   const { fps } = o;
   if (!(typeof fps === 'number' && fps >= fpsRange[0] && fps <= fpsRange[1])) {
     throw bad(`Expected a number ${fpsRange[0]}..${fpsRange[1]} for fps but received ${shown(fps)}`);
+  }
+  if (!(FLIPS as readonly unknown[]).includes(o.flip)) {
+    throw bad(`Expected one of ${FLIPS.join(', ')} for flip but received ${shown(o.flip)}`);
   }
   // A string 'false' would otherwise be truthy: the check on where it was meant off.
   if (typeof o.checkCrc !== 'boolean') {
@@ -471,7 +475,9 @@ export class IgtlBridge extends EventEmitter {
     }
     const [sx, sy] = spacingOf(img.matrix).map((v, i) => checkSpacing(v, i === 0 ? 'i' : 'j', device));
     const [w, h] = img.size;
-    const config: ConfigureStream = { stream: 0, width: w, height: h, format, spacing: [sx, sy], fps: this.options.fps };
+    const config: ConfigureStream = {
+      stream: 0, width: w, height: h, format, spacing: [sx, sy], fps: this.options.fps, ...(this.options.flip !== 'none' ? { flip: this.options.flip } : {}),
+    };
     const key = `${w}x${h} ${format} ${sx} ${sy}`;
     const failed = c.failed.get(device);
     if (failed && failed.key === key && Date.now() < failed.until) {

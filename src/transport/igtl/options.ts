@@ -5,6 +5,8 @@
 // of its descriptions, and its minimum, maximum, minLength and maxLength from
 // them too.
 
+import type { Flip } from '../../preprocess/flip.js';
+
 export const OUTPUT_TYPES = ['IMAGE', 'STRING', 'POINT', 'POLYDATA'] as const;
 export type OutputType = (typeof OUTPUT_TYPES)[number];
 
@@ -38,13 +40,18 @@ export interface IgtlOptions {
   maxPendingWriteBytes: number;
   /** Client mode: delay before reconnecting after the connection was lost or refused. */
   reconnectMs: number;
+  /**
+   * How the peer's images show the heart against the models' orientation (src/preprocess/flip.ts): every image
+   * device's stream gets this flip, and the label map and contour come back in the image's own orientation.
+   */
+  flip: Flip;
 }
 
 export const IGTL_DEFAULTS: Readonly<IgtlOptions> = {
   mode: 'server', host: '127.0.0.1', port: 18944, headerVersion: 2, results: ['IMAGE', 'STRING', 'POLYDATA'],
   devices: { label: 'LVLabel', summary: 'Summary', contour: 'LVContour' }, labelValue: 1, fps: 30, maxClients: 8, maxStreams: 4,
   streamBase: 1000, maxBodyBytes: 64 * 1024 * 1024, checkCrc: true, maxErrorsPerClient: 64, resultQueueLength: 4,
-  maxPendingWriteBytes: 4 * 1024 * 1024, reconnectMs: 1000,
+  maxPendingWriteBytes: 4 * 1024 * 1024, reconnectMs: 1000, flip: 'none',
 };
 
 /**
