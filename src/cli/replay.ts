@@ -128,7 +128,7 @@ export async function replay(args: string[]): Promise<number> {
   const spacing = spacingFlag ?? cine.pixelSpacingMm;
   if (spacing === undefined) process.stderr.write(`sonoedge replay: ${input} gives no pixel spacing; LV areas assume 1 mm per pixel (set --pixel-spacing)\n`);
   process.stderr.write(`sonoedge replay: ${roi.line}\n`);
-  if (flip !== 'none') process.stderr.write(`sonoedge replay: frames flipped ${flip} for the models (--flip); outlines and guidance as the input shows them\n`);
+  if (flip !== 'none') process.stderr.write(`sonoedge replay: frames flipped ${flip} for the models (--flip); LV outlines as the input shows them\n`);
   if (cine.dicom !== undefined) {
     // What the DICOM held and what replay uses of it, one table (the same as `sonoedge dicom inspect`).
     const own = cine.dicom.spacingMm ? `; overrides the file's ${spacingWords(cine.dicom.spacingMm)} from ${cine.dicom.spacingSource}` : '';

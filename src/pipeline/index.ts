@@ -11,7 +11,7 @@ import { Preprocessor, type FrameData, type PreprocessOptions, type OutputArray 
 import type { InputGeometry, Roi, ScanConversion } from '../preprocess/options.js';
 import { SPACING_RANGE_MM, spacingInRange } from '../io/types.js';
 import { contentGeometry, type GeometryOptions } from '../preprocess/geometry.js';
-import { checkFlip, flipGuidance, flipMask, flipPoints, flipTensor, type Flip } from '../preprocess/flip.js';
+import { checkFlip, flipGuidance, flipMask, flipPolygon, flipTensor, type Flip } from '../preprocess/flip.js';
 import { checkKeys } from '../util/options.js';
 import {
   argmaxIndex, ClassSmoother, EjectionFraction, InDistributionState, Latch, MaskAnalyzer, ScoreHysteresis, areaLength, beamAngleDeg, principalAxis, simplifyPolygon, softmax, spacingXY, viewState, worseState,
@@ -84,6 +84,10 @@ export class ModelRunner {
     const m = pkg.manifest;
     checkContract(m); // a manifest that contradicts its task is refused here, not misread on every frame
     const flip = checkFlip(geometry.flip ?? 'none', 'geometry.flip');
+    if (flip !== 'none' && geometry.scanConversion) {
+      // Scan conversion draws the sector apex up, the lines by their angles: there is no screen orientation to undo.
+      throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'none with scanConversion (polar frames are drawn apex up by their angles)', 'geometry.flip', flip);
+    }
     const p = m.preprocessing;
     const roi = p.crop === 'sector_bounding_box' && geometry.sectorRoi !== undefined ? geometry.sectorRoi : undefined;
     const opts: PreprocessOptions = {
@@ -166,7 +170,10 @@ export interface PipelineResult {
   /** This frame's own score and state (unsmoothed); null and `ok` without an id_score output. */
   idScoreRaw: number | null;
   frameState: ResultState;
-  /** The probe guidance's label, as the frame shows the image (StreamGeometry.flip: mirrored sides and rotations swapped). */
+  /**
+   * The probe guidance's label, as the frame shows the image (StreamGeometry.flip: mirrored sides and rotations
+   * swapped). The API's only: the socket RESULT, replay's lines and the other outputs do not carry guidance.
+   */
   guidance?: { label: string; confidence: number };
   /** Present on frames where segmentation ran, except one whose LV lay across the beam (then `lvRejected`). */
   lv?: {
@@ -771,7 +778,7 @@ export class StreamProcessor {
           const geo = areaLength(comp.mask, mask.width, seg.spacingMm, axis);
           // The outline and mask in the frame's orientation (a stream's flip undone); axis, beam angle and area-length
           // are measured on the models' orientation, which a flip does not change.
-          const contour = flipPoints(simplifyPolygon(mask.contour(comp.mask), this.#opts.contourEpsilon ?? 0.75), mask.width, mask.height, seg.flip);
+          const contour = flipPolygon(simplifyPolygon(mask.contour(comp.mask), this.#opts.contourEpsilon ?? 0.75), mask.width, mask.height, seg.flip);
           result.lv = {
             areaMm2: comp.area * sx * sy, lengthMm: geo.lengthMm, contour, pixels: comp.area, beamAngleDeg: beam,
             mask: { width: mask.width, height: mask.height, data: flipMask(comp.mask, mask.width, mask.height, seg.flip) },

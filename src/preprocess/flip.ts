@@ -1,10 +1,10 @@
 // A stream's display orientation against the models' (docs/PROTOCOL.md, CONFIGURE_STREAM.flip). The bundled
 // models learned echo as the ASE convention shows it: the probe (the sector's apex) at the top and, in apical views,
-// the LV on the screen's right. A scanner set to show the image mirrored (LV on the left) or apex down sends frames
-// the models read as a turned heart: OTHER or `uncertain` at best. With the stream's flip the runtime turns each
-// model input back into the models' orientation after preprocessing, and every spatial output back into the
-// frame's: the LV mask and outline, and the probe guidance (a mirror swaps left and right, and the sense of a
-// rotation).
+// the LV on the screen's right. A scanner that shows the image mirrored (the LV on the left: the general-imaging
+// probe-marker convention, or a probe held the other way) or apex down sends frames the models read as a turned
+// heart: OTHER or `uncertain` at best. With the stream's flip the runtime turns each model input back into the
+// models' orientation after preprocessing, and the pipeline's spatial outputs back into the frame's: the LV mask
+// and outline, and the API's probe guidance label (a mirror swaps left and right, and the sense of a rotation).
 import { invalidValue } from '../errors.js';
 import { Layout, type OutputArray } from './types.js';
 
@@ -46,29 +46,27 @@ export function flipTensor(data: OutputArray, shape: TensorShape, flip: Flip): v
       data[b + k] = t;
     }
   };
-  // One element a pixel (NCHW, or one channel): native reverses and row copies; else element-wise swaps.
-  const row = px === 1 && fy && !fx ? (new (data.constructor as new (n: number) => OutputArray)(w)) : undefined;
+  // One element a pixel (NCHW, or one channel): native reverses, no allocation (a vertical flip is the plane reversed,
+  // then each row reversed back); else element-wise swaps.
+  const native = px === 1;
+  const reverseRows = (base: number): void => {
+    for (let y = 0; y < h; y++) data.subarray(base + y * w, base + (y + 1) * w).reverse();
+  };
   for (let p = 0; p < planes; p++) {
     const base = p * plane;
-    // A 180-degree turn is the plane reversed pixel by pixel; a vertical flip swaps rows; a horizontal one, columns.
-    if (fx && fy) {
-      if (px === 1) data.subarray(base, base + plane).reverse();
-      else for (let i = 0, j = w * h - 1; i < j; i++, j--) swap(base + i * px, base + j * px);
+    if (native) {
+      if (fy) data.subarray(base, base + plane).reverse();
+      if (fx !== fy) reverseRows(base);
+    } else if (fx && fy) {
+      for (let i = 0, j = w * h - 1; i < j; i++, j--) swap(base + i * px, base + j * px);
     } else if (fy) {
       for (let y0 = 0, y1 = h - 1; y0 < y1; y0++, y1--) {
-        const a = base + y0 * w * px;
-        const b = base + y1 * w * px;
-        if (row) {
-          row.set(data.subarray(a, a + w));
-          data.copyWithin(a, b, b + w);
-          data.set(row, b);
-        } else for (let x = 0; x < w; x++) swap(a + x * px, b + x * px);
+        for (let x = 0; x < w; x++) swap(base + (y0 * w + x) * px, base + (y1 * w + x) * px);
       }
     } else {
       for (let y = 0; y < h; y++) {
         const r = base + y * w * px;
-        if (px === 1) data.subarray(r, r + w).reverse();
-        else for (let x0 = 0, x1 = w - 1; x0 < x1; x0++, x1--) swap(r + x0 * px, r + x1 * px);
+        for (let x0 = 0, x1 = w - 1; x0 < x1; x0++, x1--) swap(r + x0 * px, r + x1 * px);
       }
     }
   }
@@ -84,6 +82,21 @@ export function flipPoints(points: readonly number[], w: number, h: number, flip
     out[i + 1] = fy ? h - 1 - points[i + 1] : points[i + 1];
   }
   return out;
+}
+
+/**
+ * A closed outline (x,y pairs in pixel centres of a w x h image), flipped, its vertices in reverse order after a flip
+ * in one axis so that it keeps its winding (a mirror would reverse it).
+ */
+export function flipPolygon(points: readonly number[], w: number, h: number, flip: Flip): number[] {
+  const out = flipPoints(points, w, h, flip);
+  if (mirrorsX(flip) === mirrorsY(flip)) return out;
+  const rev = new Array<number>(out.length);
+  for (let i = 0, n = out.length / 2; i < n; i++) {
+    rev[2 * i] = out[2 * (n - 1 - i)];
+    rev[2 * i + 1] = out[2 * (n - 1 - i) + 1];
+  }
+  return rev;
 }
 
 /** A w x h one-byte mask, flipped (a new array). */

@@ -192,7 +192,12 @@ export function parseConfigure(body: unknown, x: X = {}): ConfigureStream {
       throw fieldError('BAD_FIELD', `no stride or ${c.width * bpp} (packed rows) with autoSector`, 'CONFIGURE_STREAM.stride', c.stride, x);
     }
   }
-  if (f.has('flip')) c.flip = f.oneOf('flip', FLIPS);
+  if (f.has('flip')) {
+    c.flip = f.oneOf('flip', FLIPS);
+    if (c.sector && c.flip !== 'none') {
+      throw new ProtocolError('BAD_FIELD', `Expected CONFIGURE_STREAM.flip none with sector (polar frames are drawn apex up by their angles) but received ${JSON.stringify(c.flip)}`, x);
+    }
+  }
   if (f.has('study')) c.study = parseStudy((body as Record<string, unknown>).study, x);
   return c;
 }

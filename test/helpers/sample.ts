@@ -34,3 +34,15 @@ export function transposeFrame(f: Uint8Array, n = 256): Uint8Array {
   for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) out[x * n + y] = f[y * n + x];
   return out;
 }
+
+/**
+ * A GRAY8 frame (w x h, packed) as a scanner with that display flip shows it, written pixel by pixel here so that
+ * it does not lean on the runtime's own flipTensor: horizontal mirrors left-right, vertical turns it apex down.
+ */
+export function flippedFrame(f: Uint8Array, flip: 'none' | 'horizontal' | 'vertical' | 'both', w = 256, h = 256): Buffer {
+  const out = Buffer.alloc(w * h);
+  const fx = flip === 'horizontal' || flip === 'both';
+  const fy = flip === 'vertical' || flip === 'both';
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[y * w + x] = f[(fy ? h - 1 - y : y) * w + (fx ? w - 1 - x : x)];
+  return out;
+}

@@ -13,7 +13,7 @@ import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
 import type { ConfigureStream } from '../../src/protocol/messages.js';
 import { Runtime } from '../../src/runtime/index.js';
 import { SocketServer, type FrameHandler, type SocketServerOptions } from '../../src/transport/socket-server.js';
-import { readSampleCine } from '../helpers/sample.js';
+import { flippedFrame, readSampleCine } from '../helpers/sample.js';
 import { until } from '../helpers/wait.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -231,11 +231,7 @@ t.test('the C client against the live runtime: the real pipeline on the bundled 
 
 t.test('the C client against the live runtime: the bundled A4C frames shown mirrored, with --flip horizontal', { skip }, async (t) => {
   const { frames } = await readSampleCine();
-  const mirrored = frames.slice(0, 4).map((f) => {
-    const out = Buffer.alloc(f.length);
-    for (let y = 0; y < 256; y++) for (let x = 0; x < 256; x++) out[y * 256 + x] = f[y * 256 + 255 - x];
-    return out;
-  });
+  const mirrored = frames.slice(0, 4).map((f) => flippedFrame(f, 'horizontal'));
   const { sock, raw } = scratch(Buffer.concat(mirrored));
   const rt = await Runtime.start({
     pipeline: { viewQuality: path.join(MODELS_DIR, 'view_quality'), segmentation: path.join(MODELS_DIR, 'lv_segmentation'), trustStore: await loadTrustStore(path.join(MODELS_DIR, 'trust')) },

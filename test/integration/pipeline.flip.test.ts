@@ -5,7 +5,7 @@ import t from 'tap';
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
+import { flippedFrame, readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { Pipeline, type PipelineResult } from '../../src/pipeline/index.js';
 import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
 import { flipGuidance, flipMask, type Flip } from '../../src/preprocess/flip.js';
@@ -20,18 +20,16 @@ const stage: StageTimer = async (_name, fn) => fn();
 // difference seen on this cine is about 1e-7 in a probability).
 const TOL = 1e-5;
 
-/** A square GRAY8 frame flipped as the scanner would show it. */
-function shown(f: Uint8Array, flip: Flip): Uint8Array {
-  const out = new Uint8Array(f.length);
-  for (let y = 0; y < N; y++) {
-    for (let x = 0; x < N; x++) {
-      const sx = flip === 'horizontal' || flip === 'both' ? N - 1 - x : x;
-      const sy = flip === 'vertical' || flip === 'both' ? N - 1 - y : y;
-      out[y * N + x] = f[sy * N + sx];
-    }
+const shown = (f: Uint8Array, flip: Flip): Uint8Array => flippedFrame(f, flip);
+/** Twice the signed area of a closed x,y outline (the shoelace sum): its sign is the winding. */
+const signedArea = (p: readonly number[]): number => {
+  let a = 0;
+  for (let i = 0; i < p.length; i += 2) {
+    const j = (i + 2) % p.length;
+    a += p[i] * p[j + 1] - p[j] * p[i + 1];
   }
-  return out;
-}
+  return a;
+};
 
 t.test('the sample cine flipped, with the flip given, reads as the upright cine', async (t) => {
   const { frames } = await readSampleCine();
@@ -70,6 +68,7 @@ t.test('the sample cine flipped, with the flip given, reads as the upright cine'
         if (r.lv.mask.data[Math.round(r.lv.contour[k + 1]) * w + Math.round(r.lv.contour[k])] !== 1) off.push(k / 2);
       }
       t.same(off, [], `${at}: outline vertices on the mask`);
+      t.equal(Math.sign(signedArea(r.lv.contour)), Math.sign(signedArea(u.lv.contour)), `${at}: the outline keeps its winding`);
       // In the frame, the outline is the upright one's mirrored about the frame's centre lines (x -> 255 - x).
       const mirror = (v: number[], k: number, axis: 0 | 1) => ((axis === 0 ? flip !== 'vertical' : flip !== 'horizontal') ? N - 1 - v[k] : v[k]);
       const box = (v: number[], axis: 0 | 1, m = false) => {
@@ -117,22 +116,33 @@ t.test('guidance through the pipeline: sides and rotations as the flipped screen
   for (const [label, flip, want] of expected) t.equal(await firstLabel(`${label}-${flip}`, label, flip), want, `${label} read upright, the screen ${flip}`);
 });
 
-t.test('without the flip a mirrored cine is not read as the upright one', async (t) => {
+t.test('without the flip a mirrored or turned cine is not read as the upright one', async (t) => {
   // What the option is for: the models learned the ASE orientation, and a mirrored four-chamber view is one of the
   // turned hearts they were taught to call OTHER.
   const { frames } = await readSampleCine();
   const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
   const pipeline = await Pipeline.create({ viewQuality: VQ, segmentation: SEG, trustStore, engine: { intraOpThreads: 1 } });
-  const proc = await pipeline.openProcessor({ input: { width: N, height: N, format: 'GRAY8' }, pixelSpacingMm: SAMPLE_SPACING_MM });
-  const shownViews: string[] = [];
-  for (let i = 0; i < frames.length; i++) shownViews.push((await proc.process({ seq: i, acquiredAt: i, data: shown(frames[i], 'both') }, stage)).view.shown);
-  await proc.close();
-  t.ok(shownViews.every((v) => v === 'OTHER'), `turned by 180 degrees: ${shownViews.join(' ')}`);
+  for (const flip of ['horizontal', 'both'] as const) {
+    const proc = await pipeline.openProcessor({ input: { width: N, height: N, format: 'GRAY8' }, pixelSpacingMm: SAMPLE_SPACING_MM });
+    const got: PipelineResult[] = [];
+    for (let i = 0; i < frames.length; i++) got.push(await proc.process({ seq: i, acquiredAt: i, data: shown(frames[i], flip) }, stage));
+    await proc.close();
+    const views = got.map((r) => `${r.view.shown}/${r.state}`);
+    t.ok(got.every((r) => r.view.shown === 'OTHER' || r.state !== 'ok'), `${flip}, no flip given: never a heart view with state ok (${views.join(' ')})`);
+    t.notOk(got[frames.length - 1].ef?.valid, `${flip}, no flip given: no EF`);
+  }
 });
 
 t.test('an unknown flip is refused when the models load, with the code and the allowed values', async (t) => {
   const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
   const pipeline = await Pipeline.create({ viewQuality: VQ, trustStore });
+  const scanConversion = { angleStart: -0.6, angleEnd: 0.6, depthStart: 0, depthEnd: 100 };
+  await t.rejects(pipeline.openProcessor({ input: { width: 64, height: 128, format: 'GRAY8' }, pixelSpacingMm: 1, scanConversion, flip: 'vertical' }), {
+    name: 'RangeError', code: 'ERR_SONOEDGE_PLAN_OPTION',
+    message: 'Expected none with scanConversion (polar frames are drawn apex up by their angles) for geometry.flip but received "vertical" of type string',
+  }, 'no flip for polar frames');
+  const polar = await pipeline.openProcessor({ input: { width: 64, height: 128, format: 'GRAY8' }, pixelSpacingMm: 1, scanConversion, flip: 'none' });
+  await polar.close();
   await t.rejects(pipeline.openProcessor({ input: { width: N, height: N, format: 'GRAY8' }, pixelSpacingMm: 1, flip: 'sideways' as Flip }), {
     name: 'RangeError', code: 'ERR_SONOEDGE_PLAN_OPTION',
     message: 'Expected none, horizontal, vertical, both for geometry.flip but received "sideways" of type string',

@@ -9,8 +9,9 @@ import { loadTrustStore, MODELS_DIR } from '../../src/model/package.js';
 import { ResultFlag } from '../../src/protocol/constants.js';
 import { msg, parseConfigureReply, type ConfigureStream } from '../../src/protocol/messages.js';
 import { Runtime } from '../../src/runtime/index.js';
+import { flipMask } from '../../src/preprocess/flip.js';
 import { subscribedClient } from '../helpers/client.js';
-import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
+import { flippedFrame, readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { until } from '../helpers/wait.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sonoedge-reconf-'));
@@ -82,19 +83,30 @@ t.test('CONFIGURE_STREAM that changes only fps keeps the loaded models; one that
 
 t.test('CONFIGURE_STREAM.flip: a new flip loads the models for it, and a mirrored frame reads as the upright one', async (t) => {
   const { rt, loads } = await countingRuntime(t, 'rt-flip.sock');
-  const { c, results } = await subscribedClient(t, rt, 'reconfigure-flip-test');
+  const { c, results } = await subscribedClient(t, rt, 'reconfigure-flip-test', { masks: true, contours: true });
   const { frames } = await readSampleCine();
-  const mirrored = new Uint8Array(frames[3].length);
-  for (let y = 0; y < 256; y++) for (let x = 0; x < 256; x++) mirrored[y * 256 + x] = frames[3][y * 256 + 255 - x];
-  await c.configure(after); // its sector box is centred, so the mirrored frame's crop is the upright crop mirrored
+  const mirrored = flippedFrame(frames[3], 'horizontal');
+  await c.configure({ ...after, flip: 'none' }); // its sector box is centred, so the mirrored frame's crop is the upright crop mirrored
+  await c.configure(after);
+  t.equal(loads.length, 1, 'flip none and no flip are the same geometry: the models stay');
   c.send(msg.frame(c.nextSeq(), { stream: 0, seq: 1, t: 0 }, frames[3]));
   await until(() => results.some((r) => r.seq === 1), 'the result of frame 1');
   await c.configure({ ...after, flip: 'horizontal' });
   t.equal(loads.length, 2, 'a new flip: models loaded for it');
+  await c.configure({ ...after, flip: 'horizontal', fps: 50 });
+  t.equal(loads.length, 2, 'the same flip again (fps changed): the models stay');
   c.send(msg.frame(c.nextSeq(), { stream: 0, seq: 2, t: 33 }, mirrored));
   await until(() => results.some((r) => r.seq === 2), 'the result of frame 2');
   const [upright, flipped] = [1, 2].map((s) => results.find((r) => r.seq === s)!);
   t.equal(flipped.view, upright.view, `view ${flipped.view}`);
   t.ok(Math.abs(flipped.quality! - upright.quality!) <= 1e-5, `quality ${flipped.quality} vs ${upright.quality}`);
   t.ok(upright.lvAreaMm2 !== null && flipped.lvAreaMm2 === upright.lvAreaMm2, `LV area ${flipped.lvAreaMm2} vs ${upright.lvAreaMm2}`);
+  // The mask and contour come in the flipped frame's orientation: the upright ones mirrored.
+  const m = upright.mask!;
+  t.same(Array.from(flipped.mask!.data), Array.from(flipMask(m.data, m.width, m.height, 'horizontal')), 'the mask, mirrored');
+  const xs = (c: number[]) => c.filter((_, i) => i % 2 === 0);
+  const [a, b] = [xs(flipped.contour!), xs(upright.contour!)];
+  // Frame x of the mirrored frame is 255 - x; the simplified outlines keep other vertices, so their extents are compared.
+  t.ok(Math.abs(Math.min(...a) - (255 - Math.max(...b))) <= 2 && Math.abs(Math.max(...a) - (255 - Math.min(...b))) <= 2,
+    `the contour, mirrored: x ${Math.min(...a)}..${Math.max(...a)} against 255 - (${Math.min(...b)}..${Math.max(...b)})`);
 });

@@ -1,6 +1,6 @@
 // A stream's flip (src/preprocess/flip.ts) on hand-written tensors, points, masks and guidance labels.
 import t from 'tap';
-import { checkFlip, flipGuidance, flipMask, flipPoints, flipTensor, FLIPS } from '../../src/preprocess/flip.js';
+import { checkFlip, flipGuidance, flipMask, flipPoints, flipPolygon, flipTensor, FLIPS } from '../../src/preprocess/flip.js';
 import { Layout } from '../../src/preprocess/types.js';
 
 // A 3 x 2 image (w 3, h 2), values row by row: 1 2 3 / 4 5 6.
@@ -65,6 +65,32 @@ t.test('points are pixel centres: x -> w - 1 - x, y -> h - 1 - y; masks as the t
   t.same(Array.from(flipMask(m, 3, 2, 'horizontal')), [0, 0, 1, 0, 1, 1]);
   t.same(Array.from(flipMask(m, 3, 2, 'both')), [0, 1, 1, 0, 0, 1]);
   t.same(Array.from(m), [1, 0, 0, 1, 1, 0], 'the input mask is not changed');
+});
+
+t.test('an outline keeps its winding: one-axis flips reverse the vertex order, a 180-degree turn does not', async (t) => {
+  // A triangle in a 4 x 2 image, clockwise on image axes (y down): (0,0) (3,0) (0,1).
+  const tri = [0, 0, 3, 0, 0, 1];
+  t.same(flipPolygon(tri, 4, 2, 'horizontal'), [3, 1, 0, 0, 3, 0]);
+  t.same(flipPolygon(tri, 4, 2, 'vertical'), [0, 0, 3, 1, 0, 1]);
+  t.same(flipPolygon(tri, 4, 2, 'both'), [3, 1, 0, 1, 3, 0]);
+  t.same(flipPolygon(tri, 4, 2, 'none'), tri);
+  const area = (p: number[]) => p.reduce((a, _, i) => (i % 2 ? a : a + p[i] * p[(i + 3) % p.length] - p[(i + 2) % p.length] * p[i + 1]), 0);
+  t.equal(area(tri), 3);
+  for (const flip of FLIPS) t.equal(area(flipPolygon(tri, 4, 2, flip)), 3, `${flip}: the same winding and area`);
+  t.same(flipPoints(tri, 4, 2, 'horizontal'), [3, 0, 0, 0, 3, 1], 'flipPoints keeps the order (and so reverses the winding)');
+});
+
+t.test('fp16 bits, int8 and NHWC batches move as elements', async (t) => {
+  const u16 = Uint16Array.from([0x3c00, 0x4000, 0xbc00, 0x0001]); // 2 x 2
+  flipTensor(u16, { outWidth: 2, outHeight: 2, channels: 1, layout: Layout.NCHW, batchSize: 1 }, 'vertical');
+  t.same(Array.from(u16), [0xbc00, 0x0001, 0x3c00, 0x4000]);
+  const i8 = Int8Array.from([-128, 127, 0, -1]); // 4 x 1
+  flipTensor(i8, { outWidth: 4, outHeight: 1, channels: 1, layout: Layout.NCHW, batchSize: 1 }, 'horizontal');
+  t.same(Array.from(i8), [-1, 0, 127, -128]);
+  // NHWC, 2 channels, 2 x 1 images, a batch of 2: pixel p of image b holds (100b + 10p, 100b + 10p + 1).
+  const nhwc = Float32Array.from([0, 1, 10, 11, 100, 101, 110, 111]);
+  flipTensor(nhwc, { outWidth: 2, outHeight: 1, channels: 2, layout: Layout.NHWC, batchSize: 2 }, 'horizontal');
+  t.same(Array.from(nhwc), [10, 11, 0, 1, 110, 111, 100, 101]);
 });
 
 t.test('guidance: a mirror swaps the sides and the sense of a rotation, a 180-degree turn only the sides', async (t) => {

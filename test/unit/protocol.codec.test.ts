@@ -185,6 +185,7 @@ t.test('body fields are checked with exact messages', async (t) => {
   t.same(parseConfigure(base), { ...base, stride: undefined, uvOffset: undefined });
   t.same(parseConfigure({ ...base, spacing: [1e-6, 1000] }).spacing, [1e-6, 1000], 'SPACING_RANGE_MM\'s ends are taken');
   for (const flip of ['none', 'horizontal', 'vertical', 'both']) t.equal(parseConfigure({ ...base, flip }).flip, flip, `flip ${flip}`);
+  t.equal(parseConfigure({ ...base, flip: 'none', sector: { angleStart: -0.5, angleEnd: 0.5, depthStart: 0, depthEnd: 10 } }).flip, 'none', 'flip none with a sector');
   t.same(decodeMessage(encodeMessage(msg.configure(1, { ...parseConfigure(base), flip: 'vertical' }))).body, { ...base, flip: 'vertical' }, 'flip goes on the wire');
   const cases: Array<[Record<string, unknown>, string]> = [
     [{ width: -3 }, 'Expected integer 1..16384 for CONFIGURE_STREAM.width but received -3 of type number'],
@@ -205,6 +206,7 @@ t.test('body fields are checked with exact messages', async (t) => {
     [{ sector: { angleStart: -0.5, angleEnd: 0.5, depthStart: 0, depthEnd: -1 } }, 'Expected finite number >= 0 for CONFIGURE_STREAM.sector.depthEnd but received -1 of type number'],
     [{ flip: 'mirrored' }, 'Expected one of none, horizontal, vertical, both for CONFIGURE_STREAM.flip but received "mirrored" of type string'],
     [{ flip: true }, 'Expected one of none, horizontal, vertical, both for CONFIGURE_STREAM.flip but received true of type boolean'],
+    [{ flip: 'vertical', sector: { angleStart: -0.5, angleEnd: 0.5, depthStart: 0, depthEnd: 10 } }, 'Expected CONFIGURE_STREAM.flip none with sector (polar frames are drawn apex up by their angles) but received "vertical"'],
     [{ roi: { x: 60, y: 0, width: 10, height: 10 } }, 'Expected CONFIGURE_STREAM.roi inside the 64x48 frame but received x 60, y 0, width 10, height 10'],
     [{ sector: { angleStart: 0.5, angleEnd: -0.5, depthStart: 0, depthEnd: 10 } }, 'Expected CONFIGURE_STREAM.sector with angleStart < angleEnd and depthStart < depthEnd but received {"angleStart":0.5,"angleEnd":-0.5,"depthStart":0,"depthEnd":10}'],
   ];

@@ -98,6 +98,19 @@ int main(int argc, char **argv) {
     se_close(&c);
     close(sv[1]);
   }
+  { /* A flip string that cannot be one (over 32 characters) is SE_EARG, and nothing is sent. */
+    se_client c;
+    int sv[2];
+    client_on(&c, sv, 2);
+    se_stream_config bad = cfg;
+    bad.flip = "horizontal-horizontal-horizontal-";
+    int st = se_configure(&c, &bad, NULL, 1000);
+    CHECK(st == SE_EARG, "a 33-character flip: %s", se_strerror(st));
+    uint8_t b[64];
+    CHECK(recv(sv[1], b, sizeof b, MSG_DONTWAIT) < 0, "nothing was sent");
+    se_close(&c);
+    close(sv[1]);
+  }
   { /* An ERROR in reply to the request is SE_EREMOTE, not on_message's; one for another seq is on_message's. */
     se_client c;
     int sv[2];
