@@ -238,7 +238,7 @@ export async function replay(args: string[]): Promise<number> {
     }
 
     if (reportDir !== undefined) {
-      const index = await writeReplayReport(reportDir, input, cine, results, { spacing, sector: roi.line, variant, efText: efLine, states, dropped: stats.dropped, lat });
+      const index = await writeReplayReport(reportDir, input, cine, results, { spacing, sector: flip === 'none' ? roi.line : `${roi.line}; frames flipped ${flip} for the models`, variant, efText: efLine, states, dropped: stats.dropped, lat });
       process.stderr.write(`sonoedge replay: report ${index}\n`);
     }
     await out?.commit();

@@ -90,8 +90,19 @@ t.test('RLE and raw inputs of the same frames give the same results', async (t) 
   const mirrored = Buffer.concat(Array.from({ length: 16 }, (_, i) => flippedFrame(frames.subarray(i * 65536, (i + 1) * 65536), 'horizontal')));
   const mraw = path.join(tmp, 'mirrored.raw');
   await writeFile(mraw, mirrored);
-  const m = run('replay', mraw, '--geometry', '256x256:GRAY8', '--pixel-spacing', String(0.07243791557261749 * 10), '--flip', 'horizontal');
+  const m = run('replay', mraw, '--geometry', '256x256:GRAY8', '--pixel-spacing', String(0.07243791557261749 * 10), '--flip', 'horizontal', '--report', path.join(tmp, 'mirrored-report'));
   t.equal(m.status, 0, m.stderr);
+  // The report draws the outline on the mirrored frames: the LV on the left half, where the upright cine has it on the right.
+  const html = await readFile(path.join(tmp, 'mirrored-report', 'index.html'), 'utf8');
+  t.match(html, /frames flipped horizontal for the models/, 'the report says so');
+  const meanX = (h: string) => {
+    const xs = [...h.matchAll(/<polygon class="lv-contour" points="([^"]+)"/g)].flatMap((p) => p[1].trim().split(' ').map((xy) => Number(xy.split(',')[0])));
+    return xs.reduce((a, v) => a + v, 0) / xs.length;
+  };
+  const up = run('replay', raw, '--geometry', '256x256:GRAY8', '--pixel-spacing', String(0.07243791557261749 * 10), '--report', path.join(tmp, 'upright-report'));
+  t.equal(up.status, 0, up.stderr);
+  const [mx, ux] = [meanX(html), meanX(await readFile(path.join(tmp, 'upright-report', 'index.html'), 'utf8'))];
+  t.ok(ux > 128 && mx < 128 && Math.abs(mx - (255 - ux)) < 2, `outline centre x ${mx.toFixed(1)} mirrored, ${ux.toFixed(1)} upright`);
   t.match(m.stderr, /sonoedge replay: frames flipped horizontal for the models \(--flip\); LV outlines as the input shows them\n/);
   const [a, b] = [lines(r.stdout), lines(m.stdout)] as Array<Array<Record<string, any>>>;
   t.equal(b.length, 16);
