@@ -12,7 +12,6 @@ the manifest against the schema, signs it with KEY and verifies the package.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -28,13 +27,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("package", help="an lv_segmentation package folder (changed in place)")
     ap.add_argument("checkpoint", help="a checkpoint written by calibrate --seg")
-    ap.add_argument("--key", default=str(ROOT / "training/keys/DEVELOPMENT-ONLY-signing-key.pem"))
+    ap.add_argument("--key", default=str(pk.DEV_KEY_PATH))
     ap.add_argument("--with-border", action="store_true", help="also the checkpoint's LV border threshold")
     a = ap.parse_args(argv)
     pkg = Path(a.package)
-    manifest = json.loads((pkg / pk.MANIFEST).read_text())
-    if manifest.get("task") != "lv_segmentation":
-        ap.error(f"{pkg}: expected an lv_segmentation package but received task {manifest.get('task')!r}")
+    try:
+        manifest = pk.manifest_of_task(pkg, "lv_segmentation")
+    except ValueError as e:
+        ap.error(str(e))
     ck = load_checkpoint(a.checkpoint)
     if not ck.get("ef_calibration"):
         ap.error(f"{a.checkpoint}: expected a checkpoint with ef_calibration (calibrate --seg) but it has none")

@@ -11,7 +11,6 @@ validated against the schema, signed with KEY, and the package verified. `--remo
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -26,14 +25,15 @@ def main(argv=None) -> int:
     ap.add_argument("package", help="a view_quality package folder (changed in place)")
     ap.add_argument("bar", nargs="?", type=float, help="the smoothed quality at which segmentation starts, in [0, diagnostic]")
     ap.add_argument("--remove", action="store_true", help="take thresholds.segmentation out instead")
-    ap.add_argument("--key", default=str(ROOT / "training/keys/DEVELOPMENT-ONLY-signing-key.pem"))
+    ap.add_argument("--key", default=str(pk.DEV_KEY_PATH))
     a = ap.parse_args(argv)
     if (a.bar is None) == (not a.remove):
         ap.error("expected either a bar or --remove")
     pkg = Path(a.package)
-    manifest = json.loads((pkg / pk.MANIFEST).read_text())
-    if manifest.get("task") != "view_quality":
-        ap.error(f"{pkg}: expected a view_quality package but received task {manifest.get('task')!r}")
+    try:
+        manifest = pk.manifest_of_task(pkg, "view_quality")
+    except ValueError as e:
+        ap.error(str(e))
     thresholds = manifest["postprocessing"]["quality"].setdefault("thresholds", {})
     if a.remove:
         thresholds.pop("segmentation", None)

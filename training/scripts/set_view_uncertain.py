@@ -45,12 +45,13 @@ def main(argv=None) -> int:
     ap.add_argument("report", help="a view_display.py --out report")
     ap.add_argument("--quantile", type=float, default=0.05)
     ap.add_argument("--setting", help="the report's display setting ALPHA,MARGIN,HOLD (default: its first)")
-    ap.add_argument("--key", default=str(ROOT / "training/keys/DEVELOPMENT-ONLY-signing-key.pem"))
+    ap.add_argument("--key", default=str(pk.DEV_KEY_PATH))
     a = ap.parse_args(argv)
     pkg = Path(a.package)
-    manifest = json.loads((pkg / pk.MANIFEST).read_text())
-    if manifest.get("task") != "view_quality":
-        ap.error(f"{pkg}: expected a view_quality package but received task {manifest.get('task')!r}")
+    try:
+        manifest = pk.manifest_of_task(pkg, "view_quality")
+    except ValueError as e:
+        ap.error(str(e))
     try:
         fit = uncertain_from_report(json.loads(Path(a.report).read_text()), a.quantile, a.setting)
     except (ValueError, KeyError) as e:

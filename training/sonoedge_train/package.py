@@ -169,6 +169,20 @@ def sign_package(pkg_dir, private_key) -> str:
     return key_id(public_raw(private_key))
 
 
+# The development signing key the scripts that change a package's manifest default to (never for production).
+DEV_KEY_PATH = Path(__file__).resolve().parents[1] / "keys" / "DEVELOPMENT-ONLY-signing-key.pem"
+
+
+def manifest_of_task(pkg_dir, task: str) -> dict:
+    """The manifest of the package in pkg_dir, which must be of `task` (ValueError naming the task it is of)."""
+    pkg = Path(pkg_dir)
+    manifest = json.loads((pkg / MANIFEST).read_text())
+    if manifest.get("task") != task:
+        article = "an" if task == "lv_segmentation" else "a"  # as said: "an el-vee segmentation package"
+        raise ValueError(f"{pkg}: expected {article} {task} package but received task {manifest.get('task')!r}")
+    return manifest
+
+
 def resign_manifest(pkg_dir, manifest: dict, key_path) -> dict:
     """Writes a changed manifest into a package after validating it against the schema, signs it with the key at
     key_path, and verifies the package against the trust store beside it (../trust). Its other files are untouched
