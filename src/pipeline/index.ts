@@ -172,7 +172,8 @@ export interface PipelineResult {
   frameState: ResultState;
   /**
    * The probe guidance's label, as the frame shows the image (StreamGeometry.flip: mirrored sides and rotations
-   * swapped). The API's only: the socket RESULT, replay's lines and the other outputs do not carry guidance.
+   * swapped). The API's only: the socket RESULT, replay's lines and the other outputs do not carry guidance. Outside
+   * our simulator it tells whether the pose is off but not which way (training/RESULTS.md, forty-second wave).
    */
   guidance?: { label: string; confidence: number };
   /** Present on frames where segmentation ran, except one whose LV lay across the beam (then `lvRejected`). */
