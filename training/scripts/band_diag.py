@@ -12,7 +12,6 @@ blur and sharpness changed, and the brightness of the real cine, our validation 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -24,12 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training"))
 sys.path.insert(0, str(ROOT / "training" / "scripts"))
 
-from runtime_ef import model_crop, phantom_cines  # noqa: E402
+from runtime_ef import diagnosis_args, model_crop, phantom_cines, real_a4c_frames  # noqa: E402
 from sonoedge_train.metrics import dice, largest_component  # noqa: E402
 from sonoedge_train.sim.simulator import sample_cine_params, simulate_cine  # noqa: E402
-from sonoedge_train.transfer import Packages, pydicom_example  # noqa: E402
+from sonoedge_train.transfer import Packages  # noqa: E402
 
-REAL_SECTOR = (39, 21, 262, 181)
 APICAL = (0, 1)  # A4C, A2C in the view head's labels
 
 
@@ -63,7 +61,7 @@ def negatives(p, root=ROOT / "training" / "data_cache" / "phantom_n661"):
 
 def real_frames():
     """pydicom's real apical cine at the model input (uint8 [30, 112, 112]), read as the harness reads it."""
-    return model_crop(pydicom_example("examples_ybr_color.dcm")["frames"], REAL_SECTOR)
+    return real_a4c_frames()
 
 
 def display_sweep(p, real_fr):
@@ -130,10 +128,7 @@ def summary(rows):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", default=str(ROOT / "models"))
-    ap.add_argument("--out", default="/tmp/band_diag.json")
-    a = ap.parse_args(argv)
+    a = diagnosis_args(__doc__, "/tmp/band_diag.json", argv)
     p = Packages(a.models)
     real_fr = real_frames()
     rows = [*ours(p), *negatives(p), *real(p, real_fr)]

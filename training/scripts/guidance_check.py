@@ -14,7 +14,6 @@ should read mostly `hold`, a foreshortened one more `tilt_to_apex`, an off-axis 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -25,12 +24,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training"))
 sys.path.insert(0, str(ROOT / "training" / "scripts"))
 
-from runtime_ef import model_crop  # noqa: E402
+from runtime_ef import diagnosis_args, model_crop, real_a4c_frames  # noqa: E402
 from sonoedge_train.constants import GUIDANCE, VIEWS  # noqa: E402
-from sonoedge_train.transfer import Packages, pydicom_example  # noqa: E402
+from sonoedge_train.transfer import Packages  # noqa: E402
 
 CACHE = ROOT / "training" / "data_cache"
-REAL_SECTOR = (39, 21, 262, 181)  # pydicom's examples_ybr_color fan, as `replay --sector auto` finds it
 APICAL = (VIEWS.index("A4C"), VIEWS.index("A2C"))
 
 
@@ -69,15 +67,12 @@ def independent(p: Packages, root=CACHE / "phantom") -> dict:
 
 
 def real(p: Packages) -> dict:
-    x = model_crop(pydicom_example("examples_ybr_color.dcm")["frames"], REAL_SECTOR)
+    x = real_a4c_frames()
     return {"frames": int(len(x)), **shares(np.asarray(p.view_quality(x)["guidance"]).argmax(1))}
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", default=str(ROOT / "models"))
-    ap.add_argument("--out", default="/tmp/guidance_check.json")
-    a = ap.parse_args(argv)
+    a = diagnosis_args(__doc__, "/tmp/guidance_check.json", argv)
     p = Packages(a.models)
     s = {"ours (wide_val, apical frames with a label)": ours(p), "independent (phantom, apical cines by variant)": independent(p),
          "independent (phantom_a652, 40 apical cines of 128 frames by variant)": independent(p, CACHE / "phantom_a652"),

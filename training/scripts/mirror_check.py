@@ -20,7 +20,6 @@ forty-first wave's EFs by their quality (`ok`, `low`) with the MAE of each.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -31,11 +30,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training"))
 sys.path.insert(0, str(ROOT / "training" / "scripts"))
 
-from runtime_ef import model_crop, phantom_cines  # noqa: E402
+from runtime_ef import diagnosis_args, model_crop, phantom_cines, real_a4c_frames  # noqa: E402
 from sonoedge_train.constants import VIEWS  # noqa: E402
-from sonoedge_train.transfer import Packages, pydicom_example  # noqa: E402
+from sonoedge_train.transfer import Packages  # noqa: E402
 
-REAL_SECTOR = (39, 21, 262, 181)
 A4C, A2C = VIEWS.index("A4C"), VIEWS.index("A2C")
 CACHE = ROOT / "training" / "data_cache"
 
@@ -100,7 +98,7 @@ def negatives(p: Packages, sets=("phantom_n646", "phantom_n651", "phantom_n655",
 
 
 def real(p: Packages) -> dict:
-    fr = model_crop(pydicom_example("examples_ybr_color.dcm")["frames"], REAL_SECTOR)
+    fr = real_a4c_frames()
     j = judge(p, fr)
     g = group([j])
     g["a4c_median"] = round(float(np.median(j["a4c"])), 3)
@@ -148,11 +146,7 @@ def ef_by_quality(names=("w41_t3", "w41_t659", "w41_t660", "w41_n661"), clis=("H
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", default=str(ROOT / "models"))
-    ap.add_argument("--out", default="/tmp/mirror_check.json")
-    ap.add_argument("--stored", action="store_true", help="the two tables from stored reports instead (no run)")
-    a = ap.parse_args(argv)
+    a = diagnosis_args(__doc__, "/tmp/mirror_check.json", argv, [("--stored", "the two tables from stored reports instead (no run)")])
     if a.stored:
         print(json.dumps({"lv_by_family": lv_by_family(), "ef_by_quality": ef_by_quality()}, indent=1))
         return 0

@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT / "training"))
 
 from sonoedge_train.data.synthetic import resize_frames  # noqa: E402
 from sonoedge_train.metrics import ef_runtime  # noqa: E402
-from sonoedge_train.transfer import Packages  # noqa: E402
+from sonoedge_train.transfer import Packages, pydicom_example  # noqa: E402
 
 MODEL_SIZE = (112, 112)
 
@@ -191,6 +191,27 @@ def model_crop(frames, roi):
     packages (the runtime's own preprocessing differs by resampling only)."""
     x, y, w, h = roi
     return resize_frames(np.ascontiguousarray(frames[:, y:y + h, x:x + w]), MODEL_SIZE)
+
+
+def diagnosis_args(doc: str, default_out: str, argv=None, flags=()):
+    """The diagnosis scripts' arguments (band_diag, mirror_check, guidance_check): --models (default the bundled
+    models), --out, and boolean flags given as (name, help)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--models", default=str(ROOT / "models"))
+    ap.add_argument("--out", default=default_out)
+    for name, text in flags:
+        ap.add_argument(name, action="store_true", help=text)
+    return ap.parse_args(argv)
+
+
+# pydicom's real apical four-chamber cine: its fan (x, y, w, h) as `sonoedge replay --sector auto` finds it.
+REAL_A4C_SECTOR = (39, 21, 262, 181)
+
+
+def real_a4c_frames():
+    """pydicom's real apical cine (examples_ybr_color, read from the installed package) at the model input, uint8
+    [30, 112, 112]: its fan cropped and area-resized as model_crop does (for the diagnosis scripts)."""
+    return model_crop(pydicom_example("examples_ybr_color.dcm")["frames"], REAL_A4C_SECTOR)
 
 
 def harness(p: Packages, frames, roi, spacing):
