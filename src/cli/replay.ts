@@ -128,7 +128,8 @@ export async function replay(args: string[]): Promise<number> {
   const spacing = spacingFlag ?? cine.pixelSpacingMm;
   if (spacing === undefined) process.stderr.write(`sonoedge replay: ${input} gives no pixel spacing; LV areas assume 1 mm per pixel (set --pixel-spacing)\n`);
   process.stderr.write(`sonoedge replay: ${roi.line}\n`);
-  if (flip !== 'none') process.stderr.write(`sonoedge replay: frames flipped ${flip} for the models (--flip); LV outlines as the input shows them\n`);
+  const flipped = flip === 'none' ? undefined : `frames flipped ${flip} for the models`;
+  if (flipped) process.stderr.write(`sonoedge replay: ${flipped} (--flip); LV outlines as the input shows them\n`);
   if (cine.dicom !== undefined) {
     // What the DICOM held and what replay uses of it, one table (the same as `sonoedge dicom inspect`).
     const own = cine.dicom.spacingMm ? `; overrides the file's ${spacingWords(cine.dicom.spacingMm)} from ${cine.dicom.spacingSource}` : '';
@@ -170,7 +171,7 @@ export async function replay(args: string[]): Promise<number> {
     const results: Processed<FrameInfo, PipelineResult>[] = [];
     const failures: string[] = [];
     const stream = await pipeline.openStream(
-      { input: { width: cine.width, height: cine.height, format: cine.format }, pixelSpacingMm: spacing ?? 1, ...(roi.roi ? { sectorRoi: roi.roi } : {}), ...(flip !== 'none' ? { flip } : {}) },
+      { input: { width: cine.width, height: cine.height, format: cine.format }, pixelSpacingMm: spacing ?? 1, ...(roi.roi ? { sectorRoi: roi.roi } : {}), flip },
       (r) => {
         results.push(r);
         capture?.offer(0, cine.frames[r.result.seq], r.result);
@@ -238,7 +239,7 @@ export async function replay(args: string[]): Promise<number> {
     }
 
     if (reportDir !== undefined) {
-      const index = await writeReplayReport(reportDir, input, cine, results, { spacing, sector: flip === 'none' ? roi.line : `${roi.line}; frames flipped ${flip} for the models`, variant, efText: efLine, states, dropped: stats.dropped, lat });
+      const index = await writeReplayReport(reportDir, input, cine, results, { spacing, sector: flipped ? `${roi.line}; ${flipped}` : roi.line, variant, efText: efLine, states, dropped: stats.dropped, lat });
       process.stderr.write(`sonoedge replay: report ${index}\n`);
     }
     await out?.commit();

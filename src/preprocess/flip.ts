@@ -12,12 +12,13 @@ export const FLIPS = ['none', 'horizontal', 'vertical', 'both'] as const;
 /** none: as the models expect; horizontal: mirrored left-right; vertical: apex down; both: turned by 180 degrees. */
 export type Flip = (typeof FLIPS)[number];
 
+/** Whether a value is one of FLIPS. */
+export const isFlip = (v: unknown): v is Flip => (FLIPS as readonly unknown[]).includes(v);
+
 /** The flip, checked: an unknown value throws ERR_SONOEDGE_PLAN_OPTION naming `name`. */
 export function checkFlip(flip: unknown, name: string): Flip {
-  if (typeof flip !== 'string' || !(FLIPS as readonly string[]).includes(flip)) {
-    throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', FLIPS.join(', '), name, flip);
-  }
-  return flip as Flip;
+  if (!isFlip(flip)) throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', FLIPS.join(', '), name, flip);
+  return flip;
 }
 
 const mirrorsX = (flip: Flip): boolean => flip === 'horizontal' || flip === 'both';
@@ -39,64 +40,50 @@ export function flipTensor(data: OutputArray, shape: TensorShape, flip: Flip): v
   const px = shape.layout === Layout.NHWC ? c : 1;
   const planes = shape.batchSize * (shape.layout === Layout.NHWC ? 1 : c);
   const plane = w * h * px;
-  const swap = (a: number, b: number): void => {
-    for (let k = 0; k < px; k++) {
-      const t = data[a + k];
-      data[a + k] = data[b + k];
-      data[b + k] = t;
-    }
-  };
   // One element a pixel (NCHW, or one channel): native reverses, no allocation (a vertical flip is the plane reversed,
-  // then each row reversed back); else element-wise swaps.
+  // then each row reversed back). Else each pixel swaps with its image under the flip, once (the one after it).
   const native = px === 1;
-  const reverseRows = (base: number): void => {
-    for (let y = 0; y < h; y++) data.subarray(base + y * w, base + (y + 1) * w).reverse();
-  };
   for (let p = 0; p < planes; p++) {
     const base = p * plane;
     if (native) {
       if (fy) data.subarray(base, base + plane).reverse();
-      if (fx !== fy) reverseRows(base);
-    } else if (fx && fy) {
-      for (let i = 0, j = w * h - 1; i < j; i++, j--) swap(base + i * px, base + j * px);
-    } else if (fy) {
-      for (let y0 = 0, y1 = h - 1; y0 < y1; y0++, y1--) {
-        for (let x = 0; x < w; x++) swap(base + (y0 * w + x) * px, base + (y1 * w + x) * px);
-      }
-    } else {
-      for (let y = 0; y < h; y++) {
-        const r = base + y * w * px;
-        for (let x0 = 0, x1 = w - 1; x0 < x1; x0++, x1--) swap(r + x0 * px, r + x1 * px);
+      if (fx !== fy) for (let y = 0; y < h; y++) data.subarray(base + y * w, base + (y + 1) * w).reverse();
+      continue;
+    }
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const a = base + (y * w + x) * px;
+        const b = base + ((fy ? h - 1 - y : y) * w + (fx ? w - 1 - x : x)) * px;
+        if (b <= a) continue;
+        for (let k = 0; k < px; k++) {
+          const t = data[a + k];
+          data[a + k] = data[b + k];
+          data[b + k] = t;
+        }
       }
     }
   }
 }
 
-/** x,y pairs in pixel centres of a w x h image, flipped (a new array; the same values for `none`). */
-export function flipPoints(points: readonly number[], w: number, h: number, flip: Flip): number[] {
+/** x,y pairs in pixel centres of a w x h image, flipped (a new array; for `none` the points themselves). */
+export function flipPoints(points: readonly number[], w: number, h: number, flip: Flip): readonly number[] {
   const fx = mirrorsX(flip);
   const fy = mirrorsY(flip);
-  const out = new Array<number>(points.length);
-  for (let i = 0; i < points.length; i += 2) {
-    out[i] = fx ? w - 1 - points[i] : points[i];
-    out[i + 1] = fy ? h - 1 - points[i + 1] : points[i + 1];
-  }
-  return out;
+  if (!fx && !fy) return points;
+  return points.map((v, i) => (i % 2 === 0 ? (fx ? w - 1 - v : v) : (fy ? h - 1 - v : v)));
 }
 
 /**
  * A closed outline (x,y pairs in pixel centres of a w x h image), flipped, its vertices in reverse order after a flip
- * in one axis so that it keeps its winding (a mirror would reverse it).
+ * in one axis so that it keeps its winding (a mirror would reverse it); for `none` the outline itself.
  */
-export function flipPolygon(points: readonly number[], w: number, h: number, flip: Flip): number[] {
-  const out = flipPoints(points, w, h, flip);
-  if (mirrorsX(flip) === mirrorsY(flip)) return out;
-  const rev = new Array<number>(out.length);
-  for (let i = 0, n = out.length / 2; i < n; i++) {
-    rev[2 * i] = out[2 * (n - 1 - i)];
-    rev[2 * i + 1] = out[2 * (n - 1 - i) + 1];
+export function flipPolygon(points: number[], w: number, h: number, flip: Flip): number[] {
+  if (mirrorsX(flip) === mirrorsY(flip)) return flipPoints(points, w, h, flip) as number[];
+  const out = flipPoints(points, w, h, flip) as number[];
+  for (let i = 0, j = out.length - 2; i < j; i += 2, j -= 2) {
+    [out[i], out[i + 1], out[j], out[j + 1]] = [out[j], out[j + 1], out[i], out[i + 1]];
   }
-  return rev;
+  return out;
 }
 
 /** A w x h one-byte mask, flipped (a new array). */

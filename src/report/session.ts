@@ -5,6 +5,7 @@
 // SessionRecords; this module turns them into a report folder.
 import type { Cine } from '../io/types.js';
 import { MIN_LV_PIXELS, type LvSkip } from '../pipeline/index.js';
+import { median } from '../pipeline/postprocess.js';
 import { PERCENTILE_METHOD, summarize } from '../util/stats.js';
 import { writeReport, type ReportFrame } from './html.js';
 import { lineChart } from './svg.js';
@@ -86,12 +87,6 @@ const SKIPPED: readonly [LvSkip, string][] = [
   ['stride', 'between segmented frames (segmentationStride)'],
 ];
 
-/** The middle value of sorted numbers (the mean of the two middle ones for an even count). */
-function median(sorted: readonly number[]): number {
-  const m = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
-}
-
 /**
  * Why a run of frames gave no EF, for a summary line, from what the pipeline says of each frame: "EF n/a (an LV on 0
  * of 30 frames: 30 with the smoothed quality under the segmentation bar 0.5, median 0.25)". An LV counts when its mask
@@ -115,8 +110,7 @@ export function noEfText(frames: readonly NoEfFrame[], opts: { segmentation: boo
     const n = skipped.length;
     if (reason === 'view') return [`${n} ${text} (${opts.views.join(', ')} only)`];
     if (reason !== 'quality') return [`${n} ${text}`];
-    const q = skipped.map((f) => f.quality.smoothed).sort((a, b) => a - b);
-    return [`${n} ${text} ${+opts.bar.toFixed(3)}, median ${median(q).toFixed(2)}`];
+    return [`${n} ${text} ${+opts.bar.toFixed(3)}, median ${median(skipped.map((f) => f.quality.smoothed)).toFixed(2)}`];
   });
   const across = frames.filter((f) => f.lvRejected !== undefined).length;
   if (across > 0) parts.push(`${across} with the LV across the beam`);

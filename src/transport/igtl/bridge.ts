@@ -28,7 +28,7 @@ import { IgtlError, IgtlStatus } from './errors.js';
 import { fillPolygon, pixelToWorld, spacingOf } from './geometry.js';
 import { encodeImage, encodePoints, encodePolyData, encodeRts, encodeStatus, encodeString, parseImage, SCALAR_TYPES, type IgtlImage } from './messages.js';
 import { IGTL_DEFAULTS, IGTL_RANGES, OUTPUT_TYPES, type IgtlOptions, type OutputType } from './options.js';
-import { FLIPS } from '../../preprocess/flip.js';
+import { FLIPS, isFlip } from '../../preprocess/flip.js';
 
 export interface IgtlBridgeOptions extends Partial<IgtlOptions> {
   streams: StreamManager;
@@ -170,7 +170,7 @@ function checkOptions(o: IgtlOptions, modelRetryMs: number): IgtlOptions {
   if (!(typeof fps === 'number' && fps >= fpsRange[0] && fps <= fpsRange[1])) {
     throw bad(`Expected a number ${fpsRange[0]}..${fpsRange[1]} for fps but received ${shown(fps)}`);
   }
-  if (!(FLIPS as readonly unknown[]).includes(o.flip)) {
+  if (!isFlip(o.flip)) {
     throw bad(`Expected one of ${FLIPS.join(', ')} for flip but received ${shown(o.flip)}`);
   }
   // A string 'false' would otherwise be truthy: the check on where it was meant off.
