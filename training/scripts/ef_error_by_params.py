@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import spearmanr
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training"))
@@ -27,11 +28,6 @@ PARAMS = {"gain_db": lambda p: p.gain_db, "dr_db": lambda p: p.dr_db, "haze": la
           "depth_mm": lambda p: p.depth_mm}
 
 
-def spearman(a, b) -> float:
-    ra, rb = (np.argsort(np.argsort(np.asarray(v, float))) for v in (a, b))
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("report", help="a runtime_ef.py --sim report")
@@ -43,7 +39,8 @@ def main(argv=None) -> int:
     params = [sample_cine_params(seed * 1000 + c["id"], c["view"], frames, a.difficulty) for c in cines]
     err = [abs(c["harness"] - c["ref"]) for c in cines]
     out = {"cines": len(cines), "harness_mae": round(float(np.mean(err)), 2),
-           "spearman_with_abs_error": {k: round(spearman([f(p) for p in params], err), 2) for k, f in PARAMS.items()},
+           "spearman_with_abs_error": {k: round(float(spearmanr([f(p) for p in params], err).statistic), 2)
+                                       for k, f in PARAMS.items()},
            "mae_by_ribs": {}}
     for n in sorted({len(p.ribs) for p in params}):
         e = [x for x, p in zip(err, params) if len(p.ribs) == n]
