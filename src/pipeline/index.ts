@@ -15,7 +15,7 @@ import { checkFlip, flipGuidance, flipMask, flipPolygon, flipTensor, type Flip }
 import { checkKeys } from '../util/options.js';
 import {
   argmaxIndex, ClassSmoother, EjectionFraction, InDistributionState, Latch, MaskAnalyzer, ScoreHysteresis, areaLength, beamAngleDeg, principalAxis, simplifyPolygon, softmax, spacingXY, viewState, worseState,
-  type EfCalibration, type EjectionFractionResult, type IdThresholds, type LvBorder, type ResultState,
+  type EfCalibration, type EfInterval, type EjectionFractionResult, type IdThresholds, type LvBorder, type ResultState,
 } from './postprocess.js';
 import { LatestWinsScheduler, type FrameInfo, type Processed, type SchedulerStats, type StageTimer } from './scheduler.js';
 import { SessionPool, type SessionLease } from './sessions.js';
@@ -551,7 +551,7 @@ function runnerPostprocess(pkg: VerifiedPackage, outputs: readonly string[]): Ru
   // The schema checks its range, [0, 1].
   const viewUncertainBelow = m.task === 'view_quality'
     ? (m.postprocessing.view?.thresholds as { uncertain?: number } | undefined)?.uncertain : undefined;
-  const cal = m.calibration as { ef?: { slope: number; intercept: number; residual_sd: number; trim?: number }; lv_border?: LvBorder } | undefined;
+  const cal = m.calibration as { ef?: { slope: number; intercept: number; residual_sd: number; trim?: number; interval?: EfInterval }; lv_border?: LvBorder } | undefined;
   const c = cal?.ef;
   const b = m.task === 'lv_segmentation' ? cal?.lv_border : undefined;
   // The schema holds each quality threshold to [0, 1]; the segmentation gate's bar may not be above the diagnostic one.
@@ -571,7 +571,7 @@ function runnerPostprocess(pkg: VerifiedPackage, outputs: readonly string[]): Ru
     temperature,
     ...(idThresholds ? { idThresholds } : {}),
     ...(viewUncertainBelow !== undefined ? { viewUncertainBelow } : {}),
-    ...(c && m.task === 'lv_segmentation' ? { efCalibration: { slope: c.slope, intercept: c.intercept, residualSd: c.residual_sd, ...(c.trim !== undefined ? { trim: c.trim } : {}) } } : {}),
+    ...(c && m.task === 'lv_segmentation' ? { efCalibration: { slope: c.slope, intercept: c.intercept, residualSd: c.residual_sd, ...(c.trim !== undefined ? { trim: c.trim } : {}), ...(c.interval !== undefined ? { interval: c.interval } : {}) } } : {}),
     ...(b ? { lvBorder: { low: b.low, high: b.high, threshold: b.threshold } } : {}),
   };
 }

@@ -462,7 +462,17 @@ export interface EfCalibration {
    * the largest and the smallest.
    */
   trim?: number;
+  /**
+   * The interval (manifest `calibration.ef.interval`): 'statistical' (absent: the default), ef +- the half-width;
+   * 'with_uncalibrated', from the lower of ef and the uncalibrated EF (efRaw, clamped to [0, 100]) minus the
+   * half-width to the higher plus it, for a calibration fitted on simulation, which may not hold for a scan (the
+   * forty-third wave, training/RESULTS.md). The quality flag judges the half-width either way.
+   */
+  interval?: EfInterval;
 }
+
+/** How the EF's 95% interval treats the calibration (EfCalibration.interval). */
+export type EfInterval = 'statistical' | 'with_uncalibrated';
 
 /**
  * The package's LV border band rule (lv_segmentation manifest `calibration.lv_border`): a pixel whose LV probability
@@ -476,7 +486,10 @@ export interface EjectionFractionResult {
   ef: number;
   /** Before calibration: the median of the beats' EFs, or (EDV - ESV) / EDV of the window's (trimmed) extremes (before a second beat, or with estimate 'window'). */
   efRaw: number;
-  /** 95% interval of `ef` in percent (clamped to [0, 100]); null when not valid. */
+  /**
+   * 95% interval of `ef` in percent (clamped to [0, 100]); null when not valid. With a calibration whose interval is
+   * 'with_uncalibrated' it also covers the uncalibrated EF.
+   */
   ci: [number, number] | null;
   /**
    * 'low' when not valid, fewer than 2 beats, an interval wider than +-maxHalfWidth, an uncertain frame or one
@@ -686,6 +699,9 @@ export function median(xs: readonly number[]): number {
  * (singleBeatSd^2 + sum (ef_i - mean)^2) / n: the calibrated beat EFs' sum of
  * squares pooled with a prior of singleBeatSd counted as one degree of
  * freedom (so one beat, or a few identical ones, never claim a narrow interval).
+ * With the calibration's interval 'with_uncalibrated' the interval runs from
+ * min(ef, efRaw) - half to max(ef, efRaw) + half; the quality flag's
+ * maxHalfWidth judges the half-width alone.
  */
 export class EjectionFraction {
   readonly #window: number;
@@ -1052,7 +1068,8 @@ export class EjectionFraction {
       const ss = cal.reduce((x, y) => x + (y - mean) ** 2, 0);
       const variance = (this.#singleBeatSd ** 2 + ss) / n;
       half = 1.96 * Math.sqrt(this.#cal.residualSd ** 2 + variance / n);
-      ci = [clampPercent(ef - half), clampPercent(ef + half)];
+      const raw = this.#cal.interval === 'with_uncalibrated' ? clampPercent(efRaw) : ef;
+      ci = [clampPercent(Math.min(ef, raw) - half), clampPercent(Math.max(ef, raw) + half)];
     }
     const low: string[] = [];
     if (!valid) low.push('no valid EF');

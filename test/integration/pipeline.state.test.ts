@@ -193,6 +193,32 @@ t.test('EF calibration from the segmentation package: EF = slope x raw + interce
   t.ok(c.ci![1] - c.ci![0] > p.ci![1] - p.ci![0], 'wider than without the residual');
 });
 
+t.test("EF interval from the segmentation package: with_uncalibrated also covers the raw EF; an unknown mode is refused", async (t) => {
+  const dir = await scratch(t);
+  const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));
+  const ef = { slope: 1.1, intercept: -3, residual_sd: 4, fitted_on: 'test: made-up numbers' };
+  const stat = await calibratedSegmentation(path.join(dir, 'seg'), { ef });
+  const both = await calibratedSegmentation(path.join(dir, 'seg-raw'), { ef: { ...ef, interval: 'with_uncalibrated' } });
+  const { frames } = await readSampleCine();
+  const input = [...frames, ...frames, ...frames];
+  const s = (await run(t, await Pipeline.create({ viewQuality: VQ, segmentation: stat, trustStore }), input))[47].ef!;
+  const b = (await run(t, await Pipeline.create({ viewQuality: VQ, segmentation: both, trustStore }), input))[47].ef!;
+  t.ok(s.valid && b.valid, 'both valid');
+  t.same({ ...b, ci: null }, { ...s, ci: null }, 'the same EF, beats and quality flag');
+  // The statistical half-width around the calibrated EF, and around the raw one (docs/PROTOCOL.md, "EF").
+  const half = (s.ci![1] - s.ci![0]) / 2;
+  t.ok(half > 0 && s.ci![0] > 0 && s.ci![1] < 100, `statistical CI ${s.ci} unclamped`);
+  const lo = Math.min(b.ef, b.efRaw) - half;
+  const hi = Math.max(b.ef, b.efRaw) + half;
+  t.ok(Math.abs(b.ci![0] - Math.max(0, lo)) <= EF_TOL && Math.abs(b.ci![1] - Math.min(100, hi)) <= EF_TOL, `CI ${b.ci} from ${b.ef} and ${b.efRaw} +-${half}`);
+  t.ok(Math.abs(b.ef - b.efRaw) > 1, `the two EFs apart (${b.ef}, ${b.efRaw}), so the interval is wider`);
+  const bad = await calibratedSegmentation(path.join(dir, 'seg-bad'), { ef: { ...ef, interval: 'both' } });
+  await t.rejects(Pipeline.create({ viewQuality: VQ, segmentation: bad, trustStore }), {
+    name: 'ModelPackageError', code: 'E_PACKAGE_SCHEMA', where: '/calibration/ef/interval',
+    message: 'Expected manifest.json at /calibration/ef/interval to satisfy the schema (enum: must be equal to one of the allowed values) but received "both"',
+  });
+});
+
 t.test('EF trim from the segmentation package: the same beats, each from the means beside its ED and ES; a trim past 0.5 is refused', async (t) => {
   const dir = await scratch(t);
   const trustStore = await loadTrustStore(path.join(MODELS_DIR, 'trust'));

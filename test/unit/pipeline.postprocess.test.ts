@@ -3,7 +3,7 @@ import t from 'tap';
 import {
   argmaxIndex, softmax, topK, MaskAnalyzer, simplifyPolygon, areaLength, areaLengthVolumeMl, beamAngleDeg, MIN_ELONGATION,
   EjectionFraction, stepFrames, ClassSmoother, VIEW_SMOOTHING, ScoreHysteresis, InDistributionState, Latch, frameState, viewState, worseState, type ResultState, median, trimCount, type AreaLength,
-  MIN_SYSTOLE, VIEW_HOLD, MAX_LENGTH_RATIO, MAX_LONG_SHARE, LENGTH_REFERENCE_FRAMES,
+  type EfCalibration, type EjectionFractionResult, MIN_SYSTOLE, VIEW_HOLD, MAX_LENGTH_RATIO, MAX_LONG_SHARE, LENGTH_REFERENCE_FRAMES,
 } from '../../src/pipeline/postprocess.js';
 
 const near = (a: number, b: number, tol: number) => Math.abs(a - b) <= tol;
@@ -464,6 +464,30 @@ t.test('EF calibration from the package and its interval', async (t) => {
   const wide = new EjectionFraction({ calibration: { slope: 1, intercept: 0, residualSd: 6 } });
   for (let f = 0; f < 150; f++) wide.push(f, sample(f));
   t.same([wide.result().valid, wide.result().quality, wide.result().qualityReason], [true, 'low', 'interval +-12.0 points (at most 10)']);
+});
+
+t.test("EF interval 'with_uncalibrated': it spans the calibrated and the uncalibrated EF; the value and the flag stay", async (t) => {
+  const run = (calibration: EfCalibration): EjectionFractionResult => {
+    const ef = new EjectionFraction({ calibration });
+    for (let f = 0; f < 150; f++) ef.push(f, sample(f));
+    return ef.result();
+  };
+  const half = 1.96 * 3.25; // as above: 1.96 sqrt(3^2 + (5^2 / 4) / 4) = 6.37
+  const stat = run({ slope: 1.1, intercept: 2, residualSd: 3, interval: 'statistical' });
+  const both = run({ slope: 1.1, intercept: 2, residualSd: 3, interval: 'with_uncalibrated' });
+  t.same(stat, run({ slope: 1.1, intercept: 2, residualSd: 3 }), "'statistical' is the default");
+  // Calibrated 68 above the raw 60: from 60 - 6.37 to 68 + 6.37.
+  t.ok(near(both.ci![0], 60 - half, EF_TOL) && near(both.ci![1], 68 + half, EF_TOL), `CI ${both.ci}`);
+  t.same({ ...both, ci: null }, { ...stat, ci: null }, 'everything but the interval as the statistical one');
+  t.equal(both.quality, 'ok', 'the flag judges the half-width (6.4), not the interval (14.4 points each side of 68)');
+  // Calibrated below the raw (60 -> 0.9 x 60 - 4 = 50): from 50 - 6.37 to 60 + 6.37.
+  const down = run({ slope: 0.9, intercept: -4, residualSd: 3, interval: 'with_uncalibrated' });
+  t.ok(near(down.ef, 50, EF_TOL) && near(down.ci![0], 50 - half, EF_TOL) && near(down.ci![1], 60 + half, EF_TOL), `CI ${down.ci}`);
+  // Clamped to [0, 100] as before: the raw 60 under a calibrated 100.
+  const top = new EjectionFraction({ calibration: { slope: 1.5, intercept: 20, residualSd: 6, interval: 'with_uncalibrated' }, range: [5, 100] });
+  for (let f = 0; f < 150; f++) top.push(f, sample(f));
+  const h6 = 1.96 * Math.sqrt(36 + 25 / 16);
+  t.ok(near(top.result().ci![0], 60 - h6, EF_TOL) && top.result().ci![1] === 100, `CI ${top.result().ci}`);
 });
 
 t.test('trimmed volumes (calibration.trim): the window averages a share of its largest and smallest, a beat those beside its ED and ES', async (t) => {

@@ -268,7 +268,8 @@ def set_val_used_for(manifest: dict) -> None:
 def manifest_ef_calibration(c: dict) -> dict:
     """A calibrated checkpoint's `ef_calibration` (calibrate --seg) as the manifest's calibration.ef."""
     return {"slope": round(c["slope"], 6), "intercept": round(c["intercept"], 6), "residual_sd": round(c["residual_sd"], 4),
-            "fitted_on": c["fitted_on"], "n": c["n"], **({"trim": c["trim"]} if c.get("trim") else {})}
+            "fitted_on": c["fitted_on"], "n": c["n"], **({"trim": c["trim"]} if c.get("trim") else {}),
+            **({"interval": c["interval"]} if c.get("interval") else {})}
 
 
 def manifest_lv_border(b: dict) -> dict:

@@ -279,6 +279,15 @@ def fit_border_threshold(bands: np.ndarray, quantile: float = BORDER_QUANTILE) -
     return float(np.quantile(b, quantile))
 
 
+def ef_interval(sets) -> str:
+    """The EF interval (calibration.ef.interval) a calibration fitted on these sets gets: "statistical" when every
+    one is real scans (import-real's format), where the calibration is the scanner's own; else "with_uncalibrated",
+    since a calibration fitted on simulation corrects what the LV model does on simulated images, which may not hold
+    for a scan (training/RESULTS.md, forty-third wave): the runtime's interval then covers the uncalibrated EF too."""
+    from .data.synthetic import FORMAT_REAL
+    return "statistical" if all(ds.index.get("format") == FORMAT_REAL for ds in sets) else "with_uncalibrated"
+
+
 def calibrate_seg(seg_ckpt, val_dir, out_ckpt, log=print, trim: float = 0.0) -> dict:
     """Fits the EF bias calibration on the validation cines of `val_dir` (one rendered set, or several joined by
     commas, fitted as one); writes a checkpoint with `ef_calibration` (with `trim` when > 0: the runtime's ED and
@@ -288,7 +297,8 @@ def calibrate_seg(seg_ckpt, val_dir, out_ckpt, log=print, trim: float = 0.0) -> 
     from .data.synthetic import SimDataset
     from .train import _atomic_save, load_checkpoint, model_from_checkpoint
     model, _ = model_from_checkpoint(seg_ckpt)
-    m = np.concatenate([ef_measurements(model, SimDataset(d), trim=trim) for d in str(val_dir).split(",")])
+    sets = [SimDataset(d) for d in str(val_dir).split(",")]
+    m = np.concatenate([ef_measurements(model, ds, trim=trim) for ds in sets])
     ok = m[:, 2] > 0
     if ok.sum() < 3:
         from .errors import DatasetError
@@ -297,6 +307,7 @@ def calibrate_seg(seg_ckpt, val_dir, out_ckpt, log=print, trim: float = 0.0) -> 
     cal = fit_ef_calibration(m[ok, 1], m[ok, 0])
     if trim > 0:
         cal["trim"] = float(trim)
+    cal["interval"] = ef_interval(sets)
     after = cal["slope"] * m[ok, 1] + cal["intercept"]
     fitted_on = f"{val_dir} ({int(ok.sum())} apical cines the runtime's rule accepts)"
     cal.update(fitted_on=fitted_on,

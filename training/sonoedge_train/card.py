@@ -35,10 +35,12 @@ MEANING = {
 }
 # Each calibration's keys the runtime reads, and what it does with them; any other key is provenance.
 CALIBRATION = {
-    "ef": (("slope", "intercept", "residual_sd", "trim"),
+    "ef": (("slope", "intercept", "residual_sd", "trim", "interval"),
            "the runtime reports EF = slope x EF_raw + intercept, clamped to 0-100, with a 95% interval of "
            "+-1.96 sqrt(residual_sd^2 + s^2 / n) (s the beat-to-beat spread, n the beats); with trim, the EDV and "
-           "ESV are the means of the trim share of the window's largest and smallest volumes"),
+           "ESV are the means of the trim share of the window's largest and smallest volumes; with interval "
+           "with_uncalibrated, the interval also covers EF_raw (from the lower of the two minus that half-width to "
+           "the higher plus it)"),
     "lv_border": (("low", "high", "threshold"),
                   "an EF whose window's mean LV border band (pixels with an LV probability strictly between low "
                   "and high, per border pixel) is wider than threshold pixels has quality `low`"),

@@ -31,7 +31,7 @@ def test_new_optional_fields_are_accepted():
         m["postprocessing"]["id_score"] = {"activation": "none", "argmax": False,
                                            "thresholds": {"ok": 0.6, "unknown": 0.3}, "method": "Mahalanobis + logistic"}
         m["calibration"] = {"ef": {"slope": 1.05, "intercept": 2.1, "residual_sd": 4.2, "fitted_on": "sim val", "n": 60,
-                                   "trim": 0.1},
+                                   "trim": 0.1, "interval": "with_uncalibrated"},
                             "lv_border": {"low": 0.2, "high": 0.8, "threshold": 0.63, "fitted_on": "sim val", "n": 60,
                                           "quantile": 0.9}}
     pk.validate_manifest(with_(edit))
@@ -50,6 +50,8 @@ def test_new_optional_fields_are_accepted():
     (lambda m: m.update(calibration={"ef": {"slope": 1, "intercept": 0, "residual_sd": -1}}), "/calibration/ef/residual_sd"),
     (lambda m: m.update(calibration={"ef": {"slope": 1, "intercept": 0, "residual_sd": 1, "trim": 0}}), "/calibration/ef/trim"),
     (lambda m: m.update(calibration={"ef": {"slope": 1, "intercept": 0, "residual_sd": 1, "trim": 0.6}}), "/calibration/ef/trim"),
+    (lambda m: m.update(calibration={"ef": {"slope": 1, "intercept": 0, "residual_sd": 1, "interval": "both"}}),
+     "/calibration/ef/interval"),
     (lambda m: m.update(calibration={"Ef": {}}), "/calibration/Ef"),
     (lambda m: m.update(calibration={"lv_border": {"low": 0.2, "high": 0.8}}), "/calibration/lv_border/threshold"),
     (lambda m: m.update(calibration={"lv_border": {"low": 0, "high": 0.8, "threshold": 1}}), "/calibration/lv_border/low"),

@@ -1,0 +1,47 @@
+"""Sets how an LV segmentation package's EF interval treats its calibration (`calibration.ef.interval`), its ONNX
+files and the calibration's numbers untouched, and signs it again.
+
+`statistical`: the runtime's 95% interval is the EF +- 1.96 sqrt(residual_sd^2 + s^2 / n). `with_uncalibrated`: it
+runs from the lower of the EF and the uncalibrated EF minus that half-width to the higher plus it, for a calibration
+fitted on simulation that may not hold for a scan (training/RESULTS.md, forty-third wave). `calibrate --seg` chooses
+one for a new calibration; this sets it on a package built before. The manifest is validated against the schema,
+signed with KEY, and the package verified.
+
+    training/.venv/bin/python training/scripts/set_ef_interval.py PACKAGE with_uncalibrated
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "training"))
+
+from sonoedge_train import package as pk  # noqa: E402
+
+INTERVALS = ("statistical", "with_uncalibrated")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("package", help="an lv_segmentation package folder with an EF calibration (changed in place)")
+    ap.add_argument("interval", choices=INTERVALS)
+    ap.add_argument("--key", default=str(pk.DEV_KEY_PATH))
+    a = ap.parse_args(argv)
+    pkg = Path(a.package)
+    try:
+        manifest = pk.manifest_of_task(pkg, "lv_segmentation")
+    except ValueError as e:
+        ap.error(str(e))
+    ef = manifest.get("calibration", {}).get("ef")
+    if ef is None:
+        ap.error(f"{pkg}: expected a package with calibration.ef but it has none")
+    ef["interval"] = a.interval
+    pk.resign_manifest(pkg, manifest, a.key)
+    print(f"{pkg}: calibration.ef.interval {a.interval}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
