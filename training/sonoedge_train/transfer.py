@@ -184,11 +184,16 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
         res["ef_mae_ci"] = bootstrap_ci(lambda a, b: np.abs(a - b).mean(), q, t, n_boot=n_boot)
         res["ef_bias_ci"] = bootstrap_ci(lambda a, b: (a - b).mean(), q, t, n_boot=n_boot)
         # how often the reference EF lies inside the interval the runtime would show with it (two agreeing beats,
-        # the narrowest interval whose quality can be ok): about 95% where the calibration's residual holds
+        # the narrowest interval whose quality can be ok): about 95% where the calibration's residual holds; with
+        # the package's calibration.ef.interval with_uncalibrated the interval also spans the uncalibrated EF
         half = p.ef_half_width(2) if hasattr(p, "ef_half_width") else None
         if half is not None:
+            lo, hi = q, q
+            if (getattr(p, "ef_cal", None) or {}).get("interval") == "with_uncalibrated":
+                raw = np.clip(np.array(ef_raw), 0, 100)
+                lo, hi = np.minimum(q, raw), np.maximum(q, raw)
             res["ef_interval_half"] = half
-            res["ef_interval_coverage"] = float((np.abs(q - t) <= half).mean())
+            res["ef_interval_coverage"] = float(((t >= lo - half) & (t <= hi + half)).mean())
         # the EFs the runtime would give quality low for their LV border band (calibration.lv_border), and the EF
         # error of those against the rest
         if flagged:

@@ -126,6 +126,26 @@ def test_ef_interval_coverage_counts_the_cines_inside_the_runtimes_interval():
     assert "ef_interval_coverage" not in plain
 
 
+def test_ef_interval_coverage_with_the_uncalibrated_ef_spans_both_readings():
+    # calibrated 12 points above the raw reading (48.8 -> 60.8 against 50; 65.7 -> 77.7 against 60), interval +-5:
+    # around the calibrated EF alone neither reference is inside; spanning both readings cine 0's is (43.8-65.8),
+    # cine 1's is not (60.7-82.7)
+    class Shifted(_Packages):
+        ef_cal = {"slope": 1.0, "intercept": 12.0, "residual_sd": 1.0}
+
+        def ef_half_width(self, beats=2):
+            return 5.0
+
+        def calibrated(self, ef):
+            return ef + 12.0
+
+    class Spanning(Shifted):
+        ef_cal = {**Shifted.ef_cal, "interval": "with_uncalibrated"}
+
+    assert two_apical_cines(Shifted)["ef_interval_coverage"] == 0.0
+    assert two_apical_cines(Spanning)["ef_interval_coverage"] == 0.5
+
+
 def test_ef_half_width_is_the_runtimes_interval_for_agreeing_beats():
     from types import SimpleNamespace
 
