@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT / "training"))
 
 from sonoedge_train.data.synthetic import resize_frames  # noqa: E402
 from sonoedge_train.metrics import ef_runtime  # noqa: E402
-from sonoedge_train.transfer import Packages, pydicom_example  # noqa: E402
+from sonoedge_train.transfer import REAL_BOXES, Packages, pydicom_example  # noqa: E402
 
 MODEL_SIZE = (112, 112)
 
@@ -204,8 +204,9 @@ def diagnosis_args(doc: str, default_out: str, argv=None, flags=()):
     return ap.parse_args(argv)
 
 
-# pydicom's real apical four-chamber cine: its fan (x, y, w, h) as `sonoedge replay --sector auto` finds it.
-REAL_A4C_SECTOR = (39, 21, 262, 181)
+# pydicom's real apical four-chamber cine: its fan (x, y, w, h) as `sonoedge replay --sector auto` finds it (the
+# harness's transfer.REAL_BOXES).
+REAL_A4C_SECTOR = tuple(REAL_BOXES["examples_ybr_color.dcm"])
 
 
 def real_a4c_frames():
