@@ -11,7 +11,6 @@ the manifest against the schema, signs it with KEY and verifies the package.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -23,18 +22,12 @@ from sonoedge_train.bundle import manifest_ef_calibration, manifest_lv_border, s
 from sonoedge_train.train import load_checkpoint  # noqa: E402
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("package", help="an lv_segmentation package folder (changed in place)")
+def _args(ap) -> None:
     ap.add_argument("checkpoint", help="a checkpoint written by calibrate --seg")
-    ap.add_argument("--key", default=str(pk.DEV_KEY_PATH))
     ap.add_argument("--with-border", action="store_true", help="also the checkpoint's LV border threshold")
-    a = ap.parse_args(argv)
-    pkg = Path(a.package)
-    try:
-        manifest = pk.manifest_of_task(pkg, "lv_segmentation")
-    except ValueError as e:
-        ap.error(str(e))
+
+
+def _edit(ap, a, pkg, manifest) -> str:
     ck = load_checkpoint(a.checkpoint)
     if not ck.get("ef_calibration"):
         ap.error(f"{a.checkpoint}: expected a checkpoint with ef_calibration (calibrate --seg) but it has none")
@@ -45,9 +38,12 @@ def main(argv=None) -> int:
         cal["lv_border"] = manifest_lv_border(ck["lv_border"])
     if "val" in manifest.get("provenance", {}).get("dataset", {}):
         set_val_used_for(manifest)
-    pk.resign_manifest(pkg, manifest, a.key)
-    print(f"{pkg}: calibration.ef {before} -> {cal['ef']}")
-    return 0
+    return f"{pkg}: calibration.ef {before} -> {cal['ef']}"
+
+
+def main(argv=None) -> int:
+    return pk.edit_manifest_cli(__doc__, "lv_segmentation", "an lv_segmentation package folder (changed in place)",
+                                _args, _edit, argv)
 
 
 if __name__ == "__main__":

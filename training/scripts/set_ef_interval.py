@@ -11,7 +11,6 @@ signed with KEY, and the package verified.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -23,24 +22,18 @@ from sonoedge_train import package as pk  # noqa: E402
 INTERVALS = ("statistical", "with_uncalibrated")
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("package", help="an lv_segmentation package folder with an EF calibration (changed in place)")
-    ap.add_argument("interval", choices=INTERVALS)
-    ap.add_argument("--key", default=str(pk.DEV_KEY_PATH))
-    a = ap.parse_args(argv)
-    pkg = Path(a.package)
-    try:
-        manifest = pk.manifest_of_task(pkg, "lv_segmentation")
-    except ValueError as e:
-        ap.error(str(e))
+def _edit(ap, a, pkg, manifest) -> str:
     ef = manifest.get("calibration", {}).get("ef")
     if ef is None:
         ap.error(f"{pkg}: expected a package with calibration.ef but it has none")
     ef["interval"] = a.interval
-    pk.resign_manifest(pkg, manifest, a.key)
-    print(f"{pkg}: calibration.ef.interval {a.interval}")
-    return 0
+    return f"{pkg}: calibration.ef.interval {a.interval}"
+
+
+def main(argv=None) -> int:
+    return pk.edit_manifest_cli(__doc__, "lv_segmentation",
+                                "an lv_segmentation package folder with an EF calibration (changed in place)",
+                                lambda ap: ap.add_argument("interval", choices=INTERVALS), _edit, argv)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ validated against the schema, signed with KEY, and the package verified. `--remo
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -20,20 +19,14 @@ sys.path.insert(0, str(ROOT / "training"))
 from sonoedge_train import package as pk  # noqa: E402
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("package", help="a view_quality package folder (changed in place)")
+def _args(ap) -> None:
     ap.add_argument("bar", nargs="?", type=float, help="the smoothed quality at which segmentation starts, in [0, diagnostic]")
     ap.add_argument("--remove", action="store_true", help="take thresholds.segmentation out instead")
-    ap.add_argument("--key", default=str(pk.DEV_KEY_PATH))
-    a = ap.parse_args(argv)
+
+
+def _edit(ap, a, pkg, manifest) -> str:
     if (a.bar is None) == (not a.remove):
         ap.error("expected either a bar or --remove")
-    pkg = Path(a.package)
-    try:
-        manifest = pk.manifest_of_task(pkg, "view_quality")
-    except ValueError as e:
-        ap.error(str(e))
     thresholds = manifest["postprocessing"]["quality"].setdefault("thresholds", {})
     if a.remove:
         thresholds.pop("segmentation", None)
@@ -44,9 +37,12 @@ def main(argv=None) -> int:
         if not 0 <= a.bar <= diagnostic:
             ap.error(f"expected a bar in [0, {diagnostic}] (the diagnostic bar) but received {a.bar}")
         thresholds["segmentation"] = a.bar
-    pk.resign_manifest(pkg, manifest, a.key)
-    print(f"{pkg}: postprocessing.quality.thresholds.segmentation {thresholds.get('segmentation', '(none)')}")
-    return 0
+    return f"{pkg}: postprocessing.quality.thresholds.segmentation {thresholds.get('segmentation', '(none)')}"
+
+
+def main(argv=None) -> int:
+    return pk.edit_manifest_cli(__doc__, "view_quality", "a view_quality package folder (changed in place)", _args,
+                                _edit, argv)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ package verified.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -39,19 +38,13 @@ def uncertain_from_report(report: dict, quantile: float, setting: str | None = N
         "wrong_under": row["wrong_under"]}}
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("package", help="a view_quality package folder (changed in place)")
+def _args(ap) -> None:
     ap.add_argument("report", help="a view_display.py --out report")
     ap.add_argument("--quantile", type=float, default=0.05)
     ap.add_argument("--setting", help="the report's display setting ALPHA,MARGIN,HOLD (default: its first)")
-    ap.add_argument("--key", default=str(pk.DEV_KEY_PATH))
-    a = ap.parse_args(argv)
-    pkg = Path(a.package)
-    try:
-        manifest = pk.manifest_of_task(pkg, "view_quality")
-    except ValueError as e:
-        ap.error(str(e))
+
+
+def _edit(ap, a, pkg, manifest) -> str:
     try:
         fit = uncertain_from_report(json.loads(Path(a.report).read_text()), a.quantile, a.setting)
     except (ValueError, KeyError) as e:
@@ -59,9 +52,12 @@ def main(argv=None) -> int:
     view = manifest["postprocessing"]["view"]
     view["thresholds"] = {**view.get("thresholds", {}), "uncertain": fit["threshold"]}
     view.setdefault("calibration", {})["uncertain"] = fit["calibration"]
-    pk.resign_manifest(pkg, manifest, a.key)
-    print(f"{pkg}: postprocessing.view.thresholds.uncertain {fit['threshold']}")
-    return 0
+    return f"{pkg}: postprocessing.view.thresholds.uncertain {fit['threshold']}"
+
+
+def main(argv=None) -> int:
+    return pk.edit_manifest_cli(__doc__, "view_quality", "a view_quality package folder (changed in place)", _args,
+                                _edit, argv)
 
 
 if __name__ == "__main__":
