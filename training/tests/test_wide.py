@@ -19,7 +19,7 @@ from sonoedge_train.negatives import FAMILIES, negatives, transform_hearts, tran
 from sonoedge_train.sim import heart as H
 from sonoedge_train.sim import simulator as S
 from sonoedge_train.sim.simulator import (quality_from_parts, sample_cine_params, sector_box, simulate_cine,
-                                          wall_visibility)
+                                          wall_segments, wall_visibility)
 
 
 def _clean(seed=3, view="A4C", frames=4, **over):
@@ -86,6 +86,28 @@ def test_wall_visibility_reads_contrast():
     half[:, 32:][labels[:, 32:] == 2] = 0.06  # one side of the wall lost (a shadow)
     assert 0.3 < wall_visibility(half, labels) < 0.7
     assert wall_visibility(img, np.zeros_like(labels)) == 0.0
+
+
+def test_wall_segments_are_twelve_arcs_of_myocardium_and_cavity_about_the_lv():
+    labels = np.zeros((64, 64), np.uint8)
+    yy, xx = np.mgrid[0:64, 0:64]
+    r = np.hypot(yy - 32, xx - 32)
+    labels[r < 18] = 2
+    labels[r < 12] = 1
+    segs = wall_segments(labels)
+    assert len(segs) == 12
+    o = np.any([s[0] for s in segs], 0)
+    i = np.any([s[1] for s in segs], 0)
+    # the myocardium 2-4 px (square steps) outside the LV's edge, the cavity within 2 px inside it; no overlap
+    assert (labels[o] == 2).all() and (labels[i] == 1).all()
+    assert r[o].min() >= 12 and r[o].max() < 12 + 4 * np.sqrt(2) and r[i].min() >= 9 and r[i].max() < 12
+    assert sum(int(s[0].sum()) for s in segs) == int(o.sum())
+    # only the myocardium on the right half: the left segments show none and drop out
+    right = np.where((labels == 2) & (xx < 32), 0, labels).astype(np.uint8)
+    assert 5 <= len(wall_segments(right)) <= 7
+    small = np.zeros((64, 64), np.uint8)
+    small[30:33, 30:33] = 1  # 9 pixels: under the 12 an LV needs
+    assert wall_segments(small) == [] and wall_segments(np.zeros_like(labels)) == []
 
 
 @pytest.fixture(scope="module")

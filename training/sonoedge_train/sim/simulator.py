@@ -556,13 +556,14 @@ VIS_CONTRAST_LO, VIS_CONTRAST_HI = 0.03, 0.15
 VIS_MYO_MIN, VIS_CAV_MAX = 0.08, 0.50
 
 
-def wall_visibility(img01: np.ndarray, labels: np.ndarray) -> float:
-    """Fraction (0..1) of the LV wall's segments a reader can see in one frame (float [H, W] in [0, 1], labels
-    0 bg / 1 LV / 2 myocardium / 3 LA at the same size). 0 without an LV of at least 12 pixels."""
+def wall_segments(labels: np.ndarray):
+    """The LV wall's segments as wall_visibility reads them (labels 0 bg / 1 LV / 2 myocardium / 3 LA, uint8 [H, W]):
+    (myocardium, cavity) boolean masks [H, W] per angular segment about the LV centroid that shows at least 3
+    myocardium pixels within 4 px outside the LV and 2 cavity pixels within 2 px inside it; none without an LV of at
+    least 12 pixels."""
     lv = (labels == 1).astype(np.uint8)
-    n = int(lv.sum())
-    if n < 12:
-        return 0.0
+    if int(lv.sum()) < 12:
+        return []
     h, w = lv.shape
     k3 = np.ones((3, 3), np.uint8)
     inner = lv & (1 - cv2.erode(lv, k3, iterations=2))
@@ -574,18 +575,27 @@ def wall_visibility(img01: np.ndarray, labels: np.ndarray) -> float:
     Y, X = np.mgrid[0:h, 0:w]
     seg = ((np.arctan2(Y - cy, X - cx) + math.pi) / (2 * math.pi) * N_WALL_SEGMENTS).astype(int) % N_WALL_SEGMENTS
     inner = inner.astype(bool)
-    vis, counted = 0.0, 0
+    out = []
     for k in range(N_WALL_SEGMENTS):
         o = outer & (seg == k)
         i = inner & (seg == k)
-        if o.sum() < 3 or i.sum() < 2:
-            continue
+        if o.sum() >= 3 and i.sum() >= 2:
+            out.append((o, i))
+    return out
+
+
+def wall_visibility(img01: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction (0..1) of the LV wall's segments a reader can see in one frame (float [H, W] in [0, 1], labels
+    0 bg / 1 LV / 2 myocardium / 3 LA at the same size). 0 without an LV of at least 12 pixels."""
+    segments = wall_segments(labels)
+    if not segments:
+        return 0.0
+    vis = 0.0
+    for o, i in segments:
         mo, mi = float(img01[o].mean()), float(img01[i].mean())
-        v = _ramp(mo - mi, VIS_CONTRAST_LO, VIS_CONTRAST_HI) * _sig((mo - VIS_MYO_MIN) / 0.02) \
+        vis += _ramp(mo - mi, VIS_CONTRAST_LO, VIS_CONTRAST_HI) * _sig((mo - VIS_MYO_MIN) / 0.02) \
             * _sig((VIS_CAV_MAX - mi) / 0.06)
-        vis += v
-        counted += 1
-    return vis / max(counted, 8)  # a wall of which under 8 segments show counts the missing ones as unseen
+    return vis / max(len(segments), 8)  # a wall of which under 8 segments show counts the missing ones as unseen
 
 
 def _ramp(x, lo, hi):
