@@ -492,7 +492,7 @@ export interface EjectionFractionResult {
    */
   ci: [number, number] | null;
   /**
-   * 'low' when not valid, fewer than 2 beats, an interval wider than +-maxHalfWidth, an uncertain frame or one
+   * 'low' when not valid, fewer than 2 beats, a statistical half-width over maxHalfWidth, an uncertain frame or one
    * measured under the quality bar in the window, or (with borderThreshold) a mean LV border band wider than the
    * threshold.
    */
@@ -590,7 +590,10 @@ export interface EjectionFractionOptions {
   calibration?: EfCalibration;
   /** Beat-to-beat standard deviation (EF points) assumed when fewer than 2 beats were seen (default 5). */
   singleBeatSd?: number;
-  /** A 95% interval wider than +- this (EF points) makes the quality low (default 10). */
+  /**
+   * A statistical half-width (1.96 sqrt(residualSd^2 + s^2 / n)) over this many EF points makes the quality low
+   * (default 10); with the calibration's interval 'with_uncalibrated' the interval shown can be wider.
+   */
   maxHalfWidth?: number;
   /**
    * The package's calibration.lv_border threshold (pixels): a mean LV border band over the window wider than this

@@ -14,12 +14,13 @@ import numpy as np
 
 
 def rows(reports, name):
-    """(reference, EF, interval low, interval high, quality) per cine with an EF from runtime `name`."""
+    """(reference, EF, interval low, interval high, quality) per cine with a reference and an EF from runtime `name`
+    (a negatives report has no reference: nothing)."""
     out = []
     for rep in reports:
         for c in rep["cines"]:
             r = c["runtimes"].get(name) or {}
-            if r.get("ef") is not None and r.get("ci"):
+            if r.get("ef") is not None and r.get("ci") and c.get("ref") is not None:
                 out.append((c["ref"], r["ef"], r["ci"][0], r["ci"][1], r["quality"]))
     return out
 

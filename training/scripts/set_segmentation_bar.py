@@ -24,9 +24,12 @@ def _args(ap) -> None:
     ap.add_argument("--remove", action="store_true", help="take thresholds.segmentation out instead")
 
 
-def _edit(ap, a, pkg, manifest) -> str:
+def _check(ap, a) -> None:
     if (a.bar is None) == (not a.remove):
         ap.error("expected either a bar or --remove")
+
+
+def _edit(ap, a, pkg, manifest) -> str:
     thresholds = manifest["postprocessing"]["quality"].setdefault("thresholds", {})
     if a.remove:
         thresholds.pop("segmentation", None)
@@ -42,7 +45,7 @@ def _edit(ap, a, pkg, manifest) -> str:
 
 def main(argv=None) -> int:
     return pk.edit_manifest_cli(__doc__, "view_quality", "a view_quality package folder (changed in place)", _args,
-                                _edit, argv)
+                                _edit, argv, check=_check)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 with what it does and what it was fitted on, written into the package's README.md between two markers.
 
 The section is generated from the manifest, never written by hand: `build-bundled` writes it with the card, and
-package.resign_manifest rewrites it whenever a manifest changes (set_ef_calibration.py, set_view_uncertain.py), so
+package.resign_manifest rewrites it whenever a manifest changes (the training/scripts/set_*.py scripts), so
 the card cannot disagree with the numbers the runtime uses.
 """
 from __future__ import annotations

@@ -202,18 +202,21 @@ def resign_manifest(pkg_dir, manifest: dict, key_path) -> dict:
     return manifest
 
 
-def edit_manifest_cli(doc: str, task: str, package_help: str, add_args, edit, argv=None) -> int:
+def edit_manifest_cli(doc: str, task: str, package_help: str, add_args, edit, argv=None, check=None) -> int:
     """The command line of the training/scripts/set_*.py scripts, which change one thing in a built package's
     manifest: PACKAGE (of `task`; anything else is refused with argparse's usage error, exit 2), the script's own
-    arguments (add_args(parser)), --key (default the development key). edit(parser, args, pkg, manifest) changes the
-    manifest in place (refusing through parser.error) and returns the line to print; the manifest is then validated,
-    signed and verified (resign_manifest). Returns 0."""
+    arguments (add_args(parser)), --key (default the development key). check(parser, args), when given, refuses
+    arguments before the package is read; edit(parser, args, pkg, manifest) changes the manifest in place (refusing
+    through parser.error) and returns the line to print; the manifest is then validated, signed and verified
+    (resign_manifest). Returns 0."""
     import argparse
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("package", help=package_help)
     add_args(ap)
     ap.add_argument("--key", default=str(DEV_KEY_PATH))
     a = ap.parse_args(argv)
+    if check is not None:
+        check(ap, a)
     pkg = Path(a.package)
     try:
         manifest = manifest_of_task(pkg, task)

@@ -435,13 +435,14 @@ def markdown(rep) -> str:
     walls = ", quality with the walls measured on the frame" if rep.get("measured_walls") else ""
     lines = [f"# Transfer report ({rep['models']}, {rep['variant']}{walls})", "",
              f"View temperature {rep['temperature']:.3f}; quality gate {rep['gate']}; in-distribution thresholds "
-             f"{rep['id_thresholds']}; EF calibration {rep['ef_calibration'] and {k: rep['ef_calibration'][k] for k in ('slope', 'intercept', 'residual_sd')}}.", "",
+             f"{rep['id_thresholds']}; EF calibration {rep['ef_calibration'] and {k: rep['ef_calibration'][k] for k in ('slope', 'intercept', 'residual_sd', 'interval') if k in rep['ef_calibration']}}.", "",
              "EF columns: every apical cine measured on all its frames (the models' error), then *shown*: the cines whose "
              "frames the runtime would measure (apical view, quality at the gate, not unknown) give a valid EF, with "
              "that EF's MAE and bias (what a user would read). *Uncalibrated*: the same EF before the package's EF "
              "calibration, which is fitted on simulated validation cines. *EF in interval*: the fraction of those cines "
              "whose reference EF lies inside the 95% interval the runtime would show (two agreeing beats: the "
-             "calibration's residual and the beat prior; about 0.95 where the calibration holds). *EF border low*: the share "
+             "calibration's residual and the beat prior; about 0.95 where the calibration holds; with the calibration's "
+             "interval with_uncalibrated it also spans the uncalibrated EF). *EF border low*: the share "
              "of those cines whose EF the runtime would give quality low for a wide LV border band (calibration."
              "lv_border; about 0.10 on the validation cines it was fitted on), and the EF MAE of those / of the rest.", "",
              "*LV shown*: the fraction of frames the runtime would segment and measure (for the sets of no valid "
