@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "0a06d41e78e68308",
-  "signature": "A0Z7e55wAOb+VNY/rhL6yUA1SZhPdLZBXmGh/7SpvwilUQdUkktYLmHU8jGeq/LV5I5Gmmif+spj5v/k1/tOAA=="
+  "signature": "ZZ9EbkCVipEKW/QP91I0Iv5f5b/NijtbE5K/h7ZsmH9ifb9qfio4eYeD8pZikyUJ7nIoLdgPutnlrySzSMpODQ=="
 }

@@ -39,7 +39,9 @@ def test_the_lv_package_card_gives_the_ef_calibration_and_the_border_threshold()
     ef, border = LV["calibration"]["ef"], LV["calibration"]["lv_border"]
     # the keys the runtime reads first, the rest as provenance
     assert lines[0].startswith(f"- `calibration.ef`: slope {ef['slope']}, intercept {ef['intercept']}, "
-                               f"residual_sd {ef['residual_sd']}, trim {ef['trim']}: the runtime reports EF = ")
+                               f"residual_sd {ef['residual_sd']}, trim {ef['trim']}, interval {ef['interval']}: "
+                               "the runtime reports EF = ")
+    assert "with interval with_uncalibrated, the interval also covers EF_raw" in lines[0]
     assert f"; provenance: n {ef['n']} (fitted on {ef['fitted_on']})." in lines[0]
     assert lines[1].startswith(f"- `calibration.lv_border`: low {border['low']}, high {border['high']}, "
                                f"threshold {border['threshold']}: an EF whose")
