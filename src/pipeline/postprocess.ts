@@ -466,7 +466,8 @@ export interface EfCalibration {
    * The interval (manifest `calibration.ef.interval`): 'statistical' (absent: the default), ef +- the half-width;
    * 'with_uncalibrated', from the lower of ef and the uncalibrated EF (efRaw, clamped to [0, 100]) minus the
    * half-width to the higher plus it, for a calibration fitted on simulation, which may not hold for a scan (the
-   * forty-third wave, training/RESULTS.md). The quality flag judges the half-width either way.
+   * forty-third and forty-fourth waves, training/RESULTS.md; the bundled package carries it). The quality flag judges
+   * the half-width either way.
    */
   interval?: EfInterval;
 }

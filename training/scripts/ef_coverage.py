@@ -1,7 +1,8 @@
 """How often the runtime's 95% EF interval holds the reference EF, per runtime of `runtime_ef.py` reports (the
-forty-third wave, training/RESULTS.md): over all EFs and by the EF's quality flag, with the median interval width;
-and whether each further runtime gives every cine the first one's EF (present or not, value, quality flag), so that
-a change meant to move the interval alone is seen to move nothing else. Reads the reports only.
+forty-third and forty-fourth waves, training/RESULTS.md): over all EFs and by the EF's quality flag, with the
+median interval width; and whether each further runtime gives every cine the first one's EF (present or not, value,
+quality flag), so that a change meant to move the interval alone is seen to move nothing else. Reads the reports
+only.
 
     training/.venv/bin/python training/scripts/ef_coverage.py REPORT.json [REPORT.json ...]
 """

@@ -3,9 +3,9 @@ files and the calibration's numbers untouched, and signs it again.
 
 `statistical`: the runtime's 95% interval is the EF +- 1.96 sqrt(residual_sd^2 + s^2 / n). `with_uncalibrated`: it
 runs from the lower of the EF and the uncalibrated EF minus that half-width to the higher plus it, for a calibration
-fitted on simulation that may not hold for a scan (training/RESULTS.md, forty-third wave). `calibrate --seg` chooses
-one for a new calibration; this sets it on a package built before. The manifest is validated against the schema,
-signed with KEY, and the package verified.
+fitted on simulation that may not hold for a scan (training/RESULTS.md, forty-third and forty-fourth waves; the
+bundled package has it). `calibrate --seg` chooses one for a new calibration; this sets it on a package built
+before. The manifest is validated against the schema, signed with KEY, and the package verified.
 
     training/.venv/bin/python training/scripts/set_ef_interval.py PACKAGE with_uncalibrated
 """

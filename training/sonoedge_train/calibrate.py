@@ -283,7 +283,8 @@ def ef_interval(sets) -> str:
     """The EF interval (calibration.ef.interval) a calibration fitted on these sets gets: "statistical" when every
     one is real scans (import-real's format), where the calibration is the scanner's own; else "with_uncalibrated",
     since a calibration fitted on simulation corrects what the LV model does on simulated images, which may not hold
-    for a scan (training/RESULTS.md, forty-third wave): the runtime's interval then covers the uncalibrated EF too."""
+    for a scan (training/RESULTS.md, forty-third and forty-fourth waves): the runtime's interval then covers the
+    uncalibrated EF too."""
     from .data.synthetic import FORMAT_REAL
     return "statistical" if all(ds.index.get("format") == FORMAT_REAL for ds in sets) else "with_uncalibrated"
 
