@@ -1,13 +1,10 @@
 """training/scripts/ef_coverage.py: the runtime's EF interval coverage from runtime_ef.py reports, by quality, and the
 cines whose EF differs between two runtimes, on a hand-made report."""
-import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-_SPEC = importlib.util.spec_from_file_location("ef_coverage", ROOT / "training" / "scripts" / "ef_coverage.py")
-efc = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(efc)
+from script_module import load_script
+
+efc = load_script("ef_coverage")
 
 
 def _report():

@@ -1,16 +1,13 @@
 """training/scripts/runtime_ef.py's summary and its published-clip transform, on made-up cines (the script itself runs
 `sonoedge replay`)."""
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-_SPEC = importlib.util.spec_from_file_location(
-    "runtime_ef", Path(__file__).resolve().parents[1] / "scripts" / "runtime_ef.py")
-runtime_ef = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(runtime_ef)
+from script_module import load_script
+
+runtime_ef = load_script("runtime_ef")
 
 
 def _rt(ef, views=("A4C",) * 10, lv=(1.0,) * 10, state=None, quality="ok"):

@@ -2,20 +2,15 @@
 verifies against the development trust store, the calibration's numbers untouched; an unknown mode or a package
 without an EF calibration is refused. calibrate.ef_interval: the mode a new calibration gets from its validation
 sets' format; bundle.manifest_ef_calibration carries it into the manifest."""
-import importlib.util
 import json
 import shutil
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-_SPEC = importlib.util.spec_from_file_location("set_ef_interval", ROOT / "training" / "scripts" / "set_ef_interval.py")
-sei = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(sei)
-sys.path.insert(0, str(ROOT / "training"))
+from script_module import ROOT, load_script
+
+sei = load_script("set_ef_interval")
 from sonoedge_train import package as pk  # noqa: E402
 
 

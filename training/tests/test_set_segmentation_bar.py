@@ -1,18 +1,13 @@
 """training/scripts/set_segmentation_bar.py: the segmentation bar written into a copy of the bundled view package,
 which verifies against the development trust store; a bar above the diagnostic one is refused; --remove takes it out."""
-import importlib.util
 import json
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-_SPEC = importlib.util.spec_from_file_location("set_segmentation_bar", ROOT / "training" / "scripts" / "set_segmentation_bar.py")
-ssb = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(ssb)
-sys.path.insert(0, str(ROOT / "training"))
+from script_module import ROOT, load_script
+
+ssb = load_script("set_segmentation_bar")
 from sonoedge_train import package as pk  # noqa: E402
 
 

@@ -1,19 +1,13 @@
 """training/scripts/set_view_uncertain.py: the threshold read from a view_display.py report, written into a copy of
 the bundled view package, which verifies against the development trust store."""
-import importlib.util
 import json
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-_SCRIPTS = ROOT / "training" / "scripts"
-_SPEC = importlib.util.spec_from_file_location("set_view_uncertain", _SCRIPTS / "set_view_uncertain.py")
-svu = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(svu)
-sys.path.insert(0, str(ROOT / "training"))
+from script_module import ROOT, load_script
+
+svu = load_script("set_view_uncertain")
 from sonoedge_train import package as pk  # noqa: E402
 
 REPORT = {"source": "sim 4,1,8,4 wide_iv", "cines": 4, "settings": {"0.3,0.1,3": {"shown_probability_quantiles": {

@@ -1,16 +1,11 @@
 """training/scripts/view_display.py's replay of the runtime's ClassSmoother (src/pipeline/postprocess.ts), on the
 sequences test/unit/pipeline.postprocess.test.ts feeds the TypeScript one: the same frames shown."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 
-_SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-sys.path.insert(0, str(_SCRIPTS))
-_SPEC = importlib.util.spec_from_file_location("view_display", _SCRIPTS / "view_display.py")
-view_display = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(view_display)
+from script_module import load_script
+
+view_display = load_script("view_display")
 
 
 def test_a_clean_change_is_shown_on_the_5th_frame_at_weight_0_3_and_the_10th_at_0_1():
