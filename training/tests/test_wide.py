@@ -71,12 +71,19 @@ def test_lv_profile_area_factor():
     assert H.lv_profile(0.0, shape) == 0.0 and H.lv_profile(1.0, shape) == pytest.approx(0.7)
 
 
-def test_wall_visibility_reads_contrast():
+def _disc_labels():
+    """A 64x64 label image: an LV disc of radius 12 in a myocardium ring to radius 18; with the pixel grid and the
+    distance from the centre."""
     labels = np.zeros((64, 64), np.uint8)
     yy, xx = np.mgrid[0:64, 0:64]
     r = np.hypot(yy - 32, xx - 32)
     labels[r < 18] = 2
     labels[r < 12] = 1
+    return labels, xx, r
+
+
+def test_wall_visibility_reads_contrast():
+    labels, _, _ = _disc_labels()
     img = np.where(labels == 1, 0.05, np.where(labels == 2, 0.5, 0.2)).astype(np.float32)
     assert wall_visibility(img, labels) > 0.95
     assert wall_visibility(np.full((64, 64), 0.3, np.float32), labels) < 0.05
@@ -89,11 +96,7 @@ def test_wall_visibility_reads_contrast():
 
 
 def test_wall_segments_are_twelve_arcs_of_myocardium_and_cavity_about_the_lv():
-    labels = np.zeros((64, 64), np.uint8)
-    yy, xx = np.mgrid[0:64, 0:64]
-    r = np.hypot(yy - 32, xx - 32)
-    labels[r < 18] = 2
-    labels[r < 12] = 1
+    labels, xx, r = _disc_labels()
     segs = wall_segments(labels)
     assert len(segs) == 12
     o = np.any([s[0] for s in segs], 0)
