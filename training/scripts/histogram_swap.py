@@ -13,7 +13,6 @@ generator's clean A4C cines of phantom_t659 (every 16th frame).
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training"))
 sys.path.insert(0, str(ROOT / "training" / "scripts"))
 
-from runtime_ef import diagnosis_args, model_crop, phantom_cines, real_a4c_frames  # noqa: E402
+from runtime_ef import diagnosis_args, model_crop, phantom_cines, real_a4c_frames, table_and_json  # noqa: E402
 from sonoedge_train.constants import GUIDANCE, VIEWS  # noqa: E402
 from sonoedge_train.transfer import Packages  # noqa: E402
 
@@ -77,11 +76,7 @@ def main(argv=None) -> int:
         "independent, grey levels of the real cine": read(p, swap(ind, vals["real"])),
     }
     keys = ("frames", "median_quality", "at_gate", "a4c", "tilt_to_apex")
-    print("| set | " + " | ".join(keys) + " |")
-    print("|" + " --- |" * (len(keys) + 1))
-    for name, r in rows.items():
-        print(f"| {name} | " + " | ".join(str(r[k]) for k in keys) + " |")
-    Path(a.out).write_text(json.dumps(rows, indent=1))
+    table_and_json(rows, keys, a.out)
     return 0
 
 

@@ -204,6 +204,16 @@ def diagnosis_args(doc: str, default_out: str, argv=None, flags=()):
     return ap.parse_args(argv)
 
 
+def table_and_json(rows: dict, keys, out) -> None:
+    """A diagnosis script's result: a markdown table of rows (name -> dict) over keys on stdout, and the rows as JSON
+    at `out`."""
+    print("| set | " + " | ".join(keys) + " |")
+    print("|" + " --- |" * (len(keys) + 1))
+    for name, r in rows.items():
+        print(f"| {name} | " + " | ".join(str(r[k]) for k in keys) + " |")
+    Path(out).write_text(json.dumps(rows, indent=1))
+
+
 # pydicom's real apical four-chamber cine: its fan (x, y, w, h) as `sonoedge replay --sector auto` finds it (the
 # harness's transfer.REAL_BOXES).
 REAL_A4C_SECTOR = tuple(REAL_BOXES["examples_ybr_color.dcm"])

@@ -16,7 +16,6 @@ phantom_t659 (already reported; every 16th frame) around the LV package's labels
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -26,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training"))
 sys.path.insert(0, str(ROOT / "training" / "scripts"))
 
-from runtime_ef import diagnosis_args, model_crop, phantom_cines, real_a4c_frames  # noqa: E402
+from runtime_ef import diagnosis_args, model_crop, phantom_cines, real_a4c_frames, table_and_json  # noqa: E402
 from sonoedge_train.constants import APICAL_IDS  # noqa: E402
 from sonoedge_train.sim.simulator import wall_segments, wall_visibility  # noqa: E402
 from sonoedge_train.transfer import Packages  # noqa: E402
@@ -68,11 +67,7 @@ def main(argv=None) -> int:
     out["independent: t659 clean apical (LV package's labels)"] = measure(ind, p.seg_labels(ind))
     keys = ("frames", "segments", "visibility", "visibility_p25", "contrast", "cnr", "myocardium", "cavity",
             "sd_myocardium", "sd_cavity")
-    print("| set | " + " | ".join(keys) + " |")
-    print("|" + " --- |" * (len(keys) + 1))
-    for name, r in out.items():
-        print(f"| {name} | " + " | ".join(str(r[k]) for k in keys) + " |")
-    Path(a.out).write_text(json.dumps(out, indent=1))
+    table_and_json(out, keys, a.out)
     return 0
 
 
