@@ -36,16 +36,20 @@ def sector_values(frames_u8) -> np.ndarray:
 
 
 def swap(frames_u8, reference_values) -> np.ndarray:
-    """Each frame's sector grey levels mapped by quantile onto reference_values' distribution (uint8 out)."""
+    """Each frame's sector grey levels mapped by quantile onto reference_values' distribution (uint8 out): a grey
+    level goes to the reference's quantile at its mid-rank in the frame (the share of the sector's pixels below it
+    plus half its own), so that a level many pixels share is not pulled to one end of its run. A frame with no pixel
+    over the floor is left as it is."""
     target = np.quantile(reference_values, QUANTILES)
-    out = frames_u8.astype(np.float32)
+    out = frames_u8.copy()
     for k, f in enumerate(frames_u8):
         m = f > FLOOR
-        v = f[m].astype(np.float32)
-        # a tiny ramp keeps the quantiles strictly increasing where a frame repeats a grey level
-        src = np.quantile(v, QUANTILES) + np.arange(len(QUANTILES)) * 1e-6
-        out[k][m] = np.interp(v, src, target)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        if not m.any():
+            continue
+        levels, inverse, counts = np.unique(f[m], return_inverse=True, return_counts=True)
+        mid = (np.cumsum(counts) - counts / 2) / counts.sum()
+        out[k][m] = np.clip(np.rint(np.interp(mid, QUANTILES, target)), 0, 255).astype(np.uint8)[inverse]
+    return out
 
 
 def read(p: Packages, frames_u8) -> dict:

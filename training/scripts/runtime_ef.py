@@ -194,8 +194,8 @@ def model_crop(frames, roi):
 
 
 def diagnosis_args(doc: str, default_out: str, argv=None, flags=()):
-    """The diagnosis scripts' arguments (band_diag, mirror_check, guidance_check): --models (default the bundled
-    models), --out, and boolean flags given as (name, help)."""
+    """The diagnosis scripts' arguments (band_diag, mirror_check, guidance_check, wall_contrast, histogram_swap):
+    --models (default the bundled models), --out, and boolean flags given as (name, help)."""
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--models", default=str(ROOT / "models"))
     ap.add_argument("--out", default=default_out)
