@@ -23,12 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training"))
 sys.path.insert(0, str(ROOT / "training" / "scripts"))
 
-from runtime_ef import diagnosis_args, model_crop, phantom_cines, real_a4c_frames  # noqa: E402
+from runtime_ef import CACHE, diagnosis_args, model_crop, phantom_cines, real_a4c_frames  # noqa: E402
+from sonoedge_train.constants import APICAL_IDS  # noqa: E402
 from sonoedge_train.metrics import dice, largest_component  # noqa: E402
 from sonoedge_train.sim.simulator import sample_cine_params, simulate_cine  # noqa: E402
 from sonoedge_train.transfer import Packages  # noqa: E402
-
-APICAL = (0, 1)  # A4C, A2C in the view head's labels
 
 
 def ours(p, n=24, seed=9129):
@@ -48,20 +47,15 @@ def ours(p, n=24, seed=9129):
             yield ("ours", i, float(q[k]), None if bands[k] is None else float(bands[k]), float(d))
 
 
-def negatives(p, root=ROOT / "training" / "data_cache" / "phantom_n661"):
+def negatives(p, root=CACHE / "phantom_n661"):
     for cid, _, frames, roi, _, _, _ in phantom_cines(root, negatives=True):
         fr = model_crop(frames[::2], roi)
         o = p.view_quality(fr)
         q, pred = o["quality"].reshape(-1), o["prob"].argmax(1)
         _, bands = p.lv_bands(fr)
         for k in range(len(fr)):
-            if pred[k] in APICAL and bands[k] is not None:
+            if pred[k] in APICAL_IDS and bands[k] is not None:
                 yield ("negatives", cid, float(q[k]), float(bands[k]), None)
-
-
-def real_frames():
-    """pydicom's real apical cine at the model input (uint8 [30, 112, 112]), read as the harness reads it."""
-    return real_a4c_frames()
 
 
 def display_sweep(p, real_fr):
@@ -88,10 +82,10 @@ def brightness(fr) -> float:
 def brightness_table(real_fr):
     """The median over frames of `brightness`: the real cine; wide_val's first shard, every 10th frame (all views);
     each clean apical cine of phantom_t659, every 16th frame (the range over cines)."""
-    val = np.load(ROOT / "training" / "data_cache" / "wide_val" / "shard_00000.npz")["frames"][::10]
+    val = np.load(CACHE / "wide_val" / "shard_00000.npz")["frames"][::10]
     ours = [brightness(f) for f in val]
     indep = [float(np.median([brightness(f) for f in model_crop(frames[::16], roi)]))
-             for _, _, frames, roi, _, _, _ in phantom_cines(ROOT / "training" / "data_cache" / "phantom_t659")]
+             for _, _, frames, roi, _, _, _ in phantom_cines(CACHE / "phantom_t659")]
     real_b = float(np.median([brightness(f) for f in real_fr]))
     return {"real cine": real_b,
             "ours (wide_val shard 0, every 10th frame)": {"frames": len(ours), "median": round(float(np.median(ours)), 1),
@@ -130,7 +124,7 @@ def summary(rows):
 def main(argv=None) -> int:
     a = diagnosis_args(__doc__, "/tmp/band_diag.json", argv)
     p = Packages(a.models)
-    real_fr = real_frames()
+    real_fr = real_a4c_frames()
     rows = [*ours(p), *negatives(p), *real(p, real_fr)]
     s = summary(rows)
     s["real cine, display changed"] = display_sweep(p, real_fr)

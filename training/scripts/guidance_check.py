@@ -24,12 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training"))
 sys.path.insert(0, str(ROOT / "training" / "scripts"))
 
-from runtime_ef import diagnosis_args, model_crop, real_a4c_frames  # noqa: E402
-from sonoedge_train.constants import GUIDANCE, VIEWS  # noqa: E402
+from runtime_ef import CACHE, diagnosis_args, model_crop, real_a4c_frames  # noqa: E402
+from sonoedge_train.constants import APICAL_IDS, GUIDANCE  # noqa: E402
 from sonoedge_train.transfer import Packages  # noqa: E402
-
-CACHE = ROOT / "training" / "data_cache"
-APICAL = (VIEWS.index("A4C"), VIEWS.index("A2C"))
 
 
 def shares(pred: np.ndarray) -> dict:
@@ -43,7 +40,7 @@ def ours(p: Packages, shards=(0, 1, 2, 3)) -> dict:
         if not f.exists():
             continue
         d = np.load(f)
-        sel = np.isin(d["view"], APICAL) & (d["guidance"] >= 0)
+        sel = np.isin(d["view"], APICAL_IDS) & (d["guidance"] >= 0)
         preds.append(np.asarray(p.view_quality(d["frames"][sel])["guidance"]).argmax(1))
         labels.append(d["guidance"][sel])
     pred, lab = np.concatenate(preds), np.concatenate(labels)

@@ -22,11 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training"))
 sys.path.insert(0, str(ROOT / "training" / "scripts"))
 
-from runtime_ef import diagnosis_args, model_crop, phantom_cines, real_a4c_frames, table_and_json  # noqa: E402
+from runtime_ef import CACHE, diagnosis_args, model_crop, phantom_cines, real_a4c_frames, table_and_json  # noqa: E402
 from sonoedge_train.constants import GUIDANCE, VIEWS  # noqa: E402
 from sonoedge_train.transfer import Packages  # noqa: E402
 
-CACHE = ROOT / "training" / "data_cache"
 FLOOR = 4  # grey levels at or under it: outside the sector or black; left as they are
 QUANTILES = np.linspace(0.0, 1.0, 257)
 

@@ -30,12 +30,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training"))
 sys.path.insert(0, str(ROOT / "training" / "scripts"))
 
-from runtime_ef import diagnosis_args, model_crop, phantom_cines, real_a4c_frames  # noqa: E402
+from runtime_ef import CACHE, diagnosis_args, model_crop, phantom_cines, real_a4c_frames  # noqa: E402
 from sonoedge_train.constants import VIEWS  # noqa: E402
 from sonoedge_train.transfer import Packages  # noqa: E402
 
 A4C, A2C = VIEWS.index("A4C"), VIEWS.index("A2C")
-CACHE = ROOT / "training" / "data_cache"
 
 
 def judge(p: Packages, frames_u8: np.ndarray) -> dict:

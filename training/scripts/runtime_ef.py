@@ -52,6 +52,8 @@ from sonoedge_train.metrics import ef_runtime  # noqa: E402
 from sonoedge_train.transfer import REAL_BOXES, Packages, pydicom_example  # noqa: E402
 
 MODEL_SIZE = (112, 112)
+# The generated sets (ours rendered, the independent generator's) the scripts read.
+CACHE = ROOT / "training" / "data_cache"
 
 
 def phantom_cines(root, negatives=False):

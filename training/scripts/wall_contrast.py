@@ -25,12 +25,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training"))
 sys.path.insert(0, str(ROOT / "training" / "scripts"))
 
-from runtime_ef import diagnosis_args, model_crop, phantom_cines, real_a4c_frames, table_and_json  # noqa: E402
+from runtime_ef import CACHE, diagnosis_args, model_crop, phantom_cines, real_a4c_frames, table_and_json  # noqa: E402
 from sonoedge_train.constants import APICAL_IDS  # noqa: E402
 from sonoedge_train.sim.simulator import wall_segments, wall_visibility  # noqa: E402
 from sonoedge_train.transfer import Packages  # noqa: E402
-
-CACHE = ROOT / "training" / "data_cache"
 
 
 def measure(frames_u8, labels) -> dict:
