@@ -32,7 +32,12 @@ DEFAULTS = {
              # (domain.quality_labels), the walls' visibility left to be measured on the frame (domain.measured_quality);
              # "teacher": the quality of the frozen train.init_from model on the same augmented frame, generated
              # negatives included (the view learns from new data while the quality stays what the starting model says)
-             "quality_target": "label"},
+             "quality_target": "label",
+             # with "teacher": 0 = its quality on the frame; a percentile p in (50, 100]: the larger of its quality on
+             # the frame and on the frame at full display gain (train.full_gain: scaled so that the p-th percentile
+             # of the pixels inside the sector reaches white), so that a frame whose walls are seen is not judged
+             # poor for its display gain alone
+             "teacher_full_gain": 0.0},
     "augment": {"enabled": True, "gain_db": 6.0, "tgc_db": 4.0, "attenuation_db": 6.0, "shadow_prob": 0.2,
                 "speckle": 0.15, "dynamic_range_db": 55.0,
                 # augment.py: label_aware updates the quality label for gain / DR / rib shadows (simulated data);
@@ -52,7 +57,11 @@ DEFAULTS = {
                "noise_p": 0.3, "noise": 0.06, "overlay_p": 0.3, "negatives": 0.2, "artefact_p": 0.0,
                "clutter_p": 0.0, "clutter_width_max": 9.0, "clutter_level_max": 0.9,
                "dropout_p": 0.0, "edge_p": 0.0, "surround_p": 0.0, "texture_p": 0.0, "neg_in_sector": 0.0,
-               "neg_in_sector_min_deg": 60.0},
+               "neg_in_sector_min_deg": 60.0,
+               # the model's input (wide sets) scaled by a factor drawn in [dim_min, 1] with probability dim_p after
+               # its targets are fixed (the label, or the teacher's quality, of the frame undimmed): a display
+               # that is darker and lower in contrast, as real scans often are (train.dim_input)
+               "dim_p": 0.0, "dim_min": 0.35},
 }
 TASK_MODELS = {"seg": "ds_unet", "view": "view_quality"}
 # loss.seg: "dice_ce" soft Dice + cross-entropy; "ce" cross-entropy alone (no soft Dice term, whose optimum is biased
@@ -154,6 +163,15 @@ def resolve(files=(), sets=(), base: dict | None = None) -> dict:
     if cfg["loss"]["quality_target"] == "teacher" and (cfg["task"] != "view" or not cfg["train"]["init_from"]):
         raise ConfigError("E_CONFIG_VALUE", "loss.quality_target teacher expected task view with a train.init_from "
                           f"model but received task {cfg['task']!r} and init_from {cfg['train']['init_from']!r}", None)
+    fg = cfg["loss"]["teacher_full_gain"]
+    if fg and (cfg["loss"]["quality_target"] != "teacher" or not 50 < fg <= 100):
+        raise ConfigError("E_CONFIG_VALUE", "loss.teacher_full_gain expected 0, or a percentile in (50, 100] with "
+                          f"loss.quality_target teacher, but received {fg!r} with quality_target "
+                          f"{cfg['loss']['quality_target']!r}", None)
+    d = cfg["domain"]
+    if not (0 <= d["dim_p"] <= 1 and 0 < d["dim_min"] <= 1):
+        raise ConfigError("E_CONFIG_VALUE", "domain.dim_p and dim_min expected values in [0, 1] and (0, 1] but "
+                          f"received {d['dim_p']!r} and {d['dim_min']!r}", None)
     if not isinstance(cfg["loss"]["area_weight"], (int, float)) or cfg["loss"]["area_weight"] < 0:
         raise ConfigError("E_CONFIG_VALUE", "loss.area_weight expected a number >= 0 but received "
                           f"{cfg['loss']['area_weight']!r}", None)

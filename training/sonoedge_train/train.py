@@ -271,6 +271,26 @@ def phase_sampling_p(masks: np.ndarray, cine: np.ndarray, alpha: float) -> np.nd
     return w / w.sum()
 
 
+def full_gain(x01: torch.Tensor, pct: float, floor: float = 2 / 255) -> torch.Tensor:
+    """Frames (float [B, H, W] in [0, 1]) at full display gain: each scaled so that the pct-th percentile of its
+    pixels above `floor` (the sector: the black around it left out) reaches 1, then clipped to 1. A frame with fewer
+    than 16 such pixels is returned as it is; no frame is darkened (the percentile is at most 1)."""
+    out = x01.clone()
+    for i in range(len(x01)):
+        v = x01[i][x01[i] > floor]
+        if v.numel() >= 16:
+            out[i] = (x01[i] / torch.quantile(v.float(), pct / 100.0).clamp(min=floor)).clamp(max=1.0)
+    return out
+
+
+def dim_input(x: torch.Tensor, rng: np.random.Generator, p: float, lo: float) -> torch.Tensor:
+    """The normalised input batch x ([B, 1, H, W]) with each frame, with probability p, as if its [0, 1] pixels were
+    scaled by a factor drawn uniformly in [lo, 1] (domain.dim_p, dim_min): darker and lower in contrast."""
+    c = np.where(rng.random(len(x)) < p, rng.uniform(lo, 1.0, len(x)), 1.0).astype(np.float32)
+    c = torch.as_tensor(c, device=x.device).view(-1, 1, 1, 1)
+    return c * x + (c - 1) * (MEAN / STD)
+
+
 def teacher_quality(teacher, x):
     """The quality a frozen model (loss.quality_target "teacher") gives the normalised input batch x: the target
     that replaces the label, so the quality head stays where the starting model was while the view learns."""
@@ -450,7 +470,15 @@ def train(cfg: dict, resume: bool = True, crash_after_steps: int | None = None) 
             else:
                 t = task.targets(ds, idx, item[3], item[4])  # qf 1 and guid -2 (stored) unless label-aware
             if teacher is not None:
-                t["quality"] = teacher_quality(teacher, x).to(t["quality"].dtype)
+                q = teacher_quality(teacher, x)
+                if cfg["loss"]["teacher_full_gain"]:
+                    x01t = torch.as_tensor(np.asarray(x01)) if isinstance(x01, np.ndarray) else x01
+                    full = to_input(full_gain(x01t.float(), cfg["loss"]["teacher_full_gain"]).numpy(), device)
+                    q = torch.maximum(q, teacher_quality(teacher, full))
+                t["quality"] = q.to(t["quality"].dtype)
+            if ds.wide and cfg["domain"]["enabled"] and cfg["domain"]["dim_p"] > 0:  # after the targets are fixed
+                x = dim_input(x, np.random.default_rng([seed, epoch, step, rank, 45]), cfg["domain"]["dim_p"],
+                              cfg["domain"]["dim_min"])
             with torch.autocast(device.type, enabled=amp):
                 loss = task.loss(net(x), t)
                 if cfg["adversarial"]["mode"] != "none":

@@ -99,6 +99,22 @@ def test_config_overrides(tmp_path):
     assert str(e.value) == ("E_CONFIG_VALUE: loss.quality_target teacher expected task view with a train.init_from "
                             "model but received task 'view' and init_from ''")
     with pytest.raises(ConfigError) as e:
+        resolve([], ["loss.teacher_full_gain=99"])
+    assert str(e.value) == ("E_CONFIG_VALUE: loss.teacher_full_gain expected 0, or a percentile in (50, 100] with "
+                            "loss.quality_target teacher, but received 99.0 with quality_target 'label'")
+    with pytest.raises(ConfigError) as e:
+        resolve([], ["task=view", "model.name=view_quality", "loss.quality_target=teacher", "train.init_from=x.pt",
+                     "loss.teacher_full_gain=40"])
+    assert str(e.value) == ("E_CONFIG_VALUE: loss.teacher_full_gain expected 0, or a percentile in (50, 100] with "
+                            "loss.quality_target teacher, but received 40.0 with quality_target 'teacher'")
+    assert resolve([], ["task=view", "model.name=view_quality", "loss.quality_target=teacher", "train.init_from=x.pt",
+                        "loss.teacher_full_gain=100"])["loss"]["teacher_full_gain"] == 100.0
+    for sets, got in ((["domain.dim_p=1.5"], "1.5 and 0.35"), (["domain.dim_min=0"], "0.0 and 0.0")):
+        with pytest.raises(ConfigError) as e:
+            resolve([], sets)
+        assert str(e.value) == ("E_CONFIG_VALUE: domain.dim_p and dim_min expected values in [0, 1] and (0, 1] but "
+                                f"received {got}")
+    with pytest.raises(ConfigError) as e:
         resolve([tmp_path / "nope.yaml"])
     assert e.value.code == "E_CONFIG_MISSING"
     y = tmp_path / "c.yaml"

@@ -111,3 +111,77 @@ def test_teacher_quality_target_on_a_wide_set_with_negatives(tmp_path, monkeypat
                                                       "train.max_steps=2", "train.lr=0.01", "loss.quality_target=teacher"]))
     assert res["global_step"] == 2
     _check_teacher_targets(rec, init, labels, 2)
+
+
+def test_full_gain_scales_each_frame_to_its_sector_percentile():
+    from sonoedge_train.train import full_gain
+    x = torch.zeros(3, 8, 8)
+    x[0, :4, :5] = 0.2  # 20 pixels at 0.2 and 20 at 0.4 inside the "sector", the rest black (left out)
+    x[0, 4:, :5] = 0.4
+    x[1, 0, :8] = 0.3  # 8 pixels above the floor: too few, left as it is
+    x[2] = 1.0  # already white: not darkened
+    top = full_gain(x, 100.0)
+    assert torch.allclose(top[0, :4, :5], torch.full((4, 5), 0.5)) and torch.allclose(top[0, 4:, :5], torch.ones(4, 5))
+    assert torch.equal(top[0, :, 5:], torch.zeros(8, 3))  # the black outside the sector stays black
+    assert torch.equal(top[1], x[1]) and torch.equal(top[2], x[2])
+    mid = full_gain(x, 75.0)  # the 75th percentile of 20 x 0.2 and 20 x 0.4 (linear between ranks): 0.4
+    assert torch.allclose(mid[0], top[0])
+    half = full_gain(x, 51.0)  # between rank 19 (0.2) and 20 (0.4) at 0.89: 0.378
+    assert abs(float(half[0, 0, 0]) - 0.2 / (0.2 + 0.2 * 0.89)) < 1e-5 and float(half[0, 7, 0]) == 1.0
+    assert torch.equal(x[0, 0, 0], torch.tensor(0.2))  # the input is not changed in place
+
+
+def test_dim_input_scales_the_pixels_not_the_normalised_values():
+    from sonoedge_train.constants import MEAN, STD
+    from sonoedge_train.train import dim_input
+    x01 = torch.rand(64, 1, 4, 4)
+    x = (x01 - MEAN) / STD
+    d = dim_input(x, np.random.default_rng(0), 0.5, 0.35)
+    back = d * STD + MEAN
+    c = (back / x01).mean(dim=(1, 2, 3))
+    assert torch.allclose(back, c.view(-1, 1, 1, 1) * x01, atol=1e-5)  # one factor per frame, on the [0, 1] pixels
+    dimmed = c < 1 - 1e-5
+    assert 20 < int(dimmed.sum()) < 44 and float(c.min()) >= 0.35 - 1e-5 and torch.allclose(c[~dimmed], torch.ones(1))
+    assert torch.equal(dim_input(x, np.random.default_rng(0), 0.0, 0.35), x)
+
+
+def test_teacher_at_full_gain_and_a_dimmed_student(tmp_path, monkeypatch):
+    # loss.teacher_full_gain: the target is the larger of the teacher's quality on the frame and on the frame at full
+    # gain; domain.dim_p: the student sees the frame dimmed after that (the teacher saw it undimmed)
+    import sonoedge_train.train as tr
+    from sonoedge_train.data.synthetic import write_dataset
+    from sonoedge_train.domain import render_dataset
+    from sonoedge_train.train import Task
+    from test_train import CONFIGS as C
+    write_dataset(tmp_path / "train", n_cines=5, seed=8, frames_per_cine=4, size=(112, 112), difficulty="wide")
+    write_dataset(tmp_path / "val_raw", n_cines=5, seed=9, frames_per_cine=4, size=(112, 112), difficulty="wide")
+    render_dataset(tmp_path / "val_raw", tmp_path / "val")
+    base = [f"data.train={tmp_path / 'train'}", f"data.val={tmp_path / 'val'}", "task=view", "model.name=view_quality",
+            'model.args={"width": 8}', "train.epochs=1"]
+    train(resolve([C / "tiny_seg.json"], base + [f"out_dir={tmp_path / 'a'}", "train.max_steps=2"]))
+    init = tmp_path / "a" / "final.pt"
+    # a stand-in teacher whose quality is the mean normalised brightness of what it sees, so that the two looks differ
+    rec = {"x": [], "loss": []}
+    f = lambda x: torch.sigmoid(x.mean(dim=(1, 2, 3)))
+    monkeypatch.setattr(tr, "teacher_quality", lambda m, x: rec["x"].append(x.clone()) or f(x))
+    real_loss = Task.loss
+    monkeypatch.setattr(Task, "loss", lambda self, out, t: rec["loss"].append(t["quality"].clone()) or real_loss(self, out, t))
+    dims, real_dim = [], tr.dim_input
+    monkeypatch.setattr(tr, "dim_input", lambda x, *a: (lambda d: dims.append((x.clone(), d.clone())) or d)(real_dim(x, *a)))
+    res = train(resolve([C / "tiny_seg.json"], base + [f"out_dir={tmp_path / 'b'}", f"train.init_from={init}",
+                                                      "train.max_steps=2", "train.lr=0.01", "loss.quality_target=teacher",
+                                                      "loss.teacher_full_gain=99", "domain.dim_p=1", "domain.dim_min=0.5"]))
+    assert res["global_step"] == 2 and len(rec["x"]) == 4 and len(rec["loss"]) == 2 and len(dims) == 2
+    from sonoedge_train.constants import MEAN, STD
+    for k in range(2):
+        x, full = rec["x"][2 * k], rec["x"][2 * k + 1]
+        x01 = (x * STD + MEAN).squeeze(1)
+        want_full = tr.to_input(tr.full_gain(x01, 99.0).numpy(), "cpu")
+        assert torch.allclose(full, want_full, atol=1e-4)  # the second look is the same frames at full gain
+        assert torch.allclose(rec["loss"][k], torch.maximum(f(x), f(full)), atol=1e-6)
+        assert bool((f(full) > f(x) + 1e-3).any())  # the full-gain look raised some targets
+        before, after = dims[k]
+        assert torch.equal(before, x)  # the student's frames are the teacher's, then dimmed
+        a01, b01 = (before * STD + MEAN).flatten(1), (after * STD + MEAN).flatten(1)
+        c = torch.stack([(b[a > 0.05] / a[a > 0.05]).median() for a, b in zip(a01, b01) if (a > 0.05).sum() > 16])
+        assert float(c.min()) >= 0.5 - 1e-3 and float(c.max()) <= 1 + 1e-3 and float(c.std()) > 0.01
