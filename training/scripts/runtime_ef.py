@@ -15,7 +15,8 @@ Cines:
 - `--phantom DIR --negatives`: the independent generator's turned and flipped hearts and non-cardiac scenes;
 - `--ours-negatives N,SEED,FRAMES`: N cines of FRAMES frames per family of our generated negatives
   (sonoedge_train/negatives.py) and of the held-out photographs.
-A negatives report gives, per family, the frames with an LV, the cines with an EF and the frames the runtime rejects
+An apical `--phantom` set of several variants (the generator's degradations) gets its main numbers per variant as
+well (frames at the gate, EFs, their error, the paired change). A negatives report gives, per family, the frames with an LV, the cines with an EF and the frames the runtime rejects
 (state unknown or view OTHER), as the display shows them (smoothed and held, which the harness does not model).
 
     training/.venv/bin/python training/scripts/runtime_ef.py --phantom training/data_cache/phantom_beats50 \
@@ -337,13 +338,22 @@ def summary(rows, paired_with_base=False):
     return out
 
 
+VARIANT_KEYS = ("cines", "gated_share", "runtime_ef_shown", "view_true_share", "runtime", "paired_abs_error_vs_first")
+
+
 def summaries(rows, clis, negatives=False):
-    """Each runtime's summary over `rows` (report cines), paired against the first runtime."""
+    """Each runtime's summary over `rows` (report cines), paired against the first runtime; an apical set of
+    several variants (the generator's degradations) gets the main numbers per variant too."""
     first = next(iter(clis))
     out = {}
+    variants = sorted({r["family"] for r in rows if r.get("family")})
     for name in clis:
         rs = [dict(r, runtime=r["runtimes"][name], base=r["runtimes"][first]) for r in rows]
         out[name] = negatives_summary(rs) if negatives else summary(rs, name != first)
+        if not negatives and len(variants) > 1:
+            out[name]["variants"] = {v: {k: x for k, x in summary([r for r in rs if r.get("family") == v],
+                                                                   name != first).items() if k in VARIANT_KEYS}
+                                     for v in variants}
     return out
 
 
@@ -403,9 +413,10 @@ def main(argv=None) -> int:
              else ours_negative_cines(a.ours_negatives))
     size, _, quality = a.published.partition(",")
     p = Packages(a.models)
-    # a negatives row names its family (the generator's variant), so the summary gives the rejection per family
+    # a row of the independent generator names its family (the generator's variant), so the summary gives a
+    # negatives set's rejection, and an apical set's main numbers, per family
     family = ({c["id"]: c["variant"] for c in json.loads((Path(a.phantom) / "index.json").read_text())["cines"]}
-              if a.negatives and a.phantom else dict(ours_negative_ids(int(a.ours_negatives.split(",")[0])))
+              if a.phantom else dict(ours_negative_ids(int(a.ours_negatives.split(",")[0])))
               if a.ours_negatives else {})
     negatives = a.negatives or bool(a.ours_negatives)
     rows = []

@@ -157,3 +157,20 @@ def test_runtime_from_lines_traces_the_beam_angle_and_the_lvs_withheld():
     assert [r["gated_frames"], r["lv_rejected"], r["frames"], r["ef"]] == [2, 1, 4, None]
     assert r["trace"]["lv_area"] == [2000.0, None, 1500.0, None]
     assert r["trace"]["lv_beam"] == [3.3, None, None, None]
+
+
+def test_summaries_of_an_apical_set_of_several_variants_give_each_variant_its_numbers():
+    def row(ref, h, n, family, gated):
+        lv = (1.0,) * gated + (None,) * (10 - gated)
+        return {"view": "A4C", "ref": ref, "harness": ref, "family": family,
+                "runtimes": {"H": _rt(h, lv=lv if h is not None else (None,) * 10), "K": _rt(n, lv=lv)}}
+    rows = [row(50.0, 55.0, 52.0, "gain_low", 4), row(60.0, None, 66.0, "gain_low", 6),
+            row(40.0, 44.0, 44.0, "off_axis", 2)]
+    s = runtime_ef.summaries(rows, {"H": "a", "K": "b"})
+    gl, oa = s["K"]["variants"]["gain_low"], s["K"]["variants"]["off_axis"]
+    assert set(gl) == set(runtime_ef.VARIANT_KEYS) and gl["cines"] == 2 and gl["runtime_ef_shown"] == 2
+    assert gl["gated_share"] == 0.5 and oa["gated_share"] == 0.2  # the mean of each cine's share
+    assert gl["runtime"] == {"n": 2, "mae": 4.0, "bias": 4.0}  # +2 and +6
+    assert gl["paired_abs_error_vs_first"]["n"] == 1 and gl["paired_abs_error_vs_first"]["mean"] == -3.0
+    assert s["H"]["variants"]["gain_low"]["gated_share"] == 0.2 and "paired_abs_error_vs_first" not in s["H"]["variants"]["gain_low"]
+    assert "variants" not in runtime_ef.summaries([dict(r, family="clean") for r in rows], {"H": "a", "K": "b"})["K"]
