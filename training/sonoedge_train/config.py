@@ -35,8 +35,8 @@ DEFAULTS = {
              "quality_target": "label",
              # with "teacher": 0 = its quality on the frame; a percentile p in (50, 100]: the larger of its quality on
              # the frame and on the frame at full display gain (train.full_gain: scaled so that the p-th percentile
-             # of the pixels inside the sector reaches white), so that a frame whose walls are seen is not judged
-             # poor for its display gain alone
+             # of its pixels above 2/255 reaches white: the sector, and screen overlays where drawn), so that a frame
+             # whose walls are seen is not judged poor for its display gain alone
              "teacher_full_gain": 0.0},
     "augment": {"enabled": True, "gain_db": 6.0, "tgc_db": 4.0, "attenuation_db": 6.0, "shadow_prob": 0.2,
                 "speckle": 0.15, "dynamic_range_db": 55.0,
@@ -58,9 +58,10 @@ DEFAULTS = {
                "clutter_p": 0.0, "clutter_width_max": 9.0, "clutter_level_max": 0.9,
                "dropout_p": 0.0, "edge_p": 0.0, "surround_p": 0.0, "texture_p": 0.0, "neg_in_sector": 0.0,
                "neg_in_sector_min_deg": 60.0,
-               # the model's input (wide sets) scaled by a factor drawn in [dim_min, 1] with probability dim_p after
-               # its targets are fixed (the label, or the teacher's quality, of the frame undimmed): a display
-               # that is darker and lower in contrast, as real scans often are (train.dim_input)
+               # the model's input (wide sets, domain.enabled) scaled by a factor drawn in [dim_min, 1] with
+               # probability dim_p after its targets are fixed (the label, or the teacher's quality, of the frame
+               # undimmed): a display that is darker and lower in contrast, as real scans often are, screen overlays
+               # dimmed with it (train.dim_input)
                "dim_p": 0.0, "dim_min": 0.35},
 }
 TASK_MODELS = {"seg": "ds_unet", "view": "view_quality"}

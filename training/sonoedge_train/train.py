@@ -1,8 +1,9 @@
 """Training loop: seeded, resumable mid-epoch, CSV + TensorBoard logs, AMP on CUDA, DDP through torchrun.
 
 Determinism: the sample order of epoch e is permutation(default_rng([seed, e])), the augmentation of step s of
-epoch e draws from default_rng([seed, e, s, rank]), and the torch RNG state is saved in every checkpoint, so a run
-resumed from last.pt produces the same weights as one that never stopped (CPU, same thread count).
+epoch e draws from default_rng([seed, e, s, rank]) (domain.dim_p's factors from default_rng([seed, e, s, rank, 45])),
+and the torch RNG state is saved in every checkpoint, so a run resumed from last.pt produces the same weights as one
+that never stopped (CPU, same thread count).
 """
 from __future__ import annotations
 
@@ -273,7 +274,8 @@ def phase_sampling_p(masks: np.ndarray, cine: np.ndarray, alpha: float) -> np.nd
 
 def full_gain(x01: torch.Tensor, pct: float, floor: float = 2 / 255) -> torch.Tensor:
     """Frames (float [B, H, W] in [0, 1]) at full display gain: each scaled so that the pct-th percentile of its
-    pixels above `floor` (the sector: the black around it left out) reaches 1, then clipped to 1. A frame with fewer
+    pixels above `floor` (the sector, the black around it left out; screen overlays, where drawn, count too) reaches
+    1, then clipped to 1. A frame with fewer
     than 16 such pixels is returned as it is; no frame is darkened (the percentile is at most 1)."""
     out = x01.clone()
     for i in range(len(x01)):
