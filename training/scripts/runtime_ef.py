@@ -16,8 +16,9 @@ Cines:
 - `--ours-negatives N,SEED,FRAMES`: N cines of FRAMES frames per family of our generated negatives
   (sonoedge_train/negatives.py) and of the held-out photographs.
 An apical `--phantom` set of several variants (the generator's degradations) gets its main numbers per variant as
-well (frames at the gate, EFs, their error, the paired change). A negatives report gives, per family, the frames with an LV, the cines with an EF and the frames the runtime rejects
-(state unknown or view OTHER), as the display shows them (smoothed and held, which the harness does not model).
+well (frames at the gate, EFs, their error, the paired change). A negatives report gives, per family, the frames
+with an LV, the cines with an EF and the frames the runtime rejects (state unknown or view OTHER), as the display
+shows them (smoothed and held, which the harness does not model).
 
     training/.venv/bin/python training/scripts/runtime_ef.py --phantom training/data_cache/phantom_beats50 \
         --cli base=/tmp/base/dist/cli/main.js --cli new=dist/cli/main.js \

@@ -275,14 +275,13 @@ def phase_sampling_p(masks: np.ndarray, cine: np.ndarray, alpha: float) -> np.nd
 def full_gain(x01: torch.Tensor, pct: float, floor: float = 2 / 255) -> torch.Tensor:
     """Frames (float [B, H, W] in [0, 1]) at full display gain: each scaled so that the pct-th percentile of its
     pixels above `floor` (the sector, the black around it left out; screen overlays, where drawn, count too) reaches
-    1, then clipped to 1. A frame with fewer
-    than 16 such pixels is returned as it is; no frame is darkened (the percentile is at most 1)."""
-    out = x01.clone()
-    for i in range(len(x01)):
-        v = x01[i][x01[i] > floor]
-        if v.numel() >= 16:
-            out[i] = (x01[i] / torch.quantile(v.float(), pct / 100.0).clamp(min=floor)).clamp(max=1.0)
-    return out
+    1, then clipped to 1. A frame with fewer than 16 such pixels is returned as it is; no frame is darkened (the
+    percentile is at most 1)."""
+    flat = x01.flatten(1)
+    inside = flat > floor
+    q = torch.nanquantile(flat.masked_fill(~inside, float("nan")), pct / 100.0, dim=1)
+    div = torch.where(inside.sum(1) >= 16, q.clamp(min=floor), torch.ones_like(q))
+    return (x01 / div.view(-1, *([1] * (x01.dim() - 1)))).clamp(max=1.0)
 
 
 def dim_input(x: torch.Tensor, rng: np.random.Generator, p: float, lo: float) -> torch.Tensor:
@@ -474,8 +473,8 @@ def train(cfg: dict, resume: bool = True, crash_after_steps: int | None = None) 
             if teacher is not None:
                 q = teacher_quality(teacher, x)
                 if cfg["loss"]["teacher_full_gain"]:
-                    x01t = torch.as_tensor(np.asarray(x01)) if isinstance(x01, np.ndarray) else x01
-                    full = to_input(full_gain(x01t.float(), cfg["loss"]["teacher_full_gain"]).numpy(), device)
+                    full01 = full_gain(torch.as_tensor(x01).to(device).float(), cfg["loss"]["teacher_full_gain"])
+                    full = ((full01 - MEAN) / STD).unsqueeze(1)  # as to_input, without a trip through numpy
                     q = torch.maximum(q, teacher_quality(teacher, full))
                 t["quality"] = q.to(t["quality"].dtype)
             if ds.wide and cfg["domain"]["enabled"] and cfg["domain"]["dim_p"] > 0:  # after the targets are fixed

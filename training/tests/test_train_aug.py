@@ -89,10 +89,9 @@ def test_teacher_quality_target_is_the_frozen_init_model_on_the_same_frames(tiny
     _check_teacher_targets(rec, init, labels, 3)
 
 
-def test_teacher_quality_target_on_a_wide_set_with_negatives(tmp_path, monkeypatch):
-    # the wide path (domain randomisation, generated negatives as OTHER): the teacher's quality is the target there
-    # too, negatives included (the starting model's quality on them, not 0)
-    import sonoedge_train.train as tr
+def _wide_view_run(tmp_path, *sets):
+    """A tiny wide training set and its rendered validation set, and a 2-step view model trained on them (the
+    teacher and starting point): (resolve(overrides) for a run on the same sets, the model's final.pt)."""
     from sonoedge_train.data.synthetic import write_dataset
     from sonoedge_train.domain import render_dataset
     from test_train import CONFIGS as C
@@ -100,15 +99,25 @@ def test_teacher_quality_target_on_a_wide_set_with_negatives(tmp_path, monkeypat
     write_dataset(tmp_path / "val_raw", n_cines=5, seed=9, frames_per_cine=4, size=(112, 112), difficulty="wide")
     render_dataset(tmp_path / "val_raw", tmp_path / "val")
     base = [f"data.train={tmp_path / 'train'}", f"data.val={tmp_path / 'val'}", "task=view", "model.name=view_quality",
-            'model.args={"width": 8}', "train.epochs=1", "domain.negatives=0.25"]
-    train(resolve([C / "tiny_seg.json"], base + [f"out_dir={tmp_path / 'a'}", "train.max_steps=2"]))
-    init = tmp_path / "a" / "final.pt"
+            'model.args={"width": 8}', "train.epochs=1", *sets]
+
+    def cfg(*more):
+        return resolve([C / "tiny_seg.json"], base + list(more))
+    train(cfg(f"out_dir={tmp_path / 'a'}", "train.max_steps=2"))
+    return cfg, tmp_path / "a" / "final.pt"
+
+
+def test_teacher_quality_target_on_a_wide_set_with_negatives(tmp_path, monkeypatch):
+    # the wide path (domain randomisation, generated negatives as OTHER): the teacher's quality is the target there
+    # too, negatives included (the starting model's quality on them, not 0)
+    import sonoedge_train.train as tr
+    cfg, init = _wide_view_run(tmp_path, "domain.negatives=0.25")
     rec = _spy_teacher(monkeypatch)
     labels, real_get = [], tr.WideStepBatches.__getitem__
     monkeypatch.setattr(tr.WideStepBatches, "__getitem__",
                         lambda self, step: (lambda r: labels.append(torch.as_tensor(np.asarray(r[3]["quality"]))) or r)(real_get(self, step)))
-    res = train(resolve([C / "tiny_seg.json"], base + [f"out_dir={tmp_path / 'b'}", f"train.init_from={init}",
-                                                      "train.max_steps=2", "train.lr=0.01", "loss.quality_target=teacher"]))
+    res = train(cfg(f"out_dir={tmp_path / 'b'}", f"train.init_from={init}", "train.max_steps=2", "train.lr=0.01",
+                    "loss.quality_target=teacher"))
     assert res["global_step"] == 2
     _check_teacher_targets(rec, init, labels, 2)
 
@@ -149,17 +158,8 @@ def test_teacher_at_full_gain_and_a_dimmed_student(tmp_path, monkeypatch):
     # loss.teacher_full_gain: the target is the larger of the teacher's quality on the frame and on the frame at full
     # gain; domain.dim_p: the student sees the frame dimmed after that (the teacher saw it undimmed)
     import sonoedge_train.train as tr
-    from sonoedge_train.data.synthetic import write_dataset
-    from sonoedge_train.domain import render_dataset
     from sonoedge_train.train import Task
-    from test_train import CONFIGS as C
-    write_dataset(tmp_path / "train", n_cines=5, seed=8, frames_per_cine=4, size=(112, 112), difficulty="wide")
-    write_dataset(tmp_path / "val_raw", n_cines=5, seed=9, frames_per_cine=4, size=(112, 112), difficulty="wide")
-    render_dataset(tmp_path / "val_raw", tmp_path / "val")
-    base = [f"data.train={tmp_path / 'train'}", f"data.val={tmp_path / 'val'}", "task=view", "model.name=view_quality",
-            'model.args={"width": 8}', "train.epochs=1"]
-    train(resolve([C / "tiny_seg.json"], base + [f"out_dir={tmp_path / 'a'}", "train.max_steps=2"]))
-    init = tmp_path / "a" / "final.pt"
+    cfg, init = _wide_view_run(tmp_path)
     # a stand-in teacher whose quality is the mean normalised brightness of what it sees, so that the two looks differ
     rec = {"x": [], "loss": []}
     f = lambda x: torch.sigmoid(x.mean(dim=(1, 2, 3)))
@@ -168,9 +168,8 @@ def test_teacher_at_full_gain_and_a_dimmed_student(tmp_path, monkeypatch):
     monkeypatch.setattr(Task, "loss", lambda self, out, t: rec["loss"].append(t["quality"].clone()) or real_loss(self, out, t))
     dims, real_dim = [], tr.dim_input
     monkeypatch.setattr(tr, "dim_input", lambda x, *a: (lambda d: dims.append((x.clone(), d.clone())) or d)(real_dim(x, *a)))
-    res = train(resolve([C / "tiny_seg.json"], base + [f"out_dir={tmp_path / 'b'}", f"train.init_from={init}",
-                                                      "train.max_steps=2", "train.lr=0.01", "loss.quality_target=teacher",
-                                                      "loss.teacher_full_gain=99", "domain.dim_p=1", "domain.dim_min=0.5"]))
+    res = train(cfg(f"out_dir={tmp_path / 'b'}", f"train.init_from={init}", "train.max_steps=2", "train.lr=0.01",
+                    "loss.quality_target=teacher", "loss.teacher_full_gain=99", "domain.dim_p=1", "domain.dim_min=0.5"))
     assert res["global_step"] == 2 and len(rec["x"]) == 4 and len(rec["loss"]) == 2 and len(dims) == 2
     from sonoedge_train.constants import MEAN, STD
     for k in range(2):
