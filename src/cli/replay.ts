@@ -49,7 +49,9 @@ export const SPEC: CommandSpec = {
  * The JSON line of one result: everything a validation diff needs, latency apart. `state` is the shown
  * in-distribution state and `idScore` its smoothed score (null without an id_score output), `frameState` and
  * `idScoreRaw` this frame's own; `viewUncertain` (only with a view package that has
- * postprocessing.view.thresholds.uncertain) whether the shown view's averaged probability is under it; `edSeq` /
+ * postprocessing.view.thresholds.uncertain) whether the shown view's averaged probability is under it;
+ * `qualityDisplayed` (only with a view package that has postprocessing.quality.full_gain) the model's quality on the
+ * frame as it is, `quality` then being the larger of that and its quality at full gain; `edSeq` /
  * `esSeq` appear on the frame that confirms an ED / ES; `lvAreaMm2` and `lvBeamAngleDeg` (null for a mask too round
  * to have an axis) on a frame with an LV,
  * `lvRejected` on one whose LV was not shown (pipeline lvRejected); `ef` when valid, with `qualityReason` when its
@@ -70,6 +72,7 @@ export function resultLine(r: Processed<FrameInfo, PipelineResult>): Record<stri
     idScoreRaw: p.idScoreRaw,
   };
   if (p.view.uncertain !== undefined) line.viewUncertain = p.view.uncertain;
+  if (p.quality.displayed !== undefined) line.qualityDisplayed = p.quality.displayed;
   if (p.lv) {
     line.lvAreaMm2 = p.lv.areaMm2;
     line.lvBeamAngleDeg = p.lv.beamAngleDeg;

@@ -19,6 +19,7 @@ import {
 } from './postprocess.js';
 import { LatestWinsScheduler, type FrameInfo, type Processed, type SchedulerStats, type StageTimer } from './scheduler.js';
 import { SessionPool, type SessionLease } from './sessions.js';
+import { FullGain, fullGainOf, type FullGainSpec } from './full-gain.js';
 
 /** What a stream's frames look like, and where the image sector lies in them. */
 export interface StreamGeometry {
@@ -60,6 +61,9 @@ export class ModelRunner {
   readonly #toFrame?: readonly [number, number, number, number];
   /** The stream's flip (StreamGeometry.flip): applied to the input tensor after every preprocessing run. */
   readonly flip: Flip;
+  /** A view package's postprocessing.quality.full_gain: the model runs on the input at full gain as well (infer). */
+  readonly #fullGain?: FullGain;
+  #fullGainQuality = Number.NaN;
 
   private constructor(pkg: VerifiedPackage, variant: string, lease: SessionLease, pre: Preprocessor, input: OutputArray,
     outputs: Record<string, Float32Array>, spacing: [number, number], flip: Flip, toFrame?: readonly [number, number, number, number]) {
@@ -76,6 +80,26 @@ export class ModelRunner {
     this.outputs = outputs;
     this.spacingMm = spacing;
     this.#bound = engine.bind({ [pkg.manifest.preprocessing.input]: input as Float32Array }, outputs);
+    if (this.post.qualityFullGain && outputs.quality) this.#fullGain = new FullGain(this.post.qualityFullGain, pre.options, pkg.manifest.name);
+  }
+
+  /**
+   * The quality output of the last infer: with postprocessing.quality.full_gain, the larger of the model's quality on
+   * the input and on the input at full gain (src/pipeline/full-gain.ts); else the model's quality.
+   */
+  quality(): number {
+    const q = this.outputs.quality[0];
+    return this.#fullGain && this.#fullGainQuality > q ? this.#fullGainQuality : q;
+  }
+
+  /** The model's quality on the input as it is (without full gain); the same as quality() without full_gain. */
+  displayedQuality(): number {
+    return this.outputs.quality[0];
+  }
+
+  /** Whether quality() takes the input at full gain into account (postprocessing.quality.full_gain). */
+  get fullGain(): boolean {
+    return this.#fullGain !== undefined;
   }
 
   /** With `sessions`, the engine is the pool's session for this package variant (shared); without, a session of its own. */
@@ -133,6 +157,20 @@ export class ModelRunner {
       this.preprocessor.run(frame, this.input);
       flipTensor(this.input, this.preprocessor.options, this.flip);
     });
+    const fg = this.#fullGain;
+    if (fg) {
+      // The run at full gain first, so that every output but its quality is the run on the input as it is.
+      this.#fullGainQuality = Number.NaN;
+      await stage(`${this.package.manifest.task}.full_gain`, async () => {
+        fg.apply(this.input);
+        try {
+          await this.#bound.run();
+          this.#fullGainQuality = this.outputs.quality[0];
+        } finally {
+          fg.restore(this.input);
+        }
+      });
+    }
     await stage(`${this.package.manifest.task}.engine`, () => this.#bound.run());
   }
 
@@ -157,7 +195,11 @@ export interface PipelineResult {
    * under that threshold (with the state's hold, see viewState), which makes `state` at least `uncertain`.
    */
   view: { label: string; confidence: number; shown: string; shownConfidence: number; changed: boolean; probabilities: number[]; uncertain?: boolean };
-  quality: { score: number; smoothed: number; good: boolean };
+  /**
+   * `score` is the view package's quality of this frame: with postprocessing.quality.full_gain, the larger of the
+   * model's quality on the frame and on the frame at full gain, `displayed` then the former (src/pipeline/full-gain.ts).
+   */
+  quality: { score: number; smoothed: number; good: boolean; displayed?: number };
   /**
    * The in-distribution state a display shows (smoothed, see InDistributionState): `ok`, `uncertain` (the results
    * may be wrong) or `unknown` (the frame is unlike the training data: no LV, no EF): the worse of the id_score's
@@ -538,6 +580,8 @@ export interface RunnerPostprocess {
   efCalibration?: EfCalibration;
   /** A segmentation package's calibration.lv_border (low < high checked). */
   lvBorder?: LvBorder;
+  /** A view package's postprocessing.quality.full_gain (src/pipeline/full-gain.ts); absent without one. */
+  qualityFullGain?: FullGainSpec;
 }
 
 /** Reads (and checks what the schema cannot: the threshold order, output and thresholds together, lv_border's low < high) a manifest's post-processing. */
@@ -563,6 +607,7 @@ function runnerPostprocess(pkg: VerifiedPackage, outputs: readonly string[]): Ru
         `postprocessing.quality.thresholds.segmentation of package ${m.name}`, seg);
     }
   }
+  const qualityFullGain = m.task === 'view_quality' ? fullGainOf(m.postprocessing.quality, m.name) : undefined;
   // The schema checks each of low, high (in (0, 1)) and threshold (> 0); not their order.
   if (b && !(b.low < b.high)) {
     throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', '{low, high, threshold} with low < high', `calibration.lv_border of package ${m.name}`, b);
@@ -571,6 +616,7 @@ function runnerPostprocess(pkg: VerifiedPackage, outputs: readonly string[]): Ru
     temperature,
     ...(idThresholds ? { idThresholds } : {}),
     ...(viewUncertainBelow !== undefined ? { viewUncertainBelow } : {}),
+    ...(qualityFullGain ? { qualityFullGain } : {}),
     ...(c && m.task === 'lv_segmentation' ? { efCalibration: { slope: c.slope, intercept: c.intercept, residualSd: c.residual_sd, ...(c.trim !== undefined ? { trim: c.trim } : {}), ...(c.interval !== undefined ? { interval: c.interval } : {}) } } : {}),
     ...(b ? { lvBorder: { low: b.low, high: b.high, threshold: b.threshold } } : {}),
   };
@@ -703,7 +749,7 @@ export class StreamProcessor {
       const shown = m.views[shownIndex];
       const changed = this.#lastShown !== '' && shown !== this.#lastShown;
       this.#lastShown = shown;
-      const score = out.quality[0];
+      const score = m.vq.quality();
       const q = this.#quality.update(score);
       // A frame still running on a view model swapped out since may lack the output the current tracker reads.
       const id = out.id_score && this.#id ? this.#id.update(out.id_score[0]) : undefined;
@@ -716,7 +762,7 @@ export class StreamProcessor {
           label: m.views[best], confidence: m.probs[best], shown, shownConfidence: m.probs[shownIndex], changed, probabilities: Array.from(m.probs),
           ...(vs ? { uncertain: vs.shown !== 'ok' } : {}),
         },
-        quality: { score, smoothed: q.value, good: q.good },
+        quality: { score, smoothed: q.value, good: q.good, ...(m.vq.fullGain ? { displayed: m.vq.displayedQuality() } : {}) },
         state: worseState(id?.shown ?? 'ok', vs?.shown ?? 'ok'),
         idScore: id?.smoothed ?? null,
         idScoreRaw: id?.score ?? null,

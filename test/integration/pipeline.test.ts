@@ -352,3 +352,66 @@ t.test('pixel spacing: square or [x, y]; model-pixel spacing and the frame map f
   const stream = await pipeline.openStream({ input: { width: 640, height: 480, format: 'GRAY8' }, pixelSpacingMm: 0.25 }, () => undefined);
   await stream.close();
 });
+
+t.test("full gain: a view package's postprocessing.quality.full_gain reports the larger of the quality on the frame and at full gain; the view and the in-distribution score stay the frame's", async (t) => {
+  const { trustStore, geom } = await qualityBarRig(t, 'sonoedge-fullgain-');
+  const { frames } = await readSampleCine();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-fullgain-pkg-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const withFullGain = async (name: string, fullGain: unknown): Promise<string> => {
+    const to = path.join(dir, name);
+    await cp(VQ, to, { recursive: true });
+    const manifest = JSON.parse(await readFile(path.join(to, 'manifest.json'), 'utf8'));
+    manifest.postprocessing.quality.full_gain = fullGain;
+    await signManifest(to, manifest);
+    return to;
+  };
+  const fg = await withFullGain('fg', { percentile: 99 });
+  // The sample cine as it is and dimmed to 35% (a scanner's gain set low), 8 frames each.
+  const dim = frames.slice(0, 8).map((f) => Uint8Array.from(f, (v) => Math.round(v * 0.35)));
+  const cine = [...frames.slice(0, 8), ...dim];
+  const stage: StageTimer = async (_name, fn) => fn();
+  const run = async (viewQuality: string): Promise<PipelineResult[]> => {
+    const pipeline = await Pipeline.create({ viewQuality, trustStore });
+    const proc = await pipeline.openProcessor(geom);
+    const out: PipelineResult[] = [];
+    for (let i = 0; i < cine.length; i++) out.push(await proc.process({ seq: i, acquiredAt: i, data: cine[i] }, stage));
+    for (const r of proc.runners) await r.close();
+    return out;
+  };
+  const plain = await run(VQ);
+  const full = await run(fg);
+  t.same(plain.map((r) => r.quality.displayed), new Array(16).fill(undefined), 'no displayed quality without full_gain');
+  t.same(full.map((r) => r.quality.displayed), plain.map((r) => r.quality.score), "displayed: the model's quality on the frame, as without full_gain");
+  t.same(full.map((r) => [r.view.probabilities, r.idScoreRaw]), plain.map((r) => [r.view.probabilities, r.idScoreRaw]), 'the view and the in-distribution score unchanged');
+  // The reference: the same preprocessing, each pixel's share of white divided by the 99th percentile (a sort) of the
+  // shares above 2/255 and clipped to 1, onnxruntime-node's session on it; the larger quality of the two.
+  const pkg = await verifyModelPackage(VQ, { trustStore });
+  const pre = new Preprocessor({ ...(pkg.manifest.preprocessing.options as Omit<PreprocessOptions, 'input'>), input: geom.input });
+  const session = await ort.InferenceSession.create(pkg.variantPath('fp32'), { intraOpNumThreads: 1 });
+  t.teardown(() => session.release());
+  for (let i = 0; i < cine.length; i++) {
+    const x = pre.run(cine[i], pre.createOutput()) as Float32Array;
+    const shares = Array.from(x, (v) => (v + 1) / 2);
+    const over = shares.filter((s) => s > 2 / 255).sort((a, b) => a - b);
+    const pos = (over.length - 1) * 0.99;
+    const lo = Math.floor(pos);
+    const d = Math.max(2 / 255, over[lo] + (over[Math.min(over.length - 1, lo + 1)] - over[lo]) * (pos - lo));
+    const bright = Float32Array.from(shares, (s) => Math.min(1, s / d) * 2 - 1);
+    const out = await session.run({ [pkg.manifest.preprocessing.input]: new ort.Tensor('float32', bright, [1, 1, pre.options.outHeight, pre.options.outWidth]) });
+    const want = Math.max(plain[i].quality.score, (out.quality.data as Float32Array)[0]);
+    // 1e-5: two ONNX Runtime builds on float32 inputs that differ in the last bits (as the first test's quality).
+    t.ok(Math.abs(full[i].quality.score - want) <= 1e-5, `frame ${i}: ${full[i].quality.score} against ${want}`);
+  }
+  // What full gain is for: the dimmed frames read lower as displayed than the same frames undimmed, and nearer them at
+  // full gain; the frames as they are (bright) do not move by more than the dimmed ones.
+  const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
+  const shown = mean(plain.slice(8).map((r) => r.quality.score));
+  const lifted = mean(full.slice(8).map((r) => r.quality.score));
+  t.ok(shown < mean(plain.slice(0, 8).map((r) => r.quality.score)) && lifted > shown, `dimmed: ${shown} as displayed, ${lifted} at full gain`);
+  // A percentile outside (0, 100] is refused by the schema, before anything loads.
+  await t.rejects(Pipeline.create({ viewQuality: await withFullGain('zero', { percentile: 0 }), trustStore }), {
+    name: 'ModelPackageError', code: 'E_PACKAGE_SCHEMA',
+    message: 'Expected manifest.json at /postprocessing/quality/full_gain/percentile to satisfy the schema (exclusiveMinimum: must be > 0) but received 0',
+  });
+});

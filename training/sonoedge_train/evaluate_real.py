@@ -36,6 +36,7 @@ import numpy as np
 
 from .errors import DatasetError, PackageError
 from .metrics import area_length_volume, bootstrap_ci, dice, ef_percent
+from .quality import full_gain_percentile, with_full_gain
 
 ID_STATES = ("ok", "uncertain", "unknown")
 
@@ -206,10 +207,14 @@ class _Frames:
         self.rows = []
 
     def add(self, case: str, frame: int, luma: np.ndarray, box, expected: str):
-        out = self.vq.run(self.vq.tensor(luma, box))
+        x = self.vq.tensor(luma, box)
+        out = self.vq.run(x)
         p = _softmax(out["view"][0].astype(np.float64))
+        # postprocessing.quality.full_gain: the larger of the quality on the frame and at full gain (quality.py)
+        q = with_full_gain(np.ravel(out["quality"]), lambda xf: np.ravel(self.vq.run(xf)["quality"]), x,
+                           self.vq.mean, self.vq.std, full_gain_percentile(self.vq.post))
         row = {"case": case, "frame": frame, "view": self.labels[int(p.argmax())], "view_prob": float(p.max()),
-               "expected_view": expected, "quality": float(np.ravel(out["quality"])[0])}
+               "expected_view": expected, "quality": float(q[0])}
         if self.has_id:
             row["id_score"] = float(np.ravel(out["id_score"])[0])
         self.rows.append(row)

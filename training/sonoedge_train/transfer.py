@@ -13,10 +13,11 @@ import cv2
 import numpy as np
 from scipy.special import softmax
 
-from .constants import APICAL_IDS, APICAL_VIEWS, VIEWS
+from .constants import APICAL_IDS, APICAL_VIEWS, MEAN, STD, VIEWS
 from .export import ort_session, run_ort, to_model_input
 from .metrics import (BORDER_HIGH, BORDER_LOW, bootstrap_ci, border_band, dice, ece, ef_runtime, largest_component,
                       regression)
+from .quality import full_gain_percentile, with_full_gain
 
 OTHER = VIEWS.index("OTHER")
 
@@ -40,6 +41,7 @@ class Packages:
         self.seg = ort_session(d / "lv_segmentation" / self.seg_manifest["variants"][variant]["file"], threads=2)
         post = self.vq_manifest["postprocessing"]
         self.temperature = float(post["view"].get("temperature", 1.0))
+        self.full_gain = full_gain_percentile(post)
         self.gate = float(post["quality"]["thresholds"]["diagnostic"])
         # The bar at which the runtime segments: the package's segmentation bar when it has one (docs/PROTOCOL.md).
         self.seg_gate = float(post["quality"]["thresholds"].get("segmentation", self.gate))
@@ -50,8 +52,10 @@ class Packages:
         self.border = (self.seg_manifest.get("calibration") or {}).get("lv_border")
 
     def view_quality(self, frames_u8):
-        o = run_ort(self.vq, to_model_input(frames_u8))
-        q = o["quality"]
+        x = to_model_input(frames_u8)
+        o = run_ort(self.vq, x)
+        # postprocessing.quality.full_gain: the larger of the quality on the frame and at full gain (quality.py)
+        q = with_full_gain(o["quality"], lambda xf: run_ort(self.vq, xf)["quality"], x, MEAN, STD, self.full_gain)
         if self.measured_walls and len(frames_u8):
             from .domain import measured_quality
             q = measured_quality(q, frames_u8.astype(np.float32) / 255, self.seg_labels(frames_u8)).reshape(np.shape(q))
