@@ -33,6 +33,9 @@ MEANING = {
     ("view", "uncertain"): "the shown view's averaged probability under it makes the state at least `uncertain` "
                            "(the display only; it gates nothing)",
 }
+FULL_GAIN = ("the quality reported is the larger of the model's quality on the frame and on the frame at full "
+             "display gain (each pixel's share of white divided by that percentile of the shares above 2/255, clipped "
+             "to white); the view and the in-distribution score are the frame's own (set by rule, not fitted)")
 # Each calibration's keys the runtime reads, and what it does with them; any other key is provenance.
 CALIBRATION = {
     "ef": (("slope", "intercept", "residual_sd", "trim", "interval"),
@@ -87,6 +90,9 @@ def thresholds_section(manifest: dict) -> str:
             if not own and shared:
                 shared = " (the same fit)"
             items.append(f"- `postprocessing.{name}.thresholds.{key}` {value}: {meaning}{src}.")
+        if name == "quality" and isinstance(post.get("full_gain"), dict):
+            items.append(f"- `postprocessing.quality.full_gain` percentile {post['full_gain'].get('percentile')}: "
+                         f"{FULL_GAIN}.")
     for key, cal in (manifest.get("calibration") or {}).items():
         if isinstance(cal, dict):
             reads, meaning = CALIBRATION.get(key, ((), "a calibration this card does not describe"))

@@ -98,6 +98,10 @@ def test_set_full_gain_writes_it_signed_refuses_a_bad_percentile_and_takes_it_ou
     assert after["postprocessing"]["quality"] == {**before["postprocessing"]["quality"], "full_gain": {"percentile": 99.0}}
     assert after["variants"] == before["variants"]
     pk.verify_package(pkg, pk.load_trust_store(ROOT / "models" / "trust"))
+    # the card says it (sonoedge_train/card.py), and says nothing of it once it is taken out
+    line = ("- `postprocessing.quality.full_gain` percentile 99.0: the quality reported is the larger of the model's "
+            "quality on the frame and on the frame at full display gain")
+    assert line in (pkg / "README.md").read_text()
     for argv in ([str(pkg), "0"], [str(pkg), "101"], [str(pkg)]):
         with pytest.raises(SystemExit) as e:
             sfg.main(argv)
@@ -108,4 +112,5 @@ def test_set_full_gain_writes_it_signed_refuses_a_bad_percentile_and_takes_it_ou
     assert json.loads((pkg / "manifest.json").read_text()) == after
     assert sfg.main([str(pkg), "--remove"]) == 0
     assert json.loads((pkg / "manifest.json").read_text())["postprocessing"] == before["postprocessing"]
+    assert "full_gain" not in (pkg / "README.md").read_text()
     pk.verify_package(pkg, pk.load_trust_store(ROOT / "models" / "trust"))
