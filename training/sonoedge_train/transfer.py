@@ -61,6 +61,8 @@ class Packages:
             q = measured_quality(q, frames_u8.astype(np.float32) / 255, self.seg_labels(frames_u8)).reshape(np.shape(q))
         out = {"prob": softmax(o["view"].astype(np.float64) / self.temperature, 1), "quality": q,
                "guidance": o.get("guidance")}
+        if self.full_gain is not None:  # the model's quality on the frame as displayed (the runtime's `displayed`)
+            out["quality_displayed"] = o["quality"]
         out["id_score"] = o["id_score"] if "id_score" in o else None
         return out
 

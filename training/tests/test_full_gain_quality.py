@@ -67,6 +67,8 @@ def test_the_harness_reports_the_larger_quality_the_view_unchanged(full_gain_mod
     x = to_model_input(frames)
     at_full = run_ort(plain.vq, full_gain_input(x, MEAN, STD, 99))["quality"]
     np.testing.assert_array_equal(b["quality"], np.maximum(a["quality"], at_full))
+    np.testing.assert_array_equal(b["quality_displayed"], a["quality"])
+    assert "quality_displayed" not in a
     np.testing.assert_array_equal(b["prob"], a["prob"])
     np.testing.assert_array_equal(b["id_score"], a["id_score"])
     # the dimmed frames read lower as displayed and higher at full gain
