@@ -59,7 +59,9 @@ def test_manifest_carries_the_calibration(packages):
     assert s["calibration"]["ef"]["slope"] > 0 and s["calibration"]["ef"]["residual_sd"] >= 0
 
 
-CHANGES = {"noise": dict(noise=1.0), "gain too low": dict(gain_db=-24.0), "gain too high": dict(gain_db=22.0),
+# The simulator subtracts gain_db from the log-compressed echo (sim/simulator.py, "a gain offset"), so a positive
+# gain_db darkens the frame and a negative one brightens it until the echoes clip; the quality label counts either.
+CHANGES = {"noise": dict(noise=1.0), "too bright, echoes clipped": dict(gain_db=-24.0), "too dark": dict(gain_db=22.0),
            "probe rotated 28 degrees": dict(rot_deg=28.0), "probe 22 mm off": dict(dx=22.0),
            "foreshortened": dict(fore=0.3), "too shallow": dict(depth_mm=95.0)}
 
