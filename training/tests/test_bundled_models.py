@@ -66,16 +66,29 @@ CHANGES = {"noise": dict(noise=1.0), "too bright, echoes clipped": dict(gain_db=
            "foreshortened": dict(fore=0.3), "too shallow": dict(depth_mm=95.0)}
 
 
+def _medians(packages, cine) -> tuple[float, float]:
+    """The median quality reported and the median quality as displayed (the same without full_gain)."""
+    out = packages.view_quality(_model_frames(cine))
+    return float(np.median(out["quality"])), float(np.median(out.get("quality_displayed", out["quality"])))
+
+
 @pytest.fixture(scope="module")
 def clean_quality(packages):
-    return float(np.median(packages.view_quality(_model_frames(simulate_cine(_clean())))["quality"]))
+    return _medians(packages, simulate_cine(_clean()))
 
 
 @pytest.mark.parametrize("name", list(CHANGES))
 def test_each_degradation_lowers_the_predicted_quality(packages, clean_quality, name):
-    q = float(np.median(packages.view_quality(_model_frames(simulate_cine(_clean(**CHANGES[name]))))["quality"]))
-    assert clean_quality > packages.gate
-    assert q < clean_quality - 0.05, f"{name}: {q:.3f} vs clean {clean_quality:.3f}"
+    (clean, clean_shown), (q, shown) = clean_quality, _medians(packages, simulate_cine(_clean(**CHANGES[name])))
+    assert clean > packages.gate
+    # As displayed, every change lowers the quality.
+    assert shown < clean_shown - 0.05, f"{name}: {shown:.3f} vs clean {clean_shown:.3f} as displayed"
+    if name == "too dark" and packages.full_gain is not None:
+        # With postprocessing.quality.full_gain the dark cine is read at full gain, as bright as the clean one
+        # (training/RESULTS.md, forty-seventh wave): the quality reported no longer falls with the gain alone.
+        assert abs(q - clean) <= 0.05, f"{name}: {q:.3f} vs clean {clean:.3f} at full gain"
+    else:
+        assert q < clean - 0.05, f"{name}: {q:.3f} vs clean {clean:.3f}"
 
 
 @pytest.fixture(scope="module")
