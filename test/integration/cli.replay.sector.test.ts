@@ -184,7 +184,16 @@ t.test('a real apical four-chamber capture as raw frames: --sector auto finds it
   const shown = [...'222222222222222222444444442222'].map((v) => `A${v}C`);
   t.same(lines(r.stdout).map((l) => [l.viewShown, l.state, l.viewUncertain]), shown.map((v) => [v, 'uncertain', true]));
   t.match(r.stderr, /state ok 0, uncertain 30, unknown 0 /);
-  // No frame reaches the quality bar, and the summary says so instead of a bare "EF n/a" (the smoothed quality's
-  // median 0.25 on this machine; 0.01 either way for another CPU's float rounding).
-  t.match(r.stderr, /, EF n\/a \(an LV on 0 of 30 frames: 30 with the smoothed quality under the segmentation bar 0\.5, median 0\.2[456]\), latency /);
+  // The bundled view package reads the quality at full display gain as well (postprocessing.quality.full_gain;
+  // training/RESULTS.md, forty-seventh wave): on this dim capture the quality reported is the larger, the quality as
+  // displayed (qualityDisplayed) the model's own on the frame, which alone kept every frame under the bar (median
+  // 0.267; 0.446 at full gain, on this machine).
+  const q = lines(r.stdout).map((l) => [l.quality as number, l.qualityDisplayed as number]);
+  t.ok(q.every(([rep, shownQ]) => rep >= shownQ), 'the quality reported is at least the displayed one');
+  const med = (v: number[]): number => [...v].sort((a, b) => a - b)[15];
+  t.ok(Math.abs(med(q.map((v) => v[1])) - 0.267) <= 0.01 && Math.abs(med(q.map((v) => v[0])) - 0.446) <= 0.01, `medians ${med(q.map((v) => v[1]))} displayed, ${med(q.map((v) => v[0]))} reported`);
+  // The smoothed quality reaches the bar near the end only: an LV on the last few frames, too few for an EF (3 frames
+  // here; one either way for another CPU's float rounding at the bar).
+  t.match(r.stderr, /, EF n\/a \(an LV on ([2-4]) of 30 frames; the EF window: \1 of 16 frames\), latency /);
+  t.same(lines(r.stdout).slice(0, 26).map((l) => l.lvAreaMm2), new Array(26).fill(undefined), 'no LV before the last four frames');
 });

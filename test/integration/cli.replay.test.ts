@@ -32,7 +32,7 @@ t.test('the bundled DICOM: one JSON line per frame, A4C, LV area, EF, latency; a
   t.same(ls.map((l) => l.seq), Array.from({ length: 16 }, (_, i) => i));
   for (const l of ls) {
     t.same(Object.keys(l).filter((k) => !['ef', 'edSeq', 'esSeq'].includes(k)),
-      ['seq', 'view', 'confidence', 'viewShown', 'quality', 'qualityGood', 'state', 'idScore', 'frameState', 'idScoreRaw', 'viewUncertain', 'lvAreaMm2', 'lvBeamAngleDeg', 'latency']);
+      ['seq', 'view', 'confidence', 'viewShown', 'quality', 'qualityGood', 'state', 'idScore', 'frameState', 'idScoreRaw', 'viewUncertain', 'qualityDisplayed', 'lvAreaMm2', 'lvBeamAngleDeg', 'latency']);
     t.equal(l.viewShown, 'A4C');
     // The sample's LV runs down the beam (pipeline.beam.test.ts turns it across).
     t.ok((l.lvBeamAngleDeg as number) >= 0 && (l.lvBeamAngleDeg as number) < 10, `LV ${l.lvBeamAngleDeg} degrees off the beam`);
@@ -40,7 +40,7 @@ t.test('the bundled DICOM: one JSON line per frame, A4C, LV area, EF, latency; a
     t.same([l.state, l.frameState, l.viewUncertain], ['ok', 'ok', false]);
     t.ok((l.idScore as number) >= 0.9 && (l.idScore as number) <= 1 && (l.idScoreRaw as number) >= 0.9 && (l.idScoreRaw as number) <= 1, `score ${l.idScore} (${l.idScoreRaw})`);
     t.ok((l.lvAreaMm2 as number) > 500 && (l.lvAreaMm2 as number) < 5000, `LV ${l.lvAreaMm2} mm2`);
-    t.same(Object.keys(l.latency.stages), ['view_quality.preprocess', 'view_quality.engine', 'view_quality.postprocess',
+    t.same(Object.keys(l.latency.stages), ['view_quality.preprocess', 'view_quality.full_gain', 'view_quality.engine', 'view_quality.postprocess',
       'lv_segmentation.preprocess', 'lv_segmentation.engine', 'lv_segmentation.postprocess']);
   }
   // The label's ES is frame 3 and its ED frame 11. Each is confirmed once, a few frames later, on its own line. The

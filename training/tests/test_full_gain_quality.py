@@ -44,14 +44,24 @@ def test_with_full_gain_is_the_larger_quality_and_nothing_without_a_percentile()
     assert full_gain_percentile({"quality": {"full_gain": {"percentile": 99}}}) == 99.0
 
 
+def _models_copy(tmp_path_factory, name, argv):
+    models = tmp_path_factory.mktemp(name) / "models"
+    for sub in ("view_quality", "lv_segmentation", "trust"):
+        shutil.copytree(ROOT / "models" / sub, models / sub)
+    assert sfg.main([str(models / "view_quality"), *argv]) == 0
+    return models
+
+
 @pytest.fixture(scope="module")
 def full_gain_models(tmp_path_factory):
-    """A copy of the bundled models with full_gain 99 in the view package, signed again by the script."""
-    models = tmp_path_factory.mktemp("fg") / "models"
-    for name in ("view_quality", "lv_segmentation", "trust"):
-        shutil.copytree(ROOT / "models" / name, models / name)
-    assert sfg.main([str(models / "view_quality"), "99"]) == 0
-    return models
+    """A copy of the bundled models with full_gain 99 in the view package (as bundled), signed again by the script."""
+    return _models_copy(tmp_path_factory, "fg", ["99"])
+
+
+@pytest.fixture(scope="module")
+def plain_models(tmp_path_factory):
+    """A copy of the bundled models with full_gain taken out of the view package."""
+    return _models_copy(tmp_path_factory, "plain", ["--remove"])
 
 
 def _dim_frames():
@@ -60,9 +70,9 @@ def _dim_frames():
     return np.concatenate([fr, np.round(fr * 0.35).astype(np.uint8)])
 
 
-def test_the_harness_reports_the_larger_quality_the_view_unchanged(full_gain_models):
+def test_the_harness_reports_the_larger_quality_the_view_unchanged(full_gain_models, plain_models):
     frames = _dim_frames()
-    plain, fg = Packages(ROOT / "models"), Packages(full_gain_models)
+    plain, fg = Packages(plain_models), Packages(full_gain_models)
     a, b = plain.view_quality(frames), fg.view_quality(frames)
     x = to_model_input(frames)
     at_full = run_ort(plain.vq, full_gain_input(x, MEAN, STD, 99))["quality"]
@@ -75,11 +85,11 @@ def test_the_harness_reports_the_larger_quality_the_view_unchanged(full_gain_mod
     assert np.mean(a["quality"][8:]) < np.mean(a["quality"][:8]) and np.mean(b["quality"][8:]) > np.mean(a["quality"][8:])
 
 
-def test_evaluate_real_reads_the_same_quality(full_gain_models):
+def test_evaluate_real_reads_the_same_quality(full_gain_models, plain_models):
     frames = _dim_frames()
     trust = pk.load_trust_store(full_gain_models / "trust")
     rows = []
-    for models in (ROOT / "models", full_gain_models):
+    for models in (plain_models, full_gain_models):
         fr = _Frames(Package(models / "view_quality", "fp32", trust))
         for i, f in enumerate(frames):
             fr.add("c", i, f.astype(np.float32), (0, 112, 0, 112), "A4C")
@@ -94,7 +104,9 @@ def test_set_full_gain_writes_it_signed_refuses_a_bad_percentile_and_takes_it_ou
     shutil.copytree(ROOT / "models" / "view_quality", models / "view_quality")
     shutil.copytree(ROOT / "models" / "trust", models / "trust")
     pkg = models / "view_quality"
+    assert sfg.main([str(pkg), "--remove"]) == 0  # the bundled package has it
     before = json.loads((pkg / "manifest.json").read_text())
+    assert "full_gain" not in before["postprocessing"]["quality"]
     assert sfg.main([str(pkg), "99"]) == 0
     after = json.loads((pkg / "manifest.json").read_text())
     assert after["postprocessing"]["quality"] == {**before["postprocessing"]["quality"], "full_gain": {"percentile": 99.0}}
