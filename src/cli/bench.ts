@@ -351,7 +351,8 @@ function renderMarkdown(r: BenchReport): string {
     }
   }
   lines.push('', `Stages: preprocess = native preprocessing into the bound input tensor; inference (ORT run) = ONNX Runtime's Run as the engine times it; ` +
-    'inference (awaited) = wall time of the awaited run from JavaScript; end to end = both, one frame at a time.');
+    'inference (awaited) = wall time of the awaited run from JavaScript; end to end = both, one frame at a time (for a view package with ' +
+    'postprocessing.quality.full_gain, also its second run at full gain, which the other columns leave out: throughput then counts frames, not runs).');
   return `${lines.join('\n')}\n`;
 }
 

@@ -5,7 +5,7 @@
 // as it was (training/RESULTS.md, forty-seventh wave). The Python harness does the same (sonoedge_train/quality.py).
 import { invalidValue } from '../errors.js';
 import type { OutputArray } from '../preprocess/index.js';
-import { DType, PixelFormat, type ResolvedPlanOptions } from '../preprocess/types.js';
+import { DType, type ResolvedPlanOptions } from '../preprocess/types.js';
 
 /** Pixels at or under this share of white are the black around the sector and are left out of the percentile. */
 export const FULL_GAIN_FLOOR = 2 / 255;
@@ -26,31 +26,43 @@ export function fullGainOf(post: Record<string, unknown> | undefined, packageNam
   return { percentile: p };
 }
 
+/** A preprocessing normalisation as the manifest gives it: mean and std (share of white = value * std + mean), or offset. */
+export interface Normalisation { mean?: number | number[]; std?: number | number[]; offset?: number }
+
 /**
- * Brightens one-channel float32 model inputs in place: per image, each pixel's share of white x (from the
- * preprocessing's normalisation) becomes min(1, x / d), where d is the `percentile`-th percentile (linear
- * interpolation, as numpy's and torch's quantile) of the shares above FULL_GAIN_FLOOR, at least that floor; an image
- * with fewer than FULL_GAIN_MIN_PIXELS such pixels is left as it is. No image is darkened. `scratch` holds at least
- * one image's pixels.
+ * Brightens one-channel float32 model inputs in place: per image, each pixel's share of white x (the preprocessing's
+ * scale applied, before mean and std: value * std + mean, as the harness's sonoedge_train/quality.py reads it)
+ * becomes min(1, x / d), where d is the `percentile`-th percentile (linear interpolation, as numpy's and torch's
+ * quantile) of the shares above FULL_GAIN_FLOOR, at least that floor; with fewer than FULL_GAIN_MIN_PIXELS such
+ * pixels d is 1 (shares over 1 are still clipped, as train.full_gain does). No share under 1 is darkened.
  */
 export class FullGain {
   readonly percentile: number;
   readonly #black: number;
-  readonly #white: number;
+  readonly #span: number;
   readonly #plane: number;
   readonly #images: number;
   readonly #scratch: Float64Array;
   readonly #saved: Float32Array;
 
-  constructor(spec: FullGainSpec, o: Readonly<ResolvedPlanOptions>, packageName: string) {
+  constructor(spec: FullGainSpec, o: Readonly<ResolvedPlanOptions>, normalize: Normalisation | undefined, packageName: string) {
     if (o.channels !== 1 || o.dtype !== DType.float32) {
+      const dtype = Object.keys(DType).find((k) => DType[k as keyof typeof DType] === o.dtype) ?? o.dtype;
       throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'a one-channel float32 input', `postprocessing.quality.full_gain of package ${packageName}`,
-        { channels: o.channels, dtype: o.dtype });
+        { channels: o.channels, dtype });
     }
     this.percentile = spec.percentile;
-    const rawWhite = o.format === PixelFormat.GRAY16 ? 65535 : 255;
-    this.#black = o.beta[0];
-    this.#white = o.alpha[0] * rawWhite + o.beta[0];
+    // The value of share 0 and the value per unit of share: (0 - mean) / std and 1 / std; an offset only shifts.
+    const first = (v: number | number[] | undefined, d: number): number => (Array.isArray(v) ? v[0] : v) ?? d;
+    if (normalize?.mean !== undefined || normalize?.std !== undefined) {
+      const mean = first(normalize.mean, 0);
+      const std = first(normalize.std, 1);
+      this.#black = -mean / std;
+      this.#span = 1 / std;
+    } else {
+      this.#black = normalize?.offset ?? 0;
+      this.#span = 1;
+    }
     this.#plane = o.outWidth * o.outHeight;
     this.#images = o.batchSize;
     this.#scratch = new Float64Array(this.#plane);
@@ -61,7 +73,7 @@ export class FullGain {
   apply(input: OutputArray): void {
     const x = input as Float32Array;
     this.#saved.set(x.subarray(0, this.#saved.length));
-    const span = this.#white - this.#black;
+    const span = this.#span;
     for (let i = 0; i < this.#images; i++) {
       const img = x.subarray(i * this.#plane, (i + 1) * this.#plane);
       let n = 0;
@@ -69,8 +81,7 @@ export class FullGain {
         const share = (img[k] - this.#black) / span;
         if (share > FULL_GAIN_FLOOR) this.#scratch[n++] = share;
       }
-      if (n < FULL_GAIN_MIN_PIXELS) continue;
-      const d = Math.max(FULL_GAIN_FLOOR, quantileInPlace(this.#scratch.subarray(0, n), this.percentile / 100));
+      const d = n < FULL_GAIN_MIN_PIXELS ? 1 : Math.max(FULL_GAIN_FLOOR, quantileInPlace(this.#scratch.subarray(0, n), this.percentile / 100));
       for (let k = 0; k < img.length; k++) {
         const share = (img[k] - this.#black) / span;
         img[k] = this.#black + span * Math.min(1, share / d);

@@ -19,7 +19,7 @@ import {
 } from './postprocess.js';
 import { LatestWinsScheduler, type FrameInfo, type Processed, type SchedulerStats, type StageTimer } from './scheduler.js';
 import { SessionPool, type SessionLease } from './sessions.js';
-import { FullGain, fullGainOf, type FullGainSpec } from './full-gain.js';
+import { FullGain, fullGainOf, type FullGainSpec, type Normalisation } from './full-gain.js';
 
 /** What a stream's frames look like, and where the image sector lies in them. */
 export interface StreamGeometry {
@@ -80,12 +80,15 @@ export class ModelRunner {
     this.outputs = outputs;
     this.spacingMm = spacing;
     this.#bound = engine.bind({ [pkg.manifest.preprocessing.input]: input as Float32Array }, outputs);
-    if (this.post.qualityFullGain && outputs.quality) this.#fullGain = new FullGain(this.post.qualityFullGain, pre.options, pkg.manifest.name);
+    if (this.post.qualityFullGain && outputs.quality) {
+      this.#fullGain = new FullGain(this.post.qualityFullGain, pre.options, (pkg.manifest.preprocessing.options as { normalize?: Normalisation }).normalize, pkg.manifest.name);
+    }
   }
 
   /**
    * The quality output of the last infer: with postprocessing.quality.full_gain, the larger of the model's quality on
-   * the input and on the input at full gain (src/pipeline/full-gain.ts); else the model's quality.
+   * the input and on the input at full gain (src/pipeline/full-gain.ts; a full-gain quality that is not a number is
+   * left out, a displayed one that is not a number stays so); else the model's quality.
    */
   quality(): number {
     const q = this.outputs.quality[0];
@@ -608,6 +611,12 @@ function runnerPostprocess(pkg: VerifiedPackage, outputs: readonly string[]): Ru
     }
   }
   const qualityFullGain = m.task === 'view_quality' ? fullGainOf(m.postprocessing.quality, m.name) : undefined;
+  // The schema's shared postprocess definition admits full_gain on any output; only a view package's quality has it.
+  for (const [name, post] of Object.entries(m.postprocessing)) {
+    if (post?.full_gain !== undefined && !(m.task === 'view_quality' && name === 'quality')) {
+      throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', "no full_gain (a view_quality package's quality output only)", `postprocessing.${name}.full_gain of package ${m.name}`, post.full_gain);
+    }
+  }
   // The schema checks each of low, high (in (0, 1)) and threshold (> 0); not their order.
   if (b && !(b.low < b.high)) {
     throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', '{low, high, threshold} with low < high', `calibration.lv_border of package ${m.name}`, b);

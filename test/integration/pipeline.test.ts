@@ -226,14 +226,17 @@ async function qualityBarRig(t: Test, prefix: string) {
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const geom = { input: { width: 256, height: 256, format: 'GRAY8' as const }, pixelSpacingMm: SAMPLE_SPACING_MM };
   const stage: StageTimer = async (_name, fn) => fn();
-  const vqWith = async (name: string, thresholds: Record<string, number>): Promise<string> => {
+  // A copy of the bundled view package with its manifest edited, signed again.
+  const vqEdited = async (name: string, edit: (manifest: { postprocessing: Record<string, Record<string, unknown>> }) => void): Promise<string> => {
     const to = path.join(dir, name);
     await cp(VQ, to, { recursive: true });
     const manifest = JSON.parse(await readFile(path.join(to, 'manifest.json'), 'utf8'));
-    manifest.postprocessing.quality.thresholds = thresholds;
+    edit(manifest);
     await signManifest(to, manifest);
     return to;
   };
+  const vqWith = (name: string, thresholds: Record<string, number>): Promise<string> =>
+    vqEdited(name, (m) => { m.postprocessing.quality.thresholds = thresholds; });
   const run = async (viewQuality: string, options: { qualityThreshold?: number } = {}, swapAt = -1, swapTo = ''): Promise<PipelineResult[]> => {
     const pipeline = await Pipeline.create({ viewQuality, segmentation: SEG, trustStore, ...options });
     const proc = await pipeline.openProcessor(geom);
@@ -249,7 +252,7 @@ async function qualityBarRig(t: Test, prefix: string) {
     let open = false;
     return values.map((v, i) => i >= from && (open = v >= (open ? enter - 0.1 : enter)));
   };
-  return { trustStore, geom, vqWith, run, rule };
+  return { trustStore, geom, vqEdited, vqWith, run, rule };
 }
 
 t.test("the quality bar: the view package's diagnostic threshold unless the options set one; a swapped view package brings its own", async (t) => {
@@ -357,18 +360,9 @@ t.test('pixel spacing: square or [x, y]; model-pixel spacing and the frame map f
 });
 
 t.test("full gain: a view package's postprocessing.quality.full_gain reports the larger of the quality on the frame and at full gain; the view and the in-distribution score stay the frame's", async (t) => {
-  const { trustStore, geom } = await qualityBarRig(t, 'sonoedge-fullgain-');
+  const { trustStore, geom, vqEdited } = await qualityBarRig(t, 'sonoedge-fullgain-');
   const { frames } = await readSampleCine();
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sonoedge-fullgain-pkg-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const withFullGain = async (name: string, fullGain: unknown): Promise<string> => {
-    const to = path.join(dir, name);
-    await cp(VQ, to, { recursive: true });
-    const manifest = JSON.parse(await readFile(path.join(to, 'manifest.json'), 'utf8'));
-    manifest.postprocessing.quality.full_gain = fullGain;
-    await signManifest(to, manifest);
-    return to;
-  };
+  const withFullGain = (name: string, fullGain: unknown): Promise<string> => vqEdited(name, (m) => { m.postprocessing.quality.full_gain = fullGain; });
   const fg = await withFullGain('fg', { percentile: 99 });
   // The bundled package has it (training/RESULTS.md, forty-seventh wave): the same package without it, signed again.
   const none = await withFullGain('none', undefined);
@@ -415,6 +409,13 @@ t.test("full gain: a view package's postprocessing.quality.full_gain reports the
   const shown = mean(plain.slice(8).map((r) => r.quality.score));
   const lifted = mean(full.slice(8).map((r) => r.quality.score));
   t.ok(shown < mean(plain.slice(0, 8).map((r) => r.quality.score)) && lifted > shown, `dimmed: ${shown} as displayed, ${lifted} at full gain`);
+  // On any output but a view package's quality it is refused when the model loads (the schema's shared definition
+  // admits it).
+  const onView = await vqEdited('on-view', (m) => { m.postprocessing.view.full_gain = { percentile: 99 }; });
+  await t.rejects((await Pipeline.create({ viewQuality: onView, trustStore })).openProcessor(geom), {
+    name: 'RangeError', code: 'ERR_SONOEDGE_PLAN_OPTION',
+    message: "Expected no full_gain (a view_quality package's quality output only) for postprocessing.view.full_gain of package sonoedge-view-quality but received object {\"percentile\":99}",
+  });
   // A percentile outside (0, 100] is refused by the schema, before anything loads.
   await t.rejects(Pipeline.create({ viewQuality: await withFullGain('zero', { percentile: 0 }), trustStore }), {
     name: 'ModelPackageError', code: 'E_PACKAGE_SCHEMA',

@@ -35,10 +35,13 @@ const plan = resolveOptions({
   input: { width: 8, height: 8, format: 'GRAY8' }, output: { width: 4, height: 4, channels: 1, dtype: 'float32', layout: 'NCHW' },
   resize: 'area', normalize: { mean: 0.5, std: 0.5, scale: 1 / 255 },
 });
+const NORM = { mean: 0.5, std: 0.5 };
 const norm = (share: number): number => (share - 0.5) / 0.5;
+// float32 input and result: 3 ulps at 1.
+const F32_TOL = 3.6e-7;
 
 t.test('FullGain: the given percentile of the shares above 2/255 made white, the black left out, nothing darkened', async (t) => {
-  const fg = new FullGain({ percentile: 50 }, plan, 'p');
+  const fg = new FullGain({ percentile: 50 }, plan, NORM, 'p');
   // Shares: 4 black pixels (0 and 1/255: at or under the floor), and 0.1 .. 1.2 / 3 over the 12 others.
   const shares = [0, 0, 1 / 255, 0, ...Array.from({ length: 12 }, (_, i) => (i + 1) / 30)];
   t.ok(shares.length === 16 && FULL_GAIN_MIN_PIXELS === 16 && FULL_GAIN_FLOOR === 2 / 255);
@@ -54,14 +57,13 @@ t.test('FullGain: the given percentile of the shares above 2/255 made white, the
   const d = 8.5 / 40;
   full.forEach((v, i) => {
     const want = norm(Math.min(1, Math.fround((i + 1) / 40) / d));
-    t.ok(Math.abs(v - want) <= 3.6e-7, // float32 input and result: 3 ulps at 1
-       `pixel ${i}: ${v} against ${want}`);
+    t.ok(Math.abs(v - want) <= F32_TOL,  `pixel ${i}: ${v} against ${want}`);
   });
   fg.restore(full);
   t.same(Array.from(full), Array.from(orig), 'restore: the input as it was, bit for bit');
   // A bright frame (its percentile at white): unchanged, never darkened.
   const bright = Float32Array.from(Array.from({ length: 16 }, () => norm(1)));
-  new FullGain({ percentile: 99 }, plan, 'p').apply(bright);
+  new FullGain({ percentile: 99 }, plan, NORM, 'p').apply(bright);
   t.same(Array.from(bright), new Array(16).fill(1));
 });
 
@@ -74,8 +76,31 @@ t.test('fullGainOf and FullGain refuse what they cannot run, with the package na
     message: 'Expected {percentile} with a percentile in (0, 100] for postprocessing.quality.full_gain of package pk but received object {"percentile":0}',
   });
   const rgb = resolveOptions({ input: { width: 8, height: 8, format: 'RGB8' }, output: { width: 4, height: 4, channels: 3, dtype: 'float32', layout: 'NCHW' } });
-  t.throws(() => new FullGain({ percentile: 99 }, rgb, 'pk'), {
+  t.throws(() => new FullGain({ percentile: 99 }, rgb, NORM, 'pk'), {
     name: 'RangeError', code: 'ERR_SONOEDGE_PLAN_OPTION',
-    message: 'Expected a one-channel float32 input for postprocessing.quality.full_gain of package pk but received object {"channels":3,"dtype":0}',
+    message: 'Expected a one-channel float32 input for postprocessing.quality.full_gain of package pk but received object {"channels":3,"dtype":"float32"}',
   });
+});
+
+t.test('FullGain reads the share of white from the normalisation, as the harness does, whatever the pixel format', async (t) => {
+  // GRAY16 with the bundled package's normalisation (scale 1/255): a raw 510 is a share of 2. The share is the
+  // value * std + mean in every format (sonoedge_train/quality.py), not the format's own white.
+  const g16 = resolveOptions({
+    input: { width: 8, height: 8, format: 'GRAY16' }, output: { width: 4, height: 4, channels: 1, dtype: 'float32', layout: 'NCHW' },
+    resize: 'area', normalize: { mean: 0.5, std: 0.5, scale: 1 / 255 },
+  });
+  const shares = Array.from({ length: 16 }, (_, i) => (i + 1) / 40);
+  const a = Float32Array.from(shares.map(norm));
+  const b = Float32Array.from(a);
+  new FullGain({ percentile: 50 }, plan, NORM, 'p').apply(a);
+  new FullGain({ percentile: 50 }, g16, NORM, 'p').apply(b);
+  t.same(Array.from(b), Array.from(a), 'GRAY16 and GRAY8 plans: the same result on the same values');
+  // Fewer than 16 pixels over the floor: d is 1, so shares over 1 are clipped to white and the rest kept.
+  const few = Float32Array.from([2, 0.5, 1.5, ...new Array(13).fill(0)].map(norm));
+  new FullGain({ percentile: 99 }, g16, NORM, 'p').apply(few);
+  t.same(Array.from(few.subarray(0, 3)).map((v) => +v.toFixed(6)), [1, 0, 1], 'shares 2, 0.5, 1.5 -> 1, 0.5, 1 (as values 1, 0, 1)');
+  // An offset normalisation (value = raw * scale + offset): the share is the value less the offset.
+  const off = Float32Array.from(shares.map((x) => x + 3));
+  new FullGain({ percentile: 50 }, plan, { offset: 3 }, 'p').apply(off);
+  off.forEach((v, i) => t.ok(Math.abs(v - 3 - Math.min(1, Math.fround(shares[i]) / (8.5 / 40))) <= 4 * F32_TOL, `offset pixel ${i}: ${v}`));
 });

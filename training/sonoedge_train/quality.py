@@ -25,8 +25,9 @@ def full_gain_input(x: np.ndarray, mean: float, std: float, percentile: float) -
 def with_full_gain(quality: np.ndarray, run_quality, x: np.ndarray, mean: float, std: float,
                    percentile: float | None) -> np.ndarray:
     """quality (the model's on the inputs x) and, with a percentile, the larger of it and run_quality(inputs at full
-    gain), element by element, in quality's shape."""
+    gain), element by element, in quality's shape; as the runtime (ModelRunner.quality), a full-gain quality that is
+    not a number is left out and a quality that is not a number stays so."""
     if percentile is None or len(x) == 0:
         return quality
     q_fg = np.asarray(run_quality(full_gain_input(x, mean, std, percentile)), np.float32).reshape(np.shape(quality))
-    return np.maximum(quality, q_fg)
+    return np.where(np.isnan(q_fg), quality, np.maximum(quality, q_fg))

@@ -40,6 +40,11 @@ def test_with_full_gain_is_the_larger_quality_and_nothing_without_a_percentile()
     assert with_full_gain(q, lambda xf: np.array([0.5, 0.5]), x, MEAN, STD, None) is q
     np.testing.assert_array_equal(with_full_gain(q, lambda xf: np.array([0.5, 0.5]), x, MEAN, STD, 99),
                                   np.array([[0.5], [0.9]], np.float32))
+    # not a number: a full-gain quality that is not one is left out, a quality that is not one stays so (the runtime's rule)
+    nan = np.float32("nan")
+    got = with_full_gain(np.array([0.2, nan, 0.4], np.float32), lambda xf: np.array([nan, 0.9, 0.7]),
+                         np.zeros((3, 1, 4, 4), np.float32), MEAN, STD, 99)
+    assert got[0] == np.float32(0.2) and np.isnan(got[1]) and got[2] == np.float32(0.7)
     assert full_gain_percentile({"quality": {"thresholds": {"diagnostic": 0.5}}}) is None
     assert full_gain_percentile({"quality": {"full_gain": {"percentile": 99}}}) == 99.0
 
