@@ -95,11 +95,6 @@ export class ModelRunner {
     return this.#fullGain && this.#fullGainQuality > q ? this.#fullGainQuality : q;
   }
 
-  /** The model's quality on the input as it is (without full gain); the same as quality() without full_gain. */
-  displayedQuality(): number {
-    return this.outputs.quality[0];
-  }
-
   /** Whether quality() takes the input at full gain into account (postprocessing.quality.full_gain). */
   get fullGain(): boolean {
     return this.#fullGain !== undefined;
@@ -771,7 +766,7 @@ export class StreamProcessor {
           label: m.views[best], confidence: m.probs[best], shown, shownConfidence: m.probs[shownIndex], changed, probabilities: Array.from(m.probs),
           ...(vs ? { uncertain: vs.shown !== 'ok' } : {}),
         },
-        quality: { score, smoothed: q.value, good: q.good, ...(m.vq.fullGain ? { displayed: m.vq.displayedQuality() } : {}) },
+        quality: { score, smoothed: q.value, good: q.good, ...(m.vq.fullGain ? { displayed: out.quality[0] } : {}) },
         state: worseState(id?.shown ?? 'ok', vs?.shown ?? 'ok'),
         idScore: id?.smoothed ?? null,
         idScoreRaw: id?.score ?? null,

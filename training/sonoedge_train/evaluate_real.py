@@ -204,6 +204,7 @@ class _Frames:
         self.labels = list(vq.post.get("view", {}).get("labels") or vq.manifest["outputs"]["view"]["channel_def"]
                            .values())
         self.has_id = "id_score" in vq.outputs
+        self.full_gain = full_gain_percentile(vq.post)  # postprocessing.quality.full_gain (quality.py), or None
         self.rows = []
 
     def add(self, case: str, frame: int, luma: np.ndarray, box, expected: str):
@@ -212,7 +213,7 @@ class _Frames:
         p = _softmax(out["view"][0].astype(np.float64))
         # postprocessing.quality.full_gain: the larger of the quality on the frame and at full gain (quality.py)
         q = with_full_gain(np.ravel(out["quality"]), lambda xf: np.ravel(self.vq.run(xf)["quality"]), x,
-                           self.vq.mean, self.vq.std, full_gain_percentile(self.vq.post))
+                           self.vq.mean, self.vq.std, self.full_gain)
         row = {"case": case, "frame": frame, "view": self.labels[int(p.argmax())], "view_prob": float(p.max()),
                "expected_view": expected, "quality": float(q[0])}
         if self.has_id:
