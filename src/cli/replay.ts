@@ -228,8 +228,14 @@ export async function replay(args: string[]): Promise<number> {
       });
     const states = stateSummary(results.map((r) => r.result));
     // Frames whose LV was withheld (pipeline lvRejected): said only when there are some.
-    const across = results.filter((r) => r.result.lvRejected).length;
-    const acrossText = across > 0 ? `LV across the beam on ${across} frame${across === 1 ? '' : 's'} (not shown), ` : '';
+    const rejected = (code: string): string => {
+      const n = results.filter((r) => r.result.lvRejected?.code === code).length;
+      return n > 0 ? `${n} frame${n === 1 ? '' : 's'}` : '';
+    };
+    const across = rejected('LV_ACROSS_BEAM');
+    const mirrored = rejected('LV_MIRRORED');
+    const acrossText = (across ? `LV across the beam on ${across} (not shown), ` : '')
+      + (mirrored ? `a four-chamber heart mirrored on ${mirrored} (LV not shown), ` : '');
     process.stderr.write(`sonoedge replay: ${results.length}/${cine.frames.length} frames processed (${stats.dropped} dropped, ${stats.failed} failed), `
       + `state ${states}, ${acrossText}${efLine}, `
       + `latency p50 ${lat ? ms(lat.median) : 'n/a'}, p99 ${lat ? ms(lat.p99) : 'n/a'}\n`);

@@ -155,21 +155,43 @@ export class ModelRunner {
       this.preprocessor.run(frame, this.input);
       flipTensor(this.input, this.preprocessor.options, this.flip);
     });
-    const fg = this.#fullGain;
-    if (fg) {
-      // The run at full gain first, so that every output but its quality is the run on the input as it is.
-      this.#fullGainQuality = Number.NaN;
-      await stage(`${this.package.manifest.task}.full_gain`, async () => {
-        fg.apply(this.input);
-        try {
-          await this.#bound.run();
-          this.#fullGainQuality = this.outputs.quality[0];
-        } finally {
-          fg.restore(this.input);
-        }
-      });
-    }
+    await this.#runFullGain(stage, 'full_gain');
     await stage(`${this.package.manifest.task}.engine`, () => this.#bound.run());
+  }
+
+  /** With postprocessing.quality.full_gain, the run at full gain (stage `<task>.<name>`); nothing without. */
+  async #runFullGain(stage: (name: string, fn: () => unknown) => Promise<unknown>, name: string): Promise<void> {
+    const fg = this.#fullGain;
+    if (!fg) return;
+    // The run at full gain first, so that every output but its quality is the run on the input as it is.
+    this.#fullGainQuality = Number.NaN;
+    await stage(`${this.package.manifest.task}.${name}`, async () => {
+      fg.apply(this.input);
+      try {
+        await this.#bound.run();
+        this.#fullGainQuality = this.outputs.quality[0];
+      } finally {
+        fg.restore(this.input);
+      }
+    });
+  }
+
+  /**
+   * Runs the model again on this frame's input mirrored left-right (with its full-gain run, when the package has one)
+   * and gives the mirror's view probabilities (softmax(logits / temperature) into `probs`) and quality (quality()); the
+   * input is mirrored back after. Overwrites the outputs: only after the frame's own have been read.
+   */
+  async mirror(stage: (name: string, fn: () => unknown) => Promise<unknown>, probs: Float64Array, temperature: number): Promise<number> {
+    const horizontal: Flip = 'horizontal';
+    flipTensor(this.input, this.preprocessor.options, horizontal);
+    try {
+      await this.#runFullGain(stage, 'mirror_full_gain');
+      await stage(`${this.package.manifest.task}.mirror`, () => this.#bound.run());
+    } finally {
+      flipTensor(this.input, this.preprocessor.options, horizontal);
+    }
+    softmax(this.outputs.view, probs, 0, probs.length, temperature);
+    return this.quality();
   }
 
   /** Closes the engine, or gives back this runner's hold on a shared one (the last hold closes it). Idempotent. */
@@ -240,11 +262,14 @@ export interface PipelineResult {
     borderBand?: number | null;
   };
   /**
-   * On a segmented frame shown as an apical view whose LV is not shown because its long axis lies more than
-   * maxBeamAngleDeg across the beam (code LV_ACROSS_BEAM): the angle in degrees. Such a frame has no `lv`. Only the
-   * API and replay's JSON lines carry it; the socket, serial, OpenIGTLink and DICOM outputs show a frame without an LV.
+   * Why a frame due for segmentation shows no LV: LV_ACROSS_BEAM, a segmented frame shown as an apical view whose
+   * LV's long axis lies more than maxBeamAngleDeg across the beam (the angle in degrees); LV_MIRRORED (a view package
+   * with postprocessing.view.mirror_check; not segmented), a frame whose mirror image the view model reads as A4C, more
+   * so than the frame, at a quality over the frame's by more than the margin (the mirror's A4C probability and
+   * quality). Such a frame has no `lv`. Only the API and replay's JSON lines carry it; the socket, serial, OpenIGTLink
+   * and DICOM outputs show a frame without an LV.
    */
-  lvRejected?: { code: 'LV_ACROSS_BEAM'; beamAngleDeg: number };
+  lvRejected?: { code: 'LV_ACROSS_BEAM'; beamAngleDeg: number } | { code: 'LV_MIRRORED'; mirrorA4C: number; mirrorQuality: number };
   /**
    * On a frame of a stream that segments where segmentation did not run, why (LvSkip). Only the API carries it
    * (replay's summary counts it); every output shows such a frame without an LV.
@@ -517,6 +542,10 @@ class ModelSet {
   /** The segmentation package's calibration.lv_border, if any: the band is measured only then. */
   readonly lvBorder?: LvBorder;
   readonly guidance: Float64Array;
+  /** postprocessing.view.mirror_check's margin (absent without one), the A4C label's index and the mirror's probabilities. */
+  readonly mirrorMargin?: number;
+  readonly a4c: number;
+  readonly mirrorProbs: Float64Array;
   readonly mask?: MaskAnalyzer;
   /** The segmentation output tensor, its class count and the LV label's index. */
   readonly segOutput: string = '';
@@ -540,6 +569,9 @@ class ModelSet {
     this.temperature = vq.post.temperature;
     this.idThresholds = vq.post.idThresholds;
     this.viewUncertainBelow = vq.post.viewUncertainBelow;
+    this.mirrorMargin = vq.post.viewMirrorMargin;
+    this.a4c = this.views.indexOf('A4C');
+    this.mirrorProbs = new Float64Array(this.views.length);
     this.efCalibration = seg?.post.efCalibration;
     this.lvBorder = seg?.post.lvBorder;
     if (seg) {
@@ -580,6 +612,8 @@ export interface RunnerPostprocess {
   lvBorder?: LvBorder;
   /** A view package's postprocessing.quality.full_gain (src/pipeline/full-gain.ts); absent without one. */
   qualityFullGain?: FullGainSpec;
+  /** A view package's postprocessing.view.mirror_check margin (its labels hold A4C); absent without one. */
+  viewMirrorMargin?: number;
 }
 
 /** Reads (and checks what the schema cannot: the threshold order, output and thresholds together, lv_border's low < high) a manifest's post-processing. */
@@ -612,6 +646,18 @@ function runnerPostprocess(pkg: VerifiedPackage, outputs: readonly string[]): Ru
       throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', "no full_gain (a view_quality package's quality output only)", `postprocessing.${name}.full_gain of package ${m.name}`, post.full_gain);
     }
   }
+  // mirror_check (the schema holds margin to [0, 1]) likewise: a view package's view output, whose labels hold A4C.
+  for (const [name, post] of Object.entries(m.postprocessing)) {
+    if (post?.mirror_check === undefined) continue;
+    const where = `postprocessing.${name}.mirror_check of package ${m.name}`;
+    if (!(m.task === 'view_quality' && name === 'view')) {
+      throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', "no mirror_check (a view_quality package's view output only)", where, post.mirror_check);
+    }
+    if (!((post.labels as string[] | undefined) ?? []).includes('A4C')) {
+      throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'view labels that include A4C beside mirror_check', `postprocessing.view.labels of package ${m.name}`, post.labels);
+    }
+  }
+  const viewMirrorMargin = m.task === 'view_quality' ? (m.postprocessing.view?.mirror_check as { margin?: number } | undefined)?.margin : undefined;
   // The schema checks each of low, high (in (0, 1)) and threshold (> 0); not their order.
   if (b && !(b.low < b.high)) {
     throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', '{low, high, threshold} with low < high', `calibration.lv_border of package ${m.name}`, b);
@@ -621,6 +667,7 @@ function runnerPostprocess(pkg: VerifiedPackage, outputs: readonly string[]): Ru
     ...(idThresholds ? { idThresholds } : {}),
     ...(viewUncertainBelow !== undefined ? { viewUncertainBelow } : {}),
     ...(qualityFullGain ? { qualityFullGain } : {}),
+    ...(viewMirrorMargin !== undefined ? { viewMirrorMargin } : {}),
     ...(c && m.task === 'lv_segmentation' ? { efCalibration: { slope: c.slope, intercept: c.intercept, residualSd: c.residual_sd, ...(c.trim !== undefined ? { trim: c.trim } : {}), ...(c.interval !== undefined ? { interval: c.interval } : {}) } } : {}),
     ...(b ? { lvBorder: { low: b.low, high: b.high, threshold: b.threshold } } : {}),
   };
@@ -811,6 +858,10 @@ export class StreamProcessor {
         measured = true;
       } else if (this.#eligible++ % this.#segStride !== 0) {
         result.lvSkipped = 'stride';
+      } else if (m.mirrorMargin !== undefined && await this.#mirrored(m, result, stage)) {
+        // A four-chamber heart shown mirrored (postprocessing.view.mirror_check): nothing drawn, nothing measured.
+        ef.skip(f.seq, 'the heart reads as a four-chamber view mirrored left-right');
+        measured = true;
       } else {
         await seg.infer(f.data, stage);
         await stage('lv_segmentation.postprocess', () => {
@@ -860,6 +911,19 @@ export class StreamProcessor {
       result.ef = measured ? r : { ...r, edConfirmed: null, esConfirmed: null };
     }
     return result;
+  }
+
+  /**
+   * postprocessing.view.mirror_check: whether the view model reads this frame's mirror image as a four-chamber view
+   * that is more A4C than the frame and of higher quality by more than the margin (then result.lvRejected says so).
+   */
+  async #mirrored(m: ModelSet, result: PipelineResult, stage: StageTimer): Promise<boolean> {
+    const quality = await m.vq.mirror(stage, m.mirrorProbs, m.temperature);
+    const mp = m.mirrorProbs;
+    const own = result.view.probabilities[m.a4c];
+    if (!(argmaxIndex(mp) === m.a4c && mp[m.a4c] > own && quality > result.quality.score + (m.mirrorMargin ?? 0))) return false;
+    result.lvRejected = { code: 'LV_MIRRORED', mirrorA4C: mp[m.a4c], mirrorQuality: quality };
+    return true;
   }
 
   /** Waits for the frame in flight, then closes the engines. */

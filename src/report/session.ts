@@ -112,8 +112,11 @@ export function noEfText(frames: readonly NoEfFrame[], opts: { segmentation: boo
     if (reason !== 'quality') return [`${n} ${text}`];
     return [`${n} ${text} ${+opts.bar.toFixed(3)}, median ${median(skipped.map((f) => f.quality.smoothed)).toFixed(2)}`];
   });
-  const across = frames.filter((f) => f.lvRejected !== undefined).length;
+  const rejected = (code: string): number => frames.filter((f) => (f.lvRejected as { code?: string } | undefined)?.code === code).length;
+  const across = rejected('LV_ACROSS_BEAM');
   if (across > 0) parts.push(`${across} with the LV across the beam`);
+  const mirrored = rejected('LV_MIRRORED');
+  if (mirrored > 0) parts.push(`${mirrored} read as a four-chamber heart mirrored`);
   const empty = frames.filter((f) => f.lv !== undefined && f.lv.pixels < MIN_LV_PIXELS).length;
   if (empty > 0) parts.push(`${empty} segmented with no LV found`);
   return `${head}${parts.length ? `: ${parts.join('; ')}` : ''})`;

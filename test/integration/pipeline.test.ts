@@ -1,7 +1,7 @@
 // The pipeline on the bundled, signed model packages: real ONNX Runtime
 // sessions through our engine, real preprocessing, latest-frame-wins.
 import t, { type Test } from 'tap';
-import { readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
+import { flippedFrame, readSampleCine, SAMPLE_SPACING_MM } from '../helpers/sample.js';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -420,5 +420,80 @@ t.test("full gain: a view package's postprocessing.quality.full_gain reports the
   await t.rejects(Pipeline.create({ viewQuality: await withFullGain('zero', { percentile: 0 }), trustStore }), {
     name: 'ModelPackageError', code: 'E_PACKAGE_SCHEMA',
     message: 'Expected manifest.json at /postprocessing/quality/full_gain/percentile to satisfy the schema (exclusiveMinimum: must be > 0) but received 0',
+  });
+});
+
+t.test("mirror check: a view package's postprocessing.view.mirror_check withholds the LV of a frame whose mirror image reads as a better four-chamber view; an upright heart is unchanged", async (t) => {
+  const { trustStore, geom, vqEdited } = await qualityBarRig(t, 'sonoedge-mirror-');
+  const { frames } = await readSampleCine();
+  const withCheck = await vqEdited('mirror', (m) => { m.postprocessing.view.mirror_check = { margin: 0 }; });
+  const run = async (viewQuality: string, cine: Uint8Array[], options: { qualityThreshold?: number; segmentationViews?: string[] } = {}) => {
+    const pipeline = await Pipeline.create({ viewQuality, segmentation: SEG, trustStore, ...options });
+    const proc = await pipeline.openProcessor(geom);
+    const out: PipelineResult[] = [];
+    const stages = new Set<string>();
+    const stage: StageTimer = async (name, fn) => { stages.add(name); return fn(); };
+    for (let i = 0; i < cine.length; i++) out.push(await proc.process({ seq: i, acquiredAt: i, data: cine[i] }, stage));
+    for (const r of proc.runners) await r.close();
+    return { out, stages };
+  };
+  // The sample cine upright (our simulator's A4C): its mirror image is the OTHER the view model was trained on, so
+  // nothing is withheld and every result is the package's without the check, the EF included.
+  const plain = await run(VQ, frames);
+  const checked = await run(withCheck, frames);
+  t.ok(plain.out.filter((r) => r.lv).length >= 8, 'the upright cine shows an LV');
+  t.same(checked.out, plain.out, 'upright: every result as without the check');
+  t.ok(checked.stages.has('view_quality.mirror') && checked.stages.has('view_quality.mirror_full_gain'), 'the mirror runs, at full gain too');
+  t.notOk(plain.stages.has('view_quality.mirror'), 'not without the check');
+
+  // The same cine shown mirrored, with no flip set, segmented whatever the view, quality and in-distribution score say
+  // (bar 0, OTHER included, id_score thresholds 0): the model's input mirrored is the upright frame, so each frame's
+  // mirror reads as the upright frame does.
+  const mirrored = frames.map((f) => flippedFrame(f, 'horizontal'));
+  const open = { qualityThreshold: 0, segmentationViews: ['A4C', 'A2C', 'OTHER'] };
+  const anyState = (m: { postprocessing: Record<string, Record<string, unknown>> }): void => { m.postprocessing.id_score.thresholds = { ok: 0, unknown: 0 }; };
+  const without = await run(await vqEdited('any-state', anyState), mirrored, open);
+  const withIt = await run(await vqEdited('any-state-mirror', (m) => { anyState(m); m.postprocessing.view.mirror_check = { margin: 0 }; }), mirrored, open);
+  const segmented = without.out.filter((r) => r.lv).length;
+  t.ok(segmented >= 8, `without the check the mirrored heart gets an LV (${segmented} of 16 frames)`);
+  let rejected = 0;
+  withIt.out.forEach((r, i) => {
+    const u = plain.out[i];
+    const rej = r.lvRejected;
+    const fires = u.view.shown !== '' && u.view.label === 'A4C' && u.view.probabilities[0] > without.out[i].view.probabilities[0] && u.quality.score > without.out[i].quality.score;
+    if (rej?.code === 'LV_MIRRORED') {
+      rejected++;
+      t.equal(r.lv, undefined, `frame ${i}: no LV`);
+      // The mirror's numbers are the upright frame's own (TOL as the flip test: resampled in another order).
+      t.ok(Math.abs(rej.mirrorA4C - u.view.probabilities[0]) <= 1e-5 && Math.abs(rej.mirrorQuality - u.quality.score) <= 1e-5, `frame ${i}: the mirror's A4C ${rej.mirrorA4C} and quality ${rej.mirrorQuality} are the upright frame's`);
+    }
+    t.equal(rej?.code === 'LV_MIRRORED', fires && without.out[i].lvSkipped === undefined, `frame ${i}: withheld exactly when the rule says`);
+  });
+  t.ok(rejected >= 8, `the mirrored heart's LV withheld on ${rejected} of 16 frames`);
+  const last = withIt.out[15].ef;
+  t.equal(last?.valid, false, 'no EF');
+  t.same(withIt.out.map((r) => [r.view, r.quality, r.state]), without.out.map((r) => [r.view, r.quality, r.state]), 'the view, quality and state as without the check');
+  // The margin is strict: at 1 no quality can pass it, and every LV is drawn as without the check.
+  const wide = await run(await vqEdited('any-state-margin-1', (m) => { anyState(m); m.postprocessing.view.mirror_check = { margin: 1 }; }), mirrored, open);
+  t.same(wide.out, without.out, 'margin 1: every result as without the check');
+
+  // Refused on any output but a view package's view, and without an A4C label, when the model loads; a margin
+  // outside [0, 1] by the schema.
+  const onQuality = await vqEdited('on-quality', (m) => { m.postprocessing.quality.mirror_check = { margin: 0 }; });
+  await t.rejects((await Pipeline.create({ viewQuality: onQuality, trustStore })).openProcessor(geom), {
+    name: 'RangeError', code: 'ERR_SONOEDGE_PLAN_OPTION',
+    message: "Expected no mirror_check (a view_quality package's view output only) for postprocessing.quality.mirror_check of package sonoedge-view-quality but received object {\"margin\":0}",
+  });
+  const noA4c = await vqEdited('no-a4c', (m) => {
+    m.postprocessing.view.labels = (m.postprocessing.view.labels as string[]).map((l) => (l === 'A4C' ? 'FOUR' : l));
+    m.postprocessing.view.mirror_check = { margin: 0 };
+  });
+  await t.rejects((await Pipeline.create({ viewQuality: noA4c, trustStore })).openProcessor(geom), {
+    name: 'RangeError', code: 'ERR_SONOEDGE_PLAN_OPTION',
+    message: 'Expected view labels that include A4C beside mirror_check for postprocessing.view.labels of package sonoedge-view-quality but received array of length 5',
+  });
+  await t.rejects(Pipeline.create({ viewQuality: await vqEdited('negative', (m) => { m.postprocessing.view.mirror_check = { margin: -0.1 }; }), trustStore }), {
+    name: 'ModelPackageError', code: 'E_PACKAGE_SCHEMA',
+    message: 'Expected manifest.json at /postprocessing/view/mirror_check/margin to satisfy the schema (minimum: must be >= 0) but received -0.1',
   });
 });

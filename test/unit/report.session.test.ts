@@ -20,12 +20,13 @@ t.test('noEfText: no LV drawn, each frame counted by the reason the pipeline gav
     frame({ q: 0.9, lvSkipped: 'view' }), frame({ lvSkipped: 'view' }), frame({ q: 0.9, lvSkipped: 'view_not_a_number' }),
     frame({ state: 'unknown', lvSkipped: 'unknown' }), frame({ lvSkipped: 'stride' }),
     frame({ lvRejected: { code: 'LV_ACROSS_BEAM' } }), frame({ lv: { pixels: 2 } }), frame({ lv: { pixels: 0 } }),
+    frame({ lvRejected: { code: 'LV_MIRRORED' } }), frame({ lvRejected: { code: 'LV_MIRRORED' } }),
   ];
   t.equal(noEfText(mixed, { ...OPTS, bar: 0.123456 }),
-    'EF n/a (an LV on 0 of 12 frames: 3 with the smoothed quality under the segmentation bar 0.123, median 0.20; '
+    'EF n/a (an LV on 0 of 14 frames: 3 with the smoothed quality under the segmentation bar 0.123, median 0.20; '
     + '1 with a quality output that is not a number; 2 shown as a view it does not run on (A4C, A2C only); '
     + '1 with a view output that is not a number; 1 in state unknown; 1 between segmented frames (segmentationStride); '
-    + '1 with the LV across the beam; 2 segmented with no LV found)');
+    + '1 with the LV across the beam; 2 read as a four-chamber heart mirrored; 2 segmented with no LV found)');
   t.equal(noEfText([], OPTS), 'EF n/a (an LV on 0 of 0 frames)');
   // Without an LV package nothing was segmented for any reason a frame could say.
   t.equal(noEfText([frame({ q: 0.9 })], { ...OPTS, segmentation: false }), 'EF n/a (no LV segmentation package)');

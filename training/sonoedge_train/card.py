@@ -48,6 +48,9 @@ CALIBRATION = {
                   "an EF whose window's mean LV border band (pixels with an LV probability strictly between low "
                   "and high, per border pixel) is wider than threshold pixels has quality `low`"),
 }
+MIRROR_CHECK = ("no LV is drawn or measured on a frame whose mirror image the model reads as a four-chamber view, more "
+                "so than the frame and at a higher quality by more than the margin (a heart shown mirrored; a scanner "
+                "that shows hearts mirrored by convention sets the stream's flip)")
 
 
 def _fields(d: dict, skip=("fitted_on", "method")) -> str:
@@ -93,6 +96,9 @@ def thresholds_section(manifest: dict) -> str:
         if name == "quality" and isinstance(post.get("full_gain"), dict):
             items.append(f"- `postprocessing.quality.full_gain` percentile {post['full_gain'].get('percentile')}: "
                          f"{FULL_GAIN}.")
+        if name == "view" and isinstance(post.get("mirror_check"), dict):
+            items.append(f"- `postprocessing.view.mirror_check` margin {post['mirror_check'].get('margin')}: "
+                         f"{MIRROR_CHECK}.")
     for key, cal in (manifest.get("calibration") or {}).items():
         if isinstance(cal, dict):
             reads, meaning = CALIBRATION.get(key, ((), "a calibration this card does not describe"))

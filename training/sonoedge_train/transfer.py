@@ -42,6 +42,8 @@ class Packages:
         post = self.vq_manifest["postprocessing"]
         self.temperature = float(post["view"].get("temperature", 1.0))
         self.full_gain = full_gain_percentile(post)
+        # postprocessing.view.mirror_check's margin (the runtime's ModelRunner.mirror; None without one)
+        self.mirror_margin = (post["view"].get("mirror_check") or {}).get("margin")
         self.gate = float(post["quality"]["thresholds"]["diagnostic"])
         # The bar at which the runtime segments: the package's segmentation bar when it has one (docs/PROTOCOL.md).
         self.seg_gate = float(post["quality"]["thresholds"].get("segmentation", self.gate))
@@ -65,6 +67,18 @@ class Packages:
             out["quality_displayed"] = o["quality"]
         out["id_score"] = o["id_score"] if "id_score" in o else None
         return out
+
+    def mirrored(self, frames_u8, vq) -> np.ndarray:
+        """postprocessing.view.mirror_check, as the runtime judges a frame due for segmentation (StreamProcessor
+        #mirrored): the view/quality model on the frame mirrored left-right calls it A4C, more so than the frame
+        (vq, view_quality's output on frames_u8), at a quality (full gain included) over the frame's by more than the
+        margin. All False without the option."""
+        if self.mirror_margin is None or len(frames_u8) == 0:
+            return np.zeros(len(frames_u8), bool)
+        m = self.view_quality(np.ascontiguousarray(frames_u8[:, :, ::-1]))
+        a4c = VIEWS.index("A4C")
+        q, qm = np.asarray(vq["quality"]).reshape(-1), np.asarray(m["quality"]).reshape(-1)
+        return (m["prob"].argmax(1) == a4c) & (m["prob"][:, a4c] > vq["prob"][:, a4c]) & (qm > q + self.mirror_margin)
 
     def seg_logits(self, frames_u8, chunk: int = 256):
         """The LV package's logits [n, 4, H, W], `chunk` frames at a time (a generator)."""
@@ -161,7 +175,7 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
         d = np.array([dice(a, b == 1) for a, b in zip(lv_all[has], masks[has])])
         res["lv_dice"] = float(d.mean())
         res["lv_dice_ci"] = bootstrap_ci(np.mean, d, n_boot=n_boot)
-    eligible = _measured(p, vq)
+    eligible = _measured(p, vq, frames)
     # on sets of images that are no valid view (the independent generator's flipped and rotated hearts, labelled
     # OTHER) these are frames the runtime would segment and measure: for a negative, a wrong LV shown
     res["lv_shown"] = float(eligible.mean())
@@ -215,15 +229,20 @@ def labelled_set(p: Packages, frames, masks, views, cines, cine_of, spacing_xy, 
     return res
 
 
-def _measured(p: Packages, vq) -> np.ndarray:
+def _measured(p: Packages, vq, frames=None) -> np.ndarray:
     """The frames the runtime would segment and measure: an apical view shown, quality at the segmentation bar (the
     quality gate unless the package has its own segmentation bar), not unknown on its own (the runtime smooths the
-    shown view, quality and state; per frame is stricter for single outliers, looser for runs)."""
+    shown view, quality and state; per frame is stricter for single outliers, looser for runs); with the frames and a
+    package with postprocessing.view.mirror_check, not one the check takes for a mirrored heart (Packages.mirrored)."""
     pred = vq["prob"].argmax(1)
     out = np.isin(pred, APICAL_IDS) & (np.asarray(vq["quality"]).reshape(-1) >= p.seg_gate)
     st = p.state(vq["id_score"])
     if len(st):
         out &= st != "unknown"
+    if frames is not None and p.mirror_margin is not None and out.any():
+        idx = np.nonzero(out)[0]
+        sub = {k: (None if v is None else np.asarray(v)[idx]) for k, v in vq.items()}
+        out[idx[p.mirrored(frames[idx], sub)]] = False
     return out
 
 
@@ -239,7 +258,7 @@ def negatives_report(p: Packages, families: dict) -> dict:
         out[name] = {"frames": int(len(frames)), "unknown_or_other": float((unknown | other).mean()),
                      "unknown": float(unknown.mean()), "other": float(other.mean()),
                      "quality_above_gate": float((vq["quality"] >= p.gate).mean()),
-                     "lv_shown": float(_measured(p, vq).mean())}
+                     "lv_shown": float(_measured(p, vq, frames).mean())}
         if vq["id_score"] is not None:
             out[name]["id_score_median"] = float(np.median(vq["id_score"]))
     return out
