@@ -91,7 +91,8 @@ const SKIPPED: readonly [LvSkip, string][] = [
  * Why a run of frames gave no EF, for a summary line, from what the pipeline says of each frame: "EF n/a (an LV on 0
  * of 30 frames: 30 with the smoothed quality under the segmentation bar 0.5, median 0.25)". An LV counts when its mask
  * has at least MIN_LV_PIXELS pixels (what the EF window measures). Frames segmentation did not run on are counted by their
- * `lvSkipped` reason, frames whose LV lay across the beam by `lvRejected`; with LVs drawn, the EF window's last reason
+ * `lvSkipped` reason, frames whose LV was withheld by their `lvRejected` code (across the beam, a heart read as
+ * mirrored); with LVs drawn, the EF window's last reason
  * follows (or, when the run ended in state unknown, that). `segmentation` false: the models have no LV package.
  */
 export function noEfText(frames: readonly NoEfFrame[], opts: { segmentation: boolean; views: readonly string[]; bar: number }): string {

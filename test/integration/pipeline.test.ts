@@ -457,15 +457,17 @@ t.test("mirror check: a view package's postprocessing.view.mirror_check withhold
   const segmented = without.out.filter((r) => r.lv).length;
   t.ok(segmented >= 8, `without the check the mirrored heart gets an LV (${segmented} of 16 frames)`);
   let rejected = 0;
+  const pkg = await verifyModelPackage(VQ, { trustStore });
+  const a4c = (pkg.manifest.postprocessing.view?.labels as string[]).indexOf('A4C');
   withIt.out.forEach((r, i) => {
     const u = plain.out[i];
     const rej = r.lvRejected;
-    const fires = u.view.shown !== '' && u.view.label === 'A4C' && u.view.probabilities[0] > without.out[i].view.probabilities[0] && u.quality.score > without.out[i].quality.score;
+    const fires = u.view.label === 'A4C' && u.view.probabilities[a4c] > without.out[i].view.probabilities[a4c] && u.quality.score > without.out[i].quality.score;
     if (rej?.code === 'LV_MIRRORED') {
       rejected++;
       t.equal(r.lv, undefined, `frame ${i}: no LV`);
       // The mirror's numbers are the upright frame's own (TOL as the flip test: resampled in another order).
-      t.ok(Math.abs(rej.mirrorA4C - u.view.probabilities[0]) <= 1e-5 && Math.abs(rej.mirrorQuality - u.quality.score) <= 1e-5, `frame ${i}: the mirror's A4C ${rej.mirrorA4C} and quality ${rej.mirrorQuality} are the upright frame's`);
+      t.ok(Math.abs(rej.mirrorA4C - u.view.probabilities[a4c]) <= 1e-5 && Math.abs(rej.mirrorQuality - u.quality.score) <= 1e-5, `frame ${i}: the mirror's A4C ${rej.mirrorA4C} and quality ${rej.mirrorQuality} are the upright frame's`);
     }
     t.equal(rej?.code === 'LV_MIRRORED', fires && without.out[i].lvSkipped === undefined, `frame ${i}: withheld exactly when the rule says`);
   });
@@ -473,6 +475,27 @@ t.test("mirror check: a view package's postprocessing.view.mirror_check withhold
   const last = withIt.out[15].ef;
   t.equal(last?.valid, false, 'no EF');
   t.same(withIt.out.map((r) => [r.view, r.quality, r.state]), without.out.map((r) => [r.view, r.quality, r.state]), 'the view, quality and state as without the check');
+  // One mirrored frame inside the upright cine: withheld, and bridged by the EF window.
+  const oneMirrored = frames.map((f, i) => (i === 8 ? mirrored[8] : f));
+  const mixedWithout = await run(await vqEdited('any-state-2', anyState), oneMirrored, open);
+  const mixed = await run(await vqEdited('any-state-mirror-2', (m) => { anyState(m); m.postprocessing.view.mirror_check = { margin: 0 }; }), oneMirrored, open);
+  t.same(mixed.out.map((r) => r.lvRejected?.code ?? null), oneMirrored.map((_, i) => (i === 8 ? 'LV_MIRRORED' : null)), 'only the mirrored frame is withheld');
+  t.ok(mixedWithout.out[8].lv !== undefined && mixed.out[8].lv === undefined, 'its LV drawn without the check, not with it');
+  // The window is kept across it (a reset would start counting again at frame 9): 15 of the 16 frames an EF needs.
+  t.same(mixed.out.slice(7, 10).concat(mixed.out[15]).map((r) => r.ef?.reason), ['8 of 16 frames', '8 of 16 frames', '9 of 16 frames', '15 of 16 frames'], 'the EF window bridges it');
+  // A scanner that shows hearts mirrored says so with the stream's flip: the models then see the upright heart, and
+  // nothing is withheld (every result as the upright cine's with the check, up to the resampling order).
+  const flipped = await (async () => {
+    const pipeline = await Pipeline.create({ viewQuality: withCheck, segmentation: SEG, trustStore });
+    const proc = await pipeline.openProcessor({ ...geom, flip: 'horizontal' });
+    const out: PipelineResult[] = [];
+    const stage: StageTimer = async (_name, fn) => fn();
+    for (let i = 0; i < mirrored.length; i++) out.push(await proc.process({ seq: i, acquiredAt: i, data: mirrored[i] }, stage));
+    for (const r of proc.runners) await r.close();
+    return out;
+  })();
+  t.same(flipped.map((r) => [r.lvRejected, r.lv !== undefined, r.view.shown]), checked.out.map((r) => [undefined, r.lv !== undefined, r.view.shown]), 'flip set: no frame withheld, an LV where the upright cine has one');
+  t.equal(flipped[15].ef?.valid, checked.out[15].ef?.valid, 'and the EF');
   // The margin is strict: at 1 no quality can pass it, and every LV is drawn as without the check.
   const wide = await run(await vqEdited('any-state-margin-1', (m) => { anyState(m); m.postprocessing.view.mirror_check = { margin: 1 }; }), mirrored, open);
   t.same(wide.out, without.out, 'margin 1: every result as without the check');

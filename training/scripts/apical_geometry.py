@@ -34,7 +34,7 @@ THRESHOLDS = (30, 45, 60, 75, 90, 120)
 def angles(p: Packages, frames: np.ndarray, chunk: int = 256):
     """Per frame: whether the runtime would measure it, and the beam-to-LA angle in degrees (nan: no LV;
     inf: an LV but no LA)."""
-    elig = _measured(p, p.view_quality(frames))
+    elig = _measured(p, p.view_quality(frames), frames)
     out = np.full(len(frames), np.nan)
     h, w = frames.shape[1:]
     probe = np.array([(w - 1) / 2, 0.0])

@@ -135,7 +135,7 @@ def main() -> None:
            "val_auroc": auroc(s_val, s_turn), "sets": {}}
     for name, fr in sets.items():
         x = resized(fr)
-        shown = _measured(p, p.view_quality(x)) & p.lv(x).reshape(len(fr), -1).any(1)
+        shown = _measured(p, p.view_quality(x), x) & p.lv(x).reshape(len(fr), -1).any(1)
         up = scores(model, fr) >= thr
         res["sets"][name] = {"frames": int(len(fr)), "lv_shown": float(shown.mean()), "upright": float(up.mean()),
                              "lv_shown_and_upright": float((shown & up).mean())}

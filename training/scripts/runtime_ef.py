@@ -173,8 +173,10 @@ def runtime_from_lines(lines):
             "quality_reason": None if last_ef is None else last_ef.get("qualityReason"),
             "ci": None if last_ef is None else last_ef.get("ci"),
             "gated_frames": shown, "frames": len(lines),
-            # frames segmented whose LV was not shown (lvRejected: its long axis across the beam)
+            # frames due for segmentation whose LV was not shown (lvRejected, either code: its long axis across the
+            # beam, LV_ACROSS_BEAM; a heart read as mirrored, LV_MIRRORED, counted again on its own)
             "lv_rejected": sum(1 for ln in lines if "lvRejected" in ln),
+            "lv_mirrored": sum(1 for ln in lines if ln.get("lvRejected", {}).get("code") == "LV_MIRRORED"),
             "ed_flags": sum(1 for ln in lines if "edSeq" in ln), "es_flags": sum(1 for ln in lines if "esSeq" in ln),
             # per frame: the quality score, the shown view, the state, the LV area (mm^2; null when not segmented) and beam angle,
             # ED / ES confirmed on this frame, and the beats (ED frame, ES frame) the EF rests on
@@ -260,6 +262,7 @@ def negatives_summary(rows):
                 "unknown_or_other_share": round(float(np.mean(rejected)), 4) if rejected else None,
                 "not_ok_or_other_share": round(float(np.mean(not_ok)), 4) if not_ok else None,
                 "lv_rejected": sum(r["runtime"].get("lv_rejected", 0) for r in rs),
+                "lv_mirrored": sum(r["runtime"].get("lv_mirrored", 0) for r in rs),
                 "cines_with_lv": sum(1 for r in rs if r["runtime"]["gated_frames"] > 0),
                 "cines_with_ef": sum(1 for r in rs if r["runtime"]["ef"] is not None)}
     out = part(rows)

@@ -34,7 +34,7 @@ from sonoedge_train.transfer import SINGLE_BEAT_SD, Packages, _measured
 def per_cine(p: Packages, frames, cine_of):
     """Per cine, in frame order: view probabilities [F, V] and the runtime's per-frame eligibility [F]."""
     vq = p.view_quality(frames)
-    elig = _measured(p, vq)
+    elig = _measured(p, vq, frames)
     return [(vq["prob"][s], elig[s]) for s in (np.flatnonzero(cine_of == c) for c in np.unique(cine_of))]
 
 

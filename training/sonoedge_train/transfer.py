@@ -76,8 +76,11 @@ class Packages:
         if self.mirror_margin is None or len(frames_u8) == 0:
             return np.zeros(len(frames_u8), bool)
         m = self.view_quality(np.ascontiguousarray(frames_u8[:, :, ::-1]))
-        a4c = VIEWS.index("A4C")
-        q, qm = np.asarray(vq["quality"]).reshape(-1), np.asarray(m["quality"]).reshape(-1)
+        # The A4C label's index in this package's view labels (the runtime's ModelSet.a4c); the sums in float64, as
+        # the runtime's numbers.
+        a4c = list(self.vq_manifest["postprocessing"]["view"]["labels"]).index("A4C")
+        q = np.asarray(vq["quality"], np.float64).reshape(-1)
+        qm = np.asarray(m["quality"], np.float64).reshape(-1)
         return (m["prob"].argmax(1) == a4c) & (m["prob"][:, a4c] > vq["prob"][:, a4c]) & (qm > q + self.mirror_margin)
 
     def seg_logits(self, frames_u8, chunk: int = 256):
@@ -239,7 +242,9 @@ def _measured(p: Packages, vq, frames=None) -> np.ndarray:
     st = p.state(vq["id_score"])
     if len(st):
         out &= st != "unknown"
-    if frames is not None and p.mirror_margin is not None and out.any():
+    if p.mirror_margin is not None and frames is None:
+        raise ValueError("a package with postprocessing.view.mirror_check: _measured needs the frames to judge it")
+    if p.mirror_margin is not None and out.any():
         idx = np.nonzero(out)[0]
         sub = {k: (None if v is None else np.asarray(v)[idx]) for k, v in vq.items()}
         out[idx[p.mirrored(frames[idx], sub)]] = False

@@ -147,10 +147,11 @@ def test_hearts_turned_inside_the_scene_are_unknown_or_other(packages):
         for v in ("A4C", "A2C"):
             p = dataclasses.replace(sample_cine_params(7100 + 2 * k + (v == "A2C"), v, 4, "wide_hard"), turn_deg=turn)
             frames.append(_model_frames(simulate_cine(p)))
-    vq = packages.view_quality(np.concatenate(frames))
+    frames = np.concatenate(frames)
+    vq = packages.view_quality(frames)
     caught = _unknown_or_other(packages, vq)
     assert float(caught.mean()) >= 0.8, f"{caught.mean():.2f} of {len(caught)} frames unknown or OTHER"
-    shown = _measured(packages, vq)
+    shown = _measured(packages, vq, frames)
     assert not shown.any(), f"an LV would be shown on {int(shown.sum())} turned frames"
 
 
