@@ -41,7 +41,7 @@ t.test('the bundled DICOM: one JSON line per frame, A4C, LV area, EF, latency; a
     t.ok((l.idScore as number) >= 0.9 && (l.idScore as number) <= 1 && (l.idScoreRaw as number) >= 0.9 && (l.idScoreRaw as number) <= 1, `score ${l.idScore} (${l.idScoreRaw})`);
     t.ok((l.lvAreaMm2 as number) > 500 && (l.lvAreaMm2 as number) < 5000, `LV ${l.lvAreaMm2} mm2`);
     t.same(Object.keys(l.latency.stages), ['view_quality.preprocess', 'view_quality.full_gain', 'view_quality.engine', 'view_quality.postprocess',
-      'lv_segmentation.preprocess', 'lv_segmentation.engine', 'lv_segmentation.postprocess']);
+      'view_quality.mirror_full_gain', 'view_quality.mirror', 'lv_segmentation.preprocess', 'lv_segmentation.engine', 'lv_segmentation.postprocess']);
   }
   // The label's ES is frame 3 and its ED frame 11. Each is confirmed once, a few frames later, on its own line. The
   // bundled LV model (sixteenth wave) finds both; the cine's first frames fall far enough into the ES to stand out,

@@ -5,6 +5,7 @@ import { flippedFrame, readSampleCine, SAMPLE_SPACING_MM } from '../helpers/samp
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { Pipeline, type PipelineResult, type Processed, type FrameInfo } from '../../src/pipeline/index.js';
 import { loadTrustStore, MODELS_DIR, verifyModelPackage } from '../../src/model/package.js';
@@ -426,7 +427,15 @@ t.test("full gain: a view package's postprocessing.quality.full_gain reports the
 t.test("mirror check: a view package's postprocessing.view.mirror_check withholds the LV of a frame whose mirror image reads as a better four-chamber view; an upright heart is unchanged", async (t) => {
   const { trustStore, geom, vqEdited } = await qualityBarRig(t, 'sonoedge-mirror-');
   const { frames } = await readSampleCine();
+  // The bundled package has the check (training/RESULTS.md, forty-eighth wave); `noCheck` is it without, signed again.
   const withCheck = await vqEdited('mirror', (m) => { m.postprocessing.view.mirror_check = { margin: 0 }; });
+  const noCheck = (m: { postprocessing: Record<string, Record<string, unknown>> }): void => { delete m.postprocessing.view.mirror_check; };
+  // Whole results (masks included) compared as one: a failure names the first frame that differs, not a diff of
+  // every mask.
+  const sameAs = (a: PipelineResult[], b: PipelineResult[], what: string): void => {
+    const first = a.findIndex((r, i) => !isDeepStrictEqual(r, b[i]));
+    t.ok(a.length === b.length && first < 0, `${what}${first >= 0 ? ` (frame ${first} differs)` : ''}`);
+  };
   const run = async (viewQuality: string, cine: Uint8Array[], options: { qualityThreshold?: number; segmentationViews?: string[] } = {}) => {
     const pipeline = await Pipeline.create({ viewQuality, segmentation: SEG, trustStore, ...options });
     const proc = await pipeline.openProcessor(geom);
@@ -439,10 +448,11 @@ t.test("mirror check: a view package's postprocessing.view.mirror_check withhold
   };
   // The sample cine upright (our simulator's A4C): its mirror image is the OTHER the view model was trained on, so
   // nothing is withheld and every result is the package's without the check, the EF included.
-  const plain = await run(VQ, frames);
+  const plain = await run(await vqEdited('plain', noCheck), frames);
   const checked = await run(withCheck, frames);
   t.ok(plain.out.filter((r) => r.lv).length >= 8, 'the upright cine shows an LV');
-  t.same(checked.out, plain.out, 'upright: every result as without the check');
+  sameAs(checked.out, plain.out, 'upright: every result as without the check');
+  sameAs((await run(VQ, frames)).out, checked.out, 'the bundled package: the same as mirror_check 0');
   t.ok(checked.stages.has('view_quality.mirror') && checked.stages.has('view_quality.mirror_full_gain'), 'the mirror runs, at full gain too');
   t.notOk(plain.stages.has('view_quality.mirror'), 'not without the check');
 
@@ -451,7 +461,7 @@ t.test("mirror check: a view package's postprocessing.view.mirror_check withhold
   // mirror reads as the upright frame does.
   const mirrored = frames.map((f) => flippedFrame(f, 'horizontal'));
   const open = { qualityThreshold: 0, segmentationViews: ['A4C', 'A2C', 'OTHER'] };
-  const anyState = (m: { postprocessing: Record<string, Record<string, unknown>> }): void => { m.postprocessing.id_score.thresholds = { ok: 0, unknown: 0 }; };
+  const anyState = (m: { postprocessing: Record<string, Record<string, unknown>> }): void => { noCheck(m); m.postprocessing.id_score.thresholds = { ok: 0, unknown: 0 }; };
   const without = await run(await vqEdited('any-state', anyState), mirrored, open);
   const withIt = await run(await vqEdited('any-state-mirror', (m) => { anyState(m); m.postprocessing.view.mirror_check = { margin: 0 }; }), mirrored, open);
   const segmented = without.out.filter((r) => r.lv).length;
@@ -498,7 +508,7 @@ t.test("mirror check: a view package's postprocessing.view.mirror_check withhold
   t.equal(flipped[15].ef?.valid, checked.out[15].ef?.valid, 'and the EF');
   // The margin is strict: at 1 no quality can pass it, and every LV is drawn as without the check.
   const wide = await run(await vqEdited('any-state-margin-1', (m) => { anyState(m); m.postprocessing.view.mirror_check = { margin: 1 }; }), mirrored, open);
-  t.same(wide.out, without.out, 'margin 1: every result as without the check');
+  sameAs(wide.out, without.out, 'margin 1: every result as without the check');
 
   // Refused on any output but a view package's view, and without an A4C label, when the model loads; a margin
   // outside [0, 1] by the schema.

@@ -36,6 +36,9 @@ MEANING = {
 FULL_GAIN = ("the quality reported is the larger of the model's quality on the frame and on the frame at full "
              "display gain (each pixel's share of white divided by that percentile of the shares above 2/255, clipped "
              "to white); the view and the in-distribution score are the frame's own (set by rule, not fitted)")
+MIRROR_CHECK = ("no LV is drawn or measured on a frame whose mirror image the model reads as a four-chamber view, more "
+                "so than the frame and at a higher quality by more than the margin (a heart shown mirrored; a scanner "
+                "that shows hearts mirrored by convention sets the stream's flip) (set by rule, not fitted)")
 # Each calibration's keys the runtime reads, and what it does with them; any other key is provenance.
 CALIBRATION = {
     "ef": (("slope", "intercept", "residual_sd", "trim", "interval"),
@@ -48,9 +51,6 @@ CALIBRATION = {
                   "an EF whose window's mean LV border band (pixels with an LV probability strictly between low "
                   "and high, per border pixel) is wider than threshold pixels has quality `low`"),
 }
-MIRROR_CHECK = ("no LV is drawn or measured on a frame whose mirror image the model reads as a four-chamber view, more "
-                "so than the frame and at a higher quality by more than the margin (a heart shown mirrored; a scanner "
-                "that shows hearts mirrored by convention sets the stream's flip)")
 
 
 def _fields(d: dict, skip=("fitted_on", "method")) -> str:

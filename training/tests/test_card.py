@@ -25,8 +25,10 @@ def test_every_threshold_of_the_bundled_view_package_is_on_its_card_with_its_val
     post = VIEW["postprocessing"]
     lines = _lines(card.thresholds_section(VIEW))
     want = [f"- `postprocessing.view.temperature` {post['view']['temperature']}: "]
-    want += [f"- `postprocessing.{name}.thresholds.{key}` {value}: " for name in ("view", "quality")
-             for key, value in post[name]["thresholds"].items()]
+    want += [f"- `postprocessing.view.thresholds.{key}` {value}: " for key, value in post["view"]["thresholds"].items()]
+    # the mirror check (forty-eighth wave), after the view's thresholds, set by rule
+    want += [f"- `postprocessing.view.mirror_check` margin {post['view']['mirror_check']['margin']}: "]
+    want += [f"- `postprocessing.quality.thresholds.{key}` {value}: " for key, value in post["quality"]["thresholds"].items()]
     # the full-gain quality (forty-seventh wave), after the quality's thresholds, set by rule
     want += [f"- `postprocessing.quality.full_gain` percentile {post['quality']['full_gain']['percentile']}: "]
     want += [f"- `postprocessing.id_score.thresholds.{key}` {value}: "
@@ -34,9 +36,10 @@ def test_every_threshold_of_the_bundled_view_package_is_on_its_card_with_its_val
     assert [ln[:len(w)] for ln, w in zip(lines, want)] == want and len(lines) == len(want)
     # provenance: the view threshold's own fit, the id_score's method once, the gate without a recorded fit
     assert post["view"]["calibration"]["uncertain"]["fitted_on"] in lines[1]
-    assert lines[2].endswith("(no fit recorded in the manifest).")
-    assert lines[3].endswith("(set by rule, not fitted).")
-    assert post["id_score"]["method"] in lines[4] and lines[5].endswith("(the same fit).")
+    assert lines[2].endswith("(set by rule, not fitted).")
+    assert lines[3].endswith("(no fit recorded in the manifest).")
+    assert lines[4].endswith("(set by rule, not fitted).")
+    assert post["id_score"]["method"] in lines[5] and lines[6].endswith("(the same fit).")
 
 
 def test_the_lv_package_card_gives_the_ef_calibration_and_the_border_threshold():

@@ -36,7 +36,7 @@ def frames():
 def test_mirrored_fires_on_the_four_chamber_hearts_shown_mirrored_and_on_nothing_upright(tmp_path, frames):
     models = _models(tmp_path, ["0"])
     p = Packages(models)
-    plain = Packages(_models(tmp_path / "plain", ["--remove"]))
+    plain = Packages(_models(tmp_path / "plain", ["--remove"]))  # the bundled package has it
     assert p.mirror_margin == 0.0 and plain.mirror_margin is None
     views = np.array([(i // 4) % 5 for i in range(len(frames))])  # simulated_frames: 4 frames a view, in turn
     x = np.ascontiguousarray(frames[:, :, ::-1])
@@ -76,7 +76,9 @@ def test_set_mirror_check_writes_it_signed_refuses_a_bad_margin_and_takes_it_out
     shutil.copytree(ROOT / "models" / "view_quality", models / "view_quality")
     shutil.copytree(ROOT / "models" / "trust", models / "trust")
     pkg = models / "view_quality"
+    assert smc.main([str(pkg), "--remove"]) == 0  # the bundled package has it
     before = json.loads((pkg / "manifest.json").read_text())
+    assert "mirror_check" not in before["postprocessing"]["view"]
     assert smc.main([str(pkg), "0"]) == 0
     after = json.loads((pkg / "manifest.json").read_text())
     assert after["postprocessing"]["view"] == {**before["postprocessing"]["view"], "mirror_check": {"margin": 0.0}}

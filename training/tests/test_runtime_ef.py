@@ -110,7 +110,8 @@ def test_pool_summarises_negatives_reports_as_negatives_and_refuses_a_mix(tmp_pa
     s = runtime_ef.pool([a, b])["summary"]["H"]
     # reports without states reject nothing they can count
     assert s == {"cines": 3, "frames": 30, "lv_shown_share": round(2 / 30, 4), "unknown_or_other_share": None,
-                 "not_ok_or_other_share": None, "lv_rejected": 0, "cines_with_lv": 1, "cines_with_ef": 0}
+                 "not_ok_or_other_share": None, "lv_rejected": 0, "lv_mirrored": 0, "cines_with_lv": 1,
+                 "cines_with_ef": 0}
     apical = _report(tmp_path / "c.json", [(20.0, 24.0, 26.0)], clis=("H",))
     with pytest.raises(SystemExit, match=r"--pool expects apical reports or negatives reports, not both"):
         runtime_ef.pool([a, apical])
@@ -118,13 +119,14 @@ def test_pool_summarises_negatives_reports_as_negatives_and_refuses_a_mix(tmp_pa
 
 def test_negatives_summary_rejects_unknown_or_other_frames_per_family():
     turned = dict(runtime=dict(_rt(None, ("A2C",) * 6 + ("OTHER",) * 4, [1.0] * 3 + [None] * 7,
-                                   ("ok",) * 3 + ("uncertain",) * 3 + ("ok",) * 4), lv_rejected=2), family="rotated")
+                                   ("ok",) * 3 + ("uncertain",) * 3 + ("ok",) * 4), lv_rejected=2, lv_mirrored=1),
+                  family="rotated")
     scene = dict(runtime=_rt(None, ("OTHER",) * 10, [None] * 10, ("unknown",) * 10), family="noncardiac")
     s = runtime_ef.negatives_summary([turned, scene])
     # rotated: 4 OTHER frames rejected; with its 3 uncertain ones 7; an LV on 3
     assert s["families"]["rotated"] == {"cines": 1, "frames": 10, "lv_shown_share": 0.3, "unknown_or_other_share": 0.4,
-                                        "not_ok_or_other_share": 0.7, "lv_rejected": 2, "cines_with_lv": 1,
-                                        "cines_with_ef": 0}
+                                        "not_ok_or_other_share": 0.7, "lv_rejected": 2, "lv_mirrored": 1,
+                                        "cines_with_lv": 1, "cines_with_ef": 0}
     assert s["families"]["noncardiac"]["unknown_or_other_share"] == 1.0
     assert [s["frames"], s["lv_shown_share"], s["unknown_or_other_share"], s["not_ok_or_other_share"]] == [20, 0.15, 0.7, 0.85]
     assert "families" not in runtime_ef.negatives_summary([dict(turned, family=None)])

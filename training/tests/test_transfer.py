@@ -18,6 +18,7 @@ class _Packages:
     gate = 0.5
     seg_gate = 0.5
     ef_trim = 0.0
+    mirror_margin = None  # no postprocessing.view.mirror_check
 
     def __init__(self, calls, masks, quality=0.8, states=None):
         self.calls, self.masks, self.quality, self.states = calls, masks, quality, states
