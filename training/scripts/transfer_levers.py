@@ -138,6 +138,20 @@ def mirror(p: Packages) -> dict:
             if e.any():
                 rows[f"{root} {kind}"] = {"measured": int(e.sum()), "fired_margin_0": int((e & pref & (gain > 0)).sum()),
                                           "fired_margin_0.1": int((e & pref & (gain > 0.1)).sum())}
+        # each negative cine with a measured frame: what fires, and the median quality of the frame and its mirror
+        for c, neg_c in zip(ph.cines, neg):
+            e = elig & (ph.cine == c["id"])
+            if neg_c and e.any():
+                rows[f"{root} negative cine {c['id']} ({c['variant']}, flip {c.get('flip')})"] = {
+                    "measured": int(e.sum()), "fired_margin_0": int((e & pref & (gain > 0)).sum()),
+                    "quality_median": round(float(np.median(np.asarray(vq["quality"]).reshape(-1)[e])), 3),
+                    "mirror_quality_median": round(float(np.median(np.asarray(m["quality"]).reshape(-1)[e])), 3)}
+    # pydicom's real cine mirrored: what the view head calls it, and its quality
+    x = real_a4c_frames()
+    m = p.view_quality(np.ascontiguousarray(x[:, :, ::-1]))
+    rows["real examples_ybr_color mirrored"] = {
+        "views": {VIEWS[i]: int(n) for i, n in enumerate(np.bincount(m["prob"].argmax(1), minlength=len(VIEWS))) if n},
+        "quality_median": round(float(np.median(m["quality"])), 4)}
     return rows
 
 
