@@ -18,7 +18,7 @@ import { labelNumber } from '../io/types.js';
 import { loadTrustStore, bundledPaths, MODELS_DIR } from '../model/package.js';
 import { Pipeline, SEGMENTATION_VIEWS, type FrameInfo, type PipelineResult, type Processed } from '../pipeline/index.js';
 import { FLIPS, type Flip } from '../preprocess/flip.js';
-import { efText, noEfText, stateSummary, writeSessionReport, type SessionRecord } from '../report/session.js';
+import { efText, noEfText, rejectedCount, stateSummary, writeSessionReport, type SessionRecord } from '../report/session.js';
 import { summarize, type Summary } from '../util/stats.js';
 
 export const SPEC: CommandSpec = {
@@ -229,7 +229,7 @@ export async function replay(args: string[]): Promise<number> {
     const states = stateSummary(results.map((r) => r.result));
     // Frames whose LV was withheld (pipeline lvRejected): said only when there are some.
     const rejected = (code: string): string => {
-      const n = results.filter((r) => r.result.lvRejected?.code === code).length;
+      const n = rejectedCount(results.map((r) => r.result), code);
       return n > 0 ? `${n} frame${n === 1 ? '' : 's'}` : '';
     };
     const across = rejected('LV_ACROSS_BEAM');

@@ -616,6 +616,9 @@ export interface RunnerPostprocess {
   viewMirrorMargin?: number;
 }
 
+/** The view package options (postprocessing.<output>.<option>) and the one output each belongs to. */
+const OUTPUT_OPTIONS: readonly (readonly [string, string])[] = [['full_gain', 'quality'], ['mirror_check', 'view']];
+
 /** Reads (and checks what the schema cannot: the threshold order, output and thresholds together, lv_border's low < high) a manifest's post-processing. */
 function runnerPostprocess(pkg: VerifiedPackage, outputs: readonly string[]): RunnerPostprocess {
   const m = pkg.manifest;
@@ -640,22 +643,18 @@ function runnerPostprocess(pkg: VerifiedPackage, outputs: readonly string[]): Ru
     }
   }
   const qualityFullGain = m.task === 'view_quality' ? fullGainOf(m.postprocessing.quality, m.name) : undefined;
-  // The schema's shared postprocess definition admits full_gain on any output; only a view package's quality has it.
+  // The schema's shared postprocess definition admits each of these options on any output; only a view package's
+  // output named here has it (the schema holds their values: full_gain's percentile, mirror_check's margin).
   for (const [name, post] of Object.entries(m.postprocessing)) {
-    if (post?.full_gain !== undefined && !(m.task === 'view_quality' && name === 'quality')) {
-      throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', "no full_gain (a view_quality package's quality output only)", `postprocessing.${name}.full_gain of package ${m.name}`, post.full_gain);
+    for (const [option, output] of OUTPUT_OPTIONS) {
+      if (post?.[option] !== undefined && !(m.task === 'view_quality' && name === output)) {
+        throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', `no ${option} (a view_quality package's ${output} output only)`, `postprocessing.${name}.${option} of package ${m.name}`, post[option]);
+      }
     }
   }
-  // mirror_check (the schema holds margin to [0, 1]) likewise: a view package's view output, whose labels hold A4C.
-  for (const [name, post] of Object.entries(m.postprocessing)) {
-    if (post?.mirror_check === undefined) continue;
-    const where = `postprocessing.${name}.mirror_check of package ${m.name}`;
-    if (!(m.task === 'view_quality' && name === 'view')) {
-      throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', "no mirror_check (a view_quality package's view output only)", where, post.mirror_check);
-    }
-    if (!((post.labels as string[] | undefined) ?? []).includes('A4C')) {
-      throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'view labels that include A4C beside mirror_check', `postprocessing.view.labels of package ${m.name}`, post.labels);
-    }
+  const viewPost = m.postprocessing.view;
+  if (viewPost?.mirror_check !== undefined && !((viewPost.labels as string[] | undefined) ?? []).includes('A4C')) {
+    throw invalidValue('ERR_SONOEDGE_PLAN_OPTION', 'view labels that include A4C beside mirror_check', `postprocessing.view.labels of package ${m.name}`, viewPost.labels);
   }
   const viewMirrorMargin = m.task === 'view_quality' ? (m.postprocessing.view?.mirror_check as { margin?: number } | undefined)?.margin : undefined;
   // The schema checks each of low, high (in (0, 1)) and threshold (> 0); not their order.
@@ -858,7 +857,7 @@ export class StreamProcessor {
         measured = true;
       } else if (this.#eligible++ % this.#segStride !== 0) {
         result.lvSkipped = 'stride';
-      } else if (m.mirrorMargin !== undefined && await this.#mirrored(m, result, stage)) {
+      } else if (m.mirrorMargin !== undefined && await this.#mirrored(m, m.mirrorMargin, result, stage)) {
         // A four-chamber heart shown mirrored (postprocessing.view.mirror_check): nothing drawn, nothing measured.
         ef.skip(f.seq, 'the heart reads as a four-chamber view mirrored left-right');
         measured = true;
@@ -917,11 +916,11 @@ export class StreamProcessor {
    * postprocessing.view.mirror_check: whether the view model reads this frame's mirror image as a four-chamber view
    * that is more A4C than the frame and of higher quality by more than the margin (then result.lvRejected says so).
    */
-  async #mirrored(m: ModelSet, result: PipelineResult, stage: StageTimer): Promise<boolean> {
+  async #mirrored(m: ModelSet, margin: number, result: PipelineResult, stage: StageTimer): Promise<boolean> {
     const quality = await m.vq.mirror(stage, m.mirrorProbs, m.temperature);
     const mp = m.mirrorProbs;
     const own = result.view.probabilities[m.a4c];
-    if (!(argmaxIndex(mp) === m.a4c && mp[m.a4c] > own && quality > result.quality.score + (m.mirrorMargin ?? 0))) return false;
+    if (!(argmaxIndex(mp) === m.a4c && mp[m.a4c] > own && quality > result.quality.score + margin)) return false;
     result.lvRejected = { code: 'LV_MIRRORED', mirrorA4C: mp[m.a4c], mirrorQuality: quality };
     return true;
   }

@@ -113,14 +113,18 @@ export function noEfText(frames: readonly NoEfFrame[], opts: { segmentation: boo
     if (reason !== 'quality') return [`${n} ${text}`];
     return [`${n} ${text} ${+opts.bar.toFixed(3)}, median ${median(skipped.map((f) => f.quality.smoothed)).toFixed(2)}`];
   });
-  const rejected = (code: string): number => frames.filter((f) => (f.lvRejected as { code?: string } | undefined)?.code === code).length;
-  const across = rejected('LV_ACROSS_BEAM');
+  const across = rejectedCount(frames, 'LV_ACROSS_BEAM');
   if (across > 0) parts.push(`${across} with the LV across the beam`);
-  const mirrored = rejected('LV_MIRRORED');
+  const mirrored = rejectedCount(frames, 'LV_MIRRORED');
   if (mirrored > 0) parts.push(`${mirrored} read as a four-chamber heart mirrored`);
   const empty = frames.filter((f) => f.lv !== undefined && f.lv.pixels < MIN_LV_PIXELS).length;
   if (empty > 0) parts.push(`${empty} segmented with no LV found`);
   return `${head}${parts.length ? `: ${parts.join('; ')}` : ''})`;
+}
+
+/** The frames whose LV was withheld with this `lvRejected` code (LV_ACROSS_BEAM, LV_MIRRORED). */
+export function rejectedCount(frames: readonly { lvRejected?: unknown }[], code: string): number {
+  return frames.filter((f) => (f.lvRejected as { code?: string } | undefined)?.code === code).length;
 }
 
 /** "65.0% (95% CI 63.0-67.0, 4 beats, low quality)", for an EF and what is known of it. */

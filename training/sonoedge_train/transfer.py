@@ -44,6 +44,8 @@ class Packages:
         self.full_gain = full_gain_percentile(post)
         # postprocessing.view.mirror_check's margin (the runtime's ModelRunner.mirror; None without one)
         self.mirror_margin = (post["view"].get("mirror_check") or {}).get("margin")
+        # its A4C label's index in the view labels (the runtime's ModelSet.a4c)
+        self.a4c = list(post["view"].get("labels") or VIEWS).index("A4C") if self.mirror_margin is not None else None
         self.gate = float(post["quality"]["thresholds"]["diagnostic"])
         # The bar at which the runtime segments: the package's segmentation bar when it has one (docs/PROTOCOL.md).
         self.seg_gate = float(post["quality"]["thresholds"].get("segmentation", self.gate))
@@ -76,9 +78,8 @@ class Packages:
         if self.mirror_margin is None or len(frames_u8) == 0:
             return np.zeros(len(frames_u8), bool)
         m = self.view_quality(np.ascontiguousarray(frames_u8[:, :, ::-1]))
-        # The A4C label's index in this package's view labels (the runtime's ModelSet.a4c); the sums in float64, as
-        # the runtime's numbers.
-        a4c = list(self.vq_manifest["postprocessing"]["view"]["labels"]).index("A4C")
+        a4c = self.a4c
+        # the sums in float64, as the runtime's numbers
         q = np.asarray(vq["quality"], np.float64).reshape(-1)
         qm = np.asarray(m["quality"], np.float64).reshape(-1)
         return (m["prob"].argmax(1) == a4c) & (m["prob"][:, a4c] > vq["prob"][:, a4c]) & (qm > q + self.mirror_margin)
